@@ -1,0 +1,37 @@
+/* ICAs as a process sees them: a memfd-backed area mapped into this process
+ * while it holds it.  Used by application processes (ap.h) and servers
+ * (server.h) alike.
+ *
+ * A uk_ica is a small value the caller owns.  `base` is non-NULL exactly
+ * while this process holds the ICA and has it attached (mapped).  Sending an
+ * ICA detaches it (base becomes NULL); receiving one attaches it.  The bytes
+ * are never copied on the way.
+ */
+#ifndef UKSIM_ICA_H
+#define UKSIM_ICA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kabi.h"
+
+/* The largest ICA a process may create (documented in README "Limits"). */
+#define UK_ICA_SIZE_MAX (1ull << 30)
+
+typedef struct uk_ica {
+  uint32_t id;   /* kernel-wide ICA id; KABI_ICA_NONE when empty */
+  uint32_t kind; /* enum kabi_ica_kind */
+  uint64_t size; /* bytes */
+  void *base;    /* mapping while attached, else NULL */
+} uk_ica;
+
+/* Creates an ICA of `size` bytes (1 .. UK_ICA_SIZE_MAX), held by and attached
+ * to this process, zero-filled.  Returns 0 or -errno (-ENOMEM: over the
+ * kernel's memory budget or the ICA table is full). */
+int ica_create(uint64_t size, uint32_t kind, uk_ica *out);
+
+/* Gives the ICA back to the kernel, which frees it.  The mapping goes away.
+ * Releasing an empty uk_ica is a no-op returning 0. */
+int ica_release(uk_ica *ica);
+
+#endif /* UKSIM_ICA_H */

@@ -1,0 +1,180 @@
+/* The kernel ABI: what crosses a process's one SOCK_SEQPACKET connection to
+ * its kernel.
+ *
+ * A message is one packet: a fixed 24-byte little-endian header, a payload
+ * whose shape depends on the op, and up to KABI_MAX_FDS file descriptors
+ * passed with SCM_RIGHTS (ICA memfds travelling to their new holder).
+ *
+ * Every call from a process gets exactly one answer from the kernel, carrying
+ * the call's sequence number.  Answers to RECEIVE, AWAIT and CALL may come
+ * much later (the kernel defers them until a request or a result exists);
+ * while a process waits, it sends nothing else, so a process has at most one
+ * call outstanding.  The answer's status is 0 or a negative errno.
+ *
+ * ICAs are named by id (index in the ICA table plus a generation, so a stale
+ * id is refused).  A process names only ICAs it holds; the kernel refuses any
+ * other id with -EPERM and changes nothing.  Passing an ICA moves it: the
+ * sender's library unmaps it, the receiver's maps it; contents never copied.
+ *
+ * The hot path is this fixed binary format.  Everything that crosses a
+ * version or host boundary (control, state images, traces) is protobuf-c.
+ */
+#ifndef UKSIM_KABI_H
+#define UKSIM_KABI_H
+
+#include <stdint.h>
+
+#define KABI_VERSION 1
+#define KABI_MAGIC 0x554b    /* "UK" */
+#define KABI_MAX_FDS 2       /* a control ICA and a data ICA */
+#define KABI_MAX_MSG 512     /* header + the largest payload */
+#define KABI_NAME_MAX 32     /* service and process names, with NUL */
+#define KABI_OPNAMES_MAX 200 /* comma-separated op names given to register */
+
+/* An ICA id: low 16 bits index the ICA table, high 16 bits a generation. */
+#define KABI_ICA_NONE 0u
+#define KABI_ICA_INDEX(id) ((id)&0xffffu)
+#define KABI_ICA_GEN(id) ((id) >> 16)
+#define KABI_ICA_ID(index, gen) (((uint32_t)(gen) << 16) | (index))
+
+enum kabi_op {
+  KABI_ICA_CREATE = 1, /* ica_create_args -> ica_ans + fd */
+  KABI_ICA_RELEASE,    /* ica_args -> - */
+  KABI_LOOKUP,         /* lookup_args -> lookup_ans */
+  KABI_SEND,           /* send_args -> send_ans: request queued */
+  KABI_AWAIT,          /* await_args -> result (deferred) */
+  KABI_CALL,           /* send_args -> result (SEND then AWAIT that one) */
+  KABI_REGISTER,       /* register_args -> register_ans */
+  KABI_RECEIVE,        /* - -> request (deferred) */
+  KABI_REPLY,          /* reply_args -> - */
+  KABI_REPLY_RECEIVE,  /* reply_args -> request (deferred): one round trip */
+  KABI_PANIC,          /* panic_args -> - (the kernel then ends the server) */
+  KABI_STATE_REGISTER, /* ica_args -> - */
+  KABI_STATE_GET,      /* - -> ica_ans + fd */
+  KABI_OP_MAX
+};
+
+/* Answers the kernel sends that are not a plain status. */
+enum kabi_ans {
+  KABI_ANS_STATUS = 0x100, /* header only */
+  KABI_ANS_ICA,            /* ica_ans (+ fd) */
+  KABI_ANS_LOOKUP,
+  KABI_ANS_SEND,
+  KABI_ANS_RESULT,  /* result_msg (+ fds) */
+  KABI_ANS_REQUEST, /* request_msg (+ fds) */
+  KABI_ANS_REGISTER,
+};
+
+/* How register() answers a server (seed 000 §5.2). */
+enum kabi_reg_how {
+  KABI_REG_FRESH = 0,  /* first server of this service */
+  KABI_REG_REPLACING,  /* taking over from a live server (extension time) */
+  KABI_REG_RESTARTING, /* taking over after a fault */
+};
+
+struct kabi_hdr {
+  uint16_t magic; /* KABI_MAGIC */
+  uint16_t op;    /* enum kabi_op, or enum kabi_ans in answers */
+  uint32_t len;   /* payload bytes after the header */
+  uint32_t seq;   /* the call's sequence number; answers echo it */
+  int32_t status; /* answers: 0 or -errno */
+  uint32_t nfds;  /* descriptors attached with SCM_RIGHTS */
+  uint32_t flags; /* reserved, 0 */
+};
+
+struct kabi_ica_create_args {
+  uint64_t size;
+  uint32_t kind; /* enum kabi_ica_kind */
+  uint32_t pad;
+};
+
+enum kabi_ica_kind { KABI_ICA_CONTROL = 1, KABI_ICA_DATA, KABI_ICA_STATE };
+
+struct kabi_ica_args {
+  uint32_t ica;
+  uint32_t pad;
+};
+
+/* An ICA arriving at its new holder: the fd rides along in order. */
+struct kabi_ica_ref {
+  uint32_t id;
+  uint32_t kind;
+  uint64_t size;
+};
+
+struct kabi_ica_ans {
+  struct kabi_ica_ref ica;
+};
+
+struct kabi_lookup_args {
+  char name[KABI_NAME_MAX];
+};
+
+struct kabi_lookup_ans {
+  uint32_t svc; /* service id: table index + 1 (0 is "none") */
+  uint32_t version;
+};
+
+struct kabi_send_args {
+  uint32_t svc;  /* from LOOKUP */
+  uint32_t op;   /* service-defined; recorded for the trace and statistics */
+  uint32_t ctl;  /* control ICA id (required) */
+  uint32_t data; /* data ICA id or KABI_ICA_NONE */
+  uint64_t tag;  /* the caller's cookie, returned with the result */
+};
+
+struct kabi_send_ans {
+  uint32_t req; /* request id (index + generation) */
+  uint32_t pad;
+};
+
+struct kabi_await_args {
+  uint32_t req; /* a request id, or 0 for any result */
+  uint32_t pad;
+};
+
+/* A result delivered to an application process.  status is the server's
+ * answer, or a kernel error (-ECONNRESET: the server died or restarted while
+ * holding the request; -ESRCH: the service went away). */
+struct kabi_result_msg {
+  uint32_t req;
+  int32_t status;
+  uint64_t tag;
+  uint32_t op;
+  uint32_t nica;
+  struct kabi_ica_ref ica[KABI_MAX_FDS]; /* ctl first, then data if any */
+};
+
+/* A request delivered to a server. */
+struct kabi_request_msg {
+  uint32_t req;
+  uint32_t op;
+  int32_t client_pid;
+  uint32_t nica;
+  struct kabi_ica_ref ica[KABI_MAX_FDS];
+};
+
+struct kabi_register_args {
+  char name[KABI_NAME_MAX];
+  uint32_t version;
+  uint32_t pad;
+  char opnames[KABI_OPNAMES_MAX]; /* "put,get,..." for the trace; may be "" */
+};
+
+struct kabi_register_ans {
+  uint32_t how; /* enum kabi_reg_how */
+  uint32_t svc;
+};
+
+struct kabi_reply_args {
+  uint32_t req;
+  int32_t status;
+  uint32_t ctl;  /* ICAs to hand back (the request's ctl, or another) */
+  uint32_t data; /* or KABI_ICA_NONE */
+};
+
+struct kabi_panic_args {
+  char reason[128];
+};
+
+#endif /* UKSIM_KABI_H */

@@ -1,0 +1,178 @@
+/* Kernel data: the tables a kernel keeps in a memfd region that the machine
+ * owns, laid out here so a reader outside the kernel (uksim ps, a backup
+ * kernel, a monitor) needs nothing but this header.
+ *
+ * Every table has a fixed capacity and is addressed by index, never by
+ * pointer: the region maps at a different address in every reader.  Queues
+ * are singly linked lists threaded through the request table by index.
+ * Entries carry a generation that changes each time the slot is reused, so
+ * an id (index + generation) that outlived its object is detected.
+ *
+ * Only the kernel writes the region.  Readers copy what they need and must
+ * accept a torn view: a reader checks magic and layout version and treats
+ * every index as untrusted (bounds-check before following it).
+ *
+ * Limits (also in README "Limits"): UK_PROC_MAX processes, UK_SVC_MAX
+ * services, UK_ICA_MAX ICAs, UK_REQ_MAX requests in flight per kernel, and
+ * UK_QUEUE_MAX requests queued per service.
+ */
+#ifndef UKSIM_KDATA_H
+#define UKSIM_KDATA_H
+
+#include <stdint.h>
+
+#include "kabi.h"
+
+#define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
+#define UK_KDATA_LAYOUT 1                  /* bump on any change below */
+
+#define UK_PROC_MAX 64
+#define UK_SVC_MAX 32
+#define UK_ICA_MAX 4096
+#define UK_REQ_MAX 4096
+#define UK_QUEUE_MAX 1024
+#define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
+#define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
+#define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
+
+enum uk_proc_state {
+  UK_PROC_FREE = 0,
+  UK_PROC_RUNNING, /* not waiting in the kernel */
+  UK_PROC_WAITING, /* a deferred call (receive, await, call) is pending */
+  UK_PROC_EXITED,  /* gone; slot reclaimed once its answer is collected */
+};
+
+enum uk_proc_kind { UK_PROC_AP = 1, UK_PROC_SERVER };
+
+struct uk_proc {
+  uint32_t gen;
+  uint8_t state;    /* enum uk_proc_state */
+  uint8_t kind;     /* enum uk_proc_kind */
+  uint16_t wait_op; /* enum kabi_op of the pending call, when WAITING */
+  int32_t pid;
+  uint32_t svc; /* server: service index it serves, else UK_NIL */
+  char name[KABI_NAME_MAX];
+  uint32_t res_head, res_tail, res_len; /* result queue (request indexes) */
+  uint32_t icas_held;
+  uint32_t outstanding; /* requests sent and not yet answered */
+  uint32_t pad;
+  uint64_t calls, errors;
+  int32_t exit_status, term_signal;
+};
+
+enum uk_svc_state {
+  UK_SVC_FREE = 0,
+  UK_SVC_UP,   /* a server is registered and serving */
+  UK_SVC_DOWN, /* no server; requests are refused */
+};
+
+struct uk_svc_ophist {
+  uint64_t count, errors;
+  uint64_t bucket[UK_HIST_BUCKETS]; /* latency, see uk_hist_bucket() */
+};
+
+struct uk_svc {
+  uint32_t gen;
+  uint32_t state; /* enum uk_svc_state */
+  char name[KABI_NAME_MAX];
+  uint32_t proc;      /* serving process index, UK_NIL if none */
+  uint32_t state_ica; /* registered state ICA id, KABI_ICA_NONE if none */
+  uint32_t flags;     /* UK_SVC_F_* */
+  uint32_t version;
+  char opnames[KABI_OPNAMES_MAX]; /* "put,get,..." as registered */
+  uint32_t q_head, q_tail, q_len; /* request queue (request indexes) */
+  uint32_t held; /* requests delivered to the server, not yet replied */
+  uint64_t requests, replies, errors;
+  struct uk_svc_ophist op[UK_OPS_MAX]; /* ops >= UK_OPS_MAX share the last */
+};
+
+/* The server should be replaced at its next receive() (seed 000 §5.2). */
+#define UK_SVC_F_REPLACE 0x1u
+
+enum uk_ica_state { UK_ICA_FREE = 0, UK_ICA_LIVE };
+
+/* Who holds an ICA: exactly one at a time. */
+enum uk_holder_kind {
+  UK_HOLD_NONE = 0,
+  UK_HOLD_PROC,    /* holder = process index */
+  UK_HOLD_REQUEST, /* travelling in a queue; holder = request index */
+  UK_HOLD_SVC,     /* a registered state ICA; holder = service index */
+};
+
+struct uk_ica_ent {
+  uint16_t gen;
+  uint8_t state;       /* enum uk_ica_state */
+  uint8_t kind;        /* enum kabi_ica_kind */
+  uint8_t holder_kind; /* enum uk_holder_kind */
+  uint8_t pad[3];
+  uint32_t holder;
+  uint64_t size;
+};
+
+enum uk_req_state {
+  UK_REQ_FREE = 0,
+  UK_REQ_QUEUED,     /* in its service's request queue */
+  UK_REQ_IN_SERVICE, /* delivered to the server, not yet replied */
+  UK_REQ_ANSWERED,   /* in its client's result queue */
+};
+
+struct uk_req {
+  uint32_t gen;
+  uint32_t state;  /* enum uk_req_state */
+  uint32_t next;   /* next in whichever queue holds it, or UK_NIL */
+  uint32_t client; /* process index */
+  uint32_t svc;    /* service index */
+  uint32_t op;
+  uint32_t ctl, data; /* ICA ids */
+  int32_t status;
+  uint32_t pad;
+  uint64_t tag;
+  uint64_t seqno;   /* kernel-wide request number, for the trace */
+  uint64_t sent_ns; /* monotonic ns at send */
+};
+
+struct uk_counters {
+  uint64_t calls, bad_calls, sends, results, errors;
+  uint64_t icas_created, icas_released, ica_bytes;
+  uint64_t spawned, exited;
+};
+
+struct uk_kdata_hdr {
+  uint64_t magic;
+  uint32_t layout;
+  uint32_t size; /* sizeof(struct uk_kdata) */
+  int32_t kernel_pid;
+  uint32_t os_id;
+  uint64_t boot_ns;
+  uint64_t budget_bytes; /* ICA memory this kernel may use */
+  uint64_t step;         /* kernel steps taken; a reader sees progress */
+};
+
+struct uk_kdata {
+  struct uk_kdata_hdr hdr;
+  struct uk_counters ctr;
+  struct uk_proc proc[UK_PROC_MAX];
+  struct uk_svc svc[UK_SVC_MAX];
+  struct uk_ica_ent ica[UK_ICA_MAX];
+  struct uk_req req[UK_REQ_MAX];
+};
+
+/* Latency histogram buckets: log2 with 4 linear sub-buckets, in ns.  Bucket b
+ * covers [uk_hist_lower(b), uk_hist_lower(b + 1)). */
+static inline unsigned uk_hist_bucket(uint64_t ns) {
+  if (ns < 4)
+    return (unsigned)ns;
+  unsigned lg = 63 - (unsigned)__builtin_clzll(ns);
+  unsigned sub = (unsigned)(ns >> (lg - 2)) & 3u;
+  unsigned b = (lg - 1) * 4 + sub;
+  return b < UK_HIST_BUCKETS ? b : UK_HIST_BUCKETS - 1;
+}
+
+static inline uint64_t uk_hist_lower(unsigned b) {
+  if (b < 4)
+    return b;
+  unsigned lg = b / 4 + 1;
+  return (1ull << lg) + ((uint64_t)(b % 4) << (lg - 2));
+}
+
+#endif /* UKSIM_KDATA_H */

@@ -1,0 +1,92 @@
+/* The process side of the kernel connection (see conn.h).
+ *
+ * The kernel passes the connection as an inherited descriptor named by the
+ * UKSIM_FD environment variable.  A process has at most one call in flight,
+ * so the next packet from the kernel is always the answer to the last call;
+ * a mismatched sequence number means the connection is broken (-EPROTO).
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static int kfd = -1;
+static uint32_t kseq;
+
+int uk__conn_init(void) {
+  if (kfd >= 0)
+    return 0;
+  const char *s = getenv("UKSIM_FD");
+  if (s == NULL || *s == '\0')
+    return -ENOTCONN; /* not started by a uksim kernel */
+  char *end;
+  long fd = strtol(s, &end, 10);
+  if (*end != '\0' || fd < 0 || fd > 1 << 20)
+    return -EBADF;
+  kfd = (int)fd;
+  return 0;
+}
+
+int uk__call(kabi_msg *m) {
+  int r = uk__conn_init();
+  if (r < 0)
+    return r;
+  uint32_t seq = ++kseq;
+  m->hdr.magic = KABI_MAGIC;
+  m->hdr.seq = seq;
+  r = kabi_sendmsg(kfd, m);
+  if (r < 0)
+    return r;
+  long n = kabi_recvmsg(kfd, m);
+  if (n == 0)
+    return -ECONNRESET; /* the kernel went away */
+  if (n < 0)
+    return (int)n;
+  if (m->hdr.seq != seq) {
+    kabi_msg_close_fds(m);
+    return -EPROTO;
+  }
+  return m->hdr.status;
+}
+
+static int attach(const struct kabi_ica_ref *ref, int fd, uk_ica *out) {
+  void *p = mmap(NULL, ref->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED)
+    return -errno;
+  out->id = ref->id;
+  out->kind = ref->kind;
+  out->size = ref->size;
+  out->base = p;
+  return 0;
+}
+
+int uk__ica_attach_all(kabi_msg *m, const struct kabi_ica_ref *refs,
+                       uint32_t nref, uk_ica *out[]) {
+  uint32_t i;
+  int r = 0;
+
+  if (nref != m->hdr.nfds || nref > KABI_MAX_FDS) {
+    kabi_msg_close_fds(m);
+    return -EPROTO;
+  }
+  for (i = 0; i < nref && r == 0; i++)
+    r = attach(&refs[i], m->fds[i], out[i]);
+  if (r < 0) {
+    for (uint32_t j = i; j < nref; j++)
+      close(m->fds[j]);
+    for (uint32_t j = 0; j + 1 < i; j++)
+      uk__ica_detach(out[j]);
+  }
+  m->hdr.nfds = 0;
+  return r;
+}
+
+void uk__ica_detach(uk_ica *ica) {
+  if (ica->base != NULL)
+    munmap(ica->base, ica->size);
+  memset(ica, 0, sizeof *ica);
+}

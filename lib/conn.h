@@ -1,0 +1,25 @@
+/* libuksim internals shared by ap.c, srv.c and ica.c: the process's one
+ * connection to its kernel, and attaching ICAs that arrive with a message. */
+#ifndef UKSIM_LIB_CONN_H
+#define UKSIM_LIB_CONN_H
+
+#include "kabi_io.h"
+#include "uksim/ica.h"
+
+/* Connects on first use (UKSIM_FD).  0 or -errno. */
+int uk__conn_init(void);
+
+/* Sends the call in m (op and payload set by the caller; nfds 0) and waits
+ * for its answer, which replaces m.  Returns the answer's status, or -errno
+ * if the connection failed.  Descriptors in the answer are left in m. */
+int uk__call(kabi_msg *m);
+
+/* Attaches the ICAs an answer carries (refs in order, fds from m).  On
+ * failure nothing stays attached and every descriptor is closed. */
+int uk__ica_attach_all(kabi_msg *m, const struct kabi_ica_ref *refs,
+                       uint32_t nref, uk_ica *out[]);
+
+/* Unmaps and empties *ica (its id travels on with a request). */
+void uk__ica_detach(uk_ica *ica);
+
+#endif /* UKSIM_LIB_CONN_H */

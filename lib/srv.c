@@ -1,0 +1,131 @@
+/* libuksim for OS servers (see uksim/server.h). */
+#include "uksim/server.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "conn.h"
+
+int srv_init(void) {
+  return uk__conn_init();
+}
+
+int srv_register(const char *name, uint32_t version, const char *opnames,
+                 int *how) {
+  struct kabi_register_args a;
+  struct kabi_register_ans ans;
+  kabi_msg m;
+
+  memset(&a, 0, sizeof a);
+  if (strlen(name) >= sizeof a.name ||
+      (opnames && strlen(opnames) >= sizeof a.opnames))
+    return -ENAMETOOLONG;
+  strcpy(a.name, name);
+  if (opnames)
+    strcpy(a.opnames, opnames);
+  a.version = version;
+  kabi_msg_init(&m, KABI_REGISTER, 0, 0, &a, sizeof a);
+  int r = uk__call(&m);
+  kabi_msg_close_fds(&m);
+  if (r < 0)
+    return r;
+  r = kabi_payload(&m, &ans, sizeof ans);
+  if (r == 0 && how)
+    *how = (int)ans.how;
+  return r;
+}
+
+/* Decodes a request answer in m into req, attaching its ICAs. */
+static int take_request(kabi_msg *m, srv_req *req) {
+  struct kabi_request_msg rq;
+
+  memset(req, 0, sizeof *req);
+  if (m->hdr.op != KABI_ANS_REQUEST || kabi_payload(m, &rq, sizeof rq) < 0 ||
+      rq.nica > KABI_MAX_FDS) {
+    kabi_msg_close_fds(m);
+    return -EPROTO;
+  }
+  uk_ica *out[KABI_MAX_FDS] = {&req->ctl, &req->data};
+  int r = uk__ica_attach_all(m, rq.ica, rq.nica, out);
+  if (r < 0)
+    return r;
+  req->req = rq.req;
+  req->op = rq.op;
+  req->client_pid = rq.client_pid;
+  return 0;
+}
+
+int srv_receive(srv_req *req) {
+  kabi_msg m;
+  kabi_msg_init(&m, KABI_RECEIVE, 0, 0, NULL, 0);
+  int r = uk__call(&m);
+  if (r < 0) {
+    kabi_msg_close_fds(&m);
+    return r;
+  }
+  return take_request(&m, req);
+}
+
+static void reply_args(struct kabi_reply_args *a, const srv_req *req,
+                       int32_t status) {
+  memset(a, 0, sizeof *a);
+  a->req = req->req;
+  a->status = status;
+  a->ctl = req->ctl.id;
+  a->data = req->data.id;
+}
+
+int srv_reply(srv_req *req, int32_t status) {
+  struct kabi_reply_args a;
+  kabi_msg m;
+
+  reply_args(&a, req, status);
+  kabi_msg_init(&m, KABI_REPLY, 0, 0, &a, sizeof a);
+  int r = uk__call(&m);
+  kabi_msg_close_fds(&m);
+  if (r == 0) {
+    uk__ica_detach(&req->ctl);
+    uk__ica_detach(&req->data);
+  }
+  return r;
+}
+
+int srv_reply_receive(srv_req *req, int32_t status) {
+  struct kabi_reply_args a;
+  kabi_msg m;
+
+  reply_args(&a, req, status);
+  kabi_msg_init(&m, KABI_REPLY_RECEIVE, 0, 0, &a, sizeof a);
+  int r = uk__call(&m);
+  if (r < 0) {
+    kabi_msg_close_fds(&m); /* the reply was refused: we still hold all */
+    return r;
+  }
+  uk__ica_detach(&req->ctl);
+  uk__ica_detach(&req->data);
+  return take_request(&m, req);
+}
+
+int srv_panic(const char *reason) {
+  struct kabi_panic_args a;
+  kabi_msg m;
+
+  memset(&a, 0, sizeof a);
+  strncpy(a.reason, reason, sizeof a.reason - 1);
+  kabi_msg_init(&m, KABI_PANIC, 0, 0, &a, sizeof a);
+  int r = uk__call(&m);
+  kabi_msg_close_fds(&m);
+  return r;
+}
+
+int srv_run(const char *name, uint32_t version, const char *opnames,
+            srv_handler handler, void *arg) {
+  srv_req req;
+  int r = srv_register(name, version, opnames, NULL);
+  if (r < 0)
+    return r;
+  r = srv_receive(&req);
+  while (r == 0)
+    r = srv_reply_receive(&req, handler(&req, arg));
+  return r;
+}

@@ -1,0 +1,22 @@
+/* The uksim subcommands.  Each takes argv with argv[0] = its own name and
+ * returns the process exit status: 0 success, 1 failure, 2 bad usage. */
+#ifndef UKSIM_CLI_H
+#define UKSIM_CLI_H
+
+struct cli_cmd {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+  const char *help; /* NULL: hidden */
+};
+
+int cmd_run(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_svc(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int bench_ipc_main(int argc, char **argv);
+
+/* Prints the latency summary of every service from kernel data. */
+struct uk_kdata;
+void cli_print_summary(const struct uk_kdata *kd);
+
+#endif /* UKSIM_CLI_H */

@@ -1,0 +1,164 @@
+/* uksim ps / uksim svc: tables of a running machine, read straight from its
+ * kernel-data region (mapped read-only), and the latency summary. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "kern.h"
+#include "machine.h"
+#ifdef UKSIM_HAVE_9P
+#include "cmd.h"
+#endif
+
+static const char *proc_state(uint8_t s) {
+  switch (s) {
+  case UK_PROC_RUNNING:
+    return "run";
+  case UK_PROC_WAITING:
+    return "wait";
+  case UK_PROC_EXITED:
+    return "exited";
+  default:
+    return "?";
+  }
+}
+
+static void print_ps(const struct uk_kdata *kd, const Uksim__Reply *info) {
+  printf("kernel pid %d, os %u, %llu steps; memory: %u/%u blocks of %llu "
+         "MiB, %llu bytes in ICAs\n",
+         kd->hdr.kernel_pid, kd->hdr.os_id, (unsigned long long)kd->hdr.step,
+         info->blocks_used, info->blocks_total,
+         (unsigned long long)(info->block_size >> 20),
+         (unsigned long long)info->ica_bytes);
+  printf("%-4s %-8s %-12s %-6s %-6s %-8s %6s %6s %8s %6s\n", "SLOT", "PID",
+         "NAME", "KIND", "STATE", "SERVES", "ICAS", "OUT", "CALLS", "ERRS");
+  for (int i = 0; i < UK_PROC_MAX; i++) {
+    const struct uk_proc *p = &kd->proc[i];
+    if (p->state == UK_PROC_FREE)
+      continue;
+    const char *svc = p->svc < UK_SVC_MAX ? kd->svc[p->svc].name : "-";
+    printf("%-4d %-8d %-12.*s %-6s %-6s %-8.*s %6u %6u %8llu %6llu\n", i,
+           p->pid, KABI_NAME_MAX, p->name,
+           p->kind == UK_PROC_SERVER ? "server" : "ap", proc_state(p->state),
+           KABI_NAME_MAX, svc, p->icas_held, p->outstanding,
+           (unsigned long long)p->calls, (unsigned long long)p->errors);
+  }
+}
+
+static void print_svc(const struct uk_kdata *kd) {
+  printf("%-4s %-10s %-5s %-4s %-8s %6s %5s %10s %10s %8s %s\n", "ID", "NAME",
+         "STATE", "VER", "PID", "QUEUE", "HELD", "REQUESTS", "REPLIES",
+         "ERRORS", "STATE-ICA");
+  for (int i = 0; i < UK_SVC_MAX; i++) {
+    const struct uk_svc *s = &kd->svc[i];
+    if (s->state == UK_SVC_FREE)
+      continue;
+    int pid = s->proc < UK_PROC_MAX ? kd->proc[s->proc].pid : 0;
+    printf("%-4d %-10.*s %-5s %-4u %-8d %6u %5u %10llu %10llu %8llu %#x\n",
+           i + 1, KABI_NAME_MAX, s->name, s->state == UK_SVC_UP ? "up" : "down",
+           s->version, pid, s->q_len, s->held, (unsigned long long)s->requests,
+           (unsigned long long)s->replies, (unsigned long long)s->errors,
+           s->state_ica);
+  }
+}
+
+/* The latency at quantile q of a histogram, in microseconds (the lower
+ * bound of the bucket holding it). */
+static double quantile_us(const struct uk_svc_ophist *h, double q) {
+  uint64_t want = (uint64_t)(q * (double)h->count), seen = 0;
+  for (unsigned b = 0; b < UK_HIST_BUCKETS; b++) {
+    seen += h->bucket[b];
+    if (seen > want)
+      return (double)uk_hist_lower(b) / 1e3;
+  }
+  return 0;
+}
+
+void cli_print_summary(const struct uk_kdata *kd) {
+  printf("\nsummary: %llu requests sent, %llu answered, %llu errors; "
+         "%llu bad calls refused\n",
+         (unsigned long long)kd->ctr.sends, (unsigned long long)kd->ctr.results,
+         (unsigned long long)kd->ctr.errors,
+         (unsigned long long)kd->ctr.bad_calls);
+  printf("%-16s %10s %8s %10s %10s\n", "SERVICE.OP", "COUNT", "ERRORS",
+         "P50_US", "P99_US");
+  for (int i = 0; i < UK_SVC_MAX; i++) {
+    const struct uk_svc *s = &kd->svc[i];
+    if (s->state == UK_SVC_FREE)
+      continue;
+    for (int op = 0; op < UK_OPS_MAX; op++) {
+      const struct uk_svc_ophist *h = &s->op[op];
+      if (h->count == 0)
+        continue;
+      char on[64];
+      printf("%-16s %10llu %8llu %10.1f %10.1f\n",
+             kern__opname(kd, (uint32_t)i, (uint32_t)op, on, sizeof on),
+             (unsigned long long)h->count, (unsigned long long)h->errors,
+             quantile_us(h, 0.50), quantile_us(h, 0.99));
+    }
+  }
+  printf("(latency: send to answer, measured by the kernel; errors are "
+         "answers with\n a negative status, e.g. -ENOENT for a get of an "
+         "absent key)\n");
+}
+
+static int table(int argc, char **argv, bool svc) {
+  static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  const char *name = "default";
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (c == 'n') {
+      name = optarg;
+    } else {
+      fprintf(c == 'h' ? stdout : stderr,
+              "usage: uksim %s [--name MACHINE]\n\nPrint the %s table of a "
+              "running machine (started with 'uksim run --keep --name "
+              "MACHINE'),\nread from its kernel data.\n",
+              argv[0], svc ? "server info" : "process");
+      return c == 'h' ? 0 : 2;
+    }
+  }
+  mach_client mc;
+  const struct uk_kdata *kd;
+  Uksim__Reply *info = NULL;
+  if (mach_connect(&mc, name) < 0 || mach_kdata(&mc, &kd, &info) < 0) {
+    fprintf(stderr, "uksim %s: %s\n", argv[0], mc.error);
+    mach_close(&mc);
+    return 1;
+  }
+  if (svc)
+    print_svc(kd);
+  else
+    print_ps(kd, info);
+  uksim__reply__free_unpacked(info, NULL);
+  mach_kdata_unmap(kd);
+  mach_close(&mc);
+  return 0;
+}
+
+int cmd_ps(int argc, char **argv) {
+  return table(argc, argv, false);
+}
+
+int cmd_svc(int argc, char **argv) {
+  return table(argc, argv, true);
+}
+
+int cmd_bench(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "ipc"))
+    return bench_ipc_main(argc - 1, argv + 1);
+#ifdef UKSIM_HAVE_9P
+  if (argc >= 2 && !strcmp(argv[1], "9p"))
+    return p9_bench_main(argc - 1, argv + 1);
+#endif
+  fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
+          "usage: uksim bench ipc|9p [--json]\n\n"
+          "  ipc   IPC round trips and ICA hand-off against plain Linux "
+          "baselines\n"
+          "  9p    our 9P server against diod\n");
+  return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+}

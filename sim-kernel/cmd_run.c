@@ -1,0 +1,193 @@
+/* uksim run: the default demonstration.
+ *
+ * Boots a machine with one OS instance, starts the kvs server, then N
+ * application processes (kvsload) that put and get keys through the kernel,
+ * shows the kernel's trace of the first steps, and ends with a summary read
+ * from kernel data: requests sent, answered, errors, latency per op. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "machine.h"
+
+#define MAX_APS 32
+
+struct run_opts {
+  struct mach_opts m;
+  int aps;
+  char requests[24], seed[24], value_size[24];
+  bool keep;
+};
+
+static void run_usage(FILE *f) {
+  fprintf(f,
+          "usage: uksim run [OPTIONS]\n\n"
+          "Boot a machine, start the kvs server and application processes "
+          "that\nput and get keys through the kernel; print the kernel's "
+          "trace of the\nfirst steps and a summary.\n\n"
+          "  --aps N          application processes (default 2, max %d)\n"
+          "  --requests N     requests per application process (default "
+          "1000)\n"
+          "  --value-size N   bytes per value (default 64)\n"
+          "  --seed N         workload seed (default 1)\n"
+          "  --trace N        kernel trace lines to show (default 40; -1 "
+          "all)\n"
+          "  --name NAME      machine name (default: run-<pid>)\n"
+          "  --memory-mib N   physical memory for the OS (default 4096)\n"
+          "  --keep           stay up after the run until Ctrl-C, so that\n"
+          "                   'uksim ps --name NAME' can look at it\n",
+          MAX_APS);
+}
+
+static int parse(int argc, char **argv, struct run_opts *o) {
+  static const struct option opts[] = {
+      {"aps", required_argument, NULL, 'a'},
+      {"requests", required_argument, NULL, 'r'},
+      {"value-size", required_argument, NULL, 'v'},
+      {"seed", required_argument, NULL, 's'},
+      {"trace", required_argument, NULL, 't'},
+      {"name", required_argument, NULL, 'n'},
+      {"memory-mib", required_argument, NULL, 'm'},
+      {"keep", no_argument, NULL, 'k'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int c;
+  char *end;
+  mach_opts_default(&o->m);
+  snprintf(o->m.name, sizeof o->m.name, "run-%d", (int)getpid());
+  o->m.trace = 40;
+  o->aps = 2;
+  strcpy(o->requests, "1000");
+  strcpy(o->seed, "1");
+  strcpy(o->value_size, "64");
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'a':
+      o->aps = (int)strtol(optarg, &end, 10);
+      if (*end || o->aps < 1 || o->aps > MAX_APS)
+        return fprintf(stderr, "uksim run: --aps: 1..%d\n", MAX_APS), 2;
+      break;
+    case 'r':
+      snprintf(o->requests, sizeof o->requests, "%s", optarg);
+      break;
+    case 'v':
+      snprintf(o->value_size, sizeof o->value_size, "%s", optarg);
+      break;
+    case 's':
+      snprintf(o->seed, sizeof o->seed, "%s", optarg);
+      break;
+    case 't':
+      o->m.trace = strtol(optarg, &end, 10);
+      break;
+    case 'n':
+      snprintf(o->m.name, sizeof o->m.name, "%s", optarg);
+      break;
+    case 'm': {
+      unsigned long mib = strtoul(optarg, &end, 10);
+      o->m.blocks = (uint32_t)((mib + 127) / 128);
+      if (*end || o->m.blocks == 0)
+        return fprintf(stderr, "uksim run: --memory-mib: a size\n"), 2;
+      break;
+    }
+    case 'k':
+      o->keep = true;
+      break;
+    case 'h':
+      run_usage(stdout);
+      return 0;
+    default:
+      run_usage(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "uksim run: unexpected argument '%s'\n", argv[optind]);
+    return 2;
+  }
+  return -1;
+}
+
+/* Starts the application processes and waits for all; returns failures. */
+static int run_aps(mach_client *mc, const struct run_opts *o) {
+  int64_t wid[MAX_APS];
+  int fails = 0;
+  for (int i = 0; i < o->aps; i++) {
+    char name[32], seed[32];
+    int proc;
+    snprintf(name, sizeof name, "ap%d", i + 1);
+    snprintf(seed, sizeof seed, "%ld", strtol(o->seed, NULL, 10) + i);
+    char *args[] = {"--count",      (char *)o->requests,
+                    "--value-size", (char *)o->value_size,
+                    "--seed",       seed,
+                    "--name",       name};
+    if (mach_spawn(mc, "kvsload", args, 8, name, false, &proc) < 0) {
+      fprintf(stderr, "uksim run: cannot start kvsload: %s\n", mc->error);
+      return o->aps;
+    }
+    wid[i] = mach_wait_send(mc, proc);
+  }
+  for (int i = 0; i < o->aps; i++) {
+    int st = -1, sig = 0;
+    if (wid[i] < 0 || mach_wait_reply(mc, (uint64_t)wid[i], &st, &sig) < 0 ||
+        st != 0 || sig != 0) {
+      fprintf(stderr, "uksim run: ap%d failed (status %d, signal %d)\n", i + 1,
+              st, sig);
+      fails++;
+    }
+  }
+  return fails;
+}
+
+static int summarize(mach_client *mc) {
+  const struct uk_kdata *kd;
+  if (mach_kdata(mc, &kd, NULL) < 0) {
+    fprintf(stderr, "uksim run: cannot read kernel data: %s\n", mc->error);
+    return 1;
+  }
+  cli_print_summary(kd);
+  int bad = kd->ctr.sends != kd->ctr.results;
+  mach_kdata_unmap(kd);
+  return bad;
+}
+
+int cmd_run(int argc, char **argv) {
+  struct run_opts o;
+  mach_client mc;
+  uint32_t live = 1;
+  memset(&o, 0, sizeof o);
+  int r = parse(argc, argv, &o);
+  if (r >= 0)
+    return r;
+  if (mach_boot(&mc, &o.m) < 0) {
+    perror("uksim run: cannot boot the machine");
+    return 1;
+  }
+  printf("uksim: machine '%s' booted; kernel trace of the first %ld steps "
+         "follows (stderr)\n",
+         o.m.name, o.m.trace);
+  fflush(stdout);
+  int fails = 0;
+  if (mach_spawn(&mc, "kvs", NULL, 0, "kvs", true, NULL) < 0) {
+    fprintf(stderr, "uksim run: cannot start kvs: %s\n", mc.error);
+    fails = 1;
+  } else {
+    fails = run_aps(&mc, &o);
+    fails += summarize(&mc);
+  }
+  if (o.keep) {
+    printf("uksim: machine '%s' stays up; 'uksim ps --name %s' in another "
+           "terminal; Ctrl-C to end\n",
+           o.m.name, o.m.name);
+    fflush(stdout);
+    pause();
+  }
+  if (mach_halt(&mc, &live) < 0)
+    fprintf(stderr, "uksim run: halt: %s\n", mc.error);
+  printf("ICAs live at shutdown: %u\n", live);
+  mach_close(&mc);
+  return fails || live ? 1 : 0;
+}

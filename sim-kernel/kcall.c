@@ -1,0 +1,621 @@
+/* Kernel calls: dispatch and one do_<call> per kabi op (MINIX rs style).
+ *
+ * A handler returns a status the dispatcher answers with (0 or -errno),
+ * KERN_DEFER when the answer waits for an event (a request for RECEIVE, a
+ * result for AWAIT/CALL), or ANSWERED when it sent an answer with a payload
+ * itself.  A refused call changes nothing: every check runs before the first
+ * change.
+ *
+ * A request's life (uk_req.state):
+ *   send      -> QUEUED      in its service's request queue, holding its ICAs
+ *   delivery  -> IN_SERVICE  the ICAs are the server's
+ *   reply     -> ANSWERED    in the client's result queue, holding the ICAs
+ *                            the server handed back
+ *   delivery  -> FREE        the ICAs are the client's again
+ * A server that dies turns its IN_SERVICE requests into -ECONNRESET results
+ * and its QUEUED ones into -ESRCH results; a client that dies frees its
+ * QUEUED and ANSWERED requests and orphans its IN_SERVICE ones (their reply
+ * is dropped and the ICAs released).  Every request gets exactly one answer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kern.h"
+#include "uksim/ica.h"
+
+#define ANSWERED 2
+
+static struct uk_proc *P(struct kern *k, uint32_t p) {
+  return &k->kd->proc[p];
+}
+
+/* ICAs ------------------------------------------------------------------ */
+
+static void ica_ref(struct kern *k, uint32_t id, struct kabi_ica_ref *ref) {
+  const struct uk_ica_ent *e = &k->kd->ica[KABI_ICA_INDEX(id)];
+  ref->id = id;
+  ref->kind = e->kind;
+  ref->size = e->size;
+}
+
+static void machine_ica(struct kern *k, uint32_t id, uint64_t size, int fd) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__IcaHold hold = UKSIM__ICA_HOLD__INIT;
+  Uksim__IcaDrop drop = UKSIM__ICA_DROP__INIT;
+
+  if (k->msock < 0)
+    return;
+  if (fd >= 0) {
+    hold.ica = id;
+    hold.size = size;
+    c.body_case = UKSIM__CTL__BODY_ICA_HOLD;
+    c.ica_hold = &hold;
+  } else {
+    drop.ica = id;
+    c.body_case = UKSIM__CTL__BODY_ICA_DROP;
+    c.ica_drop = &drop;
+  }
+  /* The machine's reference is what lets memory outlive this kernel; if the
+   * machine is gone there is nobody left to keep it for. */
+  (void)ctl_send(k->msock, &c, fd);
+}
+
+static int new_memfd(uint64_t size) {
+  int fd = memfd_create("uksim-ica", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return -errno;
+  if (ftruncate(fd, (off_t)size) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+static void ica_drop(struct kern *k, uint32_t id) {
+  int i = kern_ica_lookup(k->kd, id);
+  if (i < 0)
+    return;
+  k->ica_bytes -= k->kd->ica[i].size;
+  close(k->ica_fd[i]);
+  k->ica_fd[i] = -1;
+  kern_ica_free(k->kd, id);
+  k->kd->ctr.icas_released++;
+  machine_ica(k, id, 0, -1);
+}
+
+static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_ica_create_args a;
+  uint32_t id;
+
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  if (a.size == 0 || a.size > UK_ICA_SIZE_MAX || a.kind < KABI_ICA_CONTROL ||
+      a.kind > KABI_ICA_STATE)
+    return -EINVAL;
+  if (k->ica_bytes + a.size > k->kd->hdr.budget_bytes)
+    return -ENOMEM;
+  int fd = new_memfd(a.size);
+  if (fd < 0)
+    return fd;
+  if (kern_ica_alloc(k->kd, a.kind, a.size, p, &id) < 0) {
+    close(fd);
+    return -ENOMEM;
+  }
+  k->ica_fd[KABI_ICA_INDEX(id)] = fd;
+  k->ica_bytes += a.size;
+  k->kd->ctr.icas_created++;
+  k->kd->ctr.ica_bytes = k->ica_bytes;
+  machine_ica(k, id, a.size, fd);
+
+  struct kabi_ica_ans ans;
+  ica_ref(k, id, &ans.ica);
+  kabi_msg_init(m, KABI_ANS_ICA, m->hdr.seq, 0, &ans, sizeof ans);
+  m->hdr.nfds = 1;
+  m->fds[0] = fd;
+  kern__answer(k, p, m);
+  return ANSWERED;
+}
+
+static int do_ica_release(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_ica_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  if (!kern_ica_held_by(k->kd, a.ica, UK_HOLD_PROC, p))
+    return -EPERM;
+  ica_drop(k, a.ica);
+  k->kd->ctr.ica_bytes = k->ica_bytes;
+  return 0;
+}
+
+void kern__ica_release_all(struct kern *k, uint32_t p) {
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    const struct uk_ica_ent *e = &k->kd->ica[i];
+    if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
+        e->holder == p)
+      ica_drop(k, KABI_ICA_ID(i, e->gen));
+  }
+  k->kd->ctr.ica_bytes = k->ica_bytes;
+}
+
+/* Checks the ICAs a process names in a send or reply. */
+static int check_icas(struct kern *k, uint32_t p, uint32_t ctl, uint32_t data,
+                      bool ctl_required) {
+  if (ctl == KABI_ICA_NONE && ctl_required)
+    return -EINVAL;
+  if (ctl != KABI_ICA_NONE && !kern_ica_held_by(k->kd, ctl, UK_HOLD_PROC, p))
+    return -EPERM;
+  if (data != KABI_ICA_NONE && !kern_ica_held_by(k->kd, data, UK_HOLD_PROC, p))
+    return -EPERM;
+  if (ctl != KABI_ICA_NONE && ctl == data)
+    return -EINVAL;
+  return 0;
+}
+
+static void move_req_icas(struct kern *k, const struct uk_req *r, uint8_t hk,
+                          uint32_t holder) {
+  kern_ica_move(k->kd, r->ctl, hk, holder);
+  kern_ica_move(k->kd, r->data, hk, holder);
+}
+
+/* Fills refs/fds for the request's ICAs; returns how many. */
+static uint32_t pack_icas(struct kern *k, const struct uk_req *r,
+                          struct kabi_ica_ref *refs, kabi_msg *m) {
+  uint32_t ids[2] = {r->ctl, r->data}, n = 0;
+  for (int i = 0; i < 2; i++) {
+    if (kern_ica_lookup(k->kd, ids[i]) < 0)
+      continue;
+    ica_ref(k, ids[i], &refs[n]);
+    m->fds[n] = k->ica_fd[KABI_ICA_INDEX(ids[i])];
+    n++;
+  }
+  m->hdr.nfds = n;
+  return n;
+}
+
+/* Delivery ---------------------------------------------------------------- */
+
+static bool waits_for_request(const struct uk_proc *pp) {
+  return pp->state == UK_PROC_WAITING &&
+         (pp->wait_op == KABI_RECEIVE || pp->wait_op == KABI_REPLY_RECEIVE);
+}
+
+static bool waits_for_result(const struct uk_proc *pp) {
+  return pp->state == UK_PROC_WAITING &&
+         (pp->wait_op == KABI_AWAIT || pp->wait_op == KABI_CALL);
+}
+
+/* Hands the head of service s's request queue to its server, if the server
+ * is waiting in receive(). */
+static void deliver_request(struct kern *k, uint32_t s) {
+  struct uk_svc *sv = &k->kd->svc[s];
+  if (sv->proc == UK_NIL || sv->q_len == 0)
+    return;
+  uint32_t sp = sv->proc;
+  if (!waits_for_request(P(k, sp)))
+    return;
+  uint32_t ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len);
+  struct uk_req *r = &k->kd->req[ri];
+  r->state = UK_REQ_IN_SERVICE;
+  sv->held++;
+  move_req_icas(k, r, UK_HOLD_PROC, sp);
+
+  struct kabi_request_msg rq = {.req = kern_req_id(k->kd, ri), .op = r->op};
+  kabi_msg m;
+  rq.client_pid = r->client != UK_NIL ? P(k, r->client)->pid : 0;
+  kabi_msg_init(&m, KABI_ANS_REQUEST, k->proc[sp].wait_seq, 0, NULL, 0);
+  rq.nica = pack_icas(k, r, rq.ica, &m);
+  memcpy(m.payload, &rq, sizeof rq);
+  m.hdr.len = sizeof rq;
+  P(k, sp)->state = UK_PROC_RUNNING;
+  char on[40];
+  kern__trace(k, "%s receives %s req=%u #%llu", P(k, sp)->name,
+              kern__opname(k->kd, s, r->op, on, sizeof on), rq.req,
+              (unsigned long long)r->seqno);
+  kern__answer(k, sp, &m);
+}
+
+/* Picks the result a waiting client wants, or UK_NIL. */
+static uint32_t pick_result(struct kern *k, uint32_t c) {
+  struct uk_proc *pp = P(k, c);
+  if (k->proc[c].wait_req == 0)
+    return kern_q_pop(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len);
+  int ri = kern_req_lookup(k->kd, k->proc[c].wait_req);
+  if (ri < 0 || k->kd->req[ri].state != UK_REQ_ANSWERED)
+    return UK_NIL;
+  kern_q_remove(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len,
+                (uint32_t)ri);
+  return (uint32_t)ri;
+}
+
+static void deliver_result(struct kern *k, uint32_t c) {
+  if (!waits_for_result(P(k, c)))
+    return;
+  uint32_t ri = pick_result(k, c);
+  if (ri == UK_NIL)
+    return;
+  struct uk_req *r = &k->kd->req[ri];
+  move_req_icas(k, r, UK_HOLD_PROC, c);
+
+  struct kabi_result_msg rm = {.req = kern_req_id(k->kd, ri),
+                               .status = r->status,
+                               .tag = r->tag,
+                               .op = r->op};
+  kabi_msg m;
+  kabi_msg_init(&m, KABI_ANS_RESULT, k->proc[c].wait_seq, 0, NULL, 0);
+  rm.nica = pack_icas(k, r, rm.ica, &m);
+  memcpy(m.payload, &rm, sizeof rm);
+  m.hdr.len = sizeof rm;
+  P(k, c)->state = UK_PROC_RUNNING;
+  P(k, c)->outstanding--;
+  k->kd->ctr.results++;
+  kern_req_free(k->kd, ri);
+  kern__answer(k, c, &m);
+}
+
+/* Puts request ri, answered with status, into its client's result queue, or
+ * drops it (releasing its ICAs) when the client is gone. */
+static void complete(struct kern *k, uint32_t ri, int32_t status) {
+  struct uk_req *r = &k->kd->req[ri];
+  r->status = status;
+  if (status < 0)
+    k->kd->ctr.errors++;
+  if (r->svc != UK_NIL) {
+    struct uk_svc *sv = &k->kd->svc[r->svc];
+    kern_svc_record(sv, r->op, kern__now_ns() - r->sent_ns, status < 0);
+    sv->errors += status < 0;
+  }
+  if (r->client == UK_NIL) {
+    ica_drop(k, r->ctl);
+    ica_drop(k, r->data);
+    kern_req_free(k->kd, ri);
+    return;
+  }
+  struct uk_proc *cp = P(k, r->client);
+  move_req_icas(k, r, UK_HOLD_REQUEST, ri);
+  r->state = UK_REQ_ANSWERED;
+  kern_q_push(k->kd, &cp->res_head, &cp->res_tail, &cp->res_len, ri);
+  deliver_result(k, r->client);
+}
+
+/* Calls ------------------------------------------------------------------- */
+
+static int do_lookup(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_lookup_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0 ||
+      memchr(a.name, '\0', sizeof a.name) == NULL)
+    return -EINVAL;
+  int s = kern_svc_lookup(k->kd, a.name);
+  if (s < 0)
+    return -ESRCH;
+  struct kabi_lookup_ans ans = {.svc = (uint32_t)s + 1,
+                                .version = k->kd->svc[s].version};
+  kabi_msg_init(m, KABI_ANS_LOOKUP, m->hdr.seq, 0, &ans, sizeof ans);
+  kern__answer(k, p, m);
+  return ANSWERED;
+}
+
+/* Checks and queues a request; *rid gets its id. */
+static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
+                   uint32_t *rid) {
+  int s = kern_svc_by_id(k->kd, a->svc);
+  if (s < 0 || k->kd->svc[s].state != UK_SVC_UP)
+    return -ESRCH;
+  int r = check_icas(k, p, a->ctl, a->data, true);
+  if (r < 0)
+    return r;
+  struct uk_svc *sv = &k->kd->svc[s];
+  if (sv->q_len >= UK_QUEUE_MAX)
+    return -EBUSY;
+  int ri = kern_req_alloc(k->kd, rid);
+  if (ri < 0)
+    return -ENOSPC;
+  struct uk_req *q = &k->kd->req[ri];
+  q->client = p;
+  q->svc = (uint32_t)s;
+  q->op = a->op;
+  q->ctl = a->ctl;
+  q->data = a->data;
+  q->tag = a->tag;
+  q->seqno = ++k->req_seqno;
+  q->sent_ns = kern__now_ns();
+  move_req_icas(k, q, UK_HOLD_REQUEST, (uint32_t)ri);
+  kern_q_push(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, (uint32_t)ri);
+  P(k, p)->outstanding++;
+  sv->requests++;
+  k->kd->ctr.sends++;
+  char on[40];
+  kern__trace(k, "%s sends %s req=%u #%llu ctl=%#x data=%#x", P(k, p)->name,
+              kern__opname(k->kd, (uint32_t)s, a->op, on, sizeof on), *rid,
+              (unsigned long long)q->seqno, a->ctl, a->data);
+  return 0;
+}
+
+static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_send_args a;
+  uint32_t rid;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  int r = enqueue(k, p, &a, &rid);
+  if (r < 0)
+    return r;
+  struct kabi_send_ans ans = {.req = rid};
+  kabi_msg_init(m, KABI_ANS_SEND, m->hdr.seq, 0, &ans, sizeof ans);
+  kern__answer(k, p, m);
+  deliver_request(k, k->kd->req[kern_req_lookup(k->kd, rid)].svc);
+  return ANSWERED;
+}
+
+static int wait_result(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
+                       uint32_t rid) {
+  P(k, p)->state = UK_PROC_WAITING;
+  P(k, p)->wait_op = op;
+  k->proc[p].wait_seq = seq;
+  k->proc[p].wait_req = rid;
+  deliver_result(k, p);
+  return KERN_DEFER;
+}
+
+static int do_call(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_send_args a;
+  uint32_t rid;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  int r = enqueue(k, p, &a, &rid);
+  if (r < 0)
+    return r;
+  wait_result(k, p, KABI_CALL, m->hdr.seq, rid);
+  deliver_request(k, k->kd->req[kern_req_lookup(k->kd, rid)].svc);
+  return KERN_DEFER;
+}
+
+static int do_await(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_await_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  if (a.req != 0) {
+    int ri = kern_req_lookup(k->kd, a.req);
+    if (ri < 0 || k->kd->req[ri].client != p)
+      return -ENOENT;
+  } else if (P(k, p)->outstanding == 0) {
+    return -ENOENT; /* nothing will ever come: don't hang the caller */
+  }
+  return wait_result(k, p, KABI_AWAIT, m->hdr.seq, a.req);
+}
+
+static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_register_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0 ||
+      memchr(a.name, '\0', sizeof a.name) == NULL ||
+      memchr(a.opnames, '\0', sizeof a.opnames) == NULL || a.name[0] == 0)
+    return -EINVAL;
+  if (P(k, p)->svc != UK_NIL)
+    return -EALREADY; /* one service per server process */
+  int s = kern_svc_lookup(k->kd, a.name);
+  if (s >= 0 && k->kd->svc[s].state == UK_SVC_UP)
+    return -EEXIST;
+  uint32_t how = s >= 0 ? KABI_REG_RESTARTING : KABI_REG_FRESH;
+  if (s < 0 && (s = kern_svc_add(k->kd, a.name)) < 0)
+    return -ENOSPC;
+  struct uk_svc *sv = &k->kd->svc[s];
+  sv->state = UK_SVC_UP;
+  sv->proc = p;
+  sv->version = a.version;
+  P(k, p)->kind = UK_PROC_SERVER;
+  P(k, p)->svc = (uint32_t)s;
+  memcpy(sv->opnames, a.opnames, sizeof a.opnames);
+  kern__trace(k, "%s registers %s v%u (%s)", P(k, p)->name, a.name, a.version,
+              how == KABI_REG_FRESH ? "fresh" : "restarting");
+  struct kabi_register_ans ans = {.how = how, .svc = (uint32_t)s + 1};
+  kabi_msg_init(m, KABI_ANS_REGISTER, m->hdr.seq, 0, &ans, sizeof ans);
+  kern__answer(k, p, m);
+  kern__spawn_answer(k, p, 0, NULL);
+  return ANSWERED;
+}
+
+static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
+  uint32_t s = P(k, p)->svc;
+  if (s == UK_NIL)
+    return -EPERM; /* not a registered server */
+  P(k, p)->state = UK_PROC_WAITING;
+  P(k, p)->wait_op = op;
+  k->proc[p].wait_seq = seq;
+  deliver_request(k, s);
+  return KERN_DEFER;
+}
+
+static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_reply_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  int ri = kern_req_lookup(k->kd, a.req);
+  if (ri < 0)
+    return -ENOENT;
+  struct uk_req *r = &k->kd->req[ri];
+  if (r->state != UK_REQ_IN_SERVICE || k->kd->svc[r->svc].proc != p)
+    return -EPERM;
+  int e = check_icas(k, p, a.ctl, a.data, false);
+  if (e < 0)
+    return e;
+  k->kd->svc[r->svc].held--;
+  k->kd->svc[r->svc].replies++;
+  r->ctl = a.ctl;
+  r->data = a.data;
+  kern__trace(k, "%s replies req=%u status=%d", P(k, p)->name, a.req, a.status);
+  complete(k, (uint32_t)ri, a.status);
+  return 0;
+}
+
+static int do_reply_receive(struct kern *k, uint32_t p, kabi_msg *m) {
+  int r = do_reply(k, p, m);
+  if (r < 0)
+    return r;
+  return do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq);
+}
+
+static int do_panic(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_panic_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  a.reason[sizeof a.reason - 1] = '\0';
+  kern__trace(k, "%s panics: %s", P(k, p)->name, a.reason);
+  if (k->proc[p].running)
+    uv_process_kill(&k->proc[p].process, SIGKILL);
+  return KERN_DEFER; /* it will not run again */
+}
+
+static int do_state_register(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_ica_args a;
+  uint32_t s = P(k, p)->svc;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  if (s == UK_NIL)
+    return -EPERM;
+  if (!kern_ica_held_by(k->kd, a.ica, UK_HOLD_PROC, p))
+    return -EPERM;
+  struct uk_svc *sv = &k->kd->svc[s];
+  if (sv->state_ica != KABI_ICA_NONE)
+    ica_drop(k, sv->state_ica); /* the new state replaces the old */
+  kern_ica_move(k->kd, a.ica, UK_HOLD_SVC, s);
+  sv->state_ica = a.ica;
+  return 0;
+}
+
+static int do_state_get(struct kern *k, uint32_t p, kabi_msg *m) {
+  uint32_t s = P(k, p)->svc;
+  if (s == UK_NIL)
+    return -EPERM;
+  struct uk_svc *sv = &k->kd->svc[s];
+  if (kern_ica_lookup(k->kd, sv->state_ica) < 0)
+    return -ENOENT;
+  uint32_t id = sv->state_ica;
+  sv->state_ica = KABI_ICA_NONE;
+  kern_ica_move(k->kd, id, UK_HOLD_PROC, p);
+  struct kabi_ica_ans ans;
+  ica_ref(k, id, &ans.ica);
+  kabi_msg_init(m, KABI_ANS_ICA, m->hdr.seq, 0, &ans, sizeof ans);
+  m->hdr.nfds = 1;
+  m->fds[0] = k->ica_fd[KABI_ICA_INDEX(id)];
+  kern__answer(k, p, m);
+  return ANSWERED;
+}
+
+static int call(struct kern *k, uint32_t p, kabi_msg *m) {
+  switch (m->hdr.op) {
+  case KABI_ICA_CREATE:
+    return do_ica_create(k, p, m);
+  case KABI_ICA_RELEASE:
+    return do_ica_release(k, p, m);
+  case KABI_LOOKUP:
+    return do_lookup(k, p, m);
+  case KABI_SEND:
+    return do_send(k, p, m);
+  case KABI_AWAIT:
+    return do_await(k, p, m);
+  case KABI_CALL:
+    return do_call(k, p, m);
+  case KABI_REGISTER:
+    return do_register(k, p, m);
+  case KABI_RECEIVE:
+    return do_receive(k, p, KABI_RECEIVE, m->hdr.seq);
+  case KABI_REPLY:
+    return do_reply(k, p, m);
+  case KABI_REPLY_RECEIVE:
+    return do_reply_receive(k, p, m);
+  case KABI_PANIC:
+    return do_panic(k, p, m);
+  case KABI_STATE_REGISTER:
+    return do_state_register(k, p, m);
+  case KABI_STATE_GET:
+    return do_state_get(k, p, m);
+  default:
+    return -ENOSYS;
+  }
+}
+
+void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct uk_proc *pp = P(k, p);
+  uint32_t seq = m->hdr.seq;
+  int r;
+
+  pp->calls++;
+  k->kd->ctr.calls++;
+  if (m->hdr.nfds > 0) {
+    kabi_msg_close_fds(m); /* processes name ICAs by id, never by fd */
+    r = -EINVAL;
+  } else if (pp->state == UK_PROC_WAITING) {
+    r = -EINPROGRESS; /* one call at a time: the deferred one stays */
+  } else {
+    r = call(k, p, m);
+  }
+  if (r == KERN_DEFER || r == ANSWERED)
+    return;
+  if (r < 0) {
+    pp->errors++;
+    k->kd->ctr.bad_calls++;
+  }
+  kern__answer_status(k, p, seq, r);
+}
+
+/* Process exit --------------------------------------------------------------
+ */
+
+/* The server of s is gone: what it held fails, what is queued is refused. */
+static void server_gone(struct kern *k, uint32_t p, uint32_t s) {
+  struct uk_svc *sv = &k->kd->svc[s];
+  sv->state = UK_SVC_DOWN;
+  sv->proc = UK_NIL;
+  sv->held = 0;
+  kern__trace(k, "%s is gone: service %s down", P(k, p)->name, sv->name);
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    struct uk_req *r = &k->kd->req[i];
+    if (r->state == UK_REQ_IN_SERVICE && r->svc == s) {
+      /* The ICAs it held go back to the client with the error. */
+      kern__trace(k, "req=%u answered -ECONNRESET", kern_req_id(k->kd, i));
+      complete(k, i, -ECONNRESET);
+    }
+  }
+  uint32_t ri;
+  while ((ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len)) !=
+         UK_NIL)
+    complete(k, ri, -ESRCH);
+}
+
+/* Client p is gone: nobody will collect its results. */
+static void client_gone(struct kern *k, uint32_t p) {
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    struct uk_req *r = &k->kd->req[i];
+    if (r->state == UK_REQ_FREE || r->client != p)
+      continue;
+    if (r->state == UK_REQ_IN_SERVICE) {
+      r->client = UK_NIL; /* the server's reply will be dropped */
+      continue;
+    }
+    if (r->state == UK_REQ_QUEUED) {
+      struct uk_svc *sv = &k->kd->svc[r->svc];
+      kern_q_remove(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, i);
+    }
+    ica_drop(k, r->ctl);
+    ica_drop(k, r->data);
+    kern_req_free(k->kd, i);
+  }
+  struct uk_proc *pp = P(k, p);
+  pp->res_head = pp->res_tail = UK_NIL;
+  pp->res_len = 0;
+  pp->outstanding = 0;
+}
+
+void kern__cleanup_proc(struct kern *k, uint32_t p) {
+  struct uk_proc *pp = P(k, p);
+  if (pp->svc != UK_NIL) {
+    server_gone(k, p, pp->svc);
+    pp->svc = UK_NIL;
+  }
+  client_gone(k, p);
+  kern__ica_release_all(k, p);
+}

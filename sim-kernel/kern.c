@@ -1,0 +1,550 @@
+/* The kernel process ("inner core"): one libuv loop, one SOCK_SEQPACKET
+ * connection per process, kernel data in a memfd region the machine gave it.
+ *
+ * Started by the machine with fd 3 = the machine link (uksim.Ctl messages)
+ * and fd 4 = the kernel-data region.  It spawns servers and application
+ * processes on the machine's request and is the only path between them.
+ *
+ * Process slot lifecycle: spawn allocates a slot (RUNNING); its connection
+ * closing or the process exiting cleans up its kernel state (requests, ICAs,
+ * service); the slot is freed once the Linux process is reaped and both
+ * libuv handles are closed, and anyone waiting for its exit is told.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kern.h"
+#include "uksim_paths.h"
+
+#define READS_PER_WAKE 32 /* fairness: other processes get a turn */
+#define HALT_GRACE_MS 2000
+
+extern char **environ;
+
+uint64_t kern__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void kern__trace(struct kern *k, const char *fmt, ...) {
+  va_list ap;
+  if (k->trace_left == 0)
+    return;
+  if (k->trace_left > 0)
+    k->trace_left--;
+  double ms = (double)(kern__now_ns() - k->t0_ns) / 1e6;
+  fprintf(stderr, "[%6llu] %9.3fms ", (unsigned long long)k->kd->hdr.step, ms);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
+                         char *buf, size_t len) {
+  const char *s = kd->svc[svc].opnames;
+  for (uint32_t i = 0; i < op && s; i++) {
+    s = strchr(s, ',');
+    if (s)
+      s++;
+  }
+  size_t n = s ? strcspn(s, ",") : 0;
+  if (n == 0)
+    snprintf(buf, len, "%s.op%u", kd->svc[svc].name, op);
+  else
+    snprintf(buf, len, "%s.%.*s", kd->svc[svc].name, (int)n, s);
+  return buf;
+}
+
+/* Answers --------------------------------------------------------------- */
+
+void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
+  int sock = k->proc[p].sock;
+  if (sock < 0)
+    return;
+  int r = kabi_sendmsg(sock, m);
+  if (r == -EAGAIN) {
+    /* A process has at most one call in flight, so its socket never fills
+     * unless it sends calls without reading answers: it breaks the ABI. */
+    fprintf(stderr, "uksim kernel: %s does not read its answers; killed\n",
+            k->kd->proc[p].name);
+    if (k->proc[p].running)
+      uv_process_kill(&k->proc[p].process, SIGKILL);
+  }
+}
+
+void kern__answer_status(struct kern *k, uint32_t p, uint32_t seq, int st) {
+  kabi_msg m;
+  kabi_msg_init(&m, KABI_ANS_STATUS, seq, st, NULL, 0);
+  kern__answer(k, p, &m);
+}
+
+/* Process slots ----------------------------------------------------------- */
+
+static void machine_reply_exit(struct kern *k, uint32_t p);
+static void halt_check(struct kern *k);
+
+static void try_free_slot(struct kern *k, uint32_t p) {
+  struct kern_proc *kp = &k->proc[p];
+  if (kp->running || kp->polling || kp->sock >= 0)
+    return;
+  if (k->kd->proc[p].state == UK_PROC_FREE)
+    return;
+  machine_reply_exit(k, p);
+  k->kd->proc[p].state = UK_PROC_FREE;
+  k->kd->ctr.exited++;
+  halt_check(k);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  struct kern *k = h->loop->data;
+  uint32_t p = (uint32_t)(uintptr_t)h->data;
+  k->proc[p].polling = false;
+  try_free_slot(k, p);
+}
+
+void kern__proc_gone(struct kern *k, uint32_t p) {
+  struct kern_proc *kp = &k->proc[p];
+  if (kp->sock < 0)
+    return;
+  kern__spawn_answer(k, p, -ECHILD, "exited before registering a service");
+  kern__cleanup_proc(k, p);
+  uv_close((uv_handle_t *)&kp->poll, on_poll_closed);
+  close(kp->sock);
+  kp->sock = -1;
+  if (k->kd->proc[p].state != UK_PROC_FREE)
+    k->kd->proc[p].state = UK_PROC_EXITED;
+}
+
+static void on_proc_readable(uv_poll_t *h, int status, int events) {
+  struct kern *k = h->loop->data;
+  uint32_t p = (uint32_t)(uintptr_t)h->data;
+  kabi_msg m;
+
+  (void)events;
+  for (int i = 0; i < READS_PER_WAKE && status == 0; i++) {
+    long n = kabi_recvmsg(k->proc[p].sock, &m);
+    if (n == -EAGAIN)
+      return;
+    k->kd->hdr.step++;
+    if (n == 0 || (n < 0 && n != -EBADMSG)) {
+      kern__proc_gone(k, p);
+      return;
+    }
+    if (n == -EBADMSG) {
+      k->kd->ctr.bad_calls++;
+      k->kd->proc[p].errors++;
+      kern__trace(k, "%s sent a malformed call", k->kd->proc[p].name);
+      kern__answer_status(k, p, m.hdr.seq, -EBADMSG);
+      continue;
+    }
+    kern__dispatch(k, p, &m);
+    if (k->proc[p].sock < 0)
+      return;
+  }
+  if (status < 0)
+    kern__proc_gone(k, p);
+}
+
+static void on_process_closed(uv_handle_t *h) {
+  struct kern *k = h->loop->data;
+  uint32_t p = (uint32_t)(uintptr_t)h->data;
+  k->proc[p].running = false;
+  try_free_slot(k, p);
+}
+
+static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
+  struct kern *k = h->loop->data;
+  uint32_t p = (uint32_t)(uintptr_t)h->data;
+  k->kd->proc[p].exit_status = (int32_t)status;
+  k->kd->proc[p].term_signal = sig;
+  if (sig)
+    kern__trace(k, "%s (pid %d) killed by signal %d", k->kd->proc[p].name,
+                k->kd->proc[p].pid, sig);
+  else
+    kern__trace(k, "%s (pid %d) exits with status %d", k->kd->proc[p].name,
+                k->kd->proc[p].pid, (int)status);
+  kern__proc_gone(k, p);
+  uv_close((uv_handle_t *)h, on_process_closed);
+}
+
+/* Finds program on the path: UKSIM_PATH, then the build tree, then the
+ * install directory.  A name with a slash is used as given. */
+static int find_program(const char *prog, char *out, size_t len) {
+  if (strchr(prog, '/')) {
+    snprintf(out, len, "%s", prog);
+    return access(out, X_OK) == 0 ? 0 : -errno;
+  }
+  const char *env = getenv("UKSIM_PATH");
+  char path[4096];
+  snprintf(path, sizeof path, "%s%s%s", env ? env : "", env ? ":" : "",
+           UKSIM_DEFAULT_PATH);
+  for (char *save, *d = strtok_r(path, ":", &save); d;
+       d = strtok_r(NULL, ":", &save)) {
+    snprintf(out, len, "%s/%s", d, prog);
+    if (access(out, X_OK) == 0)
+      return 0;
+  }
+  return -ENOENT;
+}
+
+/* Builds the child's environment: ours plus UKSIM_FD. */
+static char **child_env(const char *name) {
+  size_t n = 0;
+  while (environ[n])
+    n++;
+  char **env = calloc(n + 3, sizeof *env);
+  if (env == NULL)
+    abort();
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "UKSIM_FD=", 9) != 0 &&
+        strncmp(environ[i], "UKSIM_NAME=", 11) != 0)
+      env[j++] = environ[i];
+  env[j++] = "UKSIM_FD=3";
+  static char namevar[64];
+  snprintf(namevar, sizeof namevar, "UKSIM_NAME=%s", name);
+  env[j++] = namevar;
+  return env;
+}
+
+static int start_process(struct kern *k, uint32_t p, const char *file,
+                         char **args, int child_sock) {
+  uv_process_options_t o;
+  uv_stdio_container_t stdio[4];
+  struct kern_proc *kp = &k->proc[p];
+
+  memset(&o, 0, sizeof o);
+  for (int i = 0; i < 3; i++) {
+    stdio[i].flags = UV_INHERIT_FD;
+    stdio[i].data.fd = i;
+  }
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = child_sock;
+  o.file = file;
+  o.args = args;
+  o.env = child_env(k->kd->proc[p].name);
+  o.stdio = stdio;
+  o.stdio_count = 4;
+  o.exit_cb = on_proc_exit;
+  kp->process.data = (void *)(uintptr_t)p;
+  int r = uv_spawn(k->loop, &kp->process, &o);
+  free(o.env);
+  return r;
+}
+
+/* Spawns a process; returns its slot or -errno with *err set for a person. */
+static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
+  char file[4096];
+  int sv[2];
+
+  if (find_program(sp->program, file, sizeof file) < 0) {
+    *err = "program not found (searched UKSIM_PATH and the build tree)";
+    return -ENOENT;
+  }
+  const char *name = sp->name && sp->name[0] ? sp->name : sp->program;
+  const char *base = strrchr(name, '/');
+  int p = kern_proc_alloc(k->kd, base ? base + 1 : name, 0);
+  if (p < 0) {
+    *err = "process table full";
+    return -EAGAIN;
+  }
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    k->kd->proc[p].state = UK_PROC_FREE;
+    *err = "socketpair failed";
+    return -errno;
+  }
+  char **args = calloc(sp->n_args + 2, sizeof *args);
+  if (args == NULL)
+    abort();
+  args[0] = file;
+  for (size_t i = 0; i < sp->n_args; i++)
+    args[i + 1] = sp->args[i];
+  int r = start_process(k, (uint32_t)p, file, args, sv[1]);
+  free(args);
+  close(sv[1]);
+  if (r < 0) {
+    close(sv[0]);
+    k->kd->proc[p].state = UK_PROC_FREE;
+    *err = uv_strerror(r);
+    return r;
+  }
+  struct kern_proc *kp = &k->proc[p];
+  kp->running = true;
+  kp->sock = sv[0];
+  fcntl(kp->sock, F_SETFL, fcntl(kp->sock, F_GETFL) | O_NONBLOCK);
+  uv_poll_init(k->loop, &kp->poll, kp->sock);
+  kp->poll.data = (void *)(uintptr_t)p;
+  kp->polling = true;
+  uv_poll_start(&kp->poll, UV_READABLE | UV_DISCONNECT, on_proc_readable);
+  k->kd->proc[p].pid = kp->process.pid;
+  k->kd->ctr.spawned++;
+  kern__trace(k, "spawn %s (pid %d)", k->kd->proc[p].name, kp->process.pid);
+  return p;
+}
+
+/* The machine link -------------------------------------------------------- */
+
+static void reply(struct kern *k, uint64_t id, int status, const char *err,
+                  Uksim__Reply *r) {
+  Uksim__Reply def = UKSIM__REPLY__INIT;
+  if (r == NULL)
+    r = &def;
+  r->status = status;
+  r->error = (char *)(err ? err : "");
+  (void)ctl_reply(k->msock, id, r, -1);
+}
+
+static void machine_reply_exit(struct kern *k, uint32_t p) {
+  struct kern_proc *kp = &k->proc[p];
+  if (!kp->has_waiter)
+    return;
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  r.proc = (int32_t)p;
+  r.pid = k->kd->proc[p].pid;
+  r.exit_status = k->kd->proc[p].exit_status;
+  r.term_signal = k->kd->proc[p].term_signal;
+  kp->has_waiter = false;
+  reply(k, kp->wait_ctl_id, 0, NULL, &r);
+}
+
+void kern__spawn_answer(struct kern *k, uint32_t p, int status,
+                        const char *err) {
+  struct kern_proc *kp = &k->proc[p];
+  if (!kp->spawn_pending)
+    return;
+  kp->spawn_pending = false;
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  r.proc = (int32_t)p;
+  r.pid = k->kd->proc[p].pid;
+  reply(k, kp->spawn_ctl_id, status, err, &r);
+}
+
+static bool live_slot(struct kern *k, int32_t p) {
+  return p >= 0 && p < UK_PROC_MAX && k->kd->proc[p].state != UK_PROC_FREE;
+}
+
+static void do_ctl_wait(struct kern *k, uint64_t id, const Uksim__Wait *w) {
+  if (!live_slot(k, w->proc)) {
+    reply(k, id, -ESRCH, "no such process", NULL);
+    return;
+  }
+  struct kern_proc *kp = &k->proc[w->proc];
+  if (kp->has_waiter) {
+    reply(k, id, -EBUSY, "someone already waits for this process", NULL);
+    return;
+  }
+  kp->has_waiter = true;
+  kp->wait_ctl_id = id;
+}
+
+static void do_ctl_kill(struct kern *k, uint64_t id, const Uksim__Kill *kl) {
+  if (!live_slot(k, kl->proc) || !k->proc[kl->proc].running) {
+    reply(k, id, -ESRCH, "no such process", NULL);
+    return;
+  }
+  int sig = kl->signal ? kl->signal : SIGKILL;
+  int r = uv_process_kill(&k->proc[kl->proc].process, sig);
+  reply(k, id, r, r ? uv_strerror(r) : NULL, NULL);
+}
+
+static void on_halt_timer(uv_timer_t *t) {
+  struct kern *k = t->loop->data;
+  for (int p = 0; p < UK_PROC_MAX; p++)
+    if (k->proc[p].running)
+      uv_process_kill(&k->proc[p].process, SIGKILL);
+}
+
+static void do_ctl_halt(struct kern *k, uint64_t id) {
+  if (k->halting)
+    return;
+  k->halting = true;
+  k->halt_id = id;
+  kern__trace(k, "halt");
+  for (int p = 0; p < UK_PROC_MAX; p++)
+    if (k->proc[p].running)
+      uv_process_kill(&k->proc[p].process, SIGTERM);
+  uv_timer_init(k->loop, &k->halt_timer);
+  uv_timer_start(&k->halt_timer, on_halt_timer, HALT_GRACE_MS, 0);
+  halt_check(k);
+}
+
+static void on_machine(uv_poll_t *h, int status, int events);
+
+/* Once every process is gone: drop what services still hold, report the
+ * ICAs left (there should be none) and leave the loop. */
+static void halt_check(struct kern *k) {
+  if (!k->halting)
+    return;
+  for (int p = 0; p < UK_PROC_MAX; p++)
+    if (k->kd->proc[p].state != UK_PROC_FREE)
+      return;
+  for (int s = 0; s < UK_SVC_MAX; s++) {
+    struct uk_svc *sv = &k->kd->svc[s];
+    if (sv->state_ica != KABI_ICA_NONE) {
+      int i = kern_ica_lookup(k->kd, sv->state_ica);
+      if (i >= 0)
+        kern_ica_move(k->kd, sv->state_ica, UK_HOLD_PROC, UK_PROC_MAX);
+      sv->state_ica = KABI_ICA_NONE;
+    }
+  }
+  kern__ica_release_all(k, UK_PROC_MAX); /* the state ICAs just moved */
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  r.icas_live = kern_ica_live(k->kd);
+  r.ica_bytes = k->ica_bytes;
+  kern__trace(k, "halted: %u ICAs live", r.icas_live);
+  reply(k, k->halt_id, 0, NULL, &r);
+  k->halting = false;
+  uv_stop(k->loop);
+}
+
+static void do_ctl(struct kern *k, Uksim__Ctl *c) {
+  const char *err = NULL;
+  switch (c->body_case) {
+  case UKSIM__CTL__BODY_SPAWN: {
+    int p = spawn(k, c->spawn, &err);
+    if (p >= 0 && c->spawn->until_registered) {
+      k->proc[p].spawn_pending = true;
+      k->proc[p].spawn_ctl_id = c->id;
+      break;
+    }
+    Uksim__Reply r = UKSIM__REPLY__INIT;
+    r.proc = p;
+    r.pid = p >= 0 ? k->kd->proc[p].pid : 0;
+    reply(k, c->id, p < 0 ? p : 0, err, &r);
+    break;
+  }
+  case UKSIM__CTL__BODY_WAIT:
+    do_ctl_wait(k, c->id, c->wait);
+    break;
+  case UKSIM__CTL__BODY_KILL:
+    do_ctl_kill(k, c->id, c->kill);
+    break;
+  case UKSIM__CTL__BODY_HALT:
+    do_ctl_halt(k, c->id);
+    break;
+  default:
+    reply(k, c->id, -ENOSYS, "not a kernel request", NULL);
+  }
+}
+
+static void on_machine(uv_poll_t *h, int status, int events) {
+  struct kern *k = h->loop->data;
+  int fd, err;
+  (void)events;
+  Uksim__Ctl *c = status == 0 ? ctl_recv(k->msock, &fd, &err) : NULL;
+  if (c == NULL && (status < 0 || err != -EAGAIN)) {
+    if (status < 0 || err == 0) { /* the machine is gone: so are we */
+      uv_poll_stop(h);
+      do_ctl_halt(k, 0);
+    }
+    return;
+  }
+  if (fd >= 0)
+    close(fd);
+  do_ctl(k, c);
+  uksim__ctl__free_unpacked(c, NULL);
+}
+
+static void on_sigterm(uv_signal_t *s, int sig) {
+  (void)sig;
+  do_ctl_halt(s->loop->data, 0);
+}
+
+/* Main -----------------------------------------------------------------------
+ */
+
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static struct uk_kdata *map_kdata(int fd) {
+  if (ftruncate(fd, sizeof(struct uk_kdata)) < 0)
+    return NULL;
+  void *p = mmap(NULL, sizeof(struct uk_kdata), PROT_READ | PROT_WRITE,
+                 MAP_SHARED, fd, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int kern_main(int argc, char **argv) {
+  static const struct option opts[] = {{"os-id", required_argument, NULL, 'o'},
+                                       {"budget", required_argument, NULL, 'b'},
+                                       {"trace", required_argument, NULL, 't'},
+                                       {NULL, 0, NULL, 0}};
+  static struct kern k; /* large: the fd array */
+  uint32_t os_id = 1;
+  uint64_t budget = 1ull << 32;
+  int c;
+
+  k.trace_left = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (c == 'o')
+      os_id = (uint32_t)strtoul(optarg, NULL, 10);
+    else if (c == 'b')
+      budget = strtoull(optarg, NULL, 10);
+    else if (c == 't')
+      k.trace_left = strtol(optarg, NULL, 10);
+    else
+      return 2;
+  }
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  raise_fd_limit();
+  k.msock = 3;
+  k.kd = map_kdata(4);
+  if (k.kd == NULL) {
+    fprintf(stderr, "uksim kernel: no kernel-data region on fd 4 "
+                    "(the kernel is started by the machine)\n");
+    return 1;
+  }
+  close(4);
+  kern_kdata_init(k.kd, getpid(), os_id, budget);
+  k.t0_ns = kern__now_ns();
+  k.kd->hdr.boot_ns = k.t0_ns;
+  for (int i = 0; i < UK_ICA_MAX; i++)
+    k.ica_fd[i] = -1;
+  for (int i = 0; i < UK_PROC_MAX; i++)
+    k.proc[i].sock = -1;
+  k.loop = uv_default_loop();
+  k.loop->data = &k;
+  fcntl(k.msock, F_SETFL, fcntl(k.msock, F_GETFL) | O_NONBLOCK);
+  fcntl(k.msock, F_SETFD, FD_CLOEXEC);
+  uv_poll_init(k.loop, &k.mpoll, k.msock);
+  uv_poll_start(&k.mpoll, UV_READABLE | UV_DISCONNECT, on_machine);
+  uv_signal_init(k.loop, &k.sigterm);
+  uv_signal_start(&k.sigterm, on_sigterm, SIGTERM);
+  signal(SIGPIPE, SIG_IGN);
+  kern__trace(&k, "kernel up: os %u, budget %llu MiB", os_id,
+              (unsigned long long)(budget >> 20));
+  uv_run(k.loop, UV_RUN_DEFAULT);
+  signal(SIGTERM, SIG_IGN); /* halted: a late SIGTERM must not kill us */
+  uv_walk(k.loop, on_walk_close, NULL);
+  uv_run(k.loop, UV_RUN_DEFAULT);
+  uv_loop_close(k.loop);
+  munmap(k.kd, sizeof *k.kd);
+  close(k.msock);
+  return 0;
+}

@@ -1,0 +1,303 @@
+/* Clients of a machine: the CLI and the tests (see machine.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kern.h"
+#include "machine.h"
+#include "uksim_paths.h"
+
+void mach_opts_default(struct mach_opts *o) {
+  memset(o, 0, sizeof *o);
+  snprintf(o->name, sizeof o->name, "default");
+  o->blocks = 32;
+  o->block_size = 128ull << 20;
+  o->trace = 0;
+}
+
+static int mkdir_private(const char *d) {
+  struct stat st;
+  if (mkdir(d, 0700) < 0 && errno != EEXIST)
+    return -errno;
+  if (lstat(d, &st) < 0)
+    return -errno;
+  if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0)
+    return -EACCES; /* someone else's, or open to others: refuse */
+  return 0;
+}
+
+int mach_rundir(const char *name, char *out, size_t len, bool create) {
+  char base[200];
+  const char *x = getenv("XDG_RUNTIME_DIR");
+  if (name[0] == '\0' || strchr(name, '/') || strlen(name) > 40)
+    return -EINVAL;
+  if (x && x[0])
+    snprintf(base, sizeof base, "%s/uksim", x);
+  else
+    snprintf(base, sizeof base, "/tmp/uksim-%u", (unsigned)getuid());
+  snprintf(out, len, "%s/%s", base, name);
+  if (!create)
+    return 0;
+  int r = mkdir_private(base);
+  return r < 0 ? r : mkdir_private(out);
+}
+
+static void client_init(mach_client *m) {
+  memset(m, 0, sizeof *m);
+  m->sock = -1;
+  for (int i = 0; i < MACH_MAX_REPLIES; i++)
+    m->early_fd[i] = -1;
+}
+
+int mach_boot(mach_client *m, const struct mach_opts *o) {
+  int sv[2];
+  char exe[4096], blocks[32], bmib[32], trace[32];
+  client_init(m);
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n < 0)
+    return -errno;
+  exe[n] = '\0';
+  /* Tests link this file into their own binaries: find uksim beside us or
+   * in the build tree. */
+  const char *base = strrchr(exe, '/');
+  if (strcmp(base ? base + 1 : exe, "uksim") != 0 || getenv("UKSIM_EXE"))
+    snprintf(exe, sizeof exe, "%s",
+             getenv("UKSIM_EXE") ? getenv("UKSIM_EXE") : UKSIM_EXE_DEFAULT);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+    return -errno;
+  snprintf(blocks, sizeof blocks, "%u", o->blocks);
+  snprintf(bmib, sizeof bmib, "%llu",
+           (unsigned long long)(o->block_size >> 20));
+  snprintf(trace, sizeof trace, "%ld", o->trace);
+  pid_t pid = fork();
+  if (pid < 0)
+    return -errno;
+  if (pid == 0) {
+    dup2(sv[1], 3); /* dup2 clears close-on-exec */
+    execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
+          "--block-mib", bmib, "--trace", trace, (char *)NULL);
+    _exit(127);
+  }
+  close(sv[1]);
+  m->sock = sv[0];
+  m->pid = pid;
+  return 0;
+}
+
+int mach_connect(mach_client *m, const char *name) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  char dir[256];
+  client_init(m);
+  int r = mach_rundir(name, dir, sizeof dir, false);
+  if (r < 0)
+    return r;
+  if (snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", dir) >=
+      (int)sizeof a.sun_path)
+    return -ENAMETOOLONG;
+  m->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (m->sock < 0)
+    return -errno;
+  if (connect(m->sock, (struct sockaddr *)&a, sizeof a) < 0) {
+    r = -errno;
+    snprintf(m->error, sizeof m->error, "no machine '%s' is running (%s)", name,
+             a.sun_path);
+    close(m->sock);
+    m->sock = -1;
+    return r;
+  }
+  return 0;
+}
+
+int64_t mach_send(mach_client *m, Uksim__Ctl *req) {
+  req->id = ++m->next_id;
+  int r = ctl_send(m->sock, req, -1);
+  return r < 0 ? r : (int64_t)req->id;
+}
+
+static int take(mach_client *m, Uksim__Ctl *c, int fd, Uksim__Ctl **out,
+                int *ofd) {
+  int st = c->body_case == UKSIM__CTL__BODY_REPLY ? c->reply->status : -EPROTO;
+  if (st < 0)
+    snprintf(m->error, sizeof m->error, "%s",
+             c->body_case == UKSIM__CTL__BODY_REPLY && c->reply->error[0]
+                 ? c->reply->error
+                 : strerror(-st));
+  if (out)
+    *out = c;
+  else
+    uksim__ctl__free_unpacked(c, NULL);
+  if (ofd)
+    *ofd = fd;
+  else if (fd >= 0)
+    close(fd);
+  return st;
+}
+
+int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *ofd) {
+  for (int i = 0; i < MACH_MAX_REPLIES; i++)
+    if (m->early[i] && m->early[i]->id == id) {
+      Uksim__Ctl *c = m->early[i];
+      m->early[i] = NULL;
+      return take(m, c, m->early_fd[i], out, ofd);
+    }
+  for (;;) {
+    int fd, err;
+    Uksim__Ctl *c = ctl_recv(m->sock, &fd, &err);
+    if (c == NULL) {
+      snprintf(m->error, sizeof m->error, "the machine went away");
+      return err < 0 ? err : -ECONNRESET;
+    }
+    if (c->id == id)
+      return take(m, c, fd, out, ofd);
+    int i;
+    for (i = 0; i < MACH_MAX_REPLIES && m->early[i]; i++)
+      ;
+    if (i == MACH_MAX_REPLIES) { /* nobody asked for this many: drop it */
+      uksim__ctl__free_unpacked(c, NULL);
+      if (fd >= 0)
+        close(fd);
+      continue;
+    }
+    m->early[i] = c;
+    m->early_fd[i] = fd;
+  }
+}
+
+int mach_spawn(mach_client *m, const char *program, char *const *args,
+               size_t nargs, const char *name, bool until_registered,
+               int *proc) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Spawn s = UKSIM__SPAWN__INIT;
+  Uksim__Ctl *rep;
+  s.program = (char *)program;
+  s.args = (char **)args;
+  s.n_args = nargs;
+  s.name = (char *)(name ? name : "");
+  s.until_registered = until_registered;
+  c.body_case = UKSIM__CTL__BODY_SPAWN;
+  c.spawn = &s;
+  int64_t id = mach_send(m, &c);
+  if (id < 0)
+    return (int)id;
+  int r = mach_reply(m, (uint64_t)id, &rep, NULL);
+  if (proc)
+    *proc = rep ? rep->reply->proc : -1;
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+int64_t mach_wait_send(mach_client *m, int proc) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Wait w = UKSIM__WAIT__INIT;
+  w.proc = proc;
+  c.body_case = UKSIM__CTL__BODY_WAIT;
+  c.wait = &w;
+  return mach_send(m, &c);
+}
+
+int mach_wait_reply(mach_client *m, uint64_t id, int *exit_status,
+                    int *term_signal) {
+  Uksim__Ctl *rep = NULL;
+  int r = mach_reply(m, id, &rep, NULL);
+  if (r == 0) {
+    *exit_status = rep->reply->exit_status;
+    *term_signal = rep->reply->term_signal;
+  }
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+int mach_kill(mach_client *m, int proc, int sig) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Kill k = UKSIM__KILL__INIT;
+  k.proc = proc;
+  k.signal = sig;
+  c.body_case = UKSIM__CTL__BODY_KILL;
+  c.kill = &k;
+  int64_t id = mach_send(m, &c);
+  return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
+}
+
+int mach_kdata(mach_client *m, const struct uk_kdata **kd,
+               Uksim__Reply **info) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__GetKdata g = UKSIM__GET_KDATA__INIT;
+  Uksim__Ctl *rep = NULL;
+  int fd = -1;
+  c.body_case = UKSIM__CTL__BODY_GET_KDATA;
+  c.get_kdata = &g;
+  int64_t id = mach_send(m, &c);
+  if (id < 0)
+    return (int)id;
+  int r = mach_reply(m, (uint64_t)id, &rep, &fd);
+  if (r == 0 && fd < 0)
+    r = -EPROTO;
+  if (r == 0) {
+    void *p = mmap(NULL, sizeof **kd, PROT_READ, MAP_SHARED, fd, 0);
+    r = p == MAP_FAILED ? -errno : 0;
+    *kd = p == MAP_FAILED ? NULL : p;
+    if (r == 0 && ((*kd)->hdr.magic != UK_KDATA_MAGIC ||
+                   (*kd)->hdr.layout != UK_KDATA_LAYOUT)) {
+      snprintf(m->error, sizeof m->error, "kernel data layout %u, not %u",
+               (*kd)->hdr.layout, UK_KDATA_LAYOUT);
+      munmap(p, sizeof **kd);
+      r = -EPROTO;
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  if (info && r == 0) {
+    *info = rep->reply;
+    rep->reply = NULL; /* hand over; the caller frees with reply__free */
+    rep->body_case = UKSIM__CTL__BODY__NOT_SET;
+  }
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+void mach_kdata_unmap(const struct uk_kdata *kd) {
+  munmap((void *)kd, sizeof *kd);
+}
+
+int mach_halt(mach_client *m, uint32_t *icas_live) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Halt h = UKSIM__HALT__INIT;
+  Uksim__Ctl *rep = NULL;
+  c.body_case = UKSIM__CTL__BODY_HALT;
+  c.halt = &h;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, &rep, NULL);
+  if (rep && icas_live)
+    *icas_live = rep->reply->icas_live;
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+void mach_close(mach_client *m) {
+  for (int i = 0; i < MACH_MAX_REPLIES; i++) {
+    if (m->early[i])
+      uksim__ctl__free_unpacked(m->early[i], NULL);
+    if (m->early_fd[i] >= 0)
+      close(m->early_fd[i]);
+  }
+  if (m->sock >= 0)
+    close(m->sock);
+  if (m->pid > 0) {
+    int st;
+    waitpid(m->pid, &st, 0); /* closing the owner link halts it */
+  }
+  client_init(m);
+}

@@ -1,0 +1,82 @@
+/* The machine process and its clients.
+ *
+ * mach_main() is the machine itself (started as `uksim machine`, hidden).
+ * The mach_client functions are what the CLI and the tests use: boot a
+ * machine as a child process, or connect to a running one by name, then send
+ * uksim.Ctl requests and collect replies (possibly out of order: a wait for
+ * one process may be answered after a spawn of another).
+ */
+#ifndef UKSIM_MACHINE_H
+#define UKSIM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "control.pb-c.h"
+#include "uksim/kdata.h"
+
+struct mach_opts {
+  char name[64];   /* machine name: its control socket's directory */
+  uint32_t blocks; /* physical memory blocks given to OS 1 */
+  uint64_t block_size;
+  long trace; /* kernel trace lines to print; -1 all, 0 none */
+};
+
+void mach_opts_default(struct mach_opts *o);
+
+/* The run directory of machine `name`: $XDG_RUNTIME_DIR/uksim/<name> or
+ * /tmp/uksim-<uid>/<name>; with create, made with mode 0700 (and refused if
+ * an existing one is not ours or is open to others). */
+int mach_rundir(const char *name, char *out, size_t len, bool create);
+
+int mach_main(int argc, char **argv);
+
+#define MACH_MAX_REPLIES 64
+
+typedef struct mach_client {
+  int sock;
+  pid_t pid; /* the machine, if we booted it; else 0 */
+  uint64_t next_id;
+  /* Replies that arrived while waiting for another one. */
+  Uksim__Ctl *early[MACH_MAX_REPLIES];
+  int early_fd[MACH_MAX_REPLIES];
+  char error[256]; /* the last error, for a person */
+} mach_client;
+
+/* Boots a machine as a child of this process and connects to it. */
+int mach_boot(mach_client *m, const struct mach_opts *o);
+
+/* Connects to a running machine. */
+int mach_connect(mach_client *m, const char *name);
+
+/* Sends a request (its id is set here) and returns the id, or -errno. */
+int64_t mach_send(mach_client *m, Uksim__Ctl *req);
+
+/* Waits for the reply to request id.  *out is the reply (free it with
+ * uksim__ctl__free_unpacked); *fd a descriptor that came with it, or -1.
+ * Returns the reply's status (0 or -errno; m->error says why). */
+int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *fd);
+
+/* Convenience: spawn and wait.  until_registered: answered once the process
+ * has registered a service (for servers). */
+int mach_spawn(mach_client *m, const char *program, char *const *args,
+               size_t nargs, const char *name, bool until_registered,
+               int *proc);
+int64_t mach_wait_send(mach_client *m, int proc);
+int mach_wait_reply(mach_client *m, uint64_t id, int *exit_status,
+                    int *term_signal);
+int mach_kill(mach_client *m, int proc, int sig);
+
+/* Maps the kernel-data region read-only.  *kd must be unmapped with
+ * mach_kdata_unmap(). */
+int mach_kdata(mach_client *m, const struct uk_kdata **kd, Uksim__Reply **info);
+void mach_kdata_unmap(const struct uk_kdata *kd);
+
+/* Halts the machine; *icas_live gets the ICAs left after every process
+ * ended (0 when nothing leaked).  Waits for a booted machine to exit. */
+int mach_halt(mach_client *m, uint32_t *icas_live);
+
+void mach_close(mach_client *m);
+
+#endif /* UKSIM_MACHINE_H */

@@ -1,0 +1,50 @@
+/* uksim: the command line.  One binary: the user's subcommands, and the
+ * hidden `machine` and `kernel` roles it starts itself. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "kern.h"
+#include "machine.h"
+#ifdef UKSIM_HAVE_9P
+#include "cmd.h"
+#endif
+
+static const struct cli_cmd cmds[] = {
+    {"run", cmd_run, "boot a machine and run the demonstration"},
+    {"ps", cmd_ps, "list the processes of a running machine"},
+    {"svc", cmd_svc, "list the services of a running machine"},
+    {"bench", cmd_bench, "run a benchmark (ipc, 9p)"},
+#ifdef UKSIM_HAVE_9P
+    {"9p", p9_cmd_main, "serve or use a 9P file server"},
+#endif
+    {"machine", mach_main, NULL}, /* started by uksim itself */
+    {"kernel", kern_main, NULL},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: uksim COMMAND [ARGS]\n\n"
+             "A userspace laboratory for microkernel OS reliability.\n\n"
+             "commands:\n");
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (cmds[i].help)
+      fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+  fprintf(f, "\n'uksim COMMAND --help' describes each.  With no command, "
+             "uksim runs the demonstration.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return cmd_run(1, (char *[]){"run", NULL});
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+      !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (!strcmp(argv[1], cmds[i].name))
+      return cmds[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "uksim: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
