@@ -1,0 +1,313 @@
+/*
+ * cmd.c: `uksim 9p serve ADDR` (an in-memory tree on the stream
+ * transport) and the client tool `uksim 9p ADDR ls|cat|write|stat|mkdir|rm
+ * PATH`.  Errors go to stderr prefixed "uksim 9p:"; exit status 0 ok,
+ * 1 failure, 2 bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "p9_impl.h"
+
+static const char usage_text[] =
+    "usage: uksim 9p serve ADDR [--key FILE] [--msize N] [--trace]\n"
+    "       uksim 9p ADDR [--key FILE] [--aname NAME] [--uname NAME]\n"
+    "                [--dialect 9P2000|9P2000.L] [--msize N]\n"
+    "                ls|cat|write|stat|mkdir|rm PATH\n"
+    "\n"
+    "ADDR is a Plan 9 dial string: tcp!HOST!PORT or unix!/path.\n"
+    "serve exports an empty in-memory tree; it listens on loopback only\n"
+    "unless a key file is given (clients then prove the key, see\n"
+    "net9p/README.md).  `write` copies standard input into PATH.\n";
+
+static int usage(FILE *f, int status) {
+  fputs(usage_text, f);
+  return status;
+}
+
+static int fail(const char *what, int err) {
+  fprintf(stderr, "uksim 9p: %s: %s\n", what, p9_strerror(err));
+  return 1;
+}
+
+struct opts {
+  const char *key_file, *aname, *uname, *dialect;
+  uint32_t msize;
+  int trace;
+  uint8_t key[P9_KEYLEN];
+};
+
+/* Parses options anywhere in argv (getopt permutes the operands to
+ * argv[optind..]); 1 for --help, -1 for a bad option, -2 bad key. */
+static int parse_opts(int argc, char **argv, struct opts *o) {
+  static const struct option lo[] = {{"key", required_argument, 0, 'k'},
+                                     {"aname", required_argument, 0, 'a'},
+                                     {"uname", required_argument, 0, 'u'},
+                                     {"dialect", required_argument, 0, 'd'},
+                                     {"msize", required_argument, 0, 'm'},
+                                     {"trace", no_argument, 0, 't'},
+                                     {"help", no_argument, 0, 'h'},
+                                     {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "k:a:u:d:m:th", lo, NULL)) != -1) {
+    switch (c) {
+    case 'k':
+      o->key_file = optarg;
+      break;
+    case 'a':
+      o->aname = optarg;
+      break;
+    case 'u':
+      o->uname = optarg;
+      break;
+    case 'd':
+      o->dialect = optarg;
+      break;
+    case 'm':
+      o->msize = (uint32_t)strtoul(optarg, NULL, 10);
+      break;
+    case 't':
+      o->trace = 1;
+      break;
+    case 'h':
+      return 1;
+    default:
+      fprintf(stderr, "uksim 9p: bad option '%s'\n", argv[optind - 1]);
+      return -1;
+    }
+  }
+  if (o->key_file && p9_key_load(o->key_file, o->key) < 0) {
+    fprintf(stderr, "uksim 9p: cannot read key file %s\n", o->key_file);
+    return -2;
+  }
+  return 0;
+}
+
+/* --- serve ------------------------------------------------------------ */
+
+struct serve {
+  uv_signal_t sigint, sigterm;
+  p9_listener *l;
+  p9_srv *srv;
+};
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct serve *s = h->data;
+  (void)signum;
+  p9_listener_close(s->l);
+  p9_srv_close_conns(s->srv);
+  uv_close((uv_handle_t *)&s->sigint, NULL);
+  uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+static int serve(const char *addr, struct opts *o) {
+  uv_loop_t loop;
+  p9_memfs *fs = p9_memfs_new();
+  p9_srv_config cfg = {.msize = o->msize, .trace = o->trace};
+  struct serve s;
+  int err;
+  if (o->key_file)
+    cfg.key = o->key;
+  uv_loop_init(&loop);
+  if (!(s.srv = p9_srv_new(p9_memfs_ops(), fs, &cfg, &err)))
+    return fail("server", err);
+  if (!(s.l = p9_listen(s.srv, &loop, addr, &err))) {
+    fprintf(stderr, "uksim 9p: cannot listen on %s: %s\n", addr,
+            err == -EPERM ? "refused (see the log above)" : uv_strerror(err));
+    p9_srv_free(s.srv);
+    p9_memfs_free(fs);
+    uv_loop_close(&loop);
+    return 1;
+  }
+  printf("serving on %s\n", p9_listener_addr(s.l));
+  fflush(stdout);
+  uv_signal_init(&loop, &s.sigint);
+  uv_signal_init(&loop, &s.sigterm);
+  s.sigint.data = s.sigterm.data = &s;
+  uv_signal_start(&s.sigint, on_signal, SIGINT);
+  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  p9_srv_free(s.srv);
+  p9_memfs_free(fs);
+  uv_loop_close(&loop);
+  return 0;
+}
+
+/* --- client tool ------------------------------------------------------ */
+
+static int print_entry(const p9_dir *d, void *arg) {
+  (void)arg;
+  printf("%s%s\n", d->name, (d->mode & P9_DMDIR) ? "/" : "");
+  return 0;
+}
+
+static int do_ls(p9_cfid *f, const char *path) {
+  p9_dir d;
+  int err = p9_fstat(f, &d);
+  if (err)
+    return fail(path, err);
+  if (!(d.mode & P9_DMDIR)) {
+    printf("%s\n", path);
+    return 0;
+  }
+  if ((err = p9_open(f, P9_OREAD)) || (err = p9_readdir(f, print_entry, 0)))
+    return fail(path, err);
+  return 0;
+}
+
+static int do_cat(p9_cfid *f, const char *path) {
+  size_t n = p9_client_msize(f->c);
+  char *buf = p9__xmalloc(n);
+  uint64_t off = 0;
+  long k;
+  int err = p9_open(f, P9_OREAD);
+  while (!err && (k = p9_pread(f, buf, n, off)) > 0) {
+    fwrite(buf, 1, (size_t)k, stdout);
+    off += (uint64_t)k;
+  }
+  free(buf);
+  if (err || k < 0)
+    return fail(path, err ? err : (int)k);
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static int copy_stdin(p9_cfid *f, const char *path) {
+  char buf[65536];
+  uint64_t off = 0;
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+    long k = p9_pwrite(f, buf, n, off);
+    if (k < 0)
+      return fail(path, (int)k);
+    off += (uint64_t)k;
+  }
+  return 0;
+}
+
+/* Splits "a/b/c" into the parent "a/b" and the name "c" (in place). */
+static const char *split_last(char *path) {
+  char *slash = strrchr(path, '/');
+  if (!slash)
+    return NULL;
+  *slash = 0;
+  return slash + 1;
+}
+
+static int do_write(p9_cfid *root, const char *path) {
+  char *parent = p9__xstrdup(path);
+  const char *name = split_last(parent);
+  p9_cfid *f;
+  int err, st;
+  if ((f = p9_walk(root, path, &err))) {
+    err = p9_open(f, P9_OWRITE | P9_OTRUNC);
+  } else if (err == -ENOENT && (f = p9_walk(root, name ? parent : "", &err))) {
+    err = p9_create(f, name ? name : path, 0664, P9_OWRITE);
+  }
+  st = err ? fail(path, err) : copy_stdin(f, path);
+  if (f)
+    p9_clunk(f);
+  free(parent);
+  return st;
+}
+
+static int do_stat(p9_cfid *f, const char *path) {
+  p9_dir d;
+  int err = p9_fstat(f, &d);
+  if (err)
+    return fail(path, err);
+  printf("%s %s %04o %llu %u qid(%llx %u %x)\n", path,
+         (d.mode & P9_DMDIR) ? "d" : "-", d.mode & 0777,
+         (unsigned long long)d.length, d.mtime, (unsigned long long)d.qid.path,
+         d.qid.vers, d.qid.type);
+  return 0;
+}
+
+static int do_mkdir(p9_cfid *root, const char *path) {
+  char *parent = p9__xstrdup(path);
+  const char *name = split_last(parent);
+  p9_cfid *d = p9_walk(root, name ? parent : "", &(int){0});
+  int err = d ? p9_mkdir(d, name ? name : path, 0775) : -ENOENT;
+  p9_clunk(d);
+  free(parent);
+  return err ? fail(path, err) : 0;
+}
+
+static int run_op(p9_cfid *root, const char *op, const char *path) {
+  p9_cfid *f;
+  int err, st;
+  if (strcmp(op, "write") == 0)
+    return do_write(root, path);
+  if (strcmp(op, "mkdir") == 0)
+    return do_mkdir(root, path);
+  if (!(f = p9_walk(root, path, &err)))
+    return fail(path, err);
+  if (strcmp(op, "rm") == 0) {
+    err = p9_remove(f);
+    return err ? fail(path, err) : 0;
+  }
+  st = strcmp(op, "ls") == 0    ? do_ls(f, path)
+       : strcmp(op, "cat") == 0 ? do_cat(f, path)
+                                : do_stat(f, path);
+  p9_clunk(f);
+  return st;
+}
+
+static int is_op(const char *s) {
+  static const char *const ops[] = {"ls",   "cat",   "write",
+                                    "stat", "mkdir", "rm"};
+  for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+    if (strcmp(s, ops[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static int client(const char *addr, const char *op, const char *path,
+                  struct opts *o) {
+  p9_client *c;
+  p9_cfid *root;
+  int err, st;
+  if (!(c = p9_client_dial(addr, o->msize ? o->msize : 65536,
+                           o->dialect ? o->dialect : "9P2000.L", &err))) {
+    fprintf(stderr, "uksim 9p: cannot connect to %s: %s\n", addr,
+            p9_strerror(err));
+    return 1;
+  }
+  root = p9_attach(c, o->uname ? o->uname : getenv("USER"), o->aname,
+                   o->key_file ? o->key : NULL, &err);
+  if (!root) {
+    fprintf(stderr, "uksim 9p: attach to %s refused: %s\n", addr,
+            p9_client_errstr(c)[0] ? p9_client_errstr(c) : p9_strerror(err));
+    p9_client_close(c);
+    return 1;
+  }
+  st = run_op(root, op, path);
+  p9_clunk(root);
+  p9_client_close(c);
+  return st;
+}
+
+int p9_cmd_main(int argc, char **argv) {
+  struct opts o = {0};
+  int err = parse_opts(argc, argv, &o);
+  char **av = argv + optind;
+  int ac = argc - optind;
+  if (err == 1)
+    return usage(stdout, 0);
+  if (err)
+    return err == -1 ? usage(stderr, 2) : 1;
+  signal(SIGPIPE, SIG_IGN);
+  if (ac == 2 && strcmp(av[0], "serve") == 0)
+    return serve(av[1], &o);
+  if (ac == 3 && is_op(av[1]))
+    return client(av[0], av[1], av[2], &o);
+  fprintf(stderr, "uksim 9p: expected `serve ADDR` or `ADDR OP PATH`\n");
+  return usage(stderr, 2);
+}

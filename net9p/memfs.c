@@ -1,0 +1,445 @@
+/*
+ * memfs.c: an in-memory file tree served through the p9_srv ops table
+ * (what `uksim 9p serve` exports), the lib9p ramfs of this project.
+ *
+ * Nodes sit in one array linked by indices (parent, first child, next
+ * sibling).  A fid's aux is (generation << 32 | index): removing a node
+ * bumps its generation, so a fid left pointing at a removed file gets
+ * "file has been removed" instead of another file's bytes.  Expected load:
+ * thousands of files, directories scanned linearly.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "p9_impl.h"
+
+typedef struct node {
+  char *name;
+  uint32_t parent, child, sibling; /* indices; P9__NIL ends a list */
+  uint32_t gen;
+  bool used;
+  uint32_t mode; /* permission bits | P9_DMDIR */
+  p9_qid qid;
+  uint8_t *data;
+  size_t len, cap;
+  uint32_t atime, mtime;
+} node;
+
+struct p9_memfs {
+  node *n;
+  uint32_t nn, cap, free;
+  uint64_t nextpath;
+};
+
+static uint32_t now(void) {
+  return (uint32_t)time(NULL);
+}
+
+static uint64_t aux_of(p9_memfs *fs, uint32_t i) {
+  return (uint64_t)fs->n[i].gen << 32 | i;
+}
+
+/* The live node an aux names, or NULL if it was removed since. */
+static node *lookup(p9_memfs *fs, uint64_t aux) {
+  uint32_t i = (uint32_t)aux;
+  if (i >= fs->nn || !fs->n[i].used || fs->n[i].gen != (uint32_t)(aux >> 32))
+    return NULL;
+  return &fs->n[i];
+}
+
+static uint32_t find(p9_memfs *fs, uint32_t dir, p9_str name) {
+  for (uint32_t i = fs->n[dir].child; i != P9__NIL; i = fs->n[i].sibling)
+    if (p9_str_eq(name, fs->n[i].name))
+      return i;
+  return P9__NIL;
+}
+
+static void link_child(p9_memfs *fs, uint32_t dir, uint32_t i) {
+  fs->n[i].parent = dir;
+  fs->n[i].sibling = fs->n[dir].child;
+  fs->n[dir].child = i;
+}
+
+static void unlink_child(p9_memfs *fs, uint32_t i) {
+  uint32_t *p = &fs->n[fs->n[i].parent].child;
+  while (*p != i)
+    p = &fs->n[*p].sibling;
+  *p = fs->n[i].sibling;
+}
+
+static uint32_t node_new(p9_memfs *fs, uint32_t dir, p9_str name,
+                         uint32_t mode) {
+  uint32_t i, gen = 0;
+  node *n;
+  if (fs->free != P9__NIL) {
+    i = fs->free;
+    fs->free = fs->n[i].sibling;
+    gen = fs->n[i].gen + 1;
+  } else {
+    if (fs->nn == fs->cap) {
+      fs->cap = fs->cap ? fs->cap * 2 : 64;
+      fs->n = p9__xrealloc(fs->n, fs->cap * sizeof(node));
+    }
+    i = fs->nn++;
+  }
+  n = &fs->n[i];
+  memset(n, 0, sizeof(*n));
+  n->used = true;
+  n->gen = gen;
+  n->name = p9_str_dup(name);
+  n->mode = mode;
+  n->qid =
+      (p9_qid){(mode & P9_DMDIR) ? P9_QTDIR : P9_QTFILE, 0, fs->nextpath++};
+  n->child = P9__NIL;
+  n->atime = n->mtime = now();
+  if (dir != P9__NIL)
+    link_child(fs, dir, i);
+  else
+    n->parent = i;
+  return i;
+}
+
+static void node_free(p9_memfs *fs, uint32_t i) {
+  node *n = &fs->n[i];
+  unlink_child(fs, i);
+  free(n->name);
+  free(n->data);
+  n->name = NULL;
+  n->data = NULL;
+  n->used = false;
+  n->sibling = fs->free;
+  fs->free = i;
+}
+
+p9_memfs *p9_memfs_new(void) {
+  p9_memfs *fs = p9__xcalloc(1, sizeof(*fs));
+  fs->free = P9__NIL;
+  fs->nextpath = 1;
+  node_new(fs, P9__NIL, p9_str_c("/"), P9_DMDIR | 0775);
+  return fs;
+}
+
+void p9_memfs_free(p9_memfs *fs) {
+  if (!fs)
+    return;
+  for (uint32_t i = 0; i < fs->nn; i++) {
+    free(fs->n[i].name);
+    free(fs->n[i].data);
+  }
+  free(fs->n);
+  free(fs);
+}
+
+static int set_length(node *n, uint64_t len) {
+  if (len > SIZE_MAX / 2)
+    return -EFBIG;
+  if (len > n->cap) {
+    n->cap = len;
+    n->data = p9__xrealloc(n->data, n->cap);
+  }
+  if (len > n->len)
+    memset(n->data + n->len, 0, len - n->len);
+  n->len = len;
+  n->qid.vers++;
+  n->mtime = now();
+  return 0;
+}
+
+int p9_memfs_put(p9_memfs *fs, const char *path, const void *data, size_t len) {
+  uint32_t dir = 0, i;
+  const char *p = path, *e;
+  while (*p == '/')
+    p++;
+  while ((e = strchr(p, '/'))) {
+    i = find(fs, dir, (p9_str){p, (uint16_t)(e - p)});
+    if (i == P9__NIL || !(fs->n[i].mode & P9_DMDIR))
+      return -ENOENT;
+    dir = i;
+    p = e + 1;
+  }
+  if (!*p || strlen(p) > 255)
+    return -EINVAL;
+  if ((i = find(fs, dir, p9_str_c(p))) == P9__NIL)
+    i = node_new(fs, dir, p9_str_c(p),
+                 data || len != (size_t)-1 ? 0664 : P9_DMDIR | 0775);
+  if (!data && len == (size_t)-1)
+    return (fs->n[i].mode & P9_DMDIR) ? 0 : -EEXIST;
+  if (fs->n[i].mode & P9_DMDIR)
+    return -EISDIR;
+  set_length(&fs->n[i], 0);
+  set_length(&fs->n[i], len);
+  if (len)
+    memcpy(fs->n[i].data, data, len);
+  return 0;
+}
+
+/* --- ops -------------------------------------------------------------- */
+
+#define FS(r) ((p9_memfs *)p9_srv_aux((r)->srv))
+
+/* The fid's node, or NULL after responding "file has been removed". */
+static node *fid_node(p9_req *r, p9_fid *f) {
+  node *n = lookup(FS(r), f->aux);
+  if (!n)
+    p9_respond_error(r, "file has been removed");
+  return n;
+}
+
+static void fs_attach(p9_req *r) {
+  r->fid->aux = aux_of(FS(r), 0);
+  r->ofcall.qid = FS(r)->n[0].qid;
+  p9_respond(r, 0);
+}
+
+static void fs_walk(p9_req *r) {
+  p9_memfs *fs = FS(r);
+  node *n = fid_node(r, r->fid);
+  uint32_t cur, k;
+  if (!n)
+    return;
+  cur = (uint32_t)(n - fs->n);
+  for (k = 0; k < r->ifcall.nwname; k++) {
+    p9_str w = r->ifcall.wname[k];
+    uint32_t next = p9_str_eq(w, "..")  ? fs->n[cur].parent
+                    : p9_str_eq(w, ".") ? cur
+                                        : find(fs, cur, w);
+    if (!(fs->n[cur].mode & P9_DMDIR) || next == P9__NIL)
+      break;
+    cur = next;
+    r->ofcall.wqid[k] = fs->n[cur].qid;
+  }
+  r->ofcall.nwqid = (uint16_t)k;
+  r->newaux = aux_of(fs, cur);
+  p9_respond(r, k == 0 ? -ENOENT : 0);
+}
+
+static void fs_open(p9_req *r) {
+  node *n = fid_node(r, r->fid);
+  if (!n)
+    return;
+  if ((r->ifcall.mode & P9_OTRUNC) && !(n->mode & P9_DMDIR))
+    set_length(n, 0);
+  r->ofcall.qid = n->qid;
+  p9_respond(r, 0);
+}
+
+/* Makes a child of the fid's directory; the index or a negative errno. */
+static long make_child(p9_req *r, p9_fid *dirfid, p9_str name, uint32_t mode) {
+  p9_memfs *fs = FS(r);
+  node *d = lookup(fs, dirfid->aux);
+  if (!d)
+    return -ENOENT;
+  if (find(fs, (uint32_t)(d - fs->n), name) != P9__NIL)
+    return -EEXIST;
+  return node_new(fs, (uint32_t)(d - fs->n), name, mode);
+}
+
+static void fs_create(p9_req *r) {
+  uint32_t perm = r->ifcall.perm;
+  long i = make_child(r, r->fid, r->ifcall.name,
+                      perm & (P9_DMDIR | P9_DMAPPEND | 0777));
+  if (i < 0) {
+    p9_respond(r, (int)i);
+    return;
+  }
+  r->fid->aux = aux_of(FS(r), (uint32_t)i);
+  r->ofcall.qid = FS(r)->n[i].qid;
+  p9_respond(r, 0);
+}
+
+static void fill_stat(p9_memfs *fs, uint32_t i, p9_stat *st) {
+  node *n = &fs->n[i];
+  memset(st, 0, sizeof(*st));
+  st->qid = n->qid;
+  st->mode = n->mode;
+  st->atime = n->atime;
+  st->mtime = n->mtime;
+  st->length = (n->mode & P9_DMDIR) ? 0 : n->len;
+  st->name = p9_str_c(n->name);
+  st->uid = st->gid = st->muid = p9_str_c("uksim");
+}
+
+static void read_dir(p9_req *r, p9_memfs *fs, node *d) {
+  uint32_t i = d->child;
+  p9_stat st;
+  for (uint64_t k = 0; i != P9__NIL && k < r->fid->dirindex; k++)
+    i = fs->n[i].sibling;
+  for (; i != P9__NIL; i = fs->n[i].sibling) {
+    fill_stat(fs, i, &st);
+    if (p9_dirread_put(r, &st) < 0)
+      break;
+  }
+  p9_respond(r, 0);
+}
+
+static void fs_read(p9_req *r) {
+  node *n = fid_node(r, r->fid);
+  uint64_t off = r->ifcall.offset;
+  size_t k;
+  if (!n)
+    return;
+  n->atime = now();
+  if (n->mode & P9_DMDIR) {
+    read_dir(r, FS(r), n);
+    return;
+  }
+  k = off < n->len ? n->len - off : 0;
+  if (k > r->ifcall.count)
+    k = r->ifcall.count;
+  if (k)
+    memcpy(r->buf, n->data + off, k);
+  r->ofcall.count = (uint32_t)k;
+  p9_respond(r, 0);
+}
+
+static void fs_write(p9_req *r) {
+  node *n = fid_node(r, r->fid);
+  uint64_t off = r->ifcall.offset, end;
+  int err;
+  if (!n)
+    return;
+  if (n->mode & P9_DMAPPEND)
+    off = n->len;
+  end = off + r->ifcall.count;
+  if (end < off || end > (1ull << 40)) {
+    p9_respond(r, -EFBIG);
+    return;
+  }
+  if (end > n->len && (err = set_length(n, end)) < 0) {
+    p9_respond(r, err);
+    return;
+  }
+  memcpy(n->data + off, r->ifcall.data, r->ifcall.count);
+  n->qid.vers++;
+  n->mtime = now();
+  r->ofcall.count = r->ifcall.count;
+  p9_respond(r, 0);
+}
+
+static int remove_node(p9_memfs *fs, uint32_t i) {
+  if (i == 0)
+    return -EPERM;
+  if ((fs->n[i].mode & P9_DMDIR) && fs->n[i].child != P9__NIL)
+    return -ENOTEMPTY;
+  node_free(fs, i);
+  return 0;
+}
+
+static void fs_remove(p9_req *r) {
+  node *n = fid_node(r, r->fid);
+  if (n)
+    p9_respond(r, remove_node(FS(r), (uint32_t)(n - FS(r)->n)));
+}
+
+static void fs_stat(p9_req *r) {
+  node *n = fid_node(r, r->fid);
+  if (!n)
+    return;
+  fill_stat(FS(r), (uint32_t)(n - FS(r)->n), &r->ofcall.stat);
+  p9_respond(r, 0);
+}
+
+static int rename_node(p9_memfs *fs, uint32_t i, uint32_t dir, p9_str name) {
+  uint32_t old = find(fs, dir, name);
+  if (i == 0)
+    return -EPERM;
+  if (old == i)
+    return 0;
+  if (old != P9__NIL && (fs->n[old].mode & P9_DMDIR))
+    return -EEXIST;
+  for (uint32_t a = dir; a != 0; a = fs->n[a].parent)
+    if (a == i)
+      return -EINVAL; /* into its own subtree */
+  if (old != P9__NIL)
+    node_free(fs, old);
+  unlink_child(fs, i);
+  link_child(fs, dir, i);
+  free(fs->n[i].name);
+  fs->n[i].name = p9_str_dup(name);
+  return 0;
+}
+
+static void fs_wstat(p9_req *r) {
+  p9_memfs *fs = FS(r);
+  p9_stat *st = &r->ifcall.stat;
+  node *n = fid_node(r, r->fid);
+  int err = 0;
+  if (!n)
+    return;
+  if (st->mode != ~0u && (st->mode & P9_DMDIR) != (n->mode & P9_DMDIR))
+    err = -EPERM; /* wstat(5): the directory bit cannot change */
+  else if (st->length != ~0ull && (n->mode & P9_DMDIR) && st->length != 0)
+    err = -EISDIR;
+  if (!err && st->name.len && !p9_str_eq(st->name, n->name))
+    err = st->name.len > 255 || memchr(st->name.s, '/', st->name.len)
+              ? -EINVAL
+              : rename_node(fs, (uint32_t)(n - fs->n), n->parent, st->name);
+  if (!err && st->length != ~0ull && !(n->mode & P9_DMDIR))
+    err = set_length(n, st->length);
+  if (!err && st->mode != ~0u)
+    n->mode = (n->mode & P9_DMDIR) | (st->mode & (P9_DMAPPEND | 0777));
+  if (!err && st->mtime != ~0u)
+    n->mtime = st->mtime;
+  p9_respond(r, err);
+}
+
+static void fs_mkdir(p9_req *r) {
+  long i = make_child(r, r->dfid, r->ifcall.name,
+                      P9_DMDIR | (r->ifcall.lmode & 0777));
+  if (i >= 0)
+    r->ofcall.qid = FS(r)->n[i].qid;
+  p9_respond(r, i < 0 ? (int)i : 0);
+}
+
+static void fs_unlinkat(p9_req *r) {
+  p9_memfs *fs = FS(r);
+  node *d = fid_node(r, r->fid);
+  uint32_t i;
+  if (!d)
+    return;
+  i = find(fs, (uint32_t)(d - fs->n), r->ifcall.name);
+  p9_respond(r, i == P9__NIL ? -ENOENT : remove_node(fs, i));
+}
+
+static void fs_renameat(p9_req *r) {
+  p9_memfs *fs = FS(r);
+  node *od = fid_node(r, r->fid), *nd;
+  uint32_t i;
+  if (!od || !(nd = fid_node(r, r->dfid)))
+    return;
+  i = find(fs, (uint32_t)(od - fs->n), r->ifcall.name);
+  p9_respond(r, i == P9__NIL ? -ENOENT
+                             : rename_node(fs, i, (uint32_t)(nd - fs->n),
+                                           r->ifcall.newname));
+}
+
+static void fs_rename(p9_req *r) {
+  p9_memfs *fs = FS(r);
+  node *n = fid_node(r, r->fid), *nd;
+  if (!n || !(nd = fid_node(r, r->dfid)))
+    return;
+  p9_respond(r, rename_node(fs, (uint32_t)(n - fs->n), (uint32_t)(nd - fs->n),
+                            r->ifcall.name));
+}
+
+static const struct p9_srv_ops memfs_ops = {
+    .attach = fs_attach,
+    .walk = fs_walk,
+    .open = fs_open,
+    .create = fs_create,
+    .read = fs_read,
+    .write = fs_write,
+    .remove = fs_remove,
+    .stat = fs_stat,
+    .wstat = fs_wstat,
+    .mkdir = fs_mkdir,
+    .unlinkat = fs_unlinkat,
+    .renameat = fs_renameat,
+    .rename = fs_rename,
+};
+
+const struct p9_srv_ops *p9_memfs_ops(void) {
+  return &memfs_ops;
+}

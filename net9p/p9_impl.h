@@ -1,0 +1,87 @@
+/*
+ * p9_impl.h: net9p internals shared between its files (not installed).
+ */
+#ifndef NET9P_P9_IMPL_H
+#define NET9P_P9_IMPL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <uksim/9p.h>
+
+void *p9__xmalloc(size_t n);
+void *p9__xcalloc(size_t n, size_t size);
+void *p9__xrealloc(void *p, size_t n);
+char *p9__xstrdup(const char *s);
+void p9__log(FILE *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * The fid table: `cap` slots and a hash of chains, all linked by index
+ * (P9__NIL ends a chain), so the whole table is position-independent.
+ * A slot is referenced by the table while the fid is live and by each
+ * request using it; it returns to the free list at zero references.
+ */
+#define P9__NIL 0xffffffffu
+enum { P9__FID_LIVE = 1, P9__FID_AUTH = 2 };
+
+typedef struct p9__fidtab {
+  uint32_t cap, nbucket, nlive;
+  uint32_t free;    /* head of the free list */
+  uint32_t *bucket; /* nbucket chain heads */
+  p9_fid *slot;     /* cap slots */
+} p9__fidtab;
+
+int p9__fidtab_init(p9__fidtab *t, uint32_t cap);
+void p9__fidtab_close(p9__fidtab *t);
+/* A new live fid with ref 1 (the table's), or NULL with -EBADF (in use)
+ * or -ENFILE (table full). */
+p9_fid *p9__fid_alloc(p9__fidtab *t, uint32_t num, int *err);
+/* A live fid with one more reference, or NULL. */
+p9_fid *p9__fid_lookup(p9__fidtab *t, uint32_t num);
+/* Drops a reference; returns 1 when the slot was freed (the caller runs
+ * destroyfid first when this is the last reference: see fid_release). */
+int p9__fid_unref(p9__fidtab *t, p9_fid *f);
+/* Makes a fid unreachable by number (clunk); the table's reference is
+ * dropped by the caller with p9__fid_unref. */
+void p9__fid_unlink(p9__fidtab *t, p9_fid *f);
+
+/* Auth state of one afid: a challenge and the MAC that answers it. */
+enum { P9__NAUTH = 8 };
+typedef struct p9__auth {
+  bool used, ok;
+  uint8_t chal[P9_CHALLEN];
+  uint8_t want[P9_MACLEN];
+  uint8_t who[32]; /* hash of uname/aname the attach must repeat */
+} p9__auth;
+
+void p9__auth_who(p9_str uname, p9_str aname, uint8_t who[32]);
+void p9__random(void *buf, size_t n);
+
+struct p9_srv {
+  const struct p9_srv_ops *ops;
+  void *aux;
+  uint32_t msize, max_fids, max_tags;
+  bool has_key;
+  uint8_t key[P9_KEYLEN];
+  FILE *log;
+  int trace;
+  unsigned nconns;
+  p9_conn *conns; /* live connections, for p9_srv_close_conns */
+};
+
+struct p9_conn {
+  p9_srv *srv;
+  p9_transport *t; /* NULL once the transport closed */
+  p9_dialect dialect;
+  uint32_t msize;
+  p9__fidtab fids;
+  p9_req **tags; /* outstanding requests, srv->max_tags slots */
+  unsigned ntags;
+  unsigned pending; /* requests not yet responded */
+  uint32_t epoch;   /* bumped by Tversion: older requests are orphans */
+  p9__auth auth[P9__NAUTH];
+  p9_conn *next, *prev;
+};
+
+#endif

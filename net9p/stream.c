@@ -1,0 +1,335 @@
+/*
+ * stream.c: the stream transport (unix or TCP sockets on libuv) and the
+ * listener that serves a p9_srv on it.
+ *
+ * Framing is 9P's own: size[4] counts the whole message.  Bytes accumulate
+ * in one buffer per connection; every complete message is handed up in
+ * place (borrowed for the duration of the recv call).  A size below 7 or
+ * above the negotiated msize closes the connection: after a bad size the
+ * stream has no trustworthy message boundary left.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "p9_impl.h"
+#include "stream.h"
+
+typedef struct stream {
+  p9_transport t;
+  uv_stream_t *h;
+  uint8_t *buf;
+  size_t len, cap;
+  bool closing, in_recv;
+  int err;
+} stream;
+
+typedef struct wreq {
+  uv_write_t req;
+  uint8_t *buf;
+} wreq;
+
+static void close_cb(uv_handle_t *h) {
+  stream *s = h->data;
+  if (s->t.closed)
+    s->t.closed(&s->t, s->err);
+  free(s->buf);
+  free(h);
+  free(s);
+}
+
+static void stream_close(p9_transport *t) {
+  stream *s = (stream *)t;
+  if (s->closing)
+    return;
+  s->closing = true;
+  uv_read_stop(s->h);
+  uv_close((uv_handle_t *)s->h, close_cb);
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  stream *s = req->handle->data;
+  free(w->buf);
+  free(w);
+  if (status < 0 && status != UV_ECANCELED) {
+    s->err = status;
+    stream_close(&s->t);
+  }
+}
+
+static int stream_send(p9_transport *t, uint8_t *buf, size_t len) {
+  stream *s = (stream *)t;
+  wreq *w;
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+  int err;
+  if (s->closing) {
+    free(buf);
+    return -ECONNRESET;
+  }
+  w = p9__xmalloc(sizeof(*w));
+  w->buf = buf;
+  if ((err = uv_write(&w->req, s->h, &b, 1, write_cb)) < 0) {
+    free(buf);
+    free(w);
+  }
+  return err;
+}
+
+static const struct p9_transport_ops stream_ops = {stream_send, stream_close};
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+  stream *s = h->data;
+  (void)hint;
+  if (s->cap - s->len < 4096) {
+    s->cap = s->cap ? s->cap * 2 : 65536;
+    s->buf = p9__xrealloc(s->buf, s->cap);
+  }
+  *b = uv_buf_init((char *)s->buf + s->len, (unsigned)(s->cap - s->len));
+}
+
+static uint32_t le32(const uint8_t *p) {
+  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Hands up every complete message; returns the bytes consumed. */
+static size_t deliver(stream *s) {
+  size_t off = 0;
+  while (!s->closing && s->len - off >= 4) {
+    uint32_t n = le32(s->buf + off);
+    if (n < 7 || n > s->t.max_msg) {
+      p9__log(NULL, "%s: message size %u outside 7..%u, closing", s->t.peer, n,
+              s->t.max_msg);
+      s->err = -EMSGSIZE;
+      stream_close(&s->t);
+      break;
+    }
+    if (s->len - off < n) {
+      if (s->cap < n) { /* make room for the whole message */
+        memmove(s->buf, s->buf + off, s->len - off);
+        s->len -= off;
+        off = 0;
+        s->cap = n + 4096;
+        s->buf = p9__xrealloc(s->buf, s->cap);
+      }
+      break;
+    }
+    s->t.recv(&s->t, s->buf + off, n);
+    off += n;
+  }
+  return off;
+}
+
+static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *b) {
+  stream *s = h->data;
+  size_t used;
+  (void)b;
+  if (n < 0) {
+    s->err = n == UV_EOF ? 0 : (int)n;
+    stream_close(&s->t);
+    return;
+  }
+  s->len += (size_t)n;
+  used = deliver(s);
+  if (used && !s->closing) {
+    memmove(s->buf, s->buf + used, s->len - used);
+    s->len -= used;
+  }
+}
+
+static void peer_name(stream *s) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  snprintf(s->t.peer, sizeof(s->t.peer), "unix");
+  if (s->h->type != UV_TCP ||
+      uv_tcp_getpeername((uv_tcp_t *)s->h, (struct sockaddr *)&ss, &len) < 0)
+    return;
+  if (ss.ss_family == AF_INET) {
+    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  }
+  snprintf(s->t.peer, sizeof(s->t.peer), "tcp!%s!%d", ip, port);
+}
+
+p9_transport *p9_stream_new(uv_stream_t *h, int *err) {
+  stream *s = p9__xcalloc(1, sizeof(*s));
+  int e;
+  s->t.ops = &stream_ops;
+  s->t.max_msg = P9_DEFMSIZE;
+  s->h = h;
+  h->data = s;
+  if (h->type == UV_TCP)
+    uv_tcp_nodelay((uv_tcp_t *)h, 1);
+  peer_name(s);
+  if ((e = uv_read_start(h, alloc_cb, read_cb)) < 0) {
+    *err = e;
+    free(s);
+    return NULL;
+  }
+  return &s->t;
+}
+
+/* --- resolving and dialing -------------------------------------------- */
+
+int p9__resolve(const p9_addr *a, struct sockaddr_storage *ss) {
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+  const char *host = strcmp(a->host, "*") == 0 ? "0.0.0.0" : a->host;
+  int e = getaddrinfo(host, a->port, &hints, &res);
+  if (e)
+    return e == EAI_NONAME ? -ENOENT : -EHOSTUNREACH;
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return 0;
+}
+
+/* --- listener --------------------------------------------------------- */
+
+/* The handle comes first: its close callback frees the listener. */
+struct p9_listener {
+  union {
+    uv_handle_t h;
+    uv_stream_t s;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } u;
+  p9_srv *srv;
+  bool is_unix;
+  char path[108];
+  char name[300];
+};
+
+static void free_handle(uv_handle_t *h) {
+  free(h);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  p9_listener *l = server->data;
+  uv_stream_t *c;
+  p9_transport *t;
+  int err;
+  if (status < 0)
+    return;
+  if (l->is_unix) {
+    c = p9__xmalloc(sizeof(uv_pipe_t));
+    uv_pipe_init(server->loop, (uv_pipe_t *)c, 0);
+  } else {
+    c = p9__xmalloc(sizeof(uv_tcp_t));
+    uv_tcp_init(server->loop, (uv_tcp_t *)c);
+  }
+  if (uv_accept(server, c) < 0 || !(t = p9_stream_new(c, &err))) {
+    uv_close((uv_handle_t *)c, free_handle);
+    return;
+  }
+  p9_srv_serve(l->srv, t);
+}
+
+/* Unix sockets live in a directory only the owner can enter. */
+static int private_dir(p9_srv *srv, const char *path) {
+  char tmp[108];
+  struct stat st;
+  const char *dir;
+  snprintf(tmp, sizeof(tmp), "%s", path);
+  dir = dirname(tmp);
+  if (stat(dir, &st) < 0 &&
+      (errno != ENOENT || mkdir(dir, 0700) < 0 || stat(dir, &st) < 0))
+    return -errno;
+  if (!S_ISDIR(st.st_mode) || (st.st_mode & 077)) {
+    p9__log(srv->log, "refusing unix!%s: directory %s must be mode 0700", path,
+            dir);
+    return -EPERM;
+  }
+  return 0;
+}
+
+static int listen_unix(p9_listener *l, uv_loop_t *loop, const p9_addr *a) {
+  struct stat st;
+  int err = private_dir(l->srv, a->path);
+  if (err)
+    return err;
+  if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
+    unlink(a->path); /* a stale socket from an earlier run */
+  uv_pipe_init(loop, &l->u.pipe, 0);
+  l->is_unix = true;
+  if ((err = uv_pipe_bind(&l->u.pipe, a->path)) < 0)
+    return err;
+  snprintf(l->path, sizeof(l->path), "%s", a->path);
+  chmod(a->path, 0600);
+  snprintf(l->name, sizeof(l->name), "unix!%s", a->path);
+  return 0;
+}
+
+static int listen_tcp(p9_listener *l, uv_loop_t *loop, const p9_addr *a) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss), err = p9__resolve(a, &ss);
+  char ip[INET6_ADDRSTRLEN];
+  if (err)
+    return err;
+  uv_tcp_init(loop, &l->u.tcp);
+  if ((err = uv_tcp_bind(&l->u.tcp, (struct sockaddr *)&ss, 0)) < 0)
+    return err;
+  if ((err = uv_tcp_getsockname(&l->u.tcp, (struct sockaddr *)&ss, &len)) < 0)
+    return err;
+  if (ss.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+    snprintf(l->name, sizeof(l->name), "tcp!%s!%d", ip,
+             ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+  } else {
+    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    snprintf(l->name, sizeof(l->name), "tcp!%s!%d", ip,
+             ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  }
+  return 0;
+}
+
+p9_listener *p9_listen(p9_srv *srv, uv_loop_t *loop, const char *addr,
+                       int *err) {
+  p9_addr a;
+  p9_listener *l;
+  int e = p9_addr_parse(addr, &a);
+  if (e < 0) {
+    *err = e;
+    return NULL;
+  }
+  if (!p9_addr_is_loopback(&a) && !srv->has_key) {
+    p9__log(srv->log,
+            "refusing to listen on %s: a non-loopback address "
+            "needs a shared key (--key FILE)",
+            addr);
+    *err = -EPERM;
+    return NULL;
+  }
+  l = p9__xcalloc(1, sizeof(*l));
+  l->srv = srv;
+  e = a.is_unix ? listen_unix(l, loop, &a) : listen_tcp(l, loop, &a);
+  l->u.h.data = l;
+  if (!e)
+    e = uv_listen(&l->u.s, 128, on_connection);
+  if (e < 0) {
+    *err = e;
+    if (uv_is_active(&l->u.h) || l->u.h.loop)
+      uv_close(&l->u.h, free_handle);
+    else
+      free(l);
+    return NULL;
+  }
+  return l;
+}
+
+const char *p9_listener_addr(p9_listener *l) {
+  return l->name;
+}
+
+void p9_listener_close(p9_listener *l) {
+  if (l->path[0])
+    unlink(l->path);
+  uv_close(&l->u.h, free_handle);
+}
