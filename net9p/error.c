@@ -50,6 +50,7 @@ static const struct {
     {EAGAIN, "too many outstanding requests"},
     {ECONNRESET, "connection reset"},
     {ETIMEDOUT, "timed out"},
+    {EOVERFLOW, "count too small for a directory entry"},
     /* Plan 9 spellings mapped onto the nearest errno. */
     {ENOENT, "no authentication required"},
     {ENOENT, "file not found"},
@@ -72,7 +73,6 @@ static const struct {
     {EPERM, "wstat prohibited"},
     {EPERM, "file has been removed"},
     {EMSGSIZE, "msize too small"},
-    {EMSGSIZE, "count too small for a directory entry"},
 };
 
 const char *p9_strerror(int err) {

@@ -222,7 +222,7 @@ static void settle(p9_req *r, int *err) {
     if (!*err && r->ofcall.count > r->ifcall.count)
       *err = -EIO;
     else if (!*err && r->ofcall.count == 0 && r->priv->dir_short)
-      *err = -EMSGSIZE;
+      *err = -EOVERFLOW; /* not even one entry fits in count */
     else if (!*err && r->ifcall.type == P9_TREADDIR)
       settle_readdir(r);
     else if (!*err && (r->fid->qid.type & P9_QTDIR))

@@ -1,0 +1,650 @@
+/*
+ * test_srv.c: server semantics, through a capturing transport: version and
+ * dialects, walk partial failure, open modes, ORCLOSE, OTRUNC, directory
+ * reads at offsets, flush of a pending request, tags, fid reuse, limits,
+ * out-of-order and malformed messages, and shared-key authentication.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <uksim/9p.h>
+
+#include "harness.h"
+
+static struct {
+  p9_memfs *fs;
+  p9_srv *srv;
+  cap c;
+  struct p9_srv_ops ops;
+  p9_req *held; /* a request the slow read op has not answered */
+  int destroyed;
+} E;
+
+static p9_fcall rx;
+static const uint8_t key[P9_KEYLEN] = "0123456789abcdef0123456789abcde";
+
+/* A read op that never answers on its own: for flush tests. */
+static void slow_read(p9_req *r) {
+  E.held = r;
+}
+
+static void slow_flush(p9_req *r) {
+  p9_req *old = r->oldreq;
+  cr_assert_eq(old, E.held);
+  E.held = NULL;
+  p9_respond(old, -EINTR);
+}
+
+static void count_destroy(p9_srv *srv, p9_fid *f) {
+  (void)srv;
+  (void)f;
+  E.destroyed++;
+}
+
+static void start(const p9_srv_config *cfg) {
+  int err;
+  E.fs = p9_memfs_new();
+  E.ops = *p9_memfs_ops();
+  E.ops.destroyfid = count_destroy;
+  E.srv = p9_srv_new(&E.ops, E.fs, cfg, &err);
+  cr_assert_not_null(E.srv);
+  cap_init(&E.c);
+  p9_srv_serve(E.srv, &E.c.t);
+}
+
+static void setup(void) {
+  start(NULL);
+}
+
+static void teardown(void) {
+  cr_assert_null(E.held, "a test left a request unanswered");
+  cap_close(&E.c.t);
+  cr_assert_eq(p9_srv_nconns(E.srv), 0, "connection not released");
+  cap_drop(&E.c);
+  p9_srv_free(E.srv);
+  p9_memfs_free(E.fs);
+}
+
+/* Sends tx; expects exactly one answer, decoded into rx. */
+static int rpc(p9_fcall tx) {
+  cap_drop(&E.c);
+  cap_put(&E.c, &tx);
+  cr_assert_eq(E.c.nout, 1, "%s got %d answers", p9_msgname(tx.type), E.c.nout);
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert_eq(rx.tag, tx.tag);
+  if (rx.type == P9_RERROR || rx.type == P9_RLERROR)
+    return -1;
+  cr_assert_eq(rx.type, tx.type + 1);
+  return 0;
+}
+
+static void expect_error(p9_fcall tx, const char *ename) {
+  cr_assert_eq(rpc(tx), -1, "%s succeeded", p9_msgname(tx.type));
+  if (rx.type == P9_RERROR)
+    cr_assert(p9_str_eq(rx.ename, ename), "got '%.*s', want '%s'",
+              (int)rx.ename.len, rx.ename.s, ename);
+  else
+    cr_assert_eq(rx.ecode, (uint32_t)p9_errno(p9_str_c(ename)));
+}
+
+static void version(const char *v) {
+  E.c.d = strcmp(v, "9P2000.L") == 0 ? P9_2000L : P9_2000;
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TVERSION,
+                              .tag = P9_NOTAG,
+                              .msize = 65536,
+                              .version = p9_str_c(v)}),
+               0);
+}
+
+static void attach(uint32_t fid) {
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TATTACH,
+                              .tag = 1,
+                              .fid = fid,
+                              .afid = P9_NOFID,
+                              .uname = p9_str_c("glenda")}),
+               0);
+}
+
+static void session(void) {
+  version("9P2000");
+  attach(0);
+}
+
+static int walk(uint32_t fid, uint32_t newfid, const char *a, const char *b) {
+  p9_fcall tx = {.type = P9_TWALK, .tag = 2, .fid = fid, .newfid = newfid};
+  if (a)
+    tx.wname[tx.nwname++] = p9_str_c(a);
+  if (b)
+    tx.wname[tx.nwname++] = p9_str_c(b);
+  return rpc(tx);
+}
+
+static int topen(uint32_t fid, uint8_t mode) {
+  return rpc((p9_fcall){.type = P9_TOPEN, .tag = 3, .fid = fid, .mode = mode});
+}
+
+static int clunk(uint32_t fid) {
+  return rpc((p9_fcall){.type = P9_TCLUNK, .tag = 4, .fid = fid});
+}
+
+TestSuite(srv, .init = setup, .fini = teardown, .timeout = 10);
+
+Test(srv, version_negotiates_dialect_and_msize) {
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TVERSION,
+                              .tag = P9_NOTAG,
+                              .msize = 1u << 30,
+                              .version = p9_str_c("9P2000.u")}),
+               0);
+  cr_assert(p9_str_eq(rx.version, "9P2000"));
+  cr_assert_eq(rx.msize, P9_DEFMSIZE);
+  rpc((p9_fcall){.type = P9_TVERSION,
+                 .tag = P9_NOTAG,
+                 .msize = 8192,
+                 .version = p9_str_c("9P1999")});
+  cr_assert(p9_str_eq(rx.version, "unknown"));
+  expect_error((p9_fcall){.type = P9_TVERSION,
+                          .tag = P9_NOTAG,
+                          .msize = 100,
+                          .version = p9_str_c("9P2000")},
+               "msize too small");
+  version("9P2000.L");
+  cr_assert(p9_str_eq(rx.version, "9P2000.L"));
+}
+
+Test(srv, messages_before_version_are_refused) {
+  expect_error((p9_fcall){.type = P9_TATTACH, .tag = 1, .afid = P9_NOFID},
+               "version not negotiated");
+  session();
+  /* A client sending an R-message or an unknown type gets Rerror. */
+  expect_error((p9_fcall){.type = P9_RCLUNK, .tag = 9}, "unexpected message");
+  uint8_t odd[] = {7, 0, 0, 0, 250, 9, 0};
+  cap_drop(&E.c);
+  cap_raw(&E.c, odd, sizeof(odd));
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert(p9_str_eq(rx.ename, "unknown message type"));
+  cr_assert_eq(rx.tag, 9);
+}
+
+Test(srv, tversion_resets_the_session) {
+  session();
+  version("9P2000");
+  expect_error((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 0}, "unknown fid");
+  cr_assert_eq(E.destroyed, 1);
+}
+
+Test(srv, auth_without_key_says_no_authentication_required) {
+  version("9P2000");
+  expect_error(
+      (p9_fcall){
+          .type = P9_TAUTH, .tag = 1, .afid = 5, .uname = p9_str_c("glenda")},
+      "no authentication required");
+  version("9P2000.L");
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TAUTH, .tag = 1, .afid = 5}), -1);
+  cr_assert_eq(rx.type, P9_RLERROR);
+  cr_assert_eq(rx.ecode, ENOENT); /* what diod's clients expect */
+}
+
+Test(srv, stat_of_root_names_it) {
+  session();
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 0}), 0);
+  cr_assert(p9_str_eq(rx.stat.name, "/"));
+  cr_assert(rx.stat.mode & P9_DMDIR);
+  cr_assert(rx.stat.qid.type & P9_QTDIR);
+}
+
+Test(srv, walk_partial_failure_returns_the_prefix) {
+  p9_memfs_put(E.fs, "a", NULL, (size_t)-1);
+  p9_memfs_put(E.fs, "a/b", "x", 1);
+  session();
+  cr_assert_eq(walk(0, 1, "a", "nope"), 0);
+  cr_assert_eq(rx.nwqid, 1);
+  cr_assert(rx.wqid[0].type & P9_QTDIR);
+  /* newfid was not created by the partial walk */
+  expect_error((p9_fcall){.type = P9_TCLUNK, .tag = 4, .fid = 1},
+               "unknown fid");
+  expect_error((p9_fcall){.type = P9_TWALK,
+                          .tag = 2,
+                          .fid = 0,
+                          .newfid = 1,
+                          .nwname = 1,
+                          .wname = {p9_str_c("nope")}},
+               "file does not exist");
+  cr_assert_eq(walk(0, 1, "a", "b"), 0);
+  cr_assert_eq(rx.nwqid, 2);
+  cr_assert_eq(walk(1, 1, "..", NULL), -1, "walked from a file");
+  cr_assert_eq(walk(0, 2, NULL, NULL), 0, "clone");
+  cr_assert_eq(rx.nwqid, 0);
+  cr_assert_eq(clunk(2), 0);
+  cr_assert_eq(walk(0, 0, "a", NULL), 0, "walk in place");
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 0}), 0);
+  cr_assert(p9_str_eq(rx.stat.name, "a"));
+}
+
+Test(srv, walk_of_more_than_16_names_is_refused) {
+  p9_fcall tx = {
+      .type = P9_TWALK, .tag = 2, .fid = 0, .newfid = 1, .nwname = 16};
+  uint8_t buf[256];
+  long n;
+  session();
+  for (int i = 0; i < 16; i++)
+    tx.wname[i] = p9_str_c("x");
+  n = p9_encode(&tx, P9_2000, buf, sizeof(buf));
+  buf[15] = 17;
+  memcpy(buf + n, "\x01\x00x", 3);
+  n += 3;
+  buf[0] = (uint8_t)n;
+  cap_drop(&E.c);
+  cap_raw(&E.c, buf, (size_t)n);
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert(p9_str_eq(rx.ename, "too many names in walk"));
+}
+
+Test(srv, fid_reuse_is_refused) {
+  session();
+  expect_error(
+      (p9_fcall){.type = P9_TATTACH, .tag = 1, .fid = 0, .afid = P9_NOFID},
+      "fid already in use");
+  attach(1);
+  expect_error((p9_fcall){.type = P9_TWALK, .tag = 2, .fid = 0, .newfid = 1},
+               "fid already in use");
+  expect_error((p9_fcall){.type = P9_TWALK, .tag = 2, .fid = 7, .newfid = 8},
+               "unknown fid");
+}
+
+Test(srv, open_modes_are_enforced) {
+  p9_memfs_put(E.fs, "f", "hello", 5);
+  session();
+  walk(0, 1, "f", NULL);
+  expect_error((p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 1, .count = 10},
+               "fid not open for reading");
+  cr_assert_eq(topen(1, P9_OREAD), 0);
+  cr_assert_eq(rx.iounit, 65536 - P9_IOHDRSZ);
+  expect_error((p9_fcall){.type = P9_TOPEN, .tag = 3, .fid = 1},
+               "fid already open");
+  expect_error((p9_fcall){.type = P9_TWRITE,
+                          .tag = 5,
+                          .fid = 1,
+                          .count = 1,
+                          .data = (const uint8_t *)"x"},
+               "fid not open for writing");
+  expect_error((p9_fcall){.type = P9_TWALK, .tag = 2, .fid = 1, .newfid = 2},
+               "cannot walk an open fid");
+  cr_assert_eq(
+      rpc((p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 1, .count = 10}), 0);
+  cr_assert_eq(rx.count, 5);
+  cr_assert_eq(memcmp(rx.data, "hello", 5), 0);
+  walk(0, 2, NULL, NULL);
+  expect_error(
+      (p9_fcall){.type = P9_TOPEN, .tag = 3, .fid = 2, .mode = P9_OWRITE},
+      "is a directory");
+  expect_error((p9_fcall){.type = P9_TOPEN, .tag = 3, .fid = 2, .mode = 0x80},
+               "bad argument");
+  walk(0, 3, "f", NULL);
+  cr_assert_eq(topen(3, P9_OWRITE), 0);
+  expect_error((p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 3, .count = 10},
+               "fid not open for reading");
+}
+
+Test(srv, otrunc_truncates) {
+  p9_memfs_put(E.fs, "f", "hello", 5);
+  session();
+  walk(0, 1, "f", NULL);
+  cr_assert_eq(topen(1, P9_OWRITE | P9_OTRUNC), 0);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 1}), 0);
+  cr_assert_eq(rx.stat.length, 0);
+}
+
+Test(srv, orclose_removes_on_clunk) {
+  session();
+  walk(0, 1, NULL, NULL);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TCREATE,
+                              .tag = 3,
+                              .fid = 1,
+                              .name = p9_str_c("tmp"),
+                              .perm = 0644,
+                              .mode = P9_ORDWR | P9_ORCLOSE}),
+               0);
+  cr_assert_eq(walk(0, 2, "tmp", NULL), 0);
+  cr_assert_eq(clunk(2), 0);
+  cr_assert_eq(clunk(1), 0);
+  cr_assert_eq(walk(0, 2, "tmp", NULL), -1, "ORCLOSE file survived");
+}
+
+Test(srv, create_checks_names_and_existence) {
+  session();
+  walk(0, 1, NULL, NULL);
+  expect_error((p9_fcall){.type = P9_TCREATE,
+                          .tag = 3,
+                          .fid = 1,
+                          .name = p9_str_c(".."),
+                          .perm = 0644},
+               "bad argument");
+  expect_error((p9_fcall){.type = P9_TCREATE,
+                          .tag = 3,
+                          .fid = 1,
+                          .name = p9_str_c("a/b"),
+                          .perm = 0644},
+               "bad argument");
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TCREATE,
+                              .tag = 3,
+                              .fid = 1,
+                              .name = p9_str_c("d"),
+                              .perm = P9_DMDIR | 0755}),
+               0);
+  cr_assert(rx.qid.type & P9_QTDIR);
+  walk(0, 2, NULL, NULL);
+  expect_error((p9_fcall){.type = P9_TCREATE,
+                          .tag = 3,
+                          .fid = 2,
+                          .name = p9_str_c("d"),
+                          .perm = 0644},
+               "file already exists");
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TREMOVE, .tag = 3, .fid = 2}), -1,
+               "removed the root");
+  /* Tremove clunks the fid even when the remove fails. */
+  expect_error((p9_fcall){.type = P9_TCLUNK, .tag = 4, .fid = 2},
+               "unknown fid");
+}
+
+/* Reads the root directory with count bytes per read from offset 0. */
+static int read_names(uint32_t count, char names[][8]) {
+  uint64_t off = 0;
+  int n = 0;
+  for (;;) {
+    cr_assert_eq(rpc((p9_fcall){.type = P9_TREAD,
+                                .tag = 5,
+                                .fid = 1,
+                                .offset = off,
+                                .count = count}),
+                 0);
+    if (rx.count == 0)
+      return n;
+    for (uint32_t at = 0; at < rx.count;) {
+      p9_stat st;
+      long k = p9_stat_decode(rx.data + at, rx.count - at, &st);
+      cr_assert_gt(k, 0, "partial stat entry in a directory read");
+      snprintf(names[n++], 8, "%.*s", (int)st.name.len, st.name.s);
+      at += (uint32_t)k;
+    }
+    off += rx.count;
+  }
+}
+
+Test(srv, directory_reads_return_whole_entries_at_offsets) {
+  char names[16][8], again[16][8], name[8];
+  for (int i = 0; i < 10; i++) {
+    snprintf(name, sizeof(name), "f%d", i);
+    p9_memfs_put(E.fs, name, "x", 1);
+  }
+  session();
+  walk(0, 1, NULL, NULL);
+  cr_assert_eq(topen(1, P9_OREAD), 0);
+  cr_assert_eq(read_names(100, names), 10); /* one entry per read */
+  cr_assert_eq(read_names(8192, again), 10);
+  for (int i = 0; i < 10; i++)
+    cr_assert_str_eq(names[i], again[i]);
+  expect_error(
+      (p9_fcall){
+          .type = P9_TREAD, .tag = 5, .fid = 1, .offset = 3, .count = 100},
+      "bad offset in directory read");
+  expect_error((p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 1, .count = 20},
+               "count too small for a directory entry");
+}
+
+Test(srv, flush_of_a_pending_request_answers_it_first) {
+  p9_memfs_put(E.fs, "slow", "x", 1);
+  E.ops.read = slow_read;
+  E.ops.flush = slow_flush;
+  session();
+  walk(0, 1, "slow", NULL);
+  topen(1, P9_OREAD);
+  cap_drop(&E.c);
+  cap_put(&E.c, &(p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 1, .count = 10});
+  cr_assert_eq(E.c.nout, 0);
+  cr_assert_not_null(E.held);
+  cap_put(&E.c, &(p9_fcall){.type = P9_TFLUSH, .tag = 6, .oldtag = 5});
+  cr_assert_eq(E.c.nout, 2);
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert_eq(rx.tag, 5);
+  cr_assert(p9_str_eq(rx.ename, "interrupted"));
+  cr_assert_eq(cap_get(&E.c, 1, &rx), 0);
+  cr_assert_eq(rx.type, P9_RFLUSH);
+  cr_assert_eq(rx.tag, 6);
+  /* Flushing a tag nobody uses is answered at once. */
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TFLUSH, .tag = 7, .oldtag = 99}), 0);
+}
+
+Test(srv, flush_waits_for_an_op_without_a_flush_callback) {
+  p9_memfs_put(E.fs, "slow", "x", 1);
+  E.ops.read = slow_read;
+  session();
+  walk(0, 1, "slow", NULL);
+  topen(1, P9_OREAD);
+  cap_drop(&E.c);
+  cap_put(&E.c, &(p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 1, .count = 10});
+  cap_put(&E.c, &(p9_fcall){.type = P9_TFLUSH, .tag = 6, .oldtag = 5});
+  cr_assert_eq(E.c.nout, 0, "Rflush before the flushed request ended");
+  /* The duplicate tag is refused while tag 5 is pending. */
+  cap_put(&E.c, &(p9_fcall){.type = P9_TSTAT, .tag = 5, .fid = 0});
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert(p9_str_eq(rx.ename, "duplicate tag"));
+  p9_req *r = E.held;
+  E.held = NULL;
+  memcpy(r->buf, "y", 1);
+  r->ofcall.count = 1;
+  p9_respond(r, 0);
+  cr_assert_eq(E.c.nout, 3);
+  cr_assert_eq(cap_get(&E.c, 1, &rx), 0);
+  cr_assert_eq(rx.type, P9_RREAD);
+  cr_assert_eq(cap_get(&E.c, 2, &rx), 0);
+  cr_assert_eq(rx.type, P9_RFLUSH);
+}
+
+Test(srv, connection_close_with_a_pending_request_is_clean) {
+  p9_memfs_put(E.fs, "slow", "x", 1);
+  E.ops.read = slow_read;
+  session();
+  walk(0, 1, "slow", NULL);
+  topen(1, P9_OREAD);
+  cap_drop(&E.c);
+  cap_put(&E.c, &(p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 1, .count = 10});
+  cap_close(&E.c.t);
+  cr_assert_eq(p9_srv_nconns(E.srv), 1, "freed under a pending request");
+  p9_req *r = E.held;
+  E.held = NULL;
+  p9_respond(r, 0); /* dropped: nobody to send it to */
+  cr_assert_eq(E.c.nout, 0);
+  cr_assert_eq(p9_srv_nconns(E.srv), 0);
+  cr_assert_eq(E.destroyed, 2);
+}
+
+Test(srv, malformed_and_runt_messages) {
+  uint8_t bad[] = {9, 0, 0, 0, P9_TCLUNK, 1, 0, 0, 0}; /* fid cut short */
+  uint8_t runt[] = {5, 0, 0, 0, 1};
+  session();
+  cap_drop(&E.c);
+  cap_raw(&E.c, bad, sizeof(bad));
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert(p9_str_eq(rx.ename, "malformed message"));
+  cap_raw(&E.c, runt, sizeof(runt));
+  cr_assert_eq(E.c.nclosed, 1);
+}
+
+Test(srv, dotl_operations) {
+  version("9P2000.L");
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TATTACH,
+                              .tag = 1,
+                              .fid = 0,
+                              .afid = P9_NOFID,
+                              .n_uname = 0}),
+               0);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TMKDIR,
+                              .tag = 1,
+                              .dfid = 0,
+                              .name = p9_str_c("d"),
+                              .lmode = 0755}),
+               0);
+  cr_assert(rx.qid.type & P9_QTDIR);
+  walk(0, 1, NULL, NULL);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TLCREATE,
+                              .tag = 1,
+                              .fid = 1,
+                              .name = p9_str_c("f"),
+                              .flags = 01102,
+                              .lmode = 0644}),
+               0);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TWRITE,
+                              .tag = 1,
+                              .fid = 1,
+                              .count = 3,
+                              .data = (const uint8_t *)"abc"}),
+               0);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TGETATTR,
+                              .tag = 1,
+                              .fid = 1,
+                              .request_mask = P9_GETATTR_BASIC}),
+               0);
+  cr_assert_eq(rx.attr.size, 3);
+  cr_assert_eq(rx.attr.mode & 0170000, 0100000);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSETATTR,
+                              .tag = 1,
+                              .fid = 1,
+                              .attr = {.valid = P9_SETATTR_SIZE, .size = 1}}),
+               0);
+  walk(0, 2, NULL, NULL);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TLOPEN, .tag = 1, .fid = 2}), 0);
+  cr_assert_eq(
+      rpc((p9_fcall){.type = P9_TREADDIR, .tag = 1, .fid = 2, .count = 4096}),
+      0);
+  int n = 0;
+  uint64_t last = 0;
+  for (uint32_t at = 0; at < rx.count; n++) {
+    p9_dirent de;
+    long k = p9_dirent_decode(rx.data + at, rx.count - at, &de);
+    cr_assert_gt(k, 0);
+    at += (uint32_t)k;
+    last = de.offset;
+  }
+  cr_assert_eq(n, 2);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TREADDIR,
+                              .tag = 1,
+                              .fid = 2,
+                              .offset = last,
+                              .count = 4096}),
+               0);
+  cr_assert_eq(rx.count, 0, "readdir past the end");
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TRENAMEAT,
+                              .tag = 1,
+                              .fid = 0,
+                              .name = p9_str_c("f"),
+                              .dfid = 0,
+                              .newname = p9_str_c("g")}),
+               0);
+  cr_assert_eq(walk(0, 3, "g", NULL), 0);
+  p9_memfs_put(E.fs, "d/x", "x", 1);
+  cr_assert_eq(
+      rpc((p9_fcall){
+          .type = P9_TUNLINKAT, .tag = 1, .fid = 0, .name = p9_str_c("d")}),
+      -1);
+  cr_assert_eq(rx.ecode, ENOTEMPTY);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TXATTRWALK,
+                              .tag = 1,
+                              .fid = 0,
+                              .newfid = 9,
+                              .name = p9_str_c("user.x")}),
+               -1);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTATFS, .tag = 1, .fid = 0}), 0);
+  cr_assert_eq(rx.statfs.namelen, 255);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TFSYNC, .tag = 1, .fid = 1}), 0);
+  /* 9P2000-only messages are unknown in a 9P2000.L session. */
+  cap_drop(&E.c);
+  uint8_t topen_msg[] = {12, 0, 0, 0, P9_TOPEN, 1, 0, 0, 0, 0, 0, 0};
+  cap_raw(&E.c, topen_msg, sizeof(topen_msg));
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert_eq(rx.type, P9_RLERROR);
+}
+
+static void limited(void) {
+  p9_srv_config cfg = {.max_fids = 3, .max_tags = 2};
+  start(&cfg);
+}
+
+Test(srv, per_connection_limits, .init = limited) {
+  p9_memfs_put(E.fs, "slow", "x", 1);
+  E.ops.read = slow_read;
+  session();
+  walk(0, 1, "slow", NULL);
+  walk(0, 2, NULL, NULL);
+  expect_error((p9_fcall){.type = P9_TWALK, .tag = 2, .fid = 0, .newfid = 3},
+               "too many fids");
+  topen(1, P9_OREAD);
+  cap_drop(&E.c);
+  cap_put(&E.c, &(p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 1, .count = 10});
+  cap_put(&E.c, &(p9_fcall){.type = P9_TSTAT, .tag = 6, .fid = 0});
+  cap_put(&E.c, &(p9_fcall){.type = P9_TSTAT, .tag = 7, .fid = 0});
+  cr_assert_eq(E.c.nout, 2); /* Rstat 6 and 7: the read holds one tag */
+  cap_drop(&E.c);
+  cap_put(&E.c, &(p9_fcall){.type = P9_TFLUSH, .tag = 8, .oldtag = 5});
+  cap_put(&E.c, &(p9_fcall){.type = P9_TSTAT, .tag = 9, .fid = 0});
+  cr_assert_eq(cap_get(&E.c, 0, &rx), 0);
+  cr_assert(p9_str_eq(rx.ename, "too many outstanding requests"));
+  p9_req *r = E.held;
+  E.held = NULL;
+  p9_respond(r, -EINTR);
+}
+
+static void keyed(void) {
+  p9_srv_config cfg = {.key = key, .log = fopen("/dev/null", "w")};
+  start(&cfg);
+}
+
+Test(srv, attach_needs_the_key_proven_through_the_afid, .init = keyed) {
+  uint8_t mac[P9_MACLEN];
+  p9_str who = p9_str_c("glenda"), tree = p9_str_c("");
+  version("9P2000");
+  expect_error((p9_fcall){.type = P9_TATTACH,
+                          .tag = 1,
+                          .fid = 0,
+                          .afid = P9_NOFID,
+                          .uname = who},
+               "authentication required");
+  cr_assert_eq(
+      rpc((p9_fcall){.type = P9_TAUTH, .tag = 1, .afid = 5, .uname = who}), 0);
+  cr_assert(rx.qid.type & P9_QTAUTH);
+  cr_assert_eq(
+      rpc((p9_fcall){.type = P9_TREAD, .tag = 1, .fid = 5, .count = 64}), 0);
+  cr_assert_eq(rx.count, P9_CHALLEN);
+  uint8_t chal[P9_CHALLEN];
+  memcpy(chal, rx.data, P9_CHALLEN);
+  memset(mac, 0, sizeof(mac));
+  expect_error((p9_fcall){.type = P9_TWRITE,
+                          .tag = 1,
+                          .fid = 5,
+                          .count = P9_MACLEN,
+                          .data = mac},
+               "authentication failed");
+  expect_error(
+      (p9_fcall){
+          .type = P9_TATTACH, .tag = 1, .fid = 0, .afid = 5, .uname = who},
+      "authentication failed");
+  p9_auth_mac(key, chal, who, tree, mac);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TWRITE,
+                              .tag = 1,
+                              .fid = 5,
+                              .count = P9_MACLEN,
+                              .data = mac}),
+               0);
+  expect_error((p9_fcall){.type = P9_TATTACH,
+                          .tag = 1,
+                          .fid = 0,
+                          .afid = 5,
+                          .uname = p9_str_c("someone-else")},
+               "authentication failed");
+  cr_assert_eq(
+      rpc((p9_fcall){
+          .type = P9_TATTACH, .tag = 1, .fid = 0, .afid = 5, .uname = who}),
+      0);
+  cr_assert_eq(clunk(5), 0);
+}
