@@ -1,4 +1,336 @@
+/*
+ * test_stream.c: the stream transport end to end — blocking client over
+ * TCP and unix sockets in both dialects, large I/O split by msize, the
+ * listener's security rules (loopback unless keyed, 0700 socket
+ * directories, key proof), the asynchronous client, and the CLI tool.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
-Test(stream, placeholder, .timeout = 5) {
-  cr_assert(1);
+
+#include <uksim/9p.h>
+
+#include "bgsrv.h"
+
+static const uint8_t key[P9_KEYLEN] = "shared-key-for-the-tests-0123456";
+
+static p9_cfid *dial_attach(const char *addr, const char *version,
+                            uint32_t msize, p9_client **cp) {
+  int err;
+  p9_client *c = p9_client_dial(addr, msize, version, &err);
+  p9_cfid *root;
+  cr_assert_not_null(c, "dial %s: %s", addr, p9_strerror(err));
+  root = p9_attach(c, "glenda", "", NULL, &err);
+  cr_assert_not_null(root, "attach: %s", p9_strerror(err));
+  *cp = c;
+  return root;
+}
+
+static int count_entry(const p9_dir *d, void *arg) {
+  (*(int *)arg)++;
+  cr_assert_neq(d->name[0], 0);
+  return 0;
+}
+
+/* Create, write 3 MiB (many msize-sized pieces), read back, list, stat,
+ * truncate, remove: the blocking client API in one dialect. */
+static void exercise(const char *addr, const char *version) {
+  p9_client *c;
+  p9_cfid *root = dial_attach(addr, version, 16384, &c), *f, *d;
+  size_t n = 3 << 20;
+  uint8_t *out = malloc(n), *in = malloc(n);
+  p9_dir st;
+  int err, entries = 0;
+  for (size_t i = 0; i < n; i++)
+    out[i] = (uint8_t)(i * 7 + i / 4093);
+  cr_assert_eq(p9_mkdir(root, "dir", 0755), 0);
+  f = p9_walk(root, "dir", &err);
+  cr_assert_not_null(f);
+  cr_assert_eq(p9_create(f, "big", 0644, P9_ORDWR), 0);
+  cr_assert_eq(p9_pwrite(f, out, n, 0), (long)n);
+  cr_assert_eq(p9_pread(f, in, n + 100, 0), (long)n);
+  cr_assert_eq(memcmp(in, out, n), 0);
+  cr_assert_eq(p9_pread(f, in, 10, n), 0, "read past the end");
+  cr_assert_eq(p9_clunk(f), 0);
+  f = p9_walk(root, "/dir//big", &err);
+  cr_assert_not_null(f, "walk: %s", p9_strerror(err));
+  cr_assert_eq(p9_fstat(f, &st), 0);
+  cr_assert_eq(st.length, n);
+  cr_assert_eq(p9_fwstat(f, 10, ~0u), 0);
+  cr_assert_eq(p9_fstat(f, &st), 0);
+  cr_assert_eq(st.length, 10);
+  d = p9_walk(root, "dir", &err);
+  cr_assert_eq(p9_open(d, P9_OREAD), 0);
+  cr_assert_eq(p9_readdir(d, count_entry, &entries), 0);
+  cr_assert_eq(entries, 1);
+  cr_assert_eq(p9_clunk(d), 0);
+  cr_assert_eq(p9_remove(f), 0);
+  cr_assert_null(p9_walk(root, "dir/big", &err));
+  cr_assert_eq(err, -ENOENT);
+  cr_assert_null(p9_walk(root, "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r", &err));
+  cr_assert_eq(p9_clunk(root), 0);
+  p9_client_close(c);
+  free(in);
+  free(out);
+}
+
+Test(stream, blocking_client_over_tcp_in_both_dialects, .timeout = 30) {
+  bgsrv b;
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
+  exercise(b.addr, "9P2000");
+  {
+    p9_client *c;
+    p9_cfid *root = dial_attach(b.addr, "9P2000", 0, &c);
+    p9_cfid *d = p9_walk(root, "dir", &(int){0});
+    cr_assert_eq(p9_remove(d), 0);
+    p9_clunk(root);
+    p9_client_close(c);
+  }
+  exercise(b.addr, "9P2000.L");
+  bg_stop(&b);
+}
+
+Test(stream, unix_socket_in_a_private_directory, .timeout = 30) {
+  char dir[] = "/tmp/uksim-9p-test.XXXXXX", addr[256], path[200];
+  bgsrv b;
+  cr_assert_not_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/sub/sock", dir);
+  snprintf(addr, sizeof(addr), "unix!%s", path);
+  cr_assert_eq(bg_start(&b, addr, NULL), 0);
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  cr_assert(S_ISSOCK(st.st_mode));
+  snprintf(path, sizeof(path), "%s/sub", dir);
+  cr_assert_eq(stat(path, &st), 0);
+  cr_assert_eq(st.st_mode & 0777, 0700);
+  exercise(addr, "9P2000.L");
+  bg_stop(&b);
+  cr_assert_neq(access(addr + 5, F_OK), 0, "socket left behind");
+  /* A directory others can enter is refused. */
+  chmod(path, 0755);
+  cr_assert_eq(bg_start(&b, addr, &(p9_srv_config){.log = stderr}), -EPERM);
+  rmdir(path);
+  rmdir(dir);
+}
+
+Test(stream, non_loopback_listener_needs_a_key, .timeout = 30) {
+  bgsrv b;
+  int err;
+  p9_client *c;
+  p9_srv_config cfg = {.key = key};
+  cr_assert_eq(bg_start(&b, "tcp!*!0", NULL), -EPERM);
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", &cfg), 0);
+  c = p9_client_dial(b.addr, 0, "9P2000", &err);
+  cr_assert_null(p9_attach(c, "glenda", "", NULL, &err), "no key, no attach");
+  cr_assert_str_eq(p9_client_errstr(c), "authentication required");
+  uint8_t wrong[P9_KEYLEN] = {1};
+  cr_assert_null(p9_attach(c, "glenda", "", wrong, &err));
+  cr_assert_str_eq(p9_client_errstr(c), "authentication failed");
+  p9_cfid *root = p9_attach(c, "glenda", "", key, &err);
+  cr_assert_not_null(root, "right key refused: %s", p9_client_errstr(c));
+  p9_clunk(root);
+  p9_client_close(c);
+  bg_stop(&b);
+}
+
+static int raw_connect(const char *addr) {
+  p9_addr a;
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  cr_assert_eq(p9_addr_parse(addr, &a), 0);
+  sin.sin_port = htons((uint16_t)atoi(a.port));
+  inet_pton(AF_INET, a.host, &sin.sin_addr);
+  cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  return fd;
+}
+
+Test(stream, oversize_message_closes_the_connection, .timeout = 30) {
+  bgsrv b;
+  uint8_t buf[256];
+  p9_fcall tx = {.type = P9_TVERSION, .tag = P9_NOTAG, .msize = 8192};
+  static const uint8_t huge[] = {0xa0, 0x86, 0x01, 0x00, P9_TWRITE, 1, 0};
+  long n;
+  int fd;
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
+  fd = raw_connect(b.addr);
+  tx.version = p9_str_c("9P2000");
+  n = p9_encode(&tx, P9_2000, buf, sizeof(buf));
+  cr_assert_eq(write(fd, buf, (size_t)n), n);
+  cr_assert_gt(read(fd, buf, sizeof(buf)), 0); /* Rversion, msize 8192 */
+  /* A frame of 100000 bytes cannot be a message of this session. */
+  cr_assert_eq(write(fd, huge, sizeof(huge)), (ssize_t)sizeof(huge));
+  cr_assert_eq(read(fd, buf, sizeof(buf)), 0, "connection not closed");
+  close(fd);
+  bg_stop(&b);
+}
+
+/* --- asynchronous client ---------------------------------------------- */
+
+struct actx {
+  p9_aclient *c;
+  p9_listener *l;
+  p9_srv *srv;
+  int step, closed;
+  uint32_t root, file;
+};
+
+static void async_next(p9_aclient *c, int err, const p9_fcall *rx, void *arg);
+
+static void async_done(void *arg) {
+  struct actx *x = arg;
+  x->closed = 1;
+  p9_listener_close(x->l);
+}
+
+static void async_send(struct actx *x, p9_fcall tx) {
+  cr_assert_eq(p9_aclient_rpc(x->c, &tx, async_next, x), 0);
+}
+
+/* The chain: attach, walk+create, write, read, clunk, close. */
+static void async_next(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
+  struct actx *x = arg;
+  cr_assert_eq(err, 0, "step %d: %s", x->step, p9_strerror(err));
+  switch (x->step++) {
+  case 0:
+    x->c = c;
+    x->root = p9_aclient_fid(c);
+    async_send(x, (p9_fcall){.type = P9_TATTACH,
+                             .fid = x->root,
+                             .afid = P9_NOFID,
+                             .uname = p9_str_c("glenda")});
+    break;
+  case 1:
+    x->file = p9_aclient_fid(c);
+    async_send(x,
+               (p9_fcall){.type = P9_TWALK, .fid = x->root, .newfid = x->file});
+    break;
+  case 2:
+    async_send(x, (p9_fcall){.type = P9_TLCREATE,
+                             .fid = x->file,
+                             .name = p9_str_c("f"),
+                             .flags = 2,
+                             .lmode = 0644});
+    break;
+  case 3:
+    async_send(x, (p9_fcall){.type = P9_TWRITE,
+                             .fid = x->file,
+                             .count = 5,
+                             .data = (const uint8_t *)"async"});
+    break;
+  case 4:
+    cr_assert_eq(rx->count, 5);
+    async_send(x, (p9_fcall){.type = P9_TREAD, .fid = x->file, .count = 100});
+    break;
+  case 5:
+    cr_assert_eq(rx->count, 5);
+    cr_assert_eq(memcmp(rx->data, "async", 5), 0);
+    async_send(x, (p9_fcall){.type = P9_TCLUNK, .fid = x->file});
+    break;
+  case 6:
+    p9_aclient_fid_put(c, x->file);
+    /* Two requests in flight at once, answered by tag. */
+    async_send(x, (p9_fcall){.type = P9_TGETATTR,
+                             .fid = x->root,
+                             .request_mask = P9_GETATTR_BASIC});
+    async_send(x, (p9_fcall){.type = P9_TSTATFS, .fid = x->root});
+    break;
+  case 7:
+    break;
+  case 8:
+    p9_aclient_close(c, async_done, x);
+    break;
+  }
+}
+
+Test(stream, asynchronous_client_on_the_servers_loop, .timeout = 30) {
+  uv_loop_t loop;
+  struct actx x = {0};
+  p9_memfs *fs = p9_memfs_new();
+  int err;
+  uv_loop_init(&loop);
+  x.srv = p9_srv_new(p9_memfs_ops(), fs, NULL, &err);
+  x.l = p9_listen(x.srv, &loop, "tcp!127.0.0.1!0", &err);
+  cr_assert_not_null(x.l);
+  cr_assert_eq(p9_aclient_connect(&loop, p9_listener_addr(x.l), 65536,
+                                  "9P2000.L", async_next, &x),
+               0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_eq(x.step, 9);
+  cr_assert(x.closed);
+  cr_assert_eq(p9_srv_nconns(x.srv), 0);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+  p9_srv_free(x.srv);
+  p9_memfs_free(fs);
+}
+
+static void refused_cb(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
+  (void)rx;
+  cr_assert_null(c);
+  *(int *)arg = err;
+}
+
+Test(stream, asynchronous_connect_failure_is_reported, .timeout = 30) {
+  uv_loop_t loop;
+  int err = 0;
+  uv_loop_init(&loop);
+  cr_assert_eq(p9_aclient_connect(&loop, "unix!/nonexistent/sock", 0, NULL,
+                                  refused_cb, &err),
+               0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  cr_assert_lt(err, 0);
+  cr_assert_eq(uv_loop_close(&loop), 0);
+}
+
+/* --- the command-line tool -------------------------------------------- */
+
+static int sh(char *out, size_t cap, const char *fmt, ...) {
+  char cmd[1024];
+  va_list ap;
+  FILE *p;
+  size_t n;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd), fmt, ap);
+  va_end(ap);
+  p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  n = fread(out, 1, cap - 1, p);
+  out[n] = 0;
+  return pclose(p);
+}
+
+Test(stream, command_line_tool, .timeout = 60) {
+  const char *tool = getenv("UKSIM_9P");
+  char out[4096];
+  bgsrv b;
+  if (!tool)
+    cr_skip_test("UKSIM_9P not set (run through meson test)");
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p '%s' mkdir /d", tool, b.addr), 0);
+  cr_assert_eq(
+      sh(out, sizeof(out), "echo hi | %s 9p '%s' write /d/f", tool, b.addr), 0);
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p '%s' cat /d/f", tool, b.addr), 0);
+  cr_assert_str_eq(out, "hi\n");
+  cr_assert_eq(
+      sh(out, sizeof(out), "%s 9p --dialect 9P2000 '%s' ls /", tool, b.addr),
+      0);
+  cr_assert_str_eq(out, "d/\n");
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p '%s' stat /d/f", tool, b.addr), 0);
+  cr_assert(strncmp(out, "/d/f - 0664 3 ", 14) == 0, "%s", out);
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p '%s' rm /d/f", tool, b.addr), 0);
+  cr_assert_neq(sh(out, sizeof(out), "%s 9p '%s' cat /d/f 2>&1", tool, b.addr),
+                0);
+  cr_assert(strstr(out, "file does not exist"), "%s", out);
+  cr_assert_eq(WEXITSTATUS(sh(out, sizeof(out), "%s 9p bogus 2>&1", tool)), 2);
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p --help", tool), 0);
+  cr_assert(strstr(out, "usage"));
+  bg_stop(&b);
 }

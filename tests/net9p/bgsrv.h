@@ -1,0 +1,77 @@
+/*
+ * bgsrv.h: an in-memory 9P server on its own libuv loop and thread, so a
+ * blocking client (or an external tool) in the test can talk to it.
+ */
+#ifndef TESTS_NET9P_BGSRV_H
+#define TESTS_NET9P_BGSRV_H
+
+#include <pthread.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include <uksim/9p.h>
+
+typedef struct bgsrv {
+  uv_loop_t loop;
+  uv_async_t stop;
+  pthread_t th;
+  p9_srv *srv;
+  p9_memfs *fs;
+  p9_listener *l;
+  char addr[300];
+} bgsrv;
+
+static void bg_on_stop(uv_async_t *a) {
+  bgsrv *b = a->data;
+  p9_listener_close(b->l);
+  p9_srv_close_conns(b->srv);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *bg_run(void *arg) {
+  bgsrv *b = arg;
+  uv_run(&b->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+/* Listens on addr (e.g. "tcp!127.0.0.1!0"); returns 0 or the error. */
+static inline int bg_start(bgsrv *b, const char *addr,
+                           const p9_srv_config *cfg) {
+  int err;
+  memset(b, 0, sizeof(*b));
+  uv_loop_init(&b->loop);
+  b->fs = p9_memfs_new();
+  b->srv = p9_srv_new(p9_memfs_ops(), b->fs, cfg, &err);
+  cr_assert_not_null(b->srv);
+  if (!(b->l = p9_listen(b->srv, &b->loop, addr, &err))) {
+    p9_srv_free(b->srv);
+    p9_memfs_free(b->fs);
+    uv_run(&b->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&b->loop);
+    return err;
+  }
+  snprintf(b->addr, sizeof(b->addr), "%s", p9_listener_addr(b->l));
+  uv_async_init(&b->loop, &b->stop, bg_on_stop);
+  b->stop.data = b;
+  pthread_create(&b->th, NULL, bg_run, b);
+  return 0;
+}
+
+static inline void bg_stop(bgsrv *b) {
+  uv_async_send(&b->stop);
+  pthread_join(b->th, NULL);
+  cr_assert_eq(p9_srv_nconns(b->srv), 0, "connections left behind");
+  cr_assert_eq(uv_loop_close(&b->loop), 0, "handles left open");
+  p9_srv_free(b->srv);
+  p9_memfs_free(b->fs);
+}
+
+/* "tcp!127.0.0.1!PORT" -> "127.0.0.1:PORT" for diod's tools. */
+static inline void bg_hostport(const bgsrv *b, char *out, size_t cap) {
+  p9_addr a;
+  p9_addr_parse(b->addr, &a);
+  snprintf(out, cap, "%s:%s", a.host, a.port);
+}
+
+#endif
