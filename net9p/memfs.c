@@ -31,6 +31,7 @@ struct p9_memfs {
   node *n;
   uint32_t nn, cap, free;
   uint64_t nextpath;
+  uint64_t bytes, limit; /* file bytes held, and the quota (0: none) */
 };
 
 static uint32_t now(void) {
@@ -103,6 +104,7 @@ static uint32_t node_new(p9_memfs *fs, uint32_t dir, p9_str name,
 
 static void node_free(p9_memfs *fs, uint32_t i) {
   node *n = &fs->n[i];
+  fs->bytes -= n->len;
   unlink_child(fs, i);
   free(n->name);
   free(n->data);
@@ -132,9 +134,12 @@ void p9_memfs_free(p9_memfs *fs) {
   free(fs);
 }
 
-static int set_length(node *n, uint64_t len) {
+static int set_length(p9_memfs *fs, node *n, uint64_t len) {
   if (len > SIZE_MAX / 2)
     return -EFBIG;
+  if (fs->limit && len > n->len && fs->bytes + (len - n->len) > fs->limit)
+    return -ENOSPC;
+  fs->bytes = fs->bytes + len - n->len;
   if (len > n->cap) {
     n->cap = len;
     n->data = p9__xrealloc(n->data, n->cap);
@@ -168,8 +173,9 @@ int p9_memfs_put(p9_memfs *fs, const char *path, const void *data, size_t len) {
     return (fs->n[i].mode & P9_DMDIR) ? 0 : -EEXIST;
   if (fs->n[i].mode & P9_DMDIR)
     return -EISDIR;
-  set_length(&fs->n[i], 0);
-  set_length(&fs->n[i], len);
+  set_length(fs, &fs->n[i], 0);
+  if (set_length(fs, &fs->n[i], len) < 0)
+    return -ENOSPC;
   if (len)
     memcpy(fs->n[i].data, data, len);
   return 0;
@@ -220,7 +226,7 @@ static void fs_open(p9_req *r) {
   if (!n)
     return;
   if ((r->ifcall.mode & P9_OTRUNC) && !(n->mode & P9_DMDIR))
-    set_length(n, 0);
+    set_length(FS(r), n, 0);
   r->ofcall.qid = n->qid;
   p9_respond(r, 0);
 }
@@ -307,7 +313,7 @@ static void fs_write(p9_req *r) {
     p9_respond(r, -EFBIG);
     return;
   }
-  if (end > n->len && (err = set_length(n, end)) < 0) {
+  if (end > n->len && (err = set_length(FS(r), n, end)) < 0) {
     p9_respond(r, err);
     return;
   }
@@ -377,7 +383,7 @@ static void fs_wstat(p9_req *r) {
               ? -EINVAL
               : rename_node(fs, (uint32_t)(n - fs->n), n->parent, st->name);
   if (!err && st->length != ~0ull && !(n->mode & P9_DMDIR))
-    err = set_length(n, st->length);
+    err = set_length(fs, n, st->length);
   if (!err && st->mode != ~0u)
     n->mode = (n->mode & P9_DMDIR) | (st->mode & (P9_DMAPPEND | 0777));
   if (!err && st->mtime != ~0u)
@@ -439,6 +445,10 @@ static const struct p9_srv_ops memfs_ops = {
     .renameat = fs_renameat,
     .rename = fs_rename,
 };
+
+void p9_memfs_set_limit(p9_memfs *fs, uint64_t bytes) {
+  fs->limit = bytes;
+}
 
 const struct p9_srv_ops *p9_memfs_ops(void) {
   return &memfs_ops;

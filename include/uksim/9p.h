@@ -503,6 +503,9 @@ typedef struct p9_memfs p9_memfs;
 p9_memfs *p9_memfs_new(void);
 void p9_memfs_free(p9_memfs *fs);
 const struct p9_srv_ops *p9_memfs_ops(void);
+/* Caps the bytes all files may hold (0: no cap); writes beyond get
+ * "no space left on device". */
+void p9_memfs_set_limit(p9_memfs *fs, uint64_t bytes);
 /* Creates or replaces a file (parents must exist), or a directory when
  * data is NULL and len is (size_t)-1.  For tests and preloading. */
 int p9_memfs_put(p9_memfs *fs, const char *path, const void *data, size_t len);

@@ -1,11 +1,14 @@
 /*
- * bgsrv.h: an in-memory 9P server on its own libuv loop and thread, so a
- * blocking client (or an external tool) in the test can talk to it.
+ * bgsrv.h: end-to-end test helpers: an in-memory 9P server on its own
+ * libuv loop and thread, so a blocking client (or an external tool) in the
+ * test can talk to it, and a shell runner.
  */
 #ifndef TESTS_NET9P_BGSRV_H
 #define TESTS_NET9P_BGSRV_H
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -72,6 +75,22 @@ static inline void bg_hostport(const bgsrv *b, char *out, size_t cap) {
   p9_addr a;
   p9_addr_parse(b->addr, &a);
   snprintf(out, cap, "%s:%s", a.host, a.port);
+}
+
+/* Runs a shell command, keeps its standard output; the wait status. */
+static inline int sh(char *out, size_t cap, const char *fmt, ...) {
+  char cmd[1024];
+  va_list ap;
+  FILE *p;
+  size_t n;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof(cmd), fmt, ap);
+  va_end(ap);
+  p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  n = fread(out, 1, cap - 1, p);
+  out[n] = 0;
+  return pclose(p);
 }
 
 #endif

@@ -35,21 +35,6 @@ static void need_diod(void) {
                  "interoperability not checked");
 }
 
-static int sh(char *out, size_t cap, const char *fmt, ...) {
-  char cmd[1024];
-  va_list ap;
-  FILE *p;
-  size_t n;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  p = popen(cmd, "r");
-  cr_assert_not_null(p);
-  n = fread(out, 1, cap - 1, p);
-  out[n] = 0;
-  return pclose(p);
-}
-
 static void put(p9_cfid *root, const char *name, const void *data, size_t n) {
   int err;
   p9_cfid *f = p9_walk(root, "", &err);

@@ -292,21 +292,6 @@ Test(stream, asynchronous_connect_failure_is_reported, .timeout = 30) {
 
 /* --- the command-line tool -------------------------------------------- */
 
-static int sh(char *out, size_t cap, const char *fmt, ...) {
-  char cmd[1024];
-  va_list ap;
-  FILE *p;
-  size_t n;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  p = popen(cmd, "r");
-  cr_assert_not_null(p);
-  n = fread(out, 1, cap - 1, p);
-  out[n] = 0;
-  return pclose(p);
-}
-
 Test(stream, command_line_tool, .timeout = 60) {
   const char *tool = getenv("UKSIM_9P");
   char out[4096];

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Builds the net9p libFuzzer targets with clang (outside meson) and runs
+# each for a short while from the seed corpus.  Exits non-zero if a target
+# crashes, leaks, or fails to build.
+#   FUZZ_SECONDS  seconds per target (default 45; two targets)
+# Needs: clang, libclang-rt-<ver>-dev (libFuzzer + sanitizers),
+#        libsodium-dev, libuv1-dev (header only).
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+secs=${FUZZ_SECONDS:-45}
+cc=${CC:-clang}
+out=$(mktemp -d "${TMPDIR:-/tmp}/uksim-fuzz.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+lib="addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c"
+srcs=""
+for f in $lib; do srcs="$srcs $root/net9p/$f"; done
+flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
+       -fno-sanitize-recover=undefined -I$root/include -I$root/net9p
+       -I$root/tests/net9p $(pkg-config --cflags libuv libsodium)"
+status=0
+for t in decode srv; do
+  echo "fuzz: building fuzz_$t"
+  # shellcheck disable=SC2086
+  $cc $flags $srcs "$root/tests/fuzz/fuzz_$t.c" \
+    $(pkg-config --libs libsodium) -o "$out/fuzz_$t"
+  mkdir -p "$out/corpus_$t"
+  echo "fuzz: running fuzz_$t for ${secs}s"
+  if ! "$out/fuzz_$t" -max_total_time="$secs" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$out/" "$out/corpus_$t" \
+      "$root/tests/fuzz/corpus/$t" >"$out/log_$t" 2>&1; then
+    echo "fuzz: fuzz_$t FAILED:"
+    tail -n 60 "$out/log_$t"
+    for a in "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-*; do
+      [ -e "$a" ] && { echo "input $a:"; od -A d -t x1 "$a" | head -20; }
+    done
+    status=1
+  else
+    grep -E 'stat::number_of_executed_runs|cov:' "$out/log_$t" | tail -n 2
+  fi
+done
+exit $status
