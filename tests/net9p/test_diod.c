@@ -216,3 +216,22 @@ Test(diod, our_client_against_diod, .timeout = 120) {
   snprintf(path, sizeof(path), "rm -rf '%s'", dir);
   cr_assert_eq(system(path), 0);
 }
+
+Test(diod, benchmark_reports_both_servers, .timeout = 120) {
+  const char *tool = getenv("UKSIM_9P");
+  char out[2048];
+  if (!tool)
+    cr_skip_test("UKSIM_9P not set (run through meson test)");
+  need_diod();
+  cr_assert_eq(sh(out, sizeof(out),
+                  "%s bench 9p --json --large-mib 4 --seconds 0.2", tool),
+               0);
+  const char *keys[] = {
+      "\"small_ops_per_s\": ", "\"large_read_mb_s\": ",
+      "\"diod_small_ops_per_s\": ", "\"diod_large_read_mb_s\": "};
+  for (int i = 0; i < 4; i++) {
+    const char *k = strstr(out, keys[i]);
+    cr_assert_not_null(k, "no %s in %s", keys[i], out);
+    cr_assert_gt(atof(k + strlen(keys[i])), 0, "%s", out);
+  }
+}
