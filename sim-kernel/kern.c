@@ -512,6 +512,7 @@ int kern_main(int argc, char **argv) {
       return 2;
   }
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  close_range(5, ~0u, 0); /* only the machine link and kernel data */
   raise_fd_limit();
   k.msock = 3;
   k.kd = map_kdata(4);

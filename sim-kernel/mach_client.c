@@ -83,6 +83,7 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     return -errno;
   if (pid == 0) {
     dup2(sv[1], 3); /* dup2 clears close-on-exec */
+    close_range(4, ~0u, 0);
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
           "--block-mib", bmib, "--trace", trace, (char *)NULL);
     _exit(127);

@@ -405,6 +405,9 @@ int mach_main(int argc, char **argv) {
     return 2;
   }
   prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() == 1)
+    return 1;             /* the owner died before we could ask to follow it */
+  close_range(4, ~0u, 0); /* whatever the booting process leaked to us */
   signal(SIGPIPE, SIG_IGN);
   M.loop = uv_default_loop();
   for (int i = 0; i < MAX_CLIENTS; i++)
@@ -412,7 +415,8 @@ int mach_main(int argc, char **argv) {
   for (int i = 0; i < UK_ICA_MAX; i++)
     M.ica_fd[i] = -1;
   M.kd_fd = memfd_create("uksim-kdata", MFD_CLOEXEC);
-  if (M.kd_fd < 0 || (r = listen_control()) < 0 || client_add(dup(3)) != 0 ||
+  if (M.kd_fd < 0 || (r = listen_control()) < 0 ||
+      client_add(fcntl(3, F_DUPFD_CLOEXEC, 0)) != 0 ||
       (r = boot_kernel()) < 0) {
     fprintf(stderr, "uksim machine %s: cannot start: %s\n", M.o.name,
             r == -EADDRINUSE ? "a machine of this name is running"

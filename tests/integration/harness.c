@@ -1,0 +1,43 @@
+/* Integration-test harness (see harness.h). */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <unistd.h>
+
+void h_boot(mach_client *m, const char *server) {
+  static int n;
+  struct mach_opts o;
+  mach_opts_default(&o);
+  snprintf(o.name, sizeof o.name, "test-%d-%d", (int)getpid(), n++);
+  cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
+  if (server)
+    cr_assert_eq(mach_spawn(m, server, NULL, 0, server, true, NULL), 0,
+                 "start %s: %s", server, m->error);
+}
+
+int64_t h_spawn(mach_client *m, const char *prog, char **args, size_t n,
+                const char *name, int *proc) {
+  int p;
+  cr_assert_eq(mach_spawn(m, prog, args, n, name, false, &p), 0, "spawn %s: %s",
+               prog, m->error);
+  if (proc)
+    *proc = p;
+  int64_t wid = mach_wait_send(m, p);
+  cr_assert_geq(wid, 0);
+  return wid;
+}
+
+int h_wait(mach_client *m, int64_t wid) {
+  int st = -1, sig = 0;
+  cr_assert_eq(mach_wait_reply(m, (uint64_t)wid, &st, &sig), 0, "wait: %s",
+               m->error);
+  return sig ? 128 + sig : st;
+}
+
+void h_halt_clean(mach_client *m) {
+  uint32_t live = 99;
+  cr_assert_eq(mach_halt(m, &live), 0, "halt: %s", m->error);
+  cr_assert_eq(live, 0, "%u ICAs leaked at shutdown", live);
+  mach_close(m);
+}

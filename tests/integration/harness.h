@@ -1,0 +1,32 @@
+/* Integration-test harness: boot a real machine (machine, kernel, servers
+ * and application processes are real processes), drive it through the
+ * control socket, and check the kernel's own tables at the end. */
+#ifndef UKSIM_TEST_HARNESS_H
+#define UKSIM_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "machine.h"
+
+/* Request counts shrink under valgrind (every process runs 20-50x slower);
+ * the scale is printed so a log says what ran. */
+static inline int scaled(int n) {
+  return getenv("UKSIM_UNDER_VALGRIND") ? n / 10 : n;
+}
+
+/* Boots a machine with a unique name and starts the kvs server. */
+void h_boot(mach_client *m, const char *server);
+
+/* Spawns an application process; returns the wait id for h_wait. */
+int64_t h_spawn(mach_client *m, const char *prog, char **args, size_t n,
+                const char *name, int *proc);
+
+/* Waits for a process started by h_spawn; returns its exit status, or
+ * 128 + signal. */
+int h_wait(mach_client *m, int64_t wid);
+
+/* Halts the machine and asserts that no ICA is left. */
+void h_halt_clean(mach_client *m);
+
+#endif
