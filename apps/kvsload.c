@@ -1,0 +1,591 @@
+/* kvsload: the demonstration and load application for the kvs server.
+ *
+ * It sends a seeded random mix of put, get and delete requests over a key
+ * space "PREFIX-0" .. "PREFIX-<K-1>" and checks every answer against a
+ * local model of what it stored.  A value is never remembered: its bytes
+ * are derived from the key and a per-key version counter that every put
+ * bumps, so a get is verified byte for byte by regenerating them, whatever
+ * the value size (up to 64 MiB with --big).
+ *
+ * ICAs: one control ICA serves every request (it comes back with each
+ * result).  One spare data ICA is kept: a put fills it and gets it back, a
+ * get's answer becomes the next spare, and any other ICA that comes back is
+ * released at once.  At exit the process holds no ICA.
+ *
+ * Exit status 0 only if every request was answered and every answer agreed
+ * with the model; 1 otherwise (each disagreement is named on stderr); 2 for
+ * a usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "uksim/ap.h"
+#include "uksim/kvs.h"
+
+#define KL_CTL_SIZE 4096  /* one page holds a struct kvs_ctl */
+#define KL_PREFIX_MAX 200 /* leaves room for "-<index>" in a key */
+#define KL_REPORT_MAX 20  /* messages on stderr before going quiet */
+#define KL_GOLDEN 0x9e3779b97f4a7c15ull
+
+struct kl_opts {
+  uint64_t count;      /* requests in the random mix */
+  uint32_t keys;       /* key space */
+  uint64_t value_size; /* bytes per value */
+  uint64_t seed;
+  char prefix[KL_PREFIX_MAX + 1];
+  unsigned mix[3]; /* put, get, delete weights */
+  uint64_t big;    /* --big: value bytes, or 0 */
+  bool list;
+};
+
+/* What the model knows about one key. */
+struct kl_key {
+  uint64_t len;     /* value bytes of the live version */
+  uint32_t version; /* of the last put sent; the value derives from it */
+  bool live;        /* stored and not deleted */
+  bool unknown;     /* a failed put or delete left the server's state open */
+};
+
+struct kl {
+  struct kl_opts o;
+  uint32_t svc;
+  uk_ica ctl;           /* reused for every request */
+  uk_ica spare;         /* a data ICA kept for the next put */
+  struct kl_key *model; /* keys + 1 entries; the last is the --big key */
+  uint64_t rng;
+  uint64_t requests, errors, mismatches;
+  bool stop; /* the kernel or the service is gone: no answer can come */
+};
+
+/* splitmix64's finalizer: a good 64-bit mixer for values and choices. */
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t next_rand(struct kl *k) {
+  k->rng += KL_GOLDEN;
+  return mix64(k->rng);
+}
+
+/* The seed of a value's byte stream: the key and the version pick it. */
+static uint64_t value_seed(const char *key, uint32_t version) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (const char *p = key; *p != '\0'; p++)
+    h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+  return mix64(h ^ mix64(version));
+}
+
+/* Byte block i (8 bytes) of the stream vseed. */
+static uint64_t value_block(uint64_t vseed, uint64_t i) {
+  return mix64(vseed + i * KL_GOLDEN);
+}
+
+static void fill_value(unsigned char *buf, uint64_t len, uint64_t vseed) {
+  for (uint64_t off = 0; off < len; off += 8) {
+    uint64_t w = value_block(vseed, off / 8);
+    memcpy(buf + off, &w, len - off < 8 ? len - off : 8);
+  }
+}
+
+/* Returns the offset of the first byte that differs from the stream vseed,
+ * or len if all agree. */
+static uint64_t check_value(const unsigned char *buf, uint64_t len,
+                            uint64_t vseed) {
+  for (uint64_t off = 0; off < len; off += 8) {
+    uint64_t w = value_block(vseed, off / 8);
+    uint64_t n = len - off < 8 ? len - off : 8;
+    if (memcmp(buf + off, &w, n) != 0) {
+      for (uint64_t j = 0; j < n; j++)
+        if (buf[off + j] != ((unsigned char *)&w)[j])
+          return off + j;
+    }
+  }
+  return len;
+}
+
+/* Key i's name; index o.keys is the --big key. */
+static void key_name(const struct kl *k, uint32_t i, char *buf, size_t size) {
+  if (i == k->o.keys)
+    snprintf(buf, size, "%s-big", k->o.prefix);
+  else
+    snprintf(buf, size, "%s-%" PRIu32, k->o.prefix, i);
+}
+
+/* Reports on stderr, quietly after KL_REPORT_MAX messages, so a broken
+ * server does not bury the first (most telling) failure. */
+static void report(struct kl *k, const char *fmt, ...) {
+  uint64_t n = k->errors + k->mismatches;
+  if (n > KL_REPORT_MAX)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("kvsload: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  if (n == KL_REPORT_MAX)
+    fputs("kvsload: further messages suppressed\n", stderr);
+}
+
+/* An answer the model did not allow for. */
+static void mismatch(struct kl *k, const char *op, const char *key,
+                     const char *what) {
+  k->mismatches++;
+  report(k, "MISMATCH %s %s: %s", op, key, what);
+}
+
+/* A request that failed (kernel or server error not in the protocol). */
+static void failure(struct kl *k, const char *op, const char *key, int err) {
+  k->errors++;
+  report(k, "ERROR %s %s: %s", op, key, strerror(-err));
+}
+
+static int ensure_ctl(struct kl *k) {
+  if (k->ctl.id != KABI_ICA_NONE)
+    return 0;
+  return ica_create(KL_CTL_SIZE, KABI_ICA_CONTROL, &k->ctl);
+}
+
+/* Makes k->spare a data ICA of at least len (> 0) bytes. */
+static int ensure_spare(struct kl *k, uint64_t len) {
+  if (k->spare.id != KABI_ICA_NONE && k->spare.size >= len)
+    return 0;
+  ica_release(&k->spare);
+  return ica_create(len, KABI_ICA_DATA, &k->spare);
+}
+
+/* Takes a data ICA that came back: it becomes the spare if there is none
+ * and it fits a normal value; otherwise it goes back to the kernel. */
+static void keep_data(struct kl *k, uk_ica *d) {
+  if (d->id == KABI_ICA_NONE)
+    return;
+  if (k->spare.id == KABI_ICA_NONE && d->kind == KABI_ICA_DATA &&
+      d->size >= k->o.value_size) {
+    k->spare = *d;
+    memset(d, 0, sizeof *d);
+    return;
+  }
+  ica_release(d);
+}
+
+/* Whether a call-level error means no later request can be answered: the
+ * kernel connection is gone, or the service is (-ESRCH: no server and none
+ * coming), so carrying on would only repeat the error. */
+static bool hopeless(int r) {
+  return r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN || r == -EPROTO ||
+         r == -ESRCH;
+}
+
+/* Sends one request with key and vallen in the control ICA and data (may
+ * be NULL) and waits for its result.  Returns the server's status or a
+ * kernel error.  The control ICA that comes back is kept in k->ctl; res
+ * holds the rest, which the caller must consume. */
+static int kl_call(struct kl *k, uint32_t op, const char *key, uint64_t vallen,
+                   uk_ica *data, ap_result *res) {
+  memset(res, 0, sizeof *res);
+  int r = ensure_ctl(k);
+  if (r < 0)
+    return r;
+  struct kvs_ctl *c = k->ctl.base;
+  memset(c, 0, sizeof *c);
+  c->keylen = (uint32_t)strlen(key);
+  memcpy(c->key, key, c->keylen);
+  c->vallen = vallen;
+  k->requests++;
+  r = ap_call(k->svc, op, &k->ctl, data, res);
+  if (r < 0) {
+    /* Refused before it left (we keep every ICA), or the connection
+     * broke; in both cases there is no result to consume. */
+    k->stop = hopeless(r);
+    memset(res, 0, sizeof *res);
+    return r;
+  }
+  k->ctl = res->ctl;
+  memset(&res->ctl, 0, sizeof res->ctl);
+  k->stop = res->status == -ESRCH;
+  return res->status;
+}
+
+/* A request naming key i and carrying no value (get, delete).  key
+ * receives the key's name (KVS_KEY_MAX bytes) for messages. */
+static int key_call(struct kl *k, uint32_t op, uint32_t i, char *key,
+                    ap_result *res) {
+  key_name(k, i, key, KVS_KEY_MAX);
+  return kl_call(k, op, key, 0, NULL, res);
+}
+
+static void do_put(struct kl *k, uint32_t i, uint64_t len) {
+  struct kl_key *m = &k->model[i];
+  char key[KVS_KEY_MAX];
+  ap_result res;
+  uk_ica *data = NULL;
+
+  key_name(k, i, key, sizeof key);
+  if (len > 0) {
+    int r = ensure_spare(k, len);
+    if (r < 0) {
+      failure(k, "put", key, r);
+      return;
+    }
+    fill_value(k->spare.base, len, value_seed(key, m->version + 1));
+    data = &k->spare;
+  }
+  /* The version moves on even if the put fails, so no two puts of a key
+   * ever carry the same bytes. */
+  m->version++;
+  int st = kl_call(k, KVS_PUT, key, len, data, &res);
+  keep_data(k, &res.data);
+  if (st < 0) {
+    failure(k, "put", key, st);
+    m->unknown = true;
+    return;
+  }
+  m->live = true;
+  m->unknown = false;
+  m->len = len;
+}
+
+/* Checks a successful get of a key the model holds. */
+static void check_got(struct kl *k, const char *key, const struct kl_key *m,
+                      const uk_ica *data) {
+  char what[128];
+  if (k->ctl.base == NULL) {
+    mismatch(k, "get", key, "the control ICA did not come back");
+    return;
+  }
+  uint64_t vallen = ((struct kvs_ctl *)k->ctl.base)->vallen;
+  if (vallen != m->len) {
+    snprintf(what, sizeof what, "%" PRIu64 " bytes, expected %" PRIu64, vallen,
+             m->len);
+    mismatch(k, "get", key, what);
+    return;
+  }
+  if (vallen > 0 && (data->base == NULL || data->size < vallen)) {
+    mismatch(k, "get", key, "no data ICA holding the value");
+    return;
+  }
+  uint64_t off = check_value(data->base, vallen, value_seed(key, m->version));
+  if (off != vallen) {
+    snprintf(what, sizeof what,
+             "value differs at byte %" PRIu64 " of %" PRIu64 " (version %u)",
+             off, vallen, m->version);
+    mismatch(k, "get", key, what);
+  }
+}
+
+static void do_get(struct kl *k, uint32_t i) {
+  struct kl_key *m = &k->model[i];
+  char key[KVS_KEY_MAX];
+  ap_result res;
+  int st = key_call(k, KVS_GET, i, key, &res);
+  if (st != 0 && st != -ENOENT)
+    failure(k, "get", key, st);
+  else if (m->unknown)
+    ; /* after a failed put either answer is right: nothing to check */
+  else if (st == -ENOENT && m->live)
+    mismatch(k, "get", key, "-ENOENT, but the key was stored");
+  else if (st == 0 && !m->live)
+    mismatch(k, "get", key, "found, but the key was deleted or never put");
+  else if (st == 0)
+    check_got(k, key, m, &res.data);
+  keep_data(k, &res.data);
+}
+
+static void do_delete(struct kl *k, uint32_t i) {
+  struct kl_key *m = &k->model[i];
+  char key[KVS_KEY_MAX];
+  ap_result res;
+  int st = key_call(k, KVS_DELETE, i, key, &res);
+  keep_data(k, &res.data);
+  if (st != 0 && st != -ENOENT) {
+    failure(k, "delete", key, st);
+    m->unknown = true;
+    return;
+  }
+  if (!m->unknown && st == -ENOENT && m->live)
+    mismatch(k, "delete", key, "-ENOENT, but the key was stored");
+  if (!m->unknown && st == 0 && !m->live)
+    mismatch(k, "delete", key, "deleted a key that was not stored");
+  m->live = false;
+  m->unknown = false;
+}
+
+/* Maps a listed key back to its model index, or returns -1 for a key that
+ * is not ours (another kvsload's, or not of our shape). */
+static long key_index(const struct kl *k, const char *name) {
+  size_t plen = strlen(k->o.prefix);
+  if (strncmp(name, k->o.prefix, plen) != 0 || name[plen] != '-')
+    return -1;
+  const char *rest = name + plen + 1;
+  if (strcmp(rest, "big") == 0)
+    return k->o.keys;
+  if (*rest < '0' || *rest > '9' || strspn(rest, "0123456789") != strlen(rest))
+    return -1;
+  unsigned long long i = strtoull(rest, NULL, 10);
+  return i < k->o.keys ? (long)i : -1;
+}
+
+/* Compares the keys a list answer names with the model: every live key must
+ * appear, and no deleted one. */
+static void check_listed(struct kl *k, const bool *seen) {
+  char key[KVS_KEY_MAX];
+  for (uint32_t i = 0; i <= k->o.keys; i++) {
+    const struct kl_key *m = &k->model[i];
+    if (m->unknown || m->live == seen[i])
+      continue;
+    key_name(k, i, key, sizeof key);
+    mismatch(k, "list", key,
+             m->live ? "a stored key is missing" : "a deleted key is listed");
+  }
+}
+
+/* Marks in seen every key of ours that the list answer names. */
+static int scan_list(struct kl *k, const uk_ica *data, bool *seen) {
+  uint64_t len = k->ctl.base ? ((struct kvs_ctl *)k->ctl.base)->vallen : 0;
+  if (len == 0)
+    return 0;
+  if (data->base == NULL || data->size < len)
+    return -EPROTO;
+  const char *p = data->base;
+  if (p[len - 1] != '\0')
+    return -EPROTO;
+  for (uint64_t off = 0; off < len; off += strlen(p + off) + 1) {
+    long i = key_index(k, p + off);
+    if (i >= 0)
+      seen[i] = true;
+  }
+  return 0;
+}
+
+static void do_list(struct kl *k) {
+  ap_result res;
+  bool *seen = calloc(k->o.keys + 1, sizeof *seen);
+  if (seen == NULL) {
+    failure(k, "list", "-", -ENOMEM);
+    return;
+  }
+  int st = kl_call(k, KVS_LIST, "", 0, NULL, &res);
+  if (st < 0)
+    failure(k, "list", "-", st);
+  else if (scan_list(k, &res.data, seen) < 0)
+    mismatch(k, "list", "-", "malformed answer (length or terminator)");
+  else
+    check_listed(k, seen);
+  ica_release(&res.data);
+  free(seen);
+}
+
+/* Picks put, get or delete by the --mix weights. */
+static int pick_op(struct kl *k) {
+  const unsigned *w = k->o.mix;
+  uint64_t r = next_rand(k) % (w[0] + w[1] + w[2]);
+  if (r < w[0])
+    return KVS_PUT;
+  return r < (uint64_t)w[0] + w[1] ? KVS_GET : KVS_DELETE;
+}
+
+static void run_mix(struct kl *k) {
+  for (uint64_t n = 0; n < k->o.count && !k->stop; n++) {
+    uint32_t i = (uint32_t)(next_rand(k) % k->o.keys);
+    switch (pick_op(k)) {
+    case KVS_PUT:
+      do_put(k, i, k->o.value_size);
+      break;
+    case KVS_GET:
+      do_get(k, i);
+      break;
+    case KVS_DELETE:
+      do_delete(k, i);
+      break;
+    default:
+      abort();
+    }
+  }
+}
+
+/* One put of a --big value, then a get compared byte for byte.  The big
+ * ICA goes back to the kernel right away rather than staying as spare. */
+static void run_big(struct kl *k) {
+  do_put(k, k->o.keys, k->o.big);
+  ica_release(&k->spare);
+  if (!k->stop)
+    do_get(k, k->o.keys);
+  ica_release(&k->spare);
+}
+
+static void usage(FILE *f) {
+  fputs(
+      "usage: kvsload [options]\n"
+      "Sends put/get/delete requests to the kvs server and checks every\n"
+      "answer against a local model.  Runs under a uksim kernel.\n"
+      "  --count N          requests in the random mix (default 1000)\n"
+      "  --keys K           key space size (default 100)\n"
+      "  --value-size S     value bytes (default 64)\n"
+      "  --seed N           seed of the request mix (default 1)\n"
+      "  --name PREFIX      key prefix, keys are PREFIX-<i> (default\n"
+      "                     kvsload<pid>)\n"
+      "  --mix P:G:D        put:get:delete weights (default 50:45:5)\n"
+      "  --big BYTES        instead of the mix: one put of BYTES then a get\n"
+      "  --list             end with a list, checking every live key\n"
+      "  --help             this text\n"
+      "Exit status: 0 all answers matched, 1 an error or mismatch, 2 usage.\n",
+      f);
+}
+
+/* Parses an unsigned decimal in [min, max]; 0 or -EINVAL. */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno != 0 || end == s || *end != '\0' || *s == '-' || v < min || v > max)
+    return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+static int parse_mix(const char *s, unsigned mix[3]) {
+  int n = -1;
+  if (sscanf(s, "%u:%u:%u%n", &mix[0], &mix[1], &mix[2], &n) != 3 || n < 0 ||
+      s[n] != '\0' || mix[0] > 1000000 || mix[1] > 1000000 ||
+      mix[2] > 1000000 || mix[0] + mix[1] + mix[2] == 0)
+    return -EINVAL;
+  return 0;
+}
+
+static int parse_name(const char *s, char *prefix) {
+  if (*s == '\0' || strlen(s) > KL_PREFIX_MAX)
+    return -EINVAL;
+  strcpy(prefix, s);
+  return 0;
+}
+
+/* Applies one option; 0, or -EINVAL for a bad value. */
+static int set_opt(struct kl_opts *o, int c, const char *arg) {
+  uint64_t v;
+  int r;
+  switch (c) {
+  case 'c':
+    return parse_u64(arg, 0, UINT64_MAX, &o->count);
+  case 'k':
+    r = parse_u64(arg, 1, 1u << 24, &v);
+    o->keys = (uint32_t)v;
+    return r;
+  case 's':
+    return parse_u64(arg, 0, KVS_VALUE_MAX, &o->value_size);
+  case 'S':
+    return parse_u64(arg, 0, UINT64_MAX, &o->seed);
+  case 'n':
+    return parse_name(arg, o->prefix);
+  case 'm':
+    return parse_mix(arg, o->mix);
+  case 'b':
+    return parse_u64(arg, 1, KVS_VALUE_MAX, &o->big);
+  case 'l':
+    o->list = true;
+    return 0;
+  default:
+    return -EINVAL;
+  }
+}
+
+/* Fills o from argv.  Returns 0, 1 for --help, or -EINVAL. */
+static int parse_opts(int argc, char **argv, struct kl_opts *o) {
+  static const struct option longopts[] = {
+      {"count", required_argument, NULL, 'c'},
+      {"keys", required_argument, NULL, 'k'},
+      {"value-size", required_argument, NULL, 's'},
+      {"seed", required_argument, NULL, 'S'},
+      {"name", required_argument, NULL, 'n'},
+      {"mix", required_argument, NULL, 'm'},
+      {"big", required_argument, NULL, 'b'},
+      {"list", no_argument, NULL, 'l'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  *o = (struct kl_opts){.count = 1000,
+                        .keys = 100,
+                        .value_size = 64,
+                        .seed = 1,
+                        .mix = {50, 45, 5}};
+  snprintf(o->prefix, sizeof o->prefix, "kvsload%ld", (long)getpid());
+  int c, idx = 0;
+  while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
+    if (c == 'h')
+      return 1;
+    if (set_opt(o, c, optarg) < 0) {
+      if (c != '?') /* getopt_long has already complained about '?' */
+        fprintf(stderr, "kvsload: bad value for --%s: %s\n", longopts[idx].name,
+                optarg);
+      return -EINVAL;
+    }
+  }
+  return optind == argc ? 0 : -EINVAL;
+}
+
+/* Connects and finds the kvs service. */
+static int kl_init(struct kl *k) {
+  int r = ap_init();
+  if (r < 0) {
+    fprintf(stderr, "kvsload: not started by a uksim kernel: %s\n",
+            strerror(-r));
+    return r;
+  }
+  r = ap_lookup(KVS_NAME, &k->svc);
+  if (r < 0) {
+    fprintf(stderr, "kvsload: lookup %s: %s\n", KVS_NAME, strerror(-r));
+    return r;
+  }
+  k->model = calloc(k->o.keys + 1, sizeof *k->model);
+  if (k->model == NULL)
+    return -ENOMEM;
+  k->rng = k->o.seed;
+  return 0;
+}
+
+/* Gives back every ICA still held and frees the model. */
+static void kl_close(struct kl *k) {
+  ica_release(&k->ctl);
+  ica_release(&k->spare);
+  free(k->model);
+}
+
+int main(int argc, char **argv) {
+  struct kl k;
+  memset(&k, 0, sizeof k);
+  int r = parse_opts(argc, argv, &k.o);
+  if (r > 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (r < 0) {
+    fputs("kvsload: try kvsload --help\n", stderr);
+    return 2;
+  }
+  if (kl_init(&k) < 0) {
+    kl_close(&k);
+    return 1;
+  }
+  if (k.o.big > 0)
+    run_big(&k);
+  else
+    run_mix(&k);
+  if (k.o.list && !k.stop)
+    do_list(&k);
+  kl_close(&k);
+  if (k.stop)
+    fputs("kvsload: stopped early: the kernel or the kvs service is gone\n",
+          stderr);
+  printf("kvsload: %" PRIu64 " requests, %" PRIu64 " errors, %" PRIu64
+         " mismatches\n",
+         k.requests, k.errors, k.mismatches);
+  return k.errors == 0 && k.mismatches == 0 && !k.stop ? 0 : 1;
+}
