@@ -14,8 +14,10 @@ int ica_create(uint64_t size, uint32_t kind, uk_ica *out) {
     return -EINVAL;
   kabi_msg_init(&m, KABI_ICA_CREATE, 0, 0, &a, sizeof a);
   int r = uk__call(&m);
-  if (r < 0)
+  if (r < 0) {
+    kabi_msg_close_fds(&m);
     return r;
+  }
   r = kabi_payload(&m, &ans, sizeof ans);
   if (r < 0) {
     kabi_msg_close_fds(&m);

@@ -122,7 +122,8 @@ long kabi_recvmsg(int sock, kabi_msg *m) {
 int kabi_payload(const kabi_msg *m, void *out, size_t len) {
   if (m->hdr.len != len)
     return -EBADMSG;
-  memcpy(out, m->payload, len);
+  if (len > 0)
+    memcpy(out, m->payload, len);
   return 0;
 }
 

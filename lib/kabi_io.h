@@ -3,8 +3,10 @@
  *
  * kabi_msg is a caller-allocated buffer big enough for any message.  The
  * functions never allocate.  A received message is checked against the
- * header rules (magic, declared length equals the bytes received, fd count
- * equals nfds, no truncation); payload shape is the dispatcher's business.
+ * header rules (magic, declared length equals the bytes received, no
+ * truncation); hdr.nfds is set to the descriptors actually received, never
+ * the sender's claim.  An empty packet without descriptors reads as end of
+ * stream.  Payload shape is the dispatcher's business.
  */
 #ifndef UKSIM_KABI_IO_H
 #define UKSIM_KABI_IO_H

@@ -6,15 +6,34 @@
 
 #include "kern.h"
 
-int ctl_send(int sock, const Uksim__Ctl *c, int fd) {
-  size_t len = uksim__ctl__get_packed_size(c);
-  if (len > CTL_MSG_MAX)
-    return -EMSGSIZE;
-  uint8_t *buf = malloc(len ? len : 1);
+/* Packs c; NULL if it is too big for one packet. */
+static uint8_t *pack(const Uksim__Ctl *c, size_t *len) {
+  *len = uksim__ctl__get_packed_size(c);
+  if (*len > CTL_MSG_MAX)
+    return NULL;
+  uint8_t *buf = malloc(*len ? *len : 1);
   if (buf == NULL)
     abort();
   uksim__ctl__pack(c, buf);
+  return buf;
+}
+
+int ctl_send(int sock, const Uksim__Ctl *c, int fd) {
+  size_t len;
+  uint8_t *buf = pack(c, &len);
+  if (buf == NULL)
+    return -EMSGSIZE;
   int r = uk_sendfds(sock, buf, len, &fd, fd >= 0 ? 1 : 0);
+  free(buf);
+  return r;
+}
+
+int ctl_post(struct outbox *o, const Uksim__Ctl *c, int fd) {
+  size_t len;
+  uint8_t *buf = pack(c, &len);
+  if (buf == NULL)
+    return -EMSGSIZE;
+  int r = outbox_send(o, buf, len, fd);
   free(buf);
   return r;
 }
@@ -44,10 +63,11 @@ Uksim__Ctl *ctl_recv(int sock, int *fd, int *err) {
   return c;
 }
 
-int ctl_reply(int sock, uint64_t id, const Uksim__Reply *r, int fd) {
+int ctl_post_reply(struct outbox *o, uint64_t id, const Uksim__Reply *r,
+                   int fd) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   c.id = id;
   c.body_case = UKSIM__CTL__BODY_REPLY;
   c.reply = (Uksim__Reply *)r;
-  return ctl_send(sock, &c, fd);
+  return ctl_post(o, &c, fd);
 }

@@ -61,7 +61,7 @@ static void machine_ica(struct kern *k, uint32_t id, uint64_t size, int fd) {
   }
   /* The machine's reference is what lets memory outlive this kernel; if the
    * machine is gone there is nobody left to keep it for. */
-  (void)ctl_send(k->msock, &c, fd);
+  (void)ctl_post(&k->mout, &c, fd);
 }
 
 static int new_memfd(uint64_t size) {

@@ -305,7 +305,7 @@ static void reply(struct kern *k, uint64_t id, int status, const char *err,
     r = &def;
   r->status = status;
   r->error = (char *)(err ? err : "");
-  (void)ctl_reply(k->msock, id, r, -1);
+  (void)ctl_post_reply(&k->mout, id, r, -1);
 }
 
 static void machine_reply_exit(struct kern *k, uint32_t p) {
@@ -444,7 +444,10 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
 static void on_machine(uv_poll_t *h, int status, int events) {
   struct kern *k = h->loop->data;
   int fd, err;
-  (void)events;
+  if (status == 0 && (events & UV_WRITABLE))
+    outbox_flush(&k->mout);
+  if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
+    return;
   Uksim__Ctl *c = status == 0 ? ctl_recv(k->msock, &fd, &err) : NULL;
   if (c == NULL && (status < 0 || err != -EAGAIN)) {
     if (status < 0 || err == 0) { /* the machine is gone: so are we */
@@ -534,6 +537,8 @@ int kern_main(int argc, char **argv) {
   fcntl(k.msock, F_SETFL, fcntl(k.msock, F_GETFL) | O_NONBLOCK);
   fcntl(k.msock, F_SETFD, FD_CLOEXEC);
   uv_poll_init(k.loop, &k.mpoll, k.msock);
+  outbox_init(&k.mout, k.msock, &k.mpoll, on_machine,
+              UV_READABLE | UV_DISCONNECT);
   uv_poll_start(&k.mpoll, UV_READABLE | UV_DISCONNECT, on_machine);
   uv_signal_init(k.loop, &k.sigterm);
   uv_signal_start(&k.sigterm, on_sigterm, SIGTERM);
@@ -542,6 +547,10 @@ int kern_main(int argc, char **argv) {
               (unsigned long long)(budget >> 20));
   uv_run(k.loop, UV_RUN_DEFAULT);
   signal(SIGTERM, SIG_IGN); /* halted: a late SIGTERM must not kill us */
+  /* The halt reply may still be queued: deliver it before leaving. */
+  fcntl(k.msock, F_SETFL, fcntl(k.msock, F_GETFL) & ~O_NONBLOCK);
+  outbox_flush(&k.mout);
+  outbox_clear(&k.mout);
   uv_walk(k.loop, on_walk_close, NULL);
   uv_run(k.loop, UV_RUN_DEFAULT);
   uv_loop_close(k.loop);

@@ -16,6 +16,7 @@
 #include "control.pb-c.h"
 #include "kabi_io.h"
 #include "ktab.h"
+#include "outbox.h"
 
 /* A call handler's answer when the answer must wait (MINIX's EDONTREPLY). */
 #define KERN_DEFER 1
@@ -45,6 +46,7 @@ struct kern {
    * out. */
   int msock;
   uv_poll_t mpoll;
+  struct outbox mout; /* ordered, never dropped: replies and ICA holds */
   uv_signal_t sigterm;
   uv_timer_t halt_timer; /* SIGKILL for processes that ignore SIGTERM */
   bool halting;
@@ -74,7 +76,9 @@ void kern__cleanup_proc(struct kern *k, uint32_t p);
 #define CTL_MSG_MAX 65536
 int ctl_send(int sock, const Uksim__Ctl *c, int fd);
 Uksim__Ctl *ctl_recv(int sock, int *fd, int *err);
-int ctl_reply(int sock, uint64_t id, const Uksim__Reply *r, int fd);
+int ctl_post(struct outbox *o, const Uksim__Ctl *c, int fd);
+int ctl_post_reply(struct outbox *o, uint64_t id, const Uksim__Reply *r,
+                   int fd);
 
 int kern_main(int argc, char **argv);
 

@@ -34,6 +34,7 @@
 struct client {
   int sock; /* -1: free */
   uv_poll_t poll;
+  struct outbox out;
 };
 
 struct pending {
@@ -58,6 +59,7 @@ struct machine {
   uv_process_t kproc;
   int ksock;
   uv_poll_t kpoll;
+  struct outbox kout;
   bool kernel_up;
   bool halted; /* the kernel answered a halt: it is on its way out */
   /* Physical memory: every ICA's memfd, by ICA table index. */
@@ -85,7 +87,7 @@ static void client_reply(int c, uint64_t id, int status, const char *err,
   r->status = status;
   r->error = (char *)(err ? err : "");
   if (c >= 0 && M.cl[c].sock >= 0)
-    (void)ctl_reply(M.cl[c].sock, id, r, fd);
+    (void)ctl_post_reply(&M.cl[c].out, id, r, fd);
 }
 
 static void halt_kernel(void);
@@ -94,6 +96,7 @@ static void client_close(int c) {
   if (M.cl[c].sock < 0)
     return;
   uv_close((uv_handle_t *)&M.cl[c].poll, NULL);
+  outbox_clear(&M.cl[c].out);
   close(M.cl[c].sock);
   M.cl[c].sock = -1;
   for (int i = 0; i < MAX_PENDING; i++)
@@ -119,7 +122,7 @@ static void forward(int c, Uksim__Ctl *req) {
                                req->body_case == UKSIM__CTL__BODY_HALT};
   uint64_t cid = req->id;
   req->id = M.pend[i].kid;
-  if (ctl_send(M.ksock, req, -1) < 0) {
+  if (ctl_post(&M.kout, req, -1) < 0) {
     M.pend[i].used = false;
     client_reply(c, cid, -EPIPE, "the kernel link is broken", NULL, -1);
   }
@@ -144,7 +147,10 @@ static void get_kdata(int c, uint64_t id) {
 static void on_client(uv_poll_t *h, int status, int events) {
   int c = (int)(uintptr_t)h->data;
   int fd, err;
-  (void)events;
+  if (status == 0 && (events & UV_WRITABLE))
+    outbox_flush(&M.cl[c].out);
+  if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
+    return;
   Uksim__Ctl *req = status == 0 ? ctl_recv(M.cl[c].sock, &fd, &err) : NULL;
   if (req == NULL) {
     if (status < 0 || err != -EAGAIN)
@@ -177,6 +183,8 @@ static int client_add(int sock) {
     M.cl[c].sock = sock;
     uv_poll_init(M.loop, &M.cl[c].poll, sock);
     M.cl[c].poll.data = (void *)(uintptr_t)c;
+    outbox_init(&M.cl[c].out, sock, &M.cl[c].poll, on_client,
+                UV_READABLE | UV_DISCONNECT);
     uv_poll_start(&M.cl[c].poll, UV_READABLE | UV_DISCONNECT, on_client);
     return c;
   }
@@ -243,7 +251,10 @@ static void kernel_reply(Uksim__Ctl *c) {
 
 static void on_kernel(uv_poll_t *h, int status, int events) {
   int fd, err;
-  (void)events;
+  if (status == 0 && (events & UV_WRITABLE))
+    outbox_flush(&M.kout);
+  if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
+    return;
   Uksim__Ctl *c = status == 0 ? ctl_recv(M.ksock, &fd, &err) : NULL;
   if (c == NULL) {
     if (status < 0 || err != -EAGAIN)
@@ -329,6 +340,8 @@ static int boot_kernel(void) {
   M.kernel_up = true;
   fcntl(M.ksock, F_SETFL, fcntl(M.ksock, F_GETFL) | O_NONBLOCK);
   uv_poll_init(M.loop, &M.kpoll, M.ksock);
+  outbox_init(&M.kout, M.ksock, &M.kpoll, on_kernel,
+              UV_READABLE | UV_DISCONNECT);
   uv_poll_start(&M.kpoll, UV_READABLE | UV_DISCONNECT, on_kernel);
   return 0;
 }
@@ -425,6 +438,13 @@ int mach_main(int argc, char **argv) {
   }
   close(3);
   uv_run(M.loop, UV_RUN_DEFAULT);
+  /* Replies still queued (the halt's, above all) go out before we leave. */
+  for (int c = 0; c < MAX_CLIENTS; c++)
+    if (M.cl[c].sock >= 0) {
+      fcntl(M.cl[c].sock, F_SETFL, fcntl(M.cl[c].sock, F_GETFL) & ~O_NONBLOCK);
+      outbox_flush(&M.cl[c].out);
+    }
+  outbox_clear(&M.kout);
   for (int c = 0; c < MAX_CLIENTS; c++)
     client_close(c);
   unlink(M.sock_path);

@@ -56,7 +56,11 @@ int ap_send(uint32_t svc, uint32_t op, uk_ica *ctl, uk_ica *data, uint64_t tag,
 /* Waits for the result of request `req`, or of any request when req is 0. */
 int ap_await(uint32_t req, ap_result *res);
 
-/* ap_send() then ap_await() of that request, in one kernel round trip. */
+/* ap_send() then ap_await() of that request, in one kernel round trip.
+ * Returns 0 when a result came (the server's status is in res->status), or
+ * a negative errno when the kernel refused the request, in which case the
+ * caller still holds ctl and data.  A result carrying only a data ICA puts
+ * it in res->data. */
 int ap_call(uint32_t svc, uint32_t op, uk_ica *ctl, uk_ica *data,
             ap_result *res);
 

@@ -14,7 +14,10 @@
  * (a write-behind cache): whatever it holds when it fails is answered to the
  * clients with -ECONNRESET by the kernel.
  *
- * Functions return 0 or a negative errno.  Not thread safe.
+ * The kernel ends a server by closing its connection (at halt) or killing
+ * it; a call then returns -ECONNRESET, -EPIPE or -ENOTCONN, which a server
+ * treats as "stop".  Functions return 0 or a negative errno.  Not thread
+ * safe.
  */
 #ifndef UKSIM_SERVER_H
 #define UKSIM_SERVER_H

@@ -1,0 +1,88 @@
+/* Ordered, reliable sending on a non-blocking socket (see outbox.h). */
+#include "outbox.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kabi_io.h"
+
+struct outbox_msg {
+  struct outbox_msg *next;
+  int fd;
+  size_t len;
+  unsigned char buf[];
+};
+
+void outbox_init(struct outbox *o, int sock, uv_poll_t *poll, uv_poll_cb cb,
+                 int read_events) {
+  memset(o, 0, sizeof *o);
+  o->sock = sock;
+  o->poll = poll;
+  o->cb = cb;
+  o->read_events = read_events;
+}
+
+static int send_one(struct outbox *o, const void *buf, size_t len, int fd) {
+  return uk_sendfds(o->sock, buf, len, &fd, fd >= 0 ? 1 : 0);
+}
+
+static void want_writable(struct outbox *o, bool on) {
+  if (o->poll && !uv_is_closing((uv_handle_t *)o->poll))
+    uv_poll_start(o->poll, o->read_events | (on ? UV_WRITABLE : 0), o->cb);
+}
+
+int outbox_send(struct outbox *o, const void *buf, size_t len, int fd) {
+  if (o->head == NULL) {
+    int r = send_one(o, buf, len, fd);
+    if (r != -EAGAIN)
+      return r;
+  }
+  if (o->count >= OUTBOX_MAX)
+    return -ENOBUFS;
+  struct outbox_msg *m = malloc(sizeof *m + len);
+  if (m == NULL)
+    abort();
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->buf, buf, len);
+  /* The caller may close its descriptor (an ICA released) before we send. */
+  m->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (o->tail)
+    o->tail->next = m;
+  else
+    o->head = m;
+  o->tail = m;
+  if (o->count++ == 0)
+    want_writable(o, true);
+  return 0;
+}
+
+static void pop(struct outbox *o) {
+  struct outbox_msg *m = o->head;
+  o->head = m->next;
+  if (o->head == NULL)
+    o->tail = NULL;
+  o->count--;
+  if (m->fd >= 0)
+    close(m->fd);
+  free(m);
+}
+
+void outbox_flush(struct outbox *o) {
+  while (o->head) {
+    int r = send_one(o, o->head->buf, o->head->len, o->head->fd);
+    if (r == -EAGAIN)
+      return;
+    pop(o); /* sent, or the peer is gone: either way it is done */
+  }
+  want_writable(o, false);
+}
+
+void outbox_clear(struct outbox *o) {
+  while (o->head)
+    pop(o);
+}
