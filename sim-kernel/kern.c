@@ -28,7 +28,11 @@
 #include "kern.h"
 #include "uksim_paths.h"
 
-#define READS_PER_WAKE 32 /* fairness: other processes get a turn */
+/* One packet per wake-up: a process has at most one call in flight, so a
+ * second read would only return EAGAIN (a wasted system call on the hot
+ * path); a process that does send more is polled again by the loop, which
+ * also gives every other process its turn. */
+#define READS_PER_WAKE 1
 #define HALT_GRACE_MS 2000
 
 extern char **environ;
