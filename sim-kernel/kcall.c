@@ -300,7 +300,8 @@ static int do_lookup(struct kern *k, uint32_t p, kabi_msg *m) {
   return ANSWERED;
 }
 
-/* Checks and queues a request; *rid gets its id. */
+/* Checks and queues a request; *rid gets its id.  Returns the service
+ * index, or -errno with nothing changed. */
 static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
                    uint32_t *rid) {
   int s = kern_svc_by_id(k->kd, a->svc);
@@ -333,7 +334,7 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   kern__trace(k, "%s sends %s req=%u #%llu ctl=%#x data=%#x", P(k, p)->name,
               kern__opname(k->kd, (uint32_t)s, a->op, on, sizeof on), *rid,
               (unsigned long long)q->seqno, a->ctl, a->data);
-  return 0;
+  return s;
 }
 
 static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -341,13 +342,13 @@ static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
   uint32_t rid;
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
-  int r = enqueue(k, p, &a, &rid);
-  if (r < 0)
-    return r;
+  int s = enqueue(k, p, &a, &rid);
+  if (s < 0)
+    return s;
   struct kabi_send_ans ans = {.req = rid};
   kabi_msg_init(m, KABI_ANS_SEND, m->hdr.seq, 0, &ans, sizeof ans);
   kern__answer(k, p, m);
-  deliver_request(k, k->kd->req[kern_req_lookup(k->kd, rid)].svc);
+  deliver_request(k, (uint32_t)s);
   return ANSWERED;
 }
 
@@ -366,11 +367,11 @@ static int do_call(struct kern *k, uint32_t p, kabi_msg *m) {
   uint32_t rid;
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
-  int r = enqueue(k, p, &a, &rid);
-  if (r < 0)
-    return r;
+  int s = enqueue(k, p, &a, &rid);
+  if (s < 0)
+    return s;
   wait_result(k, p, KABI_CALL, m->hdr.seq, rid);
-  deliver_request(k, k->kd->req[kern_req_lookup(k->kd, rid)].svc);
+  deliver_request(k, (uint32_t)s);
   return KERN_DEFER;
 }
 
