@@ -8,6 +8,6 @@ sh scripts/deps.sh
 [ -d build ] || meson setup build >/dev/null
 meson compile -C build
 meson test -C build --print-errorlogs
-meson test -C build --setup=valgrind --print-errorlogs --no-suite slow
+meson test -C build --setup=valgrind --print-errorlogs
 FUZZ_SECONDS=${FUZZ_SECONDS:-30} sh tests/fuzz/run.sh
 echo "check.sh: all tests passed"
