@@ -102,6 +102,7 @@ int kabi_sendmsg(int sock, const kabi_msg *m) {
 
 long kabi_recvmsg(int sock, kabi_msg *m) {
   unsigned nfds;
+  memset(&m->hdr, 0, sizeof m->hdr); /* a short packet leaves zeros, not junk */
   long n = uk_recvfds(sock, m, KABI_MAX_MSG, m->fds, &nfds);
   if (n < 0 && n != -EMSGSIZE)
     return n;

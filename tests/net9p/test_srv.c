@@ -58,6 +58,10 @@ static void setup(void) {
   start(NULL);
 }
 
+/* A test-level .init runs after the suite's setup, and the suite's
+ * teardown still runs once at the end. */
+static FILE *keyed_log;
+
 static void teardown(void) {
   cr_assert_null(E.held, "a test left a request unanswered");
   cap_close(&E.c.t);
@@ -65,6 +69,9 @@ static void teardown(void) {
   cap_drop(&E.c);
   p9_srv_free(E.srv);
   p9_memfs_free(E.fs);
+  if (keyed_log)
+    fclose(keyed_log);
+  keyed_log = NULL;
 }
 
 /* Sends tx; expects exactly one answer, decoded into rx. */
@@ -567,6 +574,7 @@ Test(srv, dotl_operations) {
 }
 
 static void limited(void) {
+  teardown(); /* Criterion ran the suite's setup before this one */
   p9_srv_config cfg = {.max_fids = 3, .max_tags = 2};
   start(&cfg);
 }
@@ -596,7 +604,9 @@ Test(srv, per_connection_limits, .init = limited) {
 }
 
 static void keyed(void) {
-  p9_srv_config cfg = {.key = key, .log = fopen("/dev/null", "w")};
+  teardown(); /* Criterion ran the suite's setup before this one */
+  keyed_log = fopen("/dev/null", "w");
+  p9_srv_config cfg = {.key = key, .log = keyed_log};
   start(&cfg);
 }
 
