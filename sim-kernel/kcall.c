@@ -337,12 +337,18 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   return s;
 }
 
-static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
+/* Parses a send or call and queues its request. */
+static int enqueue_msg(struct kern *k, uint32_t p, const kabi_msg *m,
+                       uint32_t *rid) {
   struct kabi_send_args a;
-  uint32_t rid;
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
-  int s = enqueue(k, p, &a, &rid);
+  return enqueue(k, p, &a, rid);
+}
+
+static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
+  uint32_t rid;
+  int s = enqueue_msg(k, p, m, &rid);
   if (s < 0)
     return s;
   struct kabi_send_ans ans = {.req = rid};
@@ -363,11 +369,8 @@ static int wait_result(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
 }
 
 static int do_call(struct kern *k, uint32_t p, kabi_msg *m) {
-  struct kabi_send_args a;
   uint32_t rid;
-  if (kabi_payload(m, &a, sizeof a) < 0)
-    return -EINVAL;
-  int s = enqueue(k, p, &a, &rid);
+  int s = enqueue_msg(k, p, m, &rid);
   if (s < 0)
     return s;
   wait_result(k, p, KABI_CALL, m->hdr.seq, rid);
