@@ -135,7 +135,8 @@ static double through_kernel(mach_client *m, long iters, uint64_t size) {
   snprintf(s, sizeof s, "%llu", (unsigned long long)size);
   snprintf(out, sizeof out, "/tmp/uksim-ipc-%d.out", (int)getpid());
   char *args[] = {"-n", n, "-s", s, "-o", out};
-  if (mach_spawn(m, "ipcload", args, 6, "ipcload", false, &proc) < 0)
+  if (mach_spawn(m, "ipcload", args, 6, "ipcload", MACH_SPAWN_WAITABLE, &proc) <
+      0)
     return -1;
   int64_t w = mach_wait_send(m, proc);
   if (w < 0 || mach_wait_reply(m, (uint64_t)w, &st, &sig) < 0 || st || sig)
@@ -154,8 +155,8 @@ static int measure(struct ipc_fig *f, const struct ipc_iters *it) {
   struct mach_opts o;
   mach_opts_default(&o);
   snprintf(o.name, sizeof o.name, "bench-%d", (int)getpid());
-  if (mach_boot(&m, &o) < 0 ||
-      mach_spawn(&m, "echo", NULL, 0, "echo", true, NULL) < 0) {
+  if (mach_boot(&m, &o) < 0 || mach_spawn(&m, "echo", NULL, 0, "echo",
+                                          MACH_SPAWN_REGISTERED, NULL) < 0) {
     fprintf(stderr, "uksim bench ipc: cannot start echo: %s\n", m.error);
     return -1;
   }

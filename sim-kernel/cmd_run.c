@@ -124,7 +124,8 @@ static int run_aps(mach_client *mc, const struct run_opts *o) {
                     "--value-size", (char *)o->value_size,
                     "--seed",       seed,
                     "--name",       name};
-    if (mach_spawn(mc, "kvsload", args, 8, name, false, &proc) < 0) {
+    if (mach_spawn(mc, "kvsload", args, 8, name, MACH_SPAWN_WAITABLE, &proc) <
+        0) {
       fprintf(stderr, "uksim run: cannot start kvsload: %s\n", mc->error);
       return o->aps;
     }
@@ -171,7 +172,7 @@ int cmd_run(int argc, char **argv) {
          o.m.name, o.m.trace);
   fflush(stdout);
   int fails = 0;
-  if (mach_spawn(&mc, "kvs", NULL, 0, "kvs", true, NULL) < 0) {
+  if (mach_spawn(&mc, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL) < 0) {
     fprintf(stderr, "uksim run: cannot start kvs: %s\n", mc.error);
     fails = 1;
   } else {

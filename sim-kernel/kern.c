@@ -101,13 +101,20 @@ void kern__answer_status(struct kern *k, uint32_t p, uint32_t seq, int st) {
 static void machine_reply_exit(struct kern *k, uint32_t p);
 static void halt_check(struct kern *k);
 
+static bool proc_reaped(const struct kern_proc *kp) {
+  return !kp->running && !kp->polling && kp->sock < 0;
+}
+
+/* Frees a slot whose process is gone, unless it is waitable and nobody has
+ * collected its exit status yet (then it stays EXITED, like a zombie). */
 static void try_free_slot(struct kern *k, uint32_t p) {
   struct kern_proc *kp = &k->proc[p];
-  if (kp->running || kp->polling || kp->sock >= 0)
+  if (!proc_reaped(kp) || k->kd->proc[p].state == UK_PROC_FREE)
     return;
-  if (k->kd->proc[p].state == UK_PROC_FREE)
+  if (kp->waitable && !kp->has_waiter && !k->halting)
     return;
   machine_reply_exit(k, p);
+  kp->waitable = false;
   k->kd->proc[p].state = UK_PROC_FREE;
   k->kd->ctr.exited++;
   halt_check(k);
@@ -353,6 +360,7 @@ static void do_ctl_wait(struct kern *k, uint64_t id, const Uksim__Wait *w) {
   }
   kp->has_waiter = true;
   kp->wait_ctl_id = id;
+  try_free_slot(k, (uint32_t)w->proc); /* already exited: answer now */
 }
 
 static void do_ctl_kill(struct kern *k, uint64_t id, const Uksim__Kill *kl) {
@@ -383,6 +391,8 @@ static void do_ctl_halt(struct kern *k, uint64_t id) {
       uv_process_kill(&k->proc[p].process, SIGTERM);
   uv_timer_init(k->loop, &k->halt_timer);
   uv_timer_start(&k->halt_timer, on_halt_timer, HALT_GRACE_MS, 0);
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    try_free_slot(k, p); /* exited, status never collected */
   halt_check(k);
 }
 
@@ -420,6 +430,8 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
   switch (c->body_case) {
   case UKSIM__CTL__BODY_SPAWN: {
     int p = spawn(k, c->spawn, &err);
+    if (p >= 0)
+      k->proc[p].waitable = c->spawn->waitable;
     if (p >= 0 && c->spawn->until_registered) {
       k->proc[p].spawn_pending = true;
       k->proc[p].spawn_ctl_id = c->id;

@@ -31,6 +31,7 @@ struct kern_proc {
   uint32_t wait_req;    /* AWAIT/CALL: the request waited for, 0 for any */
   uint64_t wait_ctl_id; /* control request waiting for this process's exit */
   bool has_waiter;
+  bool waitable; /* slot kept after exit until a Wait collects the status */
   uint64_t spawn_ctl_id; /* a server spawn answered at its register() */
   bool spawn_pending;
 };

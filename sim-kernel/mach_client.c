@@ -174,8 +174,7 @@ int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *ofd) {
 }
 
 int mach_spawn(mach_client *m, const char *program, char *const *args,
-               size_t nargs, const char *name, bool until_registered,
-               int *proc) {
+               size_t nargs, const char *name, unsigned flags, int *proc) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Spawn s = UKSIM__SPAWN__INIT;
   Uksim__Ctl *rep;
@@ -183,7 +182,8 @@ int mach_spawn(mach_client *m, const char *program, char *const *args,
   s.args = (char **)args;
   s.n_args = nargs;
   s.name = (char *)(name ? name : "");
-  s.until_registered = until_registered;
+  s.until_registered = (flags & MACH_SPAWN_REGISTERED) != 0;
+  s.waitable = (flags & MACH_SPAWN_WAITABLE) != 0;
   c.body_case = UKSIM__CTL__BODY_SPAWN;
   c.spawn = &s;
   int64_t id = mach_send(m, &c);

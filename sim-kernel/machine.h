@@ -58,11 +58,14 @@ int64_t mach_send(mach_client *m, Uksim__Ctl *req);
  * Returns the reply's status (0 or -errno; m->error says why). */
 int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *fd);
 
-/* Convenience: spawn and wait.  until_registered: answered once the process
- * has registered a service (for servers). */
+/* mach_spawn flags. */
+#define MACH_SPAWN_REGISTERED 0x1 /* answer once it registers (servers) */
+#define MACH_SPAWN_WAITABLE 0x2   /* keep its exit status for a later wait */
+
+/* Convenience: spawn and collect the answer.  Without MACH_SPAWN_WAITABLE a
+ * process that exits before mach_wait_send() is already forgotten. */
 int mach_spawn(mach_client *m, const char *program, char *const *args,
-               size_t nargs, const char *name, bool until_registered,
-               int *proc);
+               size_t nargs, const char *name, unsigned flags, int *proc);
 int64_t mach_wait_send(mach_client *m, int proc);
 int mach_wait_reply(mach_client *m, uint64_t id, int *exit_status,
                     int *term_signal);

@@ -12,15 +12,16 @@ void h_boot(mach_client *m, const char *server) {
   snprintf(o.name, sizeof o.name, "test-%d-%d", (int)getpid(), n++);
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
   if (server)
-    cr_assert_eq(mach_spawn(m, server, NULL, 0, server, true, NULL), 0,
-                 "start %s: %s", server, m->error);
+    cr_assert_eq(
+        mach_spawn(m, server, NULL, 0, server, MACH_SPAWN_REGISTERED, NULL), 0,
+        "start %s: %s", server, m->error);
 }
 
 int64_t h_spawn(mach_client *m, const char *prog, char **args, size_t n,
                 const char *name, int *proc) {
   int p;
-  cr_assert_eq(mach_spawn(m, prog, args, n, name, false, &p), 0, "spawn %s: %s",
-               prog, m->error);
+  cr_assert_eq(mach_spawn(m, prog, args, n, name, MACH_SPAWN_WAITABLE, &p), 0,
+               "spawn %s: %s", prog, m->error);
   if (proc)
     *proc = p;
   int64_t wid = mach_wait_send(m, p);

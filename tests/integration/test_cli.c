@@ -26,7 +26,8 @@ Test(cli, ps_and_svc_read_the_tables_of_a_running_machine, .timeout = 120) {
   mach_opts_default(&o);
   snprintf(o.name, sizeof o.name, "cli-%d", (int)getpid());
   cr_assert_eq(mach_boot(&m, &o), 0);
-  cr_assert_eq(mach_spawn(&m, "kvs", NULL, 0, "kvs", true, NULL), 0);
+  cr_assert_eq(
+      mach_spawn(&m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL), 0);
 
   snprintf(cmd, sizeof cmd, "%s ps --name %s", UKSIM_EXE_DEFAULT, o.name);
   const char *out = run(cmd, &st);

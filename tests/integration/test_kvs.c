@@ -103,7 +103,8 @@ Test(kvs, server_crash_answers_held_request_and_kernel_survives,
   mach_client m;
   int kvs;
   h_boot(&m, NULL);
-  cr_assert_eq(mach_spawn(&m, "kvs", NULL, 0, "kvs", true, &kvs), 0);
+  cr_assert_eq(
+      mach_spawn(&m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, &kvs), 0);
   char *a[] = {"--count", "100000000", "--name", "a"};
   int64_t wa = h_spawn(&m, "kvsload", a, 4, "ap1", NULL);
   usleep(200 * 1000);
@@ -115,8 +116,9 @@ Test(kvs, server_crash_answers_held_request_and_kernel_survives,
   cr_expect_eq(c.sends, c.results, "every request answered: %llu of %llu",
                (unsigned long long)c.results, (unsigned long long)c.sends);
   /* The kernel still serves: a new kvs registers and answers. */
-  cr_assert_eq(mach_spawn(&m, "kvs", NULL, 0, "kvs2", true, NULL), 0, "%s",
-               m.error);
+  cr_assert_eq(
+      mach_spawn(&m, "kvs", NULL, 0, "kvs2", MACH_SPAWN_REGISTERED, NULL), 0,
+      "%s", m.error);
   char *b[] = {"--count", "100", "--name", "b"};
   cr_expect_eq(h_wait(&m, h_spawn(&m, "kvsload", b, 4, "ap2", NULL)), 0);
   h_halt_clean(&m);
