@@ -2,6 +2,7 @@
 #include "uksim/server.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conn.h"
@@ -55,15 +56,45 @@ static int take_request(kabi_msg *m, srv_req *req) {
   return 0;
 }
 
+static srv_replace_hook replace_hook;
+static void *replace_arg;
+
+void srv_on_replace(srv_replace_hook hook, void *arg) {
+  replace_hook = hook;
+  replace_arg = arg;
+}
+
+/* The answer to a receive was PREPARE: run the hook, then receive again. */
+static int prepare(kabi_msg *m) {
+  struct kabi_prepare_msg pm;
+  kabi_msg_close_fds(m);
+  if (kabi_payload(m, &pm, sizeof pm) < 0)
+    return -EPROTO;
+  if (replace_hook) {
+    int r = replace_hook(pm.successor_version, replace_arg);
+    if (r < 0)
+      fprintf(stderr, "uksim server: saving state for the successor: %s\n",
+              strerror(-r));
+  }
+  kabi_msg_init(m, KABI_RECEIVE, 0, 0, NULL, 0);
+  return uk__call(m);
+}
+
+/* Finishes a receive whose answer is in m (status r). */
+static int received(kabi_msg *m, int r, srv_req *req) {
+  if (r == 0 && m->hdr.op == KABI_ANS_PREPARE)
+    r = prepare(m);
+  if (r < 0) {
+    kabi_msg_close_fds(m);
+    return r;
+  }
+  return take_request(m, req);
+}
+
 int srv_receive(srv_req *req) {
   kabi_msg m;
   kabi_msg_init(&m, KABI_RECEIVE, 0, 0, NULL, 0);
-  int r = uk__call(&m);
-  if (r < 0) {
-    kabi_msg_close_fds(&m);
-    return r;
-  }
-  return take_request(&m, req);
+  return received(&m, uk__call(&m), req);
 }
 
 static void reply_args(struct kabi_reply_args *a, const srv_req *req,
@@ -97,13 +128,13 @@ int srv_reply_receive(srv_req *req, int32_t status) {
   reply_args(&a, req, status);
   kabi_msg_init(&m, KABI_REPLY_RECEIVE, 0, 0, &a, sizeof a);
   int r = uk__call(&m);
-  if (r < 0) {
-    kabi_msg_close_fds(&m); /* the reply was refused: we still hold all */
+  if (r < 0 && r != -ESHUTDOWN) { /* only the receive answers ESHUTDOWN */
+    kabi_msg_close_fds(&m);       /* the reply was refused: we still hold all */
     return r;
   }
   uk__ica_detach(&req->ctl);
   uk__ica_detach(&req->data);
-  return take_request(&m, req);
+  return received(&m, r, req);
 }
 
 int srv_panic(const char *reason) {
@@ -118,6 +149,57 @@ int srv_panic(const char *reason) {
   return r;
 }
 
+/* An answer carrying one ICA (state_get, ica_attach): attach it. */
+static int ica_answer(kabi_msg *m, int r, uk_ica *ica) {
+  struct kabi_ica_ans ans;
+  memset(ica, 0, sizeof *ica);
+  if (r < 0) {
+    kabi_msg_close_fds(m);
+    return r;
+  }
+  if (m->hdr.op != KABI_ANS_ICA || kabi_payload(m, &ans, sizeof ans) < 0) {
+    kabi_msg_close_fds(m);
+    return -EPROTO;
+  }
+  uk_ica *out[1] = {ica};
+  return uk__ica_attach_all(m, &ans.ica, 1, out);
+}
+
+/* A call whose arguments are one ICA or request id and whose answer is a
+ * status. */
+static int id_call(uint16_t op, uint32_t id) {
+  struct kabi_ica_args a = {.ica = id};
+  kabi_msg m;
+  kabi_msg_init(&m, op, 0, 0, &a, sizeof a);
+  int r = uk__call(&m);
+  kabi_msg_close_fds(&m);
+  return r;
+}
+
+int srv_state_register(const uk_ica *ica) {
+  return id_call(KABI_STATE_REGISTER, ica->id);
+}
+
+int srv_state_get(uk_ica *ica) {
+  kabi_msg m;
+  kabi_msg_init(&m, KABI_STATE_GET, 0, 0, NULL, 0);
+  return ica_answer(&m, uk__call(&m), ica);
+}
+
+int srv_ica_attach(uint32_t id, uk_ica *ica) {
+  struct kabi_ica_args a = {.ica = id};
+  kabi_msg m;
+  kabi_msg_init(&m, KABI_ICA_ATTACH, 0, 0, &a, sizeof a);
+  return ica_answer(&m, uk__call(&m), ica);
+}
+
+_Static_assert(sizeof(struct kabi_keep_args) == sizeof(struct kabi_ica_args),
+               "id_call() sends both");
+
+int srv_keep(const srv_req *req) {
+  return id_call(KABI_KEEP, req->req);
+}
+
 int srv_run(const char *name, uint32_t version, const char *opnames,
             srv_handler handler, void *arg) {
   srv_req req;
@@ -127,5 +209,5 @@ int srv_run(const char *name, uint32_t version, const char *opnames,
   r = srv_receive(&req);
   while (r == 0)
     r = srv_reply_receive(&req, handler(&req, arg));
-  return r;
+  return r == -ESHUTDOWN ? 0 : r;
 }

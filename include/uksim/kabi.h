@@ -49,8 +49,15 @@ enum kabi_op {
   KABI_REPLY,          /* reply_args -> - */
   KABI_REPLY_RECEIVE,  /* reply_args -> request (deferred): one round trip */
   KABI_PANIC,          /* panic_args -> - (the kernel then ends the server) */
-  KABI_STATE_REGISTER, /* ica_args -> - */
-  KABI_STATE_GET,      /* - -> ica_ans + fd */
+  KABI_STATE_REGISTER, /* ica_args -> -: the service's state ICA (frees the
+                          previous one); while preparing a hand-off, the
+                          ICA the successor gets instead (see prepare_msg) */
+  KABI_STATE_GET,      /* - -> ica_ans + fd (deferred while the old server
+                          of a replacement is still handing over) */
+  KABI_ICA_ATTACH,     /* ica_args -> ica_ans + fd: an ICA held, or held by
+                          the server being replaced */
+  KABI_KEEP,           /* keep_args -> -: the server keeps the request in
+                          its state; if it fails, its successor gets it */
   KABI_OP_MAX
 };
 
@@ -63,6 +70,7 @@ enum kabi_ans {
   KABI_ANS_RESULT,  /* result_msg (+ fds) */
   KABI_ANS_REQUEST, /* request_msg (+ fds) */
   KABI_ANS_REGISTER,
+  KABI_ANS_PREPARE, /* prepare_msg: to RECEIVE of a server being replaced */
 };
 
 /* How register() answers a server (seed 000 §5.2). */
@@ -171,6 +179,21 @@ struct kabi_reply_args {
   int32_t status;
   uint32_t ctl;  /* ICAs to hand back (the request's ctl, or another) */
   uint32_t data; /* or KABI_ICA_NONE */
+};
+
+struct kabi_keep_args {
+  uint32_t req;
+  uint32_t pad;
+};
+
+/* Answer to a replaced server's RECEIVE: its successor has registered; save
+ * what the successor needs (state_register, or a hand-off ICA), then call
+ * RECEIVE again.  That RECEIVE is answered -ESHUTDOWN when the successor
+ * takes over (the old server exits), or with requests as usual when the
+ * replacement failed. */
+struct kabi_prepare_msg {
+  uint32_t successor_version; /* as the new server registered it */
+  int32_t successor_pid;
 };
 
 struct kabi_panic_args {

@@ -57,11 +57,72 @@ int srv_reply(srv_req *req, int32_t status);
 int srv_reply_receive(srv_req *req, int32_t status);
 
 /* Reports an internal inconsistency; the kernel ends this server.  Does not
- * return on success. */
+ * return on success.  A successor that cannot restore the state it was given
+ * (an unknown state version) calls this before its first srv_receive(): the
+ * replacement fails with `reason` and the old server keeps serving. */
 int srv_panic(const char *reason);
 
+/* Replacement and restart (seed 000 §4-§5) ----------------------------------
+ *
+ * State.  A server that wants its state to survive a replacement or a crash
+ * keeps it in a state ICA and registers that ICA with srv_state_register().
+ * It keeps the ICA attached and goes on updating it in place; the kernel
+ * only remembers which ICA it is.  The state must be crash-consistent: a
+ * crash at any instruction must leave an ICA its successor can restore.
+ * Method 2 of the paper ("single"): everything in that one ICA.  Method 1
+ * ("chain"): the registered ICA is a master that lists, by id, the other
+ * ICAs holding state; the successor attaches them with srv_ica_attach().
+ *
+ * Succession.  srv_register() says how this server starts (*how):
+ * KABI_REG_FRESH, KABI_REG_REPLACING (extension time: the old server is
+ * alive and waiting) or KABI_REG_RESTARTING (after a crash, panic or hang).
+ * A successor calls srv_state_get() (-ENOENT: no state was registered),
+ * restores, and then calls srv_receive(): that first receive commits the
+ * replacement.  Until then the old server may still resume with the same
+ * ICAs, so a successor must not write to ICAs it inherited before its first
+ * receive (build converted state in new ICAs).  Every ICA the old server
+ * held moves to the successor at the commit.
+ *
+ * Hand-off (extension time).  The old server sees the replacement at its
+ * next srv_receive(): the library calls the hook set with srv_on_replace(),
+ * which may save state for the successor (the "copy" method serializes
+ * here; a server whose successor has another version converts here into a
+ * version-neutral form).  An ICA registered with srv_state_register() inside
+ * the hook is a hand-off ICA: the successor gets it from srv_state_get()
+ * instead of the live state ICA, and if the replacement fails it is freed
+ * while the live state ICA stays registered.  Then srv_receive() returns
+ * -ESHUTDOWN if the successor took over (the server should exit 0), or goes
+ * on receiving requests if the replacement failed.
+ *
+ * Requests kept across a failure (§4.1.2).  A server that holds several
+ * requests at once (a cache) records each in its state and calls
+ * srv_keep(): if the server dies, the kernel gives such a request, with its
+ * ICAs, to the successor instead of failing it.  The successor finds the ids
+ * in its state, attaches the ICAs and answers with srv_reply().  A request
+ * not kept that the server held when it failed is answered -ECONNRESET. */
+
+/* Registers `ica` (held and attached by this server) as its state ICA. */
+int srv_state_register(const uk_ica *ica);
+
+/* A successor: attaches the state ICA its predecessor registered. */
+int srv_state_get(uk_ica *ica);
+
+/* Attaches an ICA this server holds, or that the server it replaces holds,
+ * by id (a chained state ICA, or the ICAs of a kept request). */
+int srv_ica_attach(uint32_t id, uk_ica *ica);
+
+/* Marks request `req` (delivered to this server) as kept in its state. */
+int srv_keep(const srv_req *req);
+
+/* Called when this server is being replaced, with the successor's version.
+ * Returns 0 or -errno; an error is only logged: the successor then gets the
+ * live state ICA and may refuse it (srv_panic), failing the replacement. */
+typedef int (*srv_replace_hook)(uint32_t successor_version, void *arg);
+void srv_on_replace(srv_replace_hook hook, void *arg);
+
 /* Registers, then serves requests with `handler` until the kernel ends the
- * process.  Returns only on error (a negative errno). */
+ * process or a successor takes over.  Returns 0 when replaced, else a
+ * negative errno. */
 int srv_run(const char *name, uint32_t version, const char *opnames,
             srv_handler handler, void *arg);
 
