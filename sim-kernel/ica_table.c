@@ -21,7 +21,7 @@ void kern_kdata_init(struct uk_kdata *kd, int32_t kernel_pid, uint32_t os_id,
   for (int i = 0; i < UK_PROC_MAX; i++)
     kd->proc[i].svc = UK_NIL;
   for (int i = 0; i < UK_SVC_MAX; i++)
-    kd->svc[i].proc = UK_NIL;
+    kd->svc[i].proc = kd->svc[i].successor = UK_NIL;
 }
 
 int kern_ica_alloc(struct uk_kdata *kd, uint32_t kind, uint64_t size,

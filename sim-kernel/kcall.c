@@ -27,8 +27,6 @@
 #include "kern.h"
 #include "uksim/ica.h"
 
-#define ANSWERED 2
-
 static struct uk_proc *P(struct kern *k, uint32_t p) {
   return &k->kd->proc[p];
 }
@@ -77,7 +75,7 @@ static int new_memfd(uint64_t size) {
   return fd;
 }
 
-static void ica_drop(struct kern *k, uint32_t id) {
+void kern__ica_drop(struct kern *k, uint32_t id) {
   int i = kern_ica_lookup(k->kd, id);
   if (i < 0)
     return;
@@ -112,14 +110,28 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
   k->kd->ctr.icas_created++;
   k->kd->ctr.ica_bytes = k->ica_bytes;
   machine_ica(k, id, a.size, fd);
+  return kern__answer_ica(k, p, m->hdr.seq, id);
+}
 
+/* Answers call seq of p with ICA id and its descriptor. */
+int kern__answer_ica(struct kern *k, uint32_t p, uint32_t seq, uint32_t id) {
   struct kabi_ica_ans ans;
+  kabi_msg m;
   ica_ref(k, id, &ans.ica);
-  kabi_msg_init(m, KABI_ANS_ICA, m->hdr.seq, 0, &ans, sizeof ans);
-  m->hdr.nfds = 1;
-  m->fds[0] = fd;
-  kern__answer(k, p, m);
-  return ANSWERED;
+  kabi_msg_init(&m, KABI_ANS_ICA, seq, 0, &ans, sizeof ans);
+  m.hdr.nfds = 1;
+  m.fds[0] = k->ica_fd[KABI_ICA_INDEX(id)];
+  kern__answer(k, p, &m);
+  return KERN_ANSWERED;
+}
+
+static int do_ica_attach(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_ica_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  if (kern_ica_lookup(k->kd, a.ica) < 0 || !rep_may_attach(k, p, a.ica))
+    return -EPERM;
+  return kern__answer_ica(k, p, m->hdr.seq, a.ica);
 }
 
 static int do_ica_release(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -128,7 +140,7 @@ static int do_ica_release(struct kern *k, uint32_t p, kabi_msg *m) {
     return -EINVAL;
   if (!kern_ica_held_by(k->kd, a.ica, UK_HOLD_PROC, p))
     return -EPERM;
-  ica_drop(k, a.ica);
+  kern__ica_drop(k, a.ica);
   k->kd->ctr.ica_bytes = k->ica_bytes;
   return 0;
 }
@@ -138,7 +150,7 @@ void kern__ica_release_all(struct kern *k, uint32_t p) {
     const struct uk_ica_ent *e = &k->kd->ica[i];
     if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
         e->holder == p)
-      ica_drop(k, KABI_ICA_ID(i, e->gen));
+      kern__ica_drop(k, KABI_ICA_ID(i, e->gen));
   }
   k->kd->ctr.ica_bytes = k->ica_bytes;
 }
@@ -192,16 +204,20 @@ static bool waits_for_result(const struct uk_proc *pp) {
 
 /* Hands the head of service s's request queue to its server, if the server
  * is waiting in receive(). */
-static void deliver_request(struct kern *k, uint32_t s) {
+void kern__deliver_request(struct kern *k, uint32_t s) {
   struct uk_svc *sv = &k->kd->svc[s];
   if (sv->proc == UK_NIL || sv->q_len == 0)
     return;
+  if (sv->phase != UK_PH_SERVING && sv->phase != UK_PH_REQUESTED &&
+      sv->phase != UK_PH_RESTARTING)
+    return; /* a replacement holds deliveries back */
   uint32_t sp = sv->proc;
   if (!waits_for_request(P(k, sp)))
     return;
   uint32_t ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len);
   struct uk_req *r = &k->kd->req[ri];
   r->state = UK_REQ_IN_SERVICE;
+  r->recv_ns = kern__now_ns();
   sv->held++;
   move_req_icas(k, r, UK_HOLD_PROC, sp);
 
@@ -260,7 +276,7 @@ static void deliver_result(struct kern *k, uint32_t c) {
 
 /* Puts request ri, answered with status, into its client's result queue, or
  * drops it (releasing its ICAs) when the client is gone. */
-static void complete(struct kern *k, uint32_t ri, int32_t status) {
+void kern__complete(struct kern *k, uint32_t ri, int32_t status) {
   struct uk_req *r = &k->kd->req[ri];
   r->status = status;
   if (status < 0)
@@ -271,8 +287,8 @@ static void complete(struct kern *k, uint32_t ri, int32_t status) {
     sv->errors += status < 0;
   }
   if (r->client == UK_NIL) {
-    ica_drop(k, r->ctl);
-    ica_drop(k, r->data);
+    kern__ica_drop(k, r->ctl);
+    kern__ica_drop(k, r->data);
     kern_req_free(k->kd, ri);
     return;
   }
@@ -297,7 +313,7 @@ static int do_lookup(struct kern *k, uint32_t p, kabi_msg *m) {
                                 .version = k->kd->svc[s].version};
   kabi_msg_init(m, KABI_ANS_LOOKUP, m->hdr.seq, 0, &ans, sizeof ans);
   kern__answer(k, p, m);
-  return ANSWERED;
+  return KERN_ANSWERED;
 }
 
 /* Checks and queues a request; *rid gets its id.  Returns the service
@@ -354,8 +370,8 @@ static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
   struct kabi_send_ans ans = {.req = rid};
   kabi_msg_init(m, KABI_ANS_SEND, m->hdr.seq, 0, &ans, sizeof ans);
   kern__answer(k, p, m);
-  deliver_request(k, (uint32_t)s);
-  return ANSWERED;
+  kern__deliver_request(k, (uint32_t)s);
+  return KERN_ANSWERED;
 }
 
 static int wait_result(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
@@ -374,7 +390,7 @@ static int do_call(struct kern *k, uint32_t p, kabi_msg *m) {
   if (s < 0)
     return s;
   wait_result(k, p, KABI_CALL, m->hdr.seq, rid);
-  deliver_request(k, (uint32_t)s);
+  kern__deliver_request(k, (uint32_t)s);
   return KERN_DEFER;
 }
 
@@ -400,26 +416,36 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
     return -EINVAL;
   if (P(k, p)->svc != UK_NIL)
     return -EALREADY; /* one service per server process */
+  uint32_t how = KABI_REG_FRESH;
   int s = kern_svc_lookup(k->kd, a.name);
-  if (s >= 0 && k->kd->svc[s].state == UK_SVC_UP)
+  int r = s >= 0 ? rep_register(k, p, (uint32_t)s, a.version, &how) : 1;
+  if (r < 0)
+    return r;
+  if (r == 1 && s >= 0 && k->kd->svc[s].state == UK_SVC_UP)
     return -EEXIST;
-  uint32_t how = s >= 0 ? KABI_REG_RESTARTING : KABI_REG_FRESH;
+  if (r == 1 && s >= 0)
+    how = KABI_REG_RESTARTING; /* a server started by hand for a down one */
   if (s < 0 && (s = kern_svc_add(k->kd, a.name)) < 0)
     return -ENOSPC;
   struct uk_svc *sv = &k->kd->svc[s];
-  sv->state = UK_SVC_UP;
-  sv->proc = p;
-  sv->version = a.version;
-  P(k, p)->kind = UK_PROC_SERVER;
-  P(k, p)->svc = (uint32_t)s;
-  memcpy(sv->opnames, a.opnames, sizeof a.opnames);
+  if (r == 1) {
+    sv->state = UK_SVC_UP;
+    sv->proc = p;
+    sv->version = a.version;
+    P(k, p)->kind = UK_PROC_SERVER;
+    P(k, p)->svc = (uint32_t)s;
+    memcpy(sv->opnames, a.opnames, sizeof a.opnames);
+  }
+  if (sv->proc == p)
+    rep_adopt(k, p, (uint32_t)s);
+  static const char *hows[] = {"fresh", "replacing", "restarting"};
   kern__trace(k, "%s registers %s v%u (%s)", P(k, p)->name, a.name, a.version,
-              how == KABI_REG_FRESH ? "fresh" : "restarting");
+              hows[how]);
   struct kabi_register_ans ans = {.how = how, .svc = (uint32_t)s + 1};
   kabi_msg_init(m, KABI_ANS_REGISTER, m->hdr.seq, 0, &ans, sizeof ans);
   kern__answer(k, p, m);
   kern__spawn_answer(k, p, 0, NULL);
-  return ANSWERED;
+  return KERN_ANSWERED;
 }
 
 static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
@@ -429,7 +455,8 @@ static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
   P(k, p)->state = UK_PROC_WAITING;
   P(k, p)->wait_op = op;
   k->proc[p].wait_seq = seq;
-  deliver_request(k, s);
+  if (!rep_at_receive(k, p, s))
+    kern__deliver_request(k, s);
   return KERN_DEFER;
 }
 
@@ -441,17 +468,20 @@ static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
   if (ri < 0)
     return -ENOENT;
   struct uk_req *r = &k->kd->req[ri];
+  if (r->state == UK_REQ_IN_SERVICE && P(k, p)->svc == r->svc)
+    rep_before_reply(k, p, r->svc); /* a successor's first reply commits */
   if (r->state != UK_REQ_IN_SERVICE || k->kd->svc[r->svc].proc != p)
     return -EPERM;
   int e = check_icas(k, p, a.ctl, a.data, false);
   if (e < 0)
     return e;
+  r->kept = 0;
   k->kd->svc[r->svc].held--;
   k->kd->svc[r->svc].replies++;
   r->ctl = a.ctl;
   r->data = a.data;
   kern__trace(k, "%s replies req=%u status=%d", P(k, p)->name, a.req, a.status);
-  complete(k, (uint32_t)ri, a.status);
+  kern__complete(k, (uint32_t)ri, a.status);
   return 0;
 }
 
@@ -468,8 +498,7 @@ static int do_panic(struct kern *k, uint32_t p, kabi_msg *m) {
     return -EINVAL;
   a.reason[sizeof a.reason - 1] = '\0';
   kern__trace(k, "%s panics: %s", P(k, p)->name, a.reason);
-  if (k->proc[p].running)
-    uv_process_kill(&k->proc[p].process, SIGKILL);
+  rep_panic(k, p, a.reason);
   return KERN_DEFER; /* it will not run again */
 }
 
@@ -482,31 +511,30 @@ static int do_state_register(struct kern *k, uint32_t p, kabi_msg *m) {
     return -EPERM;
   if (!kern_ica_held_by(k->kd, a.ica, UK_HOLD_PROC, p))
     return -EPERM;
-  struct uk_svc *sv = &k->kd->svc[s];
-  if (sv->state_ica != KABI_ICA_NONE)
-    ica_drop(k, sv->state_ica); /* the new state replaces the old */
-  kern_ica_move(k->kd, a.ica, UK_HOLD_SVC, s);
-  sv->state_ica = a.ica;
-  return 0;
+  return rep_state_register(k, p, s, a.ica);
 }
 
 static int do_state_get(struct kern *k, uint32_t p, kabi_msg *m) {
   uint32_t s = P(k, p)->svc;
   if (s == UK_NIL)
     return -EPERM;
-  struct uk_svc *sv = &k->kd->svc[s];
-  if (kern_ica_lookup(k->kd, sv->state_ica) < 0)
+  return rep_state_get(k, p, s, m->hdr.seq);
+}
+
+static int do_keep(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_keep_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  int ri = kern_req_lookup(k->kd, a.req);
+  if (ri < 0)
     return -ENOENT;
-  uint32_t id = sv->state_ica;
-  sv->state_ica = KABI_ICA_NONE;
-  kern_ica_move(k->kd, id, UK_HOLD_PROC, p);
-  struct kabi_ica_ans ans;
-  ica_ref(k, id, &ans.ica);
-  kabi_msg_init(m, KABI_ANS_ICA, m->hdr.seq, 0, &ans, sizeof ans);
-  m->hdr.nfds = 1;
-  m->fds[0] = k->ica_fd[KABI_ICA_INDEX(id)];
-  kern__answer(k, p, m);
-  return ANSWERED;
+  struct uk_req *r = &k->kd->req[ri];
+  if (r->state == UK_REQ_IN_SERVICE && P(k, p)->svc == r->svc)
+    rep_before_reply(k, p, r->svc);
+  if (r->state != UK_REQ_IN_SERVICE || k->kd->svc[r->svc].proc != p)
+    return -EPERM;
+  r->kept = 1;
+  return 0;
 }
 
 static int call(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -537,6 +565,10 @@ static int call(struct kern *k, uint32_t p, kabi_msg *m) {
     return do_state_register(k, p, m);
   case KABI_STATE_GET:
     return do_state_get(k, p, m);
+  case KABI_ICA_ATTACH:
+    return do_ica_attach(k, p, m);
+  case KABI_KEEP:
+    return do_keep(k, p, m);
   default:
     return -ENOSYS;
   }
@@ -557,7 +589,7 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
   } else {
     r = call(k, p, m);
   }
-  if (r == KERN_DEFER || r == ANSWERED)
+  if (r == KERN_DEFER || r == KERN_ANSWERED)
     return;
   if (r < 0) {
     pp->errors++;
@@ -569,25 +601,34 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
 /* Process exit --------------------------------------------------------------
  */
 
-/* The server of s is gone: what it held fails, what is queued is refused. */
-static void server_gone(struct kern *k, uint32_t p, uint32_t s) {
+/* Service s has no server any more: what it held fails, what is queued is
+ * refused, ICAs parked for a successor are freed (the state ICA stays for a
+ * server started by hand). */
+void kern__server_down(struct kern *k, uint32_t s) {
   struct uk_svc *sv = &k->kd->svc[s];
   sv->state = UK_SVC_DOWN;
   sv->proc = UK_NIL;
   sv->held = 0;
-  kern__trace(k, "%s is gone: service %s down", P(k, p)->name, sv->name);
+  kern__trace(k, "service %s down", sv->name);
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    const struct uk_ica_ent *e = &k->kd->ica[i];
+    uint32_t id = KABI_ICA_ID(i, e->gen);
+    if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_SVC &&
+        e->holder == s && id != sv->state_ica)
+      kern__ica_drop(k, id);
+  }
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
     struct uk_req *r = &k->kd->req[i];
     if (r->state == UK_REQ_IN_SERVICE && r->svc == s) {
       /* The ICAs it held go back to the client with the error. */
       kern__trace(k, "req=%u answered -ECONNRESET", kern_req_id(k->kd, i));
-      complete(k, i, -ECONNRESET);
+      kern__complete(k, i, -ECONNRESET);
     }
   }
   uint32_t ri;
   while ((ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len)) !=
          UK_NIL)
-    complete(k, ri, -ESRCH);
+    kern__complete(k, ri, -ESRCH);
 }
 
 /* Client p is gone: nobody will collect its results. */
@@ -604,8 +645,8 @@ static void client_gone(struct kern *k, uint32_t p) {
       struct uk_svc *sv = &k->kd->svc[r->svc];
       kern_q_remove(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, i);
     }
-    ica_drop(k, r->ctl);
-    ica_drop(k, r->data);
+    kern__ica_drop(k, r->ctl);
+    kern__ica_drop(k, r->data);
     kern_req_free(k->kd, i);
   }
   struct uk_proc *pp = P(k, p);
@@ -616,10 +657,11 @@ static void client_gone(struct kern *k, uint32_t p) {
 
 void kern__cleanup_proc(struct kern *k, uint32_t p) {
   struct uk_proc *pp = P(k, p);
-  if (pp->svc != UK_NIL) {
-    server_gone(k, p, pp->svc);
-    pp->svc = UK_NIL;
-  }
+  rep_proc_gone(k, p); /* a successor that never took over */
+  uint32_t s = pp->svc;
+  if (s != UK_NIL && k->kd->svc[s].proc == p && !rep_server_failed(k, p, s))
+    kern__server_down(k, s);
+  pp->svc = UK_NIL;
   client_gone(k, p);
   kern__ica_release_all(k, p);
 }

@@ -115,6 +115,7 @@ static void try_free_slot(struct kern *k, uint32_t p) {
     return;
   machine_reply_exit(k, p);
   kp->waitable = false;
+  kern__prog_free(&kp->prog);
   k->kd->proc[p].state = UK_PROC_FREE;
   k->kd->ctr.exited++;
   halt_check(k);
@@ -194,7 +195,7 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
 
 /* Finds program on the path: UKSIM_PATH, then the build tree, then the
  * install directory.  A name with a slash is used as given. */
-static int find_program(const char *prog, char *out, size_t len) {
+int kern__find_program(const char *prog, char *out, size_t len) {
   if (strchr(prog, '/')) {
     snprintf(out, len, "%s", prog);
     return access(out, X_OK) == 0 ? 0 : -errno;
@@ -212,12 +213,69 @@ static int find_program(const char *prog, char *out, size_t len) {
   return -ENOENT;
 }
 
-/* Builds the child's environment: ours plus UKSIM_FD. */
-static char **child_env(const char *name) {
+/* Programs ----------------------------------------------------------------- */
+
+static size_t strv_len(char *const *v) {
   size_t n = 0;
-  while (environ[n])
+  while (v && v[n])
     n++;
-  char **env = calloc(n + 3, sizeof *env);
+  return n;
+}
+
+static void strv_free(char **v) {
+  for (size_t i = 0; v && v[i]; i++)
+    free(v[i]);
+  free(v);
+}
+
+/* A NULL-terminated copy of `first` (if any) followed by v[0..n). */
+static char **strv_make(const char *first, char *const *v, size_t n) {
+  size_t off = first != NULL;
+  char **out = calloc(n + off + 1, sizeof *out);
+  if (out == NULL)
+    return NULL;
+  if (first && (out[0] = strdup(first)) == NULL)
+    goto fail;
+  for (size_t i = 0; i < n; i++)
+    if ((out[i + off] = strdup(v[i])) == NULL)
+      goto fail;
+  return out;
+fail:
+  strv_free(out);
+  return NULL;
+}
+
+void kern__prog_free(struct kern_prog *p) {
+  strv_free(p->argv);
+  strv_free(p->env);
+  p->argv = p->env = NULL;
+}
+
+int kern__prog_make(struct kern_prog *p, const char *file, char **args,
+                    size_t nargs, char **env, size_t nenv) {
+  p->argv = strv_make(file, args, nargs);
+  p->env = strv_make(NULL, env, nenv);
+  if (p->argv && p->env)
+    return 0;
+  kern__prog_free(p);
+  return -ENOMEM;
+}
+
+int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from) {
+  if (from->argv == NULL) {
+    memset(to, 0, sizeof *to);
+    return -ENOENT;
+  }
+  return kern__prog_make(to, from->argv[0], from->argv + 1,
+                         strv_len(from->argv + 1), from->env,
+                         strv_len(from->env));
+}
+
+/* Builds the child's environment: ours, the program's extra entries, then
+ * UKSIM_FD and UKSIM_NAME. */
+static char **child_env(const char *name, char *const *extra) {
+  size_t n = strv_len(environ), x = strv_len(extra);
+  char **env = calloc(n + x + 3, sizeof *env);
   if (env == NULL)
     abort();
   size_t j = 0;
@@ -225,6 +283,8 @@ static char **child_env(const char *name) {
     if (strncmp(environ[i], "UKSIM_FD=", 9) != 0 &&
         strncmp(environ[i], "UKSIM_NAME=", 11) != 0)
       env[j++] = environ[i];
+  for (size_t i = 0; i < x; i++)
+    env[j++] = extra[i];
   env[j++] = "UKSIM_FD=3";
   static char namevar[64];
   snprintf(namevar, sizeof namevar, "UKSIM_NAME=%s", name);
@@ -232,8 +292,8 @@ static char **child_env(const char *name) {
   return env;
 }
 
-static int start_process(struct kern *k, uint32_t p, const char *file,
-                         char **args, int child_sock) {
+static int start_process(struct kern *k, uint32_t p,
+                         const struct kern_prog *prog, int child_sock) {
   uv_process_options_t o;
   uv_stdio_container_t stdio[4];
   struct kern_proc *kp = &k->proc[p];
@@ -245,9 +305,9 @@ static int start_process(struct kern *k, uint32_t p, const char *file,
   }
   stdio[3].flags = UV_INHERIT_FD;
   stdio[3].data.fd = child_sock;
-  o.file = file;
-  o.args = args;
-  o.env = child_env(k->kd->proc[p].name);
+  o.file = prog->argv[0];
+  o.args = prog->argv;
+  o.env = child_env(k->kd->proc[p].name, prog->env);
   o.stdio = stdio;
   o.stdio_count = 4;
   o.exit_cb = on_proc_exit;
@@ -257,45 +317,42 @@ static int start_process(struct kern *k, uint32_t p, const char *file,
   return r;
 }
 
-/* Spawns a process; returns its slot or -errno with *err set for a person. */
-static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
-  char file[4096];
+/* Spawns a process running prog, which it takes over (freed on failure).
+ * Returns its slot, or -errno with *err set for a person. */
+int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
+                const char **err) {
   int sv[2];
-
-  if (find_program(sp->program, file, sizeof file) < 0) {
-    *err = "program not found (searched UKSIM_PATH and the build tree)";
-    return -ENOENT;
-  }
-  const char *name = sp->name && sp->name[0] ? sp->name : sp->program;
   const char *base = strrchr(name, '/');
   int p = kern_proc_alloc(k->kd, base ? base + 1 : name, 0);
   if (p < 0) {
+    kern__prog_free(prog);
     *err = "process table full";
     return -EAGAIN;
   }
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    int e = -errno;
     k->kd->proc[p].state = UK_PROC_FREE;
+    kern__prog_free(prog);
     *err = "socketpair failed";
-    return -errno;
+    return e;
   }
-  char **args = calloc(sp->n_args + 2, sizeof *args);
-  if (args == NULL)
-    abort();
-  args[0] = file;
-  for (size_t i = 0; i < sp->n_args; i++)
-    args[i + 1] = sp->args[i];
-  int r = start_process(k, (uint32_t)p, file, args, sv[1]);
-  free(args);
+  int r = start_process(k, (uint32_t)p, prog, sv[1]);
   close(sv[1]);
   if (r < 0) {
     close(sv[0]);
     k->kd->proc[p].state = UK_PROC_FREE;
+    kern__prog_free(prog);
     *err = uv_strerror(r);
     return r;
   }
   struct kern_proc *kp = &k->proc[p];
+  kp->prog = *prog;
   kp->running = true;
   kp->sock = sv[0];
+  kp->restart = false;
+  kp->deadline_ms = 0;
+  kp->preparing = false;
+  kp->fault = NULL;
   fcntl(kp->sock, F_SETFL, fcntl(kp->sock, F_GETFL) | O_NONBLOCK);
   uv_poll_init(k->loop, &kp->poll, kp->sock);
   kp->poll.data = (void *)(uintptr_t)p;
@@ -307,10 +364,41 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
   return p;
 }
 
+/* The Spawn control request. */
+static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
+  char file[4096];
+  struct kern_prog prog;
+  if (kern__find_program(sp->program, file, sizeof file) < 0) {
+    *err = "program not found (searched UKSIM_PATH and the build tree)";
+    return -ENOENT;
+  }
+  if (kern__prog_make(&prog, file, sp->args, sp->n_args, sp->env, sp->n_env) <
+      0) {
+    *err = "out of memory";
+    return -ENOMEM;
+  }
+  int p = kern__spawn(k, sp->name && sp->name[0] ? sp->name : sp->program,
+                      &prog, err);
+  if (p >= 0) {
+    k->proc[p].restart = sp->restart;
+    k->proc[p].deadline_ms = sp->deadline_ms;
+    k->proc[p].waitable = sp->waitable;
+  }
+  return p;
+}
+
+void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault) {
+  if (!k->proc[p].running)
+    return;
+  if (fault && !k->proc[p].fault)
+    k->proc[p].fault = fault;
+  uv_process_kill(&k->proc[p].process, sig);
+}
+
 /* The machine link -------------------------------------------------------- */
 
-static void reply(struct kern *k, uint64_t id, int status, const char *err,
-                  Uksim__Reply *r) {
+void kern__reply(struct kern *k, uint64_t id, int status, const char *err,
+                 Uksim__Reply *r) {
   Uksim__Reply def = UKSIM__REPLY__INIT;
   if (r == NULL)
     r = &def;
@@ -329,7 +417,7 @@ static void machine_reply_exit(struct kern *k, uint32_t p) {
   r.exit_status = k->kd->proc[p].exit_status;
   r.term_signal = k->kd->proc[p].term_signal;
   kp->has_waiter = false;
-  reply(k, kp->wait_ctl_id, 0, NULL, &r);
+  kern__reply(k, kp->wait_ctl_id, 0, NULL, &r);
 }
 
 void kern__spawn_answer(struct kern *k, uint32_t p, int status,
@@ -341,7 +429,7 @@ void kern__spawn_answer(struct kern *k, uint32_t p, int status,
   Uksim__Reply r = UKSIM__REPLY__INIT;
   r.proc = (int32_t)p;
   r.pid = k->kd->proc[p].pid;
-  reply(k, kp->spawn_ctl_id, status, err, &r);
+  kern__reply(k, kp->spawn_ctl_id, status, err, &r);
 }
 
 static bool live_slot(struct kern *k, int32_t p) {
@@ -350,12 +438,12 @@ static bool live_slot(struct kern *k, int32_t p) {
 
 static void do_ctl_wait(struct kern *k, uint64_t id, const Uksim__Wait *w) {
   if (!live_slot(k, w->proc)) {
-    reply(k, id, -ESRCH, "no such process", NULL);
+    kern__reply(k, id, -ESRCH, "no such process", NULL);
     return;
   }
   struct kern_proc *kp = &k->proc[w->proc];
   if (kp->has_waiter) {
-    reply(k, id, -EBUSY, "someone already waits for this process", NULL);
+    kern__reply(k, id, -EBUSY, "someone already waits for this process", NULL);
     return;
   }
   kp->has_waiter = true;
@@ -365,12 +453,12 @@ static void do_ctl_wait(struct kern *k, uint64_t id, const Uksim__Wait *w) {
 
 static void do_ctl_kill(struct kern *k, uint64_t id, const Uksim__Kill *kl) {
   if (!live_slot(k, kl->proc) || !k->proc[kl->proc].running) {
-    reply(k, id, -ESRCH, "no such process", NULL);
+    kern__reply(k, id, -ESRCH, "no such process", NULL);
     return;
   }
   int sig = kl->signal ? kl->signal : SIGKILL;
   int r = uv_process_kill(&k->proc[kl->proc].process, sig);
-  reply(k, id, r, r ? uv_strerror(r) : NULL, NULL);
+  kern__reply(k, id, r, r ? uv_strerror(r) : NULL, NULL);
 }
 
 static void on_halt_timer(uv_timer_t *t) {
@@ -386,6 +474,7 @@ static void do_ctl_halt(struct kern *k, uint64_t id) {
   k->halting = true;
   k->halt_id = id;
   kern__trace(k, "halt");
+  rep_halt(k);
   for (int p = 0; p < UK_PROC_MAX; p++)
     if (k->proc[p].running)
       uv_process_kill(&k->proc[p].process, SIGTERM);
@@ -406,21 +495,21 @@ static void halt_check(struct kern *k) {
   for (int p = 0; p < UK_PROC_MAX; p++)
     if (k->kd->proc[p].state != UK_PROC_FREE)
       return;
-  for (int s = 0; s < UK_SVC_MAX; s++) {
-    struct uk_svc *sv = &k->kd->svc[s];
-    if (sv->state_ica != KABI_ICA_NONE) {
-      int i = kern_ica_lookup(k->kd, sv->state_ica);
-      if (i >= 0)
-        kern_ica_move(k->kd, sv->state_ica, UK_HOLD_PROC, UK_PROC_MAX);
-      sv->state_ica = KABI_ICA_NONE;
-    }
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    const struct uk_ica_ent *e = &k->kd->ica[i];
+    if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_SVC)
+      kern__ica_drop(k, KABI_ICA_ID(i, e->gen)); /* state, parked, hand-off */
   }
-  kern__ica_release_all(k, UK_PROC_MAX); /* the state ICAs just moved */
+  for (int s = 0; s < UK_SVC_MAX; s++) {
+    k->kd->svc[s].state_ica = KABI_ICA_NONE;
+    k->kd->svc[s].handoff_ica = KABI_ICA_NONE;
+    kern__prog_free(&k->svc[s].prog);
+  }
   Uksim__Reply r = UKSIM__REPLY__INIT;
   r.icas_live = kern_ica_live(k->kd);
   r.ica_bytes = k->ica_bytes;
   kern__trace(k, "halted: %u ICAs live", r.icas_live);
-  reply(k, k->halt_id, 0, NULL, &r);
+  kern__reply(k, k->halt_id, 0, NULL, &r);
   k->halting = false;
   uv_stop(k->loop);
 }
@@ -430,8 +519,6 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
   switch (c->body_case) {
   case UKSIM__CTL__BODY_SPAWN: {
     int p = spawn(k, c->spawn, &err);
-    if (p >= 0)
-      k->proc[p].waitable = c->spawn->waitable;
     if (p >= 0 && c->spawn->until_registered) {
       k->proc[p].spawn_pending = true;
       k->proc[p].spawn_ctl_id = c->id;
@@ -440,7 +527,7 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
     Uksim__Reply r = UKSIM__REPLY__INIT;
     r.proc = p;
     r.pid = p >= 0 ? k->kd->proc[p].pid : 0;
-    reply(k, c->id, p < 0 ? p : 0, err, &r);
+    kern__reply(k, c->id, p < 0 ? p : 0, err, &r);
     break;
   }
   case UKSIM__CTL__BODY_WAIT:
@@ -452,8 +539,11 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
   case UKSIM__CTL__BODY_HALT:
     do_ctl_halt(k, c->id);
     break;
+  case UKSIM__CTL__BODY_REPLACE:
+    rep_ctl_replace(k, c->id, c->replace);
+    break;
   default:
-    reply(k, c->id, -ENOSYS, "not a kernel request", NULL);
+    kern__reply(k, c->id, -ENOSYS, "not a kernel request", NULL);
   }
 }
 

@@ -20,6 +20,15 @@
 
 /* A call handler's answer when the answer must wait (MINIX's EDONTREPLY). */
 #define KERN_DEFER 1
+/* A call handler's answer when it sent a payload answer itself. */
+#define KERN_ANSWERED 2
+
+/* How to start a program: argv[0] is the file found on the path; env holds
+ * extra KEY=VALUE entries.  Both NULL-terminated, on the heap. */
+struct kern_prog {
+  char **argv;
+  char **env;
+};
 
 struct kern_proc {
   int sock; /* kernel end of the process's connection, -1 once closed */
@@ -34,6 +43,29 @@ struct kern_proc {
   bool waitable; /* slot kept after exit until a Wait collects the status */
   uint64_t spawn_ctl_id; /* a server spawn answered at its register() */
   bool spawn_pending;
+  struct kern_prog prog; /* how it was started: its service restarts so */
+  bool restart;          /* restart its service after a fault */
+  uint32_t deadline_ms;  /* holding a request longer is a hang; 0: never */
+  bool preparing;        /* answered PREPARE; has not received since */
+  const char *fault;     /* why the kernel killed it ("panic", "hang") */
+};
+
+/* Per service, what only the kernel needs (replace.c). */
+struct kern_svc {
+  struct kern_prog prog; /* how to start another instance */
+  bool restart;
+  uint32_t deadline_ms;
+  unsigned failed_starts; /* restarts in a row that never served */
+  /* The replacement in progress, if any. */
+  bool ctl_pending;
+  uint64_t ctl_id; /* the controller's request, answered at the end */
+  struct kern_prog next;
+  char next_name[KABI_NAME_MAX];
+  uint32_t next_version;
+  uint32_t succ_state; /* the successor's state_register, at the commit */
+  bool handoff_given;  /* the successor restored from a hand-off ICA */
+  uv_timer_t timer;    /* replacement deadline */
+  bool timer_ready;
 };
 
 struct kern {
@@ -41,6 +73,9 @@ struct kern {
   struct uk_kdata *kd;
   int ica_fd[UK_ICA_MAX];
   struct kern_proc proc[UK_PROC_MAX];
+  struct kern_svc svc[UK_SVC_MAX];
+  uv_timer_t hang_timer; /* request deadlines */
+  bool hang_timer_on;
   uint64_t ica_bytes;
   uint64_t req_seqno;
   /* The link to the machine: control requests in, replies and ICA holds
@@ -63,6 +98,16 @@ void kern__answer_status(struct kern *k, uint32_t p, uint32_t seq, int st);
 void kern__proc_gone(struct kern *k, uint32_t p);
 void kern__spawn_answer(struct kern *k, uint32_t p, int status,
                         const char *err);
+int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
+                const char **err);
+int kern__find_program(const char *prog, char *out, size_t len);
+void kern__prog_free(struct kern_prog *p);
+int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from);
+int kern__prog_make(struct kern_prog *p, const char *file, char **args,
+                    size_t nargs, char **env, size_t nenv);
+void kern__reply(struct kern *k, uint64_t id, int status, const char *err,
+                 Uksim__Reply *r);
+void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault);
 void kern__trace(struct kern *k, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
@@ -72,6 +117,29 @@ const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
 void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m);
 void kern__ica_release_all(struct kern *k, uint32_t p);
 void kern__cleanup_proc(struct kern *k, uint32_t p);
+
+/* kcall.c, shared with replace.c. */
+void kern__deliver_request(struct kern *k, uint32_t s);
+void kern__complete(struct kern *k, uint32_t ri, int32_t status);
+void kern__ica_drop(struct kern *k, uint32_t id);
+int kern__answer_ica(struct kern *k, uint32_t p, uint32_t seq, uint32_t id);
+void kern__server_down(struct kern *k, uint32_t s);
+
+/* replace.c: server replacement and restart (state machine there). */
+void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *r);
+bool rep_at_receive(struct kern *k, uint32_t p, uint32_t s);
+int rep_register(struct kern *k, uint32_t p, uint32_t s, uint32_t version,
+                 uint32_t *how);
+int rep_state_get(struct kern *k, uint32_t p, uint32_t s, uint32_t seq);
+int rep_state_register(struct kern *k, uint32_t p, uint32_t s, uint32_t ica);
+bool rep_may_attach(struct kern *k, uint32_t p, uint32_t id);
+void rep_before_reply(struct kern *k, uint32_t p, uint32_t s);
+bool rep_server_failed(struct kern *k, uint32_t p, uint32_t s);
+void rep_proc_gone(struct kern *k, uint32_t p);
+void rep_panic(struct kern *k, uint32_t p, const char *reason);
+void rep_adopt(struct kern *k, uint32_t p, uint32_t s);
+void rep_hang_watch(struct kern *k);
+void rep_halt(struct kern *k);
 
 /* ctlmsg.c: protobuf-c control messages over SEQPACKET. */
 #define CTL_MSG_MAX 65536

@@ -36,6 +36,7 @@ int kern_svc_add(struct uk_kdata *kd, const char *name) {
     s->state = UK_SVC_DOWN;
     strcpy(s->name, name);
     s->proc = UK_NIL;
+    s->successor = UK_NIL;
     s->q_head = s->q_tail = UK_NIL;
     return i;
   }

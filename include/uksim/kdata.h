@@ -24,7 +24,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 1                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 2                  /* bump on any change below */
 
 #define UK_PROC_MAX 64
 #define UK_SVC_MAX 32
@@ -62,8 +62,20 @@ struct uk_proc {
 
 enum uk_svc_state {
   UK_SVC_FREE = 0,
-  UK_SVC_UP,   /* a server is registered and serving */
+  UK_SVC_UP,   /* requests are accepted (see phase for who serves them) */
   UK_SVC_DOWN, /* no server; requests are refused */
+};
+
+/* Where a service is in a replacement or restart (sim-kernel/replace.c has
+ * the state machine).  Requests queue in every phase; they are delivered
+ * only in SERVING and REQUESTED. */
+enum uk_svc_phase {
+  UK_PH_SERVING = 0,
+  UK_PH_REQUESTED,  /* replace flag set; waiting for the server's receive */
+  UK_PH_STARTING,   /* successor spawned; waiting for its register */
+  UK_PH_PREPARING,  /* old server saving state for the successor */
+  UK_PH_RESTORING,  /* successor restoring; commits at its first receive */
+  UK_PH_RESTARTING, /* the server failed; a new instance is starting */
 };
 
 struct uk_svc_ophist {
@@ -81,7 +93,12 @@ struct uk_svc {
   uint32_t version;
   char opnames[KABI_OPNAMES_MAX]; /* "put,get,..." as registered */
   uint32_t q_head, q_tail, q_len; /* request queue (request indexes) */
-  uint32_t held; /* requests delivered to the server, not yet replied */
+  uint32_t held;        /* requests delivered to the server, not yet replied */
+  uint32_t phase;       /* enum uk_svc_phase */
+  uint32_t successor;   /* process index of the successor, UK_NIL if none */
+  uint32_t handoff_ica; /* state saved for the successor, or KABI_ICA_NONE */
+  uint32_t restarts;    /* restarts after faults */
+  uint32_t replacements, failed_replacements;
   uint64_t requests, replies, errors;
   struct uk_svc_ophist op[UK_OPS_MAX]; /* ops >= UK_OPS_MAX share the last */
 };
@@ -96,7 +113,8 @@ enum uk_holder_kind {
   UK_HOLD_NONE = 0,
   UK_HOLD_PROC,    /* holder = process index */
   UK_HOLD_REQUEST, /* travelling in a queue; holder = request index */
-  UK_HOLD_SVC,     /* a registered state ICA; holder = service index */
+  UK_HOLD_SVC,     /* a state ICA, or parked while a server restarts;
+                      holder = service index */
 };
 
 struct uk_ica_ent {
@@ -125,10 +143,11 @@ struct uk_req {
   uint32_t op;
   uint32_t ctl, data; /* ICA ids */
   int32_t status;
-  uint32_t pad;
+  uint32_t kept; /* IN_SERVICE and kept in the server's state (KEEP) */
   uint64_t tag;
   uint64_t seqno;   /* kernel-wide request number, for the trace */
   uint64_t sent_ns; /* monotonic ns at send */
+  uint64_t recv_ns; /* monotonic ns at delivery to the server */
 };
 
 struct uk_counters {

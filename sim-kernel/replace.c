@@ -1,0 +1,616 @@
+/* Server replacement (seed 000 §5) and restart after a fault (§3.1 (2)).
+ *
+ * Extension time, per service (uk_svc.phase):
+ *
+ *   SERVING    --Replace-->             REQUESTED  flag set, deadline timer on
+ *   REQUESTED  --old server receives--> STARTING   successor spawned
+ *   STARTING   --successor registers--> PREPARING  its register answers
+ *                                       REPLACING; the old server's receive
+ *                                       is answered PREPARE (its hook saves)
+ *   PREPARING  --old server receives--> RESTORING  hand-off done; a
+ *                                       deferred state_get is answered
+ *   RESTORING  --successor receives or replies--> SERVING: the commit.  The
+ *       old server's ICAs move to the successor (or are freed when it got a
+ *       hand-off copy instead; ICAs of requests it holds always move), the
+ *       service entry names the successor, the old server's receive is
+ *       answered -ESHUTDOWN and the controller 0.
+ *   REQUESTED..RESTORING --failure--> SERVING: the controller is told why,
+ *       the successor killed, the hand-off ICA freed, and the old server,
+ *       once it waits in receive, gets requests again (condition 3).
+ *
+ * Failures: the program is missing or cannot start; the successor exits or
+ * panics (refuses the state) before the commit; the deadline passes; the old
+ * server itself fails (then the fault path runs too).  Requests sent
+ * meanwhile queue on the same service entry and are served by whichever
+ * server serves next: none is lost.
+ *
+ * Fault time (a crash, a panic, or a hang: a request held past the
+ * service's deadline):
+ *
+ *   any        --server fails-->  RESTARTING  the requests it held are
+ *       answered -ECONNRESET except the kept ones (KEEP); those and every ICA
+ *       it held are parked on the service; queued requests stay; a new
+ *       instance of the service's program starts
+ *   RESTARTING --it registers-->  (same)  parked ICAs move to it; register
+ *       answers RESTARTING; state_get gives it the state ICA
+ *   RESTARTING --it receives or replies--> SERVING
+ *   RESTARTING --it fails before that, RESTART_MAX times in a row-->
+ *       the service goes down (kcall.c: held -ECONNRESET, queued -ESRCH)
+ *
+ * Without a restart policy a failed server's service goes down at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kern.h"
+
+#define RESTART_MAX 3
+#define REPLACE_DEADLINE_MS 5000
+#define HANG_CHECK_MS 5
+
+static struct uk_svc *SV(struct kern *k, uint32_t s) {
+  return &k->kd->svc[s];
+}
+
+static struct uk_proc *P(struct kern *k, uint32_t p) {
+  return &k->kd->proc[p];
+}
+
+static const char *phase_name(uint32_t ph) {
+  static const char *n[] = {"serving",   "requested", "starting",
+                            "preparing", "restoring", "restarting"};
+  return ph < sizeof n / sizeof n[0] ? n[ph] : "?";
+}
+
+static void set_phase(struct kern *k, uint32_t s, uint32_t ph) {
+  kern__trace(k, "%s: %s -> %s", SV(k, s)->name, phase_name(SV(k, s)->phase),
+              phase_name(ph));
+  SV(k, s)->phase = ph;
+}
+
+static bool replacing(const struct uk_svc *sv) {
+  return sv->phase >= UK_PH_REQUESTED && sv->phase <= UK_PH_RESTORING;
+}
+
+static bool waits_in(const struct uk_proc *pp, uint16_t op) {
+  return pp->state == UK_PROC_WAITING && pp->wait_op == op;
+}
+
+static bool waits_for_request(const struct uk_proc *pp) {
+  return waits_in(pp, KABI_RECEIVE) || waits_in(pp, KABI_REPLY_RECEIVE);
+}
+
+/* Moves every ICA held by (hk, from), except one, to (to_hk, to). */
+static void move_all(struct kern *k, uint8_t hk, uint32_t from, uint8_t to_hk,
+                     uint32_t to, uint32_t except) {
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    const struct uk_ica_ent *e = &k->kd->ica[i];
+    uint32_t id = KABI_ICA_ID(i, e->gen);
+    if (e->state == UK_ICA_LIVE && e->holder_kind == hk && e->holder == from &&
+        id != except)
+      kern_ica_move(k->kd, id, to_hk, to);
+  }
+}
+
+/* The end of a replacement, either way: tell the controller. */
+static void end_replacement(struct kern *k, uint32_t s, int status,
+                            const char *why) {
+  struct kern_svc *ks = &k->svc[s];
+  struct uk_svc *sv = SV(k, s);
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+
+  if (ks->timer_ready)
+    uv_timer_stop(&ks->timer);
+  sv->flags &= ~UK_SVC_F_REPLACE;
+  r.proc = (int32_t)sv->proc;
+  r.pid = sv->proc != UK_NIL ? P(k, sv->proc)->pid : 0;
+  if (ks->ctl_pending)
+    kern__reply(k, ks->ctl_id, status, why, &r);
+  ks->ctl_pending = false;
+  kern__prog_free(&ks->next);
+  ks->succ_state = KABI_ICA_NONE;
+  ks->handoff_given = false;
+}
+
+static void fail_replacement(struct kern *k, uint32_t s, int status,
+                             const char *why) {
+  struct uk_svc *sv = SV(k, s);
+  uint32_t n = sv->successor;
+
+  kern__trace(k, "replacement of %s failed: %s", sv->name, why);
+  sv->failed_replacements++;
+  sv->successor = UK_NIL;
+  if (n != UK_NIL) {
+    P(k, n)->svc = UK_NIL; /* no longer the service's: its exit is its own */
+    kern__kill(k, n, SIGKILL, NULL);
+  }
+  kern__ica_drop(k, sv->handoff_ica);
+  sv->handoff_ica = KABI_ICA_NONE;
+  set_phase(k, s, UK_PH_SERVING);
+  end_replacement(k, s, status, why);
+  kern__deliver_request(k, s); /* the old server resumes if it waits */
+}
+
+static void on_replace_timeout(uv_timer_t *t) {
+  struct kern *k = t->loop->data;
+  uint32_t s = (uint32_t)(uintptr_t)t->data;
+  char why[96];
+  snprintf(why, sizeof why, "no take-over within %llu ms (%s)",
+           (unsigned long long)uv_timer_get_repeat(t),
+           phase_name(SV(k, s)->phase));
+  uv_timer_stop(t);
+  if (replacing(SV(k, s)))
+    fail_replacement(k, s, -ETIMEDOUT, why);
+}
+
+void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
+  struct kern_svc *ks;
+  char file[4096];
+  int s = kern_svc_lookup(k->kd, rq->svc ? rq->svc : "");
+
+  if (s < 0 || SV(k, s)->state != UK_SVC_UP) {
+    kern__reply(k, id, -ESRCH, "no such service is up", NULL);
+    return;
+  }
+  if (SV(k, s)->phase != UK_PH_SERVING) {
+    kern__reply(k, id, -EBUSY,
+                SV(k, s)->phase == UK_PH_RESTARTING
+                    ? "the service is restarting after a fault"
+                    : "a replacement of this service is already running",
+                NULL);
+    return;
+  }
+  if (kern__find_program(rq->program, file, sizeof file) < 0) {
+    kern__reply(k, id, -ENOENT, "program not found", NULL);
+    SV(k, s)->failed_replacements++;
+    return;
+  }
+  ks = &k->svc[s];
+  if (kern__prog_make(&ks->next, file, rq->args, rq->n_args, rq->env,
+                      rq->n_env) < 0) {
+    kern__reply(k, id, -ENOMEM, "out of memory", NULL);
+    return;
+  }
+  snprintf(ks->next_name, sizeof ks->next_name, "%s",
+           rq->name && rq->name[0] ? rq->name : rq->program);
+  ks->ctl_pending = true;
+  ks->ctl_id = id;
+  if (!ks->timer_ready) {
+    uv_timer_init(k->loop, &ks->timer);
+    ks->timer.data = (void *)(uintptr_t)s;
+    ks->timer_ready = true;
+  }
+  uint64_t ms = rq->deadline_ms ? rq->deadline_ms : REPLACE_DEADLINE_MS;
+  uv_timer_start(&ks->timer, on_replace_timeout, ms, ms);
+  SV(k, s)->flags |= UK_SVC_F_REPLACE;
+  kern__trace(k, "replace %s with %s: flag set", SV(k, s)->name, file);
+  set_phase(k, s, UK_PH_REQUESTED);
+  uint32_t old = SV(k, s)->proc;
+  if (waits_for_request(P(k, old)))
+    rep_at_receive(k, old, (uint32_t)s); /* idle: its receive is now */
+}
+
+static void start_successor(struct kern *k, uint32_t s) {
+  struct kern_svc *ks = &k->svc[s];
+  struct kern_prog prog;
+  const char *err = "out of memory";
+  int n = kern__prog_dup(&prog, &ks->next);
+  if (n == 0)
+    n = kern__spawn(k, ks->next_name, &prog, &err);
+  if (n < 0) {
+    fail_replacement(k, s, n, err);
+    return;
+  }
+  k->proc[n].restart = ks->restart;
+  k->proc[n].deadline_ms = ks->deadline_ms;
+  SV(k, s)->successor = (uint32_t)n;
+  set_phase(k, s, UK_PH_STARTING);
+}
+
+/* The successor has registered: hand control back to the old server so it
+ * saves what the successor needs (§5.2, Fig. 8). */
+static void prepare_old(struct kern *k, uint32_t s) {
+  struct uk_svc *sv = SV(k, s);
+  uint32_t old = sv->proc;
+  struct kabi_prepare_msg pm = {
+      .successor_version = k->svc[s].next_version,
+      .successor_pid = P(k, sv->successor)->pid,
+  };
+  kabi_msg m;
+  kabi_msg_init(&m, KABI_ANS_PREPARE, k->proc[old].wait_seq, 0, &pm, sizeof pm);
+  P(k, old)->state = UK_PROC_RUNNING;
+  k->proc[old].preparing = true;
+  kern__answer(k, old, &m);
+}
+
+/* Gives process p the state it should restore from: the hand-off ICA if
+ * the old server saved one for it, else the registered state ICA. */
+static int give_state(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
+  struct uk_svc *sv = SV(k, s);
+  uint32_t id = sv->state_ica;
+  if (sv->successor == p && sv->handoff_ica != KABI_ICA_NONE) {
+    id = sv->handoff_ica;
+    sv->handoff_ica = KABI_ICA_NONE;
+    kern_ica_move(k->kd, id, UK_HOLD_PROC, p);
+    k->svc[s].handoff_given = true;
+  }
+  if (kern_ica_lookup(k->kd, id) < 0)
+    return -ENOENT;
+  kern__trace(k, "%s gets the state of %s: ica=%#x", P(k, p)->name, sv->name,
+              id);
+  return kern__answer_ica(k, p, seq, id);
+}
+
+static void commit(struct kern *k, uint32_t s);
+
+/* The old server has saved: answer what the successor waits for. */
+static void handed_off(struct kern *k, uint32_t s) {
+  uint32_t n = SV(k, s)->successor;
+  set_phase(k, s, UK_PH_RESTORING);
+  if (waits_in(P(k, n), KABI_STATE_GET)) {
+    P(k, n)->state = UK_PROC_RUNNING;
+    int r = give_state(k, n, s, k->proc[n].wait_seq);
+    if (r < 0)
+      kern__answer_status(k, n, k->proc[n].wait_seq, r);
+  } else if (waits_for_request(P(k, n))) {
+    commit(k, s); /* it wanted no state: it is ready */
+    kern__deliver_request(k, s);
+  }
+}
+
+/* Requests the old server holds move with their ICAs; its other ICAs move
+ * too, unless the successor restored from a hand-off copy (then they hold
+ * the old version's state and are freed). */
+static void move_old_icas(struct kern *k, uint32_t s, uint32_t old,
+                          uint32_t n) {
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    const struct uk_req *r = &k->kd->req[i];
+    if (r->state == UK_REQ_IN_SERVICE && r->svc == s) {
+      kern_ica_move(k->kd, r->ctl, UK_HOLD_PROC, n);
+      kern_ica_move(k->kd, r->data, UK_HOLD_PROC, n);
+    }
+  }
+  if (!k->svc[s].handoff_given) {
+    move_all(k, UK_HOLD_PROC, old, UK_HOLD_PROC, n, KABI_ICA_NONE);
+    return;
+  }
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    const struct uk_ica_ent *e = &k->kd->ica[i];
+    if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
+        e->holder == old)
+      kern__ica_drop(k, KABI_ICA_ID(i, e->gen));
+  }
+}
+
+/* The successor's state_register before the commit takes effect here. */
+static void adopt_state(struct kern *k, uint32_t s) {
+  struct kern_svc *ks = &k->svc[s];
+  struct uk_svc *sv = SV(k, s);
+  if (ks->handoff_given && ks->succ_state == KABI_ICA_NONE) {
+    kern__ica_drop(k, sv->state_ica); /* the old version's layout */
+    sv->state_ica = KABI_ICA_NONE;
+  }
+  if (ks->succ_state == KABI_ICA_NONE ||
+      !kern_ica_held_by(k->kd, ks->succ_state, UK_HOLD_PROC, sv->proc))
+    return;
+  kern__ica_drop(k, sv->state_ica);
+  kern_ica_move(k->kd, ks->succ_state, UK_HOLD_SVC, s);
+  sv->state_ica = ks->succ_state;
+}
+
+static void commit(struct kern *k, uint32_t s) {
+  struct uk_svc *sv = SV(k, s);
+  struct kern_svc *ks = &k->svc[s];
+  uint32_t old = sv->proc, n = sv->successor;
+
+  move_old_icas(k, s, old, n);
+  P(k, old)->svc = UK_NIL;
+  sv->proc = n;
+  sv->successor = UK_NIL;
+  sv->version = ks->next_version;
+  sv->replacements++;
+  adopt_state(k, s);
+  kern__prog_free(&ks->prog);
+  ks->prog = ks->next;
+  memset(&ks->next, 0, sizeof ks->next);
+  kern__trace(k, "%s takes over %s from %s", P(k, n)->name, sv->name,
+              P(k, old)->name);
+  set_phase(k, s, UK_PH_SERVING);
+  if (waits_for_request(P(k, old))) {
+    P(k, old)->state = UK_PROC_RUNNING;
+    kern__answer_status(k, old, k->proc[old].wait_seq, -ESHUTDOWN);
+  }
+  end_replacement(k, s, 0, NULL);
+}
+
+/* A restarted instance serves: the restart is over. */
+static void served(struct kern *k, uint32_t s) {
+  k->svc[s].failed_starts = 0;
+  set_phase(k, s, UK_PH_SERVING);
+}
+
+bool rep_at_receive(struct kern *k, uint32_t p, uint32_t s) {
+  struct uk_svc *sv = SV(k, s);
+  if (k->proc[p].preparing) {
+    k->proc[p].preparing = false;
+    if (sv->phase == UK_PH_PREPARING && sv->proc == p) {
+      handed_off(k, s);
+      return true;
+    }
+    return false; /* the replacement ended meanwhile: serve on */
+  }
+  if (sv->proc == p && sv->phase == UK_PH_REQUESTED) {
+    start_successor(k, s);
+    return true;
+  }
+  if (sv->successor == p && sv->phase == UK_PH_RESTORING) {
+    commit(k, s);
+    return false;
+  }
+  if (sv->successor == p)
+    return true; /* before the hand-off: it waits (handed_off commits) */
+  if (sv->proc == p && sv->phase == UK_PH_RESTARTING)
+    served(k, s);
+  return false;
+}
+
+void rep_before_reply(struct kern *k, uint32_t p, uint32_t s) {
+  struct uk_svc *sv = SV(k, s);
+  if (sv->successor == p && sv->phase == UK_PH_RESTORING)
+    commit(k, s);
+  else if (sv->proc == p && sv->phase == UK_PH_RESTARTING)
+    served(k, s);
+}
+
+int rep_register(struct kern *k, uint32_t p, uint32_t s, uint32_t version,
+                 uint32_t *how) {
+  struct uk_svc *sv = SV(k, s);
+  if (sv->successor != p)
+    return 1;
+  P(k, p)->kind = UK_PROC_SERVER;
+  P(k, p)->svc = s;
+  if (sv->phase == UK_PH_STARTING) {
+    k->svc[s].next_version = version;
+    *how = KABI_REG_REPLACING;
+    set_phase(k, s, UK_PH_PREPARING);
+    prepare_old(k, s);
+    return 0;
+  }
+  /* RESTARTING: it serves from now on, with what its predecessor left. */
+  move_all(k, UK_HOLD_SVC, s, UK_HOLD_PROC, p, sv->state_ica);
+  sv->proc = p;
+  sv->successor = UK_NIL;
+  sv->version = version;
+  *how = KABI_REG_RESTARTING;
+  return 0;
+}
+
+int rep_state_get(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
+  struct uk_svc *sv = SV(k, s);
+  if (sv->successor == p && sv->phase == UK_PH_PREPARING) {
+    P(k, p)->state = UK_PROC_WAITING; /* until the old server has saved */
+    P(k, p)->wait_op = KABI_STATE_GET;
+    k->proc[p].wait_seq = seq;
+    return KERN_DEFER;
+  }
+  if (sv->successor == p || sv->proc == p)
+    return give_state(k, p, s, seq);
+  return -EPERM;
+}
+
+int rep_state_register(struct kern *k, uint32_t p, uint32_t s, uint32_t ica) {
+  struct uk_svc *sv = SV(k, s);
+  if (k->proc[p].preparing) {
+    if (sv->phase != UK_PH_PREPARING || sv->proc != p) {
+      kern__ica_drop(k, ica); /* its replacement is over */
+      return 0;
+    }
+    kern__ica_drop(k, sv->handoff_ica);
+    kern_ica_move(k->kd, ica, UK_HOLD_SVC, s);
+    sv->handoff_ica = ica;
+    return 0;
+  }
+  if (sv->successor == p) {
+    k->svc[s].succ_state = ica; /* takes effect at the commit */
+    return 0;
+  }
+  if (sv->state_ica != ica)
+    kern__ica_drop(k, sv->state_ica); /* the new state replaces the old */
+  kern_ica_move(k->kd, ica, UK_HOLD_SVC, s);
+  sv->state_ica = ica;
+  return 0;
+}
+
+bool rep_may_attach(struct kern *k, uint32_t p, uint32_t id) {
+  if (kern_ica_held_by(k->kd, id, UK_HOLD_PROC, p))
+    return true;
+  uint32_t s = P(k, p)->svc;
+  if (s == UK_NIL || SV(k, s)->successor != p)
+    return false;
+  struct uk_svc *sv = SV(k, s);
+  return kern_ica_held_by(k->kd, id, UK_HOLD_PROC, sv->proc) ||
+         (id == sv->state_ica && kern_ica_lookup(k->kd, id) >= 0);
+}
+
+void rep_panic(struct kern *k, uint32_t p, const char *reason) {
+  uint32_t s = P(k, p)->svc;
+  if (s != UK_NIL && SV(k, s)->successor == p && replacing(SV(k, s))) {
+    char why[160];
+    snprintf(why, sizeof why, "the new server refused: %s", reason);
+    fail_replacement(k, s, -ECANCELED, why);
+    return;
+  }
+  kern__kill(k, p, SIGKILL, "panic");
+}
+
+/* Fault time ---------------------------------------------------------------
+ */
+
+static const char *fault_name(struct kern *k, uint32_t p, char *buf,
+                              size_t len) {
+  if (k->proc[p].fault)
+    snprintf(buf, len, "%s", k->proc[p].fault);
+  else if (P(k, p)->term_signal)
+    snprintf(buf, len, "crash (signal %d)", P(k, p)->term_signal);
+  else if (k->proc[p].running)
+    snprintf(buf, len, "closed its connection");
+  else
+    snprintf(buf, len, "exit (status %d)", P(k, p)->exit_status);
+  return buf;
+}
+
+static void restart(struct kern *k, uint32_t s) {
+  struct kern_svc *ks = &k->svc[s];
+  struct kern_prog prog;
+  const char *err = "out of memory";
+  int n = kern__prog_dup(&prog, &ks->prog);
+  set_phase(k, s, UK_PH_RESTARTING);
+  if (n == 0)
+    n = kern__spawn(k, SV(k, s)->name, &prog, &err);
+  if (n < 0) {
+    kern__trace(k, "restart of %s failed: %s", SV(k, s)->name, err);
+    set_phase(k, s, UK_PH_SERVING);
+    kern__server_down(k, s);
+    return;
+  }
+  k->proc[n].restart = ks->restart;
+  k->proc[n].deadline_ms = ks->deadline_ms;
+  SV(k, s)->successor = (uint32_t)n;
+  SV(k, s)->restarts++;
+}
+
+/* Server p of s failed: answer what it was processing, park the rest and
+ * start another instance.  Returns false when the service must go down. */
+static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
+  struct uk_svc *sv = SV(k, s);
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    struct uk_req *r = &k->kd->req[i];
+    if (r->state != UK_REQ_IN_SERVICE || r->svc != s)
+      continue;
+    if (r->kept) {
+      kept++;
+      continue;
+    }
+    kern__trace(k, "req=%u answered -ECONNRESET (server restarted)",
+                kern_req_id(k->kd, i));
+    sv->held--;
+    kern__complete(k, i, -ECONNRESET);
+  }
+  move_all(k, UK_HOLD_PROC, p, UK_HOLD_SVC, s, KABI_ICA_NONE); /* park */
+  kern__trace(k, "%s: %u kept requests wait for the next instance", sv->name,
+              kept);
+  P(k, p)->svc = UK_NIL;
+  sv->proc = UK_NIL;
+  restart(k, s); /* takes the service down itself if it cannot */
+  return true;
+}
+
+/* The instance started for a restart failed before it served. */
+static void restart_failed(struct kern *k, uint32_t s) {
+  if (++k->svc[s].failed_starts >= RESTART_MAX) {
+    kern__trace(k, "%s: %d restarts in a row failed; giving up", SV(k, s)->name,
+                RESTART_MAX);
+    set_phase(k, s, UK_PH_SERVING);
+    kern__server_down(k, s);
+    return;
+  }
+  restart(k, s);
+}
+
+bool rep_server_failed(struct kern *k, uint32_t p, uint32_t s) {
+  struct uk_svc *sv = SV(k, s);
+  struct kern_svc *ks = &k->svc[s];
+  char why[64];
+
+  kern__trace(k, "fault: %s, server of %s: %s", P(k, p)->name, sv->name,
+              fault_name(k, p, why, sizeof why));
+  if (replacing(sv))
+    fail_replacement(k, s, -ECONNRESET,
+                     "the old server failed during the replacement");
+  if (!ks->restart)
+    return false;
+  if (sv->phase == UK_PH_RESTARTING) { /* never served: it counts */
+    if (ks->failed_starts + 1 >= RESTART_MAX) {
+      ks->failed_starts = RESTART_MAX;
+      return false;
+    }
+    ks->failed_starts++;
+  }
+  return restart_after_fault(k, p, s);
+}
+
+void rep_proc_gone(struct kern *k, uint32_t p) {
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
+    struct uk_svc *sv = SV(k, s);
+    if (sv->state == UK_SVC_FREE || sv->successor != p)
+      continue;
+    char why[160], f[64];
+    snprintf(why, sizeof why, "the new server failed before taking over: %s",
+             fault_name(k, p, f, sizeof f));
+    P(k, p)->svc = UK_NIL;
+    sv->successor = UK_NIL;
+    if (sv->phase == UK_PH_RESTARTING)
+      restart_failed(k, s);
+    else if (replacing(sv))
+      fail_replacement(k, s, -ECHILD, why);
+  }
+}
+
+void rep_adopt(struct kern *k, uint32_t p, uint32_t s) {
+  struct kern_svc *ks = &k->svc[s];
+  kern__prog_free(&ks->prog);
+  (void)kern__prog_dup(&ks->prog, &k->proc[p].prog);
+  ks->restart = k->proc[p].restart;
+  ks->deadline_ms = k->proc[p].deadline_ms;
+  ks->failed_starts = 0;
+  rep_hang_watch(k);
+}
+
+/* Hangs -------------------------------------------------------------------- */
+
+static void on_hang_check(uv_timer_t *t) {
+  struct kern *k = t->loop->data;
+  uint64_t now = kern__now_ns();
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    const struct uk_req *r = &k->kd->req[i];
+    if (r->state != UK_REQ_IN_SERVICE || r->kept || r->svc == UK_NIL)
+      continue;
+    uint32_t srv = SV(k, r->svc)->proc;
+    uint64_t limit = (uint64_t)k->svc[r->svc].deadline_ms * 1000000ull;
+    if (limit == 0 || srv == UK_NIL || now - r->recv_ns <= limit ||
+        k->proc[srv].fault)
+      continue;
+    kern__trace(k, "hang: %s has held req=%u for more than %u ms",
+                P(k, srv)->name, kern_req_id(k->kd, i),
+                k->svc[r->svc].deadline_ms);
+    kern__kill(k, srv, SIGKILL, "hang");
+  }
+}
+
+void rep_hang_watch(struct kern *k) {
+  if (k->hang_timer_on)
+    return;
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+    if (k->svc[s].deadline_ms) {
+      uv_timer_init(k->loop, &k->hang_timer);
+      uv_timer_start(&k->hang_timer, on_hang_check, HANG_CHECK_MS,
+                     HANG_CHECK_MS);
+      k->hang_timer_on = true;
+      return;
+    }
+}
+
+void rep_halt(struct kern *k) {
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
+    if (SV(k, s)->state == UK_SVC_FREE)
+      continue;
+    if (replacing(SV(k, s)))
+      fail_replacement(k, s, -ECANCELED, "the machine is halting");
+    k->svc[s].restart = false;
+  }
+  if (k->hang_timer_on)
+    uv_timer_stop(&k->hang_timer);
+}
