@@ -30,6 +30,7 @@ struct p9__req_priv {
   uint64_t dirstart;  /* Treaddir: the offset (entry index) asked for */
   uint32_t epoch;     /* connection epoch when received */
   bool responded, in_table, dir_short, newfid_new;
+  bool implicit; /* a Tclunk the library made at teardown: never answered */
   size_t len;
   uint8_t msg[];
 };
@@ -40,6 +41,7 @@ typedef struct reqblock {
 } reqblock;
 
 static void finish(p9_req *r, int err, const char *ename);
+static void clunk_all_fids(p9_conn *c);
 
 /* --- fids ------------------------------------------------------------- */
 
@@ -64,16 +66,10 @@ static void fid_close(p9_conn *c, p9_fid *f) {
   fid_put(c, f);
 }
 
-static void close_all_fids(p9_conn *c) {
-  for (uint32_t i = 0; i < c->fids.cap; i++)
-    if (c->fids.slot[i].flags & P9__FID_LIVE)
-      fid_close(c, &c->fids.slot[i]);
-}
-
 /* --- sending ---------------------------------------------------------- */
 
 static bool orphan(p9_req *r) {
-  return !r->conn->t || r->priv->epoch != r->conn->epoch;
+  return r->priv->implicit || !r->conn->t || r->priv->epoch != r->conn->epoch;
 }
 
 static void trace(p9_conn *c, const char *dir, const p9_fcall *f) {
@@ -393,7 +389,7 @@ static void do_version(p9_req *r) {
   r->priv->epoch = c->epoch;
   while (c->ntags)
     tag_remove(c, c->tags[0]);
-  close_all_fids(c);
+  clunk_all_fids(c);
   memset(c->auth, 0, sizeof(c->auth));
   c->dialect = P9_UNKNOWN;
   if (r->ifcall.msize < P9_MINMSIZE) {
@@ -895,7 +891,8 @@ static p9_req *req_new(p9_conn *c, const uint8_t *msg, size_t len) {
   b->r.srv = c->srv;
   b->p.len = len;
   b->p.epoch = c->epoch;
-  memcpy(b->p.msg, msg, len);
+  if (len)
+    memcpy(b->p.msg, msg, len);
   c->pending++;
   return &b->r;
 }
@@ -954,13 +951,38 @@ static void conn_recv(p9_transport *t, const uint8_t *msg, size_t len) {
     h(r);
 }
 
+/* Clunks fid num as if the client had sent Tclunk: through do_clunk, so
+ * a fid opened with ORCLOSE removes its file.  The answer goes nowhere. */
+static void implicit_clunk(p9_conn *c, uint32_t num) {
+  p9_req *r = req_new(c, NULL, 0);
+  r->priv->implicit = true;
+  r->ifcall.type = P9_TCLUNK;
+  r->ifcall.tag = P9_NOTAG;
+  r->ifcall.fid = num;
+  trace(c, "<-", &r->ifcall);
+  do_clunk(r);
+}
+
+/* Clunks every live fid: the connection closed, or a Tversion reset the
+ * session (version(5) frees all fids).  open(5) removes an ORCLOSE file
+ * "when the fid is clunked", and a fid dies with its connection, so the
+ * remove op runs here too.  The extra pending count keeps c alive while
+ * the loop runs, even if every clunk is answered at once. */
+static void clunk_all_fids(p9_conn *c) {
+  c->pending++;
+  for (uint32_t i = 0; i < c->fids.cap; i++)
+    if (c->fids.slot[i].flags & P9__FID_LIVE)
+      implicit_clunk(c, c->fids.slot[i].num);
+  c->pending--;
+}
+
 static void conn_closed(p9_transport *t, int err) {
   p9_conn *c = t->upper;
   (void)err;
   c->t = NULL;
   while (c->ntags)
     tag_remove(c, c->tags[0]);
-  close_all_fids(c);
+  clunk_all_fids(c);
   if (c->pending == 0)
     conn_free(c);
 }

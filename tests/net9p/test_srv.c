@@ -303,20 +303,52 @@ Test(srv, otrunc_truncates) {
   cr_assert_eq(rx.stat.length, 0);
 }
 
-Test(srv, orclose_removes_on_clunk) {
-  session();
-  walk(0, 1, NULL, NULL);
+/* Creates name in the root on a new fid, open for reading and writing. */
+static void create_in_root(uint32_t fid, const char *name, uint8_t mode) {
+  cr_assert_eq(walk(0, fid, NULL, NULL), 0);
   cr_assert_eq(rpc((p9_fcall){.type = P9_TCREATE,
                               .tag = 3,
-                              .fid = 1,
-                              .name = p9_str_c("tmp"),
+                              .fid = fid,
+                              .name = p9_str_c(name),
                               .perm = 0644,
-                              .mode = P9_ORDWR | P9_ORCLOSE}),
+                              .mode = P9_ORDWR | mode}),
                0);
+}
+
+Test(srv, orclose_removes_on_clunk) {
+  session();
+  create_in_root(1, "tmp", P9_ORCLOSE);
   cr_assert_eq(walk(0, 2, "tmp", NULL), 0);
   cr_assert_eq(clunk(2), 0);
   cr_assert_eq(clunk(1), 0);
   cr_assert_eq(walk(0, 2, "tmp", NULL), -1, "ORCLOSE file survived");
+}
+
+/* open(5): the file is removed when the fid is clunked, and a fid is
+ * clunked when its connection goes away. */
+Test(srv, orclose_removes_when_the_connection_closes) {
+  session();
+  create_in_root(1, "tmp", P9_ORCLOSE);
+  create_in_root(2, "keep", 0);
+  cap_close(&E.c.t);
+  cr_assert_eq(p9_srv_nconns(E.srv), 0, "connection not released");
+  cr_assert_eq(E.destroyed, 3, "every fid (root, tmp, keep) is destroyed");
+  cap_drop(&E.c);
+  cap_init(&E.c);
+  p9_srv_serve(E.srv, &E.c.t);
+  session();
+  cr_assert_eq(walk(0, 1, "tmp", NULL), -1, "ORCLOSE file survived");
+  cr_assert_eq(walk(0, 1, "keep", NULL), 0, "a plain open file was removed");
+}
+
+/* version(5): Tversion frees every fid, which clunks them; the implicit
+ * clunks are not answered (rpc checks for exactly one answer). */
+Test(srv, orclose_removes_when_tversion_resets_the_session) {
+  session();
+  create_in_root(1, "tmp", P9_ORCLOSE);
+  version("9P2000");
+  attach(0);
+  cr_assert_eq(walk(0, 1, "tmp", NULL), -1, "ORCLOSE file survived");
 }
 
 Test(srv, create_checks_names_and_existence) {

@@ -142,6 +142,77 @@ Test(stream, non_loopback_listener_needs_a_key, .timeout = 30) {
   bg_stop(&b);
 }
 
+/* Whether the root holds name, asked over a connection of its own. */
+static bool exists(const char *addr, const char *name) {
+  p9_client *c;
+  p9_cfid *root = dial_attach(addr, "9P2000", 0, &c), *f;
+  int err;
+  if ((f = p9_walk(root, name, &err)))
+    p9_clunk(f);
+  else
+    cr_assert_eq(err, -ENOENT, "walk %s: %s", name, p9_strerror(err));
+  p9_clunk(root);
+  p9_client_close(c);
+  return f != NULL;
+}
+
+static void raw_rpc(p9_client *c, p9_fcall tx) {
+  p9_fcall rx;
+  int err = p9_client_rpc(c, &tx, &rx);
+  cr_assert_eq(err, 0, "%s: %s", p9_msgname(tx.type), p9_strerror(err));
+}
+
+Test(stream, orclose_file_removed_on_clunk, .timeout = 30) {
+  bgsrv b;
+  p9_client *c;
+  p9_cfid *root, *f;
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
+  root = dial_attach(b.addr, "9P2000", 0, &c);
+  f = p9_walk(root, "", &(int){0});
+  cr_assert_eq(p9_create(f, "scratch", 0644, P9_ORDWR | P9_ORCLOSE), 0);
+  cr_assert_eq(p9_pwrite(f, "data", 4, 0), 4);
+  cr_assert(exists(b.addr, "scratch"), "created file not visible");
+  cr_assert_eq(p9_clunk(f), 0);
+  cr_assert(!exists(b.addr, "scratch"), "ORCLOSE file survived Tclunk");
+  p9_clunk(root);
+  p9_client_close(c);
+  bg_stop(&b);
+}
+
+/* open(5): an ORCLOSE file goes when its fid is clunked, and the fids of
+ * a connection that drops are clunked by the server.  Raw requests with
+ * fixed fid numbers, so nothing on the client side outlives the close. */
+Test(stream, orclose_file_removed_when_the_connection_drops, .timeout = 30) {
+  bgsrv b;
+  p9_client *c;
+  int err;
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
+  c = p9_client_dial(b.addr, 0, "9P2000", &err);
+  cr_assert_not_null(c, "dial: %s", p9_strerror(err));
+  raw_rpc(c, (p9_fcall){.type = P9_TATTACH,
+                        .fid = 0,
+                        .afid = P9_NOFID,
+                        .uname = p9_str_c("glenda")});
+  raw_rpc(c, (p9_fcall){.type = P9_TWALK, .fid = 0, .newfid = 1});
+  raw_rpc(c, (p9_fcall){.type = P9_TCREATE,
+                        .fid = 1,
+                        .name = p9_str_c("scratch"),
+                        .perm = 0644,
+                        .mode = P9_ORDWR | P9_ORCLOSE});
+  raw_rpc(c, (p9_fcall){.type = P9_TWALK, .fid = 0, .newfid = 2});
+  raw_rpc(c, (p9_fcall){.type = P9_TCREATE,
+                        .fid = 2,
+                        .name = p9_str_c("keep"),
+                        .perm = 0644,
+                        .mode = P9_ORDWR});
+  cr_assert(exists(b.addr, "scratch"), "created file not visible");
+  p9_client_close(c); /* fids 0, 1 and 2 still open: no Tclunk sent */
+  cr_assert(!exists(b.addr, "scratch"),
+            "ORCLOSE file survived the dropped connection");
+  cr_assert(exists(b.addr, "keep"), "a plain file went with the connection");
+  bg_stop(&b);
+}
+
 static int raw_connect(const char *addr) {
   p9_addr a;
   struct sockaddr_in sin = {.sin_family = AF_INET};
