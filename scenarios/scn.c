@@ -1,0 +1,642 @@
+/* The scenario parser: files, lines, declarations and options.
+ *
+ * A file is read line by line; each line holding a word is one statement,
+ * dispatched on its first word.  Names must be declared (server, app) on an
+ * earlier line than any use, so one pass checks every cross reference and
+ * the error reported is always the first one in the file.  The statements
+ * that act (at, on) and check (expect) are in scn_action.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scn_impl.h"
+
+static const char *const ev_names[SCN_EV_COUNT] = {
+    "spawn",  "register", "send",    "receive", "reply",  "result",
+    "flag",   "prepare",  "handoff", "commit",  "fail",   "fault",
+    "detect", "restart",  "error",   "exit",    "action", "expect"};
+
+static const char *const state_names[] = {"single", "chain", "copy"};
+static const char *const fault_kinds[] = {"crash", "panic", "hang", "refuse"};
+static const char *const fault_points[] = {"start",   "register", "restore",
+                                           "request", "save",     "handoff"};
+static const char *const mode_names[] = {"lockstep", "free"};
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+const char *scn_ev_name(enum scn_ev ev) {
+  return (unsigned)ev < SCN_EV_COUNT ? ev_names[ev] : "?";
+}
+
+int scn_ev_parse(const char *name, enum scn_ev *ev) {
+  for (int i = 0; i < SCN_EV_COUNT; i++)
+    if (strcmp(name, ev_names[i]) == 0) {
+      *ev = (enum scn_ev)i;
+      return 0;
+    }
+  return -EINVAL;
+}
+
+const char *scn_state_name(enum scn_state s) {
+  return s >= SCN_STATE_SINGLE && s <= SCN_STATE_COPY ? state_names[s - 1]
+                                                      : "unset";
+}
+
+const char *scn_fault_kind_name(enum scn_fault_kind k) {
+  return (unsigned)k < (unsigned)COUNT(fault_kinds) ? fault_kinds[k] : "?";
+}
+
+const char *scn_fault_point_name(enum scn_fault_point pt) {
+  return (unsigned)pt < (unsigned)COUNT(fault_points) ? fault_points[pt] : "?";
+}
+
+void *scn__append(void *arr, size_t *n, size_t size, const void *item) {
+  arr = scn__xrealloc(arr, *n + 1, size);
+  memcpy((char *)arr + *n * size, item, size);
+  ++*n;
+  return arr;
+}
+
+/* Options */
+
+static int find_opt(const struct scn__opt *opts, const char *name) {
+  for (int i = 0; opts[i].name != NULL; i++)
+    if (strcmp(opts[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+static int unknown_opt(struct scn__parser *p, const struct scn__tok *t,
+                       const char *stmt, const struct scn__opt *opts) {
+  char list[256] = "";
+  for (int i = 0; opts[i].name != NULL; i++) {
+    size_t l = strlen(list);
+    snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", opts[i].name);
+  }
+  if (opts[0].name == NULL)
+    return scn__fail(p, t->col, "unexpected '%.40s' (%s takes no options)",
+                     t->text, stmt);
+  return scn__fail(p, t->col, "unknown option '%.40s' for %s (%s)", t->text,
+                   stmt, list);
+}
+
+int scn__read_opts(struct scn__parser *p, const char *stmt,
+                   const struct scn__opt *opts, void *obj) {
+  unsigned long long seen = 0;
+  while (p->ti < p->ntok) {
+    const struct scn__tok *t = &p->tok[p->ti++];
+    if (t->kind != SCN__WORD || strncmp(t->text, "--", 2) != 0) {
+      if (t->kind == SCN__STRING)
+        return scn__fail(p, t->col, "unexpected string");
+      return scn__fail(p, t->col,
+                       "unexpected '%.40s' (options of %s start "
+                       "with --)",
+                       t->text, stmt);
+    }
+    int i = find_opt(opts, t->text);
+    if (i < 0)
+      return unknown_opt(p, t, stmt, opts);
+    if ((seen & (1ull << i)) && !opts[i].repeat)
+      return scn__fail(p, t->col, "option %s given twice", opts[i].name);
+    seen |= 1ull << i;
+    char what[64];
+    snprintf(what, sizeof what, "a value for %s", opts[i].name);
+    const struct scn__tok *v = scn__next(p, what);
+    if (v == NULL)
+      return -1;
+    if (v->kind == SCN__COLON)
+      return scn__fail(p, v->col, "expected %s, got ':'", what);
+    if (opts[i].set(p, v, obj) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int scn__read_state(struct scn__parser *p, const struct scn__tok *t,
+                    enum scn_state *out) {
+  int i;
+  if (scn__read_enum(p, t, "state method", state_names, COUNT(state_names),
+                     &i) < 0)
+    return -1;
+  *out = (enum scn_state)(i + SCN_STATE_SINGLE);
+  return 0;
+}
+
+/* A word cut at the first sep: the part as a token of its own, with the
+ * column it has in the line, so messages point into the word. */
+static struct scn__tok sub_tok(const struct scn__tok *t, size_t from,
+                               size_t n) {
+  struct scn__tok sub = {SCN__WORD, t->col + (int)from, ""};
+  memcpy(sub.text, t->text + from, n);
+  return sub;
+}
+
+static int fault_point(struct scn__parser *p, const struct scn__tok *pt,
+                       struct scn_fault *f) {
+  int i;
+  size_t n = strcspn(pt->text, ":");
+  struct scn__tok name = sub_tok(pt, 0, n);
+  if (scn__read_enum(p, &name, "fault point", fault_points, COUNT(fault_points),
+                     &i) < 0)
+    return -1;
+  f->point = (enum scn_fault_point)i;
+  if (f->point != SCN_AT_REQUEST && pt->text[n] != '\0')
+    return scn__fail(p, pt->col + (int)n,
+                     "only request takes a number "
+                     "(request:N)");
+  if (f->point != SCN_AT_REQUEST)
+    return 0;
+  if (pt->text[n] == '\0')
+    return scn__fail(p, pt->col, "request needs a number: request:N");
+  struct scn__tok num = sub_tok(pt, n + 1, strlen(pt->text) - n - 1);
+  return scn__read_u64(p, &num, 1, UINT64_MAX, &f->n);
+}
+
+int scn__read_fault(struct scn__parser *p, const struct scn__tok *t,
+                    struct scn_fault fs[SCN_FAULTS_MAX], unsigned *n) {
+  const char *at = strchr(t->text, '@');
+  struct scn_fault f = {0};
+  int i;
+  if (*n == SCN_FAULTS_MAX)
+    return scn__fail(p, t->col, "more than %d faults in one plan",
+                     SCN_FAULTS_MAX);
+  if (t->kind != SCN__WORD || at == NULL)
+    return scn__fail(p, t->col,
+                     "expected a fault such as crash@request:10 "
+                     "(KIND@POINT)");
+  size_t k = (size_t)(at - t->text);
+  struct scn__tok kind = sub_tok(t, 0, k);
+  struct scn__tok point = sub_tok(t, k + 1, strlen(t->text) - k - 1);
+  if (scn__read_enum(p, &kind, "fault kind", fault_kinds, COUNT(fault_kinds),
+                     &i) < 0 ||
+      fault_point(p, &point, &f) < 0)
+    return -1;
+  f.kind = (enum scn_fault_kind)i;
+  if (f.kind == SCN_FAULT_REFUSE && f.point != SCN_AT_RESTORE)
+    return scn__fail(p, t->col,
+                     "refuse happens only at restore "
+                     "(refuse@restore)");
+  fs[(*n)++] = f;
+  return 0;
+}
+
+/* Declarations */
+
+enum decl { DECL_NONE, DECL_SERVER, DECL_APP };
+
+/* Which kind of declaration name has, and at which line. */
+static enum decl lookup(const struct scn *s, const char *name, int *line) {
+  for (size_t i = 0; i < s->nservers; i++)
+    if (strcmp(s->servers[i].name, name) == 0)
+      return *line = s->servers[i].pos.line, DECL_SERVER;
+  for (size_t i = 0; i < s->napps; i++)
+    if (strcmp(s->apps[i].name, name) == 0)
+      return *line = s->apps[i].pos.line, DECL_APP;
+  return DECL_NONE;
+}
+
+static int need(struct scn__parser *p, int col, const char *name,
+                enum decl want) {
+  int line;
+  enum decl d = lookup(p->s, name, &line);
+  const char *what = want == DECL_SERVER ? "server" : "app";
+  if (d == want)
+    return 0;
+  if (d == DECL_NONE)
+    return scn__fail(p, col, "no %s '%s' declared before this line", what,
+                     name);
+  return scn__fail(p, col, "'%s' is %s, not %s (line %d)", name,
+                   d == DECL_SERVER ? "a server" : "an app",
+                   want == DECL_SERVER ? "a server" : "an app", line);
+}
+
+int scn__need_server(struct scn__parser *p, int col, const char *name) {
+  return need(p, col, name, DECL_SERVER);
+}
+
+int scn__need_app(struct scn__parser *p, int col, const char *name) {
+  return need(p, col, name, DECL_APP);
+}
+
+int scn__need_process(struct scn__parser *p, int col, const char *inst,
+                      bool kernel, bool star) {
+  char base[SCN_INST_MAX + 1];
+  int line;
+  if ((star && strcmp(inst, "*") == 0) ||
+      (kernel && strcmp(inst, "kernel") == 0))
+    return 0;
+  scn__base_name(inst, base);
+  if (lookup(p->s, base, &line) != DECL_NONE)
+    return 0;
+  return scn__fail(p, col, "no server or app '%s' declared before this line",
+                   base);
+}
+
+/* A new server or app name: not the kernel's, not taken. */
+static int new_name(struct scn__parser *p, const struct scn__tok *t,
+                    char out[SCN_NAME_MAX + 1]) {
+  int line;
+  if (scn__read_name(p, t, out) < 0)
+    return -1;
+  if (strcmp(out, "kernel") == 0)
+    return scn__fail(p, t->col, "'kernel' names the kernel, not a process");
+  if (lookup(p->s, out, &line) != DECL_NONE)
+    return scn__fail(p, t->col, "'%s' is already declared at line %d", out,
+                     line);
+  return 0;
+}
+
+static struct scn_pos here(const struct scn__parser *p) {
+  return (struct scn_pos){p->line, p->tok[0].col};
+}
+
+/* scenario "title" */
+
+static int st_scenario(struct scn__parser *p) {
+  if (p->title_line != 0)
+    return scn__fail(p, p->tok[0].col,
+                     "second scenario statement (the "
+                     "first is at line %d)",
+                     p->title_line);
+  const struct scn__tok *t = scn__next(p, "a title in quotes");
+  if (t == NULL)
+    return -1;
+  if (t->kind != SCN__STRING)
+    return scn__fail(p, t->col, "expected a title in quotes");
+  p->title_line = p->line;
+  memcpy(p->s->title, t->text, sizeof p->s->title);
+  return scn__end(p);
+}
+
+/* machine --memory SIZE --seed N --grace TIME --mode lockstep|free */
+
+static int m_memory(struct scn__parser *p, const struct scn__tok *v,
+                    void *obj) {
+  struct scn_machine *m = obj;
+  if (scn__read_size(p, v, &m->memory) < 0)
+    return -1;
+  if (m->memory == 0 || m->memory % SCN_BLOCK_SIZE != 0)
+    return scn__fail(p, v->col,
+                     "memory must be a whole number of 128M "
+                     "blocks");
+  return 0;
+}
+
+static int m_seed(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_machine *m = obj;
+  m->seed_set = true;
+  return scn__read_u64(p, v, 0, UINT64_MAX, &m->seed);
+}
+
+static int m_grace(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_machine *m = obj;
+  if (scn__read_duration(p, v, &m->grace_ns) < 0)
+    return -1;
+  if (m->grace_ns == 0)
+    return scn__fail(p, v->col, "grace must be longer than 0");
+  return 0;
+}
+
+static int m_mode(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_machine *m = obj;
+  int i;
+  if (scn__read_enum(p, v, "mode", mode_names, COUNT(mode_names), &i) < 0)
+    return -1;
+  m->mode = (enum scn_mode)i;
+  return 0;
+}
+
+static const struct scn__opt machine_opts[] = {{"--memory", m_memory, false},
+                                               {"--seed", m_seed, false},
+                                               {"--grace", m_grace, false},
+                                               {"--mode", m_mode, false},
+                                               {NULL, NULL, false}};
+
+static int st_machine(struct scn__parser *p) {
+  struct scn_machine *m = &p->s->machine;
+  if (m->pos.line != 0)
+    return scn__fail(p, p->tok[0].col,
+                     "second machine statement (the first "
+                     "is at line %d)",
+                     m->pos.line);
+  m->pos = here(p);
+  return scn__read_opts(p, "machine", machine_opts, m);
+}
+
+/* server NAME --binary B --version N --state M --restart R --deadline T
+ *   --heartbeat T --hold N --args "..." --fault F... */
+
+static int s_binary(struct scn__parser *p, const struct scn__tok *v,
+                    void *obj) {
+  return scn__read_name(p, v, ((struct scn_server *)obj)->binary);
+}
+
+static int s_version(struct scn__parser *p, const struct scn__tok *v,
+                     void *obj) {
+  uint64_t n;
+  if (scn__read_u64(p, v, 1, UINT32_MAX, &n) < 0)
+    return -1;
+  ((struct scn_server *)obj)->version = (uint32_t)n;
+  return 0;
+}
+
+static int s_state(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_state(p, v, &((struct scn_server *)obj)->state);
+}
+
+static int s_restart(struct scn__parser *p, const struct scn__tok *v,
+                     void *obj) {
+  struct scn_server *s = obj;
+  uint64_t n;
+  if (strcmp(v->text, "never") == 0 || strcmp(v->text, "always") == 0) {
+    s->restart = v->text[0] == 'n' ? SCN_RESTART_NEVER : SCN_RESTART_ALWAYS;
+    return 0;
+  }
+  if (v->kind != SCN__WORD || v->text[0] < '0' || v->text[0] > '9')
+    return scn__fail(p, v->col,
+                     "expected never, always or a number of "
+                     "restarts, got '%.40s'",
+                     v->text);
+  if (scn__read_u64(p, v, 1, UINT32_MAX, &n) < 0)
+    return -1;
+  s->restart = SCN_RESTART_LIMIT;
+  s->restarts = (uint32_t)n;
+  return 0;
+}
+
+static int s_deadline(struct scn__parser *p, const struct scn__tok *v,
+                      void *obj) {
+  return scn__read_duration(p, v, &((struct scn_server *)obj)->deadline_ns);
+}
+
+static int s_heartbeat(struct scn__parser *p, const struct scn__tok *v,
+                       void *obj) {
+  return scn__read_duration(p, v, &((struct scn_server *)obj)->heartbeat_ns);
+}
+
+static int s_hold(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  uint64_t n;
+  if (scn__read_u64(p, v, 1, 1000000, &n) < 0)
+    return -1;
+  ((struct scn_server *)obj)->hold = (uint32_t)n;
+  return 0;
+}
+
+static int s_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_text(p, v, ((struct scn_server *)obj)->args);
+}
+
+static int s_fault(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_server *s = obj;
+  return scn__read_fault(p, v, s->faults, &s->nfaults);
+}
+
+static const struct scn__opt server_opts[] = {
+    {"--binary", s_binary, false},     {"--version", s_version, false},
+    {"--state", s_state, false},       {"--restart", s_restart, false},
+    {"--deadline", s_deadline, false}, {"--heartbeat", s_heartbeat, false},
+    {"--hold", s_hold, false},         {"--args", s_args, false},
+    {"--fault", s_fault, true},        {NULL, NULL, false}};
+
+static int st_server(struct scn__parser *p) {
+  struct scn_server sv = {.version = 1, .state = SCN_STATE_SINGLE};
+  const struct scn__tok *t = scn__word(p, "a server name");
+  if (t == NULL || new_name(p, t, sv.name) < 0)
+    return -1;
+  memcpy(sv.binary, sv.name, sizeof sv.binary);
+  sv.pos = here(p);
+  if (scn__read_opts(p, "server", server_opts, &sv) < 0)
+    return -1;
+  p->s->servers = scn__append(p->s->servers, &p->s->nservers, sizeof sv, &sv);
+  return 0;
+}
+
+/* app NAME --binary B --service S --count N --keys N --value-size S[..S]
+ *   --seed N --mix P:G:D --rate N --start T --args "..." */
+
+static int a_binary(struct scn__parser *p, const struct scn__tok *v,
+                    void *obj) {
+  return scn__read_name(p, v, ((struct scn_app *)obj)->binary);
+}
+
+static int a_service(struct scn__parser *p, const struct scn__tok *v,
+                     void *obj) {
+  struct scn_app *a = obj;
+  if (scn__read_name(p, v, a->service) < 0)
+    return -1;
+  return scn__need_server(p, v->col, a->service);
+}
+
+static int a_count(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_u64(p, v, 0, UINT64_MAX, &((struct scn_app *)obj)->count);
+}
+
+static int a_keys(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_u64(p, v, 1, UINT32_MAX, &((struct scn_app *)obj)->keys);
+}
+
+static int a_value_size(struct scn__parser *p, const struct scn__tok *v,
+                        void *obj) {
+  struct scn_app *a = obj;
+  const char *dots = strstr(v->text, "..");
+  if (v->kind != SCN__WORD)
+    return scn__fail(p, v->col, "expected a size such as 64K, got a string");
+  if (dots == NULL) {
+    if (scn__read_size(p, v, &a->value_min) < 0)
+      return -1;
+    a->value_max = a->value_min;
+    return 0;
+  }
+  size_t n = (size_t)(dots - v->text);
+  struct scn__tok lo = sub_tok(v, 0, n);
+  struct scn__tok hi = sub_tok(v, n + 2, strlen(v->text) - n - 2);
+  if (scn__read_size(p, &lo, &a->value_min) < 0 ||
+      scn__read_size(p, &hi, &a->value_max) < 0)
+    return -1;
+  if (a->value_min > a->value_max)
+    return scn__fail(p, v->col,
+                     "value sizes %s: the first is larger than "
+                     "the second",
+                     v->text);
+  return 0;
+}
+
+static int a_seed(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_app *a = obj;
+  a->seed_set = true;
+  return scn__read_u64(p, v, 0, UINT64_MAX, &a->seed);
+}
+
+static int a_mix(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_app *a = obj;
+  size_t at = 0;
+  uint64_t w, sum = 0;
+  for (int i = 0; i < 3; i++) {
+    size_t n = strcspn(v->text + at, ":");
+    struct scn__tok part = sub_tok(v, at, n);
+    if ((i < 2) != (v->text[at + n] == ':') || v->kind != SCN__WORD)
+      return scn__fail(p, v->col,
+                       "expected a mix such as 50:45:5 "
+                       "(put:get:delete weights)");
+    if (scn__read_u64(p, &part, 0, 1000000, &w) < 0)
+      return -1;
+    a->mix[i] = (unsigned)w;
+    sum += w;
+    at += n + 1;
+  }
+  if (sum == 0)
+    return scn__fail(p, v->col, "a mix needs a weight above 0");
+  return 0;
+}
+
+static int a_rate(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_u64(p, v, 0, 1000000000, &((struct scn_app *)obj)->rate);
+}
+
+static int a_start(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_duration(p, v, &((struct scn_app *)obj)->start_ns);
+}
+
+static int a_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_text(p, v, ((struct scn_app *)obj)->args);
+}
+
+static const struct scn__opt app_opts[] = {
+    {"--binary", a_binary, false},
+    {"--service", a_service, false},
+    {"--count", a_count, false},
+    {"--keys", a_keys, false},
+    {"--value-size", a_value_size, false},
+    {"--seed", a_seed, false},
+    {"--mix", a_mix, false},
+    {"--rate", a_rate, false},
+    {"--start", a_start, false},
+    {"--args", a_args, false},
+    {NULL, NULL, false}};
+
+static int st_app(struct scn__parser *p) {
+  struct scn_app a = {.binary = "kvsload",
+                      .count = 1000,
+                      .keys = 100,
+                      .value_min = 64,
+                      .value_max = 64,
+                      .mix = {50, 45, 5}};
+  const struct scn__tok *t = scn__word(p, "an app name");
+  if (t == NULL || new_name(p, t, a.name) < 0)
+    return -1;
+  a.pos = here(p);
+  if (scn__read_opts(p, "app", app_opts, &a) < 0)
+    return -1;
+  if (a.service[0] == '\0') {
+    if (p->s->nservers == 0)
+      return scn__fail(p, t->col,
+                       "app '%s' needs a server: declare one "
+                       "before it, or give --service",
+                       a.name);
+    memcpy(a.service, p->s->servers[0].name, sizeof a.service);
+  }
+  p->s->apps = scn__append(p->s->apps, &p->s->napps, sizeof a, &a);
+  return 0;
+}
+
+/* Files and lines */
+
+static const struct {
+  const char *word;
+  int (*parse)(struct scn__parser *p);
+} statements[] = {{"scenario", st_scenario}, {"machine", st_machine},
+                  {"server", st_server},     {"app", st_app},
+                  {"at", scn__st_at},        {"on", scn__st_on},
+                  {"expect", scn__st_expect}};
+
+static int statement(struct scn__parser *p) {
+  const struct scn__tok *t = &p->tok[p->ti++];
+  if (++p->nstmt > SCN_STMT_MAX)
+    return scn__fail(p, t->col, "more than %d statements", SCN_STMT_MAX);
+  for (int i = 0; t->kind == SCN__WORD && i < COUNT(statements); i++)
+    if (strcmp(t->text, statements[i].word) == 0)
+      return statements[i].parse(p);
+  if (t->kind != SCN__WORD)
+    return scn__fail(p, t->col,
+                     "expected a statement (scenario, machine, "
+                     "server, app, at, on or expect)");
+  return scn__fail(p, t->col,
+                   "unknown statement '%.40s' (scenario, machine, "
+                   "server, app, at, on or expect)",
+                   t->text);
+}
+
+/* Reads every line of buf; 0, or -1 at the first error. */
+static int parse_lines(struct scn__parser *p, const char *buf, size_t len) {
+  size_t at = 0;
+  for (p->line = 1; at < len; p->line++) {
+    const char *nl = memchr(buf + at, '\n', len - at);
+    size_t n = nl ? (size_t)(nl - (buf + at)) : len - at;
+    size_t next = at + n + 1;
+    if (n > 0 && buf[at + n - 1] == '\r')
+      n--; /* a file written on Windows reads the same */
+    if (n > SCN_LINE_MAX)
+      return scn__fail(p, SCN_LINE_MAX + 1, "line longer than %d bytes",
+                       SCN_LINE_MAX);
+    if (scn__lex(p, buf + at, n) < 0)
+      return -1;
+    if (p->ntok > 0 && statement(p) < 0)
+      return -1;
+    at = next;
+  }
+  return 0;
+}
+
+struct scn *scn_parse(const char *file, const char *buf, size_t len,
+                      struct scn_err *err) {
+  struct scn__parser *p = scn__xcalloc(1, sizeof *p);
+  struct scn *s = scn__xcalloc(1, sizeof *s);
+  int r;
+  snprintf(s->file, sizeof s->file, "%s", file);
+  *p = (struct scn__parser){.file = file, .err = err, .s = s, .line = 1};
+  if (len > SCN_FILE_MAX)
+    r = scn__fail(p, 1, "file larger than %u bytes", SCN_FILE_MAX);
+  else
+    r = parse_lines(p, buf, len);
+  free(p);
+  if (r < 0) {
+    scn_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+struct scn *scn_load(const char *path, struct scn_err *err) {
+  FILE *f = fopen(path, "rb");
+  char *buf;
+  size_t n;
+  if (f == NULL) {
+    scn_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
+    return NULL;
+  }
+  /* One byte more than the limit, so a larger file is seen to be larger. */
+  buf = scn__xcalloc(SCN_FILE_MAX + 1, 1);
+  n = fread(buf, 1, SCN_FILE_MAX + 1, f);
+  if (ferror(f)) {
+    scn_err_set(err, path, 0, 0, "cannot read: %s", strerror(errno));
+    fclose(f);
+    free(buf);
+    return NULL;
+  }
+  fclose(f);
+  struct scn *s = scn_parse(path, buf, n, err);
+  free(buf);
+  return s;
+}
+
+void scn_free(struct scn *s) {
+  if (s == NULL)
+    return;
+  free(s->servers);
+  free(s->apps);
+  free(s->actions);
+  free(s->expects);
+  free(s);
+}

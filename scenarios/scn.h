@@ -1,0 +1,267 @@
+/* The scenario language: parser and syntax tree (scenarios/README.md).
+ *
+ * A scenario file is parsed whole, before anything starts, into a plain
+ * tree: arrays of structs with fixed-size strings, so a tree holds no
+ * pointer into the source buffer and can outlive it.  scn_parse checks the
+ * syntax and the cross references (names used by actions, triggers and
+ * expectations are declared); the first error stops it and is reported as
+ * "file:line:col: message".  The parser never crashes on any input: every
+ * limit below is checked and every number is checked for overflow.
+ *
+ * The same header holds the trace event vocabulary, which the trace reader
+ * and the timeline renderer (timeline.h) share with the parser.
+ */
+#ifndef UKSIM_SCN_H
+#define UKSIM_SCN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits, each documented in scenarios/README.md "Limits". */
+#define SCN_FILE_MAX (1u << 20) /* bytes in a scenario file */
+#define SCN_LINE_MAX 1024       /* bytes in a line, without its newline */
+#define SCN_STMT_MAX 1000       /* statements in a file */
+#define SCN_TOKENS_MAX 64       /* words and strings in a statement */
+#define SCN_NAME_MAX 31         /* bytes in a name */
+#define SCN_INST_MAX (SCN_NAME_MAX + 11) /* "name.generation" */
+#define SCN_TEXT_MAX 255              /* bytes in a quoted string, unquoted */
+#define SCN_FAULTS_MAX 8              /* --fault options in one statement */
+#define SCN_ERR_MAX 512               /* bytes in a formatted error */
+#define SCN_BLOCK_SIZE (128ull << 20) /* machine memory is counted in these */
+
+/* Where a statement or an error is: 1-based line, 1-based byte column. */
+struct scn_pos {
+  int line;
+  int col;
+};
+
+/* A refused input.  text is the whole message, "file:line:col: message"
+ * (the column is left out where it has no meaning, as in trace files). */
+struct scn_err {
+  struct scn_pos pos;
+  char text[SCN_ERR_MAX];
+};
+
+/* Trace events, in the order of the README's "Trace format" table. */
+enum scn_ev {
+  SCN_EV_SPAWN,
+  SCN_EV_REGISTER,
+  SCN_EV_SEND,
+  SCN_EV_RECEIVE,
+  SCN_EV_REPLY,
+  SCN_EV_RESULT,
+  SCN_EV_FLAG,
+  SCN_EV_PREPARE,
+  SCN_EV_HANDOFF,
+  SCN_EV_COMMIT,
+  SCN_EV_FAIL,
+  SCN_EV_FAULT,
+  SCN_EV_DETECT,
+  SCN_EV_RESTART,
+  SCN_EV_ERROR,
+  SCN_EV_EXIT,
+  SCN_EV_ACTION,
+  SCN_EV_EXPECT,
+  SCN_EV_COUNT
+};
+
+/* The event's name as written in traces and scenarios ("spawn" ...). */
+const char *scn_ev_name(enum scn_ev ev);
+/* 0 and *ev set, or -EINVAL for a name that is no event. */
+int scn_ev_parse(const char *name, enum scn_ev *ev);
+
+/* State-save methods (DESIGN.md "Server replacement").  0 is "not given":
+ * a replacement then keeps the method of the server it replaces. */
+enum scn_state {
+  SCN_STATE_UNSET,
+  SCN_STATE_SINGLE,
+  SCN_STATE_CHAIN,
+  SCN_STATE_COPY
+};
+
+enum scn_fault_kind {
+  SCN_FAULT_CRASH, /* dies by a signal */
+  SCN_FAULT_PANIC, /* reports an internal inconsistency to the kernel */
+  SCN_FAULT_HANG,  /* stops calling the kernel, loops forever */
+  SCN_FAULT_REFUSE /* refuses the state it is handed (only at restore) */
+};
+
+enum scn_fault_point {
+  SCN_AT_START,    /* as soon as the process runs, before register() */
+  SCN_AT_REGISTER, /* in register(): it never registers */
+  SCN_AT_RESTORE,  /* while restoring state handed over by state_get() */
+  SCN_AT_REQUEST,  /* on receiving its n-th request */
+  SCN_AT_SAVE,     /* while saving state after the replacement flag */
+  SCN_AT_HANDOFF   /* while handing its ICAs and queue to the new server */
+};
+
+/* One entry of a fault plan: what goes wrong inside the server, where. */
+struct scn_fault {
+  enum scn_fault_kind kind;
+  enum scn_fault_point point;
+  uint64_t n; /* the request number for SCN_AT_REQUEST, else 0 */
+};
+
+enum scn_mode { SCN_MODE_LOCKSTEP, SCN_MODE_FREE };
+
+/* machine ...: zero fields were not given and take the kernel's default. */
+struct scn_machine {
+  uint64_t memory;   /* bytes, a multiple of SCN_BLOCK_SIZE */
+  uint64_t grace_ns; /* wall-clock grace before a silent process is hung */
+  uint64_t seed;     /* default seed; --seed on the command line wins */
+  bool seed_set;
+  enum scn_mode mode;
+  struct scn_pos pos; /* line 0 when the file has no machine statement */
+};
+
+enum scn_restart {
+  SCN_RESTART_NEVER,
+  SCN_RESTART_ALWAYS,
+  SCN_RESTART_LIMIT /* at most restarts times */
+};
+
+/* server NAME ...: an OS server started at boot, registering service NAME. */
+struct scn_server {
+  char name[SCN_NAME_MAX + 1];
+  char binary[SCN_NAME_MAX + 1]; /* default: the name */
+  uint32_t version;              /* default 1 */
+  enum scn_state state;          /* default single, never unset */
+  enum scn_restart restart;      /* default never */
+  uint32_t restarts;             /* for SCN_RESTART_LIMIT */
+  uint64_t deadline_ns;          /* request deadline, 0: none */
+  uint64_t heartbeat_ns;         /* heartbeat interval, 0: none */
+  uint32_t hold;                 /* requests held at once (caching), 0: 1 */
+  char args[SCN_TEXT_MAX + 1];   /* extra arguments for the binary */
+  struct scn_fault faults[SCN_FAULTS_MAX];
+  unsigned nfaults;
+  struct scn_pos pos;
+};
+
+/* app NAME ...: an application process running a workload. */
+struct scn_app {
+  char name[SCN_NAME_MAX + 1];
+  char binary[SCN_NAME_MAX + 1];  /* default kvsload */
+  char service[SCN_NAME_MAX + 1]; /* default: the first server declared */
+  uint64_t count;                 /* requests, default 1000 */
+  uint64_t keys;                  /* key space, default 100 */
+  uint64_t value_min, value_max;  /* value bytes, default 64..64 */
+  uint64_t seed;                  /* default: derived from the run's seed */
+  bool seed_set;
+  unsigned mix[3];   /* put:get:delete weights, default 50:45:5 */
+  uint64_t rate;     /* requests per virtual second, 0: no pacing */
+  uint64_t start_ns; /* virtual time it is spawned, default 0 */
+  char args[SCN_TEXT_MAX + 1];
+  struct scn_pos pos;
+};
+
+enum scn_trigger_kind {
+  SCN_TRIG_AT,      /* at a virtual time */
+  SCN_TRIG_REQUEST, /* when the n-th request is sent to a service */
+  SCN_TRIG_EVENT    /* at the n-th trace event of a kind by an actor */
+};
+
+struct scn_trigger {
+  enum scn_trigger_kind kind;
+  uint64_t t_ns;               /* SCN_TRIG_AT */
+  uint64_t n;                  /* SCN_TRIG_REQUEST and SCN_TRIG_EVENT */
+  char name[SCN_INST_MAX + 1]; /* the service, or the actor ("*": any) */
+  enum scn_ev ev;              /* SCN_TRIG_EVENT */
+};
+
+enum scn_action_kind {
+  SCN_ACT_REPLACE,
+  SCN_ACT_CRASH,
+  SCN_ACT_PANIC,
+  SCN_ACT_HANG,
+  SCN_ACT_KILL,
+  SCN_ACT_RESTART
+};
+
+/* at TIME ACTION, or on TRIGGER: ACTION. */
+struct scn_action {
+  struct scn_trigger when;
+  enum scn_action_kind kind;
+  char target[SCN_INST_MAX + 1]; /* a server, app or instance ("kvs.2") */
+  char binary[SCN_NAME_MAX + 1]; /* replace: the new server's binary */
+  enum scn_state state;          /* replace: unset keeps the server's */
+  struct scn_fault faults[SCN_FAULTS_MAX]; /* the new instance's plan */
+  unsigned nfaults;
+  char args[SCN_TEXT_MAX + 1];
+  struct scn_pos pos;
+};
+
+enum scn_expect_kind {
+  SCN_EXP_ALL_ANSWERED, /* every request got an answer */
+  SCN_EXP_EXACTLY_ONE,  /* no request answered twice, none dropped */
+  SCN_EXP_NO_LEAKS,     /* no ICA left allocated at the end */
+  SCN_EXP_ERRORS,       /* error answers, compared with value */
+  SCN_EXP_LATENCY,      /* a latency statistic, compared with value (ns) */
+  SCN_EXP_STATE,        /* final state of a service */
+  SCN_EXP_TRACE_CONTAINS,
+  SCN_EXP_TRACE_OMITS
+};
+
+enum scn_cmp { SCN_LT, SCN_LE, SCN_EQ, SCN_GE, SCN_GT };
+enum scn_stat { SCN_STAT_P50, SCN_STAT_P99, SCN_STAT_MAX };
+
+/* A trace event pattern: every given part must match. */
+struct scn_pattern {
+  enum scn_ev ev;
+  char actor[SCN_INST_MAX + 1]; /* "*" or empty: any actor */
+  char text[SCN_TEXT_MAX + 1];  /* a substring of the text, or empty */
+};
+
+struct scn_expect {
+  enum scn_expect_kind kind;
+  enum scn_cmp cmp;               /* errors, latency */
+  uint64_t value;                 /* errors: a count; latency: ns */
+  enum scn_stat stat;             /* latency */
+  char app[SCN_NAME_MAX + 1];     /* errors, latency: scope, or empty */
+  char service[SCN_NAME_MAX + 1]; /* errors, latency: scope; state: which */
+  char op[SCN_NAME_MAX + 1];      /* latency: "kvs.put", or empty */
+  bool model;                     /* state: equals the apps' models */
+  char path[SCN_TEXT_MAX + 1];    /* state: else equals this file */
+  struct scn_pattern pattern;     /* trace contains / omits */
+  struct scn_pos pos;
+};
+
+/* A parsed scenario.  Arrays are in file order. */
+struct scn {
+  char file[SCN_TEXT_MAX + 1];  /* as given to scn_parse */
+  char title[SCN_TEXT_MAX + 1]; /* scenario "...", or empty */
+  struct scn_machine machine;
+  struct scn_server *servers;
+  size_t nservers;
+  struct scn_app *apps;
+  size_t napps;
+  struct scn_action *actions;
+  size_t nactions;
+  struct scn_expect *expects;
+  size_t nexpects;
+};
+
+/* Parses len bytes of buf (which need not end in a NUL and may hold any
+ * bytes).  file names the input in messages.  Returns a new tree, or NULL
+ * with *err filled. */
+struct scn *scn_parse(const char *file, const char *buf, size_t len,
+                      struct scn_err *err);
+
+/* Reads and parses the file at path; NULL with *err filled, also when the
+ * file cannot be read. */
+struct scn *scn_load(const char *path, struct scn_err *err);
+
+void scn_free(struct scn *s);
+
+/* Names of enum values as the language writes them. */
+const char *scn_state_name(enum scn_state s);
+const char *scn_action_name(enum scn_action_kind k);
+const char *scn_fault_kind_name(enum scn_fault_kind k);
+const char *scn_fault_point_name(enum scn_fault_point p);
+
+/* Writes "file:line:col: message" into err; col 0 leaves the column out,
+ * line 0 both ("file: message", for a file that cannot be read). */
+void scn_err_set(struct scn_err *err, const char *file, int line, int col,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,307 @@
+/* The statements that act and check: at, on and expect.
+ *
+ * An action runs at a virtual time (at 5ms ...) or when a trigger fires
+ * (on request 100 to kvs: ..., on event prepare kvs: ...).  Expectations
+ * are checked when the run ends.  Every name they use must be declared on
+ * an earlier line (scn.c).
+ */
+#include <string.h>
+
+#include "scn_impl.h"
+
+static const char *const action_names[] = {"replace", "crash", "panic",
+                                           "hang",    "kill",  "restart"};
+static const char *const trigger_names[] = {"request", "event"};
+static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
+                                           "no-leaks",     "errors",
+                                           "latency",      "state",
+                                           "trace"};
+static const char *const cmp_names[] = {"<", "<=", "==", ">=", ">"};
+static const char *const stat_names[] = {"p50", "p99", "max"};
+static const char *const trace_names[] = {"contains", "omits"};
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+const char *scn_action_name(enum scn_action_kind k) {
+  return (unsigned)k < (unsigned)COUNT(action_names) ? action_names[k] : "?";
+}
+
+/* replace SVC BINARY --state M --fault F... --args "..." */
+
+static int r_state(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_state(p, v, &((struct scn_action *)obj)->state);
+}
+
+static int r_fault(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_action *a = obj;
+  return scn__read_fault(p, v, a->faults, &a->nfaults);
+}
+
+static int r_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_text(p, v, ((struct scn_action *)obj)->args);
+}
+
+static const struct scn__opt replace_opts[] = {{"--state", r_state, false},
+                                               {"--fault", r_fault, true},
+                                               {"--args", r_args, false},
+                                               {NULL, NULL, false}};
+
+static int replace_args(struct scn__parser *p, struct scn_action *a) {
+  const struct scn__tok *t = scn__word(p, "the server to replace");
+  if (t == NULL || scn__read_name(p, t, a->target) < 0 ||
+      scn__need_server(p, t->col, a->target) < 0)
+    return -1;
+  t = scn__word(p, "the new server's binary");
+  if (t == NULL || scn__read_name(p, t, a->binary) < 0)
+    return -1;
+  return scn__read_opts(p, "replace", replace_opts, a);
+}
+
+/* The target of crash, panic, hang, kill or restart: panic and restart
+ * need a server (only servers report panics or restart from state). */
+static int target(struct scn__parser *p, struct scn_action *a) {
+  const struct scn__tok *t = scn__word(p, "the process to act on");
+  char base[SCN_INST_MAX + 1];
+  if (t == NULL || scn__read_instance(p, t, false, a->target) < 0)
+    return -1;
+  scn__base_name(a->target, base);
+  if (a->kind == SCN_ACT_PANIC || a->kind == SCN_ACT_RESTART) {
+    if (scn__need_server(p, t->col, base) < 0)
+      return -1;
+  } else if (scn__need_process(p, t->col, a->target, false, false) < 0) {
+    return -1;
+  }
+  return scn__end(p);
+}
+
+/* The action after "at TIME" or "on TRIGGER:"; a->when is already set. */
+static int action(struct scn__parser *p, struct scn_action *a) {
+  const struct scn__tok *t = scn__word(p, "an action");
+  int k;
+  if (t == NULL ||
+      scn__read_enum(p, t, "action", action_names, COUNT(action_names), &k) < 0)
+    return -1;
+  a->kind = (enum scn_action_kind)k;
+  int r = a->kind == SCN_ACT_REPLACE ? replace_args(p, a) : target(p, a);
+  if (r < 0)
+    return -1;
+  a->pos = (struct scn_pos){p->line, p->tok[0].col};
+  p->s->actions = scn__append(p->s->actions, &p->s->nactions, sizeof *a, a);
+  return 0;
+}
+
+/* at TIME ACTION */
+int scn__st_at(struct scn__parser *p) {
+  struct scn_action a = {.when.kind = SCN_TRIG_AT};
+  const struct scn__tok *t = scn__word(p, "a time such as 5ms");
+  if (t == NULL || scn__read_duration(p, t, &a.when.t_ns) < 0)
+    return -1;
+  return action(p, &a);
+}
+
+/* request N to SVC */
+static int trigger_request(struct scn__parser *p, struct scn_trigger *w) {
+  const struct scn__tok *t = scn__word(p, "a request number");
+  w->kind = SCN_TRIG_REQUEST;
+  if (t == NULL || scn__read_u64(p, t, 1, UINT64_MAX, &w->n) < 0 ||
+      scn__expect_word(p, "to") < 0)
+    return -1;
+  t = scn__word(p, "a service");
+  if (t == NULL || scn__read_name(p, t, w->name) < 0)
+    return -1;
+  return scn__need_server(p, t->col, w->name);
+}
+
+/* event EV ACTOR [N] */
+static int trigger_event(struct scn__parser *p, struct scn_trigger *w) {
+  const struct scn__tok *t = scn__word(p, "a trace event");
+  w->kind = SCN_TRIG_EVENT;
+  w->n = 1;
+  if (t == NULL)
+    return -1;
+  if (scn_ev_parse(t->text, &w->ev) < 0)
+    return scn__fail(p, t->col,
+                     "unknown event '%.40s' (see Trace format in "
+                     "scenarios/README.md)",
+                     t->text);
+  t = scn__word(p, "an actor (a process, kernel or *)");
+  if (t == NULL || scn__read_instance(p, t, true, w->name) < 0 ||
+      scn__need_process(p, t->col, w->name, true, true) < 0)
+    return -1;
+  if (p->ti < p->ntok && p->tok[p->ti].kind == SCN__WORD) {
+    t = &p->tok[p->ti++];
+    return scn__read_u64(p, t, 1, UINT64_MAX, &w->n);
+  }
+  return 0;
+}
+
+/* on request N to SVC: ACTION, or on event EV ACTOR [N]: ACTION */
+int scn__st_on(struct scn__parser *p) {
+  struct scn_action a = {0};
+  const struct scn__tok *t = scn__word(p, "a trigger (request or event)");
+  int k;
+  if (t == NULL || scn__read_enum(p, t, "trigger", trigger_names,
+                                  COUNT(trigger_names), &k) < 0)
+    return -1;
+  int r = k == 0 ? trigger_request(p, &a.when) : trigger_event(p, &a.when);
+  if (r < 0)
+    return -1;
+  t = scn__next(p, "':' before the action");
+  if (t == NULL)
+    return -1;
+  if (t->kind != SCN__COLON)
+    return scn__fail(p, t->col, "expected ':' before the action");
+  return action(p, &a);
+}
+
+/* Expectations */
+
+static int e_app(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_expect *e = obj;
+  if (scn__read_name(p, v, e->app) < 0)
+    return -1;
+  return scn__need_app(p, v->col, e->app);
+}
+
+static int e_service(struct scn__parser *p, const struct scn__tok *v,
+                     void *obj) {
+  struct scn_expect *e = obj;
+  if (scn__read_name(p, v, e->service) < 0)
+    return -1;
+  return scn__need_server(p, v->col, e->service);
+}
+
+/* An op is SERVICE.OP as the trace writes it ("kvs.put"). */
+static int e_op(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_expect *e = obj;
+  char inst[SCN_INST_MAX + 1];
+  const char *dot = strchr(v->text, '.');
+  struct scn__tok svc = *v;
+  if (v->kind != SCN__WORD || dot == NULL || dot[1] == '\0' ||
+      strlen(v->text) > SCN_NAME_MAX)
+    return scn__fail(p, v->col, "expected an op such as kvs.put");
+  svc.text[dot - v->text] = '\0';
+  if (scn__read_instance(p, &svc, false, inst) < 0)
+    return -1;
+  memcpy(e->op, v->text, strlen(v->text) + 1);
+  return 0;
+}
+
+static const struct scn__opt scope_opts[] = {{"--app", e_app, false},
+                                             {"--service", e_service, false},
+                                             {NULL, NULL, false}};
+static const struct scn__opt latency_opts[] = {{"--app", e_app, false},
+                                               {"--service", e_service, false},
+                                               {"--op", e_op, false},
+                                               {NULL, NULL, false}};
+
+static int read_cmp(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t = scn__word(p, "a comparison (<, <=, ==, >=, >)");
+  int k;
+  if (t == NULL ||
+      scn__read_enum(p, t, "comparison", cmp_names, COUNT(cmp_names), &k) < 0)
+    return -1;
+  e->cmp = (enum scn_cmp)k;
+  return 0;
+}
+
+/* errors CMP N --app A --service S */
+static int exp_errors(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t;
+  if (read_cmp(p, e) < 0 || (t = scn__word(p, "a count")) == NULL ||
+      scn__read_u64(p, t, 0, UINT64_MAX, &e->value) < 0)
+    return -1;
+  return scn__read_opts(p, "expect errors", scope_opts, e);
+}
+
+/* latency STAT CMP TIME --app A --service S --op OP */
+static int exp_latency(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t = scn__word(p, "p50, p99 or max");
+  int k;
+  if (t == NULL ||
+      scn__read_enum(p, t, "statistic", stat_names, COUNT(stat_names), &k) < 0)
+    return -1;
+  e->stat = (enum scn_stat)k;
+  if (read_cmp(p, e) < 0 || (t = scn__word(p, "a time such as 5ms")) == NULL ||
+      scn__read_duration(p, t, &e->value) < 0)
+    return -1;
+  return scn__read_opts(p, "expect latency", latency_opts, e);
+}
+
+/* state SVC equals model, or state SVC equals "FILE" */
+static int exp_state(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t = scn__word(p, "a service");
+  if (t == NULL || scn__read_name(p, t, e->service) < 0 ||
+      scn__need_server(p, t->col, e->service) < 0 ||
+      scn__expect_word(p, "equals") < 0)
+    return -1;
+  t = scn__next(p, "model or a file name in quotes");
+  if (t == NULL)
+    return -1;
+  if (t->kind == SCN__STRING && t->text[0] != '\0')
+    memcpy(e->path, t->text, sizeof e->path);
+  else if (t->kind == SCN__WORD && strcmp(t->text, "model") == 0)
+    e->model = true;
+  else
+    return scn__fail(p, t->col, "expected model or a file name in quotes");
+  return scn__end(p);
+}
+
+/* trace contains|omits EV [ACTOR] ["text"] */
+static int exp_trace(struct scn__parser *p, struct scn_expect *e) {
+  struct scn_pattern *pt = &e->pattern;
+  const struct scn__tok *t = scn__word(p, "contains or omits");
+  int k;
+  if (t == NULL || scn__read_enum(p, t, "trace check", trace_names,
+                                  COUNT(trace_names), &k) < 0)
+    return -1;
+  e->kind = k == 0 ? SCN_EXP_TRACE_CONTAINS : SCN_EXP_TRACE_OMITS;
+  if ((t = scn__word(p, "a trace event")) == NULL)
+    return -1;
+  if (scn_ev_parse(t->text, &pt->ev) < 0)
+    return scn__fail(p, t->col,
+                     "unknown event '%.40s' (see Trace format in "
+                     "scenarios/README.md)",
+                     t->text);
+  if (p->ti < p->ntok && p->tok[p->ti].kind == SCN__WORD) {
+    t = &p->tok[p->ti++];
+    if (scn__read_instance(p, t, true, pt->actor) < 0 ||
+        scn__need_process(p, t->col, pt->actor, true, true) < 0)
+      return -1;
+  }
+  if (p->ti < p->ntok && p->tok[p->ti].kind == SCN__STRING)
+    memcpy(pt->text, p->tok[p->ti++].text, sizeof pt->text);
+  return scn__end(p);
+}
+
+/* expect KIND ... */
+int scn__st_expect(struct scn__parser *p) {
+  struct scn_expect e = {.pos = {p->line, p->tok[0].col}};
+  const struct scn__tok *t = scn__word(p, "an expectation");
+  int k, r;
+  if (t == NULL || scn__read_enum(p, t, "expectation", expect_names,
+                                  COUNT(expect_names), &k) < 0)
+    return -1;
+  e.kind = (enum scn_expect_kind)k;
+  switch (e.kind) {
+  case SCN_EXP_ERRORS:
+    r = exp_errors(p, &e);
+    break;
+  case SCN_EXP_LATENCY:
+    r = exp_latency(p, &e);
+    break;
+  case SCN_EXP_STATE:
+    r = exp_state(p, &e);
+    break;
+  case SCN_EXP_TRACE_CONTAINS:
+    r = exp_trace(p, &e);
+    break;
+  default:
+    r = scn__end(p);
+    break;
+  }
+  if (r < 0)
+    return -1;
+  p->s->expects = scn__append(p->s->expects, &p->s->nexpects, sizeof e, &e);
+  return 0;
+}

@@ -1,0 +1,116 @@
+/* Private to libscn: the tokenizer and value readers that scn.c's statement
+ * parser is built on.  A statement is one line; scn__lex splits it into
+ * tokens (words, quoted strings and the colon that ends a trigger), and
+ * the scn__read_* functions turn one token into a checked value.  Every
+ * function that can fail fills the parser's error and returns -1, so a
+ * caller only passes the failure up. */
+#ifndef UKSIM_SCN_IMPL_H
+#define UKSIM_SCN_IMPL_H
+
+#include <stdint.h>
+
+#include "scn.h"
+
+enum scn__tok_kind { SCN__WORD, SCN__STRING, SCN__COLON };
+
+struct scn__tok {
+  enum scn__tok_kind kind;
+  int col;                     /* 1-based byte column of its first byte */
+  char text[SCN_TEXT_MAX + 1]; /* a string's text without quotes, unescaped */
+};
+
+/* What the parser knows while it reads one file. */
+struct scn__parser {
+  const char *file;
+  struct scn_err *err;
+  struct scn *s;
+  int line;    /* 1-based number of the line being read */
+  int eol_col; /* the column just past the line's last byte */
+  struct scn__tok tok[SCN_TOKENS_MAX];
+  int ntok;
+  int ti;         /* the next token to read */
+  int nstmt;      /* statements so far */
+  int title_line; /* of the scenario statement, 0 before it */
+};
+
+/* Sets the error at col of the current line; returns -1. */
+int scn__fail(struct scn__parser *p, int col, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Splits line (len bytes, no newline) into p->tok.  0 or -1. */
+int scn__lex(struct scn__parser *p, const char *line, size_t len);
+
+/* The next token, or NULL (then fails with "what" expected at line end). */
+const struct scn__tok *scn__next(struct scn__parser *p, const char *what);
+/* The next token if it is a word, else fails. */
+const struct scn__tok *scn__word(struct scn__parser *p, const char *what);
+/* The next token must be the literal word kw. 0 or -1. */
+int scn__expect_word(struct scn__parser *p, const char *kw);
+/* Fails if any token is left on the line. 0 or -1. */
+int scn__end(struct scn__parser *p);
+
+/* Value readers: each reads one token and checks it. 0 or -1. */
+int scn__read_u64(struct scn__parser *p, const struct scn__tok *t, uint64_t min,
+                  uint64_t max, uint64_t *out);
+int scn__read_duration(struct scn__parser *p, const struct scn__tok *t,
+                       uint64_t *ns);
+int scn__read_size(struct scn__parser *p, const struct scn__tok *t,
+                   uint64_t *bytes);
+int scn__read_name(struct scn__parser *p, const struct scn__tok *t,
+                   char out[SCN_NAME_MAX + 1]);
+/* A name, or a name with a generation ("kvs.2"), or "*" if star. */
+int scn__read_instance(struct scn__parser *p, const struct scn__tok *t,
+                       bool star, char out[SCN_INST_MAX + 1]);
+/* A word or a string, copied as it is. */
+int scn__read_text(struct scn__parser *p, const struct scn__tok *t,
+                   char out[SCN_TEXT_MAX + 1]);
+/* One of names[0..n-1]; *out is its index. what names the slot. */
+int scn__read_enum(struct scn__parser *p, const struct scn__tok *t,
+                   const char *what, const char *const *names, int n, int *out);
+
+/* An option of a statement: "--name value".  set reads the value token
+ * into obj (the statement's struct).  repeat: may be given more than once. */
+struct scn__opt {
+  const char *name;
+  int (*set)(struct scn__parser *p, const struct scn__tok *v, void *obj);
+  bool repeat;
+};
+
+/* Reads options up to the end of the line; opts ends with a NULL name.
+ * stmt names the statement in messages.  0 or -1. */
+int scn__read_opts(struct scn__parser *p, const char *stmt,
+                   const struct scn__opt *opts, void *obj);
+
+/* Reads a fault plan entry "KIND@POINT" into f[*n] and counts it. */
+int scn__read_fault(struct scn__parser *p, const struct scn__tok *t,
+                    struct scn_fault f[SCN_FAULTS_MAX], unsigned *n);
+
+/* Reads a state method (single, chain or copy). */
+int scn__read_state(struct scn__parser *p, const struct scn__tok *t,
+                    enum scn_state *out);
+
+/* Cross references: names must be declared on an earlier line.  Each
+ * fails with a message at col unless name is declared as asked. */
+int scn__need_server(struct scn__parser *p, int col, const char *name);
+int scn__need_app(struct scn__parser *p, int col, const char *name);
+/* A process: an instance of a server or app, "kernel" if kernel, "*" if
+ * star. */
+int scn__need_process(struct scn__parser *p, int col, const char *inst,
+                      bool kernel, bool star);
+
+/* Appends item (size bytes) to arr, an array of *n items; returns the
+ * array, perhaps moved. */
+void *scn__append(void *arr, size_t *n, size_t size, const void *item);
+
+/* The statements of scn_action.c. */
+int scn__st_at(struct scn__parser *p);
+int scn__st_on(struct scn__parser *p);
+int scn__st_expect(struct scn__parser *p);
+
+/* The name part of an instance ("kvs" of "kvs.2"), into out. */
+void scn__base_name(const char *inst, char out[SCN_INST_MAX + 1]);
+
+void *scn__xcalloc(size_t n, size_t size);
+void *scn__xrealloc(void *p, size_t n, size_t size);
+
+#endif
