@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "fault.h"
 
 int srv_init(void) {
   return uk__conn_init();
@@ -17,6 +18,7 @@ int srv_register(const char *name, uint32_t version, const char *opnames,
   struct kabi_register_ans ans;
   kabi_msg m;
 
+  uk__fault_init();
   memset(&a, 0, sizeof a);
   if (strlen(name) >= sizeof a.name ||
       (opnames && strlen(opnames) >= sizeof a.opnames))
@@ -53,6 +55,7 @@ static int take_request(kabi_msg *m, srv_req *req) {
   req->req = rq.req;
   req->op = rq.op;
   req->client_pid = rq.client_pid;
+  uk__fault_at(UK_FAULT_REQUEST);
   return 0;
 }
 
@@ -70,6 +73,7 @@ static int prepare(kabi_msg *m) {
   kabi_msg_close_fds(m);
   if (kabi_payload(m, &pm, sizeof pm) < 0)
     return -EPROTO;
+  uk__fault_at(UK_FAULT_SAVE);
   if (replace_hook) {
     int r = replace_hook(pm.successor_version, replace_arg);
     if (r < 0)
@@ -183,7 +187,10 @@ int srv_state_register(const uk_ica *ica) {
 int srv_state_get(uk_ica *ica) {
   kabi_msg m;
   kabi_msg_init(&m, KABI_STATE_GET, 0, 0, NULL, 0);
-  return ica_answer(&m, uk__call(&m), ica);
+  int r = ica_answer(&m, uk__call(&m), ica);
+  if (r == 0)
+    uk__fault_at(UK_FAULT_RESTORE);
+  return r;
 }
 
 int srv_ica_attach(uint32_t id, uk_ica *ica) {

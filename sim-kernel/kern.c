@@ -5,10 +5,12 @@
  * and fd 4 = the kernel-data region.  It spawns servers and application
  * processes on the machine's request and is the only path between them.
  *
- * Process slot lifecycle: spawn allocates a slot (RUNNING); its connection
- * closing or the process exiting cleans up its kernel state (requests, ICAs,
- * service); the slot is freed once the Linux process is reaped and both
- * libuv handles are closed, and anyone waiting for its exit is told.
+ * Process slot lifecycle: spawn allocates a slot (RUNNING); the process
+ * exiting cleans up its kernel state (requests, ICAs, service) -- a process
+ * that closes its connection but lives on keeps its state until it exits,
+ * so that a fault is always reported with its cause; the slot is freed once
+ * the Linux process is reaped and both libuv handles are closed, and anyone
+ * waiting for its exit is told.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +143,15 @@ void kern__proc_gone(struct kern *k, uint32_t p) {
     k->kd->proc[p].state = UK_PROC_EXITED;
 }
 
+/* The connection closed.  The process is about to exit (or has): clean up
+ * once its exit status is known, so a fault is reported with its cause. */
+static void disconnected(struct kern *k, uint32_t p) {
+  if (k->proc[p].running)
+    uv_poll_stop(&k->proc[p].poll);
+  else
+    kern__proc_gone(k, p);
+}
+
 static void on_proc_readable(uv_poll_t *h, int status, int events) {
   struct kern *k = h->loop->data;
   uint32_t p = (uint32_t)(uintptr_t)h->data;
@@ -153,7 +164,7 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
       return;
     k->kd->hdr.step++;
     if (n == 0 || (n < 0 && n != -EBADMSG)) {
-      kern__proc_gone(k, p);
+      disconnected(k, p);
       return;
     }
     if (n == -EBADMSG) {
@@ -168,7 +179,7 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
       return;
   }
   if (status < 0)
-    kern__proc_gone(k, p);
+    disconnected(k, p);
 }
 
 static void on_process_closed(uv_handle_t *h) {

@@ -173,23 +173,63 @@ int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *ofd) {
   }
 }
 
-int mach_spawn(mach_client *m, const char *program, char *const *args,
-               size_t nargs, const char *name, unsigned flags, int *proc) {
+int mach_spawn_prog(mach_client *m, const struct mach_prog *p, int *proc) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Spawn s = UKSIM__SPAWN__INIT;
   Uksim__Ctl *rep;
-  s.program = (char *)program;
-  s.args = (char **)args;
-  s.n_args = nargs;
-  s.name = (char *)(name ? name : "");
-  s.until_registered = (flags & MACH_SPAWN_REGISTERED) != 0;
-  s.waitable = (flags & MACH_SPAWN_WAITABLE) != 0;
+  s.program = (char *)p->program;
+  s.args = (char **)p->args;
+  s.n_args = p->nargs;
+  s.name = (char *)(p->name ? p->name : "");
+  s.env = (char **)p->env;
+  s.n_env = p->nenv;
+  s.until_registered = (p->flags & MACH_SPAWN_REGISTERED) != 0;
+  s.waitable = (p->flags & MACH_SPAWN_WAITABLE) != 0;
+  s.restart = p->restart;
+  s.deadline_ms = p->deadline_ms;
   c.body_case = UKSIM__CTL__BODY_SPAWN;
   c.spawn = &s;
   int64_t id = mach_send(m, &c);
   if (id < 0)
     return (int)id;
   int r = mach_reply(m, (uint64_t)id, &rep, NULL);
+  if (proc)
+    *proc = rep ? rep->reply->proc : -1;
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+int mach_spawn(mach_client *m, const char *program, char *const *args,
+               size_t nargs, const char *name, unsigned flags, int *proc) {
+  struct mach_prog p = {.program = program,
+                        .args = args,
+                        .nargs = nargs,
+                        .name = name,
+                        .flags = flags};
+  return mach_spawn_prog(m, &p, proc);
+}
+
+int64_t mach_replace_send(mach_client *m, const char *svc,
+                          const struct mach_prog *p, uint32_t deadline_ms) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Replace r = UKSIM__REPLACE__INIT;
+  r.svc = (char *)svc;
+  r.program = (char *)p->program;
+  r.args = (char **)p->args;
+  r.n_args = p->nargs;
+  r.name = (char *)(p->name ? p->name : "");
+  r.env = (char **)p->env;
+  r.n_env = p->nenv;
+  r.deadline_ms = deadline_ms;
+  c.body_case = UKSIM__CTL__BODY_REPLACE;
+  c.replace = &r;
+  return mach_send(m, &c);
+}
+
+int mach_replace_reply(mach_client *m, uint64_t id, int *proc) {
+  Uksim__Ctl *rep = NULL;
+  int r = mach_reply(m, id, &rep, NULL);
   if (proc)
     *proc = rep ? rep->reply->proc : -1;
   if (rep)

@@ -167,6 +167,7 @@ static void on_client(uv_poll_t *h, int status, int events) {
   case UKSIM__CTL__BODY_WAIT:
   case UKSIM__CTL__BODY_KILL:
   case UKSIM__CTL__BODY_HALT:
+  case UKSIM__CTL__BODY_REPLACE:
     forward(c, req);
     break;
   default:

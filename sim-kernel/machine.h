@@ -66,6 +66,28 @@ int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *fd);
  * process that exits before mach_wait_send() is already forgotten. */
 int mach_spawn(mach_client *m, const char *program, char *const *args,
                size_t nargs, const char *name, unsigned flags, int *proc);
+/* Everything a spawn or a replacement can say about the program to start. */
+struct mach_prog {
+  const char *program; /* a name on the kernel's path, or a path */
+  char *const *args;
+  size_t nargs;
+  const char *name; /* process name; default: program */
+  char *const *env; /* extra KEY=VALUE entries (UKSIM_FAULT=...) */
+  size_t nenv;
+  unsigned flags;       /* MACH_SPAWN_* */
+  bool restart;         /* a server: restart its service after a fault */
+  uint32_t deadline_ms; /* a server: holding a request longer is a hang */
+};
+int mach_spawn_prog(mach_client *m, const struct mach_prog *p, int *proc);
+
+/* Asks the kernel to replace the server of `svc` with p (seed 000 §5.2).
+ * The reply comes at the commit (0; *proc is the new server) or when the
+ * replacement failed (-errno; m->error says why; the old server serves on).
+ * deadline_ms: from the request to the commit, 0 for the default (5 s). */
+int64_t mach_replace_send(mach_client *m, const char *svc,
+                          const struct mach_prog *p, uint32_t deadline_ms);
+int mach_replace_reply(mach_client *m, uint64_t id, int *proc);
+
 int64_t mach_wait_send(mach_client *m, int proc);
 int mach_wait_reply(mach_client *m, uint64_t id, int *exit_status,
                     int *term_signal);

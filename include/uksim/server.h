@@ -18,6 +18,10 @@
  * it; a call then returns -ECONNRESET, -EPIPE or -ENOTCONN, which a server
  * treats as "stop".  Functions return 0 or a negative errno.  Not thread
  * safe.
+ *
+ * Fault injection: UKSIM_FAULT=KIND@POINT[:N],... in a server's environment
+ * makes it crash, panic, hang or exit at its N-th request, while saving
+ * state for a successor, or while restoring (lib/fault.h has the details).
  */
 #ifndef UKSIM_SERVER_H
 #define UKSIM_SERVER_H
@@ -77,7 +81,8 @@ int srv_panic(const char *reason);
  * KABI_REG_FRESH, KABI_REG_REPLACING (extension time: the old server is
  * alive and waiting) or KABI_REG_RESTARTING (after a crash, panic or hang).
  * A successor calls srv_state_get() (-ENOENT: no state was registered),
- * restores, and then calls srv_receive(): that first receive commits the
+ * restores, and then calls srv_receive(): that first receive (or a first
+ * srv_reply()/srv_keep() of a request it inherited) commits the
  * replacement.  Until then the old server may still resume with the same
  * ICAs, so a successor must not write to ICAs it inherited before its first
  * receive (build converted state in new ICAs).  Every ICA the old server

@@ -1,0 +1,98 @@
+/* A counter server for the replacement tests: the smallest server whose
+ * state must survive a replacement or a crash, exactly once.
+ *
+ * Service "ctr" (or --service NAME); ops incr and get answer the count in
+ * the first 8 bytes of the control ICA.  The count lives in a state ICA
+ * (method 2 of seed 000: one ICA), updated with one aligned 8-byte store,
+ * so a crash at any instruction leaves a valid state.  --version N writes
+ * state version N; a server refuses state of a newer version than its own
+ * (srv_panic), and converts older state into a new ICA before serving.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uksim/server.h"
+
+#define CTR_MAGIC 0x637472737461ull /* "ctrsta" */
+enum { CTR_INCR, CTR_GET };
+
+struct ctr_state {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t pad;
+  uint64_t count;
+};
+
+static uint32_t version = 1;
+
+static int fresh_state(uk_ica *st, uint64_t count) {
+  int r = ica_create(4096, KABI_ICA_STATE, st);
+  if (r < 0)
+    return r;
+  struct ctr_state *cs = st->base;
+  cs->magic = CTR_MAGIC;
+  cs->version = version;
+  cs->count = count;
+  return srv_state_register(st);
+}
+
+/* A successor: take over the predecessor's state, or refuse it. */
+static int restore(uk_ica *st) {
+  uk_ica old;
+  int r = srv_state_get(&old);
+  if (r == -ENOENT)
+    return fresh_state(st, 0);
+  if (r < 0)
+    return r;
+  const struct ctr_state *cs = old.base;
+  if (old.size < sizeof *cs || cs->magic != CTR_MAGIC)
+    return srv_panic("state is not a counter");
+  if (cs->version > version) {
+    char why[64];
+    snprintf(why, sizeof why, "state version %u not supported", cs->version);
+    return srv_panic(why);
+  }
+  if (cs->version == version) {
+    *st = old; /* the same layout: serve from it in place */
+    return 0;
+  }
+  return fresh_state(st, cs->count); /* convert into a new ICA */
+}
+
+static int handle(srv_req *rq, void *arg) {
+  struct ctr_state *cs = ((uk_ica *)arg)->base;
+  if (rq->ctl.size < sizeof(uint64_t))
+    return -EINVAL;
+  if (rq->op == CTR_INCR)
+    cs->count++;
+  else if (rq->op != CTR_GET)
+    return -ENOSYS;
+  memcpy(rq->ctl.base, &cs->count, sizeof cs->count);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *name = "ctr";
+  uk_ica st;
+  int how;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--version"))
+      version = (uint32_t)atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--service"))
+      name = argv[i + 1];
+  }
+  int r = srv_register(name, version, "incr,get", &how);
+  if (r == 0)
+    r = how == KABI_REG_FRESH ? fresh_state(&st, 0) : restore(&st);
+  srv_req rq;
+  if (r == 0)
+    r = srv_receive(&rq);
+  while (r == 0)
+    r = srv_reply_receive(&rq, handle(&rq, &st));
+  if (r == -ESHUTDOWN)
+    return 0; /* replaced */
+  fprintf(stderr, "ctr_srv: %s\n", strerror(-r));
+  return 1;
+}
