@@ -282,6 +282,18 @@ int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from) {
                          strv_len(from->env));
 }
 
+void kern__prog_drop_env(struct kern_prog *p, const char *prefix) {
+  size_t j = 0, n = strlen(prefix);
+  for (size_t i = 0; p->env && p->env[i]; i++) {
+    if (strncmp(p->env[i], prefix, n) == 0)
+      free(p->env[i]);
+    else
+      p->env[j++] = p->env[i];
+  }
+  if (p->env)
+    p->env[j] = NULL;
+}
+
 /* Builds the child's environment: ours, the program's extra entries, then
  * UKSIM_FD and UKSIM_NAME. */
 static char **child_env(const char *name, char *const *extra) {

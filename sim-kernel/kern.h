@@ -103,6 +103,7 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
 int kern__find_program(const char *prog, char *out, size_t len);
 void kern__prog_free(struct kern_prog *p);
 int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from);
+void kern__prog_drop_env(struct kern_prog *p, const char *prefix);
 int kern__prog_make(struct kern_prog *p, const char *file, char **args,
                     size_t nargs, char **env, size_t nenv);
 void kern__reply(struct kern *k, uint64_t id, int status, const char *err,

@@ -466,7 +466,9 @@ static void restart(struct kern *k, uint32_t s) {
   struct kern_prog prog;
   const char *err = "out of memory";
   int n = kern__prog_dup(&prog, &ks->prog);
+  kern__prog_drop_env(&prog, "UKSIM_FAULT="); /* faults are one-shot */
   set_phase(k, s, UK_PH_RESTARTING);
+  SV(k, s)->restarts++;
   if (n == 0)
     n = kern__spawn(k, SV(k, s)->name, &prog, &err);
   if (n < 0) {
@@ -478,7 +480,6 @@ static void restart(struct kern *k, uint32_t s) {
   k->proc[n].restart = ks->restart;
   k->proc[n].deadline_ms = ks->deadline_ms;
   SV(k, s)->successor = (uint32_t)n;
-  SV(k, s)->restarts++;
 }
 
 /* Server p of s failed: answer what it was processing, park the rest and

@@ -3,12 +3,15 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 void h_boot(mach_client *m, const char *server) {
   static int n;
   struct mach_opts o;
   mach_opts_default(&o);
+  if (getenv("UKSIM_TEST_TRACE")) /* debugging a test: the kernel's trace */
+    o.trace = -1;
   snprintf(o.name, sizeof o.name, "test-%d-%d", (int)getpid(), n++);
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
   if (server)
