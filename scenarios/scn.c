@@ -292,11 +292,7 @@ static int m_seed(struct scn__parser *p, const struct scn__tok *v, void *obj) {
 
 static int m_grace(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   struct scn_machine *m = obj;
-  if (scn__read_duration(p, v, &m->grace_ns) < 0)
-    return -1;
-  if (m->grace_ns == 0)
-    return scn__fail(p, v->col, "grace must be longer than 0");
-  return 0;
+  return scn__read_period(p, v, "grace", &m->grace_ns);
 }
 
 static int m_mode(struct scn__parser *p, const struct scn__tok *v, void *obj) {

@@ -185,6 +185,7 @@ struct scn_action {
   char target[SCN_INST_MAX + 1]; /* a server, app or instance ("kvs.2") */
   char binary[SCN_NAME_MAX + 1]; /* replace: the new server's binary */
   enum scn_state state;          /* replace: unset keeps the server's */
+  uint64_t deadline_ns; /* replace: to register and restore, 0: default */
   struct scn_fault faults[SCN_FAULTS_MAX]; /* the new instance's plan */
   unsigned nfaults;
   char args[SCN_TEXT_MAX + 1];

@@ -26,7 +26,7 @@ const char *scn_action_name(enum scn_action_kind k) {
   return (unsigned)k < (unsigned)COUNT(action_names) ? action_names[k] : "?";
 }
 
-/* replace SVC BINARY --state M --fault F... --args "..." */
+/* replace SVC BINARY --state M --fault F... --deadline T --args "..." */
 
 static int r_state(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   return scn__read_state(p, v, &((struct scn_action *)obj)->state);
@@ -37,14 +37,22 @@ static int r_fault(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   return scn__read_fault(p, v, a->faults, &a->nfaults);
 }
 
+static int r_deadline(struct scn__parser *p, const struct scn__tok *v,
+                      void *obj) {
+  struct scn_action *a = obj;
+  return scn__read_period(p, v, "a deadline", &a->deadline_ns);
+}
+
 static int r_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   return scn__read_text(p, v, ((struct scn_action *)obj)->args);
 }
 
-static const struct scn__opt replace_opts[] = {{"--state", r_state, false},
-                                               {"--fault", r_fault, true},
-                                               {"--args", r_args, false},
-                                               {NULL, NULL, false}};
+static const struct scn__opt replace_opts[] = {
+    {"--state", r_state, false},
+    {"--fault", r_fault, true},
+    {"--deadline", r_deadline, false},
+    {"--args", r_args, false},
+    {NULL, NULL, false}};
 
 static int replace_args(struct scn__parser *p, struct scn_action *a) {
   const struct scn__tok *t = scn__word(p, "the server to replace");

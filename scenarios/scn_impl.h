@@ -54,6 +54,9 @@ int scn__read_u64(struct scn__parser *p, const struct scn__tok *t, uint64_t min,
                   uint64_t max, uint64_t *out);
 int scn__read_duration(struct scn__parser *p, const struct scn__tok *t,
                        uint64_t *ns);
+/* A duration above 0; what names it in the message. */
+int scn__read_period(struct scn__parser *p, const struct scn__tok *t,
+                     const char *what, uint64_t *ns);
 int scn__read_size(struct scn__parser *p, const struct scn__tok *t,
                    uint64_t *bytes);
 int scn__read_name(struct scn__parser *p, const struct scn__tok *t,

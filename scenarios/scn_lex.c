@@ -312,6 +312,15 @@ int scn__read_duration(struct scn__parser *p, const struct scn__tok *t,
                    SHOWN(t->text));
 }
 
+int scn__read_period(struct scn__parser *p, const struct scn__tok *t,
+                     const char *what, uint64_t *ns) {
+  if (scn__read_duration(p, t, ns) < 0)
+    return -1;
+  if (*ns == 0)
+    return scn__fail(p, t->col, "%s must be longer than 0", what);
+  return 0;
+}
+
 int scn__read_size(struct scn__parser *p, const struct scn__tok *t,
                    uint64_t *bytes) {
   uint64_t v;
