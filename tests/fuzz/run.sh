@@ -1,29 +1,44 @@
 #!/bin/sh
-# Builds the net9p libFuzzer targets with clang (outside meson) and runs
-# each for a short while from the seed corpus.  Exits non-zero if a target
-# crashes, leaks, or fails to build.
-#   FUZZ_SECONDS  seconds per target (default 45; two targets)
+# Builds the libFuzzer targets with clang (outside meson) and runs each for
+# a short while from the seed corpus: the net9p decoder and server, and the
+# scenario parser and trace reader (fuzz_scn, seeded with the shipped
+# scenarios).  Exits non-zero if a target crashes, leaks, or fails to build.
+#   FUZZ_SECONDS  the budget is 2 x FUZZ_SECONDS in all (default 45), shared
+#                 evenly by the three targets
 # Needs: clang, libclang-rt-<ver>-dev (libFuzzer + sanitizers),
-#        libsodium-dev, libuv1-dev (header only).
+#        libsodium-dev, libuv1-dev (header only), libjansson-dev.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-secs=${FUZZ_SECONDS:-45}
+# The total stayed 2 x FUZZ_SECONDS when fuzz_scn joined the two others.
+secs=$(( 2 * ${FUZZ_SECONDS:-45} / 3 ))
+[ "$secs" -ge 1 ] || secs=1
 cc=${CC:-clang}
 out=$(mktemp -d "${TMPDIR:-/tmp}/uksim-fuzz.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 lib="addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c"
 srcs=""
 for f in $lib; do srcs="$srcs $root/net9p/$f"; done
+scn_srcs=""
+for f in scn.c scn_lex.c scn_action.c trace.c timeline.c; do
+  scn_srcs="$scn_srcs $root/scenarios/$f"
+done
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I$root/include -I$root/net9p
-       -I$root/tests/net9p $(pkg-config --cflags libuv libsodium)"
+       -I$root/tests/net9p -I$root/scenarios
+       $(pkg-config --cflags libuv libsodium jansson)"
 status=0
-for t in decode srv; do
+for t in decode srv scn; do
   echo "fuzz: building fuzz_$t"
+  if [ "$t" = scn ]; then
+    tsrcs=$scn_srcs libs=$(pkg-config --libs jansson)
+  else
+    tsrcs=$srcs libs=$(pkg-config --libs libsodium)
+  fi
   # shellcheck disable=SC2086
-  $cc $flags $srcs "$root/tests/fuzz/fuzz_$t.c" \
-    $(pkg-config --libs libsodium) -o "$out/fuzz_$t"
+  $cc $flags $tsrcs "$root/tests/fuzz/fuzz_$t.c" $libs -o "$out/fuzz_$t"
   mkdir -p "$out/corpus_$t"
+  # fuzz_scn's seeds are the shipped scenarios as they are now.
+  [ "$t" = scn ] && cp "$root"/scenarios/*.scn "$out/corpus_$t/"
   echo "fuzz: running fuzz_$t for ${secs}s"
   if ! "$out/fuzz_$t" -max_total_time="$secs" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 \
