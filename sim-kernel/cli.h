@@ -13,6 +13,7 @@ int cmd_run(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_svc(int argc, char **argv);
 int cmd_replace(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_ipc_main(int argc, char **argv);
 

@@ -190,6 +190,36 @@ static uint32_t pack_icas(struct kern *k, const struct uk_req *r,
   return n;
 }
 
+/* The trace event `ev` of request ri, by process `actor` (UK_NIL: the
+ * kernel). */
+static void req_event(struct kern *k, const char *ev, uint32_t actor,
+                      uint32_t ri, int status) {
+  if (k->events == NULL)
+    return;
+  const struct uk_req *r = &k->kd->req[ri];
+  const char *svc = r->svc != UK_NIL ? k->kd->svc[r->svc].name : NULL;
+  const char *client = r->client != UK_NIL ? P(k, r->client)->name : NULL;
+  char on[40];
+  struct kern_ev e = {
+      .ev = ev,
+      .actor = actor != UK_NIL ? P(k, actor)->name : NULL,
+      .peer = actor != UK_NIL && actor == r->client ? svc : client,
+      .svc = svc,
+      .req = r->seqno,
+      .op = svc ? kern__opname(k->kd, r->svc, r->op, on, sizeof on) : NULL,
+      .status = status,
+  };
+  kern__event(k, &e);
+}
+
+/* A request answered by the kernel itself (the server failed or is gone). */
+void kern__fail_request(struct kern *k, uint32_t ri, int status) {
+  kern__trace(k, "req=%u answered %s", kern_req_id(k->kd, ri),
+              status == -ECONNRESET ? "-ECONNRESET" : "-ESRCH");
+  req_event(k, "error", UK_NIL, ri, status);
+  kern__complete(k, ri, status);
+}
+
 /* Delivery ---------------------------------------------------------------- */
 
 static bool waits_for_request(const struct uk_proc *pp) {
@@ -230,6 +260,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
   m.hdr.len = sizeof rq;
   P(k, sp)->state = UK_PROC_RUNNING;
   char on[40];
+  req_event(k, "receive", sp, ri, 0);
   kern__trace(k, "%s receives %s req=%u #%llu", P(k, sp)->name,
               kern__opname(k->kd, s, r->op, on, sizeof on), rq.req,
               (unsigned long long)r->seqno);
@@ -270,6 +301,7 @@ static void deliver_result(struct kern *k, uint32_t c) {
   P(k, c)->state = UK_PROC_RUNNING;
   P(k, c)->outstanding--;
   k->kd->ctr.results++;
+  req_event(k, "result", c, ri, r->status);
   kern_req_free(k->kd, ri);
   kern__answer(k, c, &m);
 }
@@ -347,6 +379,7 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   sv->requests++;
   k->kd->ctr.sends++;
   char on[40];
+  req_event(k, "send", p, (uint32_t)ri, 0);
   kern__trace(k, "%s sends %s req=%u #%llu ctl=%#x data=%#x", P(k, p)->name,
               kern__opname(k->kd, (uint32_t)s, a->op, on, sizeof on), *rid,
               (unsigned long long)q->seqno, a->ctl, a->data);
@@ -441,6 +474,10 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
   static const char *hows[] = {"fresh", "replacing", "restarting"};
   kern__trace(k, "%s registers %s v%u (%s)", P(k, p)->name, a.name, a.version,
               hows[how]);
+  kern__event(k, &(struct kern_ev){.ev = "register",
+                                   .actor = P(k, p)->name,
+                                   .svc = a.name,
+                                   .text = hows[how]});
   struct kabi_register_ans ans = {.how = how, .svc = (uint32_t)s + 1};
   kabi_msg_init(m, KABI_ANS_REGISTER, m->hdr.seq, 0, &ans, sizeof ans);
   kern__answer(k, p, m);
@@ -480,6 +517,7 @@ static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
   k->kd->svc[r->svc].replies++;
   r->ctl = a.ctl;
   r->data = a.data;
+  req_event(k, "reply", p, (uint32_t)ri, a.status);
   kern__trace(k, "%s replies req=%u status=%d", P(k, p)->name, a.req, a.status);
   kern__complete(k, (uint32_t)ri, a.status);
   return 0;
@@ -621,14 +659,13 @@ void kern__server_down(struct kern *k, uint32_t s) {
     struct uk_req *r = &k->kd->req[i];
     if (r->state == UK_REQ_IN_SERVICE && r->svc == s) {
       /* The ICAs it held go back to the client with the error. */
-      kern__trace(k, "req=%u answered -ECONNRESET", kern_req_id(k->kd, i));
-      kern__complete(k, i, -ECONNRESET);
+      kern__fail_request(k, i, -ECONNRESET);
     }
   }
   uint32_t ri;
   while ((ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len)) !=
          UK_NIL)
-    kern__complete(k, ri, -ESRCH);
+    kern__fail_request(k, ri, -ESRCH);
 }
 
 /* Client p is gone: nobody will collect its results. */

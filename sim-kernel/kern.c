@@ -59,6 +59,42 @@ void kern__trace(struct kern *k, const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
+static void json_str(FILE *f, const char *key, const char *s) {
+  if (s == NULL)
+    return;
+  fprintf(f, ",\"%s\":\"", key);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+void kern__event(struct kern *k, const struct kern_ev *e) {
+  FILE *f = k->events;
+  if (f == NULL)
+    return;
+  fprintf(f, "{\"step\":%llu,\"t\":%llu",
+          (unsigned long long)k->kd->hdr.step + 1,
+          (unsigned long long)(kern__now_ns() - k->t0_ns));
+  json_str(f, "ev", e->ev);
+  json_str(f, "actor", e->actor ? e->actor : "kernel");
+  json_str(f, "peer", e->peer);
+  json_str(f, "svc", e->svc);
+  if (e->req)
+    fprintf(f, ",\"req\":%llu", (unsigned long long)e->req);
+  json_str(f, "op", e->op);
+  if (e->status)
+    fprintf(f, ",\"status\":%d", e->status);
+  json_str(f, "text", e->text);
+  fputs("}\n", f);
+}
+
 const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
                          char *buf, size_t len) {
   const char *s = kd->svc[svc].opnames;
@@ -194,6 +230,13 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
   uint32_t p = (uint32_t)(uintptr_t)h->data;
   k->kd->proc[p].exit_status = (int32_t)status;
   k->kd->proc[p].term_signal = sig;
+  char why[48];
+  snprintf(why, sizeof why, sig ? "signal %d" : "status %d",
+           sig ? sig : (int)status);
+  kern__event(k, &(struct kern_ev){.ev = "exit",
+                                   .actor = k->kd->proc[p].name,
+                                   .status = sig ? 0 : (int)status,
+                                   .text = why});
   if (sig)
     kern__trace(k, "%s (pid %d) killed by signal %d", k->kd->proc[p].name,
                 k->kd->proc[p].pid, sig);
@@ -384,6 +427,9 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
   k->kd->proc[p].pid = kp->process.pid;
   k->kd->ctr.spawned++;
   kern__trace(k, "spawn %s (pid %d)", k->kd->proc[p].name, kp->process.pid);
+  kern__event(k, &(struct kern_ev){.ev = "spawn",
+                                   .peer = k->kd->proc[p].name,
+                                   .text = prog->argv[0]});
   return p;
 }
 
@@ -532,6 +578,8 @@ static void halt_check(struct kern *k) {
   r.icas_live = kern_ica_live(k->kd);
   r.ica_bytes = k->ica_bytes;
   kern__trace(k, "halted: %u ICAs live", r.icas_live);
+  if (k->events)
+    fflush(k->events); /* complete before the halt is answered */
   kern__reply(k, k->halt_id, 0, NULL, &r);
   k->halting = false;
   uv_stop(k->loop);
@@ -622,13 +670,16 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
 }
 
 int kern_main(int argc, char **argv) {
-  static const struct option opts[] = {{"os-id", required_argument, NULL, 'o'},
-                                       {"budget", required_argument, NULL, 'b'},
-                                       {"trace", required_argument, NULL, 't'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"os-id", required_argument, NULL, 'o'},
+      {"budget", required_argument, NULL, 'b'},
+      {"trace", required_argument, NULL, 't'},
+      {"trace-file", required_argument, NULL, 'f'},
+      {NULL, 0, NULL, 0}};
   static struct kern k; /* large: the fd array */
   uint32_t os_id = 1;
   uint64_t budget = 1ull << 32;
+  const char *trace_file = NULL;
   int c;
 
   k.trace_left = 0;
@@ -640,6 +691,8 @@ int kern_main(int argc, char **argv) {
       budget = strtoull(optarg, NULL, 10);
     else if (c == 't')
       k.trace_left = strtol(optarg, NULL, 10);
+    else if (c == 'f')
+      trace_file = optarg[0] ? optarg : NULL;
     else
       return 2;
   }
@@ -654,6 +707,11 @@ int kern_main(int argc, char **argv) {
     return 1;
   }
   close(4);
+  if (trace_file && (k.events = fopen(trace_file, "we")) == NULL) {
+    fprintf(stderr, "uksim kernel: cannot write the trace %s: %m\n",
+            trace_file);
+    return 1;
+  }
   kern_kdata_init(k.kd, getpid(), os_id, budget);
   k.t0_ns = kern__now_ns();
   k.kd->hdr.boot_ns = k.t0_ns;
@@ -684,6 +742,8 @@ int kern_main(int argc, char **argv) {
   uv_run(k.loop, UV_RUN_DEFAULT);
   uv_loop_close(k.loop);
   munmap(k.kd, sizeof *k.kd);
+  if (k.events)
+    fclose(k.events);
   close(k.msock);
   return 0;
 }

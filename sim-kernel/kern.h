@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "control.pb-c.h"
@@ -88,6 +89,7 @@ struct kern {
   bool halting;
   uint64_t halt_id;
   long trace_left; /* trace lines still to print; -1 for no limit */
+  FILE *events;    /* the event trace (JSON Lines), or NULL */
   uint64_t t0_ns;
 };
 
@@ -109,6 +111,15 @@ int kern__prog_make(struct kern_prog *p, const char *file, char **args,
 void kern__reply(struct kern *k, uint64_t id, int status, const char *err,
                  Uksim__Reply *r);
 void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault);
+/* One event of the structured trace (scenarios/README.md "Trace format"):
+ * ev, actor, and optionally peer, svc, req (the kernel-wide request number,
+ * 0 for none), op, status and text. */
+struct kern_ev {
+  const char *ev, *actor, *peer, *svc, *op, *text;
+  uint64_t req;
+  int status;
+};
+void kern__event(struct kern *k, const struct kern_ev *e);
 void kern__trace(struct kern *k, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
@@ -125,6 +136,7 @@ void kern__complete(struct kern *k, uint32_t ri, int32_t status);
 void kern__ica_drop(struct kern *k, uint32_t id);
 int kern__answer_ica(struct kern *k, uint32_t p, uint32_t seq, uint32_t id);
 void kern__server_down(struct kern *k, uint32_t s);
+void kern__fail_request(struct kern *k, uint32_t ri, int status);
 
 /* replace.c: server replacement and restart (state machine there). */
 void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *r);

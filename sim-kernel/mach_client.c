@@ -85,7 +85,8 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     dup2(sv[1], 3); /* dup2 clears close-on-exec */
     close_range(4, ~0u, 0);
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
-          "--block-mib", bmib, "--trace", trace, (char *)NULL);
+          "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
+          (char *)NULL);
     _exit(127);
   }
   close(sv[1]);
@@ -176,7 +177,7 @@ int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *ofd) {
 int mach_spawn_prog(mach_client *m, const struct mach_prog *p, int *proc) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Spawn s = UKSIM__SPAWN__INIT;
-  Uksim__Ctl *rep;
+  Uksim__Ctl *rep = NULL;
   s.program = (char *)p->program;
   s.args = (char **)p->args;
   s.n_args = p->nargs;

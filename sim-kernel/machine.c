@@ -315,8 +315,9 @@ static int boot_kernel(void) {
   snprintf(budget, sizeof budget, "%llu",
            (unsigned long long)M.o.block_size * M.o.blocks);
   snprintf(trace, sizeof trace, "%ld", M.o.trace);
-  char *args[] = {exe,    "kernel",  "--os-id", "1", "--budget",
-                  budget, "--trace", trace,     NULL};
+  char *args[] = {
+      exe,   "kernel",       "--os-id",      "1", "--budget", budget, "--trace",
+      trace, "--trace-file", M.o.trace_file, NULL};
   uv_stdio_container_t stdio[5];
   for (int i = 0; i < 3; i++) {
     stdio[i].flags = UV_INHERIT_FD;
@@ -384,6 +385,7 @@ static int parse(int argc, char **argv) {
       {"blocks", required_argument, NULL, 'b'},
       {"block-mib", required_argument, NULL, 'm'},
       {"trace", required_argument, NULL, 't'},
+      {"trace-file", required_argument, NULL, 'f'},
       {NULL, 0, NULL, 0}};
   int c;
   mach_opts_default(&M.o);
@@ -397,6 +399,8 @@ static int parse(int argc, char **argv) {
       M.o.block_size = strtoull(optarg, NULL, 10) << 20;
     else if (c == 't')
       M.o.trace = strtol(optarg, NULL, 10);
+    else if (c == 'f')
+      snprintf(M.o.trace_file, sizeof M.o.trace_file, "%s", optarg);
     else
       return -EINVAL;
   }

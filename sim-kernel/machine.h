@@ -20,7 +20,8 @@ struct mach_opts {
   char name[64];   /* machine name: its control socket's directory */
   uint32_t blocks; /* physical memory blocks given to OS 1 */
   uint64_t block_size;
-  long trace; /* kernel trace lines to print; -1 all, 0 none */
+  long trace;           /* kernel trace lines to print; -1 all, 0 none */
+  char trace_file[256]; /* the kernel's event trace, JSON Lines; "" none */
 };
 
 void mach_opts_default(struct mach_opts *o);

@@ -70,6 +70,17 @@ static void set_phase(struct kern *k, uint32_t s, uint32_t ph) {
   SV(k, s)->phase = ph;
 }
 
+/* A trace event about service s, by process `actor` (UK_NIL: kernel). */
+static void svc_event(struct kern *k, const char *ev, uint32_t s,
+                      uint32_t actor, const char *text) {
+  kern__event(k, &(struct kern_ev){
+                     .ev = ev,
+                     .actor = actor != UK_NIL ? P(k, actor)->name : NULL,
+                     .svc = SV(k, s)->name,
+                     .text = text,
+                 });
+}
+
 static bool replacing(const struct uk_svc *sv) {
   return sv->phase >= UK_PH_REQUESTED && sv->phase <= UK_PH_RESTORING;
 }
@@ -120,6 +131,7 @@ static void fail_replacement(struct kern *k, uint32_t s, int status,
   uint32_t n = sv->successor;
 
   kern__trace(k, "replacement of %s failed: %s", sv->name, why);
+  svc_event(k, "fail", s, UK_NIL, why);
   sv->failed_replacements++;
   sv->successor = UK_NIL;
   if (n != UK_NIL) {
@@ -186,6 +198,7 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
   uv_timer_start(&ks->timer, on_replace_timeout, ms, ms);
   SV(k, s)->flags |= UK_SVC_F_REPLACE;
   kern__trace(k, "replace %s with %s: flag set", SV(k, s)->name, file);
+  svc_event(k, "flag", (uint32_t)s, UK_NIL, file);
   set_phase(k, s, UK_PH_REQUESTED);
   uint32_t old = SV(k, s)->proc;
   if (waits_for_request(P(k, old)))
@@ -222,6 +235,7 @@ static void prepare_old(struct kern *k, uint32_t s) {
   kabi_msg_init(&m, KABI_ANS_PREPARE, k->proc[old].wait_seq, 0, &pm, sizeof pm);
   P(k, old)->state = UK_PROC_RUNNING;
   k->proc[old].preparing = true;
+  svc_event(k, "prepare", s, old, NULL);
   kern__answer(k, old, &m);
 }
 
@@ -248,6 +262,7 @@ static void commit(struct kern *k, uint32_t s);
 /* The old server has saved: answer what the successor waits for. */
 static void handed_off(struct kern *k, uint32_t s) {
   uint32_t n = SV(k, s)->successor;
+  svc_event(k, "handoff", s, SV(k, s)->proc, NULL);
   set_phase(k, s, UK_PH_RESTORING);
   if (waits_in(P(k, n), KABI_STATE_GET)) {
     P(k, n)->state = UK_PROC_RUNNING;
@@ -317,6 +332,7 @@ static void commit(struct kern *k, uint32_t s) {
   memset(&ks->next, 0, sizeof ks->next);
   kern__trace(k, "%s takes over %s from %s", P(k, n)->name, sv->name,
               P(k, old)->name);
+  svc_event(k, "commit", s, n, P(k, old)->name);
   set_phase(k, s, UK_PH_SERVING);
   if (waits_for_request(P(k, old))) {
     P(k, old)->state = UK_PROC_RUNNING;
@@ -480,6 +496,7 @@ static void restart(struct kern *k, uint32_t s) {
   k->proc[n].restart = ks->restart;
   k->proc[n].deadline_ms = ks->deadline_ms;
   SV(k, s)->successor = (uint32_t)n;
+  svc_event(k, "restart", s, UK_NIL, P(k, n)->name);
 }
 
 /* Server p of s failed: answer what it was processing, park the rest and
@@ -495,10 +512,8 @@ static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
       kept++;
       continue;
     }
-    kern__trace(k, "req=%u answered -ECONNRESET (server restarted)",
-                kern_req_id(k->kd, i));
     sv->held--;
-    kern__complete(k, i, -ECONNRESET);
+    kern__fail_request(k, i, -ECONNRESET);
   }
   move_all(k, UK_HOLD_PROC, p, UK_HOLD_SVC, s, KABI_ICA_NONE); /* park */
   kern__trace(k, "%s: %u kept requests wait for the next instance", sv->name,
@@ -528,6 +543,7 @@ bool rep_server_failed(struct kern *k, uint32_t p, uint32_t s) {
 
   kern__trace(k, "fault: %s, server of %s: %s", P(k, p)->name, sv->name,
               fault_name(k, p, why, sizeof why));
+  svc_event(k, "fault", s, p, why);
   if (replacing(sv))
     fail_replacement(k, s, -ECONNRESET,
                      "the old server failed during the replacement");
@@ -587,6 +603,7 @@ static void on_hang_check(uv_timer_t *t) {
     kern__trace(k, "hang: %s has held req=%u for more than %u ms",
                 P(k, srv)->name, kern_req_id(k->kd, i),
                 k->svc[r->svc].deadline_ms);
+    svc_event(k, "detect", r->svc, srv, "hang: request deadline passed");
     kern__kill(k, srv, SIGKILL, "hang");
   }
 }

@@ -1,18 +1,27 @@
 /* Integration-test harness (see harness.h). */
 #include "harness.h"
+#include "trace_check.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+static char trace_path[256];
+
 void h_boot(mach_client *m, const char *server) {
   static int n;
   struct mach_opts o;
   mach_opts_default(&o);
+  snprintf(o.name, sizeof o.name, "test-%d-%d", (int)getpid(), n++);
   if (getenv("UKSIM_TEST_TRACE")) /* debugging a test: the kernel's trace */
     o.trace = -1;
-  snprintf(o.name, sizeof o.name, "test-%d-%d", (int)getpid(), n++);
+  /* Every test's event trace is checked for the exactly-one-answer
+   * invariant at its halt. */
+  snprintf(o.trace_file, sizeof o.trace_file, "%s/%s.jsonl",
+           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
+           o.name);
+  snprintf(trace_path, sizeof trace_path, "%s", o.trace_file);
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
   if (server)
     cr_assert_eq(
@@ -44,4 +53,12 @@ void h_halt_clean(mach_client *m) {
   cr_assert_eq(mach_halt(m, &live), 0, "halt: %s", m->error);
   cr_assert_eq(live, 0, "%u ICAs leaked at shutdown", live);
   mach_close(m);
+  if (trace_path[0] == '\0')
+    return; /* booted without h_boot: no trace */
+  struct trace_stats st;
+  char err[512];
+  cr_assert_eq(trace_check(trace_path, &st, err, sizeof err), 0,
+               "exactly-one-answer invariant: %s (trace kept)", err);
+  unlink(trace_path);
+  trace_path[0] = '\0';
 }

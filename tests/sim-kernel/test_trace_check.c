@@ -1,0 +1,78 @@
+/* The exactly-one-answer checker (sim-kernel/trace_check.c) on traces
+ * written here, one per way the invariant can break. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trace_check.h"
+
+static char path[64];
+static char err[512];
+static struct trace_stats st;
+
+static int check(const char *trace) {
+  snprintf(path, sizeof path, "/tmp/uksim-trace-test-%d.jsonl", (int)getpid());
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs(trace, f);
+  fclose(f);
+  int r = trace_check(path, &st, err, sizeof err);
+  unlink(path);
+  return r;
+}
+
+#define SEND(n)                                                                \
+  "{\"step\":1,\"t\":1,\"ev\":\"send\",\"actor\":\"ap\",\"req\":" #n "}\n"
+#define RECV(n)                                                                \
+  "{\"step\":2,\"t\":2,\"ev\":\"receive\",\"actor\":\"kvs\",\"req\":" #n "}\n"
+#define REPLY(n)                                                               \
+  "{\"step\":3,\"t\":3,\"ev\":\"reply\",\"actor\":\"kvs\",\"req\":" #n "}\n"
+#define ERROR(n)                                                               \
+  "{\"step\":3,\"t\":3,\"ev\":\"error\",\"req\":" #n ",\"status\":-104}\n"
+#define RESULT(n)                                                              \
+  "{\"step\":4,\"t\":4,\"ev\":\"result\",\"actor\":\"ap\",\"req\":" #n "}\n"
+#define EXIT(who) "{\"step\":5,\"t\":5,\"ev\":\"exit\",\"actor\":\"" who "\"}\n"
+
+Test(trace_check, answered_requests_pass) {
+  cr_expect_eq(check(SEND(1) SEND(2) RECV(1) REPLY(1) RECV(2) ERROR(2) RESULT(2)
+                         RESULT(1)),
+               0, "%s", err);
+  cr_expect_eq(st.requests, 2);
+  cr_expect_eq(st.errors, 1);
+}
+
+Test(trace_check, unanswered_request_fails) {
+  cr_expect_eq(check(SEND(1) RECV(1)), -1);
+  cr_expect(strstr(err, "request 1 of ap was never answered"), "%s", err);
+}
+
+Test(trace_check, unanswered_request_of_an_exited_client_passes) {
+  cr_expect_eq(check(SEND(1) EXIT("ap")), 0, "%s", err);
+  cr_expect_eq(st.dropped, 1);
+}
+
+Test(trace_check, double_delivery_fails) {
+  cr_expect_eq(check(SEND(1) RECV(1) RECV(1) REPLY(1) RESULT(1)), -1);
+  cr_expect(strstr(err, "delivered to a server twice"), "%s", err);
+}
+
+Test(trace_check, double_result_fails) {
+  cr_expect_eq(check(SEND(1) RECV(1) REPLY(1) RESULT(1) RESULT(1)), -1);
+  cr_expect(strstr(err, "two results"), "%s", err);
+}
+
+Test(trace_check, double_answer_fails) {
+  cr_expect_eq(check(SEND(1) RECV(1) REPLY(1) ERROR(1) RESULT(1)), -1);
+  cr_expect(strstr(err, "answered twice"), "%s", err);
+}
+
+Test(trace_check, result_without_send_fails) {
+  cr_expect_eq(check(RESULT(7)), -1);
+  cr_expect(strstr(err, "never sent"), "%s", err);
+}
+
+Test(trace_check, garbage_line_fails_with_its_line_number) {
+  cr_expect_eq(check(SEND(1) "not json\n"), -1);
+  cr_expect(strstr(err, ":2: not a trace event"), "%s", err);
+}
