@@ -1,20 +1,25 @@
 /* scn-timeline: draws a JSON Lines trace as a sequence diagram.
  *
- *   scn-timeline TRACE OUT [--title TEXT]
+ *   scn-timeline TRACE OUT [--title TEXT] [--first N]
  *
  * TRACE is a file, or - for standard input.  OUT ending in .html gets an
- * HTML page embedding the SVG; any other name gets the SVG alone.  Exit
- * status 0, 1 if OUT cannot be written, 2 for a bad trace or usage. */
+ * HTML page embedding the SVG; any other name gets the SVG alone.  --first
+ * draws only the first N events (a long run's trace is too tall to read
+ * whole, and may hold more events than a trace may).  Exit status 0, 1 if
+ * OUT cannot be written, 2 for a bad trace or usage. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "timeline.h"
 
 static int usage(FILE *f, int status) {
-  fputs("usage: scn-timeline TRACE OUT.svg|OUT.html [--title TEXT]\n"
+  fputs("usage: scn-timeline TRACE OUT.svg|OUT.html [--title TEXT] "
+        "[--first N]\n"
         "Draws a trace (JSON Lines, scenarios/README.md) as a sequence\n"
-        "diagram.  TRACE - reads standard input.\n",
+        "diagram.  TRACE - reads standard input.  --first N draws only the\n"
+        "first N events.\n",
         f);
   return status;
 }
@@ -24,15 +29,16 @@ static bool ends_with(const char *s, const char *tail) {
   return n >= t && strcmp(s + n - t, tail) == 0;
 }
 
-static struct scn_trace *load(const char *path, struct scn_err *err) {
+static struct scn_trace *load(const char *path, size_t first,
+                              struct scn_err *err) {
   if (strcmp(path, "-") == 0)
-    return scn_trace_read("<stdin>", stdin, err);
+    return scn_trace_read_first("<stdin>", stdin, first, err);
   FILE *in = fopen(path, "r");
   if (in == NULL) {
     scn_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
     return NULL;
   }
-  struct scn_trace *tr = scn_trace_read(path, in, err);
+  struct scn_trace *tr = scn_trace_read_first(path, in, first, err);
   fclose(in);
   return tr;
 }
@@ -56,16 +62,36 @@ static int write_out(const struct scn_trace *tr, const char *path,
   return 0;
 }
 
+/* Reads --title and --first after the two paths; 0 or -1. */
+static int options(int argc, char **argv, const char **title, size_t *first) {
+  for (int i = 3; i < argc; i += 2) {
+    char *end;
+    if (i + 1 == argc)
+      return -1;
+    if (strcmp(argv[i], "--title") == 0) {
+      *title = argv[i + 1];
+      continue;
+    }
+    if (strcmp(argv[i], "--first") != 0)
+      return -1;
+    unsigned long long n = strtoull(argv[i + 1], &end, 10);
+    if (*end != '\0' || argv[i + 1][0] < '1' || argv[i + 1][0] > '9' ||
+        n > SCN_TRACE_EVENTS_MAX)
+      return -1;
+    *first = (size_t)n;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   struct scn_err err;
   const char *title = NULL;
+  size_t first = 0;
   if (argc == 2 && strcmp(argv[1], "--help") == 0)
     return usage(stdout, 0);
-  if (argc == 5 && strcmp(argv[3], "--title") == 0)
-    title = argv[4];
-  else if (argc != 3)
+  if (argc < 3 || options(argc, argv, &title, &first) < 0)
     return usage(stderr, 2);
-  struct scn_trace *tr = load(argv[1], &err);
+  struct scn_trace *tr = load(argv[1], first, &err);
   if (tr == NULL) {
     fprintf(stderr, "%s\n", err.text);
     return 2;

@@ -7,7 +7,7 @@
  * actor, every other arrow points from actor to peer.  Faults, detections,
  * replacement steps, exits, actions and expectations also get a marker on
  * the actor's lane.  A lifeline is drawn solid from the row where its actor
- * first appears to its exit (or the end).
+ * first appears to its exit (or the end), and again if the name comes back.
  *
  * The SVG needs nothing outside itself: styles are inline and every text
  * from the trace is escaped, so a browser shows it with no network.
@@ -179,29 +179,46 @@ static const char *cls_css(enum cls c) {
   return c == C_LIFE ? "life-ev" : cls_names[c];
 }
 
-/* Lifelines: dashed over the whole height, solid while the actor lives. */
+static void put_alive(FILE *out, int x, size_t from, size_t to) {
+  fprintf(out,
+          "<line class=\"alive\" x1=\"%d\" y1=\"%d\" x2=\"%d\" "
+          "y2=\"%d\"/>\n",
+          x, row_y(from) - ROW / 2, x, row_y(to) + ROW / 4);
+}
+
+/* Solid where actor a lives: from a row that names it (as actor or peer)
+ * to its exit; a name used again after an exit (a restart under the same
+ * name) lives again. */
+static void put_alive_spans(FILE *out, const struct scn_trace *tr, size_t a) {
+  const char *name = tr->actors[a];
+  bool alive = false;
+  size_t from = 0;
+  for (size_t i = 0; i < tr->n; i++) {
+    const struct scn_event *e = &tr->ev[i];
+    bool mine = strcmp(e->actor, name) == 0;
+    if (!alive && (mine || strcmp(e->peer, name) == 0)) {
+      alive = true;
+      from = i;
+    }
+    if (alive && mine && e->ev == SCN_EV_EXIT) {
+      put_alive(out, lane_x((int)a), from, i);
+      alive = false;
+    }
+  }
+  if (alive)
+    put_alive(out, lane_x((int)a), from, tr->n - 1);
+}
+
+/* Lifelines: dashed over the whole height, solid while the actor lives,
+ * under a box with the actor's name. */
 static void put_lifelines(FILE *out, const struct scn_trace *tr, int bottom) {
   for (size_t a = 0; a < tr->nactors; a++) {
     int x = lane_x((int)a);
-    long first = -1, last = (long)tr->n - 1;
-    for (size_t i = 0; i < tr->n; i++) {
-      const struct scn_event *e = &tr->ev[i];
-      bool mine = strcmp(e->actor, tr->actors[a]) == 0;
-      if (first < 0 && (mine || strcmp(e->peer, tr->actors[a]) == 0))
-        first = (long)i;
-      if (mine && e->ev == SCN_EV_EXIT)
-        last = (long)i;
-    }
     fprintf(out,
             "<line class=\"life\" x1=\"%d\" y1=\"%d\" x2=\"%d\" "
             "y2=\"%d\"/>\n",
             x, HEAD - 14, x, bottom);
-    if (first >= 0 && last >= first)
-      fprintf(out,
-              "<line class=\"alive\" x1=\"%d\" y1=\"%d\" x2=\"%d\" "
-              "y2=\"%d\"/>\n",
-              x, row_y((size_t)first) - ROW / 2, x,
-              row_y((size_t)last) + ROW / 4);
+    put_alive_spans(out, tr, a);
     fprintf(out,
             "<rect class=\"box\" x=\"%d\" y=\"10\" width=\"%d\" "
             "height=\"26\" rx=\"4\"/>\n",

@@ -50,7 +50,12 @@ struct scn_trace {
 struct scn_trace *scn_trace_read(const char *file, FILE *in,
                                  struct scn_err *err);
 
-/* The same, from len bytes of buf. */
+/* Reads the first max events (at most SCN_TRACE_EVENTS_MAX) and stops
+ * there: the rest of in is neither read nor checked.  max 0: all. */
+struct scn_trace *scn_trace_read_first(const char *file, FILE *in, size_t max,
+                                       struct scn_err *err);
+
+/* The same as scn_trace_read, from len bytes of buf. */
 struct scn_trace *scn_trace_parse(const char *file, const char *buf, size_t len,
                                   struct scn_err *err);
 

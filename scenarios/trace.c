@@ -20,7 +20,8 @@ struct reader {
   const char *file;
   struct scn_err *err;
   struct scn_trace *tr;
-  size_t cap; /* events allocated */
+  size_t cap;  /* events allocated */
+  size_t keep; /* stop quietly after this many events, 0: never */
   int line;
 };
 
@@ -165,12 +166,15 @@ static bool blank(const char *s, size_t n) {
   return true;
 }
 
-/* One line of input (no newline); blank lines are skipped. */
+/* One line of input (no newline); blank lines are skipped.  0, -1 for a
+ * bad line, 1 when the events asked for are read (the rest is not). */
 static int take_line(struct reader *r, const char *s, size_t n) {
   struct scn_event e = {0};
   json_error_t je;
   json_t *o;
   int rc;
+  if (r->keep != 0 && r->tr->n == r->keep)
+    return 1;
   if (n > SCN_TRACE_LINE_MAX)
     return bad(r, "line longer than %d bytes", SCN_TRACE_LINE_MAX);
   if (blank(s, n))
@@ -187,17 +191,17 @@ static int take_line(struct reader *r, const char *s, size_t n) {
 }
 
 static struct scn_trace *trace_new(struct reader *r, const char *file,
-                                   struct scn_err *err) {
+                                   size_t keep, struct scn_err *err) {
   struct scn_trace *tr = scn__xcalloc(1, sizeof *tr);
   tr->actors = scn__xcalloc(SCN_TRACE_ACTORS_MAX, sizeof tr->actors[0]);
   strcpy(tr->actors[0], "kernel");
   tr->nactors = 1;
-  *r = (struct reader){.file = file, .err = err, .tr = tr};
+  *r = (struct reader){.file = file, .err = err, .tr = tr, .keep = keep};
   return tr;
 }
 
 static struct scn_trace *done(struct scn_trace *tr, int rc) {
-  if (rc == 0)
+  if (rc >= 0)
     return tr;
   scn_trace_free(tr);
   return NULL;
@@ -206,7 +210,7 @@ static struct scn_trace *done(struct scn_trace *tr, int rc) {
 struct scn_trace *scn_trace_parse(const char *file, const char *buf, size_t len,
                                   struct scn_err *err) {
   struct reader r;
-  struct scn_trace *tr = trace_new(&r, file, err);
+  struct scn_trace *tr = trace_new(&r, file, 0, err);
   size_t at = 0;
   int rc = 0;
   while (rc == 0 && at < len) {
@@ -232,10 +236,10 @@ static long read_line(FILE *in, char *buf, size_t max) {
   return (long)n;
 }
 
-struct scn_trace *scn_trace_read(const char *file, FILE *in,
-                                 struct scn_err *err) {
+struct scn_trace *scn_trace_read_first(const char *file, FILE *in, size_t max,
+                                       struct scn_err *err) {
   struct reader r;
-  struct scn_trace *tr = trace_new(&r, file, err);
+  struct scn_trace *tr = trace_new(&r, file, max, err);
   char *buf = scn__xcalloc(SCN_TRACE_LINE_MAX + 1, 1);
   long n;
   int rc = 0;
@@ -249,6 +253,11 @@ struct scn_trace *scn_trace_read(const char *file, FILE *in,
   }
   free(buf);
   return done(tr, rc);
+}
+
+struct scn_trace *scn_trace_read(const char *file, FILE *in,
+                                 struct scn_err *err) {
+  return scn_trace_read_first(file, in, 0, err);
 }
 
 void scn_trace_free(struct scn_trace *tr) {

@@ -14,26 +14,26 @@
 
 TestSuite(timeline, .timeout = 30);
 
-/* Fig. 8 in small: a request, the replacement, a request to the new one.
- * 12 events, 10 of them with a peer (fault and exit have none). */
+/* Fig. 8 in small: a request, then the replacement.  12 events, 8 of them
+ * with a peer (register, prepare, fault and exit have none). */
 static const char fig8[] =
     "{\"step\":1,\"t\":0,\"ev\":\"spawn\",\"actor\":\"kernel\","
     "\"peer\":\"kvs\",\"text\":\"kvs\"}\n"
     "{\"step\":2,\"t\":1000,\"ev\":\"register\",\"actor\":\"kvs\","
-    "\"peer\":\"kernel\",\"svc\":\"kvs\",\"text\":\"v1 fresh\"}\n"
+    "\"svc\":\"kvs\",\"text\":\"v1 fresh\"}\n"
     "\n"
     "{\"step\":3,\"t\":2500,\"ev\":\"send\",\"actor\":\"ap1\",\"peer\":"
-    "\"kernel\",\"svc\":\"kvs\",\"req\":65537,\"op\":\"kvs.put\"}\n"
+    "\"kvs\",\"svc\":\"kvs\",\"req\":65537,\"op\":\"kvs.put\"}\n"
     "{\"step\":4,\"t\":2600,\"ev\":\"receive\",\"actor\":\"kvs\",\"peer\":"
-    "\"kernel\",\"svc\":\"kvs\",\"req\":65537,\"op\":\"kvs.put\"}\n"
+    "\"ap1\",\"svc\":\"kvs\",\"req\":65537,\"op\":\"kvs.put\"}\n"
     "{\"step\":5,\"t\":2700,\"ev\":\"reply\",\"actor\":\"kvs\",\"peer\":"
-    "\"kernel\",\"req\":65537,\"op\":\"kvs.put\",\"status\":0}\n"
+    "\"ap1\",\"req\":65537,\"op\":\"kvs.put\",\"status\":0}\n"
     "{\"step\":6,\"t\":2800,\"ev\":\"result\",\"actor\":\"ap1\",\"peer\":"
-    "\"kernel\",\"req\":65537,\"status\":0}\n"
+    "\"kvs\",\"req\":65537,\"status\":0}\n"
     "{\"step\":7,\"t\":5000000,\"ev\":\"flag\",\"actor\":\"kernel\","
     "\"peer\":\"kvs\",\"svc\":\"kvs\"}\n"
     "{\"step\":8,\"t\":5000100,\"ev\":\"prepare\",\"actor\":\"kvs\","
-    "\"peer\":\"kernel\",\"svc\":\"kvs\"}\n"
+    "\"svc\":\"kvs\"}\n"
     "{\"step\":9,\"t\":5000200,\"ev\":\"handoff\",\"actor\":\"kvs\","
     "\"peer\":\"kvs.2\",\"svc\":\"kvs\",\"text\":\"1 ICA, 0 queued\"}\n"
     "{\"step\":10,\"t\":5000300,\"ev\":\"commit\",\"actor\":\"kernel\","
@@ -85,7 +85,7 @@ Test(timeline, reads_every_field) {
   cr_assert_eq(e->t, 2500);
   cr_assert_eq(e->ev, SCN_EV_SEND);
   cr_assert_str_eq(e->actor, "ap1");
-  cr_assert_str_eq(e->peer, "kernel");
+  cr_assert_str_eq(e->peer, "kvs");
   cr_assert_str_eq(e->svc, "kvs");
   cr_assert_str_eq(e->op, "kvs.put");
   cr_assert(e->has_req);
@@ -118,7 +118,7 @@ Test(timeline, svg_names_every_actor_and_draws_every_arrow) {
                           ">kvs.2</text>"};
   for (int i = 0; i < 4; i++)
     cr_assert_eq(count(svg, actors[i]), 1, "%s", actors[i]);
-  cr_assert_eq(count(svg, "<line class=\"arrow"), 10);
+  cr_assert_eq(count(svg, "<line class=\"arrow"), 8);
   cr_assert_eq(count(svg, "class=\"actor\""), 4);
   cr_assert_geq(count(svg, "class=\"mark"), 6,
                 "flag, prepare, handoff, "
@@ -133,13 +133,17 @@ Test(timeline, svg_names_every_actor_and_draws_every_arrow) {
 Test(timeline, arrows_point_the_way_messages_travel) {
   struct scn_trace *tr = read_ok(fig8);
   char *svg = render(tr, false);
-  /* Lanes: kernel at x=245, kvs 395, ap1 545.  send goes ap1 -> kernel,
-   * receive kernel -> kvs (drawn to just short of the lane). */
+  /* Lanes: kernel at x=245, kvs 395, ap1 545.  An arrow stops just short
+   * of its lane.  send goes ap1 -> kvs; receive is drawn the same way (the
+   * request travels to its actor); reply goes back kvs -> ap1. */
   cr_assert_neq(strstr(svg, "class=\"arrow msg\" x1=\"545\" y1=\"124\" "
-                            "x2=\"247\""),
+                            "x2=\"397\""),
                 NULL, "%s", svg);
-  cr_assert_neq(strstr(svg, "class=\"arrow msg\" x1=\"245\" y1=\"148\" "
-                            "x2=\"393\""),
+  cr_assert_neq(strstr(svg, "class=\"arrow msg\" x1=\"545\" y1=\"148\" "
+                            "x2=\"397\""),
+                NULL);
+  cr_assert_neq(strstr(svg, "class=\"arrow msg\" x1=\"395\" y1=\"172\" "
+                            "x2=\"543\""),
                 NULL);
   scn_trace_free(tr);
   free(svg);
@@ -165,7 +169,7 @@ Test(timeline, html_embeds_the_svg_without_scripts) {
   char *html = render(tr, true);
   cr_assert(strncmp(html, "<!DOCTYPE html>", 15) == 0);
   cr_assert_eq(count(html, "<svg "), 1);
-  cr_assert_eq(count(html, "<line class=\"arrow"), 10);
+  cr_assert_eq(count(html, "<line class=\"arrow"), 8);
   cr_assert_null(strstr(html, "<script"));
   cr_assert_null(strstr(html, "src="), "nothing to fetch");
   cr_assert_null(strstr(html, "href="), "nothing to fetch");
@@ -205,6 +209,24 @@ Test(timeline, reads_from_a_file) {
   cr_assert_not_null(tr, "%s", err.text);
   cr_assert_eq(tr->n, 12);
   scn_trace_free(tr);
+}
+
+Test(timeline, read_first_stops_without_reading_the_rest) {
+  char text[sizeof fig8 + 16];
+  snprintf(text, sizeof text, "%s%s", fig8, "not json at all\n");
+  FILE *f = fmemopen(text, strlen(text), "r");
+  struct scn_err err;
+  struct scn_trace *tr = scn_trace_read_first("f.jsonl", f, 5, &err);
+  cr_assert_not_null(tr, "%s", err.text);
+  cr_assert_eq(tr->n, 5);
+  cr_assert_eq(tr->ev[4].ev, SCN_EV_REPLY);
+  scn_trace_free(tr);
+  rewind(f);
+  cr_assert_null(scn_trace_read_first("f.jsonl", f, 0, &err));
+  cr_assert_str_eq(err.text,
+                   "f.jsonl:14: bad JSON at column 3: '[' or '{' expected "
+                   "near 'not'");
+  fclose(f);
 }
 
 #define E1 "{\"step\":1,\"t\":0,\"ev\":\"spawn\",\"actor\":\"kernel\"}\n"
