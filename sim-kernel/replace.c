@@ -588,9 +588,31 @@ void rep_adopt(struct kern *k, uint32_t p, uint32_t s) {
 
 /* Hangs -------------------------------------------------------------------- */
 
+/* A server that leaves the head of its queue waiting past the deadline
+ * while it is not in receive() hangs too (stuck outside any request, e.g.
+ * in its replacement hook).  Not while a replacement holds deliveries. */
+static void check_queue_heads(struct kern *k, uint64_t now) {
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
+    const struct uk_svc *sv = SV(k, s);
+    uint64_t limit = (uint64_t)k->svc[s].deadline_ms * 1000000ull;
+    if (sv->state != UK_SVC_UP || limit == 0 || sv->q_len == 0 ||
+        sv->proc == UK_NIL || k->proc[sv->proc].fault ||
+        waits_for_request(P(k, sv->proc)) ||
+        (sv->phase != UK_PH_SERVING && sv->phase != UK_PH_REQUESTED))
+      continue;
+    if (now - k->kd->req[sv->q_head].sent_ns <= limit)
+      continue;
+    kern__trace(k, "hang: %s takes no request for more than %u ms",
+                P(k, sv->proc)->name, k->svc[s].deadline_ms);
+    svc_event(k, "detect", s, sv->proc, "hang: queue not served");
+    kern__kill(k, sv->proc, SIGKILL, "hang");
+  }
+}
+
 static void on_hang_check(uv_timer_t *t) {
   struct kern *k = t->loop->data;
   uint64_t now = kern__now_ns();
+  check_queue_heads(k, now);
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
     const struct uk_req *r = &k->kd->req[i];
     if (r->state != UK_REQ_IN_SERVICE || r->kept || r->svc == UK_NIL)

@@ -115,3 +115,39 @@ Test(restart, crash_while_saving_state_for_a_successor, .timeout = 60) {
   check(&m, 100, 1);
   h_halt_clean(&m);
 }
+
+Test(restart, panic_at_first_request, .timeout = 60) {
+  mach_client m;
+  h_boot(&m, NULL);
+  start_ctr(&m, "panic@request:1", 0);
+  run_loads(&m, 2, scaled(300));
+  check(&m, 2 * scaled(300), 1);
+  h_halt_clean(&m);
+}
+
+Test(restart, hang_at_first_request, .timeout = 60) {
+  mach_client m;
+  h_boot(&m, NULL);
+  start_ctr(&m, "hang@request:1", 200);
+  run_loads(&m, 2, scaled(300));
+  check(&m, 2 * scaled(300), 1);
+  h_halt_clean(&m);
+}
+
+/* Stuck in its replacement hook: it holds no request, but leaves its queue
+ * unserved past the deadline once the replacement has failed. */
+Test(restart, hang_while_saving_state_for_a_successor, .timeout = 60) {
+  mach_client m;
+  h_boot(&m, NULL);
+  start_ctr(&m, "hang@save", 200);
+  run_loads(&m, 1, 100);
+  struct mach_prog p = {.program = "ctr_srv"};
+  int64_t id = mach_replace_send(&m, "ctr", &p, 300);
+  int64_t w =
+      h_spawn(&m, "ctr_load", (char *[]){"--count", "50"}, 2, "late", NULL);
+  cr_expect_eq(mach_replace_reply(&m, (uint64_t)id, NULL), -ETIMEDOUT, "%s",
+               m.error);
+  cr_expect_eq(h_wait(&m, w), 0, "the queued requests were not served");
+  check(&m, 150, 1);
+  h_halt_clean(&m);
+}
