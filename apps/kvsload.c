@@ -12,6 +12,12 @@
  * get's answer becomes the next spare, and any other ICA that comes back is
  * released at once.  At exit the process holds no ICA.
  *
+ * Under faults (--tolerate-reset) an answer may be -ECONNRESET: the server
+ * failed while holding the request, which it may or may not have carried
+ * out.  The model then keeps every state the key may be in, and the next
+ * successful put, delete or get settles which one it is (a get's answer
+ * must be one of them).  Resets are counted and printed.
+ *
  * Exit status 0 only if every request was answered and every answer agreed
  * with the model; 1 otherwise (each disagreement is named on stderr); 2 for
  * a usage error.
@@ -33,6 +39,8 @@
 #define KL_PREFIX_MAX 200 /* leaves room for "-<index>" in a key */
 #define KL_REPORT_MAX 20  /* messages on stderr before going quiet */
 #define KL_GOLDEN 0x9e3779b97f4a7c15ull
+#define KL_CAND_MAX 8  /* states a key may be in before "any" */
+#define KL_ANY_BACK 64 /* versions an "any" key's value is looked for in */
 
 struct kl_opts {
   uint64_t count;      /* requests in the random mix */
@@ -43,14 +51,24 @@ struct kl_opts {
   unsigned mix[3]; /* put, get, delete weights */
   uint64_t big;    /* --big: value bytes, or 0 */
   bool list;
+  bool tolerate_reset; /* -ECONNRESET is an unknown outcome, not an error */
 };
 
-/* What the model knows about one key. */
-struct kl_key {
-  uint64_t len;     /* value bytes of the live version */
-  uint32_t version; /* of the last put sent; the value derives from it */
+/* One state a key may be in on the server. */
+struct kl_val {
+  uint64_t len;     /* value bytes, when live */
+  uint32_t version; /* of the put that stored it; the value derives from it */
   bool live;        /* stored and not deleted */
-  bool unknown;     /* a failed put or delete left the server's state open */
+};
+
+/* What the model knows about one key: the state it is in (ncand 1), or the
+ * states it may be in after puts or deletes whose outcome is unknown (a
+ * server that failed while holding them answers -ECONNRESET, having done
+ * them or not).  The next successful put, delete or get settles it. */
+struct kl_key {
+  uint32_t version; /* of the last put sent */
+  uint32_t ncand;   /* 0: any state at all (too many unknown outcomes) */
+  struct kl_val cand[KL_CAND_MAX];
 };
 
 struct kl {
@@ -60,8 +78,9 @@ struct kl {
   uk_ica spare;         /* a data ICA kept for the next put */
   struct kl_key *model; /* keys + 1 entries; the last is the --big key */
   uint64_t rng;
-  uint64_t requests, errors, mismatches;
-  bool stop; /* the kernel or the service is gone: no answer can come */
+  uint64_t requests, errors, mismatches, resets;
+  bool answered; /* the last call got a result (not a call-level error) */
+  bool stop;     /* the kernel or the service is gone: no answer can come */
 };
 
 /* splitmix64's finalizer: a good 64-bit mixer for values and choices. */
@@ -202,6 +221,7 @@ static int kl_call(struct kl *k, uint32_t op, const char *key, uint64_t vallen,
   c->vallen = vallen;
   k->requests++;
   r = ap_call(k->svc, op, &k->ctl, data, res);
+  k->answered = r == 0;
   if (r < 0) {
     /* Refused before it left (we keep every ICA), or the connection
      * broke; in both cases there is no result to consume. */
@@ -223,6 +243,35 @@ static int key_call(struct kl *k, uint32_t op, uint32_t i, char *key,
   return kl_call(k, op, key, 0, NULL, res);
 }
 
+/* The server failed while holding the request (an answer, not a broken
+ * connection): its outcome is unknown.  Counted; an error unless
+ * --tolerate-reset. */
+static bool was_reset(struct kl *k, int st, const char *op, const char *key) {
+  if (st != -ECONNRESET || !k->answered)
+    return false;
+  k->resets++;
+  if (!k->o.tolerate_reset)
+    failure(k, op, key, st);
+  return true;
+}
+
+/* After a request with an unknown outcome: the key may also be in state
+ * v now. */
+static void add_cand(struct kl_key *m, struct kl_val v) {
+  if (m->ncand == 0)
+    return;
+  if (m->ncand == KL_CAND_MAX) {
+    m->ncand = 0;
+    return;
+  }
+  m->cand[m->ncand++] = v;
+}
+
+static void settle(struct kl_key *m, struct kl_val v) {
+  m->cand[0] = v;
+  m->ncand = 1;
+}
+
 static void do_put(struct kl *k, uint32_t i, uint64_t len) {
   struct kl_key *m = &k->model[i];
   char key[KVS_KEY_MAX];
@@ -242,81 +291,141 @@ static void do_put(struct kl *k, uint32_t i, uint64_t len) {
   /* The version moves on even if the put fails, so no two puts of a key
    * ever carry the same bytes. */
   m->version++;
+  struct kl_val put = {.len = len, .version = m->version, .live = true};
   int st = kl_call(k, KVS_PUT, key, len, data, &res);
   keep_data(k, &res.data);
-  if (st < 0) {
+  if (st == 0)
+    settle(m, put);
+  else if (was_reset(k, st, "put", key))
+    add_cand(m, put);
+  else {
     failure(k, "put", key, st);
-    m->unknown = true;
-    return;
+    add_cand(m, put);
   }
-  m->live = true;
-  m->unknown = false;
-  m->len = len;
 }
 
-/* Checks a successful get of a key the model holds. */
-static void check_got(struct kl *k, const char *key, const struct kl_key *m,
-                      const uk_ica *data) {
+/* Whether a get's answer (vallen bytes in data) is the stored state v;
+ * *off gets the first differing byte. */
+static bool got_is(const char *key, const struct kl_val *v, uint64_t vallen,
+                   const uk_ica *data, uint64_t *off) {
+  *off = 0;
+  if (!v->live || v->len != vallen)
+    return false;
+  if (vallen > 0 && (data->base == NULL || data->size < vallen))
+    return false;
+  *off = check_value(data->base, vallen, value_seed(key, v->version));
+  return *off == vallen;
+}
+
+/* Explains why a get's answer is not the one state the model knows. */
+static void explain_get(struct kl *k, const char *key, const struct kl_val *v,
+                        int st, uint64_t vallen, const uk_ica *data) {
   char what[128];
-  if (k->ctl.base == NULL) {
+  uint64_t off;
+  if (st == -ENOENT)
+    mismatch(k, "get", key, "-ENOENT, but the key was stored");
+  else if (!v->live)
+    mismatch(k, "get", key, "found, but the key was deleted or never put");
+  else if (vallen != v->len) {
+    snprintf(what, sizeof what, "%" PRIu64 " bytes, expected %" PRIu64, vallen,
+             v->len);
+    mismatch(k, "get", key, what);
+  } else if (vallen > 0 && (data->base == NULL || data->size < vallen))
+    mismatch(k, "get", key, "no data ICA holding the value");
+  else if (!got_is(key, v, vallen, data, &off)) {
+    snprintf(what, sizeof what,
+             "value differs at byte %" PRIu64 " of %" PRIu64 " (version %u)",
+             off, vallen, v->version);
+    mismatch(k, "get", key, what);
+  }
+}
+
+/* A key in any state: its value may be that of any recent put. */
+static bool find_version(const char *key, struct kl_key *m, uint64_t vallen,
+                         const uk_ica *data) {
+  uint64_t off;
+  for (uint32_t back = 0; back < KL_ANY_BACK && back < m->version; back++) {
+    struct kl_val v = {vallen, m->version - back, true};
+    if (got_is(key, &v, vallen, data, &off)) {
+      settle(m, v);
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Settles key m by a get's answer (st 0 or -ENOENT). */
+static void check_get(struct kl *k, const char *key, struct kl_key *m, int st,
+                      const uk_ica *data) {
+  struct kl_val gone = {0, 0, false};
+  uint64_t off, vallen = 0;
+  if (st == 0 && k->ctl.base == NULL) {
     mismatch(k, "get", key, "the control ICA did not come back");
     return;
   }
-  uint64_t vallen = ((struct kvs_ctl *)k->ctl.base)->vallen;
-  if (vallen != m->len) {
-    snprintf(what, sizeof what, "%" PRIu64 " bytes, expected %" PRIu64, vallen,
-             m->len);
-    mismatch(k, "get", key, what);
-    return;
+  if (st == 0)
+    vallen = ((struct kvs_ctl *)k->ctl.base)->vallen;
+  for (uint32_t c = 0; c < m->ncand; c++) {
+    if (st == -ENOENT ? !m->cand[c].live
+                      : got_is(key, &m->cand[c], vallen, data, &off)) {
+      settle(m, st == -ENOENT ? gone : m->cand[c]);
+      return;
+    }
   }
-  if (vallen > 0 && (data->base == NULL || data->size < vallen)) {
-    mismatch(k, "get", key, "no data ICA holding the value");
-    return;
-  }
-  uint64_t off = check_value(data->base, vallen, value_seed(key, m->version));
-  if (off != vallen) {
-    snprintf(what, sizeof what,
-             "value differs at byte %" PRIu64 " of %" PRIu64 " (version %u)",
-             off, vallen, m->version);
-    mismatch(k, "get", key, what);
-  }
+  if (m->ncand == 0 && st == -ENOENT)
+    settle(m, gone);
+  else if (m->ncand == 0 && !find_version(key, m, vallen, data))
+    mismatch(k, "get", key, "not the value of any recent put");
+  else if (m->ncand == 1)
+    explain_get(k, key, &m->cand[0], st, vallen, data);
+  else if (m->ncand > 1)
+    mismatch(k, "get", key, "none of the states an unknown outcome allows");
 }
 
 static void do_get(struct kl *k, uint32_t i) {
-  struct kl_key *m = &k->model[i];
   char key[KVS_KEY_MAX];
   ap_result res;
   int st = key_call(k, KVS_GET, i, key, &res);
-  if (st != 0 && st != -ENOENT)
+  if (was_reset(k, st, "get", key))
+    ; /* changed nothing */
+  else if (st != 0 && st != -ENOENT)
     failure(k, "get", key, st);
-  else if (m->unknown)
-    ; /* after a failed put either answer is right: nothing to check */
-  else if (st == -ENOENT && m->live)
-    mismatch(k, "get", key, "-ENOENT, but the key was stored");
-  else if (st == 0 && !m->live)
-    mismatch(k, "get", key, "found, but the key was deleted or never put");
-  else if (st == 0)
-    check_got(k, key, m, &res.data);
+  else
+    check_get(k, key, &k->model[i], st, &res.data);
   keep_data(k, &res.data);
+}
+
+/* Whether some state m may be in is (not) live. */
+static bool may_be(const struct kl_key *m, bool live) {
+  if (m->ncand == 0)
+    return true;
+  for (uint32_t c = 0; c < m->ncand; c++)
+    if (m->cand[c].live == live)
+      return true;
+  return false;
 }
 
 static void do_delete(struct kl *k, uint32_t i) {
   struct kl_key *m = &k->model[i];
+  struct kl_val gone = {0, 0, false};
   char key[KVS_KEY_MAX];
   ap_result res;
   int st = key_call(k, KVS_DELETE, i, key, &res);
   keep_data(k, &res.data);
-  if (st != 0 && st != -ENOENT) {
-    failure(k, "delete", key, st);
-    m->unknown = true;
+  if (was_reset(k, st, "delete", key)) {
+    add_cand(m, gone);
     return;
   }
-  if (!m->unknown && st == -ENOENT && m->live)
+  if (st != 0 && st != -ENOENT) {
+    failure(k, "delete", key, st);
+    add_cand(m, gone);
+    return;
+  }
+  if (st == -ENOENT && !may_be(m, false))
     mismatch(k, "delete", key, "-ENOENT, but the key was stored");
-  if (!m->unknown && st == 0 && !m->live)
+  if (st == 0 && !may_be(m, true))
     mismatch(k, "delete", key, "deleted a key that was not stored");
-  m->live = false;
-  m->unknown = false;
+  settle(m, gone);
 }
 
 /* Maps a listed key back to its model index, or returns -1 for a key that
@@ -340,11 +449,11 @@ static void check_listed(struct kl *k, const bool *seen) {
   char key[KVS_KEY_MAX];
   for (uint32_t i = 0; i <= k->o.keys; i++) {
     const struct kl_key *m = &k->model[i];
-    if (m->unknown || m->live == seen[i])
+    if (may_be(m, seen[i]))
       continue;
     key_name(k, i, key, sizeof key);
     mismatch(k, "list", key,
-             m->live ? "a stored key is missing" : "a deleted key is listed");
+             seen[i] ? "a deleted key is listed" : "a stored key is missing");
   }
 }
 
@@ -374,7 +483,9 @@ static void do_list(struct kl *k) {
     return;
   }
   int st = kl_call(k, KVS_LIST, "", 0, NULL, &res);
-  if (st < 0)
+  if (was_reset(k, st, "list", "-"))
+    ; /* nothing to check */
+  else if (st < 0)
     failure(k, "list", "-", st);
   else if (scan_list(k, &res.data, seen) < 0)
     mismatch(k, "list", "-", "malformed answer (length or terminator)");
@@ -436,6 +547,10 @@ static void usage(FILE *f) {
       "  --mix P:G:D        put:get:delete weights (default 50:45:5)\n"
       "  --big BYTES        instead of the mix: one put of BYTES then a get\n"
       "  --list             end with a list, checking every live key\n"
+      "  --tolerate-reset   an answer -ECONNRESET (the server failed while\n"
+      "                     holding the request) is no error: the key's\n"
+      "                     state is unknown until the next put, delete or\n"
+      "                     get settles it; the resets are counted\n"
       "  --help             this text\n"
       "Exit status: 0 all answers matched, 1 an error or mismatch, 2 usage.\n",
       f);
@@ -492,6 +607,9 @@ static int set_opt(struct kl_opts *o, int c, const char *arg) {
   case 'l':
     o->list = true;
     return 0;
+  case 'r':
+    o->tolerate_reset = true;
+    return 0;
   default:
     return -EINVAL;
   }
@@ -508,6 +626,7 @@ static int parse_opts(int argc, char **argv, struct kl_opts *o) {
       {"mix", required_argument, NULL, 'm'},
       {"big", required_argument, NULL, 'b'},
       {"list", no_argument, NULL, 'l'},
+      {"tolerate-reset", no_argument, NULL, 'r'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -547,6 +666,8 @@ static int kl_init(struct kl *k) {
   k->model = calloc(k->o.keys + 1, sizeof *k->model);
   if (k->model == NULL)
     return -ENOMEM;
+  for (uint32_t i = 0; i <= k->o.keys; i++)
+    settle(&k->model[i], (struct kl_val){0, 0, false}); /* never put */
   k->rng = k->o.seed;
   return 0;
 }
@@ -585,7 +706,7 @@ int main(int argc, char **argv) {
     fputs("kvsload: stopped early: the kernel or the kvs service is gone\n",
           stderr);
   printf("kvsload: %" PRIu64 " requests, %" PRIu64 " errors, %" PRIu64
-         " mismatches\n",
-         k.requests, k.errors, k.mismatches);
+         " mismatches, %" PRIu64 " resets\n",
+         k.requests, k.errors, k.mismatches, k.resets);
   return k.errors == 0 && k.mismatches == 0 && !k.stop ? 0 : 1;
 }
