@@ -724,7 +724,7 @@ static int parse_method(const char *s, enum method *m) {
 }
 
 static int set_opt(struct kvs_opts *o, int c, const char *arg) {
-  uint64_t v;
+  uint64_t v = 0;
   int r;
   switch (c) {
   case 'm':
@@ -797,9 +797,13 @@ int main(int argc, char **argv) {
   struct kvs k;
   memset(&k, 0, sizeof k);
   int r = parse_opts(argc, argv, &k.o);
-  if (r != 0) {
-    usage(r > 0 ? stdout : stderr);
-    return r > 0 ? 0 : 2;
+  if (r > 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (r < 0) {
+    fputs("kvs: try kvs --help\n", stderr);
+    return 2;
   }
   k.ops = k.o.method == M_COPY
               ? (struct kst_segops){heap_seg_create, heap_seg_attach,
