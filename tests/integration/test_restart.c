@@ -79,7 +79,9 @@ Test(restart, crash_at_first_request, .timeout = 60) {
 Test(restart, crash_mid_stream, .timeout = 60) {
   mach_client m;
   h_boot(&m, NULL);
-  start_ctr(&m, "crash@request:700", 0);
+  char fault[32]; /* mid-stream also under valgrind's smaller loads */
+  snprintf(fault, sizeof fault, "crash@request:%d", scaled(700));
+  start_ctr(&m, fault, 0);
   run_loads(&m, 4, scaled(1000));
   check(&m, 4 * scaled(1000), 1);
   h_halt_clean(&m);
@@ -88,7 +90,9 @@ Test(restart, crash_mid_stream, .timeout = 60) {
 Test(restart, panic_mid_stream, .timeout = 60) {
   mach_client m;
   h_boot(&m, NULL);
-  start_ctr(&m, "panic@request:300", 0);
+  char fault[32];
+  snprintf(fault, sizeof fault, "panic@request:%d", scaled(300));
+  start_ctr(&m, fault, 0);
   run_loads(&m, 2, scaled(1000));
   check(&m, 2 * scaled(1000), 1);
   h_halt_clean(&m);
@@ -97,7 +101,9 @@ Test(restart, panic_mid_stream, .timeout = 60) {
 Test(restart, hang_is_detected_by_the_deadline, .timeout = 60) {
   mach_client m;
   h_boot(&m, NULL);
-  start_ctr(&m, "hang@request:50", 200);
+  char fault[32];
+  snprintf(fault, sizeof fault, "hang@request:%d", scaled(50));
+  start_ctr(&m, fault, 200);
   run_loads(&m, 2, scaled(300));
   check(&m, 2 * scaled(300), 1);
   h_halt_clean(&m);
