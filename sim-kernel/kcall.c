@@ -619,6 +619,7 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
 
   pp->calls++;
   k->kd->ctr.calls++;
+  k->proc[p].last_call_ns = kern__now_ns();
   if (m->hdr.nfds > 0) {
     kabi_msg_close_fds(m); /* processes name ICAs by id, never by fd */
     r = -EINVAL;

@@ -419,6 +419,7 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
   kp->deadline_ms = 0;
   kp->preparing = false;
   kp->fault = NULL;
+  kp->last_call_ns = kern__now_ns();
   fcntl(kp->sock, F_SETFL, fcntl(kp->sock, F_GETFL) | O_NONBLOCK);
   uv_poll_init(k->loop, &kp->poll, kp->sock);
   kp->poll.data = (void *)(uintptr_t)p;

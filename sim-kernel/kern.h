@@ -49,6 +49,7 @@ struct kern_proc {
   uint32_t deadline_ms;  /* holding a request longer is a hang; 0: never */
   bool preparing;        /* answered PREPARE; has not received since */
   const char *fault;     /* why the kernel killed it ("panic", "hang") */
+  uint64_t last_call_ns; /* when it last called the kernel (hangs) */
 };
 
 /* Per service, what only the kernel needs (replace.c). */

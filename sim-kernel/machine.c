@@ -250,18 +250,7 @@ static void kernel_reply(Uksim__Ctl *c) {
   }
 }
 
-static void on_kernel(uv_poll_t *h, int status, int events) {
-  int fd, err;
-  if (status == 0 && (events & UV_WRITABLE))
-    outbox_flush(&M.kout);
-  if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
-    return;
-  Uksim__Ctl *c = status == 0 ? ctl_recv(M.ksock, &fd, &err) : NULL;
-  if (c == NULL) {
-    if (status < 0 || err != -EAGAIN)
-      uv_poll_stop(h); /* the kernel is gone; its exit callback follows */
-    return;
-  }
+static void kernel_msg(Uksim__Ctl *c, int fd) {
   switch (c->body_case) {
   case UKSIM__CTL__BODY_ICA_HOLD:
     ica_hold(c->ica_hold, fd);
@@ -281,8 +270,31 @@ static void on_kernel(uv_poll_t *h, int status, int events) {
   uksim__ctl__free_unpacked(c, NULL);
 }
 
+/* Handles everything the kernel has sent; false once the link is closed. */
+static bool drain_kernel(void) {
+  int fd, err;
+  Uksim__Ctl *c;
+  for (;;) {
+    c = ctl_recv(M.ksock, &fd, &err);
+    if (c != NULL)
+      kernel_msg(c, fd);
+    else if (err != -EBADMSG) /* a garbled message is skipped */
+      return err == -EAGAIN;
+  }
+}
+
+static void on_kernel(uv_poll_t *h, int status, int events) {
+  if (status == 0 && (events & UV_WRITABLE))
+    outbox_flush(&M.kout);
+  if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
+    return;
+  if (status < 0 || !drain_kernel())
+    uv_poll_stop(h); /* the kernel is gone; its exit callback follows */
+}
+
 static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
   M.kernel_up = false;
+  drain_kernel(); /* its last replies (a halt's) may still be queued */
   if (sig || status) {
     fprintf(stderr, "uksim machine: kernel exited (status %d, signal %d)\n",
             (int)status, sig);

@@ -588,9 +588,10 @@ void rep_adopt(struct kern *k, uint32_t p, uint32_t s) {
 
 /* Hangs -------------------------------------------------------------------- */
 
-/* A server that leaves the head of its queue waiting past the deadline
- * while it is not in receive() hangs too (stuck outside any request, e.g.
- * in its replacement hook).  Not while a replacement holds deliveries. */
+/* A server that makes no kernel call for longer than the deadline while
+ * requests wait in its queue and it is not in receive() hangs too (stuck
+ * outside any request, e.g. in its replacement hook).  Not while a
+ * replacement holds deliveries back. */
 static void check_queue_heads(struct kern *k, uint64_t now) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
     const struct uk_svc *sv = SV(k, s);
@@ -600,7 +601,7 @@ static void check_queue_heads(struct kern *k, uint64_t now) {
         waits_for_request(P(k, sv->proc)) ||
         (sv->phase != UK_PH_SERVING && sv->phase != UK_PH_REQUESTED))
       continue;
-    if (now - k->kd->req[sv->q_head].sent_ns <= limit)
+    if (now - k->proc[sv->proc].last_call_ns <= limit)
       continue;
     kern__trace(k, "hang: %s takes no request for more than %u ms",
                 P(k, sv->proc)->name, k->svc[s].deadline_ms);

@@ -148,7 +148,10 @@ Test(restart, hang_while_saving_state_for_a_successor, .timeout = 60) {
   start_ctr(&m, "hang@save", 200);
   run_loads(&m, 1, 100);
   struct mach_prog p = {.program = "ctr_srv"};
-  int64_t id = mach_replace_send(&m, "ctr", &p, 300);
+  /* Long enough for the successor to start and register (under valgrind
+   * too), so that the old server is in its hook when the deadline passes. */
+  int64_t id = mach_replace_send(&m, "ctr", &p,
+                                 getenv("UKSIM_UNDER_VALGRIND") ? 5000 : 300);
   int64_t w =
       h_spawn(&m, "ctr_load", (char *[]){"--count", "50"}, 2, "late", NULL);
   cr_expect_eq(mach_replace_reply(&m, (uint64_t)id, NULL), -ETIMEDOUT, "%s",
