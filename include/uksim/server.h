@@ -86,7 +86,8 @@ int srv_panic(const char *reason);
  * replacement.  Until then the old server may still resume with the same
  * ICAs, so a successor must not write to ICAs it inherited before its first
  * receive (build converted state in new ICAs).  Every ICA the old server
- * held moves to the successor at the commit.
+ * held moves to the successor at the commit; a srv_state_register() by the
+ * successor before the commit takes effect at the commit.
  *
  * Hand-off (extension time).  The old server sees the replacement at its
  * next srv_receive(): the library calls the hook set with srv_on_replace(),
