@@ -9,8 +9,9 @@
  *         state for a successor), restore (in srv_state_get, after the
  *         state ICA arrived: while restoring)
  * A plan belongs to the instance it was given to: the kernel starts a
- * restarted instance without it.  A malformed UKSIM_FAULT is reported on stderr and the server exits 2
- * before registering, so a typo never passes for a clean run.
+ * restarted instance without it.  A malformed UKSIM_FAULT is reported on stderr
+ * and the server exits 2 before registering, so a typo never passes for a clean
+ * run.
  */
 #ifndef UKSIM_LIB_FAULT_H
 #define UKSIM_LIB_FAULT_H

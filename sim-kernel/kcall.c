@@ -497,18 +497,28 @@ static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
   return KERN_DEFER;
 }
 
-static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
-  struct kabi_reply_args a;
-  if (kabi_payload(m, &a, sizeof a) < 0)
-    return -EINVAL;
-  int ri = kern_req_lookup(k->kd, a.req);
+/* The index of request id, delivered to server p and not yet replied, or
+ * -errno.  A successor's first reply or keep commits its replacement. */
+static int held_request(struct kern *k, uint32_t p, uint32_t id) {
+  int ri = kern_req_lookup(k->kd, id);
   if (ri < 0)
     return -ENOENT;
   struct uk_req *r = &k->kd->req[ri];
   if (r->state == UK_REQ_IN_SERVICE && P(k, p)->svc == r->svc)
-    rep_before_reply(k, p, r->svc); /* a successor's first reply commits */
+    rep_before_reply(k, p, r->svc);
   if (r->state != UK_REQ_IN_SERVICE || k->kd->svc[r->svc].proc != p)
     return -EPERM;
+  return ri;
+}
+
+static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_reply_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  int ri = held_request(k, p, a.req);
+  if (ri < 0)
+    return ri;
+  struct uk_req *r = &k->kd->req[ri];
   int e = check_icas(k, p, a.ctl, a.data, false);
   if (e < 0)
     return e;
@@ -563,15 +573,10 @@ static int do_keep(struct kern *k, uint32_t p, kabi_msg *m) {
   struct kabi_keep_args a;
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
-  int ri = kern_req_lookup(k->kd, a.req);
+  int ri = held_request(k, p, a.req);
   if (ri < 0)
-    return -ENOENT;
-  struct uk_req *r = &k->kd->req[ri];
-  if (r->state == UK_REQ_IN_SERVICE && P(k, p)->svc == r->svc)
-    rep_before_reply(k, p, r->svc);
-  if (r->state != UK_REQ_IN_SERVICE || k->kd->svc[r->svc].proc != p)
-    return -EPERM;
-  r->kept = 1;
+    return ri;
+  k->kd->req[ri].kept = 1;
   return 0;
 }
 

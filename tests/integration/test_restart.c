@@ -67,46 +67,34 @@ static void check(mach_client *m, long incrs, uint32_t restarts) {
                e, (unsigned long long)resets);
 }
 
-Test(restart, crash_at_first_request, .timeout = 60) {
+/* One fault at the n-th request (n scaled with the load, so it also falls
+ * mid-stream under valgrind) while `loads` loads of `count` run. */
+static void fault_under_load(const char *kind, int n, uint32_t deadline,
+                             int loads, int count) {
   mach_client m;
+  char fault[32];
+  snprintf(fault, sizeof fault, "%s@request:%d", kind, n);
   h_boot(&m, NULL);
-  start_ctr(&m, "crash@request:1", 0);
-  run_loads(&m, 2, scaled(500));
-  check(&m, 2 * scaled(500), 1);
+  start_ctr(&m, fault, deadline);
+  run_loads(&m, loads, count);
+  check(&m, (long)loads * count, 1);
   h_halt_clean(&m);
+}
+
+Test(restart, crash_at_first_request, .timeout = 60) {
+  fault_under_load("crash", 1, 0, 2, scaled(500));
 }
 
 Test(restart, crash_mid_stream, .timeout = 60) {
-  mach_client m;
-  h_boot(&m, NULL);
-  char fault[32]; /* mid-stream also under valgrind's smaller loads */
-  snprintf(fault, sizeof fault, "crash@request:%d", scaled(700));
-  start_ctr(&m, fault, 0);
-  run_loads(&m, 4, scaled(1000));
-  check(&m, 4 * scaled(1000), 1);
-  h_halt_clean(&m);
+  fault_under_load("crash", scaled(700), 0, 4, scaled(1000));
 }
 
 Test(restart, panic_mid_stream, .timeout = 60) {
-  mach_client m;
-  h_boot(&m, NULL);
-  char fault[32];
-  snprintf(fault, sizeof fault, "panic@request:%d", scaled(300));
-  start_ctr(&m, fault, 0);
-  run_loads(&m, 2, scaled(1000));
-  check(&m, 2 * scaled(1000), 1);
-  h_halt_clean(&m);
+  fault_under_load("panic", scaled(300), 0, 2, scaled(1000));
 }
 
 Test(restart, hang_is_detected_by_the_deadline, .timeout = 60) {
-  mach_client m;
-  h_boot(&m, NULL);
-  char fault[32];
-  snprintf(fault, sizeof fault, "hang@request:%d", scaled(50));
-  start_ctr(&m, fault, 200);
-  run_loads(&m, 2, scaled(300));
-  check(&m, 2 * scaled(300), 1);
-  h_halt_clean(&m);
+  fault_under_load("hang", scaled(50), 200, 2, scaled(300));
 }
 
 Test(restart, crash_while_saving_state_for_a_successor, .timeout = 60) {
@@ -123,21 +111,11 @@ Test(restart, crash_while_saving_state_for_a_successor, .timeout = 60) {
 }
 
 Test(restart, panic_at_first_request, .timeout = 60) {
-  mach_client m;
-  h_boot(&m, NULL);
-  start_ctr(&m, "panic@request:1", 0);
-  run_loads(&m, 2, scaled(300));
-  check(&m, 2 * scaled(300), 1);
-  h_halt_clean(&m);
+  fault_under_load("panic", 1, 0, 2, scaled(300));
 }
 
 Test(restart, hang_at_first_request, .timeout = 60) {
-  mach_client m;
-  h_boot(&m, NULL);
-  start_ctr(&m, "hang@request:1", 200);
-  run_loads(&m, 2, scaled(300));
-  check(&m, 2 * scaled(300), 1);
-  h_halt_clean(&m);
+  fault_under_load("hang", 1, 200, 2, scaled(300));
 }
 
 /* Stuck in its replacement hook: it holds no request, but leaves its queue
