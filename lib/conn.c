@@ -6,11 +6,11 @@
  * a mismatched sequence number means the connection is broken (-EPROTO).
  */
 #include "conn.h"
+#include "mapcache.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 static int kfd = -1;
@@ -53,9 +53,8 @@ int uk__call(kabi_msg *m) {
 }
 
 static int attach(const struct kabi_ica_ref *ref, int fd, uk_ica *out) {
-  void *p = mmap(NULL, ref->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
-  if (p == MAP_FAILED)
+  void *p = uk__map_attach(fd, ref->size);
+  if (p == NULL)
     return -errno;
   out->id = ref->id;
   out->kind = ref->kind;
@@ -87,6 +86,12 @@ int uk__ica_attach_all(kabi_msg *m, const struct kabi_ica_ref *refs,
 
 void uk__ica_detach(uk_ica *ica) {
   if (ica->base != NULL)
-    munmap(ica->base, ica->size);
+    uk__map_detach(ica->base, ica->size);
+  memset(ica, 0, sizeof *ica);
+}
+
+void ica_unmap(uk_ica *ica) {
+  if (ica->base != NULL)
+    uk__map_drop(ica->base, ica->size);
   memset(ica, 0, sizeof *ica);
 }

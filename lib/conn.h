@@ -19,7 +19,9 @@ int uk__call(kabi_msg *m);
 int uk__ica_attach_all(kabi_msg *m, const struct kabi_ica_ref *refs,
                        uint32_t nref, uk_ica *out[]);
 
-/* Unmaps and empties *ica (its id travels on with a request). */
+/* Empties *ica, whose id travels on with a request; its mapping may stay
+ * cached, inaccessible through *ica (mapcache.h). */
 void uk__ica_detach(uk_ica *ica);
+
 
 #endif /* UKSIM_LIB_CONN_H */

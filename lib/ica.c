@@ -36,6 +36,6 @@ int ica_release(uk_ica *ica) {
   int r = uk__call(&m);
   kabi_msg_close_fds(&m);
   if (r == 0)
-    uk__ica_detach(ica);
+    ica_unmap(ica);
   return r;
 }

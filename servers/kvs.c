@@ -169,14 +169,6 @@ static void heap_seg_release(void *arg, struct kst_seg *g) {
 static const struct kst_segops ica_ops = {ica_seg_create, ica_seg_attach,
                                           ica_seg_release, NULL};
 
-/* The kernel has freed an ICA we still map (state_register frees the state
- * ICA it replaces): only the mapping is left to undo. */
-static void forget_ica(uk_ica *ica) {
-  if (ica->base != NULL)
-    munmap(ica->base, ica->size);
-  memset(ica, 0, sizeof *ica);
-}
-
 /* State ICAs ------------------------------------------------------------- */
 
 static int new_store(struct kvs *k) {
@@ -231,7 +223,7 @@ static int export_register(struct kvs *k) {
       no_state_calls(k, "state registration");
     return r;
   }
-  forget_ica(&ica);
+  ica_unmap(&ica);
   return 0;
 }
 
@@ -278,7 +270,7 @@ static int save_state(struct kvs *k) {
  * it, so only our mapping goes. */
 static void drop_ica(uk_ica *ica) {
   if (ica_release(ica) < 0)
-    forget_ica(ica);
+    ica_unmap(ica);
 }
 
 static void import_neutral(struct kvs *k, uk_ica *st) {
@@ -357,7 +349,7 @@ static void drop_old(struct kvs *k) {
     if (g[i].base != NULL)
       ica_seg_release(NULL, &g[i]);
   uk_ica seg0 = seg_ica(&g[0]);
-  forget_ica(&seg0);
+  ica_unmap(&seg0);
   kst_forget(&k->old);
   k->has_old = false;
 }

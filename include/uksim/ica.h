@@ -34,4 +34,10 @@ int ica_create(uint64_t size, uint32_t kind, uk_ica *out);
  * Releasing an empty uk_ica is a no-op returning 0. */
 int ica_release(uk_ica *ica);
 
+/* Unmaps and empties *ica without a kernel call: for an ICA this process no
+ * longer holds but still maps (a state ICA the kernel freed when
+ * srv_state_register() replaced it).  ICAs passed on with a request or a
+ * reply need nothing: the library empties them. */
+void ica_unmap(uk_ica *ica);
+
 #endif /* UKSIM_ICA_H */

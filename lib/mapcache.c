@@ -1,0 +1,130 @@
+/* Mappings of small ICAs kept across hand-offs (see mapcache.h).
+ *
+ * A control ICA typically goes AP -> server -> AP -> server ...: every hop
+ * used to cost the receiver an mmap, a page fault on first touch and, when
+ * it passed the ICA on, an munmap with its TLB shoot-down -- together more
+ * than the socket hops themselves (uksim bench ipc).  Here a process keeps
+ * the mapping of a small ICA it passed on, and when the same memfd comes
+ * back (same device, inode and size, told by fstat on the descriptor that
+ * arrives) it reuses the mapping.
+ *
+ * Idle mappings are not the holder's to use: uk_ica.base is cleared when an
+ * ICA is passed on, and with UKSIM_ICA_GUARD=1 idle mappings are also made
+ * inaccessible (PROT_NONE), so a stale pointer faults at once -- slower
+ * (two mprotect calls per hop) and meant for debugging.
+ *
+ * Limits: only ICAs of at most UK_MAPCACHE_BYTES are kept, at most
+ * UK_MAPCACHE_SLOTS mappings are tracked per process; the least recently
+ * idled one is unmapped when a slot is needed.  An idle mapping keeps its
+ * memfd's pages alive after the ICA is released elsewhere, so a process may
+ * keep up to SLOTS x BYTES (2 MiB) of freed ICA memory until it is evicted
+ * or the process exits. */
+#include "mapcache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct slot {
+  void *base; /* NULL: slot free */
+  uint64_t size;
+  dev_t dev;
+  ino_t ino;
+  int busy;       /* attached to a uk_ica of this process */
+  uint64_t idled; /* when it last became idle: eviction order */
+};
+
+static struct slot slots[UK_MAPCACHE_SLOTS];
+static uint64_t clock_ticks;
+static int guard = -1;
+
+static int guarded(void) {
+  if (guard < 0) {
+    const char *g = getenv("UKSIM_ICA_GUARD");
+    guard = g != NULL && strcmp(g, "1") == 0;
+  }
+  return guard;
+}
+
+/* Maps fd and closes it, keeping mmap's errno. */
+static void *map_fd(int fd, uint64_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return p == MAP_FAILED ? NULL : p;
+}
+
+static struct slot *find_idle(dev_t dev, ino_t ino, uint64_t size) {
+  for (int i = 0; i < UK_MAPCACHE_SLOTS; i++) {
+    struct slot *s = &slots[i];
+    if (s->base && !s->busy && s->dev == dev && s->ino == ino &&
+        s->size == size)
+      return s;
+  }
+  return NULL;
+}
+
+static struct slot *find_base(const void *base) {
+  for (int i = 0; i < UK_MAPCACHE_SLOTS; i++)
+    if (slots[i].base == base)
+      return &slots[i];
+  return NULL;
+}
+
+/* A free slot, or the least recently idled one emptied; NULL when every
+ * slot is attached. */
+static struct slot *free_slot(void) {
+  struct slot *victim = NULL;
+  for (int i = 0; i < UK_MAPCACHE_SLOTS; i++) {
+    struct slot *s = &slots[i];
+    if (s->base == NULL)
+      return s;
+    if (!s->busy && (victim == NULL || s->idled < victim->idled))
+      victim = s;
+  }
+  if (victim) {
+    munmap(victim->base, victim->size);
+    memset(victim, 0, sizeof *victim);
+  }
+  return victim;
+}
+
+void *uk__map_attach(int fd, uint64_t size) {
+  struct stat st;
+  if (size > UK_MAPCACHE_BYTES || fstat(fd, &st) < 0) {
+    return map_fd(fd, size);
+  }
+  struct slot *s = find_idle(st.st_dev, st.st_ino, size);
+  if (s &&
+      (!guarded() || mprotect(s->base, size, PROT_READ | PROT_WRITE) == 0)) {
+    close(fd);
+    s->busy = 1;
+    return s->base;
+  }
+  void *p = map_fd(fd, size);
+  if (p && (s = free_slot()) != NULL)
+    *s = (struct slot){
+        .base = p, .size = size, .dev = st.st_dev, .ino = st.st_ino, .busy = 1};
+  return p;
+}
+
+void uk__map_detach(void *base, uint64_t size) {
+  struct slot *s = find_base(base);
+  if (s == NULL || (guarded() && mprotect(base, size, PROT_NONE) < 0)) {
+    uk__map_drop(base, size);
+    return;
+  }
+  s->busy = 0;
+  s->idled = ++clock_ticks;
+}
+
+void uk__map_drop(void *base, uint64_t size) {
+  struct slot *s = find_base(base);
+  if (s)
+    memset(s, 0, sizeof *s);
+  munmap(base, size);
+}

@@ -1,0 +1,136 @@
+/* Unit tests for the mapping cache of small ICAs (lib/mapcache.c), with
+ * real memfds standing for ICAs arriving from the kernel.
+ *
+ * Whether an address range is still mapped is asked of the kernel with
+ * msync(), which fails with ENOMEM on an unmapped range. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mapcache.h"
+
+#define SMALL 4096u
+
+static int new_memfd(uint64_t size) {
+  int fd = memfd_create("ica", MFD_CLOEXEC);
+  cr_assert(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
+  return fd;
+}
+
+/* The same memfd arriving again, as a fresh descriptor would. */
+static void *arrive(int memfd, uint64_t size) {
+  int fd = dup(memfd);
+  cr_assert(fd >= 0);
+  void *p = uk__map_attach(fd, size);
+  cr_assert_not_null(p);
+  return p;
+}
+
+static int mapped(void *p, uint64_t size) {
+  return msync(p, size, MS_ASYNC) == 0 || errno != ENOMEM;
+}
+
+static int fd_open(int fd) {
+  return fcntl(fd, F_GETFD) >= 0;
+}
+
+Test(mapcache, returning_ica_reuses_its_mapping_and_sees_new_bytes) {
+  int m = new_memfd(SMALL);
+  char *p = arrive(m, SMALL);
+  p[0] = 'a';
+  uk__map_detach(p, SMALL);
+  cr_assert(pwrite(m, "b", 1, 0) == 1); /* the next holder writes */
+  char *q = arrive(m, SMALL);
+  cr_expect_eq(q, p);
+  cr_expect_eq(q[0], 'b');
+}
+
+Test(mapcache, the_descriptor_is_closed_on_hit_and_miss) {
+  int m = new_memfd(SMALL);
+  int fd = dup(m);
+  void *p = uk__map_attach(fd, SMALL);
+  cr_expect(!fd_open(fd));
+  uk__map_detach(p, SMALL);
+  fd = dup(m);
+  uk__map_attach(fd, SMALL);
+  cr_expect(!fd_open(fd));
+}
+
+Test(mapcache, another_memfd_gets_its_own_mapping) {
+  int a = new_memfd(SMALL), b = new_memfd(SMALL);
+  char *p = arrive(a, SMALL);
+  uk__map_detach(p, SMALL);
+  char *q = arrive(b, SMALL);
+  cr_expect_neq(q, p);
+  cr_expect(mapped(p, SMALL), "the idle mapping of a stays cached");
+}
+
+Test(mapcache, a_resized_memfd_is_not_mistaken_for_the_cached_one) {
+  int m = new_memfd(2 * SMALL);
+  char *p = arrive(m, SMALL);
+  uk__map_detach(p, SMALL);
+  char *q = arrive(m, 2 * SMALL);
+  cr_expect_neq(q, p);
+}
+
+Test(mapcache, large_icas_are_unmapped_when_passed_on) {
+  uint64_t big = UK_MAPCACHE_BYTES + SMALL;
+  int m = new_memfd(big);
+  char *p = arrive(m, big);
+  uk__map_detach(p, big);
+  cr_expect(!mapped(p, big));
+}
+
+Test(mapcache, drop_unmaps_at_once) {
+  int m = new_memfd(SMALL);
+  char *p = arrive(m, SMALL);
+  uk__map_drop(p, SMALL);
+  cr_expect(!mapped(p, SMALL));
+  cr_expect_neq(arrive(m, SMALL), NULL);
+}
+
+Test(mapcache, the_least_recently_idled_mapping_is_evicted) {
+  char *p[UK_MAPCACHE_SLOTS + 1];
+  for (int i = 0; i <= UK_MAPCACHE_SLOTS; i++) {
+    int m = new_memfd(SMALL);
+    p[i] = arrive(m, SMALL);
+    uk__map_detach(p[i], SMALL);
+    close(m);
+  }
+  cr_expect(!mapped(p[0], SMALL), "the oldest idle mapping went");
+  for (int i = 1; i <= UK_MAPCACHE_SLOTS; i++)
+    cr_expect(mapped(p[i], SMALL), "mapping %d stays", i);
+}
+
+Test(mapcache, with_every_slot_attached_a_new_mapping_is_not_kept) {
+  for (int i = 0; i < UK_MAPCACHE_SLOTS; i++)
+    arrive(new_memfd(SMALL), SMALL);
+  char *extra = arrive(new_memfd(SMALL), SMALL);
+  extra[0] = 1;
+  uk__map_detach(extra, SMALL);
+  cr_expect(!mapped(extra, SMALL));
+}
+
+Test(mapcache, guard_mode_faults_on_a_stale_pointer, .signal = SIGSEGV) {
+  setenv("UKSIM_ICA_GUARD", "1", 1);
+  int m = new_memfd(SMALL);
+  volatile char *p = arrive(m, SMALL);
+  p[0] = 1;
+  uk__map_detach((void *)p, SMALL);
+  p[0] = 2; /* not ours any more */
+}
+
+Test(mapcache, guard_mode_gives_access_back_on_return) {
+  setenv("UKSIM_ICA_GUARD", "1", 1);
+  int m = new_memfd(SMALL);
+  char *p = arrive(m, SMALL);
+  uk__map_detach(p, SMALL);
+  char *q = arrive(m, SMALL);
+  cr_expect_eq(q, p);
+  q[0] = 3;
+  cr_expect_eq(p[0], 3);
+}
