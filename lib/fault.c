@@ -12,17 +12,22 @@
 
 #define FAULTS_MAX 8
 
+enum kind { K_CRASH, K_PANIC, K_HANG, K_EXIT, K_REFUSE, K_KINDS };
+
 struct fault {
-  int kind; /* index in kinds[] */
-  enum uk_fault_point point;
+  int kind;        /* enum kind, or -1 while parsing */
+  int point;       /* enum uk_fault_point, or -1 while parsing */
   unsigned long n; /* fire at the n-th arrival at the point */
 };
 
-static const char *kinds[] = {"crash", "panic", "hang", "exit"};
-static const char *points[] = {"request", "save", "restore"};
+static const char *kinds[K_KINDS] = {"crash", "panic", "hang", "exit",
+                                     "refuse"};
+/* In the order of enum uk_fault_point. */
+static const char *points[UK_FAULT_POINTS] = {"request", "save",     "restore",
+                                              "start",   "register", "handoff"};
 static struct fault faults[FAULTS_MAX];
 static int nfaults = -1; /* -1: not parsed yet */
-static unsigned long seen[3];
+static unsigned long seen[UK_FAULT_POINTS];
 
 static int find(const char *const *names, int n, const char *s, size_t len) {
   for (int i = 0; i < n; i++)
@@ -31,33 +36,37 @@ static int find(const char *const *names, int n, const char *s, size_t len) {
   return -1;
 }
 
+/* Parses the ":N" after a point (len bytes from s); 0 or -1. */
+static int parse_count(const char *s, size_t len, unsigned long *n) {
+  char num[24], *e;
+  if (len == 0 || len >= sizeof num)
+    return -1;
+  memcpy(num, s, len);
+  num[len] = '\0';
+  *n = strtoul(num, &e, 10);
+  return *e != '\0' || *n == 0 || num[0] == '-' ? -1 : 0;
+}
+
 /* Parses one KIND@POINT[:N]; 0 or -1. */
 static int parse_one(const char *s, size_t len, struct fault *f) {
   const char *at = memchr(s, '@', len);
   if (at == NULL)
     return -1;
-  f->kind = find(kinds, 4, s, (size_t)(at - s));
+  f->kind = find(kinds, K_KINDS, s, (size_t)(at - s));
   const char *p = at + 1, *end = s + len;
   const char *colon = memchr(p, ':', (size_t)(end - p));
-  f->point = find(points, 3, p, (size_t)((colon ? colon : end) - p));
+  f->point =
+      find(points, UK_FAULT_POINTS, p, (size_t)((colon ? colon : end) - p));
   f->n = 1;
-  if (colon) {
-    char num[24], *e;
-    size_t nl = (size_t)(end - colon - 1);
-    if (nl == 0 || nl >= sizeof num)
-      return -1;
-    memcpy(num, colon + 1, nl);
-    num[nl] = '\0';
-    f->n = strtoul(num, &e, 10);
-    if (*e != '\0' || f->n == 0)
-      return -1;
-  }
-  return f->kind < 0 || (int)f->point < 0 ? -1 : 0;
+  if (colon && parse_count(colon + 1, (size_t)(end - colon - 1), &f->n) < 0)
+    return -1;
+  if (f->kind < 0 || f->point < 0)
+    return -1;
+  /* Only a state that was handed over can be refused. */
+  return f->kind == K_REFUSE && f->point != UK_FAULT_RESTORE ? -1 : 0;
 }
 
-void uk__fault_init(void) {
-  if (nfaults >= 0)
-    return;
+static void parse(void) {
   nfaults = 0;
   const char *s = getenv("UKSIM_FAULT");
   while (s && *s) {
@@ -65,7 +74,8 @@ void uk__fault_init(void) {
     if (nfaults == FAULTS_MAX || parse_one(s, len, &faults[nfaults]) < 0) {
       fprintf(stderr,
               "uksim server: bad UKSIM_FAULT entry '%.*s' (want "
-              "crash|panic|hang|exit@request|save|restore[:N], at most %d)\n",
+              "crash|panic|hang|exit@start|register|restore|request|save|"
+              "handoff[:N] or refuse@restore[:N], at most %d)\n",
               (int)len, s, FAULTS_MAX);
       exit(2);
     }
@@ -74,30 +84,52 @@ void uk__fault_init(void) {
   }
 }
 
+void uk__fault_init(void) {
+  if (nfaults >= 0)
+    return;
+  parse();
+  uk__fault_at(UK_FAULT_START);
+}
+
+static _Noreturn void crash(void) {
+  struct rlimit none = {0, 0};
+  setrlimit(RLIMIT_CORE, &none); /* a crash, not a core file */
+  raise(SIGSEGV);
+  abort(); /* SIGSEGV was blocked or ignored: still a crash */
+}
+
+static _Noreturn void hang(void) {
+  for (volatile unsigned long i = 0;; i++)
+    ; /* stuck in a loop: only a deadline (or the halt) ends this */
+}
+
 static void fire(const struct fault *f) {
   fprintf(stderr, "uksim server: injected %s at %s %lu\n", kinds[f->kind],
           points[f->point], f->n);
   switch (f->kind) {
-  case 0: {
-    struct rlimit none = {0, 0};
-    setrlimit(RLIMIT_CORE, &none); /* a crash, not a core file */
-    raise(SIGSEGV);
-    break;
-  }
-  case 1:
+  case K_CRASH:
+    crash();
+  case K_PANIC:
     srv_panic("injected fault");
     break;
-  case 2:
-    for (volatile unsigned long i = 0;; i++)
-      ; /* stuck in a loop: only a deadline ends this */
+  case K_HANG:
+    hang();
+  case K_REFUSE:
+    /* The kernel fails the replacement with this reason and kills us. */
+    srv_panic("injected fault: refused the state it was handed");
+    break;
+  case K_EXIT:
+    break;
+  default:
+    abort();
   }
-  exit(3);
+  exit(3); /* exit, or a panic the kernel did not end us for */
 }
 
 void uk__fault_at(enum uk_fault_point point) {
   uk__fault_init();
   seen[point]++;
   for (int i = 0; i < nfaults; i++)
-    if (faults[i].point == point && faults[i].n == seen[point])
+    if (faults[i].point == (int)point && faults[i].n == seen[point])
       fire(&faults[i]);
 }

@@ -2,14 +2,30 @@
 #include "uksim/server.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "conn.h"
 #include "fault.h"
 
+/* How this process registered (enum kabi_reg_how), and whether a successor
+ * has made its first call that may commit: the hand-off fault point of a
+ * new server sits just before that call. */
+static int reg_how = -1;
+static bool took_over;
+
 int srv_init(void) {
+  uk__fault_init();
   return uk__conn_init();
+}
+
+/* A successor's first receive, reply or keep commits the replacement. */
+static void before_commit(void) {
+  if (reg_how != KABI_REG_REPLACING || took_over)
+    return;
+  took_over = true;
+  uk__fault_at(UK_FAULT_HANDOFF);
 }
 
 int srv_register(const char *name, uint32_t version, const char *opnames,
@@ -19,6 +35,7 @@ int srv_register(const char *name, uint32_t version, const char *opnames,
   kabi_msg m;
 
   uk__fault_init();
+  uk__fault_at(UK_FAULT_REGISTER);
   memset(&a, 0, sizeof a);
   if (strlen(name) >= sizeof a.name ||
       (opnames && strlen(opnames) >= sizeof a.opnames))
@@ -33,6 +50,8 @@ int srv_register(const char *name, uint32_t version, const char *opnames,
   if (r < 0)
     return r;
   r = kabi_payload(&m, &ans, sizeof ans);
+  if (r == 0)
+    reg_how = (int)ans.how;
   if (r == 0 && how)
     *how = (int)ans.how;
   return r;
@@ -80,6 +99,7 @@ static int prepare(kabi_msg *m) {
       fprintf(stderr, "uksim server: saving state for the successor: %s\n",
               strerror(-r));
   }
+  uk__fault_at(UK_FAULT_HANDOFF);
   kabi_msg_init(m, KABI_RECEIVE, 0, 0, NULL, 0);
   return uk__call(m);
 }
@@ -97,6 +117,7 @@ static int received(kabi_msg *m, int r, srv_req *req) {
 
 int srv_receive(srv_req *req) {
   kabi_msg m;
+  before_commit();
   kabi_msg_init(&m, KABI_RECEIVE, 0, 0, NULL, 0);
   return received(&m, uk__call(&m), req);
 }
@@ -114,6 +135,7 @@ int srv_reply(srv_req *req, int32_t status) {
   struct kabi_reply_args a;
   kabi_msg m;
 
+  before_commit();
   reply_args(&a, req, status);
   kabi_msg_init(&m, KABI_REPLY, 0, 0, &a, sizeof a);
   int r = uk__call(&m);
@@ -129,6 +151,7 @@ int srv_reply_receive(srv_req *req, int32_t status) {
   struct kabi_reply_args a;
   kabi_msg m;
 
+  before_commit();
   reply_args(&a, req, status);
   kabi_msg_init(&m, KABI_REPLY_RECEIVE, 0, 0, &a, sizeof a);
   int r = uk__call(&m);
@@ -204,6 +227,7 @@ _Static_assert(sizeof(struct kabi_keep_args) == sizeof(struct kabi_ica_args),
                "id_call() sends both");
 
 int srv_keep(const srv_req *req) {
+  before_commit();
   return id_call(KABI_KEEP, req->req);
 }
 

@@ -20,8 +20,10 @@
  * safe.
  *
  * Fault injection: UKSIM_FAULT=KIND@POINT[:N],... in a server's environment
- * makes it crash, panic, hang or exit at its N-th request, while saving
- * state for a successor, or while restoring (lib/fault.h has the details).
+ * makes it crash, panic, hang or exit as it starts, instead of registering,
+ * at its N-th request, while saving state for a successor, while restoring,
+ * or during the hand-off; refuse@restore makes a successor refuse the state
+ * it was handed (lib/fault.h has the details).
  */
 #ifndef UKSIM_SERVER_H
 #define UKSIM_SERVER_H

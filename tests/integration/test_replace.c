@@ -195,3 +195,50 @@ Test(replace, two_services_replaced_at_once, .timeout = 60) {
   cr_expect_eq(svc_entry(&m, "c2").replacements, 1);
   h_halt_clean(&m);
 }
+
+/* Replaces ctr under load with a successor whose fault plan is `fault`:
+ * the replacement fails with `want` (its reason containing `why`), the load
+ * sees no error, and the old server serves on with nothing lost. */
+static void successor_fails(const char *fault, int want, const char *why,
+                            uint32_t deadline_ms) {
+  mach_client m;
+  char env0[64];
+  char *env[] = {env0};
+  snprintf(env0, sizeof env0, "UKSIM_FAULT=%s", fault);
+  h_boot(&m, NULL);
+  start_ctr(&m, NULL, 0, false, 0, "ctr");
+  int64_t w = load(&m, "a", scaled(3000), -1, false);
+  usleep(20 * 1000);
+  cr_expect_eq(replace(&m, "ctr", NULL, 0, env, 1, deadline_ms), want, "%s: %s",
+               fault, m.error);
+  cr_expect(strstr(m.error, why), "%s: %s", fault, m.error);
+  cr_expect_eq(h_wait(&m, w), 0, "the load saw an error");
+  struct uk_svc s = svc_entry(&m, "ctr");
+  cr_expect_eq(s.replacements, 0);
+  cr_expect_eq(s.failed_replacements, 1);
+  expect_count(&m, scaled(3000));
+  h_halt_clean(&m);
+}
+
+Test(replace, successor_refusing_the_state_by_plan_fails_cleanly,
+     .timeout = 60) {
+  successor_fails("refuse@restore", -ECANCELED,
+                  "refused: injected fault: refused the state", 0);
+}
+
+Test(replace, successor_panicking_at_handoff_fails_cleanly, .timeout = 60) {
+  successor_fails("panic@handoff", -ECANCELED, "injected fault", 0);
+}
+
+Test(replace, successor_crashing_at_handoff_fails_cleanly, .timeout = 60) {
+  successor_fails("crash@handoff", -ECHILD, "signal 11", 0);
+}
+
+Test(replace, successor_hanging_at_handoff_times_out, .timeout = 60) {
+  successor_fails("hang@handoff", -ETIMEDOUT, "within",
+                  getenv("UKSIM_UNDER_VALGRIND") ? 5000 : 500);
+}
+
+Test(replace, successor_crashing_at_register_fails_cleanly, .timeout = 60) {
+  successor_fails("crash@register", -ECHILD, "signal 11", 0);
+}

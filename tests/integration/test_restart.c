@@ -4,6 +4,8 @@
  * the final count must equal the increments that were answered. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -136,5 +138,138 @@ Test(restart, hang_while_saving_state_for_a_successor, .timeout = 60) {
                m.error);
   cr_expect_eq(h_wait(&m, w), 0, "the queued requests were not served");
   check(&m, 150, 1);
+  h_halt_clean(&m);
+}
+
+/* Spawns ctr_srv with fault plan `fault`, waiting for it to register;
+ * returns the spawn's status and the process's exit status in *status. */
+static int start_faulty(mach_client *m, const char *fault, int *status) {
+  char env0[64];
+  char *env[] = {env0};
+  int proc = -1;
+  snprintf(env0, sizeof env0, "UKSIM_FAULT=%s", fault);
+  struct mach_prog p = {.program = "ctr_srv",
+                        .name = "ctr",
+                        .env = env,
+                        .nenv = 1,
+                        .flags = MACH_SPAWN_REGISTERED | MACH_SPAWN_WAITABLE,
+                        .restart = true};
+  int r = mach_spawn_prog(m, &p, &proc);
+  cr_assert_geq(proc, 0, "spawn: %s", m->error);
+  *status = h_wait(m, mach_wait_send(m, proc));
+  return r;
+}
+
+/* Whether any service is registered now. */
+static bool any_service(mach_client *m) {
+  const struct uk_kdata *kd;
+  bool any = false;
+  cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
+  for (int i = 0; i < UK_SVC_MAX; i++)
+    any = any || kd->svc[i].state != UK_SVC_FREE;
+  mach_kdata_unmap(kd);
+  return any;
+}
+
+/* A fault at start or at register: the server never registers, the spawn
+ * says so, and it ends the way the fault says (a restart policy does not
+ * apply: there is no service to restart). */
+static void never_registers(const char *fault, int want_status) {
+  mach_client m;
+  int status;
+  h_boot(&m, NULL);
+  cr_expect_eq(start_faulty(&m, fault, &status), -ECHILD, "%s: %s", fault,
+               m.error);
+  cr_expect(strstr(m.error, "before registering"), "%s", m.error);
+  cr_expect_eq(status, want_status, "%s: exit status %d", fault, status);
+  cr_expect(!any_service(&m), "%s: a service was registered", fault);
+  h_halt_clean(&m);
+}
+
+Test(restart, crash_at_register_never_registers, .timeout = 60) {
+  never_registers("crash@register", 128 + SIGSEGV);
+}
+
+Test(restart, panic_at_register_never_registers, .timeout = 60) {
+  never_registers("panic@register", 128 + SIGKILL);
+}
+
+Test(restart, exit_at_register_never_registers, .timeout = 60) {
+  never_registers("exit@register", 3);
+}
+
+Test(restart, crash_at_start_never_registers, .timeout = 60) {
+  never_registers("crash@start", 128 + SIGSEGV);
+}
+
+Test(restart, panic_at_start_never_registers, .timeout = 60) {
+  never_registers("panic@start", 128 + SIGKILL);
+}
+
+Test(restart, malformed_fault_plan_exits_2_before_registering, .timeout = 60) {
+  never_registers("refuse@request", 2); /* refuse is only @restore */
+  never_registers("crash@start:0", 2);
+  never_registers("crash@nowhere", 2);
+}
+
+/* A hang before registering calls the kernel no more: no deadline applies
+ * (it holds no request), so it just never registers, and the halt ends
+ * it. */
+static void hangs_unregistered(const char *fault) {
+  mach_client m;
+  char env0[64];
+  char *env[] = {env0};
+  snprintf(env0, sizeof env0, "UKSIM_FAULT=%s", fault);
+  h_boot(&m, NULL);
+  struct mach_prog p = {.program = "ctr_srv",
+                        .name = "ctr",
+                        .env = env,
+                        .nenv = 1,
+                        .restart = true,
+                        .deadline_ms = 100};
+  cr_assert_eq(mach_spawn_prog(&m, &p, NULL), 0, "spawn: %s", m.error);
+  usleep(400 * 1000);
+  cr_expect(!any_service(&m), "%s: a service was registered", fault);
+  h_halt_clean(&m);
+}
+
+Test(restart, hang_at_start_never_registers_and_halt_ends_it, .timeout = 60) {
+  hangs_unregistered("hang@start");
+}
+
+Test(restart, hang_at_register_never_registers_and_halt_ends_it,
+     .timeout = 60) {
+  hangs_unregistered("hang@register");
+}
+
+/* Waits until svc[0] has restarted n times: the kernel kills a server that
+ * panics, and restarts it only once it has seen it exit, which may come
+ * after the controller was told the replacement failed. */
+static void wait_restarts(mach_client *m, uint32_t n) {
+  for (int i = 0; i < 500; i++) {
+    const struct uk_kdata *kd;
+    cr_assert_eq(mach_kdata(m, &kd, NULL), 0);
+    uint32_t r = kd->svc[0].restarts;
+    mach_kdata_unmap(kd);
+    if (r >= n)
+      return;
+    usleep(10 * 1000);
+  }
+}
+
+/* The old server panics right after saving, before it hands over: the
+ * replacement fails, and the restart from the saved state loses nothing. */
+Test(restart, panic_at_handoff_of_the_old_server, .timeout = 60) {
+  mach_client m;
+  h_boot(&m, NULL);
+  start_ctr(&m, "panic@handoff", 0);
+  run_loads(&m, 1, 100);
+  struct mach_prog p = {.program = "ctr_srv"};
+  int64_t id = mach_replace_send(&m, "ctr", &p, 0);
+  cr_expect_eq(mach_replace_reply(&m, (uint64_t)id, NULL), -ECONNRESET, "%s",
+               m.error);
+  cr_expect(strstr(m.error, "old server failed"), "%s", m.error);
+  wait_restarts(&m, 1);
+  check(&m, 100, 1);
   h_halt_clean(&m);
 }
