@@ -14,9 +14,9 @@
 #include "scn_impl.h"
 
 static const char *const ev_names[SCN_EV_COUNT] = {
-    "spawn",  "register", "send",    "receive", "reply",  "result",
-    "flag",   "prepare",  "handoff", "commit",  "fail",   "fault",
-    "detect", "restart",  "error",   "exit",    "action", "expect"};
+    "spawn",   "register", "send",   "receive", "reply", "result", "flag",
+    "prepare", "handoff",  "commit", "fail",    "fault", "detect", "restart",
+    "error",   "exit",     "action", "expect",  "halt"};
 
 static const char *const state_names[] = {"single", "chain", "copy"};
 static const char *const fault_kinds[] = {"crash", "panic", "hang", "refuse"};

@@ -63,6 +63,7 @@ enum scn_ev {
   SCN_EV_EXIT,
   SCN_EV_ACTION,
   SCN_EV_EXPECT,
+  SCN_EV_HALT, /* the machine halted; status: ICAs still live */
   SCN_EV_COUNT
 };
 

@@ -37,6 +37,7 @@ static enum cls classify(enum scn_ev ev) {
   case SCN_EV_SPAWN:
   case SCN_EV_REGISTER:
   case SCN_EV_EXIT:
+  case SCN_EV_HALT:
     return C_LIFE;
   case SCN_EV_FLAG:
   case SCN_EV_PREPARE:
@@ -250,7 +251,8 @@ static void put_margin(FILE *out, const struct scn_event *e, size_t i) {
 static void put_marker(FILE *out, const struct scn_event *e, int x, int y) {
   enum cls c = classify(e->ev);
   const char *css = cls_css(c);
-  if (e->ev == SCN_EV_EXPECT)
+  /* An expectation that fails and a halt with live ICAs are bad news. */
+  if (e->ev == SCN_EV_EXPECT || e->ev == SCN_EV_HALT)
     css = e->has_status && e->status != 0 ? "fault" : "life-ev";
   switch (c) {
   case C_FAULT:
@@ -275,7 +277,13 @@ static void put_marker(FILE *out, const struct scn_event *e, int x, int y) {
             x, y - 6);
     break;
   case C_LIFE:
-    if (e->ev == SCN_EV_EXIT)
+    if (e->ev == SCN_EV_HALT) /* the end of every lifeline: a double bar */
+      fprintf(out,
+              "<rect class=\"mark %s\" x=\"%d\" y=\"%d\" width=\"18\" "
+              "height=\"3\"/><rect class=\"mark %s\" x=\"%d\" y=\"%d\" "
+              "width=\"18\" height=\"3\"/>\n",
+              css, x - 9, y - 4, css, x - 9, y + 1);
+    else if (e->ev == SCN_EV_EXIT)
       fprintf(out,
               "<rect class=\"mark %s\" x=\"%d\" y=\"%d\" width=\"18\" "
               "height=\"4\"/>\n",

@@ -1,5 +1,7 @@
 /* The exactly-one-answer checker (sim-kernel/trace_check.c) on traces
- * written here, one per way the invariant can break. */
+ * written here, one per way the invariant can break.  Every event has step
+ * 1 and time 1, so that any order of them is a trace whose steps and times
+ * never go back. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,14 +27,15 @@ static int check(const char *trace) {
 #define SEND(n)                                                                \
   "{\"step\":1,\"t\":1,\"ev\":\"send\",\"actor\":\"ap\",\"req\":" #n "}\n"
 #define RECV(n)                                                                \
-  "{\"step\":2,\"t\":2,\"ev\":\"receive\",\"actor\":\"kvs\",\"req\":" #n "}\n"
+  "{\"step\":1,\"t\":1,\"ev\":\"receive\",\"actor\":\"kvs\",\"req\":" #n "}\n"
 #define REPLY(n)                                                               \
-  "{\"step\":3,\"t\":3,\"ev\":\"reply\",\"actor\":\"kvs\",\"req\":" #n "}\n"
+  "{\"step\":1,\"t\":1,\"ev\":\"reply\",\"actor\":\"kvs\",\"req\":" #n "}\n"
 #define ERROR(n)                                                               \
-  "{\"step\":3,\"t\":3,\"ev\":\"error\",\"req\":" #n ",\"status\":-104}\n"
+  "{\"step\":1,\"t\":1,\"ev\":\"error\",\"actor\":\"kernel\",\"req\":" #n      \
+  ",\"status\":-104}\n"
 #define RESULT(n)                                                              \
-  "{\"step\":4,\"t\":4,\"ev\":\"result\",\"actor\":\"ap\",\"req\":" #n "}\n"
-#define EXIT(who) "{\"step\":5,\"t\":5,\"ev\":\"exit\",\"actor\":\"" who "\"}\n"
+  "{\"step\":1,\"t\":1,\"ev\":\"result\",\"actor\":\"ap\",\"req\":" #n "}\n"
+#define EXIT(who) "{\"step\":1,\"t\":1,\"ev\":\"exit\",\"actor\":\"" who "\"}\n"
 
 Test(trace_check, answered_requests_pass) {
   cr_expect_eq(check(SEND(1) SEND(2) RECV(1) REPLY(1) RECV(2) ERROR(2) RESULT(2)
@@ -74,5 +77,25 @@ Test(trace_check, result_without_send_fails) {
 
 Test(trace_check, garbage_line_fails_with_its_line_number) {
   cr_expect_eq(check(SEND(1) "not json\n"), -1);
-  cr_expect(strstr(err, ":2: not a trace event"), "%s", err);
+  cr_expect(strstr(err, ":2: bad JSON"), "%s", err);
+}
+
+Test(trace_check, event_breaking_the_format_fails) {
+  cr_expect_eq(check(SEND(1) "{\"step\":1,\"t\":1,\"ev\":\"teleport\","
+                             "\"actor\":\"ap\"}\n"),
+               -1);
+  cr_expect(strstr(err, ":2: unknown event \"teleport\""), "%s", err);
+}
+
+Test(trace_check, request_event_without_number_fails) {
+  cr_expect_eq(check("{\"step\":1,\"t\":1,\"ev\":\"send\",\"actor\":\"ap\"}\n"),
+               -1);
+  cr_expect(strstr(err, ":1: request 0: a request event without a request"),
+            "%s", err);
+}
+
+Test(trace_check, missing_file_fails) {
+  cr_expect_eq(trace_check("/nonexistent/trace.jsonl", &st, err, sizeof err),
+               -1);
+  cr_expect(strstr(err, "cannot open"), "%s", err);
 }

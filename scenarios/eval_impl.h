@@ -1,0 +1,29 @@
+/* Private to libscn: what scn_eval.c and eval_state.c share. */
+#ifndef UKSIM_EVAL_IMPL_H
+#define UKSIM_EVAL_IMPL_H
+
+#include "scn_eval.h"
+
+/* snprintf that cuts quietly: what it writes is for a person, and a cut
+ * message is better than none. */
+void scn__fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sets the verdict: holds, and the text "EXPECTATION: what was seen". */
+void scn__verdict(struct scn_verdict *v, const struct scn_expect *x, bool holds,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* " at step S, line L" (no line in a binary trace), into buf. */
+const char *scn__where(uint64_t step, int line, char *buf, size_t len);
+
+/* Whether process inst is an instance of app or server name: "kvs" or
+ * "kvs.N". */
+bool scn__instance_of(const char *inst, const char *name);
+
+/* state S equals model, state S equals "FILE". */
+void scn__eval_model(const struct scn *s, const struct scn_expect *x,
+                     const struct scn_trace *tr, struct scn_verdict *v);
+void scn__eval_file(const struct scn_expect *x, const struct scn_facts *facts,
+                    struct scn_verdict *v);
+
+#endif
