@@ -18,9 +18,24 @@
  * successful put, delete or get settles which one it is (a get's answer
  * must be one of them).  Resets are counted and printed.
  *
- * Exit status 0 only if every request was answered and every answer agreed
- * with the model; 1 otherwise (each disagreement is named on stderr); 2 for
- * a usage error.
+ * Value sizes: --value-size MIN..MAX draws each put's size from the seeded
+ * generator (a single size draws nothing, so a seed gives the same mix as
+ * before ranges existed).
+ *
+ * Pacing: --rate N sends the n-th request of the mix (from 1) no earlier
+ * than n/N seconds of the kernel's clock after the start, by sleeping
+ * 1/N s (ap_sleep) before each.  The library has no clock to read, so the
+ * time a request takes adds to its sleep: N is an upper bound on the rate.
+ *
+ * Final state: --check-state gets every key of the key space after the
+ * workload and compares the answer with the model (a key whose state is
+ * unknown passes with any of its candidate states).  Every difference is
+ * named on stderr.
+ *
+ * Exit status: 0 every request was answered, every answer agreed with the
+ * model and (--check-state) the server's final state is the model's; 1 an
+ * answer disagreed or a request failed during the run (each is named on
+ * stderr); 2 a usage error; 3 the run agreed but the final state differs.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,17 +56,22 @@
 #define KL_GOLDEN 0x9e3779b97f4a7c15ull
 #define KL_CAND_MAX 8  /* states a key may be in before "any" */
 #define KL_ANY_BACK 64 /* versions an "any" key's value is looked for in */
+#define KL_RATE_MAX 1000000000ull /* one request a nanosecond */
+#define KL_CHECK_TRIES 3 /* gets of a key in the final check, if reset */
 
 struct kl_opts {
-  uint64_t count;      /* requests in the random mix */
-  uint32_t keys;       /* key space */
-  uint64_t value_size; /* bytes per value */
+  uint64_t count;                /* requests in the random mix */
+  uint32_t keys;                 /* key space */
+  uint64_t value_min, value_max; /* bytes per value, drawn in between */
   uint64_t seed;
   char prefix[KL_PREFIX_MAX + 1];
   unsigned mix[3]; /* put, get, delete weights */
   uint64_t big;    /* --big: value bytes, or 0 */
   bool list;
   bool tolerate_reset; /* -ECONNRESET is an unknown outcome, not an error */
+  bool check_state;    /* get every key at the end and compare */
+  uint64_t rate;       /* requests per second of the kernel's clock; 0 free */
+  char service[KABI_NAME_MAX];
 };
 
 /* One state a key may be in on the server. */
@@ -79,8 +99,10 @@ struct kl {
   struct kl_key *model; /* keys + 1 entries; the last is the --big key */
   uint64_t rng;
   uint64_t requests, errors, mismatches, resets;
-  bool answered; /* the last call got a result (not a call-level error) */
-  bool stop;     /* the kernel or the service is gone: no answer can come */
+  uint64_t diffs; /* --check-state: keys whose state is not the model's */
+  bool checking;  /* in the final check: a mismatch is a state difference */
+  bool answered;  /* the last call got a result (not a call-level error) */
+  bool stop;      /* the kernel or the service is gone: no answer can come */
 };
 
 /* splitmix64's finalizer: a good 64-bit mixer for values and choices. */
@@ -155,9 +177,15 @@ static void report(struct kl *k, const char *fmt, ...) {
     fputs("kvsload: further messages suppressed\n", stderr);
 }
 
-/* An answer the model did not allow for. */
+/* An answer the model did not allow for.  In the final check it is a
+ * difference of the server's state, each named (the key space bounds them). */
 static void mismatch(struct kl *k, const char *op, const char *key,
                      const char *what) {
+  if (k->checking) {
+    k->diffs++;
+    fprintf(stderr, "kvsload: STATE %s: %s\n", key, what);
+    return;
+  }
   k->mismatches++;
   report(k, "MISMATCH %s %s: %s", op, key, what);
 }
@@ -174,12 +202,14 @@ static int ensure_ctl(struct kl *k) {
   return ica_create(KL_CTL_SIZE, KABI_ICA_CONTROL, &k->ctl);
 }
 
-/* Makes k->spare a data ICA of at least len (> 0) bytes. */
+/* Makes k->spare a data ICA of at least len (> 0) bytes; one that fits
+ * the largest normal value, so a range of sizes does not churn ICAs. */
 static int ensure_spare(struct kl *k, uint64_t len) {
   if (k->spare.id != KABI_ICA_NONE && k->spare.size >= len)
     return 0;
   ica_release(&k->spare);
-  return ica_create(len, KABI_ICA_DATA, &k->spare);
+  uint64_t size = len > k->o.value_max ? len : k->o.value_max;
+  return ica_create(size, KABI_ICA_DATA, &k->spare);
 }
 
 /* Takes a data ICA that came back: it becomes the spare if there is none
@@ -188,7 +218,7 @@ static void keep_data(struct kl *k, uk_ica *d) {
   if (d->id == KABI_ICA_NONE)
     return;
   if (k->spare.id == KABI_ICA_NONE && d->kind == KABI_ICA_DATA &&
-      d->size >= k->o.value_size) {
+      d->size >= k->o.value_max) {
     k->spare = *d;
     memset(d, 0, sizeof *d);
     return;
@@ -504,12 +534,44 @@ static int pick_op(struct kl *k) {
   return r < (uint64_t)w[0] + w[1] ? KVS_GET : KVS_DELETE;
 }
 
+/* A put's value size: drawn only from a range, so that a single size
+ * leaves the request mix of a seed as it was. */
+static uint64_t pick_size(struct kl *k) {
+  uint64_t lo = k->o.value_min, hi = k->o.value_max;
+  if (lo == hi)
+    return lo;
+  return lo + next_rand(k) % (hi - lo + 1);
+}
+
+/* n/rate seconds in nanoseconds, without overflow for rate <= KL_RATE_MAX
+ * (the result wraps only after 584 years). */
+static uint64_t due_ns(uint64_t n, uint64_t rate) {
+  return n / rate * 1000000000ull + n % rate * 1000000000ull / rate;
+}
+
+/* Before request n (from 1) of the mix: sleeps its share of 1/rate s, the
+ * nanoseconds rounded so that n requests sleep n/rate s in all. */
+static void pace(struct kl *k, uint64_t n) {
+  if (k->o.rate == 0)
+    return;
+  int r = ap_sleep(due_ns(n, k->o.rate) - due_ns(n - 1, k->o.rate));
+  if (r < 0) {
+    failure(k, "sleep", "-", r);
+    k->o.rate = 0; /* report once; the answers can still be checked */
+    k->stop = hopeless(r);
+  }
+}
+
 static void run_mix(struct kl *k) {
   for (uint64_t n = 0; n < k->o.count && !k->stop; n++) {
     uint32_t i = (uint32_t)(next_rand(k) % k->o.keys);
-    switch (pick_op(k)) {
+    int op = pick_op(k);
+    pace(k, n + 1);
+    if (k->stop)
+      break;
+    switch (op) {
     case KVS_PUT:
-      do_put(k, i, k->o.value_size);
+      do_put(k, i, pick_size(k));
       break;
     case KVS_GET:
       do_get(k, i);
@@ -533,27 +595,60 @@ static void run_big(struct kl *k) {
   ica_release(&k->spare);
 }
 
+/* Gets key i for the final check.  A reset (the server failed while
+ * holding the get, which changes nothing) leaves the key unchecked: ask
+ * again, the restarted server answers. */
+static void check_key(struct kl *k, uint32_t i) {
+  for (int t = 0; t < KL_CHECK_TRIES && !k->stop; t++) {
+    uint64_t resets = k->resets;
+    do_get(k, i);
+    if (k->resets == resets)
+      return;
+  }
+}
+
+/* --check-state: gets every key of ours and compares with the model.
+ * A key never put must be absent; the --big key is checked when it was
+ * used. */
+static void check_state(struct kl *k) {
+  uint32_t last = k->o.big > 0 ? k->o.keys : k->o.keys - 1;
+  k->checking = true;
+  for (uint32_t i = 0; i <= last && !k->stop; i++)
+    check_key(k, i);
+  k->checking = false;
+}
+
 static void usage(FILE *f) {
-  fputs(
-      "usage: kvsload [options]\n"
-      "Sends put/get/delete requests to the kvs server and checks every\n"
-      "answer against a local model.  Runs under a uksim kernel.\n"
-      "  --count N          requests in the random mix (default 1000)\n"
-      "  --keys K           key space size (default 100)\n"
-      "  --value-size S     value bytes (default 64)\n"
-      "  --seed N           seed of the request mix (default 1)\n"
-      "  --name PREFIX      key prefix, keys are PREFIX-<i> (default\n"
-      "                     kvsload<pid>)\n"
-      "  --mix P:G:D        put:get:delete weights (default 50:45:5)\n"
-      "  --big BYTES        instead of the mix: one put of BYTES then a get\n"
-      "  --list             end with a list, checking every live key\n"
-      "  --tolerate-reset   an answer -ECONNRESET (the server failed while\n"
-      "                     holding the request) is no error: the key's\n"
-      "                     state is unknown until the next put, delete or\n"
-      "                     get settles it; the resets are counted\n"
-      "  --help             this text\n"
-      "Exit status: 0 all answers matched, 1 an error or mismatch, 2 usage.\n",
-      f);
+  fputs("usage: kvsload [options]\n"
+        "Sends put/get/delete requests to the kvs server and checks every\n"
+        "answer against a local model.  Runs under a uksim kernel.\n"
+        "  --count N          requests in the random mix (default 1000)\n"
+        "  --keys K           key space size (default 100)\n"
+        "  --value-size S     value bytes, or MIN..MAX: each put draws its\n"
+        "                     size from the seeded generator (default 64;\n"
+        "                     K, M suffixes; at most 64M)\n"
+        "  --seed N           seed of the request mix (default 1)\n"
+        "  --name PREFIX      key prefix, keys are PREFIX-<i> (default\n"
+        "                     kvsload<pid>)\n"
+        "  --mix P:G:D        put:get:delete weights (default 50:45:5)\n"
+        "  --big BYTES        instead of the mix: one put of BYTES then a get\n"
+        "  --list             end with a list, checking every live key\n"
+        "  --check-state      after the workload, get every key of the key\n"
+        "                     space and compare with the model (exit 3 if\n"
+        "                     the server's state differs)\n"
+        "  --rate N           requests per second of the kernel's clock: the\n"
+        "                     n-th is sent no earlier than n/N s after the\n"
+        "                     start (default 0: no pacing)\n"
+        "  --service NAME     the service to send to (default " KVS_NAME ")\n"
+        "  --tolerate-reset   an answer -ECONNRESET (the server failed while\n"
+        "                     holding the request) is no error: the key's\n"
+        "                     state is unknown until the next put, delete or\n"
+        "                     get settles it; the resets are counted\n"
+        "  --help             this text\n"
+        "Exit status: 0 all answers matched (and the final state, with\n"
+        "--check-state), 1 an error or mismatch during the run, 2 usage,\n"
+        "3 the final state differs from the model.\n",
+        f);
 }
 
 /* Parses an unsigned decimal in [min, max]; 0 or -EINVAL. */
@@ -564,6 +659,49 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
   if (errno != 0 || end == s || *end != '\0' || *s == '-' || v < min || v > max)
     return -EINVAL;
   *out = v;
+  return 0;
+}
+
+/* Parses a size: decimal bytes with an optional K, M or G suffix (1024,
+ * 1024^2, 1024^3), at most KVS_VALUE_MAX. */
+static int parse_size(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  const char *units = "KMG";
+  const char *u = *end != '\0' ? strchr(units, *end) : NULL;
+  int shift = u ? 10 * (int)(u - units + 1) : 0;
+  if (u)
+    end++;
+  if (errno != 0 || end == s || *end != '\0' || *s < '0' || *s > '9' ||
+      v > (KVS_VALUE_MAX >> shift))
+    return -EINVAL;
+  *out = v << shift;
+  return 0;
+}
+
+/* SIZE or MIN..MAX (MIN <= MAX). */
+static int parse_sizes(const char *s, uint64_t *min, uint64_t *max) {
+  char lo[32];
+  const char *dots = strstr(s, "..");
+  if (dots == NULL) {
+    int r = parse_size(s, min);
+    *max = *min;
+    return r;
+  }
+  if ((size_t)(dots - s) >= sizeof lo)
+    return -EINVAL;
+  memcpy(lo, s, (size_t)(dots - s));
+  lo[dots - s] = '\0';
+  if (parse_size(lo, min) < 0 || parse_size(dots + 2, max) < 0 || *min > *max)
+    return -EINVAL;
+  return 0;
+}
+
+static int parse_service(const char *s, char *out) {
+  if (*s == '\0' || strlen(s) >= KABI_NAME_MAX)
+    return -EINVAL;
+  strcpy(out, s);
   return 0;
 }
 
@@ -595,7 +733,7 @@ static int set_opt(struct kl_opts *o, int c, const char *arg) {
     o->keys = (uint32_t)v;
     return r;
   case 's':
-    return parse_u64(arg, 0, KVS_VALUE_MAX, &o->value_size);
+    return parse_sizes(arg, &o->value_min, &o->value_max);
   case 'S':
     return parse_u64(arg, 0, UINT64_MAX, &o->seed);
   case 'n':
@@ -610,6 +748,13 @@ static int set_opt(struct kl_opts *o, int c, const char *arg) {
   case 'r':
     o->tolerate_reset = true;
     return 0;
+  case 'C':
+    o->check_state = true;
+    return 0;
+  case 'R':
+    return parse_u64(arg, 0, KL_RATE_MAX, &o->rate);
+  case 'v':
+    return parse_service(arg, o->service);
   default:
     return -EINVAL;
   }
@@ -627,14 +772,19 @@ static int parse_opts(int argc, char **argv, struct kl_opts *o) {
       {"big", required_argument, NULL, 'b'},
       {"list", no_argument, NULL, 'l'},
       {"tolerate-reset", no_argument, NULL, 'r'},
+      {"check-state", no_argument, NULL, 'C'},
+      {"rate", required_argument, NULL, 'R'},
+      {"service", required_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   *o = (struct kl_opts){.count = 1000,
                         .keys = 100,
-                        .value_size = 64,
+                        .value_min = 64,
+                        .value_max = 64,
                         .seed = 1,
-                        .mix = {50, 45, 5}};
+                        .mix = {50, 45, 5},
+                        .service = KVS_NAME};
   snprintf(o->prefix, sizeof o->prefix, "kvsload%ld", (long)getpid());
   int c, idx = 0;
   while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
@@ -658,9 +808,9 @@ static int kl_init(struct kl *k) {
             strerror(-r));
     return r;
   }
-  r = ap_lookup(KVS_NAME, &k->svc);
+  r = ap_lookup(k->o.service, &k->svc);
   if (r < 0) {
-    fprintf(stderr, "kvsload: lookup %s: %s\n", KVS_NAME, strerror(-r));
+    fprintf(stderr, "kvsload: lookup %s: %s\n", k->o.service, strerror(-r));
     return r;
   }
   k->model = calloc(k->o.keys + 1, sizeof *k->model);
@@ -677,6 +827,24 @@ static void kl_close(struct kl *k) {
   ica_release(&k->ctl);
   ica_release(&k->spare);
   free(k->model);
+}
+
+/* Prints the counts and returns the exit status: a disagreement during the
+ * run (1) says more than the final state that follows from it (3). */
+static int summary(const struct kl *k) {
+  if (k->stop)
+    fprintf(stderr,
+            "kvsload: stopped early: the kernel or the %s service is gone\n",
+            k->o.service);
+  printf("kvsload: %" PRIu64 " requests, %" PRIu64 " errors, %" PRIu64
+         " mismatches, %" PRIu64 " resets",
+         k->requests, k->errors, k->mismatches, k->resets);
+  if (k->o.check_state)
+    printf(", %" PRIu64 " keys differ from the model", k->diffs);
+  putchar('\n');
+  if (k->errors > 0 || k->mismatches > 0 || k->stop)
+    return 1;
+  return k->diffs > 0 ? 3 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -701,12 +869,8 @@ int main(int argc, char **argv) {
     run_mix(&k);
   if (k.o.list && !k.stop)
     do_list(&k);
+  if (k.o.check_state && !k.stop)
+    check_state(&k);
   kl_close(&k);
-  if (k.stop)
-    fputs("kvsload: stopped early: the kernel or the kvs service is gone\n",
-          stderr);
-  printf("kvsload: %" PRIu64 " requests, %" PRIu64 " errors, %" PRIu64
-         " mismatches, %" PRIu64 " resets\n",
-         k.requests, k.errors, k.mismatches, k.resets);
-  return k.errors == 0 && k.mismatches == 0 && !k.stop ? 0 : 1;
+  return summary(&k);
 }

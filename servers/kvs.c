@@ -1,4 +1,5 @@
-/* The kvs server: service "kvs", protocol in uksim/kvs.h.  Built twice
+/* The kvs server: service "kvs" (or --service NAME), protocol in
+ * uksim/kvs.h.  Built twice
  * from this file: kvs (version 1) and kvs2 (version 2, whose state layout
  * adds a counter per key; -DKVS_VERSION=2).
  *
@@ -65,10 +66,11 @@ enum method { M_SINGLE, M_CHAIN, M_COPY };
 
 struct kvs_opts {
   enum method method;
-  uint64_t state_size; /* single: the ICA; chain, copy: all segments */
-  uint64_t seg_size;   /* chain: a shared segment */
-  uint32_t cache;      /* puts held at most; 0: none */
-  uint64_t snapshot;   /* copy: updates between snapshots; 0: none */
+  uint64_t state_size;         /* single: the ICA; chain, copy: all segments */
+  uint64_t seg_size;           /* chain: a shared segment */
+  uint32_t cache;              /* puts held at most; 0: none */
+  uint64_t snapshot;           /* copy: updates between snapshots; 0: none */
+  char service[KABI_NAME_MAX]; /* the service it registers */
 };
 
 /* A put held by the caching loop, its ICAs attached. */
@@ -592,7 +594,7 @@ static bool pending(struct kvs *k) {
 static int arm_tick(struct kvs *k) {
   if (k->tick_out || !pending(k))
     return 0;
-  int r = k->svc ? 0 : ap_lookup(KVS_NAME, &k->svc);
+  int r = k->svc ? 0 : ap_lookup(k->o.service, &k->svc);
   if (r == 0 && k->tick.id == KABI_ICA_NONE)
     r = ica_create(sizeof(struct kvs_ctl), KABI_ICA_CONTROL, &k->tick);
   if (r < 0)
@@ -675,6 +677,7 @@ static void usage(FILE *f) {
       "  --snapshot N       copy: register a snapshot every N updates, what\n"
       "                     a restart after a crash gets (default 0: none,\n"
       "                     a restart starts empty)\n"
+      "  --service NAME     the service to register (default " KVS_NAME ")\n"
       "  --help             this text\n"
       "Sizes take a K, M or G suffix.\n",
       KVS_VERSION, KST_HELD_MAX);
@@ -715,6 +718,14 @@ static int parse_method(const char *s, enum method *m) {
   return -EINVAL;
 }
 
+/* A service name fits the kernel's table (the kernel checks the rest). */
+static int parse_service(const char *s, char *out) {
+  if (*s == '\0' || strlen(s) >= KABI_NAME_MAX)
+    return -EINVAL;
+  strcpy(out, s);
+  return 0;
+}
+
 static int set_opt(struct kvs_opts *o, int c, const char *arg) {
   uint64_t v = 0;
   int r;
@@ -731,6 +742,8 @@ static int set_opt(struct kvs_opts *o, int c, const char *arg) {
     return r;
   case 'n':
     return parse_num(arg, 0, UINT64_MAX, &o->snapshot);
+  case 'v':
+    return parse_service(arg, o->service);
   default:
     return -EINVAL;
   }
@@ -744,12 +757,14 @@ static int parse_opts(int argc, char **argv, struct kvs_opts *o) {
       {"segment-size", required_argument, NULL, 'g'},
       {"cache", required_argument, NULL, 'c'},
       {"snapshot", required_argument, NULL, 'n'},
+      {"service", required_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   *o = (struct kvs_opts){.method = M_SINGLE,
                          .state_size = KVS_STATE_SIZE_DEFAULT,
-                         .seg_size = KVS_SEG_SIZE_DEFAULT};
+                         .seg_size = KVS_SEG_SIZE_DEFAULT,
+                         .service = KVS_NAME};
   int c, idx = 0;
   while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
     if (c == 'h')
@@ -775,7 +790,7 @@ static int parse_opts(int argc, char **argv, struct kvs_opts *o) {
 
 static int start(struct kvs *k) {
   int how;
-  int r = srv_register(KVS_NAME, KVS_VERSION, KVS_OPNAMES, &how);
+  int r = srv_register(k->o.service, KVS_VERSION, KVS_OPNAMES, &how);
   if (r < 0)
     return r;
   if (how != KABI_REG_FRESH)

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -121,5 +122,131 @@ Test(kvs, server_crash_answers_held_request_and_kernel_survives,
       "%s", m.error);
   char *b[] = {"--count", "100", "--name", "b"};
   cr_expect_eq(h_wait(&m, h_spawn(&m, "kvsload", b, 4, "ap2", NULL)), 0);
+  h_halt_clean(&m);
+}
+
+/* Starts kvs with args (service `name`), fault plan `fault` (or NULL) and a
+ * restart policy, and waits for it to register. */
+static void start_kvs(mach_client *m, const char *name, char **args,
+                      size_t nargs, const char *fault) {
+  char env0[64];
+  char *env[] = {env0};
+  snprintf(env0, sizeof env0, "UKSIM_FAULT=%s", fault ? fault : "");
+  struct mach_prog p = {.program = "kvs",
+                        .args = args,
+                        .nargs = nargs,
+                        .name = name,
+                        .env = env,
+                        .nenv = fault ? 1 : 0,
+                        .flags = MACH_SPAWN_REGISTERED,
+                        .restart = true};
+  cr_assert_eq(mach_spawn_prog(m, &p, NULL), 0, "start kvs: %s", m->error);
+}
+
+static int run_kvsload(mach_client *m, char **args, size_t n) {
+  return h_wait(m, h_spawn(m, "kvsload", args, n, "load", NULL));
+}
+
+Test(kvsload, check_state_passes_when_the_store_is_the_model, .timeout = 300) {
+  mach_client m;
+  h_boot(&m, "kvs");
+  char *a[] = {"--count", "2000", "--keys",       "50",
+               "--name",  "a",    "--check-state"};
+  cr_expect_eq(run_kvsload(&m, a, 7), 0, "the final state differs");
+  h_halt_clean(&m);
+}
+
+/* A crash mid-stream under --tolerate-reset: keys whose outcome is unknown
+ * pass with any of their candidate states (the store survives: single). */
+Test(kvsload, check_state_accepts_any_candidate_after_a_reset, .timeout = 300) {
+  mach_client m;
+  char fault[32];
+  h_boot(&m, NULL);
+  snprintf(fault, sizeof fault, "crash@request:%d", scaled(300));
+  start_kvs(&m, "kvs", NULL, 0, fault);
+  char *a[] = {"--count", "2000", "--keys",        "50",
+               "--name",  "a",    "--check-state", "--tolerate-reset"};
+  cr_expect_eq(run_kvsload(&m, a, 8), 0, "the final state differs");
+  h_halt_clean(&m);
+}
+
+/* Keys the model never put, stored by someone else under our names: the
+ * run agrees (puts only), the final state does not. */
+Test(kvsload, check_state_exits_3_when_foreign_keys_are_stored,
+     .timeout = 300) {
+  mach_client m;
+  h_boot(&m, "kvs");
+  char *b[] = {"--count", "200", "--keys", "100",
+               "--name",  "x",   "--mix",  "1:0:0"};
+  cr_expect_eq(run_kvsload(&m, b, 8), 0);
+  char *a[] = {"--count", "20",    "--keys", "100", "--name",       "x",
+               "--mix",   "1:0:0", "--seed", "9",   "--check-state"};
+  cr_expect_eq(run_kvsload(&m, a, 11), 3, "the foreign keys went unnoticed");
+  /* Without --check-state the same run is clean. */
+  cr_expect_eq(run_kvsload(&m, a, 10), 0);
+  h_halt_clean(&m);
+}
+
+/* A copy server restarted after a crash starts empty: the puts before the
+ * crash are lost, which only the final state shows. */
+Test(kvsload, check_state_exits_3_when_the_server_lost_puts, .timeout = 300) {
+  mach_client m;
+  h_boot(&m, NULL);
+  char *s[] = {"--state", "copy"};
+  start_kvs(&m, "kvs", s, 2, "crash@request:50");
+  char *a[] = {
+      "--count", "100",   "--keys", "1000",          "--name",
+      "a",       "--mix", "1:0:0",  "--check-state", "--tolerate-reset"};
+  cr_expect_eq(run_kvsload(&m, a, 10), 3, "the lost puts went unnoticed");
+  h_halt_clean(&m);
+}
+
+Test(kvsload, value_size_range_round_trips, .timeout = 300) {
+  mach_client m;
+  h_boot(&m, "kvs");
+  char *a[] = {"--count",       "1000",   "--keys", "40",
+               "--value-size",  "0..16K", "--name", "a",
+               "--check-state", "--list"};
+  cr_expect_eq(run_kvsload(&m, a, 10), 0);
+  char *bad[][2] = {{"--value-size", "9..2"},
+                    {"--value-size", "1..65M"},
+                    {"--value-size", "1.."},
+                    {"--value-size", "-1"},
+                    {"--rate", "x"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    cr_expect_eq(run_kvsload(&m, bad[i], 2), 2, "%s %s accepted", bad[i][0],
+                 bad[i][1]);
+  h_halt_clean(&m);
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The free-running kernel's clock is wall time: 20 requests at 50 a
+ * second take at least 0.4 s. */
+Test(kvsload, rate_paces_requests_by_the_kernel_clock, .timeout = 300) {
+  mach_client m;
+  h_boot(&m, "kvs");
+  char *a[] = {"--count", "20", "--rate", "50", "--name", "a"};
+  double t0 = now_s();
+  cr_expect_eq(run_kvsload(&m, a, 6), 0);
+  double took = now_s() - t0;
+  cr_expect_geq(took, 0.4, "20 requests at 50/s took %.3f s", took);
+  cr_expect_lt(took, 20.0, "20 requests at 50/s took %.3f s", took);
+  h_halt_clean(&m);
+}
+
+Test(kvsload, service_option_names_the_store, .timeout = 300) {
+  mach_client m;
+  h_boot(&m, NULL);
+  char *s[] = {"--service", "store"};
+  start_kvs(&m, "store", s, 2, NULL);
+  char *a[] = {"--count", "500", "--service", "store", "--check-state"};
+  cr_expect_eq(run_kvsload(&m, a, 5), 0);
+  char *b[] = {"--count", "10"}; /* looks for "kvs": there is none */
+  cr_expect_eq(run_kvsload(&m, b, 2), 1);
   h_halt_clean(&m);
 }
