@@ -109,6 +109,8 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
   k->ica_bytes += a.size;
   k->kd->ctr.icas_created++;
   k->kd->ctr.ica_bytes = k->ica_bytes;
+  if (k->ica_bytes > k->kd->ctr.ica_bytes_peak)
+    k->kd->ctr.ica_bytes_peak = k->ica_bytes;
   machine_ica(k, id, a.size, fd);
   return kern__answer_ica(k, p, m->hdr.seq, id);
 }
@@ -131,6 +133,7 @@ static int do_ica_attach(struct kern *k, uint32_t p, kabi_msg *m) {
     return -EINVAL;
   if (kern_ica_lookup(k->kd, a.ica) < 0 || !rep_may_attach(k, p, a.ica))
     return -EPERM;
+  k->kd->ctr.ica_attaches++;
   return kern__answer_ica(k, p, m->hdr.seq, a.ica);
 }
 

@@ -100,8 +100,10 @@ static void move_all(struct kern *k, uint8_t hk, uint32_t from, uint8_t to_hk,
     const struct uk_ica_ent *e = &k->kd->ica[i];
     uint32_t id = KABI_ICA_ID(i, e->gen);
     if (e->state == UK_ICA_LIVE && e->holder_kind == hk && e->holder == from &&
-        id != except)
+        id != except) {
       kern_ica_move(k->kd, id, to_hk, to);
+      k->kd->ctr.ica_detaches += hk == UK_HOLD_PROC;
+    }
   }
 }
 
@@ -197,6 +199,7 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
   uint64_t ms = rq->deadline_ms ? rq->deadline_ms : REPLACE_DEADLINE_MS;
   uv_timer_start(&ks->timer, on_replace_timeout, ms, ms);
   SV(k, s)->flags |= UK_SVC_F_REPLACE;
+  k->kd->ctr.ica_bytes_peak = k->ica_bytes; /* the swap's peak from here */
   kern__trace(k, "replace %s with %s: flag set", SV(k, s)->name, file);
   svc_event(k, "flag", (uint32_t)s, UK_NIL, file);
   set_phase(k, s, UK_PH_REQUESTED);
@@ -254,6 +257,7 @@ static int give_state(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
     return -ENOENT;
   kern__trace(k, "%s gets the state of %s: ica=%#x", P(k, p)->name, sv->name,
               id);
+  k->kd->ctr.ica_attaches++;
   return kern__answer_ica(k, p, seq, id);
 }
 
@@ -285,6 +289,7 @@ static void move_old_icas(struct kern *k, uint32_t s, uint32_t old,
     if (r->state == UK_REQ_IN_SERVICE && r->svc == s) {
       kern_ica_move(k->kd, r->ctl, UK_HOLD_PROC, n);
       kern_ica_move(k->kd, r->data, UK_HOLD_PROC, n);
+      k->kd->ctr.ica_detaches += 1 + (r->data != KABI_ICA_NONE);
     }
   }
   if (!k->svc[s].handoff_given) {
@@ -294,8 +299,10 @@ static void move_old_icas(struct kern *k, uint32_t s, uint32_t old,
   for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
     const struct uk_ica_ent *e = &k->kd->ica[i];
     if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
-        e->holder == old)
+        e->holder == old) {
       kern__ica_drop(k, KABI_ICA_ID(i, e->gen));
+      k->kd->ctr.ica_detaches++;
+    }
   }
 }
 

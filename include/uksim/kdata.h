@@ -24,7 +24,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 2                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 3                  /* bump on any change below */
 
 #define UK_PROC_MAX 64
 #define UK_SVC_MAX 32
@@ -154,6 +154,13 @@ struct uk_counters {
   uint64_t calls, bad_calls, sends, results, errors;
   uint64_t icas_created, icas_released, ica_bytes;
   uint64_t spawned, exited;
+  /* For `uksim bench replace` (seed 000 §4.2.3: method 1 attaches and
+   * detaches more ICAs than method 2). */
+  uint64_t ica_attaches;   /* ICAs handed out by state_get and ica_attach */
+  uint64_t ica_detaches;   /* ICAs taken from a server for its successor or
+                              a restart (re-linked, or freed at a commit) */
+  uint64_t ica_bytes_peak; /* most ICA bytes at once since the last replace
+                              request (or boot) */
 };
 
 struct uk_kdata_hdr {
