@@ -13,6 +13,9 @@ void scn__fmt(char *buf, size_t len, const char *fmt, ...)
 void scn__verdict(struct scn_verdict *v, const struct scn_expect *x, bool holds,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* "s" unless n is 1: "1 request", "2 requests". */
+const char *scn__s(uint64_t n);
+
 /* " at step S, line L" (no line in a binary trace), into buf. */
 const char *scn__where(uint64_t step, int line, char *buf, size_t len);
 

@@ -78,9 +78,10 @@ void scn__eval_model(const struct scn *s, const struct scn_expect *x,
                  x->service);
   else
     scn__verdict(v, x, true,
-                 "%zu app(s) exited with status 0: the server holds what "
-                 "their models stored",
-                 napps);
+                 "%zu app%s exited with status 0: the server holds what %s "
+                 "stored",
+                 napps, scn__s(napps),
+                 napps == 1 ? "its model" : "their models");
 }
 
 /* Files of key=value lines --------------------------------------------------

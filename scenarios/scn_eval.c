@@ -110,6 +110,10 @@ void scn__verdict(struct scn_verdict *v, const struct scn_expect *x, bool holds,
   scn__fmt(v->text, sizeof v->text, "%s: %s", what, seen);
 }
 
+const char *scn__s(uint64_t n) {
+  return n == 1 ? "" : "s";
+}
+
 const char *scn__where(uint64_t step, int line, char *buf, size_t len) {
   if (line > 0)
     scn__fmt(buf, len, " at step %" PRIu64 ", line %d", step, line);
@@ -161,9 +165,9 @@ static void eval_all_answered(const struct scn_expect *x,
     return;
   }
   scn__verdict(v, x, true,
-               "%" PRIu64 " requests, every one answered (%" PRIu64
+               "%" PRIu64 " request%s, every one answered (%" PRIu64
                " dropped with their exited client)",
-               a->requests, dropped);
+               a->requests, scn__s(a->requests), dropped);
 }
 
 static void eval_exactly_one(const struct scn_expect *x,
@@ -186,9 +190,10 @@ static void eval_exactly_one(const struct scn_expect *x,
     return;
   }
   scn__verdict(v, x, true,
-               "%" PRIu64 " requests, every one answered exactly once (%" PRIu64
+               "%" PRIu64
+               " request%s, every one answered exactly once (%" PRIu64
                " by a kernel error, %" PRIu64 " dropped with their client)",
-               a->requests, a->errors, dropped);
+               a->requests, scn__s(a->requests), a->errors, dropped);
 }
 
 /* Whether request r is in the scope of x (--app, --service, --op). */
@@ -198,11 +203,21 @@ static bool in_scope(const struct scn_expect *x, const struct scn_req *r) {
          (x->op[0] == '\0' || strcmp(r->op, x->op) == 0);
 }
 
+/* " (ENOENT)" for a status that is a negative errno, else "". */
+static const char *errno_paren(int64_t status, char buf[32]) {
+  const char *name =
+      status < 0 && status > -4096 ? strerrorname_np((int)-status) : NULL;
+  buf[0] = '\0';
+  if (name != NULL)
+    scn__fmt(buf, 32, " (%s)", name);
+  return buf;
+}
+
 static void eval_errors(const struct scn_expect *x, const struct scn_answers *a,
                         struct scn_verdict *v) {
   const struct scn_req *first = NULL;
   uint64_t n = 0, in = 0;
-  char at[64], more[160] = "";
+  char at[64], name[32], more[160] = "";
   for (size_t i = 0; i < a->n; i++) {
     const struct scn_req *r = &a->req[i];
     if (!in_scope(x, r))
@@ -216,12 +231,12 @@ static void eval_errors(const struct scn_expect *x, const struct scn_answers *a,
   bool holds = compare(n, x->cmp, x->value);
   if (first != NULL)
     scn__fmt(more, sizeof more,
-             "; the first: request %" PRIu64 " answered %" PRId64 "%s",
-             first->id, first->status,
+             "; the first: request %" PRIu64 " answered %" PRId64 "%s%s",
+             first->id, first->status, errno_paren(first->status, name),
              scn__where(first->answer_step, first->answer_line, at, sizeof at));
   scn__verdict(v, x, holds,
-               "%" PRIu64 " error answers among %" PRIu64 " requests%s", n, in,
-               more);
+               "%" PRIu64 " error answer%s among %" PRIu64 " request%s%s", n,
+               scn__s(n), in, scn__s(in), more);
 }
 
 /* Latency ----------------------------------------------------------------- */
@@ -278,8 +293,8 @@ static void eval_latency(const struct scn_expect *x,
              r->id, rt, scn__where(r->sent_step, r->sent_line, at, sizeof at));
   }
   scn__verdict(v, x, compare(seen, x->cmp, x->value),
-               "%s is %s over %zu answered requests%s", stat_names[x->stat], t,
-               n, more);
+               "%s is %s over %zu answered request%s%s", stat_names[x->stat], t,
+               n, scn__s(n), more);
 }
 
 /* Events ------------------------------------------------------------------ */
