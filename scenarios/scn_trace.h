@@ -60,11 +60,13 @@ int scn_event_json(const struct scn_event *e, FILE *out);
 int scn_trace_write_json(const struct scn_trace *tr, FILE *out);
 
 /* One line (no newline) that tells a person what e means: its step, its
- * virtual time in ms, who did it to whom, and what happened in plain
- * words, e.g.
- *   [   42]   1.250ms  ap1 -> kvs       send req 65537 kvs.put
- *   [   57]   2.000ms  kvs              sees the flag, saves its state
- * Cut to fit len bytes (len 0 writes nothing). */
+ * virtual time in ms, who did it (to whom, for a message), and what
+ * happened in plain words, ending with the event's name where the words
+ * do not start with it:
+ *   [   42]    1.250ms  ap1 -> kvs          send req 65537 kvs.put
+ *   [   57]    2.000ms  kvs                 sees the flag, saves... (prepare)
+ * Cut to fit len bytes (len 0 writes nothing); the whole line
+ * fits in SCN_EVENT_TEXT_MAX. */
 void scn_event_text(const struct scn_event *e, char *buf, size_t len);
 
 /* The SHA-256 of the bytes of the file at path, as 64 lowercase hex
