@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "eval_impl.h"
 #include "scn_impl.h"
@@ -105,15 +106,20 @@ static void kvfile_free(struct kvfile *f) {
 /* Reads path whole, at most SCN_DUMP_MAX bytes, NUL-terminated. */
 static char *read_all(const char *path, char *why, size_t len) {
   FILE *f = fopen(path, "rb");
+  struct stat st;
   char *buf;
-  size_t n;
+  size_t n, cap;
   const char *bad = NULL;
-  if (f == NULL) {
+  if (f == NULL || fstat(fileno(f), &st) < 0) {
     scn__fmt(why, len, "cannot open %s: %s", path, strerror(errno));
+    if (f != NULL)
+      fclose(f);
     return NULL;
   }
-  buf = scn__xcalloc(SCN_DUMP_MAX + 2, 1);
-  n = fread(buf, 1, SCN_DUMP_MAX + 1, f);
+  /* One byte more than the limit shows a file over it. */
+  cap = st.st_size < SCN_DUMP_MAX ? (size_t)st.st_size + 1 : SCN_DUMP_MAX + 1;
+  buf = scn__xcalloc(cap + 1, 1);
+  n = fread(buf, 1, cap, f);
   if (ferror(f))
     bad = "cannot read it";
   else if (n > SCN_DUMP_MAX)
