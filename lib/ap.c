@@ -122,3 +122,14 @@ int ap_call(uint32_t svc, uint32_t op, uk_ica *ctl, uk_ica *data,
   detach_sent(ctl, data);
   return take_result(&m, res);
 }
+
+int ap_sleep(uint64_t ns) {
+  struct kabi_sleep_args a = {.ns = ns};
+  kabi_msg m;
+  if (ns > KABI_SLEEP_MAX_NS)
+    return -EINVAL;
+  kabi_msg_init(&m, KABI_SLEEP, 0, 0, &a, sizeof a);
+  int r = uk__call(&m);
+  kabi_msg_close_fds(&m);
+  return r;
+}

@@ -10,6 +10,7 @@ struct cli_cmd {
 };
 
 int cmd_run(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_svc(int argc, char **argv);
 int cmd_replace(int argc, char **argv);

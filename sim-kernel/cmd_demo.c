@@ -1,4 +1,5 @@
-/* uksim run: the default demonstration.
+/* uksim demo: the free-running demonstration (and a lab machine to look
+ * at with `uksim ps` while it runs, --keep).
  *
  * Boots a machine with one OS instance, starts the kvs server, then N
  * application processes (kvsload) that put and get keys through the kernel,
@@ -24,7 +25,7 @@ struct run_opts {
 
 static void run_usage(FILE *f) {
   fprintf(f,
-          "usage: uksim run [OPTIONS]\n\n"
+          "usage: uksim demo [OPTIONS]\n\n"
           "Boot a machine, start the kvs server and application processes "
           "that\nput and get keys through the kernel; print the kernel's "
           "trace of the\nfirst steps and a summary.\n\n"
@@ -35,7 +36,7 @@ static void run_usage(FILE *f) {
           "  --seed N         workload seed (default 1)\n"
           "  --trace N        kernel trace lines to show (default 40; -1 "
           "all)\n"
-          "  --name NAME      machine name (default: run-<pid>)\n"
+          "  --name NAME      machine name (default: demo-<pid>)\n"
           "  --memory-mib N   physical memory for the OS (default 4096)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
           "                   'uksim ps --name NAME' can look at it\n",
@@ -57,7 +58,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
   int c;
   char *end;
   mach_opts_default(&o->m);
-  snprintf(o->m.name, sizeof o->m.name, "run-%d", (int)getpid());
+  snprintf(o->m.name, sizeof o->m.name, "demo-%d", (int)getpid());
   o->m.trace = 40;
   o->aps = 2;
   strcpy(o->requests, "1000");
@@ -69,7 +70,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
     case 'a':
       o->aps = (int)strtol(optarg, &end, 10);
       if (*end || o->aps < 1 || o->aps > MAX_APS)
-        return fprintf(stderr, "uksim run: --aps: 1..%d\n", MAX_APS), 2;
+        return fprintf(stderr, "uksim demo: --aps: 1..%d\n", MAX_APS), 2;
       break;
     case 'r':
       snprintf(o->requests, sizeof o->requests, "%s", optarg);
@@ -90,7 +91,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       unsigned long mib = strtoul(optarg, &end, 10);
       o->m.blocks = (uint32_t)((mib + 127) / 128);
       if (*end || o->m.blocks == 0)
-        return fprintf(stderr, "uksim run: --memory-mib: a size\n"), 2;
+        return fprintf(stderr, "uksim demo: --memory-mib: a size\n"), 2;
       break;
     }
     case 'k':
@@ -105,7 +106,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "uksim run: unexpected argument '%s'\n", argv[optind]);
+    fprintf(stderr, "uksim demo: unexpected argument '%s'\n", argv[optind]);
     return 2;
   }
   return -1;
@@ -126,7 +127,7 @@ static int run_aps(mach_client *mc, const struct run_opts *o) {
                     "--name",       name};
     if (mach_spawn(mc, "kvsload", args, 8, name, MACH_SPAWN_WAITABLE, &proc) <
         0) {
-      fprintf(stderr, "uksim run: cannot start kvsload: %s\n", mc->error);
+      fprintf(stderr, "uksim demo: cannot start kvsload: %s\n", mc->error);
       return o->aps;
     }
     wid[i] = mach_wait_send(mc, proc);
@@ -135,7 +136,7 @@ static int run_aps(mach_client *mc, const struct run_opts *o) {
     int st = -1, sig = 0;
     if (wid[i] < 0 || mach_wait_reply(mc, (uint64_t)wid[i], &st, &sig) < 0 ||
         st != 0 || sig != 0) {
-      fprintf(stderr, "uksim run: ap%d failed (status %d, signal %d)\n", i + 1,
+      fprintf(stderr, "uksim demo: ap%d failed (status %d, signal %d)\n", i + 1,
               st, sig);
       fails++;
     }
@@ -146,7 +147,7 @@ static int run_aps(mach_client *mc, const struct run_opts *o) {
 static int summarize(mach_client *mc) {
   const struct uk_kdata *kd;
   if (mach_kdata(mc, &kd, NULL) < 0) {
-    fprintf(stderr, "uksim run: cannot read kernel data: %s\n", mc->error);
+    fprintf(stderr, "uksim demo: cannot read kernel data: %s\n", mc->error);
     return 1;
   }
   cli_print_summary(kd);
@@ -155,7 +156,7 @@ static int summarize(mach_client *mc) {
   return bad;
 }
 
-int cmd_run(int argc, char **argv) {
+int cmd_demo(int argc, char **argv) {
   struct run_opts o;
   mach_client mc;
   uint32_t live = 1;
@@ -164,7 +165,7 @@ int cmd_run(int argc, char **argv) {
   if (r >= 0)
     return r;
   if (mach_boot(&mc, &o.m) < 0) {
-    perror("uksim run: cannot boot the machine");
+    perror("uksim demo: cannot boot the machine");
     return 1;
   }
   printf("uksim: machine '%s' booted; kernel trace of the first %ld steps "
@@ -173,7 +174,7 @@ int cmd_run(int argc, char **argv) {
   fflush(stdout);
   int fails = 0;
   if (mach_spawn(&mc, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL) < 0) {
-    fprintf(stderr, "uksim run: cannot start kvs: %s\n", mc.error);
+    fprintf(stderr, "uksim demo: cannot start kvs: %s\n", mc.error);
     fails = 1;
   } else {
     fails = run_aps(&mc, &o);
@@ -187,7 +188,7 @@ int cmd_run(int argc, char **argv) {
     pause();
   }
   if (mach_halt(&mc, &live) < 0)
-    fprintf(stderr, "uksim run: halt: %s\n", mc.error);
+    fprintf(stderr, "uksim demo: halt: %s\n", mc.error);
   printf("ICAs live at shutdown: %u\n", live);
   mach_close(&mc);
   return fails || live ? 1 : 0;

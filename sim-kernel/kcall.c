@@ -477,10 +477,12 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
   static const char *hows[] = {"fresh", "replacing", "restarting"};
   kern__trace(k, "%s registers %s v%u (%s)", P(k, p)->name, a.name, a.version,
               hows[how]);
+  char text[32];
+  snprintf(text, sizeof text, "v%u %s", a.version, hows[how]);
   kern__event(k, &(struct kern_ev){.ev = "register",
                                    .actor = P(k, p)->name,
                                    .svc = a.name,
-                                   .text = hows[how]});
+                                   .text = text});
   struct kabi_register_ans ans = {.how = how, .svc = (uint32_t)s + 1};
   kabi_msg_init(m, KABI_ANS_REGISTER, m->hdr.seq, 0, &ans, sizeof ans);
   kern__answer(k, p, m);
@@ -583,6 +585,32 @@ static int do_keep(struct kern *k, uint32_t p, kabi_msg *m) {
   return 0;
 }
 
+static void on_sleep_over(struct kern *k, struct ktimer *t) {
+  uint32_t p = (uint32_t)(uintptr_t)t->arg;
+  if (P(k, p)->state != UK_PROC_WAITING || P(k, p)->wait_op != KABI_SLEEP)
+    return;
+  P(k, p)->state = UK_PROC_RUNNING;
+  kern__answer_status(k, p, k->proc[p].wait_seq, 0);
+}
+
+static int do_sleep(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_sleep_args a;
+  if (kabi_payload(m, &a, sizeof a) < 0 || a.ns > KABI_SLEEP_MAX_NS)
+    return -EINVAL;
+  P(k, p)->state = UK_PROC_WAITING;
+  P(k, p)->wait_op = KABI_SLEEP;
+  k->proc[p].wait_seq = m->hdr.seq;
+  kern__timer_start(k, &k->sleep_timer[p], a.ns, 0);
+  return KERN_DEFER;
+}
+
+/* Sleep timers, one per process slot, set up once at boot. */
+void kern__sleep_init(struct kern *k) {
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    kern__timer_init(k, &k->sleep_timer[p], on_sleep_over,
+                     (void *)(uintptr_t)p);
+}
+
 static int call(struct kern *k, uint32_t p, kabi_msg *m) {
   switch (m->hdr.op) {
   case KABI_ICA_CREATE:
@@ -615,6 +643,8 @@ static int call(struct kern *k, uint32_t p, kabi_msg *m) {
     return do_ica_attach(k, p, m);
   case KABI_KEEP:
     return do_keep(k, p, m);
+  case KABI_SLEEP:
+    return do_sleep(k, p, m);
   default:
     return -ENOSYS;
   }

@@ -39,19 +39,13 @@
 
 extern char **environ;
 
-uint64_t kern__now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void kern__trace(struct kern *k, const char *fmt, ...) {
   va_list ap;
   if (k->trace_left == 0)
     return;
   if (k->trace_left > 0)
     k->trace_left--;
-  double ms = (double)(kern__now_ns() - k->t0_ns) / 1e6;
+  double ms = (double)(kern__now_ns() - k->t0_ns) / 1e6; /* virtual too */
   fprintf(stderr, "[%6llu] %9.3fms ", (unsigned long long)k->kd->hdr.step, ms);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -77,8 +71,11 @@ static void json_str(FILE *f, const char *key, const char *s) {
 
 void kern__event(struct kern *k, const struct kern_ev *e) {
   FILE *f = k->events;
-  if (f == NULL)
+  if (f == NULL) {
+    if (k->exec)
+      exec_event(k, e);
     return;
+  }
   fprintf(f, "{\"step\":%llu,\"t\":%llu",
           (unsigned long long)k->kd->hdr.step + 1,
           (unsigned long long)(kern__now_ns() - k->t0_ns));
@@ -93,6 +90,8 @@ void kern__event(struct kern *k, const struct kern_ev *e) {
     fprintf(f, ",\"status\":%d", e->status);
   json_str(f, "text", e->text);
   fputs("}\n", f);
+  if (k->exec)
+    exec_event(k, e);
 }
 
 const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
@@ -115,6 +114,8 @@ const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
 
 void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
   int sock = k->proc[p].sock;
+  if (k->proc[p].run == KS_BLOCKED)
+    k->proc[p].run = KS_RUNNING; /* lock-step: it runs again */
   if (sock < 0)
     return;
   int r = kabi_sendmsg(sock, m);
@@ -198,11 +199,18 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
     long n = kabi_recvmsg(k->proc[p].sock, &m);
     if (n == -EAGAIN)
       return;
-    k->kd->hdr.step++;
     if (n == 0 || (n < 0 && n != -EBADMSG)) {
       disconnected(k, p);
       return;
     }
+    if (k->lockstep) { /* performed later, as a step (sched.c) */
+      if (!sched_call_arrived(k, p, &m, n == -EBADMSG)) {
+        kabi_msg_close_fds(&m);
+        kern__answer_status(k, p, m.hdr.seq, -EINPROGRESS);
+      }
+      continue;
+    }
+    k->kd->hdr.step++;
     if (n == -EBADMSG) {
       k->kd->ctr.bad_calls++;
       k->kd->proc[p].errors++;
@@ -211,6 +219,8 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
       continue;
     }
     kern__dispatch(k, p, &m);
+    if (k->exec)
+      exec_poll(k);
     if (k->proc[p].sock < 0)
       return;
   }
@@ -225,26 +235,44 @@ static void on_process_closed(uv_handle_t *h) {
   try_free_slot(k, p);
 }
 
-static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
-  struct kern *k = h->loop->data;
-  uint32_t p = (uint32_t)(uintptr_t)h->data;
+/* The exit libuv reported, handled now (free-running) or as a step. */
+void kern__proc_exited(struct kern *k, uint32_t p) {
+  int64_t status = k->proc[p].exit_status;
+  int sig = k->proc[p].exit_signal;
+  k->proc[p].run = KS_NONE;
   k->kd->proc[p].exit_status = (int32_t)status;
   k->kd->proc[p].term_signal = sig;
   char why[48];
   snprintf(why, sizeof why, sig ? "signal %d" : "status %d",
            sig ? sig : (int)status);
-  kern__event(k, &(struct kern_ev){.ev = "exit",
-                                   .actor = k->kd->proc[p].name,
-                                   .status = sig ? 0 : (int)status,
-                                   .text = why});
+  if (!k->halting) /* at a halt, the halt event says it all */
+    kern__event(k, &(struct kern_ev){.ev = "exit",
+                                     .actor = k->kd->proc[p].name,
+                                     .status = sig ? 0 : (int)status,
+                                     .text = why});
   if (sig)
     kern__trace(k, "%s (pid %d) killed by signal %d", k->kd->proc[p].name,
                 k->kd->proc[p].pid, sig);
   else
     kern__trace(k, "%s (pid %d) exits with status %d", k->kd->proc[p].name,
                 k->kd->proc[p].pid, (int)status);
+  kern__timer_stop(k, &k->sleep_timer[p]);
   kern__proc_gone(k, p);
-  uv_close((uv_handle_t *)h, on_process_closed);
+  uv_close((uv_handle_t *)&k->proc[p].process, on_process_closed);
+}
+
+static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
+  struct kern *k = h->loop->data;
+  uint32_t p = (uint32_t)(uintptr_t)h->data;
+  k->proc[p].exit_status = status;
+  k->proc[p].exit_signal = sig;
+  if (k->lockstep && !k->halting) {
+    sched_exit_arrived(k, p);
+    return;
+  }
+  kern__proc_exited(k, p);
+  if (k->exec && !k->halting)
+    exec_poll(k);
 }
 
 /* Finds program on the path: UKSIM_PATH, then the build tree, then the
@@ -420,6 +448,7 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
   kp->preparing = false;
   kp->fault = NULL;
   kp->last_call_ns = kern__now_ns();
+  kp->run = KS_RUNNING;
   fcntl(kp->sock, F_SETFL, fcntl(kp->sock, F_GETFL) | O_NONBLOCK);
   uv_poll_init(k->loop, &kp->poll, kp->sock);
   kp->poll.data = (void *)(uintptr_t)p;
@@ -462,6 +491,8 @@ void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault) {
     return;
   if (fault && !k->proc[p].fault)
     k->proc[p].fault = fault;
+  if (k->lockstep && sig != SIGSTOP && sig != SIGCONT)
+    sched_killed(k, p);
   uv_process_kill(&k->proc[p].process, sig);
 }
 
@@ -470,6 +501,8 @@ void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault) {
 void kern__reply(struct kern *k, uint64_t id, int status, const char *err,
                  Uksim__Reply *r) {
   Uksim__Reply def = UKSIM__REPLY__INIT;
+  if (id == 0)
+    return; /* asked by the kernel itself (a scenario action) */
   if (r == NULL)
     r = &def;
   r->status = status;
@@ -544,10 +577,15 @@ static void do_ctl_halt(struct kern *k, uint64_t id) {
   k->halting = true;
   k->halt_id = id;
   kern__trace(k, "halt");
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (k->proc[p].run == KS_EXITED) /* lock-step: not handled yet */
+      kern__proc_exited(k, p);
   rep_halt(k);
   for (int p = 0; p < UK_PROC_MAX; p++)
-    if (k->proc[p].running)
+    if (k->proc[p].running) {
       uv_process_kill(&k->proc[p].process, SIGTERM);
+      uv_process_kill(&k->proc[p].process, SIGCONT); /* a stopped one too */
+    }
   uv_timer_init(k->loop, &k->halt_timer);
   uv_timer_start(&k->halt_timer, on_halt_timer, HALT_GRACE_MS, 0);
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
@@ -579,6 +617,10 @@ static void halt_check(struct kern *k) {
   r.icas_live = kern_ica_live(k->kd);
   r.ica_bytes = k->ica_bytes;
   kern__trace(k, "halted: %u ICAs live", r.icas_live);
+  char live[48];
+  snprintf(live, sizeof live, "%u ICAs live", r.icas_live);
+  kern__event(k, &(struct kern_ev){
+                     .ev = "halt", .status = (int)r.icas_live, .text = live});
   if (k->events)
     fflush(k->events); /* complete before the halt is answered */
   kern__reply(k, k->halt_id, 0, NULL, &r);
@@ -613,6 +655,9 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
     break;
   case UKSIM__CTL__BODY_REPLACE:
     rep_ctl_replace(k, c->id, c->replace);
+    break;
+  case UKSIM__CTL__BODY_SCENARIO_WAIT:
+    exec_wait(k, c->id);
     break;
   default:
     kern__reply(k, c->id, -ENOSYS, "not a kernel request", NULL);
@@ -676,8 +721,11 @@ int kern_main(int argc, char **argv) {
       {"budget", required_argument, NULL, 'b'},
       {"trace", required_argument, NULL, 't'},
       {"trace-file", required_argument, NULL, 'f'},
+      {"scenario", required_argument, NULL, 's'},
+      {"seed", required_argument, NULL, 'S'},
       {NULL, 0, NULL, 0}};
   static struct kern k; /* large: the fd array */
+  const char *scenario = NULL, *seed = NULL;
   uint32_t os_id = 1;
   uint64_t budget = 1ull << 32;
   const char *trace_file = NULL;
@@ -694,6 +742,10 @@ int kern_main(int argc, char **argv) {
       k.trace_left = strtol(optarg, NULL, 10);
     else if (c == 'f')
       trace_file = optarg[0] ? optarg : NULL;
+    else if (c == 's')
+      scenario = optarg[0] ? optarg : NULL;
+    else if (c == 'S')
+      seed = optarg[0] ? optarg : NULL;
     else
       return 2;
   }
@@ -733,6 +785,11 @@ int kern_main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   kern__trace(&k, "kernel up: os %u, budget %llu MiB", os_id,
               (unsigned long long)(budget >> 20));
+  kern__sleep_init(&k);
+  rep_init(&k);
+  if (scenario &&
+      exec_start(&k, scenario, seed ? strtoull(seed, NULL, 10) : 0, seed) < 0)
+    return 1;
   uv_run(k.loop, UV_RUN_DEFAULT);
   signal(SIGTERM, SIG_IGN); /* halted: a late SIGTERM must not kill us */
   /* The halt reply may still be queued: deliver it before leaving. */

@@ -31,6 +31,33 @@ struct kern_prog {
   char **env;
 };
 
+/* A kernel timer: a libuv timer when the kernel runs free, a virtual one
+ * under the lock-step scheduler (sched.c). */
+struct kern;
+struct ktimer;
+typedef void (*ktimer_cb)(struct kern *k, struct ktimer *t);
+struct ktimer {
+  uv_timer_t uv;
+  ktimer_cb cb;
+  void *arg;
+  bool on;
+  bool background; /* lock-step: does not by itself keep a run going */
+  uint64_t after_ns, period_ns;
+  uint64_t due_ns, seq; /* lock-step */
+};
+#define KERN_VTIMERS_MAX 128
+
+/* A process as the lock-step scheduler sees it (sched.c). */
+enum kern_run {
+  KS_NONE,
+  KS_RUNNING,
+  KS_CALLED,
+  KS_BLOCKED,
+  KS_HUNG,
+  KS_DYING,
+  KS_EXITED
+};
+
 struct kern_proc {
   int sock; /* kernel end of the process's connection, -1 once closed */
   uv_poll_t poll;
@@ -50,6 +77,11 @@ struct kern_proc {
   bool preparing;        /* answered PREPARE; has not received since */
   const char *fault;     /* why the kernel killed it ("panic", "hang") */
   uint64_t last_call_ns; /* when it last called the kernel (hangs) */
+  enum kern_run run;     /* lock-step */
+  kabi_msg pending;      /* lock-step: the call waiting to be performed */
+  bool pending_bad;      /* ... which was malformed */
+  int64_t exit_status;   /* reported by libuv, handled as a step */
+  int exit_signal;
 };
 
 /* Per service, what only the kernel needs (replace.c). */
@@ -66,8 +98,9 @@ struct kern_svc {
   uint32_t next_version;
   uint32_t succ_state; /* the successor's state_register, at the commit */
   bool handoff_given;  /* the successor restored from a hand-off ICA */
-  uv_timer_t timer;    /* replacement deadline */
-  bool timer_ready;
+  uint32_t instances;  /* instances started so far (names NAME.2 ...) */
+  struct ktimer timer; /* replacement deadline */
+  uint64_t replace_ms;
 };
 
 struct kern {
@@ -76,8 +109,8 @@ struct kern {
   int ica_fd[UK_ICA_MAX];
   struct kern_proc proc[UK_PROC_MAX];
   struct kern_svc svc[UK_SVC_MAX];
-  uv_timer_t hang_timer; /* request deadlines */
-  bool hang_timer_on;
+  struct ktimer hang_timer; /* request deadlines */
+  struct ktimer sleep_timer[UK_PROC_MAX];
   uint64_t ica_bytes;
   uint64_t req_seqno;
   /* The link to the machine: control requests in, replies and ICA holds
@@ -92,10 +125,51 @@ struct kern {
   long trace_left; /* trace lines still to print; -1 for no limit */
   FILE *events;    /* the event trace (JSON Lines), or NULL */
   uint64_t t0_ns;
+  /* The lock-step scheduler (sched.c). */
+  bool lockstep;
+  uint64_t vnow; /* virtual clock, ns */
+  uint64_t rng;
+  uint64_t grace_ms;
+  uv_timer_t grace_timer;
+  uv_check_t check;
+  struct ktimer *vt[KERN_VTIMERS_MAX];
+  size_t nvt;
+  uint64_t vt_seq;
+  bool sched_busy;
+  bool frozen;                     /* the scenario is over: no more steps */
+  uint64_t steps_max, time_max_ns; /* 0: no limit */
+  struct scn_exec *exec;           /* the scenario being run, or NULL */
 };
 
-/* kern.c */
+/* sched.c: the clock (virtual under lock-step), timers, the scheduler. */
 uint64_t kern__now_ns(void);
+void kern__timer_init(struct kern *k, struct ktimer *t, ktimer_cb cb,
+                      void *arg);
+void kern__timer_start(struct kern *k, struct ktimer *t, uint64_t ns,
+                       uint64_t period_ns);
+void kern__timer_stop(struct kern *k, struct ktimer *t);
+void sched_init(struct kern *k, uint64_t seed, uint64_t grace_ms);
+void sched_run(struct kern *k);
+/* false: a second call while one is in flight (answer -EINPROGRESS). */
+bool sched_call_arrived(struct kern *k, uint32_t p, const kabi_msg *m,
+                        bool bad);
+void sched_exit_arrived(struct kern *k, uint32_t p);
+void sched_killed(struct kern *k, uint32_t p);
+
+/* scn_exec.c: the scenario executor, called by the scheduler. */
+struct scn_exec;
+int exec_start(struct kern *k, const char *file, uint64_t seed,
+               bool seed_given);
+bool kern__idle(struct kern *k); /* nothing enabled: true if it did more */
+void kern__limit(struct kern *k, const char *what);
+void exec_after_step(struct kern *k);
+void exec_poll(struct kern *k);
+void exec_wait(struct kern *k, uint64_t id);
+struct kern_ev;
+void exec_event(struct kern *k, const struct kern_ev *e);
+
+/* kern.c */
+void kern__proc_exited(struct kern *k, uint32_t p);
 void kern__answer(struct kern *k, uint32_t p, kabi_msg *m);
 void kern__answer_status(struct kern *k, uint32_t p, uint32_t seq, int st);
 void kern__proc_gone(struct kern *k, uint32_t p);
@@ -130,6 +204,7 @@ const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
 void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m);
 void kern__ica_release_all(struct kern *k, uint32_t p);
 void kern__cleanup_proc(struct kern *k, uint32_t p);
+void kern__sleep_init(struct kern *k);
 
 /* kcall.c, shared with replace.c. */
 void kern__deliver_request(struct kern *k, uint32_t s);
@@ -154,6 +229,7 @@ void rep_panic(struct kern *k, uint32_t p, const char *reason);
 void rep_adopt(struct kern *k, uint32_t p, uint32_t s);
 void rep_hang_watch(struct kern *k);
 void rep_halt(struct kern *k);
+void rep_init(struct kern *k);
 
 /* ctlmsg.c: protobuf-c control messages over SEQPACKET. */
 #define CTL_MSG_MAX 65536

@@ -168,6 +168,7 @@ static void on_client(uv_poll_t *h, int status, int events) {
   case UKSIM__CTL__BODY_KILL:
   case UKSIM__CTL__BODY_HALT:
   case UKSIM__CTL__BODY_REPLACE:
+  case UKSIM__CTL__BODY_SCENARIO_WAIT:
     forward(c, req);
     break;
   default:
@@ -327,9 +328,21 @@ static int boot_kernel(void) {
   snprintf(budget, sizeof budget, "%llu",
            (unsigned long long)M.o.block_size * M.o.blocks);
   snprintf(trace, sizeof trace, "%ld", M.o.trace);
-  char *args[] = {
-      exe,   "kernel",       "--os-id",      "1", "--budget", budget, "--trace",
-      trace, "--trace-file", M.o.trace_file, NULL};
+  char *args[] = {exe,
+                  "kernel",
+                  "--os-id",
+                  "1",
+                  "--budget",
+                  budget,
+                  "--trace",
+                  trace,
+                  "--trace-file",
+                  M.o.trace_file,
+                  "--scenario",
+                  M.o.scenario,
+                  "--seed",
+                  M.o.seed,
+                  NULL};
   uv_stdio_container_t stdio[5];
   for (int i = 0; i < 3; i++) {
     stdio[i].flags = UV_INHERIT_FD;
@@ -398,6 +411,8 @@ static int parse(int argc, char **argv) {
       {"block-mib", required_argument, NULL, 'm'},
       {"trace", required_argument, NULL, 't'},
       {"trace-file", required_argument, NULL, 'f'},
+      {"scenario", required_argument, NULL, 's'},
+      {"seed", required_argument, NULL, 'S'},
       {NULL, 0, NULL, 0}};
   int c;
   mach_opts_default(&M.o);
@@ -413,6 +428,10 @@ static int parse(int argc, char **argv) {
       M.o.trace = strtol(optarg, NULL, 10);
     else if (c == 'f')
       snprintf(M.o.trace_file, sizeof M.o.trace_file, "%s", optarg);
+    else if (c == 's')
+      snprintf(M.o.scenario, sizeof M.o.scenario, "%s", optarg);
+    else if (c == 'S')
+      snprintf(M.o.seed, sizeof M.o.seed, "%s", optarg);
     else
       return -EINVAL;
   }

@@ -22,6 +22,8 @@ struct mach_opts {
   uint64_t block_size;
   long trace;           /* kernel trace lines to print; -1 all, 0 none */
   char trace_file[256]; /* the kernel's event trace, JSON Lines; "" none */
+  char scenario[512];   /* a scenario the kernel runs in lock-step; "" none */
+  char seed[24];        /* its seed ("" : the scenario's own) */
 };
 
 void mach_opts_default(struct mach_opts *o);

@@ -70,12 +70,14 @@ static void set_phase(struct kern *k, uint32_t s, uint32_t ph) {
   SV(k, s)->phase = ph;
 }
 
-/* A trace event about service s, by process `actor` (UK_NIL: kernel). */
+/* A trace event about service s, by process `actor` (UK_NIL: kernel),
+ * towards process `peer` (UK_NIL: none). */
 static void svc_event(struct kern *k, const char *ev, uint32_t s,
-                      uint32_t actor, const char *text) {
+                      uint32_t actor, uint32_t peer, const char *text) {
   kern__event(k, &(struct kern_ev){
                      .ev = ev,
                      .actor = actor != UK_NIL ? P(k, actor)->name : NULL,
+                     .peer = peer != UK_NIL ? P(k, peer)->name : NULL,
                      .svc = SV(k, s)->name,
                      .text = text,
                  });
@@ -114,8 +116,7 @@ static void end_replacement(struct kern *k, uint32_t s, int status,
   struct uk_svc *sv = SV(k, s);
   Uksim__Reply r = UKSIM__REPLY__INIT;
 
-  if (ks->timer_ready)
-    uv_timer_stop(&ks->timer);
+  kern__timer_stop(k, &ks->timer);
   sv->flags &= ~UK_SVC_F_REPLACE;
   r.proc = (int32_t)sv->proc;
   r.pid = sv->proc != UK_NIL ? P(k, sv->proc)->pid : 0;
@@ -133,7 +134,7 @@ static void fail_replacement(struct kern *k, uint32_t s, int status,
   uint32_t n = sv->successor;
 
   kern__trace(k, "replacement of %s failed: %s", sv->name, why);
-  svc_event(k, "fail", s, UK_NIL, why);
+  svc_event(k, "fail", s, UK_NIL, sv->proc, why);
   sv->failed_replacements++;
   sv->successor = UK_NIL;
   if (n != UK_NIL) {
@@ -147,16 +148,24 @@ static void fail_replacement(struct kern *k, uint32_t s, int status,
   kern__deliver_request(k, s); /* the old server resumes if it waits */
 }
 
-static void on_replace_timeout(uv_timer_t *t) {
-  struct kern *k = t->loop->data;
-  uint32_t s = (uint32_t)(uintptr_t)t->data;
+static void on_replace_timeout(struct kern *k, struct ktimer *t) {
+  uint32_t s = (uint32_t)(uintptr_t)t->arg;
   char why[96];
   snprintf(why, sizeof why, "no take-over within %llu ms (%s)",
-           (unsigned long long)uv_timer_get_repeat(t),
+           (unsigned long long)k->svc[s].replace_ms,
            phase_name(SV(k, s)->phase));
-  uv_timer_stop(t);
+  kern__timer_stop(k, t);
   if (replacing(SV(k, s)))
     fail_replacement(k, s, -ETIMEDOUT, why);
+}
+
+/* The next instance of service s is named "NAME.2", "NAME.3" ...: the
+ * first one is the server started by hand, named as its starter chose. */
+static void instance_name(struct kern *k, uint32_t s, char *out, size_t len) {
+  struct kern_svc *ks = &k->svc[s];
+  ks->instances = (ks->instances ? ks->instances : 1) + 1;
+  snprintf(out, len, "%.*s.%u", KABI_NAME_MAX - 12, SV(k, s)->name,
+           ks->instances);
 }
 
 void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
@@ -169,14 +178,17 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
     return;
   }
   if (SV(k, s)->phase != UK_PH_SERVING) {
-    kern__reply(k, id, -EBUSY,
-                SV(k, s)->phase == UK_PH_RESTARTING
-                    ? "the service is restarting after a fault"
-                    : "a replacement of this service is already running",
-                NULL);
+    const char *why = SV(k, s)->phase == UK_PH_RESTARTING
+                          ? "the service is restarting after a fault"
+                          : "a replacement of this service is already "
+                            "running";
+    svc_event(k, "fail", (uint32_t)s, UK_NIL, SV(k, s)->proc, why);
+    kern__reply(k, id, -EBUSY, why, NULL);
     return;
   }
   if (kern__find_program(rq->program, file, sizeof file) < 0) {
+    svc_event(k, "fail", (uint32_t)s, UK_NIL, SV(k, s)->proc,
+              "the new server's binary was not found");
     kern__reply(k, id, -ENOENT, "program not found", NULL);
     SV(k, s)->failed_replacements++;
     return;
@@ -187,21 +199,19 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
     kern__reply(k, id, -ENOMEM, "out of memory", NULL);
     return;
   }
-  snprintf(ks->next_name, sizeof ks->next_name, "%s",
-           rq->name && rq->name[0] ? rq->name : rq->program);
+  if (rq->name && rq->name[0])
+    snprintf(ks->next_name, sizeof ks->next_name, "%s", rq->name);
+  else
+    instance_name(k, (uint32_t)s, ks->next_name, sizeof ks->next_name);
   ks->ctl_pending = true;
   ks->ctl_id = id;
-  if (!ks->timer_ready) {
-    uv_timer_init(k->loop, &ks->timer);
-    ks->timer.data = (void *)(uintptr_t)s;
-    ks->timer_ready = true;
-  }
   uint64_t ms = rq->deadline_ms ? rq->deadline_ms : REPLACE_DEADLINE_MS;
-  uv_timer_start(&ks->timer, on_replace_timeout, ms, ms);
+  ks->replace_ms = ms;
+  kern__timer_start(k, &ks->timer, ms * 1000000ull, 0);
   SV(k, s)->flags |= UK_SVC_F_REPLACE;
   k->kd->ctr.ica_bytes_peak = k->ica_bytes; /* the swap's peak from here */
   kern__trace(k, "replace %s with %s: flag set", SV(k, s)->name, file);
-  svc_event(k, "flag", (uint32_t)s, UK_NIL, file);
+  svc_event(k, "flag", (uint32_t)s, UK_NIL, SV(k, s)->proc, file);
   set_phase(k, s, UK_PH_REQUESTED);
   uint32_t old = SV(k, s)->proc;
   if (waits_for_request(P(k, old)))
@@ -238,7 +248,7 @@ static void prepare_old(struct kern *k, uint32_t s) {
   kabi_msg_init(&m, KABI_ANS_PREPARE, k->proc[old].wait_seq, 0, &pm, sizeof pm);
   P(k, old)->state = UK_PROC_RUNNING;
   k->proc[old].preparing = true;
-  svc_event(k, "prepare", s, old, NULL);
+  svc_event(k, "prepare", s, old, UK_NIL, NULL);
   kern__answer(k, old, &m);
 }
 
@@ -266,7 +276,7 @@ static void commit(struct kern *k, uint32_t s);
 /* The old server has saved: answer what the successor waits for. */
 static void handed_off(struct kern *k, uint32_t s) {
   uint32_t n = SV(k, s)->successor;
-  svc_event(k, "handoff", s, SV(k, s)->proc, NULL);
+  svc_event(k, "handoff", s, SV(k, s)->proc, n, NULL);
   set_phase(k, s, UK_PH_RESTORING);
   if (waits_in(P(k, n), KABI_STATE_GET)) {
     P(k, n)->state = UK_PROC_RUNNING;
@@ -339,7 +349,7 @@ static void commit(struct kern *k, uint32_t s) {
   memset(&ks->next, 0, sizeof ks->next);
   kern__trace(k, "%s takes over %s from %s", P(k, n)->name, sv->name,
               P(k, old)->name);
-  svc_event(k, "commit", s, n, P(k, old)->name);
+  svc_event(k, "commit", s, UK_NIL, n, P(k, old)->name);
   set_phase(k, s, UK_PH_SERVING);
   if (waits_for_request(P(k, old))) {
     P(k, old)->state = UK_PROC_RUNNING;
@@ -460,8 +470,9 @@ bool rep_may_attach(struct kern *k, uint32_t p, uint32_t id) {
 void rep_panic(struct kern *k, uint32_t p, const char *reason) {
   uint32_t s = P(k, p)->svc;
   if (s != UK_NIL && SV(k, s)->successor == p && replacing(SV(k, s))) {
-    char why[160];
-    snprintf(why, sizeof why, "the new server refused: %s", reason);
+    char why[256];
+    snprintf(why, sizeof why, "the new server refused: %s (state version %u)",
+             reason, SV(k, s)->version);
     fail_replacement(k, s, -ECANCELED, why);
     return;
   }
@@ -492,8 +503,10 @@ static void restart(struct kern *k, uint32_t s) {
   kern__prog_drop_env(&prog, "UKSIM_FAULT="); /* faults are one-shot */
   set_phase(k, s, UK_PH_RESTARTING);
   SV(k, s)->restarts++;
+  char name[KABI_NAME_MAX];
+  instance_name(k, s, name, sizeof name);
   if (n == 0)
-    n = kern__spawn(k, SV(k, s)->name, &prog, &err);
+    n = kern__spawn(k, name, &prog, &err);
   if (n < 0) {
     kern__trace(k, "restart of %s failed: %s", SV(k, s)->name, err);
     set_phase(k, s, UK_PH_SERVING);
@@ -503,7 +516,7 @@ static void restart(struct kern *k, uint32_t s) {
   k->proc[n].restart = ks->restart;
   k->proc[n].deadline_ms = ks->deadline_ms;
   SV(k, s)->successor = (uint32_t)n;
-  svc_event(k, "restart", s, UK_NIL, P(k, n)->name);
+  svc_event(k, "restart", s, UK_NIL, (uint32_t)n, P(k, n)->name);
 }
 
 /* Server p of s failed: answer what it was processing, park the rest and
@@ -550,7 +563,8 @@ bool rep_server_failed(struct kern *k, uint32_t p, uint32_t s) {
 
   kern__trace(k, "fault: %s, server of %s: %s", P(k, p)->name, sv->name,
               fault_name(k, p, why, sizeof why));
-  svc_event(k, "fault", s, p, why);
+  svc_event(k, "fault", s, p, UK_NIL, why);
+  svc_event(k, "detect", s, UK_NIL, p, why);
   if (replacing(sv))
     fail_replacement(k, s, -ECONNRESET,
                      "the old server failed during the replacement");
@@ -612,13 +626,13 @@ static void check_queue_heads(struct kern *k, uint64_t now) {
       continue;
     kern__trace(k, "hang: %s takes no request for more than %u ms",
                 P(k, sv->proc)->name, k->svc[s].deadline_ms);
-    svc_event(k, "detect", s, sv->proc, "hang: queue not served");
+    svc_event(k, "detect", s, UK_NIL, sv->proc, "hang: queue not served");
     kern__kill(k, sv->proc, SIGKILL, "hang");
   }
 }
 
-static void on_hang_check(uv_timer_t *t) {
-  struct kern *k = t->loop->data;
+static void on_hang_check(struct kern *k, struct ktimer *t) {
+  (void)t;
   uint64_t now = kern__now_ns();
   check_queue_heads(k, now);
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
@@ -633,22 +647,31 @@ static void on_hang_check(uv_timer_t *t) {
     kern__trace(k, "hang: %s has held req=%u for more than %u ms",
                 P(k, srv)->name, kern_req_id(k->kd, i),
                 k->svc[r->svc].deadline_ms);
-    svc_event(k, "detect", r->svc, srv, "hang: request deadline passed");
+    svc_event(k, "detect", r->svc, UK_NIL, srv,
+              "hang: request deadline passed");
     kern__kill(k, srv, SIGKILL, "hang");
   }
 }
 
 void rep_hang_watch(struct kern *k) {
-  if (k->hang_timer_on)
+  if (k->hang_timer.on)
     return;
   for (uint32_t s = 0; s < UK_SVC_MAX; s++)
     if (k->svc[s].deadline_ms) {
-      uv_timer_init(k->loop, &k->hang_timer);
-      uv_timer_start(&k->hang_timer, on_hang_check, HANG_CHECK_MS,
-                     HANG_CHECK_MS);
-      k->hang_timer_on = true;
+      kern__timer_start(k, &k->hang_timer, HANG_CHECK_MS * 1000000ull,
+                        HANG_CHECK_MS * 1000000ull);
       return;
     }
+}
+
+/* Timers, set up once at boot.  The hang check is a background timer: it
+ * alone does not keep a lock-step run going (sched.c). */
+void rep_init(struct kern *k) {
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+    kern__timer_init(k, &k->svc[s].timer, on_replace_timeout,
+                     (void *)(uintptr_t)s);
+  kern__timer_init(k, &k->hang_timer, on_hang_check, NULL);
+  k->hang_timer.background = true;
 }
 
 void rep_halt(struct kern *k) {
@@ -659,6 +682,5 @@ void rep_halt(struct kern *k) {
       fail_replacement(k, s, -ECANCELED, "the machine is halting");
     k->svc[s].restart = false;
   }
-  if (k->hang_timer_on)
-    uv_timer_stop(&k->hang_timer);
+  kern__timer_stop(k, &k->hang_timer);
 }

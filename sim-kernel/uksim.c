@@ -11,7 +11,8 @@
 #endif
 
 static const struct cli_cmd cmds[] = {
-    {"run", cmd_run, "boot a machine and run the demonstration"},
+    {"run", cmd_run, "run a scenario, deterministically (default: the tour)"},
+    {"demo", cmd_demo, "boot a machine running kvs under free-running load"},
     {"ps", cmd_ps, "list the processes of a running machine"},
     {"svc", cmd_svc, "list the services of a running machine"},
     {"replace", cmd_replace, "replace the server of a running service"},
@@ -32,7 +33,7 @@ static void usage(FILE *f) {
     if (cmds[i].help)
       fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
   fprintf(f, "\n'uksim COMMAND --help' describes each.  With no command, "
-             "uksim runs the demonstration.\n");
+             "uksim runs the tour scenario.\n");
 }
 
 int main(int argc, char **argv) {

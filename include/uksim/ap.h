@@ -64,4 +64,9 @@ int ap_await(uint32_t req, ap_result *res);
 int ap_call(uint32_t svc, uint32_t op, uk_ica *ctl, uk_ica *data,
             ap_result *res);
 
+/* Sleeps ns nanoseconds (at most an hour: -EINVAL beyond) of the kernel's
+ * clock: wall time when the kernel runs free, virtual time under the
+ * lock-step scheduler, where a paced workload stays deterministic. */
+int ap_sleep(uint64_t ns);
+
 #endif /* UKSIM_AP_H */

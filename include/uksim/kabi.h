@@ -58,6 +58,8 @@ enum kabi_op {
                           the server being replaced */
   KABI_KEEP,           /* keep_args -> -: the server keeps the request in
                           its state; if it fails, its successor gets it */
+  KABI_SLEEP,          /* sleep_args -> - (deferred): the kernel's clock,
+                          virtual under the lock-step scheduler */
   KABI_OP_MAX
 };
 
@@ -180,6 +182,11 @@ struct kabi_reply_args {
   uint32_t ctl;  /* ICAs to hand back (the request's ctl, or another) */
   uint32_t data; /* or KABI_ICA_NONE */
 };
+
+struct kabi_sleep_args {
+  uint64_t ns; /* at most KABI_SLEEP_MAX_NS */
+};
+#define KABI_SLEEP_MAX_NS (3600ull * 1000000000ull)
 
 struct kabi_keep_args {
   uint32_t req;

@@ -50,10 +50,10 @@ Test(cli, ps_of_a_machine_that_is_not_running_fails_clearly, .timeout = 60) {
   cr_expect(strstr(out, "no machine 'nothing-here' is running"), "%s", out);
 }
 
-Test(cli, run_demonstration_succeeds, .timeout = 300) {
+Test(cli, demo_succeeds, .timeout = 300) {
   char cmd[512];
   int st;
-  snprintf(cmd, sizeof cmd, "%s run --requests %d --trace 5 2>&1",
+  snprintf(cmd, sizeof cmd, "%s demo --requests %d --trace 5 2>&1",
            UKSIM_EXE_DEFAULT, scaled(500));
   const char *out = run(cmd, &st);
   cr_expect_eq(st, 0, "%s", out);
@@ -67,7 +67,7 @@ Test(cli, unknown_command_and_bad_option_exit_2, .timeout = 60) {
   snprintf(cmd, sizeof cmd, "%s frobnicate 2>&1", UKSIM_EXE_DEFAULT);
   run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2);
-  snprintf(cmd, sizeof cmd, "%s run --aps 0 2>&1", UKSIM_EXE_DEFAULT);
+  snprintf(cmd, sizeof cmd, "%s demo --aps 0 2>&1", UKSIM_EXE_DEFAULT);
   run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2);
 }

@@ -1,0 +1,301 @@
+/* uksim run: run a scenario (scenarios/README.md) and check what it
+ * expects.
+ *
+ * The scenario is parsed here first (a bad file: exit 2 before anything
+ * starts), then a machine boots whose kernel runs it in lock-step with the
+ * seed (sim-kernel/scn_exec.c), writing its trace.  When the kernel says
+ * the scenario is over, the machine halts; the trace is read back and every
+ * expectation checked on it (scenarios/scn_eval.c).  The verdicts are
+ * appended to the trace as `expect` events, so a trace records its run's
+ * outcome, and the trace's SHA-256 is printed: the same scenario and seed
+ * give the same hash.
+ *
+ * Exit status: 0 every expectation holds; 1 one does not, or the run could
+ * not end (the reason, the seed and the step are printed); 2 bad input. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "machine.h"
+#include "scn.h"
+#include "scn_eval.h"
+#include "scn_trace.h"
+#include "timeline.h"
+#include "uksim_paths.h"
+
+struct run_opts {
+  const char *file;
+  const char *seed;
+  const char *trace_pb;
+  const char *timeline;
+  const char *jsonl; /* keep the JSON Lines trace here */
+  long show;         /* events shown as text; -1 all */
+  bool json;         /* the trace as JSON Lines on stdout */
+  bool quiet;
+};
+
+static void run_usage(FILE *f) {
+  fprintf(f,
+          "usage: uksim run [FILE.scn] [OPTIONS]\n\n"
+          "Run a scenario on a fresh machine, deterministically (lock-step, "
+          "seeded),\nand check its expectations.  Without FILE: "
+          "scenarios/tour.scn, a live\nreplacement of a server under load.\n\n"
+          "  --seed N          the run's seed (default: the scenario's, "
+          "else 1)\n"
+          "  --show N          trace events shown as text (default 40; -1 "
+          "all)\n"
+          "  --json            print the trace as JSON Lines on stdout "
+          "instead\n"
+          "  --jsonl FILE      keep the JSON Lines trace in FILE\n"
+          "  --trace FILE      write the trace in binary form (protobuf; "
+          "read it\n"
+          "                    with 'uksim trace FILE')\n"
+          "  --timeline FILE   draw the run as a sequence diagram (.html or "
+          ".svg)\n"
+          "  --quiet           print only the verdicts and the outcome\n\n"
+          "Exit status: 0 every expectation holds, 1 one fails or the run "
+          "could\nnot end, 2 bad input.\n");
+}
+
+static int parse(int argc, char **argv, struct run_opts *o) {
+  static const struct option opts[] = {
+      {"seed", required_argument, NULL, 's'},
+      {"show", required_argument, NULL, 'n'},
+      {"json", no_argument, NULL, 'j'},
+      {"jsonl", required_argument, NULL, 'l'},
+      {"trace", required_argument, NULL, 't'},
+      {"timeline", required_argument, NULL, 'T'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int c;
+  char *end;
+  o->show = 40;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's':
+      strtoull(optarg, &end, 10);
+      if (*end || !*optarg || *optarg == '-')
+        return fprintf(stderr, "uksim run: --seed: a number\n"), 2;
+      o->seed = optarg;
+      break;
+    case 'n':
+      o->show = strtol(optarg, &end, 10);
+      if (*end || o->show < -1)
+        return fprintf(stderr, "uksim run: --show: a number or -1\n"), 2;
+      break;
+    case 'j':
+      o->json = true;
+      break;
+    case 'l':
+      o->jsonl = optarg;
+      break;
+    case 't':
+      o->trace_pb = optarg;
+      break;
+    case 'T':
+      o->timeline = optarg;
+      break;
+    case 'q':
+      o->quiet = true;
+      break;
+    case 'h':
+      run_usage(stdout);
+      return 0;
+    default:
+      run_usage(stderr);
+      return 2;
+    }
+  }
+  if (optind + 1 < argc) {
+    fprintf(stderr, "uksim run: one scenario at a time\n");
+    return 2;
+  }
+  o->file = optind < argc ? argv[optind] : UKSIM_SCENARIO_DIR "/tour.scn";
+  return -1;
+}
+
+/* Copies src into dst[size]; -1 if it does not fit. */
+static int copy_str(char *dst, size_t size, const char *src) {
+  size_t n = strlen(src);
+  if (n >= size)
+    return -1;
+  memcpy(dst, src, n + 1);
+  return 0;
+}
+
+/* Boots, waits for the scenario's end, halts.  0, or 1 with why set. */
+static int run_machine(const struct run_opts *o, const char *abs,
+                       const char *trace, char *why, size_t len,
+                       uint32_t *live) {
+  struct mach_opts m;
+  mach_client mc;
+  Uksim__Ctl req = UKSIM__CTL__INIT, *rep = NULL;
+  Uksim__ScenarioWait w = UKSIM__SCENARIO_WAIT__INIT;
+  mach_opts_default(&m);
+  snprintf(m.name, sizeof m.name, "scn-%d", (int)getpid());
+  if (copy_str(m.scenario, sizeof m.scenario, abs) < 0 ||
+      copy_str(m.trace_file, sizeof m.trace_file, trace) < 0 ||
+      copy_str(m.seed, sizeof m.seed, o->seed ? o->seed : "") < 0) {
+    snprintf(why, len, "a path or the seed is too long");
+    return 1;
+  }
+  if (mach_boot(&mc, &m) < 0) {
+    snprintf(why, len, "cannot boot the machine: %s", strerror(errno));
+    return 1;
+  }
+  req.body_case = UKSIM__CTL__BODY_SCENARIO_WAIT;
+  req.scenario_wait = &w;
+  int64_t id = mach_send(&mc, &req);
+  int st = 1;
+  if (id < 0 || mach_reply(&mc, (uint64_t)id, &rep, NULL) < 0)
+    snprintf(why, len, "the machine failed: %.200s", mc.error);
+  else if (rep->reply->status != 0)
+    snprintf(why, len, "%s", rep->reply->error);
+  else
+    st = 0;
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  if (mach_halt(&mc, live) < 0 && st == 0) {
+    snprintf(why, len, "halt failed: %.200s", mc.error);
+    st = 1;
+  }
+  mach_close(&mc);
+  return st;
+}
+
+static void show_events(const struct scn_trace *tr, long n) {
+  char line[512];
+  for (size_t i = 0; i < tr->n && (n < 0 || (long)i < n); i++) {
+    scn_event_text(&tr->ev[i], line, sizeof line);
+    printf("%s\n", line);
+  }
+  if (n >= 0 && tr->n > (size_t)n)
+    printf("... %zu more events (--show -1 for all, --timeline for a "
+           "picture)\n",
+           tr->n - (size_t)n);
+}
+
+/* Appends one `expect` event per verdict to the trace file. */
+static void append_verdicts(const char *trace, const struct scn_trace *tr,
+                            const struct scn *s, const struct scn_verdict *v) {
+  FILE *f = fopen(trace, "a");
+  if (f == NULL)
+    return;
+  uint64_t step = tr->n ? tr->ev[tr->n - 1].step : 0;
+  uint64_t t = tr->n ? tr->ev[tr->n - 1].t : 0;
+  for (size_t i = 0; i < s->nexpects; i++) {
+    struct scn_event e = {.step = step,
+                          .t = t,
+                          .ev = SCN_EV_EXPECT,
+                          .status = v[i].holds ? 0 : 1,
+                          .has_status = true};
+    snprintf(e.actor, sizeof e.actor, "kernel");
+    snprintf(e.text, sizeof e.text, "%s", v[i].text);
+    scn_event_json(&e, f);
+  }
+  fclose(f);
+}
+
+static int verdicts(const struct run_opts *o, const struct scn *s,
+                    const char *trace, const char *dir, uint64_t seed) {
+  struct scn_err err;
+  struct scn_trace *tr = scn_trace_load(trace, &err);
+  if (tr == NULL) {
+    fprintf(stderr, "uksim run: %s\n", err.text);
+    return 1;
+  }
+  struct scn_verdict *v = calloc(s->nexpects + 1, sizeof *v);
+  struct scn_facts facts = {.dump_dir = NULL, .scn_dir = dir};
+  int bad = scn_eval(s, tr, &facts, v);
+  if (!o->quiet && !o->json)
+    show_events(tr, o->show);
+  append_verdicts(trace, tr, s, v);
+  FILE *out = o->json ? stderr : stdout;
+  for (size_t i = 0; i < s->nexpects; i++)
+    fprintf(out, "%s %s\n", v[i].holds ? "  ok  " : "  FAIL", v[i].text);
+  scn_trace_free(tr);
+  if ((tr = scn_trace_load(trace, &err)) == NULL) {
+    fprintf(stderr, "uksim run: %s\n", err.text);
+    free(v);
+    return 1;
+  }
+  if (o->json)
+    scn_trace_write_json(tr, stdout);
+  if (o->trace_pb && scn_trace_write_pb(tr, o->trace_pb) < 0)
+    fprintf(stderr, "uksim run: cannot write %s\n", o->trace_pb), bad++;
+  if (o->timeline) {
+    FILE *f = fopen(o->timeline, "w");
+    size_t n = strlen(o->timeline);
+    int r = f == NULL ? -1
+            : n > 4 && !strcmp(o->timeline + n - 4, ".svg")
+                ? scn_timeline_svg(tr, f)
+                : scn_timeline_html(tr, s->title[0] ? s->title : o->file, f);
+    if (f == NULL || fclose(f) != 0 || r < 0)
+      fprintf(stderr, "uksim run: cannot write %s\n", o->timeline), bad++;
+  }
+  char hex[65] = "";
+  scn_trace_hash(trace, hex);
+  fprintf(out,
+          "%zu events, %zu/%zu expectations hold, seed %" PRIu64
+          ", trace sha256 %s\n",
+          tr->n, s->nexpects - (size_t)bad, s->nexpects, seed, hex);
+  if (bad)
+    fprintf(out, "reproduce: uksim run %s --seed %" PRIu64 "\n", o->file, seed);
+  scn_trace_free(tr);
+  free(v);
+  return bad ? 1 : 0;
+}
+
+int cmd_run(int argc, char **argv) {
+  struct run_opts o = {0};
+  int r = parse(argc, argv, &o);
+  if (r >= 0)
+    return r;
+  struct scn_err err;
+  struct scn *s = scn_load(o.file, &err);
+  if (s == NULL) {
+    fprintf(stderr, "%s\n", err.text);
+    return 2;
+  }
+  char abs[PATH_MAX], dir[PATH_MAX], trace[PATH_MAX + 32], why[256] = "";
+  if (realpath(o.file, abs) == NULL) {
+    perror(o.file);
+    scn_free(s);
+    return 2;
+  }
+  snprintf(dir, sizeof dir, "%s", abs);
+  snprintf(dir, sizeof dir, "%s", dirname(dir));
+  uint64_t seed = o.seed                ? strtoull(o.seed, NULL, 10)
+                  : s->machine.seed_set ? s->machine.seed
+                                        : 1;
+  if (o.jsonl)
+    snprintf(trace, sizeof trace, "%s", o.jsonl);
+  else
+    snprintf(trace, sizeof trace, "%s/uksim-run-%d.jsonl",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+  if (!o.quiet && !o.json)
+    printf("uksim: %s%s%s, seed %" PRIu64 "\n", o.file, s->title[0] ? ": " : "",
+           s->title, seed);
+  fflush(stdout);
+  uint32_t live = 0;
+  int st = run_machine(&o, abs, trace, why, sizeof why, &live);
+  if (st != 0)
+    fprintf(stderr,
+            "uksim run: the run did not end normally: %s (seed %" PRIu64 ")\n",
+            why, seed);
+  if (access(trace, R_OK) == 0)
+    st |= verdicts(&o, s, trace, dir, seed);
+  if (!o.jsonl)
+    unlink(trace);
+  scn_free(s);
+  return st ? 1 : 0;
+}

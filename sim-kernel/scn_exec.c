@@ -1,0 +1,498 @@
+/* The scenario executor: the kernel runs a scenario (scenarios/README.md)
+ * under the lock-step scheduler (sched.c), so that its actions happen at
+ * exact steps and the run is the same for the same seed.
+ *
+ * The run, in order:
+ *   1. the servers are spawned, in file order, at virtual time 0;
+ *   2. once every one has registered (or is gone), the applications whose
+ *      start time has come are spawned; the others at their --start time;
+ *   3. `at` actions run when the virtual clock reaches their time, `on`
+ *      actions right after the step whose trace event fired them;
+ *   4. the run is over when every application has exited, every `at`
+ *      action has run and no replacement is in progress.  Then the kernel
+ *      stops stepping and answers ScenarioWait; the runner (cmd_run.c)
+ *      halts the machine and checks the expectations on the trace.
+ * A run that cannot go on (a deadlock, the step or virtual-time limit)
+ * is over too, with an error naming the step and the time.
+ *
+ * Every process gets its instance name: a server's first instance is the
+ * server's name, the kernel names later ones NAME.2, NAME.3 ... */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kern.h"
+#include "scn.h"
+
+#define EXEC_STEPS_MAX 50000000ull             /* then the run is stopped */
+#define EXEC_TIME_MAX_NS (600ull * 1000000000) /* virtual */
+#define EXEC_GRACE_MS 2000                     /* default wall-clock grace */
+#define EXEC_ARGS_MAX 48
+
+struct scn_exec {
+  struct scn *s;
+  uint64_t seed;
+  bool servers_ready;
+  int32_t *app_proc; /* slot, -1 before its spawn, -2 when it could not */
+  bool *app_done;
+  uint64_t *trig_count; /* per action: matching events so far */
+  bool *fired;          /* per action */
+  size_t *queue;        /* `on` actions fired, to run after the step */
+  size_t nqueue;
+  struct ktimer at_timer, start_timer;
+  bool done;
+  int status;
+  char why[256];
+  bool wait_pending;
+  uint64_t wait_id;
+};
+
+static struct uk_proc *P(struct kern *k, uint32_t p) {
+  return &k->kd->proc[p];
+}
+
+/* Spawning ------------------------------------------------------------- */
+
+struct argv_buf {
+  char *v[EXEC_ARGS_MAX];
+  char store[EXEC_ARGS_MAX][SCN_TEXT_MAX + 1];
+  size_t n;
+};
+
+static void arg_add(struct argv_buf *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void arg_add(struct argv_buf *a, const char *fmt, ...) {
+  if (a->n == EXEC_ARGS_MAX)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(a->store[a->n], sizeof a->store[a->n], fmt, ap);
+  va_end(ap);
+  a->v[a->n] = a->store[a->n];
+  a->n++;
+}
+
+/* --args "..." split at spaces. */
+static void args_split(struct argv_buf *a, const char *text) {
+  char tmp[SCN_TEXT_MAX + 1];
+  snprintf(tmp, sizeof tmp, "%s", text);
+  for (char *save, *w = strtok_r(tmp, " ", &save); w;
+       w = strtok_r(NULL, " ", &save))
+    arg_add(a, "%s", w);
+}
+
+/* UKSIM_FAULT=... for a fault plan (lib/fault.h), or "" for none. */
+static void fault_env(char *out, size_t len, const struct scn_fault *f,
+                      unsigned n) {
+  size_t o = 0;
+  out[0] = '\0';
+  for (unsigned i = 0; i < n && o < len; i++) {
+    o += (size_t)snprintf(
+        out + o, len - o, "%s%s%s@%s", i ? "," : "",
+        i ? "" : "UKSIM_FAULT=", scn_fault_kind_name(f[i].kind),
+        scn_fault_point_name(f[i].point));
+    if (f[i].point == SCN_AT_REQUEST && o < len)
+      o += (size_t)snprintf(out + o, len - o, ":%" PRIu64, f[i].n);
+  }
+}
+
+/* The arguments every kvs-family server gets from its declaration. */
+static void server_args(struct argv_buf *a, const struct scn_server *sv,
+                        enum scn_state state) {
+  arg_add(a, "--state");
+  arg_add(a, "%s", scn_state_name(state ? state : sv->state));
+  if (strcmp(sv->name, "kvs") != 0) {
+    arg_add(a, "--service");
+    arg_add(a, "%s", sv->name);
+  }
+  if (sv->hold > 1) {
+    arg_add(a, "--cache");
+    arg_add(a, "%u", sv->hold);
+  }
+  args_split(a, sv->args);
+}
+
+/* Spawns binary as process `name`; the slot, or -1 (the reason traced). */
+static int spawn(struct kern *k, const char *binary, const char *name,
+                 struct argv_buf *a, const char *env) {
+  char file[4096];
+  struct kern_prog prog;
+  const char *err = "out of memory";
+  char *envv[1] = {(char *)env};
+  if (kern__find_program(binary, file, sizeof file) < 0) {
+    kern__trace(k, "scenario: program %s not found", binary);
+    return -1;
+  }
+  if (kern__prog_make(&prog, file, a->v, a->n, envv, env[0] ? 1 : 0) < 0)
+    return -1;
+  int p = kern__spawn(k, name, &prog, &err);
+  if (p < 0)
+    kern__trace(k, "scenario: cannot start %s: %s", name, err);
+  return p;
+}
+
+static void start_servers(struct kern *k) {
+  struct scn *s = k->exec->s;
+  for (size_t i = 0; i < s->nservers; i++) {
+    const struct scn_server *sv = &s->servers[i];
+    struct argv_buf a = {.n = 0};
+    char env[SCN_TEXT_MAX + 32];
+    server_args(&a, sv, SCN_STATE_UNSET);
+    fault_env(env, sizeof env, sv->faults, sv->nfaults);
+    int p = spawn(k, sv->binary, sv->name, &a, env);
+    if (p < 0)
+      continue;
+    k->proc[p].restart = sv->restart != SCN_RESTART_NEVER;
+    k->proc[p].deadline_ms = (uint32_t)(sv->deadline_ns / 1000000);
+  }
+}
+
+/* Every server has registered, or is gone. */
+static bool servers_ready(struct kern *k) {
+  struct scn *s = k->exec->s;
+  for (size_t i = 0; i < s->nservers; i++)
+    for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+      if (P(k, p)->state != UK_PROC_FREE && P(k, p)->state != UK_PROC_EXITED &&
+          !strcmp(P(k, p)->name, s->servers[i].name) && P(k, p)->svc == UK_NIL)
+        return false;
+  return true;
+}
+
+static bool checks_state(const struct scn *s, const char *service) {
+  for (size_t i = 0; i < s->nexpects; i++)
+    if (s->expects[i].kind == SCN_EXP_STATE && s->expects[i].model &&
+        !strcmp(s->expects[i].service, service))
+      return true;
+  return false;
+}
+
+static void start_app(struct kern *k, size_t i) {
+  struct scn_exec *x = k->exec;
+  const struct scn_app *ap = &x->s->apps[i];
+  struct argv_buf a = {.n = 0};
+  arg_add(&a, "--name");
+  arg_add(&a, "%s", ap->name);
+  arg_add(&a, "--service");
+  arg_add(&a, "%s", ap->service);
+  arg_add(&a, "--count");
+  arg_add(&a, "%" PRIu64, ap->count);
+  arg_add(&a, "--keys");
+  arg_add(&a, "%" PRIu64, ap->keys);
+  arg_add(&a, "--value-size");
+  if (ap->value_min == ap->value_max)
+    arg_add(&a, "%" PRIu64, ap->value_min);
+  else
+    arg_add(&a, "%" PRIu64 "..%" PRIu64, ap->value_min, ap->value_max);
+  arg_add(&a, "--seed");
+  arg_add(&a, "%" PRIu64, ap->seed_set ? ap->seed : x->seed * 1000003u + i);
+  arg_add(&a, "--mix");
+  arg_add(&a, "%u:%u:%u", ap->mix[0], ap->mix[1], ap->mix[2]);
+  if (ap->rate) {
+    arg_add(&a, "--rate");
+    arg_add(&a, "%" PRIu64, ap->rate);
+  }
+  arg_add(&a, "--tolerate-reset"); /* errors are counted from the trace */
+  if (checks_state(x->s, ap->service))
+    arg_add(&a, "--check-state");
+  args_split(&a, ap->args);
+  int p = spawn(k, ap->binary, ap->name, &a, "");
+  x->app_proc[i] = p < 0 ? -2 : p;
+  x->app_done[i] = p < 0;
+}
+
+/* Spawns the applications whose time has come; arms the timer for the
+ * next one.  True if it spawned any. */
+static bool start_apps(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  uint64_t next = UINT64_MAX;
+  bool any = false;
+  if (!x->servers_ready && !(x->servers_ready = servers_ready(k)))
+    return false;
+  for (size_t i = 0; i < x->s->napps; i++) {
+    if (x->app_proc[i] != -1)
+      continue;
+    if (x->s->apps[i].start_ns <= k->vnow) {
+      start_app(k, i);
+      any = true;
+    } else if (x->s->apps[i].start_ns < next) {
+      next = x->s->apps[i].start_ns;
+    }
+  }
+  if (next != UINT64_MAX && !x->start_timer.on)
+    kern__timer_start(k, &x->start_timer, next - k->vnow, 0);
+  return any;
+}
+
+static void on_start_timer(struct kern *k, struct ktimer *t) {
+  (void)t;
+  start_apps(k);
+}
+
+/* Actions ---------------------------------------------------------------- */
+
+/* The live process named name, or -1. */
+static int find_proc(struct kern *k, const char *name) {
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (P(k, p)->state != UK_PROC_FREE && P(k, p)->state != UK_PROC_EXITED &&
+        k->proc[p].run != KS_DYING && !strcmp(P(k, p)->name, name))
+      return (int)p;
+  return -1;
+}
+
+/* The process serving service name now, or -1. */
+static int server_of(struct kern *k, const char *name) {
+  int s = kern_svc_lookup(k->kd, name);
+  if (s < 0 || k->kd->svc[s].proc == UK_NIL)
+    return find_proc(k, name);
+  return (int)k->kd->svc[s].proc;
+}
+
+static const struct scn_server *declared(const struct scn *s,
+                                         const char *name) {
+  for (size_t i = 0; i < s->nservers; i++)
+    if (!strcmp(s->servers[i].name, name))
+      return &s->servers[i];
+  return NULL;
+}
+
+static void do_replace(struct kern *k, const struct scn_action *a) {
+  const struct scn_server *sv = declared(k->exec->s, a->target);
+  struct argv_buf args = {.n = 0};
+  char env[SCN_TEXT_MAX + 32];
+  Uksim__Replace rq = UKSIM__REPLACE__INIT;
+  server_args(&args, sv, a->state);
+  args_split(&args, a->args);
+  fault_env(env, sizeof env, a->faults, a->nfaults);
+  char *envv[1] = {env};
+  rq.svc = (char *)a->target;
+  rq.program = (char *)a->binary;
+  rq.args = args.v;
+  rq.n_args = args.n;
+  rq.env = envv;
+  rq.n_env = env[0] ? 1 : 0;
+  rq.deadline_ms = (uint32_t)(a->deadline_ns / 1000000);
+  rep_ctl_replace(k, 0, &rq); /* its outcome is in the trace */
+}
+
+static void action_event(struct kern *k, const struct scn_action *a,
+                         const char *note) {
+  char text[SCN_TEXT_MAX + 64];
+  snprintf(text, sizeof text, "%s %s%s%s%s", scn_action_name(a->kind),
+           a->target, a->binary[0] ? " " : "", a->binary, note);
+  kern__event(
+      k, &(struct kern_ev){.ev = "action", .peer = a->target, .text = text});
+}
+
+static void run_action(struct kern *k, const struct scn_action *a) {
+  int p = a->kind == SCN_ACT_REPLACE ? -1
+          : a->kind == SCN_ACT_PANIC || a->kind == SCN_ACT_RESTART
+              ? server_of(k, a->target)
+              : find_proc(k, a->target);
+  if (a->kind != SCN_ACT_REPLACE && p < 0) {
+    action_event(k, a, ": no such process (nothing done)");
+    return;
+  }
+  action_event(k, a, "");
+  switch (a->kind) {
+  case SCN_ACT_REPLACE:
+    do_replace(k, a);
+    break;
+  case SCN_ACT_CRASH:
+    kern__kill(k, (uint32_t)p, SIGSEGV, NULL);
+    break;
+  case SCN_ACT_PANIC:
+    rep_panic(k, (uint32_t)p, "panic (scenario action)");
+    break;
+  case SCN_ACT_HANG:
+    uv_process_kill(&k->proc[p].process, SIGSTOP);
+    break;
+  case SCN_ACT_KILL:
+    kern__kill(k, (uint32_t)p, SIGKILL, "killed (scenario action)");
+    break;
+  case SCN_ACT_RESTART: {
+    uint32_t s = P(k, (uint32_t)p)->svc;
+    k->proc[p].restart = true;
+    if (s != UK_NIL)
+      k->svc[s].restart = true;
+    kern__kill(k, (uint32_t)p, SIGKILL, "restart (scenario action)");
+    break;
+  }
+  }
+}
+
+static void arm_at_timer(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < x->s->nactions; i++) {
+    const struct scn_action *a = &x->s->actions[i];
+    if (a->when.kind == SCN_TRIG_AT && !x->fired[i] && a->when.t_ns < next)
+      next = a->when.t_ns;
+  }
+  if (next != UINT64_MAX)
+    kern__timer_start(k, &x->at_timer, next > k->vnow ? next - k->vnow : 0, 0);
+}
+
+static void on_at_timer(struct kern *k, struct ktimer *t) {
+  struct scn_exec *x = k->exec;
+  (void)t;
+  for (size_t i = 0; i < x->s->nactions; i++) {
+    const struct scn_action *a = &x->s->actions[i];
+    if (a->when.kind == SCN_TRIG_AT && !x->fired[i] &&
+        a->when.t_ns <= k->vnow) {
+      x->fired[i] = true;
+      run_action(k, a);
+    }
+  }
+  arm_at_timer(k);
+}
+
+static bool matches(const struct scn_trigger *w, const struct kern_ev *e) {
+  const char *actor = e->actor ? e->actor : "kernel";
+  if (w->kind == SCN_TRIG_REQUEST)
+    return !strcmp(e->ev, "send") && e->svc && !strcmp(e->svc, w->name);
+  return w->kind == SCN_TRIG_EVENT && !strcmp(e->ev, scn_ev_name(w->ev)) &&
+         (!strcmp(w->name, "*") || !strcmp(w->name, actor));
+}
+
+void exec_event(struct kern *k, const struct kern_ev *e) {
+  struct scn_exec *x = k->exec;
+  for (size_t i = 0; i < x->s->nactions; i++) {
+    const struct scn_action *a = &x->s->actions[i];
+    if (x->fired[i] || !matches(&a->when, e))
+      continue;
+    uint64_t n = a->when.n ? a->when.n : 1;
+    if (++x->trig_count[i] == n) {
+      x->fired[i] = true;
+      x->queue[x->nqueue++] = i;
+    }
+  }
+  if (!strcmp(e->ev, "exit"))
+    for (size_t i = 0; i < x->s->napps; i++)
+      if (x->app_proc[i] >= 0 && !strcmp(e->actor, x->s->apps[i].name))
+        x->app_done[i] = true;
+}
+
+/* The end ----------------------------------------------------------------- */
+
+static void finish(struct kern *k, int status, const char *why) {
+  struct scn_exec *x = k->exec;
+  if (x->done)
+    return;
+  x->done = true;
+  x->status = status;
+  snprintf(x->why, sizeof x->why, "%s", why);
+  k->frozen = true; /* no more steps: the runner halts the machine */
+  kern__trace(k, "scenario over: %s", why);
+  if (x->wait_pending)
+    kern__reply(k, x->wait_id, status, why, NULL);
+  x->wait_pending = false;
+}
+
+static bool replacing_any(struct kern *k) {
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+    if (k->kd->svc[s].state == UK_SVC_UP &&
+        k->kd->svc[s].phase != UK_PH_SERVING)
+      return true;
+  return false;
+}
+
+static bool over(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  for (size_t i = 0; i < x->s->napps; i++)
+    if (!x->app_done[i])
+      return false;
+  for (size_t i = 0; i < x->s->nactions; i++)
+    if (x->s->actions[i].when.kind == SCN_TRIG_AT && !x->fired[i])
+      return false;
+  return x->nqueue == 0 && !replacing_any(k);
+}
+
+void exec_after_step(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  if (x == NULL || x->done)
+    return;
+  for (size_t i = 0; i < x->nqueue; i++)
+    run_action(k, &x->s->actions[x->queue[i]]);
+  x->nqueue = 0;
+  start_apps(k);
+}
+
+bool kern__idle(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  if (x == NULL || x->done)
+    return false;
+  if (start_apps(k))
+    return true;
+  if (over(k)) {
+    finish(k, 0, "the scenario ran to its end");
+    return true;
+  }
+  return false;
+}
+
+void kern__limit(struct kern *k, const char *what) {
+  char why[200];
+  snprintf(why, sizeof why, "stopped by %s at step %llu, virtual time %.3f ms",
+           what, (unsigned long long)k->kd->hdr.step, (double)k->vnow / 1e6);
+  if (k->exec)
+    finish(k, -ETIME, why);
+}
+
+/* Free-running: after every call and exit, instead of at steps. */
+void exec_poll(struct kern *k) {
+  exec_after_step(k);
+  kern__idle(k);
+}
+
+void exec_wait(struct kern *k, uint64_t id) {
+  struct scn_exec *x = k->exec;
+  if (x == NULL) {
+    kern__reply(k, id, -ENOENT, "this machine runs no scenario", NULL);
+    return;
+  }
+  if (x->done) {
+    kern__reply(k, id, x->status, x->why, NULL);
+    return;
+  }
+  x->wait_pending = true;
+  x->wait_id = id;
+}
+
+int exec_start(struct kern *k, const char *file, uint64_t seed,
+               bool seed_given) {
+  struct scn_err err;
+  struct scn *s = scn_load(file, &err);
+  if (s == NULL) {
+    fprintf(stderr, "%s\n", err.text);
+    return -EINVAL;
+  }
+  struct scn_exec *x = calloc(1, sizeof *x);
+  size_t na = s->napps ? s->napps : 1, nc = s->nactions ? s->nactions : 1;
+  x->app_proc = malloc(na * sizeof *x->app_proc);
+  x->app_done = calloc(na, sizeof *x->app_done);
+  x->trig_count = calloc(nc, sizeof *x->trig_count);
+  x->fired = calloc(nc, sizeof *x->fired);
+  x->queue = calloc(nc, sizeof *x->queue);
+  x->s = s;
+  x->seed = seed_given ? seed : s->machine.seed_set ? s->machine.seed : 1;
+  for (size_t i = 0; i < s->napps; i++)
+    x->app_proc[i] = -1;
+  k->exec = x;
+  uint64_t grace =
+      s->machine.grace_ns ? s->machine.grace_ns / 1000000 : EXEC_GRACE_MS;
+  if (s->machine.mode == SCN_MODE_LOCKSTEP)
+    sched_init(k, x->seed, grace ? grace : 1);
+  k->t0_ns = kern__now_ns();
+  k->steps_max = EXEC_STEPS_MAX;
+  k->time_max_ns = EXEC_TIME_MAX_NS;
+  kern__timer_init(k, &x->at_timer, on_at_timer, NULL);
+  kern__timer_init(k, &x->start_timer, on_start_timer, NULL);
+  kern__trace(k, "scenario %s, seed %llu", file, (unsigned long long)x->seed);
+  start_servers(k);
+  arm_at_timer(k);
+  return 0;
+}
