@@ -143,6 +143,7 @@ static void on_answer(struct scn_answers *a, const struct scn_event *e,
     break;
   case SCN_EV_ERROR: /* the kernel answers in the server's place */
     a->errors++;
+    r->kernel_error = true;
     answer(r, e, false);
     /* fall through */
   case SCN_EV_REPLY:

@@ -223,7 +223,7 @@ static void eval_errors(const struct scn_expect *x, const struct scn_answers *a,
     if (!in_scope(x, r))
       continue;
     in++;
-    if (!r->answered || r->status >= 0)
+    if (!r->kernel_error) /* a server's own status is its answer */
       continue;
     if (n++ == 0)
       first = r;

@@ -31,6 +31,8 @@ struct scn_req {
   uint8_t sends, receives, results, answers; /* answers: reply or error;
                                                 counts stop at 255 */
   bool answered;     /* a result or a kernel error came */
+  bool kernel_error; /* the kernel answered it with an error (the server
+                        failed or went away): what `errors` counts */
   uint64_t answer_t; /* of its first result, else of its first error */
   uint64_t answer_step;
   int answer_line;

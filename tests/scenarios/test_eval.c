@@ -177,9 +177,12 @@ Test(scn_eval, errors_count_an_app_s_later_instances) {
   eval("expect errors == 1 --app ap1\n",
        EV(1, 0, "\"send\",\"actor\":\"ap1.2\",\"svc\":\"kvs\",\"req\":9")
            EV(2, 10,
-              "\"result\",\"actor\":\"ap1.2\",\"req\":9,"
-              "\"status\":-5"));
-  HOLDS(0, "request 9 answered -5 (EIO)");
+              "\"error\",\"actor\":\"kernel\",\"peer\":\"ap1.2\","
+              "\"req\":9,\"status\":-104")
+               EV(2, 10,
+                  "\"result\",\"actor\":\"ap1.2\",\"req\":9,"
+                  "\"status\":-104"));
+  HOLDS(0, "request 9 answered -104 (ECONNRESET)");
 }
 
 Test(scn_eval, latency_statistics) {
@@ -353,4 +356,12 @@ Test(scn_eval, answers_hold_many_requests) {
   cr_assert_not_null(r);
   cr_expect_eq(r->id, 0x10001 + 7);
   scn_answers_close(&a);
+}
+
+Test(scn_eval, a_server_s_negative_status_is_not_an_error) {
+  eval("expect errors == 0\n",
+       EV(1, 0, "\"send\",\"actor\":\"ap1\",\"svc\":\"kvs\",\"req\":9")
+           EV(2, 10, "\"result\",\"actor\":\"ap1\",\"req\":9,"
+                     "\"status\":-2"));
+  HOLDS(0, "0 error answers among 1 request");
 }
