@@ -39,6 +39,7 @@ struct run_opts {
   long show;         /* events shown as text; -1 all */
   bool json;         /* the trace as JSON Lines on stdout */
   bool quiet;
+  bool ktrace; /* the kernel's own trace lines on stderr */
 };
 
 static void run_usage(FILE *f) {
@@ -59,7 +60,8 @@ static void run_usage(FILE *f) {
           "                    with 'uksim trace FILE')\n"
           "  --timeline FILE   draw the run as a sequence diagram (.html or "
           ".svg)\n"
-          "  --quiet           print only the verdicts and the outcome\n\n"
+          "  --quiet           print only the verdicts and the outcome\n"
+          "  --kernel-trace    the kernel's own log lines on stderr\n\n"
           "Exit status: 0 every expectation holds, 1 one fails or the run "
           "could\nnot end, 2 bad input.\n");
 }
@@ -73,6 +75,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"trace", required_argument, NULL, 't'},
       {"timeline", required_argument, NULL, 'T'},
       {"quiet", no_argument, NULL, 'q'},
+      {"kernel-trace", no_argument, NULL, 'K'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -106,6 +109,9 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       break;
     case 'q':
       o->quiet = true;
+      break;
+    case 'K':
+      o->ktrace = true;
       break;
     case 'h':
       run_usage(stdout);
@@ -142,6 +148,7 @@ static int run_machine(const struct run_opts *o, const char *abs,
   Uksim__ScenarioWait w = UKSIM__SCENARIO_WAIT__INIT;
   mach_opts_default(&m);
   snprintf(m.name, sizeof m.name, "scn-%d", (int)getpid());
+  m.trace = o->ktrace ? -1 : 0;
   if (copy_str(m.scenario, sizeof m.scenario, abs) < 0 ||
       copy_str(m.trace_file, sizeof m.trace_file, trace) < 0 ||
       copy_str(m.seed, sizeof m.seed, o->seed ? o->seed : "") < 0) {

@@ -116,6 +116,7 @@ void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
   int sock = k->proc[p].sock;
   if (k->proc[p].run == KS_BLOCKED)
     k->proc[p].run = KS_RUNNING; /* lock-step: it runs again */
+  k->proc[p].last_call_ns = kern__now_ns(); /* silence counts from here */
   if (sock < 0)
     return;
   int r = kabi_sendmsg(sock, m);

@@ -76,7 +76,7 @@ struct kern_proc {
   uint32_t deadline_ms;  /* holding a request longer is a hang; 0: never */
   bool preparing;        /* answered PREPARE; has not received since */
   const char *fault;     /* why the kernel killed it ("panic", "hang") */
-  uint64_t last_call_ns; /* when it last called the kernel (hangs) */
+  uint64_t last_call_ns; /* last call or answer: silence (hangs) from it */
   enum kern_run run;     /* lock-step */
   kabi_msg pending;      /* lock-step: the call waiting to be performed */
   bool pending_bad;      /* ... which was malformed */
@@ -136,6 +136,7 @@ struct kern {
   size_t nvt;
   uint64_t vt_seq;
   bool sched_busy;
+  bool progress; /* since the grace timer was last armed */
   bool frozen;                     /* the scenario is over: no more steps */
   uint64_t steps_max, time_max_ns; /* 0: no limit */
   struct scn_exec *exec;           /* the scenario being run, or NULL */

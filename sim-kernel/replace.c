@@ -138,6 +138,8 @@ static void fail_replacement(struct kern *k, uint32_t s, int status,
   sv->failed_replacements++;
   sv->successor = UK_NIL;
   if (n != UK_NIL) {
+    if (status == -ETIMEDOUT) /* it is alive but did not take over: hung */
+      svc_event(k, "fault", s, n, UK_NIL, "hang: no take-over in time");
     P(k, n)->svc = UK_NIL; /* no longer the service's: its exit is its own */
     kern__kill(k, n, SIGKILL, NULL);
   }
@@ -151,7 +153,7 @@ static void fail_replacement(struct kern *k, uint32_t s, int status,
 static void on_replace_timeout(struct kern *k, struct ktimer *t) {
   uint32_t s = (uint32_t)(uintptr_t)t->arg;
   char why[96];
-  snprintf(why, sizeof why, "no take-over within %llu ms (%s)",
+  snprintf(why, sizeof why, "deadline passed: no take-over within %llu ms (%s)",
            (unsigned long long)k->svc[s].replace_ms,
            phase_name(SV(k, s)->phase));
   kern__timer_stop(k, t);
@@ -588,6 +590,8 @@ void rep_proc_gone(struct kern *k, uint32_t p) {
     char why[160], f[64];
     snprintf(why, sizeof why, "the new server failed before taking over: %s",
              fault_name(k, p, f, sizeof f));
+    svc_event(k, "fault", s, p, UK_NIL, f);
+    svc_event(k, "detect", s, UK_NIL, p, f);
     P(k, p)->svc = UK_NIL;
     sv->successor = UK_NIL;
     if (sv->phase == UK_PH_RESTARTING)

@@ -217,12 +217,15 @@ static void grace_expired(uv_timer_t *t) {
   sched_run(k);
 }
 
-/* Restarted on every sign of progress; runs only while someone runs. */
+/* Restarted on every sign of progress (a call, an exit, a step), not on
+ * every turn of the loop, which other I/O may keep turning; runs only
+ * while someone runs. */
 static void grace_rearm(struct kern *k) {
   if (quiescent(k))
     uv_timer_stop(&k->grace_timer);
-  else
+  else if (k->progress || !uv_is_active((uv_handle_t *)&k->grace_timer))
     uv_timer_start(&k->grace_timer, grace_expired, k->grace_ms, 0);
+  k->progress = false;
 }
 
 void sched_run(struct kern *k) {
@@ -235,6 +238,7 @@ void sched_run(struct kern *k) {
       break;
     }
     exec_after_step(k);
+    k->progress = true;
     if (k->steps_max && k->kd->hdr.step >= k->steps_max) {
       kern__limit(k, "the step limit");
       break;
@@ -278,11 +282,13 @@ bool sched_call_arrived(struct kern *k, uint32_t p, const kabi_msg *m,
   kp->pending = *m;
   kp->pending_bad = bad;
   kp->run = KS_CALLED;
+  k->progress = true;
   return true;
 }
 
 void sched_exit_arrived(struct kern *k, uint32_t p) {
   k->proc[p].run = KS_EXITED;
+  k->progress = true;
 }
 
 void sched_killed(struct kern *k, uint32_t p) {
