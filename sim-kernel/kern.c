@@ -71,6 +71,11 @@ static void json_str(FILE *f, const char *key, const char *s) {
 
 void kern__event(struct kern *k, const struct kern_ev *e) {
   FILE *f = k->events;
+  /* While halting, processes end in whatever order their exits arrive:
+   * the halt event alone says how it ended, so a trace stays a function
+   * of the run. */
+  if (k->halting && strcmp(e->ev, "halt") != 0)
+    return;
   if (f == NULL) {
     if (k->exec)
       exec_event(k, e);
@@ -115,7 +120,7 @@ const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
 void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
   int sock = k->proc[p].sock;
   if (k->proc[p].run == KS_BLOCKED)
-    k->proc[p].run = KS_RUNNING; /* lock-step: it runs again */
+    k->proc[p].run = KS_RUNNING;            /* lock-step: it runs again */
   k->proc[p].last_call_ns = kern__now_ns(); /* silence counts from here */
   if (sock < 0)
     return;

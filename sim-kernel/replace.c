@@ -138,8 +138,10 @@ static void fail_replacement(struct kern *k, uint32_t s, int status,
   sv->failed_replacements++;
   sv->successor = UK_NIL;
   if (n != UK_NIL) {
-    if (status == -ETIMEDOUT) /* it is alive but did not take over: hung */
+    if (status == -ETIMEDOUT) { /* alive but did not take over: hung */
       svc_event(k, "fault", s, n, UK_NIL, "hang: no take-over in time");
+      svc_event(k, "detect", s, UK_NIL, n, "hang: no take-over in time");
+    }
     P(k, n)->svc = UK_NIL; /* no longer the service's: its exit is its own */
     kern__kill(k, n, SIGKILL, NULL);
   }
