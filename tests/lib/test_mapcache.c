@@ -1,12 +1,14 @@
 /* Unit tests for the mapping cache of small ICAs (lib/mapcache.c), with
  * real memfds standing for ICAs arriving from the kernel.
  *
- * Whether an address range is still mapped is asked of the kernel with
- * msync(), which fails with ENOMEM on an unmapped range. */
+ * Whether an address is still mapped is read from /proc/self/maps (a
+ * system call probing an unmapped range would be right, but valgrind
+ * reports it as an error). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -31,7 +33,16 @@ static void *arrive(int memfd, uint64_t size) {
 }
 
 static int mapped(void *p, uint64_t size) {
-  return msync(p, size, MS_ASYNC) == 0 || errno != ENOMEM;
+  FILE *f = fopen("/proc/self/maps", "r");
+  unsigned long lo, hi, a = (unsigned long)p;
+  char line[512];
+  int found = 0;
+  (void)size;
+  cr_assert_not_null(f);
+  while (!found && fgets(line, sizeof line, f))
+    found = sscanf(line, "%lx-%lx", &lo, &hi) == 2 && a >= lo && a < hi;
+  fclose(f);
+  return found;
 }
 
 static int fd_open(int fd) {
