@@ -19,18 +19,21 @@ lib="addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c"
 srcs=""
 for f in $lib; do srcs="$srcs $root/net9p/$f"; done
 scn_srcs=""
-for f in scn.c scn_lex.c scn_action.c trace.c timeline.c; do
+for f in scn.c scn_lex.c scn_action.c trace.c trace_read.c trace_pb.c timeline.c; do
   scn_srcs="$scn_srcs $root/scenarios/$f"
 done
+# The trace reader also reads the binary (protobuf-c) form.
+protoc-c --proto_path="$root/scenarios" --c_out="$out" trace.proto
+scn_srcs="$scn_srcs $out/trace.pb-c.c"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I$root/include -I$root/net9p
-       -I$root/tests/net9p -I$root/scenarios
+       -I$root/tests/net9p -I$root/scenarios -I$out
        $(pkg-config --cflags libuv libsodium jansson)"
 status=0
 for t in decode srv scn; do
   echo "fuzz: building fuzz_$t"
   if [ "$t" = scn ]; then
-    tsrcs=$scn_srcs libs=$(pkg-config --libs jansson)
+    tsrcs=$scn_srcs libs="$(pkg-config --libs jansson libprotobuf-c)"
   else
     tsrcs=$srcs libs=$(pkg-config --libs libsodium)
   fi
