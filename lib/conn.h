@@ -23,5 +23,4 @@ int uk__ica_attach_all(kabi_msg *m, const struct kabi_ica_ref *refs,
  * cached, inaccessible through *ica (mapcache.h). */
 void uk__ica_detach(uk_ica *ica);
 
-
 #endif /* UKSIM_LIB_CONN_H */

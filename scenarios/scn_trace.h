@@ -55,6 +55,10 @@ struct scn_trace *scn_trace_parse_pb(const char *file, const void *buf,
 /* Writes e as one JSON Lines line, keys in the kernel's order.  0 or
  * -EIO. */
 int scn_event_json(const struct scn_event *e, FILE *out);
+/* Writes ,"key":"s" with s escaped (", \ and control bytes); nothing for a
+ * NULL or empty s (an absent key).  The kernel writes its trace with it
+ * too, so both writers give the same bytes (and the same trace hash). */
+void scn_json_str(FILE *f, const char *key, const char *s);
 
 /* Writes every event of tr as JSON Lines.  0 or -EIO. */
 int scn_trace_write_json(const struct scn_trace *tr, FILE *out);

@@ -15,10 +15,8 @@
 
 /* JSON Lines -------------------------------------------------------------- */
 
-/* ,"key":"s" with s escaped as the kernel escapes it; nothing if s is
- * empty (an absent key). */
-static void json_str(FILE *f, const char *key, const char *s) {
-  if (s[0] == '\0')
+void scn_json_str(FILE *f, const char *key, const char *s) {
+  if (s == NULL || s[0] == '\0')
     return;
   fprintf(f, ",\"%s\":\"", key);
   for (; *s; s++) {
@@ -35,16 +33,16 @@ static void json_str(FILE *f, const char *key, const char *s) {
 
 int scn_event_json(const struct scn_event *e, FILE *out) {
   fprintf(out, "{\"step\":%" PRIu64 ",\"t\":%" PRIu64, e->step, e->t);
-  json_str(out, "ev", scn_ev_name(e->ev));
-  json_str(out, "actor", e->actor);
-  json_str(out, "peer", e->peer);
-  json_str(out, "svc", e->svc);
+  scn_json_str(out, "ev", scn_ev_name(e->ev));
+  scn_json_str(out, "actor", e->actor);
+  scn_json_str(out, "peer", e->peer);
+  scn_json_str(out, "svc", e->svc);
   if (e->has_req)
     fprintf(out, ",\"req\":%" PRIu64, e->req);
-  json_str(out, "op", e->op);
+  scn_json_str(out, "op", e->op);
   if (e->has_status)
     fprintf(out, ",\"status\":%" PRId64, e->status);
-  json_str(out, "text", e->text);
+  scn_json_str(out, "text", e->text);
   fputs("}\n", out);
   return ferror(out) ? -EIO : 0;
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "kern.h"
+#include "scn_trace.h"
 #include "uksim_paths.h"
 
 /* One packet per wake-up: a process has at most one call in flight, so a
@@ -53,22 +54,6 @@ void kern__trace(struct kern *k, const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
-static void json_str(FILE *f, const char *key, const char *s) {
-  if (s == NULL)
-    return;
-  fprintf(f, ",\"%s\":\"", key);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(f, "\\u%04x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
 void kern__event(struct kern *k, const struct kern_ev *e) {
   FILE *f = k->events;
   /* While halting, processes end in whatever order their exits arrive:
@@ -84,16 +69,16 @@ void kern__event(struct kern *k, const struct kern_ev *e) {
   fprintf(f, "{\"step\":%llu,\"t\":%llu",
           (unsigned long long)k->kd->hdr.step + 1,
           (unsigned long long)(kern__now_ns() - k->t0_ns));
-  json_str(f, "ev", e->ev);
-  json_str(f, "actor", e->actor ? e->actor : "kernel");
-  json_str(f, "peer", e->peer);
-  json_str(f, "svc", e->svc);
+  scn_json_str(f, "ev", e->ev);
+  scn_json_str(f, "actor", e->actor ? e->actor : "kernel");
+  scn_json_str(f, "peer", e->peer);
+  scn_json_str(f, "svc", e->svc);
   if (e->req)
     fprintf(f, ",\"req\":%llu", (unsigned long long)e->req);
-  json_str(f, "op", e->op);
+  scn_json_str(f, "op", e->op);
   if (e->status)
     fprintf(f, ",\"status\":%d", e->status);
-  json_str(f, "text", e->text);
+  scn_json_str(f, "text", e->text);
   fputs("}\n", f);
   if (k->exec)
     exec_event(k, e);

@@ -136,7 +136,7 @@ struct kern {
   size_t nvt;
   uint64_t vt_seq;
   bool sched_busy;
-  bool progress; /* since the grace timer was last armed */
+  bool progress;                   /* since the grace timer was last armed */
   bool frozen;                     /* the scenario is over: no more steps */
   uint64_t steps_max, time_max_ns; /* 0: no limit */
   struct scn_exec *exec;           /* the scenario being run, or NULL */

@@ -262,6 +262,8 @@ static const struct scn_server *declared(const struct scn *s,
 static void do_replace(struct kern *k, const struct scn_action *a) {
   const struct scn_server *sv = declared(k->exec->s, a->target);
   struct argv_buf args = {.n = 0};
+  if (sv == NULL) /* the parser allows only declared servers: a guard */
+    return;
   char env[SCN_TEXT_MAX + 32];
   Uksim__Replace rq = UKSIM__REPLACE__INIT;
   server_args(&args, sv, a->state);

@@ -361,7 +361,8 @@ Test(scn_eval, answers_hold_many_requests) {
 Test(scn_eval, a_server_s_negative_status_is_not_an_error) {
   eval("expect errors == 0\n",
        EV(1, 0, "\"send\",\"actor\":\"ap1\",\"svc\":\"kvs\",\"req\":9")
-           EV(2, 10, "\"result\",\"actor\":\"ap1\",\"req\":9,"
-                     "\"status\":-2"));
+           EV(2, 10,
+              "\"result\",\"actor\":\"ap1\",\"req\":9,"
+              "\"status\":-2"));
   HOLDS(0, "0 error answers among 1 request");
 }

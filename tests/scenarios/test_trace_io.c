@@ -289,7 +289,8 @@ Test(trace_io, hash_of_a_missing_file_is_an_error) {
   cr_expect_eq(scn_trace_hash("/nonexistent/t", hex), -ENOENT);
 }
 
-/* Any bytes ----------------------------------------------------------------- */
+/* Any bytes -----------------------------------------------------------------
+ */
 
 Test(trace_io, mutated_binary_traces_are_read_or_refused, .init = make_path,
      .fini = remove_path) {
