@@ -4,7 +4,12 @@
  * its answer), with a 4 KiB control ICA and optionally a data ICA of --size
  * bytes, and writes the median and 99th percentile round trip in ns to
  * --out.  The data ICA is filled once before timing and checked after: the
- * hand-off must leave its bytes untouched. */
+ * hand-off must leave its bytes untouched.
+ *
+ * -k N (a check, not a measurement): N control ICAs take turns, each marked
+ * with its own number and a count of its trips, checked when it comes back.
+ * More than the library's mapping cache holds (32) makes the kernel's
+ * "kept mapping" hand-off meet evicted mappings at both ends. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -50,24 +55,59 @@ static int round_trip(uint32_t svc, uk_ica *ctl, uk_ica *data) {
   return 0;
 }
 
+/* The -k check: n control ICAs round robin, iters calls. */
+static int rotate(uint32_t svc, long n, long iters) {
+  uk_ica *c = calloc((size_t)n, sizeof *c), none = {0};
+  for (long i = 0; i < n; i++)
+    if (!c || ica_create(4096, KABI_ICA_CONTROL, &c[i]) < 0)
+      return -ENOMEM;
+  for (long t = 0; t < iters; t++) {
+    uk_ica *x = &c[t % n];
+    long *w = x->base;
+    w[0] = t % n;
+    w[1] = t / n;
+    int r = round_trip(svc, x, &none);
+    if (r < 0)
+      return r;
+    w = x->base;
+    if (w[0] != t % n || w[1] != t / n)
+      return -EIO;
+  }
+  for (long i = 0; i < n; i++)
+    ica_release(&c[i]);
+  free(c);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  long iters = 1000, warm = 100;
+  long iters = 1000, warm = 100, rot = 0;
   unsigned long long size = 0;
   const char *out = NULL;
   int c;
-  while ((c = getopt(argc, argv, "n:s:o:")) != -1) {
-    if (c == 'n')
+  while ((c = getopt(argc, argv, "n:s:o:k:")) != -1) {
+    if (c == 'k')
+      rot = atol(optarg);
+    else if (c == 'n')
       iters = atol(optarg);
     else if (c == 's')
       size = strtoull(optarg, NULL, 10);
     else if (c == 'o')
       out = optarg;
   }
-  if (iters < 1 || out == NULL) {
-    fprintf(stderr, "usage: ipcload -n ITERS [-s DATA_BYTES] -o FILE\n");
+  if (iters < 1 || (out == NULL && rot < 1)) {
+    fprintf(stderr, "usage: ipcload -n ITERS [-s DATA_BYTES] -o FILE\n"
+                    "       ipcload -n ITERS -k ICAS\n");
     return 2;
   }
   uint32_t svc;
+  if (rot > 0) {
+    int r = ap_lookup("echo", &svc);
+    if (r == 0)
+      r = rotate(svc, rot, iters);
+    if (r < 0)
+      fprintf(stderr, "ipcload -k: %s\n", strerror(-r));
+    return r < 0;
+  }
   uk_ica ctl, data = {0};
   uint64_t *t = calloc((size_t)iters, sizeof *t);
   if (!t || ap_lookup("echo", &svc) < 0 ||

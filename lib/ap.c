@@ -56,6 +56,7 @@ int ap_send(uint32_t svc, uint32_t op, uk_ica *ctl, uk_ica *data, uint64_t tag,
 
   send_args(&a, svc, op, ctl, data, tag);
   kabi_msg_init(&m, KABI_SEND, 0, 0, &a, sizeof a);
+  m.hdr.flags = uk__keep_flags(ctl, data);
   int r = uk__call(&m);
   kabi_msg_close_fds(&m);
   if (r < 0)
@@ -114,6 +115,7 @@ int ap_call(uint32_t svc, uint32_t op, uk_ica *ctl, uk_ica *data,
 
   send_args(&a, svc, op, ctl, data, 0);
   kabi_msg_init(&m, KABI_CALL, 0, 0, &a, sizeof a);
+  m.hdr.flags = uk__keep_flags(ctl, data);
   int r = uk__call(&m);
   if (r < 0) {
     kabi_msg_close_fds(&m); /* refused: the caller still holds its ICAs */

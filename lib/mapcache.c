@@ -8,6 +8,18 @@
  * back (same device, inode and size, told by fstat on the descriptor that
  * arrives) it reuses the mapping.
  *
+ * Better still, the library tells the kernel it keeps the mapping
+ * (KABI_KEEP_* in the call that passes the ICA on, when uk__map_kept() says
+ * so); the kernel then sends no descriptor when the same ICA comes back,
+ * and the mapping is found by the ICA's id (uk__map_reuse).  An id names one
+ * ICA for its whole life (the generation changes when its table slot is
+ * reused), and the kernel forgets a kept mapping when the ICA is freed, so
+ * the slot found by id maps the ICA the process now holds.  A slot is
+ * recorded under an id only when a descriptor of that ICA arrives, and any
+ * idle slot of another memfd under the same id (a generation wrapped round)
+ * is unmapped then.  When the slot was evicted meanwhile, the caller asks the
+ * kernel for the descriptor again (conn.c).
+ *
  * Idle mappings are not the holder's to use: uk_ica.base is cleared when an
  * ICA is passed on, and with UKSIM_ICA_GUARD=1 idle mappings are also made
  * inaccessible (PROT_NONE), so a stale pointer faults at once -- slower
@@ -22,6 +34,7 @@
 #include "mapcache.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,6 +46,7 @@ struct slot {
   uint64_t size;
   dev_t dev;
   ino_t ino;
+  uint32_t id;    /* the ICA whose descriptor it was mapped from (0: none) */
   int busy;       /* attached to a uk_ica of this process */
   uint64_t idled; /* when it last became idle: eviction order */
 };
@@ -93,23 +107,61 @@ static struct slot *free_slot(void) {
   return victim;
 }
 
-void *uk__map_attach(int fd, uint64_t size) {
+/* Idle slot s becomes its holder's again. */
+static void *wake(struct slot *s) {
+  if (guarded() && mprotect(s->base, s->size, PROT_READ | PROT_WRITE) < 0)
+    return NULL;
+  s->busy = 1;
+  return s->base;
+}
+
+/* Unmaps idle slots recorded under id that map another memfd: stale. */
+static void drop_stale(uint32_t id, dev_t dev, ino_t ino) {
+  for (int i = 0; id != 0 && i < UK_MAPCACHE_SLOTS; i++) {
+    struct slot *s = &slots[i];
+    if (s->base && !s->busy && s->id == id &&
+        (s->dev != dev || s->ino != ino)) {
+      munmap(s->base, s->size);
+      memset(s, 0, sizeof *s);
+    }
+  }
+}
+
+void *uk__map_attach(int fd, uint64_t size, uint32_t id) {
   struct stat st;
   if (size > UK_MAPCACHE_BYTES || fstat(fd, &st) < 0) {
     return map_fd(fd, size);
   }
+  drop_stale(id, st.st_dev, st.st_ino);
   struct slot *s = find_idle(st.st_dev, st.st_ino, size);
-  if (s &&
-      (!guarded() || mprotect(s->base, size, PROT_READ | PROT_WRITE) == 0)) {
+  void *p = s ? wake(s) : NULL;
+  if (p) {
     close(fd);
-    s->busy = 1;
-    return s->base;
+    s->id = id;
+    return p;
   }
-  void *p = map_fd(fd, size);
+  p = map_fd(fd, size);
   if (p && (s = free_slot()) != NULL)
-    *s = (struct slot){
-        .base = p, .size = size, .dev = st.st_dev, .ino = st.st_ino, .busy = 1};
+    *s = (struct slot){.base = p,
+                       .size = size,
+                       .dev = st.st_dev,
+                       .ino = st.st_ino,
+                       .id = id,
+                       .busy = 1};
   return p;
+}
+
+void *uk__map_reuse(uint32_t id, uint64_t size) {
+  for (int i = 0; id != 0 && i < UK_MAPCACHE_SLOTS; i++) {
+    struct slot *s = &slots[i];
+    if (s->base && !s->busy && s->id == id && s->size == size)
+      return wake(s);
+  }
+  return NULL;
+}
+
+bool uk__map_kept(const void *base) {
+  return base != NULL && find_base(base) != NULL;
 }
 
 void uk__map_detach(void *base, uint64_t size) {

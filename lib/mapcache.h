@@ -3,15 +3,25 @@
 #ifndef UKSIM_LIB_MAPCACHE_H
 #define UKSIM_LIB_MAPCACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define UK_MAPCACHE_SLOTS 32
 #define UK_MAPCACHE_BYTES (64u << 10)
 
-/* Maps the ICA behind fd (read-write, shared), reusing an idle mapping of
- * the same memfd when there is one.  Always closes fd.  NULL on failure
- * (errno set). */
-void *uk__map_attach(int fd, uint64_t size);
+/* Maps ICA id behind fd (read-write, shared), reusing an idle mapping of
+ * the same memfd when there is one, and records the mapping under id (0:
+ * under none).  Always closes fd.  NULL on failure (errno set). */
+void *uk__map_attach(int fd, uint64_t size, uint32_t id);
+
+/* The idle mapping recorded under ICA id, of that size, attached again; NULL
+ * if there is none (evicted).  For an ICA that came back without a
+ * descriptor (KABI_REF_MAPPED). */
+void *uk__map_reuse(uint32_t id, uint64_t size);
+
+/* Whether the mapping at base stays cached when it is detached: the call
+ * passing its ICA on may say so to the kernel (KABI_KEEP_*). */
+bool uk__map_kept(const void *base);
 
 /* The ICA mapped at base was passed on: its mapping becomes idle (or goes,
  * when it is not cached). */

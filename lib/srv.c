@@ -138,6 +138,7 @@ int srv_reply(srv_req *req, int32_t status) {
   before_commit();
   reply_args(&a, req, status);
   kabi_msg_init(&m, KABI_REPLY, 0, 0, &a, sizeof a);
+  m.hdr.flags = uk__keep_flags(&req->ctl, &req->data);
   int r = uk__call(&m);
   kabi_msg_close_fds(&m);
   if (r == 0) {
@@ -154,6 +155,7 @@ int srv_reply_receive(srv_req *req, int32_t status) {
   before_commit();
   reply_args(&a, req, status);
   kabi_msg_init(&m, KABI_REPLY_RECEIVE, 0, 0, &a, sizeof a);
+  m.hdr.flags = uk__keep_flags(&req->ctl, &req->data);
   int r = uk__call(&m);
   if (r < 0 && r != -ESHUTDOWN) { /* only the receive answers ESHUTDOWN */
     kabi_msg_close_fds(&m);       /* the reply was refused: we still hold all */

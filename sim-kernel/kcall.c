@@ -31,12 +31,20 @@ static struct uk_proc *P(struct kern *k, uint32_t p) {
   return &k->kd->proc[p];
 }
 
+/* Whether kern__trace prints: its arguments (op names are formatted) cost
+ * more than the rest of a call, so the hot path skips them when it does
+ * not. */
+static bool tracing(const struct kern *k) {
+  return k->trace_left != 0;
+}
+
 /* ICAs ------------------------------------------------------------------ */
 
 static void ica_ref(struct kern *k, uint32_t id, struct kabi_ica_ref *ref) {
   const struct uk_ica_ent *e = &k->kd->ica[KABI_ICA_INDEX(id)];
   ref->id = id;
   ref->kind = e->kind;
+  ref->flags = 0;
   ref->size = e->size;
 }
 
@@ -82,6 +90,7 @@ void kern__ica_drop(struct kern *k, uint32_t id) {
   k->ica_bytes -= k->kd->ica[i].size;
   close(k->ica_fd[i]);
   k->ica_fd[i] = -1;
+  k->ica_kept[i] = 0; /* a kept mapping is of this ICA only */
   kern_ica_free(k->kd, id);
   k->kd->ctr.icas_released++;
   machine_ica(k, id, 0, -1);
@@ -106,6 +115,7 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
     return -ENOMEM;
   }
   k->ica_fd[KABI_ICA_INDEX(id)] = fd;
+  k->ica_kept[KABI_ICA_INDEX(id)] = 0;
   k->ica_bytes += a.size;
   k->kd->ctr.icas_created++;
   k->kd->ctr.ica_bytes = k->ica_bytes;
@@ -151,6 +161,7 @@ static int do_ica_release(struct kern *k, uint32_t p, kabi_msg *m) {
 void kern__ica_release_all(struct kern *k, uint32_t p) {
   for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
     const struct uk_ica_ent *e = &k->kd->ica[i];
+    k->ica_kept[i] &= ~(1ull << p); /* its mappings are gone with it */
     if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
         e->holder == p)
       kern__ica_drop(k, KABI_ICA_ID(i, e->gen));
@@ -178,18 +189,43 @@ static void move_req_icas(struct kern *k, const struct uk_req *r, uint8_t hk,
   kern_ica_move(k->kd, r->data, hk, holder);
 }
 
-/* Fills refs/fds for the request's ICAs; returns how many. */
-static uint32_t pack_icas(struct kern *k, const struct uk_req *r,
+_Static_assert(UK_PROC_MAX <= 64, "kern.ica_kept has a bit per process slot");
+
+/* Process p passes ICA id on (a checked call): records whether it keeps
+ * its mapping, as the call's KABI_KEEP_* flag `keep` says. */
+static void note_kept(struct kern *k, uint32_t p, uint32_t id, bool keep) {
+  int i = kern_ica_lookup(k->kd, id);
+  if (i < 0)
+    return;
+  if (keep)
+    k->ica_kept[i] |= 1ull << p;
+  else
+    k->ica_kept[i] &= ~(1ull << p);
+}
+
+static void note_kept_pair(struct kern *k, uint32_t p, uint32_t ctl,
+                           uint32_t data, uint32_t flags) {
+  note_kept(k, p, ctl, flags & KABI_KEEP_CTL);
+  note_kept(k, p, data, flags & KABI_KEEP_DATA);
+}
+
+/* Fills refs/fds for the request's ICAs going to process p: a descriptor
+ * for each, except an ICA p kept mapped.  Returns how many refs. */
+static uint32_t pack_icas(struct kern *k, uint32_t p, const struct uk_req *r,
                           struct kabi_ica_ref *refs, kabi_msg *m) {
-  uint32_t ids[2] = {r->ctl, r->data}, n = 0;
+  uint32_t ids[2] = {r->ctl, r->data}, n = 0, nfds = 0;
   for (int i = 0; i < 2; i++) {
-    if (kern_ica_lookup(k->kd, ids[i]) < 0)
+    int x = kern_ica_lookup(k->kd, ids[i]);
+    if (x < 0)
       continue;
     ica_ref(k, ids[i], &refs[n]);
-    m->fds[n] = k->ica_fd[KABI_ICA_INDEX(ids[i])];
+    if (k->ica_kept[x] & (1ull << p))
+      refs[n].flags = KABI_REF_MAPPED;
+    else
+      m->fds[nfds++] = k->ica_fd[x];
     n++;
   }
-  m->hdr.nfds = n;
+  m->hdr.nfds = nfds;
   return n;
 }
 
@@ -258,15 +294,16 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
   kabi_msg m;
   rq.client_pid = r->client != UK_NIL ? P(k, r->client)->pid : 0;
   kabi_msg_init(&m, KABI_ANS_REQUEST, k->proc[sp].wait_seq, 0, NULL, 0);
-  rq.nica = pack_icas(k, r, rq.ica, &m);
+  rq.nica = pack_icas(k, sp, r, rq.ica, &m);
   memcpy(m.payload, &rq, sizeof rq);
   m.hdr.len = sizeof rq;
   P(k, sp)->state = UK_PROC_RUNNING;
   char on[40];
   req_event(k, "receive", sp, ri, 0);
-  kern__trace(k, "%s receives %s req=%u #%llu", P(k, sp)->name,
-              kern__opname(k->kd, s, r->op, on, sizeof on), rq.req,
-              (unsigned long long)r->seqno);
+  if (tracing(k))
+    kern__trace(k, "%s receives %s req=%u #%llu", P(k, sp)->name,
+                kern__opname(k->kd, s, r->op, on, sizeof on), rq.req,
+                (unsigned long long)r->seqno);
   kern__answer(k, sp, &m);
 }
 
@@ -298,7 +335,7 @@ static void deliver_result(struct kern *k, uint32_t c) {
                                .op = r->op};
   kabi_msg m;
   kabi_msg_init(&m, KABI_ANS_RESULT, k->proc[c].wait_seq, 0, NULL, 0);
-  rm.nica = pack_icas(k, r, rm.ica, &m);
+  rm.nica = pack_icas(k, c, r, rm.ica, &m);
   memcpy(m.payload, &rm, sizeof rm);
   m.hdr.len = sizeof rm;
   P(k, c)->state = UK_PROC_RUNNING;
@@ -354,7 +391,7 @@ static int do_lookup(struct kern *k, uint32_t p, kabi_msg *m) {
 /* Checks and queues a request; *rid gets its id.  Returns the service
  * index, or -errno with nothing changed. */
 static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
-                   uint32_t *rid) {
+                   uint32_t flags, uint32_t *rid) {
   int s = kern_svc_by_id(k->kd, a->svc);
   if (s < 0 || k->kd->svc[s].state != UK_SVC_UP)
     return -ESRCH;
@@ -376,6 +413,7 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   q->tag = a->tag;
   q->seqno = ++k->req_seqno;
   q->sent_ns = kern__now_ns();
+  note_kept_pair(k, p, a->ctl, a->data, flags);
   move_req_icas(k, q, UK_HOLD_REQUEST, (uint32_t)ri);
   kern_q_push(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, (uint32_t)ri);
   P(k, p)->outstanding++;
@@ -383,9 +421,10 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   k->kd->ctr.sends++;
   char on[40];
   req_event(k, "send", p, (uint32_t)ri, 0);
-  kern__trace(k, "%s sends %s req=%u #%llu ctl=%#x data=%#x", P(k, p)->name,
-              kern__opname(k->kd, (uint32_t)s, a->op, on, sizeof on), *rid,
-              (unsigned long long)q->seqno, a->ctl, a->data);
+  if (tracing(k))
+    kern__trace(k, "%s sends %s req=%u #%llu ctl=%#x data=%#x", P(k, p)->name,
+                kern__opname(k->kd, (uint32_t)s, a->op, on, sizeof on), *rid,
+                (unsigned long long)q->seqno, a->ctl, a->data);
   return s;
 }
 
@@ -395,7 +434,7 @@ static int enqueue_msg(struct kern *k, uint32_t p, const kabi_msg *m,
   struct kabi_send_args a;
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
-  return enqueue(k, p, &a, rid);
+  return enqueue(k, p, &a, m->hdr.flags, rid);
 }
 
 static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -532,6 +571,7 @@ static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
   k->kd->svc[r->svc].replies++;
   r->ctl = a.ctl;
   r->data = a.data;
+  note_kept_pair(k, p, a.ctl, a.data, m->hdr.flags);
   req_event(k, "reply", p, (uint32_t)ri, a.status);
   kern__trace(k, "%s replies req=%u status=%d", P(k, p)->name, a.req, a.status);
   kern__complete(k, (uint32_t)ri, a.status);

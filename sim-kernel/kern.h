@@ -107,6 +107,9 @@ struct kern {
   uv_loop_t *loop;
   struct uk_kdata *kd;
   int ica_fd[UK_ICA_MAX];
+  /* Per ICA, the process slots that kept their mapping of it when they
+   * passed it on (bit p): it comes back to them without a descriptor. */
+  uint64_t ica_kept[UK_ICA_MAX];
   struct kern_proc proc[UK_PROC_MAX];
   struct kern_svc svc[UK_SVC_MAX];
   struct ktimer hang_timer; /* request deadlines */

@@ -16,6 +16,15 @@
  * other id with -EPERM and changes nothing.  Passing an ICA moves it: the
  * sender's library unmaps it, the receiver's maps it; contents never copied.
  *
+ * A sender may instead keep its mapping idle (KABI_KEEP_CTL/KABI_KEEP_DATA
+ * in the call's hdr.flags): the kernel records that, per ICA and process,
+ * and when that very ICA (same id, so same generation) comes back to the
+ * process it sends no descriptor, only the reference marked KABI_REF_MAPPED.
+ * The record is dropped when the ICA is freed, when the process passes it on
+ * without keeping it, and when the process ends, so a process is never told
+ * to use a mapping of anything but the ICA it now holds.  A library that no
+ * longer has the mapping asks for the descriptor with ICA_ATTACH.
+ *
  * The hot path is this fixed binary format.  Everything that crosses a
  * version or host boundary (control, state images, traces) is protobuf-c.
  */
@@ -24,7 +33,7 @@
 
 #include <stdint.h>
 
-#define KABI_VERSION 1
+#define KABI_VERSION 2
 #define KABI_MAGIC 0x554b    /* "UK" */
 #define KABI_MAX_FDS 2       /* a control ICA and a data ICA */
 #define KABI_MAX_MSG 512     /* header + the largest payload */
@@ -89,8 +98,14 @@ struct kabi_hdr {
   uint32_t seq;   /* the call's sequence number; answers echo it */
   int32_t status; /* answers: 0 or -errno */
   uint32_t nfds;  /* descriptors attached with SCM_RIGHTS */
-  uint32_t flags; /* reserved, 0 */
+  uint32_t flags; /* calls passing ICAs: KABI_KEEP_*; otherwise 0 */
 };
+
+/* hdr.flags of SEND, CALL, REPLY and REPLY_RECEIVE: the caller keeps its
+ * mapping of the control (data) ICA it passes on, so the kernel sends no
+ * descriptor when that ICA comes back to it.  Ignored for an ICA not named. */
+#define KABI_KEEP_CTL 1u
+#define KABI_KEEP_DATA 2u
 
 struct kabi_ica_create_args {
   uint64_t size;
@@ -105,12 +120,18 @@ struct kabi_ica_args {
   uint32_t pad;
 };
 
-/* An ICA arriving at its new holder: the fd rides along in order. */
+/* An ICA arriving at its new holder: its fd rides along, in the order of
+ * the references, unless flags has KABI_REF_MAPPED. */
 struct kabi_ica_ref {
   uint32_t id;
-  uint32_t kind;
+  uint16_t kind;  /* enum kabi_ica_kind */
+  uint16_t flags; /* KABI_REF_* */
   uint64_t size;
 };
+
+/* No descriptor: the receiver kept its mapping of this ICA when it last
+ * passed it on (KABI_KEEP_*), and this is the same ICA. */
+#define KABI_REF_MAPPED 1u
 
 struct kabi_ica_ans {
   struct kabi_ica_ref ica;

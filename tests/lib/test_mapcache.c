@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mapcache.h"
@@ -27,7 +28,7 @@ static int new_memfd(uint64_t size) {
 static void *arrive(int memfd, uint64_t size) {
   int fd = dup(memfd);
   cr_assert(fd >= 0);
-  void *p = uk__map_attach(fd, size);
+  void *p = uk__map_attach(fd, size, 0);
   cr_assert_not_null(p);
   return p;
 }
@@ -63,11 +64,11 @@ Test(mapcache, returning_ica_reuses_its_mapping_and_sees_new_bytes) {
 Test(mapcache, the_descriptor_is_closed_on_hit_and_miss) {
   int m = new_memfd(SMALL);
   int fd = dup(m);
-  void *p = uk__map_attach(fd, SMALL);
+  void *p = uk__map_attach(fd, SMALL, 0);
   cr_expect(!fd_open(fd));
   uk__map_detach(p, SMALL);
   fd = dup(m);
-  uk__map_attach(fd, SMALL);
+  uk__map_attach(fd, SMALL, 0);
   cr_expect(!fd_open(fd));
 }
 
@@ -144,4 +145,102 @@ Test(mapcache, guard_mode_gives_access_back_on_return) {
   cr_expect_eq(q, p);
   q[0] = 3;
   cr_expect_eq(p[0], 3);
+}
+
+/* An ICA that comes back without a descriptor (KABI_REF_MAPPED) is found by
+ * its id. */
+static void *arrive_as(int memfd, uint64_t size, uint32_t id) {
+  int fd = dup(memfd);
+  cr_assert(fd >= 0);
+  void *p = uk__map_attach(fd, size, id);
+  cr_assert_not_null(p);
+  return p;
+}
+
+Test(mapcache, a_kept_mapping_is_found_again_by_id) {
+  int m = new_memfd(SMALL);
+  char *p = arrive_as(m, SMALL, 0x10007);
+  cr_expect(uk__map_kept(p), "small: the call may say it keeps it");
+  uk__map_detach(p, SMALL);
+  cr_assert(pwrite(m, "k", 1, 0) == 1);
+  char *q = uk__map_reuse(0x10007, SMALL);
+  cr_expect_eq(q, p);
+  cr_expect_eq(q[0], 'k');
+  cr_expect_null(uk__map_reuse(0x10007, SMALL), "attached: not idle any more");
+}
+
+Test(mapcache, reuse_wants_the_same_id_and_size) {
+  int m = new_memfd(SMALL);
+  char *p = arrive_as(m, SMALL, 0x10007);
+  uk__map_detach(p, SMALL);
+  cr_expect_null(uk__map_reuse(0x20007, SMALL), "another generation");
+  cr_expect_null(uk__map_reuse(0x10008, SMALL), "another table slot");
+  cr_expect_null(uk__map_reuse(0x10007, 2 * SMALL));
+  cr_expect_null(uk__map_reuse(0, SMALL), "no id names no mapping");
+  cr_expect_eq(uk__map_reuse(0x10007, SMALL), p);
+}
+
+Test(mapcache, an_evicted_mapping_is_not_found) {
+  int m = new_memfd(SMALL);
+  char *p = arrive_as(m, SMALL, 0x10001);
+  uk__map_detach(p, SMALL);
+  for (int i = 0; i < UK_MAPCACHE_SLOTS; i++) {
+    int o = new_memfd(SMALL);
+    uk__map_detach(arrive_as(o, SMALL, 0x20000u + (uint32_t)i), SMALL);
+    close(o);
+  }
+  cr_expect_null(uk__map_reuse(0x10001, SMALL));
+}
+
+/* Whether any mapping of memfd's inode is left (its /proc/self/maps line). */
+static int inode_mapped(int memfd) {
+  struct stat st;
+  unsigned long ino;
+  char line[512];
+  int found = 0;
+  cr_assert(fstat(memfd, &st) == 0);
+  FILE *f = fopen("/proc/self/maps", "r");
+  cr_assert_not_null(f);
+  while (!found && fgets(line, sizeof line, f))
+    found = sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 && ino == st.st_ino;
+  fclose(f);
+  return found;
+}
+
+Test(mapcache, a_new_memfd_under_an_old_id_replaces_the_stale_mapping) {
+  int old = new_memfd(SMALL), cur = new_memfd(SMALL);
+  char *p = arrive_as(old, SMALL, 0x10003);
+  p[0] = 'o';
+  uk__map_detach(p, SMALL);
+  cr_assert(inode_mapped(old), "idle, still mapped");
+  /* The id comes round again (generation wrapped) for another memfd. */
+  char *q = arrive_as(cur, SMALL, 0x10003);
+  cr_expect(!inode_mapped(old), "the stale mapping is gone");
+  uk__map_detach(q, SMALL);
+  cr_assert(pwrite(cur, "c", 1, 0) == 1);
+  char *r = uk__map_reuse(0x10003, SMALL);
+  cr_expect_eq(r, q);
+  cr_expect_eq(r[0], 'c');
+}
+
+Test(mapcache, large_or_uncached_mappings_are_not_kept) {
+  uint64_t big = UK_MAPCACHE_BYTES + SMALL;
+  char *p = arrive_as(new_memfd(big), big, 0x10002);
+  cr_expect(!uk__map_kept(p));
+  cr_expect(!uk__map_kept(NULL));
+  for (int i = 0; i < UK_MAPCACHE_SLOTS; i++)
+    arrive_as(new_memfd(SMALL), SMALL, 0x20000u + (uint32_t)i);
+  char *extra = arrive_as(new_memfd(SMALL), SMALL, 0x30000);
+  cr_expect(!uk__map_kept(extra), "every slot attached: not cached");
+}
+
+Test(mapcache, guard_mode_reuse_by_id_gives_access_back) {
+  setenv("UKSIM_ICA_GUARD", "1", 1);
+  int m = new_memfd(SMALL);
+  char *p = arrive_as(m, SMALL, 0x10009);
+  uk__map_detach(p, SMALL);
+  char *q = uk__map_reuse(0x10009, SMALL);
+  cr_expect_eq(q, p);
+  q[0] = 4;
+  cr_expect_eq(p[0], 4);
 }
