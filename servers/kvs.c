@@ -6,10 +6,17 @@
  * The store (kvs_state.h) survives replacement and crashes by one of three
  * methods (--state):
  *   single  the whole store in one state ICA (method 2 of seed 000 §4.2.3).
- *           A successor of the same version attaches it and checks the
- *           index: O(keys), never O(bytes).
+ *           A successor of the same version maps it and checks the header
+ *           and the index, whose slots carry each record's size: O(index),
+ *           and no record is read until a request needs it.
  *   chain   a master state ICA lists the ICAs holding the store (method 1,
- *           Fig. 5); the successor attaches each by id.
+ *           Fig. 5); the successor attaches the index's ICA, and each
+ *           other one by id when a request first needs it.
+ * That lazy restore is for extension-time replacement, where the old
+ * server handed the store over with nothing in progress.  A restart after
+ * a fault attaches everything and checks every record first; a record a
+ * lazy successor later finds bad makes it panic, and the restart that
+ * follows refuses or repairs nothing silently.
  *   copy    the store on the heap (the baseline).  Replacement serializes
  *           the whole store with protobuf-c into a hand-off ICA, O(bytes).
  *           A crash loses everything since the last snapshot (--snapshot
@@ -86,6 +93,7 @@ struct kvs {
   uint32_t heap_ids; /* names of heap segments */
   /* Succession. */
   bool committed; /* a first request arrived: the service is ours */
+  bool replacing; /* taking over from a live server, not after a fault */
   struct kst old; /* the store image we converted from, if any */
   bool has_old;
   bool no_state_calls; /* the kernel answered -ENOSYS: say it once */
@@ -168,8 +176,16 @@ static void heap_seg_release(void *arg, struct kst_seg *g) {
   free(g->base);
 }
 
-static const struct kst_segops ica_ops = {ica_seg_create, ica_seg_attach,
-                                          ica_seg_release, NULL};
+/* A record or segment a lazy restore left unchecked turned out bad: the
+ * store cannot be trusted, so this server stops and a restart restores it
+ * with every record checked. */
+static void ica_seg_corrupt(void *arg, const char *why) {
+  (void)arg;
+  refuse(why);
+}
+
+static const struct kst_segops ica_ops = {
+    ica_seg_create, ica_seg_attach, ica_seg_release, NULL, ica_seg_corrupt};
 
 /* State ICAs ------------------------------------------------------------- */
 
@@ -295,7 +311,8 @@ static bool take_image(struct kvs *k, uk_ica *st) {
   char why[160] = "";
   struct kst_seg seg0 = {.base = st->base, .size = st->size, .id = st->id};
   struct kst img;
-  int r = kst_restore(&img, &seg0, KVS_VERSION, k->o.state_size, &ica_ops, why,
+  int r = kst_restore(&img, &seg0, KVS_VERSION, k->o.state_size,
+                      k->replacing ? KST_RESTORE_LAZY : 0, &ica_ops, why,
                       sizeof why);
   if (r < 0)
     refuse(why);
@@ -348,7 +365,7 @@ static void drop_old(struct kvs *k) {
     return;
   struct kst_seg *g = (struct kst_seg *)kst_segs(&k->old, &n);
   for (uint32_t i = 1; i < n; i++)
-    if (g[i].base != NULL)
+    if (g[i].size != 0)
       ica_seg_release(NULL, &g[i]);
   uk_ica seg0 = seg_ica(&g[0]);
   ica_unmap(&seg0);
@@ -793,6 +810,7 @@ static int start(struct kvs *k) {
   int r = srv_register(k->o.service, KVS_VERSION, KVS_OPNAMES, &how);
   if (r < 0)
     return r;
+  k->replacing = how == KABI_REG_REPLACING;
   if (how != KABI_REG_FRESH)
     return restore(k);
   k->committed = true;
@@ -814,7 +832,7 @@ int main(int argc, char **argv) {
   }
   k.ops = k.o.method == M_COPY
               ? (struct kst_segops){heap_seg_create, heap_seg_attach,
-                                    heap_seg_release, &k}
+                                    heap_seg_release, &k, NULL}
               : ica_ops;
   r = start(&k);
   srv_on_replace(on_replace, &k);

@@ -5,7 +5,10 @@
  * publishes it with one release store of an aligned 8-byte word; only then
  * is the space it replaced given back, in memory.  A segment is published
  * in the master before anything in it is, and unpublished before it is
- * released.  Everything a restore reads is checked before it is used.
+ * released.  Everything a restore reads is checked before it is used; after
+ * a lazy restore a record is checked each time it is read (rec_get), which
+ * costs a hash of its key, so that restoring costs the index, not the
+ * records.
  */
 #include "kvs_state.h"
 
@@ -61,7 +64,9 @@ static struct kst_held *held_table(const struct kst *s) {
   return (struct kst_held *)(seg_table(s) + s->hdr->segmax);
 }
 
+/* addr's segment must be mapped (seg_ready). */
 static void *ptr(const struct kst *s, uint64_t addr) {
+  assert(s->seg[ADDR_SEG(addr)].base != NULL);
   return (char *)s->seg[ADDR_SEG(addr)].base + ADDR_OFF(addr);
 }
 
@@ -92,6 +97,57 @@ static struct kst_rec *rec_at(const struct kst *s, uint64_t addr) {
 /* Layout 2 keeps the counter right after struct kst_rec. */
 static uint64_t *rec_counter(struct kst_rec *r) {
   return (uint64_t *)(r + 1);
+}
+
+/* Why the record slot w names is malformed, or NULL.  Reads only inside
+ * the slot's [addr, addr + cap), which the restore checked lies in the
+ * segment and holds a record header. */
+static const char *rec_bad(const struct kst *s, uint64_t w) {
+  const struct kst_rec *r = rec_at(s, KST_SLOT_ADDR(w));
+  const char *key = (const char *)r + rec_hdr(s->layout);
+  uint64_t cap = KST_SLOT_CAP(w);
+  if (r->cap != cap || r->keylen == 0 || r->keylen >= KVS_KEY_MAX ||
+      r->vallen > KVS_VALUE_MAX ||
+      rec_need(s->layout, r->keylen, r->vallen) > cap)
+    return "bad lengths";
+  if (!key_ok(key, r->keylen) || hash_key(key, r->keylen) != r->hash)
+    return "bad key";
+  return NULL;
+}
+
+static void tell_corrupt(const struct kst *s, const char *why) {
+  if (s->ops->corrupt != NULL)
+    s->ops->corrupt(s->ops->arg, why);
+}
+
+static int attach_one(struct kst *s, uint32_t i, char *why, size_t whylen);
+
+/* Maps segment i if a lazy restore left it unmapped.  False (corrupt told)
+ * if it cannot be.  Mapping changes nothing the store holds, hence the
+ * const. */
+static bool seg_ready(const struct kst *s, uint32_t i) {
+  char why[160];
+  if (s->seg[i].base != NULL)
+    return true;
+  if (attach_one((struct kst *)s, i, why, sizeof why) == 0)
+    return true;
+  tell_corrupt(s, why);
+  return false;
+}
+
+/* The record slot w names, checked if a lazy restore left it unchecked;
+ * NULL (corrupt told) if it is bad. */
+static struct kst_rec *rec_get(const struct kst *s, uint64_t w) {
+  char why[160];
+  if (!seg_ready(s, ADDR_SEG(KST_SLOT_ADDR(w))))
+    return NULL;
+  const char *bad = s->lazy ? rec_bad(s, w) : NULL;
+  if (bad == NULL)
+    return rec_at(s, KST_SLOT_ADDR(w));
+  snprintf(why, sizeof why, "state ICA: record %#llx: %s",
+           (unsigned long long)KST_SLOT_ADDR(w), bad);
+  tell_corrupt(s, why);
+  return NULL;
 }
 
 static void rec_entry(const struct kst *s, struct kst_rec *r,
@@ -131,7 +187,7 @@ static void seq_seen(struct kst *s, uint64_t seq) {
 
 static int free_seg_index(const struct kst *s, uint32_t *i) {
   for (uint32_t j = 1; j < s->nseg; j++) {
-    if (s->seg[j].base == NULL) {
+    if (s->seg[j].size == 0) {
       *i = j;
       return 0;
     }
@@ -161,13 +217,18 @@ static int add_seg(struct kst *s, uint64_t need) {
   return 0;
 }
 
+/* Takes len bytes of free space in a mapped segment, adding a segment if
+ * none has room. */
 static int alloc(struct kst *s, uint64_t len, uint64_t *addr, uint64_t *got) {
-  if (ksp_take(&s->space, len, addr, got) == 0)
-    return 0;
-  int r = add_seg(s, len);
-  if (r < 0)
-    return r;
-  return ksp_take(&s->space, len, addr, got);
+  int r = 0;
+  if (ksp_take(&s->space, len, addr, got) < 0) {
+    r = add_seg(s, len);
+    if (r == 0)
+      r = ksp_take(&s->space, len, addr, got);
+  }
+  if (r == 0 && !seg_ready(s, ADDR_SEG(*addr)))
+    r = -EIO; /* the space stays taken: its segment is unusable */
+  return r;
 }
 
 /* Unpublishes segment i (its space already dropped) and releases it.  A
@@ -193,8 +254,7 @@ static void free_space(struct kst *s, uint64_t addr, uint64_t len) {
 
 void kst_trim(struct kst *s) {
   for (uint32_t i = 1; i < s->nseg; i++)
-    if (s->seg[i].base != NULL &&
-        ksp_drop(&s->space, ADDR(i, 0), s->seg[i].size))
+    if (s->seg[i].size != 0 && ksp_drop(&s->space, ADDR(i, 0), s->seg[i].size))
       drop_seg(s, i);
 }
 
@@ -205,10 +265,14 @@ struct probe {
   int64_t insert; /* first slot a new key may take, or -1 */
 };
 
-static bool rec_matches(const struct kst *s, uint64_t addr, const char *key,
+/* The header decides most slots; only a likely match is checked whole
+ * (rec_get) before its key is compared. */
+static bool rec_matches(const struct kst *s, uint64_t w, const char *key,
                         uint32_t keylen, uint64_t hash) {
-  struct kst_rec *r = rec_at(s, addr);
-  return r->hash == hash && r->keylen == keylen &&
+  if (!seg_ready(s, ADDR_SEG(KST_SLOT_ADDR(w))))
+    return false;
+  struct kst_rec *r = rec_at(s, KST_SLOT_ADDR(w));
+  return r->hash == hash && r->keylen == keylen && rec_get(s, w) != NULL &&
          memcmp((const char *)r + rec_hdr(s->layout), key, keylen) == 0;
 }
 
@@ -231,11 +295,11 @@ static void probe(const struct kst *s, const char *key, uint32_t keylen,
   }
 }
 
-static void place(uint64_t *t, uint64_t n, uint64_t addr, uint64_t hash) {
+static void place(uint64_t *t, uint64_t n, uint64_t w, uint64_t hash) {
   uint64_t i = hash & (n - 1);
   while (t[i] != SLOT_EMPTY)
     i = (i + 1) & (n - 1);
-  t[i] = addr;
+  t[i] = w;
 }
 
 /* Builds a table of 2^lg slots in free space, then publishes it with the
@@ -249,9 +313,15 @@ static int rehash(struct kst *s, uint32_t lg) {
     return r;
   uint64_t *t = ptr(s, addr), *old = slots(s), on = nslots(s);
   memset(t, 0, n * sizeof *t);
-  for (uint64_t i = 0; i < on; i++)
-    if (old[i] > SLOT_TOMB)
-      place(t, n, old[i], rec_at(s, old[i])->hash);
+  for (uint64_t i = 0; i < on; i++) {
+    struct kst_rec *rec = old[i] > SLOT_TOMB ? rec_get(s, old[i]) : NULL;
+    if (rec == NULL && old[i] > SLOT_TOMB) {
+      free_space(s, addr, got);
+      return -EIO;
+    }
+    if (rec != NULL)
+      place(t, n, old[i], rec->hash);
+  }
   step(s);
   uint64_t old_addr = KST_TABLE_ADDR(s->hdr->table), old_cap = s->table_cap;
   publish(s, &s->hdr->table, KST_TABLE(addr, lg));
@@ -273,14 +343,15 @@ static int make_room(struct kst *s) {
 
 /* Records ---------------------------------------------------------------- */
 
-/* Writes a record for e into free space; *addr gets where. */
+/* Writes a record for e into free space; *w gets its slot word. */
 static int write_rec(struct kst *s, const struct kst_entry *e, uint64_t hash,
-                     uint64_t counter, uint64_t *addr) {
-  uint64_t got;
-  int r = alloc(s, rec_need(s->layout, e->keylen, e->vallen), addr, &got);
+                     uint64_t counter, uint64_t *w) {
+  uint64_t got, addr;
+  int r = alloc(s, rec_need(s->layout, e->keylen, e->vallen), &addr, &got);
   if (r < 0)
     return r;
-  struct kst_rec *rec = rec_at(s, *addr);
+  *w = KST_SLOT(addr, got);
+  struct kst_rec *rec = rec_at(s, addr);
   *rec = (struct kst_rec){.cap = got,
                           .hash = hash,
                           .vallen = e->vallen,
@@ -295,8 +366,10 @@ static int write_rec(struct kst *s, const struct kst_entry *e, uint64_t hash,
   return 0;
 }
 
-static void free_rec(struct kst *s, uint64_t addr) {
-  free_space(s, addr, rec_at(s, addr)->cap);
+/* The slot's capacity, not the record's: a slot the restore checked is
+ * what the free space was rebuilt from. */
+static void free_rec(struct kst *s, uint64_t w) {
+  free_space(s, KST_SLOT_ADDR(w), KST_SLOT_CAP(w));
 }
 
 /* Puts e; bump: the counter is the old one plus one (a put), else e's own
@@ -307,7 +380,7 @@ static int store(struct kst *s, const struct kst_entry *e, bool bump,
     return -EINVAL;
   if (e->vallen > KVS_VALUE_MAX)
     return -EFBIG;
-  uint64_t hash = hash_key(e->key, e->keylen), addr;
+  uint64_t hash = hash_key(e->key, e->keylen), w;
   struct probe p;
   probe(s, e->key, e->keylen, hash, &p);
   if (p.found < 0) {
@@ -317,24 +390,26 @@ static int store(struct kst *s, const struct kst_entry *e, bool bump,
     probe(s, e->key, e->keylen, hash, &p); /* the table may have moved */
   }
   uint64_t *t = slots(s), c = 0;
-  if (s->layout >= 2 && bump)
-    c = p.found < 0 ? 1 : *rec_counter(rec_at(s, t[p.found])) + 1;
+  if (s->layout >= 2 && bump) /* a found record was checked by probe() */
+    c = p.found < 0 ? 1
+                    : *rec_counter(rec_at(s, KST_SLOT_ADDR(t[p.found]))) + 1;
   else if (s->layout >= 2)
     c = e->counter ? e->counter : 1;
-  int r = write_rec(s, e, hash, c, &addr);
+  int r = write_rec(s, e, hash, c, &w);
   if (r < 0)
     return r;
   t = slots(s);
   if (p.found >= 0) {
     uint64_t old = t[p.found];
-    publish(s, &t[p.found], addr);
+    publish(s, &t[p.found], w);
     free_rec(s, old);
   } else {
     assert(p.insert >= 0);
     s->ntomb -= t[p.insert] == SLOT_TOMB;
-    publish(s, &t[p.insert], addr);
+    publish(s, &t[p.insert], w);
     s->count++;
-    s->keybytes += e->keylen + 1;
+    if (s->keybytes != KST_UNKNOWN)
+      s->keybytes += e->keylen + 1;
   }
   if (counter != NULL)
     *counter = c;
@@ -367,7 +442,7 @@ int kst_get(const struct kst *s, const char *key, uint32_t keylen,
   int64_t i = find(s, key, keylen);
   if (i < 0)
     return -ENOENT;
-  rec_entry(s, rec_at(s, slots(s)[i]), e);
+  rec_entry(s, rec_at(s, KST_SLOT_ADDR(slots(s)[i])), e);
   return 0;
 }
 
@@ -395,7 +470,8 @@ int kst_del(struct kst *s, const char *key, uint32_t keylen) {
   publish(s, &t[i], empty ? SLOT_EMPTY : SLOT_TOMB);
   s->ntomb += !empty;
   s->count--;
-  s->keybytes -= rec_at(s, old)->keylen + 1;
+  if (s->keybytes != KST_UNKNOWN)
+    s->keybytes -= rec_at(s, KST_SLOT_ADDR(old))->keylen + 1;
   free_rec(s, old);
   if (empty)
     clear_tombs_before(s, i);
@@ -406,20 +482,30 @@ uint64_t kst_count(const struct kst *s) {
   return s->count;
 }
 
-uint64_t kst_keybytes(const struct kst *s) {
-  return s->keybytes;
-}
-
 bool kst_next(const struct kst *s, uint64_t *cursor, struct kst_entry *e) {
   uint64_t *t = slots(s), n = nslots(s);
-  for (; *cursor < n; (*cursor)++) {
-    if (t[*cursor] > SLOT_TOMB) {
-      rec_entry(s, rec_at(s, t[*cursor]), e);
-      (*cursor)++;
+  while (*cursor < n) {
+    uint64_t w = t[(*cursor)++];
+    struct kst_rec *r = w > SLOT_TOMB ? rec_get(s, w) : NULL;
+    if (r != NULL) {
+      rec_entry(s, r, e);
       return true;
     }
   }
   return false;
+}
+
+/* A lazy restore leaves the sum to the first caller: it is the one figure
+ * of a store that needs every record. */
+uint64_t kst_keybytes(const struct kst *s) {
+  if (s->keybytes == KST_UNKNOWN) {
+    struct kst_entry e;
+    uint64_t cursor = 0, n = 0;
+    while (kst_next(s, &cursor, &e))
+      n += e.keylen + 1;
+    ((struct kst *)s)->keybytes = n; /* a cache: the store is unchanged */
+  }
+  return s->keybytes;
 }
 
 void kst_list(const struct kst *s, char *buf) {
@@ -430,7 +516,7 @@ void kst_list(const struct kst *s, char *buf) {
     buf[off + e.keylen] = '\0';
     off += e.keylen + 1;
   }
-  assert(off == s->keybytes);
+  assert(off == kst_keybytes(s));
 }
 
 /* Held requests ---------------------------------------------------------- */
@@ -584,7 +670,7 @@ void kst_forget(struct kst *s) {
 
 void kst_close(struct kst *s) {
   for (uint32_t i = s->nseg; i-- > 0;)
-    if (s->seg[i].base != NULL)
+    if (s->seg[i].size != 0)
       s->ops->release(s->ops->arg, &s->seg[i]);
   kst_forget(s);
 }
@@ -618,10 +704,11 @@ static void add_used(struct scan *sc, uint64_t addr, uint64_t len) {
   sc->used[sc->n++] = (struct ksp_ext){addr, len};
 }
 
-/* Whether [addr, addr+len) lies inside one segment we hold. */
+/* Whether [addr, addr+len) lies inside one listed segment (mapped or
+ * not). */
 static bool in_seg(const struct kst *s, uint64_t addr, uint64_t len) {
   uint32_t i = ADDR_SEG(addr);
-  if (i >= s->nseg || s->seg[i].base == NULL)
+  if (i >= s->nseg || s->seg[i].size == 0)
     return false;
   uint64_t off = ADDR_OFF(addr), size = s->seg[i].size;
   return off <= size && len <= size - off;
@@ -670,49 +757,65 @@ static int check_unique(const struct kst *s, struct scan *sc) {
   return 0;
 }
 
-static int attach_one(struct kst *s, uint32_t i, struct scan *sc) {
+/* Takes segment i's id and size from the segment table, unmapped. */
+static int list_one(struct kst *s, uint32_t i, struct scan *sc) {
   uint64_t w = seg_table(s)[i], size = (w >> 32) * KST_PAGE;
   uint32_t id = (uint32_t)w;
   if (size == 0 || size > UK_ICA_SIZE_MAX || id == 0)
     return REFUSE(sc, "segment %u: bad entry %#llx", i, (unsigned long long)w);
-  int r = s->ops->attach(s->ops->arg, id, &s->seg[i]);
-  if (r < 0) {
-    snprintf(sc->why, sc->whylen, "segment %u: ICA %#x: %s", i, id,
-             strerror(-r));
-    return r;
-  }
-  if (s->seg[i].size < size)
-    return REFUSE(sc, "segment %u: ICA %#x has %llu bytes, expected %llu", i,
-                  id, (unsigned long long)s->seg[i].size,
-                  (unsigned long long)size);
-  s->seg[i].size = size;
+  s->seg[i] = (struct kst_seg){.base = NULL, .size = size, .id = id};
   s->seg_bytes += size;
   return 0;
 }
 
+/* Maps listed segment i.  An ICA smaller than listed is refused and stays
+ * unmapped here (its mapping is forgotten, not released: it is not ours to
+ * free). */
+static int attach_one(struct kst *s, uint32_t i, char *why, size_t whylen) {
+  struct kst_seg g;
+  int r = s->ops->attach(s->ops->arg, s->seg[i].id, &g);
+  if (r < 0) {
+    snprintf(why, whylen, "segment %u: ICA %#x: %s", i, s->seg[i].id,
+             strerror(-r));
+    return r;
+  }
+  if (g.size < s->seg[i].size) {
+    snprintf(why, whylen, "segment %u: ICA %#x has %llu bytes, expected %llu",
+             i, s->seg[i].id, (unsigned long long)g.size,
+             (unsigned long long)s->seg[i].size);
+    return -EPROTO;
+  }
+  s->seg[i].base = g.base;
+  return 0;
+}
+
+/* Lists every segment; a deep restore maps them all, a lazy one only the
+ * index's. */
 static int attach_segs(struct kst *s, struct scan *sc) {
   int r = check_unique(s, sc);
   for (uint32_t i = 1; i < s->nseg && r == 0; i++)
     if (seg_table(s)[i] != 0)
-      r = attach_one(s, i, sc);
+      r = list_one(s, i, sc);
+  for (uint32_t i = 1; i < s->nseg && r == 0; i++)
+    if (s->seg[i].size != 0 &&
+        (!s->lazy || i == ADDR_SEG(KST_TABLE_ADDR(s->hdr->table))))
+      r = attach_one(s, i, sc->why, sc->whylen);
   return r;
 }
 
-static int check_rec(struct kst *s, uint64_t addr, struct scan *sc) {
-  uint64_t hb = rec_hdr(s->layout);
-  if (addr % 16 != 0 || !in_seg(s, addr, hb))
+/* A slot: its record lies in a segment and has room for a record header;
+ * a deep restore also checks the record itself. */
+static int check_slot(struct kst *s, uint64_t w, struct scan *sc) {
+  uint64_t addr = KST_SLOT_ADDR(w), cap = KST_SLOT_CAP(w);
+  if (cap < rec_need(s->layout, 1, 0) || !in_seg(s, addr, cap))
     return REFUSE(sc, "record %#llx: out of range", (unsigned long long)addr);
-  const struct kst_rec *r = rec_at(s, addr);
-  const char *key = (const char *)r + hb;
-  if (r->keylen == 0 || r->keylen >= KVS_KEY_MAX || r->vallen > KVS_VALUE_MAX ||
-      r->cap % 16 != 0 || r->cap < rec_need(s->layout, r->keylen, r->vallen) ||
-      !in_seg(s, addr, r->cap))
-    return REFUSE(sc, "record %#llx: bad lengths", (unsigned long long)addr);
-  if (!key_ok(key, r->keylen) || hash_key(key, r->keylen) != r->hash)
-    return REFUSE(sc, "record %#llx: bad key", (unsigned long long)addr);
-  add_used(sc, addr, r->cap);
+  const char *bad = s->lazy ? NULL : rec_bad(s, w);
+  if (bad != NULL)
+    return REFUSE(sc, "record %#llx: %s", (unsigned long long)addr, bad);
+  if (!s->lazy)
+    s->keybytes += rec_at(s, addr)->keylen + 1;
+  add_used(sc, addr, cap);
   s->count++;
-  s->keybytes += r->keylen + 1;
   return 0;
 }
 
@@ -728,7 +831,7 @@ static int check_index(struct kst *s, struct scan *sc) {
   for (uint64_t i = 0; i < n; i++) {
     if (t[i] == SLOT_TOMB)
       s->ntomb++;
-    else if (t[i] != SLOT_EMPTY && check_rec(s, t[i], sc) < 0)
+    else if (t[i] != SLOT_EMPTY && check_slot(s, t[i], sc) < 0)
       return -EPROTO;
   }
   return 0;
@@ -754,7 +857,7 @@ static int rebuild_space(struct kst *s, struct scan *sc) {
   struct ksp_ext *area = kvs_xrealloc(NULL, s->nseg * sizeof *area);
   size_t na = 0;
   for (uint32_t i = 0; i < s->nseg; i++)
-    if (s->seg[i].base != NULL)
+    if (s->seg[i].size != 0)
       area[na++] = (struct ksp_ext){ADDR(i, 0), s->seg[i].size};
   add_used(sc, ADDR(0, 0), hdr_bytes(s->hdr->segmax));
   int r = ksp_rebuild(&s->space, area, na, sc->used, sc->n);
@@ -790,11 +893,12 @@ static int restore_steps(struct kst *s, const struct kst_seg *seg0,
 }
 
 int kst_restore(struct kst *s, const struct kst_seg *seg0, uint32_t layout,
-                uint64_t limit, const struct kst_segops *ops, char *why,
-                size_t whylen) {
+                uint64_t limit, unsigned flags, const struct kst_segops *ops,
+                char *why, size_t whylen) {
   struct scan sc = {.why = why, .whylen = whylen};
   memset(s, 0, sizeof *s);
   s->ops = ops;
+  s->lazy = (flags & KST_RESTORE_LAZY) != 0;
   ksp_init(&s->space);
   int r = restore_steps(s, seg0, layout, &sc);
   free(sc.used);
@@ -802,6 +906,8 @@ int kst_restore(struct kst *s, const struct kst_seg *seg0, uint32_t layout,
     kst_forget(s);
     return r;
   }
+  if (s->lazy)
+    s->keybytes = KST_UNKNOWN;
   s->limit = s->method == KST_SINGLE ? s->seg_bytes : limit;
   if (s->limit < s->seg_bytes)
     s->limit = s->seg_bytes;

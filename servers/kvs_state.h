@@ -12,9 +12,19 @@
  * which survives a replacement only by serializing (kvs_neutral.h).
  *
  * Inside: an open-addressed index (linear probing, 8-byte slots naming
- * records) and records holding a key and its value.  The free space lives
- * in this process only (kvs_space.h); a successor rebuilds it from what the
- * index reaches.
+ * records and their sizes) and records holding a key and its value.  The
+ * free space lives in this process only (kvs_space.h); a successor
+ * rebuilds it from the index alone, so restoring reads the header and the
+ * index, never a record.
+ *
+ * Restores come in two depths.  A deep one (after a crash) attaches every
+ * segment and checks every record before anything is used.  A lazy one
+ * (extension-time replacement: the predecessor handed the store over from
+ * its receive(), with nothing in progress) checks the header, the segment
+ * table and the index, and leaves the records and chain's other segments
+ * alone: a segment is attached when something in it is first needed, and
+ * a record is checked every time it is read, so a record that turns out
+ * bad is reported to kst_segops.corrupt, never read out of bounds.
  *
  * Crash consistency: every change is written into free space first and
  * then published by one aligned 8-byte store (a slot, the index word, a
@@ -41,13 +51,14 @@
 
 #include "kvs_space.h"
 
-#define KST_MAGIC 0x3174536b56534b55ull /* "UKSVkSt1" */
+#define KST_MAGIC 0x3274536b56534b55ull /* "UKSVkSt2": slots carry sizes */
 #define KST_SEG_MAX 1024                /* chain: segments a master can list */
 #define KST_HELD_MAX 64                 /* requests a caching server may hold */
 #define KST_PAGE 4096                   /* segment sizes are multiples of it */
 #define KST_SIZE_MIN (16 * 1024ull)
 #define KST_LAYOUT_MIN 1
 #define KST_LAYOUT_MAX 2
+#define KST_UNKNOWN UINT64_MAX
 
 enum kst_method { KST_SINGLE = 1, KST_CHAIN, KST_HEAP };
 
@@ -73,6 +84,18 @@ struct kst_hdr {
 #define KST_TABLE_LG(w) ((uint32_t)((w) >> 56))
 #define KST_SEGW(id, size) ((uint64_t)(id) | ((size) / KST_PAGE) << 32)
 
+/* An index slot: a record's address (segment << 32 | offset, 16-byte
+ * aligned) and its capacity in one word, published by one store.  Bits
+ * 0..25 the offset / 16, 26..35 the segment, 36..63 the capacity / 16.
+ * 0 is an empty slot, 1 a tombstone; a record's slot is never below
+ * 2^37 (a capacity is at least 32 bytes). */
+#define KST_SLOT(addr, cap)                                                    \
+  (((uint64_t)(cap) >> 4) << 36 | ((uint64_t)(addr) >> 32 & 0x3ffull) << 26 |  \
+   ((uint64_t)(addr)&0xffffffffull) >> 4)
+#define KST_SLOT_ADDR(w)                                                       \
+  (((w) >> 26 & 0x3ffull) << 32 | ((w)&0x3ffffffull) << 4)
+#define KST_SLOT_CAP(w) ((w) >> 36 << 4)
+
 /* A held request; the slot is in use while seq != 0 (written last). */
 struct kst_held {
   uint64_t seq;
@@ -85,7 +108,7 @@ struct kst_held {
 /* A record, 16-byte aligned; layout 2 adds uint64_t counter after it.  The
  * key follows the header, the value the key at an 8-byte boundary. */
 struct kst_rec {
-  uint64_t cap;    /* bytes this record occupies */
+  uint64_t cap;    /* bytes this record occupies (as its slot says) */
   uint64_t hash;   /* of the key */
   uint64_t vallen; /* bytes */
   uint64_t seq;    /* held request that wrote it, or 0 */
@@ -96,20 +119,27 @@ struct kst_rec {
 /* In-memory ------------------------------------------------------------- */
 
 struct kst_seg {
-  void *base; /* NULL: unused */
-  uint64_t size;
-  uint32_t id; /* ICA id (heap: a number of its own) */
+  void *base;    /* NULL: not mapped (yet: a lazy restore attaches on use) */
+  uint64_t size; /* 0: unused */
+  uint32_t id;   /* ICA id (heap: a number of its own) */
 };
 
 /* Where segments come from: ICAs in the server, malloc() for the copy
  * baseline and in the tests.  create zero-fills; attach maps a segment a
- * predecessor listed; release gives one back. */
+ * predecessor listed; release gives one back (its base may be NULL: never
+ * attached).  corrupt (may be NULL) hears of a bad record or segment a
+ * lazy restore found only when it was used; if it returns, the store goes
+ * on as if the record were not there (the operation may fail -EIO). */
 struct kst_segops {
   int (*create)(void *arg, uint64_t size, struct kst_seg *out);
   int (*attach)(void *arg, uint32_t id, struct kst_seg *out);
   void (*release)(void *arg, struct kst_seg *seg);
   void *arg;
+  void (*corrupt)(void *arg, const char *why);
 };
+
+/* kst_restore flags. */
+#define KST_RESTORE_LAZY 1u
 
 struct kst_config {
   uint32_t method; /* enum kst_method */
@@ -138,9 +168,11 @@ struct kst {
   const struct kst_segops *ops;
   uint64_t limit, seg_size, seg_bytes;
   uint64_t table_cap; /* bytes the index occupies */
-  uint64_t count, keybytes, ntomb;
+  uint64_t count, ntomb;
+  uint64_t keybytes; /* KST_UNKNOWN after a lazy restore, until asked */
   uint64_t next_seq;
   uint32_t layout, method;
+  bool lazy; /* records unchecked, segments attached on first use */
   void (*step)(void *arg);
   void *step_arg;
 };
@@ -149,17 +181,21 @@ struct kst {
 int kst_init(struct kst *s, const struct kst_config *c,
              const struct kst_segops *ops);
 
-/* Takes over the store whose segment 0 is seg0 (an inherited state ICA),
- * attaching its other segments with ops and validating everything the
- * index reaches; writes nothing.  O(index): values are never read.
- * Returns 0; -EPROTONOSUPPORT when the layout is not `layout`, -EPROTO for
- * anything malformed (why says what, for srv_panic); or an error of ops.
- * limit is the new cap on segment bytes for chain (single keeps its size).
- * On failure nothing is held: attached segments are forgotten, not
- * released. */
+/* Takes over the store whose segment 0 is seg0 (an inherited state ICA);
+ * writes nothing.  Always checks the header, the segment table and the
+ * index (every slot in range, no two records overlapping) and rebuilds the
+ * free space from the slots: O(index slots), and no record is read.
+ * Without KST_RESTORE_LAZY it also attaches every segment with ops and
+ * checks every record (O(keys) pages); with it, segments other than the
+ * index's are attached and records checked when first used (see the top
+ * of this file).  Returns 0; -EPROTONOSUPPORT when the layout is not
+ * `layout`, -EPROTO for anything malformed (why says what, for
+ * srv_panic); or an error of ops.  limit is the new cap on segment bytes
+ * for chain (single keeps its size).  On failure nothing is held:
+ * attached segments are forgotten, not released. */
 int kst_restore(struct kst *s, const struct kst_seg *seg0, uint32_t layout,
-                uint64_t limit, const struct kst_segops *ops, char *why,
-                size_t whylen);
+                uint64_t limit, unsigned flags, const struct kst_segops *ops,
+                char *why, size_t whylen);
 
 /* Whether buf starts like a store image (the magic). */
 bool kst_is_image(const void *buf, uint64_t len);
@@ -195,7 +231,8 @@ int kst_del(struct kst *s, const char *key, uint32_t keylen);
 
 uint64_t kst_count(const struct kst *s);
 
-/* Bytes of a list answer: every key and a NUL after each. */
+/* Bytes of a list answer: every key and a NUL after each.  After a lazy
+ * restore the first call walks the records. */
 uint64_t kst_keybytes(const struct kst *s);
 
 /* Writes the list answer (kst_keybytes bytes) into buf. */
@@ -231,7 +268,8 @@ bool kst_was_applied(const struct kst *s, uint64_t seq, const char *key,
 int kst_copy(struct kst *dst, const struct kst *src);
 
 /* The segments, for a server that must release or count them: *n entries,
- * unused ones with base NULL. */
+ * unused ones with size 0 (a listed segment a lazy restore has not needed
+ * yet has base NULL). */
 const struct kst_seg *kst_segs(const struct kst *s, uint32_t *n);
 
 uint32_t kst_layout(const struct kst *s);

@@ -3,6 +3,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,23 +48,33 @@ static int fx_attach(void *arg, uint32_t id, struct kst_seg *out) {
   return 0;
 }
 
+/* A segment never attached (a lazy restore had no use for it) is still in
+ * the inherited image: releasing it frees it there, as the kernel would. */
 static void fx_release(void *arg, struct kst_seg *seg) {
   struct fx *f = arg;
-  for (size_t i = 0; i < FX_MAX; i++) {
-    if (f->live[i].base == seg->base) {
-      free(f->live[i].base);
-      memset(&f->live[i], 0, sizeof f->live[i]);
-      f->releases++;
-      return;
-    }
-  }
-  cr_assert_fail("fixture: release of an unknown segment");
+  struct fx_buf *b = NULL;
+  for (size_t i = 0; i < FX_MAX && b == NULL; i++)
+    if (f->live[i].base != NULL && f->live[i].id == seg->id)
+      b = &f->live[i];
+  if (b == NULL && seg->base == NULL && f->inherit != NULL)
+    b = fx_image_seg(f->inherit, seg->id);
+  cr_assert_not_null(b, "fixture: release of an unknown segment %#x", seg->id);
+  free(b->base);
+  memset(b, 0, sizeof *b);
+  f->releases++;
+}
+
+/* A lazy restore's late discoveries: counted, and the store goes on. */
+static void fx_corrupt(void *arg, const char *why) {
+  struct fx *f = arg;
+  f->corrupt++;
+  snprintf(f->corrupt_why, sizeof f->corrupt_why, "%s", why);
 }
 
 void fx_init(struct fx *f) {
   memset(f, 0, sizeof *f);
   f->next_id = 0x10000;
-  f->ops = (struct kst_segops){fx_create, fx_attach, fx_release, f};
+  f->ops = (struct kst_segops){fx_create, fx_attach, fx_release, f, fx_corrupt};
 }
 
 void fx_close(struct fx *f) {
@@ -79,18 +90,29 @@ unsigned fx_nlive(const struct fx *f) {
   return n;
 }
 
+static void snap_buf(struct fx_image *img, const struct fx_buf *b) {
+  struct fx_buf *to = NULL;
+  for (size_t i = 0; i < FX_MAX && to == NULL; i++)
+    if (img->buf[i].base == NULL)
+      to = &img->buf[i];
+  cr_assert_not_null(to, "fixture: image full");
+  *to = *b;
+  to->base = malloc(b->size);
+  cr_assert_not_null(to->base);
+  memcpy(to->base, b->base, b->size);
+}
+
+/* The segments a lazy restore has not attached yet are still in the
+ * inherited image: a successor would find those too. */
 void fx_snap(const struct fx *f, const struct kst *s, struct fx_image *img) {
   uint32_t n;
   memset(img, 0, sizeof *img);
   img->seg0 = kst_segs(s, &n)[0].id;
   for (size_t i = 0; i < FX_MAX; i++) {
-    const struct fx_buf *b = &f->live[i];
-    if (b->base == NULL)
-      continue;
-    img->buf[i] = *b;
-    img->buf[i].base = malloc(b->size);
-    cr_assert_not_null(img->buf[i].base);
-    memcpy(img->buf[i].base, b->base, b->size);
+    if (f->live[i].base != NULL)
+      snap_buf(img, &f->live[i]);
+    if (f->inherit != NULL && f->inherit->buf[i].base != NULL)
+      snap_buf(img, &f->inherit->buf[i]);
   }
 }
 
@@ -102,6 +124,11 @@ void fx_image_free(struct fx_image *img) {
 
 int fx_restore(struct fx *f, struct fx_image *img, uint32_t layout,
                struct kst *s, char *why, size_t whylen) {
+  return fx_restore_flags(f, img, layout, 0, s, why, whylen);
+}
+
+int fx_restore_flags(struct fx *f, struct fx_image *img, uint32_t layout,
+                     unsigned flags, struct kst *s, char *why, size_t whylen) {
   struct kst_seg seg0;
   for (size_t i = 0; i < FX_MAX; i++)
     if (img->buf[i].id > f->next_id)
@@ -109,7 +136,11 @@ int fx_restore(struct fx *f, struct fx_image *img, uint32_t layout,
   f->inherit = img;
   cr_assert_eq(fx_attach(f, img->seg0, &seg0), 0, "no segment 0");
   f->attaches = 0;
-  return kst_restore(s, &seg0, layout, 64ull << 20, &f->ops, why, whylen);
+  int r =
+      kst_restore(s, &seg0, layout, 64ull << 20, flags, &f->ops, why, whylen);
+  if (!(flags & KST_RESTORE_LAZY))
+    f->inherit = NULL; /* a deep restore took all it needs */
+  return r;
 }
 
 void fx_store(struct fx *f, struct kst *s, uint32_t method, uint32_t layout,

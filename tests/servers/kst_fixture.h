@@ -25,6 +25,8 @@ struct fx {
   struct kst_segops ops;
   struct fx_image *inherit; /* what attach hands out */
   unsigned creates, releases, attaches;
+  unsigned corrupt;      /* ops.corrupt calls */
+  char corrupt_why[160]; /* the last one's reason */
 };
 
 /* Every segment of a store at one instant, as a successor would find it. */
@@ -43,9 +45,14 @@ void fx_snap(const struct fx *f, const struct kst *s, struct fx_image *img);
 void fx_image_free(struct fx_image *img);
 struct fx_buf *fx_image_seg(struct fx_image *img, uint32_t id);
 
-/* A successor: f (fresh) takes over img's segments and restores s. */
+/* A successor: f (fresh) takes over img's segments and restores s (a deep
+ * restore; fx_restore_flags for KST_RESTORE_LAZY).  Segments a lazy
+ * restore has not attached stay in img until it does: img must outlive
+ * s. */
 int fx_restore(struct fx *f, struct fx_image *img, uint32_t layout,
                struct kst *s, char *why, size_t whylen);
+int fx_restore_flags(struct fx *f, struct fx_image *img, uint32_t layout,
+                     unsigned flags, struct kst *s, char *why, size_t whylen);
 
 /* A fresh store of method and layout in f; asserts success. */
 void fx_store(struct fx *f, struct kst *s, uint32_t method, uint32_t layout,
