@@ -124,20 +124,11 @@ int scn__read_state(struct scn__parser *p, const struct scn__tok *t,
   return 0;
 }
 
-/* A word cut at the first sep: the part as a token of its own, with the
- * column it has in the line, so messages point into the word. */
-static struct scn__tok sub_tok(const struct scn__tok *t, size_t from,
-                               size_t n) {
-  struct scn__tok sub = {SCN__WORD, t->col + (int)from, ""};
-  memcpy(sub.text, t->text + from, n);
-  return sub;
-}
-
 static int fault_point(struct scn__parser *p, const struct scn__tok *pt,
                        struct scn_fault *f) {
   int i;
   size_t n = strcspn(pt->text, ":");
-  struct scn__tok name = sub_tok(pt, 0, n);
+  struct scn__tok name = scn__sub_tok(pt, 0, n);
   if (scn__read_enum(p, &name, "fault point", fault_points, COUNT(fault_points),
                      &i) < 0)
     return -1;
@@ -150,8 +141,8 @@ static int fault_point(struct scn__parser *p, const struct scn__tok *pt,
     return 0;
   if (pt->text[n] == '\0')
     return scn__fail(p, pt->col, "request needs a number: request:N");
-  struct scn__tok num = sub_tok(pt, n + 1, strlen(pt->text) - n - 1);
-  return scn__read_u64(p, &num, 1, UINT64_MAX, &f->n);
+  struct scn__tok num = scn__sub_tok(pt, n + 1, strlen(pt->text) - n - 1);
+  return scn__read_range(p, &num, SCN__NUMBER, 1, UINT64_MAX, &f->n, &f->n_hi);
 }
 
 int scn__read_fault(struct scn__parser *p, const struct scn__tok *t,
@@ -167,8 +158,8 @@ int scn__read_fault(struct scn__parser *p, const struct scn__tok *t,
                      "expected a fault such as crash@request:10 "
                      "(KIND@POINT)");
   size_t k = (size_t)(at - t->text);
-  struct scn__tok kind = sub_tok(t, 0, k);
-  struct scn__tok point = sub_tok(t, k + 1, strlen(t->text) - k - 1);
+  struct scn__tok kind = scn__sub_tok(t, 0, k);
+  struct scn__tok point = scn__sub_tok(t, k + 1, strlen(t->text) - k - 1);
   if (scn__read_enum(p, &kind, "fault kind", fault_kinds, COUNT(fault_kinds),
                      &i) < 0 ||
       fault_point(p, &point, &f) < 0)
@@ -436,27 +427,10 @@ static int a_keys(struct scn__parser *p, const struct scn__tok *v, void *obj) {
 static int a_value_size(struct scn__parser *p, const struct scn__tok *v,
                         void *obj) {
   struct scn_app *a = obj;
-  const char *dots = strstr(v->text, "..");
   if (v->kind != SCN__WORD)
     return scn__fail(p, v->col, "expected a size such as 64K, got a string");
-  if (dots == NULL) {
-    if (scn__read_size(p, v, &a->value_min) < 0)
-      return -1;
-    a->value_max = a->value_min;
-    return 0;
-  }
-  size_t n = (size_t)(dots - v->text);
-  struct scn__tok lo = sub_tok(v, 0, n);
-  struct scn__tok hi = sub_tok(v, n + 2, strlen(v->text) - n - 2);
-  if (scn__read_size(p, &lo, &a->value_min) < 0 ||
-      scn__read_size(p, &hi, &a->value_max) < 0)
-    return -1;
-  if (a->value_min > a->value_max)
-    return scn__fail(p, v->col,
-                     "value sizes %s: the first is larger than "
-                     "the second",
-                     v->text);
-  return 0;
+  return scn__read_range(p, v, SCN__SIZE, 0, UINT64_MAX, &a->value_min,
+                         &a->value_max);
 }
 
 static int a_seed(struct scn__parser *p, const struct scn__tok *v, void *obj) {
@@ -471,7 +445,7 @@ static int a_mix(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   uint64_t w, sum = 0;
   for (int i = 0; i < 3; i++) {
     size_t n = strcspn(v->text + at, ":");
-    struct scn__tok part = sub_tok(v, at, n);
+    struct scn__tok part = scn__sub_tok(v, at, n);
     if ((i < 2) != (v->text[at + n] == ':') || v->kind != SCN__WORD)
       return scn__fail(p, v->col,
                        "expected a mix such as 50:45:5 "

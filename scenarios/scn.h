@@ -101,7 +101,8 @@ enum scn_fault_point {
 struct scn_fault {
   enum scn_fault_kind kind;
   enum scn_fault_point point;
-  uint64_t n; /* the request number for SCN_AT_REQUEST, else 0 */
+  uint64_t n;    /* the request number for SCN_AT_REQUEST, else 0 */
+  uint64_t n_hi; /* request:N..M: the kernel picks n in [n, n_hi] */
 };
 
 enum scn_mode { SCN_MODE_LOCKSTEP, SCN_MODE_FREE };
@@ -162,10 +163,14 @@ enum scn_trigger_kind {
   SCN_TRIG_EVENT    /* at the n-th trace event of a kind by an actor */
 };
 
+/* A range LO..HI (times or numbers) is held as the low value and the high
+ * one; without a range both are the same.  The kernel picks the value from
+ * the run's seed when the run starts (sim-kernel/scn_exec.c), so a seed
+ * varies where a fault strikes as well as the schedule. */
 struct scn_trigger {
   enum scn_trigger_kind kind;
-  uint64_t t_ns;               /* SCN_TRIG_AT */
-  uint64_t n;                  /* SCN_TRIG_REQUEST and SCN_TRIG_EVENT */
+  uint64_t t_ns, t_hi_ns;      /* SCN_TRIG_AT */
+  uint64_t n, n_hi;            /* SCN_TRIG_REQUEST and SCN_TRIG_EVENT */
   char name[SCN_INST_MAX + 1]; /* the service, or the actor ("*": any) */
   enum scn_ev ev;              /* SCN_TRIG_EVENT */
 };

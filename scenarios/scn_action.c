@@ -102,7 +102,8 @@ static int action(struct scn__parser *p, struct scn_action *a) {
 int scn__st_at(struct scn__parser *p) {
   struct scn_action a = {.when.kind = SCN_TRIG_AT};
   const struct scn__tok *t = scn__word(p, "a time such as 5ms");
-  if (t == NULL || scn__read_duration(p, t, &a.when.t_ns) < 0)
+  if (t == NULL || scn__read_range(p, t, SCN__DURATION, 0, UINT64_MAX,
+                                   &a.when.t_ns, &a.when.t_hi_ns) < 0)
     return -1;
   return action(p, &a);
 }
@@ -111,7 +112,8 @@ int scn__st_at(struct scn__parser *p) {
 static int trigger_request(struct scn__parser *p, struct scn_trigger *w) {
   const struct scn__tok *t = scn__word(p, "a request number");
   w->kind = SCN_TRIG_REQUEST;
-  if (t == NULL || scn__read_u64(p, t, 1, UINT64_MAX, &w->n) < 0 ||
+  if (t == NULL ||
+      scn__read_range(p, t, SCN__NUMBER, 1, UINT64_MAX, &w->n, &w->n_hi) < 0 ||
       scn__expect_word(p, "to") < 0)
     return -1;
   t = scn__word(p, "a service");
@@ -124,7 +126,7 @@ static int trigger_request(struct scn__parser *p, struct scn_trigger *w) {
 static int trigger_event(struct scn__parser *p, struct scn_trigger *w) {
   const struct scn__tok *t = scn__word(p, "a trace event");
   w->kind = SCN_TRIG_EVENT;
-  w->n = 1;
+  w->n = w->n_hi = 1;
   if (t == NULL)
     return -1;
   if (scn_ev_parse(t->text, &w->ev) < 0)
@@ -138,7 +140,7 @@ static int trigger_event(struct scn__parser *p, struct scn_trigger *w) {
     return -1;
   if (p->ti < p->ntok && p->tok[p->ti].kind == SCN__WORD) {
     t = &p->tok[p->ti++];
-    return scn__read_u64(p, t, 1, UINT64_MAX, &w->n);
+    return scn__read_range(p, t, SCN__NUMBER, 1, UINT64_MAX, &w->n, &w->n_hi);
   }
   return 0;
 }

@@ -61,6 +61,15 @@ int scn__read_size(struct scn__parser *p, const struct scn__tok *t,
                    uint64_t *bytes);
 int scn__read_name(struct scn__parser *p, const struct scn__tok *t,
                    char out[SCN_NAME_MAX + 1]);
+
+/* LO..HI, or one value (then *lo == *hi): a number in [min, max], a
+ * duration or a size, each part read as above; LO must not exceed HI. */
+enum scn__unit { SCN__NUMBER, SCN__DURATION, SCN__SIZE };
+int scn__read_range(struct scn__parser *p, const struct scn__tok *t,
+                    enum scn__unit unit, uint64_t min, uint64_t max,
+                    uint64_t *lo, uint64_t *hi);
+/* The n bytes of t from byte from, as a token with its own column. */
+struct scn__tok scn__sub_tok(const struct scn__tok *t, size_t from, size_t n);
 /* A name, or a name with a generation ("kvs.2"), or "*" if star. */
 int scn__read_instance(struct scn__parser *p, const struct scn__tok *t,
                        bool star, char out[SCN_INST_MAX + 1]);

@@ -337,6 +337,45 @@ int scn__read_size(struct scn__parser *p, const struct scn__tok *t,
                    SHOWN(t->text));
 }
 
+struct scn__tok scn__sub_tok(const struct scn__tok *t, size_t from, size_t n) {
+  struct scn__tok sub = {SCN__WORD, t->col + (int)from, ""};
+  memcpy(sub.text, t->text + from, n);
+  return sub;
+}
+
+static int read_one(struct scn__parser *p, const struct scn__tok *t,
+                    enum scn__unit unit, uint64_t min, uint64_t max,
+                    uint64_t *v) {
+  if (unit == SCN__DURATION)
+    return scn__read_duration(p, t, v);
+  if (unit == SCN__SIZE)
+    return scn__read_size(p, t, v);
+  return scn__read_u64(p, t, min, max, v);
+}
+
+int scn__read_range(struct scn__parser *p, const struct scn__tok *t,
+                    enum scn__unit unit, uint64_t min, uint64_t max,
+                    uint64_t *lo, uint64_t *hi) {
+  const char *dots = t->kind == SCN__WORD ? strstr(t->text, "..") : NULL;
+  if (dots == NULL) {
+    if (read_one(p, t, unit, min, max, lo) < 0)
+      return -1;
+    *hi = *lo;
+    return 0;
+  }
+  size_t n = (size_t)(dots - t->text);
+  struct scn__tok a = scn__sub_tok(t, 0, n);
+  struct scn__tok b = scn__sub_tok(t, n + 2, strlen(t->text) - n - 2);
+  if (read_one(p, &a, unit, min, max, lo) < 0 ||
+      read_one(p, &b, unit, min, max, hi) < 0)
+    return -1;
+  if (*lo > *hi)
+    return scn__fail(p, t->col,
+                     "range '" SHOW "': the first is larger than the second",
+                     SHOWN(t->text));
+  return 0;
+}
+
 static bool is_name_start(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }

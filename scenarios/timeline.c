@@ -61,9 +61,9 @@ static enum cls classify(enum scn_ev ev) {
 }
 
 /* Writes s with XML's special characters escaped.  Bytes XML 1.0 forbids
- * (controls, U+FFFE, U+FFFF) become '?'; the reader has made sure s is
- * UTF-8. */
-static void put_escaped(FILE *out, const char *s) {
+ * (controls but tab and newline, U+FFFE, U+FFFF) become '?'; the reader has
+ * made sure s is UTF-8. */
+void scn_xml_escaped(FILE *out, const char *s) {
   for (; *s != '\0'; s++) {
     unsigned char c = (unsigned char)*s;
     if (c == '&')
@@ -76,7 +76,7 @@ static void put_escaped(FILE *out, const char *s) {
       fputs("&quot;", out);
     else if (c == '\'')
       fputs("&#39;", out);
-    else if (c < ' ' && c != '\t')
+    else if (c < ' ' && c != '\t' && c != '\n')
       fputc('?', out);
     else if (c == 0xef && (unsigned char)s[1] == 0xbf &&
              ((unsigned char)s[2] & 0xfe) == 0xbe) {
@@ -225,7 +225,7 @@ static void put_lifelines(FILE *out, const struct scn_trace *tr, int bottom) {
             "height=\"26\" rx=\"4\"/>\n",
             x - LANE / 2 + 8, LANE - 16);
     fprintf(out, "<text class=\"actor\" x=\"%d\" y=\"27\">", x);
-    put_escaped(out, tr->actors[a]);
+    scn_xml_escaped(out, tr->actors[a]);
     fputs("</text>\n", out);
   }
 }
@@ -323,7 +323,7 @@ static void put_event(FILE *out, const struct scn_trace *tr,
     fprintf(out, "<text class=\"label\" x=\"%d\" y=\"%d\">", (from + to) / 2,
             y - 4);
   }
-  put_escaped(out, label);
+  scn_xml_escaped(out, label);
   fputs("</text>\n", out);
 }
 
@@ -359,7 +359,7 @@ int scn_timeline_html(const struct scn_trace *tr, const char *title,
   fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
         "\n<title>",
         out);
-  put_escaped(out, title);
+  scn_xml_escaped(out, title);
   fputs("</title>\n<style>\n"
         "body{font-family:sans-serif;margin:16px;color:#222;background:#fff}\n"
         "h1{font-size:18px;margin:0 0 6px}\n"
@@ -368,7 +368,7 @@ int scn_timeline_html(const struct scn_trace *tr, const char *title,
         "12px}\n"
         "</style>\n</head>\n<body>\n<h1>",
         out);
-  put_escaped(out, title);
+  scn_xml_escaped(out, title);
   fprintf(out,
           "</h1>\n<p>%zu events, %zu lifelines. Key:"
           "<span class=\"key\" style=\"background:#333\"></span>messages"

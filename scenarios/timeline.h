@@ -67,6 +67,10 @@ int scn_trace_actor(const struct scn_trace *tr, const char *name);
 /* Writes the timeline as an SVG document.  0, or -EIO if out failed. */
 int scn_timeline_svg(const struct scn_trace *tr, FILE *out);
 
+/* Writes s with XML's special characters escaped; bytes XML 1.0 forbids
+ * become '?'.  s should be UTF-8. */
+void scn_xml_escaped(FILE *out, const char *s);
+
 /* Writes an HTML page with a heading (title, escaped) and the SVG inline.
  * 0, or -EIO. */
 int scn_timeline_html(const struct scn_trace *tr, const char *title, FILE *out);

@@ -11,6 +11,7 @@ struct cli_cmd {
 
 int cmd_run(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_explore(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_svc(int argc, char **argv);
 int cmd_replace(int argc, char **argv);

@@ -464,6 +464,68 @@ void exec_wait(struct kern *k, uint64_t id) {
   x->wait_id = id;
 }
 
+/* Ranges ------------------------------------------------------------------ */
+
+/* A value in [lo, hi] drawn from the run's seed and salt (which range it
+ * is), by splitmix64: not from the scheduler's generator, so that a pick
+ * depends on the seed alone, never on the schedule. */
+static uint64_t pick(uint64_t seed, uint64_t salt, uint64_t lo, uint64_t hi) {
+  uint64_t z = seed + (salt + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  uint64_t span = hi - lo + 1; /* 0: the whole of uint64_t */
+  return span ? lo + z % span : z;
+}
+
+static void pick_event(struct kern *k, int line, const char *what, uint64_t v,
+                       uint64_t lo, uint64_t hi) {
+  char text[160];
+  snprintf(text, sizeof text,
+           "line %d: picks %" PRIu64 " from %" PRIu64 "..%" PRIu64 " for %s",
+           line, v, lo, hi, what);
+  kern__event(k, &(struct kern_ev){.ev = "action", .text = text});
+}
+
+static void pick_faults(struct kern *k, struct scn_fault *f, unsigned n,
+                        int line, uint64_t *salt) {
+  for (unsigned i = 0; i < n; i++, (*salt)++)
+    if (f[i].n_hi > f[i].n) {
+      uint64_t lo = f[i].n;
+      f[i].n = pick(k->exec->seed, *salt, lo, f[i].n_hi);
+      pick_event(k, line, "the fault's request number", f[i].n, lo, f[i].n_hi);
+      f[i].n_hi = f[i].n;
+    }
+}
+
+/* Turns every range of the scenario into one value, in file order, each
+ * pick traced, before anything starts. */
+static void pick_ranges(struct kern *k) {
+  struct scn *s = k->exec->s;
+  uint64_t salt = 0;
+  for (size_t i = 0; i < s->nservers; i++)
+    pick_faults(k, s->servers[i].faults, s->servers[i].nfaults,
+                s->servers[i].pos.line, &salt);
+  for (size_t i = 0; i < s->nactions; i++, salt++) {
+    struct scn_action *a = &s->actions[i];
+    struct scn_trigger *w = &a->when;
+    uint64_t lo = w->kind == SCN_TRIG_AT ? w->t_ns : w->n;
+    uint64_t hi = w->kind == SCN_TRIG_AT ? w->t_hi_ns : w->n_hi;
+    if (hi > lo) {
+      uint64_t v = pick(k->exec->seed, salt, lo, hi);
+      if (w->kind == SCN_TRIG_AT)
+        w->t_ns = w->t_hi_ns = v;
+      else
+        w->n = w->n_hi = v;
+      pick_event(k, a->pos.line,
+                 w->kind == SCN_TRIG_AT ? "the time (ns)"
+                                        : "the trigger's count",
+                 v, lo, hi);
+    }
+    pick_faults(k, a->faults, a->nfaults, a->pos.line, &salt);
+  }
+}
+
 int exec_start(struct kern *k, const char *file, uint64_t seed,
                bool seed_given) {
   struct scn_err err;
@@ -494,6 +556,7 @@ int exec_start(struct kern *k, const char *file, uint64_t seed,
   kern__timer_init(k, &x->at_timer, on_at_timer, NULL);
   kern__timer_init(k, &x->start_timer, on_start_timer, NULL);
   kern__trace(k, "scenario %s, seed %llu", file, (unsigned long long)x->seed);
+  pick_ranges(k);
   start_servers(k);
   arm_at_timer(k);
   return 0;

@@ -12,6 +12,7 @@
 
 static const struct cli_cmd cmds[] = {
     {"run", cmd_run, "run a scenario, deterministically (default: the tour)"},
+    {"explore", cmd_explore, "run a scenario under many seeds, in parallel"},
     {"demo", cmd_demo, "boot a machine running kvs under free-running load"},
     {"ps", cmd_ps, "list the processes of a running machine"},
     {"svc", cmd_svc, "list the services of a running machine"},

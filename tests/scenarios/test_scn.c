@@ -259,6 +259,37 @@ Test(scn, on_event) {
   scn_free(s);
 }
 
+/* Ranges: the kernel picks a value in them from the run's seed. */
+Test(scn, ranges_of_times_counts_and_fault_points) {
+  struct scn *s = parse(SRV "at 1ms..20ms crash kvs\n"
+                            "at 5ms kill kvs\n"
+                            "on request 10..900 to kvs: hang kvs\n"
+                            "on event receive kvs 3..3: crash kvs\n"
+                            "server b --fault panic@request:2..50\n");
+  cr_assert_eq(s->actions[0].when.t_ns, 1000000);
+  cr_assert_eq(s->actions[0].when.t_hi_ns, 20000000);
+  cr_assert_eq(s->actions[1].when.t_ns, 5000000);
+  cr_assert_eq(s->actions[1].when.t_hi_ns, 5000000, "no range: hi == lo");
+  cr_assert_eq(s->actions[2].when.n, 10);
+  cr_assert_eq(s->actions[2].when.n_hi, 900);
+  cr_assert_eq(s->actions[3].when.n, 3);
+  cr_assert_eq(s->actions[3].when.n_hi, 3);
+  cr_assert_eq(s->servers[1].faults[0].n, 2);
+  cr_assert_eq(s->servers[1].faults[0].n_hi, 50);
+  scn_free(s);
+}
+
+Test(scn, error_ranges) {
+  refused(SRV "at 20ms..1ms crash kvs\n",
+          "t.scn:2:4: range '20ms..1ms': the first is larger than the second");
+  refused(SRV "on request 0..5 to kvs: crash kvs\n",
+          "t.scn:2:12: 0 is out of range (1 to 18446744073709551615)");
+  refused(SRV "on request 5.. to kvs: crash kvs\n",
+          "t.scn:2:15: expected a number, got ''");
+  refused("server kvs --fault crash@request:9..2\n",
+          "t.scn:1:34: range '9..2': the first is larger than the second");
+}
+
 Test(scn, simple_expectations) {
   struct scn *s = parse("expect all-answered\nexpect exactly-one-answer\n"
                         "expect no-leaks\n");
@@ -541,7 +572,7 @@ Test(scn, error_sizes) {
   refused("machine --memory 99999999999G\n",
           "t.scn:1:18: number too large: '99999999999G'");
   refused(SRV "app a --value-size 4K..64\n",
-          "t.scn:2:20: value sizes 4K..64: the first is larger than the "
+          "t.scn:2:20: range '4K..64': the first is larger than the "
           "second");
   refused(SRV "app a --value-size 4K..\n",
           "t.scn:2:24: expected a size such as 64K, got ''");
