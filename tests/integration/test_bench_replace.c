@@ -48,6 +48,8 @@ static void expect_runs_clean(json_t *j) {
                  "%s: no request was in flight during the swap", m);
     cr_expect_geq(json_integer_value(json_object_get(r, "attaches")), 1, "%s",
                   m);
+    cr_expect_eq(json_integer_value(json_object_get(r, "swaps")), 3,
+                 "%s: --quick takes the median of 3 swaps", m);
   }
 }
 
@@ -68,6 +70,11 @@ Test(bench_replace, quick_json_has_the_figures_and_loses_nothing,
                                      "chain_256m_ms", "copy_256m_ms"};
   for (size_t i = 0; i < (vg ? 3u : 6u); i++)
     expect_positive(j, keys[i]);
+  if (!vg) {
+    expect_positive(j, "single_256m_over_4k");
+    expect_positive(j, "copy_256m_over_single_256m");
+  }
+  cr_expect_eq(json_integer_value(json_object_get(j, "swaps_per_run")), 3);
   cr_expect_eq(json_integer_value(json_object_get(j, "lost")), 0);
   cr_expect_eq(json_integer_value(json_object_get(j, "errors")), 0);
   cr_expect(json_is_boolean(json_object_get(j, "targets_met")));
