@@ -5,6 +5,11 @@
  *                   echo -> kernel -> AP (4 KiB control ICA, no data)
  *   pingpong_rt_us  median round trip of a 64-byte SEQPACKET ping-pong
  *                   between two processes
+ *   relay_rt_us     (for reading the first two) median round trip of the
+ *                   null request's path with nothing on it: a process
+ *                   sends to a bare relay (epoll, recvmsg, sendmsg), which
+ *                   forwards to an echo process and the answer back --
+ *                   the floor of a kernel-in-the-middle round trip
  *   handoff_4k_us, handoff_64m_us
  *                   the null request plus a data ICA of that size handed to
  *                   the server and back, contents checked afterwards
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,7 +37,7 @@
 #define COPY_BYTES (64ull << 20)
 
 struct ipc_fig {
-  double null_rt, pingpong_rt, handoff_4k, handoff_64m, copy_64m;
+  double null_rt, pingpong_rt, relay_rt, handoff_4k, handoff_64m, copy_64m;
 };
 
 struct ipc_iters {
@@ -54,33 +60,101 @@ static double median(double *v, long n) {
   return v[n / 2];
 }
 
-/* Baseline 1: a SEQPACKET ping-pong between this process and a child. */
-static double pingpong_us(long iters) {
-  int sv[2];
+/* A child that echoes every packet on fd. */
+static void echo_child(int fd) {
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0)
+    if (write(fd, buf, (size_t)n) < 0)
+      break;
+  _exit(0);
+}
+
+/* Median round trip, in us, of a 64-byte packet written to fd and read
+ * back, after 100 unmeasured ones. */
+static double ping(int fd, long iters) {
   char buf[64] = {0};
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0)
-    return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(sv[0]);
-    while (read(sv[1], buf, sizeof buf) > 0)
-      if (write(sv[1], buf, sizeof buf) < 0)
-        break;
-    _exit(0);
-  }
-  close(sv[1]);
   double *t = calloc((size_t)iters, sizeof *t);
   for (long i = 0; i < iters + 100; i++) {
     uint64_t t0 = now_ns();
-    if (write(sv[0], buf, sizeof buf) < 0 || read(sv[0], buf, sizeof buf) < 0)
+    if (write(fd, buf, sizeof buf) < 0 || read(fd, buf, sizeof buf) < 0)
       break;
     if (i >= 100)
       t[i - 100] = (double)(now_ns() - t0) / 1e3;
   }
-  close(sv[0]);
-  waitpid(pid, NULL, 0);
+  close(fd);
   double m = median(t, iters);
   free(t);
+  return m;
+}
+
+/* Forks an echo_child on sv[1]; sv[0] is left for this process. */
+static pid_t fork_echo(const int sv[2]) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sv[0]);
+    echo_child(sv[1]);
+  }
+  close(sv[1]);
+  return pid;
+}
+
+/* Baseline 1: a SEQPACKET ping-pong between this process and a child. */
+static double pingpong_us(long iters) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0)
+    return -1;
+  pid_t pid = fork_echo(sv);
+  double m = ping(sv[0], iters);
+  waitpid(pid, NULL, 0);
+  return m;
+}
+
+/* Child of relay_us: forwards packets between a (the caller) and e (the
+ * echo process), waiting in epoll as the kernel's loop does. */
+static void relay_child(int a, int e) {
+  char buf[512];
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = a};
+  if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev) < 0)
+    _exit(1);
+  ev.data.fd = e;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, e, &ev) < 0)
+    _exit(1);
+  for (;;) {
+    if (epoll_wait(ep, &ev, 1, -1) < 0)
+      continue;
+    ssize_t n = recv(ev.data.fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN))
+      break;
+    if (n > 0 && send(ev.data.fd == a ? e : a, buf, (size_t)n,
+                      MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+      break;
+  }
+  _exit(0);
+}
+
+/* Baseline 1b: the null request's path through a bare relay. */
+static double relay_us(long iters) {
+  int a[2], e[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, e) < 0)
+    return -1;
+  pid_t echo = fork_echo(e);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, a) < 0) {
+    close(e[0]);
+    waitpid(echo, NULL, 0);
+    return -1;
+  }
+  pid_t relay = fork();
+  if (relay == 0) {
+    close(a[0]);
+    relay_child(a[1], e[0]);
+  }
+  close(a[1]);
+  close(e[0]);
+  double m = ping(a[0], iters);
+  waitpid(relay, NULL, 0);
+  waitpid(echo, NULL, 0);
   return m;
 }
 
@@ -166,9 +240,10 @@ static int measure(struct ipc_fig *f, const struct ipc_iters *it) {
   mach_halt(&m, NULL);
   mach_close(&m);
   f->pingpong_rt = pingpong_us(it->small);
+  f->relay_rt = relay_us(it->small);
   f->copy_64m = copy_us(it->copy);
   if (f->null_rt < 0 || f->handoff_4k < 0 || f->handoff_64m < 0 ||
-      f->pingpong_rt < 0 || f->copy_64m < 0) {
+      f->pingpong_rt < 0 || f->relay_rt < 0 || f->copy_64m < 0) {
     fprintf(stderr, "uksim bench ipc: a measurement failed\n");
     return -1;
   }
@@ -180,10 +255,12 @@ static void print_fig(FILE *o, const struct ipc_fig *f, bool json) {
   if (json) {
     fprintf(o,
             "\"null_rt_us\": %.2f, \"pingpong_rt_us\": %.2f, "
-            "\"null_rt_ratio\": %.3f, \"handoff_4k_us\": %.2f, "
+            "\"null_rt_ratio\": %.3f, \"relay_rt_us\": %.2f, "
+            "\"relay_rt_ratio\": %.3f, \"handoff_4k_us\": %.2f, "
             "\"handoff_64m_us\": %.2f, \"copy_64m_us\": %.1f, "
             "\"handoff_64m_over_4k\": %.3f, \"copy_over_handoff_64m\": %.1f",
-            f->null_rt, f->pingpong_rt, ratio, f->handoff_4k, f->handoff_64m,
+            f->null_rt, f->pingpong_rt, ratio, f->relay_rt,
+            f->relay_rt / f->pingpong_rt, f->handoff_4k, f->handoff_64m,
             f->copy_64m, f->handoff_64m / f->handoff_4k,
             f->copy_64m / f->handoff_64m);
     return;
@@ -191,12 +268,14 @@ static void print_fig(FILE *o, const struct ipc_fig *f, bool json) {
   fprintf(o,
           "  null request round trip   %10.2f us\n"
           "  SEQPACKET ping-pong       %10.2f us   ratio %.2f (target <= 3)\n"
+          "  same path, bare relay     %10.2f us   ratio %.2f (the floor)\n"
           "  hand-off 4 KiB            %10.2f us\n"
           "  hand-off 64 MiB           %10.2f us   %.2f x 4 KiB (target <= "
           "2)\n"
           "  copy 64 MiB (socket)      %10.1f us   %.0f x hand-off (target >= "
           "50)\n",
-          f->null_rt, f->pingpong_rt, ratio, f->handoff_4k, f->handoff_64m,
+          f->null_rt, f->pingpong_rt, ratio, f->relay_rt,
+          f->relay_rt / f->pingpong_rt, f->handoff_4k, f->handoff_64m,
           f->handoff_64m / f->handoff_4k, f->copy_64m,
           f->copy_64m / f->handoff_64m);
 }
@@ -210,7 +289,8 @@ static bool targets_met(const struct ipc_fig *f) {
 static void usage(FILE *o) {
   fprintf(o, "usage: uksim bench ipc [--json] [--quick]\n\n"
              "Measure IPC through the kernel against plain Linux baselines "
-             "in one run,\npinned to one core and unpinned.  --quick: fewer "
+             "in one run\n(a SEQPACKET ping-pong; the same path through a "
+             "bare relay), pinned to one\ncore and unpinned.  --quick: fewer "
              "iterations (for tests).\nExit status 0 when the run completed; "
              "the targets are reported, not enforced.\n");
 }

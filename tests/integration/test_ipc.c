@@ -4,9 +4,13 @@
  * again.  ipcload -k N passes N control ICAs to echo in turn and checks
  * each one's marks when it comes back. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "uksim_paths.h"
 
 static struct uk_counters counters(mach_client *m) {
   const struct uk_kdata *kd;
@@ -45,4 +49,31 @@ Test(ipc, evicted_mappings_are_fetched_again, .timeout = 300) {
   cr_expect_eq(c.bad_calls, 0);
   cr_expect_gt(c.ica_attaches, 0, "evicted mappings were fetched again");
   h_halt_clean(&m);
+}
+
+/* `uksim bench ipc --quick --json`: every figure there, measured (the
+ * targets depend on the machine and are reported, not checked here). */
+Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
+  static const char *const keys[] = {
+      "null_rt_us",     "pingpong_rt_us", "null_rt_ratio",  "relay_rt_us",
+      "relay_rt_ratio", "handoff_4k_us",  "handoff_64m_us", "copy_64m_us"};
+  char out[64], cmd[512];
+  snprintf(out, sizeof out, "/tmp/uksim-test-ipc-%d.json", (int)getpid());
+  snprintf(cmd, sizeof cmd, "%s bench ipc --quick --json > %s",
+           UKSIM_EXE_DEFAULT, out);
+  cr_assert_eq(system(cmd), 0);
+  json_error_t err;
+  json_t *j = json_load_file(out, 0, &err);
+  unlink(out);
+  cr_assert_not_null(j, "not JSON: %s", err.text);
+  json_t *pinned = json_object_get(j, "pinned");
+  cr_assert(json_is_object(pinned));
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    cr_expect_gt(json_number_value(json_object_get(j, keys[i])), 0, "%s",
+                 keys[i]);
+    cr_expect_gt(json_number_value(json_object_get(pinned, keys[i])), 0,
+                 "pinned %s", keys[i]);
+  }
+  cr_expect(json_is_boolean(json_object_get(pinned, "targets_met")));
+  json_decref(j);
 }
