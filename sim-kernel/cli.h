@@ -19,6 +19,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_ipc_main(int argc, char **argv);
 int bench_replace_main(int argc, char **argv);
+int bench_scenario_main(int argc, char **argv);
 
 /* Prints the latency summary of every service from kernel data. */
 struct uk_kdata;

@@ -55,6 +55,11 @@ static struct uk_proc *P(struct kern *k, uint32_t p) {
   return &k->kd->proc[p];
 }
 
+/* Time since the run began: virtual under lock-step, wall-clock free. */
+static uint64_t run_ns(const struct kern *k) {
+  return kern__now_ns() - k->t0_ns;
+}
+
 /* Spawning ------------------------------------------------------------- */
 
 struct argv_buf {
@@ -208,14 +213,14 @@ static void start_app(struct kern *k, size_t i) {
  * next one.  True if it spawned any. */
 static bool start_apps(struct kern *k) {
   struct scn_exec *x = k->exec;
-  uint64_t next = UINT64_MAX;
+  uint64_t next = UINT64_MAX, now = run_ns(k);
   bool any = false;
   if (!x->servers_ready && !(x->servers_ready = servers_ready(k)))
     return false;
   for (size_t i = 0; i < x->s->napps; i++) {
     if (x->app_proc[i] != -1)
       continue;
-    if (x->s->apps[i].start_ns <= k->vnow) {
+    if (x->s->apps[i].start_ns <= now) {
       start_app(k, i);
       any = true;
     } else if (x->s->apps[i].start_ns < next) {
@@ -223,7 +228,7 @@ static bool start_apps(struct kern *k) {
     }
   }
   if (next != UINT64_MAX && !x->start_timer.on)
-    kern__timer_start(k, &x->start_timer, next - k->vnow, 0);
+    kern__timer_start(k, &x->start_timer, next - now, 0);
   return any;
 }
 
@@ -334,8 +339,9 @@ static void arm_at_timer(struct kern *k) {
     if (a->when.kind == SCN_TRIG_AT && !x->fired[i] && a->when.t_ns < next)
       next = a->when.t_ns;
   }
+  uint64_t now = run_ns(k);
   if (next != UINT64_MAX)
-    kern__timer_start(k, &x->at_timer, next > k->vnow ? next - k->vnow : 0, 0);
+    kern__timer_start(k, &x->at_timer, next > now ? next - now : 0, 0);
 }
 
 static void on_at_timer(struct kern *k, struct ktimer *t) {
@@ -344,7 +350,7 @@ static void on_at_timer(struct kern *k, struct ktimer *t) {
   for (size_t i = 0; i < x->s->nactions; i++) {
     const struct scn_action *a = &x->s->actions[i];
     if (a->when.kind == SCN_TRIG_AT && !x->fired[i] &&
-        a->when.t_ns <= k->vnow) {
+        a->when.t_ns <= run_ns(k)) {
       x->fired[i] = true;
       run_action(k, a);
     }
@@ -439,7 +445,7 @@ bool kern__idle(struct kern *k) {
 void kern__limit(struct kern *k, const char *what) {
   char why[200];
   snprintf(why, sizeof why, "stopped by %s at step %llu, virtual time %.3f ms",
-           what, (unsigned long long)k->kd->hdr.step, (double)k->vnow / 1e6);
+           what, (unsigned long long)k->kd->hdr.step, (double)run_ns(k) / 1e6);
   if (k->exec)
     finish(k, -ETIME, why);
 }

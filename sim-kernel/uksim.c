@@ -18,7 +18,7 @@ static const struct cli_cmd cmds[] = {
     {"svc", cmd_svc, "list the services of a running machine"},
     {"replace", cmd_replace, "replace the server of a running service"},
     {"trace", cmd_trace, "check an event trace (--check)"},
-    {"bench", cmd_bench, "run a benchmark (ipc, replace, 9p)"},
+    {"bench", cmd_bench, "run a benchmark (ipc, replace, scenario, 9p)"},
 #ifdef UKSIM_HAVE_9P
     {"9p", p9_cmd_main, "serve or use a 9P file server"},
 #endif
