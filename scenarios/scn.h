@@ -67,6 +67,10 @@ enum scn_ev {
   SCN_EV_COUNT
 };
 
+/* The text of the `fail` event by which the kernel gives up restarting a
+ * service (server --restart N): it starts so. */
+#define SCN_RESTART_LIMIT_TEXT "restart limit reached"
+
 /* The event's name as written in traces and scenarios ("spawn" ...). */
 const char *scn_ev_name(enum scn_ev ev);
 /* 0 and *ev set, or -EINVAL for a name that is no event. */

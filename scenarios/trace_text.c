@@ -133,6 +133,12 @@ static void put_words(struct sb *b, const struct scn_event *e) {
         or_q(e->peer));
     break;
   case SCN_EV_FAIL:
+    if (strncmp(e->text, SCN_RESTART_LIMIT_TEXT,
+                strlen(SCN_RESTART_LIMIT_TEXT)) == 0) {
+      put(b, "gives up restarting %s (%s); the service goes down", or_q(e->svc),
+          e->text);
+      break;
+    }
     put(b, "gives up the replacement of %s", or_q(e->svc));
     if (e->text[0] != '\0')
       put(b, " (%s)", e->text);

@@ -434,9 +434,9 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
   kp->prog = *prog;
   kp->running = true;
   kp->sock = sv[0];
-  kp->restart = false;
-  kp->deadline_ms = 0;
+  kp->pol = (struct kern_policy){.restart = false};
   kp->preparing = false;
+  kp->hang_pending = false;
   kp->fault = NULL;
   kp->last_call_ns = kern__now_ns();
   kp->run = KS_RUNNING;
@@ -470,8 +470,8 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
   int p = kern__spawn(k, sp->name && sp->name[0] ? sp->name : sp->program,
                       &prog, err);
   if (p >= 0) {
-    k->proc[p].restart = sp->restart;
-    k->proc[p].deadline_ms = sp->deadline_ms;
+    k->proc[p].pol.restart = sp->restart;
+    k->proc[p].pol.deadline_ms = sp->deadline_ms;
     k->proc[p].waitable = sp->waitable;
   }
   return p;

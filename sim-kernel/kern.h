@@ -47,6 +47,16 @@ struct ktimer {
 };
 #define KERN_VTIMERS_MAX 128
 
+/* How the kernel watches a server and what it does when it fails
+ * (replace.c).  A server's process carries it until it registers; then its
+ * service keeps it for every later instance. */
+struct kern_policy {
+  bool restart;          /* restart the service after a fault */
+  uint32_t restart_max;  /* ... at most this many times; 0: no limit */
+  uint32_t deadline_ms;  /* holding a request longer is a hang; 0: never */
+  uint32_t heartbeat_ms; /* running outside the kernel longer is a hang */
+};
+
 /* A process as the lock-step scheduler sees it (sched.c). */
 enum kern_run {
   KS_NONE,
@@ -71,24 +81,23 @@ struct kern_proc {
   bool waitable; /* slot kept after exit until a Wait collects the status */
   uint64_t spawn_ctl_id; /* a server spawn answered at its register() */
   bool spawn_pending;
-  struct kern_prog prog; /* how it was started: its service restarts so */
-  bool restart;          /* restart its service after a fault */
-  uint32_t deadline_ms;  /* holding a request longer is a hang; 0: never */
-  bool preparing;        /* answered PREPARE; has not received since */
-  const char *fault;     /* why the kernel killed it ("panic", "hang") */
-  uint64_t last_call_ns; /* last call or answer: silence (hangs) from it */
-  enum kern_run run;     /* lock-step */
-  kabi_msg pending;      /* lock-step: the call waiting to be performed */
-  bool pending_bad;      /* ... which was malformed */
-  int64_t exit_status;   /* reported by libuv, handled as a step */
+  struct kern_prog prog;  /* how it was started: its service restarts so */
+  struct kern_policy pol; /* a server's fault policy, its service's later */
+  bool preparing;         /* answered PREPARE; has not received since */
+  bool hang_pending;      /* lock-step: hang it at its next call (sched.c) */
+  const char *fault;      /* why the kernel killed it ("panic", "hang") */
+  uint64_t last_call_ns;  /* last call or answer: silence (hangs) from it */
+  enum kern_run run;      /* lock-step */
+  kabi_msg pending;       /* lock-step: the call waiting to be performed */
+  bool pending_bad;       /* ... which was malformed */
+  int64_t exit_status;    /* reported by libuv, handled as a step */
   int exit_signal;
 };
 
 /* Per service, what only the kernel needs (replace.c). */
 struct kern_svc {
   struct kern_prog prog; /* how to start another instance */
-  bool restart;
-  uint32_t deadline_ms;
+  struct kern_policy pol;
   unsigned failed_starts; /* restarts in a row that never served */
   /* The replacement in progress, if any. */
   bool ctl_pending;
@@ -155,8 +164,9 @@ void kern__timer_stop(struct kern *k, struct ktimer *t);
 void sched_init(struct kern *k, uint64_t seed, uint64_t grace_ms);
 void sched_run(struct kern *k);
 /* false: a second call while one is in flight (answer -EINPROGRESS). */
-bool sched_call_arrived(struct kern *k, uint32_t p, const kabi_msg *m,
-                        bool bad);
+bool sched_call_arrived(struct kern *k, uint32_t p, kabi_msg *m, bool bad);
+/* Makes p hang: it is stopped and calls the kernel no more. */
+void sched_hang(struct kern *k, uint32_t p);
 void sched_exit_arrived(struct kern *k, uint32_t p);
 void sched_killed(struct kern *k, uint32_t p);
 

@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "kern.h"
+#include "scn.h"
 
 #define RESTART_MAX 3
 #define REPLACE_DEADLINE_MS 5000
@@ -233,8 +234,7 @@ static void start_successor(struct kern *k, uint32_t s) {
     fail_replacement(k, s, n, err);
     return;
   }
-  k->proc[n].restart = ks->restart;
-  k->proc[n].deadline_ms = ks->deadline_ms;
+  k->proc[n].pol = ks->pol;
   SV(k, s)->successor = (uint32_t)n;
   set_phase(k, s, UK_PH_STARTING);
 }
@@ -517,8 +517,7 @@ static void restart(struct kern *k, uint32_t s) {
     kern__server_down(k, s);
     return;
   }
-  k->proc[n].restart = ks->restart;
-  k->proc[n].deadline_ms = ks->deadline_ms;
+  k->proc[n].pol = ks->pol;
   SV(k, s)->successor = (uint32_t)n;
   svc_event(k, "restart", s, UK_NIL, (uint32_t)n, P(k, n)->name);
 }
@@ -548,8 +547,25 @@ static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
   return true;
 }
 
+/* The service's restart limit (--restart N) is reached: say so. */
+static bool restarts_used_up(struct kern *k, uint32_t s) {
+  uint32_t max = k->svc[s].pol.restart_max;
+  if (max == 0 || SV(k, s)->restarts < max)
+    return false;
+  char why[96];
+  snprintf(why, sizeof why, SCN_RESTART_LIMIT_TEXT ": %u restarts used", max);
+  kern__trace(k, "%s", why);
+  svc_event(k, "fail", s, UK_NIL, UK_NIL, why);
+  return true;
+}
+
 /* The instance started for a restart failed before it served. */
 static void restart_failed(struct kern *k, uint32_t s) {
+  if (restarts_used_up(k, s)) {
+    set_phase(k, s, UK_PH_SERVING);
+    kern__server_down(k, s);
+    return;
+  }
   if (++k->svc[s].failed_starts >= RESTART_MAX) {
     kern__trace(k, "%s: %d restarts in a row failed; giving up", SV(k, s)->name,
                 RESTART_MAX);
@@ -572,7 +588,7 @@ bool rep_server_failed(struct kern *k, uint32_t p, uint32_t s) {
   if (replacing(sv))
     fail_replacement(k, s, -ECONNRESET,
                      "the old server failed during the replacement");
-  if (!ks->restart)
+  if (!ks->pol.restart || restarts_used_up(k, s))
     return false;
   if (sv->phase == UK_PH_RESTARTING) { /* never served: it counts */
     if (ks->failed_starts + 1 >= RESTART_MAX) {
@@ -607,8 +623,7 @@ void rep_adopt(struct kern *k, uint32_t p, uint32_t s) {
   struct kern_svc *ks = &k->svc[s];
   kern__prog_free(&ks->prog);
   (void)kern__prog_dup(&ks->prog, &k->proc[p].prog);
-  ks->restart = k->proc[p].restart;
-  ks->deadline_ms = k->proc[p].deadline_ms;
+  ks->pol = k->proc[p].pol;
   ks->failed_starts = 0;
   rep_hang_watch(k);
 }
@@ -622,7 +637,7 @@ void rep_adopt(struct kern *k, uint32_t p, uint32_t s) {
 static void check_queue_heads(struct kern *k, uint64_t now) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
     const struct uk_svc *sv = SV(k, s);
-    uint64_t limit = (uint64_t)k->svc[s].deadline_ms * 1000000ull;
+    uint64_t limit = (uint64_t)k->svc[s].pol.deadline_ms * 1000000ull;
     if (sv->state != UK_SVC_UP || limit == 0 || sv->q_len == 0 ||
         sv->proc == UK_NIL || k->proc[sv->proc].fault ||
         waits_for_request(P(k, sv->proc)) ||
@@ -631,8 +646,33 @@ static void check_queue_heads(struct kern *k, uint64_t now) {
     if (now - k->proc[sv->proc].last_call_ns <= limit)
       continue;
     kern__trace(k, "hang: %s takes no request for more than %u ms",
-                P(k, sv->proc)->name, k->svc[s].deadline_ms);
+                P(k, sv->proc)->name, k->svc[s].pol.deadline_ms);
     svc_event(k, "detect", s, UK_NIL, sv->proc, "hang: queue not served");
+    kern__kill(k, sv->proc, SIGKILL, "hang");
+  }
+}
+
+/* In a kernel call: waiting for its answer, or (lock-step) its call not
+ * yet performed.  Such a process is not silent: the kernel holds it. */
+static bool in_kernel(struct kern *k, uint32_t p) {
+  return P(k, p)->state == UK_PROC_WAITING ||
+         (k->lockstep && k->proc[p].run == KS_CALLED);
+}
+
+/* Heartbeats: a server that runs outside the kernel (makes no call, is in
+ * none) for longer than its heartbeat interval hangs, whether or not it
+ * holds a request -- e.g. stuck while saving its state. */
+static void check_heartbeats(struct kern *k, uint64_t now) {
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
+    const struct uk_svc *sv = SV(k, s);
+    uint64_t limit = (uint64_t)k->svc[s].pol.heartbeat_ms * 1000000ull;
+    if (sv->state != UK_SVC_UP || limit == 0 || sv->proc == UK_NIL ||
+        k->proc[sv->proc].fault || in_kernel(k, sv->proc) ||
+        now - k->proc[sv->proc].last_call_ns <= limit)
+      continue;
+    kern__trace(k, "hang: %s missed its heartbeat (%u ms)",
+                P(k, sv->proc)->name, k->svc[s].pol.heartbeat_ms);
+    svc_event(k, "detect", s, UK_NIL, sv->proc, "hang: heartbeat missed");
     kern__kill(k, sv->proc, SIGKILL, "hang");
   }
 }
@@ -641,18 +681,19 @@ static void on_hang_check(struct kern *k, struct ktimer *t) {
   (void)t;
   uint64_t now = kern__now_ns();
   check_queue_heads(k, now);
+  check_heartbeats(k, now);
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
     const struct uk_req *r = &k->kd->req[i];
     if (r->state != UK_REQ_IN_SERVICE || r->kept || r->svc == UK_NIL)
       continue;
     uint32_t srv = SV(k, r->svc)->proc;
-    uint64_t limit = (uint64_t)k->svc[r->svc].deadline_ms * 1000000ull;
+    uint64_t limit = (uint64_t)k->svc[r->svc].pol.deadline_ms * 1000000ull;
     if (limit == 0 || srv == UK_NIL || now - r->recv_ns <= limit ||
         k->proc[srv].fault)
       continue;
     kern__trace(k, "hang: %s has held req=%u for more than %u ms",
                 P(k, srv)->name, kern_req_id(k->kd, i),
-                k->svc[r->svc].deadline_ms);
+                k->svc[r->svc].pol.deadline_ms);
     svc_event(k, "detect", r->svc, UK_NIL, srv,
               "hang: request deadline passed");
     kern__kill(k, srv, SIGKILL, "hang");
@@ -663,7 +704,7 @@ void rep_hang_watch(struct kern *k) {
   if (k->hang_timer.on)
     return;
   for (uint32_t s = 0; s < UK_SVC_MAX; s++)
-    if (k->svc[s].deadline_ms) {
+    if (k->svc[s].pol.deadline_ms || k->svc[s].pol.heartbeat_ms) {
       kern__timer_start(k, &k->hang_timer, HANG_CHECK_MS * 1000000ull,
                         HANG_CHECK_MS * 1000000ull);
       return;
@@ -686,7 +727,7 @@ void rep_halt(struct kern *k) {
       continue;
     if (replacing(SV(k, s)))
       fail_replacement(k, s, -ECANCELED, "the machine is halting");
-    k->svc[s].restart = false;
+    k->svc[s].pol.restart = false;
   }
   kern__timer_stop(k, &k->hang_timer);
 }

@@ -167,9 +167,9 @@ static void perform_call(struct kern *k, uint32_t p) {
   kern__dispatch(k, p, &m);
 }
 
-/* Performs one step.  With no call or exit enabled and no foreground
- * timer set, the scenario executor may act first (kern__idle); background
- * timers (the hang check) fire only then.  False: nothing can happen. */
+/* Performs one step: a timer whose time has come, else a call or an exit
+ * chosen by the seeded PRNG, else the next timer.  False: nothing can
+ * happen. */
 static bool one_step(struct kern *k) {
   uint32_t en[UK_PROC_MAX];
   uint32_t n = 0;
@@ -192,12 +192,17 @@ static bool one_step(struct kern *k) {
       kern__proc_exited(k, p);
     return true;
   }
+  /* Nothing enabled: the clock jumps to the next timer.  A background
+   * timer due before the next foreground one fires first (time order); only
+   * background timers left: the executor may act, or the run is over. */
   struct ktimer *t = vt_next(k, true);
   if (t == NULL) {
     if (kern__idle(k))
       return true;
     if ((t = vt_next(k, false)) == NULL)
       return false;
+  } else {
+    t = vt_next(k, false);
   }
   k->kd->hdr.step++;
   vt_fire(k, t);
@@ -267,8 +272,21 @@ void sched_init(struct kern *k, uint64_t seed, uint64_t grace_ms) {
   uv_check_start(&k->check, on_check);
 }
 
-bool sched_call_arrived(struct kern *k, uint32_t p, const kabi_msg *m,
-                        bool bad) {
+/* A process is hung (SIGSTOP) at a point that does not depend on the host's
+ * timing: one blocked in a call (or whose call waits to be performed) is
+ * stopped at once; one that runs is stopped when its next call arrives,
+ * and that call is dropped unperformed, as if it had stopped just before
+ * making it.  Free-running, it is stopped wherever it is. */
+void sched_hang(struct kern *k, uint32_t p) {
+  struct kern_proc *kp = &k->proc[p];
+  if (k->lockstep && kp->run == KS_RUNNING) {
+    kp->hang_pending = true;
+    return;
+  }
+  uv_process_kill(&kp->process, SIGSTOP);
+}
+
+bool sched_call_arrived(struct kern *k, uint32_t p, kabi_msg *m, bool bad) {
   struct kern_proc *kp = &k->proc[p];
   if (kp->run == KS_CALLED || kp->run == KS_BLOCKED)
     return false; /* a second call in flight: the ABI is broken */
@@ -277,8 +295,19 @@ bool sched_call_arrived(struct kern *k, uint32_t p, const kabi_msg *m,
             "uksim kernel: %s called after being declared hung; the run "
             "is not deterministic: raise the grace (machine --grace)\n",
             k->kd->proc[p].name);
-  if (kp->run == KS_DYING)
-    return true; /* killed: its last words are not a step */
+  if (kp->run == KS_DYING) {
+    kabi_msg_close_fds(m); /* killed: its last words are not a step */
+    return true;
+  }
+  if (kp->hang_pending) {
+    kabi_msg_close_fds(m);
+    kp->hang_pending = false;
+    uv_process_kill(&kp->process, SIGSTOP);
+    kp->run = KS_HUNG;
+    k->progress = true;
+    kern__trace(k, "%s hung before its call", k->kd->proc[p].name);
+    return true;
+  }
   kp->pending = *m;
   kp->pending_bad = bad;
   kp->run = KS_CALLED;

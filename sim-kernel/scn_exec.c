@@ -151,8 +151,11 @@ static void start_servers(struct kern *k) {
     int p = spawn(k, sv->binary, sv->name, &a, env);
     if (p < 0)
       continue;
-    k->proc[p].restart = sv->restart != SCN_RESTART_NEVER;
-    k->proc[p].deadline_ms = (uint32_t)(sv->deadline_ns / 1000000);
+    k->proc[p].pol = (struct kern_policy){
+        .restart = sv->restart != SCN_RESTART_NEVER,
+        .restart_max = sv->restart == SCN_RESTART_LIMIT ? sv->restarts : 0,
+        .deadline_ms = (uint32_t)((sv->deadline_ns + 999999) / 1000000),
+        .heartbeat_ms = (uint32_t)((sv->heartbeat_ns + 999999) / 1000000)};
   }
 }
 
@@ -315,16 +318,16 @@ static void run_action(struct kern *k, const struct scn_action *a) {
     rep_panic(k, (uint32_t)p, "panic (scenario action)");
     break;
   case SCN_ACT_HANG:
-    uv_process_kill(&k->proc[p].process, SIGSTOP);
+    sched_hang(k, (uint32_t)p);
     break;
   case SCN_ACT_KILL:
     kern__kill(k, (uint32_t)p, SIGKILL, "killed (scenario action)");
     break;
   case SCN_ACT_RESTART: {
     uint32_t s = P(k, (uint32_t)p)->svc;
-    k->proc[p].restart = true;
+    k->proc[p].pol.restart = true;
     if (s != UK_NIL)
-      k->svc[s].restart = true;
+      k->svc[s].pol.restart = true;
     kern__kill(k, (uint32_t)p, SIGKILL, "restart (scenario action)");
     break;
   }
