@@ -102,6 +102,13 @@ const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
 
 /* Answers --------------------------------------------------------------- */
 
+/* Traces name a program, never its path: a trace must not depend on where
+ * the build tree is, or two clones would hash the same run differently. */
+const char *kern__prog_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
 void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
   int sock = k->proc[p].sock;
   if (k->proc[p].run == KS_BLOCKED)
@@ -450,7 +457,7 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
   kern__trace(k, "spawn %s (pid %d)", k->kd->proc[p].name, kp->process.pid);
   kern__event(k, &(struct kern_ev){.ev = "spawn",
                                    .peer = k->kd->proc[p].name,
-                                   .text = prog->argv[0]});
+                                   .text = kern__prog_name(prog->argv[0])});
   return p;
 }
 
@@ -714,9 +721,10 @@ int kern_main(int argc, char **argv) {
       {"trace-file", required_argument, NULL, 'f'},
       {"scenario", required_argument, NULL, 's'},
       {"seed", required_argument, NULL, 'S'},
+      {"dump-dir", required_argument, NULL, 'd'},
       {NULL, 0, NULL, 0}};
   static struct kern k; /* large: the fd array */
-  const char *scenario = NULL, *seed = NULL;
+  const char *scenario = NULL, *seed = NULL, *dump_dir = NULL;
   uint32_t os_id = 1;
   uint64_t budget = 1ull << 32;
   const char *trace_file = NULL;
@@ -737,6 +745,8 @@ int kern_main(int argc, char **argv) {
       scenario = optarg[0] ? optarg : NULL;
     else if (c == 'S')
       seed = optarg[0] ? optarg : NULL;
+    else if (c == 'd')
+      dump_dir = optarg[0] ? optarg : NULL;
     else
       return 2;
   }
@@ -778,8 +788,8 @@ int kern_main(int argc, char **argv) {
               (unsigned long long)(budget >> 20));
   kern__sleep_init(&k);
   rep_init(&k);
-  if (scenario &&
-      exec_start(&k, scenario, seed ? strtoull(seed, NULL, 10) : 0, seed) < 0)
+  if (scenario && exec_start(&k, scenario, seed ? strtoull(seed, NULL, 10) : 0,
+                             seed, dump_dir) < 0)
     return 1;
   uv_run(k.loop, UV_RUN_DEFAULT);
   signal(SIGTERM, SIG_IGN); /* halted: a late SIGTERM must not kill us */

@@ -172,8 +172,9 @@ void sched_killed(struct kern *k, uint32_t p);
 
 /* scn_exec.c: the scenario executor, called by the scheduler. */
 struct scn_exec;
+/* dump_dir: where the final state is dumped (SERVICE.dump), or NULL. */
 int exec_start(struct kern *k, const char *file, uint64_t seed,
-               bool seed_given);
+               bool seed_given, const char *dump_dir);
 bool kern__idle(struct kern *k); /* nothing enabled: true if it did more */
 void kern__limit(struct kern *k, const char *what);
 void exec_after_step(struct kern *k);
@@ -192,6 +193,8 @@ void kern__spawn_answer(struct kern *k, uint32_t p, int status,
 int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
                 const char **err);
 int kern__find_program(const char *prog, char *out, size_t len);
+/* The file name of a program's path, as traces give it. */
+const char *kern__prog_name(const char *path);
 void kern__prog_free(struct kern_prog *p);
 int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from);
 void kern__prog_drop_env(struct kern_prog *p, const char *prefix);

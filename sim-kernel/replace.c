@@ -216,7 +216,8 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
   SV(k, s)->flags |= UK_SVC_F_REPLACE;
   k->kd->ctr.ica_bytes_peak = k->ica_bytes; /* the swap's peak from here */
   kern__trace(k, "replace %s with %s: flag set", SV(k, s)->name, file);
-  svc_event(k, "flag", (uint32_t)s, UK_NIL, SV(k, s)->proc, file);
+  svc_event(k, "flag", (uint32_t)s, UK_NIL, SV(k, s)->proc,
+            kern__prog_name(file));
   set_phase(k, s, UK_PH_REQUESTED);
   uint32_t old = SV(k, s)->proc;
   if (waits_for_request(P(k, old)))

@@ -1,8 +1,12 @@
 #!/bin/sh
-# Draws a trace as an HTML timeline (scn-timeline), takes a screenshot of
-# it in headless Chromium, and checks what a person would see: the picture
-# is not blank, and the page names every actor of the trace.
-#   screenshot.sh [TRACE]   (default: tests/scenarios/fig8.jsonl)
+# Draws a timeline, takes a screenshot of it in headless Chromium, and
+# checks what a person would see: the picture is not blank, and the SVG
+# names every actor of the trace.
+#   screenshot.sh [TRACE]         a trace drawn by scn-timeline (default:
+#                                 tests/scenarios/fig8.jsonl)
+#   screenshot.sh --scenario FILE  the timeline `uksim run FILE --timeline`
+#                                 draws; the SVG must also name every
+#                                 server and app the scenario declares
 # Skips (exit 77) without chromium or python3, and under valgrind, where a
 # browser is neither traced nor useful.
 set -eu
@@ -13,11 +17,19 @@ browser=$(command -v chromium || command -v chromium-browser || true)
 command -v python3 >/dev/null || skip "python3 is not installed"
 root=${UKSIM_SOURCE_ROOT:?run under meson}
 build=${UKSIM_BUILD_ROOT:?run under meson}
-trace=${1:-$root/tests/scenarios/fig8.jsonl}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-shot.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-
-"$build/scenarios/scn-timeline" "$trace" "$dir/t.html" --title "timeline"
+scenario=/dev/null
+if [ "${1:-}" = --scenario ]; then
+  scenario=${2:?screenshot.sh --scenario FILE}
+  trace=$dir/t.jsonl
+  "$build/sim-kernel/uksim" run "$scenario" --quiet --jsonl "$trace" \
+    --timeline "$dir/t.html" >"$dir/run.log" 2>&1 ||
+    { cat "$dir/run.log"; echo "screenshot: the run failed"; exit 1; }
+else
+  trace=${1:-$root/tests/scenarios/fig8.jsonl}
+  "$build/scenarios/scn-timeline" "$trace" "$dir/t.html" --title "timeline"
+fi
 # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
 if ! timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
     --hide-scrollbars --no-first-run --user-data-dir="$dir/profile" \
@@ -28,10 +40,11 @@ if ! timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
   exit 1
 fi
 
-python3 - "$dir/t.png" "$dir/t.html" "$trace" <<'PY'
+python3 - "$dir/t.png" "$dir/t.html" "$trace" "$scenario" <<'PY'
 """Decodes the PNG (8-bit RGB or RGBA, no library needed), counts its
 colours and the share of pixels that are not the background, and checks
-every actor of the trace is named in the page."""
+every actor of the trace (and every process the scenario declares) is
+named in the page's SVG."""
 import html, json, struct, sys, zlib
 
 def pixels(path):
@@ -66,7 +79,7 @@ def pixels(path):
         prev = line
     return w, h, [bytes(r[i:i + 3]) for r in rows for i in range(0, stride, bpp)]
 
-png, page, trace = sys.argv[1:4]
+png, page, trace, scenario = sys.argv[1:5]
 w, h, px = pixels(png)
 colours = {}
 for p in px:
@@ -78,6 +91,8 @@ assert len(colours) >= 8, "the screenshot is (nearly) one colour"
 assert ink >= 0.01, "the screenshot is blank"
 
 text = open(page, encoding="utf-8").read()
+assert "<svg" in text and "</svg>" in text, "no SVG in the page"
+text = text[text.index("<svg"):text.rindex("</svg>")]
 actors = ["kernel"]
 for line in open(trace, encoding="utf-8"):
     if line.strip():
@@ -85,6 +100,10 @@ for line in open(trace, encoding="utf-8"):
         for name in (e.get("actor"), e.get("peer")):
             if name and name not in actors:
                 actors.append(name)
+for line in open(scenario, encoding="utf-8"):
+    words = line.split()
+    if len(words) > 1 and words[0] in ("server", "app"):
+        assert words[1] in actors, f"{words[1]} never appears in the trace"
 for name in actors:
     assert f">{html.escape(name)}</text>" in text, f"{name} is not drawn"
 print(f"screenshot: all {len(actors)} actors named: {' '.join(actors)}")
