@@ -137,7 +137,10 @@ static int spawn_one(struct explore *x, struct job *j, uint64_t i) {
   uv_stdio_container_t io[3] = {{.flags = UV_IGNORE},
                                 {.flags = UV_INHERIT_FD, .data.fd = j->out},
                                 {.flags = UV_INHERIT_FD, .data.fd = j->out}};
-  uv_process_options_t po = {.file = x->self,
+  /* The child of fork() execs the very binary this process runs, even if
+   * the file was rebuilt or replaced since: runs of one exploration are
+   * always of one version. */
+  uv_process_options_t po = {.file = "/proc/self/exe",
                              .args = argv,
                              .exit_cb = on_run_exit,
                              .stdio_count = 3,
