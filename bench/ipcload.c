@@ -6,17 +6,26 @@
  * --out.  The data ICA is filled once before timing and checked after: the
  * hand-off must leave its bytes untouched.
  *
+ * -c NAME (interleaved blocks, for `uksim bench ipc`; protocol in
+ * ipcload.h): null round trips in blocks, each when the bench asks for it,
+ * so the bench can alternate them with its own baselines.
+ *
  * -k N (a check, not a measurement): N control ICAs take turns, each marked
  * with its own number and a count of its trips, checked when it comes back.
  * More than the library's mapping cache holds (32) makes the kernel's
  * "kept mapping" hand-off meet evicted mappings at both ends. */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "ipcload.h"
 #include "uksim/ap.h"
 
 static uint64_t now_ns(void) {
@@ -79,13 +88,61 @@ static int rotate(uint32_t svc, long n, long iters) {
   return 0;
 }
 
+static int connect_abstract(const char *name) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  size_t len = strlen(name);
+  if (len + 1 > sizeof a.sun_path)
+    return -ENAMETOOLONG;
+  memcpy(a.sun_path + 1, name, len);
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  socklen_t al = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+  if (connect(fd, (struct sockaddr *)&a, al) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+/* The -c mode: null round trips in blocks, as the bench asks for them. */
+static int blocks(uint32_t svc, const char *name) {
+  uint64_t t[IPCLOAD_BLOCK_MAX];
+  struct ipcload_block b;
+  uk_ica ctl, none = {0};
+  int fd = connect_abstract(name), r = 0;
+  if (fd < 0)
+    return fd;
+  if (ica_create(4096, KABI_ICA_CONTROL, &ctl) < 0) {
+    close(fd);
+    return -ENOMEM;
+  }
+  while (r == 0 && recv(fd, &b, sizeof b, 0) == (ssize_t)sizeof b &&
+         b.trips > 0 && b.trips <= IPCLOAD_BLOCK_MAX) {
+    for (uint32_t i = 0; r == 0 && i < b.warm + b.trips; i++) {
+      uint64_t t0 = now_ns();
+      r = round_trip(svc, &ctl, &none);
+      if (i >= b.warm)
+        t[i - b.warm] = now_ns() - t0;
+    }
+    if (r == 0 && send(fd, t, b.trips * sizeof t[0], MSG_NOSIGNAL) < 0)
+      r = -errno;
+  }
+  close(fd);
+  ica_release(&ctl);
+  return r;
+}
+
 int main(int argc, char **argv) {
   long iters = 1000, warm = 100, rot = 0;
   unsigned long long size = 0;
-  const char *out = NULL;
+  const char *out = NULL, *sock = NULL;
   int c;
-  while ((c = getopt(argc, argv, "n:s:o:k:")) != -1) {
-    if (c == 'k')
+  while ((c = getopt(argc, argv, "n:s:o:k:c:")) != -1) {
+    if (c == 'c')
+      sock = optarg;
+    else if (c == 'k')
       rot = atol(optarg);
     else if (c == 'n')
       iters = atol(optarg);
@@ -94,12 +151,21 @@ int main(int argc, char **argv) {
     else if (c == 'o')
       out = optarg;
   }
-  if (iters < 1 || (out == NULL && rot < 1)) {
+  if (iters < 1 || (out == NULL && rot < 1 && sock == NULL)) {
     fprintf(stderr, "usage: ipcload -n ITERS [-s DATA_BYTES] -o FILE\n"
-                    "       ipcload -n ITERS -k ICAS\n");
+                    "       ipcload -n ITERS -k ICAS\n"
+                    "       ipcload -c SOCKET_NAME\n");
     return 2;
   }
   uint32_t svc;
+  if (sock) {
+    int r = ap_lookup("echo", &svc);
+    if (r == 0)
+      r = blocks(svc, sock);
+    if (r < 0)
+      fprintf(stderr, "ipcload -c: %s\n", strerror(-r));
+    return r < 0;
+  }
   if (rot > 0) {
     int r = ap_lookup("echo", &svc);
     if (r == 0)

@@ -52,11 +52,15 @@ Test(ipc, evicted_mappings_are_fetched_again, .timeout = 300) {
 }
 
 /* `uksim bench ipc --quick --json`: every figure there, measured (the
- * targets depend on the machine and are reported, not checked here). */
+ * targets depend on the machine and are reported, not checked here), and
+ * the per-block spread of the ratios in order. */
 Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
   static const char *const keys[] = {
-      "null_rt_us",     "pingpong_rt_us", "null_rt_ratio",  "relay_rt_us",
-      "relay_rt_ratio", "handoff_4k_us",  "handoff_64m_us", "copy_64m_us"};
+      "null_rt_us",        "pingpong_rt_us",    "null_rt_ratio",
+      "relay_rt_us",       "relay_rt_ratio",    "handoff_4k_us",
+      "handoff_64m_us",    "copy_64m_us",       "null_rt_ratio_p10",
+      "null_rt_ratio_p50", "null_rt_ratio_p90", "relay_rt_ratio_p10",
+      "relay_rt_ratio_p90"};
   char out[64], cmd[512];
   snprintf(out, sizeof out, "/tmp/uksim-test-ipc-%d.json", (int)getpid());
   snprintf(cmd, sizeof cmd, "%s bench ipc --quick --json > %s",
@@ -75,5 +79,14 @@ Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
                  "pinned %s", keys[i]);
   }
   cr_expect(json_is_boolean(json_object_get(pinned, "targets_met")));
+  cr_expect_eq(json_integer_value(json_object_get(j, "blocks")), 6);
+  cr_expect_eq(json_integer_value(json_object_get(j, "block_trips")), 100);
+  static const char *const spread[] = {"null_rt_ratio_p10", "null_rt_ratio_p50",
+                                       "null_rt_ratio_p90"};
+  for (json_t *o = j; o; o = o == j ? pinned : NULL)
+    for (int i = 0; i < 2; i++)
+      cr_expect_leq(json_number_value(json_object_get(o, spread[i])),
+                    json_number_value(json_object_get(o, spread[i + 1])),
+                    "%s <= %s", spread[i], spread[i + 1]);
   json_decref(j);
 }
