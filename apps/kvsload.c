@@ -22,6 +22,12 @@
  * generator (a single size draws nothing, so a seed gives the same mix as
  * before ranges existed).
  *
+ * Value bytes: by default a pseudo-random stream (any byte, NUL included,
+ * so every byte is checked).  --text-values makes them printable, so that a
+ * person can read or write a server's contents: put number V of key K
+ * (V from 1) stores the text "K:vV;" repeated and cut to the value's size
+ * (key ap1-3, third put, 9 bytes: "ap1-3:v3;").
+ *
  * Pacing: --rate N sends the n-th request of the mix (from 1) no earlier
  * than n/N seconds of the kernel's clock after the start, by sleeping
  * 1/N s (ap_sleep) before each.  The library has no clock to read, so the
@@ -32,14 +38,25 @@
  * unknown passes with any of its candidate states).  Every difference is
  * named on stderr.
  *
+ * Dump: --dump FILE sends no workload.  It lists every key of the service
+ * (anyone's, not only ours), gets each, and writes the service's contents
+ * to FILE as key=value lines sorted by key (bytewise), for the scenario
+ * expectation `state S equals "FILE"` (scenarios/README.md).  A byte of a
+ * key or value is written as itself when it is printable ASCII (space to
+ * '~'), except a backslash (written "\\") and, in a key, '=' ("\x3d");
+ * every other byte as "\xHH" (two lower-case hex digits).  FILE appears whole
+ * or not at all: it is written as FILE.tmp and renamed at the end.
+ *
  * Exit status: 0 every request was answered, every answer agreed with the
- * model and (--check-state) the server's final state is the model's; 1 an
- * answer disagreed or a request failed during the run (each is named on
- * stderr); 2 a usage error; 3 the run agreed but the final state differs.
+ * model and (--check-state) the server's final state is the model's, or
+ * (--dump) FILE was written; 1 an answer disagreed or a request failed
+ * during the run (each is named on stderr), or the dump failed; 2 a usage
+ * error; 3 the run agreed but the final state differs.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -71,7 +88,9 @@ struct kl_opts {
   bool tolerate_reset; /* -ECONNRESET is an unknown outcome, not an error */
   bool check_state;    /* get every key at the end and compare */
   uint64_t rate;       /* requests per second of the kernel's clock; 0 free */
+  bool text_values;    /* printable values (see the top of the file) */
   char service[KABI_NAME_MAX];
+  char dump[PATH_MAX]; /* --dump FILE, or "" */
 };
 
 /* One state a key may be in on the server. */
@@ -130,7 +149,7 @@ static uint64_t value_block(uint64_t vseed, uint64_t i) {
   return mix64(vseed + i * KL_GOLDEN);
 }
 
-static void fill_value(unsigned char *buf, uint64_t len, uint64_t vseed) {
+static void fill_stream(unsigned char *buf, uint64_t len, uint64_t vseed) {
   for (uint64_t off = 0; off < len; off += 8) {
     uint64_t w = value_block(vseed, off / 8);
     memcpy(buf + off, &w, len - off < 8 ? len - off : 8);
@@ -139,8 +158,8 @@ static void fill_value(unsigned char *buf, uint64_t len, uint64_t vseed) {
 
 /* Returns the offset of the first byte that differs from the stream vseed,
  * or len if all agree. */
-static uint64_t check_value(const unsigned char *buf, uint64_t len,
-                            uint64_t vseed) {
+static uint64_t check_stream(const unsigned char *buf, uint64_t len,
+                             uint64_t vseed) {
   for (uint64_t off = 0; off < len; off += 8) {
     uint64_t w = value_block(vseed, off / 8);
     uint64_t n = len - off < 8 ? len - off : 8;
@@ -150,6 +169,41 @@ static uint64_t check_value(const unsigned char *buf, uint64_t len,
           return off + j;
     }
   }
+  return len;
+}
+
+/* --text-values: the text "KEY:vVERSION;" that a value repeats; its
+ * length. */
+static size_t text_unit(const char *key, uint32_t version, char *buf,
+                        size_t size) {
+  int n = snprintf(buf, size, "%s:v%" PRIu32 ";", key, version);
+  return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* Fills buf[0..len) with put number version of key. */
+static void fill_value(bool text, unsigned char *buf, uint64_t len,
+                       const char *key, uint32_t version) {
+  char unit[KVS_KEY_MAX + 16];
+  if (!text) {
+    fill_stream(buf, len, value_seed(key, version));
+    return;
+  }
+  size_t n = text_unit(key, version, unit, sizeof unit);
+  for (uint64_t off = 0; off < len; off++)
+    buf[off] = (unsigned char)unit[off % n];
+}
+
+/* Returns the offset of the first byte of buf[0..len) that differs from put
+ * number version of key, or len if all agree. */
+static uint64_t check_value(bool text, const unsigned char *buf, uint64_t len,
+                            const char *key, uint32_t version) {
+  char unit[KVS_KEY_MAX + 16];
+  if (!text)
+    return check_stream(buf, len, value_seed(key, version));
+  size_t n = text_unit(key, version, unit, sizeof unit);
+  for (uint64_t off = 0; off < len; off++)
+    if (buf[off] != (unsigned char)unit[off % n])
+      return off;
   return len;
 }
 
@@ -315,7 +369,7 @@ static void do_put(struct kl *k, uint32_t i, uint64_t len) {
       failure(k, "put", key, r);
       return;
     }
-    fill_value(k->spare.base, len, value_seed(key, m->version + 1));
+    fill_value(k->o.text_values, k->spare.base, len, key, m->version + 1);
     data = &k->spare;
   }
   /* The version moves on even if the put fails, so no two puts of a key
@@ -336,14 +390,14 @@ static void do_put(struct kl *k, uint32_t i, uint64_t len) {
 
 /* Whether a get's answer (vallen bytes in data) is the stored state v;
  * *off gets the first differing byte. */
-static bool got_is(const char *key, const struct kl_val *v, uint64_t vallen,
-                   const uk_ica *data, uint64_t *off) {
+static bool got_is(const struct kl *k, const char *key, const struct kl_val *v,
+                   uint64_t vallen, const uk_ica *data, uint64_t *off) {
   *off = 0;
   if (!v->live || v->len != vallen)
     return false;
   if (vallen > 0 && (data->base == NULL || data->size < vallen))
     return false;
-  *off = check_value(data->base, vallen, value_seed(key, v->version));
+  *off = check_value(k->o.text_values, data->base, vallen, key, v->version);
   return *off == vallen;
 }
 
@@ -362,7 +416,7 @@ static void explain_get(struct kl *k, const char *key, const struct kl_val *v,
     mismatch(k, "get", key, what);
   } else if (vallen > 0 && (data->base == NULL || data->size < vallen))
     mismatch(k, "get", key, "no data ICA holding the value");
-  else if (!got_is(key, v, vallen, data, &off)) {
+  else if (!got_is(k, key, v, vallen, data, &off)) {
     snprintf(what, sizeof what,
              "value differs at byte %" PRIu64 " of %" PRIu64 " (version %u)",
              off, vallen, v->version);
@@ -371,12 +425,12 @@ static void explain_get(struct kl *k, const char *key, const struct kl_val *v,
 }
 
 /* A key in any state: its value may be that of any recent put. */
-static bool find_version(const char *key, struct kl_key *m, uint64_t vallen,
-                         const uk_ica *data) {
+static bool find_version(const struct kl *k, const char *key, struct kl_key *m,
+                         uint64_t vallen, const uk_ica *data) {
   uint64_t off;
   for (uint32_t back = 0; back < KL_ANY_BACK && back < m->version; back++) {
     struct kl_val v = {vallen, m->version - back, true};
-    if (got_is(key, &v, vallen, data, &off)) {
+    if (got_is(k, key, &v, vallen, data, &off)) {
       settle(m, v);
       return true;
     }
@@ -397,14 +451,14 @@ static void check_get(struct kl *k, const char *key, struct kl_key *m, int st,
     vallen = ((struct kvs_ctl *)k->ctl.base)->vallen;
   for (uint32_t c = 0; c < m->ncand; c++) {
     if (st == -ENOENT ? !m->cand[c].live
-                      : got_is(key, &m->cand[c], vallen, data, &off)) {
+                      : got_is(k, key, &m->cand[c], vallen, data, &off)) {
       settle(m, st == -ENOENT ? gone : m->cand[c]);
       return;
     }
   }
   if (m->ncand == 0 && st == -ENOENT)
     settle(m, gone);
-  else if (m->ncand == 0 && !find_version(key, m, vallen, data))
+  else if (m->ncand == 0 && !find_version(k, key, m, vallen, data))
     mismatch(k, "get", key, "not the value of any recent put");
   else if (m->ncand == 1)
     explain_get(k, key, &m->cand[0], st, vallen, data);
@@ -618,6 +672,133 @@ static void check_state(struct kl *k) {
   k->checking = false;
 }
 
+/* --dump ------------------------------------------------------------------ */
+
+/* Writes s[0..len) as the top of the file says: printable ASCII as itself,
+ * a backslash doubled, '=' in a key and every other byte as \xHH. */
+static void put_escaped(FILE *f, const unsigned char *s, uint64_t len,
+                        bool key) {
+  for (uint64_t i = 0; i < len; i++) {
+    if (s[i] == '\\')
+      fputs("\\\\", f);
+    else if (s[i] < 0x20 || s[i] > 0x7e || (key && s[i] == '='))
+      fprintf(f, "\\x%02x", s[i]);
+    else
+      fputc(s[i], f);
+  }
+}
+
+static int cmp_keys(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists every key of the service: *keys gets *n pointers into *buf (both
+ * the caller's to free), sorted bytewise.  0 or a negative errno. */
+static int list_keys(struct kl *k, char **buf, char ***keys, size_t *n) {
+  ap_result res;
+  *buf = NULL;
+  *keys = NULL;
+  *n = 0;
+  int st = kl_call(k, KVS_LIST, "", 0, NULL, &res);
+  if (st == 0 && k->ctl.base == NULL)
+    st = -EPROTO; /* the control ICA did not come back */
+  uint64_t len = st == 0 ? ((struct kvs_ctl *)k->ctl.base)->vallen : 0;
+  if (st == 0 && len > 0 &&
+      (res.data.base == NULL || res.data.size < len ||
+       ((char *)res.data.base)[len - 1] != '\0'))
+    st = -EPROTO;
+  if (st == 0 && (*buf = malloc(len + 1)) == NULL)
+    st = -ENOMEM;
+  if (st == 0 && len > 0)
+    memcpy(*buf, res.data.base, len);
+  ica_release(&res.data);
+  if (st < 0)
+    return st;
+  for (uint64_t off = 0; off < len; off += strlen(*buf + off) + 1)
+    (*n)++;
+  if ((*keys = calloc(*n + 1, sizeof **keys)) == NULL)
+    return -ENOMEM;
+  size_t i = 0;
+  for (uint64_t off = 0; off < len; off += strlen(*buf + off) + 1)
+    (*keys)[i++] = *buf + off;
+  qsort(*keys, *n, sizeof **keys, cmp_keys);
+  return 0;
+}
+
+/* Gets key and writes its line to f.  A reset (the server failed while
+ * holding the get, which changes nothing) is asked again.  0 or a negative
+ * errno (-ENOENT: the key went away since the list). */
+static int dump_key(struct kl *k, FILE *f, const char *key) {
+  ap_result res;
+  int st = -ECONNRESET;
+  for (int t = 0; t < KL_CHECK_TRIES && st == -ECONNRESET && !k->stop; t++) {
+    st = kl_call(k, KVS_GET, key, 0, NULL, &res);
+    if (st < 0)
+      ica_release(&res.data);
+  }
+  if (st < 0)
+    return st;
+  uint64_t vallen = k->ctl.base ? ((struct kvs_ctl *)k->ctl.base)->vallen : 0;
+  if (k->ctl.base == NULL ||
+      (vallen > 0 && (res.data.base == NULL || res.data.size < vallen)))
+    st = -EPROTO;
+  else {
+    put_escaped(f, (const unsigned char *)key, strlen(key), true);
+    fputc('=', f);
+    put_escaped(f, res.data.base, vallen, false);
+    fputc('\n', f);
+  }
+  ica_release(&res.data);
+  return st;
+}
+
+/* Closes f; 0, or -EIO if anything written to it was lost. */
+static int close_file(FILE *f) {
+  int r = ferror(f) || fflush(f) != 0 ? -EIO : 0;
+  return fclose(f) != 0 ? -EIO : r;
+}
+
+/* Writes the service's contents to o.dump (see the top of the file).
+ * Returns the exit status: 0, or 1 with the reason on stderr. */
+static int run_dump(struct kl *k) {
+  char tmp[PATH_MAX + 8], **keys = NULL, *buf = NULL;
+  const char *what = "create", *key = "";
+  size_t n = 0;
+  snprintf(tmp, sizeof tmp, "%s.tmp", k->o.dump);
+  FILE *f = fopen(tmp, "w");
+  int r = f == NULL ? -errno : 0;
+  if (r == 0) {
+    what = "list";
+    r = list_keys(k, &buf, &keys, &n);
+  }
+  for (size_t i = 0; r == 0 && i < n; i++) {
+    what = "get ";
+    key = keys[i];
+    r = dump_key(k, f, key);
+  }
+  if (f != NULL) {
+    int w = close_file(f);
+    if (r == 0 && w == 0 && rename(tmp, k->o.dump) < 0)
+      w = -errno;
+    if (r == 0 && w < 0) {
+      what = "write";
+      key = "";
+      r = w;
+    }
+  }
+  if (r < 0) {
+    fprintf(stderr, "kvsload: dump of %s to %s: %s%s: %s\n", k->o.service,
+            k->o.dump, what, key, strerror(-r));
+    unlink(tmp);
+  } else {
+    printf("kvsload: %zu keys of %s written to %s\n", n, k->o.service,
+           k->o.dump);
+  }
+  free(keys);
+  free(buf);
+  return r < 0 ? 1 : 0;
+}
+
 static void usage(FILE *f) {
   fputs("usage: kvsload [options]\n"
         "Sends put/get/delete requests to the kvs server and checks every\n"
@@ -640,14 +821,21 @@ static void usage(FILE *f) {
         "                     n-th is sent no earlier than n/N s after the\n"
         "                     start (default 0: no pacing)\n"
         "  --service NAME     the service to send to (default " KVS_NAME ")\n"
+        "  --text-values      printable values: put number V of key K\n"
+        "                     stores \"K:vV;\" repeated, cut to the size\n"
+        "  --dump FILE        no workload: write every key=value of the\n"
+        "                     service to FILE, sorted by key (bytes that\n"
+        "                     are not printable as \\xHH, a backslash as\n"
+        "                     \\\\, '=' in a key as \\x3d)\n"
         "  --tolerate-reset   an answer -ECONNRESET (the server failed while\n"
         "                     holding the request) is no error: the key's\n"
         "                     state is unknown until the next put, delete or\n"
         "                     get settles it; the resets are counted\n"
         "  --help             this text\n"
         "Exit status: 0 all answers matched (and the final state, with\n"
-        "--check-state), 1 an error or mismatch during the run, 2 usage,\n"
-        "3 the final state differs from the model.\n",
+        "--check-state; or the dump was written), 1 an error or mismatch\n"
+        "during the run (or the dump failed), 2 usage, 3 the final state\n"
+        "differs from the model.\n",
         f);
 }
 
@@ -755,6 +943,14 @@ static int set_opt(struct kl_opts *o, int c, const char *arg) {
     return parse_u64(arg, 0, KL_RATE_MAX, &o->rate);
   case 'v':
     return parse_service(arg, o->service);
+  case 't':
+    o->text_values = true;
+    return 0;
+  case 'D':
+    if (*arg == '\0' || strlen(arg) >= sizeof o->dump)
+      return -EINVAL;
+    strcpy(o->dump, arg);
+    return 0;
   default:
     return -EINVAL;
   }
@@ -775,6 +971,8 @@ static int parse_opts(int argc, char **argv, struct kl_opts *o) {
       {"check-state", no_argument, NULL, 'C'},
       {"rate", required_argument, NULL, 'R'},
       {"service", required_argument, NULL, 'v'},
+      {"text-values", no_argument, NULL, 't'},
+      {"dump", required_argument, NULL, 'D'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -862,6 +1060,11 @@ int main(int argc, char **argv) {
   if (kl_init(&k) < 0) {
     kl_close(&k);
     return 1;
+  }
+  if (k.o.dump[0] != '\0') {
+    r = run_dump(&k);
+    kl_close(&k);
+    return r;
   }
   if (k.o.big > 0)
     run_big(&k);

@@ -3,16 +3,21 @@
  * "equals model": every kvsload instance sending to the service ends with
  * a check of its model against the server and exits with status 3 when
  * they differ, so the verdict is read off the applications' exit events.
- * "equals FILE": the runner dumps the server's contents to
- * <dump_dir>/<service>.dump; both files are key=value lines, compared as
- * sets of lines (order does not matter).  A file that is missing, too
- * large or not key=value lines makes the expectation fail with a message.
+ * "equals FILE": the kernel's dumper (kvsload --dump, started by
+ * sim-kernel/scn_exec.c when the applications are done) writes the
+ * server's contents to <dump_dir>/<service>.dump; both files are key=value
+ * lines, compared as sets of lines (order does not matter).  A file that is
+ * missing, too large or not key=value lines makes the expectation fail
+ * with a message.  Messages name the dump "SERVICE.dump" and FILE as the
+ * scenario writes it, never by their paths: a verdict goes into the trace,
+ * whose hash must not depend on where the run's files were.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "eval_impl.h"
 #include "scn_impl.h"
@@ -103,15 +108,17 @@ static void kvfile_free(struct kvfile *f) {
   free(f->kv);
 }
 
-/* Reads path whole, at most SCN_DUMP_MAX bytes, NUL-terminated. */
-static char *read_all(const char *path, char *why, size_t len) {
+/* Reads path whole, at most SCN_DUMP_MAX bytes, NUL-terminated.  Messages
+ * call it label. */
+static char *read_all(const char *path, const char *label, char *why,
+                      size_t len) {
   FILE *f = fopen(path, "rb");
   struct stat st;
   char *buf;
   size_t n, cap;
   const char *bad = NULL;
   if (f == NULL || fstat(fileno(f), &st) < 0) {
-    scn__fmt(why, len, "cannot open %s: %s", path, strerror(errno));
+    scn__fmt(why, len, "cannot open %s: %s", label, strerror(errno));
     if (f != NULL)
       fclose(f);
     return NULL;
@@ -128,7 +135,7 @@ static char *read_all(const char *path, char *why, size_t len) {
     bad = "holds a NUL byte: not a text file";
   fclose(f);
   if (bad != NULL) {
-    scn__fmt(why, len, "%s: %s", path, bad);
+    scn__fmt(why, len, "%s: %s", label, bad);
     free(buf);
     return NULL;
   }
@@ -164,15 +171,15 @@ static int cmp_kv(const void *a, const void *b) {
   return c != 0 ? c : strcmp(x->value, y->value);
 }
 
-/* Reads a key=value file into f, sorted.  0, or -1 with why (f is then
- * still to be freed). */
-static int kvfile_read(struct kvfile *f, const char *path, char *why,
-                       size_t len) {
+/* Reads a key=value file into f, sorted; messages call it label.  0, or -1
+ * with why (f is then still to be freed). */
+static int kvfile_read(struct kvfile *f, const char *path, const char *label,
+                       char *why, size_t len) {
   size_t cap = 1024;
   int lineno = 0;
   char *line, *next;
   *f = (struct kvfile){0};
-  if ((f->buf = read_all(path, why, len)) == NULL)
+  if ((f->buf = read_all(path, label, why, len)) == NULL)
     return -1;
   f->kv = scn__xcalloc(cap, sizeof *f->kv);
   for (line = f->buf; *line != '\0'; line = next) {
@@ -182,7 +189,7 @@ static int kvfile_read(struct kvfile *f, const char *path, char *why,
     lineno++;
     if (f->n == cap)
       f->kv = scn__xrealloc(f->kv, cap *= 2, sizeof *f->kv);
-    if (take_kv(f, line, path, lineno, why, len) < 0)
+    if (take_kv(f, line, label, lineno, why, len) < 0)
       return -1;
   }
   qsort(f->kv, f->n, sizeof *f->kv, cmp_kv);
@@ -225,13 +232,15 @@ static void join(char *out, size_t len, const char *dir, const char *name) {
     scn__fmt(out, len, "%s/%s", dir, name);
 }
 
-/* Compares the dump with the file, both read; sets the verdict. */
+/* Compares the dump (named name) with the file, both read; sets the
+ * verdict. */
 static void compare_files(const struct scn_expect *x, const char *dump,
-                          const char *file, struct scn_verdict *v) {
+                          const char *name, const char *file,
+                          struct scn_verdict *v) {
   struct kvfile got = {0}, want = {0};
   char why[SCN_ERR_MAX / 2];
-  if (kvfile_read(&got, dump, why, sizeof why) < 0 ||
-      kvfile_read(&want, file, why, sizeof why) < 0)
+  if (kvfile_read(&got, dump, name, why, sizeof why) < 0 ||
+      kvfile_read(&want, file, x->path, why, sizeof why) < 0)
     scn__verdict(v, x, false, "%s", why);
   else if (first_diff(&got, &want, x->path, why, sizeof why))
     scn__verdict(v, x, false, "%s", why);
@@ -253,5 +262,13 @@ void scn__eval_file(const struct scn_expect *x, const struct scn_facts *facts,
   scn__fmt(name, sizeof name, "%s.dump", x->service);
   join(dump, sizeof dump, facts->dump_dir, name);
   join(file, sizeof file, facts->scn_dir, x->path);
-  compare_files(x, dump, file, v);
+  if (access(dump, F_OK) < 0 && errno == ENOENT) {
+    scn__verdict(v, x, false,
+                 "no dump of %s's final state: %s was down when the "
+                 "applications were done, or its dumper %s.dump failed (see "
+                 "the trace)",
+                 x->service, x->service, x->service);
+    return;
+  }
+  compare_files(x, dump, name, file, v);
 }

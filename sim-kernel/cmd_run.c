@@ -10,8 +10,15 @@
  * outcome, and the trace's SHA-256 is printed: the same scenario and seed
  * give the same hash.
  *
+ * Dumps: for `expect state S equals "FILE"` the kernel's dumper writes S's
+ * final contents to S.dump in a directory the runner gives it: a private
+ * temporary one (mode 0700, in $TMPDIR), removed after the verdicts, or
+ * --dump-dir DIR, kept (to write FILE from a run).  Its name is never in
+ * the trace, so it does not change the hash.
+ *
  * Exit status: 0 every expectation holds; 1 one does not, or the run could
  * not end (the reason, the seed and the step are printed); 2 bad input. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -35,9 +43,10 @@ struct run_opts {
   const char *seed;
   const char *trace_pb;
   const char *timeline;
-  const char *jsonl; /* keep the JSON Lines trace here */
-  long show;         /* events shown as text; -1 all */
-  bool json;         /* the trace as JSON Lines on stdout */
+  const char *jsonl;    /* keep the JSON Lines trace here */
+  const char *dump_dir; /* keep the final-state dumps here */
+  long show;            /* events shown as text; -1 all */
+  bool json;            /* the trace as JSON Lines on stdout */
   bool quiet;
   bool ktrace; /* the kernel's own trace lines on stderr */
 };
@@ -60,6 +69,9 @@ static void run_usage(FILE *f) {
           "                    with 'uksim trace FILE')\n"
           "  --timeline FILE   draw the run as a sequence diagram (.html or "
           ".svg)\n"
+          "  --dump-dir DIR    keep the final-state dumps (SERVICE.dump, for "
+          "'expect\n"
+          "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on stderr\n\n"
           "Exit status: 0 every expectation holds, 1 one fails or the run "
@@ -74,6 +86,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"jsonl", required_argument, NULL, 'l'},
       {"trace", required_argument, NULL, 't'},
       {"timeline", required_argument, NULL, 'T'},
+      {"dump-dir", required_argument, NULL, 'd'},
       {"quiet", no_argument, NULL, 'q'},
       {"kernel-trace", no_argument, NULL, 'K'},
       {"help", no_argument, NULL, 'h'},
@@ -106,6 +119,9 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       break;
     case 'T':
       o->timeline = optarg;
+      break;
+    case 'd':
+      o->dump_dir = optarg;
       break;
     case 'q':
       o->quiet = true;
@@ -140,8 +156,8 @@ static int copy_str(char *dst, size_t size, const char *src) {
 
 /* Boots, waits for the scenario's end, halts.  0, or 1 with why set. */
 static int run_machine(const struct run_opts *o, const char *abs,
-                       const char *trace, char *why, size_t len,
-                       uint32_t *live) {
+                       const char *trace, const char *dumps, char *why,
+                       size_t len, uint32_t *live) {
   struct mach_opts m;
   mach_client mc;
   Uksim__Ctl req = UKSIM__CTL__INIT, *rep = NULL;
@@ -151,7 +167,8 @@ static int run_machine(const struct run_opts *o, const char *abs,
   m.trace = o->ktrace ? -1 : 0;
   if (copy_str(m.scenario, sizeof m.scenario, abs) < 0 ||
       copy_str(m.trace_file, sizeof m.trace_file, trace) < 0 ||
-      copy_str(m.seed, sizeof m.seed, o->seed ? o->seed : "") < 0) {
+      copy_str(m.seed, sizeof m.seed, o->seed ? o->seed : "") < 0 ||
+      copy_str(m.dump_dir, sizeof m.dump_dir, dumps) < 0) {
     snprintf(why, len, "a path or the seed is too long");
     return 1;
   }
@@ -213,7 +230,8 @@ static void append_verdicts(const char *trace, const struct scn_trace *tr,
 }
 
 static int verdicts(const struct run_opts *o, const struct scn *s,
-                    const char *trace, const char *dir, uint64_t seed) {
+                    const char *trace, const char *dir, const char *dumps,
+                    uint64_t seed) {
   struct scn_err err;
   struct scn_trace *tr = scn_trace_load(trace, &err);
   if (tr == NULL) {
@@ -221,7 +239,7 @@ static int verdicts(const struct run_opts *o, const struct scn *s,
     return 1;
   }
   struct scn_verdict *v = calloc(s->nexpects + 1, sizeof *v);
-  struct scn_facts facts = {.dump_dir = NULL, .scn_dir = dir};
+  struct scn_facts facts = {.dump_dir = dumps, .scn_dir = dir};
   int bad = scn_eval(s, tr, &facts, v);
   if (!o->quiet && !o->json)
     show_events(tr, o->show);
@@ -262,6 +280,48 @@ static int verdicts(const struct run_opts *o, const struct scn *s,
   return bad ? 1 : 0;
 }
 
+/* Makes the directory the dumps go to, as an absolute path in out[len]:
+ * o->dump_dir (made if missing), or a private temporary one.  0, or -1
+ * with the reason on stderr. */
+static int make_dumps(const struct run_opts *o, char *out, size_t len) {
+  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  char path[PATH_MAX];
+  if (o->dump_dir == NULL) {
+    snprintf(path, sizeof path, "%s/uksim-dump-XXXXXX", tmp);
+    if (mkdtemp(path) == NULL) {
+      fprintf(stderr, "uksim run: cannot make a dump directory in %s: %s\n",
+              tmp, strerror(errno));
+      return -1;
+    }
+  } else if (mkdir(o->dump_dir, 0777) < 0 && errno != EEXIST) {
+    fprintf(stderr, "uksim run: --dump-dir %s: %s\n", o->dump_dir,
+            strerror(errno));
+    return -1;
+  }
+  errno = 0;
+  if (realpath(o->dump_dir ? o->dump_dir : path, out) == NULL ||
+      strlen(out) >= len) {
+    fprintf(stderr, "uksim run: dump directory %s: %s\n",
+            o->dump_dir ? o->dump_dir : path,
+            errno ? strerror(errno) : "name too long");
+    return -1;
+  }
+  return 0;
+}
+
+/* Removes the temporary dump directory and what the dumpers left in it. */
+static void remove_dumps(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL)
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+      unlinkat(dirfd(d), e->d_name, 0);
+  closedir(d);
+  rmdir(dir);
+}
+
 int cmd_run(int argc, char **argv) {
   struct run_opts o = {0};
   int r = parse(argc, argv, &o);
@@ -274,13 +334,18 @@ int cmd_run(int argc, char **argv) {
     return 2;
   }
   char abs[PATH_MAX], dir[PATH_MAX], trace[PATH_MAX + 32], why[256] = "";
+  char dumps[sizeof((struct mach_opts *)0)->dump_dir];
   if (realpath(o.file, abs) == NULL) {
     perror(o.file);
     scn_free(s);
     return 2;
   }
-  snprintf(dir, sizeof dir, "%s", abs);
-  snprintf(dir, sizeof dir, "%s", dirname(dir));
+  if (make_dumps(&o, dumps, sizeof dumps) < 0) {
+    scn_free(s);
+    return 2;
+  }
+  snprintf(trace, sizeof trace, "%s", abs); /* dirname() may write to it */
+  snprintf(dir, sizeof dir, "%s", dirname(trace));
   uint64_t seed = o.seed                ? strtoull(o.seed, NULL, 10)
                   : s->machine.seed_set ? s->machine.seed
                                         : 1;
@@ -294,15 +359,17 @@ int cmd_run(int argc, char **argv) {
            s->title, seed);
   fflush(stdout);
   uint32_t live = 0;
-  int st = run_machine(&o, abs, trace, why, sizeof why, &live);
+  int st = run_machine(&o, abs, trace, dumps, why, sizeof why, &live);
   if (st != 0)
     fprintf(stderr,
             "uksim run: the run did not end normally: %s (seed %" PRIu64 ")\n",
             why, seed);
   if (access(trace, R_OK) == 0)
-    st |= verdicts(&o, s, trace, dir, seed);
+    st |= verdicts(&o, s, trace, dir, dumps, seed);
   if (!o.jsonl)
     unlink(trace);
+  if (!o.dump_dir)
+    remove_dumps(dumps);
   scn_free(s);
   return st ? 1 : 0;
 }

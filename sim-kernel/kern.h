@@ -173,8 +173,8 @@ void sched_killed(struct kern *k, uint32_t p);
 /* scn_exec.c: the scenario executor, called by the scheduler. */
 struct scn_exec;
 /* dump_dir: where the final state is dumped (SERVICE.dump), or NULL. */
-int exec_start(struct kern *k, const char *file, uint64_t seed,
-               bool seed_given, const char *dump_dir);
+int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
+               const char *dump_dir);
 bool kern__idle(struct kern *k); /* nothing enabled: true if it did more */
 void kern__limit(struct kern *k, const char *what);
 void exec_after_step(struct kern *k);

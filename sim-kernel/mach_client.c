@@ -86,7 +86,8 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     close_range(4, ~0u, 0);
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
           "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
-          "--scenario", o->scenario, "--seed", o->seed, (char *)NULL);
+          "--scenario", o->scenario, "--seed", o->seed, "--dump-dir",
+          o->dump_dir, (char *)NULL);
     _exit(127);
   }
   close(sv[1]);

@@ -342,6 +342,8 @@ static int boot_kernel(void) {
                   M.o.scenario,
                   "--seed",
                   M.o.seed,
+                  "--dump-dir",
+                  M.o.dump_dir,
                   NULL};
   uv_stdio_container_t stdio[5];
   for (int i = 0; i < 3; i++) {
@@ -413,6 +415,7 @@ static int parse(int argc, char **argv) {
       {"trace-file", required_argument, NULL, 'f'},
       {"scenario", required_argument, NULL, 's'},
       {"seed", required_argument, NULL, 'S'},
+      {"dump-dir", required_argument, NULL, 'd'},
       {NULL, 0, NULL, 0}};
   int c;
   mach_opts_default(&M.o);
@@ -432,6 +435,8 @@ static int parse(int argc, char **argv) {
       snprintf(M.o.scenario, sizeof M.o.scenario, "%s", optarg);
     else if (c == 'S')
       snprintf(M.o.seed, sizeof M.o.seed, "%s", optarg);
+    else if (c == 'd')
+      snprintf(M.o.dump_dir, sizeof M.o.dump_dir, "%s", optarg);
     else
       return -EINVAL;
   }

@@ -24,6 +24,7 @@ struct mach_opts {
   char trace_file[256]; /* the kernel's event trace, JSON Lines; "" none */
   char scenario[512];   /* a scenario the kernel runs in lock-step; "" none */
   char seed[24];        /* its seed ("" : the scenario's own) */
+  char dump_dir[256];   /* where it dumps servers' final state; "" none */
 };
 
 void mach_opts_default(struct mach_opts *o);

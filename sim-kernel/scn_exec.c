@@ -8,10 +8,18 @@
  *      start time has come are spawned; the others at their --start time;
  *   3. `at` actions run when the virtual clock reaches their time, `on`
  *      actions right after the step whose trace event fired them;
- *   4. the run is over when every application has exited, every `at`
- *      action has run and no replacement is in progress.  Then the kernel
+ *   4. when every application has exited, every `at` action has run and
+ *      no replacement is in progress, the final state is dumped: for each
+ *      service with an expectation `state S equals "FILE"`, one more
+ *      application, `kvsload --service S --dump DIR/S.dump`, named
+ *      S.dump, if S is up (else an `action` event says why there is no
+ *      dump).  From then on no action fires: the dump only looks;
+ *   5. the run is over when the dumpers have exited too.  Then the kernel
  *      stops stepping and answers ScenarioWait; the runner (cmd_run.c)
  *      halts the machine and checks the expectations on the trace.
+ * The dumpers' requests are in the trace like any application's, in
+ * lock-step, so they do not make a run less deterministic; the directory
+ * they write to is the runner's (--dump-dir) and is never traced.
  * A run that cannot go on (a deadlock, the step or virtual-time limit)
  * is over too, with an error naming the step and the time.
  *
@@ -49,6 +57,9 @@ struct scn_exec {
   char why[256];
   bool wait_pending;
   uint64_t wait_id;
+  char dump_dir[256]; /* where dumpers write SERVICE.dump; "" for none */
+  bool dumping;       /* the dumpers are started: actions fire no more */
+  bool *dump_done;    /* per expectation: its dumper exited, or none runs */
 };
 
 static struct uk_proc *P(struct kern *k, uint32_t p) {
@@ -240,6 +251,93 @@ static void on_start_timer(struct kern *k, struct ktimer *t) {
   start_apps(k);
 }
 
+/* Dumps ------------------------------------------------------------------ */
+
+/* The dumper of service svc is process "SVC.dump" (the service's name cut
+ * so that it fits): no scenario name holds a '.', so no app is named so. */
+static void dumper_name(const char *svc, char *out, size_t len) {
+  snprintf(out, len, "%.*s.dump", KABI_NAME_MAX - 1 - 5, svc);
+}
+
+/* Whether expectation i needs a dump: `state S equals "FILE"`, the first
+ * such for S (one dump serves them all). */
+static bool needs_dump(const struct scn *s, size_t i) {
+  const struct scn_expect *x = &s->expects[i];
+  if (x->kind != SCN_EXP_STATE || x->model)
+    return false;
+  for (size_t j = 0; j < i; j++)
+    if (s->expects[j].kind == SCN_EXP_STATE && !s->expects[j].model &&
+        !strcmp(s->expects[j].service, x->service))
+      return false;
+  return true;
+}
+
+/* Whether svc is up, served and not being replaced or restarted. */
+static bool service_up(struct kern *k, const char *svc) {
+  int s = kern_svc_lookup(k->kd, svc);
+  return s >= 0 && k->kd->svc[s].state == UK_SVC_UP &&
+         k->kd->svc[s].phase == UK_PH_SERVING && k->kd->svc[s].proc != UK_NIL;
+}
+
+static void dump_event(struct kern *k, const char *svc, const char *why) {
+  char text[SCN_TEXT_MAX + 64];
+  snprintf(text, sizeof text, "dump %s%s", svc, why);
+  kern__event(k, &(struct kern_ev){.ev = "action", .peer = svc, .text = text});
+}
+
+/* Starts the dumper of svc; false if there is none to wait for (the
+ * reason traced). */
+static bool start_dumper(struct kern *k, const char *svc) {
+  struct scn_exec *x = k->exec;
+  struct argv_buf a = {.n = 0};
+  char name[KABI_NAME_MAX];
+  if (x->dump_dir[0] == '\0') {
+    dump_event(k, svc, ": the runner gave no dump directory (no dump)");
+    return false;
+  }
+  if (!service_up(k, svc)) {
+    dump_event(k, svc, ": the service is down (no dump)");
+    return false;
+  }
+  if (strlen(x->dump_dir) + strlen(svc) + 7 > SCN_TEXT_MAX) {
+    kern__trace(k, "scenario: dump directory %s too long", x->dump_dir);
+    dump_event(k, svc, ": the dump directory's name is too long (no dump)");
+    return false;
+  }
+  dump_event(k, svc, "");
+  dumper_name(svc, name, sizeof name);
+  arg_add(&a, "--service");
+  arg_add(&a, "%s", svc);
+  arg_add(&a, "--dump");
+  arg_add(&a, "%s/%s.dump", x->dump_dir, svc);
+  return spawn(k, "kvsload", name, &a, "") >= 0;
+}
+
+/* The end of the applications: starts the dumpers.  True if any runs. */
+static bool start_dumps(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  bool any = false;
+  x->dumping = true;
+  for (size_t i = 0; i < x->s->nexpects; i++) {
+    x->dump_done[i] =
+        !needs_dump(x->s, i) || !start_dumper(k, x->s->expects[i].service);
+    any |= !x->dump_done[i];
+  }
+  return any;
+}
+
+/* A process exited: if it is a dumper, its dump is done. */
+static void dumper_exited(struct scn_exec *x, const char *actor) {
+  char name[KABI_NAME_MAX];
+  for (size_t i = 0; i < x->s->nexpects; i++) {
+    if (x->dump_done[i])
+      continue;
+    dumper_name(x->s->expects[i].service, name, sizeof name);
+    if (!strcmp(actor, name))
+      x->dump_done[i] = true;
+  }
+}
+
 /* Actions ---------------------------------------------------------------- */
 
 /* The live process named name, or -1. */
@@ -371,7 +469,7 @@ static bool matches(const struct scn_trigger *w, const struct kern_ev *e) {
 
 void exec_event(struct kern *k, const struct kern_ev *e) {
   struct scn_exec *x = k->exec;
-  for (size_t i = 0; i < x->s->nactions; i++) {
+  for (size_t i = 0; i < x->s->nactions && !x->dumping; i++) {
     const struct scn_action *a = &x->s->actions[i];
     if (x->fired[i] || !matches(&a->when, e))
       continue;
@@ -385,6 +483,8 @@ void exec_event(struct kern *k, const struct kern_ev *e) {
     for (size_t i = 0; i < x->s->napps; i++)
       if (x->app_proc[i] >= 0 && !strcmp(e->actor, x->s->apps[i].name))
         x->app_done[i] = true;
+  if (!strcmp(e->ev, "exit") && x->dumping)
+    dumper_exited(x, e->actor);
 }
 
 /* The end ----------------------------------------------------------------- */
@@ -419,6 +519,9 @@ static bool over(struct kern *k) {
   for (size_t i = 0; i < x->s->nactions; i++)
     if (x->s->actions[i].when.kind == SCN_TRIG_AT && !x->fired[i])
       return false;
+  for (size_t i = 0; i < x->s->nexpects && x->dumping; i++)
+    if (!x->dump_done[i])
+      return false;
   return x->nqueue == 0 && !replacing_any(k);
 }
 
@@ -439,6 +542,8 @@ bool kern__idle(struct kern *k) {
   if (start_apps(k))
     return true;
   if (over(k)) {
+    if (!x->dumping && start_dumps(k))
+      return true;
     finish(k, 0, "the scenario ran to its end");
     return true;
   }
@@ -535,8 +640,8 @@ static void pick_ranges(struct kern *k) {
   }
 }
 
-int exec_start(struct kern *k, const char *file, uint64_t seed,
-               bool seed_given) {
+int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
+               const char *dump_dir) {
   struct scn_err err;
   struct scn *s = scn_load(file, &err);
   if (s == NULL) {
@@ -545,11 +650,14 @@ int exec_start(struct kern *k, const char *file, uint64_t seed,
   }
   struct scn_exec *x = calloc(1, sizeof *x);
   size_t na = s->napps ? s->napps : 1, nc = s->nactions ? s->nactions : 1;
+  size_t ne = s->nexpects ? s->nexpects : 1;
   x->app_proc = malloc(na * sizeof *x->app_proc);
   x->app_done = calloc(na, sizeof *x->app_done);
   x->trig_count = calloc(nc, sizeof *x->trig_count);
   x->fired = calloc(nc, sizeof *x->fired);
   x->queue = calloc(nc, sizeof *x->queue);
+  x->dump_done = calloc(ne, sizeof *x->dump_done);
+  snprintf(x->dump_dir, sizeof x->dump_dir, "%s", dump_dir ? dump_dir : "");
   x->s = s;
   x->seed = seed_given ? seed : s->machine.seed_set ? s->machine.seed : 1;
   for (size_t i = 0; i < s->napps; i++)

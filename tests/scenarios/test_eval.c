@@ -298,9 +298,19 @@ Test(scn_eval, state_equals_file_names_the_first_difference, .init = make_dir,
 Test(scn_eval, state_equals_file_refuses_bad_files, .init = make_dir,
      .fini = remove_dir) {
   eval_state(NULL, "a=1\n");
-  FAILS(0, "kvs.dump: No such file or directory");
+  FAILS(0, "no dump of kvs's final state: kvs was down when the "
+           "applications were done, or its dumper kvs.dump failed");
   eval_state("a=1\n", "a=1\nno equals sign\n");
   FAILS(0, "want.txt:2: not a key=value line");
+  /* Files are named as the scenario writes them, never by their paths. */
+  eval_state("a=1\nb\n", "a=1\n");
+  FAILS(0, "state kvs equals \"want.txt\": kvs.dump:2: not a key=value "
+           "line");
+  write_file("kvs.dump", "a=1\n");
+  eval_facts("expect state kvs equals \"gone.txt\"\n", base,
+             &(struct scn_facts){.dump_dir = dir, .scn_dir = dir});
+  FAILS(0, "state kvs equals \"gone.txt\": cannot open gone.txt: No such "
+           "file");
   eval_facts("expect state kvs equals \"want.txt\"\n", base,
              &(struct scn_facts){0});
   FAILS(0, "no dump of kvs's final state");
