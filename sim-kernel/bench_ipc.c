@@ -16,6 +16,18 @@
  *   copy_64m_us     the same 64 MiB copied through a stream socket to a
  *                   process and back
  *
+ * The first three run interleaved: rounds of one block of each (200 round
+ * trips after 10 unmeasured), the order rotating from round to round, so
+ * that load elsewhere on the machine, which drifts over seconds, falls on
+ * all three alike instead of on whichever phase it met.  Each median is
+ * over all blocks of its kind, and null_rt_ratio stays the first median
+ * over the second: interleaved, both pools hold the same mixture of load,
+ * and the key keeps the meaning it has always had.  A median of per-round
+ * ratios would cancel even faster drift but rests on 200-trip medians;
+ * it is reported instead as the spread (null_rt_ratio_p10/p50/p90: how
+ * much one round's ratio, its null block's median over its ping-pong
+ * block's median, varies over the run).
+ *
  * Everything runs twice: pinned to one core (children inherit the
  * affinity) and unpinned.  Cross-core wake-ups dominate unpinned figures on
  * small machines, so both are reported; the top-level keys are unpinned. */
@@ -236,9 +248,10 @@ static double pct(double *v, long n, double p) {
   return v[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
-/* From the times t[kind][block * trips + i]: per-block ratios to the
- * ping-pong block of the same round (their p10/p50/p90), then the medians
- * over all blocks of each kind. */
+/* From the times t[kind][block * trips + i]: per-round ratios to the
+ * ping-pong block of the same round (their p10/p50/p90: the spread), then
+ * the medians over all blocks of each kind (the figures; see the top of
+ * this file for why not the median of the ratios). */
 static void summarize(struct ipc_fig *f, const struct ipc_plan *pl,
                       double *t[KINDS]) {
   long nb = pl->blocks, n = pl->trips;
@@ -431,9 +444,11 @@ static void usage(FILE *o) {
       "50)\nof one block of 200 round trips each (after 10 unmeasured), the "
       "order\nrotating, so that all three see the same load.  Each *_rt_us "
       "is the\nmedian over all its blocks and null_rt_ratio = null_rt_us / "
-      "pingpong_rt_us;\nnull_rt_ratio_p10/p50/p90 are percentiles over the "
-      "rounds of each round's\nown ratio (block median over ping-pong block "
-      "median): how stable it is.\n\n"
+      "pingpong_rt_us\n(interleaved, both pools hold the same mixture of "
+      "load; a median of\nper-round ratios would rest on 200-trip medians).  "
+      "null_rt_ratio_p10/p50/p90\nare percentiles over the rounds of each "
+      "round's own ratio (block median\nover ping-pong block median): how "
+      "stable the ratio is.\n\n"
       "--quick: 6 rounds of 100, fewer hand-offs and copies (for tests).\n"
       "Exit status 0 when the run completed; the targets are reported, not "
       "enforced.\n");
