@@ -70,4 +70,20 @@ grep -q "FAIL state kvs equals \"state-file.expected\": no dump of kvs's final s
 grep -q '"text":"dump kvs: the service is down (no dump)"' "$dir/down.jsonl" ||
   fail "down: no action event in the trace"
 grep -q '"peer":"kvs.dump"' "$dir/down.jsonl" && fail "down: a dumper ran"
+# Binary values (no --text-values) are dumped printable: \xHH escapes.
+cat >"$dir/binary.scn" <<'SCN'
+scenario "binary values, dumped printable"
+machine --seed 2
+server kvs
+app ap1 --count 40 --keys 4 --value-size 16 --mix 1:0:0 --seed 3
+expect state kvs equals model
+SCN
+printf 'expect state kvs equals "state-file.expected"\n' >>"$dir/binary.scn"
+run --dump-dir "$dir/binary" "$dir/binary.scn"
+[ $rc -eq 1 ] || fail "binary: exit $rc, not 1 (FILE is another's)"
+[ "$(grep -c . "$dir/binary/kvs.dump")" -eq 4 ] ||
+  fail "binary: not 4 lines: $(cat "$dir/binary/kvs.dump")"
+LC_ALL=C grep -Ev '^ap1-[0-3]=([ -[]|[]-~]|\\\\|\\x[0-9a-f][0-9a-f])*$' \
+  "$dir/binary/kvs.dump" && fail "binary: a line not escaped as documented"
+grep -q 'x[0-9a-f]' "$dir/binary/kvs.dump" || fail "binary: no \\xHH at all"
 echo "ok"
