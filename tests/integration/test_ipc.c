@@ -83,10 +83,17 @@ Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
   cr_expect_eq(json_integer_value(json_object_get(j, "block_trips")), 100);
   static const char *const spread[] = {"null_rt_ratio_p10", "null_rt_ratio_p50",
                                        "null_rt_ratio_p90"};
-  for (json_t *o = j; o; o = o == j ? pinned : NULL)
+  for (json_t *o = j; o; o = o == j ? pinned : NULL) {
     for (int i = 0; i < 2; i++)
       cr_expect_leq(json_number_value(json_object_get(o, spread[i])),
                     json_number_value(json_object_get(o, spread[i + 1])),
                     "%s <= %s", spread[i], spread[i + 1]);
+    /* The ratio is still the median null round trip over the median
+     * ping-pong (to the JSON's three decimals). */
+    double q = json_number_value(json_object_get(o, "null_rt_us")) /
+               json_number_value(json_object_get(o, "pingpong_rt_us"));
+    cr_expect_float_eq(json_number_value(json_object_get(o, "null_rt_ratio")),
+                       q, 0.01 * q, "null_rt_ratio = null / ping-pong");
+  }
   json_decref(j);
 }
