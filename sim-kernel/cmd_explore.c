@@ -145,10 +145,12 @@ static void report(const struct cli *c, const struct explore_result *r) {
     const struct explore_seed *s = &r->seed[i];
     if (!s->ran || s->status == 0)
       continue;
-    if ((int64_t)i == r->first_failed) {
+    if ((int64_t)i == r->first_failed && s->status == -1)
+      printf("\nseed %" PRIu64 " timed out (--timeout %.0f s); its output:\n%s",
+             s->seed, o->timeout_s, s->output ? s->output : "");
+    else if ((int64_t)i == r->first_failed)
       printf("\nseed %" PRIu64 " failed (exit status %d); its output:\n%s",
              s->seed, s->status, s->output ? s->output : "");
-    }
     printf("%sreproduce: uksim run %s --seed %" PRIu64 "\n",
            (int64_t)i == r->first_failed ? "\n" : "", o->file, s->seed);
   }

@@ -69,11 +69,13 @@ static void log_line(struct explore *x) {
   if (!x->o->log || x->o->progress)
     return;
   for (unsigned q = 1; q <= 4; q++)
-    if (ran == (n * q + 3) / 4)
+    if (ran == (n * q + 3) / 4) {
       fprintf(stderr,
               "explore: %" PRIu64 "/%" PRIu64 " seeds run, %" PRIu64
               " failed\n",
               ran, n, x->r->failed);
+      return; /* once, where quarters fall on one count (few seeds) */
+    }
 }
 
 /* Runs --------------------------------------------------------------------- */

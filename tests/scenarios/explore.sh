@@ -6,7 +6,8 @@
 #   2. a scenario that fails for some seeds: explore stops at the first
 #      failing seed (every seed below it passed), prints the command that
 #      reproduces it, and that command fails the same way;
-#   3. a bad scenario is refused with exit status 2 before any run.
+#   3. a bad scenario is refused with exit status 2 before any run;
+#   4. a run longer than --timeout fails and leaves no process behind.
 # Skipped under valgrind (exit 77): every run boots a machine.
 #   explore.sh UKSIM SCENARIO_DIR
 set -u
@@ -69,4 +70,21 @@ printf 'server kvs\nat 9ms..1ms crash kvs\n' >"$tmp/bad.scn"
 st=$?
 [ "$st" = 2 ] || fail "a bad scenario: exit status $st, not 2"
 grep -q "bad.scn:2:4: range" "$tmp/bad.out" || fail "no file:line:col message"
+# 4: a run longer than --timeout is killed and fails, and its machine goes
+# with it (no process of it is left).
+printf 'machine --grace 600s\nserver kvs\napp ap1 --count 100000\nat 1ms hang ap1\n' \
+  >"$tmp/hang.scn"
+"$uksim" explore "$tmp/hang.scn" --seeds 1 --timeout 2 >"$tmp/hang.out" 2>&1
+st=$?
+[ "$st" = 1 ] || { cat "$tmp/hang.out"; fail "a timed-out run: exit status $st"; }
+grep -q "seed 1 timed out (--timeout 2 s)" "$tmp/hang.out" ||
+  { cat "$tmp/hang.out"; fail "no timeout message"; }
+sleep 1
+left=""
+for f in /proc/[0-9]*/cmdline; do
+  c=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+  case $c in *"$tmp/hang.scn"*) left="$left
+  $c" ;; esac
+done
+[ -z "$left" ] || fail "processes of the timed-out run are left:$left"
 echo "explore.sh: ok"
