@@ -1,21 +1,39 @@
 /*
  * bench.c: `uksim bench 9p [--json]`, our server against diod.
  *
- * Both servers serve the same files on loopback TCP: a 1 KiB file and a
- * large file (256 MiB by default), ours from the in-memory tree, diod from
- * a temporary directory.  One client (ours, blocking, same msize offered)
- * measures both, so the comparison is of the servers:
- *   small_ops_per_s  walk + open + read 1 KiB + clunk, repeated for a while
+ * Both servers serve the same files on loopback TCP, each in a process of
+ * its own: a 1 KiB file and a large file (256 MiB by default), ours from
+ * the in-memory tree (`uksim 9p serve`'s server, forked), diod from a
+ * temporary directory.  One client (ours, blocking, same msize offered,
+ * one connection to each server) measures both, so the comparison is of
+ * the servers:
+ *   small_ops_per_s  walk + open + read 1 KiB + clunk, per second
  *   large_read_mb_s  one sequential read of the large file (MB = 10^6 B)
  * The msize offered defaults to 65536, the largest diod accepts, so both
  * servers move the same message sizes; --msize 1048576 shows ours with
  * larger messages.
+ *
+ * The servers are measured interleaved: each round runs a block of small
+ * operations on one server then the other, then one read of the large
+ * file from each, the order alternating from round to round, so that load
+ * elsewhere on the machine (which drifts over seconds) falls on both
+ * alike.  Each figure is the median over its blocks (a small block's rate
+ * is its operations over its time, after a few unmeasured ones); the
+ * per-round ratio ours/diod of the same round is reported as p10/p50/p90,
+ * which shows how stable the comparison is.
+ *
+ * A small operation is four round trips of ~100 bytes, so unpinned it
+ * costs mostly cross-core wake-ups, i.e. where Linux places the client and
+ * the server.  Everything therefore runs twice: pinned (the client and
+ * both servers on one core; the servers inherit the affinity from the
+ * bench process) and unpinned; the top-level keys are unpinned, as in
+ * `uksim bench ipc`.
  * diod's figures are null when diod is not installed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -30,21 +48,34 @@
 #include "p9_impl.h"
 
 #define DIOD "/usr/sbin/diod"
+#define SMALL_WARM 10
 extern char **environ;
 
-struct result {
-  double small_ops, large_mb;
-  uint32_t msize;
-  int ok;
+enum { OURS, DIOD_, SIDES };
+
+/* One phase (pinned or unpinned): medians over blocks, per-round ratios
+ * ours/diod as p10, p50, p90. */
+struct fig {
+  double small[SIDES], large[SIDES];
+  double small_ratio[3], large_ratio[3];
+  uint32_t msize[SIDES];
+  int has_diod;
 };
 
-struct ours {
-  uv_loop_t loop;
-  uv_async_t stop;
-  pthread_t th;
-  p9_memfs *fs;
-  p9_srv *srv;
-  p9_listener *l;
+struct plan {
+  size_t large;   /* bytes of the large file */
+  double block_s; /* seconds of one small block */
+  long rounds;
+  uint32_t msize;
+};
+
+/* A server under test and our client's connection to it. */
+struct side {
+  pid_t pid;
+  char addr[64];
+  const char *aname;
+  p9_client *c;
+  p9_cfid *root;
 };
 
 static double now_s(void) {
@@ -53,23 +84,46 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of v[0..n), sorted here. */
+static double pct(double *v, long n, double p) {
+  long i = (long)(p * (double)n + 0.999999) - 1;
+  qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+  return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
 /* --- the measurements ------------------------------------------------- */
 
-static int small_ops(p9_cfid *root, double secs, double *rate) {
+static int small_op(p9_cfid *root) {
   char buf[1024];
+  int err;
+  p9_cfid *f = p9_walk(root, "small.bin", &err);
+  if (!f)
+    return err;
+  if ((err = p9_open(f, P9_OREAD)) < 0 ||
+      p9_pread(f, buf, sizeof(buf), 0) != (long)sizeof(buf)) {
+    p9_clunk(f);
+    return err < 0 ? err : -EIO;
+  }
+  return p9_clunk(f);
+}
+
+/* One block: SMALL_WARM unmeasured operations, then as many as fit in
+ * secs; the rate goes to *rate. */
+static int small_block(p9_cfid *root, double secs, double *rate) {
   long n = 0;
-  double t0 = now_s(), t;
-  do {
-    int err;
-    p9_cfid *f = p9_walk(root, "small.bin", &err);
-    if (!f)
+  double t0, t;
+  int err;
+  for (int i = 0; i < SMALL_WARM; i++)
+    if ((err = small_op(root)) < 0)
       return err;
-    if ((err = p9_open(f, P9_OREAD)) < 0 ||
-        p9_pread(f, buf, sizeof(buf), 0) != (long)sizeof(buf)) {
-      p9_clunk(f);
-      return err < 0 ? err : -EIO;
-    }
-    if ((err = p9_clunk(f)) < 0)
+  t0 = now_s();
+  do {
+    if ((err = small_op(root)) < 0)
       return err;
     n++;
   } while ((t = now_s() - t0) < secs);
@@ -102,24 +156,58 @@ out:
   return err;
 }
 
-static int measure(const char *addr, const char *aname, size_t large,
-                   double secs, uint32_t msize, struct result *r) {
+static int side_connect(struct side *s, uint32_t msize, uint32_t *got) {
   int err;
-  p9_client *c = p9_client_dial(addr, msize, "9P2000.L", &err);
-  p9_cfid *root;
-  if (!c)
+  if (!(s->c = p9_client_dial(s->addr, msize, "9P2000.L", &err)))
     return err;
-  r->msize = p9_client_msize(c);
-  if (!(root = p9_attach(c, NULL, aname, NULL, &err))) {
-    p9_client_close(c);
+  *got = p9_client_msize(s->c);
+  if (!(s->root = p9_attach(s->c, NULL, s->aname, NULL, &err)))
     return err;
-  }
-  if (!(err = small_ops(root, secs, &r->small_ops)))
-    err = large_read(root, large, &r->large_mb);
-  r->ok = !err;
-  p9_clunk(root);
-  p9_client_close(c);
+  return 0;
+}
+
+static void side_disconnect(struct side *s) {
+  if (s->root)
+    p9_clunk(s->root);
+  if (s->c)
+    p9_client_close(s->c);
+  s->root = NULL;
+  s->c = NULL;
+}
+
+/* Rounds of: a small block of each side, then a large read of each, the
+ * side going first alternating.  t[kind][side][round] gets the figures. */
+static int interleave(struct side *sd, int nsides, const struct plan *pl,
+                      double *t[2][SIDES]) {
+  int err = 0;
+  for (long b = 0; !err && b < pl->rounds; b++)
+    for (int kind = 0; !err && kind < 2; kind++)
+      for (int i = 0; !err && i < nsides; i++) {
+        int k = (int)((b + i) % nsides);
+        err = kind == 0 ? small_block(sd[k].root, pl->block_s, &t[0][k][b])
+                        : large_read(sd[k].root, pl->large, &t[1][k][b]);
+      }
   return err;
+}
+
+/* Medians over blocks; per-round ratios ours/diod. */
+static void summarize(struct fig *f, const struct plan *pl,
+                      double *t[2][SIDES]) {
+  long n = pl->rounds;
+  double *ratio = p9__xcalloc((size_t)n, sizeof *ratio);
+  for (int kind = 0; kind < 2; kind++) {
+    double *out = kind == 0 ? f->small_ratio : f->large_ratio;
+    if (f->has_diod) {
+      for (long b = 0; b < n; b++)
+        ratio[b] = t[kind][OURS][b] / t[kind][DIOD_][b];
+      out[0] = pct(ratio, n, 0.1);
+      out[1] = pct(ratio, n, 0.5);
+      out[2] = pct(ratio, n, 0.9);
+    }
+    for (int s = 0; s < 1 + f->has_diod; s++)
+      (kind == 0 ? f->small : f->large)[s] = pct(t[kind][s], n, 0.5);
+  }
+  free(ratio);
 }
 
 /* --- the files -------------------------------------------------------- */
@@ -146,43 +234,58 @@ static int write_file(const char *dir, const char *name, const uint8_t *p,
   return fclose(f) == 0 ? 0 : -EIO;
 }
 
-/* --- our server on a thread ------------------------------------------- */
+/* --- our server in a child process ------------------------------------ */
 
-static void ours_stop_cb(uv_async_t *a) {
-  struct ours *o = a->data;
-  p9_listener_close(o->l);
-  p9_srv_close_conns(o->srv);
-  uv_close((uv_handle_t *)a, NULL);
-}
-
-static void *ours_run(void *arg) {
-  struct ours *o = arg;
-  uv_run(&o->loop, UV_RUN_DEFAULT);
-  return NULL;
-}
-
-static int ours_start(struct ours *o, const uint8_t *small,
-                      const uint8_t *large, size_t nlarge, uint32_t msize) {
+static void ours_child(int wfd, const uint8_t *data, size_t nlarge,
+                       uint32_t msize) {
   p9_srv_config cfg = {.msize = msize};
+  uv_loop_t loop;
+  p9_memfs *fs = p9_memfs_new();
+  p9_srv *srv;
+  p9_listener *l = NULL;
   int err;
-  uv_loop_init(&o->loop);
-  o->fs = p9_memfs_new();
-  p9_memfs_put(o->fs, "small.bin", small, 1024);
-  p9_memfs_put(o->fs, "large.bin", large, nlarge);
-  if (!(o->srv = p9_srv_new(p9_memfs_ops(), o->fs, &cfg, &err)) ||
-      !(o->l = p9_listen(o->srv, &o->loop, "tcp!127.0.0.1!0", &err)))
-    return err;
-  uv_async_init(&o->loop, &o->stop, ours_stop_cb);
-  o->stop.data = o;
-  return pthread_create(&o->th, NULL, ours_run, o) ? -EAGAIN : 0;
+  const char *addr;
+  uv_loop_init(&loop);
+  p9_memfs_put(fs, "small.bin", data, 1024);
+  p9_memfs_put(fs, "large.bin", data, nlarge);
+  if ((srv = p9_srv_new(p9_memfs_ops(), fs, &cfg, &err)))
+    l = p9_listen(srv, &loop, "tcp!127.0.0.1!0", &err);
+  addr = l ? p9_listener_addr(l) : "";
+  if (write(wfd, addr, strlen(addr) + 1) < 0 || !l)
+    _exit(1);
+  close(wfd);
+  uv_run(&loop, UV_RUN_DEFAULT); /* until SIGTERM */
+  _exit(0);
 }
 
-static void ours_stop(struct ours *o) {
-  uv_async_send(&o->stop);
-  pthread_join(o->th, NULL);
-  uv_loop_close(&o->loop);
-  p9_srv_free(o->srv);
-  p9_memfs_free(o->fs);
+/* Forks our server; its address goes to s->addr.  0 or -errno. */
+static int ours_start(struct side *s, const uint8_t *data, size_t nlarge,
+                      uint32_t msize) {
+  int p[2];
+  ssize_t n;
+  if (pipe(p) < 0)
+    return -errno;
+  fflush(NULL);
+  if ((s->pid = fork()) < 0)
+    return -errno;
+  if (s->pid == 0) {
+    close(p[0]);
+    ours_child(p[1], data, nlarge, msize);
+  }
+  close(p[1]);
+  n = read(p[0], s->addr, sizeof(s->addr) - 1);
+  close(p[0]);
+  s->addr[n > 0 ? n : 0] = 0;
+  s->aname = "";
+  return n > 1 ? 0 : -EIO;
+}
+
+static void server_stop(struct side *s) {
+  if (s->pid > 0) {
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, NULL, 0);
+  }
+  s->pid = 0;
 }
 
 /* --- diod ------------------------------------------------------------- */
@@ -231,115 +334,189 @@ static pid_t diod_start(const char *dir, char *addr, size_t cap) {
   return -1;
 }
 
-/* --- output ----------------------------------------------------------- */
+/* --- one phase -------------------------------------------------------- */
 
-static void print_json(const struct result *o, const struct result *d,
-                       size_t large, uint32_t msize) {
-  printf("{\"small_ops_per_s\": %.0f, \"large_read_mb_s\": %.1f, ",
-         o->small_ops, o->large_mb);
-  if (d->ok)
-    printf("\"diod_small_ops_per_s\": %.0f, \"diod_large_read_mb_s\": %.1f, "
-           "\"diod_msize\": %u, ",
-           d->small_ops, d->large_mb, d->msize);
-  else
-    printf("\"diod_small_ops_per_s\": null, \"diod_large_read_mb_s\": null, "
-           "\"diod_msize\": null, ");
-  printf("\"msize_offered\": %u, \"msize\": %u, \"small_file_bytes\": 1024, "
-         "\"large_file_mib\": %zu}\n",
-         msize, o->msize, large >> 20);
+/* Starts both servers (they inherit this process's affinity), connects,
+ * runs the rounds, stops them.  0, or -errno when our server failed. */
+static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
+                 struct fig *f) {
+  struct side sd[SIDES] = {{0}};
+  double *t[2][SIDES];
+  int err, nsides = 1;
+  memset(f, 0, sizeof(*f));
+  for (int k = 0; k < 2; k++)
+    for (int s = 0; s < SIDES; s++)
+      t[k][s] = p9__xcalloc((size_t)pl->rounds, sizeof(double));
+  if ((err = ours_start(&sd[OURS], data, pl->large, pl->msize)) == 0)
+    err = side_connect(&sd[OURS], pl->msize, &f->msize[OURS]);
+  if (!err && (sd[DIOD_].pid =
+                   diod_start(dir, sd[DIOD_].addr, sizeof(sd[0].addr))) > 0) {
+    sd[DIOD_].aname = dir;
+    if (side_connect(&sd[DIOD_], pl->msize, &f->msize[DIOD_]) == 0)
+      nsides = 2;
+    else
+      fprintf(stderr, "uksim bench 9p: connecting to diod failed\n");
+  }
+  if (!err)
+    err = interleave(sd, nsides, pl, t);
+  f->has_diod = nsides == 2;
+  if (!err)
+    summarize(f, pl, t);
+  for (int s = 0; s < SIDES; s++) {
+    side_disconnect(&sd[s]);
+    server_stop(&sd[s]);
+    for (int k = 0; k < 2; k++)
+      free(t[k][s]);
+  }
+  return err;
 }
 
-static void print_text(const struct result *o, const struct result *d,
-                       size_t large) {
-  printf("9P over loopback TCP, one client, msize %u\n", o->msize);
-  printf("%-28s %14s %14s\n", "", "uksim", "diod");
-  printf("%-28s %14.0f ", "walk+open+read+clunk /s", o->small_ops);
-  d->ok ? printf("%14.0f\n", d->small_ops) : printf("%14s\n", "-");
-  printf("read %zu MiB, MB/s %9s %14.1f ", large >> 20, "", o->large_mb);
-  d->ok ? printf("%14.1f\n", d->large_mb) : printf("%14s\n", "-");
-  if (!d->ok)
+/* --- output ----------------------------------------------------------- */
+
+static void print_ratio(const char *key, const double *r, int ok) {
+  static const char *p[3] = {"p10", "p50", "p90"};
+  for (int i = 0; i < 3; i++)
+    ok ? printf(", \"%s_ratio_%s\": %.3f", key, p[i], r[i])
+       : printf(", \"%s_ratio_%s\": null", key, p[i]);
+}
+
+static void print_fig_json(const struct fig *f) {
+  printf("\"small_ops_per_s\": %.0f, \"large_read_mb_s\": %.1f, ",
+         f->small[OURS], f->large[OURS]);
+  if (f->has_diod)
+    printf("\"diod_small_ops_per_s\": %.0f, \"diod_large_read_mb_s\": %.1f, "
+           "\"diod_msize\": %u",
+           f->small[DIOD_], f->large[DIOD_], f->msize[DIOD_]);
+  else
+    printf("\"diod_small_ops_per_s\": null, \"diod_large_read_mb_s\": null, "
+           "\"diod_msize\": null");
+  print_ratio("small", f->small_ratio, f->has_diod);
+  print_ratio("large", f->large_ratio, f->has_diod);
+}
+
+static void print_json(const struct fig *free_run, const struct fig *pinned,
+                       const struct plan *pl, int cpus, double load) {
+  printf("{");
+  print_fig_json(free_run);
+  printf(", \"msize_offered\": %u, \"msize\": %u, \"small_file_bytes\": 1024, "
+         "\"large_file_mib\": %zu, \"rounds\": %ld, \"small_block_s\": %.3f, "
+         "\"cpus\": %d, \"loadavg_1m\": %.2f, \"pinned\": {",
+         pl->msize, free_run->msize[OURS], pl->large >> 20, pl->rounds,
+         pl->block_s, cpus, load);
+  print_fig_json(pinned);
+  printf("}}\n");
+}
+
+static void print_text(const struct fig *f, const struct plan *pl,
+                       const char *title) {
+  printf("%s: 9P over loopback TCP, one client, msize %u, %ld rounds\n", title,
+         f->msize[OURS], pl->rounds);
+  printf("%-28s %12s %12s %20s\n", "", "uksim", "diod", "ours/diod p10..p90");
+  printf("%-28s %12.0f ", "walk+open+read+clunk /s", f->small[OURS]);
+  f->has_diod ? printf("%12.0f %6.2f %.2f..%.2f\n", f->small[DIOD_],
+                       f->small_ratio[1], f->small_ratio[0], f->small_ratio[2])
+              : printf("%12s\n", "-");
+  printf("read %4zu MiB, MB/s %8s %12.1f ", pl->large >> 20, "",
+         f->large[OURS]);
+  f->has_diod ? printf("%12.1f %6.2f %.2f..%.2f\n", f->large[DIOD_],
+                       f->large_ratio[1], f->large_ratio[0], f->large_ratio[2])
+              : printf("%12s\n", "-");
+  if (!f->has_diod)
     printf("(diod not available: Debian package diod)\n");
 }
 
 static const char bench_usage[] =
     "usage: uksim bench 9p [--json] [--large-mib N] [--seconds S] "
-    "[--msize N]\n"
-    "Compares our 9P server with diod on loopback TCP (one run).\n";
+    "[--msize N] [--rounds N]\n"
+    "Compares our 9P server with diod on loopback TCP, interleaved: N "
+    "rounds\n(default 10) of a block of small operations on each server "
+    "(S/N seconds\neach, S default 1) and one read of the large file from "
+    "each, the order\nalternating.  Figures are medians over blocks; "
+    "*_ratio_p10/p50/p90 are\npercentiles of the per-round ratio ours/diod.  "
+    "Runs pinned to one cpu\n(client and both servers) and unpinned; the "
+    "top-level keys are unpinned.\n";
 
-static int parse(int argc, char **argv, int *json, size_t *large, double *secs,
-                 uint32_t *msize) {
+static int parse(int argc, char **argv, int *json, struct plan *pl,
+                 double *secs) {
   static const struct option lo[] = {{"json", no_argument, 0, 'j'},
                                      {"large-mib", required_argument, 0, 'l'},
                                      {"seconds", required_argument, 0, 's'},
                                      {"msize", required_argument, 0, 'm'},
+                                     {"rounds", required_argument, 0, 'r'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   int c;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "jl:s:m:h", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "jl:s:m:r:h", lo, NULL)) != -1) {
     if (c == 'j')
       *json = 1;
     else if (c == 'l')
-      *large = (size_t)strtoul(optarg, NULL, 10) << 20;
+      pl->large = (size_t)strtoul(optarg, NULL, 10) << 20;
     else if (c == 's')
       *secs = strtod(optarg, NULL);
     else if (c == 'm')
-      *msize = (uint32_t)strtoul(optarg, NULL, 10);
+      pl->msize = (uint32_t)strtoul(optarg, NULL, 10);
+    else if (c == 'r')
+      pl->rounds = strtol(optarg, NULL, 10);
     else
       return c == 'h' ? 1 : -1;
   }
-  if (optind != argc || *large < (1u << 20) || *secs <= 0 ||
-      *msize < P9_MINMSIZE || *msize > P9_MAXMSIZE)
+  if (optind != argc || pl->large < (1u << 20) || *secs <= 0 ||
+      pl->rounds < 1 || pl->rounds > 10000 || pl->msize < P9_MINMSIZE ||
+      pl->msize > P9_MAXMSIZE)
     return -1;
+  pl->block_s = *secs / (double)pl->rounds;
   return 0;
 }
 
 int p9_bench_main(int argc, char **argv) {
-  int json = 0, st;
-  size_t large = 256u << 20;
-  double secs = 1.0;
-  uint32_t msize = 65536; /* diod's largest: both run the same msize */
-  char dir[] = "/tmp/uksim-bench9p.XXXXXX", addr[64], cmd[600];
-  struct result o = {0}, d = {0};
-  struct ours srv = {0};
+  int json = 0, st, err;
+  double secs = 1.0, load[1] = {0};
+  /* msize 65536 is diod's largest: both run the same msize */
+  struct plan pl = {.large = 256u << 20, .rounds = 10, .msize = 65536};
+  char dir[] = "/tmp/uksim-bench9p.XXXXXX", cmd[600];
+  struct fig pinned, free_run;
+  cpu_set_t all, one;
   uint8_t *data;
-  pid_t pid;
-  int err;
-  if ((st = parse(argc, argv, &json, &large, &secs, &msize)) != 0)
+  if ((st = parse(argc, argv, &json, &pl, &secs)) != 0)
     return st > 0 ? (fputs(bench_usage, stdout), 0)
                   : (fputs(bench_usage, stderr), 2);
   signal(SIGPIPE, SIG_IGN);
-  data = p9__xmalloc(large);
-  fill(data, large);
+  data = p9__xmalloc(pl.large);
+  fill(data, pl.large);
   if (!mkdtemp(dir) || write_file(dir, "small.bin", data, 1024) < 0 ||
-      write_file(dir, "large.bin", data, large) < 0) {
+      write_file(dir, "large.bin", data, pl.large) < 0) {
     fprintf(stderr, "uksim bench 9p: cannot write files in %s\n", dir);
     free(data);
     return 1;
   }
-  if ((err = ours_start(&srv, data, data, large, msize)) < 0) {
-    fprintf(stderr, "uksim bench 9p: server: %s\n", p9_strerror(err));
-    free(data);
-    return 1;
-  }
+  sched_getaffinity(0, sizeof(all), &all);
+  CPU_ZERO(&one);
+  for (int i = 0; i < CPU_SETSIZE; i++)
+    if (CPU_ISSET(i, &all)) {
+      CPU_SET(i, &one);
+      break;
+    }
+  sched_setaffinity(0, sizeof(one), &one); /* inherited by both servers */
+  err = phase(data, dir, &pl, &pinned);
+  sched_setaffinity(0, sizeof(all), &all);
+  if (!err)
+    err = phase(data, dir, &pl, &free_run);
   free(data);
-  err = measure(p9_listener_addr(srv.l), "", large, secs, msize, &o);
-  ours_stop(&srv);
-  if (!err && (pid = diod_start(dir, addr, sizeof(addr))) > 0) {
-    if (measure(addr, dir, large, secs, msize, &d) < 0)
-      fprintf(stderr, "uksim bench 9p: measuring diod failed\n");
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
-  }
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   if (system(cmd) != 0)
     fprintf(stderr, "uksim bench 9p: could not remove %s\n", dir);
   if (err) {
-    fprintf(stderr, "uksim bench 9p: measuring our server: %s\n",
-            p9_strerror(err));
+    fprintf(stderr, "uksim bench 9p: measuring failed: %s\n", p9_strerror(err));
     return 1;
   }
-  json ? print_json(&o, &d, large, msize) : print_text(&o, &d, large);
+  getloadavg(load, 1);
+  if (json) {
+    print_json(&free_run, &pinned, &pl, CPU_COUNT(&all), load[0]);
+  } else {
+    print_text(&free_run, &pl, "unpinned");
+    print_text(&pinned, &pl, "pinned to one cpu");
+  }
   return 0;
 }

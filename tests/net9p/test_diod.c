@@ -224,14 +224,23 @@ Test(diod, benchmark_reports_both_servers, .timeout = 120) {
     cr_skip_test("UKSIM_9P not set (run through meson test)");
   need_diod();
   cr_assert_eq(sh(out, sizeof(out),
-                  "%s bench 9p --json --large-mib 4 --seconds 0.2", tool),
+                  "%s bench 9p --json --large-mib 4 --seconds 0.2 --rounds 3",
+                  tool),
                0);
   const char *keys[] = {
-      "\"small_ops_per_s\": ", "\"large_read_mb_s\": ",
-      "\"diod_small_ops_per_s\": ", "\"diod_large_read_mb_s\": "};
-  for (int i = 0; i < 4; i++) {
-    const char *k = strstr(out, keys[i]);
-    cr_assert_not_null(k, "no %s in %s", keys[i], out);
+      "\"small_ops_per_s\": ",      "\"large_read_mb_s\": ",
+      "\"diod_small_ops_per_s\": ", "\"diod_large_read_mb_s\": ",
+      "\"small_ratio_p10\": ",      "\"small_ratio_p50\": ",
+      "\"large_ratio_p90\": "};
+  const char *pinned = strstr(out, "\"pinned\": {");
+  cr_assert_not_null(pinned, "no pinned figures in %s", out);
+  cr_assert_not_null(strstr(out, "\"rounds\": 3"), "%s", out);
+  /* the same keys unpinned (top level, before "pinned") and pinned */
+  for (int i = 0; i < 7; i++) {
+    const char *k = strstr(out, keys[i]), *kp = strstr(pinned, keys[i]);
+    cr_assert(k && k < pinned, "no unpinned %s in %s", keys[i], out);
+    cr_assert_not_null(kp, "no pinned %s in %s", keys[i], out);
     cr_assert_gt(atof(k + strlen(keys[i])), 0, "%s", out);
+    cr_assert_gt(atof(kp + strlen(keys[i])), 0, "%s", out);
   }
 }
