@@ -81,6 +81,10 @@ struct p9_conn {
   unsigned pending; /* requests not yet responded */
   uint32_t epoch;   /* bumped by Tversion: older requests are orphans */
   p9__auth auth[P9__NAUTH];
+  uint8_t *obuf; /* answers are encoded here when the transport has sendv */
+  size_t obuf_cap;
+  uint8_t *spare; /* a read buffer kept for the next Tread */
+  size_t spare_cap;
   p9_conn *next, *prev;
 };
 

@@ -26,9 +26,10 @@ struct p9__req_priv {
   p9_req *flushers;   /* Tflush requests waiting for this one */
   p9_req *flush_next; /* next in the flushers list this one is on */
   uint8_t *rbuf;      /* Tread/Treaddir: response, data at +11 */
-  uint8_t *scratch;   /* Treaddir: stat entries before conversion */
-  uint64_t dirstart;  /* Treaddir: the offset (entry index) asked for */
-  uint32_t epoch;     /* connection epoch when received */
+  size_t rbuf_cap;
+  uint8_t *scratch;  /* Treaddir: stat entries before conversion */
+  uint64_t dirstart; /* Treaddir: the offset (entry index) asked for */
+  uint32_t epoch;    /* connection epoch when received */
   bool responded, in_table, dir_short, newfid_new;
   bool implicit; /* a Tclunk the library made at teardown: never answered */
   size_t len;
@@ -41,6 +42,7 @@ typedef struct reqblock {
 } reqblock;
 
 static void finish(p9_req *r, int err, const char *ename);
+static bool is_dir(const p9_fid *f);
 static void clunk_all_fids(p9_conn *c);
 
 /* --- fids ------------------------------------------------------------- */
@@ -80,9 +82,53 @@ static void trace(p9_conn *c, const char *dir, const p9_fcall *f) {
   p9__log(c->srv->log, "%s %s %s", c->t ? c->t->peer : "-", dir, line);
 }
 
-static void send_buf(p9_conn *c, uint8_t *buf, size_t len) {
-  if (c->t->ops->send(c->t, buf, len) < 0)
+/* Hands one message to the transport; a transport that fails is closed.
+ * With sendv the transport borrows the bytes, so the buffers stay ours;
+ * without, it takes buf (which out_buf then allocated). */
+static void transmit(p9_conn *c, const struct iovec *iov, int n) {
+  int err = c->t->ops->sendv
+                ? c->t->ops->sendv(c->t, iov, n)
+                : c->t->ops->send(c->t, iov[0].iov_base, iov[0].iov_len);
+  if (err < 0)
     c->t->ops->close(c->t);
+}
+
+/* Room for an n-byte answer: the connection's buffer when the transport
+ * borrows (answers are encoded there one at a time), else a new one. */
+static uint8_t *out_buf(p9_conn *c, size_t n) {
+  if (!c->t->ops->sendv)
+    return p9__xmalloc(n);
+  if (c->obuf_cap < n) {
+    free(c->obuf);
+    c->obuf_cap = n < 256 ? 256 : n;
+    c->obuf = p9__xmalloc(c->obuf_cap);
+  }
+  return c->obuf;
+}
+
+/* A read buffer of at least n bytes: the connection's spare if it fits. */
+static uint8_t *take_buf(p9_conn *c, size_t n, size_t *cap) {
+  uint8_t *b = c->spare;
+  if (b && c->spare_cap >= n) {
+    *cap = c->spare_cap;
+    c->spare = NULL;
+    return b;
+  }
+  *cap = n;
+  return p9__xmalloc(n);
+}
+
+/* Keeps the larger of b and the spare for the next read. */
+static void give_buf(p9_conn *c, uint8_t *b, size_t cap) {
+  if (!b)
+    return;
+  if (c->spare && c->spare_cap >= cap) {
+    free(b);
+    return;
+  }
+  free(c->spare);
+  c->spare = b;
+  c->spare_cap = cap;
 }
 
 static void send_error(p9_req *r, int err, const char *ename) {
@@ -101,12 +147,32 @@ static void send_error(p9_req *r, int err, const char *ename) {
   }
   trace(c, "->", &f);
   n = p9_fcall_size(&f, c->dialect);
-  buf = p9__xmalloc((size_t)n);
+  buf = out_buf(c, (size_t)n);
   p9_encode(&f, c->dialect, buf, (size_t)n);
-  send_buf(c, buf, (size_t)n);
+  transmit(c, &(struct iovec){buf, (size_t)n}, 1);
 }
 
-/* Encodes and sends the op's successful answer; -errno if it can't. */
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Rread/Rreaddir through sendv: the header from here, the data from
+ * wherever it is (the op's own bytes or the request's buffer). */
+static void send_data(p9_conn *c, const p9_fcall *f, size_t n) {
+  uint8_t h[P9_RREAD_DATA_OFF];
+  struct iovec iov[2] = {{h, sizeof(h)}, {(void *)f->data, f->count}};
+  put32(h, (uint32_t)n);
+  h[4] = f->type;
+  h[5] = (uint8_t)f->tag;
+  h[6] = (uint8_t)(f->tag >> 8);
+  put32(h + 7, f->count);
+  transmit(c, iov, f->count ? 2 : 1);
+}
+
+/* Encodes and sends the op's successful answer; -errno if it can't.  An
+ * Rread's data is where the op put it: in r->buf (the request's buffer,
+ * data at +11), or, for a file, wherever ofcall.data points. */
 static int send_reply(p9_req *r) {
   p9_conn *c = r->conn;
   p9_fcall *f = &r->ofcall;
@@ -114,19 +180,25 @@ static int send_reply(p9_req *r) {
   long n;
   f->type = r->ifcall.type + 1;
   f->tag = r->ifcall.tag;
-  if (buf)
+  if (buf &&
+      (!f->data || r->ifcall.type == P9_TREADDIR || (r->fid && is_dir(r->fid))))
     f->data = buf + P9_RREAD_DATA_OFF;
   n = p9_fcall_size(f, c->dialect);
   if (n < 0)
     return (int)n;
   if ((size_t)n > c->msize)
     return -EMSGSIZE;
-  if (!buf)
-    buf = p9__xmalloc((size_t)n);
-  r->priv->rbuf = NULL;
   trace(c, "->", f);
+  if (buf && c->t->ops->sendv) {
+    send_data(c, f, (size_t)n);
+    return 0;
+  }
+  if (!buf)
+    buf = out_buf(c, (size_t)n);
+  else
+    r->priv->rbuf = NULL; /* the transport takes it */
   p9_encode(f, c->dialect, buf, (size_t)n);
-  send_buf(c, buf, (size_t)n);
+  transmit(c, &(struct iovec){buf, (size_t)n}, 1);
   return 0;
 }
 
@@ -266,6 +338,8 @@ static void conn_free(p9_conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   p9__fidtab_close(&c->fids);
+  free(c->obuf);
+  free(c->spare);
   free(c->tags);
   free(c);
 }
@@ -281,7 +355,7 @@ static void release(p9_req *r) {
   fid_put(c, r->fid);
   fid_put(c, r->afid);
   fid_put(c, r->dfid);
-  free(r->priv->rbuf);
+  give_buf(c, r->priv->rbuf, r->priv->rbuf_cap);
   free(r->priv->scratch);
   free(r);
   for (; fl; fl = next) {
@@ -624,7 +698,8 @@ static int read_check(p9_req *r) {
     else if (i->offset != r->fid->diroffset)
       return -ESPIPE;
   }
-  r->priv->rbuf = p9__xmalloc(P9_RREAD_DATA_OFF + i->count);
+  r->priv->rbuf =
+      take_buf(r->conn, P9_RREAD_DATA_OFF + i->count, &r->priv->rbuf_cap);
   r->buf = r->priv->rbuf + P9_RREAD_DATA_OFF;
   return 0;
 }

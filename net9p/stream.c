@@ -62,16 +62,11 @@ static void write_cb(uv_write_t *req, int status) {
   }
 }
 
-static int stream_send(p9_transport *t, uint8_t *buf, size_t len) {
-  stream *s = (stream *)t;
-  wreq *w;
-  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+/* Queues buf[off..len) behind earlier writes; takes buf. */
+static int queue_write(stream *s, uint8_t *buf, size_t off, size_t len) {
+  wreq *w = p9__xmalloc(sizeof(*w));
+  uv_buf_t b = uv_buf_init((char *)buf + off, (unsigned)(len - off));
   int err;
-  if (s->closing) {
-    free(buf);
-    return -ECONNRESET;
-  }
-  w = p9__xmalloc(sizeof(*w));
   w->buf = buf;
   if ((err = uv_write(&w->req, s->h, &b, 1, write_cb)) < 0) {
     free(buf);
@@ -80,7 +75,60 @@ static int stream_send(p9_transport *t, uint8_t *buf, size_t len) {
   return err;
 }
 
-static const struct p9_transport_ops stream_ops = {stream_send, stream_close};
+/* Writes what the socket takes now, without waiting (nothing when earlier
+ * writes are still queued, which keeps the order); the bytes written or a
+ * negative error. */
+static long try_write(stream *s, const uv_buf_t *b, int n) {
+  int k = uv_try_write(s->h, b, (unsigned)n);
+  return k == UV_EAGAIN || k == UV_ENOSYS ? 0 : k;
+}
+
+/* Most answers go out in one write(2) from here; only a socket that is
+ * full gets a copy queued, so there is no request to allocate and no
+ * POLLOUT to arm and disarm per message. */
+static int stream_send(p9_transport *t, uint8_t *buf, size_t len) {
+  stream *s = (stream *)t;
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+  long k = s->closing ? -ECONNRESET : try_write(s, &b, 1);
+  if (k < 0) {
+    free(buf);
+    return (int)k;
+  }
+  if ((size_t)k == len) {
+    free(buf);
+    return 0;
+  }
+  return queue_write(s, buf, (size_t)k, len);
+}
+
+static int stream_sendv(p9_transport *t, const struct iovec *iov, int n) {
+  stream *s = (stream *)t;
+  uv_buf_t b[4];
+  size_t total = 0, at = 0;
+  uint8_t *rest;
+  long k;
+  if (s->closing)
+    return -ECONNRESET;
+  if (n < 1 || n > 4)
+    return -EINVAL;
+  for (int i = 0; i < n; i++) {
+    b[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+    total += iov[i].iov_len;
+  }
+  if ((k = try_write(s, b, n)) < 0 || (size_t)k == total)
+    return k < 0 ? (int)k : 0;
+  rest = p9__xmalloc(total - (size_t)k); /* what the socket did not take */
+  for (int i = 0; i < n; i++) {
+    size_t len = iov[i].iov_len, skip = (size_t)k > len ? len : (size_t)k;
+    memcpy(rest + at, (const uint8_t *)iov[i].iov_base + skip, len - skip);
+    at += len - skip;
+    k -= (long)skip;
+  }
+  return queue_write(s, rest, 0, at);
+}
+
+static const struct p9_transport_ops stream_ops = {stream_send, stream_close,
+                                                   stream_sendv};
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   stream *s = h->data;

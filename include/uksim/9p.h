@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 
 #include <uv.h>
 
@@ -328,6 +329,12 @@ struct p9_transport_ops {
   int (*send)(p9_transport *t, uint8_t *buf, size_t len);
   /* Stops delivery and closes; `closed` runs once, maybe later. */
   void (*close)(p9_transport *t);
+  /* Optional: queues one whole message gathered from iov[0..n) (n <= 4),
+   * which the transport only borrows for the call: it copies whatever it
+   * cannot hand to the peer at once.  When present the server sends every
+   * answer through it, an Rread's data straight from where the op left
+   * it. */
+  int (*sendv)(p9_transport *t, const struct iovec *iov, int n);
 };
 
 struct p9_transport {
@@ -400,7 +407,9 @@ struct p9_srv_ops {
    * with ifcall.mode; fill ofcall.qid and set r->fid->aux to the new file. */
   void (*create)(p9_req *r);
   /* Read ifcall.count bytes at ifcall.offset into r->buf (room for
-   * ifcall.count bytes) and set ofcall.count.
+   * ifcall.count bytes) and set ofcall.count.  A file's read may instead
+   * point ofcall.data at the bytes where they live, valid until
+   * p9_respond returns (the library sends them without copying).
    * Directories: put whole entries with p9_dirread_put from
    * r->fid->dirindex on (the library checks offsets). */
   void (*read)(p9_req *r);

@@ -39,7 +39,24 @@ static inline void cap_close(p9_transport *t) {
     t->closed(t, 0);
 }
 
-static const struct p9_transport_ops cap_ops = {cap_send, cap_close};
+/* The borrowing send: gathers the pieces into a buffer of its own. */
+static inline int cap_sendv(p9_transport *t, const struct iovec *iov, int n) {
+  size_t len = 0, at = 0;
+  uint8_t *buf;
+  for (int i = 0; i < n; i++)
+    len += iov[i].iov_len;
+  buf = malloc(len ? len : 1);
+  for (int i = 0; i < n; i++) {
+    memcpy(buf + at, iov[i].iov_base, iov[i].iov_len);
+    at += iov[i].iov_len;
+  }
+  return cap_send(t, buf, len);
+}
+
+static const struct p9_transport_ops cap_ops = {cap_send, cap_close, cap_sendv};
+/* A transport without sendv: the server hands it buffers to keep. */
+static const struct p9_transport_ops cap_ops_owning = {cap_send, cap_close,
+                                                       NULL};
 
 static inline void cap_init(cap *c) {
   memset(c, 0, sizeof(*c));

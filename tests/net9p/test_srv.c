@@ -411,6 +411,47 @@ static int read_names(uint32_t count, char names[][8]) {
   }
 }
 
+/* File reads (memfs sends its bytes in place), directory reads and errors,
+ * through a transport that borrows (sendv) and one that takes buffers. */
+static void reads_through_the_transport(void) {
+  static uint8_t big[100000];
+  char names[16][8];
+  for (size_t i = 0; i < sizeof(big); i++)
+    big[i] = (uint8_t)(i * 7 + i / 251);
+  p9_memfs_put(E.fs, "big", big, sizeof(big));
+  session();
+  walk(0, 2, "big", NULL);
+  cr_assert_eq(topen(2, P9_OREAD), 0);
+  for (uint64_t off = 0; off < sizeof(big) + 10; off += 30000) {
+    cr_assert_eq(rpc((p9_fcall){.type = P9_TREAD,
+                                .tag = 5,
+                                .fid = 2,
+                                .offset = off,
+                                .count = 70000}), /* clamped to msize-24 */
+                 0);
+    size_t want = sizeof(big) - off < 65536 - P9_IOHDRSZ
+                      ? (off < sizeof(big) ? sizeof(big) - off : 0)
+                      : 65536 - P9_IOHDRSZ;
+    cr_assert_eq(rx.count, want, "offset %llu", (unsigned long long)off);
+    cr_assert_eq(memcmp(rx.data, big + off, want), 0);
+  }
+  walk(0, 1, NULL, NULL); /* read_names reads fid 1 */
+  cr_assert_eq(topen(1, P9_OREAD), 0);
+  cr_assert_eq(read_names(8192, names), 1);
+  cr_assert_str_eq(names[0], "big");
+  expect_error((p9_fcall){.type = P9_TREAD, .tag = 5, .fid = 9, .count = 1},
+               "unknown fid");
+}
+
+Test(srv, reads_through_a_borrowing_transport) {
+  reads_through_the_transport();
+}
+
+Test(srv, reads_through_a_transport_without_sendv) {
+  E.c.t.ops = &cap_ops_owning;
+  reads_through_the_transport();
+}
+
 Test(srv, directory_reads_return_whole_entries_at_offsets) {
   char names[16][8], again[16][8], name[8];
   for (int i = 0; i < 10; i++) {
