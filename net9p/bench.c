@@ -24,10 +24,15 @@
  *
  * A small operation is four round trips of ~100 bytes, so unpinned it
  * costs mostly cross-core wake-ups, i.e. where Linux places the client and
- * the server.  Everything therefore runs twice: pinned (the client and
- * both servers on one core; the servers inherit the affinity from the
- * bench process) and unpinned; the top-level keys are unpinned, as in
- * `uksim bench ipc`.
+ * the server.  Everything therefore runs three times: pinned (the client
+ * and both servers on one core; the servers inherit the affinity from the
+ * bench process), cross_core (the client on one core, both servers on
+ * another: every message crosses) and unpinned; the top-level keys are
+ * unpinned, as in `uksim bench ipc`.  Unpinned, a server's threads decide
+ * where its work runs: diod hands each request from a reader thread to a
+ * worker, which Linux often wakes on the client's idle core, so the reply
+ * is built where the client will read it; ours answers on the core where
+ * the request woke it.
  * diod's figures are null when diod is not installed.
  */
 #include <arpa/inet.h>
@@ -131,9 +136,21 @@ static int small_block(p9_cfid *root, double secs, double *rate) {
   return 0;
 }
 
+/* The client's buffer for large reads: one for the whole run, touched
+ * before the first read, so no read pays the client's page faults. */
+#define CHUNK (8u << 20)
+static char *chunk_buf(void) {
+  static char *buf;
+  if (!buf) {
+    buf = p9__xmalloc(CHUNK);
+    memset(buf, 0, CHUNK);
+  }
+  return buf;
+}
+
 static int large_read(p9_cfid *root, size_t size, double *mbs) {
-  size_t chunk = 8u << 20, done = 0;
-  char *buf = p9__xmalloc(chunk);
+  size_t chunk = CHUNK, done = 0;
+  char *buf = chunk_buf();
   int err;
   p9_cfid *f = p9_walk(root, "large.bin", &err);
   double t0 = now_s();
@@ -152,7 +169,6 @@ static int large_read(p9_cfid *root, size_t size, double *mbs) {
 out:
   if (f)
     p9_clunk(f);
-  free(buf);
   return err;
 }
 
@@ -339,7 +355,7 @@ static pid_t diod_start(const char *dir, char *addr, size_t cap) {
 /* Starts both servers (they inherit this process's affinity), connects,
  * runs the rounds, stops them.  0, or -errno when our server failed. */
 static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
-                 struct fig *f) {
+                 const cpu_set_t *srv, const cpu_set_t *cli, struct fig *f) {
   struct side sd[SIDES] = {{0}};
   double *t[2][SIDES];
   int err, nsides = 1;
@@ -347,10 +363,14 @@ static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
   for (int k = 0; k < 2; k++)
     for (int s = 0; s < SIDES; s++)
       t[k][s] = p9__xcalloc((size_t)pl->rounds, sizeof(double));
-  if ((err = ours_start(&sd[OURS], data, pl->large, pl->msize)) == 0)
+  sched_setaffinity(0, sizeof(*srv), srv); /* both servers inherit it */
+  err = ours_start(&sd[OURS], data, pl->large, pl->msize);
+  if (!err)
+    sd[DIOD_].pid = diod_start(dir, sd[DIOD_].addr, sizeof(sd[0].addr));
+  sched_setaffinity(0, sizeof(*cli), cli);
+  if (!err)
     err = side_connect(&sd[OURS], pl->msize, &f->msize[OURS]);
-  if (!err && (sd[DIOD_].pid =
-                   diod_start(dir, sd[DIOD_].addr, sizeof(sd[0].addr))) > 0) {
+  if (!err && sd[DIOD_].pid > 0) {
     sd[DIOD_].aname = dir;
     if (side_connect(&sd[DIOD_], pl->msize, &f->msize[DIOD_]) == 0)
       nsides = 2;
@@ -395,7 +415,8 @@ static void print_fig_json(const struct fig *f) {
 }
 
 static void print_json(const struct fig *free_run, const struct fig *pinned,
-                       const struct plan *pl, int cpus, double load) {
+                       const struct fig *cross, const struct plan *pl, int cpus,
+                       double load) {
   printf("{");
   print_fig_json(free_run);
   printf(", \"msize_offered\": %u, \"msize\": %u, \"small_file_bytes\": 1024, "
@@ -404,7 +425,13 @@ static void print_json(const struct fig *free_run, const struct fig *pinned,
          pl->msize, free_run->msize[OURS], pl->large >> 20, pl->rounds,
          pl->block_s, cpus, load);
   print_fig_json(pinned);
-  printf("}}\n");
+  if (cross->has_diod >= 0) {
+    printf("}, \"cross_core\": {");
+    print_fig_json(cross);
+    printf("}}\n");
+  } else {
+    printf("}, \"cross_core\": null}\n");
+  }
 }
 
 static void print_text(const struct fig *f, const struct plan *pl,
@@ -433,8 +460,9 @@ static const char bench_usage[] =
     "(S/N seconds\neach, S default 1) and one read of the large file from "
     "each, the order\nalternating.  Figures are medians over blocks; "
     "*_ratio_p10/p50/p90 are\npercentiles of the per-round ratio ours/diod.  "
-    "Runs pinned to one cpu\n(client and both servers) and unpinned; the "
-    "top-level keys are unpinned.\n";
+    "Runs pinned to one cpu\n(client and both servers), cross_core (client "
+    "on one cpu, both servers\non another) and unpinned; the top-level keys "
+    "are unpinned.\n";
 
 static int parse(int argc, char **argv, int *json, struct plan *pl,
                  double *secs) {
@@ -476,8 +504,8 @@ int p9_bench_main(int argc, char **argv) {
   /* msize 65536 is diod's largest: both run the same msize */
   struct plan pl = {.large = 256u << 20, .rounds = 10, .msize = 65536};
   char dir[] = "/tmp/uksim-bench9p.XXXXXX", cmd[600];
-  struct fig pinned, free_run;
-  cpu_set_t all, one;
+  struct fig pinned, cross, free_run;
+  cpu_set_t all, cpu[2];
   uint8_t *data;
   if ((st = parse(argc, argv, &json, &pl, &secs)) != 0)
     return st > 0 ? (fputs(bench_usage, stdout), 0)
@@ -492,17 +520,17 @@ int p9_bench_main(int argc, char **argv) {
     return 1;
   }
   sched_getaffinity(0, sizeof(all), &all);
-  CPU_ZERO(&one);
-  for (int i = 0; i < CPU_SETSIZE; i++)
-    if (CPU_ISSET(i, &all)) {
-      CPU_SET(i, &one);
-      break;
-    }
-  sched_setaffinity(0, sizeof(one), &one); /* inherited by both servers */
-  err = phase(data, dir, &pl, &pinned);
-  sched_setaffinity(0, sizeof(all), &all);
+  CPU_ZERO(&cpu[0]);
+  CPU_ZERO(&cpu[1]);
+  for (int i = 0, n = 0; i < CPU_SETSIZE && n < 2; i++)
+    if (CPU_ISSET(i, &all))
+      CPU_SET(i, &cpu[n++]);
+  cross.has_diod = -1; /* not measured: one cpu */
+  err = phase(data, dir, &pl, &cpu[0], &cpu[0], &pinned);
+  if (!err && CPU_COUNT(&all) > 1)
+    err = phase(data, dir, &pl, &cpu[1], &cpu[0], &cross);
   if (!err)
-    err = phase(data, dir, &pl, &free_run);
+    err = phase(data, dir, &pl, &all, &all, &free_run);
   free(data);
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
   if (system(cmd) != 0)
@@ -513,10 +541,12 @@ int p9_bench_main(int argc, char **argv) {
   }
   getloadavg(load, 1);
   if (json) {
-    print_json(&free_run, &pinned, &pl, CPU_COUNT(&all), load[0]);
+    print_json(&free_run, &pinned, &cross, &pl, CPU_COUNT(&all), load[0]);
   } else {
     print_text(&free_run, &pl, "unpinned");
     print_text(&pinned, &pl, "pinned to one cpu");
+    if (cross.has_diod >= 0)
+      print_text(&cross, &pl, "client on one cpu, servers on another");
   }
   return 0;
 }

@@ -235,6 +235,7 @@ Test(diod, benchmark_reports_both_servers, .timeout = 120) {
   const char *pinned = strstr(out, "\"pinned\": {");
   cr_assert_not_null(pinned, "no pinned figures in %s", out);
   cr_assert_not_null(strstr(out, "\"rounds\": 3"), "%s", out);
+  cr_assert_not_null(strstr(out, "\"cross_core\": "), "%s", out);
   /* the same keys unpinned (top level, before "pinned") and pinned */
   for (int i = 0; i < 7; i++) {
     const char *k = strstr(out, keys[i]), *kp = strstr(pinned, keys[i]);
