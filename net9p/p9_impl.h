@@ -85,6 +85,7 @@ struct p9_conn {
   size_t obuf_cap;
   uint8_t *spare; /* a read buffer kept for the next Tread */
   size_t spare_cap;
+  void *spare_req; /* a request block kept for the next small message */
   p9_conn *next, *prev;
 };
 

@@ -31,10 +31,12 @@ struct p9__req_priv {
   uint64_t dirstart; /* Treaddir: the offset (entry index) asked for */
   uint32_t epoch;    /* connection epoch when received */
   bool responded, in_table, dir_short, newfid_new;
-  bool implicit; /* a Tclunk the library made at teardown: never answered */
-  size_t len;
+  bool implicit;    /* a Tclunk the library made at teardown: never answered */
+  size_t len, room; /* of msg */
   uint8_t msg[];
 };
+
+enum { REQ_ROOM = 128 }; /* message bytes every request block holds */
 
 typedef struct reqblock {
   p9_req r;
@@ -340,6 +342,7 @@ static void conn_free(p9_conn *c) {
   p9__fidtab_close(&c->fids);
   free(c->obuf);
   free(c->spare);
+  free(c->spare_req);
   free(c->tags);
   free(c);
 }
@@ -357,7 +360,10 @@ static void release(p9_req *r) {
   fid_put(c, r->dfid);
   give_buf(c, r->priv->rbuf, r->priv->rbuf_cap);
   free(r->priv->scratch);
-  free(r);
+  if (r->priv->room == REQ_ROOM && !c->spare_req)
+    c->spare_req = r; /* the next small message reuses it */
+  else
+    free(r);
   for (; fl; fl = next) {
     next = fl->priv->flush_next;
     fl->oldreq = NULL;
@@ -959,8 +965,19 @@ static handler handler_for(p9_dialect d, uint8_t type) {
   return type < P9_TVERSION && simple[type].need ? do_simple : NULL;
 }
 
+/* A zeroed request block with room for a message of len bytes: most
+ * messages are small and answered at once, so one block per connection,
+ * kept by release, serves them without a malloc each. */
 static p9_req *req_new(p9_conn *c, const uint8_t *msg, size_t len) {
-  reqblock *b = p9__xcalloc(1, sizeof(*b) + len);
+  size_t room = len > REQ_ROOM ? len : REQ_ROOM;
+  reqblock *b = room == REQ_ROOM ? c->spare_req : NULL;
+  if (b) {
+    c->spare_req = NULL;
+    memset(b, 0, sizeof(*b));
+  } else {
+    b = p9__xcalloc(1, sizeof(*b) + room);
+  }
+  b->p.room = room;
   b->r.priv = &b->p;
   b->r.conn = c;
   b->r.srv = c->srv;
