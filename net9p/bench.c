@@ -28,11 +28,11 @@
  * and both servers on one core; the servers inherit the affinity from the
  * bench process), cross_core (the client on one core, both servers on
  * another: every message crosses) and unpinned; the top-level keys are
- * unpinned, as in `uksim bench ipc`.  Unpinned, a server's threads decide
- * where its work runs: diod hands each request from a reader thread to a
- * worker, which Linux often wakes on the client's idle core, so the reply
- * is built where the client will read it; ours answers on the core where
- * the request woke it.
+ * unpinned, as in `uksim bench ipc`.  Unpinned, a server's threads let
+ * Linux decide where its work runs: diod hands each request from a reader
+ * thread to a worker, which Linux may wake on the client's idle core, so
+ * the reply is built where the client will read it; ours answers on the
+ * core where the request woke it.
  * diod's figures are null when diod is not installed.
  */
 #include <arpa/inet.h>
