@@ -244,6 +244,85 @@ Test(stream, oversize_message_closes_the_connection, .timeout = 30) {
   bg_stop(&b);
 }
 
+/* Reads one whole frame into buf (cap bytes); its length. */
+static size_t read_frame(int fd, uint8_t *buf, size_t cap) {
+  size_t have = 0, want = 4;
+  while (have < want) {
+    ssize_t k = read(fd, buf + have, want - have);
+    cr_assert_gt(k, 0, "connection ended after %zu bytes", have);
+    have += (size_t)k;
+    if (have == 4) {
+      want = buf[0] | buf[1] << 8 | buf[2] << 16 | (size_t)buf[3] << 24;
+      cr_assert(want >= 7 && want <= cap, "frame of %zu bytes", want);
+    }
+  }
+  return have;
+}
+
+/* Replies larger than the socket takes at once: the server writes what it
+ * can, queues the rest, and later replies (small ones too) wait behind it
+ * in order.  The client sends every request first, reads nothing for a
+ * while, then checks each reply's tag and bytes. */
+Test(stream, replies_queue_in_order_behind_a_full_socket, .timeout = 30) {
+  enum { NREAD = 16, MSIZE = 1 << 20, COUNT = MSIZE - P9_IOHDRSZ };
+  size_t flen = (size_t)NREAD * COUNT;
+  uint8_t *file = malloc(flen), *buf = malloc(MSIZE), *out = malloc(1 << 16);
+  size_t at = 0;
+  bgsrv b;
+  int fd, rcv = 65536;
+  p9_fcall rx,
+      tx[4 + 2 * NREAD] = {
+          {.type = P9_TVERSION, .tag = P9_NOTAG, .msize = MSIZE},
+          {.type = P9_TATTACH, .tag = 1, .fid = 0, .afid = P9_NOFID},
+          {.type = P9_TWALK, .tag = 2, .fid = 0, .newfid = 1, .nwname = 1},
+          {.type = P9_TOPEN, .tag = 3, .fid = 1, .mode = P9_OREAD}};
+  for (size_t i = 0; i < flen; i++)
+    file[i] = (uint8_t)(i * 13 + i / 65521);
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
+  p9_memfs_put(b.fs, "big", file, flen); /* the loop is idle: no client */
+  tx[0].version = p9_str_c("9P2000");
+  tx[1].uname = p9_str_c("glenda");
+  tx[2].wname[0] = p9_str_c("big");
+  for (int i = 0; i < NREAD; i++) { /* a read, then a refused clunk */
+    tx[4 + 2 * i] = (p9_fcall){.type = P9_TREAD,
+                               .tag = (uint16_t)(10 + 2 * i),
+                               .fid = 1,
+                               .offset = (uint64_t)i * COUNT,
+                               .count = COUNT};
+    tx[5 + 2 * i] =
+        (p9_fcall){.type = P9_TCLUNK, .tag = (uint16_t)(11 + 2 * i), .fid = 7};
+  }
+  fd = raw_connect(b.addr);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)); /* fills soon */
+  for (int i = 0; i < 4 + 2 * NREAD; i++) {
+    long n = p9_encode(&tx[i], P9_2000, out + at, (1 << 16) - at);
+    cr_assert_gt(n, 0);
+    at += (size_t)n;
+  }
+  cr_assert_eq(write(fd, out, at), (ssize_t)at);
+  usleep(200000); /* the server meets a full socket meanwhile */
+  for (int i = 0; i < 4 + 2 * NREAD; i++) {
+    size_t n = read_frame(fd, buf, MSIZE);
+    cr_assert_eq(p9_decode(buf, n, P9_2000, &rx), 0);
+    cr_assert_eq(rx.tag, tx[i].tag, "reply %d out of order", i);
+    if (tx[i].type == P9_TCLUNK) {
+      cr_assert_eq(rx.type, P9_RERROR);
+      continue;
+    }
+    cr_assert_eq(rx.type, tx[i].type + 1, "reply %d", i);
+    if (tx[i].type == P9_TREAD) {
+      cr_assert_eq(rx.count, COUNT);
+      cr_assert_eq(memcmp(rx.data, file + tx[i].offset, COUNT), 0,
+                   "read %d: wrong bytes", i);
+    }
+  }
+  close(fd);
+  bg_stop(&b);
+  free(file);
+  free(buf);
+  free(out);
+}
+
 /* --- asynchronous client ---------------------------------------------- */
 
 struct actx {
