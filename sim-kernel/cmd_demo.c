@@ -6,6 +6,7 @@
  * shows the kernel's trace of the first steps, and ends with a summary read
  * from kernel data: requests sent, answered, errors, latency per op. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,21 @@ static int summarize(mach_client *mc) {
   return bad;
 }
 
+/* Waits for Ctrl-C or SIGTERM, so that the machine is then halted cleanly
+ * (its ICAs counted) rather than dying with this process.  SIGINT may have
+ * been ignored from birth (a background job): its default is restored. */
+static void wait_for_end(void) {
+  sigset_t set;
+  int sig;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  signal(SIGINT, SIG_DFL);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  sigwait(&set, &sig);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 int cmd_demo(int argc, char **argv) {
   struct run_opts o;
   mach_client mc;
@@ -185,7 +201,7 @@ int cmd_demo(int argc, char **argv) {
            "terminal; Ctrl-C to end\n",
            o.m.name, o.m.name);
     fflush(stdout);
-    pause();
+    wait_for_end();
   }
   if (mach_halt(&mc, &live) < 0)
     fprintf(stderr, "uksim demo: halt: %s\n", mc.error);

@@ -17,7 +17,7 @@ static void replace_usage(FILE *f) {
           "its state\n(seed 000 §5.2).  Waits for the outcome: exit 0 when "
           "the new server\nhas taken over, 1 when the replacement failed "
           "(the old server keeps\nserving), 2 on bad usage.\n\n"
-          "  --name MACHINE       machine (default: default; see 'uksim run "
+          "  --name MACHINE       machine (default: default; see 'uksim demo "
           "--keep')\n"
           "  --state METHOD       pass --state METHOD to the new server "
           "(single,\n"
