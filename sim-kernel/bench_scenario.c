@@ -137,7 +137,6 @@ int bench_scenario_main(int argc, char **argv) {
   struct fig f = {.seeds = 100, .jobs = cpus > 0 ? (unsigned)cpus : 1};
   unsigned runs = 3;
   bool json = false, seeds_given = false;
-  char *end;
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -147,18 +146,17 @@ int bench_scenario_main(int argc, char **argv) {
       runs = 1;
       if (!seeds_given)
         f.seeds = 20;
-    } else if (c == 's' || c == 'J') {
-      unsigned long v = strtoul(optarg, &end, 10);
-      unsigned long max = c == 's' ? EXPLORE_SEEDS_MAX : EXPLORE_JOBS_MAX;
-      if (*end || *optarg == '-' || v == 0 || v > max) {
-        fprintf(stderr, "uksim bench scenario: %s: 1 to %lu\n",
-                c == 's' ? "--seeds" : "--jobs", max);
+    } else if (c == 's') {
+      if (cli_number("bench scenario", "--seeds", optarg, 1, EXPLORE_SEEDS_MAX,
+                     &f.seeds) < 0)
         return 2;
-      }
-      if (c == 's')
-        f.seeds = v, seeds_given = true;
-      else
-        f.jobs = (unsigned)v;
+      seeds_given = true;
+    } else if (c == 'J') {
+      uint64_t v;
+      if (cli_number("bench scenario", "--jobs", optarg, 1, EXPLORE_JOBS_MAX,
+                     &v) < 0)
+        return 2;
+      f.jobs = (unsigned)v;
     } else {
       usage(c == 'h' ? stdout : stderr);
       return c == 'h' ? 0 : 2;

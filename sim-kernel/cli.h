@@ -3,6 +3,8 @@
 #ifndef UKSIM_CLI_H
 #define UKSIM_CLI_H
 
+#include <stdint.h>
+
 struct cli_cmd {
   const char *name;
   int (*fn)(int argc, char **argv);
@@ -20,6 +22,11 @@ int cmd_bench(int argc, char **argv);
 int bench_ipc_main(int argc, char **argv);
 int bench_replace_main(int argc, char **argv);
 int bench_scenario_main(int argc, char **argv);
+
+/* A decimal number in [min, max] given as option opt of command cmd; 0, or
+ * -1 with "uksim CMD: OPT: a number from MIN to MAX" on stderr. */
+int cli_number(const char *cmd, const char *opt, const char *v, uint64_t min,
+               uint64_t max, uint64_t *out);
 
 /* Prints the latency summary of every service from kernel data. */
 struct uk_kdata;

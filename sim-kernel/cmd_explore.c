@@ -47,19 +47,25 @@ struct cli {
   bool quiet;
 };
 
-static int number(const char *opt, const char *v, uint64_t min, uint64_t max,
-                  uint64_t *out) {
+/* A decimal number in [min, max] as the value of option opt; 0, or -1 with
+ * a message naming the command and the range (cli.h). */
+int cli_number(const char *cmd, const char *opt, const char *v, uint64_t min,
+               uint64_t max, uint64_t *out) {
   char *end;
   errno = 0;
   unsigned long long n = strtoull(v, &end, 10);
   if (*v == '\0' || *v == '-' || *end || errno || n < min || n > max) {
-    fprintf(stderr,
-            "uksim explore: %s: a number from %" PRIu64 " to %" PRIu64 "\n",
-            opt, min, max);
+    fprintf(stderr, "uksim %s: %s: a number from %" PRIu64 " to %" PRIu64 "\n",
+            cmd, opt, min, max);
     return -1;
   }
   *out = n;
   return 0;
+}
+
+static int number(const char *opt, const char *v, uint64_t min, uint64_t max,
+                  uint64_t *out) {
+  return cli_number("explore", opt, v, min, max, out);
 }
 
 static int parse(int argc, char **argv, struct cli *c) {

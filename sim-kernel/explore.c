@@ -46,21 +46,19 @@ static double now_s(void) {
 static void draw(struct explore *x, bool last) {
   const struct explore_result *r = x->r;
   double t = now_s();
-  if (!last && t - x->drawn < 0.1)
+  if (!x->o->progress || (!last && t - x->drawn < 0.1))
     return;
   x->drawn = t;
   double rate = (double)r->ran / (t - x->t0 > 0 ? t - x->t0 : 1e-9);
-  if (x->o->progress) {
-    int width = 30,
-        full = (int)((double)width * (double)r->ran / (double)x->o->seeds);
-    fprintf(stderr,
-            "\rexplore [%.*s%*s] %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64
-            " failed, %.1f seeds/s ",
-            full, "##############################", width - full, "", r->ran,
-            x->o->seeds, r->failed, rate);
-    if (last)
-      fputc('\n', stderr);
-  }
+  int width = 30,
+      full = (int)((double)width * (double)r->ran / (double)x->o->seeds);
+  fprintf(stderr,
+          "\rexplore [%.*s%*s] %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64
+          " failed, %.1f seeds/s ",
+          full, "##############################", width - full, "", r->ran,
+          x->o->seeds, r->failed, rate);
+  if (last)
+    fputc('\n', stderr);
 }
 
 /* A line at each quarter, for logs that are not a terminal. */

@@ -156,6 +156,8 @@ struct kern {
 
 /* sched.c: the clock (virtual under lock-step), timers, the scheduler. */
 uint64_t kern__now_ns(void);
+/* The next number of the splitmix64 sequence whose state is *s. */
+uint64_t kern__rand(uint64_t *s);
 void kern__timer_init(struct kern *k, struct ktimer *t, ktimer_cb cb,
                       void *arg);
 void kern__timer_start(struct kern *k, struct ktimer *t, uint64_t ns,

@@ -54,7 +54,7 @@ uint64_t kern__now_ns(void) {
 }
 
 /* splitmix64: small, well mixed, and the same on every machine. */
-static uint64_t next_rand(uint64_t *s) {
+uint64_t kern__rand(uint64_t *s) {
   uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -183,7 +183,7 @@ static bool one_step(struct kern *k) {
     if (k->proc[p].run == KS_CALLED || k->proc[p].run == KS_EXITED)
       en[n++] = p;
   if (n > 0) {
-    uint32_t p = en[next_rand(&k->rng) % n];
+    uint32_t p = en[kern__rand(&k->rng) % n];
     k->kd->hdr.step++;
     k->vnow += SCHED_STEP_NS;
     if (k->proc[p].run == KS_CALLED)

@@ -581,13 +581,12 @@ void exec_wait(struct kern *k, uint64_t id) {
 /* Ranges ------------------------------------------------------------------ */
 
 /* A value in [lo, hi] drawn from the run's seed and salt (which range it
- * is), by splitmix64: not from the scheduler's generator, so that a pick
- * depends on the seed alone, never on the schedule. */
+ * is), by splitmix64 from a state of its own: not from the scheduler's
+ * generator, so that a pick depends on the seed alone, never on the
+ * schedule. */
 static uint64_t pick(uint64_t seed, uint64_t salt, uint64_t lo, uint64_t hi) {
-  uint64_t z = seed + (salt + 1) * 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  z ^= z >> 31;
+  uint64_t state = seed + salt * 0x9e3779b97f4a7c15ull;
+  uint64_t z = kern__rand(&state);
   uint64_t span = hi - lo + 1; /* 0: the whole of uint64_t */
   return span ? lo + z % span : z;
 }
