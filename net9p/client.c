@@ -179,15 +179,10 @@ static int negotiate(p9_client *c, const char *version) {
   return 0;
 }
 
-p9_client *p9_client_dial(const char *addr, uint32_t msize, const char *version,
-                          int *err) {
-  p9_client *c;
-  int fd, e;
-  if ((e = dial_fd(addr, &fd)) < 0) {
-    *err = e;
-    return NULL;
-  }
-  c = p9__xcalloc(1, sizeof(*c));
+p9_client *p9_client_fdopen(int fd, uint32_t msize, const char *version,
+                            int *err) {
+  p9_client *c = p9__xcalloc(1, sizeof(*c));
+  int e;
   c->fd = fd;
   c->msize = msize ? msize : P9_DEFMSIZE;
   c->wbuf = p9__xmalloc(c->msize);
@@ -199,6 +194,16 @@ p9_client *p9_client_dial(const char *addr, uint32_t msize, const char *version,
     return NULL;
   }
   return c;
+}
+
+p9_client *p9_client_dial(const char *addr, uint32_t msize, const char *version,
+                          int *err) {
+  int fd, e;
+  if ((e = dial_fd(addr, &fd)) < 0) {
+    *err = e;
+    return NULL;
+  }
+  return p9_client_fdopen(fd, msize, version, err);
 }
 
 void p9_client_close(p9_client *c) {

@@ -100,8 +100,10 @@ static void body(struct out *o, const p9_fcall *f) {
   case P9_RMKDIR:
     qid(o, &f->qid);
     break;
-  case P9_RSTAT:
   case P9_TWSTAT:
+    pr(o, " fid %u", f->fid);
+    /* fall through */
+  case P9_RSTAT:
     str(o, "name", f->stat.name);
     pr(o, " mode %o length %llu", f->stat.mode,
        (unsigned long long)f->stat.length);
@@ -115,8 +117,9 @@ static void body(struct out *o, const p9_fcall *f) {
     pr(o, " fid %u dfid %u", f->fid, f->dfid);
     str(o, "name", f->name);
     break;
-  default:
-    pr(o, " fid %u", f->fid);
+  default: /* T-messages have even types; the rest carry a fid */
+    if (!(f->type & 1))
+      pr(o, " fid %u", f->fid);
     break;
   }
 }

@@ -556,6 +556,11 @@ typedef struct p9_dir {
  * NULL means 9P2000.L) and msize.  Blocking sockets, TCP_NODELAY. */
 p9_client *p9_client_dial(const char *addr, uint32_t msize, const char *version,
                           int *err);
+/* The same over a stream someone else connected (and perhaps
+ * authenticated, as a Plan 9 cpu connection is before its 9P begins); the
+ * client owns fd from then on, and closes it even when this fails. */
+p9_client *p9_client_fdopen(int fd, uint32_t msize, const char *version,
+                            int *err);
 /* Closes the connection and frees the client (fids become invalid). */
 void p9_client_close(p9_client *c);
 p9_dialect p9_client_dialect(p9_client *c);

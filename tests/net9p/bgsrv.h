@@ -38,14 +38,16 @@ static void *bg_run(void *arg) {
   return NULL;
 }
 
-/* Listens on addr (e.g. "tcp!127.0.0.1!0"); returns 0 or the error. */
-static inline int bg_start(bgsrv *b, const char *addr,
-                           const p9_srv_config *cfg) {
+/* Listens on addr (e.g. "tcp!127.0.0.1!0") with ops over a fresh memfs
+ * (ops must keep the memfs as the server's aux); returns 0 or the error. */
+static inline int bg_start_ops(bgsrv *b, const char *addr,
+                               const p9_srv_config *cfg,
+                               const struct p9_srv_ops *ops) {
   int err;
   memset(b, 0, sizeof(*b));
   uv_loop_init(&b->loop);
   b->fs = p9_memfs_new();
-  b->srv = p9_srv_new(p9_memfs_ops(), b->fs, cfg, &err);
+  b->srv = p9_srv_new(ops, b->fs, cfg, &err);
   cr_assert_not_null(b->srv);
   if (!(b->l = p9_listen(b->srv, &b->loop, addr, &err))) {
     p9_srv_free(b->srv);
@@ -59,6 +61,12 @@ static inline int bg_start(bgsrv *b, const char *addr,
   b->stop.data = b;
   pthread_create(&b->th, NULL, bg_run, b);
   return 0;
+}
+
+/* The in-memory server as `uksim 9p serve` runs it. */
+static inline int bg_start(bgsrv *b, const char *addr,
+                           const p9_srv_config *cfg) {
+  return bg_start_ops(b, addr, cfg, p9_memfs_ops());
 }
 
 static inline void bg_stop(bgsrv *b) {

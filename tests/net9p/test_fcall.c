@@ -260,6 +260,12 @@ Test(fcall, formatter_names_messages, .timeout = 10) {
   p9_fcall_fmt(line, sizeof(line), &f);
   cr_assert_str_eq(line,
                    "Twalk tag 4660 fid 7 newfid 8 nwname 3 0:a 1:bb 2:..");
+  f.type = P9_RCLUNK; /* an answer names no fid */
+  p9_fcall_fmt(line, sizeof(line), &f);
+  cr_assert_str_eq(line, "Rclunk tag 4660");
+  f.type = P9_TCLUNK;
+  p9_fcall_fmt(line, sizeof(line), &f);
+  cr_assert_str_eq(line, "Tclunk tag 4660 fid 7");
   f.type = 250;
   p9_fcall_fmt(line, sizeof(line), &f);
   cr_assert_str_eq(line, "type 250 tag 4660");
