@@ -549,28 +549,77 @@ static void json_each(FILE *o, const char *key, const struct br_run *r,
   fputs("]", o);
 }
 
+/* Every run's figures, in order, for the JSON runs and the CSV rows. */
+enum br_kind { F_STR, F_U64, F_INT, F_MS, F_MIB, F_US, F_BOOL };
+static const struct br_field {
+  const char *name;
+  enum br_kind kind;
+  size_t off;
+} br_fields[] = {
+#define F(name, kind, member)                                                  \
+  { name, kind, offsetof(struct br_run, member) }
+    F("method", F_STR, method),
+    F("size", F_U64, size),
+    F("value_size", F_U64, value_size),
+    F("keys", F_U64, keys),
+    F("swaps", F_INT, nswaps),
+    F("downtime_ms", F_MS, downtime_ms),
+    F("max_downtime_ms", F_MS, max_downtime_ms),
+    F("serving_ms", F_MS, serving_ms),
+    F("start_ms", F_MS, start_ms),
+    F("save_ms", F_MS, save_ms),
+    F("restore_ms", F_MS, restore_ms),
+    F("replace_call_ms", F_MS, replace_ms),
+    F("attaches", F_U64, attaches),
+    F("detaches", F_U64, detaches),
+    F("ica_mib", F_MIB, ica_mib),
+    F("ica_peak_mib", F_MIB, ica_peak_mib),
+    F("old_anon_mib", F_MIB, old_anon_mib),
+    F("new_anon_mib", F_MIB, new_anon_mib),
+    F("mem_peak_mib", F_MIB, mem_peak_mib),
+    F("base_p50_us", F_US, base_p50_us),
+    F("requests", F_U64, requests),
+    F("in_swap", F_U64, in_swap),
+    F("lost", F_U64, lost),
+    F("errors", F_U64, errors),
+    F("leaked_icas", F_U64, leaked),
+    F("exactly_once", F_BOOL, exactly_once),
+    F("ok", F_BOOL, ok),
+#undef F
+};
+
+/* One field's value; JSON quotes strings and spells booleans. */
+static void put_field(FILE *o, const struct br_field *f, const struct br_run *r,
+                      bool json) {
+  const char *p = (const char *)r + f->off;
+  static const char *prec[] = {
+      [F_MS] = "%.3f", [F_MIB] = "%.2f", [F_US] = "%.1f"};
+  switch (f->kind) {
+  case F_STR:
+    fprintf(o, json ? "\"%s\"" : "%s", *(const char *const *)p);
+    break;
+  case F_U64:
+    fprintf(o, "%llu", (unsigned long long)*(const uint64_t *)p);
+    break;
+  case F_INT:
+    fprintf(o, "%d", *(const int *)p);
+    break;
+  case F_BOOL:
+    if (json)
+      fputs(*(const bool *)p ? "true" : "false", o);
+    else
+      fprintf(o, "%d", *(const bool *)p);
+    break;
+  default:
+    fprintf(o, prec[f->kind], *(const double *)p);
+  }
+}
+
 static void json_run(FILE *o, const struct br_run *r) {
-  fprintf(o,
-          "{\"method\": \"%s\", \"size\": %llu, \"value_size\": %llu, "
-          "\"keys\": %llu, \"swaps\": %d, \"downtime_ms\": %.3f, "
-          "\"max_downtime_ms\": %.3f, \"serving_ms\": %.3f, "
-          "\"start_ms\": %.3f, \"save_ms\": %.3f, \"restore_ms\": %.3f, "
-          "\"replace_call_ms\": %.3f, \"attaches\": %llu, \"detaches\": %llu, "
-          "\"ica_mib\": %.2f, \"ica_peak_mib\": %.2f, \"old_anon_mib\": %.2f, "
-          "\"new_anon_mib\": %.2f, \"mem_peak_mib\": %.2f, "
-          "\"base_p50_us\": %.1f, \"requests\": %llu, \"in_swap\": %llu, "
-          "\"lost\": %llu, \"errors\": %llu, \"leaked_icas\": %llu, "
-          "\"exactly_once\": %s, \"ok\": %s",
-          r->method, (unsigned long long)r->size,
-          (unsigned long long)r->value_size, (unsigned long long)r->keys,
-          r->nswaps, r->downtime_ms, r->max_downtime_ms, r->serving_ms,
-          r->start_ms, r->save_ms, r->restore_ms, r->replace_ms,
-          (unsigned long long)r->attaches, (unsigned long long)r->detaches,
-          r->ica_mib, r->ica_peak_mib, r->old_anon_mib, r->new_anon_mib,
-          r->mem_peak_mib, r->base_p50_us, (unsigned long long)r->requests,
-          (unsigned long long)r->in_swap, (unsigned long long)r->lost,
-          (unsigned long long)r->errors, (unsigned long long)r->leaked,
-          r->exactly_once ? "true" : "false", r->ok ? "true" : "false");
+  for (size_t i = 0; i < sizeof br_fields / sizeof br_fields[0]; i++) {
+    fprintf(o, "%s\"%s\": ", i ? ", " : "{", br_fields[i].name);
+    put_field(o, &br_fields[i], r, true);
+  }
   json_each(o, "downtime_each_ms", r, offsetof(struct br_swap, downtime_ms));
   json_each(o, "serving_each_ms", r, offsetof(struct br_swap, serving_ms));
   json_each(o, "restore_each_ms", r, offsetof(struct br_swap, restore_ms));
@@ -650,33 +699,17 @@ static void print_table(FILE *o, const struct br_run *runs, int n, int repeat) {
 }
 
 static int write_csv(const char *path, const struct br_run *runs, int n) {
+  const size_t nf = sizeof br_fields / sizeof br_fields[0];
   FILE *f = fopen(path, "w");
   if (f == NULL)
     return -errno;
-  fputs("method,size,value_size,keys,swaps,downtime_ms,max_downtime_ms,"
-        "serving_ms,start_ms,save_ms,"
-        "restore_ms,replace_call_ms,attaches,detaches,ica_mib,ica_peak_mib,"
-        "old_anon_mib,new_anon_mib,mem_peak_mib,base_p50_us,requests,in_swap,"
-        "lost,errors,leaked_icas,"
-        "exactly_once,ok\n",
-        f);
-  for (int i = 0; i < n; i++) {
-    const struct br_run *r = &runs[i];
-    fprintf(f,
-            "%s,%llu,%llu,%llu,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,"
-            "%.2f,"
-            "%.2f,%.2f,%.2f,%.2f,%.1f,%llu,%llu,%llu,%llu,%llu,%d,%d\n",
-            r->method, (unsigned long long)r->size,
-            (unsigned long long)r->value_size, (unsigned long long)r->keys,
-            r->nswaps, r->downtime_ms, r->max_downtime_ms, r->serving_ms,
-            r->start_ms, r->save_ms, r->restore_ms, r->replace_ms,
-            (unsigned long long)r->attaches, (unsigned long long)r->detaches,
-            r->ica_mib, r->ica_peak_mib, r->old_anon_mib, r->new_anon_mib,
-            r->mem_peak_mib, r->base_p50_us, (unsigned long long)r->requests,
-            (unsigned long long)r->in_swap, (unsigned long long)r->lost,
-            (unsigned long long)r->errors, (unsigned long long)r->leaked,
-            r->exactly_once, r->ok);
-  }
+  for (size_t i = 0; i < nf; i++)
+    fprintf(f, "%s%s", br_fields[i].name, i + 1 < nf ? "," : "\n");
+  for (int k = 0; k < n; k++)
+    for (size_t i = 0; i < nf; i++) {
+      put_field(f, &br_fields[i], &runs[k], false);
+      fputc(i + 1 < nf ? ',' : '\n', f);
+    }
   return fclose(f) == 0 ? 0 : -EIO;
 }
 

@@ -1,6 +1,7 @@
-/* `uksim bench replace --quick --json` end to end (issue 3): every run
- * completes, the figures the issue names are there and positive, and no
- * request was lost or answered wrongly while kvs was being replaced.
+/* `uksim bench replace --quick --json --csv F` end to end (issue 3): every
+ * run completes, the figures the issue names are there and positive, no
+ * request was lost or answered wrongly while kvs was being replaced, and
+ * the CSV says what the JSON says.
  *
  * Under valgrind (UKSIM_UNDER_VALGRIND) only the 4 KiB runs: the popen'd
  * uksim runs natively (the wrapper skips /bin/sh), but the machine is
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "uksim_paths.h"
 
@@ -53,13 +55,51 @@ static void expect_runs_clean(json_t *j) {
   }
 }
 
+/* The CSV has one row per JSON run with the same fields and values. */
+static void expect_csv_matches(const char *path, json_t *j) {
+  char line[4096], head[4096], *names[64], *vals[64], *save;
+  size_t nn = 0, k = 0;
+  FILE *f = fopen(path, "r");
+  cr_assert_not_null(f, "no CSV at %s", path);
+  cr_assert_not_null(fgets(head, sizeof head, f));
+  head[strcspn(head, "\n")] = 0;
+  for (char *t = strtok_r(head, ",", &save); t && nn < 64;
+       t = strtok_r(NULL, ",", &save))
+    names[nn++] = t;
+  cr_assert_gt(nn, 20, "CSV header: %zu fields", nn);
+  for (; fgets(line, sizeof line, f); k++) {
+    json_t *r = json_array_get(json_object_get(j, "runs"), k);
+    size_t nv = 0;
+    cr_assert_not_null(r, "CSV row %zu has no JSON run", k);
+    line[strcspn(line, "\n")] = 0;
+    for (char *t = strtok_r(line, ",", &save); t && nv < 64;
+         t = strtok_r(NULL, ",", &save))
+      vals[nv++] = t;
+    cr_assert_eq(nv, nn, "row %zu: %zu values, %zu names", k, nv, nn);
+    for (size_t i = 0; i < nn; i++) {
+      json_t *v = json_object_get(r, names[i]);
+      cr_assert_not_null(v, "JSON run lacks %s", names[i]);
+      if (json_is_string(v))
+        cr_expect_str_eq(vals[i], json_string_value(v), "%s", names[i]);
+      else if (json_is_boolean(v))
+        cr_expect_eq(atoi(vals[i]), json_is_true(v), "%s", names[i]);
+      else
+        cr_expect_eq(strtod(vals[i], NULL), json_number_value(v), "%s",
+                     names[i]);
+    }
+  }
+  cr_expect_eq(k, json_array_size(json_object_get(j, "runs")));
+  fclose(f);
+}
+
 Test(bench_replace, quick_json_has_the_figures_and_loses_nothing,
      .timeout = 300) {
   bool vg = getenv("UKSIM_UNDER_VALGRIND") != NULL;
-  char cmd[512];
+  char cmd[512], csv[] = "/tmp/uksim-bench-replace-XXXXXX";
   int st;
-  snprintf(cmd, sizeof cmd, "%s bench replace --quick --json%s",
-           UKSIM_EXE_DEFAULT, vg ? " --sizes 4K" : "");
+  close(mkstemp(csv));
+  snprintf(cmd, sizeof cmd, "%s bench replace --quick --json --csv %s%s",
+           UKSIM_EXE_DEFAULT, csv, vg ? " --sizes 4K" : "");
   char *out = run(cmd, &st);
   cr_expect_eq(st, 0, "exit status %d", st);
   json_error_t err;
@@ -79,6 +119,8 @@ Test(bench_replace, quick_json_has_the_figures_and_loses_nothing,
   cr_expect_eq(json_integer_value(json_object_get(j, "errors")), 0);
   cr_expect(json_is_boolean(json_object_get(j, "targets_met")));
   expect_runs_clean(j);
+  expect_csv_matches(csv, j);
+  unlink(csv);
   json_decref(j);
   free(out);
 }
