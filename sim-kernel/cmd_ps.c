@@ -77,7 +77,7 @@ static double quantile_us(const struct uk_svc_ophist *h, double q) {
 
 void cli_print_summary(const struct uk_kdata *kd) {
   printf("\nsummary: %llu requests sent, %llu answered, %llu errors; "
-         "%llu bad calls refused\n",
+         "%llu calls refused (--trace names them)\n",
          (unsigned long long)kd->ctr.sends, (unsigned long long)kd->ctr.results,
          (unsigned long long)kd->ctr.errors,
          (unsigned long long)kd->ctr.bad_calls);

@@ -651,6 +651,28 @@ void kern__sleep_init(struct kern *k) {
                      (void *)(uintptr_t)p);
 }
 
+/* For the trace (--trace) of refused calls. */
+static const char *call_name(uint32_t op) {
+  static const char *const names[KABI_OP_MAX] = {
+      [KABI_ICA_CREATE] = "ica_create",
+      [KABI_ICA_RELEASE] = "ica_release",
+      [KABI_LOOKUP] = "lookup",
+      [KABI_SEND] = "send",
+      [KABI_AWAIT] = "await",
+      [KABI_CALL] = "call",
+      [KABI_REGISTER] = "register",
+      [KABI_RECEIVE] = "receive",
+      [KABI_REPLY] = "reply",
+      [KABI_REPLY_RECEIVE] = "reply_receive",
+      [KABI_PANIC] = "panic",
+      [KABI_STATE_REGISTER] = "state_register",
+      [KABI_STATE_GET] = "state_get",
+      [KABI_ICA_ATTACH] = "ica_attach",
+      [KABI_KEEP] = "keep",
+      [KABI_SLEEP] = "sleep"};
+  return op < KABI_OP_MAX && names[op] ? names[op] : "unknown call";
+}
+
 static int call(struct kern *k, uint32_t p, kabi_msg *m) {
   switch (m->hdr.op) {
   case KABI_ICA_CREATE:
@@ -711,6 +733,8 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
   if (r < 0) {
     pp->errors++;
     k->kd->ctr.bad_calls++;
+    kern__trace(k, "%s's %s refused: %s", pp->name, call_name(m->hdr.op),
+                strerror(-r));
   }
   kern__answer_status(k, p, seq, r);
 }

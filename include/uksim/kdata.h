@@ -151,6 +151,9 @@ struct uk_req {
 };
 
 struct uk_counters {
+  /* bad_calls: calls the kernel refused, malformed or not allowed now
+   * (e.g. a send to a service that is down); errors: answers to requests
+   * with a negative status. */
   uint64_t calls, bad_calls, sends, results, errors;
   uint64_t icas_created, icas_released, ica_bytes;
   uint64_t spawned, exited;
