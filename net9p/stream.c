@@ -7,17 +7,45 @@
  * place (borrowed for the duration of the recv call).  A size below 7 or
  * above the negotiated msize closes the connection: after a bad size the
  * stream has no trustworthy message boundary left.
+ *
+ * Answers (what the server sends through sendv) to a peer on this machine
+ * whose last message reached us on another cpu (loopback TCP, where the
+ * kernel processes a message on the sender's cpu) get two treatments,
+ * because waking a cpu that has gone idle is slow: ~30 us on the 2-vCPU
+ * VM where this was measured, whose idle vCPUs halt.  A synchronous
+ * client pays that twice per message, once when its request wakes us and
+ * once when our answer wakes it, and that was most of a 64 KiB read's
+ * time:
+ *   - an answer of SPLIT_MIN bytes or more goes out in two writes, the
+ *     first LEAD bytes and then the rest, so that the client's wake-up
+ *     overlaps the kernel's copy of the rest instead of following it;
+ *   - after an answer the loop keeps polling (a uv_idle_t: the loop does
+ *     not block) until the client's next bytes arrive or POLL_NS pass, so
+ *     that a prompt next request finds us awake.  This costs cpu: at most
+ *     POLL_NS per answer, spent only while the client is elsewhere.
+ * A client on our own cpu gets neither: it would preempt us after the
+ * first write and block again for the rest, and polling would take the
+ * cpu it needs.  bench.c and net9p/README.md give the measurements.
  */
 #include <errno.h>
 #include <libgen.h>
 #include <netdb.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "p9_impl.h"
 #include "stream.h"
+
+/* Answers of SPLIT_MIN bytes or more to a client on another cpu go out
+ * as LEAD bytes, then the rest; after answering such a client the loop
+ * polls for up to POLL_NS (see above). */
+#define SPLIT_MIN 16384
+#define LEAD 4096
+#define POLL_NS 100000
 
 typedef struct stream {
   p9_transport t;
@@ -25,7 +53,10 @@ typedef struct stream {
   uint8_t *buf;
   size_t len, cap;
   bool closing, in_recv;
+  bool local_peer; /* TCP from this machine (loopback) */
   int err;
+  uv_idle_t poll;      /* active while polling for the peer's next bytes */
+  uint64_t poll_until; /* uv_hrtime() when that polling stops */
 } stream;
 
 typedef struct wreq {
@@ -33,13 +64,18 @@ typedef struct wreq {
   uint8_t *buf;
 } wreq;
 
+static void poll_closed(uv_handle_t *h) {
+  stream *s = h->data;
+  free(s->buf);
+  free(s);
+}
+
 static void close_cb(uv_handle_t *h) {
   stream *s = h->data;
   if (s->t.closed)
     s->t.closed(&s->t, s->err);
-  free(s->buf);
   free(h);
-  free(s);
+  uv_close((uv_handle_t *)&s->poll, poll_closed); /* frees s */
 }
 
 static void stream_close(p9_transport *t) {
@@ -101,30 +137,91 @@ static int stream_send(p9_transport *t, uint8_t *buf, size_t len) {
   return queue_write(s, buf, (size_t)k, len);
 }
 
+/* Whether the peer's last message was processed on another cpu than the
+ * one we run on: for a loopback TCP peer, the cpu the peer sent from. */
+static bool peer_elsewhere(stream *s) {
+  uv_os_fd_t fd;
+  int cpu = -1;
+  socklen_t len = sizeof(cpu);
+  if (!s->local_peer || uv_fileno((uv_handle_t *)s->h, &fd) < 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) < 0)
+    return false;
+  return cpu >= 0 && cpu != sched_getcpu();
+}
+
+static void poll_cb(uv_idle_t *h) {
+  stream *s = h->data;
+  if (uv_hrtime() >= s->poll_until)
+    uv_idle_stop(h);
+}
+
+/* Keeps the loop from blocking for POLL_NS, or until the peer's next
+ * bytes arrive (read_cb stops it). */
+static void poll_for_peer(stream *s) {
+  s->poll_until = uv_hrtime() + POLL_NS;
+  uv_idle_start(&s->poll, poll_cb);
+}
+
+/* Writes what the socket takes now of bytes [from, from + len) of the
+ * message gathered in iov[0..n), as try_write does. */
+static long try_write_range(stream *s, const struct iovec *iov, int n,
+                            size_t from, size_t len) {
+  uv_buf_t b[4];
+  int nb = 0;
+  for (int i = 0; i < n && len > 0; i++) {
+    size_t l = iov[i].iov_len;
+    if (from >= l) {
+      from -= l;
+      continue;
+    }
+    l = l - from < len ? l - from : len;
+    b[nb++] = uv_buf_init((char *)iov[i].iov_base + from, (unsigned)l);
+    len -= l;
+    from = 0;
+  }
+  return try_write(s, b, nb);
+}
+
+/* Queues a copy of bytes [from, total) of the message in iov[0..n). */
+static int queue_rest(stream *s, const struct iovec *iov, int n, size_t from,
+                      size_t total) {
+  uint8_t *rest = p9__xmalloc(total - from);
+  size_t at = 0;
+  for (int i = 0; i < n; i++) {
+    size_t len = iov[i].iov_len, skip = from > len ? len : from;
+    memcpy(rest + at, (const uint8_t *)iov[i].iov_base + skip, len - skip);
+    at += len - skip;
+    from -= skip;
+  }
+  return queue_write(s, rest, 0, at);
+}
+
 static int stream_sendv(p9_transport *t, const struct iovec *iov, int n) {
   stream *s = (stream *)t;
-  uv_buf_t b[4];
-  size_t total = 0, at = 0;
-  uint8_t *rest;
+  size_t total = 0, done = 0, lead = 0;
+  bool elsewhere;
   long k;
   if (s->closing)
     return -ECONNRESET;
   if (n < 1 || n > 4)
     return -EINVAL;
-  for (int i = 0; i < n; i++) {
-    b[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
+  for (int i = 0; i < n; i++)
     total += iov[i].iov_len;
+  if ((elsewhere = peer_elsewhere(s)) && total >= SPLIT_MIN)
+    lead = LEAD;
+  if (lead > 0) { /* wakes the peer; the rest only if all of it went */
+    if ((k = try_write_range(s, iov, n, 0, lead)) < 0)
+      return (int)k;
+    done = (size_t)k;
   }
-  if ((k = try_write(s, b, n)) < 0 || (size_t)k == total)
-    return k < 0 ? (int)k : 0;
-  rest = p9__xmalloc(total - (size_t)k); /* what the socket did not take */
-  for (int i = 0; i < n; i++) {
-    size_t len = iov[i].iov_len, skip = (size_t)k > len ? len : (size_t)k;
-    memcpy(rest + at, (const uint8_t *)iov[i].iov_base + skip, len - skip);
-    at += len - skip;
-    k -= (long)skip;
+  if (done == lead) {
+    if ((k = try_write_range(s, iov, n, lead, total - lead)) < 0)
+      return (int)k;
+    done += (size_t)k;
   }
-  return queue_write(s, rest, 0, at);
+  if (elsewhere)
+    poll_for_peer(s);
+  return done == total ? 0 : queue_rest(s, iov, n, done, total);
 }
 
 static const struct p9_transport_ops stream_ops = {stream_send, stream_close,
@@ -181,6 +278,7 @@ static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *b) {
     stream_close(&s->t);
     return;
   }
+  uv_idle_stop(&s->poll); /* the peer spoke (or left): stop polling */
   s->len += (size_t)n;
   used = deliver(s);
   if (used && !s->closing) {
@@ -199,11 +297,17 @@ static void peer_name(stream *s) {
       uv_tcp_getpeername((uv_tcp_t *)s->h, (struct sockaddr *)&ss, &len) < 0)
     return;
   if (ss.ss_family == AF_INET) {
-    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    uv_ip4_name(in, ip, sizeof(ip));
+    port = ntohs(in->sin_port);
+    s->local_peer = ntohl(in->sin_addr.s_addr) >> 24 == 127;
   } else if (ss.ss_family == AF_INET6) {
-    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
-    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    const uint8_t *a = in6->sin6_addr.s6_addr;
+    uv_ip6_name(in6, ip, sizeof(ip));
+    port = ntohs(in6->sin6_port);
+    s->local_peer = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+                    (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127);
   }
   snprintf(s->t.peer, sizeof(s->t.peer), "tcp!%s!%d", ip, port);
 }
@@ -223,6 +327,8 @@ p9_transport *p9_stream_new(uv_stream_t *h, int *err) {
     free(s);
     return NULL;
   }
+  uv_idle_init(h->loop, &s->poll);
+  s->poll.data = s;
   return &s->t;
 }
 

@@ -2,10 +2,14 @@
  * test_stream.c: the stream transport end to end — blocking client over
  * TCP and unix sockets in both dialects, large I/O split by msize, the
  * listener's security rules (loopback unless keyed, 0700 socket
- * directories, key proof), the asynchronous client, and the CLI tool.
+ * directories, key proof), answers to a client on another cpu (split in
+ * two writes), the asynchronous client, and the CLI tool.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,11 +263,122 @@ static size_t read_frame(int fd, uint8_t *buf, size_t cap) {
   return have;
 }
 
+/* --- where the client runs ------------------------------------------- */
+
+/* Pins the server's loop thread to one cpu and this thread to another (or
+ * both to the same cpu); false when there are not two cpus to use. */
+static bool place(bgsrv *b, bool apart) {
+  static cpu_set_t all; /* what the test may use, before any pinning */
+  cpu_set_t one;
+  int cpu[2], n = 0;
+  if (CPU_COUNT(&all) == 0)
+    sched_getaffinity(0, sizeof(all), &all);
+  for (int i = 0; i < CPU_SETSIZE && n < 2; i++)
+    if (CPU_ISSET(i, &all))
+      cpu[n++] = i;
+  if (n < 2)
+    return false;
+  CPU_ZERO(&one);
+  CPU_SET(cpu[apart], &one);
+  cr_assert_eq(pthread_setaffinity_np(b->th, sizeof(one), &one), 0);
+  CPU_ZERO(&one);
+  CPU_SET(cpu[0], &one);
+  cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+  return true;
+}
+
+/* Write system calls made so far by the server's loop thread (the thread
+ * named "p9loop"), from /proc/self/task/TID/io. */
+static long loop_writes(void) {
+  char path[300], comm[32], line[128];
+  long n = -1;
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  cr_assert_not_null(d);
+  while (n < 0 && (e = readdir(d))) {
+    FILE *f;
+    snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+    if (!(f = fopen(path, "r")))
+      continue;
+    if (!fgets(comm, sizeof(comm), f) || strcmp(comm, "p9loop\n") != 0) {
+      fclose(f);
+      continue;
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "/proc/self/task/%s/io", e->d_name);
+    cr_assert_not_null(f = fopen(path, "r"), "no %s", path);
+    while (fgets(line, sizeof(line), f))
+      sscanf(line, "syscw: %ld", &n);
+    fclose(f);
+  }
+  closedir(d);
+  cr_assert_geq(n, 0, "no loop thread");
+  return n;
+}
+
+/* Reads a 4 MiB file at msize 64 KiB; the loop thread's writes per read. */
+static double writes_per_read(bgsrv *b, const uint8_t *file, size_t flen) {
+  enum { MSIZE = 65536 };
+  p9_client *c;
+  p9_cfid *root = dial_attach(b->addr, "9P2000.L", MSIZE, &c), *f;
+  uint8_t *in = malloc(flen);
+  long w0,
+      nread = (long)((flen + MSIZE - P9_IOHDRSZ - 1) / (MSIZE - P9_IOHDRSZ));
+  int err;
+  cr_assert_not_null(f = p9_walk(root, "big", &err));
+  cr_assert_eq(p9_open(f, P9_OREAD), 0);
+  w0 = loop_writes();
+  cr_assert_eq(p9_pread(f, in, flen, 0), (long)flen);
+  w0 = loop_writes() - w0;
+  cr_assert_eq(memcmp(in, file, flen), 0, "wrong bytes");
+  p9_clunk(f);
+  p9_clunk(root);
+  p9_client_close(c);
+  free(in);
+  return (double)w0 / (double)nread;
+}
+
+/* An answer of 16 KiB or more to a loopback client that sent from another
+ * cpu goes out in two writes (the first wakes the client while the rest is
+ * copied), and the loop polls for the next request; a client on the
+ * server's cpu gets each answer in one write.  The bytes are the same. */
+Test(stream, large_answers_to_a_client_on_another_cpu_in_two_writes,
+     .timeout = 30) {
+  size_t flen = 4 << 20;
+  uint8_t *file = malloc(flen);
+  bgsrv b;
+  double together, apart;
+  for (size_t i = 0; i < flen; i++)
+    file[i] = (uint8_t)(i * 11 + i / 65519);
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
+  pthread_setname_np(b.th, "p9loop");
+  p9_memfs_put(b.fs, "big", file, flen); /* the loop is idle: no client */
+  if (!place(&b, false)) {
+    bg_stop(&b);
+    free(file);
+    cr_skip_test("needs two cpus");
+  }
+  together = writes_per_read(&b, file, flen);
+  place(&b, true);
+  apart = writes_per_read(&b, file, flen);
+  if (getenv("UKSIM_UNDER_VALGRIND")) { /* its thread lock writes a pipe */
+    bg_stop(&b);
+    free(file);
+    return;
+  }
+  cr_assert(together < 1.1, "%.2f writes per answer on one cpu", together);
+  cr_assert(apart > 1.9 && apart < 2.1, "%.2f writes per answer apart", apart);
+  bg_stop(&b);
+  free(file);
+}
+
 /* Replies larger than the socket takes at once: the server writes what it
  * can, queues the rest, and later replies (small ones too) wait behind it
  * in order.  The client sends every request first, reads nothing for a
- * while, then checks each reply's tag and bytes. */
-Test(stream, replies_queue_in_order_behind_a_full_socket, .timeout = 30) {
+ * while, then checks each reply's tag and bytes.  Run with the client on
+ * the server's cpu (one write per answer) and on another cpu (answers in
+ * two writes, either of which may meet the full socket). */
+static void queue_behind_a_full_socket(bool apart) {
   enum { NREAD = 16, MSIZE = 1 << 20, COUNT = MSIZE - P9_IOHDRSZ };
   size_t flen = (size_t)NREAD * COUNT;
   uint8_t *file = malloc(flen), *buf = malloc(MSIZE), *out = malloc(1 << 16);
@@ -280,6 +395,13 @@ Test(stream, replies_queue_in_order_behind_a_full_socket, .timeout = 30) {
     file[i] = (uint8_t)(i * 13 + i / 65521);
   cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0", NULL), 0);
   p9_memfs_put(b.fs, "big", file, flen); /* the loop is idle: no client */
+  if (!place(&b, apart) && apart) {
+    bg_stop(&b);
+    free(file);
+    free(buf);
+    free(out);
+    cr_skip_test("needs two cpus");
+  }
   tx[0].version = p9_str_c("9P2000");
   tx[1].uname = p9_str_c("glenda");
   tx[2].wname[0] = p9_str_c("big");
@@ -321,6 +443,15 @@ Test(stream, replies_queue_in_order_behind_a_full_socket, .timeout = 30) {
   free(file);
   free(buf);
   free(out);
+}
+
+Test(stream, replies_queue_in_order_behind_a_full_socket, .timeout = 30) {
+  queue_behind_a_full_socket(false);
+}
+
+Test(stream, replies_queue_in_order_behind_a_full_socket_client_elsewhere,
+     .timeout = 30) {
+  queue_behind_a_full_socket(true);
 }
 
 /* --- asynchronous client ---------------------------------------------- */
