@@ -22,20 +22,33 @@
  * per-round ratio ours/diod of the same round is reported as p10/p50/p90,
  * which shows how stable the comparison is.
  *
- * A small operation is four round trips of ~100 bytes, so unpinned it
- * costs mostly cross-core wake-ups, i.e. where Linux places the client and
- * the server.  Everything therefore runs three times: pinned (the client
- * and both servers on one core; the servers inherit the affinity from the
- * bench process), cross_core (the client on one core, both servers on
- * another: every message crosses) and unpinned; the top-level keys are
- * unpinned, as in `uksim bench ipc`.  Unpinned, a server's threads let
- * Linux decide where its work runs: diod hands each request from a reader
- * thread to a worker, which Linux may wake on the client's idle core, so
- * the reply is built where the client will read it; ours answers on the
- * core where the request woke it.
+ * Both kinds are synchronous round trips (a small operation is four of
+ * ~100 bytes, a large read thousands of 64 KiB), so where Linux places the
+ * client and the servers decides much of each figure: on the 2-vCPU VM
+ * where this was measured an idle vCPU halts, and a task woken on it runs
+ * 30-37 us later (7-8 us on the waker's cpu).  Everything therefore runs
+ * three times: pinned (the client and both servers on one core; the
+ * servers inherit the affinity from the bench process), cross_core (the
+ * client on one core, both servers on another: every message crosses) and
+ * unpinned; the top-level keys are unpinned, as in `uksim bench ipc`.
+ * Unpinned, Linux sends a woken task back to its previous cpu when that is
+ * idle, so a single-threaded server and its client settle on different
+ * cpus (sched traces: 96-99% of our 64 KiB messages woke both sides
+ * remotely), while a quarter to a third of diod's messages, which pass
+ * from a reader thread to a worker, ran with reader, worker and client
+ * all on one cpu (every wake-up local).  That made diod faster
+ * unpinned (ours/diod 0.85-0.93 for the large read) until our server
+ * stopped sleeping between the answers and requests of a client on another
+ * cpu (stream.c: a large answer is split so the client's wake-up overlaps
+ * the copy, and the loop polls up to 100 us for the next request).
+ * Polling spends cpu, so each phase also reports the servers' cpu time
+ * (all threads, /proc/PID/task/TID/schedstat) per small operation
+ * (small_cpu_us_per_op) and per GiB of large read (large_cpu_s_per_gib),
+ * medians over blocks, with diod_ twins.
  * diod's figures are null when diod is not installed.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
@@ -58,10 +71,15 @@ extern char **environ;
 
 enum { OURS, DIOD_, SIDES };
 
+/* What interleave measures per block: rates, and the server's cpu time. */
+enum { SMALL, LARGE, SMALL_CPU, LARGE_CPU, KINDS };
+
 /* One phase (pinned or unpinned): medians over blocks, per-round ratios
- * ours/diod as p10, p50, p90. */
+ * ours/diod as p10, p50, p90; the servers' cpu time (all their threads)
+ * per small operation (us) and per GiB of large read (s). */
 struct fig {
   double small[SIDES], large[SIDES];
+  double small_cpu[SIDES], large_cpu[SIDES]; /* < 0: not known */
   double small_ratio[3], large_ratio[3];
   uint32_t msize[SIDES];
   int has_diod;
@@ -103,6 +121,32 @@ static double pct(double *v, long n, double p) {
 
 /* --- the measurements ------------------------------------------------- */
 
+/* Seconds of cpu used so far by all threads of process pid (schedstat), or
+ * -1 when the kernel does not say. */
+static double cpu_s(pid_t pid) {
+  char path[320];
+  unsigned long long ns, sum = 0;
+  struct dirent *e;
+  DIR *d;
+  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+  if (!(d = opendir(path)))
+    return -1;
+  while ((e = readdir(d))) {
+    FILE *f;
+    if (e->d_name[0] == '.')
+      continue;
+    snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid,
+             e->d_name);
+    if (!(f = fopen(path, "r")))
+      continue;
+    if (fscanf(f, "%llu", &ns) == 1)
+      sum += ns;
+    fclose(f);
+  }
+  closedir(d);
+  return sum ? (double)sum / 1e9 : -1;
+}
+
 static int small_op(p9_cfid *root) {
   char buf[1024];
   int err;
@@ -118,14 +162,17 @@ static int small_op(p9_cfid *root) {
 }
 
 /* One block: SMALL_WARM unmeasured operations, then as many as fit in
- * secs; the rate goes to *rate. */
-static int small_block(p9_cfid *root, double secs, double *rate) {
+ * secs; the rate goes to *rate, server pid's cpu time per operation (us)
+ * to *cpu (-1 if unknown). */
+static int small_block(p9_cfid *root, double secs, pid_t pid, double *rate,
+                       double *cpu) {
   long n = 0;
-  double t0, t;
+  double t0, t, c0;
   int err;
   for (int i = 0; i < SMALL_WARM; i++)
     if ((err = small_op(root)) < 0)
       return err;
+  c0 = cpu_s(pid);
   t0 = now_s();
   do {
     if ((err = small_op(root)) < 0)
@@ -133,6 +180,7 @@ static int small_block(p9_cfid *root, double secs, double *rate) {
     n++;
   } while ((t = now_s() - t0) < secs);
   *rate = (double)n / t;
+  *cpu = c0 < 0 ? -1 : (cpu_s(pid) - c0) * 1e6 / (double)n;
   return 0;
 }
 
@@ -148,12 +196,15 @@ static char *chunk_buf(void) {
   return buf;
 }
 
-static int large_read(p9_cfid *root, size_t size, double *mbs) {
+/* One read of the large file: MB/s to *mbs, server pid's cpu time per
+ * GiB (s) to *cpu (-1 if unknown). */
+static int large_read(p9_cfid *root, size_t size, pid_t pid, double *mbs,
+                      double *cpu) {
   size_t chunk = CHUNK, done = 0;
   char *buf = chunk_buf();
   int err;
   p9_cfid *f = p9_walk(root, "large.bin", &err);
-  double t0 = now_s();
+  double c0 = cpu_s(pid), t0 = now_s();
   if (!f || (err = p9_open(f, P9_OREAD)) < 0)
     goto out;
   while (done < size) {
@@ -165,6 +216,7 @@ static int large_read(p9_cfid *root, size_t size, double *mbs) {
     done += (size_t)k;
   }
   *mbs = (double)size / 1e6 / (now_s() - t0);
+  *cpu = c0 < 0 ? -1 : (cpu_s(pid) - c0) * (double)(1u << 30) / (double)size;
   err = 0;
 out:
   if (f)
@@ -192,27 +244,30 @@ static void side_disconnect(struct side *s) {
 }
 
 /* Rounds of: a small block of each side, then a large read of each, the
- * side going first alternating.  t[kind][side][round] gets the figures. */
+ * side going first alternating.  t[kind][side][round] gets the figures
+ * (the _CPU kinds with the rates). */
 static int interleave(struct side *sd, int nsides, const struct plan *pl,
-                      double *t[2][SIDES]) {
+                      double *t[KINDS][SIDES]) {
   int err = 0;
   for (long b = 0; !err && b < pl->rounds; b++)
-    for (int kind = 0; !err && kind < 2; kind++)
+    for (int kind = SMALL; !err && kind <= LARGE; kind++)
       for (int i = 0; !err && i < nsides; i++) {
         int k = (int)((b + i) % nsides);
-        err = kind == 0 ? small_block(sd[k].root, pl->block_s, &t[0][k][b])
-                        : large_read(sd[k].root, pl->large, &t[1][k][b]);
+        err = kind == SMALL ? small_block(sd[k].root, pl->block_s, sd[k].pid,
+                                          &t[SMALL][k][b], &t[SMALL_CPU][k][b])
+                            : large_read(sd[k].root, pl->large, sd[k].pid,
+                                         &t[LARGE][k][b], &t[LARGE_CPU][k][b]);
       }
   return err;
 }
 
 /* Medians over blocks; per-round ratios ours/diod. */
 static void summarize(struct fig *f, const struct plan *pl,
-                      double *t[2][SIDES]) {
+                      double *t[KINDS][SIDES]) {
   long n = pl->rounds;
   double *ratio = p9__xcalloc((size_t)n, sizeof *ratio);
-  for (int kind = 0; kind < 2; kind++) {
-    double *out = kind == 0 ? f->small_ratio : f->large_ratio;
+  for (int kind = SMALL; kind <= LARGE; kind++) {
+    double *out = kind == SMALL ? f->small_ratio : f->large_ratio;
     if (f->has_diod) {
       for (long b = 0; b < n; b++)
         ratio[b] = t[kind][OURS][b] / t[kind][DIOD_][b];
@@ -220,8 +275,11 @@ static void summarize(struct fig *f, const struct plan *pl,
       out[1] = pct(ratio, n, 0.5);
       out[2] = pct(ratio, n, 0.9);
     }
-    for (int s = 0; s < 1 + f->has_diod; s++)
-      (kind == 0 ? f->small : f->large)[s] = pct(t[kind][s], n, 0.5);
+    for (int s = 0; s < 1 + f->has_diod; s++) {
+      (kind == SMALL ? f->small : f->large)[s] = pct(t[kind][s], n, 0.5);
+      (kind == SMALL ? f->small_cpu : f->large_cpu)[s] =
+          pct(t[kind + SMALL_CPU][s], n, 0.5);
+    }
   }
   free(ratio);
 }
@@ -357,10 +415,10 @@ static pid_t diod_start(const char *dir, char *addr, size_t cap) {
 static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
                  const cpu_set_t *srv, const cpu_set_t *cli, struct fig *f) {
   struct side sd[SIDES] = {{0}};
-  double *t[2][SIDES];
+  double *t[KINDS][SIDES];
   int err, nsides = 1;
   memset(f, 0, sizeof(*f));
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < KINDS; k++)
     for (int s = 0; s < SIDES; s++)
       t[k][s] = p9__xcalloc((size_t)pl->rounds, sizeof(double));
   sched_setaffinity(0, sizeof(*srv), srv); /* both servers inherit it */
@@ -385,7 +443,7 @@ static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
   for (int s = 0; s < SIDES; s++) {
     side_disconnect(&sd[s]);
     server_stop(&sd[s]);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < KINDS; k++)
       free(t[k][s]);
   }
   return err;
@@ -400,6 +458,15 @@ static void print_ratio(const char *key, const double *r, int ok) {
        : printf(", \"%s_ratio_%s\": null", key, p[i]);
 }
 
+/* ", "key": v with fmt, or null when v < 0 or !ok. */
+static void print_num(const char *key, const char *fmt, double v, int ok) {
+  printf(", \"%s\": ", key);
+  if (ok && v >= 0)
+    printf(fmt, v);
+  else
+    printf("null");
+}
+
 static void print_fig_json(const struct fig *f) {
   printf("\"small_ops_per_s\": %.0f, \"large_read_mb_s\": %.1f, ",
          f->small[OURS], f->large[OURS]);
@@ -412,6 +479,12 @@ static void print_fig_json(const struct fig *f) {
            "\"diod_msize\": null");
   print_ratio("small", f->small_ratio, f->has_diod);
   print_ratio("large", f->large_ratio, f->has_diod);
+  print_num("small_cpu_us_per_op", "%.1f", f->small_cpu[OURS], 1);
+  print_num("large_cpu_s_per_gib", "%.2f", f->large_cpu[OURS], 1);
+  print_num("diod_small_cpu_us_per_op", "%.1f", f->small_cpu[DIOD_],
+            f->has_diod);
+  print_num("diod_large_cpu_s_per_gib", "%.2f", f->large_cpu[DIOD_],
+            f->has_diod);
 }
 
 static void print_json(const struct fig *free_run, const struct fig *pinned,
@@ -434,6 +507,15 @@ static void print_json(const struct fig *free_run, const struct fig *pinned,
   }
 }
 
+/* One row of server cpu figures ("-" where unknown). */
+static void print_cpu_row(const char *label, const double *v, int has_diod) {
+  printf("%-28s", label);
+  for (int s = 0; s < SIDES; s++)
+    (s == OURS || has_diod) && v[s] >= 0 ? printf(" %12.2f", v[s])
+                                         : printf(" %12s", "-");
+  printf("\n");
+}
+
 static void print_text(const struct fig *f, const struct plan *pl,
                        const char *title) {
   printf("%s: 9P over loopback TCP, one client, msize %u, %ld rounds\n", title,
@@ -448,6 +530,8 @@ static void print_text(const struct fig *f, const struct plan *pl,
   f->has_diod ? printf("%12.1f %6.2f %.2f..%.2f\n", f->large[DIOD_],
                        f->large_ratio[1], f->large_ratio[0], f->large_ratio[2])
               : printf("%12s\n", "-");
+  print_cpu_row("server cpu us per small op", f->small_cpu, f->has_diod);
+  print_cpu_row("server cpu s per GiB read", f->large_cpu, f->has_diod);
   if (!f->has_diod)
     printf("(diod not available: Debian package diod)\n");
 }
@@ -462,7 +546,8 @@ static const char bench_usage[] =
     "*_ratio_p10/p50/p90 are\npercentiles of the per-round ratio ours/diod.  "
     "Runs pinned to one cpu\n(client and both servers), cross_core (client "
     "on one cpu, both servers\non another) and unpinned; the top-level keys "
-    "are unpinned.\n";
+    "are unpinned.  *_cpu_* are the\nservers' cpu time per small operation "
+    "(us) and per GiB read (s).\n";
 
 static int parse(int argc, char **argv, int *json, struct plan *pl,
                  double *secs) {

@@ -244,4 +244,15 @@ Test(diod, benchmark_reports_both_servers, .timeout = 120) {
     cr_assert_gt(atof(k + strlen(keys[i])), 0, "%s", out);
     cr_assert_gt(atof(kp + strlen(keys[i])), 0, "%s", out);
   }
+  /* the servers' cpu time: a number, or null where the kernel keeps no
+   * schedstat */
+  const char *cpu[] = {
+      "\"small_cpu_us_per_op\": ", "\"large_cpu_s_per_gib\": ",
+      "\"diod_small_cpu_us_per_op\": ", "\"diod_large_cpu_s_per_gib\": "};
+  for (int i = 0; i < 4; i++) {
+    const char *k = strstr(out, cpu[i]), *kp = strstr(pinned, cpu[i]);
+    cr_assert(k && k < pinned && kp, "no %s in %s", cpu[i], out);
+    k += strlen(cpu[i]);
+    cr_assert(strncmp(k, "null", 4) == 0 || atof(k) > 0, "%s", out);
+  }
 }
