@@ -16,7 +16,8 @@
 #include "p9_impl.h"
 
 static const char usage_text[] =
-    "usage: uksim 9p serve ADDR [--key FILE] [--msize N] [--trace]\n"
+    "usage: uksim 9p serve ADDR [--key FILE] [--msize N] [--poll-us N] "
+    "[--trace]\n"
     "       uksim 9p ADDR [--key FILE] [--aname NAME] [--uname NAME]\n"
     "                [--dialect 9P2000|9P2000.L] [--msize N]\n"
     "                ls|cat|write|stat|mkdir|rm PATH\n"
@@ -24,7 +25,10 @@ static const char usage_text[] =
     "ADDR is a Plan 9 dial string: tcp!HOST!PORT or unix!/path.\n"
     "serve exports an empty in-memory tree; it listens on loopback only\n"
     "unless a key file is given (clients then prove the key, see\n"
-    "net9p/README.md).  `write` copies standard input into PATH.\n";
+    "net9p/README.md).  After answering a loopback TCP client on another\n"
+    "cpu, serve polls --poll-us microseconds for its next request (default\n"
+    "100; 0 never: saves cpu, costs a wake-up per message).\n"
+    "`write` copies standard input into PATH.\n";
 
 static int usage(FILE *f, int status) {
   fputs(usage_text, f);
@@ -39,7 +43,7 @@ static int fail(const char *what, int err) {
 struct opts {
   const char *key_file, *aname, *uname, *dialect;
   uint32_t msize;
-  int trace;
+  int trace, poll_us;
   uint8_t key[P9_KEYLEN];
 };
 
@@ -52,12 +56,13 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                      {"dialect", required_argument, 0, 'd'},
                                      {"msize", required_argument, 0, 'm'},
                                      {"trace", no_argument, 0, 't'},
+                                     {"poll-us", required_argument, 0, 'p'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   int c;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "k:a:u:d:m:th", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "k:a:u:d:m:p:th", lo, NULL)) != -1) {
     switch (c) {
     case 'k':
       o->key_file = optarg;
@@ -77,6 +82,17 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
     case 't':
       o->trace = 1;
       break;
+    case 'p': {
+      char *end;
+      long us = strtol(optarg, &end, 10);
+      if (*optarg == 0 || *end || us < 0 || us > 1000000) {
+        fprintf(stderr, "uksim 9p: --poll-us wants 0..1000000, not '%s'\n",
+                optarg);
+        return -1;
+      }
+      o->poll_us = us ? (int)us : -1; /* the config's 0 is the default */
+      break;
+    }
     case 'h':
       return 1;
     default:
@@ -111,7 +127,8 @@ static void on_signal(uv_signal_t *h, int signum) {
 static int serve(const char *addr, struct opts *o) {
   uv_loop_t loop;
   p9_memfs *fs = p9_memfs_new();
-  p9_srv_config cfg = {.msize = o->msize, .trace = o->trace};
+  p9_srv_config cfg = {
+      .msize = o->msize, .trace = o->trace, .poll_us = o->poll_us};
   struct serve s;
   int err;
   if (o->key_file)

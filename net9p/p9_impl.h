@@ -66,6 +66,7 @@ struct p9_srv {
   uint8_t key[P9_KEYLEN];
   FILE *log;
   int trace;
+  int poll_us; /* p9_srv_config.poll_us resolved: 0 is off */
   unsigned nconns;
   p9_conn *conns; /* live connections, for p9_srv_close_conns */
 };

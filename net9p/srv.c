@@ -1120,6 +1120,7 @@ p9_srv *p9_srv_new(const struct p9_srv_ops *ops, void *aux,
   s->max_tags = cfg->max_tags ? cfg->max_tags : 256;
   s->log = cfg->log;
   s->trace = cfg->trace;
+  s->poll_us = cfg->poll_us < 0 ? 0 : cfg->poll_us ? cfg->poll_us : 100;
   if (cfg->key) {
     s->has_key = true;
     memcpy(s->key, cfg->key, P9_KEYLEN);

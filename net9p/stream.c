@@ -42,7 +42,8 @@
 
 /* Answers of SPLIT_MIN bytes or more to a client on another cpu go out
  * as LEAD bytes, then the rest; after answering such a client the loop
- * polls for up to POLL_NS (see above). */
+ * polls for up to POLL_NS (see above), unless p9_srv_config.poll_us set
+ * another time or turned both off. */
 #define SPLIT_MIN 16384
 #define LEAD 4096
 #define POLL_NS 100000
@@ -53,7 +54,8 @@ typedef struct stream {
   uint8_t *buf;
   size_t len, cap;
   bool closing, in_recv;
-  bool local_peer; /* TCP from this machine (loopback) */
+  bool local_peer;  /* TCP from this machine (loopback) */
+  uint64_t poll_ns; /* 0: no polling, no split answers */
   int err;
   uv_idle_t poll;      /* active while polling for the peer's next bytes */
   uint64_t poll_until; /* uv_hrtime() when that polling stops */
@@ -143,7 +145,8 @@ static bool peer_elsewhere(stream *s) {
   uv_os_fd_t fd;
   int cpu = -1;
   socklen_t len = sizeof(cpu);
-  if (!s->local_peer || uv_fileno((uv_handle_t *)s->h, &fd) < 0 ||
+  if (!s->local_peer || !s->poll_ns ||
+      uv_fileno((uv_handle_t *)s->h, &fd) < 0 ||
       getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) < 0)
     return false;
   return cpu >= 0 && cpu != sched_getcpu();
@@ -158,7 +161,7 @@ static void poll_cb(uv_idle_t *h) {
 /* Keeps the loop from blocking for POLL_NS, or until the peer's next
  * bytes arrive (read_cb stops it). */
 static void poll_for_peer(stream *s) {
-  s->poll_until = uv_hrtime() + POLL_NS;
+  s->poll_until = uv_hrtime() + s->poll_ns;
   uv_idle_start(&s->poll, poll_cb);
 }
 
@@ -329,7 +332,12 @@ p9_transport *p9_stream_new(uv_stream_t *h, int *err) {
   }
   uv_idle_init(h->loop, &s->poll);
   s->poll.data = s;
+  s->poll_ns = POLL_NS;
   return &s->t;
+}
+
+void p9__stream_set_poll(p9_transport *t, int poll_us) {
+  ((stream *)t)->poll_ns = poll_us > 0 ? (uint64_t)poll_us * 1000 : 0;
 }
 
 /* --- resolving and dialing -------------------------------------------- */
@@ -383,6 +391,7 @@ static void on_connection(uv_stream_t *server, int status) {
     uv_close((uv_handle_t *)c, free_handle);
     return;
   }
+  p9__stream_set_poll(t, l->srv->poll_us);
   p9_srv_serve(l->srv, t);
 }
 

@@ -8,6 +8,10 @@
 
 #include <uksim/9p.h>
 
+/* How long the stream polls after answering a client on another cpu,
+ * and whether it splits large answers (0: neither); see stream.c. */
+void p9__stream_set_poll(p9_transport *t, int poll_us);
+
 /* Resolves a tcp dial address ("*" is every interface). */
 int p9__resolve(const p9_addr *a, struct sockaddr_storage *ss);
 

@@ -476,6 +476,10 @@ typedef struct p9_srv_config {
   const uint8_t *key; /* 32-byte shared key: attach needs a proven afid */
   FILE *log;          /* refusals and errors; NULL: stderr */
   int trace;          /* print every message to log (p9_fcall_fmt) */
+  /* After answering a loopback TCP client that sent from another cpu,
+   * poll this long for its next request, and send large answers in two
+   * writes (net9p/stream.c says why): 0 means 100 us; negative, never. */
+  int poll_us;
 } p9_srv_config;
 
 /* Creates a server; ops and aux are borrowed. */
