@@ -90,6 +90,7 @@ struct plan {
   double block_s; /* seconds of one small block */
   long rounds;
   uint32_t msize;
+  int poll_us; /* our server's p9_srv_config.poll_us (0: its default) */
 };
 
 /* A server under test and our client's connection to it. */
@@ -311,8 +312,8 @@ static int write_file(const char *dir, const char *name, const uint8_t *p,
 /* --- our server in a child process ------------------------------------ */
 
 static void ours_child(int wfd, const uint8_t *data, size_t nlarge,
-                       uint32_t msize) {
-  p9_srv_config cfg = {.msize = msize};
+                       const struct plan *pl) {
+  p9_srv_config cfg = {.msize = pl->msize, .poll_us = pl->poll_us};
   uv_loop_t loop;
   p9_memfs *fs = p9_memfs_new();
   p9_srv *srv;
@@ -333,8 +334,8 @@ static void ours_child(int wfd, const uint8_t *data, size_t nlarge,
 }
 
 /* Forks our server; its address goes to s->addr.  0 or -errno. */
-static int ours_start(struct side *s, const uint8_t *data, size_t nlarge,
-                      uint32_t msize) {
+static int ours_start(struct side *s, const uint8_t *data,
+                      const struct plan *pl) {
   int p[2];
   ssize_t n;
   if (pipe(p) < 0)
@@ -344,7 +345,7 @@ static int ours_start(struct side *s, const uint8_t *data, size_t nlarge,
     return -errno;
   if (s->pid == 0) {
     close(p[0]);
-    ours_child(p[1], data, nlarge, msize);
+    ours_child(p[1], data, pl->large, pl);
   }
   close(p[1]);
   n = read(p[0], s->addr, sizeof(s->addr) - 1);
@@ -422,7 +423,7 @@ static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
     for (int s = 0; s < SIDES; s++)
       t[k][s] = p9__xcalloc((size_t)pl->rounds, sizeof(double));
   sched_setaffinity(0, sizeof(*srv), srv); /* both servers inherit it */
-  err = ours_start(&sd[OURS], data, pl->large, pl->msize);
+  err = ours_start(&sd[OURS], data, pl);
   if (!err)
     sd[DIOD_].pid = diod_start(dir, sd[DIOD_].addr, sizeof(sd[0].addr));
   sched_setaffinity(0, sizeof(*cli), cli);
@@ -494,9 +495,14 @@ static void print_json(const struct fig *free_run, const struct fig *pinned,
   print_fig_json(free_run);
   printf(", \"msize_offered\": %u, \"msize\": %u, \"small_file_bytes\": 1024, "
          "\"large_file_mib\": %zu, \"rounds\": %ld, \"small_block_s\": %.3f, "
-         "\"cpus\": %d, \"loadavg_1m\": %.2f, \"pinned\": {",
+         "\"poll_us\": %d, \"cpus\": %d, \"loadavg_1m\": %.2f, "
+         "\"pinned\": {",
          pl->msize, free_run->msize[OURS], pl->large >> 20, pl->rounds,
-         pl->block_s, cpus, load);
+         pl->block_s,
+         pl->poll_us < 0 ? 0
+         : pl->poll_us   ? pl->poll_us
+                         : 100,
+         cpus, load);
   print_fig_json(pinned);
   if (cross->has_diod >= 0) {
     printf("}, \"cross_core\": {");
@@ -539,6 +545,7 @@ static void print_text(const struct fig *f, const struct plan *pl,
 static const char bench_usage[] =
     "usage: uksim bench 9p [--json] [--large-mib N] [--seconds S] "
     "[--msize N] [--rounds N]\n"
+    "                      [--poll-us N]\n"
     "Compares our 9P server with diod on loopback TCP, interleaved: N "
     "rounds\n(default 10) of a block of small operations on each server "
     "(S/N seconds\neach, S default 1) and one read of the large file from "
@@ -547,7 +554,9 @@ static const char bench_usage[] =
     "Runs pinned to one cpu\n(client and both servers), cross_core (client "
     "on one cpu, both servers\non another) and unpinned; the top-level keys "
     "are unpinned.  *_cpu_* are the\nservers' cpu time per small operation "
-    "(us) and per GiB read (s).\n";
+    "(us) and per GiB read (s).\n--poll-us N is our server's polling "
+    "for a client on another cpu (as\n`uksim 9p serve --poll-us`; default "
+    "100, 0 off).\n";
 
 static int parse(int argc, char **argv, int *json, struct plan *pl,
                  double *secs) {
@@ -556,12 +565,14 @@ static int parse(int argc, char **argv, int *json, struct plan *pl,
                                      {"seconds", required_argument, 0, 's'},
                                      {"msize", required_argument, 0, 'm'},
                                      {"rounds", required_argument, 0, 'r'},
+                                     {"poll-us", required_argument, 0, 'p'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   int c;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "jl:s:m:r:h", lo, NULL)) != -1) {
+  long us = 100;
+  while ((c = getopt_long(argc, argv, "jl:s:m:r:p:h", lo, NULL)) != -1) {
     if (c == 'j')
       *json = 1;
     else if (c == 'l')
@@ -572,13 +583,16 @@ static int parse(int argc, char **argv, int *json, struct plan *pl,
       pl->msize = (uint32_t)strtoul(optarg, NULL, 10);
     else if (c == 'r')
       pl->rounds = strtol(optarg, NULL, 10);
+    else if (c == 'p')
+      us = strtol(optarg, NULL, 10);
     else
       return c == 'h' ? 1 : -1;
   }
   if (optind != argc || pl->large < (1u << 20) || *secs <= 0 ||
       pl->rounds < 1 || pl->rounds > 10000 || pl->msize < P9_MINMSIZE ||
-      pl->msize > P9_MAXMSIZE)
+      pl->msize > P9_MAXMSIZE || us < 0 || us > 1000000)
     return -1;
+  pl->poll_us = us ? (int)us : -1;
   pl->block_s = *secs / (double)pl->rounds;
   return 0;
 }

@@ -224,7 +224,8 @@ Test(diod, benchmark_reports_both_servers, .timeout = 120) {
     cr_skip_test("UKSIM_9P not set (run through meson test)");
   need_diod();
   cr_assert_eq(sh(out, sizeof(out),
-                  "%s bench 9p --json --large-mib 4 --seconds 0.2 --rounds 3",
+                  "%s bench 9p --json --large-mib 4 --seconds 0.2 --rounds 3 "
+                  "--poll-us 50",
                   tool),
                0);
   const char *keys[] = {
@@ -235,6 +236,7 @@ Test(diod, benchmark_reports_both_servers, .timeout = 120) {
   const char *pinned = strstr(out, "\"pinned\": {");
   cr_assert_not_null(pinned, "no pinned figures in %s", out);
   cr_assert_not_null(strstr(out, "\"rounds\": 3"), "%s", out);
+  cr_assert_not_null(strstr(out, "\"poll_us\": 50"), "%s", out);
   cr_assert_not_null(strstr(out, "\"cross_core\": "), "%s", out);
   /* the same keys unpinned (top level, before "pinned") and pinned */
   for (int i = 0; i < 7; i++) {
