@@ -42,13 +42,12 @@
  * cpu (stream.c: a large answer is split so the client's wake-up overlaps
  * the copy, and the loop polls up to 100 us for the next request).
  * Polling spends cpu, so each phase also reports the servers' cpu time
- * (all threads, /proc/PID/task/TID/schedstat) per small operation
+ * (all threads, the process cpu clock) per small operation
  * (small_cpu_us_per_op) and per GiB of large read (large_cpu_s_per_gib),
  * medians over blocks, with diod_ twins.
  * diod's figures are null when diod is not installed.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
@@ -122,30 +121,16 @@ static double pct(double *v, long n, double p) {
 
 /* --- the measurements ------------------------------------------------- */
 
-/* Seconds of cpu used so far by all threads of process pid (schedstat), or
- * -1 when the kernel does not say. */
+/* Seconds of cpu used so far by all threads of process pid, or -1 when
+ * the kernel does not say.  The process cpu clock includes the slice a
+ * thread is running now (schedstat would lag until it is descheduled,
+ * which a polling server may not be for a whole short read). */
 static double cpu_s(pid_t pid) {
-  char path[320];
-  unsigned long long ns, sum = 0;
-  struct dirent *e;
-  DIR *d;
-  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-  if (!(d = opendir(path)))
+  clockid_t cid;
+  struct timespec ts;
+  if (clock_getcpuclockid(pid, &cid) != 0 || clock_gettime(cid, &ts) != 0)
     return -1;
-  while ((e = readdir(d))) {
-    FILE *f;
-    if (e->d_name[0] == '.')
-      continue;
-    snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid,
-             e->d_name);
-    if (!(f = fopen(path, "r")))
-      continue;
-    if (fscanf(f, "%llu", &ns) == 1)
-      sum += ns;
-    fclose(f);
-  }
-  closedir(d);
-  return sum ? (double)sum / 1e9 : -1;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int small_op(p9_cfid *root) {
