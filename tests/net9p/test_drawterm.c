@@ -54,10 +54,11 @@
 /* --- the factotum: memfs with an rpc file ------------------------------- */
 
 static struct p9_srv_ops fact_ops;
-static uint64_t rpc_path; /* qid path of /rpc */
-static char rpc_out[128]; /* what the next read of rpc returns */
+/* Set and read by the test's thread and the server's: atomic. */
+static _Atomic uint64_t rpc_path; /* qid path of /rpc */
+static char rpc_out[128];         /* what the next read of rpc returns */
 static size_t rpc_nout;
-static unsigned rpc_verbs; /* verbs drawterm sent (test checks) */
+static _Atomic unsigned rpc_verbs; /* verbs drawterm sent */
 
 static void rpc_set(const char *s, size_t n) {
   memcpy(rpc_out, s, n);
@@ -140,7 +141,7 @@ static const char *dt_output(session *s) {
   return out;
 }
 
-/* Creates (or truncates) dir/name under f with data, through 9P. */
+/* Creates path (a name, or dir/name) under f with data, through 9P. */
 static void put(p9_cfid *f, const char *path, const void *data, size_t n) {
   char dir[128];
   const char *slash = strrchr(path, '/');
