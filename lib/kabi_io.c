@@ -67,7 +67,8 @@ static unsigned take_fds(struct msghdr *mh, int *fds) {
   return n;
 }
 
-long uk_recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds) {
+static long recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
+                    int flags) {
   union {
     struct cmsghdr align;
     char buf[CMSG_SPACE(sizeof(int) * (KABI_MAX_FDS + 2))];
@@ -80,7 +81,7 @@ long uk_recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds) {
   ssize_t n;
 
   do
-    n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+    n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
   while (n < 0 && errno == EINTR);
   if (n < 0)
     return -errno;
@@ -94,6 +95,10 @@ long uk_recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds) {
   return (long)n;
 }
 
+long uk_recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds) {
+  return recvfds(sock, buf, cap, fds, nfds, 0);
+}
+
 int kabi_sendmsg(int sock, const kabi_msg *m) {
   if (m->hdr.len > KABI_PAYLOAD_MAX)
     return -EINVAL;
@@ -101,9 +106,13 @@ int kabi_sendmsg(int sock, const kabi_msg *m) {
 }
 
 long kabi_recvmsg(int sock, kabi_msg *m) {
+  return kabi_recvmsg_flags(sock, m, 0);
+}
+
+long kabi_recvmsg_flags(int sock, kabi_msg *m, int flags) {
   unsigned nfds;
   memset(&m->hdr, 0, sizeof m->hdr); /* a short packet leaves zeros, not junk */
-  long n = uk_recvfds(sock, m, KABI_MAX_MSG, m->fds, &nfds);
+  long n = recvfds(sock, m, KABI_MAX_MSG, m->fds, &nfds, flags);
   if (n < 0 && n != -EMSGSIZE)
     return n;
   if (n == 0 && nfds == 0)

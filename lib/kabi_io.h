@@ -48,6 +48,8 @@ int kabi_sendmsg(int sock, const kabi_msg *m);
  * of stream, or -errno; -EBADMSG for a malformed packet (its descriptors, if
  * any, are closed).  Received descriptors are close-on-exec. */
 long kabi_recvmsg(int sock, kabi_msg *m);
+/* The same with recvmsg flags (MSG_DONTWAIT). */
+long kabi_recvmsg_flags(int sock, kabi_msg *m, int flags);
 
 /* Copies the payload out if it is exactly `len` bytes; -EBADMSG if not. */
 int kabi_payload(const kabi_msg *m, void *out, size_t len);

@@ -427,6 +427,13 @@ static void print_fig(FILE *o, const struct ipc_fig *f, bool json) {
           f->copy_64m / f->handoff_64m);
 }
 
+/* The kernel's polling time in this run (machine.h). */
+static unsigned poll_us(void) {
+  struct mach_opts o;
+  mach_opts_default(&o);
+  return o.poll_us;
+}
+
 static bool targets_met(const struct ipc_fig *f) {
   return f->null_rt / f->pingpong_rt <= 3 &&
          f->handoff_64m <= 2 * f->handoff_4k &&
@@ -436,7 +443,8 @@ static bool targets_met(const struct ipc_fig *f) {
 static void usage(FILE *o) {
   fprintf(
       o,
-      "usage: uksim bench ipc [--json] [--quick] [--blocks N]\n\n"
+      "usage: uksim bench ipc [--json] [--quick] [--blocks N] [--poll-us N]"
+      "\n\n"
       "Measure IPC through the kernel against plain Linux baselines in one "
       "run\n(a SEQPACKET ping-pong; the same path through a bare relay), "
       "pinned to one\ncore and unpinned.\n\n"
@@ -450,16 +458,20 @@ static void usage(FILE *o) {
       "round's own ratio (block median\nover ping-pong block median): how "
       "stable the ratio is.\n\n"
       "--quick: 6 rounds of 100, fewer hand-offs and copies (for tests).\n"
+      "--poll-us N: the kernel's cross-cpu polling (uksim run --help; "
+      "default 100,\n0 off), reported as poll_us.\n"
       "Exit status 0 when the run completed; the targets are reported, not "
       "enforced.\n");
 }
 
 int bench_ipc_main(int argc, char **argv) {
-  static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                       {"quick", no_argument, NULL, 'q'},
-                                       {"blocks", required_argument, NULL, 'b'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'},
+      {"quick", no_argument, NULL, 'q'},
+      {"blocks", required_argument, NULL, 'b'},
+      {"poll-us", required_argument, NULL, 'P'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
   struct ipc_plan pl = {.blocks = 50,
                         .trips = 200,
                         .warm = 10,
@@ -481,6 +493,8 @@ int bench_ipc_main(int argc, char **argv) {
                              .big = 30,
                              .copy = 3};
     else if (c == 'b' && (blocks = atol(optarg)) >= 1)
+      ;
+    else if (c == 'P' && cli_poll_us("bench ipc", optarg) == 0)
       ;
     else {
       usage(c == 'h' ? stdout : stderr);
@@ -509,9 +523,9 @@ int bench_ipc_main(int argc, char **argv) {
     printf("{");
     print_fig(stdout, &free_run, true);
     printf(", \"targets_met\": %s, \"cpus\": %d, \"blocks\": %ld, "
-           "\"block_trips\": %ld, \"pinned\": {",
+           "\"block_trips\": %ld, \"poll_us\": %u, \"pinned\": {",
            targets_met(&free_run) ? "true" : "false", CPU_COUNT(&all),
-           pl.blocks, pl.trips);
+           pl.blocks, pl.trips, poll_us());
     print_fig(stdout, &pinned, true);
     printf(", \"targets_met\": %s}}\n",
            targets_met(&pinned) ? "true" : "false");

@@ -40,7 +40,11 @@ static void run_usage(FILE *f) {
           "  --name NAME      machine name (default: demo-<pid>)\n"
           "  --memory-mib N   physical memory for the OS (default 4096)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
-          "                   'uksim ps --name NAME' can look at it\n",
+          "                   'uksim ps --name NAME' can look at it\n"
+          "  --poll-us N      after answering a process on another cpu, the "
+          "kernel\n                   polls for N us before it blocks, and "
+          "the process spins\n                   as long for its answers "
+          "(default 100; 0 off)\n",
           MAX_APS);
 }
 
@@ -54,6 +58,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"name", required_argument, NULL, 'n'},
       {"memory-mib", required_argument, NULL, 'm'},
       {"keep", no_argument, NULL, 'k'},
+      {"poll-us", required_argument, NULL, 'P'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -97,6 +102,11 @@ static int parse(int argc, char **argv, struct run_opts *o) {
     }
     case 'k':
       o->keep = true;
+      break;
+    case 'P':
+      if (cli_poll_us("demo", optarg) < 0)
+        return 2;
+      o->m.poll_us = (uint32_t)strtoul(optarg, NULL, 10);
       break;
     case 'h':
       run_usage(stdout);

@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "explore.h"
+#include "machine.h"
 #include "scn.h"
 
 static void usage(FILE *f) {
@@ -36,7 +37,9 @@ static void usage(FILE *f) {
           "  --keep-going   run every seed, and report every failure\n"
           "  --junit FILE   write a JUnit XML report (one test case per "
           "seed)\n"
-          "  --quiet        no progress bar or log lines\n\n"
+          "  --quiet        no progress bar or log lines\n"
+          "  --poll-us N    the kernel's cross-cpu polling (uksim run "
+          "--help)\n\n"
           "Exit status: 0 every seed passed, 1 one failed, 2 bad input.\n",
           EXPLORE_SEEDS_MAX, EXPLORE_JOBS_MAX);
 }
@@ -63,6 +66,15 @@ int cli_number(const char *cmd, const char *opt, const char *v, uint64_t min,
   return 0;
 }
 
+int cli_poll_us(const char *cmd, const char *v) {
+  uint64_t n;
+  if (cli_number(cmd, "--poll-us", v, 0, MACH_POLL_US_MAX, &n) < 0)
+    return -1;
+  char buf[24];
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)n);
+  return setenv("UKSIM_POLL_US", buf, 1) < 0 ? -1 : 0;
+}
+
 static int number(const char *opt, const char *v, uint64_t min, uint64_t max,
                   uint64_t *out) {
   return cli_number("explore", opt, v, min, max, out);
@@ -77,6 +89,7 @@ static int parse(int argc, char **argv, struct cli *c) {
       {"keep-going", no_argument, NULL, 'k'},
       {"junit", required_argument, NULL, 'J'},
       {"quiet", no_argument, NULL, 'q'},
+      {"poll-us", required_argument, NULL, 'P'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   uint64_t v;
@@ -118,6 +131,10 @@ static int parse(int argc, char **argv, struct cli *c) {
       break;
     case 'q':
       c->quiet = true;
+      break;
+    case 'P':
+      if (cli_poll_us("explore", optarg) < 0)
+        return 2;
       break;
     case 'h':
       usage(stdout);

@@ -73,7 +73,8 @@ static void run_usage(FILE *f) {
           "'expect\n"
           "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
-          "  --kernel-trace    the kernel's own log lines on stderr\n\n"
+          "  --kernel-trace    the kernel's own log lines on "
+          "stderr\n" CLI_POLL_US_HELP "\n"
           "Exit status: 0 every expectation holds, 1 one fails or the run "
           "could\nnot end, 2 bad input.\n");
 }
@@ -89,6 +90,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"dump-dir", required_argument, NULL, 'd'},
       {"quiet", no_argument, NULL, 'q'},
       {"kernel-trace", no_argument, NULL, 'K'},
+      {"poll-us", required_argument, NULL, 'P'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -128,6 +130,10 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       break;
     case 'K':
       o->ktrace = true;
+      break;
+    case 'P':
+      if (cli_poll_us("run", optarg) < 0)
+        return 2;
       break;
     case 'h':
       run_usage(stdout);

@@ -92,6 +92,7 @@ struct kern_proc {
   bool pending_bad;       /* ... which was malformed */
   int64_t exit_status;    /* reported by libuv, handled as a step */
   int exit_signal;
+  int cpu; /* the cpu its last call was sent from (kabi.h), -1 unknown */
 };
 
 /* Per service, what only the kernel needs (replace.c). */
@@ -137,6 +138,11 @@ struct kern {
   long trace_left; /* trace lines still to print; -1 for no limit */
   FILE *events;    /* the event trace (JSON Lines), or NULL */
   uint64_t t0_ns;
+  /* Cross-cpu polling (kern.c): after an answer to a process on another
+   * cpu, the loop does not block for poll_ns, or until poll_until. */
+  uint64_t poll_ns; /* 0: never poll */
+  uint64_t poll_until;
+  uv_idle_t poll;
   /* The lock-step scheduler (sched.c). */
   bool lockstep;
   uint64_t vnow; /* virtual clock, ns */

@@ -22,6 +22,12 @@ void mach_opts_default(struct mach_opts *o) {
   o->blocks = 32;
   o->block_size = 128ull << 20;
   o->trace = 0;
+  o->poll_us = MACH_POLL_US_DEFAULT;
+  const char *e = getenv("UKSIM_POLL_US");
+  char *end;
+  unsigned long v = e ? strtoul(e, &end, 10) : 0;
+  if (e && *e && *end == '\0' && v <= MACH_POLL_US_MAX)
+    o->poll_us = (uint32_t)v;
 }
 
 static int mkdir_private(const char *d) {
@@ -60,7 +66,7 @@ static void client_init(mach_client *m) {
 
 int mach_boot(mach_client *m, const struct mach_opts *o) {
   int sv[2];
-  char exe[4096], blocks[32], bmib[32], trace[32];
+  char exe[4096], blocks[32], bmib[32], trace[32], poll[16];
   client_init(m);
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n < 0)
@@ -78,6 +84,7 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   snprintf(bmib, sizeof bmib, "%llu",
            (unsigned long long)(o->block_size >> 20));
   snprintf(trace, sizeof trace, "%ld", o->trace);
+  snprintf(poll, sizeof poll, "%u", o->poll_us);
   pid_t pid = fork();
   if (pid < 0)
     return -errno;
@@ -87,7 +94,7 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
           "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
           "--scenario", o->scenario, "--seed", o->seed, "--dump-dir",
-          o->dump_dir, (char *)NULL);
+          o->dump_dir, "--poll-us", poll, (char *)NULL);
     _exit(127);
   }
   close(sv[1]);

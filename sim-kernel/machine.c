@@ -318,7 +318,7 @@ static void halt_kernel(void) {
 
 static int boot_kernel(void) {
   int sv[2];
-  char budget[32], trace[32], exe[4096];
+  char budget[32], trace[32], poll[16], exe[4096];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
     return -errno;
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -328,6 +328,7 @@ static int boot_kernel(void) {
   snprintf(budget, sizeof budget, "%llu",
            (unsigned long long)M.o.block_size * M.o.blocks);
   snprintf(trace, sizeof trace, "%ld", M.o.trace);
+  snprintf(poll, sizeof poll, "%u", M.o.poll_us);
   char *args[] = {exe,
                   "kernel",
                   "--os-id",
@@ -344,6 +345,8 @@ static int boot_kernel(void) {
                   M.o.seed,
                   "--dump-dir",
                   M.o.dump_dir,
+                  "--poll-us",
+                  poll,
                   NULL};
   uv_stdio_container_t stdio[5];
   for (int i = 0; i < 3; i++) {
@@ -416,6 +419,7 @@ static int parse(int argc, char **argv) {
       {"scenario", required_argument, NULL, 's'},
       {"seed", required_argument, NULL, 'S'},
       {"dump-dir", required_argument, NULL, 'd'},
+      {"poll-us", required_argument, NULL, 'p'},
       {NULL, 0, NULL, 0}};
   int c;
   mach_opts_default(&M.o);
@@ -437,6 +441,8 @@ static int parse(int argc, char **argv) {
       snprintf(M.o.seed, sizeof M.o.seed, "%s", optarg);
     else if (c == 'd')
       snprintf(M.o.dump_dir, sizeof M.o.dump_dir, "%s", optarg);
+    else if (c == 'p')
+      M.o.poll_us = (uint32_t)strtoul(optarg, NULL, 10);
     else
       return -EINVAL;
   }

@@ -25,8 +25,17 @@ struct mach_opts {
   char scenario[512];   /* a scenario the kernel runs in lock-step; "" none */
   char seed[24];        /* its seed ("" : the scenario's own) */
   char dump_dir[256];   /* where it dumps servers' final state; "" none */
+  uint32_t poll_us;     /* the kernel's cross-cpu polling (kern.c); 0 off */
 };
 
+/* The default of poll_us, and its largest value.  README.md "uksim bench
+ * ipc" gives the measurements behind it. */
+#define MACH_POLL_US_DEFAULT 100
+#define MACH_POLL_US_MAX 10000
+
+/* Defaults; poll_us from UKSIM_POLL_US when that is set (the commands'
+ * --poll-us sets it, so that runs they start themselves, as explore's
+ * `uksim run` children, get it too). */
 void mach_opts_default(struct mach_opts *o);
 
 /* The run directory of machine `name`: $XDG_RUNTIME_DIR/uksim/<name> or

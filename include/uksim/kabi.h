@@ -98,7 +98,7 @@ struct kabi_hdr {
   uint32_t seq;   /* the call's sequence number; answers echo it */
   int32_t status; /* answers: 0 or -errno */
   uint32_t nfds;  /* descriptors attached with SCM_RIGHTS */
-  uint32_t flags; /* calls passing ICAs: KABI_KEEP_*; otherwise 0 */
+  uint32_t flags; /* KABI_KEEP_* (calls passing ICAs); KABI_CPU_SHIFT */
 };
 
 /* hdr.flags of SEND, CALL, REPLY and REPLY_RECEIVE: the caller keeps its
@@ -106,6 +106,15 @@ struct kabi_hdr {
  * descriptor when that ICA comes back to it.  Ignored for an ICA not named. */
 #define KABI_KEEP_CTL 1u
 #define KABI_KEEP_DATA 2u
+/* hdr.flags bits 16-31 of every call: the cpu the caller sent it from,
+ * plus one (0: not said); of every answer, when the kernel polls (uksim
+ * run --poll-us), the cpu the kernel answered from, plus one, else 0.  A
+ * kernel polls for the next call of a process on another cpu than its own
+ * for a while after answering it, and the process's library spins as long
+ * for an answer from a kernel on another cpu (sim-kernel/kern.c,
+ * lib/conn.c). */
+#define KABI_CPU_SHIFT 16
+#define KABI_CPU_MASK 0xffff0000u
 
 struct kabi_ica_create_args {
   uint64_t size;
