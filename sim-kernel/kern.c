@@ -18,10 +18,10 @@
  * finds the kernel awake; the process's library spins as long for its
  * answer (lib/conn.c).  On the 2-vCPU VM where it was measured, whose idle
  * vCPUs halt (a task woken there runs ~30 us later), this took the
- * unpinned null round trip from 48-55 us to 16-18 us and lock-step
- * scenario runs from ~1.35 s to ~0.85 s per 10,000 requests; on one cpu it
- * never polls, and pinned figures did not move (README.md "uksim bench
- * ipc").  It changes when things happen, never what: scenario traces are
+ * unpinned null round trip from 44-55 us to 15-18 us and 10,000 lock-step
+ * requests from 1.21-1.40 s to 0.78-0.95 s (`uksim bench scenario`); on
+ * one cpu it never polls, and pinned figures did not move (README.md
+ * "uksim bench ipc").  It changes when things happen, never what: scenario traces are
  * the same with it on and off.
  */
 #include <errno.h>
