@@ -7,9 +7,11 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "machine.h"
 #include "uksim_paths.h"
 
 static struct uk_counters counters(mach_client *m) {
@@ -81,6 +83,8 @@ Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
   cr_expect(json_is_boolean(json_object_get(pinned, "targets_met")));
   cr_expect_eq(json_integer_value(json_object_get(j, "blocks")), 6);
   cr_expect_eq(json_integer_value(json_object_get(j, "block_trips")), 100);
+  cr_expect_eq(json_integer_value(json_object_get(j, "poll_us")),
+               MACH_POLL_US_DEFAULT);
   static const char *const spread[] = {"null_rt_ratio_p10", "null_rt_ratio_p50",
                                        "null_rt_ratio_p90"};
   for (json_t *o = j; o; o = o == j ? pinned : NULL) {
@@ -96,4 +100,26 @@ Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
                        q, 0.01 * q, "null_rt_ratio = null / ping-pong");
   }
   json_decref(j);
+}
+
+/* `--poll-us 0` turns the kernel's cross-cpu polling (and the library's
+ * spinning) off: the run says so and still measures every figure; a value
+ * that is not a number in range is bad usage. */
+Test(ipc, bench_poll_us_is_a_setting, .timeout = 300) {
+  char out[64], cmd[512];
+  snprintf(out, sizeof out, "/tmp/uksim-test-ipc-poll-%d.json", (int)getpid());
+  snprintf(cmd, sizeof cmd, "%s bench ipc --quick --json --poll-us 0 > %s",
+           UKSIM_EXE_DEFAULT, out);
+  cr_assert_eq(system(cmd), 0);
+  json_error_t err;
+  json_t *j = json_load_file(out, 0, &err);
+  unlink(out);
+  cr_assert_not_null(j, "not JSON: %s", err.text);
+  cr_expect_eq(json_integer_value(json_object_get(j, "poll_us")), 0);
+  cr_expect_gt(json_number_value(json_object_get(j, "null_rt_us")), 0);
+  json_decref(j);
+  snprintf(cmd, sizeof cmd, "%s bench ipc --poll-us x 2>/dev/null",
+           UKSIM_EXE_DEFAULT);
+  int st = system(cmd);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "--poll-us x: usage");
 }
