@@ -53,6 +53,21 @@ Test(ipc, evicted_mappings_are_fetched_again, .timeout = 300) {
   h_halt_clean(&m);
 }
 
+/* `uksim bench ipc --quick --json` with more options, parsed. */
+static json_t *bench_json(const char *args) {
+  char out[64], cmd[512];
+  json_error_t err;
+  json_t *j;
+  snprintf(out, sizeof out, "/tmp/uksim-test-ipc-%d.json", (int)getpid());
+  snprintf(cmd, sizeof cmd, "%s bench ipc --quick --json%s > %s",
+           UKSIM_EXE_DEFAULT, args, out);
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  j = json_load_file(out, 0, &err);
+  unlink(out);
+  cr_assert_not_null(j, "not JSON: %s", err.text);
+  return j;
+}
+
 /* `uksim bench ipc --quick --json`: every figure there, measured (the
  * targets depend on the machine and are reported, not checked here), and
  * the per-block spread of the ratios in order. */
@@ -63,15 +78,7 @@ Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
       "handoff_64m_us",    "copy_64m_us",       "null_rt_ratio_p10",
       "null_rt_ratio_p50", "null_rt_ratio_p90", "relay_rt_ratio_p10",
       "relay_rt_ratio_p90"};
-  char out[64], cmd[512];
-  snprintf(out, sizeof out, "/tmp/uksim-test-ipc-%d.json", (int)getpid());
-  snprintf(cmd, sizeof cmd, "%s bench ipc --quick --json > %s",
-           UKSIM_EXE_DEFAULT, out);
-  cr_assert_eq(system(cmd), 0);
-  json_error_t err;
-  json_t *j = json_load_file(out, 0, &err);
-  unlink(out);
-  cr_assert_not_null(j, "not JSON: %s", err.text);
+  json_t *j = bench_json("");
   json_t *pinned = json_object_get(j, "pinned");
   cr_assert(json_is_object(pinned));
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -106,15 +113,8 @@ Test(ipc, bench_json_has_every_figure_pinned_and_not, .timeout = 300) {
  * spinning) off: the run says so and still measures every figure; a value
  * that is not a number in range is bad usage. */
 Test(ipc, bench_poll_us_is_a_setting, .timeout = 300) {
-  char out[64], cmd[512];
-  snprintf(out, sizeof out, "/tmp/uksim-test-ipc-poll-%d.json", (int)getpid());
-  snprintf(cmd, sizeof cmd, "%s bench ipc --quick --json --poll-us 0 > %s",
-           UKSIM_EXE_DEFAULT, out);
-  cr_assert_eq(system(cmd), 0);
-  json_error_t err;
-  json_t *j = json_load_file(out, 0, &err);
-  unlink(out);
-  cr_assert_not_null(j, "not JSON: %s", err.text);
+  char cmd[512];
+  json_t *j = bench_json(" --poll-us 0");
   cr_expect_eq(json_integer_value(json_object_get(j, "poll_us")), 0);
   cr_expect_gt(json_number_value(json_object_get(j, "null_rt_us")), 0);
   json_decref(j);
