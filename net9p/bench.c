@@ -541,7 +541,16 @@ static const char bench_usage[] =
     "are unpinned.  *_cpu_* are the\nservers' cpu time per small operation "
     "(us) and per GiB read (s).\n--poll-us N is our server's polling "
     "for a client on another cpu (as\n`uksim 9p serve --poll-us`; default "
-    "100, 0 off).\n";
+    "100, 0 off).\nLimits: --large-mib >= 1, --seconds > 0, --rounds "
+    "1..10000, --msize 4096..8388608,\n--poll-us 0..1000000.\n";
+
+/* A whole non-negative number (fractions allowed) in s. */
+static bool number(const char *s, double *v) {
+  char *end;
+  errno = 0;
+  *v = strtod(s, &end);
+  return *s && !*end && !errno && *v >= 0 && *v < 1e12;
+}
 
 static int parse(int argc, char **argv, int *json, struct plan *pl,
                  double *secs) {
@@ -557,26 +566,42 @@ static int parse(int argc, char **argv, int *json, struct plan *pl,
   optind = 1;
   opterr = 0;
   long us = 100;
-  while ((c = getopt_long(argc, argv, "jl:s:m:r:p:h", lo, NULL)) != -1) {
-    if (c == 'j')
+  int li = -1;
+  while ((c = getopt_long(argc, argv, "jl:s:m:r:p:h", lo, &li)) != -1) {
+    double v = 0;
+    if (c == 'h')
+      return 1;
+    if (c == 'j') {
       *json = 1;
-    else if (c == 'l')
-      pl->large = (size_t)strtoul(optarg, NULL, 10) << 20;
+      continue;
+    }
+    if (c == '?') {
+      fprintf(stderr, "uksim bench 9p: unknown option %s\n", argv[optind - 1]);
+      return -1;
+    }
+    if (!number(optarg, &v)) {
+      fprintf(stderr, "uksim bench 9p: --%s wants a number, not '%s'\n",
+              li >= 0 ? lo[li].name : "?", optarg);
+      return -1;
+    }
+    li = -1;
+    if (c == 'l')
+      pl->large = (size_t)v << 20;
     else if (c == 's')
-      *secs = strtod(optarg, NULL);
+      *secs = v;
     else if (c == 'm')
-      pl->msize = (uint32_t)strtoul(optarg, NULL, 10);
+      pl->msize = (uint32_t)v;
     else if (c == 'r')
-      pl->rounds = strtol(optarg, NULL, 10);
+      pl->rounds = (long)v;
     else if (c == 'p')
-      us = strtol(optarg, NULL, 10);
-    else
-      return c == 'h' ? 1 : -1;
+      us = (long)v;
   }
   if (optind != argc || pl->large < (1u << 20) || *secs <= 0 ||
       pl->rounds < 1 || pl->rounds > 10000 || pl->msize < P9_MINMSIZE ||
-      pl->msize > P9_MAXMSIZE || us < 0 || us > 1000000)
+      pl->msize > P9_MAXMSIZE || us < 0 || us > 1000000) {
+    fprintf(stderr, "uksim bench 9p: a value out of range (limits below)\n");
     return -1;
+  }
   pl->poll_us = us ? (int)us : -1;
   pl->block_s = *secs / (double)pl->rounds;
   return 0;

@@ -609,5 +609,18 @@ Test(stream, command_line_tool, .timeout = 60) {
   cr_assert_eq(WEXITSTATUS(sh(out, sizeof(out), "%s 9p bogus 2>&1", tool)), 2);
   cr_assert_eq(sh(out, sizeof(out), "%s 9p --help", tool), 0);
   cr_assert(strstr(out, "usage"));
+  /* bad values are named, never taken as 0 */
+  cr_assert_eq(
+      WEXITSTATUS(sh(out, sizeof(out),
+                     "%s 9p serve tcp!127.0.0.1!0 --poll-us x 2>&1", tool)),
+      2);
+  cr_assert(strstr(out, "--poll-us wants 0..1000000, not 'x'"), "%s", out);
+  cr_assert_eq(
+      WEXITSTATUS(sh(out, sizeof(out), "%s bench 9p --poll-us x 2>&1", tool)),
+      2);
+  cr_assert(strstr(out, "--poll-us wants a number, not 'x'"), "%s", out);
+  cr_assert_eq(
+      WEXITSTATUS(sh(out, sizeof(out), "%s bench 9p --bogus 2>&1", tool)), 2);
+  cr_assert(strstr(out, "unknown option --bogus"), "%s", out);
   bg_stop(&b);
 }
