@@ -544,14 +544,6 @@ static const char bench_usage[] =
     "100, 0 off).\nLimits: --large-mib >= 1, --seconds > 0, --rounds "
     "1..10000, --msize 4096..8388608,\n--poll-us 0..1000000.\n";
 
-/* A whole non-negative number (fractions allowed) in s. */
-static bool number(const char *s, double *v) {
-  char *end;
-  errno = 0;
-  *v = strtod(s, &end);
-  return *s && !*end && !errno && *v >= 0 && *v < 1e12;
-}
-
 static int parse(int argc, char **argv, int *json, struct plan *pl,
                  double *secs) {
   static const struct option lo[] = {{"json", no_argument, 0, 'j'},
@@ -579,7 +571,7 @@ static int parse(int argc, char **argv, int *json, struct plan *pl,
       fprintf(stderr, "uksim bench 9p: unknown option %s\n", argv[optind - 1]);
       return -1;
     }
-    if (!number(optarg, &v)) {
+    if (!p9__number(optarg, 1e12, &v)) {
       fprintf(stderr, "uksim bench 9p: --%s wants a number, not '%s'\n",
               li >= 0 ? lo[li].name : "?", optarg);
       return -1;

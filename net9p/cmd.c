@@ -60,6 +60,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   int c;
+  double v;
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "k:a:u:d:m:p:th", lo, NULL)) != -1) {
@@ -77,22 +78,24 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       o->dialect = optarg;
       break;
     case 'm':
-      o->msize = (uint32_t)strtoul(optarg, NULL, 10);
+      if (!p9__number(optarg, P9_MAXMSIZE, &v)) {
+        fprintf(stderr, "uksim 9p: --msize wants 0..%u, not '%s'\n",
+                P9_MAXMSIZE, optarg);
+        return -1;
+      }
+      o->msize = (uint32_t)v;
       break;
     case 't':
       o->trace = 1;
       break;
-    case 'p': {
-      char *end;
-      long us = strtol(optarg, &end, 10);
-      if (*optarg == 0 || *end || us < 0 || us > 1000000) {
+    case 'p':
+      if (!p9__number(optarg, 1000000, &v)) {
         fprintf(stderr, "uksim 9p: --poll-us wants 0..1000000, not '%s'\n",
                 optarg);
         return -1;
       }
-      o->poll_us = us ? (int)us : -1; /* the config's 0 is the default */
+      o->poll_us = v ? (int)v : -1; /* the config's 0 is the default */
       break;
-    }
     case 'h':
       return 1;
     default:

@@ -13,6 +13,9 @@ void *p9__xmalloc(size_t n);
 void *p9__xcalloc(size_t n, size_t size);
 void *p9__xrealloc(void *p, size_t n);
 char *p9__xstrdup(const char *s);
+/* A whole number (fractions allowed) from 0 to max in s, for the commands'
+ * options; false for anything else ("x", "", "-1", "5k"). */
+bool p9__number(const char *s, double max, double *v);
 void p9__log(FILE *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -1,6 +1,7 @@
 /*
  * util.c: allocation and logging helpers shared by net9p.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,13 @@ void *p9__xrealloc(void *p, size_t n) {
 char *p9__xstrdup(const char *s) {
   size_t n = strlen(s) + 1;
   return memcpy(p9__xmalloc(n), s, n);
+}
+
+bool p9__number(const char *s, double max, double *v) {
+  char *end;
+  errno = 0;
+  *v = strtod(s, &end);
+  return *s && !*end && !errno && *v >= 0 && *v <= max;
 }
 
 void p9__log(FILE *f, const char *fmt, ...) {

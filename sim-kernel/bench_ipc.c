@@ -427,13 +427,6 @@ static void print_fig(FILE *o, const struct ipc_fig *f, bool json) {
           f->copy_64m / f->handoff_64m);
 }
 
-/* The kernel's polling time in this run (machine.h). */
-static unsigned poll_us(void) {
-  struct mach_opts o;
-  mach_opts_default(&o);
-  return o.poll_us;
-}
-
 static bool targets_met(const struct ipc_fig *f) {
   return f->null_rt / f->pingpong_rt <= 3 &&
          f->handoff_64m <= 2 * f->handoff_4k &&
@@ -525,7 +518,7 @@ int bench_ipc_main(int argc, char **argv) {
     printf(", \"targets_met\": %s, \"cpus\": %d, \"blocks\": %ld, "
            "\"block_trips\": %ld, \"poll_us\": %u, \"pinned\": {",
            targets_met(&free_run) ? "true" : "false", CPU_COUNT(&all),
-           pl.blocks, pl.trips, poll_us());
+           pl.blocks, pl.trips, mach_poll_us());
     print_fig(stdout, &pinned, true);
     printf(", \"targets_met\": %s}}\n",
            targets_met(&pinned) ? "true" : "false");

@@ -83,13 +83,6 @@ static int measure(struct fig *f, unsigned runs) {
   return bad ? -1 : 0;
 }
 
-/* The polling time the runs' kernels get (machine.h). */
-static unsigned poll_us(void) {
-  struct mach_opts o;
-  mach_opts_default(&o);
-  return o.poll_us;
-}
-
 static bool met(const struct fig *f) {
   return f->lockstep_s < LOCKSTEP_TARGET_S &&
          f->seeds_per_min >= SEEDS_TARGET_PER_MIN;
@@ -104,7 +97,8 @@ static void print(const struct fig *f, bool json, unsigned runs) {
            "\"targets_met\": %s}\n",
            f->lockstep_s, f->free_s, f->lockstep_s / f->free_s,
            f->seeds_per_min, f->seeds, f->jobs, runs,
-           sysconf(_SC_NPROCESSORS_ONLN), poll_us(), met(f) ? "true" : "false");
+           sysconf(_SC_NPROCESSORS_ONLN), mach_poll_us(),
+           met(f) ? "true" : "false");
     return;
   }
   printf("  10,000 requests, lock-step  %8.3f s   (target < %.0f; median of "

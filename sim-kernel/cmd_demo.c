@@ -40,11 +40,8 @@ static void run_usage(FILE *f) {
           "  --name NAME      machine name (default: demo-<pid>)\n"
           "  --memory-mib N   physical memory for the OS (default 4096)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
-          "                   'uksim ps --name NAME' can look at it\n"
-          "  --poll-us N      after answering a process on another cpu, the "
-          "kernel\n                   polls for N us before it blocks, and "
-          "the process spins\n                   as long for its answers "
-          "(default 100; 0 off)\n",
+          "                   'uksim ps --name NAME' can look at "
+          "it\n" CLI_POLL_US_HELP,
           MAX_APS);
 }
 
@@ -106,7 +103,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
     case 'P':
       if (cli_poll_us("demo", optarg) < 0)
         return 2;
-      o->m.poll_us = (uint32_t)strtoul(optarg, NULL, 10);
+      o->m.poll_us = mach_poll_us();
       break;
     case 'h':
       run_usage(stdout);

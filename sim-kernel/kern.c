@@ -21,8 +21,8 @@
  * unpinned null round trip from 44-55 us to 15-18 us and 10,000 lock-step
  * requests from 1.21-1.40 s to 0.78-0.95 s (`uksim bench scenario`); on
  * one cpu it never polls, and pinned figures did not move (README.md
- * "uksim bench ipc").  It changes when things happen, never what: scenario traces are
- * the same with it on and off.
+ * "uksim bench ipc").  It changes when things happen, never what: scenario
+ * traces are the same with it on and off.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -16,18 +16,22 @@
 #include "machine.h"
 #include "uksim_paths.h"
 
+uint32_t mach_poll_us(void) {
+  const char *e = getenv("UKSIM_POLL_US");
+  char *end;
+  unsigned long v = e ? strtoul(e, &end, 10) : 0;
+  if (e && *e && *end == '\0' && v <= MACH_POLL_US_MAX)
+    return (uint32_t)v;
+  return MACH_POLL_US_DEFAULT;
+}
+
 void mach_opts_default(struct mach_opts *o) {
   memset(o, 0, sizeof *o);
   snprintf(o->name, sizeof o->name, "default");
   o->blocks = 32;
   o->block_size = 128ull << 20;
   o->trace = 0;
-  o->poll_us = MACH_POLL_US_DEFAULT;
-  const char *e = getenv("UKSIM_POLL_US");
-  char *end;
-  unsigned long v = e ? strtoul(e, &end, 10) : 0;
-  if (e && *e && *end == '\0' && v <= MACH_POLL_US_MAX)
-    o->poll_us = (uint32_t)v;
+  o->poll_us = mach_poll_us();
 }
 
 static int mkdir_private(const char *d) {

@@ -37,6 +37,8 @@ struct mach_opts {
  * --poll-us sets it, so that runs they start themselves, as explore's
  * `uksim run` children, get it too). */
 void mach_opts_default(struct mach_opts *o);
+/* The poll_us a machine booted now gets (UKSIM_POLL_US, else the default). */
+uint32_t mach_poll_us(void);
 
 /* The run directory of machine `name`: $XDG_RUNTIME_DIR/uksim/<name> or
  * /tmp/uksim-<uid>/<name>; with create, made with mode 0700 (and refused if
