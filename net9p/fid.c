@@ -1,10 +1,11 @@
 /*
  * fid.c: the server's per-connection fid table.
  *
- * Fixed capacity, allocated once per connection, linked only by indices:
- * nothing in it is a pointer, so the same bytes could sit in a state ICA
- * and be read by another process.  Lookups hash the fid number into
- * chains; a request holding a fid keeps its slot alive after a clunk.
+ * Capacity fixed per connection, slots allocated in chunks as fids are
+ * used, linked only by indices: nothing in a slot is a pointer, so the
+ * slots could sit in a state ICA and be read by another process.  Lookups
+ * hash the fid number into chains; a request holding a fid keeps its slot
+ * alive after a clunk.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,19 +20,42 @@ int p9__fidtab_init(p9__fidtab *t, uint32_t cap) {
   while (t->nbucket < cap / 2)
     t->nbucket <<= 1;
   t->bucket = p9__xmalloc(t->nbucket * sizeof(uint32_t));
-  t->slot = p9__xcalloc(cap, sizeof(p9_fid));
+  t->chunk = p9__xcalloc((cap + P9__FIDCHUNK - 1) / P9__FIDCHUNK,
+                         sizeof(p9_fid *));
   for (uint32_t i = 0; i < t->nbucket; i++)
     t->bucket[i] = P9__NIL;
-  for (uint32_t i = 0; i < cap; i++)
-    t->slot[i].next = i + 1 < cap ? i + 1 : P9__NIL;
-  t->free = cap ? 0 : P9__NIL;
+  t->free = P9__NIL;
   return 0;
 }
 
 void p9__fidtab_close(p9__fidtab *t) {
+  for (uint32_t i = 0; i < t->nslot; i += P9__FIDCHUNK)
+    free(t->chunk[i / P9__FIDCHUNK]);
+  free(t->chunk);
   free(t->bucket);
-  free(t->slot);
   memset(t, 0, sizeof(*t));
+}
+
+p9_fid *p9__fid_slot(p9__fidtab *t, uint32_t i) {
+  return &t->chunk[i / P9__FIDCHUNK][i % P9__FIDCHUNK];
+}
+
+/* Adds the next chunk's slots to the free list; false when the table
+ * already has cap slots. */
+static bool grow(p9__fidtab *t) {
+  uint32_t n = t->cap - t->nslot < P9__FIDCHUNK ? t->cap - t->nslot
+                                                 : P9__FIDCHUNK;
+  p9_fid *c;
+  if (n == 0)
+    return false;
+  c = t->chunk[t->nslot / P9__FIDCHUNK] = p9__xcalloc(n, sizeof(p9_fid));
+  for (uint32_t i = 0; i < n; i++) {
+    c[i].idx = t->nslot + i;
+    c[i].next = i + 1 < n ? t->nslot + i + 1 : t->free;
+  }
+  t->free = t->nslot;
+  t->nslot += n;
+  return true;
 }
 
 static uint32_t *head(p9__fidtab *t, uint32_t num) {
@@ -39,11 +63,13 @@ static uint32_t *head(p9__fidtab *t, uint32_t num) {
 }
 
 p9_fid *p9__fid_lookup(p9__fidtab *t, uint32_t num) {
-  for (uint32_t i = *head(t, num); i != P9__NIL; i = t->slot[i].next) {
-    if (t->slot[i].num == num) {
-      t->slot[i].ref++;
-      return &t->slot[i];
+  for (uint32_t i = *head(t, num); i != P9__NIL;) {
+    p9_fid *f = p9__fid_slot(t, i);
+    if (f->num == num) {
+      f->ref++;
+      return f;
     }
+    i = f->next;
   }
   return NULL;
 }
@@ -56,14 +82,15 @@ p9_fid *p9__fid_alloc(p9__fidtab *t, uint32_t num, int *err) {
     *err = -EBADF;
     return NULL;
   }
-  if (num == P9_NOFID || t->free == P9__NIL) {
+  if (num == P9_NOFID || (t->free == P9__NIL && !grow(t))) {
     *err = num == P9_NOFID ? -EBADF : -ENFILE;
     return NULL;
   }
   i = t->free;
-  f = &t->slot[i];
+  f = p9__fid_slot(t, i);
   t->free = f->next;
   memset(f, 0, sizeof(*f));
+  f->idx = i;
   f->num = num;
   f->omode = P9_ONONE;
   f->ref = 1;
@@ -75,11 +102,11 @@ p9_fid *p9__fid_alloc(p9__fidtab *t, uint32_t num, int *err) {
 }
 
 void p9__fid_unlink(p9__fidtab *t, p9_fid *f) {
-  uint32_t idx = (uint32_t)(f - t->slot), *p = head(t, f->num);
+  uint32_t *p = head(t, f->num);
   if (!(f->flags & P9__FID_LIVE))
     return;
-  while (*p != idx)
-    p = &t->slot[*p].next;
+  while (*p != f->idx)
+    p = &p9__fid_slot(t, *p)->next;
   *p = f->next;
   f->next = P9__NIL;
   f->flags &= ~P9__FID_LIVE;
@@ -93,6 +120,6 @@ int p9__fid_unref(p9__fidtab *t, p9_fid *f) {
     p9__fid_unlink(t, f);
   f->flags = 0;
   f->next = t->free;
-  t->free = (uint32_t)(f - t->slot);
+  t->free = f->idx;
   return 1;
 }

@@ -20,19 +20,25 @@ void p9__log(FILE *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /*
- * The fid table: `cap` slots and a hash of chains, all linked by index
- * (P9__NIL ends a chain), so the whole table is position-independent.
+ * The fid table: up to `cap` slots and a hash of chains, all linked by
+ * index (P9__NIL ends a chain), so no slot holds a pointer.  Slots come in
+ * chunks of P9__FIDCHUNK, allocated when the free list runs dry, so a
+ * connection costs memory for the fids it uses, not for the ones it may
+ * (a table of 4096 slots allocated at once cost 256 KiB per silent
+ * connection).  A chunk never moves: a request may hold a p9_fid pointer.
  * A slot is referenced by the table while the fid is live and by each
  * request using it; it returns to the free list at zero references.
  */
 #define P9__NIL 0xffffffffu
 enum { P9__FID_LIVE = 1, P9__FID_AUTH = 2 };
+enum { P9__FIDCHUNK = 64 };
 
 typedef struct p9__fidtab {
   uint32_t cap, nbucket, nlive;
+  uint32_t nslot;   /* slots allocated so far (whole chunks) */
   uint32_t free;    /* head of the free list */
   uint32_t *bucket; /* nbucket chain heads */
-  p9_fid *slot;     /* cap slots */
+  p9_fid **chunk;   /* cap / P9__FIDCHUNK chunks, NULL until needed */
 } p9__fidtab;
 
 int p9__fidtab_init(p9__fidtab *t, uint32_t cap);
@@ -48,6 +54,8 @@ int p9__fid_unref(p9__fidtab *t, p9_fid *f);
 /* Makes a fid unreachable by number (clunk); the table's reference is
  * dropped by the caller with p9__fid_unref. */
 void p9__fid_unlink(p9__fidtab *t, p9_fid *f);
+/* Slot i (below t->nslot), live or not. */
+p9_fid *p9__fid_slot(p9__fidtab *t, uint32_t i);
 
 /* Auth state of one afid: a challenge and the MAC that answers it. */
 enum { P9__NAUTH = 8 };

@@ -1062,9 +1062,11 @@ static void implicit_clunk(p9_conn *c, uint32_t num) {
  * the loop runs, even if every clunk is answered at once. */
 static void clunk_all_fids(p9_conn *c) {
   c->pending++;
-  for (uint32_t i = 0; i < c->fids.cap; i++)
-    if (c->fids.slot[i].flags & P9__FID_LIVE)
-      implicit_clunk(c, c->fids.slot[i].num);
+  for (uint32_t i = 0; i < c->fids.nslot; i++) {
+    p9_fid *f = p9__fid_slot(&c->fids, i);
+    if (f->flags & P9__FID_LIVE)
+      implicit_clunk(c, f->num);
+  }
   c->pending--;
 }
 

@@ -374,7 +374,7 @@ typedef struct p9_fid {
   uint64_t dirindex; /* next directory entry the read op returns */
   /* private */
   uint64_t diroffset;
-  uint32_t ref, next, flags;
+  uint32_t ref, next, flags, idx;
 } p9_fid;
 
 /*
