@@ -393,8 +393,10 @@ void p9_respond(p9_req *r, int err) {
   finish(r, err < 0 ? err : -err, NULL);
 }
 
+/* A NULL ename would read as success (no errno, no text): it is an i/o
+ * error instead, so an error path can never answer success. */
 void p9_respond_error(p9_req *r, const char *ename) {
-  finish(r, 0, ename);
+  finish(r, ename ? 0 : -EIO, ename);
 }
 
 int p9_dirread_put(p9_req *r, const p9_stat *st) {
@@ -492,9 +494,26 @@ static void do_version(p9_req *r) {
   p9_respond(r, 0);
 }
 
+/* Makes fid num (Tauth's afid, Tattach's fid) r->fid, with a reference
+ * for the request besides the table's; or answers why not and returns
+ * false: a number in use or NOFID is "fid already in use", a full table
+ * "too many fids" (an error, never the success an empty text would be). */
+static bool new_fid(p9_req *r, uint32_t num) {
+  int err;
+  if ((r->fid = p9__fid_alloc(&r->conn->fids, num, &err))) {
+    r->fid->ref++;
+    return true;
+  }
+  if (err == -EBADF)
+    p9_respond_error(r, "fid already in use");
+  else
+    p9_respond(r, err);
+  return false;
+}
+
 static void do_auth(p9_req *r) {
   p9_conn *c = r->conn;
-  int err, slot;
+  int slot;
   if (!c->srv->has_key) {
     p9_respond_error(r, "no authentication required");
     return;
@@ -505,11 +524,8 @@ static void do_auth(p9_req *r) {
     p9_respond(r, -ENFILE);
     return;
   }
-  if (!(r->fid = p9__fid_alloc(&c->fids, r->ifcall.afid, &err))) {
-    p9_respond_error(r, err == -EBADF ? "fid already in use" : NULL);
+  if (!new_fid(r, r->ifcall.afid))
     return;
-  }
-  r->fid->ref++; /* the request's reference, besides the table's */
   r->fid->flags |= P9__FID_AUTH;
   r->fid->aux = (uint64_t)slot;
   c->auth[slot].used = true;
@@ -544,18 +560,14 @@ static const char *check_afid(p9_req *r) {
 static void do_attach(p9_req *r) {
   p9_conn *c = r->conn;
   const char *why = check_afid(r);
-  int err;
   if (why) {
     p9__log(c->srv->log, "refused attach from %s uname '%.*s': %s", c->t->peer,
             (int)r->ifcall.uname.len, r->ifcall.uname.s, why);
     p9_respond_error(r, why);
     return;
   }
-  if (!(r->fid = p9__fid_alloc(&c->fids, r->ifcall.fid, &err))) {
-    p9_respond_error(r, err == -EBADF ? "fid already in use" : NULL);
+  if (!new_fid(r, r->ifcall.fid))
     return;
-  }
-  r->fid->ref++;
   if (!OP(r, attach)) {
     p9_respond_error(r, Enotsup);
     return;

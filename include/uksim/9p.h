@@ -463,7 +463,8 @@ struct p9_req {
 /* Ends r.  err is 0 or a negative errno (sent as Rerror text from the one
  * error table, or as Rlerror). */
 void p9_respond(p9_req *r, int err);
-/* Ends r with a Plan 9 error string (errno for 9P2000.L via p9_errno). */
+/* Ends r with a Plan 9 error string (errno for 9P2000.L via p9_errno);
+ * NULL is "i/o error", never success. */
 void p9_respond_error(p9_req *r, const char *ename);
 /* Appends one stat entry to a directory read; 0, or -ENOSPC when it does
  * not fit (the read then ends there).  Advances r->fid->dirindex. */

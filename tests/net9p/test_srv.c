@@ -731,3 +731,50 @@ Test(srv, attach_needs_the_key_proven_through_the_afid, .init = keyed) {
       0);
   cr_assert_eq(clunk(5), 0);
 }
+
+static void one_fid(void) {
+  teardown(); /* Criterion ran the suite's setup before this one */
+  keyed_log = fopen("/dev/null", "w");
+  start(&(p9_srv_config){.max_fids = 1, .log = keyed_log});
+}
+
+/* A Tattach that finds the fid table full is refused (it used to be
+ * answered Rattach with a zero qid and no fid behind it), in both
+ * dialects, and the fid already held still works. */
+Test(srv, attach_with_no_fid_left_is_refused, .init = one_fid) {
+  p9_fcall second = {.type = P9_TATTACH,
+                     .tag = 1,
+                     .fid = 1,
+                     .afid = P9_NOFID,
+                     .uname = p9_str_c("glenda")};
+  session();
+  expect_error(second, "too many fids");
+  expect_error((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 1}, "unknown fid");
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 0}), 0);
+  version("9P2000.L");
+  attach(0);
+  cr_assert_eq(rpc(second), -1);
+  cr_assert_eq(rx.type, P9_RLERROR);
+  cr_assert_eq(rx.ecode, ENFILE);
+}
+
+static void keyed_one_fid(void) {
+  teardown(); /* Criterion ran the suite's setup before this one */
+  keyed_log = fopen("/dev/null", "w");
+  start(&(p9_srv_config){.key = key, .max_fids = 1, .log = keyed_log});
+}
+
+Test(srv, auth_with_no_fid_left_is_refused, .init = keyed_one_fid) {
+  p9_str who = p9_str_c("glenda");
+  version("9P2000");
+  cr_assert_eq(
+      rpc((p9_fcall){.type = P9_TAUTH, .tag = 1, .afid = 5, .uname = who}), 0);
+  expect_error(
+      (p9_fcall){.type = P9_TAUTH, .tag = 1, .afid = 6, .uname = who},
+      "too many fids");
+  expect_error((p9_fcall){.type = P9_TREAD, .tag = 1, .fid = 6, .count = 64},
+               "unknown fid");
+  cr_assert_eq(
+      rpc((p9_fcall){.type = P9_TREAD, .tag = 1, .fid = 5, .count = 64}), 0);
+  cr_assert_eq(rx.count, P9_CHALLEN);
+}
