@@ -51,6 +51,7 @@ static const struct {
     {ECONNRESET, "connection reset"},
     {ETIMEDOUT, "timed out"},
     {EOVERFLOW, "count too small for a directory entry"},
+    {EILSEQ, "name is not valid UTF-8"},
     /* Plan 9 spellings mapped onto the nearest errno. */
     {ENOENT, "no authentication required"},
     {ENOENT, "file not found"},

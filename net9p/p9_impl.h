@@ -16,6 +16,9 @@ char *p9__xstrdup(const char *s);
 /* A whole number (fractions allowed) from 0 to max in s, for the commands'
  * options; false for anything else ("x", "", "-1", "5k"). */
 bool p9__number(const char *s, double max, double *v);
+/* Whether s[0..len) is UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF). */
+bool p9__utf8_valid(const char *s, size_t len);
 void p9__log(FILE *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

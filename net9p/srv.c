@@ -425,13 +425,28 @@ static int need_fid(p9_req *r, uint32_t num, p9_fid **out) {
   return 0;
 }
 
-static bool valid_elem(p9_str s) {
-  return s.len > 0 && !memchr(s.s, '/', s.len) && !memchr(s.s, 0, s.len);
+/*
+ * Names are checked here, where the server takes them, and not in the
+ * codec: the codec is also our clients', which must read whatever a
+ * foreign server lists (a Linux file name is any bytes, and diod exports
+ * them as they are), and a decoder could only say "malformed message".
+ * The other strings (version, uname, aname, error texts) are not names.
+ */
+
+/* 0 if s may be one element of a path: not empty, no '/' or NUL, UTF-8
+ * (intro(5)); else -EINVAL, or -EILSEQ ("name is not valid UTF-8"). */
+static int elem_error(p9_str s) {
+  if (s.len == 0 || memchr(s.s, '/', s.len) || memchr(s.s, 0, s.len))
+    return -EINVAL;
+  return p9__utf8_valid(s.s, s.len) ? 0 : -EILSEQ;
 }
 
 /* A name a client may create: an element that is neither "." nor "..". */
-static bool valid_name(p9_str s) {
-  return valid_elem(s) && !p9_str_eq(s, ".") && !p9_str_eq(s, "..");
+static int name_error(p9_str s) {
+  int err = elem_error(s);
+  if (!err && (p9_str_eq(s, ".") || p9_str_eq(s, "..")))
+    err = -EINVAL;
+  return err;
 }
 
 static bool is_dir(const p9_fid *f) {
@@ -599,8 +614,8 @@ static int walk_check(p9_req *r) {
   if (i->nwname && !is_dir(r->fid))
     return -ENOTDIR;
   for (int k = 0; k < i->nwname; k++)
-    if (!valid_elem(i->wname[k]))
-      return -EINVAL;
+    if ((err = elem_error(i->wname[k])))
+      return err;
   if (i->newfid == i->fid) {
     r->newfid = r->fid;
     return 0;
@@ -659,8 +674,8 @@ static int create_check(p9_req *r) {
     return -EBADF;
   if (!is_dir(r->fid))
     return -ENOTDIR;
-  if (!valid_name(i->name))
-    return -EINVAL;
+  if ((err = name_error(i->name)))
+    return err;
   if (i->mode & ~(3 | P9_OTRUNC | P9_ORCLOSE | P9_OEXCL))
     return -EINVAL;
   if ((i->perm & P9_DMDIR) && ((i->mode & 3) != P9_OREAD))
@@ -780,8 +795,15 @@ static void do_stat(p9_req *r) {
   fid_op(r, OP(r, stat), Enotsup);
 }
 
+/* A Twstat with a name renames the file: the name must be one a client
+ * could create. */
 static void do_wstat(p9_req *r) {
-  fid_op(r, OP(r, wstat), "wstat prohibited");
+  p9_str name = r->ifcall.stat.name;
+  int err = name.len ? name_error(name) : 0;
+  if (err)
+    p9_respond(r, err);
+  else
+    fid_op(r, OP(r, wstat), "wstat prohibited");
 }
 
 /* --- 9P2000.L messages ------------------------------------------------ */
@@ -890,10 +912,10 @@ static int simple_check(p9_req *r, const struct simple *s) {
     return -ENOTDIR;
   if ((s->need & N_DFID) && !is_dir(r->dfid) && r->ifcall.type != P9_TLINK)
     return -ENOTDIR;
-  if ((s->need & N_NAME) && !valid_name(r->ifcall.name))
-    return -EINVAL;
-  if ((s->need & N_NEWNAME) && !valid_name(r->ifcall.newname))
-    return -EINVAL;
+  if ((s->need & N_NAME) && (err = name_error(r->ifcall.name)))
+    return err;
+  if ((s->need & N_NEWNAME) && (err = name_error(r->ifcall.newname)))
+    return err;
   return 0;
 }
 

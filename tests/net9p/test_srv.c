@@ -778,3 +778,55 @@ Test(srv, auth_with_no_fid_left_is_refused, .init = keyed_one_fid) {
       rpc((p9_fcall){.type = P9_TREAD, .tag = 1, .fid = 5, .count = 64}), 0);
   cr_assert_eq(rx.count, P9_CHALLEN);
 }
+
+/* 9P strings are UTF-8 (intro(5)): a name that is not is refused wherever
+ * the server takes one, and nothing is created or renamed.  Overlong
+ * forms, surrogates and code points past U+10FFFF are not UTF-8 either. */
+Test(srv, names_that_are_not_utf8_are_refused) {
+  static const char *const bad[] = {"caf\xe9", "\xc0\xaf", "\xed\xa0\x80",
+                                    "\xf4\x90\x80\x80", "ab\xe2\x82"};
+  const char *why = "name is not valid UTF-8";
+  session();
+  p9_memfs_put(E.fs, "f", "x", 1);
+  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+    p9_fcall w = {.type = P9_TWALK, .tag = 2, .fid = 0, .newfid = 1};
+    w.wname[w.nwname++] = p9_str_c(bad[k]);
+    expect_error(w, why);
+    walk(0, 1, NULL, NULL);
+    expect_error((p9_fcall){.type = P9_TCREATE,
+                            .tag = 1,
+                            .fid = 1,
+                            .name = p9_str_c(bad[k]),
+                            .perm = 0644,
+                            .mode = P9_ORDWR},
+                 why);
+    clunk(1);
+    walk(0, 1, "f", NULL);
+    p9_fcall ws = {.type = P9_TWSTAT, .tag = 1, .fid = 1};
+    p9_stat_null(&ws.stat);
+    ws.stat.name = p9_str_c(bad[k]);
+    expect_error(ws, why);
+    clunk(1);
+  }
+  cr_assert_eq(walk(0, 1, "f", NULL), 0, "the wstat renamed f");
+  clunk(1);
+  cr_assert_eq(walk(0, 1, "caf\xc3\xa9", NULL), -1); /* valid: not there */
+  cr_assert(p9_str_eq(rx.ename, "file does not exist"));
+  version("9P2000.L");
+  attach(0);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TMKDIR,
+                              .tag = 1,
+                              .dfid = 0,
+                              .name = p9_str_c(bad[0]),
+                              .lmode = 0755}),
+               -1);
+  cr_assert_eq(rx.ecode, EILSEQ);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TRENAMEAT,
+                              .tag = 1,
+                              .fid = 0,
+                              .name = p9_str_c("f"),
+                              .dfid = 0,
+                              .newname = p9_str_c(bad[0])}),
+               -1);
+  cr_assert_eq(rx.ecode, EILSEQ);
+}
