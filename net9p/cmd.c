@@ -18,6 +18,8 @@
 static const char usage_text[] =
     "usage: uksim 9p serve ADDR [--key FILE] [--msize N] [--poll-us N] "
     "[--trace]\n"
+    "                [--max-conns N] [--frame-timeout S] "
+    "[--max-buffered-mib N]\n"
     "       uksim 9p ADDR [--key FILE] [--aname NAME] [--uname NAME]\n"
     "                [--dialect 9P2000|9P2000.L] [--msize N]\n"
     "                ls|cat|write|stat|mkdir|rm PATH\n"
@@ -28,6 +30,10 @@ static const char usage_text[] =
     "net9p/README.md).  After answering a loopback TCP client on another\n"
     "cpu, serve polls --poll-us microseconds for its next request (default\n"
     "100; 0 never: saves cpu, costs a wake-up per message).\n"
+    "Limits against hostile clients: --max-conns connections at once (64;\n"
+    "one more is closed at once), --frame-timeout seconds for a frame to\n"
+    "arrive whole once begun (10; 0 never), --max-buffered-mib for all\n"
+    "connections' incomplete frames together (64).\n"
     "`write` copies standard input into PATH.\n";
 
 static int usage(FILE *f, int status) {
@@ -42,10 +48,39 @@ static int fail(const char *what, int err) {
 
 struct opts {
   const char *key_file, *aname, *uname, *dialect;
-  uint32_t msize;
-  int trace, poll_us;
+  uint32_t msize, max_conns;
+  int trace, poll_us, frame_timeout_ms;
+  size_t max_buffered;
   uint8_t key[P9_KEYLEN];
 };
+
+/* --max-conns N, --frame-timeout S (0: never), --max-buffered-mib N into
+ * the server's config values; -1 (said on stderr) for a bad value. */
+static int parse_limit(int c, const char *arg, struct opts *o) {
+  static const struct {
+    int c;
+    const char *name, *range;
+    double min, max;
+  } lim[] = {{'C', "--max-conns", "1..1000000", 1, 1e6},
+             {'T', "--frame-timeout", "0..86400 seconds", 0, 86400},
+             {'B', "--max-buffered-mib", "1..1048576", 1, 1 << 20}};
+  double v;
+  size_t i = 0;
+  while (lim[i].c != c)
+    i++;
+  if (!p9__number(arg, lim[i].max, &v) || v < lim[i].min) {
+    fprintf(stderr, "uksim 9p: %s wants %s, not '%s'\n", lim[i].name,
+            lim[i].range, arg);
+    return -1;
+  }
+  if (c == 'C')
+    o->max_conns = (uint32_t)v;
+  else if (c == 'T') /* the config's 0 is the default, negative never */
+    o->frame_timeout_ms = v > 0 ? (v * 1000 < 1 ? 1 : (int)(v * 1000)) : -1;
+  else
+    o->max_buffered = (size_t)v << 20;
+  return 0;
+}
 
 /* Parses options anywhere in argv (getopt permutes the operands to
  * argv[optind..]); 1 for --help, -1 for a bad option, -2 bad key. */
@@ -57,13 +92,19 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                      {"msize", required_argument, 0, 'm'},
                                      {"trace", no_argument, 0, 't'},
                                      {"poll-us", required_argument, 0, 'p'},
+                                     {"max-conns", required_argument, 0, 'C'},
+                                     {"frame-timeout", required_argument, 0,
+                                      'T'},
+                                     {"max-buffered-mib", required_argument,
+                                      0, 'B'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   int c;
   double v;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "k:a:u:d:m:p:th", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "k:a:u:d:m:p:thC:T:B:", lo, NULL)) !=
+         -1) {
     switch (c) {
     case 'k':
       o->key_file = optarg;
@@ -95,6 +136,12 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         return -1;
       }
       o->poll_us = v ? (int)v : -1; /* the config's 0 is the default */
+      break;
+    case 'C':
+    case 'T':
+    case 'B':
+      if (parse_limit(c, optarg, o) < 0)
+        return -1;
       break;
     case 'h':
       return 1;
@@ -130,8 +177,12 @@ static void on_signal(uv_signal_t *h, int signum) {
 static int serve(const char *addr, struct opts *o) {
   uv_loop_t loop;
   p9_memfs *fs = p9_memfs_new();
-  p9_srv_config cfg = {
-      .msize = o->msize, .trace = o->trace, .poll_us = o->poll_us};
+  p9_srv_config cfg = {.msize = o->msize,
+                       .trace = o->trace,
+                       .poll_us = o->poll_us,
+                       .max_conns = o->max_conns,
+                       .frame_timeout_ms = o->frame_timeout_ms,
+                       .max_buffered = o->max_buffered};
   struct serve s;
   int err;
   if (o->key_file)

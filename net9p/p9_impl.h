@@ -72,6 +72,16 @@ typedef struct p9__auth {
 void p9__auth_who(p9_str uname, p9_str aname, uint8_t who[32]);
 void p9__random(void *buf, size_t n);
 
+/* Bytes held by a server's frame buffers, shared by its connections'
+ * stream transports: growing past max closes the connection that grows. */
+typedef struct p9__budget {
+  size_t used, max;
+} p9__budget;
+
+/* Before a dialect is agreed a frame can only be a Tversion, which never
+ * needs more than the smallest msize. */
+#define P9__VERSION_FRAME P9_MINMSIZE
+
 struct p9_srv {
   const struct p9_srv_ops *ops;
   void *aux;
@@ -81,6 +91,10 @@ struct p9_srv {
   FILE *log;
   int trace;
   int poll_us; /* p9_srv_config.poll_us resolved: 0 is off */
+  uint32_t max_conns;
+  int frame_timeout_ms; /* resolved: 0 is never */
+  p9__budget frames;    /* the stream transport's frame buffers */
+  p9_srv_stats stats;   /* counters; conns and buffered filled when read */
   unsigned nconns;
   p9_conn *conns; /* live connections, for p9_srv_close_conns */
 };

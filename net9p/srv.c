@@ -478,6 +478,22 @@ static bool can_write(const p9_fid *f) {
 
 /* --- 9P2000 messages -------------------------------------------------- */
 
+/* The dialect a client's version string asks for, and the answer's
+ * version ("unknown" when we speak neither, version(5)). */
+static p9_dialect pick_dialect(p9_str v, p9_str *answer) {
+  if (p9_str_eq(v, "9P2000.L")) {
+    *answer = p9_str_c("9P2000.L");
+    return P9_2000L;
+  }
+  if (v.len >= 6 && memcmp(v.s, "9P2000", 6) == 0 &&
+      (v.len == 6 || v.s[6] == '.')) {
+    *answer = p9_str_c("9P2000");
+    return P9_2000;
+  }
+  *answer = p9_str_c("unknown");
+  return P9_UNKNOWN;
+}
+
 static void do_version(p9_req *r) {
   p9_conn *c = r->conn;
   p9_str v = r->ifcall.version;
@@ -489,23 +505,16 @@ static void do_version(p9_req *r) {
   clunk_all_fids(c);
   memset(c->auth, 0, sizeof(c->auth));
   c->dialect = P9_UNKNOWN;
+  c->t->max_msg = P9__VERSION_FRAME; /* until a dialect is agreed */
   if (r->ifcall.msize < P9_MINMSIZE) {
     p9_respond_error(r, "msize too small");
     return;
   }
   c->msize = r->ifcall.msize < c->srv->msize ? r->ifcall.msize : c->srv->msize;
-  c->t->max_msg = c->msize;
   r->ofcall.msize = c->msize;
-  if (p9_str_eq(v, "9P2000.L")) {
-    c->dialect = P9_2000L;
-    r->ofcall.version = p9_str_c("9P2000.L");
-  } else if (v.len >= 6 && memcmp(v.s, "9P2000", 6) == 0 &&
-             (v.len == 6 || v.s[6] == '.')) {
-    c->dialect = P9_2000;
-    r->ofcall.version = p9_str_c("9P2000");
-  } else {
-    r->ofcall.version = p9_str_c("unknown");
-  }
+  c->dialect = pick_dialect(v, &r->ofcall.version);
+  if (c->dialect)
+    c->t->max_msg = c->msize;
   p9_respond(r, 0);
 }
 
@@ -1104,9 +1113,25 @@ static void clunk_all_fids(p9_conn *c) {
   c->pending--;
 }
 
+/* Counts a transport closed for one of the limits (its err says which;
+ * the transport has logged it). */
+static void count_close(p9_srv *srv, int err) {
+  switch (err) {
+  case -EMSGSIZE:
+    srv->stats.oversize++;
+    break;
+  case -ETIMEDOUT:
+    srv->stats.timed_out++;
+    break;
+  case -ENOBUFS:
+    srv->stats.no_buffer++;
+    break;
+  }
+}
+
 static void conn_closed(p9_transport *t, int err) {
   p9_conn *c = t->upper;
-  (void)err;
+  count_close(c->srv, err);
   c->t = NULL;
   while (c->ntags)
     tag_remove(c, c->tags[0]);
@@ -1115,8 +1140,24 @@ static void conn_closed(p9_transport *t, int err) {
     conn_free(c);
 }
 
+/* Counts a connection refused for max_conns; logs the 1st, 2nd, 4th,
+ * 8th... so that a flood of them does not flood the log too. */
+static void refuse(p9_srv *srv, p9_transport *t) {
+  uint64_t n = ++srv->stats.refused;
+  if ((n & (n - 1)) == 0)
+    p9__log(srv->log,
+            "refused connection from %s: %u connections already "
+            "(max_conns); %llu refused so far",
+            t->peer, srv->nconns, (unsigned long long)n);
+}
+
 int p9_srv_serve(p9_srv *srv, p9_transport *t) {
-  p9_conn *c = p9__xcalloc(1, sizeof(*c));
+  p9_conn *c;
+  if (srv->nconns >= srv->max_conns) {
+    refuse(srv, t);
+    return -EMFILE;
+  }
+  c = p9__xcalloc(1, sizeof(*c));
   c->srv = srv;
   c->t = t;
   c->msize = srv->msize;
@@ -1125,7 +1166,7 @@ int p9_srv_serve(p9_srv *srv, p9_transport *t) {
   t->upper = c;
   t->recv = conn_recv;
   t->closed = conn_closed;
-  t->max_msg = srv->msize;
+  t->max_msg = P9__VERSION_FRAME;
   srv->nconns++;
   c->next = srv->conns;
   if (c->next)
@@ -1157,6 +1198,11 @@ p9_srv *p9_srv_new(const struct p9_srv_ops *ops, void *aux,
   s->log = cfg->log;
   s->trace = cfg->trace;
   s->poll_us = cfg->poll_us < 0 ? 0 : cfg->poll_us ? cfg->poll_us : 100;
+  s->max_conns = cfg->max_conns ? cfg->max_conns : 64;
+  s->frame_timeout_ms = cfg->frame_timeout_ms < 0 ? 0
+                        : cfg->frame_timeout_ms   ? cfg->frame_timeout_ms
+                                                  : 10000;
+  s->frames.max = cfg->max_buffered ? cfg->max_buffered : 64u << 20;
   if (cfg->key) {
     s->has_key = true;
     memcpy(s->key, cfg->key, P9_KEYLEN);
@@ -1182,4 +1228,10 @@ void p9_srv_close_conns(p9_srv *srv) {
 
 unsigned p9_srv_nconns(p9_srv *srv) {
   return srv->nconns;
+}
+
+void p9_srv_read_stats(p9_srv *srv, p9_srv_stats *st) {
+  *st = srv->stats;
+  st->conns = srv->nconns;
+  st->buffered = srv->frames.used;
 }

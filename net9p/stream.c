@@ -5,8 +5,20 @@
  * Framing is 9P's own: size[4] counts the whole message.  Bytes accumulate
  * in one buffer per connection; every complete message is handed up in
  * place (borrowed for the duration of the recv call).  A size below 7 or
- * above the negotiated msize closes the connection: after a bad size the
+ * above the negotiated msize (before Tversion, above P9_MINMSIZE: the
+ * server sets t.max_msg) closes the connection: after a bad size the
  * stream has no trustworthy message boundary left.
+ *
+ * A connection's frame buffer costs what has arrived, not what a frame
+ * announces: it starts at BUF_MIN bytes and doubles when nearly full, up
+ * to the largest frame allowed, so it is never more than twice the bytes
+ * received (or BUF_MIN); once empty it shrinks back to BUF_KEEP.  A
+ * listener's connections share their server's budget (p9__budget): a
+ * buffer that would grow past it closes its connection (-ENOBUFS).  A
+ * frame whose first bytes arrived must be whole within the server's
+ * frame timeout or the connection closes (-ETIMEDOUT): the clock runs
+ * from the frame's first bytes, not the last, so trickling a byte now
+ * and then does not keep a frame alive.  Between frames no clock runs.
  *
  * Answers (what the server sends through sendv) to a peer on this machine
  * whose last message reached us on another cpu (loopback TCP, where the
@@ -48,6 +60,10 @@
 #define LEAD 4096
 #define POLL_NS 100000
 
+/* The frame buffer: first size, the free room below which it doubles,
+ * and the size an empty buffer keeps. */
+enum { BUF_MIN = 4096, BUF_GROW_AT = 1024, BUF_KEEP = 65536 };
+
 typedef struct stream {
   p9_transport t;
   uv_stream_t *h;
@@ -59,6 +75,11 @@ typedef struct stream {
   int err;
   uv_idle_t poll;      /* active while polling for the peer's next bytes */
   uint64_t poll_until; /* uv_hrtime() when that polling stops */
+  uv_timer_t frame;    /* active while a frame is partly here */
+  uint64_t frame_ms;   /* its timeout; 0: none */
+  p9__budget *budget;  /* shared with the server's other connections */
+  FILE *log;
+  int nhandles; /* of poll and frame, still to close before s is freed */
 } stream;
 
 typedef struct wreq {
@@ -66,18 +87,46 @@ typedef struct wreq {
   uint8_t *buf;
 } wreq;
 
-static void poll_closed(uv_handle_t *h) {
-  stream *s = h->data;
-  free(s->buf);
-  free(s);
+/* Gives the frame buffer cap bytes (0 frees it); false, changing
+ * nothing, when growing would take the budget past its max. */
+static bool buf_resize(stream *s, size_t cap) {
+  p9__budget *b = s->budget;
+  if (b && cap > s->cap && b->used + (cap - s->cap) > b->max)
+    return false;
+  if (b)
+    b->used = b->used - s->cap + cap;
+  if (cap == 0) {
+    free(s->buf);
+    s->buf = NULL;
+  } else {
+    s->buf = p9__xrealloc(s->buf, cap);
+  }
+  s->cap = cap;
+  return true;
 }
 
+static void aux_closed(uv_handle_t *h) {
+  stream *s = h->data;
+  if (--s->nhandles == 0)
+    free(s);
+}
+
+/* Closes the loop handles besides the stream's own; s goes with them. */
+static void close_aux(stream *s) {
+  s->nhandles = 2;
+  uv_close((uv_handle_t *)&s->poll, aux_closed);
+  uv_close((uv_handle_t *)&s->frame, aux_closed);
+}
+
+/* The buffer goes back to the budget before the upcall, after which the
+ * server (and its budget) may be freed. */
 static void close_cb(uv_handle_t *h) {
   stream *s = h->data;
+  buf_resize(s, 0);
   if (s->t.closed)
     s->t.closed(&s->t, s->err);
   free(h);
-  uv_close((uv_handle_t *)&s->poll, poll_closed); /* frees s */
+  close_aux(s);
 }
 
 static void stream_close(p9_transport *t) {
@@ -230,12 +279,22 @@ static int stream_sendv(p9_transport *t, const struct iovec *iov, int n) {
 static const struct p9_transport_ops stream_ops = {stream_send, stream_close,
                                                    stream_sendv};
 
+/* Room for what arrives next: the buffer doubles when nearly full, up to
+ * the largest frame allowed (a partial frame is always shorter, so there
+ * is room).  A budget that refuses gives libuv no room, and read_cb then
+ * sees UV_ENOBUFS. */
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b) {
   stream *s = h->data;
+  size_t limit = s->t.max_msg > BUF_MIN ? s->t.max_msg : BUF_MIN;
+  size_t want = s->cap ? s->cap * 2 : BUF_MIN;
   (void)hint;
-  if (s->cap - s->len < 4096) {
-    s->cap = s->cap ? s->cap * 2 : 65536;
-    s->buf = p9__xrealloc(s->buf, s->cap);
+  if (want > limit)
+    want = limit;
+  if (s->cap - s->len < BUF_GROW_AT && want > s->cap && !buf_resize(s, want)) {
+    p9__log(s->log, "%s: frame buffers full (%zu bytes), closing", s->t.peer,
+            s->budget->used);
+    *b = uv_buf_init(NULL, 0);
+    return;
   }
   *b = uv_buf_init((char *)s->buf + s->len, (unsigned)(s->cap - s->len));
 }
@@ -250,31 +309,55 @@ static size_t deliver(stream *s) {
   while (!s->closing && s->len - off >= 4) {
     uint32_t n = le32(s->buf + off);
     if (n < 7 || n > s->t.max_msg) {
-      p9__log(NULL, "%s: message size %u outside 7..%u, closing", s->t.peer, n,
-              s->t.max_msg);
+      p9__log(s->log, "%s: message size %u outside 7..%u, closing", s->t.peer,
+              n, s->t.max_msg);
       s->err = -EMSGSIZE;
       stream_close(&s->t);
       break;
     }
-    if (s->len - off < n) {
-      if (s->cap < n) { /* make room for the whole message */
-        memmove(s->buf, s->buf + off, s->len - off);
-        s->len -= off;
-        off = 0;
-        s->cap = n + 4096;
-        s->buf = p9__xrealloc(s->buf, s->cap);
-      }
-      break;
-    }
+    if (s->len - off < n)
+      break; /* the buffer grows as the rest arrives (alloc_cb) */
     s->t.recv(&s->t, s->buf + off, n);
     off += n;
   }
   return off;
 }
 
+static void frame_expired(uv_timer_t *h) {
+  stream *s = h->data;
+  p9__log(s->log, "%s: frame incomplete after %llu ms (%zu bytes here), closing",
+          s->t.peer, (unsigned long long)s->frame_ms, s->len);
+  s->err = -ETIMEDOUT;
+  stream_close(&s->t);
+}
+
+/* After a read: a frame that began (the buffer was empty, or a frame was
+ * delivered and bytes of the next are here) starts the clock, none left
+ * stops it; a frame still arriving keeps the clock it started. */
+static int frame_clock(stream *s, bool began) {
+  if (!s->frame_ms || s->closing)
+    return 0;
+  if (s->len == 0)
+    return uv_timer_stop(&s->frame);
+  if (began)
+    return uv_timer_start(&s->frame, frame_expired, s->frame_ms, 0);
+  return 0;
+}
+
+/* Drops the delivered bytes from the front; an empty buffer that grew
+ * for a large frame goes back to BUF_KEEP. */
+static void consume(stream *s, size_t used) {
+  memmove(s->buf, s->buf + used, s->len - used);
+  s->len -= used;
+  if (s->len == 0 && s->cap > BUF_KEEP)
+    buf_resize(s, BUF_KEEP); /* shrinking: the budget never refuses */
+}
+
 static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *b) {
   stream *s = h->data;
+  bool was_empty = s->len == 0;
   size_t used;
+  int err;
   (void)b;
   if (n < 0) {
     s->err = n == UV_EOF ? 0 : (int)n;
@@ -284,9 +367,13 @@ static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *b) {
   uv_idle_stop(&s->poll); /* the peer spoke (or left): stop polling */
   s->len += (size_t)n;
   used = deliver(s);
-  if (used && !s->closing) {
-    memmove(s->buf, s->buf + used, s->len - used);
-    s->len -= used;
+  if (s->closing)
+    return;
+  if (used)
+    consume(s, used);
+  if ((err = frame_clock(s, was_empty || used)) < 0) {
+    s->err = err;
+    stream_close(&s->t);
   }
 }
 
@@ -315,29 +402,54 @@ static void peer_name(stream *s) {
   snprintf(s->t.peer, sizeof(s->t.peer), "tcp!%s!%d", ip, port);
 }
 
+/* Initialises the stream's own loop handles; on failure closes those it
+ * did (s is freed once they are closed) and returns the error. */
+static int init_aux(stream *s, uv_loop_t *loop) {
+  int e = uv_idle_init(loop, &s->poll);
+  if (e < 0) {
+    free(s);
+    return e;
+  }
+  s->poll.data = s->frame.data = s;
+  if ((e = uv_timer_init(loop, &s->frame)) < 0) {
+    s->nhandles = 1;
+    uv_close((uv_handle_t *)&s->poll, aux_closed);
+  }
+  return e;
+}
+
 p9_transport *p9_stream_new(uv_stream_t *h, int *err) {
   stream *s = p9__xcalloc(1, sizeof(*s));
   int e;
   s->t.ops = &stream_ops;
   s->t.max_msg = P9_DEFMSIZE;
   s->h = h;
-  h->data = s;
-  if (h->type == UV_TCP)
-    uv_tcp_nodelay((uv_tcp_t *)h, 1);
+  s->poll_ns = POLL_NS;
   peer_name(s);
-  if ((e = uv_read_start(h, alloc_cb, read_cb)) < 0) {
+  if ((e = init_aux(s, h->loop)) < 0) {
     *err = e;
-    free(s);
     return NULL;
   }
-  uv_idle_init(h->loop, &s->poll);
-  s->poll.data = s;
-  s->poll_ns = POLL_NS;
+  h->data = s;
+  if ((h->type == UV_TCP && (e = uv_tcp_nodelay((uv_tcp_t *)h, 1)) < 0) ||
+      (e = uv_read_start(h, alloc_cb, read_cb)) < 0) {
+    *err = e;
+    close_aux(s);
+    return NULL;
+  }
   return &s->t;
 }
 
 void p9__stream_set_poll(p9_transport *t, int poll_us) {
   ((stream *)t)->poll_ns = poll_us > 0 ? (uint64_t)poll_us * 1000 : 0;
+}
+
+void p9__stream_serve_limits(p9_transport *t, p9_srv *srv) {
+  stream *s = (stream *)t;
+  p9__stream_set_poll(t, srv->poll_us);
+  s->frame_ms = (uint64_t)srv->frame_timeout_ms;
+  s->budget = &srv->frames;
+  s->log = srv->log;
 }
 
 /* --- resolving and dialing -------------------------------------------- */
@@ -380,19 +492,21 @@ static void on_connection(uv_stream_t *server, int status) {
   int err;
   if (status < 0)
     return;
-  if (l->is_unix) {
-    c = p9__xmalloc(sizeof(uv_pipe_t));
-    uv_pipe_init(server->loop, (uv_pipe_t *)c, 0);
-  } else {
-    c = p9__xmalloc(sizeof(uv_tcp_t));
-    uv_tcp_init(server->loop, (uv_tcp_t *)c);
+  c = p9__xmalloc(l->is_unix ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+  err = l->is_unix ? uv_pipe_init(server->loop, (uv_pipe_t *)c, 0)
+                   : uv_tcp_init(server->loop, (uv_tcp_t *)c);
+  if (err < 0) {
+    free(c);
+    return;
   }
   if (uv_accept(server, c) < 0 || !(t = p9_stream_new(c, &err))) {
     uv_close((uv_handle_t *)c, free_handle);
     return;
   }
-  p9__stream_set_poll(t, l->srv->poll_us);
-  p9_srv_serve(l->srv, t);
+  p9__stream_serve_limits(t, l->srv);
+  if (p9_srv_serve(l->srv, t) < 0)
+    t->ops->close(t); /* beyond max_conns: before Tversion there is no
+                         way to say why, so the peer sees it closed */
 }
 
 /* Unix sockets live in a directory only the owner can enter. */

@@ -481,7 +481,30 @@ typedef struct p9_srv_config {
    * poll this long for its next request, and send large answers in two
    * writes (net9p/stream.c says why): 0 means 100 us; negative, never. */
   int poll_us;
+  /* Limits against hostile clients (net9p/README.md, "Limits").
+   * Connections served at once, counting closed ones whose requests are
+   * still running; p9_srv_serve refuses one more: 0 means 64. */
+  uint32_t max_conns;
+  /* A frame whose first bytes arrived must be whole this many ms later,
+   * or its connection is closed (an idle connection between frames is
+   * never closed): 0 means 10000; negative, never. */
+  int frame_timeout_ms;
+  /* Bytes the stream transport's frame buffers may hold, all connections
+   * together; a connection whose frame needs more is closed: 0 means
+   * 64 MiB. */
+  size_t max_buffered;
 } p9_srv_config;
+
+/* What the limits did, for tests and operators. */
+typedef struct p9_srv_stats {
+  unsigned conns;     /* live now (p9_srv_nconns) */
+  uint64_t refused;   /* connections beyond max_conns, closed at once */
+  uint64_t oversize;  /* closed: a frame larger than msize (or, before
+                         Tversion, than P9_MINMSIZE) */
+  uint64_t timed_out; /* closed: a frame not whole within frame_timeout_ms */
+  uint64_t no_buffer; /* closed: frame buffers at max_buffered */
+  size_t buffered;    /* bytes in the frame buffers now */
+} p9_srv_stats;
 
 /* Creates a server; ops and aux are borrowed. */
 p9_srv *p9_srv_new(const struct p9_srv_ops *ops, void *aux,
@@ -490,13 +513,17 @@ p9_srv *p9_srv_new(const struct p9_srv_ops *ops, void *aux,
 void p9_srv_free(p9_srv *srv);
 void *p9_srv_aux(p9_srv *srv);
 /* Serves one connection over t (any transport).  The connection lives
- * until the transport closes and every pending request has responded. */
+ * until the transport closes and every pending request has responded.
+ * Returns 0, or -EMFILE when max_conns connections are live: t is then
+ * not served (no upcall is set) and the caller closes it. */
 int p9_srv_serve(p9_srv *srv, p9_transport *t);
 /* Closes every connection's transport (for shutdown); each connection
  * is freed once its pending requests have responded. */
 void p9_srv_close_conns(p9_srv *srv);
 /* Number of live connections (for tests and clean shutdown). */
 unsigned p9_srv_nconns(p9_srv *srv);
+/* The limits' counters so far. */
+void p9_srv_read_stats(p9_srv *srv, p9_srv_stats *st);
 
 typedef struct p9_listener p9_listener;
 /* Listens on a dial address with the stream transport.  Refuses

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +18,11 @@
 
 typedef struct bgsrv {
   uv_loop_t loop;
-  uv_async_t stop;
+  uv_async_t stop, snap; /* snap: copy the server's stats on its thread */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool snapped;
+  p9_srv_stats stats;
   pthread_t th;
   p9_srv *srv;
   p9_memfs *fs;
@@ -30,6 +35,29 @@ static void bg_on_stop(uv_async_t *a) {
   p9_listener_close(b->l);
   p9_srv_close_conns(b->srv);
   uv_close((uv_handle_t *)a, NULL);
+  uv_close((uv_handle_t *)&b->snap, NULL);
+}
+
+static void bg_on_snap(uv_async_t *a) {
+  bgsrv *b = a->data;
+  pthread_mutex_lock(&b->mu);
+  p9_srv_read_stats(b->srv, &b->stats);
+  b->snapped = true;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* The server's stats now, read on its loop's thread. */
+static inline p9_srv_stats bg_stats(bgsrv *b) {
+  p9_srv_stats st;
+  pthread_mutex_lock(&b->mu);
+  b->snapped = false;
+  cr_assert_eq(uv_async_send(&b->snap), 0);
+  while (!b->snapped)
+    pthread_cond_wait(&b->cv, &b->mu);
+  st = b->stats;
+  pthread_mutex_unlock(&b->mu);
+  return st;
 }
 
 static void *bg_run(void *arg) {
@@ -57,8 +85,11 @@ static inline int bg_start_ops(bgsrv *b, const char *addr,
     return err;
   }
   snprintf(b->addr, sizeof(b->addr), "%s", p9_listener_addr(b->l));
-  uv_async_init(&b->loop, &b->stop, bg_on_stop);
-  b->stop.data = b;
+  cr_assert_eq(uv_async_init(&b->loop, &b->stop, bg_on_stop), 0);
+  cr_assert_eq(uv_async_init(&b->loop, &b->snap, bg_on_snap), 0);
+  b->stop.data = b->snap.data = b;
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
   pthread_create(&b->th, NULL, bg_run, b);
   return 0;
 }
@@ -74,6 +105,9 @@ static inline void bg_stop(bgsrv *b) {
   pthread_join(b->th, NULL);
   cr_assert_eq(p9_srv_nconns(b->srv), 0, "connections left behind");
   cr_assert_eq(uv_loop_close(&b->loop), 0, "handles left open");
+  p9_srv_read_stats(b->srv, &b->stats); /* the loop has stopped */
+  pthread_mutex_destroy(&b->mu);
+  pthread_cond_destroy(&b->cv);
   p9_srv_free(b->srv);
   p9_memfs_free(b->fs);
 }

@@ -2,7 +2,8 @@
  * test_srv.c: server semantics, through a capturing transport: version and
  * dialects, walk partial failure, open modes, ORCLOSE, OTRUNC, directory
  * reads at offsets, flush of a pending request, tags, fid reuse, limits,
- * out-of-order and malformed messages, and shared-key authentication.
+ * out-of-order and malformed messages, shared-key authentication, names
+ * that are not UTF-8, and the connection and frame limits.
  */
 #include <errno.h>
 #include <string.h>
@@ -829,4 +830,69 @@ Test(srv, names_that_are_not_utf8_are_refused) {
                               .newname = p9_str_c(bad[0])}),
                -1);
   cr_assert_eq(rx.ecode, EILSEQ);
+}
+
+static void two_conns(void) {
+  teardown(); /* Criterion ran the suite's setup before this one */
+  keyed_log = fopen("/dev/null", "w");
+  start(&(p9_srv_config){.max_conns = 2, .log = keyed_log});
+}
+
+/* p9_srv_serve refuses a connection beyond max_conns (the caller closes
+ * its transport) and counts it; the connections served go on. */
+Test(srv, serve_refuses_connections_beyond_max_conns, .init = two_conns) {
+  cap second, third;
+  p9_srv_stats st;
+  cap_init(&second);
+  cap_init(&third);
+  cr_assert_eq(p9_srv_serve(E.srv, &second.t), 0);
+  cr_assert_eq(p9_srv_serve(E.srv, &third.t), -EMFILE);
+  cr_assert_null(third.t.recv, "a refused transport got an upcall");
+  p9_srv_read_stats(E.srv, &st);
+  cr_assert_eq(st.refused, 1);
+  cr_assert_eq(st.conns, 2);
+  session();
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 0}), 0);
+  cap_close(&second.t);
+  cr_assert_eq(p9_srv_serve(E.srv, &third.t), 0, "the freed place unused");
+  cap_close(&third.t);
+  cap_drop(&second);
+  cap_drop(&third);
+}
+
+/* The largest frame the transport may take: P9_MINMSIZE until a dialect
+ * is agreed (only a Tversion can come), then the negotiated msize, and
+ * back when a Tversion fails. */
+Test(srv, frames_are_bounded_by_msize_and_before_tversion_by_the_minimum) {
+  cr_assert_eq(E.c.t.max_msg, P9_MINMSIZE);
+  version("9P2000");
+  cr_assert_eq(E.c.t.max_msg, 65536);
+  rpc((p9_fcall){.type = P9_TVERSION,
+                 .tag = P9_NOTAG,
+                 .msize = 65536,
+                 .version = p9_str_c("9P1999")});
+  cr_assert_eq(E.c.t.max_msg, P9_MINMSIZE);
+  expect_error((p9_fcall){.type = P9_TVERSION,
+                          .tag = P9_NOTAG,
+                          .msize = 100,
+                          .version = p9_str_c("9P2000")},
+               "msize too small");
+  cr_assert_eq(E.c.t.max_msg, P9_MINMSIZE);
+}
+
+/* Fids past the first chunk of slots: allocated, found, clunked and
+ * reused, and all clunked when the connection closes. */
+Test(srv, fids_across_chunks_of_the_table) {
+  session();
+  for (uint32_t f = 1; f <= 200; f++)
+    cr_assert_eq(walk(0, f, NULL, NULL), 0, "fid %u", f);
+  for (uint32_t f = 1; f <= 200; f += 2)
+    cr_assert_eq(clunk(f), 0, "fid %u", f);
+  for (uint32_t f = 1; f <= 200; f += 2)
+    cr_assert_eq(walk(0, 1000 + f, NULL, NULL), 0, "fid %u", 1000 + f);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 1101}), 0);
+  expect_error((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 101}, "unknown fid");
+  cr_assert_eq(E.destroyed, 100);
+  cap_close(&E.c.t);
+  cr_assert_eq(E.destroyed, 301, "fids left behind at close");
 }

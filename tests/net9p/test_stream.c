@@ -3,11 +3,14 @@
  * TCP and unix sockets in both dialects, large I/O split by msize, the
  * listener's security rules (loopback unless keyed, 0700 socket
  * directories, key proof), answers to a client on another cpu (split in
- * two writes), the asynchronous client, and the CLI tool.
+ * two writes), the asynchronous client, the CLI tool, and the limits
+ * against hostile clients (connections, frame sizes, frame buffers, frame
+ * timeouts).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -616,6 +619,18 @@ Test(stream, command_line_tool, .timeout = 60) {
       2);
   cr_assert(strstr(out, "--poll-us wants 0..1000000, not 'x'"), "%s", out);
   cr_assert_eq(
+      WEXITSTATUS(sh(out, sizeof(out),
+                     "%s 9p serve tcp!127.0.0.1!0 --max-conns 0 2>&1", tool)),
+      2);
+  cr_assert(strstr(out, "--max-conns wants 1..1000000, not '0'"), "%s", out);
+  cr_assert_eq(WEXITSTATUS(sh(out, sizeof(out),
+                              "%s 9p serve tcp!127.0.0.1!0 --frame-timeout x "
+                              "2>&1",
+                              tool)),
+               2);
+  cr_assert(strstr(out, "--frame-timeout wants 0..86400 seconds, not 'x'"),
+            "%s", out);
+  cr_assert_eq(
       WEXITSTATUS(sh(out, sizeof(out), "%s bench 9p --poll-us x 2>&1", tool)),
       2);
   cr_assert(strstr(out, "--poll-us wants a number, not 'x'"), "%s", out);
@@ -623,4 +638,194 @@ Test(stream, command_line_tool, .timeout = 60) {
       WEXITSTATUS(sh(out, sizeof(out), "%s bench 9p --bogus 2>&1", tool)), 2);
   cr_assert(strstr(out, "unknown option --bogus"), "%s", out);
   bg_stop(&b);
+}
+
+/* --- limits against hostile clients ----------------------------------- */
+
+static FILE *quiet(void) {
+  static FILE *f;
+  if (!f)
+    f = fopen("/dev/null", "w");
+  return f;
+}
+
+/* Sends Tversion at msize on a raw socket and reads the Rversion. */
+static void raw_version(int fd, uint32_t msize) {
+  uint8_t buf[256];
+  p9_fcall tx = {.type = P9_TVERSION, .tag = P9_NOTAG, .msize = msize};
+  long n;
+  tx.version = p9_str_c("9P2000");
+  n = p9_encode(&tx, P9_2000, buf, sizeof(buf));
+  cr_assert_eq(write(fd, buf, (size_t)n), n);
+  read_frame(fd, buf, sizeof(buf));
+}
+
+/* Whether the server closes fd within ms milliseconds (bytes it sends
+ * meanwhile are read and dropped). */
+static bool closed_within(int fd, int ms) {
+  uint8_t buf[256];
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000;
+  while (uv_hrtime() < end) {
+    int left = (int)((end - uv_hrtime()) / 1000000);
+    if (poll(&p, 1, left > 0 ? left : 1) == 1 && read(fd, buf, sizeof(buf)) <= 0)
+      return true;
+  }
+  return false;
+}
+
+/* Announces a Twrite frame of size bytes and sends only its first 27. */
+static void announce(int fd, uint32_t size) {
+  uint8_t head[27] = {(uint8_t)size, (uint8_t)(size >> 8),
+                      (uint8_t)(size >> 16), (uint8_t)(size >> 24), P9_TWRITE,
+                      1};
+  cr_assert_eq(write(fd, head, sizeof(head)), (ssize_t)sizeof(head));
+}
+
+/* A client that must keep being served: its root holds "f". */
+static void still_served(const char *addr) {
+  cr_assert(exists(addr, "f"), "the good client lost f");
+}
+
+/* A connection beyond max_conns is closed at once and counted; the ones
+ * being served go on, and once one leaves a new one is served. */
+Test(stream, connections_beyond_max_conns_are_closed_and_counted,
+     .timeout = 30) {
+  bgsrv b;
+  p9_client *c1, *c2, *c3 = NULL;
+  p9_cfid *r1, *r2;
+  int err;
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0",
+                        &(p9_srv_config){.max_conns = 2, .log = quiet()}),
+               0);
+  p9_memfs_put(b.fs, "f", "x", 1); /* the loop is idle: no client */
+  r1 = dial_attach(b.addr, "9P2000", 0, &c1);
+  r2 = dial_attach(b.addr, "9P2000.L", 0, &c2);
+  cr_assert_null(p9_client_dial(b.addr, 0, "9P2000", &err),
+                 "a third connection was served");
+  cr_assert_null(p9_client_dial(b.addr, 0, "9P2000", &err));
+  cr_assert_eq(bg_stats(&b).refused, 2);
+  p9_cfid *f = p9_walk(r1, "f", &err);
+  cr_assert_not_null(f, "the first client lost f: %s", p9_strerror(err));
+  p9_clunk(f);
+  cr_assert_not_null(f = p9_walk(r2, "f", &err));
+  p9_clunk(f);
+  p9_clunk(r2);
+  p9_client_close(c2);
+  for (int i = 0; i < 200 && !c3; i++) /* until the server saw c2 go */
+    if (!(c3 = p9_client_dial(b.addr, 0, "9P2000", &err)))
+      usleep(10000);
+  cr_assert_not_null(c3, "no connection served after one left");
+  p9_client_close(c3);
+  p9_clunk(r1);
+  p9_client_close(c1);
+  bg_stop(&b);
+  cr_assert_geq(b.stats.refused, 2); /* and the tries while c2 left */
+}
+
+/* Before Tversion a frame can only be a Tversion: one announcing 1 MiB
+ * is closed at once, not buffered. */
+Test(stream, a_large_frame_before_tversion_closes_the_connection,
+     .timeout = 30) {
+  bgsrv b;
+  int fd;
+  cr_assert_eq(
+      bg_start(&b, "tcp!127.0.0.1!0", &(p9_srv_config){.log = quiet()}), 0);
+  fd = raw_connect(b.addr);
+  announce(fd, 1u << 20);
+  cr_assert(closed_within(fd, 3000), "a 1 MiB frame before Tversion waited");
+  close(fd);
+  fd = raw_connect(b.addr); /* after Tversion, msize decides */
+  raw_version(fd, 1u << 20);
+  announce(fd, 1u << 20);
+  cr_assert(!closed_within(fd, 200), "a frame within msize was refused");
+  close(fd);
+  bg_stop(&b);
+  cr_assert_eq(b.stats.oversize, 1);
+}
+
+/* A frame begun and not finished within frame_timeout_ms closes its
+ * connection, even if bytes trickle in; a connection idle between frames
+ * stays, and so does a client that keeps working meanwhile. */
+Test(stream, an_incomplete_frame_times_out_an_idle_connection_does_not,
+     .timeout = 30) {
+  bgsrv b;
+  int stuck, trickle, idle;
+  uint8_t byte = 0;
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0",
+                        &(p9_srv_config){.frame_timeout_ms = 300,
+                                         .log = quiet()}),
+               0);
+  p9_memfs_put(b.fs, "f", "x", 1); /* the loop is idle: no client */
+  stuck = raw_connect(b.addr);
+  trickle = raw_connect(b.addr);
+  idle = raw_connect(b.addr);
+  raw_version(stuck, 8192);
+  raw_version(idle, 8192);
+  announce(stuck, 1000); /* 1,000 bytes announced, 27 sent */
+  announce(trickle, 1000);
+  still_served(b.addr);
+  for (int i = 0; i < 5; i++) { /* a byte every 100 ms: still 300 ms */
+    usleep(100000);
+    send(trickle, &byte, 1, MSG_NOSIGNAL); /* fails once it is closed */
+  }
+  cr_assert(closed_within(stuck, 2000), "the stuck frame was waited on");
+  cr_assert(closed_within(trickle, 2000), "trickling kept a frame alive");
+  cr_assert(!closed_within(idle, 500), "an idle connection was dropped");
+  still_served(b.addr);
+  raw_version(idle, 8192); /* and it is still served */
+  close(stuck);
+  close(trickle);
+  close(idle);
+  bg_stop(&b);
+  cr_assert_eq(b.stats.timed_out, 2);
+}
+
+/* Frame buffers cost what arrived, not what was announced, and share one
+ * budget: 40 connections announcing 1 MiB each hold 4 KiB each; a frame
+ * that would take the buffers past max_buffered closes its own
+ * connection and nobody else's. */
+Test(stream, frame_buffers_grow_with_what_arrived_within_a_budget,
+     .timeout = 30) {
+  enum { N = 40, BIG = 900 << 10 };
+  bgsrv b;
+  int fd[N], big;
+  uint8_t *chunk = calloc(1, 64 << 10);
+  p9_srv_stats st;
+  cr_assert_eq(bg_start(&b, "tcp!127.0.0.1!0",
+                        &(p9_srv_config){.max_conns = N + 4,
+                                         .max_buffered = 512 << 10,
+                                         .log = quiet()}),
+               0);
+  p9_memfs_put(b.fs, "f", "x", 1); /* the loop is idle: no client */
+  for (int i = 0; i < N; i++) {
+    fd[i] = raw_connect(b.addr);
+    raw_version(fd[i], 1u << 20);
+    announce(fd[i], 1u << 20);
+  }
+  still_served(b.addr);
+  st = bg_stats(&b);
+  cr_assert_leq(st.buffered, N * 4096 + 4096, "%zu bytes buffered",
+                st.buffered);
+  big = raw_connect(b.addr);
+  raw_version(big, 1u << 20);
+  announce(big, BIG);
+  for (size_t sent = 27; sent < BIG && !closed_within(big, 0);) {
+    size_t n = BIG - sent < (64 << 10) ? BIG - sent : (64 << 10);
+    ssize_t k = send(big, chunk, n, MSG_NOSIGNAL);
+    if (k <= 0)
+      break;
+    sent += (size_t)k;
+  }
+  cr_assert(closed_within(big, 3000), "a frame past the budget was kept");
+  still_served(b.addr);
+  for (int i = 0; i < N; i++) {
+    cr_assert(!closed_within(fd[i], 0), "connection %d was dropped", i);
+    close(fd[i]);
+  }
+  close(big);
+  free(chunk);
+  bg_stop(&b);
+  cr_assert_eq(b.stats.no_buffer, 1);
+  cr_assert_eq(b.stats.buffered, 0);
 }
