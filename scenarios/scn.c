@@ -365,14 +365,14 @@ static int s_heartbeat(struct scn__parser *p, const struct scn__tok *v,
 
 static int s_hold(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   uint64_t n;
-  if (scn__read_u64(p, v, 1, 1000000, &n) < 0)
+  if (scn__read_u64(p, v, 1, SCN_HOLD_MAX, &n) < 0)
     return -1;
   ((struct scn_server *)obj)->hold = (uint32_t)n;
   return 0;
 }
 
 static int s_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
-  return scn__read_text(p, v, ((struct scn_server *)obj)->args);
+  return scn__read_args(p, v, ((struct scn_server *)obj)->args);
 }
 
 static int s_fault(struct scn__parser *p, const struct scn__tok *v, void *obj) {
@@ -392,12 +392,17 @@ static int st_server(struct scn__parser *p) {
   const struct scn__tok *t = scn__word(p, "a server name");
   if (t == NULL || new_name(p, t, sv.name) < 0)
     return -1;
+  if (strlen(sv.name) > SCN_SERVER_NAME_MAX)
+    return scn__fail(p, t->col,
+                     "a server's name is at most %d bytes (its later "
+                     "instances are NAME.2, NAME.3 ...)",
+                     SCN_SERVER_NAME_MAX);
   memcpy(sv.binary, sv.name, sizeof sv.binary);
   sv.pos = here(p);
   if (scn__read_opts(p, "server", server_opts, &sv) < 0)
     return -1;
   p->s->servers = scn__append(p->s->servers, &p->s->nservers, sizeof sv, &sv);
-  return 0;
+  return scn__count_server(p, sv.pos.col);
 }
 
 /* app NAME --binary B --service S --count N --keys N --value-size S[..S]
@@ -421,7 +426,7 @@ static int a_count(struct scn__parser *p, const struct scn__tok *v, void *obj) {
 }
 
 static int a_keys(struct scn__parser *p, const struct scn__tok *v, void *obj) {
-  return scn__read_u64(p, v, 1, UINT32_MAX, &((struct scn_app *)obj)->keys);
+  return scn__read_u64(p, v, 1, SCN_KEYS_MAX, &((struct scn_app *)obj)->keys);
 }
 
 static int a_value_size(struct scn__parser *p, const struct scn__tok *v,
@@ -429,8 +434,13 @@ static int a_value_size(struct scn__parser *p, const struct scn__tok *v,
   struct scn_app *a = obj;
   if (v->kind != SCN__WORD)
     return scn__fail(p, v->col, "expected a size such as 64K, got a string");
-  return scn__read_range(p, v, SCN__SIZE, 0, UINT64_MAX, &a->value_min,
-                         &a->value_max);
+  if (scn__read_range(p, v, SCN__SIZE, 0, UINT64_MAX, &a->value_min,
+                      &a->value_max) < 0)
+    return -1;
+  if (a->value_max > SCN_VALUE_MAX)
+    return scn__fail(p, v->col, "a value is at most %uM bytes",
+                     SCN_VALUE_MAX >> 20);
+  return 0;
 }
 
 static int a_seed(struct scn__parser *p, const struct scn__tok *v, void *obj) {
@@ -470,7 +480,7 @@ static int a_start(struct scn__parser *p, const struct scn__tok *v, void *obj) {
 }
 
 static int a_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
-  return scn__read_text(p, v, ((struct scn_app *)obj)->args);
+  return scn__read_args(p, v, ((struct scn_app *)obj)->args);
 }
 
 static const struct scn__opt app_opts[] = {
@@ -508,7 +518,7 @@ static int st_app(struct scn__parser *p) {
     memcpy(a.service, p->s->servers[0].name, sizeof a.service);
   }
   p->s->apps = scn__append(p->s->apps, &p->s->napps, sizeof a, &a);
-  return 0;
+  return scn__count_app(p, a.pos.col);
 }
 
 /* Files and lines */

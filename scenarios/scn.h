@@ -29,6 +29,24 @@
 #define SCN_FAULTS_MAX 8              /* --fault options in one statement */
 #define SCN_ERR_MAX 512               /* bytes in a formatted error */
 #define SCN_BLOCK_SIZE (128ull << 20) /* machine memory is counted in these */
+#define SCN_TIME_MAX_NS (86400ull * 1000000000) /* a day: any time written */
+#define SCN_ARGS_WORDS_MAX 20                   /* words in one --args */
+
+/* What one run may hold, so that a scenario the kernel cannot run is
+ * refused when it is parsed, not found out during the run or after it
+ * (sim-kernel/scn_exec.c checks these against the kernel's tables). */
+#define SCN_SERVERS_MAX 32 /* servers: the kernel's services (UK_SVC_MAX) */
+/* Processes started in a run, every instance counted: the trace holds 64
+ * actors with the kernel, the kernel's process table 64 processes. */
+#define SCN_PROCS_MAX 63
+/* Bytes in a server's name: its instances NAME.N fit the kernel's 31. */
+#define SCN_SERVER_NAME_MAX 20
+
+/* The programs' own limits (kvs and kvsload): beyond them the program
+ * would refuse its arguments and exit at the start of the run. */
+#define SCN_HOLD_MAX 64         /* server --hold (kvs --cache, KST_HELD_MAX) */
+#define SCN_KEYS_MAX (1u << 24) /* app --keys */
+#define SCN_VALUE_MAX (64u << 20) /* app --value-size (KVS_VALUE_MAX) */
 
 /* Where a statement or an error is: 1-based line, 1-based byte column. */
 struct scn_pos {

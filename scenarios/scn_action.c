@@ -44,7 +44,7 @@ static int r_deadline(struct scn__parser *p, const struct scn__tok *v,
 }
 
 static int r_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
-  return scn__read_text(p, v, ((struct scn_action *)obj)->args);
+  return scn__read_args(p, v, ((struct scn_action *)obj)->args);
 }
 
 static const struct scn__opt replace_opts[] = {
@@ -95,7 +95,7 @@ static int action(struct scn__parser *p, struct scn_action *a) {
     return -1;
   a->pos = (struct scn_pos){p->line, p->tok[0].col};
   p->s->actions = scn__append(p->s->actions, &p->s->nactions, sizeof *a, a);
-  return 0;
+  return scn__count_action(p, a);
 }
 
 /* at TIME ACTION */
@@ -248,9 +248,11 @@ static int exp_state(struct scn__parser *p, struct scn_expect *e) {
   t = scn__next(p, "model or a file name in quotes");
   if (t == NULL)
     return -1;
-  if (t->kind == SCN__STRING && t->text[0] != '\0')
+  if (t->kind == SCN__STRING && t->text[0] != '\0') {
     memcpy(e->path, t->text, sizeof e->path);
-  else if (t->kind == SCN__WORD && strcmp(t->text, "model") == 0)
+    if (scn__count_dump(p, e->pos.col, e->service) < 0)
+      return -1;
+  } else if (t->kind == SCN__WORD && strcmp(t->text, "model") == 0)
     e->model = true;
   else
     return scn__fail(p, t->col, "expected model or a file name in quotes");

@@ -19,6 +19,13 @@ struct scn__tok {
   char text[SCN_TEXT_MAX + 1]; /* a string's text without quotes, unescaped */
 };
 
+/* What a declared server may add to a run's processes (scn_count.c). */
+struct scn__tally {
+  uint32_t later;  /* instances started by replace and restart actions */
+  uint32_t faults; /* failures planned: fault entries and fault actions */
+  bool dumped;     /* an `expect state S equals "FILE"` starts a dumper */
+};
+
 /* What the parser knows while it reads one file. */
 struct scn__parser {
   const char *file;
@@ -31,6 +38,7 @@ struct scn__parser {
   int ti;         /* the next token to read */
   int nstmt;      /* statements so far */
   int title_line; /* of the scenario statement, 0 before it */
+  struct scn__tally tally[SCN_SERVERS_MAX]; /* per server, in file order */
 };
 
 /* Sets the error at col of the current line; returns -1. */
@@ -76,6 +84,9 @@ int scn__read_instance(struct scn__parser *p, const struct scn__tok *t,
 /* A word or a string, copied as it is. */
 int scn__read_text(struct scn__parser *p, const struct scn__tok *t,
                    char out[SCN_TEXT_MAX + 1]);
+/* The value of --args: a text of at most SCN_ARGS_WORDS_MAX words. */
+int scn__read_args(struct scn__parser *p, const struct scn__tok *t,
+                   char out[SCN_TEXT_MAX + 1]);
 /* One of names[0..n-1]; *out is its index. what names the slot. */
 int scn__read_enum(struct scn__parser *p, const struct scn__tok *t,
                    const char *what, const char *const *names, int n, int *out);
@@ -109,6 +120,15 @@ int scn__need_app(struct scn__parser *p, int col, const char *name);
  * star. */
 int scn__need_process(struct scn__parser *p, int col, const char *inst,
                       bool kernel, bool star);
+
+/* Counting (scn_count.c): each is called once the statement is in the
+ * tree, and fails at col when the run would need more servers or
+ * processes than SCN_SERVERS_MAX and SCN_PROCS_MAX. */
+int scn__count_server(struct scn__parser *p, int col);
+int scn__count_app(struct scn__parser *p, int col);
+int scn__count_action(struct scn__parser *p, const struct scn_action *a);
+/* An `expect state SERVICE equals "FILE"`: its dumper. */
+int scn__count_dump(struct scn__parser *p, int col, const char *service);
 
 /* Appends item (size bytes) to arr, an array of *n items; returns the
  * array, perhaps moved. */

@@ -298,9 +298,19 @@ int scn__read_duration(struct scn__parser *p, const struct scn__tok *t,
   int n = number_part(p, t, "a duration such as 5ms", &v);
   if (n < 0)
     return -1;
-  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-    if (strcmp(t->text + n, units[i].suffix) == 0)
-      return scale(p, t, v, units[i].ns, ns);
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(t->text + n, units[i].suffix) != 0)
+      continue;
+    if (scale(p, t, v, units[i].ns, ns) < 0)
+      return -1;
+    /* A day bounds every sum the kernel makes with a time (clock plus
+     * delay, whole milliseconds in 32 bits) and every time in a trace. */
+    if (*ns > SCN_TIME_MAX_NS)
+      return scn__fail(
+          p, t->col, "time '" SHOW "' is beyond the limit, %llus (a day)",
+          SHOWN(t->text), (unsigned long long)(SCN_TIME_MAX_NS / 1000000000));
+    return 0;
+  }
   if (t->text[n] == '\0')
     return scn__fail(p, t->col,
                      "duration '" SHOW "' needs a unit (ns, us, "
@@ -444,6 +454,17 @@ int scn__read_text(struct scn__parser *p, const struct scn__tok *t,
   (void)p;
   memcpy(out, t->text, sizeof t->text);
   return 0;
+}
+
+int scn__read_args(struct scn__parser *p, const struct scn__tok *t,
+                   char out[SCN_TEXT_MAX + 1]) {
+  int words = 0;
+  for (const char *c = t->text; *c != '\0'; c++)
+    words += *c != ' ' && (c == t->text || c[-1] == ' ');
+  if (words > SCN_ARGS_WORDS_MAX)
+    return scn__fail(p, t->col, "more than %d words in --args",
+                     SCN_ARGS_WORDS_MAX);
+  return scn__read_text(p, t, out);
 }
 
 int scn__read_enum(struct scn__parser *p, const struct scn__tok *t,

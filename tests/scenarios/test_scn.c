@@ -178,11 +178,14 @@ Test(scn, app_options) {
 }
 
 Test(scn, sizes_and_durations) {
-  struct scn *s = parse(SRV "app a --value-size 3M --start 7s\n"
-                            "app b --value-size 2G --start 5ns\n");
+  struct scn *s =
+      parse("machine --memory 2G\n" SRV "app a --value-size 3M --start 7s\n"
+            "app b --value-size 1K..64M --start 5ns\n");
+  cr_assert_eq(s->machine.memory, 2ull << 30);
   cr_assert_eq(s->apps[0].value_min, 3ull << 20);
   cr_assert_eq(s->apps[0].start_ns, 7000000000ull);
-  cr_assert_eq(s->apps[1].value_max, 2ull << 30);
+  cr_assert_eq(s->apps[1].value_min, 1024);
+  cr_assert_eq(s->apps[1].value_max, 64ull << 20);
   cr_assert_eq(s->apps[1].start_ns, 5);
   scn_free(s);
 }
@@ -647,6 +650,102 @@ Test(scn, exactly_the_limits_pass) {
   cr_assert_eq(s->nexpects, 1);
   scn_free(s);
   free(big);
+}
+
+/* What one run can hold (scn_count.c): the kernel's services, and the
+ * processes a trace can name. */
+
+/* n lines made by fmt with the line's index (from 1), appended to buf. */
+static void lines(char *buf, const char *fmt, int from, int to) {
+  for (int i = from; i <= to; i++)
+    sprintf(buf + strlen(buf), fmt, i);
+}
+
+Test(scn, error_more_servers_than_the_kernel_has) {
+  char buf[4096] = "";
+  lines(buf, "server s%d --binary kvs\n", 1, SCN_SERVERS_MAX);
+  scn_free(parse(buf));
+  lines(buf, "server s%d --binary kvs\n", SCN_SERVERS_MAX + 1,
+        SCN_SERVERS_MAX + 8);
+  refused(buf, "t.scn:33:1: more than 32 servers (the kernel has 32 "
+               "services)");
+}
+
+Test(scn, error_more_processes_than_a_run_holds) {
+  char buf[8192] = SRV;
+  lines(buf, "app a%d\n", 1, SCN_PROCS_MAX - 1);
+  struct scn *s = parse(buf);
+  cr_assert_eq(s->napps, SCN_PROCS_MAX - 1);
+  scn_free(s);
+  lines(buf, "app a%d\n", SCN_PROCS_MAX, 70);
+  refused(buf, "t.scn:64:1: 64 processes in one run, more than 63 (apps: 63; "
+               "servers: 1, instances with replacements and restarts: 1; "
+               "dumpers: 0)");
+}
+
+Test(scn, replacements_restarts_and_dumpers_count_as_processes) {
+  char buf[8192] = "server kvs --restart 2 --fault crash@request:5\n"
+                   "server b --fault crash@request:9\n";
+  lines(buf, "app a%d\n", 1, SCN_PROCS_MAX - 6);
+  /* kvs: 1, the replacement 1, the restart action 1, and 2 of the 3
+   * planned failures (--restart 2); b never restarts: 1. */
+  strcat(buf, "at 1ms replace kvs kvs2 --fault crash@restore\n"
+              "at 2ms restart kvs\n"
+              "at 3ms crash kvs.2\n"
+              "at 4ms crash b\n");
+  scn_free(parse(buf));
+  refused(
+      strcat(buf, "expect state b equals \"b.txt\"\n"),
+      "t.scn:64:1: 64 processes in one run, more than 63 (apps: 57; servers: "
+      "2, instances with replacements and restarts: 6; dumpers: 1)");
+  char always[8192] = "server kvs --restart always\n";
+  lines(always, "app a%d\n", 1, SCN_PROCS_MAX - 2);
+  strcat(always, "at 1ms crash kvs\n");
+  scn_free(parse(always));
+  refused(strcat(always, "on request 9 to kvs: panic kvs\n"),
+          "t.scn:64:1: 64 processes in one run, more than 63 (apps: 61; "
+          "servers: 1, instances with replacements and restarts: 3; "
+          "dumpers: 0)");
+}
+
+Test(scn, error_server_name_longer_than_its_instances_allow) {
+  scn_free(parse("server abcdefghijabcdefghij\n"));
+  refused("server abcdefghijabcdefghijk\n",
+          "t.scn:1:8: a server's name is at most 20 bytes (its later "
+          "instances are NAME.2, NAME.3 ...)");
+  scn_free(parse(SRV "app abcdefghijabcdefghijabcdefghij1\n"));
+}
+
+Test(scn, error_beyond_what_the_programs_take) {
+  refused("server kvs --hold 65\n", "t.scn:1:19: 65 is out of range (1 to 64)");
+  refused(SRV "app a --keys 16777217\n",
+          "t.scn:2:14: 16777217 is out of range (1 to 16777216)");
+  refused(SRV "app a --value-size 1..65M\n",
+          "t.scn:2:20: a value is at most 64M bytes");
+  char words[512] = "server kvs --args \"";
+  lines(words, "w%d ", 1, SCN_ARGS_WORDS_MAX);
+  scn_free(parse(strcat(words, "\"\n")));
+  char more[512] = SRV "app a --args \"";
+  lines(more, " w%d", 1, SCN_ARGS_WORDS_MAX + 1);
+  refused(strcat(more, "\"\n"), "t.scn:2:14: more than 20 words in --args");
+}
+
+Test(scn, error_times_beyond_a_day) {
+  struct scn *s = parse(SRV "at 86400s crash kvs\n"
+                            "expect latency max < 86400000000000ns\n");
+  cr_assert_eq(s->actions[0].when.t_ns, SCN_TIME_MAX_NS);
+  scn_free(s);
+  refused(SRV "at 18446744073709551615ns crash kvs\n",
+          "t.scn:2:4: time '18446744073709551615ns' is beyond the limit, "
+          "86400s (a day)");
+  refused(SRV "at 0ns..18446744073709551615ns crash kvs\n",
+          "t.scn:2:9: time '18446744073709551615ns' is beyond the limit, "
+          "86400s (a day)");
+  refused(SRV "app a --start 86401s\n",
+          "t.scn:2:15: time '86401s' is beyond the limit, 86400s (a day)");
+  refused(SRV "expect latency p99 < 86400000001us\n",
+          "t.scn:2:22: time '86400000001us' is beyond the limit, 86400s (a "
+          "day)");
 }
 
 Test(scn, load_reports_unreadable_files) {
