@@ -23,6 +23,13 @@
  * A run that cannot go on (a deadlock, the step or virtual-time limit)
  * is over too, with an error naming the step and the time.
  *
+ * A declared server or app that cannot start (its program is missing, the
+ * process table is full; a server that exits with a status before it
+ * registers, as when its program refuses its arguments) ends the run at
+ * once with an error naming it and why: the run could not run what the
+ * scenario declares.  The parser has already refused a scenario that
+ * needs more than the kernel's tables hold (scenarios/scn_count.c).
+ *
  * Every process gets its instance name: a server's first instance is the
  * server's name, the kernel names later ones NAME.2, NAME.3 ... */
 #include <errno.h>
@@ -35,11 +42,26 @@
 
 #include "kern.h"
 #include "scn.h"
+#include "uksim/kvs.h"
 
 #define EXEC_STEPS_MAX 50000000ull             /* then the run is stopped */
 #define EXEC_TIME_MAX_NS (600ull * 1000000000) /* virtual */
 #define EXEC_GRACE_MS 2000                     /* default wall-clock grace */
 #define EXEC_ARGS_MAX 48
+#define EXEC_APP_ARGS 18   /* the most start_app passes before --args */
+#define EXEC_SERVER_ARGS 6 /* ... and server_args */
+
+/* What the parser lets through, the kernel can hold (scn.h). */
+_Static_assert(SCN_SERVERS_MAX <= UK_SVC_MAX, "servers fit the services");
+_Static_assert(SCN_PROCS_MAX < UK_PROC_MAX, "processes fit the table");
+_Static_assert(SCN_SERVER_NAME_MAX <= KABI_NAME_MAX - 12,
+               "instance names (replace.c) keep a server's whole name");
+_Static_assert(SCN_NAME_MAX < KABI_NAME_MAX, "names fit the kernel's");
+_Static_assert(SCN_VALUE_MAX == KVS_VALUE_MAX, "kvsload's largest value");
+_Static_assert(EXEC_APP_ARGS + SCN_ARGS_WORDS_MAX <= EXEC_ARGS_MAX &&
+                   EXEC_SERVER_ARGS + 2 * SCN_ARGS_WORDS_MAX <= EXEC_ARGS_MAX,
+               "--args always fit an argv_buf");
+_Static_assert(EXEC_TIME_MAX_NS <= SCN_TIME_MAX_NS, "the run's limit");
 
 struct scn_exec {
   struct scn *s;
@@ -57,6 +79,8 @@ struct scn_exec {
   char why[256];
   bool wait_pending;
   uint64_t wait_id;
+  bool *registered;   /* per server: its first instance registered */
+  char failure[256];  /* a declared process could not start: why */
   char dump_dir[256]; /* where dumpers write SERVICE.dump; "" for none */
   bool dumping;       /* the dumpers are started: actions fire no more */
   bool *dump_done;    /* per expectation: its dumper exited, or none runs */
@@ -132,23 +156,35 @@ static void server_args(struct argv_buf *a, const struct scn_server *sv,
   args_split(a, sv->args);
 }
 
-/* Spawns binary as process `name`; the slot, or -1 (the reason traced). */
+/* Spawns binary as process `name`; the slot, or -1 with *why set (and
+ * traced). */
 static int spawn(struct kern *k, const char *binary, const char *name,
-                 struct argv_buf *a, const char *env) {
+                 struct argv_buf *a, const char *env, char *why, size_t len) {
   char file[4096];
   struct kern_prog prog;
   const char *err = "out of memory";
   char *envv[1] = {(char *)env};
-  if (kern__find_program(binary, file, sizeof file) < 0) {
-    kern__trace(k, "scenario: program %s not found", binary);
-    return -1;
-  }
-  if (kern__prog_make(&prog, file, a->v, a->n, envv, env[0] ? 1 : 0) < 0)
-    return -1;
-  int p = kern__spawn(k, name, &prog, &err);
+  int p = -1;
+  if (kern__find_program(binary, file, sizeof file) < 0)
+    snprintf(why, len, "program %s not found", binary);
+  else if (kern__prog_make(&prog, file, a->v, a->n, envv, env[0] ? 1 : 0) < 0)
+    snprintf(why, len, "out of memory");
+  else if ((p = kern__spawn(k, name, &prog, &err)) < 0)
+    snprintf(why, len, "%s", err);
   if (p < 0)
-    kern__trace(k, "scenario: cannot start %s: %s", name, err);
+    kern__trace(k, "scenario: cannot start %s: %s", name, why);
   return p;
+}
+
+/* A declared server or app could not start: the run fails at the next
+ * point where the executor may end it (check_failure), with the first
+ * such reason. */
+static void start_failed(struct kern *k, const char *what, const char *name,
+                         const char *why) {
+  struct scn_exec *x = k->exec;
+  if (x->failure[0] == '\0')
+    snprintf(x->failure, sizeof x->failure, "%s %s could not start: %s", what,
+             name, why);
 }
 
 static void start_servers(struct kern *k) {
@@ -157,11 +193,14 @@ static void start_servers(struct kern *k) {
     const struct scn_server *sv = &s->servers[i];
     struct argv_buf a = {.n = 0};
     char env[SCN_TEXT_MAX + 32];
+    char why[128];
     server_args(&a, sv, SCN_STATE_UNSET);
     fault_env(env, sizeof env, sv->faults, sv->nfaults);
-    int p = spawn(k, sv->binary, sv->name, &a, env);
-    if (p < 0)
+    int p = spawn(k, sv->binary, sv->name, &a, env, why, sizeof why);
+    if (p < 0) {
+      start_failed(k, "server", sv->name, why);
       continue;
+    }
     k->proc[p].pol = (struct kern_policy){
         .restart = sv->restart != SCN_RESTART_NEVER,
         .restart_max = sv->restart == SCN_RESTART_LIMIT ? sv->restarts : 0,
@@ -218,7 +257,10 @@ static void start_app(struct kern *k, size_t i) {
   if (checks_state(x->s, ap->service))
     arg_add(&a, "--check-state");
   args_split(&a, ap->args);
-  int p = spawn(k, ap->binary, ap->name, &a, "");
+  char why[128];
+  int p = spawn(k, ap->binary, ap->name, &a, "", why, sizeof why);
+  if (p < 0)
+    start_failed(k, "app", ap->name, why);
   x->app_proc[i] = p < 0 ? -2 : p;
   x->app_done[i] = p < 0;
 }
@@ -246,9 +288,12 @@ static bool start_apps(struct kern *k) {
   return any;
 }
 
+static bool check_failure(struct kern *k);
+
 static void on_start_timer(struct kern *k, struct ktimer *t) {
   (void)t;
   start_apps(k);
+  check_failure(k);
 }
 
 /* Dumps ------------------------------------------------------------------ */
@@ -310,7 +355,8 @@ static bool start_dumper(struct kern *k, const char *svc) {
   arg_add(&a, "%s", svc);
   arg_add(&a, "--dump");
   arg_add(&a, "%s/%s.dump", x->dump_dir, svc);
-  return spawn(k, "kvsload", name, &a, "") >= 0;
+  char why[128];
+  return spawn(k, "kvsload", name, &a, "", why, sizeof why) >= 0;
 }
 
 /* The end of the applications: starts the dumpers.  True if any runs. */
@@ -467,8 +513,41 @@ static bool matches(const struct scn_trigger *w, const struct kern_ev *e) {
          (!strcmp(w->name, "*") || !strcmp(w->name, actor));
 }
 
+/* Whether sv's fault plan makes it fail before it registers (a panic
+ * there ends it with a status, the kernel refusing the call). */
+static bool fails_early(const struct scn_server *sv) {
+  for (unsigned i = 0; i < sv->nfaults; i++)
+    if (sv->faults[i].point == SCN_AT_START ||
+        sv->faults[i].point == SCN_AT_REGISTER)
+      return true;
+  return false;
+}
+
+/* A declared server's first instance registers, or exits before it
+ * did: with a status (not a signal, which a fault or an action sends)
+ * and no plan to fail there, it could not start. */
+static void server_event(struct kern *k, const struct kern_ev *e) {
+  struct scn_exec *x = k->exec;
+  bool reg = !strcmp(e->ev, "register");
+  if ((!reg && strcmp(e->ev, "exit")) || e->actor == NULL)
+    return;
+  for (size_t i = 0; i < x->s->nservers; i++) {
+    if (strcmp(e->actor, x->s->servers[i].name) != 0 || x->registered[i])
+      continue;
+    x->registered[i] = reg;
+    if (!reg && e->text && !strncmp(e->text, "status", 6) &&
+        !fails_early(&x->s->servers[i])) {
+      char why[96];
+      snprintf(why, sizeof why, "it exited with %s before it registered",
+               e->text);
+      start_failed(k, "server", e->actor, why);
+    }
+  }
+}
+
 void exec_event(struct kern *k, const struct kern_ev *e) {
   struct scn_exec *x = k->exec;
+  server_event(k, e);
   for (size_t i = 0; i < x->s->nactions && !x->dumping; i++) {
     const struct scn_action *a = &x->s->actions[i];
     if (x->fired[i] || !matches(&a->when, e))
@@ -503,6 +582,16 @@ static void finish(struct kern *k, int status, const char *why) {
   x->wait_pending = false;
 }
 
+/* Ends the run if a declared server or app could not start.  True if
+ * it did. */
+static bool check_failure(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  if (x->failure[0] == '\0')
+    return false;
+  finish(k, -ESRCH, x->failure);
+  return true;
+}
+
 static bool replacing_any(struct kern *k) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++)
     if (k->kd->svc[s].state == UK_SVC_UP &&
@@ -533,13 +622,14 @@ void exec_after_step(struct kern *k) {
     run_action(k, &x->s->actions[x->queue[i]]);
   x->nqueue = 0;
   start_apps(k);
+  check_failure(k);
 }
 
 bool kern__idle(struct kern *k) {
   struct scn_exec *x = k->exec;
   if (x == NULL || x->done)
     return false;
-  if (start_apps(k))
+  if (start_apps(k) || check_failure(k))
     return true;
   if (over(k)) {
     if (!x->dumping && start_dumps(k))
@@ -656,6 +746,7 @@ int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
   x->fired = calloc(nc, sizeof *x->fired);
   x->queue = calloc(nc, sizeof *x->queue);
   x->dump_done = calloc(ne, sizeof *x->dump_done);
+  x->registered = calloc(s->nservers ? s->nservers : 1, sizeof *x->registered);
   snprintf(x->dump_dir, sizeof x->dump_dir, "%s", dump_dir ? dump_dir : "");
   x->s = s;
   x->seed = seed_given ? seed : s->machine.seed_set ? s->machine.seed : 1;
@@ -675,5 +766,6 @@ int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
   pick_ranges(k);
   start_servers(k);
   arm_at_timer(k);
+  check_failure(k);
   return 0;
 }
