@@ -109,8 +109,7 @@ static int parse(int argc, char **argv, struct cli *c) {
         return 2;
       break;
     case 'f':
-      if (number("--first", optarg, 0, UINT64_MAX - EXPLORE_SEEDS_MAX,
-                 &c->o.first) < 0)
+      if (number("--first", optarg, 0, UINT64_MAX, &c->o.first) < 0)
         return 2;
       break;
     case 'j':
@@ -143,6 +142,13 @@ static int parse(int argc, char **argv, struct cli *c) {
       usage(stderr);
       return 2;
     }
+  }
+  if (c->o.seeds - 1 > UINT64_MAX - c->o.first) {
+    fprintf(stderr,
+            "uksim explore: --first %" PRIu64 " --seeds %" PRIu64
+            ": the last seed would be beyond %" PRIu64 "\n",
+            c->o.first, c->o.seeds, UINT64_MAX);
+    return 2;
   }
   if (optind + 1 != argc) {
     fprintf(stderr, "uksim explore: %s\n",

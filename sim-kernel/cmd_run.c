@@ -16,8 +16,14 @@
  * --dump-dir DIR, kept (to write FILE from a run).  Its name is never in
  * the trace, so it does not change the hash.
  *
- * Exit status: 0 every expectation holds; 1 one does not, or the run could
- * not end (the reason, the seed and the step are printed); 2 bad input. */
+ * With --json, standard output carries the JSON Lines and nothing else:
+ * the machine and every program it starts (which would inherit it, and
+ * print their own lines) get standard error as their standard output.
+ *
+ * Exit status: 0 every expectation holds; 1 one does not, the run could
+ * not end (the reason, the seed and the step are printed) or a declared
+ * server or app could not start; 2 bad input. */
+#include <fcntl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -40,13 +46,15 @@
 
 struct run_opts {
   const char *file;
-  const char *seed;
+  const char *seed; /* --seed as given, checked; NULL: not given */
+  uint64_t seed_v;  /* its value */
   const char *trace_pb;
   const char *timeline;
   const char *jsonl;    /* keep the JSON Lines trace here */
   const char *dump_dir; /* keep the final-state dumps here */
   long show;            /* events shown as text; -1 all */
   bool json;            /* the trace as JSON Lines on stdout */
+  FILE *json_out;       /* with json: the real stdout (json_stdout) */
   bool quiet;
   bool ktrace; /* the kernel's own trace lines on stderr */
 };
@@ -75,8 +83,11 @@ static void run_usage(FILE *f) {
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on "
           "stderr\n" CLI_POLL_US_HELP "\n"
-          "Exit status: 0 every expectation holds, 1 one fails or the run "
-          "could\nnot end, 2 bad input.\n");
+          "With --json, stdout holds the JSON Lines alone: the programs the "
+          "run\nstarts, and the verdicts, write to stderr.\n\n"
+          "Exit status: 0 every expectation holds, 1 one fails, the run "
+          "could not\nend or a declared server or app could not start, 2 "
+          "bad input.\n");
 }
 
 static int parse(int argc, char **argv, struct run_opts *o) {
@@ -94,21 +105,23 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
-  char *end;
+  uint64_t n;
   o->show = 40;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
     case 's':
-      strtoull(optarg, &end, 10);
-      if (*end || !*optarg || *optarg == '-')
-        return fprintf(stderr, "uksim run: --seed: a number\n"), 2;
+      if (cli_number("run", "--seed", optarg, 0, UINT64_MAX, &o->seed_v) < 0)
+        return 2;
       o->seed = optarg;
       break;
     case 'n':
-      o->show = strtol(optarg, &end, 10);
-      if (*end || o->show < -1)
-        return fprintf(stderr, "uksim run: --show: a number or -1\n"), 2;
+      if (strcmp(optarg, "-1") == 0)
+        o->show = -1;
+      else if (cli_number("run", "--show", optarg, 0, LONG_MAX, &n) < 0)
+        return 2;
+      else
+        o->show = (long)n;
       break;
     case 'j':
       o->json = true;
@@ -259,8 +272,9 @@ static int verdicts(const struct run_opts *o, const struct scn *s,
     free(v);
     return 1;
   }
-  if (o->json)
-    scn_trace_write_json(tr, stdout);
+  if (o->json &&
+      (scn_trace_write_json(tr, o->json_out) < 0 || fflush(o->json_out) != 0))
+    fprintf(stderr, "uksim run: cannot write the trace to stdout\n"), bad++;
   if (o->trace_pb && scn_trace_write_pb(tr, o->trace_pb) < 0)
     fprintf(stderr, "uksim run: cannot write %s\n", o->trace_pb), bad++;
   if (o->timeline) {
@@ -284,6 +298,24 @@ static int verdicts(const struct run_opts *o, const struct scn *s,
   scn_trace_free(tr);
   free(v);
   return bad ? 1 : 0;
+}
+
+/* Keeps standard output for the JSON Lines alone: returns a stream on
+ * what it was (closed on exec, so no program inherits it), and makes
+ * standard error the standard output of this process and of everything
+ * it starts from now on (the machine, and the programs the kernel runs).
+ * NULL, with the reason on stderr, if it cannot. */
+static FILE *json_stdout(void) {
+  int fd;
+  FILE *f = NULL;
+  fflush(stdout);
+  if ((fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)) < 0 ||
+      dup2(STDERR_FILENO, STDOUT_FILENO) < 0 || (f = fdopen(fd, "w")) == NULL) {
+    fprintf(stderr, "uksim run: --json: %s\n", strerror(errno));
+    if (fd >= 0)
+      close(fd);
+  }
+  return f;
 }
 
 /* Makes the directory the dumps go to, as an absolute path in out[len]:
@@ -339,6 +371,10 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "%s\n", err.text);
     return 2;
   }
+  if (o.json && (o.json_out = json_stdout()) == NULL) {
+    scn_free(s);
+    return 1;
+  }
   char abs[PATH_MAX], dir[PATH_MAX], trace[PATH_MAX + 32], why[256] = "";
   char dumps[sizeof((struct mach_opts *)0)->dump_dir];
   if (realpath(o.file, abs) == NULL) {
@@ -352,9 +388,7 @@ int cmd_run(int argc, char **argv) {
   }
   snprintf(trace, sizeof trace, "%s", abs); /* dirname() may write to it */
   snprintf(dir, sizeof dir, "%s", dirname(trace));
-  uint64_t seed = o.seed                ? strtoull(o.seed, NULL, 10)
-                  : s->machine.seed_set ? s->machine.seed
-                                        : 1;
+  uint64_t seed = o.seed ? o.seed_v : s->machine.seed_set ? s->machine.seed : 1;
   if (o.jsonl)
     snprintf(trace, sizeof trace, "%s", o.jsonl);
   else
@@ -376,6 +410,8 @@ int cmd_run(int argc, char **argv) {
     unlink(trace);
   if (!o.dump_dir)
     remove_dumps(dumps);
+  if (o.json_out && fclose(o.json_out) != 0)
+    st = 1;
   scn_free(s);
   return st ? 1 : 0;
 }
