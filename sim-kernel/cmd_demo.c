@@ -5,11 +5,14 @@
  * application processes (kvsload) that put and get keys through the kernel,
  * shows the kernel's trace of the first steps, and ends with a summary read
  * from kernel data: requests sent, answered, errors, latency per op. */
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -88,6 +91,10 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       o->m.trace = strtol(optarg, &end, 10);
       break;
     case 'n':
+      if (!mach_name_ok(optarg))
+        return fprintf(stderr, "uksim demo: --name '%s': %s\n", optarg,
+                       MACH_NAME_RULE),
+               2;
       snprintf(o->m.name, sizeof o->m.name, "%s", optarg);
       break;
     case 'm': {
@@ -165,30 +172,74 @@ static int summarize(mach_client *mc) {
 }
 
 /* Waits for Ctrl-C or SIGTERM, so that the machine is then halted cleanly
- * (its ICAs counted) rather than dying with this process.  SIGINT may have
- * been ignored from birth (a background job): its default is restored. */
-static void wait_for_end(void) {
+ * (its ICAs counted) rather than dying with this process, or for the
+ * machine to go away by itself (its control link closes).  SIGINT may
+ * have been ignored from birth (a background job): its default is
+ * restored.  Returns false when the machine went away. */
+static bool wait_for_end(const mach_client *mc) {
   sigset_t set;
-  int sig;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   signal(SIGINT, SIG_DFL);
   sigprocmask(SIG_BLOCK, &set, NULL);
-  sigwait(&set, &sig);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
+                         {.fd = mc->sock, .events = POLLIN | POLLRDHUP}};
+  while (poll(pf, 2, -1) < 0 && errno == EINTR)
+    ;
+  bool by_signal = sfd < 0 || (pf[0].revents & POLLIN);
+  struct signalfd_siginfo si;
+  if (sfd >= 0 && by_signal && read(sfd, &si, sizeof si) < 0)
+    by_signal = true; /* taken either way: it must not end us unblocked */
+  if (sfd >= 0)
+    close(sfd);
   sigprocmask(SIG_UNBLOCK, &set, NULL);
+  return by_signal;
+}
+
+/* Halts the machine and says how many ICAs were left; 0 when none. */
+static int halt(mach_client *mc) {
+  uint32_t live = 0;
+  if (mach_halt(mc, &live) < 0) {
+    fprintf(stderr, "uksim demo: halt: %s\n", mc->error);
+    return 1;
+  }
+  printf("ICAs live at shutdown: %u\n", live);
+  return live != 0;
+}
+
+/* --keep: the machine stays up for other terminals until Ctrl-C. */
+static int keep(mach_client *mc, const struct run_opts *o) {
+  const struct uk_kdata *kd;
+  if (mach_kdata(mc, &kd, NULL) < 0) {
+    fprintf(stderr, "uksim demo: machine '%s' is gone: %s\n", o->m.name,
+            mc->error);
+    return 1;
+  }
+  mach_kdata_unmap(kd);
+  printf("uksim: machine '%s' stays up; 'uksim ps --name %s' in another "
+         "terminal; Ctrl-C to end\n",
+         o->m.name, o->m.name);
+  fflush(stdout);
+  if (!wait_for_end(mc)) {
+    fprintf(stderr, "uksim demo: machine '%s' went away\n", o->m.name);
+    return 1;
+  }
+  return 0;
 }
 
 int cmd_demo(int argc, char **argv) {
   struct run_opts o;
   mach_client mc;
-  uint32_t live = 1;
   memset(&o, 0, sizeof o);
   int r = parse(argc, argv, &o);
   if (r >= 0)
     return r;
   if (mach_boot(&mc, &o.m) < 0) {
-    perror("uksim demo: cannot boot the machine");
+    fprintf(stderr, "uksim demo: cannot boot machine '%s': %s\n", o.m.name,
+            mc.error[0] ? mc.error : strerror(errno));
+    mach_close(&mc);
     return 1;
   }
   printf("uksim: machine '%s' booted; kernel trace of the first %ld steps "
@@ -203,16 +254,8 @@ int cmd_demo(int argc, char **argv) {
     fails = run_aps(&mc, &o);
     fails += summarize(&mc);
   }
-  if (o.keep) {
-    printf("uksim: machine '%s' stays up; 'uksim ps --name %s' in another "
-           "terminal; Ctrl-C to end\n",
-           o.m.name, o.m.name);
-    fflush(stdout);
-    wait_for_end();
-  }
-  if (mach_halt(&mc, &live) < 0)
-    fprintf(stderr, "uksim demo: halt: %s\n", mc.error);
-  printf("ICAs live at shutdown: %u\n", live);
+  bool gone = o.keep && keep(&mc, &o) != 0;
+  fails += gone ? 1 : halt(&mc);
   mach_close(&mc);
-  return fails || live ? 1 : 0;
+  return fails ? 1 : 0;
 }

@@ -107,6 +107,11 @@ int cmd_replace(int argc, char **argv) {
   if (r != 0)
     return r < 0 ? 2 : 0;
   const char *svc = argv[optind], *prog = argv[optind + 1];
+  if (svc[0] == '\0' || prog[0] == '\0') {
+    fprintf(stderr, "uksim replace: empty %s name\n",
+            svc[0] ? "program" : "service");
+    return 2;
+  }
   int first =
       optind + 2 + (optind + 2 < argc && !strcmp(argv[optind + 2], "--"));
   size_t nextra = (size_t)(argc - first);

@@ -105,6 +105,8 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
   if (a.size == 0 || a.size > UK_ICA_SIZE_MAX || a.kind < KABI_ICA_CONTROL ||
       a.kind > KABI_ICA_STATE)
     return -EINVAL;
+  if (P(k, p)->icas_held >= UK_PROC_ICAS_MAX)
+    return -EDQUOT; /* its quota: the table is for everyone */
   if (k->ica_bytes + a.size > k->kd->hdr.budget_bytes)
     return -ENOMEM;
   int fd = new_memfd(a.size);
@@ -401,6 +403,9 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   struct uk_svc *sv = &k->kd->svc[s];
   if (sv->q_len >= UK_QUEUE_MAX)
     return -EBUSY;
+  if (P(k, p)->outstanding >= UK_PROC_REQS_MAX ||
+      P(k, p)->res_len >= UK_PROC_RESULTS_MAX)
+    return -EDQUOT; /* its quota: collect results before sending more */
   int ri = kern_req_alloc(k->kd, rid);
   if (ri < 0)
     return -ENOSPC;

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,10 +38,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kern.h"
+#include "machine.h"
 #include "scn_trace.h"
 #include "uksim_paths.h"
 
@@ -235,6 +238,25 @@ static void disconnected(struct kern *k, uint32_t p) {
     kern__proc_gone(k, p);
 }
 
+/* A read of 0 bytes is the end of the stream, or an empty packet: only a
+ * hang-up tells them apart on SOCK_SEQPACKET. */
+static bool hung_up(int sock) {
+  struct pollfd pf = {.fd = sock, .events = POLLIN | POLLRDHUP};
+  return poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLRDHUP));
+}
+
+/* An empty packet has no header to answer: the process broke the ABI and
+ * cannot be told which call failed, so it ends (its cleanup follows its
+ * exit) rather than staying "running" with nobody reading it. */
+static void empty_packet(struct kern *k, uint32_t p) {
+  k->kd->ctr.bad_calls++;
+  k->kd->proc[p].errors++;
+  fprintf(stderr, "uksim kernel: %s sent an empty packet; killed\n",
+          k->kd->proc[p].name);
+  kern__trace(k, "%s sent an empty packet: killed", k->kd->proc[p].name);
+  kern__kill(k, p, SIGKILL, "empty packet");
+}
+
 static void on_proc_readable(uv_poll_t *h, int status, int events) {
   struct kern *k = h->loop->data;
   uint32_t p = (uint32_t)(uintptr_t)h->data;
@@ -245,10 +267,16 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
     long n = kabi_recvmsg(k->proc[p].sock, &m);
     if (n == -EAGAIN)
       return;
-    if (n == 0 || (n < 0 && n != -EBADMSG)) {
+    if (n == 0 && !hung_up(k->proc[p].sock)) {
+      empty_packet(k, p);
+      return;
+    }
+    if (n == 0 || n == -ECONNRESET || n == -ENOTCONN || n == -EPIPE) {
       disconnected(k, p);
       return;
     }
+    if (n < 0 && n != -EBADMSG)
+      return; /* nothing was read (out of memory): try at the next wake-up */
     k->proc[p].cpu = (int)(m.hdr.flags >> KABI_CPU_SHIFT) - 1;
     if (k->lockstep) { /* performed later, as a step (sched.c) */
       if (!sched_call_arrived(k, p, &m, n == -EBADMSG)) {
@@ -324,10 +352,36 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
 
 /* Finds program on the path: UKSIM_PATH, then the build tree, then the
  * install directory.  A name with a slash is used as given. */
+static int runnable(const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0)
+    return -errno;
+  if (S_ISDIR(st.st_mode))
+    return -EISDIR;
+  if (!S_ISREG(st.st_mode))
+    return -EACCES;
+  return access(path, X_OK) == 0 ? 0 : -errno;
+}
+
+const char *kern__program_error(int r) {
+  switch (r) {
+  case -EINVAL:
+    return "empty program name";
+  case -EISDIR:
+    return "the program is a directory";
+  case -EACCES:
+    return "the program is not an executable file";
+  default:
+    return "program not found (searched UKSIM_PATH and the build tree)";
+  }
+}
+
 int kern__find_program(const char *prog, char *out, size_t len) {
+  if (prog[0] == '\0')
+    return -EINVAL;
   if (strchr(prog, '/')) {
     snprintf(out, len, "%s", prog);
-    return access(out, X_OK) == 0 ? 0 : -errno;
+    return runnable(out);
   }
   const char *env = getenv("UKSIM_PATH");
   char path[4096];
@@ -336,7 +390,7 @@ int kern__find_program(const char *prog, char *out, size_t len) {
   for (char *save, *d = strtok_r(path, ":", &save); d;
        d = strtok_r(NULL, ":", &save)) {
     snprintf(out, len, "%s/%s", d, prog);
-    if (access(out, X_OK) == 0)
+    if (runnable(out) == 0)
       return 0;
   }
   return -ENOENT;
@@ -505,7 +559,14 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
   kp->run = KS_RUNNING;
   kp->cpu = -1;
   fcntl(kp->sock, F_SETFL, fcntl(kp->sock, F_GETFL) | O_NONBLOCK);
-  uv_poll_init(k->loop, &kp->poll, kp->sock);
+  if ((r = uv_poll_init(k->loop, &kp->poll, kp->sock)) < 0) {
+    /* Never watched, never served: it ends, and its exit frees the slot. */
+    close(kp->sock);
+    kp->sock = -1;
+    uv_process_kill(&kp->process, SIGKILL);
+    *err = "cannot watch its connection";
+    return r;
+  }
   kp->poll.data = (void *)(uintptr_t)p;
   kp->polling = true;
   uv_poll_start(&kp->poll, UV_READABLE | UV_DISCONNECT, on_proc_readable);
@@ -522,9 +583,10 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
 static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
   char file[4096];
   struct kern_prog prog;
-  if (kern__find_program(sp->program, file, sizeof file) < 0) {
-    *err = "program not found (searched UKSIM_PATH and the build tree)";
-    return -ENOENT;
+  int r = kern__find_program(sp->program, file, sizeof file);
+  if (r < 0) {
+    *err = kern__program_error(r);
+    return r;
   }
   if (kern__prog_make(&prog, file, sp->args, sp->n_args, sp->env, sp->n_env) <
       0) {
@@ -714,6 +776,9 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
   case UKSIM__CTL__BODY_SCENARIO_WAIT:
     exec_wait(k, c->id);
     break;
+  case UKSIM__CTL__BODY_PING:
+    kern__reply(k, c->id, 0, NULL, NULL);
+    break;
   default:
     kern__reply(k, c->id, -ENOSYS, "not a kernel request", NULL);
   }
@@ -747,14 +812,6 @@ static void on_sigterm(uv_signal_t *s, int sig) {
 
 /* Main -----------------------------------------------------------------------
  */
-
-static void raise_fd_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
 
 static struct uk_kdata *map_kdata(int fd) {
   if (ftruncate(fd, sizeof(struct uk_kdata)) < 0)
@@ -812,7 +869,12 @@ int kern_main(int argc, char **argv) {
   }
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   close_range(5, ~0u, 0); /* only the machine link and kernel data */
-  raise_fd_limit();
+  if (mach_fd_limit(UK_ICA_MAX + MACH_FD_RESERVE) < 0) {
+    fprintf(stderr, "uksim kernel: too few descriptors for %d ICAs (raise "
+                    "'ulimit -n'; README \"Limits\")\n",
+            UK_ICA_MAX);
+    return 1;
+  }
   k.msock = 3;
   k.kd = map_kdata(4);
   if (k.kd == NULL) {
@@ -837,12 +899,16 @@ int kern_main(int argc, char **argv) {
   k.loop->data = &k;
   fcntl(k.msock, F_SETFL, fcntl(k.msock, F_GETFL) | O_NONBLOCK);
   fcntl(k.msock, F_SETFD, FD_CLOEXEC);
-  uv_poll_init(k.loop, &k.mpoll, k.msock);
+  if (uv_poll_init(k.loop, &k.mpoll, k.msock) < 0)
+    return 1;
   outbox_init(&k.mout, k.msock, &k.mpoll, on_machine,
               UV_READABLE | UV_DISCONNECT);
   uv_poll_start(&k.mpoll, UV_READABLE | UV_DISCONNECT, on_machine);
-  uv_signal_init(k.loop, &k.sigterm);
-  uv_signal_start(&k.sigterm, on_sigterm, SIGTERM);
+  static const int sigs[] = {SIGTERM, SIGHUP, SIGINT};
+  for (int i = 0; i < 3; i++)
+    if (uv_signal_init(k.loop, &k.sig[i]) < 0 ||
+        uv_signal_start(&k.sig[i], on_sigterm, sigs[i]) < 0)
+      return 1;
   signal(SIGPIPE, SIG_IGN);
   kern__trace(&k, "kernel up: os %u, budget %llu MiB", os_id,
               (unsigned long long)(budget >> 20));
@@ -853,7 +919,9 @@ int kern_main(int argc, char **argv) {
                              seed, dump_dir) < 0)
     return 1;
   uv_run(k.loop, UV_RUN_DEFAULT);
-  signal(SIGTERM, SIG_IGN); /* halted: a late SIGTERM must not kill us */
+  signal(SIGTERM, SIG_IGN); /* halted: a late signal must not kill us */
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
   /* The halt reply may still be queued: deliver it before leaving. */
   fcntl(k.msock, F_SETFL, fcntl(k.msock, F_GETFL) & ~O_NONBLOCK);
   outbox_flush(&k.mout);

@@ -131,7 +131,7 @@ struct kern {
   int msock;
   uv_poll_t mpoll;
   struct outbox mout; /* ordered, never dropped: replies and ICA holds */
-  uv_signal_t sigterm;
+  uv_signal_t sig[3]; /* SIGTERM, SIGHUP, SIGINT: halt */
   uv_timer_t halt_timer; /* SIGKILL for processes that ignore SIGTERM */
   bool halting;
   uint64_t halt_id;
@@ -201,6 +201,8 @@ void kern__spawn_answer(struct kern *k, uint32_t p, int status,
 int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
                 const char **err);
 int kern__find_program(const char *prog, char *out, size_t len);
+/* What kern__find_program's error means, for a person. */
+const char *kern__program_error(int r);
 /* The file name of a program's path, as traces give it. */
 const char *kern__prog_name(const char *path);
 void kern__prog_free(struct kern_prog *p);

@@ -1,4 +1,5 @@
 /* Clients of a machine: the CLI and the tests (see machine.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +36,23 @@ void mach_opts_default(struct mach_opts *o) {
   o->poll_us = mach_poll_us();
 }
 
+int mach_fd_limit(unsigned long need) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return -errno;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+    rl.rlim_max = need; /* only root may: checked below */
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return -errno;
+  return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need ? 0 : -EMFILE;
+}
+
 static int mkdir_private(const char *d) {
   struct stat st;
   if (mkdir(d, 0700) < 0 && errno != EEXIST)
@@ -45,10 +64,20 @@ static int mkdir_private(const char *d) {
   return 0;
 }
 
+bool mach_name_ok(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > MACH_NAME_MAX || name[0] == '.')
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)name[i]) && !strchr("._-", name[i]))
+      return false;
+  return true;
+}
+
 int mach_rundir(const char *name, char *out, size_t len, bool create) {
   char base[200];
   const char *x = getenv("XDG_RUNTIME_DIR");
-  if (name[0] == '\0' || strchr(name, '/') || strlen(name) > 40)
+  if (!mach_name_ok(name))
     return -EINVAL;
   if (x && x[0])
     snprintf(base, sizeof base, "%s/uksim", x);
@@ -66,6 +95,30 @@ static void client_init(mach_client *m) {
   m->sock = -1;
   for (int i = 0; i < MACH_MAX_REPLIES; i++)
     m->early_fd[i] = -1;
+}
+
+/* A booted machine answers once it listens and its kernel is started; one
+ * that could not start (a machine of that name runs, no descriptors) has
+ * said why on stderr and exited. */
+static int boot_confirm(mach_client *m) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Ping ping = UKSIM__PING__INIT;
+  c.body_case = UKSIM__CTL__BODY_PING;
+  c.ping = &ping;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
+  if (r == 0)
+    return 0;
+  int st;
+  close(m->sock);
+  m->sock = -1;
+  if (waitpid(m->pid, &st, 0) == m->pid && WIFEXITED(st))
+    snprintf(m->error, sizeof m->error,
+             "the machine did not start (exit status %d)", WEXITSTATUS(st));
+  else
+    snprintf(m->error, sizeof m->error, "the machine did not start");
+  m->pid = 0;
+  return r < 0 ? r : -ECHILD;
 }
 
 int mach_boot(mach_client *m, const struct mach_opts *o) {
@@ -93,6 +146,10 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   if (pid < 0)
     return -errno;
   if (pid == 0) {
+    /* Its own process group: a Ctrl-C at the terminal reaches the command
+     * that owns the machine, which halts it cleanly, and not every process
+     * of the machine at once. */
+    setpgid(0, 0);
     dup2(sv[1], 3); /* dup2 clears close-on-exec */
     close_range(4, ~0u, 0);
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
@@ -104,7 +161,7 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   close(sv[1]);
   m->sock = sv[0];
   m->pid = pid;
-  return 0;
+  return boot_confirm(m);
 }
 
 int mach_connect(mach_client *m, const char *name) {
@@ -112,8 +169,11 @@ int mach_connect(mach_client *m, const char *name) {
   char dir[256];
   client_init(m);
   int r = mach_rundir(name, dir, sizeof dir, false);
-  if (r < 0)
+  if (r < 0) {
+    snprintf(m->error, sizeof m->error, "bad machine name '%s': " MACH_NAME_RULE,
+             name);
     return r;
+  }
   if (snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", dir) >=
       (int)sizeof a.sun_path)
     return -ENAMETOOLONG;
@@ -122,8 +182,15 @@ int mach_connect(mach_client *m, const char *name) {
     return -errno;
   if (connect(m->sock, (struct sockaddr *)&a, sizeof a) < 0) {
     r = -errno;
-    snprintf(m->error, sizeof m->error, "no machine '%s' is running (%s)", name,
-             a.sun_path);
+    if (r == -ECONNREFUSED) /* the file is there, nobody listens */
+      snprintf(m->error, sizeof m->error,
+               "no machine '%s' is running (%s was left by one that ended "
+               "without cleaning up; the next machine of that name replaces "
+               "it)",
+               name, a.sun_path);
+    else
+      snprintf(m->error, sizeof m->error, "no machine '%s' is running (%s)",
+               name, a.sun_path);
     close(m->sock);
     m->sock = -1;
     return r;
@@ -131,10 +198,36 @@ int mach_connect(mach_client *m, const char *name) {
   return 0;
 }
 
+/* A machine that refuses a client sends a notice (id 0) and closes: its
+ * words go to m->error. */
+static int notice(mach_client *m, Uksim__Ctl *c) {
+  int st = c->body_case == UKSIM__CTL__BODY_REPLY ? c->reply->status : -EPROTO;
+  snprintf(m->error, sizeof m->error, "%s",
+           c->body_case == UKSIM__CTL__BODY_REPLY && c->reply->error[0]
+               ? c->reply->error
+               : "the machine refused the connection");
+  uksim__ctl__free_unpacked(c, NULL);
+  return st < 0 ? st : -ECONNREFUSED;
+}
+
+/* After a failed send: a notice the machine left before closing, if any. */
+static int send_failed(mach_client *m, int r) {
+  int fd, err;
+  snprintf(m->error, sizeof m->error, "the machine went away");
+  Uksim__Ctl *c = ctl_recv(m->sock, &fd, &err);
+  if (fd >= 0)
+    close(fd);
+  if (c != NULL && c->id == 0)
+    return notice(m, c);
+  if (c != NULL)
+    uksim__ctl__free_unpacked(c, NULL);
+  return r;
+}
+
 int64_t mach_send(mach_client *m, Uksim__Ctl *req) {
   req->id = ++m->next_id;
   int r = ctl_send(m->sock, req, -1);
-  return r < 0 ? r : (int64_t)req->id;
+  return r < 0 ? send_failed(m, r) : (int64_t)req->id;
 }
 
 static int take(mach_client *m, Uksim__Ctl *c, int fd, Uksim__Ctl **out,
@@ -166,12 +259,19 @@ int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *ofd) {
   for (;;) {
     int fd, err;
     Uksim__Ctl *c = ctl_recv(m->sock, &fd, &err);
+    if (c == NULL && err == -ECONNRESET) /* a notice may be queued still */
+      return send_failed(m, err);
     if (c == NULL) {
       snprintf(m->error, sizeof m->error, "the machine went away");
       return err < 0 ? err : -ECONNRESET;
     }
     if (c->id == id)
       return take(m, c, fd, out, ofd);
+    if (c->id == 0) {
+      if (fd >= 0)
+        close(fd);
+      return notice(m, c);
+    }
     int i;
     for (i = 0; i < MACH_MAX_REPLIES && m->early[i]; i++)
       ;

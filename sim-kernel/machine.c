@@ -28,19 +28,29 @@
 #include "kern.h"
 #include "machine.h"
 
-#define MAX_CLIENTS 16
-#define MAX_PENDING 256
+#define MAX_PENDING (MACH_CLIENTS_MAX * MACH_CLIENT_PENDING_MAX)
+#define STALL_CHECK_MS 1000
+
+/* A client slot's life: FREE -> OPEN at accept -> CLOSING at client_close
+ * (its poll handle is closing) -> FREE in the close callback.  A slot is
+ * reused only once FREE: libuv must be done with the old handle before
+ * uv_poll_init may touch it again. */
+enum client_state { CL_FREE, CL_OPEN, CL_CLOSING };
 
 struct client {
-  int sock; /* -1: free */
+  enum client_state state;
+  int sock;
   uv_poll_t poll;
   struct outbox out;
+  unsigned pending;   /* its requests the kernel has not answered */
+  bool paused;        /* not read from: its unread answers are at the bound */
+  uint64_t paused_ns; /* since when */
 };
 
 struct pending {
   bool used;
   uint64_t kid; /* the id on the kernel link */
-  int client;   /* client index */
+  int client;   /* client index, -1 once it is gone */
   uint64_t cid; /* the client's id */
   bool is_halt;
 };
@@ -51,7 +61,9 @@ struct machine {
   char dir[256], sock_path[300];
   int lsock;
   uv_poll_t lpoll;
-  struct client cl[MAX_CLIENTS];
+  uv_signal_t sig[3]; /* SIGTERM, SIGHUP, SIGINT: halt cleanly */
+  uv_timer_t stall_timer;
+  struct client cl[MACH_CLIENTS_MAX];
   struct pending pend[MAX_PENDING];
   uint64_t next_kid;
   int kd_fd;
@@ -67,7 +79,9 @@ struct machine {
   uint64_t ica_size[UK_ICA_MAX];
   uint64_t held_bytes;
   uint32_t held;
-  int status; /* exit status of the machine */
+  bool listen_paused; /* out of descriptors: accept again later */
+  uint64_t lost_msgs;  /* kernel messages that could not be read whole */
+  int status;         /* exit status of the machine */
 };
 
 static struct machine M;
@@ -86,19 +100,26 @@ static void client_reply(int c, uint64_t id, int status, const char *err,
     r = &def;
   r->status = status;
   r->error = (char *)(err ? err : "");
-  if (c >= 0 && M.cl[c].sock >= 0)
+  if (c >= 0 && M.cl[c].state == CL_OPEN)
     (void)ctl_post_reply(&M.cl[c].out, id, r, fd);
 }
 
 static void halt_kernel(void);
 
+static void on_client_closed(uv_handle_t *h) {
+  int c = (int)(uintptr_t)h->data;
+  M.cl[c].state = CL_FREE;
+}
+
 static void client_close(int c) {
-  if (M.cl[c].sock < 0)
+  struct client *cl = &M.cl[c];
+  if (cl->state != CL_OPEN)
     return;
-  uv_close((uv_handle_t *)&M.cl[c].poll, NULL);
-  outbox_clear(&M.cl[c].out);
-  close(M.cl[c].sock);
-  M.cl[c].sock = -1;
+  cl->state = CL_CLOSING;
+  uv_close((uv_handle_t *)&cl->poll, on_client_closed);
+  outbox_clear(&cl->out);
+  close(cl->sock);
+  cl->sock = -1;
   for (int i = 0; i < MAX_PENDING; i++)
     if (M.pend[i].used && M.pend[i].client == c)
       M.pend[i].client = -1; /* the reply will have nobody to go to */
@@ -106,16 +127,58 @@ static void client_close(int c) {
     halt_kernel(); /* the owner left */
 }
 
+/* Reads from a client only while its unread answers are under the bound:
+ * one that sends and never reads slows itself, never the machine. */
+static void client_throttle(int c) {
+  struct client *cl = &M.cl[c];
+  if (cl->state != CL_OPEN)
+    return;
+  if (!cl->paused && cl->out.count >= MACH_CLIENT_OUTBOX_MAX) {
+    cl->paused = true;
+    cl->paused_ns = uv_hrtime();
+    outbox_set_read_events(&cl->out, UV_DISCONNECT);
+  } else if (cl->paused && cl->out.count < MACH_CLIENT_OUTBOX_MAX / 2) {
+    cl->paused = false;
+    outbox_set_read_events(&cl->out, UV_READABLE | UV_DISCONNECT);
+  }
+}
+
+/* Drops clients that have read none of their answers for the stall time:
+ * their slots and queued descriptors are for clients that listen. */
+static void on_listen(uv_poll_t *h, int status, int events);
+
+static void on_stall_check(uv_timer_t *t) {
+  (void)t;
+  uint64_t now = uv_hrtime();
+  if (M.listen_paused) {
+    M.listen_paused = false;
+    uv_poll_start(&M.lpoll, UV_READABLE, on_listen);
+  }
+  for (int c = 1; c < MACH_CLIENTS_MAX; c++)
+    if (M.cl[c].state == CL_OPEN && M.cl[c].paused &&
+        now - M.cl[c].paused_ns > MACH_CLIENT_STALL_MS * 1000000ull) {
+      fprintf(stderr, "uksim machine %s: dropped a control client that read "
+                      "no answer for %d s\n",
+              M.o.name, MACH_CLIENT_STALL_MS / 1000);
+      client_close(c);
+    }
+}
+
 static void forward(int c, Uksim__Ctl *req) {
   int i;
+  if (!M.kernel_up) {
+    client_reply(c, req->id, -ESRCH, "the kernel is not running", NULL, -1);
+    return;
+  }
+  if (M.cl[c].pending >= MACH_CLIENT_PENDING_MAX) {
+    client_reply(c, req->id, -EBUSY,
+                 "too many requests in flight from this client", NULL, -1);
+    return;
+  }
   for (i = 0; i < MAX_PENDING && M.pend[i].used; i++)
     ;
   if (i == MAX_PENDING) {
     client_reply(c, req->id, -EBUSY, "too many requests in flight", NULL, -1);
-    return;
-  }
-  if (!M.kernel_up) {
-    client_reply(c, req->id, -ESRCH, "the kernel is not running", NULL, -1);
     return;
   }
   M.pend[i] = (struct pending){true, ++M.next_kid, c, req->id,
@@ -125,7 +188,9 @@ static void forward(int c, Uksim__Ctl *req) {
   if (ctl_post(&M.kout, req, -1) < 0) {
     M.pend[i].used = false;
     client_reply(c, cid, -EPIPE, "the kernel link is broken", NULL, -1);
+    return;
   }
+  M.cl[c].pending++;
 }
 
 static void get_kdata(int c, uint64_t id) {
@@ -144,21 +209,7 @@ static void get_kdata(int c, uint64_t id) {
     close(fd);
 }
 
-static void on_client(uv_poll_t *h, int status, int events) {
-  int c = (int)(uintptr_t)h->data;
-  int fd, err;
-  if (status == 0 && (events & UV_WRITABLE))
-    outbox_flush(&M.cl[c].out);
-  if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
-    return;
-  Uksim__Ctl *req = status == 0 ? ctl_recv(M.cl[c].sock, &fd, &err) : NULL;
-  if (req == NULL) {
-    if (status < 0 || err != -EAGAIN)
-      client_close(c); /* end of stream or garbage: drop the client */
-    return;
-  }
-  if (fd >= 0)
-    close(fd);
+static void client_request(int c, Uksim__Ctl *req) {
   switch (req->body_case) {
   case UKSIM__CTL__BODY_GET_KDATA:
     get_kdata(c, req->id);
@@ -169,29 +220,91 @@ static void on_client(uv_poll_t *h, int status, int events) {
   case UKSIM__CTL__BODY_HALT:
   case UKSIM__CTL__BODY_REPLACE:
   case UKSIM__CTL__BODY_SCENARIO_WAIT:
+  case UKSIM__CTL__BODY_PING:
     forward(c, req);
     break;
   default:
     client_reply(c, req->id, -EINVAL, "not a machine request", NULL, -1);
   }
+}
+
+/* One request a wake-up, so that every client gets its turn. */
+static void on_client(uv_poll_t *h, int status, int events) {
+  int c = (int)(uintptr_t)h->data;
+  struct client *cl = &M.cl[c];
+  int fd, err;
+  if (status < 0) {
+    client_close(c);
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    outbox_flush(&cl->out);
+    client_throttle(c);
+  }
+  if (!(events & (UV_READABLE | UV_DISCONNECT)))
+    return;
+  if (cl->paused) { /* not reading: only a hang-up matters */
+    client_close(c);
+    return;
+  }
+  Uksim__Ctl *req = ctl_recv(cl->sock, &fd, &err);
+  if (req == NULL) {
+    if (err != -EAGAIN)
+      client_close(c); /* end of stream or garbage: drop the client */
+    return;
+  }
+  if (fd >= 0)
+    close(fd);
+  client_request(c, req);
   uksim__ctl__free_unpacked(req, NULL);
+  client_throttle(c);
+}
+
+/* Tells a client there is no room for it, in words, and closes it. */
+static void refuse_client(int sock) {
+  char why[96];
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  snprintf(why, sizeof why,
+           "the machine takes at most %d control clients at once; try again",
+           MACH_CLIENTS_MAX - 1);
+  r.status = -EUSERS;
+  r.error = why;
+  c.id = 0; /* not an answer to anything: a notice */
+  c.body_case = UKSIM__CTL__BODY_REPLY;
+  c.reply = &r;
+  (void)ctl_send(sock, &c, -1);
+  /* Closing over unread requests would reset the connection, and the
+   * client could lose the notice: read what it sent so far first. */
+  char buf[256];
+  while (recv(sock, buf, sizeof buf, MSG_DONTWAIT) > 0)
+    ;
+  close(sock);
 }
 
 static int client_add(int sock) {
-  for (int c = 0; c < MAX_CLIENTS; c++) {
-    if (M.cl[c].sock >= 0)
+  for (int c = 0; c < MACH_CLIENTS_MAX; c++) {
+    struct client *cl = &M.cl[c];
+    if (cl->state != CL_FREE)
       continue;
+    int r = uv_poll_init(M.loop, &cl->poll, sock);
+    if (r < 0) {
+      close(sock);
+      return r;
+    }
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
-    M.cl[c].sock = sock;
-    uv_poll_init(M.loop, &M.cl[c].poll, sock);
-    M.cl[c].poll.data = (void *)(uintptr_t)c;
-    outbox_init(&M.cl[c].out, sock, &M.cl[c].poll, on_client,
+    cl->state = CL_OPEN;
+    cl->sock = sock;
+    cl->pending = 0;
+    cl->paused = false;
+    cl->poll.data = (void *)(uintptr_t)c;
+    outbox_init(&cl->out, sock, &cl->poll, on_client,
                 UV_READABLE | UV_DISCONNECT);
-    uv_poll_start(&M.cl[c].poll, UV_READABLE | UV_DISCONNECT, on_client);
+    uv_poll_start(&cl->poll, UV_READABLE | UV_DISCONNECT, on_client);
     return c;
   }
-  close(sock);
-  return -1;
+  refuse_client(sock);
+  return -EUSERS;
 }
 
 static void on_listen(uv_poll_t *h, int status, int events) {
@@ -200,8 +313,14 @@ static void on_listen(uv_poll_t *h, int status, int events) {
   if (status < 0)
     return;
   int s = accept4(M.lsock, NULL, NULL, SOCK_CLOEXEC);
-  if (s >= 0)
+  if (s >= 0) {
     client_add(s);
+  } else if (errno == EMFILE || errno == ENFILE) {
+    /* The connection stays in the backlog; listening resumes at the next
+     * stall check instead of spinning on a listener that stays readable. */
+    uv_poll_stop(&M.lpoll);
+    M.listen_paused = true;
+  }
 }
 
 /* The kernel link ------------------------------------------------------------
@@ -241,6 +360,8 @@ static void kernel_reply(Uksim__Ctl *c) {
     if (!p->used || p->kid != c->id)
       continue;
     p->used = false;
+    if (p->client >= 0)
+      M.cl[p->client].pending--;
     if (p->is_halt)
       M.halted = true;
     if (c->reply->icas_live != 0 || M.held != 0)
@@ -271,16 +392,29 @@ static void kernel_msg(Uksim__Ctl *c, int fd) {
   uksim__ctl__free_unpacked(c, NULL);
 }
 
-/* Handles everything the kernel has sent; false once the link is closed. */
+/* Handles everything the kernel has sent; false once the link is closed.
+ * A message that cannot be read whole (garbled, or its descriptor lost
+ * when this process had none left) is skipped and counted: nothing stops
+ * reading the link but its end. */
 static bool drain_kernel(void) {
   int fd, err;
   Uksim__Ctl *c;
   for (;;) {
     c = ctl_recv(M.ksock, &fd, &err);
-    if (c != NULL)
+    if (c != NULL) {
       kernel_msg(c, fd);
-    else if (err != -EBADMSG) /* a garbled message is skipped */
-      return err == -EAGAIN;
+      continue;
+    }
+    if (err == -EAGAIN)
+      return true;
+    if (err == 0 || err == -ECONNRESET || err == -ENOTCONN || err == -EBADF)
+      return false;
+    if (err != -EBADMSG && err != -EMSGSIZE)
+      return true; /* nothing was taken: try again at the next wake-up */
+    if (M.lost_msgs++ == 0)
+      fprintf(stderr, "uksim machine %s: a kernel message could not be read "
+                      "(%s); skipped\n",
+              M.o.name, strerror(-err));
   }
 }
 
@@ -290,7 +424,7 @@ static void on_kernel(uv_poll_t *h, int status, int events) {
   if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
     return;
   if (status < 0 || !drain_kernel())
-    uv_poll_stop(h); /* the kernel is gone; its exit callback follows */
+    uv_poll_stop(h); /* the link is closed; the kernel's exit follows */
 }
 
 static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
@@ -304,6 +438,8 @@ static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
   for (int i = 0; i < MAX_PENDING; i++)
     if (M.pend[i].used) {
       M.pend[i].used = false;
+      if (M.pend[i].client >= 0)
+        M.cl[M.pend[i].client].pending--;
       client_reply(M.pend[i].client, M.pend[i].cid, -ESRCH,
                    "the kernel went away", NULL, -1);
     }
@@ -371,11 +507,14 @@ static int boot_kernel(void) {
   M.ksock = sv[0];
   M.kernel_up = true;
   fcntl(M.ksock, F_SETFL, fcntl(M.ksock, F_GETFL) | O_NONBLOCK);
-  uv_poll_init(M.loop, &M.kpoll, M.ksock);
+  r = uv_poll_init(M.loop, &M.kpoll, M.ksock);
+  if (r < 0) {
+    uv_process_kill(&M.kproc, SIGKILL); /* its exit callback follows */
+    return r;
+  }
   outbox_init(&M.kout, M.ksock, &M.kpoll, on_kernel,
               UV_READABLE | UV_DISCONNECT);
-  uv_poll_start(&M.kpoll, UV_READABLE | UV_DISCONNECT, on_kernel);
-  return 0;
+  return uv_poll_start(&M.kpoll, UV_READABLE | UV_DISCONNECT, on_kernel);
 }
 
 /* Setup -----------------------------------------------------------------------
@@ -404,9 +543,8 @@ static int listen_control(void) {
   if (bind(M.lsock, (struct sockaddr *)&a, sizeof a) < 0 ||
       listen(M.lsock, 16) < 0)
     return -errno;
-  uv_poll_init(M.loop, &M.lpoll, M.lsock);
-  uv_poll_start(&M.lpoll, UV_READABLE, on_listen);
-  return 0;
+  r = uv_poll_init(M.loop, &M.lpoll, M.lsock);
+  return r < 0 ? r : uv_poll_start(&M.lpoll, UV_READABLE, on_listen);
 }
 
 static int parse(int argc, char **argv) {
@@ -457,8 +595,68 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
+/* SIGTERM, SIGHUP or SIGINT: halt the kernel cleanly (its processes end,
+ * the run directory is removed) instead of dying with it. */
+static void on_signal(uv_signal_t *h, int sig) {
+  (void)h;
+  fprintf(stderr, "uksim machine %s: %s: halting\n", M.o.name,
+          strsignal(sig));
+  halt_kernel();
+}
+
+static int watch_signals(void) {
+  static const int sigs[] = {SIGTERM, SIGHUP, SIGINT};
+  for (int i = 0; i < 3; i++) {
+    int r = uv_signal_init(M.loop, &M.sig[i]);
+    if (r < 0 || (r = uv_signal_start(&M.sig[i], on_signal, sigs[i])) < 0)
+      return r;
+  }
+  int r = uv_timer_init(M.loop, &M.stall_timer);
+  if (r == 0)
+    r = uv_timer_start(&M.stall_timer, on_stall_check, STALL_CHECK_MS,
+                       STALL_CHECK_MS);
+  return r;
+}
+
+/* Answers still queued (the halt's, above all) go out before we leave,
+ * each client given a bounded time: one that does not read is not waited
+ * for. */
+static void flush_clients(void) {
+  for (int c = 0; c < MACH_CLIENTS_MAX; c++) {
+    struct client *cl = &M.cl[c];
+    if (cl->state != CL_OPEN || cl->out.count == 0)
+      continue;
+    struct timeval tv = {.tv_sec = c == 0 ? 2 : 0,
+                         .tv_usec = c == 0 ? 0 : 200000};
+    setsockopt(cl->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    fcntl(cl->sock, F_SETFL, fcntl(cl->sock, F_GETFL) & ~O_NONBLOCK);
+    outbox_flush(&cl->out);
+  }
+}
+
+/* The kernel-data region, sized here before anyone can map it: a reader
+ * early in the boot sees zeros (no magic yet), never a fault past the end
+ * of an empty file. */
+static int make_kdata(void) {
+  M.kd_fd = memfd_create("uksim-kdata", MFD_CLOEXEC);
+  if (M.kd_fd < 0 || ftruncate(M.kd_fd, sizeof(struct uk_kdata)) < 0)
+    return -errno;
+  return 0;
+}
+
+static const char *start_error(int r) {
+  switch (r) {
+  case -EADDRINUSE:
+    return "a machine of this name is running";
+  case -EMFILE:
+    return "too few descriptors (raise 'ulimit -n'; README \"Limits\")";
+  default:
+    return strerror(-r);
+  }
+}
+
 int mach_main(int argc, char **argv) {
-  int r = -EMFILE;
+  int r;
   if (parse(argc, argv) < 0) {
     fprintf(stderr, "uksim machine: bad arguments (it is started by "
                     "'uksim run')\n");
@@ -470,29 +668,28 @@ int mach_main(int argc, char **argv) {
   close_range(4, ~0u, 0); /* whatever the booting process leaked to us */
   signal(SIGPIPE, SIG_IGN);
   M.loop = uv_default_loop();
-  for (int i = 0; i < MAX_CLIENTS; i++)
+  for (int i = 0; i < MACH_CLIENTS_MAX; i++)
     M.cl[i].sock = -1;
   for (int i = 0; i < UK_ICA_MAX; i++)
     M.ica_fd[i] = -1;
-  M.kd_fd = memfd_create("uksim-kdata", MFD_CLOEXEC);
-  if (M.kd_fd < 0 || (r = listen_control()) < 0 ||
-      client_add(fcntl(3, F_DUPFD_CLOEXEC, 0)) != 0 ||
+  if ((r = make_kdata()) < 0 ||
+      (r = mach_fd_limit(UK_ICA_MAX + MACH_FD_RESERVE)) < 0 ||
+      (r = watch_signals()) < 0 || (r = listen_control()) < 0 ||
+      (r = client_add(fcntl(3, F_DUPFD_CLOEXEC, 0))) != 0 ||
       (r = boot_kernel()) < 0) {
     fprintf(stderr, "uksim machine %s: cannot start: %s\n", M.o.name,
-            r == -EADDRINUSE ? "a machine of this name is running"
-                             : strerror(-r));
+            start_error(r));
+    if (r != -EADDRINUSE && M.sock_path[0]) {
+      unlink(M.sock_path);
+      rmdir(M.dir);
+    }
     return 1;
   }
   close(3);
   uv_run(M.loop, UV_RUN_DEFAULT);
-  /* Replies still queued (the halt's, above all) go out before we leave. */
-  for (int c = 0; c < MAX_CLIENTS; c++)
-    if (M.cl[c].sock >= 0) {
-      fcntl(M.cl[c].sock, F_SETFL, fcntl(M.cl[c].sock, F_GETFL) & ~O_NONBLOCK);
-      outbox_flush(&M.cl[c].out);
-    }
+  flush_clients();
   outbox_clear(&M.kout);
-  for (int c = 0; c < MAX_CLIENTS; c++)
+  for (int c = 0; c < MACH_CLIENTS_MAX; c++)
     client_close(c);
   unlink(M.sock_path);
   rmdir(M.dir);

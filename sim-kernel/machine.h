@@ -40,12 +40,38 @@ void mach_opts_default(struct mach_opts *o);
 /* The poll_us a machine booted now gets (UKSIM_POLL_US, else the default). */
 uint32_t mach_poll_us(void);
 
+/* Machine names: what a run directory may be called. */
+#define MACH_NAME_MAX 40
+#define MACH_NAME_RULE                                                         \
+  "a name is 1 to 40 letters, digits, '.', '_' or '-', not starting with '.'"
+bool mach_name_ok(const char *name);
+
 /* The run directory of machine `name`: $XDG_RUNTIME_DIR/uksim/<name> or
  * /tmp/uksim-<uid>/<name>; with create, made with mode 0700 (and refused if
  * an existing one is not ours or is open to others). */
 int mach_rundir(const char *name, char *out, size_t len, bool create);
 
 int mach_main(int argc, char **argv);
+
+/* Limits of the control socket (README "Limits").  One client cannot take
+ * what the others need: a client beyond MACH_CLIENTS_MAX is told so and
+ * closed; one with MACH_CLIENT_PENDING_MAX requests in flight is answered
+ * -EBUSY; one whose unread answers reach MACH_CLIENT_OUTBOX_MAX is not
+ * read from until it reads them, and is dropped when it has not read any
+ * for MACH_CLIENT_STALL_MS. */
+#define MACH_CLIENTS_MAX 32
+#define MACH_CLIENT_PENDING_MAX 32
+#define MACH_CLIENT_OUTBOX_MAX 64
+#define MACH_CLIENT_STALL_MS 10000
+/* Descriptors the machine and its kernel need beyond one per ICA (clients,
+ * their queued answers, processes' connections); each raises its soft
+ * limit to UK_ICA_MAX + this at boot and refuses to boot below it. */
+#define MACH_FD_RESERVE 4096
+
+/* Raises this process's descriptor limit to its hard limit (and the hard
+ * limit to `need` when it is lower and we may); -EMFILE when fewer than
+ * `need` descriptors remain possible. */
+int mach_fd_limit(unsigned long need);
 
 #define MACH_MAX_REPLIES 64
 

@@ -82,6 +82,11 @@ void outbox_flush(struct outbox *o) {
   want_writable(o, false);
 }
 
+void outbox_set_read_events(struct outbox *o, int read_events) {
+  o->read_events = read_events;
+  want_writable(o, o->head != NULL);
+}
+
 void outbox_clear(struct outbox *o) {
   while (o->head)
     pop(o);

@@ -35,6 +35,10 @@ int outbox_send(struct outbox *o, const void *buf, size_t len, int fd);
 /* Called from the poll callback on UV_WRITABLE: sends what it can. */
 void outbox_flush(struct outbox *o);
 
+/* Changes what the socket is polled for besides UV_WRITABLE: a reader
+ * stops reading a peer by dropping UV_READABLE. */
+void outbox_set_read_events(struct outbox *o, int read_events);
+
 /* Frees whatever is still queued. */
 void outbox_clear(struct outbox *o);
 

@@ -191,10 +191,12 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
     kern__reply(k, id, -EBUSY, why, NULL);
     return;
   }
-  if (kern__find_program(rq->program, file, sizeof file) < 0) {
+  int r = kern__find_program(rq->program ? rq->program : "", file,
+                             sizeof file);
+  if (r < 0) {
     svc_event(k, "fail", (uint32_t)s, UK_NIL, SV(k, s)->proc,
               "the new server's binary was not found");
-    kern__reply(k, id, -ENOENT, "program not found", NULL);
+    kern__reply(k, id, r, kern__program_error(r), NULL);
     SV(k, s)->failed_replacements++;
     return;
   }

@@ -14,7 +14,11 @@
  *
  * Limits (also in README "Limits"): UK_PROC_MAX processes, UK_SVC_MAX
  * services, UK_ICA_MAX ICAs, UK_REQ_MAX requests in flight per kernel, and
- * UK_QUEUE_MAX requests queued per service.
+ * UK_QUEUE_MAX requests queued per service.  Per process (quotas, so that
+ * one process cannot take the kernel's tables from the others; a call
+ * beyond one is refused with -EDQUOT): UK_PROC_ICAS_MAX ICAs held,
+ * UK_PROC_REQS_MAX requests sent and not yet collected, of which at most
+ * UK_PROC_RESULTS_MAX answered and waiting in its result queue.
  */
 #ifndef UKSIM_KDATA_H
 #define UKSIM_KDATA_H
@@ -31,6 +35,9 @@
 #define UK_ICA_MAX 4096
 #define UK_REQ_MAX 4096
 #define UK_QUEUE_MAX 1024
+#define UK_PROC_ICAS_MAX 1024
+#define UK_PROC_REQS_MAX 512
+#define UK_PROC_RESULTS_MAX 256
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
 #define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
 #define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
