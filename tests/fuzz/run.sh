@@ -19,7 +19,7 @@ lib="addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c"
 srcs=""
 for f in $lib; do srcs="$srcs $root/net9p/$f"; done
 scn_srcs=""
-for f in scn.c scn_lex.c scn_action.c trace.c trace_read.c trace_pb.c timeline.c; do
+for f in scn.c scn_lex.c scn_action.c scn_count.c trace.c trace_read.c trace_pb.c timeline.c; do
   scn_srcs="$scn_srcs $root/scenarios/$f"
 done
 # The trace reader also reads the binary (protobuf-c) form.
