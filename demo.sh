@@ -5,4 +5,4 @@ cd "$(dirname "$0")"
 sh scripts/deps.sh
 [ -d build ] || meson setup build >/dev/null
 meson compile -C build >/dev/null
-exec build/sim-kernel/uksim run "$@"
+exec build/cli/uksim run "$@"

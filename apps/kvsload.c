@@ -66,6 +66,8 @@
 
 #include "uksim/ap.h"
 #include "uksim/kvs.h"
+#include "uksim/num.h"
+#include "uksim/xalloc.h"
 
 #define KL_CTL_SIZE 4096  /* one page holds a struct kvs_ctl */
 #define KL_PREFIX_MAX 200 /* leaves room for "-<index>" in a key */
@@ -521,10 +523,8 @@ static long key_index(const struct kl *k, const char *name) {
   const char *rest = name + plen + 1;
   if (strcmp(rest, "big") == 0)
     return k->o.keys;
-  if (*rest < '0' || *rest > '9' || strspn(rest, "0123456789") != strlen(rest))
-    return -1;
-  unsigned long long i = strtoull(rest, NULL, 10);
-  return i < k->o.keys ? (long)i : -1;
+  uint64_t i;
+  return num_parse_u64(rest, 0, k->o.keys - 1, 0, &i) == 0 ? (long)i : -1;
 }
 
 /* Compares the keys a list answer names with the model: every live key must
@@ -561,11 +561,7 @@ static int scan_list(struct kl *k, const uk_ica *data, bool *seen) {
 
 static void do_list(struct kl *k) {
   ap_result res;
-  bool *seen = calloc(k->o.keys + 1, sizeof *seen);
-  if (seen == NULL) {
-    failure(k, "list", "-", -ENOMEM);
-    return;
-  }
+  bool *seen = xcalloc(k->o.keys + 1, sizeof *seen);
   int st = kl_call(k, KVS_LIST, "", 0, NULL, &res);
   if (was_reset(k, st, "list", "-"))
     ; /* nothing to check */
@@ -707,8 +703,8 @@ static int list_keys(struct kl *k, char **buf, char ***keys, size_t *n) {
       (res.data.base == NULL || res.data.size < len ||
        ((char *)res.data.base)[len - 1] != '\0'))
     st = -EPROTO;
-  if (st == 0 && (*buf = malloc(len + 1)) == NULL)
-    st = -ENOMEM;
+  if (st == 0)
+    *buf = xmalloc(len + 1);
   if (st == 0 && len > 0)
     memcpy(*buf, res.data.base, len);
   ica_release(&res.data);
@@ -716,8 +712,7 @@ static int list_keys(struct kl *k, char **buf, char ***keys, size_t *n) {
     return st;
   for (uint64_t off = 0; off < len; off += strlen(*buf + off) + 1)
     (*n)++;
-  if ((*keys = calloc(*n + 1, sizeof **keys)) == NULL)
-    return -ENOMEM;
+  *keys = xcalloc(*n + 1, sizeof **keys);
   size_t i = 0;
   for (uint64_t off = 0; off < len; off += strlen(*buf + off) + 1)
     (*keys)[i++] = *buf + off;
@@ -839,97 +834,109 @@ static void usage(FILE *f) {
         f);
 }
 
-/* Parses an unsigned decimal in [min, max]; 0 or -EINVAL. */
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 0);
-  if (errno != 0 || end == s || *end != '\0' || *s == '-' || v < min || v > max)
-    return -EINVAL;
-  *out = v;
-  return 0;
+/* A number of option opt (as written, "--keys") in [min, max], said on
+ * stderr when it is not one; 0 or -EINVAL. */
+static int opt_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
+                   uint64_t *out) {
+  return num_opt_u64("kvsload", opt, s, min, max, 0, out) < 0 ? -EINVAL : 0;
 }
 
-/* Parses a size: decimal bytes with an optional K, M or G suffix (1024,
- * 1024^2, 1024^3), at most KVS_VALUE_MAX. */
-static int parse_size(const char *s, uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  const char *units = "KMG";
-  const char *u = *end != '\0' ? strchr(units, *end) : NULL;
-  int shift = u ? 10 * (int)(u - units + 1) : 0;
-  if (u)
-    end++;
-  if (errno != 0 || end == s || *end != '\0' || *s < '0' || *s > '9' ||
-      v > (KVS_VALUE_MAX >> shift))
-    return -EINVAL;
-  *out = v << shift;
-  return 0;
-}
-
-/* SIZE or MIN..MAX (MIN <= MAX). */
-static int parse_sizes(const char *s, uint64_t *min, uint64_t *max) {
+/* SIZE or MIN..MAX (MIN <= MAX): bytes with an optional K, M or G suffix
+ * (1024, 1024^2, 1024^3), at most KVS_VALUE_MAX; said on stderr when
+ * wrong.  0 or -EINVAL. */
+static int parse_sizes(const char *opt, const char *s, uint64_t *min,
+                       uint64_t *max) {
   char lo[32];
   const char *dots = strstr(s, "..");
   if (dots == NULL) {
-    int r = parse_size(s, min);
+    if (num_opt_u64("kvsload", opt, s, 0, KVS_VALUE_MAX, NUM_SIZE, min) < 0)
+      return -EINVAL;
     *max = *min;
-    return r;
+    return 0;
   }
-  if ((size_t)(dots - s) >= sizeof lo)
+  if ((size_t)(dots - s) >= sizeof lo) {
+    fprintf(stderr, "kvsload: %s: '%.*s' is not a size\n", opt,
+            (int)(dots - s), s);
     return -EINVAL;
+  }
   memcpy(lo, s, (size_t)(dots - s));
   lo[dots - s] = '\0';
-  if (parse_size(lo, min) < 0 || parse_size(dots + 2, max) < 0 || *min > *max)
+  if (num_opt_u64("kvsload", opt, lo, 0, KVS_VALUE_MAX, NUM_SIZE, min) < 0 ||
+      num_opt_u64("kvsload", opt, dots + 2, 0, KVS_VALUE_MAX, NUM_SIZE, max) <
+          0)
     return -EINVAL;
+  if (*min > *max) {
+    fprintf(stderr, "kvsload: %s: '%s': the least size is above the most\n",
+            opt, s);
+    return -EINVAL;
+  }
   return 0;
 }
 
-static int parse_service(const char *s, char *out) {
-  if (*s == '\0' || strlen(s) >= KABI_NAME_MAX)
+/* Says that arg is not what option opt takes; returns -EINVAL. */
+static int bad(const char *opt, const char *arg, const char *what) {
+  fprintf(stderr, "kvsload: %s: '%s' is not %s\n", opt, arg, what);
+  return -EINVAL;
+}
+
+/* A text option that must be 1..max bytes long (what it is: "a service
+ * name"), into out. */
+static int parse_text(const char *opt, const char *s, size_t max, char *out,
+                      const char *what) {
+  if (*s == '\0' || strlen(s) > max) {
+    fprintf(stderr, "kvsload: %s: '%s' is not %s of 1..%zu bytes\n", opt, s,
+            what, max);
     return -EINVAL;
+  }
   strcpy(out, s);
   return 0;
 }
 
-static int parse_mix(const char *s, unsigned mix[3]) {
-  int n = -1;
-  if (sscanf(s, "%u:%u:%u%n", &mix[0], &mix[1], &mix[2], &n) != 3 || n < 0 ||
-      s[n] != '\0' || mix[0] > 1000000 || mix[1] > 1000000 ||
-      mix[2] > 1000000 || mix[0] + mix[1] + mix[2] == 0)
-    return -EINVAL;
+/* PUT:GET:DELETE weights, each 0..1000000, not all 0. */
+static int parse_mix(const char *opt, const char *s, unsigned mix[3]) {
+  char part[3][16];
+  const char *p = s;
+  for (int i = 0; i < 3; i++) {
+    size_t len = strcspn(p, ":");
+    uint64_t v;
+    if (len >= sizeof part[i] || (i < 2 ? p[len] != ':' : p[len] != '\0'))
+      return bad(opt, s, "PUT:GET:DELETE (three numbers in 0..1000000)");
+    memcpy(part[i], p, len);
+    part[i][len] = '\0';
+    if (opt_u64(opt, part[i], 0, 1000000, &v) < 0)
+      return -EINVAL;
+    mix[i] = (unsigned)v;
+    p += len + 1;
+  }
+  if (mix[0] + mix[1] + mix[2] == 0)
+    return bad(opt, s, "a mix: the weights are all 0");
   return 0;
 }
 
-static int parse_name(const char *s, char *prefix) {
-  if (*s == '\0' || strlen(s) > KL_PREFIX_MAX)
-    return -EINVAL;
-  strcpy(prefix, s);
-  return 0;
-}
-
-/* Applies one option; 0, or -EINVAL for a bad value. */
-static int set_opt(struct kl_opts *o, int c, const char *arg) {
+/* Applies one option (opt: its name as written, for messages); 0, or
+ * -EINVAL for a bad value, said on stderr. */
+static int set_opt(struct kl_opts *o, int c, const char *opt,
+                   const char *arg) {
   uint64_t v;
   int r;
   switch (c) {
   case 'c':
-    return parse_u64(arg, 0, UINT64_MAX, &o->count);
+    return opt_u64(opt, arg, 0, UINT64_MAX, &o->count);
   case 'k':
-    r = parse_u64(arg, 1, 1u << 24, &v);
+    r = opt_u64(opt, arg, 1, 1u << 24, &v);
     o->keys = (uint32_t)v;
     return r;
   case 's':
-    return parse_sizes(arg, &o->value_min, &o->value_max);
+    return parse_sizes(opt, arg, &o->value_min, &o->value_max);
   case 'S':
-    return parse_u64(arg, 0, UINT64_MAX, &o->seed);
+    return opt_u64(opt, arg, 0, UINT64_MAX, &o->seed);
   case 'n':
-    return parse_name(arg, o->prefix);
+    return parse_text(opt, arg, KL_PREFIX_MAX, o->prefix,
+                      "a key prefix");
   case 'm':
-    return parse_mix(arg, o->mix);
+    return parse_mix(opt, arg, o->mix);
   case 'b':
-    return parse_u64(arg, 1, KVS_VALUE_MAX, &o->big);
+    return opt_u64(opt, arg, 1, KVS_VALUE_MAX, &o->big);
   case 'l':
     o->list = true;
     return 0;
@@ -940,17 +947,16 @@ static int set_opt(struct kl_opts *o, int c, const char *arg) {
     o->check_state = true;
     return 0;
   case 'R':
-    return parse_u64(arg, 0, KL_RATE_MAX, &o->rate);
+    return opt_u64(opt, arg, 0, KL_RATE_MAX, &o->rate);
   case 'v':
-    return parse_service(arg, o->service);
+    return parse_text(opt, arg, KABI_NAME_MAX - 1, o->service,
+                      "a service name");
   case 't':
     o->text_values = true;
     return 0;
   case 'D':
-    if (*arg == '\0' || strlen(arg) >= sizeof o->dump)
-      return -EINVAL;
-    strcpy(o->dump, arg);
-    return 0;
+    return parse_text(opt, arg, sizeof o->dump - 1, o->dump,
+                      "a file name");
   default:
     return -EINVAL;
   }
@@ -988,12 +994,11 @@ static int parse_opts(int argc, char **argv, struct kl_opts *o) {
   while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
     if (c == 'h')
       return 1;
-    if (set_opt(o, c, optarg) < 0) {
-      if (c != '?') /* getopt_long has already complained about '?' */
-        fprintf(stderr, "kvsload: bad value for --%s: %s\n", longopts[idx].name,
-                optarg);
+    /* getopt_long has already complained about '?' */
+    char opt[32];
+    snprintf(opt, sizeof opt, "--%s", c == '?' ? "?" : longopts[idx].name);
+    if (set_opt(o, c, opt, optarg) < 0)
       return -EINVAL;
-    }
   }
   return optind == argc ? 0 : -EINVAL;
 }
@@ -1011,9 +1016,7 @@ static int kl_init(struct kl *k) {
     fprintf(stderr, "kvsload: lookup %s: %s\n", k->o.service, strerror(-r));
     return r;
   }
-  k->model = calloc(k->o.keys + 1, sizeof *k->model);
-  if (k->model == NULL)
-    return -ENOMEM;
+  k->model = xcalloc(k->o.keys + 1, sizeof *k->model);
   for (uint32_t i = 0; i <= k->o.keys; i++)
     settle(&k->model[i], (struct kl_val){0, 0, false}); /* never put */
   k->rng = k->o.seed;

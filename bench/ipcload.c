@@ -27,17 +27,14 @@
 
 #include "ipcload.h"
 #include "uksim/ap.h"
+#include "uksim/num.h"
+#include "uksim/xalloc.h"
+#include "stats.h"
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
+/* Bounds of -n and -k: what a run could want, far below what would
+ * overflow their arithmetic. */
+#define IPCLOAD_ITERS_MAX 100000000
+#define IPCLOAD_ICAS_MAX 65536
 
 static void fill(uk_ica *d) {
   unsigned char *p = d->base;
@@ -66,9 +63,9 @@ static int round_trip(uint32_t svc, uk_ica *ctl, uk_ica *data) {
 
 /* The -k check: n control ICAs round robin, iters calls. */
 static int rotate(uint32_t svc, long n, long iters) {
-  uk_ica *c = calloc((size_t)n, sizeof *c), none = {0};
+  uk_ica *c = xcalloc((size_t)n, sizeof *c), none = {0};
   for (long i = 0; i < n; i++)
-    if (!c || ica_create(4096, KABI_ICA_CONTROL, &c[i]) < 0)
+    if (ica_create(4096, KABI_ICA_CONTROL, &c[i]) < 0)
       return -ENOMEM;
   for (long t = 0; t < iters; t++) {
     uk_ica *x = &c[t % n];
@@ -121,10 +118,10 @@ static int blocks(uint32_t svc, const char *name) {
   while (r == 0 && recv(fd, &b, sizeof b, 0) == (ssize_t)sizeof b &&
          b.trips > 0 && b.trips <= IPCLOAD_BLOCK_MAX) {
     for (uint32_t i = 0; r == 0 && i < b.warm + b.trips; i++) {
-      uint64_t t0 = now_ns();
+      uint64_t t0 = stats_now_ns();
       r = round_trip(svc, &ctl, &none);
       if (i >= b.warm)
-        t[i - b.warm] = now_ns() - t0;
+        t[i - b.warm] = stats_now_ns() - t0;
     }
     if (r == 0 && send(fd, t, b.trips * sizeof t[0], MSG_NOSIGNAL) < 0)
       r = -errno;
@@ -134,29 +131,45 @@ static int blocks(uint32_t svc, const char *name) {
   return r;
 }
 
+static int usage(void) {
+  fprintf(stderr, "usage: ipcload -n ITERS [-s DATA_BYTES] -o FILE\n"
+                  "       ipcload -n ITERS -k ICAS\n"
+                  "       ipcload -c SOCKET_NAME\n");
+  return 2;
+}
+
+/* The value of option -c (a letter) in [min, max] into *out; -1 after
+ * saying what is wrong. */
+static int opt_num(int c, const char *arg, uint64_t min, uint64_t max,
+                   unsigned flags, long *out) {
+  char opt[3] = {'-', (char)c, '\0'};
+  uint64_t v;
+  if (num_opt_u64("ipcload", opt, arg, min, max, flags, &v) < 0)
+    return -1;
+  *out = (long)v;
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  long iters = 1000, warm = 100, rot = 0;
-  unsigned long long size = 0;
+  long iters = 1000, warm = 100, rot = 0, size = 0;
   const char *out = NULL, *sock = NULL;
-  int c;
-  while ((c = getopt(argc, argv, "n:s:o:k:c:")) != -1) {
+  int c, r = 0;
+  while (r == 0 && (c = getopt(argc, argv, "n:s:o:k:c:")) != -1) {
     if (c == 'c')
       sock = optarg;
     else if (c == 'k')
-      rot = atol(optarg);
+      r = opt_num(c, optarg, 1, IPCLOAD_ICAS_MAX, 0, &rot);
     else if (c == 'n')
-      iters = atol(optarg);
+      r = opt_num(c, optarg, 1, IPCLOAD_ITERS_MAX, 0, &iters);
     else if (c == 's')
-      size = strtoull(optarg, NULL, 10);
+      r = opt_num(c, optarg, 0, UK_ICA_SIZE_MAX, NUM_SIZE, &size);
     else if (c == 'o')
       out = optarg;
+    else
+      r = -1; /* getopt has said which */
   }
-  if (iters < 1 || (out == NULL && rot < 1 && sock == NULL)) {
-    fprintf(stderr, "usage: ipcload -n ITERS [-s DATA_BYTES] -o FILE\n"
-                    "       ipcload -n ITERS -k ICAS\n"
-                    "       ipcload -c SOCKET_NAME\n");
-    return 2;
-  }
+  if (r < 0 || optind != argc || (out == NULL && rot < 1 && sock == NULL))
+    return usage();
   uint32_t svc;
   if (sock) {
     int r = ap_lookup("echo", &svc);
@@ -175,8 +188,8 @@ int main(int argc, char **argv) {
     return r < 0;
   }
   uk_ica ctl, data = {0};
-  uint64_t *t = calloc((size_t)iters, sizeof *t);
-  if (!t || ap_lookup("echo", &svc) < 0 ||
+  uint64_t *t = xcalloc((size_t)iters, sizeof *t);
+  if (ap_lookup("echo", &svc) < 0 ||
       ica_create(4096, KABI_ICA_CONTROL, &ctl) < 0 ||
       (size && ica_create(size, KABI_ICA_DATA, &data) < 0)) {
     fprintf(stderr, "ipcload: setup failed\n");
@@ -185,20 +198,20 @@ int main(int argc, char **argv) {
   if (size)
     fill(&data);
   for (long i = 0; i < warm + iters; i++) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = stats_now_ns();
     int r = round_trip(svc, &ctl, &data);
     if (r < 0) {
       fprintf(stderr, "ipcload: call failed: %s\n", strerror(-r));
       return 1;
     }
     if (i >= warm)
-      t[i - warm] = now_ns() - t0;
+      t[i - warm] = stats_now_ns() - t0;
   }
   if (size && check(&data) < 0) {
     fprintf(stderr, "ipcload: the data ICA changed on the way\n");
     return 1;
   }
-  qsort(t, (size_t)iters, sizeof *t, cmp_u64);
+  stats_sort_u64(t, (size_t)iters);
   FILE *f = fopen(out, "w");
   if (!f)
     return 1;

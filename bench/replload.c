@@ -26,6 +26,9 @@
 
 #include "uksim/ap.h"
 #include "uksim/kvs.h"
+#include "uksim/num.h"
+#include "uksim/xalloc.h"
+#include "stats.h"
 
 #define RL_LOAD_KEYS 16
 #define RL_LOAD_VALUE 64
@@ -49,12 +52,6 @@ static volatile sig_atomic_t stop;
 static void on_usr1(int sig) {
   (void)sig;
   stop = 1;
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* splitmix64's finalizer: cheap, and every bit depends on every bit. */
@@ -169,18 +166,17 @@ static void fill_keys(struct rl *r, uint64_t bytes, uint64_t v, bool check) {
 static struct rl_sample *load(struct rl *r, size_t *n) {
   uint64_t ver[RL_LOAD_KEYS] = {0};
   size_t cap = 1 << 16;
-  struct rl_sample *s = malloc(cap * sizeof *s);
-  for (uint64_t k = 0; !stop && s != NULL; k++) {
+  struct rl_sample *s = xreallocarray(NULL, cap, sizeof *s);
+  for (uint64_t k = 0; !stop; k++) {
     uint64_t i = k / 2 % RL_LOAD_KEYS;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = stats_now_ns();
     if (k % 2 == 0)
       put(r, i, RL_LOAD_VALUE, ++ver[i]);
     else
       get(r, i, RL_LOAD_VALUE, ver[i]);
     if (*n == cap)
-      s = realloc(s, (cap *= 2) * sizeof *s);
-    if (s != NULL)
-      s[(*n)++] = (struct rl_sample){t0, now_ns() - t0};
+      s = xreallocarray(s, cap *= 2, sizeof *s);
+    s[(*n)++] = (struct rl_sample){t0, stats_now_ns() - t0};
   }
   return s;
 }
@@ -201,10 +197,6 @@ static int write_samples(const struct rl *r, const char *out,
 static int run_load(struct rl *r, const char *out) {
   size_t n = 0;
   struct rl_sample *s = load(r, &n);
-  if (s == NULL) {
-    fprintf(stderr, "replload: out of memory\n");
-    return -ENOMEM;
-  }
   int e = write_samples(r, out, s, n);
   free(s);
   return e;
@@ -237,14 +229,20 @@ int main(int argc, char **argv) {
   struct rl r = {.prefix = NULL};
   uint64_t bytes = 0, vsize = RL_LOAD_VALUE;
   const char *out = NULL;
-  int mode = 0, c;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  int mode = 0, c, idx = 0;
+  while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+    char opt[16];
+    snprintf(opt, sizeof opt, "--%s", opts[idx].name);
     if (c == 'f' || c == 'v') {
       mode = c;
-      bytes = strtoull(optarg, NULL, 10);
-    } else if (c == 's')
-      vsize = strtoull(optarg, NULL, 10);
-    else if (c == 'l')
+      if (num_opt_u64("replload", opt, optarg, 0, UINT64_MAX, NUM_SIZE,
+                      &bytes) < 0)
+        return 2;
+    } else if (c == 's') {
+      if (num_opt_u64("replload", opt, optarg, 1, KVS_VALUE_MAX, NUM_SIZE,
+                      &vsize) < 0)
+        return 2;
+    } else if (c == 'l')
       mode = c;
     else if (c == 'n')
       r.prefix = optarg;

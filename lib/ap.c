@@ -72,16 +72,11 @@ int ap_send(uint32_t svc, uint32_t op, uk_ica *ctl, uk_ica *data, uint64_t tag,
 
 /* Decodes a result answer in m into res, attaching its ICAs. */
 static int take_result(kabi_msg *m, ap_result *res) {
-  struct kabi_result_msg rm;
+  struct kabi_result_msg rm = {0}; /* filled by uk__take_delivery */
 
   memset(res, 0, sizeof *res);
-  if (m->hdr.op != KABI_ANS_RESULT || kabi_payload(m, &rm, sizeof rm) < 0 ||
-      rm.nica > KABI_MAX_FDS) {
-    kabi_msg_close_fds(m);
-    return -EPROTO;
-  }
-  uk_ica *out[KABI_MAX_FDS] = {&res->ctl, &res->data};
-  int r = uk__ica_attach_all(m, rm.ica, rm.nica, out);
+  int r = uk__take_delivery(m, KABI_ANS_RESULT, &rm, sizeof rm, &rm.nica,
+                            rm.ica, &res->ctl, &res->data);
   if (r < 0)
     return r;
   /* A result with only a data ICA puts it in the data slot. */

@@ -33,6 +33,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "uksim/num.h"
+
 static int kfd = -1;
 static uint32_t kseq;
 
@@ -42,9 +44,8 @@ int uk__conn_init(void) {
   const char *s = getenv("UKSIM_FD");
   if (s == NULL || *s == '\0')
     return -ENOTCONN; /* not started by a uksim kernel */
-  char *end;
-  long fd = strtol(s, &end, 10);
-  if (*end != '\0' || fd < 0 || fd > 1 << 20)
+  uint64_t fd;
+  if (num_parse_u64(s, 0, 1 << 20, 0, &fd) < 0)
     return -EBADF;
   kfd = (int)fd;
   return 0;
@@ -71,8 +72,11 @@ static uint32_t cpu_flags(void) {
  * another cpu, then waited for. */
 static long recv_answer(kabi_msg *m) {
   if (spin_ns == ~0ull) {
+    /* The kernel sets it; anything but a number of microseconds (at most
+     * a second, as the kernel's --poll-us) does not spin. */
     const char *s = getenv("UKSIM_POLL_US");
-    spin_ns = s ? strtoull(s, NULL, 10) * 1000 : 0;
+    uint64_t us;
+    spin_ns = s && num_parse_u64(s, 0, 1000000, 0, &us) == 0 ? us * 1000 : 0;
   }
   long n = -EAGAIN;
   if (spin_ns && kcpu >= 0 && kcpu != sched_getcpu()) {
@@ -167,6 +171,18 @@ int uk__ica_attach_all(kabi_msg *m, const struct kabi_ica_ref *refs,
   }
   m->hdr.nfds = 0;
   return r;
+}
+
+int uk__take_delivery(kabi_msg *m, uint32_t op, void *msg, size_t size,
+                      const uint32_t *nica, const struct kabi_ica_ref *refs,
+                      uk_ica *ctl, uk_ica *data) {
+  if (m->hdr.op != op || kabi_payload(m, msg, size) < 0 ||
+      *nica > KABI_MAX_FDS) {
+    kabi_msg_close_fds(m);
+    return -EPROTO;
+  }
+  uk_ica *out[KABI_MAX_FDS] = {ctl, data};
+  return uk__ica_attach_all(m, refs, *nica, out);
 }
 
 uint32_t uk__keep_flags(const uk_ica *ctl, const uk_ica *data) {

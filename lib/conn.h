@@ -21,6 +21,18 @@ int uk__call(kabi_msg *m);
 int uk__ica_attach_all(kabi_msg *m, const struct kabi_ica_ref *refs,
                        uint32_t nref, uk_ica *out[]);
 
+/* Takes an answer that delivers a message with ICAs (a result to an
+ * application process, a request to a server): checks that m is of kind
+ * op, copies its payload into msg (size bytes), then attaches the *nica
+ * ICAs listed at refs to ctl and data, in that order.  nica and refs point
+ * into msg and are read after the copy.  Returns 0, -EPROTO for an answer
+ * of another kind or shape, or what uk__ica_attach_all() returns; on
+ * failure every descriptor m carries is closed.  ap.c's take_result and
+ * srv.c's take_request are this and their own fields. */
+int uk__take_delivery(kabi_msg *m, uint32_t op, void *msg, size_t size,
+                      const uint32_t *nica, const struct kabi_ica_ref *refs,
+                      uk_ica *ctl, uk_ica *data);
+
 /* hdr.flags for a call passing ctl and data (either may be NULL) on:
  * KABI_KEEP_* for those whose mapping stays cached (mapcache.h). */
 uint32_t uk__keep_flags(const uk_ica *ctl, const uk_ica *data);

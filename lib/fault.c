@@ -1,6 +1,7 @@
 /* Fault injection (see fault.h). */
 #include "fault.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "uksim/num.h"
 #include "uksim/server.h"
 
 #define FAULTS_MAX 8
@@ -38,13 +40,16 @@ static int find(const char *const *names, int n, const char *s, size_t len) {
 
 /* Parses the ":N" after a point (len bytes from s); 0 or -1. */
 static int parse_count(const char *s, size_t len, unsigned long *n) {
-  char num[24], *e;
-  if (len == 0 || len >= sizeof num)
+  char num[24];
+  uint64_t v;
+  if (len >= sizeof num)
     return -1;
   memcpy(num, s, len);
   num[len] = '\0';
-  *n = strtoul(num, &e, 10);
-  return *e != '\0' || *n == 0 || num[0] == '-' ? -1 : 0;
+  if (num_parse_u64(num, 1, ULONG_MAX, 0, &v) < 0)
+    return -1;
+  *n = (unsigned long)v;
+  return 0;
 }
 
 /* Parses one KIND@POINT[:N]; 0 or -1. */

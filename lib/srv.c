@@ -59,16 +59,11 @@ int srv_register(const char *name, uint32_t version, const char *opnames,
 
 /* Decodes a request answer in m into req, attaching its ICAs. */
 static int take_request(kabi_msg *m, srv_req *req) {
-  struct kabi_request_msg rq;
+  struct kabi_request_msg rq = {0}; /* filled by uk__take_delivery */
 
   memset(req, 0, sizeof *req);
-  if (m->hdr.op != KABI_ANS_REQUEST || kabi_payload(m, &rq, sizeof rq) < 0 ||
-      rq.nica > KABI_MAX_FDS) {
-    kabi_msg_close_fds(m);
-    return -EPROTO;
-  }
-  uk_ica *out[KABI_MAX_FDS] = {&req->ctl, &req->data};
-  int r = uk__ica_attach_all(m, rq.ica, rq.nica, out);
+  int r = uk__take_delivery(m, KABI_ANS_REQUEST, &rq, sizeof rq, &rq.nica,
+                            rq.ica, &req->ctl, &req->data);
   if (r < 0)
     return r;
   req->req = rq.req;

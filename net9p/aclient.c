@@ -32,6 +32,7 @@ struct p9_aclient {
   uint32_t *freefids;
   size_t nfree, capfree;
   bool closing;
+  bool in_closed; /* on_closed is failing the pending requests */
   void (*done)(void *arg);
   void *done_arg;
   p9_aclient_cb connect_cb;
@@ -78,7 +79,7 @@ static int reply_err(const p9_fcall *rx, uint8_t ttype) {
   if (rx->type == P9_RERROR)
     return -p9_errno(rx->ename);
   if (rx->type == P9_RLERROR)
-    return rx->ecode ? -(int)rx->ecode : -EIO;
+    return p9__lerror_errno(rx->ecode);
   return rx->type == ttype + 1 ? 0 : -EPROTO;
 }
 
@@ -105,7 +106,9 @@ static void on_closed(p9_transport *t, int err) {
   p9_aclient *c = t->upper;
   (void)err;
   c->t = NULL;
+  c->in_closed = true;
   fail_all(c, c->closing ? -ECANCELED : -ECONNRESET);
+  c->in_closed = false;
   if (c->closing) {
     if (c->done)
       c->done(c->done_arg);
@@ -132,12 +135,12 @@ int p9_aclient_rpc(p9_aclient *c, p9_fcall *tx, p9_aclient_cb cb, void *arg) {
     return (int)n;
   if ((size_t)n > c->msize)
     return -EMSGSIZE;
-  buf = p9__xmalloc((size_t)n);
+  buf = xmalloc((size_t)n);
   p9_encode(tx, c->d ? c->d : P9_2000, buf, (size_t)n);
   p.tag = tx->tag;
   if (c->npend == c->cappend) {
     c->cappend = c->cappend ? 2 * c->cappend : 16;
-    c->pend = p9__xrealloc(c->pend, c->cappend * sizeof(pend));
+    c->pend = xrealloc(c->pend, c->cappend * sizeof(pend));
   }
   c->pend[c->npend++] = p;
   return c->t->ops->send(c->t, buf, (size_t)n);
@@ -196,14 +199,14 @@ static int dial(uv_loop_t *loop, const p9_addr *a, dialreq *d) {
   struct sockaddr_storage ss;
   int err;
   if (a->is_unix) {
-    d->h = p9__xmalloc(sizeof(uv_pipe_t));
+    d->h = xmalloc(sizeof(uv_pipe_t));
     uv_pipe_init(loop, (uv_pipe_t *)d->h, 0);
     uv_pipe_connect(&d->req, (uv_pipe_t *)d->h, a->path, on_connect);
     return 0;
   }
   if ((err = p9__resolve(a, &ss)) < 0)
     return err;
-  d->h = p9__xmalloc(sizeof(uv_tcp_t));
+  d->h = xmalloc(sizeof(uv_tcp_t));
   uv_tcp_init(loop, (uv_tcp_t *)d->h);
   if ((err = uv_tcp_connect(&d->req, (uv_tcp_t *)d->h, (struct sockaddr *)&ss,
                             on_connect)) < 0)
@@ -219,13 +222,13 @@ int p9_aclient_connect(uv_loop_t *loop, const char *addr, uint32_t msize,
   int err = p9_addr_parse(addr, &a);
   if (err < 0)
     return err;
-  c = p9__xcalloc(1, sizeof(*c));
+  c = xcalloc(1, sizeof(*c));
   c->loop = loop;
   c->msize = msize ? msize : P9_DEFMSIZE;
   c->nextfid = 1;
   c->connect_cb = cb;
   c->connect_arg = arg;
-  d = p9__xcalloc(1, sizeof(*d));
+  d = xcalloc(1, sizeof(*d));
   d->c = c;
   snprintf(d->version, sizeof(d->version), "%s",
            version ? version : "9P2000.L");
@@ -243,7 +246,7 @@ uint32_t p9_aclient_fid(p9_aclient *c) {
 void p9_aclient_fid_put(p9_aclient *c, uint32_t fid) {
   if (c->nfree == c->capfree) {
     c->capfree = c->capfree ? 2 * c->capfree : 16;
-    c->freefids = p9__xrealloc(c->freefids, c->capfree * sizeof(uint32_t));
+    c->freefids = xrealloc(c->freefids, c->capfree * sizeof(uint32_t));
   }
   c->freefids[c->nfree++] = fid;
 }
@@ -264,6 +267,12 @@ void p9_aclient_close(p9_aclient *c, void (*done)(void *arg), void *arg) {
     c->t->ops->close(c->t);
     return;
   }
+  /* From a callback that on_closed runs (the connection died before an
+   * answer; version_cb's refusal is one): on_closed frees c once it has
+   * run the other callbacks, which freeing it now would leave on freed
+   * memory. */
+  if (c->in_closed)
+    return;
   fail_all(c, -ECANCELED);
   if (done)
     done(arg);

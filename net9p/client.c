@@ -102,7 +102,7 @@ static int check_reply(p9_client *c, const p9_fcall *tx, const p9_fcall *rx) {
   }
   if (rx->type == P9_RLERROR) {
     snprintf(c->err, sizeof(c->err), "%s", strerror((int)rx->ecode));
-    return rx->ecode ? -(int)rx->ecode : -EIO;
+    return p9__lerror_errno(rx->ecode);
   }
   return rx->type == tx->type + 1 ? 0 : -EPROTO;
 }
@@ -181,12 +181,12 @@ static int negotiate(p9_client *c, const char *version) {
 
 p9_client *p9_client_fdopen(int fd, uint32_t msize, const char *version,
                             int *err) {
-  p9_client *c = p9__xcalloc(1, sizeof(*c));
+  p9_client *c = xcalloc(1, sizeof(*c));
   int e;
   c->fd = fd;
   c->msize = msize ? msize : P9_DEFMSIZE;
-  c->wbuf = p9__xmalloc(c->msize);
-  c->rbuf = p9__xmalloc(c->msize);
+  c->wbuf = xmalloc(c->msize);
+  c->rbuf = xmalloc(c->msize);
   c->nextfid = 1;
   if ((e = negotiate(c, version ? version : "9P2000.L")) < 0) {
     *err = e;
@@ -231,7 +231,7 @@ const char *p9_client_errstr(p9_client *c) {
 /* --- fids ------------------------------------------------------------- */
 
 static p9_cfid *cfid_new(p9_client *c) {
-  p9_cfid *f = p9__xcalloc(1, sizeof(*f));
+  p9_cfid *f = xcalloc(1, sizeof(*f));
   f->c = c;
   f->fid = c->nfree ? c->freefids[--c->nfree] : c->nextfid++;
   f->omode = P9_ONONE;
@@ -242,7 +242,7 @@ static void cfid_free(p9_cfid *f) {
   p9_client *c = f->c;
   if (c->nfree == c->capfree) {
     c->capfree = c->capfree ? 2 * c->capfree : 16;
-    c->freefids = p9__xrealloc(c->freefids, c->capfree * sizeof(uint32_t));
+    c->freefids = xrealloc(c->freefids, c->capfree * sizeof(uint32_t));
   }
   c->freefids[c->nfree++] = f->fid;
   free(f);
@@ -531,7 +531,7 @@ static void dir_from_stat(p9_dir *d, const p9_stat *st) {
 static int readdir_classic(p9_cfid *f, int (*fn)(const p9_dir *, void *),
                            void *arg) {
   uint32_t n = chunk(f, f->c->msize);
-  uint8_t *buf = p9__xmalloc(n);
+  uint8_t *buf = xmalloc(n);
   uint64_t off = 0;
   long k;
   int err = 0;

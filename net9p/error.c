@@ -91,3 +91,7 @@ int p9_errno(p9_str ename) {
       return table[i].err;
   return EIO;
 }
+
+int p9__lerror_errno(uint32_t ecode) {
+  return ecode > 0 && ecode < 4096 ? -(int)ecode : -EIO;
+}

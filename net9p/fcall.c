@@ -619,7 +619,7 @@ int p9_str_eq(p9_str a, const char *s) {
 }
 
 char *p9_str_dup(p9_str a) {
-  char *s = p9__xmalloc((size_t)a.len + 1);
+  char *s = xmalloc((size_t)a.len + 1);
   if (a.len)
     memcpy(s, a.s, a.len);
   s[a.len] = 0;

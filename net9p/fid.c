@@ -19,8 +19,8 @@ int p9__fidtab_init(p9__fidtab *t, uint32_t cap) {
   t->nbucket = 64;
   while (t->nbucket < cap / 2)
     t->nbucket <<= 1;
-  t->bucket = p9__xmalloc(t->nbucket * sizeof(uint32_t));
-  t->chunk = p9__xcalloc((cap + P9__FIDCHUNK - 1) / P9__FIDCHUNK,
+  t->bucket = xmalloc(t->nbucket * sizeof(uint32_t));
+  t->chunk = xcalloc((cap + P9__FIDCHUNK - 1) / P9__FIDCHUNK,
                          sizeof(p9_fid *));
   for (uint32_t i = 0; i < t->nbucket; i++)
     t->bucket[i] = P9__NIL;
@@ -48,7 +48,7 @@ static bool grow(p9__fidtab *t) {
   p9_fid *c;
   if (n == 0)
     return false;
-  c = t->chunk[t->nslot / P9__FIDCHUNK] = p9__xcalloc(n, sizeof(p9_fid));
+  c = t->chunk[t->nslot / P9__FIDCHUNK] = xcalloc(n, sizeof(p9_fid));
   for (uint32_t i = 0; i < n; i++) {
     c[i].idx = t->nslot + i;
     c[i].next = i + 1 < n ? t->nslot + i + 1 : t->free;

@@ -81,7 +81,7 @@ static uint32_t node_new(p9_memfs *fs, uint32_t dir, p9_str name,
   } else {
     if (fs->nn == fs->cap) {
       fs->cap = fs->cap ? fs->cap * 2 : 64;
-      fs->n = p9__xrealloc(fs->n, fs->cap * sizeof(node));
+      fs->n = xrealloc(fs->n, fs->cap * sizeof(node));
     }
     i = fs->nn++;
   }
@@ -116,7 +116,7 @@ static void node_free(p9_memfs *fs, uint32_t i) {
 }
 
 p9_memfs *p9_memfs_new(void) {
-  p9_memfs *fs = p9__xcalloc(1, sizeof(*fs));
+  p9_memfs *fs = xcalloc(1, sizeof(*fs));
   fs->free = P9__NIL;
   fs->nextpath = 1;
   node_new(fs, P9__NIL, p9_str_c("/"), P9_DMDIR | 0775);
@@ -142,7 +142,7 @@ static int set_length(p9_memfs *fs, node *n, uint64_t len) {
   fs->bytes = fs->bytes + len - n->len;
   if (len > n->cap) {
     n->cap = len;
-    n->data = p9__xrealloc(n->data, n->cap);
+    n->data = xrealloc(n->data, n->cap);
   }
   if (len > n->len)
     memset(n->data + n->len, 0, len - n->len);

@@ -99,11 +99,11 @@ static void transmit(p9_conn *c, const struct iovec *iov, int n) {
  * borrows (answers are encoded there one at a time), else a new one. */
 static uint8_t *out_buf(p9_conn *c, size_t n) {
   if (!c->t->ops->sendv)
-    return p9__xmalloc(n);
+    return xmalloc(n);
   if (c->obuf_cap < n) {
     free(c->obuf);
     c->obuf_cap = n < 256 ? 256 : n;
-    c->obuf = p9__xmalloc(c->obuf_cap);
+    c->obuf = xmalloc(c->obuf_cap);
   }
   return c->obuf;
 }
@@ -117,7 +117,7 @@ static uint8_t *take_buf(p9_conn *c, size_t n, size_t *cap) {
     return b;
   }
   *cap = n;
-  return p9__xmalloc(n);
+  return xmalloc(n);
 }
 
 /* Keeps the larger of b and the spare for the next read. */
@@ -876,7 +876,7 @@ static void do_readdir(p9_req *r) {
     p9_respond(r, err);
     return;
   }
-  r->priv->scratch = p9__xmalloc(r->ifcall.count ? r->ifcall.count : 1);
+  r->priv->scratch = xmalloc(r->ifcall.count ? r->ifcall.count : 1);
   r->buf = r->priv->scratch;
   r->fid->dirindex = r->priv->dirstart = r->ifcall.offset;
   CALL_OR(r, read, Enotsup);
@@ -1018,7 +1018,7 @@ static p9_req *req_new(p9_conn *c, const uint8_t *msg, size_t len) {
     c->spare_req = NULL;
     memset(b, 0, sizeof(*b));
   } else {
-    b = p9__xcalloc(1, sizeof(*b) + room);
+    b = xcalloc(1, sizeof(*b) + room);
   }
   b->p.room = room;
   b->r.priv = &b->p;
@@ -1157,11 +1157,11 @@ int p9_srv_serve(p9_srv *srv, p9_transport *t) {
     refuse(srv, t);
     return -EMFILE;
   }
-  c = p9__xcalloc(1, sizeof(*c));
+  c = xcalloc(1, sizeof(*c));
   c->srv = srv;
   c->t = t;
   c->msize = srv->msize;
-  c->tags = p9__xcalloc(srv->max_tags, sizeof(p9_req *));
+  c->tags = xcalloc(srv->max_tags, sizeof(p9_req *));
   p9__fidtab_init(&c->fids, srv->max_fids);
   t->upper = c;
   t->recv = conn_recv;
@@ -1189,7 +1189,7 @@ p9_srv *p9_srv_new(const struct p9_srv_ops *ops, void *aux,
     *err = -EIO;
     return NULL;
   }
-  s = p9__xcalloc(1, sizeof(*s));
+  s = xcalloc(1, sizeof(*s));
   s->ops = ops;
   s->aux = aux;
   s->msize = cfg->msize ? cfg->msize : P9_DEFMSIZE;

@@ -99,7 +99,7 @@ static bool buf_resize(stream *s, size_t cap) {
     free(s->buf);
     s->buf = NULL;
   } else {
-    s->buf = p9__xrealloc(s->buf, cap);
+    s->buf = xrealloc(s->buf, cap);
   }
   s->cap = cap;
   return true;
@@ -151,7 +151,7 @@ static void write_cb(uv_write_t *req, int status) {
 
 /* Queues buf[off..len) behind earlier writes; takes buf. */
 static int queue_write(stream *s, uint8_t *buf, size_t off, size_t len) {
-  wreq *w = p9__xmalloc(sizeof(*w));
+  wreq *w = xmalloc(sizeof(*w));
   uv_buf_t b = uv_buf_init((char *)buf + off, (unsigned)(len - off));
   int err;
   w->buf = buf;
@@ -237,7 +237,7 @@ static long try_write_range(stream *s, const struct iovec *iov, int n,
 /* Queues a copy of bytes [from, total) of the message in iov[0..n). */
 static int queue_rest(stream *s, const struct iovec *iov, int n, size_t from,
                       size_t total) {
-  uint8_t *rest = p9__xmalloc(total - from);
+  uint8_t *rest = xmalloc(total - from);
   size_t at = 0;
   for (int i = 0; i < n; i++) {
     size_t len = iov[i].iov_len, skip = from > len ? len : from;
@@ -419,7 +419,7 @@ static int init_aux(stream *s, uv_loop_t *loop) {
 }
 
 p9_transport *p9_stream_new(uv_stream_t *h, int *err) {
-  stream *s = p9__xcalloc(1, sizeof(*s));
+  stream *s = xcalloc(1, sizeof(*s));
   int e;
   s->t.ops = &stream_ops;
   s->t.max_msg = P9_DEFMSIZE;
@@ -492,7 +492,7 @@ static void on_connection(uv_stream_t *server, int status) {
   int err;
   if (status < 0)
     return;
-  c = p9__xmalloc(l->is_unix ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+  c = xmalloc(l->is_unix ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
   err = l->is_unix ? uv_pipe_init(server->loop, (uv_pipe_t *)c, 0)
                    : uv_tcp_init(server->loop, (uv_tcp_t *)c);
   if (err < 0) {
@@ -584,7 +584,7 @@ p9_listener *p9_listen(p9_srv *srv, uv_loop_t *loop, const char *addr,
     *err = -EPERM;
     return NULL;
   }
-  l = p9__xcalloc(1, sizeof(*l));
+  l = xcalloc(1, sizeof(*l));
   l->srv = srv;
   e = a.is_unix ? listen_unix(l, loop, &a) : listen_tcp(l, loop, &a);
   l->u.h.data = l;

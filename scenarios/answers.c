@@ -47,7 +47,7 @@ const struct scn_req *scn_answers_lookup(const struct scn_answers *a,
 static void grow_slots(struct scn_answers *a) {
   free(a->slot);
   a->capslot = a->capslot ? 2 * a->capslot : 1024;
-  a->slot = scn__xcalloc(a->capslot, sizeof *a->slot);
+  a->slot = xcalloc(a->capslot, sizeof *a->slot);
   for (size_t k = 0; k < a->n; k++)
     a->slot[find_slot(a, a->req[k].id)] = (uint32_t)(k + 1);
 }
@@ -58,7 +58,7 @@ static struct scn_req *add_req(struct scn_answers *a, uint64_t id) {
     grow_slots(a);
   if (a->n == a->capreq) {
     a->capreq = a->capreq ? 2 * a->capreq : 256;
-    a->req = scn__xrealloc(a->req, a->capreq, sizeof *a->req);
+    a->req = xreallocarray(a->req, a->capreq, sizeof *a->req);
   }
   a->slot[find_slot(a, id)] = (uint32_t)(a->n + 1);
   struct scn_req *r = &a->req[a->n++];
@@ -95,7 +95,7 @@ static void note_exit(struct scn_answers *a, const char *who) {
     return;
   if (a->nexited == a->capexited) {
     a->capexited = a->capexited ? 2 * a->capexited : 64;
-    a->exited = scn__xrealloc(a->exited, a->capexited, sizeof *a->exited);
+    a->exited = xreallocarray(a->exited, a->capexited, sizeof *a->exited);
   }
   snprintf(a->exited[a->nexited++], sizeof a->exited[0], "%s", who);
 }

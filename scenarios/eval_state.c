@@ -4,7 +4,7 @@
  * a check of its model against the server and exits with status 3 when
  * they differ, so the verdict is read off the applications' exit events.
  * "equals FILE": the kernel's dumper (kvsload --dump, started by
- * sim-kernel/scn_exec.c when the applications are done) writes the
+ * cli/scn_exec.c when the applications are done) writes the
  * server's contents to <dump_dir>/<service>.dump; both files are key=value
  * lines, compared as sets of lines (order does not matter).  A file that is
  * missing, too large or not key=value lines makes the expectation fail
@@ -125,7 +125,7 @@ static char *read_all(const char *path, const char *label, char *why,
   }
   /* One byte more than the limit shows a file over it. */
   cap = st.st_size < SCN_DUMP_MAX ? (size_t)st.st_size + 1 : SCN_DUMP_MAX + 1;
-  buf = scn__xcalloc(cap + 1, 1);
+  buf = xcalloc(cap + 1, 1);
   n = fread(buf, 1, cap, f);
   if (ferror(f))
     bad = "cannot read it";
@@ -181,14 +181,14 @@ static int kvfile_read(struct kvfile *f, const char *path, const char *label,
   *f = (struct kvfile){0};
   if ((f->buf = read_all(path, label, why, len)) == NULL)
     return -1;
-  f->kv = scn__xcalloc(cap, sizeof *f->kv);
+  f->kv = xcalloc(cap, sizeof *f->kv);
   for (line = f->buf; *line != '\0'; line = next) {
     size_t n = strcspn(line, "\n");
     next = line[n] != '\0' ? line + n + 1 : line + n;
     line[n] = '\0';
     lineno++;
     if (f->n == cap)
-      f->kv = scn__xrealloc(f->kv, cap *= 2, sizeof *f->kv);
+      f->kv = xreallocarray(f->kv, cap *= 2, sizeof *f->kv);
     if (take_kv(f, line, label, lineno, why, len) < 0)
       return -1;
   }

@@ -53,7 +53,7 @@ const char *scn_fault_point_name(enum scn_fault_point pt) {
 }
 
 void *scn__append(void *arr, size_t *n, size_t size, const void *item) {
-  arr = scn__xrealloc(arr, *n + 1, size);
+  arr = xreallocarray(arr, *n + 1, size);
   memcpy((char *)arr + *n * size, item, size);
   ++*n;
   return arr;
@@ -571,8 +571,8 @@ static int parse_lines(struct scn__parser *p, const char *buf, size_t len) {
 
 struct scn *scn_parse(const char *file, const char *buf, size_t len,
                       struct scn_err *err) {
-  struct scn__parser *p = scn__xcalloc(1, sizeof *p);
-  struct scn *s = scn__xcalloc(1, sizeof *s);
+  struct scn__parser *p = xcalloc(1, sizeof *p);
+  struct scn *s = xcalloc(1, sizeof *s);
   int r;
   snprintf(s->file, sizeof s->file, "%s", file);
   *p = (struct scn__parser){.file = file, .err = err, .s = s, .line = 1};
@@ -597,7 +597,7 @@ struct scn *scn_load(const char *path, struct scn_err *err) {
     return NULL;
   }
   /* One byte more than the limit, so a larger file is seen to be larger. */
-  buf = scn__xcalloc(SCN_FILE_MAX + 1, 1);
+  buf = xcalloc(SCN_FILE_MAX + 1, 1);
   n = fread(buf, 1, SCN_FILE_MAX + 1, f);
   if (ferror(f)) {
     scn_err_set(err, path, 0, 0, "cannot read: %s", strerror(errno));

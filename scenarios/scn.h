@@ -34,7 +34,7 @@
 
 /* What one run may hold, so that a scenario the kernel cannot run is
  * refused when it is parsed, not found out during the run or after it
- * (sim-kernel/scn_exec.c checks these against the kernel's tables). */
+ * (cli/scn_exec.c checks these against the kernel's tables). */
 #define SCN_SERVERS_MAX 32 /* servers: the kernel's services (UK_SVC_MAX) */
 /* Processes started in a run, every instance counted: the trace holds 64
  * actors with the kernel, the kernel's process table 64 processes. */
@@ -84,10 +84,6 @@ enum scn_ev {
   SCN_EV_HALT, /* the machine halted; status: ICAs still live */
   SCN_EV_COUNT
 };
-
-/* The text of the `fail` event by which the kernel gives up restarting a
- * service (server --restart N): it starts so. */
-#define SCN_RESTART_LIMIT_TEXT "restart limit reached"
 
 /* The event's name as written in traces and scenarios ("spawn" ...). */
 const char *scn_ev_name(enum scn_ev ev);
@@ -187,7 +183,7 @@ enum scn_trigger_kind {
 
 /* A range LO..HI (times or numbers) is held as the low value and the high
  * one; without a range both are the same.  The kernel picks the value from
- * the run's seed when the run starts (sim-kernel/scn_exec.c), so a seed
+ * the run's seed when the run starts (cli/scn_exec.c), so a seed
  * varies where a fault strikes as well as the schedule. */
 struct scn_trigger {
   enum scn_trigger_kind kind;

@@ -270,7 +270,7 @@ static const struct scn_req *first_over(const struct scn_expect *x,
 
 static void eval_latency(const struct scn_expect *x,
                          const struct scn_answers *a, struct scn_verdict *v) {
-  uint64_t *lat = scn__xcalloc(a->n ? a->n : 1, sizeof *lat), seen;
+  uint64_t *lat = xcalloc(a->n ? a->n : 1, sizeof *lat), seen;
   size_t n = 0;
   const struct scn_req *r;
   char t[32], rt[32], at[64], more[192] = "";

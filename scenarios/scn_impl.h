@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "scn.h"
+#include "uksim/xalloc.h"
 
 enum scn__tok_kind { SCN__WORD, SCN__STRING, SCN__COLON };
 
@@ -141,8 +142,5 @@ int scn__st_expect(struct scn__parser *p);
 
 /* The name part of an instance ("kvs" of "kvs.2"), into out. */
 void scn__base_name(const char *inst, char out[SCN_INST_MAX + 1]);
-
-void *scn__xcalloc(size_t n, size_t size);
-void *scn__xrealloc(void *p, size_t n, size_t size);
 
 #endif

@@ -15,22 +15,6 @@
 
 #include "scn_impl.h"
 
-void *scn__xcalloc(size_t n, size_t size) {
-  void *p = calloc(n ? n : 1, size ? size : 1);
-  if (p == NULL)
-    abort();
-  return p;
-}
-
-void *scn__xrealloc(void *p, size_t n, size_t size) {
-  if (size != 0 && n > SIZE_MAX / size)
-    abort();
-  p = realloc(p, n * size > 0 ? n * size : 1);
-  if (p == NULL)
-    abort();
-  return p;
-}
-
 void scn_err_set(struct scn_err *err, const char *file, int line, int col,
                  const char *fmt, ...) {
   va_list ap;

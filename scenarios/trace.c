@@ -140,7 +140,7 @@ static long read_line(FILE *in, char *buf, size_t max) {
 
 /* Reads in line by line into r.  0, -1 or 1 as take_line. */
 static int read_stream(struct scn__reader *r, FILE *in) {
-  char *buf = scn__xcalloc(SCN_TRACE_LINE_MAX + 1, 1);
+  char *buf = xcalloc(SCN_TRACE_LINE_MAX + 1, 1);
   long n;
   int rc = 0;
   while (rc == 0 && (n = read_line(in, buf, SCN_TRACE_LINE_MAX)) >= 0) {

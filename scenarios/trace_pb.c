@@ -38,8 +38,8 @@ static void to_pb(const struct scn_event *e, Uksim__Trace__Event *pe) {
 /* Packs tr into a new buffer of *len bytes. */
 static uint8_t *pack(const struct scn_trace *tr, size_t *len) {
   Uksim__Trace__Trace t = UKSIM__TRACE__TRACE__INIT;
-  Uksim__Trace__Event *pev = scn__xcalloc(tr->n ? tr->n : 1, sizeof *pev);
-  Uksim__Trace__Event **pp = scn__xcalloc(tr->n ? tr->n : 1, sizeof *pp);
+  Uksim__Trace__Event *pev = xcalloc(tr->n ? tr->n : 1, sizeof *pev);
+  Uksim__Trace__Event **pp = xcalloc(tr->n ? tr->n : 1, sizeof *pp);
   uint8_t *buf;
   for (size_t i = 0; i < tr->n; i++) {
     to_pb(&tr->ev[i], &pev[i]);
@@ -50,7 +50,7 @@ static uint8_t *pack(const struct scn_trace *tr, size_t *len) {
   t.n_events = tr->n;
   t.events = pp;
   *len = uksim__trace__trace__get_packed_size(&t);
-  buf = scn__xcalloc(*len ? *len : 1, 1);
+  buf = xcalloc(*len ? *len : 1, 1);
   uksim__trace__trace__pack(&t, buf);
   free(pp);
   free(pev);

@@ -92,7 +92,7 @@ static int keep_event(struct scn__reader *r, const struct scn_event *e) {
     return -1;
   if (tr->n == r->cap) {
     r->cap = r->cap ? 2 * r->cap : 256;
-    tr->ev = scn__xrealloc(tr->ev, r->cap, sizeof *tr->ev);
+    tr->ev = xreallocarray(tr->ev, r->cap, sizeof *tr->ev);
   }
   tr->ev[tr->n++] = *e;
   return 0;
@@ -114,8 +114,8 @@ int scn__reader_add(struct scn__reader *r, const struct scn_event *e) {
 
 struct scn_trace *scn__reader_collect(struct scn__reader *r, const char *file,
                                       size_t keep, struct scn_err *err) {
-  struct scn_trace *tr = scn__xcalloc(1, sizeof *tr);
-  tr->actors = scn__xcalloc(SCN_TRACE_ACTORS_MAX, sizeof tr->actors[0]);
+  struct scn_trace *tr = xcalloc(1, sizeof *tr);
+  tr->actors = xcalloc(SCN_TRACE_ACTORS_MAX, sizeof tr->actors[0]);
   strcpy(tr->actors[0], "kernel");
   tr->nactors = 1;
   *r = (struct scn__reader){.file = file, .err = err, .tr = tr, .keep = keep};
@@ -176,7 +176,7 @@ int scn_trace_format(const char *path, enum scn_trace_format *fmt,
 static uint8_t *slurp(const char *path, FILE *f, size_t max, size_t *len,
                       struct scn_err *err) {
   size_t cap = 1 << 16, n = 0, got;
-  uint8_t *buf = scn__xcalloc(cap, 1);
+  uint8_t *buf = xcalloc(cap, 1);
   while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
     n += got;
     if (n > max) {
@@ -185,7 +185,7 @@ static uint8_t *slurp(const char *path, FILE *f, size_t max, size_t *len,
       return NULL;
     }
     if (n == cap)
-      buf = scn__xrealloc(buf, cap *= 2, 1);
+      buf = xreallocarray(buf, cap *= 2, 1);
   }
   if (ferror(f)) {
     scn_err_set(err, path, 0, 0, "cannot read: %s", strerror(errno));

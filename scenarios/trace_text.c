@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "scn_trace.h"
+#include "uksim/kabi.h"
 
 /* JSON Lines -------------------------------------------------------------- */
 
@@ -133,8 +134,8 @@ static void put_words(struct sb *b, const struct scn_event *e) {
         or_q(e->peer));
     break;
   case SCN_EV_FAIL:
-    if (strncmp(e->text, SCN_RESTART_LIMIT_TEXT,
-                strlen(SCN_RESTART_LIMIT_TEXT)) == 0) {
+    if (strncmp(e->text, KABI_RESTART_LIMIT_TEXT,
+                strlen(KABI_RESTART_LIMIT_TEXT)) == 0) {
       put(b, "gives up restarting %s (%s); the service goes down", or_q(e->svc),
           e->text);
       break;

@@ -4,7 +4,7 @@
  * at the start of its control ICA; the answer, in the same ICA, is
  * "hello, NAME".  Run it and try it:
  *
- *   build/sim-kernel/uksim run --help
+ *   build/cli/uksim run --help
  *
  * A server is a handler plus srv_run(): the library registers the service,
  * takes one request at a time from the kernel and sends the handler's

@@ -29,9 +29,12 @@
  * Versions: when the successor's version differs, the replacement hook
  * exports the store in the version-neutral form (kvs_neutral.h) into a
  * hand-off ICA and the successor imports it: v1 -> v2 starts every counter
- * at 1, v2 -> v1 drops them.  A successor given a store image of another
- * layout (the hook failed) refuses it with srv_panic("state version N not
- * supported"), and the old server keeps serving.
+ * at 1.  A successor refuses a state a newer version wrote, with
+ * srv_panic("state version 2 is newer than this server's 1"): v2 -> v1
+ * would drop the counters.  A successor given a store image of another
+ * layout (the hook failed) refuses it too ("state version N not
+ * supported").  Either way the replacement fails and the old server keeps
+ * serving.
  *
  * Caching (--cache N, seed 000 §4.1.2): puts are held unanswered, each
  * recorded in the state and kept (srv_keep), and applied and answered as a
@@ -60,6 +63,7 @@
 #include "kvs_state.h"
 #include "uksim/ap.h"
 #include "uksim/kvs.h"
+#include "uksim/num.h"
 #include "uksim/server.h"
 
 #ifndef KVS_VERSION
@@ -701,28 +705,12 @@ static void usage(FILE *f) {
       KVS_VERSION, KST_HELD_MAX);
 }
 
-/* Parses a number with an optional K, M or G suffix, in [min, max]. */
-static int parse_num(const char *s, uint64_t min, uint64_t max, uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  int shift = 0;
-  if (*end == 'K' || *end == 'k')
-    shift = 10;
-  else if (*end == 'M' || *end == 'm')
-    shift = 20;
-  else if (*end == 'G' || *end == 'g')
-    shift = 30;
-  if (shift != 0)
-    end++;
-  if (errno != 0 || end == s || *end != '\0' || *s == '-' ||
-      v > (UINT64_MAX >> shift))
-    return -EINVAL;
-  v <<= shift;
-  if (v < min || v > max)
-    return -EINVAL;
-  *out = v;
-  return 0;
+/* A number of option opt (as written, "--cache") in [min, max], a size
+ * with NUM_SIZE (a K, M or G suffix); said on stderr when it is not one.
+ * 0 or -EINVAL. */
+static int opt_num(const char *opt, const char *s, uint64_t min, uint64_t max,
+                   unsigned flags, uint64_t *out) {
+  return num_opt_u64("kvs", opt, s, min, max, flags, out) < 0 ? -EINVAL : 0;
 }
 
 static int parse_method(const char *s, enum method *m) {
@@ -744,27 +732,40 @@ static int parse_service(const char *s, char *out) {
   return 0;
 }
 
-static int set_opt(struct kvs_opts *o, int c, const char *arg) {
+/* Applies one option (opt: its name as written, for messages); 0, or
+ * -EINVAL for a bad value, said on stderr. */
+static int set_opt(struct kvs_opts *o, int c, const char *opt,
+                   const char *arg) {
   uint64_t v = 0;
-  int r;
+  const char *what = NULL;
+  int r = 0;
   switch (c) {
   case 'm':
-    return parse_method(arg, &o->method);
+    what = "single, chain or copy";
+    r = parse_method(arg, &o->method);
+    break;
   case 's':
-    return parse_num(arg, KST_SIZE_MIN, UK_ICA_SIZE_MAX, &o->state_size);
+    return opt_num(opt, arg, KST_SIZE_MIN, UK_ICA_SIZE_MAX, NUM_SIZE,
+                   &o->state_size);
   case 'g':
-    return parse_num(arg, KST_PAGE, UK_ICA_SIZE_MAX, &o->seg_size);
+    return opt_num(opt, arg, KST_PAGE, UK_ICA_SIZE_MAX, NUM_SIZE,
+                   &o->seg_size);
   case 'c':
-    r = parse_num(arg, 0, KST_HELD_MAX, &v);
+    r = opt_num(opt, arg, 0, KST_HELD_MAX, 0, &v);
     o->cache = (uint32_t)v;
     return r;
   case 'n':
-    return parse_num(arg, 0, UINT64_MAX, &o->snapshot);
+    return opt_num(opt, arg, 0, UINT64_MAX, 0, &o->snapshot);
   case 'v':
-    return parse_service(arg, o->service);
+    what = "a service name that fits the kernel's table";
+    r = parse_service(arg, o->service);
+    break;
   default:
-    return -EINVAL;
+    return -EINVAL; /* getopt_long has already complained */
   }
+  if (r < 0)
+    fprintf(stderr, "kvs: %s: '%s' is not %s\n", opt, arg, what);
+  return r;
 }
 
 /* Fills o from argv.  Returns 0, 1 for --help, or -EINVAL. */
@@ -787,12 +788,10 @@ static int parse_opts(int argc, char **argv, struct kvs_opts *o) {
   while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
     if (c == 'h')
       return 1;
-    if (set_opt(o, c, optarg) < 0) {
-      if (c != '?')
-        fprintf(stderr, "kvs: bad value for --%s: %s\n", longopts[idx].name,
-                optarg);
+    char opt[32];
+    snprintf(opt, sizeof opt, "--%s", c == '?' ? "?" : longopts[idx].name);
+    if (set_opt(o, c, opt, optarg) < 0)
       return -EINVAL;
-    }
   }
   o->state_size = (o->state_size + KST_PAGE - 1) / KST_PAGE * KST_PAGE;
   if (o->cache > 0 && o->method == M_COPY) {

@@ -17,8 +17,8 @@ static void build_entries(const struct kst *s, struct kvn_image *im) {
   size_t n = kst_count(s), i = 0;
   struct kst_entry e;
   uint64_t cursor = 0;
-  im->ent = kvs_xrealloc(NULL, n * sizeof *im->ent);
-  im->entp = kvs_xrealloc(NULL, n * sizeof *im->entp);
+  im->ent = xmalloc(n * sizeof *im->ent);
+  im->entp = xmalloc(n * sizeof *im->entp);
   while (kst_next(s, &cursor, &e)) {
     Uksim__Kvs__Entry *pe = &im->ent[i];
     uksim__kvs__entry__init(pe);
@@ -35,8 +35,8 @@ static void build_entries(const struct kst *s, struct kvn_image *im) {
 static void build_held(const struct kst *s, struct kvn_image *im) {
   struct kst_held h[KST_HELD_MAX];
   uint32_t n = kst_held_list(s, h);
-  im->held = kvs_xrealloc(NULL, n * sizeof *im->held);
-  im->heldp = kvs_xrealloc(NULL, n * sizeof *im->heldp);
+  im->held = xmalloc(n * sizeof *im->held);
+  im->heldp = xmalloc(n * sizeof *im->heldp);
   for (uint32_t i = 0; i < n; i++) {
     Uksim__Kvs__Held *ph = &im->held[i];
     uksim__kvs__held__init(ph);
@@ -151,7 +151,9 @@ int kvn_import(struct kst *dst, const void *buf, uint64_t len, char *why,
       uksim__kvs__state__unpack(NULL, h.len, (const uint8_t *)buf + sizeof h);
   if (m == NULL)
     return REFUSE(why, whylen, "neutral state: does not decode");
-  int r = load_state(dst, m, why, whylen);
+  int r = kst_check_version(m->from_version, kst_layout(dst), why, whylen);
+  if (r == 0)
+    r = load_state(dst, m, why, whylen);
   uksim__kvs__state__free_unpacked(m, NULL);
   return r;
 }

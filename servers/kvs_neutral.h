@@ -6,7 +6,8 @@
  * form from its replacement hook; the copy baseline exports here for every
  * replacement and snapshot.  The importer builds a store of its own layout
  * from it, so neither version needs to know the other's layout: v1 -> v2
- * gives every key a counter of 1; v2 -> v1 drops the counters.
+ * gives every key a counter of 1.  v2 -> v1 is refused by the version the
+ * form records (kst_check_version): v1 would drop the counters.
  *
  * Export is O(data) by nature (every value is packed); the message points
  * into the store, so the only copy is the packing itself.
@@ -54,8 +55,10 @@ void kvn_free(struct kvn_image *im);
 bool kvn_is_image(const void *buf, uint64_t len);
 
 /* Loads every entry and held request of the neutral form in buf into dst,
- * an empty store.  0; -EPROTO for a malformed buffer (why says what); or
- * an error of kst_load (-ENOSPC: dst is too small). */
+ * an empty store.  0; -EPROTO for a malformed buffer (why says what);
+ * -EPROTONOSUPPORT, dst unchanged, when a newer version than dst's layout
+ * wrote it (kst_check_version); or an error of kst_load (-ENOSPC: dst is
+ * too small). */
 int kvn_import(struct kst *dst, const void *buf, uint64_t len, char *why,
                size_t whylen);
 

@@ -3,18 +3,8 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void *kvs_xrealloc(void *p, size_t size) {
-  void *q = realloc(p, size == 0 ? 1 : size);
-  if (q == NULL) {
-    fputs("kvs: out of memory\n", stderr);
-    abort();
-  }
-  return q;
-}
 
 void ksp_init(struct ksp *sp) {
   memset(sp, 0, sizeof *sp);
@@ -41,7 +31,7 @@ static size_t lower_bound(const struct ksp *sp, uint64_t addr) {
 static void insert_at(struct ksp *sp, size_t i, uint64_t addr, uint64_t len) {
   if (sp->n == sp->cap) {
     sp->cap = sp->cap ? 2 * sp->cap : 16;
-    sp->ext = kvs_xrealloc(sp->ext, sp->cap * sizeof *sp->ext);
+    sp->ext = xrealloc(sp->ext, sp->cap * sizeof *sp->ext);
   }
   memmove(&sp->ext[i + 1], &sp->ext[i], (sp->n - i) * sizeof *sp->ext);
   sp->ext[i] = (struct ksp_ext){addr, len};

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "uksim/xalloc.h"
+
 /* A remainder smaller than this stays with the allocation rather than
  * becoming a hole nobody can use. */
 #define KSP_SLACK 64
@@ -33,9 +35,6 @@ struct ksp {
   size_t n, cap;
   uint64_t free_bytes;
 };
-
-/* realloc() that aborts when memory runs out (STYLE: one place for that). */
-void *kvs_xrealloc(void *p, size_t size);
 
 void ksp_init(struct ksp *sp);
 void ksp_close(struct ksp *sp);

@@ -636,7 +636,7 @@ int kst_init(struct kst *s, const struct kst_config *c,
   uint64_t hb = hdr_bytes(segmax);
   uint64_t size0 = segmax == 0 ? c->limit : round_up(hb, KST_PAGE);
   s->nseg = segmax ? segmax : 1; /* seg[0] names segment 0 itself */
-  s->seg = kvs_xrealloc(NULL, s->nseg * sizeof *s->seg);
+  s->seg = xmalloc(s->nseg * sizeof *s->seg);
   memset(s->seg, 0, s->nseg * sizeof *s->seg);
   ksp_init(&s->space);
   r = ops->create(ops->arg, size0, &s->seg[0]);
@@ -685,6 +685,14 @@ bool kst_is_image(const void *buf, uint64_t len) {
 
 /* Restoring -------------------------------------------------------------- */
 
+int kst_check_version(uint32_t state, uint32_t own, char *why, size_t whylen) {
+  if (state <= own)
+    return 0;
+  snprintf(why, whylen, "state version %u is newer than this server's %u",
+           state, own);
+  return -EPROTONOSUPPORT;
+}
+
 /* What a restore collects while it checks: the extents in use. */
 struct scan {
   struct ksp_ext *used;
@@ -699,7 +707,7 @@ struct scan {
 static void add_used(struct scan *sc, uint64_t addr, uint64_t len) {
   if (sc->n == sc->cap) {
     sc->cap = sc->cap ? 2 * sc->cap : 64;
-    sc->used = kvs_xrealloc(sc->used, sc->cap * sizeof *sc->used);
+    sc->used = xrealloc(sc->used, sc->cap * sizeof *sc->used);
   }
   sc->used[sc->n++] = (struct ksp_ext){addr, len};
 }
@@ -720,7 +728,10 @@ static int check_hdr(const struct kst_seg *seg0, uint32_t layout,
   if (!kst_is_image(seg0->base, seg0->size))
     return REFUSE(sc, "state ICA: not a kvs store (magic)");
   if (h->layout != layout) {
-    snprintf(sc->why, sc->whylen, "state version %u not supported", h->layout);
+    /* An older image, too, is refused: only the neutral form converts. */
+    if (kst_check_version(h->layout, layout, sc->why, sc->whylen) == 0)
+      snprintf(sc->why, sc->whylen, "state version %u not supported",
+               h->layout);
     return -EPROTONOSUPPORT;
   }
   if (h->method != KST_SINGLE && h->method != KST_CHAIN)
@@ -854,7 +865,7 @@ static int check_held(struct kst *s, struct scan *sc) {
 /* Rebuilds the free space: every byte of every segment the header, the
  * index and the records do not use. */
 static int rebuild_space(struct kst *s, struct scan *sc) {
-  struct ksp_ext *area = kvs_xrealloc(NULL, s->nseg * sizeof *area);
+  struct ksp_ext *area = xmalloc(s->nseg * sizeof *area);
   size_t na = 0;
   for (uint32_t i = 0; i < s->nseg; i++)
     if (s->seg[i].size != 0)
@@ -877,7 +888,7 @@ static int restore_steps(struct kst *s, const struct kst_seg *seg0,
   if (s->seg_size == 0 || s->seg_size > UK_ICA_SIZE_MAX)
     s->seg_size = SEG_SIZE_DEFAULT;
   s->nseg = s->hdr->segmax ? s->hdr->segmax : 1;
-  s->seg = kvs_xrealloc(NULL, s->nseg * sizeof *s->seg);
+  s->seg = xmalloc(s->nseg * sizeof *s->seg);
   memset(s->seg, 0, s->nseg * sizeof *s->seg);
   s->seg[0] = *seg0;
   s->seg[0].size = s->hdr->size;

@@ -39,8 +39,10 @@
  * (kst_was_applied).
  *
  * Record layouts: layout 1 (kvs v1) and layout 2 (kvs v2: a version counter
- * per key).  A successor restores only its own layout; other versions go
- * through the version-neutral form.  Not thread safe.
+ * per key); a layout is the version of kvs that writes it.  A successor
+ * restores only its own layout; an older version's store comes through the
+ * version-neutral form, and a newer version's is refused
+ * (kst_check_version).  Not thread safe.
  */
 #ifndef UKSIM_SERVERS_KVS_STATE_H
 #define UKSIM_SERVERS_KVS_STATE_H
@@ -181,6 +183,15 @@ struct kst {
 int kst_init(struct kst *s, const struct kst_config *c,
              const struct kst_segops *ops);
 
+/* Whether a server of layout `own` takes a state written by kvs version
+ * `state`: 0 for its own version or an older one (converted through the
+ * neutral form); -EPROTONOSUPPORT for a newer one, with why naming both
+ * ("state version 2 is newer than this server's 1").  A newer version's
+ * state may hold what this one cannot keep (v2's counters); a downgrade
+ * that dropped it would lose it without a word, so the successor refuses
+ * and the newer server keeps serving. */
+int kst_check_version(uint32_t state, uint32_t own, char *why, size_t whylen);
+
 /* Takes over the store whose segment 0 is seg0 (an inherited state ICA);
  * writes nothing.  Always checks the header, the segment table and the
  * index (every slot in range, no two records overlapping) and rebuilds the
@@ -189,7 +200,8 @@ int kst_init(struct kst *s, const struct kst_config *c,
  * checks every record (O(keys) pages); with it, segments other than the
  * index's are attached and records checked when first used (see the top
  * of this file).  Returns 0; -EPROTONOSUPPORT when the layout is not
- * `layout`, -EPROTO for anything malformed (why says what, for
+ * `layout` (why: newer, as kst_check_version says, or "not supported"),
+ * -EPROTO for anything malformed (why says what, for
  * srv_panic); or an error of ops.  limit is the new cap on segment bytes
  * for chain (single keeps its size).  On failure nothing is held:
  * attached segments are forgotten, not released. */

@@ -44,7 +44,6 @@
 
 #include "kern.h"
 #include "machine.h"
-#include "scn_trace.h"
 #include "uksim_paths.h"
 
 /* One packet per wake-up: a process has at most one call in flight, so a
@@ -71,33 +70,42 @@ void kern__trace(struct kern *k, const char *fmt, ...) {
 }
 
 void kern__event(struct kern *k, const struct kern_ev *e) {
-  FILE *f = k->events;
   /* While halting, processes end in whatever order their exits arrive:
    * the halt event alone says how it ended, so a trace stays a function
    * of the run. */
   if (k->halting && strcmp(e->ev, "halt") != 0)
     return;
-  if (f == NULL) {
-    if (k->exec)
-      exec_event(k, e);
-    return;
-  }
-  fprintf(f, "{\"step\":%llu,\"t\":%llu",
-          (unsigned long long)k->kd->hdr.step + 1,
-          (unsigned long long)(kern__now_ns() - k->t0_ns));
-  scn_json_str(f, "ev", e->ev);
-  scn_json_str(f, "actor", e->actor ? e->actor : "kernel");
-  scn_json_str(f, "peer", e->peer);
-  scn_json_str(f, "svc", e->svc);
-  if (e->req)
-    fprintf(f, ",\"req\":%llu", (unsigned long long)e->req);
-  scn_json_str(f, "op", e->op);
-  if (e->status)
-    fprintf(f, ",\"status\":%d", e->status);
-  scn_json_str(f, "text", e->text);
-  fputs("}\n", f);
-  if (k->exec)
-    exec_event(k, e);
+  if (k->events)
+    k->ops->write_event(k->events, k->kd->hdr.step + 1,
+                        kern__now_ns() - k->t0_ns, e);
+  if (k->exec && k->ops->event)
+    k->ops->event(k, e);
+}
+
+void kern__exec_after_step(struct kern *k) {
+  if (k->exec && k->ops->after_step)
+    k->ops->after_step(k);
+}
+
+bool kern__exec_idle(struct kern *k) {
+  return k->exec && k->ops->idle && k->ops->idle(k);
+}
+
+void kern__exec_limit(struct kern *k, const char *what) {
+  if (k->exec && k->ops->limit)
+    k->ops->limit(k, what);
+}
+
+void kern__exec_poll(struct kern *k) {
+  if (k->exec && k->ops->poll)
+    k->ops->poll(k);
+}
+
+static void exec_wait(struct kern *k, uint64_t id) {
+  if (k->exec && k->ops->wait)
+    k->ops->wait(k, id);
+  else
+    kern__reply(k, id, -ENOENT, "this machine runs no scenario", NULL);
 }
 
 const char *kern__opname(const struct uk_kdata *kd, uint32_t svc, uint32_t op,
@@ -294,8 +302,7 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
       continue;
     }
     kern__dispatch(k, p, &m);
-    if (k->exec)
-      exec_poll(k);
+    kern__exec_poll(k);
     if (k->proc[p].sock < 0)
       return;
   }
@@ -346,8 +353,8 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
     return;
   }
   kern__proc_exited(k, p);
-  if (k->exec && !k->halting)
-    exec_poll(k);
+  if (!k->halting)
+    kern__exec_poll(k);
 }
 
 /* Finds program on the path: UKSIM_PATH, then the build tree, then the
@@ -827,7 +834,7 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
-int kern_main(int argc, char **argv) {
+int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   static const struct option opts[] = {
       {"os-id", required_argument, NULL, 'o'},
       {"budget", required_argument, NULL, 'b'},
@@ -838,6 +845,7 @@ int kern_main(int argc, char **argv) {
       {"dump-dir", required_argument, NULL, 'd'},
       {"poll-us", required_argument, NULL, 'p'},
       {NULL, 0, NULL, 0}};
+  static const struct kern_ops none;
   static struct kern k; /* large: the fd array */
   const char *scenario = NULL, *seed = NULL, *dump_dir = NULL;
   uint32_t os_id = 1;
@@ -846,6 +854,7 @@ int kern_main(int argc, char **argv) {
   int c;
 
   k.trace_left = 0;
+  k.ops = ops ? ops : &none;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     if (c == 'o')
@@ -883,6 +892,12 @@ int kern_main(int argc, char **argv) {
     return 1;
   }
   close(4);
+  if ((trace_file && k.ops->write_event == NULL) ||
+      (scenario && k.ops->start == NULL)) {
+    fprintf(stderr, "uksim kernel: this kernel has no %s\n",
+            scenario ? "scenario executor" : "event writer");
+    return 1;
+  }
   if (trace_file && (k.events = fopen(trace_file, "we")) == NULL) {
     fprintf(stderr, "uksim kernel: cannot write the trace %s: %m\n",
             trace_file);
@@ -915,8 +930,9 @@ int kern_main(int argc, char **argv) {
   uv_idle_init(k.loop, &k.poll);
   kern__sleep_init(&k);
   rep_init(&k);
-  if (scenario && exec_start(&k, scenario, seed ? strtoull(seed, NULL, 10) : 0,
-                             seed, dump_dir) < 0)
+  if (scenario && k.ops->start(&k, scenario,
+                               seed ? strtoull(seed, NULL, 10) : 0, seed,
+                               dump_dir) < 0)
     return 1;
   uv_run(k.loop, UV_RUN_DEFAULT);
   signal(SIGTERM, SIG_IGN); /* halted: a late signal must not kill us */

@@ -157,7 +157,8 @@ struct kern {
   bool progress;                   /* since the grace timer was last armed */
   bool frozen;                     /* the scenario is over: no more steps */
   uint64_t steps_max, time_max_ns; /* 0: no limit */
-  struct scn_exec *exec;           /* the scenario being run, or NULL */
+  const struct kern_ops *ops;      /* never NULL (kern_main) */
+  void *exec;                      /* the executor's run, or NULL */
 };
 
 /* sched.c: the clock (virtual under lock-step), timers, the scheduler. */
@@ -178,18 +179,33 @@ void sched_hang(struct kern *k, uint32_t p);
 void sched_exit_arrived(struct kern *k, uint32_t p);
 void sched_killed(struct kern *k, uint32_t p);
 
-/* scn_exec.c: the scenario executor, called by the scheduler. */
-struct scn_exec;
-/* dump_dir: where the final state is dumped (SERVICE.dump), or NULL. */
-int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
-               const char *dump_dir);
-bool kern__idle(struct kern *k); /* nothing enabled: true if it did more */
-void kern__limit(struct kern *k, const char *what);
-void exec_after_step(struct kern *k);
-void exec_poll(struct kern *k);
-void exec_wait(struct kern *k, uint64_t id);
+/* What drives a kernel from outside its calls and what records it: the
+ * kernel's one interface to a scenario executor and an event writer.
+ * kern_main's caller installs it (cli/cmd_kernel.c installs the scenario
+ * executor, cli/scn_exec.c, and the JSON Lines writer), so the kernel
+ * library links neither the scenario language nor a trace format.  Any
+ * member may be NULL.  start sets k->exec; the other exec members are
+ * called only while it is set. */
 struct kern_ev;
-void exec_event(struct kern *k, const struct kern_ev *e);
+struct kern_ops {
+  /* --trace-file: e, the step-th event, t_ns after boot, as one line. */
+  void (*write_event)(FILE *f, uint64_t step, uint64_t t_ns,
+                      const struct kern_ev *e);
+  /* --scenario FILE: start running it; < 0 fails the boot. */
+  int (*start)(struct kern *k, const char *file, uint64_t seed,
+               bool seed_given, const char *dump_dir);
+  void (*event)(struct kern *k, const struct kern_ev *e); /* each event */
+  void (*after_step)(struct kern *k); /* lock-step: after each step */
+  bool (*idle)(struct kern *k); /* nothing enabled: true if it did more */
+  void (*limit)(struct kern *k, const char *what); /* a run limit hit */
+  void (*poll)(struct kern *k); /* free-running: after each call, exit */
+  void (*wait)(struct kern *k, uint64_t id); /* answer ScenarioWait id */
+};
+/* The executor's hooks, each a no-op while no scenario runs. */
+void kern__exec_after_step(struct kern *k);
+bool kern__exec_idle(struct kern *k);
+void kern__exec_limit(struct kern *k, const char *what);
+void kern__exec_poll(struct kern *k);
 
 /* kern.c */
 void kern__proc_exited(struct kern *k, uint32_t p);
@@ -266,6 +282,7 @@ int ctl_post(struct outbox *o, const Uksim__Ctl *c, int fd);
 int ctl_post_reply(struct outbox *o, uint64_t id, const Uksim__Reply *r,
                    int fd);
 
-int kern_main(int argc, char **argv);
+/* The `uksim kernel` role, started by the machine; ops may be NULL. */
+int kern_main(int argc, char **argv, const struct kern_ops *ops);
 
 #endif /* UKSIM_KERN_H */

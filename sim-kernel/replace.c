@@ -45,7 +45,6 @@
 #include <string.h>
 
 #include "kern.h"
-#include "scn.h"
 
 #define RESTART_MAX 3
 #define REPLACE_DEADLINE_MS 5000
@@ -556,7 +555,7 @@ static bool restarts_used_up(struct kern *k, uint32_t s) {
   if (max == 0 || SV(k, s)->restarts < max)
     return false;
   char why[96];
-  snprintf(why, sizeof why, SCN_RESTART_LIMIT_TEXT ": %u restarts used", max);
+  snprintf(why, sizeof why, KABI_RESTART_LIMIT_TEXT ": %u restarts used", max);
   kern__trace(k, "%s", why);
   svc_event(k, "fail", s, UK_NIL, UK_NIL, why);
   return true;

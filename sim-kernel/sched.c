@@ -33,7 +33,7 @@
  * the same seed gives the same steps, and the same trace, on every run.
  *
  * When nothing is enabled and no timer is set, the run is idle and the
- * scenario executor (scn_exec.c) decides whether it is over. */
+ * scenario executor (kern_ops, kern.h) decides whether it is over. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,7 +197,7 @@ static bool one_step(struct kern *k) {
    * background timers left: the executor may act, or the run is over. */
   struct ktimer *t = vt_next(k, true);
   if (t == NULL) {
-    if (kern__idle(k))
+    if (kern__exec_idle(k))
       return true;
     if ((t = vt_next(k, false)) == NULL)
       return false;
@@ -239,17 +239,17 @@ void sched_run(struct kern *k) {
   k->sched_busy = true; /* a step may call back into here */
   while (!k->halting && !k->frozen && quiescent(k)) {
     if (!one_step(k)) {
-      kern__limit(k, "a deadlock: every process waits and no timer is set");
+      kern__exec_limit(k, "a deadlock: every process waits and no timer is set");
       break;
     }
-    exec_after_step(k);
+    kern__exec_after_step(k);
     k->progress = true;
     if (k->steps_max && k->kd->hdr.step >= k->steps_max) {
-      kern__limit(k, "the step limit");
+      kern__exec_limit(k, "the step limit");
       break;
     }
     if (k->time_max_ns && k->vnow >= k->time_max_ns) {
-      kern__limit(k, "the virtual time limit");
+      kern__exec_limit(k, "the virtual time limit");
       break;
     }
   }

@@ -237,4 +237,9 @@ struct kabi_panic_args {
   char reason[128];
 };
 
+/* The text of the `fail` event by which the kernel gives up restarting a
+ * service (a restart policy's limit): the event's text starts so, and
+ * trace readers (scenarios/trace_text.c) match it. */
+#define KABI_RESTART_LIMIT_TEXT "restart limit reached"
+
 #endif /* UKSIM_KABI_H */

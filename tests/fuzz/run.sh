@@ -1,60 +1,236 @@
 #!/bin/sh
-# Builds the libFuzzer targets with clang (outside meson) and runs each for
-# a short while from the seed corpus: the net9p decoder and server, and the
-# scenario parser and trace reader (fuzz_scn, seeded with the shipped
-# scenarios).  Exits non-zero if a target crashes, leaks, or fails to build.
-#   FUZZ_SECONDS  the budget is 2 x FUZZ_SECONDS in all (default 45), shared
-#                 evenly by the three targets
-# Needs: clang, libclang-rt-<ver>-dev (libFuzzer + sanitizers),
-#        libsodium-dev, libuv1-dev (header only), libjansson-dev.
+# Builds the libFuzzer targets with clang (outside meson) and runs each
+# from its corpus, tests/fuzz/corpus/<target>/:
+#   decode   the 9P codec                    (fuzz_decode.c)
+#   srv      the 9P server                   (fuzz_srv.c)
+#   scn      the scenario parser, trace reader and timeline (fuzz_scn.c;
+#            the shipped scenarios are seeds too)
+#   client   the blocking 9P client's reading of answers (fuzz_client.c)
+#   aclient  the asynchronous client and the stream transport under it
+#            (fuzz_aclient.c)
+#   kcall    the kernel's call decoder: kabi_recvmsg and kern__dispatch
+#            on a kernel whose loop never runs (fuzz_kcall.c)
+# Exits non-zero if a target crashes, leaks, times out or fails to build.
+#
+#   run.sh [TARGET...]           the CI run: 2 x FUZZ_SECONDS in all
+#                                (default 45; check.sh sets 30), shared
+#                                evenly by the targets
+#   run.sh --long [SECONDS]      each target SECONDS (default 3600), one
+#                                after the other
+#   run.sh --update-corpus ...   after the run, merges each target's corpus
+#                                and what the run found, minimized
+#                                (libFuzzer -merge=1), into
+#                                tests/fuzz/corpus/<target>/; commit that.
+#                                With --long: --long 600 --update-corpus
+#   run.sh --replay TARGET FILE  builds TARGET and runs it once on FILE
+#
+# Every run ends with a line per target: executions, executions per second,
+# coverage (edges, features) and corpus (inputs/bytes) at the end.  An
+# input that crashes, leaks or times out is copied whole to $FUZZ_ARTIFACTS
+# (default fuzz-artifacts/ at the top of the tree, which git ignores) as
+# <target>-crash-<sha1> and so on, and the command that replays it is
+# printed; tests/fuzz/make_corpus.py writes the hand-made seeds.
+# Needs: clang, libclang-rt-<ver>-dev (libFuzzer + sanitizers), protobuf-c
+#        (protoc-c), libsodium-dev, libuv1-dev, libjansson-dev.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-# The total stayed 2 x FUZZ_SECONDS when fuzz_scn joined the two others.
-secs=$(( 2 * ${FUZZ_SECONDS:-45} / 3 ))
+all="decode srv scn client aclient kcall"
+long="" update="" replay=""
+while [ $# -gt 0 ]; do
+  case $1 in
+  --long)
+    long=3600
+    case ${2:-} in [0-9]*) long=$2; shift ;; esac ;;
+  --update-corpus) update=1 ;;
+  --replay)
+    [ $# -ge 3 ] || { echo "usage: run.sh --replay TARGET FILE" >&2; exit 2; }
+    replay=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
+    set -- "$2"
+    break ;;
+  -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  *) break ;;
+  esac
+  shift
+done
+targets=${*:-$all}
+for t in $targets; do
+  case " $all " in *" ${t#fuzz_} "*) ;; *)
+    echo "run.sh: no target $t (targets: $all)" >&2; exit 2 ;;
+  esac
+done
+ntargets=$(echo $targets | wc -w)
+if [ -n "$long" ]; then
+  secs=$long
+else
+  # The total stays 2 x FUZZ_SECONDS however many targets there are.
+  secs=$(( 2 * ${FUZZ_SECONDS:-45} / ntargets ))
+fi
 [ "$secs" -ge 1 ] || secs=1
+artifacts=${FUZZ_ARTIFACTS:-$root/fuzz-artifacts}
 cc=${CC:-clang}
 out=$(mktemp -d "${TMPDIR:-/tmp}/uksim-fuzz.XXXXXX")
 trap 'rm -rf "$out"' EXIT
-lib="addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c"
-srcs=""
-for f in $lib; do srcs="$srcs $root/net9p/$f"; done
-scn_srcs=""
-for f in scn.c scn_lex.c scn_action.c scn_count.c trace.c trace_read.c trace_pb.c timeline.c; do
+
+# The base every part links (lib/meson.build base_dep), where it exists.
+base=""
+for f in xalloc.c num.c; do
+  [ -f "$root/lib/$f" ] && base="$base $root/lib/$f"
+done
+net9p_srcs=$base
+for f in addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c \
+         client.c aclient.c stream.c; do
+  net9p_srcs="$net9p_srcs $root/net9p/$f"
+done
+scn_srcs=$base
+for f in scn.c scn_lex.c scn_action.c scn_count.c trace.c trace_read.c \
+         trace_pb.c timeline.c; do
   scn_srcs="$scn_srcs $root/scenarios/$f"
 done
-# The trace reader also reads the binary (protobuf-c) form.
-protoc-c --proto_path="$root/scenarios" --c_out="$out" trace.proto
-scn_srcs="$scn_srcs $out/trace.pb-c.c"
+# The kernel library is what sim-kernel/ holds, and the ABI's packet I/O.
+kern_srcs="$base $root/lib/kabi_io.c $out/control.pb-c.c"
+for f in "$root"/sim-kernel/*.c; do kern_srcs="$kern_srcs $f"; done
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
-       -fno-sanitize-recover=undefined -I$root/include -I$root/net9p
-       -I$root/tests/net9p -I$root/scenarios -I$out
-       $(pkg-config --cflags libuv libsodium jansson)"
-status=0
-for t in decode srv scn; do
-  echo "fuzz: building fuzz_$t"
-  if [ "$t" = scn ]; then
-    tsrcs=$scn_srcs libs="$(pkg-config --libs jansson libprotobuf-c)"
-  else
-    tsrcs=$srcs libs=$(pkg-config --libs libsodium)
-  fi
+       -fno-sanitize-recover=undefined -I$root/include -I$root/lib
+       -I$root/net9p -I$root/tests/net9p -I$root/scenarios
+       -I$root/sim-kernel -I$out
+       $(pkg-config --cflags libuv libsodium jansson libprotobuf-c)"
+
+# Builds fuzz_$1 into $out; its log is $out/build_$1.
+build() {
+  case $1 in
+  decode | srv | client | aclient)
+    tsrcs=$net9p_srcs tflags="" libs="$(pkg-config --libs libsodium libuv)"
+    ;;
+  scn)
+    tsrcs=$scn_srcs tflags="" libs="$(pkg-config --libs jansson libprotobuf-c)"
+    ;;
+  kcall)
+    # The kernel scans its tables whole (4096 slots) at every exit; traced
+    # comparisons there cost two thirds of the time for nothing the input
+    # decides, so this target goes by coverage alone.
+    tsrcs=$kern_srcs tflags=-fno-sanitize-coverage=trace-cmp
+    libs="$(pkg-config --libs libuv libprotobuf-c)"
+    ;;
+  esac
   # shellcheck disable=SC2086
-  $cc $flags $tsrcs "$root/tests/fuzz/fuzz_$t.c" $libs -o "$out/fuzz_$t"
-  mkdir -p "$out/corpus_$t"
-  # fuzz_scn's seeds are the shipped scenarios as they are now.
+  $cc $flags $tflags $tsrcs "$root/tests/fuzz/fuzz_$1.c" $libs -lpthread \
+    -o "$out/fuzz_$1" >"$out/build_$1" 2>&1
+}
+
+# Generated sources: the trace reader also reads the binary (protobuf-c)
+# form; the kernel speaks protobuf-c to its machine and wants its paths.
+protoc-c --proto_path="$root/scenarios" --c_out="$out" trace.proto
+protoc-c --proto_path="$root/sim-kernel" --c_out="$out" control.proto
+for m in $(find "$root" -name meson.build -not -path "$root/build*"); do
+  sed -n "s/.*set_quoted('\([A-Z_0-9]*\)'.*/#define \1 \"\"/p" "$m"
+done >"$out/uksim_paths.h"
+
+# The targets build in parallel.
+pids=""
+for t in $targets; do
+  t=${t#fuzz_}
+  echo "fuzz: building fuzz_$t"
+  build "$t" &
+  pids="$pids $!:$t"
+done
+status=0
+for pt in $pids; do
+  if ! wait "${pt%%:*}"; then
+    echo "fuzz: fuzz_${pt#*:} failed to build:"
+    tail -n 30 "$out/build_${pt#*:}"
+    status=1
+  fi
+done
+[ $status -eq 0 ] || exit $status
+
+if [ -n "$replay" ]; then
+  t=${targets#fuzz_}
+  echo "fuzz: replaying $replay on fuzz_$t"
+  TMPDIR=$out "$out/fuzz_$t" -rss_limit_mb=2048 -timeout=10 "$replay" ||
+    exit 1
+  exit 0
+fi
+
+# What a failed run leaves: each input whole in $artifacts, the start of
+# it in the log, and how to replay it.
+keep_artifacts() {
+  mkdir -p "$artifacts"
+  for a in "$out/art_$1"/*; do
+    [ -e "$a" ] || continue
+    k="$artifacts/fuzz_$1-$(basename "$a")"
+    cp "$a" "$k"
+    echo "fuzz: input kept whole in $k ($(wc -c <"$k") bytes); it begins:"
+    od -A d -t x1 "$k" | head -n 8
+    echo "fuzz: replay it (from the top of the tree):" \
+         "sh tests/fuzz/run.sh --replay $1 ${k#"$root"/}"
+  done
+}
+
+# One summary line from a libFuzzer log.
+summary() {
+  awk -v t="fuzz_$1" -v r="$2" '
+    /stat::number_of_executed_units/ { n = $2 }
+    /stat::average_exec_per_sec/ { s = $2 }
+    / cov: / {
+      for (i = 1; i < NF; i++) {
+        if ($i == "cov:") cov = $(i + 1)
+        if ($i == "ft:") ft = $(i + 1)
+        if ($i == "corp:") corp = $(i + 1)
+      }
+    }
+    END { printf "fuzz: %-13s %-6s %12s %8s %6s %7s %14s\n", t, r,
+          n ? n : "-", s ? s : "-", cov ? cov : "-", ft ? ft : "-",
+          corp ? corp : "-" }' "$out/log_$1"
+}
+
+results=""
+for t in $targets; do
+  t=${t#fuzz_}
+  mkdir -p "$out/corpus_$t" "$out/art_$t"
+  # fuzz_scn's seeds are also the shipped scenarios as they are now.
   [ "$t" = scn ] && cp "$root"/scenarios/*.scn "$out/corpus_$t/"
   echo "fuzz: running fuzz_$t for ${secs}s"
-  if ! "$out/fuzz_$t" -max_total_time="$secs" -timeout=10 \
+  if TMPDIR=$out "$out/fuzz_$t" -max_total_time="$secs" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$out/" "$out/corpus_$t" \
+      -artifact_prefix="$out/art_$t/" "$out/corpus_$t" \
       "$root/tests/fuzz/corpus/$t" >"$out/log_$t" 2>&1; then
+    results="$results $t:ok"
+  else
     echo "fuzz: fuzz_$t FAILED:"
     tail -n 60 "$out/log_$t"
-    for a in "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-*; do
-      [ -e "$a" ] && { echo "input $a:"; od -A d -t x1 "$a" | head -20; }
-    done
+    keep_artifacts "$t"
+    results="$results $t:FAILED"
     status=1
-  else
-    grep -E 'stat::number_of_executed_runs|cov:' "$out/log_$t" | tail -n 2
   fi
+done
+
+if [ -n "$update" ]; then
+  for r in $results; do
+    t=${r%%:*}
+    [ "${r#*:}" = ok ] || { echo "fuzz: corpus/$t not updated"; continue; }
+    # The shipped scenarios are seeds anyway: what they cover is not
+    # copied into corpus/scn (kept in the output, removed after).
+    mkdir -p "$out/merged_$t"
+    [ "$t" = scn ] && cp "$root"/scenarios/*.scn "$out/merged_$t/"
+    if ! "$out/fuzz_$t" -merge=1 -timeout=10 -rss_limit_mb=2048 \
+        "$out/merged_$t" "$root/tests/fuzz/corpus/$t" "$out/corpus_$t" \
+        >"$out/merge_$t" 2>&1; then
+      echo "fuzz: merging corpus/$t failed:"
+      tail -n 20 "$out/merge_$t"
+      status=1
+      continue
+    fi
+    [ "$t" = scn ] && (cd "$root/scenarios" && for f in *.scn; do
+      rm -f "$out/merged_$t/$f"; done)
+    rm -f "$root/tests/fuzz/corpus/$t"/*
+    cp "$out/merged_$t"/* "$root/tests/fuzz/corpus/$t/"
+    echo "fuzz: corpus/$t: $(ls "$root/tests/fuzz/corpus/$t" | wc -l) inputs," \
+         "$(du -sk "$root/tests/fuzz/corpus/$t" | cut -f1) KiB"
+  done
+fi
+
+echo "fuzz: target        result       runs   exec/s    cov      ft         corpus"
+for r in $results; do
+  summary "${r%%:*}" "${r#*:}"
 done
 exit $status

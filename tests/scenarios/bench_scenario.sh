@@ -5,7 +5,8 @@
 # test's to enforce.  Skipped under valgrind (exit 77).
 #   bench_scenario.sh UKSIM
 set -u
-[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && exit 77
+. "$(dirname "$0")/../skip.sh"
+[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "under valgrind"
 out=$("$1" bench scenario --quick --json --seeds 10) || {
   echo "bench_scenario.sh: the benchmark failed"
   exit 1

@@ -9,7 +9,8 @@
 set -u
 uksim=$1
 dir=$2
-[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && exit 77
+. "$(dirname "$0")/../skip.sh"
+[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "under valgrind"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0

@@ -10,7 +10,7 @@
 # Skips (exit 77) without chromium or python3, and under valgrind, where a
 # browser is neither traced nor useful.
 set -eu
-skip() { echo "screenshot: skipped: $1"; exit 77; }
+. "$(dirname "$0")/../skip.sh"
 [ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "under valgrind"
 browser=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$browser" ] || skip "chromium is not installed"
@@ -23,7 +23,7 @@ scenario=/dev/null
 if [ "${1:-}" = --scenario ]; then
   scenario=${2:?screenshot.sh --scenario FILE}
   trace=$dir/t.jsonl
-  "$build/sim-kernel/uksim" run "$scenario" --quiet --jsonl "$trace" \
+  "$build/cli/uksim" run "$scenario" --quiet --jsonl "$trace" \
     --timeline "$dir/t.html" >"$dir/run.log" 2>&1 ||
     { cat "$dir/run.log"; echo "screenshot: the run failed"; exit 1; }
 else

@@ -10,7 +10,8 @@ set -u
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # Under valgrind the kernel and every server would run under it, for
 # minutes; the evaluator is checked by test_eval there.
-[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && exit 77
+. "$(dirname "$0")/../skip.sh"
+[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "under valgrind"
 uksim=$1 src=$2
 # The runs' TMPDIR is $dir/tmp, where nothing must be left.
 dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-state-file.XXXXXX") && mkdir "$dir/tmp" ||

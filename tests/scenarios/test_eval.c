@@ -223,6 +223,33 @@ Test(scn_eval, trace_contains_and_omits) {
            " kernel -> ap2");
 }
 
+/* A failed replacement's fail event: the kernel's words around the new
+ * server's own reason. */
+#define REFUSAL(reason)                                                        \
+  EV(14, 25000,                                                                \
+     "\"fail\",\"actor\":\"kernel\",\"peer\":\"kvs\",\"svc\":\"kvs\","         \
+     "\"text\":\"the new server refused: " reason " (state version 2)\"")
+#define OWN_REASON "state version 2 is newer than this server's 1"
+
+/* A refusal is told by its own reason (kvs-downgrade-refused.scn): the
+ * reason holds against a trace with it and fails against a refusal for
+ * another reason, where a word of the kernel's ("version") holds for
+ * both. */
+Test(scn_eval, trace_contains_tells_a_refusal_by_its_reason) {
+  static const char own[] = SENDS REFUSAL(OWN_REASON) HALT(0);
+  static const char other[] =
+      SENDS REFUSAL("injected fault: refused the state it was handed") HALT(0);
+  const char *exp = "expect trace contains fail kernel \"the new server "
+                    "refused: " OWN_REASON "\"\n"
+                    "expect trace contains fail kernel \"version\"\n";
+  cr_expect_eq(eval(exp, own), 0);
+  HOLDS(0, "found at step 14, line 14:");
+  HOLDS(1, "found at step 14, line 14:");
+  cr_expect_eq(eval(exp, other), 1);
+  FAILS(0, "refused: " OWN_REASON "\": no such event among 15");
+  HOLDS(1, "found at step 14, line 14:");
+}
+
 Test(scn_eval, state_equals_model_holds_when_every_app_exits_0) {
   eval("expect state kvs equals model\n", base);
   HOLDS(0, "state kvs equals model: 2 apps exited with status 0: the "

@@ -5,7 +5,8 @@
 set -eu
 # Under valgrind the shell itself would be checked (and dash leaks at
 # exit); the library underneath is checked by test_trace_io there.
-[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && exit 77
+. "$(dirname "$0")/../skip.sh"
+[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "under valgrind"
 uksim=$1
 fig8=$2
 dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-trace.XXXXXX")

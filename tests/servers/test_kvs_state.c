@@ -335,6 +335,37 @@ Test(kvs_state, restore_refuses_another_layout_by_name, .timeout = 10) {
   fx_free(f);
 }
 
+/* Versions: a successor takes its own version's state or an older one's
+ * (converted through the neutral form: test_kvs_neutral.c), and refuses a
+ * newer one's by that version, in its own words. */
+Test(kvs_state, check_version_takes_its_own_and_older_and_refuses_newer,
+     .timeout = 10) {
+  char why[160] = "";
+  cr_expect_eq(kst_check_version(1, 1, why, sizeof why), 0);
+  cr_expect_eq(kst_check_version(2, 2, why, sizeof why), 0);
+  cr_expect_eq(kst_check_version(1, 2, why, sizeof why), 0, "v2 takes v1");
+  cr_expect_str_eq(why, "", "nothing said when it is taken");
+  cr_expect_eq(kst_check_version(2, 1, why, sizeof why), -EPROTONOSUPPORT);
+  cr_expect_str_eq(why, "state version 2 is newer than this server's 1");
+}
+
+Test(kvs_state, restore_refuses_a_newer_layout_by_its_version, .timeout = 10) {
+  struct fx *f = fx_new();
+  struct kst s;
+  struct model m = {0};
+  struct fx_image *img = image_new();
+  char why[160] = "";
+  fx_store(f, &s, KST_CHAIN, 2, SMALL * 4);
+  fx_put(&s, &m, "k", 1, 100);
+  fx_snap(f, &s, img);
+  cr_expect_eq(restore_image(img, 1, why), -EPROTONOSUPPORT);
+  cr_expect_str_eq(why, "state version 2 is newer than this server's 1");
+  kst_close(&s);
+  model_free(&m);
+  image_free(img);
+  fx_free(f);
+}
+
 /* Corrupts one thing in a fresh image of method and expects a refusal. */
 typedef void (*corrupt_fn)(struct kst *s, struct fx_image *img);
 

@@ -1,4 +1,4 @@
-/* The exactly-one-answer checker (sim-kernel/trace_check.c) on traces
+/* The exactly-one-answer checker (scenarios/trace_check.c) on traces
  * written here, one per way the invariant can break.  Every event has step
  * 1 and time 1, so that any order of them is a trace whose steps and times
  * never go back. */

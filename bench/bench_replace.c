@@ -52,9 +52,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "machine.h"
 #include "trace_check.h"
+#include "stats.h"
 
 #define LOADS 4
 #define VALUE_MAX (64ull << 10)
@@ -106,12 +108,6 @@ struct br_ctx {
   int load_proc[LOADS];
   int64_t load_wait[LOADS];
 };
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
@@ -258,11 +254,11 @@ static int swap(struct br_ctx *c, const struct br_run *r, struct br_swap *w) {
   struct mach_prog p = kvs_prog(r, args, ssize, sizeof ssize);
   uint64_t att = c->kd->ctr.ica_attaches, det = c->kd->ctr.ica_detaches;
   w->old_anon_mib = server_anon_mib(c->kd);
-  uint64_t t0 = now_ns();
+  uint64_t t0 = stats_now_ns();
   int64_t id = mach_replace_send(&c->m, "kvs", &p, 60000);
   int proc = -1;
   int e = id < 0 ? (int)id : mach_replace_reply(&c->m, (uint64_t)id, &proc);
-  w->replace_ms = (double)(now_ns() - t0) / 1e6;
+  w->replace_ms = (double)(stats_now_ns() - t0) / 1e6;
   if (e < 0)
     return e;
   w->attaches = c->kd->ctr.ica_attaches - att;
@@ -352,11 +348,6 @@ static void read_trace(const struct br_ctx *c, struct br_run *r) {
     fprintf(stderr, "uksim bench replace: %s\n", err);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 /* The swap whose window [flag, commit] the request [t, t + lat] overlaps,
  * or -1. */
 static int window(const struct br_run *r, uint64_t t, uint64_t lat) {
@@ -399,15 +390,10 @@ static void read_loads(const struct br_ctx *c, struct br_run *r) {
   for (int i = 0; i < LOADS; i++)
     read_load(c->out[i], r, &base, &n, &cap);
   if (n > 0) {
-    qsort(base, n, sizeof *base, cmp_u64);
+    stats_sort_u64(base, n);
     r->base_p50_us = (double)base[n / 2] / 1e3;
   }
   free(base);
-}
-
-static int cmp_dbl(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
 }
 
 /* The median of one field over the swaps. */
@@ -415,7 +401,7 @@ static double median_of(const struct br_run *r, size_t off) {
   double v[REPEAT_MAX];
   for (int i = 0; i < r->nswaps; i++)
     memcpy(&v[i], (const char *)&r->sw[i] + off, sizeof v[i]);
-  qsort(v, (size_t)r->nswaps, sizeof v[0], cmp_dbl);
+  stats_sort(v, (size_t)r->nswaps);
   return r->nswaps ? v[r->nswaps / 2] : 0;
 }
 

@@ -3,7 +3,7 @@
  *
  * The scenario is parsed here first (a bad file: exit 2 before anything
  * starts), then a machine boots whose kernel runs it in lock-step with the
- * seed (sim-kernel/scn_exec.c), writing its trace.  When the kernel says
+ * seed (cli/scn_exec.c), writing its trace.  When the kernel says
  * the scenario is over, the machine halts; the trace is read back and every
  * expectation checked on it (scenarios/scn_eval.c).  The verdicts are
  * appended to the trace as `expect` events, so a trace records its run's

@@ -1,5 +1,5 @@
 /*
- * cmd.c: `uksim 9p serve ADDR` (an in-memory tree on the stream
+ * cmd_9p.c: `uksim 9p serve ADDR` (an in-memory tree on the stream
  * transport) and the client tool `uksim 9p ADDR ls|cat|write|stat|mkdir|rm
  * PATH`.  Errors go to stderr prefixed "uksim 9p:"; exit status 0 ok,
  * 1 failure, 2 bad usage.
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cli.h"
 #include "p9_impl.h"
 
 static const char usage_text[] =

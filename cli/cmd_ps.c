@@ -7,9 +7,6 @@
 #include "cli.h"
 #include "kern.h"
 #include "machine.h"
-#ifdef UKSIM_HAVE_9P
-#include "cmd.h"
-#endif
 
 static const char *proc_state(uint8_t s) {
   switch (s) {
@@ -146,26 +143,4 @@ int cmd_ps(int argc, char **argv) {
 
 int cmd_svc(int argc, char **argv) {
   return table(argc, argv, true);
-}
-
-int cmd_bench(int argc, char **argv) {
-  if (argc >= 2 && !strcmp(argv[1], "ipc"))
-    return bench_ipc_main(argc - 1, argv + 1);
-  if (argc >= 2 && !strcmp(argv[1], "replace"))
-    return bench_replace_main(argc - 1, argv + 1);
-  if (argc >= 2 && !strcmp(argv[1], "scenario"))
-    return bench_scenario_main(argc - 1, argv + 1);
-#ifdef UKSIM_HAVE_9P
-  if (argc >= 2 && !strcmp(argv[1], "9p"))
-    return p9_bench_main(argc - 1, argv + 1);
-#endif
-  fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-          "usage: uksim bench ipc|replace|scenario|9p [--json]\n\n"
-          "  ipc   IPC round trips and ICA hand-off against plain Linux "
-          "baselines\n"
-          "  replace  kvs replaced under load, per state-save method and "
-          "size\n"
-          "  scenario  lock-step scenarios and seed exploration, timed\n"
-          "  9p    our 9P server against diod\n");
-  return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

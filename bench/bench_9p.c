@@ -61,8 +61,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "bench.h"
 #include "p9_impl.h"
+#include "stats.h"
 
 #define DIOD "/usr/sbin/diod"
 #define SMALL_WARM 10
@@ -100,24 +101,6 @@ struct side {
   p9_client *c;
   p9_cfid *root;
 };
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_dbl(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of v[0..n), sorted here. */
-static double pct(double *v, long n, double p) {
-  long i = (long)(p * (double)n + 0.999999) - 1;
-  qsort(v, (size_t)n, sizeof *v, cmp_dbl);
-  return v[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
 
 /* --- the measurements ------------------------------------------------- */
 
@@ -159,12 +142,12 @@ static int small_block(p9_cfid *root, double secs, pid_t pid, double *rate,
     if ((err = small_op(root)) < 0)
       return err;
   c0 = cpu_s(pid);
-  t0 = now_s();
+  t0 = stats_now_s();
   do {
     if ((err = small_op(root)) < 0)
       return err;
     n++;
-  } while ((t = now_s() - t0) < secs);
+  } while ((t = stats_now_s() - t0) < secs);
   *rate = (double)n / t;
   *cpu = c0 < 0 ? -1 : (cpu_s(pid) - c0) * 1e6 / (double)n;
   return 0;
@@ -190,7 +173,7 @@ static int large_read(p9_cfid *root, size_t size, pid_t pid, double *mbs,
   char *buf = chunk_buf();
   int err;
   p9_cfid *f = p9_walk(root, "large.bin", &err);
-  double c0 = cpu_s(pid), t0 = now_s();
+  double c0 = cpu_s(pid), t0 = stats_now_s();
   if (!f || (err = p9_open(f, P9_OREAD)) < 0)
     goto out;
   while (done < size) {
@@ -201,7 +184,7 @@ static int large_read(p9_cfid *root, size_t size, pid_t pid, double *mbs,
     }
     done += (size_t)k;
   }
-  *mbs = (double)size / 1e6 / (now_s() - t0);
+  *mbs = (double)size / 1e6 / (stats_now_s() - t0);
   *cpu = c0 < 0 ? -1 : (cpu_s(pid) - c0) * (double)(1u << 30) / (double)size;
   err = 0;
 out:
@@ -257,14 +240,14 @@ static void summarize(struct fig *f, const struct plan *pl,
     if (f->has_diod) {
       for (long b = 0; b < n; b++)
         ratio[b] = t[kind][OURS][b] / t[kind][DIOD_][b];
-      out[0] = pct(ratio, n, 0.1);
-      out[1] = pct(ratio, n, 0.5);
-      out[2] = pct(ratio, n, 0.9);
+      out[0] = stats_pct(ratio, n, 0.1);
+      out[1] = stats_pct(ratio, n, 0.5);
+      out[2] = stats_pct(ratio, n, 0.9);
     }
     for (int s = 0; s < 1 + f->has_diod; s++) {
-      (kind == SMALL ? f->small : f->large)[s] = pct(t[kind][s], n, 0.5);
+      (kind == SMALL ? f->small : f->large)[s] = stats_pct(t[kind][s], n, 0.5);
       (kind == SMALL ? f->small_cpu : f->large_cpu)[s] =
-          pct(t[kind + SMALL_CPU][s], n, 0.5);
+          stats_pct(t[kind + SMALL_CPU][s], n, 0.5);
     }
   }
   free(ratio);

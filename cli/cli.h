@@ -19,9 +19,9 @@ int cmd_svc(int argc, char **argv);
 int cmd_replace(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
-int bench_ipc_main(int argc, char **argv);
-int bench_replace_main(int argc, char **argv);
-int bench_scenario_main(int argc, char **argv);
+/* uksim 9p serve ADDR ... | uksim 9p ADDR ls|cat|write|stat|mkdir|rm PATH */
+int p9_cmd_main(int argc, char **argv);
+int cmd_kernel(int argc, char **argv); /* the role the machine starts */
 
 /* A decimal number in [min, max] given as option opt of command cmd; 0, or
  * -1 with "uksim CMD: OPT: a number from MIN to MAX" on stderr. */

@@ -46,9 +46,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../bench/ipcload.h"
+#include "ipcload.h"
+#include "bench.h"
 #include "cli.h"
 #include "machine.h"
+#include "stats.h"
 
 #define COPY_BYTES (64ull << 20)
 
@@ -63,22 +65,6 @@ struct ipc_fig {
 struct ipc_plan {
   long blocks, trips, warm, small, big, copy;
 };
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_dbl(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, long n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_dbl);
-  return v[n / 2];
-}
 
 /* A child that echoes every packet on fd. */
 static void echo_child(int fd) {
@@ -95,12 +81,12 @@ static void echo_child(int fd) {
 static int ping_block(int fd, long warm, long trips, double *t) {
   char buf[64] = {0};
   for (long i = 0; i < warm + trips; i++) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = stats_now_ns();
     if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf ||
         read(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
       return -1;
     if (i >= warm)
-      t[i - warm] = (double)(now_ns() - t0) / 1e3;
+      t[i - warm] = (double)(stats_now_ns() - t0) / 1e3;
   }
   return 0;
 }
@@ -241,13 +227,6 @@ static int stop_peers(mach_client *m, struct peers *p) {
   return r;
 }
 
-/* Nearest-rank percentile of v[0..n), sorted here. */
-static double pct(double *v, long n, double p) {
-  qsort(v, (size_t)n, sizeof *v, cmp_dbl);
-  long i = (long)(p * (double)n + 0.999999) - 1;
-  return v[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
-
 /* From the times t[kind][block * trips + i]: per-round ratios to the
  * ping-pong block of the same round (their p10/p50/p90: the spread), then
  * the medians over all blocks of each kind (the figures; see the top of
@@ -258,19 +237,19 @@ static void summarize(struct ipc_fig *f, const struct ipc_plan *pl,
   double *nr = calloc((size_t)nb, sizeof *nr);
   double *rr = calloc((size_t)nb, sizeof *rr);
   for (long b = 0; b < nb; b++) {
-    double pp = pct(t[K_PING] + b * n, n, 0.5);
-    nr[b] = pct(t[K_NULL] + b * n, n, 0.5) / pp;
-    rr[b] = pct(t[K_RELAY] + b * n, n, 0.5) / pp;
+    double pp = stats_pct(t[K_PING] + b * n, n, 0.5);
+    nr[b] = stats_pct(t[K_NULL] + b * n, n, 0.5) / pp;
+    rr[b] = stats_pct(t[K_RELAY] + b * n, n, 0.5) / pp;
   }
-  f->null_ratio[0] = pct(nr, nb, 0.1);
-  f->null_ratio[1] = pct(nr, nb, 0.5);
-  f->null_ratio[2] = pct(nr, nb, 0.9);
-  f->relay_ratio[0] = pct(rr, nb, 0.1);
-  f->relay_ratio[1] = pct(rr, nb, 0.5);
-  f->relay_ratio[2] = pct(rr, nb, 0.9);
-  f->null_rt = median(t[K_NULL], nb * n);
-  f->pingpong_rt = median(t[K_PING], nb * n);
-  f->relay_rt = median(t[K_RELAY], nb * n);
+  f->null_ratio[0] = stats_pct(nr, nb, 0.1);
+  f->null_ratio[1] = stats_pct(nr, nb, 0.5);
+  f->null_ratio[2] = stats_pct(nr, nb, 0.9);
+  f->relay_ratio[0] = stats_pct(rr, nb, 0.1);
+  f->relay_ratio[1] = stats_pct(rr, nb, 0.5);
+  f->relay_ratio[2] = stats_pct(rr, nb, 0.9);
+  f->null_rt = stats_median(t[K_NULL], nb * n);
+  f->pingpong_rt = stats_median(t[K_PING], nb * n);
+  f->relay_rt = stats_median(t[K_RELAY], nb * n);
   free(nr);
   free(rr);
 }
@@ -330,15 +309,15 @@ static double copy_us(long iters) {
   close(sv[1]);
   double *t = calloc((size_t)iters, sizeof *t);
   for (long i = 0; i < iters; i++) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = stats_now_ns();
     if (xfer(sv[0], buf, COPY_BYTES, true) < 0 ||
         xfer(sv[0], buf, COPY_BYTES, false) < 0)
       break;
-    t[i] = (double)(now_ns() - t0) / 1e3;
+    t[i] = (double)(stats_now_ns() - t0) / 1e3;
   }
   close(sv[0]);
   waitpid(pid, NULL, 0);
-  double m = median(t, iters);
+  double m = stats_median(t, iters);
   free(t);
   free(buf);
   return m;

@@ -4,11 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "kern.h"
 #include "machine.h"
-#ifdef UKSIM_HAVE_9P
-#include "cmd.h"
-#endif
 
 static const struct cli_cmd cmds[] = {
     {"run", cmd_run, "run a scenario, deterministically (default: the tour)"},
@@ -19,11 +15,9 @@ static const struct cli_cmd cmds[] = {
     {"replace", cmd_replace, "replace the server of a running service"},
     {"trace", cmd_trace, "check an event trace (--check)"},
     {"bench", cmd_bench, "run a benchmark (ipc, replace, scenario, 9p)"},
-#ifdef UKSIM_HAVE_9P
     {"9p", p9_cmd_main, "serve or use a 9P file server"},
-#endif
     {"machine", mach_main, NULL}, /* started by uksim itself */
-    {"kernel", kern_main, NULL},
+    {"kernel", cmd_kernel, NULL},
 };
 
 static void usage(FILE *f) {

@@ -20,10 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "explore.h"
 #include "machine.h"
 #include "uksim_paths.h"
+#include "stats.h"
 
 #define BENCH_DIR UKSIM_SCENARIO_DIR "/bench/"
 #define LOCKSTEP_TARGET_S 10.0
@@ -34,11 +36,6 @@ struct fig {
   uint64_t seeds;
   unsigned jobs;
 };
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Runs file `runs` times, one at a time; the median wall time, or -1. */
 static double median_run(const char *file, unsigned runs) {
@@ -57,7 +54,7 @@ static double median_run(const char *file, unsigned runs) {
     if (st != 0)
       return -1;
   }
-  qsort(t, runs, sizeof t[0], cmp_double);
+  stats_sort(t, runs);
   return t[runs / 2];
 }
 

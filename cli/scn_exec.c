@@ -42,6 +42,7 @@
 
 #include "kern.h"
 #include "scn.h"
+#include "scn_exec.h"
 #include "uksim/kvs.h"
 
 #define EXEC_STEPS_MAX 50000000ull             /* then the run is stopped */
@@ -188,7 +189,7 @@ static void start_failed(struct kern *k, const char *what, const char *name,
 }
 
 static void start_servers(struct kern *k) {
-  struct scn *s = k->exec->s;
+  struct scn *s = ((struct scn_exec *)k->exec)->s;
   for (size_t i = 0; i < s->nservers; i++) {
     const struct scn_server *sv = &s->servers[i];
     struct argv_buf a = {.n = 0};
@@ -211,7 +212,7 @@ static void start_servers(struct kern *k) {
 
 /* Every server has registered, or is gone. */
 static bool servers_ready(struct kern *k) {
-  struct scn *s = k->exec->s;
+  struct scn *s = ((struct scn_exec *)k->exec)->s;
   for (size_t i = 0; i < s->nservers; i++)
     for (uint32_t p = 0; p < UK_PROC_MAX; p++)
       if (P(k, p)->state != UK_PROC_FREE && P(k, p)->state != UK_PROC_EXITED &&
@@ -412,7 +413,7 @@ static const struct scn_server *declared(const struct scn *s,
 }
 
 static void do_replace(struct kern *k, const struct scn_action *a) {
-  const struct scn_server *sv = declared(k->exec->s, a->target);
+  const struct scn_server *sv = declared(((struct scn_exec *)k->exec)->s, a->target);
   struct argv_buf args = {.n = 0};
   if (sv == NULL) /* the parser allows only declared servers: a guard */
     return;
@@ -545,7 +546,7 @@ static void server_event(struct kern *k, const struct kern_ev *e) {
   }
 }
 
-void exec_event(struct kern *k, const struct kern_ev *e) {
+static void exec_event(struct kern *k, const struct kern_ev *e) {
   struct scn_exec *x = k->exec;
   server_event(k, e);
   for (size_t i = 0; i < x->s->nactions && !x->dumping; i++) {
@@ -614,7 +615,7 @@ static bool over(struct kern *k) {
   return x->nqueue == 0 && !replacing_any(k);
 }
 
-void exec_after_step(struct kern *k) {
+static void exec_after_step(struct kern *k) {
   struct scn_exec *x = k->exec;
   if (x == NULL || x->done)
     return;
@@ -625,7 +626,7 @@ void exec_after_step(struct kern *k) {
   check_failure(k);
 }
 
-bool kern__idle(struct kern *k) {
+static bool exec_idle(struct kern *k) {
   struct scn_exec *x = k->exec;
   if (x == NULL || x->done)
     return false;
@@ -640,7 +641,7 @@ bool kern__idle(struct kern *k) {
   return false;
 }
 
-void kern__limit(struct kern *k, const char *what) {
+static void exec_limit(struct kern *k, const char *what) {
   char why[200];
   snprintf(why, sizeof why, "stopped by %s at step %llu, virtual time %.3f ms",
            what, (unsigned long long)k->kd->hdr.step, (double)run_ns(k) / 1e6);
@@ -649,12 +650,12 @@ void kern__limit(struct kern *k, const char *what) {
 }
 
 /* Free-running: after every call and exit, instead of at steps. */
-void exec_poll(struct kern *k) {
+static void exec_poll(struct kern *k) {
   exec_after_step(k);
-  kern__idle(k);
+  exec_idle(k);
 }
 
-void exec_wait(struct kern *k, uint64_t id) {
+static void exec_wait(struct kern *k, uint64_t id) {
   struct scn_exec *x = k->exec;
   if (x == NULL) {
     kern__reply(k, id, -ENOENT, "this machine runs no scenario", NULL);
@@ -695,7 +696,7 @@ static void pick_faults(struct kern *k, struct scn_fault *f, unsigned n,
   for (unsigned i = 0; i < n; i++, (*salt)++)
     if (f[i].n_hi > f[i].n) {
       uint64_t lo = f[i].n;
-      f[i].n = pick(k->exec->seed, *salt, lo, f[i].n_hi);
+      f[i].n = pick(((struct scn_exec *)k->exec)->seed, *salt, lo, f[i].n_hi);
       pick_event(k, line, "the fault's request number", f[i].n, lo, f[i].n_hi);
       f[i].n_hi = f[i].n;
     }
@@ -704,7 +705,7 @@ static void pick_faults(struct kern *k, struct scn_fault *f, unsigned n,
 /* Turns every range of the scenario into one value, in file order, each
  * pick traced, before anything starts. */
 static void pick_ranges(struct kern *k) {
-  struct scn *s = k->exec->s;
+  struct scn *s = ((struct scn_exec *)k->exec)->s;
   uint64_t salt = 0;
   for (size_t i = 0; i < s->nservers; i++)
     pick_faults(k, s->servers[i].faults, s->servers[i].nfaults,
@@ -715,7 +716,7 @@ static void pick_ranges(struct kern *k) {
     uint64_t lo = w->kind == SCN_TRIG_AT ? w->t_ns : w->n;
     uint64_t hi = w->kind == SCN_TRIG_AT ? w->t_hi_ns : w->n_hi;
     if (hi > lo) {
-      uint64_t v = pick(k->exec->seed, salt, lo, hi);
+      uint64_t v = pick(((struct scn_exec *)k->exec)->seed, salt, lo, hi);
       if (w->kind == SCN_TRIG_AT)
         w->t_ns = w->t_hi_ns = v;
       else
@@ -729,7 +730,7 @@ static void pick_ranges(struct kern *k) {
   }
 }
 
-int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
+static int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
                const char *dump_dir) {
   struct scn_err err;
   struct scn *s = scn_load(file, &err);
@@ -768,4 +769,14 @@ int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
   arm_at_timer(k);
   check_failure(k);
   return 0;
+}
+
+void scn_exec_ops(struct kern_ops *ops) {
+  ops->start = exec_start;
+  ops->event = exec_event;
+  ops->after_step = exec_after_step;
+  ops->idle = exec_idle;
+  ops->limit = exec_limit;
+  ops->poll = exec_poll;
+  ops->wait = exec_wait;
 }

@@ -1,0 +1,26 @@
+/* `uksim bench NAME`: runs one of the benchmarks in bench/ (bench.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+
+int cmd_bench(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "ipc"))
+    return bench_ipc_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "replace"))
+    return bench_replace_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "scenario"))
+    return bench_scenario_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "9p"))
+    return p9_bench_main(argc - 1, argv + 1);
+  fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
+          "usage: uksim bench ipc|replace|scenario|9p [--json]\n\n"
+          "  ipc   IPC round trips and ICA hand-off against plain Linux "
+          "baselines\n"
+          "  replace  kvs replaced under load, per state-save method and "
+          "size\n"
+          "  scenario  lock-step scenarios and seed exploration, timed\n"
+          "  9p    our 9P server against diod\n");
+  return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+}
