@@ -64,6 +64,7 @@
 #include "bench.h"
 #include "p9_impl.h"
 #include "stats.h"
+#include "uksim/xalloc.h"
 
 #define DIOD "/usr/sbin/diod"
 #define SMALL_WARM 10
@@ -159,7 +160,7 @@ static int small_block(p9_cfid *root, double secs, pid_t pid, double *rate,
 static char *chunk_buf(void) {
   static char *buf;
   if (!buf) {
-    buf = p9__xmalloc(CHUNK);
+    buf = xmalloc(CHUNK);
     memset(buf, 0, CHUNK);
   }
   return buf;
@@ -234,7 +235,7 @@ static int interleave(struct side *sd, int nsides, const struct plan *pl,
 static void summarize(struct fig *f, const struct plan *pl,
                       double *t[KINDS][SIDES]) {
   long n = pl->rounds;
-  double *ratio = p9__xcalloc((size_t)n, sizeof *ratio);
+  double *ratio = xcalloc((size_t)n, sizeof *ratio);
   for (int kind = SMALL; kind <= LARGE; kind++) {
     double *out = kind == SMALL ? f->small_ratio : f->large_ratio;
     if (f->has_diod) {
@@ -389,7 +390,7 @@ static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
   memset(f, 0, sizeof(*f));
   for (int k = 0; k < KINDS; k++)
     for (int s = 0; s < SIDES; s++)
-      t[k][s] = p9__xcalloc((size_t)pl->rounds, sizeof(double));
+      t[k][s] = xcalloc((size_t)pl->rounds, sizeof(double));
   sched_setaffinity(0, sizeof(*srv), srv); /* both servers inherit it */
   err = ours_start(&sd[OURS], data, pl);
   if (!err)
@@ -595,7 +596,7 @@ int p9_bench_main(int argc, char **argv) {
     return st > 0 ? (fputs(bench_usage, stdout), 0)
                   : (fputs(bench_usage, stderr), 2);
   signal(SIGPIPE, SIG_IGN);
-  data = p9__xmalloc(pl.large);
+  data = xmalloc(pl.large);
   fill(data, pl.large);
   if (!mkdtemp(dir) || write_file(dir, "small.bin", data, 1024) < 0 ||
       write_file(dir, "large.bin", data, pl.large) < 0) {

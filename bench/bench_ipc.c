@@ -48,10 +48,12 @@
 
 #include "ipcload.h"
 #include "bench.h"
-#include "cli.h"
 #include "machine.h"
 #include "stats.h"
+#include "uksim/xalloc.h"
+#include "uksim/num.h"
 
+#define IPC_BLOCKS_MAX 10000 /* --blocks: rounds of three blocks */
 #define COPY_BYTES (64ull << 20)
 
 struct ipc_fig {
@@ -234,8 +236,8 @@ static int stop_peers(mach_client *m, struct peers *p) {
 static void summarize(struct ipc_fig *f, const struct ipc_plan *pl,
                       double *t[KINDS]) {
   long nb = pl->blocks, n = pl->trips;
-  double *nr = calloc((size_t)nb, sizeof *nr);
-  double *rr = calloc((size_t)nb, sizeof *rr);
+  double *nr = xcalloc((size_t)nb, sizeof *nr);
+  double *rr = xcalloc((size_t)nb, sizeof *rr);
   for (long b = 0; b < nb; b++) {
     double pp = stats_pct(t[K_PING] + b * n, n, 0.5);
     nr[b] = stats_pct(t[K_NULL] + b * n, n, 0.5) / pp;
@@ -263,7 +265,7 @@ static int interleave(mach_client *m, const struct ipc_plan *pl,
   double *t[KINDS];
   int r = start_baselines(&p) == 0 && start_ipcload(m, &p) == 0 ? 0 : -1;
   for (int k = 0; k < KINDS; k++)
-    t[k] = calloc((size_t)(pl->blocks * pl->trips), sizeof *t[k]);
+    t[k] = xcalloc((size_t)(pl->blocks * pl->trips), sizeof *t[k]);
   for (long b = 0; r == 0 && b < pl->blocks; b++)
     for (int i = 0; r == 0 && i < KINDS; i++) {
       int k = (int)((b + i) % KINDS);
@@ -291,12 +293,14 @@ static int xfer(int fd, char *buf, size_t len, bool out) {
   return 0;
 }
 
-/* Baseline 2: 64 MiB through a stream socket to a child and back. */
+/* Baseline 2: 64 MiB through a stream socket to a child and back; the
+ * median in us, or -1 if a transfer failed (a median over the samples
+ * left at zero would be a figure nobody measured). */
 static double copy_us(long iters) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
     return -1;
-  char *buf = malloc(COPY_BYTES);
+  char *buf = xmalloc(COPY_BYTES);
   memset(buf, 0x5a, COPY_BYTES);
   pid_t pid = fork();
   if (pid == 0) {
@@ -307,17 +311,24 @@ static double copy_us(long iters) {
     _exit(0);
   }
   close(sv[1]);
-  double *t = calloc((size_t)iters, sizeof *t);
-  for (long i = 0; i < iters; i++) {
+  double *t = xcalloc((size_t)iters, sizeof *t);
+  long done = 0;
+  for (; done < iters; done++) {
     uint64_t t0 = stats_now_ns();
+    errno = 0;
     if (xfer(sv[0], buf, COPY_BYTES, true) < 0 ||
-        xfer(sv[0], buf, COPY_BYTES, false) < 0)
+        xfer(sv[0], buf, COPY_BYTES, false) < 0) {
+      fprintf(stderr,
+              "uksim bench ipc: the copy baseline's transfer %ld of "
+              "%ld failed: %s\n",
+              done + 1, iters, errno ? strerror(errno) : "the child is gone");
       break;
-    t[i] = (double)(stats_now_ns() - t0) / 1e3;
+    }
+    t[done] = (double)(stats_now_ns() - t0) / 1e3;
   }
   close(sv[0]);
   waitpid(pid, NULL, 0);
-  double m = stats_median(t, iters);
+  double m = done == iters ? stats_median(t, (size_t)iters) : -1;
   free(t);
   free(buf);
   return m;
@@ -451,6 +462,7 @@ int bench_ipc_main(int argc, char **argv) {
                         .big = 300,
                         .copy = 10};
   long blocks = 0;
+  uint64_t v;
   bool json = false;
   int c;
   optind = 1;
@@ -464,9 +476,12 @@ int bench_ipc_main(int argc, char **argv) {
                              .small = 500,
                              .big = 30,
                              .copy = 3};
-    else if (c == 'b' && (blocks = atol(optarg)) >= 1)
-      ;
-    else if (c == 'P' && cli_poll_us("bench ipc", optarg) == 0)
+    else if (c == 'b') {
+      if (num_opt_u64("uksim bench ipc", "--blocks", optarg, 1, IPC_BLOCKS_MAX,
+                      0, &v) < 0)
+        return 2;
+      blocks = (long)v;
+    } else if (c == 'P' && mach_poll_us_opt("uksim bench ipc", optarg) == 0)
       ;
     else {
       usage(c == 'h' ? stdout : stderr);

@@ -53,10 +53,11 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "cli.h"
 #include "machine.h"
 #include "trace_check.h"
 #include "stats.h"
+#include "uksim/num.h"
+#include "uksim/xalloc.h"
 
 #define LOADS 4
 #define VALUE_MAX (64ull << 10)
@@ -376,7 +377,8 @@ static void read_load(const char *path, struct br_run *r, uint64_t **base,
       continue;
     }
     if (*nbase == *cap)
-      *base = realloc(*base, (*cap = *cap ? *cap * 2 : 4096) * sizeof **base);
+      *base =
+          xreallocarray(*base, *cap = *cap ? *cap * 2 : 4096, sizeof **base);
     (*base)[(*nbase)++] = lat;
   }
   if (f)
@@ -838,18 +840,10 @@ static void usage(FILE *o) {
           LOADS);
 }
 
-/* "4K", "256M", "1G" or bytes. */
+/* "4K", "256M", "1G" or bytes, at most 1 GiB. */
 static int parse_size(const char *s, uint64_t *out) {
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  int sh = *end == 'K' || *end == 'k'   ? 10
-           : *end == 'M' || *end == 'm' ? 20
-           : *end == 'G' || *end == 'g' ? 30
-                                        : 0;
-  if (end == s || (sh && end[1]) || (!sh && *end) || v == 0 || v > (1ull << 30))
-    return -EINVAL;
-  *out = v << sh;
-  return *out <= (1ull << 30) ? 0 : -EINVAL;
+  return num_opt_u64("uksim bench replace", "--sizes", s, 1, 1ull << 30,
+                     NUM_SIZE, out);
 }
 
 static int parse_sizes(const char *list, struct br_opts *o) {
@@ -887,10 +881,13 @@ static int parse_opts(int argc, char **argv, struct br_opts *o) {
       o->plot = optarg;
     else if (c == 's')
       sizes = optarg;
-    else if (c == 'r' && (o->repeat = atoi(optarg)) >= 1 &&
-             o->repeat <= REPEAT_MAX)
-      continue;
-    else
+    else if (c == 'r') {
+      uint64_t v;
+      if (num_opt_u64("uksim bench replace", "--repeat", optarg, 1, REPEAT_MAX,
+                      0, &v) < 0)
+        return -EINVAL;
+      o->repeat = (int)v;
+    } else
       return c == 'h' ? 1 : -EINVAL;
   }
   if (optind != argc)

@@ -21,11 +21,11 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "cli.h"
 #include "explore.h"
 #include "machine.h"
 #include "uksim_paths.h"
 #include "stats.h"
+#include "uksim/num.h"
 
 #define BENCH_DIR UKSIM_SCENARIO_DIR "/bench/"
 #define LOCKSTEP_TARGET_S 10.0
@@ -151,17 +151,17 @@ int bench_scenario_main(int argc, char **argv) {
       if (!seeds_given)
         f.seeds = 20;
     } else if (c == 's') {
-      if (cli_number("bench scenario", "--seeds", optarg, 1, EXPLORE_SEEDS_MAX,
-                     &f.seeds) < 0)
+      if (num_opt_u64("uksim bench scenario", "--seeds", optarg, 1,
+                      EXPLORE_SEEDS_MAX, 0, &f.seeds) < 0)
         return 2;
       seeds_given = true;
     } else if (c == 'P') {
-      if (cli_poll_us("bench scenario", optarg) < 0)
+      if (mach_poll_us_opt("uksim bench scenario", optarg) < 0)
         return 2;
     } else if (c == 'J') {
       uint64_t v;
-      if (cli_number("bench scenario", "--jobs", optarg, 1, EXPLORE_JOBS_MAX,
-                     &v) < 0)
+      if (num_opt_u64("uksim bench scenario", "--jobs", optarg, 1,
+                      EXPLORE_JOBS_MAX, 0, &v) < 0)
         return 2;
       f.jobs = (unsigned)v;
     } else {

@@ -23,21 +23,11 @@ int cmd_bench(int argc, char **argv);
 int p9_cmd_main(int argc, char **argv);
 int cmd_kernel(int argc, char **argv); /* the role the machine starts */
 
-/* A decimal number in [min, max] given as option opt of command cmd; 0, or
- * -1 with "uksim CMD: OPT: a number from MIN to MAX" on stderr. */
+/* A decimal number in [min, max] given as option opt of command cmd
+ * (include/uksim/num.h, the one parser); 0, or -1 with "uksim CMD: OPT:
+ * 'V' is not a number in MIN..MAX" on stderr. */
 int cli_number(const char *cmd, const char *opt, const char *v, uint64_t min,
                uint64_t max, uint64_t *out);
-
-/* --poll-us N of command cmd: sets UKSIM_POLL_US, from which every
- * machine this process or its children boot takes its kernel's cross-cpu
- * polling time (machine.h); 0, or -1 after a message on stderr. */
-int cli_poll_us(const char *cmd, const char *v);
-#define CLI_POLL_US_HELP                                                       \
-  "  --poll-us N       after answering a process on another cpu, the "         \
-  "kernel\n"                                                                   \
-  "                    polls for N us before it blocks, and the process "      \
-  "spins\n"                                                                    \
-  "                    as long for its answers (default 100; 0 off)\n"
 
 /* Prints the latency summary of every service from kernel data. */
 struct uk_kdata;

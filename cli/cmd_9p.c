@@ -14,6 +14,8 @@
 
 #include "cli.h"
 #include "p9_impl.h"
+#include "uksim/xalloc.h"
+#include "uv_check.h"
 
 static const char usage_text[] =
     "usage: uksim 9p serve ADDR [--key FILE] [--msize N] [--poll-us N] "
@@ -85,20 +87,19 @@ static int parse_limit(int c, const char *arg, struct opts *o) {
 /* Parses options anywhere in argv (getopt permutes the operands to
  * argv[optind..]); 1 for --help, -1 for a bad option, -2 bad key. */
 static int parse_opts(int argc, char **argv, struct opts *o) {
-  static const struct option lo[] = {{"key", required_argument, 0, 'k'},
-                                     {"aname", required_argument, 0, 'a'},
-                                     {"uname", required_argument, 0, 'u'},
-                                     {"dialect", required_argument, 0, 'd'},
-                                     {"msize", required_argument, 0, 'm'},
-                                     {"trace", no_argument, 0, 't'},
-                                     {"poll-us", required_argument, 0, 'p'},
-                                     {"max-conns", required_argument, 0, 'C'},
-                                     {"frame-timeout", required_argument, 0,
-                                      'T'},
-                                     {"max-buffered-mib", required_argument,
-                                      0, 'B'},
-                                     {"help", no_argument, 0, 'h'},
-                                     {0, 0, 0, 0}};
+  static const struct option lo[] = {
+      {"key", required_argument, 0, 'k'},
+      {"aname", required_argument, 0, 'a'},
+      {"uname", required_argument, 0, 'u'},
+      {"dialect", required_argument, 0, 'd'},
+      {"msize", required_argument, 0, 'm'},
+      {"trace", no_argument, 0, 't'},
+      {"poll-us", required_argument, 0, 'p'},
+      {"max-conns", required_argument, 0, 'C'},
+      {"frame-timeout", required_argument, 0, 'T'},
+      {"max-buffered-mib", required_argument, 0, 'B'},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   int c;
   double v;
   optind = 1;
@@ -200,11 +201,11 @@ static int serve(const char *addr, struct opts *o) {
   }
   printf("serving on %s\n", p9_listener_addr(s.l));
   fflush(stdout);
-  uv_signal_init(&loop, &s.sigint);
-  uv_signal_init(&loop, &s.sigterm);
+  UV_CHECK(uv_signal_init(&loop, &s.sigint));
+  UV_CHECK(uv_signal_init(&loop, &s.sigterm));
   s.sigint.data = s.sigterm.data = &s;
-  uv_signal_start(&s.sigint, on_signal, SIGINT);
-  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  UV_CHECK(uv_signal_start(&s.sigint, on_signal, SIGINT));
+  UV_CHECK(uv_signal_start(&s.sigterm, on_signal, SIGTERM));
   uv_run(&loop, UV_RUN_DEFAULT);
   p9_srv_free(s.srv);
   p9_memfs_free(fs);
@@ -236,7 +237,7 @@ static int do_ls(p9_cfid *f, const char *path) {
 
 static int do_cat(p9_cfid *f, const char *path) {
   size_t n = p9_client_msize(f->c);
-  char *buf = p9__xmalloc(n);
+  char *buf = xmalloc(n);
   uint64_t off = 0;
   long k;
   int err = p9_open(f, P9_OREAD);
@@ -273,7 +274,7 @@ static const char *split_last(char *path) {
 }
 
 static int do_write(p9_cfid *root, const char *path) {
-  char *parent = p9__xstrdup(path);
+  char *parent = xstrdup(path);
   const char *name = split_last(parent);
   p9_cfid *f;
   int err, st;
@@ -302,7 +303,7 @@ static int do_stat(p9_cfid *f, const char *path) {
 }
 
 static int do_mkdir(p9_cfid *root, const char *path) {
-  char *parent = p9__xstrdup(path);
+  char *parent = xstrdup(path);
   const char *name = split_last(parent);
   p9_cfid *d = p9_walk(root, name ? parent : "", &(int){0});
   int err = d ? p9_mkdir(d, name ? name : path, 0775) : -ENOENT;

@@ -7,6 +7,7 @@
  * from kernel data: requests sent, answered, errors, latency per op. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,13 +18,16 @@
 
 #include "cli.h"
 #include "machine.h"
+#include "uksim/num.h"
 
 #define MAX_APS 32
+#define DEMO_MEMORY_MIB_MAX (1u << 20) /* 1 TiB, accounted, not taken */
 
 struct run_opts {
   struct mach_opts m;
   int aps;
-  char requests[24], seed[24], value_size[24];
+  char requests[24], value_size[24];
+  uint64_t seed;
   bool keep;
 };
 
@@ -41,10 +45,11 @@ static void run_usage(FILE *f) {
           "  --trace N        kernel trace lines to show (default 40; -1 "
           "all)\n"
           "  --name NAME      machine name (default: demo-<pid>)\n"
-          "  --memory-mib N   physical memory for the OS (default 4096)\n"
+          "  --memory-mib N   physical memory for the OS (default 4096, max "
+          "1048576)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
           "                   'uksim ps --name NAME' can look at "
-          "it\n" CLI_POLL_US_HELP,
+          "it\n" MACH_POLL_US_HELP,
           MAX_APS);
 }
 
@@ -62,21 +67,21 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
-  char *end;
+  uint64_t v;
   mach_opts_default(&o->m);
   snprintf(o->m.name, sizeof o->m.name, "demo-%d", (int)getpid());
   o->m.trace = 40;
   o->aps = 2;
   strcpy(o->requests, "1000");
-  strcpy(o->seed, "1");
+  o->seed = 1;
   strcpy(o->value_size, "64");
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
     case 'a':
-      o->aps = (int)strtol(optarg, &end, 10);
-      if (*end || o->aps < 1 || o->aps > MAX_APS)
-        return fprintf(stderr, "uksim demo: --aps: 1..%d\n", MAX_APS), 2;
+      if (cli_number("demo", "--aps", optarg, 1, MAX_APS, &v) < 0)
+        return 2;
+      o->aps = (int)v;
       break;
     case 'r':
       snprintf(o->requests, sizeof o->requests, "%s", optarg);
@@ -85,11 +90,17 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       snprintf(o->value_size, sizeof o->value_size, "%s", optarg);
       break;
     case 's':
-      snprintf(o->seed, sizeof o->seed, "%s", optarg);
+      if (cli_number("demo", "--seed", optarg, 0, UINT64_MAX - MAX_APS,
+                     &o->seed) < 0)
+        return 2;
       break;
-    case 't':
-      o->m.trace = strtol(optarg, &end, 10);
+    case 't': {
+      int64_t n;
+      if (num_opt_i64("uksim demo", "--trace", optarg, -1, INT32_MAX, &n) < 0)
+        return 2;
+      o->m.trace = (long)n;
       break;
+    }
     case 'n':
       if (!mach_name_ok(optarg))
         return fprintf(stderr, "uksim demo: --name '%s': %s\n", optarg,
@@ -97,18 +108,17 @@ static int parse(int argc, char **argv, struct run_opts *o) {
                2;
       snprintf(o->m.name, sizeof o->m.name, "%s", optarg);
       break;
-    case 'm': {
-      unsigned long mib = strtoul(optarg, &end, 10);
-      o->m.blocks = (uint32_t)((mib + 127) / 128);
-      if (*end || o->m.blocks == 0)
-        return fprintf(stderr, "uksim demo: --memory-mib: a size\n"), 2;
+    case 'm':
+      if (cli_number("demo", "--memory-mib", optarg, 1, DEMO_MEMORY_MIB_MAX,
+                     &v) < 0)
+        return 2;
+      o->m.blocks = (uint32_t)((v + 127) / 128);
       break;
-    }
     case 'k':
       o->keep = true;
       break;
     case 'P':
-      if (cli_poll_us("demo", optarg) < 0)
+      if (mach_poll_us_opt("uksim demo", optarg) < 0)
         return 2;
       o->m.poll_us = mach_poll_us();
       break;
@@ -135,7 +145,7 @@ static int run_aps(mach_client *mc, const struct run_opts *o) {
     char name[32], seed[32];
     int proc;
     snprintf(name, sizeof name, "ap%d", i + 1);
-    snprintf(seed, sizeof seed, "%ld", strtol(o->seed, NULL, 10) + i);
+    snprintf(seed, sizeof seed, "%" PRIu64, o->seed + (uint64_t)i);
     char *args[] = {"--count",      (char *)o->requests,
                     "--value-size", (char *)o->value_size,
                     "--seed",       seed,

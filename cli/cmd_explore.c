@@ -19,6 +19,7 @@
 #include "explore.h"
 #include "machine.h"
 #include "scn.h"
+#include "uksim/num.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -54,25 +55,9 @@ struct cli {
  * a message naming the command and the range (cli.h). */
 int cli_number(const char *cmd, const char *opt, const char *v, uint64_t min,
                uint64_t max, uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long n = strtoull(v, &end, 10);
-  if (*v == '\0' || *v == '-' || *end || errno || n < min || n > max) {
-    fprintf(stderr, "uksim %s: %s: a number from %" PRIu64 " to %" PRIu64 "\n",
-            cmd, opt, min, max);
-    return -1;
-  }
-  *out = n;
-  return 0;
-}
-
-int cli_poll_us(const char *cmd, const char *v) {
-  uint64_t n;
-  if (cli_number(cmd, "--poll-us", v, 0, MACH_POLL_US_MAX, &n) < 0)
-    return -1;
-  char buf[24];
-  snprintf(buf, sizeof buf, "%llu", (unsigned long long)n);
-  return setenv("UKSIM_POLL_US", buf, 1) < 0 ? -1 : 0;
+  char prog[48];
+  snprintf(prog, sizeof prog, "uksim %s", cmd);
+  return num_opt_u64(prog, opt, v, min, max, 0, out) < 0 ? -1 : 0;
 }
 
 static int number(const char *opt, const char *v, uint64_t min, uint64_t max,
@@ -132,7 +117,7 @@ static int parse(int argc, char **argv, struct cli *c) {
       c->quiet = true;
       break;
     case 'P':
-      if (cli_poll_us("explore", optarg) < 0)
+      if (mach_poll_us_opt("uksim explore", optarg) < 0)
         return 2;
       break;
     case 'h':

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "machine.h"
+#include "uksim/xalloc.h"
 
 #define ENV_MAX 8
 
@@ -50,7 +51,7 @@ static int parse(int argc, char **argv, struct replace_opts *o) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
-  char *end;
+  uint64_t v;
   memset(o, 0, sizeof *o);
   o->machine = "default";
   optind = 1;
@@ -71,11 +72,9 @@ static int parse(int argc, char **argv, struct replace_opts *o) {
       o->as = optarg;
       break;
     case 'd':
-      o->deadline = strtoul(optarg, &end, 10);
-      if (*end || o->deadline == 0 || o->deadline > 3600000) {
-        fprintf(stderr, "uksim replace: --deadline is 1..3600000 ms\n");
+      if (cli_number("replace", "--deadline", optarg, 1, 3600000, &v) < 0)
         return -1;
-      }
+      o->deadline = (unsigned long)v;
       break;
     case 'e':
       if (o->nenv == ENV_MAX || !strchr(optarg, '=')) {
@@ -115,9 +114,7 @@ int cmd_replace(int argc, char **argv) {
   int first =
       optind + 2 + (optind + 2 < argc && !strcmp(argv[optind + 2], "--"));
   size_t nextra = (size_t)(argc - first);
-  char **args = calloc(nextra + 2, sizeof *args);
-  if (args == NULL)
-    return 1;
+  char **args = xcalloc(nextra + 2, sizeof *args);
   size_t n = 0;
   if (o.state) {
     args[n++] = "--state";

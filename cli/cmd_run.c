@@ -43,6 +43,7 @@
 #include "scn_trace.h"
 #include "timeline.h"
 #include "uksim_paths.h"
+#include "uksim/xalloc.h"
 
 struct run_opts {
   const char *file;
@@ -82,7 +83,7 @@ static void run_usage(FILE *f) {
           "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on "
-          "stderr\n" CLI_POLL_US_HELP "\n"
+          "stderr\n" MACH_POLL_US_HELP "\n"
           "With --json, stdout holds the JSON Lines alone: the programs the "
           "run\nstarts, and the verdicts, write to stderr.\n\n"
           "Exit status: 0 every expectation holds, 1 one fails, the run "
@@ -145,7 +146,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       o->ktrace = true;
       break;
     case 'P':
-      if (cli_poll_us("run", optarg) < 0)
+      if (mach_poll_us_opt("uksim run", optarg) < 0)
         return 2;
       break;
     case 'h':
@@ -257,7 +258,7 @@ static int verdicts(const struct run_opts *o, const struct scn *s,
     fprintf(stderr, "uksim run: %s\n", err.text);
     return 1;
   }
-  struct scn_verdict *v = calloc(s->nexpects + 1, sizeof *v);
+  struct scn_verdict *v = xcalloc(s->nexpects + 1, sizeof *v);
   struct scn_facts facts = {.dump_dir = dumps, .scn_dir = dir};
   int bad = scn_eval(s, tr, &facts, v);
   if (!o->quiet && !o->json)

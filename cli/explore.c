@@ -11,6 +11,8 @@
 
 #include "explore.h"
 #include "timeline.h"
+#include "uksim/xalloc.h"
+#include "uv_check.h"
 
 struct job {
   struct explore *x;
@@ -82,10 +84,9 @@ static void start_more(struct explore *x);
 
 /* The first EXPLORE_OUTPUT_MAX bytes of the run's output. */
 static char *read_output(int fd) {
-  char *buf = malloc(EXPLORE_OUTPUT_MAX + 1);
-  ssize_t n = buf ? pread(fd, buf, EXPLORE_OUTPUT_MAX, 0) : -1;
-  if (buf)
-    buf[n > 0 ? n : 0] = '\0';
+  char *buf = xmalloc(EXPLORE_OUTPUT_MAX + 1);
+  ssize_t n = pread(fd, buf, EXPLORE_OUTPUT_MAX, 0);
+  buf[n > 0 ? n : 0] = '\0';
   return buf;
 }
 
@@ -113,7 +114,7 @@ static void on_run_exit(uv_process_t *p, int64_t status, int sig) {
   x->running--;
   close(j->out);
   j->out = -1;
-  uv_timer_stop(&j->timer);
+  UV_CHECK(uv_timer_stop(&j->timer));
   uv_close((uv_handle_t *)&j->timer, on_handle_closed);
   uv_close((uv_handle_t *)p, on_handle_closed);
   draw(x, false);
@@ -157,10 +158,10 @@ static int spawn_one(struct explore *x, struct job *j, uint64_t i) {
     return e;
   }
   j->timer.data = j;
-  uv_timer_init(&x->loop, &j->timer);
+  UV_CHECK(uv_timer_init(&x->loop, &j->timer));
   if (x->o->timeout_s > 0)
-    uv_timer_start(&j->timer, on_timeout, (uint64_t)(x->o->timeout_s * 1000),
-                   0);
+    UV_CHECK(uv_timer_start(&j->timer, on_timeout,
+                            (uint64_t)(x->o->timeout_s * 1000), 0));
   j->handles = 2;
   x->running++;
   return 0;
@@ -175,7 +176,7 @@ static void spawn_failed(struct explore *x, uint64_t i, int e) {
            uv_strerror(e));
   s->ran = true;
   s->status = 127;
-  s->output = strdup(msg);
+  s->output = xstrdup(msg);
   x->r->ran++;
   x->r->failed++;
   if (x->r->first_failed < 0)
@@ -197,17 +198,10 @@ static void start_more(struct explore *x) {
 }
 
 int explore(const struct explore_opts *o, struct explore_result *r) {
-  struct explore *x = calloc(1, sizeof *x);
+  struct explore *x = xcalloc(1, sizeof *x);
   memset(r, 0, sizeof *r);
   r->first_failed = -1;
-  r->seed = calloc(o->seeds, sizeof *r->seed);
-  if (x == NULL || r->seed == NULL) {
-    fprintf(stderr, "explore: out of memory\n");
-    free(x);
-    free(r->seed);
-    r->seed = NULL;
-    return -1;
-  }
+  r->seed = xcalloc(o->seeds, sizeof *r->seed);
   ssize_t n = readlink("/proc/self/exe", x->self, sizeof x->self - 1);
   if (n <= 0) {
     perror("explore: /proc/self/exe");

@@ -44,6 +44,7 @@
 #include "scn.h"
 #include "scn_exec.h"
 #include "uksim/kvs.h"
+#include "uksim/xalloc.h"
 
 #define EXEC_STEPS_MAX 50000000ull             /* then the run is stopped */
 #define EXEC_TIME_MAX_NS (600ull * 1000000000) /* virtual */
@@ -163,15 +164,16 @@ static int spawn(struct kern *k, const char *binary, const char *name,
                  struct argv_buf *a, const char *env, char *why, size_t len) {
   char file[4096];
   struct kern_prog prog;
-  const char *err = "out of memory";
+  const char *err = "";
   char *envv[1] = {(char *)env};
   int p = -1;
   if (kern__find_program(binary, file, sizeof file) < 0)
     snprintf(why, len, "program %s not found", binary);
-  else if (kern__prog_make(&prog, file, a->v, a->n, envv, env[0] ? 1 : 0) < 0)
-    snprintf(why, len, "out of memory");
-  else if ((p = kern__spawn(k, name, &prog, &err)) < 0)
-    snprintf(why, len, "%s", err);
+  else {
+    kern__prog_make(&prog, file, a->v, a->n, envv, env[0] ? 1 : 0);
+    if ((p = kern__spawn(k, name, &prog, &err)) < 0)
+      snprintf(why, len, "%s", err);
+  }
   if (p < 0)
     kern__trace(k, "scenario: cannot start %s: %s", name, why);
   return p;
@@ -413,7 +415,8 @@ static const struct scn_server *declared(const struct scn *s,
 }
 
 static void do_replace(struct kern *k, const struct scn_action *a) {
-  const struct scn_server *sv = declared(((struct scn_exec *)k->exec)->s, a->target);
+  const struct scn_server *sv =
+      declared(((struct scn_exec *)k->exec)->s, a->target);
   struct argv_buf args = {.n = 0};
   if (sv == NULL) /* the parser allows only declared servers: a guard */
     return;
@@ -730,24 +733,24 @@ static void pick_ranges(struct kern *k) {
   }
 }
 
-static int exec_start(struct kern *k, const char *file, uint64_t seed, bool seed_given,
-               const char *dump_dir) {
+static int exec_start(struct kern *k, const char *file, uint64_t seed,
+                      bool seed_given, const char *dump_dir) {
   struct scn_err err;
   struct scn *s = scn_load(file, &err);
   if (s == NULL) {
     fprintf(stderr, "%s\n", err.text);
     return -EINVAL;
   }
-  struct scn_exec *x = calloc(1, sizeof *x);
+  struct scn_exec *x = xcalloc(1, sizeof *x);
   size_t na = s->napps ? s->napps : 1, nc = s->nactions ? s->nactions : 1;
   size_t ne = s->nexpects ? s->nexpects : 1;
-  x->app_proc = malloc(na * sizeof *x->app_proc);
-  x->app_done = calloc(na, sizeof *x->app_done);
-  x->trig_count = calloc(nc, sizeof *x->trig_count);
-  x->fired = calloc(nc, sizeof *x->fired);
-  x->queue = calloc(nc, sizeof *x->queue);
-  x->dump_done = calloc(ne, sizeof *x->dump_done);
-  x->registered = calloc(s->nservers ? s->nservers : 1, sizeof *x->registered);
+  x->app_proc = xcalloc(na, sizeof *x->app_proc);
+  x->app_done = xcalloc(na, sizeof *x->app_done);
+  x->trig_count = xcalloc(nc, sizeof *x->trig_count);
+  x->fired = xcalloc(nc, sizeof *x->fired);
+  x->queue = xcalloc(nc, sizeof *x->queue);
+  x->dump_done = xcalloc(ne, sizeof *x->dump_done);
+  x->registered = xcalloc(s->nservers ? s->nservers : 1, sizeof *x->registered);
   snprintf(x->dump_dir, sizeof x->dump_dir, "%s", dump_dir ? dump_dir : "");
   x->s = s;
   x->seed = seed_given ? seed : s->machine.seed_set ? s->machine.seed : 1;

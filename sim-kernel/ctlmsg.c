@@ -5,15 +5,14 @@
 #include <unistd.h>
 
 #include "kern.h"
+#include "uksim/xalloc.h"
 
 /* Packs c; NULL if it is too big for one packet. */
 static uint8_t *pack(const Uksim__Ctl *c, size_t *len) {
   *len = uksim__ctl__get_packed_size(c);
   if (*len > CTL_MSG_MAX)
     return NULL;
-  uint8_t *buf = malloc(*len ? *len : 1);
-  if (buf == NULL)
-    abort();
+  uint8_t *buf = xmalloc(*len);
   uksim__ctl__pack(c, buf);
   return buf;
 }
@@ -39,12 +38,10 @@ int ctl_post(struct outbox *o, const Uksim__Ctl *c, int fd) {
 }
 
 Uksim__Ctl *ctl_recv(int sock, int *fd, int *err) {
-  uint8_t *buf = malloc(CTL_MSG_MAX);
+  uint8_t *buf = xmalloc(CTL_MSG_MAX);
   int fds[KABI_MAX_FDS];
   unsigned nfds = 0;
 
-  if (buf == NULL)
-    abort();
   *fd = -1;
   long n = uk_recvfds(sock, buf, CTL_MSG_MAX, fds, &nfds);
   for (unsigned i = 1; i < nfds; i++)

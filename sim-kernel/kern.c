@@ -45,6 +45,9 @@
 #include "kern.h"
 #include "machine.h"
 #include "uksim_paths.h"
+#include "uksim/num.h"
+#include "uksim/xalloc.h"
+#include "uv_check.h"
 
 /* One packet per wake-up: a process has at most one call in flight, so a
  * second read would only return EAGAIN (a wasted system call on the hot
@@ -148,7 +151,7 @@ static uint32_t cpu_flags(const struct kern *k) {
 static void on_poll_idle(uv_idle_t *h) {
   struct kern *k = h->loop->data;
   if (uv_hrtime() >= k->poll_until)
-    uv_idle_stop(h);
+    UV_CHECK(uv_idle_stop(h));
   else
     sched_yield();
 }
@@ -163,7 +166,7 @@ static void poll_after_answer(struct kern *k, uint32_t p) {
     return;
   k->poll_until = uv_hrtime() + k->poll_ns;
   if (!uv_is_active((uv_handle_t *)&k->poll))
-    uv_idle_start(&k->poll, on_poll_idle);
+    UV_CHECK(uv_idle_start(&k->poll, on_poll_idle));
 }
 
 void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -181,7 +184,7 @@ void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
     fprintf(stderr, "uksim kernel: %s does not read its answers; killed\n",
             k->kd->proc[p].name);
     if (k->proc[p].running)
-      uv_process_kill(&k->proc[p].process, SIGKILL);
+      uv_kill_child(&k->proc[p].process, SIGKILL);
   }
   poll_after_answer(k, p);
 }
@@ -241,7 +244,7 @@ void kern__proc_gone(struct kern *k, uint32_t p) {
  * once its exit status is known, so a fault is reported with its cause. */
 static void disconnected(struct kern *k, uint32_t p) {
   if (k->proc[p].running)
-    uv_poll_stop(&k->proc[p].poll);
+    UV_CHECK(uv_poll_stop(&k->proc[p].poll));
   else
     kern__proc_gone(k, p);
 }
@@ -421,18 +424,12 @@ static void strv_free(char **v) {
 /* A NULL-terminated copy of `first` (if any) followed by v[0..n). */
 static char **strv_make(const char *first, char *const *v, size_t n) {
   size_t off = first != NULL;
-  char **out = calloc(n + off + 1, sizeof *out);
-  if (out == NULL)
-    return NULL;
-  if (first && (out[0] = strdup(first)) == NULL)
-    goto fail;
+  char **out = xcalloc(n + off + 1, sizeof *out);
+  if (first)
+    out[0] = xstrdup(first);
   for (size_t i = 0; i < n; i++)
-    if ((out[i + off] = strdup(v[i])) == NULL)
-      goto fail;
+    out[i + off] = xstrdup(v[i]);
   return out;
-fail:
-  strv_free(out);
-  return NULL;
 }
 
 void kern__prog_free(struct kern_prog *p) {
@@ -441,14 +438,10 @@ void kern__prog_free(struct kern_prog *p) {
   p->argv = p->env = NULL;
 }
 
-int kern__prog_make(struct kern_prog *p, const char *file, char **args,
-                    size_t nargs, char **env, size_t nenv) {
+void kern__prog_make(struct kern_prog *p, const char *file, char **args,
+                     size_t nargs, char **env, size_t nenv) {
   p->argv = strv_make(file, args, nargs);
   p->env = strv_make(NULL, env, nenv);
-  if (p->argv && p->env)
-    return 0;
-  kern__prog_free(p);
-  return -ENOMEM;
 }
 
 int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from) {
@@ -456,9 +449,9 @@ int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from) {
     memset(to, 0, sizeof *to);
     return -ENOENT;
   }
-  return kern__prog_make(to, from->argv[0], from->argv + 1,
-                         strv_len(from->argv + 1), from->env,
-                         strv_len(from->env));
+  kern__prog_make(to, from->argv[0], from->argv + 1, strv_len(from->argv + 1),
+                  from->env, strv_len(from->env));
+  return 0;
 }
 
 void kern__prog_drop_env(struct kern_prog *p, const char *prefix) {
@@ -479,9 +472,7 @@ void kern__prog_drop_env(struct kern_prog *p, const char *prefix) {
 static char **child_env(const char *name, char *const *extra,
                         uint64_t poll_ns) {
   size_t n = strv_len(environ), x = strv_len(extra);
-  char **env = calloc(n + x + 4, sizeof *env);
-  if (env == NULL)
-    abort();
+  char **env = xcalloc(n + x + 4, sizeof *env);
   size_t j = 0;
   for (size_t i = 0; i < n; i++)
     if (strncmp(environ[i], "UKSIM_FD=", 9) != 0 &&
@@ -570,13 +561,14 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
     /* Never watched, never served: it ends, and its exit frees the slot. */
     close(kp->sock);
     kp->sock = -1;
-    uv_process_kill(&kp->process, SIGKILL);
+    uv_kill_child(&kp->process, SIGKILL);
     *err = "cannot watch its connection";
     return r;
   }
   kp->poll.data = (void *)(uintptr_t)p;
   kp->polling = true;
-  uv_poll_start(&kp->poll, UV_READABLE | UV_DISCONNECT, on_proc_readable);
+  UV_CHECK(
+      uv_poll_start(&kp->poll, UV_READABLE | UV_DISCONNECT, on_proc_readable));
   k->kd->proc[p].pid = kp->process.pid;
   k->kd->ctr.spawned++;
   kern__trace(k, "spawn %s (pid %d)", k->kd->proc[p].name, kp->process.pid);
@@ -595,11 +587,7 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
     *err = kern__program_error(r);
     return r;
   }
-  if (kern__prog_make(&prog, file, sp->args, sp->n_args, sp->env, sp->n_env) <
-      0) {
-    *err = "out of memory";
-    return -ENOMEM;
-  }
+  kern__prog_make(&prog, file, sp->args, sp->n_args, sp->env, sp->n_env);
   int p = kern__spawn(k, sp->name && sp->name[0] ? sp->name : sp->program,
                       &prog, err);
   if (p >= 0) {
@@ -617,7 +605,7 @@ void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault) {
     k->proc[p].fault = fault;
   if (k->lockstep && sig != SIGSTOP && sig != SIGCONT)
     sched_killed(k, p);
-  uv_process_kill(&k->proc[p].process, sig);
+  uv_kill_child(&k->proc[p].process, sig);
 }
 
 /* The machine link -------------------------------------------------------- */
@@ -692,7 +680,7 @@ static void on_halt_timer(uv_timer_t *t) {
   struct kern *k = t->loop->data;
   for (int p = 0; p < UK_PROC_MAX; p++)
     if (k->proc[p].running)
-      uv_process_kill(&k->proc[p].process, SIGKILL);
+      uv_kill_child(&k->proc[p].process, SIGKILL);
 }
 
 static void do_ctl_halt(struct kern *k, uint64_t id) {
@@ -707,11 +695,11 @@ static void do_ctl_halt(struct kern *k, uint64_t id) {
   rep_halt(k);
   for (int p = 0; p < UK_PROC_MAX; p++)
     if (k->proc[p].running) {
-      uv_process_kill(&k->proc[p].process, SIGTERM);
-      uv_process_kill(&k->proc[p].process, SIGCONT); /* a stopped one too */
+      uv_kill_child(&k->proc[p].process, SIGTERM);
+      uv_kill_child(&k->proc[p].process, SIGCONT); /* a stopped one too */
     }
-  uv_timer_init(k->loop, &k->halt_timer);
-  uv_timer_start(&k->halt_timer, on_halt_timer, HALT_GRACE_MS, 0);
+  UV_CHECK(uv_timer_init(k->loop, &k->halt_timer));
+  UV_CHECK(uv_timer_start(&k->halt_timer, on_halt_timer, HALT_GRACE_MS, 0));
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
     try_free_slot(k, p); /* exited, status never collected */
   halt_check(k);
@@ -801,7 +789,7 @@ static void on_machine(uv_poll_t *h, int status, int events) {
   Uksim__Ctl *c = status == 0 ? ctl_recv(k->msock, &fd, &err) : NULL;
   if (c == NULL && (status < 0 || err != -EAGAIN)) {
     if (status < 0 || err == 0) { /* the machine is gone: so are we */
-      uv_poll_stop(h);
+      UV_CHECK(uv_poll_stop(h));
       do_ctl_halt(k, 0);
     }
     return;
@@ -834,6 +822,14 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
+#define KERN_ME "uksim kernel"
+
+/* An option's number (include/uksim/num.h); 0, or -1 after saying why. */
+static int opt_u64(const char *opt, const char *s, uint64_t max,
+                   uint64_t *out) {
+  return num_opt_u64(KERN_ME, opt, s, 0, max, 0, out);
+}
+
 int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   static const struct option opts[] = {
       {"os-id", required_argument, NULL, 'o'},
@@ -851,36 +847,43 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   uint32_t os_id = 1;
   uint64_t budget = 1ull << 32;
   const char *trace_file = NULL;
-  int c;
+  uint64_t v, seed_v = 0;
+  int64_t trace = 0;
+  int c, r = 0;
 
-  k.trace_left = 0;
   k.ops = ops ? ops : &none;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (c == 'o')
-      os_id = (uint32_t)strtoul(optarg, NULL, 10);
+  while (r == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    if (c == 'o' && (r = opt_u64("--os-id", optarg, UINT32_MAX, &v)) == 0)
+      os_id = (uint32_t)v;
     else if (c == 'b')
-      budget = strtoull(optarg, NULL, 10);
+      r = opt_u64("--budget", optarg, UINT64_MAX, &budget);
     else if (c == 't')
-      k.trace_left = strtol(optarg, NULL, 10);
+      r = num_opt_i64(KERN_ME, "--trace", optarg, -1, INT64_MAX, &trace);
     else if (c == 'f')
       trace_file = optarg[0] ? optarg : NULL;
     else if (c == 's')
       scenario = optarg[0] ? optarg : NULL;
-    else if (c == 'S')
-      seed = optarg[0] ? optarg : NULL;
+    else if (c == 'S' && optarg[0] &&
+             (r = opt_u64("--seed", optarg, UINT64_MAX, &seed_v)) == 0)
+      seed = optarg;
     else if (c == 'd')
       dump_dir = optarg[0] ? optarg : NULL;
-    else if (c == 'p')
-      k.poll_ns = strtoull(optarg, NULL, 10) * 1000;
-    else
-      return 2;
+    else if (c == 'p' &&
+             (r = opt_u64("--poll-us", optarg, MACH_POLL_US_MAX, &v)) == 0)
+      k.poll_ns = v * 1000;
+    else if (strchr("obtfsSdp", c) == NULL)
+      r = -EINVAL;
   }
+  if (r < 0)
+    return 2;
+  k.trace_left = trace;
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   close_range(5, ~0u, 0); /* only the machine link and kernel data */
   if (mach_fd_limit(UK_ICA_MAX + MACH_FD_RESERVE) < 0) {
-    fprintf(stderr, "uksim kernel: too few descriptors for %d ICAs (raise "
-                    "'ulimit -n'; README \"Limits\")\n",
+    fprintf(stderr,
+            "uksim kernel: too few descriptors for %d ICAs (raise "
+            "'ulimit -n'; README \"Limits\")\n",
             UK_ICA_MAX);
     return 1;
   }
@@ -918,7 +921,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     return 1;
   outbox_init(&k.mout, k.msock, &k.mpoll, on_machine,
               UV_READABLE | UV_DISCONNECT);
-  uv_poll_start(&k.mpoll, UV_READABLE | UV_DISCONNECT, on_machine);
+  UV_CHECK(uv_poll_start(&k.mpoll, UV_READABLE | UV_DISCONNECT, on_machine));
   static const int sigs[] = {SIGTERM, SIGHUP, SIGINT};
   for (int i = 0; i < 3; i++)
     if (uv_signal_init(k.loop, &k.sig[i]) < 0 ||
@@ -927,12 +930,11 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   signal(SIGPIPE, SIG_IGN);
   kern__trace(&k, "kernel up: os %u, budget %llu MiB", os_id,
               (unsigned long long)(budget >> 20));
-  uv_idle_init(k.loop, &k.poll);
+  UV_CHECK(uv_idle_init(k.loop, &k.poll));
   kern__sleep_init(&k);
   rep_init(&k);
-  if (scenario && k.ops->start(&k, scenario,
-                               seed ? strtoull(seed, NULL, 10) : 0, seed,
-                               dump_dir) < 0)
+  if (scenario &&
+      k.ops->start(&k, scenario, seed_v, seed != NULL, dump_dir) < 0)
     return 1;
   uv_run(k.loop, UV_RUN_DEFAULT);
   signal(SIGTERM, SIG_IGN); /* halted: a late signal must not kill us */

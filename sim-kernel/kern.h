@@ -130,8 +130,8 @@ struct kern {
    * out. */
   int msock;
   uv_poll_t mpoll;
-  struct outbox mout; /* ordered, never dropped: replies and ICA holds */
-  uv_signal_t sig[3]; /* SIGTERM, SIGHUP, SIGINT: halt */
+  struct outbox mout;    /* ordered, never dropped: replies and ICA holds */
+  uv_signal_t sig[3];    /* SIGTERM, SIGHUP, SIGINT: halt */
   uv_timer_t halt_timer; /* SIGKILL for processes that ignore SIGTERM */
   bool halting;
   uint64_t halt_id;
@@ -192,11 +192,11 @@ struct kern_ops {
   void (*write_event)(FILE *f, uint64_t step, uint64_t t_ns,
                       const struct kern_ev *e);
   /* --scenario FILE: start running it; < 0 fails the boot. */
-  int (*start)(struct kern *k, const char *file, uint64_t seed,
-               bool seed_given, const char *dump_dir);
+  int (*start)(struct kern *k, const char *file, uint64_t seed, bool seed_given,
+               const char *dump_dir);
   void (*event)(struct kern *k, const struct kern_ev *e); /* each event */
   void (*after_step)(struct kern *k); /* lock-step: after each step */
-  bool (*idle)(struct kern *k); /* nothing enabled: true if it did more */
+  bool (*idle)(struct kern *k);       /* nothing enabled: true if it did more */
   void (*limit)(struct kern *k, const char *what); /* a run limit hit */
   void (*poll)(struct kern *k); /* free-running: after each call, exit */
   void (*wait)(struct kern *k, uint64_t id); /* answer ScenarioWait id */
@@ -224,8 +224,8 @@ const char *kern__prog_name(const char *path);
 void kern__prog_free(struct kern_prog *p);
 int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from);
 void kern__prog_drop_env(struct kern_prog *p, const char *prefix);
-int kern__prog_make(struct kern_prog *p, const char *file, char **args,
-                    size_t nargs, char **env, size_t nenv);
+void kern__prog_make(struct kern_prog *p, const char *file, char **args,
+                     size_t nargs, char **env, size_t nenv);
 void kern__reply(struct kern *k, uint64_t id, int status, const char *err,
                  Uksim__Reply *r);
 void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault);

@@ -17,14 +17,23 @@
 #include "kern.h"
 #include "machine.h"
 #include "uksim_paths.h"
+#include "uksim/num.h"
 
 uint32_t mach_poll_us(void) {
   const char *e = getenv("UKSIM_POLL_US");
-  char *end;
-  unsigned long v = e ? strtoul(e, &end, 10) : 0;
-  if (e && *e && *end == '\0' && v <= MACH_POLL_US_MAX)
+  uint64_t v;
+  if (e && num_parse_u64(e, 0, MACH_POLL_US_MAX, 0, &v) == 0)
     return (uint32_t)v;
   return MACH_POLL_US_DEFAULT;
+}
+
+int mach_poll_us_opt(const char *prog, const char *v) {
+  uint64_t n;
+  if (num_opt_u64(prog, "--poll-us", v, 0, MACH_POLL_US_MAX, 0, &n) < 0)
+    return -1;
+  char buf[24];
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)n);
+  return setenv("UKSIM_POLL_US", buf, 1) < 0 ? -1 : 0;
 }
 
 void mach_opts_default(struct mach_opts *o) {
@@ -170,8 +179,8 @@ int mach_connect(mach_client *m, const char *name) {
   client_init(m);
   int r = mach_rundir(name, dir, sizeof dir, false);
   if (r < 0) {
-    snprintf(m->error, sizeof m->error, "bad machine name '%s': " MACH_NAME_RULE,
-             name);
+    snprintf(m->error, sizeof m->error,
+             "bad machine name '%s': " MACH_NAME_RULE, name);
     return r;
   }
   if (snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", dir) >=

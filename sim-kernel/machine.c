@@ -27,6 +27,8 @@
 
 #include "kern.h"
 #include "machine.h"
+#include "uv_check.h"
+#include "uksim/num.h"
 
 #define MAX_PENDING (MACH_CLIENTS_MAX * MACH_CLIENT_PENDING_MAX)
 #define STALL_CHECK_MS 1000
@@ -80,7 +82,7 @@ struct machine {
   uint64_t held_bytes;
   uint32_t held;
   bool listen_paused; /* out of descriptors: accept again later */
-  uint64_t lost_msgs;  /* kernel messages that could not be read whole */
+  uint64_t lost_msgs; /* kernel messages that could not be read whole */
   int status;         /* exit status of the machine */
 };
 
@@ -152,13 +154,14 @@ static void on_stall_check(uv_timer_t *t) {
   uint64_t now = uv_hrtime();
   if (M.listen_paused) {
     M.listen_paused = false;
-    uv_poll_start(&M.lpoll, UV_READABLE, on_listen);
+    UV_CHECK(uv_poll_start(&M.lpoll, UV_READABLE, on_listen));
   }
   for (int c = 1; c < MACH_CLIENTS_MAX; c++)
     if (M.cl[c].state == CL_OPEN && M.cl[c].paused &&
         now - M.cl[c].paused_ns > MACH_CLIENT_STALL_MS * 1000000ull) {
-      fprintf(stderr, "uksim machine %s: dropped a control client that read "
-                      "no answer for %d s\n",
+      fprintf(stderr,
+              "uksim machine %s: dropped a control client that read "
+              "no answer for %d s\n",
               M.o.name, MACH_CLIENT_STALL_MS / 1000);
       client_close(c);
     }
@@ -300,7 +303,7 @@ static int client_add(int sock) {
     cl->poll.data = (void *)(uintptr_t)c;
     outbox_init(&cl->out, sock, &cl->poll, on_client,
                 UV_READABLE | UV_DISCONNECT);
-    uv_poll_start(&cl->poll, UV_READABLE | UV_DISCONNECT, on_client);
+    UV_CHECK(uv_poll_start(&cl->poll, UV_READABLE | UV_DISCONNECT, on_client));
     return c;
   }
   refuse_client(sock);
@@ -318,7 +321,7 @@ static void on_listen(uv_poll_t *h, int status, int events) {
   } else if (errno == EMFILE || errno == ENFILE) {
     /* The connection stays in the backlog; listening resumes at the next
      * stall check instead of spinning on a listener that stays readable. */
-    uv_poll_stop(&M.lpoll);
+    UV_CHECK(uv_poll_stop(&M.lpoll));
     M.listen_paused = true;
   }
 }
@@ -412,8 +415,9 @@ static bool drain_kernel(void) {
     if (err != -EBADMSG && err != -EMSGSIZE)
       return true; /* nothing was taken: try again at the next wake-up */
     if (M.lost_msgs++ == 0)
-      fprintf(stderr, "uksim machine %s: a kernel message could not be read "
-                      "(%s); skipped\n",
+      fprintf(stderr,
+              "uksim machine %s: a kernel message could not be read "
+              "(%s); skipped\n",
               M.o.name, strerror(-err));
   }
 }
@@ -424,7 +428,8 @@ static void on_kernel(uv_poll_t *h, int status, int events) {
   if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
     return;
   if (status < 0 || !drain_kernel())
-    uv_poll_stop(h); /* the link is closed; the kernel's exit follows */
+    UV_CHECK(
+        uv_poll_stop(h)); /* the link is closed; the kernel's exit follows */
 }
 
 static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
@@ -449,7 +454,7 @@ static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
 
 static void halt_kernel(void) {
   if (M.kernel_up && !M.halted)
-    uv_process_kill(&M.kproc, SIGTERM);
+    uv_kill_child(&M.kproc, SIGTERM);
 }
 
 static int boot_kernel(void) {
@@ -509,7 +514,7 @@ static int boot_kernel(void) {
   fcntl(M.ksock, F_SETFL, fcntl(M.ksock, F_GETFL) | O_NONBLOCK);
   r = uv_poll_init(M.loop, &M.kpoll, M.ksock);
   if (r < 0) {
-    uv_process_kill(&M.kproc, SIGKILL); /* its exit callback follows */
+    uv_kill_child(&M.kproc, SIGKILL); /* its exit callback follows */
     return r;
   }
   outbox_init(&M.kout, M.ksock, &M.kpoll, on_kernel,
@@ -547,6 +552,8 @@ static int listen_control(void) {
   return r < 0 ? r : uv_poll_start(&M.lpoll, UV_READABLE, on_listen);
 }
 
+#define ME "uksim machine"
+
 static int parse(int argc, char **argv) {
   static const struct option opts[] = {
       {"name", required_argument, NULL, 'n'},
@@ -559,18 +566,23 @@ static int parse(int argc, char **argv) {
       {"dump-dir", required_argument, NULL, 'd'},
       {"poll-us", required_argument, NULL, 'p'},
       {NULL, 0, NULL, 0}};
-  int c;
+  int c, r = 0;
+  uint64_t v;
+  int64_t trace;
   mach_opts_default(&M.o);
   optind = 1;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  while (r == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     if (c == 'n')
       snprintf(M.o.name, sizeof M.o.name, "%s", optarg);
-    else if (c == 'b')
-      M.o.blocks = (uint32_t)strtoul(optarg, NULL, 10);
-    else if (c == 'm')
-      M.o.block_size = strtoull(optarg, NULL, 10) << 20;
-    else if (c == 't')
-      M.o.trace = strtol(optarg, NULL, 10);
+    else if (c == 'b' && (r = num_opt_u64(ME, "--blocks", optarg, 1, UINT32_MAX,
+                                          0, &v)) == 0)
+      M.o.blocks = (uint32_t)v;
+    else if (c == 'm' && (r = num_opt_u64(ME, "--block-mib", optarg, 1,
+                                          1u << 20, 0, &v)) == 0)
+      M.o.block_size = v << 20;
+    else if (c == 't' && (r = num_opt_i64(ME, "--trace", optarg, -1, INT32_MAX,
+                                          &trace)) == 0)
+      M.o.trace = (long)trace;
     else if (c == 'f')
       snprintf(M.o.trace_file, sizeof M.o.trace_file, "%s", optarg);
     else if (c == 's')
@@ -579,14 +591,13 @@ static int parse(int argc, char **argv) {
       snprintf(M.o.seed, sizeof M.o.seed, "%s", optarg);
     else if (c == 'd')
       snprintf(M.o.dump_dir, sizeof M.o.dump_dir, "%s", optarg);
-    else if (c == 'p')
-      M.o.poll_us = (uint32_t)strtoul(optarg, NULL, 10);
-    else
-      return -EINVAL;
+    else if (c == 'p' && (r = num_opt_u64(ME, "--poll-us", optarg, 0,
+                                          MACH_POLL_US_MAX, 0, &v)) == 0)
+      M.o.poll_us = (uint32_t)v;
+    else if (strchr("nbmtfsSdp", c) == NULL)
+      r = -EINVAL;
   }
-  if (M.o.blocks == 0 || M.o.block_size == 0)
-    return -EINVAL;
-  return 0;
+  return r < 0 ? -EINVAL : 0;
 }
 
 static void on_walk_close(uv_handle_t *h, void *arg) {
@@ -599,8 +610,7 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
  * the run directory is removed) instead of dying with it. */
 static void on_signal(uv_signal_t *h, int sig) {
   (void)h;
-  fprintf(stderr, "uksim machine %s: %s: halting\n", M.o.name,
-          strsignal(sig));
+  fprintf(stderr, "uksim machine %s: %s: halting\n", M.o.name, strsignal(sig));
   halt_kernel();
 }
 

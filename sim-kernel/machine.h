@@ -39,6 +39,16 @@ struct mach_opts {
 void mach_opts_default(struct mach_opts *o);
 /* The poll_us a machine booted now gets (UKSIM_POLL_US, else the default). */
 uint32_t mach_poll_us(void);
+/* --poll-us N of command prog ("uksim run"): sets UKSIM_POLL_US, from which
+ * every machine this process or its children boot takes its kernel's cross-cpu
+ * polling time (machine.h); 0, or -1 after a message on stderr. */
+int mach_poll_us_opt(const char *prog, const char *v);
+#define MACH_POLL_US_HELP                                                      \
+  "  --poll-us N       after answering a process on another cpu, the "         \
+  "kernel\n"                                                                   \
+  "                    polls for N us before it blocks, and the process "      \
+  "spins\n"                                                                    \
+  "                    as long for its answers (default 100; 0 off)\n"
 
 /* Machine names: what a run directory may be called. */
 #define MACH_NAME_MAX 40

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "kabi_io.h"
+#include "uksim/xalloc.h"
+#include "uv_check.h"
 
 struct outbox_msg {
   struct outbox_msg *next;
@@ -32,7 +34,8 @@ static int send_one(struct outbox *o, const void *buf, size_t len, int fd) {
 
 static void want_writable(struct outbox *o, bool on) {
   if (o->poll && !uv_is_closing((uv_handle_t *)o->poll))
-    uv_poll_start(o->poll, o->read_events | (on ? UV_WRITABLE : 0), o->cb);
+    UV_CHECK(
+        uv_poll_start(o->poll, o->read_events | (on ? UV_WRITABLE : 0), o->cb));
 }
 
 int outbox_send(struct outbox *o, const void *buf, size_t len, int fd) {
@@ -43,9 +46,7 @@ int outbox_send(struct outbox *o, const void *buf, size_t len, int fd) {
   }
   if (o->count >= OUTBOX_MAX)
     return -ENOBUFS;
-  struct outbox_msg *m = malloc(sizeof *m + len);
-  if (m == NULL)
-    abort();
+  struct outbox_msg *m = xmalloc(sizeof *m + len);
   m->next = NULL;
   m->len = len;
   memcpy(m->buf, buf, len);

@@ -190,8 +190,7 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
     kern__reply(k, id, -EBUSY, why, NULL);
     return;
   }
-  int r = kern__find_program(rq->program ? rq->program : "", file,
-                             sizeof file);
+  int r = kern__find_program(rq->program ? rq->program : "", file, sizeof file);
   if (r < 0) {
     svc_event(k, "fail", (uint32_t)s, UK_NIL, SV(k, s)->proc,
               "the new server's binary was not found");
@@ -200,11 +199,7 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
     return;
   }
   ks = &k->svc[s];
-  if (kern__prog_make(&ks->next, file, rq->args, rq->n_args, rq->env,
-                      rq->n_env) < 0) {
-    kern__reply(k, id, -ENOMEM, "out of memory", NULL);
-    return;
-  }
+  kern__prog_make(&ks->next, file, rq->args, rq->n_args, rq->env, rq->n_env);
   if (rq->name && rq->name[0])
     snprintf(ks->next_name, sizeof ks->next_name, "%s", rq->name);
   else

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "kern.h"
+#include "uv_check.h"
 
 #define SCHED_STEP_NS 5000ull /* virtual time one step takes */
 
@@ -76,7 +77,7 @@ void kern__timer_init(struct kern *k, struct ktimer *t, ktimer_cb cb,
   memset(t, 0, sizeof *t);
   t->cb = cb;
   t->arg = arg;
-  uv_timer_init(k->loop, &t->uv);
+  UV_CHECK(uv_timer_init(k->loop, &t->uv));
   t->uv.data = t;
 }
 
@@ -95,8 +96,8 @@ void kern__timer_start(struct kern *k, struct ktimer *t, uint64_t ns,
   t->period_ns = period_ns;
   t->after_ns = ns;
   if (!k->lockstep) {
-    uv_timer_start(&t->uv, on_uv_timer, (ns + 999999) / 1000000,
-                   (period_ns + 999999) / 1000000);
+    UV_CHECK(uv_timer_start(&t->uv, on_uv_timer, (ns + 999999) / 1000000,
+                            (period_ns + 999999) / 1000000));
     return;
   }
   if (k->nvt == KERN_VTIMERS_MAX) { /* cannot happen: one per owner */
@@ -115,7 +116,7 @@ void kern__timer_stop(struct kern *k, struct ktimer *t) {
   if (k->lockstep)
     vt_remove(k, t);
   else
-    uv_timer_stop(&t->uv);
+    UV_CHECK(uv_timer_stop(&t->uv));
 }
 
 /* The earliest virtual timer (or foreground timer), or NULL. */
@@ -227,9 +228,9 @@ static void grace_expired(uv_timer_t *t) {
  * while someone runs. */
 static void grace_rearm(struct kern *k) {
   if (quiescent(k))
-    uv_timer_stop(&k->grace_timer);
+    UV_CHECK(uv_timer_stop(&k->grace_timer));
   else if (k->progress || !uv_is_active((uv_handle_t *)&k->grace_timer))
-    uv_timer_start(&k->grace_timer, grace_expired, k->grace_ms, 0);
+    UV_CHECK(uv_timer_start(&k->grace_timer, grace_expired, k->grace_ms, 0));
   k->progress = false;
 }
 
@@ -239,7 +240,8 @@ void sched_run(struct kern *k) {
   k->sched_busy = true; /* a step may call back into here */
   while (!k->halting && !k->frozen && quiescent(k)) {
     if (!one_step(k)) {
-      kern__exec_limit(k, "a deadlock: every process waits and no timer is set");
+      kern__exec_limit(k,
+                       "a deadlock: every process waits and no timer is set");
       break;
     }
     kern__exec_after_step(k);
@@ -267,9 +269,9 @@ void sched_init(struct kern *k, uint64_t seed, uint64_t grace_ms) {
   k->grace_ms = grace_ms;
   k->vnow = 0;
   clock_k = k;
-  uv_timer_init(k->loop, &k->grace_timer);
-  uv_check_init(k->loop, &k->check);
-  uv_check_start(&k->check, on_check);
+  UV_CHECK(uv_timer_init(k->loop, &k->grace_timer));
+  UV_CHECK(uv_check_init(k->loop, &k->check));
+  UV_CHECK(uv_check_start(&k->check, on_check));
 }
 
 /* A process is hung (SIGSTOP) at a point that does not depend on the host's
@@ -283,7 +285,7 @@ void sched_hang(struct kern *k, uint32_t p) {
     kp->hang_pending = true;
     return;
   }
-  uv_process_kill(&kp->process, SIGSTOP);
+  uv_kill_child(&kp->process, SIGSTOP);
 }
 
 bool sched_call_arrived(struct kern *k, uint32_t p, kabi_msg *m, bool bad) {
@@ -302,7 +304,7 @@ bool sched_call_arrived(struct kern *k, uint32_t p, kabi_msg *m, bool bad) {
   if (kp->hang_pending) {
     kabi_msg_close_fds(m);
     kp->hang_pending = false;
-    uv_process_kill(&kp->process, SIGSTOP);
+    uv_kill_child(&kp->process, SIGSTOP);
     kp->run = KS_HUNG;
     k->progress = true;
     kern__trace(k, "%s hung before its call", k->kd->proc[p].name);

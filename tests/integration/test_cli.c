@@ -153,7 +153,10 @@ static int reap_demo(pid_t pid, const char *log, char *out, size_t len) {
 static pid_t machine_pid(const char *name) {
   char cmd[256];
   int st;
-  snprintf(cmd, sizeof cmd, "pgrep -f -- 'machine --name %s '", name);
+  /* Anchored: the shell running pgrep has the pattern in its own command
+   * line, and once pids wrap it may come first. */
+  snprintf(cmd, sizeof cmd, "pgrep -f -- '^[^ ]*uksim machine --name %s '",
+           name);
   const char *out = run(cmd, &st);
   cr_assert_eq(st, 0, "no machine %s", name);
   return (pid_t)atoi(out);

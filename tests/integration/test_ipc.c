@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,4 +123,20 @@ Test(ipc, bench_poll_us_is_a_setting, .timeout = 300) {
            UKSIM_EXE_DEFAULT);
   int st = system(cmd);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "--poll-us x: usage");
+}
+
+/* One number parser (include/uksim/num.h): `--blocks 5x` used to run 5
+ * blocks (atol); now it is bad usage, and the message names the option
+ * and the range. */
+Test(ipc, bench_blocks_is_strict, .timeout = 60) {
+  char cmd[512], out[256] = "";
+  snprintf(cmd, sizeof cmd, "%s bench ipc --blocks 5x 2>&1", UKSIM_EXE_DEFAULT);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = '\0';
+  int st = pclose(p);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "--blocks 5x: usage");
+  cr_expect(strstr(out, "--blocks: '5x' is not a number in 1..") != NULL,
+            "the message: %s", out);
 }

@@ -54,13 +54,13 @@ expect 2 "t2.scn:2:4: time '18446744073709551615ns' is beyond the limit" \
   "$uksim" run --quiet "$dir/t2.scn"
 
 # Strict numbers on the command line.
-expect 2 "uksim run: --seed: a number from 0 to 18446744073709551615" \
+expect 2 "uksim run: --seed: '18446744073709551616' is not a number in 0..18446744073709551615" \
   "$uksim" run --quiet --seed 18446744073709551616 "$src/tour.scn"
-expect 2 "uksim run: --seed: a number" \
+expect 2 "uksim run: --seed: '12x' is not a number" \
   "$uksim" run --quiet --seed 12x "$src/tour.scn"
-expect 2 "uksim run: --show: a number" \
+expect 2 "uksim run: --show: '99999999999999999999' is not a number" \
   "$uksim" run --show 99999999999999999999 "$src/tour.scn"
-expect 2 "uksim explore: --first: a number" \
+expect 2 "uksim explore: --first: '18446744073709551616' is not a number" \
   "$uksim" explore --first 18446744073709551616 "$src/tour.scn"
 expect 2 "the last seed would be beyond 18446744073709551615" \
   "$uksim" explore --first 18446744073709551615 --seeds 2 "$src/tour.scn"
