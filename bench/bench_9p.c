@@ -64,6 +64,7 @@
 #include "bench.h"
 #include "p9_impl.h"
 #include "stats.h"
+#include "uksim/num.h"
 #include "uksim/xalloc.h"
 
 #define DIOD "/usr/sbin/diod"
@@ -555,11 +556,10 @@ static int parse(int argc, char **argv, int *json, struct plan *pl,
       fprintf(stderr, "uksim bench 9p: unknown option %s\n", argv[optind - 1]);
       return -1;
     }
-    if (!p9__number(optarg, 1e12, &v)) {
-      fprintf(stderr, "uksim bench 9p: --%s wants a number, not '%s'\n",
-              li >= 0 ? lo[li].name : "?", optarg);
+    char opt[32];
+    snprintf(opt, sizeof opt, "--%s", li >= 0 ? lo[li].name : "?");
+    if (num_opt_double("uksim bench 9p", opt, optarg, 0, 1e12, &v) < 0)
       return -1;
-    }
     li = -1;
     if (c == 'l')
       pl->large = (size_t)v << 20;

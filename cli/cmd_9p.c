@@ -14,8 +14,9 @@
 
 #include "cli.h"
 #include "p9_impl.h"
+#include "uksim/num.h"
 #include "uksim/xalloc.h"
-#include "uv_check.h"
+#include "uksim/uv_check.h"
 
 static const char usage_text[] =
     "usage: uksim 9p serve ADDR [--key FILE] [--msize N] [--poll-us N] "
@@ -61,20 +62,18 @@ struct opts {
 static int parse_limit(int c, const char *arg, struct opts *o) {
   static const struct {
     int c;
-    const char *name, *range;
+    const char *name;
     double min, max;
-  } lim[] = {{'C', "--max-conns", "1..1000000", 1, 1e6},
-             {'T', "--frame-timeout", "0..86400 seconds", 0, 86400},
-             {'B', "--max-buffered-mib", "1..1048576", 1, 1 << 20}};
+  } lim[] = {{'C', "--max-conns", 1, 1e6},
+             {'T', "--frame-timeout", 0, 86400}, /* seconds, fractions too */
+             {'B', "--max-buffered-mib", 1, 1 << 20}};
   double v;
   size_t i = 0;
   while (lim[i].c != c)
     i++;
-  if (!p9__number(arg, lim[i].max, &v) || v < lim[i].min) {
-    fprintf(stderr, "uksim 9p: %s wants %s, not '%s'\n", lim[i].name,
-            lim[i].range, arg);
+  if (num_opt_double("uksim 9p", lim[i].name, arg, lim[i].min, lim[i].max, &v) <
+      0)
     return -1;
-  }
   if (c == 'C')
     o->max_conns = (uint32_t)v;
   else if (c == 'T') /* the config's 0 is the default, negative never */
@@ -101,7 +100,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
-  double v;
+  uint64_t n;
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "k:a:u:d:m:p:thC:T:B:", lo, NULL)) !=
@@ -120,23 +119,17 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       o->dialect = optarg;
       break;
     case 'm':
-      if (!p9__number(optarg, P9_MAXMSIZE, &v)) {
-        fprintf(stderr, "uksim 9p: --msize wants 0..%u, not '%s'\n",
-                P9_MAXMSIZE, optarg);
+      if (num_opt_u64("uksim 9p", "--msize", optarg, 0, P9_MAXMSIZE, 0, &n) < 0)
         return -1;
-      }
-      o->msize = (uint32_t)v;
+      o->msize = (uint32_t)n;
       break;
     case 't':
       o->trace = 1;
       break;
     case 'p':
-      if (!p9__number(optarg, 1000000, &v)) {
-        fprintf(stderr, "uksim 9p: --poll-us wants 0..1000000, not '%s'\n",
-                optarg);
+      if (num_opt_u64("uksim 9p", "--poll-us", optarg, 0, 1000000, 0, &n) < 0)
         return -1;
-      }
-      o->poll_us = v ? (int)v : -1; /* the config's 0 is the default */
+      o->poll_us = n ? (int)n : -1; /* the config's 0 is the default */
       break;
     case 'C':
     case 'T':

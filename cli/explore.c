@@ -12,7 +12,7 @@
 #include "explore.h"
 #include "timeline.h"
 #include "uksim/xalloc.h"
-#include "uv_check.h"
+#include "uksim/uv_check.h"
 
 struct job {
   struct explore *x;

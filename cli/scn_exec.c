@@ -88,10 +88,6 @@ struct scn_exec {
   bool *dump_done;    /* per expectation: its dumper exited, or none runs */
 };
 
-static struct uk_proc *P(struct kern *k, uint32_t p) {
-  return &k->kd->proc[p];
-}
-
 /* Time since the run began: virtual under lock-step, wall-clock free. */
 static uint64_t run_ns(const struct kern *k) {
   return kern__now_ns() - k->t0_ns;
@@ -217,8 +213,10 @@ static bool servers_ready(struct kern *k) {
   struct scn *s = ((struct scn_exec *)k->exec)->s;
   for (size_t i = 0; i < s->nservers; i++)
     for (uint32_t p = 0; p < UK_PROC_MAX; p++)
-      if (P(k, p)->state != UK_PROC_FREE && P(k, p)->state != UK_PROC_EXITED &&
-          !strcmp(P(k, p)->name, s->servers[i].name) && P(k, p)->svc == UK_NIL)
+      if (kd_proc(k, p)->state != UK_PROC_FREE &&
+          kd_proc(k, p)->state != UK_PROC_EXITED &&
+          !strcmp(kd_proc(k, p)->name, s->servers[i].name) &&
+          kd_proc(k, p)->svc == UK_NIL)
         return false;
   return true;
 }
@@ -392,8 +390,9 @@ static void dumper_exited(struct scn_exec *x, const char *actor) {
 /* The live process named name, or -1. */
 static int find_proc(struct kern *k, const char *name) {
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
-    if (P(k, p)->state != UK_PROC_FREE && P(k, p)->state != UK_PROC_EXITED &&
-        k->proc[p].run != KS_DYING && !strcmp(P(k, p)->name, name))
+    if (kd_proc(k, p)->state != UK_PROC_FREE &&
+        kd_proc(k, p)->state != UK_PROC_EXITED && k->proc[p].run != KS_DYING &&
+        !strcmp(kd_proc(k, p)->name, name))
       return (int)p;
   return -1;
 }
@@ -472,7 +471,7 @@ static void run_action(struct kern *k, const struct scn_action *a) {
     kern__kill(k, (uint32_t)p, SIGKILL, "killed (scenario action)");
     break;
   case SCN_ACT_RESTART: {
-    uint32_t s = P(k, (uint32_t)p)->svc;
+    uint32_t s = kd_proc(k, (uint32_t)p)->svc;
     k->proc[p].pol.restart = true;
     if (s != UK_NIL)
       k->svc[s].pol.restart = true;

@@ -12,6 +12,7 @@
 
 #include "p9_impl.h"
 #include "stream.h"
+#include <uksim/uv_check.h>
 
 typedef struct pend {
   uint16_t tag;
@@ -200,14 +201,14 @@ static int dial(uv_loop_t *loop, const p9_addr *a, dialreq *d) {
   int err;
   if (a->is_unix) {
     d->h = xmalloc(sizeof(uv_pipe_t));
-    uv_pipe_init(loop, (uv_pipe_t *)d->h, 0);
+    UV_CHECK(uv_pipe_init(loop, (uv_pipe_t *)d->h, 0));
     uv_pipe_connect(&d->req, (uv_pipe_t *)d->h, a->path, on_connect);
     return 0;
   }
   if ((err = p9__resolve(a, &ss)) < 0)
     return err;
   d->h = xmalloc(sizeof(uv_tcp_t));
-  uv_tcp_init(loop, (uv_tcp_t *)d->h);
+  UV_CHECK(uv_tcp_init(loop, (uv_tcp_t *)d->h));
   if ((err = uv_tcp_connect(&d->req, (uv_tcp_t *)d->h, (struct sockaddr *)&ss,
                             on_connect)) < 0)
     uv_close((uv_handle_t *)d->h, free_handle);

@@ -11,18 +11,6 @@
 #include <uksim/num.h>
 #include <uksim/xalloc.h>
 
-/* The names cli/cmd_9p.c and bench/bench_9p.c still use for the base
- * library's allocators and number parser; net9p itself calls those
- * directly.  To go when those two files switch. */
-#define p9__xmalloc xmalloc
-#define p9__xcalloc xcalloc
-#define p9__xrealloc xrealloc
-#define p9__xstrdup xstrdup
-/* A number (fractions allowed) from 0 to max in s, for the commands'
- * options; false for anything else ("x", "", "-1", "5k"). */
-static inline bool p9__number(const char *s, double max, double *v) {
-  return num_parse_double(s, 0, max, v) == 0;
-}
 /* Whether s[0..len) is UTF-8 (RFC 3629: no overlong forms, no
  * surrogates, nothing past U+10FFFF). */
 bool p9__utf8_valid(const char *s, size_t len);

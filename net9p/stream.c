@@ -51,6 +51,7 @@
 
 #include "p9_impl.h"
 #include "stream.h"
+#include <uksim/uv_check.h>
 
 /* Answers of SPLIT_MIN bytes or more to a client on another cpu go out
  * as LEAD bytes, then the rest; after answering such a client the loop
@@ -134,7 +135,7 @@ static void stream_close(p9_transport *t) {
   if (s->closing)
     return;
   s->closing = true;
-  uv_read_stop(s->h);
+  UV_CHECK(uv_read_stop(s->h));
   uv_close((uv_handle_t *)s->h, close_cb);
 }
 
@@ -204,14 +205,14 @@ static bool peer_elsewhere(stream *s) {
 static void poll_cb(uv_idle_t *h) {
   stream *s = h->data;
   if (uv_hrtime() >= s->poll_until)
-    uv_idle_stop(h);
+    UV_CHECK(uv_idle_stop(h));
 }
 
 /* Keeps the loop from blocking for POLL_NS, or until the peer's next
  * bytes arrive (read_cb stops it). */
 static void poll_for_peer(stream *s) {
   s->poll_until = uv_hrtime() + s->poll_ns;
-  uv_idle_start(&s->poll, poll_cb);
+  UV_CHECK(uv_idle_start(&s->poll, poll_cb));
 }
 
 /* Writes what the socket takes now of bytes [from, from + len) of the
@@ -325,7 +326,8 @@ static size_t deliver(stream *s) {
 
 static void frame_expired(uv_timer_t *h) {
   stream *s = h->data;
-  p9__log(s->log, "%s: frame incomplete after %llu ms (%zu bytes here), closing",
+  p9__log(s->log,
+          "%s: frame incomplete after %llu ms (%zu bytes here), closing",
           s->t.peer, (unsigned long long)s->frame_ms, s->len);
   s->err = -ETIMEDOUT;
   stream_close(&s->t);
@@ -364,7 +366,7 @@ static void read_cb(uv_stream_t *h, ssize_t n, const uv_buf_t *b) {
     stream_close(&s->t);
     return;
   }
-  uv_idle_stop(&s->poll); /* the peer spoke (or left): stop polling */
+  UV_CHECK(uv_idle_stop(&s->poll)); /* the peer spoke (or left): stop polling */
   s->len += (size_t)n;
   used = deliver(s);
   if (s->closing)
@@ -388,13 +390,13 @@ static void peer_name(stream *s) {
     return;
   if (ss.ss_family == AF_INET) {
     struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    uv_ip4_name(in, ip, sizeof(ip));
+    UV_CHECK(uv_ip4_name(in, ip, sizeof(ip)));
     port = ntohs(in->sin_port);
     s->local_peer = ntohl(in->sin_addr.s_addr) >> 24 == 127;
   } else if (ss.ss_family == AF_INET6) {
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
     const uint8_t *a = in6->sin6_addr.s6_addr;
-    uv_ip6_name(in6, ip, sizeof(ip));
+    UV_CHECK(uv_ip6_name(in6, ip, sizeof(ip)));
     port = ntohs(in6->sin6_port);
     s->local_peer = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
                     (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127);
@@ -534,7 +536,7 @@ static int listen_unix(p9_listener *l, uv_loop_t *loop, const p9_addr *a) {
     return err;
   if (lstat(a->path, &st) == 0 && S_ISSOCK(st.st_mode))
     unlink(a->path); /* a stale socket from an earlier run */
-  uv_pipe_init(loop, &l->u.pipe, 0);
+  UV_CHECK(uv_pipe_init(loop, &l->u.pipe, 0));
   l->is_unix = true;
   if ((err = uv_pipe_bind(&l->u.pipe, a->path)) < 0)
     return err;
@@ -550,17 +552,17 @@ static int listen_tcp(p9_listener *l, uv_loop_t *loop, const p9_addr *a) {
   char ip[INET6_ADDRSTRLEN];
   if (err)
     return err;
-  uv_tcp_init(loop, &l->u.tcp);
+  UV_CHECK(uv_tcp_init(loop, &l->u.tcp));
   if ((err = uv_tcp_bind(&l->u.tcp, (struct sockaddr *)&ss, 0)) < 0)
     return err;
   if ((err = uv_tcp_getsockname(&l->u.tcp, (struct sockaddr *)&ss, &len)) < 0)
     return err;
   if (ss.ss_family == AF_INET6) {
-    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+    UV_CHECK(uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip)));
     snprintf(l->name, sizeof(l->name), "tcp!%s!%d", ip,
              ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
   } else {
-    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    UV_CHECK(uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip)));
     snprintf(l->name, sizeof(l->name), "tcp!%s!%d", ip,
              ntohs(((struct sockaddr_in *)&ss)->sin_port));
   }

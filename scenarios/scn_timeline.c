@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "timeline.h"
+#include "uksim/num.h"
 
 static int usage(FILE *f, int status) {
   fputs("usage: scn-timeline TRACE OUT.svg|OUT.html [--title TEXT] "
@@ -65,7 +66,6 @@ static int write_out(const struct scn_trace *tr, const char *path,
 /* Reads --title and --first after the two paths; 0 or -1. */
 static int options(int argc, char **argv, const char **title, size_t *first) {
   for (int i = 3; i < argc; i += 2) {
-    char *end;
     if (i + 1 == argc)
       return -1;
     if (strcmp(argv[i], "--title") == 0) {
@@ -74,9 +74,9 @@ static int options(int argc, char **argv, const char **title, size_t *first) {
     }
     if (strcmp(argv[i], "--first") != 0)
       return -1;
-    unsigned long long n = strtoull(argv[i + 1], &end, 10);
-    if (*end != '\0' || argv[i + 1][0] < '1' || argv[i + 1][0] > '9' ||
-        n > SCN_TRACE_EVENTS_MAX)
+    uint64_t n;
+    if (num_opt_u64("scn-timeline", "--first", argv[i + 1], 1,
+                    SCN_TRACE_EVENTS_MAX, 0, &n) < 0)
       return -1;
     *first = (size_t)n;
   }

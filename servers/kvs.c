@@ -65,6 +65,7 @@
 #include "uksim/kvs.h"
 #include "uksim/num.h"
 #include "uksim/server.h"
+#include "uksim/xalloc.h"
 
 #ifndef KVS_VERSION
 #define KVS_VERSION 1
@@ -164,9 +165,7 @@ static void ica_seg_release(void *arg, struct kst_seg *g) {
 
 static int heap_seg_create(void *arg, uint64_t size, struct kst_seg *out) {
   struct kvs *k = arg;
-  void *p = calloc(1, size);
-  if (p == NULL)
-    return -ENOMEM;
+  void *p = xcalloc(1, size); /* the store bounds size; ICAs may refuse */
   *out = (struct kst_seg){.base = p, .size = size, .id = ++k->heap_ids};
   return 0;
 }

@@ -27,10 +27,6 @@
 #include "kern.h"
 #include "uksim/ica.h"
 
-static struct uk_proc *P(struct kern *k, uint32_t p) {
-  return &k->kd->proc[p];
-}
-
 /* Whether kern__trace prints: its arguments (op names are formatted) cost
  * more than the rest of a call, so the hot path skips them when it does
  * not. */
@@ -105,7 +101,7 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
   if (a.size == 0 || a.size > UK_ICA_SIZE_MAX || a.kind < KABI_ICA_CONTROL ||
       a.kind > KABI_ICA_STATE)
     return -EINVAL;
-  if (P(k, p)->icas_held >= UK_PROC_ICAS_MAX)
+  if (kd_proc(k, p)->icas_held >= UK_PROC_ICAS_MAX)
     return -EDQUOT; /* its quota: the table is for everyone */
   if (k->ica_bytes + a.size > k->kd->hdr.budget_bytes)
     return -ENOMEM;
@@ -239,11 +235,11 @@ static void req_event(struct kern *k, const char *ev, uint32_t actor,
     return;
   const struct uk_req *r = &k->kd->req[ri];
   const char *svc = r->svc != UK_NIL ? k->kd->svc[r->svc].name : NULL;
-  const char *client = r->client != UK_NIL ? P(k, r->client)->name : NULL;
+  const char *client = r->client != UK_NIL ? kd_proc(k, r->client)->name : NULL;
   char on[40];
   struct kern_ev e = {
       .ev = ev,
-      .actor = actor != UK_NIL ? P(k, actor)->name : NULL,
+      .actor = actor != UK_NIL ? kd_proc(k, actor)->name : NULL,
       .peer = actor != UK_NIL && actor == r->client ? svc : client,
       .svc = svc,
       .req = r->seqno,
@@ -283,7 +279,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
       sv->phase != UK_PH_RESTARTING)
     return; /* a replacement holds deliveries back */
   uint32_t sp = sv->proc;
-  if (!waits_for_request(P(k, sp)))
+  if (!waits_for_request(kd_proc(k, sp)))
     return;
   uint32_t ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len);
   struct uk_req *r = &k->kd->req[ri];
@@ -294,16 +290,16 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
 
   struct kabi_request_msg rq = {.req = kern_req_id(k->kd, ri), .op = r->op};
   kabi_msg m;
-  rq.client_pid = r->client != UK_NIL ? P(k, r->client)->pid : 0;
+  rq.client_pid = r->client != UK_NIL ? kd_proc(k, r->client)->pid : 0;
   kabi_msg_init(&m, KABI_ANS_REQUEST, k->proc[sp].wait_seq, 0, NULL, 0);
   rq.nica = pack_icas(k, sp, r, rq.ica, &m);
   memcpy(m.payload, &rq, sizeof rq);
   m.hdr.len = sizeof rq;
-  P(k, sp)->state = UK_PROC_RUNNING;
+  kd_proc(k, sp)->state = UK_PROC_RUNNING;
   char on[40];
   req_event(k, "receive", sp, ri, 0);
   if (tracing(k))
-    kern__trace(k, "%s receives %s req=%u #%llu", P(k, sp)->name,
+    kern__trace(k, "%s receives %s req=%u #%llu", kd_proc(k, sp)->name,
                 kern__opname(k->kd, s, r->op, on, sizeof on), rq.req,
                 (unsigned long long)r->seqno);
   kern__answer(k, sp, &m);
@@ -311,7 +307,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
 
 /* Picks the result a waiting client wants, or UK_NIL. */
 static uint32_t pick_result(struct kern *k, uint32_t c) {
-  struct uk_proc *pp = P(k, c);
+  struct uk_proc *pp = kd_proc(k, c);
   if (k->proc[c].wait_req == 0)
     return kern_q_pop(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len);
   int ri = kern_req_lookup(k->kd, k->proc[c].wait_req);
@@ -323,7 +319,7 @@ static uint32_t pick_result(struct kern *k, uint32_t c) {
 }
 
 static void deliver_result(struct kern *k, uint32_t c) {
-  if (!waits_for_result(P(k, c)))
+  if (!waits_for_result(kd_proc(k, c)))
     return;
   uint32_t ri = pick_result(k, c);
   if (ri == UK_NIL)
@@ -340,8 +336,8 @@ static void deliver_result(struct kern *k, uint32_t c) {
   rm.nica = pack_icas(k, c, r, rm.ica, &m);
   memcpy(m.payload, &rm, sizeof rm);
   m.hdr.len = sizeof rm;
-  P(k, c)->state = UK_PROC_RUNNING;
-  P(k, c)->outstanding--;
+  kd_proc(k, c)->state = UK_PROC_RUNNING;
+  kd_proc(k, c)->outstanding--;
   k->kd->ctr.results++;
   req_event(k, "result", c, ri, r->status);
   kern_req_free(k->kd, ri);
@@ -366,7 +362,7 @@ void kern__complete(struct kern *k, uint32_t ri, int32_t status) {
     kern_req_free(k->kd, ri);
     return;
   }
-  struct uk_proc *cp = P(k, r->client);
+  struct uk_proc *cp = kd_proc(k, r->client);
   move_req_icas(k, r, UK_HOLD_REQUEST, ri);
   r->state = UK_REQ_ANSWERED;
   kern_q_push(k->kd, &cp->res_head, &cp->res_tail, &cp->res_len, ri);
@@ -403,8 +399,8 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   struct uk_svc *sv = &k->kd->svc[s];
   if (sv->q_len >= UK_QUEUE_MAX)
     return -EBUSY;
-  if (P(k, p)->outstanding >= UK_PROC_REQS_MAX ||
-      P(k, p)->res_len >= UK_PROC_RESULTS_MAX)
+  if (kd_proc(k, p)->outstanding >= UK_PROC_REQS_MAX ||
+      kd_proc(k, p)->res_len >= UK_PROC_RESULTS_MAX)
     return -EDQUOT; /* its quota: collect results before sending more */
   int ri = kern_req_alloc(k->kd, rid);
   if (ri < 0)
@@ -421,13 +417,14 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   note_kept_pair(k, p, a->ctl, a->data, flags);
   move_req_icas(k, q, UK_HOLD_REQUEST, (uint32_t)ri);
   kern_q_push(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, (uint32_t)ri);
-  P(k, p)->outstanding++;
+  kd_proc(k, p)->outstanding++;
   sv->requests++;
   k->kd->ctr.sends++;
   char on[40];
   req_event(k, "send", p, (uint32_t)ri, 0);
   if (tracing(k))
-    kern__trace(k, "%s sends %s req=%u #%llu ctl=%#x data=%#x", P(k, p)->name,
+    kern__trace(k, "%s sends %s req=%u #%llu ctl=%#x data=%#x",
+                kd_proc(k, p)->name,
                 kern__opname(k->kd, (uint32_t)s, a->op, on, sizeof on), *rid,
                 (unsigned long long)q->seqno, a->ctl, a->data);
   return s;
@@ -456,8 +453,8 @@ static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
 
 static int wait_result(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
                        uint32_t rid) {
-  P(k, p)->state = UK_PROC_WAITING;
-  P(k, p)->wait_op = op;
+  kd_proc(k, p)->state = UK_PROC_WAITING;
+  kd_proc(k, p)->wait_op = op;
   k->proc[p].wait_seq = seq;
   k->proc[p].wait_req = rid;
   deliver_result(k, p);
@@ -482,7 +479,7 @@ static int do_await(struct kern *k, uint32_t p, kabi_msg *m) {
     int ri = kern_req_lookup(k->kd, a.req);
     if (ri < 0 || k->kd->req[ri].client != p)
       return -ENOENT;
-  } else if (P(k, p)->outstanding == 0) {
+  } else if (kd_proc(k, p)->outstanding == 0) {
     return -ENOENT; /* nothing will ever come: don't hang the caller */
   }
   return wait_result(k, p, KABI_AWAIT, m->hdr.seq, a.req);
@@ -494,7 +491,7 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
       memchr(a.name, '\0', sizeof a.name) == NULL ||
       memchr(a.opnames, '\0', sizeof a.opnames) == NULL || a.name[0] == 0)
     return -EINVAL;
-  if (P(k, p)->svc != UK_NIL)
+  if (kd_proc(k, p)->svc != UK_NIL)
     return -EALREADY; /* one service per server process */
   uint32_t how = KABI_REG_FRESH;
   int s = kern_svc_lookup(k->kd, a.name);
@@ -512,19 +509,19 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
     sv->state = UK_SVC_UP;
     sv->proc = p;
     sv->version = a.version;
-    P(k, p)->kind = UK_PROC_SERVER;
-    P(k, p)->svc = (uint32_t)s;
+    kd_proc(k, p)->kind = UK_PROC_SERVER;
+    kd_proc(k, p)->svc = (uint32_t)s;
     memcpy(sv->opnames, a.opnames, sizeof a.opnames);
   }
   if (sv->proc == p)
     rep_adopt(k, p, (uint32_t)s);
   static const char *hows[] = {"fresh", "replacing", "restarting"};
-  kern__trace(k, "%s registers %s v%u (%s)", P(k, p)->name, a.name, a.version,
-              hows[how]);
+  kern__trace(k, "%s registers %s v%u (%s)", kd_proc(k, p)->name, a.name,
+              a.version, hows[how]);
   char text[32];
   snprintf(text, sizeof text, "v%u %s", a.version, hows[how]);
   kern__event(k, &(struct kern_ev){.ev = "register",
-                                   .actor = P(k, p)->name,
+                                   .actor = kd_proc(k, p)->name,
                                    .svc = a.name,
                                    .text = text});
   struct kabi_register_ans ans = {.how = how, .svc = (uint32_t)s + 1};
@@ -535,11 +532,11 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
 }
 
 static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
-  uint32_t s = P(k, p)->svc;
+  uint32_t s = kd_proc(k, p)->svc;
   if (s == UK_NIL)
     return -EPERM; /* not a registered server */
-  P(k, p)->state = UK_PROC_WAITING;
-  P(k, p)->wait_op = op;
+  kd_proc(k, p)->state = UK_PROC_WAITING;
+  kd_proc(k, p)->wait_op = op;
   k->proc[p].wait_seq = seq;
   if (!rep_at_receive(k, p, s))
     kern__deliver_request(k, s);
@@ -553,7 +550,7 @@ static int held_request(struct kern *k, uint32_t p, uint32_t id) {
   if (ri < 0)
     return -ENOENT;
   struct uk_req *r = &k->kd->req[ri];
-  if (r->state == UK_REQ_IN_SERVICE && P(k, p)->svc == r->svc)
+  if (r->state == UK_REQ_IN_SERVICE && kd_proc(k, p)->svc == r->svc)
     rep_before_reply(k, p, r->svc);
   if (r->state != UK_REQ_IN_SERVICE || k->kd->svc[r->svc].proc != p)
     return -EPERM;
@@ -578,7 +575,8 @@ static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
   r->data = a.data;
   note_kept_pair(k, p, a.ctl, a.data, m->hdr.flags);
   req_event(k, "reply", p, (uint32_t)ri, a.status);
-  kern__trace(k, "%s replies req=%u status=%d", P(k, p)->name, a.req, a.status);
+  kern__trace(k, "%s replies req=%u status=%d", kd_proc(k, p)->name, a.req,
+              a.status);
   kern__complete(k, (uint32_t)ri, a.status);
   return 0;
 }
@@ -595,14 +593,14 @@ static int do_panic(struct kern *k, uint32_t p, kabi_msg *m) {
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
   a.reason[sizeof a.reason - 1] = '\0';
-  kern__trace(k, "%s panics: %s", P(k, p)->name, a.reason);
+  kern__trace(k, "%s panics: %s", kd_proc(k, p)->name, a.reason);
   rep_panic(k, p, a.reason);
   return KERN_DEFER; /* it will not run again */
 }
 
 static int do_state_register(struct kern *k, uint32_t p, kabi_msg *m) {
   struct kabi_ica_args a;
-  uint32_t s = P(k, p)->svc;
+  uint32_t s = kd_proc(k, p)->svc;
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
   if (s == UK_NIL)
@@ -613,7 +611,7 @@ static int do_state_register(struct kern *k, uint32_t p, kabi_msg *m) {
 }
 
 static int do_state_get(struct kern *k, uint32_t p, kabi_msg *m) {
-  uint32_t s = P(k, p)->svc;
+  uint32_t s = kd_proc(k, p)->svc;
   if (s == UK_NIL)
     return -EPERM;
   return rep_state_get(k, p, s, m->hdr.seq);
@@ -632,9 +630,10 @@ static int do_keep(struct kern *k, uint32_t p, kabi_msg *m) {
 
 static void on_sleep_over(struct kern *k, struct ktimer *t) {
   uint32_t p = (uint32_t)(uintptr_t)t->arg;
-  if (P(k, p)->state != UK_PROC_WAITING || P(k, p)->wait_op != KABI_SLEEP)
+  if (kd_proc(k, p)->state != UK_PROC_WAITING ||
+      kd_proc(k, p)->wait_op != KABI_SLEEP)
     return;
-  P(k, p)->state = UK_PROC_RUNNING;
+  kd_proc(k, p)->state = UK_PROC_RUNNING;
   kern__answer_status(k, p, k->proc[p].wait_seq, 0);
 }
 
@@ -642,8 +641,8 @@ static int do_sleep(struct kern *k, uint32_t p, kabi_msg *m) {
   struct kabi_sleep_args a;
   if (kabi_payload(m, &a, sizeof a) < 0 || a.ns > KABI_SLEEP_MAX_NS)
     return -EINVAL;
-  P(k, p)->state = UK_PROC_WAITING;
-  P(k, p)->wait_op = KABI_SLEEP;
+  kd_proc(k, p)->state = UK_PROC_WAITING;
+  kd_proc(k, p)->wait_op = KABI_SLEEP;
   k->proc[p].wait_seq = m->hdr.seq;
   kern__timer_start(k, &k->sleep_timer[p], a.ns, 0);
   return KERN_DEFER;
@@ -718,7 +717,7 @@ static int call(struct kern *k, uint32_t p, kabi_msg *m) {
 }
 
 void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
-  struct uk_proc *pp = P(k, p);
+  struct uk_proc *pp = kd_proc(k, p);
   uint32_t seq = m->hdr.seq;
   int r;
 
@@ -794,14 +793,14 @@ static void client_gone(struct kern *k, uint32_t p) {
     kern__ica_drop(k, r->data);
     kern_req_free(k->kd, i);
   }
-  struct uk_proc *pp = P(k, p);
+  struct uk_proc *pp = kd_proc(k, p);
   pp->res_head = pp->res_tail = UK_NIL;
   pp->res_len = 0;
   pp->outstanding = 0;
 }
 
 void kern__cleanup_proc(struct kern *k, uint32_t p) {
-  struct uk_proc *pp = P(k, p);
+  struct uk_proc *pp = kd_proc(k, p);
   rep_proc_gone(k, p); /* a successor that never took over */
   uint32_t s = pp->svc;
   if (s != UK_NIL && k->kd->svc[s].proc == p && !rep_server_failed(k, p, s))

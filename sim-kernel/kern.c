@@ -47,7 +47,7 @@
 #include "uksim_paths.h"
 #include "uksim/num.h"
 #include "uksim/xalloc.h"
-#include "uv_check.h"
+#include "uksim/uv_check.h"
 
 /* One packet per wake-up: a process has at most one call in flight, so a
  * second read would only return EAGAIN (a wasted system call on the hot

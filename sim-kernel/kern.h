@@ -161,6 +161,15 @@ struct kern {
   void *exec;                      /* the executor's run, or NULL */
 };
 
+/* p's row of the process table and s's of the server info table, in
+ * kernel data (include/uksim/kdata.h). */
+static inline struct uk_proc *kd_proc(struct kern *k, uint32_t p) {
+  return &k->kd->proc[p];
+}
+static inline struct uk_svc *kd_svc(struct kern *k, uint32_t s) {
+  return &k->kd->svc[s];
+}
+
 /* sched.c: the clock (virtual under lock-step), timers, the scheduler. */
 uint64_t kern__now_ns(void);
 /* The next number of the splitmix64 sequence whose state is *s. */

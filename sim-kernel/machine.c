@@ -27,7 +27,7 @@
 
 #include "kern.h"
 #include "machine.h"
-#include "uv_check.h"
+#include "uksim/uv_check.h"
 #include "uksim/num.h"
 
 #define MAX_PENDING (MACH_CLIENTS_MAX * MACH_CLIENT_PENDING_MAX)

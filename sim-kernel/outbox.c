@@ -10,7 +10,7 @@
 
 #include "kabi_io.h"
 #include "uksim/xalloc.h"
-#include "uv_check.h"
+#include "uksim/uv_check.h"
 
 struct outbox_msg {
   struct outbox_msg *next;

@@ -50,14 +50,6 @@
 #define REPLACE_DEADLINE_MS 5000
 #define HANG_CHECK_MS 5
 
-static struct uk_svc *SV(struct kern *k, uint32_t s) {
-  return &k->kd->svc[s];
-}
-
-static struct uk_proc *P(struct kern *k, uint32_t p) {
-  return &k->kd->proc[p];
-}
-
 static const char *phase_name(uint32_t ph) {
   static const char *n[] = {"serving",   "requested", "starting",
                             "preparing", "restoring", "restarting"};
@@ -65,9 +57,9 @@ static const char *phase_name(uint32_t ph) {
 }
 
 static void set_phase(struct kern *k, uint32_t s, uint32_t ph) {
-  kern__trace(k, "%s: %s -> %s", SV(k, s)->name, phase_name(SV(k, s)->phase),
-              phase_name(ph));
-  SV(k, s)->phase = ph;
+  kern__trace(k, "%s: %s -> %s", kd_svc(k, s)->name,
+              phase_name(kd_svc(k, s)->phase), phase_name(ph));
+  kd_svc(k, s)->phase = ph;
 }
 
 /* A trace event about service s, by process `actor` (UK_NIL: kernel),
@@ -76,9 +68,9 @@ static void svc_event(struct kern *k, const char *ev, uint32_t s,
                       uint32_t actor, uint32_t peer, const char *text) {
   kern__event(k, &(struct kern_ev){
                      .ev = ev,
-                     .actor = actor != UK_NIL ? P(k, actor)->name : NULL,
-                     .peer = peer != UK_NIL ? P(k, peer)->name : NULL,
-                     .svc = SV(k, s)->name,
+                     .actor = actor != UK_NIL ? kd_proc(k, actor)->name : NULL,
+                     .peer = peer != UK_NIL ? kd_proc(k, peer)->name : NULL,
+                     .svc = kd_svc(k, s)->name,
                      .text = text,
                  });
 }
@@ -113,13 +105,13 @@ static void move_all(struct kern *k, uint8_t hk, uint32_t from, uint8_t to_hk,
 static void end_replacement(struct kern *k, uint32_t s, int status,
                             const char *why) {
   struct kern_svc *ks = &k->svc[s];
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   Uksim__Reply r = UKSIM__REPLY__INIT;
 
   kern__timer_stop(k, &ks->timer);
   sv->flags &= ~UK_SVC_F_REPLACE;
   r.proc = (int32_t)sv->proc;
-  r.pid = sv->proc != UK_NIL ? P(k, sv->proc)->pid : 0;
+  r.pid = sv->proc != UK_NIL ? kd_proc(k, sv->proc)->pid : 0;
   if (ks->ctl_pending)
     kern__reply(k, ks->ctl_id, status, why, &r);
   ks->ctl_pending = false;
@@ -130,7 +122,7 @@ static void end_replacement(struct kern *k, uint32_t s, int status,
 
 static void fail_replacement(struct kern *k, uint32_t s, int status,
                              const char *why) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   uint32_t n = sv->successor;
 
   kern__trace(k, "replacement of %s failed: %s", sv->name, why);
@@ -142,7 +134,8 @@ static void fail_replacement(struct kern *k, uint32_t s, int status,
       svc_event(k, "fault", s, n, UK_NIL, "hang: no take-over in time");
       svc_event(k, "detect", s, UK_NIL, n, "hang: no take-over in time");
     }
-    P(k, n)->svc = UK_NIL; /* no longer the service's: its exit is its own */
+    kd_proc(k, n)->svc =
+        UK_NIL; /* no longer the service's: its exit is its own */
     kern__kill(k, n, SIGKILL, NULL);
   }
   kern__ica_drop(k, sv->handoff_ica);
@@ -157,9 +150,9 @@ static void on_replace_timeout(struct kern *k, struct ktimer *t) {
   char why[96];
   snprintf(why, sizeof why, "deadline passed: no take-over within %llu ms (%s)",
            (unsigned long long)k->svc[s].replace_ms,
-           phase_name(SV(k, s)->phase));
+           phase_name(kd_svc(k, s)->phase));
   kern__timer_stop(k, t);
-  if (replacing(SV(k, s)))
+  if (replacing(kd_svc(k, s)))
     fail_replacement(k, s, -ETIMEDOUT, why);
 }
 
@@ -168,7 +161,7 @@ static void on_replace_timeout(struct kern *k, struct ktimer *t) {
 static void instance_name(struct kern *k, uint32_t s, char *out, size_t len) {
   struct kern_svc *ks = &k->svc[s];
   ks->instances = (ks->instances ? ks->instances : 1) + 1;
-  snprintf(out, len, "%.*s.%u", KABI_NAME_MAX - 12, SV(k, s)->name,
+  snprintf(out, len, "%.*s.%u", KABI_NAME_MAX - 12, kd_svc(k, s)->name,
            ks->instances);
 }
 
@@ -177,25 +170,25 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
   char file[4096];
   int s = kern_svc_lookup(k->kd, rq->svc ? rq->svc : "");
 
-  if (s < 0 || SV(k, s)->state != UK_SVC_UP) {
+  if (s < 0 || kd_svc(k, s)->state != UK_SVC_UP) {
     kern__reply(k, id, -ESRCH, "no such service is up", NULL);
     return;
   }
-  if (SV(k, s)->phase != UK_PH_SERVING) {
-    const char *why = SV(k, s)->phase == UK_PH_RESTARTING
+  if (kd_svc(k, s)->phase != UK_PH_SERVING) {
+    const char *why = kd_svc(k, s)->phase == UK_PH_RESTARTING
                           ? "the service is restarting after a fault"
                           : "a replacement of this service is already "
                             "running";
-    svc_event(k, "fail", (uint32_t)s, UK_NIL, SV(k, s)->proc, why);
+    svc_event(k, "fail", (uint32_t)s, UK_NIL, kd_svc(k, s)->proc, why);
     kern__reply(k, id, -EBUSY, why, NULL);
     return;
   }
   int r = kern__find_program(rq->program ? rq->program : "", file, sizeof file);
   if (r < 0) {
-    svc_event(k, "fail", (uint32_t)s, UK_NIL, SV(k, s)->proc,
+    svc_event(k, "fail", (uint32_t)s, UK_NIL, kd_svc(k, s)->proc,
               "the new server's binary was not found");
     kern__reply(k, id, r, kern__program_error(r), NULL);
-    SV(k, s)->failed_replacements++;
+    kd_svc(k, s)->failed_replacements++;
     return;
   }
   ks = &k->svc[s];
@@ -209,14 +202,14 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
   uint64_t ms = rq->deadline_ms ? rq->deadline_ms : REPLACE_DEADLINE_MS;
   ks->replace_ms = ms;
   kern__timer_start(k, &ks->timer, ms * 1000000ull, 0);
-  SV(k, s)->flags |= UK_SVC_F_REPLACE;
+  kd_svc(k, s)->flags |= UK_SVC_F_REPLACE;
   k->kd->ctr.ica_bytes_peak = k->ica_bytes; /* the swap's peak from here */
-  kern__trace(k, "replace %s with %s: flag set", SV(k, s)->name, file);
-  svc_event(k, "flag", (uint32_t)s, UK_NIL, SV(k, s)->proc,
+  kern__trace(k, "replace %s with %s: flag set", kd_svc(k, s)->name, file);
+  svc_event(k, "flag", (uint32_t)s, UK_NIL, kd_svc(k, s)->proc,
             kern__prog_name(file));
   set_phase(k, s, UK_PH_REQUESTED);
-  uint32_t old = SV(k, s)->proc;
-  if (waits_for_request(P(k, old)))
+  uint32_t old = kd_svc(k, s)->proc;
+  if (waits_for_request(kd_proc(k, old)))
     rep_at_receive(k, old, (uint32_t)s); /* idle: its receive is now */
 }
 
@@ -232,22 +225,22 @@ static void start_successor(struct kern *k, uint32_t s) {
     return;
   }
   k->proc[n].pol = ks->pol;
-  SV(k, s)->successor = (uint32_t)n;
+  kd_svc(k, s)->successor = (uint32_t)n;
   set_phase(k, s, UK_PH_STARTING);
 }
 
 /* The successor has registered: hand control back to the old server so it
  * saves what the successor needs (§5.2, Fig. 8). */
 static void prepare_old(struct kern *k, uint32_t s) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   uint32_t old = sv->proc;
   struct kabi_prepare_msg pm = {
       .successor_version = k->svc[s].next_version,
-      .successor_pid = P(k, sv->successor)->pid,
+      .successor_pid = kd_proc(k, sv->successor)->pid,
   };
   kabi_msg m;
   kabi_msg_init(&m, KABI_ANS_PREPARE, k->proc[old].wait_seq, 0, &pm, sizeof pm);
-  P(k, old)->state = UK_PROC_RUNNING;
+  kd_proc(k, old)->state = UK_PROC_RUNNING;
   k->proc[old].preparing = true;
   svc_event(k, "prepare", s, old, UK_NIL, NULL);
   kern__answer(k, old, &m);
@@ -256,7 +249,7 @@ static void prepare_old(struct kern *k, uint32_t s) {
 /* Gives process p the state it should restore from: the hand-off ICA if
  * the old server saved one for it, else the registered state ICA. */
 static int give_state(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   uint32_t id = sv->state_ica;
   if (sv->successor == p && sv->handoff_ica != KABI_ICA_NONE) {
     id = sv->handoff_ica;
@@ -266,8 +259,8 @@ static int give_state(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
   }
   if (kern_ica_lookup(k->kd, id) < 0)
     return -ENOENT;
-  kern__trace(k, "%s gets the state of %s: ica=%#x", P(k, p)->name, sv->name,
-              id);
+  kern__trace(k, "%s gets the state of %s: ica=%#x", kd_proc(k, p)->name,
+              sv->name, id);
   k->kd->ctr.ica_attaches++;
   return kern__answer_ica(k, p, seq, id);
 }
@@ -276,15 +269,15 @@ static void commit(struct kern *k, uint32_t s);
 
 /* The old server has saved: answer what the successor waits for. */
 static void handed_off(struct kern *k, uint32_t s) {
-  uint32_t n = SV(k, s)->successor;
-  svc_event(k, "handoff", s, SV(k, s)->proc, n, NULL);
+  uint32_t n = kd_svc(k, s)->successor;
+  svc_event(k, "handoff", s, kd_svc(k, s)->proc, n, NULL);
   set_phase(k, s, UK_PH_RESTORING);
-  if (waits_in(P(k, n), KABI_STATE_GET)) {
-    P(k, n)->state = UK_PROC_RUNNING;
+  if (waits_in(kd_proc(k, n), KABI_STATE_GET)) {
+    kd_proc(k, n)->state = UK_PROC_RUNNING;
     int r = give_state(k, n, s, k->proc[n].wait_seq);
     if (r < 0)
       kern__answer_status(k, n, k->proc[n].wait_seq, r);
-  } else if (waits_for_request(P(k, n))) {
+  } else if (waits_for_request(kd_proc(k, n))) {
     commit(k, s); /* it wanted no state: it is ready */
     kern__deliver_request(k, s);
   }
@@ -320,7 +313,7 @@ static void move_old_icas(struct kern *k, uint32_t s, uint32_t old,
 /* The successor's state_register before the commit takes effect here. */
 static void adopt_state(struct kern *k, uint32_t s) {
   struct kern_svc *ks = &k->svc[s];
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   if (ks->handoff_given && ks->succ_state == KABI_ICA_NONE) {
     kern__ica_drop(k, sv->state_ica); /* the old version's layout */
     sv->state_ica = KABI_ICA_NONE;
@@ -334,12 +327,12 @@ static void adopt_state(struct kern *k, uint32_t s) {
 }
 
 static void commit(struct kern *k, uint32_t s) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   struct kern_svc *ks = &k->svc[s];
   uint32_t old = sv->proc, n = sv->successor;
 
   move_old_icas(k, s, old, n);
-  P(k, old)->svc = UK_NIL;
+  kd_proc(k, old)->svc = UK_NIL;
   sv->proc = n;
   sv->successor = UK_NIL;
   sv->version = ks->next_version;
@@ -348,12 +341,12 @@ static void commit(struct kern *k, uint32_t s) {
   kern__prog_free(&ks->prog);
   ks->prog = ks->next;
   memset(&ks->next, 0, sizeof ks->next);
-  kern__trace(k, "%s takes over %s from %s", P(k, n)->name, sv->name,
-              P(k, old)->name);
-  svc_event(k, "commit", s, UK_NIL, n, P(k, old)->name);
+  kern__trace(k, "%s takes over %s from %s", kd_proc(k, n)->name, sv->name,
+              kd_proc(k, old)->name);
+  svc_event(k, "commit", s, UK_NIL, n, kd_proc(k, old)->name);
   set_phase(k, s, UK_PH_SERVING);
-  if (waits_for_request(P(k, old))) {
-    P(k, old)->state = UK_PROC_RUNNING;
+  if (waits_for_request(kd_proc(k, old))) {
+    kd_proc(k, old)->state = UK_PROC_RUNNING;
     kern__answer_status(k, old, k->proc[old].wait_seq, -ESHUTDOWN);
   }
   end_replacement(k, s, 0, NULL);
@@ -366,7 +359,7 @@ static void served(struct kern *k, uint32_t s) {
 }
 
 bool rep_at_receive(struct kern *k, uint32_t p, uint32_t s) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   if (k->proc[p].preparing) {
     k->proc[p].preparing = false;
     if (sv->phase == UK_PH_PREPARING && sv->proc == p) {
@@ -391,7 +384,7 @@ bool rep_at_receive(struct kern *k, uint32_t p, uint32_t s) {
 }
 
 void rep_before_reply(struct kern *k, uint32_t p, uint32_t s) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   if (sv->successor == p && sv->phase == UK_PH_RESTORING)
     commit(k, s);
   else if (sv->proc == p && sv->phase == UK_PH_RESTARTING)
@@ -400,11 +393,11 @@ void rep_before_reply(struct kern *k, uint32_t p, uint32_t s) {
 
 int rep_register(struct kern *k, uint32_t p, uint32_t s, uint32_t version,
                  uint32_t *how) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   if (sv->successor != p)
     return 1;
-  P(k, p)->kind = UK_PROC_SERVER;
-  P(k, p)->svc = s;
+  kd_proc(k, p)->kind = UK_PROC_SERVER;
+  kd_proc(k, p)->svc = s;
   if (sv->phase == UK_PH_STARTING) {
     k->svc[s].next_version = version;
     *how = KABI_REG_REPLACING;
@@ -422,10 +415,10 @@ int rep_register(struct kern *k, uint32_t p, uint32_t s, uint32_t version,
 }
 
 int rep_state_get(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   if (sv->successor == p && sv->phase == UK_PH_PREPARING) {
-    P(k, p)->state = UK_PROC_WAITING; /* until the old server has saved */
-    P(k, p)->wait_op = KABI_STATE_GET;
+    kd_proc(k, p)->state = UK_PROC_WAITING; /* until the old server has saved */
+    kd_proc(k, p)->wait_op = KABI_STATE_GET;
     k->proc[p].wait_seq = seq;
     return KERN_DEFER;
   }
@@ -435,7 +428,7 @@ int rep_state_get(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
 }
 
 int rep_state_register(struct kern *k, uint32_t p, uint32_t s, uint32_t ica) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   if (k->proc[p].preparing) {
     if (sv->phase != UK_PH_PREPARING || sv->proc != p) {
       kern__ica_drop(k, ica); /* its replacement is over */
@@ -460,20 +453,20 @@ int rep_state_register(struct kern *k, uint32_t p, uint32_t s, uint32_t ica) {
 bool rep_may_attach(struct kern *k, uint32_t p, uint32_t id) {
   if (kern_ica_held_by(k->kd, id, UK_HOLD_PROC, p))
     return true;
-  uint32_t s = P(k, p)->svc;
-  if (s == UK_NIL || SV(k, s)->successor != p)
+  uint32_t s = kd_proc(k, p)->svc;
+  if (s == UK_NIL || kd_svc(k, s)->successor != p)
     return false;
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   return kern_ica_held_by(k->kd, id, UK_HOLD_PROC, sv->proc) ||
          (id == sv->state_ica && kern_ica_lookup(k->kd, id) >= 0);
 }
 
 void rep_panic(struct kern *k, uint32_t p, const char *reason) {
-  uint32_t s = P(k, p)->svc;
-  if (s != UK_NIL && SV(k, s)->successor == p && replacing(SV(k, s))) {
+  uint32_t s = kd_proc(k, p)->svc;
+  if (s != UK_NIL && kd_svc(k, s)->successor == p && replacing(kd_svc(k, s))) {
     char why[256];
     snprintf(why, sizeof why, "the new server refused: %s (state version %u)",
-             reason, SV(k, s)->version);
+             reason, kd_svc(k, s)->version);
     fail_replacement(k, s, -ECANCELED, why);
     return;
   }
@@ -487,12 +480,12 @@ static const char *fault_name(struct kern *k, uint32_t p, char *buf,
                               size_t len) {
   if (k->proc[p].fault)
     snprintf(buf, len, "%s", k->proc[p].fault);
-  else if (P(k, p)->term_signal)
-    snprintf(buf, len, "crash (signal %d)", P(k, p)->term_signal);
+  else if (kd_proc(k, p)->term_signal)
+    snprintf(buf, len, "crash (signal %d)", kd_proc(k, p)->term_signal);
   else if (k->proc[p].running)
     snprintf(buf, len, "closed its connection");
   else
-    snprintf(buf, len, "exit (status %d)", P(k, p)->exit_status);
+    snprintf(buf, len, "exit (status %d)", kd_proc(k, p)->exit_status);
   return buf;
 }
 
@@ -503,26 +496,26 @@ static void restart(struct kern *k, uint32_t s) {
   int n = kern__prog_dup(&prog, &ks->prog);
   kern__prog_drop_env(&prog, "UKSIM_FAULT="); /* faults are one-shot */
   set_phase(k, s, UK_PH_RESTARTING);
-  SV(k, s)->restarts++;
+  kd_svc(k, s)->restarts++;
   char name[KABI_NAME_MAX];
   instance_name(k, s, name, sizeof name);
   if (n == 0)
     n = kern__spawn(k, name, &prog, &err);
   if (n < 0) {
-    kern__trace(k, "restart of %s failed: %s", SV(k, s)->name, err);
+    kern__trace(k, "restart of %s failed: %s", kd_svc(k, s)->name, err);
     set_phase(k, s, UK_PH_SERVING);
     kern__server_down(k, s);
     return;
   }
   k->proc[n].pol = ks->pol;
-  SV(k, s)->successor = (uint32_t)n;
-  svc_event(k, "restart", s, UK_NIL, (uint32_t)n, P(k, n)->name);
+  kd_svc(k, s)->successor = (uint32_t)n;
+  svc_event(k, "restart", s, UK_NIL, (uint32_t)n, kd_proc(k, n)->name);
 }
 
 /* Server p of s failed: answer what it was processing, park the rest and
  * start another instance.  Returns false when the service must go down. */
 static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   uint32_t kept = 0;
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
     struct uk_req *r = &k->kd->req[i];
@@ -538,7 +531,7 @@ static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
   move_all(k, UK_HOLD_PROC, p, UK_HOLD_SVC, s, KABI_ICA_NONE); /* park */
   kern__trace(k, "%s: %u kept requests wait for the next instance", sv->name,
               kept);
-  P(k, p)->svc = UK_NIL;
+  kd_proc(k, p)->svc = UK_NIL;
   sv->proc = UK_NIL;
   restart(k, s); /* takes the service down itself if it cannot */
   return true;
@@ -547,7 +540,7 @@ static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
 /* The service's restart limit (--restart N) is reached: say so. */
 static bool restarts_used_up(struct kern *k, uint32_t s) {
   uint32_t max = k->svc[s].pol.restart_max;
-  if (max == 0 || SV(k, s)->restarts < max)
+  if (max == 0 || kd_svc(k, s)->restarts < max)
     return false;
   char why[96];
   snprintf(why, sizeof why, KABI_RESTART_LIMIT_TEXT ": %u restarts used", max);
@@ -564,8 +557,8 @@ static void restart_failed(struct kern *k, uint32_t s) {
     return;
   }
   if (++k->svc[s].failed_starts >= RESTART_MAX) {
-    kern__trace(k, "%s: %d restarts in a row failed; giving up", SV(k, s)->name,
-                RESTART_MAX);
+    kern__trace(k, "%s: %d restarts in a row failed; giving up",
+                kd_svc(k, s)->name, RESTART_MAX);
     set_phase(k, s, UK_PH_SERVING);
     kern__server_down(k, s);
     return;
@@ -574,11 +567,11 @@ static void restart_failed(struct kern *k, uint32_t s) {
 }
 
 bool rep_server_failed(struct kern *k, uint32_t p, uint32_t s) {
-  struct uk_svc *sv = SV(k, s);
+  struct uk_svc *sv = kd_svc(k, s);
   struct kern_svc *ks = &k->svc[s];
   char why[64];
 
-  kern__trace(k, "fault: %s, server of %s: %s", P(k, p)->name, sv->name,
+  kern__trace(k, "fault: %s, server of %s: %s", kd_proc(k, p)->name, sv->name,
               fault_name(k, p, why, sizeof why));
   svc_event(k, "fault", s, p, UK_NIL, why);
   svc_event(k, "detect", s, UK_NIL, p, why);
@@ -599,7 +592,7 @@ bool rep_server_failed(struct kern *k, uint32_t p, uint32_t s) {
 
 void rep_proc_gone(struct kern *k, uint32_t p) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
-    struct uk_svc *sv = SV(k, s);
+    struct uk_svc *sv = kd_svc(k, s);
     if (sv->state == UK_SVC_FREE || sv->successor != p)
       continue;
     char why[160], f[64];
@@ -607,7 +600,7 @@ void rep_proc_gone(struct kern *k, uint32_t p) {
              fault_name(k, p, f, sizeof f));
     svc_event(k, "fault", s, p, UK_NIL, f);
     svc_event(k, "detect", s, UK_NIL, p, f);
-    P(k, p)->svc = UK_NIL;
+    kd_proc(k, p)->svc = UK_NIL;
     sv->successor = UK_NIL;
     if (sv->phase == UK_PH_RESTARTING)
       restart_failed(k, s);
@@ -633,17 +626,17 @@ void rep_adopt(struct kern *k, uint32_t p, uint32_t s) {
  * replacement holds deliveries back. */
 static void check_queue_heads(struct kern *k, uint64_t now) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
-    const struct uk_svc *sv = SV(k, s);
+    const struct uk_svc *sv = kd_svc(k, s);
     uint64_t limit = (uint64_t)k->svc[s].pol.deadline_ms * 1000000ull;
     if (sv->state != UK_SVC_UP || limit == 0 || sv->q_len == 0 ||
         sv->proc == UK_NIL || k->proc[sv->proc].fault ||
-        waits_for_request(P(k, sv->proc)) ||
+        waits_for_request(kd_proc(k, sv->proc)) ||
         (sv->phase != UK_PH_SERVING && sv->phase != UK_PH_REQUESTED))
       continue;
     if (now - k->proc[sv->proc].last_call_ns <= limit)
       continue;
     kern__trace(k, "hang: %s takes no request for more than %u ms",
-                P(k, sv->proc)->name, k->svc[s].pol.deadline_ms);
+                kd_proc(k, sv->proc)->name, k->svc[s].pol.deadline_ms);
     svc_event(k, "detect", s, UK_NIL, sv->proc, "hang: queue not served");
     kern__kill(k, sv->proc, SIGKILL, "hang");
   }
@@ -652,7 +645,7 @@ static void check_queue_heads(struct kern *k, uint64_t now) {
 /* In a kernel call: waiting for its answer, or (lock-step) its call not
  * yet performed.  Such a process is not silent: the kernel holds it. */
 static bool in_kernel(struct kern *k, uint32_t p) {
-  return P(k, p)->state == UK_PROC_WAITING ||
+  return kd_proc(k, p)->state == UK_PROC_WAITING ||
          (k->lockstep && k->proc[p].run == KS_CALLED);
 }
 
@@ -661,14 +654,14 @@ static bool in_kernel(struct kern *k, uint32_t p) {
  * holds a request -- e.g. stuck while saving its state. */
 static void check_heartbeats(struct kern *k, uint64_t now) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
-    const struct uk_svc *sv = SV(k, s);
+    const struct uk_svc *sv = kd_svc(k, s);
     uint64_t limit = (uint64_t)k->svc[s].pol.heartbeat_ms * 1000000ull;
     if (sv->state != UK_SVC_UP || limit == 0 || sv->proc == UK_NIL ||
         k->proc[sv->proc].fault || in_kernel(k, sv->proc) ||
         now - k->proc[sv->proc].last_call_ns <= limit)
       continue;
     kern__trace(k, "hang: %s missed its heartbeat (%u ms)",
-                P(k, sv->proc)->name, k->svc[s].pol.heartbeat_ms);
+                kd_proc(k, sv->proc)->name, k->svc[s].pol.heartbeat_ms);
     svc_event(k, "detect", s, UK_NIL, sv->proc, "hang: heartbeat missed");
     kern__kill(k, sv->proc, SIGKILL, "hang");
   }
@@ -683,13 +676,13 @@ static void on_hang_check(struct kern *k, struct ktimer *t) {
     const struct uk_req *r = &k->kd->req[i];
     if (r->state != UK_REQ_IN_SERVICE || r->kept || r->svc == UK_NIL)
       continue;
-    uint32_t srv = SV(k, r->svc)->proc;
+    uint32_t srv = kd_svc(k, r->svc)->proc;
     uint64_t limit = (uint64_t)k->svc[r->svc].pol.deadline_ms * 1000000ull;
     if (limit == 0 || srv == UK_NIL || now - r->recv_ns <= limit ||
         k->proc[srv].fault)
       continue;
     kern__trace(k, "hang: %s has held req=%u for more than %u ms",
-                P(k, srv)->name, kern_req_id(k->kd, i),
+                kd_proc(k, srv)->name, kern_req_id(k->kd, i),
                 k->svc[r->svc].pol.deadline_ms);
     svc_event(k, "detect", r->svc, UK_NIL, srv,
               "hang: request deadline passed");
@@ -720,9 +713,9 @@ void rep_init(struct kern *k) {
 
 void rep_halt(struct kern *k) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
-    if (SV(k, s)->state == UK_SVC_FREE)
+    if (kd_svc(k, s)->state == UK_SVC_FREE)
       continue;
-    if (replacing(SV(k, s)))
+    if (replacing(kd_svc(k, s)))
       fail_replacement(k, s, -ECANCELED, "the machine is halting");
     k->svc[s].pol.restart = false;
   }

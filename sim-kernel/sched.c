@@ -40,7 +40,7 @@
 #include <string.h>
 
 #include "kern.h"
-#include "uv_check.h"
+#include "uksim/uv_check.h"
 
 #define SCHED_STEP_NS 5000ull /* virtual time one step takes */
 

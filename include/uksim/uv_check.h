@@ -1,7 +1,8 @@
 /* UV_CHECK(call): a libuv call that fails only if uksim itself is wrong —
  * a handle started on a closed loop, a descriptor it opened itself found
  * bad — so a failure is a broken invariant (STYLE.md: abort), reported with
- * where it happened.  A call whose failure is an expected outcome (a kill
+ * where it happened.  For code that runs a libuv loop: the kernel, the
+ * machine, net9p, the CLI.  A call whose failure is an expected outcome (a kill
  * of a child that has just exited, UV_ESRCH) is checked by its caller. */
 #ifndef UKSIM_UV_CHECK_H
 #define UKSIM_UV_CHECK_H
