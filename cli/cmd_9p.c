@@ -44,8 +44,19 @@ static int usage(FILE *f, int status) {
   return status;
 }
 
-static int fail(const char *what, int err) {
-  fprintf(stderr, "uksim 9p: %s: %s\n", what, p9_strerror(err));
+/* Says why `what` failed: our text for the errno and its name, and the
+ * server's own text when the failure came from it (c may be NULL) and it
+ * says something else: "file does not exist (ENOENT; server: No such file
+ * or directory)". */
+static int fail(p9_client *c, const char *what, int err) {
+  const char *name = strerrorname_np(err < 0 ? -err : err);
+  const char *said = c ? p9_client_errstr(c) : "";
+  fprintf(stderr, "uksim 9p: %s: %s (%s", what, p9_strerror(err),
+          name ? name : "unknown errno");
+  if (said[0] && p9_errno(p9_str_c(said)) == -err &&
+      strcmp(said, p9_strerror(err)) != 0)
+    fprintf(stderr, "; server: %s", said);
+  fputs(")\n", stderr);
   return 1;
 }
 
@@ -183,7 +194,7 @@ static int serve(const char *addr, struct opts *o) {
     cfg.key = o->key;
   uv_loop_init(&loop);
   if (!(s.srv = p9_srv_new(p9_memfs_ops(), fs, &cfg, &err)))
-    return fail("server", err);
+    return fail(NULL, "server", err);
   if (!(s.l = p9_listen(s.srv, &loop, addr, &err))) {
     fprintf(stderr, "uksim 9p: cannot listen on %s: %s\n", addr,
             err == -EPERM ? "refused (see the log above)" : uv_strerror(err));
@@ -218,29 +229,37 @@ static int do_ls(p9_cfid *f, const char *path) {
   p9_dir d;
   int err = p9_fstat(f, &d);
   if (err)
-    return fail(path, err);
+    return fail(f->c, path, err);
   if (!(d.mode & P9_DMDIR)) {
     printf("%s\n", path);
     return 0;
   }
   if ((err = p9_open(f, P9_OREAD)) || (err = p9_readdir(f, print_entry, 0)))
-    return fail(path, err);
+    return fail(f->c, path, err);
   return 0;
 }
 
+/* Reads in pieces of what one Rread carries (msize less Plan 9's
+ * IOHDRSZ, or the iounit the open gave if smaller), so that each piece
+ * is one request, and one more (an empty Rread) ends the file. */
 static int do_cat(p9_cfid *f, const char *path) {
-  size_t n = p9_client_msize(f->c);
-  char *buf = xmalloc(n);
+  size_t n = p9_client_msize(f->c) - P9_IOHDRSZ;
+  char *buf;
   uint64_t off = 0;
   long k;
   int err = p9_open(f, P9_OREAD);
+  if (!err && f->iounit && f->iounit < n)
+    n = f->iounit;
+  buf = xmalloc(n);
   while (!err && (k = p9_pread(f, buf, n, off)) > 0) {
     fwrite(buf, 1, (size_t)k, stdout);
     off += (uint64_t)k;
+    if ((size_t)k < n)
+      break; /* p9_pread returns less only at the end: it asked already */
   }
   free(buf);
   if (err || k < 0)
-    return fail(path, err ? err : (int)k);
+    return fail(f->c, path, err ? err : (int)k);
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -251,7 +270,7 @@ static int copy_stdin(p9_cfid *f, const char *path) {
   while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
     long k = p9_pwrite(f, buf, n, off);
     if (k < 0)
-      return fail(path, (int)k);
+      return fail(f->c, path, (int)k);
     off += (uint64_t)k;
   }
   return 0;
@@ -276,7 +295,7 @@ static int do_write(p9_cfid *root, const char *path) {
   } else if (err == -ENOENT && (f = p9_walk(root, name ? parent : "", &err))) {
     err = p9_create(f, name ? name : path, 0664, P9_OWRITE);
   }
-  st = err ? fail(path, err) : copy_stdin(f, path);
+  st = err ? fail(root->c, path, err) : copy_stdin(f, path);
   if (f)
     p9_clunk(f);
   free(parent);
@@ -287,7 +306,7 @@ static int do_stat(p9_cfid *f, const char *path) {
   p9_dir d;
   int err = p9_fstat(f, &d);
   if (err)
-    return fail(path, err);
+    return fail(f->c, path, err);
   printf("%s %s %04o %llu %u qid(%llx %u %x)\n", path,
          (d.mode & P9_DMDIR) ? "d" : "-", d.mode & 0777,
          (unsigned long long)d.length, d.mtime, (unsigned long long)d.qid.path,
@@ -302,7 +321,7 @@ static int do_mkdir(p9_cfid *root, const char *path) {
   int err = d ? p9_mkdir(d, name ? name : path, 0775) : -ENOENT;
   p9_clunk(d);
   free(parent);
-  return err ? fail(path, err) : 0;
+  return err ? fail(root->c, path, err) : 0;
 }
 
 static int run_op(p9_cfid *root, const char *op, const char *path) {
@@ -313,10 +332,10 @@ static int run_op(p9_cfid *root, const char *op, const char *path) {
   if (strcmp(op, "mkdir") == 0)
     return do_mkdir(root, path);
   if (!(f = p9_walk(root, path, &err)))
-    return fail(path, err);
+    return fail(root->c, path, err);
   if (strcmp(op, "rm") == 0) {
     err = p9_remove(f);
-    return err ? fail(path, err) : 0;
+    return err ? fail(root->c, path, err) : 0;
   }
   st = strcmp(op, "ls") == 0    ? do_ls(f, path)
        : strcmp(op, "cat") == 0 ? do_cat(f, path)

@@ -300,8 +300,10 @@ int p9_fcall_fmt(char *buf, size_t cap, const p9_fcall *f);
 /* --- errors ----------------------------------------------------------- */
 
 /* The one table of 9P error strings: errno -> text (for Rerror) and
- * text -> errno (for Rlerror and for clients reading Rerror).  Unknown
- * errnos map to strerror-like text, unknown strings to EIO. */
+ * text -> errno (for Rlerror and for clients reading Rerror).  Text maps
+ * from Plan 9's spellings and from Linux's strerror texts, exactly, then
+ * ignoring case, then by the longest known text it contains ("'x' file
+ * does not exist"); unknown text is EIO, an unknown errno "i/o error". */
 const char *p9_strerror(int err);
 int p9_errno(p9_str ename);
 

@@ -253,6 +253,43 @@ Test(fcall, error_table_maps_both_ways, .timeout = 10) {
                    "errno %d", e);
 }
 
+/* What other servers send: glibc's strerror texts (9P2000 servers on
+ * Linux), other cases, Plan 9's spellings, and texts with a name or an
+ * operation around them (the longest known text inside wins). */
+Test(fcall, error_texts_of_other_servers_map_to_their_errno, .timeout = 10) {
+  static const struct {
+    const char *text;
+    int err;
+  } t[] = {{"No such file or directory", ENOENT},
+           {"Permission denied", EACCES},
+           {"Operation not permitted", EPERM},
+           {"File exists", EEXIST},
+           {"Not a directory", ENOTDIR},
+           {"Is a directory", EISDIR},
+           {"Directory not empty", ENOTEMPTY},
+           {"Invalid argument", EINVAL},
+           {"No space left on device", ENOSPC},
+           {"Input/output error", EIO},
+           {"Read-only file system", EROFS},
+           {"Operation not supported", EOPNOTSUPP},
+           {"Too many open files", EMFILE},
+           {"FILE DOES NOT EXIST", ENOENT},
+           {"file exists", EEXIST},
+           {"file is a directory", EISDIR},
+           {"file not found", ENOENT},
+           {"exclusive use file already open", EBUSY},
+           {"'/usr/glenda/x' file does not exist", ENOENT},
+           {"walk: No such file or directory", ENOENT},
+           {"create /tmp/x: file already exists", EEXIST},
+           {"No such device or address", ENXIO},
+           {"", EIO}};
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    cr_assert_eq(p9_errno(p9_str_c(t[i].text)), t[i].err, "'%s' -> %d",
+                 t[i].text, p9_errno(p9_str_c(t[i].text)));
+  /* Counted strings need not end in NUL. */
+  cr_assert_eq(p9_errno((p9_str){"File existsXYZ", 11}), EEXIST);
+}
+
 Test(fcall, formatter_names_messages, .timeout = 10) {
   p9_fcall f;
   char line[256];

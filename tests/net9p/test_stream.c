@@ -644,6 +644,89 @@ Test(stream, command_line_tool, .timeout = 60) {
   bg_stop(&b);
 }
 
+/* A server that says its errors as Linux does: a walk that finds
+ * nothing answers "No such file or directory", not Plan 9's text. */
+static struct p9_srv_ops linuxish_ops;
+static _Atomic int linuxish_made; /* files created so far: new0, new1 */
+
+static void linuxish_create(p9_req *r) {
+  linuxish_made++;
+  p9_memfs_ops()->create(r);
+}
+
+static void linuxish_walk(p9_req *r) {
+  p9_str w = r->ifcall.wname[0];
+  bool made = (p9_str_eq(w, "new0") && linuxish_made > 0) ||
+              (p9_str_eq(w, "new1") && linuxish_made > 1);
+  if (r->ifcall.nwname == 1 && !made)
+    p9_respond_error(r, "No such file or directory");
+  else
+    p9_memfs_ops()->walk(r);
+}
+
+/* `uksim 9p write` creates a file its walk did not find at a server
+ * that says so in Linux's words, and a failure prints the errno, our
+ * text and the server's. */
+Test(stream, command_line_tool_reads_other_servers_errors, .timeout = 60) {
+  const char *tool = getenv("UKSIM_9P");
+  char out[4096];
+  bgsrv b;
+  if (!tool)
+    cr_skip_test("UKSIM_9P not set (run through meson test)");
+  linuxish_ops = *p9_memfs_ops();
+  linuxish_ops.walk = linuxish_walk;
+  linuxish_ops.create = linuxish_create;
+  cr_assert_eq(bg_start_ops(&b, "tcp!127.0.0.1!0", NULL, &linuxish_ops), 0);
+  for (int i = 0; i < 2; i++) {
+    const char *d = i ? "9P2000.L" : "9P2000";
+    cr_assert_eq(sh(out, sizeof(out),
+                    "echo hi | %s 9p --dialect %s '%s' write /new%d 2>&1",
+                    tool, d, b.addr, i),
+                 0, "%s: %s", d, out);
+    cr_assert_eq(sh(out, sizeof(out), "%s 9p --dialect %s '%s' cat /new%d",
+                    tool, d, b.addr, i),
+                 0);
+    cr_assert_str_eq(out, "hi\n");
+  }
+  cr_assert_neq(sh(out, sizeof(out), "%s 9p --dialect 9P2000 '%s' cat /newer 2>&1",
+                   tool, b.addr),
+                0);
+  cr_assert_str_eq(out, "uksim 9p: /newer: file does not exist (ENOENT; "
+                        "server: No such file or directory)\n");
+  bg_stop(&b);
+}
+
+/* `cat` asks for msize - IOHDRSZ bytes, what one Rread carries: each
+ * piece of the file is one Tread (and one more finds the end). */
+Test(stream, command_line_cat_reads_a_piece_per_request, .timeout = 60) {
+  const char *tool = getenv("UKSIM_9P");
+  char out[4096], line[512];
+  size_t piece = 8192 - P9_IOHDRSZ, len = 3 * piece + 5;
+  uint8_t *data = malloc(len);
+  FILE *log = tmpfile();
+  bgsrv b;
+  int treads = 0;
+  if (!tool)
+    cr_skip_test("UKSIM_9P not set (run through meson test)");
+  memset(data, 'x', len);
+  cr_assert_eq(
+      bg_start(&b, "tcp!127.0.0.1!0", &(p9_srv_config){.trace = 1, .log = log}),
+      0);
+  p9_memfs_put(b.fs, "f", data, len);
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p --msize 8192 '%s' cat /f | wc -c",
+                  tool, b.addr),
+               0);
+  cr_assert_eq(atol(out), (long)len);
+  bg_stop(&b);
+  rewind(log);
+  while (fgets(line, sizeof(line), log))
+    treads += strstr(line, "<- Tread ") != NULL;
+  cr_assert_eq(treads, 4 + 1, "%d Treads for 3 whole pieces and a bit",
+               treads);
+  fclose(log);
+  free(data);
+}
+
 /* --- limits against hostile clients ----------------------------------- */
 
 static FILE *quiet(void) {
