@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what is missing, builds, and runs every test: the unit,
 # integration and interoperability suites, the same suites under valgrind
-# memcheck, and a short fuzz run of the 9P decoder and server.
+# memcheck, and a short fuzz run (tests/fuzz/run.sh: 9P, scenarios, the
+# kernel's call decoder; an input that fails is kept in fuzz-artifacts/).
 set -eu
 cd "$(dirname "$0")"
 sh scripts/deps.sh

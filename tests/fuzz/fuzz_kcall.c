@@ -17,7 +17,8 @@
  * left waiting is answered (a panic's answer is its end); after every
  * process has exited and the services' ICAs are dropped, no ICA, request
  * or descriptor is left and nothing is left on the loop.  Crashes,
- * overreads and leaks are bugs.
+ * overreads and leaks are bugs.  UKSIM_FUZZ_TRACE=1 prints the kernel's
+ * trace (--trace) of each input, for a replay.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@ static struct kern k; /* large: the descriptor and handle arrays */
 static struct uk_kdata kd;
 static uv_loop_t loop;
 static int devnull = -1;
+static long trace_lines; /* k.trace_left at boot: 0, or -1 for all */
 
 /* A fake process: its end of the connection and what it has seen. */
 static struct fake {
@@ -159,6 +161,7 @@ static void deliver(int i, const uint8_t *pkt, size_t len, bool with_fd) {
   if (n == -EBADMSG) {
     kd.ctr.bad_calls++;
     kd.proc[p].errors++;
+    kern__trace(&k, "%s sent a malformed call", kd.proc[p].name);
     kern__answer_status(&k, p, m.hdr.seq, -EBADMSG);
   } else {
     kern__dispatch(&k, p, &m);
@@ -177,6 +180,8 @@ static void boot(void) {
   kern_kdata_init(&kd, getpid(), 1, 1ull << 30);
   k.kd = &kd;
   k.msock = -1; /* no machine: ICA holds go nowhere */
+  k.trace_left = trace_lines;
+  k.t0_ns = kern__now_ns();
   for (int i = 0; i < UK_ICA_MAX; i++)
     k.ica_fd[i] = -1;
   for (int i = 0; i < UK_PROC_MAX; i++)
@@ -260,5 +265,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   }
   if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
     abort();
+  if (getenv("UKSIM_FUZZ_TRACE"))
+    trace_lines = -1;
   return 0;
 }

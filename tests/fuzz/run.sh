@@ -17,11 +17,12 @@
 #                                evenly by the targets
 #   run.sh --long [SECONDS]      each target SECONDS (default 3600), one
 #                                after the other
-#   run.sh --update-corpus ...   after the run, merges each target's corpus
-#                                and what the run found, minimized
-#                                (libFuzzer -merge=1), into
-#                                tests/fuzz/corpus/<target>/; commit that.
-#                                With --long: --long 600 --update-corpus
+#   run.sh --update-corpus ...   after the run, merges what it found into
+#                                tests/fuzz/corpus/<target>/, minimized
+#                                (libFuzzer -merge=1: an input stays if
+#                                it covers what the hand-made seeds and
+#                                the others do not); commit that.  With
+#                                a longer run: --long 600 --update-corpus
 #   run.sh --replay TARGET FILE  builds TARGET and runs it once on FILE
 #
 # Every run ends with a line per target: executions, executions per second,
@@ -95,26 +96,32 @@ flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -I$root/sim-kernel -I$out
        $(pkg-config --cflags libuv libsodium jansson libprotobuf-c)"
 
-# Builds fuzz_$1 into $out; its log is $out/build_$1.
-build() {
+# The parts a target links: its sources, flags and libraries.
+part_of() {
   case $1 in
-  decode | srv | client | aclient)
-    tsrcs=$net9p_srcs tflags="" libs="$(pkg-config --libs libsodium libuv)"
-    ;;
-  scn)
-    tsrcs=$scn_srcs tflags="" libs="$(pkg-config --libs jansson libprotobuf-c)"
-    ;;
-  kcall)
-    # The kernel scans its tables whole (4096 slots) at every exit; traced
-    # comparisons there cost two thirds of the time for nothing the input
-    # decides, so this target goes by coverage alone.
-    tsrcs=$kern_srcs tflags=-fno-sanitize-coverage=trace-cmp
-    libs="$(pkg-config --libs libuv libprotobuf-c)"
-    ;;
+  decode | srv | client | aclient) echo net9p ;;
+  *) echo "$1" ;;
   esac
-  # shellcheck disable=SC2086
-  $cc $flags $tflags $tsrcs "$root/tests/fuzz/fuzz_$1.c" $libs -lpthread \
-    -o "$out/fuzz_$1" >"$out/build_$1" 2>&1
+}
+part_srcs() {
+  case $1 in
+  net9p) echo "$net9p_srcs" ;;
+  scn) echo "$scn_srcs" ;;
+  kcall) echo "$kern_srcs" ;;
+  esac
+}
+part_libs() {
+  case $1 in
+  net9p) pkg-config --libs libsodium libuv ;;
+  scn) pkg-config --libs jansson libprotobuf-c ;;
+  kcall) pkg-config --libs libuv libprotobuf-c ;;
+  esac
+}
+# The kernel scans its tables whole (4096 slots) at every exit; traced
+# comparisons there cost two thirds of the time for nothing the input
+# decides, so fuzz_kcall goes by coverage alone.
+part_flags() {
+  [ "$1" = kcall ] && echo -fno-sanitize-coverage=trace-cmp || true
 }
 
 # Generated sources: the trace reader also reads the binary (protobuf-c)
@@ -124,20 +131,39 @@ protoc-c --proto_path="$root/sim-kernel" --c_out="$out" control.proto
 for m in $(find "$root" -name meson.build -not -path "$root/build*"); do
   sed -n "s/.*set_quoted('\([A-Z_0-9]*\)'.*/#define \1 \"\"/p" "$m"
 done >"$out/uksim_paths.h"
+scn_srcs="$scn_srcs $out/trace.pb-c.c"
 
-# The targets build in parallel.
-pids=""
+# Each part's sources compile once, as many at a time as there are cpus;
+# then each target links its part.
+parts=""
 for t in $targets; do
-  t=${t#fuzz_}
-  echo "fuzz: building fuzz_$t"
-  build "$t" &
-  pids="$pids $!:$t"
+  p=$(part_of "${t#fuzz_}")
+  case " $parts " in *" $p "*) ;; *) parts="$parts $p" ;; esac
 done
 status=0
-for pt in $pids; do
-  if ! wait "${pt%%:*}"; then
-    echo "fuzz: fuzz_${pt#*:} failed to build:"
-    tail -n 30 "$out/build_${pt#*:}"
+export cc flags
+for p in $parts; do
+  echo "fuzz: compiling $p"
+  mkdir -p "$out/o_$p"
+  # shellcheck disable=SC2046
+  if ! printf '%s\n' $(part_srcs "$p") |
+      xargs -P "$(nproc)" -I{} sh -c '$cc $flags $0 -c "$1" -o "$2/$(basename "$1" .c).o"' \
+        "$(part_flags "$p")" {} "$out/o_$p" >"$out/build_$p" 2>&1; then
+    echo "fuzz: $p failed to compile:"
+    tail -n 30 "$out/build_$p"
+    status=1
+  fi
+done
+[ $status -eq 0 ] || exit $status
+for t in $targets; do
+  t=${t#fuzz_} p=$(part_of "${t#fuzz_}")
+  echo "fuzz: building fuzz_$t"
+  # shellcheck disable=SC2046,SC2086
+  if ! $cc $flags $(part_flags "$p") "$root/tests/fuzz/fuzz_$t.c" \
+      "$out/o_$p"/*.o $(part_libs "$p") -lpthread -o "$out/fuzz_$t" \
+      >"$out/build_$t" 2>&1; then
+    echo "fuzz: fuzz_$t failed to build:"
+    tail -n 30 "$out/build_$t"
     status=1
   fi
 done
@@ -197,7 +223,14 @@ for t in $targets; do
     results="$results $t:ok"
   else
     echo "fuzz: fuzz_$t FAILED:"
-    tail -n 60 "$out/log_$t"
+    # The report, not the progress lines before it.
+    report=$(awk '/^==[0-9]+==|ERROR: |runtime error:/ { p = 1 } p' \
+      "$out/log_$t" | head -n 60)
+    if [ -n "$report" ]; then
+      printf '%s\n' "$report"
+    else
+      tail -n 30 "$out/log_$t"
+    fi
     keep_artifacts "$t"
     results="$results $t:FAILED"
     status=1
@@ -208,9 +241,17 @@ if [ -n "$update" ]; then
   for r in $results; do
     t=${r%%:*}
     [ "${r#*:}" = ok ] || { echo "fuzz: corpus/$t not updated"; continue; }
-    # The shipped scenarios are seeds anyway: what they cover is not
-    # copied into corpus/scn (kept in the output, removed after).
+    # The hand-made seeds (any name but a SHA-1's) stay as they are, and
+    # so what they cover is not copied again; nor is what the shipped
+    # scenarios cover (seeds of fuzz_scn anyway, removed after).
     mkdir -p "$out/merged_$t"
+    for f in "$root/tests/fuzz/corpus/$t"/*; do
+      [ -e "$f" ] || continue
+      n=$(basename "$f")
+      case $n in *[!0-9a-f]*) cp "$f" "$out/merged_$t/" ;; *)
+        [ ${#n} -eq 40 ] || cp "$f" "$out/merged_$t/" ;;
+      esac
+    done
     [ "$t" = scn ] && cp "$root"/scenarios/*.scn "$out/merged_$t/"
     if ! "$out/fuzz_$t" -merge=1 -timeout=10 -rss_limit_mb=2048 \
         "$out/merged_$t" "$root/tests/fuzz/corpus/$t" "$out/corpus_$t" \
@@ -225,11 +266,12 @@ if [ -n "$update" ]; then
     rm -f "$root/tests/fuzz/corpus/$t"/*
     cp "$out/merged_$t"/* "$root/tests/fuzz/corpus/$t/"
     echo "fuzz: corpus/$t: $(ls "$root/tests/fuzz/corpus/$t" | wc -l) inputs," \
-         "$(du -sk "$root/tests/fuzz/corpus/$t" | cut -f1) KiB"
+         "$(cat "$root/tests/fuzz/corpus/$t"/* | wc -c) bytes"
   done
 fi
 
-echo "fuzz: target        result       runs   exec/s    cov      ft         corpus"
+printf "fuzz: %-13s %-6s %12s %8s %6s %7s %14s\n" target result runs exec/s \
+  cov ft corpus
 for r in $results; do
   summary "${r%%:*}" "${r#*:}"
 done
