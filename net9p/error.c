@@ -10,8 +10,8 @@
  * glibc that 9P2000 servers on Linux send (Linux's own v9fs client keeps
  * such a table, net/9p/error.c).  Text is matched exactly, then without
  * regard to case; text that matches no entry whole is searched for the
- * longest entry it contains, so that "'x' file does not exist" or "walk: No such file or
- * directory" still read as ENOENT.  Anything else is EIO.
+ * longest entry it contains, so that "'x' file does not exist" or "walk: No
+ * such file or directory" still read as ENOENT.  Anything else is EIO.
  */
 #include <errno.h>
 #include <stdio.h>

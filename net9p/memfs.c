@@ -5,8 +5,16 @@
  * Nodes sit in one array linked by indices (parent, first child, next
  * sibling).  A fid's aux is (generation << 32 | index): removing a node
  * bumps its generation, so a fid left pointing at a removed file gets
- * "file has been removed" instead of another file's bytes.  Expected load:
- * thousands of files, directories scanned linearly.
+ * "file has been removed" instead of another file's bytes.  User names
+ * sit in a second array (at most MAXUSERS, index 0 the tree's own user
+ * "uksim"); nodes and fids (p9_fid.uid) hold indices into it.  Expected
+ * load: thousands of files, directories scanned linearly, a few users.
+ *
+ * As Plan 9's ramfs does, a created file belongs to the user who
+ * attached, its group is the directory's, and its permissions are
+ * masked by the directory's (open(5)); an exclusive-use file (DMEXCL)
+ * is open on one fid at a time.  Permission bits are kept and reported
+ * but not checked against the user: net9p/README.md, "memfs".
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +28,9 @@ typedef struct node {
   uint32_t parent, child, sibling; /* indices; P9__NIL ends a list */
   uint32_t gen;
   bool used;
-  uint32_t mode; /* permission bits | P9_DMDIR */
+  uint32_t mode; /* permission bits | P9_DMDIR | P9_DMAPPEND | P9_DMEXCL */
+  uint32_t uid, gid, muid; /* indices into p9_memfs.user */
+  uint32_t nopen;          /* fids open on it (DMEXCL: at most one) */
   p9_qid qid;
   uint8_t *data;
   size_t len, cap;
@@ -32,7 +42,14 @@ struct p9_memfs {
   uint32_t nn, cap, free;
   uint64_t nextpath;
   uint64_t bytes, limit; /* file bytes held, and the quota (0: none) */
+  char **user;           /* user names; [0] is "uksim" */
+  uint32_t nuser;
 };
+
+/* Distinct user names a tree remembers: names are never forgotten (a
+ * node or a fid may hold one), so a client attaching under ever new
+ * names must not grow the table without end. */
+enum { MAXUSERS = 256 };
 
 static uint32_t now(void) {
   return (uint32_t)time(NULL);
@@ -70,8 +87,31 @@ static void unlink_child(p9_memfs *fs, uint32_t i) {
   *p = fs->n[i].sibling;
 }
 
-static uint32_t node_new(p9_memfs *fs, uint32_t dir, p9_str name,
-                         uint32_t mode) {
+/* The index of user name u, added if new; -EUSERS when the table is
+ * full.  An empty name is Plan 9's anonymous "none". */
+static long user_index(p9_memfs *fs, p9_str u) {
+  if (u.len == 0)
+    u = p9_str_c("none");
+  for (uint32_t i = 0; i < fs->nuser; i++)
+    if (p9_str_eq(u, fs->user[i]))
+      return i;
+  if (fs->nuser == MAXUSERS)
+    return -EUSERS;
+  if ((fs->nuser & (fs->nuser - 1)) == 0) /* 0, 1, 2, 4...: grow */
+    fs->user =
+        xrealloc(fs->user, (fs->nuser ? 2 * fs->nuser : 1) * sizeof(*fs->user));
+  fs->user[fs->nuser] = p9_str_dup(u);
+  return fs->nuser++;
+}
+
+static uint8_t qid_type(uint32_t mode) {
+  return (uint8_t)(mode >> 24); /* stat(5): the mode's high 8 bits */
+}
+
+/* A new node in dir (P9__NIL: the root) owned by uid; its group is the
+ * directory's (the root's, the owner's). */
+static uint32_t node_new(p9_memfs *fs, uint32_t dir, p9_str name, uint32_t mode,
+                         uint32_t uid) {
   uint32_t i, gen = 0;
   node *n;
   if (fs->free != P9__NIL) {
@@ -91,8 +131,9 @@ static uint32_t node_new(p9_memfs *fs, uint32_t dir, p9_str name,
   n->gen = gen;
   n->name = p9_str_dup(name);
   n->mode = mode;
-  n->qid =
-      (p9_qid){(mode & P9_DMDIR) ? P9_QTDIR : P9_QTFILE, 0, fs->nextpath++};
+  n->qid = (p9_qid){qid_type(mode), 0, fs->nextpath++};
+  n->uid = n->muid = uid;
+  n->gid = dir != P9__NIL ? fs->n[dir].gid : uid;
   n->child = P9__NIL;
   n->atime = n->mtime = now();
   if (dir != P9__NIL)
@@ -119,7 +160,8 @@ p9_memfs *p9_memfs_new(void) {
   p9_memfs *fs = xcalloc(1, sizeof(*fs));
   fs->free = P9__NIL;
   fs->nextpath = 1;
-  node_new(fs, P9__NIL, p9_str_c("/"), P9_DMDIR | 0775);
+  user_index(fs, p9_str_c("uksim"));
+  node_new(fs, P9__NIL, p9_str_c("/"), P9_DMDIR | 0775, 0);
   return fs;
 }
 
@@ -130,15 +172,26 @@ void p9_memfs_free(p9_memfs *fs) {
     free(fs->n[i].name);
     free(fs->n[i].data);
   }
+  for (uint32_t i = 0; i < fs->nuser; i++)
+    free(fs->user[i]);
+  free(fs->user);
   free(fs->n);
   free(fs);
 }
 
-static int set_length(p9_memfs *fs, node *n, uint64_t len) {
+/* 0 if n may become len bytes long, else why not. */
+static int length_check(p9_memfs *fs, const node *n, uint64_t len) {
   if (len > SIZE_MAX / 2)
     return -EFBIG;
   if (fs->limit && len > n->len && fs->bytes + (len - n->len) > fs->limit)
     return -ENOSPC;
+  return 0;
+}
+
+static int set_length(p9_memfs *fs, node *n, uint64_t len) {
+  int err = length_check(fs, n, len);
+  if (err)
+    return err;
   fs->bytes = fs->bytes + len - n->len;
   if (len > n->cap) {
     n->cap = len;
@@ -168,7 +221,7 @@ int p9_memfs_put(p9_memfs *fs, const char *path, const void *data, size_t len) {
     return -EINVAL;
   if ((i = find(fs, dir, p9_str_c(p))) == P9__NIL)
     i = node_new(fs, dir, p9_str_c(p),
-                 data || len != (size_t)-1 ? 0664 : P9_DMDIR | 0775);
+                 data || len != (size_t)-1 ? 0664 : P9_DMDIR | 0775, 0);
   if (!data && len == (size_t)-1)
     return (fs->n[i].mode & P9_DMDIR) ? 0 : -EEXIST;
   if (fs->n[i].mode & P9_DMDIR)
@@ -194,6 +247,12 @@ static node *fid_node(p9_req *r, p9_fid *f) {
 }
 
 static void fs_attach(p9_req *r) {
+  long u = user_index(FS(r), r->ifcall.uname);
+  if (u < 0) {
+    p9_respond(r, (int)u);
+    return;
+  }
+  r->fid->uid = (uint32_t)u;
   r->fid->aux = aux_of(FS(r), 0);
   r->ofcall.qid = FS(r)->n[0].qid;
   p9_respond(r, 0);
@@ -221,17 +280,25 @@ static void fs_walk(p9_req *r) {
   p9_respond(r, k == 0 ? -ENOENT : 0);
 }
 
+/* Once an open or create has answered success the library makes the fid
+ * open, so the count goes up here and down in fs_destroyfid. */
 static void fs_open(p9_req *r) {
   node *n = fid_node(r, r->fid);
   if (!n)
     return;
+  if ((n->mode & P9_DMEXCL) && n->nopen) {
+    p9_respond_error(r, "exclusive use file already open");
+    return;
+  }
   if ((r->ifcall.mode & P9_OTRUNC) && !(n->mode & P9_DMDIR))
     set_length(FS(r), n, 0);
+  n->nopen++;
   r->ofcall.qid = n->qid;
   p9_respond(r, 0);
 }
 
-/* Makes a child of the fid's directory; the index or a negative errno. */
+/* Makes a child of the fid's directory for dirfid's user; the index or a
+ * negative errno. */
 static long make_child(p9_req *r, p9_fid *dirfid, p9_str name, uint32_t mode) {
   p9_memfs *fs = FS(r);
   node *d = lookup(fs, dirfid->aux);
@@ -239,20 +306,40 @@ static long make_child(p9_req *r, p9_fid *dirfid, p9_str name, uint32_t mode) {
     return -ENOENT;
   if (find(fs, (uint32_t)(d - fs->n), name) != P9__NIL)
     return -EEXIST;
-  return node_new(fs, (uint32_t)(d - fs->n), name, mode);
+  return node_new(fs, (uint32_t)(d - fs->n), name, mode, dirfid->uid);
+}
+
+/* open(5): a Tcreate's permissions are masked by the directory's,
+ * perm & (~0666 | (dir.perm & 0666)) for a file and 0777 for a
+ * directory.  A Tlcreate's mode is Linux's, already masked by the
+ * client's umask, and taken as it is. */
+static uint32_t create_mode(const p9_req *r, const node *d) {
+  uint32_t perm = r->ifcall.perm, keep = (perm & P9_DMDIR) ? 0777 : 0666;
+  if (r->ifcall.type == P9_TCREATE)
+    perm &= ~keep | (d->mode & keep);
+  return perm & (P9_DMDIR | P9_DMAPPEND | P9_DMEXCL | 0777);
 }
 
 static void fs_create(p9_req *r) {
-  uint32_t perm = r->ifcall.perm;
-  long i = make_child(r, r->fid, r->ifcall.name,
-                      perm & (P9_DMDIR | P9_DMAPPEND | 0777));
+  node *d = fid_node(r, r->fid);
+  long i;
+  if (!d)
+    return;
+  i = make_child(r, r->fid, r->ifcall.name, create_mode(r, d));
   if (i < 0) {
     p9_respond(r, (int)i);
     return;
   }
   r->fid->aux = aux_of(FS(r), (uint32_t)i);
   r->ofcall.qid = FS(r)->n[i].qid;
+  FS(r)->n[i].nopen++; /* the fid is open on the new file */
   p9_respond(r, 0);
+}
+
+static void fs_destroyfid(p9_srv *srv, p9_fid *f) {
+  node *n = lookup(p9_srv_aux(srv), f->aux);
+  if (n && f->omode != P9_ONONE && n->nopen)
+    n->nopen--;
 }
 
 static void fill_stat(p9_memfs *fs, uint32_t i, p9_stat *st) {
@@ -264,7 +351,9 @@ static void fill_stat(p9_memfs *fs, uint32_t i, p9_stat *st) {
   st->mtime = n->mtime;
   st->length = (n->mode & P9_DMDIR) ? 0 : n->len;
   st->name = p9_str_c(n->name);
-  st->uid = st->gid = st->muid = p9_str_c("uksim");
+  st->uid = p9_str_c(fs->user[n->uid]);
+  st->gid = p9_str_c(fs->user[n->gid]);
+  st->muid = p9_str_c(fs->user[n->muid]);
 }
 
 static void read_dir(p9_req *r, p9_memfs *fs, node *d) {
@@ -320,6 +409,7 @@ static void fs_write(p9_req *r) {
   memcpy(n->data + off, r->ifcall.data, r->ifcall.count);
   n->qid.vers++;
   n->mtime = now();
+  n->muid = r->fid->uid;
   r->ofcall.count = r->ifcall.count;
   p9_respond(r, 0);
 }
@@ -347,6 +437,16 @@ static void fs_stat(p9_req *r) {
   p9_respond(r, 0);
 }
 
+/* Moves node i to dir under name (which is free there). */
+static void move_node(p9_memfs *fs, uint32_t i, uint32_t dir, p9_str name) {
+  unlink_child(fs, i);
+  link_child(fs, dir, i);
+  free(fs->n[i].name);
+  fs->n[i].name = p9_str_dup(name);
+}
+
+/* 9P2000.L's rename (Trenameat, Trename) as POSIX rename(2): a file
+ * already at the new name is replaced, unless it is a directory. */
 static int rename_node(p9_memfs *fs, uint32_t i, uint32_t dir, p9_str name) {
   uint32_t old = find(fs, dir, name);
   if (i == 0)
@@ -360,35 +460,75 @@ static int rename_node(p9_memfs *fs, uint32_t i, uint32_t dir, p9_str name) {
       return -EINVAL; /* into its own subtree */
   if (old != P9__NIL)
     node_free(fs, old);
-  unlink_child(fs, i);
-  link_child(fs, dir, i);
-  free(fs->n[i].name);
-  fs->n[i].name = p9_str_dup(name);
+  move_node(fs, i, dir, name);
   return 0;
 }
 
+static bool renames(const p9_stat *st, const node *n) {
+  return st->name.len && !p9_str_eq(st->name, n->name);
+}
+
+/* Whether every change st asks of node i may be made (stat(5)).  The
+ * library has checked that a new name is one a client could create. */
+static int wstat_check(p9_memfs *fs, uint32_t i, const p9_stat *st) {
+  node *n = &fs->n[i];
+  if (st->mode != ~0u && (st->mode & P9_DMDIR) != (n->mode & P9_DMDIR))
+    return -EPERM; /* "the directory bit cannot be changed" */
+  if (st->length != ~0ull && (n->mode & P9_DMDIR) && st->length != 0)
+    return -EISDIR;
+  if (st->length != ~0ull && !(n->mode & P9_DMDIR)) {
+    int err = length_check(fs, n, st->length);
+    if (err)
+      return err;
+  }
+  if (renames(st, n)) {
+    if (i == 0)
+      return -EPERM;
+    if (st->name.len > 255)
+      return -ENAMETOOLONG;
+    /* "it is an error to change the name to that of an existing file" */
+    if (find(fs, n->parent, st->name) != P9__NIL)
+      return -EEXIST;
+  }
+  /* "it is illegal to attempt to change the owner of a file"; a group
+   * is a name here (no memberships to check), one the table must hold. */
+  if (st->uid.len && !p9_str_eq(st->uid, fs->user[n->uid]))
+    return -EPERM;
+  if (st->gid.len && fs->nuser == MAXUSERS && user_index(fs, st->gid) < 0)
+    return -EUSERS;
+  return 0;
+}
+
+/* wstat(5): "Either all the changes in wstat request happen, or none of
+ * them does", so every field is checked before any is applied; once
+ * wstat_check passes nothing below can fail. */
 static void fs_wstat(p9_req *r) {
   p9_memfs *fs = FS(r);
   p9_stat *st = &r->ifcall.stat;
   node *n = fid_node(r, r->fid);
-  int err = 0;
+  uint32_t i;
+  int err;
   if (!n)
     return;
-  if (st->mode != ~0u && (st->mode & P9_DMDIR) != (n->mode & P9_DMDIR))
-    err = -EPERM; /* wstat(5): the directory bit cannot change */
-  else if (st->length != ~0ull && (n->mode & P9_DMDIR) && st->length != 0)
-    err = -EISDIR;
-  if (!err && st->name.len && !p9_str_eq(st->name, n->name))
-    err = st->name.len > 255 || memchr(st->name.s, '/', st->name.len)
-              ? -EINVAL
-              : rename_node(fs, (uint32_t)(n - fs->n), n->parent, st->name);
-  if (!err && st->length != ~0ull && !(n->mode & P9_DMDIR))
-    err = set_length(fs, n, st->length);
-  if (!err && st->mode != ~0u)
-    n->mode = (n->mode & P9_DMDIR) | (st->mode & (P9_DMAPPEND | 0777));
-  if (!err && st->mtime != ~0u)
+  i = (uint32_t)(n - fs->n);
+  if ((err = wstat_check(fs, i, st)) < 0) {
+    p9_respond(r, err);
+    return;
+  }
+  if (renames(st, n))
+    move_node(fs, i, n->parent, st->name);
+  if (st->length != ~0ull && !(n->mode & P9_DMDIR))
+    set_length(fs, n, st->length);
+  if (st->mode != ~0u) {
+    n->mode =
+        (n->mode & P9_DMDIR) | (st->mode & (P9_DMAPPEND | P9_DMEXCL | 0777));
+    n->qid.type = qid_type(n->mode);
+  }
+  if (st->mtime != ~0u)
     n->mtime = st->mtime;
-  p9_respond(r, err);
+  if (st->gid.len)
+    n->gid = (uint32_t)user_index(fs, st->gid); /* checked: it fits */
+  p9_respond(r, 0);
 }
 
 static void fs_mkdir(p9_req *r) {
@@ -444,6 +584,7 @@ static const struct p9_srv_ops memfs_ops = {
     .unlinkat = fs_unlinkat,
     .renameat = fs_renameat,
     .rename = fs_rename,
+    .destroyfid = fs_destroyfid,
 };
 
 void p9_memfs_set_limit(p9_memfs *fs, uint64_t bytes) {

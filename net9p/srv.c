@@ -212,6 +212,7 @@ static void settle_walk(p9_req *r, int *err) {
   if (!*err && o->nwqid == i->nwname) {
     nf->qid = i->nwname ? o->wqid[i->nwname - 1] : r->fid->qid;
     nf->aux = i->nwname ? r->newaux : r->fid->aux;
+    nf->uid = r->fid->uid;
     return;
   }
   if (!*err && (o->nwqid > i->nwname || (o->nwqid == 0 && i->nwname)))

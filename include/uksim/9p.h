@@ -373,6 +373,8 @@ typedef struct p9_fid {
   p9_qid qid;        /* current file */
   uint8_t omode;     /* P9_ONONE, or the 9P2000 mode it was opened with */
   uint64_t aux;      /* server's handle for the file */
+  uint32_t uid;      /* server's handle for the attaching user: the attach
+                        op sets it, a walk's newfid inherits it */
   uint64_t dirindex; /* next directory entry the read op returns */
   /* private */
   uint64_t diroffset;
@@ -397,7 +399,8 @@ typedef struct p9_fid {
  * the stat entries into dirents).
  */
 struct p9_srv_ops {
-  /* Fill ofcall.qid; set r->fid->aux.  r->afid is the proven auth fid. */
+  /* Fill ofcall.qid; set r->fid->aux (and r->fid->uid for the user, if
+   * the server tells users apart).  r->afid is the proven auth fid. */
   void (*attach)(p9_req *r);
   /* Walk r->fid through ifcall.wname[0..nwname); fill ofcall.nwqid/wqid
    * and, only if every name was walked, r->newaux (aux for newfid). */

@@ -39,9 +39,8 @@ static void slow_flush(p9_req *r) {
 }
 
 static void count_destroy(p9_srv *srv, p9_fid *f) {
-  (void)srv;
-  (void)f;
   E.destroyed++;
+  p9_memfs_ops()->destroyfid(srv, f);
 }
 
 static void start(const p9_srv_config *cfg) {
@@ -386,6 +385,206 @@ Test(srv, create_checks_names_and_existence) {
   /* Tremove clunks the fid even when the remove fails. */
   expect_error((p9_fcall){.type = P9_TCLUNK, .tag = 4, .fid = 2},
                "unknown fid");
+}
+
+/* Sends Twstat for fid with the changes in st (untouched fields ~0). */
+static int twstat(uint32_t fid, p9_stat st) {
+  return rpc((p9_fcall){.type = P9_TWSTAT, .tag = 6, .fid = fid, .stat = st});
+}
+
+static p9_stat nochange(void) {
+  p9_stat st;
+  p9_stat_null(&st);
+  return st;
+}
+
+/* The length of name in the root, or -1 if it is not there. */
+static long length_of(const char *name) {
+  long len;
+  if (walk(0, 20, name, NULL) < 0)
+    return -1;
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 20}), 0);
+  len = (long)rx.stat.length;
+  clunk(20);
+  return len;
+}
+
+/* stat(5): "it is an error to change the name to that of an existing
+ * file"; 9P2000.L's Trenameat is POSIX rename(2) and replaces it. */
+Test(srv, wstat_rename_onto_an_existing_name_fails) {
+  p9_stat st = nochange();
+  p9_memfs_put(E.fs, "a", "a", 1);
+  p9_memfs_put(E.fs, "b", "bb", 2);
+  session();
+  walk(0, 1, "a", NULL);
+  st.name = p9_str_c("b");
+  cr_assert_eq(twstat(1, st), -1, "renamed onto b");
+  cr_assert(p9_str_eq(rx.ename, "file already exists"));
+  cr_assert_eq(length_of("a"), 1);
+  cr_assert_eq(length_of("b"), 2, "b was replaced");
+  st.name = p9_str_c("c");
+  cr_assert_eq(twstat(1, st), 0);
+  cr_assert_eq(length_of("a"), -1);
+  cr_assert_eq(length_of("c"), 1);
+  version("9P2000.L");
+  attach(0);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TRENAMEAT,
+                              .tag = 1,
+                              .fid = 0,
+                              .name = p9_str_c("c"),
+                              .dfid = 0,
+                              .newname = p9_str_c("b")}),
+               0, "9P2000.L rename must replace");
+  version("9P2000");
+  attach(0);
+  cr_assert_eq(length_of("b"), 1);
+  cr_assert_eq(length_of("c"), -1);
+}
+
+/* stat(5): "Either all the changes in wstat request happen, or none of
+ * them does".  A length the quota refuses keeps the name and mode; a
+ * directory bit that may not change keeps the name. */
+Test(srv, wstat_is_all_or_nothing) {
+  p9_stat st = nochange();
+  p9_memfs_set_limit(E.fs, 10);
+  p9_memfs_put(E.fs, "a", "a", 1);
+  session();
+  walk(0, 1, "a", NULL);
+  st.name = p9_str_c("renamed");
+  st.mode = 0600;
+  st.length = 100;
+  cr_assert_eq(twstat(1, st), -1);
+  cr_assert(p9_str_eq(rx.ename, "no space left on device"));
+  cr_assert_eq(length_of("renamed"), -1, "renamed before the length failed");
+  cr_assert_eq(length_of("a"), 1);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 1}), 0);
+  cr_assert_eq(rx.stat.mode, 0664, "mode changed by a failed wstat");
+  st.length = ~0ull;
+  st.mode = P9_DMDIR | 0700;
+  cr_assert_eq(twstat(1, st), -1);
+  cr_assert_eq(length_of("a"), 1);
+  st.mode = 0600;
+  st.length = 5;
+  cr_assert_eq(twstat(1, st), 0);
+  cr_assert_eq(length_of("renamed"), 5);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 1}), 0);
+  cr_assert_eq(rx.stat.mode, 0600);
+}
+
+static int tcreate(uint32_t fid, const char *name, uint32_t perm,
+                   uint8_t mode) {
+  return rpc((p9_fcall){.type = P9_TCREATE,
+                        .tag = 3,
+                        .fid = fid,
+                        .name = p9_str_c(name),
+                        .perm = perm,
+                        .mode = mode});
+}
+
+static p9_stat stat_of(uint32_t fid) {
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = fid}), 0);
+  return rx.stat;
+}
+
+#define cr_assert_streq9(a, b)                                                 \
+  cr_assert(p9_str_eq(a, b), "'%.*s', want '%s'", (int)(a).len, (a).s, b)
+
+/* open(5): a created file's owner is the user who attached, its group the
+ * directory's, and its permissions perm & (~0666 | (dir.perm & 0666))
+ * (0777 for a directory); muid is who wrote last. */
+Test(srv, created_files_belong_to_the_user_and_the_directorys_group) {
+  p9_stat st = nochange();
+  session(); /* as glenda */
+  walk(0, 1, NULL, NULL);
+  cr_assert_eq(tcreate(1, "d", P9_DMDIR | 0750, P9_OREAD), 0);
+  st.gid = p9_str_c("sys");
+  cr_assert_eq(twstat(1, st), 0, "the group of d");
+  walk(0, 2, "d", NULL);
+  cr_assert_eq(tcreate(2, "f", 0666, P9_ORDWR), 0);
+  st = stat_of(2);
+  cr_assert_eq(st.mode, 0640, "mode %o", st.mode);
+  cr_assert_streq9(st.uid, "glenda");
+  cr_assert_streq9(st.gid, "sys");
+  cr_assert_streq9(st.muid, "glenda");
+  walk(0, 3, "d", NULL);
+  cr_assert_eq(tcreate(3, "sub", P9_DMDIR | 0777, P9_OREAD), 0);
+  st = stat_of(3);
+  cr_assert_eq(st.mode, P9_DMDIR | 0750, "mode %o", st.mode);
+  /* Another user writes f: muid says so. */
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TATTACH,
+                              .tag = 1,
+                              .fid = 10,
+                              .afid = P9_NOFID,
+                              .uname = p9_str_c("bootes")}),
+               0);
+  walk(10, 11, "d", "f");
+  cr_assert_eq(topen(11, P9_OWRITE), 0);
+  cr_assert_eq(rpc((p9_fcall){.type = P9_TWRITE,
+                              .tag = 1,
+                              .fid = 11,
+                              .count = 1,
+                              .data = (const uint8_t *)"x"}),
+               0);
+  st = stat_of(11);
+  cr_assert_streq9(st.uid, "glenda");
+  cr_assert_streq9(st.muid, "bootes");
+  /* stat(5): "it is illegal to attempt to change the owner of a file" */
+  st = nochange();
+  st.uid = p9_str_c("bootes");
+  cr_assert_eq(twstat(11, st), -1);
+  /* The tree's own files and root belong to uksim. */
+  st = stat_of(0);
+  cr_assert_streq9(st.uid, "uksim");
+}
+
+/* memfs remembers at most 256 user names: a client attaching under ever
+ * new ones is refused once they are full, and the known ones go on. */
+Test(srv, attaching_users_are_bounded) {
+  char who[16];
+  int refused = 0;
+  session(); /* glenda comes first */
+  for (uint32_t i = 0; i < 300; i++) {
+    snprintf(who, sizeof(who), "user%u", i);
+    if (rpc((p9_fcall){.type = P9_TATTACH,
+                       .tag = 1,
+                       .fid = 1,
+                       .afid = P9_NOFID,
+                       .uname = p9_str_c(who)}) < 0) {
+      cr_assert(p9_str_eq(rx.ename, "too many users"));
+      refused++;
+    } else {
+      clunk(1);
+    }
+  }
+  cr_assert_eq(refused, 300 - 254, "uksim, glenda and 254 others fit");
+  attach(2);
+}
+
+/* DMEXCL is kept (and shows in the qid), and while one fid has the file
+ * open another's open is refused; after a clunk it may be opened. */
+Test(srv, an_exclusive_use_file_is_open_once) {
+  p9_stat st;
+  session();
+  walk(0, 1, NULL, NULL);
+  cr_assert_eq(tcreate(1, "lock", P9_DMEXCL | 0666, P9_ORDWR), 0);
+  cr_assert(rx.qid.type & P9_QTEXCL, "qid type %x", rx.qid.type);
+  st = stat_of(1);
+  cr_assert(st.mode & P9_DMEXCL, "DMEXCL dropped: mode %o", st.mode);
+  walk(0, 2, "lock", NULL);
+  expect_error(
+      (p9_fcall){.type = P9_TOPEN, .tag = 3, .fid = 2, .mode = P9_OREAD},
+      "exclusive use file already open");
+  cr_assert_eq(clunk(1), 0);
+  cr_assert_eq(topen(2, P9_OREAD), 0, "still held after the clunk");
+  walk(0, 3, "lock", NULL);
+  cr_assert_eq(topen(3, P9_OREAD), -1);
+  cr_assert_eq(clunk(2), 0);
+  cr_assert_eq(topen(3, P9_OREAD), 0);
+  /* A plain file may be open on many fids. */
+  walk(0, 4, NULL, NULL);
+  cr_assert_eq(tcreate(4, "plain", 0666, P9_ORDWR), 0);
+  walk(0, 5, "plain", NULL);
+  cr_assert_eq(topen(5, P9_OREAD), 0);
 }
 
 /* Reads the root directory with count bytes per read from offset 0. */
@@ -770,9 +969,8 @@ Test(srv, auth_with_no_fid_left_is_refused, .init = keyed_one_fid) {
   version("9P2000");
   cr_assert_eq(
       rpc((p9_fcall){.type = P9_TAUTH, .tag = 1, .afid = 5, .uname = who}), 0);
-  expect_error(
-      (p9_fcall){.type = P9_TAUTH, .tag = 1, .afid = 6, .uname = who},
-      "too many fids");
+  expect_error((p9_fcall){.type = P9_TAUTH, .tag = 1, .afid = 6, .uname = who},
+               "too many fids");
   expect_error((p9_fcall){.type = P9_TREAD, .tag = 1, .fid = 6, .count = 64},
                "unknown fid");
   cr_assert_eq(
@@ -891,7 +1089,8 @@ Test(srv, fids_across_chunks_of_the_table) {
   for (uint32_t f = 1; f <= 200; f += 2)
     cr_assert_eq(walk(0, 1000 + f, NULL, NULL), 0, "fid %u", 1000 + f);
   cr_assert_eq(rpc((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 1101}), 0);
-  expect_error((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 101}, "unknown fid");
+  expect_error((p9_fcall){.type = P9_TSTAT, .tag = 1, .fid = 101},
+               "unknown fid");
   cr_assert_eq(E.destroyed, 100);
   cap_close(&E.c.t);
   cr_assert_eq(E.destroyed, 301, "fids left behind at close");

@@ -680,16 +680,16 @@ Test(stream, command_line_tool_reads_other_servers_errors, .timeout = 60) {
   for (int i = 0; i < 2; i++) {
     const char *d = i ? "9P2000.L" : "9P2000";
     cr_assert_eq(sh(out, sizeof(out),
-                    "echo hi | %s 9p --dialect %s '%s' write /new%d 2>&1",
-                    tool, d, b.addr, i),
+                    "echo hi | %s 9p --dialect %s '%s' write /new%d 2>&1", tool,
+                    d, b.addr, i),
                  0, "%s: %s", d, out);
     cr_assert_eq(sh(out, sizeof(out), "%s 9p --dialect %s '%s' cat /new%d",
                     tool, d, b.addr, i),
                  0);
     cr_assert_str_eq(out, "hi\n");
   }
-  cr_assert_neq(sh(out, sizeof(out), "%s 9p --dialect 9P2000 '%s' cat /newer 2>&1",
-                   tool, b.addr),
+  cr_assert_neq(sh(out, sizeof(out),
+                   "%s 9p --dialect 9P2000 '%s' cat /newer 2>&1", tool, b.addr),
                 0);
   cr_assert_str_eq(out, "uksim 9p: /newer: file does not exist (ENOENT; "
                         "server: No such file or directory)\n");
@@ -721,8 +721,7 @@ Test(stream, command_line_cat_reads_a_piece_per_request, .timeout = 60) {
   rewind(log);
   while (fgets(line, sizeof(line), log))
     treads += strstr(line, "<- Tread ") != NULL;
-  cr_assert_eq(treads, 4 + 1, "%d Treads for 3 whole pieces and a bit",
-               treads);
+  cr_assert_eq(treads, 4 + 1, "%d Treads for 3 whole pieces and a bit", treads);
   fclose(log);
   free(data);
 }
