@@ -88,7 +88,8 @@ static int check(const char *path) {
     return 1;
   }
   printf("%llu events, %llu requests: every one answered exactly once "
-         "(%llu by a kernel error, %llu dropped with their exited client)\n",
+         "(%llu by a kernel error, %llu dropped with their client: it exited, "
+         "or the halt ended it)\n",
          (unsigned long long)st.events, (unsigned long long)st.requests,
          (unsigned long long)st.errors, (unsigned long long)st.dropped);
   return 0;

@@ -168,6 +168,8 @@ void scn_answers_add(struct scn_answers *a, const struct scn_event *e) {
   a->events++;
   if (e->ev == SCN_EV_EXIT)
     note_exit(a, e->actor);
+  if (e->ev == SCN_EV_HALT)
+    a->halted = true;
   if (e->ev != SCN_EV_SEND && e->ev != SCN_EV_RECEIVE &&
       e->ev != SCN_EV_REPLY && e->ev != SCN_EV_RESULT && e->ev != SCN_EV_ERROR)
     return;
@@ -201,7 +203,7 @@ const struct scn_req *scn_answers_missing(const struct scn_answers *a,
     const struct scn_req *r = &a->req[i];
     if (need_result ? r->results > 0 : r->answered)
       continue;
-    if (scn_answers_exited(a, r->client))
+    if (scn_answers_exited(a, r->client) || (a->halted && r->answers > 0))
       (*dropped)++;
     else if (first == NULL)
       first = r;

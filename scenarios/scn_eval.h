@@ -61,6 +61,7 @@ struct scn_answers {
   size_t capslot; /* a power of two, at least twice n */
   char (*exited)[SCN_INST_MAX + 1]; /* actors that exited */
   size_t nexited, capexited;
+  bool halted; /* the trace has its halt event */
 };
 
 void scn_answers_init(struct scn_answers *a);
@@ -80,7 +81,11 @@ bool scn_answers_exited(const struct scn_answers *a, const char *name);
  * client did not exit, or NULL.  An answer is a result if need_result (the
  * client must see it: exactly-one-answer), else a result or a kernel error
  * (all-answered).  *dropped counts the unanswered requests whose client
- * exited. */
+ * exited, and those whose server replied but whose client the halt ended
+ * before it collected the result: a halt traces nothing after it (the halt
+ * event alone says how the run ended), so a server's request to itself
+ * replied in the halt's step has no result event, and it was not lost.  A
+ * request with no reply at the halt is still missing. */
 const struct scn_req *scn_answers_missing(const struct scn_answers *a,
                                           bool need_result, uint64_t *dropped);
 
