@@ -19,6 +19,14 @@
  * beyond one is refused with -EDQUOT): UK_PROC_ICAS_MAX ICAs held,
  * UK_PROC_REQS_MAX requests sent and not yet collected, of which at most
  * UK_PROC_RESULTS_MAX answered and waiting in its result queue.
+ *
+ * Namespaces (seed 002, vfs/vfs.h has the design and the operations):
+ * UK_CHAN_MAX chans per kernel, UK_NS_MAX namespace groups, UK_MOUNT_MAX
+ * mount points per group, UK_UNION_MAX members per union and UK_FD_MAX
+ * descriptors per process.  An all-zero vfs part is the empty state (no
+ * chans, groups or attached processes), so kern_kdata_init() needs nothing
+ * more; every link between these tables is an id (index and generation,
+ * UK_VFS_NONE = 0 for "none"), so a reader detects a stale link.
  */
 #ifndef UKSIM_KDATA_H
 #define UKSIM_KDATA_H
@@ -28,7 +36,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 3                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 4                  /* bump on any change below */
 
 #define UK_PROC_MAX 64
 #define UK_SVC_MAX 32
@@ -41,6 +49,17 @@
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
 #define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
 #define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
+
+/* Namespace limits.  A table that is full refuses the call (-ENFILE,
+ * -ENOSPC, -EMFILE) and leaves everything as it was. */
+/* Chans per kernel: open files, roots and cwds, mount points, union
+ * members, and chans awaiting a clunk. */
+#define UK_CHAN_MAX 1024
+/* Namespace groups: enough for every process to have its own. */
+#define UK_NS_MAX UK_PROC_MAX
+#define UK_MOUNT_MAX 32 /* mount points (bound or mounted onto) per group */
+#define UK_UNION_MAX 8  /* members in one mount point's union list */
+#define UK_FD_MAX 64    /* file descriptors per process */
 
 enum uk_proc_state {
   UK_PROC_FREE = 0,
@@ -173,6 +192,102 @@ struct uk_counters {
                               request (or boot) */
 };
 
+/* Namespace ids (chans, namespace groups): index in the low 16 bits,
+ * generation above; a generation is never 0, so no id is UK_VFS_NONE. */
+#define UK_VFS_NONE 0u
+#define UK_VFS_ID(index, gen) (((uint32_t)(gen) << 16) | (uint32_t)(index))
+#define UK_VFS_INDEX(id) ((id)&0xffffu)
+#define UK_VFS_GEN(id) ((id) >> 16)
+
+/* A 9P qid: what a servant or server calls the file. */
+struct uk_qid {
+  uint64_t path;
+  uint32_t vers;
+  uint8_t type; /* UK_QTDIR, ... as in 9P */
+  uint8_t pad[3];
+};
+
+#define UK_QTDIR 0x80u /* the qid names a directory (9P's QTDIR) */
+
+enum uk_chan_state {
+  UK_CHAN_FREE = 0,
+  UK_CHAN_LIVE,  /* referenced (ref >= 1) */
+  UK_CHAN_CLUNK, /* a mounted server's chan whose last reference went: the
+                    kernel owes the server a Tclunk of fid; slot reused
+                    once it is sent */
+};
+
+/* The servant letter of a mounted server's chans (the paper's #M). */
+#define UK_CHAN_MNT 'M'
+
+/* A chan (the paper's objH, Plan 9's Chan): one file of one servant or
+ * server.  Its name is (type, dev, qid.path), never qid alone: two servers
+ * may use the same qid path for different files. */
+struct uk_chan {
+  uint16_t gen;
+  uint8_t state; /* enum uk_chan_state */
+  uint8_t type;  /* servant letter ('/', 'c', 's', ...), UK_CHAN_MNT for a
+                    mounted server */
+  uint8_t flags; /* UK_CHAN_F_* */
+  uint8_t mode;  /* open mode (9P's OREAD ... | OTRUNC ...) when OPEN */
+  uint8_t pad[2];
+  uint32_t ref;
+  uint32_t dev; /* servant instance; UK_CHAN_MNT: the server link (the
+                   paper's mchan) */
+  uint32_t fid; /* UK_CHAN_MNT: the server's fid for this file */
+  uint32_t pad2;
+  struct uk_qid qid;
+  uint64_t offset;
+};
+
+#define UK_CHAN_F_OPEN 0x1u /* opened: mode and offset mean something */
+
+/* A union member accepts creates (Plan 9's MCREATE, the same bit). */
+#define UK_MCREATE 0x4u
+
+/* One mount point in a namespace group: a walk that reaches a chan named
+ * like `from` sees the union member[0..n) in this order instead. */
+struct uk_mount {
+  uint32_t from; /* chan id */
+  uint8_t n;     /* members, 1..UK_UNION_MAX */
+  uint8_t pad[3];
+  uint32_t member[UK_UNION_MAX]; /* chan ids */
+  uint8_t mflag[UK_UNION_MAX];   /* UK_MCREATE or 0 */
+};
+
+enum uk_ns_state { UK_NS_FREE = 0, UK_NS_LIVE };
+
+/* A namespace group (Plan 9's Pgrp): the mount table that every process
+ * attached to it sees.  mount[0..nmount) are live, in the order their
+ * mount points were first bound onto. */
+struct uk_nsgroup {
+  uint16_t gen;
+  uint8_t state; /* enum uk_ns_state */
+  uint8_t pad;
+  uint32_t ref; /* processes attached (and references the kernel holds) */
+  uint32_t nmount;
+  uint32_t pad2;
+  struct uk_mount mount[UK_MOUNT_MAX];
+};
+
+/* The namespace half of a process entry, parallel to proc[]: its group,
+ * root and current directory, and its descriptors (chan ids, UK_VFS_NONE
+ * for a free descriptor). */
+struct uk_vproc {
+  uint8_t attached; /* 1 once given a namespace, 0 after release */
+  uint8_t pad[3];
+  uint32_t ns;   /* namespace group id */
+  uint32_t root; /* chan id */
+  uint32_t cwd;  /* chan id */
+  uint32_t fd[UK_FD_MAX];
+};
+
+struct uk_vfs {
+  struct uk_chan chan[UK_CHAN_MAX];
+  struct uk_nsgroup ns[UK_NS_MAX];
+  struct uk_vproc vproc[UK_PROC_MAX];
+};
+
 struct uk_kdata_hdr {
   uint64_t magic;
   uint32_t layout;
@@ -191,6 +306,7 @@ struct uk_kdata {
   struct uk_svc svc[UK_SVC_MAX];
   struct uk_ica_ent ica[UK_ICA_MAX];
   struct uk_req req[UK_REQ_MAX];
+  struct uk_vfs vfs; /* chans, namespaces, descriptors (vfs/vfs.h) */
 };
 
 /* Latency histogram buckets: log2 with 4 linear sub-buckets, in ns.  Bucket b
