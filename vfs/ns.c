@@ -134,6 +134,20 @@ static int mount_find(const struct uk_kdata *kd, const struct uk_nsgroup *g,
   return -1;
 }
 
+int vfs__mount_of(const struct uk_kdata *kd, uint32_t ns,
+                  const struct uk_chan *c) {
+  const struct uk_nsgroup *g = ns_const(kd, ns);
+  for (uint32_t m = 0; g != NULL && m < g->nmount; m++) {
+    int i = vfs_chan_lookup(kd, g->mount[m].from);
+    if (i < 0)
+      continue;
+    const struct uk_chan *f = &kd->vfs.chan[i];
+    if (f->type == c->type && f->dev == c->dev && f->qid.path == c->qid.path)
+      return (int)m;
+  }
+  return -1;
+}
+
 /* Checks what bind and mount both require of new and old. */
 static int check_bind(const struct uk_kdata *kd, uint32_t new, uint32_t old,
                       uint32_t flag) {

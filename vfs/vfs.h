@@ -96,6 +96,7 @@
 #define UKSIM_VFS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "uksim/kdata.h"
@@ -177,6 +178,31 @@ int vfs_fd_new(struct uk_kdata *kd, uint32_t p, uint32_t c, int *fd);
 uint32_t vfs_fd_lookup(const struct uk_kdata *kd, uint32_t p, int fd);
 int vfs_fd_dup(struct uk_kdata *kd, uint32_t p, int oldfd, int newfd, int *fd);
 int vfs_fd_close(struct uk_kdata *kd, uint32_t p, int fd);
+
+/* Path resolution (namec.c, seed 002 §5.1, Plan 9's namec): the chan that
+ * path[0..len) names in process p's namespace, a new chan with one
+ * reference (the caller's) in *c.
+ * - "/..." starts at p's root, "#X..." at the root of servant X (what
+ *   follows the letter up to a '/' is the attach spec, Plan 9's "#l0"),
+ *   anything else at p's cwd; empty names ("a//b", a trailing '/') are
+ *   skipped, "." stays.
+ * - Every name is walked in turn, ".." too: "nope/.." is -ENOENT and
+ *   "file/.." -ENOTDIR (POSIX; Plan 9 cleans such names away first).
+ * - ".." pops the name walked last, so from inside a mounted tree it
+ *   comes back to the mount point it was entered through; at p's root it
+ *   stays; above the starting cwd it is the servant's parent of the cwd.
+ * - At a mount point of p's group the name is walked in the union, the
+ *   first member that has it winning.  The result is the chan reached,
+ *   not what is mounted on it ([Plan 9] namec for Amount/Acreate, and what
+ *   vfs_bind, vfs_mount_lookup and vfs_create_target take): whoever opens
+ *   or reads it looks up the union there.
+ * Errors: -ESRCH (p not attached), -EINVAL (empty path, a NUL in it, "#"
+ * without a letter, a spec the servant refuses), -ENAMETOOLONG (len >
+ * UK_PATH_MAX), -ENOENT (a name missing, a letter with no servant),
+ * -ENOTDIR (a name walked in a file), -ENFILE (chan table full).  On
+ * error nothing in the region has changed. */
+int vfs_namec(struct uk_kdata *kd, uint32_t p, const char *path, size_t len,
+              uint32_t *c);
 
 /* Checks every invariant above; on a violation returns -EUCLEAN and says
  * which in why.  Meant for tests and for readers of another kernel's

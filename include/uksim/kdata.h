@@ -60,6 +60,9 @@
 #define UK_MOUNT_MAX 32 /* mount points (bound or mounted onto) per group */
 #define UK_UNION_MAX 8  /* members in one mount point's union list */
 #define UK_FD_MAX 64    /* file descriptors per process */
+/* Longest path namec takes (-ENAMETOOLONG beyond); not stored in the
+ * region, so no part of the layout. */
+#define UK_PATH_MAX 255
 
 enum uk_proc_state {
   UK_PROC_FREE = 0,
