@@ -11,15 +11,23 @@
  * byte-identical.  A failure prints the seed and step; UKSIM_VFS_SEED
  * sets the first seed.
  *
+ * Also after every step, a random path (absolute, relative, from "#x" or
+ * "#y", with ".", ".." and empty names, now and then malformed) is
+ * resolved by vfs_namec in a random process and by the model's own walk
+ * over the same tree: the servants #x, #y and a stand-in for mounted
+ * servers (M) serve a tree in which directory (type, dev, path) has the
+ * entries its letters say, "f" a file and the others directories given
+ * by tree_child, and the pool's names are its nodes.  Same chan name or
+ * same errno, and a refusal leaves the vfs tables byte-identical.
+ *
  * Two shapes of name space: a narrow one (6 directories, deep unions that
  * fill up) and a wide one (40 directories, a mount table that fills up).
  */
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "dev.h"
 #include "vfs_fixture.h"
-
-TestSuite(vfs_model, .init = kd_new, .fini = kd_free);
 
 #define NPROC 4
 #define NLETTERS 6 /* a directory's entries are some of "a".."f" */
@@ -96,18 +104,18 @@ static void pool_add(uint8_t type, uint32_t dev, uint64_t path, bool dir) {
       (struct name){type, dev, path, dir, dir ? (uint8_t)(next() & 0x3f) : 0};
 }
 
-/* Directories of #/, one of #e named with the same path as the first (a
+/* Directories of #x, one of #y named with the same path as the first (a
  * chan is not named by its qid alone), two servers' roots and two files. */
 static void pool_init(bool wide) {
   npool = 0;
   for (int i = 0; i < (wide ? 40 : 6); i++)
-    pool_add('/', 0, 1 + (uint64_t)i, true);
-  pool_add('e', 0, 1, true);
+    pool_add('x', 0, 1 + (uint64_t)i, true);
+  pool_add('y', 0, 1, true);
   first_server = npool;
   pool_add(UK_CHAN_MNT, 1, 1, true);
   pool_add(UK_CHAN_MNT, 2, 1, true);
-  pool_add('/', 0, 1000, false);
-  pool_add('/', 0, 1001, false);
+  pool_add('x', 0, 1000, false);
+  pool_add('x', 0, 1001, false);
 }
 
 static uint32_t chan_for(int name) {
@@ -468,7 +476,243 @@ static void census(void) {
       CHECK(mg[g].procs > 0, "model group %d without processes", g);
 }
 
+/* --- Paths: the servants' tree and the model's walk. --- */
+
+/* What a chan is called, by value. */
+struct tname {
+  uint8_t type;
+  uint32_t dev;
+  uint64_t path;
+};
+
+static int ndirs; /* #x directories: paths 1..ndirs */
+
+static int pool_index(struct tname t) {
+  for (int n = 0; n < npool; n++)
+    if (pool[n].type == t.type && pool[n].dev == t.dev && pool[n].path == t.path)
+      return n;
+  return -1;
+}
+
+static bool tree_isdir(struct tname t) {
+  return t.path < 1000;
+}
+
+static unsigned tree_letters(struct tname t) {
+  int n = pool_index(t);
+  if (!tree_isdir(t))
+    return 0;
+  if (n >= 0)
+    return pool[n].letters;
+  return (unsigned)(t.path * 37 + t.type + t.dev * 11) & 0x3fu;
+}
+
+/* Entry 'a' + l of directory t: "f" is a file, the others directories of
+ * the same servant, among the pool's names for #x. */
+static struct tname tree_child(struct tname t, int l) {
+  uint64_t span = t.type == 'x' ? (uint64_t)ndirs : 3;
+  struct tname c = t;
+  c.path = l == 5 ? 1000 + t.path % 2 : 1 + (t.path * 3 + (uint64_t)l * 7) % span;
+  return c;
+}
+
+static struct tname tname_of(const struct uk_chan *c) {
+  return (struct tname){c->type, c->dev, c->qid.path};
+}
+
+static void tree_entry(struct tname t, const char *name, struct vfs_dir *d) {
+  memset(d, 0, sizeof *d);
+  d->qid.path = t.path;
+  d->qid.type = tree_isdir(t) ? UK_QTDIR : 0;
+  strcpy(d->name, name);
+}
+
+static int tree_gen(const struct uk_kdata *k, const struct uk_chan *c, int i,
+                    struct vfs_dir *d) {
+  (void)k;
+  struct tname t = tname_of(c);
+  if (i == VFS_GEN_SELF || i == VFS_GEN_PARENT) {
+    tree_entry(i == VFS_GEN_SELF ? t : (struct tname){t.type, t.dev, 1}, "?", d);
+    return 1;
+  }
+  for (int l = 0; l < NLETTERS; l++)
+    if ((tree_letters(t) >> l & 1) && i-- == 0) {
+      char name[2] = {(char)('a' + l), 0};
+      tree_entry(tree_child(t, l), name, d);
+      return 1;
+    }
+  return 0;
+}
+
+/* A servant's root is its path 1 (#x's is the processes' root). */
+static int attach_at(uint8_t dc, const char *spec, struct uk_chan *c) {
+  if (spec[0] != '\0')
+    return -EINVAL;
+  memset(c, 0, sizeof *c);
+  c->type = dc;
+  c->qid.path = 1;
+  c->qid.type = UK_QTDIR;
+  return 0;
+}
+
+static int xattach(const struct uk_kdata *k, const char *spec,
+                   struct uk_chan *c) {
+  (void)k;
+  return attach_at('x', spec, c);
+}
+
+static int yattach(const struct uk_kdata *k, const char *spec,
+                   struct uk_chan *c) {
+  (void)k;
+  return attach_at('y', spec, c);
+}
+
+static const struct vfs_dev xdev = {
+    .dc = 'x', .name = "modelx", .gen = tree_gen, .attach = xattach};
+static const struct vfs_dev ydev = {
+    .dc = 'y', .name = "modely", .gen = tree_gen, .attach = yattach};
+static const struct vfs_dev mdev = {
+    .dc = UK_CHAN_MNT, .name = "modelmnt", .gen = tree_gen};
+
+static void init(void) {
+  kd_new();
+  cr_assert_eq(vfs_dev_add(&xdev), 0);
+  cr_assert_eq(vfs_dev_add(&ydev), 0);
+  cr_assert_eq(vfs_dev_add(&mdev), 0);
+}
+
+TestSuite(vfs_model, .init = init, .fini = kd_free);
+
+static uint64_t prng;
+static long paths_done, paths_errs[4], paths_union;
+
+static uint64_t pnext(void) {
+  uint64_t z = (prng += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static int ppick(int n) {
+  return (int)(pnext() % (uint64_t)n);
+}
+
+/* A random path into buf; returns its length. */
+static size_t random_path(char *buf) {
+  static const char *const starts[] = {"/", "", "#x", "#y/", "/./", "#xz"};
+  static const char *const elems[] = {"a", "b", "c", "d", "e", "f",
+                                      ".", "..", "", "g"};
+  size_t len = 0;
+  int bad = ppick(40);
+  if (bad == 0)
+    return 0; /* empty */
+  len += (size_t)sprintf(buf, "%s", starts[bad == 3 ? 5 : ppick(5)]);
+  for (int k = 0, n = 1 + ppick(6); k < n; k++) {
+    if (len > 0 && buf[len - 1] != '/')
+      buf[len++] = '/';
+    len += (size_t)sprintf(buf + len, "%s", elems[ppick(k < 2 ? 8 : 10)]);
+  }
+  if (len == 0)
+    buf[len++] = '.';
+  if (bad == 1)
+    buf[ppick((int)len)] = '\0'; /* a NUL inside */
+  if (bad == 2) {
+    while (len <= UK_PATH_MAX)
+      buf[len++] = '/';
+  }
+  return len;
+}
+
+/* The model's walk of buf[0..len) for process p: 0 and *out, or errno. */
+static int model_namec(int p, const char *buf, size_t len, struct tname *out) {
+  if (len == 0 || memchr(buf, '\0', len) != NULL)
+    return -EINVAL;
+  if (len > UK_PATH_MAX)
+    return -ENAMETOOLONG;
+  char path[UK_PATH_MAX + 1];
+  memcpy(path, buf, len);
+  path[len] = '\0';
+  struct tname root = {pool[0].type, pool[0].dev, pool[0].path};
+  struct tname cwd = {pool[1].type, pool[1].dev, pool[1].path};
+  struct tname stack[UK_PATH_MAX];
+  int depth = 0;
+  char *rest = path;
+  if (path[0] == '#') {
+    if (path[2] != '\0' && path[2] != '/')
+      return -EINVAL; /* a spec our servants refuse */
+    stack[0] = (struct tname){(uint8_t)path[1], 0, 1};
+    rest = path + 2;
+  } else {
+    stack[0] = path[0] == '/' ? root : cwd;
+  }
+  const struct mgroup *g = &mg[pg[p]];
+  char *save = NULL;
+  for (char *e = strtok_r(rest, "/", &save); e; e = strtok_r(NULL, "/", &save)) {
+    struct tname t = stack[depth];
+    if (strcmp(e, ".") == 0)
+      continue;
+    if (!tree_isdir(t))
+      return -ENOTDIR;
+    if (strcmp(e, "..") == 0) {
+      if (depth > 0)
+        depth--;
+      else
+        stack[0] = (struct tname){t.type, t.dev, 1};
+      continue;
+    }
+    int l = e[0] - 'a', n = pool_index(t), m = n < 0 ? -1 : mfind(g, n);
+    int from = -1;
+    if (m < 0 && (tree_letters(t) >> l & 1) && l < NLETTERS)
+      from = 1;
+    for (int k = 0; m >= 0 && k < g->m[m].n && from < 0; k++) {
+      struct name *w = &pool[g->m[m].member[k]];
+      struct tname mt = {w->type, w->dev, w->path};
+      if (l < NLETTERS && (tree_letters(mt) >> l & 1)) {
+        t = mt;
+        from = 1;
+        paths_union += k > 0; /* found past the first member */
+      }
+    }
+    if (from < 0)
+      return -ENOENT;
+    stack[++depth] = tree_child(t, l);
+  }
+  *out = stack[depth];
+  return 0;
+}
+
+static void compare_namec(void) {
+  static struct uk_vfs vsnap;
+  char buf[UK_PATH_MAX + 64];
+  int p = ppick(NPROC);
+  size_t len = random_path(buf);
+  struct tname want;
+  int expect = model_namec(p, buf, len, &want);
+  if (expect < 0)
+    memcpy(&vsnap, &kd->vfs, sizeof vsnap);
+  uint32_t c = UK_VFS_NONE;
+  int got = vfs_namec(kd, (uint32_t)p, buf, len, &c);
+  paths_done++;
+  CHECK(got == expect, "namec \"%.*s\" in proc %d: %d, model %d", (int)len,
+        buf, p, got, expect);
+  if (expect < 0) {
+    CHECK(memcmp(&vsnap, &kd->vfs, sizeof vsnap) == 0,
+          "namec \"%.*s\" refused but changed", (int)len, buf);
+    paths_errs[expect == -ENOENT ? 0 : expect == -ENOTDIR ? 1 : 2]++;
+    return;
+  }
+  paths_errs[3]++;
+  struct tname t = tname_of(&kd->vfs.chan[UK_VFS_INDEX(c)]);
+  CHECK(t.type == want.type && t.dev == want.dev && t.path == want.path,
+        "namec \"%.*s\" in proc %d: %c %u %llu, model %c %u %llu", (int)len,
+        buf, p, t.type, t.dev, (unsigned long long)t.path, want.type, want.dev,
+        (unsigned long long)want.path);
+  CHECK(ref_of(c) == 1, "namec result has %u references", ref_of(c));
+  unref_counted(c);
+}
+
 static void compare(void) {
+  compare_namec();
   for (int p = 0; p < NPROC; p++)
     compare_group(p);
   census();
@@ -481,8 +725,10 @@ static void compare(void) {
 static void sequence(uint64_t s, int steps, bool wide) {
   seed = s;
   rng = s;
+  prng = s ^ 0x6e616d6563ull; /* "namec": paths draw apart from the steps */
   step = 0;
   pool_init(wide);
+  ndirs = wide ? 40 : 6;
   for (int n = 0; n < npool; n++)
     probe[n] = chan_for(n);
   memset(mg, 0, sizeof mg);
@@ -549,10 +795,16 @@ Test(vfs_model, random_sequences_match_the_model, .timeout = 50) {
           "wide alternating): %ld binds, "
           "%ld mounts, %ld unmounts, %ld rforks, %ld re-forks; refused: "
           "%ld EINVAL, %ld ENOTDIR, %ld ENOSPC (mount table), %ld ENOSPC "
-          "(union), %ld ENOENT\n",
+          "(union), %ld ENOENT; paths resolved: %ld (%ld found, %ld "
+          "ENOENT, %ld ENOTDIR, %ld malformed; %ld names found in a union "
+          "member after the first)\n",
           nseq, steps, (unsigned long long)s0, ops_done[0], ops_done[1],
           ops_done[2], ops_done[3], ops_done[4], errs[E_INVAL], errs[E_NOTDIR],
-          errs[E_NOSPC_POINT], errs[E_NOSPC_UNION], errs[E_NOENT]);
+          errs[E_NOSPC_POINT], errs[E_NOSPC_UNION], errs[E_NOENT], paths_done,
+          paths_errs[3], paths_errs[0], paths_errs[1], paths_errs[2], paths_union);
+  cr_expect_gt(paths_union, 0, "no name found past a union's first member");
+  for (int e = 0; e < 4; e++)
+    cr_expect_gt(paths_errs[e], 0, "path outcome %d never reached", e);
   for (int e = 0; e < E_COUNT; e++)
     cr_expect_gt(errs[e], 0, "refusal %d never reached", e);
 }
