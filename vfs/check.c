@@ -46,6 +46,9 @@ static int check_chans(const struct uk_kdata *kd, struct census *c) {
     if (!ok)
       return fail(c, "chan %u: state %u, ref %u, %u stored references", i,
                   ch->state, ch->ref, c->chan[i]);
+    if (ch->state != UK_CHAN_FREE &&
+        memchr(ch->path, '\0', sizeof ch->path) == NULL)
+      return fail(c, "chan %u: path not terminated", i);
   }
   return 0;
 }

@@ -13,9 +13,14 @@
  * itself through its servant.  The stack holds the chans as reached, the
  * mount points and not what is mounted on them, so ".." pops back to the
  * mount point a walk entered a mounted tree through: Plan 9's cleaned
- * names give the same.  Only a ".." that climbs above the chan the walk
- * started from (the cwd) asks the servant for the parent; from the
- * process's root it stays there.
+ * names give the same.  A ".." that climbs above the chan the walk
+ * started from (the cwd) walks the cwd's name less its last element
+ * again from the start, so that it too comes back out through mount
+ * points; only a cwd without a name asks its servant for the parent.
+ * From the process's root ".." stays there.
+ *
+ * Beside the stack the walker builds the cleaned name of each step
+ * (name[0..len[depth])), which the chan reached keeps for fd2path.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,24 +29,50 @@
 #include "vfs.h"
 #include "vfs_int.h"
 
+#define DEPTH_MAX (UK_PATH_MAX / 2 + 2)
+
+/* A step of the walk: what the chan there is called. */
+struct step {
+  uint8_t type;
+  uint32_t dev;
+  struct uk_qid qid;
+};
+
 struct walker {
   const struct uk_kdata *kd;
   uint32_t ns;
-  uint32_t root; /* the process's root chan id */
+  const struct uk_vproc *v; /* the process walking */
+  uint32_t root;             /* its root chan id */
   int depth;     /* stack[depth] is where the walk stands */
-  struct uk_chan stack[UK_PATH_MAX / 2 + 2];
+  bool unnamed;  /* started at a cwd without a name: no names kept */
+  struct step stack[DEPTH_MAX];
+  uint32_t len[DEPTH_MAX]; /* name[0..len[d]) is step d's name */
+  char name[UK_PATH_MAX + 1];
 };
+
+/* A chan by value for the servant and mount-table calls. */
+static void as_chan(const struct step *s, struct uk_chan *c) {
+  memset(c, 0, sizeof *c);
+  c->type = s->type;
+  c->dev = s->dev;
+  c->qid = s->qid;
+}
+
+static void from_chan(const struct uk_chan *c, struct step *s) {
+  s->type = c->type;
+  s->dev = c->dev;
+  s->qid = c->qid;
+}
 
 /* Walks one name in directory dir through its servant into *out. */
 static int walk_in(const struct walker *w, const struct uk_chan *dir,
-                   const char *name, struct uk_chan *out) {
+                   const char *name, struct step *out) {
   struct uk_qid qid;
   if (!(dir->qid.type & UK_QTDIR))
     return -ENOTDIR;
   int r = vfs_dev_walk(w->kd, dir, name, &qid);
   if (r < 0)
     return r;
-  memset(out, 0, sizeof *out);
   out->type = dir->type;
   out->dev = dir->dev;
   out->qid = qid;
@@ -50,7 +81,7 @@ static int walk_in(const struct walker *w, const struct uk_chan *dir,
 
 /* The name in the union at mount entry m: the first member that has it. */
 static int walk_union(const struct walker *w, int m, const char *name,
-                      struct uk_chan *out) {
+                      struct step *out) {
   int pos = 0, r = -ENOENT;
   for (uint32_t id; (id = vfs_union_next(w->kd, w->ns, m, &pos)) != UK_VFS_NONE;) {
     r = walk_in(w, &w->kd->vfs.chan[UK_VFS_INDEX(id)], name, out);
@@ -60,26 +91,83 @@ static int walk_union(const struct walker *w, int m, const char *name,
   return r;
 }
 
-static bool is_root(const struct walker *w, const struct uk_chan *c) {
+static bool is_root(const struct walker *w, const struct step *s) {
   const struct uk_chan *r = &w->kd->vfs.chan[UK_VFS_INDEX(w->root)];
-  return r->type == c->type && r->dev == c->dev && r->qid.path == c->qid.path;
+  return r->type == s->type && r->dev == s->dev && r->qid.path == s->qid.path;
+}
+
+/* Sets step 0's name to s[0..n). */
+static int name_set(struct walker *w, const char *s, size_t n) {
+  if (n > UK_PATH_MAX)
+    return -ENAMETOOLONG;
+  memcpy(w->name, s, n);
+  w->len[0] = (uint32_t)n;
+  return 0;
+}
+
+/* Step depth+1's name: step depth's and "/elem". */
+static int name_push(struct walker *w, const char *elem) {
+  uint32_t n = w->len[w->depth];
+  size_t k = strlen(elem);
+  /* "#X" and "#/" alike take a '/' before a name ("#//dev", not the
+   * spec form "#/dev"). */
+  bool slash =
+      n > 0 && (w->name[n - 1] != '/' || (n == 2 && w->name[0] == '#'));
+  if (w->unnamed)
+    return 0;
+  if (n + slash + k > UK_PATH_MAX)
+    return -ENAMETOOLONG;
+  if (slash)
+    w->name[n++] = '/';
+  memcpy(w->name + n, elem, k);
+  w->len[w->depth + 1] = n + (uint32_t)k;
+  return 0;
+}
+
+static int start(struct walker *w, const struct uk_vproc *v, char *path,
+                 char **rest);
+static int walk1(struct walker *w, const char *name);
+
+/* ".." above the cwd, which has a name: its name less the last element,
+ * walked again from where that name starts. */
+static int climb(struct walker *w, const struct uk_vproc *v) {
+  char up[UK_PATH_MAX + 1], *rest, *save = NULL;
+  uint32_t n = w->len[0];
+  while (n > 0 && w->name[n - 1] != '/')
+    n--;
+  if (n == 0) /* "#t": a servant's root is its own parent */
+    n = w->len[0];
+  else if (n > 1 && !(n == 3 && w->name[0] == '#'))
+    n--; /* drop the '/' too, but keep "/" and "#X/" */
+  memcpy(up, w->name, n);
+  up[n] = '\0';
+  w->depth = 0;
+  int r = start(w, v, up, &rest);
+  for (char *e = strtok_r(rest, "/", &save); r == 0 && e; e = strtok_r(NULL, "/", &save))
+    r = walk1(w, e);
+  if (r == 0 && w->depth > 0) { /* the result becomes the new step 0 */
+    w->stack[0] = w->stack[w->depth];
+    w->len[0] = w->len[w->depth];
+    w->depth = 0;
+  }
+  return r;
 }
 
 static int dotdot(struct walker *w) {
-  if (!(w->stack[w->depth].qid.type & UK_QTDIR))
+  struct step *cur = &w->stack[w->depth];
+  if (!(cur->qid.type & UK_QTDIR))
     return -ENOTDIR; /* as any walk in a file, even one that goes back */
   if (w->depth > 0) {
     w->depth--;
     return 0;
   }
-  struct uk_chan *cur = &w->stack[0];
   if (is_root(w, cur))
     return 0;
-  struct uk_chan up;
-  int r = walk_in(w, cur, "..", &up);
-  if (r == 0)
-    *cur = up;
-  return r;
+  if (!w->unnamed)
+    return climb(w, w->v);
+  struct uk_chan c;
+  as_chan(cur, &c);
+  return walk_in(w, &c, "..", cur);
 }
 
 static int walk1(struct walker *w, const char *name) {
@@ -87,16 +175,21 @@ static int walk1(struct walker *w, const char *name) {
     return 0;
   if (strcmp(name, "..") == 0)
     return dotdot(w);
-  const struct uk_chan *cur = &w->stack[w->depth];
-  struct uk_chan *next = &w->stack[w->depth + 1];
-  int m = vfs__mount_of(w->kd, w->ns, cur);
+  if (w->depth + 1 >= DEPTH_MAX)
+    return -ENAMETOOLONG;
+  struct uk_chan cur;
+  as_chan(&w->stack[w->depth], &cur);
+  struct step *next = &w->stack[w->depth + 1];
+  int m = vfs__mount_of(w->kd, w->ns, &cur);
   int r;
   if (m < 0)
-    r = walk_in(w, cur, name, next);
-  else if (!(cur->qid.type & UK_QTDIR))
+    r = walk_in(w, &cur, name, next);
+  else if (!(cur.qid.type & UK_QTDIR))
     r = -ENOTDIR;
   else
     r = walk_union(w, m, name, next);
+  if (r == 0)
+    r = name_push(w, name);
   if (r == 0)
     w->depth++;
   return r;
@@ -111,18 +204,27 @@ static int start(struct walker *w, const struct uk_vproc *v, char *path,
     if (path[1] == '\0')
       return -EINVAL;
     char *slash = strchr(path + 2, '/');
-    char save = slash ? *slash : '\0';
-    if (slash)
-      *slash = '\0';
-    int r = vfs_dev_attach(w->kd, (uint8_t)path[1], path + 2, &w->stack[0]);
-    if (slash)
-      *slash = save;
-    *rest = slash ? slash : path + strlen(path);
-    return r == -ENODEV ? -ENOENT : r;
+    size_t n = slash ? (size_t)(slash - path) : strlen(path);
+    char save = path[n];
+    struct uk_chan c;
+    path[n] = '\0';
+    int r = vfs_dev_attach(w->kd, (uint8_t)path[1], path + 2, &c);
+    path[n] = save;
+    *rest = path + n;
+    if (r < 0)
+      return r == -ENODEV ? -ENOENT : r;
+    from_chan(&c, &w->stack[0]);
+    return name_set(w, path, n);
   }
   uint32_t id = path[0] == '/' ? v->root : v->cwd;
-  memcpy(&w->stack[0], &w->kd->vfs.chan[UK_VFS_INDEX(id)], sizeof w->stack[0]);
-  return 0;
+  const struct uk_chan *c = &w->kd->vfs.chan[UK_VFS_INDEX(id)];
+  from_chan(c, &w->stack[0]);
+  if (path[0] == '/')
+    return name_set(w, "/", 1);
+  if (c->path[0] == '\0' && is_root(w, &w->stack[0]))
+    return name_set(w, "/", 1); /* a cwd at the root is called "/" */
+  w->unnamed = c->path[0] == '\0';
+  return name_set(w, c->path, strlen(c->path));
 }
 
 int vfs_namec(struct uk_kdata *kd, uint32_t p, const char *path, size_t len,
@@ -142,12 +244,34 @@ int vfs_namec(struct uk_kdata *kd, uint32_t p, const char *path, size_t len,
   w.kd = kd;
   w.ns = v->ns;
   w.root = v->root;
+  w.v = v;
   int r = start(&w, v, buf, &rest);
   for (char *name = strtok_r(rest, "/", &save); r == 0 && name != NULL;
        name = strtok_r(NULL, "/", &save))
     r = walk1(&w, name);
   if (r < 0)
     return r;
-  const struct uk_chan *top = &w.stack[w.depth];
-  return vfs_chan_new(kd, top->type, top->dev, &top->qid, c);
+  const struct step *top = &w.stack[w.depth];
+  r = vfs_chan_new(kd, top->type, top->dev, &top->qid, c);
+  if (r == 0 && !w.unnamed) {
+    char *dst = kd->vfs.chan[UK_VFS_INDEX(*c)].path;
+    memcpy(dst, w.name, w.len[w.depth]);
+    dst[w.len[w.depth]] = '\0';
+  }
+  return r;
+}
+
+int vfs_fd2path(const struct uk_kdata *kd, uint32_t p, int fd, char *buf,
+                size_t len) {
+  uint32_t id = vfs_fd_lookup(kd, p, fd);
+  if (id == UK_VFS_NONE)
+    return -EBADF;
+  const char *name = kd->vfs.chan[UK_VFS_INDEX(id)].path;
+  size_t n = strlen(name);
+  if (n == 0)
+    return -ENOENT;
+  if (n + 1 > len)
+    return -ERANGE;
+  memcpy(buf, name, n + 1);
+  return 0;
 }

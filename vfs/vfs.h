@@ -13,7 +13,10 @@
  * - chan[UK_CHAN_MAX]: the paper's objH.  A chan is one file of one servant
  *   (type = the servant's letter, dev = its instance) or of a mounted server
  *   (type UK_CHAN_MNT, dev = the server link, the paper's mchan, and fid =
- *   the server's fid), with its qid, open mode and offset.  It is named by
+ *   the server's fid), with its qid, open mode and offset, and the
+ *   cleaned name namec reached it by (path, for fd2path: UK_PATH_MAX + 1
+ *   bytes a chan, 256 KiB of the region in all; Plan 9 keeps a shared
+ *   Path, which would need a string table with its own references).  It is named by
  *   (type, dev, qid.path): mount points and union members match by that
  *   name, never by chan id and never by qid alone (vfs_chan_same).
  *   Reference counted: one reference per table entry that names it (a
@@ -35,6 +38,7 @@
  * - a LIVE chan has ref >= 1; a CLUNK chan is UK_CHAN_MNT with ref 0; a
  *   FREE chan has ref 0; every chan id stored anywhere names a LIVE chan,
  *   and a chan's ref is at least the number of entries that store its id;
+ *   a chan not FREE has a NUL-terminated path;
  * - a LIVE group has ref >= 1 and 0 <= nmount <= UK_MOUNT_MAX; each of its
  *   mount entries has 1 <= n <= UK_UNION_MAX members, all with the dir-ness
  *   (UK_QTDIR) of `from`, flags within UK_MCREATE; no two entries share a
@@ -190,7 +194,12 @@ int vfs_fd_close(struct uk_kdata *kd, uint32_t p, int fd);
  *   "file/.." -ENOTDIR (POSIX; Plan 9 cleans such names away first).
  * - ".." pops the name walked last, so from inside a mounted tree it
  *   comes back to the mount point it was entered through; at p's root it
- *   stays; above the starting cwd it is the servant's parent of the cwd.
+ *   stays; above the starting cwd it walks the cwd's name (its chan's
+ *   path) less the last element again, and only for a cwd without a name
+ *   is it the servant's parent of the cwd.
+ * - The chan keeps the cleaned name it was reached by in its path
+ *   ("/n/d/..", from the cwd "/dev" "../n" are both "/n"), for fd2path;
+ *   a name that would grow past UK_PATH_MAX is -ENAMETOOLONG.
  * - At a mount point of p's group the name is walked in the union, the
  *   first member that has it winning.  The result is the chan reached,
  *   not what is mounted on it ([Plan 9] namec for Amount/Acreate, and what
@@ -203,6 +212,11 @@ int vfs_fd_close(struct uk_kdata *kd, uint32_t p, int fd);
  * error nothing in the region has changed. */
 int vfs_namec(struct uk_kdata *kd, uint32_t p, const char *path, size_t len,
               uint32_t *c);
+/* The name descriptor fd of p was opened by (its chan's path: what namec
+ * reached it by, cleaned) into buf[0..len).  -EBADF for no such fd,
+ * -ENOENT for a chan namec did not make, -ERANGE if len is too short. */
+int vfs_fd2path(const struct uk_kdata *kd, uint32_t p, int fd, char *buf,
+                size_t len);
 
 /* Checks every invariant above; on a violation returns -EUCLEAN and says
  * which in why.  Meant for tests and for readers of another kernel's

@@ -36,7 +36,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 4                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 5                  /* bump on any change below */
 
 #define UK_PROC_MAX 64
 #define UK_SVC_MAX 32
@@ -60,8 +60,8 @@
 #define UK_MOUNT_MAX 32 /* mount points (bound or mounted onto) per group */
 #define UK_UNION_MAX 8  /* members in one mount point's union list */
 #define UK_FD_MAX 64    /* file descriptors per process */
-/* Longest path namec takes (-ENAMETOOLONG beyond); not stored in the
- * region, so no part of the layout. */
+/* Longest path namec takes or gives a chan (-ENAMETOOLONG beyond); each
+ * chan keeps its name in path[UK_PATH_MAX + 1] for fd2path. */
 #define UK_PATH_MAX 255
 
 enum uk_proc_state {
@@ -241,6 +241,9 @@ struct uk_chan {
   uint32_t pad2;
   struct uk_qid qid;
   uint64_t offset;
+  /* The name namec reached it by, cleaned ("/n/x/a", "#c/cons"), NUL
+   * terminated; empty for a chan namec did not make. */
+  char path[UK_PATH_MAX + 1];
 };
 
 #define UK_CHAN_F_OPEN 0x1u /* opened: mode and offset mean something */

@@ -112,3 +112,10 @@ Test(vfs_check, bad_chan_states_are_caught, .timeout = 10) {
   assert_broken("an unknown state");
   repair();
 }
+
+Test(vfs_check, an_unterminated_path_is_caught, .timeout = 10) {
+  build();
+  memset(kd->vfs.chan[UK_VFS_INDEX(d)].path, 'x', UK_PATH_MAX + 1);
+  assert_broken("unterminated path");
+  repair();
+}

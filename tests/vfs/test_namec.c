@@ -259,3 +259,82 @@ Test(vfs_namec, references_stay_right_with_many_results, .timeout = 10) {
   vfs_chan_unref(kd, b);
   assert_vfs_ok();
 }
+
+/* The name the chan of path keeps. */
+static void named(const char *path, const char *want) {
+  uint32_t c = get(path);
+  cr_assert_str_eq(kd->vfs.chan[UK_VFS_INDEX(c)].path, want, "%s", path);
+  vfs_chan_unref(kd, c);
+}
+
+Test(vfs_namec, a_chan_keeps_the_cleaned_name_it_was_reached_by,
+     .timeout = 10) {
+  bind_ok("#t", "/n", VFS_MREPL);
+  named("/", "/");
+  named("//dev/./", "/dev");
+  named("/n/d/../e/k", "/n/e/k");
+  named("/n/d/h/../..", "/n");
+  named("dev", "/dev"); /* the cwd is the root */
+  named("#t/d", "#t/d");
+  named("#t", "#t");
+  named("#//dev", "#//dev");
+  named("#/", "#/");
+  uint32_t d = get("/dev");
+  cr_assert_eq(vfs_chdir(kd, 0, d), 0);
+  vfs_chan_unref(kd, d);
+  named("../n/f", "/n/f");
+  named(".", "/dev");
+}
+
+Test(vfs_namec, fd2path_gives_the_name, .timeout = 10) {
+  bind_ok("#t", "/n", VFS_MBEFORE);
+  uint32_t c = get("/n/d/g"), anon = chan_of('/', 0, 2, true);
+  int fd, fa;
+  char buf[16];
+  cr_assert_eq(vfs_fd_new(kd, 0, c, &fd), 0);
+  cr_assert_eq(vfs_fd_new(kd, 0, anon, &fa), 0);
+  cr_assert_eq(vfs_fd2path(kd, 0, fd, buf, sizeof buf), 0);
+  cr_assert_str_eq(buf, "/n/d/g");
+  cr_assert_eq(vfs_fd2path(kd, 0, fd, buf, 7), 0);
+  cr_assert_eq(vfs_fd2path(kd, 0, fd, buf, 6), -ERANGE);
+  cr_assert_eq(vfs_fd2path(kd, 0, fa, buf, sizeof buf), -ENOENT);
+  cr_assert_eq(vfs_fd2path(kd, 0, 9, buf, sizeof buf), -EBADF);
+  cr_assert_eq(vfs_fd2path(kd, 1, fd, buf, sizeof buf), -EBADF);
+  vfs_fd_close(kd, 0, fd);
+  vfs_fd_close(kd, 0, fa);
+}
+
+Test(vfs_namec, dotdot_above_a_named_cwd_comes_out_through_the_mount,
+     .timeout = 10) {
+  bind_ok("#t", "/n", VFS_MREPL);
+  uint32_t d = get("/n/d");
+  cr_assert_eq(vfs_chdir(kd, 0, d), 0);
+  vfs_chan_unref(kd, d);
+  resolves("h", 't', 0, 4);
+  resolves("..", '/', 0, 6); /* /n, not #t's root */
+  resolves("../..", '/', 0, 0);
+  resolves("../../../dev", '/', 0, 2);
+  resolves("../d/h", 't', 0, 4);
+  named("../d/h", "/n/d/h");
+  uint32_t k = get("#t/e/k");
+  cr_assert_eq(vfs_chdir(kd, 0, k), 0);
+  vfs_chan_unref(kd, k);
+  resolves("..", 't', 0, 5);
+  named("../..", "#t");
+  named("../../..", "#t");
+}
+
+Test(vfs_namec, a_name_past_the_limit_is_refused, .timeout = 10) {
+  bind_ok("#t/d", "#t/d/h", VFS_MREPL); /* /n/d/h/h/h... */
+  bind_ok("#t", "/n", VFS_MREPL);
+  char deep[UK_PATH_MAX + 1] = "/n/d";
+  while (strlen(deep) + 2 <= UK_PATH_MAX)
+    strcat(deep, "/h");
+  uint32_t c = get(deep);
+  cr_assert_eq(strlen(kd->vfs.chan[UK_VFS_INDEX(c)].path), strlen(deep));
+  cr_assert_eq(vfs_chdir(kd, 0, c), 0);
+  vfs_chan_unref(kd, c);
+  resolves(".", 't', 0, 4); /* the mount point h, as reached */
+  refused("h/h", -ENAMETOOLONG);
+  resolves("../h", 't', 0, 4);
+}

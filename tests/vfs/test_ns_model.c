@@ -624,6 +624,20 @@ static size_t random_path(char *buf) {
 }
 
 /* The model's walk of buf[0..len) for process p: 0 and *out, or errno. */
+/* The model's name of the walk so far: names[0..nlen[d]) at depth d; for
+ * a walk from the cwd (which has no name here) none. */
+static char mname[UK_PATH_MAX + 8];
+static size_t mlen[UK_PATH_MAX];
+static bool mnamed;
+
+static void mname_push(int depth, const char *e) {
+  size_t n = mlen[depth];
+  if (n > 0 && (mname[n - 1] != '/' || (n == 2 && mname[0] == '#')))
+    mname[n++] = '/';
+  strcpy(mname + n, e);
+  mlen[depth + 1] = n + strlen(e);
+}
+
 static int model_namec(int p, const char *buf, size_t len, struct tname *out) {
   if (len == 0 || memchr(buf, '\0', len) != NULL)
     return -EINVAL;
@@ -637,6 +651,9 @@ static int model_namec(int p, const char *buf, size_t len, struct tname *out) {
   struct tname stack[UK_PATH_MAX];
   int depth = 0;
   char *rest = path;
+  mnamed = path[0] == '#' || path[0] == '/';
+  mlen[0] = path[0] == '#' ? 2 : mnamed;
+  memcpy(mname, path[0] == '#' ? path : "/", mlen[0]);
   if (path[0] == '#') {
     if (path[2] != '\0' && path[2] != '/')
       return -EINVAL; /* a spec our servants refuse */
@@ -675,9 +692,11 @@ static int model_namec(int p, const char *buf, size_t len, struct tname *out) {
     }
     if (from < 0)
       return -ENOENT;
+    mname_push(depth, e);
     stack[++depth] = tree_child(t, l);
   }
   *out = stack[depth];
+  mname[mnamed ? mlen[depth] : 0] = '\0';
   return 0;
 }
 
@@ -708,6 +727,9 @@ static void compare_namec(void) {
         buf, p, t.type, t.dev, (unsigned long long)t.path, want.type, want.dev,
         (unsigned long long)want.path);
   CHECK(ref_of(c) == 1, "namec result has %u references", ref_of(c));
+  CHECK(strcmp(kd->vfs.chan[UK_VFS_INDEX(c)].path, mname) == 0,
+        "namec \"%.*s\": named \"%s\", model \"%s\"", (int)len, buf,
+        kd->vfs.chan[UK_VFS_INDEX(c)].path, mname);
   unref_counted(c);
 }
 
