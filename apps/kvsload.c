@@ -855,8 +855,8 @@ static int parse_sizes(const char *opt, const char *s, uint64_t *min,
     return 0;
   }
   if ((size_t)(dots - s) >= sizeof lo) {
-    fprintf(stderr, "kvsload: %s: '%.*s' is not a size\n", opt,
-            (int)(dots - s), s);
+    fprintf(stderr, "kvsload: %s: '%.*s' is not a size\n", opt, (int)(dots - s),
+            s);
     return -EINVAL;
   }
   memcpy(lo, s, (size_t)(dots - s));
@@ -915,8 +915,7 @@ static int parse_mix(const char *opt, const char *s, unsigned mix[3]) {
 
 /* Applies one option (opt: its name as written, for messages); 0, or
  * -EINVAL for a bad value, said on stderr. */
-static int set_opt(struct kl_opts *o, int c, const char *opt,
-                   const char *arg) {
+static int set_opt(struct kl_opts *o, int c, const char *opt, const char *arg) {
   uint64_t v;
   int r;
   switch (c) {
@@ -931,8 +930,7 @@ static int set_opt(struct kl_opts *o, int c, const char *opt,
   case 'S':
     return opt_u64(opt, arg, 0, UINT64_MAX, &o->seed);
   case 'n':
-    return parse_text(opt, arg, KL_PREFIX_MAX, o->prefix,
-                      "a key prefix");
+    return parse_text(opt, arg, KL_PREFIX_MAX, o->prefix, "a key prefix");
   case 'm':
     return parse_mix(opt, arg, o->mix);
   case 'b':
@@ -955,8 +953,7 @@ static int set_opt(struct kl_opts *o, int c, const char *opt,
     o->text_values = true;
     return 0;
   case 'D':
-    return parse_text(opt, arg, sizeof o->dump - 1, o->dump,
-                      "a file name");
+    return parse_text(opt, arg, sizeof o->dump - 1, o->dump, "a file name");
   default:
     return -EINVAL;
   }

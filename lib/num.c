@@ -134,8 +134,8 @@ static void prefix(const char *prog, const char *opt) {
     fprintf(stderr, "%s: ", opt);
 }
 
-int num_opt_u64(const char *prog, const char *opt, const char *s,
-                uint64_t min, uint64_t max, unsigned flags, uint64_t *out) {
+int num_opt_u64(const char *prog, const char *opt, const char *s, uint64_t min,
+                uint64_t max, unsigned flags, uint64_t *out) {
   int r = num_parse_u64(s, min, max, flags, out);
   if (r < 0) {
     prefix(prog, opt);
@@ -162,8 +162,8 @@ int num_opt_i64(const char *prog, const char *opt, const char *s, int64_t min,
   return r;
 }
 
-int num_opt_double(const char *prog, const char *opt, const char *s,
-                   double min, double max, double *out) {
+int num_opt_double(const char *prog, const char *opt, const char *s, double min,
+                   double max, double *out) {
   int r = num_parse_double(s, min, max, out);
   if (r < 0) {
     prefix(prog, opt);

@@ -20,8 +20,7 @@ int p9__fidtab_init(p9__fidtab *t, uint32_t cap) {
   while (t->nbucket < cap / 2)
     t->nbucket <<= 1;
   t->bucket = xmalloc(t->nbucket * sizeof(uint32_t));
-  t->chunk = xcalloc((cap + P9__FIDCHUNK - 1) / P9__FIDCHUNK,
-                         sizeof(p9_fid *));
+  t->chunk = xcalloc((cap + P9__FIDCHUNK - 1) / P9__FIDCHUNK, sizeof(p9_fid *));
   for (uint32_t i = 0; i < t->nbucket; i++)
     t->bucket[i] = P9__NIL;
   t->free = P9__NIL;
@@ -43,8 +42,8 @@ p9_fid *p9__fid_slot(p9__fidtab *t, uint32_t i) {
 /* Adds the next chunk's slots to the free list; false when the table
  * already has cap slots. */
 static bool grow(p9__fidtab *t) {
-  uint32_t n = t->cap - t->nslot < P9__FIDCHUNK ? t->cap - t->nslot
-                                                 : P9__FIDCHUNK;
+  uint32_t n =
+      t->cap - t->nslot < P9__FIDCHUNK ? t->cap - t->nslot : P9__FIDCHUNK;
   p9_fid *c;
   if (n == 0)
     return false;

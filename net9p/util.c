@@ -17,8 +17,8 @@ static int utf8_lead(uint8_t c, uint32_t *cp, uint32_t *min) {
     uint8_t mask, bits;
     int len;
     uint32_t min;
-  } lead[] = {{0xe0, 0xc0, 2, 0x80}, {0xf0, 0xe0, 3, 0x800},
-              {0xf8, 0xf0, 4, 0x10000}};
+  } lead[] = {
+      {0xe0, 0xc0, 2, 0x80}, {0xf0, 0xe0, 3, 0x800}, {0xf8, 0xf0, 4, 0x10000}};
   for (size_t i = 0; i < sizeof(lead) / sizeof(lead[0]); i++) {
     if ((c & lead[i].mask) == lead[i].bits) {
       *cp = c & (uint8_t)~lead[i].mask;

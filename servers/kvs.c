@@ -747,8 +747,7 @@ static int set_opt(struct kvs_opts *o, int c, const char *opt,
     return opt_num(opt, arg, KST_SIZE_MIN, UK_ICA_SIZE_MAX, NUM_SIZE,
                    &o->state_size);
   case 'g':
-    return opt_num(opt, arg, KST_PAGE, UK_ICA_SIZE_MAX, NUM_SIZE,
-                   &o->seg_size);
+    return opt_num(opt, arg, KST_PAGE, UK_ICA_SIZE_MAX, NUM_SIZE, &o->seg_size);
   case 'c':
     r = opt_num(opt, arg, 0, KST_HELD_MAX, 0, &v);
     o->cache = (uint32_t)v;

@@ -157,7 +157,8 @@ int vfs_dev_walk(const struct uk_kdata *kd, const struct uk_chan *dir,
     return -ENODEV;
   if (!(dir->qid.type & UK_QTDIR))
     return -ENOTDIR;
-  return d->walk ? d->walk(kd, dir, name, qid) : vfs_devwalk(kd, dir, name, qid);
+  return d->walk ? d->walk(kd, dir, name, qid)
+                 : vfs_devwalk(kd, dir, name, qid);
 }
 
 int vfs_dev_stat(const struct uk_kdata *kd, uint32_t c, struct vfs_dir *d) {
@@ -195,8 +196,8 @@ long vfs_dev_read(const struct uk_kdata *kd, uint32_t c, void *buf, uint32_t n,
   return vfs_devdirread(kd, ch, buf, n, off);
 }
 
-long vfs_dev_write(struct uk_kdata *kd, uint32_t c, const void *buf,
-                   uint32_t n, uint64_t off) {
+long vfs_dev_write(struct uk_kdata *kd, uint32_t c, const void *buf, uint32_t n,
+                   uint64_t off) {
   const struct uk_chan *ch;
   const struct vfs_dev *dev;
   int r = chan_dev(kd, c, &ch, &dev);

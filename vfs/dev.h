@@ -72,8 +72,7 @@ struct vfs_dev {
   vfs_gen_fn gen;   /* needed by the default attach, walk, stat and read */
   /* The servant's root chan into *c (type, dev and qid; nothing else is
    * read).  spec is what followed the letter in "#Xspec". */
-  int (*attach)(const struct uk_kdata *kd, const char *spec,
-                struct uk_chan *c);
+  int (*attach)(const struct uk_kdata *kd, const char *spec, struct uk_chan *c);
   /* The qid of entry `name` of directory dir (".." for its parent); dir
    * is known to be a directory of this servant. */
   int (*walk)(const struct uk_kdata *kd, const struct uk_chan *dir,
@@ -116,8 +115,8 @@ int vfs_dev_stat(const struct uk_kdata *kd, uint32_t c, struct vfs_dir *d);
 int vfs_dev_open(struct uk_kdata *kd, uint32_t c, uint8_t mode);
 long vfs_dev_read(const struct uk_kdata *kd, uint32_t c, void *buf, uint32_t n,
                   uint64_t off);
-long vfs_dev_write(struct uk_kdata *kd, uint32_t c, const void *buf,
-                   uint32_t n, uint64_t off);
+long vfs_dev_write(struct uk_kdata *kd, uint32_t c, const void *buf, uint32_t n,
+                   uint64_t off);
 int vfs_dev_create(struct uk_kdata *kd, uint32_t dir, const char *name,
                    uint32_t perm, uint8_t mode);
 int vfs_dev_remove(struct uk_kdata *kd, uint32_t c);

@@ -15,8 +15,7 @@
 #include "dev.h"
 
 static const char *const names[] = {
-    "/",   "bin", "dev", "env",  "fd",  "mnt",
-    "n",   "net", "proc", "srv", "tmp",
+    "/", "bin", "dev", "env", "fd", "mnt", "n", "net", "proc", "srv", "tmp",
 };
 #define NNAMES ((int)(sizeof names / sizeof names[0]))
 

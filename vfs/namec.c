@@ -42,9 +42,9 @@ struct walker {
   const struct uk_kdata *kd;
   uint32_t ns;
   const struct uk_vproc *v; /* the process walking */
-  uint32_t root;             /* its root chan id */
-  int depth;     /* stack[depth] is where the walk stands */
-  bool unnamed;  /* started at a cwd without a name: no names kept */
+  uint32_t root;            /* its root chan id */
+  int depth;                /* stack[depth] is where the walk stands */
+  bool unnamed;             /* started at a cwd without a name: no names kept */
   struct step stack[DEPTH_MAX];
   uint32_t len[DEPTH_MAX]; /* name[0..len[d]) is step d's name */
   char name[UK_PATH_MAX + 1];
@@ -83,7 +83,8 @@ static int walk_in(const struct walker *w, const struct uk_chan *dir,
 static int walk_union(const struct walker *w, int m, const char *name,
                       struct step *out) {
   int pos = 0, r = -ENOENT;
-  for (uint32_t id; (id = vfs_union_next(w->kd, w->ns, m, &pos)) != UK_VFS_NONE;) {
+  for (uint32_t id;
+       (id = vfs_union_next(w->kd, w->ns, m, &pos)) != UK_VFS_NONE;) {
     r = walk_in(w, &w->kd->vfs.chan[UK_VFS_INDEX(id)], name, out);
     if (r != -ENOENT)
       return r;
@@ -143,7 +144,8 @@ static int climb(struct walker *w, const struct uk_vproc *v) {
   up[n] = '\0';
   w->depth = 0;
   int r = start(w, v, up, &rest);
-  for (char *e = strtok_r(rest, "/", &save); r == 0 && e; e = strtok_r(NULL, "/", &save))
+  for (char *e = strtok_r(rest, "/", &save); r == 0 && e;
+       e = strtok_r(NULL, "/", &save))
     r = walk1(w, e);
   if (r == 0 && w->depth > 0) { /* the result becomes the new step 0 */
     w->stack[0] = w->stack[w->depth];

@@ -16,8 +16,8 @@
  *   the server's fid), with its qid, open mode and offset, and the
  *   cleaned name namec reached it by (path, for fd2path: UK_PATH_MAX + 1
  *   bytes a chan, 256 KiB of the region in all; Plan 9 keeps a shared
- *   Path, which would need a string table with its own references).  It is named by
- *   (type, dev, qid.path): mount points and union members match by that
+ *   Path, which would need a string table with its own references).  It is
+ * named by (type, dev, qid.path): mount points and union members match by that
  *   name, never by chan id and never by qid alone (vfs_chan_same).
  *   Reference counted: one reference per table entry that names it (a
  *   descriptor, a root, a cwd, a mount point's `from`, a union member) plus

@@ -57,15 +57,15 @@ int num_parse_double(const char *s, double min, double max, double *out);
  * opt is the option as the user wrote it ("--blocks", "-n"), or an
  * environment variable's name.  prog or opt may be NULL: that part of the
  * message is left out.  Returns what num_parse_u64 did. */
-int num_opt_u64(const char *prog, const char *opt, const char *s,
-                uint64_t min, uint64_t max, unsigned flags, uint64_t *out);
+int num_opt_u64(const char *prog, const char *opt, const char *s, uint64_t min,
+                uint64_t max, unsigned flags, uint64_t *out);
 
 /* num_parse_i64 with num_opt_u64's message. */
 int num_opt_i64(const char *prog, const char *opt, const char *s, int64_t min,
                 int64_t max, int64_t *out);
 
 /* num_parse_double with num_opt_u64's message (bounds printed by %.15g). */
-int num_opt_double(const char *prog, const char *opt, const char *s,
-                   double min, double max, double *out);
+int num_opt_double(const char *prog, const char *opt, const char *s, double min,
+                   double max, double *out);
 
 #endif /* UKSIM_NUM_H */

@@ -149,8 +149,7 @@ static void on_connect(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
       abort();
     return; /* the client freed itself */
   }
-  if (rx == NULL || rx->type != P9_RVERSION ||
-      p9_aclient_msize(c) > rx->msize)
+  if (rx == NULL || rx->type != P9_RVERSION || p9_aclient_msize(c) > rx->msize)
     abort();
   r->c = c;
   r->connected = true;

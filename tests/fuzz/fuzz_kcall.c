@@ -170,7 +170,7 @@ static void deliver(int i, const uint8_t *pkt, size_t len, bool with_fd) {
     read_answers(j);
   if (fk[i].answers < fk[i].calls && kd.proc[p].state != UK_PROC_WAITING) {
     if (n < 0 || m.hdr.op != KABI_PANIC)
-      abort(); /* a call neither answered nor waiting */
+      abort();    /* a call neither answered nor waiting */
     fake_exit(i); /* the kernel killed it */
   }
 }

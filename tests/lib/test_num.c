@@ -145,9 +145,9 @@ Test(num, double_reads_fractions, .timeout = 10) {
 }
 
 Test(num, double_refuses_what_strtod_would_take, .timeout = 10) {
-  const char *bad[] = {"",    "x",    "5x",  " 1", "1 ",  "inf", "nan",
-                       "0x1", "1e",   "e3",  ".",  "-",   "+1",  "1e+",
-                       "1.2.3", "INFINITY"};
+  const char *bad[] = {"",    "x",   "5x",    " 1",      "1 ", "inf",
+                       "nan", "0x1", "1e",    "e3",      ".",  "-",
+                       "+1",  "1e+", "1.2.3", "INFINITY"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     double v = 7;
     cr_assert_eq(num_parse_double(bad[i], -1e300, 1e300, &v), -EINVAL, "'%s'",
@@ -208,8 +208,8 @@ Test(num, opt_names_program_option_value_and_range, .timeout = 10) {
   cr_assert_str_eq(buf,
                    "ipcload: --blocks: '0' is not a number in 1..1000000\n");
   cr_assert_eq(opt_message("1M", NUM_SIZE, buf, sizeof buf), -ERANGE);
-  cr_assert(strstr(buf, "'1M' is not a size in 1..1000000 bytes") != NULL,
-            "%s", buf);
+  cr_assert(strstr(buf, "'1M' is not a size in 1..1000000 bytes") != NULL, "%s",
+            buf);
   cr_assert_eq(opt_message("5", 0, buf, sizeof buf), 0);
   cr_assert_str_eq(buf, "", "a good value is not reported");
 }

@@ -17,7 +17,7 @@ static void init(void) {
 
 TestSuite(vfs_dev, .init = init, .fini = kd_free);
 
-static const char *const root_names[] = {"bin", "dev", "env", "fd",   "mnt",
+static const char *const root_names[] = {"bin", "dev", "env",  "fd",  "mnt",
                                          "n",   "net", "proc", "srv", "tmp"};
 #define NROOT 10
 

@@ -489,7 +489,8 @@ static int ndirs; /* #x directories: paths 1..ndirs */
 
 static int pool_index(struct tname t) {
   for (int n = 0; n < npool; n++)
-    if (pool[n].type == t.type && pool[n].dev == t.dev && pool[n].path == t.path)
+    if (pool[n].type == t.type && pool[n].dev == t.dev &&
+        pool[n].path == t.path)
       return n;
   return -1;
 }
@@ -512,7 +513,8 @@ static unsigned tree_letters(struct tname t) {
 static struct tname tree_child(struct tname t, int l) {
   uint64_t span = t.type == 'x' ? (uint64_t)ndirs : 3;
   struct tname c = t;
-  c.path = l == 5 ? 1000 + t.path % 2 : 1 + (t.path * 3 + (uint64_t)l * 7) % span;
+  c.path =
+      l == 5 ? 1000 + t.path % 2 : 1 + (t.path * 3 + (uint64_t)l * 7) % span;
   return c;
 }
 
@@ -532,7 +534,8 @@ static int tree_gen(const struct uk_kdata *k, const struct uk_chan *c, int i,
   (void)k;
   struct tname t = tname_of(c);
   if (i == VFS_GEN_SELF || i == VFS_GEN_PARENT) {
-    tree_entry(i == VFS_GEN_SELF ? t : (struct tname){t.type, t.dev, 1}, "?", d);
+    tree_entry(i == VFS_GEN_SELF ? t : (struct tname){t.type, t.dev, 1}, "?",
+               d);
     return 1;
   }
   for (int l = 0; l < NLETTERS; l++)
@@ -600,8 +603,8 @@ static int ppick(int n) {
 /* A random path into buf; returns its length. */
 static size_t random_path(char *buf) {
   static const char *const starts[] = {"/", "", "#x", "#y/", "/./", "#xz"};
-  static const char *const elems[] = {"a", "b", "c", "d", "e", "f",
-                                      ".", "..", "", "g"};
+  static const char *const elems[] = {"a", "b", "c",  "d", "e",
+                                      "f", ".", "..", "",  "g"};
   size_t len = 0;
   int bad = ppick(40);
   if (bad == 0)
@@ -664,7 +667,8 @@ static int model_namec(int p, const char *buf, size_t len, struct tname *out) {
   }
   const struct mgroup *g = &mg[pg[p]];
   char *save = NULL;
-  for (char *e = strtok_r(rest, "/", &save); e; e = strtok_r(NULL, "/", &save)) {
+  for (char *e = strtok_r(rest, "/", &save); e;
+       e = strtok_r(NULL, "/", &save)) {
     struct tname t = stack[depth];
     if (strcmp(e, ".") == 0)
       continue;
@@ -712,8 +716,8 @@ static void compare_namec(void) {
   uint32_t c = UK_VFS_NONE;
   int got = vfs_namec(kd, (uint32_t)p, buf, len, &c);
   paths_done++;
-  CHECK(got == expect, "namec \"%.*s\" in proc %d: %d, model %d", (int)len,
-        buf, p, got, expect);
+  CHECK(got == expect, "namec \"%.*s\" in proc %d: %d, model %d", (int)len, buf,
+        p, got, expect);
   if (expect < 0) {
     CHECK(memcmp(&vsnap, &kd->vfs, sizeof vsnap) == 0,
           "namec \"%.*s\" refused but changed", (int)len, buf);
@@ -823,7 +827,8 @@ Test(vfs_model, random_sequences_match_the_model, .timeout = 50) {
           nseq, steps, (unsigned long long)s0, ops_done[0], ops_done[1],
           ops_done[2], ops_done[3], ops_done[4], errs[E_INVAL], errs[E_NOTDIR],
           errs[E_NOSPC_POINT], errs[E_NOSPC_UNION], errs[E_NOENT], paths_done,
-          paths_errs[3], paths_errs[0], paths_errs[1], paths_errs[2], paths_union);
+          paths_errs[3], paths_errs[0], paths_errs[1], paths_errs[2],
+          paths_union);
   cr_expect_gt(paths_union, 0, "no name found past a union's first member");
   for (int e = 0; e < 4; e++)
     cr_expect_gt(paths_errs[e], 0, "path outcome %d never reached", e);

@@ -20,8 +20,8 @@ struct tnode {
 };
 
 static const struct tnode tnodes[] = {
-    {0, 0, "/", true}, {1, 0, "f", false}, {2, 0, "d", true},
-    {3, 2, "g", false}, {4, 2, "h", true}, {5, 0, "e", true},
+    {0, 0, "/", true},  {1, 0, "f", false}, {2, 0, "d", true},
+    {3, 2, "g", false}, {4, 2, "h", true},  {5, 0, "e", true},
     {6, 5, "g", false}, {7, 5, "k", true},
 };
 #define TNODES ((int)(sizeof tnodes / sizeof tnodes[0]))
@@ -57,8 +57,8 @@ static int tgen(const struct uk_kdata *kd, const struct uk_chan *c, int i,
 }
 
 /* A file reads as "fileN" (N its qid path). */
-static long tread(const struct uk_kdata *kd, const struct uk_chan *c,
-                  void *buf, uint32_t n, uint64_t off) {
+static long tread(const struct uk_kdata *kd, const struct uk_chan *c, void *buf,
+                  uint32_t n, uint64_t off) {
   if (c->qid.type & UK_QTDIR)
     return vfs_devdirread(kd, c, buf, n, off);
   char text[8];
@@ -83,8 +83,8 @@ static long twrite(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
 
 static const struct vfs_dev tdev = {
     .dc = 't', .name = "test", .gen = tgen, .read = tread, .write = twrite};
-static const struct vfs_dev mdev = {.dc = UK_CHAN_MNT, .name = "fakemnt",
-                                    .gen = tgen};
+static const struct vfs_dev mdev = {
+    .dc = UK_CHAN_MNT, .name = "fakemnt", .gen = tgen};
 
 static inline void tdev_register(void) {
   cr_assert_eq(vfs_dev_add(&tdev), 0);
