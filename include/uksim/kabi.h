@@ -69,6 +69,9 @@ enum kabi_op {
                           its state; if it fails, its successor gets it */
   KABI_SLEEP,          /* sleep_args -> - (deferred): the kernel's clock,
                           virtual under the lock-step scheduler */
+  KABI_NS,             /* ns_args -> ns_ans (deferred while a servant or a
+                          mounted server makes it wait): the namespace
+                          calls of seed 002, below */
   KABI_OP_MAX
 };
 
@@ -82,6 +85,7 @@ enum kabi_ans {
   KABI_ANS_REQUEST, /* request_msg (+ fds) */
   KABI_ANS_REGISTER,
   KABI_ANS_PREPARE, /* prepare_msg: to RECEIVE of a server being replaced */
+  KABI_ANS_NS,      /* ns_ans */
 };
 
 /* How register() answers a server (seed 000 §5.2). */
@@ -236,6 +240,96 @@ struct kabi_prepare_msg {
 struct kabi_panic_args {
   char reason[128];
 };
+
+/* Namespace calls (seed 002 §5.1, Fig. 3; include/uksim/ns.h is the
+ * library over them, vfs/vfs.h the tables they change).
+ *
+ * Every namespace call names the caller's ns control ICA (args.ctl), which
+ * the caller holds and keeps holding: the kernel reads the call's paths and
+ * small data from it and writes small answers into it while the caller
+ * waits, as a monolithic kernel reads a user buffer during a system call
+ * (the paper's page-mapped argument buffer).  Paths are path[0] at ctl[0]
+ * (len[0] bytes, no NUL) and path[1] right after it (len[1] bytes).  A small
+ * write's bytes follow the paths; a small read's bytes come back at
+ * ctl[ans.at].  A large read or write names a data ICA (args.data) instead:
+ * its bytes are data[0..n), and for a mounted server that ICA itself travels
+ * to the server and back with the 9P request (never copied by the kernel).
+ * stat and directory reads give struct kabi_dir records.
+ *
+ * A call that must wait (a pipe read with nothing written yet, a request to
+ * a mounted server) is deferred like RECEIVE: the kernel serves every other
+ * process meanwhile.  A call on a mounted server whose server dies fails
+ * with -EIO (the mount stays; its chans fail until unmounted). */
+enum kabi_ns_call {
+  KABI_NS_OPEN = 1, /* path[0], flags = mode -> ret = fd */
+  KABI_NS_CREATE,   /* path[0], flags = mode, perm -> ret = fd */
+  KABI_NS_READ,     /* fd, n, off (KABI_NS_OFF_CUR: the fd's) -> ret = n */
+  KABI_NS_WRITE,    /* fd, n, off, the bytes -> ret = n */
+  KABI_NS_CLOSE,    /* fd */
+  KABI_NS_STAT,     /* path[0] -> one kabi_dir at ctl[ans.at] */
+  KABI_NS_FSTAT,    /* fd -> one kabi_dir at ctl[ans.at] */
+  KABI_NS_WSTAT,    /* path[0] + one kabi_dir after the path (fields as
+                       KABI_DIR_KEEP* say) */
+  KABI_NS_REMOVE,   /* path[0] */
+  KABI_NS_CHDIR,    /* path[0] */
+  KABI_NS_FD2PATH,  /* fd -> the name, ret bytes at ctl[ans.at] */
+  KABI_NS_DUP,      /* fd, fd2 (-1: lowest free) -> ret = fd */
+  KABI_NS_PIPE,     /* -> ret = fd0 | fd1 << 16 */
+  KABI_NS_BIND,     /* path[0] new, path[1] old, flags (VFS_M*) */
+  KABI_NS_MOUNT,    /* fd (of a server link: /srv/NAME), path[0] old,
+                       path[1] attach name, flags (VFS_M*) */
+  KABI_NS_UNMOUNT,  /* path[0] new or len[0] = 0, path[1] old */
+  KABI_NS_RFORK,    /* flags: VFS_RFNAMEG / VFS_RFCNAMEG / VFS_RFCFDG */
+  KABI_NS_SEEK,     /* fd, off, flags = whence (0 set, 1 cur, 2 end) ->
+                       ret = the new offset */
+  KABI_NS_CALL_MAX
+};
+
+#define KABI_NS_OFF_CUR UINT64_MAX /* read/write at (and advance) the
+                                      descriptor's offset */
+
+struct kabi_ns_args {
+  uint32_t call;  /* enum kabi_ns_call */
+  int32_t fd;
+  int32_t fd2;
+  uint32_t flags; /* open mode, bind/mount flags, rfork flags, whence */
+  uint32_t perm;  /* create */
+  uint32_t ctl;   /* the caller's ns control ICA (required) */
+  uint32_t data;  /* a data ICA for a large read or write, or 0 */
+  uint32_t n;     /* bytes to read or write */
+  uint32_t len[2];
+  uint64_t off;
+};
+
+struct kabi_ns_ans {
+  int64_t ret;
+  uint32_t at; /* where in the control ICA an answer's bytes start */
+  uint32_t pad;
+};
+
+/* One directory entry, as stat and directory reads give it (a directory
+ * read returns whole records, the descriptor's offset counting records). */
+#define KABI_DIR_NAME_MAX 255
+#define KABI_DIR_ID_MAX 31
+struct kabi_dir {
+  uint64_t qid_path;
+  uint32_t qid_vers;
+  uint8_t qid_type; /* UK_QTDIR ... */
+  uint8_t dev_type; /* the servant's letter, 'M' for a mounted server */
+  uint16_t pad;
+  uint32_t mode; /* 0x80000000 for a directory | permission bits */
+  uint32_t atime, mtime;
+  uint32_t pad2;
+  uint64_t length;
+  char name[KABI_DIR_NAME_MAX + 1];
+  char uid[KABI_DIR_ID_MAX + 1], gid[KABI_DIR_ID_MAX + 1],
+      muid[KABI_DIR_ID_MAX + 1];
+};
+
+/* wstat: in a kabi_dir given to WSTAT, a field left as "don't touch" is
+ * ~0 (numbers) or an empty string (name), as 9P's wstat does. */
+#define KABI_DIR_KEEP32 0xffffffffu
+#define KABI_DIR_KEEP64 0xffffffffffffffffull
 
 /* The text of the `fail` event by which the kernel gives up restarting a
  * service (a restart policy's limit): the event's text starts so, and
