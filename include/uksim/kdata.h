@@ -49,6 +49,7 @@
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
 #define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
 #define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
+#define UK_KCLIENT 0xfffffffeu /* uk_req.client of the kernel's own requests */
 
 /* Namespace limits.  A table that is full refuses the call (-ENFILE,
  * -ENOSPC, -EMFILE) and leaves everything as it was. */
@@ -144,6 +145,7 @@ enum uk_holder_kind {
   UK_HOLD_REQUEST, /* travelling in a queue; holder = request index */
   UK_HOLD_SVC,     /* a state ICA, or parked while a server restarts;
                       holder = service index */
+  UK_HOLD_KERNEL,  /* the kernel's own (the mount driver's 9P messages) */
 };
 
 struct uk_ica_ent {
@@ -167,7 +169,7 @@ struct uk_req {
   uint32_t gen;
   uint32_t state;  /* enum uk_req_state */
   uint32_t next;   /* next in whichever queue holds it, or UK_NIL */
-  uint32_t client; /* process index */
+  uint32_t client; /* process index; UK_KCLIENT: the kernel itself */
   uint32_t svc;    /* service index */
   uint32_t op;
   uint32_t ctl, data; /* ICA ids */
