@@ -1027,6 +1027,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   UV_CHECK(uv_idle_init(k.loop, &k.poll));
   kern__sleep_init(&k);
   rep_init(&k);
+  kern__host_init(&k);
   if (kern__mnt_init(&k) < 0) {
     fprintf(stderr, "uksim kernel: the mount driver #M could not register\n");
     return 1;

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "control.pb-c.h"
+#include "dev.h"
 #include "kabi_io.h"
 #include "ktab.h"
 #include "outbox.h"
@@ -203,6 +204,8 @@ struct kern {
   uint32_t mpool_n;
   struct kmnt_call *mcall[UK_PROC_MAX];
   uint32_t mdata;  /* the running call's data ICA, or 0 */
+  struct vfs_host vhost; /* what servants ask of the kernel (kns_host.c) */
+  uint64_t cons_seq;     /* console output mirrored so far */
   bool mblocked;   /* the running call sent a 9P request and waits */
   /* The namespace the next kern__spawn gives (kern__ns_start's from and
    * rfflags); -1: a fresh one. */
@@ -327,6 +330,9 @@ void kern__ns_forget_ica(struct kern *k, uint32_t id);
 void kern__ns_resume(struct kern *k, uint32_t p);
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);
+void kern__host_init(struct kern *k);
+void kern__host_up(struct kern *k, uint32_t p);
+void kern__cons_flush(struct kern *k);
 /* The service a server-link chan (/srv/NAME) names. */
 int kern__srv_lookup(struct kern *k, uint32_t chan, uint32_t *svc);
 

@@ -440,7 +440,7 @@ static int mcreate(struct uk_kdata *kd, struct uk_chan *dir, const char *name,
 
 /* Tread of n bytes at off; the bytes land in the data ICA if the call has
  * one, else they are copied from the answer (n <= KABI_NS_SMALL). */
-static long mread(const struct uk_kdata *kd, const struct uk_chan *c,
+static long mread(struct uk_kdata *kd, const struct uk_chan *c,
                   void *buf, uint32_t n, uint64_t off) {
   (void)kd;
   uint32_t data = K->mdata;
@@ -661,6 +661,7 @@ long kern__mnt_mount(struct kern *k, uint32_t p, int fd, const char *old,
 void kern__vfs_up(struct kern *k, uint32_t p) {
   K = k;
   up = p;
+  kern__host_up(k, p);
   if (p != UK_NIL)
     log_of(k, p)->cursor = 0;
   k->mblocked = false;

@@ -150,13 +150,9 @@ static struct uk_chan *chan_of(struct kern *k, uint32_t id) {
   return &k->kd->vfs.chan[UK_VFS_INDEX(id)];
 }
 
-/* Drops the kernel's reference on chan id, closing it on the servant first
- * when this is its last use. */
+/* Drops the kernel's reference on chan id. */
 static void chan_put(struct kern *k, uint32_t id) {
-  const struct uk_chan *ch = chan_of(k, id);
-  if (ch->ref == 1 && (ch->flags & UK_CHAN_F_OPEN))
-    vfs_dev_close(k->kd, id);
-  vfs_chan_unref(k->kd, id);
+  vfs_chan_unref(k->kd, id); /* the last reference closes it (dev.h) */
 }
 
 /* The chan a walk that reached c sees: the first member of a union bound
@@ -439,9 +435,6 @@ static int do_close(struct kern *k, uint32_t p, int fd) {
   uint32_t id = fd_chan(k, p, fd);
   if (id == UK_VFS_NONE)
     return -EBADF;
-  const struct uk_chan *ch = chan_of(k, id);
-  if (ch->ref == 1 && (ch->flags & UK_CHAN_F_OPEN))
-    vfs_dev_close(k->kd, id);
   int r = vfs_fd_close(k->kd, p, fd);
   return r < 0 ? r : 0;
 }
@@ -678,6 +671,7 @@ static bool changes(uint32_t call) {
 static void finish(struct kern *k, uint32_t p, const kabi_msg *m,
                    const struct nscall *c, long r) {
   kern__mnt_call_over(k, p);
+  kern__cons_flush(k);
   answer(k, p, m->hdr.seq, c, r);
 }
 
