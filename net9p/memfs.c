@@ -660,13 +660,13 @@ static bool slot_ok(const p9_memfs_image *img, uint32_t i) {
 }
 
 /* The tree from the root: every used slot reached once, from the
- * directory its parent link names, and nothing else. */
+ * directory its parent link names, and nothing else.  The root's own
+ * sibling link is never followed. */
 static bool tree_ok(const p9_memfs_image *img) {
   uint8_t *seen = xcalloc(img->nslot, 1);
   uint32_t *stack = xmalloc(img->nslot * sizeof(*stack));
   uint32_t sp = 0, reached = 1, used = 0;
-  bool ok = img->slot[0].parent == 0 && (img->slot[0].mode & P9_DMDIR) &&
-            img->slot[0].sibling == P9__NIL;
+  bool ok = img->slot[0].parent == 0 && (img->slot[0].mode & P9_DMDIR);
   seen[0] = 1;
   stack[sp++] = 0;
   while (ok && sp) {
