@@ -84,6 +84,7 @@ void kern__ica_drop(struct kern *k, uint32_t id) {
   if (i < 0)
     return;
   k->ica_bytes -= k->kd->ica[i].size;
+  kern__ns_forget_ica(k, id);
   close(k->ica_fd[i]);
   k->ica_fd[i] = -1;
   k->ica_kept[i] = 0; /* a kept mapping is of this ICA only */
@@ -673,7 +674,8 @@ static const char *call_name(uint32_t op) {
       [KABI_STATE_GET] = "state_get",
       [KABI_ICA_ATTACH] = "ica_attach",
       [KABI_KEEP] = "keep",
-      [KABI_SLEEP] = "sleep"};
+      [KABI_SLEEP] = "sleep",
+      [KABI_NS] = "ns"};
   return op < KABI_OP_MAX && names[op] ? names[op] : "unknown call";
 }
 
@@ -711,6 +713,8 @@ static int call(struct kern *k, uint32_t p, kabi_msg *m) {
     return do_keep(k, p, m);
   case KABI_SLEEP:
     return do_sleep(k, p, m);
+  case KABI_NS:
+    return kern__do_ns(k, p, m);
   default:
     return -ENOSYS;
   }
@@ -807,5 +811,6 @@ void kern__cleanup_proc(struct kern *k, uint32_t p) {
     kern__server_down(k, s);
   pp->svc = UK_NIL;
   client_gone(k, p);
+  kern__ns_exit(k, p);
   kern__ica_release_all(k, p);
 }

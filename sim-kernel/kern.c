@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "kern.h"
+#include "vfs.h"
 #include "machine.h"
 #include "uksim_paths.h"
 #include "uksim/num.h"
@@ -517,6 +518,33 @@ static int start_process(struct kern *k, uint32_t p,
   return r;
 }
 
+/* Starts serving p's kernel connection sock (non-blocking from now on);
+ * on failure sock is closed. */
+static int watch_proc(struct kern *k, uint32_t p, int sock) {
+  struct kern_proc *kp = &k->proc[p];
+  kp->sock = sock;
+  kp->attached = false;
+  kp->pol = (struct kern_policy){.restart = false};
+  kp->preparing = false;
+  kp->hang_pending = false;
+  kp->fault = NULL;
+  kp->last_call_ns = kern__now_ns();
+  kp->run = KS_RUNNING;
+  kp->cpu = -1;
+  fcntl(kp->sock, F_SETFL, fcntl(kp->sock, F_GETFL) | O_NONBLOCK);
+  int r = uv_poll_init(k->loop, &kp->poll, kp->sock);
+  if (r < 0) {
+    close(kp->sock);
+    kp->sock = -1;
+    return r;
+  }
+  kp->poll.data = (void *)(uintptr_t)p;
+  kp->polling = true;
+  UV_CHECK(
+      uv_poll_start(&kp->poll, UV_READABLE | UV_DISCONNECT, on_proc_readable));
+  return 0;
+}
+
 /* Spawns a process running prog, which it takes over (freed on failure).
  * Returns its slot, or -errno with *err set for a person. */
 int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
@@ -536,9 +564,19 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
     *err = "socketpair failed";
     return e;
   }
-  int r = start_process(k, (uint32_t)p, prog, sv[1]);
+  int r = kern__ns_start(k, (uint32_t)p, k->spawn_ns_from, k->spawn_rfflags);
+  if (r < 0) {
+    close(sv[0]);
+    close(sv[1]);
+    k->kd->proc[p].state = UK_PROC_FREE;
+    kern__prog_free(prog);
+    *err = "namespace tables full";
+    return r;
+  }
+  r = start_process(k, (uint32_t)p, prog, sv[1]);
   close(sv[1]);
   if (r < 0) {
+    vfs_proc_release(k->kd, (uint32_t)p);
     close(sv[0]);
     k->kd->proc[p].state = UK_PROC_FREE;
     kern__prog_free(prog);
@@ -548,27 +586,12 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
   struct kern_proc *kp = &k->proc[p];
   kp->prog = *prog;
   kp->running = true;
-  kp->sock = sv[0];
-  kp->pol = (struct kern_policy){.restart = false};
-  kp->preparing = false;
-  kp->hang_pending = false;
-  kp->fault = NULL;
-  kp->last_call_ns = kern__now_ns();
-  kp->run = KS_RUNNING;
-  kp->cpu = -1;
-  fcntl(kp->sock, F_SETFL, fcntl(kp->sock, F_GETFL) | O_NONBLOCK);
-  if ((r = uv_poll_init(k->loop, &kp->poll, kp->sock)) < 0) {
+  if ((r = watch_proc(k, (uint32_t)p, sv[0])) < 0) {
     /* Never watched, never served: it ends, and its exit frees the slot. */
-    close(kp->sock);
-    kp->sock = -1;
     uv_kill_child(&kp->process, SIGKILL);
     *err = "cannot watch its connection";
     return r;
   }
-  kp->poll.data = (void *)(uintptr_t)p;
-  kp->polling = true;
-  UV_CHECK(
-      uv_poll_start(&kp->poll, UV_READABLE | UV_DISCONNECT, on_proc_readable));
   k->kd->proc[p].pid = kp->process.pid;
   k->kd->ctr.spawned++;
   kern__trace(k, "spawn %s (pid %d)", k->kd->proc[p].name, kp->process.pid);
@@ -588,8 +611,12 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
     return r;
   }
   kern__prog_make(&prog, file, sp->args, sp->n_args, sp->env, sp->n_env);
+  k->spawn_ns_from = sp->ns_from - 1;
+  k->spawn_rfflags = sp->rfflags;
   int p = kern__spawn(k, sp->name && sp->name[0] ? sp->name : sp->program,
                       &prog, err);
+  k->spawn_ns_from = -1;
+  k->spawn_rfflags = 0;
   if (p >= 0) {
     k->proc[p].pol.restart = sp->restart;
     k->proc[p].pol.deadline_ms = sp->deadline_ms;
@@ -599,6 +626,11 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
 }
 
 void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault) {
+  if (k->proc[p].attached && sig != SIGSTOP && sig != SIGCONT &&
+      k->proc[p].sock >= 0) {
+    kern__proc_gone(k, p); /* not our child: it loses its connection */
+    return;
+  }
   if (!k->proc[p].running)
     return;
   if (fault && !k->proc[p].fault)
@@ -693,6 +725,9 @@ static void do_ctl_halt(struct kern *k, uint64_t id) {
     if (k->proc[p].run == KS_EXITED) /* lock-step: not handled yet */
       kern__proc_exited(k, p);
   rep_halt(k);
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (k->proc[p].attached && k->proc[p].sock >= 0)
+      kern__proc_gone(k, p); /* uksim sh, uksim mount: their link closes */
   for (int p = 0; p < UK_PROC_MAX; p++)
     if (k->proc[p].running) {
       uv_kill_child(&k->proc[p].process, SIGTERM);
@@ -740,6 +775,60 @@ static void halt_check(struct kern *k) {
   uv_stop(k->loop);
 }
 
+/* The Attach control request: a process slot and a connection for a
+ * program the kernel did not start (uksim sh, uksim mount).  It is never
+ * `running` (no child to reap): closing its connection ends it. */
+static void do_ctl_attach(struct kern *k, uint64_t id, const Uksim__Attach *a) {
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  const char *name = a->name && a->name[0] ? a->name : "attached";
+  int sv[2];
+  if (strlen(name) >= KABI_NAME_MAX) {
+    kern__reply(k, id, -ENAMETOOLONG, "process name too long", NULL);
+    return;
+  }
+  int p = kern_proc_alloc(k->kd, name, 0);
+  if (p < 0) {
+    kern__reply(k, id, -EAGAIN, "process table full", NULL);
+    return;
+  }
+  int e = kern__ns_start(k, (uint32_t)p, a->ns_from - 1, a->rfflags);
+  if (e < 0) {
+    k->kd->proc[p].state = UK_PROC_FREE;
+    kern__reply(k, id, e, "namespace tables full", NULL);
+    return;
+  }
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    e = -errno;
+    vfs_proc_release(k->kd, (uint32_t)p);
+    k->kd->proc[p].state = UK_PROC_FREE;
+    kern__reply(k, id, e, "socketpair failed", NULL);
+    return;
+  }
+  if ((e = watch_proc(k, (uint32_t)p, sv[0])) < 0) {
+    close(sv[1]);
+    vfs_proc_release(k->kd, (uint32_t)p);
+    k->kd->proc[p].state = UK_PROC_FREE;
+    kern__reply(k, id, e, "cannot watch the connection", NULL);
+    return;
+  }
+  k->proc[p].attached = true;
+  k->kd->proc[p].pid = a->pid;
+  k->kd->ctr.spawned++;
+  kern__trace(k, "attach %s (pid %d)", name, a->pid);
+  kern__event(k, &(struct kern_ev){.ev = "spawn", .peer = name,
+                                   .text = "attached"});
+  r.proc = p;
+  r.pid = a->pid;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  c.id = id;
+  r.status = 0;
+  r.error = "";
+  c.body_case = UKSIM__CTL__BODY_REPLY;
+  c.reply = &r;
+  (void)ctl_post(&k->mout, &c, sv[1]);
+  close(sv[1]);
+}
+
 static void do_ctl(struct kern *k, Uksim__Ctl *c) {
   const char *err = NULL;
   switch (c->body_case) {
@@ -773,6 +862,9 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
     break;
   case UKSIM__CTL__BODY_PING:
     kern__reply(k, c->id, 0, NULL, NULL);
+    break;
+  case UKSIM__CTL__BODY_ATTACH:
+    do_ctl_attach(k, c->id, c->attach);
     break;
   default:
     kern__reply(k, c->id, -ENOSYS, "not a kernel request", NULL);
@@ -852,6 +944,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   int c, r = 0;
 
   k.ops = ops ? ops : &none;
+  k.spawn_ns_from = -1;
   optind = 1;
   while (r == 0 && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     if (c == 'o' && (r = opt_u64("--os-id", optarg, UINT32_MAX, &v)) == 0)

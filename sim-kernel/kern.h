@@ -93,6 +93,14 @@ struct kern_proc {
   int64_t exit_status;    /* reported by libuv, handled as a step */
   int exit_signal;
   int cpu; /* the cpu its last call was sent from (kabi.h), -1 unknown */
+  /* Namespace calls (kns.c): the deferred one, and the kernel's mapping
+   * of the process's ns control ICA. */
+  bool attached; /* started by another program (Attach), not by us */
+  bool ns_waiting;
+  kabi_msg ns_call;
+  uint32_t ns_map_id;
+  void *ns_map;
+  uint64_t ns_map_size;
 };
 
 /* Per service, what only the kernel needs (replace.c). */
@@ -158,6 +166,10 @@ struct kern {
   bool frozen;                     /* the scenario is over: no more steps */
   uint64_t steps_max, time_max_ns; /* 0: no limit */
   const struct kern_ops *ops;      /* never NULL (kern_main) */
+  /* The namespace the next kern__spawn gives (kern__ns_start's from and
+   * rfflags); -1: a fresh one. */
+  int spawn_ns_from;
+  uint32_t spawn_rfflags;
   void *exec;                      /* the executor's run, or NULL */
 };
 
@@ -265,6 +277,20 @@ void kern__ica_drop(struct kern *k, uint32_t id);
 int kern__answer_ica(struct kern *k, uint32_t p, uint32_t seq, uint32_t id);
 void kern__server_down(struct kern *k, uint32_t s);
 void kern__fail_request(struct kern *k, uint32_t ri, int status);
+
+/* kns.c: the namespace calls (KABI_NS).  kern__ns_start gives a new
+ * process p a namespace: a fresh one when from < 0, else shared with,
+ * copied from or clean beside process `from`'s (rfork flags, vfs.h). */
+int kern__do_ns(struct kern *k, uint32_t p, kabi_msg *m);
+int kern__ns_start(struct kern *k, uint32_t p, int from, uint32_t rfflags);
+void kern__ns_exit(struct kern *k, uint32_t p);
+void kern__ns_forget_ica(struct kern *k, uint32_t id);
+/* kns_host.c: what servants ask of the kernel (vfs/dev.h), the caller they
+ * run for, and the mount driver #M. */
+void kern__vfs_up(struct kern *k, uint32_t p);
+int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);
+long kern__mnt_mount(struct kern *k, uint32_t p, int fd, const char *old,
+                     uint32_t oldlen, const char *aname, uint32_t flags);
 
 /* replace.c: server replacement and restart (state machine there). */
 void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *r);

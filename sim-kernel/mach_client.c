@@ -392,6 +392,31 @@ int mach_kill(mach_client *m, int proc, int sig) {
   return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
 }
 
+int mach_attach(mach_client *m, const char *name, int ns_proc,
+                uint32_t rfflags, int *proc, int *fd) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Attach a = UKSIM__ATTACH__INIT;
+  Uksim__Ctl *rep = NULL;
+  a.name = (char *)name;
+  a.pid = (int32_t)getpid();
+  a.ns_from = ns_proc < 0 ? 0 : ns_proc + 1;
+  a.rfflags = rfflags;
+  c.body_case = UKSIM__CTL__BODY_ATTACH;
+  c.attach = &a;
+  *fd = -1;
+  int64_t id = mach_send(m, &c);
+  if (id < 0)
+    return (int)id;
+  int r = mach_reply(m, (uint64_t)id, &rep, fd);
+  if (r == 0 && *fd < 0)
+    r = -EPROTO;
+  if (proc)
+    *proc = rep && r == 0 ? rep->reply->proc : -1;
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
 int mach_kdata(mach_client *m, const struct uk_kdata **kd,
                Uksim__Reply **info) {
   Uksim__Ctl c = UKSIM__CTL__INIT;

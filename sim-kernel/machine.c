@@ -224,6 +224,7 @@ static void client_request(int c, Uksim__Ctl *req) {
   case UKSIM__CTL__BODY_REPLACE:
   case UKSIM__CTL__BODY_SCENARIO_WAIT:
   case UKSIM__CTL__BODY_PING:
+  case UKSIM__CTL__BODY_ATTACH:
     forward(c, req);
     break;
   default:
@@ -357,7 +358,7 @@ static void ica_drop(const Uksim__IcaDrop *d) {
   M.held--;
 }
 
-static void kernel_reply(Uksim__Ctl *c) {
+static void kernel_reply(Uksim__Ctl *c, int fd) {
   for (int i = 0; i < MAX_PENDING; i++) {
     struct pending *p = &M.pend[i];
     if (!p->used || p->kid != c->id)
@@ -370,7 +371,7 @@ static void kernel_reply(Uksim__Ctl *c) {
     if (c->reply->icas_live != 0 || M.held != 0)
       c->reply->ica_bytes = M.held_bytes; /* what the machine still holds */
     client_reply(p->client, p->cid, c->reply->status, c->reply->error, c->reply,
-                 -1);
+                 fd);
     return;
   }
 }
@@ -385,7 +386,7 @@ static void kernel_msg(Uksim__Ctl *c, int fd) {
     ica_drop(c->ica_drop);
     break;
   case UKSIM__CTL__BODY_REPLY:
-    kernel_reply(c);
+    kernel_reply(c, fd); /* an Attach's connection; closed below */
     break;
   default:
     break;

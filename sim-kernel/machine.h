@@ -143,6 +143,13 @@ int64_t mach_wait_send(mach_client *m, int proc);
 int mach_wait_reply(mach_client *m, uint64_t id, int *exit_status,
                     int *term_signal);
 int mach_kill(mach_client *m, int proc, int sig);
+/* Makes this program a process of the kernel named `name`, with a
+ * namespace that is fresh (ns_proc < 0) or shared with (rfflags 0), copied
+ * from (RFNAMEG) or clean beside (RFCNAMEG) process slot ns_proc's.  *fd is
+ * its kernel connection: put its number in UKSIM_FD and libuksim's calls
+ * (ap_*, ns_*) work; closing it ends the process.  *proc its slot. */
+int mach_attach(mach_client *m, const char *name, int ns_proc,
+                uint32_t rfflags, int *proc, int *fd);
 
 /* Maps the kernel-data region read-only.  *kd must be unmapped with
  * mach_kdata_unmap(). */

@@ -285,6 +285,7 @@ enum kabi_ns_call {
   KABI_NS_CALL_MAX
 };
 
+#define KABI_NS_SMALL 8192 /* largest read or write in the control ICA */
 #define KABI_NS_OFF_CUR UINT64_MAX /* read/write at (and advance) the
                                       descriptor's offset */
 

@@ -54,7 +54,7 @@
 #define NS_DMDIR 0x80000000u /* mode bit of a directory */
 
 /* Largest read or write carried in the control ICA. */
-#define NS_SMALL 8192
+#define NS_SMALL KABI_NS_SMALL
 
 typedef struct kabi_dir ns_dir; /* name, qid, mode, length, times, owner */
 
