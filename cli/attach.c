@@ -34,8 +34,7 @@ int cli_proc_slot(const struct uk_kdata *kd, const char *proc, int *slot,
     return -1;
   }
   if (n > 1) {
-    snprintf(err, errlen, "%d processes are named '%s': give a pid", n,
-             proc);
+    snprintf(err, errlen, "%d processes are named '%s': give a pid", n, proc);
     return -1;
   }
   *slot = found;
@@ -62,14 +61,14 @@ static int resolve(const char *cmd, mach_client *mc, const char *proc,
 
 int cli_attach(const char *cmd, mach_client *mc, const char *machine,
                const char *proc, uint32_t rfflags, const char *as) {
-  int slot = -1, fd = -1;
+  int slot = -1, fd = -1, self;
   if (mach_connect(mc, machine) < 0) {
     fprintf(stderr, "uksim %s: %s\n", cmd, mc->error);
     return -1;
   }
   if (proc && resolve(cmd, mc, proc, &slot) < 0)
     return -1;
-  if (mach_attach(mc, as, slot, rfflags, &fd) < 0) {
+  if (mach_attach(mc, as, slot, rfflags, &self, &fd) < 0) {
     fprintf(stderr, "uksim %s: attach: %s\n", cmd, mc->error);
     return -1;
   }

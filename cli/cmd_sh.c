@@ -13,35 +13,33 @@
 #include "uksim/ns.h"
 
 static int usage(FILE *f, int st) {
-  fprintf(f,
-          "usage: uksim sh [--name MACHINE] [--share PROC | --copy PROC] "
-          "[--as NAME]\n"
-          "                [-c 'CMD; CMD ...']\n\n"
-          "Run nsh, a shell over the namespace calls, as an application "
-          "process of\na running machine: interactive (lines from stdin), "
-          "or the commands of -c.\n\n"
-          "  --name MACHINE  the machine (default: default)\n"
-          "  --share PROC    share PROC's namespace (a pid or a name as "
-          "'uksim ps'\n"
-          "                  shows); default: a fresh namespace\n"
-          "  --copy PROC     start with a copy of PROC's namespace\n"
-          "  --as NAME       the process's name (default: nsh)\n"
-          "  -c CMDS         run CMDS and exit with the last command's "
-          "status\n\n"
-          "builtins:\n");
+  fprintf(f, "usage: uksim sh [--name MACHINE] [--share PROC | --copy PROC] "
+             "[--as NAME]\n"
+             "                [-c 'CMD; CMD ...']\n\n"
+             "Run nsh, a shell over the namespace calls, as an application "
+             "process of\na running machine: interactive (lines from stdin), "
+             "or the commands of -c.\n\n"
+             "  --name MACHINE  the machine (default: default)\n"
+             "  --share PROC    share PROC's namespace (a pid or a name as "
+             "'uksim ps'\n"
+             "                  shows); default: a fresh namespace\n"
+             "  --copy PROC     start with a copy of PROC's namespace\n"
+             "  --as NAME       the process's name (default: nsh)\n"
+             "  -c CMDS         run CMDS and exit with the last command's "
+             "status\n\n"
+             "builtins:\n");
   struct nsh_io io = {.f = f, .err = stderr};
   nsh_help(&io);
   return st;
 }
 
 int cmd_sh(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"name", required_argument, NULL, 'n'},
-      {"share", required_argument, NULL, 's'},
-      {"copy", required_argument, NULL, 'y'},
-      {"as", required_argument, NULL, 'a'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                       {"share", required_argument, NULL, 's'},
+                                       {"copy", required_argument, NULL, 'y'},
+                                       {"as", required_argument, NULL, 'a'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   const char *machine = "default", *proc = NULL, *as = "nsh", *cmds = NULL;
   uint32_t rf = 0;
   int c;

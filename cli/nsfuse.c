@@ -284,8 +284,8 @@ static int set_attr(const char *path, const struct stat *a, int set) {
   return check(ns_wstat(path, &d));
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a,
-                       int set, struct fuse_file_info *fi) {
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
+                       struct fuse_file_info *fi) {
   const char *path = ino_path(ino);
   int r = path ? set_attr(path, a, set) : -ESTALE;
   if (r < 0) {
@@ -423,8 +423,7 @@ static void set_caching(const char *path, struct fuse_file_info *fi) {
   fi->keep_cache = 0;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino,
-                    struct fuse_file_info *fi) {
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   const char *path = ino_path(ino);
   int fd = path ? check(ns_open(path, ns_mode(fi->flags))) : -ESTALE;
   if (fd < 0) {
@@ -495,7 +494,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
   char path[UK_PATH_MAX + 1];
   struct fuse_entry_param e;
   int r = join(parent, name, path);
-  int fd = r < 0 ? r : check(ns_create(path, NS_OREAD, NS_DMDIR | (mode & 0777)));
+  int fd =
+      r < 0 ? r : check(ns_create(path, NS_OREAD, NS_DMDIR | (mode & 0777)));
   if (fd >= 0) {
     ns_close(fd);
     r = entry_of(path, &e);
@@ -610,8 +610,8 @@ static void *watch_kernel(void *arg) {
   const char *dir = arg;
   const char *s = getenv("UKSIM_FD");
   struct pollfd p = {.fd = s ? atoi(s) : -1, .events = POLLRDHUP};
-  while (poll(&p, 1, -1) < 0 || !(p.revents & (POLLHUP | POLLRDHUP | POLLERR |
-                                               POLLNVAL)))
+  while (poll(&p, 1, -1) < 0 ||
+         !(p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)))
     p.revents = 0;
   fuse_session_exit(fs.se);
   char *argv[] = {"fusermount3", "-u", "-z", (char *)dir, NULL};
@@ -645,8 +645,8 @@ int nsfuse_serve(const struct nsfuse_opts *o) {
   if (fuse_session_mount(fs.se, o->dir) != 0)
     goto error_signals;
   pthread_t watcher;
-  bool watching = pthread_create(&watcher, NULL, watch_kernel,
-                                 (void *)o->dir) == 0;
+  bool watching =
+      pthread_create(&watcher, NULL, watch_kernel, (void *)o->dir) == 0;
   if (o->ready)
     o->ready(o->arg);
   r = fuse_session_loop(fs.se);

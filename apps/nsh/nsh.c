@@ -64,6 +64,8 @@ void nsh_printf(struct nsh_io *io, const char *fmt, ...) {
 }
 
 int nsh_fail(struct nsh_io *io, const char *cmd, const char *path, int err) {
+  if (io->f)
+    fflush(io->f); /* the output so far comes before the message */
   fprintf(io->err, "%s: %s: %s\n", cmd, path, strerror(-err));
   return 1;
 }
