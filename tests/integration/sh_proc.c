@@ -2,6 +2,7 @@
 #include "sh_proc.h"
 
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -41,8 +42,10 @@ const char *sp_run(int *status, const char *fmt, ...) {
 void sp_sh_start(struct sp_sh *s, const char *machine, const char *as,
                  const char *extra) {
   int in[2], out[2];
-  cr_assert_eq(pipe(in), 0);
-  cr_assert_eq(pipe(out), 0);
+  /* Close-on-exec: a command run later (a FUSE daemon above all) must not
+   * keep this shell's stdin open after sp_sh_end closes it. */
+  cr_assert_eq(pipe2(in, O_CLOEXEC), 0);
+  cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
   s->pid = fork();
   cr_assert_geq(s->pid, 0);
   if (s->pid == 0) {
@@ -62,6 +65,9 @@ void sp_sh_start(struct sp_sh *s, const char *machine, const char *as,
   s->in = fdopen(in[1], "w");
   s->out = fdopen(out[0], "r");
   cr_assert(s->in && s->out);
+  /* An answer means the shell has attached: its name can be used. */
+  const char *hello = sp_sh_do(s, "");
+  cr_assert_str_eq(hello, "", "uksim sh --as %s: %s", as, hello);
 }
 
 const char *sp_sh_do(struct sp_sh *s, const char *line) {
