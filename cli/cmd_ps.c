@@ -7,18 +7,16 @@
 #include "cli.h"
 #include "kern.h"
 #include "machine.h"
+#include "../vfs/kfmt.h"
 
-static const char *proc_state(uint8_t s) {
-  switch (s) {
-  case UK_PROC_RUNNING:
-    return "run";
-  case UK_PROC_WAITING:
-    return "wait";
-  case UK_PROC_EXITED:
-    return "exited";
-  default:
-    return "?";
-  }
+/* The rows, as #k serves them (vfs/kfmt.h: one formatter for both). */
+static void print_table(const struct uk_kdata *kd,
+                        size_t (*line_fn)(const struct uk_kdata *, uint32_t *,
+                                          char *, size_t)) {
+  char line[256];
+  uint32_t cursor = 0;
+  for (size_t n; (n = line_fn(kd, &cursor, line, sizeof line)) > 0;)
+    fwrite(line, 1, n, stdout);
 }
 
 static void print_ps(const struct uk_kdata *kd, const Uksim__Reply *info) {
@@ -28,36 +26,7 @@ static void print_ps(const struct uk_kdata *kd, const Uksim__Reply *info) {
          info->blocks_used, info->blocks_total,
          (unsigned long long)(info->block_size >> 20),
          (unsigned long long)info->ica_bytes);
-  printf("%-4s %-8s %-12s %-6s %-6s %-8s %6s %6s %8s %6s\n", "SLOT", "PID",
-         "NAME", "KIND", "STATE", "SERVES", "ICAS", "OUT", "CALLS", "ERRS");
-  for (int i = 0; i < UK_PROC_MAX; i++) {
-    const struct uk_proc *p = &kd->proc[i];
-    if (p->state == UK_PROC_FREE)
-      continue;
-    const char *svc = p->svc < UK_SVC_MAX ? kd->svc[p->svc].name : "-";
-    printf("%-4d %-8d %-12.*s %-6s %-6s %-8.*s %6u %6u %8llu %6llu\n", i,
-           p->pid, KABI_NAME_MAX, p->name,
-           p->kind == UK_PROC_SERVER ? "server" : "ap", proc_state(p->state),
-           KABI_NAME_MAX, svc, p->icas_held, p->outstanding,
-           (unsigned long long)p->calls, (unsigned long long)p->errors);
-  }
-}
-
-static void print_svc(const struct uk_kdata *kd) {
-  printf("%-4s %-10s %-5s %-4s %-8s %6s %5s %10s %10s %8s %s\n", "ID", "NAME",
-         "STATE", "VER", "PID", "QUEUE", "HELD", "REQUESTS", "REPLIES",
-         "ERRORS", "STATE-ICA");
-  for (int i = 0; i < UK_SVC_MAX; i++) {
-    const struct uk_svc *s = &kd->svc[i];
-    if (s->state == UK_SVC_FREE)
-      continue;
-    int pid = s->proc < UK_PROC_MAX ? kd->proc[s->proc].pid : 0;
-    printf("%-4d %-10.*s %-5s %-4u %-8d %6u %5u %10llu %10llu %8llu %#x\n",
-           i + 1, KABI_NAME_MAX, s->name, s->state == UK_SVC_UP ? "up" : "down",
-           s->version, pid, s->q_len, s->held, (unsigned long long)s->requests,
-           (unsigned long long)s->replies, (unsigned long long)s->errors,
-           s->state_ica);
-  }
+  print_table(kd, vfs_ktab_procs);
 }
 
 /* The latency at quantile q of a histogram, in microseconds (the lower
@@ -128,7 +97,7 @@ static int table(int argc, char **argv, bool svc) {
     return 1;
   }
   if (svc)
-    print_svc(kd);
+    print_table(kd, vfs_ktab_svc);
   else
     print_ps(kd, info);
   uksim__reply__free_unpacked(info, NULL);

@@ -594,3 +594,154 @@ void p9_memfs_set_limit(p9_memfs *fs, uint64_t bytes) {
 const struct p9_srv_ops *p9_memfs_ops(void) {
   return &memfs_ops;
 }
+
+/* --- the tree as an image --------------------------------------------- */
+
+static void slot_out(const node *n, p9_memfs_slot *s) {
+  *s = (p9_memfs_slot){.used = n->used, .gen = n->gen};
+  if (!n->used)
+    return;
+  s->parent = n->parent;
+  s->child = n->child;
+  s->sibling = n->sibling;
+  s->name = n->name;
+  s->mode = n->mode;
+  s->uid = n->uid;
+  s->gid = n->gid;
+  s->muid = n->muid;
+  s->nopen = n->nopen;
+  s->qid = n->qid;
+  s->data = n->data;
+  s->len = n->len;
+  s->atime = n->atime;
+  s->mtime = n->mtime;
+}
+
+void p9_memfs_image_get(p9_memfs *fs, p9_memfs_image *img) {
+  img->nuser = fs->nuser;
+  img->user = xmalloc(fs->nuser * sizeof(*img->user));
+  for (uint32_t i = 0; i < fs->nuser; i++)
+    img->user[i] = fs->user[i];
+  img->nslot = fs->nn;
+  img->slot = xmalloc(fs->nn * sizeof(*img->slot));
+  for (uint32_t i = 0; i < fs->nn; i++)
+    slot_out(&fs->n[i], &img->slot[i]);
+  img->nextpath = fs->nextpath;
+  img->limit = fs->limit;
+}
+
+void p9_memfs_image_free(p9_memfs_image *img) {
+  free(img->user);
+  free(img->slot);
+  memset(img, 0, sizeof(*img));
+}
+
+static bool link_ok(const p9_memfs_image *img, uint32_t i) {
+  return i == P9__NIL || (i < img->nslot && img->slot[i].used);
+}
+
+/* One used slot on its own: names, users, links in range. */
+static bool slot_ok(const p9_memfs_image *img, uint32_t i) {
+  const p9_memfs_slot *s = &img->slot[i];
+  size_t nl = s->name ? strlen(s->name) : 0;
+  if (!s->name || nl == 0 || nl > 255 || (i && strchr(s->name, '/')))
+    return false;
+  if (s->uid >= img->nuser || s->gid >= img->nuser || s->muid >= img->nuser)
+    return false;
+  if (!link_ok(img, s->parent) || s->parent == P9__NIL ||
+      !link_ok(img, s->child) || !link_ok(img, s->sibling))
+    return false;
+  if (!(s->mode & P9_DMDIR) && s->child != P9__NIL)
+    return false;
+  if (((s->mode & P9_DMDIR) && s->len) || (s->len && !s->data) ||
+      s->len > SIZE_MAX / 2)
+    return false;
+  return s->qid.type == qid_type(s->mode);
+}
+
+/* The tree from the root: every used slot reached once, from the
+ * directory its parent link names, and nothing else.  The root's own
+ * sibling link is never followed. */
+static bool tree_ok(const p9_memfs_image *img) {
+  uint8_t *seen = xcalloc(img->nslot, 1);
+  uint32_t *stack = xmalloc(img->nslot * sizeof(*stack));
+  uint32_t sp = 0, reached = 1, used = 0;
+  bool ok = img->slot[0].parent == 0 && (img->slot[0].mode & P9_DMDIR);
+  seen[0] = 1;
+  stack[sp++] = 0;
+  while (ok && sp) {
+    uint32_t d = stack[--sp];
+    for (uint32_t c = img->slot[d].child; ok && c != P9__NIL;
+         c = img->slot[c].sibling) {
+      ok = !seen[c] && img->slot[c].parent == d;
+      seen[c] = 1;
+      reached++;
+      if (ok && (img->slot[c].mode & P9_DMDIR))
+        stack[sp++] = c;
+    }
+  }
+  for (uint32_t i = 0; i < img->nslot; i++)
+    used += img->slot[i].used;
+  free(seen);
+  free(stack);
+  return ok && reached == used;
+}
+
+static bool image_ok(const p9_memfs_image *img) {
+  if (img->nuser == 0 || img->nuser > MAXUSERS || img->nslot == 0 ||
+      !img->slot[0].used)
+    return false;
+  for (uint32_t i = 0; i < img->nuser; i++)
+    if (!img->user[i] || strlen(img->user[i]) > 0xffff)
+      return false;
+  for (uint32_t i = 0; i < img->nslot; i++)
+    if (img->slot[i].used && !slot_ok(img, i))
+      return false;
+  return tree_ok(img);
+}
+
+static void slot_in(p9_memfs *fs, uint32_t i, const p9_memfs_slot *s) {
+  node *n = &fs->n[i];
+  memset(n, 0, sizeof(*n));
+  n->gen = s->gen;
+  if (!s->used) {
+    n->sibling = fs->free;
+    fs->free = i;
+    return;
+  }
+  *n = (node){.name = xstrdup(s->name), .parent = s->parent,
+              .child = s->child, .sibling = s->sibling, .gen = s->gen,
+              .used = true, .mode = s->mode, .uid = s->uid, .gid = s->gid,
+              .muid = s->muid, .nopen = s->nopen, .qid = s->qid,
+              .len = s->len, .cap = s->len, .atime = s->atime,
+              .mtime = s->mtime};
+  if (s->len) {
+    n->data = xmalloc(s->len);
+    memcpy(n->data, s->data, s->len);
+  }
+  fs->bytes += s->len;
+}
+
+p9_memfs *p9_memfs_load(const p9_memfs_image *img, int *err) {
+  p9_memfs *fs;
+  if (!image_ok(img)) {
+    *err = -EINVAL;
+    return NULL;
+  }
+  fs = xcalloc(1, sizeof(*fs));
+  fs->free = P9__NIL;
+  fs->nextpath = img->nextpath;
+  fs->limit = img->limit;
+  fs->user = xmalloc(MAXUSERS * sizeof(*fs->user));
+  for (uint32_t i = 0; i < img->nuser; i++)
+    fs->user[i] = xstrdup(img->user[i]);
+  fs->nuser = img->nuser;
+  fs->n = xmalloc(img->nslot * sizeof(node));
+  fs->nn = fs->cap = img->nslot;
+  for (uint32_t i = img->nslot; i-- > 0;)
+    slot_in(fs, i, &img->slot[i]);
+  for (uint32_t i = 0; i < fs->nn; i++)
+    if (fs->n[i].used && fs->n[i].qid.path >= fs->nextpath)
+      fs->nextpath = fs->n[i].qid.path + 1; /* never reuse a path */
+  return fs;
+}

@@ -1236,3 +1236,86 @@ void p9_srv_read_stats(p9_srv *srv, p9_srv_stats *st) {
   st->conns = srv->nconns;
   st->buffered = srv->frames.used;
 }
+
+/* --- sessions as server state ----------------------------------------- */
+
+static void fid_out(const p9_fid *f, p9_session_fid *o) {
+  *o = (p9_session_fid){.num = f->num,
+                        .qid = f->qid,
+                        .omode = f->omode,
+                        .aux = f->aux,
+                        .dirindex = f->dirindex,
+                        .diroffset = f->diroffset,
+                        .uid = f->uid};
+}
+
+int p9_srv_session_get(p9_transport *t, p9_session *s) {
+  p9_conn *c = t->upper;
+  uint32_t n = 0;
+  memset(s, 0, sizeof(*s));
+  s->dialect = c->dialect;
+  s->msize = c->msize;
+  s->fid = xmalloc((c->fids.nlive ? c->fids.nlive : 1) * sizeof(*s->fid));
+  for (uint32_t i = 0; i < c->fids.nslot; i++) {
+    p9_fid *f = p9__fid_slot(&c->fids, i);
+    if ((f->flags & P9__FID_LIVE) && !(f->flags & P9__FID_AUTH))
+      fid_out(f, &s->fid[n++]);
+  }
+  s->nfid = n;
+  return 0;
+}
+
+/* Drops every fid a failed p9_srv_session_set made, without destroyfid:
+ * the server's own state never learnt of them. */
+static void session_undo(p9_conn *c) {
+  for (uint32_t i = 0; i < c->fids.nslot; i++) {
+    p9_fid *f = p9__fid_slot(&c->fids, i);
+    if (f->flags & P9__FID_LIVE)
+      p9__fid_unref(&c->fids, f);
+  }
+  c->dialect = P9_UNKNOWN;
+  c->msize = c->srv->msize;
+}
+
+int p9_srv_session_set(p9_transport *t, const p9_session *s) {
+  p9_conn *c = t->upper;
+  int err = 0;
+  if (c->dialect || c->fids.nlive || c->pending)
+    return -EBUSY;
+  if ((s->dialect != P9_2000 && s->dialect != P9_2000L) ||
+      s->msize < P9_MINMSIZE || s->msize > c->srv->msize)
+    return s->dialect == P9_UNKNOWN && s->nfid == 0 ? 0 : -EINVAL;
+  for (uint32_t i = 0; i < s->nfid && !err; i++) {
+    const p9_session_fid *o = &s->fid[i];
+    p9_fid *f = p9__fid_alloc(&c->fids, o->num, &err);
+    if (!f)
+      break;
+    f->qid = o->qid;
+    f->omode = o->omode;
+    f->aux = o->aux;
+    f->uid = o->uid;
+    f->dirindex = o->dirindex;
+    f->diroffset = o->diroffset;
+  }
+  if (err) {
+    session_undo(c);
+    return err;
+  }
+  c->dialect = s->dialect;
+  c->msize = s->msize;
+  t->max_msg = s->msize;
+  return 0;
+}
+
+int p9_srv_session_fid(p9_transport *t, uint32_t num, p9_session_fid *out) {
+  p9_conn *c = t->upper;
+  p9_fid *f = p9__fid_lookup(&c->fids, num);
+  if (!f || (f->flags & P9__FID_AUTH)) {
+    if (f)
+      f->ref--;
+    return -EBADF;
+  }
+  fid_out(f, out);
+  f->ref--;
+  return 0;
+}

@@ -236,7 +236,9 @@ static void req_event(struct kern *k, const char *ev, uint32_t actor,
     return;
   const struct uk_req *r = &k->kd->req[ri];
   const char *svc = r->svc != UK_NIL ? k->kd->svc[r->svc].name : NULL;
-  const char *client = r->client != UK_NIL ? kd_proc(k, r->client)->name : NULL;
+  const char *client = r->client == UK_KCLIENT ? "kernel"
+                       : r->client != UK_NIL  ? kd_proc(k, r->client)->name
+                                              : NULL;
   char on[40];
   struct kern_ev e = {
       .ev = ev,
@@ -291,7 +293,9 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
 
   struct kabi_request_msg rq = {.req = kern_req_id(k->kd, ri), .op = r->op};
   kabi_msg m;
-  rq.client_pid = r->client != UK_NIL ? kd_proc(k, r->client)->pid : 0;
+  rq.client_pid = r->client != UK_NIL && r->client != UK_KCLIENT
+                       ? kd_proc(k, r->client)->pid
+                       : 0; /* the kernel's mount driver is client 0 */
   kabi_msg_init(&m, KABI_ANS_REQUEST, k->proc[sp].wait_seq, 0, NULL, 0);
   rq.nica = pack_icas(k, sp, r, rq.ica, &m);
   memcpy(m.payload, &rq, sizeof rq);
@@ -356,6 +360,12 @@ void kern__complete(struct kern *k, uint32_t ri, int32_t status) {
     struct uk_svc *sv = &k->kd->svc[r->svc];
     kern_svc_record(sv, r->op, kern__now_ns() - r->sent_ns, status < 0);
     sv->errors += status < 0;
+  }
+  if (r->client == UK_KCLIENT) {
+    req_event(k, "result", UK_NIL, ri, status);
+    move_req_icas(k, r, UK_HOLD_REQUEST, ri);
+    kern__mnt_done(k, ri); /* the mount driver's own request */
+    return;
   }
   if (r->client == UK_NIL) {
     kern__ica_drop(k, r->ctl);
@@ -429,6 +439,65 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
                 kern__opname(k->kd, (uint32_t)s, a->op, on, sizeof on), *rid,
                 (unsigned long long)q->seqno, a->ctl, a->data);
   return s;
+}
+
+/* Queues a request of the kernel's own (the mount driver #M, kmnt.c) to
+ * service index s: ctl is held by the kernel (UK_HOLD_KERNEL), data (or
+ * none) by a process whose call is waiting on it.  Its result comes back to
+ * kern__mnt_done, never to a result queue. */
+int kern__enqueue_kernel(struct kern *k, uint32_t s, uint32_t op, uint32_t ctl,
+                         uint32_t data, uint64_t tag) {
+  struct uk_svc *sv = &k->kd->svc[s];
+  uint32_t rid;
+  if (s >= UK_SVC_MAX || sv->state != UK_SVC_UP)
+    return -EIO;
+  if (sv->q_len >= UK_QUEUE_MAX)
+    return -EAGAIN;
+  int ri = kern_req_alloc(k->kd, &rid);
+  if (ri < 0)
+    return -EAGAIN;
+  struct uk_req *q = &k->kd->req[ri];
+  q->client = UK_KCLIENT;
+  q->svc = s;
+  q->op = op;
+  q->ctl = ctl;
+  q->data = data;
+  q->tag = tag;
+  q->seqno = ++k->req_seqno;
+  q->sent_ns = kern__now_ns();
+  move_req_icas(k, q, UK_HOLD_REQUEST, (uint32_t)ri);
+  kern_q_push(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, (uint32_t)ri);
+  sv->requests++;
+  k->kd->ctr.sends++;
+  req_event(k, "send", UK_NIL, (uint32_t)ri, 0);
+  kern__deliver_request(k, s);
+  return 0;
+}
+
+/* An ICA the kernel itself holds (UK_HOLD_KERNEL), mapped into *base. */
+int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
+                  void **base) {
+  if (k->ica_bytes + size > k->kd->hdr.budget_bytes)
+    return -ENOMEM;
+  int fd = new_memfd(size);
+  if (fd < 0)
+    return fd;
+  void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED || kern_ica_alloc(k->kd, kind, size, UK_NIL, id) < 0) {
+    if (m != MAP_FAILED)
+      munmap(m, size);
+    close(fd);
+    return -ENOMEM;
+  }
+  kern_ica_move(k->kd, *id, UK_HOLD_KERNEL, 0);
+  k->ica_fd[KABI_ICA_INDEX(*id)] = fd;
+  k->ica_kept[KABI_ICA_INDEX(*id)] = 0;
+  k->ica_bytes += size;
+  k->kd->ctr.icas_created++;
+  k->kd->ctr.ica_bytes = k->ica_bytes;
+  machine_ica(k, *id, size, fd);
+  *base = m;
+  return 0;
 }
 
 /* Parses a send or call and queues its request. */

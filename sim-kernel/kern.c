@@ -755,6 +755,7 @@ static void halt_check(struct kern *k) {
     if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_SVC)
       kern__ica_drop(k, KABI_ICA_ID(i, e->gen)); /* state, parked, hand-off */
   }
+  kern__mnt_halt(k); /* the mount driver's control ICAs */
   for (int s = 0; s < UK_SVC_MAX; s++) {
     k->kd->svc[s].state_ica = KABI_ICA_NONE;
     k->kd->svc[s].handoff_ica = KABI_ICA_NONE;
@@ -1026,6 +1027,11 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   UV_CHECK(uv_idle_init(k.loop, &k.poll));
   kern__sleep_init(&k);
   rep_init(&k);
+  kern__host_init(&k);
+  if (kern__mnt_init(&k) < 0) {
+    fprintf(stderr, "uksim kernel: the mount driver #M could not register\n");
+    return 1;
+  }
   if (scenario &&
       k.ops->start(&k, scenario, seed_v, seed != NULL, dump_dir) < 0)
     return 1;

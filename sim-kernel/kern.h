@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "control.pb-c.h"
+#include "dev.h"
 #include "kabi_io.h"
 #include "ktab.h"
 #include "outbox.h"
@@ -103,6 +104,37 @@ struct kern_proc {
   uint64_t ns_map_size;
 };
 
+/* The mount driver's (kmnt.c): one 9P exchange of a namespace call's log,
+ * a link's session, a control ICA of the kernel's pool. */
+#define KMNT_EX_MAX 48
+#define KMNT_POOL_MAX 64
+struct kmnt_ex {
+  uint8_t type; /* the T-message */
+  bool done, owns;
+  int err;
+  uint32_t dev, fid, newfid;
+  char name[KABI_DIR_NAME_MAX + 1];
+  uint64_t off;
+  uint32_t slot;  /* the pool ICA holding the message, then the answer */
+  uint32_t data;  /* the data ICA that travelled, or 0 */
+  uint32_t count; /* Rread/Rwrite count, Rversion msize */
+  struct uk_qid qid;
+};
+struct kmnt_call {
+  uint32_t n, cursor, gen;
+  struct kmnt_ex ex[KMNT_EX_MAX];
+};
+enum { KMNT_NEW = 0, KMNT_VERSIONING, KMNT_READY };
+struct kmnt_link {
+  uint8_t state;
+  uint32_t next_fid;
+};
+struct kmnt_pool {
+  uint32_t id;
+  void *base;
+  bool busy;
+};
+
 /* Per service, what only the kernel needs (replace.c). */
 struct kern_svc {
   struct kern_prog prog; /* how to start another instance */
@@ -166,6 +198,15 @@ struct kern {
   bool frozen;                     /* the scenario is over: no more steps */
   uint64_t steps_max, time_max_ns; /* 0: no limit */
   const struct kern_ops *ops;      /* never NULL (kern_main) */
+  /* The mount driver (kmnt.c). */
+  struct kmnt_link mlink[UK_SVC_MAX];
+  struct kmnt_pool mpool[KMNT_POOL_MAX];
+  uint32_t mpool_n;
+  struct kmnt_call *mcall[UK_PROC_MAX];
+  uint32_t mdata;  /* the running call's data ICA, or 0 */
+  struct vfs_host vhost; /* what servants ask of the kernel (kns_host.c) */
+  uint64_t cons_seq;     /* console output mirrored so far */
+  bool mblocked;   /* the running call sent a 9P request and waits */
   /* The namespace the next kern__spawn gives (kern__ns_start's from and
    * rfflags); -1: a fresh one. */
   int spawn_ns_from;
@@ -285,12 +326,38 @@ int kern__do_ns(struct kern *k, uint32_t p, kabi_msg *m);
 int kern__ns_start(struct kern *k, uint32_t p, int from, uint32_t rfflags);
 void kern__ns_exit(struct kern *k, uint32_t p);
 void kern__ns_forget_ica(struct kern *k, uint32_t id);
-/* kns_host.c: what servants ask of the kernel (vfs/dev.h), the caller they
- * run for, and the mount driver #M. */
-void kern__vfs_up(struct kern *k, uint32_t p);
+/* Resumes p's deferred namespace call (its 9P answer came). */
+void kern__ns_resume(struct kern *k, uint32_t p);
+/* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);
+void kern__host_init(struct kern *k);
+void kern__host_up(struct kern *k, uint32_t p);
+void kern__cons_flush(struct kern *k);
+/* The service a server-link chan (/srv/NAME) names. */
+int kern__srv_lookup(struct kern *k, uint32_t chan, uint32_t *svc);
+
+/* kmnt.c: the mount driver #M (the state machine is there). */
+struct p9_stat;
+int kern__mnt_init(struct kern *k);
+void kern__vfs_up(struct kern *k, uint32_t p); /* the call running now */
 long kern__mnt_mount(struct kern *k, uint32_t p, int fd, const char *old,
                      uint32_t oldlen, const char *aname, uint32_t flags);
+int kern__mnt_fix(struct kern *k, uint32_t c);
+int kern__mnt_stat(struct kern *k, const struct uk_chan *c, struct kabi_dir *d);
+int kern__mnt_wstat(struct kern *k, const struct uk_chan *c,
+                    const struct kabi_dir *d);
+int kern__mnt_list(struct kern *k, const struct uk_chan *c,
+                   int (*fn)(void *arg, const struct p9_stat *st), void *arg);
+void kern__mnt_dir(const struct p9_stat *st, struct kabi_dir *d);
+void kern__mnt_done(struct kern *k, uint32_t ri);
+void kern__mnt_forget(struct kern *k, uint32_t p);
+void kern__mnt_call_over(struct kern *k, uint32_t p);
+void kern__mnt_clunks(struct kern *k);
+void kern__mnt_halt(struct kern *k);
+int kern__enqueue_kernel(struct kern *k, uint32_t s, uint32_t op, uint32_t ctl,
+                         uint32_t data, uint64_t tag);
+int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
+                  void **base);
 
 /* replace.c: server replacement and restart (state machine there). */
 void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *r);

@@ -26,6 +26,7 @@
 
 #include "dev.h"
 #include "kern.h"
+#include "uksim/9p.h"
 #include "vfs.h"
 
 /* The ICA bytes of one call: the control ICA and perhaps a data ICA. */
@@ -136,22 +137,22 @@ static int io_buf(struct kern *k, uint32_t p, struct nscall *c, bool write,
 
 /* Paths and chans --------------------------------------------------------- */
 
+/* namec, and a mounted server's chan gets a fid of its own (kmnt.c). */
 static int namec(struct kern *k, uint32_t p, const struct nscall *c, int i,
                  uint32_t *chan) {
-  return vfs_namec(k->kd, p, c->path[i], c->a.len[i], chan);
+  int r = vfs_namec(k->kd, p, c->path[i], c->a.len[i], chan);
+  if (r == 0 && (r = kern__mnt_fix(k, *chan)) < 0)
+    vfs_chan_unref(k->kd, *chan);
+  return r;
 }
 
 static struct uk_chan *chan_of(struct kern *k, uint32_t id) {
   return &k->kd->vfs.chan[UK_VFS_INDEX(id)];
 }
 
-/* Drops the kernel's reference on chan id, closing it on the servant first
- * when this is its last use. */
+/* Drops the kernel's reference on chan id. */
 static void chan_put(struct kern *k, uint32_t id) {
-  const struct uk_chan *ch = chan_of(k, id);
-  if (ch->ref == 1 && (ch->flags & UK_CHAN_F_OPEN))
-    vfs_dev_close(k->kd, id);
-  vfs_chan_unref(k->kd, id);
+  vfs_chan_unref(k->kd, id); /* the last reference closes it (dev.h) */
 }
 
 /* The chan a walk that reached c sees: the first member of a union bound
@@ -187,9 +188,12 @@ static int stat_chan(struct kern *k, uint32_t p, uint32_t id,
     return -EINVAL;
   uint32_t top = mounted(k, p, id);
   struct vfs_dir d;
-  int r = vfs_dev_stat(k->kd, top, &d);
-  if (r == 0)
+  int r;
+  if (chan_of(k, top)->type == UK_CHAN_MNT) {
+    r = kern__mnt_stat(k, chan_of(k, top), (struct kabi_dir *)c->ctl);
+  } else if ((r = vfs_dev_stat(k->kd, top, &d)) == 0) {
     dir_out(&d, chan_of(k, top)->type, (struct kabi_dir *)c->ctl);
+  }
   chan_put(k, top);
   c->ans.at = 0;
   return r < 0 ? r : (int)sizeof(struct kabi_dir);
@@ -202,7 +206,7 @@ static int stat_chan(struct kern *k, uint32_t p, uint32_t id,
  * no earlier member has that name). */
 
 struct dirlist {
-  struct kern *k;
+  struct kern *k;  /* for has_name */
   uint64_t skip;   /* records still to skip */
   struct kabi_dir *out;
   uint32_t max, n; /* records room / given */
@@ -214,10 +218,44 @@ static bool has_name(void *arg, uint32_t dir, const char *name) {
   return vfs_dev_walk(k->kd, chan_of(k, dir), name, &q) == 0;
 }
 
+/* Offers entry d of member pos of union m (m < 0: no union) to l. */
+static void offer(struct dirlist *l, uint32_t p, int m, int pos,
+                  const struct kabi_dir *d) {
+  struct kern *k = l->k;
+  uint32_t ns = k->kd->vfs.vproc[p].ns;
+  if (l->n >= l->max)
+    return;
+  if (m >= 0 && !vfs_union_shows(k->kd, ns, m, pos, d->name, has_name, k))
+    return;
+  if (l->skip > 0) {
+    l->skip--;
+    return;
+  }
+  l->out[l->n++] = *d;
+}
+
+struct mlist {
+  struct dirlist *l;
+  uint32_t p;
+  int m, pos;
+};
+
+static int offer_stat(void *arg, const struct p9_stat *st) {
+  struct mlist *ml = arg;
+  struct kabi_dir d;
+  kern__mnt_dir(st, &d);
+  offer(ml->l, ml->p, ml->m, ml->pos, &d);
+  return ml->l->n < ml->l->max ? 0 : 1;
+}
+
 /* Reads member `id` whole, offering each entry the union shows. */
 static int list_member(struct kern *k, uint32_t p, int m, int pos, uint32_t id,
                        struct dirlist *l) {
   const struct uk_chan *mc = chan_of(k, id);
+  if (mc->type == UK_CHAN_MNT) {
+    struct mlist ml = {.l = l, .p = p, .m = m, .pos = pos};
+    return kern__mnt_list(k, mc, offer_stat, &ml);
+  }
   uint32_t tmp;
   int r = vfs_chan_new(k->kd, mc->type, mc->dev, &mc->qid, &tmp);
   if (r < 0)
@@ -227,8 +265,8 @@ static int list_member(struct kern *k, uint32_t p, int m, int pos, uint32_t id,
     return r;
   }
   struct vfs_dir d;
+  struct kabi_dir kd;
   uint64_t off = 0;
-  uint32_t ns = k->kd->vfs.vproc[p].ns;
   while (l->n < l->max) {
     long got = vfs_dev_read(k->kd, tmp, &d, sizeof d, off);
     if (got <= 0) {
@@ -236,13 +274,8 @@ static int list_member(struct kern *k, uint32_t p, int m, int pos, uint32_t id,
       break;
     }
     off += (uint64_t)got;
-    if (m >= 0 && !vfs_union_shows(k->kd, ns, m, pos, d.name, has_name, k))
-      continue;
-    if (l->skip > 0) {
-      l->skip--;
-      continue;
-    }
-    dir_out(&d, mc->type, &l->out[l->n++]);
+    dir_out(&d, mc->type, &kd);
+    offer(l, p, m, pos, &kd);
   }
   chan_put(k, tmp);
   return r;
@@ -307,6 +340,10 @@ static int do_open(struct kern *k, uint32_t p, struct nscall *c) {
       memcpy(chan_of(k, cp)->path, b->path, sizeof b->path);
       vfs_chan_unref(k->kd, ch);
       ch = cp;
+      if ((r = kern__mnt_fix(k, ch)) < 0) {
+        vfs_chan_unref(k->kd, ch);
+        return r;
+      }
     }
   }
   if ((r = vfs_dev_open(k->kd, ch, (uint8_t)c->a.flags)) < 0) {
@@ -398,9 +435,6 @@ static int do_close(struct kern *k, uint32_t p, int fd) {
   uint32_t id = fd_chan(k, p, fd);
   if (id == UK_VFS_NONE)
     return -EBADF;
-  const struct uk_chan *ch = chan_of(k, id);
-  if (ch->ref == 1 && (ch->flags & UK_CHAN_F_OPEN))
-    vfs_dev_close(k->kd, id);
   int r = vfs_fd_close(k->kd, p, fd);
   return r < 0 ? r : 0;
 }
@@ -419,6 +453,24 @@ static int do_stat(struct kern *k, uint32_t p, struct nscall *c) {
   int r = stat_chan(k, p, id, c);
   chan_put(k, id);
   return r;
+}
+
+/* Only a mounted server's files change their stat; servants have none
+ * to change ([Plan 9] devwstat's default is an error too). */
+static int do_wstat(struct kern *k, uint32_t p, struct nscall *c) {
+  struct kabi_dir d;
+  uint32_t id;
+  if ((uint64_t)c->a.len[0] + sizeof d > c->ctl_size)
+    return -EINVAL;
+  memcpy(&d, c->ctl + c->a.len[0], sizeof d);
+  int r = namec(k, p, c, 0, &id);
+  if (r < 0)
+    return r;
+  r = chan_of(k, id)->type == UK_CHAN_MNT
+          ? kern__mnt_wstat(k, chan_of(k, id), &d)
+          : -EPERM;
+  chan_put(k, id);
+  return r < 0 ? r : 0;
 }
 
 static int do_remove(struct kern *k, uint32_t p, struct nscall *c) {
@@ -542,7 +594,7 @@ static long ns_run(struct kern *k, uint32_t p, struct nscall *c) {
   case KABI_NS_FSTAT:
     return do_stat(k, p, c);
   case KABI_NS_WSTAT:
-    return -EPERM; /* servants have no wstat; mounted servers will */
+    return do_wstat(k, p, c);
   case KABI_NS_REMOVE:
     return do_remove(k, p, c);
   case KABI_NS_CHDIR:
@@ -583,24 +635,54 @@ static void answer(struct kern *k, uint32_t p, uint32_t seq,
   kern__answer(k, p, &m);
 }
 
-/* Runs call m of p once: the result, or -EAGAIN. */
+/* Runs call m of p once: the result, -EAGAIN (a servant would block) or
+ * -EINPROGRESS (a mounted server's answer is awaited: kmnt.c).  A run the
+ * mount driver's log does not match starts afresh. */
 static long run_once(struct kern *k, uint32_t p, const kabi_msg *m,
                      struct nscall *c) {
-  int r = parse(k, p, m, c);
-  if (r < 0)
-    return r;
-  kern__vfs_up(k, p);
-  long n = ns_run(k, p, c);
-  kern__vfs_up(k, UK_NIL);
-  if (c->data != NULL)
-    munmap(c->data, c->data_size);
-  c->data = NULL;
-  return n;
+  long n;
+  for (int tries = 0;; tries++) {
+    int r = parse(k, p, m, c);
+    if (r < 0)
+      return r;
+    kern__vfs_up(k, p);
+    k->mdata = c->a.data;
+    n = ns_run(k, p, c);
+    if (k->mblocked)
+      n = -EINPROGRESS;
+    k->mdata = KABI_ICA_NONE;
+    kern__vfs_up(k, UK_NIL);
+    if (c->data != NULL)
+      munmap(c->data, c->data_size);
+    c->data = NULL;
+    if (n != -ERESTART || tries > 0)
+      break;
+    kern__mnt_forget(k, p); /* the tables changed under the log */
+  }
+  return n == -ERESTART ? -EAGAIN : n;
 }
 
 static bool changes(uint32_t call) {
   return call != KABI_NS_STAT && call != KABI_NS_FSTAT &&
          call != KABI_NS_FD2PATH;
+}
+
+/* Call m of p is over with r: answered, its log settled. */
+static void finish(struct kern *k, uint32_t p, const kabi_msg *m,
+                   const struct nscall *c, long r) {
+  kern__mnt_call_over(k, p);
+  kern__cons_flush(k);
+  answer(k, p, m->hdr.seq, c, r);
+}
+
+static void wait_call(struct kern *k, uint32_t p, const kabi_msg *m, long r) {
+  struct kern_proc *kp = &k->proc[p];
+  if (&kp->ns_call != m)
+    kp->ns_call = *m;
+  kp->ns_waiting = r == -EAGAIN; /* -EINPROGRESS: resumed by its answer */
+  kp->wait_seq = m->hdr.seq;
+  kd_proc(k, p)->state = UK_PROC_WAITING;
+  kd_proc(k, p)->wait_op = KABI_NS;
 }
 
 /* Retries the deferred calls until none completes. */
@@ -613,11 +695,13 @@ static void retry_waiting(struct kern *k) {
       if (!kp->ns_waiting)
         continue;
       long r = run_once(k, p, &kp->ns_call, &c);
-      if (r == -EAGAIN)
+      if (r == -EAGAIN || r == -EINPROGRESS) {
+        wait_call(k, p, &kp->ns_call, r);
         continue;
+      }
       kp->ns_waiting = false;
       kd_proc(k, p)->state = UK_PROC_RUNNING;
-      answer(k, p, kp->ns_call.hdr.seq, &c, r);
+      finish(k, p, &kp->ns_call, &c, r);
       again = true;
     }
   }
@@ -626,18 +710,31 @@ static void retry_waiting(struct kern *k) {
 int kern__do_ns(struct kern *k, uint32_t p, kabi_msg *m) {
   struct nscall c;
   long r = run_once(k, p, m, &c);
-  if (r == -EAGAIN) {
-    k->proc[p].ns_call = *m;
-    k->proc[p].ns_waiting = true;
-    k->proc[p].wait_seq = m->hdr.seq;
-    kd_proc(k, p)->state = UK_PROC_WAITING;
-    kd_proc(k, p)->wait_op = KABI_NS;
+  if (r == -EAGAIN || r == -EINPROGRESS) {
+    wait_call(k, p, m, r);
     return KERN_DEFER;
   }
-  answer(k, p, m->hdr.seq, &c, r);
+  finish(k, p, m, &c, r);
   if (r >= 0 && changes(c.a.call))
     retry_waiting(k);
   return KERN_ANSWERED;
+}
+
+void kern__ns_resume(struct kern *k, uint32_t p) {
+  struct kern_proc *kp = &k->proc[p];
+  struct nscall c;
+  if (kd_proc(k, p)->state != UK_PROC_WAITING ||
+      kd_proc(k, p)->wait_op != KABI_NS)
+    return;
+  long r = run_once(k, p, &kp->ns_call, &c);
+  if (r == -EAGAIN || r == -EINPROGRESS) {
+    wait_call(k, p, &kp->ns_call, r);
+    return;
+  }
+  kp->ns_waiting = false;
+  kd_proc(k, p)->state = UK_PROC_RUNNING;
+  finish(k, p, &kp->ns_call, &c, r);
+  retry_waiting(k);
 }
 
 /* Process life ------------------------------------------------------------ */
@@ -691,11 +788,13 @@ void kern__ns_exit(struct kern *k, uint32_t p) {
   struct kern_proc *kp = &k->proc[p];
   kp->ns_waiting = false;
   unmap_cached(kp);
+  kern__mnt_forget(k, p);
   if (!k->kd->vfs.vproc[p].attached)
     return;
   for (int fd = 0; fd < UK_FD_MAX; fd++)
     if (k->kd->vfs.vproc[p].fd[fd] != UK_VFS_NONE)
       do_close(k, p, fd);
   vfs_proc_release(k->kd, p);
+  kern__mnt_clunks(k);
   retry_waiting(k); /* a pipe's writer gone: its reader sees the end */
 }

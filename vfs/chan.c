@@ -68,7 +68,7 @@ int vfs_chan_unref(struct uk_kdata *kd, uint32_t id) {
     c->state = UK_CHAN_CLUNK;
     return 1;
   }
-  c->state = UK_CHAN_FREE;
+  vfs__chan_last(kd, (uint32_t)i);
   return 0;
 }
 

@@ -8,10 +8,12 @@
 
 #include "dev.h"
 #include "vfs.h"
+#include "vfs_int.h"
 
 /* The servants of vfs/, by letter.  A new servant adds its line here. */
 static const struct vfs_dev *const vfs_devtab[] = {
-    &vfs_rootdev,
+    &vfs_rootdev, &vfs_consdev, &vfs_envdev,  &vfs_srvdev,
+    &vfs_pipedev, &vfs_procdev, &vfs_kerndev,
 };
 
 /* Servants registered at run time (dev.h: vfs_dev_add). */
@@ -39,6 +41,100 @@ int vfs_dev_add(const struct vfs_dev *d) {
       return 0;
     }
   return -ENOSPC;
+}
+
+/* The kernel's hooks (dev.h convention 2).  The one static that is not a
+ * table: it points into the kernel, not into the region. */
+static const struct vfs_host *host;
+
+void vfs_host_set(const struct vfs_host *h) {
+  host = h;
+}
+
+const struct vfs_host *vfs_host_get(void) {
+  return host;
+}
+
+uint32_t vfs_up(void) {
+  return host != NULL ? host->up : UK_NIL;
+}
+
+uint64_t vfs_now_ns(void) {
+  return host != NULL && host->now_ns != NULL ? host->now_ns(host->arg) : 0;
+}
+
+int vfs_kill(uint32_t p, const char *note) {
+  if (host == NULL || host->kill == NULL)
+    return -ENOSYS;
+  return host->kill(host->arg, p, note);
+}
+
+/* --- Helpers for servants (vfs_int.h). --- */
+
+void vfs__dir(struct vfs_dir *d, uint64_t path, uint8_t qtype, uint32_t mode,
+              uint64_t length, const char *name) {
+  memset(d, 0, sizeof *d);
+  d->qid.path = path;
+  d->qid.type = qtype;
+  d->mode = mode;
+  d->length = length;
+  strncpy(d->name, name, VFS_DIRNAME_MAX);
+}
+
+void vfs__path_append(struct uk_chan *c, const char *name) {
+  size_t n = strlen(c->path), k = strlen(name);
+  if (n == 0 || n + 1 + k > UK_PATH_MAX)
+    return; /* no name to extend, or no room: fd2path says -ENOENT */
+  if (c->path[n - 1] != '/')
+    c->path[n++] = '/';
+  memcpy(c->path + n, name, k + 1);
+}
+
+int vfs__flat_gen(const struct vfs__ent *tab, int n, const char *root,
+                  const struct uk_chan *c, int i, struct vfs_dir *d) {
+  uint64_t p = c->qid.path;
+  if (p > (uint64_t)n)
+    return 0;
+  if (i == VFS_GEN_PARENT || (i == VFS_GEN_SELF && p == 0)) {
+    vfs__dir(d, 0, UK_QTDIR, VFS_DMDIR | 0555u, 0, root);
+    return 1;
+  }
+  if (i == VFS_GEN_SELF)
+    i = (int)p - 1;
+  else if (p != 0)
+    return 0; /* a file has no entries */
+  if (i < 0 || i >= n)
+    return 0;
+  vfs__dir(d, (uint64_t)i + 1, 0, tab[i].mode, 0, tab[i].name);
+  return 1;
+}
+
+int vfs__check_name(const char *name, size_t max) {
+  if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+      strchr(name, '/') != NULL)
+    return -EINVAL;
+  return strlen(name) > max ? -ENAMETOOLONG : 0;
+}
+
+void vfs__created(struct uk_chan *dir, uint64_t path, uint8_t mode,
+                  const char *name) {
+  dir->qid.path = path;
+  dir->qid.type = 0;
+  dir->qid.vers = 0;
+  dir->mode = mode & (3u | VFS_OTRUNC);
+  dir->flags |= UK_CHAN_F_OPEN;
+  dir->offset = 0;
+  vfs__path_append(dir, name);
+}
+
+void vfs__chan_last(struct uk_kdata *kd, uint32_t i) {
+  struct uk_chan *c = &kd->vfs.chan[i];
+  const struct vfs_dev *d = vfs_dev_lookup(c->type);
+  if (d != NULL && d->close != NULL && (c->flags & UK_CHAN_F_OPEN))
+    d->close(kd, c);
+  c->state = UK_CHAN_FREE;
+  if (d != NULL && d->free != NULL)
+    d->free(kd, c);
 }
 
 /* --- Generic ops. --- */
@@ -182,7 +278,7 @@ int vfs_dev_open(struct uk_kdata *kd, uint32_t c, uint8_t mode) {
   return dev->open ? dev->open(kd, w, mode) : vfs_devopen(kd, w, mode);
 }
 
-long vfs_dev_read(const struct uk_kdata *kd, uint32_t c, void *buf, uint32_t n,
+long vfs_dev_read(struct uk_kdata *kd, uint32_t c, void *buf, uint32_t n,
                   uint64_t off) {
   const struct uk_chan *ch;
   const struct vfs_dev *dev;

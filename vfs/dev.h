@@ -24,9 +24,33 @@
  * those added at run time with vfs_dev_add (tests, and servants that live
  * outside vfs/ such as the mount driver #M to come).
  *
- * Directory reads give whole struct vfs_dir records, the offset counting
- * bytes of records (a multiple of sizeof(struct vfs_dir)); the 9P stat(5)
- * encoding is the kernel call's business, not the servant's.
+ * Conventions the kernel relies on:
+ *
+ * 1. Would block.  A read or write that must wait (an empty pipe or
+ *    console, a full pipe) returns -EAGAIN and changes nothing in the
+ *    region.  The kernel never blocks its loop on it: it defers the
+ *    caller's call and retries it after later namespace calls have changed
+ *    things (a write to the pipe, console input, a close of the other end).
+ * 2. The caller.  Servants that need the calling process (Plan 9's `up`:
+ *    #c pid, #e's group) or the kernel (#c time, #p kill) ask the host
+ *    (struct vfs_host below) that the kernel installs with vfs_host_set
+ *    and keeps current: h->up is the process index of the call being
+ *    served, set before each namespace call.  With no host (unit tests
+ *    that install none) up is UK_NIL, the clock reads 0 and kill is
+ *    -ENOSYS.
+ * 3. Directory reads give whole struct vfs_dir records, the offset
+ *    counting bytes of records (a multiple of sizeof(struct vfs_dir)), and
+ *    stat gives one; the 9P stat(5) or kabi_dir encoding is the kernel
+ *    call's business, not the servant's.
+ * 4. The last reference.  When a servant's chan loses its last reference
+ *    (vfs_chan_unref) it is closed first if still open (the servant's
+ *    close op, Plan 9's cclose), then the servant's free op runs: a
+ *    servant whose objects live as long as chans name them (#| pipes)
+ *    frees them there.  The kernel may also close a chan earlier with
+ *    vfs_dev_close; a chan is never closed twice.
+ * 5. Text files (#c time and pid, #p, #k, #s and #e values) are read at
+ *    an offset like any file; a reader that wants a consistent view reads
+ *    from 0 in one call with a buffer large enough.
  */
 #ifndef UKSIM_VFS_DEV_H
 #define UKSIM_VFS_DEV_H
@@ -81,8 +105,10 @@ struct vfs_dev {
               struct vfs_dir *d);
   /* Sets c's mode and OPEN flag (the dispatch has checked c is not open). */
   int (*open)(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode);
-  /* Bytes read or written, or a negative errno. */
-  long (*read)(const struct uk_kdata *kd, const struct uk_chan *c, void *buf,
+  /* Bytes read or written, or a negative errno; -EAGAIN: would block
+   * (convention 1).  A read may change the region (it drains a pipe or
+   * the console's input). */
+  long (*read)(struct uk_kdata *kd, const struct uk_chan *c, void *buf,
                uint32_t n, uint64_t off);
   long (*write)(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
                 uint32_t n, uint64_t off);
@@ -92,6 +118,9 @@ struct vfs_dev {
   int (*remove)(struct uk_kdata *kd, struct uk_chan *c);
   /* The last use of an open chan is over (before its last reference). */
   void (*close)(struct uk_kdata *kd, struct uk_chan *c);
+  /* c's last reference went, open or not (convention 4); c is already
+   * FREE in the table and passed by value. */
+  void (*free)(struct uk_kdata *kd, const struct uk_chan *c);
 };
 
 /* The servant with letter dc, or NULL. */
@@ -104,6 +133,48 @@ int vfs_dev_add(const struct vfs_dev *d);
 
 /* The servants in vfs/ (one file each). */
 extern const struct vfs_dev vfs_rootdev; /* #/ devroot.c */
+extern const struct vfs_dev vfs_consdev; /* #c devcons.c */
+extern const struct vfs_dev vfs_envdev;  /* #e devenv.c */
+extern const struct vfs_dev vfs_srvdev;  /* #s devsrv.c */
+extern const struct vfs_dev vfs_pipedev; /* #| devpipe.c */
+extern const struct vfs_dev vfs_procdev; /* #p devproc.c */
+extern const struct vfs_dev vfs_kerndev; /* #k devkern.c */
+
+/* What servants need of the kernel (convention 2).  Borrowed: the kernel
+ * keeps it alive and current while it serves namespace calls. */
+struct vfs_host {
+  void *arg;
+  uint32_t up; /* process index of the caller, UK_NIL outside a call */
+  uint64_t (*now_ns)(void *arg); /* the kernel clock, ns since boot */
+  /* Ends process p (a process index) for `note` ("kill" from #p ctl, or
+   * the note written to #p note); 0 or a negative errno. */
+  int (*kill)(void *arg, uint32_t p, const char *note);
+};
+void vfs_host_set(const struct vfs_host *h); /* NULL: no host */
+const struct vfs_host *vfs_host_get(void);   /* NULL if none */
+uint32_t vfs_up(void);                       /* h->up, or UK_NIL */
+uint64_t vfs_now_ns(void);                   /* h->now_ns(), or 0 */
+int vfs_kill(uint32_t p, const char *note);  /* h->kill(), or -ENOSYS */
+
+/* #c for the kernel: console input in (bytes taken, which is fewer than n
+ * when the ring fills), and output out: the bytes written since *seq (a
+ * count of bytes ever written, 0 at boot) into buf[0..n), advancing *seq;
+ * output overwritten before it was mirrored is skipped. */
+uint32_t vfs_cons_input(struct uk_kdata *kd, const void *buf, uint32_t n);
+uint32_t vfs_cons_output(const struct uk_kdata *kd, uint64_t *seq, void *buf,
+                         uint32_t n);
+
+/* #s for the kernel's mount: the service that /srv entry c (a #s chan)
+ * names.  -EINVAL for a chan that is not an entry of #s, -ENOENT for an
+ * entry removed since, -ENOTCONN for one not posted or whose service is
+ * gone. */
+int vfs_srv_lookup(const struct uk_kdata *kd, const struct uk_chan *c,
+                   uint32_t *svc);
+
+/* #| for the kernel's pipe(): a new pipe and its two ends as chans open
+ * for reading and writing, one reference each (the caller's), named
+ * "#|/data" and "#|/data1".  -ENFILE when the pipe or chan table is full. */
+int vfs_pipe_new(struct uk_kdata *kd, uint32_t *c0, uint32_t *c1);
 
 /* Dispatch: the op of c's servant, or its default.  -EBADF for a chan not
  * LIVE or not open as the op needs, -ENODEV for a letter no servant has. */
@@ -113,7 +184,7 @@ int vfs_dev_walk(const struct uk_kdata *kd, const struct uk_chan *dir,
                  const char *name, struct uk_qid *qid);
 int vfs_dev_stat(const struct uk_kdata *kd, uint32_t c, struct vfs_dir *d);
 int vfs_dev_open(struct uk_kdata *kd, uint32_t c, uint8_t mode);
-long vfs_dev_read(const struct uk_kdata *kd, uint32_t c, void *buf, uint32_t n,
+long vfs_dev_read(struct uk_kdata *kd, uint32_t c, void *buf, uint32_t n,
                   uint64_t off);
 long vfs_dev_write(struct uk_kdata *kd, uint32_t c, const void *buf, uint32_t n,
                    uint64_t off);

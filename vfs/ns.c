@@ -91,6 +91,8 @@ int vfs_ns_copy(struct uk_kdata *kd, uint32_t from, uint32_t *ns) {
   const struct uk_nsgroup *src = vfs__ns(kd, from);
   if (src == NULL)
     return -EINVAL;
+  if (!vfs__env_fits(kd, from))
+    return -ENOSPC; /* checked first: a refused copy changes nothing */
   int i = ns_alloc(kd, ns);
   if (i < 0)
     return i;
@@ -99,6 +101,7 @@ int vfs_ns_copy(struct uk_kdata *kd, uint32_t from, uint32_t *ns) {
   memcpy(g->mount, src->mount, sizeof g->mount);
   for (uint32_t m = 0; m < g->nmount; m++)
     mount_ref(kd, &g->mount[m]);
+  vfs__env_copy(kd, from, *ns);
   return 0;
 }
 
@@ -119,6 +122,7 @@ int vfs_ns_unref(struct uk_kdata *kd, uint32_t ns) {
   int clunks = 0;
   for (uint32_t m = 0; m < g->nmount; m++)
     mount_unref(kd, &g->mount[m], &clunks);
+  vfs__env_free(kd, ns);
   uint16_t gen = g->gen;
   memset(g, 0, sizeof *g);
   g->gen = gen;

@@ -20,6 +20,7 @@
 #ifndef UKSIM_9P_H
 #define UKSIM_9P_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -530,6 +531,38 @@ unsigned p9_srv_nconns(p9_srv *srv);
 /* The limits' counters so far. */
 void p9_srv_read_stats(p9_srv *srv, p9_srv_stats *st);
 
+/*
+ * Sessions as server state.  A server that must keep its clients' open
+ * fids across its own replacement or restart (servers/ramfs.c) reads a
+ * connection's session out, keeps it, and puts it back into a fresh
+ * connection of its successor.  Auth fids are not part of a session: a
+ * restored client attaches with the fids it had.
+ */
+typedef struct p9_session_fid {
+  uint32_t num;
+  p9_qid qid;
+  uint8_t omode;
+  uint64_t aux, dirindex, diroffset;
+  uint32_t uid;
+} p9_session_fid;
+
+typedef struct p9_session {
+  p9_dialect dialect; /* P9_UNKNOWN: no Tversion yet (no fids then) */
+  uint32_t msize;
+  uint32_t nfid;
+  p9_session_fid *fid; /* p9_srv_session_get: malloc'd, the caller frees */
+} p9_session;
+
+/* The session of the connection p9_srv_serve started on t. */
+int p9_srv_session_get(p9_transport *t, p9_session *s);
+/* Puts a session into the connection on t, which must be fresh (no
+ * message yet): -EINVAL for a dialect or msize the server would not have
+ * agreed to, -EBADF for a fid number twice or NOFID, -ENFILE beyond
+ * max_fids; the connection is left fresh then. */
+int p9_srv_session_set(p9_transport *t, const p9_session *s);
+/* One live fid of the connection on t, or -EBADF. */
+int p9_srv_session_fid(p9_transport *t, uint32_t num, p9_session_fid *out);
+
 typedef struct p9_listener p9_listener;
 /* Listens on a dial address with the stream transport.  Refuses
  * (-EPERM) a non-loopback address unless the server has a key.  For
@@ -541,6 +574,42 @@ p9_listener *p9_listen(p9_srv *srv, uv_loop_t *loop, const char *addr,
 const char *p9_listener_addr(p9_listener *l);
 /* Stops listening; existing connections go on. */
 void p9_listener_close(p9_listener *l);
+
+/* --- the ICA transport ---------------------------------------------- */
+
+/*
+ * The ICA transport (uksim/p9ica.h): one 9P session of one client of a
+ * uksim OS server, whose requests carry a T-message in a control ICA and
+ * bulk Twrite/Rread data in an optional data ICA.  It knows nothing of the
+ * kernel: the server takes a request (srv_receive) and passes the ICAs'
+ * mappings to p9_icat_call, which hands the message to the server library
+ * and returns once the answer is in place.  An op that answers later runs
+ * on `loop` (p9_icat_new), which the call runs until it has.
+ *
+ * The session's library msize is the server's (p9_srv_config.msize):
+ * frames in the control ICA are bounded by its size, and bulk counts by the
+ * data ICA and that msize.  The Rversion tells the client the smaller of
+ * its own msize and the server's.
+ */
+typedef struct p9_icat p9_icat;
+/* A transport served by srv (p9_srv_serve), answering asynchronous ops
+ * on loop (may be NULL when every op answers at once). */
+p9_icat *p9_icat_new(p9_srv *srv, uv_loop_t *loop, int *err);
+/* Closes the session (the library clunks its fids) and frees t. */
+void p9_icat_free(p9_icat *t);
+/* The transport, for p9_srv_session_get/set. */
+p9_transport *p9_icat_transport(p9_icat *t);
+/* Serves one request: ctl[0..ctl_size) holds the T-message, data the bulk
+ * bytes (NULL: no data ICA).  Returns 0 with the R-message (maybe an
+ * Rerror) at ctl[0] and an Rread's bytes in data, or -EPROTO (no
+ * well-formed T-message, a Twrite's bulk count beyond the data ICA or with
+ * no data ICA), -EMSGSIZE (the answer does not fit the control ICA), -EIO
+ * (the op never answered). */
+int p9_icat_call(p9_icat *t, uint8_t *ctl, size_t ctl_size, uint8_t *data,
+                 size_t data_size);
+/* Answers the transport dropped: to a request that already had one, or
+ * sent after p9_icat_call returned (an op answering a flushed request). */
+uint64_t p9_icat_dropped(const p9_icat *t);
 
 /* --- in-memory file tree ---------------------------------------------- */
 
@@ -555,6 +624,45 @@ void p9_memfs_set_limit(p9_memfs *fs, uint64_t bytes);
 /* Creates or replaces a file (parents must exist), or a directory when
  * data is NULL and len is (size_t)-1.  For tests and preloading. */
 int p9_memfs_put(p9_memfs *fs, const char *path, const void *data, size_t len);
+
+/*
+ * The tree as an image, for a server that keeps it across its own
+ * replacement (servers/ramfs.c).  Slot i is node i: a fid's aux names a
+ * slot and its generation, so an image keeps every slot, free ones too,
+ * and the links between them as they are (directory order included).
+ * Slot 0 is the root.  Strings and data are borrowed from the tree (get)
+ * or from the caller (load), which copies them.
+ */
+typedef struct p9_memfs_slot {
+  bool used;
+  uint32_t gen;
+  uint32_t parent, child, sibling; /* slot indices; 0xffffffff: none */
+  const char *name;
+  uint32_t mode, uid, gid, muid; /* uid, gid, muid: indices into user[] */
+  uint32_t nopen;                /* fids open on it */
+  p9_qid qid;
+  const uint8_t *data;
+  uint64_t len;
+  uint32_t atime, mtime;
+} p9_memfs_slot;
+
+typedef struct p9_memfs_image {
+  uint32_t nuser;
+  const char **user; /* user[0] is the tree's own user */
+  uint32_t nslot;
+  p9_memfs_slot *slot;
+  uint64_t nextpath; /* the next qid.path a new file gets */
+  uint64_t limit;    /* p9_memfs_set_limit */
+} p9_memfs_image;
+
+/* Describes fs in img (arrays malloc'd, freed by p9_memfs_image_free;
+ * strings and data stay fs's until it changes). */
+void p9_memfs_image_get(p9_memfs *fs, p9_memfs_image *img);
+void p9_memfs_image_free(p9_memfs_image *img);
+/* A tree rebuilt from img, or NULL with -EINVAL when img is not one
+ * (a link out of range or to a free slot, a node reached twice or never,
+ * a file with children, a user index out of range, a bad name). */
+p9_memfs *p9_memfs_load(const p9_memfs_image *img, int *err);
 
 /* --- keys ------------------------------------------------------------- */
 

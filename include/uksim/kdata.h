@@ -27,6 +27,15 @@
  * chans, groups or attached processes), so kern_kdata_init() needs nothing
  * more; every link between these tables is an id (index and generation,
  * UK_VFS_NONE = 0 for "none"), so a reader detects a stale link.
+ *
+ * Servants' state (vfs/dev.h, one servant a file): the console's rings
+ * (UK_CONS_OUT bytes of output, the oldest overwritten; UK_CONS_IN bytes of
+ * input the kernel fills), environment variables (UK_ENV_MAX in all, at
+ * most UK_ENV_NS_MAX per namespace group, names of UK_ENV_NAME_MAX bytes,
+ * values of UK_ENV_VAL_MAX: -ENOSPC, -ENAMETOOLONG, -EFBIG beyond), /srv
+ * entries (UK_SRV_MAX, -ENOSPC beyond) and pipes (UK_PIPE_MAX, -ENFILE
+ * beyond, each with a UK_PIPE_BUF byte buffer per direction).  All-zero
+ * is their empty state too.
  */
 #ifndef UKSIM_KDATA_H
 #define UKSIM_KDATA_H
@@ -36,7 +45,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 5                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 6                  /* bump on any change below */
 
 #define UK_PROC_MAX 64
 #define UK_SVC_MAX 32
@@ -49,6 +58,7 @@
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
 #define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
 #define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
+#define UK_KCLIENT 0xfffffffeu /* uk_req.client of the kernel's own requests */
 
 /* Namespace limits.  A table that is full refuses the call (-ENFILE,
  * -ENOSPC, -EMFILE) and leaves everything as it was. */
@@ -63,6 +73,22 @@
 /* Longest path namec takes or gives a chan (-ENAMETOOLONG beyond); each
  * chan keeps its name in path[UK_PATH_MAX + 1] for fd2path. */
 #define UK_PATH_MAX 255
+
+/* Servants' limits (vfs/dev*.c). */
+#define UK_CONS_OUT 8192 /* console output kept; the oldest is overwritten */
+#define UK_CONS_IN                                                             \
+  1024                     /* console input not yet read (the kernel's fill    \
+                              takes what fits) */
+#define UK_ENV_MAX 256     /* environment variables per kernel */
+#define UK_ENV_NS_MAX 32   /* ... per namespace group */
+#define UK_ENV_NAME_MAX 31 /* bytes of a variable's name */
+#define UK_ENV_VAL_MAX 512 /* bytes of its value */
+#define UK_SRV_MAX 64      /* /srv entries per kernel */
+#define UK_SRV_NAME_MAX 31 /* bytes of an entry's name */
+#define UK_PIPE_MAX 32     /* pipes per kernel */
+#define UK_PIPE_BUF                                                            \
+  4096 /* bytes buffered per direction of a pipe; a                            \
+          write up to this size is all or nothing */
 
 enum uk_proc_state {
   UK_PROC_FREE = 0,
@@ -144,6 +170,7 @@ enum uk_holder_kind {
   UK_HOLD_REQUEST, /* travelling in a queue; holder = request index */
   UK_HOLD_SVC,     /* a state ICA, or parked while a server restarts;
                       holder = service index */
+  UK_HOLD_KERNEL,  /* the kernel's own (the mount driver's 9P messages) */
 };
 
 struct uk_ica_ent {
@@ -167,7 +194,7 @@ struct uk_req {
   uint32_t gen;
   uint32_t state;  /* enum uk_req_state */
   uint32_t next;   /* next in whichever queue holds it, or UK_NIL */
-  uint32_t client; /* process index */
+  uint32_t client; /* process index; UK_KCLIENT: the kernel itself */
   uint32_t svc;    /* service index */
   uint32_t op;
   uint32_t ctl, data; /* ICA ids */
@@ -288,10 +315,79 @@ struct uk_vproc {
   uint32_t fd[UK_FD_MAX];
 };
 
+/* #c: the console.  Output is a ring the kernel mirrors into its trace
+ * (out_total counts every byte ever written, so a mirror knows what it has
+ * not yet seen); input is a ring the kernel fills and cons reads drain. */
+struct uk_cons {
+  uint32_t out_head; /* index of the oldest byte kept */
+  uint32_t out_len;  /* bytes kept, <= UK_CONS_OUT */
+  uint64_t out_total;
+  uint32_t in_head, in_len; /* the same for input, <= UK_CONS_IN */
+  uint32_t raw;             /* consctl "rawon" (1) / "rawoff" (0) */
+  uint32_t pad;
+  char out[UK_CONS_OUT];
+  char in[UK_CONS_IN];
+};
+
+enum uk_env_state { UK_ENV_FREE = 0, UK_ENV_LIVE };
+
+/* #e: one environment variable of one namespace group. */
+struct uk_envvar {
+  uint16_t gen;  /* changes on each reuse: a var's qid carries it */
+  uint8_t state; /* enum uk_env_state */
+  uint8_t pad;
+  uint32_t ns;  /* the group's id */
+  uint32_t len; /* bytes of val in use, <= UK_ENV_VAL_MAX */
+  uint32_t pad2;
+  char name[UK_ENV_NAME_MAX + 1];
+  char val[UK_ENV_VAL_MAX];
+};
+
+enum uk_srv_state {
+  UK_SRV_FREE = 0,
+  UK_SRV_CREATED, /* made, nothing posted yet */
+  UK_SRV_POSTED,  /* names a service */
+};
+
+/* #s: an entry of /srv.  A posted one names a service by index and the
+ * generation the service had when it was posted, so an entry that outlived
+ * its service is detected. */
+struct uk_srvent {
+  uint16_t gen;
+  uint8_t state; /* enum uk_srv_state */
+  uint8_t pad;
+  uint32_t svc;     /* service index, when POSTED */
+  uint32_t svc_gen; /* kd->svc[svc].gen when posted */
+  char name[UK_SRV_NAME_MAX + 1];
+  char posted[KABI_NAME_MAX]; /* the service's name as written */
+};
+
+/* #|: a ring of bytes that one end of a pipe reads. */
+struct uk_pring {
+  uint32_t head, len; /* len <= UK_PIPE_BUF */
+  char buf[UK_PIPE_BUF];
+};
+
+/* #|: a pipe, two ends (data = 0, data1 = 1).  A pipe is in use while a
+ * chan names it (type '|', dev = UK_VFS_ID(index, gen)); when the last
+ * such chan goes it is cleared and its gen moves on.  ring[e] holds what
+ * end e reads (what end 1 - e wrote); hungup[e]: end e was open and its
+ * last open chan has closed. */
+struct uk_pipe {
+  uint16_t gen;
+  uint8_t hungup[2];
+  uint32_t pad;
+  struct uk_pring ring[2];
+};
+
 struct uk_vfs {
   struct uk_chan chan[UK_CHAN_MAX];
   struct uk_nsgroup ns[UK_NS_MAX];
   struct uk_vproc vproc[UK_PROC_MAX];
+  struct uk_cons cons;              /* #c */
+  struct uk_envvar env[UK_ENV_MAX]; /* #e */
+  struct uk_srvent srv[UK_SRV_MAX]; /* #s */
+  struct uk_pipe pipe[UK_PIPE_MAX]; /* #| */
 };
 
 struct uk_kdata_hdr {

@@ -57,7 +57,7 @@ static int tgen(const struct uk_kdata *kd, const struct uk_chan *c, int i,
 }
 
 /* A file reads as "fileN" (N its qid path). */
-static long tread(const struct uk_kdata *kd, const struct uk_chan *c, void *buf,
+static long tread(struct uk_kdata *kd, const struct uk_chan *c, void *buf,
                   uint32_t n, uint64_t off) {
   if (c->qid.type & UK_QTDIR)
     return vfs_devdirread(kd, c, buf, n, off);

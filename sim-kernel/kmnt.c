@@ -1,0 +1,686 @@
+/* The mount driver #M (seed 002 §6.1-§6.2, Fig. 4): chan operations on a
+ * mounted server become 9P2000 on its server link, here a uksim service
+ * that speaks 9P over the ICA queue (uksim/p9ica.h).  A chan of a mounted
+ * server is type UK_CHAN_MNT, dev = the service index (the paper's mchan)
+ * and fid = the kernel's fid for that file on the server.
+ *
+ * The kernel is the server's client (client_pid 0): it sends requests from
+ * control ICAs of its own (a pool, UK_HOLD_KERNEL) and a large read or write
+ * sends the caller's data ICA along.  A request takes a server round trip,
+ * and the kernel never waits, so a namespace call that needs 9P runs as a
+ * replay (Plan 9's namec walks one name at a time; here each walk is one
+ * exchange):
+ *
+ *   run the call  --needs exchange i, not yet asked-->  send it; the call
+ *        ^                                              waits (deferred)
+ *        |                                                   |
+ *        +----------- the answer of exchange i arrives ------+
+ *   run the call  --every exchange it needs is answered-->  answer the
+ *                                                           caller; end
+ *
+ * Each run makes the same exchanges in the same order (what it asks
+ * depends only on the tables and the answers so far), so exchange i of a
+ * run is found by its position in the call's log (struct kmnt_call), and
+ * its key (type, fid, name) is checked: a run that asks for something else
+ * (another process changed the tables meanwhile) starts the call afresh.
+ * A run that waits changes nothing in the tables: every vfs function is all
+ * or nothing, and the chans it made are dropped on its error path.
+ *
+ * Fids.  A Twalk or Tattach of the log makes a fid that the log owns until
+ * the call ends: then a live chan holding it keeps it, and any other is
+ * clunked.  A chan's last reference owes a Tclunk (vfs_clunk_next); the
+ * kernel sends it, except for a fid a pending log still owns (a chan of a
+ * run that waited), which the log clunks at its end.
+ *
+ * Sessions.  One per link: Tversion once (state NEW -> VERSIONING ->
+ * READY), then a Tattach per mount.  The server keeps the session's fids as
+ * state across its replacement and restart (p9ica.h), so the kernel's fids
+ * stay valid; a server that is gone fails the calls on its chans with -EIO
+ * and never the kernel.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "dev.h"
+#include "kern.h"
+#include "uksim/9p.h"
+#include "uksim/p9ica.h"
+#include "uksim/xalloc.h"
+#include "vfs.h"
+
+#define POOL_ICA_SIZE (P9ICA_CTL_MIN + 256)
+#define TAG_CLUNK UINT64_MAX
+
+/* The call running now: its kernel and process (the servant ops have only
+ * the region; the kernel is one thread, as Plan 9's `up` is one per cpu). */
+static struct kern *K;
+static uint32_t up = UK_NIL;
+
+/* The control ICA pool ----------------------------------------------------- */
+
+static int pool_get(struct kern *k, uint32_t *slot) {
+  for (uint32_t i = 0; i < k->mpool_n; i++)
+    if (!k->mpool[i].busy) {
+      k->mpool[i].busy = true;
+      *slot = i;
+      return 0;
+    }
+  if (k->mpool_n == KMNT_POOL_MAX)
+    return -EAGAIN; /* every one in flight: wait for one */
+  uint32_t id;
+  void *base;
+  int r = kern__ica_new(k, KABI_ICA_CONTROL, POOL_ICA_SIZE, &id, &base);
+  if (r < 0)
+    return r;
+  struct kmnt_pool *e = &k->mpool[k->mpool_n];
+  e->id = id;
+  e->base = base;
+  e->busy = true;
+  *slot = k->mpool_n++;
+  return 0;
+}
+
+static void pool_put(struct kern *k, uint32_t slot) {
+  k->mpool[slot].busy = false;
+  kern_ica_move(k->kd, k->mpool[slot].id, UK_HOLD_KERNEL, 0);
+}
+
+void kern__mnt_halt(struct kern *k) {
+  for (uint32_t i = 0; i < k->mpool_n; i++) {
+    munmap(k->mpool[i].base, POOL_ICA_SIZE);
+    kern__ica_drop(k, k->mpool[i].id);
+  }
+  k->mpool_n = 0;
+}
+
+/* Sending ----------------------------------------------------------------- */
+
+static long encode(struct kern *k, uint32_t slot, p9_fcall *f) {
+  return p9_encode(f, P9_2000, k->mpool[slot].base, POOL_ICA_SIZE);
+}
+
+/* Queues the 9P message in pool slot `slot` (and data ICA `data`) to link
+ * dev, with the request's tag. */
+static int send_req(struct kern *k, uint32_t dev, uint32_t slot, uint32_t data,
+                uint64_t tag) {
+  return kern__enqueue_kernel(k, dev, P9ICA_OP, k->mpool[slot].id, data, tag);
+}
+
+/* A Tclunk nobody waits for; its answer just frees the ICA. */
+static void send_clunk(struct kern *k, uint32_t dev, uint32_t fid) {
+  uint32_t slot;
+  if (pool_get(k, &slot) < 0)
+    return; /* the server keeps a fid: bounded by its own fid table */
+  p9_fcall f = {.type = P9_TCLUNK, .tag = 0x7fff, .fid = fid};
+  if (encode(k, slot, &f) < 0 || send_req(k, dev, slot, KABI_ICA_NONE, TAG_CLUNK))
+    pool_put(k, slot);
+}
+
+/* The log of a call --------------------------------------------------------- */
+
+static struct kmnt_call *log_of(struct kern *k, uint32_t p) {
+  if (k->mcall[p] == NULL)
+    k->mcall[p] = xcalloc(1, sizeof *k->mcall[p]);
+  return k->mcall[p];
+}
+
+static bool link_ok(struct kern *k, uint32_t dev) {
+  return dev < UK_SVC_MAX && k->kd->svc[dev].state == UK_SVC_UP;
+}
+
+static void ex_release(struct kern *k, struct kmnt_ex *e) {
+  if (e->slot != UK_NIL)
+    pool_put(k, e->slot);
+  e->slot = UK_NIL;
+}
+
+static bool fid_live(struct kern *k, uint32_t dev, uint32_t fid) {
+  for (uint32_t i = 0; i < UK_CHAN_MAX; i++) {
+    const struct uk_chan *c = &k->kd->vfs.chan[i];
+    if (c->state == UK_CHAN_LIVE && c->type == UK_CHAN_MNT && c->dev == dev &&
+        c->fid == fid)
+      return true;
+  }
+  return false;
+}
+
+/* The call is over: fids no live chan holds are clunked, ICAs go back. */
+static void log_end(struct kern *k, uint32_t p) {
+  struct kmnt_call *l = k->mcall[p];
+  if (l == NULL)
+    return;
+  for (uint32_t i = 0; i < l->n; i++) {
+    struct kmnt_ex *e = &l->ex[i];
+    ex_release(k, e);
+    if (e->owns && e->err == 0 && !fid_live(k, e->dev, e->newfid) &&
+        link_ok(k, e->dev))
+      send_clunk(k, e->dev, e->newfid);
+  }
+  l->n = 0;
+  l->cursor = 0;
+  l->gen++;
+}
+
+static bool owned_by_log(struct kern *k, uint32_t dev, uint32_t fid) {
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
+    const struct kmnt_call *l = k->mcall[p];
+    for (uint32_t i = 0; l && i < l->n; i++)
+      if (l->ex[i].owns && l->ex[i].dev == dev && l->ex[i].newfid == fid)
+        return true;
+  }
+  return false;
+}
+
+/* Sends the clunks chans owe, but not for fids a pending log owns. */
+void kern__mnt_clunks(struct kern *k) {
+  uint32_t id;
+  while ((id = vfs_clunk_next(k->kd)) != UK_VFS_NONE) {
+    const struct uk_chan *c = &k->kd->vfs.chan[UK_VFS_INDEX(id)];
+    if (c->fid != 0 && c->fid != P9_NOFID &&
+        !owned_by_log(k, c->dev, c->fid) && link_ok(k, c->dev))
+      send_clunk(k, c->dev, c->fid);
+    vfs_chan_clunked(k->kd, id);
+  }
+}
+
+/* The exchange the running call asks for next: its answer (0, with *out),
+ * or -EINPROGRESS after sending it, or -ERESTART when the log holds
+ * another exchange at this place.  `want` has the request's key and
+ * message (type, fid, newfid, name, offset ...). */
+static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
+                    p9_fcall *f, uint32_t data, uint32_t bulk,
+                    struct kmnt_ex **out) {
+  struct kmnt_call *l = log_of(k, up);
+  if (l->cursor < l->n) {
+    struct kmnt_ex *e = &l->ex[l->cursor++];
+    if (e->type != want->type || e->dev != dev || e->fid != want->fid ||
+        strcmp(e->name, want->name) != 0 || e->off != want->off)
+      return -ERESTART;
+    if (!e->done)
+      return -EINPROGRESS;
+    *out = e;
+    return e->err;
+  }
+  if (l->n == KMNT_EX_MAX)
+    return -ENAMETOOLONG; /* more 9P than one call may take */
+  if (!link_ok(k, dev))
+    return -EIO;
+  struct kmnt_ex *e = &l->ex[l->n];
+  *e = *want;
+  e->dev = dev;
+  e->slot = UK_NIL;
+  e->done = false;
+  int r = pool_get(k, &e->slot);
+  if (r < 0)
+    return r;
+  f->tag = (uint16_t)(up * KMNT_EX_MAX + l->n);
+  long len = encode(k, e->slot, f);
+  if (len > 0 && bulk > 0) { /* a Twrite whose bytes ride in data: count[4]
+                                ends the frame and says how many */
+    uint8_t *c = (uint8_t *)k->mpool[e->slot].base + len - 4;
+    c[0] = (uint8_t)bulk, c[1] = (uint8_t)(bulk >> 8);
+    c[2] = (uint8_t)(bulk >> 16), c[3] = (uint8_t)(bulk >> 24);
+  }
+  uint64_t tag = (uint64_t)l->gen << 16 | up << 8 | l->n;
+  if (len < 0 || (r = send_req(k, dev, e->slot, data, tag)) < 0) {
+    ex_release(k, e);
+    return len < 0 ? -EIO : r;
+  }
+  e->data = data;
+  l->n++;
+  l->cursor++;
+  k->mblocked = true;
+  return -EINPROGRESS;
+}
+
+/* The answer of the exchange in ctl: the fields the log keeps. */
+static void take_answer(struct kern *k, struct kmnt_ex *e, int status) {
+  p9_fcall f;
+  const uint8_t *m = k->mpool[e->slot].base;
+  uint32_t size = m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+  e->done = true;
+  if (status < 0) {
+    e->err = -EIO;
+    return;
+  }
+  if (size > POOL_ICA_SIZE || p9_decode(m, size, P9_2000, &f) < 0 ||
+      (f.type != P9_RERROR && f.type != e->type + 1)) {
+    e->err = -EIO; /* a server answering garbage fails the call */
+    return;
+  }
+  if (f.type == P9_RERROR) {
+    e->err = -p9_errno(f.ename);
+    return;
+  }
+  e->err = 0;
+  e->qid = (struct uk_qid){.path = f.qid.path, .vers = f.qid.vers,
+                           .type = f.qid.type};
+  if (e->type == P9_TWALK) {
+    if (f.nwqid < (e->name[0] ? 1 : 0)) {
+      e->err = -ENOENT;
+      return;
+    }
+    if (e->name[0])
+      e->qid = (struct uk_qid){.path = f.wqid[0].path,
+                               .vers = f.wqid[0].vers,
+                               .type = f.wqid[0].type};
+  }
+  if (e->type == P9_TREAD || e->type == P9_TWRITE)
+    e->count = f.count;
+  if (e->type == P9_TVERSION)
+    e->count = f.msize;
+}
+
+static void resume(struct kern *k, uint32_t p);
+
+/* A request of the kernel's was answered (kern__complete): status is the
+ * request's (a transport error, -ECONNRESET, -ESRCH) and the ICAs are the
+ * request's still. */
+void kern__mnt_done(struct kern *k, uint32_t ri) {
+  struct uk_req *r = &k->kd->req[ri];
+  uint64_t tag = r->tag;
+  uint32_t ctl = r->ctl, data = r->data;
+  int status = r->status;
+  kern_req_free(k->kd, ri);
+  uint32_t slot = UK_NIL;
+  for (uint32_t i = 0; i < k->mpool_n; i++)
+    if (k->mpool[i].id == ctl)
+      slot = i;
+  uint32_t p = (uint32_t)(tag >> 8 & 0xff), n = (uint32_t)(tag & 0xff);
+  struct kmnt_call *l = p < UK_PROC_MAX ? k->mcall[p] : NULL;
+  bool mine = tag != TAG_CLUNK && l && (uint32_t)(tag >> 16) == l->gen &&
+              n < l->n && l->ex[n].slot == slot && !l->ex[n].done;
+  if (slot != UK_NIL)
+    kern_ica_move(k->kd, ctl, UK_HOLD_KERNEL, 0);
+  else
+    kern__ica_drop(k, ctl); /* not ours (cannot happen): not kept */
+  if (!mine) {
+    if (slot != UK_NIL)
+      pool_put(k, slot);
+    if (data != KABI_ICA_NONE)
+      kern__ica_drop(k, data); /* its process is gone */
+    return;
+  }
+  if (data != KABI_ICA_NONE)
+    kern_ica_move(k->kd, data, UK_HOLD_PROC, p);
+  take_answer(k, &l->ex[n], status);
+  if (l->ex[n].type == P9_TVERSION)
+    k->mlink[l->ex[n].dev].state = l->ex[n].err == 0 ? KMNT_READY : KMNT_NEW;
+  resume(k, p);
+}
+
+/* A process's call ends or the process does: its log goes. */
+void kern__mnt_forget(struct kern *k, uint32_t p) {
+  if (k->mcall[p] == NULL)
+    return;
+  for (uint32_t i = 0; i < k->mcall[p]->n; i++)
+    if (!k->mcall[p]->ex[i].done)
+      k->mcall[p]->ex[i].slot = UK_NIL; /* in flight: freed at its answer */
+  log_end(k, p);
+}
+
+/* Fids for chans ------------------------------------------------------------ */
+
+static uint32_t new_fid(struct kern *k, uint32_t dev) {
+  if (k->mlink[dev].next_fid == 0 || k->mlink[dev].next_fid == P9_NOFID)
+    k->mlink[dev].next_fid = 1;
+  return k->mlink[dev].next_fid++;
+}
+
+/* A fid for walking from file (dev, qid): a chan's that is not open, or one
+ * a walk of this call made. */
+static uint32_t walk_fid(struct kern *k, uint32_t dev, const struct uk_qid *q) {
+  struct kmnt_call *l = log_of(k, up);
+  for (uint32_t i = l->cursor; i-- > 0;)
+    if (l->ex[i].owns && l->ex[i].done && l->ex[i].err == 0 &&
+        l->ex[i].dev == dev && l->ex[i].qid.path == q->path)
+      return l->ex[i].newfid;
+  for (uint32_t i = 0; i < UK_CHAN_MAX; i++) {
+    const struct uk_chan *c = &k->kd->vfs.chan[i];
+    if (c->state == UK_CHAN_LIVE && c->type == UK_CHAN_MNT && c->dev == dev &&
+        c->qid.path == q->path && c->fid != 0 &&
+        !(c->flags & UK_CHAN_F_OPEN))
+      return c->fid;
+  }
+  return 0;
+}
+
+/* Walks fid `from` to `name` ("" clones it) into a new fid. */
+static int walk(struct kern *k, uint32_t dev, uint32_t from, const char *name,
+                struct kmnt_ex **out) {
+  struct kmnt_ex want = {.type = P9_TWALK, .fid = from, .owns = true};
+  snprintf(want.name, sizeof want.name, "%s", name);
+  struct kmnt_call *l = log_of(k, up);
+  want.newfid = l->cursor < l->n ? l->ex[l->cursor].newfid : new_fid(k, dev);
+  p9_fcall f = {.type = P9_TWALK, .fid = from, .newfid = want.newfid,
+                .nwname = name[0] ? 1 : 0};
+  f.wname[0] = p9_str_c(name);
+  return exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, out);
+}
+
+/* Gives chan c (type M, made by namec with fid 0) a fid of its own: the
+ * one the last walk to its file made, else a clone of another chan's. */
+int kern__mnt_fix(struct kern *k, uint32_t c) {
+  struct uk_chan *ch = &k->kd->vfs.chan[UK_VFS_INDEX(c)];
+  if (ch->type != UK_CHAN_MNT || ch->fid != 0)
+    return 0;
+  struct kmnt_call *l = log_of(k, up);
+  for (uint32_t i = l->cursor; i-- > 0;) {
+    struct kmnt_ex *e = &l->ex[i];
+    if (e->owns && e->done && e->err == 0 && e->dev == ch->dev &&
+        e->qid.path == ch->qid.path && !fid_live(k, e->dev, e->newfid)) {
+      ch->fid = e->newfid;
+      return 0;
+    }
+  }
+  uint32_t from = walk_fid(k, ch->dev, &ch->qid);
+  struct kmnt_ex *e;
+  if (from == 0)
+    return -EIO;
+  int r = walk(k, ch->dev, from, "", &e);
+  if (r == 0)
+    ch->fid = e->newfid;
+  return r;
+}
+
+/* The servant's ops ----------------------------------------------------------- */
+
+static int mwalk(const struct uk_kdata *kd, const struct uk_chan *dir,
+                 const char *name, struct uk_qid *qid) {
+  (void)kd;
+  uint32_t from = dir->fid ? dir->fid : walk_fid(K, dir->dev, &dir->qid);
+  struct kmnt_ex *e;
+  if (from == 0)
+    return -EIO;
+  int r = walk(K, dir->dev, from, name, &e);
+  if (r == 0)
+    *qid = e->qid;
+  return r;
+}
+
+static int mopen(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode) {
+  (void)kd;
+  struct kmnt_ex want = {.type = P9_TOPEN, .fid = c->fid, .off = mode}, *e;
+  p9_fcall f = {.type = P9_TOPEN, .fid = c->fid, .mode = mode};
+  int r = exchange(K, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r < 0)
+    return r;
+  c->mode = mode;
+  c->flags |= UK_CHAN_F_OPEN;
+  c->qid = e->qid;
+  return 0;
+}
+
+static int mcreate(struct uk_kdata *kd, struct uk_chan *dir, const char *name,
+                   uint32_t perm, uint8_t mode) {
+  (void)kd;
+  if (dir->fid == 0) {
+    uint32_t from = walk_fid(K, dir->dev, &dir->qid);
+    struct kmnt_ex *w;
+    int r = from ? walk(K, dir->dev, from, "", &w) : -EIO;
+    if (r < 0)
+      return r;
+    dir->fid = w->newfid;
+  }
+  struct kmnt_ex want = {.type = P9_TCREATE, .fid = dir->fid, .off = mode},
+                 *e;
+  snprintf(want.name, sizeof want.name, "%s", name);
+  p9_fcall f = {.type = P9_TCREATE, .fid = dir->fid, .perm = perm,
+                .mode = mode, .name = p9_str_c(name)};
+  int r = exchange(K, dir->dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r < 0)
+    return r;
+  dir->qid = e->qid;
+  dir->mode = mode;
+  dir->flags |= UK_CHAN_F_OPEN;
+  return 0;
+}
+
+/* Tread of n bytes at off; the bytes land in the data ICA if the call has
+ * one, else they are copied from the answer (n <= KABI_NS_SMALL). */
+static long mread(struct uk_kdata *kd, const struct uk_chan *c,
+                  void *buf, uint32_t n, uint64_t off) {
+  (void)kd;
+  uint32_t data = K->mdata;
+  struct kmnt_ex want = {.type = P9_TREAD, .fid = c->fid, .off = off}, *e;
+  p9_fcall f = {.type = P9_TREAD, .fid = c->fid, .offset = off, .count = n};
+  int r = exchange(K, c->dev, &want, &f, data, 0, &e);
+  if (r < 0)
+    return r;
+  if (e->count > n)
+    return -EIO;
+  if (data == KABI_ICA_NONE)
+    memcpy(buf, (uint8_t *)K->mpool[e->slot].base + P9_RREAD_DATA_OFF,
+           e->count);
+  return e->count;
+}
+
+static long mwrite(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
+                   uint32_t n, uint64_t off) {
+  (void)kd;
+  uint32_t data = K->mdata;
+  struct kmnt_ex want = {.type = P9_TWRITE, .fid = c->fid, .off = off}, *e;
+  p9_fcall f = {.type = P9_TWRITE, .fid = c->fid, .offset = off, .count = n,
+                .data = data == KABI_ICA_NONE ? buf : NULL};
+  if (data != KABI_ICA_NONE)
+    f.count = 0; /* the frame ends after count[4]: the bytes ride in data */
+  int r = exchange(K, c->dev, &want, &f, data,
+                   data != KABI_ICA_NONE ? n : 0, &e);
+  if (r < 0)
+    return r;
+  return e->count > n ? -EIO : (long)e->count;
+}
+
+static int mremove(struct uk_kdata *kd, struct uk_chan *c) {
+  (void)kd;
+  struct kmnt_ex want = {.type = P9_TREMOVE, .fid = c->fid}, *e;
+  p9_fcall f = {.type = P9_TREMOVE, .fid = c->fid};
+  int r = exchange(K, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r == 0)
+    c->fid = P9_NOFID; /* Tremove clunked it: no Tclunk owed */
+  return r;
+}
+
+/* Stat of chan c as a record (its fid, or a walk to its file). */
+int kern__mnt_stat(struct kern *k, const struct uk_chan *c, struct kabi_dir *d) {
+  uint32_t fid = c->fid ? c->fid : walk_fid(k, c->dev, &c->qid);
+  struct kmnt_ex want = {.type = P9_TSTAT, .fid = fid}, *e;
+  p9_fcall f = {.type = P9_TSTAT, .fid = fid};
+  int r = exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r < 0)
+    return r;
+  p9_fcall a;
+  const uint8_t *m = k->mpool[e->slot].base;
+  uint32_t size = m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+  if (p9_decode(m, size, P9_2000, &a) < 0 || a.type != P9_RSTAT)
+    return -EIO;
+  kern__mnt_dir(&a.stat, d);
+  return 0;
+}
+
+void kern__mnt_dir(const p9_stat *st, struct kabi_dir *d) {
+  memset(d, 0, sizeof *d);
+  d->qid_path = st->qid.path;
+  d->qid_vers = st->qid.vers;
+  d->qid_type = st->qid.type;
+  d->dev_type = UK_CHAN_MNT;
+  d->mode = st->mode;
+  d->atime = st->atime;
+  d->mtime = st->mtime;
+  d->length = st->length;
+#define COPY(f, v)                                                             \
+  memcpy(d->f, v.s, v.len < sizeof d->f - 1 ? v.len : sizeof d->f - 1)
+  COPY(name, st->name);
+  COPY(uid, st->uid);
+  COPY(gid, st->gid);
+  COPY(muid, st->muid);
+#undef COPY
+}
+
+/* Twstat of chan c from record d (KABI_DIR_KEEP* fields stay). */
+int kern__mnt_wstat(struct kern *k, const struct uk_chan *c,
+                    const struct kabi_dir *d) {
+  uint32_t fid = c->fid ? c->fid : walk_fid(k, c->dev, &c->qid);
+  struct kmnt_ex want = {.type = P9_TWSTAT, .fid = fid}, *e;
+  p9_fcall f = {.type = P9_TWSTAT, .fid = fid};
+  char name[KABI_DIR_NAME_MAX + 1];
+  p9_stat_null(&f.stat);
+  memcpy(name, d->name, sizeof name);
+  name[KABI_DIR_NAME_MAX] = '\0';
+  f.stat.name = p9_str_c(name);
+  f.stat.mode = d->mode;
+  f.stat.mtime = d->mtime;
+  f.stat.length = d->length;
+  snprintf(want.name, sizeof want.name, "%s", name);
+  return exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
+}
+
+/* Lists the directory chan c (type M) from its start: fn gets each entry.
+ * Opens a fid of its own; the log clunks it at the call's end. */
+int kern__mnt_list(struct kern *k, const struct uk_chan *c,
+                   int (*fn)(void *arg, const p9_stat *st), void *arg) {
+  uint32_t from = c->fid && !(c->flags & UK_CHAN_F_OPEN)
+                      ? c->fid
+                      : walk_fid(k, c->dev, &c->qid);
+  struct kmnt_ex *w, *e;
+  if (from == 0)
+    return -EIO;
+  int r = walk(k, c->dev, from, "", &w);
+  if (r < 0)
+    return r;
+  uint32_t fid = w->newfid;
+  struct kmnt_ex want = {.type = P9_TOPEN, .fid = fid, .off = P9_OREAD};
+  p9_fcall f = {.type = P9_TOPEN, .fid = fid, .mode = P9_OREAD};
+  if ((r = exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e)) < 0)
+    return r;
+  uint64_t off = 0;
+  uint32_t saved = k->mdata;
+  k->mdata = KABI_ICA_NONE;
+  for (;;) {
+    struct kmnt_ex rw = {.type = P9_TREAD, .fid = fid, .off = off};
+    p9_fcall t = {.type = P9_TREAD, .fid = fid, .offset = off,
+                  .count = P9ICA_MSIZE - P9_IOHDRSZ};
+    if ((r = exchange(k, c->dev, &rw, &t, KABI_ICA_NONE, 0, &e)) < 0 ||
+        e->count == 0)
+      break;
+    const uint8_t *b = (uint8_t *)k->mpool[e->slot].base + P9_RREAD_DATA_OFF;
+    for (uint32_t at = 0; at < e->count && r >= 0;) {
+      p9_stat st;
+      long used = p9_stat_decode(b + at, e->count - at, &st);
+      if (used <= 0) {
+        r = -EIO;
+        break;
+      }
+      at += (uint32_t)used;
+      r = fn(arg, &st);
+    }
+    if (r != 0)
+      break;
+    off += e->count;
+  }
+  k->mdata = saved;
+  return r < 0 ? r : 0;
+}
+
+static const struct vfs_dev mntdev = {
+    .dc = UK_CHAN_MNT,
+    .name = "mnt",
+    .walk = mwalk,
+    .open = mopen,
+    .create = mcreate,
+    .read = mread,
+    .write = mwrite,
+    .remove = mremove,
+};
+
+/* Mounting ------------------------------------------------------------------ */
+
+/* Tversion once per link (a second mount waits for the first's). */
+static int version(struct kern *k, uint32_t dev) {
+  struct kmnt_link *ln = &k->mlink[dev];
+  struct kmnt_call *l = log_of(k, up);
+  bool mine = l->cursor < l->n && l->ex[l->cursor].type == P9_TVERSION;
+  if (!mine && ln->state == KMNT_READY)
+    return 0;
+  if (!mine && ln->state == KMNT_VERSIONING)
+    return -EAGAIN;
+  struct kmnt_ex want = {.type = P9_TVERSION}, *e;
+  p9_fcall f = {.type = P9_TVERSION, .msize = P9ICA_MSIZE,
+                .version = p9_str_c("9P2000")};
+  int r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r == -EINPROGRESS && !mine)
+    ln->state = KMNT_VERSIONING; /* kern__mnt_done settles it */
+  return r;
+}
+
+static int attach(struct kern *k, uint32_t dev, const char *aname,
+                  uint32_t *c) {
+  struct kmnt_call *l = log_of(k, up);
+  struct kmnt_ex want = {.type = P9_TATTACH, .fid = P9_NOFID, .owns = true},
+                 *e;
+  snprintf(want.name, sizeof want.name, "%s", aname);
+  want.newfid = l->cursor < l->n ? l->ex[l->cursor].newfid : new_fid(k, dev);
+  p9_fcall f = {.type = P9_TATTACH, .fid = want.newfid, .afid = P9_NOFID,
+                .uname = p9_str_c(k->kd->proc[up].name),
+                .aname = p9_str_c(aname)};
+  int r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r < 0)
+    return r;
+  if (!(e->qid.type & UK_QTDIR))
+    return -ENOTDIR;
+  if ((r = vfs_chan_new(k->kd, UK_CHAN_MNT, dev, &e->qid, c)) < 0)
+    return r;
+  k->kd->vfs.chan[UK_VFS_INDEX(*c)].fid = e->newfid;
+  return 0;
+}
+
+long kern__mnt_mount(struct kern *k, uint32_t p, int fd, const char *old,
+                     uint32_t oldlen, const char *aname, uint32_t flags) {
+  uint32_t link = vfs_fd_lookup(k->kd, p, fd), svc, root, at;
+  if (link == UK_VFS_NONE)
+    return -EBADF;
+  int r = kern__srv_lookup(k, link, &svc);
+  if (r < 0)
+    return r; /* not a server link */
+  if (!link_ok(k, svc))
+    return -ECONNREFUSED;
+  if ((r = version(k, svc)) < 0 || (r = attach(k, svc, aname, &root)) < 0)
+    return r;
+  if ((r = vfs_namec(k->kd, p, old, oldlen, &at)) == 0) {
+    r = vfs_mount(k->kd, k->kd->vfs.vproc[p].ns, root, at, flags);
+    vfs_chan_unref(k->kd, at);
+  }
+  vfs_chan_unref(k->kd, root);
+  return r < 0 ? r : 0;
+}
+
+/* Running calls ----------------------------------------------------------------- */
+
+void kern__vfs_up(struct kern *k, uint32_t p) {
+  K = k;
+  up = p;
+  kern__host_up(k, p);
+  if (p != UK_NIL)
+    log_of(k, p)->cursor = 0;
+  k->mblocked = false;
+}
+
+static void resume(struct kern *k, uint32_t p) {
+  kern__ns_resume(k, p);
+}
+
+int kern__mnt_init(struct kern *k) {
+  K = k;
+  for (uint32_t i = 0; i < UK_SVC_MAX; i++)
+    k->mlink[i] = (struct kmnt_link){.state = KMNT_NEW, .next_fid = 1};
+  int r = vfs_dev_add(&mntdev);
+  return r < 0 ? r : 0;
+}
+
+/* Ends the call's log if it did not wait: its fids are settled. */
+void kern__mnt_call_over(struct kern *k, uint32_t p) {
+  log_end(k, p);
+  kern__mnt_clunks(k);
+}
