@@ -16,6 +16,8 @@ static const struct cli_cmd cmds[] = {
     {"trace", cmd_trace, "check an event trace (--check)"},
     {"bench", cmd_bench, "run a benchmark (ipc, replace, scenario, 9p)"},
     {"9p", p9_cmd_main, "serve or use a 9P file server"},
+    {"sh", cmd_sh, "a shell in a process of a running machine"},
+    {"mount", cmd_mount, "a process's namespace at a host directory (FUSE)"},
     {"machine", mach_main, NULL}, /* started by uksim itself */
     {"kernel", cmd_kernel, NULL},
 };
