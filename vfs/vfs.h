@@ -44,7 +44,14 @@
  *   (UK_QTDIR) of `from`, flags within UK_MCREATE; no two entries share a
  *   `from` name;
  * - an attached process names a LIVE group and LIVE root and cwd chans; a
- *   detached one stores no id at all.
+ *   detached one stores no id at all;
+ * - servants' tables (dev.h): the console's rings within bounds; a LIVE
+ *   environment variable names a LIVE group, has a name unique in its
+ *   group and a value within UK_ENV_VAL_MAX, and no group has more than
+ *   UK_ENV_NS_MAX; a /srv entry has a unique name and, posted, a service
+ *   index in range; every pipe chan names a pipe of its generation and a
+ *   pipe no chan names is cleared; a freed env, srv or pipe slot is zero
+ *   but for its generation.
  * An all-zero struct uk_vfs satisfies them: it is the empty state.
  *
  * Operations and their semantics.  The paper describes bind, mount and
