@@ -111,8 +111,7 @@ Test(vfs_devenv, bad_creates_are_refused, .timeout = 10) {
   cr_assert_eq(vfs_dev_create(kd, d, ".", 0664, VFS_ORDWR), -EINVAL);
   cr_assert_eq(vfs_dev_create(kd, d, "..", 0664, VFS_ORDWR), -EINVAL);
   cr_assert_eq(vfs_dev_create(kd, d, "a/b", 0664, VFS_ORDWR), -EINVAL);
-  cr_assert_eq(vfs_dev_create(kd, d, longname, 0664, VFS_ORDWR),
-               -ENAMETOOLONG);
+  cr_assert_eq(vfs_dev_create(kd, d, longname, 0664, VFS_ORDWR), -ENAMETOOLONG);
   cr_assert_eq(vfs_dev_create(kd, d, "dir", VFS_DMDIR | 0775, VFS_OREAD),
                -EPERM);
   cr_assert_eq(vfs_dev_create(kd, d, "y", 0664, VFS_ORDWR | VFS_ORCLOSE),

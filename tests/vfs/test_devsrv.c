@@ -143,8 +143,7 @@ Test(vfs_devsrv, the_table_is_limited, .timeout = 10) {
   cr_assert_eq(kd->vfs.srv[7].state, UK_SRV_CREATED, "the freed slot");
 }
 
-Test(vfs_devsrv, remove_unposts_and_stale_chans_reach_nothing,
-     .timeout = 10) {
+Test(vfs_devsrv, remove_unposts_and_stale_chans_reach_nothing, .timeout = 10) {
   post("ram", "ramfs");
   uint32_t old = open_in(p0, "#s/ram", VFS_ORDWR), r = walk_to(p0, "#s/ram");
   cr_assert_eq(vfs_dev_remove(kd, r), 0);

@@ -14,10 +14,10 @@
 struct fake_host {
   struct vfs_host h;
   uint64_t now;
-  int kills;            /* calls of kill */
-  uint32_t killed;      /* the last process kill was asked for */
-  char note[128];       /* and its note */
-  int kill_result;      /* what kill returns */
+  int kills;       /* calls of kill */
+  uint32_t killed; /* the last process kill was asked for */
+  char note[128];  /* and its note */
+  int kill_result; /* what kill returns */
 };
 
 static struct fake_host fh;
@@ -37,8 +37,8 @@ static inline int fake_kill(void *arg, uint32_t p, const char *note) {
 /* Installs the fake host with process up as the caller. */
 static inline void host_install(uint32_t up) {
   memset(&fh, 0, sizeof fh);
-  fh.h = (struct vfs_host){.arg = &fh, .up = up, .now_ns = fake_now,
-                           .kill = fake_kill};
+  fh.h = (struct vfs_host){
+      .arg = &fh, .up = up, .now_ns = fake_now, .kill = fake_kill};
   vfs_host_set(&fh.h);
 }
 
