@@ -33,6 +33,9 @@
  *   (UK_MCREATE).  At most one entry per `from` name in a group.
  * - vproc[UK_PROC_MAX], parallel to proc[]: a process's group, root and
  *   current directory chans and its descriptor table fd[UK_FD_MAX].
+ * - cons, env[], srv[], pipe[]: the servants' state (dev.h and one file
+ *   per servant, devcons.c ... devpipe.c).  Environment variables belong to
+ *   a group: vfs_ns_copy copies them and a group's last unref frees them.
  *
  * Invariants (vfs_check tests them all):
  * - a LIVE chan has ref >= 1; a CLUNK chan is UK_CHAN_MNT with ref 0; a
