@@ -125,16 +125,6 @@ static int check_procs(const struct uk_kdata *kd, struct census *c) {
   return 0;
 }
 
-/* Whether slot bytes p[0..n) past a leading uint16_t gen are all zero:
- * what a freed env, srv or pipe slot is. */
-static bool zero_but_gen(const void *p, size_t n) {
-  const unsigned char *b = p;
-  for (size_t i = sizeof(uint16_t); i < n; i++)
-    if (b[i] != 0)
-      return false;
-  return true;
-}
-
 static bool name_ok(const char *name, size_t cap) {
   return memchr(name, '\0', cap) != NULL && name[0] != '\0';
 }
@@ -154,7 +144,8 @@ static int check_env(const struct uk_kdata *kd, struct census *c) {
   uint32_t per[UK_NS_MAX] = {0};
   for (uint32_t i = 0; i < UK_ENV_MAX; i++) {
     const struct uk_envvar *v = &kd->vfs.env[i];
-    if (v->state == UK_ENV_FREE && zero_but_gen(v, sizeof *v))
+    if (v->state == UK_ENV_FREE && v->ns == 0 && v->len == 0 &&
+        v->name[0] == '\0')
       continue;
     int g = vfs_ns_lookup(kd, v->ns);
     if (v->state != UK_ENV_LIVE || g < 0 || v->gen == 0 ||
@@ -174,12 +165,13 @@ static int check_env(const struct uk_kdata *kd, struct census *c) {
 static int check_srv(const struct uk_kdata *kd, struct census *c) {
   for (uint32_t i = 0; i < UK_SRV_MAX; i++) {
     const struct uk_srvent *e = &kd->vfs.srv[i];
-    if (e->state == UK_SRV_FREE && zero_but_gen(e, sizeof *e))
+    if (e->state == UK_SRV_FREE && e->svc == 0 && e->name[0] == '\0' &&
+        e->posted[0] == '\0')
       continue;
-    bool ok = (e->state == UK_SRV_CREATED && e->svc == 0 &&
-               e->posted[0] == '\0') ||
-              (e->state == UK_SRV_POSTED && e->svc < UK_SVC_MAX &&
-               name_ok(e->posted, sizeof e->posted));
+    bool ok =
+        (e->state == UK_SRV_CREATED && e->svc == 0 && e->posted[0] == '\0') ||
+        (e->state == UK_SRV_POSTED && e->svc < UK_SVC_MAX &&
+         name_ok(e->posted, sizeof e->posted));
     if (!ok || e->gen == 0 || !name_ok(e->name, sizeof e->name))
       return fail(c, "srv %u: state %u, service %u", i, e->state, e->svc);
     for (uint32_t j = 0; j < i; j++)
@@ -205,7 +197,10 @@ static int check_pipes(const struct uk_kdata *kd, struct census *c) {
   }
   for (uint32_t p = 0; p < UK_PIPE_MAX; p++) {
     const struct uk_pipe *q = &kd->vfs.pipe[p];
-    if (!named[p] && !zero_but_gen(q, sizeof *q))
+    bool clear = q->ring[0].len == 0 && q->ring[1].len == 0 &&
+                 q->ring[0].head == 0 && q->ring[1].head == 0 &&
+                 q->hungup[0] == 0 && q->hungup[1] == 0;
+    if (!named[p] && !clear)
       return fail(c, "pipe %u: no chan names it, not cleared", p);
     for (int e = 0; e < 2; e++)
       if (q->ring[e].len > UK_PIPE_BUF || q->ring[e].head >= UK_PIPE_BUF ||

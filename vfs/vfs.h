@@ -53,8 +53,8 @@
  *   group and a value within UK_ENV_VAL_MAX, and no group has more than
  *   UK_ENV_NS_MAX; a /srv entry has a unique name and, posted, a service
  *   index in range; every pipe chan names a pipe of its generation and a
- *   pipe no chan names is cleared; a freed env, srv or pipe slot is zero
- *   but for its generation.
+ *   pipe no chan names is cleared (empty rings, not hung up); a freed env
+ *   or srv slot names nothing.
  * An all-zero struct uk_vfs satisfies them: it is the empty state.
  *
  * Operations and their semantics.  The paper describes bind, mount and

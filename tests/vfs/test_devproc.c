@@ -35,29 +35,22 @@ static void read_path(uint32_t p, const char *path, char *buf, size_t len) {
 Test(vfs_devproc, a_directory_per_live_process, .timeout = 10) {
   int gone = kern_proc_alloc(kd, "gone", 300);
   kd->proc[gone].state = UK_PROC_EXITED;
-  uint32_t d = open_in(p0, "#p", VFS_OREAD);
-  struct vfs_dir e[4];
-  cr_assert_eq(vfs_dev_read(kd, d, e, sizeof e, 0), 2 * (long)sizeof e[0]);
+  struct vfs_dir e[4], st;
+  cr_assert_eq(list_in(p0, "#p", e, 4), 2);
   cr_assert_str_eq(e[0].name, "100");
   cr_assert_str_eq(e[1].name, "200");
   cr_assert_eq(e[0].mode, VFS_DMDIR | 0555u);
-  vfs_chan_unref(kd, d);
   cr_assert(!exists(p0, "#p/300"), "exited");
-  d = open_in(p0, "#p/200", VFS_OREAD);
   static const char *const want[] = {"status", "ns", "ctl", "note"};
-  cr_assert_eq(vfs_dev_read(kd, d, e, sizeof e, 0), 4 * (long)sizeof e[0]);
+  cr_assert_eq(list_in(p0, "#p/200", e, 4), 4);
   for (int i = 0; i < 4; i++)
     cr_assert_str_eq(e[i].name, want[i]);
-  vfs_chan_unref(kd, d);
   uint32_t up = walk_to(p0, "#p/200/..");
   cr_assert_eq(kd->vfs.chan[UK_VFS_INDEX(up)].qid.path, 0, "back to #p");
   vfs_chan_unref(kd, up);
-  uint32_t c = walk_to(p0, "#p/200/ctl");
-  struct vfs_dir st;
-  cr_assert_eq(vfs_dev_stat(kd, c, &st), 0);
+  stat_in(p0, "#p/200/ctl", &st);
   cr_assert_str_eq(st.name, "ctl");
   cr_assert_eq(st.mode, 0200u);
-  vfs_chan_unref(kd, c);
 }
 
 Test(vfs_devproc, status_is_one_line, .timeout = 10) {

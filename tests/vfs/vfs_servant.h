@@ -97,6 +97,26 @@ static inline uint32_t create_in(uint32_t p, const char *dir, const char *name,
   return c;
 }
 
+/* The entries of directory path in process p, read in one call into
+ * e[0..max): their count. */
+static inline int list_in(uint32_t p, const char *path, struct vfs_dir *e,
+                          int max) {
+  uint32_t d = open_in(p, path, VFS_OREAD);
+  long n = vfs_dev_read(kd, d, e, (uint32_t)(sizeof *e * (size_t)max), 0);
+  cr_assert_geq(n, 0, "read %s: %ld", path, n);
+  cr_assert_eq(n % (long)sizeof *e, 0);
+  vfs_chan_unref(kd, d);
+  return (int)(n / (long)sizeof *e);
+}
+
+/* The stat of path in process p into *st. */
+static inline void stat_in(uint32_t p, const char *path, struct vfs_dir *st) {
+  uint32_t c = walk_to(p, path);
+  int r = vfs_dev_stat(kd, c, st);
+  cr_assert_eq(r, 0, "stat %s: %d", path, r);
+  vfs_chan_unref(kd, c);
+}
+
 /* Whether path resolves in process p (the chan is dropped again). */
 static inline bool exists(uint32_t p, const char *path) {
   uint32_t c;
