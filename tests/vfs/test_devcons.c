@@ -170,3 +170,14 @@ Test(vfs_devcons, pid_is_the_callers, .timeout = 10) {
   cr_assert_eq(vfs_dev_read(kd, c, buf, sizeof buf, 0), -ESRCH);
   vfs_chan_unref(kd, c);
 }
+
+Test(vfs_devcons, check_catches_rings_out_of_bounds, .timeout = 10) {
+  char why[200];
+  kd->vfs.cons.out_len = UK_CONS_OUT + 1;
+  cr_assert_eq(vfs_check(kd, why, sizeof why), -EUCLEAN);
+  cr_assert(strstr(why, "console") != NULL, "%s", why);
+  kd->vfs.cons.out_len = 0;
+  kd->vfs.cons.in_head = UK_CONS_IN;
+  cr_assert_eq(vfs_check(kd, why, sizeof why), -EUCLEAN);
+  kd->vfs.cons.in_head = 0;
+}

@@ -243,3 +243,21 @@ Test(vfs_devenv, check_catches_a_variable_of_no_group, .timeout = 10) {
   cr_assert_eq(vfs_check(kd, why, sizeof why), -EUCLEAN);
   kd->vfs.env[0].len = 1;
 }
+
+Test(vfs_devenv, bad_opens_are_refused, .timeout = 10) {
+  setenv_to(p0, "a", "1");
+  uint32_t c = walk_to(p0, "#e/a"), d = walk_to(p0, "#e");
+  snap_take();
+  cr_assert_eq(vfs_dev_open(kd, c, VFS_OREAD | VFS_ORCLOSE), -EPERM);
+  cr_assert_eq(vfs_dev_open(kd, c, 0x80), -EINVAL);
+  cr_assert_eq(vfs_dev_open(kd, d, VFS_OWRITE), -EISDIR);
+  snap_same();
+  uint32_t r = walk_to(p0, "#e/a");
+  cr_assert_eq(vfs_dev_remove(kd, r), 0);
+  vfs_chan_unref(kd, r);
+  snap_take();
+  cr_assert_eq(vfs_dev_open(kd, c, VFS_OREAD), -ENOENT, "removed");
+  snap_same();
+  vfs_chan_unref(kd, c);
+  vfs_chan_unref(kd, d);
+}

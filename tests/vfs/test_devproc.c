@@ -189,3 +189,14 @@ Test(vfs_devproc, an_exited_process_reaches_nothing, .timeout = 10) {
   vfs_chan_unref(kd, ctl);
   vfs_chan_unref(kd, dir);
 }
+
+Test(vfs_devproc, a_process_without_a_namespace_has_an_empty_ns,
+     .timeout = 10) {
+  int bare = kern_proc_alloc(kd, "bare", 400);
+  cr_assert_geq(bare, 0);
+  char buf[64] = "x";
+  read_path(p0, "#p/400/ns", buf, sizeof buf);
+  cr_assert_str_eq(buf, "");
+  read_path(p0, "#p/400/status", buf, sizeof buf);
+  cr_assert(strncmp(buf, "bare ", 5) == 0, "%s", buf);
+}
