@@ -427,3 +427,63 @@ Test(ns, diod_mounted_over_tcp, .timeout = 60) {
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
 }
+
+/* A server that answers garbage, or dies, after a good mount: each call
+ * on its mount fails with an error, the namespace is as it was, and the
+ * kernel serves on (the machine halts with no ICA left, every request
+ * answered once). */
+static void hostile(const char *mode) {
+  char names[512];
+  int fd, proc;
+  h_boot(&m, NULL);
+  char *args[] = {"bad", (char *)mode, "3", "7"};
+  cr_assert_eq(mach_spawn(&m, "p9_garbage", args, 4, "bad",
+                          MACH_SPAWN_REGISTERED, NULL),
+               0, "%s", m.error);
+  cr_assert_eq(mach_attach(&m, "t-hostile", -1, 0, &proc, &fd), 0);
+  char v[16];
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+  post_and_mount("bad", "/n", NS_MREPL);
+  for (int i = 0; i < 3; i++) {
+    cr_assert_lt(ns_open("/n/x", NS_OREAD), 0, "%s: open", mode);
+    ns_dir d;
+    cr_assert_lt(ns_stat("/n/y", &d), 0, "%s: stat", mode);
+    cr_assert_lt(ns_create("/n/z", NS_OWRITE, 0644), 0, "%s: create", mode);
+  }
+  list("/", names, sizeof names);
+  cr_assert_str_eq(names, "bin dev env fd mnt n net proc srv tmp ");
+  cr_assert_eq(ns_unmount(NULL, "/n"), 0);
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "");
+  h_halt_clean(&m);
+}
+
+Test(ns, a_server_answering_garbage_fails_only_its_calls, .timeout = 60) {
+  hostile("garbage");
+}
+Test(ns, a_server_answering_the_wrong_type, .timeout = 60) {
+  hostile("type");
+}
+Test(ns, a_server_answering_past_its_ica, .timeout = 60) {
+  hostile("size");
+}
+Test(ns, a_server_failing_the_transport, .timeout = 60) {
+  hostile("error");
+}
+Test(ns, a_server_dying_mid_walk, .timeout = 60) {
+  hostile("die");
+}
+
+/* Mounting what is not a server, and binding onto what is not there. */
+Test(ns, mounting_a_non_server_is_refused, .timeout = 60) {
+  attach("t-nonsrv");
+  int fd = ns_open("/dev/cons", NS_ORDWR);
+  cr_assert_geq(fd, 0);
+  cr_assert_lt(ns_mount(fd, "/n", NS_MREPL, ""), 0);
+  cr_assert_eq(ns_mount(99, "/n", NS_MREPL, ""), -EBADF);
+  cr_assert_eq(ns_bind("#c", "/nope", NS_MREPL), -ENOENT);
+  cr_assert_eq(ns_bind("/dev/cons", "/n", NS_MREPL), -EINVAL);
+  cr_assert_lt(ns_mount_addr("tcp!127.0.0.1!1", "/n", NS_MREPL, ""), 0);
+  h_halt_clean(&m);
+}
