@@ -213,6 +213,8 @@ static void settle_walk(p9_req *r, int *err) {
     nf->qid = i->nwname ? o->wqid[i->nwname - 1] : r->fid->qid;
     nf->aux = i->nwname ? r->newaux : r->fid->aux;
     nf->uid = r->fid->uid;
+    if (!i->nwname && nf != r->fid && r->srv->ops->clonefid)
+      nf->aux = r->srv->ops->clonefid(r->srv, r->fid);
     return;
   }
   if (!*err && (o->nwqid > i->nwname || (o->nwqid == 0 && i->nwname)))
