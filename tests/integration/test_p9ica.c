@@ -121,3 +121,57 @@ Test(p9ica, an_open_fid_reads_on_across_a_crash_and_restart, .timeout = 120) {
   cr_expect_eq(h_wait(&m, w), 0, "the held fid failed across the restart");
   h_halt_clean(&m);
 }
+
+/* --- hostfs ----------------------------------------------------------- */
+
+static char hostdir[64];
+
+static void host_start(mach_client *m) {
+  strcpy(hostdir, "/tmp/p9ica-hostfs-XXXXXX");
+  cr_assert_not_null(mkdtemp(hostdir));
+  h_boot(m, NULL);
+  start_server(m, "hostfs", (char *[]){hostdir}, 1, NULL);
+}
+
+static void host_stop(mach_client *m) {
+  char cmd[128];
+  h_halt_clean(m);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", hostdir);
+  cr_expect_eq(system(cmd), 0);
+}
+
+Test(p9ica, hostfs_serves_every_operation_on_host_files, .timeout = 120) {
+  mach_client m;
+  char p[128];
+  struct stat st;
+  host_start(&m);
+  cr_expect_eq(client(&m, (char *[]){"--service", "hostfs", "basic"}, 3), 0);
+  cr_expect_eq(client(&m, (char *[]){"--service", "hostfs", "put", "dir/big",
+                                     "100000"},
+                      5),
+               0);
+  snprintf(p, sizeof p, "%s/dir/big", hostdir);
+  cr_expect_eq(stat(p, &st), 0, "the file is on the host");
+  cr_expect_eq(st.st_size, 100000);
+  cr_expect_eq(client(&m, (char *[]){"--service", "hostfs", "garbage"}, 3), 0);
+  host_stop(&m);
+}
+
+Test(p9ica, hostfs_an_open_fid_reads_on_across_replacement, .timeout = 120) {
+  mach_client m;
+  host_start(&m);
+  cr_assert_eq(client(&m, (char *[]){"--service", "hostfs", "put", "f",
+                                     "65536"},
+                      5),
+               0);
+  int64_t w = h_spawn(&m, "p9ica_client",
+                      (char *[]){"--service", "hostfs", "hold", "f"}, 4,
+                      "hold", NULL);
+  usleep(300 * 1000);
+  replace(&m, "hostfs", (char *[]){hostdir}, 1);
+  usleep(300 * 1000);
+  cr_assert_eq(
+      client(&m, (char *[]){"--service", "hostfs", "touch", "done"}, 4), 0);
+  cr_expect_eq(h_wait(&m, w), 0, "the held fid failed across replacement");
+  host_stop(&m);
+}
