@@ -17,75 +17,18 @@
 #include <string.h>
 
 #include "p9host.h"
+#include "p9state.h"
 #include "uksim/xalloc.h"
 
 #define STATE_MAX_DEFAULT (16ull << 20)
 
-struct desc {
-  p9_hostfs_image img;
-  Uksim__P9s__Hostfs fs;
-  Uksim__P9s__HostfsHandle *h, **hp;
-};
-
 static void describe(void *fs, Uksim__P9s__State *st) {
-  struct desc *d = xcalloc(1, sizeof(*d));
-  p9_hostfs_image_get(fs, &d->img);
-  uksim__p9s__hostfs__init(&d->fs);
-  d->h = xmalloc((d->img.nhandle + 1) * sizeof(*d->h));
-  d->hp = xmalloc((d->img.nhandle + 1) * sizeof(*d->hp));
-  for (uint32_t i = 0; i < d->img.nhandle; i++) {
-    const p9_hostfs_handle *s = &d->img.handle[i];
-    uksim__p9s__hostfs_handle__init(&d->h[i]);
-    d->h[i].used = s->used;
-    d->h[i].gen = s->gen;
-    d->h[i].path = (char *)(s->used ? s->path : "");
-    d->h[i].omode = s->omode;
-    d->hp[i] = &d->h[i];
-  }
-  d->fs.dir = (char *)p9_hostfs_dir(fs);
-  d->fs.handles = d->hp;
-  d->fs.n_handles = d->img.nhandle;
-  st->hostfs = &d->fs;
-}
-
-static void described(Uksim__P9s__State *st) {
-  struct desc *d =
-      (struct desc *)((char *)st->hostfs - offsetof(struct desc, fs));
-  p9_hostfs_image_free(&d->img);
-  free(d->h);
-  free(d->hp);
-  free(d);
+  p9s_hostfs_describe(fs, st);
 }
 
 static void *load(void *arg, const Uksim__P9s__State *st, int *err, char *why,
                   size_t whylen) {
-  const Uksim__P9s__Hostfs *h = st->hostfs;
-  p9_hostfs_image img = {0};
-  p9_hostfs *fs;
-  if (!h || h->n_handles > UINT32_MAX) {
-    snprintf(why, whylen, "the state holds no hostfs handles");
-    *err = -EINVAL;
-    return NULL;
-  }
-  if (strcmp(h->dir, arg) != 0) {
-    snprintf(why, whylen, "the state is of directory %.80s, not %.80s",
-             h->dir, (char *)arg);
-    *err = -EINVAL;
-    return NULL;
-  }
-  img.nhandle = (uint32_t)h->n_handles;
-  img.handle = xcalloc(img.nhandle + 1, sizeof(*img.handle));
-  for (uint32_t i = 0; i < img.nhandle; i++)
-    img.handle[i] = (p9_hostfs_handle){.used = h->handles[i]->used,
-                                       .gen = h->handles[i]->gen,
-                                       .path = h->handles[i]->path,
-                                       .omode = (uint8_t)h->handles[i]->omode};
-  fs = p9_hostfs_load(arg, &img, err);
-  free(img.handle);
-  if (!fs)
-    snprintf(why, whylen, "the hostfs handles in the state: %s",
-             strerror(-*err));
-  return fs;
+  return p9s_hostfs_load(arg, st, err, why, whylen);
 }
 
 static void *fresh(void *arg, int *err) {
@@ -102,7 +45,7 @@ int main(int argc, char **argv) {
                           .ops = p9_hostfs_ops(),
                           .fresh = fresh,
                           .describe = describe,
-                          .described = described,
+                          .described = p9s_hostfs_described,
                           .load = load,
                           .free = fs_free};
   int r;

@@ -25,6 +25,7 @@
  * fails and the old server serves on.
  */
 #include "p9host.h"
+#include "p9state.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -38,20 +39,10 @@
 #include "uksim/server.h"
 #include "uksim/xalloc.h"
 
-#define P9H_MAGIC 0x31687339707375ull /* "usp9sh1" */
 #define P9H_VERSION 1
-#define HDR_SIZE 4096u
 #define SLOT_MIN (256u << 10)
 
 enum { MAX_SESSIONS = 64 };
-
-/* The state ICA's first page.  pub is (image length << 1 | half), or 0
- * before the first image; half k starts at HDR_SIZE + k * slot_cap. */
-struct hdr {
-  uint64_t magic;
-  uint64_t slot_cap;
-  uint64_t pub;
-};
 
 struct session {
   bool used;
@@ -193,20 +184,6 @@ static void img_build(struct host *h, struct img *im) {
 
 /* --- the state ICA ---------------------------------------------------- */
 
-static uint8_t *half(const uk_ica *ica, unsigned k) {
-  const struct hdr *hd = ica->base;
-  return (uint8_t *)ica->base + HDR_SIZE + k * hd->slot_cap;
-}
-
-/* Packs st into the half not published, then publishes it. */
-static void publish(uk_ica *ica, const Uksim__P9s__State *st, size_t len) {
-  struct hdr *hd = ica->base;
-  uint64_t pub = __atomic_load_n(&hd->pub, __ATOMIC_ACQUIRE);
-  unsigned next = pub ? (unsigned)(pub & 1) ^ 1 : 0;
-  uksim__p9s__state__pack(st, half(ica, next));
-  __atomic_store_n(&hd->pub, (uint64_t)len << 1 | next, __ATOMIC_RELEASE);
-}
-
 /* A new state ICA whose halves hold len bytes twice over, the image in
  * it, registered in place of the old one (which the kernel frees). */
 static int move_state(struct host *h, const Uksim__P9s__State *st,
@@ -216,12 +193,12 @@ static int move_state(struct host *h, const Uksim__P9s__State *st,
   int r;
   while (cap < 2 * (uint64_t)len)
     cap *= 2;
-  if (HDR_SIZE + 2 * cap > h->o->state_max)
+  if (p9s_area_size(cap) > h->o->state_max)
     return -ENOSPC;
-  if ((r = ica_create(HDR_SIZE + 2 * cap, KABI_ICA_STATE, &ica)) < 0)
+  if ((r = ica_create(p9s_area_size(cap), KABI_ICA_STATE, &ica)) < 0)
     return r;
-  *(struct hdr *)ica.base = (struct hdr){.magic = P9H_MAGIC, .slot_cap = cap};
-  publish(&ica, st, len);
+  p9s_area_init(ica.base, cap);
+  p9s_publish(ica.base, st, len);
   if ((r = srv_state_register(&ica)) < 0) {
     ica_release(&ica);
     return r;
@@ -241,9 +218,7 @@ static void save(struct host *h) {
   int r = 0;
   img_build(h, &im);
   len = uksim__p9s__state__get_packed_size(&im.st);
-  if (h->st.base && len <= ((struct hdr *)h->st.base)->slot_cap)
-    publish(&h->st, &im.st, len);
-  else
+  if (!h->st.base || p9s_publish(h->st.base, &im.st, len) == -ENOSPC)
     r = move_state(h, &im.st, len);
   img_free(h, &im);
   if (r < 0 && !h->warned)
@@ -258,23 +233,6 @@ static _Noreturn void refuse(struct host *h, const char *why) {
   fprintf(stderr, "%s: refusing the state: %s\n", h->o->service, why);
   srv_panic(why);
   exit(1);
-}
-
-/* The published image of a state ICA, unpacked, or NULL with why. */
-static Uksim__P9s__State *unpack(const uk_ica *ica, const char **why) {
-  const struct hdr *hd = ica->base;
-  uint64_t pub, len;
-  *why = "the state ICA holds no 9P server state";
-  if (ica->size < HDR_SIZE || hd->magic != P9H_MAGIC)
-    return NULL;
-  pub = __atomic_load_n(&hd->pub, __ATOMIC_ACQUIRE);
-  len = pub >> 1;
-  *why = "the state ICA's header is out of range";
-  if (hd->slot_cap == 0 || hd->slot_cap > (ica->size - HDR_SIZE) / 2 ||
-      pub == 0 || len > hd->slot_cap)
-    return NULL;
-  *why = "the state image does not parse";
-  return uksim__p9s__state__unpack(NULL, len, half(ica, (unsigned)(pub & 1)));
 }
 
 static int session_from_pb(struct host *h, const Uksim__P9s__Session *p) {
@@ -313,7 +271,7 @@ static void restore(struct host *h) {
     snprintf(msg, sizeof(msg), "no state to take over: %s", strerror(-r));
     refuse(h, msg);
   }
-  if (!(st = unpack(&ica, &why)))
+  if (!(st = p9s_unpack(ica.base, ica.size, &why)))
     refuse(h, why);
   if (st->version > P9H_VERSION || strcmp(st->kind, h->b->kind) != 0) {
     snprintf(msg, sizeof(msg), "state version %u of '%s' is not %s's %u",
