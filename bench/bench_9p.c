@@ -291,9 +291,8 @@ static int write_file(const char *dir, const char *name, const uint8_t *p,
 
 /* Serves dir through hostfs (which OURS), or the same files from memory
  * (MEMFS). */
-static void ours_child(int wfd, int which, const char *dir,
-                       const uint8_t *data, size_t nlarge,
-                       const struct plan *pl) {
+static void ours_child(int wfd, int which, const char *dir, const uint8_t *data,
+                       size_t nlarge, const struct plan *pl) {
   p9_srv_config cfg = {.msize = pl->msize, .poll_us = pl->poll_us};
   uv_loop_t loop;
   p9_memfs *mfs = NULL;
@@ -310,8 +309,8 @@ static void ours_child(int wfd, int which, const char *dir,
   } else {
     fs = p9_hostfs_new(dir, &err);
   }
-  if (fs && (srv = p9_srv_new(mfs ? p9_memfs_ops() : p9_hostfs_ops(), fs,
-                              &cfg, &err)))
+  if (fs && (srv = p9_srv_new(mfs ? p9_memfs_ops() : p9_hostfs_ops(), fs, &cfg,
+                              &err)))
     l = p9_listen(srv, &loop, "tcp!127.0.0.1!0", &err);
   addr = l ? p9_listener_addr(l) : "";
   if (write(wfd, addr, strlen(addr) + 1) < 0 || !l)
@@ -426,8 +425,8 @@ static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
     else
       fprintf(stderr, "uksim bench 9p: connecting to diod failed\n");
   }
-  if (!err && (err = side_connect(&sd[MEMFS], pl->msize, &f->msize[MEMFS])) ==
-                  0)
+  if (!err &&
+      (err = side_connect(&sd[MEMFS], pl->msize, &f->msize[MEMFS])) == 0)
     act[nact++] = MEMFS, f->has_memfs = 1;
   if (!err)
     err = interleave(sd, act, nact, pl, t);

@@ -63,11 +63,10 @@ struct p9_hostfs {
  * anywhere on the way. */
 static int open_beneath(p9_hostfs *fs, const char *path, int flags,
                         mode_t mode) {
-  struct open_how how = {
-      .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-      .mode = (flags & O_CREAT) ? mode : 0,
-      .resolve =
-          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  struct open_how how = {.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+                         .mode = (flags & O_CREAT) ? mode : 0,
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+                                    RESOLVE_NO_MAGICLINKS};
   const char *p = *path ? path : ".";
   int fd, dfd;
   char *copy, *save = NULL, *e, *next;
@@ -137,10 +136,10 @@ static int stat_path(p9_hostfs *fs, const char *path, struct stat *st) {
 }
 
 static p9_qid qid_of(const struct stat *st) {
-  return (p9_qid){S_ISDIR(st->st_mode) ? P9_QTDIR : P9_QTFILE,
-                  (uint32_t)(st->st_mtim.tv_sec ^ st->st_mtim.tv_nsec ^
-                             st->st_size),
-                  (uint64_t)st->st_ino};
+  return (p9_qid){
+      S_ISDIR(st->st_mode) ? P9_QTDIR : P9_QTFILE,
+      (uint32_t)(st->st_mtim.tv_sec ^ st->st_mtim.tv_nsec ^ st->st_size),
+      (uint64_t)st->st_ino};
 }
 
 /* --- handles ---------------------------------------------------------- */
@@ -158,8 +157,11 @@ static uint64_t handle_new(p9_hostfs *fs, char *path) {
     i = fs->nh++;
     fs->h[i].gen = 1; /* aux 0, a fid's before any op set it, is no handle */
   }
-  fs->h[i] = (handle){.used = true, .gen = fs->h[i].gen, .path = path,
-                      .fd = -1, .omode = P9_ONONE};
+  fs->h[i] = (handle){.used = true,
+                      .gen = fs->h[i].gen,
+                      .path = path,
+                      .fd = -1,
+                      .omode = P9_ONONE};
   return (uint64_t)fs->h[i].gen << 32 | i;
 }
 
@@ -219,8 +221,8 @@ static void fill_stat(p9_hostfs *fs, const struct stat *st, const char *name,
   names(fs, st);
   memset(out, 0, sizeof(*out));
   out->qid = qid_of(st);
-  out->mode = (uint32_t)(st->st_mode & 0777) |
-              (S_ISDIR(st->st_mode) ? P9_DMDIR : 0);
+  out->mode =
+      (uint32_t)(st->st_mode & 0777) | (S_ISDIR(st->st_mode) ? P9_DMDIR : 0);
   out->atime = (uint32_t)st->st_atim.tv_sec;
   out->mtime = (uint32_t)st->st_mtim.tv_sec;
   out->length = S_ISDIR(st->st_mode) ? 0 : (uint64_t)st->st_size;
@@ -332,8 +334,8 @@ static int create_in(p9_hostfs *fs, handle *h, p9_req *r, struct stat *st) {
   fd = err ? -1
            : openat(dfd, last,
                     dir ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW
-                        : open_flags(r->ifcall.mode, false) | O_CREAT |
-                              O_EXCL | O_NOFOLLOW,
+                        : open_flags(r->ifcall.mode, false) | O_CREAT | O_EXCL |
+                              O_NOFOLLOW,
                     r->ifcall.perm & 0777);
   if (!err && (fd < 0 || fstat(fd, st) < 0))
     err = -errno;
@@ -345,7 +347,10 @@ static int create_in(p9_hostfs *fs, handle *h, p9_req *r, struct stat *st) {
     return err;
   }
   free(h->path);
-  *h = (handle){.used = true, .gen = h->gen, .path = path, .fd = fd,
+  *h = (handle){.used = true,
+                .gen = h->gen,
+                .path = path,
+                .fd = fd,
                 .omode = r->ifcall.mode};
   return 0;
 }
@@ -469,8 +474,8 @@ static void hf_stat(p9_req *r) {
   int err;
   if (!h)
     return;
-  err = h->fd >= 0 && fstat(h->fd, &st) == 0 ? 0
-                                              : stat_path(FS(r), h->path, &st);
+  err =
+      h->fd >= 0 && fstat(h->fd, &st) == 0 ? 0 : stat_path(FS(r), h->path, &st);
   if (!err)
     fill_stat(FS(r), &st, base_name(h->path), &r->ofcall.stat);
   p9_respond(r, err);
@@ -645,11 +650,15 @@ static void hf_statfs(p9_req *r) {
     p9_respond(r, -errno);
     return;
   }
-  r->ofcall.statfs =
-      (p9_statfs){.type = 0x01021997, .bsize = (uint32_t)sv.f_bsize,
-                  .blocks = sv.f_blocks, .bfree = sv.f_bfree,
-                  .bavail = sv.f_bavail, .files = sv.f_files,
-                  .ffree = sv.f_ffree, .fsid = sv.f_fsid, .namelen = 255};
+  r->ofcall.statfs = (p9_statfs){.type = 0x01021997,
+                                 .bsize = (uint32_t)sv.f_bsize,
+                                 .blocks = sv.f_blocks,
+                                 .bfree = sv.f_bfree,
+                                 .bavail = sv.f_bavail,
+                                 .files = sv.f_files,
+                                 .ffree = sv.f_ffree,
+                                 .fsid = sv.f_fsid,
+                                 .namelen = 255};
   p9_respond(r, 0);
 }
 
@@ -744,8 +753,8 @@ static bool path_ok(const char *p) {
 static void handle_in(p9_hostfs *fs, uint32_t i, const p9_hostfs_handle *s) {
   handle *h = &fs->h[i];
   struct stat st;
-  *h = (handle){.used = s->used, .gen = s->gen ? s->gen : 1, .fd = -1,
-                .omode = P9_ONONE};
+  *h = (handle){
+      .used = s->used, .gen = s->gen ? s->gen : 1, .fd = -1, .omode = P9_ONONE};
   if (!s->used) {
     h->next = fs->free;
     fs->free = i;

@@ -79,8 +79,8 @@ static void gather(uint8_t *dst, const struct iovec *iov, int first, int n) {
  * was bounded by its size, so they fit). */
 static int answer_bulk(struct call *c, const struct iovec *iov, int n) {
   size_t len = iov_len(iov, n);
-  if (iov[0].iov_len < P9_RREAD_DATA_OFF || len - P9_RREAD_DATA_OFF >
-                                                c->data_size)
+  if (iov[0].iov_len < P9_RREAD_DATA_OFF ||
+      len - P9_RREAD_DATA_OFF > c->data_size)
     return -EMSGSIZE;
   memcpy(c->ctl, iov[0].iov_base, P9_RREAD_DATA_OFF);
   put32(c->ctl, P9_RREAD_DATA_OFF);

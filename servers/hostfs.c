@@ -18,7 +18,6 @@
 
 #include "p9host.h"
 #include "p9state.h"
-#include "uksim/xalloc.h"
 
 #define STATE_MAX_DEFAULT (16ull << 20)
 
@@ -35,10 +34,6 @@ static void *fresh(void *arg, int *err) {
   return p9_hostfs_new(arg, err);
 }
 
-static void fs_free(void *fs) {
-  p9_hostfs_free(fs);
-}
-
 int main(int argc, char **argv) {
   struct p9h_opts o = {.service = "hostfs", .state_max = STATE_MAX_DEFAULT};
   struct p9h_backend b = {.kind = "hostfs",
@@ -46,8 +41,7 @@ int main(int argc, char **argv) {
                           .fresh = fresh,
                           .describe = describe,
                           .described = p9s_hostfs_described,
-                          .load = load,
-                          .free = fs_free};
+                          .load = load};
   int r;
   if (p9h_parse(&argc, argv, &o) < 0 || argc != 2) {
     fputs("usage: hostfs [--name NAME] [--state-max B] [--trace] DIR\n",

@@ -115,8 +115,7 @@ struct img {
 static void fid_to_pb(const p9_session_fid *f, Uksim__P9s__Fid *p,
                       Uksim__P9s__Qid *q) {
   uksim__p9s__fid__init(p);
-  uksim__p9s__qid__init(q);
-  *q = (Uksim__P9s__Qid){q->base, f->qid.type, f->qid.vers, f->qid.path};
+  p9s_qid_to_pb(f->qid, q);
   p->num = f->num;
   p->qid = q;
   p->omode = f->omode;
@@ -186,8 +185,7 @@ static void img_build(struct host *h, struct img *im) {
 
 /* A new state ICA whose halves hold len bytes twice over, the image in
  * it, registered in place of the old one (which the kernel frees). */
-static int move_state(struct host *h, const Uksim__P9s__State *st,
-                      size_t len) {
+static int move_state(struct host *h, const Uksim__P9s__State *st, size_t len) {
   uint64_t cap = SLOT_MIN;
   uk_ica ica;
   int r;
@@ -242,15 +240,13 @@ static int session_from_pb(struct host *h, const Uksim__P9s__Session *p) {
   s.fid = xcalloc(p->n_fids + 1, sizeof(*s.fid));
   for (size_t i = 0; i < p->n_fids; i++) {
     const Uksim__P9s__Fid *f = p->fids[i];
-    const Uksim__P9s__Qid *q = f->qid;
-    s.fid[i] = (p9_session_fid){
-        .num = f->num,
-        .qid = q ? (p9_qid){(uint8_t)q->type, q->vers, q->path} : (p9_qid){0},
-        .omode = (uint8_t)f->omode,
-        .aux = f->aux,
-        .dirindex = f->dirindex,
-        .diroffset = f->diroffset,
-        .uid = f->uid};
+    s.fid[i] = (p9_session_fid){.num = f->num,
+                                .qid = p9s_qid_from_pb(f->qid),
+                                .omode = (uint8_t)f->omode,
+                                .aux = f->aux,
+                                .dirindex = f->dirindex,
+                                .diroffset = f->diroffset,
+                                .uid = f->uid};
   }
   s.nfid = (uint32_t)p->n_fids;
   ss = session_for(h, p->client);
@@ -260,13 +256,20 @@ static int session_from_pb(struct host *h, const Uksim__P9s__Session *p) {
   return r;
 }
 
-/* Rebuilds the tree and the sessions from the predecessor's state. */
-static void restore(struct host *h) {
+/* Rebuilds the tree and the sessions from the predecessor's state; 0, or
+ * -ENOENT when it registered none (it died before its first save): the
+ * successor then starts empty. */
+static int restore(struct host *h) {
   uk_ica ica;
   const char *why;
   char msg[200];
   int r = srv_state_get(&ica), err;
   Uksim__P9s__State *st;
+  if (r == -ENOENT) {
+    fprintf(stderr, "%s: no state to take over: starting empty\n",
+            h->o->service);
+    return r;
+  }
   if (r < 0) {
     snprintf(msg, sizeof(msg), "no state to take over: %s", strerror(-r));
     refuse(h, msg);
@@ -288,6 +291,7 @@ static void restore(struct host *h) {
   h->requests = st->requests;
   uksim__p9s__state__free_unpacked(st, NULL);
   h->st = ica; /* the live state ICA is ours from the first receive on */
+  return 0;
 }
 
 static int start_fresh(struct host *h) {
@@ -338,31 +342,59 @@ static int handle(struct host *h, srv_req *r) {
   s = session_for(h, r->client_pid);
   s->last_use = ++h->requests;
   change = may_change(r, s);
-  st = p9_icat_call(s->t, r->ctl.base, r->ctl.size, r->data.base,
-                    r->data.size);
+  st = p9_icat_call(s->t, r->ctl.base, r->ctl.size, r->data.base, r->data.size);
   if (change && st != -EPROTO)
     save(h);
   return st;
 }
 
+/* The server's one host.  Static, so that what it holds stays reachable
+ * when p9h_run returns: a replaced server exits without closing its
+ * sessions, since closing clunks their fids, and a fid opened ORCLOSE
+ * would remove a file its client still holds through the successor. */
+static struct host host;
+
 int p9h_run(const struct p9h_backend *b, const struct p9h_opts *o) {
-  struct host h = {.b = b, .o = o};
+  struct host *h = &host;
   srv_req req;
   int how, r = srv_register(o->service, P9H_VERSION, P9ICA_OPNAMES, &how);
   if (r < 0)
     return r;
-  if (how == KABI_REG_FRESH)
-    r = start_fresh(&h);
-  else
-    restore(&h);
+  *h = (struct host){.b = b, .o = o};
+  if (how == KABI_REG_FRESH || (r = restore(h)) == -ENOENT)
+    r = start_fresh(h);
   if (r == 0)
     r = srv_receive(&req);
   while (r == 0)
-    r = srv_reply_receive(&req, handle(&h, &req));
+    r = srv_reply_receive(&req, handle(h, &req));
   return r == -ESHUTDOWN ? 0 : r;
 }
 
 /* --- options ---------------------------------------------------------- */
+
+/* One option; 0, or -1 after saying why. */
+static int set_opt(int c, char **argv, struct p9h_opts *o) {
+  switch (c) {
+  case 'n':
+    if (strlen(optarg) >= KABI_NAME_MAX) {
+      fprintf(stderr, "%s: --name: '%s' is longer than %d bytes\n", argv[0],
+              optarg, KABI_NAME_MAX - 1);
+      return -1;
+    }
+    o->service = optarg;
+    return 0;
+  case 's':
+    return num_opt_u64(argv[0], "--state-max", optarg, 1u << 20,
+                       UK_ICA_SIZE_MAX, NUM_SIZE, &o->state_max) < 0
+               ? -1
+               : 0;
+  case 't':
+    o->trace = 1;
+    return 0;
+  default: /* getopt said which */
+    return -1;
+  }
+}
 
 int p9h_parse(int *argc, char **argv, struct p9h_opts *o) {
   static const struct option lo[] = {{"name", required_argument, 0, 'n'},
@@ -370,18 +402,9 @@ int p9h_parse(int *argc, char **argv, struct p9h_opts *o) {
                                      {"trace", no_argument, 0, 't'},
                                      {0, 0, 0, 0}};
   int c;
-  while ((c = getopt_long(*argc, argv, "", lo, NULL)) != -1) {
-    if (c == 'n' && strlen(optarg) < KABI_NAME_MAX)
-      o->service = optarg;
-    else if (c == 's' &&
-             num_opt_u64(argv[0], "--state-max", optarg, 1u << 20,
-                         UK_ICA_SIZE_MAX, NUM_SIZE, &o->state_max) == 0)
-      continue;
-    else if (c == 't')
-      o->trace = 1;
-    else
+  while ((c = getopt_long(*argc, argv, "", lo, NULL)) != -1)
+    if (set_opt(c, argv, o) < 0)
       return -1;
-  }
   for (int i = optind; i < *argc; i++)
     argv[1 + i - optind] = argv[i];
   *argc = 1 + *argc - optind;

@@ -64,6 +64,17 @@ Uksim__P9s__State *p9s_unpack(const void *base, uint64_t size,
   return uksim__p9s__state__unpack(NULL, len, half(base, (unsigned)(pub & 1)));
 }
 
+void p9s_qid_to_pb(p9_qid qid, Uksim__P9s__Qid *q) {
+  uksim__p9s__qid__init(q);
+  q->type = qid.type;
+  q->vers = qid.vers;
+  q->path = qid.path;
+}
+
+p9_qid p9s_qid_from_pb(const Uksim__P9s__Qid *q) {
+  return q ? (p9_qid){(uint8_t)q->type, q->vers, q->path} : (p9_qid){0};
+}
+
 /* --- memfs ------------------------------------------------------------ */
 
 /* What describe allocated beside the image's borrowed strings and data. */
@@ -77,7 +88,6 @@ struct mdesc {
 static void node_to_pb(const p9_memfs_slot *s, Uksim__P9s__MemfsNode *p,
                        Uksim__P9s__Qid *q) {
   uksim__p9s__memfs_node__init(p);
-  uksim__p9s__qid__init(q);
   p->used = s->used;
   p->gen = s->gen;
   if (!s->used)
@@ -91,9 +101,7 @@ static void node_to_pb(const p9_memfs_slot *s, Uksim__P9s__MemfsNode *p,
   p->gid = s->gid;
   p->muid = s->muid;
   p->nopen = s->nopen;
-  q->type = s->qid.type;
-  q->vers = s->qid.vers;
-  q->path = s->qid.path;
+  p9s_qid_to_pb(s->qid, q);
   p->qid = q;
   p->data = (ProtobufCBinaryData){s->len, (uint8_t *)(uintptr_t)s->data};
   p->atime = s->atime;
@@ -121,7 +129,8 @@ void p9s_memfs_describe(p9_memfs *fs, Uksim__P9s__State *st) {
 }
 
 void p9s_memfs_described(Uksim__P9s__State *st) {
-  struct mdesc *d = (struct mdesc *)((char *)st->memfs - offsetof(struct mdesc, fs));
+  struct mdesc *d =
+      (struct mdesc *)((char *)st->memfs - offsetof(struct mdesc, fs));
   p9_memfs_image_free(&d->img);
   free(d->node);
   free(d->nodep);
@@ -142,8 +151,7 @@ static void node_from_pb(const Uksim__P9s__MemfsNode *p, p9_memfs_slot *s) {
   s->gid = p->gid;
   s->muid = p->muid;
   s->nopen = p->nopen;
-  if (p->qid)
-    s->qid = (p9_qid){(uint8_t)p->qid->type, p->qid->vers, p->qid->path};
+  s->qid = p9s_qid_from_pb(p->qid);
   s->data = p->data.data;
   s->len = p->data.len;
   s->atime = p->atime;
@@ -225,8 +233,8 @@ p9_hostfs *p9s_hostfs_load(const char *dir, const Uksim__P9s__State *st,
     return NULL;
   }
   if (strcmp(h->dir, dir) != 0) {
-    snprintf(why, whylen, "the state is of directory %.80s, not %.80s",
-             h->dir, dir);
+    snprintf(why, whylen, "the state is of directory %.80s, not %.80s", h->dir,
+             dir);
     *err = -EINVAL;
     return NULL;
   }
@@ -244,4 +252,3 @@ p9_hostfs *p9s_hostfs_load(const char *dir, const Uksim__P9s__State *st,
              strerror(-*err));
   return fs;
 }
-

@@ -33,6 +33,11 @@ int p9s_publish(void *base, const Uksim__P9s__State *st, size_t len);
 Uksim__P9s__State *p9s_unpack(const void *base, uint64_t size,
                               const char **why);
 
+/* A qid into its protobuf-c form (q is initialised here), and back (a
+ * missing one is all zeros). */
+void p9s_qid_to_pb(p9_qid qid, Uksim__P9s__Qid *q);
+p9_qid p9s_qid_from_pb(const Uksim__P9s__Qid *q);
+
 /* The trees.  describe puts fs into st, borrowing strings and data from
  * it; described frees what describe allocated, once st has been packed.
  * load rebuilds a tree from st, or NULL with *err and why. */

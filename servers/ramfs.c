@@ -17,7 +17,6 @@
 
 #include "p9host.h"
 #include "p9state.h"
-#include "uksim/xalloc.h"
 
 #define STATE_MAX_DEFAULT (256ull << 20)
 
@@ -25,10 +24,13 @@ static void describe(void *fs, Uksim__P9s__State *st) {
   p9s_memfs_describe(fs, st);
 }
 
+/* The successor's --state-max, not its predecessor's, bounds the files. */
 static void *load(void *arg, const Uksim__P9s__State *st, int *err, char *why,
                   size_t whylen) {
-  (void)arg;
-  return p9s_memfs_load(st, err, why, whylen);
+  p9_memfs *fs = p9s_memfs_load(st, err, why, whylen);
+  if (fs)
+    p9_memfs_set_limit(fs, *(uint64_t *)arg / 3);
+  return fs;
 }
 
 static void *fresh(void *arg, int *err) {
@@ -36,10 +38,6 @@ static void *fresh(void *arg, int *err) {
   (void)err;
   p9_memfs_set_limit(fs, *(uint64_t *)arg / 3);
   return fs;
-}
-
-static void fs_free(void *fs) {
-  p9_memfs_free(fs);
 }
 
 int main(int argc, char **argv) {
@@ -50,8 +48,7 @@ int main(int argc, char **argv) {
                           .fresh = fresh,
                           .describe = describe,
                           .described = p9s_memfs_described,
-                          .load = load,
-                          .free = fs_free};
+                          .load = load};
   int r;
   if (p9h_parse(&argc, argv, &o) < 0 || argc != 1) {
     fputs("usage: ramfs [--name NAME] [--state-max B] [--trace]\n", stderr);

@@ -105,10 +105,15 @@ static void pattern(uint8_t *p, size_t n, uint64_t off) {
 /* --- 9P operations ---------------------------------------------------- */
 
 static void attach(void) {
-  p9_fcall v = {.type = P9_TVERSION, .tag = P9_NOTAG, .msize = P9ICA_MSIZE,
+  p9_fcall v = {.type = P9_TVERSION,
+                .tag = P9_NOTAG,
+                .msize = P9ICA_MSIZE,
                 .version = p9_str_c("9P2000")};
-  p9_fcall a = {.type = P9_TATTACH, .fid = 0, .afid = P9_NOFID,
-                .uname = p9_str_c("glenda"), .aname = p9_str_c("")};
+  p9_fcall a = {.type = P9_TATTACH,
+                .fid = 0,
+                .afid = P9_NOFID,
+                .uname = p9_str_c("glenda"),
+                .aname = p9_str_c("")};
   must(&v, false, "Tversion");
   if (rx.msize != P9ICA_MSIZE || !p9_str_eq(rx.version, "9P2000"))
     die("Rversion", 0);
@@ -143,8 +148,11 @@ static uint32_t create(const char *dir, const char *name, uint32_t perm,
   int r = walk(dir, &fid);
   if (r < 0)
     die("walk to the directory", r);
-  p9_fcall c = {.type = P9_TCREATE, .fid = fid, .name = p9_str_c(name),
-                .perm = perm, .mode = mode};
+  p9_fcall c = {.type = P9_TCREATE,
+                .fid = fid,
+                .name = p9_str_c(name),
+                .perm = perm,
+                .mode = mode};
   must(&c, false, "Tcreate");
   return fid;
 }
@@ -288,8 +296,8 @@ static int raw(size_t len, bool bulk) {
 
 static void garbage_expect(int got, int want, const char *what) {
   if (got != want) {
-    fprintf(stderr, "p9ica_client: garbage %s: status %d, want %d\n", what,
-            got, want);
+    fprintf(stderr, "p9ica_client: garbage %s: status %d, want %d\n", what, got,
+            want);
     exit(1);
   }
 }

@@ -30,8 +30,7 @@ static void start_server(mach_client *m, const char *prog, char **args,
                         .nenv = fault ? 1 : 0,
                         .flags = MACH_SPAWN_REGISTERED,
                         .restart = fault != NULL};
-  cr_assert_eq(mach_spawn_prog(m, &p, NULL), 0, "start %s: %s", prog,
-               m->error);
+  cr_assert_eq(mach_spawn_prog(m, &p, NULL), 0, "start %s: %s", prog, m->error);
 }
 
 /* Runs the client with args to the end; its exit status. */
@@ -59,8 +58,7 @@ static uint32_t restarts(mach_client *m, const char *name) {
     for (int s = 0; s < UK_SVC_MAX; s++)
       if (kd->svc[s].state != UK_SVC_FREE && !strcmp(kd->svc[s].name, name)) {
         n = kd->svc[s].restarts;
-        up = kd->svc[s].state == UK_SVC_UP && kd->svc[s].phase ==
-                                                  UK_PH_SERVING;
+        up = kd->svc[s].state == UK_SVC_UP && kd->svc[s].phase == UK_PH_SERVING;
       }
     mach_kdata_unmap(kd);
     if (up && n > 0)
@@ -94,8 +92,8 @@ Test(p9ica, an_open_fid_reads_on_across_replacement, .timeout = 120) {
   h_boot(&m, NULL);
   start_server(&m, "ramfs", NULL, 0, NULL);
   cr_assert_eq(client(&m, (char *[]){"put", "f", "65536"}, 3), 0);
-  int64_t w = h_spawn(&m, "p9ica_client", (char *[]){"hold", "f"}, 2, "hold",
-                      NULL);
+  int64_t w =
+      h_spawn(&m, "p9ica_client", (char *[]){"hold", "f"}, 2, "hold", NULL);
   usleep(300 * 1000);
   replace(&m, "ramfs", NULL, 0);
   usleep(300 * 1000);
@@ -113,8 +111,8 @@ Test(p9ica, an_open_fid_reads_on_across_a_crash_and_restart, .timeout = 120) {
   h_boot(&m, NULL);
   start_server(&m, "ramfs", NULL, 0, "crash@request:60");
   cr_assert_eq(client(&m, (char *[]){"put", "f", "65536"}, 3), 0);
-  int64_t w = h_spawn(&m, "p9ica_client", (char *[]){"hold", "f"}, 2, "hold",
-                      NULL);
+  int64_t w =
+      h_spawn(&m, "p9ica_client", (char *[]){"hold", "f"}, 2, "hold", NULL);
   cr_expect_eq(restarts(&m, "ramfs"), 1, "ramfs did not crash and restart");
   usleep(200 * 1000);
   cr_assert_eq(client(&m, (char *[]){"touch", "done"}, 2), 0);
@@ -146,10 +144,10 @@ Test(p9ica, hostfs_serves_every_operation_on_host_files, .timeout = 120) {
   struct stat st;
   host_start(&m);
   cr_expect_eq(client(&m, (char *[]){"--service", "hostfs", "basic"}, 3), 0);
-  cr_expect_eq(client(&m, (char *[]){"--service", "hostfs", "put", "dir/big",
-                                     "100000"},
-                      5),
-               0);
+  cr_expect_eq(
+      client(&m, (char *[]){"--service", "hostfs", "put", "dir/big", "100000"},
+             5),
+      0);
   snprintf(p, sizeof p, "%s/dir/big", hostdir);
   cr_expect_eq(stat(p, &st), 0, "the file is on the host");
   cr_expect_eq(st.st_size, 100000);
@@ -160,13 +158,11 @@ Test(p9ica, hostfs_serves_every_operation_on_host_files, .timeout = 120) {
 Test(p9ica, hostfs_an_open_fid_reads_on_across_replacement, .timeout = 120) {
   mach_client m;
   host_start(&m);
-  cr_assert_eq(client(&m, (char *[]){"--service", "hostfs", "put", "f",
-                                     "65536"},
-                      5),
-               0);
-  int64_t w = h_spawn(&m, "p9ica_client",
-                      (char *[]){"--service", "hostfs", "hold", "f"}, 4,
-                      "hold", NULL);
+  cr_assert_eq(
+      client(&m, (char *[]){"--service", "hostfs", "put", "f", "65536"}, 5), 0);
+  int64_t w =
+      h_spawn(&m, "p9ica_client",
+              (char *[]){"--service", "hostfs", "hold", "f"}, 4, "hold", NULL);
   usleep(300 * 1000);
   replace(&m, "hostfs", (char *[]){hostdir}, 1);
   usleep(300 * 1000);

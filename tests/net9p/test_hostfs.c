@@ -68,8 +68,7 @@ static int call(p9_fcall *tx) {
   cr_assert_gt(n, 0);
   st = p9_icat_call(E.t, E.ctl, sizeof(E.ctl), NULL, 0);
   if (st == 0)
-    cr_assert_eq(p9_decode(E.ctl, E.ctl[0] | E.ctl[1] << 8, P9_2000, &E.rx),
-                 0);
+    cr_assert_eq(p9_decode(E.ctl, E.ctl[0] | E.ctl[1] << 8, P9_2000, &E.rx), 0);
   return st;
 }
 
@@ -86,10 +85,15 @@ static void ok(p9_fcall *tx) {
 }
 
 static void attach(void) {
-  p9_fcall v = {.type = P9_TVERSION, .tag = P9_NOTAG, .msize = 8192,
+  p9_fcall v = {.type = P9_TVERSION,
+                .tag = P9_NOTAG,
+                .msize = 8192,
                 .version = p9_str_c("9P2000")};
-  p9_fcall a = {.type = P9_TATTACH, .fid = 0, .afid = P9_NOFID,
-                .uname = p9_str_c("u"), .aname = p9_str_c("")};
+  p9_fcall a = {.type = P9_TATTACH,
+                .fid = 0,
+                .afid = P9_NOFID,
+                .uname = p9_str_c("u"),
+                .aname = p9_str_c("")};
   ok(&v);
   ok(&a);
 }
@@ -128,10 +132,16 @@ Test(hostfs, files_made_through_9p_are_the_hosts) {
   char p[256], got[64] = {0};
   attach();
   cr_assert_eq(walk("sub", 1), 0);
-  p9_fcall c = {.type = P9_TCREATE, .fid = 1, .name = p9_str_c("new"),
-                .perm = 0640, .mode = P9_ORDWR};
+  p9_fcall c = {.type = P9_TCREATE,
+                .fid = 1,
+                .name = p9_str_c("new"),
+                .perm = 0640,
+                .mode = P9_ORDWR};
   ok(&c);
-  p9_fcall w = {.type = P9_TWRITE, .fid = 1, .offset = 0, .count = 5,
+  p9_fcall w = {.type = P9_TWRITE,
+                .fid = 1,
+                .offset = 0,
+                .count = 5,
                 .data = (const uint8_t *)"hello"};
   ok(&w);
   cr_assert_eq(E.rx.count, 5);

@@ -668,19 +668,21 @@ Test(stream, command_line_tool_serves_a_host_directory, .timeout = 60) {
   cr_assert_str_eq(out, "hello\n", "the link is not listed");
   cr_assert_neq(sh(out, sizeof(out), "%s 9p '%s' cat /esc 2>&1", tool, addr),
                 0);
-  cr_assert_neq(sh(out, sizeof(out), "%s 9p '%s' cat /../etc/passwd 2>&1",
-                   tool, addr),
-                0);
-  cr_assert_eq(sh(out, sizeof(out), "echo new | %s 9p '%s' write /made", tool,
-                  addr),
-               0);
+  cr_assert_neq(
+      sh(out, sizeof(out), "%s 9p '%s' cat /../etc/passwd 2>&1", tool, addr),
+      0);
+  cr_assert_eq(
+      sh(out, sizeof(out), "echo new | %s 9p '%s' write /made", tool, addr), 0);
   snprintf(path, sizeof(path), "%s/made", dir);
   cr_assert_eq(sh(out, sizeof(out), "cat %s", path), 0);
   cr_assert_str_eq(out, "new\n", "written on the host");
   kill(pid, SIGTERM);
   pclose(p);
-  cr_assert_eq(sh(out, sizeof(out), "%s 9p serve --dir %s/none "
-                  "tcp!127.0.0.1!0 2>&1", tool, dir) != 0, 1);
+  cr_assert_eq(sh(out, sizeof(out),
+                  "%s 9p serve --dir %s/none "
+                  "tcp!127.0.0.1!0 2>&1",
+                  tool, dir) != 0,
+               1);
   cr_assert(strstr(out, "No such file or directory"), "%s", out);
   sh(out, sizeof(out), "rm -rf %s", dir);
 }

@@ -55,8 +55,8 @@ static uint8_t *packed(p9_memfs *fs, size_t *len) {
 static void publish(uint8_t *area, p9_memfs *fs) {
   Uksim__P9s__State st;
   describe(fs, &st);
-  cr_assert_eq(
-      p9s_publish(area, &st, uksim__p9s__state__get_packed_size(&st)), 0);
+  cr_assert_eq(p9s_publish(area, &st, uksim__p9s__state__get_packed_size(&st)),
+               0);
   p9s_memfs_described(&st);
 }
 
