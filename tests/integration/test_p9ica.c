@@ -17,6 +17,10 @@
 
 #include "harness.h"
 
+static bool vg(void) {
+  return getenv("UKSIM_UNDER_VALGRIND") != NULL;
+}
+
 static void start_server(mach_client *m, const char *prog, char **args,
                          size_t nargs, const char *fault) {
   char env0[64];
@@ -41,17 +45,18 @@ static int client(mach_client *m, char **args, size_t n) {
 static void replace(mach_client *m, const char *svc, char **args,
                     size_t nargs) {
   struct mach_prog p = {.program = svc, .args = args, .nargs = nargs};
-  int64_t id = mach_replace_send(m, svc, &p, 0);
+  /* A successor under valgrind takes seconds to start and restore. */
+  int64_t id = mach_replace_send(m, svc, &p, vg() ? 60000 : 0);
   cr_assert_geq(id, 0);
   cr_expect_eq(mach_replace_reply(m, (uint64_t)id, NULL), 0, "replace: %s",
                m->error);
 }
 
-/* The restarts of service name so far, waiting (up to 2 s) until it
- * serves again. */
+/* The restarts of service name so far, waiting (up to 2 s, 60 s under
+ * valgrind) until it serves again. */
 static uint32_t restarts(mach_client *m, const char *name) {
   uint32_t n = 0;
-  for (int i = 0; i < 200; i++) {
+  for (int i = 0; i < (vg() ? 6000 : 200); i++) {
     const struct uk_kdata *kd;
     bool up = false;
     cr_assert_eq(mach_kdata(m, &kd, NULL), 0);
