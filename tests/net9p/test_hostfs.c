@@ -200,6 +200,8 @@ Test(hostfs, symbolic_links_are_never_followed_nor_listed) {
   cr_assert_eq(walk("sub/up", 1), -ENOENT);
   cr_assert_eq(walk("sub/up/outside", 1), -ENOENT);
   cr_assert_eq(walk("insub", 1), -ENOENT, "even one that stays inside");
+  host_file("sub/x", "x");
+  cr_assert_eq(walk("insub/x", 1), -ENOENT, "nor through one on the way");
   /* Creating through a link fails too: the walk to it does. */
   p9_fcall o = {.type = P9_TOPEN, .fid = 0, .mode = P9_OREAD};
   ok(&o);
@@ -214,6 +216,26 @@ Test(hostfs, symbolic_links_are_never_followed_nor_listed) {
     at += (uint32_t)k;
   }
   (void)p;
+}
+
+/* A directory on a fid's path swapped for a link after the walk (a race
+ * with someone on the host): opening the fid follows no link, whether it
+ * leads out or stays inside. */
+Test(hostfs, a_path_swapped_for_a_link_after_the_walk_is_not_followed) {
+  attach();
+  sh("mkdir -p %s/served/other && echo in > %s/served/other/x && echo out > "
+     "%s/outside/x",
+     E.top);
+  host_file("sub/x", "x");
+  cr_assert_eq(walk("sub/x", 1), 0);
+  cr_assert_eq(walk("sub/x", 2), 0);
+  sh("mv %s/served/sub %s/served/sub.old && ln -s ../outside %s/served/sub",
+     E.top);
+  p9_fcall o = {.type = P9_TOPEN, .fid = 1, .mode = P9_OREAD};
+  cr_assert_neq(rpc(&o), 0, "opened outside/x through the link");
+  sh("rm %s/served/sub && ln -s other %s/served/sub && true %s", E.top);
+  o.fid = 2;
+  cr_assert_neq(rpc(&o), 0, "opened other/x through the link");
 }
 
 Test(hostfs, directory_reads_in_small_pieces_list_each_entry_once) {
