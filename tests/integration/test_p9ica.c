@@ -145,11 +145,15 @@ Test(p9ica, an_open_fid_reads_on_across_a_crash_and_restart, .timeout = 120) {
 
 static char hostdir[64];
 
-static void host_start(mach_client *m) {
+static void host_start_faulty(mach_client *m, const char *fault) {
   strcpy(hostdir, "/tmp/p9ica-hostfs-XXXXXX");
   cr_assert_not_null(mkdtemp(hostdir));
   h_boot(m, NULL);
-  start_server(m, "hostfs", (char *[]){hostdir}, 1, NULL);
+  start_server(m, "hostfs", (char *[]){hostdir}, 1, fault);
+}
+
+static void host_start(mach_client *m) {
+  host_start_faulty(m, NULL);
 }
 
 static void host_stop(mach_client *m) {
@@ -193,5 +197,22 @@ Test(p9ica, hostfs_an_open_fid_reads_on_across_replacement, .timeout = 120) {
   cr_assert_eq(
       client(&m, (char *[]){"--service", "hostfs", "touch", "done"}, 4), 0);
   cr_expect_eq(h_wait(&m, w), 0, "the held fid failed across replacement");
+  host_stop(&m);
+}
+
+Test(p9ica, hostfs_an_open_fid_reads_on_across_a_crash_and_restart,
+     .timeout = 120) {
+  mach_client m;
+  host_start_faulty(&m, "crash@request:60");
+  cr_assert_eq(
+      client(&m, (char *[]){"--service", "hostfs", "put", "f", "65536"}, 5), 0);
+  int64_t w =
+      h_spawn(&m, "p9ica_client",
+              (char *[]){"--service", "hostfs", "hold", "f"}, 4, "hold", NULL);
+  cr_expect_eq(restarts(&m, "hostfs"), 1, "hostfs did not crash and restart");
+  usleep(200 * 1000);
+  cr_assert_eq(
+      client(&m, (char *[]){"--service", "hostfs", "touch", "done"}, 4), 0);
+  cr_expect_eq(h_wait(&m, w), 0, "the held fid failed across the restart");
   host_stop(&m);
 }
