@@ -338,6 +338,12 @@ struct p9_transport_ops {
    * answer through it, an Rread's data straight from where the op left
    * it. */
   int (*sendv)(p9_transport *t, const struct iovec *iov, int n);
+  /* Optional, with sendv: where the bytes of the Rread answering the
+   * Tread being delivered now (by recv) should go, count bytes the peer
+   * will read in place (the ICA transport's data ICA), or NULL for the
+   * library's buffer.  A file's read op that fills r->buf then reads
+   * straight there, and sendv is handed the bytes where they are. */
+  uint8_t *(*rbuf)(p9_transport *t, size_t count);
 };
 
 struct p9_transport {

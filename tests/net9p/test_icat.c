@@ -266,6 +266,41 @@ Test(icat, an_op_answering_later_is_awaited_on_the_loop) {
   uv_loop_close(&loop);
 }
 
+/* A file's read op that fills r->buf fills the data ICA itself: the
+ * transport offers it to the library (p9_transport_ops.rbuf), so the
+ * bytes are not copied between the op and the client. */
+static uint8_t *read_into;
+
+static void fill_read(p9_req *r) {
+  read_into = r->buf;
+  pattern(r->buf, r->ifcall.count, 3);
+  r->ofcall.count = r->ifcall.count;
+  p9_respond(r, 0);
+}
+
+Test(icat, a_files_read_op_reads_straight_into_the_data_ica) {
+  struct p9_srv_ops ops = {.attach = file_attach, .read = fill_read};
+  uint8_t want[5000];
+  int err;
+  p9_icat_free(E.t);
+  p9_srv_free(E.srv);
+  E.srv = p9_srv_new(&ops, NULL, &(p9_srv_config){.msize = P9_MAXMSIZE}, &err);
+  E.t = p9_icat_new(E.srv, NULL, &err);
+  attach(0);
+  p9_fcall o = {.type = P9_TOPEN, .fid = 0, .mode = P9_OREAD};
+  ok(&o, P9_ROPEN);
+  p9_fcall r = {.type = P9_TREAD, .fid = 0, .count = sizeof(want)};
+  cr_assert_eq(call(&r, true), 0);
+  cr_assert_eq(read_into, E.data, "the op read into the library's buffer");
+  cr_assert_eq(E.rx.count, sizeof(want));
+  pattern(want, sizeof(want), 3);
+  cr_assert_arr_eq(E.data, want, sizeof(want));
+  /* Without a data ICA the bytes travel in the frame, from its buffer. */
+  ok(&r, P9_RREAD);
+  cr_assert_neq(read_into, E.data);
+  cr_assert_arr_eq(E.rx.data, want, E.rx.count);
+}
+
 /* --- state: sessions and trees restored in another server ------------- */
 
 /* Serves a copy of E's tree and session as a successor would: images
