@@ -3,6 +3,8 @@
 # from its corpus, tests/fuzz/corpus/<target>/:
 #   decode   the 9P codec                    (fuzz_decode.c)
 #   srv      the 9P server                   (fuzz_srv.c)
+#   icat     the ICA transport under a 9P OS server's requests
+#            (fuzz_icat.c)
 #   scn      the scenario parser, trace reader and timeline (fuzz_scn.c;
 #            the shipped scenarios are seeds too)
 #   client   the blocking 9P client's reading of answers (fuzz_client.c)
@@ -35,7 +37,7 @@
 #        (protoc-c), libsodium-dev, libuv1-dev, libjansson-dev.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-all="decode srv scn client aclient kcall"
+all="decode srv icat scn client aclient kcall"
 long="" update="" replay=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -79,7 +81,7 @@ for f in xalloc.c num.c; do
 done
 net9p_srcs=$base
 for f in addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c \
-         client.c aclient.c stream.c; do
+         client.c aclient.c stream.c icat.c hostfs.c; do
   net9p_srcs="$net9p_srcs $root/net9p/$f"
 done
 scn_srcs=$base
@@ -99,7 +101,7 @@ flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
 # The parts a target links: its sources, flags and libraries.
 part_of() {
   case $1 in
-  decode | srv | client | aclient) echo net9p ;;
+  decode | srv | icat | client | aclient) echo net9p ;;
   *) echo "$1" ;;
   esac
 }
