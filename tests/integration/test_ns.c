@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,12 @@
 #include "ktab.h"
 
 static mach_client m;
+
+static uint64_t stats_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void attach(const char *name) {
   int fd, proc;
@@ -485,5 +492,55 @@ Test(ns, mounting_a_non_server_is_refused, .timeout = 60) {
   cr_assert_eq(ns_bind("#c", "/nope", NS_MREPL), -ENOENT);
   cr_assert_eq(ns_bind("/dev/cons", "/n", NS_MREPL), -EINVAL);
   cr_assert_lt(ns_mount_addr("tcp!127.0.0.1!1", "/n", NS_MREPL, ""), 0);
+  h_halt_clean(&m);
+}
+
+/* #| between two processes sharing a namespace (Plan 9: bind '#|' on a
+ * directory both see): a read of the empty pipe is a deferred answer --
+ * the reader waits while the kernel serves the writer -- and ends with the
+ * bytes; the writer's close is the reader's end of file. */
+Test(ns, a_pipe_read_waits_for_the_writer, .timeout = 60) {
+  char buf[64], v[16];
+  int me, fd, rfd, sync[2];
+  h_boot(&m, NULL);
+  cr_assert_eq(mach_attach(&m, "reader", -1, 0, &me, &fd), 0);
+  cr_assert_eq(pipe(sync), 0);
+  /* Fork before this process's first call: libuksim's connection is one
+   * per process, and the child must use its own. */
+  pid_t c = fork();
+  if (c == 0) { /* the writer: a process of the same machine, same ns */
+    mach_client w;
+    int wfd, wslot;
+    if (mach_connect(&w, h_name()) < 0 ||
+        mach_attach(&w, "writer", me, 0, &wslot, &wfd) < 0)
+      _exit(10);
+    snprintf(v, sizeof v, "%d", wfd);
+    setenv("UKSIM_FD", v, 1);
+    if (ns_bind("#|", "/n", NS_MREPL) < 0 || write(sync[1], "b", 1) != 1)
+      _exit(11);
+    usleep(300000); /* the reader is waiting in its read by now */
+    ns_dir d;
+    if (ns_stat("/n/data1", &d) < 0) /* served while the reader waits */
+      _exit(12);
+    int fd1 = ns_open("/n/data1", NS_OWRITE);
+    if (fd1 < 0 || ns_write(fd1, "through the pipe", 16) != 16)
+      _exit(13);
+    _exit(ns_close(fd1) == 0 ? 0 : 14);
+  }
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+  cr_assert_eq(read(sync[0], buf, 1), 1, "the writer did not bind");
+  rfd = ns_open("/n/data", NS_OREAD);
+  cr_assert_geq(rfd, 0, "open /n/data: %s", strerror(-rfd));
+  uint64_t t0 = stats_ms();
+  long n = ns_read(rfd, buf, sizeof buf);
+  cr_assert_eq(n, 16, "read: %ld", n);
+  cr_assert_geq(stats_ms() - t0, 150, "the read did not wait for the writer");
+  cr_assert_eq(memcmp(buf, "through the pipe", 16), 0);
+  int st;
+  cr_assert_eq(waitpid(c, &st, 0), c);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer: %d", st);
+  cr_assert_eq(ns_read(rfd, buf, sizeof buf), 0, "end of file");
+  cr_assert_eq(ns_close(rfd), 0);
   h_halt_clean(&m);
 }
