@@ -160,8 +160,11 @@ static bool link_ok(struct kern *k, uint32_t dev) {
   return dev < UK_SVC_MAX && k->kd->svc[dev].state == UK_SVC_UP;
 }
 
+/* Gives e's pool ICA back, unless its request is still out: then the
+ * answer, finding no log waiting for it, gives it back (kern__mnt_done,
+ * on_net_answer). */
 static void ex_release(struct kern *k, struct kmnt_ex *e) {
-  if (e->slot != UK_NIL)
+  if (e->slot != UK_NIL && e->done)
     pool_put(k, e->slot);
   e->slot = UK_NIL;
 }
@@ -231,8 +234,10 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
     if (e->type != want->type || e->dev != dev || e->fid != want->fid ||
         strcmp(e->name, want->name) != 0 || e->off != want->off)
       return -ERESTART;
-    if (!e->done)
+    if (!e->done) {
+      k->mblocked = true; /* even if the caller swallows the error */
       return -EINPROGRESS;
+    }
     *out = e;
     return e->err;
   }
@@ -254,7 +259,7 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
                  up << 8 | l->n;
   if (is_net(dev)) {
     if ((r = net_send(k, dev, f, tag)) < 0) {
-      ex_release(k, e);
+      pool_put(k, e->slot); /* never sent */
       return r;
     }
     e->data = KABI_ICA_NONE;
@@ -273,7 +278,7 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
     c[2] = (uint8_t)(bulk >> 16), c[3] = (uint8_t)(bulk >> 24);
   }
   if (len < 0 || (r = send_req(k, dev, e->slot, data, tag)) < 0) {
-    ex_release(k, e);
+    pool_put(k, e->slot); /* never sent */
     return len < 0 ? -EIO : r;
   }
   e->data = data;

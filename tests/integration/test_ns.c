@@ -544,3 +544,34 @@ Test(ns, a_pipe_read_waits_for_the_writer, .timeout = 60) {
   cr_assert_eq(ns_close(rfd), 0);
   h_halt_clean(&m);
 }
+
+/* Fig. 6 (b) twice: a union of two servers, ramfs and a second ramfs
+ * (another service), on one directory: each one's files show, a name in
+ * both shows the first's, and a create goes to the one mounted with -c. */
+Test(ns, a_union_of_two_servers, .timeout = 60) {
+  char names[512];
+  boot_ramfs("t-2srv");
+  char *args[] = {"--name", "ramfs2"};
+  cr_assert_eq(mach_spawn(&m, "ramfs", args, 2, "ramfs2",
+                          MACH_SPAWN_REGISTERED, NULL),
+               0, "%s", m.error);
+  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/a", "first's a");
+  put("/n/both", "first's both");
+  cr_assert_eq(ns_bind("/", "/mnt", NS_MREPL), 0); /* somewhere to stand */
+  post_and_mount("ramfs2", "/tmp", NS_MREPL | NS_MCREATE);
+  put("/tmp/b", "second's b");
+  put("/tmp/both", "second's both");
+  cr_assert_eq(ns_unmount(NULL, "/tmp"), 0);
+  post_and_mount("ramfs2", "/n", NS_MAFTER);
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "both a b ", "%s", names);
+  expect("/n/a", "first's a");
+  expect("/n/b", "second's b");
+  expect("/n/both", "first's both");
+  put("/n/new", "created in the first");
+  cr_assert_eq(ns_unmount(NULL, "/n"), 0);
+  post_and_mount("ramfs", "/n", NS_MREPL);
+  expect("/n/new", "created in the first");
+  h_halt_clean(&m);
+}
