@@ -575,3 +575,26 @@ Test(ns, a_union_of_two_servers, .timeout = 60) {
   expect("/n/new", "created in the first");
   h_halt_clean(&m);
 }
+
+/* uksim spawn starts a server in a running machine: it posts itself. */
+Test(ns, uksim_spawn_starts_a_server, .timeout = 60) {
+  char cmd[512], names[512];
+  attach("t-spawn");
+  const char *uksim = getenv("UKSIM_BUILD_ROOT");
+  snprintf(cmd, sizeof cmd,
+           "%s/cli/uksim spawn --name %s --server ramfs -- --name ramfs3 "
+           ">/dev/null",
+           uksim, h_name());
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  snprintf(cmd, sizeof cmd,
+           "%s/cli/uksim spawn --name %s no-such-program 2>/dev/null", uksim,
+           h_name());
+  int st = system(cmd);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "a missing program: %d",
+            st);
+  post_and_mount("ramfs3", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/x", "spawned");
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "x ");
+  h_halt_clean(&m);
+}
