@@ -598,3 +598,30 @@ Test(ns, uksim_spawn_starts_a_server, .timeout = 60) {
   cr_assert_str_eq(names, "x ");
   h_halt_clean(&m);
 }
+
+/* The shell mounts an external server by its dial string. */
+Test(ns, the_shell_mounts_by_address, .timeout = 60) {
+  char addr[64], cmd[512], out[256] = {0};
+  h_boot(&m, NULL);
+  const char *root = getenv("UKSIM_BUILD_ROOT");
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", free_port());
+  char uksim[256];
+  snprintf(uksim, sizeof uksim, "%s/cli/uksim", root);
+  char *argv[] = {uksim, "9p", "serve", addr, NULL};
+  pid_t pid;
+  cr_assert_eq(posix_spawn(&pid, uksim, NULL, NULL, argv, environ), 0);
+  snprintf(cmd, sizeof cmd,
+           "%s sh --name %s -c 'mount -c %s /n; echo hi > /n/f; cat /n/f' "
+           "2>&1",
+           uksim, h_name(), addr);
+  for (int i = 0; i < 100 && strcmp(out, "hi\n") != 0; i++) {
+    usleep(20000); /* until the server listens */
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+  }
+  cr_assert_str_eq(out, "hi\n");
+  stop(pid);
+  h_halt_clean(&m);
+}
