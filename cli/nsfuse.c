@@ -359,7 +359,10 @@ static size_t add_plus(fuse_req_t req, fuse_ino_t dir, const ns_dir *d,
   memset(&e, 0, sizeof e);
   e.ino = ino_ref(path);
   e.generation = fs.v[e.ino].gen;
-  e.attr_timeout = e.entry_timeout = TIMEOUT;
+  /* A partial record (a 9P2000.L server's listing has no lengths) must
+   * not be cached: a stat of the file asks again. */
+  e.attr_timeout = e.entry_timeout =
+      (d->flags & KABI_DIR_PARTIAL) ? 0 : TIMEOUT;
   to_stat(d, e.ino, &e.attr);
   (void)st;
   return fuse_add_direntry_plus(req, buf, rem, d->name, &e, next);

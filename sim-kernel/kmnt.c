@@ -651,7 +651,8 @@ void kern__mnt_dir(const p9_stat *st, struct kabi_dir *d) {
   d->mode = st->mode;
   d->atime = st->atime;
   d->mtime = st->mtime;
-  d->length = st->length;
+  d->length = st->length == KMNT_LEN_UNKNOWN ? 0 : st->length;
+  d->flags = st->length == KMNT_LEN_UNKNOWN ? KABI_DIR_PARTIAL : 0;
 #define COPY(f, v)                                                             \
   memcpy(d->f, v.s, v.len < sizeof d->f - 1 ? v.len : sizeof d->f - 1)
   COPY(name, st->name);

@@ -56,6 +56,7 @@ static void dirent_stat(const p9_dirent *de, p9_stat *st) {
   memset(st, 0, sizeof *st);
   st->qid = de->qid;
   st->mode = (de->qid.type & P9_QTDIR) ? P9_DMDIR | 0755 : 0644;
+  st->length = KMNT_LEN_UNKNOWN;
   st->name = de->name;
 }
 

@@ -25,9 +25,12 @@ struct kmnt_reply {
 void kmnt__reply(uint8_t ttype, bool walked, bool bulk, p9_dialect d,
                  const uint8_t *m, size_t cap, struct kmnt_reply *out);
 
+/* A 9P2000.L listing's entry has no length: its stat says so by this. */
+#define KMNT_LEN_UNKNOWN UINT64_MAX
+
 /* The entries in one Rread (stat(5), l false) or Rreaddir (dirents, l
  * true) at b[0..n): fn gets each as a stat (a 9P2000.L entry's mode is
- * from its type, its length 0); *next gets the offset to read on from.
+ * from its type, its length KMNT_LEN_UNKNOWN); *next gets the offset to read on from.
  * Stops at fn's first non-zero answer and returns it; -EIO for an entry
  * that does not decode. */
 int kmnt__list_chunk(bool l, const uint8_t *b, uint32_t n, uint64_t *next,

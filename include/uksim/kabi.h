@@ -319,7 +319,7 @@ struct kabi_dir {
   uint32_t qid_vers;
   uint8_t qid_type; /* UK_QTDIR ... */
   uint8_t dev_type; /* the servant's letter, 'M' for a mounted server */
-  uint16_t pad;
+  uint16_t flags;   /* KABI_DIR_PARTIAL */
   uint32_t mode; /* 0x80000000 for a directory | permission bits */
   uint32_t atime, mtime;
   uint32_t pad2;
@@ -328,6 +328,11 @@ struct kabi_dir {
   char uid[KABI_DIR_ID_MAX + 1], gid[KABI_DIR_ID_MAX + 1],
       muid[KABI_DIR_ID_MAX + 1];
 };
+
+/* A directory read's record that says only the name, qid and kind: a
+ * 9P2000.L server's listing (Treaddir) has no lengths, times or owners; a
+ * stat of the file gives them. */
+#define KABI_DIR_PARTIAL 0x1u
 
 /* wstat: in a kabi_dir given to WSTAT, a field left as "don't touch" is
  * ~0 (numbers) or an empty string (name), as 9P's wstat does. */
