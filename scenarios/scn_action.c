@@ -88,8 +88,8 @@ static int target(struct scn__parser *p, struct scn_action *a) {
 /* Namespaces ------------------------------------------------------------ */
 
 /* A path in a namespace: "/..." (or "#X..." where servant), printable
- * ASCII without spaces or quotes, so that the executor hands it to nsh as
- * one quoted word.  what names it in messages. */
+ * ASCII (the executor hands it to nsh's builtin as one word, unparsed).
+ * what names it in messages. */
 static int ns_path(struct scn__parser *p, const struct scn__tok *t,
                    bool servant, const char *what, char out[SCN_PATH_MAX + 1]) {
   const char *c = t->text;
@@ -97,10 +97,9 @@ static int ns_path(struct scn__parser *p, const struct scn__tok *t,
     return scn__fail(p, t->col, "%s must start with '/'%s, got '%.40s'", what,
                      servant ? " or '#'" : "", c);
   for (; *c != '\0'; c++)
-    if (*c <= ' ' || *c >= 0x7f || *c == '\'' || *c == '"')
+    if (*c < ' ' || *c >= 0x7f)
       return scn__fail(p, t->col + (int)(c - t->text),
-                       "%s may hold printable ASCII only, no space or quote",
-                       what);
+                       "%s may hold printable ASCII only", what);
   return scn__read_text(p, t, out);
 }
 
