@@ -97,8 +97,10 @@ static int ns_path(struct scn__parser *p, const struct scn__tok *t,
     return scn__fail(p, t->col, "%s must start with '/'%s, got '%.40s'", what,
                      servant ? " or '#'" : "", c);
   for (; *c != '\0'; c++)
-    if (*c < ' ' || *c >= 0x7f)
-      return scn__fail(p, t->col + (int)(c - t->text),
+    if (*c < ' ' || *c >= 0x7f) /* a string's bytes moved: its start */
+      return scn__fail(p,
+                       t->kind == SCN__WORD ? t->col + (int)(c - t->text)
+                                            : t->col,
                        "%s may hold printable ASCII only", what);
   return scn__read_text(p, t, out);
 }
