@@ -11,9 +11,10 @@
  * NS_SMALL) with T nanoseconds of the kernel's clock between reads
  * (default 1000000: 1 ms, virtual under lock-step) through the same
  * descriptor to its end, and checks the bytes and that there are N.
- * --wait K: while P (or, with --create, its directory) does not exist yet,
- * try again after T, at most K times (default 0), so that a reader may
- * start before the scenario mounts what it reads.
+ * --wait K: while P does not exist yet (ENOENT; with --create, also while
+ * its directory is still the root servant's read-only one, EPERM), try
+ * again after T, at most K times (default 0), so that a reader may start
+ * before the scenario mounts what it reads.
  *
  * Exit status: 0 every byte was the pattern's and there were N; 1 a byte
  * differed, the file ended early or ran long, or a call failed (each
@@ -46,12 +47,14 @@ static char pattern(uint64_t i) {
 }
 
 /* Calls open or create until it gives a descriptor or fails otherwise
- * than with ENOENT, at most o->wait retries. */
+ * than for a missing file, at most o->wait retries. */
 static int open_waiting(const struct opts *o, bool create) {
   for (uint64_t tries = 0;; tries++) {
     int fd = create ? ns_create(o->path, NS_OWRITE, 0666)
                     : ns_open(o->path, NS_OREAD);
-    if (fd != -ENOENT || tries == o->wait)
+    /* Before the mount, a create meets the root's read-only directory. */
+    bool missing = fd == -ENOENT || (create && fd == -EPERM);
+    if (!missing || tries == o->wait)
       return fd;
     ap_sleep(o->pause_ns);
   }
