@@ -84,13 +84,13 @@ _Static_assert(SCN_PATH_MAX == UK_PATH_MAX, "a scenario's paths fit namec");
 /* A running helper: a namespace action's nscmd or an `expect file`
  * reader (one per statement: the line tells them apart). */
 struct helper {
-  char name[KABI_NAME_MAX]; /* PROC@LINE */
+  char name[KABI_NAME_MAX];     /* PROC@LINE */
   const struct scn_action *act; /* the action, or NULL for a reader */
   const struct scn_expect *exp; /* the expectation read for */
-  bool running;   /* spawned, not yet exited */
-  bool report;    /* exited: its outcome is still to be traced */
-  int status;     /* its exit status */
-  bool signalled; /* it was killed */
+  bool running;                 /* spawned, not yet exited */
+  bool report;                  /* exited: its outcome is still to be traced */
+  int status;                   /* its exit status */
+  bool signalled;               /* it was killed */
 };
 
 struct scn_exec {
@@ -580,8 +580,7 @@ static bool start_helper(struct kern *k, const char *proc, int line,
     kern__kill(k, (uint32_t)p, SIGKILL, NULL);
     return false;
   }
-  *hp = (struct helper){.act = act, .exp = exp, .running = true,
-                        .status = 0};
+  *hp = (struct helper){.act = act, .exp = exp, .running = true, .status = 0};
   snprintf(hp->name, sizeof hp->name, "%.*s@%d", KABI_NAME_MAX - 12, proc,
            line);
   x->nhelper++;
@@ -590,8 +589,9 @@ static bool start_helper(struct kern *k, const char *proc, int line,
 
 static void ns_event(struct kern *k, const char *peer, const char *text,
                      int status) {
-  kern__event(k, &(struct kern_ev){
-                     .ev = "action", .peer = peer, .text = text, .status = status});
+  kern__event(
+      k, &(struct kern_ev){
+             .ev = "action", .peer = peer, .text = text, .status = status});
 }
 
 /* A bind, mount or unmount: its helper, or an event saying why none. */
@@ -637,8 +637,8 @@ static bool start_reader(struct kern *k, const struct scn_expect *e) {
 }
 
 /* The first line of the helper's error file, into why. */
-static void helper_error(struct scn_exec *x, const struct helper *hp,
-                         char *why, size_t len) {
+static void helper_error(struct scn_exec *x, const struct helper *hp, char *why,
+                         size_t len) {
   char name[40], path[SCN_TEXT_MAX + 8];
   int line = hp->act ? hp->act->pos.line : hp->exp->pos.line;
   why[0] = '\0';

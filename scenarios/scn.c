@@ -507,15 +507,13 @@ static int a_ns(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   int i;
   if (v->kind != SCN__WORD)
     return scn__fail(p, v->col, "expected fresh, share:P, copy:P or clean:P");
-  if (scn__read_enum(p, &kind, "namespace", ns_names, COUNT(ns_names), &i) <
-      0)
+  if (scn__read_enum(p, &kind, "namespace", ns_names, COUNT(ns_names), &i) < 0)
     return -1;
   a->ns.kind = (enum scn_ns_kind)i;
   if ((a->ns.kind == SCN_NS_FRESH) != (v->text[n] == '\0'))
     return scn__fail(p, v->col,
-                     a->ns.kind == SCN_NS_FRESH
-                         ? "fresh takes no process"
-                         : "%s needs a process: %s:PROC",
+                     a->ns.kind == SCN_NS_FRESH ? "fresh takes no process"
+                                                : "%s needs a process: %s:PROC",
                      ns_names[i], ns_names[i]);
   if (a->ns.kind == SCN_NS_FRESH)
     return 0;
@@ -565,8 +563,7 @@ static int st_app(struct scn__parser *p) {
   if (t == NULL || new_name(p, t, a.name) < 0)
     return -1;
   a.pos = here(p);
-  if (scn__read_opts(p, "app", app_opts, &a) < 0 ||
-      ns_order(p, &a, t->col) < 0)
+  if (scn__read_opts(p, "app", app_opts, &a) < 0 || ns_order(p, &a, t->col) < 0)
     return -1;
   /* Only kvsload sends to a service (any other program gets its --args). */
   if (a.service[0] == '\0' && strcmp(a.binary, "kvsload") == 0) {

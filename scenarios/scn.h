@@ -245,10 +245,10 @@ struct scn_action {
   char args[SCN_TEXT_MAX + 1];
   /* bind, mount, unmount: the target is a declared server or app whose
    * namespace group is changed. */
-  char src[SCN_PATH_MAX + 1];        /* NEW; /srv/NAME; unmount: NEW or "" */
-  char dst[SCN_PATH_MAX + 1];        /* OLD */
-  char flags[SCN_NS_FLAGS_MAX + 1];  /* some of a, b, c */
-  char aname[SCN_PATH_MAX + 1];      /* mount --aname, or "" */
+  char src[SCN_PATH_MAX + 1];       /* NEW; /srv/NAME; unmount: NEW or "" */
+  char dst[SCN_PATH_MAX + 1];       /* OLD */
+  char flags[SCN_NS_FLAGS_MAX + 1]; /* some of a, b, c */
+  char aname[SCN_PATH_MAX + 1];     /* mount --aname, or "" */
   struct scn_pos pos;
 };
 

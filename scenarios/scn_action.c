@@ -10,9 +10,9 @@
 
 #include "scn_impl.h"
 
-static const char *const action_names[] = {
-    "replace", "crash", "panic", "hang", "kill", "restart", "bind", "mount",
-    "unmount"};
+static const char *const action_names[] = {"replace", "crash", "panic",
+                                           "hang",    "kill",  "restart",
+                                           "bind",    "mount", "unmount"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
@@ -98,10 +98,9 @@ static int ns_path(struct scn__parser *p, const struct scn__tok *t,
                      servant ? " or '#'" : "", c);
   for (; *c != '\0'; c++)
     if (*c < ' ' || *c >= 0x7f) /* a string's bytes moved: its start */
-      return scn__fail(p,
-                       t->kind == SCN__WORD ? t->col + (int)(c - t->text)
-                                            : t->col,
-                       "%s may hold printable ASCII only", what);
+      return scn__fail(
+          p, t->kind == SCN__WORD ? t->col + (int)(c - t->text) : t->col,
+          "%s may hold printable ASCII only", what);
   return scn__read_text(p, t, out);
 }
 
@@ -126,8 +125,7 @@ static int ns_proc(struct scn__parser *p, char out[SCN_NAME_MAX + 1]) {
 }
 
 /* --flags: some of a (after), b (before), c (create); not both a and b. */
-static int n_flags(struct scn__parser *p, const struct scn__tok *v,
-                   void *obj) {
+static int n_flags(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   struct scn_action *a = obj;
   size_t n = strlen(v->text);
   if (v->kind != SCN__WORD || n > SCN_NS_FLAGS_MAX ||
@@ -137,14 +135,14 @@ static int n_flags(struct scn__parser *p, const struct scn__tok *v,
     if (strchr(v->text + i + 1, v->text[i]) != NULL)
       return scn__fail(p, v->col, "flag %c given twice", v->text[i]);
   if (strchr(v->text, 'a') && strchr(v->text, 'b'))
-    return scn__fail(p, v->col, "flags a (after) and b (before) exclude "
-                                "each other");
+    return scn__fail(p, v->col,
+                     "flags a (after) and b (before) exclude "
+                     "each other");
   memcpy(a->flags, v->text, n + 1);
   return 0;
 }
 
-static int n_aname(struct scn__parser *p, const struct scn__tok *v,
-                   void *obj) {
+static int n_aname(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   struct scn_action *a = obj;
   return ns_path(p, v, false, "an aname", a->aname);
 }
@@ -200,8 +198,9 @@ static int ns_args(struct scn__parser *p, struct scn_action *a) {
       if (next_path(p, false, "the path unmounted from (OLD)", a->dst) < 0)
         return -1;
     } else if (a->dst[0] == '#') {
-      return scn__fail(p, p->eol_col, "expected the path unmounted from "
-                                      "(OLD) after a servant");
+      return scn__fail(p, p->eol_col,
+                       "expected the path unmounted from "
+                       "(OLD) after a servant");
     }
     return scn__end(p);
   default:
@@ -423,8 +422,7 @@ static int exp_file(struct scn__parser *p, struct scn_expect *e) {
   if (ns_proc(p, e->proc) < 0 ||
       next_path(p, true, "the path to read", e->path) < 0 ||
       (t = scn__word(p, "equals, contains or fails")) == NULL ||
-      scn__read_enum(p, t, "file check", file_names, COUNT(file_names), &k) <
-          0)
+      scn__read_enum(p, t, "file check", file_names, COUNT(file_names), &k) < 0)
     return -1;
   e->fcheck = (enum scn_file_check)k;
   if (e->fcheck != SCN_FILE_FAILS) {

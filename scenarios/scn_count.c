@@ -60,13 +60,12 @@ static int check_total(struct scn__parser *p, int col) {
   if (n <= SCN_PROCS_MAX)
     return 0;
   if (p->helpers > 0)
-    return scn__fail(p, col,
-                     "%" PRIu64 " processes in one run, more than %d (apps: "
-                     "%zu; servers: %zu, instances with replacements and "
-                     "restarts: %" PRIu64 "; dumpers: %" PRIu64
-                     "; namespace helpers: %u)",
-                     n, SCN_PROCS_MAX, s->napps, s->nservers, servers, dumpers,
-                     p->helpers);
+    return scn__fail(
+        p, col,
+        "%" PRIu64 " processes in one run, more than %d (apps: "
+        "%zu; servers: %zu, instances with replacements and "
+        "restarts: %" PRIu64 "; dumpers: %" PRIu64 "; namespace helpers: %u)",
+        n, SCN_PROCS_MAX, s->napps, s->nservers, servers, dumpers, p->helpers);
   return scn__fail(p, col,
                    "%" PRIu64 " processes in one run, more than %d (apps: "
                    "%zu; servers: %zu, instances with replacements and "

@@ -59,7 +59,7 @@ static void escaped(const char *text, char *out, size_t len) {
                     : *c == '\t' ? "\\t"
                     : *c == '"'  ? "\\\""
                     : *c == '\\' ? "\\\\"
-                                  : NULL;
+                                 : NULL;
     if (e != NULL) {
       out[o++] = e[0];
       out[o++] = e[1];

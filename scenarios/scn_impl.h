@@ -40,7 +40,7 @@ struct scn__parser {
   int nstmt;      /* statements so far */
   int title_line; /* of the scenario statement, 0 before it */
   struct scn__tally tally[SCN_SERVERS_MAX]; /* per server, in file order */
-  uint32_t helpers; /* scn__count_helper */
+  uint32_t helpers;                         /* scn__count_helper */
 };
 
 /* Sets the error at col of the current line; returns -1. */

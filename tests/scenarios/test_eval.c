@@ -351,8 +351,8 @@ static int eval_read(const char *exp) {
                     &(struct scn_facts){.dump_dir = dir, .scn_dir = dir});
 }
 
-Test(scn_eval, file_equals_contains_and_fails_from_the_reader,
-     .init = make_dir, .fini = remove_dir) {
+Test(scn_eval, file_equals_contains_and_fails_from_the_reader, .init = make_dir,
+     .fini = remove_dir) {
   write_file("read-6.out", "hello\n");
   write_file("read-7.out", "hello\n");
   write_file("read-8.out.err", "cat: /n/x: No such file or directory\n");
@@ -369,8 +369,8 @@ Test(scn_eval, file_equals_contains_and_fails_from_the_reader,
   HOLDS(3, "kvs read 0 bytes: \"\"");
 }
 
-Test(scn_eval, file_fails_on_other_bytes_or_a_missing_reader,
-     .init = make_dir, .fini = remove_dir) {
+Test(scn_eval, file_fails_on_other_bytes_or_a_missing_reader, .init = make_dir,
+     .fini = remove_dir) {
   write_file("read-6.out", "hello\n");
   write_file("read-7.out", "hello\n");
   write_file("read-8.out", "there\n");

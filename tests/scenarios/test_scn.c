@@ -865,8 +865,7 @@ Test(scn, error_namespace_actions) {
   refused(RAM "at 1ms unmount a \"#c\"\n",
           "t.scn:3:22: expected the path unmounted from (OLD) after a "
           "servant");
-  refused(RAM "at 1ms unmount a /n /mnt /x\n",
-          "t.scn:3:26: unexpected '/x'");
+  refused(RAM "at 1ms unmount a /n /mnt /x\n", "t.scn:3:26: unexpected '/x'");
 }
 
 Test(scn, expect_file) {
