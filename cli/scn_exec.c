@@ -274,11 +274,15 @@ static void find_holds(struct scn_exec *x) {
       x->need_hold[i] = true;
 }
 
-/* Lets every held group go (the run's last act). */
-static void release_holds(struct kern *k) {
+/* Lets every held group go (the run's last act).  True if any was held. */
+static bool release_holds(struct kern *k) {
   struct scn_exec *x = k->exec;
-  for (size_t i = 0; i < x->s->nservers + x->s->napps; i++)
+  bool any = false;
+  for (size_t i = 0; i < x->s->nservers + x->s->napps; i++) {
+    any |= x->hold[i].held;
     scn_ns_drop(k, &x->hold[i]);
+  }
+  return any;
 }
 
 static void start_servers(struct kern *k) {
@@ -968,10 +972,12 @@ static bool exec_idle(struct kern *k) {
   if (over(k)) {
     if (!x->dumping && start_dumps(k))
       return true;
-    if (!x->released) { /* their clunks may give the servers work */
+    /* Under lock-step the clunks the groups owe are served before the
+     * end; free-running, nothing would call here again to end the run. */
+    if (!x->released) {
       x->released = true;
-      release_holds(k);
-      return true;
+      if (release_holds(k) && k->lockstep)
+        return true;
     }
     finish(k, 0, "the scenario ran to its end");
     return true;
