@@ -23,11 +23,11 @@ run() {
 # The shipped union holds; the readers' files are what the verdicts say.
 run --dump-dir "$dir/dumps" "$src/ns-union.scn"
 [ $rc -eq 0 ] || fail "ns-union.scn: exit $rc: $(cat "$dir/out")"
-printf 'one\n' | cmp -s - "$dir/dumps/read-16.out" ||
-  fail "read-16.out is not /n/one's bytes"
-grep -q 'No such file' "$dir/dumps/read-19.out.err" ||
-  fail "read-19.out.err does not say why /mnt/three could not be read"
-[ ! -e "$dir/dumps/read-19.out" ] || fail "a failed read left read-19.out"
+printf 'one\n' | cmp -s - "$dir/dumps/read-20.out" ||
+  fail "read-20.out is not /n/one's bytes"
+grep -q 'No such file' "$dir/dumps/read-24.out.err" ||
+  fail "read-24.out.err does not say why b's /n/three could not be read"
+[ ! -e "$dir/dumps/read-24.out" ] || fail "a failed read left read-24.out"
 [ -z "$(ls -A "$dir/tmp")" ] || fail "left in TMPDIR: $(ls -A "$dir/tmp")"
 
 # broken FILE EDIT MESSAGE: FILE edited by the sed script EDIT fails
