@@ -553,7 +553,9 @@ static void helper_out(struct scn_exec *x, const char *name, char *out,
 }
 
 /* Starts nscmd in PROC's held group, sharing it, as helper PROC@LINE
- * running words (for act or exp).  False with why if it could not. */
+ * running words (for act or exp).  False with why if it could not.  The
+ * helper slot is the next of x->helper, which has one per statement that
+ * can start one (each starts at most one). */
 static bool start_helper(struct kern *k, const char *proc, int line,
                          const char *out, const struct argv_buf *words,
                          const struct scn_action *act,
@@ -584,9 +586,9 @@ static bool start_helper(struct kern *k, const char *proc, int line,
     kern__kill(k, (uint32_t)p, SIGKILL, NULL);
     return false;
   }
-  *hp = (struct helper){.act = act, .exp = exp, .running = true, .status = 0};
-  snprintf(hp->name, sizeof hp->name, "%.*s@%d", KABI_NAME_MAX - 12, proc,
-           line);
+  hp->act = act;
+  hp->exp = exp;
+  hp->running = true;
   x->nhelper++;
   return true;
 }
