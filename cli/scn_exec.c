@@ -31,7 +31,20 @@
  * needs more than the kernel's tables hold (scenarios/scn_count.c).
  *
  * Every process gets its instance name: a server's first instance is the
- * server's name, the kernel names later ones NAME.2, NAME.3 ... */
+ * server's name, the kernel names later ones NAME.2, NAME.3 ...
+ *
+ * Namespaces (scenarios/README.md "Namespaces"): the group of each
+ * declared process that the scenario names (an app's --ns source, a
+ * bind, mount or unmount, an `expect file`) is held from that process's
+ * spawn to the end of the run (scn_ns.h), so it outlives the process.  A
+ * namespace action runs as a helper process, `nscmd` (apps/nscmd.c)
+ * sharing the group, named PROC@LINE: its calls are ordinary namespace
+ * calls in lock-step (a mount's 9P to the server included), and its exit
+ * is traced as an `action` event saying done or failed and why.  Each
+ * `expect file` starts such a reader when the dumpers start (step 4),
+ * which writes what it read to DIR/read-LINE.out for the evaluator.  The
+ * run is not over while a helper runs; when the rest is over, the held
+ * groups are let go (their mounts' clunks sent) before the run ends. */
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -42,7 +55,9 @@
 
 #include "kern.h"
 #include "scn.h"
+#include "scn_eval.h"
 #include "scn_exec.h"
+#include "scn_ns.h"
 #include "uksim/kvs.h"
 #include "uksim/xalloc.h"
 
@@ -64,6 +79,19 @@ _Static_assert(EXEC_APP_ARGS + SCN_ARGS_WORDS_MAX <= EXEC_ARGS_MAX &&
                    EXEC_SERVER_ARGS + 2 * SCN_ARGS_WORDS_MAX <= EXEC_ARGS_MAX,
                "--args always fit an argv_buf");
 _Static_assert(EXEC_TIME_MAX_NS <= SCN_TIME_MAX_NS, "the run's limit");
+_Static_assert(SCN_PATH_MAX == UK_PATH_MAX, "a scenario's paths fit namec");
+
+/* A running helper: a namespace action's nscmd or an `expect file`
+ * reader (one per statement: the line tells them apart). */
+struct helper {
+  char name[KABI_NAME_MAX];     /* PROC@LINE */
+  const struct scn_action *act; /* the action, or NULL for a reader */
+  const struct scn_expect *exp; /* the expectation read for */
+  bool running;                 /* spawned, not yet exited */
+  bool report;                  /* exited: its outcome is still to be traced */
+  int status;                   /* its exit status */
+  bool signalled;               /* it was killed */
+};
 
 struct scn_exec {
   struct scn *s;
@@ -86,6 +114,11 @@ struct scn_exec {
   char dump_dir[256]; /* where dumpers write SERVICE.dump; "" for none */
   bool dumping;       /* the dumpers are started: actions fire no more */
   bool *dump_done;    /* per expectation: its dumper exited, or none runs */
+  struct scn_ns_hold *hold; /* per declared process: servers, then apps */
+  bool *need_hold;          /* ... whose group the scenario names */
+  struct helper *helper;    /* one per namespace action and expect file */
+  size_t nhelper;
+  bool released; /* the held groups are let go: the run may end */
 };
 
 /* Time since the run began: virtual under lock-step, wall-clock free. */
@@ -138,9 +171,17 @@ static void fault_env(char *out, size_t len, const struct scn_fault *f,
   }
 }
 
-/* The arguments every kvs-family server gets from its declaration. */
+/* The arguments a server running binary gets from its declaration: a 9P
+ * file server its service's name, the kvs family its state method,
+ * service and cache (scn_family_of). */
 static void server_args(struct argv_buf *a, const struct scn_server *sv,
-                        enum scn_state state) {
+                        const char *binary, enum scn_state state) {
+  if (scn_family_of(binary) == SCN_FAM_9P) {
+    arg_add(a, "--name");
+    arg_add(a, "%s", sv->name);
+    args_split(a, sv->args);
+    return;
+  }
   arg_add(a, "--state");
   arg_add(a, "%s", scn_state_name(state ? state : sv->state));
   if (strcmp(sv->name, "kvs") != 0) {
@@ -186,6 +227,64 @@ static void start_failed(struct kern *k, const char *what, const char *name,
              name, why);
 }
 
+/* Namespaces --------------------------------------------------------------- */
+
+/* The index of declared process name in x->hold (servers, then apps), or
+ * -1. */
+static int decl_index(const struct scn *s, const char *name) {
+  for (size_t i = 0; i < s->nservers; i++)
+    if (!strcmp(s->servers[i].name, name))
+      return (int)i;
+  for (size_t i = 0; i < s->napps; i++)
+    if (!strcmp(s->apps[i].name, name))
+      return (int)(s->nservers + i);
+  return -1;
+}
+
+/* The group held for declared process name: never NULL, maybe not held. */
+static struct scn_ns_hold *hold_of(struct scn_exec *x, const char *name) {
+  static struct scn_ns_hold none;
+  int i = decl_index(x->s, name);
+  return i < 0 ? &none : &x->hold[i];
+}
+
+/* Declared process i was spawned as p: holds its group if the scenario
+ * names it. */
+static void hold_ns(struct kern *k, size_t i, uint32_t p) {
+  struct scn_exec *x = k->exec;
+  if (x->need_hold[i] && scn_ns_hold(k, p, &x->hold[i]) < 0)
+    kern__trace(k, "scenario: process %u has no namespace to hold", p);
+}
+
+/* Marks the declared processes whose groups the scenario names. */
+static void find_holds(struct scn_exec *x) {
+  const struct scn *s = x->s;
+  int i;
+  for (size_t a = 0; a < s->napps; a++)
+    if (s->apps[a].ns.kind != SCN_NS_FRESH &&
+        (i = decl_index(s, s->apps[a].ns.from)) >= 0)
+      x->need_hold[i] = true;
+  for (size_t a = 0; a < s->nactions; a++)
+    if (s->actions[a].kind >= SCN_ACT_BIND &&
+        (i = decl_index(s, s->actions[a].target)) >= 0)
+      x->need_hold[i] = true;
+  for (size_t e = 0; e < s->nexpects; e++)
+    if (s->expects[e].kind == SCN_EXP_FILE &&
+        (i = decl_index(s, s->expects[e].proc)) >= 0)
+      x->need_hold[i] = true;
+}
+
+/* Lets every held group go (the run's last act).  True if any was held. */
+static bool release_holds(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  bool any = false;
+  for (size_t i = 0; i < x->s->nservers + x->s->napps; i++) {
+    any |= x->hold[i].held;
+    scn_ns_drop(k, &x->hold[i]);
+  }
+  return any;
+}
+
 static void start_servers(struct kern *k) {
   struct scn *s = ((struct scn_exec *)k->exec)->s;
   for (size_t i = 0; i < s->nservers; i++) {
@@ -193,13 +292,14 @@ static void start_servers(struct kern *k) {
     struct argv_buf a = {.n = 0};
     char env[SCN_TEXT_MAX + 32];
     char why[128];
-    server_args(&a, sv, SCN_STATE_UNSET);
+    server_args(&a, sv, sv->binary, SCN_STATE_UNSET);
     fault_env(env, sizeof env, sv->faults, sv->nfaults);
     int p = spawn(k, sv->binary, sv->name, &a, env, why, sizeof why);
     if (p < 0) {
       start_failed(k, "server", sv->name, why);
       continue;
     }
+    hold_ns(k, i, (uint32_t)p);
     k->proc[p].pol = (struct kern_policy){
         .restart = sv->restart != SCN_RESTART_NEVER,
         .restart_max = sv->restart == SCN_RESTART_LIMIT ? sv->restarts : 0,
@@ -229,39 +329,65 @@ static bool checks_state(const struct scn *s, const char *service) {
   return false;
 }
 
+/* The workload options, which only kvsload takes. */
+static void kvsload_args(struct scn_exec *x, size_t i, struct argv_buf *a) {
+  const struct scn_app *ap = &x->s->apps[i];
+  arg_add(a, "--name");
+  arg_add(a, "%s", ap->name);
+  arg_add(a, "--service");
+  arg_add(a, "%s", ap->service);
+  arg_add(a, "--count");
+  arg_add(a, "%" PRIu64, ap->count);
+  arg_add(a, "--keys");
+  arg_add(a, "%" PRIu64, ap->keys);
+  arg_add(a, "--value-size");
+  if (ap->value_min == ap->value_max)
+    arg_add(a, "%" PRIu64, ap->value_min);
+  else
+    arg_add(a, "%" PRIu64 "..%" PRIu64, ap->value_min, ap->value_max);
+  arg_add(a, "--seed");
+  arg_add(a, "%" PRIu64, ap->seed_set ? ap->seed : x->seed * 1000003u + i);
+  arg_add(a, "--mix");
+  arg_add(a, "%u:%u:%u", ap->mix[0], ap->mix[1], ap->mix[2]);
+  if (ap->rate) {
+    arg_add(a, "--rate");
+    arg_add(a, "%" PRIu64, ap->rate);
+  }
+  arg_add(a, "--tolerate-reset"); /* errors are counted from the trace */
+  if (checks_state(x->s, ap->service))
+    arg_add(a, "--check-state");
+}
+
+/* App ap, just spawned as p, goes into the namespace its --ns asks for.
+ * 0, or -1 with why (p is then ended). */
+static int enter_app_ns(struct kern *k, const struct scn_app *ap, uint32_t p,
+                        char *why, size_t len) {
+  if (ap->ns.kind == SCN_NS_FRESH)
+    return 0;
+  int r = scn_ns_enter(k, p, hold_of(k->exec, ap->ns.from), ap->ns.kind);
+  if (r == 0)
+    return 0;
+  snprintf(why, len, "no namespace of %s to take (%s)", ap->ns.from,
+           r == -ESRCH ? "it did not start" : strerror(-r));
+  kern__kill(k, p, SIGKILL, NULL);
+  return -1;
+}
+
 static void start_app(struct kern *k, size_t i) {
   struct scn_exec *x = k->exec;
   const struct scn_app *ap = &x->s->apps[i];
   struct argv_buf a = {.n = 0};
-  arg_add(&a, "--name");
-  arg_add(&a, "%s", ap->name);
-  arg_add(&a, "--service");
-  arg_add(&a, "%s", ap->service);
-  arg_add(&a, "--count");
-  arg_add(&a, "%" PRIu64, ap->count);
-  arg_add(&a, "--keys");
-  arg_add(&a, "%" PRIu64, ap->keys);
-  arg_add(&a, "--value-size");
-  if (ap->value_min == ap->value_max)
-    arg_add(&a, "%" PRIu64, ap->value_min);
-  else
-    arg_add(&a, "%" PRIu64 "..%" PRIu64, ap->value_min, ap->value_max);
-  arg_add(&a, "--seed");
-  arg_add(&a, "%" PRIu64, ap->seed_set ? ap->seed : x->seed * 1000003u + i);
-  arg_add(&a, "--mix");
-  arg_add(&a, "%u:%u:%u", ap->mix[0], ap->mix[1], ap->mix[2]);
-  if (ap->rate) {
-    arg_add(&a, "--rate");
-    arg_add(&a, "%" PRIu64, ap->rate);
-  }
-  arg_add(&a, "--tolerate-reset"); /* errors are counted from the trace */
-  if (checks_state(x->s, ap->service))
-    arg_add(&a, "--check-state");
+  if (!strcmp(ap->binary, "kvsload"))
+    kvsload_args(x, i, &a);
   args_split(&a, ap->args);
   char why[128];
   int p = spawn(k, ap->binary, ap->name, &a, "", why, sizeof why);
+  if (p >= 0 && enter_app_ns(k, ap, (uint32_t)p, why, sizeof why) < 0)
+    p = -1;
   if (p < 0)
     start_failed(k, "app", ap->name, why);
+  else
+    hold_ns(k, x->s->nservers + i, (uint32_t)p);
   x->app_proc[i] = p < 0 ? -2 : p;
   x->app_done[i] = p < 0;
 }
@@ -360,7 +486,10 @@ static bool start_dumper(struct kern *k, const char *svc) {
   return spawn(k, "kvsload", name, &a, "", why, sizeof why) >= 0;
 }
 
-/* The end of the applications: starts the dumpers.  True if any runs. */
+static bool start_reader(struct kern *k, const struct scn_expect *e);
+
+/* The end of the applications: starts the dumpers and the readers of
+ * `expect file`.  True if any runs. */
 static bool start_dumps(struct kern *k) {
   struct scn_exec *x = k->exec;
   bool any = false;
@@ -370,6 +499,9 @@ static bool start_dumps(struct kern *k) {
         !needs_dump(x->s, i) || !start_dumper(k, x->s->expects[i].service);
     any |= !x->dump_done[i];
   }
+  for (size_t i = 0; i < x->s->nexpects; i++)
+    if (x->s->expects[i].kind == SCN_EXP_FILE)
+      any |= start_reader(k, &x->s->expects[i]);
   return any;
 }
 
@@ -383,6 +515,200 @@ static void dumper_exited(struct scn_exec *x, const char *actor) {
     if (!strcmp(actor, name))
       x->dump_done[i] = true;
   }
+}
+
+/* Helpers ---------------------------------------------------------------- */
+
+/* A namespace action as the trace says it: "bind ap1 #c /mnt --flags b". */
+static void ns_action_text(const struct scn_action *a, char *buf, size_t len) {
+  int n = snprintf(buf, len, "%s %s%s%s %s", scn_action_name(a->kind),
+                   a->target, a->src[0] ? " " : "", a->src, a->dst);
+  if (n > 0 && (size_t)n < len && a->flags[0])
+    n += snprintf(buf + n, len - (size_t)n, " --flags %s", a->flags);
+  if (n > 0 && (size_t)n < len && a->aname[0])
+    snprintf(buf + n, len - (size_t)n, " --aname %s", a->aname);
+}
+
+/* nsh's words for a namespace action: "bind -bc NEW OLD" ... */
+static void ns_words(const struct scn_action *a, struct argv_buf *w) {
+  arg_add(w, "%s", scn_action_name(a->kind));
+  if (a->flags[0])
+    arg_add(w, "-%s", a->flags);
+  if (a->src[0])
+    arg_add(w, "%s", a->src);
+  arg_add(w, "%s", a->dst);
+  if (a->aname[0])
+    arg_add(w, "%s", a->aname);
+}
+
+/* Where helper of line `line` writes: DIR/NAME (name from the line), or
+ * "" when the runner gave no directory or its name is too long. */
+static void helper_out(struct scn_exec *x, const char *name, char *out,
+                       size_t len) {
+  out[0] = '\0';
+  if (x->dump_dir[0] != '\0' &&
+      strlen(x->dump_dir) + 1 + strlen(name) <= SCN_TEXT_MAX &&
+      snprintf(out, len, "%s/%s", x->dump_dir, name) >= (int)len)
+    out[0] = '\0'; /* checked above: never */
+}
+
+/* Starts nscmd in PROC's held group, sharing it, as helper PROC@LINE
+ * running words (for act or exp).  False with why if it could not.  The
+ * helper slot is the next of x->helper, which has one per statement that
+ * can start one (each starts at most one). */
+static bool start_helper(struct kern *k, const char *proc, int line,
+                         const char *out, const struct argv_buf *words,
+                         const struct scn_action *act,
+                         const struct scn_expect *exp, char *why, size_t len) {
+  struct scn_exec *x = k->exec;
+  const struct scn_ns_hold *h = hold_of(x, proc);
+  struct helper *hp = &x->helper[x->nhelper];
+  struct argv_buf a = {.n = 0};
+  if (!h->held) {
+    snprintf(why, len, "%s has no namespace yet", proc);
+    return false;
+  }
+  if (out[0] != '\0') {
+    arg_add(&a, "--out");
+    arg_add(&a, "%s", out);
+  }
+  arg_add(&a, "--exact");
+  for (size_t i = 0; i < words->n; i++)
+    arg_add(&a, "%s", words->v[i]);
+  snprintf(hp->name, sizeof hp->name, "%.*s@%d", KABI_NAME_MAX - 12, proc,
+           line);
+  int p = spawn(k, "nscmd", hp->name, &a, "", why, len);
+  if (p < 0)
+    return false;
+  int r = scn_ns_enter(k, (uint32_t)p, h, SCN_NS_SHARE);
+  if (r < 0) {
+    snprintf(why, len, "cannot share %s's namespace: %s", proc, strerror(-r));
+    kern__kill(k, (uint32_t)p, SIGKILL, NULL);
+    return false;
+  }
+  hp->act = act;
+  hp->exp = exp;
+  hp->running = true;
+  x->nhelper++;
+  return true;
+}
+
+static void ns_event(struct kern *k, const char *peer, const char *text,
+                     int status) {
+  kern__event(
+      k, &(struct kern_ev){
+             .ev = "action", .peer = peer, .text = text, .status = status});
+}
+
+/* A bind, mount or unmount: its helper, or an event saying why none. */
+static void run_ns_action(struct kern *k, const struct scn_action *a) {
+  struct scn_exec *x = k->exec;
+  struct argv_buf w = {.n = 0};
+  char text[3 * SCN_PATH_MAX], name[32], out[SCN_TEXT_MAX + 1], why[160];
+  ns_action_text(a, text, sizeof text);
+  ns_words(a, &w);
+  snprintf(name, sizeof name, "ns-%d.out", a->pos.line);
+  helper_out(x, name, out, sizeof out);
+  ns_event(k, a->target, text, 0);
+  if (!start_helper(k, a->target, a->pos.line, out, &w, a, NULL, why,
+                    sizeof why)) {
+    char t[sizeof text + sizeof why + 16];
+    snprintf(t, sizeof t, "%s: %s (nothing done)", text, why);
+    ns_event(k, a->target, t, 0);
+  }
+}
+
+/* The reader of an `expect file`, started with the dumpers.  True if it
+ * runs. */
+static bool start_reader(struct kern *k, const struct scn_expect *e) {
+  struct scn_exec *x = k->exec;
+  struct argv_buf w = {.n = 0};
+  char text[SCN_PATH_MAX + 64], name[32], out[SCN_TEXT_MAX + 1], why[160];
+  snprintf(text, sizeof text, "read %s %s", e->proc, e->path);
+  scn_read_out_name(e->pos.line, name, sizeof name);
+  helper_out(x, name, out, sizeof out);
+  arg_add(&w, "cat");
+  arg_add(&w, "%s", e->path);
+  if (out[0] == '\0')
+    snprintf(why, sizeof why, "the runner gave no directory to read into");
+  else if (start_helper(k, e->proc, e->pos.line, out, &w, NULL, e, why,
+                        sizeof why)) {
+    ns_event(k, e->proc, text, 0);
+    return true;
+  }
+  char t[sizeof text + sizeof why + 16];
+  snprintf(t, sizeof t, "%s: %s (no reader)", text, why);
+  ns_event(k, e->proc, t, 0);
+  return false;
+}
+
+/* The first line of the helper's error file, into why. */
+static void helper_error(struct scn_exec *x, const struct helper *hp, char *why,
+                         size_t len) {
+  char name[40], path[SCN_TEXT_MAX + 8];
+  int line = hp->act ? hp->act->pos.line : hp->exp->pos.line;
+  why[0] = '\0';
+  if (hp->act)
+    snprintf(name, sizeof name, "ns-%d.out", line);
+  else
+    scn_read_out_name(line, name, sizeof name);
+  helper_out(x, name, path, sizeof path - 4);
+  if (path[0] == '\0')
+    return;
+  strcat(path, ".err");
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return;
+  if (fgets(why, (int)len, f) == NULL)
+    why[0] = '\0';
+  why[strcspn(why, "\n")] = '\0';
+  fclose(f);
+}
+
+/* A helper's exit was traced: its outcome goes into the trace after the
+ * step (exec_after_step), as an action event, and the run may go on. */
+static void helper_exited(struct scn_exec *x, const struct kern_ev *e) {
+  for (size_t i = 0; i < x->nhelper; i++) {
+    struct helper *hp = &x->helper[i];
+    if (!hp->running || strcmp(hp->name, e->actor) != 0)
+      continue;
+    hp->running = false;
+    hp->report = true;
+    hp->status = e->status;
+    hp->signalled = e->text && !strncmp(e->text, "signal", 6);
+  }
+}
+
+static void report_helpers(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  for (size_t i = 0; i < x->nhelper; i++) {
+    struct helper *hp = &x->helper[i];
+    char what[3 * SCN_PATH_MAX], why[160], text[sizeof what + sizeof why];
+    if (!hp->report)
+      continue;
+    hp->report = false;
+    if (hp->act)
+      ns_action_text(hp->act, what, sizeof what);
+    else
+      snprintf(what, sizeof what, "read %s %s", hp->exp->proc, hp->exp->path);
+    helper_error(x, hp, why, sizeof why);
+    if (hp->status == 0 && !hp->signalled)
+      snprintf(text, sizeof text, "%s: done", what);
+    else if (hp->signalled)
+      snprintf(text, sizeof text, "%s: failed: its helper was killed", what);
+    else
+      snprintf(text, sizeof text, "%s: failed: %s", what,
+               why[0] ? why : "(no message)");
+    ns_event(k, hp->act ? hp->act->target : hp->exp->proc, text, hp->status);
+  }
+}
+
+/* Whether a helper runs or its outcome is still to be traced. */
+static bool helpers_busy(const struct scn_exec *x) {
+  for (size_t i = 0; i < x->nhelper; i++)
+    if (x->helper[i].running || x->helper[i].report)
+      return true;
+  return false;
 }
 
 /* Actions ---------------------------------------------------------------- */
@@ -421,7 +747,7 @@ static void do_replace(struct kern *k, const struct scn_action *a) {
     return;
   char env[SCN_TEXT_MAX + 32];
   Uksim__Replace rq = UKSIM__REPLACE__INIT;
-  server_args(&args, sv, a->state);
+  server_args(&args, sv, a->binary, a->state);
   args_split(&args, a->args);
   fault_env(env, sizeof env, a->faults, a->nfaults);
   char *envv[1] = {env};
@@ -445,6 +771,10 @@ static void action_event(struct kern *k, const struct scn_action *a,
 }
 
 static void run_action(struct kern *k, const struct scn_action *a) {
+  if (a->kind >= SCN_ACT_BIND) {
+    run_ns_action(k, a);
+    return;
+  }
   int p = a->kind == SCN_ACT_REPLACE ? -1
           : a->kind == SCN_ACT_PANIC || a->kind == SCN_ACT_RESTART
               ? server_of(k, a->target)
@@ -478,6 +808,10 @@ static void run_action(struct kern *k, const struct scn_action *a) {
     kern__kill(k, (uint32_t)p, SIGKILL, "restart (scenario action)");
     break;
   }
+  case SCN_ACT_BIND:
+  case SCN_ACT_MOUNT:
+  case SCN_ACT_UNMOUNT:
+    abort(); /* run_ns_action's */
   }
 }
 
@@ -567,6 +901,8 @@ static void exec_event(struct kern *k, const struct kern_ev *e) {
         x->app_done[i] = true;
   if (!strcmp(e->ev, "exit") && x->dumping)
     dumper_exited(x, e->actor);
+  if (!strcmp(e->ev, "exit") && e->actor != NULL)
+    helper_exited(x, e);
 }
 
 /* The end ----------------------------------------------------------------- */
@@ -614,13 +950,14 @@ static bool over(struct kern *k) {
   for (size_t i = 0; i < x->s->nexpects && x->dumping; i++)
     if (!x->dump_done[i])
       return false;
-  return x->nqueue == 0 && !replacing_any(k);
+  return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x);
 }
 
 static void exec_after_step(struct kern *k) {
   struct scn_exec *x = k->exec;
   if (x == NULL || x->done)
     return;
+  report_helpers(k);
   for (size_t i = 0; i < x->nqueue; i++)
     run_action(k, &x->s->actions[x->queue[i]]);
   x->nqueue = 0;
@@ -637,6 +974,13 @@ static bool exec_idle(struct kern *k) {
   if (over(k)) {
     if (!x->dumping && start_dumps(k))
       return true;
+    /* Under lock-step the clunks the groups owe are served before the
+     * end; free-running, nothing would call here again to end the run. */
+    if (!x->released) {
+      x->released = true;
+      if (release_holds(k) && k->lockstep)
+        return true;
+    }
     finish(k, 0, "the scenario ran to its end");
     return true;
   }
@@ -750,11 +1094,16 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   x->queue = xcalloc(nc, sizeof *x->queue);
   x->dump_done = xcalloc(ne, sizeof *x->dump_done);
   x->registered = xcalloc(s->nservers ? s->nservers : 1, sizeof *x->registered);
+  size_t nd = s->nservers + s->napps ? s->nservers + s->napps : 1;
+  x->hold = xcalloc(nd, sizeof *x->hold);
+  x->need_hold = xcalloc(nd, sizeof *x->need_hold);
+  x->helper = xcalloc(nc + ne, sizeof *x->helper);
   snprintf(x->dump_dir, sizeof x->dump_dir, "%s", dump_dir ? dump_dir : "");
   x->s = s;
   x->seed = seed_given ? seed : s->machine.seed_set ? s->machine.seed : 1;
   for (size_t i = 0; i < s->napps; i++)
     x->app_proc[i] = -1;
+  find_holds(x);
   k->exec = x;
   uint64_t grace =
       s->machine.grace_ns ? s->machine.grace_ns / 1000000 : EXEC_GRACE_MS;
@@ -768,6 +1117,7 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   kern__trace(k, "scenario %s, seed %llu", file, (unsigned long long)x->seed);
   pick_ranges(k);
   start_servers(k);
+  start_apps(k); /* a scenario without servers starts its apps at time 0 */
   arm_at_timer(k);
   check_failure(k);
   return 0;

@@ -29,4 +29,8 @@ void scn__eval_model(const struct scn *s, const struct scn_expect *x,
 void scn__eval_file(const struct scn_expect *x, const struct scn_facts *facts,
                     struct scn_verdict *v);
 
+/* file PROC PATH ... (eval_file.c). */
+void scn__eval_read(const struct scn_expect *x, const struct scn_facts *facts,
+                    struct scn_verdict *v);
+
 #endif

@@ -23,6 +23,9 @@ static const char *const fault_kinds[] = {"crash", "panic", "hang", "refuse"};
 static const char *const fault_points[] = {"start",   "register", "restore",
                                            "request", "save",     "handoff"};
 static const char *const mode_names[] = {"lockstep", "free"};
+static const char *const ns_names[] = {"fresh", "share", "copy", "clean"};
+/* The 9P file servers: they take --name, post /srv/NAME and are mounted. */
+static const char *const p9_binaries[] = {"ramfs", "hostfs"};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -50,6 +53,13 @@ const char *scn_fault_kind_name(enum scn_fault_kind k) {
 
 const char *scn_fault_point_name(enum scn_fault_point pt) {
   return (unsigned)pt < (unsigned)COUNT(fault_points) ? fault_points[pt] : "?";
+}
+
+enum scn_family scn_family_of(const char *binary) {
+  for (int i = 0; i < COUNT(p9_binaries); i++)
+    if (strcmp(binary, p9_binaries[i]) == 0)
+      return SCN_FAM_9P;
+  return SCN_FAM_KVS;
 }
 
 void *scn__append(void *arr, size_t *n, size_t size, const void *item) {
@@ -401,6 +411,12 @@ static int st_server(struct scn__parser *p) {
   sv.pos = here(p);
   if (scn__read_opts(p, "server", server_opts, &sv) < 0)
     return -1;
+  if (scn_family_of(sv.binary) == SCN_FAM_9P &&
+      (sv.hold > 0 || sv.state != SCN_STATE_SINGLE))
+    return scn__fail(p, t->col,
+                     "%s is a 9P file server: --hold and --state are kvs's "
+                     "options",
+                     sv.binary);
   p->s->servers = scn__append(p->s->servers, &p->s->nservers, sizeof sv, &sv);
   return scn__count_server(p, sv.pos.col);
 }
@@ -483,6 +499,45 @@ static int a_args(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   return scn__read_args(p, v, ((struct scn_app *)obj)->args);
 }
 
+/* --ns fresh, or --ns share:P, copy:P, clean:P with P declared before. */
+static int a_ns(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_app *a = obj;
+  size_t n = strcspn(v->text, ":");
+  struct scn__tok kind = scn__sub_tok(v, 0, n);
+  int i;
+  if (v->kind != SCN__WORD)
+    return scn__fail(p, v->col, "expected fresh, share:P, copy:P or clean:P");
+  if (scn__read_enum(p, &kind, "namespace", ns_names, COUNT(ns_names), &i) < 0)
+    return -1;
+  a->ns.kind = (enum scn_ns_kind)i;
+  if ((a->ns.kind == SCN_NS_FRESH) != (v->text[n] == '\0'))
+    return scn__fail(p, v->col,
+                     a->ns.kind == SCN_NS_FRESH ? "fresh takes no process"
+                                                : "%s needs a process: %s:PROC",
+                     ns_names[i], ns_names[i]);
+  if (a->ns.kind == SCN_NS_FRESH)
+    return 0;
+  struct scn__tok from = scn__sub_tok(v, n + 1, strlen(v->text) - n - 1);
+  if (scn__read_name(p, &from, a->ns.from) < 0)
+    return -1;
+  return scn__need_process(p, from.col, a->ns.from, false, false);
+}
+
+/* The process whose namespace app a takes must be spawned first: a
+ * server (at time 0) or an app that starts no later (in file order on
+ * the same time). */
+static int ns_order(struct scn__parser *p, const struct scn_app *a, int col) {
+  for (size_t i = 0; a->ns.kind != SCN_NS_FRESH && i < p->s->napps; i++) {
+    const struct scn_app *from = &p->s->apps[i];
+    if (strcmp(from->name, a->ns.from) == 0 && from->start_ns > a->start_ns)
+      return scn__fail(p, col,
+                       "app '%s' starts before '%s', whose namespace it "
+                       "takes (--start)",
+                       a->name, from->name);
+  }
+  return 0;
+}
+
 static const struct scn__opt app_opts[] = {
     {"--binary", a_binary, false},
     {"--service", a_service, false},
@@ -494,6 +549,7 @@ static const struct scn__opt app_opts[] = {
     {"--rate", a_rate, false},
     {"--start", a_start, false},
     {"--args", a_args, false},
+    {"--ns", a_ns, false},
     {NULL, NULL, false}};
 
 static int st_app(struct scn__parser *p) {
@@ -507,9 +563,10 @@ static int st_app(struct scn__parser *p) {
   if (t == NULL || new_name(p, t, a.name) < 0)
     return -1;
   a.pos = here(p);
-  if (scn__read_opts(p, "app", app_opts, &a) < 0)
+  if (scn__read_opts(p, "app", app_opts, &a) < 0 || ns_order(p, &a, t->col) < 0)
     return -1;
-  if (a.service[0] == '\0') {
+  /* Only kvsload sends to a service (any other program gets its --args). */
+  if (a.service[0] == '\0' && strcmp(a.binary, "kvsload") == 0) {
     if (p->s->nservers == 0)
       return scn__fail(p, t->col,
                        "app '%s' needs a server: declare one "

@@ -48,6 +48,10 @@
 #define SCN_KEYS_MAX (1u << 24) /* app --keys */
 #define SCN_VALUE_MAX (64u << 20) /* app --value-size (KVS_VALUE_MAX) */
 
+/* A path in a namespace (bind, mount, unmount, expect file): the kernel's
+ * UK_PATH_MAX, which a string's SCN_TEXT_MAX bytes equal. */
+#define SCN_PATH_MAX 255
+
 /* Where a statement or an error is: 1-based line, 1-based byte column. */
 struct scn_pos {
   int line;
@@ -158,6 +162,25 @@ struct scn_server {
   struct scn_pos pos;
 };
 
+/* Which arguments a program takes from its declaration (scn_family_of):
+ * the kvs family (kvs, kvs2 and any program the language does not know,
+ * as before namespaces) takes --state, --service and --cache; the 9P file
+ * servers (ramfs, hostfs) take --name; for apps, kvsload takes the
+ * workload options and any other program only its --args. */
+enum scn_family { SCN_FAM_KVS, SCN_FAM_9P };
+enum scn_family scn_family_of(const char *binary);
+
+/* An app's namespace when it is spawned (rfork(2)): its own fresh one, or
+ * the group of a process declared before it, shared (rfork without
+ * RFNAMEG), copied (RFNAMEG) or clean (RFCNAMEG: an empty mount table,
+ * the source's root). */
+enum scn_ns_kind { SCN_NS_FRESH, SCN_NS_SHARE, SCN_NS_COPY, SCN_NS_CLEAN };
+
+struct scn_ns {
+  enum scn_ns_kind kind;
+  char from[SCN_NAME_MAX + 1]; /* a server or app; empty for fresh */
+};
+
 /* app NAME ...: an application process running a workload. */
 struct scn_app {
   char name[SCN_NAME_MAX + 1];
@@ -172,6 +195,7 @@ struct scn_app {
   uint64_t rate;     /* requests per virtual second, 0: no pacing */
   uint64_t start_ns; /* virtual time it is spawned, default 0 */
   char args[SCN_TEXT_MAX + 1];
+  struct scn_ns ns; /* default fresh */
   struct scn_pos pos;
 };
 
@@ -199,8 +223,14 @@ enum scn_action_kind {
   SCN_ACT_PANIC,
   SCN_ACT_HANG,
   SCN_ACT_KILL,
-  SCN_ACT_RESTART
+  SCN_ACT_RESTART,
+  SCN_ACT_BIND,   /* in target's namespace: bind src on dst */
+  SCN_ACT_MOUNT,  /* ... mount the server posted at src on dst */
+  SCN_ACT_UNMOUNT /* ... unmount src (or all, src empty) from dst */
 };
+
+/* Flags of bind and mount, as nsh writes them (bind(2)). */
+#define SCN_NS_FLAGS_MAX 3 /* "ac" or "bc" at most, checked */
 
 /* at TIME ACTION, or on TRIGGER: ACTION. */
 struct scn_action {
@@ -213,6 +243,12 @@ struct scn_action {
   struct scn_fault faults[SCN_FAULTS_MAX]; /* the new instance's plan */
   unsigned nfaults;
   char args[SCN_TEXT_MAX + 1];
+  /* bind, mount, unmount: the target is a declared server or app whose
+   * namespace group is changed. */
+  char src[SCN_PATH_MAX + 1];       /* NEW; /srv/NAME; unmount: NEW or "" */
+  char dst[SCN_PATH_MAX + 1];       /* OLD */
+  char flags[SCN_NS_FLAGS_MAX + 1]; /* some of a, b, c */
+  char aname[SCN_PATH_MAX + 1];     /* mount --aname, or "" */
   struct scn_pos pos;
 };
 
@@ -224,8 +260,11 @@ enum scn_expect_kind {
   SCN_EXP_LATENCY,      /* a latency statistic, compared with value (ns) */
   SCN_EXP_STATE,        /* final state of a service */
   SCN_EXP_TRACE_CONTAINS,
-  SCN_EXP_TRACE_OMITS
+  SCN_EXP_TRACE_OMITS,
+  SCN_EXP_FILE /* a file read in a process's namespace at the end */
 };
+
+enum scn_file_check { SCN_FILE_EQUALS, SCN_FILE_CONTAINS, SCN_FILE_FAILS };
 
 enum scn_cmp { SCN_LT, SCN_LE, SCN_EQ, SCN_GE, SCN_GT };
 enum scn_stat { SCN_STAT_P50, SCN_STAT_P99, SCN_STAT_MAX };
@@ -246,8 +285,14 @@ struct scn_expect {
   char service[SCN_NAME_MAX + 1]; /* errors, latency: scope; state: which */
   char op[SCN_NAME_MAX + 1];      /* latency: "kvs.put", or empty */
   bool model;                     /* state: equals the apps' models */
-  char path[SCN_TEXT_MAX + 1];    /* state: else equals this file */
+  char path[SCN_TEXT_MAX + 1];    /* state: else equals this file;
+                                     file: the path read */
   struct scn_pattern pattern;     /* trace contains / omits */
+  /* file PROC PATH equals|contains "TEXT", or file PROC PATH fails: PROC
+   * in proc, PATH (in its namespace) in path, TEXT in text. */
+  char proc[SCN_NAME_MAX + 1];
+  enum scn_file_check fcheck;
+  char text[SCN_TEXT_MAX + 1];
   struct scn_pos pos;
 };
 

@@ -5,20 +5,23 @@
  * are checked when the run ends.  Every name they use must be declared on
  * an earlier line (scn.c).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "scn_impl.h"
 
 static const char *const action_names[] = {"replace", "crash", "panic",
-                                           "hang",    "kill",  "restart"};
+                                           "hang",    "kill",  "restart",
+                                           "bind",    "mount", "unmount"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
                                            "latency",      "state",
-                                           "trace"};
+                                           "trace",        "file"};
 static const char *const cmp_names[] = {"<", "<=", "==", ">=", ">"};
 static const char *const stat_names[] = {"p50", "p99", "max"};
 static const char *const trace_names[] = {"contains", "omits"};
+static const char *const file_names[] = {"equals", "contains", "fails"};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -82,6 +85,129 @@ static int target(struct scn__parser *p, struct scn_action *a) {
   return scn__end(p);
 }
 
+/* Namespaces ------------------------------------------------------------ */
+
+/* A path in a namespace: "/..." (or "#X..." where servant), printable
+ * ASCII (the executor hands it to nsh's builtin as one word, unparsed).
+ * what names it in messages. */
+static int ns_path(struct scn__parser *p, const struct scn__tok *t,
+                   bool servant, const char *what, char out[SCN_PATH_MAX + 1]) {
+  const char *c = t->text;
+  if (c[0] != '/' && !(servant && c[0] == '#'))
+    return scn__fail(p, t->col, "%s must start with '/'%s, got '%.40s'", what,
+                     servant ? " or '#'" : "", c);
+  for (; *c != '\0'; c++)
+    if (*c < ' ' || *c >= 0x7f) /* a string's bytes moved: its start */
+      return scn__fail(
+          p, t->kind == SCN__WORD ? t->col + (int)(c - t->text) : t->col,
+          "%s may hold printable ASCII only", what);
+  return scn__read_text(p, t, out);
+}
+
+/* The next word or string, as a path. */
+static int next_path(struct scn__parser *p, bool servant, const char *what,
+                     char out[SCN_PATH_MAX + 1]) {
+  const struct scn__tok *t = scn__next(p, what);
+  if (t == NULL)
+    return -1;
+  if (t->kind == SCN__COLON)
+    return scn__fail(p, t->col, "expected %s, got ':'", what);
+  return ns_path(p, t, servant, what, out);
+}
+
+/* The process whose namespace a statement names: a declared server or
+ * app (its first instance's group, held to the end of the run). */
+static int ns_proc(struct scn__parser *p, char out[SCN_NAME_MAX + 1]) {
+  const struct scn__tok *t = scn__word(p, "a process (a server or app)");
+  if (t == NULL || scn__read_name(p, t, out) < 0)
+    return -1;
+  return scn__need_process(p, t->col, out, false, false);
+}
+
+/* --flags: some of a (after), b (before), c (create); not both a and b. */
+static int n_flags(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_action *a = obj;
+  size_t n = strlen(v->text);
+  if (v->kind != SCN__WORD || n > SCN_NS_FLAGS_MAX ||
+      strspn(v->text, "abc") != n)
+    return scn__fail(p, v->col, "expected flags such as bc (a, b, c)");
+  for (size_t i = 0; i < n; i++)
+    if (strchr(v->text + i + 1, v->text[i]) != NULL)
+      return scn__fail(p, v->col, "flag %c given twice", v->text[i]);
+  if (strchr(v->text, 'a') && strchr(v->text, 'b'))
+    return scn__fail(p, v->col,
+                     "flags a (after) and b (before) exclude "
+                     "each other");
+  memcpy(a->flags, v->text, n + 1);
+  return 0;
+}
+
+static int n_aname(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_action *a = obj;
+  return ns_path(p, v, false, "an aname", a->aname);
+}
+
+static const struct scn__opt bind_opts[] = {{"--flags", n_flags, false},
+                                            {NULL, NULL, false}};
+static const struct scn__opt mount_opts[] = {{"--flags", n_flags, false},
+                                             {"--aname", n_aname, false},
+                                             {NULL, NULL, false}};
+
+/* mount's server: /srv/NAME with NAME a 9P file server declared before. */
+static int srv_path(struct scn__parser *p, struct scn_action *a) {
+  int col = p->ti < p->ntok ? p->tok[p->ti].col : p->eol_col;
+  if (next_path(p, false, "a server's /srv/NAME", a->src) < 0)
+    return -1;
+  if (strncmp(a->src, "/srv/", 5) != 0)
+    return scn__fail(p, col, "a server is mounted from /srv/NAME");
+  const char *name = a->src + 5;
+  for (size_t i = 0; i < p->s->nservers; i++)
+    if (strcmp(p->s->servers[i].name, name) == 0) {
+      if (scn_family_of(p->s->servers[i].binary) == SCN_FAM_9P)
+        return 0;
+      return scn__fail(p, col + 5,
+                       "server '%s' runs %s, which posts nothing in /srv "
+                       "(ramfs and hostfs do)",
+                       name, p->s->servers[i].binary);
+    }
+  return scn__fail(p, col + 5, "no server '%.40s' declared before this line",
+                   name);
+}
+
+/* bind PROC NEW OLD [--flags F], mount PROC /srv/NAME OLD [--flags F]
+ * [--aname A], unmount PROC [NEW] OLD. */
+static int ns_args(struct scn__parser *p, struct scn_action *a) {
+  if (ns_proc(p, a->target) < 0)
+    return -1;
+  switch (a->kind) {
+  case SCN_ACT_BIND:
+    if (next_path(p, true, "the path to bind (NEW)", a->src) < 0 ||
+        next_path(p, false, "the path bound on (OLD)", a->dst) < 0)
+      return -1;
+    return scn__read_opts(p, "bind", bind_opts, a);
+  case SCN_ACT_MOUNT:
+    if (srv_path(p, a) < 0 ||
+        next_path(p, false, "the path mounted on (OLD)", a->dst) < 0)
+      return -1;
+    return scn__read_opts(p, "mount", mount_opts, a);
+  case SCN_ACT_UNMOUNT:
+    if (next_path(p, true, "the path to unmount", a->dst) < 0)
+      return -1;
+    if (p->ti < p->ntok && p->tok[p->ti].kind != SCN__COLON) {
+      memcpy(a->src, a->dst, sizeof a->src);
+      if (next_path(p, false, "the path unmounted from (OLD)", a->dst) < 0)
+        return -1;
+    } else if (a->dst[0] == '#') {
+      return scn__fail(p, p->eol_col,
+                       "expected the path unmounted from "
+                       "(OLD) after a servant");
+    }
+    return scn__end(p);
+  default:
+    abort(); /* only the namespace actions come here */
+  }
+}
+
 /* The action after "at TIME" or "on TRIGGER:"; a->when is already set. */
 static int action(struct scn__parser *p, struct scn_action *a) {
   const struct scn__tok *t = scn__word(p, "an action");
@@ -90,7 +216,9 @@ static int action(struct scn__parser *p, struct scn_action *a) {
       scn__read_enum(p, t, "action", action_names, COUNT(action_names), &k) < 0)
     return -1;
   a->kind = (enum scn_action_kind)k;
-  int r = a->kind == SCN_ACT_REPLACE ? replace_args(p, a) : target(p, a);
+  int r = a->kind == SCN_ACT_REPLACE ? replace_args(p, a)
+          : a->kind >= SCN_ACT_BIND  ? ns_args(p, a)
+                                     : target(p, a);
   if (r < 0)
     return -1;
   a->pos = (struct scn_pos){p->line, p->tok[0].col};
@@ -286,6 +414,29 @@ static int exp_trace(struct scn__parser *p, struct scn_expect *e) {
   return scn__end(p);
 }
 
+/* file PROC PATH equals|contains "TEXT", or file PROC PATH fails */
+static int exp_file(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t;
+  int k;
+  e->kind = SCN_EXP_FILE;
+  if (ns_proc(p, e->proc) < 0 ||
+      next_path(p, true, "the path to read", e->path) < 0 ||
+      (t = scn__word(p, "equals, contains or fails")) == NULL ||
+      scn__read_enum(p, t, "file check", file_names, COUNT(file_names), &k) < 0)
+    return -1;
+  e->fcheck = (enum scn_file_check)k;
+  if (e->fcheck != SCN_FILE_FAILS) {
+    if ((t = scn__next(p, "a text in quotes")) == NULL)
+      return -1;
+    if (t->kind != SCN__STRING)
+      return scn__fail(p, t->col, "expected a text in quotes");
+    memcpy(e->text, t->text, sizeof e->text);
+  }
+  if (scn__end(p) < 0)
+    return -1;
+  return scn__count_helper(p, e->pos.col);
+}
+
 /* expect KIND ... */
 int scn__st_expect(struct scn__parser *p) {
   struct scn_expect e = {.pos = {p->line, p->tok[0].col}};
@@ -307,6 +458,9 @@ int scn__st_expect(struct scn__parser *p) {
     break;
   case SCN_EXP_TRACE_CONTAINS:
     r = exp_trace(p, &e);
+    break;
+  case SCN_EXP_TRACE_OMITS: /* the name at its index is "file" */
+    r = exp_file(p, &e);
     break;
   default:
     r = scn__end(p);

@@ -13,7 +13,9 @@
  * (its fault plan entries, those of its replacements, and the crash,
  * panic, hang and kill actions aimed at it), at most N with --restart N
  * (faults are one-shot: a restarted instance runs without its plan); and
- * one dumper per service that an `expect state S equals "FILE"` names.
+ * one dumper per service that an `expect state S equals "FILE"` names;
+ * one helper per namespace action (bind, mount, unmount) and one reader
+ * per `expect file`.
  * Failures nobody planned (a server running out of memory under
  * --restart always) cannot be counted; the kernel's process table still
  * bounds them while the run goes on.
@@ -54,9 +56,16 @@ static int check_total(struct scn__parser *p, int col) {
     servers += instances(p, i);
     dumpers += p->tally[i].dumped;
   }
-  uint64_t n = servers + s->napps + dumpers;
+  uint64_t n = servers + s->napps + dumpers + p->helpers;
   if (n <= SCN_PROCS_MAX)
     return 0;
+  if (p->helpers > 0)
+    return scn__fail(
+        p, col,
+        "%" PRIu64 " processes in one run, more than %d (apps: "
+        "%zu; servers: %zu, instances with replacements and "
+        "restarts: %" PRIu64 "; dumpers: %" PRIu64 "; namespace helpers: %u)",
+        n, SCN_PROCS_MAX, s->napps, s->nservers, servers, dumpers, p->helpers);
   return scn__fail(p, col,
                    "%" PRIu64 " processes in one run, more than %d (apps: "
                    "%zu; servers: %zu, instances with replacements and "
@@ -80,6 +89,8 @@ int scn__count_app(struct scn__parser *p, int col) {
 
 int scn__count_action(struct scn__parser *p, const struct scn_action *a) {
   char base[SCN_INST_MAX + 1];
+  if (a->kind >= SCN_ACT_BIND) /* run by a helper, counted as such */
+    return scn__count_helper(p, a->pos.col);
   scn__base_name(a->target, base);
   int i = server_index(p->s, base);
   if (i < 0) /* an app: it is never started again */
@@ -99,6 +110,8 @@ int scn__count_action(struct scn__parser *p, const struct scn_action *a) {
   case SCN_ACT_KILL:
     t->faults++;
     break;
+  default:
+    break;
   }
   return check_total(p, a->pos.col);
 }
@@ -108,5 +121,10 @@ int scn__count_dump(struct scn__parser *p, int col, const char *service) {
   if (i < 0) /* the parser allows only declared servers: a guard */
     return 0;
   p->tally[i].dumped = true;
+  return check_total(p, col);
+}
+
+int scn__count_helper(struct scn__parser *p, int col) {
+  p->helpers++;
   return check_total(p, col);
 }

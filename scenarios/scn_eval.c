@@ -50,6 +50,26 @@ static void add_opt(char *buf, size_t len, const char *name, const char *v) {
     scn__fmt(buf + n, len - n, " --%s %s", name, v);
 }
 
+/* text as a scenario's string writes it (escapes for quote, backslash,
+ * newline and tab), so that a verdict stays one line. */
+static void escaped(const char *text, char *out, size_t len) {
+  size_t o = 0;
+  for (const char *c = text; *c != '\0' && o + 3 < len; c++) {
+    const char *e = *c == '\n'   ? "\\n"
+                    : *c == '\t' ? "\\t"
+                    : *c == '"'  ? "\\\""
+                    : *c == '\\' ? "\\\\"
+                                 : NULL;
+    if (e != NULL) {
+      out[o++] = e[0];
+      out[o++] = e[1];
+    } else {
+      out[o++] = *c;
+    }
+  }
+  out[o] = '\0';
+}
+
 void scn_expect_str(const struct scn_expect *x, char *buf, size_t len) {
   char t[32];
   const struct scn_pattern *p = &x->pattern;
@@ -84,6 +104,17 @@ void scn_expect_str(const struct scn_expect *x, char *buf, size_t len) {
              scn_ev_name(p->ev), p->actor[0] ? " " : "", p->actor,
              p->text[0] ? " \"" : "", p->text, p->text[0] ? "\"" : "");
     return;
+  case SCN_EXP_FILE: {
+    char text[2 * SCN_TEXT_MAX + 1];
+    escaped(x->text, text, sizeof text);
+    scn__fmt(buf, len, "file %s %s %s%s%s%s", x->proc, x->path,
+             x->fcheck == SCN_FILE_EQUALS     ? "equals"
+             : x->fcheck == SCN_FILE_CONTAINS ? "contains"
+                                              : "fails",
+             x->fcheck == SCN_FILE_FAILS ? "" : " \"", text,
+             x->fcheck == SCN_FILE_FAILS ? "" : "\"");
+    return;
+  }
   }
   add_opt(buf, len, "app", x->app);
   add_opt(buf, len, "service", x->service);
@@ -375,6 +406,9 @@ void scn_eval_one(const struct scn *s, const struct scn_expect *x,
   case SCN_EXP_TRACE_CONTAINS:
   case SCN_EXP_TRACE_OMITS:
     eval_pattern(x, tr, out);
+    break;
+  case SCN_EXP_FILE:
+    scn__eval_read(x, facts, out);
     break;
   default:
     abort(); /* the parser gives no other kind */

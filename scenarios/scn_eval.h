@@ -114,6 +114,11 @@ void scn_eval_one(const struct scn *s, const struct scn_expect *x,
                   const struct scn_trace *tr, const struct scn_answers *ans,
                   const struct scn_facts *facts, struct scn_verdict *out);
 
+/* The name of the file the reader of an `expect file` at line `line`
+ * writes in the dump directory ("read-LINE.out"; its error goes to
+ * "read-LINE.out.err"): shared by the executor and the evaluator. */
+void scn_read_out_name(int line, char *buf, size_t len);
+
 /* The expectation as a scenario writes it ("latency p99 < 5ms --op
  * kvs.put"), into buf. */
 void scn_expect_str(const struct scn_expect *x, char *buf, size_t len);

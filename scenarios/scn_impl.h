@@ -40,6 +40,7 @@ struct scn__parser {
   int nstmt;      /* statements so far */
   int title_line; /* of the scenario statement, 0 before it */
   struct scn__tally tally[SCN_SERVERS_MAX]; /* per server, in file order */
+  uint32_t helpers;                         /* scn__count_helper */
 };
 
 /* Sets the error at col of the current line; returns -1. */
@@ -128,6 +129,9 @@ int scn__need_process(struct scn__parser *p, int col, const char *inst,
 int scn__count_server(struct scn__parser *p, int col);
 int scn__count_app(struct scn__parser *p, int col);
 int scn__count_action(struct scn__parser *p, const struct scn_action *a);
+/* A helper the executor starts: one per namespace action (it runs the
+ * bind, mount or unmount) and one per `expect file` (it reads the file). */
+int scn__count_helper(struct scn__parser *p, int col);
 /* An `expect state SERVICE equals "FILE"`: its dumper. */
 int scn__count_dump(struct scn__parser *p, int col, const char *service);
 

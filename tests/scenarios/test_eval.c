@@ -343,6 +343,53 @@ Test(scn_eval, state_equals_file_refuses_bad_files, .init = make_dir,
   FAILS(0, "no dump of kvs's final state");
 }
 
+/* Files read in a namespace --------------------------------------------- */
+
+/* The head's five lines come first: the expectations are at lines 6.. */
+static int eval_read(const char *exp) {
+  return eval_facts(exp, base,
+                    &(struct scn_facts){.dump_dir = dir, .scn_dir = dir});
+}
+
+Test(scn_eval, file_equals_contains_and_fails_from_the_reader, .init = make_dir,
+     .fini = remove_dir) {
+  write_file("read-6.out", "hello\n");
+  write_file("read-7.out", "hello\n");
+  write_file("read-8.out.err", "cat: /n/x: No such file or directory\n");
+  write_file("read-9.out", "");
+  cr_expect_eq(eval_read("expect file ap1 /n/x equals \"hello\\n\"\n"
+                         "expect file ap1 /n/y contains \"ell\"\n"
+                         "expect file ap2 /n/x fails\n"
+                         "expect file kvs \"#c/null\" equals \"\"\n"),
+               0);
+  HOLDS(0, "file ap1 /n/x equals \"hello\\n\": ap1 read 6 bytes: "
+           "\"hello\\n\"");
+  HOLDS(1, "ap1 read 6 bytes");
+  HOLDS(2, "ap2 could not read it: cat: /n/x: No such file or directory");
+  HOLDS(3, "kvs read 0 bytes: \"\"");
+}
+
+Test(scn_eval, file_fails_on_other_bytes_or_a_missing_reader, .init = make_dir,
+     .fini = remove_dir) {
+  write_file("read-6.out", "hello\n");
+  write_file("read-7.out", "hello\n");
+  write_file("read-8.out", "there\n");
+  write_file("read-9.out.err", "cat: /n/x: No such file or directory\n");
+  cr_expect_eq(eval_read("expect file ap1 /n/x equals \"hello\"\n"
+                         "expect file ap1 /n/y contains \"bye\"\n"
+                         "expect file ap2 /n/x fails\n"
+                         "expect file ap2 /n/x equals \"x\"\n"
+                         "expect file ap3 /n/x fails\n"),
+               5);
+  FAILS(0, "ap1 read 6 bytes: \"hello\\n\"");
+  FAILS(1, "ap1 read 6 bytes");
+  FAILS(2, "ap2 read it: 6 bytes, \"there\\n\"");
+  FAILS(3, "ap2 could not read it: cat: /n/x: No such file");
+  FAILS(4, "no reader ran in ap3's namespace");
+  eval_facts("expect file ap1 /n/x fails\n", base, &(struct scn_facts){0});
+  FAILS(0, "no reader ran (the runner gave no directory)");
+}
+
 /* The checker alone ------------------------------------------------------- */
 
 Test(scn_eval, answers_find_requests_and_count) {

@@ -489,7 +489,7 @@ Test(scn, error_enums) {
           "'sometimes'");
   refused(SRV "at 1s explode kvs\n", "t.scn:2:7: unknown action 'explode' "
                                      "(replace, crash, panic, hang, kill, "
-                                     "restart)");
+                                     "restart, bind, mount, unmount)");
   refused(SRV "on time 5: crash kvs\n",
           "t.scn:2:4: unknown trigger 'time' (request, event)");
   refused(SRV "on event boom kvs: crash kvs\n",
@@ -497,7 +497,8 @@ Test(scn, error_enums) {
           "scenarios/README.md)");
   refused("expect everything\n",
           "t.scn:1:8: unknown expectation 'everything' (all-answered, "
-          "exactly-one-answer, no-leaks, errors, latency, state, trace)");
+          "exactly-one-answer, no-leaks, errors, latency, state, trace, "
+          "file)");
   refused("expect errors =< 1\n", "t.scn:1:15: unknown comparison '=<' (<, "
                                   "<=, ==, >=, >)");
   refused("expect latency p90 < 1s\n",
@@ -748,6 +749,177 @@ Test(scn, error_times_beyond_a_day) {
           "day)");
 }
 
+/* Namespaces */
+
+#define RAM "server ramfs\napp a --binary nscmd --args \"pwd\"\n"
+
+Test(scn, app_ns_fresh_by_default_and_each_kind) {
+  struct scn *s = parse(RAM "app b --binary nsread --ns copy:a\n"
+                            "app c --binary nscmd --ns share:ramfs\n"
+                            "app d --binary nscmd --ns clean:a\n"
+                            "app e --binary nscmd --ns fresh\n");
+  cr_assert_eq(s->apps[0].ns.kind, SCN_NS_FRESH);
+  cr_assert_str_eq(s->apps[0].service, "", "only kvsload has a service");
+  cr_assert_eq(s->apps[1].ns.kind, SCN_NS_COPY);
+  cr_assert_str_eq(s->apps[1].ns.from, "a");
+  cr_assert_eq(s->apps[2].ns.kind, SCN_NS_SHARE);
+  cr_assert_str_eq(s->apps[2].ns.from, "ramfs");
+  cr_assert_eq(s->apps[3].ns.kind, SCN_NS_CLEAN);
+  cr_assert_eq(s->apps[4].ns.kind, SCN_NS_FRESH);
+  cr_assert_str_eq(s->apps[4].ns.from, "");
+  scn_free(s);
+}
+
+Test(scn, error_app_ns) {
+  refused(RAM "app b --binary nscmd --ns borrow:a\n",
+          "t.scn:3:27: unknown namespace 'borrow' (fresh, share, copy, "
+          "clean)");
+  refused(RAM "app b --binary nscmd --ns share\n",
+          "t.scn:3:27: share needs a process: share:PROC");
+  refused(RAM "app b --binary nscmd --ns fresh:a\n",
+          "t.scn:3:27: fresh takes no process");
+  refused(RAM "app b --binary nscmd --ns copy:zz\n",
+          "t.scn:3:32: no server or app 'zz' declared before this line");
+  refused(RAM "app b --binary nscmd --ns \"copy:a\"\n",
+          "t.scn:3:27: expected fresh, share:P, copy:P or clean:P");
+  refused("server ramfs\napp a --binary nscmd --start 2ms\n"
+          "app b --binary nscmd --ns share:a --start 1ms\n",
+          "t.scn:3:5: app 'b' starts before 'a', whose namespace it takes "
+          "(--start)");
+}
+
+Test(scn, nine_p_servers_take_no_kvs_options) {
+  struct scn *s = parse("server ramfs2 --binary ramfs --restart always\n");
+  cr_assert_eq(scn_family_of(s->servers[0].binary), SCN_FAM_9P);
+  cr_assert_eq(scn_family_of("kvs2"), SCN_FAM_KVS);
+  cr_assert_eq(scn_family_of("no-such-server"), SCN_FAM_KVS);
+  scn_free(s);
+  refused("server ramfs --hold 4\n", "t.scn:1:8: ramfs is a 9P file server: "
+                                     "--hold and --state are kvs's options");
+  refused("server r --binary ramfs --state copy\n",
+          "t.scn:1:8: ramfs is a 9P file server: --hold and --state are "
+          "kvs's options");
+}
+
+Test(scn, bind_mount_unmount) {
+  struct scn *s = parse(RAM "at 1ms bind a \"#c\" /mnt --flags bc\n"
+                            "at 2ms mount a /srv/ramfs /n --flags a "
+                            "--aname /sub\n"
+                            "on event exit a: unmount a /n\n"
+                            "at 3ms unmount a \"#c\" /mnt\n");
+  struct scn_action *b = &s->actions[0], *m = &s->actions[1];
+  cr_assert_eq(b->kind, SCN_ACT_BIND);
+  cr_assert_str_eq(b->target, "a");
+  cr_assert_str_eq(b->src, "#c");
+  cr_assert_str_eq(b->dst, "/mnt");
+  cr_assert_str_eq(b->flags, "bc");
+  cr_assert_eq(m->kind, SCN_ACT_MOUNT);
+  cr_assert_str_eq(m->src, "/srv/ramfs");
+  cr_assert_str_eq(m->dst, "/n");
+  cr_assert_str_eq(m->flags, "a");
+  cr_assert_str_eq(m->aname, "/sub");
+  cr_assert_eq(s->actions[2].kind, SCN_ACT_UNMOUNT);
+  cr_assert_eq(s->actions[2].when.kind, SCN_TRIG_EVENT);
+  cr_assert_str_eq(s->actions[2].src, "");
+  cr_assert_str_eq(s->actions[2].dst, "/n");
+  cr_assert_str_eq(s->actions[3].src, "#c");
+  cr_assert_str_eq(s->actions[3].dst, "/mnt");
+  cr_assert_str_eq(scn_action_name(SCN_ACT_UNMOUNT), "unmount");
+  scn_free(s);
+}
+
+Test(scn, error_namespace_actions) {
+  refused(RAM "at 1ms bind zz \"#c\" /mnt\n",
+          "t.scn:3:13: no server or app 'zz' declared before this line");
+  refused(RAM "at 1ms bind a.2 \"#c\" /mnt\n",
+          "t.scn:3:13: bad name 'a.2' (letters, digits, '_' and '-', not "
+          "starting with a digit or '-')");
+  refused(RAM "at 1ms bind a c /mnt\n",
+          "t.scn:3:15: the path to bind (NEW) must start with '/' or '#', "
+          "got 'c'");
+  refused(RAM "at 1ms bind a \"#c\" mnt\n",
+          "t.scn:3:20: the path bound on (OLD) must start with '/', got "
+          "'mnt'");
+  refused(RAM "at 1ms bind a \"#c\"\n",
+          "t.scn:3:19: missing the path bound on (OLD) at end of line");
+  refused(RAM "at 1ms bind a \"/x\\ty\" /mnt\n",
+          "t.scn:3:15: the path to bind (NEW) may hold printable ASCII only");
+  refused(RAM "at 1ms bind a \"#c\" /mnt --flags ab\n",
+          "t.scn:3:33: flags a (after) and b (before) exclude each other");
+  refused(RAM "at 1ms bind a \"#c\" /mnt --flags cc\n",
+          "t.scn:3:33: flag c given twice");
+  refused(RAM "at 1ms bind a \"#c\" /mnt --flags x\n",
+          "t.scn:3:33: expected flags such as bc (a, b, c)");
+  refused(RAM "at 1ms bind a \"#c\" /mnt --aname x\n",
+          "t.scn:3:25: unknown option '--aname' for bind (--flags)");
+  refused(RAM "at 1ms mount a /n/ramfs /n\n",
+          "t.scn:3:16: a server is mounted from /srv/NAME");
+  refused(RAM "at 1ms mount a /srv/nope /n\n",
+          "t.scn:3:21: no server 'nope' declared before this line");
+  refused("server kvs\n" RAM "at 1ms mount a /srv/kvs /n\n",
+          "t.scn:4:21: server 'kvs' runs kvs, which posts nothing in /srv "
+          "(ramfs and hostfs do)");
+  refused(RAM "at 1ms mount a /srv/ramfs \"#c\"\n",
+          "t.scn:3:27: the path mounted on (OLD) must start with '/', got "
+          "'#c'");
+  refused(RAM "at 1ms unmount a \"#c\"\n",
+          "t.scn:3:22: expected the path unmounted from (OLD) after a "
+          "servant");
+  refused(RAM "at 1ms unmount a /n /mnt /x\n", "t.scn:3:26: unexpected '/x'");
+}
+
+Test(scn, expect_file) {
+  struct scn *s = parse(RAM "expect file a /n/x equals \"hi\\n\"\n"
+                            "expect file ramfs \"#c/null\" contains \"\"\n"
+                            "expect file a /nope fails\n");
+  struct scn_expect *e = &s->expects[0];
+  cr_assert_eq(e->kind, SCN_EXP_FILE);
+  cr_assert_str_eq(e->proc, "a");
+  cr_assert_str_eq(e->path, "/n/x");
+  cr_assert_eq(e->fcheck, SCN_FILE_EQUALS);
+  cr_assert_str_eq(e->text, "hi\n");
+  cr_assert_eq(s->expects[1].fcheck, SCN_FILE_CONTAINS);
+  cr_assert_str_eq(s->expects[1].path, "#c/null");
+  cr_assert_eq(s->expects[2].fcheck, SCN_FILE_FAILS);
+  cr_assert_str_eq(s->expects[2].text, "");
+  scn_free(s);
+}
+
+Test(scn, error_expect_file) {
+  refused(RAM "expect file b /n/x equals \"x\"\n",
+          "t.scn:3:13: no server or app 'b' declared before this line");
+  refused(RAM "expect file a n/x equals \"x\"\n",
+          "t.scn:3:15: the path to read must start with '/' or '#', got "
+          "'n/x'");
+  refused(RAM "expect file a /n/x is \"x\"\n",
+          "t.scn:3:20: unknown file check 'is' (equals, contains, fails)");
+  refused(RAM "expect file a /n/x equals x\n",
+          "t.scn:3:27: expected a text in quotes");
+  refused(RAM "expect file a /n/x equals\n",
+          "t.scn:3:26: missing a text in quotes at end of line");
+  refused(RAM "expect file a /n/x fails \"x\"\n",
+          "t.scn:3:26: unexpected string");
+}
+
+Test(scn, namespace_helpers_count_as_processes) {
+  char buf[16384];
+  size_t n = 0;
+  n += (size_t)snprintf(buf + n, sizeof buf - n, RAM);
+  /* ramfs and a, then 61 helpers: 63 processes, the limit. */
+  for (int i = 0; i < 31; i++)
+    n += (size_t)snprintf(buf + n, sizeof buf - n,
+                          "at %dms bind a \"#c\" /mnt\n", i + 1);
+  for (int i = 0; i < 30; i++)
+    n += (size_t)snprintf(buf + n, sizeof buf - n,
+                          "expect file a /mnt/null equals \"\"\n");
+  struct scn *s = parse(buf);
+  scn_free(s);
+  snprintf(buf + n, sizeof buf - n, "expect file a /mnt/null fails\n");
+  refused(buf, "t.scn:64:1: 64 processes in one run, more than 63 (apps: 1; "
+               "servers: 1, instances with replacements and restarts: 1; "
+               "dumpers: 0; namespace helpers: 62)");
+}
+
 Test(scn, load_reports_unreadable_files) {
   struct scn_err err;
   cr_assert_null(scn_load("/nonexistent/x.scn", &err));
@@ -776,7 +948,8 @@ Test(scn, every_shipped_scenario_parses) {
     struct scn *s = scn_load(g.gl_pathv[i], &err);
     cr_assert_not_null(s, "%s", err.text);
     cr_assert_neq(s->title[0], '\0', "%s has no title", g.gl_pathv[i]);
-    cr_assert_gt(s->nservers, 0, "%s", g.gl_pathv[i]);
+    /* Namespace scenarios may run apps alone (servants, no server). */
+    cr_assert_gt(s->nservers + s->napps, 0, "%s", g.gl_pathv[i]);
     cr_assert_gt(s->nexpects, 0, "%s", g.gl_pathv[i]);
     scn_free(s);
   }
