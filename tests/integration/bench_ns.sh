@@ -1,6 +1,7 @@
 #!/bin/sh
 # uksim bench ns --quick --json: one JSON object with every key the issue
-# names, each a real measurement (positive; a 1 MiB read takes longer than
+# names (the FUSE view's beside libfuse's passthrough_ll too), each a real
+# measurement (positive; a 1 MiB read takes longer than
 # a 16-byte one, pinned and unpinned).  The target (ns_read_16_us <= 2 x
 # null_rt_us) is the benchmark's to report, not this test's to enforce.
 # Skipped under valgrind (exit 77).
@@ -23,6 +24,11 @@ for fig in (f, f["pinned"]):
         assert isinstance(fig[k], (int, float)) and fig[k] > 0, k
     assert fig["ns_read_1m_us"] > fig["ns_read_16_us"], fig
     assert abs(fig["ns_read_16_ratio"] - fig["ns_read_16_us"] / fig["null_rt_us"]) < 0.01
+fuse = ("fuse_small_ops_per_s", "passthrough_small_ops_per_s",
+        "fuse_read_mb_s", "passthrough_read_mb_s")
+for k in fuse:  # the FUSE view against passthrough_ll, unpinned
+    assert isinstance(f[k], (int, float)) and f[k] > 0, k
+assert abs(f["fuse_small_ratio"] - f["fuse_small_ops_per_s"] / f["passthrough_small_ops_per_s"]) < 0.01
 assert f["targets_met"] in (True, False)
 print("bench_ns.sh: ok")
 '
