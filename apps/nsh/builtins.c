@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "uksim/kdata.h"
 #include "uksim/ns.h"
 #include "uksim/xalloc.h"
 
@@ -203,6 +204,14 @@ static int ls_one(struct nsh_io *io, const char *path, bool lng, bool title) {
   if (title)
     nsh_printf(io, "%s:\n", path);
   for (size_t i = 0; i < l.n; i++) {
+    char full[UK_PATH_MAX + 1];
+    ns_dir fs;
+    /* A 9P2000.L server's listing says no lengths or times: stat it. */
+    if (lng && (l.d[i].flags & KABI_DIR_PARTIAL) &&
+        snprintf(full, sizeof full, "%s/%s", path, l.d[i].name) <
+            (int)sizeof full &&
+        ns_stat(full, &fs) == 0)
+      l.d[i] = fs;
     if (lng)
       long_line(io, &l.d[i], l.d[i].name);
     else
