@@ -24,12 +24,11 @@ int sp_boot(mach_client *m, char *name, const char *server) {
 
 const char *sp_run(int *status, const char *fmt, ...) {
   static char out[65536];
-  char cmd[4096];
+  char cmd[4096] = "exec 2>&1; "; /* every command's errors, not the last's */
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  vsnprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), fmt, ap);
   va_end(ap);
-  strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
   FILE *f = popen(cmd, "r");
   cr_assert_not_null(f);
   size_t n = fread(out, 1, sizeof out - 1, f);

@@ -37,8 +37,8 @@ static bool mounted(const char *dir) {
   cr_assert_not_null(f);
   while (!found && fgets(l, sizeof l, f)) {
     char *p = strchr(l, ' ');
-    found = p && strncmp(p + 1, dir, strlen(dir)) == 0 &&
-            p[1 + strlen(dir)] == ' ';
+    found =
+        p && strncmp(p + 1, dir, strlen(dir)) == 0 && p[1 + strlen(dir)] == ' ';
   }
   fclose(f);
   return found;
@@ -51,8 +51,7 @@ static bool gone(const char *dir) {
   return !mounted(dir);
 }
 
-static void mount_view(const char *machine, const char *proc,
-                       const char *dir) {
+static void mount_view(const char *machine, const char *proc, const char *dir) {
   int st;
   const char *out =
       sp_run(&st, UKSIM " mount --name %s %s %s", machine, proc, dir);
@@ -156,6 +155,34 @@ Test(mount, halting_the_machine_leaves_nothing_mounted, .timeout = 120) {
   cr_expect(gone(d), "%s stayed mounted after the halt", d);
   rmdir(d);
   sp_sh_end(&keep);
+}
+
+/* #e through the view: create, write, append, read, list, remove; #e
+ * has no wstat, so a rename and a truncate are the servant's EPERM. */
+Test(mount, files_of_a_servant_through_the_view, .timeout = 120) {
+  mach_client m;
+  char name[64], d[64];
+  int st;
+  struct sp_sh keep;
+  need_fuse();
+  sp_boot(&m, name, NULL);
+  sp_sh_start(&keep, name, "keep", NULL);
+  cr_assert_str_eq(sp_sh_do(&keep, "bind -c '#e' /env"), "");
+  mount_view(name, "keep", new_dir(d));
+  const char *out = sp_run(&st,
+                           "set -e; cd %s/env; echo hello > x; echo more >> x; "
+                           "cat x; stat -c '%%s %%F' x; ls; rm x; ls",
+                           d);
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "hello\nmore\n11 regular file\nx\n");
+  out = sp_run(&st, "cd %s/env; echo v > y; mv y z; truncate -s 0 y", d);
+  cr_expect(strstr(out, "mv: cannot move 'y' to 'z': Operation not permitted"),
+            "%s", out);
+  cr_expect(strstr(out, "Operation not permitted"), "%s", out);
+  cr_expect_str_eq(sp_sh_do(&keep, "cat /env/y"), "v\n");
+  unmount_view(d);
+  cr_expect_eq(sp_sh_end(&keep), 0);
+  h_halt_clean(&m);
 }
 
 /* Needs ramfs and /srv (servers/, vfs/): a writable tree to copy into. */

@@ -16,8 +16,8 @@ Test(sh, lists_the_root_and_moves_about, .timeout = 120) {
   char name[64];
   int st;
   sp_boot(&m, name, NULL);
-  const char *out = sp_run(&st, SH "%s -c 'ls /; pwd; cd /n/..; cd mnt; pwd'",
-                           name);
+  const char *out =
+      sp_run(&st, SH "%s -c 'ls /; pwd; cd /n/..; cd mnt; pwd'", name);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect(strncmp(out, root, strlen(root)) == 0, "%s", out);
   cr_expect(strstr(out, "/\n/mnt\n"), "%s", out);
@@ -57,9 +57,8 @@ Test(sh, pipes_and_redirections_in_the_shell, .timeout = 120) {
   char name[64];
   int st;
   sp_boot(&m, name, NULL);
-  const char *out =
-      sp_run(&st, SH "%s -c 'ls / | wc; echo a b c | cat | wc; ls / | cat'",
-             name);
+  const char *out = sp_run(
+      &st, SH "%s -c 'ls / | wc; echo a b c | cat | wc; ls / | cat'", name);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect(strstr(out, "     10      10      38\n"
                         "      1       3       6\n"),
@@ -73,13 +72,12 @@ Test(sh, bind_and_unmount_change_the_tree, .timeout = 120) {
   char name[64];
   int st;
   sp_boot(&m, name, NULL);
-  const char *out =
-      sp_run(&st, SH "%s -c 'bind / /tmp; ls /tmp; unmount /tmp; ls /tmp'",
-             name);
+  const char *out = sp_run(
+      &st, SH "%s -c 'bind / /tmp; ls /tmp; unmount /tmp; ls /tmp'", name);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect_str_eq(out, root);
-  out = sp_run(&st, SH "%s -c 'bind -a /dev /n; bind -b / /n; ls /n | wc'",
-               name);
+  out =
+      sp_run(&st, SH "%s -c 'bind -a /dev /n; bind -b / /n; ls /n | wc'", name);
   cr_expect_eq(st, 0, "%s", out);
   h_halt_clean(&m);
 }
@@ -101,8 +99,8 @@ Test(sh, namespaces_differ_between_processes, .timeout = 120) {
   cr_expect_str_eq(out, "", "fresh: %s", out);
   out = sp_run(&st, SH "%s --copy left -c 'unmount /tmp; ls /tmp'", name);
   cr_expect_str_eq(out, "", "copy, unmounted: %s", out);
-  cr_expect_str_eq(sp_sh_do(&left, "ls /tmp | wc"),
-                   "     10      10      38\n", "the copy's unmount leaked");
+  cr_expect_str_eq(sp_sh_do(&left, "ls /tmp | wc"), "     10      10      38\n",
+                   "the copy's unmount leaked");
   out = sp_run(&st, SH "%s --share nobody -c 'ls'", name);
   cr_expect_eq(st, 1);
   cr_expect(strstr(out, "no process 'nobody'"), "%s", out);
