@@ -203,7 +203,11 @@ const struct scn_req *scn_answers_missing(const struct scn_answers *a,
     const struct scn_req *r = &a->req[i];
     if (need_result ? r->results > 0 : r->answered)
       continue;
-    if (scn_answers_exited(a, r->client) || (a->halted && r->answers > 0))
+    /* Dropped with its client: a client that exited, a request its server
+     * answered when the halt came (the halt traces nothing after it), or
+     * one of the kernel's own (the mount driver's) that the halt ended. */
+    if (scn_answers_exited(a, r->client) || (a->halted && r->answers > 0) ||
+        (a->halted && strcmp(r->client, "kernel") == 0))
       (*dropped)++;
     else if (first == NULL)
       first = r;

@@ -179,7 +179,8 @@ void kern__mnt_clunks(struct kern *k) {
   while ((id = vfs_clunk_next(k->kd)) != UK_VFS_NONE) {
     const struct uk_chan *c = &k->kd->vfs.chan[UK_VFS_INDEX(id)];
     if (c->fid != 0 && c->fid != P9_NOFID &&
-        !owned_by_log(k, c->dev, c->fid) && link_ok(k, c->dev))
+        !owned_by_log(k, c->dev, c->fid) && !fid_live(k, c->dev, c->fid) &&
+        link_ok(k, c->dev))
       send_clunk(k, c->dev, c->fid);
     vfs_chan_clunked(k->kd, id);
   }
@@ -243,6 +244,12 @@ static void take_answer(struct kern *k, struct kmnt_ex *e, int status) {
   e->done = true;
   if (status < 0) {
     e->err = -EIO;
+    return;
+  }
+  if (e->type == P9_TREAD && e->data != KABI_ICA_NONE && size == 11 &&
+      m[4] == P9_RREAD) { /* bulk: the frame ends after count[4] */
+    e->err = 0;
+    e->count = m[7] | m[8] << 8 | (uint32_t)m[9] << 16 | (uint32_t)m[10] << 24;
     return;
   }
   if (size > POOL_ICA_SIZE || p9_decode(m, size, P9_2000, &f) < 0 ||
@@ -681,6 +688,7 @@ int kern__mnt_init(struct kern *k) {
 
 /* Ends the call's log if it did not wait: its fids are settled. */
 void kern__mnt_call_over(struct kern *k, uint32_t p) {
+  kern__mnt_clunks(k); /* first: the chans of runs that waited hold fids
+                          the log owns, and some live chan may hold now */
   log_end(k, p);
-  kern__mnt_clunks(k);
 }

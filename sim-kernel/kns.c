@@ -16,8 +16,9 @@
  *
  * Every process gets a namespace when it starts (kern__ns_start): a copy, a
  * share or a clean one from another process, or a fresh one: "#/" as root
- * and cwd with the servants bound where Plan 9's boot puts them (#c on /dev,
- * #e on /env, #s on /srv, #p on /proc), each only if that servant exists.
+ * and cwd with the servants bound where Plan 9's /lib/namespace puts them
+ * (#c after /dev, #e on /env and #s on /srv accepting creates, #p on
+ * /proc), each only if that servant exists.
  */
 #include <errno.h>
 #include <string.h>
@@ -739,16 +740,16 @@ void kern__ns_resume(struct kern *k, uint32_t p) {
 
 /* Process life ------------------------------------------------------------ */
 
-/* Binds servant dc on path old of p's namespace, after what is there. */
+/* Binds servant dev on path old of p's namespace with flag. */
 static void boot_bind(struct kern *k, uint32_t p, const char *dev,
-                      const char *old) {
+                      const char *old, uint32_t flag) {
   uint32_t n, o;
   if (vfs_dev_lookup((uint8_t)dev[1]) == NULL)
     return;
   if (vfs_namec(k->kd, p, dev, strlen(dev), &n) < 0)
     return;
   if (vfs_namec(k->kd, p, old, strlen(old), &o) == 0) {
-    (void)vfs_bind(k->kd, k->kd->vfs.vproc[p].ns, n, o, VFS_MAFTER);
+    (void)vfs_bind(k->kd, k->kd->vfs.vproc[p].ns, n, o, flag);
     vfs_chan_unref(k->kd, o);
   }
   vfs_chan_unref(k->kd, n);
@@ -771,10 +772,12 @@ static int fresh_ns(struct kern *k, uint32_t p) {
   vfs_ns_unref(k->kd, ns);
   if (r < 0)
     return r;
-  boot_bind(k, p, "#c", "/dev");
-  boot_bind(k, p, "#e", "/env");
-  boot_bind(k, p, "#s", "/srv");
-  boot_bind(k, p, "#p", "/proc");
+  /* Plan 9's /lib/namespace: bind #c /dev, bind -c #e /env, bind -c #s
+   * /srv, bind #p /proc ('-a' for /dev here, so more can join it). */
+  boot_bind(k, p, "#c", "/dev", VFS_MAFTER);
+  boot_bind(k, p, "#e", "/env", VFS_MREPL | VFS_MCREATE);
+  boot_bind(k, p, "#s", "/srv", VFS_MREPL | VFS_MCREATE);
+  boot_bind(k, p, "#p", "/proc", VFS_MREPL);
   return 0;
 }
 

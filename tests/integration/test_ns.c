@@ -94,3 +94,110 @@ Test(ns, bad_paths_get_clear_errors, .timeout = 60) {
   cr_assert_eq(ns_read(7, one, 1), -EBADF);
   h_halt_clean(&m);
 }
+
+/* Posts service `svc` as /srv/NAME and mounts it on old. */
+static void post_and_mount(const char *svc, const char *old, int flag) {
+  char path[64];
+  snprintf(path, sizeof path, "/srv/%s", svc);
+  int fd = ns_create(path, NS_OWRITE, 0600);
+  cr_assert_geq(fd, 0, "post %s: %s", path, strerror(-fd));
+  cr_assert_eq(ns_write(fd, svc, strlen(svc)), (long)strlen(svc));
+  cr_assert_eq(ns_close(fd), 0);
+  fd = ns_open(path, NS_ORDWR);
+  cr_assert_geq(fd, 0, "open %s: %s", path, strerror(-fd));
+  int r = ns_mount(fd, old, flag, "");
+  cr_assert_eq(r, 0, "mount %s %s: %s", path, old, strerror(-r));
+  cr_assert_eq(ns_close(fd), 0);
+}
+
+static void boot_ramfs(const char *name) {
+  int fd, proc;
+  h_boot(&m, NULL);
+  cr_assert_eq(mach_spawn(&m, "ramfs", NULL, 0, "ramfs", MACH_SPAWN_REGISTERED,
+                          NULL),
+               0, "start ramfs: %s", m.error);
+  cr_assert_eq(mach_attach(&m, name, -1, 0, &proc, &fd), 0, "attach: %s",
+               m.error);
+  char v[16];
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+}
+
+/* Writes s to a new file path, then reads it back whole. */
+static void put(const char *path, const char *s) {
+  int fd = ns_create(path, NS_ORDWR, 0644);
+  cr_assert_geq(fd, 0, "create %s: %s", path, strerror(-fd));
+  long w = ns_write(fd, s, strlen(s));
+  cr_assert_eq(w, (long)strlen(s), "write %s: %ld %s", path, w, w < 0 ? strerror((int)-w) : "");
+  cr_assert_eq(ns_close(fd), 0);
+}
+
+static void expect(const char *path, const char *s) {
+  char buf[256];
+  int fd = ns_open(path, NS_OREAD);
+  cr_assert_geq(fd, 0, "open %s: %s", path, strerror(-fd));
+  long n = ns_read(fd, buf, sizeof buf - 1);
+  cr_assert_geq(n, 0, "read %s: %s", path, strerror((int)-n));
+  buf[n] = '\0';
+  cr_assert_str_eq(buf, s, "%s", path);
+  cr_assert_eq(ns_close(fd), 0);
+}
+
+Test(ns, a_local_server_mounted_through_srv, .timeout = 60) {
+  char names[512];
+  boot_ramfs("t-mnt");
+  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/hello", "hello, 9P over ICAs\n");
+  expect("/n/hello", "hello, 9P over ICAs\n");
+  cr_assert_eq(ns_create("/n/d", NS_OREAD, NS_DMDIR | 0755) >= 0, 1);
+  put("/n/d/x", "x");
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "d hello "); /* ramfs lists newest first */
+  ns_dir d;
+  cr_assert_eq(ns_stat("/n/hello", &d), 0);
+  cr_assert_eq(d.length, 20);
+  cr_assert_str_eq(d.name, "hello");
+  cr_assert_eq(ns_open("/n/nope", NS_OREAD), -ENOENT);
+  cr_assert_eq(ns_remove("/n/d/x"), 0);
+  cr_assert_eq(ns_open("/n/d/x", NS_OREAD), -ENOENT);
+  h_halt_clean(&m);
+}
+
+Test(ns, large_io_travels_in_a_data_ica, .timeout = 60) {
+  size_t n = 3u << 20;
+  char *out = malloc(n), *in = malloc(n);
+  for (size_t i = 0; i < n; i++)
+    out[i] = (char)(i * 7 + i / 4096);
+  boot_ramfs("t-big");
+  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  int fd = ns_create("/n/big", NS_ORDWR, 0644);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(ns_write(fd, out, n), (long)n);
+  cr_assert_eq(ns_seek(fd, 0, 0), 0);
+  long got = ns_read(fd, in, n);
+  cr_assert_eq(got, (long)n, "read %ld: %s", got, got < 0 ? strerror((int)-got) : "");
+  cr_assert(memcmp(in, out, n) == 0, "the 3 MiB came back changed");
+  cr_assert_eq(ns_pread(fd, in, 100, n - 50), 50);
+  cr_assert(memcmp(in, out + n - 50, 50) == 0);
+  cr_assert_eq(ns_close(fd), 0);
+  free(out);
+  free(in);
+  h_halt_clean(&m);
+}
+
+Test(ns, union_of_a_servant_and_a_server, .timeout = 60) {
+  char names[512];
+  boot_ramfs("t-union");
+  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/cons", "shadowed by #c's cons");
+  put("/n/only", "ramfs's own");
+  cr_assert_eq(ns_bind("#c", "/n", NS_MBEFORE), 0);
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "cons consctl null zero time pid only ");
+  expect("/n/only", "ramfs's own");
+  cr_assert_eq(ns_unmount("#c", "/n"), 0);
+  expect("/n/cons", "shadowed by #c's cons");
+  put("/n/new", "created in the member bound with create");
+  expect("/n/new", "created in the member bound with create");
+  h_halt_clean(&m);
+}

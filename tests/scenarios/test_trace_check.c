@@ -121,3 +121,19 @@ Test(trace_check, replied_request_without_a_halt_fails) {
   cr_expect_eq(check(SEND(1) RECV(1) REPLY(1)), -1);
   cr_expect(strstr(err, "request 1 of ap was never answered"), "%s", err);
 }
+
+#define KSEND(n)                                                               \
+  "{\"step\":1,\"t\":1,\"ev\":\"send\",\"actor\":\"kernel\",\"req\":" #n "}\n"
+
+/* The mount driver's own requests (a Tclunk nobody waits for) end with the
+ * kernel when it halts, as a process's end with the process ... */
+Test(trace_check, kernel_request_cut_by_the_halt_passes) {
+  cr_expect_eq(check(KSEND(1) RECV(1) HALT), 0, "%s", err);
+  cr_expect_eq(st.dropped, 1);
+}
+
+/* ... but without a halt one the server never answered is missing. */
+Test(trace_check, unanswered_kernel_request_fails) {
+  cr_expect_eq(check(KSEND(1) RECV(1)), -1);
+  cr_expect(strstr(err, "request 1 of kernel was never answered"), "%s", err);
+}
