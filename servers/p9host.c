@@ -35,6 +35,7 @@
 
 #include "uksim/num.h"
 #include "uksim/p9ica.h"
+#include "uksim/ns.h"
 #include "uksim/server.h"
 #include "uksim/xalloc.h"
 
@@ -387,6 +388,25 @@ static int handle(struct host *h, srv_req *r) {
   return st;
 }
 
+/* A server posts itself ([Plan 9] srv(3), seed 002 §6.1): /srv/NAME, an
+ * entry of the kernel's server registry #s naming this service, which any
+ * process then mounts.  The entry names the service, not this process, so
+ * a successor finds it posted already. */
+static void post(const char *service) {
+  char path[KABI_NAME_MAX + 4];
+  snprintf(path, sizeof path, "#s/%s", service);
+  int fd = ns_create(path, NS_OWRITE, 0600);
+  if (fd < 0) {
+    if (fd != -EEXIST)
+      fprintf(stderr, "%s: cannot post %s: %s\n", service, path,
+              strerror(-fd));
+    return;
+  }
+  if (ns_write(fd, service, strlen(service)) < 0)
+    fprintf(stderr, "%s: cannot post %s\n", service, path);
+  ns_close(fd);
+}
+
 int p9h_run(const struct p9h_backend *b, const struct p9h_opts *o) {
   struct host h = {.b = b, .o = o};
   srv_req req;
@@ -397,6 +417,8 @@ int p9h_run(const struct p9h_backend *b, const struct p9h_opts *o) {
     r = start_fresh(&h);
   else
     restore(&h);
+  if (r == 0 && how == KABI_REG_FRESH)
+    post(o->service);
   if (r == 0)
     r = srv_receive(&req);
   while (r == 0)

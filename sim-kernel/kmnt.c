@@ -336,6 +336,14 @@ static uint32_t new_fid(struct kern *k, uint32_t dev) {
   return k->mlink[dev].next_fid++;
 }
 
+/* A fid 9P lets us walk from: one never opened.  A directory's fid is
+ * never opened on the server (its reads list a clone: kern__mnt_list), so
+ * it stays walkable while its chan is open. */
+static bool walkable(const struct uk_chan *c) {
+  return c->fid != 0 && c->fid != P9_NOFID &&
+         (!(c->flags & UK_CHAN_F_OPEN) || (c->qid.type & UK_QTDIR));
+}
+
 /* A fid for walking from file (dev, qid): a chan's that is not open, or one
  * a walk of this call made. */
 static uint32_t walk_fid(struct kern *k, uint32_t dev, const struct uk_qid *q) {
@@ -347,8 +355,7 @@ static uint32_t walk_fid(struct kern *k, uint32_t dev, const struct uk_qid *q) {
   for (uint32_t i = 0; i < UK_CHAN_MAX; i++) {
     const struct uk_chan *c = &k->kd->vfs.chan[i];
     if (c->state == UK_CHAN_LIVE && c->type == UK_CHAN_MNT && c->dev == dev &&
-        c->qid.path == q->path && c->fid != 0 &&
-        !(c->flags & UK_CHAN_F_OPEN))
+        c->qid.path == q->path && walkable(c))
       return c->fid;
   }
   return 0;
@@ -409,6 +416,12 @@ static int mwalk(const struct uk_kdata *kd, const struct uk_chan *dir,
 
 static int mopen(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode) {
   (void)kd;
+  if ((c->qid.type & UK_QTDIR) && (mode & 3) == P9_OREAD &&
+      !(mode & ~3u)) {
+    c->mode = mode; /* read through clones: the fid stays walkable */
+    c->flags |= UK_CHAN_F_OPEN;
+    return 0;
+  }
   struct kmnt_ex want = {.type = P9_TOPEN, .fid = c->fid, .off = mode}, *e;
   p9_fcall f = {.type = P9_TOPEN, .fid = c->fid, .mode = mode};
   int r = exchange(K, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
@@ -548,9 +561,7 @@ int kern__mnt_wstat(struct kern *k, const struct uk_chan *c,
  * Opens a fid of its own; the log clunks it at the call's end. */
 int kern__mnt_list(struct kern *k, const struct uk_chan *c,
                    int (*fn)(void *arg, const p9_stat *st), void *arg) {
-  uint32_t from = c->fid && !(c->flags & UK_CHAN_F_OPEN)
-                      ? c->fid
-                      : walk_fid(k, c->dev, &c->qid);
+  uint32_t from = walkable(c) ? c->fid : walk_fid(k, c->dev, &c->qid);
   struct kmnt_ex *w, *e;
   if (from == 0)
     return -EIO;

@@ -545,10 +545,12 @@ static long do_seek(struct kern *k, uint32_t p, struct nscall *c) {
     base = (int64_t)ch->offset;
   } else if (c->a.flags == 2) {
     struct vfs_dir d;
-    int r = vfs_dev_stat(k->kd, id, &d);
+    struct kabi_dir md;
+    int r = ch->type == UK_CHAN_MNT ? kern__mnt_stat(k, ch, &md)
+                                    : vfs_dev_stat(k->kd, id, &d);
     if (r < 0)
       return r;
-    base = (int64_t)d.length;
+    base = (int64_t)(ch->type == UK_CHAN_MNT ? md.length : d.length);
   } else if (c->a.flags != 0) {
     return -EINVAL;
   }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "uksim/ap.h"
 #include "uksim/ns.h"
 
 static mach_client m;
@@ -95,16 +96,26 @@ Test(ns, bad_paths_get_clear_errors, .timeout = 60) {
   h_halt_clean(&m);
 }
 
-/* Posts service `svc` as /srv/NAME and mounts it on old. */
+/* Mounts the server that posted itself as /srv/NAME on old. */
 static void post_and_mount(const char *svc, const char *old, int flag) {
-  char path[64];
+  char path[64], buf[64];
   snprintf(path, sizeof path, "/srv/%s", svc);
-  int fd = ns_create(path, NS_OWRITE, 0600);
-  cr_assert_geq(fd, 0, "post %s: %s", path, strerror(-fd));
-  cr_assert_eq(ns_write(fd, svc, strlen(svc)), (long)strlen(svc));
-  cr_assert_eq(ns_close(fd), 0);
-  fd = ns_open(path, NS_ORDWR);
+  /* The server posts itself right after it registers: the entry is made,
+   * then names its service. */
+  int fd = -1;
+  long n = 0;
+  for (int i = 0; i < 2000 && n <= 0; i++) {
+    if (fd >= 0)
+      ns_close(fd);
+    if (i > 0)
+      ap_sleep(1000000);
+    fd = ns_open(path, NS_ORDWR);
+    n = fd >= 0 ? ns_pread(fd, buf, sizeof buf - 1, 0) : fd;
+  }
   cr_assert_geq(fd, 0, "open %s: %s", path, strerror(-fd));
+  cr_assert_eq(n, (long)strlen(svc), "read %s: %ld", path, n);
+  buf[n] = '\0';
+  cr_assert_str_eq(buf, svc, "the entry names its service");
   int r = ns_mount(fd, old, flag, "");
   cr_assert_eq(r, 0, "mount %s %s: %s", path, old, strerror(-r));
   cr_assert_eq(ns_close(fd), 0);
@@ -199,5 +210,39 @@ Test(ns, union_of_a_servant_and_a_server, .timeout = 60) {
   expect("/n/cons", "shadowed by #c's cons");
   put("/n/new", "created in the member bound with create");
   expect("/n/new", "created in the member bound with create");
+  h_halt_clean(&m);
+}
+
+/* What the shell and the FUSE view do with a tree: nested directories,
+ * appending, listing a subdirectory, renaming in place. */
+Test(ns, a_tree_on_a_mounted_server, .timeout = 60) {
+  char names[512];
+  boot_ramfs("t-tree");
+  post_and_mount("ramfs", "/tmp", NS_MREPL | NS_MCREATE);
+  int fd = ns_create("/tmp/a", NS_OREAD, NS_DMDIR | 0755);
+  cr_assert_geq(fd, 0, "mkdir a: %s", strerror(-fd));
+  cr_assert_eq(ns_close(fd), 0);
+  fd = ns_create("/tmp/a/b", NS_OREAD, NS_DMDIR | 0755);
+  cr_assert_geq(fd, 0, "mkdir a/b: %s", strerror(-fd));
+  cr_assert_eq(ns_close(fd), 0);
+  put("/tmp/a/b/f", "hello\n");
+  fd = ns_open("/tmp/a/b/f", NS_OWRITE);
+  cr_assert_geq(fd, 0, "open a/b/f: %s", strerror(-fd));
+  cr_assert_eq(ns_seek(fd, 0, 2), 6);
+  cr_assert_eq(ns_write(fd, "more\n", 5), 5);
+  cr_assert_eq(ns_close(fd), 0);
+  expect("/tmp/a/b/f", "hello\nmore\n");
+  put("/tmp/a/t", "");
+  list("/tmp/a", names, sizeof names);
+  cr_assert_str_eq(names, "t b ");
+  ns_dir d;
+  ns_dir_keep(&d);
+  strcpy(d.name, "u");
+  cr_assert_eq(ns_wstat("/tmp/a/t", &d), 0);
+  list("/tmp/a", names, sizeof names);
+  cr_assert_str_eq(names, "u b ");
+  cr_assert_eq(ns_chdir("/tmp/a/b"), 0);
+  expect("f", "hello\nmore\n");
+  expect("../u", "");
   h_halt_clean(&m);
 }
