@@ -77,9 +77,14 @@ const char *sp_sh_do(struct sp_sh *s, const char *line) {
   fflush(s->in);
   out[0] = '\0';
   while (fgets(l, sizeof l, s->out)) {
-    if (strcmp(l, "--done--\n") == 0)
-      return out;
+    /* Output without a final newline (cat /dev/pid) runs into the mark. */
+    size_t ll = strlen(l), ml = strlen("--done--\n");
+    bool done = ll >= ml && strcmp(l + ll - ml, "--done--\n") == 0;
+    if (done)
+      l[ll - ml] = '\0';
     n += (size_t)snprintf(out + n, sizeof out - n, "%s", l);
+    if (done)
+      return out;
     if (n >= sizeof out)
       n = sizeof out - 1;
   }

@@ -133,3 +133,31 @@ Test(sh, builds_a_namespace_from_servants, .timeout = 120) {
   cr_expect_eq(st, 0, "%s", out);
   h_halt_clean(&m);
 }
+
+/* kill writes "kill" to #p/PID/ctl; the killed shell, waiting for a line,
+ * sees its connection close and ends with status 1. */
+Test(sh, kill_ends_another_process, .timeout = 120) {
+  mach_client m;
+  char name[64], pid[32];
+  int st;
+  struct sp_sh victim;
+  sp_boot(&m, name, NULL);
+  sp_sh_start(&victim, name, "victim", NULL);
+  snprintf(pid, sizeof pid, "%s", sp_sh_do(&victim, "cat /dev/pid"));
+  pid[strcspn(pid, "\n")] = '\0';
+  const char *out = sp_run(&st, SH "%s -c 'ps'", name);
+  cr_expect(strstr(out, "victim"), "%s", out);
+  out = sp_run(&st, SH "%s -c 'kill %s'", name, pid);
+  cr_expect_eq(st, 0, "%s", out);
+  char line[256] = "";
+  cr_expect_not_null(fgets(line, sizeof line, victim.out));
+  cr_expect(strstr(line, "the kernel closed this process's connection"), "%s",
+            line);
+  cr_expect_eq(sp_sh_end(&victim), 1);
+  out = sp_run(&st, SH "%s -c 'ps'", name);
+  cr_expect_null(strstr(out, "victim"), "%s", out);
+  out = sp_run(&st, SH "%s -c 'kill %s'", name, pid);
+  cr_expect_eq(st, 1);
+  cr_expect(strstr(out, "kill: #p/"), "%s", out);
+  h_halt_clean(&m);
+}
