@@ -67,6 +67,34 @@ static void unmount_view(const char *dir) {
   rmdir(dir);
 }
 
+/* A machine, a shell "keep" that holds a namespace, and the view of it at
+ * a fresh directory: what most tests here start from. */
+struct view {
+  mach_client m;
+  char name[64], dir[64];
+  struct sp_sh keep;
+};
+
+/* Boots (with server, if any), starts keep, runs setup in it (NULL:
+ * nothing) and mounts the view.  0, or -1 when the server would not
+ * start (nothing else done). */
+static int view_up(struct view *v, const char *server, const char *setup) {
+  need_fuse();
+  if (sp_boot(&v->m, v->name, server) < 0)
+    return -1;
+  sp_sh_start(&v->keep, v->name, "keep", NULL);
+  if (setup)
+    cr_assert_str_eq(sp_sh_do(&v->keep, setup), "", "%s", setup);
+  mount_view(v->name, "keep", new_dir(v->dir));
+  return 0;
+}
+
+static void view_down(struct view *v) {
+  unmount_view(v->dir);
+  cr_expect_eq(sp_sh_end(&v->keep), 0);
+  h_halt_clean(&v->m);
+}
+
 Test(mount, views_of_two_processes_differ, .timeout = 120) {
   mach_client m;
   char name[64], a[64], b[64];
@@ -97,14 +125,10 @@ Test(mount, views_of_two_processes_differ, .timeout = 120) {
 }
 
 Test(mount, unsupported_operations_fail_with_their_errno, .timeout = 120) {
-  mach_client m;
-  char name[64], d[64];
+  struct view v;
   int st;
-  struct sp_sh keep;
-  need_fuse();
-  sp_boot(&m, name, NULL);
-  sp_sh_start(&keep, name, "keep", NULL);
-  mount_view(name, "keep", new_dir(d));
+  const char *d = v.dir;
+  view_up(&v, NULL, NULL);
   /* #/ is read-only. */
   const char *out = sp_run(&st, "mkdir %s/x", d);
   cr_expect_neq(st, 0);
@@ -113,62 +137,45 @@ Test(mount, unsupported_operations_fail_with_their_errno, .timeout = 120) {
   cr_expect(strstr(out, "Operation not permitted"), "%s", out);
   out = sp_run(&st, "ls %s/nothing", d);
   cr_expect(strstr(out, "No such file or directory"), "%s", out);
-  unmount_view(d);
-  cr_expect_eq(sp_sh_end(&keep), 0);
-  h_halt_clean(&m);
+  view_down(&v);
 }
 
 Test(mount, fusermount_ends_the_view_process, .timeout = 120) {
-  mach_client m;
-  char name[64], d[64];
+  struct view v;
   int st;
-  struct sp_sh keep;
-  need_fuse();
-  sp_boot(&m, name, NULL);
-  sp_sh_start(&keep, name, "keep", NULL);
-  mount_view(name, "keep", new_dir(d));
-  const char *out = sp_run(&st, UKSIM " ps --name %s", name);
+  view_up(&v, NULL, NULL);
+  const char *out = sp_run(&st, UKSIM " ps --name %s", v.name);
   cr_expect(strstr(out, " fuse "), "%s", out);
-  unmount_view(d);
+  unmount_view(v.dir);
   for (int i = 0; i < 500; i++) {
-    out = sp_run(&st, UKSIM " ps --name %s", name);
+    out = sp_run(&st, UKSIM " ps --name %s", v.name);
     if (!strstr(out, " fuse "))
       break;
     usleep(10000);
   }
   cr_expect_null(strstr(out, " fuse "), "the view's process stayed: %s", out);
-  cr_expect_eq(sp_sh_end(&keep), 0);
-  h_halt_clean(&m);
+  cr_expect_eq(sp_sh_end(&v.keep), 0);
+  h_halt_clean(&v.m);
 }
 
 Test(mount, halting_the_machine_leaves_nothing_mounted, .timeout = 120) {
-  mach_client m;
-  char name[64], d[64];
-  struct sp_sh keep;
-  need_fuse();
-  sp_boot(&m, name, NULL);
-  sp_sh_start(&keep, name, "keep", NULL);
-  mount_view(name, "keep", new_dir(d));
+  struct view v;
   uint32_t live;
-  cr_assert_eq(mach_halt(&m, &live), 0, "%s", m.error);
-  mach_close(&m);
-  cr_expect(gone(d), "%s stayed mounted after the halt", d);
-  rmdir(d);
-  sp_sh_end(&keep);
+  view_up(&v, NULL, NULL);
+  cr_assert_eq(mach_halt(&v.m, &live), 0, "%s", v.m.error);
+  mach_close(&v.m);
+  cr_expect(gone(v.dir), "%s stayed mounted after the halt", v.dir);
+  rmdir(v.dir);
+  sp_sh_end(&v.keep);
 }
 
 /* #e through the view: create, write, append, read, list, remove; #e
  * has no wstat, so a rename and a truncate are the servant's EPERM. */
 Test(mount, files_of_a_servant_through_the_view, .timeout = 120) {
-  mach_client m;
-  char name[64], d[64];
+  struct view v;
   int st;
-  struct sp_sh keep;
-  need_fuse();
-  sp_boot(&m, name, NULL);
-  sp_sh_start(&keep, name, "keep", NULL);
-  cr_assert_str_eq(sp_sh_do(&keep, "bind -c '#e' /env"), "");
-  mount_view(name, "keep", new_dir(d));
+  const char *d = v.dir;
+  view_up(&v, NULL, "bind -c '#e' /env");
   const char *out = sp_run(&st,
                            "set -e; cd %s/env; echo hello > x; echo more >> x; "
                            "cat x; stat -c '%%s %%F' x; ls; rm x; ls",
@@ -179,51 +186,25 @@ Test(mount, files_of_a_servant_through_the_view, .timeout = 120) {
   cr_expect(strstr(out, "mv: cannot move 'y' to 'z': Operation not permitted"),
             "%s", out);
   cr_expect(strstr(out, "Operation not permitted"), "%s", out);
-  cr_expect_str_eq(sp_sh_do(&keep, "cat /env/y"), "v\n");
-  unmount_view(d);
-  cr_expect_eq(sp_sh_end(&keep), 0);
-  h_halt_clean(&m);
+  cr_expect_str_eq(sp_sh_do(&v.keep, "cat /env/y"), "v\n");
+  view_down(&v);
 }
 
-/* Needs ramfs and /srv (servers/, vfs/): a writable tree to copy into. */
+/* ramfs (posted as /srv/ramfs) mounted on /tmp: a writable tree. */
 Test(mount, coreutils_work_in_the_view, .timeout = 300) {
-  mach_client m;
-  char name[64], d[64];
+  struct view v;
   int st;
-  struct sp_sh keep;
-  need_fuse();
-  if (sp_boot(&m, name, "ramfs") < 0) {
-    h_halt_clean(&m);
-    cr_skip_test("no ramfs server yet: %s", m.error);
-  }
-  sp_sh_start(&keep, name, "keep", NULL);
-  /* A server posts itself in /srv by its service's name (vfs/devsrv.c);
-   * the shell does it for ramfs if it has not, by #s: the fresh namespace
-   * binds #s on /srv without -c, so /srv refuses creation. */
-  const char *out = sp_sh_do(&keep, "ls /srv");
-  if (strstr(out, "ramfs\n") == NULL)
-    cr_expect_str_eq(sp_sh_do(&keep, "echo ramfs > '#s/ramfs'"), "");
-  out = sp_sh_do(&keep, "mount -c /srv/ramfs /tmp");
-  if (out[0] != '\0') {
-    sp_sh_end(&keep);
-    h_halt_clean(&m);
-    cr_skip_test("mount /srv/ramfs failed (not there yet): %s", out);
-  }
-  out = sp_sh_do(&keep, "echo probe > /tmp/p; cat /tmp/p; ls /tmp; rm /tmp/p");
-  if (strcmp(out, "probe\np\n") != 0) {
-    sp_sh_end(&keep);
-    h_halt_clean(&m);
-    cr_skip_test("files of a mounted server cannot be used yet: %s", out);
-  }
-  mount_view(name, "keep", new_dir(d));
-  out = sp_run(&st,
-               "set -e; cd %s/tmp; mkdir -p a/b; echo hello > a/b/f; "
-               "cat a/b/f; echo more >> a/b/f; touch a/t; ls -l a/b | wc -l; "
-               "cp -r a c; diff -r a c; find . | sort; du -s . >/dev/null; "
-               "mv c/b/f c/b/g; cat c/b/g; mv c/t a/u; stat -c '%%s %%F' "
-               "a/b/f a/u; head -c 100000 /dev/urandom > big; cp big c/big; "
-               "cmp big c/big; rm -r c; ls",
-               d);
+  cr_assert_eq(view_up(&v, "ramfs", "mount -c /srv/ramfs /tmp"), 0, "ramfs: %s",
+               v.m.error);
+  const char *out =
+      sp_run(&st,
+             "set -e; cd %s/tmp; mkdir -p a/b; echo hello > a/b/f; "
+             "cat a/b/f; echo more >> a/b/f; touch a/t; ls -l a/b | wc -l; "
+             "cp -r a c; diff -r a c; find . | sort; du -s . >/dev/null; "
+             "mv c/b/f c/b/g; cat c/b/g; mv c/t a/u; stat -c '%%s %%F' "
+             "a/b/f a/u; head -c 100000 /dev/urandom > big; cp big c/big; "
+             "cmp big c/big; rm -r c; ls",
+             v.dir);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect(strstr(out, "hello\n2\n"), "%s", out);
   cr_expect(strstr(out, ".\n./a\n./a/b\n./a/b/f\n./a/t\n./c\n./c/b\n"
@@ -233,9 +214,7 @@ Test(mount, coreutils_work_in_the_view, .timeout = 300) {
                         "a\nbig\n"),
             "%s", out);
   /* What the namespace holds is what the shell sees. */
-  cr_expect_str_eq(sp_sh_do(&keep, "cat /tmp/a/b/f; ls /tmp/a"),
+  cr_expect_str_eq(sp_sh_do(&v.keep, "cat /tmp/a/b/f; ls /tmp/a"),
                    "hello\nmore\nb\nt\nu\n");
-  unmount_view(d);
-  cr_expect_eq(sp_sh_end(&keep), 0);
-  h_halt_clean(&m);
+  view_down(&v);
 }
