@@ -350,7 +350,6 @@ static size_t add_plus(fuse_req_t req, fuse_ino_t dir, const ns_dir *d,
                        char *buf, size_t rem, off_t next) {
   char path[UK_PATH_MAX + 1];
   struct fuse_entry_param e;
-  struct stat st;
   if (join(dir, d->name, path) < 0)
     return (size_t)-1; /* skipped: too long to reach */
   size_t want = fuse_add_direntry_plus(req, NULL, 0, d->name, NULL, 0);
@@ -361,7 +360,6 @@ static size_t add_plus(fuse_req_t req, fuse_ino_t dir, const ns_dir *d,
   e.generation = fs.v[e.ino].gen;
   e.attr_timeout = e.entry_timeout = TIMEOUT;
   to_stat(d, e.ino, &e.attr);
-  (void)st;
   return fuse_add_direntry_plus(req, buf, rem, d->name, &e, next);
 }
 
@@ -480,7 +478,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void op_release(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi) {
   (void)ino;
-  fuse_reply_err(req, -check(ns_close((int)fi->fh)) & 0xffff);
+  int r = check(ns_close((int)fi->fh));
+  fuse_reply_err(req, -r);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
