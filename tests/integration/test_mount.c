@@ -75,6 +75,20 @@ struct view {
   struct sp_sh keep;
 };
 
+/* A server posts itself in /srv after it registers (servers/ramfs.c):
+ * waits up to 10 s for /srv/NAME. */
+static void wait_posted(struct sp_sh *sh, const char *name) {
+  char line[128], want[64];
+  snprintf(line, sizeof line, "ls /srv");
+  snprintf(want, sizeof want, "%s\n", name);
+  for (int i = 0; i < 1000; i++) {
+    if (strstr(sp_sh_do(sh, line), want))
+      return;
+    usleep(10000);
+  }
+  cr_assert_fail("%s did not post itself in /srv", name);
+}
+
 /* Boots (with server, if any), starts keep, runs setup in it (NULL:
  * nothing) and mounts the view.  0, or -1 when the server would not
  * start (nothing else done). */
@@ -83,8 +97,12 @@ static int view_up(struct view *v, const char *server, const char *setup) {
   if (sp_boot(&v->m, v->name, server) < 0)
     return -1;
   sp_sh_start(&v->keep, v->name, "keep", NULL);
-  if (setup)
-    cr_assert_str_eq(sp_sh_do(&v->keep, setup), "", "%s", setup);
+  if (server)
+    wait_posted(&v->keep, server);
+  if (setup) {
+    const char *out = sp_sh_do(&v->keep, setup);
+    cr_assert_str_eq(out, "", "%s: %s", setup, out);
+  }
   mount_view(v->name, "keep", new_dir(v->dir));
   return 0;
 }
