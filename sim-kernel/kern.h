@@ -119,6 +119,11 @@ struct kmnt_ex {
   uint32_t data;  /* the data ICA that travelled, or 0 */
   uint32_t count; /* Rread/Rwrite count, Rversion msize */
   struct uk_qid qid;
+  /* An idempotent message (Twalk, Tread, Tstat) as sent, to send again
+   * once if its server fails holding it and restarts: 0 bytes otherwise. */
+  uint16_t flen;
+  bool resent;
+  uint8_t frame[KABI_DIR_NAME_MAX + 64];
 };
 struct kmnt_call {
   uint32_t n, cursor, gen;

@@ -230,6 +230,13 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
     return len < 0 ? -EIO : r;
   }
   e->data = data;
+  e->resent = false;
+  e->flen = 0;
+  if ((f->type == P9_TWALK || f->type == P9_TREAD || f->type == P9_TSTAT) &&
+      len <= (long)sizeof e->frame) {
+    e->flen = (uint16_t)len;
+    memcpy(e->frame, k->mpool[e->slot].base, (size_t)len);
+  }
   l->n++;
   l->cursor++;
   k->mblocked = true;
@@ -310,11 +317,21 @@ void kern__mnt_done(struct kern *k, uint32_t ri) {
       kern__ica_drop(k, data); /* its process is gone */
     return;
   }
+  struct kmnt_ex *e = &l->ex[n];
+  if (status == -ECONNRESET && e->flen > 0 && !e->resent &&
+      link_ok(k, e->dev)) {
+    /* Its server failed holding it and is restarting: a walk, read or
+     * stat means the same to the successor (which keeps the fids). */
+    memcpy(k->mpool[slot].base, e->frame, e->flen);
+    e->resent = true;
+    if (send_req(k, e->dev, slot, data, tag) == 0)
+      return;
+  }
   if (data != KABI_ICA_NONE)
     kern_ica_move(k->kd, data, UK_HOLD_PROC, p);
-  take_answer(k, &l->ex[n], status);
-  if (l->ex[n].type == P9_TVERSION)
-    k->mlink[l->ex[n].dev].state = l->ex[n].err == 0 ? KMNT_READY : KMNT_NEW;
+  take_answer(k, e, status);
+  if (e->type == P9_TVERSION)
+    k->mlink[e->dev].state = e->err == 0 ? KMNT_READY : KMNT_NEW;
   resume(k, p);
 }
 

@@ -10,6 +10,7 @@
 #include "harness.h"
 #include "uksim/ap.h"
 #include "uksim/ns.h"
+#include "ktab.h"
 
 static mach_client m;
 
@@ -244,5 +245,71 @@ Test(ns, a_tree_on_a_mounted_server, .timeout = 60) {
   cr_assert_eq(ns_chdir("/tmp/a/b"), 0);
   expect("f", "hello\nmore\n");
   expect("../u", "");
+  h_halt_clean(&m);
+}
+
+/* Reads 10 bytes at a time from fd into got, n bytes in all. */
+static void read_some(int fd, char *got, size_t n) {
+  for (size_t at = 0; at < n; at += 10) {
+    long r = ns_read(fd, got + at, 10);
+    cr_assert_eq(r, 10, "read at %zu: %ld %s", at, r,
+                 r < 0 ? strerror((int)-r) : "");
+  }
+}
+
+static const char text[] = "0123456789abcdefghijABCDEFGHIJklmnopqrstKLMNOPQRST"
+                           "uvwxyzUVWX!@#$%^&*()";
+
+/* The file open through the kernel's fid keeps its place and its bytes
+ * when ramfs is replaced under it (the fid table is ramfs's state). */
+Test(ns, an_open_file_survives_a_ramfs_replacement, .timeout = 60) {
+  char got[sizeof text] = {0};
+  int proc;
+  boot_ramfs("t-repl");
+  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/f", text);
+  int fd = ns_open("/n/f", NS_OREAD);
+  cr_assert_geq(fd, 0);
+  read_some(fd, got, 30);
+  struct mach_prog np = {.program = "ramfs", .name = "ramfs.new"};
+  int64_t id = mach_replace_send(&m, "ramfs", &np, 5000);
+  cr_assert_geq(id, 0, "%s", m.error);
+  cr_assert_eq(mach_replace_reply(&m, (uint64_t)id, &proc), 0, "replace: %s",
+               m.error);
+  read_some(fd, got + 30, 40);
+  cr_assert_eq(ns_read(fd, got, 10), 0, "the end is where it was");
+  cr_assert_str_eq(got, text);
+  cr_assert_eq(ns_close(fd), 0);
+  h_halt_clean(&m);
+}
+
+/* ... and when ramfs crashes holding the kernel's Tread and is restarted
+ * (its state is current after every request that changes it). */
+Test(ns, an_open_file_survives_a_ramfs_crash, .timeout = 60) {
+  char got[sizeof text] = {0};
+  int fd, proc;
+  h_boot(&m, NULL);
+  char *env[] = {"UKSIM_FAULT=crash@request:12"};
+  struct mach_prog sp = {.program = "ramfs", .name = "ramfs", .env = env,
+                         .nenv = 1, .flags = MACH_SPAWN_REGISTERED,
+                         .restart = true};
+  cr_assert_eq(mach_spawn_prog(&m, &sp, NULL), 0, "%s", m.error);
+  cr_assert_eq(mach_attach(&m, "t-crash", -1, 0, &proc, &fd), 0);
+  char v[16];
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/f", text);
+  fd = ns_open("/n/f", NS_OREAD);
+  cr_assert_geq(fd, 0);
+  read_some(fd, got, 70); /* request 12 is one of these reads */
+  cr_assert_str_eq(got, text);
+  const struct uk_kdata *kd;
+  cr_assert_eq(mach_kdata(&m, &kd, NULL), 0);
+  int s = kern_svc_lookup(kd, "ramfs");
+  cr_assert_geq(s, 0);
+  cr_assert_geq(kd->svc[s].restarts, 1, "ramfs did not crash and restart");
+  mach_kdata_unmap(kd);
+  cr_assert_eq(ns_close(fd), 0);
   h_halt_clean(&m);
 }
