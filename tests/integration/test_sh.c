@@ -161,3 +161,17 @@ Test(sh, kill_ends_another_process, .timeout = 120) {
   cr_expect(strstr(out, "kill: #p/"), "%s", out);
   h_halt_clean(&m);
 }
+
+/* nsh as a program the kernel spawns: -c's status is the process's. */
+Test(sh, nsh_spawned_by_the_kernel_exits_with_its_status, .timeout = 120) {
+  mach_client m;
+  char name[64];
+  char *ok[] = {"-c", "bind -c '#e' /env; echo v > /env/x; cat /env/x"};
+  char *bad[] = {"-c", "ls /nope"};
+  char *usage[] = {"-x"};
+  sp_boot(&m, name, NULL);
+  cr_expect_eq(h_wait(&m, h_spawn(&m, "nsh", ok, 2, "nsh-ok", NULL)), 0);
+  cr_expect_eq(h_wait(&m, h_spawn(&m, "nsh", bad, 2, "nsh-bad", NULL)), 1);
+  cr_expect_eq(h_wait(&m, h_spawn(&m, "nsh", usage, 1, "nsh-usage", NULL)), 2);
+  h_halt_clean(&m);
+}
