@@ -236,3 +236,29 @@ Test(mount, coreutils_work_in_the_view, .timeout = 300) {
                    "hello\nmore\nb\nt\nu\n");
   view_down(&v);
 }
+
+/* Renames through the view: a directory renamed keeps what FUSE cached
+ * under it reachable by its new name (the inode table renames every path
+ * below it), a rename onto an existing file replaces it, a rename across
+ * directories is EXDEV, which mv turns into a copy. */
+Test(mount, renames_keep_the_view_consistent, .timeout = 300) {
+  struct view v;
+  int st;
+  cr_assert_eq(view_up(&v, "ramfs", "mount -c /srv/ramfs /tmp"), 0, "ramfs: %s",
+               v.m.error);
+  const char *out =
+      sp_run(&st,
+             "set -e; cd %s/tmp; mkdir -p x/sub; echo 1 > x/sub/y; "
+             "cat x/sub/y; mv x z; cat z/sub/y; test ! -e x; "
+             "echo a > p; echo b > q; mv p q; cat q; test ! -e p; "
+             "mv q z/sub/q; cat z/sub/q; ls z/sub; "
+             "python3 -c 'import os; os.rename(\"z/sub/q\", \"r\")' "
+             "2>&1 | tail -1",
+             v.dir);
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "1\n1\na\na\nq\ny\n"
+                        "OSError: [Errno 18] Invalid cross-device link: "
+                        "'z/sub/q' -> 'r'\n");
+  cr_expect_str_eq(sp_sh_do(&v.keep, "ls /tmp; cat /tmp/z/sub/y"), "z\n1\n");
+  view_down(&v);
+}
