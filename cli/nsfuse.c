@@ -54,13 +54,14 @@ struct inode {
   char *path; /* NULL: a free slot */
   uint64_t nlookup;
   uint64_t gen;
-  size_t next; /* the next slot in its hash chain, 0 none */
+  size_t next; /* the next slot in its hash chain, or on the free list */
 };
 
 static struct {
   struct inode *v;
   size_t n, cap;
   size_t bucket[NBUCKET];
+  size_t free; /* the first free slot, 0 none */
   struct fuse_session *se;
 } fs;
 
@@ -93,9 +94,11 @@ static void chain_del(size_t i) {
 
 /* A free slot, or a new one. */
 static size_t slot_new(void) {
-  for (size_t i = 2; i < fs.n; i++)
-    if (fs.v[i].path == NULL)
-      return i;
+  if (fs.free) {
+    size_t i = fs.free;
+    fs.free = fs.v[i].next;
+    return i;
+  }
   if (fs.n == fs.cap) {
     fs.cap = fs.cap ? 2 * fs.cap : 256;
     fs.v = xreallocarray(fs.v, fs.cap, sizeof *fs.v);
@@ -126,6 +129,8 @@ static void ino_forget(fuse_ino_t ino, uint64_t n) {
     chain_del(ino);
     free(e->path);
     e->path = NULL;
+    e->next = fs.free;
+    fs.free = ino;
   }
 }
 
