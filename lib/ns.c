@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "conn.h"
@@ -262,6 +263,17 @@ int ns_bind(const char *new_, const char *old, int flag) {
 int ns_mount(int fd, const char *old, int flag, const char *aname) {
   struct kabi_ns_args a = {.fd = fd, .flags = (uint32_t)flag};
   return (int)call_paths(KABI_NS_MOUNT, old, aname ? aname : "", &a, NULL);
+}
+
+int ns_mount_addr(const char *addr, const char *old, int flag,
+                  const char *aname) {
+  char spec[UK_PATH_MAX + 1];
+  int n = snprintf(spec, sizeof spec, "%s%s%s", addr, aname && aname[0] ? " " : "",
+                   aname ? aname : "");
+  if (n < 0 || n > UK_PATH_MAX || strchr(addr, ' '))
+    return n > UK_PATH_MAX ? -ENAMETOOLONG : -EINVAL;
+  struct kabi_ns_args a = {.fd = -1, .flags = (uint32_t)flag};
+  return (int)call_paths(KABI_NS_MOUNT, old, spec, &a, NULL);
 }
 
 int ns_unmount(const char *new_, const char *old) {

@@ -129,10 +129,23 @@ struct kmnt_call {
   uint32_t n, cursor, gen;
   struct kmnt_ex ex[KMNT_EX_MAX];
 };
-enum { KMNT_NEW = 0, KMNT_VERSIONING, KMNT_READY };
+enum { KMNT_NEW = 0, KMNT_VERSIONING, KMNT_READY, KMNT_DIALING };
+/* Links: a service (dev < UK_SVC_MAX, 9P over its ICA queue) or an
+ * external server dialed over TCP or a unix socket (dev = UK_SVC_MAX + i,
+ * net9p's asynchronous client on the kernel's loop). */
+#define KMNT_NET_MAX 16
+#define KMNT_LINK_MAX (UK_SVC_MAX + KMNT_NET_MAX)
+struct p9_aclient;
 struct kmnt_link {
   uint8_t state;
+  uint8_t dialect; /* p9_dialect: 9P2000, or 9P2000.L for a net link */
   uint32_t next_fid;
+  /* net links */
+  struct p9_aclient *net;
+  char addr[128];
+  uint64_t waiters; /* processes whose call waits for the dial (bit p) */
+  int err;          /* why the last dial failed */
+  bool tried_plain; /* 9P2000.L refused: 9P2000 asked next */
 };
 struct kmnt_pool {
   uint32_t id;
@@ -204,7 +217,7 @@ struct kern {
   uint64_t steps_max, time_max_ns; /* 0: no limit */
   const struct kern_ops *ops;      /* never NULL (kern_main) */
   /* The mount driver (kmnt.c). */
-  struct kmnt_link mlink[UK_SVC_MAX];
+  struct kmnt_link mlink[KMNT_LINK_MAX];
   struct kmnt_pool mpool[KMNT_POOL_MAX];
   uint32_t mpool_n;
   struct kmnt_call *mcall[UK_PROC_MAX];

@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "dev.h"
 #include "kern.h"
@@ -88,6 +89,12 @@ static void pool_put(struct kern *k, uint32_t slot) {
 }
 
 void kern__mnt_halt(struct kern *k) {
+  for (uint32_t i = UK_SVC_MAX; i < KMNT_LINK_MAX; i++)
+    if (k->mlink[i].net != NULL) {
+      p9_aclient_close(k->mlink[i].net, NULL, NULL);
+      k->mlink[i].net = NULL;
+      k->mlink[i].state = KMNT_NEW;
+    }
   for (uint32_t i = 0; i < k->mpool_n; i++) {
     munmap(k->mpool[i].base, POOL_ICA_SIZE);
     kern__ica_drop(k, k->mpool[i].id);
@@ -97,8 +104,21 @@ void kern__mnt_halt(struct kern *k) {
 
 /* Sending ----------------------------------------------------------------- */
 
-static long encode(struct kern *k, uint32_t slot, p9_fcall *f) {
-  return p9_encode(f, P9_2000, k->mpool[slot].base, POOL_ICA_SIZE);
+static bool is_net(uint32_t dev) {
+  return dev >= UK_SVC_MAX && dev < KMNT_LINK_MAX;
+}
+
+static p9_dialect dialect_of(struct kern *k, uint32_t dev) {
+  return is_net(dev) && k->mlink[dev].dialect == P9_2000L ? P9_2000L
+                                                          : P9_2000;
+}
+
+static bool dot_l(struct kern *k, uint32_t dev) {
+  return dialect_of(k, dev) == P9_2000L;
+}
+
+static long encode(struct kern *k, uint32_t slot, p9_fcall *f, uint32_t dev) {
+  return p9_encode(f, dialect_of(k, dev), k->mpool[slot].base, POOL_ICA_SIZE);
 }
 
 /* Queues the 9P message in pool slot `slot` (and data ICA `data`) to link
@@ -109,12 +129,19 @@ static int send_req(struct kern *k, uint32_t dev, uint32_t slot, uint32_t data,
 }
 
 /* A Tclunk nobody waits for; its answer just frees the ICA. */
+static void net_clunk(struct kern *k, uint32_t dev, uint32_t fid);
+
 static void send_clunk(struct kern *k, uint32_t dev, uint32_t fid) {
   uint32_t slot;
+  if (is_net(dev)) {
+    net_clunk(k, dev, fid);
+    return;
+  }
   if (pool_get(k, &slot) < 0)
     return; /* the server keeps a fid: bounded by its own fid table */
   p9_fcall f = {.type = P9_TCLUNK, .tag = 0x7fff, .fid = fid};
-  if (encode(k, slot, &f) < 0 || send_req(k, dev, slot, KABI_ICA_NONE, TAG_CLUNK))
+  if (encode(k, slot, &f, dev) < 0 ||
+      send_req(k, dev, slot, KABI_ICA_NONE, TAG_CLUNK))
     pool_put(k, slot);
 }
 
@@ -127,6 +154,8 @@ static struct kmnt_call *log_of(struct kern *k, uint32_t p) {
 }
 
 static bool link_ok(struct kern *k, uint32_t dev) {
+  if (is_net(dev))
+    return k->mlink[dev].state == KMNT_READY && k->mlink[dev].net != NULL;
   return dev < UK_SVC_MAX && k->kd->svc[dev].state == UK_SVC_UP;
 }
 
@@ -190,6 +219,8 @@ void kern__mnt_clunks(struct kern *k) {
  * or -EINPROGRESS after sending it, or -ERESTART when the log holds
  * another exchange at this place.  `want` has the request's key and
  * message (type, fid, newfid, name, offset ...). */
+static int net_send(struct kern *k, uint32_t dev, p9_fcall *f, uint64_t tag);
+
 static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
                     p9_fcall *f, uint32_t data, uint32_t bulk,
                     struct kmnt_ex **out) {
@@ -216,15 +247,30 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
   int r = pool_get(k, &e->slot);
   if (r < 0)
     return r;
+  /* The request's tag: the pool slot, the log's generation, the process
+   * and the exchange, so a late answer finds its place or its slot. */
+  uint64_t tag = (uint64_t)e->slot << 48 | (uint64_t)l->gen << 16 |
+                 up << 8 | l->n;
+  if (is_net(dev)) {
+    if ((r = net_send(k, dev, f, tag)) < 0) {
+      ex_release(k, e);
+      return r;
+    }
+    e->data = KABI_ICA_NONE;
+    e->flen = 0;
+    l->n++;
+    l->cursor++;
+    k->mblocked = true;
+    return -EINPROGRESS;
+  }
   f->tag = (uint16_t)(up * KMNT_EX_MAX + l->n);
-  long len = encode(k, e->slot, f);
+  long len = encode(k, e->slot, f, dev);
   if (len > 0 && bulk > 0) { /* a Twrite whose bytes ride in data: count[4]
                                 ends the frame and says how many */
     uint8_t *c = (uint8_t *)k->mpool[e->slot].base + len - 4;
     c[0] = (uint8_t)bulk, c[1] = (uint8_t)(bulk >> 8);
     c[2] = (uint8_t)(bulk >> 16), c[3] = (uint8_t)(bulk >> 24);
   }
-  uint64_t tag = (uint64_t)l->gen << 16 | up << 8 | l->n;
   if (len < 0 || (r = send_req(k, dev, e->slot, data, tag)) < 0) {
     ex_release(k, e);
     return len < 0 ? -EIO : r;
@@ -259,7 +305,7 @@ static void take_answer(struct kern *k, struct kmnt_ex *e, int status) {
     e->count = m[7] | m[8] << 8 | (uint32_t)m[9] << 16 | (uint32_t)m[10] << 24;
     return;
   }
-  if (size > POOL_ICA_SIZE || p9_decode(m, size, P9_2000, &f) < 0 ||
+  if (size > POOL_ICA_SIZE || p9_decode(m, size, dialect_of(k, e->dev), &f) < 0 ||
       (f.type != P9_RERROR && f.type != e->type + 1)) {
     e->err = -EIO; /* a server answering garbage fails the call */
     return;
@@ -281,7 +327,7 @@ static void take_answer(struct kern *k, struct kmnt_ex *e, int status) {
                                .vers = f.wqid[0].vers,
                                .type = f.wqid[0].type};
   }
-  if (e->type == P9_TREAD || e->type == P9_TWRITE)
+  if (e->type == P9_TREAD || e->type == P9_TWRITE || e->type == P9_TREADDIR)
     e->count = f.count;
   if (e->type == P9_TVERSION)
     e->count = f.msize;
@@ -431,6 +477,13 @@ static int mwalk(const struct uk_kdata *kd, const struct uk_chan *dir,
   return r;
 }
 
+/* 9P2000.L (an external server such as diod) says open modes and file
+ * modes as Linux does. */
+static uint32_t lflags(uint8_t mode) {
+  uint32_t f = (mode & 3) == P9_OEXEC ? 0 : (mode & 3); /* O_RDONLY ... */
+  return f | ((mode & P9_OTRUNC) ? 01000 : 0);          /* O_TRUNC */
+}
+
 static int mopen(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode) {
   (void)kd;
   if ((c->qid.type & UK_QTDIR) && (mode & 3) == P9_OREAD &&
@@ -439,14 +492,37 @@ static int mopen(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode) {
     c->flags |= UK_CHAN_F_OPEN;
     return 0;
   }
-  struct kmnt_ex want = {.type = P9_TOPEN, .fid = c->fid, .off = mode}, *e;
-  p9_fcall f = {.type = P9_TOPEN, .fid = c->fid, .mode = mode};
+  bool l = dot_l(K, c->dev);
+  struct kmnt_ex want = {.type = l ? P9_TLOPEN : P9_TOPEN, .fid = c->fid,
+                         .off = mode},
+                 *e;
+  p9_fcall f = {.type = want.type, .fid = c->fid, .mode = mode,
+                .flags = lflags(mode)};
   int r = exchange(K, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0)
     return r;
   c->mode = mode;
   c->flags |= UK_CHAN_F_OPEN;
   c->qid = e->qid;
+  return 0;
+}
+
+/* 9P2000.L makes a directory with Tmkdir, which leaves the fid where it
+ * was: a walk to the new directory gives the chan its fid. */
+static int mkdir_l(struct uk_chan *dir, const char *name, uint32_t perm) {
+  struct kmnt_ex want = {.type = P9_TMKDIR, .fid = dir->fid}, *e;
+  snprintf(want.name, sizeof want.name, "%s", name);
+  p9_fcall f = {.type = P9_TMKDIR, .dfid = dir->fid, .name = p9_str_c(name),
+                .lmode = perm & 0777, .gid = (uint32_t)getgid()};
+  int r = exchange(K, dir->dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r == 0)
+    r = walk(K, dir->dev, dir->fid, name, &e);
+  if (r < 0)
+    return r;
+  dir->fid = e->newfid;
+  dir->qid = e->qid;
+  dir->mode = P9_OREAD;
+  dir->flags |= UK_CHAN_F_OPEN;
   return 0;
 }
 
@@ -461,11 +537,16 @@ static int mcreate(struct uk_kdata *kd, struct uk_chan *dir, const char *name,
       return r;
     dir->fid = w->newfid;
   }
-  struct kmnt_ex want = {.type = P9_TCREATE, .fid = dir->fid, .off = mode},
+  bool l = dot_l(K, dir->dev);
+  if (l && (perm & P9_DMDIR))
+    return mkdir_l(dir, name, perm);
+  struct kmnt_ex want = {.type = l ? P9_TLCREATE : P9_TCREATE,
+                         .fid = dir->fid, .off = mode},
                  *e;
   snprintf(want.name, sizeof want.name, "%s", name);
-  p9_fcall f = {.type = P9_TCREATE, .fid = dir->fid, .perm = perm,
-                .mode = mode, .name = p9_str_c(name)};
+  p9_fcall f = {.type = want.type, .fid = dir->fid, .perm = perm,
+                .mode = mode, .name = p9_str_c(name), .flags = lflags(mode),
+                .lmode = perm & 0777, .gid = (uint32_t)getgid()};
   int r = exchange(K, dir->dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0)
     return r;
@@ -475,12 +556,23 @@ static int mcreate(struct uk_kdata *kd, struct uk_chan *dir, const char *name,
   return 0;
 }
 
-/* Tread of n bytes at off; the bytes land in the data ICA if the call has
- * one, else they are copied from the answer (n <= KABI_NS_SMALL). */
-static long mread(struct uk_kdata *kd, const struct uk_chan *c,
-                  void *buf, uint32_t n, uint64_t off) {
+/* The most one Tread or Twrite carries on a net link (its msize). */
+static uint32_t net_cap(uint32_t n) {
+  uint32_t max = P9ICA_MSIZE - P9_IOHDRSZ;
+  return n < max ? n : max;
+}
+
+/* Tread of n bytes at off.  On an ICA link the bytes land in the call's
+ * data ICA if it has one, else they are copied from the answer (n <=
+ * KABI_NS_SMALL); on a net link they come in the answer and are copied
+ * where the call wants them (a copy the network makes unavoidable). */
+static long mread(struct uk_kdata *kd, const struct uk_chan *c, void *buf,
+                  uint32_t n, uint64_t off) {
   (void)kd;
-  uint32_t data = K->mdata;
+  bool net = is_net(c->dev);
+  uint32_t data = net ? KABI_ICA_NONE : K->mdata;
+  if (net)
+    n = net_cap(n);
   struct kmnt_ex want = {.type = P9_TREAD, .fid = c->fid, .off = off}, *e;
   p9_fcall f = {.type = P9_TREAD, .fid = c->fid, .offset = off, .count = n};
   int r = exchange(K, c->dev, &want, &f, data, 0, &e);
@@ -497,7 +589,10 @@ static long mread(struct uk_kdata *kd, const struct uk_chan *c,
 static long mwrite(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
                    uint32_t n, uint64_t off) {
   (void)kd;
-  uint32_t data = K->mdata;
+  bool net = is_net(c->dev);
+  uint32_t data = net ? KABI_ICA_NONE : K->mdata;
+  if (net)
+    n = net_cap(n);
   struct kmnt_ex want = {.type = P9_TWRITE, .fid = c->fid, .off = off}, *e;
   p9_fcall f = {.type = P9_TWRITE, .fid = c->fid, .offset = off, .count = n,
                 .data = data == KABI_ICA_NONE ? buf : NULL};
@@ -520,20 +615,51 @@ static int mremove(struct uk_kdata *kd, struct uk_chan *c) {
   return r;
 }
 
+/* The answer in pool slot e->slot, decoded. */
+static int answer_of(struct kern *k, const struct kmnt_ex *e, p9_fcall *a) {
+  const uint8_t *m = k->mpool[e->slot].base;
+  uint32_t size = m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+  if (size > POOL_ICA_SIZE || p9_decode(m, size, dialect_of(k, e->dev), a) < 0)
+    return -EIO;
+  return a->type == e->type + 1 ? 0 : -EIO;
+}
+
+/* The last name of a chan's path: what 9P2000.L's getattr does not say. */
+static const char *last_name(const struct uk_chan *c) {
+  const char *s = strrchr(c->path, '/');
+  return s && s[1] ? s + 1 : c->path;
+}
+
+static void attr_dir(const p9_attr *a, const char *name, struct kabi_dir *d) {
+  memset(d, 0, sizeof *d);
+  d->qid_path = a->qid.path;
+  d->qid_vers = a->qid.vers;
+  d->qid_type = a->qid.type;
+  d->dev_type = UK_CHAN_MNT;
+  d->mode = ((a->mode & 0170000) == 0040000 ? P9_DMDIR : 0) | (a->mode & 0777);
+  d->atime = (uint32_t)a->atime_sec;
+  d->mtime = (uint32_t)a->mtime_sec;
+  d->length = (a->mode & 0170000) == 0040000 ? 0 : a->size;
+  snprintf(d->name, sizeof d->name, "%s", name);
+  snprintf(d->uid, sizeof d->uid, "%u", a->uid);
+  snprintf(d->gid, sizeof d->gid, "%u", a->gid);
+}
+
 /* Stat of chan c as a record (its fid, or a walk to its file). */
 int kern__mnt_stat(struct kern *k, const struct uk_chan *c, struct kabi_dir *d) {
   uint32_t fid = c->fid ? c->fid : walk_fid(k, c->dev, &c->qid);
-  struct kmnt_ex want = {.type = P9_TSTAT, .fid = fid}, *e;
-  p9_fcall f = {.type = P9_TSTAT, .fid = fid};
-  int r = exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
-  if (r < 0)
-    return r;
+  bool l = dot_l(k, c->dev);
+  struct kmnt_ex want = {.type = l ? P9_TGETATTR : P9_TSTAT, .fid = fid}, *e;
+  p9_fcall f = {.type = want.type, .fid = fid,
+                .request_mask = P9_GETATTR_BASIC};
   p9_fcall a;
-  const uint8_t *m = k->mpool[e->slot].base;
-  uint32_t size = m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
-  if (p9_decode(m, size, P9_2000, &a) < 0 || a.type != P9_RSTAT)
-    return -EIO;
-  kern__mnt_dir(&a.stat, d);
+  int r = exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  if (r < 0 || (r = answer_of(k, e, &a)) < 0)
+    return r;
+  if (l)
+    attr_dir(&a.attr, last_name(c), d);
+  else
+    kern__mnt_dir(&a.stat, d);
   return 0;
 }
 
@@ -556,6 +682,34 @@ void kern__mnt_dir(const p9_stat *st, struct kabi_dir *d) {
 #undef COPY
 }
 
+/* 9P2000.L's wstat: Tsetattr for length, mode and mtime, then a rename by
+ * Trenameat in the parent (a walk to ".." finds it). */
+static int wstat_l(struct kern *k, const struct uk_chan *c, uint32_t fid,
+                   const struct kabi_dir *d, const char *name) {
+  struct kmnt_ex *e;
+  p9_fcall f = {.type = P9_TSETATTR, .fid = fid};
+  if (d->length != KABI_DIR_KEEP64)
+    f.attr.valid |= P9_SETATTR_SIZE, f.attr.size = d->length;
+  if (d->mode != KABI_DIR_KEEP32)
+    f.attr.valid |= P9_SETATTR_MODE, f.attr.mode = d->mode & 0777;
+  if (d->mtime != KABI_DIR_KEEP32)
+    f.attr.valid |= P9_SETATTR_MTIME | P9_SETATTR_MTIME_SET,
+        f.attr.mtime_sec = d->mtime;
+  struct kmnt_ex want = {.type = P9_TSETATTR, .fid = fid,
+                         .off = f.attr.valid};
+  int r = f.attr.valid ? exchange(k, c->dev, &want, &f, 0, 0, &e) : 0;
+  if (r < 0 || name[0] == '\0' || strcmp(name, last_name(c)) == 0)
+    return r;
+  if ((r = walk(k, c->dev, fid, "..", &e)) < 0)
+    return r;
+  uint32_t parent = e->newfid;
+  struct kmnt_ex rn = {.type = P9_TRENAMEAT, .fid = parent};
+  snprintf(rn.name, sizeof rn.name, "%s", name);
+  p9_fcall t = {.type = P9_TRENAMEAT, .fid = parent, .dfid = parent,
+                .name = p9_str_c(last_name(c)), .newname = p9_str_c(name)};
+  return exchange(k, c->dev, &rn, &t, 0, 0, &e);
+}
+
 /* Twstat of chan c from record d (KABI_DIR_KEEP* fields stay). */
 int kern__mnt_wstat(struct kern *k, const struct uk_chan *c,
                     const struct kabi_dir *d) {
@@ -563,9 +717,11 @@ int kern__mnt_wstat(struct kern *k, const struct uk_chan *c,
   struct kmnt_ex want = {.type = P9_TWSTAT, .fid = fid}, *e;
   p9_fcall f = {.type = P9_TWSTAT, .fid = fid};
   char name[KABI_DIR_NAME_MAX + 1];
-  p9_stat_null(&f.stat);
   memcpy(name, d->name, sizeof name);
   name[KABI_DIR_NAME_MAX] = '\0';
+  if (dot_l(k, c->dev))
+    return wstat_l(k, c, fid, d, name);
+  p9_stat_null(&f.stat);
   f.stat.name = p9_str_c(name);
   f.stat.mode = d->mode;
   f.stat.mtime = d->mtime;
@@ -574,11 +730,48 @@ int kern__mnt_wstat(struct kern *k, const struct uk_chan *c,
   return exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
 }
 
+/* A 9P2000.L directory entry as the stat the listing gives: the name and
+ * qid, a mode from its type (length and times need a Tgetattr each: a
+ * stat of the file gives them). */
+static void dirent_stat(const p9_dirent *de, p9_stat *st) {
+  memset(st, 0, sizeof *st);
+  st->qid = de->qid;
+  st->mode = (de->qid.type & P9_QTDIR) ? P9_DMDIR | 0755 : 0644;
+  st->name = de->name;
+}
+
+/* The entries in one Rread (stat(5)) or Rreaddir (dirents) at b[0..n);
+ * *next gets the offset to read on from (.L: the last dirent's). */
+static int list_chunk(bool l, const uint8_t *b, uint32_t n, uint64_t *next,
+                      int (*fn)(void *arg, const p9_stat *st), void *arg) {
+  int r = 0;
+  for (uint32_t at = 0; at < n && r == 0;) {
+    p9_stat st;
+    p9_dirent de;
+    long used = l ? p9_dirent_decode(b + at, n - at, &de)
+                  : p9_stat_decode(b + at, n - at, &st);
+    if (used <= 0)
+      return -EIO;
+    at += (uint32_t)used;
+    if (l) {
+      *next = de.offset;
+      if (p9_str_eq(de.name, ".") || p9_str_eq(de.name, ".."))
+        continue;
+      dirent_stat(&de, &st);
+    }
+    r = fn(arg, &st);
+  }
+  if (!l)
+    *next += n;
+  return r;
+}
+
 /* Lists the directory chan c (type M) from its start: fn gets each entry.
  * Opens a fid of its own; the log clunks it at the call's end. */
 int kern__mnt_list(struct kern *k, const struct uk_chan *c,
                    int (*fn)(void *arg, const p9_stat *st), void *arg) {
   uint32_t from = walkable(c) ? c->fid : walk_fid(k, c->dev, &c->qid);
+  bool l = dot_l(k, c->dev);
   struct kmnt_ex *w, *e;
   if (from == 0)
     return -EIO;
@@ -586,36 +779,25 @@ int kern__mnt_list(struct kern *k, const struct uk_chan *c,
   if (r < 0)
     return r;
   uint32_t fid = w->newfid;
-  struct kmnt_ex want = {.type = P9_TOPEN, .fid = fid, .off = P9_OREAD};
-  p9_fcall f = {.type = P9_TOPEN, .fid = fid, .mode = P9_OREAD};
+  struct kmnt_ex want = {.type = l ? P9_TLOPEN : P9_TOPEN, .fid = fid,
+                         .off = P9_OREAD};
+  p9_fcall f = {.type = want.type, .fid = fid, .mode = P9_OREAD,
+                .flags = 0};
   if ((r = exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e)) < 0)
     return r;
   uint64_t off = 0;
-  uint32_t saved = k->mdata;
-  k->mdata = KABI_ICA_NONE;
   for (;;) {
-    struct kmnt_ex rw = {.type = P9_TREAD, .fid = fid, .off = off};
-    p9_fcall t = {.type = P9_TREAD, .fid = fid, .offset = off,
+    uint8_t type = l ? P9_TREADDIR : P9_TREAD;
+    struct kmnt_ex rw = {.type = type, .fid = fid, .off = off};
+    p9_fcall t = {.type = type, .fid = fid, .offset = off,
                   .count = P9ICA_MSIZE - P9_IOHDRSZ};
     if ((r = exchange(k, c->dev, &rw, &t, KABI_ICA_NONE, 0, &e)) < 0 ||
         e->count == 0)
       break;
     const uint8_t *b = (uint8_t *)k->mpool[e->slot].base + P9_RREAD_DATA_OFF;
-    for (uint32_t at = 0; at < e->count && r >= 0;) {
-      p9_stat st;
-      long used = p9_stat_decode(b + at, e->count - at, &st);
-      if (used <= 0) {
-        r = -EIO;
-        break;
-      }
-      at += (uint32_t)used;
-      r = fn(arg, &st);
-    }
-    if (r != 0)
+    if ((r = list_chunk(l, b, e->count, &off, fn, arg)) != 0)
       break;
-    off += e->count;
   }
-  k->mdata = saved;
   return r < 0 ? r : 0;
 }
 
@@ -630,14 +812,149 @@ static const struct vfs_dev mntdev = {
     .remove = mremove,
 };
 
+/* Net links ----------------------------------------------------------------
+ * An external 9P server dialed by address ("tcp!HOST!PORT", "unix!PATH"):
+ * net9p's asynchronous client on the kernel's own loop, 9P2000.L first
+ * (diod speaks only that), 9P2000 if the server refuses it.  Its answers
+ * are encoded again into a pool ICA, so the replay reads them as it reads
+ * an ICA link's. */
+
+static void resume_waiters(struct kern *k, uint32_t dev) {
+  uint64_t w = k->mlink[dev].waiters;
+  k->mlink[dev].waiters = 0;
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (w & (1ull << p))
+      resume(k, p);
+}
+
+static int dial(struct kern *k, uint32_t dev);
+
+static void on_dialed(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
+  struct kern *k = K;
+  uint32_t dev = (uint32_t)(uintptr_t)arg;
+  struct kmnt_link *ln = &k->mlink[dev];
+  if (err == -EPROTONOSUPPORT && !ln->tried_plain) {
+    ln->tried_plain = true; /* not 9P2000.L: ask for Plan 9's 9P2000 */
+    if (dial(k, dev) == 0)
+      return;
+  }
+  ln->net = err == 0 ? c : NULL;
+  ln->err = err;
+  ln->state = err == 0 ? KMNT_READY : KMNT_NEW;
+  ln->dialect = err == 0 && p9_str_eq(rx->version, "9P2000.L") ? P9_2000L
+                                                                : P9_2000;
+  kern__trace(k, "#M: %s %s (%s)", ln->addr, err ? "dial failed" : "dialed",
+              err ? strerror(-err) : (ln->dialect == P9_2000L ? "9P2000.L"
+                                                              : "9P2000"));
+  resume_waiters(k, dev);
+}
+
+static int dial(struct kern *k, uint32_t dev) {
+  struct kmnt_link *ln = &k->mlink[dev];
+  ln->state = KMNT_DIALING;
+  int r = p9_aclient_connect(k->loop, ln->addr, P9ICA_MSIZE,
+                             ln->tried_plain ? "9P2000" : "9P2000.L", on_dialed,
+                             (void *)(uintptr_t)dev);
+  if (r < 0)
+    ln->state = KMNT_NEW;
+  return r;
+}
+
+/* The net link to addr, dialing it if need be: 0 and *dev when it is up,
+ * -EINPROGRESS while it dials (the call resumes when it is done), or why
+ * the dial failed (once: the next mount dials again). */
+static int net_link(struct kern *k, const char *addr, uint32_t *dev) {
+  int free = -1;
+  for (uint32_t i = UK_SVC_MAX; i < KMNT_LINK_MAX; i++) {
+    struct kmnt_link *ln = &k->mlink[i];
+    if (ln->addr[0] == '\0' && free < 0)
+      free = (int)i;
+    if (strcmp(ln->addr, addr) != 0)
+      continue;
+    *dev = i;
+    if (ln->state == KMNT_READY)
+      return 0;
+    if (ln->state == KMNT_DIALING) {
+      ln->waiters |= 1ull << up;
+      k->mblocked = true;
+      return -EINPROGRESS;
+    }
+    if (ln->err < 0) { /* this call's dial failed: say why, once */
+      int e = ln->err;
+      ln->addr[0] = '\0';
+      ln->err = 0;
+      return e;
+    }
+  }
+  if (free < 0)
+    return -ENOSPC;
+  if (strlen(addr) >= sizeof k->mlink[free].addr)
+    return -ENAMETOOLONG;
+  struct kmnt_link *ln = &k->mlink[free];
+  *ln = (struct kmnt_link){.next_fid = 1, .tried_plain = false};
+  snprintf(ln->addr, sizeof ln->addr, "%s", addr);
+  int r = dial(k, (uint32_t)free);
+  if (r < 0) {
+    ln->addr[0] = '\0';
+    return r;
+  }
+  ln->waiters |= 1ull << up;
+  k->mblocked = true;
+  return -EINPROGRESS;
+}
+
+static void on_net_answer(p9_aclient *c, int err, const p9_fcall *rx,
+                          void *arg) {
+  struct kern *k = K;
+  (void)c;
+  uint64_t tag = (uint64_t)(uintptr_t)arg;
+  uint32_t p = (uint32_t)(tag >> 8 & 0xff), n = (uint32_t)(tag & 0xff);
+  struct kmnt_call *l = p < UK_PROC_MAX ? k->mcall[p] : NULL;
+  if (tag == TAG_CLUNK)
+    return;
+  if (!l || (uint32_t)(tag >> 16) != l->gen || n >= l->n || l->ex[n].done) {
+    uint32_t slot = (uint32_t)(tag >> 48);
+    if (slot < k->mpool_n && k->mpool[slot].busy)
+      pool_put(k, slot); /* its call ended meanwhile (kern__mnt_forget) */
+    return;
+  }
+  struct kmnt_ex *e = &l->ex[n];
+  if (err == 0 &&
+      p9_encode(rx, dialect_of(k, e->dev), k->mpool[e->slot].base,
+                POOL_ICA_SIZE) < 0)
+    err = -EIO;
+  if (err < 0) {
+    e->done = true;
+    e->err = err == -ECONNRESET || err == -ECANCELED ? -EIO : err;
+  } else {
+    take_answer(k, e, 0);
+  }
+  resume(k, p);
+}
+
+static int net_send(struct kern *k, uint32_t dev, p9_fcall *f, uint64_t tag) {
+  if (!link_ok(k, dev))
+    return -EIO;
+  return p9_aclient_rpc(k->mlink[dev].net, f, on_net_answer,
+                        (void *)(uintptr_t)tag);
+}
+
+static void net_clunk(struct kern *k, uint32_t dev, uint32_t fid) {
+  p9_fcall f = {.type = P9_TCLUNK, .fid = fid};
+  if (link_ok(k, dev))
+    (void)p9_aclient_rpc(k->mlink[dev].net, &f, on_net_answer,
+                         (void *)(uintptr_t)TAG_CLUNK);
+}
+
 /* Mounting ------------------------------------------------------------------ */
 
-/* Tversion once per link (a second mount waits for the first's). */
+/* Tversion once per ICA link (a second mount waits for the first's); a
+ * net link's client asked for it when it dialed. */
 static int version(struct kern *k, uint32_t dev) {
   struct kmnt_link *ln = &k->mlink[dev];
   struct kmnt_call *l = log_of(k, up);
   bool mine = l->cursor < l->n && l->ex[l->cursor].type == P9_TVERSION;
-  if (!mine && ln->state == KMNT_READY)
+  if (is_net(dev) || (!mine && ln->state == KMNT_READY))
     return 0;
   if (!mine && ln->state == KMNT_VERSIONING)
     return -EAGAIN;
@@ -657,9 +974,10 @@ static int attach(struct kern *k, uint32_t dev, const char *aname,
                  *e;
   snprintf(want.name, sizeof want.name, "%s", aname);
   want.newfid = l->cursor < l->n ? l->ex[l->cursor].newfid : new_fid(k, dev);
+  /* 9P2000.L names the user by number too (diod maps it to its users). */
   p9_fcall f = {.type = P9_TATTACH, .fid = want.newfid, .afid = P9_NOFID,
-                .uname = p9_str_c(k->kd->proc[up].name),
-                .aname = p9_str_c(aname)};
+                .uname = p9_str_c(is_net(dev) ? "root" : k->kd->proc[up].name),
+                .aname = p9_str_c(aname), .n_uname = (uint32_t)getuid()};
   int r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0)
     return r;
@@ -671,17 +989,35 @@ static int attach(struct kern *k, uint32_t dev, const char *aname,
   return 0;
 }
 
-long kern__mnt_mount(struct kern *k, uint32_t p, int fd, const char *old,
-                     uint32_t oldlen, const char *aname, uint32_t flags) {
-  uint32_t link = vfs_fd_lookup(k->kd, p, fd), svc, root, at;
+/* The link to mount: the service of /srv entry fd, or (fd < 0) the server
+ * at the address spec starts with ("tcp!HOST!PORT[ ANAME]"), *aname then
+ * what follows it. */
+static int link_for(struct kern *k, uint32_t p, int fd, char *spec,
+                    const char **aname, uint32_t *dev) {
+  if (fd < 0) {
+    char *sp = strchr(spec, ' ');
+    *aname = sp ? sp + 1 : "";
+    if (sp)
+      *sp = '\0';
+    return net_link(k, spec, dev);
+  }
+  uint32_t link = vfs_fd_lookup(k->kd, p, fd);
   if (link == UK_VFS_NONE)
     return -EBADF;
-  int r = kern__srv_lookup(k, link, &svc);
+  int r = kern__srv_lookup(k, link, dev);
   if (r < 0)
     return r; /* not a server link */
-  if (!link_ok(k, svc))
-    return -ECONNREFUSED;
-  if ((r = version(k, svc)) < 0 || (r = attach(k, svc, aname, &root)) < 0)
+  return link_ok(k, *dev) ? 0 : -ECONNREFUSED;
+}
+
+long kern__mnt_mount(struct kern *k, uint32_t p, int fd, const char *old,
+                     uint32_t oldlen, const char *aname, uint32_t flags) {
+  char spec[KABI_DIR_NAME_MAX + 1];
+  uint32_t dev, root, at;
+  snprintf(spec, sizeof spec, "%s", aname);
+  int r = link_for(k, p, fd, spec, &aname, &dev);
+  if (r < 0 || (r = version(k, dev)) < 0 ||
+      (r = attach(k, dev, fd < 0 ? aname : spec, &root)) < 0)
     return r;
   if ((r = vfs_namec(k->kd, p, old, oldlen, &at)) == 0) {
     r = vfs_mount(k->kd, k->kd->vfs.vproc[p].ns, root, at, flags);
@@ -708,7 +1044,7 @@ static void resume(struct kern *k, uint32_t p) {
 
 int kern__mnt_init(struct kern *k) {
   K = k;
-  for (uint32_t i = 0; i < UK_SVC_MAX; i++)
+  for (uint32_t i = 0; i < KMNT_LINK_MAX; i++)
     k->mlink[i] = (struct kmnt_link){.state = KMNT_NEW, .next_fid = 1};
   int r = vfs_dev_add(&mntdev);
   return r < 0 ? r : 0;

@@ -125,6 +125,92 @@ static int check_procs(const struct uk_kdata *kd, struct census *c) {
   return 0;
 }
 
+static bool name_ok(const char *name, size_t cap) {
+  return memchr(name, '\0', cap) != NULL && name[0] != '\0';
+}
+
+static int check_cons(const struct uk_kdata *kd, struct census *c) {
+  const struct uk_cons *k = &kd->vfs.cons;
+  if (k->out_len > UK_CONS_OUT || k->out_head >= UK_CONS_OUT ||
+      k->out_total < k->out_len || k->in_len > UK_CONS_IN ||
+      k->in_head >= UK_CONS_IN || k->raw > 1)
+    return fail(c, "console: out %u at %u (%llu in all), in %u at %u, raw %u",
+                k->out_len, k->out_head, (unsigned long long)k->out_total,
+                k->in_len, k->in_head, k->raw);
+  return 0;
+}
+
+static int check_env(const struct uk_kdata *kd, struct census *c) {
+  uint32_t per[UK_NS_MAX] = {0};
+  for (uint32_t i = 0; i < UK_ENV_MAX; i++) {
+    const struct uk_envvar *v = &kd->vfs.env[i];
+    if (v->state == UK_ENV_FREE && v->ns == 0 && v->len == 0 &&
+        v->name[0] == '\0')
+      continue;
+    int g = vfs_ns_lookup(kd, v->ns);
+    if (v->state != UK_ENV_LIVE || g < 0 || v->gen == 0 ||
+        !name_ok(v->name, sizeof v->name) || v->len > UK_ENV_VAL_MAX)
+      return fail(c, "env %u: state %u, group %#x, len %u", i, v->state, v->ns,
+                  v->len);
+    if (++per[g] > UK_ENV_NS_MAX)
+      return fail(c, "group %d: more than %u variables", g, UK_ENV_NS_MAX);
+    for (uint32_t j = 0; j < i; j++)
+      if (kd->vfs.env[j].state == UK_ENV_LIVE && kd->vfs.env[j].ns == v->ns &&
+          strcmp(kd->vfs.env[j].name, v->name) == 0)
+        return fail(c, "env %u and %u: one name in one group", j, i);
+  }
+  return 0;
+}
+
+static int check_srv(const struct uk_kdata *kd, struct census *c) {
+  for (uint32_t i = 0; i < UK_SRV_MAX; i++) {
+    const struct uk_srvent *e = &kd->vfs.srv[i];
+    if (e->state == UK_SRV_FREE && e->svc == 0 && e->name[0] == '\0' &&
+        e->posted[0] == '\0')
+      continue;
+    bool ok =
+        (e->state == UK_SRV_CREATED && e->svc == 0 && e->posted[0] == '\0') ||
+        (e->state == UK_SRV_POSTED && e->svc < UK_SVC_MAX &&
+         name_ok(e->posted, sizeof e->posted));
+    if (!ok || e->gen == 0 || !name_ok(e->name, sizeof e->name))
+      return fail(c, "srv %u: state %u, service %u", i, e->state, e->svc);
+    for (uint32_t j = 0; j < i; j++)
+      if (kd->vfs.srv[j].state != UK_SRV_FREE &&
+          strcmp(kd->vfs.srv[j].name, e->name) == 0)
+        return fail(c, "srv %u and %u: one name", j, i);
+  }
+  return 0;
+}
+
+/* Every pipe chan names a pipe of its generation; a pipe no chan names
+ * is clear; rings within bounds. */
+static int check_pipes(const struct uk_kdata *kd, struct census *c) {
+  bool named[UK_PIPE_MAX] = {false};
+  for (uint32_t i = 0; i < UK_CHAN_MAX; i++) {
+    const struct uk_chan *ch = &kd->vfs.chan[i];
+    if (ch->state != UK_CHAN_LIVE || ch->type != '|')
+      continue;
+    uint32_t p = UK_VFS_INDEX(ch->dev);
+    if (p >= UK_PIPE_MAX || kd->vfs.pipe[p].gen != UK_VFS_GEN(ch->dev))
+      return fail(c, "chan %u: pipe %#x is not there", i, ch->dev);
+    named[p] = true;
+  }
+  for (uint32_t p = 0; p < UK_PIPE_MAX; p++) {
+    const struct uk_pipe *q = &kd->vfs.pipe[p];
+    bool clear = q->ring[0].len == 0 && q->ring[1].len == 0 &&
+                 q->ring[0].head == 0 && q->ring[1].head == 0 &&
+                 q->hungup[0] == 0 && q->hungup[1] == 0;
+    if (!named[p] && !clear)
+      return fail(c, "pipe %u: no chan names it, not cleared", p);
+    for (int e = 0; e < 2; e++)
+      if (q->ring[e].len > UK_PIPE_BUF || q->ring[e].head >= UK_PIPE_BUF ||
+          q->hungup[e] > 1)
+        return fail(c, "pipe %u end %d: %u bytes at %u, hungup %u", p, e,
+                    q->ring[e].len, q->ring[e].head, q->hungup[e]);
+  }
+  return 0;
+}
+
 int vfs_check(const struct uk_kdata *kd, char *why, unsigned len) {
   static struct census zero;
   struct census c = zero;
@@ -135,6 +221,14 @@ int vfs_check(const struct uk_kdata *kd, char *why, unsigned len) {
     r = check_procs(kd, &c);
   if (r == 0)
     r = check_chans(kd, &c);
+  if (r == 0)
+    r = check_cons(kd, &c);
+  if (r == 0)
+    r = check_env(kd, &c);
+  if (r == 0)
+    r = check_srv(kd, &c);
+  if (r == 0)
+    r = check_pipes(kd, &c);
   if (r == 0 && len > 0)
     why[0] = '\0';
   return r;

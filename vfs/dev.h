@@ -1,7 +1,8 @@
 /* Servants: the kernel's own file trees (seed 002 §3.2, §5.2), each a
  * table of operations named by a type letter, as Plan 9's Dev (port/dev.c,
  * port/devroot.c).  A chan of a servant has type = its letter, dev = its
- * instance (0 for all servants so far) and a qid the servant chose.
+ * instance (0 for all servants but #|, where it names the pipe) and a qid
+ * the servant chose.
  *
  * A servant fills in the ops it needs and leaves the rest NULL: each NULL
  * slot takes the generic default below (Plan 9 writes devwalk, devstat,

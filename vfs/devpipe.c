@@ -35,13 +35,12 @@ enum { QDIR = 0, QDATA0, QDATA1 };
 
 static const struct vfs__ent files[] = {{"data", 0660u}, {"data1", 0660u}};
 
-/* The pipe chan c names, or NULL. */
-static struct uk_pipe *pipe_of(const struct uk_kdata *kd,
-                               const struct uk_chan *c) {
+/* The index of the pipe chan c names, or -1. */
+static int pipe_of(const struct uk_kdata *kd, const struct uk_chan *c) {
   uint32_t i = UK_VFS_INDEX(c->dev);
   if (i >= UK_PIPE_MAX || kd->vfs.pipe[i].gen != UK_VFS_GEN(c->dev))
-    return NULL;
-  return (struct uk_pipe *)&kd->vfs.pipe[i];
+    return -1;
+  return (int)i;
 }
 
 /* Whether a LIVE chan other than skip names pipe i; with qpath > 0 only
@@ -71,9 +70,9 @@ static int pipegen(const struct uk_kdata *kd, const struct uk_chan *c, int i,
                    struct vfs_dir *d) {
   if (!vfs__flat_gen(files, 2, "#|", c, i, d))
     return 0;
-  const struct uk_pipe *p = pipe_of(kd, c);
-  if (d->qid.path != QDIR && p != NULL)
-    d->length = p->ring[d->qid.path - 1].len;
+  int p = pipe_of(kd, c);
+  if (d->qid.path != QDIR && p >= 0)
+    d->length = kd->vfs.pipe[p].ring[d->qid.path - 1].len;
   return 1;
 }
 
@@ -95,10 +94,10 @@ static long piperead(struct uk_kdata *kd, const struct uk_chan *c, void *buf,
                      uint32_t n, uint64_t off) {
   if (c->qid.path == QDIR)
     return vfs_devdirread(kd, c, buf, n, off);
-  struct uk_pipe *p = pipe_of(kd, c);
-  if (p == NULL)
+  int i = pipe_of(kd, c), e = (int)c->qid.path - 1;
+  if (i < 0)
     return -EBADF;
-  int e = (int)c->qid.path - 1;
+  struct uk_pipe *p = &kd->vfs.pipe[i];
   struct uk_pring *r = &p->ring[e];
   if (r->len == 0)
     return p->hungup[1 - e] ? 0 : -EAGAIN;
@@ -108,9 +107,10 @@ static long piperead(struct uk_kdata *kd, const struct uk_chan *c, void *buf,
 static long pipewrite(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
                       uint32_t n, uint64_t off) {
   (void)off;
-  struct uk_pipe *p = pipe_of(kd, c);
-  if (c->qid.path == QDIR || p == NULL)
+  int i = pipe_of(kd, c);
+  if (c->qid.path == QDIR || i < 0)
     return -EBADF;
+  struct uk_pipe *p = &kd->vfs.pipe[i];
   int other = 2 - (int)c->qid.path; /* data writes ring[1], data1 ring[0] */
   struct uk_pring *r = &p->ring[other];
   uint32_t room = UK_PIPE_BUF - r->len;
@@ -124,17 +124,16 @@ static long pipewrite(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
 }
 
 static void pipeclose(struct uk_kdata *kd, struct uk_chan *c) {
-  struct uk_pipe *p = pipe_of(kd, c);
-  if (c->qid.path == QDIR || p == NULL)
-    return;
-  if (!named(kd, UK_VFS_INDEX(c->dev), c->qid.path, c))
-    p->hungup[c->qid.path - 1] = 1;
+  int i = pipe_of(kd, c);
+  if (c->qid.path != QDIR && i >= 0 && !named(kd, (uint32_t)i, c->qid.path, c))
+    kd->vfs.pipe[i].hungup[c->qid.path - 1] = 1;
 }
 
 static void pipefree(struct uk_kdata *kd, const struct uk_chan *c) {
-  struct uk_pipe *p = pipe_of(kd, c);
-  if (p == NULL || named(kd, UK_VFS_INDEX(c->dev), QDIR, NULL))
+  int i = pipe_of(kd, c);
+  if (i < 0 || named(kd, (uint32_t)i, QDIR, NULL))
     return;
+  struct uk_pipe *p = &kd->vfs.pipe[i];
   uint16_t gen = (uint16_t)(p->gen + 1);
   memset(p, 0, sizeof *p);
   p->gen = gen;

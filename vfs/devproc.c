@@ -6,7 +6,9 @@
  * - ns: the process's namespace as lines of ns(1): a line a union member,
  *   in the order that rebuilds the union ("bind -b", "bind -a" around the
  *   mount point's own directory, or a replacing bind then "bind -a"), a
- *   mounted server as "mount" of its /srv entry, flags -a -b -c, names
+ *   mounted server (a UK_CHAN_MNT chan, whose dev is taken to be its
+ *   service index) as "mount" of the first /srv entry posted for that
+ *   service, else of its chan's path; flags -a -b -c, names
  *   quoted as rc(1) would; the last line "cd" to the current directory;
  * - ctl: write "kill" to end the process;
  * - note: write a note.  [Plan 9] a process without a note handler dies

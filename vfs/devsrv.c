@@ -11,8 +11,11 @@
  * reused) is told from a live one.  A service being replaced or restarted
  * keeps its slot and generation: its entries stay good.
  *
- * Qid paths as #e's (vfs_int.h VFS_QPATH): slot + 1, the slot's
- * generation above bit 32.  Anyone may post or remove (no owners yet).
+ * A post is one write at offset 0 of the whole name (a trailing newline
+ * dropped): an unknown service is -ENOENT, a second post or one at an
+ * offset -EBUSY.  Qid paths as #e's (vfs_int.h VFS_QPATH): slot + 1, the
+ * slot's generation above bit 32.  Anyone may post or remove (no owners
+ * yet).
  */
 #include <errno.h>
 #include <string.h>

@@ -40,6 +40,13 @@ static inline size_t vfs__kline(int n, size_t len) {
   return (size_t)n < len ? (size_t)n : len - 1;
 }
 
+/* The header line (cursor 0), moving the cursor to the first row. */
+static inline size_t vfs__khead(uint32_t *cursor, char *line, size_t len,
+                                const char *head) {
+  *cursor = 1;
+  return vfs__kline(snprintf(line, len, "%s", head), len);
+}
+
 /* Rows: the cursor is slot + 1 of the next slot to look at, 0 being
  * the header; the first slot at or after it that is not FREE, or -1. */
 static inline int vfs__knext_proc(const struct uk_kdata *kd, uint32_t c) {
@@ -65,15 +72,10 @@ static inline int vfs__knext_ica(const struct uk_kdata *kd, uint32_t c) {
 
 static inline size_t vfs_ktab_procs(const struct uk_kdata *kd, uint32_t *cursor,
                                     char *line, size_t len) {
-  if (*cursor == 0) {
-    *cursor = 1;
-    return vfs__kline(snprintf(line, len,
-                               "%-4s %-8s %-12s %-6s %-6s %-8s %6s %6s %8s "
-                               "%6s\n",
-                               "SLOT", "PID", "NAME", "KIND", "STATE", "SERVES",
-                               "ICAS", "OUT", "CALLS", "ERRS"),
-                      len);
-  }
+  if (*cursor == 0)
+    return vfs__khead(cursor, line, len,
+                      "SLOT PID      NAME         KIND   STATE  SERVES     "
+                      "ICAS    OUT    CALLS   ERRS\n");
   int i = vfs__knext_proc(kd, *cursor);
   if (i < 0)
     return 0;
@@ -92,16 +94,10 @@ static inline size_t vfs_ktab_procs(const struct uk_kdata *kd, uint32_t *cursor,
 
 static inline size_t vfs_ktab_svc(const struct uk_kdata *kd, uint32_t *cursor,
                                   char *line, size_t len) {
-  if (*cursor == 0) {
-    *cursor = 1;
-    return vfs__kline(snprintf(line, len,
-                               "%-4s %-10s %-5s %-4s %-8s %6s %5s %10s %10s "
-                               "%8s %s\n",
-                               "ID", "NAME", "STATE", "VER", "PID", "QUEUE",
-                               "HELD", "REQUESTS", "REPLIES", "ERRORS",
-                               "STATE-ICA"),
-                      len);
-  }
+  if (*cursor == 0)
+    return vfs__khead(cursor, line, len,
+                      "ID   NAME       STATE VER  PID       QUEUE  HELD   "
+                      "REQUESTS    REPLIES   ERRORS STATE-ICA\n");
   int i = vfs__knext_svc(kd, *cursor);
   if (i < 0)
     return 0;
@@ -135,12 +131,10 @@ static inline const char *vfs__holder_kind(uint8_t k) {
 
 static inline size_t vfs_ktab_icas(const struct uk_kdata *kd, uint32_t *cursor,
                                    char *line, size_t len) {
-  if (*cursor == 0) {
-    *cursor = 1;
-    return vfs__kline(snprintf(line, len, "%-6s %-6s %-8s %-8s %-8s %12s\n",
-                               "SLOT", "GEN", "KIND", "HOLDER", "BY", "SIZE"),
-                      len);
-  }
+  if (*cursor == 0)
+    return vfs__khead(
+        cursor, line, len,
+        "SLOT   GEN    KIND     HOLDER   BY               SIZE\n");
   int i = vfs__knext_ica(kd, *cursor);
   if (i < 0)
     return 0;

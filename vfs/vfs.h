@@ -33,6 +33,9 @@
  *   (UK_MCREATE).  At most one entry per `from` name in a group.
  * - vproc[UK_PROC_MAX], parallel to proc[]: a process's group, root and
  *   current directory chans and its descriptor table fd[UK_FD_MAX].
+ * - cons, env[], srv[], pipe[]: the servants' state (dev.h and one file
+ *   per servant, devcons.c ... devpipe.c).  Environment variables belong to
+ *   a group: vfs_ns_copy copies them and a group's last unref frees them.
  *
  * Invariants (vfs_check tests them all):
  * - a LIVE chan has ref >= 1; a CLUNK chan is UK_CHAN_MNT with ref 0; a
@@ -44,7 +47,14 @@
  *   (UK_QTDIR) of `from`, flags within UK_MCREATE; no two entries share a
  *   `from` name;
  * - an attached process names a LIVE group and LIVE root and cwd chans; a
- *   detached one stores no id at all.
+ *   detached one stores no id at all;
+ * - servants' tables (dev.h): the console's rings within bounds; a LIVE
+ *   environment variable names a LIVE group, has a name unique in its
+ *   group and a value within UK_ENV_VAL_MAX, and no group has more than
+ *   UK_ENV_NS_MAX; a /srv entry has a unique name and, posted, a service
+ *   index in range; every pipe chan names a pipe of its generation and a
+ *   pipe no chan names is cleared (empty rings, not hung up); a freed env
+ *   or srv slot names nothing.
  * An all-zero struct uk_vfs satisfies them: it is the empty state.
  *
  * Operations and their semantics.  The paper describes bind, mount and

@@ -277,7 +277,9 @@ enum kabi_ns_call {
   KABI_NS_PIPE,     /* -> ret = fd0 | fd1 << 16 */
   KABI_NS_BIND,     /* path[0] new, path[1] old, flags (VFS_M*) */
   KABI_NS_MOUNT,    /* fd (of a server link: /srv/NAME), path[0] old,
-                       path[1] attach name, flags (VFS_M*) */
+                       path[1] attach name, flags (VFS_M*); fd -1: path[1]
+                       is "ADDR[ ANAME]", an external server to dial
+                       ("tcp!HOST!PORT", "unix!PATH") */
   KABI_NS_UNMOUNT,  /* path[0] new or len[0] = 0, path[1] old */
   KABI_NS_RFORK,    /* flags: VFS_RFNAMEG / VFS_RFCNAMEG / VFS_RFCFDG */
   KABI_NS_SEEK,     /* fd, off, flags = whence (0 set, 1 cur, 2 end) ->

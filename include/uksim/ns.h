@@ -91,6 +91,12 @@ int ns_bind(const char *new_, const char *old, int flag);
 /* Mounts the server whose link fd is open (/srv/NAME) on old, attaching
  * to aname ("" for its root). */
 int ns_mount(int fd, const char *old, int flag, const char *aname);
+/* Mounts the external 9P server at dial address addr ("tcp!HOST!PORT",
+ * "unix!PATH": diod, `uksim 9p serve`, a Plan 9 exportfs) on old, attaching
+ * to aname.  The kernel dials it once and shares the connection among the
+ * mounts of that address; 9P2000.L if the server speaks it, else 9P2000. */
+int ns_mount_addr(const char *addr, const char *old, int flag,
+                  const char *aname);
 /* new_ NULL: old stops being a mount point. */
 int ns_unmount(const char *new_, const char *old);
 int ns_rfork(int flags);

@@ -1,7 +1,14 @@
 /* Namespace calls end to end (seed 002 §5.1): this test process attaches
  * to a real machine as a uksim process (the Attach control request, as
  * `uksim sh` does) and makes libuksim's ns_* calls through the kernel. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,4 +319,111 @@ Test(ns, an_open_file_survives_a_ramfs_crash, .timeout = 60) {
   mach_kdata_unmap(kd);
   cr_assert_eq(ns_close(fd), 0);
   h_halt_clean(&m);
+}
+
+/* A free loopback TCP port. */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sin;
+  bind(fd, (struct sockaddr *)&sin, sizeof sin);
+  getsockname(fd, (struct sockaddr *)&sin, &len);
+  close(fd);
+  return ntohs(sin.sin_port);
+}
+
+/* Starts argv (an external 9P server) and mounts addr on /n, retrying
+ * while the server comes up. */
+static pid_t start_and_mount(char **argv, const char *addr, const char *aname) {
+  pid_t pid;
+  cr_assert_eq(posix_spawn(&pid, argv[0], NULL, NULL, argv, environ), 0);
+  int r = -ECONNREFUSED;
+  for (int i = 0; i < 400 && r == -ECONNREFUSED; i++) {
+    if (i > 0)
+      usleep(10000);
+    r = ns_mount_addr(addr, "/n", NS_MREPL | NS_MCREATE, aname);
+  }
+  if (r < 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+  cr_assert_eq(r, 0, "mount %s: %s", addr, strerror(-r));
+  return pid;
+}
+
+static void stop(pid_t pid) {
+  kill(pid, SIGTERM);
+  waitpid(pid, NULL, 0);
+}
+
+/* Fig. 6 (c) on one host: an external server (`uksim 9p serve`, its
+ * 9P2000 over TCP) mounted into the namespace. */
+Test(ns, an_external_server_over_tcp, .timeout = 60) {
+  char addr[64], names[512], uksim[512];
+  attach("t-tcp");
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", free_port());
+  snprintf(uksim, sizeof uksim, "%s/cli/uksim", getenv("UKSIM_BUILD_ROOT"));
+  char *argv[] = {uksim, "9p", "serve", addr, NULL};
+  pid_t pid = start_and_mount(argv, addr, "");
+  put("/n/hello", "over tcp\n");
+  expect("/n/hello", "over tcp\n");
+  cr_assert_geq(ns_create("/n/d", NS_OREAD, NS_DMDIR | 0755), 0);
+  list("/n", names, sizeof names);
+  cr_assert(strstr(names, "hello ") && strstr(names, "d "), "%s", names);
+  ns_dir d;
+  cr_assert_eq(ns_stat("/n/hello", &d), 0);
+  cr_assert_eq(d.length, 9);
+  cr_assert_eq(ns_remove("/n/hello"), 0);
+  cr_assert_eq(ns_open("/n/hello", NS_OREAD), -ENOENT);
+  stop(pid);
+  /* The server is gone: the mount's operations fail, the kernel lives. */
+  cr_assert_lt(ns_create("/n/x", NS_OWRITE, 0644), 0);
+  list("/", names, sizeof names);
+  h_halt_clean(&m);
+}
+
+/* The same with diod (9P2000.L only), serving a host directory. */
+Test(ns, diod_mounted_over_tcp, .timeout = 60) {
+  char addr[64], listen[64], names[512], dir[] = "/tmp/uksim-diod-XXXXXX";
+  if (access("/usr/sbin/diod", X_OK) != 0)
+    cr_skip_test("diod is not installed (Debian package diod)");
+  cr_assert_not_null(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof path, "%s/host.txt", dir);
+  FILE *f = fopen(path, "w");
+  fputs("from the host\n", f);
+  fclose(f);
+  attach("t-diod");
+  int port = free_port();
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", port);
+  char *argv[] = {"/usr/sbin/diod", "-f", "-n", "-l", listen, "-e", dir,
+                  "-L", "/dev/null", NULL};
+  pid_t pid = start_and_mount(argv, addr, dir);
+  expect("/n/host.txt", "from the host\n");
+  put("/n/new.txt", "from uksim\n");
+  snprintf(path, sizeof path, "%s/new.txt", dir);
+  char buf[64] = {0};
+  f = fopen(path, "r");
+  cr_assert_not_null(f, "new.txt is not on the host");
+  cr_assert_not_null(fgets(buf, sizeof buf, f));
+  fclose(f);
+  cr_assert_str_eq(buf, "from uksim\n");
+  cr_assert_geq(ns_create("/n/sub", NS_OREAD, NS_DMDIR | 0755), 0);
+  list("/n", names, sizeof names);
+  cr_assert(strstr(names, "host.txt ") && strstr(names, "new.txt ") &&
+                strstr(names, "sub "),
+            "%s", names);
+  ns_dir d;
+  cr_assert_eq(ns_stat("/n/new.txt", &d), 0);
+  cr_assert_eq(d.length, 11);
+  cr_assert_str_eq(d.name, "new.txt");
+  cr_assert_eq(ns_remove("/n/new.txt"), 0);
+  cr_assert_neq(access(path, F_OK), 0, "new.txt stayed on the host");
+  stop(pid);
+  h_halt_clean(&m);
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
 }

@@ -208,3 +208,74 @@ Test(vfs_dev, default_read_of_a_file_is_refused, .timeout = 10) {
   vfs_chan_unref(kd, f);
   vfs_chan_clunked(kd, vfs_clunk_next(kd));
 }
+
+Test(vfs_dev, every_servant_of_vfs_is_registered, .timeout = 10) {
+  static const struct {
+    uint8_t dc;
+    const struct vfs_dev *dev;
+  } want[] = {{'/', &vfs_rootdev}, {'c', &vfs_consdev}, {'e', &vfs_envdev},
+              {'s', &vfs_srvdev},  {'|', &vfs_pipedev}, {'p', &vfs_procdev},
+              {'k', &vfs_kerndev}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    cr_assert_eq(vfs_dev_lookup(want[i].dc), want[i].dev, "#%c", want[i].dc);
+    cr_assert_eq(want[i].dev->dc, want[i].dc);
+  }
+}
+
+Test(vfs_dev, without_a_host_there_is_no_caller_clock_or_kill, .timeout = 10) {
+  vfs_host_set(NULL);
+  cr_assert_null(vfs_host_get());
+  cr_assert_eq(vfs_up(), UK_NIL);
+  cr_assert_eq(vfs_now_ns(), 0);
+  cr_assert_eq(vfs_kill(0, "kill"), -ENOSYS);
+  struct vfs_host h = {.up = 3};
+  vfs_host_set(&h);
+  cr_assert_eq(vfs_host_get(), &h);
+  cr_assert_eq(vfs_up(), 3);
+  cr_assert_eq(vfs_now_ns(), 0, "a host without a clock");
+  cr_assert_eq(vfs_kill(0, "kill"), -ENOSYS, "a host without kill");
+  vfs_host_set(NULL);
+}
+
+/* A servant that counts its close and free calls. */
+static int closes, frees;
+static uint64_t freed_path;
+
+static void cclose(struct uk_kdata *k, struct uk_chan *c) {
+  (void)k;
+  cr_assert(c->flags & UK_CHAN_F_OPEN, "closed while open");
+  closes++;
+}
+
+static void cfree(struct uk_kdata *k, const struct uk_chan *c) {
+  (void)k;
+  cr_assert_eq(c->state, UK_CHAN_FREE, "already free when told");
+  freed_path = c->qid.path;
+  frees++;
+}
+
+static const struct vfs_dev countdev = {
+    .dc = 'n', .name = "count", .gen = tgen, .close = cclose, .free = cfree};
+
+Test(vfs_dev, the_last_reference_closes_once_then_frees, .timeout = 10) {
+  cr_assert_eq(vfs_dev_add(&countdev), 0);
+  uint32_t a = chan_of('n', 0, 3, false), b = chan_of('n', 0, 1, false);
+  cr_assert_eq(vfs_dev_open(kd, a, VFS_OREAD), 0);
+  cr_assert_eq(vfs_chan_ref(kd, a), 0);
+  vfs_chan_unref(kd, a);
+  cr_assert_eq(closes + frees, 0, "a reference is left");
+  vfs_chan_unref(kd, a);
+  cr_assert_eq(closes, 1, "open at its last reference: closed");
+  cr_assert_eq(frees, 1);
+  cr_assert_eq(freed_path, 3);
+  cr_assert_eq(vfs_dev_open(kd, b, VFS_OREAD), 0);
+  cr_assert_eq(vfs_dev_close(kd, b), 0);
+  cr_assert_eq(closes, 2);
+  vfs_chan_unref(kd, b);
+  cr_assert_eq(closes, 2, "closed already: not again");
+  cr_assert_eq(frees, 2, "but freed");
+  uint32_t never = chan_of('n', 0, 1, false);
+  vfs_chan_unref(kd, never);
+  cr_assert_eq(closes, 2, "never opened: no close");
+  cr_assert_eq(frees, 3);
+}
