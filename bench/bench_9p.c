@@ -2,11 +2,14 @@
  * bench.c: `uksim bench 9p [--json]`, our server against diod.
  *
  * Both servers serve the same files on loopback TCP, each in a process of
- * its own: a 1 KiB file and a large file (256 MiB by default), ours from
- * the in-memory tree (`uksim 9p serve`'s server, forked), diod from a
- * temporary directory.  One client (ours, blocking, same msize offered,
- * one connection to each server) measures both, so the comparison is of
- * the servers:
+ * its own: a 1 KiB file and a large file (256 MiB by default) in one
+ * temporary directory on tmpfs (/dev/shm when there is one), ours through
+ * net9p's hostfs (`uksim 9p serve --dir`'s server, forked), diod as it
+ * is: the same work on the same files.  Our in-memory tree (`uksim 9p
+ * serve` without --dir) is measured beside them with the same files,
+ * under keys named memfs_.  One client (ours, blocking, same msize
+ * offered, one connection to each server) measures all, so the comparison
+ * is of the servers:
  *   small_ops_per_s  walk + open + read 1 KiB + clunk, per second
  *   large_read_mb_s  one sequential read of the large file (MB = 10^6 B)
  * The msize offered defaults to 65536, the largest diod accepts, so both
@@ -71,7 +74,9 @@
 #define SMALL_WARM 10
 extern char **environ;
 
-enum { OURS, DIOD_, SIDES };
+/* OURS is hostfs, the server compared with diod; MEMFS our in-memory
+ * tree beside them. */
+enum { OURS, DIOD_, MEMFS, SIDES };
 
 /* What interleave measures per block: rates, and the server's cpu time. */
 enum { SMALL, LARGE, SMALL_CPU, LARGE_CPU, KINDS };
@@ -85,6 +90,7 @@ struct fig {
   double small_ratio[3], large_ratio[3];
   uint32_t msize[SIDES];
   int has_diod;
+  int has_memfs;
 };
 
 struct plan {
@@ -217,13 +223,13 @@ static void side_disconnect(struct side *s) {
 /* Rounds of: a small block of each side, then a large read of each, the
  * side going first alternating.  t[kind][side][round] gets the figures
  * (the _CPU kinds with the rates). */
-static int interleave(struct side *sd, int nsides, const struct plan *pl,
-                      double *t[KINDS][SIDES]) {
+static int interleave(struct side *sd, const int *act, int nact,
+                      const struct plan *pl, double *t[KINDS][SIDES]) {
   int err = 0;
   for (long b = 0; !err && b < pl->rounds; b++)
     for (int kind = SMALL; !err && kind <= LARGE; kind++)
-      for (int i = 0; !err && i < nsides; i++) {
-        int k = (int)((b + i) % nsides);
+      for (int i = 0; !err && i < nact; i++) {
+        int k = act[(b + i) % nact];
         err = kind == SMALL ? small_block(sd[k].root, pl->block_s, sd[k].pid,
                                           &t[SMALL][k][b], &t[SMALL_CPU][k][b])
                             : large_read(sd[k].root, pl->large, sd[k].pid,
@@ -246,7 +252,9 @@ static void summarize(struct fig *f, const struct plan *pl,
       out[1] = stats_pct(ratio, n, 0.5);
       out[2] = stats_pct(ratio, n, 0.9);
     }
-    for (int s = 0; s < 1 + f->has_diod; s++) {
+    for (int s = 0; s < SIDES; s++) {
+      if ((s == DIOD_ && !f->has_diod) || (s == MEMFS && !f->has_memfs))
+        continue;
       (kind == SMALL ? f->small : f->large)[s] = stats_pct(t[kind][s], n, 0.5);
       (kind == SMALL ? f->small_cpu : f->large_cpu)[s] =
           stats_pct(t[kind + SMALL_CPU][s], n, 0.5);
@@ -281,19 +289,28 @@ static int write_file(const char *dir, const char *name, const uint8_t *p,
 
 /* --- our server in a child process ------------------------------------ */
 
-static void ours_child(int wfd, const uint8_t *data, size_t nlarge,
-                       const struct plan *pl) {
+/* Serves dir through hostfs (which OURS), or the same files from memory
+ * (MEMFS). */
+static void ours_child(int wfd, int which, const char *dir, const uint8_t *data,
+                       size_t nlarge, const struct plan *pl) {
   p9_srv_config cfg = {.msize = pl->msize, .poll_us = pl->poll_us};
   uv_loop_t loop;
-  p9_memfs *fs = p9_memfs_new();
-  p9_srv *srv;
+  p9_memfs *mfs = NULL;
+  void *fs;
+  p9_srv *srv = NULL;
   p9_listener *l = NULL;
   int err;
   const char *addr;
   uv_loop_init(&loop);
-  p9_memfs_put(fs, "small.bin", data, 1024);
-  p9_memfs_put(fs, "large.bin", data, nlarge);
-  if ((srv = p9_srv_new(p9_memfs_ops(), fs, &cfg, &err)))
+  if (which == MEMFS) {
+    fs = mfs = p9_memfs_new();
+    p9_memfs_put(mfs, "small.bin", data, 1024);
+    p9_memfs_put(mfs, "large.bin", data, nlarge);
+  } else {
+    fs = p9_hostfs_new(dir, &err);
+  }
+  if (fs && (srv = p9_srv_new(mfs ? p9_memfs_ops() : p9_hostfs_ops(), fs, &cfg,
+                              &err)))
     l = p9_listen(srv, &loop, "tcp!127.0.0.1!0", &err);
   addr = l ? p9_listener_addr(l) : "";
   if (write(wfd, addr, strlen(addr) + 1) < 0 || !l)
@@ -304,8 +321,8 @@ static void ours_child(int wfd, const uint8_t *data, size_t nlarge,
 }
 
 /* Forks our server; its address goes to s->addr.  0 or -errno. */
-static int ours_start(struct side *s, const uint8_t *data,
-                      const struct plan *pl) {
+static int ours_start(struct side *s, int which, const char *dir,
+                      const uint8_t *data, const struct plan *pl) {
   int p[2];
   ssize_t n;
   if (pipe(p) < 0)
@@ -315,7 +332,7 @@ static int ours_start(struct side *s, const uint8_t *data,
     return -errno;
   if (s->pid == 0) {
     close(p[0]);
-    ours_child(p[1], data, pl->large, pl);
+    ours_child(p[1], which, dir, data, pl->large, pl);
   }
   close(p[1]);
   n = read(p[0], s->addr, sizeof(s->addr) - 1);
@@ -387,13 +404,15 @@ static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
                  const cpu_set_t *srv, const cpu_set_t *cli, struct fig *f) {
   struct side sd[SIDES] = {{0}};
   double *t[KINDS][SIDES];
-  int err, nsides = 1;
+  int err, act[SIDES] = {OURS}, nact = 1;
   memset(f, 0, sizeof(*f));
   for (int k = 0; k < KINDS; k++)
     for (int s = 0; s < SIDES; s++)
       t[k][s] = xcalloc((size_t)pl->rounds, sizeof(double));
   sched_setaffinity(0, sizeof(*srv), srv); /* both servers inherit it */
-  err = ours_start(&sd[OURS], data, pl);
+  err = ours_start(&sd[OURS], OURS, dir, data, pl);
+  if (!err)
+    err = ours_start(&sd[MEMFS], MEMFS, dir, data, pl);
   if (!err)
     sd[DIOD_].pid = diod_start(dir, sd[DIOD_].addr, sizeof(sd[0].addr));
   sched_setaffinity(0, sizeof(*cli), cli);
@@ -402,13 +421,15 @@ static int phase(const uint8_t *data, const char *dir, const struct plan *pl,
   if (!err && sd[DIOD_].pid > 0) {
     sd[DIOD_].aname = dir;
     if (side_connect(&sd[DIOD_], pl->msize, &f->msize[DIOD_]) == 0)
-      nsides = 2;
+      act[nact++] = DIOD_, f->has_diod = 1;
     else
       fprintf(stderr, "uksim bench 9p: connecting to diod failed\n");
   }
+  if (!err &&
+      (err = side_connect(&sd[MEMFS], pl->msize, &f->msize[MEMFS])) == 0)
+    act[nact++] = MEMFS, f->has_memfs = 1;
   if (!err)
-    err = interleave(sd, nsides, pl, t);
-  f->has_diod = nsides == 2;
+    err = interleave(sd, act, nact, pl, t);
   if (!err)
     summarize(f, pl, t);
   for (int s = 0; s < SIDES; s++) {
@@ -456,12 +477,18 @@ static void print_fig_json(const struct fig *f) {
             f->has_diod);
   print_num("diod_large_cpu_s_per_gib", "%.2f", f->large_cpu[DIOD_],
             f->has_diod);
+  print_num("memfs_small_ops_per_s", "%.0f", f->small[MEMFS], f->has_memfs);
+  print_num("memfs_large_read_mb_s", "%.1f", f->large[MEMFS], f->has_memfs);
+  print_num("memfs_small_cpu_us_per_op", "%.1f", f->small_cpu[MEMFS],
+            f->has_memfs);
+  print_num("memfs_large_cpu_s_per_gib", "%.2f", f->large_cpu[MEMFS],
+            f->has_memfs);
 }
 
 static void print_json(const struct fig *free_run, const struct fig *pinned,
                        const struct fig *cross, const struct plan *pl, int cpus,
                        double load) {
-  printf("{");
+  printf("{\"server\": \"hostfs\", ");
   print_fig_json(free_run);
   printf(", \"msize_offered\": %u, \"msize\": %u, \"small_file_bytes\": 1024, "
          "\"large_file_mib\": %zu, \"rounds\": %ld, \"small_block_s\": %.3f, "
@@ -484,11 +511,15 @@ static void print_json(const struct fig *free_run, const struct fig *pinned,
 }
 
 /* One row of server cpu figures ("-" where unknown). */
-static void print_cpu_row(const char *label, const double *v, int has_diod) {
+static void print_cpu_row(const char *label, const double *v,
+                          const struct fig *f) {
   printf("%-28s", label);
   for (int s = 0; s < SIDES; s++)
-    (s == OURS || has_diod) && v[s] >= 0 ? printf(" %12.2f", v[s])
-                                         : printf(" %12s", "-");
+    (s == OURS || (s == DIOD_ && f->has_diod) ||
+     (s == MEMFS && f->has_memfs)) &&
+            v[s] >= 0
+        ? printf(" %12.2f", v[s])
+        : printf(" %12s", "-");
   printf("\n");
 }
 
@@ -496,18 +527,23 @@ static void print_text(const struct fig *f, const struct plan *pl,
                        const char *title) {
   printf("%s: 9P over loopback TCP, one client, msize %u, %ld rounds\n", title,
          f->msize[OURS], pl->rounds);
-  printf("%-28s %12s %12s %20s\n", "", "uksim", "diod", "ours/diod p10..p90");
+  printf("%-28s %12s %12s %12s %20s\n", "", "hostfs", "diod", "memfs",
+         "hostfs/diod p10..p90");
   printf("%-28s %12.0f ", "walk+open+read+clunk /s", f->small[OURS]);
-  f->has_diod ? printf("%12.0f %6.2f %.2f..%.2f\n", f->small[DIOD_],
-                       f->small_ratio[1], f->small_ratio[0], f->small_ratio[2])
-              : printf("%12s\n", "-");
+  f->has_diod ? printf("%12.0f ", f->small[DIOD_]) : printf("%12s ", "-");
+  printf("%12.0f ", f->small[MEMFS]);
+  f->has_diod ? printf("%6.2f %.2f..%.2f\n", f->small_ratio[1],
+                       f->small_ratio[0], f->small_ratio[2])
+              : printf("\n");
   printf("read %4zu MiB, MB/s %8s %12.1f ", pl->large >> 20, "",
          f->large[OURS]);
-  f->has_diod ? printf("%12.1f %6.2f %.2f..%.2f\n", f->large[DIOD_],
-                       f->large_ratio[1], f->large_ratio[0], f->large_ratio[2])
-              : printf("%12s\n", "-");
-  print_cpu_row("server cpu us per small op", f->small_cpu, f->has_diod);
-  print_cpu_row("server cpu s per GiB read", f->large_cpu, f->has_diod);
+  f->has_diod ? printf("%12.1f ", f->large[DIOD_]) : printf("%12s ", "-");
+  printf("%12.1f ", f->large[MEMFS]);
+  f->has_diod ? printf("%6.2f %.2f..%.2f\n", f->large_ratio[1],
+                       f->large_ratio[0], f->large_ratio[2])
+              : printf("\n");
+  print_cpu_row("server cpu us per small op", f->small_cpu, f);
+  print_cpu_row("server cpu s per GiB read", f->large_cpu, f);
   if (!f->has_diod)
     printf("(diod not available: Debian package diod)\n");
 }
@@ -516,7 +552,9 @@ static const char bench_usage[] =
     "usage: uksim bench 9p [--json] [--large-mib N] [--seconds S] "
     "[--msize N] [--rounds N]\n"
     "                      [--poll-us N]\n"
-    "Compares our 9P server with diod on loopback TCP, interleaved: N "
+    "Compares our 9P server (hostfs) with diod serving the same tmpfs\n"
+    "directory on loopback TCP, our in-memory tree (memfs_*) beside them,\n"
+    "interleaved: N "
     "rounds\n(default 10) of a block of small operations on each server "
     "(S/N seconds\neach, S default 1) and one read of the large file from "
     "each, the order\nalternating.  Figures are medians over blocks; "
@@ -588,7 +626,7 @@ int p9_bench_main(int argc, char **argv) {
   double secs = 1.0, load[1] = {0};
   /* msize 65536 is diod's largest: both run the same msize */
   struct plan pl = {.large = 256u << 20, .rounds = 10, .msize = 65536};
-  char dir[] = "/tmp/uksim-bench9p.XXXXXX", cmd[600];
+  char dir[64], cmd[600];
   struct fig pinned, cross, free_run;
   cpu_set_t all, cpu[2];
   uint8_t *data;
@@ -598,6 +636,9 @@ int p9_bench_main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   data = xmalloc(pl.large);
   fill(data, pl.large);
+  /* tmpfs, so that the host file system costs what memory does */
+  snprintf(dir, sizeof(dir), "%s/uksim-bench9p.XXXXXX",
+           access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
   if (!mkdtemp(dir) || write_file(dir, "small.bin", data, 1024) < 0 ||
       write_file(dir, "large.bin", data, pl.large) < 0) {
     fprintf(stderr, "uksim bench 9p: cannot write files in %s\n", dir);

@@ -17,6 +17,7 @@ int cmd_explore(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_svc(int argc, char **argv);
 int cmd_replace(int argc, char **argv);
+int cmd_spawn(int argc, char **argv); /* cmd_spawn.c */
 int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_sh(int argc, char **argv);    /* cmd_sh.c, the shell in apps/nsh */

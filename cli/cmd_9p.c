@@ -1,6 +1,6 @@
 /*
- * cmd_9p.c: `uksim 9p serve ADDR` (an in-memory tree on the stream
- * transport) and the client tool `uksim 9p ADDR ls|cat|write|stat|mkdir|rm
+ * cmd_9p.c: `uksim 9p serve [--dir DIR] ADDR` (an in-memory tree, or a
+ * host directory through net9p's hostfs, on the stream transport) and the client tool `uksim 9p ADDR ls|cat|write|stat|mkdir|rm
  * PATH`.  Errors go to stderr prefixed "uksim 9p:"; exit status 0 ok,
  * 1 failure, 2 bad usage.
  */
@@ -19,8 +19,8 @@
 #include "uksim/uv_check.h"
 
 static const char usage_text[] =
-    "usage: uksim 9p serve ADDR [--key FILE] [--msize N] [--poll-us N] "
-    "[--trace]\n"
+    "usage: uksim 9p serve ADDR [--dir DIR] [--key FILE] [--msize N] "
+    "[--poll-us N] [--trace]\n"
     "                [--max-conns N] [--frame-timeout S] "
     "[--max-buffered-mib N]\n"
     "       uksim 9p ADDR [--key FILE] [--aname NAME] [--uname NAME]\n"
@@ -28,7 +28,9 @@ static const char usage_text[] =
     "                ls|cat|write|stat|mkdir|rm PATH\n"
     "\n"
     "ADDR is a Plan 9 dial string: tcp!HOST!PORT or unix!/path.\n"
-    "serve exports an empty in-memory tree; it listens on loopback only\n"
+    "serve exports an empty in-memory tree, or with --dir the host\n"
+    "directory DIR (no path leaves it: '..' stops at it, symbolic links are\n"
+    "not followed); it listens on loopback only\n"
     "unless a key file is given (clients then prove the key, see\n"
     "net9p/README.md).  After answering a loopback TCP client on another\n"
     "cpu, serve polls --poll-us microseconds for its next request (default\n"
@@ -61,7 +63,7 @@ static int fail(p9_client *c, const char *what, int err) {
 }
 
 struct opts {
-  const char *key_file, *aname, *uname, *dialect;
+  const char *key_file, *aname, *uname, *dialect, *dir;
   uint32_t msize, max_conns;
   int trace, poll_us, frame_timeout_ms;
   size_t max_buffered;
@@ -108,13 +110,14 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       {"max-conns", required_argument, 0, 'C'},
       {"frame-timeout", required_argument, 0, 'T'},
       {"max-buffered-mib", required_argument, 0, 'B'},
+      {"dir", required_argument, 0, 'D'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
   uint64_t n;
   optind = 1;
   opterr = 0;
-  while ((c = getopt_long(argc, argv, "k:a:u:d:m:p:thC:T:B:", lo, NULL)) !=
+  while ((c = getopt_long(argc, argv, "k:a:u:d:m:p:thC:T:B:D:", lo, NULL)) !=
          -1) {
     switch (c) {
     case 'k':
@@ -148,6 +151,9 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
       if (parse_limit(c, optarg, o) < 0)
         return -1;
       break;
+    case 'D':
+      o->dir = optarg;
+      break;
     case 'h':
       return 1;
     default:
@@ -179,9 +185,34 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_close((uv_handle_t *)&s->sigterm, NULL);
 }
 
+/* The tree serve exports: memfs, or hostfs over o->dir. */
+struct tree {
+  const struct p9_srv_ops *ops;
+  void *fs;
+};
+
+static int tree_new(struct opts *o, struct tree *t) {
+  int err = 0;
+  if (!o->dir) {
+    *t = (struct tree){p9_memfs_ops(), p9_memfs_new()};
+    return 0;
+  }
+  *t = (struct tree){p9_hostfs_ops(), p9_hostfs_new(o->dir, &err)};
+  if (!t->fs)
+    fprintf(stderr, "uksim 9p: --dir %s: %s\n", o->dir, strerror(-err));
+  return t->fs ? 0 : err;
+}
+
+static void tree_free(struct tree *t) {
+  if (t->ops == p9_memfs_ops())
+    p9_memfs_free(t->fs);
+  else
+    p9_hostfs_free(t->fs);
+}
+
 static int serve(const char *addr, struct opts *o) {
   uv_loop_t loop;
-  p9_memfs *fs = p9_memfs_new();
+  struct tree tree;
   p9_srv_config cfg = {.msize = o->msize,
                        .trace = o->trace,
                        .poll_us = o->poll_us,
@@ -192,14 +223,16 @@ static int serve(const char *addr, struct opts *o) {
   int err;
   if (o->key_file)
     cfg.key = o->key;
+  if (tree_new(o, &tree) < 0)
+    return 1;
   uv_loop_init(&loop);
-  if (!(s.srv = p9_srv_new(p9_memfs_ops(), fs, &cfg, &err)))
+  if (!(s.srv = p9_srv_new(tree.ops, tree.fs, &cfg, &err)))
     return fail(NULL, "server", err);
   if (!(s.l = p9_listen(s.srv, &loop, addr, &err))) {
     fprintf(stderr, "uksim 9p: cannot listen on %s: %s\n", addr,
             err == -EPERM ? "refused (see the log above)" : uv_strerror(err));
     p9_srv_free(s.srv);
-    p9_memfs_free(fs);
+    tree_free(&tree);
     uv_loop_close(&loop);
     return 1;
   }
@@ -212,7 +245,7 @@ static int serve(const char *addr, struct opts *o) {
   UV_CHECK(uv_signal_start(&s.sigterm, on_signal, SIGTERM));
   uv_run(&loop, UV_RUN_DEFAULT);
   p9_srv_free(s.srv);
-  p9_memfs_free(fs);
+  tree_free(&tree);
   uv_loop_close(&loop);
   return 0;
 }

@@ -6,9 +6,11 @@
  *
  * A call hands one message to the server library through t.recv, as the
  * stream transport hands it a frame, and the library answers through
- * sendv: the answer goes in place into the same ICAs, an Rread's data
- * straight from where the op left it into the data ICA (one copy, the one
- * that puts the bytes where the client can map them).  A Twrite's bulk
+ * sendv: the answer goes in place into the same ICAs.  An Rread's bytes
+ * reach the data ICA with at most one copy: an op that reads into r->buf
+ * (hostfs) reads straight into the data ICA, which icat_rbuf offers the
+ * library, and one that points at bytes it holds (memfs) has them copied
+ * once, from there.  A Twrite's bulk
  * bytes are gathered behind its header into the transport's own buffer,
  * since the library takes a message as one piece.
  *
@@ -66,10 +68,12 @@ static size_t iov_len(const struct iovec *iov, int n) {
   return len;
 }
 
-/* Copies iov[first..n) to dst (which has room). */
+/* Copies iov[first..n) to dst (which has room); a piece already there
+ * (an op that read into the data ICA through icat_rbuf) is not copied. */
 static void gather(uint8_t *dst, const struct iovec *iov, int first, int n) {
   for (int i = first; i < n; i++) {
-    memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+    if (iov[i].iov_base != dst)
+      memcpy(dst, iov[i].iov_base, iov[i].iov_len);
     dst += iov[i].iov_len;
   }
 }
@@ -79,8 +83,8 @@ static void gather(uint8_t *dst, const struct iovec *iov, int first, int n) {
  * was bounded by its size, so they fit). */
 static int answer_bulk(struct call *c, const struct iovec *iov, int n) {
   size_t len = iov_len(iov, n);
-  if (iov[0].iov_len < P9_RREAD_DATA_OFF || len - P9_RREAD_DATA_OFF >
-                                                c->data_size)
+  if (iov[0].iov_len < P9_RREAD_DATA_OFF ||
+      len - P9_RREAD_DATA_OFF > c->data_size)
     return -EMSGSIZE;
   memcpy(c->ctl, iov[0].iov_base, P9_RREAD_DATA_OFF);
   put32(c->ctl, P9_RREAD_DATA_OFF);
@@ -141,8 +145,21 @@ static void icat_close(p9_transport *tp) {
     t->t.closed(&t->t, 0);
 }
 
-static const struct p9_transport_ops icat_ops = {icat_send, icat_close,
-                                                 icat_sendv};
+/* A Tread that brought a data ICA: the op reads straight into it (the
+ * count was bounded by its size in take_tread). */
+static uint8_t *icat_rbuf(p9_transport *tp, size_t count) {
+  p9_icat *t = (p9_icat *)tp;
+  struct call *c = &t->cur;
+  if (!t->active || c->answered || c->type != P9_TREAD || !c->data ||
+      count > c->data_size)
+    return NULL;
+  return c->data;
+}
+
+static const struct p9_transport_ops icat_ops = {.send = icat_send,
+                                                 .close = icat_close,
+                                                 .sendv = icat_sendv,
+                                                 .rbuf = icat_rbuf};
 
 p9_icat *p9_icat_new(p9_srv *srv, uv_loop_t *loop, int *err) {
   p9_icat *t = xcalloc(1, sizeof(*t));

@@ -709,11 +709,21 @@ static void slot_in(p9_memfs *fs, uint32_t i, const p9_memfs_slot *s) {
     fs->free = i;
     return;
   }
-  *n = (node){.name = xstrdup(s->name), .parent = s->parent,
-              .child = s->child, .sibling = s->sibling, .gen = s->gen,
-              .used = true, .mode = s->mode, .uid = s->uid, .gid = s->gid,
-              .muid = s->muid, .nopen = s->nopen, .qid = s->qid,
-              .len = s->len, .cap = s->len, .atime = s->atime,
+  *n = (node){.name = xstrdup(s->name),
+              .parent = s->parent,
+              .child = s->child,
+              .sibling = s->sibling,
+              .gen = s->gen,
+              .used = true,
+              .mode = s->mode,
+              .uid = s->uid,
+              .gid = s->gid,
+              .muid = s->muid,
+              .nopen = s->nopen,
+              .qid = s->qid,
+              .len = s->len,
+              .cap = s->len,
+              .atime = s->atime,
               .mtime = s->mtime};
   if (s->len) {
     n->data = xmalloc(s->len);

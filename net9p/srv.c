@@ -32,6 +32,7 @@ struct p9__req_priv {
   uint32_t epoch;    /* connection epoch when received */
   bool responded, in_table, dir_short, newfid_new;
   bool implicit;    /* a Tclunk the library made at teardown: never answered */
+  bool tbuf;        /* Tread: r->buf is the transport's (its rbuf op) */
   size_t len, room; /* of msg */
   uint8_t msg[];
 };
@@ -185,13 +186,15 @@ static int send_reply(p9_req *r) {
   if (buf &&
       (!f->data || r->ifcall.type == P9_TREADDIR || (r->fid && is_dir(r->fid))))
     f->data = buf + P9_RREAD_DATA_OFF;
+  if (r->priv->tbuf && !f->data)
+    f->data = r->buf; /* where the transport asked for it */
   n = p9_fcall_size(f, c->dialect);
   if (n < 0)
     return (int)n;
   if ((size_t)n > c->msize)
     return -EMSGSIZE;
   trace(c, "->", f);
-  if (buf && c->t->ops->sendv) {
+  if ((buf || r->priv->tbuf) && c->t->ops->sendv) {
     send_data(c, f, (size_t)n);
     return 0;
   }
@@ -213,6 +216,8 @@ static void settle_walk(p9_req *r, int *err) {
     nf->qid = i->nwname ? o->wqid[i->nwname - 1] : r->fid->qid;
     nf->aux = i->nwname ? r->newaux : r->fid->aux;
     nf->uid = r->fid->uid;
+    if (!i->nwname && nf != r->fid && r->srv->ops->clonefid)
+      nf->aux = r->srv->ops->clonefid(r->srv, r->fid);
     return;
   }
   if (!*err && (o->nwqid > i->nwname || (o->nwqid == 0 && i->nwname)))
@@ -726,6 +731,18 @@ static void auth_write(p9_req *r) {
   p9_respond(r, 0);
 }
 
+/* A file's Tread reads straight into the transport's memory when it
+ * offers some (p9_transport_ops.rbuf): no copy between op and peer. */
+static bool transport_buf(p9_req *r) {
+  p9_transport *t = r->conn->t;
+  if (r->ifcall.type != P9_TREAD || is_dir(r->fid) ||
+      (r->fid->flags & P9__FID_AUTH) || !t->ops->rbuf || !t->ops->sendv)
+    return false;
+  r->buf = t->ops->rbuf(t, r->ifcall.count);
+  r->priv->tbuf = r->buf != NULL;
+  return r->priv->tbuf;
+}
+
 static int read_check(p9_req *r) {
   p9_fcall *i = &r->ifcall;
   int err = need_fid(r, i->fid, &r->fid);
@@ -741,6 +758,8 @@ static int read_check(p9_req *r) {
     else if (i->offset != r->fid->diroffset)
       return -ESPIPE;
   }
+  if (transport_buf(r))
+    return 0;
   r->priv->rbuf =
       take_buf(r->conn, P9_RREAD_DATA_OFF + i->count, &r->priv->rbuf_cap);
   r->buf = r->priv->rbuf + P9_RREAD_DATA_OFF;

@@ -277,8 +277,8 @@ static int stream_sendv(p9_transport *t, const struct iovec *iov, int n) {
   return done == total ? 0 : queue_rest(s, iov, n, done, total);
 }
 
-static const struct p9_transport_ops stream_ops = {stream_send, stream_close,
-                                                   stream_sendv};
+static const struct p9_transport_ops stream_ops = {
+    .send = stream_send, .close = stream_close, .sendv = stream_sendv};
 
 /* Room for what arrives next: the buffer doubles when nearly full, up to
  * the largest frame allowed (a partial frame is always shorter, so there

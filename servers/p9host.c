@@ -25,6 +25,7 @@
  * fails and the old server serves on.
  */
 #include "p9host.h"
+#include "p9state.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -39,20 +40,10 @@
 #include "uksim/server.h"
 #include "uksim/xalloc.h"
 
-#define P9H_MAGIC 0x31687339707375ull /* "usp9sh1" */
 #define P9H_VERSION 1
-#define HDR_SIZE 4096u
 #define SLOT_MIN (256u << 10)
 
 enum { MAX_SESSIONS = 64 };
-
-/* The state ICA's first page.  pub is (image length << 1 | half), or 0
- * before the first image; half k starts at HDR_SIZE + k * slot_cap. */
-struct hdr {
-  uint64_t magic;
-  uint64_t slot_cap;
-  uint64_t pub;
-};
 
 struct session {
   bool used;
@@ -125,8 +116,7 @@ struct img {
 static void fid_to_pb(const p9_session_fid *f, Uksim__P9s__Fid *p,
                       Uksim__P9s__Qid *q) {
   uksim__p9s__fid__init(p);
-  uksim__p9s__qid__init(q);
-  *q = (Uksim__P9s__Qid){q->base, f->qid.type, f->qid.vers, f->qid.path};
+  p9s_qid_to_pb(f->qid, q);
   p->num = f->num;
   p->qid = q;
   p->omode = f->omode;
@@ -194,35 +184,20 @@ static void img_build(struct host *h, struct img *im) {
 
 /* --- the state ICA ---------------------------------------------------- */
 
-static uint8_t *half(const uk_ica *ica, unsigned k) {
-  const struct hdr *hd = ica->base;
-  return (uint8_t *)ica->base + HDR_SIZE + k * hd->slot_cap;
-}
-
-/* Packs st into the half not published, then publishes it. */
-static void publish(uk_ica *ica, const Uksim__P9s__State *st, size_t len) {
-  struct hdr *hd = ica->base;
-  uint64_t pub = __atomic_load_n(&hd->pub, __ATOMIC_ACQUIRE);
-  unsigned next = pub ? (unsigned)(pub & 1) ^ 1 : 0;
-  uksim__p9s__state__pack(st, half(ica, next));
-  __atomic_store_n(&hd->pub, (uint64_t)len << 1 | next, __ATOMIC_RELEASE);
-}
-
 /* A new state ICA whose halves hold len bytes twice over, the image in
  * it, registered in place of the old one (which the kernel frees). */
-static int move_state(struct host *h, const Uksim__P9s__State *st,
-                      size_t len) {
+static int move_state(struct host *h, const Uksim__P9s__State *st, size_t len) {
   uint64_t cap = SLOT_MIN;
   uk_ica ica;
   int r;
   while (cap < 2 * (uint64_t)len)
     cap *= 2;
-  if (HDR_SIZE + 2 * cap > h->o->state_max)
+  if (p9s_area_size(cap) > h->o->state_max)
     return -ENOSPC;
-  if ((r = ica_create(HDR_SIZE + 2 * cap, KABI_ICA_STATE, &ica)) < 0)
+  if ((r = ica_create(p9s_area_size(cap), KABI_ICA_STATE, &ica)) < 0)
     return r;
-  *(struct hdr *)ica.base = (struct hdr){.magic = P9H_MAGIC, .slot_cap = cap};
-  publish(&ica, st, len);
+  p9s_area_init(ica.base, cap);
+  p9s_publish(ica.base, st, len);
   if ((r = srv_state_register(&ica)) < 0) {
     ica_release(&ica);
     return r;
@@ -242,9 +217,7 @@ static void save(struct host *h) {
   int r = 0;
   img_build(h, &im);
   len = uksim__p9s__state__get_packed_size(&im.st);
-  if (h->st.base && len <= ((struct hdr *)h->st.base)->slot_cap)
-    publish(&h->st, &im.st, len);
-  else
+  if (!h->st.base || p9s_publish(h->st.base, &im.st, len) == -ENOSPC)
     r = move_state(h, &im.st, len);
   img_free(h, &im);
   if (r < 0 && !h->warned)
@@ -261,23 +234,6 @@ static _Noreturn void refuse(struct host *h, const char *why) {
   exit(1);
 }
 
-/* The published image of a state ICA, unpacked, or NULL with why. */
-static Uksim__P9s__State *unpack(const uk_ica *ica, const char **why) {
-  const struct hdr *hd = ica->base;
-  uint64_t pub, len;
-  *why = "the state ICA holds no 9P server state";
-  if (ica->size < HDR_SIZE || hd->magic != P9H_MAGIC)
-    return NULL;
-  pub = __atomic_load_n(&hd->pub, __ATOMIC_ACQUIRE);
-  len = pub >> 1;
-  *why = "the state ICA's header is out of range";
-  if (hd->slot_cap == 0 || hd->slot_cap > (ica->size - HDR_SIZE) / 2 ||
-      pub == 0 || len > hd->slot_cap)
-    return NULL;
-  *why = "the state image does not parse";
-  return uksim__p9s__state__unpack(NULL, len, half(ica, (unsigned)(pub & 1)));
-}
-
 static int session_from_pb(struct host *h, const Uksim__P9s__Session *p) {
   p9_session s = {.dialect = (p9_dialect)p->dialect, .msize = p->msize};
   struct session *ss;
@@ -285,15 +241,13 @@ static int session_from_pb(struct host *h, const Uksim__P9s__Session *p) {
   s.fid = xcalloc(p->n_fids + 1, sizeof(*s.fid));
   for (size_t i = 0; i < p->n_fids; i++) {
     const Uksim__P9s__Fid *f = p->fids[i];
-    const Uksim__P9s__Qid *q = f->qid;
-    s.fid[i] = (p9_session_fid){
-        .num = f->num,
-        .qid = q ? (p9_qid){(uint8_t)q->type, q->vers, q->path} : (p9_qid){0},
-        .omode = (uint8_t)f->omode,
-        .aux = f->aux,
-        .dirindex = f->dirindex,
-        .diroffset = f->diroffset,
-        .uid = f->uid};
+    s.fid[i] = (p9_session_fid){.num = f->num,
+                                .qid = p9s_qid_from_pb(f->qid),
+                                .omode = (uint8_t)f->omode,
+                                .aux = f->aux,
+                                .dirindex = f->dirindex,
+                                .diroffset = f->diroffset,
+                                .uid = f->uid};
   }
   s.nfid = (uint32_t)p->n_fids;
   ss = session_for(h, p->client);
@@ -303,18 +257,25 @@ static int session_from_pb(struct host *h, const Uksim__P9s__Session *p) {
   return r;
 }
 
-/* Rebuilds the tree and the sessions from the predecessor's state. */
-static void restore(struct host *h) {
+/* Rebuilds the tree and the sessions from the predecessor's state; 0, or
+ * -ENOENT when it registered none (it died before its first save): the
+ * successor then starts empty. */
+static int restore(struct host *h) {
   uk_ica ica;
   const char *why;
   char msg[200];
   int r = srv_state_get(&ica), err;
   Uksim__P9s__State *st;
+  if (r == -ENOENT) {
+    fprintf(stderr, "%s: no state to take over: starting empty\n",
+            h->o->service);
+    return r;
+  }
   if (r < 0) {
     snprintf(msg, sizeof(msg), "no state to take over: %s", strerror(-r));
     refuse(h, msg);
   }
-  if (!(st = unpack(&ica, &why)))
+  if (!(st = p9s_unpack(ica.base, ica.size, &why)))
     refuse(h, why);
   if (st->version > P9H_VERSION || strcmp(st->kind, h->b->kind) != 0) {
     snprintf(msg, sizeof(msg), "state version %u of '%s' is not %s's %u",
@@ -331,6 +292,7 @@ static void restore(struct host *h) {
   h->requests = st->requests;
   uksim__p9s__state__free_unpacked(st, NULL);
   h->st = ica; /* the live state ICA is ours from the first receive on */
+  return 0;
 }
 
 static int start_fresh(struct host *h) {
@@ -381,8 +343,7 @@ static int handle(struct host *h, srv_req *r) {
   s = session_for(h, r->client_pid);
   s->last_use = ++h->requests;
   change = may_change(r, s);
-  st = p9_icat_call(s->t, r->ctl.base, r->ctl.size, r->data.base,
-                    r->data.size);
+  st = p9_icat_call(s->t, r->ctl.base, r->ctl.size, r->data.base, r->data.size);
   if (change && st != -EPROTO)
     save(h);
   return st;
@@ -407,26 +368,55 @@ static void post(const char *service) {
   ns_close(fd);
 }
 
+/* The server's one host.  Static, so that what it holds stays reachable
+ * when p9h_run returns: a replaced server exits without closing its
+ * sessions, since closing clunks their fids, and a fid opened ORCLOSE
+ * would remove a file its client still holds through the successor. */
+static struct host host;
+
 int p9h_run(const struct p9h_backend *b, const struct p9h_opts *o) {
-  struct host h = {.b = b, .o = o};
+  struct host *h = &host;
   srv_req req;
   int how, r = srv_register(o->service, P9H_VERSION, P9ICA_OPNAMES, &how);
   if (r < 0)
     return r;
-  if (how == KABI_REG_FRESH)
-    r = start_fresh(&h);
-  else
-    restore(&h);
+  *h = (struct host){.b = b, .o = o};
+  if (how == KABI_REG_FRESH || (r = restore(h)) == -ENOENT)
+    r = start_fresh(h);
   if (r == 0 && how == KABI_REG_FRESH)
     post(o->service);
   if (r == 0)
     r = srv_receive(&req);
   while (r == 0)
-    r = srv_reply_receive(&req, handle(&h, &req));
+    r = srv_reply_receive(&req, handle(h, &req));
   return r == -ESHUTDOWN ? 0 : r;
 }
 
 /* --- options ---------------------------------------------------------- */
+
+/* One option; 0, or -1 after saying why. */
+static int set_opt(int c, char **argv, struct p9h_opts *o) {
+  switch (c) {
+  case 'n':
+    if (strlen(optarg) >= KABI_NAME_MAX) {
+      fprintf(stderr, "%s: --name: '%s' is longer than %d bytes\n", argv[0],
+              optarg, KABI_NAME_MAX - 1);
+      return -1;
+    }
+    o->service = optarg;
+    return 0;
+  case 's':
+    return num_opt_u64(argv[0], "--state-max", optarg, 1u << 20,
+                       UK_ICA_SIZE_MAX, NUM_SIZE, &o->state_max) < 0
+               ? -1
+               : 0;
+  case 't':
+    o->trace = 1;
+    return 0;
+  default: /* getopt said which */
+    return -1;
+  }
+}
 
 int p9h_parse(int *argc, char **argv, struct p9h_opts *o) {
   static const struct option lo[] = {{"name", required_argument, 0, 'n'},
@@ -434,18 +424,9 @@ int p9h_parse(int *argc, char **argv, struct p9h_opts *o) {
                                      {"trace", no_argument, 0, 't'},
                                      {0, 0, 0, 0}};
   int c;
-  while ((c = getopt_long(*argc, argv, "", lo, NULL)) != -1) {
-    if (c == 'n' && strlen(optarg) < KABI_NAME_MAX)
-      o->service = optarg;
-    else if (c == 's' &&
-             num_opt_u64(argv[0], "--state-max", optarg, 1u << 20,
-                         UK_ICA_SIZE_MAX, NUM_SIZE, &o->state_max) == 0)
-      continue;
-    else if (c == 't')
-      o->trace = 1;
-    else
+  while ((c = getopt_long(*argc, argv, "", lo, NULL)) != -1)
+    if (set_opt(c, argv, o) < 0)
       return -1;
-  }
   for (int i = optind; i < *argc; i++)
     argv[1 + i - optind] = argv[i];
   *argc = 1 + *argc - optind;

@@ -24,9 +24,8 @@ struct p9h_backend {
   void (*describe)(void *fs, Uksim__P9s__State *st);
   void (*described)(Uksim__P9s__State *st);
   /* A tree rebuilt from st, or NULL with *err and a reason in why. */
-  void *(*load)(void *arg, const Uksim__P9s__State *st, int *err,
-                char *why, size_t whylen);
-  void (*free)(void *fs);
+  void *(*load)(void *arg, const Uksim__P9s__State *st, int *err, char *why,
+                size_t whylen);
 };
 
 struct p9h_opts {

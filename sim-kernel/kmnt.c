@@ -49,6 +49,7 @@
 #include "uksim/9p.h"
 #include "uksim/p9ica.h"
 #include "uksim/xalloc.h"
+#include "kmnt_msg.h"
 #include "vfs.h"
 
 #define POOL_ICA_SIZE (P9ICA_CTL_MIN + 256)
@@ -159,8 +160,11 @@ static bool link_ok(struct kern *k, uint32_t dev) {
   return dev < UK_SVC_MAX && k->kd->svc[dev].state == UK_SVC_UP;
 }
 
+/* Gives e's pool ICA back, unless its request is still out: then the
+ * answer, finding no log waiting for it, gives it back (kern__mnt_done,
+ * on_net_answer). */
 static void ex_release(struct kern *k, struct kmnt_ex *e) {
-  if (e->slot != UK_NIL)
+  if (e->slot != UK_NIL && e->done)
     pool_put(k, e->slot);
   e->slot = UK_NIL;
 }
@@ -230,8 +234,10 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
     if (e->type != want->type || e->dev != dev || e->fid != want->fid ||
         strcmp(e->name, want->name) != 0 || e->off != want->off)
       return -ERESTART;
-    if (!e->done)
+    if (!e->done) {
+      k->mblocked = true; /* even if the caller swallows the error */
       return -EINPROGRESS;
+    }
     *out = e;
     return e->err;
   }
@@ -253,7 +259,7 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
                  up << 8 | l->n;
   if (is_net(dev)) {
     if ((r = net_send(k, dev, f, tag)) < 0) {
-      ex_release(k, e);
+      pool_put(k, e->slot); /* never sent */
       return r;
     }
     e->data = KABI_ICA_NONE;
@@ -272,7 +278,7 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
     c[2] = (uint8_t)(bulk >> 16), c[3] = (uint8_t)(bulk >> 24);
   }
   if (len < 0 || (r = send_req(k, dev, e->slot, data, tag)) < 0) {
-    ex_release(k, e);
+    pool_put(k, e->slot); /* never sent */
     return len < 0 ? -EIO : r;
   }
   e->data = data;
@@ -289,48 +295,21 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
   return -EINPROGRESS;
 }
 
-/* The answer of the exchange in ctl: the fields the log keeps. */
+/* The answer of the exchange in its pool ICA: the fields the log keeps
+ * (kmnt_msg.c reads it, trusting nothing). */
 static void take_answer(struct kern *k, struct kmnt_ex *e, int status) {
-  p9_fcall f;
-  const uint8_t *m = k->mpool[e->slot].base;
-  uint32_t size = m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+  struct kmnt_reply a;
   e->done = true;
   if (status < 0) {
     e->err = -EIO;
     return;
   }
-  if (e->type == P9_TREAD && e->data != KABI_ICA_NONE && size == 11 &&
-      m[4] == P9_RREAD) { /* bulk: the frame ends after count[4] */
-    e->err = 0;
-    e->count = m[7] | m[8] << 8 | (uint32_t)m[9] << 16 | (uint32_t)m[10] << 24;
-    return;
-  }
-  if (size > POOL_ICA_SIZE || p9_decode(m, size, dialect_of(k, e->dev), &f) < 0 ||
-      (f.type != P9_RERROR && f.type != e->type + 1)) {
-    e->err = -EIO; /* a server answering garbage fails the call */
-    return;
-  }
-  if (f.type == P9_RERROR) {
-    e->err = -p9_errno(f.ename);
-    return;
-  }
-  e->err = 0;
-  e->qid = (struct uk_qid){.path = f.qid.path, .vers = f.qid.vers,
-                           .type = f.qid.type};
-  if (e->type == P9_TWALK) {
-    if (f.nwqid < (e->name[0] ? 1 : 0)) {
-      e->err = -ENOENT;
-      return;
-    }
-    if (e->name[0])
-      e->qid = (struct uk_qid){.path = f.wqid[0].path,
-                               .vers = f.wqid[0].vers,
-                               .type = f.wqid[0].type};
-  }
-  if (e->type == P9_TREAD || e->type == P9_TWRITE || e->type == P9_TREADDIR)
-    e->count = f.count;
-  if (e->type == P9_TVERSION)
-    e->count = f.msize;
+  kmnt__reply(e->type, e->name[0] != '\0', e->data != KABI_ICA_NONE,
+              dialect_of(k, e->dev), k->mpool[e->slot].base, POOL_ICA_SIZE,
+              &a);
+  e->err = a.err;
+  e->qid = a.qid;
+  e->count = a.count;
 }
 
 static void resume(struct kern *k, uint32_t p);
@@ -730,42 +709,6 @@ int kern__mnt_wstat(struct kern *k, const struct uk_chan *c,
   return exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
 }
 
-/* A 9P2000.L directory entry as the stat the listing gives: the name and
- * qid, a mode from its type (length and times need a Tgetattr each: a
- * stat of the file gives them). */
-static void dirent_stat(const p9_dirent *de, p9_stat *st) {
-  memset(st, 0, sizeof *st);
-  st->qid = de->qid;
-  st->mode = (de->qid.type & P9_QTDIR) ? P9_DMDIR | 0755 : 0644;
-  st->name = de->name;
-}
-
-/* The entries in one Rread (stat(5)) or Rreaddir (dirents) at b[0..n);
- * *next gets the offset to read on from (.L: the last dirent's). */
-static int list_chunk(bool l, const uint8_t *b, uint32_t n, uint64_t *next,
-                      int (*fn)(void *arg, const p9_stat *st), void *arg) {
-  int r = 0;
-  for (uint32_t at = 0; at < n && r == 0;) {
-    p9_stat st;
-    p9_dirent de;
-    long used = l ? p9_dirent_decode(b + at, n - at, &de)
-                  : p9_stat_decode(b + at, n - at, &st);
-    if (used <= 0)
-      return -EIO;
-    at += (uint32_t)used;
-    if (l) {
-      *next = de.offset;
-      if (p9_str_eq(de.name, ".") || p9_str_eq(de.name, ".."))
-        continue;
-      dirent_stat(&de, &st);
-    }
-    r = fn(arg, &st);
-  }
-  if (!l)
-    *next += n;
-  return r;
-}
-
 /* Lists the directory chan c (type M) from its start: fn gets each entry.
  * Opens a fid of its own; the log clunks it at the call's end. */
 int kern__mnt_list(struct kern *k, const struct uk_chan *c,
@@ -795,7 +738,7 @@ int kern__mnt_list(struct kern *k, const struct uk_chan *c,
         e->count == 0)
       break;
     const uint8_t *b = (uint8_t *)k->mpool[e->slot].base + P9_RREAD_DATA_OFF;
-    if ((r = list_chunk(l, b, e->count, &off, fn, arg)) != 0)
+    if ((r = kmnt__list_chunk(l, b, e->count, &off, fn, arg)) != 0)
       break;
   }
   return r < 0 ? r : 0;

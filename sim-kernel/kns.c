@@ -300,6 +300,9 @@ static long read_dir(struct kern *k, uint32_t p, uint32_t id, uint8_t *buf,
     int at = pos;
     r = list_member(k, p, m, at, mem, &l);
   }
+  if (k->mblocked)
+    return -EINPROGRESS; /* a walk for the union's names is out: the offset
+                            must not move for this run */
   return r < 0 ? r : (long)l.n * (long)sizeof *l.out;
 }
 

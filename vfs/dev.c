@@ -185,10 +185,14 @@ int vfs_devopen(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode) {
   (void)kd;
   if (mode & ~(3u | VFS_OTRUNC | VFS_ORCLOSE))
     return -EINVAL;
-  if ((c->qid.type & UK_QTDIR) && (mode & 3u) != VFS_OREAD)
+  if ((c->qid.type & UK_QTDIR) &&
+      ((mode & 3u) != VFS_OREAD || (mode & VFS_OTRUNC)))
     return -EISDIR;
-  if (mode & (VFS_OTRUNC | VFS_ORCLOSE))
+  if (mode & VFS_ORCLOSE)
     return -EPERM;
+  /* [Plan 9] a device file has nothing to truncate: OTRUNC is dropped, so
+   * `echo x > /dev/cons` works as it does there. */
+  mode &= (uint8_t)~VFS_OTRUNC;
   c->mode = mode;
   c->flags |= UK_CHAN_F_OPEN;
   c->offset = 0;

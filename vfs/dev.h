@@ -197,7 +197,8 @@ int vfs_dev_close(struct uk_kdata *kd, uint32_t c);
 /* The generic defaults, for a servant that wraps them.  attach: the root
  * qid (path 0, a directory), refusing a spec (-EINVAL); walk: the gen
  * entry named so (-ENOENT); stat: gen's VFS_GEN_SELF; open: a directory
- * only for reading (-EISDIR), no OTRUNC or ORCLOSE (-EPERM); read: the gen
+ * only for reading and never truncated (-EISDIR), no ORCLOSE (-EPERM),
+ * OTRUNC dropped for a file ([Plan 9]: nothing to truncate); read: the gen
  * entries of a directory, -EPERM for a file; write, create and remove:
  * -EPERM; close: nothing. */
 int vfs_devattach(uint8_t dc, const char *spec, struct uk_chan *c);

@@ -51,11 +51,17 @@ static int do_mount(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
   int i, f = mount_flags(argc, argv, &i);
   if (f < 0 || argc - i < 2 || argc - i > 3)
     return usage(io, argv[0]);
-  int fd = ns_open(argv[i], NS_ORDWR);
-  if (fd < 0)
-    return nsh_fail(io, "mount", argv[i], fd);
-  int r = ns_mount(fd, argv[i + 1], f, argc - i == 3 ? argv[i + 2] : "");
-  ns_close(fd);
+  const char *aname = argc - i == 3 ? argv[i + 2] : "";
+  int r;
+  if (strchr(argv[i], '!') != NULL) { /* a dial string: an external server */
+    r = ns_mount_addr(argv[i], argv[i + 1], f, aname);
+  } else {
+    int fd = ns_open(argv[i], NS_ORDWR);
+    if (fd < 0)
+      return nsh_fail(io, "mount", argv[i], fd);
+    r = ns_mount(fd, argv[i + 1], f, aname);
+    ns_close(fd);
+  }
   if (r < 0)
     fprintf(io->err, "mount: %s %s: %s\n", argv[i], argv[i + 1], strerror(-r));
   return r < 0;
@@ -481,7 +487,8 @@ static int do_help(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
 static const struct nsh_builtin builtins[] = {
     {"bind", do_bind, "bind [-abc] new old    put new (a path or '#x') on old"},
     {"mount", do_mount,
-     "mount [-abc] /srv/NAME old [aname]    mount a server on old"},
+     "mount [-abc] /srv/NAME|tcp!HOST!PORT old [aname]    mount a server "
+     "on old"},
     {"unmount", do_unmount, "unmount [new] old    undo a bind or mount"},
     {"ns", do_ns, "ns [pid]    the namespace as bind/mount lines"},
     {"ls", do_ls, "ls [-l] [path...]"},

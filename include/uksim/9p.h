@@ -338,6 +338,12 @@ struct p9_transport_ops {
    * answer through it, an Rread's data straight from where the op left
    * it. */
   int (*sendv)(p9_transport *t, const struct iovec *iov, int n);
+  /* Optional, with sendv: where the bytes of the Rread answering the
+   * Tread being delivered now (by recv) should go, count bytes the peer
+   * will read in place (the ICA transport's data ICA), or NULL for the
+   * library's buffer.  A file's read op that fills r->buf then reads
+   * straight there, and sendv is handed the bytes where they are. */
+  uint8_t *(*rbuf)(p9_transport *t, size_t count);
 };
 
 struct p9_transport {
@@ -433,6 +439,11 @@ struct p9_srv_ops {
   void (*flush)(p9_req *r);
   /* A fid's last reference is gone (clunk, remove, connection close). */
   void (*destroyfid)(p9_srv *srv, p9_fid *fid);
+  /* Optional: the aux for a new fid a walk of no names copied from fid
+   * (which is not open).  Without it the copy shares fid's aux, which
+   * suits an aux that names a file; a server whose aux is a handle each
+   * fid owns (and destroyfid frees) gives the copy a handle of its own. */
+  uint64_t (*clonefid)(p9_srv *srv, const p9_fid *fid);
   /* 9P2000.L-only operations (see the message layouts in p9_fcall). */
   void (*mkdir)(p9_req *r);    /* ifcall.name in dir r->dfid; fill qid */
   void (*unlinkat)(p9_req *r); /* ifcall.name in dir r->fid */
@@ -663,6 +674,42 @@ void p9_memfs_image_free(p9_memfs_image *img);
  * (a link out of range or to a free slot, a node reached twice or never,
  * a file with children, a user index out of range, a bad name). */
 p9_memfs *p9_memfs_load(const p9_memfs_image *img, int *err);
+
+/* --- a host directory ------------------------------------------------- */
+
+/* A host directory served as it is (net9p/hostfs.c; `uksim 9p serve
+ * --dir`, servers/hostfs): no path leaves it ('..' stops at it, symbolic
+ * links are neither followed nor listed), files are accessed with the
+ * server process's own permissions. */
+typedef struct p9_hostfs p9_hostfs;
+/* Serves dir (a directory that exists), or NULL with -errno. */
+p9_hostfs *p9_hostfs_new(const char *dir, int *err);
+void p9_hostfs_free(p9_hostfs *fs);
+const struct p9_srv_ops *p9_hostfs_ops(void);
+const char *p9_hostfs_dir(const p9_hostfs *fs);
+
+/* Its fids' handles as an image (slot i is handle i, the fid's aux names
+ * it), for a server that keeps them across its own replacement: a path
+ * relative to the directory and the mode its fid opened it with. */
+typedef struct p9_hostfs_handle {
+  bool used;
+  uint32_t gen;
+  const char *path;
+  uint8_t omode; /* P9_ONONE: not open */
+} p9_hostfs_handle;
+
+typedef struct p9_hostfs_image {
+  uint32_t nhandle;
+  p9_hostfs_handle *handle;
+} p9_hostfs_image;
+
+void p9_hostfs_image_get(p9_hostfs *fs, p9_hostfs_image *img);
+void p9_hostfs_image_free(p9_hostfs_image *img);
+/* Serves dir with img's handles, each open one opened again as its fid
+ * had it (without truncating; a file gone since reads as removed);
+ * -EINVAL for a path with an empty, "." or ".." name. */
+p9_hostfs *p9_hostfs_load(const char *dir, const p9_hostfs_image *img,
+                          int *err);
 
 /* --- keys ------------------------------------------------------------- */
 

@@ -15,7 +15,10 @@
  *     in ctl then ends right after its count[4].
  *   With a data ICA, count may be as large as the data ICA (msize bounds
  *   frames only).  Without one the bytes are in the frame as usual, and a
- *   message must fit in the control ICA.
+ *   message must fit in the control ICA.  As 9P allows, a server may move
+ *   fewer bytes than count in one message (ramfs and hostfs: at most 8 MiB
+ *   less 24, their msize); the Rread's or Rwrite's count says how many.
+ *   A Treaddir's answer always travels in the frame.
  * - The server answers in place: the R-message at ctl[0] (a 9P error is an
  *   Rerror with request status 0), handing back the same ICAs.  A request
  *   status < 0 is a transport failure: -EPROTO for a control ICA that holds

@@ -66,6 +66,8 @@ static long answer_len(uint16_t op) {
     return sizeof(struct kabi_register_ans);
   case KABI_ANS_PREPARE:
     return sizeof(struct kabi_prepare_msg);
+  case KABI_ANS_NS:
+    return sizeof(struct kabi_ns_ans);
   default:
     return -1;
   }

@@ -78,6 +78,23 @@ for name, flags, seq in (('classic', 0, classic), ('dotl', 0, dotl),
         f.write(bytes([flags]) + b''.join(seq))
 
 
+# --- the ICA transport: per request len[2] flags[1] ctl (fuzz_icat.c);
+# flags bit 0: a data ICA, bits 1-3 its size in 64-byte steps.
+
+def ica_req(m, flags=0):
+    return struct.pack('<HB', len(m), flags) + m
+
+os.makedirs(os.path.join(here, 'corpus', 'icat'), exist_ok=True)
+with open(os.path.join(here, 'corpus', 'icat', 'classic'), 'wb') as f:
+    f.write(b''.join(ica_req(m) for m in classic))
+with open(os.path.join(here, 'corpus', 'icat', 'bulk'), 'wb') as f:
+    # the session up to a created file, then a bulk Twrite and Tread of
+    # 100 bytes in a 128-byte data ICA
+    bulk_w = msg(118, 20, u32(1) + u64(0) + u32(100))
+    bulk_r = msg(116, 21, u32(1) + u64(0) + u32(100))
+    f.write(b''.join(ica_req(m) for m in classic[:6]) +
+            ica_req(bulk_w, 1 | 2 << 1) + ica_req(bulk_r, 1 | 2 << 1))
+
 # --- the clients: flags[1] script[8] answers (fuzz_client.c, fuzz_aclient.c)
 
 def qids(n):

@@ -3,6 +3,8 @@
 # from its corpus, tests/fuzz/corpus/<target>/:
 #   decode   the 9P codec                    (fuzz_decode.c)
 #   srv      the 9P server                   (fuzz_srv.c)
+#   icat     the ICA transport under a 9P OS server's requests
+#            (fuzz_icat.c)
 #   scn      the scenario parser, trace reader and timeline (fuzz_scn.c;
 #            the shipped scenarios are seeds too)
 #   client   the blocking 9P client's reading of answers (fuzz_client.c)
@@ -10,6 +12,8 @@
 #            (fuzz_aclient.c)
 #   kcall    the kernel's call decoder: kabi_recvmsg and kern__dispatch
 #            on a kernel whose loop never runs (fuzz_kcall.c)
+#   kmnt     the mount driver reading 9P servers' answers (kmnt_msg.c:
+#            fuzz_kmnt.c)
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
 #
 #   run.sh [TARGET...]           the CI run: 2 x FUZZ_SECONDS in all
@@ -35,7 +39,7 @@
 #        (protoc-c), libsodium-dev, libuv1-dev, libjansson-dev.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-all="decode srv scn client aclient kcall"
+all="decode srv icat scn client aclient kcall kmnt"
 long="" update="" replay=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -79,7 +83,7 @@ for f in xalloc.c num.c; do
 done
 net9p_srcs=$base
 for f in addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c \
-         client.c aclient.c stream.c; do
+         client.c aclient.c stream.c icat.c hostfs.c; do
   net9p_srcs="$net9p_srcs $root/net9p/$f"
 done
 scn_srcs=$base
@@ -87,19 +91,24 @@ for f in scn.c scn_lex.c scn_action.c scn_count.c trace.c trace_read.c \
          trace_pb.c timeline.c; do
   scn_srcs="$scn_srcs $root/scenarios/$f"
 done
-# The kernel library is what sim-kernel/ holds, and the ABI's packet I/O.
-kern_srcs="$base $root/lib/kabi_io.c $out/control.pb-c.c"
-for f in "$root"/sim-kernel/*.c; do kern_srcs="$kern_srcs $f"; done
+# The kernel library is what sim-kernel/ holds, and the ABI's packet I/O,
+# with what it links: vfs/ (namespaces) and net9p (the mount driver's 9P).
+kern_srcs="$net9p_srcs $root/lib/kabi_io.c $out/control.pb-c.c"
+for f in "$root"/sim-kernel/*.c "$root"/vfs/*.c; do
+  kern_srcs="$kern_srcs $f"
+done
+# The mount driver's reading of server answers (sim-kernel/kmnt_msg.c).
+kmnt_srcs="$net9p_srcs $root/sim-kernel/kmnt_msg.c"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I$root/include -I$root/lib
        -I$root/net9p -I$root/tests/net9p -I$root/scenarios
-       -I$root/sim-kernel -I$out
+       -I$root/sim-kernel -I$root/vfs -I$out
        $(pkg-config --cflags libuv libsodium jansson libprotobuf-c)"
 
 # The parts a target links: its sources, flags and libraries.
 part_of() {
   case $1 in
-  decode | srv | client | aclient) echo net9p ;;
+  decode | srv | icat | client | aclient) echo net9p ;;
   *) echo "$1" ;;
   esac
 }
@@ -108,13 +117,15 @@ part_srcs() {
   net9p) echo "$net9p_srcs" ;;
   scn) echo "$scn_srcs" ;;
   kcall) echo "$kern_srcs" ;;
+  kmnt) echo "$kmnt_srcs" ;;
   esac
 }
 part_libs() {
   case $1 in
   net9p) pkg-config --libs libsodium libuv ;;
   scn) pkg-config --libs jansson libprotobuf-c ;;
-  kcall) pkg-config --libs libuv libprotobuf-c ;;
+  kcall) pkg-config --libs libuv libprotobuf-c libsodium ;;
+  kmnt) pkg-config --libs libsodium libuv ;;
   esac
 }
 # The kernel scans its tables whole (4096 slots) at every exit; traced

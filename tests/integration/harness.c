@@ -8,12 +8,18 @@
 #include <unistd.h>
 
 static char trace_path[256];
+static char last_name[64];
+
+const char *h_name(void) {
+  return last_name;
+}
 
 void h_boot(mach_client *m, const char *server) {
   static int n;
   struct mach_opts o;
   mach_opts_default(&o);
   snprintf(o.name, sizeof o.name, "test-%d-%d", (int)getpid(), n++);
+  snprintf(last_name, sizeof last_name, "%s", o.name);
   if (getenv("UKSIM_TEST_TRACE")) /* debugging a test: the kernel's trace */
     o.trace = -1;
   /* Every test's event trace is checked for the exactly-one-answer

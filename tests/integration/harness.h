@@ -18,6 +18,9 @@ static inline int scaled(int n) {
 /* Boots a machine with a unique name and starts the kvs server. */
 void h_boot(mach_client *m, const char *server);
 
+/* The name of the machine h_boot booted last (for another client). */
+const char *h_name(void);
+
 /* Spawns an application process; returns the wait id for h_wait. */
 int64_t h_spawn(mach_client *m, const char *prog, char **args, size_t n,
                 const char *name, int *proc);

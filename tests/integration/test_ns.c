@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,12 @@
 #include "ktab.h"
 
 static mach_client m;
+
+static uint64_t stats_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void attach(const char *name) {
   int fd, proc;
@@ -426,4 +433,195 @@ Test(ns, diod_mounted_over_tcp, .timeout = 60) {
   char cmd[96];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
+}
+
+/* A server that answers garbage, or dies, after a good mount: each call
+ * on its mount fails with an error, the namespace is as it was, and the
+ * kernel serves on (the machine halts with no ICA left, every request
+ * answered once). */
+static void hostile(const char *mode) {
+  char names[512];
+  int fd, proc;
+  h_boot(&m, NULL);
+  char *args[] = {"bad", (char *)mode, "3", "7"};
+  cr_assert_eq(mach_spawn(&m, "p9_garbage", args, 4, "bad",
+                          MACH_SPAWN_REGISTERED, NULL),
+               0, "%s", m.error);
+  cr_assert_eq(mach_attach(&m, "t-hostile", -1, 0, &proc, &fd), 0);
+  char v[16];
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+  post_and_mount("bad", "/n", NS_MREPL);
+  for (int i = 0; i < 3; i++) {
+    cr_assert_lt(ns_open("/n/x", NS_OREAD), 0, "%s: open", mode);
+    ns_dir d;
+    cr_assert_lt(ns_stat("/n/y", &d), 0, "%s: stat", mode);
+    cr_assert_lt(ns_create("/n/z", NS_OWRITE, 0644), 0, "%s: create", mode);
+  }
+  list("/", names, sizeof names);
+  cr_assert_str_eq(names, "bin dev env fd mnt n net proc srv tmp ");
+  cr_assert_eq(ns_unmount(NULL, "/n"), 0);
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "");
+  h_halt_clean(&m);
+}
+
+Test(ns, a_server_answering_garbage_fails_only_its_calls, .timeout = 60) {
+  hostile("garbage");
+}
+Test(ns, a_server_answering_the_wrong_type, .timeout = 60) {
+  hostile("type");
+}
+Test(ns, a_server_answering_past_its_ica, .timeout = 60) {
+  hostile("size");
+}
+Test(ns, a_server_failing_the_transport, .timeout = 60) {
+  hostile("error");
+}
+Test(ns, a_server_dying_mid_walk, .timeout = 60) {
+  hostile("die");
+}
+
+/* Mounting what is not a server, and binding onto what is not there. */
+Test(ns, mounting_a_non_server_is_refused, .timeout = 60) {
+  attach("t-nonsrv");
+  int fd = ns_open("/dev/cons", NS_ORDWR);
+  cr_assert_geq(fd, 0);
+  cr_assert_lt(ns_mount(fd, "/n", NS_MREPL, ""), 0);
+  cr_assert_eq(ns_mount(99, "/n", NS_MREPL, ""), -EBADF);
+  cr_assert_eq(ns_bind("#c", "/nope", NS_MREPL), -ENOENT);
+  cr_assert_eq(ns_bind("/dev/cons", "/n", NS_MREPL), -EINVAL);
+  cr_assert_lt(ns_mount_addr("tcp!127.0.0.1!1", "/n", NS_MREPL, ""), 0);
+  h_halt_clean(&m);
+}
+
+/* #| between two processes sharing a namespace (Plan 9: bind '#|' on a
+ * directory both see): a read of the empty pipe is a deferred answer --
+ * the reader waits while the kernel serves the writer -- and ends with the
+ * bytes; the writer's close is the reader's end of file. */
+Test(ns, a_pipe_read_waits_for_the_writer, .timeout = 60) {
+  char buf[64], v[16];
+  int me, fd, rfd, sync[2];
+  h_boot(&m, NULL);
+  cr_assert_eq(mach_attach(&m, "reader", -1, 0, &me, &fd), 0);
+  cr_assert_eq(pipe(sync), 0);
+  /* Fork before this process's first call: libuksim's connection is one
+   * per process, and the child must use its own. */
+  pid_t c = fork();
+  if (c == 0) { /* the writer: a process of the same machine, same ns */
+    mach_client w;
+    int wfd, wslot;
+    if (mach_connect(&w, h_name()) < 0 ||
+        mach_attach(&w, "writer", me, 0, &wslot, &wfd) < 0)
+      _exit(10);
+    snprintf(v, sizeof v, "%d", wfd);
+    setenv("UKSIM_FD", v, 1);
+    if (ns_bind("#|", "/n", NS_MREPL) < 0 || write(sync[1], "b", 1) != 1)
+      _exit(11);
+    usleep(300000); /* the reader is waiting in its read by now */
+    ns_dir d;
+    if (ns_stat("/n/data1", &d) < 0) /* served while the reader waits */
+      _exit(12);
+    int fd1 = ns_open("/n/data1", NS_OWRITE);
+    if (fd1 < 0 || ns_write(fd1, "through the pipe", 16) != 16)
+      _exit(13);
+    _exit(ns_close(fd1) == 0 ? 0 : 14);
+  }
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+  cr_assert_eq(read(sync[0], buf, 1), 1, "the writer did not bind");
+  rfd = ns_open("/n/data", NS_OREAD);
+  cr_assert_geq(rfd, 0, "open /n/data: %s", strerror(-rfd));
+  uint64_t t0 = stats_ms();
+  long n = ns_read(rfd, buf, sizeof buf);
+  cr_assert_eq(n, 16, "read: %ld", n);
+  cr_assert_geq(stats_ms() - t0, 150, "the read did not wait for the writer");
+  cr_assert_eq(memcmp(buf, "through the pipe", 16), 0);
+  int st;
+  cr_assert_eq(waitpid(c, &st, 0), c);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer: %d", st);
+  cr_assert_eq(ns_read(rfd, buf, sizeof buf), 0, "end of file");
+  cr_assert_eq(ns_close(rfd), 0);
+  h_halt_clean(&m);
+}
+
+/* Fig. 6 (b) twice: a union of two servers, ramfs and a second ramfs
+ * (another service), on one directory: each one's files show, a name in
+ * both shows the first's, and a create goes to the one mounted with -c. */
+Test(ns, a_union_of_two_servers, .timeout = 60) {
+  char names[512];
+  boot_ramfs("t-2srv");
+  char *args[] = {"--name", "ramfs2"};
+  cr_assert_eq(mach_spawn(&m, "ramfs", args, 2, "ramfs2",
+                          MACH_SPAWN_REGISTERED, NULL),
+               0, "%s", m.error);
+  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/a", "first's a");
+  put("/n/both", "first's both");
+  cr_assert_eq(ns_bind("/", "/mnt", NS_MREPL), 0); /* somewhere to stand */
+  post_and_mount("ramfs2", "/tmp", NS_MREPL | NS_MCREATE);
+  put("/tmp/b", "second's b");
+  put("/tmp/both", "second's both");
+  cr_assert_eq(ns_unmount(NULL, "/tmp"), 0);
+  post_and_mount("ramfs2", "/n", NS_MAFTER);
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "both a b ", "%s", names);
+  expect("/n/a", "first's a");
+  expect("/n/b", "second's b");
+  expect("/n/both", "first's both");
+  put("/n/new", "created in the first");
+  cr_assert_eq(ns_unmount(NULL, "/n"), 0);
+  post_and_mount("ramfs", "/n", NS_MREPL);
+  expect("/n/new", "created in the first");
+  h_halt_clean(&m);
+}
+
+/* uksim spawn starts a server in a running machine: it posts itself. */
+Test(ns, uksim_spawn_starts_a_server, .timeout = 60) {
+  char cmd[512], names[512];
+  attach("t-spawn");
+  const char *uksim = getenv("UKSIM_BUILD_ROOT");
+  snprintf(cmd, sizeof cmd,
+           "%s/cli/uksim spawn --name %s --server ramfs -- --name ramfs3 "
+           ">/dev/null",
+           uksim, h_name());
+  cr_assert_eq(system(cmd), 0, "%s", cmd);
+  snprintf(cmd, sizeof cmd,
+           "%s/cli/uksim spawn --name %s no-such-program 2>/dev/null", uksim,
+           h_name());
+  int st = system(cmd);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "a missing program: %d",
+            st);
+  post_and_mount("ramfs3", "/n", NS_MREPL | NS_MCREATE);
+  put("/n/x", "spawned");
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "x ");
+  h_halt_clean(&m);
+}
+
+/* The shell mounts an external server by its dial string. */
+Test(ns, the_shell_mounts_by_address, .timeout = 60) {
+  char addr[64], cmd[512], out[256] = {0};
+  h_boot(&m, NULL);
+  const char *root = getenv("UKSIM_BUILD_ROOT");
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", free_port());
+  char uksim[256];
+  snprintf(uksim, sizeof uksim, "%s/cli/uksim", root);
+  char *argv[] = {uksim, "9p", "serve", addr, NULL};
+  pid_t pid;
+  cr_assert_eq(posix_spawn(&pid, uksim, NULL, NULL, argv, environ), 0);
+  snprintf(cmd, sizeof cmd,
+           "%s sh --name %s -c 'mount -c %s /n; echo hi > /n/f; cat /n/f' "
+           "2>&1",
+           uksim, h_name(), addr);
+  for (int i = 0; i < 100 && strcmp(out, "hi\n") != 0; i++) {
+    usleep(20000); /* until the server listens */
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+  }
+  cr_assert_str_eq(out, "hi\n");
+  stop(pid);
+  h_halt_clean(&m);
 }

@@ -53,10 +53,11 @@ static inline int cap_sendv(p9_transport *t, const struct iovec *iov, int n) {
   return cap_send(t, buf, len);
 }
 
-static const struct p9_transport_ops cap_ops = {cap_send, cap_close, cap_sendv};
+static const struct p9_transport_ops cap_ops = {
+    .send = cap_send, .close = cap_close, .sendv = cap_sendv};
 /* A transport without sendv: the server hands it buffers to keep. */
-static const struct p9_transport_ops cap_ops_owning = {cap_send, cap_close,
-                                                       NULL};
+static const struct p9_transport_ops cap_ops_owning = {.send = cap_send,
+                                                       .close = cap_close};
 
 static inline void cap_init(cap *c) {
   memset(c, 0, sizeof(*c));

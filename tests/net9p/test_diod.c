@@ -220,7 +220,7 @@ Test(diod, our_client_against_diod, .timeout = 120) {
 
 Test(diod, benchmark_reports_both_servers, .timeout = 120) {
   const char *tool = getenv("UKSIM_9P");
-  char out[2048];
+  char out[4096];
   if (!tool)
     cr_skip_test("UKSIM_9P not set (run through meson test)");
   need_diod();
@@ -233,14 +233,16 @@ Test(diod, benchmark_reports_both_servers, .timeout = 120) {
       "\"small_ops_per_s\": ",      "\"large_read_mb_s\": ",
       "\"diod_small_ops_per_s\": ", "\"diod_large_read_mb_s\": ",
       "\"small_ratio_p10\": ",      "\"small_ratio_p50\": ",
-      "\"large_ratio_p90\": "};
+      "\"large_ratio_p90\": ",      "\"memfs_small_ops_per_s\": ",
+      "\"memfs_large_read_mb_s\": "};
   const char *pinned = strstr(out, "\"pinned\": {");
   cr_assert_not_null(pinned, "no pinned figures in %s", out);
   cr_assert_not_null(strstr(out, "\"rounds\": 3"), "%s", out);
   cr_assert_not_null(strstr(out, "\"poll_us\": 50"), "%s", out);
   cr_assert_not_null(strstr(out, "\"cross_core\": "), "%s", out);
   /* the same keys unpinned (top level, before "pinned") and pinned */
-  for (int i = 0; i < 7; i++) {
+  cr_assert_not_null(strstr(out, "{\"server\": \"hostfs\", "), "%s", out);
+  for (int i = 0; i < 9; i++) {
     const char *k = strstr(out, keys[i]), *kp = strstr(pinned, keys[i]);
     cr_assert(k && k < pinned, "no unpinned %s in %s", keys[i], out);
     cr_assert_not_null(kp, "no pinned %s in %s", keys[i], out);

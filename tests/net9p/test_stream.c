@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -642,6 +643,48 @@ Test(stream, command_line_tool, .timeout = 60) {
       WEXITSTATUS(sh(out, sizeof(out), "%s bench 9p --bogus 2>&1", tool)), 2);
   cr_assert(strstr(out, "unknown option --bogus"), "%s", out);
   bg_stop(&b);
+}
+
+/* `uksim 9p serve --dir` serves a host directory: its files are read
+ * and written through the tool, and a link out of it is not followed. */
+Test(stream, command_line_tool_serves_a_host_directory, .timeout = 60) {
+  const char *tool = getenv("UKSIM_9P");
+  char dir[] = "/tmp/serve-dir-XXXXXX", out[4096], addr[128], path[160];
+  int pid = 0;
+  FILE *p;
+  if (!tool)
+    cr_skip_test("UKSIM_9P not set (run through meson test)");
+  cr_assert_not_null(mkdtemp(dir));
+  cr_assert_eq(sh(out, sizeof(out),
+                  "echo hi > %s/hello && ln -s /etc/passwd %s/esc", dir, dir),
+               0);
+  snprintf(out, sizeof(out),
+           "echo $$; exec %s 9p serve --dir %s tcp!127.0.0.1!0", tool, dir);
+  cr_assert_not_null(p = popen(out, "r"));
+  cr_assert_eq(fscanf(p, "%d serving on %127s", &pid, addr), 2);
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p '%s' cat /hello", tool, addr), 0);
+  cr_assert_str_eq(out, "hi\n");
+  cr_assert_eq(sh(out, sizeof(out), "%s 9p '%s' ls /", tool, addr), 0);
+  cr_assert_str_eq(out, "hello\n", "the link is not listed");
+  cr_assert_neq(sh(out, sizeof(out), "%s 9p '%s' cat /esc 2>&1", tool, addr),
+                0);
+  cr_assert_neq(
+      sh(out, sizeof(out), "%s 9p '%s' cat /../etc/passwd 2>&1", tool, addr),
+      0);
+  cr_assert_eq(
+      sh(out, sizeof(out), "echo new | %s 9p '%s' write /made", tool, addr), 0);
+  snprintf(path, sizeof(path), "%s/made", dir);
+  cr_assert_eq(sh(out, sizeof(out), "cat %s", path), 0);
+  cr_assert_str_eq(out, "new\n", "written on the host");
+  kill(pid, SIGTERM);
+  pclose(p);
+  cr_assert_eq(sh(out, sizeof(out),
+                  "%s 9p serve --dir %s/none "
+                  "tcp!127.0.0.1!0 2>&1",
+                  tool, dir) != 0,
+               1);
+  cr_assert(strstr(out, "No such file or directory"), "%s", out);
+  sh(out, sizeof(out), "rm -rf %s", dir);
 }
 
 /* A server that says its errors as Linux does: a walk that finds

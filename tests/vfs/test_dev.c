@@ -116,7 +116,7 @@ Test(vfs_dev, open_checks_the_mode, .timeout = 10) {
   snap_take();
   cr_assert_eq(vfs_dev_open(kd, r, VFS_OWRITE), -EISDIR);
   cr_assert_eq(vfs_dev_open(kd, r, VFS_ORDWR), -EISDIR);
-  cr_assert_eq(vfs_dev_open(kd, r, VFS_OREAD | VFS_OTRUNC), -EPERM);
+  cr_assert_eq(vfs_dev_open(kd, r, VFS_OREAD | VFS_OTRUNC), -EISDIR);
   cr_assert_eq(vfs_dev_open(kd, r, VFS_OREAD | VFS_ORCLOSE), -EPERM);
   cr_assert_eq(vfs_dev_open(kd, r, 0x80), -EINVAL);
   cr_assert_eq(vfs_dev_open(kd, UK_VFS_NONE, VFS_OREAD), -EBADF);

@@ -181,3 +181,15 @@ Test(vfs_devcons, check_catches_rings_out_of_bounds, .timeout = 10) {
   cr_assert_eq(vfs_check(kd, why, sizeof why), -EUCLEAN);
   kd->vfs.cons.in_head = 0;
 }
+
+/* [Plan 9] a device file has nothing to truncate: `echo x > /dev/cons`
+ * opens with OTRUNC, which is dropped, and writes. */
+Test(vfs_devcons, otrunc_is_dropped_for_its_files, .timeout = 10) {
+  uint32_t c = open_in(p0, "#c/cons", VFS_OWRITE | VFS_OTRUNC);
+  cr_assert_eq(kd->vfs.chan[UK_VFS_INDEX(c)].mode, VFS_OWRITE);
+  cr_assert_eq(vfs_dev_write(kd, c, "x\n", 2, 0), 2);
+  uint32_t n = open_in(p0, "#c/null", VFS_OWRITE | VFS_OTRUNC);
+  cr_assert_eq(vfs_dev_write(kd, n, "y", 1, 0), 1);
+  vfs_chan_unref(kd, c);
+  vfs_chan_unref(kd, n);
+}
