@@ -4,6 +4,7 @@
  * namespace. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -79,8 +80,9 @@ int cmd_sh(int argc, char **argv) {
   }
   struct nsh sh;
   nsh_init(&sh, stdout, stderr);
+  sh.kernel_fd = atoi(getenv("UKSIM_FD")); /* cli_attach set it */
   int st = cmds ? nsh_run(&sh, cmds, strlen(cmds))
-                : nsh_loop(&sh, stdin, isatty(0) ? "nsh% " : NULL);
+                : nsh_loop(&sh, 0, isatty(0) ? "nsh% " : NULL);
   fflush(stdout);
   mach_close(&mc);
   return st;

@@ -54,13 +54,14 @@ struct inode {
   char *path; /* NULL: a free slot */
   uint64_t nlookup;
   uint64_t gen;
-  size_t next; /* the next slot in its hash chain, 0 none */
+  size_t next; /* the next slot in its hash chain, or on the free list */
 };
 
 static struct {
   struct inode *v;
   size_t n, cap;
   size_t bucket[NBUCKET];
+  size_t free; /* the first free slot, 0 none */
   struct fuse_session *se;
 } fs;
 
@@ -93,9 +94,11 @@ static void chain_del(size_t i) {
 
 /* A free slot, or a new one. */
 static size_t slot_new(void) {
-  for (size_t i = 2; i < fs.n; i++)
-    if (fs.v[i].path == NULL)
-      return i;
+  if (fs.free) {
+    size_t i = fs.free;
+    fs.free = fs.v[i].next;
+    return i;
+  }
   if (fs.n == fs.cap) {
     fs.cap = fs.cap ? 2 * fs.cap : 256;
     fs.v = xreallocarray(fs.v, fs.cap, sizeof *fs.v);
@@ -126,6 +129,8 @@ static void ino_forget(fuse_ino_t ino, uint64_t n) {
     chain_del(ino);
     free(e->path);
     e->path = NULL;
+    e->next = fs.free;
+    fs.free = ino;
   }
 }
 
@@ -350,7 +355,6 @@ static size_t add_plus(fuse_req_t req, fuse_ino_t dir, const ns_dir *d,
                        char *buf, size_t rem, off_t next) {
   char path[UK_PATH_MAX + 1];
   struct fuse_entry_param e;
-  struct stat st;
   if (join(dir, d->name, path) < 0)
     return (size_t)-1; /* skipped: too long to reach */
   size_t want = fuse_add_direntry_plus(req, NULL, 0, d->name, NULL, 0);
@@ -364,7 +368,6 @@ static size_t add_plus(fuse_req_t req, fuse_ino_t dir, const ns_dir *d,
   e.attr_timeout = e.entry_timeout =
       (d->flags & KABI_DIR_PARTIAL) ? 0 : TIMEOUT;
   to_stat(d, e.ino, &e.attr);
-  (void)st;
   return fuse_add_direntry_plus(req, buf, rem, d->name, &e, next);
 }
 
@@ -483,7 +486,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void op_release(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi) {
   (void)ino;
-  fuse_reply_err(req, -check(ns_close((int)fi->fh)) & 0xffff);
+  int r = check(ns_close((int)fi->fh));
+  fuse_reply_err(req, -r);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -350,10 +350,19 @@ static int ps_line(struct nsh_io *io, const char *pid) {
   return r < 0 && r != -ENOENT ? nsh_fail(io, "ps", path, r) : 0;
 }
 
+/* The process table as `uksim ps` prints it, from #k/procs; without #k,
+ * Plan 9's way: a line per #p/PID/status. */
 static int do_ps(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
   (void)sh;
   if (argc != 1)
     return usage(io, argv[0]);
+  struct nsh_buf k = {0};
+  if (nsh_read_file("#k/procs", &k) == 0) {
+    nsh_write(io, k.p, k.n);
+    nsh_buf_free(&k);
+    return 0;
+  }
+  nsh_buf_free(&k);
   struct dirlist l = {0};
   int r = read_dir("#p", &l);
   if (r < 0) {
@@ -498,7 +507,7 @@ static const struct nsh_builtin builtins[] = {
     {"rm", do_rm, "rm [-r] path..."},
     {"cd", do_cd, "cd [dir]    default /"},
     {"pwd", do_pwd, "pwd"},
-    {"ps", do_ps, "ps    every process's #p/PID/status"},
+    {"ps", do_ps, "ps    the process table (#k/procs, else #p/*/status)"},
     {"kill", do_kill, "kill pid...    writes kill to #p/PID/ctl"},
     {"rfork", do_rfork,
      "rfork [nNF]    n copy of the namespace (default), N clean, F no fds"},

@@ -4,6 +4,8 @@
 #include "nsh.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@ void nsh_init(struct nsh *sh, FILE *out, FILE *err) {
   memset(sh, 0, sizeof *sh);
   sh->out = out;
   sh->err = err;
+  sh->kernel_fd = -1;
 }
 
 static void buf_add(struct nsh_buf *b, const void *p, size_t n) {
@@ -219,23 +222,102 @@ int nsh_run(struct nsh *sh, const char *line, size_t n) {
   return sh->status;
 }
 
-int nsh_loop(struct nsh *sh, FILE *in, const char *prompt) {
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
+/* Lines read from a descriptor: the bytes after the last line given. */
+struct lines {
+  char buf[NSH_LINE_MAX + 2];
+  size_t n;
+  bool skipping; /* in the rest of a line that was too long */
+  bool eof;
+};
+
+/* Waits until in is readable; false when the kernel connection ended
+ * first (after saying so). */
+static bool wait_input(struct nsh *sh, int in) {
+  struct pollfd p[2] = {{.fd = in, .events = POLLIN},
+                        {.fd = sh->kernel_fd, .events = POLLRDHUP}};
   for (;;) {
-    if (prompt) {
+    if (poll(p, sh->kernel_fd >= 0 ? 2 : 1, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      return true; /* let the read say what is wrong */
+    }
+    if (p[1].revents) {
+      fprintf(sh->err, "nsh: the kernel closed this process's connection "
+                       "(killed, or the machine halted)\n");
+      return false;
+    }
+    if (p[0].revents)
+      return true;
+  }
+}
+
+/* Takes the next line out of l into line[] (NUL-terminated, *len bytes
+ * with its newline): 1, or 0 when more input is needed, -1 at the end.
+ * Too long a line is given as its first NSH_LINE_MAX + 1 bytes, which the
+ * parser refuses, and the rest of it is skipped. */
+static int next_line(struct lines *l, char *line, size_t *len) {
+  for (;;) {
+    char *nl = memchr(l->buf, '\n', l->n);
+    bool full = l->n == sizeof l->buf - 1;
+    if (!nl && !l->eof && !full)
+      return 0;
+    size_t k = nl ? (size_t)(nl - l->buf) + 1 : l->n;
+    if (k == 0)
+      return -1; /* the end, nothing left */
+    bool tail = l->skipping;
+    l->skipping = nl == NULL && full;
+    memcpy(line, l->buf, k);
+    line[k] = '\0';
+    memmove(l->buf, l->buf + k, l->n - k);
+    l->n -= k;
+    if (!tail) {
+      *len = k;
+      return 1;
+    }
+  }
+}
+
+/* Reads more into l; false at the end of input or of the kernel
+ * connection. */
+static bool fill(struct nsh *sh, struct lines *l, int in) {
+  if (!wait_input(sh, in)) {
+    sh->status = 1;
+    return false;
+  }
+  ssize_t n;
+  do
+    n = read(in, l->buf + l->n, sizeof l->buf - 1 - l->n);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    l->eof = true;
+  else
+    l->n += (size_t)n;
+  return true;
+}
+
+int nsh_loop(struct nsh *sh, int in, const char *prompt) {
+  static struct lines l;
+  static char line[sizeof l.buf];
+  memset(&l, 0, sizeof l);
+  bool prompted = false, more = true;
+  while (more && !sh->exited) {
+    if (prompt && !prompted) {
       fputs(prompt, sh->out);
       fflush(sh->out);
+      prompted = true;
     }
-    if ((n = getline(&line, &cap, in)) < 0)
+    size_t len = 0;
+    int r = next_line(&l, line, &len);
+    if (r < 0)
       break;
-    nsh_run(sh, line, (size_t)n);
-    if (sh->exited)
-      break;
+    if (r == 0) {
+      more = fill(sh, &l, in);
+      continue;
+    }
+    prompted = false;
+    nsh_run(sh, line, len);
   }
-  if (prompt && n < 0)
+  if (prompt && l.eof)
     fputc('\n', sh->out);
-  free(line);
   return sh->status;
 }

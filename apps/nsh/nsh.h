@@ -36,6 +36,10 @@ struct nsh {
   FILE *out, *err; /* the host's stdout and stderr, normally */
   int status;      /* of the last command run */
   bool exited;     /* `exit` ran: stop reading lines */
+  /* The kernel connection, watched while waiting for a line: a process
+   * the kernel killed (kill PID from another shell) or whose machine
+   * halted ends at once instead of at its next command.  -1: none. */
+  int kernel_fd;
 };
 
 /* Output of a command: a host stream, or a buffer for the next stage of a
@@ -60,9 +64,12 @@ void nsh_init(struct nsh *sh, FILE *out, FILE *err);
  * parse, after the parser's message on sh->err). */
 int nsh_run(struct nsh *sh, const char *line, size_t n);
 
-/* Reads lines from in until its end or `exit`, prompting on sh->out when
- * prompt is not NULL; returns the last status. */
-int nsh_loop(struct nsh *sh, FILE *in, const char *prompt);
+/* Reads lines from descriptor in until its end, `exit` or the kernel
+ * connection's end, prompting on sh->out when prompt is not NULL; returns
+ * the last status (1 when the kernel connection ended).  A line over
+ * NSH_LINE_MAX is refused as the parser refuses it, without being read
+ * whole. */
+int nsh_loop(struct nsh *sh, int in, const char *prompt);
 
 /* What builtins use. */
 void nsh_write(struct nsh_io *io, const void *p, size_t n);

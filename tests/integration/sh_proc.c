@@ -24,12 +24,11 @@ int sp_boot(mach_client *m, char *name, const char *server) {
 
 const char *sp_run(int *status, const char *fmt, ...) {
   static char out[65536];
-  char cmd[4096];
+  char cmd[4096] = "exec 2>&1; "; /* every command's errors, not the last's */
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  vsnprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), fmt, ap);
   va_end(ap);
-  strncat(cmd, " 2>&1", sizeof cmd - strlen(cmd) - 1);
   FILE *f = popen(cmd, "r");
   cr_assert_not_null(f);
   size_t n = fread(out, 1, sizeof out - 1, f);
@@ -78,9 +77,14 @@ const char *sp_sh_do(struct sp_sh *s, const char *line) {
   fflush(s->in);
   out[0] = '\0';
   while (fgets(l, sizeof l, s->out)) {
-    if (strcmp(l, "--done--\n") == 0)
-      return out;
+    /* Output without a final newline (cat /dev/pid) runs into the mark. */
+    size_t ll = strlen(l), ml = strlen("--done--\n");
+    bool done = ll >= ml && strcmp(l + ll - ml, "--done--\n") == 0;
+    if (done)
+      l[ll - ml] = '\0';
     n += (size_t)snprintf(out + n, sizeof out - n, "%s", l);
+    if (done)
+      return out;
     if (n >= sizeof out)
       n = sizeof out - 1;
   }

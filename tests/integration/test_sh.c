@@ -16,8 +16,8 @@ Test(sh, lists_the_root_and_moves_about, .timeout = 120) {
   char name[64];
   int st;
   sp_boot(&m, name, NULL);
-  const char *out = sp_run(&st, SH "%s -c 'ls /; pwd; cd /n/..; cd mnt; pwd'",
-                           name);
+  const char *out =
+      sp_run(&st, SH "%s -c 'ls /; pwd; cd /n/..; cd mnt; pwd'", name);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect(strncmp(out, root, strlen(root)) == 0, "%s", out);
   cr_expect(strstr(out, "/\n/mnt\n"), "%s", out);
@@ -57,9 +57,8 @@ Test(sh, pipes_and_redirections_in_the_shell, .timeout = 120) {
   char name[64];
   int st;
   sp_boot(&m, name, NULL);
-  const char *out =
-      sp_run(&st, SH "%s -c 'ls / | wc; echo a b c | cat | wc; ls / | cat'",
-             name);
+  const char *out = sp_run(
+      &st, SH "%s -c 'ls / | wc; echo a b c | cat | wc; ls / | cat'", name);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect(strstr(out, "     10      10      38\n"
                         "      1       3       6\n"),
@@ -73,13 +72,12 @@ Test(sh, bind_and_unmount_change_the_tree, .timeout = 120) {
   char name[64];
   int st;
   sp_boot(&m, name, NULL);
-  const char *out =
-      sp_run(&st, SH "%s -c 'bind / /tmp; ls /tmp; unmount /tmp; ls /tmp'",
-             name);
+  const char *out = sp_run(
+      &st, SH "%s -c 'bind / /tmp; ls /tmp; unmount /tmp; ls /tmp'", name);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect_str_eq(out, root);
-  out = sp_run(&st, SH "%s -c 'bind -a /dev /n; bind -b / /n; ls /n | wc'",
-               name);
+  out =
+      sp_run(&st, SH "%s -c 'bind -a /dev /n; bind -b / /n; ls /n | wc'", name);
   cr_expect_eq(st, 0, "%s", out);
   h_halt_clean(&m);
 }
@@ -101,8 +99,8 @@ Test(sh, namespaces_differ_between_processes, .timeout = 120) {
   cr_expect_str_eq(out, "", "fresh: %s", out);
   out = sp_run(&st, SH "%s --copy left -c 'unmount /tmp; ls /tmp'", name);
   cr_expect_str_eq(out, "", "copy, unmounted: %s", out);
-  cr_expect_str_eq(sp_sh_do(&left, "ls /tmp | wc"),
-                   "     10      10      38\n", "the copy's unmount leaked");
+  cr_expect_str_eq(sp_sh_do(&left, "ls /tmp | wc"), "     10      10      38\n",
+                   "the copy's unmount leaked");
   out = sp_run(&st, SH "%s --share nobody -c 'ls'", name);
   cr_expect_eq(st, 1);
   cr_expect(strstr(out, "no process 'nobody'"), "%s", out);
@@ -133,5 +131,47 @@ Test(sh, builds_a_namespace_from_servants, .timeout = 120) {
   cr_expect_eq(st, 0, "%s", out);
   out = sp_run(&st, SH "%s -c 'ps'", name);
   cr_expect_eq(st, 0, "%s", out);
+  h_halt_clean(&m);
+}
+
+/* kill writes "kill" to #p/PID/ctl; the killed shell, waiting for a line,
+ * sees its connection close and ends with status 1. */
+Test(sh, kill_ends_another_process, .timeout = 120) {
+  mach_client m;
+  char name[64], pid[32];
+  int st;
+  struct sp_sh victim;
+  sp_boot(&m, name, NULL);
+  sp_sh_start(&victim, name, "victim", NULL);
+  snprintf(pid, sizeof pid, "%s", sp_sh_do(&victim, "cat /dev/pid"));
+  pid[strcspn(pid, "\n")] = '\0';
+  const char *out = sp_run(&st, SH "%s -c 'ps'", name);
+  cr_expect(strstr(out, "victim"), "%s", out);
+  out = sp_run(&st, SH "%s -c 'kill %s'", name, pid);
+  cr_expect_eq(st, 0, "%s", out);
+  char line[256] = "";
+  cr_expect_not_null(fgets(line, sizeof line, victim.out));
+  cr_expect(strstr(line, "the kernel closed this process's connection"), "%s",
+            line);
+  cr_expect_eq(sp_sh_end(&victim), 1);
+  out = sp_run(&st, SH "%s -c 'ps'", name);
+  cr_expect_null(strstr(out, "victim"), "%s", out);
+  out = sp_run(&st, SH "%s -c 'kill %s'", name, pid);
+  cr_expect_eq(st, 1);
+  cr_expect(strstr(out, "kill: #p/"), "%s", out);
+  h_halt_clean(&m);
+}
+
+/* nsh as a program the kernel spawns: -c's status is the process's. */
+Test(sh, nsh_spawned_by_the_kernel_exits_with_its_status, .timeout = 120) {
+  mach_client m;
+  char name[64];
+  char *ok[] = {"-c", "bind -c '#e' /env; echo v > /env/x; cat /env/x"};
+  char *bad[] = {"-c", "ls /nope"};
+  char *usage[] = {"-x"};
+  sp_boot(&m, name, NULL);
+  cr_expect_eq(h_wait(&m, h_spawn(&m, "nsh", ok, 2, "nsh-ok", NULL)), 0);
+  cr_expect_eq(h_wait(&m, h_spawn(&m, "nsh", bad, 2, "nsh-bad", NULL)), 1);
+  cr_expect_eq(h_wait(&m, h_spawn(&m, "nsh", usage, 1, "nsh-usage", NULL)), 2);
   h_halt_clean(&m);
 }
