@@ -545,13 +545,20 @@ static uint32_t net_cap(uint32_t n) {
  * data ICA if it has one, else they are copied from the answer (n <=
  * KABI_NS_SMALL); on a net link they come in the answer and are copied
  * where the call wants them (a copy the network makes unavoidable). */
+/* The data ICA a read or write on c takes along (none on a net link,
+ * whose messages carry the bytes), and the count, cut to one message on a
+ * net link. */
+static uint32_t io_data(const struct uk_chan *c, uint32_t *n) {
+  if (!is_net(c->dev))
+    return K->mdata;
+  *n = net_cap(*n);
+  return KABI_ICA_NONE;
+}
+
 static long mread(struct uk_kdata *kd, const struct uk_chan *c, void *buf,
                   uint32_t n, uint64_t off) {
   (void)kd;
-  bool net = is_net(c->dev);
-  uint32_t data = net ? KABI_ICA_NONE : K->mdata;
-  if (net)
-    n = net_cap(n);
+  uint32_t data = io_data(c, &n);
   struct kmnt_ex want = {.type = P9_TREAD, .fid = c->fid, .off = off}, *e;
   p9_fcall f = {.type = P9_TREAD, .fid = c->fid, .offset = off, .count = n};
   int r = exchange(K, c->dev, &want, &f, data, 0, &e);
@@ -568,10 +575,7 @@ static long mread(struct uk_kdata *kd, const struct uk_chan *c, void *buf,
 static long mwrite(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
                    uint32_t n, uint64_t off) {
   (void)kd;
-  bool net = is_net(c->dev);
-  uint32_t data = net ? KABI_ICA_NONE : K->mdata;
-  if (net)
-    n = net_cap(n);
+  uint32_t data = io_data(c, &n);
   struct kmnt_ex want = {.type = P9_TWRITE, .fid = c->fid, .off = off}, *e;
   p9_fcall f = {.type = P9_TWRITE, .fid = c->fid, .offset = off, .count = n,
                 .data = data == KABI_ICA_NONE ? buf : NULL};
