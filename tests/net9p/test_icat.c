@@ -242,7 +242,9 @@ static void file_attach(p9_req *r) {
 Test(icat, an_op_answering_later_is_awaited_on_the_loop) {
   uv_loop_t loop;
   uv_timer_t tm;
-  struct p9_srv_ops ops = {.attach = file_attach, .read = slow_read};
+  /* static: the server borrows its ops until stop() frees it */
+  static const struct p9_srv_ops ops = {.attach = file_attach,
+                                        .read = slow_read};
   int err;
   uv_loop_init(&loop);
   uv_timer_init(&loop, &tm);
@@ -279,7 +281,9 @@ static void fill_read(p9_req *r) {
 }
 
 Test(icat, a_files_read_op_reads_straight_into_the_data_ica) {
-  struct p9_srv_ops ops = {.attach = file_attach, .read = fill_read};
+  /* static: the server borrows its ops until stop() frees it */
+  static const struct p9_srv_ops ops = {.attach = file_attach,
+                                        .read = fill_read};
   uint8_t want[5000];
   int err;
   p9_icat_free(E.t);
