@@ -406,7 +406,8 @@ static void fs_write(p9_req *r) {
     p9_respond(r, err);
     return;
   }
-  memcpy(n->data + off, r->ifcall.data, r->ifcall.count);
+  if (r->ifcall.count > 0) /* an empty file has no data to point into */
+    memcpy(n->data + off, r->ifcall.data, r->ifcall.count);
   n->qid.vers++;
   n->mtime = now();
   n->muid = r->fid->uid;
