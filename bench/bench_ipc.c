@@ -490,18 +490,11 @@ int bench_ipc_main(int argc, char **argv) {
   }
   if (blocks)
     pl.blocks = blocks;
-  cpu_set_t all, one;
+  cpu_set_t all;
   struct ipc_fig pinned, free_run;
-  sched_getaffinity(0, sizeof all, &all);
-  CPU_ZERO(&one);
-  for (int i = 0; i < CPU_SETSIZE; i++)
-    if (CPU_ISSET(i, &all)) {
-      CPU_SET(i, &one);
-      break;
-    }
-  sched_setaffinity(0, sizeof one, &one);
+  stats_pin_first(&all);
   int r = measure(&pinned, &pl);
-  sched_setaffinity(0, sizeof all, &all);
+  stats_unpin(&all);
   if (r == 0)
     r = measure(&free_run, &pl);
   if (r < 0)

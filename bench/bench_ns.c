@@ -45,8 +45,8 @@ static const char *const names[NKEYS] = {"ns_read_16_us", "ns_read_1k_us",
 
 struct plan {
   long rounds, trips;
-  bool fuse;       /* measure the FUSE view too */
-  size_t big;      /* the sequential read's file */
+  bool fuse;  /* measure the FUSE view too */
+  size_t big; /* the sequential read's file */
 };
 
 struct fig {
@@ -169,7 +169,6 @@ static int rounds(const struct plan *pl, const int *fds, char *buf,
   return r;
 }
 
-
 /* The FUSE view (seed 002 through ordinary tools) ----------------------------
  * The same files in a tmpfs directory, seen two ways: through libfuse's
  * passthrough_ll example (FUSE -> the directory), and through `uksim
@@ -186,7 +185,8 @@ static const char *fuse_why; /* why the FUSE part did not run */
 /* A program beside this build's servers (uksim_paths.h's search path). */
 static int find_prog(const char *name, char *out, size_t len) {
   char path[] = UKSIM_DEFAULT_PATH, *save = NULL;
-  for (char *d = strtok_r(path, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+  for (char *d = strtok_r(path, ":", &save); d;
+       d = strtok_r(NULL, ":", &save)) {
     snprintf(out, len, "%s/%s", d, name);
     if (access(out, X_OK) == 0)
       return 0;
@@ -315,8 +315,8 @@ static int fuse_up(mach_client *m, const char *machine, struct fuse_dirs *d,
     return (fuse_why = "hostfs did not mount"), -1;
   snprintf(src_opt, sizeof src_opt, "source=%s", d->src);
   char *ptv[] = {pt, "-o", src_opt, d->pt, NULL};
-  char *mv[] = {uksim, "mount", "--name", (char *)machine, "bench-ns",
-                d->view, NULL};
+  char *mv[] = {uksim,      "mount", "--name", (char *)machine,
+                "bench-ns", d->view, NULL};
   if (run_wait(mv) < 0)
     return (fuse_why = "uksim mount failed"), -1;
   if (run_wait(ptv) < 0)
@@ -343,7 +343,7 @@ static int fuse_measure(mach_client *m, const char *machine,
       v[ours ? 2 : 3][i] = big_read(top, pl->big);
       if (v[ours ? 0 : 1][i] < 0 || v[ours ? 2 : 3][i] < 0)
         r = -1, fuse_why = ours ? "a read through the view failed"
-                                 : "a read through passthrough_ll failed";
+                                : "a read through passthrough_ll failed";
     }
   }
   if (r == 0) {
@@ -392,17 +392,9 @@ static int in_child(const struct plan *pl, bool pin, struct fig *f) {
   pid_t c = fork();
   if (c == 0) {
     close(p[0]);
-    if (pin) {
-      cpu_set_t all, one;
-      sched_getaffinity(0, sizeof all, &all);
-      CPU_ZERO(&one);
-      for (int i = 0; i < CPU_SETSIZE; i++)
-        if (CPU_ISSET(i, &all)) {
-          CPU_SET(i, &one);
-          break;
-        }
-      sched_setaffinity(0, sizeof one, &one);
-    }
+    cpu_set_t all;
+    if (pin)
+      stats_pin_first(&all);
     int r = measure(pl, !pin && pl->fuse, f);
     if (r == 0 && write(p[1], f, sizeof *f) != (ssize_t)sizeof *f)
       r = -1;
@@ -473,8 +465,8 @@ int bench_ns_main(int argc, char **argv) {
                                      {"no-fuse", no_argument, 0, 'F'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
-  struct plan pl = {.rounds = 20, .trips = 200, .fuse = true,
-                    .big = 256u << 20};
+  struct plan pl = {
+      .rounds = 20, .trips = 200, .fuse = true, .big = 256u << 20};
   bool json = false;
   int64_t v;
   optind = 1;

@@ -1,5 +1,7 @@
 #include "stats.h"
 
+#include <sched.h>
+
 #include <stdlib.h>
 #include <time.h>
 
@@ -44,4 +46,21 @@ double stats_pct(double *v, size_t n, double p) {
   stats_sort(v, n);
   long i = (long)(p * (double)n + 0.999999) - 1;
   return v[i < 0 ? 0 : i >= (long)n ? (long)n - 1 : i];
+}
+
+int stats_pin_first(void *was) {
+  cpu_set_t *all = was, one;
+  sched_getaffinity(0, sizeof *all, all);
+  CPU_ZERO(&one);
+  for (int i = 0; i < CPU_SETSIZE; i++)
+    if (CPU_ISSET(i, all)) {
+      CPU_SET(i, &one);
+      break;
+    }
+  sched_setaffinity(0, sizeof one, &one);
+  return CPU_COUNT(all);
+}
+
+void stats_unpin(const void *was) {
+  sched_setaffinity(0, sizeof(cpu_set_t), was);
 }

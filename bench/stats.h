@@ -23,4 +23,10 @@ double stats_median(double *v, size_t n);
  * is 0. */
 double stats_pct(double *v, size_t n, double p);
 
+/* Pins this process (and the children it starts later) to the first cpu
+ * it may run on, for the benchmarks' "pinned" figures; *was gets the set
+ * to go back to with stats_unpin.  Returns the number of cpus in *was. */
+int stats_pin_first(void *was);
+void stats_unpin(const void *was);
+
 #endif /* UKSIM_BENCH_STATS_H */

@@ -108,17 +108,14 @@ Test(sh, namespaces_differ_between_processes, .timeout = 120) {
   h_halt_clean(&m);
 }
 
-/* Needs the servants #c and #e (vfs/). */
+/* The servants #c and #e (vfs/). */
 Test(sh, builds_a_namespace_from_servants, .timeout = 120) {
   mach_client m;
   char name[64];
   int st;
   sp_boot(&m, name, NULL);
   const char *out = sp_run(&st, SH "%s -c 'ls '\\''#c'\\'''", name);
-  if (st != 0) {
-    h_halt_clean(&m);
-    cr_skip_test("the #c servant is not there yet: %s", out);
-  }
+  cr_expect_eq(st, 0, "ls '#c': %s", out);
   out = sp_run(&st,
                SH "%s -c 'bind '\\''#c'\\'' /dev; cat /dev/pid; "
                   "bind -c '\\''#e'\\'' /env; echo hello world > /env/x; "
