@@ -1,8 +1,8 @@
 /*
  * cmd_9p.c: `uksim 9p serve [--dir DIR] ADDR` (an in-memory tree, or a
- * host directory through net9p's hostfs, on the stream transport) and the client tool `uksim 9p ADDR ls|cat|write|stat|mkdir|rm
- * PATH`.  Errors go to stderr prefixed "uksim 9p:"; exit status 0 ok,
- * 1 failure, 2 bad usage.
+ * host directory through net9p's hostfs, on the stream transport) and the
+ * client tool `uksim 9p ADDR ls|cat|write|stat|mkdir|rm PATH`.  Errors go to
+ * stderr prefixed "uksim 9p:"; exit status 0 ok, 1 failure, 2 bad usage.
  */
 #include <errno.h>
 #include <getopt.h>

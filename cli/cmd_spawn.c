@@ -39,14 +39,13 @@ struct spawn_opts {
 };
 
 static int parse(int argc, char **argv, struct spawn_opts *o) {
-  static const struct option opts[] = {
-      {"name", required_argument, NULL, 'n'},
-      {"as", required_argument, NULL, 'a'},
-      {"server", no_argument, NULL, 's'},
-      {"restart", no_argument, NULL, 'r'},
-      {"env", required_argument, NULL, 'e'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                       {"as", required_argument, NULL, 'a'},
+                                       {"server", no_argument, NULL, 's'},
+                                       {"restart", no_argument, NULL, 'r'},
+                                       {"env", required_argument, NULL, 'e'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->machine = "default";
   optind = 1;

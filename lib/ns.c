@@ -106,8 +106,8 @@ static long io(uint32_t call, int fd, void *buf, size_t n, uint64_t off) {
     return r;
   uk_ica *data = n > KABI_NS_SMALL ? &bulk : NULL;
   uint8_t *at = data ? data->base : ctl.base;
-  struct kabi_ns_args a = {.n = (uint32_t)n, .off = off,
-                           .data = data ? data->id : KABI_ICA_NONE};
+  struct kabi_ns_args a = {
+      .n = (uint32_t)n, .off = off, .data = data ? data->id : KABI_ICA_NONE};
   struct kabi_ns_ans ans;
   if (write)
     memcpy(at, buf, n);
@@ -268,8 +268,8 @@ int ns_mount(int fd, const char *old, int flag, const char *aname) {
 int ns_mount_addr(const char *addr, const char *old, int flag,
                   const char *aname) {
   char spec[UK_PATH_MAX + 1];
-  int n = snprintf(spec, sizeof spec, "%s%s%s", addr, aname && aname[0] ? " " : "",
-                   aname ? aname : "");
+  int n = snprintf(spec, sizeof spec, "%s%s%s", addr,
+                   aname && aname[0] ? " " : "", aname ? aname : "");
   if (n < 0 || n > UK_PATH_MAX || strchr(addr, ' '))
     return n > UK_PATH_MAX ? -ENAMETOOLONG : -EINVAL;
   struct kabi_ns_args a = {.fd = -1, .flags = (uint32_t)flag};

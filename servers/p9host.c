@@ -359,8 +359,7 @@ static void post(const char *service) {
   int fd = ns_create(path, NS_OWRITE, 0600);
   if (fd < 0) {
     if (fd != -EEXIST)
-      fprintf(stderr, "%s: cannot post %s: %s\n", service, path,
-              strerror(-fd));
+      fprintf(stderr, "%s: cannot post %s: %s\n", service, path, strerror(-fd));
     return;
   }
   if (ns_write(fd, service, strlen(service)) < 0)

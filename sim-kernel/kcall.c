@@ -237,8 +237,8 @@ static void req_event(struct kern *k, const char *ev, uint32_t actor,
   const struct uk_req *r = &k->kd->req[ri];
   const char *svc = r->svc != UK_NIL ? k->kd->svc[r->svc].name : NULL;
   const char *client = r->client == UK_KCLIENT ? "kernel"
-                       : r->client != UK_NIL  ? kd_proc(k, r->client)->name
-                                              : NULL;
+                       : r->client != UK_NIL   ? kd_proc(k, r->client)->name
+                                               : NULL;
   char on[40];
   struct kern_ev e = {
       .ev = ev,
@@ -294,8 +294,8 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
   struct kabi_request_msg rq = {.req = kern_req_id(k->kd, ri), .op = r->op};
   kabi_msg m;
   rq.client_pid = r->client != UK_NIL && r->client != UK_KCLIENT
-                       ? kd_proc(k, r->client)->pid
-                       : 0; /* the kernel's mount driver is client 0 */
+                      ? kd_proc(k, r->client)->pid
+                      : 0; /* the kernel's mount driver is client 0 */
   kabi_msg_init(&m, KABI_ANS_REQUEST, k->proc[sp].wait_seq, 0, NULL, 0);
   rq.nica = pack_icas(k, sp, r, rq.ica, &m);
   memcpy(m.payload, &rq, sizeof rq);

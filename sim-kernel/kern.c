@@ -816,8 +816,8 @@ static void do_ctl_attach(struct kern *k, uint64_t id, const Uksim__Attach *a) {
   k->kd->proc[p].pid = a->pid;
   k->kd->ctr.spawned++;
   kern__trace(k, "attach %s (pid %d)", name, a->pid);
-  kern__event(k, &(struct kern_ev){.ev = "spawn", .peer = name,
-                                   .text = "attached"});
+  kern__event(
+      k, &(struct kern_ev){.ev = "spawn", .peer = name, .text = "attached"});
   r.proc = p;
   r.pid = a->pid;
   Uksim__Ctl c = UKSIM__CTL__INIT;

@@ -221,15 +221,15 @@ struct kern {
   struct kmnt_pool mpool[KMNT_POOL_MAX];
   uint32_t mpool_n;
   struct kmnt_call *mcall[UK_PROC_MAX];
-  uint32_t mdata;  /* the running call's data ICA, or 0 */
+  uint32_t mdata;        /* the running call's data ICA, or 0 */
   struct vfs_host vhost; /* what servants ask of the kernel (kns_host.c) */
   uint64_t cons_seq;     /* console output mirrored so far */
-  bool mblocked;   /* the running call sent a 9P request and waits */
+  bool mblocked;         /* the running call sent a 9P request and waits */
   /* The namespace the next kern__spawn gives (kern__ns_start's from and
    * rfflags); -1: a fresh one. */
   int spawn_ns_from;
   uint32_t spawn_rfflags;
-  void *exec;                      /* the executor's run, or NULL */
+  void *exec; /* the executor's run, or NULL */
 };
 
 /* p's row of the process table and s's of the server info table, in

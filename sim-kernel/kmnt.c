@@ -110,8 +110,7 @@ static bool is_net(uint32_t dev) {
 }
 
 static p9_dialect dialect_of(struct kern *k, uint32_t dev) {
-  return is_net(dev) && k->mlink[dev].dialect == P9_2000L ? P9_2000L
-                                                          : P9_2000;
+  return is_net(dev) && k->mlink[dev].dialect == P9_2000L ? P9_2000L : P9_2000;
 }
 
 static bool dot_l(struct kern *k, uint32_t dev) {
@@ -125,7 +124,7 @@ static long encode(struct kern *k, uint32_t slot, p9_fcall *f, uint32_t dev) {
 /* Queues the 9P message in pool slot `slot` (and data ICA `data`) to link
  * dev, with the request's tag. */
 static int send_req(struct kern *k, uint32_t dev, uint32_t slot, uint32_t data,
-                uint64_t tag) {
+                    uint64_t tag) {
   return kern__enqueue_kernel(k, dev, P9ICA_OP, k->mpool[slot].id, data, tag);
 }
 
@@ -146,7 +145,8 @@ static void send_clunk(struct kern *k, uint32_t dev, uint32_t fid) {
     pool_put(k, slot);
 }
 
-/* The log of a call --------------------------------------------------------- */
+/* The log of a call ---------------------------------------------------------
+ */
 
 static struct kmnt_call *log_of(struct kern *k, uint32_t p) {
   if (k->mcall[p] == NULL)
@@ -211,9 +211,8 @@ void kern__mnt_clunks(struct kern *k) {
   uint32_t id;
   while ((id = vfs_clunk_next(k->kd)) != UK_VFS_NONE) {
     const struct uk_chan *c = &k->kd->vfs.chan[UK_VFS_INDEX(id)];
-    if (c->fid != 0 && c->fid != P9_NOFID &&
-        !owned_by_log(k, c->dev, c->fid) && !fid_live(k, c->dev, c->fid) &&
-        link_ok(k, c->dev))
+    if (c->fid != 0 && c->fid != P9_NOFID && !owned_by_log(k, c->dev, c->fid) &&
+        !fid_live(k, c->dev, c->fid) && link_ok(k, c->dev))
       send_clunk(k, c->dev, c->fid);
     vfs_chan_clunked(k->kd, id);
   }
@@ -255,8 +254,8 @@ static int exchange(struct kern *k, uint32_t dev, struct kmnt_ex *want,
     return r;
   /* The request's tag: the pool slot, the log's generation, the process
    * and the exchange, so a late answer finds its place or its slot. */
-  uint64_t tag = (uint64_t)e->slot << 48 | (uint64_t)l->gen << 16 |
-                 up << 8 | l->n;
+  uint64_t tag =
+      (uint64_t)e->slot << 48 | (uint64_t)l->gen << 16 | up << 8 | l->n;
   if (is_net(dev)) {
     if ((r = net_send(k, dev, f, tag)) < 0) {
       pool_put(k, e->slot); /* never sent */
@@ -305,8 +304,7 @@ static void take_answer(struct kern *k, struct kmnt_ex *e, int status) {
     return;
   }
   kmnt__reply(e->type, e->name[0] != '\0', e->data != KABI_ICA_NONE,
-              dialect_of(k, e->dev), k->mpool[e->slot].base, POOL_ICA_SIZE,
-              &a);
+              dialect_of(k, e->dev), k->mpool[e->slot].base, POOL_ICA_SIZE, &a);
   e->err = a.err;
   e->qid = a.qid;
   e->count = a.count;
@@ -370,7 +368,8 @@ void kern__mnt_forget(struct kern *k, uint32_t p) {
   log_end(k, p);
 }
 
-/* Fids for chans ------------------------------------------------------------ */
+/* Fids for chans ------------------------------------------------------------
+ */
 
 static uint32_t new_fid(struct kern *k, uint32_t dev) {
   if (k->mlink[dev].next_fid == 0 || k->mlink[dev].next_fid == P9_NOFID)
@@ -410,7 +409,9 @@ static int walk(struct kern *k, uint32_t dev, uint32_t from, const char *name,
   snprintf(want.name, sizeof want.name, "%s", name);
   struct kmnt_call *l = log_of(k, up);
   want.newfid = l->cursor < l->n ? l->ex[l->cursor].newfid : new_fid(k, dev);
-  p9_fcall f = {.type = P9_TWALK, .fid = from, .newfid = want.newfid,
+  p9_fcall f = {.type = P9_TWALK,
+                .fid = from,
+                .newfid = want.newfid,
                 .nwname = name[0] ? 1 : 0};
   f.wname[0] = p9_str_c(name);
   return exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, out);
@@ -441,7 +442,8 @@ int kern__mnt_fix(struct kern *k, uint32_t c) {
   return r;
 }
 
-/* The servant's ops ----------------------------------------------------------- */
+/* The servant's ops -----------------------------------------------------------
+ */
 
 static int mwalk(const struct uk_kdata *kd, const struct uk_chan *dir,
                  const char *name, struct uk_qid *qid) {
@@ -465,18 +467,18 @@ static uint32_t lflags(uint8_t mode) {
 
 static int mopen(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode) {
   (void)kd;
-  if ((c->qid.type & UK_QTDIR) && (mode & 3) == P9_OREAD &&
-      !(mode & ~3u)) {
+  if ((c->qid.type & UK_QTDIR) && (mode & 3) == P9_OREAD && !(mode & ~3u)) {
     c->mode = mode; /* read through clones: the fid stays walkable */
     c->flags |= UK_CHAN_F_OPEN;
     return 0;
   }
   bool l = dot_l(K, c->dev);
-  struct kmnt_ex want = {.type = l ? P9_TLOPEN : P9_TOPEN, .fid = c->fid,
+  struct kmnt_ex want = {.type = l ? P9_TLOPEN : P9_TOPEN,
+                         .fid = c->fid,
                          .off = mode},
                  *e;
-  p9_fcall f = {.type = want.type, .fid = c->fid, .mode = mode,
-                .flags = lflags(mode)};
+  p9_fcall f = {
+      .type = want.type, .fid = c->fid, .mode = mode, .flags = lflags(mode)};
   int r = exchange(K, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0)
     return r;
@@ -491,8 +493,11 @@ static int mopen(struct uk_kdata *kd, struct uk_chan *c, uint8_t mode) {
 static int mkdir_l(struct uk_chan *dir, const char *name, uint32_t perm) {
   struct kmnt_ex want = {.type = P9_TMKDIR, .fid = dir->fid}, *e;
   snprintf(want.name, sizeof want.name, "%s", name);
-  p9_fcall f = {.type = P9_TMKDIR, .dfid = dir->fid, .name = p9_str_c(name),
-                .lmode = perm & 0777, .gid = (uint32_t)getgid()};
+  p9_fcall f = {.type = P9_TMKDIR,
+                .dfid = dir->fid,
+                .name = p9_str_c(name),
+                .lmode = perm & 0777,
+                .gid = (uint32_t)getgid()};
   int r = exchange(K, dir->dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r == 0)
     r = walk(K, dir->dev, dir->fid, name, &e);
@@ -520,12 +525,18 @@ static int mcreate(struct uk_kdata *kd, struct uk_chan *dir, const char *name,
   if (l && (perm & P9_DMDIR))
     return mkdir_l(dir, name, perm);
   struct kmnt_ex want = {.type = l ? P9_TLCREATE : P9_TCREATE,
-                         .fid = dir->fid, .off = mode},
+                         .fid = dir->fid,
+                         .off = mode},
                  *e;
   snprintf(want.name, sizeof want.name, "%s", name);
-  p9_fcall f = {.type = want.type, .fid = dir->fid, .perm = perm,
-                .mode = mode, .name = p9_str_c(name), .flags = lflags(mode),
-                .lmode = perm & 0777, .gid = (uint32_t)getgid()};
+  p9_fcall f = {.type = want.type,
+                .fid = dir->fid,
+                .perm = perm,
+                .mode = mode,
+                .name = p9_str_c(name),
+                .flags = lflags(mode),
+                .lmode = perm & 0777,
+                .gid = (uint32_t)getgid()};
   int r = exchange(K, dir->dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0)
     return r;
@@ -577,12 +588,15 @@ static long mwrite(struct uk_kdata *kd, struct uk_chan *c, const void *buf,
   (void)kd;
   uint32_t data = io_data(c, &n);
   struct kmnt_ex want = {.type = P9_TWRITE, .fid = c->fid, .off = off}, *e;
-  p9_fcall f = {.type = P9_TWRITE, .fid = c->fid, .offset = off, .count = n,
+  p9_fcall f = {.type = P9_TWRITE,
+                .fid = c->fid,
+                .offset = off,
+                .count = n,
                 .data = data == KABI_ICA_NONE ? buf : NULL};
   if (data != KABI_ICA_NONE)
     f.count = 0; /* the frame ends after count[4]: the bytes ride in data */
-  int r = exchange(K, c->dev, &want, &f, data,
-                   data != KABI_ICA_NONE ? n : 0, &e);
+  int r =
+      exchange(K, c->dev, &want, &f, data, data != KABI_ICA_NONE ? n : 0, &e);
   if (r < 0)
     return r;
   return e->count > n ? -EIO : (long)e->count;
@@ -601,7 +615,8 @@ static int mremove(struct uk_kdata *kd, struct uk_chan *c) {
 /* The answer in pool slot e->slot, decoded. */
 static int answer_of(struct kern *k, const struct kmnt_ex *e, p9_fcall *a) {
   const uint8_t *m = k->mpool[e->slot].base;
-  uint32_t size = m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+  uint32_t size =
+      m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
   if (size > POOL_ICA_SIZE || p9_decode(m, size, dialect_of(k, e->dev), a) < 0)
     return -EIO;
   return a->type == e->type + 1 ? 0 : -EIO;
@@ -629,12 +644,13 @@ static void attr_dir(const p9_attr *a, const char *name, struct kabi_dir *d) {
 }
 
 /* Stat of chan c as a record (its fid, or a walk to its file). */
-int kern__mnt_stat(struct kern *k, const struct uk_chan *c, struct kabi_dir *d) {
+int kern__mnt_stat(struct kern *k, const struct uk_chan *c,
+                   struct kabi_dir *d) {
   uint32_t fid = c->fid ? c->fid : walk_fid(k, c->dev, &c->qid);
   bool l = dot_l(k, c->dev);
   struct kmnt_ex want = {.type = l ? P9_TGETATTR : P9_TSTAT, .fid = fid}, *e;
-  p9_fcall f = {.type = want.type, .fid = fid,
-                .request_mask = P9_GETATTR_BASIC};
+  p9_fcall f = {
+      .type = want.type, .fid = fid, .request_mask = P9_GETATTR_BASIC};
   p9_fcall a;
   int r = exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0 || (r = answer_of(k, e, &a)) < 0)
@@ -679,8 +695,7 @@ static int wstat_l(struct kern *k, const struct uk_chan *c, uint32_t fid,
   if (d->mtime != KABI_DIR_KEEP32)
     f.attr.valid |= P9_SETATTR_MTIME | P9_SETATTR_MTIME_SET,
         f.attr.mtime_sec = d->mtime;
-  struct kmnt_ex want = {.type = P9_TSETATTR, .fid = fid,
-                         .off = f.attr.valid};
+  struct kmnt_ex want = {.type = P9_TSETATTR, .fid = fid, .off = f.attr.valid};
   int r = f.attr.valid ? exchange(k, c->dev, &want, &f, 0, 0, &e) : 0;
   if (r < 0 || name[0] == '\0' || strcmp(name, last_name(c)) == 0)
     return r;
@@ -689,8 +704,11 @@ static int wstat_l(struct kern *k, const struct uk_chan *c, uint32_t fid,
   uint32_t parent = e->newfid;
   struct kmnt_ex rn = {.type = P9_TRENAMEAT, .fid = parent};
   snprintf(rn.name, sizeof rn.name, "%s", name);
-  p9_fcall t = {.type = P9_TRENAMEAT, .fid = parent, .dfid = parent,
-                .name = p9_str_c(last_name(c)), .newname = p9_str_c(name)};
+  p9_fcall t = {.type = P9_TRENAMEAT,
+                .fid = parent,
+                .dfid = parent,
+                .name = p9_str_c(last_name(c)),
+                .newname = p9_str_c(name)};
   return exchange(k, c->dev, &rn, &t, 0, 0, &e);
 }
 
@@ -727,17 +745,18 @@ int kern__mnt_list(struct kern *k, const struct uk_chan *c,
   if (r < 0)
     return r;
   uint32_t fid = w->newfid;
-  struct kmnt_ex want = {.type = l ? P9_TLOPEN : P9_TOPEN, .fid = fid,
-                         .off = P9_OREAD};
-  p9_fcall f = {.type = want.type, .fid = fid, .mode = P9_OREAD,
-                .flags = 0};
+  struct kmnt_ex want = {
+      .type = l ? P9_TLOPEN : P9_TOPEN, .fid = fid, .off = P9_OREAD};
+  p9_fcall f = {.type = want.type, .fid = fid, .mode = P9_OREAD, .flags = 0};
   if ((r = exchange(k, c->dev, &want, &f, KABI_ICA_NONE, 0, &e)) < 0)
     return r;
   uint64_t off = 0;
   for (;;) {
     uint8_t type = l ? P9_TREADDIR : P9_TREAD;
     struct kmnt_ex rw = {.type = type, .fid = fid, .off = off};
-    p9_fcall t = {.type = type, .fid = fid, .offset = off,
+    p9_fcall t = {.type = type,
+                  .fid = fid,
+                  .offset = off,
                   .count = P9ICA_MSIZE - P9_IOHDRSZ};
     if ((r = exchange(k, c->dev, &rw, &t, KABI_ICA_NONE, 0, &e)) < 0 ||
         e->count == 0)
@@ -789,11 +808,11 @@ static void on_dialed(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
   ln->net = err == 0 ? c : NULL;
   ln->err = err;
   ln->state = err == 0 ? KMNT_READY : KMNT_NEW;
-  ln->dialect = err == 0 && p9_str_eq(rx->version, "9P2000.L") ? P9_2000L
-                                                                : P9_2000;
+  ln->dialect =
+      err == 0 && p9_str_eq(rx->version, "9P2000.L") ? P9_2000L : P9_2000;
   kern__trace(k, "#M: %s %s (%s)", ln->addr, err ? "dial failed" : "dialed",
-              err ? strerror(-err) : (ln->dialect == P9_2000L ? "9P2000.L"
-                                                              : "9P2000"));
+              err ? strerror(-err)
+                  : (ln->dialect == P9_2000L ? "9P2000.L" : "9P2000"));
   resume_waiters(k, dev);
 }
 
@@ -867,9 +886,8 @@ static void on_net_answer(p9_aclient *c, int err, const p9_fcall *rx,
     return;
   }
   struct kmnt_ex *e = &l->ex[n];
-  if (err == 0 &&
-      p9_encode(rx, dialect_of(k, e->dev), k->mpool[e->slot].base,
-                POOL_ICA_SIZE) < 0)
+  if (err == 0 && p9_encode(rx, dialect_of(k, e->dev), k->mpool[e->slot].base,
+                            POOL_ICA_SIZE) < 0)
     err = -EIO;
   if (err < 0) {
     e->done = true;
@@ -894,7 +912,8 @@ static void net_clunk(struct kern *k, uint32_t dev, uint32_t fid) {
                          (void *)(uintptr_t)TAG_CLUNK);
 }
 
-/* Mounting ------------------------------------------------------------------ */
+/* Mounting ------------------------------------------------------------------
+ */
 
 /* Tversion once per ICA link (a second mount waits for the first's); a
  * net link's client asked for it when it dialed. */
@@ -907,8 +926,8 @@ static int version(struct kern *k, uint32_t dev) {
   if (!mine && ln->state == KMNT_VERSIONING)
     return -EAGAIN;
   struct kmnt_ex want = {.type = P9_TVERSION}, *e;
-  p9_fcall f = {.type = P9_TVERSION, .msize = P9ICA_MSIZE,
-                .version = p9_str_c("9P2000")};
+  p9_fcall f = {
+      .type = P9_TVERSION, .msize = P9ICA_MSIZE, .version = p9_str_c("9P2000")};
   int r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r == -EINPROGRESS && !mine)
     ln->state = KMNT_VERSIONING; /* kern__mnt_done settles it */
@@ -918,14 +937,16 @@ static int version(struct kern *k, uint32_t dev) {
 static int attach(struct kern *k, uint32_t dev, const char *aname,
                   uint32_t *c) {
   struct kmnt_call *l = log_of(k, up);
-  struct kmnt_ex want = {.type = P9_TATTACH, .fid = P9_NOFID, .owns = true},
-                 *e;
+  struct kmnt_ex want = {.type = P9_TATTACH, .fid = P9_NOFID, .owns = true}, *e;
   snprintf(want.name, sizeof want.name, "%s", aname);
   want.newfid = l->cursor < l->n ? l->ex[l->cursor].newfid : new_fid(k, dev);
   /* 9P2000.L names the user by number too (diod maps it to its users). */
-  p9_fcall f = {.type = P9_TATTACH, .fid = want.newfid, .afid = P9_NOFID,
+  p9_fcall f = {.type = P9_TATTACH,
+                .fid = want.newfid,
+                .afid = P9_NOFID,
                 .uname = p9_str_c(is_net(dev) ? "root" : k->kd->proc[up].name),
-                .aname = p9_str_c(aname), .n_uname = (uint32_t)getuid()};
+                .aname = p9_str_c(aname),
+                .n_uname = (uint32_t)getuid()};
   int r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0)
     return r;
@@ -975,7 +996,8 @@ long kern__mnt_mount(struct kern *k, uint32_t p, int fd, const char *old,
   return r < 0 ? r : 0;
 }
 
-/* Running calls ----------------------------------------------------------------- */
+/* Running calls
+ * ----------------------------------------------------------------- */
 
 void kern__vfs_up(struct kern *k, uint32_t p) {
   K = k;

@@ -30,8 +30,8 @@ void kmnt__reply(uint8_t ttype, bool walked, bool bulk, p9_dialect d,
 
 /* The entries in one Rread (stat(5), l false) or Rreaddir (dirents, l
  * true) at b[0..n): fn gets each as a stat (a 9P2000.L entry's mode is
- * from its type, its length KMNT_LEN_UNKNOWN); *next gets the offset to read on from.
- * Stops at fn's first non-zero answer and returns it; -EIO for an entry
+ * from its type, its length KMNT_LEN_UNKNOWN); *next gets the offset to read on
+ * from. Stops at fn's first non-zero answer and returns it; -EIO for an entry
  * that does not decode. */
 int kmnt__list_chunk(bool l, const uint8_t *b, uint32_t n, uint64_t *next,
                      int (*fn)(void *arg, const p9_stat *st), void *arg);

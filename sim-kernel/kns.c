@@ -61,7 +61,8 @@ static int map_ctl(struct kern *k, uint32_t p, uint32_t id, uint8_t **base,
   if (kp->ns_map_id != id) {
     unmap_cached(kp);
     uint64_t n = k->kd->ica[i].size;
-    void *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, k->ica_fd[i], 0);
+    void *m =
+        mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, k->ica_fd[i], 0);
     if (m == MAP_FAILED)
       return -ENOMEM;
     kp->ns_map = m;
@@ -207,8 +208,8 @@ static int stat_chan(struct kern *k, uint32_t p, uint32_t id,
  * no earlier member has that name). */
 
 struct dirlist {
-  struct kern *k;  /* for has_name */
-  uint64_t skip;   /* records still to skip */
+  struct kern *k; /* for has_name */
+  uint64_t skip;  /* records still to skip */
   struct kabi_dir *out;
   uint32_t max, n; /* records room / given */
 };
@@ -295,8 +296,9 @@ static long read_dir(struct kern *k, uint32_t p, uint32_t id, uint8_t *buf,
   int pos = 0, r = 0;
   if (m < 0)
     r = list_member(k, p, -1, 0, id, &l);
-  for (uint32_t mem; m >= 0 && r >= 0 && l.n < l.max &&
-                     (mem = vfs_union_next(k->kd, ns, m, &pos)) != UK_VFS_NONE;) {
+  for (uint32_t mem;
+       m >= 0 && r >= 0 && l.n < l.max &&
+       (mem = vfs_union_next(k->kd, ns, m, &pos)) != UK_VFS_NONE;) {
     int at = pos;
     r = list_member(k, p, m, at, mem, &l);
   }
@@ -614,8 +616,8 @@ static long ns_run(struct kern *k, uint32_t p, struct nscall *c) {
   case KABI_NS_BIND:
     return do_bind(k, p, c);
   case KABI_NS_MOUNT:
-    return kern__mnt_mount(k, p, c->a.fd, c->path[0], c->a.len[0],
-                           c->path[1], c->a.flags);
+    return kern__mnt_mount(k, p, c->a.fd, c->path[0], c->a.len[0], c->path[1],
+                           c->a.flags);
   case KABI_NS_UNMOUNT:
     return do_unmount(k, p, c);
   case KABI_NS_RFORK: {
@@ -636,8 +638,7 @@ static void answer(struct kern *k, uint32_t p, uint32_t seq,
   struct kabi_ns_ans ans = c->ans;
   kabi_msg m;
   ans.ret = r;
-  kabi_msg_init(&m, KABI_ANS_NS, seq, r < 0 ? (int32_t)r : 0, &ans,
-                sizeof ans);
+  kabi_msg_init(&m, KABI_ANS_NS, seq, r < 0 ? (int32_t)r : 0, &ans, sizeof ans);
   kern__answer(k, p, &m);
 }
 

@@ -26,8 +26,8 @@ static int host_kill(void *arg, uint32_t p, const char *note) {
 }
 
 void kern__host_init(struct kern *k) {
-  k->vhost = (struct vfs_host){.arg = k, .up = UK_NIL, .now_ns = host_now,
-                               .kill = host_kill};
+  k->vhost = (struct vfs_host){
+      .arg = k, .up = UK_NIL, .now_ns = host_now, .kill = host_kill};
   vfs_host_set(&k->vhost);
 }
 

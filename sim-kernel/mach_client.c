@@ -392,8 +392,8 @@ int mach_kill(mach_client *m, int proc, int sig) {
   return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
 }
 
-int mach_attach(mach_client *m, const char *name, int ns_proc,
-                uint32_t rfflags, int *proc, int *fd) {
+int mach_attach(mach_client *m, const char *name, int ns_proc, uint32_t rfflags,
+                int *proc, int *fd) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Attach a = UKSIM__ATTACH__INIT;
   Uksim__Ctl *rep = NULL;

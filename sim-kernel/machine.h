@@ -148,8 +148,8 @@ int mach_kill(mach_client *m, int proc, int sig);
  * from (RFNAMEG) or clean beside (RFCNAMEG) process slot ns_proc's.  *fd is
  * its kernel connection: put its number in UKSIM_FD and libuksim's calls
  * (ap_*, ns_*) work; closing it ends the process.  *proc its slot. */
-int mach_attach(mach_client *m, const char *name, int ns_proc,
-                uint32_t rfflags, int *proc, int *fd);
+int mach_attach(mach_client *m, const char *name, int ns_proc, uint32_t rfflags,
+                int *proc, int *fd);
 
 /* Maps the kernel-data region read-only.  *kd must be unmapped with
  * mach_kdata_unmap(). */

@@ -288,11 +288,12 @@ enum kabi_ns_call {
 };
 
 #define KABI_NS_SMALL 8192 /* largest read or write in the control ICA */
-#define KABI_NS_OFF_CUR UINT64_MAX /* read/write at (and advance) the
-                                      descriptor's offset */
+#define KABI_NS_OFF_CUR                                                        \
+  UINT64_MAX /* read/write at (and advance) the                                \
+                descriptor's offset */
 
 struct kabi_ns_args {
-  uint32_t call;  /* enum kabi_ns_call */
+  uint32_t call; /* enum kabi_ns_call */
   int32_t fd;
   int32_t fd2;
   uint32_t flags; /* open mode, bind/mount flags, rfork flags, whence */
@@ -320,7 +321,7 @@ struct kabi_dir {
   uint8_t qid_type; /* UK_QTDIR ... */
   uint8_t dev_type; /* the servant's letter, 'M' for a mounted server */
   uint16_t flags;   /* KABI_DIR_PARTIAL */
-  uint32_t mode; /* 0x80000000 for a directory | permission bits */
+  uint32_t mode;    /* 0x80000000 for a directory | permission bits */
   uint32_t atime, mtime;
   uint32_t pad2;
   uint64_t length;

@@ -56,9 +56,10 @@
 #define UK_PROC_REQS_MAX 512
 #define UK_PROC_RESULTS_MAX 256
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
-#define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
-#define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
-#define UK_KCLIENT 0xfffffffeu /* uk_req.client of the kernel's own requests */
+#define UK_HIST_BUCKETS 160    /* up to ~2^41 ns */
+#define UK_NIL 0xffffffffu     /* "no index" in a link or holder field */
+#define UK_KCLIENT 0xfffffffeu /* uk_req.client of the kernel's own requests   \
+                                */
 
 /* Namespace limits.  A table that is full refuses the call (-ENFILE,
  * -ENOSPC, -EMFILE) and leaves everything as it was. */

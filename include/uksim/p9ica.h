@@ -35,8 +35,9 @@
 
 #define P9ICA_OP 0u
 #define P9ICA_OPNAMES "9p"
-#define P9ICA_CTL_MIN 8192u /* control ICA size, enough for any T/R frame
-                               without bulk data of over 8 KiB - 24 */
+#define P9ICA_CTL_MIN                                                          \
+  8192u /* control ICA size, enough for any T/R frame                          \
+           without bulk data of over 8 KiB - 24 */
 #define P9ICA_MSIZE (P9ICA_CTL_MIN) /* the msize the clients ask for */
 
 #endif /* UKSIM_P9ICA_H */

@@ -16,12 +16,11 @@
 
 #include "kmnt_msg.h"
 
-static const uint8_t types[] = {P9_TVERSION, P9_TATTACH,  P9_TWALK,
-                                P9_TOPEN,    P9_TCREATE,  P9_TREAD,
-                                P9_TWRITE,   P9_TSTAT,    P9_TWSTAT,
-                                P9_TREMOVE,  P9_TLOPEN,   P9_TLCREATE,
-                                P9_TMKDIR,   P9_TGETATTR, P9_TSETATTR,
-                                P9_TREADDIR, P9_TRENAMEAT};
+static const uint8_t types[] = {
+    P9_TVERSION, P9_TATTACH,  P9_TWALK,  P9_TOPEN,    P9_TCREATE,
+    P9_TREAD,    P9_TWRITE,   P9_TSTAT,  P9_TWSTAT,   P9_TREMOVE,
+    P9_TLOPEN,   P9_TLCREATE, P9_TMKDIR, P9_TGETATTR, P9_TSETATTR,
+    P9_TREADDIR, P9_TRENAMEAT};
 
 struct seen {
   const uint8_t *lo, *hi;
@@ -30,10 +29,9 @@ struct seen {
 
 static int entry(void *arg, const p9_stat *st) {
   struct seen *s = arg;
-  if (st->name.len > 0 &&
-      ((const uint8_t *)st->name.s < s->lo ||
-       (const uint8_t *)st->name.s + st->name.len > s->hi))
-    abort(); /* a name pointing outside the chunk it came in */
+  if (st->name.len > 0 && ((const uint8_t *)st->name.s < s->lo ||
+                           (const uint8_t *)st->name.s + st->name.len > s->hi))
+    abort();              /* a name pointing outside the chunk it came in */
   return ++s->n > 100000; /* a listing ends */
 }
 

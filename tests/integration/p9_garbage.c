@@ -39,7 +39,8 @@ static void post(const char *name) {
 static int answer_well(srv_req *r) {
   p9_fcall t, a = {0};
   const uint8_t *m = r->ctl.base;
-  uint32_t size = m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+  uint32_t size =
+      m[0] | m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
   if (size > r->ctl.size || p9_decode(m, size, P9_2000, &t) < 0)
     return -EPROTO;
   a.tag = t.tag;

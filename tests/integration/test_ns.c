@@ -139,9 +139,9 @@ static void post_and_mount(const char *svc, const char *old, int flag) {
 static void boot_ramfs(const char *name) {
   int fd, proc;
   h_boot(&m, NULL);
-  cr_assert_eq(mach_spawn(&m, "ramfs", NULL, 0, "ramfs", MACH_SPAWN_REGISTERED,
-                          NULL),
-               0, "start ramfs: %s", m.error);
+  cr_assert_eq(
+      mach_spawn(&m, "ramfs", NULL, 0, "ramfs", MACH_SPAWN_REGISTERED, NULL), 0,
+      "start ramfs: %s", m.error);
   cr_assert_eq(mach_attach(&m, name, -1, 0, &proc, &fd), 0, "attach: %s",
                m.error);
   char v[16];
@@ -154,7 +154,8 @@ static void put(const char *path, const char *s) {
   int fd = ns_create(path, NS_ORDWR, 0644);
   cr_assert_geq(fd, 0, "create %s: %s", path, strerror(-fd));
   long w = ns_write(fd, s, strlen(s));
-  cr_assert_eq(w, (long)strlen(s), "write %s: %ld %s", path, w, w < 0 ? strerror((int)-w) : "");
+  cr_assert_eq(w, (long)strlen(s), "write %s: %ld %s", path, w,
+               w < 0 ? strerror((int)-w) : "");
   cr_assert_eq(ns_close(fd), 0);
 }
 
@@ -201,7 +202,8 @@ Test(ns, large_io_travels_in_a_data_ica, .timeout = 300) {
   cr_assert_eq(ns_write(fd, out, n), (long)n);
   cr_assert_eq(ns_seek(fd, 0, 0), 0);
   long got = ns_read(fd, in, n);
-  cr_assert_eq(got, (long)n, "read %ld: %s", got, got < 0 ? strerror((int)-got) : "");
+  cr_assert_eq(got, (long)n, "read %ld: %s", got,
+               got < 0 ? strerror((int)-got) : "");
   cr_assert(memcmp(in, out, n) == 0, "the 3 MiB came back changed");
   cr_assert_eq(ns_pread(fd, in, 100, n - 50), 50);
   cr_assert(memcmp(in, out + n - 50, 50) == 0);
@@ -304,8 +306,11 @@ Test(ns, an_open_file_survives_a_ramfs_crash, .timeout = 300) {
   int fd, proc;
   h_boot(&m, NULL);
   char *env[] = {"UKSIM_FAULT=crash@request:12"};
-  struct mach_prog sp = {.program = "ramfs", .name = "ramfs", .env = env,
-                         .nenv = 1, .flags = MACH_SPAWN_REGISTERED,
+  struct mach_prog sp = {.program = "ramfs",
+                         .name = "ramfs",
+                         .env = env,
+                         .nenv = 1,
+                         .flags = MACH_SPAWN_REGISTERED,
                          .restart = true};
   cr_assert_eq(mach_spawn_prog(&m, &sp, NULL), 0, "%s", m.error);
   cr_assert_eq(mach_attach(&m, "t-crash", -1, 0, &proc, &fd), 0);
@@ -422,8 +427,8 @@ Test(ns, diod_mounted_over_tcp, .timeout = 300) {
   int port = free_port();
   snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
   snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", port);
-  char *argv[] = {"/usr/sbin/diod", "-f", "-n", "-l", listen, "-e", dir,
-                  "-L", "/dev/null", NULL};
+  char *argv[] = {"/usr/sbin/diod", "-f", "-n", "-l", listen, "-e", dir, "-L",
+                  "/dev/null",      NULL};
   pid_t pid = start_and_mount(argv, addr, dir);
   expect("/n/host.txt", "from the host\n");
   put("/n/new.txt", "from uksim\n");
@@ -461,9 +466,9 @@ static void hostile(const char *mode) {
   int fd, proc;
   h_boot(&m, NULL);
   char *args[] = {"bad", (char *)mode, "3", "7"};
-  cr_assert_eq(mach_spawn(&m, "p9_garbage", args, 4, "bad",
-                          MACH_SPAWN_REGISTERED, NULL),
-               0, "%s", m.error);
+  cr_assert_eq(
+      mach_spawn(&m, "p9_garbage", args, 4, "bad", MACH_SPAWN_REGISTERED, NULL),
+      0, "%s", m.error);
   cr_assert_eq(mach_attach(&m, "t-hostile", -1, 0, &proc, &fd), 0);
   char v[16];
   snprintf(v, sizeof v, "%d", fd);
@@ -569,9 +574,9 @@ Test(ns, a_union_of_two_servers, .timeout = 300) {
   char names[512];
   boot_ramfs("t-2srv");
   char *args[] = {"--name", "ramfs2"};
-  cr_assert_eq(mach_spawn(&m, "ramfs", args, 2, "ramfs2",
-                          MACH_SPAWN_REGISTERED, NULL),
-               0, "%s", m.error);
+  cr_assert_eq(
+      mach_spawn(&m, "ramfs", args, 2, "ramfs2", MACH_SPAWN_REGISTERED, NULL),
+      0, "%s", m.error);
   post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
   put("/n/a", "first's a");
   put("/n/both", "first's both");
@@ -607,8 +612,7 @@ Test(ns, uksim_spawn_starts_a_server, .timeout = 300) {
            "%s/cli/uksim spawn --name %s no-such-program 2>/dev/null", uksim,
            h_name());
   int st = system(cmd);
-  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "a missing program: %d",
-            st);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "a missing program: %d", st);
   post_and_mount("ramfs3", "/n", NS_MREPL | NS_MCREATE);
   put("/n/x", "spawned");
   list("/n", names, sizeof names);
