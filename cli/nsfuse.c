@@ -54,6 +54,7 @@ struct inode {
   char *path; /* NULL: a free slot */
   uint64_t nlookup;
   uint64_t gen;
+  uint8_t dev; /* the servant's letter at the last lookup ('M' a server) */
   size_t next; /* the next slot in its hash chain, or on the free list */
 };
 
@@ -107,8 +108,9 @@ static size_t slot_new(void) {
   return fs.n++;
 }
 
-/* The inode of path with one more lookup (a new slot if it had none). */
-static size_t ino_ref(const char *path) {
+/* The inode of path with one more lookup (a new slot if it had none);
+ * dev is the servant that answered the lookup. */
+static size_t ino_ref(const char *path, uint8_t dev) {
   size_t i = ino_find(path);
   if (i == 0) {
     i = slot_new();
@@ -117,6 +119,7 @@ static size_t ino_ref(const char *path) {
     chain_add(i);
   }
   fs.v[i].nlookup++;
+  fs.v[i].dev = dev;
   return i;
 }
 
@@ -211,7 +214,7 @@ static int entry_of(const char *path, struct fuse_entry_param *e) {
   if (r < 0)
     return r;
   memset(e, 0, sizeof *e);
-  e->ino = ino_ref(path);
+  e->ino = ino_ref(path, d.dev_type);
   e->generation = fs.v[e->ino].gen;
   e->attr_timeout = e->entry_timeout = TIMEOUT;
   to_stat(&d, e->ino, &e->attr);
@@ -258,6 +261,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
     fuse_reply_err(req, -r);
     return;
   }
+  fs.v[ino].dev = d.dev_type;
   to_stat(&d, ino, &st);
   fuse_reply_attr(req, &st, TIMEOUT);
 }
@@ -361,7 +365,7 @@ static size_t add_plus(fuse_req_t req, fuse_ino_t dir, const ns_dir *d,
   if (want > rem)
     return 0;
   memset(&e, 0, sizeof e);
-  e.ino = ino_ref(path);
+  e.ino = ino_ref(path, d->dev_type);
   e.generation = fs.v[e.ino].gen;
   /* A partial record (a 9P2000.L server's listing has no lengths) must
    * not be cached: a stat of the file asks again. */
@@ -422,10 +426,11 @@ static int ns_mode(int flags) {
   return m | (flags & O_TRUNC ? NS_OTRUNC : 0);
 }
 
-/* Servants' files are made as they are read (see the top of the file). */
-static void set_caching(const char *path, struct fuse_file_info *fi) {
-  ns_dir d;
-  fi->direct_io = ns_stat(path, &d) < 0 || d.dev_type != 'M';
+/* Servants' files are made as they are read (see the top of the file);
+ * the lookup that made the inode said whose the file is, so an open
+ * costs no stat. */
+static void set_caching(fuse_ino_t ino, struct fuse_file_info *fi) {
+  fi->direct_io = fs.v[ino].dev != 'M';
   fi->keep_cache = 0;
 }
 
@@ -436,7 +441,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     fuse_reply_err(req, -fd);
     return;
   }
-  set_caching(path, fi);
+  set_caching(ino, fi);
   fi->fh = (uint64_t)fd;
   fuse_reply_open(req, fi);
 }
@@ -456,7 +461,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_reply_err(req, -r);
     return;
   }
-  set_caching(path, fi);
+  set_caching(e.ino, fi);
   fi->fh = (uint64_t)fd;
   fuse_reply_create(req, &e, fi);
 }
