@@ -133,7 +133,7 @@ enum { KMNT_NEW = 0, KMNT_VERSIONING, KMNT_READY, KMNT_DIALING };
 /* Links: a service (dev < UK_SVC_MAX, 9P over its ICA queue) or an
  * external server dialed over TCP or a unix socket (dev = UK_SVC_MAX + i,
  * net9p's asynchronous client on the kernel's loop). */
-#define KMNT_NET_MAX 16
+#define KMNT_NET_MAX UK_NETLINK_MAX
 #define KMNT_LINK_MAX (UK_SVC_MAX + KMNT_NET_MAX)
 struct p9_aclient;
 struct kmnt_link {
@@ -141,8 +141,7 @@ struct kmnt_link {
   uint8_t dialect; /* p9_dialect: 9P2000, or 9P2000.L for a net link */
   uint32_t next_fid;
   /* net links */
-  struct p9_aclient *net;
-  char addr[128];
+  struct p9_aclient *net; /* its address: kd->vfs.net[dev - UK_SVC_MAX] */
   uint64_t waiters; /* processes whose call waits for the dial (bit p) */
   int err;          /* why the last dial failed */
   bool tried_plain; /* 9P2000.L refused: 9P2000 asked next */

@@ -89,12 +89,18 @@ static void pool_put(struct kern *k, uint32_t slot) {
   kern_ica_move(k->kd, k->mpool[slot].id, UK_HOLD_KERNEL, 0);
 }
 
+/* A net link's public half, in kernel data: its address and dialect. */
+static struct uk_netlink *net_ent(struct kern *k, uint32_t dev) {
+  return &k->kd->vfs.net[dev - UK_SVC_MAX];
+}
+
 void kern__mnt_halt(struct kern *k) {
   for (uint32_t i = UK_SVC_MAX; i < KMNT_LINK_MAX; i++)
     if (k->mlink[i].net != NULL) {
       p9_aclient_close(k->mlink[i].net, NULL, NULL);
       k->mlink[i].net = NULL;
       k->mlink[i].state = KMNT_NEW;
+      net_ent(k, i)->up = 0;
     }
   for (uint32_t i = 0; i < k->mpool_n; i++) {
     munmap(k->mpool[i].base, POOL_ICA_SIZE);
@@ -810,7 +816,9 @@ static void on_dialed(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
   ln->state = err == 0 ? KMNT_READY : KMNT_NEW;
   ln->dialect =
       err == 0 && p9_str_eq(rx->version, "9P2000.L") ? P9_2000L : P9_2000;
-  kern__trace(k, "#M: %s %s (%s)", ln->addr, err ? "dial failed" : "dialed",
+  net_ent(k, dev)->up = err == 0;
+  net_ent(k, dev)->dialect = ln->dialect == P9_2000L;
+  kern__trace(k, "#M: %s %s (%s)", net_ent(k, dev)->addr, err ? "dial failed" : "dialed",
               err ? strerror(-err)
                   : (ln->dialect == P9_2000L ? "9P2000.L" : "9P2000"));
   resume_waiters(k, dev);
@@ -819,7 +827,7 @@ static void on_dialed(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
 static int dial(struct kern *k, uint32_t dev) {
   struct kmnt_link *ln = &k->mlink[dev];
   ln->state = KMNT_DIALING;
-  int r = p9_aclient_connect(k->loop, ln->addr, P9ICA_MSIZE,
+  int r = p9_aclient_connect(k->loop, net_ent(k, dev)->addr, P9ICA_MSIZE,
                              ln->tried_plain ? "9P2000" : "9P2000.L", on_dialed,
                              (void *)(uintptr_t)dev);
   if (r < 0)
@@ -834,9 +842,10 @@ static int net_link(struct kern *k, const char *addr, uint32_t *dev) {
   int free = -1;
   for (uint32_t i = UK_SVC_MAX; i < KMNT_LINK_MAX; i++) {
     struct kmnt_link *ln = &k->mlink[i];
-    if (ln->addr[0] == '\0' && free < 0)
+    char *at = net_ent(k, i)->addr;
+    if (at[0] == '\0' && free < 0)
       free = (int)i;
-    if (strcmp(ln->addr, addr) != 0)
+    if (strcmp(at, addr) != 0)
       continue;
     *dev = i;
     if (ln->state == KMNT_READY)
@@ -848,21 +857,23 @@ static int net_link(struct kern *k, const char *addr, uint32_t *dev) {
     }
     if (ln->err < 0) { /* this call's dial failed: say why, once */
       int e = ln->err;
-      ln->addr[0] = '\0';
+      at[0] = '\0';
       ln->err = 0;
       return e;
     }
   }
   if (free < 0)
     return -ENOSPC;
-  if (strlen(addr) >= sizeof k->mlink[free].addr)
+  struct uk_netlink *ne = net_ent(k, (uint32_t)free);
+  if (strlen(addr) >= sizeof ne->addr)
     return -ENAMETOOLONG;
   struct kmnt_link *ln = &k->mlink[free];
   *ln = (struct kmnt_link){.next_fid = 1, .tried_plain = false};
-  snprintf(ln->addr, sizeof ln->addr, "%s", addr);
+  *ne = (struct uk_netlink){.up = 0};
+  snprintf(ne->addr, sizeof ne->addr, "%s", addr);
   int r = dial(k, (uint32_t)free);
   if (r < 0) {
-    ln->addr[0] = '\0';
+    ne->addr[0] = '\0';
     return r;
   }
   ln->waiters |= 1ull << up;

@@ -98,10 +98,17 @@ static int procgen(const struct uk_kdata *kd, const struct uk_chan *c, int i,
 /* --- ns --- */
 
 /* What a chan is called in an ns line: its path; for a server's chan its
- * /srv entry; a servant's root without a path "#X". */
+ * /srv entry, or the address the kernel dialed; a servant's root without
+ * a path "#X". */
 static void chan_name(const struct uk_kdata *kd, uint32_t id, char *out,
                       size_t len) {
   const struct uk_chan *c = &kd->vfs.chan[UK_VFS_INDEX(id)];
+  uint32_t net = c->dev - UK_SVC_MAX;
+  if (c->type == UK_CHAN_MNT && c->dev >= UK_SVC_MAX && net < UK_NETLINK_MAX &&
+      kd->vfs.net[net].addr[0] != '\0') {
+    snprintf(out, len, "%.*s", UK_NETLINK_ADDR_MAX, kd->vfs.net[net].addr);
+    return;
+  }
   for (int i = 0; c->type == UK_CHAN_MNT && i < UK_SRV_MAX; i++) {
     const struct uk_srvent *e = &kd->vfs.srv[i];
     if (e->state == UK_SRV_POSTED && e->svc == c->dev) {

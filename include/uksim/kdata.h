@@ -45,7 +45,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 6                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 7                  /* bump on any change below */
 
 #define UK_PROC_MAX 64
 #define UK_SVC_MAX 32
@@ -87,6 +87,8 @@
 #define UK_SRV_MAX 64      /* /srv entries per kernel */
 #define UK_SRV_NAME_MAX 31 /* bytes of an entry's name */
 #define UK_PIPE_MAX 32     /* pipes per kernel */
+#define UK_NETLINK_MAX 16  /* external 9P servers dialed, per kernel */
+#define UK_NETLINK_ADDR_MAX 127 /* bytes of a dial address */
 #define UK_PIPE_BUF                                                            \
   4096 /* bytes buffered per direction of a pipe; a                            \
           write up to this size is all or nothing */
@@ -363,6 +365,17 @@ struct uk_srvent {
   char posted[KABI_NAME_MAX]; /* the service's name as written */
 };
 
+/* #M: an external 9P server the kernel dialed ("tcp!HOST!PORT",
+ * "unix!PATH").  A chan of it has type 'M' and dev UK_SVC_MAX + its index;
+ * an empty addr is a free entry.  Entries are kept once up (a link is
+ * dialed once per address and kernel). */
+struct uk_netlink {
+  uint8_t up;      /* 1 once Rversion came */
+  uint8_t dialect; /* 0 9P2000, 1 9P2000.L */
+  uint16_t pad;
+  char addr[UK_NETLINK_ADDR_MAX + 1];
+};
+
 /* #|: a ring of bytes that one end of a pipe reads. */
 struct uk_pring {
   uint32_t head, len; /* len <= UK_PIPE_BUF */
@@ -389,6 +402,7 @@ struct uk_vfs {
   struct uk_envvar env[UK_ENV_MAX]; /* #e */
   struct uk_srvent srv[UK_SRV_MAX]; /* #s */
   struct uk_pipe pipe[UK_PIPE_MAX]; /* #| */
+  struct uk_netlink net[UK_NETLINK_MAX]; /* #M's dialed servers */
 };
 
 struct uk_kdata_hdr {

@@ -395,6 +395,19 @@ Test(ns, an_external_server_over_tcp, .timeout = 300) {
   snprintf(uksim, sizeof uksim, "%s/cli/uksim", getenv("UKSIM_BUILD_ROOT"));
   char *argv[] = {uksim, "9p", "serve", addr, NULL};
   pid_t pid = start_and_mount(argv, addr, "");
+  /* ns names the mount by the address the kernel dialed. */
+  char me[16] = {0}, nspath[64], ns[2048], line[128];
+  int fd = ns_open("/dev/pid", NS_OREAD);
+  cr_assert_gt(ns_read(fd, me, sizeof me - 1), 0);
+  ns_close(fd);
+  snprintf(nspath, sizeof nspath, "/proc/%d/ns", atoi(me));
+  fd = ns_open(nspath, NS_OREAD);
+  long n = ns_read(fd, ns, sizeof ns - 1);
+  cr_assert_gt(n, 0, "%s", nspath);
+  ns[n] = '\0';
+  ns_close(fd);
+  snprintf(line, sizeof line, "mount -c '%s' /n\n", addr);
+  cr_assert_not_null(strstr(ns, line), "%s has no '%s': %s", nspath, line, ns);
   put("/n/hello", "over tcp\n");
   expect("/n/hello", "over tcp\n");
   cr_assert_geq(ns_create("/n/d", NS_OREAD, NS_DMDIR | 0755), 0);
