@@ -24,6 +24,8 @@ static void spawn_usage(FILE *f) {
           "  --as NAME        process name (default: PROGRAM)\n"
           "  --server         wait until it registers its service\n"
           "  --restart        a server: restart its service after a fault\n"
+          "  --protect        move it to the backup OS at a failover (seed\n"
+          "                   001); an unprotected process ends with its OS\n"
           "  --env KEY=VALUE  extra environment (up to %d), e.g.\n"
           "                   UKSIM_FAULT=crash@request:10\n\n"
           "  uksim spawn --name lab --server ramfs      # /srv/ramfs appears\n"
@@ -33,7 +35,7 @@ static void spawn_usage(FILE *f) {
 
 struct spawn_opts {
   const char *machine, *as;
-  bool server, restart;
+  bool server, restart, protect;
   char *env[ENV_MAX];
   size_t nenv;
 };
@@ -43,6 +45,7 @@ static int parse(int argc, char **argv, struct spawn_opts *o) {
                                        {"as", required_argument, NULL, 'a'},
                                        {"server", no_argument, NULL, 's'},
                                        {"restart", no_argument, NULL, 'r'},
+                                       {"protect", no_argument, NULL, 'p'},
                                        {"env", required_argument, NULL, 'e'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
@@ -58,6 +61,8 @@ static int parse(int argc, char **argv, struct spawn_opts *o) {
       o->server = true;
     else if (c == 'r')
       o->restart = true;
+    else if (c == 'p')
+      o->protect = true;
     else if (c == 'e' && o->nenv < ENV_MAX && strchr(optarg, '='))
       o->env[o->nenv++] = optarg;
     else if (c == 'h') {
@@ -94,7 +99,8 @@ int cmd_spawn(int argc, char **argv) {
                         .env = o.env,
                         .nenv = o.nenv,
                         .flags = o.server ? MACH_SPAWN_REGISTERED : 0,
-                        .restart = o.restart};
+                        .restart = o.restart,
+                        .protect = o.protect};
   if (mach_connect(&mc, o.machine) < 0) {
     fprintf(stderr, "uksim spawn: %s\n", mc.error);
     return 1;

@@ -92,6 +92,14 @@ static long recv_answer(kabi_msg *m) {
   return n;
 }
 
+/* The call m, as sent: what KABI_ANS_RESTART asks for again. */
+static struct kabi_hdr sent_hdr;
+static unsigned char sent_payload[KABI_PAYLOAD_MAX];
+
+/* How many times one call may be restarted: each restart is a kernel that
+ * died holding it, so more than a few means something else is wrong. */
+#define RESTART_MAX 8
+
 int uk__call(kabi_msg *m) {
   int r = uk__conn_init();
   if (r < 0)
@@ -100,19 +108,29 @@ int uk__call(kabi_msg *m) {
   m->hdr.magic = KABI_MAGIC;
   m->hdr.seq = seq;
   m->hdr.flags = (m->hdr.flags & ~KABI_CPU_MASK) | cpu_flags();
-  r = kabi_sendmsg(kfd, m);
-  if (r < 0)
-    return r;
-  long n = recv_answer(m);
-  if (n == 0)
-    return -ECONNRESET; /* the kernel went away */
-  if (n < 0)
-    return (int)n;
-  if (m->hdr.seq != seq) {
-    kabi_msg_close_fds(m);
-    return -EPROTO;
+  size_t len = m->hdr.len <= KABI_PAYLOAD_MAX ? m->hdr.len : 0;
+  sent_hdr = m->hdr;
+  memcpy(sent_payload, m->payload, len);
+  for (int restarts = 0;; restarts++) {
+    r = kabi_sendmsg(kfd, m);
+    if (r < 0)
+      return r;
+    long n = recv_answer(m);
+    if (n == 0)
+      return -ECONNRESET; /* the kernel went away */
+    if (n < 0)
+      return (int)n;
+    if (m->hdr.seq != seq) {
+      kabi_msg_close_fds(m);
+      return -EPROTO;
+    }
+    if (m->hdr.op != KABI_ANS_RESTART)
+      return m->hdr.status;
+    if (restarts == RESTART_MAX)
+      return -EPROTO;
+    m->hdr = sent_hdr; /* a new kernel asks for the call again */
+    memcpy(m->payload, sent_payload, len);
   }
-  return m->hdr.status;
 }
 
 /* An ICA that came back without a descriptor (KABI_REF_MAPPED): the mapping

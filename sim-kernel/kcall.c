@@ -296,7 +296,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
   rq.client_pid = r->client != UK_NIL && r->client != UK_KCLIENT
                       ? kd_proc(k, r->client)->pid
                       : 0; /* the kernel's mount driver is client 0 */
-  kabi_msg_init(&m, KABI_ANS_REQUEST, k->proc[sp].wait_seq, 0, NULL, 0);
+  kabi_msg_init(&m, KABI_ANS_REQUEST, k->kd->proc[sp].wait_seq, 0, NULL, 0);
   rq.nica = pack_icas(k, sp, r, rq.ica, &m);
   memcpy(m.payload, &rq, sizeof rq);
   m.hdr.len = sizeof rq;
@@ -313,9 +313,9 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
 /* Picks the result a waiting client wants, or UK_NIL. */
 static uint32_t pick_result(struct kern *k, uint32_t c) {
   struct uk_proc *pp = kd_proc(k, c);
-  if (k->proc[c].wait_req == 0)
+  if (k->kd->proc[c].wait_req == 0)
     return kern_q_pop(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len);
-  int ri = kern_req_lookup(k->kd, k->proc[c].wait_req);
+  int ri = kern_req_lookup(k->kd, k->kd->proc[c].wait_req);
   if (ri < 0 || k->kd->req[ri].state != UK_REQ_ANSWERED)
     return UK_NIL;
   kern_q_remove(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len,
@@ -337,7 +337,7 @@ static void deliver_result(struct kern *k, uint32_t c) {
                                .tag = r->tag,
                                .op = r->op};
   kabi_msg m;
-  kabi_msg_init(&m, KABI_ANS_RESULT, k->proc[c].wait_seq, 0, NULL, 0);
+  kabi_msg_init(&m, KABI_ANS_RESULT, k->kd->proc[c].wait_seq, 0, NULL, 0);
   rm.nica = pack_icas(k, c, r, rm.ica, &m);
   memcpy(m.payload, &rm, sizeof rm);
   m.hdr.len = sizeof rm;
@@ -418,6 +418,7 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
     return -ENOSPC;
   struct uk_req *q = &k->kd->req[ri];
   q->client = p;
+  q->client_seq = kd_proc(k, p)->call_seq;
   q->svc = (uint32_t)s;
   q->op = a->op;
   q->ctl = a->ctl;
@@ -525,8 +526,8 @@ static int wait_result(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
                        uint32_t rid) {
   kd_proc(k, p)->state = UK_PROC_WAITING;
   kd_proc(k, p)->wait_op = op;
-  k->proc[p].wait_seq = seq;
-  k->proc[p].wait_req = rid;
+  k->kd->proc[p].wait_seq = seq;
+  k->kd->proc[p].wait_req = rid;
   deliver_result(k, p);
   return KERN_DEFER;
 }
@@ -607,7 +608,7 @@ static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
     return -EPERM; /* not a registered server */
   kd_proc(k, p)->state = UK_PROC_WAITING;
   kd_proc(k, p)->wait_op = op;
-  k->proc[p].wait_seq = seq;
+  k->kd->proc[p].wait_seq = seq;
   if (!rep_at_receive(k, p, s))
     kern__deliver_request(k, s);
   return KERN_DEFER;
@@ -704,7 +705,7 @@ static void on_sleep_over(struct kern *k, struct ktimer *t) {
       kd_proc(k, p)->wait_op != KABI_SLEEP)
     return;
   kd_proc(k, p)->state = UK_PROC_RUNNING;
-  kern__answer_status(k, p, k->proc[p].wait_seq, 0);
+  kern__answer_status(k, p, k->kd->proc[p].wait_seq, 0);
 }
 
 static int do_sleep(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -713,7 +714,7 @@ static int do_sleep(struct kern *k, uint32_t p, kabi_msg *m) {
     return -EINVAL;
   kd_proc(k, p)->state = UK_PROC_WAITING;
   kd_proc(k, p)->wait_op = KABI_SLEEP;
-  k->proc[p].wait_seq = m->hdr.seq;
+  k->kd->proc[p].wait_seq = m->hdr.seq;
   kern__timer_start(k, &k->sleep_timer[p], a.ns, 0);
   return KERN_DEFER;
 }
@@ -803,6 +804,8 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
   } else if (pp->state == UK_PROC_WAITING) {
     r = -EINPROGRESS; /* one call at a time: the deferred one stays */
   } else {
+    pp->call_seq = seq; /* in the tables: a takeover finds the call */
+    pp->call_op = m->hdr.op;
     r = call(k, p, m);
   }
   if (r == KERN_DEFER || r == KERN_ANSWERED)

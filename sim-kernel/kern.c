@@ -175,6 +175,7 @@ void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
   if (k->proc[p].run == KS_BLOCKED)
     k->proc[p].run = KS_RUNNING;            /* lock-step: it runs again */
   k->proc[p].last_call_ns = kern__now_ns(); /* silence counts from here */
+  k->kd->proc[p].answered_seq = m->hdr.seq;
   if (sock < 0)
     return;
   m->hdr.flags = (m->hdr.flags & ~KABI_CPU_MASK) | cpu_flags(k);
@@ -621,6 +622,8 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
     k->proc[p].pol.restart = sp->restart;
     k->proc[p].pol.deadline_ms = sp->deadline_ms;
     k->proc[p].waitable = sp->waitable;
+    if (sp->protect)
+      k->kd->proc[p].flags |= UK_PROC_F_PROTECT;
   }
   return p;
 }

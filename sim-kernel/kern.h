@@ -75,8 +75,6 @@ struct kern_proc {
   uv_process_t process;
   bool polling;         /* poll handle initialized and not yet closed */
   bool running;         /* the Linux process has not been reaped */
-  uint32_t wait_seq;    /* sequence of the deferred call */
-  uint32_t wait_req;    /* AWAIT/CALL: the request waited for, 0 for any */
   uint64_t wait_ctl_id; /* control request waiting for this process's exit */
   bool has_waiter;
   bool waitable; /* slot kept after exit until a Wait collects the status */

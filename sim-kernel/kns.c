@@ -687,7 +687,7 @@ static void wait_call(struct kern *k, uint32_t p, const kabi_msg *m, long r) {
   if (&kp->ns_call != m)
     kp->ns_call = *m;
   kp->ns_waiting = r == -EAGAIN; /* -EINPROGRESS: resumed by its answer */
-  kp->wait_seq = m->hdr.seq;
+  k->kd->proc[p].wait_seq = m->hdr.seq;
   kd_proc(k, p)->state = UK_PROC_WAITING;
   kd_proc(k, p)->wait_op = KABI_NS;
 }

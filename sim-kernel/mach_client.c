@@ -308,6 +308,7 @@ int mach_spawn_prog(mach_client *m, const struct mach_prog *p, int *proc) {
   s.until_registered = (p->flags & MACH_SPAWN_REGISTERED) != 0;
   s.waitable = (p->flags & MACH_SPAWN_WAITABLE) != 0;
   s.restart = p->restart;
+  s.protect = p->protect;
   s.deadline_ms = p->deadline_ms;
   c.body_case = UKSIM__CTL__BODY_SPAWN;
   c.spawn = &s;

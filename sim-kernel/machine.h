@@ -128,6 +128,7 @@ struct mach_prog {
   unsigned flags;       /* MACH_SPAWN_* */
   bool restart;         /* a server: restart its service after a fault */
   uint32_t deadline_ms; /* a server: holding a request longer is a hang */
+  bool protect;         /* moves to the backup OS at a failover */
 };
 int mach_spawn_prog(mach_client *m, const struct mach_prog *p, int *proc);
 

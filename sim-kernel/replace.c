@@ -239,7 +239,7 @@ static void prepare_old(struct kern *k, uint32_t s) {
       .successor_pid = kd_proc(k, sv->successor)->pid,
   };
   kabi_msg m;
-  kabi_msg_init(&m, KABI_ANS_PREPARE, k->proc[old].wait_seq, 0, &pm, sizeof pm);
+  kabi_msg_init(&m, KABI_ANS_PREPARE, k->kd->proc[old].wait_seq, 0, &pm, sizeof pm);
   kd_proc(k, old)->state = UK_PROC_RUNNING;
   k->proc[old].preparing = true;
   svc_event(k, "prepare", s, old, UK_NIL, NULL);
@@ -274,9 +274,9 @@ static void handed_off(struct kern *k, uint32_t s) {
   set_phase(k, s, UK_PH_RESTORING);
   if (waits_in(kd_proc(k, n), KABI_STATE_GET)) {
     kd_proc(k, n)->state = UK_PROC_RUNNING;
-    int r = give_state(k, n, s, k->proc[n].wait_seq);
+    int r = give_state(k, n, s, k->kd->proc[n].wait_seq);
     if (r < 0)
-      kern__answer_status(k, n, k->proc[n].wait_seq, r);
+      kern__answer_status(k, n, k->kd->proc[n].wait_seq, r);
   } else if (waits_for_request(kd_proc(k, n))) {
     commit(k, s); /* it wanted no state: it is ready */
     kern__deliver_request(k, s);
@@ -347,7 +347,7 @@ static void commit(struct kern *k, uint32_t s) {
   set_phase(k, s, UK_PH_SERVING);
   if (waits_for_request(kd_proc(k, old))) {
     kd_proc(k, old)->state = UK_PROC_RUNNING;
-    kern__answer_status(k, old, k->proc[old].wait_seq, -ESHUTDOWN);
+    kern__answer_status(k, old, k->kd->proc[old].wait_seq, -ESHUTDOWN);
   }
   end_replacement(k, s, 0, NULL);
 }
@@ -419,7 +419,7 @@ int rep_state_get(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
   if (sv->successor == p && sv->phase == UK_PH_PREPARING) {
     kd_proc(k, p)->state = UK_PROC_WAITING; /* until the old server has saved */
     kd_proc(k, p)->wait_op = KABI_STATE_GET;
-    k->proc[p].wait_seq = seq;
+    k->kd->proc[p].wait_seq = seq;
     return KERN_DEFER;
   }
   if (sv->successor == p || sv->proc == p)

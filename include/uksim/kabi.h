@@ -86,6 +86,11 @@ enum kabi_ans {
   KABI_ANS_REGISTER,
   KABI_ANS_PREPARE, /* prepare_msg: to RECEIVE of a server being replaced */
   KABI_ANS_NS,      /* ns_ans */
+  /* Header only: send the same call again.  A kernel that took the
+   * process over from a dead one (Orthros failover, seed 001 §2.6) found
+   * this call read and not finished, with nothing of it done yet; the
+   * library resends it, so the program never sees it. */
+  KABI_ANS_RESTART,
 };
 
 /* How register() answers a server (seed 000 §5.2). */

@@ -45,7 +45,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 7                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 8                  /* bump on any change below */
 
 #define UK_PROC_MAX 64
 #define UK_SVC_MAX 32
@@ -113,10 +113,23 @@ struct uk_proc {
   uint32_t res_head, res_tail, res_len; /* result queue (request indexes) */
   uint32_t icas_held;
   uint32_t outstanding; /* requests sent and not yet answered */
-  uint32_t pad;
+  uint32_t flags;       /* UK_PROC_F_* */
   uint64_t calls, errors;
   int32_t exit_status, term_signal;
+  /* The call in the kernel, as another kernel needs it to take the process
+   * over (sim-kernel/adopt.c): the sequence number and op of the last call
+   * read from the process, and of the last answer sent.  call_seq !=
+   * answered_seq: a call is in the kernel (deferred, or cut short by the
+   * kernel's death). */
+  uint32_t call_seq, call_op, answered_seq;
+  uint32_t wait_seq; /* WAITING: the deferred call's sequence number */
+  uint32_t wait_req; /* AWAIT/CALL: the request waited for, 0 for any */
+  uint32_t pad;
 };
+
+/* uk_proc.flags: the process moves to the backup OS at a failover (seed
+ * 001 §2.6: protected processes are chosen in advance; the others end). */
+#define UK_PROC_F_PROTECT 0x1u
 
 enum uk_svc_state {
   UK_SVC_FREE = 0,
@@ -203,6 +216,8 @@ struct uk_req {
   uint32_t ctl, data; /* ICA ids */
   int32_t status;
   uint32_t kept; /* IN_SERVICE and kept in the server's state (KEEP) */
+  uint32_t client_seq; /* the SEND or CALL that made it (its hdr.seq) */
+  uint32_t pad;
   uint64_t tag;
   uint64_t seqno;   /* kernel-wide request number, for the trace */
   uint64_t sent_ns; /* monotonic ns at send */
