@@ -456,6 +456,37 @@ int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from) {
   return 0;
 }
 
+int kern__prog_pack(const struct kern_prog *p, char *out, size_t len) {
+  size_t at = 0;
+  memset(out, 0, len);
+  for (size_t i = 0; p->argv && p->argv[i]; i++) {
+    size_t n = strlen(p->argv[i]) + 1;
+    if (n == 1 || at + n + 1 > len) { /* "" would end the list early */
+      memset(out, 0, len);
+      return -E2BIG;
+    }
+    memcpy(out + at, p->argv[i], n);
+    at += n;
+  }
+  return 0;
+}
+
+int kern__prog_unpack(struct kern_prog *p, const char *in, size_t len) {
+  char *argv[UK_SVC_PROG_MAX / 2];
+  size_t n = 0, at = 0;
+  while (at < len && in[at] != '\0') {
+    const char *end = memchr(in + at, '\0', len - at);
+    if (end == NULL)
+      return -EINVAL; /* not packed by kern__prog_pack: torn */
+    argv[n++] = (char *)in + at;
+    at = (size_t)(end - in) + 1;
+  }
+  if (n == 0 || at >= len)
+    return -ENOENT;
+  kern__prog_make(p, argv[0], argv + 1, n - 1, NULL, 0);
+  return 0;
+}
+
 void kern__prog_drop_env(struct kern_prog *p, const char *prefix) {
   size_t j = 0, n = strlen(prefix);
   for (size_t i = 0; p->env && p->env[i]; i++) {

@@ -299,6 +299,11 @@ const char *kern__program_error(int r);
 /* The file name of a program's path, as traces give it. */
 const char *kern__prog_name(const char *path);
 void kern__prog_free(struct kern_prog *p);
+/* p's argv into out[0..len) as uk_svc.prog keeps it (kdata.h): 0, or
+ * -E2BIG (out all zeros) when it does not fit; and back, from a region
+ * that may be torn: 0, -ENOENT for none kept, -EINVAL for a torn one. */
+int kern__prog_pack(const struct kern_prog *p, char *out, size_t len);
+int kern__prog_unpack(struct kern_prog *p, const char *in, size_t len);
 int kern__prog_dup(struct kern_prog *to, const struct kern_prog *from);
 void kern__prog_drop_env(struct kern_prog *p, const char *prefix);
 void kern__prog_make(struct kern_prog *p, const char *file, char **args,

@@ -239,7 +239,8 @@ static void prepare_old(struct kern *k, uint32_t s) {
       .successor_pid = kd_proc(k, sv->successor)->pid,
   };
   kabi_msg m;
-  kabi_msg_init(&m, KABI_ANS_PREPARE, k->kd->proc[old].wait_seq, 0, &pm, sizeof pm);
+  kabi_msg_init(&m, KABI_ANS_PREPARE, k->kd->proc[old].wait_seq, 0, &pm,
+                sizeof pm);
   kd_proc(k, old)->state = UK_PROC_RUNNING;
   k->proc[old].preparing = true;
   svc_event(k, "prepare", s, old, UK_NIL, NULL);
@@ -615,6 +616,12 @@ void rep_adopt(struct kern *k, uint32_t p, uint32_t s) {
   (void)kern__prog_dup(&ks->prog, &k->proc[p].prog);
   ks->pol = k->proc[p].pol;
   ks->failed_starts = 0;
+  struct uk_svc *sv = kd_svc(k, s); /* for a kernel that takes it over */
+  (void)kern__prog_pack(&ks->prog, sv->prog, sizeof sv->prog);
+  sv->restart = ks->pol.restart;
+  sv->restart_max = ks->pol.restart_max;
+  sv->deadline_ms = ks->pol.deadline_ms;
+  sv->heartbeat_ms = ks->pol.heartbeat_ms;
   rep_hang_watch(k);
 }
 

@@ -56,6 +56,7 @@
 #define UK_PROC_REQS_MAX 512
 #define UK_PROC_RESULTS_MAX 256
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
+#define UK_SVC_PROG_MAX 512 /* bytes of a service's packed argv (uk_svc.prog) */
 #define UK_HIST_BUCKETS 160    /* up to ~2^41 ns */
 #define UK_NIL 0xffffffffu     /* "no index" in a link or holder field */
 #define UK_KCLIENT 0xfffffffeu /* uk_req.client of the kernel's own requests   \
@@ -172,6 +173,14 @@ struct uk_svc {
   uint32_t replacements, failed_replacements;
   uint64_t requests, replies, errors;
   struct uk_svc_ophist op[UK_OPS_MAX]; /* ops >= UK_OPS_MAX share the last */
+  /* How to start its server again, for a kernel that takes the service
+   * over from this one (Orthros, sim-kernel/adopt.c): the argv of the
+   * server that registered it, packed as NUL-terminated strings one after
+   * another and an empty one after the last (all empty: too long to keep,
+   * so it cannot be restarted elsewhere), and its fault policy.  Its extra
+   * environment (fault plans) is the instance's own and is not kept. */
+  char prog[UK_SVC_PROG_MAX];
+  uint32_t restart, restart_max, deadline_ms, heartbeat_ms;
 };
 
 /* The server should be replaced at its next receive() (seed 000 §5.2). */
