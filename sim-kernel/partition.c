@@ -523,22 +523,32 @@ static void put(char *buf, size_t len, size_t *at, const char *fmt, ...) {
     *at += (size_t)n;
 }
 
-static bool in_set(const struct part *p, uint32_t b, uint32_t owner,
-                   enum part_region r) {
-  return b < p->total_blocks && p->block_owner[b] == owner &&
-         part_block_region(p, b) == r;
+/* Which blocks a range text lists: those of `owner` in region r, or with
+ * hw set the hardware blocks, whoever owns them. */
+struct sel {
+  uint32_t owner;
+  enum part_region r;
+  bool hw;
+};
+
+static bool in_sel(const struct part *p, uint32_t b, const struct sel *s) {
+  if (b >= p->total_blocks)
+    return false;
+  if (s->hw)
+    return p->block_hw[b];
+  return p->block_owner[b] == s->owner && part_block_region(p, b) == s->r;
 }
 
-size_t part_blocks_text(const struct part *p, uint32_t owner,
-                        enum part_region r, char *buf, size_t len) {
+static size_t ranges_text(const struct part *p, const struct sel *s,
+                          char *buf, size_t len) {
   size_t at = 0;
   if (len)
     buf[0] = '\0';
   for (uint32_t b = 0; b < p->total_blocks; b++) {
-    if (!in_set(p, b, owner, r))
+    if (!in_sel(p, b, s))
       continue;
     uint32_t e = b;
-    while (in_set(p, e + 1, owner, r))
+    while (in_sel(p, e + 1, s))
       e++;
     put(buf, len, &at, at ? ",%u" : "%u", b);
     if (e > b)
@@ -550,17 +560,40 @@ size_t part_blocks_text(const struct part *p, uint32_t owner,
   return at;
 }
 
+size_t part_blocks_text(const struct part *p, uint32_t owner,
+                        enum part_region r, char *buf, size_t len) {
+  struct sel s = {owner, r, false};
+  return ranges_text(p, &s, buf, len);
+}
+
+size_t part_hw_text(const struct part *p, char *buf, size_t len) {
+  struct sel s = {PART_FREE, PART_REGION_FIRST, true};
+  return ranges_text(p, &s, buf, len);
+}
+
+size_t part_cores_text(const struct part *p, uint32_t owner, char *buf,
+                       size_t len) {
+  size_t at = 0;
+  if (len)
+    buf[0] = '\0';
+  for (uint32_t i = 0; i < p->c.cores; i++)
+    if (p->core_owner[i] == owner)
+      put(buf, len, &at, at ? " %u" : "%u", part_core_hw_id(i));
+  if (at == 0)
+    put(buf, len, &at, "-");
+  return at;
+}
+
 static void dump_os(const struct part *p, const struct part_os *o, char *buf,
                     size_t len, size_t *at) {
   char first[64], slot[64], gen[128];
   part_blocks_text(p, o->number, PART_REGION_FIRST, first, sizeof first);
   part_blocks_text(p, o->number, PART_REGION_SLOT, slot, sizeof slot);
   part_blocks_text(p, o->number, PART_REGION_GENERAL, gen, sizeof gen);
-  put(buf, len, at, "os %u %s boot-core %u cores", o->number,
-      part_role_name(o->role), part_core_hw_id(o->boot_core));
-  for (uint32_t i = 0; i < p->c.cores; i++)
-    if (p->core_owner[i] == o->number)
-      put(buf, len, at, " %u", part_core_hw_id(i));
+  char cores[PART_CORES_MAX * 4];
+  part_cores_text(p, o->number, cores, sizeof cores);
+  put(buf, len, at, "os %u %s boot-core %u cores %s", o->number,
+      part_role_name(o->role), part_core_hw_id(o->boot_core), cores);
   put(buf, len, at, " blocks first %s slot %s general %s usable %llu MiB "
       "devices", first, slot, gen,
       (unsigned long long)(part_usable_bytes(p, o->number) >> 20));
@@ -572,7 +605,7 @@ static void dump_os(const struct part *p, const struct part_os *o, char *buf,
 
 size_t part_dump(const struct part *p, char *buf, size_t len) {
   size_t at = 0;
-  char b[128];
+  char b[PART_CORES_MAX * 4];
   if (len)
     buf[0] = '\0';
   put(buf, len, &at, "partition %s: %u cores, %u blocks of %llu MiB\n",
@@ -581,13 +614,11 @@ size_t part_dump(const struct part *p, char *buf, size_t len) {
   for (int i = 0; i < PART_LIVE_MAX; i++)
     if (p->os[i].number)
       dump_os(p, &p->os[i], buf, len, &at);
-  put(buf, len, &at, "free cores");
-  for (uint32_t i = 0; i < p->c.cores; i++)
-    if (p->core_owner[i] == PART_FREE)
-      put(buf, len, &at, " %u", part_core_hw_id(i));
+  part_cores_text(p, PART_FREE, b, sizeof b);
+  put(buf, len, &at, "free cores %s", b);
   part_blocks_text(p, PART_FREE, PART_REGION_SLOT, b, sizeof b);
   put(buf, len, &at, " slot blocks %s", b);
-  part_blocks_text(p, PART_HW, PART_REGION_GENERAL, b, sizeof b);
+  part_hw_text(p, b, sizeof b);
   put(buf, len, &at, " hardware %s devices", b);
   for (int d = 0; d < PART_DEV_COUNT; d++)
     if (p->dev_owner[d] == PART_FREE)

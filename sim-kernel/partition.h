@@ -232,6 +232,11 @@ const char *part_region_name(enum part_region r);
  * hardware's) as ranges, "4-12,14" ("-" for none); the length it needed. */
 size_t part_blocks_text(const struct part *p, uint32_t owner,
                         enum part_region r, char *buf, size_t len);
+/* The hardware blocks, whoever owns them, the same way. */
+size_t part_hw_text(const struct part *p, char *buf, size_t len);
+/* The local APIC ids of the cores `owner` owns, "0 2 4" ("-" none). */
+size_t part_cores_text(const struct part *p, uint32_t owner, char *buf,
+                       size_t len);
 
 /* The whole partition as text, one OS a line then free resources. */
 size_t part_dump(const struct part *p, char *buf, size_t len);
