@@ -21,16 +21,15 @@ int cli_part_check(const char *cmd, const struct mach_opts *m) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: uksim os [--name MACHINE] [--json]\n\n"
-          "Show how a running machine is partitioned among its OSes: each "
-          "OS's cores\n(local APIC id / the OS's own number for it / "
-          "logical APIC id, and the\nhost cpus they run on), its memory "
-          "blocks by region (first: the 1st OS's\nown; slot: a 2nd..Nth "
-          "OS's; general: the active OS's), its usable memory\n(its ICA "
-          "budget) and its devices; then the devices' owners.\n\n"
-          "  --name MACHINE  the machine (default 'default')\n"
-          "  --json          one JSON object instead of tables\n");
+  fprintf(f, "usage: uksim os [--name MACHINE] [--json]\n\n"
+             "Show how a running machine is partitioned among its OSes: each "
+             "OS's cores\n(local APIC id / the OS's own number for it / "
+             "logical APIC id, and the\nhost cpus they run on), its memory "
+             "blocks by region (first: the 1st OS's\nown; slot: a 2nd..Nth "
+             "OS's; general: the active OS's), its usable memory\n(its ICA "
+             "budget) and its devices; then the devices' owners.\n\n"
+             "  --name MACHINE  the machine (default 'default')\n"
+             "  --json          one JSON object instead of tables\n");
 }
 
 static void print_os_text(const Uksim__PartOs *o) {
@@ -100,8 +99,8 @@ static void print_json(const char *name, const Uksim__Partition *p) {
   printf("{\"machine\":\"%s\",\"state\":\"%s\",\"cores\":%u,"
          "\"block_size_mib\":%" PRIu64 ",\"blocks\":%u,\"hw_blocks\":\"%s\","
          "\"free_cores\":\"%s\",\"free_slot_blocks\":\"%s\",\"os\":[",
-         name, p->state, p->cores, p->block_size >> 20, p->blocks,
-         p->hw_blocks, p->free_cores, p->free_slot_blocks);
+         name, p->state, p->cores, p->block_size >> 20, p->blocks, p->hw_blocks,
+         p->free_cores, p->free_slot_blocks);
   for (size_t i = 0; i < p->n_os; i++) {
     printf(i ? "," : "");
     print_os_json(p->os[i]);

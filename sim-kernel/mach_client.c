@@ -51,6 +51,7 @@ void mach_opts_default(struct mach_opts *o) {
  * rarely share a range. */
 #define NIC_PORT_LOW 20000
 #define NIC_PORT_MACHINES 398
+#define HW_LIST_RULE "not a list of at most %d blocks like 4,5,9-11"
 
 int mach_part_config(const struct mach_opts *o, struct part_config *c,
                      char *err, size_t errlen) {
@@ -71,8 +72,8 @@ int mach_part_config(const struct mach_opts *o, struct part_config *c,
   if (c->nhost == 0)
     c->nhost = 1; /* cpu 0, as a last resort */
   if (o->hw_given && part_config_hw(c, o->hw_blocks) < 0) {
-    snprintf(err, errlen, "--hw-blocks '%s': not a list of at most %d "
-             "blocks like 4,5,9-11", o->hw_blocks, PART_HW_MAX);
+    snprintf(err, errlen, "--hw-blocks '%s': " HW_LIST_RULE, o->hw_blocks,
+             PART_HW_MAX);
     return -EINVAL;
   }
   return part_init(&scratch, c, err, errlen);
@@ -91,8 +92,8 @@ int mach_hw_blocks_opt(struct mach_opts *o, const char *prog, const char *v) {
   struct part_config c;
   part_config_default(&c, 1, 1, 0);
   if (strlen(v) >= sizeof o->hw_blocks || part_config_hw(&c, v) < 0) {
-    fprintf(stderr, "%s: --hw-blocks '%s': not a list of at most %d blocks "
-            "like 4,5,9-11\n", prog, v, PART_HW_MAX);
+    fprintf(stderr, "%s: --hw-blocks '%s': " HW_LIST_RULE "\n", prog, v,
+            PART_HW_MAX);
     return -1;
   }
   snprintf(o->hw_blocks, sizeof o->hw_blocks, "%s", v);

@@ -753,9 +753,9 @@ static int parse(int argc, char **argv) {
       r = mach_cores_opt(&M.o, ME, optarg);
     else if (c == 'H')
       r = mach_hw_blocks_opt(&M.o, ME, optarg);
-    else if (c == 'N' && (r = num_opt_u64(ME, "--nic-port", optarg, 0,
-                                          UINT16_MAX - 2 * PART_NIC_PORTS, 0,
-                                          &v)) == 0)
+    else if (c == 'N' &&
+             (r = num_opt_u64(ME, "--nic-port", optarg, 0,
+                              UINT16_MAX - 2 * PART_NIC_PORTS, 0, &v)) == 0)
       M.o.nic_port = (uint16_t)v;
     else if (strchr("nbmtfsSdpcHN", c) == NULL)
       r = -EINVAL;

@@ -30,7 +30,7 @@ struct mach_opts {
   uint32_t cores;       /* virtual cores (partition.h) */
   bool hw_given;        /* hw_blocks lists the hardware blocks; else default */
   char hw_blocks[PART_LIST_TEXT_MAX];
-  uint16_t nic_port;    /* first port of the NICs' ranges; 0: from the pid */
+  uint16_t nic_port; /* first port of the NICs' ranges; 0: from the pid */
 };
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
@@ -67,7 +67,8 @@ int mach_cores_opt(struct mach_opts *o, const char *prog, const char *v);
 int mach_hw_blocks_opt(struct mach_opts *o, const char *prog, const char *v);
 #define MACH_PART_HELP                                                         \
   "  --cores N         virtual cores of the machine (default 4, 2..64)\n"      \
-  "  --hw-blocks LIST  memory blocks used by hardware (\"4,5,9-11\"; default\n" \
+  "  --hw-blocks LIST  memory blocks used by hardware (\"4,5,9-11\"; "         \
+  "default\n"                                                                  \
   "                    the first 3 of the general region; '' none)\n"
 
 /* Machine names: what a run directory may be called. */

@@ -116,12 +116,14 @@ static int check_config(const struct part_config *c, char *err, size_t len) {
   if (c->block_size == 0 || c->slot_blocks == 0 || c->os1_blocks == 0)
     return fail(err, len, "a block, a slot and the 1st OS need memory");
   if (c->first_blocks > c->os1_blocks)
-    return fail(err, len, "the 1st OS's region (%u blocks) is larger than "
-                "its memory (%u blocks)", c->first_blocks, c->os1_blocks);
+    return fail(err, len,
+                "the 1st OS's region (%u blocks) is larger than "
+                "its memory (%u blocks)",
+                c->first_blocks, c->os1_blocks);
   uint64_t total = (uint64_t)c->os1_blocks + PART_SLOTS * c->slot_blocks;
   if (total > PART_BLOCKS_MAX)
-    return fail(err, len, "%llu blocks: at most %u",
-                (unsigned long long)total, PART_BLOCKS_MAX);
+    return fail(err, len, "%llu blocks: at most %u", (unsigned long long)total,
+                PART_BLOCKS_MAX);
   if (c->nhw > PART_HW_MAX)
     return fail(err, len, "at most %u hardware blocks", PART_HW_MAX);
   return 0;
@@ -132,8 +134,8 @@ static int mark_hw(struct part *p, char *err, size_t len) {
   uint32_t g = general_start(p), ng = p->total_blocks - g;
   if (p->c.hw_default) {
     uint32_t n = ng > PART_HW_BLOCKS_DEFAULT ? PART_HW_BLOCKS_DEFAULT
-                 : ng > 0                     ? ng - 1
-                                              : 0;
+                 : ng > 0                    ? ng - 1
+                                             : 0;
     for (uint32_t i = 0; i < n; i++)
       p->block_hw[g + i] = true;
     return 0;
@@ -141,11 +143,15 @@ static int mark_hw(struct part *p, char *err, size_t len) {
   for (uint32_t i = 0; i < p->c.nhw; i++) {
     uint32_t b = p->c.hw[i];
     if (b >= p->total_blocks)
-      return fail(err, len, "hardware block %u: the machine has blocks "
-                  "0..%u", b, p->total_blocks - 1);
+      return fail(err, len,
+                  "hardware block %u: the machine has blocks "
+                  "0..%u",
+                  b, p->total_blocks - 1);
     if (part_block_region(p, b) == PART_REGION_SLOT)
-      return fail(err, len, "hardware block %u is in a slot (blocks %u..%u): "
-                  "an OS boots there", b, slots_start(p), g - 1);
+      return fail(err, len,
+                  "hardware block %u is in a slot (blocks %u..%u): "
+                  "an OS boots there",
+                  b, slots_start(p), g - 1);
     if (p->block_hw[b])
       return fail(err, len, "hardware block %u is listed twice", b);
     p->block_hw[b] = true;
@@ -468,46 +474,28 @@ bool part_may_open(const struct part *p, uint32_t number, enum part_dev d) {
   return !part_excluded(number, d) && part_dev_owner(p, d) == number;
 }
 
+/* A name from a table of n, "?" past its end. */
+static const char *name_of(const char *const *names, unsigned n, unsigned i) {
+  return i < n ? names[i] : "?";
+}
+
 const char *part_dev_name(enum part_dev d) {
-  return (unsigned)d < PART_DEV_COUNT ? dev_names[d] : "?";
+  return name_of(dev_names, PART_DEV_COUNT, d);
 }
 
 const char *part_role_name(enum part_role r) {
-  switch (r) {
-  case PART_ROLE_ACTIVE:
-    return "active";
-  case PART_ROLE_BACKUP:
-    return "backup";
-  case PART_ROLE_DEAD:
-    return "dead";
-  }
-  return "?";
+  static const char *const names[] = {"active", "backup", "dead"};
+  return name_of(names, 3, r);
 }
 
 const char *part_state_name(enum part_state s) {
-  switch (s) {
-  case PART_EMPTY:
-    return "empty";
-  case PART_ALONE:
-    return "alone";
-  case PART_PAIRED:
-    return "paired";
-  case PART_MIGRATED:
-    return "migrated";
-  }
-  return "?";
+  static const char *const names[] = {"empty", "alone", "paired", "migrated"};
+  return name_of(names, 4, s);
 }
 
 const char *part_region_name(enum part_region r) {
-  switch (r) {
-  case PART_REGION_FIRST:
-    return "first";
-  case PART_REGION_SLOT:
-    return "slot";
-  case PART_REGION_GENERAL:
-    return "general";
-  }
-  return "?";
+  static const char *const names[] = {"first", "slot", "general"};
+  return name_of(names, 3, r);
 }
 
 /* Text --------------------------------------------------------------------- */
@@ -539,8 +527,8 @@ static bool in_sel(const struct part *p, uint32_t b, const struct sel *s) {
   return p->block_owner[b] == s->owner && part_block_region(p, b) == s->r;
 }
 
-static size_t ranges_text(const struct part *p, const struct sel *s,
-                          char *buf, size_t len) {
+static size_t ranges_text(const struct part *p, const struct sel *s, char *buf,
+                          size_t len) {
   size_t at = 0;
   if (len)
     buf[0] = '\0';
@@ -594,8 +582,10 @@ static void dump_os(const struct part *p, const struct part_os *o, char *buf,
   part_cores_text(p, o->number, cores, sizeof cores);
   put(buf, len, at, "os %u %s boot-core %u cores %s", o->number,
       part_role_name(o->role), part_core_hw_id(o->boot_core), cores);
-  put(buf, len, at, " blocks first %s slot %s general %s usable %llu MiB "
-      "devices", first, slot, gen,
+  put(buf, len, at,
+      " blocks first %s slot %s general %s usable %llu MiB "
+      "devices",
+      first, slot, gen,
       (unsigned long long)(part_usable_bytes(p, o->number) >> 20));
   for (int d = 0; d < PART_DEV_COUNT; d++)
     if (p->dev_owner[d] == o->number)
@@ -680,8 +670,7 @@ static int check_block(const struct part *p, uint32_t b, char *err,
   if (o == PART_FREE)
     return 0;
   if (o == PART_HW)
-    return p->block_hw[b] ? 0
-                          : broken(err, len, "block %u is not hardware", b);
+    return p->block_hw[b] ? 0 : broken(err, len, "block %u is not hardware", b);
   if (!live(p, o))
     return broken(err, len, "block %u owned by os %u, not alive", b, o);
   const struct part_os *os = part_os_lookup(p, o);
@@ -703,8 +692,7 @@ static int check_devices(const struct part *p, char *err, size_t len) {
     if (o == PART_FREE)
       continue;
     if (!live(p, o))
-      return broken(err, len, "%s owned by os %u, not alive", dev_names[d],
-                    o);
+      return broken(err, len, "%s owned by os %u, not alive", dev_names[d], o);
     if (part_excluded(o, (enum part_dev)d))
       return broken(err, len, "%s owned by os %u, which excludes it",
                     dev_names[d], o);

@@ -134,14 +134,14 @@ enum part_role { PART_ROLE_ACTIVE, PART_ROLE_BACKUP, PART_ROLE_DEAD };
 enum part_state { PART_EMPTY, PART_ALONE, PART_PAIRED, PART_MIGRATED };
 
 struct part_config {
-  uint32_t cores;         /* PART_CORES_MIN .. PART_CORES_MAX */
-  uint32_t nhost;         /* host cpus the cores map onto (>= 1) */
+  uint32_t cores;                    /* PART_CORES_MIN .. PART_CORES_MAX */
+  uint32_t nhost;                    /* host cpus the cores map onto (>= 1) */
   uint16_t host_cpu[PART_CORES_MAX]; /* their numbers; nhost of them */
-  uint64_t block_size;    /* bytes */
-  uint32_t os1_blocks;    /* the 1st OS's memory: region 1 + general */
-  uint32_t first_blocks;  /* region 1 (< os1_blocks, or 0 < it) */
-  uint32_t slot_blocks;   /* one slot (>= 1) */
-  bool hw_default;        /* hw[] from PART_HW_BLOCKS_DEFAULT, not the list */
+  uint64_t block_size;               /* bytes */
+  uint32_t os1_blocks;   /* the 1st OS's memory: region 1 + general */
+  uint32_t first_blocks; /* region 1 (< os1_blocks, or 0 < it) */
+  uint32_t slot_blocks;  /* one slot (>= 1) */
+  bool hw_default;       /* hw[] from PART_HW_BLOCKS_DEFAULT, not the list */
   uint32_t nhw;
   uint32_t hw[PART_HW_MAX]; /* block indices, in region 1 or general */
   uint16_t nic_port[2];     /* first port of nic0's and nic1's range */

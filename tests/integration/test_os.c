@@ -12,16 +12,6 @@
 #include "harness.h"
 #include "uksim_paths.h"
 
-static const char *run(const char *cmd, int *status) {
-  static char out[16384];
-  FILE *f = popen(cmd, "r");
-  cr_assert_not_null(f);
-  size_t n = fread(out, 1, sizeof out - 1, f);
-  out[n] = '\0';
-  *status = pclose(f);
-  return out;
-}
-
 /* The value of "key": in s, up to the next ',' '}' or ']' (quotes kept). */
 static const char *field(const char *s, const char *key, char *v, size_t len) {
   char k[64];
@@ -61,7 +51,7 @@ Test(os, json_shows_the_partition_the_kernel_runs_in, .timeout = 120) {
 
   snprintf(cmd, sizeof cmd, "%s os --name %s --json", UKSIM_EXE_DEFAULT,
            o.name);
-  const char *out = run(cmd, &st);
+  const char *out = h_run(cmd, &st);
   cr_assert_eq(st, 0, "%s", out);
   cr_expect_str_eq(field(out, "cores", v, sizeof v), "6");
   cr_expect_str_eq(field(out, "blocks", v, sizeof v), "19", "16 + 3 slots");
@@ -76,8 +66,8 @@ Test(os, json_shows_the_partition_the_kernel_runs_in, .timeout = 120) {
   cr_expect_str_eq(field(out, "general", v, sizeof v), "\"4-18\"");
   cr_expect(strstr(out, "\"devices\":[\"boot-a\",\"user\",\"nic0\"]"), "%s",
             out);
-  cr_expect(strstr(out, "{\"hw_id\":0,\"os_number\":0,\"logical_id\":1,"),
-            "%s", out);
+  cr_expect(strstr(out, "{\"hw_id\":0,\"os_number\":0,\"logical_id\":1,"), "%s",
+            out);
   cr_expect(strstr(out, "{\"hw_id\":8,\"os_number\":4,\"logical_id\":16,"),
             "%s", out);
   cr_expect(strstr(out, "{\"name\":\"nic1\",\"kind\":\"nic\",\"owner\":0,"),
@@ -95,7 +85,7 @@ Test(os, json_shows_the_partition_the_kernel_runs_in, .timeout = 120) {
   mach_kdata_unmap(kd);
 
   snprintf(cmd, sizeof cmd, "%s os --name %s", UKSIM_EXE_DEFAULT, o.name);
-  out = run(cmd, &st);
+  out = h_run(cmd, &st);
   cr_expect_eq(st, 0);
   cr_expect(strstr(out, "1   active  0     -     2048"), "%s", out);
   cr_expect(strstr(out, "0/0/1(BSP) 2/1/2 4/2/4 6/3/8 8/4/16"), "%s", out);
@@ -106,18 +96,18 @@ Test(os, bad_options_exit_2_before_anything_boots, .timeout = 60) {
   char cmd[512];
   int st;
   snprintf(cmd, sizeof cmd, "%s os --bogus 2>&1", UKSIM_EXE_DEFAULT);
-  run(cmd, &st);
+  h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2);
   snprintf(cmd, sizeof cmd, "%s run --cores 65 2>&1", UKSIM_EXE_DEFAULT);
-  const char *out = run(cmd, &st);
+  const char *out = h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2, "%s", out);
   snprintf(cmd, sizeof cmd, "%s demo --hw-blocks 1 2>&1", UKSIM_EXE_DEFAULT);
-  out = run(cmd, &st);
+  out = h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2);
   cr_expect(strstr(out, "hardware block 1 is in a slot"), "%s", out);
   snprintf(cmd, sizeof cmd, "%s os --name nothing-here 2>&1",
            UKSIM_EXE_DEFAULT);
-  out = run(cmd, &st);
+  out = h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 1);
   cr_expect(strstr(out, "no machine 'nothing-here' is running"), "%s", out);
 }

@@ -299,8 +299,8 @@ Test(partition, bad_configurations_say_why) {
   config(&c);
   c.os1_blocks = PART_BLOCKS_MAX;
   cr_expect_eq(part_init(&P, &c, err, sizeof err), -EINVAL);
-  static const char *bad[] = {"x", "1,", ",1", "3-1", "1-", "-1", "1--2",
-                              "1 ", "99999999999999999999"};
+  static const char *bad[] = {
+      "x", "1,", ",1", "3-1", "1-", "-1", "1--2", "1 ", "99999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     cr_expect_eq(part_config_hw(&c, bad[i]), -EINVAL, "'%s'", bad[i]);
   cr_expect_eq(part_config_hw(&c, "0-100"), -E2BIG);
