@@ -591,10 +591,12 @@ static void halt_kernel(void) {
     uv_kill_child(&M.kproc, SIGTERM);
 }
 
-/* Spawns the kernel of OS `os` on its cores: the machine takes the OS's
- * cpu set for the fork (the kernel inherits it, and its processes from
- * it), then its own back.  A set the host refuses is said and ignored. */
-static int spawn_on_cores(uv_process_options_t *o, uint32_t os) {
+/* Spawns the kernel of OS `os` as *proc on its cores: the machine takes
+ * the OS's cpu set for the fork (the kernel inherits it, and its processes
+ * from it), then its own back.  A set the host refuses is said and
+ * ignored. */
+static int spawn_on_cores(uv_process_t *proc, uv_process_options_t *o,
+                          uint32_t os) {
   cpu_set_t mine, set;
   bool pinned = sched_getaffinity(0, sizeof mine, &mine) == 0 &&
                 part_cpuset(&M.part, os, &set) == 0;
@@ -603,7 +605,7 @@ static int spawn_on_cores(uv_process_options_t *o, uint32_t os) {
             strerror(errno));
     pinned = false;
   }
-  int r = uv_spawn(M.loop, &M.kproc, o);
+  int r = uv_spawn(M.loop, proc, o);
   if (pinned)
     sched_setaffinity(0, sizeof mine, &mine);
   return r;
@@ -655,7 +657,7 @@ static int boot_kernel(void) {
                             .stdio = stdio,
                             .stdio_count = 5,
                             .exit_cb = on_kernel_exit};
-  int r = spawn_on_cores(&o, 1);
+  int r = spawn_on_cores(&M.kproc, &o, 1);
   close(sv[1]);
   if (r < 0) {
     close(sv[0]);

@@ -436,6 +436,14 @@ uint32_t part_dev_owner(const struct part *p, enum part_dev d) {
   return (unsigned)d < PART_DEV_COUNT ? p->dev_owner[d] : PART_FREE;
 }
 
+uint32_t part_devs_of(const struct part *p, uint32_t number) {
+  uint32_t bits = 0;
+  for (int d = 0; number != PART_FREE && d < PART_DEV_COUNT; d++)
+    if (p->dev_owner[d] == number)
+      bits |= 1u << d;
+  return bits;
+}
+
 uint32_t part_core_hw_id(uint32_t core) {
   return 2 * core;
 }

@@ -207,6 +207,8 @@ int part_cpuset(const struct part *p, uint32_t number, cpu_set_t *set);
 uint32_t part_core_owner(const struct part *p, uint32_t core);
 uint32_t part_block_owner(const struct part *p, uint32_t block);
 uint32_t part_dev_owner(const struct part *p, enum part_dev d);
+/* The devices OS `number` owns, as bits 1u << enum part_dev. */
+uint32_t part_devs_of(const struct part *p, uint32_t number);
 enum part_region part_block_region(const struct part *p, uint32_t block);
 
 /* Core ids: hardware (local APIC) id, the number OS `number` gives it (-1

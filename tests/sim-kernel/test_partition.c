@@ -105,6 +105,12 @@ Test(partition, table_4_initial_state) {
   cr_expect(part_may_open(&P, 2, PART_DEV_BOOT_B));
   cr_expect(part_may_open(&P, 2, PART_DEV_NIC1));
   cr_expect(!part_may_open(&P, 2, PART_DEV_USER), "not before migration");
+  cr_expect_eq(part_devs_of(&P, 1), 1u << PART_DEV_BOOT_A |
+                                        1u << PART_DEV_USER |
+                                        1u << PART_DEV_NIC0);
+  cr_expect_eq(part_devs_of(&P, 2),
+               1u << PART_DEV_BOOT_B | 1u << PART_DEV_NIC1);
+  cr_expect_eq(part_devs_of(&P, PART_FREE), 0);
 }
 
 Test(partition, the_bsp_never_hosts_a_backup_over_6_failovers) {
