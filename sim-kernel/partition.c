@@ -97,35 +97,36 @@ int part_config_hw(struct part_config *c, const char *list) {
   return 0;
 }
 
-static int fail(char *err, size_t len, const char *fmt, ...) {
+/* Says why in err[len] (when there is one) and returns ret. */
+static int why(int ret, char *err, size_t len, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   if (err && len)
     vsnprintf(err, len, fmt, ap);
   va_end(ap);
-  return -EINVAL;
+  return ret;
 }
 
 static int check_config(const struct part_config *c, char *err, size_t len) {
   if (c->cores < PART_CORES_MIN || c->cores > PART_CORES_MAX)
-    return fail(err, len, "cores: %u is not in %u..%u", c->cores,
-                PART_CORES_MIN, PART_CORES_MAX);
+    return why(-EINVAL, err, len, "cores: %u is not in %u..%u", c->cores,
+               PART_CORES_MIN, PART_CORES_MAX);
   if (c->nhost < 1 || c->nhost > PART_CORES_MAX)
-    return fail(err, len, "host cpus: %u is not in 1..%u", c->nhost,
-                PART_CORES_MAX);
+    return why(-EINVAL, err, len, "host cpus: %u is not in 1..%u", c->nhost,
+               PART_CORES_MAX);
   if (c->block_size == 0 || c->slot_blocks == 0 || c->os1_blocks == 0)
-    return fail(err, len, "a block, a slot and the 1st OS need memory");
+    return why(-EINVAL, err, len, "a block, a slot and the 1st OS need memory");
   if (c->first_blocks > c->os1_blocks)
-    return fail(err, len,
-                "the 1st OS's region (%u blocks) is larger than "
-                "its memory (%u blocks)",
-                c->first_blocks, c->os1_blocks);
+    return why(-EINVAL, err, len,
+               "the 1st OS's region (%u blocks) is larger than "
+               "its memory (%u blocks)",
+               c->first_blocks, c->os1_blocks);
   uint64_t total = (uint64_t)c->os1_blocks + PART_SLOTS * c->slot_blocks;
   if (total > PART_BLOCKS_MAX)
-    return fail(err, len, "%llu blocks: at most %u", (unsigned long long)total,
-                PART_BLOCKS_MAX);
+    return why(-EINVAL, err, len, "%llu blocks: at most %u",
+               (unsigned long long)total, PART_BLOCKS_MAX);
   if (c->nhw > PART_HW_MAX)
-    return fail(err, len, "at most %u hardware blocks", PART_HW_MAX);
+    return why(-EINVAL, err, len, "at most %u hardware blocks", PART_HW_MAX);
   return 0;
 }
 
@@ -143,17 +144,17 @@ static int mark_hw(struct part *p, char *err, size_t len) {
   for (uint32_t i = 0; i < p->c.nhw; i++) {
     uint32_t b = p->c.hw[i];
     if (b >= p->total_blocks)
-      return fail(err, len,
-                  "hardware block %u: the machine has blocks "
-                  "0..%u",
-                  b, p->total_blocks - 1);
+      return why(-EINVAL, err, len,
+                 "hardware block %u: the machine has blocks "
+                 "0..%u",
+                 b, p->total_blocks - 1);
     if (part_block_region(p, b) == PART_REGION_SLOT)
-      return fail(err, len,
-                  "hardware block %u is in a slot (blocks %u..%u): "
-                  "an OS boots there",
-                  b, slots_start(p), g - 1);
+      return why(-EINVAL, err, len,
+                 "hardware block %u is in a slot (blocks %u..%u): "
+                 "an OS boots there",
+                 b, slots_start(p), g - 1);
     if (p->block_hw[b])
-      return fail(err, len, "hardware block %u is listed twice", b);
+      return why(-EINVAL, err, len, "hardware block %u is listed twice", b);
     p->block_hw[b] = true;
   }
   return 0;
@@ -627,15 +628,6 @@ size_t part_dump(const struct part *p, char *buf, size_t len) {
 
 /* Invariants --------------------------------------------------------------- */
 
-static int broken(char *err, size_t len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (err && len)
-    vsnprintf(err, len, fmt, ap);
-  va_end(ap);
-  return -EPROTO;
-}
-
 static bool live(const struct part *p, uint32_t owner) {
   return part_os_lookup(p, owner) != NULL;
 }
@@ -654,8 +646,8 @@ static int check_records(const struct part *p, char *err, size_t len) {
                                 [PART_PAIRED] = {1, 1, 0},
                                 [PART_MIGRATED] = {0, 1, 1}};
   if (memcmp(roles, want[p->state], sizeof roles) != 0)
-    return broken(err, len, "state %s with %d active, %d backup, %d dead",
-                  part_state_name(p->state), roles[0], roles[1], roles[2]);
+    return why(-EPROTO, err, len, "state %s with %d active, %d backup, %d dead",
+               part_state_name(p->state), roles[0], roles[1], roles[2]);
   return 0;
 }
 
@@ -663,10 +655,10 @@ static int check_cores(const struct part *p, char *err, size_t len) {
   for (uint32_t i = 0; i < p->c.cores; i++) {
     uint32_t o = p->core_owner[i];
     if (o != PART_FREE && !live(p, o))
-      return broken(err, len, "core %u owned by os %u, not alive",
-                    part_core_hw_id(i), o);
+      return why(-EPROTO, err, len, "core %u owned by os %u, not alive",
+                 part_core_hw_id(i), o);
     if (i == BSP && o != PART_FREE && role_of(p, o) == PART_ROLE_BACKUP)
-      return broken(err, len, "the BSP belongs to backup os %u", o);
+      return why(-EPROTO, err, len, "the BSP belongs to backup os %u", o);
   }
   return 0;
 }
@@ -678,19 +670,22 @@ static int check_block(const struct part *p, uint32_t b, char *err,
   if (o == PART_FREE)
     return 0;
   if (o == PART_HW)
-    return p->block_hw[b] ? 0 : broken(err, len, "block %u is not hardware", b);
+    return p->block_hw[b]
+               ? 0
+               : why(-EPROTO, err, len, "block %u is not hardware", b);
   if (!live(p, o))
-    return broken(err, len, "block %u owned by os %u, not alive", b, o);
+    return why(-EPROTO, err, len, "block %u owned by os %u, not alive", b, o);
   const struct part_os *os = part_os_lookup(p, o);
   if (r == PART_REGION_FIRST && o != 1)
-    return broken(err, len, "block %u of region 1 owned by os %u", b, o);
+    return why(-EPROTO, err, len, "block %u of region 1 owned by os %u", b, o);
   if (r == PART_REGION_SLOT && (int)slot_of_block(p, b) != os->slot)
-    return broken(err, len, "block %u of slot %u owned by os %u", b,
-                  slot_of_block(p, b), o);
+    return why(-EPROTO, err, len, "block %u of slot %u owned by os %u", b,
+               slot_of_block(p, b), o);
   if (r == PART_REGION_GENERAL && os->role == PART_ROLE_BACKUP)
-    return broken(err, len, "general block %u owned by backup os %u", b, o);
+    return why(-EPROTO, err, len, "general block %u owned by backup os %u", b,
+               o);
   if (r == PART_REGION_GENERAL && p->block_hw[b] && o != 1)
-    return broken(err, len, "hardware block %u hot-added to os %u", b, o);
+    return why(-EPROTO, err, len, "hardware block %u hot-added to os %u", b, o);
   return 0;
 }
 
@@ -700,14 +695,15 @@ static int check_devices(const struct part *p, char *err, size_t len) {
     if (o == PART_FREE)
       continue;
     if (!live(p, o))
-      return broken(err, len, "%s owned by os %u, not alive", dev_names[d], o);
+      return why(-EPROTO, err, len, "%s owned by os %u, not alive",
+                 dev_names[d], o);
     if (part_excluded(o, (enum part_dev)d))
-      return broken(err, len, "%s owned by os %u, which excludes it",
-                    dev_names[d], o);
+      return why(-EPROTO, err, len, "%s owned by os %u, which excludes it",
+                 dev_names[d], o);
   }
   if (p->state != PART_EMPTY && (p->dev_owner[PART_DEV_USER] == PART_FREE ||
                                  p->dev_owner[PART_DEV_NIC0] == PART_FREE))
-    return broken(err, len, "the user disk or nic0 has no owner");
+    return why(-EPROTO, err, len, "the user disk or nic0 has no owner");
   return 0;
 }
 
