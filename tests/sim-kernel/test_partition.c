@@ -394,3 +394,37 @@ Test(partition, random_failovers_and_standby_deaths_keep_the_invariants) {
     cr_expect_gt(P.last_number, 50, "seed %u: many OSes", seeds[s]);
   }
 }
+
+/* The invariant checker itself: each corruption is named. */
+Test(partition, part_check_finds_each_broken_invariant) {
+  static struct part good;
+  char err[160];
+  boot_default();
+  boot_backup();
+  good = P;
+  P.core_owner[0] = 2;
+  cr_expect_eq(part_check(&P, err, sizeof err), -EPROTO);
+  cr_expect(strstr(err, "BSP"), "%s", err);
+  P = good;
+  P.block_owner[10] = 2;
+  cr_expect_eq(part_check(&P, err, sizeof err), -EPROTO);
+  cr_expect(strstr(err, "general block 10"), "%s", err);
+  P = good;
+  P.block_owner[2] = 1;
+  cr_expect_eq(part_check(&P, err, sizeof err), -EPROTO, "another's slot");
+  P = good;
+  P.dev_owner[PART_DEV_NIC1] = 1;
+  cr_expect_eq(part_check(&P, err, sizeof err), -EPROTO);
+  cr_expect(strstr(err, "excludes"), "%s", err);
+  P = good;
+  P.dev_owner[PART_DEV_USER] = PART_FREE;
+  cr_expect_eq(part_check(&P, err, sizeof err), -EPROTO);
+  P = good;
+  P.core_owner[3] = 9;
+  cr_expect_eq(part_check(&P, err, sizeof err), -EPROTO, "not alive");
+  P = good;
+  P.state = PART_ALONE;
+  cr_expect_eq(part_check(&P, err, sizeof err), -EPROTO, "two OSes, alone");
+  P = good;
+  cr_expect_eq(part_check(&P, err, sizeof err), 0);
+}
