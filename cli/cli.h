@@ -22,6 +22,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_sh(int argc, char **argv);    /* cmd_sh.c, the shell in apps/nsh */
 int cmd_mount(int argc, char **argv); /* cmd_mount.c, FUSE in nsfuse.c */
+int cmd_os(int argc, char **argv);    /* cmd_os.c: the partition */
 /* uksim 9p serve ADDR ... | uksim 9p ADDR ls|cat|write|stat|mkdir|rm PATH */
 int p9_cmd_main(int argc, char **argv);
 int cmd_kernel(int argc, char **argv); /* the role the machine starts */
@@ -31,6 +32,11 @@ int cmd_kernel(int argc, char **argv); /* the role the machine starts */
  * 'V' is not a number in MIN..MAX" on stderr. */
 int cli_number(const char *cmd, const char *opt, const char *v, uint64_t min,
                uint64_t max, uint64_t *out);
+
+/* Checks the partition a machine booted with m would get (cores, hardware
+ * blocks): -1 when it is fine, else 2 after "uksim CMD: why" on stderr. */
+struct mach_opts;
+int cli_part_check(const char *cmd, const struct mach_opts *m);
 
 /* Prints the latency summary of every service from kernel data. */
 struct uk_kdata;

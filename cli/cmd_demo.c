@@ -49,7 +49,7 @@ static void run_usage(FILE *f) {
           "1048576)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
           "                   'uksim ps --name NAME' can look at "
-          "it\n" MACH_POLL_US_HELP,
+          "it\n" MACH_PART_HELP MACH_POLL_US_HELP,
           MAX_APS);
 }
 
@@ -64,6 +64,8 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"memory-mib", required_argument, NULL, 'm'},
       {"keep", no_argument, NULL, 'k'},
       {"poll-us", required_argument, NULL, 'P'},
+      {"cores", required_argument, NULL, 'c'},
+      {"hw-blocks", required_argument, NULL, 'H'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -122,6 +124,14 @@ static int parse(int argc, char **argv, struct run_opts *o) {
         return 2;
       o->m.poll_us = mach_poll_us();
       break;
+    case 'c':
+      if (mach_cores_opt(&o->m, "uksim demo", optarg) < 0)
+        return 2;
+      break;
+    case 'H':
+      if (mach_hw_blocks_opt(&o->m, "uksim demo", optarg) < 0)
+        return 2;
+      break;
     case 'h':
       run_usage(stdout);
       return 0;
@@ -134,7 +144,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
     fprintf(stderr, "uksim demo: unexpected argument '%s'\n", argv[optind]);
     return 2;
   }
-  return -1;
+  return cli_part_check("demo", &o->m);
 }
 
 /* Starts the application processes and waits for all; returns failures. */

@@ -57,7 +57,8 @@ struct run_opts {
   bool json;            /* the trace as JSON Lines on stdout */
   FILE *json_out;       /* with json: the real stdout (json_stdout) */
   bool quiet;
-  bool ktrace; /* the kernel's own trace lines on stderr */
+  bool ktrace;        /* the kernel's own trace lines on stderr */
+  struct mach_opts m; /* --cores, --hw-blocks */
 };
 
 static void run_usage(FILE *f) {
@@ -83,7 +84,7 @@ static void run_usage(FILE *f) {
           "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on "
-          "stderr\n" MACH_POLL_US_HELP "\n"
+          "stderr\n" MACH_PART_HELP MACH_POLL_US_HELP "\n"
           "With --json, stdout holds the JSON Lines alone: the programs the "
           "run\nstarts, and the verdicts, write to stderr.\n\n"
           "Exit status: 0 every expectation holds, 1 one fails, the run "
@@ -103,11 +104,14 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"quiet", no_argument, NULL, 'q'},
       {"kernel-trace", no_argument, NULL, 'K'},
       {"poll-us", required_argument, NULL, 'P'},
+      {"cores", required_argument, NULL, 'c'},
+      {"hw-blocks", required_argument, NULL, 'H'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
   uint64_t n;
   o->show = 40;
+  mach_opts_default(&o->m);
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
@@ -149,6 +153,14 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       if (mach_poll_us_opt("uksim run", optarg) < 0)
         return 2;
       break;
+    case 'c':
+      if (mach_cores_opt(&o->m, "uksim run", optarg) < 0)
+        return 2;
+      break;
+    case 'H':
+      if (mach_hw_blocks_opt(&o->m, "uksim run", optarg) < 0)
+        return 2;
+      break;
     case 'h':
       run_usage(stdout);
       return 0;
@@ -162,7 +174,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
     return 2;
   }
   o->file = optind < argc ? argv[optind] : UKSIM_SCENARIO_DIR "/tour.scn";
-  return -1;
+  return cli_part_check("run", &o->m);
 }
 
 /* Copies src into dst[size]; -1 if it does not fit. */
@@ -178,11 +190,11 @@ static int copy_str(char *dst, size_t size, const char *src) {
 static int run_machine(const struct run_opts *o, const char *abs,
                        const char *trace, const char *dumps, char *why,
                        size_t len, uint32_t *live) {
-  struct mach_opts m;
+  struct mach_opts m = o->m;
   mach_client mc;
   Uksim__Ctl req = UKSIM__CTL__INIT, *rep = NULL;
   Uksim__ScenarioWait w = UKSIM__SCENARIO_WAIT__INIT;
-  mach_opts_default(&m);
+  m.poll_us = mach_poll_us();
   snprintf(m.name, sizeof m.name, "scn-%d", (int)getpid());
   m.trace = o->ktrace ? -1 : 0;
   if (copy_str(m.scenario, sizeof m.scenario, abs) < 0 ||

@@ -12,6 +12,7 @@ static const struct cli_cmd cmds[] = {
     {"demo", cmd_demo, "boot a machine running kvs under free-running load"},
     {"ps", cmd_ps, "list the processes of a running machine"},
     {"svc", cmd_svc, "list the services of a running machine"},
+    {"os", cmd_os, "show how a running machine is partitioned among its OSes"},
     {"replace", cmd_replace, "replace the server of a running service"},
     {"spawn", cmd_spawn, "start a server or program in a running machine"},
     {"trace", cmd_trace, "check an event trace (--check)"},

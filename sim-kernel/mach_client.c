@@ -43,6 +43,62 @@ void mach_opts_default(struct mach_opts *o) {
   o->block_size = 128ull << 20;
   o->trace = 0;
   o->poll_us = mach_poll_us();
+  o->cores = PART_CORES_DEFAULT;
+}
+
+/* The NICs' ports when none are given: below Linux's ephemeral range
+ * (32768 up), 32 ports a machine, by pid, so that machines side by side
+ * rarely share a range. */
+#define NIC_PORT_LOW 20000
+#define NIC_PORT_MACHINES 398
+#define HW_LIST_RULE "not a list of at most %d blocks like 4,5,9-11"
+
+int mach_part_config(const struct mach_opts *o, struct part_config *c,
+                     char *err, size_t errlen) {
+  static struct part scratch; /* large: checked by laying it out */
+  cpu_set_t allowed;
+  uint16_t port = o->nic_port;
+  if (port == 0)
+    port = (uint16_t)(NIC_PORT_LOW +
+                      (getpid() % NIC_PORT_MACHINES) * 2 * PART_NIC_PORTS);
+  part_config_default(c, o->blocks, o->block_size, port);
+  c->cores = o->cores;
+  c->nhost = 0;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) < 0)
+    CPU_ZERO(&allowed);
+  for (int i = 0; i < CPU_SETSIZE && c->nhost < PART_CORES_MAX; i++)
+    if (CPU_ISSET(i, &allowed))
+      c->host_cpu[c->nhost++] = (uint16_t)i;
+  if (c->nhost == 0)
+    c->nhost = 1; /* cpu 0, as a last resort */
+  if (o->hw_given && part_config_hw(c, o->hw_blocks) < 0) {
+    snprintf(err, errlen, "--hw-blocks '%s': " HW_LIST_RULE, o->hw_blocks,
+             PART_HW_MAX);
+    return -EINVAL;
+  }
+  return part_init(&scratch, c, err, errlen);
+}
+
+int mach_cores_opt(struct mach_opts *o, const char *prog, const char *v) {
+  uint64_t n;
+  if (num_opt_u64(prog, "--cores", v, PART_CORES_MIN, PART_CORES_MAX, 0, &n) <
+      0)
+    return -1;
+  o->cores = (uint32_t)n;
+  return 0;
+}
+
+int mach_hw_blocks_opt(struct mach_opts *o, const char *prog, const char *v) {
+  struct part_config c;
+  part_config_default(&c, 1, 1, 0);
+  if (strlen(v) >= sizeof o->hw_blocks || part_config_hw(&c, v) < 0) {
+    fprintf(stderr, "%s: --hw-blocks '%s': " HW_LIST_RULE "\n", prog, v,
+            PART_HW_MAX);
+    return -1;
+  }
+  snprintf(o->hw_blocks, sizeof o->hw_blocks, "%s", v);
+  o->hw_given = true;
+  return 0;
 }
 
 int mach_fd_limit(unsigned long need) {
@@ -132,7 +188,8 @@ static int boot_confirm(mach_client *m) {
 
 int mach_boot(mach_client *m, const struct mach_opts *o) {
   int sv[2];
-  char exe[4096], blocks[32], bmib[32], trace[32], poll[16];
+  char exe[4096], blocks[32], bmib[32], trace[32], poll[16], cores[16];
+  char nic[16];
   client_init(m);
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n < 0)
@@ -151,6 +208,8 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
            (unsigned long long)(o->block_size >> 20));
   snprintf(trace, sizeof trace, "%ld", o->trace);
   snprintf(poll, sizeof poll, "%u", o->poll_us);
+  snprintf(cores, sizeof cores, "%u", o->cores);
+  snprintf(nic, sizeof nic, "%u", o->nic_port);
   pid_t pid = fork();
   if (pid < 0)
     return -errno;
@@ -164,7 +223,9 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
           "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
           "--scenario", o->scenario, "--seed", o->seed, "--dump-dir",
-          o->dump_dir, "--poll-us", poll, (char *)NULL);
+          o->dump_dir, "--poll-us", poll, "--cores", cores, "--nic-port", nic,
+          o->hw_given ? "--hw-blocks" : (char *)NULL, o->hw_blocks,
+          (char *)NULL);
     _exit(127);
   }
   close(sv[1]);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,7 @@ struct machine {
   bool listen_paused; /* out of descriptors: accept again later */
   uint64_t lost_msgs; /* kernel messages that could not be read whole */
   int status;         /* exit status of the machine */
+  struct part part;   /* who owns which core, block and device */
 };
 
 static struct machine M;
@@ -212,10 +214,141 @@ static void get_kdata(int c, uint64_t id) {
     close(fd);
 }
 
+/* The partition ------------------------------------------------------------
+ * Laid out at boot from the options (part_setup), shown by `uksim os`
+ * (answer_os).  The failover steps call part_* on M.part. */
+
+static int part_setup(void) {
+  struct part_config c;
+  char err[160];
+  int r = mach_part_config(&M.o, &c, err, sizeof err);
+  if (r == 0)
+    r = part_init(&M.part, &c, err, sizeof err);
+  if (r == 0)
+    r = part_boot_first(&M.part);
+  if (r < 0)
+    fprintf(stderr, "uksim machine %s: partition: %s\n", M.o.name, err);
+  return r;
+}
+
+static char *cpus_text(const cpu_set_t *set, char *buf, size_t len) {
+  size_t at = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < CPU_SETSIZE && at < len; i++)
+    if (CPU_ISSET(i, set))
+      at += (size_t)snprintf(buf + at, len - at, at ? ",%d" : "%d", i);
+  return buf;
+}
+
+/* Strings of one OS's entry, kept until the reply is sent. */
+struct os_text {
+  char first[256], slot[256], general[256], cpus[256];
+  const char *devs[PART_DEV_COUNT];
+  Uksim__PartCore core[PART_CORES_MAX];
+  Uksim__PartCore *corep[PART_CORES_MAX];
+};
+
+static void fill_os(const struct part_os *os, Uksim__PartOs *e,
+                    struct os_text *t) {
+  const struct part *p = &M.part;
+  cpu_set_t set;
+  e->number = os->number;
+  e->role = (char *)part_role_name(os->role);
+  e->boot_core = part_core_hw_id(os->boot_core);
+  e->slot = os->slot;
+  e->usable_mib = part_usable_bytes(p, os->number) >> 20;
+  part_blocks_text(p, os->number, PART_REGION_FIRST, t->first, 256);
+  part_blocks_text(p, os->number, PART_REGION_SLOT, t->slot, 256);
+  part_blocks_text(p, os->number, PART_REGION_GENERAL, t->general, 256);
+  e->first_blocks = t->first;
+  e->slot_blocks = t->slot;
+  e->general_blocks = t->general;
+  part_cpuset(p, os->number, &set);
+  e->cpus = cpus_text(&set, t->cpus, sizeof t->cpus);
+  for (uint32_t i = 0; i < p->c.cores; i++) {
+    if (part_core_owner(p, i) != os->number)
+      continue;
+    Uksim__PartCore *k = &t->core[e->n_cores];
+    uksim__part_core__init(k);
+    k->hw_id = part_core_hw_id(i);
+    k->os_number = part_core_number(p, os->number, i);
+    k->logical_id = part_core_logical_id(p, i);
+    k->host_cpu = part_core_host_cpu(p, i);
+    k->bsp = i == 0;
+    t->corep[e->n_cores++] = k;
+  }
+  e->cores = t->corep;
+  for (int d = 0; d < PART_DEV_COUNT; d++)
+    if (part_dev_owner(p, (enum part_dev)d) == os->number)
+      t->devs[e->n_devices++] = part_dev_name((enum part_dev)d);
+  e->devices = (char **)t->devs;
+}
+
+static void fill_devices(Uksim__PartDevice *dev, Uksim__PartDevice **devp,
+                         char (*detail)[32]) {
+  const struct part *p = &M.part;
+  for (int d = 0; d < PART_DEV_COUNT; d++) {
+    uksim__part_device__init(&dev[d]);
+    dev[d].name = (char *)part_dev_name((enum part_dev)d);
+    bool nic = d == PART_DEV_NIC0 || d == PART_DEV_NIC1;
+    dev[d].kind = nic ? "nic" : "disk";
+    dev[d].owner = part_dev_owner(p, (enum part_dev)d);
+    dev[d].resets = p->dev_resets[d];
+    detail[d][0] = '\0';
+    if (nic) {
+      unsigned base = p->c.nic_port[d == PART_DEV_NIC1];
+      snprintf(detail[d], 32, "127.0.0.1:%u-%u", base,
+               base + PART_NIC_PORTS - 1);
+    }
+    dev[d].detail = detail[d];
+    devp[d] = &dev[d];
+  }
+}
+
+static void answer_os(int c, uint64_t id) {
+  static struct os_text t[PART_LIVE_MAX];
+  static char hw[256], free_cores[256], free_slots[256];
+  static char detail[PART_DEV_COUNT][32];
+  const struct part *p = &M.part;
+  Uksim__Partition pt = UKSIM__PARTITION__INIT;
+  Uksim__PartOs os[PART_LIVE_MAX], *osp[PART_LIVE_MAX];
+  Uksim__PartDevice dev[PART_DEV_COUNT], *devp[PART_DEV_COUNT];
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  pt.state = (char *)part_state_name(p->state);
+  pt.cores = p->c.cores;
+  pt.block_size = p->c.block_size;
+  pt.blocks = p->total_blocks;
+  part_hw_text(p, hw, sizeof hw);
+  pt.hw_blocks = hw;
+  for (int i = 0; i < PART_LIVE_MAX; i++) {
+    if (p->os[i].number == 0)
+      continue;
+    uksim__part_os__init(&os[pt.n_os]);
+    memset(&t[pt.n_os], 0, sizeof t[0]);
+    fill_os(&p->os[i], &os[pt.n_os], &t[pt.n_os]);
+    osp[pt.n_os] = &os[pt.n_os];
+    pt.n_os++;
+  }
+  pt.os = osp;
+  fill_devices(dev, devp, detail);
+  pt.devices = devp;
+  pt.n_devices = PART_DEV_COUNT;
+  part_cores_text(p, PART_FREE, free_cores, sizeof free_cores);
+  pt.free_cores = free_cores;
+  part_blocks_text(p, PART_FREE, PART_REGION_SLOT, free_slots,
+                   sizeof free_slots);
+  pt.free_slot_blocks = free_slots;
+  r.partition = &pt;
+  client_reply(c, id, 0, NULL, &r, -1);
+}
+
 static void client_request(int c, Uksim__Ctl *req) {
   switch (req->body_case) {
   case UKSIM__CTL__BODY_GET_KDATA:
     get_kdata(c, req->id);
+    break;
+  case UKSIM__CTL__BODY_OS:
+    answer_os(c, req->id);
     break;
   case UKSIM__CTL__BODY_SPAWN:
   case UKSIM__CTL__BODY_WAIT:
@@ -458,6 +591,26 @@ static void halt_kernel(void) {
     uv_kill_child(&M.kproc, SIGTERM);
 }
 
+/* Spawns the kernel of OS `os` as *proc on its cores: the machine takes
+ * the OS's cpu set for the fork (the kernel inherits it, and its processes
+ * from it), then its own back.  A set the host refuses is said and
+ * ignored. */
+static int spawn_on_cores(uv_process_t *proc, uv_process_options_t *o,
+                          uint32_t os) {
+  cpu_set_t mine, set;
+  bool pinned = sched_getaffinity(0, sizeof mine, &mine) == 0 &&
+                part_cpuset(&M.part, os, &set) == 0;
+  if (pinned && sched_setaffinity(0, sizeof set, &set) < 0) {
+    fprintf(stderr, "uksim machine %s: os %u's cpus: %s\n", M.o.name, os,
+            strerror(errno));
+    pinned = false;
+  }
+  int r = uv_spawn(M.loop, proc, o);
+  if (pinned)
+    sched_setaffinity(0, sizeof mine, &mine);
+  return r;
+}
+
 static int boot_kernel(void) {
   int sv[2];
   char budget[32], trace[32], poll[16], exe[4096];
@@ -468,7 +621,7 @@ static int boot_kernel(void) {
     return -errno;
   exe[n] = '\0';
   snprintf(budget, sizeof budget, "%llu",
-           (unsigned long long)M.o.block_size * M.o.blocks);
+           (unsigned long long)part_usable_bytes(&M.part, 1));
   snprintf(trace, sizeof trace, "%ld", M.o.trace);
   snprintf(poll, sizeof poll, "%u", M.o.poll_us);
   char *args[] = {exe,
@@ -504,7 +657,7 @@ static int boot_kernel(void) {
                             .stdio = stdio,
                             .stdio_count = 5,
                             .exit_cb = on_kernel_exit};
-  int r = uv_spawn(M.loop, &M.kproc, &o);
+  int r = spawn_on_cores(&M.kproc, &o, 1);
   close(sv[1]);
   if (r < 0) {
     close(sv[0]);
@@ -566,6 +719,9 @@ static int parse(int argc, char **argv) {
       {"seed", required_argument, NULL, 'S'},
       {"dump-dir", required_argument, NULL, 'd'},
       {"poll-us", required_argument, NULL, 'p'},
+      {"cores", required_argument, NULL, 'c'},
+      {"hw-blocks", required_argument, NULL, 'H'},
+      {"nic-port", required_argument, NULL, 'N'},
       {NULL, 0, NULL, 0}};
   int c, r = 0;
   uint64_t v;
@@ -595,7 +751,15 @@ static int parse(int argc, char **argv) {
     else if (c == 'p' && (r = num_opt_u64(ME, "--poll-us", optarg, 0,
                                           MACH_POLL_US_MAX, 0, &v)) == 0)
       M.o.poll_us = (uint32_t)v;
-    else if (strchr("nbmtfsSdp", c) == NULL)
+    else if (c == 'c')
+      r = mach_cores_opt(&M.o, ME, optarg);
+    else if (c == 'H')
+      r = mach_hw_blocks_opt(&M.o, ME, optarg);
+    else if (c == 'N' &&
+             (r = num_opt_u64(ME, "--nic-port", optarg, 0,
+                              UINT16_MAX - 2 * PART_NIC_PORTS, 0, &v)) == 0)
+      M.o.nic_port = (uint16_t)v;
+    else if (strchr("nbmtfsSdpcHN", c) == NULL)
       r = -EINVAL;
   }
   return r < 0 ? -EINVAL : 0;
@@ -687,7 +851,7 @@ int mach_main(int argc, char **argv) {
       (r = mach_fd_limit(UK_ICA_MAX + MACH_FD_RESERVE)) < 0 ||
       (r = watch_signals()) < 0 || (r = listen_control()) < 0 ||
       (r = client_add(fcntl(3, F_DUPFD_CLOEXEC, 0))) != 0 ||
-      (r = boot_kernel()) < 0) {
+      (r = part_setup()) < 0 || (r = boot_kernel()) < 0) {
     fprintf(stderr, "uksim machine %s: cannot start: %s\n", M.o.name,
             start_error(r));
     if (r != -EADDRINUSE && M.sock_path[0]) {

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "control.pb-c.h"
+#include "partition.h"
 #include "uksim/kdata.h"
 
 struct mach_opts {
@@ -26,6 +27,10 @@ struct mach_opts {
   char seed[24];        /* its seed ("" : the scenario's own) */
   char dump_dir[256];   /* where it dumps servers' final state; "" none */
   uint32_t poll_us;     /* the kernel's cross-cpu polling (kern.c); 0 off */
+  uint32_t cores;       /* virtual cores (partition.h) */
+  bool hw_given;        /* hw_blocks lists the hardware blocks; else default */
+  char hw_blocks[PART_LIST_TEXT_MAX];
+  uint16_t nic_port; /* first port of the NICs' ranges; 0: from the pid */
 };
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
@@ -49,6 +54,22 @@ int mach_poll_us_opt(const char *prog, const char *v);
   "                    polls for N us before it blocks, and the process "      \
   "spins\n"                                                                    \
   "                    as long for its answers (default 100; 0 off)\n"
+
+/* The partition configuration of a machine booted with o, on the host
+ * cpus this process may run on; 0, or -EINVAL with why in err (a bad
+ * --hw-blocks list, a hardware block in a slot ...).  The commands call it
+ * before they boot, so that bad input is refused before anything starts. */
+int mach_part_config(const struct mach_opts *o, struct part_config *c,
+                     char *err, size_t errlen);
+/* --cores N or --hw-blocks LIST of command prog: 0, or -1 after a message
+ * on stderr. */
+int mach_cores_opt(struct mach_opts *o, const char *prog, const char *v);
+int mach_hw_blocks_opt(struct mach_opts *o, const char *prog, const char *v);
+#define MACH_PART_HELP                                                         \
+  "  --cores N         virtual cores of the machine (default 4, 2..64)\n"      \
+  "  --hw-blocks LIST  memory blocks used by hardware (\"4,5,9-11\"; "         \
+  "default\n"                                                                  \
+  "                    the first 3 of the general region; '' none)\n"
 
 /* Machine names: what a run directory may be called. */
 #define MACH_NAME_MAX 40

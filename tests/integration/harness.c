@@ -68,3 +68,13 @@ void h_halt_clean(mach_client *m) {
   unlink(trace_path);
   trace_path[0] = '\0';
 }
+
+const char *h_run(const char *cmd, int *status) {
+  static char out[16384];
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  *status = pclose(f);
+  return out;
+}

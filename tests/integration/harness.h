@@ -29,6 +29,10 @@ int64_t h_spawn(mach_client *m, const char *prog, char **args, size_t n,
  * 128 + signal. */
 int h_wait(mach_client *m, int64_t wid);
 
+/* Runs a shell command; its standard output (a static buffer, 16 KiB at
+ * most) and in *status what pclose says. */
+const char *h_run(const char *cmd, int *status);
+
 /* Halts the machine and asserts that no ICA is left. */
 void h_halt_clean(mach_client *m);
 

@@ -10,17 +10,6 @@
 #include "harness.h"
 #include "uksim_paths.h"
 
-/* Runs a shell command and returns its output (static buffer). */
-static const char *run(const char *cmd, int *status) {
-  static char out[16384];
-  FILE *f = popen(cmd, "r");
-  cr_assert_not_null(f);
-  size_t n = fread(out, 1, sizeof out - 1, f);
-  out[n] = '\0';
-  *status = pclose(f);
-  return out;
-}
-
 Test(cli, ps_and_svc_read_the_tables_of_a_running_machine, .timeout = 120) {
   mach_client m;
   struct mach_opts o;
@@ -33,11 +22,11 @@ Test(cli, ps_and_svc_read_the_tables_of_a_running_machine, .timeout = 120) {
       mach_spawn(&m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL), 0);
 
   snprintf(cmd, sizeof cmd, "%s ps --name %s", UKSIM_EXE_DEFAULT, o.name);
-  const char *out = run(cmd, &st);
+  const char *out = h_run(cmd, &st);
   cr_expect_eq(st, 0);
   cr_expect(strstr(out, "kvs") && strstr(out, "server"), "ps: %s", out);
   snprintf(cmd, sizeof cmd, "%s svc --name %s", UKSIM_EXE_DEFAULT, o.name);
-  out = run(cmd, &st);
+  out = h_run(cmd, &st);
   cr_expect_eq(st, 0);
   cr_expect(strstr(out, "kvs") && strstr(out, " up "), "svc: %s", out);
   h_halt_clean(&m);
@@ -48,7 +37,7 @@ Test(cli, ps_of_a_machine_that_is_not_running_fails_clearly, .timeout = 60) {
   int st;
   snprintf(cmd, sizeof cmd, "%s ps --name nothing-here 2>&1",
            UKSIM_EXE_DEFAULT);
-  const char *out = run(cmd, &st);
+  const char *out = h_run(cmd, &st);
   cr_expect_neq(st, 0);
   cr_expect(strstr(out, "no machine 'nothing-here' is running"), "%s", out);
 }
@@ -58,7 +47,7 @@ Test(cli, demo_succeeds, .timeout = 300) {
   int st;
   snprintf(cmd, sizeof cmd, "%s demo --requests %d --trace 5 2>&1",
            UKSIM_EXE_DEFAULT, scaled(500));
-  const char *out = run(cmd, &st);
+  const char *out = h_run(cmd, &st);
   cr_expect_eq(st, 0, "%s", out);
   cr_expect(strstr(out, "ICAs live at shutdown: 0"), "%s", out);
   cr_expect(strstr(out, "kvs.put"), "%s", out);
@@ -68,10 +57,10 @@ Test(cli, unknown_command_and_bad_option_exit_2, .timeout = 60) {
   char cmd[512];
   int st;
   snprintf(cmd, sizeof cmd, "%s frobnicate 2>&1", UKSIM_EXE_DEFAULT);
-  run(cmd, &st);
+  h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2);
   snprintf(cmd, sizeof cmd, "%s demo --aps 0 2>&1", UKSIM_EXE_DEFAULT);
-  run(cmd, &st);
+  h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2);
 }
 
@@ -93,17 +82,17 @@ Test(cli, replace_names_what_is_wrong_with_its_arguments, .timeout = 120) {
   boot_named(&m, name, sizeof name);
   snprintf(cmd, sizeof cmd, "%s replace --name %s kvs '' 2>&1",
            UKSIM_EXE_DEFAULT, name);
-  const char *out = run(cmd, &st);
+  const char *out = h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 2);
   cr_expect(strstr(out, "empty program name"), "%s", out);
   snprintf(cmd, sizeof cmd, "%s replace --name %s kvs /tmp 2>&1",
            UKSIM_EXE_DEFAULT, name);
-  out = run(cmd, &st);
+  out = h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 1);
   cr_expect(strstr(out, "is a directory"), "%s", out);
   snprintf(cmd, sizeof cmd, "%s replace --name ../lab kvs kvs 2>&1",
            UKSIM_EXE_DEFAULT);
-  out = run(cmd, &st);
+  out = h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 1);
   cr_expect(strstr(out, "bad machine name '../lab'"), "%s", out);
   h_halt_clean(&m);
@@ -157,7 +146,7 @@ static pid_t machine_pid(const char *name) {
    * line, and once pids wrap it may come first. */
   snprintf(cmd, sizeof cmd, "pgrep -f -- '^[^ ]*uksim machine --name %s '",
            name);
-  const char *out = run(cmd, &st);
+  const char *out = h_run(cmd, &st);
   cr_assert_eq(st, 0, "no machine %s", name);
   return (pid_t)atoi(out);
 }
@@ -182,7 +171,7 @@ Test(cli, second_demo_of_a_name_fails_at_once, .timeout = 120) {
   pid_t d = keep_demo(name, log);
   snprintf(cmd, sizeof cmd, "%s demo --keep --name %s --requests 5 2>&1",
            UKSIM_EXE_DEFAULT, name);
-  const char *o2 = run(cmd, &st);
+  const char *o2 = h_run(cmd, &st);
   cr_expect_eq(WEXITSTATUS(st), 1, "%s", o2);
   cr_expect(strstr(o2, "a machine of this name is running"), "%s", o2);
   cr_expect(!strstr(o2, "booted"), "%s", o2);
@@ -204,12 +193,12 @@ Test(cli, demo_whose_machine_dies_says_so_and_the_name_boots_again,
   /* The stale socket is told from a live machine, and does not stop the
    * next machine of that name. */
   snprintf(cmd, sizeof cmd, "%s ps --name %s 2>&1", UKSIM_EXE_DEFAULT, name);
-  const char *o2 = run(cmd, &st);
+  const char *o2 = h_run(cmd, &st);
   cr_expect_neq(st, 0);
   cr_expect(strstr(o2, "ended without cleaning up"), "%s", o2);
   snprintf(cmd, sizeof cmd, "%s demo --name %s --requests 5 --trace 0 2>&1",
            UKSIM_EXE_DEFAULT, name);
-  o2 = run(cmd, &st);
+  o2 = h_run(cmd, &st);
   cr_expect_eq(st, 0, "%s", o2);
 }
 
