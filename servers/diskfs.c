@@ -6,10 +6,10 @@
  *
  * DEVICE is any file of the server's namespace used as a block device of
  * SIZE bytes (a size such as 64M): #S/sd0/data, or a file another server
- * holds.  SRV, when given, is a posted server (/srv/SRV) mounted on /n
- * first, so that DEVICE may be /n/FILE of it.  Service "diskfs" by
- * default.  A device with no superblock is formatted; one whose file
- * system fails the mount check (diskfs_layout.c) is refused with the
+ * holds (created empty if it does not exist).  SRV, when given, is a posted
+ * server (/srv/SRV) mounted on /n first, so that DEVICE may be /n/FILE of it.
+ * Service "diskfs" by default.  A device with no superblock is formatted; one
+ * whose file system fails the mount check (diskfs_layout.c) is refused with the
  * reason on stderr, and the server exits.
  *
  * The on-disk format, its limits and what a write cut off at any block
@@ -87,6 +87,13 @@ static int mount_srv(const char *srv) {
   return r;
 }
 
+/* The device, created when it does not exist (a file another server
+ * holds; a servant's device such as #S/sd0/data refuses the create). */
+static int open_device(const char *path) {
+  int fd = ns_open(path, NS_ORDWR);
+  return fd == -ENOENT ? ns_create(path, NS_ORDWR, 0600) : fd;
+}
+
 /* Opens the device and mounts its file system, formatting a device that
  * has none; NULL with *err after saying why. */
 static struct diskfs *diskfs_open(const struct args *a, int *err) {
@@ -102,7 +109,7 @@ static struct diskfs *diskfs_open(const struct args *a, int *err) {
   dev.arg = &d->fd;
   if (a->srv && (r = mount_srv(a->srv)) < 0)
     fprintf(stderr, "diskfs: mount /srv/%s: %s\n", a->srv, strerror(-r));
-  if (r == 0 && (r = d->fd = ns_open(a->device, NS_ORDWR)) < 0)
+  if (r == 0 && (r = d->fd = open_device(a->device)) < 0)
     fprintf(stderr, "diskfs: %s: %s\n", a->device, strerror(-r));
   if (r >= 0 &&
       (r = dfs_mount(&d->fs, &dev, a->size, why, sizeof why)) == -ENODATA) {
