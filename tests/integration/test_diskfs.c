@@ -209,3 +209,60 @@ Test(diskfs, a_corrupt_device_is_refused, .timeout = 300) {
   cr_assert_eq(h_wait(&m, wid), 1, "diskfs served a corrupt device");
   h_halt_clean(&m);
 }
+
+/* The names of directory path, space separated, sorted by the caller's
+ * expectation (diskfs lists in inode order: oldest slot first). */
+static void list(const char *path, char *out, size_t len) {
+  ns_dir d[8];
+  long n;
+  int fd = ns_open(path, NS_OREAD);
+  cr_assert_geq(fd, 0, "open %s: %s", path, strerror(-fd));
+  out[0] = '\0';
+  while ((n = ns_dirread(fd, d, 8)) > 0)
+    for (long i = 0; i < n; i++) {
+      strncat(out, d[i].name, len - strlen(out) - 2);
+      strcat(out, " ");
+    }
+  cr_assert_eq(n, 0, "dirread %s: %s", path, strerror((int)-n));
+  cr_assert_eq(ns_close(fd), 0);
+}
+
+/* Plan 9's rules as memfs keeps them, over the device: a name is made
+ * once, a full directory stays, a wstat is all or nothing, DMEXCL is one
+ * open at a time, create masks by the directory's permissions. */
+Test(diskfs, plan9_semantics_hold_over_the_device, .timeout = 300) {
+  char names[256];
+  ns_dir d;
+  boot("t-dfs-rules");
+  start_diskfs("diskfs", false);
+  mount_srv("diskfs", "/n");
+  int fd = ns_create("/n/priv", NS_OREAD, NS_DMDIR | 0700);
+  cr_assert_geq(fd, 0);
+  ns_close(fd);
+  put("/n/priv/f", "x", 1);
+  cr_assert_eq(ns_stat("/n/priv/f", &d), 0);
+  cr_assert_eq(d.mode & 0777, 0600, "0644 masked by the directory's 0700");
+  cr_assert_lt(ns_create("/n/priv/f", NS_OWRITE, 0644), 0, "made twice");
+  cr_assert_lt(ns_remove("/n/priv"), 0, "a directory with a file went");
+  put("/n/priv/g", "gg", 2);
+  ns_dir_keep(&d);
+  snprintf(d.name, sizeof d.name, "g");
+  d.length = 0;
+  cr_assert_lt(ns_wstat("/n/priv/f", &d), 0, "renamed onto g");
+  expect("/n/priv/f", "x", 1); /* and not truncated either */
+  list("/n/priv", names, sizeof names);
+  cr_assert_str_eq(names, "f g ");
+  fd = ns_create("/n/excl", NS_OWRITE, 0x20000000u | 0644); /* DMEXCL */
+  cr_assert_geq(fd, 0);
+  cr_assert_lt(ns_open("/n/excl", NS_OREAD), 0, "a second open of DMEXCL");
+  cr_assert_eq(ns_close(fd), 0);
+  fd = ns_open("/n/excl", NS_OREAD);
+  cr_assert_geq(fd, 0, "DMEXCL free again: %s", strerror(-fd));
+  cr_assert_eq(ns_close(fd), 0);
+  cr_assert_eq(ns_remove("/n/priv/f"), 0);
+  cr_assert_eq(ns_remove("/n/priv/g"), 0);
+  cr_assert_eq(ns_remove("/n/priv"), 0);
+  list("/n", names, sizeof names);
+  cr_assert_str_eq(names, "excl ");
+  h_halt_clean(&m);
+}
