@@ -5,11 +5,12 @@
  *   diskfs [--name NAME] [--state-max B] [--trace] DEVICE SIZE [SRV]
  *
  * DEVICE is any file of the server's namespace used as a block device of
- * SIZE bytes (a size such as 64M): #S/sd0/data, or a file another server
- * holds (created empty if it does not exist).  SRV, when given, is a posted
- * server (/srv/SRV) mounted on /n first, so that DEVICE may be /n/FILE of it.
- * Service "diskfs" by default.  A device with no superblock is formatted; one
- * whose file system fails the mount check (diskfs_layout.c) is refused with the
+ * SIZE bytes (a size such as 64M): #S/sd0/data, or a file another
+ * server holds (created empty if it does not exist).  SRV, when given, is
+ * a posted server (/srv/SRV) mounted on /n first, so that DEVICE may be
+ * /n/FILE of it.  Service "diskfs" by default.  A device with no
+ * superblock (its first block missing or zeros) is formatted; one whose
+ * file system fails the mount check (diskfs_layout.c) is refused with the
  * reason on stderr, and the server exits.
  *
  * The on-disk format, its limits and what a write cut off at any block

@@ -363,11 +363,21 @@ int dfs_format(const struct dfs_dev *dev, uint64_t size, const char *uid) {
     return -EUCLEAN;                                                           \
   } while (0)
 
+static bool all_zero(const uint8_t *p, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    if (p[k])
+      return false;
+  return true;
+}
+
 static int super_check(struct dfs *fs, const uint8_t *p, uint64_t size,
                        char *why, size_t whylen) {
   struct geom g;
-  if (memcmp(p, DFS_MAGIC, 8) != 0)
+  if (memcmp(p, DFS_MAGIC, 8) != 0 && all_zero(p, DFS_BSIZE))
     return -ENODATA;
+  if (memcmp(p, DFS_MAGIC, 8) != 0)
+    BAD("block 0 holds something that is not diskfs's superblock: "
+        "not formatting over it");
   if (get32(p + 8) != DFS_VERSION)
     BAD("version %u, not %u", get32(p + 8), DFS_VERSION);
   if (get32(p + 12) != DFS_BSIZE || get32(p + 20) != DFS_NINODES ||

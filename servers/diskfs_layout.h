@@ -42,7 +42,9 @@
  * offsets that are multiples of DFS_BSIZE; a call may move fewer bytes
  * (it is called again for the rest); one that moves none or fails is an
  * I/O error (-EIO), except the superblock's read, which means "not
- * formatted" when it moves none.
+ * formatted" when it moves none.  A block 0 of zeros is not formatted
+ * either; one that holds anything else but a superblock is refused, never
+ * formatted over.
  */
 #ifndef SERVERS_DISKFS_LAYOUT_H
 #define SERVERS_DISKFS_LAYOUT_H
@@ -102,7 +104,7 @@ struct dfs {
  * bytes of dev.  0 or a negative errno (-EINVAL: a size out of range). */
 int dfs_format(const struct dfs_dev *dev, uint64_t size, const char *uid);
 /* Reads and checks the file system on dev, which holds size bytes:
- * 0, -ENODATA when dev holds no superblock (not formatted), -EUCLEAN
+ * 0, -ENODATA when dev is not formatted (block 0 missing or zeros), -EUCLEAN
  * with the reason in why when it is not a sound file system, another
  * negative errno for an I/O error.  A stale bitmap is repaired. */
 int dfs_mount(struct dfs *fs, const struct dfs_dev *dev, uint64_t size,

@@ -93,8 +93,11 @@ Test(diskfs_layout, an_unformatted_device_says_so) {
   struct dfs_dev d = {&empty, mem_pread, mem_pwrite};
   struct dfs f;
   cr_assert_eq(dfs_mount(&f, &d, SIZE, why, sizeof why), -ENODATA);
-  empty.written = SIZE; /* zeros: no magic */
+  empty.written = SIZE; /* zeros: a fresh disk */
   cr_assert_eq(dfs_mount(&f, &d, SIZE, why, sizeof why), -ENODATA);
+  empty.b[100] = 1; /* something else's: never formatted over */
+  cr_assert_eq(dfs_mount(&f, &d, SIZE, why, sizeof why), -EUCLEAN);
+  cr_assert(strstr(why, "not formatting"), "%s", why);
   free(empty.b);
 }
 
