@@ -2,7 +2,8 @@
  * server of Orthros (issue 14): after a failover the backup OS mounts the
  * same device and finds every file.
  *
- *   diskfs [--name NAME] [--state-max B] [--trace] DEVICE SIZE [SRV]
+ *   diskfs [--name NAME] [--state-max B] [--trace] [--sync CTL]
+ *          DEVICE SIZE [SRV]
  *
  * DEVICE is any file of the server's namespace used as a block device of
  * SIZE bytes (a size such as 64M): #S/sd0/data, or a file another
@@ -11,7 +12,10 @@
  * /n/FILE of it.  Service "diskfs" by default.  A device with no
  * superblock (its first block missing or zeros) is formatted; one whose
  * file system fails the mount check (diskfs_layout.c) is refused with the
- * reason on stderr, and the server exits.
+ * reason on stderr, and the server exits.  --sync CTL names the device's
+ * control file (#S/sd0/ctl): "sync" written to it is the barrier that
+ * keeps the order of writes behind a write-back cache (diskfs_layout.h,
+ * "Ordering"); without it the device is taken to write in order.
  *
  * The on-disk format, its limits and what a write cut off at any block
  * leaves are in diskfs_layout.h.  Every 9P request that changes the tree
@@ -49,13 +53,14 @@
 #define MOUNT_WAIT_MS 10000
 
 struct args {
-  const char *device, *srv;
+  const char *device, *srv, *ctl;
   uint64_t size;
 };
 
 struct diskfs {
   const struct args *a;
-  int fd; /* the device, open in this namespace */
+  int fd;  /* the device, open in this namespace */
+  int ctl; /* its control file (--sync), or -1 */
   struct dfs fs;
   char *user[DISKFS_USERS_MAX]; /* [0] is "uksim", the root's owner */
   uint32_t nuser;
@@ -65,26 +70,34 @@ struct diskfs {
 /* --- the device ------------------------------------------------------ */
 
 static long dev_pread(void *arg, void *buf, size_t n, uint64_t off) {
-  return ns_pread(*(int *)arg, buf, n, off);
+  return ns_pread(((struct diskfs *)arg)->fd, buf, n, off);
 }
 
 static long dev_pwrite(void *arg, const void *buf, size_t n, uint64_t off) {
-  return ns_pwrite(*(int *)arg, buf, n, off);
+  return ns_pwrite(((struct diskfs *)arg)->fd, buf, n, off);
 }
 
-/* Mounts /srv/SRV on /n, waiting for it to be posted. */
+static int dev_sync(void *arg) {
+  long r = ns_pwrite(((struct diskfs *)arg)->ctl, "sync", 4, 0);
+  return r < 0 ? (int)r : 0;
+}
+
+/* Mounts /srv/SRV on /n, waiting for it to be posted: its entry is
+ * made, then names its service (until then a mount says -ENOTCONN). */
 static int mount_srv(const char *srv) {
   char path[KABI_NAME_MAX + 8];
-  int fd = -ENOENT, r;
+  int r = -ENOENT;
   snprintf(path, sizeof path, "/srv/%s", srv);
-  for (int ms = 0; ms < MOUNT_WAIT_MS && fd < 0; ms += 10) {
-    if ((fd = ns_open(path, NS_ORDWR)) < 0)
+  for (int ms = 0; ms < MOUNT_WAIT_MS && r < 0; ms += 10) {
+    int fd = ns_open(path, NS_ORDWR);
+    r = fd < 0 ? fd : ns_mount(fd, "/n", NS_MREPL | NS_MCREATE, "");
+    if (fd >= 0)
+      ns_close(fd);
+    if (r == -ENOENT || r == -ENOTCONN)
       ap_sleep(10 * 1000000ull);
+    else
+      break;
   }
-  if (fd < 0)
-    return fd;
-  r = ns_mount(fd, "/n", NS_MREPL | NS_MCREATE, "");
-  ns_close(fd);
   return r;
 }
 
@@ -107,11 +120,16 @@ static struct diskfs *diskfs_open(const struct args *a, int *err) {
     return NULL;
   }
   d->a = a;
-  dev.arg = &d->fd;
+  d->ctl = -1;
+  dev.arg = d;
   if (a->srv && (r = mount_srv(a->srv)) < 0)
     fprintf(stderr, "diskfs: mount /srv/%s: %s\n", a->srv, strerror(-r));
   if (r == 0 && (r = d->fd = open_device(a->device)) < 0)
     fprintf(stderr, "diskfs: %s: %s\n", a->device, strerror(-r));
+  if (r >= 0 && a->ctl && (r = d->ctl = ns_open(a->ctl, NS_OWRITE)) < 0)
+    fprintf(stderr, "diskfs: --sync %s: %s\n", a->ctl, strerror(-r));
+  if (r >= 0 && a->ctl)
+    dev.barrier = dev_sync;
   if (r >= 0 &&
       (r = dfs_mount(&d->fs, &dev, a->size, why, sizeof why)) == -ENODATA) {
     fprintf(stderr, "diskfs: %s: no file system: formatting\n", a->device);
@@ -451,6 +469,21 @@ static void *load(void *arg, const Uksim__P9s__State *st, int *err, char *why,
   return d;
 }
 
+/* Takes "--sync CTL" out of argv (the options p9h_parse does not know),
+ * or NULL if it is not there. */
+static const char *take_sync(int *argc, char **argv) {
+  const char *ctl = NULL;
+  int k = 1;
+  for (int i = 1; i < *argc; i++)
+    if (strcmp(argv[i], "--sync") == 0 && i + 1 < *argc)
+      ctl = argv[++i];
+    else
+      argv[k++] = argv[i];
+  *argc = k;
+  argv[k] = NULL;
+  return ctl;
+}
+
 int main(int argc, char **argv) {
   struct p9h_opts o = {.service = "diskfs", .state_max = STATE_MAX_DEFAULT};
   struct args a = {0};
@@ -462,9 +495,10 @@ int main(int argc, char **argv) {
                           .described = described,
                           .load = load};
   int r;
+  a.ctl = take_sync(&argc, argv);
   if (p9h_parse(&argc, argv, &o) < 0 || argc < 3 || argc > 4) {
-    fputs("usage: diskfs [--name NAME] [--state-max B] [--trace] DEVICE SIZE "
-          "[SRV]\n",
+    fputs("usage: diskfs [--name NAME] [--state-max B] [--trace] [--sync CTL] "
+          "DEVICE SIZE [SRV]\n",
           stderr);
     return 2;
   }

@@ -167,10 +167,15 @@ static int inode_write(struct dfs *fs, uint32_t i, const struct dfs_inode *n) {
   return blk_write(&fs->dev, 1 + i / PER_BLOCK, buf);
 }
 
+static int barrier(struct dfs *fs) {
+  return fs->dev.barrier ? fs->dev.barrier(fs->dev.arg) : 0;
+}
+
 /* --- transactions ---------------------------------------------------- */
 
 struct tx {
   uint32_t i;
+  bool wrote; /* new blocks written: a barrier before the commit */
   struct dfs_inode nw;
   uint32_t optr[DFS_NPTR], nptr[DFS_NPTR];
 };
@@ -196,6 +201,7 @@ static int load_ptrs(struct dfs *fs, const struct dfs_inode *n, uint32_t *ptr) {
 
 static int tx_begin(struct dfs *fs, uint32_t i, struct tx *t) {
   t->i = i;
+  t->wrote = false;
   t->nw = fs->ino[i];
   int r = load_ptrs(fs, &fs->ino[i], t->optr);
   memcpy(t->nptr, t->optr, sizeof(t->optr));
@@ -239,6 +245,7 @@ static long write_indirect(struct dfs *fs, struct tx *t) {
     set_bit(fs, b, false);
     return r;
   }
+  t->wrote = true;
   return b;
 }
 
@@ -254,8 +261,13 @@ static int tx_commit(struct dfs *fs, struct tx *t) {
   newind = ind != old->indirect ? (uint32_t)ind : 0;
   memcpy(t->nw.direct, t->nptr, sizeof(t->nw.direct));
   t->nw.indirect = (uint32_t)ind;
-  if ((r = inode_write(fs, t->i, &t->nw)) < 0)
+  if ((t->wrote && (r = barrier(fs)) < 0) ||
+      (r = inode_write(fs, t->i, &t->nw)) < 0)
     return tx_abort(fs, t, newind, r);
+  /* Written, so committed as far as this process knows: a barrier that
+   * fails now leaves the device's order unknown, said to the caller,
+   * but memory follows the write. */
+  r = barrier(fs);
   for (uint32_t k = 0; k < DFS_NPTR; k++)
     if (t->optr[k] && t->optr[k] != t->nptr[k])
       set_bit(fs, t->optr[k], false);
@@ -263,7 +275,7 @@ static int tx_commit(struct dfs *fs, struct tx *t) {
     set_bit(fs, old->indirect, false);
   fs->ino[t->i] = t->nw;
   bitmap_flush(fs);
-  return 0;
+  return r;
 }
 
 /* Replaces block k of the transaction's file with a copy whose bytes
@@ -291,6 +303,7 @@ static int cow_block(struct dfs *fs, struct tx *t, uint32_t k, size_t from,
     return r;
   }
   t->nptr[k] = b;
+  t->wrote = true;
   return 0;
 }
 
@@ -354,7 +367,11 @@ int dfs_format(const struct dfs_dev *dev, uint64_t size, const char *uid) {
       return r;
   }
   super_put(buf, &g);
-  return blk_write(dev, 0, buf);
+  if (dev->barrier && (r = dev->barrier(dev->arg)) < 0)
+    return r;
+  if ((r = blk_write(dev, 0, buf)) < 0)
+    return r;
+  return dev->barrier ? dev->barrier(dev->arg) : 0;
 }
 
 #define BAD(...)                                                               \

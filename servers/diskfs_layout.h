@@ -38,6 +38,16 @@
  * bitmap from the inodes anyway (dfs_mount's check) and writes it back
  * when it differs, so the only cost of a crash is that repair.
  *
+ * Ordering: the guarantee needs the device to keep the order of the
+ * writes across the commit.  A device that writes through in order (a
+ * file another server holds) needs nothing; one behind a write-back
+ * cache that may reorder (#S/sd0/data, whose ctl takes "sync") is given a
+ * barrier, called before the commit when the request wrote new blocks
+ * (they are on the medium before the inode naming them) and after it
+ * (the commit is on the medium before a later request reuses the blocks
+ * it freed, and before the client hears the answer).  Bitmap blocks
+ * need no barrier: mount repairs them.
+ *
  * Device interface: reads and writes of whole DFS_BSIZE blocks at
  * offsets that are multiples of DFS_BSIZE; a call may move fewer bytes
  * (it is called again for the rest); one that moves none or fails is an
@@ -78,6 +88,9 @@ struct dfs_dev {
   /* Bytes moved (may be short), or a negative errno. */
   long (*pread)(void *arg, void *buf, size_t n, uint64_t off);
   long (*pwrite)(void *arg, const void *buf, size_t n, uint64_t off);
+  /* Optional (NULL: the device writes through, in order): every write
+   * before it is on the medium before any write after it; 0 or -errno. */
+  int (*barrier)(void *arg);
 };
 
 struct dfs_inode {

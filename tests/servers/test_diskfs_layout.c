@@ -46,7 +46,7 @@ static long mem_pwrite(void *arg, const void *buf, size_t n, uint64_t off) {
 }
 
 static struct memdev md;
-static struct dfs_dev dev = {&md, mem_pread, mem_pwrite};
+static struct dfs_dev dev = {&md, mem_pread, mem_pwrite, NULL};
 static struct dfs fs;
 static char why[200];
 
@@ -86,11 +86,20 @@ static void expect(uint32_t i, const uint8_t *want, size_t n) {
   free(got);
 }
 
+/* Whether file i holds exactly want[0..n). */
+static bool same(long i, const uint8_t *want, size_t n) {
+  uint8_t *got = malloc(n + 1);
+  bool ok = dfs_read(&fs, (uint32_t)i, 0, got, n + 1) == (long)n &&
+            memcmp(got, want, n) == 0;
+  free(got);
+  return ok;
+}
+
 TestSuite(diskfs_layout, .init = setup, .fini = teardown);
 
 Test(diskfs_layout, an_unformatted_device_says_so) {
   struct memdev empty = {.b = calloc(1, SIZE), .size = SIZE, .budget = -1};
-  struct dfs_dev d = {&empty, mem_pread, mem_pwrite};
+  struct dfs_dev d = {&empty, mem_pread, mem_pwrite, NULL};
   struct dfs f;
   cr_assert_eq(dfs_mount(&f, &d, SIZE, why, sizeof why), -ENODATA);
   empty.written = SIZE; /* zeros: a fresh disk */
@@ -393,5 +402,138 @@ Test(diskfs_layout, damaged_images_are_refused_or_sound) {
   }
   cr_assert_gt(took, 0, "no damaged image was taken: the test tests little");
   fs = (struct dfs){0};
+  free(img);
+}
+
+/* A write-back cache in front of the memory device, as #S's: writes wait
+ * in it, in order, until a barrier puts them on the device; a crash puts
+ * any of them there, in any order, and loses the rest. */
+struct cache {
+  struct {
+    uint64_t off;
+    uint8_t b[DFS_BSIZE];
+  } w[4096];
+  size_t n;
+};
+static struct cache cache;
+/* Writes and barriers until the machine dies (negative: never). */
+static long cache_budget = -1;
+
+static bool cache_dead(void) {
+  if (cache_budget == 0)
+    return true;
+  if (cache_budget > 0)
+    cache_budget--;
+  return false;
+}
+
+static long cache_pwrite(void *arg, const void *buf, size_t n, uint64_t off) {
+  (void)arg;
+  if (cache_dead())
+    return -EIO;
+  cr_assert_eq(n, DFS_BSIZE, "diskfs writes whole blocks");
+  cr_assert_eq(off % DFS_BSIZE, 0, "at block offsets");
+  cr_assert_lt(cache.n, 4096);
+  cache.w[cache.n].off = off;
+  memcpy(cache.w[cache.n++].b, buf, n);
+  return (long)n;
+}
+
+/* Reads see the cache over the device, the latest write of a block. */
+static long cache_pread(void *arg, void *buf, size_t n, uint64_t off) {
+  long r = mem_pread(arg, buf, n, off);
+  bool hit = false;
+  for (size_t k = 0; n >= DFS_BSIZE && k < cache.n; k++)
+    if (cache.w[k].off == off) {
+      memcpy(buf, cache.w[k].b, DFS_BSIZE);
+      hit = true;
+    }
+  return hit ? (long)DFS_BSIZE : r;
+}
+
+static void cache_put(size_t k) {
+  mem_pwrite(&md, cache.w[k].b, DFS_BSIZE, cache.w[k].off);
+}
+
+static int cache_barrier(void *arg) {
+  (void)arg;
+  if (cache_dead())
+    return -EIO;
+  for (size_t k = 0; k < cache.n; k++)
+    cache_put(k);
+  cache.n = 0;
+  return 0;
+}
+
+/* The machine dies: each write still in the cache reaches the device or
+ * not, in a random order. */
+static void cache_crash(unsigned *seed) {
+  for (size_t k = cache.n; k > 1; k--) {
+    size_t j = (size_t)rand_r(seed) % k;
+    uint64_t off = cache.w[k - 1].off;
+    uint8_t tmp[DFS_BSIZE];
+    memcpy(tmp, cache.w[k - 1].b, DFS_BSIZE);
+    memcpy(cache.w[k - 1].b, cache.w[j].b, DFS_BSIZE);
+    cache.w[k - 1].off = cache.w[j].off;
+    memcpy(cache.w[j].b, tmp, DFS_BSIZE);
+    cache.w[j].off = off;
+  }
+  for (size_t k = 0; k < cache.n; k++)
+    if (rand_r(seed) % 2)
+      cache_put(k);
+  cache.n = 0;
+}
+
+/* Two writes through the cache, the second reusing blocks the first
+ * freed, the machine dying after any number of writes and barriers, and a
+ * crash that keeps a random part of the cache: with the barriers the
+ * file is as it was, as after the first write or after both. */
+Test(diskfs_layout, a_reordering_cache_with_barriers_keeps_files_whole) {
+  static struct dfs_dev cdev = {&md, cache_pread, cache_pwrite, cache_barrier};
+  size_t oldn = 80 * 1024, an = 30000, bn = 9000;
+  uint64_t aoff = 60 * 1024 + 5;
+  uint8_t *st[3], *img = malloc(SIZE);
+  size_t len[3] = {oldn, aoff + an, aoff + an};
+  for (int k = 0; k < 3; k++)
+    st[k] = calloc(1, DFS_FILE_MAX);
+  long f = mkfile(0, "f");
+  fill(st[0], oldn, 11);
+  cr_assert_eq(dfs_write(&fs, (uint32_t)f, 0, st[0], oldn, 1), (long)oldn);
+  memcpy(st[1], st[0], oldn);
+  fill(st[1] + aoff, an, 13);
+  memcpy(st[2], st[1], len[1]);
+  fill(st[2] + 100, bn, 29);
+  memcpy(img, md.b, SIZE);
+  uint64_t written = md.written;
+  bool lived = false;
+  int seen[3] = {0};
+  for (long budget = 0; !lived; budget++)
+    for (unsigned seed = 1; seed <= 5; seed++) {
+      unsigned rs = (unsigned)budget * 100 + seed;
+      memcpy(md.b, img, SIZE);
+      md.written = written;
+      dfs_unmount(&fs);
+      cr_assert_eq(dfs_mount(&fs, &cdev, SIZE, why, sizeof why), 0, "%s", why);
+      cache_budget = budget;
+      long ra = dfs_write(&fs, (uint32_t)f, aoff, st[1] + aoff, an, 2);
+      long rb =
+          ra < 0 ? ra : dfs_write(&fs, (uint32_t)f, 100, st[2] + 100, bn, 3);
+      lived = lived || (rb >= 0 && cache_budget != 0);
+      cache_budget = -1;
+      cache_crash(&rs);
+      dfs_unmount(&fs);
+      int r = dfs_mount(&fs, &dev, SIZE, why, sizeof why);
+      cr_assert_eq(r, 0, "budget %ld: mount after the crash: %s", budget, why);
+      int k = 0;
+      while (k < 3 && !(fs.ino[f].length == len[k] && same(f, st[k], len[k])))
+        k++;
+      cr_assert_lt(k, 3, "budget %ld seed %u: the file is none of its states",
+                   budget, seed);
+      seen[k]++;
+    }
+  cr_assert(seen[0] && seen[1] && seen[2], "states seen: %d %d %d", seen[0],
+            seen[1], seen[2]);
+  for (int k = 0; k < 3; k++)
+    free(st[k]);
   free(img);
 }
