@@ -276,3 +276,39 @@ Test(diskfs, plan9_semantics_hold_over_the_device, .timeout = 300) {
   holds("/n", "excl ");
   h_halt_clean(&m);
 }
+
+/* Replaced at extension time (seed 000 §5.2), diskfs's successor takes
+ * the fids from the state and the tree from the device: an open file
+ * reads on.  A successor given another device refuses the state, the
+ * replacement fails, and the old server serves on. */
+Test(diskfs, a_replacement_keeps_open_files_and_refuses_another_device,
+     .timeout = 300) {
+  char *same[] = {"/n/disk", "4M", "ramfs"};
+  char *other[] = {"/n/disk2", "4M", "ramfs"};
+  struct mach_prog np = {.program = "diskfs", .name = "diskfs.new"};
+  int proc;
+  boot("t-dfs-replace");
+  start_diskfs("diskfs", false);
+  mount_srv("diskfs", "/n");
+  put("/n/f", "kept through a replacement", 26);
+  int fd = ns_open("/n/f", NS_OREAD);
+  cr_assert_geq(fd, 0);
+  np.args = other;
+  np.nargs = 3;
+  int64_t id = mach_replace_send(&m, "diskfs", &np, 10000);
+  cr_assert_geq(id, 0, "%s", m.error);
+  cr_assert_lt(mach_replace_reply(&m, (uint64_t)id, &proc), 0,
+               "a successor on another device took the state");
+  expect("/n/f", "kept through a replacement", 26);
+  np.args = same;
+  id = mach_replace_send(&m, "diskfs", &np, 10000);
+  cr_assert_geq(id, 0, "%s", m.error);
+  cr_assert_eq(mach_replace_reply(&m, (uint64_t)id, &proc), 0, "replace: %s",
+               m.error);
+  expect_fd(fd, "/n/f (open across the replacement)",
+            "kept through a replacement", 26);
+  cr_assert_eq(ns_close(fd), 0);
+  put("/n/g", "after", 5);
+  expect("/n/g", "after", 5);
+  h_halt_clean(&m);
+}
