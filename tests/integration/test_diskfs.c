@@ -274,6 +274,14 @@ Test(diskfs, plan9_semantics_hold_over_the_device, .timeout = 300) {
   cr_assert_eq(ns_remove("/n/priv/g"), 0);
   cr_assert_eq(ns_remove("/n/priv"), 0);
   holds("/n", "excl ");
+  /* the largest file, 4,259,840 bytes (servers/diskfs_layout.h) */
+  fd = ns_open("/n/excl", NS_OWRITE);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(ns_pwrite(fd, "z", 1, 4259839), 1);
+  cr_assert_lt(ns_pwrite(fd, "z", 1, 4259840), 0, "a byte past the largest");
+  cr_assert_eq(ns_close(fd), 0);
+  cr_assert_eq(ns_stat("/n/excl", &d), 0);
+  cr_assert_eq(d.length, 4259840);
   h_halt_clean(&m);
 }
 
