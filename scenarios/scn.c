@@ -25,7 +25,7 @@ static const char *const fault_points[] = {"start",   "register", "restore",
 static const char *const mode_names[] = {"lockstep", "free"};
 static const char *const ns_names[] = {"fresh", "share", "copy", "clean"};
 /* The 9P file servers: they take --name, post /srv/NAME and are mounted. */
-static const char *const p9_binaries[] = {"ramfs", "hostfs"};
+static const char *const p9_binaries[] = {"ramfs", "hostfs", "diskfs"};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
