@@ -172,8 +172,14 @@ static void prune_reqs(struct uk_kdata *kd, struct adopt_plan *pl) {
 static void orphan_services(struct uk_kdata *kd, struct adopt_plan *pl) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
     struct uk_svc *sv = &kd->svc[s];
-    if (sv->state == UK_SVC_FREE)
+    if (sv->state == UK_SVC_FREE) { /* nothing of a free entry is read */
+      uint32_t gen = sv->gen;
+      memset(sv, 0, sizeof *sv);
+      sv->gen = gen;
+      sv->proc = sv->successor = UK_NIL;
+      sv->q_head = sv->q_tail = UK_NIL;
       continue;
+    }
     sv->name[sizeof sv->name - 1] = '\0';
     pl->restart_svc[s] = sv->state == UK_SVC_UP;
     sv->proc = UK_NIL;
@@ -209,7 +215,7 @@ static void recount(struct uk_kdata *kd) {
 static void end_procs(struct uk_kdata *kd, const struct adopt_plan *pl) {
   for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
     struct uk_proc *pp = &kd->proc[p];
-    if (pp->state == UK_PROC_FREE || pl->proc[p].moved)
+    if (pl->proc[p].moved)
       continue;
     uint32_t gen = pp->gen;
     memset(pp, 0, sizeof *pp);
