@@ -49,7 +49,7 @@ static void run_usage(FILE *f) {
           "1048576)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
           "                   'uksim ps --name NAME' can look at "
-          "it\n" MACH_POLL_US_HELP,
+          "it\n" MACH_DISK_HELP MACH_POLL_US_HELP,
           MAX_APS);
 }
 
@@ -64,6 +64,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"memory-mib", required_argument, NULL, 'm'},
       {"keep", no_argument, NULL, 'k'},
       {"poll-us", required_argument, NULL, 'P'},
+      {"disk", required_argument, NULL, 'D'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -121,6 +122,10 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       if (mach_poll_us_opt("uksim demo", optarg) < 0)
         return 2;
       o->m.poll_us = mach_poll_us();
+      break;
+    case 'D':
+      if (mach_disk_opt(&o->m, "uksim demo", optarg) < 0)
+        return 2;
       break;
     case 'h':
       run_usage(stdout);

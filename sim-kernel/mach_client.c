@@ -45,6 +45,24 @@ void mach_opts_default(struct mach_opts *o) {
   o->poll_us = mach_poll_us();
 }
 
+int mach_disk_opt(struct mach_opts *o, const char *prog, const char *dir) {
+  char cwd[4096];
+  int n;
+  if (dir[0] == '/')
+    n = snprintf(o->disk, sizeof o->disk, "%s", dir);
+  else if (getcwd(cwd, sizeof cwd) != NULL)
+    n = snprintf(o->disk, sizeof o->disk, "%s/%s", cwd, dir);
+  else
+    n = -1;
+  if (n < 0 || (size_t)n >= sizeof o->disk || dir[0] == '\0') {
+    fprintf(stderr, "%s: --disk '%s': empty or too long a path (%zu bytes "
+            "at most)\n", prog, dir, sizeof o->disk - 1);
+    o->disk[0] = '\0';
+    return -1;
+  }
+  return 0;
+}
+
 int mach_fd_limit(unsigned long need) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -164,7 +182,9 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
           "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
           "--scenario", o->scenario, "--seed", o->seed, "--dump-dir",
-          o->dump_dir, "--poll-us", poll, (char *)NULL);
+          o->dump_dir, "--poll-us", poll, "--disk", o->disk, "--disk-size",
+          o->disk_size, "--sync-ms", o->sync_ms, "--cache-mib", o->cache_mib,
+          (char *)NULL);
     _exit(127);
   }
   close(sv[1]);

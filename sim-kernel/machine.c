@@ -489,6 +489,14 @@ static int boot_kernel(void) {
                   M.o.dump_dir,
                   "--poll-us",
                   poll,
+                  "--disk",
+                  M.o.disk,
+                  "--disk-size",
+                  M.o.disk_size,
+                  "--sync-ms",
+                  M.o.sync_ms,
+                  "--cache-mib",
+                  M.o.cache_mib,
                   NULL};
   uv_stdio_container_t stdio[5];
   for (int i = 0; i < 3; i++) {
@@ -555,6 +563,16 @@ static int listen_control(void) {
 
 #define ME "uksim machine"
 
+/* The disk's options, passed on to the kernel as they came. */
+static void disk_opt(int c, const char *arg) {
+  char *to = c == 'D'   ? M.o.disk
+             : c == 'z' ? M.o.disk_size
+             : c == 'y' ? M.o.sync_ms
+                        : M.o.cache_mib;
+  size_t len = c == 'D' ? sizeof M.o.disk : sizeof M.o.disk_size;
+  snprintf(to, len, "%s", arg);
+}
+
 static int parse(int argc, char **argv) {
   static const struct option opts[] = {
       {"name", required_argument, NULL, 'n'},
@@ -566,6 +584,10 @@ static int parse(int argc, char **argv) {
       {"seed", required_argument, NULL, 'S'},
       {"dump-dir", required_argument, NULL, 'd'},
       {"poll-us", required_argument, NULL, 'p'},
+      {"disk", required_argument, NULL, 'D'},
+      {"disk-size", required_argument, NULL, 'z'},
+      {"sync-ms", required_argument, NULL, 'y'},
+      {"cache-mib", required_argument, NULL, 'c'},
       {NULL, 0, NULL, 0}};
   int c, r = 0;
   uint64_t v;
@@ -595,6 +617,8 @@ static int parse(int argc, char **argv) {
     else if (c == 'p' && (r = num_opt_u64(ME, "--poll-us", optarg, 0,
                                           MACH_POLL_US_MAX, 0, &v)) == 0)
       M.o.poll_us = (uint32_t)v;
+    else if (strchr("Dzyc", c) != NULL)
+      disk_opt(c, optarg); /* the kernel checks them */
     else if (strchr("nbmtfsSdp", c) == NULL)
       r = -EINVAL;
   }
