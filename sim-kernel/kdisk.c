@@ -42,6 +42,12 @@ int kdisk_open(const char *path, struct kdisk **out, char *err, size_t len) {
     return -ENOMEM;
   d->opt = leveldb_options_create();
   leveldb_options_set_create_if_missing(d->opt, 1);
+  /* Blocks are large and written in large batches: a memtable that holds a
+   * whole batch, and no compression (the CPU it costs is the write-back's
+   * time, and disk contents compress poorly). */
+  leveldb_options_set_write_buffer_size(d->opt, KDISK_MEMTABLE_BYTES);
+  leveldb_options_set_max_file_size(d->opt, KDISK_MEMTABLE_BYTES);
+  leveldb_options_set_compression(d->opt, leveldb_no_compression);
   d->db = leveldb_open(d->opt, path, &e);
   if (e != NULL) {
     int r = open_error(e);

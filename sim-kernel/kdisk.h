@@ -37,6 +37,9 @@
 
 /* Blocks per LevelDB write batch in a write-back (64 MiB). */
 #define KDISK_BATCH_BLOCKS 1024u
+/* LevelDB's write buffer (memtable) and table file size for a disk: one
+ * write-back batch fits, so a batch is not cut by a memtable flush. */
+#define KDISK_MEMTABLE_BYTES (2 * KDISK_BATCH_BLOCKS * (size_t)UK_DISK_BLOCK)
 /* The disk size when none is given (#S/sd0/data's length). */
 #define KDISK_SIZE_DEFAULT (1ull << 30)
 /* The largest disk size accepted. */
