@@ -32,9 +32,8 @@ static int seg_new(void *arg, uint32_t *ica, void **base) {
   int fd = memfd_create("seg", MFD_CLOEXEC);
   cr_assert_geq(fd, 0);
   cr_assert_eq(ftruncate(fd, UK_BCACHE_SEG_BYTES), 0);
-  cr_assert_eq(kern_ica_alloc(kd, KABI_ICA_DATA, UK_BCACHE_SEG_BYTES, UK_NIL,
-                              ica),
-               0);
+  cr_assert_eq(
+      kern_ica_alloc(kd, KABI_ICA_DATA, UK_BCACHE_SEG_BYTES, UK_NIL, ica), 0);
   kern_ica_move(kd, *ica, UK_HOLD_KERNEL, 0);
   *base = mmap(NULL, UK_BCACHE_SEG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
                fd, 0);
@@ -237,7 +236,7 @@ Test(bcache, a_dead_kernels_dirty_blocks_are_written_from_its_tables) {
   static uint8_t w[3 * BLK], blk[BLK];
   fill(w, sizeof w, 5);
   cr_assert_eq(bcache_write(bc, w, BLK, 10ull * BLK), BLK); /* entry 0 */
-  cr_assert_eq(bcache_writeback(bc), 0);                     /* clean */
+  cr_assert_eq(bcache_writeback(bc), 0);                    /* clean */
   cr_assert_eq(bcache_write(bc, w + BLK, BLK, 11ull * BLK), BLK);
   cr_assert_eq(bcache_write(bc, w + 2 * BLK, BLK, 12ull * BLK), BLK);
   cr_assert_eq(bcache_write(bc, w, BLK, 13ull * BLK), BLK);
