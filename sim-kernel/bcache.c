@@ -31,7 +31,8 @@ struct bcache {
   uint8_t ref[UK_BCACHE_MAX];   /* the clock's "used lately" */
   uint8_t pin[UK_BCACHE_MAX];   /* taken by the write in progress */
   uint32_t freel[UK_BCACHE_MAX], nfree;
-  uint32_t hand;                   /* the clock */
+  uint32_t hand;  /* the clock */
+  uint32_t wb_at; /* where the next write-back batch starts looking */
   uint32_t got[UK_BCACHE_MAX + 1]; /* the write in progress: its entries */
   uint8_t bounce[UK_DISK_BLOCK];   /* a read the cache has no room for */
 };
@@ -291,21 +292,24 @@ long bcache_write(struct bcache *bc, const void *buf, uint32_t n,
 
 /* Write-back -------------------------------------------------------------- */
 
-/* Puts up to KDISK_BATCH_BLOCKS dirty entries from *from on in one batch
- * and commits it.  Returns the blocks written (0: none left) or an error,
- * after which they are DIRTY again. */
-static long writeback_batch(struct bcache *bc, uint32_t *from) {
+/* Puts up to max dirty entries, from the write-back cursor on, in one
+ * batch and commits it.  Returns the blocks written (0: none is dirty) or
+ * an error, after which they are DIRTY again. */
+long bcache_writeback_some(struct bcache *bc, uint32_t max) {
   uint32_t n = bc->t->hdr.nseg * UK_BCACHE_SEG, k = 0;
   struct kdisk_batch *wb = NULL;
-  for (; *from < n && k < KDISK_BATCH_BLOCKS; (*from)++) {
-    struct uk_bcache_ent *e = &bc->t->ent[*from];
+  if (max > KDISK_BATCH_BLOCKS)
+    max = KDISK_BATCH_BLOCKS;
+  for (uint32_t seen = 0; seen < n && k < max && bc->t->hdr.ndirty > k;
+       seen++, bc->wb_at = (bc->wb_at + 1) % n) {
+    struct uk_bcache_ent *e = &bc->t->ent[bc->wb_at];
     if (e->state != UK_BC_DIRTY)
       continue;
     if (wb == NULL)
       wb = kdisk_batch_new();
     e->state = UK_BC_WRITING;
-    kdisk_batch_put(wb, e->block, data_of(bc, *from));
-    bc->got[k++] = *from;
+    kdisk_batch_put(wb, e->block, data_of(bc, bc->wb_at));
+    bc->got[k++] = bc->wb_at;
   }
   if (wb == NULL)
     return 0;
@@ -316,15 +320,13 @@ static long writeback_batch(struct bcache *bc, uint32_t *from) {
     return r;
   bc->t->hdr.ndirty -= k;
   bc->t->hdr.blocks_written += k;
+  bc->t->hdr.writebacks++;
   return k;
 }
 
 int bcache_writeback(struct bcache *bc) {
-  uint32_t from = 0;
-  long r, total = 0;
-  while ((r = writeback_batch(bc, &from)) > 0)
-    total += r;
-  if (total > 0 && r == 0)
-    bc->t->hdr.writebacks++;
-  return r < 0 ? (int)r : 0;
+  long r;
+  while ((r = bcache_writeback_some(bc, KDISK_BATCH_BLOCKS)) > 0)
+    ;
+  return (int)r;
 }

@@ -37,6 +37,10 @@
 
 /* Blocks per LevelDB write batch in a write-back (64 MiB). */
 #define KDISK_BATCH_BLOCKS 1024u
+/* Blocks the kernel writes back per turn of its loop (8 MiB) when the
+ * timer, a waiting write or a sync asks: between two batches the other
+ * processes' calls run. */
+#define KDISK_STEP_BLOCKS 128u
 /* LevelDB's write buffer (memtable) and table file size for a disk: one
  * write-back batch fits, so a batch is not cut by a memtable flush. */
 #define KDISK_MEMTABLE_BYTES (2 * KDISK_BATCH_BLOCKS * (size_t)UK_DISK_BLOCK)
@@ -116,6 +120,10 @@ long bcache_write(struct bcache *bc, const void *buf, uint32_t n, uint64_t off);
 /* Writes every dirty block back; 0, or the first batch's error (the blocks
  * of the failed batch stay dirty). */
 int bcache_writeback(struct bcache *bc);
+/* Writes one batch of at most max (<= KDISK_BATCH_BLOCKS) dirty blocks,
+ * taking up where the last batch stopped: the blocks written, 0 when none
+ * is dirty, or the batch's error (its blocks stay dirty). */
+long bcache_writeback_some(struct bcache *bc, uint32_t max);
 /* The table, for counters. */
 const struct uk_bcache *bcache_table(const struct bcache *bc);
 

@@ -2,11 +2,14 @@
  * the kernel holds, the host ops #S calls (vfs/dev.h), the write-back
  * timer (--sync-ms) and the write-back a waiting write asks for.
  *
- * A write the cache cannot take (every block dirty) is deferred by the
- * namespace calls (-EAGAIN, kns.c); it asks for a write-back on the next
- * turn of the loop, after which the waiting calls are retried.  The
- * write-back itself runs in the loop: LevelDB's write of one batch of at
- * most KDISK_BATCH_BLOCKS blocks, synced.
+ * A write the cache cannot take (every block dirty) and a sync with blocks
+ * still dirty are deferred by the namespace calls (-EAGAIN, kns.c); they ask
+ * for a write-back step on the next turn of the loop, after which the
+ * waiting calls are retried.  A step runs in the loop: LevelDB's synced
+ * write of one batch of at most KDISK_STEP_BLOCKS blocks; the next step
+ * comes on a later turn, so other processes' calls run in between.  The
+ * timer (--sync-ms) starts the same steps; the halt writes everything at
+ * once.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,26 +27,39 @@ static void seg_drop(void *arg, uint32_t ica, void *base) {
   kern__ica_drop(arg, ica);
 }
 
-static void writeback(struct kern *k, const char *why) {
+/* Writes everything back now (the halt). */
+static void writeback_all(struct kern *k) {
   uint32_t dirty = k->kd->bcache.hdr.ndirty;
   uint64_t t0 = kern__now_ns();
   int r = bcache_writeback(k->bc);
   if (dirty > 0)
-    kern__trace(k, "disk: %s write-back of %u blocks: %s, %llu us", why, dirty,
+    kern__trace(k, "disk: halt write-back of %u blocks: %s, %llu us", dirty,
                 r < 0 ? "failed" : "done",
                 (unsigned long long)((kern__now_ns() - t0) / 1000));
 }
 
-static void on_sync_timer(struct kern *k, struct ktimer *t) {
-  (void)t;
-  writeback(k, "timed");
+/* Asks for a write-back step on the next turn of the loop. */
+static void writeback_soon(struct kern *k) {
+  if (!k->disk_wb.on)
+    kern__timer_start(k, &k->disk_wb, 0, 0);
 }
 
-/* A write waited: write back, then retry the waiting namespace calls. */
+/* One step: a batch of KDISK_STEP_BLOCKS, another step while blocks are
+ * dirty, and the calls waiting for it (a write, a sync) retried. */
 static void on_wb_timer(struct kern *k, struct ktimer *t) {
   (void)t;
-  writeback(k, "waited-for");
+  long r = bcache_writeback_some(k->bc, KDISK_STEP_BLOCKS);
+  if (r < 0)
+    kern__trace(k, "disk: write-back failed (%ld); blocks stay dirty", r);
+  else if (k->kd->bcache.hdr.ndirty > 0)
+    writeback_soon(k);
   kern__ns_retry(k);
+}
+
+static void on_sync_timer(struct kern *k, struct ktimer *t) {
+  (void)t;
+  if (k->kd->bcache.hdr.ndirty > 0)
+    writeback_soon(k);
 }
 
 static long host_disk_read(void *arg, void *buf, uint32_t n, uint64_t off) {
@@ -55,14 +71,25 @@ static long host_disk_write(void *arg, const void *buf, uint32_t n,
                             uint64_t off) {
   struct kern *k = arg;
   long r = bcache_write(k->bc, buf, n, off);
-  if (r == -EAGAIN && !k->disk_wb.on)
-    kern__timer_start(k, &k->disk_wb, 0, 0);
+  if (r == -EAGAIN)
+    writeback_soon(k);
   return r;
 }
 
+/* A sync is over when no block is dirty; until then it waits (-EAGAIN) and
+ * the write-back goes on a step per turn, so a large one does not stop the
+ * other processes.  (Blocks others dirty meanwhile make it wait longer.) */
 static int host_disk_sync(void *arg) {
   struct kern *k = arg;
-  return bcache_writeback(k->bc);
+  if (k->kd->bcache.hdr.ndirty == 0)
+    return 0;
+  long r = bcache_writeback_some(k->bc, KDISK_STEP_BLOCKS);
+  if (r < 0)
+    return (int)r;
+  if (k->kd->bcache.hdr.ndirty == 0)
+    return 0;
+  writeback_soon(k);
+  return -EAGAIN;
 }
 
 int kern__disk_start(struct kern *k, const struct kern_disk_opts *o) {
@@ -99,7 +126,7 @@ void kern__disk_halt(struct kern *k) {
     return;
   kern__timer_stop(k, &k->disk_sync);
   kern__timer_stop(k, &k->disk_wb);
-  writeback(k, "halt");
+  writeback_all(k);
   bcache_free(k->bc); /* drops the cache's ICAs */
   kdisk_close(k->disk);
   k->bc = NULL;

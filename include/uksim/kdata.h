@@ -448,7 +448,7 @@ struct uk_bcache_hdr {
   uint64_t disk_bytes; /* the disk's size (#S/sd0/data's length) */
   uint64_t wseq;       /* writes so far; an entry's seq is one of these */
   uint64_t hits, misses, evictions;
-  uint64_t writebacks;    /* write-backs committed */
+  uint64_t writebacks;     /* write-back batches committed */
   uint64_t blocks_written; /* blocks they wrote */
   uint64_t waits;          /* writes deferred until a write-back */
   char disk[UK_DISK_NAME_MAX + 1];

@@ -249,3 +249,50 @@ Test(disk, a_write_to_a_full_dirty_cache_waits_for_a_write_back,
   h_halt_clean(&m);
   rmdisk();
 }
+
+/* 24 MiB dirty is three write-back steps (KDISK_STEP_BLOCKS, 8 MiB): the
+ * sync waits through all of them, the other calls running in between. */
+#define SYNCB (24u << 20)
+static int sync_in_steps(void) {
+  static uint8_t buf[SYNCB];
+  int fd = ns_open(DATA, NS_ORDWR);
+  CHECK(fd >= 0, "open data");
+  memset(buf, 3, SYNCB);
+  CHECK(ns_pwrite(fd, buf, SYNCB, 0) == SYNCB, "write");
+  CHECK(counter("dirty") == 384, "dirty %lld", counter("dirty"));
+  int c = ns_open(CTL, NS_OWRITE);
+  CHECK(c >= 0, "open ctl");
+  CHECK(ns_write(c, "sync", 4) == 4, "sync");
+  CHECK(counter("dirty") == 0, "dirty after sync %lld", counter("dirty"));
+  CHECK(counter("writebacks") == 3, "batches %lld", counter("writebacks"));
+  CHECK(counter("written") == 384, "written %lld", counter("written"));
+  return 0;
+}
+
+Test(disk, a_large_sync_is_written_back_in_steps, .timeout = 300) {
+  mkdisk();
+  h_boot_disk(&m, dir, "32", "0");
+  attached_run("t-steps", sync_in_steps);
+  h_halt_clean(&m);
+  rmdisk();
+}
+
+/* The timer writes back without being asked. */
+static int timer_writes_back(void) {
+  int fd = ns_open(DATA, NS_ORDWR);
+  CHECK(fd >= 0, "open data");
+  CHECK(ns_pwrite(fd, "tick", 4, 0) == 4, "write");
+  for (int i = 0; i < 200 && counter("dirty") != 0; i++)
+    usleep(10000);
+  CHECK(counter("dirty") == 0, "still dirty after 2 s");
+  CHECK(counter("writebacks") == 1, "writebacks %lld", counter("writebacks"));
+  return 0;
+}
+
+Test(disk, the_timer_writes_dirty_blocks_back, .timeout = 300) {
+  mkdisk();
+  h_boot_disk(&m, dir, "", "50");
+  attached_run("t-timer", timer_writes_back);
+  h_halt_clean(&m);
+  rmdisk();
+}
