@@ -938,8 +938,8 @@ static int disk_opt(struct kern_disk_opts *o, int c, const char *arg) {
                     0, &o->size);
   else if (c == 'y')
     r = opt_u64("--sync-ms", arg, 86400000, &o->sync_ms);
-  else if ((r = num_opt_u64(KERN_ME, "--cache-mib", arg, 4,
-                            KDISK_CACHE_MIB_MAX, 0, &v)) == 0)
+  else if ((r = num_opt_u64(KERN_ME, "--cache-mib", arg, 4, KDISK_CACHE_MIB_MAX,
+                            0, &v)) == 0)
     o->cache_mib = (uint32_t)v;
   return r;
 }

@@ -55,8 +55,10 @@ int mach_disk_opt(struct mach_opts *o, const char *prog, const char *dir) {
   else
     n = -1;
   if (n < 0 || (size_t)n >= sizeof o->disk || dir[0] == '\0') {
-    fprintf(stderr, "%s: --disk '%s': empty or too long a path (%zu bytes "
-            "at most)\n", prog, dir, sizeof o->disk - 1);
+    fprintf(stderr,
+            "%s: --disk '%s': empty or too long a path (%zu bytes "
+            "at most)\n",
+            prog, dir, sizeof o->disk - 1);
     o->disk[0] = '\0';
     return -1;
   }

@@ -98,10 +98,13 @@
           write up to this size is all or nothing */
 
 /* The disk and its buffer cache (sim-kernel/kdisk.c, bcache.c). */
-#define UK_DISK_BLOCK (64u * 1024) /* bytes of a disk block (a LevelDB value) */
-#define UK_BCACHE_SEG 64u          /* blocks per cache ICA (4 MiB) */
+/* Bytes of a disk block: one LevelDB value. */
+#define UK_DISK_BLOCK (64u * 1024)
+/* Blocks per cache ICA (a segment, 4 MiB). */
+#define UK_BCACHE_SEG 64u
 #define UK_BCACHE_SEG_BYTES ((uint64_t)UK_BCACHE_SEG * UK_DISK_BLOCK)
-#define UK_BCACHE_MAX 16384u /* cached blocks: 1 GiB, all of it may be dirty */
+/* Cached blocks: 1 GiB, all of which may be dirty. */
+#define UK_BCACHE_MAX 16384u
 #define UK_BCACHE_SEGS_MAX (UK_BCACHE_MAX / UK_BCACHE_SEG) /* cache ICAs */
 #define UK_DISK_NAME_MAX 127 /* bytes of the disk's path kept in the table */
 
@@ -478,7 +481,7 @@ struct uk_kdata {
   struct uk_svc svc[UK_SVC_MAX];
   struct uk_ica_ent ica[UK_ICA_MAX];
   struct uk_req req[UK_REQ_MAX];
-  struct uk_vfs vfs; /* chans, namespaces, descriptors (vfs/vfs.h) */
+  struct uk_vfs vfs;       /* chans, namespaces, descriptors (vfs/vfs.h) */
   struct uk_bcache bcache; /* the disk's buffer cache (bcache.c) */
 };
 
