@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kdisk.h"
 #include "uksim/kabi.h"
@@ -215,5 +216,33 @@ int kdisk_writeback_from(const struct uk_kdata *dead,
     st->batches += r == 0;
   }
   free(idx);
+  return r;
+}
+
+/* kdisk_writeback_fds: ICAs mapped from descriptors, undone at the end. */
+struct fd_maps {
+  const int *fd;
+  void *base[UK_BCACHE_SEGS_MAX];
+  uint32_t n;
+};
+
+static void *map_fd(uint32_t id, void *arg) {
+  struct fd_maps *m = arg;
+  uint32_t i = KABI_ICA_INDEX(id);
+  if (i >= UK_ICA_MAX || m->fd[i] < 0 || m->n == UK_BCACHE_SEGS_MAX)
+    return NULL;
+  void *p = mmap(NULL, UK_BCACHE_SEG_BYTES, PROT_READ, MAP_SHARED, m->fd[i], 0);
+  if (p == MAP_FAILED)
+    return NULL; /* e.g. a memfd shorter than a segment: its blocks torn */
+  m->base[m->n++] = p;
+  return p;
+}
+
+int kdisk_writeback_fds(const struct uk_kdata *dead, const int *ica_fd,
+                        struct kdisk *d, struct kdisk_wb_stats *st) {
+  struct fd_maps m = {.fd = ica_fd};
+  int r = kdisk_writeback_from(dead, map_fd, &m, d, st);
+  for (uint32_t i = 0; i < m.n; i++)
+    munmap(m.base[i], UK_BCACHE_SEG_BYTES);
   return r;
 }

@@ -92,6 +92,11 @@ int kdisk_writeback_from(const struct uk_kdata *dead,
                          void *(*map_ica)(uint32_t id, void *arg), void *arg,
                          struct kdisk *d, struct kdisk_wb_stats *st);
 
+/* The same with the dead kernel's ICAs as descriptors indexed by ICA index
+ * (the machine's table: fd -1 for none), mapped read-only for the call. */
+int kdisk_writeback_fds(const struct uk_kdata *dead, const int *ica_fd,
+                        struct kdisk *d, struct kdisk_wb_stats *st);
+
 /* The buffer cache (bcache.c). ------------------------------------------ */
 
 /* How the cache gets and gives back its segment ICAs (the kernel's

@@ -61,6 +61,8 @@ static void setup(void) {
   kd = malloc(sizeof *kd);
   kern_kdata_init(kd, 1, 1, 1ull << 32);
   segs_made = 0;
+  for (int i = 0; i < UK_ICA_MAX; i++)
+    seg_fd[i] = -1;
 }
 
 static void teardown(void) {
@@ -284,5 +286,37 @@ Test(bcache, a_dead_table_with_garbage_is_skipped_not_followed) {
   cr_assert_eq(st.written, 0);
   cr_assert_gt(st.torn, 0);
   kd->bcache = saved;
+  bcache_free(bc);
+}
+
+Test(bcache, the_failover_write_back_takes_the_machines_descriptors) {
+  struct bcache *bc = cache(8);
+  static uint8_t w[BLK], blk[BLK];
+  fill(w, sizeof w, 8);
+  for (uint64_t b = 0; b < 70; b++) /* two segments */
+    cr_assert_eq(bcache_write(bc, w, BLK, b * BLK), BLK);
+  /* The same copy of the region as the other test, read-only this time. */
+  size_t size = sizeof *kd;
+  struct uk_kdata *ro = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert_neq(ro, MAP_FAILED);
+  memcpy(ro, kd, size);
+  cr_assert_eq(mprotect(ro, size, PROT_READ), 0);
+  struct kdisk_wb_stats st;
+  cr_assert_eq(kdisk_writeback_fds(ro, seg_fd, disk, &st), 0);
+  cr_assert_eq(st.written, 70);
+  cr_assert_eq(st.torn, 0);
+  for (uint64_t b = 0; b < 70; b += 23) {
+    cr_assert_eq(kdisk_read(disk, b, blk), 0);
+    cr_assert_arr_eq(blk, w, BLK);
+  }
+  /* A segment the machine no longer holds: its blocks are torn, not read. */
+  int keep = seg_fd[KABI_ICA_INDEX(kd->bcache.seg_ica[1])];
+  seg_fd[KABI_ICA_INDEX(kd->bcache.seg_ica[1])] = -1;
+  cr_assert_eq(kdisk_writeback_fds(ro, seg_fd, disk, &st), 0);
+  cr_assert_eq(st.written, 64);
+  cr_assert_eq(st.torn, 6);
+  seg_fd[KABI_ICA_INDEX(kd->bcache.seg_ica[1])] = keep;
+  munmap(ro, size);
   bcache_free(bc);
 }
