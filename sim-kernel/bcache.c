@@ -13,6 +13,7 @@
  * changes nothing and says -EAGAIN.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -329,4 +330,43 @@ int bcache_writeback(struct bcache *bc) {
   while ((r = bcache_writeback_some(bc, KDISK_BATCH_BLOCKS)) > 0)
     ;
   return (int)r;
+}
+
+/* Invariants ------------------------------------------------------------- */
+
+/* Entry i against the segment table: its ICA and offset, its state. */
+static const char *ent_wrong(const struct uk_bcache *t, uint32_t i) {
+  const struct uk_bcache_ent *e = &t->ent[i];
+  if (i >= t->hdr.nseg * UK_BCACHE_SEG)
+    return e->state == UK_BC_FREE ? NULL : "an entry beyond the segments";
+  if (e->state > UK_BC_WRITING)
+    return "an entry state out of range";
+  if (e->ica != t->seg_ica[i / UK_BCACHE_SEG] ||
+      e->off != (i % UK_BCACHE_SEG) * UK_DISK_BLOCK)
+    return "an entry whose ICA or offset is not its segment's";
+  if (e->state != UK_BC_FREE &&
+      (e->gen == 0 || e->block >= t->hdr.disk_bytes / UK_DISK_BLOCK))
+    return "a cached entry with gen 0 or a block past the disk";
+  return NULL;
+}
+
+int bcache_check(const struct uk_bcache *t, char *why, size_t len) {
+  const char *w = NULL;
+  uint32_t cached = 0, dirty = 0;
+  if (t->hdr.block_size == 0)
+    return 0; /* no disk */
+  if (t->hdr.block_size != UK_DISK_BLOCK || t->hdr.nseg > t->hdr.seg_max ||
+      t->hdr.seg_max > UK_BCACHE_SEGS_MAX)
+    w = "a header out of range";
+  for (uint32_t i = 0; w == NULL && i < UK_BCACHE_MAX; i++) {
+    w = ent_wrong(t, i);
+    cached += t->ent[i].state != UK_BC_FREE;
+    dirty += t->ent[i].state == UK_BC_DIRTY || t->ent[i].state == UK_BC_WRITING;
+  }
+  if (w == NULL && (cached != t->hdr.ncached || dirty != t->hdr.ndirty))
+    w = "counts that disagree with the entries";
+  if (w == NULL)
+    return 0;
+  snprintf(why, len, "%s", w);
+  return -EINVAL;
 }

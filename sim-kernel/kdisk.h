@@ -31,6 +31,7 @@
 #define UKSIM_KDISK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "uksim/kdata.h"
@@ -132,6 +133,11 @@ int bcache_writeback(struct bcache *bc);
  * taking up where the last batch stopped: the blocks written, 0 when none
  * is dirty, or the batch's error (its blocks stay dirty). */
 long bcache_writeback_some(struct bcache *bc, uint32_t max);
+/* The table's invariants: entries within the segments made, each with its
+ * segment's ICA and its own offset, a known state, cached ones with a gen
+ * and a block inside the disk, ncached and ndirty their counts.  0, or
+ * -EINVAL with the first broken one in why (also for a torn view). */
+int bcache_check(const struct uk_bcache *t, char *why, size_t len);
 /* The table, for counters. */
 const struct uk_bcache *bcache_table(const struct bcache *bc);
 

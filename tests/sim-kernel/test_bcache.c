@@ -78,6 +78,12 @@ static struct bcache *cache(uint32_t mib) {
   return bcache_new(&kd->bcache, disk, dir, 64ull << 20, mib, &ops);
 }
 
+/* The table's invariants hold (bcache_check). */
+static void check(void) {
+  char why[128];
+  cr_assert_eq(bcache_check(&kd->bcache, why, sizeof why), 0, "%s", why);
+}
+
 static void fill(uint8_t *b, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++)
     b[i] = (uint8_t)(seed * 131 + i * 7);
@@ -117,6 +123,7 @@ Test(bcache, unwritten_blocks_read_as_zeros_and_a_second_read_hits) {
   cr_assert_eq(kd->bcache.hdr.hits, 1);
   cr_assert_eq(kd->bcache.hdr.ncached, 4);
   cr_assert_eq(kd->bcache.hdr.ndirty, 0);
+  check();
   bcache_free(bc);
 }
 
@@ -181,6 +188,7 @@ Test(bcache, a_full_cache_evicts_clean_blocks_only) {
   cr_assert_eq(bcache_read(bc, r, BLK, 0), BLK); /* the dirty one stayed */
   cr_assert_eq(kd->bcache.hdr.hits, hits + 1);
   cr_assert_arr_eq(r, w, BLK);
+  check();
   bcache_free(bc);
 }
 
@@ -198,6 +206,7 @@ Test(bcache, a_write_waits_when_every_block_is_dirty_and_changes_nothing) {
   cr_assert_eq(bcache_writeback(bc), 0);
   cr_assert_eq(bcache_write(bc, w, 10, 100ull * BLK), 10);
   cr_assert_eq(kd->bcache.hdr.ndirty, 1);
+  check();
   bcache_free(bc);
 }
 
@@ -213,6 +222,7 @@ Test(bcache, bad_offsets_and_sizes_are_errors) {
   cr_assert_eq(bcache_read(bc, w, 10, end - 4), 4);
   cr_assert_eq(bcache_write(bc, w, sizeof w, 0), -EFBIG); /* > the cache */
   cr_assert_eq(bcache_write(bc, w, 0, 0), 0);
+  check();
   bcache_free(bc);
 }
 
@@ -242,8 +252,12 @@ Test(bcache, a_dead_kernels_dirty_blocks_are_written_from_its_tables) {
   cr_assert_eq(bcache_write(bc, w + BLK, BLK, 11ull * BLK), BLK);
   cr_assert_eq(bcache_write(bc, w + 2 * BLK, BLK, 12ull * BLK), BLK);
   cr_assert_eq(bcache_write(bc, w, BLK, 13ull * BLK), BLK);
+  check();
   /* Entry 3 (block 13) is torn: its offset disagrees with its index. */
   kd->bcache.ent[3].off += 1;
+  char why[128];
+  cr_assert_eq(bcache_check(&kd->bcache, why, sizeof why), -EINVAL);
+  cr_assert_str_eq(why, "an entry whose ICA or offset is not its segment's");
   /* The kernel dies: nothing of bc is used from here on. */
   struct kdisk_wb_stats st;
   cr_assert_eq(kdisk_writeback_from(kd, map_seg, NULL, disk, &st), 0);
@@ -281,6 +295,8 @@ Test(bcache, a_dead_table_with_garbage_is_skipped_not_followed) {
     e->gen = (uint32_t)rand();
   }
   kd->bcache.hdr.nseg = (uint32_t)rand();
+  char why[128];
+  cr_assert_eq(bcache_check(&kd->bcache, why, sizeof why), -EINVAL);
   struct kdisk_wb_stats st;
   cr_assert_eq(kdisk_writeback_from(kd, map_seg, NULL, disk, &st), 0);
   cr_assert_eq(st.written, 0);
@@ -319,4 +335,45 @@ Test(bcache, the_failover_write_back_takes_the_machines_descriptors) {
   seg_fd[KABI_ICA_INDEX(kd->bcache.seg_ica[1])] = keep;
   munmap(ro, size);
   bcache_free(bc);
+}
+
+/* Random reads, writes and write-backs against a plain array of the disk's
+ * bytes (SQLite's way with tricky structures): contents and invariants
+ * after every step, in a cache small enough to evict and to wait. */
+Test(bcache, random_operations_agree_with_a_flat_model) {
+  enum { SPAN = 8u << 20 };
+  struct bcache *bc = cache(4);
+  uint8_t *model = calloc(1, SPAN), *buf = malloc(3 * BLK);
+  srand(11);
+  for (int step = 0; step < 400; step++) {
+    uint32_t n = 1 + (uint32_t)rand() % (3 * BLK);
+    uint64_t off = (uint64_t)rand() % (SPAN - n);
+    int op = rand() % 10;
+    if (op < 5) {
+      fill(buf, n, (unsigned)step);
+      long r = bcache_write(bc, buf, n, off);
+      if (r == -EAGAIN) {
+        cr_assert_eq(bcache_writeback_some(bc, KDISK_STEP_BLOCKS) > 0, 1);
+        r = bcache_write(bc, buf, n, off);
+      }
+      cr_assert_eq(r, (long)n, "step %d: %ld", step, r);
+      memcpy(model + off, buf, n);
+    } else if (op < 9) {
+      cr_assert_eq(bcache_read(bc, buf, n, off), (long)n);
+      cr_assert_eq(memcmp(buf, model + off, n), 0, "step %d", step);
+    } else {
+      cr_assert_geq(bcache_writeback_some(bc, 1 + rand() % 8), 0);
+    }
+    check();
+  }
+  cr_assert_gt(kd->bcache.hdr.waits, 0);     /* it did fill with dirt */
+  cr_assert_gt(kd->bcache.hdr.evictions, 0); /* and evicted */
+  bcache_free(bc); /* writes back: the disk now says what the model says */
+  for (uint64_t b = 0; b < SPAN / BLK; b++) {
+    cr_assert_eq(kdisk_read(disk, b, buf), 0);
+    cr_assert_eq(memcmp(buf, model + b * BLK, BLK), 0, "block %llu",
+                 (unsigned long long)b);
+  }
+  free(model);
+  free(buf);
 }
