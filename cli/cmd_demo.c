@@ -49,7 +49,7 @@ static void run_usage(FILE *f) {
           "1048576)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
           "                   'uksim ps --name NAME' can look at "
-          "it\n" MACH_PART_HELP MACH_POLL_US_HELP,
+          "it\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP,
           MAX_APS);
 }
 
@@ -66,6 +66,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"poll-us", required_argument, NULL, 'P'},
       {"cores", required_argument, NULL, 'c'},
       {"hw-blocks", required_argument, NULL, 'H'},
+      {"disk", required_argument, NULL, 'D'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -130,6 +131,10 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       break;
     case 'H':
       if (mach_hw_blocks_opt(&o->m, "uksim demo", optarg) < 0)
+        return 2;
+      break;
+    case 'D':
+      if (mach_disk_opt(&o->m, "uksim demo", optarg) < 0)
         return 2;
       break;
     case 'h':

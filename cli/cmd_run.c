@@ -53,6 +53,7 @@ struct run_opts {
   const char *timeline;
   const char *jsonl;    /* keep the JSON Lines trace here */
   const char *dump_dir; /* keep the final-state dumps here */
+  const char *disk;     /* --disk DIR, or NULL */
   long show;            /* events shown as text; -1 all */
   bool json;            /* the trace as JSON Lines on stdout */
   FILE *json_out;       /* with json: the real stdout (json_stdout) */
@@ -84,7 +85,7 @@ static void run_usage(FILE *f) {
           "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on "
-          "stderr\n" MACH_PART_HELP MACH_POLL_US_HELP "\n"
+          "stderr\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP "\n"
           "With --json, stdout holds the JSON Lines alone: the programs the "
           "run\nstarts, and the verdicts, write to stderr.\n\n"
           "Exit status: 0 every expectation holds, 1 one fails, the run "
@@ -106,6 +107,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"poll-us", required_argument, NULL, 'P'},
       {"cores", required_argument, NULL, 'c'},
       {"hw-blocks", required_argument, NULL, 'H'},
+      {"disk", required_argument, NULL, 'D'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -161,6 +163,9 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       if (mach_hw_blocks_opt(&o->m, "uksim run", optarg) < 0)
         return 2;
       break;
+    case 'D':
+      o->disk = optarg;
+      break;
     case 'h':
       run_usage(stdout);
       return 0;
@@ -202,6 +207,10 @@ static int run_machine(const struct run_opts *o, const char *abs,
       copy_str(m.seed, sizeof m.seed, o->seed ? o->seed : "") < 0 ||
       copy_str(m.dump_dir, sizeof m.dump_dir, dumps) < 0) {
     snprintf(why, len, "a path or the seed is too long");
+    return 1;
+  }
+  if (o->disk && mach_disk_opt(&m, "uksim run", o->disk) < 0) {
+    snprintf(why, len, "bad --disk");
     return 1;
   }
   if (mach_boot(&mc, &m) < 0) {

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kdisk.h"
 #include "kern.h"
 #include "vfs.h"
 #include "machine.h"
@@ -789,7 +790,8 @@ static void halt_check(struct kern *k) {
     if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_SVC)
       kern__ica_drop(k, KABI_ICA_ID(i, e->gen)); /* state, parked, hand-off */
   }
-  kern__mnt_halt(k); /* the mount driver's control ICAs */
+  kern__mnt_halt(k);  /* the mount driver's control ICAs */
+  kern__disk_halt(k); /* written back; the cache's ICAs */
   for (int s = 0; s < UK_SVC_MAX; s++) {
     k->kd->svc[s].state_ica = KABI_ICA_NONE;
     k->kd->svc[s].handoff_ica = KABI_ICA_NONE;
@@ -957,6 +959,25 @@ static int opt_u64(const char *opt, const char *s, uint64_t max,
   return num_opt_u64(KERN_ME, opt, s, 0, max, 0, out);
 }
 
+/* --disk PATH, --disk-size BYTES, --sync-ms MS, --cache-mib MIB. */
+static int disk_opt(struct kern_disk_opts *o, int c, const char *arg) {
+  uint64_t v;
+  int r = 0;
+  if (arg[0] == '\0' && c != 'D')
+    return 0; /* "" from the machine: the default */
+  if (c == 'D')
+    o->path = arg[0] ? arg : NULL;
+  else if (c == 'z')
+    r = num_opt_u64(KERN_ME, "--disk-size", arg, UK_DISK_BLOCK, KDISK_SIZE_MAX,
+                    0, &o->size);
+  else if (c == 'y')
+    r = opt_u64("--sync-ms", arg, 86400000, &o->sync_ms);
+  else if ((r = num_opt_u64(KERN_ME, "--cache-mib", arg, 4, KDISK_CACHE_MIB_MAX,
+                            0, &v)) == 0)
+    o->cache_mib = (uint32_t)v;
+  return r;
+}
+
 int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   static const struct option opts[] = {
       {"os-id", required_argument, NULL, 'o'},
@@ -967,6 +988,10 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       {"seed", required_argument, NULL, 'S'},
       {"dump-dir", required_argument, NULL, 'd'},
       {"poll-us", required_argument, NULL, 'p'},
+      {"disk", required_argument, NULL, 'D'},
+      {"disk-size", required_argument, NULL, 'z'},
+      {"sync-ms", required_argument, NULL, 'y'},
+      {"cache-mib", required_argument, NULL, 'c'},
       {NULL, 0, NULL, 0}};
   static const struct kern_ops none;
   static struct kern k; /* large: the fd array */
@@ -977,6 +1002,9 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   uint64_t v, seed_v = 0;
   int64_t trace = 0;
   int c, r = 0;
+  struct kern_disk_opts disk = {.size = KDISK_SIZE_DEFAULT,
+                                .sync_ms = KDISK_SYNC_MS_DEFAULT,
+                                .cache_mib = KDISK_CACHE_MIB_DEFAULT};
 
   k.ops = ops ? ops : &none;
   k.spawn_ns_from = -1;
@@ -1000,6 +1028,8 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     else if (c == 'p' &&
              (r = opt_u64("--poll-us", optarg, MACH_POLL_US_MAX, &v)) == 0)
       k.poll_ns = v * 1000;
+    else if (strchr("Dzyc", c) != NULL)
+      r = disk_opt(&disk, c, optarg);
     else if (strchr("obtfsSdp", c) == NULL)
       r = -EINVAL;
   }
@@ -1066,6 +1096,8 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     fprintf(stderr, "uksim kernel: the mount driver #M could not register\n");
     return 1;
   }
+  if (kern__disk_start(&k, &disk) < 0)
+    return 1;
   if (scenario &&
       k.ops->start(&k, scenario, seed_v, seed != NULL, dump_dir) < 0)
     return 1;

@@ -227,6 +227,11 @@ struct kern {
   int spawn_ns_from;
   uint32_t spawn_rfflags;
   void *exec; /* the executor's run, or NULL */
+  /* The disk and its buffer cache (kdisk_kern.c); NULL without a disk. */
+  struct kdisk *disk;
+  struct bcache *bc;
+  struct ktimer disk_sync; /* --sync-ms: the periodic write-back */
+  struct ktimer disk_wb;   /* the write-back a waiting write asked for */
 };
 
 /* p's row of the process table and s's of the server info table, in
@@ -348,6 +353,17 @@ void kern__ns_exit(struct kern *k, uint32_t p);
 void kern__ns_forget_ica(struct kern *k, uint32_t id);
 /* Resumes p's deferred namespace call (its 9P answer came). */
 void kern__ns_resume(struct kern *k, uint32_t p);
+/* Retries every namespace call waiting on a servant (-EAGAIN). */
+void kern__ns_retry(struct kern *k);
+/* kdisk_kern.c: the disk (--disk ...) and its buffer cache. */
+struct kern_disk_opts {
+  const char *path; /* NULL: no disk */
+  uint64_t size;    /* bytes, KDISK_SIZE_DEFAULT */
+  uint64_t sync_ms; /* write-back period, 0: only on "sync" */
+  uint32_t cache_mib;
+};
+int kern__disk_start(struct kern *k, const struct kern_disk_opts *o);
+void kern__disk_halt(struct kern *k); /* writes back, frees the cache */
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);
 void kern__host_init(struct kern *k);

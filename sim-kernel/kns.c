@@ -714,6 +714,10 @@ static void retry_waiting(struct kern *k) {
   }
 }
 
+void kern__ns_retry(struct kern *k) {
+  retry_waiting(k);
+}
+
 int kern__do_ns(struct kern *k, uint32_t p, kabi_msg *m) {
   struct nscall c;
   long r = run_once(k, p, m, &c);

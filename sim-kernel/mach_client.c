@@ -101,6 +101,26 @@ int mach_hw_blocks_opt(struct mach_opts *o, const char *prog, const char *v) {
   return 0;
 }
 
+int mach_disk_opt(struct mach_opts *o, const char *prog, const char *dir) {
+  char cwd[4096];
+  int n;
+  if (dir[0] == '/')
+    n = snprintf(o->disk, sizeof o->disk, "%s", dir);
+  else if (getcwd(cwd, sizeof cwd) != NULL)
+    n = snprintf(o->disk, sizeof o->disk, "%s/%s", cwd, dir);
+  else
+    n = -1;
+  if (n < 0 || (size_t)n >= sizeof o->disk || dir[0] == '\0') {
+    fprintf(stderr,
+            "%s: --disk '%s': empty or too long a path (%zu bytes "
+            "at most)\n",
+            prog, dir, sizeof o->disk - 1);
+    o->disk[0] = '\0';
+    return -1;
+  }
+  return 0;
+}
+
 int mach_fd_limit(unsigned long need) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -223,7 +243,9 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
           "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
           "--scenario", o->scenario, "--seed", o->seed, "--dump-dir",
-          o->dump_dir, "--poll-us", poll, "--cores", cores, "--nic-port", nic,
+          o->dump_dir, "--poll-us", poll, "--disk", o->disk, "--disk-size",
+          o->disk_size, "--sync-ms", o->sync_ms, "--cache-mib", o->cache_mib,
+          "--cores", cores, "--nic-port", nic,
           o->hw_given ? "--hw-blocks" : (char *)NULL, o->hw_blocks,
           (char *)NULL);
     _exit(127);

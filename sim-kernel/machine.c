@@ -642,6 +642,14 @@ static int boot_kernel(void) {
                   M.o.dump_dir,
                   "--poll-us",
                   poll,
+                  "--disk",
+                  M.o.disk,
+                  "--disk-size",
+                  M.o.disk_size,
+                  "--sync-ms",
+                  M.o.sync_ms,
+                  "--cache-mib",
+                  M.o.cache_mib,
                   NULL};
   uv_stdio_container_t stdio[5];
   for (int i = 0; i < 3; i++) {
@@ -708,6 +716,16 @@ static int listen_control(void) {
 
 #define ME "uksim machine"
 
+/* The disk's options, passed on to the kernel as they came. */
+static void disk_opt(int c, const char *arg) {
+  char *to = c == 'D'   ? M.o.disk
+             : c == 'z' ? M.o.disk_size
+             : c == 'y' ? M.o.sync_ms
+                        : M.o.cache_mib;
+  size_t len = c == 'D' ? sizeof M.o.disk : sizeof M.o.disk_size;
+  snprintf(to, len, "%s", arg);
+}
+
 static int parse(int argc, char **argv) {
   static const struct option opts[] = {
       {"name", required_argument, NULL, 'n'},
@@ -722,6 +740,10 @@ static int parse(int argc, char **argv) {
       {"cores", required_argument, NULL, 'c'},
       {"hw-blocks", required_argument, NULL, 'H'},
       {"nic-port", required_argument, NULL, 'N'},
+      {"disk", required_argument, NULL, 'D'},
+      {"disk-size", required_argument, NULL, 'z'},
+      {"sync-ms", required_argument, NULL, 'y'},
+      {"cache-mib", required_argument, NULL, 'C'},
       {NULL, 0, NULL, 0}};
   int c, r = 0;
   uint64_t v;
@@ -759,6 +781,8 @@ static int parse(int argc, char **argv) {
              (r = num_opt_u64(ME, "--nic-port", optarg, 0,
                               UINT16_MAX - 2 * PART_NIC_PORTS, 0, &v)) == 0)
       M.o.nic_port = (uint16_t)v;
+    else if (strchr("DzyC", c) != NULL)
+      disk_opt(c, optarg); /* the kernel checks them */
     else if (strchr("nbmtfsSdpcHN", c) == NULL)
       r = -EINVAL;
   }

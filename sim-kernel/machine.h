@@ -31,12 +31,23 @@ struct mach_opts {
   bool hw_given;        /* hw_blocks lists the hardware blocks; else default */
   char hw_blocks[PART_LIST_TEXT_MAX];
   uint16_t nic_port; /* first port of the NICs' ranges; 0: from the pid */
+  /* The user disk (sim-kernel/kdisk.h): a LevelDB directory, made if
+   * missing; "" none.  Its settings as the kernel's options take them
+   * (--disk-size, --sync-ms, --cache-mib); "" the kernel's defaults. */
+  char disk[256];
+  char disk_size[24], sync_ms[24], cache_mib[24];
 };
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
  * ipc" gives the measurements behind it. */
 #define MACH_POLL_US_DEFAULT 100
 #define MACH_POLL_US_MAX 10000
+
+/* --disk DIR of command prog: o->disk made absolute (the kernel runs
+ * elsewhere); 0, or -1 after a message on stderr. */
+int mach_disk_opt(struct mach_opts *o, const char *prog, const char *dir);
+#define MACH_DISK_HELP                                                         \
+  "  --disk DIR        the user disk: a LevelDB directory, made if missing\n"
 
 /* Defaults; poll_us from UKSIM_POLL_US when that is set (the commands'
  * --poll-us sets it, so that runs they start themselves, as explore's

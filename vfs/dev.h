@@ -140,6 +140,7 @@ extern const struct vfs_dev vfs_srvdev;  /* #s devsrv.c */
 extern const struct vfs_dev vfs_pipedev; /* #| devpipe.c */
 extern const struct vfs_dev vfs_procdev; /* #p devproc.c */
 extern const struct vfs_dev vfs_kerndev; /* #k devkern.c */
+extern const struct vfs_dev vfs_diskdev; /* #S devdisk.c */
 
 /* What servants need of the kernel (convention 2).  Borrowed: the kernel
  * keeps it alive and current while it serves namespace calls. */
@@ -150,6 +151,15 @@ struct vfs_host {
   /* Ends process p (a process index) for `note` ("kill" from #p ctl, or
    * the note written to #p note); 0 or a negative errno. */
   int (*kill)(void *arg, uint32_t p, const char *note);
+  /* #S: the kernel's disk through its buffer cache (sim-kernel/kdisk.h),
+   * NULL without a disk.  Bytes read or written at off, or a negative
+   * errno: 0 reading at or past the disk's end, -ENOSPC writing there,
+   * -EAGAIN for a write that must wait for a write-back (the kernel starts
+   * one and retries the call), -EFBIG for one larger than the cache.
+   * disk_sync writes every dirty block back: 0 or a negative errno. */
+  long (*disk_read)(void *arg, void *buf, uint32_t n, uint64_t off);
+  long (*disk_write)(void *arg, const void *buf, uint32_t n, uint64_t off);
+  int (*disk_sync)(void *arg);
 };
 void vfs_host_set(const struct vfs_host *h); /* NULL: no host */
 const struct vfs_host *vfs_host_get(void);   /* NULL if none */

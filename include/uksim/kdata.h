@@ -36,6 +36,10 @@
  * entries (UK_SRV_MAX, -ENOSPC beyond) and pipes (UK_PIPE_MAX, -ENFILE
  * beyond, each with a UK_PIPE_BUF byte buffer per direction).  All-zero
  * is their empty state too.
+ *
+ * The disk's buffer cache (#S, sim-kernel/bcache.c): struct uk_bcache,
+ * UK_BCACHE_MAX blocks of UK_DISK_BLOCK bytes in ICAs of UK_BCACHE_SEG
+ * blocks each, the kernel's own (UK_HOLD_KERNEL).  All-zero: no disk.
  */
 #ifndef UKSIM_KDATA_H
 #define UKSIM_KDATA_H
@@ -93,6 +97,17 @@
 #define UK_PIPE_BUF                                                            \
   4096 /* bytes buffered per direction of a pipe; a                            \
           write up to this size is all or nothing */
+
+/* The disk and its buffer cache (sim-kernel/kdisk.c, bcache.c). */
+/* Bytes of a disk block: one LevelDB value. */
+#define UK_DISK_BLOCK (64u * 1024)
+/* Blocks per cache ICA (a segment, 4 MiB). */
+#define UK_BCACHE_SEG 64u
+#define UK_BCACHE_SEG_BYTES ((uint64_t)UK_BCACHE_SEG * UK_DISK_BLOCK)
+/* Cached blocks: 1 GiB, all of which may be dirty. */
+#define UK_BCACHE_MAX 16384u
+#define UK_BCACHE_SEGS_MAX (UK_BCACHE_MAX / UK_BCACHE_SEG) /* cache ICAs */
+#define UK_DISK_NAME_MAX 127 /* bytes of the disk's path kept in the table */
 
 enum uk_proc_state {
   UK_PROC_FREE = 0,
@@ -429,6 +444,49 @@ struct uk_vfs {
   struct uk_netlink net[UK_NETLINK_MAX]; /* #M's dialed servers */
 };
 
+enum uk_bcache_state {
+  UK_BC_FREE = 0, /* holds no block */
+  UK_BC_CLEAN,    /* the block as the disk has it */
+  UK_BC_DIRTY,    /* written since its last write-back */
+  UK_BC_WRITING,  /* in a write-back batch not yet committed: still dirty
+                     for a reader (a backup writes it back again) */
+};
+
+/* One cache block: entry i is block i % UK_BCACHE_SEG of segment i /
+ * UK_BCACHE_SEG, so ica and off are redundant on purpose: a reader from
+ * outside checks them against the segment table and skips a torn entry. */
+struct uk_bcache_ent {
+  uint64_t block; /* disk block number */
+  uint64_t seq;   /* hdr.wseq at its last write: the newer of two wins */
+  uint32_t gen;   /* changes each time the entry takes another block */
+  uint8_t state;  /* enum uk_bcache_state */
+  uint8_t pad[3];
+  uint32_t ica; /* the segment's ICA id */
+  uint32_t off; /* byte offset of the block in that ICA */
+};
+
+struct uk_bcache_hdr {
+  uint32_t block_size; /* UK_DISK_BLOCK once a disk is attached, else 0 */
+  uint32_t nseg;       /* segments made so far, <= UK_BCACHE_SEGS_MAX */
+  uint32_t seg_max;    /* the cache's size setting, in segments */
+  uint32_t ncached;    /* entries CLEAN, DIRTY or WRITING */
+  uint32_t ndirty;     /* entries DIRTY or WRITING */
+  uint32_t pad;
+  uint64_t disk_bytes; /* the disk's size (#S/sd0/data's length) */
+  uint64_t wseq;       /* writes so far; an entry's seq is one of these */
+  uint64_t hits, misses, evictions;
+  uint64_t writebacks;     /* write-back batches committed */
+  uint64_t blocks_written; /* blocks they wrote */
+  uint64_t waits;          /* writes deferred until a write-back */
+  char disk[UK_DISK_NAME_MAX + 1];
+};
+
+struct uk_bcache {
+  struct uk_bcache_hdr hdr;
+  uint32_t seg_ica[UK_BCACHE_SEGS_MAX]; /* ICA id of segment s */
+  struct uk_bcache_ent ent[UK_BCACHE_MAX];
+};
+
 struct uk_kdata_hdr {
   uint64_t magic;
   uint32_t layout;
@@ -447,7 +505,8 @@ struct uk_kdata {
   struct uk_svc svc[UK_SVC_MAX];
   struct uk_ica_ent ica[UK_ICA_MAX];
   struct uk_req req[UK_REQ_MAX];
-  struct uk_vfs vfs; /* chans, namespaces, descriptors (vfs/vfs.h) */
+  struct uk_vfs vfs;       /* chans, namespaces, descriptors (vfs/vfs.h) */
+  struct uk_bcache bcache; /* the disk's buffer cache (bcache.c) */
 };
 
 /* Latency histogram buckets: log2 with 4 linear sub-buckets, in ns.  Bucket b

@@ -14,21 +14,38 @@ const char *h_name(void) {
   return last_name;
 }
 
+/* Boots o (defaults and what the caller set) as h_boot describes. */
+static void boot(mach_client *m, const char *server, struct mach_opts *o);
+
 void h_boot(mach_client *m, const char *server) {
-  static int n;
   struct mach_opts o;
   mach_opts_default(&o);
-  snprintf(o.name, sizeof o.name, "test-%d-%d", (int)getpid(), n++);
-  snprintf(last_name, sizeof last_name, "%s", o.name);
+  boot(m, server, &o);
+}
+
+void h_boot_disk(mach_client *m, const char *dir, const char *cache_mib,
+                 const char *sync_ms) {
+  struct mach_opts o;
+  mach_opts_default(&o);
+  snprintf(o.disk, sizeof o.disk, "%s", dir);
+  snprintf(o.cache_mib, sizeof o.cache_mib, "%s", cache_mib);
+  snprintf(o.sync_ms, sizeof o.sync_ms, "%s", sync_ms);
+  boot(m, NULL, &o);
+}
+
+static void boot(mach_client *m, const char *server, struct mach_opts *o) {
+  static int n;
+  snprintf(o->name, sizeof o->name, "test-%d-%d", (int)getpid(), n++);
+  snprintf(last_name, sizeof last_name, "%s", o->name);
   if (getenv("UKSIM_TEST_TRACE")) /* debugging a test: the kernel's trace */
-    o.trace = -1;
+    o->trace = -1;
   /* Every test's event trace is checked for the exactly-one-answer
    * invariant at its halt. */
-  snprintf(o.trace_file, sizeof o.trace_file, "%s/%s.jsonl",
+  snprintf(o->trace_file, sizeof o->trace_file, "%s/%s.jsonl",
            getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           o.name);
-  snprintf(trace_path, sizeof trace_path, "%s", o.trace_file);
-  cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
+           o->name);
+  snprintf(trace_path, sizeof trace_path, "%s", o->trace_file);
+  cr_assert_eq(mach_boot(m, o), 0, "boot: %s", m->error);
   if (server)
     cr_assert_eq(
         mach_spawn(m, server, NULL, 0, server, MACH_SPAWN_REGISTERED, NULL), 0,

@@ -18,6 +18,11 @@ static inline int scaled(int n) {
 /* Boots a machine with a unique name and starts the kvs server. */
 void h_boot(mach_client *m, const char *server);
 
+/* The same without a server, with a user disk in dir (a LevelDB directory)
+ * and the kernel's disk settings ("" for a default). */
+void h_boot_disk(mach_client *m, const char *dir, const char *cache_mib,
+                 const char *sync_ms);
+
 /* The name of the machine h_boot booted last (for another client). */
 const char *h_name(void);
 
