@@ -44,7 +44,7 @@ static void ica_ref(struct kern *k, uint32_t id, struct kabi_ica_ref *ref) {
   ref->size = e->size;
 }
 
-static void machine_ica(struct kern *k, uint32_t id, uint64_t size, int fd) {
+void kern__machine_ica(struct kern *k, uint32_t id, uint64_t size, int fd) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__IcaHold hold = UKSIM__ICA_HOLD__INIT;
   Uksim__IcaDrop drop = UKSIM__ICA_DROP__INIT;
@@ -90,7 +90,7 @@ void kern__ica_drop(struct kern *k, uint32_t id) {
   k->ica_kept[i] = 0; /* a kept mapping is of this ICA only */
   kern_ica_free(k->kd, id);
   k->kd->ctr.icas_released++;
-  machine_ica(k, id, 0, -1);
+  kern__machine_ica(k, id, 0, -1);
 }
 
 static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -120,7 +120,7 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
   k->kd->ctr.ica_bytes = k->ica_bytes;
   if (k->ica_bytes > k->kd->ctr.ica_bytes_peak)
     k->kd->ctr.ica_bytes_peak = k->ica_bytes;
-  machine_ica(k, id, a.size, fd);
+  kern__machine_ica(k, id, a.size, fd);
   return kern__answer_ica(k, p, m->hdr.seq, id);
 }
 
@@ -323,7 +323,7 @@ static uint32_t pick_result(struct kern *k, uint32_t c) {
   return (uint32_t)ri;
 }
 
-static void deliver_result(struct kern *k, uint32_t c) {
+void kern__deliver_result(struct kern *k, uint32_t c) {
   if (!waits_for_result(kd_proc(k, c)))
     return;
   uint32_t ri = pick_result(k, c);
@@ -377,7 +377,7 @@ void kern__complete(struct kern *k, uint32_t ri, int32_t status) {
   move_req_icas(k, r, UK_HOLD_REQUEST, ri);
   r->state = UK_REQ_ANSWERED;
   kern_q_push(k->kd, &cp->res_head, &cp->res_tail, &cp->res_len, ri);
-  deliver_result(k, r->client);
+  kern__deliver_result(k, r->client);
 }
 
 /* Calls ------------------------------------------------------------------- */
@@ -496,7 +496,7 @@ int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
   k->ica_bytes += size;
   k->kd->ctr.icas_created++;
   k->kd->ctr.ica_bytes = k->ica_bytes;
-  machine_ica(k, *id, size, fd);
+  kern__machine_ica(k, *id, size, fd);
   *base = m;
   return 0;
 }
@@ -528,7 +528,7 @@ static int wait_result(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
   kd_proc(k, p)->wait_op = op;
   k->kd->proc[p].wait_seq = seq;
   k->kd->proc[p].wait_req = rid;
-  deliver_result(k, p);
+  kern__deliver_result(k, p);
   return KERN_DEFER;
 }
 

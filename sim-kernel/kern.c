@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kdisk.h"
@@ -239,6 +240,9 @@ void kern__proc_gone(struct kern *k, uint32_t p) {
   uv_close((uv_handle_t *)&kp->poll, on_poll_closed);
   close(kp->sock);
   kp->sock = -1;
+  if (kp->pidfd >= 0)
+    close(kp->pidfd);
+  kp->pidfd = -1;
   if (k->kd->proc[p].state != UK_PROC_FREE)
     k->kd->proc[p].state = UK_PROC_EXITED;
 }
@@ -557,6 +561,7 @@ static int watch_proc(struct kern *k, uint32_t p, int sock) {
   struct kern_proc *kp = &k->proc[p];
   kp->sock = sock;
   kp->attached = false;
+  kp->pidfd = -1;
   kp->pol = (struct kern_policy){.restart = false};
   kp->preparing = false;
   kp->hang_pending = false;
@@ -660,7 +665,21 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
   return p;
 }
 
+int kern__watch_adopted(struct kern *k, uint32_t p, int sock, int32_t pid) {
+  struct kern_proc *kp = &k->proc[p];
+  int r = watch_proc(k, p, sock);
+  if (r < 0)
+    return r;
+  kp->attached = true; /* not our child: its hang-up is its end */
+  kp->running = false;
+  kp->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return 0;
+}
+
 void kern__kill(struct kern *k, uint32_t p, int sig, const char *fault) {
+  if (k->proc[p].pidfd >= 0 && sig != SIGSTOP && sig != SIGCONT &&
+      syscall(SYS_pidfd_send_signal, k->proc[p].pidfd, sig, NULL, 0) == 0)
+    return; /* taken over: its hang-up follows its death */
   if (k->proc[p].attached && sig != SIGSTOP && sig != SIGCONT &&
       k->proc[p].sock >= 0) {
     kern__proc_gone(k, p); /* not our child: it loses its connection */

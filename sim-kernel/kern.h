@@ -95,6 +95,8 @@ struct kern_proc {
   /* Namespace calls (kns.c): the deferred one, and the kernel's mapping
    * of the process's ns control ICA. */
   bool attached; /* started by another program (Attach), not by us */
+  int pidfd;     /* taken over from a dead kernel (kadopt.c): to signal it
+                    (not our child; -1 otherwise) */
   bool ns_waiting;
   kabi_msg ns_call;
   uint32_t ns_map_id;
@@ -304,6 +306,23 @@ const char *kern__program_error(int r);
 /* The file name of a program's path, as traces give it. */
 const char *kern__prog_name(const char *path);
 void kern__prog_free(struct kern_prog *p);
+/* kadopt.c: this kernel takes the dead kernel's protected processes and
+ * services over (adopt.h).  conn_fd and ica_fd (by process slot and ICA
+ * index, -1 for none) are the machine's descriptors; what is kept is taken
+ * (set to -1), the rest closed.  0, or adopt_tables' error. */
+struct adopt_plan;
+int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
+                int *ica_fd, struct adopt_plan *plan);
+/* kern.c: serves process p, taken over, on connection sock (the machine's
+ * duplicate of the dead kernel's end); pid is its Linux process. */
+int kern__watch_adopted(struct kern *k, uint32_t p, int sock, int32_t pid);
+/* kcall.c: an ICA to the machine (fd >= 0: hold it; else drop it), and a
+ * waiting client's result, if it is there. */
+void kern__machine_ica(struct kern *k, uint32_t id, uint64_t size, int fd);
+void kern__deliver_result(struct kern *k, uint32_t c);
+/* replace.c: service s's server died with its OS: the AnT fault path
+ * without the process (held requests not kept fail, the rest wait). */
+void rep_takeover(struct kern *k, uint32_t s);
 /* p's argv into out[0..len) as uk_svc.prog keeps it (kdata.h): 0, or
  * -E2BIG (out all zeros) when it does not fit; and back, from a region
  * that may be torn: 0, -ENOENT for none kept, -EINVAL for a torn one. */

@@ -538,6 +538,26 @@ static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
   return true;
 }
 
+void rep_takeover(struct kern *k, uint32_t s) {
+  struct uk_svc *sv = kd_svc(k, s);
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    struct uk_req *r = &k->kd->req[i];
+    if (r->state != UK_REQ_IN_SERVICE || r->svc != s)
+      continue;
+    if (r->kept) {
+      kept++;
+      continue;
+    }
+    sv->held--;
+    kern__fail_request(k, i, -ECONNRESET);
+  }
+  kern__trace(k, "takeover: %s restarts, %u kept requests wait for it",
+              sv->name, kept);
+  svc_event(k, "fault", s, UK_NIL, UK_NIL, "its OS died");
+  restart(k, s);
+}
+
 /* The service's restart limit (--restart N) is reached: say so. */
 static bool restarts_used_up(struct kern *k, uint32_t s) {
   uint32_t max = k->svc[s].pol.restart_max;
