@@ -235,6 +235,7 @@ void kern__proc_gone(struct kern *k, uint32_t p) {
   kern__spawn_answer(k, p, -ECHILD, "exited before registering a service");
   kern__cleanup_proc(k, p);
   uv_close((uv_handle_t *)&kp->poll, on_poll_closed);
+  kos_conn_drop(k, p); /* the machine's duplicate goes too */
   close(kp->sock);
   kp->sock = -1;
   if (k->kd->proc[p].state != UK_PROC_FREE)
@@ -593,6 +594,7 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
     return r;
   }
   k->kd->proc[p].pid = kp->process.pid;
+  kos_conn_hold(k, (uint32_t)p, sv[0]); /* it outlives this kernel */
   k->kd->ctr.spawned++;
   kern__trace(k, "spawn %s (pid %d)", k->kd->proc[p].name, kp->process.pid);
   kern__event(k, &(struct kern_ev){.ev = "spawn",
@@ -814,6 +816,7 @@ static void do_ctl_attach(struct kern *k, uint64_t id, const Uksim__Attach *a) {
   }
   k->proc[p].attached = true;
   k->kd->proc[p].pid = a->pid;
+  kos_conn_hold(k, (uint32_t)p, sv[0]);
   k->kd->ctr.spawned++;
   kern__trace(k, "attach %s (pid %d)", name, a->pid);
   kern__event(
@@ -887,6 +890,10 @@ static void on_machine(uv_poll_t *h, int status, int events) {
     }
     return;
   }
+  if (kos_msg(k, c, fd)) { /* Orthros's: IPIs, faults, takeover */
+    uksim__ctl__free_unpacked(c, NULL);
+    return;
+  }
   if (fd >= 0)
     close(fd);
   do_ctl(k, c);
@@ -933,8 +940,13 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       {"seed", required_argument, NULL, 'S'},
       {"dump-dir", required_argument, NULL, 'd'},
       {"poll-us", required_argument, NULL, 'p'},
+      {"role", required_argument, NULL, 'r'},
+      {"heartbeat-ms", required_argument, NULL, 'H'},
+      {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0}};
   static const struct kern_ops none;
+  const char *role = "active";
+  uint64_t hb_ms = 0, hb_timeout_ms = MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT;
   static struct kern k; /* large: the fd array */
   const char *scenario = NULL, *seed = NULL, *dump_dir = NULL;
   uint32_t os_id = 1;
@@ -966,14 +978,21 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     else if (c == 'p' &&
              (r = opt_u64("--poll-us", optarg, MACH_POLL_US_MAX, &v)) == 0)
       k.poll_ns = v * 1000;
-    else if (strchr("obtfsSdp", c) == NULL)
+    else if (c == 'r')
+      role = optarg;
+    else if (c == 'H')
+      r = opt_u64("--heartbeat-ms", optarg, MACH_HEARTBEAT_MS_MAX, &hb_ms);
+    else if (c == 'T')
+      r = opt_u64("--heartbeat-timeout-ms", optarg, MACH_HEARTBEAT_MS_MAX,
+                  &hb_timeout_ms);
+    else if (strchr("obtfsSdprHT", c) == NULL)
       r = -EINVAL;
   }
   if (r < 0)
     return 2;
   k.trace_left = trace;
   prctl(PR_SET_PDEATHSIG, SIGTERM);
-  close_range(5, ~0u, 0); /* only the machine link and kernel data */
+  close_range(6, ~0u, 0); /* the machine link, kernel data, inter-OS */
   if (mach_fd_limit(UK_ICA_MAX + MACH_FD_RESERVE) < 0) {
     fprintf(stderr,
             "uksim kernel: too few descriptors for %d ICAs (raise "
@@ -1022,7 +1041,13 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
         uv_signal_start(&k.sig[i], on_sigterm, sigs[i]) < 0)
       return 1;
   signal(SIGPIPE, SIG_IGN);
-  kern__trace(&k, "kernel up: os %u, budget %llu MiB", os_id,
+  k.os.id = os_id;
+  if (kos_init(&k, role, hb_ms, hb_timeout_ms, 5) < 0) {
+    fprintf(stderr, "uksim kernel: --role active or backup, not %s\n", role);
+    return 2;
+  }
+  close(5);
+  kern__trace(&k, "kernel up: os %u (%s), budget %llu MiB", os_id, role,
               (unsigned long long)(budget >> 20));
   UV_CHECK(uv_idle_init(k.loop, &k.poll));
   kern__sleep_init(&k);

@@ -17,6 +17,7 @@
 #include "kern.h"
 #include "machine.h"
 #include "uksim_paths.h"
+#include "uksim/interos.h"
 #include "uksim/num.h"
 
 uint32_t mach_poll_us(void) {
@@ -43,6 +44,8 @@ void mach_opts_default(struct mach_opts *o) {
   o->block_size = 128ull << 20;
   o->trace = 0;
   o->poll_us = mach_poll_us();
+  o->heartbeat_ms = MACH_HEARTBEAT_MS_DEFAULT;
+  o->heartbeat_timeout_ms = MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT;
 }
 
 int mach_fd_limit(unsigned long need) {
@@ -132,7 +135,7 @@ static int boot_confirm(mach_client *m) {
 
 int mach_boot(mach_client *m, const struct mach_opts *o) {
   int sv[2];
-  char exe[4096], blocks[32], bmib[32], trace[32], poll[16];
+  char exe[4096], blocks[32], bmib[32], trace[32], poll[16], hb[16], hbt[16];
   client_init(m);
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n < 0)
@@ -151,6 +154,8 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
            (unsigned long long)(o->block_size >> 20));
   snprintf(trace, sizeof trace, "%ld", o->trace);
   snprintf(poll, sizeof poll, "%u", o->poll_us);
+  snprintf(hb, sizeof hb, "%u", o->heartbeat_ms);
+  snprintf(hbt, sizeof hbt, "%u", o->heartbeat_timeout_ms);
   pid_t pid = fork();
   if (pid < 0)
     return -errno;
@@ -164,7 +169,9 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
           "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
           "--scenario", o->scenario, "--seed", o->seed, "--dump-dir",
-          o->dump_dir, "--poll-us", poll, (char *)NULL);
+          o->dump_dir, "--poll-us", poll, "--heartbeat-ms", hb,
+          "--heartbeat-timeout-ms", hbt, o->backup ? "--backup" : "--",
+          (char *)NULL);
     _exit(127);
   }
   close(sv[1]);
@@ -488,4 +495,65 @@ void mach_close(mach_client *m) {
     waitpid(m->pid, &st, 0); /* closing the owner link halts it */
   }
   client_init(m);
+}
+
+/* Orthros ---------------------------------------------------------------- */
+
+int mach_fault(mach_client *m, int kind, uint32_t os) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Fault f = UKSIM__FAULT__INIT;
+  f.kind = (Uksim__Fault__Kind)kind;
+  f.os = os;
+  c.body_case = UKSIM__CTL__BODY_FAULT;
+  c.fault = &f;
+  int64_t id = mach_send(m, &c);
+  return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
+}
+
+int mach_status(mach_client *m, Uksim__Reply **st) {
+  Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
+  Uksim__MachStatus s = UKSIM__MACH_STATUS__INIT;
+  c.body_case = UKSIM__CTL__BODY_MACH_STATUS;
+  c.mach_status = &s;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, &rep, NULL);
+  if (r == 0) {
+    *st = rep->reply;
+    rep->reply = NULL; /* hand over */
+    rep->body_case = UKSIM__CTL__BODY__NOT_SET;
+  }
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+int mach_interos(mach_client *m, const struct uk_interos **io) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__GetInterOs g = UKSIM__GET_INTER_OS__INIT;
+  int fd = -1;
+  c.body_case = UKSIM__CTL__BODY_GET_INTER_OS;
+  c.get_inter_os = &g;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, &fd);
+  if (r == 0 && fd < 0)
+    r = -EPROTO;
+  if (r == 0) {
+    void *p = mmap(NULL, sizeof **io, PROT_READ, MAP_SHARED, fd, 0);
+    r = p == MAP_FAILED ? -errno : 0;
+    *io = p == MAP_FAILED ? NULL : p;
+    if (r == 0 && ((*io)->magic != UK_INTEROS_MAGIC ||
+                   (*io)->layout != UK_INTEROS_LAYOUT)) {
+      snprintf(m->error, sizeof m->error, "inter-OS layout %u, not %u",
+               (*io)->layout, UK_INTEROS_LAYOUT);
+      munmap(p, sizeof **io);
+      r = -EPROTO;
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  return r;
+}
+
+void mach_interos_unmap(const struct uk_interos *io) {
+  munmap((void *)io, sizeof *io);
 }

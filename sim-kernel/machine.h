@@ -26,7 +26,31 @@ struct mach_opts {
   char seed[24];        /* its seed ("" : the scenario's own) */
   char dump_dir[256];   /* where it dumps servers' final state; "" none */
   uint32_t poll_us;     /* the kernel's cross-cpu polling (kern.c); 0 off */
+  bool backup;          /* boot a BackupOS beside the ActiveOS (Orthros) */
+  uint32_t heartbeat_ms; /* with backup: the active's heartbeat period */
+  uint32_t heartbeat_timeout_ms; /* ... and the backup's patience */
 };
+
+/* Orthros (issue 14).  OS instances the machine keeps at once: the active,
+ * the backup and dead ones whose state the new active has not taken over
+ * yet; a failover that would need more is refused (the machine halts as
+ * when the active dies without a backup). */
+#define MACH_OS_MAX 4
+/* Processes of dead kernels the machine reaps (it is their subreaper). */
+#define MACH_ORPHAN_MAX (2 * UK_PROC_MAX)
+/* Heartbeat defaults and bounds (ms). */
+#define MACH_HEARTBEAT_MS_DEFAULT 10
+#define MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT 50
+#define MACH_HEARTBEAT_MS_MAX 60000
+/* The exit status of a kernel that panicked. */
+#define KERN_PANIC_STATUS 70
+#define MACH_BACKUP_HELP                                                       \
+  "  --backup          boot a BackupOS beside the ActiveOS: it takes over\n" \
+  "                    when the active panics, hangs or crashes\n"           \
+  "  --heartbeat-ms N  the active's heartbeat period (default 10)\n"         \
+  "  --heartbeat-timeout-ms N\n"                                              \
+  "                    the backup declares the active dead after N ms\n"     \
+  "                    without a heartbeat (default 50)\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
  * ipc" gives the measurements behind it. */
@@ -159,6 +183,17 @@ void mach_kdata_unmap(const struct uk_kdata *kd);
 /* Halts the machine; *icas_live gets the ICAs left after every process
  * ended (0 when nothing leaked).  Waits for a booted machine to exit. */
 int mach_halt(mach_client *m, uint32_t *icas_live);
+
+/* Orthros.  Injects a kernel fault (Uksim__Fault__Kind: PANIC, HANG,
+ * CRASH) into OS os (0: the active one). */
+int mach_fault(mach_client *m, int kind, uint32_t os);
+/* The OS instances: *st gets active_os, backup_os, failovers, active_pid,
+ * backup_pid, dead_os (free it with uksim__reply__free_unpacked). */
+int mach_status(mach_client *m, Uksim__Reply **st);
+/* Maps the inter-OS region read-only (unmap with mach_interos_unmap). */
+struct uk_interos;
+int mach_interos(mach_client *m, const struct uk_interos **io);
+void mach_interos_unmap(const struct uk_interos *io);
 
 void mach_close(mach_client *m);
 
