@@ -58,6 +58,7 @@ struct run_opts {
   FILE *json_out;       /* with json: the real stdout (json_stdout) */
   bool quiet;
   bool ktrace; /* the kernel's own trace lines on stderr */
+  struct mach_opts orth; /* --backup, --heartbeat-ms ... (Orthros) */
 };
 
 static void run_usage(FILE *f) {
@@ -83,7 +84,7 @@ static void run_usage(FILE *f) {
           "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on "
-          "stderr\n" MACH_POLL_US_HELP "\n"
+          "stderr\n" MACH_POLL_US_HELP MACH_BACKUP_HELP "\n"
           "With --json, stdout holds the JSON Lines alone: the programs the "
           "run\nstarts, and the verdicts, write to stderr.\n\n"
           "Exit status: 0 every expectation holds, 1 one fails, the run "
@@ -104,12 +105,19 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"kernel-trace", no_argument, NULL, 'K'},
       {"poll-us", required_argument, NULL, 'P'},
       {"help", no_argument, NULL, 'h'},
+      MACH_BACKUP_OPTS,
       {NULL, 0, NULL, 0}};
-  int c;
+  int c, b;
   uint64_t n;
   o->show = 40;
+  mach_opts_default(&o->orth);
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if ((b = mach_backup_opt("uksim run", c, optarg, &o->orth)) != 0) {
+      if (b < 0)
+        return 2;
+      continue;
+    }
     switch (c) {
     case 's':
       if (cli_number("run", "--seed", optarg, 0, UINT64_MAX, &o->seed_v) < 0)
@@ -185,6 +193,9 @@ static int run_machine(const struct run_opts *o, const char *abs,
   mach_opts_default(&m);
   snprintf(m.name, sizeof m.name, "scn-%d", (int)getpid());
   m.trace = o->ktrace ? -1 : 0;
+  m.backup = o->orth.backup;
+  m.heartbeat_ms = o->orth.heartbeat_ms;
+  m.heartbeat_timeout_ms = o->orth.heartbeat_timeout_ms;
   if (copy_str(m.scenario, sizeof m.scenario, abs) < 0 ||
       copy_str(m.trace_file, sizeof m.trace_file, trace) < 0 ||
       copy_str(m.seed, sizeof m.seed, o->seed ? o->seed : "") < 0 ||

@@ -65,6 +65,25 @@ int mach_fd_limit(unsigned long need) {
   return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need ? 0 : -EMFILE;
 }
 
+int mach_backup_opt(const char *prog, int c, const char *arg,
+                    struct mach_opts *o) {
+  uint64_t v;
+  if (c == MACH_OPT_BACKUP) {
+    o->backup = true;
+    return 1;
+  }
+  if (c != MACH_OPT_HB && c != MACH_OPT_HB_TIMEOUT)
+    return 0;
+  const char *name = c == MACH_OPT_HB ? "--heartbeat-ms" : "--heartbeat-timeout-ms";
+  if (num_opt_u64(prog, name, arg, 1, MACH_HEARTBEAT_MS_MAX, 0, &v) < 0)
+    return -1;
+  if (c == MACH_OPT_HB)
+    o->heartbeat_ms = (uint32_t)v;
+  else
+    o->heartbeat_timeout_ms = (uint32_t)v;
+  return 1;
+}
+
 static int mkdir_private(const char *d) {
   struct stat st;
   if (mkdir(d, 0700) < 0 && errno != EEXIST)

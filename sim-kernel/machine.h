@@ -44,6 +44,21 @@ struct mach_opts {
 #define MACH_HEARTBEAT_MS_MAX 60000
 /* The exit status of a kernel that panicked. */
 #define KERN_PANIC_STATUS 70
+/* The Orthros options of uksim run and demo: MACH_BACKUP_OPTS in their
+ * getopt_long table, MACH_BACKUP_HELP in their usage, and each option
+ * char c given to mach_backup_opt: 1 when it was one of them (set in o),
+ * 0 when not, -1 after a message on stderr. */
+#define MACH_OPT_BACKUP 0x4f01
+#define MACH_OPT_HB 0x4f02
+#define MACH_OPT_HB_TIMEOUT 0x4f03
+#define MACH_BACKUP_OPTS                                                       \
+  {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
+      {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB}, {                \
+    "heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT       \
+  }
+struct mach_opts;
+int mach_backup_opt(const char *prog, int c, const char *arg,
+                    struct mach_opts *o);
 #define MACH_BACKUP_HELP                                                       \
   "  --backup          boot a BackupOS beside the ActiveOS: it takes over\n" \
   "                    when the active panics, hangs or crashes\n"           \
