@@ -57,7 +57,7 @@ struct run_opts {
   bool json;            /* the trace as JSON Lines on stdout */
   FILE *json_out;       /* with json: the real stdout (json_stdout) */
   bool quiet;
-  bool ktrace; /* the kernel's own trace lines on stderr */
+  bool ktrace;           /* the kernel's own trace lines on stderr */
   struct mach_opts orth; /* --backup, --heartbeat-ms ... (Orthros) */
 };
 

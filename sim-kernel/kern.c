@@ -514,7 +514,9 @@ static int start_process(struct kern *k, uint32_t p,
   o.stdio_count = 4;
   o.exit_cb = on_proc_exit;
   kp->process.data = (void *)(uintptr_t)p;
+  kos_busy(k, true); /* a spawn can take long on a loaded host */
   int r = uv_spawn(k->loop, &kp->process, &o);
+  kos_busy(k, false);
   free(o.env);
   return r;
 }
@@ -718,7 +720,7 @@ static void on_halt_timer(uv_timer_t *t) {
 }
 
 static void do_ctl_halt(struct kern *k, uint64_t id) {
-  if (k->halting)
+  if (k->halting || k->halted) /* a second SIGTERM while leaving */
     return;
   k->halting = true;
   k->halt_id = id;
@@ -775,6 +777,7 @@ static void halt_check(struct kern *k) {
     fflush(k->events); /* complete before the halt is answered */
   kern__reply(k, k->halt_id, 0, NULL, &r);
   k->halting = false;
+  k->halted = true;
   uv_stop(k->loop);
 }
 

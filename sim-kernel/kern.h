@@ -181,8 +181,12 @@ struct kern_os {
   uint64_t hb_ms, timeout_ms; /* 0 hb_ms: no heartbeat (no backup) */
   uv_timer_t hb_timer;        /* active: real time, background */
   uv_timer_t watch_timer;     /* backup: the active's silence */
-  uint64_t hb_seq;
+  uint64_t hb_seq, hb_last_sent_ns;
   uint64_t last_hb_ns; /* backup: the last heartbeat seen (boot before) */
+  bool hb_seen;        /* backup: a heartbeat came since the boot */
+  struct {
+    uint64_t ran, waited; /* backup: the active's cpu times then (kos.c) */
+  } hb_cpu;
   uint32_t dead_os;    /* the OS being fenced or taken over */
   uint64_t fence_id, takeover_id;
   /* What a TakeOver handed this kernel, kept for the adoption code:
@@ -219,6 +223,7 @@ struct kern {
   uv_signal_t sig[3];    /* SIGTERM, SIGHUP, SIGINT: halt */
   uv_timer_t halt_timer; /* SIGKILL for processes that ignore SIGTERM */
   bool halting;
+  bool halted; /* the halt is over: the loop is ending */
   uint64_t halt_id;
   long trace_left; /* trace lines still to print; -1 for no limit */
   FILE *events;    /* the event trace (JSON Lines), or NULL */
@@ -434,6 +439,9 @@ _Noreturn void kern_panic(struct kern *k, const char *why);
 /* The machine's duplicate of process p's connection (ConnHold), and its
  * end (ConnDrop). */
 void kos_conn_hold(struct kern *k, uint32_t p, int sock);
+/* Active: around bounded work that blocks the loop (a spawn): the backup
+ * does not count it as silence (kos.c). */
+void kos_busy(struct kern *k, bool busy);
 void kos_conn_drop(struct kern *k, uint32_t p);
 
 /* ctlmsg.c: protobuf-c control messages over SEQPACKET. */

@@ -9,16 +9,16 @@
  *            PANIC, then the kernel exits; a Fault HANG blocks its loop
  *            forever (no heartbeat, no answer; the process lives on).
  *   BACKUP   runs free, serves nothing, watches the active: each
- *            HEARTBEAT re-arms a --heartbeat-timeout-ms timer (armed at
- *            boot too).  The timer firing, or a PANIC notice, declares the
- *            active dead: an "os-dead" event naming the cause and the
- *            latency, the detection record in the inter-OS region, and a
- *            Fence of the dead OS to the machine          -> FENCING
- *   FENCING  waits for the machine's answer (the dead kernel is reaped):
- *            0 -> ACTIVE: heartbeats start, and a TakeOver of the dead OS
- *            asks for its state (kernel data, connections, ICAs), kept in
- *            k->os.adopt_* for the adoption code;
- *            an error -> BACKUP again, watching.
+ *            HEARTBEAT re-arms a --heartbeat-timeout-ms timer; until the
+ *            first one it waits KOS_BOOT_GRACE_MS at least (an active
+ *            that boots a scenario may take longer to send its first).  The
+ * timer firing, or a PANIC notice, declares the active dead: an "os-dead" event
+ * naming the cause and the latency, the detection record in the inter-OS
+ * region, and a Fence of the dead OS to the machine          -> FENCING FENCING
+ * waits for the machine's answer (the dead kernel is reaped): 0 -> ACTIVE:
+ * heartbeats start, and a TakeOver of the dead OS asks for its state (kernel
+ * data, connections, ICAs), kept in k->os.adopt_* for the adoption code; an
+ * error -> BACKUP again, watching.
  *
  * The machine never reports a kernel's death: a crash (SIGKILL by the
  * machine) is found only through the missing heartbeat.
@@ -41,6 +41,10 @@
  * uses for the requests it relays to us. */
 #define KOS_FENCE_ID (1ull << 62)
 #define KOS_TAKEOVER_ID ((1ull << 62) + 1)
+/* The backup's patience before the first heartbeat (ms), and for an
+ * active inside bounded work (kos_busy). */
+#define KOS_BOOT_GRACE_MS 1000
+#define KOS_BUSY_MAX_MS 1000
 
 static uint64_t now_ns(void) {
   return uv_hrtime(); /* real time, never the lock-step virtual clock */
@@ -66,11 +70,25 @@ static void send_ipi(struct kern *k, Uksim__Ipi__Kind kind) {
 static void on_heartbeat(uv_timer_t *t) {
   struct kern *k = t->loop->data;
   send_ipi(k, UKSIM__IPI__KIND__HEARTBEAT);
+  k->os.hb_last_sent_ns = now_ns();
   if (k->os.io) {
     k->os.io->hb_os = k->os.id;
     k->os.io->hb_seq = k->os.hb_seq;
     __atomic_store_n(&k->os.io->hb_ns, now_ns(), __ATOMIC_RELEASE);
   }
+}
+
+/* Bounded kernel work that blocks the loop (a spawn waits for its
+ * child's exec, which a loaded host may run 50 ms later): the stamp tells
+ * the backup the silence is not a hang, for KOS_BUSY_MAX_MS at most; a
+ * heartbeat follows at once if one is due. */
+void kos_busy(struct kern *k, bool busy) {
+  if (k->os.role != KOS_ACTIVE || k->os.hb_ms == 0)
+    return;
+  if (k->os.io)
+    __atomic_store_n(&k->os.io->busy_ns, busy ? now_ns() : 0, __ATOMIC_RELEASE);
+  if (!busy && now_ns() - k->os.hb_last_sent_ns >= k->os.hb_ms * 1000000ull)
+    on_heartbeat(&k->os.hb_timer);
 }
 
 static void heartbeat_start(struct kern *k) {
@@ -84,8 +102,73 @@ static void heartbeat_start(struct kern *k) {
 
 static void on_silence(uv_timer_t *t);
 
+static void watch_for(struct kern *k, uint64_t ms) {
+  UV_CHECK(uv_timer_start(&k->os.watch_timer, on_silence, ms ? ms : 1, 0));
+}
+
 static void watch(struct kern *k) {
-  UV_CHECK(uv_timer_start(&k->os.watch_timer, on_silence, k->os.timeout_ms, 0));
+  uint64_t ms = k->os.timeout_ms;
+  if (!k->os.hb_seen && ms < KOS_BOOT_GRACE_MS)
+    ms = KOS_BOOT_GRACE_MS;
+  watch_for(k, ms);
+}
+
+/* What the host says of the active's kernel process: its state letter
+ * (/proc/PID/stat; 0 when gone), the cpu time it ran and the time it
+ * waited for a cpu (/proc/PID/schedstat), ns. */
+struct cpu_view {
+  char state;
+  uint64_t ran, waited;
+};
+
+static struct cpu_view active_cpu(const struct kern *k) {
+  struct cpu_view v = {0, 0, 0};
+  char path[64], buf[512];
+  unsigned long long ran, waited;
+  int32_t pid = k->os.io ? k->os.io->active_pid : 0;
+  if (pid <= 0)
+    return v;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (f && fgets(buf, sizeof buf, f) && strrchr(buf, ')'))
+    v.state = strrchr(buf, ')')[2];
+  if (f)
+    fclose(f);
+  snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+  f = fopen(path, "re");
+  if (f && fscanf(f, "%llu %llu", &ran, &waited) == 2) {
+    v.ran = ran;
+    v.waited = waited;
+  }
+  if (f)
+    fclose(f);
+  return v;
+}
+
+/* How long the active has been silent by its own fault: since its last
+ * heartbeat (the one relayed, or the later stamp it wrote itself in the
+ * inter-OS region, should the relay be late), counting only the time it
+ * could have run.  A kernel runnable now (R) or in the middle of I/O (D)
+ * may be waiting for a cpu on a loaded host, a wait schedstat counts only
+ * once it ends: its silence is the cpu time it had.  A sleeping one (S: a
+ * hung loop) or a dead one counts all but its finished waits. */
+static uint64_t silence_ns(const struct kern *k) {
+  uint64_t last = k->os.last_hb_ns, now = now_ns();
+  const struct uk_interos *io = k->os.io;
+  if (io && io->hb_os == io->active_os) {
+    uint64_t stamp = __atomic_load_n(&io->hb_ns, __ATOMIC_ACQUIRE);
+    if (stamp > last && stamp <= now)
+      last = stamp;
+  }
+  uint64_t silent = now - last;
+  struct cpu_view v = active_cpu(k);
+  if (!k->os.hb_seen || v.state == 0 || v.state == 'Z' || v.state == 'X')
+    return silent;
+  if (v.state == 'R' || v.state == 'D')
+    return v.ran > k->os.hb_cpu.ran ? v.ran - k->os.hb_cpu.ran : 0;
+  uint64_t waited =
+      v.waited > k->os.hb_cpu.waited ? v.waited - k->os.hb_cpu.waited : 0;
+  return waited < silent ? silent - waited : 0;
 }
 
 /* The detection record and its event: cause, and the latency from the
@@ -149,15 +232,37 @@ static void declare_dead(struct kern *k, int cause) {
   post(k, &c, -1);
 }
 
+/* The active is inside bounded work (kos_busy), not for too long. */
+static bool active_busy(const struct kern *k) {
+  const struct uk_interos *io = k->os.io;
+  uint64_t b = io ? __atomic_load_n(&io->busy_ns, __ATOMIC_ACQUIRE) : 0;
+  return b && io->hb_os == io->active_os &&
+         now_ns() - b < KOS_BUSY_MAX_MS * 1000000ull;
+}
+
 static void on_silence(uv_timer_t *t) {
-  declare_dead(t->loop->data, UK_DETECT_TIMEOUT);
+  struct kern *k = t->loop->data;
+  uint64_t silent = silence_ns(k), timeout = k->os.timeout_ms * 1000000ull;
+  if (k->os.hb_seen && active_busy(k)) {
+    watch_for(k, k->os.timeout_ms);
+    return;
+  }
+  if (k->os.hb_seen && silent < timeout) { /* late, not dead: wait more */
+    watch_for(k, (timeout - silent + 999999) / 1000000);
+    return;
+  }
+  declare_dead(k, UK_DETECT_TIMEOUT);
 }
 
 static void on_ipi(struct kern *k, const Uksim__Ipi *ipi) {
   if (k->os.role != KOS_BACKUP)
     return;
   if (ipi->kind == UKSIM__IPI__KIND__HEARTBEAT) {
+    k->os.hb_seen = true;
     k->os.last_hb_ns = now_ns();
+    struct cpu_view v = active_cpu(k);
+    k->os.hb_cpu.ran = v.ran;
+    k->os.hb_cpu.waited = v.waited;
     watch(k);
   } else if (ipi->kind == UKSIM__IPI__KIND__PANIC) {
     declare_dead(k, UK_DETECT_PANIC);

@@ -74,7 +74,8 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   }
   if (c != MACH_OPT_HB && c != MACH_OPT_HB_TIMEOUT)
     return 0;
-  const char *name = c == MACH_OPT_HB ? "--heartbeat-ms" : "--heartbeat-timeout-ms";
+  const char *name =
+      c == MACH_OPT_HB ? "--heartbeat-ms" : "--heartbeat-timeout-ms";
   if (num_opt_u64(prog, name, arg, 1, MACH_HEARTBEAT_MS_MAX, 0, &v) < 0)
     return -1;
   if (c == MACH_OPT_HB)

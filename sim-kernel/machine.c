@@ -89,9 +89,10 @@ struct os_inst {
   uint32_t id; /* 1st, 2nd ... Nth OS booted */
   int kd_fd;   /* its kernel-data region */
   uv_process_t kproc;
-  bool up;     /* its kernel process has not been reaped */
-  bool linked; /* its link's poll handle is initialized, not closed */
-  int handles; /* its libuv handles still closing: the slot waits */
+  bool up;           /* its kernel process has not been reaped */
+  bool told_to_halt; /* SIGTERM sent */
+  bool linked;       /* its link's poll handle is initialized, not closed */
+  int handles;       /* its libuv handles still closing: the slot waits */
   int ksock;
   uv_poll_t kpoll;
   struct outbox kout;
@@ -441,8 +442,10 @@ static bool any_kernel_up(void) {
  * nobody of its death. */
 static void publish_roles(void) {
   int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
-  if (a >= 0)
+  if (a >= 0) {
+    M.io->active_pid = M.os[a].kproc.pid;
     __atomic_store_n(&M.io->active_os, M.os[a].id, __ATOMIC_RELEASE);
+  }
   __atomic_store_n(&M.io->backup_os, b >= 0 ? M.os[b].id : 0, __ATOMIC_RELEASE);
   M.io->failovers = M.failovers;
 }
@@ -814,8 +817,10 @@ static void fail_pending(int o) {
 static void halt_all(void) {
   M.halting = true;
   for (int i = 0; i < MACH_OS_MAX; i++)
-    if (M.os[i].up)
+    if (M.os[i].up && !M.os[i].told_to_halt) {
+      M.os[i].told_to_halt = true; /* once: a kernel halts once */
       uv_kill_child(&M.os[i].kproc, SIGTERM);
+    }
   if (!any_kernel_up()) {
     orphans_kill();
     uv_stop(M.loop);
@@ -968,6 +973,7 @@ static int boot_os(enum os_role role) {
   os->role = role;
   os->id = M.next_os_id++;
   os->fence_pending = false;
+  os->told_to_halt = false;
   int r = spawn_kernel(o, sv[1]);
   close(sv[1]);
   if (r < 0) {

@@ -4,9 +4,10 @@
  *
  * Who writes what (each field has one writer, so no lock is needed;
  * readers accept a torn view, as with kernel data):
- *   machine      magic, layout, size; active_os, backup_os, failovers
- *                (at every role change); the fault stamp (at an injection)
- *   active       the heartbeat stamp; the protected-process table
+ *   machine      magic, layout, size; active_os, active_pid, backup_os,
+ *                failovers (at every role change); the fault stamp (at an injection)
+ *   active       the heartbeat and busy stamps; the protected-process
+ *                table
  *   backup       the detection record, when it declares the active dead
  * Times are CLOCK_MONOTONIC nanoseconds (uv_hrtime), the same clock in
  * every process of the machine, so a difference of two is a latency.
@@ -45,13 +46,14 @@ struct uk_interos {
   /* Roles, by OS number (1st, 2nd ... Nth booted); 0 for none. */
   uint32_t active_os, backup_os;
   uint32_t failovers;
-  uint32_t pad0;
+  int32_t active_pid; /* its kernel process */
   /* The last kernel fault injected through the machine. */
   uint64_t fault_ns;
   uint32_t fault_os, fault_kind; /* UK_FAULT_* */
   /* The active's last heartbeat. */
   uint64_t hb_ns, hb_seq;
   uint32_t hb_os, pad1;
+  uint64_t busy_ns; /* inside bounded work that blocks its loop since */
   /* The last detection: OS dead_os found dead by OS by_os. */
   uint32_t det_dead_os, det_by_os;
   uint32_t det_cause, det_count;  /* UK_DETECT_*; detections so far */
