@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "uksim/interos.h"
+#include "uksim_paths.h"
 
 #define HB_MS 10
 #define TIMEOUT_MS 50
@@ -249,4 +250,29 @@ Test(orthros, processes_outlive_their_kernel, .timeout = 60) {
   halt(&m);
   usleep(100 * 1000);
   cr_expect(!alive(pload) && !alive(psrv), "orphans outlived the machine");
+}
+
+/* The heartbeat timers are real-time and in the background: a lock-step
+ * scenario run with a backup gives the trace it gives without one. */
+static void run_sha(const char *extra, char *sha, size_t len) {
+  char cmd[1024], line[512];
+  snprintf(cmd, sizeof cmd, "%s run %s/crash-mid-stream.scn --quiet %s 2>&1",
+           UKSIM_EXE_DEFAULT, UKSIM_SCENARIO_DIR, extra);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  sha[0] = '\0';
+  while (fgets(line, sizeof line, f)) {
+    const char *s = strstr(line, "trace sha256 ");
+    if (s)
+      snprintf(sha, len, "%s", s + 13);
+  }
+  cr_expect_eq(pclose(f), 0, "uksim run %s failed", extra);
+}
+
+Test(orthros, a_backup_does_not_change_a_lockstep_run, .timeout = 120) {
+  char a[128], b[128];
+  run_sha("", a, sizeof a);
+  run_sha("--backup", b, sizeof b);
+  cr_expect(a[0] != '\0', "no trace hash");
+  cr_expect_str_eq(a, b);
 }
