@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -16,13 +17,14 @@
 #define HB_MS 10
 #define TIMEOUT_MS 50
 
-static char trace[256];
+static char trace[256], name[64]; /* of the machine boot_pair booted */
 
 static void boot_pair(mach_client *m) {
   static int n;
   struct mach_opts o;
   mach_opts_default(&o);
   snprintf(o.name, sizeof o.name, "orthros-%d-%d", (int)getpid(), n++);
+  snprintf(name, sizeof name, "%s", o.name);
   snprintf(trace, sizeof trace, "%s/%s.jsonl",
            getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
            o.name);
@@ -109,6 +111,23 @@ static struct uk_interos fail_once(mach_client *m, int kind, uint32_t n) {
   return d;
 }
 
+static void report(const char *fault, const struct uk_interos *d) {
+  printf("orthros: %s found %.3f ms after the fault (%.3f ms after the "
+         "last heartbeat)\n",
+         fault, d->det_since_fault_ns / 1e6, d->det_since_hb_ns / 1e6);
+}
+
+/* A fault only the missing heartbeat can reveal. */
+static struct uk_interos silent_fault(mach_client *m, int kind,
+                                      const char *what) {
+  struct uk_interos d = fail_once(m, kind, 1);
+  cr_expect_eq(d.det_cause, UK_DETECT_TIMEOUT);
+  cr_expect_geq(d.det_since_hb_ns, TIMEOUT_MS * 1000000ull);
+  report(what, &d);
+  cr_expect(trace_has(d.det_by_os, "os-dead", "heartbeat timeout"));
+  return d;
+}
+
 Test(orthros, panic_notice_finds_a_panic_fast, .timeout = 60) {
   mach_client m;
   boot_pair(&m);
@@ -118,9 +137,7 @@ Test(orthros, panic_notice_finds_a_panic_fast, .timeout = 60) {
   cr_expect_lt(d.det_since_fault_ns, TIMEOUT_MS * 1000000ull / 5,
                "panic found %.3f ms after the fault: not << the timeout",
                d.det_since_fault_ns / 1e6);
-  printf("orthros: panic found %.3f ms after the fault (%.3f ms after the "
-         "last heartbeat)\n",
-         d.det_since_fault_ns / 1e6, d.det_since_hb_ns / 1e6);
+  report("panic", &d);
   cr_expect(trace_has(d.det_by_os, "os-dead", "panic notice"));
   halt(&m);
 }
@@ -131,12 +148,7 @@ Test(orthros, heartbeat_timeout_finds_a_hang, .timeout = 60) {
   Uksim__Reply *st = status(&m);
   pid_t hung = st->active_pid;
   uksim__reply__free_unpacked(st, NULL);
-  struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__HANG, 1);
-  cr_expect_eq(d.det_cause, UK_DETECT_TIMEOUT);
-  cr_expect_geq(d.det_since_hb_ns, TIMEOUT_MS * 1000000ull);
-  printf("orthros: hang found %.3f ms after the fault (%.3f ms after the "
-         "last heartbeat)\n",
-         d.det_since_fault_ns / 1e6, d.det_since_hb_ns / 1e6);
+  silent_fault(&m, UKSIM__FAULT__KIND__HANG, "hang");
   cr_expect_eq(kill(hung, 0), -1, "the hung kernel was not fenced");
   halt(&m);
 }
@@ -146,13 +158,7 @@ Test(orthros, heartbeat_timeout_finds_a_hang, .timeout = 60) {
 Test(orthros, crash_is_found_by_the_missing_heartbeat_only, .timeout = 60) {
   mach_client m;
   boot_pair(&m);
-  struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__CRASH, 1);
-  cr_expect_eq(d.det_cause, UK_DETECT_TIMEOUT);
-  cr_expect_geq(d.det_since_hb_ns, TIMEOUT_MS * 1000000ull);
-  printf("orthros: crash found %.3f ms after the fault (%.3f ms after the "
-         "last heartbeat)\n",
-         d.det_since_fault_ns / 1e6, d.det_since_hb_ns / 1e6);
-  cr_expect(trace_has(d.det_by_os, "os-dead", "heartbeat timeout"));
+  silent_fault(&m, UKSIM__FAULT__KIND__CRASH, "crash");
   halt(&m);
 }
 
@@ -275,4 +281,21 @@ Test(orthros, a_backup_does_not_change_a_lockstep_run, .timeout = 120) {
   run_sha("--backup", b, sizeof b);
   cr_expect(a[0] != '\0', "no trace hash");
   cr_expect_str_eq(a, b);
+}
+
+Test(orthros, uksim_fault_injects_and_refuses_bad_usage, .timeout = 60) {
+  mach_client m;
+  char cmd[512];
+  boot_pair(&m);
+  await_pair(&m, 0);
+  snprintf(cmd, sizeof cmd, "%s fault --name %s kernel bogus 2>/dev/null",
+           UKSIM_EXE_DEFAULT, name);
+  cr_expect_eq(WEXITSTATUS(system(cmd)), 2);
+  snprintf(cmd, sizeof cmd, "%s fault --name %s kernel panic",
+           UKSIM_EXE_DEFAULT, name);
+  cr_expect_eq(WEXITSTATUS(system(cmd)), 0);
+  struct uk_interos d = await_detection(&m, 1);
+  cr_expect_eq(d.det_cause, UK_DETECT_PANIC);
+  await_pair(&m, 1);
+  halt(&m);
 }
