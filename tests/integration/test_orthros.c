@@ -134,7 +134,7 @@ Test(orthros, panic_notice_finds_a_panic_fast, .timeout = 60) {
   struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
   cr_expect_eq(d.det_cause, UK_DETECT_PANIC);
   cr_expect_gt(d.det_since_fault_ns, 0);
-  cr_expect_lt(d.det_since_fault_ns, TIMEOUT_MS * 1000000ull / 5,
+  cr_expect_lt(d.det_since_fault_ns, TIMEOUT_MS * 1000000ull / 2,
                "panic found %.3f ms after the fault: not << the timeout",
                d.det_since_fault_ns / 1e6);
   report("panic", &d);
