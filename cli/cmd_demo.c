@@ -49,7 +49,7 @@ static void run_usage(FILE *f) {
           "1048576)\n"
           "  --keep           stay up after the run until Ctrl-C, so that\n"
           "                   'uksim ps --name NAME' can look at "
-          "it\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP,
+          "it\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP MACH_BACKUP_HELP,
           MAX_APS);
 }
 
@@ -68,8 +68,9 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"hw-blocks", required_argument, NULL, 'H'},
       {"disk", required_argument, NULL, 'D'},
       {"help", no_argument, NULL, 'h'},
+      MACH_BACKUP_OPTS,
       {NULL, 0, NULL, 0}};
-  int c;
+  int c, b;
   uint64_t v;
   mach_opts_default(&o->m);
   snprintf(o->m.name, sizeof o->m.name, "demo-%d", (int)getpid());
@@ -80,6 +81,11 @@ static int parse(int argc, char **argv, struct run_opts *o) {
   strcpy(o->value_size, "64");
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if ((b = mach_backup_opt("uksim demo", c, optarg, &o->m)) != 0) {
+      if (b < 0)
+        return 2;
+      continue;
+    }
     switch (c) {
     case 'a':
       if (cli_number("demo", "--aps", optarg, 1, MAX_APS, &v) < 0)

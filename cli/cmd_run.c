@@ -59,7 +59,7 @@ struct run_opts {
   FILE *json_out;       /* with json: the real stdout (json_stdout) */
   bool quiet;
   bool ktrace;        /* the kernel's own trace lines on stderr */
-  struct mach_opts m; /* --cores, --hw-blocks */
+  struct mach_opts m; /* --cores, --hw-blocks, --disk, --backup ... */
 };
 
 static void run_usage(FILE *f) {
@@ -85,7 +85,7 @@ static void run_usage(FILE *f) {
           "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on "
-          "stderr\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP "\n"
+          "stderr\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP MACH_BACKUP_HELP "\n"
           "With --json, stdout holds the JSON Lines alone: the programs the "
           "run\nstarts, and the verdicts, write to stderr.\n\n"
           "Exit status: 0 every expectation holds, 1 one fails, the run "
@@ -109,13 +109,19 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"hw-blocks", required_argument, NULL, 'H'},
       {"disk", required_argument, NULL, 'D'},
       {"help", no_argument, NULL, 'h'},
+      MACH_BACKUP_OPTS,
       {NULL, 0, NULL, 0}};
-  int c;
+  int c, b;
   uint64_t n;
   o->show = 40;
   mach_opts_default(&o->m);
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if ((b = mach_backup_opt("uksim run", c, optarg, &o->m)) != 0) {
+      if (b < 0)
+        return 2;
+      continue;
+    }
     switch (c) {
     case 's':
       if (cli_number("run", "--seed", optarg, 0, UINT64_MAX, &o->seed_v) < 0)

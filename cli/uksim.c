@@ -20,6 +20,7 @@ static const struct cli_cmd cmds[] = {
     {"9p", p9_cmd_main, "serve or use a 9P file server"},
     {"sh", cmd_sh, "a shell in a process of a running machine"},
     {"mount", cmd_mount, "a process's namespace at a host directory (FUSE)"},
+    {"fault", cmd_fault, "inject a kernel fault: panic, hang, crash (Orthros)"},
     {"machine", mach_main, NULL}, /* started by uksim itself */
     {"kernel", cmd_kernel, NULL},
 };

@@ -238,6 +238,7 @@ void kern__proc_gone(struct kern *k, uint32_t p) {
   kern__spawn_answer(k, p, -ECHILD, "exited before registering a service");
   kern__cleanup_proc(k, p);
   uv_close((uv_handle_t *)&kp->poll, on_poll_closed);
+  kos_conn_drop(k, p); /* the machine's duplicate goes too */
   close(kp->sock);
   kp->sock = -1;
   if (kp->pidfd >= 0)
@@ -550,7 +551,9 @@ static int start_process(struct kern *k, uint32_t p,
   o.stdio_count = 4;
   o.exit_cb = on_proc_exit;
   kp->process.data = (void *)(uintptr_t)p;
+  kos_busy(k, true); /* a spawn can take long on a loaded host */
   int r = uv_spawn(k->loop, &kp->process, &o);
+  kos_busy(k, false);
   free(o.env);
   return r;
 }
@@ -631,6 +634,7 @@ int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
     return r;
   }
   k->kd->proc[p].pid = kp->process.pid;
+  kos_conn_hold(k, (uint32_t)p, sv[0]); /* it outlives this kernel */
   k->kd->ctr.spawned++;
   kern__trace(k, "spawn %s (pid %d)", k->kd->proc[p].name, kp->process.pid);
   kern__event(k, &(struct kern_ev){.ev = "spawn",
@@ -770,7 +774,7 @@ static void on_halt_timer(uv_timer_t *t) {
 }
 
 static void do_ctl_halt(struct kern *k, uint64_t id) {
-  if (k->halting)
+  if (k->halting || k->halted) /* a second SIGTERM while leaving */
     return;
   k->halting = true;
   k->halt_id = id;
@@ -828,6 +832,7 @@ static void halt_check(struct kern *k) {
     fflush(k->events); /* complete before the halt is answered */
   kern__reply(k, k->halt_id, 0, NULL, &r);
   k->halting = false;
+  k->halted = true;
   uv_stop(k->loop);
 }
 
@@ -869,6 +874,7 @@ static void do_ctl_attach(struct kern *k, uint64_t id, const Uksim__Attach *a) {
   }
   k->proc[p].attached = true;
   k->kd->proc[p].pid = a->pid;
+  kos_conn_hold(k, (uint32_t)p, sv[0]);
   k->kd->ctr.spawned++;
   kern__trace(k, "attach %s (pid %d)", name, a->pid);
   kern__event(
@@ -942,6 +948,10 @@ static void on_machine(uv_poll_t *h, int status, int events) {
     }
     return;
   }
+  if (kos_msg(k, c, fd)) { /* Orthros's: IPIs, faults, takeover */
+    uksim__ctl__free_unpacked(c, NULL);
+    return;
+  }
   if (fd >= 0)
     close(fd);
   do_ctl(k, c);
@@ -1011,8 +1021,13 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       {"disk-size", required_argument, NULL, 'z'},
       {"sync-ms", required_argument, NULL, 'y'},
       {"cache-mib", required_argument, NULL, 'c'},
+      {"role", required_argument, NULL, 'r'},
+      {"heartbeat-ms", required_argument, NULL, 'H'},
+      {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0}};
   static const struct kern_ops none;
+  const char *role = "active";
+  uint64_t hb_ms = 0, hb_timeout_ms = MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT;
   static struct kern k; /* large: the fd array */
   const char *scenario = NULL, *seed = NULL, *dump_dir = NULL;
   uint32_t os_id = 1;
@@ -1049,14 +1064,21 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       k.poll_ns = v * 1000;
     else if (strchr("Dzyc", c) != NULL)
       r = disk_opt(&disk, c, optarg);
-    else if (strchr("obtfsSdp", c) == NULL)
+    else if (c == 'r')
+      role = optarg;
+    else if (c == 'H')
+      r = opt_u64("--heartbeat-ms", optarg, MACH_HEARTBEAT_MS_MAX, &hb_ms);
+    else if (c == 'T')
+      r = opt_u64("--heartbeat-timeout-ms", optarg, MACH_HEARTBEAT_MS_MAX,
+                  &hb_timeout_ms);
+    else if (strchr("obtfsSdprHTDzyc", c) == NULL)
       r = -EINVAL;
   }
   if (r < 0)
     return 2;
   k.trace_left = trace;
   prctl(PR_SET_PDEATHSIG, SIGTERM);
-  close_range(5, ~0u, 0); /* only the machine link and kernel data */
+  close_range(6, ~0u, 0); /* the machine link, kernel data, inter-OS */
   if (mach_fd_limit(UK_ICA_MAX + MACH_FD_RESERVE) < 0) {
     fprintf(stderr,
             "uksim kernel: too few descriptors for %d ICAs (raise "
@@ -1105,7 +1127,13 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
         uv_signal_start(&k.sig[i], on_sigterm, sigs[i]) < 0)
       return 1;
   signal(SIGPIPE, SIG_IGN);
-  kern__trace(&k, "kernel up: os %u, budget %llu MiB", os_id,
+  k.os.id = os_id;
+  if (kos_init(&k, role, hb_ms, hb_timeout_ms, 5) < 0) {
+    fprintf(stderr, "uksim kernel: --role active or backup, not %s\n", role);
+    return 2;
+  }
+  close(5);
+  kern__trace(&k, "kernel up: os %u (%s), budget %llu MiB", os_id, role,
               (unsigned long long)(budget >> 20));
   UV_CHECK(uv_idle_init(k.loop, &k.poll));
   kern__sleep_init(&k);

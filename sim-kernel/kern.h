@@ -170,8 +170,40 @@ struct kern_svc {
   uint64_t replace_ms;
 };
 
+/* Orthros (kos.c): this kernel's OS number, role and the inter-OS
+ * protocol's state; the state machine is in kos.c. */
+enum kos_role { KOS_ACTIVE, KOS_BACKUP, KOS_FENCING };
+struct uk_interos;
+struct kern_os {
+  uint32_t id; /* 1st, 2nd ... Nth OS the machine booted */
+  enum kos_role role;
+  struct uk_interos *io; /* the inter-OS region (fd 5), or NULL */
+  uint64_t hb_ms, timeout_ms; /* 0 hb_ms: no heartbeat (no backup) */
+  uv_timer_t hb_timer;        /* active: real time, background */
+  uv_timer_t watch_timer;     /* backup: the active's silence */
+  uint64_t hb_seq, hb_last_sent_ns;
+  uint64_t last_hb_ns; /* backup: the last heartbeat seen (boot before) */
+  bool hb_seen;        /* backup: a heartbeat came since the boot */
+  struct {
+    uint64_t ran, waited; /* backup: the active's cpu times then (kos.c) */
+  } hb_cpu;
+  uint32_t dead_os;    /* the OS being fenced or taken over */
+  uint64_t fence_id, takeover_id;
+  /* What a TakeOver handed this kernel, kept for the adoption code:
+   * the dead OS's kernel data (read-only), its processes' connections by
+   * process slot, its ICAs by ICA table index; -1 for none. */
+  int adopt_kd_fd;
+  int adopt_conn_fd[UK_PROC_MAX];
+  int32_t adopt_conn_pid[UK_PROC_MAX];
+  int adopt_ica_fd[UK_ICA_MAX];
+  uint64_t adopt_ica_size[UK_ICA_MAX];
+  uint32_t adopt_conns, adopt_icas;     /* received so far */
+  uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
+};
+
 struct kern {
   uv_loop_t *loop;
+  struct kern_os os;
   struct uk_kdata *kd;
   int ica_fd[UK_ICA_MAX];
   /* Per ICA, the process slots that kept their mapping of it when they
@@ -191,6 +223,7 @@ struct kern {
   uv_signal_t sig[3];    /* SIGTERM, SIGHUP, SIGINT: halt */
   uv_timer_t halt_timer; /* SIGKILL for processes that ignore SIGTERM */
   bool halting;
+  bool halted; /* the halt is over: the loop is ending */
   uint64_t halt_id;
   long trace_left; /* trace lines still to print; -1 for no limit */
   FILE *events;    /* the event trace (JSON Lines), or NULL */
@@ -430,6 +463,24 @@ void rep_adopt(struct kern *k, uint32_t p, uint32_t s);
 void rep_hang_watch(struct kern *k);
 void rep_halt(struct kern *k);
 void rep_init(struct kern *k);
+
+/* kos.c: Orthros, the kernel side (state machine there). */
+int kos_init(struct kern *k, const char *role, uint64_t hb_ms,
+             uint64_t timeout_ms, int interos_fd);
+/* A message from the machine that is Orthros's (Ipi, Fault, the answers
+ * to Fence and TakeOver, TakeOverItem, OrphanExit): handled, and true (fd
+ * taken); false for any other. */
+bool kos_msg(struct kern *k, Uksim__Ctl *c, int fd);
+/* The panic path: a PANIC notice to the backup, then this kernel stops
+ * (exit KERN_PANIC_STATUS); never returns. */
+_Noreturn void kern_panic(struct kern *k, const char *why);
+/* The machine's duplicate of process p's connection (ConnHold), and its
+ * end (ConnDrop). */
+void kos_conn_hold(struct kern *k, uint32_t p, int sock);
+/* Active: around bounded work that blocks the loop (a spawn): the backup
+ * does not count it as silence (kos.c). */
+void kos_busy(struct kern *k, bool busy);
+void kos_conn_drop(struct kern *k, uint32_t p);
 
 /* ctlmsg.c: protobuf-c control messages over SEQPACKET. */
 #define CTL_MSG_MAX 65536

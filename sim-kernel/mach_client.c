@@ -17,6 +17,7 @@
 #include "kern.h"
 #include "machine.h"
 #include "uksim_paths.h"
+#include "uksim/interos.h"
 #include "uksim/num.h"
 
 uint32_t mach_poll_us(void) {
@@ -44,6 +45,8 @@ void mach_opts_default(struct mach_opts *o) {
   o->trace = 0;
   o->poll_us = mach_poll_us();
   o->cores = PART_CORES_DEFAULT;
+  o->heartbeat_ms = MACH_HEARTBEAT_MS_DEFAULT;
+  o->heartbeat_timeout_ms = MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT;
 }
 
 /* The NICs' ports when none are given: below Linux's ephemeral range
@@ -138,6 +141,26 @@ int mach_fd_limit(unsigned long need) {
   return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need ? 0 : -EMFILE;
 }
 
+int mach_backup_opt(const char *prog, int c, const char *arg,
+                    struct mach_opts *o) {
+  uint64_t v;
+  if (c == MACH_OPT_BACKUP) {
+    o->backup = true;
+    return 1;
+  }
+  if (c != MACH_OPT_HB && c != MACH_OPT_HB_TIMEOUT)
+    return 0;
+  const char *name =
+      c == MACH_OPT_HB ? "--heartbeat-ms" : "--heartbeat-timeout-ms";
+  if (num_opt_u64(prog, name, arg, 1, MACH_HEARTBEAT_MS_MAX, 0, &v) < 0)
+    return -1;
+  if (c == MACH_OPT_HB)
+    o->heartbeat_ms = (uint32_t)v;
+  else
+    o->heartbeat_timeout_ms = (uint32_t)v;
+  return 1;
+}
+
 static int mkdir_private(const char *d) {
   struct stat st;
   if (mkdir(d, 0700) < 0 && errno != EEXIST)
@@ -209,7 +232,7 @@ static int boot_confirm(mach_client *m) {
 int mach_boot(mach_client *m, const struct mach_opts *o) {
   int sv[2];
   char exe[4096], blocks[32], bmib[32], trace[32], poll[16], cores[16];
-  char nic[16];
+  char nic[16], hb[16], hbt[16];
   client_init(m);
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n < 0)
@@ -230,6 +253,27 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   snprintf(poll, sizeof poll, "%u", o->poll_us);
   snprintf(cores, sizeof cores, "%u", o->cores);
   snprintf(nic, sizeof nic, "%u", o->nic_port);
+  snprintf(hb, sizeof hb, "%u", o->heartbeat_ms);
+  snprintf(hbt, sizeof hbt, "%u", o->heartbeat_timeout_ms);
+  char *argv[] = {exe, "machine", "--name", (char *)o->name, "--blocks",
+                  blocks, "--block-mib", bmib, "--trace", trace,
+                  "--trace-file", (char *)o->trace_file, "--scenario",
+                  (char *)o->scenario, "--seed", (char *)o->seed,
+                  "--dump-dir", (char *)o->dump_dir, "--poll-us", poll,
+                  "--disk", (char *)o->disk, "--disk-size",
+                  (char *)o->disk_size, "--sync-ms", (char *)o->sync_ms,
+                  "--cache-mib", (char *)o->cache_mib, "--cores", cores,
+                  "--nic-port", nic, "--heartbeat-ms", hb,
+                  "--heartbeat-timeout-ms", hbt, NULL, NULL, NULL, NULL};
+  size_t at = 0; /* the options given only when set, after the others */
+  while (argv[at] != NULL)
+    at++;
+  if (o->hw_given) {
+    argv[at++] = "--hw-blocks";
+    argv[at++] = (char *)o->hw_blocks;
+  }
+  if (o->backup)
+    argv[at++] = "--backup";
   pid_t pid = fork();
   if (pid < 0)
     return -errno;
@@ -240,14 +284,7 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
     setpgid(0, 0);
     dup2(sv[1], 3); /* dup2 clears close-on-exec */
     close_range(4, ~0u, 0);
-    execl(exe, exe, "machine", "--name", o->name, "--blocks", blocks,
-          "--block-mib", bmib, "--trace", trace, "--trace-file", o->trace_file,
-          "--scenario", o->scenario, "--seed", o->seed, "--dump-dir",
-          o->dump_dir, "--poll-us", poll, "--disk", o->disk, "--disk-size",
-          o->disk_size, "--sync-ms", o->sync_ms, "--cache-mib", o->cache_mib,
-          "--cores", cores, "--nic-port", nic,
-          o->hw_given ? "--hw-blocks" : (char *)NULL, o->hw_blocks,
-          (char *)NULL);
+    execv(exe, argv);
     _exit(127);
   }
   close(sv[1]);
@@ -572,4 +609,65 @@ void mach_close(mach_client *m) {
     waitpid(m->pid, &st, 0); /* closing the owner link halts it */
   }
   client_init(m);
+}
+
+/* Orthros ---------------------------------------------------------------- */
+
+int mach_fault(mach_client *m, int kind, uint32_t os) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__Fault f = UKSIM__FAULT__INIT;
+  f.kind = (Uksim__Fault__Kind)kind;
+  f.os = os;
+  c.body_case = UKSIM__CTL__BODY_FAULT;
+  c.fault = &f;
+  int64_t id = mach_send(m, &c);
+  return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
+}
+
+int mach_status(mach_client *m, Uksim__Reply **st) {
+  Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
+  Uksim__MachStatus s = UKSIM__MACH_STATUS__INIT;
+  c.body_case = UKSIM__CTL__BODY_MACH_STATUS;
+  c.mach_status = &s;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, &rep, NULL);
+  if (r == 0) {
+    *st = rep->reply;
+    rep->reply = NULL; /* hand over */
+    rep->body_case = UKSIM__CTL__BODY__NOT_SET;
+  }
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+int mach_interos(mach_client *m, const struct uk_interos **io) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__GetInterOs g = UKSIM__GET_INTER_OS__INIT;
+  int fd = -1;
+  c.body_case = UKSIM__CTL__BODY_GET_INTER_OS;
+  c.get_inter_os = &g;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, &fd);
+  if (r == 0 && fd < 0)
+    r = -EPROTO;
+  if (r == 0) {
+    void *p = mmap(NULL, sizeof **io, PROT_READ, MAP_SHARED, fd, 0);
+    r = p == MAP_FAILED ? -errno : 0;
+    *io = p == MAP_FAILED ? NULL : p;
+    if (r == 0 && ((*io)->magic != UK_INTEROS_MAGIC ||
+                   (*io)->layout != UK_INTEROS_LAYOUT)) {
+      snprintf(m->error, sizeof m->error, "inter-OS layout %u, not %u",
+               (*io)->layout, UK_INTEROS_LAYOUT);
+      munmap(p, sizeof **io);
+      r = -EPROTO;
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  return r;
+}
+
+void mach_interos_unmap(const struct uk_interos *io) {
+  munmap((void *)io, sizeof *io);
 }

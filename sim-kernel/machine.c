@@ -10,6 +10,27 @@
  * Started with fd 3 = the owner's connection (the CLI that booted it): when
  * the owner goes away the machine halts.  Other clients connect to
  * <rundir>/<name>/control.sock, in a directory only this user can enter.
+ *
+ * OS instances (Orthros, issue 14).  The machine boots the 1st OS as the
+ * active one and, with --backup, a 2nd as its backup; each has its own
+ * kernel process, kernel-data region, kernel link and references (ICAs and
+ * the kernel ends of its processes' connections).  Client requests go to
+ * the active kernel.  Every kernel maps the one inter-OS region
+ * (uksim/interos.h).  A slot's life:
+ *
+ *   FREE --boot--> BACKUP --Fence of the active, answered--> ACTIVE
+ *   FREE --boot--> ACTIVE (the 1st OS)
+ *   ACTIVE --its kernel ends (panic, crash) or is fenced--> DEAD
+ *   DEAD --TakeOver by the new active, answered--> FREE
+ *   BACKUP --its kernel ends on standby--> FREE, and a new backup boots
+ *
+ * The machine relays IPIs (Ipi) between kernels and never reports a
+ * kernel's death to anyone: the backup finds a dead active through its
+ * PANIC notice or the missing heartbeat, and asks for the Fence itself.
+ * An active that ends with no backup up ends the machine, as before.
+ * The machine is a child subreaper: a dead kernel's processes become its
+ * children, and it reaps them by pid (never with -1: libuv waits for the
+ * kernels itself) and tells the active kernel (OrphanExit).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,10 +45,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kern.h"
 #include "machine.h"
+#include "uksim/interos.h"
 #include "uksim/uv_check.h"
 #include "uksim/num.h"
 
@@ -52,10 +75,46 @@ struct client {
 
 struct pending {
   bool used;
+  int os;       /* the OS slot whose kernel has it */
   uint64_t kid; /* the id on the kernel link */
   int client;   /* client index, -1 once it is gone */
   uint64_t cid; /* the client's id */
   bool is_halt;
+};
+
+/* An OS instance (see the state machine above). */
+enum os_role { OS_FREE, OS_ACTIVE, OS_BACKUP, OS_DEAD };
+
+struct os_inst {
+  enum os_role role;
+  uint32_t id; /* 1st, 2nd ... Nth OS booted */
+  int kd_fd;   /* its kernel-data region */
+  uv_process_t kproc;
+  bool up;           /* its kernel process has not been reaped */
+  bool told_to_halt; /* SIGTERM sent */
+  bool linked;       /* its link's poll handle is initialized, not closed */
+  int handles;       /* its libuv handles still closing: the slot waits */
+  int ksock;
+  uv_poll_t kpoll;
+  struct outbox kout;
+  /* Physical memory: every ICA's memfd, by ICA table index. */
+  int ica_fd[UK_ICA_MAX];
+  uint64_t ica_size[UK_ICA_MAX];
+  uint32_t held;
+  /* The kernel end of each process's connection, by process slot. */
+  int conn_fd[UK_PROC_MAX];
+  pid_t conn_pid[UK_PROC_MAX];
+  /* A Fence of this OS waiting for its kernel to be reaped. */
+  bool fence_pending;
+  int fence_by; /* the slot that asked */
+  uint64_t fence_id;
+};
+
+/* A process of a dead kernel, now the machine's child (subreaper). */
+struct orphan {
+  pid_t pid;
+  uint32_t os; /* the OS it belonged to */
+  int proc;    /* its slot there */
 };
 
 struct machine {
@@ -69,17 +128,15 @@ struct machine {
   struct client cl[MACH_CLIENTS_MAX];
   struct pending pend[MAX_PENDING];
   uint64_t next_kid;
-  int kd_fd;
-  /* The kernel of OS 1 and its link. */
-  uv_process_t kproc;
-  int ksock;
-  uv_poll_t kpoll;
-  struct outbox kout;
-  bool kernel_up;
-  bool halted; /* the kernel answered a halt: it is on its way out */
-  /* Physical memory: every ICA's memfd, by ICA table index. */
-  int ica_fd[UK_ICA_MAX];
-  uint64_t ica_size[UK_ICA_MAX];
+  struct os_inst os[MACH_OS_MAX];
+  uint32_t next_os_id; /* the number the next OS booted gets */
+  uint32_t failovers;
+  int interos_fd; /* the inter-OS region, created once */
+  struct uk_interos *io;
+  struct orphan orphan[MACH_ORPHAN_MAX];
+  uv_signal_t sigchld;
+  bool halting; /* a halt was answered or asked for: every kernel ends */
+  /* Physical memory held for every OS's ICAs. */
   uint64_t held_bytes;
   uint32_t held;
   bool listen_paused; /* out of descriptors: accept again later */
@@ -89,6 +146,10 @@ struct machine {
 };
 
 static struct machine M;
+
+static void halt_kernel(void);
+static int boot_os(enum os_role role);
+static int os_up(enum os_role r);
 
 static uint32_t blocks_used(void) {
   return (uint32_t)((M.held_bytes + M.o.block_size - 1) / M.o.block_size);
@@ -107,8 +168,6 @@ static void client_reply(int c, uint64_t id, int status, const char *err,
   if (c >= 0 && M.cl[c].state == CL_OPEN)
     (void)ctl_post_reply(&M.cl[c].out, id, r, fd);
 }
-
-static void halt_kernel(void);
 
 static void on_client_closed(uv_handle_t *h) {
   int c = (int)(uintptr_t)h->data;
@@ -170,9 +229,12 @@ static void on_stall_check(uv_timer_t *t) {
 }
 
 static void forward(int c, Uksim__Ctl *req) {
-  int i;
-  if (!M.kernel_up) {
-    client_reply(c, req->id, -ESRCH, "the kernel is not running", NULL, -1);
+  int i, o = os_up(OS_ACTIVE);
+  if (o < 0 || !M.os[o].linked) {
+    client_reply(c, req->id, M.halting ? -ESRCH : -EAGAIN,
+                 M.halting ? "the kernel is not running"
+                           : "no active OS: a failover is in progress",
+                 NULL, -1);
     return;
   }
   if (M.cl[c].pending >= MACH_CLIENT_PENDING_MAX) {
@@ -186,11 +248,12 @@ static void forward(int c, Uksim__Ctl *req) {
     client_reply(c, req->id, -EBUSY, "too many requests in flight", NULL, -1);
     return;
   }
-  M.pend[i] = (struct pending){true, ++M.next_kid, c, req->id,
-                               req->body_case == UKSIM__CTL__BODY_HALT};
+  M.pend[i] =
+      (struct pending){true, o,       ++M.next_kid,
+                       c,    req->id, req->body_case == UKSIM__CTL__BODY_HALT};
   uint64_t cid = req->id;
   req->id = M.pend[i].kid;
-  if (ctl_post(&M.kout, req, -1) < 0) {
+  if (ctl_post(&M.os[o].kout, req, -1) < 0) {
     M.pend[i].used = false;
     client_reply(c, cid, -EPIPE, "the kernel link is broken", NULL, -1);
     return;
@@ -198,9 +261,18 @@ static void forward(int c, Uksim__Ctl *req) {
   M.cl[c].pending++;
 }
 
+/* The active OS's kernel data (the last one's while a failover runs). */
 static void get_kdata(int c, uint64_t id) {
   char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", M.kd_fd);
+  int o = os_up(OS_ACTIVE);
+  for (int i = 0; i < MACH_OS_MAX && o < 0; i++)
+    if (M.os[i].role == OS_DEAD)
+      o = i;
+  if (o < 0) {
+    client_reply(c, id, -ESRCH, "no OS is running", NULL, -1);
+    return;
+  }
+  snprintf(path, sizeof path, "/proc/self/fd/%d", M.os[o].kd_fd);
   int fd = open(path, O_RDONLY | O_CLOEXEC); /* readers get read-only */
   Uksim__Reply r = UKSIM__REPLY__INIT;
   r.ica_bytes = M.held_bytes;
@@ -342,6 +414,10 @@ static void answer_os(int c, uint64_t id) {
   client_reply(c, id, 0, NULL, &r, -1);
 }
 
+static void inject_fault(int c, Uksim__Ctl *req);
+static void mach_status_reply(int c, uint64_t id);
+static void get_interos(int c, uint64_t id);
+
 static void client_request(int c, Uksim__Ctl *req) {
   switch (req->body_case) {
   case UKSIM__CTL__BODY_GET_KDATA:
@@ -359,6 +435,15 @@ static void client_request(int c, Uksim__Ctl *req) {
   case UKSIM__CTL__BODY_PING:
   case UKSIM__CTL__BODY_ATTACH:
     forward(c, req);
+    break;
+  case UKSIM__CTL__BODY_FAULT:
+    inject_fault(c, req);
+    break;
+  case UKSIM__CTL__BODY_MACH_STATUS:
+    mach_status_reply(c, req->id);
+    break;
+  case UKSIM__CTL__BODY_GET_INTER_OS:
+    get_interos(c, req->id);
     break;
   default:
     client_reply(c, req->id, -EINVAL, "not a machine request", NULL, -1);
@@ -460,36 +545,285 @@ static void on_listen(uv_poll_t *h, int status, int events) {
   }
 }
 
-/* The kernel link ------------------------------------------------------------
+/* OS instances ----------------------------------------------------------------
  */
 
-static void ica_hold(const Uksim__IcaHold *h, int fd) {
+static int os_slot_of_id(uint32_t id) {
+  for (int i = 0; i < MACH_OS_MAX; i++)
+    if (M.os[i].role != OS_FREE && M.os[i].id == id)
+      return i;
+  return -1;
+}
+
+/* The slot in role r whose kernel runs, or -1. */
+static int os_up(enum os_role r) {
+  for (int i = 0; i < MACH_OS_MAX; i++)
+    if (M.os[i].role == r && M.os[i].up)
+      return i;
+  return -1;
+}
+
+static bool any_kernel_up(void) {
+  for (int i = 0; i < MACH_OS_MAX; i++)
+    if (M.os[i].up)
+      return true;
+  return false;
+}
+
+/* The roles, as every kernel reads them in the inter-OS region.  A dead
+ * active stays named until another takes its place: the machine tells
+ * nobody of its death. */
+static void publish_roles(void) {
+  int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
+  if (a >= 0) {
+    M.io->active_pid = M.os[a].kproc.pid;
+    __atomic_store_n(&M.io->active_os, M.os[a].id, __ATOMIC_RELEASE);
+  }
+  __atomic_store_n(&M.io->backup_os, b >= 0 ? M.os[b].id : 0, __ATOMIC_RELEASE);
+  M.io->failovers = M.failovers;
+}
+
+static void ica_put(struct os_inst *os, uint32_t i) {
+  close(os->ica_fd[i]);
+  os->ica_fd[i] = -1;
+  M.held_bytes -= os->ica_size[i];
+  M.held--;
+  os->held--;
+}
+
+static void ica_hold(struct os_inst *os, const Uksim__IcaHold *h, int fd) {
   uint32_t i = KABI_ICA_INDEX(h->ica);
   if (fd < 0 || i >= UK_ICA_MAX) {
     if (fd >= 0)
       close(fd);
     return;
   }
-  if (M.ica_fd[i] >= 0) { /* a missed drop: the slot was reused */
-    close(M.ica_fd[i]);
-    M.held_bytes -= M.ica_size[i];
-    M.held--;
-  }
-  M.ica_fd[i] = fd;
-  M.ica_size[i] = h->size;
+  if (os->ica_fd[i] >= 0) /* a missed drop: the slot was reused */
+    ica_put(os, i);
+  os->ica_fd[i] = fd;
+  os->ica_size[i] = h->size;
   M.held_bytes += h->size;
   M.held++;
+  os->held++;
 }
 
-static void ica_drop(const Uksim__IcaDrop *d) {
+static void ica_drop(struct os_inst *os, const Uksim__IcaDrop *d) {
   uint32_t i = KABI_ICA_INDEX(d->ica);
-  if (i >= UK_ICA_MAX || M.ica_fd[i] < 0)
-    return;
-  close(M.ica_fd[i]);
-  M.ica_fd[i] = -1;
-  M.held_bytes -= M.ica_size[i];
-  M.held--;
+  if (i < UK_ICA_MAX && os->ica_fd[i] >= 0)
+    ica_put(os, i);
 }
+
+static void conn_put(struct os_inst *os, uint32_t p) {
+  if (os->conn_fd[p] >= 0)
+    close(os->conn_fd[p]);
+  os->conn_fd[p] = -1;
+  os->conn_pid[p] = 0;
+}
+
+static void conn_hold(struct os_inst *os, const Uksim__ConnHold *h, int fd) {
+  if (fd < 0 || h->proc < 0 || h->proc >= UK_PROC_MAX) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  conn_put(os, (uint32_t)h->proc);
+  os->conn_fd[h->proc] = fd;
+  os->conn_pid[h->proc] = h->pid;
+}
+
+static void conn_drop(struct os_inst *os, const Uksim__ConnDrop *d) {
+  if (d->proc >= 0 && d->proc < UK_PROC_MAX)
+    conn_put(os, (uint32_t)d->proc);
+}
+
+/* Everything an OS held, given back: its slot is free once its handles
+ * have closed. */
+static void os_release(struct os_inst *os) {
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++)
+    if (os->ica_fd[i] >= 0)
+      ica_put(os, i);
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    conn_put(os, p);
+  if (os->kd_fd >= 0)
+    close(os->kd_fd);
+  os->kd_fd = -1;
+  os->role = OS_FREE;
+}
+
+static void post_to_os(struct os_inst *os, const Uksim__Ctl *c, int fd) {
+  if (os->up && os->linked)
+    (void)ctl_post(&os->kout, c, fd);
+}
+
+static void os_reply(struct os_inst *os, uint64_t id, int status,
+                     const char *err, Uksim__Reply *r, int fd) {
+  Uksim__Reply def = UKSIM__REPLY__INIT;
+  if (r == NULL)
+    r = &def;
+  r->status = status;
+  r->error = (char *)(err ? err : "");
+  if (os->up && os->linked)
+    (void)ctl_post_reply(&os->kout, id, r, fd);
+}
+
+/* Orphans: a dead kernel's processes, the machine's children now. */
+
+static void orphans_add(struct os_inst *os) {
+  for (int p = 0; p < UK_PROC_MAX; p++) {
+    if (os->conn_pid[p] <= 0)
+      continue;
+    for (int i = 0; i < MACH_ORPHAN_MAX; i++)
+      if (M.orphan[i].pid == 0) {
+        M.orphan[i] = (struct orphan){os->conn_pid[p], os->id, p};
+        break;
+      }
+  }
+}
+
+/* Reaps the orphans that exited, each by its pid (a kernel's status is
+ * libuv's to collect), and tells the active kernel. */
+static void orphans_reap(void) {
+  for (int i = 0; i < MACH_ORPHAN_MAX; i++) {
+    struct orphan *o = &M.orphan[i];
+    int st;
+    if (o->pid == 0)
+      continue;
+    pid_t r = waitpid(o->pid, &st, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR))
+      continue; /* still running (or not re-parented yet) */
+    if (r == o->pid) {
+      Uksim__OrphanExit e = UKSIM__ORPHAN_EXIT__INIT;
+      Uksim__Ctl c = UKSIM__CTL__INIT;
+      e.pid = o->pid;
+      e.exit_status = WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+      e.term_signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+      e.os = o->os;
+      e.proc = o->proc;
+      c.body_case = UKSIM__CTL__BODY_ORPHAN_EXIT;
+      c.orphan_exit = &e;
+      int a = os_up(OS_ACTIVE);
+      if (a >= 0)
+        post_to_os(&M.os[a], &c, -1);
+    }
+    o->pid = 0; /* reaped, or not our child at all (ECHILD) */
+  }
+}
+
+static void orphans_kill(void) {
+  for (int i = 0; i < MACH_ORPHAN_MAX; i++)
+    if (M.orphan[i].pid > 0)
+      kill(M.orphan[i].pid, SIGKILL);
+  for (int i = 0; i < MACH_ORPHAN_MAX; i++)
+    if (M.orphan[i].pid > 0)
+      waitpid(M.orphan[i].pid, NULL, 0);
+}
+
+static void on_sigchld(uv_signal_t *h, int sig) {
+  (void)h;
+  (void)sig;
+  orphans_reap();
+}
+
+/* Requests from kernels ------------------------------------------------------
+ */
+
+/* Relays an IPI: to OS to_os, or from the active to the backup. */
+static void relay_ipi(struct os_inst *from, Uksim__Ctl *c) {
+  Uksim__Ipi *ipi = c->ipi;
+  int to = ipi->to_os ? os_slot_of_id(ipi->to_os)
+                      : os_up(from->role == OS_ACTIVE ? OS_BACKUP : OS_ACTIVE);
+  ipi->from_os = from->id; /* a kernel cannot speak for another */
+  if (to >= 0 && &M.os[to] != from)
+    post_to_os(&M.os[to], c, -1);
+}
+
+/* The fence is over (the kernel of `dead` is reaped): the OS that asked is
+ * the active one, and a new backup boots beside it. */
+static void fence_done(struct os_inst *dead) {
+  struct os_inst *by = &M.os[dead->fence_by];
+  dead->fence_pending = false;
+  if (by->role != OS_BACKUP || !by->up)
+    return; /* the asker died meanwhile */
+  by->role = OS_ACTIVE;
+  M.failovers++;
+  publish_roles();
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  r.dead_os = dead->id;
+  os_reply(by, dead->fence_id, 0, NULL, &r, -1);
+  if (!M.halting && boot_os(OS_BACKUP) < 0)
+    fprintf(stderr, "uksim machine %s: no new backup OS could boot\n",
+            M.o.name);
+  publish_roles();
+}
+
+static void fence(int by, uint64_t id, const Uksim__Fence *f) {
+  int t = os_slot_of_id(f->os);
+  struct os_inst *os = t >= 0 ? &M.os[t] : NULL;
+  if (os == NULL || t == by || M.os[by].role != OS_BACKUP ||
+      (os->role != OS_ACTIVE && os->role != OS_DEAD) || os->fence_pending) {
+    os_reply(&M.os[by], id, -EINVAL, "no such OS to fence", NULL, -1);
+    return;
+  }
+  os->role = OS_DEAD;
+  os->fence_pending = true;
+  os->fence_by = by;
+  os->fence_id = id;
+  publish_roles();
+  if (os->up)
+    uv_kill_child(&os->kproc, SIGKILL); /* the reaping completes it */
+  else
+    fence_done(os);
+}
+
+/* Hands dead OS dead_os's state to the active kernel: a reply with its
+ * kernel data (read-only) and the counts, then one item per descriptor.
+ * The machine lets go of them then: the new kernel holds them. */
+static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
+  struct os_inst *me = &M.os[by];
+  int d = os_slot_of_id(t->dead_os);
+  struct os_inst *os = d >= 0 ? &M.os[d] : NULL;
+  if (os == NULL || me->role != OS_ACTIVE || os->role != OS_DEAD || os->up) {
+    os_reply(me, id, -EINVAL, "no dead OS of that number", NULL, -1);
+    return;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", os->kd_fd);
+  int kfd = open(path, O_RDONLY | O_CLOEXEC);
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  for (int p = 0; p < UK_PROC_MAX; p++)
+    r.conns += os->conn_fd[p] >= 0;
+  r.icas = os->held;
+  r.dead_os = os->id;
+  os_reply(me, id, kfd < 0 ? -errno : 0, kfd < 0 ? "open failed" : NULL, &r,
+           kfd);
+  if (kfd < 0)
+    return;
+  close(kfd);
+  Uksim__TakeOverItem it = UKSIM__TAKE_OVER_ITEM__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  c.id = id;
+  c.body_case = UKSIM__CTL__BODY_TAKE_OVER_ITEM;
+  c.take_over_item = &it;
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (os->conn_fd[p] >= 0) {
+      it.kind = UKSIM__TAKE_OVER_ITEM__KIND__CONN;
+      it.index = p;
+      it.pid = os->conn_pid[p];
+      post_to_os(me, &c, os->conn_fd[p]);
+    }
+  it.pid = 0;
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++)
+    if (os->ica_fd[i] >= 0) {
+      it.kind = UKSIM__TAKE_OVER_ITEM__KIND__ICA;
+      it.index = i;
+      it.size = os->ica_size[i];
+      post_to_os(me, &c, os->ica_fd[i]);
+    }
+  os_release(os);
+}
+
+/* The kernel link ------------------------------------------------------------
+ */
 
 static void kernel_reply(Uksim__Ctl *c, int fd) {
   for (int i = 0; i < MAX_PENDING; i++) {
@@ -500,7 +834,7 @@ static void kernel_reply(Uksim__Ctl *c, int fd) {
     if (p->client >= 0)
       M.cl[p->client].pending--;
     if (p->is_halt)
-      M.halted = true;
+      M.halting = true;
     if (c->reply->icas_live != 0 || M.held != 0)
       c->reply->ica_bytes = M.held_bytes; /* what the machine still holds */
     client_reply(p->client, p->cid, c->reply->status, c->reply->error, c->reply,
@@ -509,14 +843,31 @@ static void kernel_reply(Uksim__Ctl *c, int fd) {
   }
 }
 
-static void kernel_msg(Uksim__Ctl *c, int fd) {
+static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
+  struct os_inst *os = &M.os[o];
   switch (c->body_case) {
   case UKSIM__CTL__BODY_ICA_HOLD:
-    ica_hold(c->ica_hold, fd);
+    ica_hold(os, c->ica_hold, fd);
     fd = -1;
     break;
   case UKSIM__CTL__BODY_ICA_DROP:
-    ica_drop(c->ica_drop);
+    ica_drop(os, c->ica_drop);
+    break;
+  case UKSIM__CTL__BODY_CONN_HOLD:
+    conn_hold(os, c->conn_hold, fd);
+    fd = -1;
+    break;
+  case UKSIM__CTL__BODY_CONN_DROP:
+    conn_drop(os, c->conn_drop);
+    break;
+  case UKSIM__CTL__BODY_IPI:
+    relay_ipi(os, c);
+    break;
+  case UKSIM__CTL__BODY_FENCE:
+    fence(o, c->id, c->fence);
+    break;
+  case UKSIM__CTL__BODY_TAKE_OVER:
+    take_over(o, c->id, c->take_over);
     break;
   case UKSIM__CTL__BODY_REPLY:
     kernel_reply(c, fd); /* an Attach's connection; closed below */
@@ -529,17 +880,17 @@ static void kernel_msg(Uksim__Ctl *c, int fd) {
   uksim__ctl__free_unpacked(c, NULL);
 }
 
-/* Handles everything the kernel has sent; false once the link is closed.
+/* Handles everything kernel o has sent; false once the link is closed.
  * A message that cannot be read whole (garbled, or its descriptor lost
  * when this process had none left) is skipped and counted: nothing stops
  * reading the link but its end. */
-static bool drain_kernel(void) {
+static bool drain_kernel(int o) {
   int fd, err;
   Uksim__Ctl *c;
   for (;;) {
-    c = ctl_recv(M.ksock, &fd, &err);
+    c = ctl_recv(M.os[o].ksock, &fd, &err);
     if (c != NULL) {
-      kernel_msg(c, fd);
+      kernel_msg(o, c, fd);
       continue;
     }
     if (err == -EAGAIN)
@@ -557,38 +908,98 @@ static bool drain_kernel(void) {
 }
 
 static void on_kernel(uv_poll_t *h, int status, int events) {
+  int o = (int)(uintptr_t)h->data;
   if (status == 0 && (events & UV_WRITABLE))
-    outbox_flush(&M.kout);
+    outbox_flush(&M.os[o].kout);
   if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
     return;
-  if (status < 0 || !drain_kernel())
+  if (status < 0 || !drain_kernel(o))
     UV_CHECK(
         uv_poll_stop(h)); /* the link is closed; the kernel's exit follows */
 }
 
-static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
-  M.kernel_up = false;
-  drain_kernel(); /* its last replies (a halt's) may still be queued */
-  if (sig || status) {
-    fprintf(stderr, "uksim machine: kernel exited (status %d, signal %d)\n",
-            (int)status, sig);
-    M.status = 1;
-  }
+static void on_os_handle_closed(uv_handle_t *h) {
+  M.os[(uintptr_t)h->data].handles--;
+}
+
+static void unlink_os(struct os_inst *os) {
+  if (!os->linked)
+    return;
+  os->linked = false;
+  os->handles++;
+  uv_close((uv_handle_t *)&os->kpoll, on_os_handle_closed);
+  outbox_clear(&os->kout);
+  close(os->ksock);
+  os->ksock = -1;
+}
+
+/* Answers what a gone kernel had not answered. */
+static void fail_pending(int o) {
   for (int i = 0; i < MAX_PENDING; i++)
-    if (M.pend[i].used) {
+    if (M.pend[i].used && M.pend[i].os == o) {
       M.pend[i].used = false;
       if (M.pend[i].client >= 0)
         M.cl[M.pend[i].client].pending--;
       client_reply(M.pend[i].client, M.pend[i].cid, -ESRCH,
                    "the kernel went away", NULL, -1);
     }
-  uv_close((uv_handle_t *)p, NULL);
-  uv_stop(M.loop);
+}
+
+/* Every kernel ends (SIGTERM: they halt); the machine stops when the last
+ * one is reaped. */
+static void halt_all(void) {
+  M.halting = true;
+  for (int i = 0; i < MACH_OS_MAX; i++)
+    if (M.os[i].up && !M.os[i].told_to_halt) {
+      M.os[i].told_to_halt = true; /* once: a kernel halts once */
+      uv_kill_child(&M.os[i].kproc, SIGTERM);
+    }
+  if (!any_kernel_up()) {
+    orphans_kill();
+    uv_stop(M.loop);
+  }
+}
+
+static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
+  int o = (int)(uintptr_t)p->data;
+  struct os_inst *os = &M.os[o];
+  enum os_role was = os->role;
+  os->up = false;
+  if (os->linked)
+    drain_kernel(o); /* its last replies (a halt's) may still be queued */
+  unlink_os(os);
+  fail_pending(o);
+  os->handles++;
+  uv_close((uv_handle_t *)p, on_os_handle_closed);
+  if (was == OS_ACTIVE || was == OS_DEAD)
+    orphans_add(os);
+  orphans_reap();
+  bool failover = was == OS_ACTIVE && os_up(OS_BACKUP) >= 0;
+  if (!M.halting && was == OS_ACTIVE && !failover && (sig || status)) {
+    fprintf(stderr, "uksim machine: kernel exited (status %d, signal %d)\n",
+            (int)status, sig);
+    M.status = 1;
+  }
+  if (M.halting)
+    ; /* every kernel is ending */
+  else if (was == OS_ACTIVE && failover)
+    os->role = OS_DEAD; /* nobody is told: the backup finds out */
+  else if (was == OS_BACKUP && os_up(OS_ACTIVE) >= 0) {
+    os_release(os); /* a backup holds no process: nothing to take over */
+    if (boot_os(OS_BACKUP) < 0)
+      fprintf(stderr, "uksim machine %s: no new backup OS could boot\n",
+              M.o.name);
+  } else if (was == OS_DEAD && os->fence_pending)
+    fence_done(os);
+  else if (was != OS_DEAD)
+    M.halting = true; /* no OS is left to serve */
+  publish_roles();
+  if (M.halting)
+    halt_all();
 }
 
 static void halt_kernel(void) {
-  if (M.kernel_up && !M.halted)
-    uv_kill_child(&M.kproc, SIGTERM);
+  halt_all();
 }
 
 /* Spawns the kernel of OS `os` as *proc on its cores: the machine takes
@@ -611,77 +1022,216 @@ static int spawn_on_cores(uv_process_t *proc, uv_process_options_t *o,
   return r;
 }
 
-static int boot_kernel(void) {
-  int sv[2];
-  char budget[32], trace[32], poll[16], exe[4096];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-    return -errno;
+/* The kernel's arguments (kern_main): its OS number and role, and the
+ * machine's settings; the trace file of the 2nd and later OSes is the
+ * machine's with ".osN" appended. */
+struct kargs {
+  char id[16], budget[32], trace[32], poll[16], hb[16], hbt[16];
+  char trace_file[sizeof M.o.trace_file + 16];
+  char *argv[48];
+};
+
+static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
+  snprintf(a->id, sizeof a->id, "%u", os->id);
+  uint64_t usable = part_usable_bytes(&M.part, os->id);
+  snprintf(a->budget, sizeof a->budget, "%llu",
+           (unsigned long long)(usable ? usable
+                                       : M.o.block_size * M.o.blocks));
+  snprintf(a->trace, sizeof a->trace, "%ld", M.o.trace);
+  snprintf(a->poll, sizeof a->poll, "%u", M.o.poll_us);
+  snprintf(a->hb, sizeof a->hb, "%u", M.o.backup ? M.o.heartbeat_ms : 0);
+  snprintf(a->hbt, sizeof a->hbt, "%u", M.o.heartbeat_timeout_ms);
+  if (os->id == 1 || M.o.trace_file[0] == '\0')
+    snprintf(a->trace_file, sizeof a->trace_file, "%s", M.o.trace_file);
+  else
+    snprintf(a->trace_file, sizeof a->trace_file, "%s.os%u", M.o.trace_file,
+             os->id);
+  bool first = os->id == 1; /* a scenario runs on the 1st OS only */
+  char *v[] = {exe,
+               "kernel",
+               "--os-id",
+               a->id,
+               "--role",
+               os->role == OS_ACTIVE ? "active" : "backup",
+               "--heartbeat-ms",
+               a->hb,
+               "--heartbeat-timeout-ms",
+               a->hbt,
+               "--budget",
+               a->budget,
+               "--trace",
+               a->trace,
+               "--trace-file",
+               a->trace_file,
+               "--scenario",
+               first ? M.o.scenario : "",
+               "--seed",
+               first ? M.o.seed : "",
+               "--dump-dir",
+               first ? M.o.dump_dir : "",
+               "--poll-us",
+               a->poll,
+               /* the disk is the active's: a backup opens it at a takeover */
+               "--disk",
+               os->role == OS_ACTIVE ? M.o.disk : "",
+               "--disk-size",
+               M.o.disk_size,
+               "--sync-ms",
+               M.o.sync_ms,
+               "--cache-mib",
+               M.o.cache_mib,
+               NULL};
+  memcpy(a->argv, v, sizeof v);
+}
+
+static int spawn_kernel(int o, int ksock) {
+  struct os_inst *os = &M.os[o];
+  struct kargs a;
+  char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n < 0)
     return -errno;
   exe[n] = '\0';
-  snprintf(budget, sizeof budget, "%llu",
-           (unsigned long long)part_usable_bytes(&M.part, 1));
-  snprintf(trace, sizeof trace, "%ld", M.o.trace);
-  snprintf(poll, sizeof poll, "%u", M.o.poll_us);
-  char *args[] = {exe,
-                  "kernel",
-                  "--os-id",
-                  "1",
-                  "--budget",
-                  budget,
-                  "--trace",
-                  trace,
-                  "--trace-file",
-                  M.o.trace_file,
-                  "--scenario",
-                  M.o.scenario,
-                  "--seed",
-                  M.o.seed,
-                  "--dump-dir",
-                  M.o.dump_dir,
-                  "--poll-us",
-                  poll,
-                  "--disk",
-                  M.o.disk,
-                  "--disk-size",
-                  M.o.disk_size,
-                  "--sync-ms",
-                  M.o.sync_ms,
-                  "--cache-mib",
-                  M.o.cache_mib,
-                  NULL};
-  uv_stdio_container_t stdio[5];
-  for (int i = 0; i < 3; i++) {
+  kernel_args(&a, exe, os);
+  uv_stdio_container_t stdio[6];
+  int fds[6] = {0, 1, 2, ksock, os->kd_fd, M.interos_fd};
+  for (int i = 0; i < 6; i++) {
     stdio[i].flags = UV_INHERIT_FD;
-    stdio[i].data.fd = i;
+    stdio[i].data.fd = fds[i];
   }
-  stdio[3].flags = UV_INHERIT_FD;
-  stdio[3].data.fd = sv[1];
-  stdio[4].flags = UV_INHERIT_FD;
-  stdio[4].data.fd = M.kd_fd;
-  uv_process_options_t o = {.file = exe,
-                            .args = args,
-                            .stdio = stdio,
-                            .stdio_count = 5,
-                            .exit_cb = on_kernel_exit};
-  int r = spawn_on_cores(&M.kproc, &o, 1);
+  uv_process_options_t po = {.file = exe,
+                             .args = a.argv,
+                             .stdio = stdio,
+                             .stdio_count = 6,
+                             .exit_cb = on_kernel_exit};
+  os->kproc.data = (void *)(uintptr_t)o;
+  return spawn_on_cores(&os->kproc, &po, os->id);
+}
+
+/* A slot for a new OS: free, its handles closed. */
+static int os_alloc(void) {
+  for (int i = 0; i < MACH_OS_MAX; i++)
+    if (M.os[i].role == OS_FREE && M.os[i].handles == 0 && !M.os[i].up)
+      return i;
+  return -ENOSPC;
+}
+
+/* Boots the next OS (its number is the next) in role `role`: its
+ * kernel-data region, sized before anyone can map it (a reader early in
+ * the boot sees zeros, never a fault past the end of an empty file), its
+ * link and its kernel. */
+static int boot_os(enum os_role role) {
+  int sv[2], o = os_alloc();
+  if (o < 0)
+    return o;
+  struct os_inst *os = &M.os[o];
+  os->kd_fd = memfd_create("uksim-kdata", MFD_CLOEXEC);
+  if (os->kd_fd < 0 || ftruncate(os->kd_fd, sizeof(struct uk_kdata)) < 0 ||
+      socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    int e = -errno;
+    if (os->kd_fd >= 0)
+      close(os->kd_fd);
+    os->kd_fd = -1;
+    return e;
+  }
+  os->role = role;
+  os->id = M.next_os_id++;
+  os->fence_pending = false;
+  os->told_to_halt = false;
+  int r = spawn_kernel(o, sv[1]);
   close(sv[1]);
   if (r < 0) {
     close(sv[0]);
+    os_release(os);
     return r;
   }
-  M.ksock = sv[0];
-  M.kernel_up = true;
-  fcntl(M.ksock, F_SETFL, fcntl(M.ksock, F_GETFL) | O_NONBLOCK);
-  r = uv_poll_init(M.loop, &M.kpoll, M.ksock);
+  os->up = true;
+  os->ksock = sv[0];
+  fcntl(os->ksock, F_SETFL, fcntl(os->ksock, F_GETFL) | O_NONBLOCK);
+  r = uv_poll_init(M.loop, &os->kpoll, os->ksock);
   if (r < 0) {
-    uv_kill_child(&M.kproc, SIGKILL); /* its exit callback follows */
+    close(os->ksock);
+    uv_kill_child(&os->kproc, SIGKILL); /* its exit callback follows */
     return r;
   }
-  outbox_init(&M.kout, M.ksock, &M.kpoll, on_kernel,
+  os->linked = true;
+  os->kpoll.data = (void *)(uintptr_t)o;
+  outbox_init(&os->kout, os->ksock, &os->kpoll, on_kernel,
               UV_READABLE | UV_DISCONNECT);
-  return uv_poll_start(&M.kpoll, UV_READABLE | UV_DISCONNECT, on_kernel);
+  publish_roles();
+  return uv_poll_start(&os->kpoll, UV_READABLE | UV_DISCONNECT, on_kernel);
+}
+
+/* The inter-OS region: created once, mapped by every kernel. */
+static int make_interos(void) {
+  M.interos_fd = memfd_create("uksim-interos", MFD_CLOEXEC);
+  if (M.interos_fd < 0 ||
+      ftruncate(M.interos_fd, sizeof(struct uk_interos)) < 0)
+    return -errno;
+  void *p = mmap(NULL, sizeof(struct uk_interos), PROT_READ | PROT_WRITE,
+                 MAP_SHARED, M.interos_fd, 0);
+  if (p == MAP_FAILED)
+    return -errno;
+  M.io = p;
+  M.io->layout = UK_INTEROS_LAYOUT;
+  M.io->size = sizeof *M.io;
+  __atomic_store_n(&M.io->magic, UK_INTEROS_MAGIC, __ATOMIC_RELEASE);
+  return 0;
+}
+
+/* The machine's own part of a fault: the stamp the backup measures its
+ * detection from, then the fault itself (crash) or its request to the
+ * kernel (panic, hang).  The machine tells no other kernel. */
+static void inject_fault(int c, Uksim__Ctl *req) {
+  Uksim__Fault *f = req->fault;
+  int o = f->os ? os_slot_of_id(f->os) : os_up(OS_ACTIVE);
+  if (o < 0 || !M.os[o].up) {
+    client_reply(c, req->id, -ESRCH, "no such running OS", NULL, -1);
+    return;
+  }
+  if (f->kind < UKSIM__FAULT__KIND__PANIC ||
+      f->kind > UKSIM__FAULT__KIND__CRASH) {
+    client_reply(c, req->id, -EINVAL, "no such fault", NULL, -1);
+    return;
+  }
+  M.io->fault_os = M.os[o].id;
+  M.io->fault_kind = (uint32_t)f->kind;
+  __atomic_store_n(&M.io->fault_ns, uv_hrtime(), __ATOMIC_RELEASE);
+  if (f->kind == UKSIM__FAULT__KIND__CRASH)
+    uv_kill_child(&M.os[o].kproc, SIGKILL);
+  else
+    post_to_os(&M.os[o], req, -1);
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  r.active_os = M.os[o].id;
+  client_reply(c, req->id, 0, NULL, &r, -1);
+}
+
+static void mach_status_reply(int c, uint64_t id) {
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
+  r.active_os = a >= 0 ? M.os[a].id : 0;
+  r.active_pid = a >= 0 ? M.os[a].kproc.pid : 0;
+  r.backup_os = b >= 0 ? M.os[b].id : 0;
+  r.backup_pid = b >= 0 ? M.os[b].kproc.pid : 0;
+  r.failovers = M.failovers;
+  for (int i = 0; i < MACH_OS_MAX; i++)
+    if (M.os[i].role == OS_DEAD) {
+      r.dead_os++;
+      for (int p = 0; p < UK_PROC_MAX; p++)
+        r.conns += M.os[i].conn_fd[p] >= 0;
+      r.icas += M.os[i].held;
+    }
+  client_reply(c, id, 0, NULL, &r, -1);
+}
+
+static void get_interos(int c, uint64_t id) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", M.interos_fd);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  client_reply(c, id, fd < 0 ? -errno : 0, fd < 0 ? "open failed" : NULL, NULL,
+               fd);
+  if (fd >= 0)
+    close(fd);
 }
 
 /* Setup -----------------------------------------------------------------------
@@ -744,6 +1294,9 @@ static int parse(int argc, char **argv) {
       {"disk-size", required_argument, NULL, 'z'},
       {"sync-ms", required_argument, NULL, 'y'},
       {"cache-mib", required_argument, NULL, 'C'},
+      {"backup", no_argument, NULL, 'B'},
+      {"heartbeat-ms", required_argument, NULL, 'E'},
+      {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
       {NULL, 0, NULL, 0}};
   int c, r = 0;
   uint64_t v;
@@ -783,7 +1336,16 @@ static int parse(int argc, char **argv) {
       M.o.nic_port = (uint16_t)v;
     else if (strchr("DzyC", c) != NULL)
       disk_opt(c, optarg); /* the kernel checks them */
-    else if (strchr("nbmtfsSdpcHN", c) == NULL)
+    else if (c == 'B')
+      M.o.backup = true;
+    else if (c == 'E' && (r = num_opt_u64(ME, "--heartbeat-ms", optarg, 1,
+                                          MACH_HEARTBEAT_MS_MAX, 0, &v)) == 0)
+      M.o.heartbeat_ms = (uint32_t)v;
+    else if (c == 'T' &&
+             (r = num_opt_u64(ME, "--heartbeat-timeout-ms", optarg, 1,
+                              MACH_HEARTBEAT_MS_MAX, 0, &v)) == 0)
+      M.o.heartbeat_timeout_ms = (uint32_t)v;
+    else if (strchr("nbmtfsSdpcHNDzyCBET", c) == NULL)
       r = -EINVAL;
   }
   return r < 0 ? -EINVAL : 0;
@@ -810,7 +1372,10 @@ static int watch_signals(void) {
     if (r < 0 || (r = uv_signal_start(&M.sig[i], on_signal, sigs[i])) < 0)
       return r;
   }
-  int r = uv_timer_init(M.loop, &M.stall_timer);
+  int r = uv_signal_init(M.loop, &M.sigchld);
+  if (r < 0 || (r = uv_signal_start(&M.sigchld, on_sigchld, SIGCHLD)) < 0)
+    return r;
+  r = uv_timer_init(M.loop, &M.stall_timer);
   if (r == 0)
     r = uv_timer_start(&M.stall_timer, on_stall_check, STALL_CHECK_MS,
                        STALL_CHECK_MS);
@@ -831,16 +1396,6 @@ static void flush_clients(void) {
     fcntl(cl->sock, F_SETFL, fcntl(cl->sock, F_GETFL) & ~O_NONBLOCK);
     outbox_flush(&cl->out);
   }
-}
-
-/* The kernel-data region, sized here before anyone can map it: a reader
- * early in the boot sees zeros (no magic yet), never a fault past the end
- * of an empty file. */
-static int make_kdata(void) {
-  M.kd_fd = memfd_create("uksim-kdata", MFD_CLOEXEC);
-  if (M.kd_fd < 0 || ftruncate(M.kd_fd, sizeof(struct uk_kdata)) < 0)
-    return -errno;
-  return 0;
 }
 
 static const char *start_error(int r) {
@@ -869,13 +1424,25 @@ int mach_main(int argc, char **argv) {
   M.loop = uv_default_loop();
   for (int i = 0; i < MACH_CLIENTS_MAX; i++)
     M.cl[i].sock = -1;
-  for (int i = 0; i < UK_ICA_MAX; i++)
-    M.ica_fd[i] = -1;
-  if ((r = make_kdata()) < 0 ||
-      (r = mach_fd_limit(UK_ICA_MAX + MACH_FD_RESERVE)) < 0 ||
+  for (int o = 0; o < MACH_OS_MAX; o++) {
+    M.os[o].kd_fd = M.os[o].ksock = -1;
+    for (int i = 0; i < UK_ICA_MAX; i++)
+      M.os[o].ica_fd[i] = -1;
+    for (int p = 0; p < UK_PROC_MAX; p++)
+      M.os[o].conn_fd[p] = -1;
+  }
+  M.next_os_id = 1;
+  /* A dead kernel's processes become ours, not init's (they outlive it). */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if ((r = make_interos()) < 0 ||
+      /* Two OSes' references at once: the active's and a dead one's
+       * until it is taken over (a hard limit of 20000 must do). */
+      (r = mach_fd_limit(2 * (UK_ICA_MAX + UK_PROC_MAX) + MACH_FD_RESERVE)) <
+          0 ||
       (r = watch_signals()) < 0 || (r = listen_control()) < 0 ||
       (r = client_add(fcntl(3, F_DUPFD_CLOEXEC, 0))) != 0 ||
-      (r = part_setup()) < 0 || (r = boot_kernel()) < 0) {
+      (r = part_setup()) < 0 || (r = boot_os(OS_ACTIVE)) < 0 ||
+      (M.o.backup && (r = boot_os(OS_BACKUP)) < 0)) {
     fprintf(stderr, "uksim machine %s: cannot start: %s\n", M.o.name,
             start_error(r));
     if (r != -EADDRINUSE && M.sock_path[0]) {
@@ -887,18 +1454,19 @@ int mach_main(int argc, char **argv) {
   close(3);
   uv_run(M.loop, UV_RUN_DEFAULT);
   flush_clients();
-  outbox_clear(&M.kout);
+  for (int o = 0; o < MACH_OS_MAX; o++)
+    unlink_os(&M.os[o]);
   for (int c = 0; c < MACH_CLIENTS_MAX; c++)
     client_close(c);
   unlink(M.sock_path);
   rmdir(M.dir);
-  for (int i = 0; i < UK_ICA_MAX; i++)
-    if (M.ica_fd[i] >= 0)
-      close(M.ica_fd[i]);
+  for (int o = 0; o < MACH_OS_MAX; o++)
+    os_release(&M.os[o]);
   uv_walk(M.loop, on_walk_close, NULL);
   uv_run(M.loop, UV_RUN_DEFAULT);
   uv_loop_close(M.loop);
-  close(M.kd_fd);
+  munmap(M.io, sizeof *M.io);
+  close(M.interos_fd);
   close(M.lsock);
   return M.status;
 }

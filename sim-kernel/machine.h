@@ -36,7 +36,46 @@ struct mach_opts {
    * (--disk-size, --sync-ms, --cache-mib); "" the kernel's defaults. */
   char disk[256];
   char disk_size[24], sync_ms[24], cache_mib[24];
+  bool backup;          /* boot a BackupOS beside the ActiveOS (Orthros) */
+  uint32_t heartbeat_ms; /* with backup: the active's heartbeat period */
+  uint32_t heartbeat_timeout_ms; /* ... and the backup's patience */
 };
+
+/* Orthros (issue 14).  OS instances the machine keeps at once: the active,
+ * the backup and dead ones whose state the new active has not taken over
+ * yet; a failover that would need more is refused (the machine halts as
+ * when the active dies without a backup). */
+#define MACH_OS_MAX 4
+/* Processes of dead kernels the machine reaps (it is their subreaper). */
+#define MACH_ORPHAN_MAX (2 * UK_PROC_MAX)
+/* Heartbeat defaults and bounds (ms). */
+#define MACH_HEARTBEAT_MS_DEFAULT 10
+#define MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT 50
+#define MACH_HEARTBEAT_MS_MAX 60000
+/* The exit status of a kernel that panicked. */
+#define KERN_PANIC_STATUS 70
+/* The Orthros options of uksim run and demo: MACH_BACKUP_OPTS in their
+ * getopt_long table, MACH_BACKUP_HELP in their usage, and each option
+ * char c given to mach_backup_opt: 1 when it was one of them (set in o),
+ * 0 when not, -1 after a message on stderr. */
+#define MACH_OPT_BACKUP 0x4f01
+#define MACH_OPT_HB 0x4f02
+#define MACH_OPT_HB_TIMEOUT 0x4f03
+#define MACH_BACKUP_OPTS                                                       \
+  {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
+      {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB}, {                \
+    "heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT       \
+  }
+struct mach_opts;
+int mach_backup_opt(const char *prog, int c, const char *arg,
+                    struct mach_opts *o);
+#define MACH_BACKUP_HELP                                                       \
+  "  --backup          boot a BackupOS beside the ActiveOS: it takes over\n" \
+  "                    when the active panics, hangs or crashes\n"           \
+  "  --heartbeat-ms N  the active's heartbeat period (default 10)\n"         \
+  "  --heartbeat-timeout-ms N\n"                                              \
+  "                    the backup declares the active dead after N ms\n"     \
+  "                    without a heartbeat (default 50)\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
  * ipc" gives the measurements behind it. */
@@ -192,6 +231,17 @@ void mach_kdata_unmap(const struct uk_kdata *kd);
 /* Halts the machine; *icas_live gets the ICAs left after every process
  * ended (0 when nothing leaked).  Waits for a booted machine to exit. */
 int mach_halt(mach_client *m, uint32_t *icas_live);
+
+/* Orthros.  Injects a kernel fault (Uksim__Fault__Kind: PANIC, HANG,
+ * CRASH) into OS os (0: the active one). */
+int mach_fault(mach_client *m, int kind, uint32_t os);
+/* The OS instances: *st gets active_os, backup_os, failovers, active_pid,
+ * backup_pid, dead_os (free it with uksim__reply__free_unpacked). */
+int mach_status(mach_client *m, Uksim__Reply **st);
+/* Maps the inter-OS region read-only (unmap with mach_interos_unmap). */
+struct uk_interos;
+int mach_interos(mach_client *m, const struct uk_interos **io);
+void mach_interos_unmap(const struct uk_interos *io);
 
 void mach_close(mach_client *m);
 

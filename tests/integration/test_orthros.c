@@ -1,0 +1,301 @@
+/* Orthros (issue 14): an ActiveOS and a BackupOS on one machine.  The
+ * backup finds a dead active through the PANIC notice or the missing
+ * heartbeat, fences it, becomes the active OS, and the machine boots the
+ * next backup; processes outlive their kernel. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "uksim/interos.h"
+#include "uksim_paths.h"
+
+#define HB_MS 10
+#define TIMEOUT_MS 50
+
+static char trace[256], name[64]; /* of the machine boot_pair booted */
+
+static void boot_pair(mach_client *m) {
+  static int n;
+  struct mach_opts o;
+  mach_opts_default(&o);
+  snprintf(o.name, sizeof o.name, "orthros-%d-%d", (int)getpid(), n++);
+  snprintf(name, sizeof name, "%s", o.name);
+  snprintf(trace, sizeof trace, "%s/%s.jsonl",
+           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
+           o.name);
+  snprintf(o.trace_file, sizeof o.trace_file, "%s", trace);
+  o.backup = true;
+  o.heartbeat_ms = HB_MS;
+  o.heartbeat_timeout_ms = TIMEOUT_MS;
+  cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
+}
+
+static Uksim__Reply *status(mach_client *m) {
+  Uksim__Reply *st;
+  cr_assert_eq(mach_status(m, &st), 0, "status: %s", m->error);
+  return st;
+}
+
+/* Waits until `failovers` failovers happened and both an active and a
+ * backup run again, and the active has sent a heartbeat the backup can
+ * see; returns the active's OS number. */
+static uint32_t await_pair(mach_client *m, uint32_t failovers) {
+  const struct uk_interos *io;
+  cr_assert_eq(mach_interos(m, &io), 0, "%s", m->error);
+  for (int i = 0; i < 1000; i++) {
+    Uksim__Reply *st = status(m);
+    uint32_t a = st->active_os;
+    bool ok = st->failovers == failovers && a && st->backup_os &&
+              io->hb_os == a && io->hb_ns > 0;
+    uksim__reply__free_unpacked(st, NULL);
+    if (ok) {
+      usleep(3 * HB_MS * 1000); /* the new backup sees a heartbeat */
+      mach_interos_unmap(io);
+      return a;
+    }
+    usleep(10 * 1000);
+  }
+  cr_assert_fail("no active and backup pair after %u failovers", failovers);
+  return 0;
+}
+
+/* Waits for detection number n; copies the record. */
+static struct uk_interos await_detection(mach_client *m, uint32_t n) {
+  const struct uk_interos *io;
+  struct uk_interos copy;
+  cr_assert_eq(mach_interos(m, &io), 0, "%s", m->error);
+  for (int i = 0; i < 500 && io->det_count < n; i++)
+    usleep(10 * 1000);
+  memcpy(&copy, io, sizeof copy);
+  mach_interos_unmap(io);
+  cr_assert_geq(copy.det_count, n, "no detection within 5 s");
+  return copy;
+}
+
+/* True once the trace of OS os has a line with both strings. */
+static bool trace_has(uint32_t os, const char *a, const char *b) {
+  char path[300], line[1024];
+  snprintf(path, sizeof path, "%s.os%u", trace, os);
+  for (int i = 0; i < 200; i++) {
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+      found = strstr(line, a) && strstr(line, b);
+    if (f)
+      fclose(f);
+    if (found)
+      return true;
+    usleep(10 * 1000);
+  }
+  return false;
+}
+
+static void halt(mach_client *m) {
+  uint32_t live = 99;
+  cr_assert_eq(mach_halt(m, &live), 0, "halt: %s", m->error);
+  mach_close(m);
+}
+
+/* One fault into the active; returns the detection record. */
+static struct uk_interos fail_once(mach_client *m, int kind, uint32_t n) {
+  uint32_t a = await_pair(m, n - 1);
+  cr_assert_eq(mach_fault(m, kind, 0), 0, "fault: %s", m->error);
+  struct uk_interos d = await_detection(m, n);
+  cr_expect_eq(d.det_dead_os, a);
+  await_pair(m, n);
+  return d;
+}
+
+static void report(const char *fault, const struct uk_interos *d) {
+  printf("orthros: %s found %.3f ms after the fault (%.3f ms after the "
+         "last heartbeat)\n",
+         fault, d->det_since_fault_ns / 1e6, d->det_since_hb_ns / 1e6);
+}
+
+/* A fault only the missing heartbeat can reveal. */
+static struct uk_interos silent_fault(mach_client *m, int kind,
+                                      const char *what) {
+  struct uk_interos d = fail_once(m, kind, 1);
+  cr_expect_eq(d.det_cause, UK_DETECT_TIMEOUT);
+  cr_expect_geq(d.det_since_hb_ns, TIMEOUT_MS * 1000000ull);
+  report(what, &d);
+  cr_expect(trace_has(d.det_by_os, "os-dead", "heartbeat timeout"));
+  return d;
+}
+
+Test(orthros, panic_notice_finds_a_panic_fast, .timeout = 60) {
+  mach_client m;
+  boot_pair(&m);
+  struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
+  cr_expect_eq(d.det_cause, UK_DETECT_PANIC);
+  cr_expect_gt(d.det_since_fault_ns, 0);
+  cr_expect_lt(d.det_since_fault_ns, TIMEOUT_MS * 1000000ull / 2,
+               "panic found %.3f ms after the fault: not << the timeout",
+               d.det_since_fault_ns / 1e6);
+  report("panic", &d);
+  cr_expect(trace_has(d.det_by_os, "os-dead", "panic notice"));
+  halt(&m);
+}
+
+Test(orthros, heartbeat_timeout_finds_a_hang, .timeout = 60) {
+  mach_client m;
+  boot_pair(&m);
+  Uksim__Reply *st = status(&m);
+  pid_t hung = st->active_pid;
+  uksim__reply__free_unpacked(st, NULL);
+  silent_fault(&m, UKSIM__FAULT__KIND__HANG, "hang");
+  cr_expect_eq(kill(hung, 0), -1, "the hung kernel was not fenced");
+  halt(&m);
+}
+
+/* The machine kills the kernel and tells nobody: the cause the backup
+ * gives is the timeout, never a notice. */
+Test(orthros, crash_is_found_by_the_missing_heartbeat_only, .timeout = 60) {
+  mach_client m;
+  boot_pair(&m);
+  silent_fault(&m, UKSIM__FAULT__KIND__CRASH, "crash");
+  halt(&m);
+}
+
+Test(orthros, five_failovers_in_a_row, .timeout = 120) {
+  static const int kinds[] = {
+      UKSIM__FAULT__KIND__PANIC, UKSIM__FAULT__KIND__HANG,
+      UKSIM__FAULT__KIND__CRASH, UKSIM__FAULT__KIND__PANIC,
+      UKSIM__FAULT__KIND__CRASH, UKSIM__FAULT__KIND__HANG};
+  mach_client m;
+  boot_pair(&m);
+  for (uint32_t i = 0; i < 6; i++) {
+    struct uk_interos d = fail_once(&m, kinds[i], i + 1);
+    cr_expect_eq(d.det_cause,
+                 kinds[i] == UKSIM__FAULT__KIND__PANIC ? UK_DETECT_PANIC
+                                                       : UK_DETECT_TIMEOUT,
+                 "failover %u", i + 1);
+  }
+  Uksim__Reply *st = status(&m);
+  cr_expect_eq(st->failovers, 6);
+  cr_expect_eq(st->active_os, 7, "the 7th OS is active");
+  cr_expect_eq(st->backup_os, 8);
+  uksim__reply__free_unpacked(st, NULL);
+  /* The 7th OS serves. */
+  char *a[] = {"-c", "exit 5"};
+  int64_t w = h_spawn(&m, "/bin/sh", a, 2, "after", NULL);
+  cr_expect_eq(h_wait(&m, w), 5);
+  halt(&m);
+}
+
+Test(orthros, a_backup_dying_on_standby_is_replaced, .timeout = 60) {
+  mach_client m;
+  boot_pair(&m);
+  await_pair(&m, 0);
+  cr_assert_eq(
+      mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
+      "%s", m.error);
+  char *a[] = {"--count", "3000"};
+  int64_t w = h_spawn(&m, "ctr_load", a, 2, "load", NULL);
+  Uksim__Reply *st = status(&m);
+  pid_t backup = st->backup_pid;
+  uint32_t active = st->active_os;
+  uksim__reply__free_unpacked(st, NULL);
+  cr_assert_eq(kill(backup, SIGKILL), 0);
+  bool replaced = false;
+  for (int i = 0; i < 500 && !replaced; i++) {
+    st = status(&m);
+    replaced = st->backup_os == 3 && st->backup_pid != backup;
+    cr_expect_eq(st->active_os, active, "the active changed");
+    cr_expect_eq(st->failovers, 0);
+    uksim__reply__free_unpacked(st, NULL);
+    usleep(10 * 1000);
+  }
+  cr_expect(replaced, "no new backup");
+  cr_expect_eq(h_wait(&m, w), 0, "the active stopped serving");
+  halt(&m);
+}
+
+/* A process whose kernel crashes is not killed with it: its connection is
+ * held by the machine and handed to the new kernel. */
+static bool alive(pid_t pid) {
+  char path[64], st[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return false;
+  bool ok = fgets(st, sizeof st, f) != NULL;
+  fclose(f);
+  const char *s = ok ? strrchr(st, ')') : NULL;
+  return s && s[1] == ' ' && s[2] != 'Z' && s[2] != 'X';
+}
+
+Test(orthros, processes_outlive_their_kernel, .timeout = 60) {
+  mach_client m;
+  int srv, load;
+  boot_pair(&m);
+  await_pair(&m, 0);
+  cr_assert_eq(
+      mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, &srv), 0,
+      "%s", m.error);
+  char *a[] = {"--forever"};
+  cr_assert_eq(mach_spawn(&m, "ctr_load", a, 1, "load", 0, &load), 0, "%s",
+               m.error);
+  const struct uk_kdata *kd;
+  cr_assert_eq(mach_kdata(&m, &kd, NULL), 0, "%s", m.error);
+  pid_t psrv = kd->proc[srv].pid, pload = kd->proc[load].pid;
+  mach_kdata_unmap(kd);
+  usleep(100 * 1000); /* calls in a loop */
+  struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__CRASH, 1);
+  usleep(200 * 1000);
+  cr_expect(alive(pload), "the application died with its kernel");
+  cr_expect(alive(psrv), "the server died with its kernel");
+  /* The new kernel received the dead one's state: both connections. */
+  cr_expect(trace_has(d.det_by_os, "takeover", "2 connections"),
+            "the new kernel did not receive both connections");
+  halt(&m);
+  usleep(100 * 1000);
+  cr_expect(!alive(pload) && !alive(psrv), "orphans outlived the machine");
+}
+
+/* The heartbeat timers are real-time and in the background: a lock-step
+ * scenario run with a backup gives the trace it gives without one. */
+static void run_sha(const char *extra, char *sha, size_t len) {
+  char cmd[1024], line[512];
+  snprintf(cmd, sizeof cmd, "%s run %s/crash-mid-stream.scn --quiet %s 2>&1",
+           UKSIM_EXE_DEFAULT, UKSIM_SCENARIO_DIR, extra);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  sha[0] = '\0';
+  while (fgets(line, sizeof line, f)) {
+    const char *s = strstr(line, "trace sha256 ");
+    if (s)
+      snprintf(sha, len, "%s", s + 13);
+  }
+  cr_expect_eq(pclose(f), 0, "uksim run %s failed", extra);
+}
+
+Test(orthros, a_backup_does_not_change_a_lockstep_run, .timeout = 120) {
+  char a[128], b[128];
+  run_sha("", a, sizeof a);
+  run_sha("--backup", b, sizeof b);
+  cr_expect(a[0] != '\0', "no trace hash");
+  cr_expect_str_eq(a, b);
+}
+
+Test(orthros, uksim_fault_injects_and_refuses_bad_usage, .timeout = 60) {
+  mach_client m;
+  char cmd[512];
+  boot_pair(&m);
+  await_pair(&m, 0);
+  snprintf(cmd, sizeof cmd, "%s fault --name %s kernel bogus 2>/dev/null",
+           UKSIM_EXE_DEFAULT, name);
+  cr_expect_eq(WEXITSTATUS(system(cmd)), 2);
+  snprintf(cmd, sizeof cmd, "%s fault --name %s kernel panic",
+           UKSIM_EXE_DEFAULT, name);
+  cr_expect_eq(WEXITSTATUS(system(cmd)), 0);
+  struct uk_interos d = await_detection(&m, 1);
+  cr_expect_eq(d.det_cause, UK_DETECT_PANIC);
+  await_pair(&m, 1);
+  halt(&m);
+}
