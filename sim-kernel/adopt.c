@@ -68,7 +68,8 @@ static void decide_procs(const struct uk_kdata *kd, struct adopt_plan *pl) {
     if (pp->state == UK_PROC_FREE)
       continue;
     struct adopt_proc *a = &pl->proc[p];
-    a->pid = pp->pid;
+    /* An attached program is not ours to end: its connection ends. */
+    a->pid = pp->flags & UK_PROC_F_ATTACHED ? 0 : pp->pid;
     a->why = why_not_moved(kd, p);
     a->moved = a->why == NULL;
     if (a->moved)
@@ -367,6 +368,10 @@ int adopt_tables(const struct uk_kdata *dead, struct uk_kdata *mine,
   memcpy(mine, dead, sizeof *mine);
   mine->hdr = hdr;
   mine->ctr = ctr;
+  /* The buffer cache is the dead kernel's own: its dirty blocks are
+   * written back from the dead region (kdisk_writeback_from), and this
+   * kernel starts a cache of its own. */
+  memset(&mine->bcache, 0, sizeof mine->bcache);
   decide_procs(mine, pl);
   prune_reqs(mine, pl); /* needs the dead servers' links for the queues */
   prune_icas(mine, pl);

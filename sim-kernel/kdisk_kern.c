@@ -92,16 +92,20 @@ static int host_disk_sync(void *arg) {
   return -EAGAIN;
 }
 
-int kern__disk_start(struct kern *k, const struct kern_disk_opts *o) {
+int kern__disk_open(struct kern *k, const struct kern_disk_opts *o) {
   char err[256];
   if (o->path == NULL)
     return 0;
   int r = kdisk_open(o->path, &k->disk, err, sizeof err);
-  if (r < 0) {
+  if (r < 0)
     fprintf(stderr, "uksim kernel: disk %s: %s%s\n", o->path,
             r == -EBUSY ? "in use by another owner: " : "", err);
-    return r;
-  }
+  return r;
+}
+
+void kern__disk_cache(struct kern *k, const struct kern_disk_opts *o) {
+  if (k->disk == NULL)
+    return;
   struct bcache_seg_ops ops = {
       .seg_new = seg_new, .seg_drop = seg_drop, .arg = k};
   k->bc =
@@ -118,7 +122,13 @@ int kern__disk_start(struct kern *k, const struct kern_disk_opts *o) {
   kern__trace(k, "disk %s: %llu MiB, cache up to %u MiB, sync every %llu ms",
               o->path, (unsigned long long)(o->size >> 20), o->cache_mib,
               (unsigned long long)o->sync_ms);
-  return 0;
+}
+
+int kern__disk_start(struct kern *k, const struct kern_disk_opts *o) {
+  int r = kern__disk_open(k, o);
+  if (r == 0)
+    kern__disk_cache(k, o);
+  return r;
 }
 
 void kern__disk_halt(struct kern *k) {

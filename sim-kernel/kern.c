@@ -873,6 +873,7 @@ static void do_ctl_attach(struct kern *k, uint64_t id, const Uksim__Attach *a) {
     return;
   }
   k->proc[p].attached = true;
+  k->kd->proc[p].flags |= UK_PROC_F_ATTACHED;
   k->kd->proc[p].pid = a->pid;
   kos_conn_hold(k, (uint32_t)p, sv[0]);
   k->kd->ctr.spawned++;
@@ -1143,8 +1144,9 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     fprintf(stderr, "uksim kernel: the mount driver #M could not register\n");
     return 1;
   }
-  if (kern__disk_start(&k, &disk) < 0)
-    return 1;
+  k.disk_opts = disk;
+  if (k.os.role == KOS_ACTIVE && kern__disk_start(&k, &disk) < 0)
+    return 1; /* a backup's disk is the active's until a failover */
   if (scenario &&
       k.ops->start(&k, scenario, seed_v, seed != NULL, dump_dir) < 0)
     return 1;

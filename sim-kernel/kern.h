@@ -201,6 +201,13 @@ struct kern_os {
   uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
 };
 
+struct kern_disk_opts {
+  const char *path; /* NULL: no disk */
+  uint64_t size;    /* bytes, KDISK_SIZE_DEFAULT */
+  uint64_t sync_ms; /* write-back period, 0: only on "sync" */
+  uint32_t cache_mib;
+};
+
 struct kern {
   uv_loop_t *loop;
   struct kern_os os;
@@ -264,6 +271,7 @@ struct kern {
   void *exec; /* the executor's run, or NULL */
   /* The disk and its buffer cache (kdisk_kern.c); NULL without a disk. */
   struct kdisk *disk;
+  struct kern_disk_opts disk_opts; /* a backup opens the disk at a failover */
   struct bcache *bc;
   struct ktimer disk_sync; /* --sync-ms: the periodic write-back */
   struct ktimer disk_wb;   /* the write-back a waiting write asked for */
@@ -408,13 +416,15 @@ void kern__ns_resume(struct kern *k, uint32_t p);
 /* Retries every namespace call waiting on a servant (-EAGAIN). */
 void kern__ns_retry(struct kern *k);
 /* kdisk_kern.c: the disk (--disk ...) and its buffer cache. */
-struct kern_disk_opts {
-  const char *path; /* NULL: no disk */
-  uint64_t size;    /* bytes, KDISK_SIZE_DEFAULT */
-  uint64_t sync_ms; /* write-back period, 0: only on "sync" */
-  uint32_t cache_mib;
-};
 int kern__disk_start(struct kern *k, const struct kern_disk_opts *o);
+/* Its two halves, for a failover that writes the dead kernel's dirty
+ * blocks back in between (kfailover.c): the device (LevelDB's lock), then
+ * this kernel's own cache. */
+int kern__disk_open(struct kern *k, const struct kern_disk_opts *o);
+void kern__disk_cache(struct kern *k, const struct kern_disk_opts *o);
+/* kfailover.c: the failover steps on the new active kernel, once the
+ * machine has handed over the dead OS's state (k->os.adopt_*). */
+void kern__failover(struct kern *k);
 void kern__disk_halt(struct kern *k); /* writes back, frees the cache */
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);

@@ -316,6 +316,7 @@ static void takeover_check(struct kern *k) {
   kern__event(k, &(struct kern_ev){.ev = "takeover",
                                    .status = (int)o->adopt_conns,
                                    .text = text});
+  kern__failover(k);
   if (k->events)
     fflush(k->events);
 }

@@ -1035,8 +1035,7 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
   snprintf(a->id, sizeof a->id, "%u", os->id);
   uint64_t usable = part_usable_bytes(&M.part, os->id);
   snprintf(a->budget, sizeof a->budget, "%llu",
-           (unsigned long long)(usable ? usable
-                                       : M.o.block_size * M.o.blocks));
+           (unsigned long long)(usable ? usable : M.o.block_size * M.o.blocks));
   snprintf(a->trace, sizeof a->trace, "%ld", M.o.trace);
   snprintf(a->poll, sizeof a->poll, "%u", M.o.poll_us);
   snprintf(a->hb, sizeof a->hb, "%u", M.o.backup ? M.o.heartbeat_ms : 0);
@@ -1047,40 +1046,15 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
     snprintf(a->trace_file, sizeof a->trace_file, "%s.os%u", M.o.trace_file,
              os->id);
   bool first = os->id == 1; /* a scenario runs on the 1st OS only */
-  char *v[] = {exe,
-               "kernel",
-               "--os-id",
-               a->id,
-               "--role",
-               os->role == OS_ACTIVE ? "active" : "backup",
-               "--heartbeat-ms",
-               a->hb,
-               "--heartbeat-timeout-ms",
-               a->hbt,
-               "--budget",
-               a->budget,
-               "--trace",
-               a->trace,
-               "--trace-file",
-               a->trace_file,
-               "--scenario",
-               first ? M.o.scenario : "",
-               "--seed",
-               first ? M.o.seed : "",
-               "--dump-dir",
-               first ? M.o.dump_dir : "",
-               "--poll-us",
-               a->poll,
-               /* the disk is the active's: a backup opens it at a takeover */
-               "--disk",
-               os->role == OS_ACTIVE ? M.o.disk : "",
-               "--disk-size",
-               M.o.disk_size,
-               "--sync-ms",
-               M.o.sync_ms,
-               "--cache-mib",
-               M.o.cache_mib,
-               NULL};
+  char *v[] = {exe, "kernel", "--os-id", a->id, "--role",
+               os->role == OS_ACTIVE ? "active" : "backup", "--heartbeat-ms",
+               a->hb, "--heartbeat-timeout-ms", a->hbt, "--budget", a->budget,
+               "--trace", a->trace, "--trace-file", a->trace_file, "--scenario",
+               first ? M.o.scenario : "", "--seed", first ? M.o.seed : "",
+               "--dump-dir", first ? M.o.dump_dir : "", "--poll-us", a->poll,
+               /* a backup opens the disk only when it takes over */
+               "--disk", M.o.disk, "--disk-size", M.o.disk_size, "--sync-ms",
+               M.o.sync_ms, "--cache-mib", M.o.cache_mib, NULL};
   memcpy(a->argv, v, sizeof v);
 }
 

@@ -146,6 +146,9 @@ struct uk_proc {
 /* uk_proc.flags: the process moves to the backup OS at a failover (seed
  * 001 §2.6: protected processes are chosen in advance; the others end). */
 #define UK_PROC_F_PROTECT 0x1u
+/* ... and it came by Attach (uksim sh, uksim mount): a program of its own,
+ * which a takeover never signals (its connection just ends). */
+#define UK_PROC_F_ATTACHED 0x2u
 
 enum uk_svc_state {
   UK_SVC_FREE = 0,

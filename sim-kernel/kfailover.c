@@ -1,0 +1,110 @@
+/* The failover on the new active kernel (Orthros, seed 001 §2.4–§2.6),
+ * once the machine has fenced the dead OS and handed over what it holds
+ * of it (kos.c: its kernel-data region read-only, its processes'
+ * connections, its ICAs).  In the paper's order, each step a "failover"
+ * event naming it and its duration in microseconds:
+ *
+ *   devices    the user disk opens here (LevelDB's lock was the dead
+ *              kernel's; the fence freed it)
+ *   filecache  the dead kernel's dirty blocks are written back from its
+ *              buffer-cache table and cache ICAs (kdisk_writeback_fds):
+ *              only dirty blocks, in atomic batches, before any process
+ *              runs
+ *   processes  the protected processes and what they own are rebuilt
+ *              from the dead kernel's tables (kern__adopt, adopt.h), the
+ *              others end
+ *   servers    (inside the same step) services restart by the AnT fault
+ *              path; their registration comes later, on the loop
+ *   cache      this kernel's own buffer cache starts
+ *
+ * Re-partition and the next backup's boot are the machine's.  Nothing
+ * here has any help from the dead OS: every fact is read from what it
+ * left behind.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "adopt.h"
+#include "kdisk.h"
+#include "kern.h"
+#include "uksim/xalloc.h"
+
+static uint64_t step_start;
+
+static void step_done(struct kern *k, const char *step, int status,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void step_done(struct kern *k, const char *step, int status,
+                      const char *fmt, ...) {
+  char text[160];
+  uint64_t us = (uv_hrtime() - step_start) / 1000;
+  int n =
+      snprintf(text, sizeof text, "%s %llu us: ", step, (unsigned long long)us);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text + n, sizeof text - (size_t)n, fmt, ap);
+  va_end(ap);
+  kern__trace(k, "failover: %s", text);
+  kern__event(
+      k, &(struct kern_ev){
+             .ev = "failover", .op = step, .status = status, .text = text});
+  step_start = uv_hrtime();
+}
+
+static void devices(struct kern *k) {
+  int r = kern__disk_open(k, &k->disk_opts);
+  step_done(k, "devices", r, "%s",
+            k->disk_opts.path == NULL ? "no disk"
+            : r < 0                   ? "the disk did not open"
+                                      : "the disk is ours");
+}
+
+static void file_cache(struct kern *k, const struct uk_kdata *dead) {
+  struct kdisk_wb_stats st = {0};
+  int r =
+      k->disk ? kdisk_writeback_fds(dead, k->os.adopt_ica_fd, k->disk, &st) : 0;
+  step_done(k, "filecache", r,
+            "%u dirty blocks written back in %u batches, %u torn", st.written,
+            st.batches, st.torn);
+}
+
+static void processes(struct kern *k, const struct uk_kdata *dead) {
+  struct adopt_plan *pl = xcalloc(1, sizeof *pl);
+  int r = kern__adopt(k, dead, k->os.adopt_conn_fd, k->os.adopt_ica_fd, pl);
+  for (uint32_t p = 0; r == 0 && p < UK_PROC_MAX; p++)
+    if (pl->proc[p].moved && k->proc[p].sock >= 0)
+      kos_conn_hold(k, p, k->proc[p].sock); /* the machine keeps its end */
+  uint32_t restarted = 0;
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+    restarted += pl->restart_svc[s];
+  step_done(k, "processes", r,
+            "%u moved, %u ended, %u refused, %u requests and %u ICAs kept, "
+            "%u services restart%s",
+            pl->moved, pl->ended, pl->refused, pl->reqs_moved, pl->icas_moved,
+            restarted, pl->ns_torn ? ", namespaces torn" : "");
+  free(pl);
+}
+
+void kern__failover(struct kern *k) {
+  size_t size = sizeof(struct uk_kdata);
+  step_start = uv_hrtime();
+  const struct uk_kdata *dead =
+      mmap(NULL, size, PROT_READ, MAP_SHARED, k->os.adopt_kd_fd, 0);
+  if (dead == MAP_FAILED) {
+    kern__trace(k, "failover: the dead kernel's data cannot be mapped");
+    return;
+  }
+  devices(k);
+  file_cache(k, dead);
+  processes(k, dead);
+  kern__disk_cache(k, &k->disk_opts);
+  step_done(k, "cache", 0, "this kernel's buffer cache is up");
+  munmap((void *)dead, size);
+  close(k->os.adopt_kd_fd);
+  k->os.adopt_kd_fd = -1;
+}
