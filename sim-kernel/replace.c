@@ -513,9 +513,10 @@ static void restart(struct kern *k, uint32_t s) {
   svc_event(k, "restart", s, UK_NIL, (uint32_t)n, kd_proc(k, n)->name);
 }
 
-/* Server p of s failed: answer what it was processing, park the rest and
- * start another instance.  Returns false when the service must go down. */
-static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
+/* The requests server of s was processing fail (-ECONNRESET: done or not,
+ * nobody knows), except those it kept in its state, which wait for the
+ * next instance; returns how many it kept. */
+static uint32_t fail_held(struct kern *k, uint32_t s) {
   struct uk_svc *sv = kd_svc(k, s);
   uint32_t kept = 0;
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
@@ -529,6 +530,14 @@ static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
     sv->held--;
     kern__fail_request(k, i, -ECONNRESET);
   }
+  return kept;
+}
+
+/* Server p of s failed: answer what it was processing, park the rest and
+ * start another instance.  Returns false when the service must go down. */
+static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
+  struct uk_svc *sv = kd_svc(k, s);
+  uint32_t kept = fail_held(k, s);
   move_all(k, UK_HOLD_PROC, p, UK_HOLD_SVC, s, KABI_ICA_NONE); /* park */
   kern__trace(k, "%s: %u kept requests wait for the next instance", sv->name,
               kept);
@@ -539,21 +548,9 @@ static bool restart_after_fault(struct kern *k, uint32_t p, uint32_t s) {
 }
 
 void rep_takeover(struct kern *k, uint32_t s) {
-  struct uk_svc *sv = kd_svc(k, s);
-  uint32_t kept = 0;
-  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
-    struct uk_req *r = &k->kd->req[i];
-    if (r->state != UK_REQ_IN_SERVICE || r->svc != s)
-      continue;
-    if (r->kept) {
-      kept++;
-      continue;
-    }
-    sv->held--;
-    kern__fail_request(k, i, -ECONNRESET);
-  }
+  uint32_t kept = fail_held(k, s);
   kern__trace(k, "takeover: %s restarts, %u kept requests wait for it",
-              sv->name, kept);
+              kd_svc(k, s)->name, kept);
   svc_event(k, "fault", s, UK_NIL, UK_NIL, "its OS died");
   restart(k, s);
 }
