@@ -99,6 +99,24 @@ static unsigned char sent_payload[KABI_PAYLOAD_MAX];
 /* How many times one call may be restarted: each restart is a kernel that
  * died holding it, so more than a few means something else is wrong. */
 #define RESTART_MAX 8
+#define STALE_MAX 4
+
+/* The answer to call seq.  An answer to an earlier call comes when a
+ * kernel that took this process over answered again a call its dead
+ * predecessor had answered (it looked unanswered in the tables): dropped,
+ * a few at most.  Returns the packet's length, 0 for the end of the
+ * connection, or -errno (-EPROTO for an answer out of order). */
+static long recv_for(kabi_msg *m, uint32_t seq) {
+  for (int stale = 0; stale <= STALE_MAX; stale++) {
+    long n = recv_answer(m);
+    if (n <= 0 || m->hdr.seq == seq)
+      return n;
+    kabi_msg_close_fds(m);
+    if ((int32_t)(m->hdr.seq - seq) > 0)
+      return -EPROTO;
+  }
+  return -EPROTO;
+}
 
 int uk__call(kabi_msg *m) {
   int r = uk__conn_init();
@@ -115,15 +133,11 @@ int uk__call(kabi_msg *m) {
     r = kabi_sendmsg(kfd, m);
     if (r < 0)
       return r;
-    long n = recv_answer(m);
+    long n = recv_for(m, seq);
     if (n == 0)
       return -ECONNRESET; /* the kernel went away */
     if (n < 0)
       return (int)n;
-    if (m->hdr.seq != seq) {
-      kabi_msg_close_fds(m);
-      return -EPROTO;
-    }
     if (m->hdr.op != KABI_ANS_RESTART)
       return m->hdr.status;
     if (restarts == RESTART_MAX)

@@ -305,6 +305,18 @@ static uint32_t req_of_call(const struct uk_kdata *kd, uint32_t p,
   return 0;
 }
 
+/* The ICA the ICA_CREATE number seq of p made, if it made one. */
+static uint32_t ica_of_call(const struct uk_kdata *kd, uint32_t p,
+                            uint32_t seq) {
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    const struct uk_ica_ent *e = &kd->ica[i];
+    if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
+        e->holder == p && e->made_by_seq == seq)
+      return KABI_ICA_ID(i, e->gen);
+  }
+  return 0;
+}
+
 static void decide_waiting(struct uk_kdata *kd, uint32_t p,
                            struct adopt_proc *a) {
   struct uk_proc *pp = &kd->proc[p];
@@ -337,7 +349,13 @@ static void decide_cut(struct uk_kdata *kd, uint32_t p, struct adopt_proc *a) {
     }
     return;
   }
-  a->call = op == KABI_LOOKUP || op == KABI_AWAIT || op == KABI_SLEEP
+  if (op == KABI_ICA_CREATE && (a->req = ica_of_call(kd, p, a->seq)) != 0) {
+    a->call = ADOPT_ANSWER_ICA;
+    return;
+  }
+  a->call = op == KABI_LOOKUP || op == KABI_AWAIT || op == KABI_SLEEP ||
+                    op == KABI_ICA_CREATE || op == KABI_ICA_ATTACH ||
+                    op == KABI_ICA_RELEASE
                 ? ADOPT_RESTART
                 : ADOPT_INTR;
 }

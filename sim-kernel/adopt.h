@@ -38,9 +38,15 @@
  *   cut short in SEND/CALL, its request exists      -> ADOPT_ANSWER_SEND /
  *       (found by uk_req.client_seq == call_seq)       ADOPT_WAIT_RESULT
  *   cut short in SEND/CALL, no request              -> ADOPT_RESTART
- *   cut short in LOOKUP, AWAIT, SLEEP               -> ADOPT_RESTART
- *   cut short in anything else (ICA create/release/ -> ADOPT_INTR: answered
- *       attach, a namespace call that had started)     -EINTR, since what
+ *   cut short in ICA_CREATE, its ICA exists         -> ADOPT_ANSWER_ICA
+ *       (uk_ica_ent.made_by_seq == call_seq)
+ *   cut short in ICA_CREATE before its ICA,         -> ADOPT_RESTART
+ *       LOOKUP, AWAIT, SLEEP, ICA_ATTACH, or
+ *       ICA_RELEASE (again: a release done already
+ *       answers that the id is gone, its generation
+ *       having moved on, never another ICA)
+ *   cut short in anything else (a namespace call    -> ADOPT_INTR: answered
+ *       that had started, a server's call)             -EINTR, since what
  *                                                       of it was done
  *                                                       cannot be known
  *   no call in the kernel                           -> ADOPT_IDLE
@@ -60,6 +66,7 @@ enum adopt_call {
   ADOPT_IDLE = 0,
   ADOPT_WAIT_RESULT, /* stays WAITING on wait_req (0: any) */
   ADOPT_ANSWER_SEND, /* answer the SEND with request id req */
+  ADOPT_ANSWER_ICA,  /* answer the ICA_CREATE with the ICA it made (req) */
   ADOPT_RESTART,     /* answer KABI_ANS_RESTART */
   ADOPT_INTR,        /* answer -EINTR */
 };

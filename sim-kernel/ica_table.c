@@ -36,6 +36,7 @@ int kern_ica_alloc(struct uk_kdata *kd, uint32_t kind, uint64_t size,
     e->kind = (uint8_t)kind;
     e->size = size;
     e->holder_kind = UK_HOLD_NONE;
+    e->made_by_seq = proc < UK_PROC_MAX ? kd->proc[proc].call_seq : 0;
     kern_ica_move(kd, KABI_ICA_ID(i, e->gen), UK_HOLD_PROC, proc);
     *id = KABI_ICA_ID(i, e->gen);
     return 0;

@@ -35,8 +35,10 @@ static void take_icas(struct kern *k, int *ica_fd) {
     const struct uk_ica_ent *e = &k->kd->ica[i];
     if (e->state != UK_ICA_LIVE || ica_fd[i] < 0) {
       close_fd(&ica_fd[i]);
-      if (e->state == UK_ICA_LIVE) /* its memory is gone: so is the ICA */
+      if (e->state == UK_ICA_LIVE) { /* its memory is gone: so is the ICA */
+        kern__trace(k, "takeover: ica %u had no memory from the machine", i);
         kern_ica_free(k->kd, KABI_ICA_ID(i, e->gen));
+      }
       continue;
     }
     k->ica_fd[i] = ica_fd[i];
@@ -90,6 +92,9 @@ static void answer_call(struct kern *k, uint32_t p,
     kern__answer(k, p, &m);
     return;
   }
+  case ADOPT_ANSWER_ICA:
+    kern__answer_ica(k, p, a->seq, a->req);
+    return;
   case ADOPT_RESTART:
     kabi_msg_init(&m, KABI_ANS_RESTART, a->seq, 0, NULL, 0);
     kern__answer(k, p, &m);
@@ -101,8 +106,9 @@ static void answer_call(struct kern *k, uint32_t p,
 }
 
 static const char *call_name(enum adopt_call c) {
-  static const char *n[] = {"idle", "waits for its result", "send answered",
-                            "restarted", "interrupted"};
+  static const char *n[] = {"idle",          "waits for its result",
+                            "send answered", "ICA create answered",
+                            "restarted",     "interrupted"};
   return n[c];
 }
 

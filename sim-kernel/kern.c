@@ -177,11 +177,14 @@ void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
   if (k->proc[p].run == KS_BLOCKED)
     k->proc[p].run = KS_RUNNING;            /* lock-step: it runs again */
   k->proc[p].last_call_ns = kern__now_ns(); /* silence counts from here */
-  k->kd->proc[p].answered_seq = m->hdr.seq;
   if (sock < 0)
     return;
   m->hdr.flags = (m->hdr.flags & ~KABI_CPU_MASK) | cpu_flags(k);
   int r = kabi_sendmsg(sock, m);
+  /* After the send: a kernel that dies between the two leaves a call
+   * that looks unanswered; its successor answers it again, and the
+   * library drops the older answer (lib/conn.c). */
+  k->kd->proc[p].answered_seq = m->hdr.seq;
   if (r == -EAGAIN) {
     /* A process has at most one call in flight, so its socket never fills
      * unless it sends calls without reading answers: it breaks the ABI. */

@@ -223,6 +223,9 @@ struct uk_ica_ent {
   uint8_t holder_kind; /* enum uk_holder_kind */
   uint8_t pad[3];
   uint32_t holder;
+  /* The call that made it (its creator's call_seq): a kernel taking the
+   * creator over finds an ICA_CREATE cut short by its kernel's death. */
+  uint32_t made_by_seq;
   uint64_t size;
 };
 

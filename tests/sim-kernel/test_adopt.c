@@ -311,17 +311,36 @@ Test(adopt, a_send_cut_short_before_its_request_restarts) {
   cr_assert_eq(plan->proc[PA].call, ADOPT_RESTART);
 }
 
-Test(adopt, a_table_changing_call_cut_short_is_interrupted) {
+Test(adopt, a_namespace_call_cut_short_is_interrupted) {
   dead->proc[PA].call_seq = 6;
-  dead->proc[PA].call_op = KABI_ICA_CREATE;
+  dead->proc[PA].call_op = KABI_NS; /* it may have changed tables */
   adopt_ok();
   cr_assert_eq(plan->proc[PA].call, ADOPT_INTR);
-  build_dead();
-  kern_kdata_init(mine, 200, 2, 1ull << 30);
+}
+
+Test(adopt, calls_without_effects_cut_short_restart) {
+  uint16_t ops[] = {KABI_LOOKUP, KABI_ICA_CREATE, KABI_ICA_RELEASE,
+                    KABI_ICA_ATTACH};
+  for (int i = 0; i < 4; i++) {
+    build_dead();
+    kern_kdata_init(mine, 200, 2, 1ull << 30);
+    dead->proc[PA].call_seq = 6;
+    dead->proc[PA].call_op = ops[i];
+    adopt_ok();
+    cr_assert_eq(plan->proc[PA].call, ADOPT_RESTART, "op %u", ops[i]);
+  }
+}
+
+Test(adopt, an_ica_create_cut_short_after_its_ica_is_answered_with_it) {
   dead->proc[PA].call_seq = 6;
-  dead->proc[PA].call_op = KABI_LOOKUP;
+  dead->proc[PA].call_op = KABI_ICA_CREATE;
+  uint32_t id;
+  cr_assert_geq(kern_ica_alloc(dead, KABI_ICA_DATA, 4096, PA, &id), 0);
+  cr_assert_eq(dead->ica[KABI_ICA_INDEX(id)].made_by_seq, 6,
+               "kern_ica_alloc records the creating call");
   adopt_ok();
-  cr_assert_eq(plan->proc[PA].call, ADOPT_RESTART);
+  cr_assert_eq(plan->proc[PA].call, ADOPT_ANSWER_ICA);
+  cr_assert_eq(plan->proc[PA].req, id, "made once, not twice");
 }
 
 /* What cannot be taken over -------------------------------------------------*/

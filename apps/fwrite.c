@@ -1,0 +1,83 @@
+/* fwrite: a file-writing application for the failover tests (Orthros,
+ * seed 001 §5.1: "a process that reads and writes a file").
+ *
+ *   fwrite SRV FILE N
+ *
+ * Mounts /srv/SRV on /n, creates /n/FILE and writes N records of
+ * FWRITE_REC bytes ("rec 00000042\n" padded), record i at offset
+ * i * FWRITE_REC, one ns_pwrite each.  A write that fails (its server died
+ * holding it: -ECONNRESET; or was down for a moment) is written again,
+ * after a pause, up to FWRITE_RETRIES times: a write at a fixed offset is
+ * the same write twice, so the file ends with each record once whatever
+ * happened to the first try.  Exits 0 when all N are written, 1 on an
+ * error that lasts, 2 on bad usage. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uksim/ap.h"
+#include "uksim/ns.h"
+
+#define FWRITE_REC 32
+#define FWRITE_RETRIES 200
+#define FWRITE_PAUSE_NS (10 * 1000 * 1000)
+
+/* A server posts itself just after it registers: its entry may be a
+ * moment late. */
+static int mount_srv(const char *srv) {
+  char path[64];
+  snprintf(path, sizeof path, "/srv/%s", srv);
+  int fd = ns_open(path, NS_ORDWR);
+  for (int t = 0; fd == -ENOENT && t < FWRITE_RETRIES; t++) {
+    ap_sleep(FWRITE_PAUSE_NS);
+    fd = ns_open(path, NS_ORDWR);
+  }
+  if (fd < 0)
+    return fd;
+  int r = ns_mount(fd, "/n", NS_MREPL | NS_MCREATE, "");
+  ns_close(fd);
+  return r;
+}
+
+static long put(int fd, long i) {
+  char rec[FWRITE_REC];
+  memset(rec, ' ', sizeof rec);
+  int len = snprintf(rec, sizeof rec, "rec %08ld", i % 100000000);
+  rec[len] = ' '; /* padded with spaces, a newline last */
+  rec[FWRITE_REC - 1] = '\n';
+  long r = -EIO;
+  for (int t = 0; t < FWRITE_RETRIES; t++) {
+    r = ns_pwrite(fd, rec, FWRITE_REC, (uint64_t)i * FWRITE_REC);
+    if (r == FWRITE_REC)
+      return 0;
+    ap_sleep(FWRITE_PAUSE_NS);
+  }
+  return r < 0 ? r : -EIO;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4 || atol(argv[3]) <= 0) {
+    fprintf(stderr, "usage: fwrite SRV FILE N\n");
+    return 2;
+  }
+  char path[300];
+  long n = atol(argv[3]);
+  snprintf(path, sizeof path, "/n/%s", argv[2]);
+  int r = mount_srv(argv[1]);
+  int fd = r < 0 ? r : ns_create(path, NS_ORDWR, 0644);
+  if (fd < 0) {
+    fprintf(stderr, "fwrite: %s: %s\n", path, strerror(-fd));
+    return 1;
+  }
+  for (long i = 0; i < n; i++) {
+    long e = put(fd, i);
+    if (e < 0) {
+      fprintf(stderr, "fwrite: record %ld: %s\n", i, strerror((int)-e));
+      return 1;
+    }
+  }
+  ns_close(fd);
+  printf("fwrite: %ld records in %s\n", n, path);
+  return 0;
+}
