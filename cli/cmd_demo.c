@@ -57,8 +57,7 @@ static void run_usage(FILE *f) {
   fputs(DEMO_JSONL_HELP, f);
 }
 
-/* --jsonl FILE: the machine's trace file (it appends .osN for the later OSes).
- */
+/* --jsonl FILE: the machine's trace file (the later OSes': FILE.osN). */
 static int jsonl_opt(struct mach_opts *m, const char *file) {
   size_t n = strlen(file);
   if (n == 0 || n >= sizeof m->trace_file) {
