@@ -22,6 +22,9 @@
 
 #define MAX_APS 32
 #define DEMO_MEMORY_MIB_MAX (1u << 20) /* 1 TiB, accounted, not taken */
+#define DEMO_JSONL_HELP                                                        \
+  "  --jsonl FILE     keep the kernel's event trace (JSON Lines) in FILE;\n"   \
+  "                   the 2nd and later OSes' in FILE.os2, FILE.os3 ...\n"
 
 struct run_opts {
   struct mach_opts m;
@@ -51,6 +54,21 @@ static void run_usage(FILE *f) {
           "                   'uksim ps --name NAME' can look at "
           "it\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP MACH_BACKUP_HELP,
           MAX_APS);
+  fputs(DEMO_JSONL_HELP, f);
+}
+
+/* --jsonl FILE: the machine's trace file (the later OSes': FILE.osN). */
+static int jsonl_opt(struct mach_opts *m, const char *file) {
+  size_t n = strlen(file);
+  if (n == 0 || n >= sizeof m->trace_file) {
+    fprintf(stderr,
+            "uksim demo: --jsonl '%s': empty or too long a path (%zu "
+            "bytes at most)\n",
+            file, sizeof m->trace_file - 1);
+    return -1;
+  }
+  memcpy(m->trace_file, file, n + 1);
+  return 0;
 }
 
 static int parse(int argc, char **argv, struct run_opts *o) {
@@ -60,6 +78,7 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       {"value-size", required_argument, NULL, 'v'},
       {"seed", required_argument, NULL, 's'},
       {"trace", required_argument, NULL, 't'},
+      {"jsonl", required_argument, NULL, 'j'},
       {"name", required_argument, NULL, 'n'},
       {"memory-mib", required_argument, NULL, 'm'},
       {"keep", no_argument, NULL, 'k'},
@@ -110,6 +129,10 @@ static int parse(int argc, char **argv, struct run_opts *o) {
       o->m.trace = (long)n;
       break;
     }
+    case 'j':
+      if (jsonl_opt(&o->m, optarg) < 0)
+        return 2;
+      break;
     case 'n':
       if (!mach_name_ok(optarg))
         return fprintf(stderr, "uksim demo: --name '%s': %s\n", optarg,

@@ -1,9 +1,15 @@
 /* uksim ps / uksim svc: tables of a running machine, read straight from its
- * kernel-data region (mapped read-only), and the latency summary. */
+ * kernel-data region (mapped read-only), and the latency summary.  ps
+ * --calls shows each process's call in the kernel (uk_proc's call_seq,
+ * answered_seq, wait_*) and what a backup would do with it were the kernel
+ * to die now: adopt_tables (sim-kernel/adopt.h) run on a copy of the
+ * region, as a backup runs it on a dead kernel's. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "adopt.h"
 #include "cli.h"
 #include "kern.h"
 #include "machine.h"
@@ -27,6 +33,69 @@ static void print_ps(const struct uk_kdata *kd, const Uksim__Reply *info) {
          (unsigned long long)(info->block_size >> 20),
          (unsigned long long)info->ica_bytes);
   print_table(kd, vfs_ktab_procs);
+}
+
+static const char *adopt_call_text(enum adopt_call c) {
+  switch (c) {
+  case ADOPT_IDLE:
+    return "idle";
+  case ADOPT_WAIT_RESULT:
+    return "waits for request";
+  case ADOPT_ANSWER_SEND:
+    return "send answered: request";
+  case ADOPT_RESTART:
+    return "call restarted";
+  case ADOPT_INTR:
+    return "call answered -EINTR";
+  }
+  return "?";
+}
+
+/* What adopt_tables decides for process p: "moves, ..." or "ends: why". */
+static void print_call(const struct uk_kdata *kd, uint32_t p,
+                       const struct adopt_plan *pl) {
+  const struct uk_proc *u = &kd->proc[p];
+  const struct adopt_proc *a = &pl->proc[p];
+  printf("%-4u %-12.12s %-4s %-5s %-7u %-8u %-8u %-8u %-8u ", p, u->name,
+         u->flags & UK_PROC_F_PROTECT ? "yes" : "no",
+         u->state == UK_PROC_WAITING ? "wait" : "run", u->wait_op, u->call_seq,
+         u->answered_seq, u->wait_seq, u->wait_req);
+  if (!a->moved)
+    printf("ends: %s\n", a->why ? a->why : "?");
+  else if (a->call == ADOPT_WAIT_RESULT || a->call == ADOPT_ANSWER_SEND)
+    printf("moves, %s %u\n", adopt_call_text(a->call), a->req);
+  else
+    printf("moves, %s\n", adopt_call_text(a->call));
+}
+
+/* The calls, and the plan adopt_tables makes from a snapshot of kd. */
+static int print_calls(const struct uk_kdata *kd) {
+  struct uk_kdata *snap = malloc(sizeof *snap), *mine = calloc(1, sizeof *mine);
+  struct adopt_plan *pl = malloc(sizeof *pl);
+  int r = snap && mine && pl ? 0 : -1;
+  if (r == 0) {
+    memcpy(snap, kd, sizeof *snap);
+    r = adopt_tables(snap, mine, pl);
+  }
+  if (r == 0) {
+    printf("%-4s %-12s %-4s %-5s %-7s %-8s %-8s %-8s %-8s %s\n", "SLOT", "NAME",
+           "PROT", "STATE", "WAIT_OP", "CALL_SEQ", "ANSWERED", "WAIT_SEQ",
+           "WAIT_REQ", "IF THE KERNEL DIED NOW");
+    for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+      if (snap->proc[p].state != UK_PROC_FREE)
+        print_call(snap, p, pl);
+    /* A running kernel changes its tables while they are copied (~2 MiB):
+     * a waiting call's request may be gone from the copy. */
+    if (memcmp(snap->proc, kd->proc, sizeof snap->proc) != 0)
+      printf("(the kernel ran during the copy: the plan may be torn; stop "
+             "the kernel, kill -STOP, to read still tables)\n");
+  } else {
+    fprintf(stderr, "uksim ps: the tables cannot be adopted (%d)\n", r);
+  }
+  free(snap);
+  free(mine);
+  free(pl);
+  return r == 0 ? 0 : 1;
 }
 
 /* The latency at quantile q of a histogram, in microseconds (the lower
@@ -71,20 +140,29 @@ void cli_print_summary(const struct uk_kdata *kd) {
 
 static int table(int argc, char **argv, bool svc) {
   static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                       {"calls", no_argument, NULL, 'c'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *name = "default";
+  bool calls = false;
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (c == 'n') {
       name = optarg;
+    } else if (c == 'c' && !svc) {
+      calls = true;
     } else {
       fprintf(c == 'h' ? stdout : stderr,
-              "usage: uksim %s [--name MACHINE]\n\nPrint the %s table of a "
+              "usage: uksim %s [--name MACHINE]%s\n\nPrint the %s table of a "
               "running machine (started with 'uksim run --keep --name "
-              "MACHINE'),\nread from its kernel data.\n",
-              argv[0], svc ? "server info" : "process");
+              "MACHINE'),\nread from its kernel data.\n%s",
+              argv[0], svc ? "" : " [--calls]", svc ? "server info" : "process",
+              svc ? ""
+                  : "\n  --calls  each process's call in the kernel "
+                    "(uk_proc.call_seq ...)\n           and what a backup "
+                    "would do with it were the kernel to die\n           now "
+                    "(adopt_tables, sim-kernel/adopt.h)\n");
       return c == 'h' ? 0 : 2;
     }
   }
@@ -96,14 +174,17 @@ static int table(int argc, char **argv, bool svc) {
     mach_close(&mc);
     return 1;
   }
+  int st = 0;
   if (svc)
     print_table(kd, vfs_ktab_svc);
+  else if (calls)
+    st = print_calls(kd);
   else
     print_ps(kd, info);
   uksim__reply__free_unpacked(info, NULL);
   mach_kdata_unmap(kd);
   mach_close(&mc);
-  return 0;
+  return st;
 }
 
 int cmd_ps(int argc, char **argv) {

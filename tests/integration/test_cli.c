@@ -213,3 +213,82 @@ Test(cli, machine_ended_by_sigterm_cleans_up, .timeout = 120) {
   cr_assert_eq(mach_rundir(name, dir, sizeof dir, false), 0);
   cr_expect_neq(access(dir, F_OK), 0, "%s is left behind", dir);
 }
+
+/* uksim ps --calls: every process's call columns and the plan adopt_tables
+ * makes from the tables: a protected application moves, an unprotected
+ * one and the servers end. */
+static void spawn_ctr_load(mach_client *m, const char *as, bool protect) {
+  char *a[] = {"--forever"};
+  struct mach_prog p = {.program = "ctr_load",
+                        .args = a,
+                        .nargs = 1,
+                        .name = as,
+                        .protect = protect};
+  cr_assert_eq(mach_spawn_prog(m, &p, NULL), 0, "%s", m->error);
+}
+
+static const char *line_of(const char *out, const char *name) {
+  static char line[512];
+  const char *at = strstr(out, name);
+  if (at == NULL)
+    return "";
+  while (at > out && at[-1] != '\n')
+    at--;
+  size_t n = strcspn(at, "\n");
+  snprintf(line, sizeof line, "%.*s", (int)n, at);
+  return line;
+}
+
+Test(cli, ps_calls_shows_the_plan_a_backup_would_follow, .timeout = 120) {
+  mach_client m;
+  char name[64], cmd[512];
+  int st;
+  boot_named(&m, name, sizeof name);
+  cr_assert_eq(
+      mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
+      "%s", m.error);
+  spawn_ctr_load(&m, "moves", true);
+  spawn_ctr_load(&m, "stays", false);
+  usleep(100 * 1000);
+  snprintf(cmd, sizeof cmd, "%s ps --name %s --calls", UKSIM_EXE_DEFAULT, name);
+  const char *out = h_run(cmd, &st);
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, "CALL_SEQ ANSWERED WAIT_SEQ WAIT_REQ IF THE KERNEL"),
+            "%s", out);
+  cr_expect(strstr(line_of(out, "moves"), " yes ") &&
+                strstr(line_of(out, "moves"), "moves, "),
+            "%s", out);
+  cr_expect(strstr(line_of(out, "stays"), " no ") &&
+                strstr(line_of(out, "stays"), "ends: not protected"),
+            "%s", out);
+  cr_expect(strstr(line_of(out, "kvs"), "ends: a server"), "%s", out);
+  snprintf(cmd, sizeof cmd, "%s svc --name %s --calls 2>&1", UKSIM_EXE_DEFAULT,
+           name);
+  h_run(cmd, &st);
+  cr_expect_eq(WEXITSTATUS(st), 2, "svc takes no --calls");
+  h_halt_clean(&m);
+}
+
+/* uksim demo --jsonl FILE keeps the kernel's events; an empty name is bad
+ * usage. */
+Test(cli, demo_keeps_its_trace_in_jsonl, .timeout = 120) {
+  char cmd[512], file[128], line[512];
+  int st;
+  snprintf(file, sizeof file, "/tmp/uksim-cli-%d.jsonl", (int)getpid());
+  snprintf(cmd, sizeof cmd, "%s demo --requests 10 --trace 0 --jsonl %s 2>&1",
+           UKSIM_EXE_DEFAULT, file);
+  const char *out = h_run(cmd, &st);
+  cr_expect_eq(st, 0, "%s", out);
+  FILE *f = fopen(file, "r");
+  cr_assert_not_null(f, "no %s", file);
+  bool spawn = false;
+  while (!spawn && fgets(line, sizeof line, f))
+    spawn = strstr(line, "\"ev\":\"spawn\"") && strstr(line, "kvs");
+  fclose(f);
+  unlink(file);
+  cr_expect(spawn, "no spawn event of kvs in the trace");
+  snprintf(cmd, sizeof cmd, "%s demo --jsonl '' 2>&1", UKSIM_EXE_DEFAULT);
+  out = h_run(cmd, &st);
+  cr_expect_eq(WEXITSTATUS(st), 2, "%s", out);
+  cr_expect(strstr(out, "--jsonl ''"), "%s", out);
+}
