@@ -43,6 +43,8 @@ static const char *adopt_call_text(enum adopt_call c) {
     return "waits for request";
   case ADOPT_ANSWER_SEND:
     return "send answered: request";
+  case ADOPT_ANSWER_ICA:
+    return "ICA create answered: ica";
   case ADOPT_RESTART:
     return "call restarted";
   case ADOPT_INTR:
@@ -62,7 +64,8 @@ static void print_call(const struct uk_kdata *kd, uint32_t p,
          u->answered_seq, u->wait_seq, u->wait_req);
   if (!a->moved)
     printf("ends: %s\n", a->why ? a->why : "?");
-  else if (a->call == ADOPT_WAIT_RESULT || a->call == ADOPT_ANSWER_SEND)
+  else if (a->call == ADOPT_WAIT_RESULT || a->call == ADOPT_ANSWER_SEND ||
+           a->call == ADOPT_ANSWER_ICA)
     printf("moves, %s %u\n", adopt_call_text(a->call), a->req);
   else
     printf("moves, %s\n", adopt_call_text(a->call));
