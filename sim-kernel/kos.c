@@ -194,9 +194,13 @@ static void record_detection(struct kern *k, uint32_t dead, int cause) {
       cause == UK_DETECT_PANIC ? "panic notice" : "heartbeat timeout";
   snprintf(me, sizeof me, "os%u", k->os.id);
   snprintf(peer, sizeof peer, "os%u", dead);
-  snprintf(text, sizeof text,
-           "%s: %.3f ms after the last heartbeat, %.3f ms after the fault", why,
-           (double)since_hb / 1e6, (double)since_fault / 1e6);
+  int n = snprintf(text, sizeof text, "%s: %.3f ms after the last heartbeat",
+                   why, (double)since_hb / 1e6);
+  if (since_fault) /* else no fault was injected through the machine */
+    snprintf(text + n, sizeof text - (size_t)n, ", %.3f ms after the fault",
+             (double)since_fault / 1e6);
+  else
+    snprintf(text + n, sizeof text - (size_t)n, ", no fault injected");
   kern__trace(k, "os %u declares os %u dead: %s", k->os.id, dead, text);
   kern__event(k, &(struct kern_ev){.ev = "os-dead",
                                    .actor = me,
