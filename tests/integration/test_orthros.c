@@ -21,6 +21,17 @@
 
 static char trace[256], name[64]; /* of the machine boot_pair booted */
 
+/* Failure detection is in real time (a 50 ms heartbeat timeout): under
+ * valgrind every kernel runs tens of times slower and fails over by
+ * itself, so these tests skip there (tests/ci-skips.txt); the takeover's
+ * table code runs under valgrind in tests/sim-kernel/test_adopt.c. */
+static void skip_under_valgrind(void) {
+  if (getenv("UKSIM_UNDER_VALGRIND"))
+    cr_skip_test("real-time failure detection cannot run under valgrind");
+}
+
+TestSuite(orthros, .init = skip_under_valgrind);
+
 static void boot_pair(mach_client *m) {
   static int n;
   struct mach_opts o;
