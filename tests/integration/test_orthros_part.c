@@ -180,10 +180,10 @@ static pid_t pid_of(mach_client *m, int proc) {
 
 static int spawn_moving_load(mach_client *m) {
   int proc;
-  char *a[] = {"--forever", "--tolerate-reset"};
+  char *a[] = {"--forever", "--tolerate-reset", "--tolerate-intr"};
   struct mach_prog lp = {.program = "ctr_load",
                          .args = a,
-                         .nargs = 2,
+                         .nargs = 3,
                          .name = "moves",
                          .protect = true};
   cr_assert_eq(
