@@ -24,6 +24,15 @@
  *   DEAD --TakeOver by the new active, answered--> FREE
  *   BACKUP --its kernel ends on standby--> FREE, and a new backup boots
  *
+ * The partition (M.part, partition.h) follows each transition, and an OS's
+ * number is the partition's: a backup's boot is part_boot_backup (its
+ * number, core and slot); the Fence answered is part_devices_migrate
+ * (failover step 1); the TakeOver answered is part_repartition (step 5),
+ * a Resize to the new active and the re-pinning of its threads, then the
+ * next backup's boot (step 6); a backup ending on standby is
+ * part_backup_lost.  part_check follows every step; a refusal is logged,
+ * never fatal (part_step).
+ *
  * The machine relays IPIs (Ipi) between kernels and never reports a
  * kernel's death to anyone: the backup finds a dead active through its
  * PANIC notice or the missing heartbeat, and asks for the Fence itself.
