@@ -21,15 +21,19 @@ int cli_part_check(const char *cmd, const struct mach_opts *m) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: uksim os [--name MACHINE] [--json]\n\n"
-             "Show how a running machine is partitioned among its OSes: each "
-             "OS's cores\n(local APIC id / the OS's own number for it / "
-             "logical APIC id, and the\nhost cpus they run on), its memory "
-             "blocks by region (first: the 1st OS's\nown; slot: a 2nd..Nth "
-             "OS's; general: the active OS's), its usable memory\n(its ICA "
-             "budget) and its devices; then the devices' owners.\n\n"
-             "  --name MACHINE  the machine (default 'default')\n"
-             "  --json          one JSON object instead of tables\n");
+  fprintf(f,
+          "usage: uksim os [--name MACHINE] [--json]\n\n"
+          "Show how a running machine is partitioned among its OSes: each "
+          "OS's cores\n(local APIC id / the OS's own number for it / "
+          "logical APIC id, and the\nhost cpus they run on), its memory "
+          "blocks by region (first: the 1st OS's\nown; slot: a 2nd..Nth "
+          "OS's; general: the active OS's), its usable memory\n(its ICA "
+          "budget) and its devices; then the devices' owners, every OS booted\n"
+          "so far with its usable memory as backup and as active (Table 5 "
+          "across\nfailovers), and the partition's steps with their "
+          "times.\n\n"
+          "  --name MACHINE  the machine (default 'default')\n"
+          "  --json          one JSON object instead of tables\n");
 }
 
 static void print_os_text(const Uksim__PartOs *o) {
@@ -49,6 +53,41 @@ static void print_os_text(const Uksim__PartOs *o) {
     printf(" %u/%d/%" PRIu64 "%s", o->cores[i]->hw_id, o->cores[i]->os_number,
            o->cores[i]->logical_id, o->cores[i]->bsp ? "(BSP)" : "");
   printf("\n");
+}
+
+/* A step's text may quote an error: escaped. */
+static void json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++)
+    if (*s == '"' || *s == '\\')
+      printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      printf("\\u%04x", (unsigned char)*s);
+    else
+      putchar(*s);
+  putchar('"');
+}
+
+/* Table 5 across failovers (every OS booted so far) and the partition
+ * log, each step with its time since the machine booted. */
+static void print_history_text(const Uksim__Partition *p) {
+  printf("\n%-3s %-7s %-17s %s\n", "OS", "ROLE", "BACKUP_USABLE_MIB",
+         "ACTIVE_USABLE_MIB");
+  for (size_t i = 0; i < p->n_history; i++) {
+    const Uksim__PartHistory *h = p->history[i];
+    char active[24] = "-";
+    if (h->active_usable_mib)
+      snprintf(active, sizeof active, "%" PRIu64, h->active_usable_mib);
+    printf("%-3u %-7s %-17" PRIu64 " %s\n", h->number, h->role,
+           h->backup_usable_mib, active);
+  }
+  printf("\n%-12s %-12s %-3s %-7s %s\n", "AT_MS", "STEP", "OS", "STATUS",
+         "WHAT");
+  for (size_t i = 0; i < p->n_steps; i++) {
+    const Uksim__PartStep *st = p->steps[i];
+    printf("%-12.3f %-12s %-3u %-7d %s\n", (double)st->at_us / 1e3, st->step,
+           st->os, st->status, st->text);
+  }
 }
 
 static void print_text(const char *name, const Uksim__Partition *p) {
@@ -72,6 +111,7 @@ static void print_text(const char *name, const Uksim__Partition *p) {
     printf("%-7s %-5s %-6s %-7u %s\n", d->name, d->kind, owner, d->resets,
            d->detail);
   }
+  print_history_text(p);
 }
 
 /* Every string here is the machine's own (names, numbers, ranges): none
@@ -111,6 +151,23 @@ static void print_json(const char *name, const Uksim__Partition *p) {
     printf("%s{\"name\":\"%s\",\"kind\":\"%s\",\"owner\":%u,\"resets\":%u,"
            "\"detail\":\"%s\"}",
            i ? "," : "", d->name, d->kind, d->owner, d->resets, d->detail);
+  }
+  printf("],\"history\":[");
+  for (size_t i = 0; i < p->n_history; i++) {
+    const Uksim__PartHistory *h = p->history[i];
+    printf("%s{\"number\":%u,\"role\":\"%s\",\"backup_usable_mib\":%" PRIu64
+           ",\"active_usable_mib\":%" PRIu64 "}",
+           i ? "," : "", h->number, h->role, h->backup_usable_mib,
+           h->active_usable_mib);
+  }
+  printf("],\"steps\":[");
+  for (size_t i = 0; i < p->n_steps; i++) {
+    const Uksim__PartStep *st = p->steps[i];
+    printf("%s{\"at_us\":%" PRIu64 ",\"step\":\"%s\",\"os\":%u,"
+           "\"status\":%d,\"text\":",
+           i ? "," : "", st->at_us, st->step, st->os, st->status);
+    json_string(st->text);
+    printf("}");
   }
   printf("]}\n");
 }

@@ -15,14 +15,46 @@
 #include "machine.h"
 #include "../vfs/kfmt.h"
 
-/* The rows, as #k serves them (vfs/kfmt.h: one formatter for both). */
+/* The rows, as #k serves them (vfs/kfmt.h: one formatter for both),
+ * each after the OS it belongs to: every process and service in a
+ * kernel's tables is that OS's (a moved process is in the new active's).
+ * A protected process's OS is marked '*': it moves at a failover. */
 static void print_table(const struct uk_kdata *kd,
                         size_t (*line_fn)(const struct uk_kdata *, uint32_t *,
-                                          char *, size_t)) {
+                                          char *, size_t),
+                        bool procs) {
   char line[256];
   uint32_t cursor = 0;
-  for (size_t n; (n = line_fn(kd, &cursor, line, sizeof line)) > 0;)
+  for (size_t n; (n = line_fn(kd, &cursor, line, sizeof line)) > 0;) {
+    int slot = atoi(line);
+    bool prot = procs && cursor > 1 && slot >= 0 && slot < UK_PROC_MAX &&
+                (kd->proc[slot].flags & UK_PROC_F_PROTECT);
+    if (cursor == 1) /* the header */
+      printf("OS   ");
+    else
+      printf("%-3u%-2s", kd->hdr.os_id, prot ? "*" : "");
     fwrite(line, 1, n, stdout);
+  }
+}
+
+/* The OS generation: the active OS's number and the failovers so far,
+ * as the machine says (the tables may be a dead OS's mid-failover). */
+static void print_generation(mach_client *mc, const struct uk_kdata *kd) {
+  Uksim__Reply *st = NULL;
+  if (mach_status(mc, &st) < 0) {
+    printf("os %u (the machine did not say its generation: %s)\n",
+           kd->hdr.os_id, mc->error);
+    return;
+  }
+  printf("os generation %u: active os %u after %u failover%s, backup os ",
+         st->failovers + 1, st->active_os, st->failovers,
+         st->failovers == 1 ? "" : "s");
+  if (st->backup_os)
+    printf("%u", st->backup_os);
+  else
+    printf("none");
+  printf("; these tables are os %u's\n", kd->hdr.os_id);
+  uksim__reply__free_unpacked(st, NULL);
 }
 
 static void print_ps(const struct uk_kdata *kd, const Uksim__Reply *info) {
@@ -32,7 +64,7 @@ static void print_ps(const struct uk_kdata *kd, const Uksim__Reply *info) {
          info->blocks_used, info->blocks_total,
          (unsigned long long)(info->block_size >> 20),
          (unsigned long long)info->ica_bytes);
-  print_table(kd, vfs_ktab_procs);
+  print_table(kd, vfs_ktab_procs, true);
 }
 
 static const char *adopt_call_text(enum adopt_call c) {
@@ -178,8 +210,9 @@ static int table(int argc, char **argv, bool svc) {
     return 1;
   }
   int st = 0;
+  print_generation(&mc, kd);
   if (svc)
-    print_table(kd, vfs_ktab_svc);
+    print_table(kd, vfs_ktab_svc, false);
   else if (calls)
     st = print_calls(kd);
   else

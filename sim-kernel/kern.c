@@ -249,6 +249,8 @@ void kern__proc_gone(struct kern *k, uint32_t p) {
   kp->pidfd = -1;
   if (k->kd->proc[p].state != UK_PROC_FREE)
     k->kd->proc[p].state = UK_PROC_EXITED;
+  if (k->kd->proc[p].flags & UK_PROC_F_PROTECT)
+    kos_publish(k); /* it is no longer in the table */
 }
 
 /* The connection closed.  The process is about to exit (or has): clean up
@@ -666,8 +668,10 @@ static int spawn(struct kern *k, const Uksim__Spawn *sp, const char **err) {
     k->proc[p].pol.restart = sp->restart;
     k->proc[p].pol.deadline_ms = sp->deadline_ms;
     k->proc[p].waitable = sp->waitable;
-    if (sp->protect)
+    if (sp->protect) {
       k->kd->proc[p].flags |= UK_PROC_F_PROTECT;
+      kos_publish(k);
+    }
   }
   return p;
 }

@@ -491,6 +491,10 @@ void kos_conn_hold(struct kern *k, uint32_t p, int sock);
  * does not count it as silence (kos.c). */
 void kos_busy(struct kern *k, bool busy);
 void kos_conn_drop(struct kern *k, uint32_t p);
+/* The active kernel's protected processes (UK_PROC_F_PROTECT, alive) into
+ * the inter-OS region's prot[] table, replacing what was there; nothing
+ * on a backup or without the region. */
+void kos_publish(struct kern *k);
 
 /* ctlmsg.c: protobuf-c control messages over SEQPACKET. */
 #define CTL_MSG_MAX 65536

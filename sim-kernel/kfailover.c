@@ -16,8 +16,11 @@
  *   servers    (inside the same step) services restart by the AnT fault
  *              path; their registration comes later, on the loop
  *   cache      this kernel's own buffer cache starts
+ *   publish    its protected processes (the moved ones among them) are
+ *              published in the inter-OS region (kos_publish), replacing
+ *              the dead kernel's table
  *
- * Re-partition and the next backup's boot are the machine's.  Nothing
+ * Re-partition, Resize and the next backup's boot are the machine's.  Nothing
  * here has any help from the dead OS: every fact is read from what it
  * left behind.
  */
@@ -31,6 +34,7 @@
 #include "adopt.h"
 #include "kdisk.h"
 #include "kern.h"
+#include "uksim/interos.h"
 #include "uksim/xalloc.h"
 
 static uint64_t step_start;
@@ -104,6 +108,9 @@ void kern__failover(struct kern *k) {
   processes(k, dead);
   kern__disk_cache(k, &k->disk_opts);
   step_done(k, "cache", 0, "this kernel's buffer cache is up");
+  kos_publish(k);
+  step_done(k, "publish", 0, "%u protected processes published",
+            k->os.io ? k->os.io->nprot : 0);
   munmap((void *)dead, size);
   close(k->os.adopt_kd_fd);
   k->os.adopt_kd_fd = -1;

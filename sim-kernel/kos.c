@@ -22,6 +22,12 @@
  *
  * The machine never reports a kernel's death: a crash (SIGKILL by the
  * machine) is found only through the missing heartbeat.
+ *
+ * After a TakeOver the machine re-partitions and sends Resize: the new
+ * active's ICA budget becomes its usable memory (kd->hdr.budget_bytes).
+ * The active publishes its protected processes in the inter-OS region
+ * (kos_publish) at each spawn or end of one, and a new active again at
+ * the end of its failover.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -397,6 +403,49 @@ static void on_fault(struct kern *k, const Uksim__Fault *f) {
     hang(k);
 }
 
+/* The machine re-partitioned (failover step 5): this kernel's ICA budget
+ * is its usable memory now.  ICAs already beyond it stay; new ones wait
+ * for room, as with any full budget. */
+static void resize(struct kern *k, const Uksim__Resize *rz) {
+  char text[96];
+  uint64_t was = k->kd->hdr.budget_bytes;
+  k->kd->hdr.budget_bytes = rz->budget_bytes;
+  snprintf(text, sizeof text, "ICA budget %llu -> %llu MiB",
+           (unsigned long long)(was >> 20),
+           (unsigned long long)(rz->budget_bytes >> 20));
+  kern__trace(k, "resize: %s", text);
+  kern__event(k, &(struct kern_ev){.ev = "resize", .text = text});
+}
+
+/* The protected processes in the inter-OS region (§3.1): the whole table
+ * rewritten from this kernel's process table, so a new active's
+ * publication replaces the dead one's and an entry is never there twice.
+ * Readers (another kernel, uksim) accept a torn view, as with kernel
+ * data; prot_seq changes last. */
+void kos_publish(struct kern *k) {
+  struct uk_interos *io = k->os.io;
+  uint32_t n = 0;
+  if (io == NULL || k->os.role != KOS_ACTIVE)
+    return;
+  for (uint32_t p = 0; p < UK_PROC_MAX && n < UK_INTEROS_PROT_MAX; p++) {
+    const struct uk_proc *pp = &k->kd->proc[p];
+    if (!(pp->flags & UK_PROC_F_PROTECT) ||
+        (pp->state != UK_PROC_RUNNING && pp->state != UK_PROC_WAITING))
+      continue;
+    struct uk_interos_prot *e = &io->prot[n++];
+    e->os = k->os.id;
+    e->proc = p;
+    e->pid = pp->pid;
+    e->flags = pp->flags;
+    snprintf(e->name, sizeof e->name, "%s", pp->name);
+  }
+  memset(&io->prot[n], 0, sizeof io->prot[0] * (UK_INTEROS_PROT_MAX - n));
+  io->prot_os = k->os.id;
+  __atomic_store_n(&io->nprot, n, __ATOMIC_RELEASE);
+  __atomic_add_fetch(&io->prot_seq, 1, __ATOMIC_RELEASE);
+  kern__trace(k, "published %u protected processes", n);
+}
+
 static void orphan_exit(struct kern *k, const Uksim__OrphanExit *e) {
   kern__trace(k, "os %u's process %d (pid %d) exited: status %d, signal %d",
               e->os, e->proc, e->pid, e->exit_status, e->term_signal);
@@ -426,6 +475,9 @@ bool kos_msg(struct kern *k, Uksim__Ctl *c, int fd) {
     break;
   case UKSIM__CTL__BODY_ORPHAN_EXIT:
     orphan_exit(k, c->orphan_exit);
+    break;
+  case UKSIM__CTL__BODY_RESIZE:
+    resize(k, c->resize);
     break;
   default:
     return false;

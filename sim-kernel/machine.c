@@ -24,6 +24,15 @@
  *   DEAD --TakeOver by the new active, answered--> FREE
  *   BACKUP --its kernel ends on standby--> FREE, and a new backup boots
  *
+ * The partition (M.part, partition.h) follows each transition, and an OS's
+ * number is the partition's: a backup's boot is part_boot_backup (its
+ * number, core and slot); the Fence answered is part_devices_migrate
+ * (failover step 1); the TakeOver answered is part_repartition (step 5),
+ * a Resize to the new active and the re-pinning of its threads, then the
+ * next backup's boot (step 6); a backup ending on standby is
+ * part_backup_lost.  part_check follows every step; a refusal is logged,
+ * never fatal (part_step).
+ *
  * The machine relays IPIs (Ipi) between kernels and never reports a
  * kernel's death to anyone: the backup finds a dead active through its
  * PANIC notice or the missing heartbeat, and asks for the Fence itself.
@@ -32,11 +41,13 @@
  * children, and it reaps them by pid (never with -1: libuv waits for the
  * kernels itself) and tells the active kernel (OrphanExit).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +128,22 @@ struct orphan {
   int proc;    /* its slot there */
 };
 
+/* One partition step, as `uksim os` shows it. */
+struct part_step {
+  uint64_t at_us;
+  const char *step;
+  uint32_t os;
+  int status;
+  char text[128];
+};
+
+/* One OS booted: its usable memory as a backup and as the active OS. */
+struct os_hist {
+  uint32_t number;
+  enum part_role role;
+  uint64_t backup_bytes, active_bytes;
+};
+
 struct machine {
   uv_loop_t *loop;
   struct mach_opts o;
@@ -129,7 +156,6 @@ struct machine {
   struct pending pend[MAX_PENDING];
   uint64_t next_kid;
   struct os_inst os[MACH_OS_MAX];
-  uint32_t next_os_id; /* the number the next OS booted gets */
   uint32_t failovers;
   int interos_fd; /* the inter-OS region, created once */
   struct uk_interos *io;
@@ -143,12 +169,19 @@ struct machine {
   uint64_t lost_msgs; /* kernel messages that could not be read whole */
   int status;         /* exit status of the machine */
   struct part part;   /* who owns which core, block and device */
+  uint64_t boot_ns;   /* the partition log's times are since then */
+  struct part_step log[MACH_PART_LOG_MAX]; /* a ring, oldest at log_at */
+  uint32_t nlog, log_at;
+  struct os_hist hist[MACH_OS_HISTORY_MAX];
+  uint32_t nhist;
 };
 
 static struct machine M;
 
 static void halt_kernel(void);
 static int boot_os(enum os_role role);
+static void post_to_os(struct os_inst *os, const Uksim__Ctl *c, int fd);
+static void backup_lost(uint32_t number);
 static int os_up(enum os_role r);
 
 static uint32_t blocks_used(void) {
@@ -290,17 +323,82 @@ static void get_kdata(int c, uint64_t id) {
  * Laid out at boot from the options (part_setup), shown by `uksim os`
  * (answer_os).  The failover steps call part_* on M.part. */
 
+static void hist_note(uint32_t number, enum part_role role);
+
+/* Logs a partition step that returned r, after part_check (a broken
+ * invariant turns a success into -EPROTO): kept for `uksim os`, and a
+ * line on stderr when it failed or the machine traces.  Returns the
+ * status logged; the caller goes on without the step, never crashes. */
+static int part_step(const char *step, uint32_t os, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int part_step(const char *step, uint32_t os, int r, const char *fmt,
+                     ...) {
+  char err[160];
+  struct part_step *e = &M.log[(M.log_at + M.nlog) % MACH_PART_LOG_MAX];
+  if (M.nlog == MACH_PART_LOG_MAX)
+    M.log_at = (M.log_at + 1) % MACH_PART_LOG_MAX; /* the oldest goes */
+  else
+    M.nlog++;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->text, sizeof e->text, fmt, ap);
+  va_end(ap);
+  if (r == 0 && part_check(&M.part, err, sizeof err) < 0) {
+    r = -EPROTO;
+    snprintf(e->text, sizeof e->text, "part_check: %.100s", err);
+  } else if (r < 0) {
+    snprintf(e->text, sizeof e->text, "refused: %s", strerror(-r));
+  }
+  e->at_us = (uv_hrtime() - M.boot_ns) / 1000;
+  e->step = step;
+  e->os = os;
+  e->status = r;
+  if (r < 0 || M.o.trace != 0)
+    fprintf(stderr, "uksim machine %s: %.3f ms: partition %s, os %u: %s\n",
+            M.o.name, (double)e->at_us / 1e3, step, os, e->text);
+  return r;
+}
+
 static int part_setup(void) {
   struct part_config c;
   char err[160];
   int r = mach_part_config(&M.o, &c, err, sizeof err);
   if (r == 0)
     r = part_init(&M.part, &c, err, sizeof err);
-  if (r == 0)
-    r = part_boot_first(&M.part);
-  if (r < 0)
+  if (r < 0) {
     fprintf(stderr, "uksim machine %s: partition: %s\n", M.o.name, err);
+    return r;
+  }
+  r = part_boot_first(&M.part);
+  part_step("boot-first", 1, r, "%llu MiB usable",
+            (unsigned long long)(part_usable_bytes(&M.part, 1) >> 20));
+  if (r == 0)
+    hist_note(1, PART_ROLE_ACTIVE);
   return r;
+}
+
+/* The history of OS `number` (added if new; the oldest dropped when
+ * full), its role now and its usable memory in that role. */
+static void hist_note(uint32_t number, enum part_role role) {
+  struct os_hist *h = NULL;
+  for (uint32_t i = 0; i < M.nhist && h == NULL; i++)
+    if (M.hist[i].number == number)
+      h = &M.hist[i];
+  if (h == NULL && M.nhist == MACH_OS_HISTORY_MAX) {
+    memmove(M.hist, M.hist + 1, sizeof M.hist[0] * (MACH_OS_HISTORY_MAX - 1));
+    M.nhist--;
+  }
+  if (h == NULL) {
+    h = &M.hist[M.nhist++];
+    *h = (struct os_hist){.number = number};
+  }
+  h->role = role;
+  uint64_t usable = part_usable_bytes(&M.part, number);
+  if (role == PART_ROLE_BACKUP)
+    h->backup_bytes = usable;
+  else if (role == PART_ROLE_ACTIVE)
+    h->active_bytes = usable;
 }
 
 static char *cpus_text(const cpu_set_t *set, char *buf, size_t len) {
@@ -377,6 +475,36 @@ static void fill_devices(Uksim__PartDevice *dev, Uksim__PartDevice **devp,
   }
 }
 
+static void fill_history(Uksim__PartHistory *h, Uksim__PartHistory **hp,
+                         Uksim__Partition *pt) {
+  for (uint32_t i = 0; i < M.nhist; i++) {
+    uksim__part_history__init(&h[i]);
+    h[i].number = M.hist[i].number;
+    h[i].role = (char *)part_role_name(M.hist[i].role);
+    h[i].backup_usable_mib = M.hist[i].backup_bytes >> 20;
+    h[i].active_usable_mib = M.hist[i].active_bytes >> 20;
+    hp[i] = &h[i];
+  }
+  pt->history = hp;
+  pt->n_history = M.nhist;
+}
+
+static void fill_steps(Uksim__PartStep *s, Uksim__PartStep **sp,
+                       Uksim__Partition *pt) {
+  for (uint32_t i = 0; i < M.nlog; i++) {
+    const struct part_step *e = &M.log[(M.log_at + i) % MACH_PART_LOG_MAX];
+    uksim__part_step__init(&s[i]);
+    s[i].at_us = e->at_us;
+    s[i].step = (char *)e->step;
+    s[i].os = e->os;
+    s[i].status = e->status;
+    s[i].text = (char *)e->text;
+    sp[i] = &s[i];
+  }
+  pt->steps = sp;
+  pt->n_steps = M.nlog;
+}
+
 static void answer_os(int c, uint64_t id) {
   static struct os_text t[PART_LIVE_MAX];
   static char hw[256], free_cores[256], free_slots[256];
@@ -410,6 +538,10 @@ static void answer_os(int c, uint64_t id) {
   part_blocks_text(p, PART_FREE, PART_REGION_SLOT, free_slots,
                    sizeof free_slots);
   pt.free_slot_blocks = free_slots;
+  Uksim__PartHistory hist[MACH_OS_HISTORY_MAX], *histp[MACH_OS_HISTORY_MAX];
+  Uksim__PartStep step[MACH_PART_LOG_MAX], *stepp[MACH_PART_LOG_MAX];
+  fill_history(hist, histp, &pt);
+  fill_steps(step, stepp, &pt);
   r.partition = &pt;
   client_reply(c, id, 0, NULL, &r, -1);
 }
@@ -737,8 +869,102 @@ static void relay_ipi(struct os_inst *from, Uksim__Ctl *c) {
     post_to_os(&M.os[to], c, -1);
 }
 
+/* The partition through a failover ----------------------------------------
+ * Step 1, device migration, when the machine answers the new active's
+ * Fence: the dead kernel is reaped then (the INIT to its cores), so its
+ * devices can be reset, and it is before the new active's first failover
+ * step opens the user disk.  Steps 5 and 6 at its TakeOver, once the dead
+ * OS's state is handed over (the machine holds none of it any more): the
+ * re-partition, the new active's budget (Resize) and cpus (every thread
+ * of its kernel and processes re-pinned), then the next backup. */
+
+/* Pins every thread of process pid to set; counts those pinned. */
+static void pin_tasks(pid_t pid, const cpu_set_t *set, uint32_t *threads) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  DIR *d = pid > 0 ? opendir(path) : NULL;
+  if (d == NULL)
+    return; /* gone already */
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
+    if (tid > 0 && sched_setaffinity(tid, sizeof *set, set) == 0)
+      (*threads)++;
+  }
+  closedir(d);
+}
+
+/* The new active's kernel and its processes on its cpus: those in its
+ * process table, and those of the dead OS it is adopting now (not in its
+ * table until its failover's process step has run).  Children spawned
+ * later inherit the kernel's set. */
+static int repin(const struct os_inst *os, const struct os_inst *dead,
+                 char *text, size_t len) {
+  cpu_set_t set;
+  uint32_t procs = 0, threads = 0;
+  char cpus[256];
+  int r = part_cpuset(&M.part, os->id, &set);
+  if (r < 0)
+    return r;
+  pin_tasks(os->kproc.pid, &set, &threads);
+  const struct uk_kdata *kd =
+      mmap(NULL, sizeof *kd, PROT_READ, MAP_SHARED, os->kd_fd, 0);
+  for (uint32_t p = 0; kd != MAP_FAILED && p < UK_PROC_MAX; p++) {
+    uint8_t st = kd->proc[p].state;
+    if ((st == UK_PROC_RUNNING || st == UK_PROC_WAITING) &&
+        kd->proc[p].pid > 0) {
+      pin_tasks(kd->proc[p].pid, &set, &threads);
+      procs++;
+    }
+  }
+  if (kd != MAP_FAILED)
+    munmap((void *)kd, sizeof *kd);
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (dead->conn_pid[p] > 0) {
+      pin_tasks(dead->conn_pid[p], &set, &threads);
+      procs++;
+    }
+  snprintf(text, len, "host cpus %s: the kernel and %u processes, %u threads",
+           cpus_text(&set, cpus, sizeof cpus), procs, threads);
+  return 0;
+}
+
+static void send_resize(struct os_inst *os, uint64_t budget) {
+  Uksim__Resize rz = UKSIM__RESIZE__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  rz.budget_bytes = budget;
+  c.body_case = UKSIM__CTL__BODY_RESIZE;
+  c.resize = &rz;
+  post_to_os(os, &c, -1);
+}
+
+/* Step 1: the user disk and nic0 go to the OS that fenced the dead one. */
+static void migrate_devices(const struct os_inst *dead,
+                            const struct os_inst *to) {
+  part_step("devices", to->id, part_devices_migrate(&M.part, dead->id, to->id),
+            "user disk and nic0 reset and given by os %u", dead->id);
+  hist_note(dead->id, PART_ROLE_DEAD);
+}
+
+/* Steps 5 and 6 (the next backup's boot is the caller's). */
+static void repartition(struct os_inst *me, const struct os_inst *dead) {
+  char text[128];
+  int r = part_repartition(&M.part, dead->id, me->id);
+  uint64_t usable = part_usable_bytes(&M.part, me->id);
+  part_step("repartition", me->id, r, "from os %u: %llu MiB usable", dead->id,
+            (unsigned long long)(usable >> 20));
+  if (r < 0)
+    return; /* the new active keeps the budget and cpus it had */
+  hist_note(me->id, PART_ROLE_ACTIVE);
+  send_resize(me, usable);
+  part_step("resize", me->id, 0, "ICA budget %llu MiB",
+            (unsigned long long)(usable >> 20));
+  r = repin(me, dead, text, sizeof text);
+  part_step("repin", me->id, r, "%s", r < 0 ? "" : text);
+}
+
 /* The fence is over (the kernel of `dead` is reaped): the OS that asked is
- * the active one, and a new backup boots beside it. */
+ * the active one and gets the devices; the rest of the partition waits for
+ * its TakeOver. */
 static void fence_done(struct os_inst *dead) {
   struct os_inst *by = &M.os[dead->fence_by];
   dead->fence_pending = false;
@@ -746,10 +972,14 @@ static void fence_done(struct os_inst *dead) {
     return; /* the asker died meanwhile */
   by->role = OS_ACTIVE;
   M.failovers++;
+  migrate_devices(dead, by);
   publish_roles();
   Uksim__Reply r = UKSIM__REPLY__INIT;
   r.dead_os = dead->id;
   os_reply(by, dead->fence_id, 0, NULL, &r, -1);
+}
+
+static void boot_next_backup(void) {
   if (!M.halting && boot_os(OS_BACKUP) < 0)
     fprintf(stderr, "uksim machine %s: no new backup OS could boot\n",
             M.o.name);
@@ -819,7 +1049,9 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
       it.size = os->ica_size[i];
       post_to_os(me, &c, os->ica_fd[i]);
     }
+  repartition(me, os);
   os_release(os);
+  boot_next_backup();
 }
 
 /* The kernel link ------------------------------------------------------------
@@ -986,9 +1218,8 @@ static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
     os->role = OS_DEAD; /* nobody is told: the backup finds out */
   else if (was == OS_BACKUP && os_up(OS_ACTIVE) >= 0) {
     os_release(os); /* a backup holds no process: nothing to take over */
-    if (boot_os(OS_BACKUP) < 0)
-      fprintf(stderr, "uksim machine %s: no new backup OS could boot\n",
-              M.o.name);
+    backup_lost(os->id);
+    boot_next_backup();
   } else if (was == OS_DEAD && os->fence_pending)
     fence_done(os);
   else if (was != OS_DEAD)
@@ -1082,6 +1313,27 @@ static int spawn_kernel(int o, int ksock) {
   return spawn_on_cores(&os->kproc, &po, os->id);
 }
 
+/* A backup's place in the partition: its number, core and slot. */
+static int backup_take(uint32_t *number) {
+  int r = part_boot_backup(&M.part, number);
+  const struct part_os *b = r == 0 ? part_os_lookup(&M.part, *number) : NULL;
+  part_step(
+      "boot-backup", b ? *number : 0, r, "core %u, slot %d, %llu MiB usable",
+      b ? part_core_hw_id(b->boot_core) : 0, b ? b->slot : -1,
+      (unsigned long long)(b ? part_usable_bytes(&M.part, *number) >> 20 : 0));
+  if (r == 0)
+    hist_note(*number, PART_ROLE_BACKUP);
+  return r;
+}
+
+/* A backup gone on standby (or that never booted): its place is freed,
+ * the active's partition does not change. */
+static void backup_lost(uint32_t number) {
+  part_step("backup-lost", number, part_backup_lost(&M.part, number),
+            "its core, slot and devices freed; the active's unchanged");
+  hist_note(number, PART_ROLE_DEAD);
+}
+
 /* A slot for a new OS: free, its handles closed. */
 static int os_alloc(void) {
   for (int i = 0; i < MACH_OS_MAX; i++)
@@ -1090,14 +1342,18 @@ static int os_alloc(void) {
   return -ENOSPC;
 }
 
-/* Boots the next OS (its number is the next) in role `role`: its
- * kernel-data region, sized before anyone can map it (a reader early in
- * the boot sees zeros, never a fault past the end of an empty file), its
- * link and its kernel. */
+/* Boots an OS in role `role`: the 1st OS (the partition's boot-first is
+ * done), or a backup in the place part_boot_backup gives it, with its
+ * number; its kernel-data region, sized before anyone can map it (a
+ * reader early in the boot sees zeros, never a fault past the end of an
+ * empty file), its link and its kernel. */
 static int boot_os(enum os_role role) {
-  int sv[2], o = os_alloc();
+  int sv[2], o = os_alloc(), r;
+  uint32_t number = 1;
   if (o < 0)
     return o;
+  if (role == OS_BACKUP && (r = backup_take(&number)) < 0)
+    return r;
   struct os_inst *os = &M.os[o];
   os->kd_fd = memfd_create("uksim-kdata", MFD_CLOEXEC);
   if (os->kd_fd < 0 || ftruncate(os->kd_fd, sizeof(struct uk_kdata)) < 0 ||
@@ -1106,17 +1362,21 @@ static int boot_os(enum os_role role) {
     if (os->kd_fd >= 0)
       close(os->kd_fd);
     os->kd_fd = -1;
+    if (role == OS_BACKUP)
+      backup_lost(number);
     return e;
   }
   os->role = role;
-  os->id = M.next_os_id++;
+  os->id = number;
   os->fence_pending = false;
   os->told_to_halt = false;
-  int r = spawn_kernel(o, sv[1]);
+  r = spawn_kernel(o, sv[1]);
   close(sv[1]);
   if (r < 0) {
     close(sv[0]);
     os_release(os);
+    if (role == OS_BACKUP)
+      backup_lost(number);
     return r;
   }
   os->up = true;
@@ -1405,7 +1665,7 @@ int mach_main(int argc, char **argv) {
     for (int p = 0; p < UK_PROC_MAX; p++)
       M.os[o].conn_fd[p] = -1;
   }
-  M.next_os_id = 1;
+  M.boot_ns = uv_hrtime();
   /* A dead kernel's processes become ours, not init's (they outlive it). */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   if ((r = make_interos()) < 0 ||

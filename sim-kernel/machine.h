@@ -46,6 +46,11 @@ struct mach_opts {
  * yet; a failover that would need more is refused (the machine halts as
  * when the active dies without a backup). */
 #define MACH_OS_MAX 4
+/* The partition's log the machine keeps for `uksim os` (the last ones:
+ * older steps are dropped), and the OSes booted it remembers (Table 5
+ * across failovers; beyond it, the oldest are dropped). */
+#define MACH_PART_LOG_MAX 64
+#define MACH_OS_HISTORY_MAX 32
 /* Processes of dead kernels the machine reaps (it is their subreaper). */
 #define MACH_ORPHAN_MAX (2 * UK_PROC_MAX)
 /* Heartbeat defaults and bounds (ms). */

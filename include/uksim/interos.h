@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #define UK_INTEROS_MAGIC 0x736f6f7274726fULL /* "ortroos" */
-#define UK_INTEROS_LAYOUT 1                  /* bump on any change below */
+#define UK_INTEROS_LAYOUT 2                  /* bump on any change below */
 
 /* Processes the active OS may publish as protected (migrated at a
  * failover before any other). */
@@ -60,8 +60,12 @@ struct uk_interos {
   uint64_t det_ns;                /* when */
   uint64_t det_since_hb_ns;       /* since the last heartbeat it saw */
   uint64_t det_since_fault_ns;    /* since the fault stamp, 0 if none */
-  /* Protected processes of the active OS. */
-  uint32_t nprot, pad2;
+  /* Protected processes of the active OS (kos_publish): rewritten in
+   * place by the active at each spawn or end of one and by a new active
+   * after its failover, never appended to: prot_os is the OS that
+   * published last, prot_seq counts publications. */
+  uint32_t nprot, prot_os;
+  uint64_t prot_seq;
   struct uk_interos_prot prot[UK_INTEROS_PROT_MAX];
 };
 

@@ -1,9 +1,10 @@
 /* Load for ctr_srv: --count N increments (--forever: until SIGTERM), each
  * answer checked to grow; --tolerate-reset accepts -ECONNRESET (the server
- * failed while holding the request); --expect N ends with a get that must
- * answer N, --expect-range LO:HI one that must answer LO..HI.  Prints
- * "ctr_load NAME: OK incrs, R resets, last L" and exits 0, or 1 on any
- * other error or a wrong answer. */
+ * failed while holding the request), --tolerate-intr -EINTR (a call a
+ * failover cut short after its side effect, sim-kernel/kadopt.c); --expect N
+ * ends with a get that must answer N, --expect-range LO:HI one that must answer
+ * LO..HI.  Prints "ctr_load NAME: OK incrs, R resets, last L" and exits 0, or 1
+ * on any other error or a wrong answer. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,7 +40,7 @@ static void on_term(int sig) {
 
 int main(int argc, char **argv) {
   long count = 100, lo = -1, hi = -1;
-  int tolerate = 0, forever = 0;
+  int tolerate = 0, tolerate_intr = 0, forever = 0;
   const char *svcname = "ctr", *me = getenv("UKSIM_NAME");
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--count") && i + 1 < argc)
@@ -55,6 +56,8 @@ int main(int argc, char **argv) {
       svcname = argv[++i];
     else if (!strcmp(argv[i], "--tolerate-reset"))
       tolerate = 1;
+    else if (!strcmp(argv[i], "--tolerate-intr"))
+      tolerate_intr = 1;
   }
   struct sigaction sa = {.sa_handler = on_term, .sa_flags = SA_RESTART};
   sigaction(SIGTERM, &sa, NULL);
@@ -68,7 +71,7 @@ int main(int argc, char **argv) {
   long ok = 0, resets = 0;
   for (long i = 0; (forever || i < count) && !stop; i++) {
     r = call(svc, 0, &v);
-    if (r == -ECONNRESET && tolerate) {
+    if ((r == -ECONNRESET && tolerate) || (r == -EINTR && tolerate_intr)) {
       resets++;
       continue;
     }
