@@ -177,7 +177,7 @@ static const uint8_t *dead_seg(const struct uk_kdata *dead, uint32_t s,
 int kdisk_writeback_from(const struct uk_kdata *dead,
                          void *(*map_ica)(uint32_t id, void *arg), void *arg,
                          struct kdisk *d, struct kdisk_wb_stats *st) {
-  *st = (struct kdisk_wb_stats){0};
+  st->written = st->torn = st->batches = 0; /* the tick is the caller's */
   if (dead->hdr.magic != UK_KDATA_MAGIC || dead->hdr.layout != UK_KDATA_LAYOUT)
     return -EINVAL;
   if (dead->bcache.hdr.block_size == 0)
@@ -209,6 +209,8 @@ int kdisk_writeback_from(const struct uk_kdata *dead,
       st->batches += r == 0;
       wb = NULL;
       in = 0;
+      if (st->tick)
+        st->tick(st->tick_arg);
     }
   }
   if (wb != NULL) { /* the loop left r == 0: a failed commit freed it */

@@ -79,6 +79,10 @@ struct kdisk_wb_stats {
   uint32_t written; /* blocks written */
   uint32_t torn;    /* dirty entries skipped: inconsistent with the tables */
   uint32_t batches; /* batches committed */
+  /* Called after each batch when set (zero it otherwise): a failover's
+   * write-back is long, and its kernel must keep its heartbeat going. */
+  void (*tick)(void *arg);
+  void *tick_arg;
 };
 
 /* The failover path: writes the dirty (DIRTY or WRITING) blocks of a dead

@@ -281,6 +281,22 @@ static void empty_packet(struct kern *k, uint32_t p) {
   kern__kill(k, p, SIGKILL, "empty packet");
 }
 
+/* The call about to be read, in the tables before it leaves the socket: a
+ * kernel that dies after the read (a stop or a kill lands when the read
+ * returns) leaves call_seq naming it, and its successor, finding the
+ * socket without it, knows the call was taken (kadopt.c). */
+static void note_call(struct kern *k, uint32_t p) {
+  struct kabi_hdr h;
+  struct uk_proc *pp = &k->kd->proc[p];
+  if (pp->state != UK_PROC_WAITING &&
+      recv(k->proc[p].sock, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT) ==
+          (ssize_t)sizeof h &&
+      h.magic == KABI_MAGIC) {
+    pp->call_seq = h.seq;
+    pp->call_op = h.op;
+  }
+}
+
 static void on_proc_readable(uv_poll_t *h, int status, int events) {
   struct kern *k = h->loop->data;
   uint32_t p = (uint32_t)(uintptr_t)h->data;
@@ -288,6 +304,7 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
 
   (void)events;
   for (int i = 0; i < READS_PER_WAKE && status == 0; i++) {
+    note_call(k, p);
     long n = kabi_recvmsg(k->proc[p].sock, &m);
     if (n == -EAGAIN)
       return;

@@ -491,6 +491,9 @@ void kos_conn_hold(struct kern *k, uint32_t p, int sock);
  * does not count it as silence (kos.c). */
 void kos_busy(struct kern *k, bool busy);
 void kos_conn_drop(struct kern *k, uint32_t p);
+/* Active: a heartbeat now if one is due, from inside long work that holds
+ * the loop (a failover's steps, its write-back between batches). */
+void kos_heartbeat(struct kern *k);
 /* The active kernel's protected processes (UK_PROC_F_PROTECT, alive) into
  * the inter-OS region's prot[] table, replacing what was there; nothing
  * on a backup or without the region. */

@@ -68,8 +68,12 @@ static void devices(struct kern *k) {
                                       : "the disk is ours");
 }
 
+static void tick(void *arg) {
+  kos_heartbeat(arg);
+}
+
 static void file_cache(struct kern *k, const struct uk_kdata *dead) {
-  struct kdisk_wb_stats st = {0};
+  struct kdisk_wb_stats st = {.tick = tick, .tick_arg = k};
   int r =
       k->disk ? kdisk_writeback_fds(dead, k->os.adopt_ica_fd, k->disk, &st) : 0;
   step_done(k, "filecache", r,

@@ -97,6 +97,12 @@ void kos_busy(struct kern *k, bool busy) {
     on_heartbeat(&k->os.hb_timer);
 }
 
+void kos_heartbeat(struct kern *k) {
+  if (k->os.role == KOS_ACTIVE && k->os.hb_ms > 0 &&
+      now_ns() - k->os.hb_last_sent_ns >= k->os.hb_ms * 1000000ull)
+    on_heartbeat(&k->os.hb_timer);
+}
+
 static void heartbeat_start(struct kern *k) {
   if (k->os.hb_ms == 0)
     return;

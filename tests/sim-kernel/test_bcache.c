@@ -259,7 +259,7 @@ Test(bcache, a_dead_kernels_dirty_blocks_are_written_from_its_tables) {
   cr_assert_eq(bcache_check(&kd->bcache, why, sizeof why), -EINVAL);
   cr_assert_str_eq(why, "an entry whose ICA or offset is not its segment's");
   /* The kernel dies: nothing of bc is used from here on. */
-  struct kdisk_wb_stats st;
+  struct kdisk_wb_stats st = {0};
   cr_assert_eq(kdisk_writeback_from(kd, map_seg, NULL, disk, &st), 0);
   cr_assert_eq(st.written, 2);
   cr_assert_eq(st.torn, 1);
@@ -297,7 +297,7 @@ Test(bcache, a_dead_table_with_garbage_is_skipped_not_followed) {
   kd->bcache.hdr.nseg = (uint32_t)rand();
   char why[128];
   cr_assert_eq(bcache_check(&kd->bcache, why, sizeof why), -EINVAL);
-  struct kdisk_wb_stats st;
+  struct kdisk_wb_stats st = {0};
   cr_assert_eq(kdisk_writeback_from(kd, map_seg, NULL, disk, &st), 0);
   cr_assert_eq(st.written, 0);
   cr_assert_gt(st.torn, 0);
@@ -318,7 +318,7 @@ Test(bcache, the_failover_write_back_takes_the_machines_descriptors) {
   cr_assert_neq(ro, MAP_FAILED);
   memcpy(ro, kd, size);
   cr_assert_eq(mprotect(ro, size, PROT_READ), 0);
-  struct kdisk_wb_stats st;
+  struct kdisk_wb_stats st = {0};
   cr_assert_eq(kdisk_writeback_fds(ro, seg_fd, disk, &st), 0);
   cr_assert_eq(st.written, 70);
   cr_assert_eq(st.torn, 0);
