@@ -1,0 +1,23 @@
+/* failload (bench/failload.c) and uksim bench failover share a file of
+ * these slots, one per protected load process, so the bench can see each
+ * process's calls and answers without asking any kernel. */
+#ifndef UKSIM_FAILLOAD_H
+#define UKSIM_FAILLOAD_H
+
+#include <stdint.h>
+
+/* Completion times kept per process: the bench finds in them the first
+ * answer after the detection; at ~1 call per 100 us this is ~100 ms. */
+#define FAILLOAD_RING 1024
+
+struct failload_slot {
+  uint64_t calls;   /* calls made (counted before each is sent) */
+  uint64_t answers; /* answered with a value that grew */
+  uint64_t resets;  /* -ECONNRESET: its server died holding the call */
+  uint64_t errors;  /* any other failure or a value that did not grow */
+  uint32_t done;    /* set after SIGTERM, once the call in flight is over */
+  uint32_t pad;
+  uint64_t ring[FAILLOAD_RING]; /* CLOCK_MONOTONIC ns of answer k at k % RING */
+};
+
+#endif /* UKSIM_FAILLOAD_H */
