@@ -17,7 +17,8 @@
  *              first answer stamped after the detection (the server's
  *              restart until it registers and answers)
  *   repartition 0: the machine does not re-partition at failover yet
- *   next_backup detection -> MachStatus shows a new backup
+ *   next_backup detection -> MachStatus shows the next backup (its kernel
+ *              process spawned by the machine after the fence)
  * Served again is each process's own observation: the first answer it
  * got whose completion time (CLOCK_MONOTONIC, the kernels' clock) is
  * after the detection, when the dead kernel no longer runs.
@@ -62,6 +63,13 @@
 #define FAILOVER_PROCS_MAX 60
 #define FAILOVER_HB_MS 10
 #define FAILOVER_TIMEOUT_MS 50
+/* The heartbeat timeout of the runs with dirty blocks.  The new active
+ * writes them back inside its loop before it sends a heartbeat (64 MiB:
+ * over a second on a loaded host), and the next backup, booted at the
+ * fence, would take that silence for a death at 50 ms and fence the new
+ * active half way through its failover.  Their detection is the panic
+ * notice's; the timeout only keeps the next backup patient. */
+#define FAILOVER_DIRTY_TIMEOUT_MS 5000
 #define FAILOVER_WAIT_MS 20000 /* any wait longer than this: the run fails */
 
 enum step {
@@ -91,6 +99,7 @@ struct result {
 struct run {
   int kind; /* UKSIM__FAULT__KIND__* */
   int procs, dirty_mib;
+  uint32_t timeout_ms; /* the heartbeat timeout */
   char dir[64], trace[256], slots[256];
   struct failload_slot *slot;
 };
@@ -114,7 +123,7 @@ static int boot(mach_client *m, struct run *r, bool disk) {
   snprintf(o.trace_file, sizeof o.trace_file, "%s", r->trace);
   o.backup = true;
   o.heartbeat_ms = FAILOVER_HB_MS;
-  o.heartbeat_timeout_ms = FAILOVER_TIMEOUT_MS;
+  o.heartbeat_timeout_ms = r->timeout_ms;
   if (disk) {
     char d[128];
     snprintf(d, sizeof d, "%s/disk", r->dir);
@@ -126,8 +135,8 @@ static int boot(mach_client *m, struct run *r, bool disk) {
 }
 
 /* Waits for `failovers` failovers done and an active and a backup up, the
- * active's heartbeat seen; *at: when the backup was first seen. */
-static int await_pair(mach_client *m, uint32_t failovers, uint64_t *at) {
+ * active's heartbeat seen. */
+static int await_pair(mach_client *m, uint32_t failovers) {
   const struct uk_interos *io;
   if (mach_interos(m, &io) < 0)
     return fail(m, "inter-OS region");
@@ -141,8 +150,6 @@ static int await_pair(mach_client *m, uint32_t failovers, uint64_t *at) {
     bool ok = st->failovers == failovers && a && st->backup_os;
     bool hb = io->hb_os == a && io->hb_ns > 0;
     uksim__reply__free_unpacked(st, NULL);
-    if (ok && at && *at == 0)
-      *at = stats_now_ns();
     if (ok && hb) {
       mach_interos_unmap(io);
       return 0;
@@ -235,22 +242,42 @@ static uint64_t first_after(const struct failload_slot *s, uint64_t t) {
   return best;
 }
 
-/* Waits until every load has an answer after det; the last of the first
- * answers. */
-static uint64_t await_served(const struct run *r, uint64_t det) {
-  for (int t = 0; t < FAILOVER_WAIT_MS; t++) {
+/* True once MachStatus shows the next backup (its kernel process spawned
+ * by the machine after the fence). */
+static bool backup_back(mach_client *m) {
+  Uksim__Reply *st;
+  if (mach_status(m, &st) < 0)
+    return false;
+  bool ok = st->failovers >= 1 && st->backup_os && st->active_os;
+  uksim__reply__free_unpacked(st, NULL);
+  return ok;
+}
+
+/* Waits until every load has an answer after det (the last of the first
+ * answers in *served) and the next backup is there (*backup: when first
+ * seen, polled in the same loop). */
+static int await_served(mach_client *m, const struct run *r, uint64_t det,
+                        uint64_t *served, uint64_t *backup) {
+  *served = *backup = 0;
+  for (int t = 0; t < FAILOVER_WAIT_MS && (!*served || !*backup); t++) {
     uint64_t last = 0;
-    int served = 0;
+    int n = 0;
     for (int i = 0; i < r->procs; i++) {
       uint64_t a = first_after(&r->slot[i], det);
-      served += a != 0;
+      n += a != 0;
       last = a > last ? a : last;
     }
-    if (served == r->procs)
-      return last;
-    usleep(1000);
+    if (n == r->procs)
+      *served = last;
+    if (!*backup && backup_back(m))
+      *backup = stats_now_ns();
+    usleep(500);
   }
-  return 0;
+  if (*served && *backup)
+    return 0;
+  fprintf(stderr, "uksim bench failover: %s\n",
+          *served ? "no next backup" : "a protected process was not served");
+  return -1;
 }
 
 /* The "t" (ns since the kernel's start) of a trace line. */
@@ -296,12 +323,12 @@ static void read_steps(const struct run *r, uint32_t os, struct result *res) {
   res->step_ms[S_TAKEOVER] = start > active ? start - active : 0;
 }
 
-/* Every load stopped; calls, answers, resets and errors summed. */
-static int stop_loads(mach_client *m, const struct run *r, const int *proc,
-                      struct result *res) {
+/* Every load stopped (by its host pid: the process the kernel moved is the
+ * same Linux process); calls, answers, resets and errors summed. */
+static int stop_loads(const struct run *r, struct result *res) {
   for (int i = 0; i < r->procs; i++)
-    if (mach_kill(m, proc[i], SIGTERM) < 0)
-      return fail(m, "kill");
+    if (r->slot[i].pid <= 0 || kill(r->slot[i].pid, SIGTERM) < 0)
+      return fail(NULL, "kill");
   for (int i = 0; i < r->procs; i++) {
     const struct failload_slot *s = &r->slot[i];
     for (int t = 0;
@@ -335,7 +362,6 @@ static int check_counter(mach_client *m, const struct result *res) {
 /* The fault and everything after it, on a booted machine with its loads. */
 static int measure(mach_client *m, struct run *r, struct result *res) {
   const struct uk_interos *io;
-  uint64_t backup_at = 0;
   if (mach_interos(m, &io) < 0)
     return fail(m, "inter-OS region");
   if (mach_fault(m, r->kind, 0) < 0)
@@ -347,10 +373,9 @@ static int measure(mach_client *m, struct run *r, struct result *res) {
   mach_interos_unmap(io);
   if (d.det_count < 1)
     return fail(NULL, "no detection");
-  uint64_t served = await_served(r, d.det_ns);
-  if (served == 0)
-    return fail(NULL, "a protected process was never served again");
-  if (await_pair(m, 1, &backup_at) < 0)
+  uint64_t served, backup_at;
+  if (await_served(m, r, d.det_ns, &served, &backup_at) < 0 ||
+      await_pair(m, 1) < 0)
     return -1;
   res->cause = d.det_cause;
   res->total_ms = ms_since(d.fault_ns, served);
@@ -370,14 +395,14 @@ static int measure(mach_client *m, struct run *r, struct result *res) {
 static int run_case(struct run *r, struct result *res) {
   mach_client m;
   int proc[FAILOVER_PROCS_MAX];
-  if (boot(&m, r, true) < 0 || await_pair(&m, 0, NULL) < 0)
+  if (boot(&m, r, true) < 0 || await_pair(&m, 0) < 0)
     return -1;
   int st = -1;
   if (mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL) <
           0 ||
       make_slots(r) < 0 || start_loads(&m, r, proc) < 0 ||
       dirty(&m, r->dirty_mib) < 0 || measure(&m, r, res) < 0 ||
-      stop_loads(&m, r, proc, res) < 0)
+      stop_loads(r, res) < 0)
     goto out;
   res->exactly_once = check_counter(&m, res);
   st = res->exactly_once < 0 ? -1 : 0;
@@ -388,9 +413,15 @@ out:;
   return st;
 }
 
-/* The usable memory (MiB) of the active OS, from the machine's Os answer
- * (what uksim os shows); 0 if it cannot be read. */
+/* The usable memory (MiB) of the active OS (its number from MachStatus),
+ * from the machine's Os answer (what uksim os shows); 0 if it cannot be
+ * read. */
 static uint64_t active_usable_mib(mach_client *m) {
+  Uksim__Reply *st;
+  if (mach_status(m, &st) < 0)
+    return 0;
+  uint32_t active = st->active_os;
+  uksim__reply__free_unpacked(st, NULL);
   Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
   Uksim__Os os = UKSIM__OS__INIT;
   c.body_case = UKSIM__CTL__BODY_OS;
@@ -401,7 +432,7 @@ static uint64_t active_usable_mib(mach_client *m) {
     return 0;
   const Uksim__Partition *p = rep->reply ? rep->reply->partition : NULL;
   for (size_t i = 0; p && i < p->n_os; i++)
-    if (!strcmp(p->os[i]->role, "active"))
+    if (p->os[i]->number == active)
       mib = p->os[i]->usable_mib;
   uksim__ctl__free_unpacked(rep, NULL);
   return mib;
@@ -413,7 +444,7 @@ static int run_usable(struct run *r, uint64_t mib[5]) {
   mach_client m;
   int st = boot(&m, r, false);
   for (uint32_t i = 0; st == 0 && i < 5; i++) {
-    st = await_pair(&m, i, NULL);
+    st = await_pair(&m, i);
     mib[i] = st == 0 ? active_usable_mib(&m) : 0;
     if (st == 0 && i < 4 && mach_fault(&m, UKSIM__FAULT__KIND__PANIC, 0) < 0)
       st = fail(&m, "fault");
@@ -437,6 +468,7 @@ static int in_child(struct run *r, void *out, size_t len,
   pid_t pid = fork();
   if (pid == 0) {
     close(p[0]);
+    dup2(2, 1); /* the machine's programs print: stdout is the figures' */
     int st = fn(r, out);
     _exit(st == 0 && write(p[1], out, len) == (ssize_t)len ? 0 : 1);
   }
@@ -448,7 +480,9 @@ static int in_child(struct run *r, void *out, size_t len,
     waitpid(pid, &st, 0);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
-  if (system(cmd) != 0)
+  if (getenv("UKSIM_BENCH_KEEP")) /* its disk and traces, to look at */
+    fprintf(stderr, "uksim bench failover: kept %s\n", r->dir);
+  else if (system(cmd) != 0)
     fprintf(stderr, "uksim bench failover: %s not removed\n", r->dir);
   return n == (ssize_t)len && st == 0 ? 0 : -1;
 }
@@ -473,8 +507,11 @@ static int bench_case(struct bench_case *c, int rounds) {
   memset(&c->med, 0, sizeof c->med);
   c->med.exactly_once = 1;
   for (int i = 0; i < rounds; i++) {
-    struct run r = {
-        .kind = c->kind, .procs = c->procs, .dirty_mib = c->dirty_mib};
+    struct run r = {.kind = c->kind,
+                    .procs = c->procs,
+                    .dirty_mib = c->dirty_mib,
+                    .timeout_ms = c->dirty_mib ? FAILOVER_DIRTY_TIMEOUT_MS
+                                               : FAILOVER_TIMEOUT_MS};
     if (in_child(&r, &res[i], sizeof res[i], case_fn) < 0) {
       fprintf(stderr, "uksim bench failover: %s %dp %dm failed\n", c->kind_name,
               c->procs, c->dirty_mib);
@@ -601,7 +638,7 @@ int bench_failover_main(int argc, char **argv) {
     errors += cases[i].med.errors;
     once &= cases[i].med.exactly_once;
   }
-  struct run r = {0};
+  struct run r = {.timeout_ms = FAILOVER_TIMEOUT_MS};
   if (in_child(&r, usable, sizeof usable, usable_fn) < 0)
     return 1;
   const struct result *t = &cases[TARGET].med;

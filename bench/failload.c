@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
   }
   struct sigaction sa = {.sa_handler = on_term, .sa_flags = SA_RESTART};
   sigaction(SIGTERM, &sa, NULL);
+  __atomic_store_n(&s->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
   uint32_t svc;
   int r = ap_lookup("ctr", &svc);
   if (r < 0) {

@@ -16,7 +16,7 @@ struct failload_slot {
   uint64_t resets;  /* -ECONNRESET: its server died holding the call */
   uint64_t errors;  /* any other failure or a value that did not grow */
   uint32_t done;    /* set after SIGTERM, once the call in flight is over */
-  uint32_t pad;
+  int32_t pid;      /* its host pid: the bench stops it with SIGTERM */
   uint64_t ring[FAILLOAD_RING]; /* CLOCK_MONOTONIC ns of answer k at k % RING */
 };
 
