@@ -29,6 +29,11 @@
  * reported apart.  The counter must then hold between the answers and the
  * answers plus resets (none done twice): `exactly_once`.
  *
+ * The baseline in the same run, `boot_..._ms`: the same machine's cold
+ * boot (with its backup) until every load is served, what the service
+ * costs the base system's way, by a reboot; `failover_..._ratio` is the
+ * failover over it.
+ *
  * Cases: panic-triggered, N = 10 and FAILOVER_PROCS_MAX processes, D = 0
  * and 64 MiB; a crash (found by the heartbeat timeout only) with 10 and 0;
  * the usable memory of OS 1..5 across 4 successive failovers.  Each case
@@ -93,6 +98,7 @@ static const char *const step_names[NSTEPS] = {
 
 struct result {
   double total_ms, step_ms[NSTEPS];
+  double boot_ms; /* the baseline: a cold boot until every load is served */
   uint64_t calls, answers, resets, errors, lost;
   int exactly_once; /* 1 yes, 0 no */
   uint32_t cause;   /* UK_DETECT_* */
@@ -394,16 +400,29 @@ static int measure(mach_client *m, struct run *r, struct result *res) {
   return 0;
 }
 
+/* The baseline in the same run: from the machine's boot to the last of
+ * the loads' first answers, what the same service costs without a
+ * failover (a reboot, the base system's way: seed 001 §5). */
+static double boot_ms(const struct run *r, uint64_t t0) {
+  uint64_t last = 0;
+  for (int i = 0; i < r->procs; i++)
+    last = r->slot[i].ring[0] > last ? r->slot[i].ring[0] : last;
+  return ms_since(t0, last);
+}
+
 static int run_case(struct run *r, struct result *res) {
   mach_client m;
   int proc[FAILOVER_PROCS_MAX];
+  uint64_t t0 = stats_now_ns();
   if (boot(&m, r, true) < 0 || await_pair(&m, 0) < 0)
     return -1;
   int st = -1;
   if (mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL) <
           0 ||
-      make_slots(r) < 0 || start_loads(&m, r, proc) < 0 ||
-      dirty(&m, r->dirty_mib) < 0 || measure(&m, r, res) < 0 ||
+      make_slots(r) < 0 || start_loads(&m, r, proc) < 0)
+    goto out;
+  res->boot_ms = boot_ms(r, t0);
+  if (dirty(&m, r->dirty_mib) < 0 || measure(&m, r, res) < 0 ||
       stop_loads(r, res) < 0)
     goto out;
   res->exactly_once = check_counter(&m, res);
@@ -532,6 +551,9 @@ static int bench_case(struct bench_case *c, int rounds) {
   for (int i = 0; i < rounds; i++)
     v[i] = res[i].total_ms;
   c->med.total_ms = stats_median(v, (size_t)rounds);
+  for (int i = 0; i < rounds; i++)
+    v[i] = res[i].boot_ms;
+  c->med.boot_ms = stats_median(v, (size_t)rounds);
   for (int s = 0; s < NSTEPS; s++) {
     for (int i = 0; i < rounds; i++)
       v[i] = res[i].step_ms[s];
@@ -543,7 +565,10 @@ static int bench_case(struct bench_case *c, int rounds) {
 static void print_case_json(const struct bench_case *c, bool first) {
   char p[64];
   snprintf(p, sizeof p, "%s_%dp_%dm", c->kind_name, c->procs, c->dirty_mib);
-  printf("%s\"failover_%s_ms\": %.3f", first ? "" : ", ", p, c->med.total_ms);
+  printf("%s\"failover_%s_ms\": %.3f, \"boot_%s_ms\": %.3f, "
+         "\"failover_%s_ratio\": %.3f",
+         first ? "" : ", ", p, c->med.total_ms, p, c->med.boot_ms, p,
+         c->med.total_ms / c->med.boot_ms);
   for (int s = 0; s < NSTEPS; s++)
     printf(", \"%s_%s_ms\": %.3f", p, step_names[s], c->med.step_ms[s]);
   printf(", \"%s_calls\": %" PRIu64 ", \"%s_resets\": %" PRIu64
@@ -552,8 +577,10 @@ static void print_case_json(const struct bench_case *c, bool first) {
 }
 
 static void print_case_text(const struct bench_case *c) {
-  printf("%-6s %3d procs %3d MiB dirty: %8.3f ms  (", c->kind_name, c->procs,
-         c->dirty_mib, c->med.total_ms);
+  printf("%-6s %3d procs %3d MiB dirty: %8.3f ms, %.2f x a cold boot's "
+         "%.3f ms  (",
+         c->kind_name, c->procs, c->dirty_mib, c->med.total_ms,
+         c->med.total_ms / c->med.boot_ms, c->med.boot_ms);
   for (int s = 0; s < NSTEPS; s++)
     printf("%s%s %.3f", s ? ", " : "", step_names[s], c->med.step_ms[s]);
   printf(")\n    %" PRIu64 " calls, %" PRIu64 " answers, %" PRIu64

@@ -69,6 +69,9 @@ static void loop(uint32_t svc, struct failload_slot *s) {
     if (r == -ECONNRESET) {
       __atomic_store_n(&s->resets, s->resets + 1, __ATOMIC_RELEASE);
     } else if (r < 0 || v <= last) {
+      fprintf(stderr, "failload: call %llu: %s, value %llu after %llu\n",
+              (unsigned long long)s->calls, r < 0 ? strerror(-r) : "ok",
+              (unsigned long long)v, (unsigned long long)last);
       __atomic_store_n(&s->errors, s->errors + 1, __ATOMIC_RELEASE);
     } else {
       last = v;

@@ -33,6 +33,8 @@ for c in cases:
     for s in ("detect", "processes", "next_backup"):
         assert f["%s_%s_ms" % (c, s)] > 0, (c, s)
     assert f["%s_detect_ms" % c] < total, c
+    boot = f["boot_%s_ms" % c]
+    assert boot > 0 and abs(f["failover_%s_ratio" % c] - total / boot) < 0.01, c
     assert f["%s_calls" % c] > 0 and f["%s_lost" % c] == 0, c
 for s in steps:
     assert f[s + "_ms"] == f["panic_%dp_64m_%s_ms" % (n, s)], s
