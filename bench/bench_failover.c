@@ -24,10 +24,12 @@
  * after the detection, when the dead kernel no longer runs.
  *
  * Lost requests: at the end every load is stopped (SIGTERM: it finishes
- * its call in flight) and calls - answers - resets - errors is what never
- * came back; resets (-ECONNRESET: the server died holding the call) are
- * reported apart.  The counter must then hold between the answers and the
- * answers plus resets (none done twice): `exactly_once`.
+ * its call in flight) and calls - answers - resets - intr - errors is
+ * what never came back; resets (-ECONNRESET: the server died holding the
+ * call) and intr (-EINTR: the kernel died inside the load's ICA create or
+ * release before the call, adopt.h ADOPT_INTR) are reported apart.  The counter
+ * must then hold between the answers and the answers plus resets (none done
+ * twice): `exactly_once`.
  *
  * The baseline in the same run, `boot_..._ms`: the same machine's cold
  * boot (with its backup) until every load is served, what the service
@@ -99,7 +101,7 @@ static const char *const step_names[NSTEPS] = {
 struct result {
   double total_ms, step_ms[NSTEPS];
   double boot_ms; /* the baseline: a cold boot until every load is served */
-  uint64_t calls, answers, resets, errors, lost;
+  uint64_t calls, answers, resets, intrs, errors, lost;
   int exactly_once; /* 1 yes, 0 no */
   uint32_t cause;   /* UK_DETECT_* */
 };
@@ -332,7 +334,7 @@ static void read_steps(const struct run *r, uint32_t os, struct result *res) {
 }
 
 /* Every load stopped (by its host pid: the process the kernel moved is the
- * same Linux process); calls, answers, resets and errors summed. */
+ * same Linux process); its counts summed. */
 static int stop_loads(const struct run *r, struct result *res) {
   for (int i = 0; i < r->procs; i++)
     if (r->slot[i].pid <= 0 || kill(r->slot[i].pid, SIGTERM) < 0)
@@ -346,9 +348,11 @@ static int stop_loads(const struct run *r, struct result *res) {
     res->calls += s->calls;
     res->answers += s->answers;
     res->resets += s->resets;
+    res->intrs += s->intrs;
     res->errors += s->errors;
   }
-  res->lost = res->calls - res->answers - res->resets - res->errors;
+  res->lost =
+      res->calls - res->answers - res->resets - res->intrs - res->errors;
   return 0;
 }
 
@@ -542,6 +546,7 @@ static int bench_case(struct bench_case *c, int rounds) {
     c->med.calls += res[i].calls;
     c->med.answers += res[i].answers;
     c->med.resets += res[i].resets;
+    c->med.intrs += res[i].intrs;
     c->med.errors += res[i].errors;
     c->med.lost += res[i].lost;
     c->med.exactly_once &= res[i].exactly_once;
@@ -572,8 +577,10 @@ static void print_case_json(const struct bench_case *c, bool first) {
   for (int s = 0; s < NSTEPS; s++)
     printf(", \"%s_%s_ms\": %.3f", p, step_names[s], c->med.step_ms[s]);
   printf(", \"%s_calls\": %" PRIu64 ", \"%s_resets\": %" PRIu64
-         ", \"%s_errors\": %" PRIu64 ", \"%s_lost\": %" PRIu64,
-         p, c->med.calls, p, c->med.resets, p, c->med.errors, p, c->med.lost);
+         ", \"%s_intr\": %" PRIu64 ", \"%s_errors\": %" PRIu64
+         ", \"%s_lost\": %" PRIu64,
+         p, c->med.calls, p, c->med.resets, p, c->med.intrs, p, c->med.errors,
+         p, c->med.lost);
 }
 
 static void print_case_text(const struct bench_case *c) {
@@ -584,9 +591,10 @@ static void print_case_text(const struct bench_case *c) {
   for (int s = 0; s < NSTEPS; s++)
     printf("%s%s %.3f", s ? ", " : "", step_names[s], c->med.step_ms[s]);
   printf(")\n    %" PRIu64 " calls, %" PRIu64 " answers, %" PRIu64
-         " resets, %" PRIu64 " errors, %" PRIu64 " lost, exactly once: %s\n",
-         c->med.calls, c->med.answers, c->med.resets, c->med.errors,
-         c->med.lost, c->med.exactly_once ? "yes" : "NO");
+         " resets, %" PRIu64 " -EINTR, %" PRIu64 " errors, %" PRIu64
+         " lost, exactly once: %s\n",
+         c->med.calls, c->med.answers, c->med.resets, c->med.intrs,
+         c->med.errors, c->med.lost, c->med.exactly_once ? "yes" : "NO");
 }
 
 static void usage(FILE *f) {
@@ -658,13 +666,14 @@ int bench_failover_main(int argc, char **argv) {
                                 .dirty_mib = 0,
                                 .kind_name = "crash"}};
   enum { NCASES = sizeof cases / sizeof *cases, TARGET = 3 };
-  uint64_t lost = 0, resets = 0, errors = 0, usable[5] = {0};
+  uint64_t lost = 0, resets = 0, intrs = 0, errors = 0, usable[5] = {0};
   int once = 1;
   for (int i = 0; i < NCASES; i++) {
     if (bench_case(&cases[i], rounds) < 0)
       return 1;
     lost += cases[i].med.lost;
     resets += cases[i].med.resets;
+    intrs += cases[i].med.intrs;
     errors += cases[i].med.errors;
     once &= cases[i].med.exactly_once;
   }
@@ -686,10 +695,11 @@ int bench_failover_main(int argc, char **argv) {
      * new active OS (no re-partition at failover yet). */
     printf(", \"repartitioned\": %s", usable[1] ? "true" : "false");
     printf(", \"lost\": %" PRIu64 ", \"resets\": %" PRIu64
-           ", \"errors\": %" PRIu64 ", \"exactly_once\": %s, \"procs_max\": "
+           ", \"intr\": %" PRIu64 ", \"errors\": %" PRIu64
+           ", \"exactly_once\": %s, \"procs_max\": "
            "%d, \"rounds\": %d, \"target_ms\": 100, \"targets_met\": %s}\n",
-           lost, resets, errors, once ? "true" : "false", FAILOVER_PROCS_MAX,
-           rounds, t->total_ms <= 100 ? "true" : "false");
+           lost, resets, intrs, errors, once ? "true" : "false",
+           FAILOVER_PROCS_MAX, rounds, t->total_ms <= 100 ? "true" : "false");
   } else {
     for (int i = 0; i < NCASES; i++)
       print_case_text(&cases[i]);

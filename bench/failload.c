@@ -1,11 +1,13 @@
 /* failload FILE SLOT: a protected application for uksim bench failover.
  * Calls ctr_srv's increment in a loop until SIGTERM and publishes in slot
  * SLOT of FILE (failload.h) every call it makes, every answer it gets
- * (with its time) and every reset, so that "served again after the
+ * (with its time), every reset and every -EINTR (its ICA create or
+ * release cut short by the kernel's death), so that "served again after the
  * failover" is this process's own observation, not the kernel's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,12 @@
 #include "failload.h"
 #include "uksim/ap.h"
 
-static volatile sig_atomic_t stop;
-
-static void on_term(int sig) {
-  (void)sig;
-  stop = 1; /* finish the call in flight, then publish done */
+/* SIGTERM stays blocked, so that it never interrupts a call (ap_call
+ * would end it with -EINTR, its answer never seen): the loop looks for it
+ * between calls. */
+static bool stop_asked(void) {
+  sigset_t p;
+  return sigpending(&p) == 0 && sigismember(&p, SIGTERM);
 }
 
 static uint64_t now_ns(void) {
@@ -63,11 +66,13 @@ static struct failload_slot *map_slot(const char *path, long slot) {
 
 static void loop(uint32_t svc, struct failload_slot *s) {
   uint64_t last = 0, v = 0;
-  while (!stop) {
+  while (!stop_asked()) {
     __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELEASE);
     int r = incr(svc, &v);
     if (r == -ECONNRESET) {
       __atomic_store_n(&s->resets, s->resets + 1, __ATOMIC_RELEASE);
+    } else if (r == -EINTR) {
+      __atomic_store_n(&s->intrs, s->intrs + 1, __ATOMIC_RELEASE);
     } else if (r < 0 || v <= last) {
       fprintf(stderr, "failload: call %llu: %s, value %llu after %llu\n",
               (unsigned long long)s->calls, r < 0 ? strerror(-r) : "ok",
@@ -91,8 +96,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "failload: %s slot %s: cannot map\n", argv[1], argv[2]);
     return 2;
   }
-  struct sigaction sa = {.sa_handler = on_term, .sa_flags = SA_RESTART};
-  sigaction(SIGTERM, &sa, NULL);
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, NULL);
   __atomic_store_n(&s->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
   uint32_t svc;
   int r = ap_lookup("ctr", &svc);

@@ -14,6 +14,8 @@ struct failload_slot {
   uint64_t calls;   /* calls made (counted before each is sent) */
   uint64_t answers; /* answered with a value that grew */
   uint64_t resets;  /* -ECONNRESET: its server died holding the call */
+  uint64_t intrs;   /* -EINTR: its kernel died inside an ICA create or
+                     * release (sim-kernel/adopt.h: ADOPT_INTR) */
   uint64_t errors;  /* any other failure or a value that did not grow */
   uint32_t done;    /* set after SIGTERM, once the call in flight is over */
   int32_t pid;      /* its host pid: the bench stops it with SIGTERM */
