@@ -19,9 +19,9 @@
  *   repartition 0: the machine does not re-partition at failover yet
  *   next_backup detection -> MachStatus shows the next backup (its kernel
  *              process spawned by the machine after the fence)
- * Served again is each process's own observation: the first answer it
- * got whose completion time (CLOCK_MONOTONIC, the kernels' clock) is
- * after the detection, when the dead kernel no longer runs.
+ * Served again is each process's own observation: the answer to its
+ * first call made after the detection (CLOCK_MONOTONIC, the kernels'
+ * clock), when the dead kernel no longer runs.
  *
  * Lost requests: at the end every load is stopped (SIGTERM: it finishes
  * its call in flight) and calls - answers - resets - intr - errors is
@@ -240,13 +240,16 @@ static int dirty(mach_client *m, int mib) {
   return 0;
 }
 
-/* The first answer of slot s completed after t, or 0 if none yet. */
+/* The first answer of slot s to a call made after t (when the dead
+ * kernel no longer ran: an answer it sent just before it died cannot
+ * count), or 0 if none yet.  The call the kernel died holding, answered
+ * by the new one, is not counted: served is the next, a little late. */
 static uint64_t first_after(const struct failload_slot *s, uint64_t t) {
   uint64_t n = __atomic_load_n(&s->answers, __ATOMIC_ACQUIRE), best = 0;
   uint64_t from = n > FAILLOAD_RING ? n - FAILLOAD_RING : 0;
   for (uint64_t k = from; k < n; k++) {
     uint64_t a = s->ring[k % FAILLOAD_RING];
-    if (a > t && (best == 0 || a < best))
+    if (s->start[k % FAILLOAD_RING] > t && (best == 0 || a < best))
       best = a;
   }
   return best;

@@ -68,6 +68,7 @@ static void loop(uint32_t svc, struct failload_slot *s) {
   uint64_t last = 0, v = 0;
   while (!stop_asked()) {
     __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELEASE);
+    uint64_t t0 = now_ns();
     int r = incr(svc, &v);
     if (r == -ECONNRESET) {
       __atomic_store_n(&s->resets, s->resets + 1, __ATOMIC_RELEASE);
@@ -80,6 +81,7 @@ static void loop(uint32_t svc, struct failload_slot *s) {
       __atomic_store_n(&s->errors, s->errors + 1, __ATOMIC_RELEASE);
     } else {
       last = v;
+      s->start[s->answers % FAILLOAD_RING] = t0;
       s->ring[s->answers % FAILLOAD_RING] = now_ns();
       __atomic_store_n(&s->answers, s->answers + 1, __ATOMIC_RELEASE);
     }

@@ -19,7 +19,9 @@ struct failload_slot {
   uint64_t errors;  /* any other failure or a value that did not grow */
   uint32_t done;    /* set after SIGTERM, once the call in flight is over */
   int32_t pid;      /* its host pid: the bench stops it with SIGTERM */
-  uint64_t ring[FAILLOAD_RING]; /* CLOCK_MONOTONIC ns of answer k at k % RING */
+  /* Answer k at k % RING: when its call started and when it was answered
+   * (CLOCK_MONOTONIC ns, the kernels' uv_hrtime clock). */
+  uint64_t start[FAILLOAD_RING], ring[FAILLOAD_RING];
 };
 
 #endif /* UKSIM_FAILLOAD_H */
