@@ -16,8 +16,10 @@ int cmd_bench(int argc, char **argv) {
     return p9_bench_main(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "ns"))
     return bench_ns_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "failover"))
+    return bench_failover_main(argc - 1, argv + 1);
   fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-          "usage: uksim bench ipc|replace|scenario|9p|ns [--json]\n\n"
+          "usage: uksim bench ipc|replace|scenario|9p|ns|failover [--json]\n\n"
           "  ipc   IPC round trips and ICA hand-off against plain Linux "
           "baselines\n"
           "  replace  kvs replaced under load, per state-save method and "
@@ -25,6 +27,8 @@ int cmd_bench(int argc, char **argv) {
           "  scenario  lock-step scenarios and seed exploration, timed\n"
           "  9p    our 9P server against diod\n"
           "  ns    file reads through the namespace from ramfs, beside the "
-          "null round trip\n");
+          "null round trip\n"
+          "  failover  Orthros: fault to every protected process served "
+          "again, by step\n");
   return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

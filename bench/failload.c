@@ -1,0 +1,115 @@
+/* failload FILE SLOT: a protected application for uksim bench failover.
+ * Calls ctr_srv's increment in a loop until SIGTERM and publishes in slot
+ * SLOT of FILE (failload.h) every call it makes, every answer it gets
+ * (with its time), every reset and every -EINTR (its ICA create or
+ * release cut short by the kernel's death), so that "served again after the
+ * failover" is this process's own observation, not the kernel's. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "failload.h"
+#include "uksim/ap.h"
+
+/* SIGTERM stays blocked, so that it never interrupts a call (ap_call
+ * would end it with -EINTR, its answer never seen): the loop looks for it
+ * between calls. */
+static bool stop_asked(void) {
+  sigset_t p;
+  return sigpending(&p) == 0 && sigismember(&p, SIGTERM);
+}
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t); /* the kernels' uv_hrtime clock */
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* One increment: its status, and the counter's value in *val. */
+static int incr(uint32_t svc, uint64_t *val) {
+  uk_ica ctl;
+  ap_result res;
+  int r = ica_create(4096, KABI_ICA_CONTROL, &ctl);
+  if (r < 0)
+    return r;
+  r = ap_call(svc, 0, &ctl, NULL, &res);
+  if (r < 0) {
+    ica_release(&ctl);
+    return r;
+  }
+  if (res.status == 0 && res.ctl.base)
+    memcpy(val, res.ctl.base, sizeof *val);
+  ica_release(&res.ctl);
+  ica_release(&res.data);
+  return res.status;
+}
+
+static struct failload_slot *map_slot(const char *path, long slot) {
+  int fd = open(path, O_RDWR);
+  if (fd < 0 || slot < 0)
+    return NULL;
+  off_t off = (off_t)slot * (off_t)sizeof(struct failload_slot);
+  long pg = sysconf(_SC_PAGESIZE);
+  off_t base = off - off % pg;
+  size_t len = (size_t)(off - base) + sizeof(struct failload_slot);
+  char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, base);
+  close(fd);
+  return p == MAP_FAILED ? NULL : (struct failload_slot *)(p + (off - base));
+}
+
+static void loop(uint32_t svc, struct failload_slot *s) {
+  uint64_t last = 0, v = 0;
+  while (!stop_asked()) {
+    __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELEASE);
+    uint64_t t0 = now_ns();
+    int r = incr(svc, &v);
+    if (r == -ECONNRESET) {
+      __atomic_store_n(&s->resets, s->resets + 1, __ATOMIC_RELEASE);
+    } else if (r == -EINTR) {
+      __atomic_store_n(&s->intrs, s->intrs + 1, __ATOMIC_RELEASE);
+    } else if (r < 0 || v <= last) {
+      fprintf(stderr, "failload: call %llu: %s, value %llu after %llu\n",
+              (unsigned long long)s->calls, r < 0 ? strerror(-r) : "ok",
+              (unsigned long long)v, (unsigned long long)last);
+      __atomic_store_n(&s->errors, s->errors + 1, __ATOMIC_RELEASE);
+    } else {
+      last = v;
+      s->start[s->answers % FAILLOAD_RING] = t0;
+      s->ring[s->answers % FAILLOAD_RING] = now_ns();
+      __atomic_store_n(&s->answers, s->answers + 1, __ATOMIC_RELEASE);
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: failload FILE SLOT\n");
+    return 2;
+  }
+  struct failload_slot *s = map_slot(argv[1], atol(argv[2]));
+  if (s == NULL) {
+    fprintf(stderr, "failload: %s slot %s: cannot map\n", argv[1], argv[2]);
+    return 2;
+  }
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, NULL);
+  __atomic_store_n(&s->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
+  uint32_t svc;
+  int r = ap_lookup("ctr", &svc);
+  if (r < 0) {
+    fprintf(stderr, "failload: lookup ctr: %s\n", strerror(-r));
+    return 1;
+  }
+  loop(svc, s);
+  __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
+  return 0;
+}
