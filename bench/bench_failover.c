@@ -16,7 +16,9 @@
  *   servers    the end of those steps -> the last protected process's
  *              first answer stamped after the detection (the server's
  *              restart until it registers and answers)
- *   repartition 0: the machine does not re-partition at failover yet
+ *   repartition the machine's own step log (the Os request): from its
+ *              re-partition step for the new active to the next backup's
+ *              boot step (re-partition, Resize, re-pinning every thread)
  *   next_backup detection -> MachStatus shows the next backup (its kernel
  *              process spawned by the machine after the fence)
  * Served again is each process's own observation: the answer to its
@@ -375,6 +377,29 @@ static int check_counter(mach_client *m, const struct result *res) {
 }
 
 /* The fault and everything after it, on a booted machine with its loads. */
+/* The machine's step log: ms from the re-partition for OS os to the boot
+ * of the next backup after it, or 0 when the log has neither. */
+static double repartition_ms(mach_client *m, uint32_t os) {
+  Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
+  Uksim__Os req = UKSIM__OS__INIT;
+  c.body_case = UKSIM__CTL__BODY_OS;
+  c.os = &req;
+  int64_t id = mach_send(m, &c);
+  if (id < 0 || mach_reply(m, (uint64_t)id, &rep, NULL) < 0)
+    return 0;
+  const Uksim__Partition *p = rep->reply ? rep->reply->partition : NULL;
+  uint64_t from = 0, to = 0;
+  for (size_t i = 0; p && i < p->n_steps; i++) {
+    const Uksim__PartStep *st = p->steps[i];
+    if (strcmp(st->step, "repartition") == 0 && st->os == os)
+      from = st->at_us;
+    else if (from && !to && strcmp(st->step, "boot-backup") == 0)
+      to = st->at_us;
+  }
+  uksim__ctl__free_unpacked(rep, NULL);
+  return from && to >= from ? (double)(to - from) / 1000 : 0;
+}
+
 static int measure(mach_client *m, struct run *r, struct result *res) {
   const struct uk_interos *io;
   if (mach_interos(m, &io) < 0)
@@ -404,6 +429,7 @@ static int measure(mach_client *m, struct run *r, struct result *res) {
   double after_det = ms_since(d.det_ns, served);
   res->step_ms[S_SERVERS] = after_det > steps ? after_det - steps : 0;
   res->step_ms[S_BACKUP] = ms_since(d.det_ns, backup_at);
+  res->step_ms[S_REPART] = repartition_ms(m, d.det_by_os);
   return 0;
 }
 
