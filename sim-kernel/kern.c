@@ -1135,8 +1135,10 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   k.kd->hdr.boot_ns = k.t0_ns;
   for (int i = 0; i < UK_ICA_MAX; i++)
     k.ica_fd[i] = -1;
-  for (int i = 0; i < UK_PROC_MAX; i++)
+  for (int i = 0; i < UK_PROC_MAX; i++) {
     k.proc[i].sock = -1;
+    k.proc[i].pidfd = -1; /* 0 would be stdin: closed at the exit */
+  }
   k.loop = uv_default_loop();
   k.loop->data = &k;
   fcntl(k.msock, F_SETFL, fcntl(k.msock, F_GETFL) | O_NONBLOCK);

@@ -186,8 +186,10 @@ static void boot(void) {
   k.t0_ns = kern__now_ns();
   for (int i = 0; i < UK_ICA_MAX; i++)
     k.ica_fd[i] = -1;
-  for (int i = 0; i < UK_PROC_MAX; i++)
+  for (int i = 0; i < UK_PROC_MAX; i++) {
     k.proc[i].sock = -1;
+    k.proc[i].pidfd = -1;
+  }
   if (uv_loop_init(&loop) < 0)
     abort();
   loop.data = &k;

@@ -36,7 +36,8 @@
 # <target>-crash-<sha1> and so on, and the command that replays it is
 # printed; tests/fuzz/make_corpus.py writes the hand-made seeds.
 # Needs: clang, libclang-rt-<ver>-dev (libFuzzer + sanitizers), protobuf-c
-#        (protoc-c), libsodium-dev, libuv1-dev, libjansson-dev.
+#        (protoc-c), libsodium-dev, libuv1-dev, libjansson-dev, libleveldb-dev
+#        (the kernel's disk, in fuzz_kcall).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 all="decode srv icat scn client aclient kcall kmnt"
@@ -124,7 +125,7 @@ part_libs() {
   case $1 in
   net9p) pkg-config --libs libsodium libuv ;;
   scn) pkg-config --libs jansson libprotobuf-c ;;
-  kcall) pkg-config --libs libuv libprotobuf-c libsodium ;;
+  kcall) echo "$(pkg-config --libs libuv libprotobuf-c libsodium) -lleveldb" ;;
   kmnt) pkg-config --libs libsodium libuv ;;
   esac
 }
