@@ -35,25 +35,26 @@ struct run_opts {
 };
 
 static void run_usage(FILE *f) {
-  fprintf(f,
-          "usage: uksim demo [OPTIONS]\n\n"
-          "Boot a machine, start the kvs server and application processes "
-          "that\nput and get keys through the kernel; print the kernel's "
-          "trace of the\nfirst steps and a summary.\n\n"
-          "  --aps N          application processes (default 2, max %d)\n"
-          "  --requests N     requests per application process (default "
-          "1000)\n"
-          "  --value-size N   bytes per value (default 64)\n"
-          "  --seed N         workload seed (default 1)\n"
-          "  --trace N        kernel trace lines to show (default 40; -1 "
-          "all)\n"
-          "  --name NAME      machine name (default: demo-<pid>)\n"
-          "  --memory-mib N   physical memory for the OS (default 4096, max "
-          "1048576)\n"
-          "  --keep           stay up after the run until Ctrl-C, so that\n"
-          "                   'uksim ps --name NAME' can look at "
-          "it\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP MACH_BACKUP_HELP,
-          MAX_APS);
+  fprintf(
+      f,
+      "usage: uksim demo [OPTIONS]\n\n"
+      "Boot a machine, start the kvs server and application processes "
+      "that\nput and get keys through the kernel; print the kernel's "
+      "trace of the\nfirst steps and a summary.\n\n"
+      "  --aps N          application processes (default 2, max %d)\n"
+      "  --requests N     requests per application process (default "
+      "1000)\n"
+      "  --value-size N   bytes per value (default 64)\n"
+      "  --seed N         workload seed (default 1)\n"
+      "  --trace N        kernel trace lines to show (default 40; -1 "
+      "all)\n"
+      "  --name NAME      machine name (default: demo-<pid>)\n"
+      "  --memory-mib N   physical memory for the OS (default 4096, max "
+      "1048576)\n"
+      "  --keep           stay up after the run until Ctrl-C, so that\n"
+      "                   'uksim ps --name NAME' can look at "
+      "it\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP MACH_BACKUP_HELP,
+      MAX_APS);
   fputs(DEMO_JSONL_HELP, f);
 }
 

@@ -85,7 +85,8 @@ static void run_usage(FILE *f) {
           "                    state S equals \"FILE\"') in DIR\n"
           "  --quiet           print only the verdicts and the outcome\n"
           "  --kernel-trace    the kernel's own log lines on "
-          "stderr\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP MACH_BACKUP_HELP "\n"
+          "stderr\n" MACH_PART_HELP MACH_DISK_HELP MACH_POLL_US_HELP
+              MACH_BACKUP_HELP "\n"
           "With --json, stdout holds the JSON Lines alone: the programs the "
           "run\nstarts, and the verdicts, write to stderr.\n\n"
           "Exit status: 0 every expectation holds, 1 one fails, the run "

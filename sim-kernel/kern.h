@@ -142,9 +142,9 @@ struct kmnt_link {
   uint32_t next_fid;
   /* net links */
   struct p9_aclient *net; /* its address: kd->vfs.net[dev - UK_SVC_MAX] */
-  uint64_t waiters; /* processes whose call waits for the dial (bit p) */
-  int err;          /* why the last dial failed */
-  bool tried_plain; /* 9P2000.L refused: 9P2000 asked next */
+  uint64_t waiters;       /* processes whose call waits for the dial (bit p) */
+  int err;                /* why the last dial failed */
+  bool tried_plain;       /* 9P2000.L refused: 9P2000 asked next */
 };
 struct kmnt_pool {
   uint32_t id;
@@ -177,7 +177,7 @@ struct uk_interos;
 struct kern_os {
   uint32_t id; /* 1st, 2nd ... Nth OS the machine booted */
   enum kos_role role;
-  struct uk_interos *io; /* the inter-OS region (fd 5), or NULL */
+  struct uk_interos *io;      /* the inter-OS region (fd 5), or NULL */
   uint64_t hb_ms, timeout_ms; /* 0 hb_ms: no heartbeat (no backup) */
   uv_timer_t hb_timer;        /* active: real time, background */
   uv_timer_t watch_timer;     /* backup: the active's silence */
@@ -187,7 +187,7 @@ struct kern_os {
   struct {
     uint64_t ran, waited; /* backup: the active's cpu times then (kos.c) */
   } hb_cpu;
-  uint32_t dead_os;    /* the OS being fenced or taken over */
+  uint32_t dead_os; /* the OS being fenced or taken over */
   uint64_t fence_id, takeover_id;
   /* What a TakeOver handed this kernel, kept for the adoption code:
    * the dead OS's kernel data (read-only), its processes' connections by
@@ -197,7 +197,7 @@ struct kern_os {
   int32_t adopt_conn_pid[UK_PROC_MAX];
   int adopt_ica_fd[UK_ICA_MAX];
   uint64_t adopt_ica_size[UK_ICA_MAX];
-  uint32_t adopt_conns, adopt_icas;     /* received so far */
+  uint32_t adopt_conns, adopt_icas;           /* received so far */
   uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
 };
 

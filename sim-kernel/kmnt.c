@@ -818,7 +818,8 @@ static void on_dialed(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
       err == 0 && p9_str_eq(rx->version, "9P2000.L") ? P9_2000L : P9_2000;
   net_ent(k, dev)->up = err == 0;
   net_ent(k, dev)->dialect = ln->dialect == P9_2000L;
-  kern__trace(k, "#M: %s %s (%s)", net_ent(k, dev)->addr, err ? "dial failed" : "dialed",
+  kern__trace(k, "#M: %s %s (%s)", net_ent(k, dev)->addr,
+              err ? "dial failed" : "dialed",
               err ? strerror(-err)
                   : (ln->dialect == P9_2000L ? "9P2000.L" : "9P2000"));
   resume_waiters(k, dev);

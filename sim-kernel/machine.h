@@ -36,7 +36,7 @@ struct mach_opts {
    * (--disk-size, --sync-ms, --cache-mib); "" the kernel's defaults. */
   char disk[256];
   char disk_size[24], sync_ms[24], cache_mib[24];
-  bool backup;          /* boot a BackupOS beside the ActiveOS (Orthros) */
+  bool backup;           /* boot a BackupOS beside the ActiveOS (Orthros) */
   uint32_t heartbeat_ms; /* with backup: the active's heartbeat period */
   uint32_t heartbeat_timeout_ms; /* ... and the backup's patience */
 };
@@ -75,11 +75,11 @@ struct mach_opts;
 int mach_backup_opt(const char *prog, int c, const char *arg,
                     struct mach_opts *o);
 #define MACH_BACKUP_HELP                                                       \
-  "  --backup          boot a BackupOS beside the ActiveOS: it takes over\n" \
-  "                    when the active panics, hangs or crashes\n"           \
-  "  --heartbeat-ms N  the active's heartbeat period (default 10)\n"         \
-  "  --heartbeat-timeout-ms N\n"                                              \
-  "                    the backup declares the active dead after N ms\n"     \
+  "  --backup          boot a BackupOS beside the ActiveOS: it takes over\n"   \
+  "                    when the active panics, hangs or crashes\n"             \
+  "  --heartbeat-ms N  the active's heartbeat period (default 10)\n"           \
+  "  --heartbeat-timeout-ms N\n"                                               \
+  "                    the backup declares the active dead after N ms\n"       \
   "                    without a heartbeat (default 50)\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench

@@ -5,8 +5,8 @@
  * Who writes what (each field has one writer, so no lock is needed;
  * readers accept a torn view, as with kernel data):
  *   machine      magic, layout, size; active_os, active_pid, backup_os,
- *                failovers (at every role change); the fault stamp (at an injection)
- *   active       the heartbeat and busy stamps; the protected-process
+ *                failovers (at every role change); the fault stamp (at an
+ * injection) active       the heartbeat and busy stamps; the protected-process
  *                table
  *   backup       the detection record, when it declares the active dead
  * Times are CLOCK_MONOTONIC nanoseconds (uv_hrtime), the same clock in
@@ -56,10 +56,10 @@ struct uk_interos {
   uint64_t busy_ns; /* inside bounded work that blocks its loop since */
   /* The last detection: OS dead_os found dead by OS by_os. */
   uint32_t det_dead_os, det_by_os;
-  uint32_t det_cause, det_count;  /* UK_DETECT_*; detections so far */
-  uint64_t det_ns;                /* when */
-  uint64_t det_since_hb_ns;       /* since the last heartbeat it saw */
-  uint64_t det_since_fault_ns;    /* since the fault stamp, 0 if none */
+  uint32_t det_cause, det_count; /* UK_DETECT_*; detections so far */
+  uint64_t det_ns;               /* when */
+  uint64_t det_since_hb_ns;      /* since the last heartbeat it saw */
+  uint64_t det_since_fault_ns;   /* since the fault stamp, 0 if none */
   /* Protected processes of the active OS (kos_publish): rewritten in
    * place by the active at each spawn or end of one and by a new active
    * after its failover, never appended to: prot_os is the OS that

@@ -60,11 +60,13 @@
 #define UK_PROC_REQS_MAX 512
 #define UK_PROC_RESULTS_MAX 256
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
-#define UK_SVC_PROG_MAX 512 /* bytes of a service's packed argv (uk_svc.prog) */
-#define UK_HIST_BUCKETS 160    /* up to ~2^41 ns */
-#define UK_NIL 0xffffffffu     /* "no index" in a link or holder field */
-#define UK_KCLIENT 0xfffffffeu /* uk_req.client of the kernel's own requests   \
-                                */
+#define UK_SVC_PROG_MAX 512 /* bytes of a service's packed argv (uk_svc.prog)  \
+                             */
+#define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
+#define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
+#define UK_KCLIENT                                                             \
+  0xfffffffeu /* uk_req.client of the kernel's own requests                    \
+               */
 
 /* Namespace limits.  A table that is full refuses the call (-ENFILE,
  * -ENOSPC, -EMFILE) and leaves everything as it was. */
@@ -245,7 +247,7 @@ struct uk_req {
   uint32_t op;
   uint32_t ctl, data; /* ICA ids */
   int32_t status;
-  uint32_t kept; /* IN_SERVICE and kept in the server's state (KEEP) */
+  uint32_t kept;       /* IN_SERVICE and kept in the server's state (KEEP) */
   uint32_t client_seq; /* the SEND or CALL that made it (its hdr.seq) */
   uint32_t pad;
   uint64_t tag;
@@ -443,10 +445,10 @@ struct uk_vfs {
   struct uk_chan chan[UK_CHAN_MAX];
   struct uk_nsgroup ns[UK_NS_MAX];
   struct uk_vproc vproc[UK_PROC_MAX];
-  struct uk_cons cons;              /* #c */
-  struct uk_envvar env[UK_ENV_MAX]; /* #e */
-  struct uk_srvent srv[UK_SRV_MAX]; /* #s */
-  struct uk_pipe pipe[UK_PIPE_MAX]; /* #| */
+  struct uk_cons cons;                   /* #c */
+  struct uk_envvar env[UK_ENV_MAX];      /* #e */
+  struct uk_srvent srv[UK_SRV_MAX];      /* #s */
+  struct uk_pipe pipe[UK_PIPE_MAX];      /* #| */
   struct uk_netlink net[UK_NETLINK_MAX]; /* #M's dialed servers */
 };
 

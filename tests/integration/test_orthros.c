@@ -34,7 +34,10 @@ static void skip_under_valgrind(void) {
 
 TestSuite(orthros, .init = skip_under_valgrind);
 
-static void boot_pair(mach_client *m) {
+/* A machine with an active and a backup OS; with dir, a disk (LevelDB
+ * there) written back only on "sync", so that what was dirty when the
+ * active died is in its cache alone. */
+static void boot_with(mach_client *m, const char *dir) {
   static int n;
   struct mach_opts o;
   mach_opts_default(&o);
@@ -47,30 +50,23 @@ static void boot_pair(mach_client *m) {
   o.backup = true;
   o.heartbeat_ms = HB_MS;
   o.heartbeat_timeout_ms = TIMEOUT_MS;
+  o.trace = getenv("ORTHROS_TRACE") ? -1 : 0;
+  if (dir) {
+    /* The new active's loop writes the disk back synchronously (fsync):
+     * on a loaded host that may outlast a short timeout. */
+    o.heartbeat_timeout_ms = DISK_TIMEOUT_MS;
+    cr_assert_eq(mach_disk_opt(&o, "test", dir), 0);
+    snprintf(o.sync_ms, sizeof o.sync_ms, "0");
+  }
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
 }
 
-/* The same with a disk (LevelDB in dir) that is written back only on
- * "sync": what was dirty when the active died is in its cache alone. */
+static void boot_pair(mach_client *m) {
+  boot_with(m, NULL);
+}
+
 static void boot_pair_disk(mach_client *m, const char *dir) {
-  static int n;
-  struct mach_opts o;
-  mach_opts_default(&o);
-  snprintf(o.name, sizeof o.name, "orthros-d-%d-%d", (int)getpid(), n++);
-  snprintf(name, sizeof name, "%s", o.name);
-  snprintf(trace, sizeof trace, "%s/%s.jsonl",
-           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           o.name);
-  snprintf(o.trace_file, sizeof o.trace_file, "%s", trace);
-  o.backup = true;
-  o.heartbeat_ms = HB_MS;
-  /* The new active's loop writes the disk back synchronously (fsync):
-   * on a loaded host that may outlast a short timeout. */
-  o.heartbeat_timeout_ms = DISK_TIMEOUT_MS;
-  cr_assert_eq(mach_disk_opt(&o, "test", dir), 0);
-  snprintf(o.sync_ms, sizeof o.sync_ms, "0");
-  o.trace = getenv("ORTHROS_TRACE") ? -1 : 0;
-  cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
+  boot_with(m, dir);
 }
 
 static Uksim__Reply *status(mach_client *m) {
