@@ -1,5 +1,6 @@
-/* failload FILE SLOT: a protected application for uksim bench failover.
- * Calls ctr_srv's increment in a loop until SIGTERM and publishes in slot
+/* failload FILE SLOT [THINK_US]: a protected application for uksim bench
+ * failover.  Calls ctr_srv's increment in a loop until SIGTERM, pausing
+ * THINK_US microseconds (default 0) between an answer and its next call and publishes in slot
  * SLOT of FILE (failload.h) every call it makes, every answer it gets
  * (with its time), every reset and every -EINTR (its ICA create or
  * release cut short by the kernel's death), so that "served again after the
@@ -64,9 +65,20 @@ static struct failload_slot *map_slot(const char *path, long slot) {
   return p == MAP_FAILED ? NULL : (struct failload_slot *)(p + (off - base));
 }
 
-static void loop(uint32_t svc, struct failload_slot *s) {
+/* An application's time between two calls, asleep (the host's
+ * nanosleep, no uksim call): 200 loads spinning on two cores would
+ * measure the host's scheduler, not the failover. */
+static void think(uint64_t us) {
+  struct timespec t = {.tv_sec = (time_t)(us / 1000000),
+                       .tv_nsec = (long)(us % 1000000) * 1000};
+  if (us)
+    nanosleep(&t, NULL);
+}
+
+static void loop(uint32_t svc, struct failload_slot *s, uint64_t think_us) {
   uint64_t last = 0, v = 0;
   while (!stop_asked()) {
+    think(think_us);
     __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELEASE);
     uint64_t t0 = now_ns();
     int r = incr(svc, &v);
@@ -89,8 +101,8 @@ static void loop(uint32_t svc, struct failload_slot *s) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: failload FILE SLOT\n");
+  if (argc != 3 && argc != 4) {
+    fprintf(stderr, "usage: failload FILE SLOT [THINK_US]\n");
     return 2;
   }
   struct failload_slot *s = map_slot(argv[1], atol(argv[2]));
@@ -109,7 +121,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "failload: lookup ctr: %s\n", strerror(-r));
     return 1;
   }
-  loop(svc, s);
+  loop(svc, s, argc == 4 ? strtoull(argv[3], NULL, 10) : 0);
   __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
   return 0;
 }

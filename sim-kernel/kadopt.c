@@ -43,7 +43,7 @@ static void take_icas(struct kern *k, int *ica_fd) {
       continue;
     }
     k->ica_fd[i] = ica_fd[i];
-    k->ica_kept[i] = 0;
+    kbits_zero(&k->ica_kept[i]);
     ica_fd[i] = -1;
     k->ica_bytes += e->size;
     kern__machine_ica(k, KABI_ICA_ID(i, e->gen), e->size, k->ica_fd[i]);

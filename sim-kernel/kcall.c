@@ -87,7 +87,7 @@ void kern__ica_drop(struct kern *k, uint32_t id) {
   kern__ns_forget_ica(k, id);
   close(k->ica_fd[i]);
   k->ica_fd[i] = -1;
-  k->ica_kept[i] = 0; /* a kept mapping is of this ICA only */
+  kbits_zero(&k->ica_kept[i]); /* a kept mapping is of this ICA only */
   kern_ica_free(k->kd, id);
   k->kd->ctr.icas_released++;
   kern__machine_ica(k, id, 0, -1);
@@ -114,7 +114,7 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
     return -ENOMEM;
   }
   k->ica_fd[KABI_ICA_INDEX(id)] = fd;
-  k->ica_kept[KABI_ICA_INDEX(id)] = 0;
+  kbits_zero(&k->ica_kept[KABI_ICA_INDEX(id)]);
   k->ica_bytes += a.size;
   k->kd->ctr.icas_created++;
   k->kd->ctr.ica_bytes = k->ica_bytes;
@@ -160,7 +160,7 @@ static int do_ica_release(struct kern *k, uint32_t p, kabi_msg *m) {
 void kern__ica_release_all(struct kern *k, uint32_t p) {
   for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
     const struct uk_ica_ent *e = &k->kd->ica[i];
-    k->ica_kept[i] &= ~(1ull << p); /* its mappings are gone with it */
+    kbits_clear(&k->ica_kept[i], p); /* its mappings are gone with it */
     if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
         e->holder == p)
       kern__ica_drop(k, KABI_ICA_ID(i, e->gen));
@@ -188,8 +188,6 @@ static void move_req_icas(struct kern *k, const struct uk_req *r, uint8_t hk,
   kern_ica_move(k->kd, r->data, hk, holder);
 }
 
-_Static_assert(UK_PROC_MAX <= 64, "kern.ica_kept has a bit per process slot");
-
 /* Process p passes ICA id on (a checked call): records whether it keeps
  * its mapping, as the call's KABI_KEEP_* flag `keep` says. */
 static void note_kept(struct kern *k, uint32_t p, uint32_t id, bool keep) {
@@ -197,9 +195,9 @@ static void note_kept(struct kern *k, uint32_t p, uint32_t id, bool keep) {
   if (i < 0)
     return;
   if (keep)
-    k->ica_kept[i] |= 1ull << p;
+    kbits_set(&k->ica_kept[i], p);
   else
-    k->ica_kept[i] &= ~(1ull << p);
+    kbits_clear(&k->ica_kept[i], p);
 }
 
 static void note_kept_pair(struct kern *k, uint32_t p, uint32_t ctl,
@@ -218,7 +216,7 @@ static uint32_t pack_icas(struct kern *k, uint32_t p, const struct uk_req *r,
     if (x < 0)
       continue;
     ica_ref(k, ids[i], &refs[n]);
-    if (k->ica_kept[x] & (1ull << p))
+    if (kbits_has(&k->ica_kept[x], p))
       refs[n].flags = KABI_REF_MAPPED;
     else
       m->fds[nfds++] = k->ica_fd[x];
@@ -492,7 +490,7 @@ int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
   }
   kern_ica_move(k->kd, *id, UK_HOLD_KERNEL, 0);
   k->ica_fd[KABI_ICA_INDEX(*id)] = fd;
-  k->ica_kept[KABI_ICA_INDEX(*id)] = 0;
+  kbits_zero(&k->ica_kept[KABI_ICA_INDEX(*id)]);
   k->ica_bytes += size;
   k->kd->ctr.icas_created++;
   k->kd->ctr.ica_bytes = k->ica_bytes;

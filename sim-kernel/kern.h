@@ -17,6 +17,7 @@
 #include "control.pb-c.h"
 #include "dev.h"
 #include "kabi_io.h"
+#include "kbits.h"
 #include "ktab.h"
 #include "outbox.h"
 
@@ -142,7 +143,7 @@ struct kmnt_link {
   uint32_t next_fid;
   /* net links */
   struct p9_aclient *net; /* its address: kd->vfs.net[dev - UK_SVC_MAX] */
-  uint64_t waiters;       /* processes whose call waits for the dial (bit p) */
+  struct kbits waiters;   /* processes whose call waits for the dial */
   int err;                /* why the last dial failed */
   bool tried_plain;       /* 9P2000.L refused: 9P2000 asked next */
 };
@@ -215,7 +216,7 @@ struct kern {
   int ica_fd[UK_ICA_MAX];
   /* Per ICA, the process slots that kept their mapping of it when they
    * passed it on (bit p): it comes back to them without a descriptor. */
-  uint64_t ica_kept[UK_ICA_MAX];
+  struct kbits ica_kept[UK_ICA_MAX];
   struct kern_proc proc[UK_PROC_MAX];
   struct kern_svc svc[UK_SVC_MAX];
   struct ktimer hang_timer; /* request deadlines */

@@ -792,11 +792,13 @@ static const struct vfs_dev mntdev = {
  * are encoded again into a pool ICA, so the replay reads them as it reads
  * an ICA link's. */
 
+_Static_assert(UK_PROC_MAX <= 256, "a 9P tag keeps the process slot in 8 bits");
+
 static void resume_waiters(struct kern *k, uint32_t dev) {
-  uint64_t w = k->mlink[dev].waiters;
-  k->mlink[dev].waiters = 0;
+  struct kbits w = k->mlink[dev].waiters;
+  kbits_zero(&k->mlink[dev].waiters);
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
-    if (w & (1ull << p))
+    if (kbits_has(&w, p))
       resume(k, p);
 }
 
@@ -852,7 +854,7 @@ static int net_link(struct kern *k, const char *addr, uint32_t *dev) {
     if (ln->state == KMNT_READY)
       return 0;
     if (ln->state == KMNT_DIALING) {
-      ln->waiters |= 1ull << up;
+      kbits_set(&ln->waiters, up);
       k->mblocked = true;
       return -EINPROGRESS;
     }
@@ -877,7 +879,7 @@ static int net_link(struct kern *k, const char *addr, uint32_t *dev) {
     ne->addr[0] = '\0';
     return r;
   }
-  ln->waiters |= 1ull << up;
+  kbits_set(&ln->waiters, up);
   k->mblocked = true;
   return -EINPROGRESS;
 }

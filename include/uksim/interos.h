@@ -19,12 +19,14 @@
 
 #include <stdint.h>
 
+#include "uksim/kdata.h"
+
 #define UK_INTEROS_MAGIC 0x736f6f7274726fULL /* "ortroos" */
-#define UK_INTEROS_LAYOUT 2                  /* bump on any change below */
+#define UK_INTEROS_LAYOUT 3                  /* bump on any change below */
 
 /* Processes the active OS may publish as protected (migrated at a
  * failover before any other). */
-#define UK_INTEROS_PROT_MAX 64
+#define UK_INTEROS_PROT_MAX UK_PROC_MAX
 #define UK_INTEROS_NAME_MAX 32
 
 /* The kinds of the fault stamp (control.proto Fault.Kind's numbers). */

@@ -49,9 +49,9 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 8                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 9                  /* bump on any change below */
 
-#define UK_PROC_MAX 64
+#define UK_PROC_MAX 256
 #define UK_SVC_MAX 32
 #define UK_ICA_MAX 4096
 #define UK_REQ_MAX 4096
@@ -72,7 +72,7 @@
  * -ENOSPC, -EMFILE) and leaves everything as it was. */
 /* Chans per kernel: open files, roots and cwds, mount points, union
  * members, and chans awaiting a clunk. */
-#define UK_CHAN_MAX 1024
+#define UK_CHAN_MAX 4096
 /* Namespace groups: enough for every process to have its own. */
 #define UK_NS_MAX UK_PROC_MAX
 #define UK_MOUNT_MAX 32 /* mount points (bound or mounted onto) per group */
