@@ -17,8 +17,9 @@
  *              first answer stamped after the detection (the server's
  *              restart until it registers and answers)
  *   repartition the machine's own step log (the Os request): from its
- *              re-partition step for the new active to the next backup's
- *              boot step (re-partition, Resize, re-pinning every thread)
+ *              re-partition step for the new active to its repin step
+ *              (re-partition, Resize, re-pinning every thread), which
+ *              the machine does at the TakeOver, before the hand-over
  *   next_backup detection -> MachStatus shows the next backup (its kernel
  *              process spawned by the machine after the fence)
  * Served again is each process's own observation: the answer to its
@@ -382,9 +383,9 @@ static int check_counter(mach_client *m, const struct result *res) {
   return st == 0 && sig == 0;
 }
 
-/* The fault and everything after it, on a booted machine with its loads. */
-/* The machine's step log: ms from the re-partition for OS os to the boot
- * of the next backup after it, or 0 when the log has neither. */
+/* The machine's step log: ms from the re-partition for OS os to the
+ * re-pinning of its threads after it (the Resize between), or 0 when the
+ * log has neither. */
 static double repartition_ms(mach_client *m, uint32_t os) {
   Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
   Uksim__Os req = UKSIM__OS__INIT;
@@ -399,13 +400,14 @@ static double repartition_ms(mach_client *m, uint32_t os) {
     const Uksim__PartStep *st = p->steps[i];
     if (strcmp(st->step, "repartition") == 0 && st->os == os)
       from = st->at_us;
-    else if (from && !to && strcmp(st->step, "boot-backup") == 0)
+    else if (from && !to && strcmp(st->step, "repin") == 0)
       to = st->at_us;
   }
   uksim__ctl__free_unpacked(rep, NULL);
   return from && to >= from ? (double)(to - from) / 1000 : 0;
 }
 
+/* The fault and everything after it, on a booted machine with its loads. */
 static int measure(mach_client *m, struct run *r, struct result *res) {
   const struct uk_interos *io;
   if (mach_interos(m, &io) < 0)

@@ -23,8 +23,9 @@
  * The machine never reports a kernel's death: a crash (SIGKILL by the
  * machine) is found only through the missing heartbeat.
  *
- * After a TakeOver the machine re-partitions and sends Resize: the new
- * active's ICA budget becomes its usable memory (kd->hdr.budget_bytes).
+ * At a TakeOver the machine re-partitions and sends Resize ahead of the
+ * answer: the new active's ICA budget becomes its usable memory
+ * (kd->hdr.budget_bytes) before it adopts the dead OS's ICAs.
  * The active publishes its protected processes in the inter-OS region
  * (kos_publish) at each spawn or end of one, and a new active again at
  * the end of its failover.

@@ -873,10 +873,11 @@ static void relay_ipi(struct os_inst *from, Uksim__Ctl *c) {
  * Step 1, device migration, when the machine answers the new active's
  * Fence: the dead kernel is reaped then (the INIT to its cores), so its
  * devices can be reset, and it is before the new active's first failover
- * step opens the user disk.  Steps 5 and 6 at its TakeOver, once the dead
- * OS's state is handed over (the machine holds none of it any more): the
+ * step opens the user disk.  Steps 5 and 6 at its TakeOver: the
  * re-partition, the new active's budget (Resize) and cpus (every thread
- * of its kernel and processes re-pinned), then the next backup. */
+ * of its kernel and processes re-pinned) before the dead OS's state is
+ * handed over (so the Resize is ahead of it on the link), the next
+ * backup after (the machine holds none of the dead OS's state then). */
 
 /* Pins every thread of process pid to set; counts those pinned. */
 static void pin_tasks(pid_t pid, const cpu_set_t *set, uint32_t *threads) {
@@ -1016,6 +1017,10 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
     os_reply(me, id, -EINVAL, "no dead OS of that number", NULL, -1);
     return;
   }
+  /* Steps 5's budget before the state: the Resize reaches the new kernel
+   * ahead of the dead OS's ICAs, so that adopting them (a dead cache of
+   * a GiB) never meets the backup slot's small budget. */
+  repartition(me, os);
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", os->kd_fd);
   int kfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1049,7 +1054,6 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
       it.size = os->ica_size[i];
       post_to_os(me, &c, os->ica_fd[i]);
     }
-  repartition(me, os);
   os_release(os);
   boot_next_backup();
 }
