@@ -71,11 +71,13 @@
 #define FAILOVER_PROCS_MAX 200
 _Static_assert(FAILOVER_PROCS_MAX + 4 <= UK_PROC_MAX, "the loads fit");
 /* Each load's pause between an answer and its next call (asleep): an
- * application that also does something else, as every one does.  With
- * none, 200 loads each making 4 kernel calls per increment back to back
- * keep the one counter server's queue full, and "served again" measures
- * the server's throughput on two cores, not the failover. */
-#define FAILOVER_THINK_US 1000
+ * application that also does something else, as every one does.  Without
+ * it, 200 loads calling back to back keep the one counter server's queue
+ * full and "served again" measures that server's throughput on two
+ * cores (the queue's wait), not the failover.  20 ms is shorter than
+ * any failover measured, so every load has called again before the new
+ * kernel serves. */
+#define FAILOVER_THINK_US 20000
 #define FAILOVER_HB_MS 10
 #define FAILOVER_TIMEOUT_MS 50
 /* The heartbeat timeout of the panic runs, whose detection is the panic

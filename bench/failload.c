@@ -33,21 +33,24 @@ static uint64_t now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-/* One increment: its status, and the counter's value in *val. */
-static int incr(uint32_t svc, uint64_t *val) {
-  uk_ica ctl;
+/* One increment: its status, and the counter's value in *val.  The
+ * control ICA goes to the server and comes back with the answer: kept in
+ * *ctl for the next call (one kernel call an increment, as an application
+ * that reuses its buffers makes), created again only when none came
+ * back. */
+static int incr(uint32_t svc, uk_ica *ctl, uint64_t *val) {
   ap_result res;
-  int r = ica_create(4096, KABI_ICA_CONTROL, &ctl);
+  int r = ctl->id == KABI_ICA_NONE
+              ? ica_create(4096, KABI_ICA_CONTROL, ctl)
+              : 0;
   if (r < 0)
     return r;
-  r = ap_call(svc, 0, &ctl, NULL, &res);
-  if (r < 0) {
-    ica_release(&ctl);
-    return r;
-  }
+  r = ap_call(svc, 0, ctl, NULL, &res);
+  if (r < 0)
+    return r; /* refused: ctl is still ours */
   if (res.status == 0 && res.ctl.base)
     memcpy(val, res.ctl.base, sizeof *val);
-  ica_release(&res.ctl);
+  *ctl = res.ctl; /* empty if none came back */
   ica_release(&res.data);
   return res.status;
 }
@@ -77,11 +80,12 @@ static void think(uint64_t us) {
 
 static void loop(uint32_t svc, struct failload_slot *s, uint64_t think_us) {
   uint64_t last = 0, v = 0;
+  uk_ica ctl = {.id = KABI_ICA_NONE};
   while (!stop_asked()) {
     think(think_us);
     __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELEASE);
     uint64_t t0 = now_ns();
-    int r = incr(svc, &v);
+    int r = incr(svc, &ctl, &v);
     if (r == -ECONNRESET) {
       __atomic_store_n(&s->resets, s->resets + 1, __ATOMIC_RELEASE);
     } else if (r == -EINTR) {
@@ -98,6 +102,7 @@ static void loop(uint32_t svc, struct failload_slot *s, uint64_t think_us) {
       __atomic_store_n(&s->answers, s->answers + 1, __ATOMIC_RELEASE);
     }
   }
+  ica_release(&ctl);
 }
 
 int main(int argc, char **argv) {
