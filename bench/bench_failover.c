@@ -367,8 +367,8 @@ static int check_counter(mach_client *m, const struct result *res) {
   int proc, st = -1, sig = 0;
   snprintf(range, sizeof range, "%" PRIu64 ":%" PRIu64, res->answers,
            res->answers + res->resets);
-  char *a[] = {"--count", "0", "--expect-range", range};
-  if (mach_spawn(m, "ctr_load", a, 4, "check", MACH_SPAWN_WAITABLE, &proc) < 0)
+  char *a[] = {"--count", "0", "--expect-range", range, "--quiet"};
+  if (mach_spawn(m, "ctr_load", a, 5, "check", MACH_SPAWN_WAITABLE, &proc) < 0)
     return fail(m, "spawn ctr_load");
   int64_t w = mach_wait_send(m, proc);
   if (w < 0 || mach_wait_reply(m, (uint64_t)w, &st, &sig) < 0)

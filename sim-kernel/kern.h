@@ -428,8 +428,8 @@ int kern__disk_open(struct kern *k, const struct kern_disk_opts *o);
 void kern__disk_cache(struct kern *k, const struct kern_disk_opts *o);
 struct bcache_adopt_stats;
 /* A failover's cache adoption (kdisk.h, bcache_adopt) into this kernel's
- * cache, started by kern__disk_cache; the adopted blocks' write-back starts
- * on the next turn of the loop, a step at a time. */
+ * cache, started by kern__disk_cache; the adopted blocks are written back
+ * by its timer (--sync-ms) or a sync, a step a turn of the loop. */
 int kern__disk_adopt(struct kern *k, const struct uk_kdata *dead, int *ica_fd,
                      struct bcache_adopt_stats *st);
 /* kfailover.c: the failover steps on the new active kernel, once the
