@@ -471,12 +471,14 @@ static int adopt_seg(struct bcache *bc, const struct uk_bcache *dt, uint32_t ds,
   }
   int r = write_seg(bc, dt, ds, base, want, st);
   munmap(base, UK_BCACHE_SEG_BYTES);
+  if (st->tick)
+    st->tick(st->tick_arg);
   return r;
 }
 
 int bcache_adopt(struct bcache *bc, const struct uk_kdata *dead, int *ica_fd,
                  struct bcache_adopt_stats *st) {
-  memset(st, 0, sizeof *st);
+  *st = (struct bcache_adopt_stats){.tick = st->tick, .tick_arg = st->tick_arg};
   int r = kdisk_dead_cache(dead);
   if (r <= 0)
     return r;

@@ -496,8 +496,7 @@ int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
 
 int kern__ica_keep(struct kern *k, uint32_t kind, uint64_t size, int fd,
                    uint32_t *id) {
-  if (k->ica_bytes + size > k->kd->hdr.budget_bytes ||
-      kern_ica_alloc(k->kd, kind, size, UK_NIL, id) < 0)
+  if (kern_ica_alloc(k->kd, kind, size, UK_NIL, id) < 0)
     return -ENOMEM;
   kern_ica_move(k->kd, *id, UK_HOLD_KERNEL, 0);
   k->ica_fd[KABI_ICA_INDEX(*id)] = fd;

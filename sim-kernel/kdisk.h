@@ -194,10 +194,15 @@ struct bcache_adopt_stats {
   uint32_t written; /* dirty blocks written back now: no room here */
   uint32_t torn;    /* dirty entries dropped: inconsistent with the tables */
   uint32_t stale;   /* dirty entries dropped: a later write of their block */
+  /* Called after each segment written back now, when set (the caller's):
+   * the failover's kernel keeps its heartbeat going. */
+  void (*tick)(void *arg);
+  void *tick_arg;
 };
 
 /* Adopts the dirty blocks of a dead kernel's cache (dead: a read-only view
- * of its kernel-data region) into bc, as kdisk.h's header says.  ica_fd:
+ * of its kernel-data region) into bc, as kdisk.h's header says (st's
+ * counts zeroed here, its tick kept).  ica_fd:
  * the dead kernel's ICAs as descriptors by ICA index (-1 none); a
  * descriptor adopted is taken (set to -1), the others stay the caller's.
  * Every entry is checked; a segment that cannot be mapped has its blocks

@@ -468,8 +468,11 @@ int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
                   void **base);
 /* Makes descriptor fd (a memfd of size bytes: a dead kernel's cache segment
  * at a failover) an ICA the kernel holds, the descriptor its own from then
- * on.  0, or -ENOMEM over the budget or with the table full (fd still the
- * caller's). */
+ * on.  0, or -ENOMEM with the table full (fd still the caller's).  The
+ * budget is not checked: a dead OS's memory is the new active's from the
+ * re-partition on, as its processes' ICAs are (kadopt.c take_icas), and a
+ * backup's budget is its slot's until then (128 MiB: the 1 GiB case's
+ * adoption stopped at 31 segments). */
 int kern__ica_keep(struct kern *k, uint32_t kind, uint64_t size, int fd,
                    uint32_t *id);
 

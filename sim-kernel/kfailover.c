@@ -126,7 +126,7 @@ static int *take_seg_fds(struct kern *k, const struct uk_kdata *dead) {
 
 static void file_cache_adopt(struct kern *k, const struct uk_kdata *dead,
                              int *seg_fd) {
-  struct bcache_adopt_stats st = {0};
+  struct bcache_adopt_stats st = {.tick = tick, .tick_arg = k};
   int r = k->bc ? kern__disk_adopt(k, dead, seg_fd, &st) : 0;
   for (uint32_t i = 0; i < UK_ICA_MAX; i++)
     if (seg_fd[i] >= 0)

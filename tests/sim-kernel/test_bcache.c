@@ -498,7 +498,7 @@ Test(bcache, adopted_blocks_stay_dirty_in_the_dead_segments_no_byte_copied) {
   int fds[UK_ICA_MAX];
   machine_fds(fds);
   struct side *s = side_up(4, UK_BCACHE_SEGS_MAX);
-  struct bcache_adopt_stats st;
+  struct bcache_adopt_stats st = {0};
   cr_assert_eq(bcache_adopt(s->bc, kd, fds, &st), 0);
   cr_assert_eq(st.adopted, 2);
   cr_assert_eq(st.segs, 2);
@@ -548,7 +548,7 @@ Test(bcache, a_second_failover_adopts_the_adopted_blocks_again) {
   int fds[UK_ICA_MAX];
   machine_fds(fds);
   struct side *s = side_up(4, UK_BCACHE_SEGS_MAX);
-  struct bcache_adopt_stats st;
+  struct bcache_adopt_stats st = {0};
   cr_assert_eq(bcache_adopt(s->bc, kd, fds, &st), 0);
   cr_assert_eq(st.adopted, 1);
   cr_assert_eq(bcache_write(s->bc, x, BLK, 10 * BLK), BLK); /* its own */
@@ -592,7 +592,7 @@ Test(bcache, adoption_drops_torn_and_stale_entries_and_keeps_the_latest_write) {
   int fds[UK_ICA_MAX];
   machine_fds(fds);
   struct side *s = side_up(4, UK_BCACHE_SEGS_MAX);
-  struct bcache_adopt_stats st;
+  struct bcache_adopt_stats st = {0};
   cr_assert_eq(bcache_adopt(s->bc, kd, fds, &st), 0);
   cr_assert_eq(st.adopted, 2); /* block 20 (entry 4's bytes) and block 21 */
   cr_assert_eq(st.torn, 2);
@@ -634,7 +634,7 @@ Test(bcache, segments_the_new_kernel_cannot_keep_are_written_back_at_once) {
   int fds[UK_ICA_MAX];
   machine_fds(fds);
   struct side *s = side_up(4, 1); /* one segment of room, one keep */
-  struct bcache_adopt_stats st;
+  struct bcache_adopt_stats st = {0};
   cr_assert_eq(bcache_adopt(s->bc, kd, fds, &st), 0);
   cr_assert_eq(st.segs, 1);
   cr_assert_eq(st.adopted, UK_BCACHE_SEG);
@@ -666,7 +666,7 @@ Test(bcache, a_dead_kernel_without_a_disk_gives_nothing_to_adopt) {
   for (int i = 0; i < UK_ICA_MAX; i++)
     fds[i] = -1;
   struct side *s = side_up(4, 1);
-  struct bcache_adopt_stats st;
+  struct bcache_adopt_stats st = {0};
   cr_assert_eq(bcache_adopt(s->bc, none, fds, &st), 0);
   cr_assert_eq(st.adopted + st.torn + st.segs, 0);
   side_down(s);
