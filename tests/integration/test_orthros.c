@@ -131,6 +131,12 @@ static bool trace_has(uint32_t os, const char *a, const char *b) {
   return false;
 }
 
+static void rm_dir(const char *dir) {
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
 static void halt(mach_client *m) {
   uint32_t live = 99;
   cr_assert_eq(mach_halt(m, &live), 0, "halt: %s", m->error);
@@ -378,37 +384,55 @@ static pid_t pid_of(mach_client *m, int proc) {
   return pid;
 }
 
-/* In a child attached to the active kernel (a program of its own, with
- * its own connection): 64 KiB of `byte` at offset 0 of the disk, written
- * and never synced (write), or read back (!write).  The child's status. */
-static int disk_io(mach_client *m, char byte, bool write) {
+/* fn(arg) in a child attached to the active kernel as `name` (a program of
+ * its own, with its own connection); the child's exit status (fn's). */
+static int attached(mach_client *m, const char *name, int (*fn)(const void *),
+                    const void *arg) {
   int proc, fd;
-  cr_assert_eq(mach_attach(m, "disk", -1, 0, &proc, &fd), 0, "%s", m->error);
+  cr_assert_eq(mach_attach(m, name, -1, 0, &proc, &fd), 0, "%s", m->error);
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    char v[16], buf[8192];
+    char v[16];
     snprintf(v, sizeof v, "%d", fd);
     setenv("UKSIM_FD", v, 1);
-    int d = ns_open("#S/sd0/data", write ? NS_ORDWR : NS_OREAD);
-    if (d < 0)
-      _exit(2);
-    for (int i = 0; i < 8; i++) {
-      memset(buf, write ? byte : 0, sizeof buf);
-      long n = write ? ns_pwrite(d, buf, sizeof buf, (uint64_t)i * 8192)
-                     : ns_pread(d, buf, sizeof buf, (uint64_t)i * 8192);
-      if (n != (long)sizeof buf)
-        _exit(3);
-      for (size_t j = 0; j < sizeof buf; j++)
-        if (buf[j] != byte)
-          _exit(4);
-    }
-    _exit(0);
+    _exit(fn(arg));
   }
   close(fd);
   int st;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+struct disk_io_args {
+  char byte;
+  bool write;
+};
+
+static int disk_io_child(const void *arg) {
+  const struct disk_io_args *a = arg;
+  char buf[8192];
+  int d = ns_open("#S/sd0/data", a->write ? NS_ORDWR : NS_OREAD);
+  if (d < 0)
+    return 2;
+  for (int i = 0; i < 8; i++) {
+    memset(buf, a->write ? a->byte : 0, sizeof buf);
+    long n = a->write ? ns_pwrite(d, buf, sizeof buf, (uint64_t)i * 8192)
+                      : ns_pread(d, buf, sizeof buf, (uint64_t)i * 8192);
+    if (n != (long)sizeof buf)
+      return 3;
+    for (size_t j = 0; j < sizeof buf; j++)
+      if (buf[j] != a->byte)
+        return 4;
+  }
+  return 0;
+}
+
+/* 64 KiB of `byte` at offset 0 of the disk, written and never synced
+ * (write), or read back (!write), by an attached child: its status. */
+static int disk_io(mach_client *m, char byte, bool write) {
+  struct disk_io_args a = {.byte = byte, .write = write};
+  return attached(m, "disk", disk_io_child, &a);
 }
 
 Test(orthros, a_protected_app_moves_and_its_server_restarts, .timeout = 120) {
@@ -452,45 +476,42 @@ Test(orthros, a_protected_app_moves_and_its_server_restarts, .timeout = 120) {
   cr_expect_eq(disk_io(&m, 'o', false), 0,
                "the unsynced block is not on the disk after the failover");
   halt(&m);
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  rm_dir(dir);
 }
 
-/* In a child attached to the active kernel: mounts /srv/SRV on /n and
- * checks that /n/FILE holds records 0..n-1 of fwrite, each once, in order.
- * The child's status: 0 whole, else which check failed. */
+struct file_check_args {
+  const char *srv, *file;
+  long n;
+};
+
+static int file_check_child(const void *arg) {
+  const struct file_check_args *a = arg;
+  char path[96], rec[33], want[32];
+  snprintf(path, sizeof path, "/srv/%s", a->srv);
+  int s = ns_open(path, NS_ORDWR);
+  if (s < 0 || ns_mount(s, "/n", NS_MREPL, "") < 0)
+    return 2;
+  snprintf(path, sizeof path, "/n/%s", a->file);
+  int f = ns_open(path, NS_OREAD);
+  ns_dir d;
+  if (f < 0 || ns_fstat(f, &d) < 0 || d.length != (uint64_t)a->n * 32)
+    return 3;
+  for (long i = 0; i < a->n; i++) {
+    snprintf(want, sizeof want, "rec %08ld ", i);
+    if (ns_pread(f, rec, 32, (uint64_t)i * 32) != 32 ||
+        memcmp(rec, want, strlen(want)) != 0 || rec[31] != '\n')
+      return 4;
+  }
+  return 0;
+}
+
+/* In an attached child: mounts /srv/SRV on /n and checks that /n/FILE
+ * holds records 0..n-1 of fwrite, each once, in order.  The child's
+ * status: 0 whole, else which check failed. */
 static int file_check(mach_client *m, const char *srv, const char *file,
                       long n) {
-  int proc, fd;
-  cr_assert_eq(mach_attach(m, "check", -1, 0, &proc, &fd), 0, "%s", m->error);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    char v[16], path[96], rec[33], want[16];
-    snprintf(v, sizeof v, "%d", fd);
-    setenv("UKSIM_FD", v, 1);
-    snprintf(path, sizeof path, "/srv/%s", srv);
-    int s = ns_open(path, NS_ORDWR);
-    if (s < 0 || ns_mount(s, "/n", NS_MREPL, "") < 0)
-      _exit(2);
-    snprintf(path, sizeof path, "/n/%s", file);
-    int f = ns_open(path, NS_OREAD);
-    ns_dir d;
-    if (f < 0 || ns_fstat(f, &d) < 0 || d.length != (uint64_t)n * 32)
-      _exit(3);
-    for (long i = 0; i < n; i++) {
-      snprintf(want, sizeof want, "rec %08ld ", i);
-      if (ns_pread(f, rec, 32, (uint64_t)i * 32) != 32 ||
-          memcmp(rec, want, strlen(want)) != 0 || rec[31] != '\n')
-        _exit(4);
-    }
-    _exit(0);
-  }
-  close(fd);
-  int st;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+  struct file_check_args a = {.srv = srv, .file = file, .n = n};
+  return attached(m, "check", file_check_child, &a);
 }
 
 /* True once process w has made 100 calls and service svc has a state
@@ -551,9 +572,7 @@ Test(orthros, a_file_written_through_a_failover_is_whole, .timeout = 120) {
   cr_expect_eq(file_check(&m, "dfs", "log", 1000), 0,
                "the file is not every record once");
   halt(&m);
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  rm_dir(dir);
 }
 
 /* Failover steps 5-6 (the machine's): after each failover, read from the
@@ -806,40 +825,34 @@ static struct uk_bcache_hdr cache_hdr(mach_client *m) {
   return h;
 }
 
-/* In a child attached to the active kernel: "sync" to #S/sd0/ctl (the
- * cache's write-back, a step a turn of the kernel's loop). */
-static int disk_sync(mach_client *m) {
-  int proc, fd;
-  cr_assert_eq(mach_attach(m, "sync", -1, 0, &proc, &fd), 0, "%s", m->error);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    char v[16];
-    snprintf(v, sizeof v, "%d", fd);
-    setenv("UKSIM_FD", v, 1);
-    int c = ns_open("#S/sd0/ctl", NS_OWRITE);
-    _exit(c >= 0 && ns_pwrite(c, "sync", 4, 0) == 4 ? 0 : 1);
-  }
-  close(fd);
-  int st;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+static int disk_sync_child(const void *arg) {
+  (void)arg;
+  int c = ns_open("#S/sd0/ctl", NS_OWRITE);
+  return c >= 0 && ns_pwrite(c, "sync", 4, 0) == 4 ? 0 : 1;
 }
 
-static void rm_dir(const char *dir) {
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+/* "sync" to #S/sd0/ctl from an attached child (the cache's write-back, a
+ * step a turn of the kernel's loop): its status. */
+static int disk_sync(mach_client *m) {
+  return attached(m, "sync", disk_sync_child, NULL);
+}
+
+/* A machine booted with a disk in a new directory dir (a mkdtemp
+ * template), --cache-migrate migrate, and a diskfs file of `records`
+ * records dirty in the active's cache (dirty_file). */
+static void boot_dirty(mach_client *m, char *dir, const char *migrate,
+                       long records) {
+  cr_assert_not_null(mkdtemp(dir));
+  boot_with(m, dir, migrate);
+  await_pair(m, 0);
+  dirty_file(m, records);
 }
 
 Test(orthros, a_dirty_file_is_adopted_served_at_once_and_written_back,
      .timeout = 120) {
   mach_client m;
   char dir[] = "/tmp/uksim-orthros-adopt-XXXXXX";
-  cr_assert_not_null(mkdtemp(dir));
-  boot_pair_disk(&m, dir);
-  await_pair(&m, 0);
-  dirty_file(&m, 2000);
+  boot_dirty(&m, dir, "", 2000);
   cr_assert_gt(cache_hdr(&m).ndirty, 0, "nothing dirty before the fault");
   struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
   long adopted = filecache_blocks(d.det_by_os, "adopt");
@@ -866,10 +879,7 @@ Test(orthros, adopted_blocks_survive_a_second_failover_before_write_back,
      .timeout = 120) {
   mach_client m;
   char dir[] = "/tmp/uksim-orthros-twice-XXXXXX";
-  cr_assert_not_null(mkdtemp(dir));
-  boot_pair_disk(&m, dir);
-  await_pair(&m, 0);
-  dirty_file(&m, 1500);
+  boot_dirty(&m, dir, "", 1500);
   struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
   long first = filecache_blocks(d.det_by_os, "adopt");
   cr_assert_gt(first, 0, "no dirty block adopted");
@@ -887,10 +897,7 @@ Test(orthros, writeback_migration_writes_the_dead_cache_before_processes,
      .timeout = 120) {
   mach_client m;
   char dir[] = "/tmp/uksim-orthros-wb-XXXXXX";
-  cr_assert_not_null(mkdtemp(dir));
-  boot_with(&m, dir, "writeback");
-  await_pair(&m, 0);
-  dirty_file(&m, 1000);
+  boot_dirty(&m, dir, "writeback", 1000);
   struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
   cr_expect_gt(filecache_blocks(d.det_by_os, "writeback"), 0,
                "no dirty block written back");

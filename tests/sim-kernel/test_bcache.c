@@ -460,6 +460,17 @@ static void close_fds(int *fd) {
       close(fd[i]);
 }
 
+/* The dead kernel (kd) dies: a new kernel with a cache of mib MiB that may
+ * keep `keeps` segments adopts its cache from the machine's descriptors
+ * (fds, the caller's to close). */
+static struct side *adopt_dead(int *fds, uint32_t mib, int keeps,
+                               struct bcache_adopt_stats *st) {
+  machine_fds(fds);
+  struct side *s = side_up(mib, keeps);
+  cr_assert_eq(bcache_adopt(s->bc, kd, fds, st), 0);
+  return s;
+}
+
 static void side_check(const struct side *s) {
   char why[128];
   cr_assert_eq(bcache_check(&s->kd->bcache, why, sizeof why), 0, "%s", why);
@@ -496,10 +507,8 @@ Test(bcache, adopted_blocks_stay_dirty_in_the_dead_segments_no_byte_copied) {
       dead3 = i;
   /* The kernel dies; a new one adopts. */
   int fds[UK_ICA_MAX];
-  machine_fds(fds);
-  struct side *s = side_up(4, UK_BCACHE_SEGS_MAX);
   struct bcache_adopt_stats st = {0};
-  cr_assert_eq(bcache_adopt(s->bc, kd, fds, &st), 0);
+  struct side *s = adopt_dead(fds, 4, UK_BCACHE_SEGS_MAX, &st);
   cr_assert_eq(st.adopted, 2);
   cr_assert_eq(st.segs, 2);
   cr_assert_eq(st.over, 1); /* two segments in a cache of one */
@@ -546,10 +555,8 @@ Test(bcache, a_second_failover_adopts_the_adopted_blocks_again) {
   fill(x, sizeof x, 24);
   cr_assert_eq(bcache_write(bc, w, BLK, 9 * BLK), BLK);
   int fds[UK_ICA_MAX];
-  machine_fds(fds);
-  struct side *s = side_up(4, UK_BCACHE_SEGS_MAX);
   struct bcache_adopt_stats st = {0};
-  cr_assert_eq(bcache_adopt(s->bc, kd, fds, &st), 0);
+  struct side *s = adopt_dead(fds, 4, UK_BCACHE_SEGS_MAX, &st);
   cr_assert_eq(st.adopted, 1);
   cr_assert_eq(bcache_write(s->bc, x, BLK, 10 * BLK), BLK); /* its own */
   /* s dies before writing anything back: a third kernel adopts from s's
@@ -590,10 +597,8 @@ Test(bcache, adoption_drops_torn_and_stale_entries_and_keeps_the_latest_write) {
   e[0].seq = 1;
   e[4].seq = 9;
   int fds[UK_ICA_MAX];
-  machine_fds(fds);
-  struct side *s = side_up(4, UK_BCACHE_SEGS_MAX);
   struct bcache_adopt_stats st = {0};
-  cr_assert_eq(bcache_adopt(s->bc, kd, fds, &st), 0);
+  struct side *s = adopt_dead(fds, 4, UK_BCACHE_SEGS_MAX, &st);
   cr_assert_eq(st.adopted, 2); /* block 20 (entry 4's bytes) and block 21 */
   cr_assert_eq(st.torn, 2);
   cr_assert_eq(st.stale, 1);
