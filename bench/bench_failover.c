@@ -665,7 +665,7 @@ static void usage(FILE *f) {
           "usable memory of OS 1..5 across 4 failovers.  The dead cache is\n"
           "adopted (the default); the 64 MiB cases again with "
           "--cache-migrate\nwriteback (keys ..._writeback_...), the %d MiB "
-          "one too with --all (~20 s\nmore).  Each figure is the median of N "
+          "one too with --all (~40 s\nmore).  Each figure is the median of N "
           "rounds (default 3; --quick: 1; a %d\nMiB case: 1).  Keys "
           "failover_<kind>_<N>p_<D>m_ms, each step's\n"
           "<kind>_<N>p_<D>m_<step>_ms, the target case's steps as <step>_ms, "
