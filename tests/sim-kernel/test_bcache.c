@@ -677,3 +677,34 @@ Test(bcache, a_dead_kernel_without_a_disk_gives_nothing_to_adopt) {
   side_down(s);
   free(none);
 }
+
+Test(bcache, adoption_from_a_garbage_table_takes_nothing_it_cannot_trust) {
+  struct bcache *bc = cache(8);
+  static uint8_t w[BLK];
+  fill(w, sizeof w, 27);
+  for (uint64_t b = 0; b < 70; b++)
+    cr_assert_eq(bcache_write(bc, w, BLK, b * BLK), BLK);
+  struct uk_bcache saved = kd->bcache;
+  srand(13);
+  for (uint32_t i = 0; i < UK_BCACHE_MAX; i++) {
+    struct uk_bcache_ent *e = &kd->bcache.ent[i];
+    e->state = (uint8_t)(rand() % 5);
+    e->block = (uint64_t)rand() << 20;
+    e->ica = (uint32_t)rand();
+    e->off = (uint32_t)rand();
+    e->gen = (uint32_t)rand();
+  }
+  for (uint32_t s = 0; s < UK_BCACHE_SEGS_MAX; s++)
+    kd->bcache.seg_ica[s] = (uint32_t)rand();
+  kd->bcache.hdr.nseg = (uint32_t)rand();
+  int fds[UK_ICA_MAX];
+  struct bcache_adopt_stats st = {0};
+  struct side *s = adopt_dead(fds, 4, UK_BCACHE_SEGS_MAX, &st);
+  cr_assert_eq(st.adopted + st.segs + st.written, 0);
+  cr_assert_gt(st.torn, 0);
+  side_check(s);
+  close_fds(fds);
+  side_down(s);
+  kd->bcache = saved;
+  bcache_free(bc);
+}
