@@ -278,14 +278,10 @@ Test(bcache, a_dead_kernels_dirty_blocks_are_written_from_its_tables) {
   bcache_free(bc);
 }
 
-Test(bcache, a_dead_table_with_garbage_is_skipped_not_followed) {
-  struct bcache *bc = cache(4);
-  static uint8_t w[BLK];
-  fill(w, sizeof w, 6);
-  cr_assert_eq(bcache_write(bc, w, BLK, 0), BLK);
-  struct uk_bcache saved = kd->bcache;
-  /* Every dirty entry made wrong in one way each. */
-  srand(7);
+/* kd's cache table made garbage: every entry wrong in some way, the
+ * segments' ICAs and their count too (seed: srand's). */
+static void scramble(unsigned seed) {
+  srand(seed);
   for (uint32_t i = 0; i < UK_BCACHE_MAX; i++) {
     struct uk_bcache_ent *e = &kd->bcache.ent[i];
     e->state = (uint8_t)(rand() % 5);
@@ -294,7 +290,18 @@ Test(bcache, a_dead_table_with_garbage_is_skipped_not_followed) {
     e->off = (uint32_t)rand();
     e->gen = (uint32_t)rand();
   }
+  for (uint32_t s = 0; s < UK_BCACHE_SEGS_MAX; s++)
+    kd->bcache.seg_ica[s] = (uint32_t)rand();
   kd->bcache.hdr.nseg = (uint32_t)rand();
+}
+
+Test(bcache, a_dead_table_with_garbage_is_skipped_not_followed) {
+  struct bcache *bc = cache(4);
+  static uint8_t w[BLK];
+  fill(w, sizeof w, 6);
+  cr_assert_eq(bcache_write(bc, w, BLK, 0), BLK);
+  struct uk_bcache saved = kd->bcache;
+  scramble(7);
   char why[128];
   cr_assert_eq(bcache_check(&kd->bcache, why, sizeof why), -EINVAL);
   struct kdisk_wb_stats st = {0};
@@ -685,18 +692,7 @@ Test(bcache, adoption_from_a_garbage_table_takes_nothing_it_cannot_trust) {
   for (uint64_t b = 0; b < 70; b++)
     cr_assert_eq(bcache_write(bc, w, BLK, b * BLK), BLK);
   struct uk_bcache saved = kd->bcache;
-  srand(13);
-  for (uint32_t i = 0; i < UK_BCACHE_MAX; i++) {
-    struct uk_bcache_ent *e = &kd->bcache.ent[i];
-    e->state = (uint8_t)(rand() % 5);
-    e->block = (uint64_t)rand() << 20;
-    e->ica = (uint32_t)rand();
-    e->off = (uint32_t)rand();
-    e->gen = (uint32_t)rand();
-  }
-  for (uint32_t s = 0; s < UK_BCACHE_SEGS_MAX; s++)
-    kd->bcache.seg_ica[s] = (uint32_t)rand();
-  kd->bcache.hdr.nseg = (uint32_t)rand();
+  scramble(13);
   int fds[UK_ICA_MAX];
   struct bcache_adopt_stats st = {0};
   struct side *s = adopt_dead(fds, 4, UK_BCACHE_SEGS_MAX, &st);
