@@ -41,7 +41,13 @@
  *
  * Cases: panic-triggered, N = 10 and FAILOVER_PROCS_MAX processes, D = 0
  * and 64 MiB; a crash (found by the heartbeat timeout only) with 10 and 0;
- * the usable memory of OS 1..5 across 4 successive failovers.  Each case
+ * 10 and 1 GiB (the cache at its largest, KDISK_CACHE_MIB_MAX); the usable
+ * memory of OS 1..5 across 4 successive failovers.  The file-cache step
+ * adopts the dead cache (--cache-migrate adopt, the default); the 64 MiB
+ * cases are run again with --cache-migrate writeback (keys ..._writeback_),
+ * the 1 GiB one only with --all.  A 1 GiB case runs one round whatever
+ * --rounds says: dirtying 1 GiB and the halt's write-back of it take ~15 s
+ * on 2 loaded cores, and the bench stays under a minute.  Each case
  * is a fresh machine in a child process (a process attaches to one
  * machine in its life); with --rounds R each figure is the median of R.
  */
@@ -90,6 +96,10 @@ _Static_assert(FAILOVER_PROCS_MAX + 4 <= UK_PROC_MAX, "the loads fit");
  * crash run keeps FAILOVER_TIMEOUT_MS: its detection is the timeout. */
 #define FAILOVER_PANIC_TIMEOUT_MS 5000
 #define FAILOVER_WAIT_MS 20000 /* any wait longer than this: the run fails */
+/* The largest dirty case (MiB): the cache at its largest
+ * (KDISK_CACHE_MIB_MAX, UK_BCACHE_MAX blocks), over a disk of the
+ * default size (1 GiB, KDISK_SIZE_DEFAULT). */
+#define FAILOVER_DIRTY_MAX_MIB 1024
 
 enum step {
   S_DETECT,
@@ -119,6 +129,7 @@ struct result {
 struct run {
   int kind; /* UKSIM__FAULT__KIND__* */
   int procs, dirty_mib;
+  bool writeback;      /* --cache-migrate writeback, else the default (adopt) */
   uint32_t timeout_ms; /* the heartbeat timeout */
   char dir[64], trace[256], slots[256];
   struct failload_slot *slot;
@@ -150,6 +161,10 @@ static int boot(mach_client *m, struct run *r, bool disk) {
     if (mach_disk_opt(&o, "uksim bench failover", d) < 0)
       return -1;
     snprintf(o.sync_ms, sizeof o.sync_ms, "0");
+    if (r->dirty_mib > 256) /* past the default cache size */
+      snprintf(o.cache_mib, sizeof o.cache_mib, "%d", r->dirty_mib);
+    if (r->writeback)
+      snprintf(o.cache_migrate, sizeof o.cache_migrate, "writeback");
   }
   return mach_boot(m, &o) < 0 ? fail(m, "boot") : 0;
 }
@@ -220,6 +235,10 @@ static int start_loads(mach_client *m, struct run *r, int *proc) {
   return -1;
 }
 
+/* The writes that dirty the cache: a segment each (UK_BCACHE_SEG blocks):
+ * 1 GiB in 64 KiB writes took ~12 s on 2 loaded cores. */
+#define FAILOVER_DIRTY_WRITE UK_BCACHE_SEG_BYTES
+
 /* In an attached child: mib MiB written to #S/sd0/data, never synced. */
 static int dirty(mach_client *m, int mib) {
   int proc, fd;
@@ -229,7 +248,7 @@ static int dirty(mach_client *m, int mib) {
     return fail(m, "attach");
   pid_t pid = fork();
   if (pid == 0) {
-    static char buf[UK_DISK_BLOCK];
+    static char buf[FAILOVER_DIRTY_WRITE];
     char v[16];
     snprintf(v, sizeof v, "%d", fd);
     setenv("UKSIM_FD", v, 1);
@@ -376,8 +395,8 @@ static int check_counter(mach_client *m, const struct result *res) {
   int proc, st = -1, sig = 0;
   snprintf(range, sizeof range, "%" PRIu64 ":%" PRIu64, res->answers,
            res->answers + res->resets);
-  char *a[] = {"--count", "0", "--expect-range", range};
-  if (mach_spawn(m, "ctr_load", a, 4, "check", MACH_SPAWN_WAITABLE, &proc) < 0)
+  char *a[] = {"--count", "0", "--expect-range", range, "--quiet"};
+  if (mach_spawn(m, "ctr_load", a, 5, "check", MACH_SPAWN_WAITABLE, &proc) < 0)
     return fail(m, "spawn ctr_load");
   int64_t w = mach_wait_send(m, proc);
   if (w < 0 || mach_wait_reply(m, (uint64_t)w, &st, &sig) < 0)
@@ -560,6 +579,7 @@ static int usable_fn(struct run *r, void *out) {
 
 struct bench_case {
   int kind, procs, dirty_mib;
+  bool writeback;
   const char *kind_name;
   struct result med; /* medians over the rounds */
 };
@@ -574,6 +594,7 @@ static int bench_case(struct bench_case *c, int rounds) {
     struct run r = {.kind = c->kind,
                     .procs = c->procs,
                     .dirty_mib = c->dirty_mib,
+                    .writeback = c->writeback,
                     .timeout_ms = c->kind == UKSIM__FAULT__KIND__PANIC
                                       ? FAILOVER_PANIC_TIMEOUT_MS
                                       : FAILOVER_TIMEOUT_MS};
@@ -606,9 +627,15 @@ static int bench_case(struct bench_case *c, int rounds) {
   return 0;
 }
 
+/* The case's key: <kind>_<N>p_<D>m, _writeback for that method. */
+static void case_key(const struct bench_case *c, char *p, size_t len) {
+  snprintf(p, len, "%s_%dp_%dm%s", c->kind_name, c->procs, c->dirty_mib,
+           c->writeback ? "_writeback" : "");
+}
+
 static void print_case_json(const struct bench_case *c, bool first) {
   char p[64];
-  snprintf(p, sizeof p, "%s_%dp_%dm", c->kind_name, c->procs, c->dirty_mib);
+  case_key(c, p, sizeof p);
   printf("%s\"failover_%s_ms\": %.3f, \"boot_%s_ms\": %.3f, "
          "\"failover_%s_ratio\": %.3f",
          first ? "" : ", ", p, c->med.total_ms, p, c->med.boot_ms, p,
@@ -623,9 +650,10 @@ static void print_case_json(const struct bench_case *c, bool first) {
 }
 
 static void print_case_text(const struct bench_case *c) {
-  printf("%-6s %3d procs %3d MiB dirty: %8.3f ms, %.2f x a cold boot's "
+  printf("%-6s %3d procs %4d MiB dirty, %-9s %8.3f ms, %.2f x a cold boot's "
          "%.3f ms  (",
-         c->kind_name, c->procs, c->dirty_mib, c->med.total_ms,
+         c->kind_name, c->procs, c->dirty_mib,
+         c->writeback ? "writeback" : "adopt", c->med.total_ms,
          c->med.total_ms / c->med.boot_ms, c->med.boot_ms);
   for (int s = 0; s < NSTEPS; s++)
     printf("%s%s %.3f", s ? ", " : "", step_names[s], c->med.step_ms[s]);
@@ -638,25 +666,30 @@ static void print_case_text(const struct bench_case *c) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: uksim bench failover [--json] [--quick] [--rounds N]\n\n"
+          "usage: uksim bench failover [--json] [--quick] [--all] "
+          "[--rounds N]\n\n"
           "Orthros failover, from the fault to every protected process "
           "served again by\nthe new active OS: %d and %d protected load "
-          "processes, 0 and 64 MiB of dirty\ndisk cache, panic-triggered; a "
-          "crash (heartbeat timeout) apart; the usable\nmemory of OS 1..5 "
-          "across 4 failovers.  Each figure is the median of N rounds\n"
-          "(default 3; --quick: 1).  Keys failover_<kind>_<N>p_<D>m_ms, "
-          "each step's\n<kind>_<N>p_<D>m_<step>_ms, the target case's steps "
-          "as <step>_ms, lost,\nresets, exactly_once, usable_mib_os1..5.  "
-          "Target: failover_panic_%dp_64m_ms\n<= 100.\n",
-          10, FAILOVER_PROCS_MAX, FAILOVER_PROCS_MAX);
+          "processes, 0 and 64 MiB of dirty\ndisk cache (and %d with %d "
+          "MiB), panic-triggered; a crash (heartbeat timeout)\napart; the "
+          "usable memory of OS 1..5 across 4 failovers.  The dead cache is\n"
+          "adopted (the default); the 64 MiB cases again with "
+          "--cache-migrate\nwriteback (keys ..._writeback_...), the %d MiB "
+          "one too with --all (~40 s\nmore).  Each figure is the median of N "
+          "rounds (default 3; --quick: 1; a %d\nMiB case: 1).  Keys "
+          "failover_<kind>_<N>p_<D>m_ms, each step's\n"
+          "<kind>_<N>p_<D>m_<step>_ms, the target case's steps as <step>_ms, "
+          "lost,\nresets, exactly_once, usable_mib_os1..5.  Target: "
+          "failover_panic_%dp_64m_ms <= 100.\n",
+          10, FAILOVER_PROCS_MAX, 10, FAILOVER_DIRTY_MAX_MIB,
+          FAILOVER_DIRTY_MAX_MIB, FAILOVER_DIRTY_MAX_MIB, FAILOVER_PROCS_MAX);
 }
 
-static int parse(int argc, char **argv, bool *json, int *rounds) {
-  static const struct option lo[] = {{"json", no_argument, 0, 'j'},
-                                     {"rounds", required_argument, 0, 'r'},
-                                     {"quick", no_argument, 0, 'q'},
-                                     {"help", no_argument, 0, 'h'},
-                                     {0, 0, 0, 0}};
+static int parse(int argc, char **argv, bool *json, bool *all, int *rounds) {
+  static const struct option lo[] = {
+      {"json", no_argument, 0, 'j'},  {"rounds", required_argument, 0, 'r'},
+      {"quick", no_argument, 0, 'q'}, {"all", no_argument, 0, 'a'},
+      {"help", no_argument, 0, 'h'},  {0, 0, 0, 0}};
   int64_t v;
   optind = 1;
   for (int c; (c = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
@@ -664,6 +697,8 @@ static int parse(int argc, char **argv, bool *json, int *rounds) {
       *json = true;
     else if (c == 'q')
       *rounds = 1;
+    else if (c == 'a')
+      *all = true;
     else if (c == 'r' && num_opt_i64("uksim bench failover", "--rounds", optarg,
                                      1, 100, &v) == 0)
       *rounds = (int)v;
@@ -680,35 +715,45 @@ static int parse(int argc, char **argv, bool *json, int *rounds) {
 }
 
 int bench_failover_main(int argc, char **argv) {
-  bool json = false;
-  int rounds = 3, st = parse(argc, argv, &json, &rounds);
+  bool json = false, all = false;
+  int rounds = 3, st = parse(argc, argv, &json, &all, &rounds);
   if (st >= 0)
     return st;
-  struct bench_case cases[] = {{.kind = UKSIM__FAULT__KIND__PANIC,
-                                .procs = 10,
-                                .dirty_mib = 0,
-                                .kind_name = "panic"},
-                               {.kind = UKSIM__FAULT__KIND__PANIC,
-                                .procs = 10,
-                                .dirty_mib = 64,
-                                .kind_name = "panic"},
-                               {.kind = UKSIM__FAULT__KIND__PANIC,
-                                .procs = FAILOVER_PROCS_MAX,
-                                .dirty_mib = 0,
-                                .kind_name = "panic"},
-                               {.kind = UKSIM__FAULT__KIND__PANIC,
-                                .procs = FAILOVER_PROCS_MAX,
-                                .dirty_mib = 64,
-                                .kind_name = "panic"},
-                               {.kind = UKSIM__FAULT__KIND__CRASH,
-                                .procs = 10,
-                                .dirty_mib = 0,
-                                .kind_name = "crash"}};
-  enum { NCASES = sizeof cases / sizeof *cases, TARGET = 3 };
+  const int P = UKSIM__FAULT__KIND__PANIC, N = FAILOVER_PROCS_MAX,
+            G = FAILOVER_DIRTY_MAX_MIB;
+  /* TARGET and CRASH index the target case and the crash case. */
+  struct bench_case cases[] = {
+      {.kind = P, .procs = 10, .dirty_mib = 0, .kind_name = "panic"},
+      {.kind = P, .procs = 10, .dirty_mib = 64, .kind_name = "panic"},
+      {.kind = P, .procs = N, .dirty_mib = 0, .kind_name = "panic"},
+      {.kind = P, .procs = N, .dirty_mib = 64, .kind_name = "panic"},
+      {.kind = UKSIM__FAULT__KIND__CRASH,
+       .procs = 10,
+       .dirty_mib = 0,
+       .kind_name = "crash"},
+      {.kind = P, .procs = 10, .dirty_mib = G, .kind_name = "panic"},
+      {.kind = P,
+       .procs = 10,
+       .dirty_mib = 64,
+       .writeback = true,
+       .kind_name = "panic"},
+      {.kind = P,
+       .procs = N,
+       .dirty_mib = 64,
+       .writeback = true,
+       .kind_name = "panic"},
+      {.kind = P,
+       .procs = 10,
+       .dirty_mib = G,
+       .writeback = true,
+       .kind_name = "panic"}};
+  enum { NCASES = sizeof cases / sizeof *cases, TARGET = 3, CRASH = 4 };
+  /* The slowest, 1 GiB written back at the failover, only with --all. */
+  int ncases = all ? NCASES : NCASES - 1;
   uint64_t lost = 0, resets = 0, intrs = 0, errors = 0, usable[5] = {0};
   int once = 1;
-  for (int i = 0; i < NCASES; i++) {
-    if (bench_case(&cases[i], rounds) < 0)
+  for (int i = 0; i < ncases; i++) {
+    if (bench_case(&cases[i], cases[i].dirty_mib == G ? 1 : rounds) < 0)
       return 1;
     lost += cases[i].med.lost;
     resets += cases[i].med.resets;
@@ -722,12 +767,11 @@ int bench_failover_main(int argc, char **argv) {
   const struct result *t = &cases[TARGET].med;
   if (json) {
     printf("{");
-    for (int i = 0; i < NCASES; i++)
+    for (int i = 0; i < ncases; i++)
       print_case_json(&cases[i], i == 0);
     for (int s = 0; s < NSTEPS; s++)
       printf(", \"%s_ms\": %.3f", step_names[s], t->step_ms[s]);
-    printf(", \"detect_timeout_ms\": %.3f",
-           cases[NCASES - 1].med.step_ms[S_DETECT]);
+    printf(", \"detect_timeout_ms\": %.3f", cases[CRASH].med.step_ms[S_DETECT]);
     for (int i = 0; i < 5; i++)
       printf(", \"usable_mib_os%d\": %" PRIu64, i + 1, usable[i]);
     /* 0 after a failover: the machine's partition has no entry for the
@@ -740,7 +784,7 @@ int bench_failover_main(int argc, char **argv) {
            lost, resets, intrs, errors, once ? "true" : "false",
            FAILOVER_PROCS_MAX, rounds, t->total_ms <= 100 ? "true" : "false");
   } else {
-    for (int i = 0; i < NCASES; i++)
+    for (int i = 0; i < ncases; i++)
       print_case_text(&cases[i]);
     printf("usable MiB of OS 1..5:");
     for (int i = 0; i < 5; i++)

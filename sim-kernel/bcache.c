@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kdisk.h"
+#include "uksim/kabi.h"
 
 #define BC_HASH_BITS 15 /* 2 buckets per entry */
 #define BC_HASH (1u << BC_HASH_BITS)
@@ -67,6 +69,18 @@ static void hash_del(struct bcache *bc, uint32_t i) {
   *p = bc->next[i];
 }
 
+/* Segment nseg made of ICA ica mapped at base, its entries FREE and not
+ * yet in the free list (the caller says which are free); its number. */
+static uint32_t seg_add(struct bcache *bc, uint32_t ica, uint8_t *base) {
+  uint32_t s = bc->t->hdr.nseg++;
+  bc->base[s] = base;
+  bc->t->seg_ica[s] = ica;
+  for (uint32_t j = 0; j < UK_BCACHE_SEG; j++)
+    bc->t->ent[s * UK_BCACHE_SEG + j] = (struct uk_bcache_ent){
+        .ica = ica, .off = j * UK_DISK_BLOCK, .state = UK_BC_FREE};
+  return s;
+}
+
 /* One more segment of free entries; -ENOSPC at the size setting, or the
  * ICA's error (the budget: then the setting drops to what we have). */
 static int grow(struct bcache *bc) {
@@ -80,15 +94,9 @@ static int grow(struct bcache *bc) {
     h->seg_max = s;
     return r;
   }
-  bc->base[s] = base;
-  bc->t->seg_ica[s] = ica;
-  for (uint32_t j = UK_BCACHE_SEG; j-- > 0;) {
-    uint32_t i = s * UK_BCACHE_SEG + j;
-    bc->t->ent[i] = (struct uk_bcache_ent){
-        .ica = ica, .off = j * UK_DISK_BLOCK, .state = UK_BC_FREE};
-    bc->freel[bc->nfree++] = i;
-  }
-  h->nseg = s + 1;
+  seg_add(bc, ica, base);
+  for (uint32_t j = UK_BCACHE_SEG; j-- > 0;)
+    bc->freel[bc->nfree++] = s * UK_BCACHE_SEG + j;
   return 0;
 }
 
@@ -330,6 +338,158 @@ int bcache_writeback(struct bcache *bc) {
   while ((r = bcache_writeback_some(bc, KDISK_BATCH_BLOCKS)) > 0)
     ;
   return (int)r;
+}
+
+/* Adoption (kdisk.h's header has the rules) ------------------------------ */
+
+_Static_assert(KDISK_BATCH_BLOCKS >= UK_BCACHE_SEG,
+               "a segment written back at adoption is one batch");
+
+/* qsort by block, then by seq: the last of a run of one block is its
+ * latest write. */
+static const struct uk_bcache_ent *adopt_ents;
+static int by_block_seq(const void *a, const void *b) {
+  const struct uk_bcache_ent *x = &adopt_ents[*(const uint32_t *)a];
+  const struct uk_bcache_ent *y = &adopt_ents[*(const uint32_t *)b];
+  if (x->block != y->block)
+    return (x->block > y->block) - (x->block < y->block);
+  return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Marks in want[] the dead entries to adopt: dirty, trusted, the latest
+ * write of their block, a block this cache does not have. */
+static void pick(struct bcache *bc, const struct uk_kdata *dead, uint8_t *want,
+                 struct bcache_adopt_stats *st) {
+  uint32_t *idx = malloc(UK_BCACHE_MAX * sizeof *idx), n = 0;
+  if (idx == NULL)
+    abort(); /* out of memory: as xmalloc */
+  for (uint32_t i = 0; i < UK_BCACHE_MAX; i++) {
+    if (!kdisk_state_dirty(dead->bcache.ent[i].state))
+      continue;
+    if (kdisk_dead_entry_ok(dead, i) &&
+        dead->bcache.ent[i].block < bc->t->hdr.disk_bytes / UK_DISK_BLOCK)
+      idx[n++] = i;
+    else
+      st->torn++;
+  }
+  adopt_ents = dead->bcache.ent;
+  qsort(idx, n, sizeof *idx, by_block_seq);
+  for (uint32_t j = 0; j < n; j++) {
+    uint64_t b = dead->bcache.ent[idx[j]].block;
+    bool later = j + 1 < n && dead->bcache.ent[idx[j + 1]].block == b;
+    if (later || lookup(bc, b) != UK_NIL)
+      st->stale++;
+    else
+      want[idx[j]] = 1;
+  }
+  free(idx);
+}
+
+/* Dead segment ds, mapped at base and kept as ICA ica, made a segment of
+ * this cache with its wanted entries dirty. */
+static void install(struct bcache *bc, const struct uk_bcache *dt, uint32_t ds,
+                    uint8_t *base, uint32_t ica, const uint8_t *want,
+                    struct bcache_adopt_stats *st) {
+  struct uk_bcache_hdr *h = &bc->t->hdr;
+  uint32_t s = seg_add(bc, ica, base);
+  for (uint32_t j = UK_BCACHE_SEG; j-- > 0;) {
+    uint32_t i = s * UK_BCACHE_SEG + j, di = ds * UK_BCACHE_SEG + j;
+    if (!want[di]) {
+      bc->freel[bc->nfree++] = i;
+      continue;
+    }
+    struct uk_bcache_ent *e = &bc->t->ent[i];
+    e->block = dt->ent[di].block;
+    e->gen = dt->ent[di].gen;
+    e->seq = dt->ent[di].seq;
+    e->state = UK_BC_DIRTY;
+    h->wseq = e->seq > h->wseq ? e->seq : h->wseq;
+    h->ncached++;
+    h->ndirty++;
+    bc->ref[i] = 1;
+    hash_add(bc, i);
+    st->adopted++;
+  }
+  st->segs++;
+  if (h->nseg > h->seg_max) { /* the setting rises: the check holds */
+    h->seg_max = h->nseg;
+    st->over++;
+  }
+}
+
+/* The wanted entries of dead segment ds (at base) written back now, in one
+ * atomic batch. */
+static int write_seg(struct bcache *bc, const struct uk_bcache *dt, uint32_t ds,
+                     const uint8_t *base, const uint8_t *want,
+                     struct bcache_adopt_stats *st) {
+  struct kdisk_batch *wb = kdisk_batch_new();
+  uint32_t n = 0;
+  for (uint32_t j = 0; j < UK_BCACHE_SEG; j++)
+    if (want[ds * UK_BCACHE_SEG + j]) {
+      kdisk_batch_put(wb, dt->ent[ds * UK_BCACHE_SEG + j].block,
+                      base + j * UK_DISK_BLOCK);
+      n++;
+    }
+  int r = kdisk_batch_commit(bc->d, wb);
+  if (r == 0) {
+    st->written += n;
+    bc->t->hdr.blocks_written += n;
+    bc->t->hdr.writebacks++;
+  }
+  return r;
+}
+
+static uint32_t count_wanted(const uint8_t *want, uint32_t ds) {
+  uint32_t n = 0;
+  for (uint32_t j = 0; j < UK_BCACHE_SEG; j++)
+    n += want[ds * UK_BCACHE_SEG + j];
+  return n;
+}
+
+/* Dead segment ds: kept as a segment of this cache when it has room and
+ * the kernel takes the ICA, else its blocks written back now. */
+static int adopt_seg(struct bcache *bc, const struct uk_bcache *dt, uint32_t ds,
+                     int *ica_fd, const uint8_t *want,
+                     struct bcache_adopt_stats *st) {
+  uint32_t n = count_wanted(want, ds), ica;
+  uint32_t x = KABI_ICA_INDEX(dt->seg_ica[ds]); /* < UK_ICA_MAX: checked */
+  if (n == 0)
+    return 0;
+  uint8_t *base = ica_fd[x] < 0
+                      ? MAP_FAILED
+                      : mmap(NULL, UK_BCACHE_SEG_BYTES, PROT_READ | PROT_WRITE,
+                             MAP_SHARED, ica_fd[x], 0);
+  if (base == MAP_FAILED) {
+    st->torn += n; /* the machine has no memory for it */
+    return 0;
+  }
+  if (bc->t->hdr.nseg < UK_BCACHE_SEGS_MAX && bc->ops.seg_keep &&
+      bc->ops.seg_keep(bc->ops.arg, ica_fd[x], &ica) == 0) {
+    ica_fd[x] = -1;
+    install(bc, dt, ds, base, ica, want, st);
+    return 0;
+  }
+  int r = write_seg(bc, dt, ds, base, want, st);
+  munmap(base, UK_BCACHE_SEG_BYTES);
+  if (st->tick)
+    st->tick(st->tick_arg);
+  return r;
+}
+
+int bcache_adopt(struct bcache *bc, const struct uk_kdata *dead, int *ica_fd,
+                 struct bcache_adopt_stats *st) {
+  *st = (struct bcache_adopt_stats){.tick = st->tick, .tick_arg = st->tick_arg};
+  int r = kdisk_dead_cache(dead);
+  if (r <= 0)
+    return r;
+  uint8_t *want = calloc(UK_BCACHE_MAX, 1);
+  if (want == NULL)
+    abort(); /* out of memory: as xmalloc */
+  pick(bc, dead, want, st);
+  for (uint32_t ds = 0; ds < UK_BCACHE_SEGS_MAX && r >= 0; ds++)
+    r = adopt_seg(bc, &dead->bcache, ds, ica_fd, want, st);
+  free(want);
+  return r < 0 ? r : 0;
 }
 
 /* Invariants ------------------------------------------------------------- */

@@ -482,12 +482,20 @@ int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
   if (fd < 0)
     return fd;
   void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED || kern_ica_alloc(k->kd, kind, size, UK_NIL, id) < 0) {
+  if (m == MAP_FAILED || kern__ica_keep(k, kind, size, fd, id) < 0) {
     if (m != MAP_FAILED)
       munmap(m, size);
     close(fd);
     return -ENOMEM;
   }
+  *base = m;
+  return 0;
+}
+
+int kern__ica_keep(struct kern *k, uint32_t kind, uint64_t size, int fd,
+                   uint32_t *id) {
+  if (kern_ica_alloc(k->kd, kind, size, UK_NIL, id) < 0)
+    return -ENOMEM;
   kern_ica_move(k->kd, *id, UK_HOLD_KERNEL, 0);
   k->ica_fd[KABI_ICA_INDEX(*id)] = fd;
   kbits_zero(&k->ica_kept[KABI_ICA_INDEX(*id)]);
@@ -495,7 +503,6 @@ int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
   k->kd->ctr.icas_created++;
   k->kd->ctr.ica_bytes = k->ica_bytes;
   kern__machine_ica(k, *id, size, fd);
-  *base = m;
   return 0;
 }
 

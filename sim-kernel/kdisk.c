@@ -119,8 +119,7 @@ int kdisk_batch_commit(struct kdisk *d, struct kdisk_batch *wb) {
 
 /* Write-back from a dead kernel ----------------------------------------- */
 
-/* Whether entry i of the dead table is a dirty block we may trust. */
-static bool dead_entry_ok(const struct uk_kdata *dead, uint32_t i) {
+bool kdisk_dead_entry_ok(const struct uk_kdata *dead, uint32_t i) {
   const struct uk_bcache *t = &dead->bcache;
   const struct uk_bcache_ent *e = &t->ent[i];
   uint32_t s = i / UK_BCACHE_SEG;
@@ -136,8 +135,16 @@ static bool dead_entry_ok(const struct uk_kdata *dead, uint32_t i) {
          ie->holder_kind == UK_HOLD_KERNEL && ie->size == UK_BCACHE_SEG_BYTES;
 }
 
-static bool is_dirty(uint8_t state) {
+bool kdisk_state_dirty(uint8_t state) {
   return state == UK_BC_DIRTY || state == UK_BC_WRITING;
+}
+
+int kdisk_dead_cache(const struct uk_kdata *dead) {
+  if (dead->hdr.magic != UK_KDATA_MAGIC || dead->hdr.layout != UK_KDATA_LAYOUT)
+    return -EINVAL;
+  if (dead->bcache.hdr.block_size == 0)
+    return 0; /* it had no disk */
+  return dead->bcache.hdr.block_size == UK_DISK_BLOCK ? 1 : -EINVAL;
 }
 
 /* qsort by seq: a later Put of a key in one batch wins, so older first. */
@@ -153,9 +160,9 @@ static uint32_t dead_dirty(const struct uk_kdata *dead, uint32_t *idx,
                            struct kdisk_wb_stats *st) {
   uint32_t n = 0;
   for (uint32_t i = 0; i < UK_BCACHE_MAX; i++) {
-    if (!is_dirty(dead->bcache.ent[i].state))
+    if (!kdisk_state_dirty(dead->bcache.ent[i].state))
       continue;
-    if (dead_entry_ok(dead, i))
+    if (kdisk_dead_entry_ok(dead, i))
       idx[n++] = i;
     else
       st->torn++;
@@ -178,12 +185,9 @@ int kdisk_writeback_from(const struct uk_kdata *dead,
                          void *(*map_ica)(uint32_t id, void *arg), void *arg,
                          struct kdisk *d, struct kdisk_wb_stats *st) {
   st->written = st->torn = st->batches = 0; /* the tick is the caller's */
-  if (dead->hdr.magic != UK_KDATA_MAGIC || dead->hdr.layout != UK_KDATA_LAYOUT)
-    return -EINVAL;
-  if (dead->bcache.hdr.block_size == 0)
-    return 0; /* it had no disk */
-  if (dead->bcache.hdr.block_size != UK_DISK_BLOCK)
-    return -EINVAL;
+  int has = kdisk_dead_cache(dead);
+  if (has <= 0)
+    return has;
   uint32_t *idx = malloc(UK_BCACHE_MAX * sizeof *idx);
   const uint8_t *bases[UK_BCACHE_SEGS_MAX] = {0};
   if (idx == NULL)

@@ -26,6 +26,33 @@
  * A DIRTY or WRITING entry is never evicted.  When no entry can be had (every
  * one dirty and no segment may be added) a write returns -EAGAIN having
  * changed nothing: the kernel defers the call, writes back and retries it.
+ *
+ * Cache adoption (a failover's file-cache step, seed 001 §2.5; bcache_adopt):
+ * the new kernel makes a dead kernel's dirty blocks entries of its own cache,
+ * in the dead cache's own segment ICAs, without copying a byte.  Per dead
+ * entry, read from the dead region alone:
+ *   DIRTY or WRITING, checked (kdisk_dead_entry_ok)  -> DIRTY here, at the
+ *       same offset of the same memory, its seq kept (a WRITING entry's
+ *       bytes are whole: the cache never writes into an entry being
+ *       written back, and writing it again is harmless)
+ *   DIRTY or WRITING, failing a check                -> dropped (torn)
+ *   the same block as a later-written adopted entry  -> dropped (stale)
+ *   the same block as one this cache already has     -> dropped (this
+ *       kernel's writes come after the failover: newer)
+ *   CLEAN                                            -> dropped: the disk has
+ *       it, and keeping it would keep a segment of memory for a read cache
+ *   FREE or a write's entry not yet marked dirty     -> dropped: that write
+ *       had not been acknowledged
+ * Per dead segment holding at least one adopted entry:
+ *   room here (fewer than UK_BCACHE_SEGS_MAX segments) and the kernel
+ *       takes the ICA (seg_keep)           -> a segment of this cache, even
+ *                                              past the size setting (which
+ *                                              rises to it: hdr.seg_max)
+ *   otherwise                              -> its blocks written back now,
+ *                                              in atomic batches (written)
+ * The adopted blocks are then written back by the cache's own write-back
+ * (bcache_writeback_some, a bounded batch at a time); until then they are
+ * in this cache's table, so a failover of this kernel adopts them again.
  */
 #ifndef UKSIM_KDISK_H
 #define UKSIM_KDISK_H
@@ -105,6 +132,18 @@ int kdisk_writeback_from(const struct uk_kdata *dead,
 int kdisk_writeback_fds(const struct uk_kdata *dead, const int *ica_fd,
                         struct kdisk *d, struct kdisk_wb_stats *st);
 
+/* Whether entry i of a dead kernel's cache table is a block we may trust:
+ * inside the segments made, its segment's ICA and offset, gen set, its
+ * block inside the disk, and the ICA LIVE in the dead ICA table with that
+ * generation, held by the kernel, of segment size.  Says nothing of its
+ * state. */
+bool kdisk_dead_entry_ok(const struct uk_kdata *dead, uint32_t i);
+/* Whether dead is a kernel-data region of this layout with a cache to
+ * read: 1, 0 when it had no disk, -EINVAL when it is not one. */
+int kdisk_dead_cache(const struct uk_kdata *dead);
+/* DIRTY or WRITING: a block the disk may not have. */
+bool kdisk_state_dirty(uint8_t state);
+
 /* The buffer cache (bcache.c). ------------------------------------------ */
 
 /* How the cache gets and gives back its segment ICAs (the kernel's
@@ -112,6 +151,11 @@ int kdisk_writeback_fds(const struct uk_kdata *dead, const int *ica_fd,
 struct bcache_seg_ops {
   int (*seg_new)(void *arg, uint32_t *ica, void **base);
   void (*seg_drop)(void *arg, uint32_t ica, void *base);
+  /* Cache adoption: makes descriptor fd (a dead kernel's segment, mapped by
+   * the cache) an ICA of this kernel's (kern__ica_keep), the descriptor
+   * its own from then on; 0 and its id, or an error (the budget, a full
+   * table) with fd still the caller's.  NULL: nothing is adopted. */
+  int (*seg_keep)(void *arg, int fd, uint32_t *ica);
   void *arg;
 };
 
@@ -142,6 +186,31 @@ long bcache_writeback_some(struct bcache *bc, uint32_t max);
  * and a block inside the disk, ncached and ndirty their counts.  0, or
  * -EINVAL with the first broken one in why (also for a torn view). */
 int bcache_check(const struct uk_bcache *t, char *why, size_t len);
+/* What a cache adoption did (kdisk.h's header has the rules). */
+struct bcache_adopt_stats {
+  uint32_t adopted; /* dirty blocks now entries here, still dirty */
+  uint32_t segs;    /* dead segments now this cache's (no byte copied) */
+  uint32_t over;    /* of them, past this cache's size setting */
+  uint32_t written; /* dirty blocks written back now: no room here */
+  uint32_t torn;    /* dirty entries dropped: inconsistent with the tables */
+  uint32_t stale;   /* dirty entries dropped: a later write of their block */
+  /* Called after each segment written back now, when set (the caller's):
+   * the failover's kernel keeps its heartbeat going. */
+  void (*tick)(void *arg);
+  void *tick_arg;
+};
+
+/* Adopts the dirty blocks of a dead kernel's cache (dead: a read-only view
+ * of its kernel-data region) into bc, as kdisk.h's header says (st's
+ * counts zeroed here, its tick kept).  ica_fd:
+ * the dead kernel's ICAs as descriptors by ICA index (-1 none); a
+ * descriptor adopted is taken (set to -1), the others stay the caller's.
+ * Every entry is checked; a segment that cannot be mapped has its blocks
+ * torn.  Returns 0, -EINVAL for a region that is not a kernel-data region
+ * of this layout, or the first failed write-back of a segment that did not
+ * fit (its blocks are lost, as in kdisk_writeback_from).  Not thread-safe. */
+int bcache_adopt(struct bcache *bc, const struct uk_kdata *dead, int *ica_fd,
+                 struct bcache_adopt_stats *st);
 /* The table, for counters. */
 const struct uk_bcache *bcache_table(const struct bcache *bc);
 

@@ -9,7 +9,8 @@
  * write of one batch of at most KDISK_STEP_BLOCKS blocks; the next step
  * comes on a later turn, so other processes' calls run in between.  The
  * timer (--sync-ms) starts the same steps; the halt writes everything at
- * once.
+ * once.  Blocks adopted from a dead kernel's cache at a failover
+ * (kern__disk_adopt) are written back by the same timer and syncs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +26,10 @@ static int seg_new(void *arg, uint32_t *ica, void **base) {
 static void seg_drop(void *arg, uint32_t ica, void *base) {
   munmap(base, UK_BCACHE_SEG_BYTES);
   kern__ica_drop(arg, ica);
+}
+
+static int seg_keep(void *arg, int fd, uint32_t *ica) {
+  return kern__ica_keep(arg, KABI_ICA_DATA, UK_BCACHE_SEG_BYTES, fd, ica);
 }
 
 /* Writes everything back now (the halt). */
@@ -107,7 +112,7 @@ void kern__disk_cache(struct kern *k, const struct kern_disk_opts *o) {
   if (k->disk == NULL)
     return;
   struct bcache_seg_ops ops = {
-      .seg_new = seg_new, .seg_drop = seg_drop, .arg = k};
+      .seg_new = seg_new, .seg_drop = seg_drop, .seg_keep = seg_keep, .arg = k};
   k->bc =
       bcache_new(&k->kd->bcache, k->disk, o->path, o->size, o->cache_mib, &ops);
   k->vhost.disk_read = host_disk_read;
@@ -122,6 +127,16 @@ void kern__disk_cache(struct kern *k, const struct kern_disk_opts *o) {
   kern__trace(k, "disk %s: %llu MiB, cache up to %u MiB, sync every %llu ms",
               o->path, (unsigned long long)(o->size >> 20), o->cache_mib,
               (unsigned long long)o->sync_ms);
+}
+
+int kern__disk_adopt(struct kern *k, const struct uk_kdata *dead, int *ica_fd,
+                     struct bcache_adopt_stats *st) {
+  /* The adopted blocks wait for the write-back timer (--sync-ms) or a
+   * sync, as they did in the dead kernel's cache: started at once, its
+   * steps (a synced LevelDB batch each, ~20 ms) came between every turn
+   * that serves the moved processes, and measured 64 MiB adopted served
+   * again in 530-770 ms instead of ~40. */
+  return bcache_adopt(k->bc, dead, ica_fd, st);
 }
 
 int kern__disk_start(struct kern *k, const struct kern_disk_opts *o) {

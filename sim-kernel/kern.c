@@ -1013,13 +1013,27 @@ static int opt_u64(const char *opt, const char *s, uint64_t max,
   return num_opt_u64(KERN_ME, opt, s, 0, max, 0, out);
 }
 
-/* --disk PATH, --disk-size BYTES, --sync-ms MS, --cache-mib MIB. */
+/* --cache-migrate adopt|writeback (kern_disk_opts). */
+static int migrate_opt(struct kern_disk_opts *o, const char *arg) {
+  if (strcmp(arg, "adopt") != 0 && strcmp(arg, "writeback") != 0) {
+    fprintf(stderr, "%s: --cache-migrate '%s': adopt or writeback\n", KERN_ME,
+            arg);
+    return -1;
+  }
+  o->cache_writeback = strcmp(arg, "writeback") == 0;
+  return 0;
+}
+
+/* --disk PATH, --disk-size BYTES, --sync-ms MS, --cache-mib MIB,
+ * --cache-migrate HOW. */
 static int disk_opt(struct kern_disk_opts *o, int c, const char *arg) {
   uint64_t v;
   int r = 0;
   if (arg[0] == '\0' && c != 'D')
     return 0; /* "" from the machine: the default */
-  if (c == 'D')
+  if (c == 'M')
+    r = migrate_opt(o, arg);
+  else if (c == 'D')
     o->path = arg[0] ? arg : NULL;
   else if (c == 'z')
     r = num_opt_u64(KERN_ME, "--disk-size", arg, UK_DISK_BLOCK, KDISK_SIZE_MAX,
@@ -1046,6 +1060,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       {"disk-size", required_argument, NULL, 'z'},
       {"sync-ms", required_argument, NULL, 'y'},
       {"cache-mib", required_argument, NULL, 'c'},
+      {"cache-migrate", required_argument, NULL, 'M'},
       {"role", required_argument, NULL, 'r'},
       {"heartbeat-ms", required_argument, NULL, 'H'},
       {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
@@ -1087,7 +1102,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     else if (c == 'p' &&
              (r = opt_u64("--poll-us", optarg, MACH_POLL_US_MAX, &v)) == 0)
       k.poll_ns = v * 1000;
-    else if (strchr("Dzyc", c) != NULL)
+    else if (strchr("DzycM", c) != NULL)
       r = disk_opt(&disk, c, optarg);
     else if (c == 'r')
       role = optarg;
@@ -1096,7 +1111,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     else if (c == 'T')
       r = opt_u64("--heartbeat-timeout-ms", optarg, MACH_HEARTBEAT_MS_MAX,
                   &hb_timeout_ms);
-    else if (strchr("obtfsSdprHTDzyc", c) == NULL)
+    else if (strchr("obtfsSdprHTDzycM", c) == NULL)
       r = -EINVAL;
   }
   if (r < 0)

@@ -207,6 +207,10 @@ struct kern_disk_opts {
   uint64_t size;    /* bytes, KDISK_SIZE_DEFAULT */
   uint64_t sync_ms; /* write-back period, 0: only on "sync" */
   uint32_t cache_mib;
+  /* --cache-migrate: how a failover takes the dead kernel's dirty blocks
+   * (kfailover.c): adopted into this kernel's cache (false, the default)
+   * or written back before any process runs (true). */
+  bool cache_writeback;
 };
 
 struct kern {
@@ -423,6 +427,12 @@ int kern__disk_start(struct kern *k, const struct kern_disk_opts *o);
  * this kernel's own cache. */
 int kern__disk_open(struct kern *k, const struct kern_disk_opts *o);
 void kern__disk_cache(struct kern *k, const struct kern_disk_opts *o);
+struct bcache_adopt_stats;
+/* A failover's cache adoption (kdisk.h, bcache_adopt) into this kernel's
+ * cache, started by kern__disk_cache; the adopted blocks are written back
+ * by its timer (--sync-ms) or a sync, a step a turn of the loop. */
+int kern__disk_adopt(struct kern *k, const struct uk_kdata *dead, int *ica_fd,
+                     struct bcache_adopt_stats *st);
 /* kfailover.c: the failover steps on the new active kernel, once the
  * machine has handed over the dead OS's state (k->os.adopt_*). */
 void kern__failover(struct kern *k);
@@ -457,6 +467,15 @@ int kern__enqueue_kernel(struct kern *k, uint32_t s, uint32_t op, uint32_t ctl,
                          uint32_t data, uint64_t tag);
 int kern__ica_new(struct kern *k, uint32_t kind, uint64_t size, uint32_t *id,
                   void **base);
+/* Makes descriptor fd (a memfd of size bytes: a dead kernel's cache segment
+ * at a failover) an ICA the kernel holds, the descriptor its own from then
+ * on.  0, or -ENOMEM with the table full (fd still the caller's).  The
+ * budget is not checked: a dead OS's memory is the new active's from the
+ * re-partition on, as its processes' ICAs are (kadopt.c take_icas), and a
+ * backup's budget is its slot's until then (128 MiB: the 1 GiB case's
+ * adoption stopped at 31 segments). */
+int kern__ica_keep(struct kern *k, uint32_t kind, uint64_t size, int fd,
+                   uint32_t *id);
 
 /* replace.c: server replacement and restart (state machine there). */
 void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *r);

@@ -6,10 +6,23 @@
  *
  *   devices    the user disk opens here (LevelDB's lock was the dead
  *              kernel's; the fence freed it)
- *   filecache  the dead kernel's dirty blocks are written back from its
- *              buffer-cache table and cache ICAs (kdisk_writeback_fds):
- *              only dirty blocks, in atomic batches, before any process
- *              runs
+ *   filecache  the dead kernel's dirty blocks, by the method the
+ *              machine's --cache-migrate says (kern_disk_opts):
+ *              writeback  written back from its buffer-cache table and
+ *                         cache ICAs (kdisk_writeback_fds): only dirty
+ *                         blocks, in atomic batches, before any process
+ *                         runs; its time grows with the dirty bytes
+ *              adopt      (the default; seed 001 §2.5 without the copy)
+ *                         made dirty entries of this kernel's own cache,
+ *                         in the dead cache's own ICAs (bcache_adopt,
+ *                         kdisk.h); written back later by this cache's
+ *                         write-back, a batch a turn of the loop.  This
+ *                         step then comes after "processes" and "cache",
+ *                         since it adds to the ICA table the processes'
+ *                         step rebuilds and to the cache that "cache"
+ *                         starts; it still ends before any process's call
+ *                         is served (the whole failover is one turn of
+ *                         the loop)
  *   processes  the protected processes and what they own are rebuilt
  *              from the dead kernel's tables (kern__adopt, adopt.h), the
  *              others end
@@ -72,13 +85,59 @@ static void tick(void *arg) {
   kos_heartbeat(arg);
 }
 
-static void file_cache(struct kern *k, const struct uk_kdata *dead) {
+static void file_cache_writeback(struct kern *k, const struct uk_kdata *dead) {
   struct kdisk_wb_stats st = {.tick = tick, .tick_arg = k};
   int r =
       k->disk ? kdisk_writeback_fds(dead, k->os.adopt_ica_fd, k->disk, &st) : 0;
   step_done(k, "filecache", r,
-            "%u dirty blocks written back in %u batches, %u torn", st.written,
+            "writeback: %u dirty blocks (%llu bytes) written back in %u "
+            "batches, %u torn",
+            st.written, (unsigned long long)st.written * UK_DISK_BLOCK,
             st.batches, st.torn);
+}
+
+/* Whether ICA id of the dead kernel is one of its cache's segments as its
+ * ICA table says (a torn cache table must not take a process's ICA). */
+static bool dead_seg_ica(const struct uk_kdata *dead, uint32_t id) {
+  uint32_t x = KABI_ICA_INDEX(id);
+  return x < UK_ICA_MAX && dead->ica[x].state == UK_ICA_LIVE &&
+         dead->ica[x].gen == KABI_ICA_GEN(id) &&
+         dead->ica[x].holder_kind == UK_HOLD_KERNEL &&
+         dead->ica[x].size == UK_BCACHE_SEG_BYTES;
+}
+
+/* The dead cache's segment descriptors, taken out of what the machine
+ * handed over before the processes' step closes every ICA it does not
+ * keep (the kernel's own among them); by ICA index, -1 none. */
+static int *take_seg_fds(struct kern *k, const struct uk_kdata *dead) {
+  int *fd = xmalloc(UK_ICA_MAX * sizeof *fd);
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++)
+    fd[i] = -1;
+  uint32_t n = dead->bcache.hdr.nseg;
+  for (uint32_t s = 0; s < n && s < UK_BCACHE_SEGS_MAX; s++) {
+    uint32_t id = dead->bcache.seg_ica[s], x = KABI_ICA_INDEX(id);
+    if (!dead_seg_ica(dead, id) || fd[x] >= 0)
+      continue;
+    fd[x] = k->os.adopt_ica_fd[x];
+    k->os.adopt_ica_fd[x] = -1;
+  }
+  return fd;
+}
+
+static void file_cache_adopt(struct kern *k, const struct uk_kdata *dead,
+                             int *seg_fd) {
+  struct bcache_adopt_stats st = {.tick = tick, .tick_arg = k};
+  int r = k->bc ? kern__disk_adopt(k, dead, seg_fd, &st) : 0;
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++)
+    if (seg_fd[i] >= 0)
+      close(seg_fd[i]); /* segments not adopted: the machine lets go */
+  free(seg_fd);
+  step_done(k, "filecache", r,
+            "adopt: %u dirty blocks (%llu bytes) adopted in %u segments (%u "
+            "past the cache size), %u written back now (no room), %u torn, "
+            "%u stale",
+            st.adopted, (unsigned long long)st.adopted * UK_DISK_BLOCK, st.segs,
+            st.over, st.written, st.torn, st.stale);
 }
 
 static void processes(struct kern *k, const struct uk_kdata *dead) {
@@ -108,10 +167,18 @@ void kern__failover(struct kern *k) {
     return;
   }
   devices(k);
-  file_cache(k, dead);
-  processes(k, dead);
-  kern__disk_cache(k, &k->disk_opts);
-  step_done(k, "cache", 0, "this kernel's buffer cache is up");
+  if (k->disk_opts.cache_writeback) {
+    file_cache_writeback(k, dead);
+    processes(k, dead);
+    kern__disk_cache(k, &k->disk_opts);
+    step_done(k, "cache", 0, "this kernel's buffer cache is up");
+  } else {
+    int *seg_fd = take_seg_fds(k, dead);
+    processes(k, dead);
+    kern__disk_cache(k, &k->disk_opts);
+    step_done(k, "cache", 0, "this kernel's buffer cache is up");
+    file_cache_adopt(k, dead, seg_fd);
+  }
   kos_publish(k);
   step_done(k, "publish", 0, "%u protected processes published",
             k->os.io ? k->os.io->nprot : 0);

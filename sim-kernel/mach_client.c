@@ -148,6 +148,15 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
     o->backup = true;
     return 1;
   }
+  if (c == MACH_OPT_CACHE_MIGRATE) {
+    if (strcmp(arg, "adopt") != 0 && strcmp(arg, "writeback") != 0) {
+      fprintf(stderr, "%s: --cache-migrate '%s': adopt or writeback\n", prog,
+              arg);
+      return -1;
+    }
+    snprintf(o->cache_migrate, sizeof o->cache_migrate, "%s", arg);
+    return 1;
+  }
   if (c != MACH_OPT_HB && c != MACH_OPT_HB_TIMEOUT)
     return 0;
   const char *name =
@@ -283,6 +292,8 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
                   (char *)o->sync_ms,
                   "--cache-mib",
                   (char *)o->cache_mib,
+                  "--cache-migrate",
+                  (char *)o->cache_migrate,
                   "--cores",
                   cores,
                   "--nic-port",

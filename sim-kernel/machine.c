@@ -1289,7 +1289,8 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
                "--dump-dir", first ? M.o.dump_dir : "", "--poll-us", a->poll,
                /* a backup opens the disk only when it takes over */
                "--disk", M.o.disk, "--disk-size", M.o.disk_size, "--sync-ms",
-               M.o.sync_ms, "--cache-mib", M.o.cache_mib, NULL};
+               M.o.sync_ms, "--cache-mib", M.o.cache_mib, "--cache-migrate",
+               M.o.cache_migrate, NULL};
   memcpy(a->argv, v, sizeof v);
 }
 
@@ -1509,6 +1510,7 @@ static void disk_opt(int c, const char *arg) {
   char *to = c == 'D'   ? M.o.disk
              : c == 'z' ? M.o.disk_size
              : c == 'y' ? M.o.sync_ms
+             : c == 'M' ? M.o.cache_migrate
                         : M.o.cache_mib;
   size_t len = c == 'D' ? sizeof M.o.disk : sizeof M.o.disk_size;
   snprintf(to, len, "%s", arg);
@@ -1532,6 +1534,7 @@ static int parse(int argc, char **argv) {
       {"disk-size", required_argument, NULL, 'z'},
       {"sync-ms", required_argument, NULL, 'y'},
       {"cache-mib", required_argument, NULL, 'C'},
+      {"cache-migrate", required_argument, NULL, 'M'},
       {"backup", no_argument, NULL, 'B'},
       {"heartbeat-ms", required_argument, NULL, 'E'},
       {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
@@ -1572,7 +1575,7 @@ static int parse(int argc, char **argv) {
              (r = num_opt_u64(ME, "--nic-port", optarg, 0,
                               UINT16_MAX - 2 * PART_NIC_PORTS, 0, &v)) == 0)
       M.o.nic_port = (uint16_t)v;
-    else if (strchr("DzyC", c) != NULL)
+    else if (strchr("DzyCM", c) != NULL)
       disk_opt(c, optarg); /* the kernel checks them */
     else if (c == 'B')
       M.o.backup = true;
@@ -1583,7 +1586,7 @@ static int parse(int argc, char **argv) {
              (r = num_opt_u64(ME, "--heartbeat-timeout-ms", optarg, 1,
                               MACH_HEARTBEAT_MS_MAX, 0, &v)) == 0)
       M.o.heartbeat_timeout_ms = (uint32_t)v;
-    else if (strchr("nbmtfsSdpcHNDzyCBET", c) == NULL)
+    else if (strchr("nbmtfsSdpcHNDzyCMBET", c) == NULL)
       r = -EINVAL;
   }
   return r < 0 ? -EINVAL : 0;

@@ -36,6 +36,10 @@ struct mach_opts {
    * (--disk-size, --sync-ms, --cache-mib); "" the kernel's defaults. */
   char disk[256];
   char disk_size[24], sync_ms[24], cache_mib[24];
+  /* At a failover, the dead kernel's dirty blocks are "adopt"ed into the
+   * new kernel's cache or "writeback" written back first (kfailover.c);
+   * "" the kernel's default (adopt). */
+  char cache_migrate[24];
   bool backup;           /* boot a BackupOS beside the ActiveOS (Orthros) */
   uint32_t heartbeat_ms; /* with backup: the active's heartbeat period */
   uint32_t heartbeat_timeout_ms; /* ... and the backup's patience */
@@ -66,10 +70,13 @@ struct mach_opts {
 #define MACH_OPT_BACKUP 0x4f01
 #define MACH_OPT_HB 0x4f02
 #define MACH_OPT_HB_TIMEOUT 0x4f03
+#define MACH_OPT_CACHE_MIGRATE 0x4f04
 #define MACH_BACKUP_OPTS                                                       \
   {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
-      {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB}, {                \
-    "heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT       \
+      {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB},                  \
+      {"heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT},  \
+  {                                                                            \
+    "cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE           \
   }
 struct mach_opts;
 int mach_backup_opt(const char *prog, int c, const char *arg,
@@ -80,7 +87,11 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "  --heartbeat-ms N  the active's heartbeat period (default 10)\n"           \
   "  --heartbeat-timeout-ms N\n"                                               \
   "                    the backup declares the active dead after N ms\n"       \
-  "                    without a heartbeat (default 50)\n"
+  "                    without a heartbeat (default 50)\n"                  \
+  "  --cache-migrate adopt|writeback\n"                                        \
+  "                    at a failover the dead OS's dirty file cache is\n"     \
+  "                    adopted by the new OS's cache, written back later\n"   \
+  "                    (default), or written back before processes run\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
  * ipc" gives the measurements behind it. */

@@ -3,8 +3,9 @@
  * failed while holding the request), --tolerate-intr -EINTR (a call a
  * failover cut short after its side effect, sim-kernel/kadopt.c); --expect N
  * ends with a get that must answer N, --expect-range LO:HI one that must answer
- * LO..HI.  Prints "ctr_load NAME: OK incrs, R resets, last L" and exits 0, or 1
- * on any other error or a wrong answer. */
+ * LO..HI.  Prints "ctr_load NAME: OK incrs, R resets, last L" (not with
+ * --quiet: a benchmark's check) and exits 0, or 1 on any other error or a
+ * wrong answer. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ static void on_term(int sig) {
 
 int main(int argc, char **argv) {
   long count = 100, lo = -1, hi = -1;
-  int tolerate = 0, tolerate_intr = 0, forever = 0;
+  int tolerate = 0, tolerate_intr = 0, forever = 0, quiet = 0;
   const char *svcname = "ctr", *me = getenv("UKSIM_NAME");
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--count") && i + 1 < argc)
@@ -58,6 +59,8 @@ int main(int argc, char **argv) {
       tolerate = 1;
     else if (!strcmp(argv[i], "--tolerate-intr"))
       tolerate_intr = 1;
+    else if (!strcmp(argv[i], "--quiet"))
+      quiet = 1;
   }
   struct sigaction sa = {.sa_handler = on_term, .sa_flags = SA_RESTART};
   sigaction(SIGTERM, &sa, NULL);
@@ -84,8 +87,9 @@ int main(int argc, char **argv) {
     last = v;
     ok++;
   }
-  printf("ctr_load %s: %ld incrs, %ld resets, last %llu\n", me ? me : "", ok,
-         resets, (unsigned long long)last);
+  if (!quiet)
+    printf("ctr_load %s: %ld incrs, %ld resets, last %llu\n", me ? me : "", ok,
+           resets, (unsigned long long)last);
   if (lo >= 0) {
     r = call(svc, 1, &v);
     if (r < 0 || v < (uint64_t)lo || v > (uint64_t)hi) {

@@ -36,8 +36,9 @@ TestSuite(orthros, .init = skip_under_valgrind);
 
 /* A machine with an active and a backup OS; with dir, a disk (LevelDB
  * there) written back only on "sync", so that what was dirty when the
- * active died is in its cache alone. */
-static void boot_with(mach_client *m, const char *dir) {
+ * active died is in its cache alone; migrate: --cache-migrate ("": the
+ * default, adopt). */
+static void boot_with(mach_client *m, const char *dir, const char *migrate) {
   static int n;
   struct mach_opts o;
   mach_opts_default(&o);
@@ -57,16 +58,17 @@ static void boot_with(mach_client *m, const char *dir) {
     o.heartbeat_timeout_ms = DISK_TIMEOUT_MS;
     cr_assert_eq(mach_disk_opt(&o, "test", dir), 0);
     snprintf(o.sync_ms, sizeof o.sync_ms, "0");
+    snprintf(o.cache_migrate, sizeof o.cache_migrate, "%s", migrate);
   }
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
 }
 
 static void boot_pair(mach_client *m) {
-  boot_with(m, NULL);
+  boot_with(m, NULL, "");
 }
 
 static void boot_pair_disk(mach_client *m, const char *dir) {
-  boot_with(m, dir);
+  boot_with(m, dir, "");
 }
 
 static Uksim__Reply *status(mach_client *m) {
@@ -127,6 +129,12 @@ static bool trace_has(uint32_t os, const char *a, const char *b) {
     usleep(10 * 1000);
   }
   return false;
+}
+
+static void rm_dir(const char *dir) {
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
 }
 
 static void halt(mach_client *m) {
@@ -376,37 +384,55 @@ static pid_t pid_of(mach_client *m, int proc) {
   return pid;
 }
 
-/* In a child attached to the active kernel (a program of its own, with
- * its own connection): 64 KiB of `byte` at offset 0 of the disk, written
- * and never synced (write), or read back (!write).  The child's status. */
-static int disk_io(mach_client *m, char byte, bool write) {
+/* fn(arg) in a child attached to the active kernel as `name` (a program of
+ * its own, with its own connection); the child's exit status (fn's). */
+static int attached(mach_client *m, const char *name, int (*fn)(const void *),
+                    const void *arg) {
   int proc, fd;
-  cr_assert_eq(mach_attach(m, "disk", -1, 0, &proc, &fd), 0, "%s", m->error);
+  cr_assert_eq(mach_attach(m, name, -1, 0, &proc, &fd), 0, "%s", m->error);
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {
-    char v[16], buf[8192];
+    char v[16];
     snprintf(v, sizeof v, "%d", fd);
     setenv("UKSIM_FD", v, 1);
-    int d = ns_open("#S/sd0/data", write ? NS_ORDWR : NS_OREAD);
-    if (d < 0)
-      _exit(2);
-    for (int i = 0; i < 8; i++) {
-      memset(buf, write ? byte : 0, sizeof buf);
-      long n = write ? ns_pwrite(d, buf, sizeof buf, (uint64_t)i * 8192)
-                     : ns_pread(d, buf, sizeof buf, (uint64_t)i * 8192);
-      if (n != (long)sizeof buf)
-        _exit(3);
-      for (size_t j = 0; j < sizeof buf; j++)
-        if (buf[j] != byte)
-          _exit(4);
-    }
-    _exit(0);
+    _exit(fn(arg));
   }
   close(fd);
   int st;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+struct disk_io_args {
+  char byte;
+  bool write;
+};
+
+static int disk_io_child(const void *arg) {
+  const struct disk_io_args *a = arg;
+  char buf[8192];
+  int d = ns_open("#S/sd0/data", a->write ? NS_ORDWR : NS_OREAD);
+  if (d < 0)
+    return 2;
+  for (int i = 0; i < 8; i++) {
+    memset(buf, a->write ? a->byte : 0, sizeof buf);
+    long n = a->write ? ns_pwrite(d, buf, sizeof buf, (uint64_t)i * 8192)
+                      : ns_pread(d, buf, sizeof buf, (uint64_t)i * 8192);
+    if (n != (long)sizeof buf)
+      return 3;
+    for (size_t j = 0; j < sizeof buf; j++)
+      if (buf[j] != a->byte)
+        return 4;
+  }
+  return 0;
+}
+
+/* 64 KiB of `byte` at offset 0 of the disk, written and never synced
+ * (write), or read back (!write), by an attached child: its status. */
+static int disk_io(mach_client *m, char byte, bool write) {
+  struct disk_io_args a = {.byte = byte, .write = write};
+  return attached(m, "disk", disk_io_child, &a);
 }
 
 Test(orthros, a_protected_app_moves_and_its_server_restarts, .timeout = 120) {
@@ -433,8 +459,7 @@ Test(orthros, a_protected_app_moves_and_its_server_restarts, .timeout = 120) {
   struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__CRASH, 1);
   uint32_t os = d.det_by_os;
   cr_expect(trace_has(os, "failover", "devices"), "no devices step");
-  cr_expect(trace_has(os, "failover", "dirty blocks written back"),
-            "no file-cache step");
+  cr_expect(trace_has(os, "failover", "adopt: "), "no file-cache step");
   cr_expect(trace_has(os, "failover", "1 moved"), "the app did not move");
   cr_expect(trace_has(os, "restart", "ctr"), "the server did not restart");
   for (int i = 0; i < 500 && alive(pvictim); i++)
@@ -451,45 +476,42 @@ Test(orthros, a_protected_app_moves_and_its_server_restarts, .timeout = 120) {
   cr_expect_eq(disk_io(&m, 'o', false), 0,
                "the unsynced block is not on the disk after the failover");
   halt(&m);
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  rm_dir(dir);
 }
 
-/* In a child attached to the active kernel: mounts /srv/SRV on /n and
- * checks that /n/FILE holds records 0..n-1 of fwrite, each once, in order.
- * The child's status: 0 whole, else which check failed. */
+struct file_check_args {
+  const char *srv, *file;
+  long n;
+};
+
+static int file_check_child(const void *arg) {
+  const struct file_check_args *a = arg;
+  char path[96], rec[33], want[32];
+  snprintf(path, sizeof path, "/srv/%s", a->srv);
+  int s = ns_open(path, NS_ORDWR);
+  if (s < 0 || ns_mount(s, "/n", NS_MREPL, "") < 0)
+    return 2;
+  snprintf(path, sizeof path, "/n/%s", a->file);
+  int f = ns_open(path, NS_OREAD);
+  ns_dir d;
+  if (f < 0 || ns_fstat(f, &d) < 0 || d.length != (uint64_t)a->n * 32)
+    return 3;
+  for (long i = 0; i < a->n; i++) {
+    snprintf(want, sizeof want, "rec %08ld ", i);
+    if (ns_pread(f, rec, 32, (uint64_t)i * 32) != 32 ||
+        memcmp(rec, want, strlen(want)) != 0 || rec[31] != '\n')
+      return 4;
+  }
+  return 0;
+}
+
+/* In an attached child: mounts /srv/SRV on /n and checks that /n/FILE
+ * holds records 0..n-1 of fwrite, each once, in order.  The child's
+ * status: 0 whole, else which check failed. */
 static int file_check(mach_client *m, const char *srv, const char *file,
                       long n) {
-  int proc, fd;
-  cr_assert_eq(mach_attach(m, "check", -1, 0, &proc, &fd), 0, "%s", m->error);
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    char v[16], path[96], rec[33], want[16];
-    snprintf(v, sizeof v, "%d", fd);
-    setenv("UKSIM_FD", v, 1);
-    snprintf(path, sizeof path, "/srv/%s", srv);
-    int s = ns_open(path, NS_ORDWR);
-    if (s < 0 || ns_mount(s, "/n", NS_MREPL, "") < 0)
-      _exit(2);
-    snprintf(path, sizeof path, "/n/%s", file);
-    int f = ns_open(path, NS_OREAD);
-    ns_dir d;
-    if (f < 0 || ns_fstat(f, &d) < 0 || d.length != (uint64_t)n * 32)
-      _exit(3);
-    for (long i = 0; i < n; i++) {
-      snprintf(want, sizeof want, "rec %08ld ", i);
-      if (ns_pread(f, rec, 32, (uint64_t)i * 32) != 32 ||
-          memcmp(rec, want, strlen(want)) != 0 || rec[31] != '\n')
-        _exit(4);
-    }
-    _exit(0);
-  }
-  close(fd);
-  int st;
-  cr_assert_eq(waitpid(pid, &st, 0), pid);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+  struct file_check_args a = {.srv = srv, .file = file, .n = n};
+  return attached(m, "check", file_check_child, &a);
 }
 
 /* True once process w has made 100 calls and service svc has a state
@@ -550,9 +572,7 @@ Test(orthros, a_file_written_through_a_failover_is_whole, .timeout = 120) {
   cr_expect_eq(file_check(&m, "dfs", "log", 1000), 0,
                "the file is not every record once");
   halt(&m);
-  char cmd[96];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  cr_assert_eq(system(cmd), 0);
+  rm_dir(dir);
 }
 
 /* Failover steps 5-6 (the machine's): after each failover, read from the
@@ -746,4 +766,144 @@ static void check_kept_partition(mach_client *m, const Uksim__Ctl *before,
             p->steps[i]->os == 2 && p->steps[i]->status == 0;
   cr_expect(lost, "no backup-lost step for os 2");
   uksim__ctl__free_unpacked(after, NULL);
+}
+
+/* The file-cache step (kfailover.c, bcache_adopt in kdisk.h): a diskfs
+ * file written and never synced is dirty in the active's cache alone; the
+ * new active adopts those blocks (no write-back before processes run),
+ * serves the file from them at once, adopts them again if it dies too
+ * before writing them back, and writes them back on a sync.
+ * --cache-migrate writeback writes them back before processes run. */
+
+/* The "filecache" count of OS os's trace: the blocks "adopt: N dirty
+ * blocks" or "writeback: N dirty blocks" says (how), -1 if none within 2 s. */
+static long filecache_blocks(uint32_t os, const char *how) {
+  char path[300], line[2048], key[32];
+  snprintf(path, sizeof path, "%s.os%u", trace, os);
+  snprintf(key, sizeof key, "%s: ", how);
+  for (int i = 0; i < 200; i++) {
+    FILE *f = fopen(path, "r");
+    long n = -1;
+    while (f && n < 0 && fgets(line, sizeof line, f)) {
+      const char *at =
+          strstr(line, "\"ev\":\"failover\"") ? strstr(line, key) : NULL;
+      if (at && sscanf(at + strlen(key), "%ld dirty blocks", &n) != 1)
+        n = -1;
+    }
+    if (f)
+      fclose(f);
+    if (n >= 0)
+      return n;
+    usleep(10 * 1000);
+  }
+  return -1;
+}
+
+/* diskfs "dfs" over #S without --sync (its writes stay in the cache), and
+ * /n/log written with n records by fwrite, which has ended. */
+static void dirty_file(mach_client *m, long n) {
+  char *fs[] = {"--name", "dfs", "#S/sd0/data", "16M"};
+  struct mach_prog dp = {.program = "diskfs",
+                         .args = fs,
+                         .nargs = 4,
+                         .name = "dfs",
+                         .flags = MACH_SPAWN_REGISTERED};
+  cr_assert_eq(mach_spawn_prog(m, &dp, NULL), 0, "diskfs: %s", m->error);
+  char count[16];
+  snprintf(count, sizeof count, "%ld", n);
+  char *a[] = {"dfs", "log", count};
+  cr_assert_eq(h_wait(m, h_spawn(m, "fwrite", a, 3, "writer", NULL)), 0,
+               "fwrite failed");
+}
+
+/* The active kernel's buffer-cache header, from its kernel data. */
+static struct uk_bcache_hdr cache_hdr(mach_client *m) {
+  const struct uk_kdata *kd;
+  cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
+  struct uk_bcache_hdr h = kd->bcache.hdr;
+  mach_kdata_unmap(kd);
+  return h;
+}
+
+static int disk_sync_child(const void *arg) {
+  (void)arg;
+  int c = ns_open("#S/sd0/ctl", NS_OWRITE);
+  return c >= 0 && ns_pwrite(c, "sync", 4, 0) == 4 ? 0 : 1;
+}
+
+/* "sync" to #S/sd0/ctl from an attached child (the cache's write-back, a
+ * step a turn of the kernel's loop): its status. */
+static int disk_sync(mach_client *m) {
+  return attached(m, "sync", disk_sync_child, NULL);
+}
+
+/* A machine booted with a disk in a new directory dir (a mkdtemp
+ * template), --cache-migrate migrate, and a diskfs file of `records`
+ * records dirty in the active's cache (dirty_file). */
+static void boot_dirty(mach_client *m, char *dir, const char *migrate,
+                       long records) {
+  cr_assert_not_null(mkdtemp(dir));
+  boot_with(m, dir, migrate);
+  await_pair(m, 0);
+  dirty_file(m, records);
+}
+
+Test(orthros, a_dirty_file_is_adopted_served_at_once_and_written_back,
+     .timeout = 120) {
+  mach_client m;
+  char dir[] = "/tmp/uksim-orthros-adopt-XXXXXX";
+  boot_dirty(&m, dir, "", 2000);
+  cr_assert_gt(cache_hdr(&m).ndirty, 0, "nothing dirty before the fault");
+  struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
+  long adopted = filecache_blocks(d.det_by_os, "adopt");
+  cr_assert_gt(adopted, 0, "no dirty block adopted");
+  cr_expect_eq(cache_hdr(&m).blocks_written, 0,
+               "the new kernel wrote back before anything asked it to");
+  cr_expect_eq(file_check(&m, "dfs", "log", 2000), 0,
+               "the file is not whole right after the failover");
+  /* The cache's own write-back, then a failover with nothing to adopt:
+   * the file is then read from the LevelDB disk. */
+  cr_assert_eq(disk_sync(&m), 0, "the sync failed");
+  struct uk_bcache_hdr h = cache_hdr(&m);
+  cr_expect_eq(h.ndirty, 0);
+  cr_expect_geq(h.blocks_written, (uint64_t)adopted);
+  d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 2);
+  cr_expect_eq(filecache_blocks(d.det_by_os, "adopt"), 0);
+  cr_expect_eq(file_check(&m, "dfs", "log", 2000), 0,
+               "the file is not on the disk after the write-back");
+  halt(&m);
+  rm_dir(dir);
+}
+
+Test(orthros, adopted_blocks_survive_a_second_failover_before_write_back,
+     .timeout = 120) {
+  mach_client m;
+  char dir[] = "/tmp/uksim-orthros-twice-XXXXXX";
+  boot_dirty(&m, dir, "", 1500);
+  struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
+  long first = filecache_blocks(d.det_by_os, "adopt");
+  cr_assert_gt(first, 0, "no dirty block adopted");
+  /* The second active dies before any write-back: the third adopts the
+   * same blocks from the second's table (crash: no notice, no help). */
+  d = fail_once(&m, UKSIM__FAULT__KIND__CRASH, 2);
+  cr_expect_geq(filecache_blocks(d.det_by_os, "adopt"), first);
+  cr_expect_eq(file_check(&m, "dfs", "log", 1500), 0,
+               "the file is not whole after two failovers");
+  halt(&m);
+  rm_dir(dir);
+}
+
+Test(orthros, writeback_migration_writes_the_dead_cache_before_processes,
+     .timeout = 120) {
+  mach_client m;
+  char dir[] = "/tmp/uksim-orthros-wb-XXXXXX";
+  boot_dirty(&m, dir, "writeback", 1000);
+  struct uk_interos d = fail_once(&m, UKSIM__FAULT__KIND__PANIC, 1);
+  cr_expect_gt(filecache_blocks(d.det_by_os, "writeback"), 0,
+               "no dirty block written back");
+  cr_expect_eq(filecache_blocks(d.det_by_os, "adopt"), -1);
+  cr_expect_eq(file_check(&m, "dfs", "log", 1000), 0,
+               "the file is not whole after the failover");
+  halt(&m);
+  rm_dir(dir);
 }
