@@ -197,8 +197,19 @@ struct kern_os {
   int32_t adopt_conn_pid[UK_PROC_MAX];
   int adopt_ica_fd[UK_ICA_MAX];
   uint64_t adopt_ica_size[UK_ICA_MAX];
+  int adopt_nic_fd[UK_CONV_MAX]; /* nic0's sockets by conversation index */
+  uint32_t adopt_nics, adopt_want_nics;
   uint32_t adopt_conns, adopt_icas;           /* received so far */
   uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
+};
+
+/* The NIC's sockets (knic.c), by #I conversation index. */
+#define KNIC_BACKLOG 16 /* connections queued on a listening socket */
+struct knic {
+  uint16_t port_base; /* nic0's first port, 0: no NIC */
+  int fd[UK_CONV_MAX];
+  uv_poll_t *poll[UK_CONV_MAX]; /* made at the first wait, NULL before */
+  int want[UK_CONV_MAX];        /* UV_READABLE | UV_WRITABLE polled for */
 };
 
 struct kern_disk_opts {
@@ -275,6 +286,7 @@ struct kern {
   struct bcache *bc;
   struct ktimer disk_sync; /* --sync-ms: the periodic write-back */
   struct ktimer disk_wb;   /* the write-back a waiting write asked for */
+  struct knic nic;         /* #I's sockets (knic.c) */
 };
 
 /* p's row of the process table and s's of the server info table, in
@@ -429,6 +441,13 @@ void kern__disk_halt(struct kern *k); /* writes back, frees the cache */
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);
 void kern__host_init(struct kern *k);
+/* knic.c: #I's host ops over nic0 from port_base (0: no NIC); at a
+ * failover, the sockets handed over become ours (knic_take, the devices
+ * step: how many) and, once the processes moved, the conversations that
+ * moved keep theirs (knic_settle: kept, and lost for those with none). */
+void knic_init(struct kern *k, uint16_t port_base);
+int knic_take(struct kern *k);
+void knic_settle(struct kern *k, uint32_t *kept, uint32_t *lost);
 void kern__host_up(struct kern *k, uint32_t p);
 void kern__cons_flush(struct kern *k);
 /* The service a server-link chan (/srv/NAME) names. */

@@ -115,6 +115,9 @@ struct os_inst {
   /* The kernel end of each process's connection, by process slot. */
   int conn_fd[UK_PROC_MAX];
   pid_t conn_pid[UK_PROC_MAX];
+  /* nic0's sockets (#I conversations) while this OS owns it, by
+   * conversation index: the NIC's hardware, handed to the next active. */
+  int nic_fd[UK_CONV_MAX];
   /* A Fence of this OS waiting for its kernel to be reaped. */
   bool fence_pending;
   int fence_by; /* the slot that asked */
@@ -768,6 +771,29 @@ static void conn_drop(struct os_inst *os, const Uksim__ConnDrop *d) {
     conn_put(os, (uint32_t)d->proc);
 }
 
+static void nic_put(struct os_inst *os, uint32_t i) {
+  if (os->nic_fd[i] >= 0)
+    close(os->nic_fd[i]);
+  os->nic_fd[i] = -1;
+}
+
+/* An OS that does not own nic0 has no socket of it to give. */
+static void nic_hold(struct os_inst *os, const Uksim__NicHold *h, int fd) {
+  if (fd < 0 || h->conv >= UK_CONV_MAX ||
+      M.part.dev_owner[PART_DEV_NIC0] != os->id) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  nic_put(os, h->conv);
+  os->nic_fd[h->conv] = fd;
+}
+
+static void nic_drop(struct os_inst *os, const Uksim__NicDrop *d) {
+  if (d->conv < UK_CONV_MAX)
+    nic_put(os, d->conv);
+}
+
 /* Everything an OS held, given back: its slot is free once its handles
  * have closed. */
 static void os_release(struct os_inst *os) {
@@ -776,6 +802,8 @@ static void os_release(struct os_inst *os) {
       ica_put(os, i);
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
     conn_put(os, p);
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    nic_put(os, i);
   if (os->kd_fd >= 0)
     close(os->kd_fd);
   os->kd_fd = -1;
@@ -1023,6 +1051,8 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   for (int p = 0; p < UK_PROC_MAX; p++)
     r.conns += os->conn_fd[p] >= 0;
   r.icas = os->held;
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    r.nics += os->nic_fd[i] >= 0;
   r.dead_os = os->id;
   os_reply(me, id, kfd < 0 ? -errno : 0, kfd < 0 ? "open failed" : NULL, &r,
            kfd);
@@ -1048,6 +1078,13 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
       it.index = i;
       it.size = os->ica_size[i];
       post_to_os(me, &c, os->ica_fd[i]);
+    }
+  it.size = 0;
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    if (os->nic_fd[i] >= 0) {
+      it.kind = UKSIM__TAKE_OVER_ITEM__KIND__NIC;
+      it.index = i;
+      post_to_os(me, &c, os->nic_fd[i]);
     }
   repartition(me, os);
   os_release(os);
@@ -1091,6 +1128,13 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
     break;
   case UKSIM__CTL__BODY_CONN_DROP:
     conn_drop(os, c->conn_drop);
+    break;
+  case UKSIM__CTL__BODY_NIC_HOLD:
+    nic_hold(os, c->nic_hold, fd);
+    fd = -1;
+    break;
+  case UKSIM__CTL__BODY_NIC_DROP:
+    nic_drop(os, c->nic_drop);
     break;
   case UKSIM__CTL__BODY_IPI:
     relay_ipi(os, c);
@@ -1257,7 +1301,7 @@ static int spawn_on_cores(uv_process_t *proc, uv_process_options_t *o,
  * machine's settings; the trace file of the 2nd and later OSes is the
  * machine's with ".osN" appended. */
 struct kargs {
-  char id[16], budget[32], trace[32], poll[16], hb[16], hbt[16];
+  char id[16], budget[32], trace[32], poll[16], hb[16], hbt[16], nic[16];
   char trace_file[sizeof M.o.trace_file + 16];
   char *argv[48];
 };
@@ -1271,6 +1315,7 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
   snprintf(a->poll, sizeof a->poll, "%u", M.o.poll_us);
   snprintf(a->hb, sizeof a->hb, "%u", M.o.backup ? M.o.heartbeat_ms : 0);
   snprintf(a->hbt, sizeof a->hbt, "%u", M.o.heartbeat_timeout_ms);
+  snprintf(a->nic, sizeof a->nic, "%u", M.part.c.nic_port[0]);
   if (os->id == 1 || M.o.trace_file[0] == '\0')
     snprintf(a->trace_file, sizeof a->trace_file, "%s", M.o.trace_file);
   else
@@ -1285,7 +1330,8 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
                "--dump-dir", first ? M.o.dump_dir : "", "--poll-us", a->poll,
                /* a backup opens the disk only when it takes over */
                "--disk", M.o.disk, "--disk-size", M.o.disk_size, "--sync-ms",
-               M.o.sync_ms, "--cache-mib", M.o.cache_mib, NULL};
+               M.o.sync_ms, "--cache-mib", M.o.cache_mib, "--nic-port", a->nic,
+               NULL};
   memcpy(a->argv, v, sizeof v);
 }
 
@@ -1664,6 +1710,8 @@ int mach_main(int argc, char **argv) {
       M.os[o].ica_fd[i] = -1;
     for (int p = 0; p < UK_PROC_MAX; p++)
       M.os[o].conn_fd[p] = -1;
+    for (int i = 0; i < UK_CONV_MAX; i++)
+      M.os[o].nic_fd[i] = -1;
   }
   M.boot_ns = uv_hrtime();
   /* A dead kernel's processes become ours, not init's (they outlive it). */

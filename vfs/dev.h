@@ -141,6 +141,7 @@ extern const struct vfs_dev vfs_pipedev; /* #| devpipe.c */
 extern const struct vfs_dev vfs_procdev; /* #p devproc.c */
 extern const struct vfs_dev vfs_kerndev; /* #k devkern.c */
 extern const struct vfs_dev vfs_diskdev; /* #S devdisk.c */
+extern const struct vfs_dev vfs_ipdev;   /* #I devip.c */
 
 /* What servants need of the kernel (convention 2).  Borrowed: the kernel
  * keeps it alive and current while it serves namespace calls. */
@@ -160,6 +161,19 @@ struct vfs_host {
   long (*disk_read)(void *arg, void *buf, uint32_t n, uint64_t off);
   long (*disk_write)(void *arg, const void *buf, uint32_t n, uint64_t off);
   int (*disk_sync)(void *arg);
+  /* #I: the NIC's sockets, by conversation index (the kernel keeps the
+   * descriptors; devip.c keeps the table).  nic_announce listens on
+   * 127.0.0.1:port; nic_accept takes a connection of announced lconv as
+   * conv, giving its remote address; nic_recv and nic_send move bytes (0
+   * from nic_recv: the peer closed).  -EAGAIN: would block, the kernel
+   * retries the call when the socket is ready (convention 1).  nic_close
+   * lets go of conv's socket.  NULL without a NIC. */
+  int (*nic_announce)(void *arg, uint32_t conv, uint16_t port);
+  int (*nic_accept)(void *arg, uint32_t lconv, uint32_t conv, uint32_t *raddr,
+                    uint16_t *rport);
+  long (*nic_recv)(void *arg, uint32_t conv, void *buf, uint32_t n);
+  long (*nic_send)(void *arg, uint32_t conv, const void *buf, uint32_t n);
+  void (*nic_close)(void *arg, uint32_t conv);
 };
 void vfs_host_set(const struct vfs_host *h); /* NULL: no host */
 const struct vfs_host *vfs_host_get(void);   /* NULL if none */
