@@ -226,17 +226,17 @@ void knic_settle(struct kern *k, uint32_t *kept, uint32_t *lost) {
   *kept = *lost = 0;
   nic->port_base = k->nic.port_base;
   nic->owned = k->nic.port_base != 0;
+  bool has[UK_CONV_MAX];
+  uint8_t fate[UK_CONV_MAX];
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    has[i] = k->nic.fd[i] >= 0;
+  vfs_ip_adopted(k->kd, has, fate);
   for (uint32_t i = 0; i < UK_CONV_MAX; i++) {
-    struct uk_conv *v = &nic->conv[i];
-    bool live = v->state == UK_CONV_ANNOUNCED || v->state == UK_CONV_CONNECTED;
-    if (live && k->nic.fd[i] < 0) {
-      v->state = UK_CONV_HUNGUP; /* its socket did not come */
-      (*lost)++;
-    } else if (!live && k->nic.fd[i] >= 0) {
-      release(k, i, false); /* its process did not move */
-    } else if (live) {
+    if (fate[i] == VFS_IP_CLOSE)
+      release(k, i, false);
+    if (fate[i] == VFS_IP_KEEP)
       hold(k, i); /* the machine let go of it at the takeover */
-      (*kept)++;
-    }
+    *kept += fate[i] == VFS_IP_KEEP;
+    *lost += fate[i] == VFS_IP_LOST;
   }
 }

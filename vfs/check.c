@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vfs.h"
+#include "vfs_int.h"
 
 struct census {
   uint32_t chan[UK_CHAN_MAX]; /* ids stored in the tables, per chan */
@@ -229,6 +230,8 @@ int vfs_check(const struct uk_kdata *kd, char *why, unsigned len) {
     r = check_srv(kd, &c);
   if (r == 0)
     r = check_pipes(kd, &c);
+  if (r == 0)
+    r = vfs__ip_check(kd, why, len);
   if (r == 0 && len > 0)
     why[0] = '\0';
   return r;

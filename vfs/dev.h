@@ -56,6 +56,7 @@
 #ifndef UKSIM_VFS_DEV_H
 #define UKSIM_VFS_DEV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "uksim/kdata.h"
@@ -200,6 +201,16 @@ int vfs_srv_lookup(const struct uk_kdata *kd, const struct uk_chan *c,
  * for reading and writing, one reference each (the caller's), named
  * "#|/data" and "#|/data1".  -ENFILE when the pipe or chan table is full. */
 int vfs_pipe_new(struct uk_kdata *kd, uint32_t *c0, uint32_t *c1);
+
+/* #I at a failover (sim-kernel/knic.c): the conversations came with the
+ * dead kernel's vfs tables, their sockets from the machine (has_sock[n]:
+ * conversation n's came).  fate[n]: VFS_IP_KEEP (in use, its socket
+ * came), VFS_IP_LOST (in use, no socket: it is HUNGUP now), VFS_IP_CLOSE
+ * (a socket whose conversation is not in use: its process did not move;
+ * the kernel closes it), VFS_IP_NONE. */
+enum { VFS_IP_NONE = 0, VFS_IP_KEEP, VFS_IP_LOST, VFS_IP_CLOSE };
+void vfs_ip_adopted(struct uk_kdata *kd, const bool has_sock[UK_CONV_MAX],
+                    uint8_t fate[UK_CONV_MAX]);
 
 /* Dispatch: the op of c's servant, or its default.  -EBADF for a chan not
  * LIVE or not open as the op needs, -ENODEV for a letter no servant has. */

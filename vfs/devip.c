@@ -39,6 +39,7 @@
  * file, so a chan that outlived its conversation is detected (-EBADF).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +415,82 @@ static void ipfree(struct uk_kdata *kd, const struct uk_chan *c) {
   uint16_t gen = (uint16_t)(v->gen + 1);
   memset(v, 0, sizeof *v);
   v->gen = gen;
+}
+
+/* Invariants (vfs_check) ------------------------------------------------- */
+
+static bool conv_ok(const struct uk_conv *v) {
+  if (v->state == UK_CONV_FREE)
+    return v->port == 0 && v->rport == 0 && v->raddr == 0 && v->owner == 0 &&
+           v->sock == 0 && v->from == 0;
+  bool port = v->state == UK_CONV_OPEN || v->port != 0;
+  return v->state <= UK_CONV_HUNGUP && port &&
+         (v->owner < UK_PROC_MAX || v->owner == UK_NIL) &&
+         (v->from < UK_CONV_MAX || v->from == UK_NIL);
+}
+
+static int bad(char *why, unsigned len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(char *why, unsigned len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (len > 0)
+    vsnprintf(why, len, fmt, ap);
+  va_end(ap);
+  return -EUCLEAN;
+}
+
+/* Marks in named[] the conversations #I chans name; -EUCLEAN for a chan
+ * naming one that is not there. */
+static int check_chans(const struct uk_kdata *kd, bool *named, char *why,
+                       unsigned len) {
+  for (uint32_t i = 0; i < UK_CHAN_MAX; i++) {
+    const struct uk_chan *c = &kd->vfs.chan[i];
+    if (c->state != UK_CHAN_LIVE || c->type != 'I')
+      continue;
+    int n = conv_index(c->qid.path);
+    if (n < 0 && c->qid.path > QCLONE)
+      return bad(why, len, "chan %u: #I qid %#llx", i,
+                 (unsigned long long)c->qid.path);
+    if (n >= 0 && (conv_of(kd, c) == NULL || file_of(c->qid.path) >= NFILE))
+      return bad(why, len, "chan %u: conversation %d is not there", i, n);
+    if (n >= 0)
+      named[n] = true;
+  }
+  return 0;
+}
+
+int vfs__ip_check(const struct uk_kdata *kd, char *why, unsigned len) {
+  bool named[UK_CONV_MAX] = {false};
+  int r = check_chans(kd, named, why, len);
+  if (r < 0)
+    return r;
+  for (uint32_t n = 0; n < UK_CONV_MAX; n++) {
+    const struct uk_conv *v = &kd->vfs.nic.conv[n];
+    if (!conv_ok(v) || (v->state != UK_CONV_FREE && !named[n]))
+      return bad(why, len, "conversation %u: state %u, port %u%s", n, v->state,
+                 v->port, named[n] ? "" : ", no chan names it");
+  }
+  if (kd->vfs.nic.owned > 1)
+    return bad(why, len, "nic: owned %u", kd->vfs.nic.owned);
+  return 0;
+}
+
+/* At a failover ---------------------------------------------------------- */
+
+void vfs_ip_adopted(struct uk_kdata *kd, const bool has_sock[UK_CONV_MAX],
+                    uint8_t fate[UK_CONV_MAX]) {
+  for (uint32_t n = 0; n < UK_CONV_MAX; n++) {
+    struct uk_conv *v = &kd->vfs.nic.conv[n];
+    bool live = v->state == UK_CONV_ANNOUNCED || v->state == UK_CONV_CONNECTED;
+    fate[n] = live && has_sock[n] ? VFS_IP_KEEP
+              : live              ? VFS_IP_LOST
+              : has_sock[n]       ? VFS_IP_CLOSE
+                                  : VFS_IP_NONE;
+    if (fate[n] == VFS_IP_LOST)
+      v->state = UK_CONV_HUNGUP; /* its socket did not come */
+  }
 }
 
 const struct vfs_dev vfs_ipdev = {
