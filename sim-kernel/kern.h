@@ -198,18 +198,25 @@ struct kern_os {
   int adopt_ica_fd[UK_ICA_MAX];
   uint64_t adopt_ica_size[UK_ICA_MAX];
   int adopt_nic_fd[UK_CONV_MAX]; /* nic0's sockets by conversation index */
+  uint32_t adopt_nic_sock[UK_CONV_MAX]; /* and their ids */
   uint32_t adopt_nics, adopt_want_nics;
   uint32_t adopt_conns, adopt_icas;           /* received so far */
   uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
 };
 
 /* The NIC's sockets (knic.c), by #I conversation index. */
-#define KNIC_BACKLOG 16 /* connections queued on a listening socket */
 struct knic {
   uint16_t port_base; /* nic0's first port, 0: no NIC */
   int fd[UK_CONV_MAX];
+  uint32_t sock[UK_CONV_MAX];   /* the machine's id for fd[i] */
   uv_poll_t *poll[UK_CONV_MAX]; /* made at the first wait, NULL before */
   int want[UK_CONV_MAX];        /* UV_READABLE | UV_WRITABLE polled for */
+  /* An announce waiting for the machine's listening socket (asking[i]):
+   * the sock id asked for, and failed[i] the machine's refusal once it
+   * came (0 before). */
+  bool asking[UK_CONV_MAX];
+  uint32_t asked[UK_CONV_MAX];
+  int failed[UK_CONV_MAX];
 };
 
 struct kern_disk_opts {
@@ -446,6 +453,9 @@ void kern__host_init(struct kern *k);
  * step: how many) and, once the processes moved, the conversations that
  * moved keep theirs (knic_settle: kept, and lost for those with none). */
 void knic_init(struct kern *k, uint16_t port_base);
+/* A reply of the machine to one of knic's requests (a NicListen): true
+ * if it was one (fd is then taken), false if not ours. */
+bool knic_reply(struct kern *k, uint64_t id, const Uksim__Reply *r, int fd);
 int knic_take(struct kern *k);
 void knic_settle(struct kern *k, uint32_t *kept, uint32_t *lost);
 void kern__host_up(struct kern *k, uint32_t p);

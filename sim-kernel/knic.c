@@ -2,20 +2,34 @@
  *
  * nic0 is a range of UK_NIC_PORTS loopback ports from the machine's
  * --nic-port; the active OS owns it (kd->vfs.nic.owned), a backup does
- * not.  This kernel keeps one descriptor per conversation (k->nic.fd, by
- * conversation index) and hands the machine a duplicate of each (NicHold)
- * as soon as it has it: the listening socket at "announce", a connection
- * at the accept.  The machine thus holds every socket of the NIC, and at a
- * failover gives them to the next active kernel (TakeOverItem NIC), which
- * binds them to the conversation table it adopted with the rest of the
- * dead kernel's vfs tables (same indexes):
+ * not.  The machine owns the hardware and holds every socket of the NIC;
+ * this kernel keeps its own descriptor of each (k->nic.fd, by conversation
+ * index) with the machine's id for it (k->nic.sock: the conversation's
+ * uk_conv.sock, index and generation):
+ *
+ *   announce   NicListen to the machine, which checks that nic0 and the
+ *              port are this OS's (its exclusion list), makes the
+ *              listening socket, keeps it and answers with a duplicate.
+ *              Until the answer the ctl write says -EAGAIN (the call
+ *              waits, dev.h convention 1); knic_reply retries it.
+ *   accept     here, non-blocking; the connection goes to the machine at
+ *              once (NicHold)
+ *   close      the last chan of a conversation went, or it hung up: our
+ *              descriptor closes and the machine drops its own (NicDrop,
+ *              only the socket of that id: a late drop never closes a
+ *              reused conversation's new socket)
+ *
+ * At a failover the machine hands the dead kernel's sockets to the new
+ * active (TakeOverItem NIC, with their ids) and goes on holding them for
+ * it.  The conversation table came with the dead kernel's vfs tables
+ * (adopt.c, same indexes):
  *
  *   knic_take    (failover step "devices") the handed sockets become this
  *                kernel's, by conversation index; nic0 is ours
- *   knic_settle  (after the processes step) a conversation that moved
- *                keeps its socket and the machine is told it holds it
- *                again; one with no socket hangs up; a socket whose
- *                conversation did not move (its process ended) closes
+ *   knic_settle  (after the processes step) vfs_ip_adopted matches them:
+ *                a conversation that moved keeps its socket, one with no
+ *                socket hangs up, a socket whose conversation did not
+ *                move closes
  *
  * Reads, accepts and sends never block the loop: they are non-blocking,
  * and on EAGAIN the conversation's socket is polled (uv_poll, one handle
@@ -47,19 +61,39 @@ static void hold(struct kern *k, uint32_t i) {
   Uksim__NicHold h = UKSIM__NIC_HOLD__INIT;
   Uksim__Ctl c = UKSIM__CTL__INIT;
   h.conv = i;
-  h.sock = UK_VFS_ID(i, k->kd->vfs.nic.conv[i].gen); /* devip.c's sock */
+  h.sock = k->nic.sock[i];
   c.body_case = UKSIM__CTL__BODY_NIC_HOLD;
   c.nic_hold = &h;
   (void)ctl_post(&k->mout, &c, k->nic.fd[i]);
 }
 
-static void drop(struct kern *k, uint32_t i) {
+static void drop_sock(struct kern *k, uint32_t i, uint32_t sock) {
   Uksim__NicDrop d = UKSIM__NIC_DROP__INIT;
   Uksim__Ctl c = UKSIM__CTL__INIT;
   d.conv = i;
+  d.sock = sock;
   c.body_case = UKSIM__CTL__BODY_NIC_DROP;
   c.nic_drop = &d;
   (void)ctl_post(&k->mout, &c, -1);
+}
+
+/* Replies to NicListen carry this id with the socket's id below. */
+#define KNIC_LISTEN_ID (1ull << 61)
+
+static void ask_listen(struct kern *k, uint32_t i, uint16_t port,
+                       uint32_t sock) {
+  Uksim__NicListen l = UKSIM__NIC_LISTEN__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  l.conv = i;
+  l.port = port;
+  l.sock = sock;
+  c.id = KNIC_LISTEN_ID | sock;
+  c.body_case = UKSIM__CTL__BODY_NIC_LISTEN;
+  c.nic_listen = &l;
+  (void)ctl_post(&k->mout, &c, -1);
+  k->nic.asking[i] = true;
+  k->nic.asked[i] = sock;
+  k->nic.failed[i] = 0;
 }
 
 /* Polling ----------------------------------------------------------------- */
@@ -102,7 +136,8 @@ static void release(struct kern *k, uint32_t i, bool tell) {
     close(n->fd[i]);
   n->fd[i] = -1;
   if (tell)
-    drop(k, i);
+    drop_sock(k, i, n->sock[i]);
+  n->sock[i] = 0;
 }
 
 /* The host's ops (vfs/dev.h) ---------------------------------------------- */
@@ -112,28 +147,60 @@ static int would_block(struct kern *k, uint32_t i, int events) {
   return -EAGAIN;
 }
 
+/* conversation i's socket id, as devip.c gives it (uk_conv.sock). */
+static uint32_t sock_id(struct kern *k, uint32_t i) {
+  return UK_VFS_ID(i, k->kd->vfs.nic.conv[i].gen);
+}
+
+/* Asks the machine, then waits for its answer (knic_reply). */
 static int host_announce(void *arg, uint32_t i, uint16_t port) {
   struct kern *k = arg;
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons(port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  int one = 1;
-  if (i >= UK_CONV_MAX || k->nic.fd[i] >= 0)
+  struct knic *nic = &k->nic;
+  if (i >= UK_CONV_MAX)
     return -EBADF;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -errno;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-      listen(fd, KNIC_BACKLOG) < 0) {
-    int e = -errno;
-    close(fd);
-    return e;
+  uint32_t sock = sock_id(k, i);
+  if (nic->fd[i] >= 0 && nic->sock[i] == sock) {
+    kern__trace(k, "nic: tcp/%u announced on 127.0.0.1:%u", i, port);
+    return 0;
   }
-  k->nic.fd[i] = fd;
-  hold(k, i);
-  kern__trace(k, "nic: tcp/%u announced on 127.0.0.1:%u", i, port);
-  return 0;
+  if (!nic->asking[i] || nic->asked[i] != sock) {
+    ask_listen(k, i, port, sock);
+    return -EAGAIN;
+  }
+  int r = nic->failed[i];
+  if (r == 0)
+    return -EAGAIN; /* not answered yet */
+  nic->asking[i] = false;
+  nic->failed[i] = 0;
+  return r;
+}
+
+bool knic_reply(struct kern *k, uint64_t id, const Uksim__Reply *r, int fd) {
+  struct knic *nic = &k->nic;
+  if ((id & ~0xffffffffull) != KNIC_LISTEN_ID)
+    return false;
+  uint32_t sock = (uint32_t)id, i = UK_VFS_INDEX(sock);
+  if (i >= UK_CONV_MAX || !nic->asking[i] || nic->asked[i] != sock) {
+    if (fd >= 0) { /* its conversation went meanwhile */
+      close(fd);
+      if (i < UK_CONV_MAX)
+        drop_sock(k, i, sock);
+    }
+    return true;
+  }
+  if (r->status < 0 || fd < 0) {
+    nic->failed[i] = r->status < 0 ? r->status : -EIO;
+    if (fd >= 0)
+      close(fd);
+  } else {
+    if (nic->fd[i] >= 0)
+      release(k, i, false);
+    nic->fd[i] = fd;
+    nic->sock[i] = sock;
+    nic->asking[i] = false;
+  }
+  kern__ns_retry(k);
+  return true;
 }
 
 static int host_accept(void *arg, uint32_t l, uint32_t i, uint32_t *raddr,
@@ -151,6 +218,7 @@ static int host_accept(void *arg, uint32_t l, uint32_t i, uint32_t *raddr,
                ? would_block(k, l, UV_READABLE)
                : -errno;
   k->nic.fd[i] = fd;
+  k->nic.sock[i] = sock_id(k, i); /* devip.c takes it with this gen */
   hold(k, i);
   *raddr = ntohl(sa.sin_addr.s_addr);
   *rport = ntohs(sa.sin_port);
@@ -182,7 +250,11 @@ static long host_send(void *arg, uint32_t i, const void *buf, uint32_t n) {
 
 static void host_close(void *arg, uint32_t i) {
   struct kern *k = arg;
-  if (i < UK_CONV_MAX && k->nic.fd[i] >= 0) {
+  if (i >= UK_CONV_MAX)
+    return;
+  k->nic.asking[i] = false; /* an answer still to come is dropped */
+  k->nic.failed[i] = 0;
+  if (k->nic.fd[i] >= 0) {
     kern__trace(k, "nic: tcp/%u closed", i);
     release(k, i, true);
   }
@@ -214,6 +286,7 @@ int knic_take(struct kern *k) {
     if (k->nic.fd[i] >= 0)
       release(k, i, false);
     k->nic.fd[i] = fd;
+    k->nic.sock[i] = k->os.adopt_nic_sock[i];
     n++;
   }
   k->kd->vfs.nic.port_base = k->nic.port_base;
@@ -233,9 +306,7 @@ void knic_settle(struct kern *k, uint32_t *kept, uint32_t *lost) {
   vfs_ip_adopted(k->kd, has, fate);
   for (uint32_t i = 0; i < UK_CONV_MAX; i++) {
     if (fate[i] == VFS_IP_CLOSE)
-      release(k, i, false);
-    if (fate[i] == VFS_IP_KEEP)
-      hold(k, i); /* the machine let go of it at the takeover */
+      release(k, i, true); /* the machine holds it for us: it lets go */
     *kept += fate[i] == VFS_IP_KEEP;
     *lost += fate[i] == VFS_IP_LOST;
   }

@@ -371,6 +371,7 @@ static void takeover_item(struct kern *k, const Uksim__TakeOverItem *it,
   } else if (it->kind == UKSIM__TAKE_OVER_ITEM__KIND__NIC &&
              it->index < UK_CONV_MAX && o->adopt_nic_fd[it->index] < 0) {
     o->adopt_nic_fd[it->index] = fd;
+    o->adopt_nic_sock[it->index] = it->sock;
     o->adopt_nics++;
   } else {
     close(fd); /* a duplicate or out of range: not ours to keep */
@@ -478,7 +479,8 @@ bool kos_msg(struct kern *k, Uksim__Ctl *c, int fd) {
     else if (c->id == KOS_TAKEOVER_ID) {
       takeover_reply(k, c->reply, fd);
       fd = -1;
-    }
+    } else if (knic_reply(k, c->id, c->reply, fd))
+      fd = -1;
     break;
   case UKSIM__CTL__BODY_TAKE_OVER_ITEM:
     takeover_item(k, c->take_over_item, fd);

@@ -41,10 +41,12 @@
  * children, and it reaps them by pid (never with -1: libuv waits for the
  * kernels itself) and tells the active kernel (OrphanExit).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -116,8 +118,10 @@ struct os_inst {
   int conn_fd[UK_PROC_MAX];
   pid_t conn_pid[UK_PROC_MAX];
   /* nic0's sockets (#I conversations) while this OS owns it, by
-   * conversation index: the NIC's hardware, handed to the next active. */
+   * conversation index, and their ids: the NIC's hardware, handed to the
+   * next active. */
   int nic_fd[UK_CONV_MAX];
+  uint32_t nic_sock[UK_CONV_MAX];
   /* A Fence of this OS waiting for its kernel to be reaped. */
   bool fence_pending;
   int fence_by; /* the slot that asked */
@@ -771,28 +775,7 @@ static void conn_drop(struct os_inst *os, const Uksim__ConnDrop *d) {
     conn_put(os, (uint32_t)d->proc);
 }
 
-static void nic_put(struct os_inst *os, uint32_t i) {
-  if (os->nic_fd[i] >= 0)
-    close(os->nic_fd[i]);
-  os->nic_fd[i] = -1;
-}
-
-/* An OS that does not own nic0 has no socket of it to give. */
-static void nic_hold(struct os_inst *os, const Uksim__NicHold *h, int fd) {
-  if (fd < 0 || h->conv >= UK_CONV_MAX ||
-      M.part.dev_owner[PART_DEV_NIC0] != os->id) {
-    if (fd >= 0)
-      close(fd);
-    return;
-  }
-  nic_put(os, h->conv);
-  os->nic_fd[h->conv] = fd;
-}
-
-static void nic_drop(struct os_inst *os, const Uksim__NicDrop *d) {
-  if (d->conv < UK_CONV_MAX)
-    nic_put(os, d->conv);
-}
+static void nic_put(struct os_inst *os, uint32_t i);
 
 /* Everything an OS held, given back: its slot is free once its handles
  * have closed. */
@@ -824,6 +807,80 @@ static void os_reply(struct os_inst *os, uint64_t id, int status,
   r->error = (char *)(err ? err : "");
   if (os->up && os->linked)
     (void)ctl_post_reply(&os->kout, id, r, fd);
+}
+
+/* nic0 (#I): the NIC's sockets --------------------------------------------
+ */
+
+static void nic_put(struct os_inst *os, uint32_t i) {
+  if (os->nic_fd[i] >= 0)
+    close(os->nic_fd[i]);
+  os->nic_fd[i] = -1;
+  os->nic_sock[i] = 0;
+}
+
+static void nic_set(struct os_inst *os, uint32_t i, int fd, uint32_t sock) {
+  nic_put(os, i);
+  os->nic_fd[i] = fd;
+  os->nic_sock[i] = sock;
+}
+
+/* The exclusion list: nic0 is the active OS's alone (partition.h). */
+static bool owns_nic0(const struct os_inst *os) {
+  return M.part.dev_owner[PART_DEV_NIC0] == os->id;
+}
+
+/* A listening socket on 127.0.0.1:port, or -errno. */
+static int nic_socket(uint16_t port) {
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons(port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int one = 1;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+      listen(fd, MACH_NIC_BACKLOG) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+/* The machine makes and keeps the listening socket; the kernel gets a
+ * duplicate with the answer. */
+static void nic_listen(struct os_inst *os, uint64_t id,
+                       const Uksim__NicListen *l) {
+  uint32_t base = M.part.c.nic_port[0];
+  if (!owns_nic0(os) || l->port < base || l->port >= base + PART_NIC_PORTS) {
+    os_reply(os, id, -EADDRNOTAVAIL, "not a port of this OS's NIC", NULL, -1);
+    return;
+  }
+  int fd = l->conv < UK_CONV_MAX ? nic_socket((uint16_t)l->port) : -EINVAL;
+  if (fd < 0) {
+    os_reply(os, id, fd, "no listening socket", NULL, -1);
+    return;
+  }
+  nic_set(os, l->conv, fd, l->sock);
+  os_reply(os, id, 0, NULL, NULL, fd);
+}
+
+static void nic_hold(struct os_inst *os, const Uksim__NicHold *h, int fd) {
+  if (fd < 0 || h->conv >= UK_CONV_MAX || !owns_nic0(os)) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  nic_set(os, h->conv, fd, h->sock);
+}
+
+/* Only the socket named: a late drop of a reused conversation's old one
+ * leaves the new one alone. */
+static void nic_drop(struct os_inst *os, const Uksim__NicDrop *d) {
+  if (d->conv < UK_CONV_MAX && os->nic_sock[d->conv] == d->sock)
+    nic_put(os, d->conv);
 }
 
 /* Orphans: a dead kernel's processes, the machine's children now. */
@@ -1084,7 +1141,11 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
     if (os->nic_fd[i] >= 0) {
       it.kind = UKSIM__TAKE_OVER_ITEM__KIND__NIC;
       it.index = i;
+      it.sock = os->nic_sock[i];
       post_to_os(me, &c, os->nic_fd[i]);
+      /* The machine keeps holding it, now for the new active. */
+      nic_set(me, i, os->nic_fd[i], os->nic_sock[i]);
+      os->nic_fd[i] = -1;
     }
   repartition(me, os);
   os_release(os);
@@ -1135,6 +1196,9 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
     break;
   case UKSIM__CTL__BODY_NIC_DROP:
     nic_drop(os, c->nic_drop);
+    break;
+  case UKSIM__CTL__BODY_NIC_LISTEN:
+    nic_listen(os, c->id, c->nic_listen);
     break;
   case UKSIM__CTL__BODY_IPI:
     relay_ipi(os, c);
