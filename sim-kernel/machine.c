@@ -1783,7 +1783,8 @@ int mach_main(int argc, char **argv) {
   if ((r = make_interos()) < 0 ||
       /* Two OSes' references at once: the active's and a dead one's
        * until it is taken over (a hard limit of 20000 must do). */
-      (r = mach_fd_limit(2 * (UK_ICA_MAX + UK_PROC_MAX) + MACH_FD_RESERVE)) <
+      (r = mach_fd_limit(2 * (UK_ICA_MAX + UK_PROC_MAX + UK_CONV_MAX) +
+                         MACH_FD_RESERVE)) <
           0 ||
       (r = watch_signals()) < 0 || (r = listen_control()) < 0 ||
       (r = client_add(fcntl(3, F_DUPFD_CLOEXEC, 0))) != 0 ||
