@@ -803,10 +803,14 @@ static bool new_client_echoes(uint16_t port, const char *line) {
   return ok;
 }
 
-static void spawn_techo(mach_client *m, const char *port, const char *as) {
+static void spawn_techo(mach_client *m, const char *port, const char *as,
+                        bool protect) {
   char *a[] = {(char *)port};
-  struct mach_prog p = {
-      .program = "techo", .args = a, .nargs = 1, .name = as, .protect = true};
+  struct mach_prog p = {.program = "techo",
+                        .args = a,
+                        .nargs = 1,
+                        .name = as,
+                        .protect = protect};
   cr_assert_eq(mach_spawn_prog(m, &p, NULL), 0, "%s", m->error);
 }
 
@@ -834,12 +838,21 @@ Test(orthros, a_tcp_client_stays_connected_through_5_failovers,
   await_pair(&m, 0);
   uint16_t p = (uint16_t)(nic_port + 3);
   snprintf(port, sizeof port, "%u", p);
-  spawn_techo(&m, port, "techo1");
+  spawn_techo(&m, port, "techo1", true);
   int a = await_listener(p);
   cr_assert_geq(a, 0, "techo does not answer on 127.0.0.1:%u", p);
-  spawn_techo(&m, port, "techo2"); /* the second listener: new clients */
+  spawn_techo(&m, port, "techo2", true); /* the second listener */
   cr_assert(echoes(a, "before\n"), "no echo before any failover");
   cr_expect(new_client_echoes(p, "new 0\n"), "no second client");
+  /* An unprotected echo server ends with its OS: its client sees the end
+   * of the stream and its port refuses, so neither the new kernel nor the
+   * machine kept its sockets. */
+  uint16_t up = (uint16_t)(p + 5);
+  snprintf(port, sizeof port, "%u", up);
+  spawn_techo(&m, port, "techo-u", false);
+  int u = await_listener(up);
+  cr_assert_geq(u, 0, "the unprotected techo does not answer");
+  cr_assert(echoes(u, "unprotected\n"));
   for (uint32_t i = 0; i < 5; i++) {
     /* The client's outage: from the fault to its first echo once the
      * backup has found the fault (detection included). */
@@ -857,6 +870,17 @@ Test(orthros, a_tcp_client_stays_connected_through_5_failovers,
            i + 1,
            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
     await_pair(&m, i + 1);
+    if (i == 0) {
+      char c;
+      cr_expect_leq(recv(u, &c, 1, 0), 0,
+                    "the unprotected server's client "
+                    "still has a connection");
+      close(u);
+      u = dial(up);
+      cr_expect_lt(u, 0, "port %u still accepts connections", up);
+      if (u >= 0)
+        close(u);
+    }
     snprintf(line, sizeof line, "new %u\n", i + 1);
     cr_expect(new_client_echoes(p, line), "no new client after failover %u",
               i + 1);
