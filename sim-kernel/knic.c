@@ -49,7 +49,6 @@
 #include "dev.h"
 #include "kern.h"
 #include "partition.h"
-#include "uksim/uv_check.h"
 #include "uksim/xalloc.h"
 
 _Static_assert(UK_NIC_PORTS == PART_NIC_PORTS,
@@ -109,20 +108,28 @@ static void on_ready(uv_poll_t *h, int status, int events) {
   kern__ns_retry(k);
 }
 
-/* The waiting call on conversation i wants events: watch its socket. */
-static void arm(struct kern *k, uint32_t i, int events) {
+static void poll_freed(uv_handle_t *h) {
+  free(h);
+}
+
+/* The waiting call on conversation i wants events: watch its socket.
+ * -EAGAIN (the call waits), or why the socket cannot be watched (the call
+ * fails rather than wait for good). */
+static int arm(struct kern *k, uint32_t i, int events) {
   struct knic *nic = &k->nic;
+  int r = 0;
   if (nic->poll[i] == NULL) {
     nic->poll[i] = xcalloc(1, sizeof *nic->poll[i]);
-    UV_CHECK(uv_poll_init(k->loop, nic->poll[i], nic->fd[i]));
+    if ((r = uv_poll_init(k->loop, nic->poll[i], nic->fd[i])) < 0) {
+      free(nic->poll[i]);
+      nic->poll[i] = NULL;
+      return r;
+    }
     nic->poll[i]->data = k;
   }
   nic->want[i] |= events;
-  UV_CHECK(uv_poll_start(nic->poll[i], nic->want[i], on_ready));
-}
-
-static void poll_freed(uv_handle_t *h) {
-  free(h);
+  r = uv_poll_start(nic->poll[i], nic->want[i], on_ready);
+  return r < 0 ? r : -EAGAIN;
 }
 
 /* Conversation i lets go of its socket; the machine of its duplicate. */
@@ -141,11 +148,6 @@ static void release(struct kern *k, uint32_t i, bool tell) {
 }
 
 /* The host's ops (vfs/dev.h) ---------------------------------------------- */
-
-static int would_block(struct kern *k, uint32_t i, int events) {
-  arm(k, i, events);
-  return -EAGAIN;
-}
 
 /* conversation i's socket id, as devip.c gives it (uk_conv.sock). */
 static uint32_t sock_id(struct kern *k, uint32_t i) {
@@ -215,7 +217,7 @@ static int host_accept(void *arg, uint32_t l, uint32_t i, uint32_t *raddr,
                    SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0)
     return errno == EAGAIN || errno == EINTR || errno == ECONNABORTED
-               ? would_block(k, l, UV_READABLE)
+               ? arm(k, l, UV_READABLE)
                : -errno;
   k->nic.fd[i] = fd;
   k->nic.sock[i] = sock_id(k, i); /* devip.c takes it with this gen */
@@ -232,8 +234,7 @@ static long host_recv(void *arg, uint32_t i, void *buf, uint32_t n) {
     return -EBADF;
   ssize_t r = recv(k->nic.fd[i], buf, n, MSG_DONTWAIT);
   if (r < 0)
-    return errno == EAGAIN || errno == EINTR ? would_block(k, i, UV_READABLE)
-                                             : -errno;
+    return errno == EAGAIN || errno == EINTR ? arm(k, i, UV_READABLE) : -errno;
   return (long)r;
 }
 
@@ -243,8 +244,7 @@ static long host_send(void *arg, uint32_t i, const void *buf, uint32_t n) {
     return -EBADF;
   ssize_t r = send(k->nic.fd[i], buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (r < 0)
-    return errno == EAGAIN || errno == EINTR ? would_block(k, i, UV_WRITABLE)
-                                             : -errno;
+    return errno == EAGAIN || errno == EINTR ? arm(k, i, UV_WRITABLE) : -errno;
   return (long)r;
 }
 

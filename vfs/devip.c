@@ -441,31 +441,22 @@ static int bad(char *why, unsigned len, const char *fmt, ...) {
   return -EUCLEAN;
 }
 
-/* Marks in named[] the conversations #I chans name; -EUCLEAN for a chan
- * naming one that is not there. */
-static int check_chans(const struct uk_kdata *kd, bool *named, char *why,
-                       unsigned len) {
-  for (uint32_t i = 0; i < UK_CHAN_MAX; i++) {
-    const struct uk_chan *c = &kd->vfs.chan[i];
-    if (c->state != UK_CHAN_LIVE || c->type != 'I')
-      continue;
-    int n = conv_index(c->qid.path);
-    if (n < 0 && c->qid.path > QCLONE)
-      return bad(why, len, "chan %u: #I qid %#llx", i,
-                 (unsigned long long)c->qid.path);
-    if (n >= 0 && (conv_of(kd, c) == NULL || file_of(c->qid.path) >= NFILE))
-      return bad(why, len, "chan %u: conversation %d is not there", i, n);
-    if (n >= 0)
-      named[n] = true;
-  }
+int vfs__ip_chan_check(const struct uk_kdata *kd, uint32_t i, bool *named,
+                       char *why, unsigned len) {
+  const struct uk_chan *c = &kd->vfs.chan[i];
+  int n = conv_index(c->qid.path);
+  if (n < 0 && c->qid.path > QCLONE)
+    return bad(why, len, "chan %u: #I qid %#llx", i,
+               (unsigned long long)c->qid.path);
+  if (n >= 0 && (conv_of(kd, c) == NULL || file_of(c->qid.path) >= NFILE))
+    return bad(why, len, "chan %u: conversation %d is not there", i, n);
+  if (n >= 0)
+    named[n] = true;
   return 0;
 }
 
-int vfs__ip_check(const struct uk_kdata *kd, char *why, unsigned len) {
-  bool named[UK_CONV_MAX] = {false};
-  int r = check_chans(kd, named, why, len);
-  if (r < 0)
-    return r;
+int vfs__ip_table_check(const struct uk_kdata *kd, const bool *named, char *why,
+                        unsigned len) {
   for (uint32_t n = 0; n < UK_CONV_MAX; n++) {
     const struct uk_conv *v = &kd->vfs.nic.conv[n];
     if (!conv_ok(v) || (v->state != UK_CONV_FREE && !named[n]))
