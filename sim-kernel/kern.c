@@ -1064,6 +1064,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       {"role", required_argument, NULL, 'r'},
       {"heartbeat-ms", required_argument, NULL, 'H'},
       {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
+      {"nic-port", required_argument, NULL, 'N'},
       {NULL, 0, NULL, 0}};
   static const struct kern_ops none;
   const char *role = "active";
@@ -1071,6 +1072,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   static struct kern k; /* large: the fd array */
   const char *scenario = NULL, *seed = NULL, *dump_dir = NULL;
   uint32_t os_id = 1;
+  uint64_t nic_port = 0;
   uint64_t budget = 1ull << 32;
   const char *trace_file = NULL;
   uint64_t v, seed_v = 0;
@@ -1111,7 +1113,9 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     else if (c == 'T')
       r = opt_u64("--heartbeat-timeout-ms", optarg, MACH_HEARTBEAT_MS_MAX,
                   &hb_timeout_ms);
-    else if (strchr("obtfsSdprHTDzycM", c) == NULL)
+    else if (c == 'N')
+      r = opt_u64("--nic-port", optarg, UINT16_MAX - UK_NIC_PORTS, &nic_port);
+    else if (strchr("obtfsSdprHTDzycMN", c) == NULL)
       r = -EINVAL;
   }
   if (r < 0)
@@ -1181,6 +1185,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   kern__sleep_init(&k);
   rep_init(&k);
   kern__host_init(&k);
+  knic_init(&k, (uint16_t)nic_port);
   if (kern__mnt_init(&k) < 0) {
     fprintf(stderr, "uksim kernel: the mount driver #M could not register\n");
     return 1;

@@ -198,8 +198,26 @@ struct kern_os {
   int32_t adopt_conn_pid[UK_PROC_MAX];
   int adopt_ica_fd[UK_ICA_MAX];
   uint64_t adopt_ica_size[UK_ICA_MAX];
+  int adopt_nic_fd[UK_CONV_MAX]; /* nic0's sockets by conversation index */
+  uint32_t adopt_nic_sock[UK_CONV_MAX]; /* and their ids */
+  uint32_t adopt_nics, adopt_want_nics;
   uint32_t adopt_conns, adopt_icas;           /* received so far */
   uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
+};
+
+/* The NIC's sockets (knic.c), by #I conversation index. */
+struct knic {
+  uint16_t port_base; /* nic0's first port, 0: no NIC */
+  int fd[UK_CONV_MAX];
+  uint32_t sock[UK_CONV_MAX];   /* the machine's id for fd[i] */
+  uv_poll_t *poll[UK_CONV_MAX]; /* made at the first wait, NULL before */
+  int want[UK_CONV_MAX];        /* UV_READABLE | UV_WRITABLE polled for */
+  /* An announce waiting for the machine's listening socket (asking[i]):
+   * the sock id asked for, and failed[i] the machine's refusal once it
+   * came (0 before). */
+  bool asking[UK_CONV_MAX];
+  uint32_t asked[UK_CONV_MAX];
+  int failed[UK_CONV_MAX];
 };
 
 struct kern_disk_opts {
@@ -280,6 +298,7 @@ struct kern {
   struct bcache *bc;
   struct ktimer disk_sync; /* --sync-ms: the periodic write-back */
   struct ktimer disk_wb;   /* the write-back a waiting write asked for */
+  struct knic nic;         /* #I's sockets (knic.c) */
 };
 
 /* p's row of the process table and s's of the server info table, in
@@ -440,6 +459,16 @@ void kern__disk_halt(struct kern *k); /* writes back, frees the cache */
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);
 void kern__host_init(struct kern *k);
+/* knic.c: #I's host ops over nic0 from port_base (0: no NIC); at a
+ * failover, the sockets handed over become ours (knic_take, the devices
+ * step: how many) and, once the processes moved, the conversations that
+ * moved keep theirs (knic_settle: kept, and lost for those with none). */
+void knic_init(struct kern *k, uint16_t port_base);
+/* A reply of the machine to one of knic's requests (a NicListen): true
+ * if it was one (fd is then taken), false if not ours. */
+bool knic_reply(struct kern *k, uint64_t id, const Uksim__Reply *r, int fd);
+int knic_take(struct kern *k);
+void knic_settle(struct kern *k, uint32_t *kept, uint32_t *lost);
 void kern__host_up(struct kern *k, uint32_t p);
 void kern__cons_flush(struct kern *k);
 /* The service a server-link chan (/srv/NAME) names. */

@@ -75,10 +75,12 @@ static void step_done(struct kern *k, const char *step, int status,
 
 static void devices(struct kern *k) {
   int r = kern__disk_open(k, &k->disk_opts);
-  step_done(k, "devices", r, "%s",
+  int socks = knic_take(k);
+  step_done(k, "devices", r, "%s, nic0 with %d sockets",
             k->disk_opts.path == NULL ? "no disk"
             : r < 0                   ? "the disk did not open"
-                                      : "the disk is ours");
+                                      : "the disk is ours",
+            socks);
 }
 
 static void tick(void *arg) {
@@ -146,14 +148,15 @@ static void processes(struct kern *k, const struct uk_kdata *dead) {
   for (uint32_t p = 0; r == 0 && p < UK_PROC_MAX; p++)
     if (pl->proc[p].moved && k->proc[p].sock >= 0)
       kos_conn_hold(k, p, k->proc[p].sock); /* the machine keeps its end */
-  uint32_t restarted = 0;
+  uint32_t kept, lost, restarted = 0;
+  knic_settle(k, &kept, &lost);
   for (uint32_t s = 0; s < UK_SVC_MAX; s++)
     restarted += pl->restart_svc[s];
   step_done(k, "processes", r,
             "%u moved, %u ended, %u refused, %u requests and %u ICAs kept, "
-            "%u services restart%s",
+            "%u services restart, %u TCP conversations kept, %u lost%s",
             pl->moved, pl->ended, pl->refused, pl->reqs_moved, pl->icas_moved,
-            restarted, pl->ns_torn ? ", namespaces torn" : "");
+            restarted, kept, lost, pl->ns_torn ? ", namespaces torn" : "");
   free(pl);
 }
 

@@ -783,11 +783,13 @@ static int fresh_ns(struct kern *k, uint32_t p) {
   if (r < 0)
     return r;
   /* Plan 9's /lib/namespace: bind #c /dev, bind -c #e /env, bind -c #s
-   * /srv, bind #p /proc ('-a' for /dev here, so more can join it). */
+   * /srv, bind #p /proc, bind #I /net ('-a' for /dev here, so more can
+   * join it). */
   boot_bind(k, p, "#c", "/dev", VFS_MAFTER);
   boot_bind(k, p, "#e", "/env", VFS_MREPL | VFS_MCREATE);
   boot_bind(k, p, "#s", "/srv", VFS_MREPL | VFS_MCREATE);
   boot_bind(k, p, "#p", "/proc", VFS_MREPL);
+  boot_bind(k, p, "#I", "/net", VFS_MREPL);
   return 0;
 }
 

@@ -323,7 +323,7 @@ static void fenced(struct kern *k, const Uksim__Reply *r) {
 static void takeover_check(struct kern *k) {
   struct kern_os *o = &k->os;
   if (o->adopt_kd_fd < 0 || o->adopt_conns < o->adopt_want_conns ||
-      o->adopt_icas < o->adopt_want_icas)
+      o->adopt_icas < o->adopt_want_icas || o->adopt_nics < o->adopt_want_nics)
     return;
   char text[96];
   snprintf(text, sizeof text,
@@ -350,6 +350,7 @@ static void takeover_reply(struct kern *k, const Uksim__Reply *r, int fd) {
   k->os.adopt_kd_fd = fd;
   k->os.adopt_want_conns = r->conns;
   k->os.adopt_want_icas = r->icas;
+  k->os.adopt_want_nics = r->nics;
   takeover_check(k);
 }
 
@@ -368,6 +369,11 @@ static void takeover_item(struct kern *k, const Uksim__TakeOverItem *it,
     o->adopt_ica_fd[it->index] = fd;
     o->adopt_ica_size[it->index] = it->size;
     o->adopt_icas++;
+  } else if (it->kind == UKSIM__TAKE_OVER_ITEM__KIND__NIC &&
+             it->index < UK_CONV_MAX && o->adopt_nic_fd[it->index] < 0) {
+    o->adopt_nic_fd[it->index] = fd;
+    o->adopt_nic_sock[it->index] = it->sock;
+    o->adopt_nics++;
   } else {
     close(fd); /* a duplicate or out of range: not ours to keep */
     return;
@@ -474,7 +480,8 @@ bool kos_msg(struct kern *k, Uksim__Ctl *c, int fd) {
     else if (c->id == KOS_TAKEOVER_ID) {
       takeover_reply(k, c->reply, fd);
       fd = -1;
-    }
+    } else if (knic_reply(k, c->id, c->reply, fd))
+      fd = -1;
     break;
   case UKSIM__CTL__BODY_TAKE_OVER_ITEM:
     takeover_item(k, c->take_over_item, fd);
@@ -538,6 +545,8 @@ int kos_init(struct kern *k, const char *role, uint64_t hb_ms,
     o->adopt_conn_fd[p] = -1;
   for (int i = 0; i < UK_ICA_MAX; i++)
     o->adopt_ica_fd[i] = -1;
+  for (int i = 0; i < UK_CONV_MAX; i++)
+    o->adopt_nic_fd[i] = -1;
   o->io = interos_fd >= 0 ? map_interos(interos_fd) : NULL;
   if (o->io && o->io->magic != UK_INTEROS_MAGIC)
     o->io = NULL; /* not the machine's region */

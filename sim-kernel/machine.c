@@ -41,10 +41,12 @@
  * children, and it reaps them by pid (never with -1: libuv waits for the
  * kernels itself) and tells the active kernel (OrphanExit).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -115,6 +117,11 @@ struct os_inst {
   /* The kernel end of each process's connection, by process slot. */
   int conn_fd[UK_PROC_MAX];
   pid_t conn_pid[UK_PROC_MAX];
+  /* nic0's sockets (#I conversations) while this OS owns it, by
+   * conversation index, and their ids: the NIC's hardware, handed to the
+   * next active. */
+  int nic_fd[UK_CONV_MAX];
+  uint32_t nic_sock[UK_CONV_MAX];
   /* A Fence of this OS waiting for its kernel to be reaped. */
   bool fence_pending;
   int fence_by; /* the slot that asked */
@@ -768,6 +775,8 @@ static void conn_drop(struct os_inst *os, const Uksim__ConnDrop *d) {
     conn_put(os, (uint32_t)d->proc);
 }
 
+static void nic_put(struct os_inst *os, uint32_t i);
+
 /* Everything an OS held, given back: its slot is free once its handles
  * have closed. */
 static void os_release(struct os_inst *os) {
@@ -776,6 +785,8 @@ static void os_release(struct os_inst *os) {
       ica_put(os, i);
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
     conn_put(os, p);
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    nic_put(os, i);
   if (os->kd_fd >= 0)
     close(os->kd_fd);
   os->kd_fd = -1;
@@ -796,6 +807,80 @@ static void os_reply(struct os_inst *os, uint64_t id, int status,
   r->error = (char *)(err ? err : "");
   if (os->up && os->linked)
     (void)ctl_post_reply(&os->kout, id, r, fd);
+}
+
+/* nic0 (#I): the NIC's sockets --------------------------------------------
+ */
+
+static void nic_put(struct os_inst *os, uint32_t i) {
+  if (os->nic_fd[i] >= 0)
+    close(os->nic_fd[i]);
+  os->nic_fd[i] = -1;
+  os->nic_sock[i] = 0;
+}
+
+static void nic_set(struct os_inst *os, uint32_t i, int fd, uint32_t sock) {
+  nic_put(os, i);
+  os->nic_fd[i] = fd;
+  os->nic_sock[i] = sock;
+}
+
+/* The exclusion list: nic0 is the active OS's alone (partition.h). */
+static bool owns_nic0(const struct os_inst *os) {
+  return M.part.dev_owner[PART_DEV_NIC0] == os->id;
+}
+
+/* A listening socket on 127.0.0.1:port, or -errno. */
+static int nic_socket(uint16_t port) {
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons(port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int one = 1;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+      listen(fd, MACH_NIC_BACKLOG) < 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
+/* The machine makes and keeps the listening socket; the kernel gets a
+ * duplicate with the answer. */
+static void nic_listen(struct os_inst *os, uint64_t id,
+                       const Uksim__NicListen *l) {
+  uint32_t base = M.part.c.nic_port[0];
+  if (!owns_nic0(os) || l->port < base || l->port >= base + PART_NIC_PORTS) {
+    os_reply(os, id, -EADDRNOTAVAIL, "not a port of this OS's NIC", NULL, -1);
+    return;
+  }
+  int fd = l->conv < UK_CONV_MAX ? nic_socket((uint16_t)l->port) : -EINVAL;
+  if (fd < 0) {
+    os_reply(os, id, fd, "no listening socket", NULL, -1);
+    return;
+  }
+  nic_set(os, l->conv, fd, l->sock);
+  os_reply(os, id, 0, NULL, NULL, fd);
+}
+
+static void nic_hold(struct os_inst *os, const Uksim__NicHold *h, int fd) {
+  if (fd < 0 || h->conv >= UK_CONV_MAX || !owns_nic0(os)) {
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  nic_set(os, h->conv, fd, h->sock);
+}
+
+/* Only the socket named: a late drop of a reused conversation's old one
+ * leaves the new one alone. */
+static void nic_drop(struct os_inst *os, const Uksim__NicDrop *d) {
+  if (d->conv < UK_CONV_MAX && os->nic_sock[d->conv] == d->sock)
+    nic_put(os, d->conv);
 }
 
 /* Orphans: a dead kernel's processes, the machine's children now. */
@@ -1028,6 +1113,8 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   for (int p = 0; p < UK_PROC_MAX; p++)
     r.conns += os->conn_fd[p] >= 0;
   r.icas = os->held;
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    r.nics += os->nic_fd[i] >= 0;
   r.dead_os = os->id;
   os_reply(me, id, kfd < 0 ? -errno : 0, kfd < 0 ? "open failed" : NULL, &r,
            kfd);
@@ -1053,6 +1140,17 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
       it.index = i;
       it.size = os->ica_size[i];
       post_to_os(me, &c, os->ica_fd[i]);
+    }
+  it.size = 0;
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    if (os->nic_fd[i] >= 0) {
+      it.kind = UKSIM__TAKE_OVER_ITEM__KIND__NIC;
+      it.index = i;
+      it.sock = os->nic_sock[i];
+      post_to_os(me, &c, os->nic_fd[i]);
+      /* The machine keeps holding it, now for the new active. */
+      nic_set(me, i, os->nic_fd[i], os->nic_sock[i]);
+      os->nic_fd[i] = -1;
     }
   os_release(os);
   boot_next_backup();
@@ -1096,6 +1194,16 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
   case UKSIM__CTL__BODY_CONN_DROP:
     conn_drop(os, c->conn_drop);
     break;
+  case UKSIM__CTL__BODY_NIC_HOLD:
+    nic_hold(os, c->nic_hold, fd);
+    fd = -1;
+    break;
+  case UKSIM__CTL__BODY_NIC_DROP:
+    nic_drop(os, c->nic_drop);
+    break;
+  case UKSIM__CTL__BODY_NIC_LISTEN:
+    nic_listen(os, c->id, c->nic_listen);
+    break;
   case UKSIM__CTL__BODY_IPI:
     relay_ipi(os, c);
     break;
@@ -1122,6 +1230,7 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
  * reading the link but its end. */
 static bool drain_kernel(int o) {
   int fd, err;
+  bool reset = false;
   Uksim__Ctl *c;
   for (;;) {
     c = ctl_recv(M.os[o].ksock, &fd, &err);
@@ -1131,6 +1240,13 @@ static bool drain_kernel(int o) {
     }
     if (err == -EAGAIN)
       return true;
+    /* A kernel that exits with our messages unread (an OrphanExit sent
+     * while it halted) resets the link: Linux says so once, before the
+     * last packets it sent (its halt reply), which are still to read. */
+    if (err == -ECONNRESET && !reset) {
+      reset = true;
+      continue;
+    }
     if (err == 0 || err == -ECONNRESET || err == -ENOTCONN || err == -EBADF)
       return false;
     if (err != -EBADMSG && err != -EMSGSIZE)
@@ -1261,7 +1377,7 @@ static int spawn_on_cores(uv_process_t *proc, uv_process_options_t *o,
  * machine's settings; the trace file of the 2nd and later OSes is the
  * machine's with ".osN" appended. */
 struct kargs {
-  char id[16], budget[32], trace[32], poll[16], hb[16], hbt[16];
+  char id[16], budget[32], trace[32], poll[16], hb[16], hbt[16], nic[16];
   char trace_file[sizeof M.o.trace_file + 16];
   char *argv[48];
 };
@@ -1275,6 +1391,7 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
   snprintf(a->poll, sizeof a->poll, "%u", M.o.poll_us);
   snprintf(a->hb, sizeof a->hb, "%u", M.o.backup ? M.o.heartbeat_ms : 0);
   snprintf(a->hbt, sizeof a->hbt, "%u", M.o.heartbeat_timeout_ms);
+  snprintf(a->nic, sizeof a->nic, "%u", M.part.c.nic_port[0]);
   if (os->id == 1 || M.o.trace_file[0] == '\0')
     snprintf(a->trace_file, sizeof a->trace_file, "%s", M.o.trace_file);
   else
@@ -1290,7 +1407,7 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
                /* a backup opens the disk only when it takes over */
                "--disk", M.o.disk, "--disk-size", M.o.disk_size, "--sync-ms",
                M.o.sync_ms, "--cache-mib", M.o.cache_mib, "--cache-migrate",
-               M.o.cache_migrate, NULL};
+               M.o.cache_migrate, "--nic-port", a->nic, NULL};
   memcpy(a->argv, v, sizeof v);
 }
 
@@ -1671,6 +1788,8 @@ int mach_main(int argc, char **argv) {
       M.os[o].ica_fd[i] = -1;
     for (int p = 0; p < UK_PROC_MAX; p++)
       M.os[o].conn_fd[p] = -1;
+    for (int i = 0; i < UK_CONV_MAX; i++)
+      M.os[o].nic_fd[i] = -1;
   }
   M.boot_ns = uv_hrtime();
   /* A dead kernel's processes become ours, not init's (they outlive it). */
@@ -1678,8 +1797,8 @@ int mach_main(int argc, char **argv) {
   if ((r = make_interos()) < 0 ||
       /* Two OSes' references at once: the active's and a dead one's
        * until it is taken over (a hard limit of 20000 must do). */
-      (r = mach_fd_limit(2 * (UK_ICA_MAX + UK_PROC_MAX) + MACH_FD_RESERVE)) <
-          0 ||
+      (r = mach_fd_limit(2 * (UK_ICA_MAX + UK_PROC_MAX + UK_CONV_MAX) +
+                         MACH_FD_RESERVE)) < 0 ||
       (r = watch_signals()) < 0 || (r = listen_control()) < 0 ||
       (r = client_add(fcntl(3, F_DUPFD_CLOEXEC, 0))) != 0 ||
       (r = part_setup()) < 0 || (r = boot_os(OS_ACTIVE)) < 0 ||

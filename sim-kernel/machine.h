@@ -58,6 +58,9 @@ struct mach_opts {
 /* Processes of dead kernels the machine reaps (it is their subreaper). */
 #define MACH_ORPHAN_MAX (2 * UK_PROC_MAX)
 /* Heartbeat defaults and bounds (ms). */
+/* Connections queued on a NIC's listening socket (#I, knic.c) before
+ * the kernel accepts them. */
+#define MACH_NIC_BACKLOG 16
 #define MACH_HEARTBEAT_MS_DEFAULT 10
 #define MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT 50
 #define MACH_HEARTBEAT_MS_MAX 60000

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "vfs.h"
+#include "vfs_int.h"
 
 struct census {
   uint32_t chan[UK_CHAN_MAX]; /* ids stored in the tables, per chan */
@@ -183,11 +184,16 @@ static int check_srv(const struct uk_kdata *kd, struct census *c) {
 }
 
 /* Every pipe chan names a pipe of its generation; a pipe no chan names
- * is clear; rings within bounds. */
+ * is clear; rings within bounds.  #I's conversations in the same pass
+ * over the chans (devip.c). */
 static int check_pipes(const struct uk_kdata *kd, struct census *c) {
-  bool named[UK_PIPE_MAX] = {false};
+  bool named[UK_PIPE_MAX] = {false}, conv[UK_CONV_MAX] = {false};
   for (uint32_t i = 0; i < UK_CHAN_MAX; i++) {
     const struct uk_chan *ch = &kd->vfs.chan[i];
+    int r;
+    if (ch->state == UK_CHAN_LIVE && ch->type == 'I' &&
+        (r = vfs__ip_chan_check(kd, i, conv, c->why, c->len)) < 0)
+      return r;
     if (ch->state != UK_CHAN_LIVE || ch->type != '|')
       continue;
     uint32_t p = UK_VFS_INDEX(ch->dev);
@@ -208,7 +214,7 @@ static int check_pipes(const struct uk_kdata *kd, struct census *c) {
         return fail(c, "pipe %u end %d: %u bytes at %u, hungup %u", p, e,
                     q->ring[e].len, q->ring[e].head, q->hungup[e]);
   }
-  return 0;
+  return vfs__ip_table_check(kd, conv, c->why, c->len);
 }
 
 int vfs_check(const struct uk_kdata *kd, char *why, unsigned len) {

@@ -12,8 +12,8 @@
 
 /* The servants of vfs/, by letter.  A new servant adds its line here. */
 static const struct vfs_dev *const vfs_devtab[] = {
-    &vfs_rootdev, &vfs_consdev, &vfs_envdev,  &vfs_srvdev,
-    &vfs_pipedev, &vfs_procdev, &vfs_kerndev, &vfs_diskdev,
+    &vfs_rootdev, &vfs_consdev, &vfs_envdev,  &vfs_srvdev, &vfs_pipedev,
+    &vfs_procdev, &vfs_kerndev, &vfs_diskdev, &vfs_ipdev,
 };
 
 /* Servants registered at run time (dev.h: vfs_dev_add). */

@@ -56,6 +56,7 @@
 #ifndef UKSIM_VFS_DEV_H
 #define UKSIM_VFS_DEV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "uksim/kdata.h"
@@ -141,6 +142,7 @@ extern const struct vfs_dev vfs_pipedev; /* #| devpipe.c */
 extern const struct vfs_dev vfs_procdev; /* #p devproc.c */
 extern const struct vfs_dev vfs_kerndev; /* #k devkern.c */
 extern const struct vfs_dev vfs_diskdev; /* #S devdisk.c */
+extern const struct vfs_dev vfs_ipdev;   /* #I devip.c */
 
 /* What servants need of the kernel (convention 2).  Borrowed: the kernel
  * keeps it alive and current while it serves namespace calls. */
@@ -160,6 +162,19 @@ struct vfs_host {
   long (*disk_read)(void *arg, void *buf, uint32_t n, uint64_t off);
   long (*disk_write)(void *arg, const void *buf, uint32_t n, uint64_t off);
   int (*disk_sync)(void *arg);
+  /* #I: the NIC's sockets, by conversation index (the kernel keeps the
+   * descriptors; devip.c keeps the table).  nic_announce listens on
+   * 127.0.0.1:port; nic_accept takes a connection of announced lconv as
+   * conv, giving its remote address; nic_recv and nic_send move bytes (0
+   * from nic_recv: the peer closed).  -EAGAIN: would block, the kernel
+   * retries the call when the socket is ready (convention 1).  nic_close
+   * lets go of conv's socket.  NULL without a NIC. */
+  int (*nic_announce)(void *arg, uint32_t conv, uint16_t port);
+  int (*nic_accept)(void *arg, uint32_t lconv, uint32_t conv, uint32_t *raddr,
+                    uint16_t *rport);
+  long (*nic_recv)(void *arg, uint32_t conv, void *buf, uint32_t n);
+  long (*nic_send)(void *arg, uint32_t conv, const void *buf, uint32_t n);
+  void (*nic_close)(void *arg, uint32_t conv);
 };
 void vfs_host_set(const struct vfs_host *h); /* NULL: no host */
 const struct vfs_host *vfs_host_get(void);   /* NULL if none */
@@ -186,6 +201,16 @@ int vfs_srv_lookup(const struct uk_kdata *kd, const struct uk_chan *c,
  * for reading and writing, one reference each (the caller's), named
  * "#|/data" and "#|/data1".  -ENFILE when the pipe or chan table is full. */
 int vfs_pipe_new(struct uk_kdata *kd, uint32_t *c0, uint32_t *c1);
+
+/* #I at a failover (sim-kernel/knic.c): the conversations came with the
+ * dead kernel's vfs tables, their sockets from the machine (has_sock[n]:
+ * conversation n's came).  fate[n]: VFS_IP_KEEP (in use, its socket
+ * came), VFS_IP_LOST (in use, no socket: it is HUNGUP now), VFS_IP_CLOSE
+ * (a socket whose conversation is not in use: its process did not move;
+ * the kernel closes it), VFS_IP_NONE. */
+enum { VFS_IP_NONE = 0, VFS_IP_KEEP, VFS_IP_LOST, VFS_IP_CLOSE };
+void vfs_ip_adopted(struct uk_kdata *kd, const bool has_sock[UK_CONV_MAX],
+                    uint8_t fate[UK_CONV_MAX]);
 
 /* Dispatch: the op of c's servant, or its default.  -EBADF for a chan not
  * LIVE or not open as the op needs, -ENODEV for a letter no servant has. */

@@ -62,6 +62,15 @@ void vfs__path_append(struct uk_chan *c, const char *name);
  * close it if open, make it FREE, run its servant's free. */
 void vfs__chan_last(struct uk_kdata *kd, uint32_t i);
 
+/* #I's invariants (devip.c), in vfs_check's one pass over the chans:
+ * LIVE #I chan i names a conversation of its generation (marked in
+ * named[UK_CONV_MAX]), then every conversation in use is named by a chan
+ * and its fields are in range.  0, or -EUCLEAN with why filled in. */
+int vfs__ip_chan_check(const struct uk_kdata *kd, uint32_t i, bool *named,
+                       char *why, unsigned len);
+int vfs__ip_table_check(const struct uk_kdata *kd, const bool *named, char *why,
+                        unsigned len);
+
 /* Bytes [off, off + n) of the text s[0..len) into buf: the count. */
 long vfs__read_str(void *buf, uint32_t n, uint64_t off, const char *s,
                    size_t len);

@@ -49,7 +49,7 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 9                  /* bump on any change below */
+#define UK_KDATA_LAYOUT 10                 /* bump on any change below */
 
 #define UK_PROC_MAX 256
 #define UK_SVC_MAX 32
@@ -60,7 +60,8 @@
 #define UK_PROC_REQS_MAX 512
 #define UK_PROC_RESULTS_MAX 256
 #define UK_OPS_MAX 8 /* ops with their own latency histogram per service */
-#define UK_SVC_PROG_MAX 512 /* bytes of a service's packed argv (uk_svc.prog)  \
+#define UK_SVC_PROG_MAX                                                        \
+  512                       /* bytes of a service's packed argv (uk_svc.prog)  \
                              */
 #define UK_HIST_BUCKETS 160 /* up to ~2^41 ns */
 #define UK_NIL 0xffffffffu  /* "no index" in a link or holder field */
@@ -99,6 +100,12 @@
 #define UK_PIPE_BUF                                                            \
   4096 /* bytes buffered per direction of a pipe; a                            \
           write up to this size is all or nothing */
+/* #I (vfs/devip.c): TCP conversations per kernel, listening ones and
+ * connections together (-ENFILE beyond: a clone or an accept waits for
+ * none, it fails), and ports in the NIC's range (the machine's
+ * PART_NIC_PORTS, kept equal by a static assert in knic.c). */
+#define UK_CONV_MAX 32
+#define UK_NIC_PORTS 16
 
 /* The disk and its buffer cache (sim-kernel/kdisk.c, bcache.c). */
 /* Bytes of a disk block: one LevelDB value. */
@@ -441,6 +448,40 @@ struct uk_pipe {
   struct uk_pring ring[2];
 };
 
+/* #I: a TCP conversation (vfs/devip.c has its state machine).  It is in
+ * use while its state is not FREE; the socket itself is the kernel's
+ * descriptor (and the machine's duplicate), never bytes in this region:
+ * unread data stays in the host socket.  gen changes each time the slot
+ * is reused (a chan's qid carries it). */
+enum uk_conv_state {
+  UK_CONV_FREE = 0,
+  UK_CONV_OPEN,      /* cloned, not announced */
+  UK_CONV_ANNOUNCED, /* a listening socket on port */
+  UK_CONV_CONNECTED, /* an accepted connection */
+  UK_CONV_HUNGUP,    /* its socket is gone (peer closed, hangup, lost) */
+};
+
+struct uk_conv {
+  uint16_t gen;
+  uint8_t state; /* enum uk_conv_state */
+  uint8_t pad;
+  uint16_t port;  /* local port */
+  uint16_t rport; /* remote port, CONNECTED */
+  uint32_t raddr; /* remote IPv4 address, host order, CONNECTED */
+  uint32_t owner; /* process index that cloned or accepted it */
+  uint32_t sock;  /* the socket's id for the machine (UK_VFS_ID(i, gen)) */
+  uint32_t from;  /* the announced conversation it was accepted on */
+};
+
+/* #I: the NIC this kernel may use.  owned: it holds nic0 (the active OS);
+ * a port outside [port_base, port_base + UK_NIC_PORTS) is refused. */
+struct uk_nic {
+  uint16_t port_base; /* 0: no NIC */
+  uint8_t owned;
+  uint8_t pad[5];
+  struct uk_conv conv[UK_CONV_MAX];
+};
+
 struct uk_vfs {
   struct uk_chan chan[UK_CHAN_MAX];
   struct uk_nsgroup ns[UK_NS_MAX];
@@ -450,6 +491,7 @@ struct uk_vfs {
   struct uk_srvent srv[UK_SRV_MAX];      /* #s */
   struct uk_pipe pipe[UK_PIPE_MAX];      /* #| */
   struct uk_netlink net[UK_NETLINK_MAX]; /* #M's dialed servers */
+  struct uk_nic nic;                     /* #I */
 };
 
 enum uk_bcache_state {
