@@ -95,6 +95,14 @@ struct scn_facts {
                            contents, sorted key=value lines; NULL: none */
   const char *scn_dir;  /* "state S equals FILE" is relative to it; NULL:
                            the current directory */
+  /* The machine's Table 5 (Orthros), asked before the halt: OS number
+   * usable_os[i] had usable_mib[i] MiB as the active, i < nusable; a row
+   * of an OS that was never active is left out.  usable_error: why the
+   * machine could not be asked, or NULL. */
+  uint32_t usable_os[SCN_USABLE_MAX];
+  uint64_t usable_mib[SCN_USABLE_MAX];
+  unsigned nusable;
+  const char *usable_error;
 };
 
 struct scn_verdict {

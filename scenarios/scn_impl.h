@@ -94,11 +94,14 @@ int scn__read_enum(struct scn__parser *p, const struct scn__tok *t,
                    const char *what, const char *const *names, int n, int *out);
 
 /* An option of a statement: "--name value".  set reads the value token
- * into obj (the statement's struct).  repeat: may be given more than once. */
+ * into obj (the statement's struct).  repeat: true, may be given more than
+ * once; SCN__FLAG, once and without a value ("--protect": set gets the
+ * option's own token). */
+#define SCN__FLAG 2
 struct scn__opt {
   const char *name;
   int (*set)(struct scn__parser *p, const struct scn__tok *v, void *obj);
-  bool repeat;
+  int repeat;
 };
 
 /* Reads options up to the end of the line; opts ends with a NULL name.
