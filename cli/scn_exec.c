@@ -155,9 +155,11 @@ struct scn_exec {
   uint64_t t0_ns; /* the run's start (the monotonic clock, free-running) */
 };
 
-/* Time since the run began: virtual under lock-step, wall-clock free. */
+/* Time since the run began: virtual under lock-step, wall-clock free
+ * (after a failover, from the first kernel's start: the journal's). */
 static uint64_t run_ns(const struct kern *k) {
-  return kern__now_ns() - k->t0_ns;
+  const struct scn_exec *x = k->exec;
+  return kern__now_ns() - x->t0_ns;
 }
 
 /* The journal (Orthros) -------------------------------------------------- */
@@ -1360,7 +1362,10 @@ static void exec_resume(struct kern *k) {
                    "(machine --backup 1 runs free)");
     return;
   }
-  k->t0_ns = x->t0_ns; /* free-running time goes on from the run's start */
+  /* The trace's times go on from the run's start, never back: a backup
+   * that booted before the run started keeps its own boot. */
+  if (x->t0_ns < k->t0_ns)
+    k->t0_ns = x->t0_ns;
   for (size_t i = 0; i < x->s->nservers; i++)
     x->registered[i] = true; /* restarted by the failover, not started */
   x->servers_ready = true;
