@@ -1330,14 +1330,17 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
 }
 
 /* The declared apps after a failover: one that was spawned is running
- * here (it moved) or is done (it ended with its OS, or exited before);
- * one that was not is spawned at its time, as before. */
+ * here (it moved; its namespace group is held again if the scenario names
+ * it) or is done (it ended with its OS, or exited before); one that was
+ * not is spawned at its time, as before. */
 static void resume_apps(struct kern *k, const bool *spawned) {
   struct scn_exec *x = k->exec;
   for (size_t i = 0; i < x->s->napps; i++) {
     int p = spawned[i] ? find_proc(k, x->s->apps[i].name) : -1;
     x->app_proc[i] = spawned[i] ? (p >= 0 ? p : -2) : -1;
     x->app_done[i] = spawned[i] && p < 0;
+    if (p >= 0) /* its group moved with it: held here from now on */
+      hold_ns(k, x->s->nservers + i, (uint32_t)p);
   }
 }
 
