@@ -112,16 +112,15 @@ int run_os_join(const char *trace) {
   char part[PATH_MAX + 16], joined[PATH_MAX + 16];
   struct scn_err err;
   bool any = false;
+  /* OS numbers may skip one (a backup lost on standby skips the next of
+   * its parity: README "The partition through failovers"). */
   for (int os = 2; os <= RUN_OS_TRACES_MAX; os++) {
     snprintf(part, sizeof part, "%s.os%d", trace, os);
-    if (access(part, R_OK) < 0)
-      break;
-    any |= took_over(part);
+    any |= access(part, R_OK) == 0 && took_over(part);
   }
   for (int os = 2; !any && os <= RUN_OS_TRACES_MAX; os++) {
     snprintf(part, sizeof part, "%s.os%d", trace, os);
-    if (unlink(part) < 0)
-      break;
+    unlink(part);
   }
   if (!any)
     return 0; /* no failover: the first OS's file is the trace */
@@ -132,7 +131,7 @@ int run_os_join(const char *trace) {
     if (os > 1)
       snprintf(part, sizeof part, "%s.os%d", trace, os);
     if (access(os > 1 ? part : trace, R_OK) < 0)
-      break;
+      continue;
     j.step0 = j.last_step;
     if (os == 1 || took_over(part))
       r = scn_trace_each(os > 1 ? part : trace, join_event, &j, &err);
