@@ -89,6 +89,7 @@
 #include "scn_eval.h"
 #include "scn_exec.h"
 #include "scn_ns.h"
+#include "uksim/interos.h"
 #include "uksim/kvs.h"
 #include "uksim/xalloc.h"
 
@@ -98,6 +99,12 @@
 #define EXEC_ARGS_MAX 48
 #define EXEC_APP_ARGS 18   /* the most start_app passes before --args */
 #define EXEC_SERVER_ARGS 6 /* ... and server_args */
+/* A fault of the active kernel waits until the machine's backup has been
+ * up this long (and the runner's boot has been confirmed): a backup just
+ * booted may not watch yet, and an active that dies with no backup ends
+ * the machine.  Checked every EXEC_BACKUP_POLL_MS. */
+#define EXEC_BACKUP_SETTLE_MS 200
+#define EXEC_BACKUP_POLL_MS 10
 
 /* What the parser lets through, the kernel can hold (scn.h). */
 _Static_assert(SCN_SERVERS_MAX <= UK_SVC_MAX, "servers fit the services");
@@ -149,9 +156,13 @@ struct scn_exec {
   bool *need_hold;          /* ... whose group the scenario names */
   struct helper *helper;    /* one per namespace action and expect file */
   size_t nhelper;
-  bool released;  /* the held groups are let go: the run may end */
-  bool dormant;   /* in a backup kernel, until it takes over */
-  int journal;    /* DIR/exec.journal, or -1 */
+  bool released; /* the held groups are let go: the run may end */
+  bool dormant;  /* in a backup kernel, until it takes over */
+  const struct scn_action *deferred; /* a fault kernel waiting for the backup */
+  struct ktimer fault_timer;
+  uint32_t backup_os;    /* the backup seen booted, 0 none */
+  uint64_t backup_since; /* since when (the host's clock) */
+  int journal;           /* DIR/exec.journal, or -1 */
   uint64_t t0_ns; /* the run's start (the monotonic clock, free-running) */
 };
 
@@ -282,9 +293,41 @@ static pid_t backup_kernel(void) {
   return found;
 }
 
+/* Whether the machine's backup has been up EXEC_BACKUP_SETTLE_MS (as this
+ * kernel sees the inter-OS region's roles). */
+static bool backup_ready(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  const struct uk_interos *io = k->os.io;
+  uint32_t b = io ? __atomic_load_n(&io->backup_os, __ATOMIC_ACQUIRE) : 0;
+  uint64_t now = uv_hrtime();
+  if (b != x->backup_os) {
+    x->backup_os = b;
+    x->backup_since = now;
+  }
+  return b != 0 && now - x->backup_since >= EXEC_BACKUP_SETTLE_MS * 1000000ull;
+}
+
+static void do_os_fault(struct kern *k, const struct scn_action *a);
+
+static void on_fault_timer(struct kern *k, struct ktimer *t) {
+  struct scn_exec *x = k->exec;
+  const struct scn_action *a = x->deferred;
+  (void)t;
+  x->deferred = NULL;
+  if (a != NULL)
+    do_os_fault(k, a);
+}
+
 /* fault kernel panic|hang|crash, fault backup crash.  The action is in the
- * journal and its event flushed: the next active must not run it again. */
+ * journal and its event flushed: the next active must not run it again.
+ * A fault of the active waits for a settled backup (backup_ready). */
 static void do_os_fault(struct kern *k, const struct scn_action *a) {
+  struct scn_exec *x = k->exec;
+  if (strcmp(a->target, "kernel") == 0 && !backup_ready(k)) {
+    x->deferred = a;
+    kern__timer_start(k, &x->fault_timer, EXEC_BACKUP_POLL_MS * 1000000ull, 0);
+    return;
+  }
   char text[96];
   bool backup = !strcmp(a->target, "backup");
   pid_t pid = backup ? backup_kernel() : getpid();
@@ -1146,7 +1189,8 @@ static bool over(struct kern *k) {
   for (size_t i = 0; i < x->s->nexpects && x->dumping; i++)
     if (!x->dump_done[i])
       return false;
-  return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x);
+  return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x) &&
+         x->deferred == NULL;
 }
 
 static void exec_after_step(struct kern *k) {
@@ -1312,6 +1356,7 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   k->time_max_ns = EXEC_TIME_MAX_NS;
   kern__timer_init(k, &x->at_timer, on_at_timer, NULL);
   kern__timer_init(k, &x->start_timer, on_start_timer, NULL);
+  kern__timer_init(k, &x->fault_timer, on_fault_timer, NULL);
   kern__trace(k, "scenario %s, seed %llu%s", file, (unsigned long long)x->seed,
               k->os.role == KOS_BACKUP ? " (dormant: this OS is the backup)"
                                        : "");
