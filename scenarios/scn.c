@@ -368,6 +368,15 @@ static const struct scn__opt machine_opts[] = {
     {"--disk", m_disk, false},
     {NULL, NULL, false}};
 
+int scn__need_backup(struct scn__parser *p, int col, const char *what) {
+  if (p->s->machine.backup > 0)
+    return 0;
+  return scn__fail(p, col,
+                   "%s needs a machine with a backup (machine --backup 1, "
+                   "on an earlier line)",
+                   what);
+}
+
 /* A machine with a backup runs free: a heartbeat is real time, and a
  * failover happens when the backup sees the silence, which no lock-step
  * schedule can fix (README "Orthros"). */
@@ -618,10 +627,8 @@ static int ns_order(struct scn__parser *p, const struct scn_app *a, int col) {
  * §2.6) that move to the backup OS; only on a machine with a backup. */
 static int a_protect(struct scn__parser *p, const struct scn__tok *t,
                      void *obj) {
-  if (p->s->machine.backup == 0)
-    return scn__fail(p, t->col,
-                     "--protect needs a machine with a backup (machine "
-                     "--backup 1, on an earlier line)");
+  if (scn__need_backup(p, t->col, "--protect") < 0)
+    return -1;
   ((struct scn_app *)obj)->protect = true;
   return 0;
 }

@@ -222,11 +222,10 @@ static int fault_args(struct scn__parser *p, struct scn_action *a) {
   if (t == NULL ||
       scn__read_enum(p, t, "OS to fault", os_names, COUNT(os_names), &os) < 0)
     return -1;
-  if (p->s->machine.backup == 0)
-    return scn__fail(p, t->col,
-                     "fault %s needs a machine with a backup (machine "
-                     "--backup 1, on an earlier line)",
-                     os_names[os]);
+  char what[32];
+  snprintf(what, sizeof what, "fault %s", os_names[os]);
+  if (scn__need_backup(p, t->col, what) < 0)
+    return -1;
   snprintf(a->target, sizeof a->target, "%s", os_names[os]);
   if ((t = scn__word(p, "panic, hang or crash")) == NULL ||
       scn__read_enum(p, t, "kernel fault", kfault_names, COUNT(kfault_names),
@@ -521,11 +520,10 @@ int scn__st_expect(struct scn__parser *p) {
   /* "trace" is two kinds (contains, omits): the names after it are one
    * kind further on. */
   e.kind = (enum scn_expect_kind)(k > SCN_EXP_TRACE_CONTAINS ? k + 1 : k);
-  if (e.kind > SCN_EXP_FILE && p->s->machine.backup == 0)
-    return scn__fail(p, t->col,
-                     "expect %s needs a machine with a backup (machine "
-                     "--backup 1, on an earlier line)",
-                     t->text);
+  char what[SCN_TEXT_MAX + 8];
+  snprintf(what, sizeof what, "expect %s", t->text);
+  if (e.kind > SCN_EXP_FILE && scn__need_backup(p, t->col, what) < 0)
+    return -1;
   switch (e.kind) {
   case SCN_EXP_ERRORS:
     r = exp_errors(p, &e);

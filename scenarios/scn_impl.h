@@ -126,6 +126,11 @@ int scn__need_app(struct scn__parser *p, int col, const char *name);
 int scn__need_process(struct scn__parser *p, int col, const char *inst,
                       bool kernel, bool star);
 
+/* Orthros: what names an OS's backup (--protect, fault, an expectation)
+ * needs `machine --backup 1` on an earlier line; fails at col naming it
+ * ("--protect", "fault kernel" ...) unless the machine has one. */
+int scn__need_backup(struct scn__parser *p, int col, const char *what);
+
 /* Counting (scn_count.c): each is called once the statement is in the
  * tree, and fails at col when the run would need more servers or
  * processes than SCN_SERVERS_MAX and SCN_PROCS_MAX. */

@@ -57,12 +57,13 @@ static const char head[] = "server kvs\n"
 
 static struct scn_verdict v[8];
 
-/* Evaluates the expectation lines exp over trace; the number failed. */
-static int eval_facts(const char *exp, const char *trace,
+/* Evaluates the expectation lines exp, after the declarations hd, over
+ * trace; the number failed. */
+static int eval_after(const char *hd, const char *exp, const char *trace,
                       const struct scn_facts *facts) {
   char src[2048];
   struct scn_err err = {0};
-  snprintf(src, sizeof src, "%s%s", head, exp);
+  snprintf(src, sizeof src, "%s%s", hd, exp);
   struct scn *s = scn_parse("t.scn", src, strlen(src), &err);
   cr_assert_not_null(s, "%s", err.text);
   cr_assert_leq(s->nexpects, 8);
@@ -72,6 +73,11 @@ static int eval_facts(const char *exp, const char *trace,
   scn_trace_free(tr);
   scn_free(s);
   return failed;
+}
+
+static int eval_facts(const char *exp, const char *trace,
+                      const struct scn_facts *facts) {
+  return eval_after(head, exp, trace, facts);
 }
 
 static int eval(const char *exp, const char *trace) {
@@ -483,17 +489,7 @@ static const char os_trace[] = FAILOVER EXIT_OK("ap1", 11) HALT(0);
 
 static int eval_os(const char *exp, const char *trace,
                    const struct scn_facts *facts) {
-  char src[2048];
-  struct scn_err err = {0};
-  snprintf(src, sizeof src, "%s%s", os_head, exp);
-  struct scn *s = scn_parse("t.scn", src, strlen(src), &err);
-  cr_assert_not_null(s, "%s", err.text);
-  struct scn_trace *tr = scn_trace_parse("t.jsonl", trace, strlen(trace), &err);
-  cr_assert_not_null(tr, "%s", err.text);
-  int failed = scn_eval(s, tr, facts, v);
-  scn_trace_free(tr);
-  scn_free(s);
-  return failed;
+  return eval_after(os_head, exp, trace, facts);
 }
 
 Test(scn_eval, failovers_count_os_active_events) {
