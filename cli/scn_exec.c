@@ -293,8 +293,9 @@ static pid_t backup_kernel(void) {
   return found;
 }
 
-/* Whether the machine's backup has been up EXEC_BACKUP_SETTLE_MS (as this
- * kernel sees the inter-OS region's roles). */
+/* Whether the machine's backup has been up EXEC_BACKUP_SETTLE_MS, as this
+ * kernel sees the inter-OS region's roles: from when it was first seen
+ * here (at every trace event, and when a fault asks). */
 static bool backup_ready(struct kern *k) {
   struct scn_exec *x = k->exec;
   const struct uk_interos *io = k->os.io;
@@ -1123,6 +1124,7 @@ static void exec_event(struct kern *k, const struct kern_ev *e) {
     fflush(k->events); /* a killed kernel's last events stay in its file */
   if (x->dormant)
     return;
+  backup_ready(k); /* follows the backup's boots, so a fault need not wait */
   server_event(k, e);
   for (size_t i = 0; i < x->s->nactions && !x->dumping; i++) {
     const struct scn_action *a = &x->s->actions[i];
