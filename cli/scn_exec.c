@@ -262,7 +262,10 @@ static bool is_backup_kernel(pid_t pid) {
   ssize_t n = fd < 0 ? -1 : read(fd, args, sizeof args - 1);
   if (fd >= 0)
     close(fd);
-  for (ssize_t i = 0; i + 1 < n; i += (ssize_t)strlen(args + i) + 1)
+  if (n <= 0)
+    return false;
+  args[n] = '\0'; /* the words are NUL-separated; the last is ended here */
+  for (ssize_t i = 0; i + 7 < n; i += (ssize_t)strlen(args + i) + 1)
     if (!strcmp(args + i, "--role") && !strcmp(args + i + 7, "backup"))
       return true;
   return false;
@@ -1351,7 +1354,8 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   k->exec = x;
   uint64_t grace =
       s->machine.grace_ns ? s->machine.grace_ns / 1000000 : EXEC_GRACE_MS;
-  if (s->machine.mode == SCN_MODE_LOCKSTEP)
+  x->dormant = k->os.role == KOS_BACKUP;
+  if (s->machine.mode == SCN_MODE_LOCKSTEP && !x->dormant)
     sched_init(k, x->seed, grace ? grace : 1);
   k->t0_ns = kern__now_ns();
   k->steps_max = EXEC_STEPS_MAX;
@@ -1362,7 +1366,6 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   kern__trace(k, "scenario %s, seed %llu%s", file, (unsigned long long)x->seed,
               k->os.role == KOS_BACKUP ? " (dormant: this OS is the backup)"
                                        : "");
-  x->dormant = k->os.role == KOS_BACKUP;
   x->t0_ns = k->t0_ns;
   journal_open(x, !x->dormant);
   pick_ranges(k);

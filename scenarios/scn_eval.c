@@ -202,7 +202,7 @@ static void eval_all_answered(const struct scn_expect *x,
   }
   scn__verdict(v, x, true,
                "%" PRIu64 " request%s, every one answered (%" PRIu64
-               " dropped with their exited or ended client)",
+               " dropped with their exited client)",
                a->requests, scn__s(a->requests), dropped);
 }
 
