@@ -311,6 +311,20 @@ static bool backup_ready(struct kern *k) {
   return b != 0 && now - x->backup_since >= EXEC_BACKUP_SETTLE_MS * 1000000ull;
 }
 
+/* The fault stamp of the inter-OS region, as `uksim fault kernel` leaves
+ * it through the machine: the backup measures its detection from it
+ * (os-dead's "ms after the fault"). */
+static void stamp_fault(struct kern *k, enum scn_fault_kind kind) {
+  struct uk_interos *io = k->os.io;
+  if (io == NULL)
+    return;
+  io->fault_os = k->os.id;
+  io->fault_kind = kind == SCN_FAULT_PANIC  ? UK_FAULT_PANIC
+                   : kind == SCN_FAULT_HANG ? UK_FAULT_HANG
+                                            : UK_FAULT_CRASH;
+  __atomic_store_n(&io->fault_ns, uv_hrtime(), __ATOMIC_RELEASE);
+}
+
 static void do_os_fault(struct kern *k, const struct scn_action *a);
 
 static void on_fault_timer(struct kern *k, struct ktimer *t) {
@@ -344,6 +358,8 @@ static void do_os_fault(struct kern *k, const struct scn_action *a) {
     fflush(k->events);
   if (pid < 0)
     return;
+  if (!backup)
+    stamp_fault(k, a->kfault);
   if (backup)
     kill(pid, SIGKILL);
   else if (a->kfault == SCN_FAULT_PANIC)
