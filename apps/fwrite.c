@@ -1,7 +1,7 @@
 /* fwrite: a file-writing application for the failover tests (Orthros,
  * seed 001 §5.1: "a process that reads and writes a file").
  *
- *   fwrite SRV FILE N
+ *   fwrite [--verify] SRV FILE N
  *
  * Mounts /srv/SRV on /n, creates /n/FILE and writes N records of
  * FWRITE_REC bytes ("rec 00000042\n" padded), record i at offset
@@ -9,9 +9,13 @@
  * holding it: -ECONNRESET; or was down for a moment) is written again,
  * after a pause, up to FWRITE_RETRIES times: a write at a fixed offset is
  * the same write twice, so the file ends with each record once whatever
- * happened to the first try.  Exits 0 when all N are written, 1 on an
- * error that lasts, 2 on bad usage. */
+ * happened to the first try.  With --verify it then reads the file back
+ * (the paper's process reads and writes its file): N records, each once
+ * and where it belongs, and nothing after them.  Exits 0 when all N are
+ * written (and read back right), 1 on an error that lasts or a record
+ * that is wrong, 2 on bad usage. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +44,11 @@ static int mount_srv(const char *srv) {
   return r;
 }
 
+static void record(long i, char rec[FWRITE_REC]);
+
 static long put(int fd, long i) {
   char rec[FWRITE_REC];
-  memset(rec, ' ', sizeof rec);
-  int len = snprintf(rec, sizeof rec, "rec %08ld", i % 100000000);
-  rec[len] = ' '; /* padded with spaces, a newline last */
-  rec[FWRITE_REC - 1] = '\n';
+  record(i, rec);
   long r = -EIO;
   for (int t = 0; t < FWRITE_RETRIES; t++) {
     r = ns_pwrite(fd, rec, FWRITE_REC, (uint64_t)i * FWRITE_REC);
@@ -56,9 +59,42 @@ static long put(int fd, long i) {
   return r < 0 ? r : -EIO;
 }
 
+/* Record i as put writes it into rec. */
+static void record(long i, char rec[FWRITE_REC]) {
+  memset(rec, ' ', FWRITE_REC);
+  int len = snprintf(rec, FWRITE_REC, "rec %08ld", i % 100000000);
+  rec[len] = ' '; /* padded with spaces, a newline last */
+  rec[FWRITE_REC - 1] = '\n';
+}
+
+/* --verify: the file holds records 0..n-1, each once, and nothing else. */
+static int verify(int fd, long n, const char *path) {
+  char want[FWRITE_REC], got[FWRITE_REC];
+  ns_dir d;
+  long r = ns_fstat(fd, &d);
+  if (r < 0 || d.length != (uint64_t)n * FWRITE_REC) {
+    fprintf(stderr, "fwrite: %s: %llu bytes, not %ld records\n", path,
+            r < 0 ? 0ull : (unsigned long long)d.length, n);
+    return 1;
+  }
+  for (long i = 0; i < n; i++) {
+    record(i, want);
+    r = ns_pread(fd, got, FWRITE_REC, (uint64_t)i * FWRITE_REC);
+    if (r != FWRITE_REC || memcmp(got, want, FWRITE_REC) != 0) {
+      fprintf(stderr, "fwrite: %s: record %ld is wrong\n", path, i);
+      return 1;
+    }
+  }
+  printf("fwrite: %ld records read back from %s\n", n, path);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  bool check = argc == 5 && strcmp(argv[1], "--verify") == 0;
+  argv += check;
+  argc -= check;
   if (argc != 4 || atol(argv[3]) <= 0) {
-    fprintf(stderr, "usage: fwrite SRV FILE N\n");
+    fprintf(stderr, "usage: fwrite [--verify] SRV FILE N\n");
     return 2;
   }
   char path[300];
@@ -77,7 +113,8 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  ns_close(fd);
   printf("fwrite: %ld records in %s\n", n, path);
-  return 0;
+  r = check ? verify(fd, n, path) : 0;
+  ns_close(fd);
+  return r;
 }

@@ -33,6 +33,12 @@
  * 1/N s (ap_sleep) before each.  The library has no clock to read, so the
  * time a request takes adds to its sleep: N is an upper bound on the rate.
  *
+ * Computing: --compute US spins the CPU for US microseconds (of the host's
+ * clock, making no call) before each request, so that most of the
+ * application's time is spent outside the kernel: the third point of the
+ * Orthros paper's evaluation (seed 001 §5.1), an application computing
+ * when its OS fails.
+ *
  * Final state: --check-state gets every key of the key space after the
  * workload and compares the answer with the model (a key whose state is
  * unknown passes with any of its candidate states).  Every difference is
@@ -62,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "uksim/ap.h"
@@ -75,7 +82,8 @@
 #define KL_GOLDEN 0x9e3779b97f4a7c15ull
 #define KL_CAND_MAX 8  /* states a key may be in before "any" */
 #define KL_ANY_BACK 64 /* versions an "any" key's value is looked for in */
-#define KL_RATE_MAX 1000000000ull /* one request a nanosecond */
+#define KL_RATE_MAX 1000000000ull    /* one request a nanosecond */
+#define KL_COMPUTE_MAX_US 1000000ull /* --compute: a second before each */
 #define KL_CHECK_TRIES 3 /* gets of a key in the final check, if reset */
 
 struct kl_opts {
@@ -90,6 +98,7 @@ struct kl_opts {
   bool tolerate_reset; /* -ECONNRESET is an unknown outcome, not an error */
   bool check_state;    /* get every key at the end and compare */
   uint64_t rate;       /* requests per second of the kernel's clock; 0 free */
+  uint64_t compute_us; /* CPU spun before each request, 0: none */
   bool text_values;    /* printable values (see the top of the file) */
   char service[KABI_NAME_MAX];
   char dump[PATH_MAX]; /* --dump FILE, or "" */
@@ -612,11 +621,27 @@ static void pace(struct kl *k, uint64_t n) {
   }
 }
 
+static uint64_t host_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* --compute: work that makes no call (the kernel does not see it). */
+static void compute(const struct kl *k) {
+  static volatile uint64_t sink;
+  uint64_t end = host_ns() + k->o.compute_us * 1000;
+  while (k->o.compute_us && host_ns() < end)
+    for (int i = 0; i < 1000; i++)
+      sink = sink * 6364136223846793005ull + 1442695040888963407ull;
+}
+
 static void run_mix(struct kl *k) {
   for (uint64_t n = 0; n < k->o.count && !k->stop; n++) {
     uint32_t i = (uint32_t)(next_rand(k) % k->o.keys);
     int op = pick_op(k);
     pace(k, n + 1);
+    compute(k);
     if (k->stop)
       break;
     switch (op) {
@@ -815,6 +840,8 @@ static void usage(FILE *f) {
         "  --rate N           requests per second of the kernel's clock: the\n"
         "                     n-th is sent no earlier than n/N s after the\n"
         "                     start (default 0: no pacing)\n"
+        "  --compute US       spin the CPU US microseconds before each\n"
+        "                     request, calling nothing (at most 1000000)\n"
         "  --service NAME     the service to send to (default " KVS_NAME ")\n"
         "  --text-values      printable values: put number V of key K\n"
         "                     stores \"K:vV;\" repeated, cut to the size\n"
@@ -946,6 +973,8 @@ static int set_opt(struct kl_opts *o, int c, const char *opt, const char *arg) {
     return 0;
   case 'R':
     return opt_u64(opt, arg, 0, KL_RATE_MAX, &o->rate);
+  case 'P':
+    return opt_u64(opt, arg, 0, KL_COMPUTE_MAX_US, &o->compute_us);
   case 'v':
     return parse_text(opt, arg, KABI_NAME_MAX - 1, o->service,
                       "a service name");
@@ -973,6 +1002,7 @@ static int parse_opts(int argc, char **argv, struct kl_opts *o) {
       {"tolerate-reset", no_argument, NULL, 'r'},
       {"check-state", no_argument, NULL, 'C'},
       {"rate", required_argument, NULL, 'R'},
+      {"compute", required_argument, NULL, 'P'},
       {"service", required_argument, NULL, 'v'},
       {"text-values", no_argument, NULL, 't'},
       {"dump", required_argument, NULL, 'D'},

@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "machine.h"
+#include "run_os.h"
 #include "scn.h"
 #include "scn_eval.h"
 #include "scn_trace.h"
@@ -198,14 +199,44 @@ static int copy_str(char *dst, size_t size, const char *src) {
   return 0;
 }
 
+/* Asks the kernel running the scenario for its end: 0, or 1 with why
+ * set.  On a machine with a backup, a wait the dying active could not
+ * answer is asked again of the next one (run_os.h). */
+static int scenario_wait(mach_client *mc, const struct mach_opts *m, char *why,
+                         size_t len) {
+  Uksim__Ctl req = UKSIM__CTL__INIT, *rep = NULL;
+  Uksim__ScenarioWait w = UKSIM__SCENARIO_WAIT__INIT;
+  req.body_case = UKSIM__CTL__BODY_SCENARIO_WAIT;
+  req.scenario_wait = &w;
+  for (int waited = 0;; waited += 100) {
+    int64_t id = mach_send(mc, &req);
+    rep = NULL;
+    if (id >= 0)
+      mach_reply(mc, (uint64_t)id, &rep, NULL); /* its status is rep's */
+    if (rep == NULL || rep->reply == NULL) {
+      snprintf(why, len, "the machine failed: %.200s", mc->error);
+      if (rep)
+        uksim__ctl__free_unpacked(rep, NULL);
+      return 1;
+    }
+    int st = rep->reply->status;
+    if (st != 0)
+      snprintf(why, len, "%s", rep->reply->error);
+    uksim__ctl__free_unpacked(rep, NULL);
+    if (st == 0)
+      return 0;
+    if (!run_os_retry(m, st) || waited >= RUN_OS_WAIT_MS)
+      return 1;
+    usleep(100 * 1000); /* a failover takes a heartbeat timeout or so */
+  }
+}
+
 /* Boots, waits for the scenario's end, halts.  0, or 1 with why set. */
 static int run_machine(const struct run_opts *o, const char *abs,
                        const char *trace, const char *dumps, char *why,
-                       size_t len, uint32_t *live) {
+                       size_t len, uint32_t *live, struct scn_facts *facts) {
   struct mach_opts m = o->m;
   mach_client mc;
-  Uksim__Ctl req = UKSIM__CTL__INIT, *rep = NULL;
-  Uksim__ScenarioWait w = UKSIM__SCENARIO_WAIT__INIT;
   m.poll_us = mach_poll_us();
   snprintf(m.name, sizeof m.name, "scn-%d", (int)getpid());
   m.trace = o->ktrace ? -1 : 0;
@@ -224,18 +255,9 @@ static int run_machine(const struct run_opts *o, const char *abs,
     snprintf(why, len, "cannot boot the machine: %s", strerror(errno));
     return 1;
   }
-  req.body_case = UKSIM__CTL__BODY_SCENARIO_WAIT;
-  req.scenario_wait = &w;
-  int64_t id = mach_send(&mc, &req);
-  int st = 1;
-  if (id < 0 || mach_reply(&mc, (uint64_t)id, &rep, NULL) < 0)
-    snprintf(why, len, "the machine failed: %.200s", mc.error);
-  else if (rep->reply->status != 0)
-    snprintf(why, len, "%s", rep->reply->error);
-  else
-    st = 0;
-  if (rep)
-    uksim__ctl__free_unpacked(rep, NULL);
+  int st = scenario_wait(&mc, &m, why, len);
+  if (m.backup)
+    run_os_usable(&mc, facts);
   if (mach_halt(&mc, live) < 0 && st == 0) {
     snprintf(why, len, "halt failed: %.200s", mc.error);
     st = 1;
@@ -278,8 +300,7 @@ static void append_verdicts(const char *trace, const struct scn_trace *tr,
 }
 
 static int verdicts(const struct run_opts *o, const struct scn *s,
-                    const char *trace, const char *dir, const char *dumps,
-                    uint64_t seed) {
+                    const char *trace, struct scn_facts *facts, uint64_t seed) {
   struct scn_err err;
   struct scn_trace *tr = scn_trace_load(trace, &err);
   if (tr == NULL) {
@@ -287,8 +308,7 @@ static int verdicts(const struct run_opts *o, const struct scn *s,
     return 1;
   }
   struct scn_verdict *v = xcalloc(s->nexpects + 1, sizeof *v);
-  struct scn_facts facts = {.dump_dir = dumps, .scn_dir = dir};
-  int bad = scn_eval(s, tr, &facts, v);
+  int bad = scn_eval(s, tr, facts, v);
   if (!o->quiet && !o->json)
     show_events(tr, o->show);
   append_verdicts(trace, tr, s, v);
@@ -428,13 +448,22 @@ int cmd_run(int argc, char **argv) {
            s->title, seed);
   fflush(stdout);
   uint32_t live = 0;
-  int st = run_machine(&o, abs, trace, dumps, why, sizeof why, &live);
+  struct scn_facts facts = {.dump_dir = dumps, .scn_dir = dir};
+  char disk[PATH_MAX];
+  int st =
+      run_os_opts(s, &o.m, disk, sizeof disk) < 0
+          ? (snprintf(why, sizeof why, "no disk for the machine"), 1)
+          : run_machine(&o, abs, trace, dumps, why, sizeof why, &live, &facts);
   if (st != 0)
     fprintf(stderr,
             "uksim run: the run did not end normally: %s (seed %" PRIu64 ")\n",
             why, seed);
+  if (o.m.backup && run_os_join(trace) < 0)
+    st = 1;
   if (access(trace, R_OK) == 0)
-    st |= verdicts(&o, s, trace, dir, dumps, seed);
+    st |= verdicts(&o, s, trace, &facts, seed);
+  if (disk[0] != '\0')
+    remove_dumps(disk); /* a LevelDB directory: files only */
   if (!o.jsonl)
     unlink(trace);
   if (!o.dump_dir)

@@ -44,20 +44,52 @@
  * `expect file` starts such a reader when the dumpers start (step 4),
  * which writes what it read to DIR/read-LINE.out for the evaluator.  The
  * run is not over while a helper runs; when the rest is over, the held
- * groups are let go (their mounts' clunks sent) before the run ends. */
+ * groups are let go (their mounts' clunks sent) before the run ends.
+ *
+ * Across a failover (Orthros, issue 14; scenarios/README.md "Orthros").
+ * The executor runs in the active kernel, which a scenario's `fault
+ * kernel` kills.  Every kernel of the machine boots with the scenario
+ * (machine.c): in a backup the executor is DORMANT (parsed, ranges picked
+ * in silence, nothing started); when its kernel takes over (ops->resume,
+ * after kern__failover) it RESUMES and goes on as the active's did:
+ *
+ *   ACTIVE --fault kernel (journal first), or the kernel dies--> gone
+ *   DORMANT (backup) --resume--> ACTIVE (reads the journal, then runs)
+ *
+ * What it goes on from, never from the dead kernel's executor:
+ *   - the journal, DIR/exec.journal in the runner's directory: the run's
+ *     start on the monotonic clock (free-running time goes on from it),
+ *     which actions have fired and which apps were spawned.  It is the
+ *     experimenter's notebook, not the OS's: a fault of the OS under test
+ *     must not take the experiment's record with it, so it lives outside
+ *     the machine (pwrite, no buffer: a SIGKILL loses nothing).  An action
+ *     is journaled before it runs, so a fault kernel action that kills
+ *     this kernel is not run again by the next;
+ *   - the adopted process table: a declared app that was spawned is
+ *     found by its name (it moved, protected) or is done (it ended with
+ *     its OS, or exited before);
+ * and each kernel writes its own trace file (trace, trace.os2 ...), which
+ * the runner joins, with every event flushed as it is written so that a
+ * killed kernel's last events are in its file.  A run with a backup is
+ * free-running (a heartbeat is real time): its expectations must be exact
+ * (answers, files, counts), never timing. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kern.h"
 #include "scn.h"
 #include "scn_eval.h"
 #include "scn_exec.h"
 #include "scn_ns.h"
+#include "uksim/interos.h"
 #include "uksim/kvs.h"
 #include "uksim/xalloc.h"
 
@@ -67,6 +99,12 @@
 #define EXEC_ARGS_MAX 48
 #define EXEC_APP_ARGS 18   /* the most start_app passes before --args */
 #define EXEC_SERVER_ARGS 6 /* ... and server_args */
+/* A fault of the active kernel waits until the machine's backup has been
+ * up this long (and the runner's boot has been confirmed): a backup just
+ * booted may not watch yet, and an active that dies with no backup ends
+ * the machine.  Checked every EXEC_BACKUP_POLL_MS. */
+#define EXEC_BACKUP_SETTLE_MS 200
+#define EXEC_BACKUP_POLL_MS 10
 
 /* What the parser lets through, the kernel can hold (scn.h). */
 _Static_assert(SCN_SERVERS_MAX <= UK_SVC_MAX, "servers fit the services");
@@ -119,11 +157,217 @@ struct scn_exec {
   struct helper *helper;    /* one per namespace action and expect file */
   size_t nhelper;
   bool released; /* the held groups are let go: the run may end */
+  bool dormant;  /* in a backup kernel, until it takes over */
+  const struct scn_action *deferred; /* a fault kernel waiting for the backup */
+  struct ktimer fault_timer;
+  uint32_t backup_os;    /* the backup seen booted, 0 none */
+  uint64_t backup_since; /* since when (the host's clock) */
+  int journal;           /* DIR/exec.journal, or -1 */
+  uint64_t t0_ns; /* the run's start (the monotonic clock, free-running) */
 };
 
-/* Time since the run began: virtual under lock-step, wall-clock free. */
+/* Time since the run began: virtual under lock-step, wall-clock free
+ * (after a failover, from the first kernel's start: the journal's). */
 static uint64_t run_ns(const struct kern *k) {
-  return kern__now_ns() - k->t0_ns;
+  const struct scn_exec *x = k->exec;
+  return kern__now_ns() - x->t0_ns;
+}
+
+/* The journal (Orthros) -------------------------------------------------- */
+
+#define JOURNAL_MAGIC 0x6c6e72756f6a6e78ull /* "xnjourn" */
+#define JOURNAL_NAME "exec.journal"
+
+struct journal_head {
+  uint64_t magic;
+  uint64_t t0_ns;
+  uint32_t nactions, napps; /* then a byte per action (fired) and per app
+                               (spawned) */
+};
+
+/* The journal's bytes: the head, then the flags. */
+static size_t journal_fill(const struct scn_exec *x, uint8_t *buf) {
+  struct journal_head h = {JOURNAL_MAGIC, x->t0_ns, (uint32_t)x->s->nactions,
+                           (uint32_t)x->s->napps};
+  size_t n = sizeof h;
+  memcpy(buf, &h, sizeof h);
+  for (size_t i = 0; i < x->s->nactions; i++)
+    buf[n++] = x->fired[i];
+  for (size_t i = 0; i < x->s->napps; i++)
+    buf[n++] = x->app_proc[i] != -1;
+  return n;
+}
+
+static size_t journal_size(const struct scn *s) {
+  return sizeof(struct journal_head) + s->nactions + s->napps;
+}
+
+/* Writes the journal whole (it is small): before an action runs and after
+ * an app is spawned. */
+static void journal_write(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  if (x->journal < 0)
+    return;
+  uint8_t *buf = xcalloc(1, journal_size(x->s));
+  size_t n = journal_fill(x, buf);
+  if (pwrite(x->journal, buf, n, 0) != (ssize_t)n)
+    kern__trace(k, "scenario: the journal cannot be written: %m");
+  free(buf);
+}
+
+/* Opens DIR/exec.journal (made by the first kernel, read by the next).
+ * Without a directory there is no journal: a failover then cannot go on. */
+static void journal_open(struct scn_exec *x, bool create) {
+  char path[512];
+  x->journal = -1;
+  if (x->dump_dir[0] == '\0')
+    return;
+  snprintf(path, sizeof path, "%s/" JOURNAL_NAME, x->dump_dir);
+  x->journal =
+      open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0600);
+}
+
+/* Reads the journal into x: 0, or -1 if it is missing or not this
+ * scenario's. */
+static int journal_read(struct scn_exec *x, bool *spawned) {
+  size_t len = journal_size(x->s);
+  uint8_t *buf = xcalloc(1, len);
+  struct journal_head h;
+  int r = -1;
+  if (x->journal >= 0 && pread(x->journal, buf, len, 0) == (ssize_t)len) {
+    memcpy(&h, buf, sizeof h);
+    if (h.magic == JOURNAL_MAGIC && h.nactions == x->s->nactions &&
+        h.napps == x->s->napps) {
+      x->t0_ns = h.t0_ns;
+      for (size_t i = 0; i < x->s->nactions; i++)
+        x->fired[i] = buf[sizeof h + i] != 0;
+      for (size_t i = 0; i < x->s->napps; i++)
+        spawned[i] = buf[sizeof h + x->s->nactions + i] != 0;
+      r = 0;
+    }
+  }
+  free(buf);
+  return r;
+}
+
+/* Kernel faults (Orthros) ---------------------------------------------------
+ */
+
+/* Whether process pid is a backup kernel of this machine: a child of the
+ * machine (our parent) started with --role backup. */
+static bool is_backup_kernel(pid_t pid) {
+  char path[64], args[4096];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read(fd, args, sizeof args - 1);
+  if (fd >= 0)
+    close(fd);
+  if (n <= 0)
+    return false;
+  args[n] = '\0'; /* the words are NUL-separated; the last is ended here */
+  for (ssize_t i = 0; i + 7 < n; i += (ssize_t)strlen(args + i) + 1)
+    if (!strcmp(args + i, "--role") && !strcmp(args + i + 7, "backup"))
+      return true;
+  return false;
+}
+
+/* The pid of the machine's backup kernel (a sibling of this one), or -1.
+ * The experimenter pulls its plug: no OS is told. */
+static pid_t backup_kernel(void) {
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  pid_t found = -1, machine = getppid();
+  while (d != NULL && found < 0 && (e = readdir(d)) != NULL) {
+    char path[300], stat[512];
+    pid_t pid = (pid_t)atoi(e->d_name), ppid = 0;
+    if (pid <= 0 || pid == getpid())
+      continue;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    const char *rp = f && fgets(stat, sizeof stat, f) ? strrchr(stat, ')') : 0;
+    if (f)
+      fclose(f);
+    if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == machine &&
+        is_backup_kernel(pid))
+      found = pid;
+  }
+  if (d)
+    closedir(d);
+  return found;
+}
+
+/* Whether the machine's backup has been up EXEC_BACKUP_SETTLE_MS, as this
+ * kernel sees the inter-OS region's roles: from when it was first seen
+ * here (at every trace event, and when a fault asks). */
+static bool backup_ready(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  const struct uk_interos *io = k->os.io;
+  uint32_t b = io ? __atomic_load_n(&io->backup_os, __ATOMIC_ACQUIRE) : 0;
+  uint64_t now = uv_hrtime();
+  if (b != x->backup_os) {
+    x->backup_os = b;
+    x->backup_since = now;
+  }
+  return b != 0 && now - x->backup_since >= EXEC_BACKUP_SETTLE_MS * 1000000ull;
+}
+
+/* The fault stamp of the inter-OS region, as `uksim fault kernel` leaves
+ * it through the machine: the backup measures its detection from it
+ * (os-dead's "ms after the fault"). */
+static void stamp_fault(struct kern *k, enum scn_fault_kind kind) {
+  struct uk_interos *io = k->os.io;
+  if (io == NULL)
+    return;
+  io->fault_os = k->os.id;
+  io->fault_kind = kind == SCN_FAULT_PANIC  ? UK_FAULT_PANIC
+                   : kind == SCN_FAULT_HANG ? UK_FAULT_HANG
+                                            : UK_FAULT_CRASH;
+  __atomic_store_n(&io->fault_ns, uv_hrtime(), __ATOMIC_RELEASE);
+}
+
+static void do_os_fault(struct kern *k, const struct scn_action *a);
+
+static void on_fault_timer(struct kern *k, struct ktimer *t) {
+  struct scn_exec *x = k->exec;
+  const struct scn_action *a = x->deferred;
+  (void)t;
+  x->deferred = NULL;
+  if (a != NULL)
+    do_os_fault(k, a);
+}
+
+/* fault kernel panic|hang|crash, fault backup crash.  The action is in the
+ * journal and its event flushed: the next active must not run it again.
+ * A fault of the active waits for a settled backup (backup_ready). */
+static void do_os_fault(struct kern *k, const struct scn_action *a) {
+  struct scn_exec *x = k->exec;
+  if (strcmp(a->target, "kernel") == 0 && !backup_ready(k)) {
+    x->deferred = a;
+    kern__timer_start(k, &x->fault_timer, EXEC_BACKUP_POLL_MS * 1000000ull, 0);
+    return;
+  }
+  char text[96];
+  bool backup = !strcmp(a->target, "backup");
+  pid_t pid = backup ? backup_kernel() : getpid();
+  snprintf(text, sizeof text, "fault %s %s%s", a->target,
+           scn_fault_kind_name(a->kfault),
+           pid < 0 ? ": no backup runs (nothing done)" : "");
+  kern__event(
+      k, &(struct kern_ev){.ev = "action", .peer = a->target, .text = text});
+  if (k->events)
+    fflush(k->events);
+  if (pid < 0)
+    return;
+  if (!backup)
+    stamp_fault(k, a->kfault);
+  if (backup)
+    kill(pid, SIGKILL);
+  else if (a->kfault == SCN_FAULT_PANIC)
+    kern_panic(k, "panic (scenario action)");
+  else if (a->kfault == SCN_FAULT_HANG)
+    kern_hang(k);
+  else
+    raise(SIGKILL);
 }
 
 /* Spawning ------------------------------------------------------------- */
@@ -265,7 +509,7 @@ static void find_holds(struct scn_exec *x) {
         (i = decl_index(s, s->apps[a].ns.from)) >= 0)
       x->need_hold[i] = true;
   for (size_t a = 0; a < s->nactions; a++)
-    if (s->actions[a].kind >= SCN_ACT_BIND &&
+    if (scn_action_is_ns(s->actions[a].kind) &&
         (i = decl_index(s, s->actions[a].target)) >= 0)
       x->need_hold[i] = true;
   for (size_t e = 0; e < s->nexpects; e++)
@@ -388,8 +632,13 @@ static void start_app(struct kern *k, size_t i) {
     start_failed(k, "app", ap->name, why);
   else
     hold_ns(k, x->s->nservers + i, (uint32_t)p);
+  if (p >= 0 && ap->protect) { /* chosen in advance to move (Orthros) */
+    kd_proc(k, (uint32_t)p)->flags |= UK_PROC_F_PROTECT;
+    kos_publish(k);
+  }
   x->app_proc[i] = p < 0 ? -2 : p;
   x->app_done[i] = p < 0;
+  journal_write(k);
 }
 
 /* Spawns the applications whose time has come; arms the timer for the
@@ -771,7 +1020,12 @@ static void action_event(struct kern *k, const struct scn_action *a,
 }
 
 static void run_action(struct kern *k, const struct scn_action *a) {
-  if (a->kind >= SCN_ACT_BIND) {
+  journal_write(k); /* the action has fired: no later kernel runs it */
+  if (a->kind == SCN_ACT_FAULT) {
+    do_os_fault(k, a);
+    return;
+  }
+  if (scn_action_is_ns(a->kind)) {
     run_ns_action(k, a);
     return;
   }
@@ -811,7 +1065,8 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   case SCN_ACT_BIND:
   case SCN_ACT_MOUNT:
   case SCN_ACT_UNMOUNT:
-    abort(); /* run_ns_action's */
+  case SCN_ACT_FAULT:
+    abort(); /* run_ns_action's, do_os_fault's */
   }
 }
 
@@ -884,6 +1139,11 @@ static void server_event(struct kern *k, const struct kern_ev *e) {
 
 static void exec_event(struct kern *k, const struct kern_ev *e) {
   struct scn_exec *x = k->exec;
+  if (k->os.hb_ms > 0 && k->events)
+    fflush(k->events); /* a killed kernel's last events stay in its file */
+  if (x->dormant)
+    return;
+  backup_ready(k); /* follows the backup's boots, so a fault need not wait */
   server_event(k, e);
   for (size_t i = 0; i < x->s->nactions && !x->dumping; i++) {
     const struct scn_action *a = &x->s->actions[i];
@@ -950,12 +1210,13 @@ static bool over(struct kern *k) {
   for (size_t i = 0; i < x->s->nexpects && x->dumping; i++)
     if (!x->dump_done[i])
       return false;
-  return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x);
+  return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x) &&
+         x->deferred == NULL;
 }
 
 static void exec_after_step(struct kern *k) {
   struct scn_exec *x = k->exec;
-  if (x == NULL || x->done)
+  if (x == NULL || x->done || x->dormant)
     return;
   report_helpers(k);
   for (size_t i = 0; i < x->nqueue; i++)
@@ -967,7 +1228,7 @@ static void exec_after_step(struct kern *k) {
 
 static bool exec_idle(struct kern *k) {
   struct scn_exec *x = k->exec;
-  if (x == NULL || x->done)
+  if (x == NULL || x->done || x->dormant)
     return false;
   if (start_apps(k) || check_failure(k))
     return true;
@@ -1031,6 +1292,8 @@ static uint64_t pick(uint64_t seed, uint64_t salt, uint64_t lo, uint64_t hi) {
 static void pick_event(struct kern *k, int line, const char *what, uint64_t v,
                        uint64_t lo, uint64_t hi) {
   char text[160];
+  if (((struct scn_exec *)k->exec)->dormant)
+    return; /* the same picks, said once by the first kernel */
   snprintf(text, sizeof text,
            "line %d: picks %" PRIu64 " from %" PRIu64 "..%" PRIu64 " for %s",
            line, v, lo, hi, what);
@@ -1107,15 +1370,24 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   k->exec = x;
   uint64_t grace =
       s->machine.grace_ns ? s->machine.grace_ns / 1000000 : EXEC_GRACE_MS;
-  if (s->machine.mode == SCN_MODE_LOCKSTEP)
+  x->dormant = k->os.role == KOS_BACKUP;
+  if (s->machine.mode == SCN_MODE_LOCKSTEP && !x->dormant)
     sched_init(k, x->seed, grace ? grace : 1);
   k->t0_ns = kern__now_ns();
   k->steps_max = EXEC_STEPS_MAX;
   k->time_max_ns = EXEC_TIME_MAX_NS;
   kern__timer_init(k, &x->at_timer, on_at_timer, NULL);
   kern__timer_init(k, &x->start_timer, on_start_timer, NULL);
-  kern__trace(k, "scenario %s, seed %llu", file, (unsigned long long)x->seed);
+  kern__timer_init(k, &x->fault_timer, on_fault_timer, NULL);
+  kern__trace(k, "scenario %s, seed %llu%s", file, (unsigned long long)x->seed,
+              k->os.role == KOS_BACKUP ? " (dormant: this OS is the backup)"
+                                       : "");
+  x->t0_ns = k->t0_ns;
+  journal_open(x, !x->dormant);
   pick_ranges(k);
+  if (x->dormant)
+    return 0;
+  journal_write(k);
   start_servers(k);
   start_apps(k); /* a scenario without servers starts its apps at time 0 */
   arm_at_timer(k);
@@ -1123,7 +1395,57 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   return 0;
 }
 
+/* The declared apps after a failover: one that was spawned is running
+ * here (it moved; its namespace group is held again if the scenario names
+ * it) or is done (it ended with its OS, or exited before); one that was
+ * not is spawned at its time, as before. */
+static void resume_apps(struct kern *k, const bool *spawned) {
+  struct scn_exec *x = k->exec;
+  for (size_t i = 0; i < x->s->napps; i++) {
+    int p = spawned[i] ? find_proc(k, x->s->apps[i].name) : -1;
+    x->app_proc[i] = spawned[i] ? (p >= 0 ? p : -2) : -1;
+    x->app_done[i] = spawned[i] && p < 0;
+    if (p >= 0) /* its group moved with it: held here from now on */
+      hold_ns(k, x->s->nservers + i, (uint32_t)p);
+  }
+}
+
+/* This kernel took over (DORMANT -> ACTIVE): the run goes on from the
+ * journal and the adopted table (the header comment). */
+static void exec_resume(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  if (x == NULL || !x->dormant)
+    return;
+  bool *spawned = xcalloc(x->s->napps + 1, sizeof *spawned);
+  x->dormant = false;
+  if (x->journal < 0) /* this kernel booted before the journal was made */
+    journal_open(x, false);
+  int r = journal_read(x, spawned);
+  kern__trace(k, "scenario: resumed after a failover%s",
+              r < 0 ? ": no journal to go on from" : "");
+  if (r < 0 || x->s->machine.mode == SCN_MODE_LOCKSTEP) {
+    free(spawned);
+    finish(k, -EPROTO,
+           r < 0 ? "the scenario cannot go on after a failover: no journal"
+                 : "a lock-step scenario cannot go on after a failover "
+                   "(machine --backup 1 runs free)");
+    return;
+  }
+  /* The trace's times go on from the run's start, never back: a backup
+   * that booted before the run started keeps its own boot. */
+  if (x->t0_ns < k->t0_ns)
+    k->t0_ns = x->t0_ns;
+  for (size_t i = 0; i < x->s->nservers; i++)
+    x->registered[i] = true; /* restarted by the failover, not started */
+  x->servers_ready = true;
+  resume_apps(k, spawned);
+  free(spawned);
+  start_apps(k);
+  arm_at_timer(k);
+}
+
 void scn_exec_ops(struct kern_ops *ops) {
+  ops->resume = exec_resume;
   ops->start = exec_start;
   ops->event = exec_event;
   ops->after_step = exec_after_step;

@@ -21,6 +21,8 @@ void scn_answers_close(struct scn_answers *a) {
   free(a->req);
   free(a->slot);
   free(a->exited);
+  free(a->actor);
+  free(a->actor_epoch);
   *a = (struct scn_answers){0};
 }
 
@@ -100,6 +102,36 @@ static void note_exit(struct scn_answers *a, const char *who) {
   snprintf(a->exited[a->nexited++], sizeof a->exited[0], "%s", who);
 }
 
+/* The index of actor name in a->actor, or -1. */
+static long actor_index(const struct scn_answers *a, const char *name) {
+  for (size_t i = 0; i < a->nactor; i++)
+    if (strcmp(a->actor[i], name) == 0)
+      return (long)i;
+  return -1;
+}
+
+/* name did something now: it was alive after a->epoch failovers. */
+static void note_actor(struct scn_answers *a, const char *name) {
+  long i = actor_index(a, name);
+  if (i < 0) {
+    if (a->nactor == a->capactor) {
+      a->capactor = a->capactor ? 2 * a->capactor : 64;
+      a->actor = xreallocarray(a->actor, a->capactor, sizeof *a->actor);
+      a->actor_epoch =
+          xreallocarray(a->actor_epoch, a->capactor, sizeof *a->actor_epoch);
+    }
+    i = (long)a->nactor++;
+    snprintf(a->actor[i], sizeof a->actor[0], "%s", name);
+  }
+  a->actor_epoch[i] = a->epoch;
+}
+
+bool scn_answers_ended(const struct scn_answers *a, const char *name,
+                       uint32_t since) {
+  long i = actor_index(a, name);
+  return a->epoch > since && i >= 0 && a->actor_epoch[i] == since;
+}
+
 static void on_send(struct scn_answers *a, const struct scn_event *e) {
   struct scn_req *r = (struct scn_req *)scn_answers_lookup(a, e->req);
   if (r != NULL) {
@@ -118,6 +150,7 @@ static void on_send(struct scn_answers *a, const struct scn_event *e) {
   snprintf(r->svc, sizeof r->svc, "%s", e->svc);
   snprintf(r->op, sizeof r->op, "%s", e->op);
   r->sent_t = e->t;
+  r->sent_epoch = a->epoch;
   r->sent_step = e->step;
   r->sent_line = e->line;
 }
@@ -170,6 +203,10 @@ void scn_answers_add(struct scn_answers *a, const struct scn_event *e) {
     note_exit(a, e->actor);
   if (e->ev == SCN_EV_HALT)
     a->halted = true;
+  if (e->ev == SCN_EV_OS_ACTIVE)
+    a->epoch++;
+  else if (e->actor[0] != '\0' && strcmp(e->actor, "kernel") != 0)
+    note_actor(a, e->actor);
   if (e->ev != SCN_EV_SEND && e->ev != SCN_EV_RECEIVE &&
       e->ev != SCN_EV_REPLY && e->ev != SCN_EV_RESULT && e->ev != SCN_EV_ERROR)
     return;
@@ -203,10 +240,13 @@ const struct scn_req *scn_answers_missing(const struct scn_answers *a,
     const struct scn_req *r = &a->req[i];
     if (need_result ? r->results > 0 : r->answered)
       continue;
-    /* Dropped with its client: a client that exited, a request its server
+    /* Dropped with its client: a client that exited or ended with its OS
+     * (Orthros), a request its server
      * answered when the halt came (the halt traces nothing after it), or
      * one of the kernel's own (the mount driver's) that the halt ended. */
-    if (scn_answers_exited(a, r->client) || (a->halted && r->answers > 0) ||
+    if (scn_answers_exited(a, r->client) ||
+        scn_answers_ended(a, r->client, r->sent_epoch) ||
+        (a->halted && r->answers > 0) ||
         (a->halted && strcmp(r->client, "kernel") == 0))
       (*dropped)++;
     else if (first == NULL)

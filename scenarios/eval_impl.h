@@ -33,4 +33,12 @@ void scn__eval_file(const struct scn_expect *x, const struct scn_facts *facts,
 void scn__eval_read(const struct scn_expect *x, const struct scn_facts *facts,
                     struct scn_verdict *v);
 
+/* Whether seen CMP want holds. */
+bool scn__compare(uint64_t seen, enum scn_cmp cmp, uint64_t want);
+
+/* failovers, ended, usable-mib (eval_os.c): Orthros. */
+void scn__os_expect_str(const struct scn_expect *x, char *buf, size_t len);
+void scn__eval_os(const struct scn_expect *x, const struct scn_trace *tr,
+                  const struct scn_facts *facts, struct scn_verdict *v);
+
 #endif

@@ -14,9 +14,11 @@
 #include "scn_impl.h"
 
 static const char *const ev_names[SCN_EV_COUNT] = {
-    "spawn",   "register", "send",   "receive", "reply", "result", "flag",
-    "prepare", "handoff",  "commit", "fail",    "fault", "detect", "restart",
-    "error",   "exit",     "action", "expect",  "halt"};
+    "spawn",   "register",  "send",     "receive",  "reply",
+    "result",  "flag",      "prepare",  "handoff",  "commit",
+    "fail",    "fault",     "detect",   "restart",  "error",
+    "exit",    "action",    "expect",   "halt",     "panic",
+    "os-dead", "os-active", "takeover", "failover", "resize"};
 
 static const char *const state_names[] = {"single", "chain", "copy"};
 static const char *const fault_kinds[] = {"crash", "panic", "hang", "refuse"};
@@ -108,9 +110,14 @@ int scn__read_opts(struct scn__parser *p, const char *stmt,
     int i = find_opt(opts, t->text);
     if (i < 0)
       return unknown_opt(p, t, stmt, opts);
-    if ((seen & (1ull << i)) && !opts[i].repeat)
+    if ((seen & (1ull << i)) && opts[i].repeat != true)
       return scn__fail(p, t->col, "option %s given twice", opts[i].name);
     seen |= 1ull << i;
+    if (opts[i].repeat == SCN__FLAG) {
+      if (opts[i].set(p, t, obj) < 0)
+        return -1;
+      continue;
+    }
     char what[64];
     snprintf(what, sizeof what, "a value for %s", opts[i].name);
     const struct scn__tok *v = scn__next(p, what);
@@ -302,14 +309,90 @@ static int m_mode(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   if (scn__read_enum(p, v, "mode", mode_names, COUNT(mode_names), &i) < 0)
     return -1;
   m->mode = (enum scn_mode)i;
+  m->mode_set = true;
   return 0;
 }
 
-static const struct scn__opt machine_opts[] = {{"--memory", m_memory, false},
-                                               {"--seed", m_seed, false},
-                                               {"--grace", m_grace, false},
-                                               {"--mode", m_mode, false},
-                                               {NULL, NULL, false}};
+/* Orthros: --backup N --heartbeat TIME --heartbeat-timeout TIME --disk SIZE */
+
+static int m_backup(struct scn__parser *p, const struct scn__tok *v,
+                    void *obj) {
+  uint64_t n;
+  if (scn__read_u64(p, v, 0, SCN_BACKUP_MAX, &n) < 0)
+    return -1;
+  ((struct scn_machine *)obj)->backup = (uint32_t)n;
+  return 0;
+}
+
+/* A heartbeat time: whole milliseconds, at most a minute. */
+static int read_hb(struct scn__parser *p, const struct scn__tok *v,
+                   const char *what, uint64_t *ns) {
+  if (scn__read_period(p, v, what, ns) < 0)
+    return -1;
+  if (*ns > SCN_HEARTBEAT_MAX_NS || *ns % 1000000 != 0)
+    return scn__fail(p, v->col, "%s is whole milliseconds, at most 60000ms",
+                     what);
+  return 0;
+}
+
+static int m_heartbeat(struct scn__parser *p, const struct scn__tok *v,
+                       void *obj) {
+  return read_hb(p, v, "a heartbeat",
+                 &((struct scn_machine *)obj)->heartbeat_ns);
+}
+
+static int m_hb_timeout(struct scn__parser *p, const struct scn__tok *v,
+                        void *obj) {
+  return read_hb(p, v, "a heartbeat timeout",
+                 &((struct scn_machine *)obj)->hb_timeout_ns);
+}
+
+static int m_disk(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_machine *m = obj;
+  if (scn__read_size(p, v, &m->disk) < 0)
+    return -1;
+  if (m->disk == 0 || m->disk > SCN_DISK_MAX || m->disk % 4096 != 0)
+    return scn__fail(p, v->col,
+                     "a disk is whole 4K blocks, at most 1G (--disk 16M)");
+  return 0;
+}
+
+static const struct scn__opt machine_opts[] = {
+    {"--memory", m_memory, false},
+    {"--seed", m_seed, false},
+    {"--grace", m_grace, false},
+    {"--mode", m_mode, false},
+    {"--backup", m_backup, false},
+    {"--heartbeat", m_heartbeat, false},
+    {"--heartbeat-timeout", m_hb_timeout, false},
+    {"--disk", m_disk, false},
+    {NULL, NULL, false}};
+
+int scn__need_backup(struct scn__parser *p, int col, const char *what) {
+  if (p->s->machine.backup > 0)
+    return 0;
+  return scn__fail(p, col,
+                   "%s needs a machine with a backup (machine --backup 1, "
+                   "on an earlier line)",
+                   what);
+}
+
+/* A machine with a backup runs free: a heartbeat is real time, and a
+ * failover happens when the backup sees the silence, which no lock-step
+ * schedule can fix (README "Orthros"). */
+static int machine_check(struct scn__parser *p, struct scn_machine *m) {
+  if ((m->heartbeat_ns || m->hb_timeout_ns) && m->backup == 0)
+    return scn__fail(p, p->eol_col,
+                     "--heartbeat and --heartbeat-timeout need --backup 1");
+  if (m->backup == 0)
+    return 0;
+  if (m->mode_set && m->mode == SCN_MODE_LOCKSTEP)
+    return scn__fail(p, p->eol_col,
+                     "a machine with a backup runs free (--mode free): a "
+                     "failover is real time");
+  m->mode = SCN_MODE_FREE;
+  return 0;
+}
 
 static int st_machine(struct scn__parser *p) {
   struct scn_machine *m = &p->s->machine;
@@ -319,7 +402,9 @@ static int st_machine(struct scn__parser *p) {
                      "is at line %d)",
                      m->pos.line);
   m->pos = here(p);
-  return scn__read_opts(p, "machine", machine_opts, m);
+  if (scn__read_opts(p, "machine", machine_opts, m) < 0)
+    return -1;
+  return machine_check(p, m);
 }
 
 /* server NAME --binary B --version N --state M --restart R --deadline T
@@ -538,7 +623,18 @@ static int ns_order(struct scn__parser *p, const struct scn_app *a, int col) {
   return 0;
 }
 
+/* --protect: the app is one of the processes chosen in advance (Orthros
+ * §2.6) that move to the backup OS; only on a machine with a backup. */
+static int a_protect(struct scn__parser *p, const struct scn__tok *t,
+                     void *obj) {
+  if (scn__need_backup(p, t->col, "--protect") < 0)
+    return -1;
+  ((struct scn_app *)obj)->protect = true;
+  return 0;
+}
+
 static const struct scn__opt app_opts[] = {
+    {"--protect", a_protect, SCN__FLAG},
     {"--binary", a_binary, false},
     {"--service", a_service, false},
     {"--count", a_count, false},

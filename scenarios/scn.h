@@ -86,6 +86,14 @@ enum scn_ev {
   SCN_EV_ACTION,
   SCN_EV_EXPECT,
   SCN_EV_HALT, /* the machine halted; status: ICAs still live */
+  /* Orthros (sim-kernel/kos.c, kfailover.c): written by the kernels of a
+   * machine with a backup OS. */
+  SCN_EV_PANIC,     /* the active kernel panics (its last event) */
+  SCN_EV_OS_DEAD,   /* a backup declares the active dead (op: how) */
+  SCN_EV_OS_ACTIVE, /* the backup is fenced in: it is the active OS now */
+  SCN_EV_TAKEOVER,  /* the dead OS's state has come over */
+  SCN_EV_FAILOVER,  /* one failover step (op: which) and its time */
+  SCN_EV_RESIZE,    /* the machine gave the kernel another ICA budget */
   SCN_EV_COUNT
 };
 
@@ -129,6 +137,19 @@ struct scn_fault {
 
 enum scn_mode { SCN_MODE_LOCKSTEP, SCN_MODE_FREE };
 
+/* Orthros (issue 14): the machine has one backup OS at a time (the
+ * machine's MACH_OS_MAX slots hold an active, a backup and a dead one). */
+#define SCN_BACKUP_MAX 1
+/* The heartbeat interval and timeout, whole milliseconds: the machine's
+ * MACH_HEARTBEAT_MS_MAX (a minute). */
+#define SCN_HEARTBEAT_MAX_NS (60000ull * 1000000)
+/* Usable-memory rows an `expect usable-mib` lists: the machine's history
+ * of booted OSes (MACH_OS_HISTORY_MAX). */
+#define SCN_USABLE_MAX 16
+/* machine --disk SIZE: the user disk the runner makes (a LevelDB), at most
+ * 1G: what a scenario writes through diskfs fits far below. */
+#define SCN_DISK_MAX (1ull << 30)
+
 /* machine ...: zero fields were not given and take the kernel's default. */
 struct scn_machine {
   uint64_t memory;   /* bytes, a multiple of SCN_BLOCK_SIZE */
@@ -136,7 +157,12 @@ struct scn_machine {
   uint64_t seed;     /* default seed; --seed on the command line wins */
   bool seed_set;
   enum scn_mode mode;
-  struct scn_pos pos; /* line 0 when the file has no machine statement */
+  bool mode_set;
+  uint32_t backup;        /* backup OSes (0 or 1): Orthros */
+  uint64_t heartbeat_ns;  /* the active's heartbeat interval, 0: default */
+  uint64_t hb_timeout_ns; /* silence that declares it dead, 0: default */
+  uint64_t disk;          /* bytes of a user disk (#S), 0: none */
+  struct scn_pos pos;     /* line 0 when the file has no machine statement */
 };
 
 enum scn_restart {
@@ -196,6 +222,7 @@ struct scn_app {
   uint64_t start_ns; /* virtual time it is spawned, default 0 */
   char args[SCN_TEXT_MAX + 1];
   struct scn_ns ns; /* default fresh */
+  bool protect;     /* --protect: it moves to the backup OS at a failover */
   struct scn_pos pos;
 };
 
@@ -224,10 +251,18 @@ enum scn_action_kind {
   SCN_ACT_HANG,
   SCN_ACT_KILL,
   SCN_ACT_RESTART,
-  SCN_ACT_BIND,   /* in target's namespace: bind src on dst */
-  SCN_ACT_MOUNT,  /* ... mount the server posted at src on dst */
-  SCN_ACT_UNMOUNT /* ... unmount src (or all, src empty) from dst */
+  SCN_ACT_BIND,    /* in target's namespace: bind src on dst */
+  SCN_ACT_MOUNT,   /* ... mount the server posted at src on dst */
+  SCN_ACT_UNMOUNT, /* ... unmount src (or all, src empty) from dst */
+  /* fault kernel panic|hang|crash (the active OS's kernel), fault backup
+   * crash (the standby's): target "kernel" or "backup", kfault the kind */
+  SCN_ACT_FAULT
 };
+
+/* Whether k is a namespace action (bind, mount, unmount: run by a helper). */
+static inline bool scn_action_is_ns(enum scn_action_kind k) {
+  return k >= SCN_ACT_BIND && k <= SCN_ACT_UNMOUNT;
+}
 
 /* Flags of bind and mount, as nsh writes them (bind(2)). */
 #define SCN_NS_FLAGS_MAX 3 /* "ac" or "bc" at most, checked */
@@ -249,6 +284,7 @@ struct scn_action {
   char dst[SCN_PATH_MAX + 1];       /* OLD */
   char flags[SCN_NS_FLAGS_MAX + 1]; /* some of a, b, c */
   char aname[SCN_PATH_MAX + 1];     /* mount --aname, or "" */
+  enum scn_fault_kind kfault;       /* fault: crash, panic or hang */
   struct scn_pos pos;
 };
 
@@ -261,7 +297,10 @@ enum scn_expect_kind {
   SCN_EXP_STATE,        /* final state of a service */
   SCN_EXP_TRACE_CONTAINS,
   SCN_EXP_TRACE_OMITS,
-  SCN_EXP_FILE /* a file read in a process's namespace at the end */
+  SCN_EXP_FILE,      /* a file read in a process's namespace at the end */
+  SCN_EXP_FAILOVERS, /* failovers (os-active events), compared with value */
+  SCN_EXP_ENDED,     /* app ended with its OS: spawned, never exited itself */
+  SCN_EXP_USABLE     /* the machine's usable memory per OS (Table 5) */
 };
 
 enum scn_file_check { SCN_FILE_EQUALS, SCN_FILE_CONTAINS, SCN_FILE_FAILS };
@@ -293,6 +332,11 @@ struct scn_expect {
   char proc[SCN_NAME_MAX + 1];
   enum scn_file_check fcheck;
   char text[SCN_TEXT_MAX + 1];
+  /* usable-mib OS MIB ...: OS number os[i] had mib[i] MiB usable as
+   * active (the machine's Table 5), for i < nusable. */
+  uint32_t usable_os[SCN_USABLE_MAX];
+  uint64_t usable_mib[SCN_USABLE_MAX];
+  unsigned nusable;
   struct scn_pos pos;
 };
 

@@ -5,23 +5,28 @@
  * are checked when the run ends.  Every name they use must be declared on
  * an earlier line (scn.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "scn_impl.h"
 
-static const char *const action_names[] = {"replace", "crash", "panic",
-                                           "hang",    "kill",  "restart",
-                                           "bind",    "mount", "unmount"};
+static const char *const action_names[] = {
+    "replace", "crash", "panic", "hang",    "kill",
+    "restart", "bind",  "mount", "unmount", "fault"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
                                            "latency",      "state",
-                                           "trace",        "file"};
+                                           "trace",        "file",
+                                           "failovers",    "ended",
+                                           "usable-mib"};
 static const char *const cmp_names[] = {"<", "<=", "==", ">=", ">"};
 static const char *const stat_names[] = {"p50", "p99", "max"};
 static const char *const trace_names[] = {"contains", "omits"};
 static const char *const file_names[] = {"equals", "contains", "fails"};
+static const char *const os_names[] = {"kernel", "backup"};
+static const char *const kfault_names[] = {"crash", "panic", "hang"};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -208,6 +213,32 @@ static int ns_args(struct scn__parser *p, struct scn_action *a) {
   }
 }
 
+/* fault kernel panic|hang|crash, fault backup crash: a fault of an OS
+ * (Orthros), on a machine with a backup (without one, the machine would
+ * end with its kernel, and a standby has nothing to serve). */
+static int fault_args(struct scn__parser *p, struct scn_action *a) {
+  const struct scn__tok *t = scn__word(p, "kernel or backup");
+  int os, kind;
+  if (t == NULL ||
+      scn__read_enum(p, t, "OS to fault", os_names, COUNT(os_names), &os) < 0)
+    return -1;
+  char what[32];
+  snprintf(what, sizeof what, "fault %s", os_names[os]);
+  if (scn__need_backup(p, t->col, what) < 0)
+    return -1;
+  snprintf(a->target, sizeof a->target, "%s", os_names[os]);
+  if ((t = scn__word(p, "panic, hang or crash")) == NULL ||
+      scn__read_enum(p, t, "kernel fault", kfault_names, COUNT(kfault_names),
+                     &kind) < 0)
+    return -1;
+  a->kfault = (enum scn_fault_kind)kind; /* same order as the enum's */
+  if (os == 1 && a->kfault != SCN_FAULT_CRASH)
+    return scn__fail(p, t->col,
+                     "a backup on standby can only crash (it serves no "
+                     "call to panic or hang in)");
+  return scn__end(p);
+}
+
 /* The action after "at TIME" or "on TRIGGER:"; a->when is already set. */
 static int action(struct scn__parser *p, struct scn_action *a) {
   const struct scn__tok *t = scn__word(p, "an action");
@@ -216,9 +247,10 @@ static int action(struct scn__parser *p, struct scn_action *a) {
       scn__read_enum(p, t, "action", action_names, COUNT(action_names), &k) < 0)
     return -1;
   a->kind = (enum scn_action_kind)k;
-  int r = a->kind == SCN_ACT_REPLACE ? replace_args(p, a)
-          : a->kind >= SCN_ACT_BIND  ? ns_args(p, a)
-                                     : target(p, a);
+  int r = a->kind == SCN_ACT_REPLACE  ? replace_args(p, a)
+          : a->kind == SCN_ACT_FAULT  ? fault_args(p, a)
+          : scn_action_is_ns(a->kind) ? ns_args(p, a)
+                                      : target(p, a);
   if (r < 0)
     return -1;
   a->pos = (struct scn_pos){p->line, p->tok[0].col};
@@ -437,6 +469,46 @@ static int exp_file(struct scn__parser *p, struct scn_expect *e) {
   return scn__count_helper(p, e->pos.col);
 }
 
+/* failovers CMP N */
+static int exp_failovers(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t;
+  if (read_cmp(p, e) < 0 || (t = scn__word(p, "a count")) == NULL ||
+      scn__read_u64(p, t, 0, UINT32_MAX, &e->value) < 0)
+    return -1;
+  return scn__end(p);
+}
+
+/* ended APP: an app that is not protected ends with its OS. */
+static int exp_ended(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t = scn__word(p, "an app");
+  if (t == NULL || scn__read_name(p, t, e->app) < 0 ||
+      scn__need_app(p, t->col, e->app) < 0)
+    return -1;
+  return scn__end(p);
+}
+
+/* usable-mib OS MIB [OS MIB ...]: OS numbers from 1, MiB as the machine's
+ * Table 5 says (its ACTIVE_USABLE_MIB). */
+static int exp_usable(struct scn__parser *p, struct scn_expect *e) {
+  uint64_t os;
+  while (p->ti < p->ntok) {
+    const struct scn__tok *t = scn__word(p, "an OS number");
+    if (t == NULL || scn__read_u64(p, t, 1, UINT32_MAX, &os) < 0)
+      return -1;
+    if (e->nusable == SCN_USABLE_MAX)
+      return scn__fail(p, t->col, "more than %d OSes in one usable-mib",
+                       SCN_USABLE_MAX);
+    e->usable_os[e->nusable] = (uint32_t)os;
+    if ((t = scn__word(p, "its usable MiB")) == NULL ||
+        scn__read_u64(p, t, 0, UINT32_MAX, &e->usable_mib[e->nusable]) < 0)
+      return -1;
+    e->nusable++;
+  }
+  if (e->nusable == 0)
+    return scn__fail(p, p->eol_col, "expected an OS number and its MiB");
+  return 0;
+}
+
 /* expect KIND ... */
 int scn__st_expect(struct scn__parser *p) {
   struct scn_expect e = {.pos = {p->line, p->tok[0].col}};
@@ -445,7 +517,13 @@ int scn__st_expect(struct scn__parser *p) {
   if (t == NULL || scn__read_enum(p, t, "expectation", expect_names,
                                   COUNT(expect_names), &k) < 0)
     return -1;
-  e.kind = (enum scn_expect_kind)k;
+  /* "trace" is two kinds (contains, omits): the names after it are one
+   * kind further on. */
+  e.kind = (enum scn_expect_kind)(k > SCN_EXP_TRACE_CONTAINS ? k + 1 : k);
+  char what[SCN_TEXT_MAX + 8];
+  snprintf(what, sizeof what, "expect %s", t->text);
+  if (e.kind > SCN_EXP_FILE && scn__need_backup(p, t->col, what) < 0)
+    return -1;
   switch (e.kind) {
   case SCN_EXP_ERRORS:
     r = exp_errors(p, &e);
@@ -459,8 +537,17 @@ int scn__st_expect(struct scn__parser *p) {
   case SCN_EXP_TRACE_CONTAINS:
     r = exp_trace(p, &e);
     break;
-  case SCN_EXP_TRACE_OMITS: /* the name at its index is "file" */
+  case SCN_EXP_FILE:
     r = exp_file(p, &e);
+    break;
+  case SCN_EXP_FAILOVERS:
+    r = exp_failovers(p, &e);
+    break;
+  case SCN_EXP_ENDED:
+    r = exp_ended(p, &e);
+    break;
+  case SCN_EXP_USABLE:
+    r = exp_usable(p, &e);
     break;
   default:
     r = scn__end(p);

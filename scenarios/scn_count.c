@@ -89,7 +89,7 @@ int scn__count_app(struct scn__parser *p, int col) {
 
 int scn__count_action(struct scn__parser *p, const struct scn_action *a) {
   char base[SCN_INST_MAX + 1];
-  if (a->kind >= SCN_ACT_BIND) /* run by a helper, counted as such */
+  if (scn_action_is_ns(a->kind)) /* run by a helper, counted as such */
     return scn__count_helper(p, a->pos.col);
   scn__base_name(a->target, base);
   int i = server_index(p->s, base);

@@ -104,6 +104,11 @@ void scn_expect_str(const struct scn_expect *x, char *buf, size_t len) {
              scn_ev_name(p->ev), p->actor[0] ? " " : "", p->actor,
              p->text[0] ? " \"" : "", p->text, p->text[0] ? "\"" : "");
     return;
+  case SCN_EXP_FAILOVERS:
+  case SCN_EXP_ENDED:
+  case SCN_EXP_USABLE:
+    scn__os_expect_str(x, buf, len);
+    return;
   case SCN_EXP_FILE: {
     char text[2 * SCN_TEXT_MAX + 1];
     escaped(x->text, text, sizeof text);
@@ -164,7 +169,7 @@ bool scn__instance_of(const char *inst, const char *name) {
   return strspn(inst + n + 1, "0123456789") == strlen(inst + n + 1);
 }
 
-static bool compare(uint64_t seen, enum scn_cmp cmp, uint64_t want) {
+bool scn__compare(uint64_t seen, enum scn_cmp cmp, uint64_t want) {
   switch (cmp) {
   case SCN_LT:
     return seen < want;
@@ -259,7 +264,7 @@ static void eval_errors(const struct scn_expect *x, const struct scn_answers *a,
     if (n++ == 0)
       first = r;
   }
-  bool holds = compare(n, x->cmp, x->value);
+  bool holds = scn__compare(n, x->cmp, x->value);
   if (first != NULL)
     scn__fmt(more, sizeof more,
              "; the first: request %" PRIu64 " answered %" PRId64 "%s%s",
@@ -293,7 +298,7 @@ static const struct scn_req *first_over(const struct scn_expect *x,
   for (size_t i = 0; i < a->n; i++) {
     const struct scn_req *r = &a->req[i];
     if (in_scope(x, r) && r->answered &&
-        !compare(r->answer_t - r->sent_t, x->cmp, x->value))
+        !scn__compare(r->answer_t - r->sent_t, x->cmp, x->value))
       return r;
   }
   return NULL;
@@ -323,7 +328,7 @@ static void eval_latency(const struct scn_expect *x,
              "; the first over the bound: request %" PRIu64 " took %s, sent%s",
              r->id, rt, scn__where(r->sent_step, r->sent_line, at, sizeof at));
   }
-  scn__verdict(v, x, compare(seen, x->cmp, x->value),
+  scn__verdict(v, x, scn__compare(seen, x->cmp, x->value),
                "%s is %s over %zu answered request%s%s", stat_names[x->stat], t,
                n, scn__s(n), more);
 }
@@ -409,6 +414,11 @@ void scn_eval_one(const struct scn *s, const struct scn_expect *x,
     break;
   case SCN_EXP_FILE:
     scn__eval_read(x, facts, out);
+    break;
+  case SCN_EXP_FAILOVERS:
+  case SCN_EXP_ENDED:
+  case SCN_EXP_USABLE:
+    scn__eval_os(x, tr, facts, out);
     break;
   default:
     abort(); /* the parser gives no other kind */

@@ -36,7 +36,8 @@ struct scn_req {
   uint64_t answer_t; /* of its first result, else of its first error */
   uint64_t answer_step;
   int answer_line;
-  int64_t status; /* of that answer (an absent status is 0) */
+  int64_t status;      /* of that answer (an absent status is 0) */
+  uint32_t sent_epoch; /* failovers before its send (Orthros) */
 };
 
 /* The exactly-one-answer checker (issue 3's invariant).  For every request
@@ -62,6 +63,14 @@ struct scn_answers {
   char (*exited)[SCN_INST_MAX + 1]; /* actors that exited */
   size_t nexited, capexited;
   bool halted; /* the trace has its halt event */
+  /* Orthros: failovers so far (os-active events), and each actor with the
+   * number of failovers before its last event.  An unprotected client
+   * ends with its OS, and no kernel traces its end: its requests sent
+   * before a failover that it never appears after are dropped with it. */
+  uint32_t epoch;
+  char (*actor)[SCN_INST_MAX + 1];
+  uint32_t *actor_epoch;
+  size_t nactor, capactor;
 };
 
 void scn_answers_init(struct scn_answers *a);
@@ -75,6 +84,10 @@ const struct scn_req *scn_answers_lookup(const struct scn_answers *a,
 void scn_answers_each(const struct scn_answers *a,
                       void (*fn)(const struct scn_req *r, void *arg),
                       void *arg);
+/* Whether process name ended with its OS: a failover came after its last
+ * event (so its open requests are dropped). */
+bool scn_answers_ended(const struct scn_answers *a, const char *name,
+                       uint32_t since);
 /* Whether process name exited (so its open requests are dropped). */
 bool scn_answers_exited(const struct scn_answers *a, const char *name);
 /* The first request sent (in trace order) that got no answer although its
@@ -95,6 +108,14 @@ struct scn_facts {
                            contents, sorted key=value lines; NULL: none */
   const char *scn_dir;  /* "state S equals FILE" is relative to it; NULL:
                            the current directory */
+  /* The machine's Table 5 (Orthros), asked before the halt: OS number
+   * usable_os[i] had usable_mib[i] MiB as the active, i < nusable; a row
+   * of an OS that was never active is left out.  usable_error: why the
+   * machine could not be asked, or NULL. */
+  uint32_t usable_os[SCN_USABLE_MAX];
+  uint64_t usable_mib[SCN_USABLE_MAX];
+  unsigned nusable;
+  const char *usable_error;
 };
 
 struct scn_verdict {

@@ -94,11 +94,14 @@ int scn__read_enum(struct scn__parser *p, const struct scn__tok *t,
                    const char *what, const char *const *names, int n, int *out);
 
 /* An option of a statement: "--name value".  set reads the value token
- * into obj (the statement's struct).  repeat: may be given more than once. */
+ * into obj (the statement's struct).  repeat: true, may be given more than
+ * once; SCN__FLAG, once and without a value ("--protect": set gets the
+ * option's own token). */
+#define SCN__FLAG 2
 struct scn__opt {
   const char *name;
   int (*set)(struct scn__parser *p, const struct scn__tok *v, void *obj);
-  bool repeat;
+  int repeat;
 };
 
 /* Reads options up to the end of the line; opts ends with a NULL name.
@@ -122,6 +125,11 @@ int scn__need_app(struct scn__parser *p, int col, const char *name);
  * star. */
 int scn__need_process(struct scn__parser *p, int col, const char *inst,
                       bool kernel, bool star);
+
+/* Orthros: what names an OS's backup (--protect, fault, an expectation)
+ * needs `machine --backup 1` on an earlier line; fails at col naming it
+ * ("--protect", "fault kernel" ...) unless the machine has one. */
+int scn__need_backup(struct scn__parser *p, int col, const char *what);
 
 /* Counting (scn_count.c): each is called once the statement is in the
  * tree, and fails at col when the run would need more servers or

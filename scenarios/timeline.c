@@ -49,9 +49,16 @@ static enum cls classify(enum scn_ev ev) {
     return C_FAIL;
   case SCN_EV_FAULT:
   case SCN_EV_ERROR:
+  case SCN_EV_PANIC:
     return C_FAULT;
   case SCN_EV_DETECT:
+  case SCN_EV_OS_DEAD:
     return C_DETECT;
+  case SCN_EV_OS_ACTIVE:
+  case SCN_EV_TAKEOVER:
+  case SCN_EV_FAILOVER:
+  case SCN_EV_RESIZE:
+    return C_REPL;
   case SCN_EV_ACTION:
   case SCN_EV_EXPECT:
     return C_SCN;

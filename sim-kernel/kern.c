@@ -1174,6 +1174,10 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       return 1;
   signal(SIGPIPE, SIG_IGN);
   k.os.id = os_id;
+  /* Request numbers (the trace's req) are unique across the OSes of a
+   * machine: the Nth starts at (N-1) << 40, so that a request adopted
+   * from a dead OS keeps its number and no new one takes it. */
+  k.req_seqno = (uint64_t)(os_id - 1) << 40;
   if (kos_init(&k, role, hb_ms, hb_timeout_ms, 5) < 0) {
     fprintf(stderr, "uksim kernel: --role active or backup, not %s\n", role);
     return 2;

@@ -349,6 +349,9 @@ struct kern_ops {
   void (*limit)(struct kern *k, const char *what); /* a run limit hit */
   void (*poll)(struct kern *k); /* free-running: after each call, exit */
   void (*wait)(struct kern *k, uint64_t id); /* answer ScenarioWait id */
+  /* A backup took over (kos.c, after kern__failover): this kernel is the
+   * active one and the scenario goes on here. */
+  void (*resume)(struct kern *k);
 };
 /* The executor's hooks, each a no-op while no scenario runs. */
 void kern__exec_after_step(struct kern *k);
@@ -533,6 +536,9 @@ bool kos_msg(struct kern *k, Uksim__Ctl *c, int fd);
 /* The panic path: a PANIC notice to the backup, then this kernel stops
  * (exit KERN_PANIC_STATUS); never returns. */
 _Noreturn void kern_panic(struct kern *k, const char *why);
+/* The hang path: the kernel loop stops for good (no heartbeat, no
+ * answer), as `uksim fault kernel hang` and a scenario's fault action. */
+_Noreturn void kern_hang(struct kern *k);
 /* The machine's duplicate of process p's connection (ConnHold), and its
  * end (ConnDrop). */
 void kos_conn_hold(struct kern *k, uint32_t p, int sock);

@@ -334,6 +334,8 @@ static void takeover_check(struct kern *k) {
                                    .status = (int)o->adopt_conns,
                                    .text = text});
   kern__failover(k);
+  if (k->exec && k->ops->resume)
+    k->ops->resume(k); /* the scenario goes on here (cli/scn_exec.c) */
   if (k->events)
     fflush(k->events);
 }
@@ -398,7 +400,7 @@ _Noreturn void kern_panic(struct kern *k, const char *why) {
 
 /* The loop stops for good: no heartbeat, no answer.  SIGTERM is the
  * default again, so that the machine's end (PDEATHSIG) still ends us. */
-static _Noreturn void hang(struct kern *k) {
+_Noreturn void kern_hang(struct kern *k) {
   kern__trace(k, "hang: the kernel loop stops");
   if (k->events)
     fflush(k->events);
@@ -413,7 +415,7 @@ static void on_fault(struct kern *k, const Uksim__Fault *f) {
   if (f->kind == UKSIM__FAULT__KIND__PANIC)
     kern_panic(k, "injected (uksim fault)");
   if (f->kind == UKSIM__FAULT__KIND__HANG)
-    hang(k);
+    kern_hang(k);
 }
 
 /* The machine re-partitioned (failover step 5): this kernel's ICA budget
@@ -459,9 +461,25 @@ void kos_publish(struct kern *k) {
   kern__trace(k, "published %u protected processes", n);
 }
 
+/* A process of a dead OS exited (the machine reaped it).  One this kernel
+ * adopted (its slot, with its pid) is traced as its exit, as a child's
+ * is: it ran here last. */
 static void orphan_exit(struct kern *k, const Uksim__OrphanExit *e) {
   kern__trace(k, "os %u's process %d (pid %d) exited: status %d, signal %d",
               e->os, e->proc, e->pid, e->exit_status, e->term_signal);
+  if (e->proc < 0 || e->proc >= UK_PROC_MAX || e->pid <= 0 ||
+      k->kd->proc[e->proc].pid != e->pid || k->halting)
+    return;
+  char why[48];
+  snprintf(why, sizeof why, e->term_signal ? "signal %d" : "status %d",
+           e->term_signal ? e->term_signal : e->exit_status);
+  kern__event(k,
+              &(struct kern_ev){.ev = "exit",
+                                .actor = k->kd->proc[e->proc].name,
+                                .status = e->term_signal ? 0 : e->exit_status,
+                                .text = why});
+  if (!k->lockstep)
+    kern__exec_poll(k); /* the scenario may be over */
 }
 
 /* The machine link -------------------------------------------------------- */

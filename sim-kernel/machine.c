@@ -1397,13 +1397,14 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
   else
     snprintf(a->trace_file, sizeof a->trace_file, "%s.os%u", M.o.trace_file,
              os->id);
-  bool first = os->id == 1; /* a scenario runs on the 1st OS only */
+  /* Every OS boots with the scenario: a backup's executor is dormant
+   * until its kernel takes over, then goes on (cli/scn_exec.c). */
   char *v[] = {exe, "kernel", "--os-id", a->id, "--role",
                os->role == OS_ACTIVE ? "active" : "backup", "--heartbeat-ms",
                a->hb, "--heartbeat-timeout-ms", a->hbt, "--budget", a->budget,
                "--trace", a->trace, "--trace-file", a->trace_file, "--scenario",
-               first ? M.o.scenario : "", "--seed", first ? M.o.seed : "",
-               "--dump-dir", first ? M.o.dump_dir : "", "--poll-us", a->poll,
+               M.o.scenario, "--seed", M.o.seed, "--dump-dir", M.o.dump_dir,
+               "--poll-us", a->poll,
                /* a backup opens the disk only when it takes over */
                "--disk", M.o.disk, "--disk-size", M.o.disk_size, "--sync-ms",
                M.o.sync_ms, "--cache-mib", M.o.cache_mib, "--cache-migrate",

@@ -57,12 +57,13 @@ static const char head[] = "server kvs\n"
 
 static struct scn_verdict v[8];
 
-/* Evaluates the expectation lines exp over trace; the number failed. */
-static int eval_facts(const char *exp, const char *trace,
+/* Evaluates the expectation lines exp, after the declarations hd, over
+ * trace; the number failed. */
+static int eval_after(const char *hd, const char *exp, const char *trace,
                       const struct scn_facts *facts) {
   char src[2048];
   struct scn_err err = {0};
-  snprintf(src, sizeof src, "%s%s", head, exp);
+  snprintf(src, sizeof src, "%s%s", hd, exp);
   struct scn *s = scn_parse("t.scn", src, strlen(src), &err);
   cr_assert_not_null(s, "%s", err.text);
   cr_assert_leq(s->nexpects, 8);
@@ -72,6 +73,11 @@ static int eval_facts(const char *exp, const char *trace,
   scn_trace_free(tr);
   scn_free(s);
   return failed;
+}
+
+static int eval_facts(const char *exp, const char *trace,
+                      const struct scn_facts *facts) {
+  return eval_after(head, exp, trace, facts);
 }
 
 static int eval(const char *exp, const char *trace) {
@@ -449,4 +455,107 @@ Test(scn_eval, a_server_s_negative_status_is_not_an_error) {
               "\"result\",\"actor\":\"ap1\",\"req\":9,"
               "\"status\":-2"));
   HOLDS(0, "0 error answers among 1 request");
+}
+
+/* Orthros (issue 14): failovers, ended, usable-mib, and the answers of a
+ * client that ended with its OS.  The trace: ap1 (protected) sends req 1
+ * and ap2 (not protected) req 2 on OS 1; OS 2 takes over (os-active);
+ * req 1 is answered there (ap1 moved), req 2 never (ap2 ended with OS 1),
+ * ap1 exits. */
+
+static const char os_head[] = "machine --backup 1\n"
+                              "server kvs\n"
+                              "app ap1 --service kvs --protect\n"
+                              "app ap2 --service kvs\n";
+
+#define FAILOVER                                                               \
+  EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"ap1\"")                  \
+  EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"ap2\"")                  \
+  EV(2, 1000,                                                                  \
+     "\"send\",\"actor\":\"ap1\",\"peer\":\"kvs\",\"svc\":\"kvs\","            \
+     "\"req\":1,\"op\":\"kvs.put\"")                                           \
+  EV(3, 2000,                                                                  \
+     "\"send\",\"actor\":\"ap2\",\"peer\":\"kvs\",\"svc\":\"kvs\","            \
+     "\"req\":2,\"op\":\"kvs.put\"")                                           \
+  EV(4, 3000, "\"panic\",\"actor\":\"kernel\",\"text\":\"x\"")                 \
+  EV(5, 9000, "\"os-dead\",\"actor\":\"os2\",\"peer\":\"os1\"")                \
+  EV(6, 9000, "\"os-active\",\"actor\":\"kernel\",\"text\":\"os 2\"")          \
+  EV(7, 9500, "\"failover\",\"actor\":\"kernel\",\"op\":\"processes\"")        \
+  EV(8, 9600, "\"receive\",\"actor\":\"kvs.2\",\"peer\":\"ap1\",\"req\":1")    \
+  EV(9, 9700, "\"reply\",\"actor\":\"kvs.2\",\"peer\":\"ap1\",\"req\":1")      \
+  EV(10, 9800, "\"result\",\"actor\":\"ap1\",\"req\":1")
+
+static const char os_trace[] = FAILOVER EXIT_OK("ap1", 11) HALT(0);
+
+static int eval_os(const char *exp, const char *trace,
+                   const struct scn_facts *facts) {
+  return eval_after(os_head, exp, trace, facts);
+}
+
+Test(scn_eval, failovers_count_os_active_events) {
+  cr_assert_eq(eval_os("expect failovers == 1\nexpect failovers < 1\n",
+                       os_trace, &(struct scn_facts){0}),
+               1);
+  cr_expect(v[0].holds);
+  cr_expect_str_eq(v[0].text,
+                   "failovers == 1: 1 failover, the first at step 6, line 7");
+  cr_expect(!v[1].holds);
+  static const char none[] = SENDS HALT(0);
+  cr_assert_eq(eval_os("expect failovers == 0\n", none, &(struct scn_facts){0}),
+               0);
+  cr_expect_str_eq(v[0].text, "failovers == 0: 0 failovers");
+}
+
+Test(scn_eval, ended_is_a_spawn_a_failover_and_no_exit) {
+  cr_assert_eq(eval_os("expect ended ap2\nexpect ended ap1\n", os_trace,
+                       &(struct scn_facts){0}),
+               1);
+  cr_expect(v[0].holds, "%s", v[0].text);
+  cr_expect_str_eq(v[0].text, "ended ap2: ap2 ended with its OS, at the "
+                              "failover at step 6, line 7");
+  cr_expect(!v[1].holds);
+  cr_expect_str_eq(v[1].text, "ended ap1: ap1 exited by itself (status 0) at "
+                              "step 11, line 12");
+  static const char none[] = EV(1, 0,
+                                "\"spawn\",\"actor\":\"kernel\","
+                                "\"peer\":\"ap2\"") HALT(0);
+  eval_os("expect ended ap2\n", none, &(struct scn_facts){0});
+  cr_expect_str_eq(v[0].text, "ended ap2: no failover after ap2 started");
+  eval_os("expect ended ap2\n", HALT(0), &(struct scn_facts){0});
+  cr_expect_str_eq(v[0].text, "ended ap2: ap2 never started");
+}
+
+Test(scn_eval, a_client_that_ended_with_its_os_drops_its_requests) {
+  cr_assert_eq(eval_os("expect exactly-one-answer\nexpect all-answered\n",
+                       os_trace, &(struct scn_facts){0}),
+               0, "%s / %s", v[0].text, v[1].text);
+  /* ap2 seen after the failover: it moved, and its request is missing. */
+  static const char moved[] =
+      FAILOVER EV(11, 9900,
+                  "\"send\",\"actor\":\"ap2\",\"peer\":\"kvs\",\"svc\":\"kvs\","
+                  "\"req\":3,\"op\":\"kvs.get\"") HALT(0);
+  cr_assert_eq(eval_os("expect all-answered\n", moved, &(struct scn_facts){0}),
+               1);
+  cr_expect(strstr(v[0].text, "request 2 (kvs.put from ap2)") != NULL, "%s",
+            v[0].text);
+}
+
+Test(scn_eval, usable_mib_compares_the_machine_s_table) {
+  struct scn_facts f = {
+      .usable_os = {1, 2, 3}, .usable_mib = {4096, 3712, 3712}, .nusable = 3};
+  cr_assert_eq(eval_os("expect usable-mib 1 4096 3 3712\n"
+                       "expect usable-mib 2 4096\n"
+                       "expect usable-mib 4 3712\n",
+                       os_trace, &f),
+               2);
+  cr_expect(v[0].holds);
+  cr_expect_str_eq(v[0].text, "usable-mib 1 4096 3 3712: the machine says 1 "
+                              "4096 2 3712 3 3712");
+  cr_expect(!v[1].holds);
+  cr_expect(!v[2].holds, "an OS never active has no row");
+  f.usable_error = "the machine went away";
+  eval_os("expect usable-mib 1 4096\n", os_trace, &f);
+  cr_expect(!v[0].holds);
+  cr_expect_str_eq(v[0].text, "usable-mib 1 4096: the machine could not say: "
+                              "the machine went away");
 }

@@ -489,7 +489,8 @@ Test(scn, error_enums) {
           "'sometimes'");
   refused(SRV "at 1s explode kvs\n", "t.scn:2:7: unknown action 'explode' "
                                      "(replace, crash, panic, hang, kill, "
-                                     "restart, bind, mount, unmount)");
+                                     "restart, bind, mount, unmount, "
+                                     "fault)");
   refused(SRV "on time 5: crash kvs\n",
           "t.scn:2:4: unknown trigger 'time' (request, event)");
   refused(SRV "on event boom kvs: crash kvs\n",
@@ -498,7 +499,7 @@ Test(scn, error_enums) {
   refused("expect everything\n",
           "t.scn:1:8: unknown expectation 'everything' (all-answered, "
           "exactly-one-answer, no-leaks, errors, latency, state, trace, "
-          "file)");
+          "file, failovers, ended, usable-mib)");
   refused("expect errors =< 1\n", "t.scn:1:15: unknown comparison '=<' (<, "
                                   "<=, ==, >=, >)");
   refused("expect latency p90 < 1s\n",
@@ -1019,4 +1020,101 @@ Test(scn, mutated_scenarios_never_crash) {
           alphabet[next(&x) % (sizeof alphabet - 1)];
     parse_or_refuse(buf, sizeof good - 1);
   }
+}
+
+/* Orthros (issue 14): the machine's backup, protected apps, OS faults and
+ * their expectations. */
+
+#define OS "machine --backup 1 --heartbeat 10ms --heartbeat-timeout 200ms\n"
+
+Test(scn, orthros_machine_apps_faults_and_expectations) {
+  struct scn *s = parse(OS "server kvs\n"
+                           "app a --protect --count 5\n"
+                           "app b\n"
+                           "at 1s fault kernel panic\n"
+                           "on request 3 to kvs: fault kernel hang\n"
+                           "at 2s fault backup crash\n"
+                           "expect failovers >= 2\n"
+                           "expect ended b\n"
+                           "expect usable-mib 1 4096 2 3712\n");
+  cr_assert_eq(s->machine.backup, 1);
+  cr_assert_eq(s->machine.heartbeat_ns, 10000000ull);
+  cr_assert_eq(s->machine.hb_timeout_ns, 200000000ull);
+  cr_assert_eq(s->machine.mode, SCN_MODE_FREE, "a backup runs free");
+  cr_assert(s->apps[0].protect);
+  cr_assert_eq(s->apps[0].count, 5);
+  cr_assert(!s->apps[1].protect);
+  cr_assert_eq(s->actions[0].kind, SCN_ACT_FAULT);
+  cr_assert_str_eq(s->actions[0].target, "kernel");
+  cr_assert_eq(s->actions[0].kfault, SCN_FAULT_PANIC);
+  cr_assert_eq(s->actions[1].kfault, SCN_FAULT_HANG);
+  cr_assert_eq(s->actions[1].when.kind, SCN_TRIG_REQUEST);
+  cr_assert_str_eq(s->actions[2].target, "backup");
+  cr_assert_eq(s->actions[2].kfault, SCN_FAULT_CRASH);
+  cr_assert_str_eq(scn_action_name(SCN_ACT_FAULT), "fault");
+  cr_assert_eq(s->expects[0].kind, SCN_EXP_FAILOVERS);
+  cr_assert_eq(s->expects[0].cmp, SCN_GE);
+  cr_assert_eq(s->expects[0].value, 2);
+  cr_assert_eq(s->expects[1].kind, SCN_EXP_ENDED);
+  cr_assert_str_eq(s->expects[1].app, "b");
+  cr_assert_eq(s->expects[2].kind, SCN_EXP_USABLE);
+  cr_assert_eq(s->expects[2].nusable, 2);
+  cr_assert_eq(s->expects[2].usable_os[1], 2);
+  cr_assert_eq(s->expects[2].usable_mib[1], 3712);
+  scn_free(s);
+  s = parse("machine --backup 1 --disk 16M\n");
+  cr_assert_eq(s->machine.disk, 16ull << 20);
+  cr_assert_eq(s->machine.heartbeat_ns, 0, "the machine's default");
+  scn_free(s);
+}
+
+Test(scn, error_orthros) {
+  refused("machine --backup 2\n", "t.scn:1:18: 2 is out of range (0 to 1)");
+  refused("machine --heartbeat 10ms\n",
+          "t.scn:1:25: --heartbeat and --heartbeat-timeout need --backup 1");
+  refused("machine --backup 1 --mode lockstep\n",
+          "t.scn:1:35: a machine with a backup runs free (--mode free): a "
+          "failover is real time");
+  refused("machine --backup 1 --heartbeat 1500us\n",
+          "t.scn:1:32: a heartbeat is whole milliseconds, at most 60000ms");
+  refused("machine --backup 1 --heartbeat-timeout 61s\n",
+          "t.scn:1:40: a heartbeat timeout is whole milliseconds, at most "
+          "60000ms");
+  refused("machine --backup 1 --disk 100\n",
+          "t.scn:1:27: a disk is whole 4K blocks, at most 1G (--disk 16M)");
+  refused("machine --backup 1 --disk 2G\n",
+          "t.scn:1:27: a disk is whole 4K blocks, at most 1G (--disk 16M)");
+  refused(SRV "app a --protect\n",
+          "t.scn:2:7: --protect needs a machine with a backup (machine "
+          "--backup 1, on an earlier line)");
+  refused(OS SRV "app a --protect --protect\n",
+          "t.scn:3:17: option --protect given twice");
+  refused(OS SRV "app a --protect yes\n",
+          "t.scn:3:17: unexpected 'yes' (options of app start with --)");
+  refused(SRV "at 1s fault kernel panic\n",
+          "t.scn:2:13: fault kernel needs a machine with a backup (machine "
+          "--backup 1, on an earlier line)");
+  refused(OS "at 1s fault kernel explode\n",
+          "t.scn:2:20: unknown kernel fault 'explode' (crash, panic, hang)");
+  refused(OS "at 1s fault backup panic\n",
+          "t.scn:2:20: a backup on standby can only crash (it serves no call "
+          "to panic or hang in)");
+  refused(OS "at 1s fault nothing crash\n",
+          "t.scn:2:13: unknown OS to fault 'nothing' (kernel, backup)");
+  refused(OS "at 1s fault kernel\n",
+          "t.scn:2:19: missing panic, hang or crash at end of line");
+  refused(OS "at 1s fault kernel hang now\n", "t.scn:2:25: unexpected 'now'");
+  refused("expect failovers == 1\n",
+          "t.scn:1:8: expect failovers needs a machine with a backup (machine "
+          "--backup 1, on an earlier line)");
+  refused(OS "expect failovers 1\n",
+          "t.scn:2:18: unknown comparison '1' (<, <=, ==, >=, >)");
+  refused(OS "expect ended x\n", "t.scn:2:14: no app 'x' declared before this "
+                                 "line");
+  refused(OS "expect usable-mib\n",
+          "t.scn:2:18: expected an OS number and its MiB");
+  refused(OS "expect usable-mib 1\n",
+          "t.scn:2:20: missing its usable MiB at end of line");
+  refused(OS "expect usable-mib 0 4096\n",
+          "t.scn:2:19: 0 is out of range (1 to 4294967295)");
 }

@@ -1,0 +1,58 @@
+#!/bin/sh
+# The Orthros scenarios (scenarios/orthros-*.scn, issue 14): each one, run
+# once with its own seed, holds every expectation (exit 0).  They run free
+# (a failover is real time), so unlike run_scenarios.sh no hash is
+# compared: their expectations are exact instead (answers, files, counts,
+# the machine's usable-memory table).  A copy that expects what did not
+# happen fails (exit 1): a failover count, a protected app that "ended",
+# a usable-memory row.  Nothing is left in TMPDIR (the OSes' traces, the
+# executor's journal, the machine's disk).  Under valgrind the runs skip:
+# the kernels would run tens of times slower and fail over by themselves.
+# Usage: orthros.sh UKSIM SCENARIO_DIR
+set -u
+. "$(dirname "$0")/../skip.sh"
+[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "real-time failover under valgrind"
+uksim=$1 src=$2
+dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-orthros.XXXXXX") && mkdir "$dir/tmp" ||
+  { echo "FAIL: no temporary directory"; exit 1; }
+trap 'rm -rf "$dir"' EXIT
+export TMPDIR="$dir/tmp"
+fail=0
+n=0
+for f in "$src"/orthros-*.scn; do
+  name=$(basename "$f" .scn)
+  n=$((n + 1))
+  if "$uksim" run --quiet "$f" >"$dir/$name.out" 2>&1; then
+    echo "ok   $name: $(tail -1 "$dir/$name.out")"
+  else
+    echo "FAIL $name:"
+    cat "$dir/$name.out"
+    fail=1
+  fi
+done
+[ "$n" -ge 11 ] || { echo "FAIL only $n Orthros scenarios shipped"; fail=1; }
+
+# must_fail TEXT LINE: a copy of orthros-panic-syscall.scn with LINE added
+# fails, and its verdicts say TEXT.
+must_fail() {
+  cp "$src/orthros-panic-syscall.scn" "$dir/bad.scn"
+  echo "$2" >>"$dir/bad.scn"
+  if "$uksim" run --quiet "$dir/bad.scn" >"$dir/bad.out" 2>&1; then
+    echo "FAIL '$2' held"
+    fail=1
+  elif ! grep -q "FAIL $1" "$dir/bad.out"; then
+    echo "FAIL '$2' did not fail as expected:"
+    cat "$dir/bad.out"
+    fail=1
+  else
+    echo "ok   '$2' fails: $(grep "FAIL $1" "$dir/bad.out")"
+  fi
+}
+must_fail "failovers == 2: 1 failover" "expect failovers == 2"
+must_fail "ended load: load exited by itself" "expect ended load"
+must_fail "usable-mib 1 4096 2 4096: the machine says 1 4096 2 3712" \
+  "expect usable-mib 1 4096 2 4096"
+
+left=$(ls -A "$dir/tmp")
+[ -z "$left" ] || { echo "FAIL left in TMPDIR: $left"; fail=1; }
+exit $fail
