@@ -29,8 +29,9 @@
  * and writes the same to FILE (--result: written whole, then renamed into
  * place, so a reader never sees half).  M, the most threads inside a call
  * at one time, shows the threads did contend for the connection.  Exits 0
- * when every thread's calls were counted exactly once, 1 otherwise, 2 on
- * bad usage. */
+ * when every thread's calls were counted exactly once, 1 otherwise (also
+ * when no call finished for MTLOAD_STALL_S seconds: stuck), 2 on bad
+ * usage. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -49,6 +50,11 @@
 #define MTLOAD_THREADS_MAX 64
 #define MTLOAD_COUNT_MAX 10000000
 #define MTLOAD_LINE 160
+/* No call of any thread finished for this long: the process is stuck (an
+ * answer read by the wrong thread leaves its caller waiting forever), and
+ * mtload says so and exits 1 rather than hang its test.  A failover takes
+ * well under a second; valgrind slows a call to milliseconds. */
+#define MTLOAD_STALL_S 60
 
 enum { CTR_INCR, CTR_GET }; /* ctr_srv's ops */
 
@@ -65,6 +71,7 @@ static long count = 1000;
 static int tolerate, forever;
 static volatile sig_atomic_t stop;    /* SIGTERM came */
 static atomic_int inside, inside_max; /* threads inside a call */
+static atomic_long done;              /* calls finished, all threads */
 
 static void enter(void) {
   int n = atomic_fetch_add(&inside, 1) + 1;
@@ -75,6 +82,24 @@ static void enter(void) {
 
 static void leave(void) {
   atomic_fetch_sub(&inside, 1);
+  atomic_fetch_add(&done, 1);
+}
+
+/* Ends the process when no call finished for MTLOAD_STALL_S seconds. */
+static void *watchdog(void *arg) {
+  (void)arg;
+  long last = -1;
+  for (;;) {
+    sleep(MTLOAD_STALL_S);
+    long now = atomic_load(&done);
+    if (now == last) {
+      fprintf(stderr, "mtload: stuck: no call finished in %d s (%d inside)\n",
+              MTLOAD_STALL_S, atomic_load(&inside));
+      _exit(1);
+    }
+    last = now;
+  }
+  return NULL;
 }
 
 /* The counter's value out of a result; releases its ICAs. */
@@ -258,6 +283,9 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   static struct thread ts[MTLOAD_THREADS_MAX];
   int started = 0;
+  pthread_t dog;
+  if (pthread_create(&dog, NULL, watchdog, NULL) == 0)
+    pthread_detach(dog);
   for (int i = 0; i < nthreads; i++) {
     ts[i].index = i;
     snprintf(ts[i].svcname, sizeof ts[i].svcname, "%s%d", prefix, i);

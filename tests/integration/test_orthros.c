@@ -843,7 +843,7 @@ static void mt_through(const int *kinds, uint32_t n) {
   pid_t pid = pid_of(&m, proc);
   for (uint32_t i = 1; i <= n; i++) {
     /* In the middle of its calls: some made on this OS. */
-    cr_assert(calling(&m, proc, 400), "mtload is not calling before fault %u",
+    cr_assert(calling(&m, proc, 2000), "mtload is not calling before fault %u",
               i);
     struct uk_interos d = fail_once(&m, kinds[i - 1], i);
     cr_expect(trace_has(d.det_by_os, "failover", "1 moved"),
@@ -852,7 +852,7 @@ static void mt_through(const int *kinds, uint32_t n) {
     cr_assert_eq(pid_of(&m, proc), pid, "mtload is not in its slot on OS %u",
                  i + 1);
   }
-  cr_assert(calling(&m, proc, 400), "mtload is not calling on the last OS");
+  cr_assert(calling(&m, proc, 2000), "mtload is not calling on the last OS");
   cr_assert_eq(kill(pid, SIGTERM), 0);
   for (int i = 0; i < 1000 && alive(pid); i++)
     usleep(10 * 1000);
