@@ -25,7 +25,7 @@
  *
  * Prints one line per thread and a summary:
  *   mtload: thread I svc mtI: OK calls, U unsure, counter C (from B)
- *   mtload: pid P, T threads, max M in the library at once: ok|FAILED
+ *   mtload: pid P, T threads, max M in the library at once, R incr/s: ok|FAILED
  * and writes the same to FILE (--result: written whole, then renamed into
  * place, so a reader never sees half).  M, the most threads inside a call
  * at one time, shows the threads did contend for the connection.  Exits 0
@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "uksim/ap.h"
@@ -215,8 +216,24 @@ static void thread_line(const struct thread *t, char *line, size_t len) {
              (unsigned long long)t->last, (unsigned long long)t->base);
 }
 
-/* Prints the report and writes it to path (if any) whole. */
-static void report(const struct thread *ts, int n, bool ok, const char *path) {
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Increments answered per second, all threads, over secs. */
+static double rate(const struct thread *ts, int n, double secs) {
+  long calls = 0;
+  for (int i = 0; i < n; i++)
+    calls += ts[i].ok;
+  return secs > 0 ? (double)calls / secs : 0;
+}
+
+/* Prints the report (the run took secs) and writes it to path (if any)
+ * whole. */
+static void report(const struct thread *ts, int n, bool ok, double secs,
+                   const char *path) {
   char tmp[4096 + 8], line[MTLOAD_LINE];
   FILE *f = NULL;
   if (path && (size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) < sizeof tmp)
@@ -228,8 +245,10 @@ static void report(const struct thread *ts, int n, bool ok, const char *path) {
       fputs(line, f);
   }
   snprintf(line, sizeof line,
-           "mtload: pid %d, %d threads, max %d in the library at once: %s\n",
-           (int)getpid(), n, atomic_load(&inside_max), ok ? "ok" : "FAILED");
+           "mtload: pid %d, %d threads, max %d in the library at once, "
+           "%.0f incr/s: %s\n",
+           (int)getpid(), n, atomic_load(&inside_max), rate(ts, n, secs),
+           ok ? "ok" : "FAILED");
   fputs(line, stdout);
   fflush(stdout);
   if (f) {
@@ -283,6 +302,7 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   static struct thread ts[MTLOAD_THREADS_MAX];
   int started = 0;
+  double t0 = now_s();
   pthread_t dog;
   if (pthread_create(&dog, NULL, watchdog, NULL) == 0)
     pthread_detach(dog);
@@ -300,6 +320,7 @@ int main(int argc, char **argv) {
     pthread_join(ts[i].tid, NULL);
     ok &= ts[i].error[0] == '\0';
   }
-  report(ts, started < nthreads ? started + 1 : started, ok, result);
+  report(ts, started < nthreads ? started + 1 : started, ok, now_s() - t0,
+         result);
   return ok ? 0 : 1;
 }

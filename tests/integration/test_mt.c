@@ -32,7 +32,7 @@ static int contention(const char *path) {
   cr_assert_not_null(f, "no mtload report at %s", path);
   while (fgets(line, sizeof line, f)) {
     printf("%s", line);
-    if (sscanf(line, "mtload: pid %d, %*d threads, max %d", &pid, &n) == 2 &&
+    if (sscanf(line, "mtload: pid %d, %*d threads, max %d in", &pid, &n) == 2 &&
         strstr(line, ": ok"))
       most = n;
   }
