@@ -11,18 +11,6 @@
 
 #include "harness.h"
 
-/* ctr_srv as mt0 .. mt(n-1), one counter per mtload thread. */
-static void spawn_counters(mach_client *m, int n) {
-  for (int i = 0; i < n; i++) {
-    char svc[16];
-    snprintf(svc, sizeof svc, "mt%d", i);
-    char *a[] = {"--service", svc};
-    cr_assert_eq(
-        mach_spawn(m, "ctr_srv", a, 2, svc, MACH_SPAWN_REGISTERED, NULL), 0,
-        "%s: %s", svc, m->error);
-  }
-}
-
 /* The most threads mtload saw inside the library at once, from its
  * report in path; -1 if the report is not there or not ok. */
 static int contention(const char *path) {
@@ -47,7 +35,7 @@ static void run_mtload(int threads, int count) {
   cr_assert_geq(fd, 0);
   close(fd);
   h_boot(&m, NULL);
-  spawn_counters(&m, threads);
+  h_spawn_counters(&m, "mt", threads);
   snprintf(t, sizeof t, "%d", threads);
   snprintf(c, sizeof c, "%d", count);
   char *a[] = {"--threads", t, "--count", c, "--result", path};

@@ -368,12 +368,17 @@ static int spawn_load(mach_client *m, char **args, size_t n, const char *as,
   return proc;
 }
 
-static pid_t pid_of(mach_client *m, int proc) {
+/* Process slot proc's entry in the active kernel's tables, copied. */
+static struct uk_proc proc_entry(mach_client *m, int proc) {
   const struct uk_kdata *kd;
   cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
-  pid_t pid = kd->proc[proc].pid;
+  struct uk_proc p = kd->proc[proc];
   mach_kdata_unmap(kd);
-  return pid;
+  return p;
+}
+
+static pid_t pid_of(mach_client *m, int proc) {
+  return proc_entry(m, proc).pid;
 }
 
 /* In a child attached to the active kernel (a program of its own, with
@@ -786,15 +791,10 @@ static bool mt_report(const char *path, pid_t *pid, long *unsure) {
 }
 
 static int spawn_mtload(mach_client *m, const char *path) {
-  for (int i = 0; i < MT_THREADS; i++) {
-    char svc[16];
-    snprintf(svc, sizeof svc, "mt%d", i);
-    char *a[] = {"--service", svc};
-    cr_assert_eq(
-        mach_spawn(m, "ctr_srv", a, 2, svc, MACH_SPAWN_REGISTERED, NULL), 0,
-        "%s: %s", svc, m->error);
-  }
-  char *a[] = {"--threads",        "4",        "--forever",
+  char t[8];
+  snprintf(t, sizeof t, "%d", MT_THREADS);
+  h_spawn_counters(m, "mt", MT_THREADS);
+  char *a[] = {"--threads",        t,          "--forever",
                "--tolerate-reset", "--result", (char *)path};
   struct mach_prog p = {.program = "mtload",
                         .args = a,
@@ -807,11 +807,7 @@ static int spawn_mtload(mach_client *m, const char *path) {
 }
 
 static uint64_t calls_of(mach_client *m, int proc) {
-  const struct uk_kdata *kd;
-  cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
-  uint64_t n = kd->proc[proc].calls;
-  mach_kdata_unmap(kd);
-  return n;
+  return proc_entry(m, proc).calls;
 }
 
 /* True once process proc has made `more` calls on the active kernel (from
