@@ -1,9 +1,10 @@
 /* The process side of the kernel connection (see conn.h).
  *
  * The kernel passes the connection as an inherited descriptor named by the
- * UKSIM_FD environment variable.  A process has at most one call in flight,
- * so the next packet from the kernel is always the answer to the last call;
- * a mismatched sequence number means the connection is broken (-EPROTO).
+ * UKSIM_FD environment variable.  A process has at most one call in flight
+ * (its threads take turns under the library's lock, lock.c), so the next
+ * packet from the kernel is always the answer to the last call; a
+ * mismatched sequence number means the connection is broken (-EPROTO).
  *
  * Every call says which cpu it was sent from, and, when the kernel polls
  * (uksim run --poll-us, default 100 us), every answer which cpu the kernel
@@ -23,6 +24,7 @@
  * it did.
  */
 #include "conn.h"
+#include "lock.h"
 #include "mapcache.h"
 
 #include <errno.h>
@@ -35,10 +37,12 @@
 
 #include "uksim/num.h"
 
+/* The connection, and everything below that belongs to the call in flight,
+ * is guarded by the library's lock (lock.c). */
 static int kfd = -1;
 static uint32_t kseq;
 
-int uk__conn_init(void) {
+static int conn_init(void) {
   if (kfd >= 0)
     return 0;
   const char *s = getenv("UKSIM_FD");
@@ -49,6 +53,13 @@ int uk__conn_init(void) {
     return -EBADF;
   kfd = (int)fd;
   return 0;
+}
+
+int uk__conn_init(void) {
+  uk__lock();
+  int r = conn_init();
+  uk__unlock();
+  return r;
 }
 
 /* Spinning for an answer (see the top of this file). */
@@ -118,8 +129,9 @@ static long recv_for(kabi_msg *m, uint32_t seq) {
   return -EPROTO;
 }
 
-int uk__call(kabi_msg *m) {
-  int r = uk__conn_init();
+/* uk__call with the lock held. */
+static int call(kabi_msg *m) {
+  int r = conn_init();
   if (r < 0)
     return r;
   uint32_t seq = ++kseq;
@@ -145,6 +157,15 @@ int uk__call(kabi_msg *m) {
     m->hdr = sent_hdr; /* a new kernel asks for the call again */
     memcpy(m->payload, sent_payload, len);
   }
+}
+
+/* The whole call holds the lock: another thread's call would read our
+ * answer, or send while the kernel still holds ours. */
+int uk__call(kabi_msg *m) {
+  uk__lock();
+  int r = call(m);
+  uk__unlock();
+  return r;
 }
 
 /* An ICA that came back without a descriptor (KABI_REF_MAPPED): the mapping

@@ -1,5 +1,6 @@
 /* Fault injection (see fault.h). */
 #include "fault.h"
+#include "lock.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -89,11 +90,15 @@ static void parse(void) {
   }
 }
 
+/* The plan and the counters are the process's: its threads reach points
+ * under the library's lock (lock.c). */
 void uk__fault_init(void) {
-  if (nfaults >= 0)
-    return;
-  parse();
-  uk__fault_at(UK_FAULT_START);
+  uk__lock();
+  if (nfaults < 0) {
+    parse();
+    uk__fault_at(UK_FAULT_START);
+  }
+  uk__unlock();
 }
 
 static _Noreturn void crash(void) {
@@ -132,9 +137,11 @@ static void fire(const struct fault *f) {
 }
 
 void uk__fault_at(enum uk_fault_point point) {
+  uk__lock();
   uk__fault_init();
   seen[point]++;
   for (int i = 0; i < nfaults; i++)
     if (faults[i].point == (int)point && faults[i].n == seen[point])
       fire(&faults[i]);
+  uk__unlock();
 }

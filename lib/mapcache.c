@@ -30,8 +30,12 @@
  * idled one is unmapped when a slot is needed.  An idle mapping keeps its
  * memfd's pages alive after the ICA is released elsewhere, so a process may
  * keep up to SLOTS x BYTES (2 MiB) of freed ICA memory until it is evicted
- * or the process exits. */
+ * or the process exits.
+ *
+ * The slots are the process's, shared by its threads: every entry point
+ * below holds the library's lock (lock.c) while it looks at them. */
 #include "mapcache.h"
+#include "lock.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -127,7 +131,7 @@ static void drop_stale(uint32_t id, dev_t dev, ino_t ino) {
   }
 }
 
-void *uk__map_attach(int fd, uint64_t size, uint32_t id) {
+static void *attach(int fd, uint64_t size, uint32_t id) {
   struct stat st;
   if (size > UK_MAPCACHE_BYTES || fstat(fd, &st) < 0) {
     return map_fd(fd, size);
@@ -151,7 +155,7 @@ void *uk__map_attach(int fd, uint64_t size, uint32_t id) {
   return p;
 }
 
-void *uk__map_reuse(uint32_t id, uint64_t size) {
+static void *reuse(uint32_t id, uint64_t size) {
   for (int i = 0; id != 0 && i < UK_MAPCACHE_SLOTS; i++) {
     struct slot *s = &slots[i];
     if (s->base && !s->busy && s->id == id && s->size == size)
@@ -160,23 +164,56 @@ void *uk__map_reuse(uint32_t id, uint64_t size) {
   return NULL;
 }
 
-bool uk__map_kept(const void *base) {
+static bool kept(const void *base) {
   return base != NULL && find_base(base) != NULL;
 }
 
-void uk__map_detach(void *base, uint64_t size) {
+static void drop(void *base, uint64_t size) {
+  struct slot *s = find_base(base);
+  if (s)
+    memset(s, 0, sizeof *s);
+  munmap(base, size);
+}
+
+static void detach(void *base, uint64_t size) {
   struct slot *s = find_base(base);
   if (s == NULL || (guarded() && mprotect(base, size, PROT_NONE) < 0)) {
-    uk__map_drop(base, size);
+    drop(base, size);
     return;
   }
   s->busy = 0;
   s->idled = ++clock_ticks;
 }
 
+void *uk__map_attach(int fd, uint64_t size, uint32_t id) {
+  uk__lock();
+  void *r = attach(fd, size, id);
+  uk__unlock();
+  return r;
+}
+
+void *uk__map_reuse(uint32_t id, uint64_t size) {
+  uk__lock();
+  void *r = reuse(id, size);
+  uk__unlock();
+  return r;
+}
+
+bool uk__map_kept(const void *base) {
+  uk__lock();
+  bool r = kept(base);
+  uk__unlock();
+  return r;
+}
+
+void uk__map_detach(void *base, uint64_t size) {
+  uk__lock();
+  detach(base, size);
+  uk__unlock();
+}
+
 void uk__map_drop(void *base, uint64_t size) {
-  struct slot *s = find_base(base);
-  if (s)
-    memset(s, 0, sizeof *s);
-  munmap(base, size);
+  uk__lock();
+  drop(base, size);
+  uk__unlock();
 }

@@ -2,7 +2,12 @@
  * its paths and small data in this process's ns control ICA, created at
  * the first call and kept for the life of the process.  A read or write of
  * more than NS_SMALL bytes goes through a data ICA, kept too and grown as
- * needed (ns_read_ica and ns_write_ica take the caller's own). */
+ * needed (ns_read_ica and ns_write_ica take the caller's own).
+ *
+ * The two ICAs are the process's, shared by its threads: a call writes its
+ * paths and data into them, makes the call and reads its answer out of
+ * them, all under the library's lock (lock.c), so that another thread's
+ * call cannot overwrite them in between. */
 #include "uksim/ns.h"
 
 #include <errno.h>
@@ -11,6 +16,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "lock.h"
 #include "uksim/kdata.h"
 
 /* Room for two paths and a small write, or a small read. */
@@ -52,8 +58,8 @@ static long ns_call(struct kabi_ns_args *a, struct kabi_ns_ans *ans) {
   return (long)ans->ret;
 }
 
-static long call_paths(uint32_t call, const char *p0, const char *p1,
-                       struct kabi_ns_args *a, struct kabi_ns_ans *ans) {
+static long paths_locked(uint32_t call, const char *p0, const char *p1,
+                         struct kabi_ns_args *a, struct kabi_ns_ans *ans) {
   int r = ctl_ready();
   if (r < 0)
     return r;
@@ -63,14 +69,33 @@ static long call_paths(uint32_t call, const char *p0, const char *p1,
   return ns_call(a, ans);
 }
 
-static long call_fd(uint32_t call, int fd, struct kabi_ns_args *a,
-                    struct kabi_ns_ans *ans) {
+static long fd_locked(uint32_t call, int fd, struct kabi_ns_args *a,
+                      struct kabi_ns_ans *ans) {
   int r = ctl_ready();
   if (r < 0)
     return r;
   a->call = call;
   a->fd = fd;
   return ns_call(a, ans);
+}
+
+/* A call with paths p0 and p1 (either may be NULL), under the lock: the
+ * paths go through the control ICA. */
+static long call_paths(uint32_t call, const char *p0, const char *p1,
+                       struct kabi_ns_args *a, struct kabi_ns_ans *ans) {
+  uk__lock();
+  long r = paths_locked(call, p0, p1, a, ans);
+  uk__unlock();
+  return r;
+}
+
+/* A call on fd, under the lock: its answer may be in the control ICA. */
+static long call_fd(uint32_t call, int fd, struct kabi_ns_args *a,
+                    struct kabi_ns_ans *ans) {
+  uk__lock();
+  long r = fd_locked(call, fd, a, ans);
+  uk__unlock();
+  return r;
 }
 
 int ns_open(const char *path, int mode) {
@@ -95,7 +120,8 @@ static int bulk_ready(size_t n) {
   return ica_create(size, KABI_ICA_DATA, &bulk);
 }
 
-static long io(uint32_t call, int fd, void *buf, size_t n, uint64_t off) {
+static long io_locked(uint32_t call, int fd, void *buf, size_t n,
+                      uint64_t off) {
   bool write = call == KABI_NS_WRITE;
   if (n > UINT32_MAX)
     n = UINT32_MAX;
@@ -111,7 +137,7 @@ static long io(uint32_t call, int fd, void *buf, size_t n, uint64_t off) {
   struct kabi_ns_ans ans;
   if (write)
     memcpy(at, buf, n);
-  long got = call_fd(call, fd, &a, &ans);
+  long got = fd_locked(call, fd, &a, &ans);
   if (!write && got > 0) {
     if ((size_t)got > n)
       return -EPROTO;
@@ -119,6 +145,14 @@ static long io(uint32_t call, int fd, void *buf, size_t n, uint64_t off) {
            (size_t)got);
   }
   return got;
+}
+
+/* A read or write: the data goes through the control or the bulk ICA. */
+static long io(uint32_t call, int fd, void *buf, size_t n, uint64_t off) {
+  uk__lock();
+  long r = io_locked(call, fd, buf, n, off);
+  uk__unlock();
+  return r;
 }
 
 long ns_read(int fd, void *buf, size_t n) {
@@ -183,15 +217,19 @@ static int stat_answer(long r, const struct kabi_ns_ans *ans, ns_dir *d) {
 int ns_stat(const char *path, ns_dir *d) {
   struct kabi_ns_args a = {0};
   struct kabi_ns_ans ans;
-  long r = call_paths(KABI_NS_STAT, path, NULL, &a, &ans);
-  return stat_answer(r, &ans, d);
+  uk__lock(); /* the answer is read out of the control ICA */
+  int r = stat_answer(call_paths(KABI_NS_STAT, path, NULL, &a, &ans), &ans, d);
+  uk__unlock();
+  return r;
 }
 
 int ns_fstat(int fd, ns_dir *d) {
   struct kabi_ns_args a = {0};
   struct kabi_ns_ans ans;
-  long r = call_fd(KABI_NS_FSTAT, fd, &a, &ans);
-  return stat_answer(r, &ans, d);
+  uk__lock(); /* the answer is read out of the control ICA */
+  int r = stat_answer(call_fd(KABI_NS_FSTAT, fd, &a, &ans), &ans, d);
+  uk__unlock();
+  return r;
 }
 
 void ns_dir_keep(ns_dir *d) {
@@ -203,7 +241,7 @@ void ns_dir_keep(ns_dir *d) {
   d->length = KABI_DIR_KEEP64;
 }
 
-int ns_wstat(const char *path, const ns_dir *d) {
+static int wstat_locked(const char *path, const ns_dir *d) {
   struct kabi_ns_args a = {0};
   int r = ctl_ready();
   if (r < 0)
@@ -213,6 +251,13 @@ int ns_wstat(const char *path, const ns_dir *d) {
     return r;
   memcpy((uint8_t *)ctl.base + a.len[0], d, sizeof *d);
   return (int)ns_call(&a, NULL);
+}
+
+int ns_wstat(const char *path, const ns_dir *d) {
+  uk__lock();
+  int r = wstat_locked(path, d);
+  uk__unlock();
+  return r;
 }
 
 int ns_remove(const char *path) {
@@ -225,10 +270,10 @@ int ns_chdir(const char *path) {
   return (int)call_paths(KABI_NS_CHDIR, path, NULL, &a, NULL);
 }
 
-int ns_fd2path(int fd, char *buf, size_t len) {
+static int fd2path_locked(int fd, char *buf, size_t len) {
   struct kabi_ns_args a = {0};
   struct kabi_ns_ans ans;
-  long r = call_fd(KABI_NS_FD2PATH, fd, &a, &ans);
+  long r = fd_locked(KABI_NS_FD2PATH, fd, &a, &ans);
   if (r < 0)
     return (int)r;
   if ((size_t)r + 1 > len)
@@ -238,6 +283,13 @@ int ns_fd2path(int fd, char *buf, size_t len) {
   memcpy(buf, (uint8_t *)ctl.base + ans.at, (size_t)r);
   buf[r] = '\0';
   return 0;
+}
+
+int ns_fd2path(int fd, char *buf, size_t len) {
+  uk__lock();
+  int r = fd2path_locked(fd, buf, len);
+  uk__unlock();
+  return r;
 }
 
 int ns_dup(int oldfd, int newfd) {

@@ -8,10 +8,12 @@
 
 #include "conn.h"
 #include "fault.h"
+#include "lock.h"
 
 /* How this process registered (enum kabi_reg_how), and whether a successor
  * has made its first call that may commit: the hand-off fault point of a
- * new server sits just before that call. */
+ * new server sits just before that call.  These and the replace hook are
+ * the process's, read and written under the library's lock (lock.c). */
 static int reg_how = -1;
 static bool took_over;
 
@@ -22,10 +24,12 @@ int srv_init(void) {
 
 /* A successor's first receive, reply or keep commits the replacement. */
 static void before_commit(void) {
-  if (reg_how != KABI_REG_REPLACING || took_over)
-    return;
-  took_over = true;
-  uk__fault_at(UK_FAULT_HANDOFF);
+  uk__lock();
+  bool first = reg_how == KABI_REG_REPLACING && !took_over;
+  took_over |= first;
+  if (first)
+    uk__fault_at(UK_FAULT_HANDOFF);
+  uk__unlock();
 }
 
 int srv_register(const char *name, uint32_t version, const char *opnames,
@@ -50,8 +54,11 @@ int srv_register(const char *name, uint32_t version, const char *opnames,
   if (r < 0)
     return r;
   r = kabi_payload(&m, &ans, sizeof ans);
-  if (r == 0)
+  if (r == 0) {
+    uk__lock();
     reg_how = (int)ans.how;
+    uk__unlock();
+  }
   if (r == 0 && how)
     *how = (int)ans.how;
   return r;
@@ -77,8 +84,10 @@ static srv_replace_hook replace_hook;
 static void *replace_arg;
 
 void srv_on_replace(srv_replace_hook hook, void *arg) {
+  uk__lock();
   replace_hook = hook;
   replace_arg = arg;
+  uk__unlock();
 }
 
 /* The answer to a receive was PREPARE: run the hook, then receive again. */
@@ -88,8 +97,12 @@ static int prepare(kabi_msg *m) {
   if (kabi_payload(m, &pm, sizeof pm) < 0)
     return -EPROTO;
   uk__fault_at(UK_FAULT_SAVE);
-  if (replace_hook) {
-    int r = replace_hook(pm.successor_version, replace_arg);
+  uk__lock();
+  srv_replace_hook hook = replace_hook;
+  void *arg = replace_arg;
+  uk__unlock();
+  if (hook) {
+    int r = hook(pm.successor_version, arg);
     if (r < 0)
       fprintf(stderr, "uksim server: saving state for the successor: %s\n",
               strerror(-r));

@@ -195,6 +195,12 @@ static void orphan_services(struct uk_kdata *kd, struct adopt_plan *pl) {
   }
 }
 
+/* What the kernel keeps per process (kcall.c): ICAs held, and requests
+ * sent and not yet collected -- queued, in service, or answered and
+ * waiting in its result queue (outstanding drops only when a result is
+ * delivered: counting the answered ones out made the delivery of a result
+ * the dead kernel had queued wrap the count, and every later send was
+ * refused with -EDQUOT). */
 static void recount(struct uk_kdata *kd) {
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
     kd->proc[p].icas_held = kd->proc[p].outstanding = 0;
@@ -206,7 +212,8 @@ static void recount(struct uk_kdata *kd) {
   }
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
     const struct uk_req *r = &kd->req[i];
-    if (r->state == UK_REQ_QUEUED || r->state == UK_REQ_IN_SERVICE)
+    if (r->state == UK_REQ_QUEUED || r->state == UK_REQ_IN_SERVICE ||
+        r->state == UK_REQ_ANSWERED)
       kd->proc[r->client].outstanding++;
     if (r->state == UK_REQ_IN_SERVICE)
       kd->svc[r->svc].held++;

@@ -17,8 +17,17 @@
  *
  * The process must have been started by a uksim kernel (it finds its kernel
  * connection in the UKSIM_FD environment variable).  All functions return 0
- * or a negative errno; none keeps a pointer to its arguments.  Not thread
- * safe: one thread talks to the kernel.
+ * or a negative errno; none keeps a pointer to its arguments.
+ *
+ * Threads: every function here (and in ica.h, ns.h, server.h) is safe to
+ * call from any thread.  The process has one kernel connection and the
+ * kernel one call of it at a time, so the library serialises the calls
+ * under one process-wide lock held from a call's send to its answer
+ * (lib/lock.c).  A call that waits in the kernel -- ap_await, ap_call
+ * until the server answers, ap_sleep -- blocks every other thread's call
+ * until it returns: threads that must not wait on each other should make
+ * calls that answer promptly.  A uk_ica or ap_result belongs to the thread
+ * using it; the library shares none.  Not async-signal-safe.
  */
 #ifndef UKSIM_AP_H
 #define UKSIM_AP_H

@@ -6,6 +6,9 @@
  * while this process holds the ICA and has it attached (mapped).  Sending an
  * ICA detaches it (base becomes NULL); receiving one attaches it.  The bytes
  * are never copied on the way.
+ *
+ * ica_create, ica_release and ica_unmap are thread-safe (see ap.h); a
+ * uk_ica itself is not shared state: one thread uses it at a time.
  */
 #ifndef UKSIM_ICA_H
 #define UKSIM_ICA_H

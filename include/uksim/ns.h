@@ -21,7 +21,12 @@
  * ns_write_ica do that with the caller's own ICA, no copy at all).
  *
  * All functions return 0 (or a count, a descriptor) or a negative errno;
- * the namespace is never left half changed.  Not thread safe.
+ * the namespace is never left half changed.
+ *
+ * Thread-safe (see ap.h): a call holds the library's lock from writing
+ * its paths or data into the process's ns ICAs to reading its answer out
+ * of them.  A read that waits in the kernel (a pipe, a slow server) blocks
+ * every other thread's call meanwhile.
  */
 #ifndef UKSIM_NS_H
 #define UKSIM_NS_H

@@ -16,8 +16,12 @@
  *
  * The kernel ends a server by closing its connection (at halt) or killing
  * it; a call then returns -ECONNRESET, -EPIPE or -ENOTCONN, which a server
- * treats as "stop".  Functions return 0 or a negative errno.  Not thread
- * safe.
+ * treats as "stop".  Functions return 0 or a negative errno.
+ *
+ * Thread-safe in the sense of ap.h (one lock, calls taken in turn), but
+ * srv_receive waits in the kernel for the next request holding that lock:
+ * a server's other threads cannot call the kernel while it waits, so a
+ * server should call from one thread.
  *
  * Fault injection: UKSIM_FAULT=KIND@POINT[:N],... in a server's environment
  * makes it crash, panic, hang or exit as it starts, instead of registering,

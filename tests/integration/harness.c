@@ -64,6 +64,17 @@ int64_t h_spawn(mach_client *m, const char *prog, char **args, size_t n,
   return wid;
 }
 
+void h_spawn_counters(mach_client *m, const char *prefix, int n) {
+  for (int i = 0; i < n; i++) {
+    char svc[32];
+    snprintf(svc, sizeof svc, "%s%d", prefix, i);
+    char *a[] = {"--service", svc};
+    cr_assert_eq(
+        mach_spawn(m, "ctr_srv", a, 2, svc, MACH_SPAWN_REGISTERED, NULL), 0,
+        "%s: %s", svc, m->error);
+  }
+}
+
 int h_wait(mach_client *m, int64_t wid) {
   int st = -1, sig = 0;
   cr_assert_eq(mach_wait_reply(m, (uint64_t)wid, &st, &sig), 0, "wait: %s",

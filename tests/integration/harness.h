@@ -30,6 +30,10 @@ const char *h_name(void);
 int64_t h_spawn(mach_client *m, const char *prog, char **args, size_t n,
                 const char *name, int *proc);
 
+/* Starts n counter servers (ctr_srv) as services PREFIX0 .. PREFIX<n-1>,
+ * one for each thread of mtload --service PREFIX. */
+void h_spawn_counters(mach_client *m, const char *prefix, int n);
+
 /* Waits for a process started by h_spawn; returns its exit status, or
  * 128 + signal. */
 int h_wait(mach_client *m, int64_t wid);

@@ -385,12 +385,17 @@ static int spawn_load(mach_client *m, char **args, size_t n, const char *as,
   return proc;
 }
 
-static pid_t pid_of(mach_client *m, int proc) {
+/* Process slot proc's entry in the active kernel's tables, copied. */
+static struct uk_proc proc_entry(mach_client *m, int proc) {
   const struct uk_kdata *kd;
   cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
-  pid_t pid = kd->proc[proc].pid;
+  struct uk_proc p = kd->proc[proc];
   mach_kdata_unmap(kd);
-  return pid;
+  return p;
+}
+
+static pid_t pid_of(mach_client *m, int proc) {
+  return proc_entry(m, proc).pid;
 }
 
 /* fn(arg) in a child attached to the active kernel as `name` (a program of
@@ -1063,4 +1068,131 @@ Test(orthros, a_port_outside_nic0_is_refused, .timeout = 60) {
   cr_expect_eq(h_wait(&m, h_spawn(&m, "techo", a1, 1, "nic1", NULL)), 3);
   cr_expect_eq(h_wait(&m, h_spawn(&m, "techo", a2, 1, "low", NULL)), 3);
   halt(&m);
+}
+
+/* The paper's multi-threaded process (issue 14: "multi-threaded
+ * applications move whole"): mtload, protected, 4 threads on the process's
+ * one kernel connection, each incrementing its own counter (ctr_srv mt0 ..
+ * mt3, unprotected: they restart from their state ICAs on each new OS),
+ * through several failovers.  The process is the same pid throughout (it
+ * moved, it never restarted), and at the end every thread's counter is
+ * its answered calls, plus at most the calls a failover cut short after
+ * their effect (-ECONNRESET, -EINTR: "unsure"), each counted at most once. */
+#define MT_THREADS 4
+
+/* mtload's report in path: *pid its pid, *unsure its threads' unsure calls
+ * in all; true when it says ok and each thread made calls. */
+static bool mt_report(const char *path, pid_t *pid, long *unsure) {
+  char line[256];
+  int p = -1, threads = 0;
+  bool ok = false;
+  long calls, u;
+  *unsure = 0;
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return false;
+  while (fgets(line, sizeof line, f)) {
+    printf("%s", line);
+    if (sscanf(line, "mtload: thread %*d svc %*s %ld calls, %ld unsure", &calls,
+               &u) == 2 &&
+        calls > 0) {
+      threads++;
+      *unsure += u;
+    }
+    if (sscanf(line, "mtload: pid %d,", &p) == 1)
+      ok = strstr(line, ": ok") != NULL;
+  }
+  fclose(f);
+  *pid = p;
+  return ok && threads == MT_THREADS;
+}
+
+static int spawn_mtload(mach_client *m, const char *path) {
+  char t[8];
+  snprintf(t, sizeof t, "%d", MT_THREADS);
+  h_spawn_counters(m, "mt", MT_THREADS);
+  char *a[] = {"--threads",        t,          "--forever",
+               "--tolerate-reset", "--result", (char *)path};
+  struct mach_prog p = {.program = "mtload",
+                        .args = a,
+                        .nargs = 6,
+                        .name = "mtload",
+                        .protect = true};
+  int proc;
+  cr_assert_eq(mach_spawn_prog(m, &p, &proc), 0, "%s", m->error);
+  return proc;
+}
+
+static uint64_t calls_of(mach_client *m, int proc) {
+  return proc_entry(m, proc).calls;
+}
+
+/* True once process proc has made `more` calls on the active kernel (from
+ * now), within 10 s. */
+static bool calling(mach_client *m, int proc, uint64_t more) {
+  uint64_t from = calls_of(m, proc);
+  for (int i = 0; i < 1000; i++) {
+    uint64_t n = calls_of(m, proc);
+    if (n < from)
+      from = 0; /* a new kernel counts from 0 */
+    if (n >= from + more)
+      return true;
+    usleep(10 * 1000);
+  }
+  return false;
+}
+
+/* mtload through the faults in kinds (n of them), then told to stop. */
+static void mt_through(const int *kinds, uint32_t n) {
+  mach_client m;
+  char path[] = "/tmp/uksim-orthros-mt-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  unlink(path); /* mtload writes it whole at its end */
+  boot_pair(&m);
+  await_pair(&m, 0);
+  int proc = spawn_mtload(&m, path);
+  pid_t pid = pid_of(&m, proc);
+  for (uint32_t i = 1; i <= n; i++) {
+    /* In the middle of its calls: some made on this OS. */
+    cr_assert(calling(&m, proc, 2000), "mtload is not calling before fault %u",
+              i);
+    struct uk_interos d = fail_once(&m, kinds[i - 1], i);
+    cr_expect(trace_has(d.det_by_os, "failover", "1 moved"),
+              "mtload did not move at failover %u", i);
+    cr_assert(alive(pid), "mtload died at failover %u", i);
+    cr_assert_eq(pid_of(&m, proc), pid, "mtload is not in its slot on OS %u",
+                 i + 1);
+  }
+  cr_assert(calling(&m, proc, 2000), "mtload is not calling on the last OS");
+  cr_assert_eq(kill(pid, SIGTERM), 0);
+  for (int i = 0; i < 1000 && alive(pid); i++)
+    usleep(10 * 1000);
+  cr_assert(!alive(pid), "mtload did not finish");
+  pid_t said;
+  long unsure;
+  cr_expect(mt_report(path, &said, &unsure),
+            "a thread's calls were not counted exactly once");
+  cr_expect_eq(said, pid, "the report is not the moved process's");
+  /* A failover cuts at most the request each counter server held. */
+  cr_expect_leq(unsure, (long)n * MT_THREADS, "%ld unsure calls", unsure);
+  unlink(path);
+  halt(&m);
+}
+
+Test(orthros, a_multithreaded_app_moves_whole, .timeout = 180) {
+  static const int kinds[] = {UKSIM__FAULT__KIND__PANIC,
+                              UKSIM__FAULT__KIND__HANG,
+                              UKSIM__FAULT__KIND__CRASH};
+  mt_through(kinds, 3);
+}
+
+Test(orthros, a_multithreaded_app_moves_through_five_failovers,
+     .timeout = 300) {
+  static const int kinds[] = {
+      UKSIM__FAULT__KIND__CRASH, UKSIM__FAULT__KIND__PANIC,
+      UKSIM__FAULT__KIND__HANG, UKSIM__FAULT__KIND__PANIC,
+      UKSIM__FAULT__KIND__CRASH};
+  mt_through(kinds, 5);
 }
