@@ -1,6 +1,7 @@
 /* failload FILE SLOT [THINK_US]: a protected application for uksim bench
  * failover.  Calls ctr_srv's increment in a loop until SIGTERM, pausing
- * THINK_US microseconds (default 0) between an answer and its next call and publishes in slot
+ * THINK_US microseconds (default 0) between an answer and its next call
+ * (none after a reset: the call is made again at once) and publishes in slot
  * SLOT of FILE (failload.h) every call it makes, every answer it gets
  * (with its time), every reset and every -EINTR (its ICA create or
  * release cut short by the kernel's death), so that "served again after the
@@ -81,8 +82,12 @@ static void think(uint64_t us) {
 static void loop(uint32_t svc, struct failload_slot *s, uint64_t think_us) {
   uint64_t last = 0, v = 0;
   uk_ica ctl = {.id = KABI_ICA_NONE};
+  bool answered = false; /* the pause is work on an answer: none after a
+                          * reset or an error, the call is made again */
   while (!stop_asked()) {
-    think(think_us);
+    if (answered)
+      think(think_us);
+    answered = false;
     __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELEASE);
     uint64_t t0 = now_ns();
     int r = incr(svc, &ctl, &v);
@@ -97,6 +102,7 @@ static void loop(uint32_t svc, struct failload_slot *s, uint64_t think_us) {
       __atomic_store_n(&s->errors, s->errors + 1, __ATOMIC_RELEASE);
     } else {
       last = v;
+      answered = true;
       s->start[s->answers % FAILLOAD_RING] = t0;
       s->ring[s->answers % FAILLOAD_RING] = now_ns();
       __atomic_store_n(&s->answers, s->answers + 1, __ATOMIC_RELEASE);
