@@ -41,9 +41,8 @@ static uint64_t now_ns(void) {
  * back. */
 static int incr(uint32_t svc, uk_ica *ctl, uint64_t *val) {
   ap_result res;
-  int r = ctl->id == KABI_ICA_NONE
-              ? ica_create(4096, KABI_ICA_CONTROL, ctl)
-              : 0;
+  int r =
+      ctl->id == KABI_ICA_NONE ? ica_create(4096, KABI_ICA_CONTROL, ctl) : 0;
   if (r < 0)
     return r;
   r = ap_call(svc, 0, ctl, NULL, &res);

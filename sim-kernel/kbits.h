@@ -28,6 +28,8 @@ static inline bool kbits_has(const struct kbits *b, uint32_t p) {
   return (b->w[p / 64] >> (p % 64)) & 1;
 }
 
-static inline void kbits_zero(struct kbits *b) { memset(b, 0, sizeof *b); }
+static inline void kbits_zero(struct kbits *b) {
+  memset(b, 0, sizeof *b);
+}
 
 #endif /* UKSIM_KBITS_H */

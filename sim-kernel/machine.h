@@ -90,10 +90,10 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "  --heartbeat-ms N  the active's heartbeat period (default 10)\n"           \
   "  --heartbeat-timeout-ms N\n"                                               \
   "                    the backup declares the active dead after N ms\n"       \
-  "                    without a heartbeat (default 50)\n"                  \
+  "                    without a heartbeat (default 50)\n"                     \
   "  --cache-migrate adopt|writeback\n"                                        \
-  "                    at a failover the dead OS's dirty file cache is\n"     \
-  "                    adopted by the new OS's cache, written back later\n"   \
+  "                    at a failover the dead OS's dirty file cache is\n"      \
+  "                    adopted by the new OS's cache, written back later\n"    \
   "                    (default), or written back before processes run\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
