@@ -74,12 +74,13 @@ struct mach_opts {
 #define MACH_OPT_HB 0x4f02
 #define MACH_OPT_HB_TIMEOUT 0x4f03
 #define MACH_OPT_CACHE_MIGRATE 0x4f04
+#define MACH_OPT_NIC_PORT 0x4f05
 #define MACH_BACKUP_OPTS                                                       \
   {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
       {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB},                  \
       {"heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT},  \
-  {                                                                            \
-    "cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE           \
+      {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE}, {    \
+    "nic-port", required_argument, NULL, MACH_OPT_NIC_PORT                     \
   }
 struct mach_opts;
 int mach_backup_opt(const char *prog, int c, const char *arg,
@@ -94,7 +95,9 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "  --cache-migrate adopt|writeback\n"                                        \
   "                    at a failover the dead OS's dirty file cache is\n"      \
   "                    adopted by the new OS's cache, written back later\n"    \
-  "                    (default), or written back before processes run\n"
+  "                    (default), or written back before processes run\n"      \
+  "  --nic-port N      the first port of nic0's loopback range (16 ports;\n"   \
+  "                    nic1's follow); default: one from the pid\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
  * ipc" gives the measurements behind it. */
