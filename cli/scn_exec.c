@@ -250,6 +250,26 @@ static int journal_read(struct scn_exec *x, bool *spawned) {
   return r;
 }
 
+int scn_exec_journal_t0(const char *dir, uint64_t *t0_ns) {
+  char path[4096];
+  struct journal_head h;
+  snprintf(path, sizeof path, "%s/" JOURNAL_NAME, dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : pread(fd, &h, sizeof h, 0);
+  if (fd >= 0)
+    close(fd);
+  if (n != (ssize_t)sizeof h || h.magic != JOURNAL_MAGIC)
+    return -1; /* also while the first kernel writes it */
+  *t0_ns = h.t0_ns;
+  return 0;
+}
+
+void scn_exec_journal_clear(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/" JOURNAL_NAME, dir);
+  unlink(path);
+}
+
 /* Kernel faults (Orthros) ---------------------------------------------------
  */
 
@@ -1053,6 +1073,9 @@ static void run_action(struct kern *k, const struct scn_action *a) {
     break;
   case SCN_ACT_KILL:
     kern__kill(k, (uint32_t)p, SIGKILL, "killed (scenario action)");
+    break;
+  case SCN_ACT_STOP: /* asked, not a fault: what it says at its exit is */
+    kern__kill(k, (uint32_t)p, SIGTERM, NULL);
     break;
   case SCN_ACT_RESTART: {
     uint32_t s = kd_proc(k, (uint32_t)p)->svc;
