@@ -1160,6 +1160,16 @@ static void server_event(struct kern *k, const struct kern_ev *e) {
   }
 }
 
+/* Whether action a, a fault of the active kernel, must wait: another one
+ * waits for the backup (do_os_fault), and this kernel dies of it.  Its
+ * trigger is held one short of firing, so it is not journaled as fired
+ * and the next active counts it afresh (trigger counts are each kernel's
+ * own); firing it now would lose one of the two. */
+static bool held_fault(const struct scn_exec *x, const struct scn_action *a) {
+  return a->kind == SCN_ACT_FAULT && x->deferred != NULL &&
+         strcmp(a->target, "kernel") == 0;
+}
+
 static void exec_event(struct kern *k, const struct kern_ev *e) {
   struct scn_exec *x = k->exec;
   if (k->os.hb_ms > 0 && k->events)
@@ -1173,6 +1183,8 @@ static void exec_event(struct kern *k, const struct kern_ev *e) {
     if (x->fired[i] || !matches(&a->when, e))
       continue;
     uint64_t n = a->when.n ? a->when.n : 1;
+    if (x->trig_count[i] + 1 == n && held_fault(x, a))
+      continue;
     if (++x->trig_count[i] == n) {
       x->fired[i] = true;
       x->queue[x->nqueue++] = i;

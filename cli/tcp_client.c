@@ -126,6 +126,7 @@ static void broke(struct client *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   c->seen->broke = true;
+  c->seen->broke_ns = now_ns() - c->t0;
   vsnprintf(c->seen->why, sizeof c->seen->why, fmt, ap);
   va_end(ap);
 }

@@ -715,9 +715,18 @@ static int t_until(struct scn__parser *p, const struct scn__tok *v, void *obj) {
                           &((struct scn_tcp_client *)obj)->until_ns);
 }
 
+static int t_server(struct scn__parser *p, const struct scn__tok *v,
+                    void *obj) {
+  struct scn_tcp_client *c = obj;
+  if (scn__read_name(p, v, c->server) < 0)
+    return -1;
+  return scn__need_app(p, v->col, c->server);
+}
+
 static const struct scn__opt tcp_opts[] = {{"--every", t_every, false},
                                            {"--lines", t_lines, false},
                                            {"--until", t_until, false},
+                                           {"--server", t_server, false},
                                            {NULL, NULL, false}};
 
 /* The client reaches a port of nic0, which only a machine statement with

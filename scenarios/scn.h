@@ -241,17 +241,21 @@ struct scn_app {
   struct scn_pos pos;
 };
 
-/* tcp-client NAME PORT --every TIME --lines N --until TIME: a TCP client
- * outside the machine, run by the runner (cli/tcp_client.c): one
- * connection to 127.0.0.1:PORT (a port of nic0) for the whole run, a
- * numbered line every TIME, each echo checked.  It stops after N lines,
- * at TIME into the run, or when the run ends, whichever comes first. */
+/* tcp-client NAME PORT --every TIME --lines N --until TIME --server APP:
+ * a TCP client outside the machine, run by the runner
+ * (cli/tcp_client.c): one connection to 127.0.0.1:PORT (a port of nic0)
+ * for the whole run, a numbered line every TIME, each echo checked.  It
+ * stops after N lines, at TIME into the run, when the run ends, or when
+ * its connection ends, whichever comes first.  --server names the app
+ * that serves it: once the scenario has acted on that app (kill echo), the
+ * end of the connection is the conversation's end, not a break. */
 struct scn_tcp_client {
   char name[SCN_NAME_MAX + 1];
   uint32_t port;
-  uint64_t every_ns; /* default SCN_TCP_EVERY_DEFAULT_NS */
-  uint64_t lines;    /* 0: no limit */
-  uint64_t until_ns; /* 0: no limit */
+  uint64_t every_ns;             /* default SCN_TCP_EVERY_DEFAULT_NS */
+  uint64_t lines;                /* 0: no limit */
+  uint64_t until_ns;             /* 0: no limit */
+  char server[SCN_NAME_MAX + 1]; /* --server APP, or "" */
   struct scn_pos pos;
 };
 #define SCN_TCP_EVERY_DEFAULT_NS (50ull * 1000000)

@@ -424,7 +424,7 @@ void scn_eval_one(const struct scn *s, const struct scn_expect *x,
     scn__eval_os(x, tr, facts, out);
     break;
   case SCN_EXP_TCP:
-    scn__eval_tcp(x, tr, facts, out);
+    scn__eval_tcp(s, x, tr, facts, out);
     break;
   default:
     abort(); /* the parser gives no other kind */

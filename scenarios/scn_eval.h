@@ -107,7 +107,8 @@ const struct scn_req *scn_answers_missing(const struct scn_answers *a,
 struct scn_tcp_seen {
   char name[SCN_NAME_MAX + 1];
   bool connected;        /* it connected once */
-  bool broke;            /* that connection broke: why says how */
+  bool broke;            /* that connection broke: why says how, */
+  uint64_t broke_ns;     /* and when, on the run's clock (below) */
   char why[128];         /* also why it never connected */
   uint64_t sent, echoed; /* lines sent, lines that came back whole */
   uint64_t max_wait_ns;  /* the longest wait for an echo */
