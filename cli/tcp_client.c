@@ -16,7 +16,8 @@
  *              PAUSED (echoed + 1; its wait counted)
  *   TALKING    --end of stream, an error, other bytes, or no echo for
  *              TCP_CLIENT_ECHO_WAIT_MS--> DONE (broke: why says which)
- *   PAUSED     --TIME after line i was sent--> TALKING (line i + 1)
+ *   PAUSED     --TIME after line i was sent (or at once, if its echo took
+ *              longer)--> TALKING (line i + 1)
  *   PAUSED     --N lines sent, or --until reached--> DONE (closes cleanly)
  *   any        --the run is over (tcp_clients_stop)--> DONE (a line in
  *              flight is sent and not echoed)
@@ -202,7 +203,9 @@ static void *client_main(void *arg) {
   c->seen->connected = true;
   uint64_t next = now_ns();
   for (uint64_t i = 1; go_on(c, i, next); i++) {
-    next += c->decl->every_ns;
+    /* TIME from this line's send: after a long wait (a failover) the
+     * lines do not come in a burst to catch up. */
+    next = now_ns() + c->decl->every_ns;
     if (talk(c, fd, i) < 0)
       break;
   }
