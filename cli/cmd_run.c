@@ -41,7 +41,7 @@
 #include "run_os.h"
 #include "scn.h"
 #include "scn_eval.h"
-#include "scn_exec.h"
+#include "scn_journal.h"
 #include "scn_trace.h"
 #include "tcp_client.h"
 #include "timeline.h"
@@ -256,7 +256,7 @@ static int run_machine(const struct run_opts *o, const struct scn *s,
     snprintf(why, len, "bad --disk");
     return 1;
   }
-  scn_exec_journal_clear(dumps); /* the clients' clock is this run's */
+  scn_journal_clear(dumps); /* the clients' clock is this run's */
   if (mach_boot(&mc, &m) < 0) {
     snprintf(why, len, "cannot boot the machine: %s", strerror(errno));
     return 1;

@@ -88,6 +88,7 @@
 #include "scn.h"
 #include "scn_eval.h"
 #include "scn_exec.h"
+#include "scn_journal.h"
 #include "scn_ns.h"
 #include "uksim/interos.h"
 #include "uksim/kvs.h"
@@ -175,20 +176,10 @@ static uint64_t run_ns(const struct kern *k) {
 
 /* The journal (Orthros) -------------------------------------------------- */
 
-#define JOURNAL_MAGIC 0x6c6e72756f6a6e78ull /* "xnjourn" */
-#define JOURNAL_NAME "exec.journal"
-
-struct journal_head {
-  uint64_t magic;
-  uint64_t t0_ns;
-  uint32_t nactions, napps; /* then a byte per action (fired) and per app
-                               (spawned) */
-};
-
 /* The journal's bytes: the head, then the flags. */
 static size_t journal_fill(const struct scn_exec *x, uint8_t *buf) {
-  struct journal_head h = {JOURNAL_MAGIC, x->t0_ns, (uint32_t)x->s->nactions,
-                           (uint32_t)x->s->napps};
+  struct scn_journal_head h = {SCN_JOURNAL_MAGIC, x->t0_ns,
+                               (uint32_t)x->s->nactions, (uint32_t)x->s->napps};
   size_t n = sizeof h;
   memcpy(buf, &h, sizeof h);
   for (size_t i = 0; i < x->s->nactions; i++)
@@ -199,7 +190,7 @@ static size_t journal_fill(const struct scn_exec *x, uint8_t *buf) {
 }
 
 static size_t journal_size(const struct scn *s) {
-  return sizeof(struct journal_head) + s->nactions + s->napps;
+  return sizeof(struct scn_journal_head) + s->nactions + s->napps;
 }
 
 /* Writes the journal whole (it is small): before an action runs and after
@@ -222,7 +213,7 @@ static void journal_open(struct scn_exec *x, bool create) {
   x->journal = -1;
   if (x->dump_dir[0] == '\0')
     return;
-  snprintf(path, sizeof path, "%s/" JOURNAL_NAME, x->dump_dir);
+  snprintf(path, sizeof path, "%s/" SCN_JOURNAL_NAME, x->dump_dir);
   x->journal =
       open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0600);
 }
@@ -232,11 +223,11 @@ static void journal_open(struct scn_exec *x, bool create) {
 static int journal_read(struct scn_exec *x, bool *spawned) {
   size_t len = journal_size(x->s);
   uint8_t *buf = xcalloc(1, len);
-  struct journal_head h;
+  struct scn_journal_head h;
   int r = -1;
   if (x->journal >= 0 && pread(x->journal, buf, len, 0) == (ssize_t)len) {
     memcpy(&h, buf, sizeof h);
-    if (h.magic == JOURNAL_MAGIC && h.nactions == x->s->nactions &&
+    if (h.magic == SCN_JOURNAL_MAGIC && h.nactions == x->s->nactions &&
         h.napps == x->s->napps) {
       x->t0_ns = h.t0_ns;
       for (size_t i = 0; i < x->s->nactions; i++)
@@ -248,26 +239,6 @@ static int journal_read(struct scn_exec *x, bool *spawned) {
   }
   free(buf);
   return r;
-}
-
-int scn_exec_journal_t0(const char *dir, uint64_t *t0_ns) {
-  char path[4096];
-  struct journal_head h;
-  snprintf(path, sizeof path, "%s/" JOURNAL_NAME, dir);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd < 0 ? -1 : pread(fd, &h, sizeof h, 0);
-  if (fd >= 0)
-    close(fd);
-  if (n != (ssize_t)sizeof h || h.magic != JOURNAL_MAGIC)
-    return -1; /* also while the first kernel writes it */
-  *t0_ns = h.t0_ns;
-  return 0;
-}
-
-void scn_exec_journal_clear(const char *dir) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/" JOURNAL_NAME, dir);
-  unlink(path);
 }
 
 /* Kernel faults (Orthros) ---------------------------------------------------

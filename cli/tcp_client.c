@@ -24,7 +24,7 @@
  *
  * Times are the run's (the trace's): the monotonic clock from the
  * executor's start, which the first kernel writes to its journal before
- * it starts anything (scn_exec.h).  Only this thread writes its figures
+ * it starts anything (scn_journal.h).  Only this thread writes its figures
  * until tcp_clients_stop has joined it. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "scn_exec.h"
+#include "scn_journal.h"
 #include "tcp_client.h"
 #include "uksim/xalloc.h"
 
@@ -103,7 +103,7 @@ static int connecting(struct client *c) {
   int fd = -ENOENT; /* no journal yet */
   for (;;) {
     if (!c->have_t0)
-      c->have_t0 = scn_exec_journal_t0(c->dir, &c->t0) == 0;
+      c->have_t0 = scn_journal_t0(c->dir, &c->t0) == 0;
     if (c->have_t0 && (fd = dial(c->decl->port)) >= 0)
       return fd;
     if (now_ns() >= end) {

@@ -23,7 +23,7 @@
 struct tcp_clients;
 
 /* Starts a client per tcp-client statement of s; the run's clock is the
- * executor's start, read from the journal in dir (scn_exec.h) once the
+ * executor's start, read from the journal in dir (scn_journal.h) once the
  * kernel has written it.  NULL when s declares none. */
 struct tcp_clients *tcp_clients_start(const struct scn *s, const char *dir);
 
