@@ -16,6 +16,10 @@
  * --dump-dir DIR, kept (to write FILE from a run).  Its name is never in
  * the trace, so it does not change the hash.
  *
+ * A scenario's tcp-clients (tcp_client.h) are the runner's: threads
+ * started once the machine has booted, stopped when the kernel says the
+ * run is over (before the halt), their figures a fact for the verdicts.
+ *
  * With --json, standard output carries the JSON Lines and nothing else:
  * the machine and every program it starts (which would inherit it, and
  * print their own lines) get standard error as their standard output.
