@@ -16,6 +16,10 @@
  * --dump-dir DIR, kept (to write FILE from a run).  Its name is never in
  * the trace, so it does not change the hash.
  *
+ * A scenario's tcp-clients (tcp_client.h) are the runner's: threads
+ * started once the machine has booted, stopped when the kernel says the
+ * run is over (before the halt), their figures a fact for the verdicts.
+ *
  * With --json, standard output carries the JSON Lines and nothing else:
  * the machine and every program it starts (which would inherit it, and
  * print their own lines) get standard error as their standard output.
@@ -41,7 +45,9 @@
 #include "run_os.h"
 #include "scn.h"
 #include "scn_eval.h"
+#include "scn_journal.h"
 #include "scn_trace.h"
+#include "tcp_client.h"
 #include "timeline.h"
 #include "uksim_paths.h"
 #include "uksim/xalloc.h"
@@ -231,10 +237,13 @@ static int scenario_wait(mach_client *mc, const struct mach_opts *m, char *why,
   }
 }
 
-/* Boots, waits for the scenario's end, halts.  0, or 1 with why set. */
-static int run_machine(const struct run_opts *o, const char *abs,
-                       const char *trace, const char *dumps, char *why,
-                       size_t len, uint32_t *live, struct scn_facts *facts) {
+/* Boots, starts the scenario's tcp-clients (*tcp, for the caller to free
+ * after the verdicts), waits for the scenario's end, stops them, halts.
+ * 0, or 1 with why set. */
+static int run_machine(const struct run_opts *o, const struct scn *s,
+                       const char *abs, const char *trace, const char *dumps,
+                       char *why, size_t len, uint32_t *live,
+                       struct scn_facts *facts, struct tcp_clients **tcp) {
   struct mach_opts m = o->m;
   mach_client mc;
   m.poll_us = mach_poll_us();
@@ -251,11 +260,14 @@ static int run_machine(const struct run_opts *o, const char *abs,
     snprintf(why, len, "bad --disk");
     return 1;
   }
+  scn_journal_clear(dumps); /* the clients' clock is this run's */
   if (mach_boot(&mc, &m) < 0) {
     snprintf(why, len, "cannot boot the machine: %s", strerror(errno));
     return 1;
   }
+  *tcp = tcp_clients_start(s, dumps);
   int st = scenario_wait(&mc, &m, why, len);
+  tcp_clients_stop(*tcp, facts);
   if (m.backup)
     run_os_usable(&mc, facts);
   if (mach_halt(&mc, live) < 0 && st == 0) {
@@ -449,11 +461,12 @@ int cmd_run(int argc, char **argv) {
   fflush(stdout);
   uint32_t live = 0;
   struct scn_facts facts = {.dump_dir = dumps, .scn_dir = dir};
+  struct tcp_clients *tcp = NULL;
   char disk[PATH_MAX];
-  int st =
-      run_os_opts(s, &o.m, disk, sizeof disk) < 0
-          ? (snprintf(why, sizeof why, "no disk for the machine"), 1)
-          : run_machine(&o, abs, trace, dumps, why, sizeof why, &live, &facts);
+  int st = run_os_opts(s, &o.m, disk, sizeof disk) < 0
+               ? (snprintf(why, sizeof why, "no disk for the machine"), 1)
+               : run_machine(&o, s, abs, trace, dumps, why, sizeof why, &live,
+                             &facts, &tcp);
   if (st != 0)
     fprintf(stderr,
             "uksim run: the run did not end normally: %s (seed %" PRIu64 ")\n",
@@ -462,6 +475,7 @@ int cmd_run(int argc, char **argv) {
     st = 1;
   if (access(trace, R_OK) == 0)
     st |= verdicts(&o, s, trace, &facts, seed);
+  tcp_clients_free(tcp);
   if (disk[0] != '\0')
     remove_dumps(disk); /* a LevelDB directory: files only */
   if (!o.jsonl)

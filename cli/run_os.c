@@ -16,13 +16,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "partition.h"
 #include "run_os.h"
 #include "scn_trace.h"
+
+_Static_assert(SCN_NIC_PORTS == PART_NIC_PORTS, "nic0's ports, as parsed");
+_Static_assert(SCN_NIC_PORT_MAX <= UINT16_MAX - 2 * PART_NIC_PORTS,
+               "--nic-port as the machine takes it");
 
 int run_os_opts(const struct scn *s, struct mach_opts *m, char *disk_dir,
                 size_t len) {
   const struct scn_machine *sm = &s->machine;
   disk_dir[0] = '\0';
+  m->nic_port = (uint16_t)sm->nic_port; /* 0: the machine picks */
   if (sm->backup == 0)
     return 0;
   m->backup = true;

@@ -17,8 +17,8 @@
  * OS numbers grow by one per boot; a run with more is cut there. */
 #define RUN_OS_TRACES_MAX 64
 
-/* The scenario's machine statement into the machine's options: --backup,
- * the heartbeat and its timeout, a user disk made in disk_dir (a new
+/* The scenario's machine statement into the machine's options: nic0's
+ * ports, --backup, the heartbeat and its timeout, a user disk made in disk_dir (a new
  * temporary directory, its path in disk_dir[len], "" for none).  0, or -1
  * with the reason on stderr. */
 int run_os_opts(const struct scn *s, struct mach_opts *m, char *disk_dir,

@@ -88,6 +88,7 @@
 #include "scn.h"
 #include "scn_eval.h"
 #include "scn_exec.h"
+#include "scn_journal.h"
 #include "scn_ns.h"
 #include "uksim/interos.h"
 #include "uksim/kvs.h"
@@ -175,20 +176,10 @@ static uint64_t run_ns(const struct kern *k) {
 
 /* The journal (Orthros) -------------------------------------------------- */
 
-#define JOURNAL_MAGIC 0x6c6e72756f6a6e78ull /* "xnjourn" */
-#define JOURNAL_NAME "exec.journal"
-
-struct journal_head {
-  uint64_t magic;
-  uint64_t t0_ns;
-  uint32_t nactions, napps; /* then a byte per action (fired) and per app
-                               (spawned) */
-};
-
 /* The journal's bytes: the head, then the flags. */
 static size_t journal_fill(const struct scn_exec *x, uint8_t *buf) {
-  struct journal_head h = {JOURNAL_MAGIC, x->t0_ns, (uint32_t)x->s->nactions,
-                           (uint32_t)x->s->napps};
+  struct scn_journal_head h = {SCN_JOURNAL_MAGIC, x->t0_ns,
+                               (uint32_t)x->s->nactions, (uint32_t)x->s->napps};
   size_t n = sizeof h;
   memcpy(buf, &h, sizeof h);
   for (size_t i = 0; i < x->s->nactions; i++)
@@ -199,7 +190,7 @@ static size_t journal_fill(const struct scn_exec *x, uint8_t *buf) {
 }
 
 static size_t journal_size(const struct scn *s) {
-  return sizeof(struct journal_head) + s->nactions + s->napps;
+  return sizeof(struct scn_journal_head) + s->nactions + s->napps;
 }
 
 /* Writes the journal whole (it is small): before an action runs and after
@@ -222,7 +213,7 @@ static void journal_open(struct scn_exec *x, bool create) {
   x->journal = -1;
   if (x->dump_dir[0] == '\0')
     return;
-  snprintf(path, sizeof path, "%s/" JOURNAL_NAME, x->dump_dir);
+  snprintf(path, sizeof path, "%s/" SCN_JOURNAL_NAME, x->dump_dir);
   x->journal =
       open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0600);
 }
@@ -232,11 +223,11 @@ static void journal_open(struct scn_exec *x, bool create) {
 static int journal_read(struct scn_exec *x, bool *spawned) {
   size_t len = journal_size(x->s);
   uint8_t *buf = xcalloc(1, len);
-  struct journal_head h;
+  struct scn_journal_head h;
   int r = -1;
   if (x->journal >= 0 && pread(x->journal, buf, len, 0) == (ssize_t)len) {
     memcpy(&h, buf, sizeof h);
-    if (h.magic == JOURNAL_MAGIC && h.nactions == x->s->nactions &&
+    if (h.magic == SCN_JOURNAL_MAGIC && h.nactions == x->s->nactions &&
         h.napps == x->s->napps) {
       x->t0_ns = h.t0_ns;
       for (size_t i = 0; i < x->s->nactions; i++)
@@ -1054,6 +1045,9 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   case SCN_ACT_KILL:
     kern__kill(k, (uint32_t)p, SIGKILL, "killed (scenario action)");
     break;
+  case SCN_ACT_STOP: /* asked, not a fault: what it says at its exit is */
+    kern__kill(k, (uint32_t)p, SIGTERM, NULL);
+    break;
   case SCN_ACT_RESTART: {
     uint32_t s = kd_proc(k, (uint32_t)p)->svc;
     k->proc[p].pol.restart = true;
@@ -1137,6 +1131,16 @@ static void server_event(struct kern *k, const struct kern_ev *e) {
   }
 }
 
+/* Whether action a, a fault of the active kernel, must wait: another one
+ * waits for the backup (do_os_fault), and this kernel dies of it.  Its
+ * trigger is held one short of firing, so it is not journaled as fired
+ * and the next active counts it afresh (trigger counts are each kernel's
+ * own); firing it now would lose one of the two. */
+static bool held_fault(const struct scn_exec *x, const struct scn_action *a) {
+  return a->kind == SCN_ACT_FAULT && x->deferred != NULL &&
+         strcmp(a->target, "kernel") == 0;
+}
+
 static void exec_event(struct kern *k, const struct kern_ev *e) {
   struct scn_exec *x = k->exec;
   if (k->os.hb_ms > 0 && k->events)
@@ -1150,6 +1154,8 @@ static void exec_event(struct kern *k, const struct kern_ev *e) {
     if (x->fired[i] || !matches(&a->when, e))
       continue;
     uint64_t n = a->when.n ? a->when.n : 1;
+    if (x->trig_count[i] + 1 == n && held_fault(x, a))
+      continue;
     if (++x->trig_count[i] == n) {
       x->fired[i] = true;
       x->queue[x->nqueue++] = i;

@@ -41,4 +41,10 @@ void scn__os_expect_str(const struct scn_expect *x, char *buf, size_t len);
 void scn__eval_os(const struct scn_expect *x, const struct scn_trace *tr,
                   const struct scn_facts *facts, struct scn_verdict *v);
 
+/* tcp-client NAME connected (eval_tcp.c): the runner's client. */
+void scn__tcp_expect_str(const struct scn_expect *x, char *buf, size_t len);
+void scn__eval_tcp(const struct scn *s, const struct scn_expect *x,
+                   const struct scn_trace *tr, const struct scn_facts *facts,
+                   struct scn_verdict *v);
+
 #endif

@@ -250,7 +250,8 @@ static int new_name(struct scn__parser *p, const struct scn__tok *t,
     return -1;
   if (strcmp(out, "kernel") == 0)
     return scn__fail(p, t->col, "'kernel' names the kernel, not a process");
-  if (lookup(p->s, out, &line) != DECL_NONE)
+  if (lookup(p->s, out, &line) != DECL_NONE ||
+      (line = scn__tcp_line(p->s, out)) > 0)
     return scn__fail(p, t->col, "'%s' is already declared at line %d", out,
                      line);
   return 0;
@@ -357,6 +358,17 @@ static int m_disk(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   return 0;
 }
 
+/* --nic-port N: where nic0's ports are, so that a scenario's servers and
+ * its tcp-clients agree on them. */
+static int m_nic_port(struct scn__parser *p, const struct scn__tok *v,
+                      void *obj) {
+  uint64_t n;
+  if (scn__read_u64(p, v, SCN_NIC_PORT_MIN, SCN_NIC_PORT_MAX, &n) < 0)
+    return -1;
+  ((struct scn_machine *)obj)->nic_port = (uint32_t)n;
+  return 0;
+}
+
 static const struct scn__opt machine_opts[] = {
     {"--memory", m_memory, false},
     {"--seed", m_seed, false},
@@ -366,6 +378,7 @@ static const struct scn__opt machine_opts[] = {
     {"--heartbeat", m_heartbeat, false},
     {"--heartbeat-timeout", m_hb_timeout, false},
     {"--disk", m_disk, false},
+    {"--nic-port", m_nic_port, false},
     {NULL, NULL, false}};
 
 int scn__need_backup(struct scn__parser *p, int col, const char *what) {
@@ -674,15 +687,98 @@ static int st_app(struct scn__parser *p) {
   return scn__count_app(p, a.pos.col);
 }
 
+/* tcp-client NAME PORT --every TIME --lines N --until TIME */
+
+int scn__tcp_line(const struct scn *s, const char *name) {
+  for (size_t i = 0; i < s->ntcps; i++)
+    if (strcmp(s->tcps[i].name, name) == 0)
+      return s->tcps[i].pos.line;
+  return 0;
+}
+
+static int t_every(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  struct scn_tcp_client *c = obj;
+  if (scn__read_period(p, v, "--every", &c->every_ns) < 0)
+    return -1;
+  if (c->every_ns < SCN_TCP_EVERY_MIN_NS || c->every_ns > SCN_TCP_EVERY_MAX_NS)
+    return scn__fail(p, v->col, "--every is 1ms to 60s");
+  return 0;
+}
+
+static int t_lines(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_u64(p, v, 1, SCN_TCP_LINES_MAX,
+                       &((struct scn_tcp_client *)obj)->lines);
+}
+
+static int t_until(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  return scn__read_period(p, v, "--until",
+                          &((struct scn_tcp_client *)obj)->until_ns);
+}
+
+static int t_server(struct scn__parser *p, const struct scn__tok *v,
+                    void *obj) {
+  struct scn_tcp_client *c = obj;
+  if (scn__read_name(p, v, c->server) < 0)
+    return -1;
+  return scn__need_app(p, v->col, c->server);
+}
+
+static const struct scn__opt tcp_opts[] = {{"--every", t_every, false},
+                                           {"--lines", t_lines, false},
+                                           {"--until", t_until, false},
+                                           {"--server", t_server, false},
+                                           {NULL, NULL, false}};
+
+/* The client reaches a port of nic0, which only a machine statement with
+ * --nic-port places; its lines come in real time, so the machine runs
+ * free (lock-step would wait for them in no order a seed fixes). */
+static int tcp_port(struct scn__parser *p, const struct scn__tok *t,
+                    uint32_t *port) {
+  const struct scn_machine *m = &p->s->machine;
+  uint64_t n;
+  if (m->nic_port == 0)
+    return scn__fail(p, t->col,
+                     "a tcp-client needs machine --nic-port on an earlier "
+                     "line (where nic0's ports are)");
+  if (m->mode != SCN_MODE_FREE)
+    return scn__fail(p, t->col,
+                     "a tcp-client needs a free-running machine (--mode "
+                     "free or --backup 1): its lines come in real time");
+  if (scn__read_u64(p, t, 1, 65535, &n) < 0)
+    return -1;
+  if (n < m->nic_port || n >= m->nic_port + SCN_NIC_PORTS)
+    return scn__fail(p, t->col, "port %u is not nic0's (%u to %u)", (unsigned)n,
+                     m->nic_port, m->nic_port + SCN_NIC_PORTS - 1);
+  *port = (uint32_t)n;
+  return 0;
+}
+
+static int st_tcp_client(struct scn__parser *p) {
+  struct scn_tcp_client c = {.every_ns = SCN_TCP_EVERY_DEFAULT_NS};
+  const struct scn__tok *t = scn__word(p, "a tcp-client name");
+  if (t == NULL || new_name(p, t, c.name) < 0)
+    return -1;
+  if (p->s->ntcps == SCN_TCP_CLIENTS_MAX)
+    return scn__fail(p, t->col, "more than %d tcp-clients",
+                     SCN_TCP_CLIENTS_MAX);
+  c.pos = here(p);
+  if ((t = scn__word(p, "a port of nic0")) == NULL ||
+      tcp_port(p, t, &c.port) < 0 ||
+      scn__read_opts(p, "tcp-client", tcp_opts, &c) < 0)
+    return -1;
+  p->s->tcps = scn__append(p->s->tcps, &p->s->ntcps, sizeof c, &c);
+  return 0;
+}
+
 /* Files and lines */
 
 static const struct {
   const char *word;
   int (*parse)(struct scn__parser *p);
-} statements[] = {{"scenario", st_scenario}, {"machine", st_machine},
-                  {"server", st_server},     {"app", st_app},
-                  {"at", scn__st_at},        {"on", scn__st_on},
-                  {"expect", scn__st_expect}};
+} statements[] = {{"scenario", st_scenario},  {"machine", st_machine},
+                  {"server", st_server},      {"app", st_app},
+                  {"at", scn__st_at},         {"on", scn__st_on},
+                  {"expect", scn__st_expect}, {"tcp-client", st_tcp_client}};
 
 static int statement(struct scn__parser *p) {
   const struct scn__tok *t = &p->tok[p->ti++];
@@ -694,10 +790,10 @@ static int statement(struct scn__parser *p) {
   if (t->kind != SCN__WORD)
     return scn__fail(p, t->col,
                      "expected a statement (scenario, machine, "
-                     "server, app, at, on or expect)");
+                     "server, app, tcp-client, at, on or expect)");
   return scn__fail(p, t->col,
                    "unknown statement '%.40s' (scenario, machine, "
-                   "server, app, at, on or expect)",
+                   "server, app, tcp-client, at, on or expect)",
                    t->text);
 }
 
@@ -771,5 +867,6 @@ void scn_free(struct scn *s) {
   free(s->apps);
   free(s->actions);
   free(s->expects);
+  free(s->tcps);
   free(s);
 }

@@ -149,6 +149,20 @@ enum scn_mode { SCN_MODE_LOCKSTEP, SCN_MODE_FREE };
 /* machine --disk SIZE: the user disk the runner makes (a LevelDB), at most
  * 1G: what a scenario writes through diskfs fits far below. */
 #define SCN_DISK_MAX (1ull << 30)
+/* machine --nic-port N: the first of nic0's SCN_NIC_PORTS loopback ports
+ * (the machine's PART_NIC_PORTS; nic1, the backup's, is the next range),
+ * no privileged port, and both ranges below 65536. */
+#define SCN_NIC_PORTS 16
+#define SCN_NIC_PORT_MIN 1024
+#define SCN_NIC_PORT_MAX (65535 - 2 * SCN_NIC_PORTS)
+/* tcp-client statements in a file: the runner's clients outside the
+ * machine, one thread and one connection each. */
+#define SCN_TCP_CLIENTS_MAX 4
+/* tcp-client --every: a line at least every ms, at most every minute. */
+#define SCN_TCP_EVERY_MIN_NS 1000000ull
+#define SCN_TCP_EVERY_MAX_NS (60000ull * 1000000)
+/* tcp-client --lines: a typo does not run for days. */
+#define SCN_TCP_LINES_MAX 10000000ull
 
 /* machine ...: zero fields were not given and take the kernel's default. */
 struct scn_machine {
@@ -162,6 +176,7 @@ struct scn_machine {
   uint64_t heartbeat_ns;  /* the active's heartbeat interval, 0: default */
   uint64_t hb_timeout_ns; /* silence that declares it dead, 0: default */
   uint64_t disk;          /* bytes of a user disk (#S), 0: none */
+  uint32_t nic_port;      /* nic0's first port, 0: the machine's pick */
   struct scn_pos pos;     /* line 0 when the file has no machine statement */
 };
 
@@ -226,6 +241,25 @@ struct scn_app {
   struct scn_pos pos;
 };
 
+/* tcp-client NAME PORT --every TIME --lines N --until TIME --server APP:
+ * a TCP client outside the machine, run by the runner
+ * (cli/tcp_client.c): one connection to 127.0.0.1:PORT (a port of nic0)
+ * for the whole run, a numbered line every TIME, each echo checked.  It
+ * stops after N lines, at TIME into the run, when the run ends, or when
+ * its connection ends, whichever comes first.  --server names the app
+ * that serves it: once the scenario has acted on that app (kill echo), the
+ * end of the connection is the conversation's end, not a break. */
+struct scn_tcp_client {
+  char name[SCN_NAME_MAX + 1];
+  uint32_t port;
+  uint64_t every_ns;             /* default SCN_TCP_EVERY_DEFAULT_NS */
+  uint64_t lines;                /* 0: no limit */
+  uint64_t until_ns;             /* 0: no limit */
+  char server[SCN_NAME_MAX + 1]; /* --server APP, or "" */
+  struct scn_pos pos;
+};
+#define SCN_TCP_EVERY_DEFAULT_NS (50ull * 1000000)
+
 enum scn_trigger_kind {
   SCN_TRIG_AT,      /* at a virtual time */
   SCN_TRIG_REQUEST, /* when the n-th request is sent to a service */
@@ -256,7 +290,10 @@ enum scn_action_kind {
   SCN_ACT_UNMOUNT, /* ... unmount src (or all, src empty) from dst */
   /* fault kernel panic|hang|crash (the active OS's kernel), fault backup
    * crash (the standby's): target "kernel" or "backup", kfault the kind */
-  SCN_ACT_FAULT
+  SCN_ACT_FAULT,
+  /* stop APP: SIGTERM, the app ends as it chooses (mtload --forever
+   * finishes its calls, checks them and exits with its verdict) */
+  SCN_ACT_STOP
 };
 
 /* Whether k is a namespace action (bind, mount, unmount: run by a helper). */
@@ -300,7 +337,8 @@ enum scn_expect_kind {
   SCN_EXP_FILE,      /* a file read in a process's namespace at the end */
   SCN_EXP_FAILOVERS, /* failovers (os-active events), compared with value */
   SCN_EXP_ENDED,     /* app ended with its OS: spawned, never exited itself */
-  SCN_EXP_USABLE     /* the machine's usable memory per OS (Table 5) */
+  SCN_EXP_USABLE,    /* the machine's usable memory per OS (Table 5) */
+  SCN_EXP_TCP        /* a tcp-client kept its one connection */
 };
 
 enum scn_file_check { SCN_FILE_EQUALS, SCN_FILE_CONTAINS, SCN_FILE_FAILS };
@@ -320,7 +358,8 @@ struct scn_expect {
   enum scn_cmp cmp;               /* errors, latency */
   uint64_t value;                 /* errors: a count; latency: ns */
   enum scn_stat stat;             /* latency */
-  char app[SCN_NAME_MAX + 1];     /* errors, latency: scope, or empty */
+  char app[SCN_NAME_MAX + 1];     /* errors, latency: scope, or empty;
+                                     ended: the app; tcp-client: its name */
   char service[SCN_NAME_MAX + 1]; /* errors, latency: scope; state: which */
   char op[SCN_NAME_MAX + 1];      /* latency: "kvs.put", or empty */
   bool model;                     /* state: equals the apps' models */
@@ -353,6 +392,8 @@ struct scn {
   size_t nactions;
   struct scn_expect *expects;
   size_t nexpects;
+  struct scn_tcp_client *tcps;
+  size_t ntcps;
 };
 
 /* Parses len bytes of buf (which need not end in a NUL and may hold any

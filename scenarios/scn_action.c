@@ -12,15 +12,15 @@
 #include "scn_impl.h"
 
 static const char *const action_names[] = {
-    "replace", "crash", "panic", "hang",    "kill",
-    "restart", "bind",  "mount", "unmount", "fault"};
+    "replace", "crash", "panic",   "hang",  "kill", "restart",
+    "bind",    "mount", "unmount", "fault", "stop"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
                                            "latency",      "state",
                                            "trace",        "file",
                                            "failovers",    "ended",
-                                           "usable-mib"};
+                                           "usable-mib",   "tcp-client"};
 static const char *const cmp_names[] = {"<", "<=", "==", ">=", ">"};
 static const char *const stat_names[] = {"p50", "p99", "max"};
 static const char *const trace_names[] = {"contains", "omits"};
@@ -73,8 +73,9 @@ static int replace_args(struct scn__parser *p, struct scn_action *a) {
   return scn__read_opts(p, "replace", replace_opts, a);
 }
 
-/* The target of crash, panic, hang, kill or restart: panic and restart
- * need a server (only servers report panics or restart from state). */
+/* The target of crash, panic, hang, kill, restart or stop: panic and
+ * restart need a server (only servers report panics or restart from
+ * state), stop an app (a server ends only by a fault or a replacement). */
 static int target(struct scn__parser *p, struct scn_action *a) {
   const struct scn__tok *t = scn__word(p, "the process to act on");
   char base[SCN_INST_MAX + 1];
@@ -83,6 +84,9 @@ static int target(struct scn__parser *p, struct scn_action *a) {
   scn__base_name(a->target, base);
   if (a->kind == SCN_ACT_PANIC || a->kind == SCN_ACT_RESTART) {
     if (scn__need_server(p, t->col, base) < 0)
+      return -1;
+  } else if (a->kind == SCN_ACT_STOP) {
+    if (scn__need_app(p, t->col, a->target) < 0)
       return -1;
   } else if (scn__need_process(p, t->col, a->target, false, false) < 0) {
     return -1;
@@ -509,6 +513,19 @@ static int exp_usable(struct scn__parser *p, struct scn_expect *e) {
   return 0;
 }
 
+/* tcp-client NAME connected: a client declared before this line. */
+static int exp_tcp(struct scn__parser *p, struct scn_expect *e) {
+  const struct scn__tok *t = scn__word(p, "a tcp-client");
+  if (t == NULL || scn__read_name(p, t, e->app) < 0)
+    return -1;
+  if (scn__tcp_line(p->s, e->app) == 0)
+    return scn__fail(p, t->col, "no tcp-client '%s' declared before this line",
+                     e->app);
+  if (scn__expect_word(p, "connected") < 0)
+    return -1;
+  return scn__end(p);
+}
+
 /* expect KIND ... */
 int scn__st_expect(struct scn__parser *p) {
   struct scn_expect e = {.pos = {p->line, p->tok[0].col}};
@@ -522,7 +539,8 @@ int scn__st_expect(struct scn__parser *p) {
   e.kind = (enum scn_expect_kind)(k > SCN_EXP_TRACE_CONTAINS ? k + 1 : k);
   char what[SCN_TEXT_MAX + 8];
   snprintf(what, sizeof what, "expect %s", t->text);
-  if (e.kind > SCN_EXP_FILE && scn__need_backup(p, t->col, what) < 0)
+  if (e.kind > SCN_EXP_FILE && e.kind != SCN_EXP_TCP &&
+      scn__need_backup(p, t->col, what) < 0)
     return -1;
   switch (e.kind) {
   case SCN_EXP_ERRORS:
@@ -548,6 +566,9 @@ int scn__st_expect(struct scn__parser *p) {
     break;
   case SCN_EXP_USABLE:
     r = exp_usable(p, &e);
+    break;
+  case SCN_EXP_TCP:
+    r = exp_tcp(p, &e);
     break;
   default:
     r = scn__end(p);

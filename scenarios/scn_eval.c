@@ -109,6 +109,9 @@ void scn_expect_str(const struct scn_expect *x, char *buf, size_t len) {
   case SCN_EXP_USABLE:
     scn__os_expect_str(x, buf, len);
     return;
+  case SCN_EXP_TCP:
+    scn__tcp_expect_str(x, buf, len);
+    return;
   case SCN_EXP_FILE: {
     char text[2 * SCN_TEXT_MAX + 1];
     escaped(x->text, text, sizeof text);
@@ -419,6 +422,9 @@ void scn_eval_one(const struct scn *s, const struct scn_expect *x,
   case SCN_EXP_ENDED:
   case SCN_EXP_USABLE:
     scn__eval_os(x, tr, facts, out);
+    break;
+  case SCN_EXP_TCP:
+    scn__eval_tcp(s, x, tr, facts, out);
     break;
   default:
     abort(); /* the parser gives no other kind */

@@ -102,6 +102,22 @@ bool scn_answers_exited(const struct scn_answers *a, const char *name);
 const struct scn_req *scn_answers_missing(const struct scn_answers *a,
                                           bool need_result, uint64_t *dropped);
 
+/* What a tcp-client saw (the runner's client outside the machine,
+ * cli/tcp_client.c): its figures, for `expect tcp-client NAME connected`. */
+struct scn_tcp_seen {
+  char name[SCN_NAME_MAX + 1];
+  bool connected;        /* it connected once */
+  bool broke;            /* that connection broke: why says how, */
+  uint64_t broke_ns;     /* and when, on the run's clock (below) */
+  char why[128];         /* also why it never connected */
+  uint64_t sent, echoed; /* lines sent, lines that came back whole */
+  uint64_t max_wait_ns;  /* the longest wait for an echo */
+  /* When the last line that came back was sent, on the run's clock (the
+   * trace's times: from the executor's start); has_last: one came back. */
+  uint64_t last_sent_ns;
+  bool has_last;
+};
+
 /* What scn_eval needs that is not in the trace. */
 struct scn_facts {
   const char *dump_dir; /* holds <service>.dump: a kvs server's final
@@ -116,6 +132,10 @@ struct scn_facts {
   uint64_t usable_mib[SCN_USABLE_MAX];
   unsigned nusable;
   const char *usable_error;
+  /* The tcp-clients' figures, one per tcp-client statement, ntcp of them
+   * (none if the run never started them). */
+  const struct scn_tcp_seen *tcp;
+  size_t ntcp;
 };
 
 struct scn_verdict {

@@ -131,6 +131,9 @@ int scn__need_process(struct scn__parser *p, int col, const char *inst,
  * ("--protect", "fault kernel" ...) unless the machine has one. */
 int scn__need_backup(struct scn__parser *p, int col, const char *what);
 
+/* The line of tcp-client name's statement, or 0 if none is declared. */
+int scn__tcp_line(const struct scn *s, const char *name);
+
 /* Counting (scn_count.c): each is called once the statement is in the
  * tree, and fails at col when the run would need more servers or
  * processes than SCN_SERVERS_MAX and SCN_PROCS_MAX. */

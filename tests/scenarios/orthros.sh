@@ -5,7 +5,8 @@
 # compared: their expectations are exact instead (answers, files, counts,
 # the machine's usable-memory table).  A copy that expects what did not
 # happen fails (exit 1): a failover count, a protected app that "ended",
-# a usable-memory row.  Nothing is left in TMPDIR (the OSes' traces, the
+# a usable-memory row, a TCP client still connected to an echo server
+# that was not protected.  Nothing is left in TMPDIR (the OSes' traces, the
 # executor's journal, the machine's disk).  Under valgrind the runs skip:
 # the kernels would run tens of times slower and fail over by themselves.
 # Usage: orthros.sh UKSIM SCENARIO_DIR
@@ -30,7 +31,7 @@ for f in "$src"/orthros-*.scn; do
     fail=1
   fi
 done
-[ "$n" -ge 11 ] || { echo "FAIL only $n Orthros scenarios shipped"; fail=1; }
+[ "$n" -ge 13 ] || { echo "FAIL only $n Orthros scenarios shipped"; fail=1; }
 
 # must_fail TEXT LINE: a copy of orthros-panic-syscall.scn with LINE added
 # fails, and its verdicts say TEXT.
@@ -52,6 +53,30 @@ must_fail "failovers == 2: 1 failover" "expect failovers == 2"
 must_fail "ended load: load exited by itself" "expect ended load"
 must_fail "usable-mib 1 4096 2 4096: the machine says 1 4096 2 3712" \
   "expect usable-mib 1 4096 2 4096"
+
+# An echo server that is not protected ends with its OS: the runner's
+# tcp-client (outside the machine) sees its connection end at the failover,
+# before the scenario did anything to the server, and its expectation
+# fails.  A copy of orthros-panic-syscall.scn whose load starts at 1 s, so
+# that the client has connected before the fault.
+sed -e 's/^machine .*/& --nic-port 17100/' -e 's/^app load .*/& --start 1s/' \
+  "$src/orthros-panic-syscall.scn" >"$dir/tcp.scn"
+cat >>"$dir/tcp.scn" <<'EOF'
+app echo --binary techo --args "17103"
+tcp-client c1 17103 --every 10ms --server echo
+expect tcp-client c1 connected
+EOF
+if "$uksim" run --quiet "$dir/tcp.scn" >"$dir/tcp.out" 2>&1; then
+  echo "FAIL an unprotected echo server's client stayed connected"
+  fail=1
+elif ! grep -q "FAIL tcp-client c1 connected: the connection broke" \
+  "$dir/tcp.out"; then
+  echo "FAIL an unprotected echo server's client did not fail as expected:"
+  cat "$dir/tcp.out"
+  fail=1
+else
+  echo "ok   unprotected techo: $(grep "FAIL tcp-client" "$dir/tcp.out")"
+fi
 
 left=$(ls -A "$dir/tmp")
 [ -z "$left" ] || { echo "FAIL left in TMPDIR: $left"; fail=1; }

@@ -559,3 +559,104 @@ Test(scn_eval, usable_mib_compares_the_machine_s_table) {
   cr_expect_str_eq(v[0].text, "usable-mib 1 4096: the machine could not say: "
                               "the machine went away");
 }
+
+/* tcp-client NAME connected: the runner's client, its figures as facts.
+ * The trace: the kernel is faulted at 2.5 us (its last fault), OS 2 takes
+ * over, and the scenario kills ap1, c1's server, at 20 us. */
+
+static const char tcp_head[] = "machine --backup 1 --nic-port 17000\n"
+                               "server kvs\n"
+                               "app ap1 --service kvs --protect\n"
+                               "tcp-client c1 17003 --server ap1\n"
+                               "tcp-client c2 17004\n";
+
+#define ACTION(step, t, peer, text)                                            \
+  EV(step, t,                                                                  \
+     "\"action\",\"actor\":\"kernel\",\"peer\":\"" peer "\",\"text\":\"" text \
+     "\"")
+
+static const char tcp_trace[] =
+    EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"ap1\"") ACTION(
+        2, 2500, "kernel", "fault kernel panic")
+        EV(3, 9000, "\"os-active\",\"actor\":\"kernel\",\"text\":\"os 2\"")
+            ACTION(4, 20000, "ap1", "kill ap1") HALT(0);
+
+/* c1 (or c2 when which is 2) saw c; the verdict of `expect tcp-client`. */
+static bool tcp_holds(int which, struct scn_tcp_seen c, const char *trace) {
+  struct scn_tcp_seen seen[2] = {{.name = "c1"}, {.name = "c2"}};
+  snprintf(c.name, sizeof c.name, "c%d", which);
+  seen[which - 1] = c;
+  struct scn_facts f = {.tcp = seen, .ntcp = 2};
+  char exp[64];
+  snprintf(exp, sizeof exp, "expect tcp-client c%d connected\n", which);
+  return eval_after(tcp_head, exp, trace, &f) == 0;
+}
+
+static const struct scn_tcp_seen talked = {.connected = true,
+                                           .sent = 10,
+                                           .echoed = 10,
+                                           .max_wait_ns = 1500000,
+                                           .last_sent_ns = 5000,
+                                           .has_last = true};
+
+Test(scn_eval, tcp_client_connected_through_the_last_fault) {
+  cr_expect(tcp_holds(1, talked, tcp_trace));
+  cr_expect_str_eq(v[0].text, "tcp-client c1 connected: one connection: 10 "
+                              "lines sent, 10 echoed, the longest wait 1.5 "
+                              "ms; its last echoed line sent 0.000 s after "
+                              "the last kernel fault");
+  /* Without a kernel fault, nothing is asked after one. */
+  cr_expect(tcp_holds(2, talked, base));
+  HOLDS(0, "no kernel fault");
+}
+
+Test(scn_eval, tcp_client_ended_by_the_scenario_is_not_a_break) {
+  struct scn_tcp_seen c = talked;
+  c.broke = true;
+  c.broke_ns = 25000;
+  c.sent = 11; /* the line in flight at the kill */
+  snprintf(c.why, sizeof c.why, "at line 11: the server closed it");
+  cr_expect(tcp_holds(1, c, tcp_trace));
+  HOLDS(0, "one connection, until 'kill ap1' at 0.000 s (at line 11: the "
+           "server closed it): 11 lines sent, 10 echoed");
+  /* c2 names no server: the same end is a break. */
+  cr_expect(!tcp_holds(2, c, tcp_trace));
+  FAILS(0, "the connection broke at 0.000 s: at line 11");
+  /* Broken before the kill: a break, whoever serves it. */
+  c.broke_ns = 10000;
+  cr_expect(!tcp_holds(1, c, tcp_trace));
+  FAILS(0, "the connection broke at");
+  /* Two lines lost at the kill: one was not in flight. */
+  c.broke_ns = 25000;
+  c.sent = 12;
+  cr_expect(!tcp_holds(1, c, tcp_trace));
+  FAILS(0, "12 lines sent, 10 echoed");
+}
+
+Test(scn_eval, tcp_client_fails_without_every_echo_or_a_late_line) {
+  struct scn_tcp_seen c = talked;
+  c.echoed = 9;
+  cr_expect(!tcp_holds(1, c, tcp_trace));
+  FAILS(0, "10 lines sent, 9 echoed");
+  c = talked;
+  c.last_sent_ns = 2000; /* before the last fault: no line after it */
+  cr_expect(!tcp_holds(1, c, tcp_trace));
+  FAILS(0, "no line sent after the last kernel fault (at 0.000 s) came back");
+  c.has_last = false;
+  c.last_sent_ns = 0;
+  c.echoed = c.sent = 0;
+  cr_expect(!tcp_holds(1, c, tcp_trace));
+  FAILS(0, "0 lines sent, 0 echoed");
+}
+
+Test(scn_eval, tcp_client_that_never_connected_or_never_ran) {
+  struct scn_tcp_seen c = {.connected = false};
+  snprintf(c.why, sizeof c.why, "nothing answered on 127.0.0.1:17003 in 60 s");
+  cr_expect(!tcp_holds(1, c, tcp_trace));
+  cr_expect_str_eq(v[0].text, "tcp-client c1 connected: it never connected: "
+                              "nothing answered on 127.0.0.1:17003 in 60 s");
+  cr_assert_eq(eval_after(tcp_head, "expect tcp-client c1 connected\n",
+                          tcp_trace, &(struct scn_facts){0}),
+               1);
+  FAILS(0, "the client did not run");
+}

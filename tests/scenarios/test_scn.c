@@ -404,9 +404,9 @@ Test(scn, tree_outlives_the_buffer) {
 Test(scn, error_unknown_statement) {
   refused("\n  frobnicate kvs\n", "t.scn:2:3: unknown statement "
                                   "'frobnicate' (scenario, machine, server, "
-                                  "app, at, on or expect)");
+                                  "app, tcp-client, at, on or expect)");
   refused("\"x\"\n", "t.scn:1:1: expected a statement (scenario, machine, "
-                     "server, app, at, on or expect)");
+                     "server, app, tcp-client, at, on or expect)");
 }
 
 Test(scn, error_missing_word) {
@@ -490,7 +490,7 @@ Test(scn, error_enums) {
   refused(SRV "at 1s explode kvs\n", "t.scn:2:7: unknown action 'explode' "
                                      "(replace, crash, panic, hang, kill, "
                                      "restart, bind, mount, unmount, "
-                                     "fault)");
+                                     "fault, stop)");
   refused(SRV "on time 5: crash kvs\n",
           "t.scn:2:4: unknown trigger 'time' (request, event)");
   refused(SRV "on event boom kvs: crash kvs\n",
@@ -499,7 +499,7 @@ Test(scn, error_enums) {
   refused("expect everything\n",
           "t.scn:1:8: unknown expectation 'everything' (all-answered, "
           "exactly-one-answer, no-leaks, errors, latency, state, trace, "
-          "file, failovers, ended, usable-mib)");
+          "file, failovers, ended, usable-mib, tcp-client)");
   refused("expect errors =< 1\n", "t.scn:1:15: unknown comparison '=<' (<, "
                                   "<=, ==, >=, >)");
   refused("expect latency p90 < 1s\n",
@@ -1117,4 +1117,102 @@ Test(scn, error_orthros) {
           "t.scn:2:20: missing its usable MiB at end of line");
   refused(OS "expect usable-mib 0 4096\n",
           "t.scn:2:19: 0 is out of range (1 to 4294967295)");
+}
+
+/* The three-apps scenario's statements: nic0's ports, the runner's TCP
+ * client and its expectation, and stop. */
+
+#define NIC "machine --backup 1 --nic-port 17000\napp echo --binary techo\n"
+
+Test(scn, tcp_client_nic_port_and_stop) {
+  struct scn *s = parse(NIC "app mt --binary mtload --protect\n"
+                            "tcp-client c1 17003 --every 20ms --lines 50 "
+                            "--until 9s --server echo\n"
+                            "tcp-client c2 17015\n"
+                            "on event exit echo: stop mt\n"
+                            "expect tcp-client c1 connected\n");
+  cr_assert_eq(s->machine.nic_port, 17000);
+  cr_assert_eq(s->ntcps, 2);
+  const struct scn_tcp_client *c = &s->tcps[0];
+  cr_assert_str_eq(c->name, "c1");
+  cr_assert_eq(c->port, 17003);
+  cr_assert_eq(c->every_ns, 20000000ull);
+  cr_assert_eq(c->lines, 50);
+  cr_assert_eq(c->until_ns, 9000000000ull);
+  cr_assert_str_eq(c->server, "echo");
+  cr_assert_eq(c->pos.line, 4);
+  c = &s->tcps[1];
+  cr_assert_eq(c->port, 17015, "nic0's last port");
+  cr_assert_eq(c->every_ns, SCN_TCP_EVERY_DEFAULT_NS);
+  cr_assert_eq(c->lines, 0, "no limit");
+  cr_assert_eq(c->until_ns, 0, "no limit");
+  cr_assert_str_eq(c->server, "");
+  cr_assert_eq(s->actions[0].kind, SCN_ACT_STOP);
+  cr_assert_str_eq(s->actions[0].target, "mt");
+  cr_assert_str_eq(scn_action_name(SCN_ACT_STOP), "stop");
+  cr_assert_eq(s->expects[0].kind, SCN_EXP_TCP);
+  cr_assert_str_eq(s->expects[0].app, "c1");
+  scn_free(s);
+  /* A free-running machine without a backup may have a client too. */
+  s = parse("machine --mode free --nic-port 1024\ntcp-client c 1039\n");
+  cr_assert_eq(s->tcps[0].port, 1039);
+  scn_free(s);
+  s = parse("machine --nic-port 65503\n");
+  cr_assert_eq(s->machine.nic_port, SCN_NIC_PORT_MAX);
+  scn_free(s);
+}
+
+Test(scn, error_tcp_client) {
+  refused("machine --nic-port 80\n",
+          "t.scn:1:20: 80 is out of range (1024 to 65503)");
+  refused("machine --nic-port 65504\n",
+          "t.scn:1:20: 65504 is out of range (1024 to 65503)");
+  refused("machine --nic-port x\n", "t.scn:1:20: expected a number, got 'x'");
+  refused("machine --backup 1\ntcp-client c 17003\n",
+          "t.scn:2:14: a tcp-client needs machine --nic-port on an earlier "
+          "line (where nic0's ports are)");
+  refused("tcp-client c 17003\n",
+          "t.scn:1:14: a tcp-client needs machine --nic-port on an earlier "
+          "line (where nic0's ports are)");
+  refused("machine --nic-port 17000\ntcp-client c 17003\n",
+          "t.scn:2:14: a tcp-client needs a free-running machine (--mode "
+          "free or --backup 1): its lines come in real time");
+  refused(NIC "tcp-client c 17016\n",
+          "t.scn:3:14: port 17016 is not nic0's (17000 to 17015)");
+  refused(NIC "tcp-client c 16999\n",
+          "t.scn:3:14: port 16999 is not nic0's (17000 to 17015)");
+  refused(NIC "tcp-client c 70000\n",
+          "t.scn:3:14: 70000 is out of range (1 to 65535)");
+  refused(NIC "tcp-client c\n",
+          "t.scn:3:13: missing a port of nic0 at end of line");
+  refused(NIC "tcp-client echo 17003\n",
+          "t.scn:3:12: 'echo' is already declared at line 2");
+  refused(NIC "tcp-client c 17003\napp c\n",
+          "t.scn:4:5: 'c' is already declared at line 3");
+  refused(NIC "tcp-client c 17003\ntcp-client c 17004\n",
+          "t.scn:4:12: 'c' is already declared at line 3");
+  refused(NIC "tcp-client c 17003 --every 500us\n",
+          "t.scn:3:28: --every is 1ms to 60s");
+  refused(NIC "tcp-client c 17003 --every 61s\n",
+          "t.scn:3:28: --every is 1ms to 60s");
+  refused(NIC "tcp-client c 17003 --lines 0\n",
+          "t.scn:3:28: 0 is out of range (1 to 10000000)");
+  refused(NIC "tcp-client c 17003 --server nobody\n",
+          "t.scn:3:29: no app 'nobody' declared before this line");
+  refused(NIC "tcp-client c 17003 --port 1\n",
+          "t.scn:3:20: unknown option '--port' for tcp-client (--every, "
+          "--lines, --until, --server)");
+  refused(NIC "tcp-client a 17001\ntcp-client b 17002\ntcp-client c 17003\n"
+              "tcp-client d 17004\ntcp-client e 17005\n",
+          "t.scn:7:12: more than 4 tcp-clients");
+  refused(NIC "expect tcp-client c connected\n",
+          "t.scn:3:19: no tcp-client 'c' declared before this line");
+  refused(NIC "tcp-client c 17003\nexpect tcp-client c broken\n",
+          "t.scn:4:21: expected 'connected', got 'broken'");
+  refused(NIC "tcp-client c 17003\nexpect tcp-client c connected now\n",
+          "t.scn:4:31: unexpected 'now'");
+  refused(NIC "server kvs\nat 1s stop kvs\n",
+          "t.scn:4:12: 'kvs' is a server, not an app (line 3)");
+  refused(NIC "at 1s stop nobody\n",
+          "t.scn:3:12: no app 'nobody' declared before this line");
 }
