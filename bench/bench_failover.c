@@ -670,7 +670,7 @@ static void usage(FILE *f) {
           "[--rounds N]\n\n"
           "Orthros failover, from the fault to every protected process "
           "served again by\nthe new active OS: %d and %d protected load "
-          "processes, 0 and 64 MiB of dirty\ndisk cache (and %d with %d "
+          "processes, 0 and 64 MiB of dirty\ndisk cache (and both with %d "
           "MiB), panic-triggered; a crash (heartbeat timeout)\napart; the "
           "usable memory of OS 1..5 across 4 failovers.  The dead cache is\n"
           "adopted (the default); the 64 MiB cases again with "
@@ -681,7 +681,7 @@ static void usage(FILE *f) {
           "<kind>_<N>p_<D>m_<step>_ms, the target case's steps as <step>_ms, "
           "lost,\nresets, exactly_once, usable_mib_os1..5.  Target: "
           "failover_panic_%dp_64m_ms <= 100.\n",
-          10, FAILOVER_PROCS_MAX, 10, FAILOVER_DIRTY_MAX_MIB,
+          10, FAILOVER_PROCS_MAX, FAILOVER_DIRTY_MAX_MIB,
           FAILOVER_DIRTY_MAX_MIB, FAILOVER_DIRTY_MAX_MIB, FAILOVER_PROCS_MAX);
 }
 
@@ -732,6 +732,7 @@ int bench_failover_main(int argc, char **argv) {
        .dirty_mib = 0,
        .kind_name = "crash"},
       {.kind = P, .procs = 10, .dirty_mib = G, .kind_name = "panic"},
+      {.kind = P, .procs = N, .dirty_mib = G, .kind_name = "panic"},
       {.kind = P,
        .procs = 10,
        .dirty_mib = 64,
