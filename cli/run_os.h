@@ -18,9 +18,9 @@
 #define RUN_OS_TRACES_MAX 64
 
 /* The scenario's machine statement into the machine's options: nic0's
- * ports, --backup, the heartbeat and its timeout, a user disk made in disk_dir (a new
- * temporary directory, its path in disk_dir[len], "" for none).  0, or -1
- * with the reason on stderr. */
+ * ports, --backup, the heartbeat and its timeout, a user disk made in disk_dir
+ * (a new temporary directory, its path in disk_dir[len], "" for none).  0, or
+ * -1 with the reason on stderr. */
 int run_os_opts(const struct scn *s, struct mach_opts *m, char *disk_dir,
                 size_t len);
 

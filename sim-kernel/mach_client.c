@@ -149,8 +149,8 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
     return 1;
   }
   if (c == MACH_OPT_NIC_PORT) {
-    if (num_opt_u64(prog, "--nic-port", arg, 1,
-                    UINT16_MAX - 2 * PART_NIC_PORTS, 0, &v) < 0)
+    if (num_opt_u64(prog, "--nic-port", arg, 1, UINT16_MAX - 2 * PART_NIC_PORTS,
+                    0, &v) < 0)
       return -1;
     o->nic_port = (uint16_t)v;
     return 1;

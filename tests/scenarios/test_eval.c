@@ -572,14 +572,14 @@ static const char tcp_head[] = "machine --backup 1 --nic-port 17000\n"
 
 #define ACTION(step, t, peer, text)                                            \
   EV(step, t,                                                                  \
-     "\"action\",\"actor\":\"kernel\",\"peer\":\"" peer "\",\"text\":\"" text \
+     "\"action\",\"actor\":\"kernel\",\"peer\":\"" peer "\",\"text\":\"" text  \
      "\"")
 
 static const char tcp_trace[] =
-    EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"ap1\"") ACTION(
-        2, 2500, "kernel", "fault kernel panic")
-        EV(3, 9000, "\"os-active\",\"actor\":\"kernel\",\"text\":\"os 2\"")
-            ACTION(4, 20000, "ap1", "kill ap1") HALT(0);
+    EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"ap1\"")
+        ACTION(2, 2500, "kernel", "fault kernel panic")
+            EV(3, 9000, "\"os-active\",\"actor\":\"kernel\",\"text\":\"os 2\"")
+                ACTION(4, 20000, "ap1", "kill ap1") HALT(0);
 
 /* c1 (or c2 when which is 2) saw c; the verdict of `expect tcp-client`. */
 static bool tcp_holds(int which, struct scn_tcp_seen c, const char *trace) {
