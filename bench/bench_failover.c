@@ -76,14 +76,16 @@
  * writer fit UK_PROC_MAX (256). */
 #define FAILOVER_PROCS_MAX 200
 _Static_assert(FAILOVER_PROCS_MAX + 4 <= UK_PROC_MAX, "the loads fit");
-/* Each load's pause between an answer and its next call (asleep): an
- * application that also does something else, as every one does.  Without
- * it, 200 loads calling back to back keep the one counter server's queue
- * full and "served again" measures that server's throughput on two
- * cores (the queue's wait), not the failover.  20 ms is shorter than
- * any failover measured, so every load has called again before the new
- * kernel serves. */
-#define FAILOVER_THINK_US 20000
+/* Each load's period: one call every 20 ms, asleep between an answer and
+ * the next call's time (failload.c: a call that took longer, as the one
+ * a failover holds, is followed by the next at once): an application
+ * that also does something else, as every one does.  Without it, 200
+ * loads calling back to back keep the one counter server's queue full
+ * and "served again" measures that server's throughput on two cores (the
+ * queue's wait), not the failover.  20 ms is shorter than any failover
+ * measured, so every load has called again before the new kernel
+ * serves. */
+#define FAILOVER_PERIOD_US 20000
 #define FAILOVER_HB_MS 10
 #define FAILOVER_TIMEOUT_MS 50
 /* The heartbeat timeout of the panic runs, whose detection is the panic
@@ -210,11 +212,11 @@ static int make_slots(struct run *r) {
 
 static int start_loads(mach_client *m, struct run *r, int *proc) {
   for (int i = 0; i < r->procs; i++) {
-    char idx[16], name[32], think[16];
+    char idx[16], name[32], period[16];
     snprintf(idx, sizeof idx, "%d", i);
     snprintf(name, sizeof name, "load%d", i);
-    snprintf(think, sizeof think, "%d", FAILOVER_THINK_US);
-    char *args[] = {r->slots, idx, think};
+    snprintf(period, sizeof period, "%d", FAILOVER_PERIOD_US);
+    char *args[] = {r->slots, idx, period};
     struct mach_prog p = {.program = "failload",
                           .args = args,
                           .nargs = 3,
@@ -664,10 +666,35 @@ static void print_case_text(const struct bench_case *c) {
          c->med.errors, c->med.lost, c->med.exactly_once ? "yes" : "NO");
 }
 
+/* --case KEY: that case alone, for working on one figure. */
+static int bench_one(struct bench_case *cases, int n, const char *key,
+                     int rounds) {
+  char p[64];
+  for (int i = 0; i < n; i++) {
+    case_key(&cases[i], p, sizeof p);
+    if (strcmp(p, key) != 0)
+      continue;
+    if (bench_case(&cases[i], rounds) < 0)
+      return 1;
+    print_case_text(&cases[i]);
+    return cases[i].med.lost == 0 && cases[i].med.errors == 0 &&
+                   cases[i].med.exactly_once
+               ? 0
+               : 1;
+  }
+  fprintf(stderr, "uksim bench failover: no case %s; the cases:", key);
+  for (int i = 0; i < n; i++) {
+    case_key(&cases[i], p, sizeof p);
+    fprintf(stderr, " %s", p);
+  }
+  fprintf(stderr, "\n");
+  return 2;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: uksim bench failover [--json] [--quick] [--all] "
-          "[--rounds N]\n\n"
+          "[--rounds N] [--case KEY]\n\n"
           "Orthros failover, from the fault to every protected process "
           "served again by\nthe new active OS: %d and %d protected load "
           "processes, 0 and 64 MiB of dirty\ndisk cache (and both with %d "
@@ -680,16 +707,21 @@ static void usage(FILE *f) {
           "failover_<kind>_<N>p_<D>m_ms, each step's\n"
           "<kind>_<N>p_<D>m_<step>_ms, the target case's steps as <step>_ms, "
           "lost,\nresets, exactly_once, usable_mib_os1..5.  Target: "
-          "failover_panic_%dp_64m_ms <= 100.\n",
+          "failover_panic_%dp_64m_ms <= 100.\n"
+          "--case KEY runs that case alone (e.g. panic_200p_64m), in text.\n",
           10, FAILOVER_PROCS_MAX, FAILOVER_DIRTY_MAX_MIB,
           FAILOVER_DIRTY_MAX_MIB, FAILOVER_DIRTY_MAX_MIB, FAILOVER_PROCS_MAX);
 }
 
-static int parse(int argc, char **argv, bool *json, bool *all, int *rounds) {
-  static const struct option lo[] = {
-      {"json", no_argument, 0, 'j'},  {"rounds", required_argument, 0, 'r'},
-      {"quick", no_argument, 0, 'q'}, {"all", no_argument, 0, 'a'},
-      {"help", no_argument, 0, 'h'},  {0, 0, 0, 0}};
+static int parse(int argc, char **argv, bool *json, bool *all, int *rounds,
+                 const char **only) {
+  static const struct option lo[] = {{"json", no_argument, 0, 'j'},
+                                     {"rounds", required_argument, 0, 'r'},
+                                     {"quick", no_argument, 0, 'q'},
+                                     {"all", no_argument, 0, 'a'},
+                                     {"case", required_argument, 0, 'c'},
+                                     {"help", no_argument, 0, 'h'},
+                                     {0, 0, 0, 0}};
   int64_t v;
   optind = 1;
   for (int c; (c = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
@@ -699,6 +731,8 @@ static int parse(int argc, char **argv, bool *json, bool *all, int *rounds) {
       *rounds = 1;
     else if (c == 'a')
       *all = true;
+    else if (c == 'c')
+      *only = optarg;
     else if (c == 'r' && num_opt_i64("uksim bench failover", "--rounds", optarg,
                                      1, 100, &v) == 0)
       *rounds = (int)v;
@@ -716,7 +750,8 @@ static int parse(int argc, char **argv, bool *json, bool *all, int *rounds) {
 
 int bench_failover_main(int argc, char **argv) {
   bool json = false, all = false;
-  int rounds = 3, st = parse(argc, argv, &json, &all, &rounds);
+  const char *only = NULL;
+  int rounds = 3, st = parse(argc, argv, &json, &all, &rounds, &only);
   if (st >= 0)
     return st;
   const int P = UKSIM__FAULT__KIND__PANIC, N = FAILOVER_PROCS_MAX,
@@ -751,6 +786,8 @@ int bench_failover_main(int argc, char **argv) {
   enum { NCASES = sizeof cases / sizeof *cases, TARGET = 3, CRASH = 4 };
   /* The slowest, 1 GiB written back at the failover, only with --all. */
   int ncases = all ? NCASES : NCASES - 1;
+  if (only != NULL)
+    return bench_one(cases, NCASES, only, rounds);
   uint64_t lost = 0, resets = 0, intrs = 0, errors = 0, usable[5] = {0};
   int once = 1;
   for (int i = 0; i < ncases; i++) {

@@ -1,7 +1,9 @@
-/* failload FILE SLOT [THINK_US]: a protected application for uksim bench
- * failover.  Calls ctr_srv's increment in a loop until SIGTERM, pausing
- * THINK_US microseconds (default 0) between an answer and its next call
- * (none after a reset: the call is made again at once) and publishes in slot
+/* failload FILE SLOT [PERIOD_US]: a protected application for uksim bench
+ * failover.  Calls ctr_srv's increment in a loop until SIGTERM, one call
+ * per PERIOD_US microseconds (default 0: back to back): after an answer it
+ * sleeps until PERIOD_US after that call's start; a call that took longer
+ * (one the failover held) is followed by the next at once, and so is a
+ * reset (the call is made again).  It publishes in slot
  * SLOT of FILE (failload.h) every call it makes, every answer it gets
  * (with its time), every reset and every -EINTR (its ICA create or
  * release cut short by the kernel's death), so that "served again after the
@@ -69,26 +71,32 @@ static struct failload_slot *map_slot(const char *path, long slot) {
 }
 
 /* An application's time between two calls, asleep (the host's
- * nanosleep, no uksim call): 200 loads spinning on two cores would
- * measure the host's scheduler, not the failover. */
-static void think(uint64_t us) {
-  struct timespec t = {.tv_sec = (time_t)(us / 1000000),
-                       .tv_nsec = (long)(us % 1000000) * 1000};
-  if (us)
-    nanosleep(&t, NULL);
+ * nanosleep, no uksim call) until `until`: 200 loads spinning on two
+ * cores would measure the host's scheduler, not the failover.  A paced
+ * application (one call a period) rather than one that pauses after each
+ * answer: an answer that came late has used its pause already, so the
+ * call after a failover's is made at once, and "served again" measures
+ * the failover, not a pause. */
+static void pace(uint64_t until) {
+  uint64_t now = now_ns();
+  if (until <= now)
+    return;
+  struct timespec t = {.tv_sec = (time_t)((until - now) / 1000000000ull),
+                       .tv_nsec = (long)((until - now) % 1000000000ull)};
+  nanosleep(&t, NULL);
 }
 
-static void loop(uint32_t svc, struct failload_slot *s, uint64_t think_us) {
-  uint64_t last = 0, v = 0;
+static void loop(uint32_t svc, struct failload_slot *s, uint64_t period_us) {
+  uint64_t last = 0, v = 0, t0 = 0;
   uk_ica ctl = {.id = KABI_ICA_NONE};
   bool answered = false; /* the pause is work on an answer: none after a
                           * reset or an error, the call is made again */
   while (!stop_asked()) {
     if (answered)
-      think(think_us);
+      pace(t0 + period_us * 1000);
     answered = false;
     __atomic_store_n(&s->calls, s->calls + 1, __ATOMIC_RELEASE);
-    uint64_t t0 = now_ns();
+    t0 = now_ns();
     int r = incr(svc, &ctl, &v);
     if (r == -ECONNRESET) {
       __atomic_store_n(&s->resets, s->resets + 1, __ATOMIC_RELEASE);
@@ -112,7 +120,7 @@ static void loop(uint32_t svc, struct failload_slot *s, uint64_t think_us) {
 
 int main(int argc, char **argv) {
   if (argc != 3 && argc != 4) {
-    fprintf(stderr, "usage: failload FILE SLOT [THINK_US]\n");
+    fprintf(stderr, "usage: failload FILE SLOT [PERIOD_US]\n");
     return 2;
   }
   struct failload_slot *s = map_slot(argv[1], atol(argv[2]));

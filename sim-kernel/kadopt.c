@@ -9,9 +9,12 @@
  * the dead server held and had not kept fail with -ECONNRESET, the queued
  * ones wait for the new instance: none lost, none served twice).
  *
- * The order matters: ICAs first (answers may carry them), then services
- * (their successors are spawned but cannot register before this returns:
- * the loop is ours), then the processes' calls.
+ * The order matters: ICAs first (answers may carry them); then the
+ * processes that stay behind end, so that nothing of the dead OS runs
+ * beside a successor; then services restart, before the processes move,
+ * so that a successor's exec and start (milliseconds) overlap with this
+ * kernel's work on hundreds of processes (it cannot register before this
+ * returns: the loop is ours); then the processes' calls.
  */
 #include <errno.h>
 #include <signal.h>
@@ -134,6 +137,10 @@ int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
   if (r < 0)
     return r;
   take_icas(k, ica_fd);
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (!pl->proc[p].moved && pl->proc[p].pid > 0)
+      end_proc(k, &pl->proc[p]);
+  restart_services(k, pl);
   for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
     const struct adopt_proc *a = &pl->proc[p];
     if (a->moved && take_proc(k, p, a, conn_fd, pl->ns_torn) < 0) {
@@ -141,12 +148,9 @@ int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
       end_proc(k, a);
       kern__cleanup_proc(k, p);
       k->kd->proc[p].state = UK_PROC_FREE;
-    } else if (!a->moved && a->pid > 0) {
-      end_proc(k, a);
     }
     close_fd(&conn_fd[p]);
   }
-  restart_services(k, pl);
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
     if (pl->proc[p].moved && k->proc[p].sock >= 0)
       answer_call(k, p, &pl->proc[p]);

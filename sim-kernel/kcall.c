@@ -322,7 +322,10 @@ static uint32_t pick_result(struct kern *k, uint32_t c) {
 }
 
 void kern__deliver_result(struct kern *k, uint32_t c) {
-  if (!waits_for_result(kd_proc(k, c)))
+  /* Not connected yet: a takeover restarts services (failing what their
+   * dead server held) before it connects the processes it moves; the
+   * result stays queued and the takeover delivers it (kadopt.c). */
+  if (!waits_for_result(kd_proc(k, c)) || k->proc[c].sock < 0)
     return;
   uint32_t ri = pick_result(k, c);
   if (ri == UK_NIL)

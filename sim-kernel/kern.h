@@ -203,6 +203,7 @@ struct kern_os {
   uint32_t adopt_nics, adopt_want_nics;
   uint32_t adopt_conns, adopt_icas;           /* received so far */
   uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
+  bool settling; /* failed over; a restarted service has not served yet */
 };
 
 /* The NIC's sockets (knic.c), by #I conversation index. */
@@ -458,6 +459,10 @@ int kern__disk_adopt(struct kern *k, const struct uk_kdata *dead, int *ica_fd,
 /* kfailover.c: the failover steps on the new active kernel, once the
  * machine has handed over the dead OS's state (k->os.adopt_*). */
 void kern__failover(struct kern *k);
+/* The failover's end: once no restarted service is still starting (after
+ * kern__failover, and whenever one leaves UK_PH_RESTARTING), the
+ * "servers" step event and FailoverDone to the machine (kos_failover_done). */
+void kern__failover_settle(struct kern *k);
 void kern__disk_halt(struct kern *k); /* writes back, frees the cache */
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);
@@ -553,6 +558,9 @@ void kos_heartbeat(struct kern *k);
  * the inter-OS region's prot[] table, replacing what was there; nothing
  * on a backup or without the region. */
 void kos_publish(struct kern *k);
+/* The new active's failover is done (kern__failover_settle): the machine
+ * boots the next backup now (FailoverDone). */
+void kos_failover_done(struct kern *k);
 
 /* ctlmsg.c: protobuf-c control messages over SEQPACKET. */
 #define CTL_MSG_MAX 65536

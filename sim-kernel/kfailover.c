@@ -32,6 +32,11 @@
  *   publish    its protected processes (the moved ones among them) are
  *              published in the inter-OS region (kos_publish), replacing
  *              the dead kernel's table
+ *   servers    later, on the loop (kern__failover_settle): every service
+ *              restarted has registered and serves (or is down); the
+ *              machine is told (FailoverDone) and boots the next backup
+ *              only then, so that its boot does not compete with the
+ *              failover for the cores
  *
  * Re-partition, Resize and the next backup's boot are the machine's.  Nothing
  * here has any help from the dead OS: every fact is read from what it
@@ -188,4 +193,17 @@ void kern__failover(struct kern *k) {
   munmap((void *)dead, size);
   close(k->os.adopt_kd_fd);
   k->os.adopt_kd_fd = -1;
+  k->os.settling = true;
+  kern__failover_settle(k);
+}
+
+void kern__failover_settle(struct kern *k) {
+  if (!k->os.settling)
+    return;
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+    if (k->kd->svc[s].phase == UK_PH_RESTARTING)
+      return;
+  k->os.settling = false;
+  step_done(k, "servers", 0, "every restarted service serves");
+  kos_failover_done(k);
 }

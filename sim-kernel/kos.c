@@ -383,6 +383,15 @@ static void takeover_item(struct kern *k, const Uksim__TakeOverItem *it,
   takeover_check(k);
 }
 
+void kos_failover_done(struct kern *k) {
+  Uksim__FailoverDone d = UKSIM__FAILOVER_DONE__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  d.dead_os = k->os.dead_os;
+  c.body_case = UKSIM__CTL__BODY_FAILOVER_DONE;
+  c.failover_done = &d;
+  post(k, &c, -1);
+}
+
 /* Faults --------------------------------------------------------------------
  */
 

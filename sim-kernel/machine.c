@@ -159,6 +159,8 @@ struct machine {
   uv_poll_t lpoll;
   uv_signal_t sig[3]; /* SIGTERM, SIGHUP, SIGINT: halt cleanly */
   uv_timer_t stall_timer;
+  uv_timer_t settle_timer; /* a failover's FailoverDone, waited for */
+  bool backup_due;         /* the next backup boots at FailoverDone */
   struct client cl[MACH_CLIENTS_MAX];
   struct pending pend[MAX_PENDING];
   uint64_t next_kid;
@@ -1072,6 +1074,37 @@ static void boot_next_backup(void) {
   publish_roles();
 }
 
+/* Step 6 waits for step 4: the next backup boots once the new active
+ * says its failover is done (FailoverDone: its restarted services serve),
+ * so that its boot does not take the cores from the failover; or after
+ * MACH_SETTLE_WAIT_MS at the latest, so that a failover that never
+ * settles does not leave the machine without a backup. */
+static void boot_backup_due(uint32_t os, int status) {
+  if (!M.backup_due)
+    return;
+  M.backup_due = false;
+  uv_timer_stop(&M.settle_timer);
+  if (status == 0)
+    part_step("failover-done", os, 0,
+              "its restarted services serve: the next backup boots");
+  else
+    part_step("failover-done", os, status,
+              "no word after %d ms: the next backup boots anyway",
+              MACH_SETTLE_WAIT_MS);
+  boot_next_backup();
+}
+
+static void on_settle_wait(uv_timer_t *t) {
+  (void)t;
+  int a = os_up(OS_ACTIVE);
+  boot_backup_due(a >= 0 ? M.os[a].id : 0, -ETIMEDOUT);
+}
+
+static void backup_after_failover(void) {
+  M.backup_due = true;
+  uv_timer_start(&M.settle_timer, on_settle_wait, MACH_SETTLE_WAIT_MS, 0);
+}
+
 static void fence(int by, uint64_t id, const Uksim__Fence *f) {
   int t = os_slot_of_id(f->os);
   struct os_inst *os = t >= 0 ? &M.os[t] : NULL;
@@ -1153,7 +1186,7 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
       os->nic_fd[i] = -1;
     }
   os_release(os);
-  boot_next_backup();
+  backup_after_failover();
 }
 
 /* The kernel link ------------------------------------------------------------
@@ -1212,6 +1245,10 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
     break;
   case UKSIM__CTL__BODY_TAKE_OVER:
     take_over(o, c->id, c->take_over);
+    break;
+  case UKSIM__CTL__BODY_FAILOVER_DONE:
+    if (os->role == OS_ACTIVE)
+      boot_backup_due(os->id, 0);
     break;
   case UKSIM__CTL__BODY_REPLY:
     kernel_reply(c, fd); /* an Attach's connection; closed below */
@@ -1735,6 +1772,8 @@ static int watch_signals(void) {
   if (r < 0 || (r = uv_signal_start(&M.sigchld, on_sigchld, SIGCHLD)) < 0)
     return r;
   r = uv_timer_init(M.loop, &M.stall_timer);
+  if (r == 0)
+    r = uv_timer_init(M.loop, &M.settle_timer);
   if (r == 0)
     r = uv_timer_start(&M.stall_timer, on_stall_check, STALL_CHECK_MS,
                        STALL_CHECK_MS);

@@ -61,6 +61,9 @@ struct mach_opts {
 /* Connections queued on a NIC's listening socket (#I, knic.c) before
  * the kernel accepts them. */
 #define MACH_NIC_BACKLOG 16
+/* The longest the machine waits after a takeover for the new active's
+ * FailoverDone before it boots the next backup anyway (machine.c). */
+#define MACH_SETTLE_WAIT_MS 2000
 #define MACH_HEARTBEAT_MS_DEFAULT 10
 #define MACH_HEARTBEAT_TIMEOUT_MS_DEFAULT 50
 #define MACH_HEARTBEAT_MS_MAX 60000

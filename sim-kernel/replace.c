@@ -60,6 +60,8 @@ static void set_phase(struct kern *k, uint32_t s, uint32_t ph) {
   kern__trace(k, "%s: %s -> %s", kd_svc(k, s)->name,
               phase_name(kd_svc(k, s)->phase), phase_name(ph));
   kd_svc(k, s)->phase = ph;
+  if (ph != UK_PH_RESTARTING)
+    kern__failover_settle(k); /* a failover's restart may be over */
 }
 
 /* A trace event about service s, by process `actor` (UK_NIL: kernel),
