@@ -19,17 +19,15 @@ void kabi_msg_init(kabi_msg *m, uint16_t op, uint32_t seq, int32_t status,
     memcpy(m->payload, payload, len);
 }
 
-int uk_sendfds(int sock, const void *buf, size_t len, const int *fds,
-               unsigned nfds) {
+static int sendfds(int sock, const void *buf, size_t len, const int *fds,
+                   unsigned nfds) {
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * KABI_MAX_FDS)];
+    char buf[CMSG_SPACE(sizeof(int) * UK_FDS_BATCH_MAX)];
   } ctl;
   struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
   struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
-  if (nfds > KABI_MAX_FDS)
-    return -EINVAL;
   if (nfds > 0) {
     memset(&ctl, 0, sizeof ctl);
     mh.msg_control = ctl.buf;
@@ -49,8 +47,19 @@ int uk_sendfds(int sock, const void *buf, size_t len, const int *fds,
   }
 }
 
-/* Takes the descriptors out of the control data; returns how many. */
-static unsigned take_fds(struct msghdr *mh, int *fds) {
+int uk_sendfds(int sock, const void *buf, size_t len, const int *fds,
+               unsigned nfds) {
+  return nfds > KABI_MAX_FDS ? -EINVAL : sendfds(sock, buf, len, fds, nfds);
+}
+
+int uk_sendfds_batch(int sock, const void *buf, size_t len, const int *fds,
+                     unsigned nfds) {
+  return nfds > UK_FDS_BATCH_MAX ? -EINVAL : sendfds(sock, buf, len, fds, nfds);
+}
+
+/* Takes up to max descriptors out of the control data (the rest closed);
+ * returns how many. */
+static unsigned take_fds(struct msghdr *mh, int *fds, unsigned max) {
   unsigned n = 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -58,7 +67,7 @@ static unsigned take_fds(struct msghdr *mh, int *fds) {
     size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     int *in = (int *)CMSG_DATA(c);
     for (size_t i = 0; i < k; i++) {
-      if (n < KABI_MAX_FDS)
+      if (n < max)
         fds[n++] = in[i];
       else
         close(in[i]); /* more than the ABI allows: drop the extras */
@@ -68,16 +77,18 @@ static unsigned take_fds(struct msghdr *mh, int *fds) {
 }
 
 static long recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
-                    int flags) {
+                    unsigned max, int flags) {
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * (KABI_MAX_FDS + 2))];
+    char buf[CMSG_SPACE(sizeof(int) * (UK_FDS_BATCH_MAX + 2))];
   } ctl;
   struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  /* Room for max and two more: a packet with more than that is cut
+   * (MSG_CTRUNC) and refused whole, as a hostile sender's should be. */
   struct msghdr mh = {.msg_iov = &iov,
                       .msg_iovlen = 1,
                       .msg_control = ctl.buf,
-                      .msg_controllen = sizeof ctl.buf};
+                      .msg_controllen = CMSG_SPACE(sizeof(int) * (max + 2))};
   ssize_t n;
 
   do
@@ -85,7 +96,7 @@ static long recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
   while (n < 0 && errno == EINTR);
   if (n < 0)
     return -errno;
-  *nfds = take_fds(&mh, fds);
+  *nfds = take_fds(&mh, fds, max);
   if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
     for (unsigned i = 0; i < *nfds; i++)
       close(fds[i]);
@@ -96,7 +107,14 @@ static long recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
 }
 
 long uk_recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds) {
-  return recvfds(sock, buf, cap, fds, nfds, 0);
+  return recvfds(sock, buf, cap, fds, nfds, KABI_MAX_FDS, 0);
+}
+
+long uk_recvfds_batch(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
+                      unsigned max) {
+  if (max > UK_FDS_BATCH_MAX)
+    max = UK_FDS_BATCH_MAX;
+  return recvfds(sock, buf, cap, fds, nfds, max, 0);
 }
 
 int kabi_sendmsg(int sock, const kabi_msg *m) {
@@ -112,7 +130,7 @@ long kabi_recvmsg(int sock, kabi_msg *m) {
 long kabi_recvmsg_flags(int sock, kabi_msg *m, int flags) {
   unsigned nfds;
   memset(&m->hdr, 0, sizeof m->hdr); /* a short packet leaves zeros, not junk */
-  long n = recvfds(sock, m, KABI_MAX_MSG, m->fds, &nfds, flags);
+  long n = recvfds(sock, m, KABI_MAX_MSG, m->fds, &nfds, KABI_MAX_FDS, flags);
   if (n < 0 && n != -EMSGSIZE)
     return n;
   if (n == 0 && nfds == 0)

@@ -35,6 +35,16 @@ int uk_sendfds(int sock, const void *buf, size_t len, const int *fds,
  * -errno; -EMSGSIZE if the packet was truncated (its descriptors closed). */
 long uk_recvfds(int sock, void *buf, size_t cap, int *fds, unsigned *nfds);
 
+/* The machine-kernel link's batches (a failover hands over hundreds of
+ * descriptors; one per packet meets the host's queue of 10 packets per
+ * socket, net.unix.max_dgram_qlen, and crawls): the same with up to max
+ * (<= UK_FDS_BATCH_MAX) descriptors. */
+#define UK_FDS_BATCH_MAX 64
+int uk_sendfds_batch(int sock, const void *buf, size_t len, const int *fds,
+                     unsigned nfds);
+long uk_recvfds_batch(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
+                      unsigned max);
+
 /* Fills the header of m for op/seq/status and copies len payload bytes. */
 void kabi_msg_init(kabi_msg *m, uint16_t op, uint32_t seq, int32_t status,
                    const void *payload, size_t len);

@@ -960,12 +960,15 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
 
 static void on_machine(uv_poll_t *h, int status, int events) {
   struct kern *k = h->loop->data;
-  int fd, err;
+  int fds[UK_FDS_BATCH_MAX], err = 0;
+  unsigned nfds = 0;
   if (status == 0 && (events & UV_WRITABLE))
     outbox_flush(&k->mout);
   if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
     return;
-  Uksim__Ctl *c = status == 0 ? ctl_recv(k->msock, &fd, &err) : NULL;
+  Uksim__Ctl *c =
+      status == 0 ? ctl_recv_fds(k->msock, fds, &nfds, UK_FDS_BATCH_MAX, &err)
+                  : NULL;
   if (c == NULL && (status < 0 || err != -EAGAIN)) {
     if (status < 0 || err == 0) { /* the machine is gone: so are we */
       UV_CHECK(uv_poll_stop(h));
@@ -973,6 +976,16 @@ static void on_machine(uv_poll_t *h, int status, int events) {
     }
     return;
   }
+  if (c == NULL)
+    return;
+  if (c->body_case == UKSIM__CTL__BODY_TAKE_OVER_BATCH) {
+    kos_takeover_batch(k, c->take_over_batch, fds, nfds);
+    uksim__ctl__free_unpacked(c, NULL);
+    return;
+  }
+  for (unsigned i = 1; i < nfds; i++)
+    close(fds[i]); /* one descriptor a message, but a batch */
+  int fd = nfds > 0 ? fds[0] : -1;
   if (kos_msg(k, c, fd)) { /* Orthros's: IPIs, faults, takeover */
     uksim__ctl__free_unpacked(c, NULL);
     return;

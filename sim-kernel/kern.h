@@ -561,12 +561,21 @@ void kos_publish(struct kern *k);
 /* The new active's failover is done (kern__failover_settle): the machine
  * boots the next backup now (FailoverDone). */
 void kos_failover_done(struct kern *k);
+/* A TakeOverBatch from the machine: item i with descriptor i (each kept or
+ * closed); a batch whose count does not match is dropped whole. */
+void kos_takeover_batch(struct kern *k, const Uksim__TakeOverBatch *b, int *fds,
+                        unsigned nfds);
 
 /* ctlmsg.c: protobuf-c control messages over SEQPACKET. */
 #define CTL_MSG_MAX 65536
 int ctl_send(int sock, const Uksim__Ctl *c, int fd);
 Uksim__Ctl *ctl_recv(int sock, int *fd, int *err);
 int ctl_post(struct outbox *o, const Uksim__Ctl *c, int fd);
+/* Batches: up to max (<= UK_FDS_BATCH_MAX) descriptors with one message. */
+int ctl_post_fds(struct outbox *o, const Uksim__Ctl *c, const int *fds,
+                 unsigned nfds);
+Uksim__Ctl *ctl_recv_fds(int sock, int *fds, unsigned *nfds, unsigned max,
+                         int *err);
 int ctl_post_reply(struct outbox *o, uint64_t id, const Uksim__Reply *r,
                    int fd);
 

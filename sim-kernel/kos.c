@@ -392,6 +392,20 @@ void kos_failover_done(struct kern *k) {
   post(k, &c, -1);
 }
 
+void kos_takeover_batch(struct kern *k, const Uksim__TakeOverBatch *b, int *fds,
+                        unsigned nfds) {
+  if (b->n_items != nfds)
+    kern__trace(k,
+                "takeover: a batch of %zu items came with %u descriptors: "
+                "dropped",
+                b->n_items, nfds);
+  for (unsigned i = 0; i < nfds; i++)
+    if (b->n_items == nfds)
+      takeover_item(k, b->items[i], fds[i]);
+    else
+      close(fds[i]);
+}
+
 /* Faults --------------------------------------------------------------------
  */
 

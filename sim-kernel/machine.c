@@ -1034,19 +1034,26 @@ static void migrate_devices(const struct os_inst *dead,
 }
 
 /* Steps 5 and 6 (the next backup's boot is the caller's). */
-static void repartition(struct os_inst *me, const struct os_inst *dead) {
-  char text[128];
+static int repartition(struct os_inst *me, const struct os_inst *dead) {
   int r = part_repartition(&M.part, dead->id, me->id);
   uint64_t usable = part_usable_bytes(&M.part, me->id);
   part_step("repartition", me->id, r, "from os %u: %llu MiB usable", dead->id,
             (unsigned long long)(usable >> 20));
   if (r < 0)
-    return; /* the new active keeps the budget and cpus it had */
+    return r; /* the new active keeps the budget and cpus it had */
   hist_note(me->id, PART_ROLE_ACTIVE);
   send_resize(me, usable);
   part_step("resize", me->id, 0, "ICA budget %llu MiB",
             (unsigned long long)(usable >> 20));
-  r = repin(me, dead, text, sizeof text);
+  return 0;
+}
+
+/* The new active's threads and processes (the dead OS's among them) onto
+ * its host cpus: after the hand-over, so that the new kernel adopts while
+ * the machine walks /proc (milliseconds for 200 processes). */
+static void repin_active(const struct os_inst *me, const struct os_inst *dead) {
+  char text[128];
+  int r = repin(me, dead, text, sizeof text);
   part_step("repin", me->id, r, "%s", r < 0 ? "" : text);
 }
 
@@ -1124,6 +1131,50 @@ static void fence(int by, uint64_t id, const Uksim__Fence *f) {
     fence_done(os);
 }
 
+/* A takeover's descriptors, UK_FDS_BATCH_MAX to a TakeOverBatch: one
+ * message each would meet the host's 10-packet queue per socket and go
+ * out in ~40 round trips of the two processes. */
+struct handover {
+  struct os_inst *os;
+  uint64_t id;
+  Uksim__TakeOverItem item[UK_FDS_BATCH_MAX], *ptr[UK_FDS_BATCH_MAX];
+  int fd[UK_FDS_BATCH_MAX];
+  unsigned n;
+};
+
+static Uksim__TakeOverItem handover_item(Uksim__TakeOverItem__Kind kind,
+                                         uint32_t index) {
+  Uksim__TakeOverItem it = UKSIM__TAKE_OVER_ITEM__INIT;
+  it.kind = kind;
+  it.index = index;
+  return it;
+}
+
+static void handover_flush(struct handover *h) {
+  if (h->n == 0)
+    return;
+  Uksim__TakeOverBatch b = UKSIM__TAKE_OVER_BATCH__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  for (unsigned i = 0; i < h->n; i++)
+    h->ptr[i] = &h->item[i];
+  b.n_items = h->n;
+  b.items = h->ptr;
+  c.id = h->id;
+  c.body_case = UKSIM__CTL__BODY_TAKE_OVER_BATCH;
+  c.take_over_batch = &b;
+  if (h->os->up && h->os->linked)
+    (void)ctl_post_fds(&h->os->kout, &c, h->fd, h->n);
+  h->n = 0;
+}
+
+static void handover_add(struct handover *h, const Uksim__TakeOverItem *it,
+                         int fd) {
+  h->item[h->n] = *it;
+  h->fd[h->n++] = fd;
+  if (h->n == UK_FDS_BATCH_MAX)
+    handover_flush(h);
+}
+
 /* Hands dead OS dead_os's state to the active kernel: a reply with its
  * kernel data (read-only) and the counts, then one item per descriptor.
  * The machine lets go of them then: the new kernel holds them. */
@@ -1138,7 +1189,7 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   /* Steps 5's budget before the state: the Resize reaches the new kernel
    * ahead of the dead OS's ICAs, so that adopting them (a dead cache of
    * a GiB) never meets the backup slot's small budget. */
-  repartition(me, os);
+  bool moved = repartition(me, os) == 0;
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", os->kd_fd);
   int kfd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1154,37 +1205,32 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   if (kfd < 0)
     return;
   close(kfd);
-  Uksim__TakeOverItem it = UKSIM__TAKE_OVER_ITEM__INIT;
-  Uksim__Ctl c = UKSIM__CTL__INIT;
-  c.id = id;
-  c.body_case = UKSIM__CTL__BODY_TAKE_OVER_ITEM;
-  c.take_over_item = &it;
+  struct handover h = {.os = me, .id = id};
+  Uksim__TakeOverItem it;
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
     if (os->conn_fd[p] >= 0) {
-      it.kind = UKSIM__TAKE_OVER_ITEM__KIND__CONN;
-      it.index = p;
+      it = handover_item(UKSIM__TAKE_OVER_ITEM__KIND__CONN, p);
       it.pid = os->conn_pid[p];
-      post_to_os(me, &c, os->conn_fd[p]);
+      handover_add(&h, &it, os->conn_fd[p]);
     }
-  it.pid = 0;
   for (uint32_t i = 0; i < UK_ICA_MAX; i++)
     if (os->ica_fd[i] >= 0) {
-      it.kind = UKSIM__TAKE_OVER_ITEM__KIND__ICA;
-      it.index = i;
+      it = handover_item(UKSIM__TAKE_OVER_ITEM__KIND__ICA, i);
       it.size = os->ica_size[i];
-      post_to_os(me, &c, os->ica_fd[i]);
+      handover_add(&h, &it, os->ica_fd[i]);
     }
-  it.size = 0;
   for (uint32_t i = 0; i < UK_CONV_MAX; i++)
     if (os->nic_fd[i] >= 0) {
-      it.kind = UKSIM__TAKE_OVER_ITEM__KIND__NIC;
-      it.index = i;
+      it = handover_item(UKSIM__TAKE_OVER_ITEM__KIND__NIC, i);
       it.sock = os->nic_sock[i];
-      post_to_os(me, &c, os->nic_fd[i]);
+      handover_add(&h, &it, os->nic_fd[i]);
       /* The machine keeps holding it, now for the new active. */
       nic_set(me, i, os->nic_fd[i], os->nic_sock[i]);
       os->nic_fd[i] = -1;
     }
+  handover_flush(&h);
+  if (moved)
+    repin_active(me, os);
   os_release(os);
   backup_after_failover();
 }

@@ -14,7 +14,8 @@
 
 struct outbox_msg {
   struct outbox_msg *next;
-  int fd;
+  unsigned nfds;
+  int fds[UK_FDS_BATCH_MAX];
   size_t len;
   unsigned char buf[];
 };
@@ -28,8 +29,9 @@ void outbox_init(struct outbox *o, int sock, uv_poll_t *poll, uv_poll_cb cb,
   o->read_events = read_events;
 }
 
-static int send_one(struct outbox *o, const void *buf, size_t len, int fd) {
-  return uk_sendfds(o->sock, buf, len, &fd, fd >= 0 ? 1 : 0);
+static int send_one(struct outbox *o, const void *buf, size_t len,
+                    const int *fds, unsigned nfds) {
+  return uk_sendfds_batch(o->sock, buf, len, fds, nfds);
 }
 
 static void want_writable(struct outbox *o, bool on) {
@@ -38,9 +40,12 @@ static void want_writable(struct outbox *o, bool on) {
         uv_poll_start(o->poll, o->read_events | (on ? UV_WRITABLE : 0), o->cb));
 }
 
-int outbox_send(struct outbox *o, const void *buf, size_t len, int fd) {
+int outbox_send_fds(struct outbox *o, const void *buf, size_t len,
+                    const int *fds, unsigned nfds) {
+  if (nfds > UK_FDS_BATCH_MAX)
+    return -EINVAL;
   if (o->head == NULL) {
-    int r = send_one(o, buf, len, fd);
+    int r = send_one(o, buf, len, fds, nfds);
     if (r != -EAGAIN)
       return r;
   }
@@ -50,8 +55,14 @@ int outbox_send(struct outbox *o, const void *buf, size_t len, int fd) {
   m->next = NULL;
   m->len = len;
   memcpy(m->buf, buf, len);
-  /* The caller may close its descriptor (an ICA released) before we send. */
-  m->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+  /* The caller may close its descriptors (an ICA released) before we send;
+   * one that cannot be duplicated goes as -1 and the packet without it. */
+  m->nfds = 0;
+  for (unsigned i = 0; i < nfds; i++) {
+    int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+    if (d >= 0)
+      m->fds[m->nfds++] = d;
+  }
   if (o->tail)
     o->tail->next = m;
   else
@@ -62,20 +73,25 @@ int outbox_send(struct outbox *o, const void *buf, size_t len, int fd) {
   return 0;
 }
 
+int outbox_send(struct outbox *o, const void *buf, size_t len, int fd) {
+  return outbox_send_fds(o, buf, len, &fd, fd >= 0 ? 1 : 0);
+}
+
 static void pop(struct outbox *o) {
   struct outbox_msg *m = o->head;
   o->head = m->next;
   if (o->head == NULL)
     o->tail = NULL;
   o->count--;
-  if (m->fd >= 0)
-    close(m->fd);
+  for (unsigned i = 0; i < m->nfds; i++)
+    close(m->fds[i]);
   free(m);
 }
 
 void outbox_flush(struct outbox *o) {
   while (o->head) {
-    int r = send_one(o, o->head->buf, o->head->len, o->head->fd);
+    int r =
+        send_one(o, o->head->buf, o->head->len, o->head->fds, o->head->nfds);
     if (r == -EAGAIN)
       return;
     pop(o); /* sent, or the peer is gone: either way it is done */

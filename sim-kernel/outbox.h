@@ -31,6 +31,9 @@ void outbox_init(struct outbox *o, int sock, uv_poll_t *poll, uv_poll_cb cb,
 /* Sends (or queues) one packet with an optional descriptor (-1: none).
  * Returns 0 or -errno; the caller keeps its descriptor either way. */
 int outbox_send(struct outbox *o, const void *buf, size_t len, int fd);
+/* The same with up to UK_FDS_BATCH_MAX descriptors (kabi_io.h). */
+int outbox_send_fds(struct outbox *o, const void *buf, size_t len,
+                    const int *fds, unsigned nfds);
 
 /* Called from the poll callback on UV_WRITABLE: sends what it can. */
 void outbox_flush(struct outbox *o);

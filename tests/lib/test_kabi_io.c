@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -476,4 +477,59 @@ IO_TEST(close_fds_closes_and_clears) {
   cr_assert_not(fd_is_open(a));
   cr_assert_not(fd_is_open(b));
   kabi_msg_close_fds(&m); /* nothing left to close */
+}
+
+/* A failover's batches (uk_sendfds_batch): UK_FDS_BATCH_MAX descriptors in
+ * one packet arrive in order, each the same file as the one sent. */
+IO_TEST(batch_carries_the_most_in_order) {
+  int out[UK_FDS_BATCH_MAX], in[UK_FDS_BATCH_MAX];
+  unsigned n = 0;
+  char text[32];
+  for (unsigned i = 0; i < UK_FDS_BATCH_MAX; i++) {
+    snprintf(text, sizeof text, "fd %u", i);
+    out[i] = memfd_with(text);
+  }
+  cr_assert_eq(uk_sendfds_batch(sv[0], "b", 1, out, UK_FDS_BATCH_MAX), 0);
+  char buf[8];
+  cr_assert_eq(
+      uk_recvfds_batch(sv[1], buf, sizeof buf, in, &n, UK_FDS_BATCH_MAX), 1);
+  cr_assert_eq(n, UK_FDS_BATCH_MAX);
+  for (unsigned i = 0; i < n; i++) {
+    snprintf(text, sizeof text, "fd %u", i);
+    assert_reads(in[i], 0, text);
+  }
+  close_all(out, UK_FDS_BATCH_MAX);
+  close_all(in, n);
+}
+
+/* One more than a batch holds is refused whole; the ABI's own send still
+ * takes no more than KABI_MAX_FDS. */
+IO_TEST(batch_refuses_more_than_its_limit) {
+  int out[UK_FDS_BATCH_MAX + 1];
+  for (unsigned i = 0; i <= UK_FDS_BATCH_MAX; i++)
+    out[i] = memfd_with("x");
+  cr_assert_eq(uk_sendfds_batch(sv[0], "b", 1, out, UK_FDS_BATCH_MAX + 1),
+               -EINVAL);
+  cr_assert_eq(uk_sendfds(sv[0], "b", 1, out, KABI_MAX_FDS + 1), -EINVAL);
+  close_all(out, UK_FDS_BATCH_MAX + 1);
+}
+
+/* A receiver that takes fewer than came keeps the first ones and closes
+ * the rest, up to two more than it takes; past that the packet is cut and
+ * refused whole (nothing leaks either way: the test's leak check). */
+IO_TEST(batch_receiver_closes_what_it_does_not_take) {
+  int out[8], in[8];
+  unsigned n = 0;
+  for (unsigned i = 0; i < 8; i++)
+    out[i] = memfd_with(i == 0 ? "first" : "other");
+  char buf[8];
+  cr_assert_eq(uk_sendfds_batch(sv[0], "b", 1, out, 5), 0);
+  cr_assert_eq(uk_recvfds_batch(sv[1], buf, sizeof buf, in, &n, 3), 1);
+  cr_assert_eq(n, 3);
+  assert_reads(in[0], 0, "first");
+  close_all(in, n);
+  cr_assert_eq(uk_sendfds_batch(sv[0], "b", 1, out, 8), 0);
+  cr_assert_eq(uk_recvfds_batch(sv[1], buf, sizeof buf, in, &n, 3), -EMSGSIZE);
+  cr_assert_eq(n, 0);
+  close_all(out, 8);
 }
