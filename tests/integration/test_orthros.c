@@ -146,10 +146,24 @@ static void rm_dir(const char *dir) {
   cr_assert_eq(system(cmd), 0);
 }
 
+/* The run's trace files (one per kernel: trace, trace.os2 ...) go at the
+ * halt, unless ORTHROS_TRACE asks to keep them. */
+static void remove_traces(void) {
+  char path[sizeof trace + 16];
+  if (getenv("ORTHROS_TRACE") || trace[0] == '\0')
+    return;
+  unlink(trace);
+  for (int os = 2; os <= 64; os++) {
+    snprintf(path, sizeof path, "%s.os%d", trace, os);
+    unlink(path);
+  }
+}
+
 static void halt(mach_client *m) {
   uint32_t live = 99;
   cr_assert_eq(mach_halt(m, &live), 0, "halt: %s", m->error);
   mach_close(m);
+  remove_traces();
 }
 
 /* One fault into the active; returns the detection record. */
@@ -784,6 +798,7 @@ Test(orthros, four_failovers_repartition_and_republish, .timeout = 300) {
   cr_expect(strstr(out, "repartition") && strstr(out, "ACTIVE_USABLE_MIB"),
             "os: %s", out);
   h_halt_clean(&m);
+  remove_traces();
 }
 
 /* A standby death changed nothing of the active's partition, and the
