@@ -81,11 +81,11 @@ static void print_history_text(const Uksim__Partition *p) {
     printf("%-3u %-7s %-17" PRIu64 " %s\n", h->number, h->role,
            h->backup_usable_mib, active);
   }
-  printf("\n%-12s %-12s %-3s %-7s %s\n", "AT_MS", "STEP", "OS", "STATUS",
+  printf("\n%-12s %-13s %-3s %-7s %s\n", "AT_MS", "STEP", "OS", "STATUS",
          "WHAT");
   for (size_t i = 0; i < p->n_steps; i++) {
     const Uksim__PartStep *st = p->steps[i];
-    printf("%-12.3f %-12s %-3u %-7d %s\n", (double)st->at_us / 1e3, st->step,
+    printf("%-12.3f %-13s %-3u %-7d %s\n", (double)st->at_us / 1e3, st->step,
            st->os, st->status, st->text);
   }
 }
