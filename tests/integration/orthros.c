@@ -1,0 +1,231 @@
+/* The Orthros tests' fixture (orthros.h). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "orthros.h"
+#include "uksim/ns.h"
+#include "uksim_paths.h"
+
+char trace[256], name[64];
+uint16_t nic_port;
+
+void skip_under_valgrind(void) {
+  if (getenv("UKSIM_UNDER_VALGRIND"))
+    cr_skip_test("real-time failure detection cannot run under valgrind");
+}
+
+void boot_with(mach_client *m, const char *dir, const char *migrate) {
+  static int n;
+  struct mach_opts o;
+  mach_opts_default(&o);
+  snprintf(o.name, sizeof o.name, "orthros-%d-%d", (int)getpid(), n++);
+  snprintf(name, sizeof name, "%s", o.name);
+  snprintf(trace, sizeof trace, "%s/%s.jsonl",
+           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
+           o.name);
+  snprintf(o.trace_file, sizeof o.trace_file, "%s", trace);
+  /* A range of its own per test process, away from the default's. */
+  nic_port = (uint16_t)(30000 + (getpid() % 500) * 2 * UK_NIC_PORTS);
+  o.nic_port = nic_port;
+  o.backup = true;
+  o.heartbeat_ms = HB_MS;
+  o.heartbeat_timeout_ms = TIMEOUT_MS;
+  o.trace = getenv("ORTHROS_TRACE") ? -1 : 0;
+  if (dir) {
+    /* The new active's loop writes the disk back synchronously (fsync):
+     * on a loaded host that may outlast a short timeout. */
+    o.heartbeat_timeout_ms = DISK_TIMEOUT_MS;
+    cr_assert_eq(mach_disk_opt(&o, "test", dir), 0);
+    snprintf(o.sync_ms, sizeof o.sync_ms, "0");
+    snprintf(o.cache_migrate, sizeof o.cache_migrate, "%s", migrate);
+  }
+  cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
+}
+
+void boot_pair(mach_client *m) {
+  boot_with(m, NULL, "");
+}
+
+Uksim__Reply *status(mach_client *m) {
+  Uksim__Reply *st;
+  cr_assert_eq(mach_status(m, &st), 0, "status: %s", m->error);
+  return st;
+}
+
+uint32_t await_pair(mach_client *m, uint32_t failovers) {
+  const struct uk_interos *io;
+  cr_assert_eq(mach_interos(m, &io), 0, "%s", m->error);
+  for (int i = 0; i < 1000; i++) {
+    Uksim__Reply *st = status(m);
+    uint32_t a = st->active_os;
+    bool ok = st->failovers == failovers && a && st->backup_os &&
+              io->hb_os == a && io->hb_ns > 0;
+    uksim__reply__free_unpacked(st, NULL);
+    if (ok) {
+      usleep(3 * HB_MS * 1000); /* the new backup sees a heartbeat */
+      mach_interos_unmap(io);
+      return a;
+    }
+    usleep(10 * 1000);
+  }
+  cr_assert_fail("no active and backup pair after %u failovers", failovers);
+  return 0;
+}
+
+struct uk_interos await_detection(mach_client *m, uint32_t n) {
+  const struct uk_interos *io;
+  struct uk_interos copy;
+  cr_assert_eq(mach_interos(m, &io), 0, "%s", m->error);
+  for (int i = 0; i < 500 && io->det_count < n; i++)
+    usleep(10 * 1000);
+  memcpy(&copy, io, sizeof copy);
+  mach_interos_unmap(io);
+  cr_assert_geq(copy.det_count, n, "no detection within 5 s");
+  return copy;
+}
+
+bool trace_has(uint32_t os, const char *a, const char *b) {
+  char path[300], line[1024];
+  snprintf(path, sizeof path, "%s.os%u", trace, os);
+  for (int i = 0; i < 200; i++) {
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+      found = strstr(line, a) && strstr(line, b);
+    if (f)
+      fclose(f);
+    if (found)
+      return true;
+    usleep(10 * 1000);
+  }
+  return false;
+}
+
+void rm_dir(const char *dir) {
+  char cmd[96];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+void remove_traces(void) {
+  char path[sizeof trace + 16];
+  if (getenv("ORTHROS_TRACE") || trace[0] == '\0')
+    return;
+  unlink(trace);
+  for (int os = 2; os <= 64; os++) {
+    snprintf(path, sizeof path, "%s.os%d", trace, os);
+    unlink(path);
+  }
+}
+
+void halt(mach_client *m) {
+  uint32_t live = 99;
+  cr_assert_eq(mach_halt(m, &live), 0, "halt: %s", m->error);
+  mach_close(m);
+  remove_traces();
+}
+
+struct uk_interos fail_once(mach_client *m, int kind, uint32_t n) {
+  uint32_t a = await_pair(m, n - 1);
+  cr_assert_eq(mach_fault(m, kind, 0), 0, "fault: %s", m->error);
+  struct uk_interos d = await_detection(m, n);
+  cr_expect_eq(d.det_dead_os, a);
+  await_pair(m, n);
+  return d;
+}
+
+void report(const char *fault, const struct uk_interos *d) {
+  printf("orthros: %s found %.3f ms after the fault (%.3f ms after the "
+         "last heartbeat)\n",
+         fault, d->det_since_fault_ns / 1e6, d->det_since_hb_ns / 1e6);
+}
+
+bool alive(pid_t pid) {
+  char path[64], st[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return false;
+  bool ok = fgets(st, sizeof st, f) != NULL;
+  fclose(f);
+  const char *s = ok ? strrchr(st, ')') : NULL;
+  return s && s[1] == ' ' && s[2] != 'Z' && s[2] != 'X';
+}
+
+struct uk_proc proc_entry(mach_client *m, int proc) {
+  const struct uk_kdata *kd;
+  cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
+  struct uk_proc p = kd->proc[proc];
+  mach_kdata_unmap(kd);
+  return p;
+}
+
+pid_t pid_of(mach_client *m, int proc) {
+  return proc_entry(m, proc).pid;
+}
+
+int attached(mach_client *m, const char *name, int (*fn)(const void *),
+             const void *arg) {
+  int proc, fd;
+  cr_assert_eq(mach_attach(m, name, -1, 0, &proc, &fd), 0, "%s", m->error);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", fd);
+    setenv("UKSIM_FD", v, 1);
+    _exit(fn(arg));
+  }
+  close(fd);
+  int st;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+int file_check_child(const void *arg) {
+  const struct file_check_args *a = arg;
+  char path[96], rec[33], want[32];
+  snprintf(path, sizeof path, "/srv/%s", a->srv);
+  int s = ns_open(path, NS_ORDWR);
+  if (s < 0 || ns_mount(s, "/n", NS_MREPL, "") < 0)
+    return 2;
+  snprintf(path, sizeof path, "/n/%s", a->file);
+  int f = ns_open(path, NS_OREAD);
+  ns_dir d;
+  if (f < 0 || ns_fstat(f, &d) < 0 || d.length != (uint64_t)a->n * 32)
+    return 3;
+  for (long i = 0; i < a->n; i++) {
+    snprintf(want, sizeof want, "rec %08ld ", i);
+    if (ns_pread(f, rec, 32, (uint64_t)i * 32) != 32 ||
+        memcmp(rec, want, strlen(want)) != 0 || rec[31] != '\n')
+      return 4;
+  }
+  return 0;
+}
+
+int file_check(mach_client *m, const char *srv, const char *file, long n) {
+  struct file_check_args a = {.srv = srv, .file = file, .n = n};
+  return attached(m, "check", file_check_child, &a);
+}
+
+bool writing(mach_client *m, int w, const char *svc) {
+  for (int i = 0; i < 2000; i++) {
+    const struct uk_kdata *kd;
+    cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
+    bool ok = kd->proc[w].calls >= 100;
+    for (uint32_t s = 0; ok && s < UK_SVC_MAX; s++)
+      if (strcmp(kd->svc[s].name, svc) == 0)
+        ok = kd->svc[s].state_ica != KABI_ICA_NONE;
+    mach_kdata_unmap(kd);
+    if (ok)
+      return true;
+    usleep(10 * 1000);
+  }
+  return false;
+}
