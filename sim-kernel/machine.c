@@ -341,24 +341,14 @@ static void hist_note(uint32_t number, enum part_role role);
 static int part_step(const char *step, uint32_t os, int r, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int part_step(const char *step, uint32_t os, int r, const char *fmt,
-                     ...) {
-  char err[160];
+/* One entry of the step log as given, and its line on stderr. */
+static void part_log(const char *step, uint32_t os, int r, const char *text) {
   struct part_step *e = &M.log[(M.log_at + M.nlog) % MACH_PART_LOG_MAX];
   if (M.nlog == MACH_PART_LOG_MAX)
     M.log_at = (M.log_at + 1) % MACH_PART_LOG_MAX; /* the oldest goes */
   else
     M.nlog++;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->text, sizeof e->text, fmt, ap);
-  va_end(ap);
-  if (r == 0 && part_check(&M.part, err, sizeof err) < 0) {
-    r = -EPROTO;
-    snprintf(e->text, sizeof e->text, "part_check: %.100s", err);
-  } else if (r < 0) {
-    snprintf(e->text, sizeof e->text, "refused: %s", strerror(-r));
-  }
+  snprintf(e->text, sizeof e->text, "%s", text);
   e->at_us = (uv_hrtime() - M.boot_ns) / 1000;
   e->step = step;
   e->os = os;
@@ -366,6 +356,22 @@ static int part_step(const char *step, uint32_t os, int r, const char *fmt,
   if (r < 0 || M.o.trace != 0)
     fprintf(stderr, "uksim machine %s: %.3f ms: partition %s, os %u: %s\n",
             M.o.name, (double)e->at_us / 1e3, step, os, e->text);
+}
+
+static int part_step(const char *step, uint32_t os, int r, const char *fmt,
+                     ...) {
+  char err[160], text[sizeof M.log[0].text];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  if (r == 0 && part_check(&M.part, err, sizeof err) < 0) {
+    r = -EPROTO;
+    snprintf(text, sizeof text, "part_check: %.100s", err);
+  } else if (r < 0) {
+    snprintf(text, sizeof text, "refused: %s", strerror(-r));
+  }
+  part_log(step, os, r, text);
   return r;
 }
 
@@ -1091,13 +1097,15 @@ static void boot_backup_due(uint32_t os, int status) {
     return;
   M.backup_due = false;
   uv_timer_stop(&M.settle_timer);
+  char text[96];
   if (status == 0)
-    part_step("failover-done", os, 0,
-              "its restarted services serve: the next backup boots");
+    snprintf(text, sizeof text,
+             "its restarted services serve: the next backup boots");
   else
-    part_step("failover-done", os, status,
-              "no word after %d ms: the next backup boots anyway",
-              MACH_SETTLE_WAIT_MS);
+    snprintf(text, sizeof text,
+             "no word after %d ms: the next backup boots anyway",
+             MACH_SETTLE_WAIT_MS);
+  part_log("failover-done", os, status, text);
   boot_next_backup();
 }
 

@@ -7,11 +7,15 @@
  * so a crash at any instruction leaves a valid state.  --version N writes
  * state version N; a server refuses state of a newer version than its own
  * (srv_panic), and converts older state into a new ICA before serving.
+ * --hang-restoring yes: an instance started to restart the service
+ * registers and then never restores nor serves (a restart that never ends).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "uksim/server.h"
 
@@ -26,6 +30,7 @@ struct ctr_state {
 };
 
 static uint32_t version = 1;
+static bool hang_restoring; /* --hang-restoring: a successor never serves */
 
 static int fresh_state(uk_ica *st, uint64_t count) {
   int r = ica_create(4096, KABI_ICA_STATE, st);
@@ -82,8 +87,12 @@ int main(int argc, char **argv) {
       version = (uint32_t)atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--service"))
       name = argv[i + 1];
+    else if (!strcmp(argv[i], "--hang-restoring"))
+      hang_restoring = !strcmp(argv[i + 1], "yes");
   }
   int r = srv_register(name, version, "incr,get", &how);
+  while (r == 0 && how != KABI_REG_FRESH && hang_restoring)
+    pause(); /* registered, never restored: its restart never ends */
   if (r == 0)
     r = how == KABI_REG_FRESH ? fresh_state(&st, 0) : restore(&st);
   srv_req rq;

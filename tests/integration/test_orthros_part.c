@@ -273,3 +273,38 @@ Test(orthros, four_failovers_repartition_and_republish, .timeout = 300) {
   h_halt_clean(&m);
   remove_traces();
 }
+
+/* The machine does not wait for a failover that never settles: a
+ * restarted server that never serves leaves the new active's failover
+ * open, and the next backup boots MACH_SETTLE_WAIT_MS after the takeover
+ * anyway, the step log saying so (failover-done, -ETIMEDOUT). */
+Test(orthros, the_next_backup_boots_when_a_restart_never_ends, .timeout = 60) {
+  mach_client m;
+  char *a[] = {"--hang-restoring", "yes"};
+  boot_pair(&m);
+  await_pair(&m, 0);
+  cr_assert_eq(
+      mach_spawn(&m, "ctr_srv", a, 2, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
+      "%s", m.error);
+  cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__PANIC, 0), 0, "%s", m.error);
+  uint32_t active = await_pair(&m, 1);
+  Uksim__Ctl *rep = partition(&m);
+  const Uksim__Partition *p = rep->reply->partition;
+  uint64_t takeover = 0, done = 0;
+  int status = 0;
+  for (size_t i = 0; i < p->n_steps; i++) {
+    const Uksim__PartStep *st = p->steps[i];
+    if (st->os == active && strcmp(st->step, "repartition") == 0)
+      takeover = st->at_us;
+    if (st->os == active && strcmp(st->step, "failover-done") == 0) {
+      done = st->at_us;
+      status = st->status;
+    }
+  }
+  cr_expect_eq(status, -ETIMEDOUT, "failover-done said %d", status);
+  cr_expect_geq(done, takeover + MACH_SETTLE_WAIT_MS * 1000ull,
+                "the backup did not wait for the failover: %.3f ms",
+                (double)(done - takeover) / 1e3);
+  uksim__ctl__free_unpacked(rep, NULL);
+  halt(&m);
+}
