@@ -34,7 +34,10 @@ static void usage(FILE *f) {
           "(a fault point such as\n'on request 1..900 to kvs: crash kvs'), "
           "so seeds explore interleavings\nand fault points.  Stops at the "
           "first failing seed and prints the command\nthat reproduces "
-          "it.\n\n"
+          "it.  That failure is shrunk: under the same seed, fewer\nfaults "
+          "and earlier fault points are tried, and the reproducer runs the\n"
+          "scenario rewritten with the fewest faults and the earliest points "
+          "that\nstill fail the same way (FILE.seed-S.shrunk.scn).\n\n"
           "  --seeds N      seeds to run (default 100, at most %u)\n"
           "  --first S      the first seed (default 1): seeds S .. S+N-1\n"
           "  --jobs J       runs at once (default: the number of CPUs, at "
@@ -46,6 +49,10 @@ static void usage(FILE *f) {
           "  --quiet        no progress bar or log lines\n"
           "  --poll-us N    the kernel's cross-cpu polling (uksim run "
           "--help)\n"
+          "  --no-shrink    do not shrink the first failure (below)\n"
+          "  --shrink-dir D write the shrunk scenario in D (default: the "
+          "scenario's\n                 directory, where its relative "
+          "files are)\n"
           "  --shard K/N    run only the K-th of N disjoint slices of the "
           "seeds\n                 (1 <= K <= N <= %u; the N slices "
           "together are the\n                 seeds above); each "
@@ -65,6 +72,8 @@ struct cli {
   const char *junit;
   bool quiet;
   bool merge;
+  bool no_shrink;
+  const char *shrink_dir;
   char **files; /* --merge: the reports */
   unsigned nfiles;
 };
@@ -146,6 +155,8 @@ static int parse(int argc, char **argv, struct cli *c) {
       {"poll-us", required_argument, NULL, 'P'},
       {"shard", required_argument, NULL, 'S'},
       {"merge", no_argument, NULL, 'M'},
+      {"no-shrink", no_argument, NULL, 'N'},
+      {"shrink-dir", required_argument, NULL, 'D'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   uint64_t v;
@@ -198,6 +209,12 @@ static int parse(int argc, char **argv, struct cli *c) {
       break;
     case 'M':
       c->merge = true;
+      break;
+    case 'N':
+      c->no_shrink = true;
+      break;
+    case 'D':
+      c->shrink_dir = optarg;
       break;
     case 'h':
       usage(stdout);
@@ -313,6 +330,12 @@ int cmd_explore(int argc, char **argv) {
   struct explore_result r;
   if (explore(&c.o, &r) < 0)
     return 1;
+  if (r.first_failed >= 0 && !c.no_shrink) {
+    if (c.o.log)
+      fprintf(stderr, "explore: shrinking seed %" PRIu64 "\n",
+              r.seed[r.first_failed].seed);
+    explore_shrink(&c.o, &r.seed[r.first_failed], c.shrink_dir);
+  }
   report(&c, &r);
   st = r.failed ? 1 : 0;
   if (c.junit && write_junit(c.junit, &c.o, &r) < 0)

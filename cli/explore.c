@@ -132,8 +132,13 @@ static void on_timeout(uv_timer_t *t) {
 static int spawn_one(struct explore *x, struct job *j, uint64_t i) {
   char seed[24];
   snprintf(seed, sizeof seed, "%" PRIu64, x->o->first + i);
-  char *argv[] = {x->self,   "run", (char *)x->o->file, "--seed", seed,
-                  "--quiet", NULL};
+  char *argv[] = {
+      x->self, "run", (char *)x->o->file, "--seed", seed, "--quiet", NULL, NULL,
+      NULL,    NULL};
+  if (x->o->jsonl != NULL) {
+    argv[6] = "--jsonl";
+    argv[7] = (char *)x->o->jsonl;
+  }
   j->out = memfd_create("explore-run", MFD_CLOEXEC);
   if (j->out < 0)
     return -errno;

@@ -25,11 +25,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define EXPLORE_SEEDS_MAX 1000000u  /* seeds in one exploration */
-#define EXPLORE_JOBS_MAX 64u        /* runs at once */
-#define EXPLORE_OUTPUT_MAX 65536u   /* bytes of a failed run's output kept */
-#define EXPLORE_SHARDS_MAX 100000u  /* slices of one sweep (--shard K/N) */
-#define EXPLORE_REPORTS_MAX 100000u /* reports one --merge joins */
+#define EXPLORE_SEEDS_MAX 1000000u    /* seeds in one exploration */
+#define EXPLORE_JOBS_MAX 64u          /* runs at once */
+#define EXPLORE_OUTPUT_MAX 65536u     /* bytes of a failed run's output kept */
+#define EXPLORE_SHRINK_RUNS_MAX 64u   /* runs one shrink may take */
+#define EXPLORE_SHRINK_POINTS_MAX 64u /* ranges, and faults, one shrink sees   \
+                                       */
+#define EXPLORE_SHARDS_MAX 100000u    /* slices of one sweep (--shard K/N) */
+#define EXPLORE_REPORTS_MAX 100000u   /* reports one --merge joins */
 /* Bytes of one JUnit report --merge reads: a million seeds, each failed
  * with a whole EXPLORE_OUTPUT_MAX of output, escaped, would not fit; a
  * report that large is refused, not truncated. */
@@ -42,11 +45,12 @@ struct explore_opts {
   /* The whole sweep and this run's slice of it (1/1 when not sharded). */
   uint64_t sweep_first, sweep_seeds;
   unsigned shard_k, shard_n;
-  unsigned jobs;    /* 1..EXPLORE_JOBS_MAX */
-  double timeout_s; /* a run taking longer is killed and fails; 0: none */
-  bool keep_going;  /* run every seed even after a failure */
-  bool progress;    /* draw a progress bar on stderr */
-  bool log;         /* else a line now and then on stderr (CI logs) */
+  unsigned jobs;     /* 1..EXPLORE_JOBS_MAX */
+  double timeout_s;  /* a run taking longer is killed and fails; 0: none */
+  bool keep_going;   /* run every seed even after a failure */
+  bool progress;     /* draw a progress bar on stderr */
+  bool log;          /* else a line now and then on stderr (CI logs) */
+  const char *jsonl; /* one seed: keep its trace here (shrinking), or NULL */
 };
 
 /* One seed's outcome. */
@@ -87,6 +91,15 @@ void explore_shard_slice(uint64_t seeds, unsigned k, unsigned n, uint64_t *lo,
 
 /* The command that reproduces seed s, after "uksim " (heap). */
 char *explore_repro(const struct explore_opts *o, const struct explore_seed *s);
+
+/* Shrinks seed s's failure (explore_shrink.c): the fewest faults and the
+ * earliest fault points under which the seed fails the same way, written
+ * as a scenario in dir (NULL: the scenario's own directory).  0 with
+ * s->repro running it and s->output telling what was shrunk, or -1 with s
+ * unchanged (nothing to shrink, the rewrite does not fail alike, a file
+ * that cannot be written). */
+int explore_shrink(const struct explore_opts *o, struct explore_seed *s,
+                   const char *dir);
 
 /* Joins the JUnit reports of the shards of one sweep (explore_report.c):
  * fills *o (o->file points into *r's memory, freed with it) and *r as if one

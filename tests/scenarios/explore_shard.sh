@@ -2,11 +2,13 @@
 # uksim explore --shard K/N and --merge end to end:
 #   1. a scenario with a planted failure (a crash at a seeded point fails
 #      'errors == 0' for about half the seeds), run unsharded and as 4
-#      shards, each with --keep-going: the merged report equals the
-#      unsharded one but for times, and --merge names the same first
-#      failing seed and the same reproducer;
-#   2. without --keep-going each shard stops at its own first failure, and
-#      the merge still names the unsharded run's first failing seed;
+#      shards, each with --keep-going (and --no-shrink: each shard shrinks
+#      its own first failure, the unsharded run only the first of all):
+#      the merged report equals the unsharded one but for times, and
+#      --merge names the same first failing seed and the same reproducer;
+#   2. without --keep-going each shard stops at its own first failure and
+#      shrinks it, and the merge still names the unsharded run's first
+#      failing seed and its shrunk reproducer;
 #   3. more shards than seeds: some shards are empty, and the 5 reports of
 #      3 seeds still merge into the unsharded report;
 #   4. bad input is refused with exit status 2 and a message: K > N, N = 0,
@@ -35,13 +37,13 @@ SCN
 seeds=12 first=5 # shard 1 (seeds 5..7) passes: the first failure is in another
 
 # 1
-"$uksim" explore "$tmp/planted.scn" --first $first --seeds $seeds --keep-going --jobs 2 \
-  --quiet --junit "$tmp/all.xml" >"$tmp/all.out" 2>&1
+"$uksim" explore "$tmp/planted.scn" --first $first --seeds $seeds --keep-going \
+  --no-shrink --jobs 2 --quiet --junit "$tmp/all.xml" >"$tmp/all.out" 2>&1
 st=$?
 [ "$st" = 1 ] || { cat "$tmp/all.out"; fail "unsharded: exit status $st, not 1 (no planted failure hit?)"; }
 for k in 1 2 3 4; do
-  "$uksim" explore "$tmp/planted.scn" --first $first --seeds $seeds --keep-going --jobs 2 \
-    --quiet --shard $k/4 --junit "$tmp/shard-$k.xml" >"$tmp/shard-$k.out" 2>&1
+  "$uksim" explore "$tmp/planted.scn" --first $first --seeds $seeds --keep-going \
+    --no-shrink --jobs 2 --quiet --shard $k/4 --junit "$tmp/shard-$k.xml" >"$tmp/shard-$k.out" 2>&1
   grep -q "shard $k/4 of $seeds seeds, 3 of 3 seeds run" "$tmp/shard-$k.out" ||
     { cat "$tmp/shard-$k.out"; fail "shard $k/4 did not run 3 seeds"; }
 done
@@ -69,21 +71,27 @@ grep -q "^$want\$" "$tmp/stderr.out" || fail "no reproducer on stderr"
 echo "explore_shard.sh: 4 shards merge into the unsharded report; $want"
 
 # 2
+"$uksim" explore "$tmp/planted.scn" --first $first --seeds $seeds --jobs 1 \
+  --quiet >"$tmp/one.out" 2>&1
+want=$(grep '^reproduce: uksim run .*shrunk.scn --seed' "$tmp/one.out" | head -1)
+[ -n "$want" ] || { cat "$tmp/one.out"; fail "no shrunk reproducer"; }
 for k in 1 2 3 4; do
   "$uksim" explore "$tmp/planted.scn" --first $first --seeds $seeds --jobs 1 --quiet \
     --shard $k/4 --junit "$tmp/stop-$k.xml" >/dev/null 2>&1
 done
 "$uksim" explore --merge "$tmp"/stop-*.xml --junit "$tmp/stop.xml" \
   >"$tmp/stop.out" 2>&1
-got=$(grep '^reproduce: ' "$tmp/stop.out" | head -1)
+got=$(grep '^reproduce: uksim run .*shrunk.scn --seed' "$tmp/stop.out" | head -1)
 [ "$want" = "$got" ] || fail "stopping shards: merge names '$got', not '$want'"
+echo "explore_shard.sh: stopping shards merge to the same first failure; $got"
 
 # 3
 "$uksim" explore "$tmp/planted.scn" --seeds 3 --first 7 --keep-going --quiet \
+  --no-shrink \
   --junit "$tmp/three.xml" >/dev/null 2>&1
 for k in 1 2 3 4 5; do
   "$uksim" explore "$tmp/planted.scn" --seeds 3 --first 7 --keep-going \
-    --quiet --shard $k/5 --junit "$tmp/five-$k.xml" >"$tmp/five-$k.out" 2>&1
+    --no-shrink --quiet --shard $k/5 --junit "$tmp/five-$k.xml" >"$tmp/five-$k.out" 2>&1
 done
 grep -q '0 of 0 seeds run' "$tmp/five-1.out" || fail "shard 1/5 of 3 seeds not empty"
 "$uksim" explore --merge "$tmp"/five-*.xml >"$tmp/five.xml" 2>/dev/null
