@@ -168,7 +168,7 @@ Test(timeline, html_embeds_the_svg_without_scripts) {
   struct scn_trace *tr = read_ok(fig8);
   char *html = render(tr, true);
   cr_assert(strncmp(html, "<!DOCTYPE html>", 15) == 0);
-  cr_assert_eq(count(html, "<svg "), 1);
+  cr_assert_eq(count(html, "<svg "), 2); /* the overview, the diagram */
   cr_assert_eq(count(html, "<line class=\"arrow"), 8);
   cr_assert_null(strstr(html, "<script"));
   cr_assert_null(strstr(html, "src="), "nothing to fetch");
