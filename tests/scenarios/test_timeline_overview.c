@@ -2,8 +2,8 @@
  *
  * A small trace holds one replacement, a queue that grows to three and
  * drains (one request answered by the kernel with an error), and one
- * failover; the overview must draw each phase as a band where its events
- * put it, the queue's maximum and its return to zero, one lane per
+ * failover after a panic; the overview must draw each phase as a band where its
+ * events put it, the queue's maximum and its return to zero, one lane per
  * lifeline, and nothing for a phase that never ends.
  */
 #include <criterion/criterion.h>
@@ -18,50 +18,26 @@ TestSuite(timeline_overview, .timeout = 30);
 #define EV(step, t, rest) "{\"step\":" #step ",\"t\":" #t ",\"ev\":" rest "}\n"
 
 /* Times in us so that x = 96 + t * 560 / 1000 for t in [0, 1000] us. */
+// clang-format off
 static const char trace[] =
-    EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"kvs\"") EV(
-        2, 100000,
-        "\"send\",\"actor\":\"ap1\",\"peer\":\"kvs\",\"svc\":\"kvs\",\"req\":1")
-        EV(3, 150000,
-           "\"send\",\"actor\":\"ap1\",\"peer\":\"kvs\",\"svc\":\"kvs\","
-           "\"req\":2") EV(4, 200000,
-                           "\"send\",\"actor\":\"ap1\",\"peer\":\"kvs\","
-                           "\"svc\":\"kvs\",\"req\":3")
-            EV(
-                5, 250000,
-                "\"flag\",\"actor\":\"kernel\",\"peer\":\"kvs\",\"svc\":"
-                "\"kvs\"") EV(6, 375000,
-                              "\"prepare\",\"actor\":\"kvs\",\"svc\":\"kvs\"")
-                EV(7, 500000,
-                   "\"handoff\",\"actor\":\"kvs\",\"peer\":\"kvs.2\",\"svc\":"
-                   "\"kvs\"") EV(8, 625000,
-                                 "\"commit\",\"actor\":\"kernel\",\"peer\":"
-                                 "\"kvs.2\",\"svc\":\"kvs\"")
-                    EV(9, 650000, "\"exit\",\"actor\":\"kvs\",\"status\":0") EV(
-                        10, 700000,
-                        "\"receive\",\"actor\":\"kvs.2\",\"peer\":\"ap1\","
-                        "\"svc\":\"kvs\",\"req\":1")
-                        EV(11, 710000,
-                           "\"receive\",\"actor\":\"kvs.2\",\"peer\":\"ap1\","
-                           "\"svc\":\"kvs\",\"req\":2")
-                            EV(12, 720000,
-                               "\"error\",\"actor\":\"kernel\",\"peer\":"
-                               "\"ap1\",\"req\":3,\"status\":-104")
-                                EV(13, 750000,
-                                   "\"fault\",\"actor\":\"kernel\",\"text\":"
-                                   "\"panic\"") EV(14, 800000,
-                                                   "\"os-dead\",\"actor\":"
-                                                   "\"os2\",\"peer\":\"os1\","
-                                                   "\"op\":\"panic notice\"")
-                                    EV(15, 850000,
-                                       "\"os-active\",\"actor\":\"kernel\","
-                                       "\"text\":\"os 2 takes over from os 1\"")
-                                        EV(16, 900000,
-                                           "\"failover\",\"actor\":\"kernel\","
-                                           "\"op\":\"devices\"")
-                                            EV(17, 1000000,
-                                               "\"failover\",\"actor\":"
-                                               "\"kernel\",\"op\":\"publish\"");
+  EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"kvs\"")
+  EV(2, 100000, "\"send\",\"actor\":\"ap1\",\"peer\":\"kvs\",\"svc\":\"kvs\",\"req\":1")
+  EV(3, 150000, "\"send\",\"actor\":\"ap1\",\"peer\":\"kvs\",\"svc\":\"kvs\",\"req\":2")
+  EV(4, 200000, "\"send\",\"actor\":\"ap1\",\"peer\":\"kvs\",\"svc\":\"kvs\",\"req\":3")
+  EV(5, 250000, "\"flag\",\"actor\":\"kernel\",\"peer\":\"kvs\",\"svc\":\"kvs\"")
+  EV(6, 375000, "\"prepare\",\"actor\":\"kvs\",\"svc\":\"kvs\"")
+  EV(7, 500000, "\"handoff\",\"actor\":\"kvs\",\"peer\":\"kvs.2\",\"svc\":\"kvs\"")
+  EV(8, 625000, "\"commit\",\"actor\":\"kernel\",\"peer\":\"kvs.2\",\"svc\":\"kvs\"")
+  EV(9, 650000, "\"exit\",\"actor\":\"kvs\",\"status\":0")
+  EV(10, 700000, "\"receive\",\"actor\":\"kvs.2\",\"peer\":\"ap1\",\"svc\":\"kvs\",\"req\":1")
+  EV(11, 710000, "\"receive\",\"actor\":\"kvs.2\",\"peer\":\"ap1\",\"svc\":\"kvs\",\"req\":2")
+  EV(12, 720000, "\"error\",\"actor\":\"kernel\",\"peer\":\"ap1\",\"req\":3,\"status\":-104")
+  EV(13, 750000, "\"panic\",\"actor\":\"kernel\"")
+  EV(14, 800000, "\"os-dead\",\"actor\":\"os2\",\"peer\":\"os1\",\"op\":\"panic notice\"")
+  EV(15, 850000, "\"os-active\",\"actor\":\"kernel\",\"text\":\"os 2 takes over from os 1\"")
+  EV(16, 900000, "\"failover\",\"actor\":\"kernel\",\"op\":\"devices\"")
+  EV(17, 1000000, "\"failover\",\"actor\":\"kernel\",\"op\":\"publish\"");
+// clang-format on
 
 static struct scn_trace *read_ok(const char *text) {
   struct scn_err err = {0};
@@ -124,12 +100,16 @@ Test(timeline_overview, failover_phases_span_every_lane) {
   struct scn_trace *tr = read_ok(trace);
   char *svg = overview(tr);
   int x, y, w, h;
-  band(svg, 3, &x, &y, &w, &h);
+  band(svg, 4, &x, &y, &w, &h); /* the panic until it is detected */
+  cr_assert_eq(x, xof(750));
+  cr_assert_eq(x + w, xof(800));
+  cr_assert_eq(count(svg, "ov-band-3"), 0, "no scenario's fault kernel");
+  band(svg, 5, &x, &y, &w, &h);
   cr_assert_eq(x, xof(800));
   cr_assert_eq(x + w, xof(850));
   cr_assert_eq(y, 56);
   cr_assert_eq(h, (int)tr->nactors * 22);
-  band(svg, 4, &x, &y, &w, &h);
+  band(svg, 6, &x, &y, &w, &h);
   cr_assert_eq(x, xof(850));
   cr_assert_eq(x + w, xof(1000), "closed by publish, not by devices");
   scn_trace_free(tr);
@@ -185,14 +165,20 @@ Test(timeline_overview, one_lane_per_lifeline_and_a_cross_per_fault) {
   free(svg);
 }
 
+/* A flag whose replacement never commits (the commit is another
+ * service's). */
+// clang-format off
+static const char unended[] =
+  EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"kvs\"")
+  EV(2, 10, "\"flag\",\"actor\":\"kernel\",\"peer\":\"kvs\",\"svc\":\"kvs\"")
+  EV(3, 20, "\"commit\",\"actor\":\"kernel\",\"peer\":\"kvs.2\",\"svc\":\"other\"");
+static const char timeless[] =
+  EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"kvs\"")
+  EV(9, 0, "\"exit\",\"actor\":\"kvs\",\"status\":0");
+// clang-format on
+
 Test(timeline_overview, a_phase_that_never_ends_is_not_drawn) {
-  struct scn_trace *tr = read_ok(
-      EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"kvs\"")
-          EV(2, 10,
-             "\"flag\",\"actor\":\"kernel\",\"peer\":\"kvs\",\"svc\":\"kvs\"")
-              EV(3, 20,
-                 "\"commit\",\"actor\":\"kernel\",\"peer\":\"kvs.2\",\"svc\":"
-                 "\"other\""));
+  struct scn_trace *tr = read_ok(unended);
   char *svg = overview(tr);
   cr_assert_eq(count(svg, "ov-band"), 0, "%s", svg);
   scn_trace_free(tr);
@@ -200,9 +186,7 @@ Test(timeline_overview, a_phase_that_never_ends_is_not_drawn) {
 }
 
 Test(timeline_overview, times_that_do_not_advance_are_drawn_by_step) {
-  struct scn_trace *tr =
-      read_ok(EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"kvs\"")
-                  EV(9, 0, "\"exit\",\"actor\":\"kvs\",\"status\":0"));
+  struct scn_trace *tr = read_ok(timeless);
   char *svg = overview(tr);
   cr_assert_neq(strstr(svg, ">step 1</text>"), NULL, "%s", svg);
   cr_assert_neq(strstr(svg, ">step 9</text>"), NULL, "%s", svg);
