@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "timeline.h"
+#include "timeline_test.h"
 
 TestSuite(timeline_overview, .timeout = 30);
 
@@ -39,13 +40,6 @@ static const char trace[] =
   EV(17, 1000000, "\"failover\",\"actor\":\"kernel\",\"op\":\"publish\"");
 // clang-format on
 
-static struct scn_trace *read_ok(const char *text) {
-  struct scn_err err = {0};
-  struct scn_trace *tr = scn_trace_parse("t.jsonl", text, strlen(text), &err);
-  cr_assert_not_null(tr, "refused: %s", err.text);
-  return tr;
-}
-
 static char *overview(const struct scn_trace *tr) {
   char *buf = NULL;
   size_t n = 0;
@@ -54,13 +48,6 @@ static char *overview(const struct scn_trace *tr) {
   cr_assert_eq(scn_timeline_overview_svg(tr, f), 0);
   fclose(f);
   return buf;
-}
-
-static int count(const char *hay, const char *needle) {
-  int n = 0;
-  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  return n;
 }
 
 /* The band of kind k: its x, y, width and height. */
