@@ -245,10 +245,13 @@ static void failures(FILE *f, const struct explore_opts *o,
   if (r->first_failed < 0)
     return;
   const struct explore_seed *first = &r->seed[r->first_failed];
-  if (first->status == -1)
+  if (first->status == -1 && o->timeout_s > 0)
     fprintf(f,
             "\nseed %" PRIu64 " timed out (--timeout %.0f s); its output:\n%s",
             first->seed, o->timeout_s, first->output ? first->output : "");
+  else if (first->status == -1) /* --merge: the shards had the --timeout */
+    fprintf(f, "\nseed %" PRIu64 " timed out; its output:\n%s", first->seed,
+            first->output ? first->output : "");
   else
     fprintf(f, "\nseed %" PRIu64 " failed (exit status %d); its output:\n%s",
             first->seed, first->status, first->output ? first->output : "");

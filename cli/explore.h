@@ -25,14 +25,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define EXPLORE_SEEDS_MAX 1000000u    /* seeds in one exploration */
-#define EXPLORE_JOBS_MAX 64u          /* runs at once */
-#define EXPLORE_OUTPUT_MAX 65536u     /* bytes of a failed run's output kept */
-#define EXPLORE_SHRINK_RUNS_MAX 64u   /* runs one shrink may take */
-#define EXPLORE_SHRINK_POINTS_MAX 64u /* ranges, and faults, one shrink sees   \
-                                       */
-#define EXPLORE_SHARDS_MAX 100000u    /* slices of one sweep (--shard K/N) */
-#define EXPLORE_REPORTS_MAX 100000u   /* reports one --merge joins */
+#define EXPLORE_SEEDS_MAX 1000000u  /* seeds in one exploration */
+#define EXPLORE_JOBS_MAX 64u        /* runs at once */
+#define EXPLORE_OUTPUT_MAX 65536u   /* bytes of a failed run's output kept */
+#define EXPLORE_SHRINK_RUNS_MAX 64u /* runs one shrink may take */
+#define EXPLORE_SHRINK_POINTS_MAX                                              \
+  64u                               /* ranges, and faults, one shrink sees     \
+                                     */
+#define EXPLORE_SHARDS_MAX 100000u  /* slices of one sweep (--shard K/N) */
+#define EXPLORE_REPORTS_MAX 100000u /* reports one --merge joins */
 /* Bytes of one JUnit report --merge reads: a million seeds, each failed
  * with a whole EXPLORE_OUTPUT_MAX of output, escaped, would not fit; a
  * report that large is refused, not truncated. */
@@ -96,8 +97,8 @@ char *explore_repro(const struct explore_opts *o, const struct explore_seed *s);
  * earliest fault points under which the seed fails the same way, written
  * as a scenario in dir (NULL: the scenario's own directory).  0 with
  * s->repro running it and s->output telling what was shrunk, or -1 with s
- * unchanged (nothing to shrink, the rewrite does not fail alike, a file
- * that cannot be written). */
+ * unchanged (a timed-out seed or one that never ran, nothing to shrink,
+ * the rewrite does not fail alike, a file that cannot be written). */
 int explore_shrink(const struct explore_opts *o, struct explore_seed *s,
                    const char *dir);
 

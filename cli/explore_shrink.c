@@ -441,6 +441,8 @@ static int shrink_steps(struct shrink *k) {
 
 int explore_shrink(const struct explore_opts *o, struct explore_seed *s,
                    const char *dir) {
+  if (s->status == -1 || s->status == 127)
+    return -1; /* a hang would cost a --timeout per try; 127 never ran */
   struct shrink *k = xcalloc(1, sizeof *k);
   k->o = o;
   k->seed = s->seed;

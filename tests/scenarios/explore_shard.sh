@@ -13,7 +13,8 @@
 #      3 seeds still merge into the unsharded report;
 #   4. bad input is refused with exit status 2 and a message: K > N, N = 0,
 #      K = 0, junk; a truncated report, a report that is not XML, a shard
-#      given twice, a missing shard, a shard of another sweep.
+#      given twice, a missing shard, a shard of another sweep; and no report
+#      cut at any point or missing any one line crashes the merge.
 # The merge commands are the ones docs/ci.md shows.
 # Skipped under valgrind (exit 77): every run boots a machine.
 #   explore_shard.sh UKSIM
@@ -128,4 +129,27 @@ sed 's/name="seed 8"/name="seed 1"/' "$tmp/shard-2.xml" >"$tmp/overlap.xml"
 refused "a seed outside its shard" "seed 1 is not in shard 2/4 (seeds 8..10)" \
   explore --merge "$tmp/shard-1.xml" "$tmp/overlap.xml"
 refused "no reports" "which reports" explore --merge
+# Bad input never crashes: shard 2's report cut every 13 bytes, and with
+# each of its lines taken out, is merged (exit status 0 to 2, never a
+# signal's 128 + N).
+size=$(wc -c <"$tmp/shard-2.xml")
+lines=$(wc -l <"$tmp/shard-2.xml")
+n=0
+while [ "$n" -lt "$size" ]; do
+  head -c "$n" "$tmp/shard-2.xml" >"$tmp/mut.xml"
+  "$uksim" explore --merge "$tmp"/shard-1.xml "$tmp/mut.xml" \
+    "$tmp"/shard-3.xml "$tmp"/shard-4.xml >/dev/null 2>&1
+  st=$?
+  [ "$st" -le 2 ] || fail "a report cut at byte $n: exit status $st"
+  n=$((n + 13))
+done
+l=1
+while [ "$l" -le "$lines" ]; do
+  sed "${l}d" "$tmp/shard-2.xml" >"$tmp/mut.xml"
+  "$uksim" explore --merge "$tmp"/shard-1.xml "$tmp/mut.xml" \
+    "$tmp"/shard-3.xml "$tmp"/shard-4.xml >/dev/null 2>&1
+  st=$?
+  [ "$st" -le 2 ] || fail "a report without line $l: exit status $st"
+  l=$((l + 1))
+done
 echo "explore_shard.sh: ok"
