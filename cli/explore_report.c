@@ -223,6 +223,7 @@ static int attribute(struct rd *d, struct tag *t, char c) {
   if (e == NULL)
     return bad(d, "attribute %s of <%s> never ends", key, t->name);
   advance(d, (size_t)(e - v) + 1);
+  *e = '\0'; /* the quote, read: entity() reads no further */
   if (unescape(d, v, (size_t)(e - v)) < 0)
     return -1;
   t->val[t->nattr++] = v;
@@ -341,6 +342,7 @@ static char *text(struct rd *d) {
   advance(d, (size_t)(e - s));
   char *copy = xmalloc((size_t)(e - s) + 1);
   memcpy(copy, s, (size_t)(e - s));
+  copy[e - s] = '\0'; /* entity() reads no further */
   if (unescape(d, copy, (size_t)(e - s)) < 0) {
     free(copy);
     return NULL;
