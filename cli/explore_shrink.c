@@ -232,6 +232,7 @@ static void write_line(const struct shrink *k, size_t i, FILE *f) {
       p += 7;
       p += strspn(s + p, " \t");
       p += strcspn(s + p, " \t");
+      p += strspn(s + p, " \t"); /* one space between the words left */
       continue;
     }
     if (pt != NULL) {

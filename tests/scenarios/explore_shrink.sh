@@ -9,7 +9,11 @@
 #      nanosecond earlier passes (the point is the earliest that fails), or
 #      the point is the range's low end;
 #   3. the JUnit report carries the shrunk reproducer; --no-shrink keeps
-#      the plain one and writes no shrunk scenario.
+#      the plain one and writes no shrunk scenario;
+#   4. faults that are --fault options of a server: the one that never
+#      strikes (a crash at a request number no run reaches) is taken out of
+#      the line, the other pinned no later than its pick, and the shrunk
+#      scenario fails the same way.
 # Skipped under valgrind (exit 77): every run boots a machine.
 #   explore_shrink.sh UKSIM
 set -u
@@ -74,4 +78,33 @@ rm -f "$shrunk"
 grep -q "^reproduce: uksim run $tmp/two.scn --seed $seed\$" "$tmp/plain.out" ||
   fail "--no-shrink: not the plain reproducer"
 [ -f "$shrunk" ] && fail "--no-shrink wrote $shrunk"
+
+# 4
+cat >"$tmp/opt.scn" <<'SCN'
+server kvs --restart always --fault crash@request:500..900 --fault panic@request:20..80
+app ap1 --count 60 --keys 10
+app ap2 --count 60 --keys 10
+expect errors == 0
+SCN
+"$uksim" explore "$tmp/opt.scn" --seeds 20 --jobs 1 >"$tmp/opt.out" 2>&1
+st=$?
+[ "$st" = 1 ] || { cat "$tmp/opt.out"; fail "--fault: exit status $st, not 1"; }
+seed=$(sed -n 's/^seed \([0-9]*\) failed .*/\1/p' "$tmp/opt.out")
+shrunk="$tmp/opt.seed-$seed.shrunk.scn"
+grep -q "1 of 2 faults kept" "$tmp/opt.out" ||
+  { cat "$tmp/opt.out"; fail "--fault: not 1 of 2 faults kept"; }
+line=$(sed -n 1p "$shrunk")
+n=${line##*panic@request:}
+pick=$(sed -n 's/^  line 1 (--fault): kept, at [0-9]* (the seed picked \([0-9]*\) from 20..80)$/\1/p' \
+  "$tmp/opt.out")
+case $line in
+"server kvs --restart always --fault panic@request:$n") ;;
+*) fail "--fault: line 1 shrunk to '$line'" ;;
+esac
+[ -n "$pick" ] && [ "$n" -le "$pick" ] || fail "--fault: panic at $n, picked $pick"
+"$uksim" run "$shrunk" --seed "$seed" >"$tmp/opt-again.out" 2>&1 &&
+  fail "--fault: the shrunk reproducer passed"
+grep -q "FAIL errors == 0" "$tmp/opt-again.out" ||
+  fail "--fault: the shrunk reproducer failed differently"
+echo "explore_shrink.sh: --fault: seed $seed: $line (picked $pick)"
 echo "explore_shrink.sh: ok"
