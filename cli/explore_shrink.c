@@ -139,6 +139,13 @@ static void range_at(struct shrink *k, int line, const char *s,
   k->pt[k->npt++] = p;
 }
 
+/* Whether the word at s[p] is the option --fault. */
+static bool fault_opt_at(const char *s, size_t p) {
+  return strncmp(s + p, "--fault", 7) == 0 &&
+         (p == 0 || s[p - 1] == ' ' || s[p - 1] == '\t') &&
+         (s[p + 7] == ' ' || s[p + 7] == '\t');
+}
+
 /* Every range of line i, each with the --fault option it is in. */
 static void find_ranges(struct shrink *k, size_t i) {
   const char *s = k->lines[i];
@@ -151,8 +158,7 @@ static void find_ranges(struct shrink *k, size_t i) {
       continue;
     if (*p == '#')
       return;
-    if (strncmp(p, "--fault", 7) == 0 &&
-        (p == s || p[-1] == ' ' || p[-1] == '\t'))
+    if (fault_opt_at(s, (size_t)(p - s)))
       owner++;
     if (p[0] == '.' && p[1] == '.')
       range_at(k, (int)i + 1, s, p++, owner < 0 ? -1 : owner);
@@ -227,8 +233,7 @@ static void write_line(const struct shrink *k, size_t i, FILE *f) {
   }
   for (size_t p = 0; s[p] != '\0';) {
     const struct point *pt = point_at(k, line, p);
-    if (strncmp(s + p, "--fault", 7) == 0 &&
-        (s[p + 7] == ' ' || s[p + 7] == '\t') && dropped_opt(k, line, ++opt)) {
+    if (fault_opt_at(s, p) && dropped_opt(k, line, ++opt)) {
       p += 7;
       p += strspn(s + p, " \t");
       p += strcspn(s + p, " \t");
