@@ -53,7 +53,9 @@ static void draw(struct explore *x, bool last) {
   x->drawn = t;
   double rate = (double)r->ran / (t - x->t0 > 0 ? t - x->t0 : 1e-9);
   int width = 30,
-      full = (int)((double)width * (double)r->ran / (double)x->o->seeds);
+      full = x->o->seeds
+                 ? (int)((double)width * (double)r->ran / (double)x->o->seeds)
+                 : width;
   fprintf(stderr,
           "\rexplore [%.*s%*s] %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64
           " failed, %.1f seeds/s ",
@@ -130,8 +132,13 @@ static void on_timeout(uv_timer_t *t) {
 static int spawn_one(struct explore *x, struct job *j, uint64_t i) {
   char seed[24];
   snprintf(seed, sizeof seed, "%" PRIu64, x->o->first + i);
-  char *argv[] = {x->self,   "run", (char *)x->o->file, "--seed", seed,
-                  "--quiet", NULL};
+  char *argv[] = {
+      x->self, "run", (char *)x->o->file, "--seed", seed, "--quiet", NULL, NULL,
+      NULL,    NULL};
+  if (x->o->jsonl != NULL) {
+    argv[6] = "--jsonl";
+    argv[7] = (char *)x->o->jsonl;
+  }
   j->out = memfd_create("explore-run", MFD_CLOEXEC);
   if (j->out < 0)
     return -errno;
@@ -201,7 +208,8 @@ int explore(const struct explore_opts *o, struct explore_result *r) {
   struct explore *x = xcalloc(1, sizeof *x);
   memset(r, 0, sizeof *r);
   r->first_failed = -1;
-  r->seed = xcalloc(o->seeds, sizeof *r->seed);
+  r->seed =
+      xcalloc(o->seeds ? o->seeds : 1, sizeof *r->seed); /* 0: empty shard */
   ssize_t n = readlink("/proc/self/exe", x->self, sizeof x->self - 1);
   if (n <= 0) {
     perror("explore: /proc/self/exe");
@@ -227,19 +235,73 @@ int explore(const struct explore_opts *o, struct explore_result *r) {
 }
 
 void explore_result_free(struct explore_result *r) {
-  for (uint64_t i = 0; r->seed && i < r->n; i++)
+  for (uint64_t i = 0; r->seed && i < r->n; i++) {
     free(r->seed[i].output);
+    free(r->seed[i].repro);
+  }
   free(r->seed);
+  free(r->name);
   r->seed = NULL;
+  r->name = NULL;
 }
 
 /* JUnit ------------------------------------------------------------------- */
 
-static const char *why(int status) {
+const char *explore_why(int status) {
   return status == -1  ? "the run timed out"
          : status == 1 ? "an expectation failed or the run could not end"
          : status == 2 ? "bad input"
                        : "the run died";
+}
+
+void explore_shard_slice(uint64_t seeds, unsigned k, unsigned n, uint64_t *lo,
+                         uint64_t *hi) {
+  /* seeds <= EXPLORE_SEEDS_MAX and n <= EXPLORE_SHARDS_MAX: no overflow. */
+  *lo = seeds * (k - 1) / n;
+  *hi = seeds * k / n;
+}
+
+char *explore_repro(const struct explore_opts *o,
+                    const struct explore_seed *s) {
+  if (s->repro != NULL)
+    return xstrdup(s->repro);
+  size_t n = strlen(o->file) + 64;
+  char *r = xmalloc(n);
+  snprintf(r, n, "run %s --seed %" PRIu64, o->file, s->seed);
+  return r;
+}
+
+/* The sweep and the slice, which explore_merge() checks; a whole sweep
+ * (1/1) names no shard, so that joined shards read as one run. */
+static void junit_properties(const struct explore_opts *o, FILE *f) {
+  fprintf(f,
+          "  <properties>\n"
+          "    <property name=\"first\" value=\"%" PRIu64 "\"/>\n"
+          "    <property name=\"seeds\" value=\"%" PRIu64 "\"/>\n",
+          o->sweep_first, o->sweep_seeds);
+  if (o->shard_n > 1)
+    fprintf(f, "    <property name=\"shard\" value=\"%u/%u\"/>\n", o->shard_k,
+            o->shard_n);
+  fprintf(f, "  </properties>\n");
+}
+
+static void junit_case(const struct explore_opts *o,
+                       const struct explore_seed *s, FILE *f) {
+  fprintf(f, "  <testcase classname=\"");
+  scn_xml_escaped(f, o->file);
+  fprintf(f, "\" name=\"seed %" PRIu64 "\" time=\"%.3f\"", s->seed, s->secs);
+  if (s->status == 0) {
+    fprintf(f, "/>\n");
+    return;
+  }
+  fprintf(f, ">\n    <failure message=\"%s (exit status %d)\">",
+          explore_why(s->status), s->status);
+  scn_xml_escaped(f, s->output ? s->output : "");
+  char *repro = explore_repro(o, s);
+  fprintf(f, "reproduce: uksim ");
+  scn_xml_escaped(f, repro);
+  free(repro);
+  fprintf(f, "</failure>\n  </testcase>\n");
 }
 
 int explore_junit(const struct explore_opts *o, const struct explore_result *r,
@@ -251,24 +313,10 @@ int explore_junit(const struct explore_opts *o, const struct explore_result *r,
           "\" tests=\"%" PRIu64 "\" failures=\"%" PRIu64
           "\" errors=\"0\" skipped=\"0\" time=\"%.3f\">\n",
           r->ran, r->failed, r->secs);
-  for (uint64_t i = 0; i < o->seeds; i++) {
-    const struct explore_seed *s = &r->seed[i];
-    if (!s->ran)
-      continue;
-    fprintf(f, "  <testcase classname=\"");
-    scn_xml_escaped(f, o->file);
-    fprintf(f, "\" name=\"seed %" PRIu64 "\" time=\"%.3f\"", s->seed, s->secs);
-    if (s->status == 0) {
-      fprintf(f, "/>\n");
-      continue;
-    }
-    fprintf(f, ">\n    <failure message=\"%s (exit status %d)\">",
-            why(s->status), s->status);
-    scn_xml_escaped(f, s->output ? s->output : "");
-    fprintf(f, "reproduce: uksim run ");
-    scn_xml_escaped(f, o->file);
-    fprintf(f, " --seed %" PRIu64 "</failure>\n  </testcase>\n", s->seed);
-  }
+  junit_properties(o, f);
+  for (uint64_t i = 0; i < r->n; i++)
+    if (r->seed[i].ran)
+      junit_case(o, &r->seed[i], f);
   fprintf(f, "</testsuite>\n</testsuites>\n");
   return ferror(f) ? -1 : 0;
 }

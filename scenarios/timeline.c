@@ -102,8 +102,7 @@ static int row_y(size_t row) {
   return HEAD + (int)row * ROW + ROW / 2;
 }
 
-/* "1.250ms": virtual time in the unit that reads best. */
-static void format_time(uint64_t ns, char *buf, size_t n) {
+void scn_time_text(uint64_t ns, char *buf, size_t n) {
   if (ns < 1000)
     snprintf(buf, n, "%" PRIu64 "ns", ns);
   else if (ns < 1000000)
@@ -241,7 +240,7 @@ static void put_lifelines(FILE *out, const struct scn_trace *tr, int bottom) {
 static void put_margin(FILE *out, const struct scn_event *e, size_t i) {
   char t[32];
   int y = row_y(i);
-  format_time(e->t, t, sizeof t);
+  scn_time_text(e->t, t, sizeof t);
   if (i % 2 == 0)
     fprintf(out,
             "<rect class=\"stripe\" x=\"0\" y=\"%d\" width=\"100%%\" "
@@ -373,6 +372,9 @@ int scn_timeline_html(const struct scn_trace *tr, const char *title,
         "p{margin:0 0 12px;font-size:13px;color:#555}\n"
         ".key{display:inline-block;width:10px;height:10px;margin:0 4px 0 "
         "12px}\n"
+        /* The overview stays in view beside the diagram as it scrolls. */
+        ".views{display:flex;align-items:flex-start;gap:16px}\n"
+        ".views>.side{position:sticky;top:0;flex:none}\n"
         "</style>\n</head>\n<body>\n<h1>",
         out);
   scn_xml_escaped(out, title);
@@ -392,8 +394,12 @@ int scn_timeline_html(const struct scn_trace *tr, const char *title,
           "<span class=\"key\" style=\"background:#7a3fb0\"></span>"
           "scenario actions, expectations</p>\n",
           tr->n, tr->nactors);
+  fputs("<div class=\"views\">\n<div class=\"side\">\n", out);
+  if (scn_timeline_overview_svg(tr, out) < 0)
+    return -EIO;
+  fputs("</div>\n<div class=\"detail\">\n", out);
   if (scn_timeline_svg(tr, out) < 0)
     return -EIO;
-  fputs("</body>\n</html>\n", out);
+  fputs("</div>\n</div>\n</body>\n</html>\n", out);
   return ferror(out) ? -EIO : 0;
 }

@@ -67,12 +67,20 @@ int scn_trace_actor(const struct scn_trace *tr, const char *name);
 /* Writes the timeline as an SVG document.  0, or -EIO if out failed. */
 int scn_timeline_svg(const struct scn_trace *tr, FILE *out);
 
+/* Writes the overview of the trace as an SVG document (timeline_overview.c):
+ * a lane per lifeline with the replacement and failover phases as coloured
+ * bands, and each service's queue length over time.  0, or -EIO. */
+int scn_timeline_overview_svg(const struct scn_trace *tr, FILE *out);
+
+/* "1.250ms": virtual time ns in the unit that reads best, into buf. */
+void scn_time_text(uint64_t ns, char *buf, size_t n);
+
 /* Writes s with XML's special characters escaped; bytes XML 1.0 forbids
  * become '?'.  s should be UTF-8. */
 void scn_xml_escaped(FILE *out, const char *s);
 
-/* Writes an HTML page with a heading (title, escaped) and the SVG inline.
- * 0, or -EIO. */
+/* Writes an HTML page with a heading (title, escaped), the overview and,
+ * beside it, the message-level diagram, both SVG inline.  0, or -EIO. */
 int scn_timeline_html(const struct scn_trace *tr, const char *title, FILE *out);
 
 #endif

@@ -89,7 +89,7 @@ for f in addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c \
 done
 scn_srcs=$base
 for f in scn.c scn_lex.c scn_action.c scn_count.c trace.c trace_read.c \
-         trace_pb.c timeline.c; do
+         trace_pb.c timeline.c timeline_overview.c; do
   scn_srcs="$scn_srcs $root/scenarios/$f"
 done
 # The kernel library is what sim-kernel/ holds, and the ABI's packet I/O,

@@ -7,6 +7,11 @@
 #   screenshot.sh --scenario FILE  the timeline `uksim run FILE --timeline`
 #                                 draws; the SVG must also name every
 #                                 server and app the scenario declares
+#   ... --colours C,C...          and each colour covers at least 200
+#                                 pixels (more than the key's square): the
+#                                 overview's bands are drawn.  C is RRGGBB,
+#                                 or RRGGBB@A for a band of opacity A over
+#                                 white (the key has none of those)
 # Skips (exit 77) without chromium or python3, and under valgrind, where a
 # browser is neither traced nor useful.
 set -eu
@@ -20,13 +25,17 @@ build=${UKSIM_BUILD_ROOT:?run under meson}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-shot.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 scenario=/dev/null
+colours=""
 if [ "${1:-}" = --scenario ]; then
   scenario=${2:?screenshot.sh --scenario FILE}
+  shift 2
+  [ "${1:-}" = --colours ] && colours=${2:?screenshot.sh --colours LIST}
   trace=$dir/t.jsonl
   "$build/cli/uksim" run "$scenario" --quiet --jsonl "$trace" \
     --timeline "$dir/t.html" >"$dir/run.log" 2>&1 ||
     { cat "$dir/run.log"; echo "screenshot: the run failed"; exit 1; }
 else
+  [ "${1:-}" = --colours ] && { colours=${2:?screenshot.sh --colours LIST}; shift 2; }
   trace=${1:-$root/tests/scenarios/fig8.jsonl}
   "$build/scenarios/scn-timeline" "$trace" "$dir/t.html" --title "timeline"
 fi
@@ -40,7 +49,7 @@ if ! timeout 120 "$browser" --headless --no-sandbox --disable-gpu \
   exit 1
 fi
 
-python3 - "$dir/t.png" "$dir/t.html" "$trace" "$scenario" <<'PY'
+python3 - "$dir/t.png" "$dir/t.html" "$trace" "$scenario" "$colours" <<'PY'
 """Decodes the PNG (8-bit RGB or RGBA, no library needed), counts its
 colours and the share of pixels that are not the background, and checks
 every actor of the trace (and every process the scenario declares) is
@@ -79,7 +88,7 @@ def pixels(path):
         prev = line
     return w, h, [bytes(r[i:i + 3]) for r in rows for i in range(0, stride, bpp)]
 
-png, page, trace, scenario = sys.argv[1:5]
+png, page, trace, scenario, wanted = sys.argv[1:6]
 w, h, px = pixels(png)
 colours = {}
 for p in px:
@@ -89,6 +98,14 @@ ink = 1 - colours[background] / len(px)
 print(f"screenshot: {w}x{h}, {len(colours)} colours, {ink:.1%} ink")
 assert len(colours) >= 8, "the screenshot is (nearly) one colour"
 assert ink >= 0.01, "the screenshot is blank"
+for spec in filter(None, wanted.split(",")):
+    hexa, _, alpha = spec.partition("@")
+    a = float(alpha or 1)
+    rgb = [round(a * int(hexa[i:i + 2], 16) + (1 - a) * 255) for i in (0, 2, 4)]
+    n = sum(c for p, c in colours.items()
+            if all(abs(p[i] - rgb[i]) <= 2 for i in range(3)))
+    print(f"screenshot: {spec}: {n} pixels")
+    assert n >= 200, f"colour {spec} covers {n} pixels: its band is not drawn"
 
 text = open(page, encoding="utf-8").read()
 assert "<svg" in text and "</svg>" in text, "no SVG in the page"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "timeline.h"
+#include "timeline_test.h"
 
 TestSuite(timeline, .timeout = 30);
 
@@ -43,13 +44,6 @@ static const char fig8[] =
     "{\"step\":11,\"t\":6000000,\"ev\":\"exit\",\"actor\":\"kvs\","
     "\"status\":0}\n";
 
-static struct scn_trace *read_ok(const char *text) {
-  struct scn_err err = {0};
-  struct scn_trace *tr = scn_trace_parse("t.jsonl", text, strlen(text), &err);
-  cr_assert_not_null(tr, "refused: %s", err.text);
-  return tr;
-}
-
 static void refused(const char *text, const char *want) {
   struct scn_err err = {0};
   struct scn_trace *tr = scn_trace_parse("t.jsonl", text, strlen(text), &err);
@@ -68,13 +62,6 @@ static char *render(const struct scn_trace *tr, bool html) {
   cr_assert_eq(rc, 0);
   fclose(f);
   return buf;
-}
-
-static int count(const char *hay, const char *needle) {
-  int n = 0;
-  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  return n;
 }
 
 Test(timeline, reads_every_field) {
@@ -168,7 +155,7 @@ Test(timeline, html_embeds_the_svg_without_scripts) {
   struct scn_trace *tr = read_ok(fig8);
   char *html = render(tr, true);
   cr_assert(strncmp(html, "<!DOCTYPE html>", 15) == 0);
-  cr_assert_eq(count(html, "<svg "), 1);
+  cr_assert_eq(count(html, "<svg "), 2); /* the overview, the diagram */
   cr_assert_eq(count(html, "<line class=\"arrow"), 8);
   cr_assert_null(strstr(html, "<script"));
   cr_assert_null(strstr(html, "src="), "nothing to fetch");
