@@ -41,15 +41,16 @@ const char *kern__program_error(int r) {
   }
 }
 
-/* Looks for prog in each directory of the colon-separated list dirs. */
+/* Looks for prog in each directory of the colon-separated list dirs (empty
+ * entries skipped).  A candidate longer than len is skipped, not cut. */
 static bool search(const char *dirs, const char *prog, char *out, size_t len) {
-  char list[KERN_PATH_MAX];
-  snprintf(list, sizeof list, "%s", dirs);
-  for (char *save, *d = strtok_r(list, ":", &save); d;
-       d = strtok_r(NULL, ":", &save)) {
-    if ((size_t)snprintf(out, len, "%s/%s", d, prog) < len &&
+  for (const char *d = dirs; *d != '\0';) {
+    size_t n = strcspn(d, ":");
+    if (n > 0 && n <= INT_MAX &&
+        (size_t)snprintf(out, len, "%.*s/%s", (int)n, d, prog) < len &&
         runnable(out) == 0)
       return true;
+    d += n + (d[n] == ':');
   }
   return false;
 }
