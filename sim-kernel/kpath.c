@@ -77,16 +77,17 @@ static bool under(const char *dir, const char *root) {
   return strncmp(dir, real, n) == 0 && (dir[n] == '\0' || dir[n] == '/');
 }
 
-/* <exe>/../<libexecdir>/uksim when the binary sits in <root>/<bindir>;
+/* <exe>/../<sub>/uksim<tail> when the binary sits in <root>/<bindir>;
  * false when it does not, or the directories were configured absolute. */
-static bool beside(const char *dir, char out[KERN_PATH_MAX]) {
-  const char *bin = UKSIM_BINDIR, *libexec = UKSIM_LIBEXECDIR;
+static bool beside(const char *dir, const char *sub, const char *tail,
+                   char out[KERN_PATH_MAX]) {
+  const char *bin = UKSIM_BINDIR;
   size_t nd = strlen(dir), nb = strlen(bin);
-  if (bin[0] == '/' || libexec[0] == '/' || nd <= nb ||
+  if (bin[0] == '/' || sub[0] == '/' || nd <= nb ||
       strcmp(dir + nd - nb, bin) != 0 || dir[nd - nb - 1] != '/')
     return false;
-  return (size_t)snprintf(out, KERN_PATH_MAX, "%.*s/%s/uksim",
-                          (int)(nd - nb - 1), dir, libexec) < KERN_PATH_MAX;
+  return (size_t)snprintf(out, KERN_PATH_MAX, "%.*s/%s/uksim%s",
+                          (int)(nd - nb - 1), dir, sub, tail) < KERN_PATH_MAX;
 }
 
 int kern__find_program(const char *prog, char *out, size_t len) {
@@ -104,7 +105,27 @@ int kern__find_program(const char *prog, char *out, size_t len) {
   if (have_dir && under(dir, UKSIM_BUILD_ROOT) &&
       search(UKSIM_BUILD_PATH, prog, out, len))
     return 0;
-  if (have_dir && beside(dir, inst) && search(inst, prog, out, len))
+  if (have_dir && beside(dir, UKSIM_LIBEXECDIR, "", inst) &&
+      search(inst, prog, out, len))
     return 0;
   return search(UKSIM_INSTALL_DIR, prog, out, len) ? 0 : -ENOENT;
+}
+
+/* Whether dir/name is a readable file; out gets the path either way. */
+static bool readable(const char *dir, const char *name, char *out, size_t len) {
+  return (size_t)snprintf(out, len, "%s/%s", dir, name) < len &&
+         access(out, R_OK) == 0;
+}
+
+int kern__find_scenario(const char *name, char *out, size_t len) {
+  char dir[KERN_PATH_MAX], inst[KERN_PATH_MAX];
+  bool have_dir = exe_dir(dir);
+  if (name[0] == '\0' || strchr(name, '/'))
+    return -EINVAL;
+  if (have_dir && under(dir, UKSIM_BUILD_ROOT))
+    return readable(UKSIM_SCENARIO_DIR, name, out, len) ? 0 : -ENOENT;
+  if (have_dir && beside(dir, UKSIM_DATADIR, "/scenarios", inst) &&
+      readable(inst, name, out, len))
+    return 0;
+  return readable(UKSIM_INSTALL_SCENARIOS, name, out, len) ? 0 : -ENOENT;
 }

@@ -1,5 +1,6 @@
 /* Where the kernel finds the programs it starts (servers, applications) by
- * name: one search, used by spawn, replace and the scenario executor.
+ * name: one search, used by spawn, replace and the scenario executor; and
+ * where `uksim run` finds the shipped scenarios.
  *
  * The path, first match wins:
  *   1. UKSIM_PATH, colon-separated directories (a student's own servers);
@@ -25,5 +26,12 @@ int kern__find_program(const char *prog, char *out, size_t len);
 
 /* What kern__find_program's error means, for a person. */
 const char *kern__program_error(int r);
+
+/* Writes the path of shipped scenario `name` ("tour.scn") to out[len]:
+ * the source tree's scenarios/ when the running binary is the build's,
+ * else <exe>/../<datadir>/uksim/scenarios, else the configured
+ * <prefix>/<datadir>/uksim/scenarios.  Returns 0, -EINVAL (an empty name
+ * or one with a slash) or -ENOENT. */
+int kern__find_scenario(const char *name, char *out, size_t len);
 
 #endif /* UKSIM_KPATH_H */

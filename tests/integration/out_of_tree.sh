@@ -6,7 +6,8 @@
 # the server is wrong: the same scenario against a server that answers
 # "bye" fails, and so does a run without UKSIM_PATH (the server is nowhere
 # else) or naming a program only the build tree has (an installed uksim
-# does not search the build).
+# does not search the build).  And the installed uksim alone runs its
+# tour, installed in share/uksim/scenarios, with the servers beside it.
 #   out_of_tree.sh
 . "$(dirname "$0")/install_lib.sh"
 
@@ -67,5 +68,13 @@ not_found nopath student_hello
 run buildonly "$student" "$student/build-only.scn" &&
   kit_fail "buildonly passed"
 not_found buildonly ctr_srv
-echo "out_of_tree.sh: the student's server built and passed; the wrong ones failed"
+# The installed uksim alone, no UKSIM_PATH: its tour from share/uksim, its
+# servers and programs from libexec/uksim beside it.
+(cd "$KIT_TMP" && env -u UKSIM_PATH "$KIT_UKSIM") >"$KIT_TMP/tour.out" 2>&1 ||
+  { cat "$KIT_TMP/tour.out"; kit_fail "the installed tour failed"; }
+grep -q "^uksim: $KIT_ROOT/.*share/uksim/scenarios/tour.scn: " \
+  "$KIT_TMP/tour.out" ||
+  { head -n 3 "$KIT_TMP/tour.out"; kit_fail "the tour was not the installed one"; }
+echo "out_of_tree.sh: the student's server built and passed; the wrong ones failed;" \
+  "the installed tour passed"
 exit 0

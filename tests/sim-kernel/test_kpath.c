@@ -1,8 +1,9 @@
 /* Unit tests for the program search (sim-kernel/kpath.c): UKSIM_PATH
  * before the build tree, empty and overlong entries skipped, a name with a
- * slash taken as given, and each error.  This binary lives in the build
- * tree, so the build tree is searched; the install beside an installed
- * binary is tests/integration/out_of_tree.sh's to check. */
+ * slash taken as given, each error, and the shipped scenarios.  This binary
+ * lives in the build tree, so the build tree is searched; the install
+ * beside an installed binary is tests/integration/out_of_tree.sh's to
+ * check. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -91,4 +92,17 @@ Test(kpath, errors_say_what_went_wrong) {
   cr_expect_str_eq(kern__program_error(-EINVAL), "empty program name");
   cr_expect(strstr(kern__program_error(-ENOENT), "UKSIM_PATH"));
   cr_expect(strstr(kern__program_error(-EACCES), "not an executable"));
+}
+
+Test(kpath, scenarios_come_from_the_source_tree_in_a_build) {
+  const char *src = getenv("UKSIM_SOURCE_ROOT");
+  cr_assert_not_null(src, "run through meson test");
+  char want[KERN_PATH_MAX], real[KERN_PATH_MAX];
+  cr_assert_eq(kern__find_scenario("tour.scn", out, sizeof out), 0);
+  snprintf(want, sizeof want, "%s/scenarios/tour.scn", src);
+  cr_assert_not_null(realpath(want, real));
+  cr_expect_str_eq(realpath(out, want), real);
+  cr_expect_eq(kern__find_scenario("no-such.scn", out, sizeof out), -ENOENT);
+  cr_expect_eq(kern__find_scenario("", out, sizeof out), -EINVAL);
+  cr_expect_eq(kern__find_scenario("../tour.scn", out, sizeof out), -EINVAL);
 }
