@@ -120,8 +120,8 @@ static bool readable(const char *dir, const char *name, char *out, size_t len) {
 int kern__find_scenario(const char *name, char *out, size_t len) {
   char dir[KERN_PATH_MAX], inst[KERN_PATH_MAX];
   bool have_dir = exe_dir(dir);
-  if (name[0] == '\0' || strchr(name, '/'))
-    return -EINVAL;
+  if (name[0] == '\0' || name[0] == '/' || strstr(name, ".."))
+    return -EINVAL; /* only what the scenarios directory holds */
   if (have_dir && under(dir, UKSIM_BUILD_ROOT))
     return readable(UKSIM_SCENARIO_DIR, name, out, len) ? 0 : -ENOENT;
   if (have_dir && beside(dir, UKSIM_DATADIR, "/scenarios", inst) &&

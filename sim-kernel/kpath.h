@@ -27,11 +27,12 @@ int kern__find_program(const char *prog, char *out, size_t len);
 /* What kern__find_program's error means, for a person. */
 const char *kern__program_error(int r);
 
-/* Writes the path of shipped scenario `name` ("tour.scn") to out[len]:
+/* Writes the path of shipped scenario `name` ("tour.scn", "bench/x.scn")
+ * to out[len]:
  * the source tree's scenarios/ when the running binary is the build's,
  * else <exe>/../<datadir>/uksim/scenarios, else the configured
- * <prefix>/<datadir>/uksim/scenarios.  Returns 0, -EINVAL (an empty name
- * or one with a slash) or -ENOENT. */
+ * <prefix>/<datadir>/uksim/scenarios.  Returns 0, -EINVAL (an empty name,
+ * an absolute one or one with "..") or -ENOENT. */
 int kern__find_scenario(const char *name, char *out, size_t len);
 
 #endif /* UKSIM_KPATH_H */

@@ -105,4 +105,6 @@ Test(kpath, scenarios_come_from_the_source_tree_in_a_build) {
   cr_expect_eq(kern__find_scenario("no-such.scn", out, sizeof out), -ENOENT);
   cr_expect_eq(kern__find_scenario("", out, sizeof out), -EINVAL);
   cr_expect_eq(kern__find_scenario("../tour.scn", out, sizeof out), -EINVAL);
+  cr_expect_eq(kern__find_scenario("/etc/passwd", out, sizeof out), -EINVAL);
+  cr_expect_eq(kern__find_scenario("bench/free-10k.scn", out, sizeof out), 0);
 }
