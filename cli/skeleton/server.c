@@ -49,7 +49,9 @@ struct state {
 
 static uk_ica state_ica; /* attached for the server's life */
 
-static struct state *state(void) { return state_ica.base; }
+static struct state *state(void) {
+  return state_ica.base;
+}
 
 /* A first start: a new state ICA, registered so a successor finds it. */
 static int fresh_state(void) {
