@@ -30,12 +30,12 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "kpath.h"
 #include "machine.h"
 #include "stats.h"
 #include "uksim/ap.h"
 #include "uksim/ns.h"
 #include "uksim/num.h"
-#include "uksim_paths.h"
 
 enum { NSIZES = 5, K_NULL = NSIZES, NKEYS };
 static const size_t sizes[NSIZES] = {16, 1024, 4096, 8192, 1u << 20};
@@ -182,18 +182,6 @@ static int rounds(const struct plan *pl, const int *fds, char *buf,
 
 static const char *fuse_why; /* why the FUSE part did not run */
 
-/* A program beside this build's servers (uksim_paths.h's search path). */
-static int find_prog(const char *name, char *out, size_t len) {
-  char path[] = UKSIM_DEFAULT_PATH, *save = NULL;
-  for (char *d = strtok_r(path, ":", &save); d;
-       d = strtok_r(NULL, ":", &save)) {
-    snprintf(out, len, "%s/%s", d, name);
-    if (access(out, X_OK) == 0)
-      return 0;
-  }
-  return -ENOENT;
-}
-
 static int run_wait(char *const argv[]) {
   pid_t pid;
   int st;
@@ -309,7 +297,7 @@ static int fuse_up(mach_client *m, const char *machine, struct fuse_dirs *d,
   uksim[n] = '\0';
   if (fill_dir(d->src, big) < 0)
     return (fuse_why = "could not write the files"), -1;
-  if (find_prog("passthrough_ll", pt, sizeof pt) < 0)
+  if (kern__find_program("passthrough_ll", pt, sizeof pt) < 0)
     return (fuse_why = "passthrough_ll was not built (libfuse3-dev)"), -1;
   if (mount_hostfs(m, d->src) < 0)
     return (fuse_why = "hostfs did not mount"), -1;

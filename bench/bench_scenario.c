@@ -22,12 +22,11 @@
 
 #include "bench.h"
 #include "explore.h"
+#include "kpath.h"
 #include "machine.h"
-#include "uksim_paths.h"
 #include "stats.h"
 #include "uksim/num.h"
 
-#define BENCH_DIR UKSIM_SCENARIO_DIR "/bench/"
 #define LOCKSTEP_TARGET_S 10.0
 #define SEEDS_TARGET_PER_MIN 200.0
 
@@ -58,15 +57,29 @@ static double median_run(const char *file, unsigned runs) {
   return t[runs / 2];
 }
 
+/* The path of scenarios/bench/NAME, in the source tree or the install
+ * (kpath.h), in buf; NULL after saying so. */
+static const char *bench_file(const char *name, char buf[KERN_PATH_MAX]) {
+  char rel[64];
+  snprintf(rel, sizeof rel, "bench/%s", name);
+  if (kern__find_scenario(rel, buf, KERN_PATH_MAX) == 0)
+    return buf;
+  fprintf(stderr, "uksim bench scenario: %s is not installed\n", rel);
+  return NULL;
+}
+
 static int measure(struct fig *f, unsigned runs) {
-  f->lockstep_s = median_run(BENCH_DIR "lockstep-10k.scn", runs);
-  f->free_s = median_run(BENCH_DIR "free-10k.scn", runs);
+  char lockstep[KERN_PATH_MAX], freerun[KERN_PATH_MAX], fault[KERN_PATH_MAX];
+  if (!bench_file("lockstep-10k.scn", lockstep) ||
+      !bench_file("free-10k.scn", freerun) ||
+      !bench_file("fault-1k.scn", fault))
+    return -1;
+  f->lockstep_s = median_run(lockstep, runs);
+  f->free_s = median_run(freerun, runs);
   if (f->lockstep_s < 0 || f->free_s < 0)
     return -1;
-  struct explore_opts o = {.file = BENCH_DIR "fault-1k.scn",
-                           .first = 1,
-                           .seeds = f->seeds,
-                           .jobs = f->jobs};
+  struct explore_opts o = {
+      .file = fault, .first = 1, .seeds = f->seeds, .jobs = f->jobs};
   struct explore_result r;
   if (explore(&o, &r) < 0)
     return -1;

@@ -24,6 +24,11 @@ int cmd_sh(int argc, char **argv);    /* cmd_sh.c, the shell in apps/nsh */
 int cmd_mount(int argc, char **argv); /* cmd_mount.c, FUSE in nsfuse.c */
 int cmd_os(int argc, char **argv);    /* cmd_os.c: the partition */
 int cmd_fault(int argc, char **argv); /* cmd_fault.c, Orthros */
+/* cmd_new.c: uksim new-server NAME.  NAME names the service, the binary
+ * and the scenario's processes, whose instances the kernel names
+ * "NAME.GENERATION" in KABI_NAME_MAX bytes: hence the room left. */
+#define NEW_NAME_MAX 24
+int cmd_new_server(int argc, char **argv);
 /* uksim 9p serve ADDR ... | uksim 9p ADDR ls|cat|write|stat|mkdir|rm PATH */
 int p9_cmd_main(int argc, char **argv);
 int cmd_kernel(int argc, char **argv); /* the role the machine starts */

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kpath.h"
 #include "machine.h"
 #include "run_os.h"
 #include "scn.h"
@@ -49,7 +50,6 @@
 #include "scn_trace.h"
 #include "tcp_client.h"
 #include "timeline.h"
-#include "uksim_paths.h"
 #include "uksim/xalloc.h"
 
 struct run_opts {
@@ -99,6 +99,13 @@ static void run_usage(FILE *f) {
           "Exit status: 0 every expectation holds, 1 one fails, the run "
           "could not\nend or a declared server or app could not start, 2 "
           "bad input.\n");
+}
+
+/* The tour, from the source tree or the install (kpath.h); NULL when
+ * neither has it. */
+static const char *default_scenario(void) {
+  static char path[KERN_PATH_MAX];
+  return kern__find_scenario("tour.scn", path, sizeof path) == 0 ? path : NULL;
 }
 
 static int parse(int argc, char **argv, struct run_opts *o) {
@@ -192,7 +199,12 @@ static int parse(int argc, char **argv, struct run_opts *o) {
     fprintf(stderr, "uksim run: one scenario at a time\n");
     return 2;
   }
-  o->file = optind < argc ? argv[optind] : UKSIM_SCENARIO_DIR "/tour.scn";
+  o->file = optind < argc ? argv[optind] : default_scenario();
+  if (o->file == NULL) {
+    fprintf(stderr, "uksim run: tour.scn is not installed (searched the "
+                    "source tree and the install): name a scenario\n");
+    return 1;
+  }
   return cli_part_check("run", &o->m);
 }
 

@@ -21,6 +21,7 @@ static const struct cli_cmd cmds[] = {
     {"sh", cmd_sh, "a shell in a process of a running machine"},
     {"mount", cmd_mount, "a process's namespace at a host directory (FUSE)"},
     {"fault", cmd_fault, "inject a kernel fault: panic, hang, crash (Orthros)"},
+    {"new-server", cmd_new_server, "write a server to start from (NAME)"},
     {"machine", mach_main, NULL}, /* started by uksim itself */
     {"kernel", cmd_kernel, NULL},
 };
@@ -31,7 +32,7 @@ static void usage(FILE *f) {
              "commands:\n");
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (cmds[i].help)
-      fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].help);
+      fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
   fprintf(f, "\n'uksim COMMAND --help' describes each.  With no command, "
              "uksim runs the tour scenario.\n");
 }

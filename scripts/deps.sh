@@ -4,7 +4,7 @@
 set -eu
 pkgs="gcc meson ninja-build pkg-config libuv1-dev libprotobuf-c-dev
 protobuf-c-compiler libleveldb-dev libfuse3-dev fuse3 libcriterion-dev
-libsodium-dev valgrind diod drawterm-9front clang libclang-rt-14-dev libjansson-dev
+libsodium-dev make valgrind diod drawterm-9front clang libclang-rt-14-dev libjansson-dev
 chromium"
 # tests/net9p/v9fs-vm.sh: Linux's own 9P client in a QEMU guest.  Installed
 # without recommends (a kernel and QEMU recommend a desktop's worth).

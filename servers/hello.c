@@ -6,6 +6,11 @@
  *
  *   build/cli/uksim run --help
  *
+ * Outside the tree, against an installed uksim (README "Install"):
+ *
+ *   cc hello.c -o myhello $(pkg-config --cflags --libs uksim)
+ *   UKSIM_PATH=. uksim run my.scn     # server hello --binary myhello
+ *
  * A server is a handler plus srv_run(): the library registers the service,
  * takes one request at a time from the kernel and sends the handler's
  * status back to the client with the request's ICAs.

@@ -38,7 +38,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,7 +46,6 @@
 #include "kern.h"
 #include "vfs.h"
 #include "machine.h"
-#include "uksim_paths.h"
 #include "uksim/num.h"
 #include "uksim/xalloc.h"
 #include "uksim/uv_check.h"
@@ -388,52 +386,6 @@ static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
   kern__proc_exited(k, p);
   if (!k->halting)
     kern__exec_poll(k);
-}
-
-/* Finds program on the path: UKSIM_PATH, then the build tree, then the
- * install directory.  A name with a slash is used as given. */
-static int runnable(const char *path) {
-  struct stat st;
-  if (stat(path, &st) < 0)
-    return -errno;
-  if (S_ISDIR(st.st_mode))
-    return -EISDIR;
-  if (!S_ISREG(st.st_mode))
-    return -EACCES;
-  return access(path, X_OK) == 0 ? 0 : -errno;
-}
-
-const char *kern__program_error(int r) {
-  switch (r) {
-  case -EINVAL:
-    return "empty program name";
-  case -EISDIR:
-    return "the program is a directory";
-  case -EACCES:
-    return "the program is not an executable file";
-  default:
-    return "program not found (searched UKSIM_PATH and the build tree)";
-  }
-}
-
-int kern__find_program(const char *prog, char *out, size_t len) {
-  if (prog[0] == '\0')
-    return -EINVAL;
-  if (strchr(prog, '/')) {
-    snprintf(out, len, "%s", prog);
-    return runnable(out);
-  }
-  const char *env = getenv("UKSIM_PATH");
-  char path[4096];
-  snprintf(path, sizeof path, "%s%s%s", env ? env : "", env ? ":" : "",
-           UKSIM_DEFAULT_PATH);
-  for (char *save, *d = strtok_r(path, ":", &save); d;
-       d = strtok_r(NULL, ":", &save)) {
-    snprintf(out, len, "%s/%s", d, prog);
-    if (runnable(out) == 0)
-      return 0;
-  }
-  return -ENOENT;
 }
 
 /* Programs ----------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include "dev.h"
 #include "kabi_io.h"
 #include "kbits.h"
+#include "kpath.h"
 #include "ktab.h"
 #include "outbox.h"
 
@@ -369,9 +370,6 @@ void kern__spawn_answer(struct kern *k, uint32_t p, int status,
                         const char *err);
 int kern__spawn(struct kern *k, const char *name, struct kern_prog *prog,
                 const char **err);
-int kern__find_program(const char *prog, char *out, size_t len);
-/* What kern__find_program's error means, for a person. */
-const char *kern__program_error(int r);
 /* The file name of a program's path, as traces give it. */
 const char *kern__prog_name(const char *path);
 void kern__prog_free(struct kern_prog *p);

@@ -477,14 +477,35 @@ struct p9_req {
   struct p9__req_priv *priv;
 };
 
-/* Ends r.  err is 0 or a negative errno (sent as Rerror text from the one
- * error table, or as Rlerror). */
+/* p9_respond: ends r, now or later (an op may keep r and respond from a
+ * callback).  err is 0 (send r->ofcall) or a negative errno (sent as
+ * Rerror text from the one error table, or as Rlerror).  Every request
+ * ends in exactly one p9_respond or p9_respond_error.  No errors.
+ * Example (an op of a file server, memfs-like):
+ *   static void fs_stat(p9_req *r) {
+ *     struct file *f = (struct file *)r->fid->aux;
+ *     if (f == NULL) {
+ *       p9_respond(r, -ENOENT);
+ *       return;
+ *     }
+ *     file_stat(f, &r->ofcall.stat);
+ *     p9_respond(r, 0);
+ *   } */
 void p9_respond(p9_req *r, int err);
-/* Ends r with a Plan 9 error string (errno for 9P2000.L via p9_errno);
- * NULL is "i/o error", never success. */
+/* p9_respond_error: ends r with a Plan 9 error string (errno for
+ * 9P2000.L via p9_errno); NULL is "i/o error", never success.  No errors.
+ * Example:
+ *   p9_respond_error(r, "file is read-only"); */
 void p9_respond_error(p9_req *r, const char *ename);
-/* Appends one stat entry to a directory read; 0, or -ENOSPC when it does
- * not fit (the read then ends there).  Advances r->fid->dirindex. */
+/* p9_dirread_put: appends one stat entry to a directory read and
+ * advances r->fid->dirindex.
+ * Errors: -ENOSPC (it does not fit: the read ends there, the entry comes
+ * first in the next one).
+ * Example (the read op on a directory):
+ *   for (uint64_t i = r->fid->dirindex; i < dir->n; i++)
+ *     if (p9_dirread_put(r, &dir->entry[i].stat) < 0)
+ *       break;
+ *   p9_respond(r, 0); */
 int p9_dirread_put(p9_req *r, const p9_stat *st);
 
 typedef struct p9_srv_config {
@@ -523,16 +544,32 @@ typedef struct p9_srv_stats {
   size_t buffered;    /* bytes in the frame buffers now */
 } p9_srv_stats;
 
-/* Creates a server; ops and aux are borrowed. */
+/* p9_srv_new: creates a server over the ops table (ops and aux are
+ * borrowed and must outlive it); cfg may be NULL for every default.
+ * Errors (in *err, NULL returned): -EINVAL (cfg->msize outside
+ * P9_MINMSIZE..P9_MAXMSIZE), -EIO (libsodium, for authentication, failed
+ * to start).
+ * Example (servers/ramfs.c through servers/p9host.c):
+ *   int err;
+ *   p9_srv *srv = p9_srv_new(p9_memfs_ops(), fs, NULL, &err);
+ *   if (srv == NULL)
+ *     fprintf(stderr, "ramfs: %s\n", strerror(-err));
+ * p9_srv_free: frees the server; call after every connection and listener
+ * closed.  p9_srv_aux: the aux given to p9_srv_new (an op reaches it as
+ * p9_srv_aux(r->srv)).  No errors. */
 p9_srv *p9_srv_new(const struct p9_srv_ops *ops, void *aux,
                    const p9_srv_config *cfg, int *err);
-/* Frees the server; call after every connection and listener closed. */
 void p9_srv_free(p9_srv *srv);
 void *p9_srv_aux(p9_srv *srv);
-/* Serves one connection over t (any transport).  The connection lives
- * until the transport closes and every pending request has responded.
- * Returns 0, or -EMFILE when max_conns connections are live: t is then
- * not served (no upcall is set) and the caller closes it. */
+/* p9_srv_serve: serves one connection over t (any transport).  The
+ * connection lives until the transport closes and every pending request
+ * has responded.
+ * Errors: -EMFILE (max_conns connections are live: t is then not served,
+ * no upcall is set, and the caller closes it).
+ * Example (a stream accepted on a libuv loop):
+ *   p9_transport *t = p9_stream_new((uv_stream_t *)client, &err);
+ *   if (t && p9_srv_serve(srv, t) < 0)
+ *     t->ops->close(t); */
 int p9_srv_serve(p9_srv *srv, p9_transport *t);
 /* Closes every connection's transport (for shutdown); each connection
  * is freed once its pending requests have responded. */
@@ -575,10 +612,17 @@ int p9_srv_session_set(p9_transport *t, const p9_session *s);
 int p9_srv_session_fid(p9_transport *t, uint32_t num, p9_session_fid *out);
 
 typedef struct p9_listener p9_listener;
-/* Listens on a dial address with the stream transport.  Refuses
- * (-EPERM) a non-loopback address unless the server has a key.  For
- * unix sockets the parent directory must be 0700 (it is created if
- * missing).  "tcp!127.0.0.1!0" picks a free port: see p9_listener_addr. */
+/* p9_listen: listens on a dial address with the stream transport and
+ * serves every connection (p9_srv_serve).  For unix sockets the parent
+ * directory must be 0700 (it is created if missing).  "tcp!127.0.0.1!0"
+ * picks a free port: see p9_listener_addr.
+ * Errors (in *err, NULL returned): -EPERM (a non-loopback address and no
+ * key), -EINVAL (not a dial address), and bind/listen's own.
+ * Example:
+ *   p9_listener *l = p9_listen(srv, uv_default_loop(), "tcp!127.0.0.1!0",
+ *                              &err);
+ *   if (l)
+ *     printf("serving on %s\n", p9_listener_addr(l)); */
 p9_listener *p9_listen(p9_srv *srv, uv_loop_t *loop, const char *addr,
                        int *err);
 /* The bound address in dial form. */

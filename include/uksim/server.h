@@ -46,30 +46,75 @@ typedef struct srv_req {
 
 typedef int (*srv_handler)(srv_req *req, void *arg);
 
-/* Connects to the kernel; implicit in the other calls. */
+/* srv_init: connects to the kernel; implicit in the other calls.
+ * Errors: -ENOTCONN (not started by a uksim kernel), -EBADF.
+ * Example:
+ *   if (srv_init() < 0)
+ *     return 2;  // run me through a scenario or uksim spawn */
 int srv_init(void);
 
-/* Registers this process as the server of `name`.  `opnames` names the ops
- * for the trace, comma separated in op order ("put,get"), or NULL.  *how
- * says whether this is a fresh start, a replacement or a restart
- * (enum kabi_reg_how). */
+/* srv_register: registers this process as the server of `name`, speaking
+ * state version `version`.  `opnames` names the ops for the trace, comma
+ * separated in op order ("put,get"), or NULL.  *how (if how is not NULL)
+ * says whether this is a fresh start, a replacement or a restart (enum
+ * kabi_reg_how; "Succession" below).
+ * Errors: -EALREADY (this process already serves a service: one each),
+ * -EEXIST (another live server has the name and no replacement is under
+ * way), -ENOSPC (the service table is full), -EINVAL (an empty name),
+ * -ENAMETOOLONG (a name of KABI_NAME_MAX bytes or more, or opnames too
+ * long for the trace).
+ * Example (the skeleton `uksim new-server` writes):
+ *   int how;
+ *   int r = srv_register("hello", 1, "greet,count", &how);
+ *   if (r == 0)
+ *     r = how == KABI_REG_FRESH ? fresh_state() : restore_state(); */
 int srv_register(const char *name, uint32_t version, const char *opnames,
                  int *how);
 
-/* Waits for the next request. */
+/* srv_receive: waits for the next request of this server's queue and
+ * fills *req, its ICAs attached.  The first receive of a successor commits
+ * its replacement.
+ * Errors: -ESHUTDOWN (a successor took over: exit 0), -EPERM (not a
+ * registered server), -ECONNRESET / -EPIPE / -ENOTCONN (the kernel ended
+ * this server: stop).
+ * Example:
+ *   srv_req req;
+ *   int r = srv_receive(&req);
+ *   while (r == 0)
+ *     r = srv_reply_receive(&req, handle(&req));
+ *   return r == -ESHUTDOWN ? 0 : 1; */
 int srv_receive(srv_req *req);
 
-/* Answers `req` with `status`, handing req->ctl and req->data (whatever they
- * hold now) back to the client; both become empty. */
+/* srv_reply: answers `req` with `status` (0 or -errno, what the client
+ * sees), handing req->ctl and req->data (whatever they hold now: the same
+ * ICAs, or others this server holds) back to the client; both become
+ * empty.  A server that holds several requests (a cache) replies to each
+ * later, in any order.
+ * Errors: -ENOENT (no such request), -EPERM (the request is not this
+ * server's to answer, or an ICA in it is not held by this server); on an
+ * error this server still holds everything.
+ * Example:
+ *   memcpy(req.ctl.base, answer, n);
+ *   srv_reply(&req, 0); */
 int srv_reply(srv_req *req, int32_t status);
 
-/* srv_reply() then srv_receive() into the same srv_req, in one round trip. */
+/* srv_reply_receive: srv_reply() then srv_receive() into the same
+ * srv_req, in one round trip: the request loop's one call.
+ * Errors: those of srv_reply() (nothing was answered: this server still
+ * holds the request) and of srv_receive() (the reply went).
+ * Example: see srv_receive(). */
 int srv_reply_receive(srv_req *req, int32_t status);
 
-/* Reports an internal inconsistency; the kernel ends this server.  Does not
- * return on success.  A successor that cannot restore the state it was given
- * (an unknown state version) calls this before its first srv_receive(): the
- * replacement fails with `reason` and the old server keeps serving. */
+/* srv_panic: reports an internal inconsistency; the kernel ends this
+ * server (and restarts it if the service says so).  Does not return on
+ * success.  A successor that cannot restore the state it was given (an
+ * unknown state version) calls this before its first srv_receive(): the
+ * replacement fails with `reason` (in the trace's fail event) and the old
+ * server keeps serving.
+ * Errors: -ENOTCONN, -ECONNRESET (the kernel is gone already).
+ * Example:
+ *   if (st->version > MY_VERSION)
+ *     return srv_panic("state version 2 is newer than this server's 1"); */
 int srv_panic(const char *reason);
 
 /* Replacement and restart (seed 000 §4-§5) ----------------------------------
@@ -113,28 +158,76 @@ int srv_panic(const char *reason);
  * in its state, attaches the ICAs and answers with srv_reply().  A request
  * not kept that the server held when it failed is answered -ECONNRESET. */
 
-/* Registers `ica` (held and attached by this server) as its state ICA. */
+/* srv_state_register: registers `ica` (held and attached by this server,
+ * normally of kind KABI_ICA_STATE) as its state ICA: the one a successor
+ * gets from srv_state_get().  Registering another one later replaces it
+ * (the kernel frees the old one: ica_unmap() it).  Inside the replace
+ * hook it registers a hand-off ICA instead ("Hand-off" above).
+ * Errors: -EPERM (not a registered server, or the ICA is not held by it).
+ * Example:
+ *   uk_ica st;
+ *   ica_create(4096, KABI_ICA_STATE, &st);
+ *   srv_state_register(&st); */
 int srv_state_register(const uk_ica *ica);
 
-/* A successor: attaches the state ICA its predecessor registered. */
+/* srv_state_get: for a successor (*how was KABI_REG_REPLACING or
+ * KABI_REG_RESTARTING): attaches the state ICA its predecessor registered
+ * (or the hand-off ICA its replace hook registered).  Do not write to it
+ * before the first srv_receive(): until then the old server may resume.
+ * Errors: -ENOENT (the predecessor registered none: start fresh), -EPERM
+ * (not a registered server).
+ * Example:
+ *   uk_ica st;
+ *   int r = srv_state_get(&st);
+ *   if (r == -ENOENT)
+ *     return fresh_state();
+ *   if (r == 0 && ((struct my_state *)st.base)->magic != MY_MAGIC)
+ *     return srv_panic("not my state"); */
 int srv_state_get(uk_ica *ica);
 
-/* Attaches an ICA this server holds, or that the server it replaces holds,
- * by id (a chained state ICA, or the ICAs of a kept request). */
+/* srv_ica_attach: attaches an ICA this server holds, or that the server
+ * it replaces holds, by id (a chained state ICA of method 1, or the ICAs
+ * of a kept request).
+ * Errors: -EPERM (no such ICA, or neither this server nor its
+ * predecessor holds it).
+ * Example (method 1: the master lists the other state ICAs):
+ *   for (uint32_t i = 0; i < master->n; i++)
+ *     srv_ica_attach(master->ids[i], &part[i]); */
 int srv_ica_attach(uint32_t id, uk_ica *ica);
 
-/* Marks request `req` (delivered to this server) as kept in its state. */
+/* srv_keep: marks request `req` (delivered to this server, recorded in its
+ * state) as kept: if this server dies, the kernel hands it, with its ICAs,
+ * to the successor instead of failing it ("Requests kept" above).
+ * Errors: -ENOENT (no such request), -EPERM (not this server's).
+ * Example (a write-behind cache holding the request to answer later):
+ *   st->held[st->n++] = req.req;
+ *   srv_keep(&req); */
 int srv_keep(const srv_req *req);
 
-/* Called when this server is being replaced, with the successor's version.
- * Returns 0 or -errno; an error is only logged: the successor then gets the
- * live state ICA and may refuse it (srv_panic), failing the replacement. */
+/* srv_on_replace: sets the hook called (inside srv_receive()) when this
+ * server is being replaced, with the successor's version: the place to
+ * save state for the successor.  The hook returns 0 or -errno; an error is
+ * only logged: the successor then gets the live state ICA and may refuse
+ * it (srv_panic), failing the replacement.  No errors.
+ * Example:
+ *   static int save_state(uint32_t v, void *arg) {
+ *     (void)v, (void)arg;
+ *     state()->handoffs++;  // method 2: the state is in the ICA already
+ *     return 0;
+ *   }
+ *   srv_on_replace(save_state, NULL); */
 typedef int (*srv_replace_hook)(uint32_t successor_version, void *arg);
 void srv_on_replace(srv_replace_hook hook, void *arg);
 
-/* Registers, then serves requests with `handler` until the kernel ends the
- * process or a successor takes over.  Returns 0 when replaced, else a
- * negative errno. */
+/* srv_run: registers, then serves requests with `handler` (its return
+ * value is each request's status) until the kernel ends the process or a
+ * successor takes over.  For a server without state; one with state
+ * writes the loop itself (srv_receive()).
+ * Errors: those of srv_register(); -ECONNRESET and the like when the
+ * kernel ends the server.  Returns 0 when replaced.
+ * Example (servers/hello.c):
+ *   int r = srv_run("hello", 1, "greet", hello, NULL);
+ *   return r == 0 || r == -ECONNRESET ? 0 : 1; */
 int srv_run(const char *name, uint32_t version, const char *opnames,
             srv_handler handler, void *arg);
 
