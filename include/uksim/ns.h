@@ -102,6 +102,11 @@ int ns_mount(int fd, const char *old, int flag, const char *aname);
  * mounts of that address; 9P2000.L if the server speaks it, else 9P2000. */
 int ns_mount_addr(const char *addr, const char *old, int flag,
                   const char *aname);
+/* import (seed 002 §6.3): mounts `remote` of the namespace another node
+ * exports at addr (`uksim exportfs`) on `local`, so this process uses the
+ * other node's servants and servers (its /dev/cons, its /srv) here. */
+int ns_import(const char *addr, const char *remote, const char *local,
+              int flag);
 /* new_ NULL: old stops being a mount point. */
 int ns_unmount(const char *new_, const char *old);
 int ns_rfork(int flags);
