@@ -94,6 +94,28 @@ void node_mac(const uint8_t key[NODE_KEY_LEN], const char *role,
               const uint8_t *n1, const uint8_t *n2, const char *name,
               uint8_t mac[NODE_MAC_LEN]);
 
+/* Blocking connections (node_client.c) ------------------------------------
+ * What the dialer (uksim/node.h) is made of, for the network message server
+ * as well: both ends of a call. */
+
+/* Runs the listener's handshake on an accepted socket fd (which the
+ * connection owns from then on, closed on failure too). */
+node_conn *node_accept(int fd, const uint8_t *key, const char *name,
+                       char *err, size_t errlen);
+/* Sends one message: 0 or -errno. */
+int node_send(node_conn *c, const Uksim__Node__Msg *m);
+/* The next message.  idle: wait as long as no byte of it came (a server
+ * between calls); else NODE_IO_TIMEOUT_MS at most (-ETIMEDOUT). */
+Uksim__Node__Msg *node_recv(node_conn *c, bool idle, int *err);
+/* Sends size bytes at base as Chunks of call id. */
+int node_send_data(node_conn *c, uint64_t id, const uint8_t *base,
+                   uint64_t size);
+/* Receives the Chunks of call id into dst[0..size), in order. */
+int node_recv_data(node_conn *c, uint64_t id, uint8_t *dst, uint64_t size);
+/* A person's words for a node_* I/O error. */
+const char *node_io_error(int r);
+uint64_t node_next_id(node_conn *c);
+
 /* The machine's listener ------------------------------------------------- */
 
 struct node_cfg {

@@ -30,6 +30,15 @@ static int seterr(char *err, size_t len, int r, const char *fmt,
   return r;
 }
 
+static void set_timeouts(int fd) {
+  struct timeval tv = {.tv_sec = NODE_IO_TIMEOUT_MS / 1000,
+                       .tv_usec = NODE_IO_TIMEOUT_MS % 1000 * 1000};
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static int connect_addr(const char *addr) {
   p9_addr a;
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -48,12 +57,7 @@ static int connect_addr(const char *addr) {
       close(fd);
     return r;
   }
-  struct timeval tv = {.tv_sec = NODE_IO_TIMEOUT_MS / 1000,
-                       .tv_usec = NODE_IO_TIMEOUT_MS % 1000 * 1000};
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  set_timeouts(fd);
   return fd;
 }
 
@@ -70,11 +74,13 @@ static int send_all(int fd, const uint8_t *b, size_t n) {
   return 0;
 }
 
-static int recv_all(int fd, uint8_t *b, size_t n) {
+/* idle: a timeout before the first byte is not one (waits on). */
+static int recv_all(int fd, uint8_t *b, size_t n, bool idle) {
   while (n > 0) {
     ssize_t r = recv(fd, b, n, 0);
-    if (r < 0 && errno == EINTR)
+    if (r < 0 && (errno == EINTR || (idle && errno == EAGAIN)))
       continue;
+    idle = false;
     if (r == 0)
       return -ECONNRESET; /* the node went away */
     if (r < 0)
@@ -85,14 +91,13 @@ static int recv_all(int fd, uint8_t *b, size_t n) {
   return 0;
 }
 
-/* The next message from the node, or NULL with -errno in *err. */
-static Uksim__Node__Msg *recv_msg(node_conn *c, int *err) {
-  int r = recv_all(c->fd, c->buf, NODE_HDR);
+Uksim__Node__Msg *node_recv(node_conn *c, bool idle, int *err) {
+  int r = recv_all(c->fd, c->buf, NODE_HDR, idle);
   long need = r < 0 ? r : node_frame_need(c->buf, NODE_HDR);
   if (need == 0) { /* the header is whole: read the body it announces */
     size_t n = (size_t)c->buf[0] | (size_t)c->buf[1] << 8 |
                (size_t)c->buf[2] << 16 | (size_t)c->buf[3] << 24;
-    r = recv_all(c->fd, c->buf + NODE_HDR, n);
+    r = recv_all(c->fd, c->buf + NODE_HDR, n, false);
     need = r < 0 ? r : (long)(NODE_HDR + n);
   }
   if (need < 0) {
@@ -108,7 +113,7 @@ static int send_frame(node_conn *c, uint8_t *out, size_t len) {
   return r;
 }
 
-static const char *io_error(int r) {
+const char *node_io_error(int r) {
   if (r == -ECONNRESET)
     return "the node closed the connection";
   if (r == -ETIMEDOUT)
@@ -124,16 +129,16 @@ static int handshake(node_conn *c, char *err, size_t errlen) {
     int r = 0;
     uint8_t *out;
     size_t len;
-    Uksim__Node__Msg *m = recv_msg(c, &r);
+    Uksim__Node__Msg *m = node_recv(c, false, &r);
     if (m == NULL)
-      return seterr(err, errlen, r, "%s", io_error(r));
+      return seterr(err, errlen, r, "%s", node_io_error(r));
     r = node_hs_input(&c->hs, m, &out, &len);
     node_msg_free(m);
     int w = send_frame(c, out, len);
     if (r < 0)
       return seterr(err, errlen, r, "%s", c->hs.error);
     if (w < 0)
-      return seterr(err, errlen, w, "%s", io_error(w));
+      return seterr(err, errlen, w, "%s", node_io_error(w));
   }
   return 0;
 }
@@ -155,6 +160,71 @@ node_conn *node_dial(const char *addr, const uint8_t *key, const char *name,
     return NULL;
   }
   return c;
+}
+
+node_conn *node_accept(int fd, const uint8_t *key, const char *name,
+                       char *err, size_t errlen) {
+  uint8_t *hello;
+  node_conn *c = xmalloc(sizeof *c);
+  c->fd = fd;
+  c->next_id = 1;
+  set_timeouts(fd);
+  long n = node_hs_listen(&c->hs, key, name, &hello);
+  int r = n < 0 ? (int)n : send_frame(c, hello, (size_t)n);
+  if (r < 0)
+    seterr(err, errlen, r, "%s", node_io_error(r));
+  else
+    r = handshake(c, err, errlen);
+  if (r < 0) {
+    node_close(c);
+    return NULL;
+  }
+  return c;
+}
+
+int node_send(node_conn *c, const Uksim__Node__Msg *m) {
+  uint8_t *out;
+  long n = node_frame_encode(m, &out);
+  return n < 0 ? (int)n : send_frame(c, out, (size_t)n);
+}
+
+int node_send_data(node_conn *c, uint64_t id, const uint8_t *base,
+                   uint64_t size) {
+  Uksim__Node__Chunk k = UKSIM__NODE__CHUNK__INIT;
+  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
+  m.body_case = UKSIM__NODE__MSG__BODY_CHUNK;
+  m.chunk = &k;
+  k.id = id;
+  int r = 0;
+  for (uint64_t at = 0; at < size && r == 0; at += NODE_CHUNK) {
+    k.offset = at;
+    k.bytes.data = (uint8_t *)base + at;
+    k.bytes.len = size - at < NODE_CHUNK ? size - at : NODE_CHUNK;
+    r = node_send(c, &m);
+  }
+  return r;
+}
+
+int node_recv_data(node_conn *c, uint64_t id, uint8_t *dst, uint64_t size) {
+  int r = 0;
+  for (uint64_t at = 0; at < size && r == 0;) {
+    Uksim__Node__Msg *m = node_recv(c, false, &r);
+    if (m == NULL)
+      break;
+    const Uksim__Node__Chunk *k = m->chunk;
+    if (m->body_case != UKSIM__NODE__MSG__BODY_CHUNK || k->id != id ||
+        k->offset != at || k->bytes.len > size - at)
+      r = -EBADMSG; /* out of order, another call's, or beyond the ICA */
+    else
+      memcpy(dst + at, k->bytes.data, k->bytes.len);
+    at += r == 0 ? k->bytes.len : 0;
+    node_msg_free(m);
+  }
+  return r;
+}
+
+uint64_t node_next_id(node_conn *c) {
+  return c->next_id++;
 }
 
 const char *node_peer(const node_conn *c) {
@@ -179,9 +249,9 @@ int node_lookup(node_conn *c, const char *svc, struct node_found *f,
     return seterr(err, errlen, -ENAMETOOLONG, "service name too long%s", "");
   uint64_t id = c->next_id++;
   int r = send_lookup(c, svc, id);
-  Uksim__Node__Msg *m = r < 0 ? NULL : recv_msg(c, &r);
+  Uksim__Node__Msg *m = r < 0 ? NULL : node_recv(c, false, &r);
   if (m == NULL)
-    return seterr(err, errlen, r, "%s", io_error(r));
+    return seterr(err, errlen, r, "%s", node_io_error(r));
   if (m->body_case != UKSIM__NODE__MSG__BODY_FOUND || m->found->id != id) {
     r = m->body_case == UKSIM__NODE__MSG__BODY_REFUSED ? -EPROTO : -EBADMSG;
     seterr(err, errlen, r, "%s",

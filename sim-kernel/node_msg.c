@@ -65,6 +65,19 @@ static bool msg_ok(const Uksim__Node__Msg *m) {
     return name_ok(m->lookup->service);
   case UKSIM__NODE__MSG__BODY_FOUND:
     return name_ok(m->found->node) && name_ok(m->found->service);
+  case UKSIM__NODE__MSG__BODY_CALL:
+    return name_ok(m->call->service) && m->call->ctl.len <= NODE_CTL_MAX &&
+           m->call->ctl.len <= m->call->ctl_size &&
+           m->call->ctl_size <= NODE_CTL_MAX &&
+           m->call->data_size <= NODE_DATA_MAX;
+  case UKSIM__NODE__MSG__BODY_CHUNK:
+    return m->chunk->bytes.len > 0 && m->chunk->bytes.len <= NODE_CHUNK &&
+           m->chunk->offset < NODE_DATA_MAX;
+  case UKSIM__NODE__MSG__BODY_RESULT:
+    return m->result->error != NULL && m->result->ctl.len <= NODE_CTL_MAX &&
+           m->result->ctl.len <= m->result->ctl_size &&
+           m->result->ctl_size <= NODE_CTL_MAX &&
+           m->result->data_size <= NODE_DATA_MAX;
   default:
     return false; /* no body, or one this version does not know */
   }

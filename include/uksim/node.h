@@ -37,6 +37,11 @@
 #define NODE_HANDSHAKE_MS 5000     /* a peer must be authenticated by then */
 #define NODE_IO_TIMEOUT_MS 10000   /* a dialer's wait for one answer */
 #define NODE_ERR_MAX 160           /* room for an error text */
+/* Remote calls (servers/netmsg.c): a control ICA crosses in one frame, a
+ * data ICA in chunks, up to NODE_DATA_MAX bytes. */
+#define NODE_CTL_MAX (32 * 1024)
+#define NODE_CHUNK (32 * 1024)
+#define NODE_DATA_MAX (1ull << 30)
 
 typedef struct node_conn node_conn;
 

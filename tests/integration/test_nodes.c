@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "uksim/ap.h"
+#include "uksim/kvs.h"
 #include "uksim/node.h"
 #include "uksim_paths.h"
 
@@ -256,4 +258,140 @@ Test(nodes, a_node_killed_under_its_peer_is_an_error_not_a_hang,
   mach_close(&nd[2].m);
   halt_node(&nd[0]);
   halt_node(&nd[1]);
+}
+
+/* Remote calls (servers/netmsg.c) ----------------------------------------- */
+
+/* Starts `netmsg serve` on n at port_for(4 + i); returns its address. */
+static void start_netmsg(struct node *n, int i, const char *keyfile,
+                         char *addr, size_t len) {
+  char port[64];
+  snprintf(addr, len, "tcp!127.0.0.1!%d", port_for(4 + i));
+  snprintf(port, sizeof port, "%s", addr);
+  char *a[] = {"serve", "--node", n->name, "--key", (char *)keyfile, port};
+  char *plain[] = {"serve", "--node", n->name, port};
+  cr_assert_eq(mach_spawn(&n->m, "netmsg", keyfile ? a : plain,
+                          keyfile ? 6 : 4, "netmsg", 0, NULL),
+               0, "netmsg serve: %s", n->m.error);
+}
+
+/* Starts a proxy on n for service svc at addr, registered as `as`; it may
+ * take a moment for the serve to listen, so a refusal is retried. */
+static int start_proxy(struct node *n, const char *addr, const char *svc,
+                       const char *as, const char *keyfile) {
+  char *a[] = {"proxy", "--as", (char *)as, "--key", (char *)keyfile,
+               (char *)addr, (char *)svc};
+  char *plain[] = {"proxy", "--as", (char *)as, (char *)addr, (char *)svc};
+  int r = -1;
+  for (int i = 0; i < 50 && r != 0; i++) {
+    if (i > 0)
+      usleep(100000);
+    r = mach_spawn(&n->m, "netmsg", keyfile ? a : plain, keyfile ? 7 : 5, as,
+                   MACH_SPAWN_REGISTERED, NULL);
+  }
+  return r;
+}
+
+Test(nodes, a_remote_service_is_called_as_a_local_one, .timeout = 600) {
+  char addr[64];
+  for (int i = 0; i < NODES; i++)
+    boot_node(&nd[i], i, NULL);
+  cr_assert_eq(mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs",
+                          MACH_SPAWN_REGISTERED, NULL),
+               0, "kvs: %s", nd[0].m.error);
+  start_netmsg(&nd[0], 0, NULL, addr, sizeof addr);
+  /* B and C call A's kvs as "kvsa", with values of up to 200 KB (many
+   * chunks each way), and check every answer against their own model. */
+  int64_t w[2];
+  for (int i = 1; i < NODES; i++) {
+    cr_assert_eq(start_proxy(&nd[i], addr, "kvs", "kvsa", NULL), 0,
+                 "proxy: %s", nd[i].m.error);
+    char *load[] = {"--service", "kvsa",        "--count", "200",
+                    "--keys",    "20",          "--value-size",
+                    "1..200000", "--check-state", "--name",
+                    i == 1 ? "b" : "c"};
+    w[i - 1] = h_spawn(&nd[i].m, "kvsload", load, 11, "kvsload", NULL);
+  }
+  for (int i = 0; i < 2; i++)
+    cr_expect_eq(h_wait(&nd[i + 1].m, w[i]), 0, "kvsload on node %d", i + 1);
+  for (int i = 0; i < NODES; i++)
+    halt_node(&nd[i]);
+}
+
+/* This test process as an application of node n (UKSIM_FD). */
+static void attach_to(struct node *n) {
+  int proc, fd;
+  char v[16];
+  cr_assert_eq(mach_attach(&n->m, "tester", -1, 0, &proc, &fd), 0,
+               "attach: %s", n->m.error);
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+}
+
+/* A kvs put of value v under key k through service svc: the status. */
+static int put(uint32_t svc, const char *k, const char *v) {
+  uk_ica ctl, data;
+  ap_result res;
+  cr_assert_eq(ica_create(sizeof(struct kvs_ctl), KABI_ICA_CONTROL, &ctl), 0);
+  cr_assert_eq(ica_create(strlen(v), KABI_ICA_DATA, &data), 0);
+  struct kvs_ctl *c = ctl.base;
+  c->keylen = (uint32_t)strlen(k);
+  c->vallen = strlen(v);
+  memcpy(c->key, k, strlen(k));
+  memcpy(data.base, v, strlen(v));
+  cr_assert_eq(ap_call(svc, KVS_PUT, &ctl, &data, &res), 0);
+  if (res.ctl.base)
+    ica_release(&res.ctl);
+  if (res.data.base)
+    ica_release(&res.data);
+  return res.status;
+}
+
+Test(nodes, a_node_killed_mid_call_is_a_clear_error_not_a_hang,
+     .timeout = 600) {
+  char addr[64];
+  uint32_t svc;
+  for (int i = 0; i < 2; i++)
+    boot_node(&nd[i], i, NULL);
+  cr_assert_eq(mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs",
+                          MACH_SPAWN_REGISTERED, NULL),
+               0, "kvs: %s", nd[0].m.error);
+  start_netmsg(&nd[0], 0, NULL, addr, sizeof addr);
+  cr_assert_eq(start_proxy(&nd[1], addr, "kvs", "kvsa", NULL), 0, "proxy: %s",
+               nd[1].m.error);
+  /* A load that is mid-call when A dies: it must end, not hang. */
+  char *load[] = {"--service", "kvsa", "--count", "2000", "--value-size",
+                  "100000"};
+  int64_t w = h_spawn(&nd[1].m, "kvsload", load, 6, "kvsload", NULL);
+  attach_to(&nd[1]);
+  cr_assert_eq(ap_lookup("kvsa", &svc), 0);
+  cr_expect_eq(put(svc, "k", "before"), 0, "a call through the proxy");
+  usleep(300000);
+  kill(nd[0].m.pid, SIGKILL);
+  waitpid(nd[0].m.pid, NULL, 0);
+  cr_expect_eq(put(svc, "k", "after"), -EHOSTDOWN, "A is gone");
+  cr_expect_neq(h_wait(&nd[1].m, w), 0, "the load saw the error and ended");
+  mach_close(&nd[0].m);
+  halt_node(&nd[1]);
+}
+
+Test(nodes, a_proxy_with_the_wrong_key_does_not_start, .timeout = 300) {
+  char k1[64], k2[64], addr[64];
+  snprintf(k1, sizeof k1, "/tmp/node-nkey1-%d", (int)getpid());
+  snprintf(k2, sizeof k2, "/tmp/node-nkey2-%d", (int)getpid());
+  write_file(k1, "one\n");
+  write_file(k2, "two\n");
+  for (int i = 0; i < 2; i++)
+    boot_node(&nd[i], i, NULL);
+  cr_assert_eq(mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs",
+                          MACH_SPAWN_REGISTERED, NULL),
+               0, "kvs: %s", nd[0].m.error);
+  start_netmsg(&nd[0], 0, k1, addr, sizeof addr);
+  cr_expect_neq(start_proxy(&nd[1], addr, "kvs", "kvsa", k2), 0);
+  cr_expect_eq(start_proxy(&nd[1], addr, "kvs", "kvsa", k1), 0, "%s",
+               nd[1].m.error);
+  unlink(k1);
+  unlink(k2);
+  for (int i = 0; i < 2; i++)
+    halt_node(&nd[i]);
 }
