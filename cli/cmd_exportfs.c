@@ -18,6 +18,7 @@
  * "Nodes"); `uksim 9p --key` reaches a keyed one. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,7 +56,9 @@ static int export_serve(const char *addr, const char *keyfile) {
     fprintf(stderr, "uksim exportfs: --key %s: %s\n", keyfile, strerror(-err));
     return 1;
   }
-  p9_srv_config cfg = {.key = keyfile ? key : NULL};
+  /* UKSIM_EXPORTFS_TRACE=1: every 9P message on stderr (p9_fcall_fmt). */
+  p9_srv_config cfg = {.key = keyfile ? key : NULL,
+                       .trace = getenv("UKSIM_EXPORTFS_TRACE") != NULL};
   uv_loop_t *loop = uv_default_loop();
   p9_srv *srv = p9_srv_new(exportfs_ops(), NULL, &cfg, &err);
   p9_listener *l = srv ? p9_listen(srv, loop, addr, &err) : NULL;

@@ -1,7 +1,8 @@
 /* exportfs.c: 9P ops over this process's namespace (exportfs.h).
  *
- * A fid's aux is the index of an entry that holds its path in the
- * namespace and, once opened, the namespace descriptor; every op is the
+ * A fid's aux names an entry (generation << 32 | index; 0 none: a fid
+ * the library closes before any op gave it one) that holds its path in
+ * the namespace and, once opened, the namespace descriptor; every op is the
  * namespace call of the same name, so what the kernel's namespace does
  * (union directories, servants, mounted servers) is what the peer sees.
  * A walk stats each name it passes; ".." drops the last name and stops at
@@ -9,6 +10,7 @@
  * answers one request at a time, which is what a remote console wants.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,25 +19,50 @@
 
 struct ent {
   bool used;
-  int fd; /* -1: not open */
+  uint32_t gen; /* bumped at each use, so a stale aux names nothing */
+  int fd;       /* -1: not open */
   char path[EXPORTFS_PATH_MAX];
 };
 
 static struct ent ents[EXPORTFS_FIDS_MAX];
 
-static int ent_new(const char *path) {
+/* A new entry for path: its aux (> 0), or -ENFILE. */
+static int64_t ent_new(const char *path) {
   for (int i = 0; i < EXPORTFS_FIDS_MAX; i++)
     if (!ents[i].used) {
       ents[i].used = true;
+      ents[i].gen++;
       ents[i].fd = -1;
       snprintf(ents[i].path, sizeof ents[i].path, "%s", path);
-      return i;
+      return (int64_t)ents[i].gen << 32 | i;
     }
   return -ENFILE;
 }
 
+/* The entry aux names, or NULL (none, or stale). */
+static struct ent *ent_lookup(uint64_t aux) {
+  uint32_t i = (uint32_t)aux;
+  if (aux == 0 || i >= EXPORTFS_FIDS_MAX || !ents[i].used ||
+      ents[i].gen != (uint32_t)(aux >> 32))
+    return NULL;
+  return &ents[i];
+}
+
+/* What a fid without an entry (a clone made when the table was full)
+ * reaches: unused, so `gone` fails every op on it. */
+static struct ent none = {.used = false, .fd = -1};
+
 static struct ent *ent_of(const p9_fid *f) {
-  return &ents[f->aux];
+  struct ent *e = ent_lookup(f->aux);
+  return e != NULL ? e : &none;
+}
+
+/* Ends r with -ENFILE when its fid has no entry: true then. */
+static bool gone(p9_req *r) {
+  if (ent_of(r->fid)->used)
+    return false;
+  p9_respond(r, -ENFILE);
+  return true;
 }
 
 static p9_qid qid_of(const ns_dir *d) {
@@ -63,9 +90,9 @@ static void fsattach(p9_req *r) {
   snprintf(path, sizeof path, "%s%.*s", r->ifcall.aname.len ? "" : "/",
            r->ifcall.aname.len, r->ifcall.aname.s);
   int e = path[0] != '/' ? -ENOENT : ns_stat(path, &d);
-  int i = e < 0 ? e : ent_new(path);
+  int64_t i = e < 0 ? e : ent_new(path);
   if (i < 0) {
-    p9_respond(r, i);
+    p9_respond(r, (int)i);
     return;
   }
   r->fid->aux = (uint64_t)i;
@@ -77,6 +104,8 @@ static void fswalk(p9_req *r) {
   char path[EXPORTFS_PATH_MAX], next[EXPORTFS_PATH_MAX];
   ns_dir d;
   int e = 0;
+  if (gone(r))
+    return;
   snprintf(path, sizeof path, "%s", ent_of(r->fid)->path);
   r->ofcall.nwqid = 0;
   for (int i = 0; i < r->ifcall.nwname; i++) {
@@ -86,10 +115,13 @@ static void fswalk(p9_req *r) {
     snprintf(path, sizeof path, "%s", next);
     r->ofcall.wqid[r->ofcall.nwqid++] = qid_of(&d);
   }
-  if (r->ofcall.nwqid == r->ifcall.nwname) {
-    int i = ent_new(path);
+  if (r->ofcall.nwqid == r->ifcall.nwname && r->newfid == r->fid) {
+    snprintf(ent_of(r->fid)->path, EXPORTFS_PATH_MAX, "%s", path);
+    r->newaux = r->fid->aux; /* walked in place: the same entry */
+  } else if (r->ofcall.nwqid == r->ifcall.nwname) {
+    int64_t i = ent_new(path);
     if (i < 0) {
-      p9_respond(r, i);
+      p9_respond(r, (int)i);
       return;
     }
     r->newaux = (uint64_t)i;
@@ -101,11 +133,13 @@ static uint64_t fsclonefid(p9_srv *srv, const p9_fid *f) {
   char path[EXPORTFS_PATH_MAX];
   (void)srv;
   snprintf(path, sizeof path, "%s", ent_of(f)->path);
-  int i = ent_new(path);
-  return i < 0 ? f->aux : (uint64_t)i; /* full: share (never opened) */
+  int64_t i = ent_new(path);
+  return i < 0 ? 0 : (uint64_t)i; /* full: none, so every op fails */
 }
 
 static void fsopen(p9_req *r) {
+  if (gone(r))
+    return;
   struct ent *e = ent_of(r->fid);
   ns_dir d;
   int fd = ns_open(e->path, r->ifcall.mode & (3 | NS_OTRUNC));
@@ -119,6 +153,8 @@ static void fsopen(p9_req *r) {
 }
 
 static void fscreate(p9_req *r) {
+  if (gone(r))
+    return;
   struct ent *e = ent_of(r->fid);
   char path[EXPORTFS_PATH_MAX];
   ns_dir d;
@@ -184,6 +220,8 @@ static void fswrite(p9_req *r) {
 
 static void fsstat(p9_req *r) {
   static ns_dir d; /* its strings must live until p9_respond */
+  if (gone(r))
+    return;
   int e = ns_stat(ent_of(r->fid)->path, &d);
   if (e == 0)
     put_stat(&d, &r->ofcall.stat);
@@ -191,14 +229,16 @@ static void fsstat(p9_req *r) {
 }
 
 static void fsremove(p9_req *r) {
+  if (gone(r))
+    return;
   p9_respond(r, ns_remove(ent_of(r->fid)->path));
 }
 
 static void fsdestroyfid(p9_srv *srv, p9_fid *f) {
   (void)srv;
-  if (f->aux >= EXPORTFS_FIDS_MAX || !ents[f->aux].used)
-    return;
-  struct ent *e = ent_of(f);
+  struct ent *e = ent_lookup(f->aux);
+  if (e == NULL)
+    return; /* closed before any op gave it an entry */
   if (e->fd >= 0)
     ns_close(e->fd);
   e->used = false;

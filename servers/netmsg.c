@@ -282,27 +282,44 @@ static int proxy(const char *addr, const char *service, const char *as) {
   return 0;
 }
 
-int main(int argc, char **argv) {
-  const char *as = NULL;
-  int i = 2;
-  for (; i + 1 < argc && argv[i][0] == '-' && argv[i][1] == '-'; i += 2)
-    if (!strcmp(argv[i], "--key")) {
-      if (p9_key_load(argv[i + 1], key) < 0) {
-        fprintf(stderr, "netmsg: --key %s: cannot read\n", argv[i + 1]);
-        return 1;
-      }
-      keyp = key;
-    } else if (!strcmp(argv[i], "--as")) {
-      as = argv[i + 1];
-    } else if (!strcmp(argv[i], "--node")) {
-      snprintf(node_name, sizeof node_name, "%s", argv[i + 1]);
-    } else {
-      break;
+/* One option and its value: 1 taken, 0 not an option, -1 bad. */
+static int option(const char *opt, const char *v, const char **as) {
+  if (!strcmp(opt, "--key")) {
+    if (p9_key_load(v, key) < 0) {
+      fprintf(stderr, "netmsg: --key %s: cannot read\n", v);
+      return -1;
     }
-  if (argc >= 2 && !strcmp(argv[1], "serve") && argc - i == 1)
-    return serve(argv[i]);
-  if (argc >= 2 && !strcmp(argv[1], "proxy") && argc - i == 2)
-    return proxy(argv[i], argv[i + 1], as);
+    keyp = key;
+  } else if (!strcmp(opt, "--as") || !strcmp(opt, "--service")) {
+    *as = v; /* --service: the name a scenario's server statement gives */
+  } else if (!strcmp(opt, "--node")) {
+    snprintf(node_name, sizeof node_name, "%s", v);
+  } else if (strcmp(opt, "--state") && strcmp(opt, "--cache")) {
+    return 0; /* kvs's options, which a scenario gives every server */
+  }
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  const char *as = NULL, *word[3];
+  int n = 0;
+  for (int i = 1; i < argc; i++) {
+    int r = argv[i][0] == '-' && i + 1 < argc
+                ? option(argv[i], argv[i + 1], &as)
+                : 0;
+    if (r < 0)
+      return 1;
+    if (r > 0)
+      i++;
+    else if (n < 3)
+      word[n++] = argv[i];
+    else
+      n = 4;
+  }
+  if (n == 2 && !strcmp(word[0], "serve"))
+    return serve(word[1]);
+  if (n == 3 && !strcmp(word[0], "proxy"))
+    return proxy(word[1], word[2], as);
   fprintf(stderr, "usage: netmsg serve [--key FILE] [--node NAME] "
                   "tcp!HOST!PORT\n"
                   "       netmsg proxy [--key FILE] [--as NAME] "
