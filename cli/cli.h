@@ -24,9 +24,12 @@ int cmd_sh(int argc, char **argv);    /* cmd_sh.c, the shell in apps/nsh */
 int cmd_mount(int argc, char **argv); /* cmd_mount.c, FUSE in nsfuse.c */
 int cmd_os(int argc, char **argv);    /* cmd_os.c: the partition */
 int cmd_fault(int argc, char **argv); /* cmd_fault.c, Orthros */
-int cmd_node(int argc, char **argv);  /* cmd_node.c: hello, lookup */
-int cmd_exportfs(int argc, char **argv); /* cmd_exportfs.c */
-int cmd_import(int argc, char **argv);   /* cmd_exportfs.c */
+
+/* Nodes (issue 16): cmd_node.c (hello, lookup), cmd_exportfs.c. */
+int cmd_node(int argc, char **argv);
+int cmd_exportfs(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+
 /* uksim 9p serve ADDR ... | uksim 9p ADDR ls|cat|write|stat|mkdir|rm PATH */
 int p9_cmd_main(int argc, char **argv);
 int cmd_kernel(int argc, char **argv); /* the role the machine starts */

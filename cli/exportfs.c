@@ -66,8 +66,8 @@ static bool gone(p9_req *r) {
 }
 
 static p9_qid qid_of(const ns_dir *d) {
-  return (p9_qid){.type = d->qid_type, .vers = d->qid_vers,
-                  .path = d->qid_path};
+  return (p9_qid){
+      .type = d->qid_type, .vers = d->qid_vers, .path = d->qid_path};
 }
 
 /* path/name into out, ".." dropping the last name: 0 or -ENAMETOOLONG. */
@@ -170,8 +170,11 @@ static void fscreate(p9_req *r) {
 }
 
 static void put_stat(const ns_dir *d, p9_stat *st) {
-  *st = (p9_stat){.qid = qid_of(d), .mode = d->mode, .atime = d->atime,
-                  .mtime = d->mtime, .length = d->length};
+  *st = (p9_stat){.qid = qid_of(d),
+                  .mode = d->mode,
+                  .atime = d->atime,
+                  .mtime = d->mtime,
+                  .length = d->length};
   st->name = (p9_str){d->name, (uint16_t)strlen(d->name)};
   st->uid = (p9_str){d->uid, (uint16_t)strlen(d->uid)};
   st->gid = (p9_str){d->gid, (uint16_t)strlen(d->gid)};
@@ -212,8 +215,7 @@ static void fsread(p9_req *r) {
 
 static void fswrite(p9_req *r) {
   struct ent *e = ent_of(r->fid);
-  long n =
-      ns_pwrite(e->fd, r->ifcall.data, r->ifcall.count, r->ifcall.offset);
+  long n = ns_pwrite(e->fd, r->ifcall.data, r->ifcall.count, r->ifcall.offset);
   r->ofcall.count = n > 0 ? (uint32_t)n : 0;
   p9_respond(r, n < 0 ? (int)n : 0);
 }

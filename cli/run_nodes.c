@@ -57,8 +57,8 @@ static pid_t exportfs_once(struct peer *p, const struct scn_node *nd) {
     dup2(fd[1], 1);
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 2);
-    execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", p->name, "-c",
-          cmds, "-", addr, (char *)NULL);
+    execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", p->name, "-c", cmds,
+          "-", addr, (char *)NULL);
     _exit(127);
   }
   close(fd[1]);
@@ -103,8 +103,7 @@ static void peer_stop(struct peer *p) {
   }
 }
 
-struct run_nodes *run_nodes_start(const struct scn *s, char *why,
-                                  size_t len) {
+struct run_nodes *run_nodes_start(const struct scn *s, char *why, size_t len) {
   struct run_nodes *n = xcalloc(1, sizeof *n);
   for (size_t i = 0; i < s->nnodes; i++) {
     n->n = i + 1;

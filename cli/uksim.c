@@ -21,10 +21,12 @@ static const struct cli_cmd cmds[] = {
     {"sh", cmd_sh, "a shell in a process of a running machine"},
     {"mount", cmd_mount, "a process's namespace at a host directory (FUSE)"},
     {"fault", cmd_fault, "inject a kernel fault: panic, hang, crash (Orthros)"},
-    {"node", cmd_node, "ask another node (--node-port) who it is or where a "
-                       "service is"},
-    {"exportfs", cmd_exportfs, "serve a process's namespace to other nodes "
-                               "(9P over TCP)"},
+    {"node", cmd_node,
+     "ask another node (--node-port) who it is or where a "
+     "service is"},
+    {"exportfs", cmd_exportfs,
+     "serve a process's namespace to other nodes "
+     "(9P over TCP)"},
     {"import", cmd_import, "mount another node's exported namespace here"},
     {"machine", mach_main, NULL}, /* started by uksim itself */
     {"kernel", cmd_kernel, NULL},

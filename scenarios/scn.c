@@ -794,8 +794,9 @@ static int st_node(struct scn__parser *p) {
   if (scn__read_opts(p, "node", node_opts, &n) < 0)
     return -1;
   if (n.port == 0)
-    return scn__fail(p, t->col, "a node needs --port N (its netmsg; "
-                                "exportfs at N + 1)");
+    return scn__fail(p, t->col,
+                     "a node needs --port N (its netmsg; "
+                     "exportfs at N + 1)");
   p->s->nodes = scn__append(p->s->nodes, &p->s->nnodes, sizeof n, &n);
   return 0;
 }

@@ -117,8 +117,8 @@ static int serve_call(node_conn *c, const Uksim__Node__Call *m) {
 
 static void *serve_conn(void *arg) {
   char err[NODE_ERR_MAX];
-  node_conn *c = node_accept((int)(intptr_t)arg, keyp, node_name, err,
-                             sizeof err);
+  node_conn *c =
+      node_accept((int)(intptr_t)arg, keyp, node_name, err, sizeof err);
   int e = c ? 0 : -EACCES;
   if (c == NULL)
     fprintf(stderr, "netmsg: a node refused: %s\n", err);
@@ -158,8 +158,7 @@ static int serve(const char *addr) {
   int s = listen_on(addr);
   if (s < 0) {
     fprintf(stderr, "netmsg: %s: %s\n", addr,
-            s == -EPERM ? "beyond loopback a --key is required"
-                        : strerror(-s));
+            s == -EPERM ? "beyond loopback a --key is required" : strerror(-s));
     return 1;
   }
   fprintf(stderr, "netmsg: node %s serves calls at %s\n", node_name, addr);
@@ -206,8 +205,7 @@ static int send_call(struct proxy *p, const srv_req *q, uint64_t id) {
 
 /* Puts the Result's data into q->data: in place when it fits, else in a
  * new ICA of its size that replaces the one the request brought. */
-static int take_data(struct proxy *p, srv_req *q, uint64_t id,
-                     uint64_t size) {
+static int take_data(struct proxy *p, srv_req *q, uint64_t id, uint64_t size) {
   if (q->data.base == NULL || q->data.size < size) {
     uk_ica n;
     int e = ica_create(size, KABI_ICA_DATA, &n);

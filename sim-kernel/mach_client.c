@@ -150,8 +150,8 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   }
   if (c == MACH_OPT_NODE_PORT || c == MACH_OPT_NODE_KEY) {
     char *to = c == MACH_OPT_NODE_PORT ? o->node_port : o->node_key;
-    size_t len = c == MACH_OPT_NODE_PORT ? sizeof o->node_port
-                                         : sizeof o->node_key;
+    size_t len =
+        c == MACH_OPT_NODE_PORT ? sizeof o->node_port : sizeof o->node_key;
     if (strlen(arg) >= len) {
       fprintf(stderr, "%s: %s too long\n", prog, arg);
       return -1;

@@ -106,10 +106,10 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "                    adopted by the new OS's cache, written back later\n"    \
   "                    (default), or written back before processes run\n"      \
   "  --nic-port N      the first port of nic0's loopback range (16 ports;\n"   \
-  "                    nic1's follow); default: one from the pid\n"   \
-  "  --node-port [HOST!]PORT\n"                                               \
-  "                    listen for other nodes there (HOST: 127.0.0.1);\n"     \
-  "                    they reach it as tcp!HOST!PORT (docs/nodes-tutorial)\n"\
+  "                    nic1's follow); default: one from the pid\n"            \
+  "  --node-port [HOST!]PORT\n"                                                \
+  "                    listen for other nodes there (HOST: 127.0.0.1);\n"      \
+  "                    they reach it as tcp!HOST!PORT (docs/nodes-tutorial)\n" \
   "  --node-key FILE   a secret both nodes hold (required beyond loopback)\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench

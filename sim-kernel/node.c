@@ -50,7 +50,8 @@ int node_port_addr(const char *arg, char *addr, size_t len) {
   return n > 0 && (size_t)n < len ? 0 : -EINVAL;
 }
 
-/* Closing a peer ------------------------------------------------------------ */
+/* Closing a peer ------------------------------------------------------------
+ */
 
 static void on_peer_closed(uv_handle_t *h) {
   struct node_peer *p = h->data;

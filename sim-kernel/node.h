@@ -86,8 +86,8 @@ void node_hs_dial(struct node_hs *hs, const uint8_t *key, const char *name);
  * send back.  Returns 0, or -EACCES (wrong key) / -EPROTO (an unexpected
  * message) with state CLOSED, hs->error set and maybe a Refused in *out to
  * send before closing. */
-int node_hs_input(struct node_hs *hs, const Uksim__Node__Msg *in,
-                  uint8_t **out, size_t *outlen);
+int node_hs_input(struct node_hs *hs, const Uksim__Node__Msg *in, uint8_t **out,
+                  size_t *outlen);
 
 /* The MAC of one side's proof (crypto_auth_hmacsha512256). */
 void node_mac(const uint8_t key[NODE_KEY_LEN], const char *role,
@@ -100,8 +100,8 @@ void node_mac(const uint8_t key[NODE_KEY_LEN], const char *role,
 
 /* Runs the listener's handshake on an accepted socket fd (which the
  * connection owns from then on, closed on failure too). */
-node_conn *node_accept(int fd, const uint8_t *key, const char *name,
-                       char *err, size_t errlen);
+node_conn *node_accept(int fd, const uint8_t *key, const char *name, char *err,
+                       size_t errlen);
 /* Sends one message: 0 or -errno. */
 int node_send(node_conn *c, const Uksim__Node__Msg *m);
 /* The next message.  idle: wait as long as no byte of it came (a server

@@ -147,8 +147,8 @@ node_conn *node_dial(const char *addr, const uint8_t *key, const char *name,
                      char *err, size_t errlen) {
   int fd = connect_addr(addr);
   if (fd < 0) {
-    seterr(err, errlen, fd, "%s", fd == -EINVAL ? "not a tcp!HOST!PORT address"
-                                                : strerror(-fd));
+    seterr(err, errlen, fd, "%s",
+           fd == -EINVAL ? "not a tcp!HOST!PORT address" : strerror(-fd));
     return NULL;
   }
   node_conn *c = xmalloc(sizeof *c);
@@ -162,8 +162,8 @@ node_conn *node_dial(const char *addr, const uint8_t *key, const char *name,
   return c;
 }
 
-node_conn *node_accept(int fd, const uint8_t *key, const char *name,
-                       char *err, size_t errlen) {
+node_conn *node_accept(int fd, const uint8_t *key, const char *name, char *err,
+                       size_t errlen) {
   uint8_t *hello;
   node_conn *c = xmalloc(sizeof *c);
   c->fd = fd;
@@ -243,8 +243,8 @@ static int send_lookup(node_conn *c, const char *svc, uint64_t id) {
   return n < 0 ? (int)n : send_frame(c, out, (size_t)n);
 }
 
-int node_lookup(node_conn *c, const char *svc, struct node_found *f,
-                char *err, size_t errlen) {
+int node_lookup(node_conn *c, const char *svc, struct node_found *f, char *err,
+                size_t errlen) {
   if (strlen(svc) >= NODE_NAME_MAX)
     return seterr(err, errlen, -ENAMETOOLONG, "service name too long%s", "");
   uint64_t id = c->next_id++;

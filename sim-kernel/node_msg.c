@@ -258,13 +258,13 @@ static long hs_step(struct node_hs *hs, const Uksim__Node__Msg *in,
   return refuse(hs, -EPROTO, "unexpected message in the handshake", out);
 }
 
-int node_hs_input(struct node_hs *hs, const Uksim__Node__Msg *in,
-                  uint8_t **out, size_t *outlen) {
+int node_hs_input(struct node_hs *hs, const Uksim__Node__Msg *in, uint8_t **out,
+                  size_t *outlen) {
   *out = NULL;
   long n = hs_step(hs, in, out);
-  *outlen = *out != NULL ? (size_t)node_frame_need(*out, NODE_HDR +
-                                                             NODE_FRAME_MAX)
-                         : 0;
+  *outlen = *out != NULL
+                ? (size_t)node_frame_need(*out, NODE_HDR + NODE_FRAME_MAX)
+                : 0;
   return n < 0 ? (int)n : 0;
 }
 

@@ -68,8 +68,7 @@ static int do_mount(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
   return r < 0;
 }
 
-static int do_import(struct nsh *sh, struct nsh_io *io, int argc,
-                     char **argv) {
+static int do_import(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
   (void)sh;
   int i, f = mount_flags(argc, argv, &i);
   if (f < 0 || argc - i != 3)

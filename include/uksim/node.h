@@ -9,10 +9,9 @@
  *
  *   uint8_t key[NODE_KEY_LEN];  // node_key_load("k"), or NULL: no key
  *   char err[NODE_ERR_MAX];
- *   node_conn *c = node_dial("tcp!127.0.0.1!7001", NULL, "me", err, sizeof err);
- *   struct node_found f;
- *   if (c && node_lookup(c, "kvs", &f, err, sizeof err) == 0)
- *     printf("kvs is slot %u of node %s\n", f.index, f.node);
+ *   node_conn *c = node_dial("tcp!127.0.0.1!7001", NULL, "me", err, sizeof
+ * err); struct node_found f; if (c && node_lookup(c, "kvs", &f, err, sizeof
+ * err) == 0) printf("kvs is slot %u of node %s\n", f.index, f.node);
  *   node_close(c);
  *
  * The protocol (sim-kernel/node.proto, state machine in sim-kernel/node.h)
@@ -33,10 +32,10 @@
 #define NODE_NONCE_LEN 32          /* challenge bytes */
 #define NODE_KEY_LEN 32
 #define NODE_MAC_LEN 32
-#define NODE_CONNS_MAX 32          /* connections a listener serves at once */
-#define NODE_HANDSHAKE_MS 5000     /* a peer must be authenticated by then */
-#define NODE_IO_TIMEOUT_MS 10000   /* a dialer's wait for one answer */
-#define NODE_ERR_MAX 160           /* room for an error text */
+#define NODE_CONNS_MAX 32        /* connections a listener serves at once */
+#define NODE_HANDSHAKE_MS 5000   /* a peer must be authenticated by then */
+#define NODE_IO_TIMEOUT_MS 10000 /* a dialer's wait for one answer */
+#define NODE_ERR_MAX 160         /* room for an error text */
 /* Remote calls (servers/netmsg.c): a control ICA crosses in one frame, a
  * data ICA in chunks, up to NODE_DATA_MAX bytes. */
 #define NODE_CTL_MAX (32 * 1024)
@@ -65,8 +64,8 @@ struct node_found {
 };
 /* 0 and *f, -ENOENT when the node has no such service, or another -errno
  * with why in err (the node went away, a corrupt answer). */
-int node_lookup(node_conn *c, const char *svc, struct node_found *f,
-                char *err, size_t errlen);
+int node_lookup(node_conn *c, const char *svc, struct node_found *f, char *err,
+                size_t errlen);
 
 void node_close(node_conn *c);
 

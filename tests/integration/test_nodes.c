@@ -71,8 +71,8 @@ static pid_t start_exportfs(struct node *n, const char *cmds, const char *at,
     int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     dup2(fd, 1);
     dup2(fd, 2);
-    execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", n->name, "-c",
-          cmds, "-", at, (char *)NULL);
+    execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", n->name, "-c", cmds,
+          "-", at, (char *)NULL);
     _exit(127);
   }
   char buf[512];
@@ -112,8 +112,7 @@ static void console_of(struct node *n, char *buf, size_t len) {
   mach_kdata_unmap(kd);
 }
 
-Test(nodes, import_another_nodes_dev_srv_and_a_mounted_server,
-     .timeout = 300) {
+Test(nodes, import_another_nodes_dev_srv_and_a_mounted_server, .timeout = 300) {
   char at[64], out[128], cmds[512], buf[1024];
   int st;
   for (int i = 0; i < NODES; i++)
@@ -164,9 +163,9 @@ Test(nodes, lookup_finds_services_by_name_on_each_node, .timeout = 300) {
   struct node_found f;
   for (int i = 0; i < NODES; i++)
     boot_node(&nd[i], i, NULL);
-  cr_assert_eq(mach_spawn(&nd[1].m, "kvs", NULL, 0, "kvs",
-                          MACH_SPAWN_REGISTERED, NULL),
-               0, "kvs: %s", nd[1].m.error);
+  cr_assert_eq(
+      mach_spawn(&nd[1].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
+      0, "kvs: %s", nd[1].m.error);
   /* A asks B and C where kvs is: B has it, C has not. */
   node_conn *b = node_dial(nd[1].addr, NULL, nd[0].name, err, sizeof err);
   cr_assert_not_null(b, "dial B: %s", err);
@@ -263,15 +262,15 @@ Test(nodes, a_node_killed_under_its_peer_is_an_error_not_a_hang,
 /* Remote calls (servers/netmsg.c) ----------------------------------------- */
 
 /* Starts `netmsg serve` on n at port_for(4 + i); returns its address. */
-static void start_netmsg(struct node *n, int i, const char *keyfile,
-                         char *addr, size_t len) {
+static void start_netmsg(struct node *n, int i, const char *keyfile, char *addr,
+                         size_t len) {
   char port[64];
   snprintf(addr, len, "tcp!127.0.0.1!%d", port_for(4 + i));
   snprintf(port, sizeof port, "%s", addr);
   char *a[] = {"serve", "--node", n->name, "--key", (char *)keyfile, port};
   char *plain[] = {"serve", "--node", n->name, port};
-  cr_assert_eq(mach_spawn(&n->m, "netmsg", keyfile ? a : plain,
-                          keyfile ? 6 : 4, "netmsg", 0, NULL),
+  cr_assert_eq(mach_spawn(&n->m, "netmsg", keyfile ? a : plain, keyfile ? 6 : 4,
+                          "netmsg", 0, NULL),
                0, "netmsg serve: %s", n->m.error);
 }
 
@@ -279,8 +278,8 @@ static void start_netmsg(struct node *n, int i, const char *keyfile,
  * take a moment for the serve to listen, so a refusal is retried. */
 static int start_proxy(struct node *n, const char *addr, const char *svc,
                        const char *as, const char *keyfile) {
-  char *a[] = {"proxy", "--as", (char *)as, "--key", (char *)keyfile,
-               (char *)addr, (char *)svc};
+  char *a[] = {"proxy",         "--as",       (char *)as, "--key",
+               (char *)keyfile, (char *)addr, (char *)svc};
   char *plain[] = {"proxy", "--as", (char *)as, (char *)addr, (char *)svc};
   int r = -1;
   for (int i = 0; i < 50 && r != 0; i++) {
@@ -296,20 +295,19 @@ Test(nodes, a_remote_service_is_called_as_a_local_one, .timeout = 600) {
   char addr[64];
   for (int i = 0; i < NODES; i++)
     boot_node(&nd[i], i, NULL);
-  cr_assert_eq(mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs",
-                          MACH_SPAWN_REGISTERED, NULL),
-               0, "kvs: %s", nd[0].m.error);
+  cr_assert_eq(
+      mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
+      0, "kvs: %s", nd[0].m.error);
   start_netmsg(&nd[0], 0, NULL, addr, sizeof addr);
   /* B and C call A's kvs as "kvsa", with values of up to 200 KB (many
    * chunks each way), and check every answer against their own model. */
   int64_t w[2];
   for (int i = 1; i < NODES; i++) {
-    cr_assert_eq(start_proxy(&nd[i], addr, "kvs", "kvsa", NULL), 0,
-                 "proxy: %s", nd[i].m.error);
-    char *load[] = {"--service", "kvsa",        "--count", "200",
-                    "--keys",    "20",          "--value-size",
-                    "1..200000", "--check-state", "--name",
-                    i == 1 ? "b" : "c"};
+    cr_assert_eq(start_proxy(&nd[i], addr, "kvs", "kvsa", NULL), 0, "proxy: %s",
+                 nd[i].m.error);
+    char *load[] = {"--service",     "kvsa",   "--count",         "200",
+                    "--keys",        "20",     "--value-size",    "1..200000",
+                    "--check-state", "--name", i == 1 ? "b" : "c"};
     w[i - 1] = h_spawn(&nd[i].m, "kvsload", load, 11, "kvsload", NULL);
   }
   for (int i = 0; i < 2; i++)
@@ -322,8 +320,8 @@ Test(nodes, a_remote_service_is_called_as_a_local_one, .timeout = 600) {
 static void attach_to(struct node *n) {
   int proc, fd;
   char v[16];
-  cr_assert_eq(mach_attach(&n->m, "tester", -1, 0, &proc, &fd), 0,
-               "attach: %s", n->m.error);
+  cr_assert_eq(mach_attach(&n->m, "tester", -1, 0, &proc, &fd), 0, "attach: %s",
+               n->m.error);
   snprintf(v, sizeof v, "%d", fd);
   setenv("UKSIM_FD", v, 1);
 }
@@ -353,15 +351,15 @@ Test(nodes, a_node_killed_mid_call_is_a_clear_error_not_a_hang,
   uint32_t svc;
   for (int i = 0; i < 2; i++)
     boot_node(&nd[i], i, NULL);
-  cr_assert_eq(mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs",
-                          MACH_SPAWN_REGISTERED, NULL),
-               0, "kvs: %s", nd[0].m.error);
+  cr_assert_eq(
+      mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
+      0, "kvs: %s", nd[0].m.error);
   start_netmsg(&nd[0], 0, NULL, addr, sizeof addr);
   cr_assert_eq(start_proxy(&nd[1], addr, "kvs", "kvsa", NULL), 0, "proxy: %s",
                nd[1].m.error);
   /* A load that is mid-call when A dies: it must end, not hang. */
-  char *load[] = {"--service", "kvsa", "--count", "2000", "--value-size",
-                  "100000"};
+  char *load[] = {"--service", "kvsa",         "--count",
+                  "2000",      "--value-size", "100000"};
   int64_t w = h_spawn(&nd[1].m, "kvsload", load, 6, "kvsload", NULL);
   attach_to(&nd[1]);
   cr_assert_eq(ap_lookup("kvsa", &svc), 0);
@@ -383,9 +381,9 @@ Test(nodes, a_proxy_with_the_wrong_key_does_not_start, .timeout = 300) {
   write_file(k2, "two\n");
   for (int i = 0; i < 2; i++)
     boot_node(&nd[i], i, NULL);
-  cr_assert_eq(mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs",
-                          MACH_SPAWN_REGISTERED, NULL),
-               0, "kvs: %s", nd[0].m.error);
+  cr_assert_eq(
+      mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
+      0, "kvs: %s", nd[0].m.error);
   start_netmsg(&nd[0], 0, k1, addr, sizeof addr);
   cr_expect_neq(start_proxy(&nd[1], addr, "kvs", "kvsa", k2), 0);
   cr_expect_eq(start_proxy(&nd[1], addr, "kvs", "kvsa", k1), 0, "%s",

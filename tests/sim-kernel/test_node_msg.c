@@ -226,8 +226,7 @@ static void fake_start(struct fake *f, int mode, pthread_t *t) {
   pthread_create(t, NULL, fake_peer, f);
 }
 
-Test(node_msg, a_truncated_frame_then_close_is_a_clear_error,
-     .timeout = 30) {
+Test(node_msg, a_truncated_frame_then_close_is_a_clear_error, .timeout = 30) {
   struct fake f;
   pthread_t t;
   char addr[64], err[NODE_ERR_MAX];
