@@ -189,14 +189,22 @@ static long on_hello(struct node_hs *hs, const Uksim__Node__Hello *h,
   return node_frame_encode(&m, out);
 }
 
+/* Whether mac proves the key: the MAC of role over n1, n2 and name. */
+static bool proof_ok(const struct node_hs *hs, const char *role,
+                     const uint8_t *n1, const uint8_t *n2, const char *name,
+                     const uint8_t *mac) {
+  uint8_t want[NODE_MAC_LEN];
+  node_mac(hs->key, role, n1, n2, name, want);
+  return sodium_memcmp(want, mac, NODE_MAC_LEN) == 0;
+}
+
 /* Listener, HELLO_SENT: the dialer's proof; welcome it with ours. */
 static long on_auth(struct node_hs *hs, const Uksim__Node__Auth *a,
                     uint8_t **out) {
   uint8_t want[NODE_MAC_LEN];
   char why[NODE_ERR_MAX];
-  node_mac(hs->key, "dialer", hs->nonce, a->nonce.data, a->name, want);
   snprintf(hs->peer, sizeof hs->peer, "%s", a->name);
-  if (sodium_memcmp(want, a->mac.data, NODE_MAC_LEN) != 0) {
+  if (!proof_ok(hs, "dialer", hs->nonce, a->nonce.data, a->name, a->mac.data)) {
     snprintf(why, sizeof why, "node %s: wrong key%s", hs->name,
              hs->keyed ? "" : " (it has none: drop --node-key)");
     return refuse(hs, -EACCES, why, out);
@@ -215,10 +223,9 @@ static long on_auth(struct node_hs *hs, const Uksim__Node__Auth *a,
 /* Dialer, AUTH_SENT: the listener's proof. */
 static long on_welcome(struct node_hs *hs, const Uksim__Node__Welcome *w,
                        uint8_t **out) {
-  uint8_t want[NODE_MAC_LEN];
   char why[NODE_ERR_MAX];
-  node_mac(hs->key, "listener", hs->nonce, hs->peer_nonce, hs->peer, want);
-  if (sodium_memcmp(want, w->mac.data, NODE_MAC_LEN) != 0) {
+  if (!proof_ok(hs, "listener", hs->nonce, hs->peer_nonce, hs->peer,
+                w->mac.data)) {
     snprintf(why, sizeof why, "node %s does not hold our key", hs->peer);
     return refuse(hs, -EACCES, why, out);
   }

@@ -291,13 +291,18 @@ static int start_proxy(struct node *n, const char *addr, const char *svc,
   return r;
 }
 
-Test(nodes, a_remote_service_is_called_as_a_local_one, .timeout = 600) {
-  char addr[64];
-  for (int i = 0; i < NODES; i++)
+/* Boots n nodes, kvs on the first. */
+static void boot_with_kvs(int n) {
+  for (int i = 0; i < n; i++)
     boot_node(&nd[i], i, NULL);
   cr_assert_eq(
       mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
       0, "kvs: %s", nd[0].m.error);
+}
+
+Test(nodes, a_remote_service_is_called_as_a_local_one, .timeout = 600) {
+  char addr[64];
+  boot_with_kvs(NODES);
   start_netmsg(&nd[0], 0, NULL, addr, sizeof addr);
   /* B and C call A's kvs as "kvsa", with values of up to 200 KB (many
    * chunks each way), and check every answer against their own model. */
@@ -349,11 +354,7 @@ Test(nodes, a_node_killed_mid_call_is_a_clear_error_not_a_hang,
      .timeout = 600) {
   char addr[64];
   uint32_t svc;
-  for (int i = 0; i < 2; i++)
-    boot_node(&nd[i], i, NULL);
-  cr_assert_eq(
-      mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
-      0, "kvs: %s", nd[0].m.error);
+  boot_with_kvs(2);
   start_netmsg(&nd[0], 0, NULL, addr, sizeof addr);
   cr_assert_eq(start_proxy(&nd[1], addr, "kvs", "kvsa", NULL), 0, "proxy: %s",
                nd[1].m.error);
@@ -379,11 +380,7 @@ Test(nodes, a_proxy_with_the_wrong_key_does_not_start, .timeout = 300) {
   snprintf(k2, sizeof k2, "/tmp/node-nkey2-%d", (int)getpid());
   write_file(k1, "one\n");
   write_file(k2, "two\n");
-  for (int i = 0; i < 2; i++)
-    boot_node(&nd[i], i, NULL);
-  cr_assert_eq(
-      mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
-      0, "kvs: %s", nd[0].m.error);
+  boot_with_kvs(2);
   start_netmsg(&nd[0], 0, k1, addr, sizeof addr);
   cr_expect_neq(start_proxy(&nd[1], addr, "kvs", "kvsa", k2), 0);
   cr_expect_eq(start_proxy(&nd[1], addr, "kvs", "kvsa", k1), 0, "%s",
