@@ -7,11 +7,13 @@
  *
  * `serve`, one per node, is an application process of that node: it
  * accepts other nodes' netmsg connections (the node handshake, node.h),
- * and runs each Call as a local ap_call of the service named, answering a
- * Result.  `proxy` is a server on the calling node: it registers NAME
- * (default SERVICE@NODE) so that an application there ap_call()s it as
- * any local service; each request it takes is sent as a Call to the serve
- * of the other node, and its Result becomes the answer.
+ * answers a Lookup from its own kernel (ap_lookup: node_lookup() works on
+ * its address as on a machine's --node-port) and runs each Call as a
+ * local ap_call of the service named, answering a Result.  `proxy` is a server
+ * on the calling node: it registers NAME (default SERVICE@NODE) so that an
+ * application there ap_call()s it as any local service; each request it takes
+ * is sent as a Call to the serve of the other node, and its Result becomes the
+ * answer.
  *
  * Both ICAs are copied across (a wire cannot carry a mapping): the
  * control ICA in the Call or Result frame, a data ICA as Chunks of
@@ -115,6 +117,26 @@ static int serve_call(node_conn *c, const Uksim__Node__Call *m) {
   return e;
 }
 
+/* A Lookup: where the service is in this node's tables (ap_lookup). */
+static int serve_lookup(node_conn *c, const Uksim__Node__Lookup *l) {
+  Uksim__Node__Found f = UKSIM__NODE__FOUND__INIT;
+  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
+  char why[NODE_ERR_MAX] = "";
+  uint32_t svc = 0;
+  f.id = l->id;
+  f.node = node_name;
+  f.service = l->service;
+  f.status = ap_lookup(l->service, &svc);
+  f.index = svc;
+  if (f.status < 0)
+    snprintf(why, sizeof why, "node %s has no service '%s'", node_name,
+             l->service);
+  f.error = why;
+  m.body_case = UKSIM__NODE__MSG__BODY_FOUND;
+  m.found = &f;
+  return node_send(c, &m);
+}
+
 static void *serve_conn(void *arg) {
   char err[NODE_ERR_MAX];
   node_conn *c =
@@ -124,7 +146,9 @@ static void *serve_conn(void *arg) {
     fprintf(stderr, "netmsg: a node refused: %s\n", err);
   while (e == 0) {
     Uksim__Node__Msg *m = node_recv(c, true, &e);
-    if (m != NULL && m->body_case != UKSIM__NODE__MSG__BODY_CALL)
+    if (m != NULL && m->body_case == UKSIM__NODE__MSG__BODY_LOOKUP)
+      e = serve_lookup(c, m->lookup);
+    else if (m != NULL && m->body_case != UKSIM__NODE__MSG__BODY_CALL)
       e = -EPROTO;
     else if (m != NULL)
       e = serve_call(c, m->call);

@@ -69,6 +69,26 @@ static void peer_close(struct node_peer *p) {
   uv_close((uv_handle_t *)&p->tcp, on_peer_closed);
 }
 
+static void on_shut(uv_shutdown_t *req, int status) {
+  struct node_peer *p = req->data;
+  (void)status;
+  free(req);
+  peer_close(p);
+}
+
+/* Closes p once what was queued to it is written (a Refused must reach
+ * the peer: uv_close alone would cancel it). */
+static void peer_shutdown(struct node_peer *p) {
+  uv_shutdown_t *req = xmalloc(sizeof *req);
+  req->data = p;
+  uv_timer_stop(&p->timer);
+  uv_read_stop((uv_stream_t *)&p->tcp);
+  if (uv_shutdown(req, (uv_stream_t *)&p->tcp, on_shut) < 0) {
+    free(req);
+    peer_close(p);
+  }
+}
+
 static void on_written(uv_write_t *w, int status) {
   (void)status; /* a peer gone meanwhile shows at its next read */
   free(w->data);
@@ -89,8 +109,8 @@ static void peer_send(struct node_peer *p, uint8_t *buf, long len,
   } else {
     free(buf);
   }
-  if (then_close)
-    peer_close(p); /* uv_close lets queued writes finish first */
+  if (then_close && !p->closing)
+    peer_shutdown(p);
 }
 
 /* Lookups ----------------------------------------------------------------- */
@@ -162,7 +182,8 @@ static void on_message(struct node_peer *p, const Uksim__Node__Msg *m) {
 /* Takes every whole frame from the front of p->buf. */
 static void drain(struct node_peer *p) {
   long need;
-  while (!p->closing && (need = node_frame_need(p->buf, p->len)) != 0) {
+  while (!p->closing && p->hs.state != NODE_CLOSED &&
+         (need = node_frame_need(p->buf, p->len)) != 0) {
     int err = 0;
     Uksim__Node__Msg *m =
         need > 0 ? node_frame_decode(p->buf, (size_t)need, &err) : NULL;

@@ -304,6 +304,19 @@ Test(nodes, a_remote_service_is_called_as_a_local_one, .timeout = 600) {
   char addr[64];
   boot_with_kvs(NODES);
   start_netmsg(&nd[0], 0, NULL, addr, sizeof addr);
+  /* The network message server answers lookups as the node port does. */
+  char err[NODE_ERR_MAX];
+  struct node_found f;
+  node_conn *nc = NULL;
+  for (int i = 0; i < 100 && nc == NULL; i++) /* until it listens */
+    if ((nc = node_dial(addr, NULL, "t", err, sizeof err)) == NULL)
+      usleep(50000);
+  cr_assert_not_null(nc, "%s", err);
+  cr_expect_eq(node_lookup(nc, "kvs", &f, err, sizeof err), 0, "%s", err);
+  cr_expect_str_eq(f.node, nd[0].name);
+  cr_expect_lt(node_lookup(nc, "nope", &f, err, sizeof err), 0);
+  cr_expect(strstr(err, "has no service 'nope'"), "%s", err);
+  node_close(nc);
   /* B and C call A's kvs as "kvsa", with values of up to 200 KB (many
    * chunks each way), and check every answer against their own model. */
   int64_t w[2];
