@@ -29,6 +29,12 @@ int cmd_fault(int argc, char **argv); /* cmd_fault.c, Orthros */
  * "NAME.GENERATION" in KABI_NAME_MAX bytes: hence the room left. */
 #define NEW_NAME_MAX 24
 int cmd_new_server(int argc, char **argv);
+
+/* Nodes (issue 16): cmd_node.c (hello, lookup), cmd_exportfs.c. */
+int cmd_node(int argc, char **argv);
+int cmd_exportfs(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+
 /* uksim 9p serve ADDR ... | uksim 9p ADDR ls|cat|write|stat|mkdir|rm PATH */
 int p9_cmd_main(int argc, char **argv);
 int cmd_kernel(int argc, char **argv); /* the role the machine starts */

@@ -48,6 +48,7 @@
 #include "scn_eval.h"
 #include "scn_journal.h"
 #include "scn_trace.h"
+#include "run_nodes.h"
 #include "tcp_client.h"
 #include "timeline.h"
 #include "uksim/xalloc.h"
@@ -273,8 +274,12 @@ static int run_machine(const struct run_opts *o, const struct scn *s,
     return 1;
   }
   scn_journal_clear(dumps); /* the clients' clock is this run's */
+  struct run_nodes *nodes = run_nodes_start(s, why, len);
+  if (nodes == NULL)
+    return 1;
   if (mach_boot(&mc, &m) < 0) {
     snprintf(why, len, "cannot boot the machine: %s", strerror(errno));
+    run_nodes_stop(nodes);
     return 1;
   }
   *tcp = tcp_clients_start(s, dumps);
@@ -287,6 +292,7 @@ static int run_machine(const struct run_opts *o, const struct scn *s,
     st = 1;
   }
   mach_close(&mc);
+  run_nodes_stop(nodes);
   return st;
 }
 

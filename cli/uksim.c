@@ -22,6 +22,13 @@ static const struct cli_cmd cmds[] = {
     {"mount", cmd_mount, "a process's namespace at a host directory (FUSE)"},
     {"fault", cmd_fault, "inject a kernel fault: panic, hang, crash (Orthros)"},
     {"new-server", cmd_new_server, "write a server to start from (NAME)"},
+    {"node", cmd_node,
+     "ask another node (--node-port) who it is or where a "
+     "service is"},
+    {"exportfs", cmd_exportfs,
+     "serve a process's namespace to other nodes "
+     "(9P over TCP)"},
+    {"import", cmd_import, "mount another node's exported namespace here"},
     {"machine", mach_main, NULL}, /* started by uksim itself */
     {"kernel", cmd_kernel, NULL},
 };

@@ -337,3 +337,8 @@ int ns_rfork(int flags) {
   struct kabi_ns_args a = {.flags = (uint32_t)flags};
   return (int)call_fd(KABI_NS_RFORK, -1, &a, NULL);
 }
+
+int ns_import(const char *addr, const char *remote, const char *local,
+              int flag) {
+  return ns_mount_addr(addr, local, flag, remote); /* aname: the path */
+}

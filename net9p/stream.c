@@ -112,11 +112,18 @@ static void aux_closed(uv_handle_t *h) {
     free(s);
 }
 
-/* Closes the loop handles besides the stream's own; s goes with them. */
+/* Closes the loop handles besides the stream's own; s goes with them.  A
+ * loop being torn down (a kernel's halt walks every handle and closes it)
+ * may have closed them already: those are left to it, and s then stays
+ * allocated, as its handles are still on the loop's closing list. */
 static void close_aux(stream *s) {
-  s->nhandles = 2;
-  uv_close((uv_handle_t *)&s->poll, aux_closed);
-  uv_close((uv_handle_t *)&s->frame, aux_closed);
+  uv_handle_t *h[2] = {(uv_handle_t *)&s->poll, (uv_handle_t *)&s->frame};
+  s->nhandles = 0;
+  for (int i = 0; i < 2; i++)
+    s->nhandles += !uv_is_closing(h[i]);
+  for (int i = 0; i < 2; i++)
+    if (!uv_is_closing(h[i]))
+      uv_close(h[i], aux_closed);
 }
 
 /* The buffer goes back to the budget before the upcall, after which the

@@ -770,6 +770,37 @@ static int st_tcp_client(struct scn__parser *p) {
   return 0;
 }
 
+/* node NAME --port N */
+
+static int n_port(struct scn__parser *p, const struct scn__tok *v, void *obj) {
+  uint64_t n;
+  if (scn__read_u64(p, v, SCN_NIC_PORT_MIN, 65534, &n) < 0)
+    return -1;
+  ((struct scn_node *)obj)->port = (uint32_t)n;
+  return 0;
+}
+
+static const struct scn__opt node_opts[] = {{"--port", n_port, false},
+                                            {NULL, NULL, false}};
+
+static int st_node(struct scn__parser *p) {
+  struct scn_node n = {.port = 0};
+  const struct scn__tok *t = scn__word(p, "a node name");
+  if (t == NULL || new_name(p, t, n.name) < 0)
+    return -1;
+  if (p->s->nnodes == SCN_NODES_MAX)
+    return scn__fail(p, t->col, "more than %d nodes", SCN_NODES_MAX);
+  n.pos = here(p);
+  if (scn__read_opts(p, "node", node_opts, &n) < 0)
+    return -1;
+  if (n.port == 0)
+    return scn__fail(p, t->col,
+                     "a node needs --port N (its netmsg; "
+                     "exportfs at N + 1)");
+  p->s->nodes = scn__append(p->s->nodes, &p->s->nnodes, sizeof n, &n);
+  return 0;
+}
+
 /* Files and lines */
 
 static const struct {
@@ -778,7 +809,8 @@ static const struct {
 } statements[] = {{"scenario", st_scenario},  {"machine", st_machine},
                   {"server", st_server},      {"app", st_app},
                   {"at", scn__st_at},         {"on", scn__st_on},
-                  {"expect", scn__st_expect}, {"tcp-client", st_tcp_client}};
+                  {"expect", scn__st_expect}, {"tcp-client", st_tcp_client},
+                  {"node", st_node}};
 
 static int statement(struct scn__parser *p) {
   const struct scn__tok *t = &p->tok[p->ti++];
@@ -868,5 +900,6 @@ void scn_free(struct scn *s) {
   free(s->actions);
   free(s->expects);
   free(s->tcps);
+  free(s->nodes);
   free(s);
 }

@@ -260,6 +260,20 @@ struct scn_tcp_client {
 };
 #define SCN_TCP_EVERY_DEFAULT_NS (50ull * 1000000)
 
+/* node NAME --port N: another node beside the machine under test (issue
+ * 16), booted by the runner before the run and halted after it, outside
+ * the machine and its trace as a tcp-client is.  It runs kvs and ramfs,
+ * `netmsg serve` at 127.0.0.1:N (remote calls: a `netmsg proxy` server
+ * in the scenario reaches its kvs) and `uksim exportfs` at N + 1 of a
+ * namespace with ramfs on /n holding the file /n/note ("written on
+ * NAME\n"), for `import`. */
+#define SCN_NODES_MAX 3
+struct scn_node {
+  char name[SCN_NAME_MAX + 1];
+  uint32_t port;
+  struct scn_pos pos;
+};
+
 enum scn_trigger_kind {
   SCN_TRIG_AT,      /* at a virtual time */
   SCN_TRIG_REQUEST, /* when the n-th request is sent to a service */
@@ -394,6 +408,8 @@ struct scn {
   size_t nexpects;
   struct scn_tcp_client *tcps;
   size_t ntcps;
+  struct scn_node *nodes;
+  size_t nnodes;
 };
 
 /* Parses len bytes of buf (which need not end in a NUL and may hold any

@@ -289,6 +289,10 @@ struct kern {
   struct vfs_host vhost; /* what servants ask of the kernel (kns_host.c) */
   uint64_t cons_seq;     /* console output mirrored so far */
   bool mblocked;         /* the running call sent a 9P request and waits */
+  /* Dials and 9P requests sent to external servers (net links) and not
+   * yet answered: the lock-step scheduler is not quiescent while any is
+   * out, so a process waiting on another node is not a deadlock. */
+  uint32_t mnet_pending;
   /* The namespace the next kern__spawn gives (kern__ns_start's from and
    * rfflags); -1: a fresh one. */
   int spawn_ns_from;

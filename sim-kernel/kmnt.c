@@ -804,10 +804,18 @@ static void resume_waiters(struct kern *k, uint32_t dev) {
 
 static int dial(struct kern *k, uint32_t dev);
 
+/* An external exchange ended: the scheduler may step again (sched.c's
+ * quiescent counts them). */
+static void net_ended(struct kern *k) {
+  if (k->mnet_pending > 0)
+    k->mnet_pending--;
+}
+
 static void on_dialed(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
   struct kern *k = K;
   uint32_t dev = (uint32_t)(uintptr_t)arg;
   struct kmnt_link *ln = &k->mlink[dev];
+  net_ended(k);
   if (err == -EPROTONOSUPPORT && !ln->tried_plain) {
     ln->tried_plain = true; /* not 9P2000.L: ask for Plan 9's 9P2000 */
     if (dial(k, dev) == 0)
@@ -825,6 +833,7 @@ static void on_dialed(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
               err ? strerror(-err)
                   : (ln->dialect == P9_2000L ? "9P2000.L" : "9P2000"));
   resume_waiters(k, dev);
+  sched_run(k);
 }
 
 static int dial(struct kern *k, uint32_t dev) {
@@ -835,6 +844,8 @@ static int dial(struct kern *k, uint32_t dev) {
                              (void *)(uintptr_t)dev);
   if (r < 0)
     ln->state = KMNT_NEW;
+  else
+    k->mnet_pending++;
   return r;
 }
 
@@ -884,11 +895,8 @@ static int net_link(struct kern *k, const char *addr, uint32_t *dev) {
   return -EINPROGRESS;
 }
 
-static void on_net_answer(p9_aclient *c, int err, const p9_fcall *rx,
-                          void *arg) {
-  struct kern *k = K;
-  (void)c;
-  uint64_t tag = (uint64_t)(uintptr_t)arg;
+static void take_net_answer(struct kern *k, int err, const p9_fcall *rx,
+                            uint64_t tag) {
   uint32_t p = (uint32_t)(tag >> 8 & 0xff), n = (uint32_t)(tag & 0xff);
   struct kmnt_call *l = p < UK_PROC_MAX ? k->mcall[p] : NULL;
   if (tag == TAG_CLUNK)
@@ -912,18 +920,29 @@ static void on_net_answer(p9_aclient *c, int err, const p9_fcall *rx,
   resume(k, p);
 }
 
+static void on_net_answer(p9_aclient *c, int err, const p9_fcall *rx,
+                          void *arg) {
+  struct kern *k = K;
+  (void)c;
+  net_ended(k);
+  take_net_answer(k, err, rx, (uint64_t)(uintptr_t)arg);
+  sched_run(k); /* the scheduler may be waiting for nothing but this */
+}
+
 static int net_send(struct kern *k, uint32_t dev, p9_fcall *f, uint64_t tag) {
   if (!link_ok(k, dev))
     return -EIO;
-  return p9_aclient_rpc(k->mlink[dev].net, f, on_net_answer,
-                        (void *)(uintptr_t)tag);
+  int r = p9_aclient_rpc(k->mlink[dev].net, f, on_net_answer,
+                         (void *)(uintptr_t)tag);
+  k->mnet_pending += r == 0;
+  return r;
 }
 
 static void net_clunk(struct kern *k, uint32_t dev, uint32_t fid) {
   p9_fcall f = {.type = P9_TCLUNK, .fid = fid};
-  if (link_ok(k, dev))
-    (void)p9_aclient_rpc(k->mlink[dev].net, &f, on_net_answer,
-                         (void *)(uintptr_t)TAG_CLUNK);
+  if (link_ok(k, dev) && p9_aclient_rpc(k->mlink[dev].net, &f, on_net_answer,
+                                        (void *)(uintptr_t)TAG_CLUNK) == 0)
+    k->mnet_pending++;
 }
 
 /* Mounting ------------------------------------------------------------------

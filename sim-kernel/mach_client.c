@@ -148,6 +148,17 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
     o->backup = true;
     return 1;
   }
+  if (c == MACH_OPT_NODE_PORT || c == MACH_OPT_NODE_KEY) {
+    char *to = c == MACH_OPT_NODE_PORT ? o->node_port : o->node_key;
+    size_t len =
+        c == MACH_OPT_NODE_PORT ? sizeof o->node_port : sizeof o->node_key;
+    if (strlen(arg) >= len) {
+      fprintf(stderr, "%s: %s too long\n", prog, arg);
+      return -1;
+    }
+    snprintf(to, len, "%s", arg);
+    return 1;
+  }
   if (c == MACH_OPT_NIC_PORT) {
     if (num_opt_u64(prog, "--nic-port", arg, 1, UINT16_MAX - 2 * PART_NIC_PORTS,
                     0, &v) < 0)
@@ -312,6 +323,10 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
                   NULL,
                   NULL,
                   NULL,
+                  NULL,
+                  NULL,
+                  NULL,
+                  NULL,
                   NULL};
   size_t at = 0; /* the options given only when set, after the others */
   while (argv[at] != NULL)
@@ -322,6 +337,14 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   }
   if (o->backup)
     argv[at++] = "--backup";
+  if (o->node_port[0]) {
+    argv[at++] = "--node-port";
+    argv[at++] = (char *)o->node_port;
+  }
+  if (o->node_key[0]) {
+    argv[at++] = "--node-key";
+    argv[at++] = (char *)o->node_key;
+  }
   pid_t pid = fork();
   if (pid < 0)
     return -errno;

@@ -65,6 +65,7 @@
 #include "machine.h"
 #include "uksim/interos.h"
 #include "uksim/uv_check.h"
+#include "node.h"
 #include "uksim/num.h"
 
 #define MAX_PENDING (MACH_CLIENTS_MAX * MACH_CLIENT_PENDING_MAX)
@@ -1747,6 +1748,8 @@ static int parse(int argc, char **argv) {
       {"backup", no_argument, NULL, 'B'},
       {"heartbeat-ms", required_argument, NULL, 'E'},
       {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
+      {"node-port", required_argument, NULL, 'P'},
+      {"node-key", required_argument, NULL, 'K'},
       {NULL, 0, NULL, 0}};
   int c, r = 0;
   uint64_t v;
@@ -1795,7 +1798,11 @@ static int parse(int argc, char **argv) {
              (r = num_opt_u64(ME, "--heartbeat-timeout-ms", optarg, 1,
                               MACH_HEARTBEAT_MS_MAX, 0, &v)) == 0)
       M.o.heartbeat_timeout_ms = (uint32_t)v;
-    else if (strchr("nbmtfsSdpcHNDzyCMBET", c) == NULL)
+    else if (c == 'P')
+      snprintf(M.o.node_port, sizeof M.o.node_port, "%s", optarg);
+    else if (c == 'K')
+      snprintf(M.o.node_key, sizeof M.o.node_key, "%s", optarg);
+    else if (strchr("nbmtfsSdpcHNDzyCMBETPK", c) == NULL)
       r = -EINVAL;
   }
   return r < 0 ? -EINVAL : 0;
@@ -1837,6 +1844,38 @@ static int watch_signals(void) {
 /* Answers still queued (the halt's, above all) go out before we leave,
  * each client given a bounded time: one that does not read is not waited
  * for. */
+/* Nodes (node.h) ---------------------------------------------------------- */
+
+static int active_kdata_fd(void) {
+  int o = os_up(OS_ACTIVE);
+  return o < 0 ? -1 : M.os[o].kd_fd;
+}
+
+/* Listens for other nodes when --node-port was given: 0, or -ECANCELED
+ * after saying why. */
+static int node_start(void) {
+  char addr[96];
+  uint8_t key[NODE_KEY_LEN];
+  struct node_cfg cfg = {.key = NULL, .kdata_fd = active_kdata_fd};
+  if (M.o.node_port[0] == '\0')
+    return 0;
+  snprintf(cfg.name, sizeof cfg.name, "%s", M.o.name);
+  int r = node_port_addr(M.o.node_port, addr, sizeof addr);
+  if (r == 0 && M.o.node_key[0] && (r = node_key_load(M.o.node_key, key)) < 0)
+    fprintf(stderr, "uksim machine %s: --node-key %s: %s\n", M.o.name,
+            M.o.node_key, strerror(-r));
+  else if (r < 0)
+    fprintf(stderr, "uksim machine %s: --node-port %s: not [HOST!]PORT\n",
+            M.o.name, M.o.node_port);
+  if (r == 0)
+    cfg.key = M.o.node_key[0] ? key : NULL;
+  if (r == 0 && (r = node_listen(M.loop, addr, &cfg)) < 0)
+    fprintf(stderr, "uksim machine %s: --node-port %s: %s\n", M.o.name, addr,
+            r == -EPERM ? "beyond loopback a --node-key is required"
+                        : strerror(-r));
+  return r < 0 ? -ECANCELED : 0;
+}
+
 static void flush_clients(void) {
   for (int c = 0; c < MACH_CLIENTS_MAX; c++) {
     struct client *cl = &M.cl[c];
@@ -1856,6 +1895,8 @@ static const char *start_error(int r) {
     return "a machine of this name is running";
   case -EMFILE:
     return "too few descriptors (raise 'ulimit -n'; README \"Limits\")";
+  case -ECANCELED:
+    return "no node listener (see above)";
   default:
     return strerror(-r);
   }
@@ -1894,6 +1935,7 @@ int mach_main(int argc, char **argv) {
       (r = mach_fd_limit(2 * (UK_ICA_MAX + UK_PROC_MAX + UK_CONV_MAX) +
                          MACH_FD_RESERVE)) < 0 ||
       (r = watch_signals()) < 0 || (r = listen_control()) < 0 ||
+      (r = node_start()) < 0 ||
       (r = client_add(fcntl(3, F_DUPFD_CLOEXEC, 0))) != 0 ||
       (r = part_setup()) < 0 || (r = boot_os(OS_ACTIVE)) < 0 ||
       (M.o.backup && (r = boot_os(OS_BACKUP)) < 0)) {
@@ -1907,6 +1949,7 @@ int mach_main(int argc, char **argv) {
   }
   close(3);
   uv_run(M.loop, UV_RUN_DEFAULT);
+  node_stop();
   flush_clients();
   for (int o = 0; o < MACH_OS_MAX; o++)
     unlink_os(&M.os[o]);

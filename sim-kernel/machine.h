@@ -43,6 +43,11 @@ struct mach_opts {
   bool backup;           /* boot a BackupOS beside the ActiveOS (Orthros) */
   uint32_t heartbeat_ms; /* with backup: the active's heartbeat period */
   uint32_t heartbeat_timeout_ms; /* ... and the backup's patience */
+  /* Nodes (sim-kernel/node.h, uksim/node.h): listen for other nodes at
+   * --node-port [HOST!]PORT ("" none), authenticated with the key file
+   * --node-key ("" none; required beyond loopback). */
+  char node_port[64];
+  char node_key[256];
 };
 
 /* Orthros (issue 14).  OS instances the machine keeps at once: the active,
@@ -78,12 +83,16 @@ struct mach_opts {
 #define MACH_OPT_HB_TIMEOUT 0x4f03
 #define MACH_OPT_CACHE_MIGRATE 0x4f04
 #define MACH_OPT_NIC_PORT 0x4f05
+#define MACH_OPT_NODE_PORT 0x4f06
+#define MACH_OPT_NODE_KEY 0x4f07
 #define MACH_BACKUP_OPTS                                                       \
   {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
       {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB},                  \
       {"heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT},  \
-      {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE}, {    \
-    "nic-port", required_argument, NULL, MACH_OPT_NIC_PORT                     \
+      {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE},      \
+      {"nic-port", required_argument, NULL, MACH_OPT_NIC_PORT},                \
+      {"node-port", required_argument, NULL, MACH_OPT_NODE_PORT}, {            \
+    "node-key", required_argument, NULL, MACH_OPT_NODE_KEY                     \
   }
 struct mach_opts;
 int mach_backup_opt(const char *prog, int c, const char *arg,
@@ -100,7 +109,11 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "                    adopted by the new OS's cache, written back later\n"    \
   "                    (default), or written back before processes run\n"      \
   "  --nic-port N      the first port of nic0's loopback range (16 ports;\n"   \
-  "                    nic1's follow); default: one from the pid\n"
+  "                    nic1's follow); default: one from the pid\n"            \
+  "  --node-port [HOST!]PORT\n"                                                \
+  "                    listen for other nodes there (HOST: 127.0.0.1);\n"      \
+  "                    they reach it as tcp!HOST!PORT (docs/nodes-tutorial)\n" \
+  "  --node-key FILE   a secret both nodes hold (required beyond loopback)\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
  * ipc" gives the measurements behind it. */

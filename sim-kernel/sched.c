@@ -149,6 +149,8 @@ static void vt_fire(struct kern *k, struct ktimer *t) {
 /* The scheduler ----------------------------------------------------------- */
 
 static bool quiescent(const struct kern *k) {
+  if (k->mnet_pending > 0)
+    return false; /* an external 9P server's answer is on its way */
   for (int p = 0; p < UK_PROC_MAX; p++)
     if (k->proc[p].run == KS_RUNNING || k->proc[p].run == KS_DYING)
       return false;

@@ -68,6 +68,18 @@ static int do_mount(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
   return r < 0;
 }
 
+static int do_import(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
+  (void)sh;
+  int i, f = mount_flags(argc, argv, &i);
+  if (f < 0 || argc - i != 3)
+    return usage(io, argv[0]);
+  int r = ns_import(argv[i], argv[i + 1], argv[i + 2], f);
+  if (r < 0)
+    fprintf(io->err, "import: %s %s %s: %s\n", argv[i], argv[i + 1],
+            argv[i + 2], strerror(-r));
+  return r < 0;
+}
+
 static int do_unmount(struct nsh *sh, struct nsh_io *io, int argc,
                       char **argv) {
   (void)sh;
@@ -498,6 +510,9 @@ static const struct nsh_builtin builtins[] = {
     {"mount", do_mount,
      "mount [-abc] /srv/NAME|tcp!HOST!PORT old [aname]    mount a server "
      "on old"},
+    {"import", do_import,
+     "import [-abc] tcp!HOST!PORT remote local    mount another node's "
+     "exported remote on local"},
     {"unmount", do_unmount, "unmount [new] old    undo a bind or mount"},
     {"ns", do_ns, "ns [pid]    the namespace as bind/mount lines"},
     {"ls", do_ls, "ls [-l] [path...]"},

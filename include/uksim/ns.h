@@ -246,6 +246,19 @@ int ns_mount(int fd, const char *old, int flag, const char *aname);
 int ns_mount_addr(const char *addr, const char *old, int flag,
                   const char *aname);
 
+/* ns_import (seed 002 §6.3): mounts `remote` of the namespace another
+ * node exports at addr ("tcp!HOST!PORT", `uksim exportfs`) on `local`,
+ * with flag as ns_mount's (NS_MREPL, NS_MBEFORE, NS_MAFTER, NS_MCREATE),
+ * so that this process uses the other node's servants and servers (its
+ * /dev/cons, its /srv) here.  Only an exporter without a key (on
+ * loopback): the kernel's mount driver does no 9P authentication.
+ * Errors: those of ns_mount_addr (addr dialled, remote its attach name:
+ * the server's error when it exports no such path).
+ * Example:
+ *   ns_import("tcp!127.0.0.1!17011", "/dev", "/n/adev", NS_MREPL); */
+int ns_import(const char *addr, const char *remote, const char *local,
+              int flag);
+
 /* ns_unmount: removes new_ from the union at old; new_ NULL: old stops
  * being a mount point altogether.
  * Errors: -EINVAL (old is not a mount point), -ENOENT (new_ is not in

@@ -1,0 +1,20 @@
+/* A scenario's peer nodes (`node NAME --port N`, scenarios/scn.h): real
+ * machines the runner boots beside the one under test and halts after
+ * it, each with kvs, ramfs, `netmsg serve` at N and `uksim exportfs` at
+ * N + 1.  They are outside the run's trace, as tcp-clients are. */
+#ifndef UKSIM_CLI_RUN_NODES_H
+#define UKSIM_CLI_RUN_NODES_H
+
+#include <stddef.h>
+
+#include "scn.h"
+
+struct run_nodes;
+
+/* Boots every node of s: NULL with why set when one could not start (the
+ * ones started are halted again); a struct with no node when s has none. */
+struct run_nodes *run_nodes_start(const struct scn *s, char *why, size_t len);
+/* Halts them and frees n (NULL: nothing). */
+void run_nodes_stop(struct run_nodes *n);
+
+#endif
