@@ -306,6 +306,12 @@ struct kern {
 static inline struct uk_proc *kd_proc(struct kern *k, uint32_t p) {
   return &k->kd->proc[p];
 }
+/* p's scheduling and accounting half (result queue, the call in the
+ * kernel, quotas): the same row in layout 1, its own table in layout v2
+ * (uk_psched, uksim/kdata.h). */
+static inline uk_psched_t *kd_psched(struct kern *k, uint32_t p) {
+  return uk_psched(k->kd, p);
+}
 static inline struct uk_svc *kd_svc(struct kern *k, uint32_t s) {
   return &k->kd->svc[s];
 }
