@@ -148,6 +148,16 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
     o->backup = true;
     return 1;
   }
+  if (c == MACH_OPT_BACKUP_KERNEL) {
+    if (realpath(arg, o->backup_kernel) == NULL ||
+        access(o->backup_kernel, X_OK) < 0) {
+      fprintf(stderr, "%s: --backup-kernel '%s': not an executable\n", prog,
+              arg);
+      o->backup_kernel[0] = '\0';
+      return -1;
+    }
+    return 1;
+  }
   if (c == MACH_OPT_NIC_PORT) {
     if (num_opt_u64(prog, "--nic-port", arg, 1, UINT16_MAX - 2 * PART_NIC_PORTS,
                     0, &v) < 0)
@@ -322,6 +332,10 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   }
   if (o->backup)
     argv[at++] = "--backup";
+  if (o->backup_kernel[0] != '\0') {
+    argv[at++] = "--backup-kernel";
+    argv[at++] = (char *)o->backup_kernel;
+  }
   pid_t pid = fork();
   if (pid < 0)
     return -errno;
@@ -581,6 +595,25 @@ int mach_attach(mach_client *m, const char *name, int ns_proc, uint32_t rfflags,
     r = -EPROTO;
   if (proc)
     *proc = rep && r == 0 ? rep->reply->proc : -1;
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+int mach_kdata_fd(mach_client *m, uint32_t os, int *fd) {
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  Uksim__GetKdata g = UKSIM__GET_KDATA__INIT;
+  Uksim__Ctl *rep = NULL;
+  g.os = os;
+  c.body_case = UKSIM__CTL__BODY_GET_KDATA;
+  c.get_kdata = &g;
+  *fd = -1;
+  int64_t id = mach_send(m, &c);
+  if (id < 0)
+    return (int)id;
+  int r = mach_reply(m, (uint64_t)id, &rep, fd);
+  if (r == 0 && *fd < 0)
+    r = -EPROTO;
   if (rep)
     uksim__ctl__free_unpacked(rep, NULL);
   return r;

@@ -302,10 +302,12 @@ static void forward(int c, Uksim__Ctl *req) {
 }
 
 /* The active OS's kernel data (the last one's while a failover runs). */
-static void get_kdata(int c, uint64_t id) {
+static int os_slot_of_id(uint32_t id);
+
+static void get_kdata(int c, uint64_t id, const Uksim__GetKdata *g) {
   char path[64];
-  int o = os_up(OS_ACTIVE);
-  for (int i = 0; i < MACH_OS_MAX && o < 0; i++)
+  int o = g->os ? os_slot_of_id(g->os) : os_up(OS_ACTIVE);
+  for (int i = 0; i < MACH_OS_MAX && o < 0 && g->os == 0; i++)
     if (M.os[i].role == OS_DEAD)
       o = i;
   if (o < 0) {
@@ -560,7 +562,7 @@ static void get_interos(int c, uint64_t id);
 static void client_request(int c, Uksim__Ctl *req) {
   switch (req->body_case) {
   case UKSIM__CTL__BODY_GET_KDATA:
-    get_kdata(c, req->id);
+    get_kdata(c, req->id, req->get_kdata);
     break;
   case UKSIM__CTL__BODY_OS:
     answer_os(c, req->id);
@@ -994,6 +996,10 @@ static int repin(const struct os_inst *os, const struct os_inst *dead,
   pin_tasks(os->kproc.pid, &set, &threads);
   const struct uk_kdata *kd =
       mmap(NULL, sizeof *kd, PROT_READ, MAP_SHARED, os->kd_fd, 0);
+  if (kd != MAP_FAILED && kd->hdr.layout != UK_KDATA_LAYOUT) {
+    munmap((void *)kd, sizeof *kd); /* another kernel version's tables */
+    kd = MAP_FAILED;
+  }
   for (uint32_t p = 0; kd != MAP_FAILED && p < UK_PROC_MAX; p++) {
     uint8_t st = kd->proc[p].state;
     if ((st == UK_PROC_RUNNING || st == UK_PROC_WAITING) &&
@@ -1412,14 +1418,27 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
   memcpy(a->argv, v, sizeof v);
 }
 
+/* The kernel binary OS os boots: a backup's may be another kernel version
+ * (--backup-kernel, a kernel update); else this program's own. */
+static int kernel_exe(const struct os_inst *os, char *exe, size_t len) {
+  if (os->role == OS_BACKUP && M.o.backup_kernel[0] != '\0') {
+    snprintf(exe, len, "%s", M.o.backup_kernel);
+    return 0;
+  }
+  ssize_t n = readlink("/proc/self/exe", exe, len - 1);
+  if (n < 0)
+    return -errno;
+  exe[n] = '\0';
+  return 0;
+}
+
 static int spawn_kernel(int o, int ksock) {
   struct os_inst *os = &M.os[o];
   struct kargs a;
   char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n < 0)
-    return -errno;
-  exe[n] = '\0';
+  int r = kernel_exe(os, exe, sizeof exe);
+  if (r < 0)
+    return r;
   kernel_args(&a, exe, os);
   uv_stdio_container_t stdio[6];
   int fds[6] = {0, 1, 2, ksock, os->kd_fd, M.interos_fd};
@@ -1656,6 +1675,7 @@ static int parse(int argc, char **argv) {
       {"backup", no_argument, NULL, 'B'},
       {"heartbeat-ms", required_argument, NULL, 'E'},
       {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
+      {"backup-kernel", required_argument, NULL, 'K'},
       {NULL, 0, NULL, 0}};
   int c, r = 0;
   uint64_t v;
@@ -1697,6 +1717,8 @@ static int parse(int argc, char **argv) {
       disk_opt(c, optarg); /* the kernel checks them */
     else if (c == 'B')
       M.o.backup = true;
+    else if (c == 'K')
+      snprintf(M.o.backup_kernel, sizeof M.o.backup_kernel, "%s", optarg);
     else if (c == 'E' && (r = num_opt_u64(ME, "--heartbeat-ms", optarg, 1,
                                           MACH_HEARTBEAT_MS_MAX, 0, &v)) == 0)
       M.o.heartbeat_ms = (uint32_t)v;

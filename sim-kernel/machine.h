@@ -43,6 +43,9 @@ struct mach_opts {
   bool backup;           /* boot a BackupOS beside the ActiveOS (Orthros) */
   uint32_t heartbeat_ms; /* with backup: the active's heartbeat period */
   uint32_t heartbeat_timeout_ms; /* ... and the backup's patience */
+  /* The kernel binary the backup OSes boot (a kernel update's new
+   * version, e.g. uksim-kernel2, issue 15); "" this uksim's own. */
+  char backup_kernel[256];
 };
 
 /* Orthros (issue 14).  OS instances the machine keeps at once: the active,
@@ -75,11 +78,13 @@ struct mach_opts {
 #define MACH_OPT_HB_TIMEOUT 0x4f03
 #define MACH_OPT_CACHE_MIGRATE 0x4f04
 #define MACH_OPT_NIC_PORT 0x4f05
+#define MACH_OPT_BACKUP_KERNEL 0x4f06
 #define MACH_BACKUP_OPTS                                                       \
   {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
       {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB},                  \
       {"heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT},  \
-      {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE}, {    \
+      {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE},      \
+      {"backup-kernel", required_argument, NULL, MACH_OPT_BACKUP_KERNEL}, {    \
     "nic-port", required_argument, NULL, MACH_OPT_NIC_PORT                     \
   }
 struct mach_opts;
@@ -96,6 +101,10 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "                    at a failover the dead OS's dirty file cache is\n"      \
   "                    adopted by the new OS's cache, written back later\n"    \
   "                    (default), or written back before processes run\n"      \
+  "  --backup-kernel PATH\n"                                                   \
+  "                    the kernel binary backups boot (a new kernel "          \
+  "version,\n"                                                                 \
+  "                    e.g. uksim-kernel2); default: this uksim's own\n"       \
   "  --nic-port N      the first port of nic0's loopback range (16 ports;\n"   \
   "                    nic1's follow); default: one from the pid\n"
 
@@ -248,6 +257,9 @@ int mach_attach(mach_client *m, const char *name, int ns_proc, uint32_t rfflags,
 /* Maps the kernel-data region read-only.  *kd must be unmapped with
  * mach_kdata_unmap(). */
 int mach_kdata(mach_client *m, const struct uk_kdata **kd, Uksim__Reply **info);
+/* A read-only descriptor of OS os's kernel-data region, whatever its
+ * layout (0: the active's); the caller closes it.  0 or a negative errno. */
+int mach_kdata_fd(mach_client *m, uint32_t os, int *fd);
 void mach_kdata_unmap(const struct uk_kdata *kd);
 
 /* Halts the machine; *icas_live gets the ICAs left after every process

@@ -1,0 +1,160 @@
+/* Kernel update by process migration (issue 15), end to end on a real
+ * machine: a kernel of the second version (uksim-kernel2, kernel-data
+ * layout v2) boots beside a running layout-1 kernel as its backup; and
+ * the layout-1 extractor reads a hung kernel's tables from outside (the
+ * kernel does nothing for it), writes every process's image, and a
+ * layout-v2 table set is built from them: the processes the image carries
+ * are there, the one it cannot carry (a server) is refused by name. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "kimage.h"
+#include "kimage.pb-c.h"
+#include "uksim_paths.h"
+
+/* A real-time heartbeat between the two kernels: not under valgrind
+ * (tests/ci-skips.txt). */
+static void skip_under_valgrind(void) {
+  if (getenv("UKSIM_UNDER_VALGRIND"))
+    cr_skip_test("real-time heartbeats cannot run under valgrind");
+}
+
+TestSuite(kupdate, .init = skip_under_valgrind);
+
+static Uksim__Reply *status(mach_client *m) {
+  Uksim__Reply *st;
+  cr_assert_eq(mach_status(m, &st), 0, "status: %s", m->error);
+  return st;
+}
+
+/* The header of OS os's kernel data (any layout: the header is shared). */
+static struct uk_kdata_hdr region_hdr(mach_client *m, uint32_t os) {
+  struct uk_kdata_hdr h;
+  int fd;
+  cr_assert_eq(mach_kdata_fd(m, os, &fd), 0, "kdata of os %u: %s", os,
+               m->error);
+  cr_assert_eq(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+  close(fd);
+  return h;
+}
+
+static uint32_t await_backup(mach_client *m) {
+  for (int i = 0; i < 500; i++) {
+    Uksim__Reply *st = status(m);
+    uint32_t b = st->backup_os;
+    uksim__reply__free_unpacked(st, NULL);
+    if (b && region_hdr(m, b).magic == UK_KDATA_MAGIC)
+      return b;
+    usleep(10 * 1000);
+  }
+  cr_assert_fail("no backup OS booted in 5 s");
+  return 0;
+}
+
+Test(kupdate, a_v2_kernel_boots_beside_the_running_one, .timeout = 60) {
+  mach_client m;
+  struct mach_opts o;
+  mach_opts_default(&o);
+  snprintf(o.name, sizeof o.name, "kupdate-%d", (int)getpid());
+  char exe[sizeof o.backup_kernel] = UKSIM_EXE_DEFAULT;
+  snprintf(o.backup_kernel, sizeof o.backup_kernel, "%s/uksim-kernel2",
+           dirname(exe));
+  o.backup = true;
+  o.heartbeat_timeout_ms = 1000; /* a loaded host must not fail over */
+  cr_assert_eq(mach_boot(&m, &o), 0, "boot: %s", m.error);
+  uint32_t b = await_backup(&m);
+  struct uk_kdata_hdr old = region_hdr(&m, 0), new = region_hdr(&m, b);
+  cr_expect_eq(old.layout, UK_KDATA_LAYOUT);
+  cr_expect_eq(new.layout, 1001, "the backup's layout is %u", new.layout);
+  cr_expect_neq(new.size, old.size);
+  cr_expect_eq(new.os_id, b);
+  usleep(300 * 1000); /* it watches heartbeats and stays the backup */
+  Uksim__Reply *st = status(&m);
+  cr_expect_eq(st->backup_os, b);
+  cr_expect_eq(st->failovers, 0);
+  uksim__reply__free_unpacked(st, NULL);
+  uint32_t live = 99;
+  cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
+  mach_close(&m);
+}
+
+/* Images of every live process of the hung kernel's region, built into a
+ * fresh layout-v2 region; counts those built and those refused. */
+static void migrate_all(const struct uk_kdata *kd, void *v2, int *built,
+                        int *refused, bool *server_named) {
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
+    uint8_t *b;
+    size_t n;
+    if (kimg_v1_extract(kd, sizeof *kd, p, &b, &n) != 0)
+      continue;
+    Uksim__Kimage__Image *img = uksim__kimage__image__unpack(NULL, n, b);
+    cr_assert_not_null(img);
+    for (size_t k = 0; k < img->n_cannot_carry; k++)
+      *server_named |= strncmp(img->cannot_carry[k], "server", 6) == 0;
+    int r = kimg_v2_build(v2, kimg_v2_region_size(), b, n);
+    if (r >= 0) {
+      (*built)++;
+      cr_expect_eq(r, (int)p);
+    } else {
+      (*refused)++;
+      cr_expect_eq(r, -EXDEV, "slot %u: %d", p, r);
+      cr_expect_gt(img->n_cannot_carry, 0);
+    }
+    uksim__kimage__image__free_unpacked(img, NULL);
+    free(b);
+  }
+}
+
+Test(kupdate, images_come_from_a_hung_kernel, .timeout = 60) {
+  mach_client m;
+  h_boot(&m, "kvs");
+  char *hog[] = {"icas", "5", "10000"};
+  h_spawn(&m, "ap_hog", hog, 3, "hog1", NULL);
+  h_spawn(&m, "ap_hog", hog, 3, "hog2", NULL);
+  usleep(300 * 1000); /* they hold their ICAs */
+  Uksim__Reply *st = status(&m);
+  pid_t kernel = st->active_pid;
+  uksim__reply__free_unpacked(st, NULL);
+  cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__HANG, 0), 0, "%s", m.error);
+  usleep(100 * 1000);
+  int fd;
+  cr_assert_eq(mach_kdata_fd(&m, 0, &fd), 0, "%s", m.error);
+  const struct uk_kdata *kd =
+      mmap(NULL, sizeof *kd, PROT_READ, MAP_SHARED, fd, 0);
+  cr_assert_neq((void *)kd, MAP_FAILED);
+  close(fd);
+  uint64_t step = kd->hdr.step;
+  void *v2 = malloc(kimg_v2_region_size());
+  kimg_v2_region_init(v2, 2);
+  int built = 0, refused = 0;
+  bool server_named = false;
+  migrate_all(kd, v2, &built, &refused, &server_named);
+  cr_expect_eq(kd->hdr.step, step, "the hung kernel made progress");
+  cr_expect_eq(built, 2, "the two ap_hog processes: %d built", built);
+  cr_expect_eq(refused, 1, "the kvs server: %d refused", refused);
+  cr_expect(server_named);
+  /* What was built carries their ICAs (5 each). */
+  for (uint32_t p = 0, seen = 0; p < UK_PROC_MAX && seen < 2; p++) {
+    uint8_t *b;
+    size_t n;
+    if (kimg_v2_extract(v2, kimg_v2_region_size(), p, &b, &n) != 0)
+      continue;
+    Uksim__Kimage__Image *img = uksim__kimage__image__unpack(NULL, n, b);
+    cr_expect_eq(img->n_icas, 5, "%s holds %zu ICAs", img->proc->name,
+                 img->n_icas);
+    uksim__kimage__image__free_unpacked(img, NULL);
+    free(b);
+    seen++;
+  }
+  munmap((void *)kd, sizeof *kd);
+  free(v2);
+  kill(kernel, SIGKILL); /* no backup: the machine ends with it */
+  mach_close(&m);
+}
