@@ -387,6 +387,13 @@ void kern__prog_free(struct kern_prog *p);
 struct adopt_plan;
 int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
                 int *ica_fd, struct adopt_plan *plan);
+/* kconvert.c: a region of this kernel's layout built from the images of
+ * the processes of dead, a region of the other kernel-data layout (len
+ * bytes), or NULL when dead is of no layout this kernel knows.  Processes
+ * whose image cannot be built end, named in the trace.  Freed by the
+ * caller. */
+struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
+                                      size_t len);
 /* kern.c: serves process p, taken over, on connection sock (the machine's
  * duplicate of the dead kernel's end); pid is its Linux process. */
 int kern__watch_adopted(struct kern *k, uint32_t p, int sock, int32_t pid);

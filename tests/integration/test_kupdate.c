@@ -158,3 +158,125 @@ Test(kupdate, images_come_from_a_hung_kernel, .timeout = 60) {
   kill(kernel, SIGKILL); /* no backup: the machine ends with it */
   mach_close(&m);
 }
+
+static void boot_v2_backup(mach_client *m, const char *trace) {
+  struct mach_opts o;
+  mach_opts_default(&o);
+  snprintf(o.name, sizeof o.name, "kupdate-%d-h", (int)getpid());
+  char exe[sizeof o.backup_kernel] = UKSIM_EXE_DEFAULT;
+  snprintf(o.backup_kernel, sizeof o.backup_kernel, "%s/uksim-kernel2",
+           dirname(exe));
+  snprintf(o.trace_file, sizeof o.trace_file, "%s", trace);
+  o.backup = true;
+  o.heartbeat_timeout_ms = 1000;
+  cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
+}
+
+static int spawn_protected(mach_client *m, const char *prog, char **args,
+                           size_t n, const char *name) {
+  struct mach_prog p = {
+      .program = prog, .args = args, .nargs = n, .name = name, .protect = true};
+  int slot;
+  cr_assert_eq(mach_spawn_prog(m, &p, &slot), 0, "%s: %s", prog, m->error);
+  return slot;
+}
+
+static uint32_t await_failover(mach_client *m) {
+  for (int i = 0; i < 1000; i++) {
+    Uksim__Reply *st = status(m);
+    uint32_t a = st->failovers == 1 ? st->active_os : 0;
+    uksim__reply__free_unpacked(st, NULL);
+    if (a && region_hdr(m, a).layout == 1001)
+      return a;
+    usleep(10 * 1000);
+  }
+  cr_assert_fail("no failover to the layout-v2 kernel in 10 s");
+  return 0;
+}
+
+static bool file_has(const char *path, const char *a, const char *b) {
+  char line[1024];
+  bool found = false;
+  FILE *f = fopen(path, "r");
+  while (f && !found && fgets(line, sizeof line, f))
+    found = strstr(line, a) && strstr(line, b);
+  if (f)
+    fclose(f);
+  return found;
+}
+
+/* Process slot's image in the layout-v2 kernel's region, or NULL. */
+static Uksim__Kimage__Image *v2_image(mach_client *m, uint32_t os,
+                                      uint32_t slot) {
+  int fd;
+  cr_assert_eq(mach_kdata_fd(m, os, &fd), 0, "%s", m->error);
+  size_t len = kimg_v2_region_size();
+  void *kd = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  cr_assert_neq(kd, MAP_FAILED);
+  uint8_t *b;
+  size_t n;
+  Uksim__Kimage__Image *img = NULL;
+  if (kimg_v2_extract(kd, len, slot, &b, &n) == 0) {
+    img = uksim__kimage__image__unpack(NULL, n, b);
+    free(b);
+  }
+  munmap(kd, len);
+  return img;
+}
+
+Test(kupdate, a_hung_kernel_is_updated_through_images, .timeout = 90) {
+  mach_client m;
+  char trace[256];
+  snprintf(trace, sizeof trace, "%s/kupdate-%d.jsonl",
+           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
+           (int)getpid());
+  boot_v2_backup(&m, trace);
+  uint32_t b = await_backup(&m);
+  cr_assert_eq(
+      mach_spawn(&m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL), 0,
+      "%s", m.error);
+  char *hog[] = {"icas", "5", "3000"};
+  int slot[2] = {spawn_protected(&m, "ap_hog", hog, 3, "hog1"),
+                 spawn_protected(&m, "ap_hog", hog, 3, "hog2")};
+  usleep(300 * 1000);
+  const struct uk_kdata *old;
+  cr_assert_eq(mach_kdata(&m, &old, NULL), 0, "%s", m.error);
+  pid_t pid[2] = {old->proc[slot[0]].pid, old->proc[slot[1]].pid};
+  mach_kdata_unmap(old);
+  cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__HANG, 0), 0, "%s", m.error);
+  cr_assert_eq(await_failover(&m), b);
+  for (int i = 0; i < 2; i++) {
+    Uksim__Kimage__Image *img = NULL;
+    for (int t = 0; t < 500 && img == NULL; t++) { /* its failover step */
+      img = v2_image(&m, b, (uint32_t)slot[i]);
+      if (img == NULL)
+        usleep(10 * 1000);
+    }
+    cr_assert_not_null(img, "hog%d did not move", i + 1);
+    cr_expect_eq(img->proc->pid, pid[i], "hog%d was restarted", i + 1);
+    cr_expect_eq(img->n_icas, 5);
+    uksim__kimage__image__free_unpacked(img, NULL);
+    cr_expect_eq(kill(pid[i], 0), 0);
+  }
+  /* They end by themselves through the new kernel: release, exit. */
+  for (int i = 0; i < 2; i++) {
+    Uksim__Kimage__Image *img = NULL;
+    for (int t = 0; t < 1000; t++) {
+      img = v2_image(&m, b, (uint32_t)slot[i]);
+      if (img == NULL || img->proc->pid != pid[i])
+        break;
+      uksim__kimage__image__free_unpacked(img, NULL);
+      img = NULL;
+      usleep(10 * 1000);
+    }
+    cr_expect_null(img, "hog%d still lives on the new kernel", i + 1);
+  }
+  char t2[300];
+  snprintf(t2, sizeof t2, "%s.os%u", trace, b);
+  cr_expect(file_has(t2, "images of 2 processes", "layout 1001"));
+  cr_expect(file_has(t2, "kvs (pid", "cannot move: server"));
+  uint32_t live = 99;
+  cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
+  mach_close(&m);
+}
