@@ -21,6 +21,8 @@ static const struct cli_cmd cmds[] = {
     {"sh", cmd_sh, "a shell in a process of a running machine"},
     {"mount", cmd_mount, "a process's namespace at a host directory (FUSE)"},
     {"fault", cmd_fault, "inject a kernel fault: panic, hang, crash (Orthros)"},
+    {"kupdate", cmd_kupdate,
+     "update the kernel: processes move to a backup of another version"},
     {"machine", mach_main, NULL}, /* started by uksim itself */
     {"kernel", cmd_kernel, NULL},
 };

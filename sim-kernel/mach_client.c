@@ -705,6 +705,24 @@ int mach_fault(mach_client *m, int kind, uint32_t os) {
   return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
 }
 
+int mach_kupdate(mach_client *m, int method, uint32_t *old_os,
+                 uint32_t *new_os) {
+  Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
+  Uksim__KUpdate u = UKSIM__KUPDATE__INIT;
+  u.method = (Uksim__KUpdate__Method)method;
+  c.body_case = UKSIM__CTL__BODY_KUPDATE;
+  c.kupdate = &u;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, &rep, NULL);
+  if (r == 0 && rep->body_case == UKSIM__CTL__BODY_REPLY) {
+    *old_os = rep->reply->active_os;
+    *new_os = rep->reply->backup_os;
+  }
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
 int mach_status(mach_client *m, Uksim__Reply **st) {
   Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
   Uksim__MachStatus s = UKSIM__MACH_STATUS__INIT;

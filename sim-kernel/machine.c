@@ -556,6 +556,7 @@ static void answer_os(int c, uint64_t id) {
 }
 
 static void inject_fault(int c, Uksim__Ctl *req);
+static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u);
 static void mach_status_reply(int c, uint64_t id);
 static void get_interos(int c, uint64_t id);
 
@@ -579,6 +580,9 @@ static void client_request(int c, Uksim__Ctl *req) {
     break;
   case UKSIM__CTL__BODY_FAULT:
     inject_fault(c, req);
+    break;
+  case UKSIM__CTL__BODY_KUPDATE:
+    kupdate(c, req->id, req->kupdate);
     break;
   case UKSIM__CTL__BODY_MACH_STATUS:
     mach_status_reply(c, req->id);
@@ -1558,6 +1562,37 @@ static int make_interos(void) {
 /* The machine's own part of a fault: the stamp the backup measures its
  * detection from, then the fault itself (crash) or its request to the
  * kernel (panic, hang).  The machine tells no other kernel. */
+/* A kernel update (issue 15): the active kernel stops (SIGSTOP: no
+ * further step, its tables as they are) and the backup, of another kernel
+ * version, is told to take over (Ipi KUPDATE); it fences the stopped
+ * kernel and converts its tables through images (kconvert.c). */
+static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u) {
+  int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
+  if (u->method != UKSIM__KUPDATE__METHOD__IMAGE) {
+    client_reply(c, id, -ENOTSUP, "method replay is not built", NULL, -1);
+    return;
+  }
+  if (a < 0 || b < 0 || M.o.backup_kernel[0] == '\0') {
+    client_reply(c, id, -ESRCH,
+                 "no backup OS of another kernel version (--backup-kernel)",
+                 NULL, -1);
+    return;
+  }
+  uv_kill_child(&M.os[a].kproc, SIGSTOP);
+  Uksim__Ipi ipi = UKSIM__IPI__INIT;
+  Uksim__Ctl n = UKSIM__CTL__INIT;
+  ipi.kind = UKSIM__IPI__KIND__KUPDATE;
+  ipi.from_os = M.os[a].id;
+  ipi.to_os = M.os[b].id;
+  n.body_case = UKSIM__CTL__BODY_IPI;
+  n.ipi = &ipi;
+  post_to_os(&M.os[b], &n, -1);
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  r.active_os = M.os[a].id;
+  r.backup_os = M.os[b].id;
+  client_reply(c, id, 0, NULL, &r, -1);
+}
+
 static void inject_fault(int c, Uksim__Ctl *req) {
   Uksim__Fault *f = req->fault;
   int o = f->os ? os_slot_of_id(f->os) : os_up(OS_ACTIVE);

@@ -272,6 +272,12 @@ int mach_fault(mach_client *m, int kind, uint32_t os);
 /* The OS instances: *st gets active_os, backup_os, failovers, active_pid,
  * backup_pid, dead_os (free it with uksim__reply__free_unpacked). */
 int mach_status(mach_client *m, Uksim__Reply **st);
+/* Kernel update (issue 15): asks the backup OS (another kernel version)
+ * to take the active's processes over by method (Uksim__KUpdate__Method);
+ * *old_os and *new_os get the two OS numbers.  It returns once asked: the
+ * takeover follows (mach_status: failovers, active_os). */
+int mach_kupdate(mach_client *m, int method, uint32_t *old_os,
+                 uint32_t *new_os);
 /* Maps the inter-OS region read-only (unmap with mach_interos_unmap). */
 struct uk_interos;
 int mach_interos(mach_client *m, const struct uk_interos **io);

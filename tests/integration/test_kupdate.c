@@ -17,6 +17,7 @@
 #include "harness.h"
 #include "kimage.h"
 #include "kimage.pb-c.h"
+#include "uksim/interos.h"
 #include "uksim_paths.h"
 
 /* A real-time heartbeat between the two kernels: not under valgrind
@@ -225,6 +226,39 @@ static Uksim__Kimage__Image *v2_image(mach_client *m, uint32_t os,
   return img;
 }
 
+/* The two ap_hog processes in slot[] (Linux pids pid[]) are in the
+ * layout-v2 kernel of OS b with their 5 ICAs each, the same processes, and
+ * end by themselves through it. */
+static void hogs_moved(mach_client *m, uint32_t b, const int *slot,
+                       const pid_t *pid) {
+  for (int i = 0; i < 2; i++) {
+    Uksim__Kimage__Image *img = NULL;
+    for (int t = 0; t < 500 && img == NULL; t++) { /* its failover step */
+      img = v2_image(m, b, (uint32_t)slot[i]);
+      if (img == NULL)
+        usleep(10 * 1000);
+    }
+    cr_assert_not_null(img, "hog%d did not move", i + 1);
+    cr_expect_eq(img->proc->pid, pid[i], "hog%d was restarted", i + 1);
+    cr_expect_eq(img->n_icas, 5);
+    uksim__kimage__image__free_unpacked(img, NULL);
+    cr_expect_eq(kill(pid[i], 0), 0);
+  }
+  /* They end by themselves through the new kernel: release, exit. */
+  for (int i = 0; i < 2; i++) {
+    Uksim__Kimage__Image *img = NULL;
+    for (int t = 0; t < 1000; t++) {
+      img = v2_image(m, b, (uint32_t)slot[i]);
+      if (img == NULL || img->proc->pid != pid[i])
+        break;
+      uksim__kimage__image__free_unpacked(img, NULL);
+      img = NULL;
+      usleep(10 * 1000);
+    }
+    cr_expect_null(img, "hog%d still lives on the new kernel", i + 1);
+  }
+}
+
 Test(kupdate, a_hung_kernel_is_updated_through_images, .timeout = 90) {
   mach_client m;
   char trace[256];
@@ -246,36 +280,46 @@ Test(kupdate, a_hung_kernel_is_updated_through_images, .timeout = 90) {
   mach_kdata_unmap(old);
   cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__HANG, 0), 0, "%s", m.error);
   cr_assert_eq(await_failover(&m), b);
-  for (int i = 0; i < 2; i++) {
-    Uksim__Kimage__Image *img = NULL;
-    for (int t = 0; t < 500 && img == NULL; t++) { /* its failover step */
-      img = v2_image(&m, b, (uint32_t)slot[i]);
-      if (img == NULL)
-        usleep(10 * 1000);
-    }
-    cr_assert_not_null(img, "hog%d did not move", i + 1);
-    cr_expect_eq(img->proc->pid, pid[i], "hog%d was restarted", i + 1);
-    cr_expect_eq(img->n_icas, 5);
-    uksim__kimage__image__free_unpacked(img, NULL);
-    cr_expect_eq(kill(pid[i], 0), 0);
-  }
-  /* They end by themselves through the new kernel: release, exit. */
-  for (int i = 0; i < 2; i++) {
-    Uksim__Kimage__Image *img = NULL;
-    for (int t = 0; t < 1000; t++) {
-      img = v2_image(&m, b, (uint32_t)slot[i]);
-      if (img == NULL || img->proc->pid != pid[i])
-        break;
-      uksim__kimage__image__free_unpacked(img, NULL);
-      img = NULL;
-      usleep(10 * 1000);
-    }
-    cr_expect_null(img, "hog%d still lives on the new kernel", i + 1);
-  }
+  hogs_moved(&m, b, slot, pid);
   char t2[300];
   snprintf(t2, sizeof t2, "%s.os%u", trace, b);
   cr_expect(file_has(t2, "images of 2 processes", "layout 1001"));
   cr_expect(file_has(t2, "kvs (pid", "cannot move: server"));
+  uint32_t live = 99;
+  cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
+  mach_close(&m);
+}
+
+Test(kupdate, uksim_kupdate_moves_running_processes, .timeout = 90) {
+  mach_client m;
+  char trace[256];
+  snprintf(trace, sizeof trace, "%s/kupdate-%d-k.jsonl",
+           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
+           (int)getpid());
+  boot_v2_backup(&m, trace);
+  uint32_t b = await_backup(&m), old_os = 0, new_os = 0;
+  char *hog[] = {"icas", "5", "3000"};
+  int slot[2] = {spawn_protected(&m, "ap_hog", hog, 3, "hog1"),
+                 spawn_protected(&m, "ap_hog", hog, 3, "hog2")};
+  usleep(300 * 1000);
+  const struct uk_kdata *old;
+  cr_assert_eq(mach_kdata(&m, &old, NULL), 0, "%s", m.error);
+  pid_t pid[2] = {old->proc[slot[0]].pid, old->proc[slot[1]].pid};
+  mach_kdata_unmap(old);
+  cr_expect_eq(
+      mach_kupdate(&m, UKSIM__KUPDATE__METHOD__REPLAY, &old_os, &new_os),
+      -ENOTSUP);
+  cr_assert_eq(
+      mach_kupdate(&m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os), 0,
+      "%s", m.error);
+  cr_expect_eq(new_os, b);
+  cr_assert_eq(await_failover(&m), b);
+  const struct uk_interos *io;
+  cr_assert_eq(mach_interos(&m, &io), 0, "%s", m.error);
+  cr_expect_eq(io->det_cause, UK_DETECT_KUPDATE);
+  cr_expect_eq(io->det_dead_os, old_os);
+  mach_interos_unmap(io);
+  hogs_moved(&m, b, slot, pid);
   uint32_t live = 99;
   cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
   mach_close(&m);
