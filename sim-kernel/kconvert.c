@@ -27,12 +27,16 @@
 /* This build's builder and the other layout's extractor. */
 #ifdef UK_KDATA_V2
 #define OWN_BUILD kimg_v2_build
+#define OWN_BUILD_KERNEL kimg_v2_build_kernel
 #define OWN_INIT kimg_v2_region_init
 #define OTHER_EXTRACT kimg_v1_extract
+#define OTHER_EXTRACT_KERNEL kimg_v1_extract_kernel
 #else
 #define OWN_BUILD kimg_v1_build
+#define OWN_BUILD_KERNEL kimg_v1_build_kernel
 #define OWN_INIT kimg_v1_region_init
 #define OTHER_EXTRACT kimg_v2_extract
+#define OTHER_EXTRACT_KERNEL kimg_v2_extract_kernel
 #endif
 
 /* A "kupdate" event in the trace (and the debug trace). */
@@ -61,12 +65,33 @@ static void stays(struct kern *k, const uint8_t *b, size_t n, int r) {
   uksim__kimage__image__free_unpacked(img, NULL);
 }
 
+/* The services and their queued or in-service requests, first. */
+static int convert_kernel(struct kern *k, const void *dead, size_t len,
+                          struct uk_kdata *kd) {
+  uint8_t *b;
+  size_t n;
+  int r = OTHER_EXTRACT_KERNEL(dead, len, &b, &n);
+  if (r < 0)
+    return r;
+  r = OWN_BUILD_KERNEL(kd, sizeof *kd, b, n);
+  free(b);
+  if (r < 0)
+    note(k, "convert", r, "the services and their queues could not be built");
+  return r;
+}
+
 struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
                                       size_t len) {
   struct uk_kdata *kd = xcalloc(1, sizeof *kd);
   OWN_INIT(kd, k->os.id);
   uint32_t moved = 0, refused = 0;
   uint64_t t0 = uv_hrtime();
+  if (convert_kernel(k, dead, len, kd) == -EPROTO) {
+    note(k, "convert", -EPROTO,
+         "the dead kernel's region is of no layout this kernel knows");
+    free(kd);
+    return NULL;
+  }
   for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
     uint8_t *b;
     size_t n;

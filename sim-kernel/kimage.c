@@ -92,16 +92,12 @@ static void take_proc(struct arena *a, Image *img, const struct uk_kdata *kd,
   img->call = c;
   if (u->kind == UK_PROC_SERVER)
     cannot(a, img,
-           "server: its service entry and request queue are the "
-           "kernel's, not the process's");
+           "server: a server process does not move (its service, in "
+           "the kernel part, restarts on the new kernel)");
   if (c->waiting && c->wait_op == KABI_NS)
     cannot(a, img,
            "call: a namespace call in flight (a 9P exchange with a "
            "server of the old kernel)");
-  if (s->outstanding > s->res_len)
-    cannot(a, img,
-           "requests: sent and not yet answered, queued at a "
-           "service of the old kernel");
 }
 
 static void add_ica(struct arena *a, Image *img, const struct uk_kdata *kd,
@@ -660,4 +656,254 @@ void KIMG_FN(region_init)(void *region, uint32_t os_id) {
     kd->proc[i].svc = UK_NIL;
   for (int i = 0; i < UK_SVC_MAX; i++)
     kd->svc[i].proc = kd->svc[i].successor = UK_NIL;
+}
+
+/* The kernel-wide part -------------------------------------------------------
+ * Services and the requests queued at them or in service (kimage.proto
+ * Kernel).  A request of the kernel's own (UK_KCLIENT, the mount driver)
+ * has no process to answer and is not carried. */
+
+typedef Uksim__Kimage__Kernel Kernel;
+
+static bool carried_req(const struct uk_req *r) {
+  return (r->state == UK_REQ_QUEUED || r->state == UK_REQ_IN_SERVICE) &&
+         r->client < UK_PROC_MAX && r->svc < UK_SVC_MAX;
+}
+
+static void take_queue(struct arena *a, Uksim__Kimage__Service *o,
+                       const struct uk_kdata *kd, uint32_t s) {
+  const struct uk_svc *sv = &kd->svc[s];
+  o->queue = alloc(a, UK_QUEUE_MAX * sizeof *o->queue);
+  uint32_t i = sv->q_head;
+  while (o->n_queue < sv->q_len && o->n_queue < UK_QUEUE_MAX &&
+         i < UK_REQ_MAX && kd->req[i].state == UK_REQ_QUEUED &&
+         kd->req[i].svc == s) {
+    o->queue[o->n_queue++] = (kd->req[i].gen << 16) | (i + 1);
+    i = kd->req[i].next;
+  }
+}
+
+static void take_service(struct arena *a, Kernel *kn, const struct uk_kdata *kd,
+                         uint32_t s) {
+  const struct uk_svc *sv = &kd->svc[s];
+  Uksim__Kimage__Service *o = alloc(a, sizeof *o);
+  uksim__kimage__service__init(o);
+  o->index = s;
+  o->gen = sv->gen;
+  o->up = sv->state == UK_SVC_UP;
+  char *name = alloc(a, KABI_NAME_MAX + 1);
+  char *ops = alloc(a, KABI_OPNAMES_MAX + 1);
+  memcpy(name, sv->name, KABI_NAME_MAX);
+  memcpy(ops, sv->opnames, KABI_OPNAMES_MAX);
+  o->name = name;
+  o->opnames = ops;
+  o->state_ica = sv->state_ica;
+  o->version = sv->version;
+  uint8_t *prog = alloc(a, UK_SVC_PROG_MAX);
+  memcpy(prog, sv->prog, UK_SVC_PROG_MAX);
+  o->prog.data = prog;
+  o->prog.len = UK_SVC_PROG_MAX;
+  o->restart = sv->restart != 0;
+  o->restart_max = sv->restart_max;
+  o->deadline_ms = sv->deadline_ms;
+  o->heartbeat_ms = sv->heartbeat_ms;
+  o->requests = sv->requests;
+  o->replies = sv->replies;
+  o->errors = sv->errors;
+  take_queue(a, o, kd, s);
+  kn->services[kn->n_services++] = o;
+}
+
+static void take_request(struct arena *a, Kernel *kn, const struct uk_kdata *kd,
+                         uint32_t i) {
+  const struct uk_req *r = &kd->req[i];
+  Uksim__Kimage__Request *o = alloc(a, sizeof *o);
+  uksim__kimage__request__init(o);
+  o->id = (r->gen << 16) | (i + 1);
+  o->state = r->state == UK_REQ_QUEUED ? UKSIM__KIMAGE__REQ_STATE__QUEUED
+                                       : UKSIM__KIMAGE__REQ_STATE__IN_SERVICE;
+  o->client = r->client;
+  o->svc = r->svc;
+  o->op = r->op;
+  o->ctl = r->ctl;
+  o->data = r->data;
+  o->kept = r->kept;
+  o->client_seq = r->client_seq;
+  o->tag = r->tag;
+  o->seqno = r->seqno;
+  kn->requests[kn->n_requests++] = o;
+}
+
+/* The ICAs of the services (state) and of the carried requests. */
+static void take_kernel_icas(struct arena *a, Kernel *kn,
+                             const struct uk_kdata *kd) {
+  Image tmp = UKSIM__KIMAGE__IMAGE__INIT;
+  tmp.icas = alloc(a, UK_ICA_MAX * sizeof *tmp.icas);
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    const struct uk_ica_ent *e = &kd->ica[i];
+    if (e->state != UK_ICA_LIVE)
+      continue;
+    bool svc = e->holder_kind == UK_HOLD_SVC && e->holder < UK_SVC_MAX &&
+               kd->svc[e->holder].state != UK_SVC_FREE;
+    bool req = e->holder_kind == UK_HOLD_REQUEST && e->holder < UK_REQ_MAX &&
+               carried_req(&kd->req[e->holder]);
+    if (svc || req)
+      add_ica(a, &tmp, kd, i);
+  }
+  kn->icas = tmp.icas;
+  kn->n_icas = tmp.n_icas;
+}
+
+int KIMG_FN(extract_kernel)(const void *region, size_t len, uint8_t **buf,
+                            size_t *n) {
+  const struct uk_kdata *kd = region;
+  if (!region_ok(kd, len))
+    return -EPROTO;
+  struct arena *a = xcalloc(1, sizeof *a);
+  Kernel kn = UKSIM__KIMAGE__KERNEL__INIT;
+  kn.version = KIMG_VERSION;
+  kn.from_layout = UK_KDATA_LAYOUT;
+  kn.from_os = kd->hdr.os_id;
+  kn.services = alloc(a, UK_SVC_MAX * sizeof *kn.services);
+  kn.requests = alloc(a, UK_REQ_MAX * sizeof *kn.requests);
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+    if (kd->svc[s].state != UK_SVC_FREE)
+      take_service(a, &kn, kd, s);
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++)
+    if (carried_req(&kd->req[i]))
+      take_request(a, &kn, kd, i);
+  take_kernel_icas(a, &kn, kd);
+  *n = uksim__kimage__kernel__get_packed_size(&kn);
+  *buf = xmalloc(*n ? *n : 1);
+  uksim__kimage__kernel__pack(&kn, *buf);
+  arena_free(a);
+  free(a);
+  return 0;
+}
+
+static int check_kernel(const struct uk_kdata *kd, const Kernel *kn) {
+  for (size_t k = 0; k < kn->n_services; k++) {
+    const Uksim__Kimage__Service *o = kn->services[k];
+    if (o->index >= UK_SVC_MAX || o->n_queue > UK_QUEUE_MAX ||
+        o->prog.len > UK_SVC_PROG_MAX)
+      return -EINVAL;
+    if (kd->svc[o->index].state != UK_SVC_FREE)
+      return -EEXIST;
+  }
+  for (size_t k = 0; k < kn->n_requests; k++) {
+    const Uksim__Kimage__Request *o = kn->requests[k];
+    if (o->client >= UK_PROC_MAX || o->svc >= UK_SVC_MAX)
+      return -EINVAL;
+    if (!req_free_for(kd, o->id))
+      return -EEXIST;
+  }
+  for (size_t k = 0; k < kn->n_icas; k++)
+    if (!ica_free_for(kd, kn->icas[k]->id))
+      return -EEXIST;
+  return 0;
+}
+
+/* Service o's queue again, of the carried requests, in its old order. */
+static void put_queue(struct uk_kdata *kd, struct uk_svc *sv,
+                      const Uksim__Kimage__Service *o) {
+  sv->q_head = sv->q_tail = UK_NIL;
+  for (size_t j = 0; j < o->n_queue; j++) {
+    uint32_t i = (o->queue[j] & 0xffffu) - 1;
+    if (i >= UK_REQ_MAX || kd->req[i].state != UK_REQ_QUEUED)
+      continue; /* not among the carried requests */
+    if (sv->q_len == 0)
+      sv->q_head = i;
+    else
+      kd->req[sv->q_tail].next = i;
+    sv->q_tail = i;
+    sv->q_len++;
+  }
+}
+
+static void put_service(struct uk_kdata *kd, const Uksim__Kimage__Service *o) {
+  struct uk_svc *sv = &kd->svc[o->index];
+  memset(sv, 0, sizeof *sv);
+  sv->gen = o->gen;
+  sv->state = o->up ? UK_SVC_UP : UK_SVC_DOWN;
+  strncpy(sv->name, o->name, KABI_NAME_MAX - 1);
+  strncpy(sv->opnames, o->opnames, KABI_OPNAMES_MAX - 1);
+  sv->proc = sv->successor = UK_NIL;
+  sv->state_ica = o->state_ica;
+  sv->handoff_ica = KABI_ICA_NONE;
+  sv->version = o->version;
+  sv->phase = UK_PH_SERVING;
+  memcpy(sv->prog, o->prog.data, o->prog.len);
+  sv->restart = o->restart;
+  sv->restart_max = o->restart_max;
+  sv->deadline_ms = o->deadline_ms;
+  sv->heartbeat_ms = o->heartbeat_ms;
+  sv->requests = o->requests;
+  sv->replies = o->replies;
+  sv->errors = o->errors;
+  put_queue(kd, sv, o);
+}
+
+static void put_request(struct uk_kdata *kd, const Uksim__Kimage__Request *o) {
+  uint32_t i = (o->id & 0xffffu) - 1;
+  struct uk_req *r = &kd->req[i];
+  memset(r, 0, sizeof *r);
+  r->gen = o->id >> 16;
+  r->state = o->state == UKSIM__KIMAGE__REQ_STATE__QUEUED ? UK_REQ_QUEUED
+                                                          : UK_REQ_IN_SERVICE;
+  r->next = UK_NIL;
+  r->client = o->client;
+  r->svc = o->svc;
+  r->op = o->op;
+  r->ctl = o->ctl;
+  r->data = o->data;
+  r->kept = o->kept;
+  r->client_seq = o->client_seq;
+  r->tag = o->tag;
+  r->seqno = o->seqno;
+}
+
+/* Kernel ICA c's holder: the request that carries it, else the service
+ * whose state ICA it is. */
+static void put_kernel_ica(struct uk_kdata *kd, const Kernel *kn,
+                           const Uksim__Kimage__Ica *c) {
+  struct uk_ica_ent *e = &kd->ica[KABI_ICA_INDEX(c->id)];
+  e->gen = (uint16_t)KABI_ICA_GEN(c->id);
+  e->state = UK_ICA_LIVE;
+  e->kind = (uint8_t)c->kind;
+  e->size = c->size;
+  e->made_by_seq = c->made_by_seq;
+  e->holder_kind = UK_HOLD_NONE;
+  for (size_t k = 0; k < kn->n_requests; k++)
+    if (kn->requests[k]->ctl == c->id || kn->requests[k]->data == c->id) {
+      e->holder_kind = UK_HOLD_REQUEST;
+      e->holder = (kn->requests[k]->id & 0xffffu) - 1;
+    }
+  for (size_t k = 0; k < kn->n_services; k++)
+    if (kn->services[k]->state_ica == c->id) {
+      e->holder_kind = UK_HOLD_SVC;
+      e->holder = kn->services[k]->index;
+    }
+}
+
+int KIMG_FN(build_kernel)(void *region, size_t len, const uint8_t *buf,
+                          size_t n) {
+  struct uk_kdata *kd = region;
+  if (!region_ok(kd, len))
+    return -EPROTO;
+  if (n > KIMG_KERNEL_MAX_BYTES)
+    return -EBADMSG;
+  Kernel *kn = uksim__kimage__kernel__unpack(NULL, n, buf);
+  if (kn == NULL)
+    return -EBADMSG;
+  int r = kn->version > KIMG_VERSION ? -EPROTO : check_kernel(kd, kn);
+  if (r == 0) {
+    for (size_t k = 0; k < kn->n_requests; k++)
+      put_request(kd, kn->requests[k]);
+    for (size_t k = 0; k < kn->n_services; k++)
+      put_service(kd, kn->services[k]);
+    for (size_t k = 0; k < kn->n_icas; k++)
+      put_kernel_ica(kd, kn, kn->icas[k]);
+  }
+  uksim__kimage__kernel__free_unpacked(kn, NULL);
+  return r;
 }

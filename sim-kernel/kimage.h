@@ -27,7 +27,13 @@
  * image version), -EEXIST (a conflict; nothing written), -EINVAL (an id
  * out of range).
  *
- * Limits: KIMG_MAX_BYTES per packed image.
+ * extract_kernel / build_kernel: the same for the kernel-wide part
+ * (kimage.proto Kernel: services and the requests queued or in service,
+ * with their ICAs), built before the process images.  build_kernel
+ * returns 0 or the errors above.
+ *
+ * Limits: KIMG_MAX_BYTES per packed process image, KIMG_KERNEL_MAX_BYTES
+ * per packed kernel part.
  */
 #ifndef UKSIM_KIMAGE_H
 #define UKSIM_KIMAGE_H
@@ -41,17 +47,28 @@
 /* Largest packed image a builder accepts (two full pipe rings, 64 fds,
  * 1024 ICAs and 256 results fit in far less). */
 #define KIMG_MAX_BYTES (1u << 20)
+/* Largest packed kernel part a builder accepts (UK_REQ_MAX requests and
+ * UK_SVC_MAX services with their programs fit in well under it). */
+#define KIMG_KERNEL_MAX_BYTES (8u << 20)
 
 int kimg_v1_extract(const void *region, size_t len, uint32_t slot,
                     uint8_t **buf, size_t *n);
 int kimg_v1_build(void *region, size_t len, const uint8_t *buf, size_t n);
 size_t kimg_v1_region_size(void);
 void kimg_v1_region_init(void *region, uint32_t os_id);
+int kimg_v1_extract_kernel(const void *region, size_t len, uint8_t **buf,
+                           size_t *n);
+int kimg_v1_build_kernel(void *region, size_t len, const uint8_t *buf,
+                         size_t n);
 
 int kimg_v2_extract(const void *region, size_t len, uint32_t slot,
                     uint8_t **buf, size_t *n);
 int kimg_v2_build(void *region, size_t len, const uint8_t *buf, size_t n);
 size_t kimg_v2_region_size(void);
 void kimg_v2_region_init(void *region, uint32_t os_id);
+int kimg_v2_extract_kernel(const void *region, size_t len, uint8_t **buf,
+                           size_t *n);
+int kimg_v2_build_kernel(void *region, size_t len, const uint8_t *buf,
+                         size_t n);
 
 #endif /* UKSIM_KIMAGE_H */
