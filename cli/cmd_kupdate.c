@@ -81,8 +81,9 @@ static int kupdate(const char *name, int method) {
     fprintf(stderr, "uksim kupdate: os %u did not take over in %d ms\n", new_os,
             KUPDATE_WAIT_MS);
   else
-    printf("kernel update: os %u (layout %u) -> os %u (layout %u) in "
-           "%.1f ms\n",
+    printf("kernel update: os %u (layout %u) -> os %u (layout %u), active "
+           "after %.1f ms; it takes the processes over now (its trace: "
+           "events \"kupdate\" and \"failover\")\n",
            old_os, old_layout, new_os, layout_of(&m, new_os), ms_since(&t0));
   mach_close(&m);
   return r < 0 ? 1 : 0;
