@@ -734,7 +734,17 @@ static void take_request(struct arena *a, Kernel *kn, const struct uk_kdata *kd,
   kn->requests[kn->n_requests++] = o;
 }
 
-/* The ICAs of the services (state) and of the carried requests. */
+/* The service whose live server process p is, or UK_NIL. */
+static uint32_t served_by(const struct uk_kdata *kd, uint32_t p) {
+  uint32_t s = p < UK_PROC_MAX ? kd->proc[p].svc : UK_NIL;
+  return s < UK_SVC_MAX && kd->svc[s].state != UK_SVC_FREE &&
+                 kd->svc[s].proc == p
+             ? s
+             : UK_NIL;
+}
+
+/* The ICAs of the services (state), of the carried requests, and those
+ * their servers hold (parked with the service). */
 static void take_kernel_icas(struct arena *a, Kernel *kn,
                              const struct uk_kdata *kd) {
   Image tmp = UKSIM__KIMAGE__IMAGE__INIT;
@@ -747,8 +757,12 @@ static void take_kernel_icas(struct arena *a, Kernel *kn,
                kd->svc[e->holder].state != UK_SVC_FREE;
     bool req = e->holder_kind == UK_HOLD_REQUEST && e->holder < UK_REQ_MAX &&
                carried_req(&kd->req[e->holder]);
-    if (svc || req)
+    uint32_t parked =
+        e->holder_kind == UK_HOLD_PROC ? served_by(kd, e->holder) : UK_NIL;
+    if (svc || req || parked != UK_NIL)
       add_ica(a, &tmp, kd, i);
+    if (parked != UK_NIL)
+      tmp.icas[tmp.n_icas - 1]->parked_svc = parked + 1;
   }
   kn->icas = tmp.icas;
   kn->n_icas = tmp.n_icas;
@@ -883,6 +897,10 @@ static void put_kernel_ica(struct uk_kdata *kd, const Kernel *kn,
       e->holder_kind = UK_HOLD_SVC;
       e->holder = kn->services[k]->index;
     }
+  if (c->parked_svc > 0 && c->parked_svc <= UK_SVC_MAX) {
+    e->holder_kind = UK_HOLD_SVC;
+    e->holder = c->parked_svc - 1;
+  }
 }
 
 int KIMG_FN(build_kernel)(void *region, size_t len, const uint8_t *buf,

@@ -600,10 +600,10 @@ int mach_attach(mach_client *m, const char *name, int ns_proc, uint32_t rfflags,
   return r;
 }
 
-int mach_kdata_fd(mach_client *m, uint32_t os, int *fd) {
+/* GetKdata of OS os (0: the active's): the reply and its descriptor. */
+static int get_kdata(mach_client *m, uint32_t os, Uksim__Ctl **rep, int *fd) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__GetKdata g = UKSIM__GET_KDATA__INIT;
-  Uksim__Ctl *rep = NULL;
   g.os = os;
   c.body_case = UKSIM__CTL__BODY_GET_KDATA;
   c.get_kdata = &g;
@@ -611,9 +611,13 @@ int mach_kdata_fd(mach_client *m, uint32_t os, int *fd) {
   int64_t id = mach_send(m, &c);
   if (id < 0)
     return (int)id;
-  int r = mach_reply(m, (uint64_t)id, &rep, fd);
-  if (r == 0 && *fd < 0)
-    r = -EPROTO;
+  int r = mach_reply(m, (uint64_t)id, rep, fd);
+  return r == 0 && *fd < 0 ? -EPROTO : r;
+}
+
+int mach_kdata_fd(mach_client *m, uint32_t os, int *fd) {
+  Uksim__Ctl *rep = NULL;
+  int r = get_kdata(m, os, &rep, fd);
   if (rep)
     uksim__ctl__free_unpacked(rep, NULL);
   return r;
@@ -621,18 +625,9 @@ int mach_kdata_fd(mach_client *m, uint32_t os, int *fd) {
 
 int mach_kdata(mach_client *m, const struct uk_kdata **kd,
                Uksim__Reply **info) {
-  Uksim__Ctl c = UKSIM__CTL__INIT;
-  Uksim__GetKdata g = UKSIM__GET_KDATA__INIT;
   Uksim__Ctl *rep = NULL;
-  int fd = -1;
-  c.body_case = UKSIM__CTL__BODY_GET_KDATA;
-  c.get_kdata = &g;
-  int64_t id = mach_send(m, &c);
-  if (id < 0)
-    return (int)id;
-  int r = mach_reply(m, (uint64_t)id, &rep, &fd);
-  if (r == 0 && fd < 0)
-    r = -EPROTO;
+  int fd;
+  int r = get_kdata(m, 0, &rep, &fd);
   if (r == 0) {
     void *p = mmap(NULL, sizeof **kd, PROT_READ, MAP_SHARED, fd, 0);
     r = p == MAP_FAILED ? -errno : 0;

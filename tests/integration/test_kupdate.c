@@ -182,6 +182,20 @@ static int spawn_protected(mach_client *m, const char *prog, char **args,
   return slot;
 }
 
+/* Two protected ap_hog processes holding 5 ICAs each for 3 s: their
+ * slots and Linux pids. */
+static void start_hogs(mach_client *m, int *slot, pid_t *pid) {
+  char *hog[] = {"icas", "5", "3000"};
+  slot[0] = spawn_protected(m, "ap_hog", hog, 3, "hog1");
+  slot[1] = spawn_protected(m, "ap_hog", hog, 3, "hog2");
+  usleep(300 * 1000);
+  const struct uk_kdata *old;
+  cr_assert_eq(mach_kdata(m, &old, NULL), 0, "%s", m->error);
+  pid[0] = old->proc[slot[0]].pid;
+  pid[1] = old->proc[slot[1]].pid;
+  mach_kdata_unmap(old);
+}
+
 static uint32_t await_failover(mach_client *m) {
   for (int i = 0; i < 1000; i++) {
     Uksim__Reply *st = status(m);
@@ -270,14 +284,9 @@ Test(kupdate, a_hung_kernel_is_updated_through_images, .timeout = 90) {
   cr_assert_eq(
       mach_spawn(&m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL), 0,
       "%s", m.error);
-  char *hog[] = {"icas", "5", "3000"};
-  int slot[2] = {spawn_protected(&m, "ap_hog", hog, 3, "hog1"),
-                 spawn_protected(&m, "ap_hog", hog, 3, "hog2")};
-  usleep(300 * 1000);
-  const struct uk_kdata *old;
-  cr_assert_eq(mach_kdata(&m, &old, NULL), 0, "%s", m.error);
-  pid_t pid[2] = {old->proc[slot[0]].pid, old->proc[slot[1]].pid};
-  mach_kdata_unmap(old);
+  int slot[2];
+  pid_t pid[2];
+  start_hogs(&m, slot, pid);
   cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__HANG, 0), 0, "%s", m.error);
   cr_assert_eq(await_failover(&m), b);
   hogs_moved(&m, b, slot, pid);
@@ -298,14 +307,9 @@ Test(kupdate, uksim_kupdate_moves_running_processes, .timeout = 90) {
            (int)getpid());
   boot_v2_backup(&m, trace);
   uint32_t b = await_backup(&m), old_os = 0, new_os = 0;
-  char *hog[] = {"icas", "5", "3000"};
-  int slot[2] = {spawn_protected(&m, "ap_hog", hog, 3, "hog1"),
-                 spawn_protected(&m, "ap_hog", hog, 3, "hog2")};
-  usleep(300 * 1000);
-  const struct uk_kdata *old;
-  cr_assert_eq(mach_kdata(&m, &old, NULL), 0, "%s", m.error);
-  pid_t pid[2] = {old->proc[slot[0]].pid, old->proc[slot[1]].pid};
-  mach_kdata_unmap(old);
+  int slot[2];
+  pid_t pid[2];
+  start_hogs(&m, slot, pid);
   cr_expect_eq(
       mach_kupdate(&m, UKSIM__KUPDATE__METHOD__REPLAY, &old_os, &new_os),
       -ENOTSUP);
