@@ -387,6 +387,9 @@ void kern__prog_free(struct kern_prog *p);
 struct adopt_plan;
 int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
                 int *ica_fd, struct adopt_plan *plan);
+/* kos.c: asks the machine for a kernel update (issue 15): it stops this
+ * kernel and the backup, of another version, takes over (uksim kupdate). */
+void kern_kupdate(struct kern *k);
 /* kconvert.c: a region of this kernel's layout built from the images of
  * the processes of dead, a region of the other kernel-data layout (len
  * bytes), or NULL when dead is of no layout this kernel knows.  Processes

@@ -582,3 +582,13 @@ int kos_init(struct kern *k, const char *role, uint64_t hb_ms,
     watch(k);
   return 0;
 }
+
+/* A kernel update asked from inside (a scenario's kupdate): the machine
+ * stops this kernel and tells the backup (machine.c kupdate). */
+void kern_kupdate(struct kern *k) {
+  Uksim__KUpdate u = UKSIM__KUPDATE__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  c.body_case = UKSIM__CTL__BODY_KUPDATE;
+  c.kupdate = &u;
+  post(k, &c, -1);
+}

@@ -557,6 +557,7 @@ static void answer_os(int c, uint64_t id) {
 
 static void inject_fault(int c, Uksim__Ctl *req);
 static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u);
+static int kupdate_start(const Uksim__KUpdate *u, const char **why);
 static void mach_status_reply(int c, uint64_t id);
 static void get_interos(int c, uint64_t id);
 
@@ -1220,6 +1221,13 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
   case UKSIM__CTL__BODY_FENCE:
     fence(o, c->id, c->fence);
     break;
+  case UKSIM__CTL__BODY_KUPDATE: { /* a scenario's kupdate, from the active */
+    const char *why = NULL;
+    if (os->role != OS_ACTIVE || kupdate_start(c->kupdate, &why) < 0)
+      fprintf(stderr, "uksim machine %s: kupdate refused: %s\n", M.o.name,
+              why ? why : "not the active OS");
+    break;
+  }
   case UKSIM__CTL__BODY_TAKE_OVER:
     take_over(o, c->id, c->take_over);
     break;
@@ -1566,17 +1574,15 @@ static int make_interos(void) {
  * further step, its tables as they are) and the backup, of another kernel
  * version, is told to take over (Ipi KUPDATE); it fences the stopped
  * kernel and converts its tables through images (kconvert.c). */
-static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u) {
+static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
   int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
   if (u->method != UKSIM__KUPDATE__METHOD__IMAGE) {
-    client_reply(c, id, -ENOTSUP, "method replay is not built", NULL, -1);
-    return;
+    *why = "method replay is not built";
+    return -ENOTSUP;
   }
   if (a < 0 || b < 0 || M.o.backup_kernel[0] == '\0') {
-    client_reply(c, id, -ESRCH,
-                 "no backup OS of another kernel version (--backup-kernel)",
-                 NULL, -1);
-    return;
+    *why = "no backup OS of another kernel version (--backup-kernel)";
+    return -ESRCH;
   }
   uv_kill_child(&M.os[a].kproc, SIGSTOP);
   Uksim__Ipi ipi = UKSIM__IPI__INIT;
@@ -1587,10 +1593,17 @@ static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u) {
   n.body_case = UKSIM__CTL__BODY_IPI;
   n.ipi = &ipi;
   post_to_os(&M.os[b], &n, -1);
+  return 0;
+}
+
+static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u) {
   Uksim__Reply r = UKSIM__REPLY__INIT;
-  r.active_os = M.os[a].id;
-  r.backup_os = M.os[b].id;
-  client_reply(c, id, 0, NULL, &r, -1);
+  int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
+  r.active_os = a >= 0 ? M.os[a].id : 0;
+  r.backup_os = b >= 0 ? M.os[b].id : 0;
+  const char *why = NULL;
+  int e = kupdate_start(u, &why);
+  client_reply(c, id, e, why, e < 0 ? NULL : &r, -1);
 }
 
 static void inject_fault(int c, Uksim__Ctl *req) {
