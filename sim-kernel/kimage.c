@@ -94,10 +94,6 @@ static void take_proc(struct arena *a, Image *img, const struct uk_kdata *kd,
     cannot(a, img,
            "server: a server process does not move (its service, in "
            "the kernel part, restarts on the new kernel)");
-  if (c->waiting && c->wait_op == KABI_NS)
-    cannot(a, img,
-           "call: a namespace call in flight (a 9P exchange with a "
-           "server of the old kernel)");
 }
 
 static void add_ica(struct arena *a, Image *img, const struct uk_kdata *kd,
