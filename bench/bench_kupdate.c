@@ -45,7 +45,7 @@ struct krun {
 
 struct kres {
   double total_ms, convert_us, processes_us;
-  uint64_t calls, answers, resets, intrs, errors, lost;
+  struct failload_counts n; /* the loads' calls, answers ... lost */
   bool counter_ok;
 };
 
@@ -147,34 +147,14 @@ static double trace_us(const struct krun *r, uint32_t os, const char *a,
   return v;
 }
 
-static void stop_loads(const struct krun *r, struct kres *res) {
-  for (int i = 0; i < r->procs; i++)
-    if (r->slot[i].pid > 0)
-      kill(r->slot[i].pid, SIGTERM);
-  for (int i = 0; i < r->procs; i++) {
-    const struct failload_slot *s = &r->slot[i];
-    for (int t = 0; t < KUPDATE_BENCH_WAIT_MS &&
-                    !__atomic_load_n(&s->done, __ATOMIC_ACQUIRE);
-         t++)
-      usleep(1000);
-    res->calls += s->calls;
-    res->answers += s->answers;
-    res->resets += s->resets;
-    res->intrs += s->intrs;
-    res->errors += s->errors;
-  }
-  res->lost =
-      res->calls - res->answers - res->resets - res->intrs - res->errors;
-}
-
 /* The counter holds every answered increment and at most the reset ones
  * and those cut short with -EINTR (their side effect may have been done:
  * sim-kernel/adopt.h, ADOPT_INTR). */
 static bool counter_ok(mach_client *m, const struct kres *res) {
   char range[64];
   int proc, st = -1, sig = 0;
-  snprintf(range, sizeof range, "%" PRIu64 ":%" PRIu64, res->answers,
-           res->answers + res->resets + res->intrs);
+  snprintf(range, sizeof range, "%" PRIu64 ":%" PRIu64, res->n.answers,
+           res->n.answers + res->n.resets + res->n.intrs);
   char *a[] = {"--count", "0", "--expect-range", range, "--quiet"};
   if (mach_spawn(m, "ctr_load", a, 5, "check", MACH_SPAWN_WAITABLE, &proc) < 0)
     return false;
@@ -216,8 +196,9 @@ static int run_case(int procs, struct kres *res) {
   int e = boot(&m, &r);
   if (e == 0 && (e = start_loads(&m, &r)) == 0 &&
       (e = await_answers(&r, NULL)) == 0 && (e = update(&m, &r, res)) == 0) {
-    stop_loads(&r, res);
-    res->counter_ok = counter_ok(&m, res);
+    if ((e = failload_stop(r.slot, procs, KUPDATE_BENCH_WAIT_MS, &res->n)) < 0)
+      fail(NULL, "a load cannot be stopped");
+    res->counter_ok = e == 0 && counter_ok(&m, res);
   }
   uint32_t live;
   mach_halt(&m, &live);
@@ -236,7 +217,7 @@ static void print(int procs, const struct kres *x, bool json, bool first) {
   if (!json) {
     printf("image  %4d procs  total %8.1f ms  convert %7.1f us/proc  "
            "takeover %7.1f us/proc  lost %" PRIu64 "  counter %s\n",
-           procs, x->total_ms, conv, proc, x->lost,
+           procs, x->total_ms, conv, proc, x->n.lost,
            x->counter_ok ? "exact" : "WRONG");
     return;
   }
@@ -246,7 +227,7 @@ static void print(int procs, const struct kres *x, bool json, bool first) {
          "\"kupdate_image_%dp_lost\":%" PRIu64 ","
          "\"kupdate_image_%dp_counter_exact\":%s",
          first ? "" : ",", procs, x->total_ms, procs, conv, procs, proc, procs,
-         x->lost, procs, x->counter_ok ? "true" : "false");
+         x->n.lost, procs, x->counter_ok ? "true" : "false");
 }
 
 int bench_kupdate_main(int argc, char **argv) {
@@ -262,7 +243,7 @@ int bench_kupdate_main(int argc, char **argv) {
   for (int c = 0; c < 2; c++) {
     if (run_case(procs[c], &res[c]) < 0)
       return 1;
-    lost += res[c].lost;
+    lost += res[c].n.lost;
     ok &= res[c].counter_ok;
   }
   if (json)
