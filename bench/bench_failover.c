@@ -371,23 +371,15 @@ static void read_steps(const struct run *r, uint32_t os, struct result *res) {
 /* Every load stopped (by its host pid: the process the kernel moved is the
  * same Linux process); its counts summed. */
 static int stop_loads(const struct run *r, struct result *res) {
-  for (int i = 0; i < r->procs; i++)
-    if (r->slot[i].pid <= 0 || kill(r->slot[i].pid, SIGTERM) < 0)
-      return fail(NULL, "kill");
-  for (int i = 0; i < r->procs; i++) {
-    const struct failload_slot *s = &r->slot[i];
-    for (int t = 0;
-         t < FAILOVER_WAIT_MS && !__atomic_load_n(&s->done, __ATOMIC_ACQUIRE);
-         t++)
-      usleep(1000);
-    res->calls += s->calls;
-    res->answers += s->answers;
-    res->resets += s->resets;
-    res->intrs += s->intrs;
-    res->errors += s->errors;
-  }
-  res->lost =
-      res->calls - res->answers - res->resets - res->intrs - res->errors;
+  struct failload_counts c;
+  if (failload_stop(r->slot, r->procs, FAILOVER_WAIT_MS, &c) < 0)
+    return fail(NULL, "kill");
+  res->calls = c.calls;
+  res->answers = c.answers;
+  res->resets = c.resets;
+  res->intrs = c.intrs;
+  res->errors = c.errors;
+  res->lost = c.lost;
   return 0;
 }
 

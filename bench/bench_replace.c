@@ -276,7 +276,7 @@ static uint64_t outstanding(const struct br_ctx *c) {
   for (int i = 0; i < LOADS; i++) {
     const struct uk_proc *pp = &c->kd->proc[c->load_proc[i]];
     if (pp->state == UK_PROC_RUNNING || pp->state == UK_PROC_WAITING)
-      n += pp->outstanding;
+      n += uk_psched_c(c->kd, c->load_proc[i])->outstanding;
   }
   return n;
 }

@@ -24,4 +24,17 @@ struct failload_slot {
   uint64_t start[FAILLOAD_RING], ring[FAILLOAD_RING];
 };
 
+/* What the loads of a run did, summed over their slots; lost: calls with
+ * neither an answer, a reset, an -EINTR nor an error. */
+struct failload_counts {
+  uint64_t calls, answers, resets, intrs, errors, lost;
+};
+
+/* Stops the n loads of slot[] (SIGTERM by host pid: the process a kernel
+ * moved is the same Linux process), waits up to wait_ms for each to finish
+ * its call in flight, and sums their counts into *c.  0, or -1 when a load
+ * has no pid or cannot be signalled (nothing summed). */
+int failload_stop(struct failload_slot *slot, int n, int wait_ms,
+                  struct failload_counts *c);
+
 #endif /* UKSIM_FAILLOAD_H */

@@ -20,10 +20,11 @@ int cmd_replace(int argc, char **argv);
 int cmd_spawn(int argc, char **argv); /* cmd_spawn.c */
 int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
-int cmd_sh(int argc, char **argv);    /* cmd_sh.c, the shell in apps/nsh */
-int cmd_mount(int argc, char **argv); /* cmd_mount.c, FUSE in nsfuse.c */
-int cmd_os(int argc, char **argv);    /* cmd_os.c: the partition */
-int cmd_fault(int argc, char **argv); /* cmd_fault.c, Orthros */
+int cmd_sh(int argc, char **argv);      /* cmd_sh.c, the shell in apps/nsh */
+int cmd_mount(int argc, char **argv);   /* cmd_mount.c, FUSE in nsfuse.c */
+int cmd_os(int argc, char **argv);      /* cmd_os.c: the partition */
+int cmd_fault(int argc, char **argv);   /* cmd_fault.c, Orthros */
+int cmd_kupdate(int argc, char **argv); /* cmd_kupdate.c, issue 15 */
 /* cmd_new.c: uksim new-server NAME.  NAME names the service, the binary
  * and the scenario's processes, whose instances the kernel names
  * "NAME.GENERATION" in KABI_NAME_MAX bytes: hence the room left. */

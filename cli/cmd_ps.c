@@ -89,11 +89,12 @@ static const char *adopt_call_text(enum adopt_call c) {
 static void print_call(const struct uk_kdata *kd, uint32_t p,
                        const struct adopt_plan *pl) {
   const struct uk_proc *u = &kd->proc[p];
+  const uk_psched_t *us = uk_psched_c(kd, p);
   const struct adopt_proc *a = &pl->proc[p];
   printf("%-4u %-12.12s %-4s %-5s %-7u %-8u %-8u %-8u %-8u ", p, u->name,
          u->flags & UK_PROC_F_PROTECT ? "yes" : "no",
-         u->state == UK_PROC_WAITING ? "wait" : "run", u->wait_op, u->call_seq,
-         u->answered_seq, u->wait_seq, u->wait_req);
+         u->state == UK_PROC_WAITING ? "wait" : "run", us->wait_op,
+         us->call_seq, us->answered_seq, us->wait_seq, us->wait_req);
   if (!a->moved)
     printf("ends: %s\n", a->why ? a->why : "?");
   else if (a->call == ADOPT_WAIT_RESULT || a->call == ADOPT_ANSWER_SEND ||

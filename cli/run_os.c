@@ -10,6 +10,7 @@
  * joined into one before the expectations are checked; and the machine's
  * usable-memory table is asked before the halt. */
 #include <errno.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,13 @@ int run_os_opts(const struct scn *s, struct mach_opts *m, char *disk_dir,
   if (sm->backup == 0)
     return 0;
   m->backup = true;
+  if (sm->backup_version == 2) { /* beside this uksim, as ninja builds it */
+    char exe[sizeof m->backup_kernel];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    snprintf(m->backup_kernel, sizeof m->backup_kernel, "%s/uksim-kernel2",
+             dirname(exe));
+  }
   if (sm->heartbeat_ns)
     m->heartbeat_ms = (uint32_t)(sm->heartbeat_ns / 1000000);
   if (sm->hb_timeout_ns)

@@ -340,15 +340,22 @@ static void do_os_fault(struct kern *k, const struct scn_action *a) {
   char text[96];
   bool backup = !strcmp(a->target, "backup");
   pid_t pid = backup ? backup_kernel() : getpid();
-  snprintf(text, sizeof text, "fault %s %s%s", a->target,
-           scn_fault_kind_name(a->kfault),
-           pid < 0 ? ": no backup runs (nothing done)" : "");
+  if (a->kind == SCN_ACT_KUPDATE)
+    snprintf(text, sizeof text, "kupdate");
+  else
+    snprintf(text, sizeof text, "fault %s %s%s", a->target,
+             scn_fault_kind_name(a->kfault),
+             pid < 0 ? ": no backup runs (nothing done)" : "");
   kern__event(
       k, &(struct kern_ev){.ev = "action", .peer = a->target, .text = text});
   if (k->events)
     fflush(k->events);
   if (pid < 0)
     return;
+  if (a->kind == SCN_ACT_KUPDATE) {
+    kern_kupdate(k); /* the machine stops this kernel */
+    return;
+  }
   if (!backup)
     stamp_fault(k, a->kfault);
   if (backup)
@@ -1012,7 +1019,7 @@ static void action_event(struct kern *k, const struct scn_action *a,
 
 static void run_action(struct kern *k, const struct scn_action *a) {
   journal_write(k); /* the action has fired: no later kernel runs it */
-  if (a->kind == SCN_ACT_FAULT) {
+  if (a->kind == SCN_ACT_FAULT || a->kind == SCN_ACT_KUPDATE) {
     do_os_fault(k, a);
     return;
   }
@@ -1060,6 +1067,7 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   case SCN_ACT_MOUNT:
   case SCN_ACT_UNMOUNT:
   case SCN_ACT_FAULT:
+  case SCN_ACT_KUPDATE:
     abort(); /* run_ns_action's, do_os_fault's */
   }
 }
@@ -1137,8 +1145,8 @@ static void server_event(struct kern *k, const struct kern_ev *e) {
  * and the next active counts it afresh (trigger counts are each kernel's
  * own); firing it now would lose one of the two. */
 static bool held_fault(const struct scn_exec *x, const struct scn_action *a) {
-  return a->kind == SCN_ACT_FAULT && x->deferred != NULL &&
-         strcmp(a->target, "kernel") == 0;
+  return (a->kind == SCN_ACT_FAULT || a->kind == SCN_ACT_KUPDATE) &&
+         x->deferred != NULL && strcmp(a->target, "kernel") == 0;
 }
 
 static void exec_event(struct kern *k, const struct kern_ev *e) {

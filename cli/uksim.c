@@ -29,6 +29,8 @@ static const struct cli_cmd cmds[] = {
      "serve a process's namespace to other nodes "
      "(9P over TCP)"},
     {"import", cmd_import, "mount another node's exported namespace here"},
+    {"kupdate", cmd_kupdate,
+     "update the kernel: processes move to a backup of another version"},
     {"machine", mach_main, NULL}, /* started by uksim itself */
     {"kernel", cmd_kernel, NULL},
 };

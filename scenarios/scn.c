@@ -14,11 +14,11 @@
 #include "scn_impl.h"
 
 static const char *const ev_names[SCN_EV_COUNT] = {
-    "spawn",   "register",  "send",     "receive",  "reply",
-    "result",  "flag",      "prepare",  "handoff",  "commit",
-    "fail",    "fault",     "detect",   "restart",  "error",
-    "exit",    "action",    "expect",   "halt",     "panic",
-    "os-dead", "os-active", "takeover", "failover", "resize"};
+    "spawn",  "register", "send",    "receive",   "reply",    "result",
+    "flag",   "prepare",  "handoff", "commit",    "fail",     "fault",
+    "detect", "restart",  "error",   "exit",      "action",   "expect",
+    "halt",   "panic",    "os-dead", "os-active", "takeover", "failover",
+    "resize", "kupdate"};
 
 static const char *const state_names[] = {"single", "chain", "copy"};
 static const char *const fault_kinds[] = {"crash", "panic", "hang", "refuse"};
@@ -358,6 +358,16 @@ static int m_disk(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   return 0;
 }
 
+/* --backup-version 1|2: the backup's kernel version (issue 15). */
+static int m_backup_version(struct scn__parser *p, const struct scn__tok *v,
+                            void *obj) {
+  uint64_t n;
+  if (scn__read_u64(p, v, 1, 2, &n) < 0)
+    return -1;
+  ((struct scn_machine *)obj)->backup_version = (uint32_t)n;
+  return 0;
+}
+
 /* --nic-port N: where nic0's ports are, so that a scenario's servers and
  * its tcp-clients agree on them. */
 static int m_nic_port(struct scn__parser *p, const struct scn__tok *v,
@@ -379,6 +389,7 @@ static const struct scn__opt machine_opts[] = {
     {"--heartbeat-timeout", m_hb_timeout, false},
     {"--disk", m_disk, false},
     {"--nic-port", m_nic_port, false},
+    {"--backup-version", m_backup_version, false},
     {NULL, NULL, false}};
 
 int scn__need_backup(struct scn__parser *p, int col, const char *what) {
@@ -397,6 +408,8 @@ static int machine_check(struct scn__parser *p, struct scn_machine *m) {
   if ((m->heartbeat_ns || m->hb_timeout_ns) && m->backup == 0)
     return scn__fail(p, p->eol_col,
                      "--heartbeat and --heartbeat-timeout need --backup 1");
+  if (m->backup_version && m->backup == 0)
+    return scn__fail(p, p->eol_col, "--backup-version needs --backup 1");
   if (m->backup == 0)
     return 0;
   if (m->mode_set && m->mode == SCN_MODE_LOCKSTEP)

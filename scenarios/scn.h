@@ -94,6 +94,8 @@ enum scn_ev {
   SCN_EV_TAKEOVER,  /* the dead OS's state has come over */
   SCN_EV_FAILOVER,  /* one failover step (op: which) and its time */
   SCN_EV_RESIZE,    /* the machine gave the kernel another ICA budget */
+  SCN_EV_KUPDATE,   /* a kernel update's conversion through images (op:
+                       convert, refused: a process that cannot move) */
   SCN_EV_COUNT
 };
 
@@ -172,7 +174,11 @@ struct scn_machine {
   bool seed_set;
   enum scn_mode mode;
   bool mode_set;
-  uint32_t backup;        /* backup OSes (0 or 1): Orthros */
+  uint32_t backup; /* backup OSes (0 or 1): Orthros */
+  /* The backup's kernel version (issue 15): 1 the same as the active's
+   * (0: not given), 2 the next one (uksim-kernel2, kernel-data layout
+   * v2): its takeover is a kernel update through process images. */
+  uint32_t backup_version;
   uint64_t heartbeat_ns;  /* the active's heartbeat interval, 0: default */
   uint64_t hb_timeout_ns; /* silence that declares it dead, 0: default */
   uint64_t disk;          /* bytes of a user disk (#S), 0: none */
@@ -307,7 +313,11 @@ enum scn_action_kind {
   SCN_ACT_FAULT,
   /* stop APP: SIGTERM, the app ends as it chooses (mtload --forever
    * finishes its calls, checks them and exits with its verdict) */
-  SCN_ACT_STOP
+  SCN_ACT_STOP,
+  /* kupdate: a kernel update (issue 15): the machine stops the active
+   * kernel and the backup, of the next version (machine --backup-version
+   * 2), takes its processes over through images (uksim kupdate) */
+  SCN_ACT_KUPDATE
 };
 
 /* Whether k is a namespace action (bind, mount, unmount: run by a helper). */

@@ -13,7 +13,7 @@
 
 static const char *const action_names[] = {
     "replace", "crash", "panic",   "hang",  "kill", "restart",
-    "bind",    "mount", "unmount", "fault", "stop"};
+    "bind",    "mount", "unmount", "fault", "stop", "kupdate"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
@@ -243,6 +243,18 @@ static int fault_args(struct scn__parser *p, struct scn_action *a) {
   return scn__end(p);
 }
 
+/* kupdate: needs a backup of the next kernel version. */
+static int kupdate_args(struct scn__parser *p, struct scn_action *a) {
+  if (scn__need_backup(p, p->tok[0].col, "kupdate") < 0)
+    return -1;
+  if (p->s->machine.backup_version != 2)
+    return scn__fail(p, p->tok[0].col,
+                     "kupdate needs a backup of the next kernel version "
+                     "(machine --backup-version 2, on an earlier line)");
+  snprintf(a->target, sizeof a->target, "kernel");
+  return scn__end(p);
+}
+
 /* The action after "at TIME" or "on TRIGGER:"; a->when is already set. */
 static int action(struct scn__parser *p, struct scn_action *a) {
   const struct scn__tok *t = scn__word(p, "an action");
@@ -251,10 +263,11 @@ static int action(struct scn__parser *p, struct scn_action *a) {
       scn__read_enum(p, t, "action", action_names, COUNT(action_names), &k) < 0)
     return -1;
   a->kind = (enum scn_action_kind)k;
-  int r = a->kind == SCN_ACT_REPLACE  ? replace_args(p, a)
-          : a->kind == SCN_ACT_FAULT  ? fault_args(p, a)
-          : scn_action_is_ns(a->kind) ? ns_args(p, a)
-                                      : target(p, a);
+  int r = a->kind == SCN_ACT_REPLACE   ? replace_args(p, a)
+          : a->kind == SCN_ACT_FAULT   ? fault_args(p, a)
+          : a->kind == SCN_ACT_KUPDATE ? kupdate_args(p, a)
+          : scn_action_is_ns(a->kind)  ? ns_args(p, a)
+                                       : target(p, a);
   if (r < 0)
     return -1;
   a->pos = (struct scn_pos){p->line, p->tok[0].col};

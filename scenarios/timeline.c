@@ -58,6 +58,7 @@ static enum cls classify(enum scn_ev ev) {
   case SCN_EV_TAKEOVER:
   case SCN_EV_FAILOVER:
   case SCN_EV_RESIZE:
+  case SCN_EV_KUPDATE:
     return C_REPL;
   case SCN_EV_ACTION:
   case SCN_EV_EXPECT:

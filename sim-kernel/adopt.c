@@ -34,7 +34,7 @@ static bool empty(const struct uk_kdata *k) {
 /* Process p's result queue reads whole: res_len entries, each ANSWERED
  * for p, ending at res_tail. */
 static bool results_whole(const struct uk_kdata *kd, uint32_t p) {
-  const struct uk_proc *pp = &kd->proc[p];
+  const uk_psched_t *pp = uk_psched_c(kd, p);
   if (pp->res_len > UK_PROC_RESULTS_MAX)
     return false;
   uint32_t i = pp->res_head;
@@ -203,18 +203,18 @@ static void orphan_services(struct uk_kdata *kd, struct adopt_plan *pl) {
  * refused with -EDQUOT). */
 static void recount(struct uk_kdata *kd) {
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
-    kd->proc[p].icas_held = kd->proc[p].outstanding = 0;
+    uk_psched(kd, p)->icas_held = uk_psched(kd, p)->outstanding = 0;
   for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
     const struct uk_ica_ent *e = &kd->ica[i];
     if (e->state == UK_ICA_LIVE && e->holder_kind == UK_HOLD_PROC &&
         e->holder < UK_PROC_MAX)
-      kd->proc[e->holder].icas_held++;
+      uk_psched(kd, e->holder)->icas_held++;
   }
   for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
     const struct uk_req *r = &kd->req[i];
     if (r->state == UK_REQ_QUEUED || r->state == UK_REQ_IN_SERVICE ||
         r->state == UK_REQ_ANSWERED)
-      kd->proc[r->client].outstanding++;
+      uk_psched(kd, r->client)->outstanding++;
     if (r->state == UK_REQ_IN_SERVICE)
       kd->svc[r->svc].held++;
   }
@@ -229,7 +229,10 @@ static void end_procs(struct uk_kdata *kd, const struct adopt_plan *pl) {
     memset(pp, 0, sizeof *pp);
     pp->gen = gen;
     pp->svc = UK_NIL;
-    pp->res_head = pp->res_tail = UK_NIL;
+    uk_psched_t *ps = uk_psched(kd, p);
+    memset(ps, 0, sizeof *ps); /* pp itself in layout 1 (gen kept) */
+    pp->gen = gen;
+    ps->res_head = ps->res_tail = UK_NIL;
   }
 }
 
@@ -326,33 +329,34 @@ static uint32_t ica_of_call(const struct uk_kdata *kd, uint32_t p,
 
 static void decide_waiting(struct uk_kdata *kd, uint32_t p,
                            struct adopt_proc *a) {
-  struct uk_proc *pp = &kd->proc[p];
-  a->seq = pp->wait_seq;
-  if ((pp->wait_op == KABI_CALL || pp->wait_op == KABI_AWAIT) &&
-      (pp->wait_req == 0 || kern_req_lookup(kd, pp->wait_req) >= 0)) {
+  uk_psched_t *ps = uk_psched(kd, p);
+  a->seq = ps->wait_seq;
+  if ((ps->wait_op == KABI_CALL || ps->wait_op == KABI_AWAIT) &&
+      (ps->wait_req == 0 || kern_req_lookup(kd, ps->wait_req) >= 0)) {
     a->call = ADOPT_WAIT_RESULT;
-    a->req = pp->wait_req;
+    a->req = ps->wait_req;
     return;
   }
-  a->call = pp->wait_op == KABI_SLEEP || pp->wait_op == KABI_NS ? ADOPT_RESTART
+  a->call = ps->wait_op == KABI_SLEEP || ps->wait_op == KABI_NS ? ADOPT_RESTART
                                                                 : ADOPT_INTR;
-  pp->state = UK_PROC_RUNNING;
+  kd->proc[p].state = UK_PROC_RUNNING;
 }
 
 static void decide_cut(struct uk_kdata *kd, uint32_t p, struct adopt_proc *a) {
   struct uk_proc *pp = &kd->proc[p];
-  uint32_t op = pp->call_op;
-  a->seq = pp->call_seq;
+  uk_psched_t *ps = uk_psched(kd, p);
+  uint32_t op = ps->call_op;
+  a->seq = ps->call_seq;
   if (op == KABI_SEND || op == KABI_CALL) {
-    a->req = req_of_call(kd, p, pp->call_seq);
+    a->req = req_of_call(kd, p, ps->call_seq);
     a->call = a->req == 0       ? ADOPT_RESTART
               : op == KABI_SEND ? ADOPT_ANSWER_SEND
                                 : ADOPT_WAIT_RESULT;
     if (a->call == ADOPT_WAIT_RESULT) {
       pp->state = UK_PROC_WAITING;
-      pp->wait_op = KABI_CALL;
-      pp->wait_seq = pp->call_seq;
-      pp->wait_req = a->req;
+      ps->wait_op = KABI_CALL;
+      ps->wait_seq = ps->call_seq;
+      ps->wait_req = a->req;
     }
     return;
   }
@@ -374,7 +378,7 @@ static void decide_calls(struct uk_kdata *kd, struct adopt_plan *pl) {
       continue;
     if (kd->proc[p].state == UK_PROC_WAITING)
       decide_waiting(kd, p, a);
-    else if (kd->proc[p].call_seq != kd->proc[p].answered_seq)
+    else if (uk_psched(kd, p)->call_seq != uk_psched(kd, p)->answered_seq)
       decide_cut(kd, p, a);
     else
       a->call = ADOPT_IDLE;

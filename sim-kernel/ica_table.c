@@ -36,7 +36,7 @@ int kern_ica_alloc(struct uk_kdata *kd, uint32_t kind, uint64_t size,
     e->kind = (uint8_t)kind;
     e->size = size;
     e->holder_kind = UK_HOLD_NONE;
-    e->made_by_seq = proc < UK_PROC_MAX ? kd->proc[proc].call_seq : 0;
+    e->made_by_seq = proc < UK_PROC_MAX ? uk_psched(kd, proc)->call_seq : 0;
     kern_ica_move(kd, KABI_ICA_ID(i, e->gen), UK_HOLD_PROC, proc);
     *id = KABI_ICA_ID(i, e->gen);
     return 0;
@@ -64,7 +64,7 @@ bool kern_ica_held_by(const struct uk_kdata *kd, uint32_t id, uint8_t hk,
 static void count_holder(struct uk_kdata *kd, const struct uk_ica_ent *e,
                          int d) {
   if (e->holder_kind == UK_HOLD_PROC && e->holder < UK_PROC_MAX)
-    kd->proc[e->holder].icas_held += (uint32_t)d;
+    uk_psched(kd, e->holder)->icas_held += (uint32_t)d;
 }
 
 void kern_ica_move(struct uk_kdata *kd, uint32_t id, uint8_t hk,

@@ -102,7 +102,7 @@ static int do_ica_create(struct kern *k, uint32_t p, kabi_msg *m) {
   if (a.size == 0 || a.size > UK_ICA_SIZE_MAX || a.kind < KABI_ICA_CONTROL ||
       a.kind > KABI_ICA_STATE)
     return -EINVAL;
-  if (kd_proc(k, p)->icas_held >= UK_PROC_ICAS_MAX)
+  if (kd_psched(k, p)->icas_held >= UK_PROC_ICAS_MAX)
     return -EDQUOT; /* its quota: the table is for everyone */
   if (k->ica_bytes + a.size > k->kd->hdr.budget_bytes)
     return -ENOMEM;
@@ -260,14 +260,16 @@ void kern__fail_request(struct kern *k, uint32_t ri, int status) {
 
 /* Delivery ---------------------------------------------------------------- */
 
-static bool waits_for_request(const struct uk_proc *pp) {
-  return pp->state == UK_PROC_WAITING &&
-         (pp->wait_op == KABI_RECEIVE || pp->wait_op == KABI_REPLY_RECEIVE);
+static bool waits_for_request(struct kern *k, uint32_t p) {
+  uint16_t op = kd_psched(k, p)->wait_op;
+  return kd_proc(k, p)->state == UK_PROC_WAITING &&
+         (op == KABI_RECEIVE || op == KABI_REPLY_RECEIVE);
 }
 
-static bool waits_for_result(const struct uk_proc *pp) {
-  return pp->state == UK_PROC_WAITING &&
-         (pp->wait_op == KABI_AWAIT || pp->wait_op == KABI_CALL);
+static bool waits_for_result(struct kern *k, uint32_t p) {
+  uint16_t op = kd_psched(k, p)->wait_op;
+  return kd_proc(k, p)->state == UK_PROC_WAITING &&
+         (op == KABI_AWAIT || op == KABI_CALL);
 }
 
 /* Hands the head of service s's request queue to its server, if the server
@@ -280,7 +282,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
       sv->phase != UK_PH_RESTARTING)
     return; /* a replacement holds deliveries back */
   uint32_t sp = sv->proc;
-  if (!waits_for_request(kd_proc(k, sp)))
+  if (!waits_for_request(k, sp))
     return;
   uint32_t ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len);
   struct uk_req *r = &k->kd->req[ri];
@@ -294,7 +296,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
   rq.client_pid = r->client != UK_NIL && r->client != UK_KCLIENT
                       ? kd_proc(k, r->client)->pid
                       : 0; /* the kernel's mount driver is client 0 */
-  kabi_msg_init(&m, KABI_ANS_REQUEST, k->kd->proc[sp].wait_seq, 0, NULL, 0);
+  kabi_msg_init(&m, KABI_ANS_REQUEST, kd_psched(k, sp)->wait_seq, 0, NULL, 0);
   rq.nica = pack_icas(k, sp, r, rq.ica, &m);
   memcpy(m.payload, &rq, sizeof rq);
   m.hdr.len = sizeof rq;
@@ -310,10 +312,10 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
 
 /* Picks the result a waiting client wants, or UK_NIL. */
 static uint32_t pick_result(struct kern *k, uint32_t c) {
-  struct uk_proc *pp = kd_proc(k, c);
-  if (k->kd->proc[c].wait_req == 0)
+  uk_psched_t *pp = kd_psched(k, c);
+  if (pp->wait_req == 0)
     return kern_q_pop(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len);
-  int ri = kern_req_lookup(k->kd, k->kd->proc[c].wait_req);
+  int ri = kern_req_lookup(k->kd, pp->wait_req);
   if (ri < 0 || k->kd->req[ri].state != UK_REQ_ANSWERED)
     return UK_NIL;
   kern_q_remove(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len,
@@ -325,7 +327,7 @@ void kern__deliver_result(struct kern *k, uint32_t c) {
   /* Not connected yet: a takeover restarts services (failing what their
    * dead server held) before it connects the processes it moves; the
    * result stays queued and the takeover delivers it (kadopt.c). */
-  if (!waits_for_result(kd_proc(k, c)) || k->proc[c].sock < 0)
+  if (!waits_for_result(k, c) || k->proc[c].sock < 0)
     return;
   uint32_t ri = pick_result(k, c);
   if (ri == UK_NIL)
@@ -338,12 +340,12 @@ void kern__deliver_result(struct kern *k, uint32_t c) {
                                .tag = r->tag,
                                .op = r->op};
   kabi_msg m;
-  kabi_msg_init(&m, KABI_ANS_RESULT, k->kd->proc[c].wait_seq, 0, NULL, 0);
+  kabi_msg_init(&m, KABI_ANS_RESULT, kd_psched(k, c)->wait_seq, 0, NULL, 0);
   rm.nica = pack_icas(k, c, r, rm.ica, &m);
   memcpy(m.payload, &rm, sizeof rm);
   m.hdr.len = sizeof rm;
   kd_proc(k, c)->state = UK_PROC_RUNNING;
-  kd_proc(k, c)->outstanding--;
+  kd_psched(k, c)->outstanding--;
   k->kd->ctr.results++;
   req_event(k, "result", c, ri, r->status);
   kern_req_free(k->kd, ri);
@@ -374,7 +376,7 @@ void kern__complete(struct kern *k, uint32_t ri, int32_t status) {
     kern_req_free(k->kd, ri);
     return;
   }
-  struct uk_proc *cp = kd_proc(k, r->client);
+  uk_psched_t *cp = kd_psched(k, r->client);
   move_req_icas(k, r, UK_HOLD_REQUEST, ri);
   r->state = UK_REQ_ANSWERED;
   kern_q_push(k->kd, &cp->res_head, &cp->res_tail, &cp->res_len, ri);
@@ -411,15 +413,15 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   struct uk_svc *sv = &k->kd->svc[s];
   if (sv->q_len >= UK_QUEUE_MAX)
     return -EBUSY;
-  if (kd_proc(k, p)->outstanding >= UK_PROC_REQS_MAX ||
-      kd_proc(k, p)->res_len >= UK_PROC_RESULTS_MAX)
+  if (kd_psched(k, p)->outstanding >= UK_PROC_REQS_MAX ||
+      kd_psched(k, p)->res_len >= UK_PROC_RESULTS_MAX)
     return -EDQUOT; /* its quota: collect results before sending more */
   int ri = kern_req_alloc(k->kd, rid);
   if (ri < 0)
     return -ENOSPC;
   struct uk_req *q = &k->kd->req[ri];
   q->client = p;
-  q->client_seq = kd_proc(k, p)->call_seq;
+  q->client_seq = kd_psched(k, p)->call_seq;
   q->svc = (uint32_t)s;
   q->op = a->op;
   q->ctl = a->ctl;
@@ -430,7 +432,7 @@ static int enqueue(struct kern *k, uint32_t p, const struct kabi_send_args *a,
   note_kept_pair(k, p, a->ctl, a->data, flags);
   move_req_icas(k, q, UK_HOLD_REQUEST, (uint32_t)ri);
   kern_q_push(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, (uint32_t)ri);
-  kd_proc(k, p)->outstanding++;
+  kd_psched(k, p)->outstanding++;
   sv->requests++;
   k->kd->ctr.sends++;
   char on[40];
@@ -533,9 +535,9 @@ static int do_send(struct kern *k, uint32_t p, kabi_msg *m) {
 static int wait_result(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
                        uint32_t rid) {
   kd_proc(k, p)->state = UK_PROC_WAITING;
-  kd_proc(k, p)->wait_op = op;
-  k->kd->proc[p].wait_seq = seq;
-  k->kd->proc[p].wait_req = rid;
+  kd_psched(k, p)->wait_op = op;
+  kd_psched(k, p)->wait_seq = seq;
+  kd_psched(k, p)->wait_req = rid;
   kern__deliver_result(k, p);
   return KERN_DEFER;
 }
@@ -558,7 +560,7 @@ static int do_await(struct kern *k, uint32_t p, kabi_msg *m) {
     int ri = kern_req_lookup(k->kd, a.req);
     if (ri < 0 || k->kd->req[ri].client != p)
       return -ENOENT;
-  } else if (kd_proc(k, p)->outstanding == 0) {
+  } else if (kd_psched(k, p)->outstanding == 0) {
     return -ENOENT; /* nothing will ever come: don't hang the caller */
   }
   return wait_result(k, p, KABI_AWAIT, m->hdr.seq, a.req);
@@ -615,8 +617,8 @@ static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
   if (s == UK_NIL)
     return -EPERM; /* not a registered server */
   kd_proc(k, p)->state = UK_PROC_WAITING;
-  kd_proc(k, p)->wait_op = op;
-  k->kd->proc[p].wait_seq = seq;
+  kd_psched(k, p)->wait_op = op;
+  kd_psched(k, p)->wait_seq = seq;
   if (!rep_at_receive(k, p, s))
     kern__deliver_request(k, s);
   return KERN_DEFER;
@@ -710,10 +712,10 @@ static int do_keep(struct kern *k, uint32_t p, kabi_msg *m) {
 static void on_sleep_over(struct kern *k, struct ktimer *t) {
   uint32_t p = (uint32_t)(uintptr_t)t->arg;
   if (kd_proc(k, p)->state != UK_PROC_WAITING ||
-      kd_proc(k, p)->wait_op != KABI_SLEEP)
+      kd_psched(k, p)->wait_op != KABI_SLEEP)
     return;
   kd_proc(k, p)->state = UK_PROC_RUNNING;
-  kern__answer_status(k, p, k->kd->proc[p].wait_seq, 0);
+  kern__answer_status(k, p, kd_psched(k, p)->wait_seq, 0);
 }
 
 static int do_sleep(struct kern *k, uint32_t p, kabi_msg *m) {
@@ -721,8 +723,8 @@ static int do_sleep(struct kern *k, uint32_t p, kabi_msg *m) {
   if (kabi_payload(m, &a, sizeof a) < 0 || a.ns > KABI_SLEEP_MAX_NS)
     return -EINVAL;
   kd_proc(k, p)->state = UK_PROC_WAITING;
-  kd_proc(k, p)->wait_op = KABI_SLEEP;
-  k->kd->proc[p].wait_seq = m->hdr.seq;
+  kd_psched(k, p)->wait_op = KABI_SLEEP;
+  kd_psched(k, p)->wait_seq = m->hdr.seq;
   kern__timer_start(k, &k->sleep_timer[p], a.ns, 0);
   return KERN_DEFER;
 }
@@ -806,14 +808,17 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
   pp->calls++;
   k->kd->ctr.calls++;
   k->proc[p].last_call_ns = kern__now_ns();
+#ifdef UK_KDATA_V2
+  kd_psched(k, p)->last_call_ns = k->proc[p].last_call_ns; /* added in v2 */
+#endif
   if (m->hdr.nfds > 0) {
     kabi_msg_close_fds(m); /* processes name ICAs by id, never by fd */
     r = -EINVAL;
   } else if (pp->state == UK_PROC_WAITING) {
     r = -EINPROGRESS; /* one call at a time: the deferred one stays */
   } else {
-    pp->call_seq = seq; /* in the tables: a takeover finds the call */
-    pp->call_op = m->hdr.op;
+    kd_psched(k, p)->call_seq = seq; /* a takeover finds the call */
+    kd_psched(k, p)->call_op = m->hdr.op;
     r = call(k, p, m);
   }
   if (r == KERN_DEFER || r == KERN_ANSWERED)
@@ -877,7 +882,7 @@ static void client_gone(struct kern *k, uint32_t p) {
     kern__ica_drop(k, r->data);
     kern_req_free(k->kd, i);
   }
-  struct uk_proc *pp = kd_proc(k, p);
+  uk_psched_t *pp = kd_psched(k, p);
   pp->res_head = pp->res_tail = UK_NIL;
   pp->res_len = 0;
   pp->outstanding = 0;

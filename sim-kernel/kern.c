@@ -182,7 +182,7 @@ void kern__answer(struct kern *k, uint32_t p, kabi_msg *m) {
   /* After the send: a kernel that dies between the two leaves a call
    * that looks unanswered; its successor answers it again, and the
    * library drops the older answer (lib/conn.c). */
-  k->kd->proc[p].answered_seq = m->hdr.seq;
+  kd_psched(k, p)->answered_seq = m->hdr.seq;
   if (r == -EAGAIN) {
     /* A process has at most one call in flight, so its socket never fills
      * unless it sends calls without reading answers: it breaks the ABI. */
@@ -286,12 +286,13 @@ static void empty_packet(struct kern *k, uint32_t p) {
 static void note_call(struct kern *k, uint32_t p) {
   struct kabi_hdr h;
   struct uk_proc *pp = &k->kd->proc[p];
+  uk_psched_t *ps = kd_psched(k, p);
   if (pp->state != UK_PROC_WAITING &&
       recv(k->proc[p].sock, &h, sizeof h, MSG_PEEK | MSG_DONTWAIT) ==
           (ssize_t)sizeof h &&
       h.magic == KABI_MAGIC) {
-    pp->call_seq = h.seq;
-    pp->call_op = h.op;
+    ps->call_seq = h.seq;
+    ps->call_op = h.op;
   }
 }
 

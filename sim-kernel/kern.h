@@ -312,6 +312,12 @@ struct kern {
 static inline struct uk_proc *kd_proc(struct kern *k, uint32_t p) {
   return &k->kd->proc[p];
 }
+/* p's scheduling and accounting half (result queue, the call in the
+ * kernel, quotas): the same row in layout 1, its own table in layout v2
+ * (uk_psched, uksim/kdata.h). */
+static inline uk_psched_t *kd_psched(struct kern *k, uint32_t p) {
+  return uk_psched(k->kd, p);
+}
 static inline struct uk_svc *kd_svc(struct kern *k, uint32_t s) {
   return &k->kd->svc[s];
 }
@@ -384,6 +390,16 @@ void kern__prog_free(struct kern_prog *p);
 struct adopt_plan;
 int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
                 int *ica_fd, struct adopt_plan *plan);
+/* kos.c: asks the machine for a kernel update (issue 15): it stops this
+ * kernel and the backup, of another version, takes over (uksim kupdate). */
+void kern_kupdate(struct kern *k);
+/* kconvert.c: a region of this kernel's layout built from the images of
+ * the processes of dead, a region of the other kernel-data layout (len
+ * bytes), or NULL when dead is of no layout this kernel knows.  Processes
+ * whose image cannot be built end, named in the trace.  Freed by the
+ * caller. */
+struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
+                                      size_t len);
 /* kern.c: serves process p, taken over, on connection sock (the machine's
  * duplicate of the dead kernel's end); pid is its Linux process. */
 int kern__watch_adopted(struct kern *k, uint32_t p, int sock, int32_t pid);

@@ -42,11 +42,13 @@
  * here has any help from the dead OS: every fact is read from what it
  * left behind.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "adopt.h"
@@ -165,8 +167,28 @@ static void processes(struct kern *k, const struct uk_kdata *dead) {
   free(pl);
 }
 
+/* The dead kernel was another version (a kernel update, issue 15): its
+ * processes come over through their images (kconvert.c); its file cache,
+ * in its own layout, is not carried. */
+static void other_version(struct kern *k, const void *dead, size_t len) {
+  struct uk_kdata *conv = kern__kimage_convert(k, dead, len);
+  if (conv != NULL)
+    processes(k, conv);
+  free(conv);
+  kern__disk_cache(k, &k->disk_opts);
+  step_done(k, "cache", 0, "this kernel's buffer cache is up");
+  step_done(k, "filecache", -EPROTO,
+            "another kernel version's file cache is not carried");
+}
+
+static size_t region_len(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
 void kern__failover(struct kern *k) {
-  size_t size = sizeof(struct uk_kdata);
+  size_t len = region_len(k->os.adopt_kd_fd);
+  size_t size = len > sizeof(struct uk_kdata) ? len : sizeof(struct uk_kdata);
   step_start = uv_hrtime();
   const struct uk_kdata *dead =
       mmap(NULL, size, PROT_READ, MAP_SHARED, k->os.adopt_kd_fd, 0);
@@ -175,7 +197,10 @@ void kern__failover(struct kern *k) {
     return;
   }
   devices(k);
-  if (k->disk_opts.cache_writeback) {
+  if (len >= sizeof dead->hdr && dead->hdr.magic == UK_KDATA_MAGIC &&
+      dead->hdr.layout != UK_KDATA_LAYOUT) {
+    other_version(k, dead, len);
+  } else if (k->disk_opts.cache_writeback) {
     file_cache_writeback(k, dead);
     processes(k, dead);
     kern__disk_cache(k, &k->disk_opts);

@@ -687,9 +687,9 @@ static void wait_call(struct kern *k, uint32_t p, const kabi_msg *m, long r) {
   if (&kp->ns_call != m)
     kp->ns_call = *m;
   kp->ns_waiting = r == -EAGAIN; /* -EINPROGRESS: resumed by its answer */
-  k->kd->proc[p].wait_seq = m->hdr.seq;
+  kd_psched(k, p)->wait_seq = m->hdr.seq;
   kd_proc(k, p)->state = UK_PROC_WAITING;
-  kd_proc(k, p)->wait_op = KABI_NS;
+  kd_psched(k, p)->wait_op = KABI_NS;
 }
 
 /* Retries the deferred calls until none completes. */
@@ -735,7 +735,7 @@ void kern__ns_resume(struct kern *k, uint32_t p) {
   struct kern_proc *kp = &k->proc[p];
   struct nscall c;
   if (kd_proc(k, p)->state != UK_PROC_WAITING ||
-      kd_proc(k, p)->wait_op != KABI_NS)
+      kd_psched(k, p)->wait_op != KABI_NS)
     return;
   long r = run_once(k, p, &kp->ns_call, &c);
   if (r == -EAGAIN || r == -EINPROGRESS) {

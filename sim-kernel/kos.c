@@ -203,8 +203,9 @@ static void record_detection(struct kern *k, uint32_t dead, int cause) {
     __atomic_add_fetch(&io->det_count, 1, __ATOMIC_RELEASE);
   }
   char me[16], peer[16], text[160];
-  const char *why =
-      cause == UK_DETECT_PANIC ? "panic notice" : "heartbeat timeout";
+  const char *why = cause == UK_DETECT_PANIC     ? "panic notice"
+                    : cause == UK_DETECT_KUPDATE ? "kernel update"
+                                                 : "heartbeat timeout";
   snprintf(me, sizeof me, "os%u", k->os.id);
   snprintf(peer, sizeof peer, "os%u", dead);
   int n = snprintf(text, sizeof text, "%s: %.3f ms after the last heartbeat",
@@ -283,6 +284,8 @@ static void on_ipi(struct kern *k, const Uksim__Ipi *ipi) {
     watch(k);
   } else if (ipi->kind == UKSIM__IPI__KIND__PANIC) {
     declare_dead(k, UK_DETECT_PANIC);
+  } else if (ipi->kind == UKSIM__IPI__KIND__KUPDATE) {
+    declare_dead(k, UK_DETECT_KUPDATE); /* stopped by the machine */
   }
 }
 
@@ -601,4 +604,14 @@ int kos_init(struct kern *k, const char *role, uint64_t hb_ms,
   else
     watch(k);
   return 0;
+}
+
+/* A kernel update asked from inside (a scenario's kupdate): the machine
+ * stops this kernel and tells the backup (machine.c kupdate). */
+void kern_kupdate(struct kern *k) {
+  Uksim__KUpdate u = UKSIM__KUPDATE__INIT;
+  Uksim__Ctl c = UKSIM__CTL__INIT;
+  c.body_case = UKSIM__CTL__BODY_KUPDATE;
+  c.kupdate = &u;
+  post(k, &c, -1);
 }

@@ -159,6 +159,16 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
     snprintf(to, len, "%s", arg);
     return 1;
   }
+  if (c == MACH_OPT_BACKUP_KERNEL) {
+    if (realpath(arg, o->backup_kernel) == NULL ||
+        access(o->backup_kernel, X_OK) < 0) {
+      fprintf(stderr, "%s: --backup-kernel '%s': not an executable\n", prog,
+              arg);
+      o->backup_kernel[0] = '\0';
+      return -1;
+    }
+    return 1;
+  }
   if (c == MACH_OPT_NIC_PORT) {
     if (num_opt_u64(prog, "--nic-port", arg, 1, UINT16_MAX - 2 * PART_NIC_PORTS,
                     0, &v) < 0)
@@ -320,6 +330,8 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
                   hb,
                   "--heartbeat-timeout-ms",
                   hbt,
+                  NULL, /* room for the optional ones below, and the end */
+                  NULL,
                   NULL,
                   NULL,
                   NULL,
@@ -344,6 +356,10 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   if (o->node_key[0]) {
     argv[at++] = "--node-key";
     argv[at++] = (char *)o->node_key;
+  }
+  if (o->backup_kernel[0] != '\0') {
+    argv[at++] = "--backup-kernel";
+    argv[at++] = (char *)o->backup_kernel;
   }
   pid_t pid = fork();
   if (pid < 0)
@@ -609,20 +625,34 @@ int mach_attach(mach_client *m, const char *name, int ns_proc, uint32_t rfflags,
   return r;
 }
 
-int mach_kdata(mach_client *m, const struct uk_kdata **kd,
-               Uksim__Reply **info) {
+/* GetKdata of OS os (0: the active's): the reply and its descriptor. */
+static int get_kdata(mach_client *m, uint32_t os, Uksim__Ctl **rep, int *fd) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__GetKdata g = UKSIM__GET_KDATA__INIT;
-  Uksim__Ctl *rep = NULL;
-  int fd = -1;
+  g.os = os;
   c.body_case = UKSIM__CTL__BODY_GET_KDATA;
   c.get_kdata = &g;
+  *fd = -1;
   int64_t id = mach_send(m, &c);
   if (id < 0)
     return (int)id;
-  int r = mach_reply(m, (uint64_t)id, &rep, &fd);
-  if (r == 0 && fd < 0)
-    r = -EPROTO;
+  int r = mach_reply(m, (uint64_t)id, rep, fd);
+  return r == 0 && *fd < 0 ? -EPROTO : r;
+}
+
+int mach_kdata_fd(mach_client *m, uint32_t os, int *fd) {
+  Uksim__Ctl *rep = NULL;
+  int r = get_kdata(m, os, &rep, fd);
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
+}
+
+int mach_kdata(mach_client *m, const struct uk_kdata **kd,
+               Uksim__Reply **info) {
+  Uksim__Ctl *rep = NULL;
+  int fd;
+  int r = get_kdata(m, 0, &rep, &fd);
   if (r == 0) {
     void *p = mmap(NULL, sizeof **kd, PROT_READ, MAP_SHARED, fd, 0);
     r = p == MAP_FAILED ? -errno : 0;
@@ -693,6 +723,24 @@ int mach_fault(mach_client *m, int kind, uint32_t os) {
   c.fault = &f;
   int64_t id = mach_send(m, &c);
   return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
+}
+
+int mach_kupdate(mach_client *m, int method, uint32_t *old_os,
+                 uint32_t *new_os) {
+  Uksim__Ctl c = UKSIM__CTL__INIT, *rep = NULL;
+  Uksim__KUpdate u = UKSIM__KUPDATE__INIT;
+  u.method = (Uksim__KUpdate__Method)method;
+  c.body_case = UKSIM__CTL__BODY_KUPDATE;
+  c.kupdate = &u;
+  int64_t id = mach_send(m, &c);
+  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, &rep, NULL);
+  if (r == 0 && rep->body_case == UKSIM__CTL__BODY_REPLY) {
+    *old_os = rep->reply->active_os;
+    *new_os = rep->reply->backup_os;
+  }
+  if (rep)
+    uksim__ctl__free_unpacked(rep, NULL);
+  return r;
 }
 
 int mach_status(mach_client *m, Uksim__Reply **st) {

@@ -305,10 +305,12 @@ static void forward(int c, Uksim__Ctl *req) {
 }
 
 /* The active OS's kernel data (the last one's while a failover runs). */
-static void get_kdata(int c, uint64_t id) {
+static int os_slot_of_id(uint32_t id);
+
+static void get_kdata(int c, uint64_t id, const Uksim__GetKdata *g) {
   char path[64];
-  int o = os_up(OS_ACTIVE);
-  for (int i = 0; i < MACH_OS_MAX && o < 0; i++)
+  int o = g->os ? os_slot_of_id(g->os) : os_up(OS_ACTIVE);
+  for (int i = 0; i < MACH_OS_MAX && o < 0 && g->os == 0; i++)
     if (M.os[i].role == OS_DEAD)
       o = i;
   if (o < 0) {
@@ -563,13 +565,15 @@ static void answer_os(int c, uint64_t id) {
 }
 
 static void inject_fault(int c, Uksim__Ctl *req);
+static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u);
+static int kupdate_start(const Uksim__KUpdate *u, const char **why);
 static void mach_status_reply(int c, uint64_t id);
 static void get_interos(int c, uint64_t id);
 
 static void client_request(int c, Uksim__Ctl *req) {
   switch (req->body_case) {
   case UKSIM__CTL__BODY_GET_KDATA:
-    get_kdata(c, req->id);
+    get_kdata(c, req->id, req->get_kdata);
     break;
   case UKSIM__CTL__BODY_OS:
     answer_os(c, req->id);
@@ -586,6 +590,9 @@ static void client_request(int c, Uksim__Ctl *req) {
     break;
   case UKSIM__CTL__BODY_FAULT:
     inject_fault(c, req);
+    break;
+  case UKSIM__CTL__BODY_KUPDATE:
+    kupdate(c, req->id, req->kupdate);
     break;
   case UKSIM__CTL__BODY_MACH_STATUS:
     mach_status_reply(c, req->id);
@@ -1003,6 +1010,10 @@ static int repin(const struct os_inst *os, const struct os_inst *dead,
   pin_tasks(os->kproc.pid, &set, &threads);
   const struct uk_kdata *kd =
       mmap(NULL, sizeof *kd, PROT_READ, MAP_SHARED, os->kd_fd, 0);
+  if (kd != MAP_FAILED && kd->hdr.layout != UK_KDATA_LAYOUT) {
+    munmap((void *)kd, sizeof *kd); /* another kernel version's tables */
+    kd = MAP_FAILED;
+  }
   for (uint32_t p = 0; kd != MAP_FAILED && p < UK_PROC_MAX; p++) {
     uint8_t st = kd->proc[p].state;
     if ((st == UK_PROC_RUNNING || st == UK_PROC_WAITING) &&
@@ -1298,6 +1309,13 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
   case UKSIM__CTL__BODY_FENCE:
     fence(o, c->id, c->fence);
     break;
+  case UKSIM__CTL__BODY_KUPDATE: { /* a scenario's kupdate, from the active */
+    const char *why = NULL;
+    if (os->role != OS_ACTIVE || kupdate_start(c->kupdate, &why) < 0)
+      fprintf(stderr, "uksim machine %s: kupdate refused: %s\n", M.o.name,
+              why ? why : "not the active OS");
+    break;
+  }
   case UKSIM__CTL__BODY_TAKE_OVER:
     take_over(o, c->id, c->take_over);
     break;
@@ -1504,14 +1522,27 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
   memcpy(a->argv, v, sizeof v);
 }
 
+/* The kernel binary OS os boots: a backup's may be another kernel version
+ * (--backup-kernel, a kernel update); else this program's own. */
+static int kernel_exe(const struct os_inst *os, char *exe, size_t len) {
+  if (os->role == OS_BACKUP && M.o.backup_kernel[0] != '\0') {
+    snprintf(exe, len, "%s", M.o.backup_kernel);
+    return 0;
+  }
+  ssize_t n = readlink("/proc/self/exe", exe, len - 1);
+  if (n < 0)
+    return -errno;
+  exe[n] = '\0';
+  return 0;
+}
+
 static int spawn_kernel(int o, int ksock) {
   struct os_inst *os = &M.os[o];
   struct kargs a;
   char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n < 0)
-    return -errno;
-  exe[n] = '\0';
+  int r = kernel_exe(os, exe, sizeof exe);
+  if (r < 0)
+    return r;
   kernel_args(&a, exe, os);
   uv_stdio_container_t stdio[6];
   int fds[6] = {0, 1, 2, ksock, os->kd_fd, M.interos_fd};
@@ -1631,6 +1662,42 @@ static int make_interos(void) {
 /* The machine's own part of a fault: the stamp the backup measures its
  * detection from, then the fault itself (crash) or its request to the
  * kernel (panic, hang).  The machine tells no other kernel. */
+/* A kernel update (issue 15): the active kernel stops (SIGSTOP: no
+ * further step, its tables as they are) and the backup, of another kernel
+ * version, is told to take over (Ipi KUPDATE); it fences the stopped
+ * kernel and converts its tables through images (kconvert.c). */
+static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
+  int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
+  if (u->method != UKSIM__KUPDATE__METHOD__IMAGE) {
+    *why = "method replay is not built";
+    return -ENOTSUP;
+  }
+  if (a < 0 || b < 0 || M.o.backup_kernel[0] == '\0') {
+    *why = "no backup OS of another kernel version (--backup-kernel)";
+    return -ESRCH;
+  }
+  uv_kill_child(&M.os[a].kproc, SIGSTOP);
+  Uksim__Ipi ipi = UKSIM__IPI__INIT;
+  Uksim__Ctl n = UKSIM__CTL__INIT;
+  ipi.kind = UKSIM__IPI__KIND__KUPDATE;
+  ipi.from_os = M.os[a].id;
+  ipi.to_os = M.os[b].id;
+  n.body_case = UKSIM__CTL__BODY_IPI;
+  n.ipi = &ipi;
+  post_to_os(&M.os[b], &n, -1);
+  return 0;
+}
+
+static void kupdate(int c, uint64_t id, const Uksim__KUpdate *u) {
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
+  r.active_os = a >= 0 ? M.os[a].id : 0;
+  r.backup_os = b >= 0 ? M.os[b].id : 0;
+  const char *why = NULL;
+  int e = kupdate_start(u, &why);
+  client_reply(c, id, e, why, e < 0 ? NULL : &r, -1);
+}
+
 static void inject_fault(int c, Uksim__Ctl *req) {
   Uksim__Fault *f = req->fault;
   int o = f->os ? os_slot_of_id(f->os) : os_up(OS_ACTIVE);
@@ -1750,6 +1817,7 @@ static int parse(int argc, char **argv) {
       {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
       {"node-port", required_argument, NULL, 'P'},
       {"node-key", required_argument, NULL, 'K'},
+      {"backup-kernel", required_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
   int c, r = 0;
   uint64_t v;
@@ -1791,6 +1859,8 @@ static int parse(int argc, char **argv) {
       disk_opt(c, optarg); /* the kernel checks them */
     else if (c == 'B')
       M.o.backup = true;
+    else if (c == 'V')
+      snprintf(M.o.backup_kernel, sizeof M.o.backup_kernel, "%s", optarg);
     else if (c == 'E' && (r = num_opt_u64(ME, "--heartbeat-ms", optarg, 1,
                                           MACH_HEARTBEAT_MS_MAX, 0, &v)) == 0)
       M.o.heartbeat_ms = (uint32_t)v;

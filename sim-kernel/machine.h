@@ -48,6 +48,9 @@ struct mach_opts {
    * --node-key ("" none; required beyond loopback). */
   char node_port[64];
   char node_key[256];
+  /* The kernel binary the backup OSes boot (a kernel update's new
+   * version, e.g. uksim-kernel2, issue 15); "" this uksim's own. */
+  char backup_kernel[256];
 };
 
 /* Orthros (issue 14).  OS instances the machine keeps at once: the active,
@@ -85,14 +88,16 @@ struct mach_opts {
 #define MACH_OPT_NIC_PORT 0x4f05
 #define MACH_OPT_NODE_PORT 0x4f06
 #define MACH_OPT_NODE_KEY 0x4f07
+#define MACH_OPT_BACKUP_KERNEL 0x4f08
 #define MACH_BACKUP_OPTS                                                       \
   {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
       {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB},                  \
       {"heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT},  \
       {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE},      \
       {"nic-port", required_argument, NULL, MACH_OPT_NIC_PORT},                \
-      {"node-port", required_argument, NULL, MACH_OPT_NODE_PORT}, {            \
-    "node-key", required_argument, NULL, MACH_OPT_NODE_KEY                     \
+      {"node-port", required_argument, NULL, MACH_OPT_NODE_PORT},              \
+      {"node-key", required_argument, NULL, MACH_OPT_NODE_KEY}, {              \
+    "backup-kernel", required_argument, NULL, MACH_OPT_BACKUP_KERNEL           \
   }
 struct mach_opts;
 int mach_backup_opt(const char *prog, int c, const char *arg,
@@ -108,6 +113,10 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "                    at a failover the dead OS's dirty file cache is\n"      \
   "                    adopted by the new OS's cache, written back later\n"    \
   "                    (default), or written back before processes run\n"      \
+  "  --backup-kernel PATH\n"                                                   \
+  "                    the kernel binary backups boot (a new kernel "          \
+  "version,\n"                                                                 \
+  "                    e.g. uksim-kernel2); default: this uksim's own\n"       \
   "  --nic-port N      the first port of nic0's loopback range (16 ports;\n"   \
   "                    nic1's follow); default: one from the pid\n"            \
   "  --node-port [HOST!]PORT\n"                                                \
@@ -264,6 +273,9 @@ int mach_attach(mach_client *m, const char *name, int ns_proc, uint32_t rfflags,
 /* Maps the kernel-data region read-only.  *kd must be unmapped with
  * mach_kdata_unmap(). */
 int mach_kdata(mach_client *m, const struct uk_kdata **kd, Uksim__Reply **info);
+/* A read-only descriptor of OS os's kernel-data region, whatever its
+ * layout (0: the active's); the caller closes it.  0 or a negative errno. */
+int mach_kdata_fd(mach_client *m, uint32_t os, int *fd);
 void mach_kdata_unmap(const struct uk_kdata *kd);
 
 /* Halts the machine; *icas_live gets the ICAs left after every process
@@ -276,6 +288,12 @@ int mach_fault(mach_client *m, int kind, uint32_t os);
 /* The OS instances: *st gets active_os, backup_os, failovers, active_pid,
  * backup_pid, dead_os (free it with uksim__reply__free_unpacked). */
 int mach_status(mach_client *m, Uksim__Reply **st);
+/* Kernel update (issue 15): asks the backup OS (another kernel version)
+ * to take the active's processes over by method (Uksim__KUpdate__Method);
+ * *old_os and *new_os get the two OS numbers.  It returns once asked: the
+ * takeover follows (mach_status: failovers, active_os). */
+int mach_kupdate(mach_client *m, int method, uint32_t *old_os,
+                 uint32_t *new_os);
 /* Maps the inter-OS region read-only (unmap with mach_interos_unmap). */
 struct uk_interos;
 int mach_interos(mach_client *m, const struct uk_interos **io);

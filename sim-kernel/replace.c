@@ -81,12 +81,13 @@ static bool replacing(const struct uk_svc *sv) {
   return sv->phase >= UK_PH_REQUESTED && sv->phase <= UK_PH_RESTORING;
 }
 
-static bool waits_in(const struct uk_proc *pp, uint16_t op) {
-  return pp->state == UK_PROC_WAITING && pp->wait_op == op;
+static bool waits_in(struct kern *k, uint32_t p, uint16_t op) {
+  return kd_proc(k, p)->state == UK_PROC_WAITING &&
+         kd_psched(k, p)->wait_op == op;
 }
 
-static bool waits_for_request(const struct uk_proc *pp) {
-  return waits_in(pp, KABI_RECEIVE) || waits_in(pp, KABI_REPLY_RECEIVE);
+static bool waits_for_request(struct kern *k, uint32_t p) {
+  return waits_in(k, p, KABI_RECEIVE) || waits_in(k, p, KABI_REPLY_RECEIVE);
 }
 
 /* Moves every ICA held by (hk, from), except one, to (to_hk, to). */
@@ -211,7 +212,7 @@ void rep_ctl_replace(struct kern *k, uint64_t id, const Uksim__Replace *rq) {
             kern__prog_name(file));
   set_phase(k, s, UK_PH_REQUESTED);
   uint32_t old = kd_svc(k, s)->proc;
-  if (waits_for_request(kd_proc(k, old)))
+  if (waits_for_request(k, old))
     rep_at_receive(k, old, (uint32_t)s); /* idle: its receive is now */
 }
 
@@ -241,7 +242,7 @@ static void prepare_old(struct kern *k, uint32_t s) {
       .successor_pid = kd_proc(k, sv->successor)->pid,
   };
   kabi_msg m;
-  kabi_msg_init(&m, KABI_ANS_PREPARE, k->kd->proc[old].wait_seq, 0, &pm,
+  kabi_msg_init(&m, KABI_ANS_PREPARE, kd_psched(k, old)->wait_seq, 0, &pm,
                 sizeof pm);
   kd_proc(k, old)->state = UK_PROC_RUNNING;
   k->proc[old].preparing = true;
@@ -275,12 +276,12 @@ static void handed_off(struct kern *k, uint32_t s) {
   uint32_t n = kd_svc(k, s)->successor;
   svc_event(k, "handoff", s, kd_svc(k, s)->proc, n, NULL);
   set_phase(k, s, UK_PH_RESTORING);
-  if (waits_in(kd_proc(k, n), KABI_STATE_GET)) {
+  if (waits_in(k, n, KABI_STATE_GET)) {
     kd_proc(k, n)->state = UK_PROC_RUNNING;
-    int r = give_state(k, n, s, k->kd->proc[n].wait_seq);
+    int r = give_state(k, n, s, kd_psched(k, n)->wait_seq);
     if (r < 0)
-      kern__answer_status(k, n, k->kd->proc[n].wait_seq, r);
-  } else if (waits_for_request(kd_proc(k, n))) {
+      kern__answer_status(k, n, kd_psched(k, n)->wait_seq, r);
+  } else if (waits_for_request(k, n)) {
     commit(k, s); /* it wanted no state: it is ready */
     kern__deliver_request(k, s);
   }
@@ -348,9 +349,9 @@ static void commit(struct kern *k, uint32_t s) {
               kd_proc(k, old)->name);
   svc_event(k, "commit", s, UK_NIL, n, kd_proc(k, old)->name);
   set_phase(k, s, UK_PH_SERVING);
-  if (waits_for_request(kd_proc(k, old))) {
+  if (waits_for_request(k, old)) {
     kd_proc(k, old)->state = UK_PROC_RUNNING;
-    kern__answer_status(k, old, k->kd->proc[old].wait_seq, -ESHUTDOWN);
+    kern__answer_status(k, old, kd_psched(k, old)->wait_seq, -ESHUTDOWN);
   }
   end_replacement(k, s, 0, NULL);
 }
@@ -421,8 +422,8 @@ int rep_state_get(struct kern *k, uint32_t p, uint32_t s, uint32_t seq) {
   struct uk_svc *sv = kd_svc(k, s);
   if (sv->successor == p && sv->phase == UK_PH_PREPARING) {
     kd_proc(k, p)->state = UK_PROC_WAITING; /* until the old server has saved */
-    kd_proc(k, p)->wait_op = KABI_STATE_GET;
-    k->kd->proc[p].wait_seq = seq;
+    kd_psched(k, p)->wait_op = KABI_STATE_GET;
+    kd_psched(k, p)->wait_seq = seq;
     return KERN_DEFER;
   }
   if (sv->successor == p || sv->proc == p)
@@ -656,7 +657,7 @@ static void check_queue_heads(struct kern *k, uint64_t now) {
     uint64_t limit = (uint64_t)k->svc[s].pol.deadline_ms * 1000000ull;
     if (sv->state != UK_SVC_UP || limit == 0 || sv->q_len == 0 ||
         sv->proc == UK_NIL || k->proc[sv->proc].fault ||
-        waits_for_request(kd_proc(k, sv->proc)) ||
+        waits_for_request(k, sv->proc) ||
         (sv->phase != UK_PH_SERVING && sv->phase != UK_PH_REQUESTED))
       continue;
     if (now - k->proc[sv->proc].last_call_ns <= limit)

@@ -56,13 +56,15 @@ int kern_proc_alloc(struct uk_kdata *kd, const char *name, int32_t pid) {
     if (p->state != UK_PROC_FREE)
       continue;
     uint32_t gen = p->gen + 1;
+    uk_psched_t *ps = uk_psched(kd, (uint32_t)i);
     memset(p, 0, sizeof *p);
+    memset(ps, 0, sizeof *ps); /* p itself in layout 1 */
     p->gen = gen;
     p->state = UK_PROC_RUNNING;
     p->kind = UK_PROC_AP;
     p->pid = pid;
     p->svc = UK_NIL;
-    p->res_head = p->res_tail = UK_NIL;
+    ps->res_head = ps->res_tail = UK_NIL;
     strncpy(p->name, name, KABI_NAME_MAX - 1);
     return i;
   }

@@ -81,13 +81,14 @@ static inline size_t vfs_ktab_procs(const struct uk_kdata *kd, uint32_t *cursor,
     return 0;
   *cursor = (uint32_t)i + 2;
   const struct uk_proc *p = &kd->proc[i];
+  const uk_psched_t *ps = uk_psched_c(kd, (uint32_t)i);
   const char *svc = p->svc < UK_SVC_MAX ? kd->svc[p->svc].name : "-";
   return vfs__kline(
       snprintf(line, len,
                "%-4d %-8d %-12.*s %-6s %-6s %-8.*s %6u %6u %8llu %6llu\n", i,
                p->pid, KABI_NAME_MAX, p->name, vfs_proc_kind_name(p->kind),
-               vfs_proc_state_name(p->state), KABI_NAME_MAX, svc, p->icas_held,
-               p->outstanding, (unsigned long long)p->calls,
+               vfs_proc_state_name(p->state), KABI_NAME_MAX, svc, ps->icas_held,
+               ps->outstanding, (unsigned long long)p->calls,
                (unsigned long long)p->errors),
       len);
 }

@@ -32,7 +32,9 @@
 /* The kinds of the fault stamp (control.proto Fault.Kind's numbers). */
 enum { UK_FAULT_NONE, UK_FAULT_PANIC, UK_FAULT_HANG, UK_FAULT_CRASH };
 /* How the backup found the active dead. */
-enum { UK_DETECT_NONE, UK_DETECT_PANIC, UK_DETECT_TIMEOUT };
+/* UK_DETECT_KUPDATE: not a fault; the machine stopped the active for a
+ * kernel update (uksim kupdate, issue 15). */
+enum { UK_DETECT_NONE, UK_DETECT_PANIC, UK_DETECT_TIMEOUT, UK_DETECT_KUPDATE };
 
 struct uk_interos_prot {
   uint32_t os;   /* the OS the process belongs to */

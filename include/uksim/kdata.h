@@ -49,7 +49,19 @@
 #include "kabi.h"
 
 #define UK_KDATA_MAGIC 0x756b6b64617461ull /* "ukkdata" */
-#define UK_KDATA_LAYOUT 10                 /* bump on any change below */
+/* Layout v2 (-DUK_KDATA_V2, the second kernel version `uksim-kernel2`
+ * that a kernel update moves processes to, issue 15): the process table
+ * split in two (identity in proc[], scheduling and accounting in
+ * psched[]), fields reordered and added, other state, kind, flag and
+ * holder encodings.  Code reaches the moved fields through uk_psched()
+ * only, so both versions compile from one source; a reader of the other
+ * version refuses the region by its layout number (version-neutral
+ * images cross versions: kimage.proto). */
+#ifdef UK_KDATA_V2
+#define UK_KDATA_LAYOUT 1001 /* bump on any change below */
+#else
+#define UK_KDATA_LAYOUT 10 /* bump on any change below */
+#endif
 
 #define UK_PROC_MAX 256
 #define UK_SVC_MAX 32
@@ -118,6 +130,7 @@
 #define UK_BCACHE_SEGS_MAX (UK_BCACHE_MAX / UK_BCACHE_SEG) /* cache ICAs */
 #define UK_DISK_NAME_MAX 127 /* bytes of the disk's path kept in the table */
 
+#ifndef UK_KDATA_V2
 enum uk_proc_state {
   UK_PROC_FREE = 0,
   UK_PROC_RUNNING, /* not waiting in the kernel */
@@ -158,6 +171,55 @@ struct uk_proc {
 /* ... and it came by Attach (uksim sh, uksim mount): a program of its own,
  * which a takeover never signals (its connection just ends). */
 #define UK_PROC_F_ATTACHED 0x2u
+#else
+/* Layout v2: the same states, numbered otherwise (FREE stays 0: an
+ * all-zero table is empty in both). */
+enum uk_proc_state {
+  UK_PROC_FREE = 0,
+  UK_PROC_EXITED = 1,
+  UK_PROC_WAITING = 2,
+  UK_PROC_RUNNING = 3,
+};
+
+enum uk_proc_kind { UK_PROC_SERVER = 1, UK_PROC_AP = 2 };
+
+/* Layout v2, the identity half of a process: who it is and how it ended. */
+struct uk_proc {
+  uint32_t gen;
+  int32_t pid;
+  uint32_t flags; /* UK_PROC_F_* */
+  uint8_t kind;   /* enum uk_proc_kind */
+  uint8_t state;  /* enum uk_proc_state */
+  uint16_t pad;
+  char name[KABI_NAME_MAX];
+  uint32_t svc; /* server: service index it serves, else UK_NIL */
+  int32_t exit_status, term_signal;
+  /* Added in v2: the OS it came from by a kernel update (0: born here),
+   * and the image version it was rebuilt from (0: none, or replayed). */
+  uint32_t origin_os, image_version;
+  uint64_t calls, errors;
+};
+
+/* Layout v2, the scheduling and accounting half, parallel to proc[]: the
+ * call in the kernel, the result queue and the quotas (meanings as in
+ * layout 1's struct uk_proc). */
+struct uk_psched {
+  uint32_t call_seq, answered_seq, call_op;
+  uint32_t wait_seq; /* WAITING: the deferred call's sequence number */
+  uint32_t wait_req; /* AWAIT/CALL: the request waited for, 0 for any */
+  uint16_t wait_op;  /* enum kabi_op of the pending call, when WAITING */
+  uint16_t pad;
+  uint32_t res_len, res_head, res_tail; /* result queue (request indexes) */
+  uint32_t outstanding;                 /* requests sent and not yet answered */
+  uint32_t icas_held;
+  uint32_t pad2;
+  /* Added in v2: monotonic ns of the last call read from the process. */
+  uint64_t last_call_ns;
+};
+
+#define UK_PROC_F_PROTECT 0x100u
+#define UK_PROC_F_ATTACHED 0x200u
+#endif
 
 enum uk_svc_state {
   UK_SVC_FREE = 0,
@@ -216,6 +278,7 @@ struct uk_svc {
 enum uk_ica_state { UK_ICA_FREE = 0, UK_ICA_LIVE };
 
 /* Who holds an ICA: exactly one at a time. */
+#ifndef UK_KDATA_V2
 enum uk_holder_kind {
   UK_HOLD_NONE = 0,
   UK_HOLD_PROC,    /* holder = process index */
@@ -224,7 +287,17 @@ enum uk_holder_kind {
                       holder = service index */
   UK_HOLD_KERNEL,  /* the kernel's own (the mount driver's 9P messages) */
 };
+#else
+enum uk_holder_kind {
+  UK_HOLD_NONE = 0, /* layout v2: the same kinds, numbered otherwise */
+  UK_HOLD_KERNEL = 1,
+  UK_HOLD_SVC = 2,
+  UK_HOLD_REQUEST = 3,
+  UK_HOLD_PROC = 4,
+};
+#endif
 
+#ifndef UK_KDATA_V2
 struct uk_ica_ent {
   uint16_t gen;
   uint8_t state;       /* enum uk_ica_state */
@@ -237,6 +310,18 @@ struct uk_ica_ent {
   uint32_t made_by_seq;
   uint64_t size;
 };
+#else
+struct uk_ica_ent { /* layout v2: the same fields, reordered */
+  uint64_t size;
+  uint32_t holder;
+  uint32_t made_by_seq;
+  uint16_t gen;
+  uint8_t holder_kind; /* enum uk_holder_kind */
+  uint8_t kind;        /* enum kabi_ica_kind */
+  uint8_t state;       /* enum uk_ica_state */
+  uint8_t pad[3];
+};
+#endif
 
 enum uk_req_state {
   UK_REQ_FREE = 0,
@@ -552,12 +637,38 @@ struct uk_kdata {
   struct uk_kdata_hdr hdr;
   struct uk_counters ctr;
   struct uk_proc proc[UK_PROC_MAX];
+#ifdef UK_KDATA_V2
+  struct uk_psched psched[UK_PROC_MAX]; /* parallel to proc[] */
+#endif
   struct uk_svc svc[UK_SVC_MAX];
   struct uk_ica_ent ica[UK_ICA_MAX];
   struct uk_req req[UK_REQ_MAX];
   struct uk_vfs vfs;       /* chans, namespaces, descriptors (vfs/vfs.h) */
   struct uk_bcache bcache; /* the disk's buffer cache (bcache.c) */
 };
+
+/* The scheduling and accounting half of process p (p < UK_PROC_MAX):
+ * in layout 1 the process entry itself, in layout v2 its psched[] entry.
+ * uk_psched_t names the type of either. */
+#ifdef UK_KDATA_V2
+typedef struct uk_psched uk_psched_t;
+static inline uk_psched_t *uk_psched(struct uk_kdata *kd, uint32_t p) {
+  return &kd->psched[p];
+}
+static inline const uk_psched_t *uk_psched_c(const struct uk_kdata *kd,
+                                             uint32_t p) {
+  return &kd->psched[p];
+}
+#else
+typedef struct uk_proc uk_psched_t;
+static inline uk_psched_t *uk_psched(struct uk_kdata *kd, uint32_t p) {
+  return &kd->proc[p];
+}
+static inline const uk_psched_t *uk_psched_c(const struct uk_kdata *kd,
+                                             uint32_t p) {
+  return &kd->proc[p];
+}
+#endif
 
 /* Latency histogram buckets: log2 with 4 linear sub-buckets, in ns.  Bucket b
  * covers [uk_hist_lower(b), uk_hist_lower(b + 1)). */

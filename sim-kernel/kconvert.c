@@ -1,0 +1,125 @@
+/* A takeover across kernel versions (issue 15, kernel update method A):
+ * the dead kernel's region is of the other kernel-data layout, so this
+ * kernel cannot read its tables as its own (adopt_tables refuses them).
+ * Instead the other layout's extractor (kimage.c built for that layout:
+ * it never sees this build's structs) writes each process's image, and
+ * this layout's builder makes a region of this kernel's layout from them;
+ * adopt_tables then takes the processes over from that region as from a
+ * dead kernel of its own version (kfailover.c).
+ *
+ * A process whose image names state it cannot carry (kimage.h) is not in
+ * the converted region: the old kernel is gone, so it ends like a process
+ * that a failover does not move, and the trace names what kept it.  What
+ * is kernel-wide rather than a process's (services, their queues, the
+ * file cache) is not carried either: see kimage.proto.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kern.h"
+#include "kimage.h"
+#include "kimage.pb-c.h"
+#include "uksim/xalloc.h"
+
+/* This build's builder and the other layout's extractor. */
+#ifdef UK_KDATA_V2
+#define OWN_BUILD kimg_v2_build
+#define OWN_BUILD_KERNEL kimg_v2_build_kernel
+#define OWN_INIT kimg_v2_region_init
+#define OTHER_EXTRACT kimg_v1_extract
+#define OTHER_EXTRACT_KERNEL kimg_v1_extract_kernel
+#else
+#define OWN_BUILD kimg_v1_build
+#define OWN_BUILD_KERNEL kimg_v1_build_kernel
+#define OWN_INIT kimg_v1_region_init
+#define OTHER_EXTRACT kimg_v2_extract
+#define OTHER_EXTRACT_KERNEL kimg_v2_extract_kernel
+#endif
+
+/* A "kupdate" event in the trace (and the debug trace). */
+static void note(struct kern *k, const char *op, int status, const char *text) {
+  kern__trace(k, "kupdate: %s", text);
+  kern__event(k,
+              &(struct kern_ev){
+                  .ev = "kupdate", .op = op, .status = status, .text = text});
+}
+
+/* Process p's image could not be built (r): trace why and end it. */
+static void stays(struct kern *k, const uint8_t *b, size_t n, int r) {
+  Uksim__Kimage__Image *img = uksim__kimage__image__unpack(NULL, n, b);
+  char text[256];
+  if (img == NULL || img->proc == NULL) {
+    note(k, "refused", r, "an image that does not read");
+    return;
+  }
+  const char *why =
+      img->n_cannot_carry ? img->cannot_carry[0] : strerror(r < 0 ? -r : r);
+  snprintf(text, sizeof text, "%s (pid %d) cannot move: %s", img->proc->name,
+           img->proc->pid, why);
+  note(k, "refused", r, text);
+  if (img->proc->pid > 0 && !img->proc->attached)
+    kill(img->proc->pid, SIGKILL); /* its kernel is gone: it ends */
+  uksim__kimage__image__free_unpacked(img, NULL);
+}
+
+/* The services and their queued or in-service requests, first. */
+static int convert_kernel(struct kern *k, const void *dead, size_t len,
+                          struct uk_kdata *kd) {
+  uint8_t *b;
+  size_t n;
+  int r = OTHER_EXTRACT_KERNEL(dead, len, &b, &n);
+  if (r < 0)
+    return r;
+  r = OWN_BUILD_KERNEL(kd, sizeof *kd, b, n);
+  free(b);
+  if (r < 0)
+    note(k, "convert", r, "the services and their queues could not be built");
+  return r;
+}
+
+struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
+                                      size_t len) {
+  struct uk_kdata *kd = xcalloc(1, sizeof *kd);
+  OWN_INIT(kd, k->os.id);
+  uint32_t moved = 0, refused = 0;
+  uint64_t t0 = uv_hrtime();
+  if (convert_kernel(k, dead, len, kd) == -EPROTO) {
+    note(k, "convert", -EPROTO,
+         "the dead kernel's region is of no layout this kernel knows");
+    free(kd);
+    return NULL;
+  }
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
+    uint8_t *b;
+    size_t n;
+    int r = OTHER_EXTRACT(dead, len, p, &b, &n);
+    if (r == -EPROTO) {
+      note(k, "convert", r,
+           "the dead kernel's region is of no layout this "
+           "kernel knows");
+      free(kd);
+      return NULL;
+    }
+    if (r < 0)
+      continue; /* no process in slot p */
+    r = OWN_BUILD(kd, sizeof *kd, b, n);
+    if (r >= 0)
+      moved++;
+    else {
+      refused++;
+      stays(k, b, n, r);
+    }
+    free(b);
+  }
+  char text[160];
+  snprintf(text, sizeof text,
+           "images of %u processes built into layout %u, %u refused, in "
+           "%llu us",
+           moved, UK_KDATA_LAYOUT, refused,
+           (unsigned long long)(uv_hrtime() - t0) / 1000);
+  note(k, "convert", 0, text);
+  return kd;
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# The kernel-update scenarios (scenarios/kupdate-*.scn, issue 15): each
+# one, run once with its own seed, holds every expectation (exit 0).  They
+# run free (the update is a takeover in real time), so unlike
+# run_scenarios.sh no hash is compared.  A copy that expects a failover
+# that did not happen fails.  Nothing is left in TMPDIR.  Under valgrind
+# the runs skip: the kernels would fail over by themselves.
+# Usage: kupdate.sh UKSIM SCENARIO_DIR
+set -u
+. "$(dirname "$0")/../skip.sh"
+[ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "real-time takeover under valgrind"
+uksim=$1 src=$2
+dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-kupdate.XXXXXX") && mkdir "$dir/tmp" ||
+  { echo "FAIL: no temporary directory"; exit 1; }
+trap 'rm -rf "$dir"' EXIT
+export TMPDIR="$dir/tmp"
+fail=0
+n=0
+for f in "$src"/kupdate-*.scn; do
+  name=$(basename "$f" .scn)
+  n=$((n + 1))
+  if "$uksim" run --quiet "$f" >"$dir/$name.out" 2>&1; then
+    echo "ok   $name: $(tail -1 "$dir/$name.out")"
+  else
+    echo "FAIL $name:"
+    cat "$dir/$name.out"
+    fail=1
+  fi
+done
+[ "$n" -ge 2 ] || { echo "FAIL only $n kernel-update scenarios shipped"; fail=1; }
+# An expectation that does not hold must fail the run.
+sed 's/^expect failovers == 1$/expect failovers == 2/' \
+  "$src/kupdate-hung.scn" >"$dir/broken.scn"
+if "$uksim" run --quiet "$dir/broken.scn" >"$dir/broken.out" 2>&1; then
+  echo "FAIL a copy expecting 2 failovers passed"
+  fail=1
+fi
+# kupdate needs a backup of the next version: refused at parse time.
+sed 's/ --backup-version 2//' "$src/kupdate-under-load.scn" >"$dir/same.scn"
+"$uksim" run --quiet "$dir/same.scn" >"$dir/same.out" 2>&1
+st=$?
+if [ $st != 2 ] || ! grep -q "kupdate needs a backup of the next kernel version" "$dir/same.out"; then
+  echo "FAIL kupdate without --backup-version 2 was not refused (exit $st):"
+  cat "$dir/same.out"
+  fail=1
+fi
+[ $fail = 0 ] && echo "$n passed, 0 failed"
+exit $fail
