@@ -14,12 +14,15 @@
 #include "uksim/task.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <linux/futex.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/personality.h>
@@ -82,6 +85,34 @@ static int map_region(int fd, uint64_t size) {
   return 0;
 }
 
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+
+/* Write tracking for pre-copy (task.h, UKSIM_TASK_UFFD): the region's
+ * pages, present or not yet, fault to whoever reads this userfaultfd
+ * once it write-protects them; until then nothing changes. */
+static void track_writes(void) {
+  hdr->uffd = -1;
+  if (!getenv("UKSIM_TASK_UFFD"))
+    return;
+  int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+  struct uffdio_api api = {.api = UFFD_API,
+                           .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
+                                       UFFD_FEATURE_WP_UNPOPULATED};
+  struct uffdio_register reg = {
+      .range = {.start = TASK_REGION_ADDR, .len = hdr->size},
+      .mode = UFFDIO_REGISTER_MODE_WP};
+  if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0 ||
+      ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
+    perror("task: userfaultfd write tracking");
+    if (fd >= 0)
+      close(fd);
+    return;
+  }
+  hdr->uffd = fd;
+}
+
 int task_init(uint64_t size) {
   if (hdr)
     return -EEXIST;
@@ -104,6 +135,7 @@ int task_init(uint64_t size) {
   hdr->brk = hdr->heap_off;
   hdr->current = -1;
   hdr->last = -1;
+  track_writes();
   return 0;
 }
 
@@ -172,6 +204,7 @@ int task_adopt(int fd) {
   hdr->current = -1;
   atomic_store(&hdr->parked, 0);
   rebase_sleepers();
+  track_writes();
   return 0;
 }
 

@@ -35,7 +35,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -245,7 +249,7 @@ static int spawn(struct runner *r) {
   };
   char parent[32];
   snprintf(parent, sizeof parent, "UKSIM_TASK_PARENT=%d", (int)getpid());
-  char *env[] = {parent, NULL};
+  char *env[] = {parent, "UKSIM_TASK_UFFD=1", NULL};
   uv_process_options_t o = {
       .exit_cb = on_exit_cb,
       .file = r->argv[0],
@@ -334,6 +338,10 @@ struct mig {
   uint64_t rounds;
   uint64_t t_suspend;
   const char *why; /* error text for the controller */
+  int uffd;        /* pre-copy: the task's write tracking, or -1 */
+  uint8_t *dirty;  /* pre-copy: 1 per page written since sent */
+  _Atomic int wp_stop;
+  pthread_t wp_thread;
 };
 
 /* The region memfd of a task this node started: its process holds it as
@@ -417,17 +425,32 @@ static int page_is_zero(const uint8_t *p) {
   return memcmp(p, zero, TASK_PAGE) == 0;
 }
 
-/* Sends pages [first, first + n) that hold anything, in runs of at most
- * MIG_CHUNK bytes: a fresh destination region is zero already. */
-static int send_range(struct mig *g, uint64_t first, uint64_t n, int last) {
+/* The first page at or after pg that the memfd holds: holes (pages never
+ * written) are skipped without touching them, since reading one would
+ * allocate it. */
+static uint64_t next_data(struct mig *g, uint64_t pg, uint64_t end) {
+  off_t off = lseek(g->e->region_fd, (off_t)(pg * TASK_PAGE), SEEK_DATA);
+  if (off < 0)
+    return end; /* ENXIO: only holes from here */
+  uint64_t next = (uint64_t)off / TASK_PAGE;
+  return next < end ? next : end;
+}
+
+/* Sends pages [first, first + n), in runs of at most MIG_CHUNK bytes;
+ * with `skip_zero`, only those that hold anything: a fresh destination
+ * region is zero already (a page written again must go even if zero). */
+static int send_pages(struct mig *g, uint64_t first, uint64_t n, int last,
+                      int skip_zero) {
   const uint8_t *base = (const uint8_t *)g->h;
   uint64_t pg = first, end = first + n;
   while (pg < end) {
-    while (pg < end && page_is_zero(base + pg * TASK_PAGE))
+    if (skip_zero)
+      pg = next_data(g, pg, end);
+    while (skip_zero && pg < end && page_is_zero(base + pg * TASK_PAGE))
       pg++;
     uint64_t run = pg;
     while (run < end && (run - pg) * TASK_PAGE < MIG_CHUNK &&
-           !page_is_zero(base + run * TASK_PAGE))
+           !(skip_zero && page_is_zero(base + run * TASK_PAGE)))
       run++;
     if (run == pg)
       break;
@@ -495,13 +518,130 @@ static int copy_eager(struct mig *g) {
     r = send_create(g);
   step("create");
   if (r == 0)
-    r = send_range(g, 0, g->size / TASK_PAGE, 1);
+    r = send_pages(g, 0, g->size / TASK_PAGE, 1, 1);
   step("pages");
+  return r;
+}
+
+/* ---- pre-copy: write tracking with userfaultfd write-protect ---- */
+
+/* Write-protects (on) or releases pages [pg, pg + n) of the task. */
+static int wp_range(struct mig *g, uint64_t pg, uint64_t n, int on) {
+  struct uffdio_writeprotect wp = {
+      .range = {.start = TASK_REGION_ADDR + pg * TASK_PAGE,
+                .len = n * TASK_PAGE},
+      .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+  return ioctl(g->uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
+/* The tracker: a write to a protected page faults here; the page is
+ * noted dirty and released, which wakes the writer. */
+static void *wp_main(void *arg) {
+  struct mig *g = arg;
+  struct pollfd pfd = {.fd = g->uffd, .events = POLLIN};
+  while (!atomic_load(&g->wp_stop)) {
+    if (poll(&pfd, 1, 20) <= 0)
+      continue;
+    struct uffd_msg msg;
+    if (read(g->uffd, &msg, sizeof msg) != sizeof msg ||
+        msg.event != UFFD_EVENT_PAGEFAULT)
+      continue;
+    uint64_t pg = (msg.arg.pagefault.address - TASK_REGION_ADDR) / TASK_PAGE;
+    if (pg < g->size / TASK_PAGE) {
+      __atomic_store_n(&g->dirty[pg], 1, __ATOMIC_RELEASE);
+      wp_range(g, pg, 1, 0);
+    }
+  }
+  return NULL;
+}
+
+/* Takes the task's userfaultfd (its process registered it, task.h) and
+ * protects the whole region. */
+static int wp_start(struct mig *g) {
+  int pfd = (int)pidfd_open(g->e->pid, 0);
+  g->uffd = pfd >= 0 && g->h->uffd >= 0 ? pidfd_getfd(pfd, g->h->uffd, 0) : -1;
+  if (pfd >= 0)
+    close(pfd);
+  if (g->uffd < 0) {
+    g->why = "the task has no write tracking (userfaultfd)";
+    return -ENOTSUP;
+  }
+  g->dirty = xcalloc(g->size / TASK_PAGE, 1);
+  int r = wp_range(g, 0, g->size / TASK_PAGE, 1);
+  if (r == 0 && pthread_create(&g->wp_thread, NULL, wp_main, g) != 0)
+    r = -EAGAIN;
+  if (r < 0) {
+    g->why = "cannot write-protect the task";
+    return r;
+  }
+  return 0;
+}
+
+static void wp_stop(struct mig *g) {
+  if (g->uffd < 0)
+    return;
+  if (g->dirty) {
+    atomic_store(&g->wp_stop, 1);
+    pthread_join(g->wp_thread, NULL);
+  }
+  wp_range(g, 0, g->size / TASK_PAGE, 0);
+  close(g->uffd);
+  g->uffd = -1;
+}
+
+/* One round: every page written since it was sent is protected again,
+ * then sent.  `last`: the task is parked, nothing to protect. */
+static int send_dirty(struct mig *g, int last, uint64_t *count) {
+  uint64_t pages = g->size / TASK_PAGE;
+  *count = 0;
+  for (uint64_t pg = 0; pg < pages; pg++) {
+    if (!__atomic_exchange_n(&g->dirty[pg], 0, __ATOMIC_ACQ_REL))
+      continue;
+    (*count)++;
+    if (!last)
+      wp_range(g, pg, 1, 1);
+    if (send_pages(g, pg, 1, last, 0) < 0)
+      return -EPIPE;
+  }
+  return 0;
+}
+
+static uint64_t dirty_pages(struct mig *g) {
+  uint64_t n = 0, pages = g->size / TASK_PAGE;
+  for (uint64_t pg = 0; pg < pages; pg++)
+    n += __atomic_load_n(&g->dirty[pg], __ATOMIC_ACQUIRE);
+  return n;
+}
+
+/* Pre-copy: everything while running, then rounds of what was written
+ * again until little is left (MIG_PRECOPY_STOP_PAGES) or the rounds run
+ * out; then the task stops for the last round. */
+static int copy_precopy(struct mig *g) {
+  uint64_t n;
+  int r = wp_start(g);
+  if (r == 0)
+    r = send_create(g);
+  step("create");
+  if (r == 0)
+    r = send_pages(g, 0, g->size / TASK_PAGE, 0, 1);
+  g->rounds = 1;
+  while (r == 0 && g->rounds < MIG_PRECOPY_ROUNDS_MAX &&
+         dirty_pages(g) > MIG_PRECOPY_STOP_PAGES) {
+    r = send_dirty(g, 0, &n);
+    g->rounds++;
+  }
+  if (r == 0)
+    r = suspend_task(g);
+  if (r == 0)
+    r = send_dirty(g, 1, &n);
+  step("pages");
+  wp_stop(g);
   return r;
 }
 
 /* Before COMMITTED: the origin's copy goes on. */
 static void abort_move(struct mig *g) {
+  wp_stop(g);
   if (g->suspended) {
     if (atomic_load(&g->h->parked))
       g->h->migrations--;
@@ -557,8 +697,8 @@ static int commit_move(struct mig *g) {
 
 static int move_task(struct mig *g) {
   char why[256];
-  if (g->req->method != MIG_METHOD__MIG_EAGER) {
-    g->why = "only the eager method is built so far";
+  if (g->req->method == MIG_METHOD__MIG_DEMAND) {
+    g->why = "demand paging is not built yet";
     return -ENOTSUP;
   }
   int r = map_task(g);
@@ -572,7 +712,8 @@ static int move_task(struct mig *g) {
     return g->fd;
   }
   mig_timeout(g->fd, MIG_PEER_TIMEOUT_MS);
-  r = copy_eager(g);
+  r = g->req->method == MIG_METHOD__MIG_PRECOPY ? copy_precopy(g)
+                                                : copy_eager(g);
   if (r == 0)
     r = send_threads(g);
   step("threads");
@@ -588,7 +729,7 @@ static int move_task(struct mig *g) {
 
 static void do_move(int cfd, MigMove *req) {
   MigResult res = MIG_RESULT__INIT;
-  struct mig g = {.req = req, .fd = -1};
+  struct mig g = {.req = req, .fd = -1, .uffd = -1};
   uint64_t t0 = now_us();
   pthread_mutex_lock(&ents_lock);
   g.e = ent_lookup(req->task);
@@ -611,6 +752,7 @@ static void do_move(int cfd, MigMove *req) {
     close(g.fd);
   if (g.h)
     munmap(g.h, g.size);
+  free(g.dirty);
 }
 
 /* ---- destination: the migration server ---- */

@@ -63,8 +63,6 @@
  * the task for the last round. */
 #define MIG_PRECOPY_ROUNDS_MAX 30
 #define MIG_PRECOPY_STOP_PAGES 256
-/* Demand paging: neighbours fetched with each faulting page, at most. */
-#define MIG_PREPAGE_MAX 64
 /* Protocol version in Hello. */
 #define MIG_VERSION 1
 

@@ -130,7 +130,7 @@ struct task_hdr {
   _Atomic int32_t suspend; /* task suspend count (task_suspend) */
   _Atomic int32_t parked;  /* 1 while the scheduler waits, suspended */
   _Atomic int32_t ended;   /* 1: the task moved; this copy must stop */
-  int32_t pad;
+  int32_t uffd; /* this process's write-tracking userfaultfd, or -1 */
   struct task_thread th[TASK_MAX_THREADS];
 };
 
@@ -146,7 +146,10 @@ enum task_run_result {
  * program, on every node.  When the environment has UKSIM_TASK_PARENT=PID
  * (a node's migration server started the task), the process also dies
  * with that parent (PR_SET_PDEATHSIG): a node that disappears takes its
- * tasks along. */
+ * tasks along.  With UKSIM_TASK_UFFD=1 too, task_init and task_adopt
+ * register the region with a userfaultfd in write-protect mode and note
+ * its descriptor in the header (uffd), so that the migration server can
+ * take it (pidfd_getfd) and track the pages the task writes (pre-copy). */
 void task_noaslr(char **argv);
 
 /* Creates this process's task: a region of `size` bytes (TASK_REGION_MIN ..

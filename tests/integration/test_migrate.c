@@ -370,3 +370,46 @@ Test(migrate, hostile_images_are_refused) {
   cr_assert_eq(running(&b), 0);
   node_stop(&b);
 }
+
+/* Pre-copy of a task that keeps writing half its region: copied while it
+ * runs, written pages tracked by userfaultfd write-protect and sent again,
+ * then the rest while suspended.  Its counts go on at the origin's console
+ * without a gap or a repeat. */
+Test(migrate, precopy_of_a_writing_task) {
+  struct node a, b;
+  node_start(&a, 0, NULL, NULL);
+  node_start(&b, 1, NULL, NULL);
+  char cmd[1024];
+  int rc;
+  snprintf(cmd, sizeof cmd,
+           "start %s/apps/mtask --threads 2 --limit 0 --period 10 "
+           "--size 8388608 --dirty-rate 2",
+           build());
+  char *out = ctl(&a, &rc, cmd);
+  cr_assert_eq(rc, 0, "%s", out);
+  wait_for(&a, "task1 t0 5\n");
+  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' precopy", b.port);
+  out = ctl(&a, &rc, cmd);
+  cr_assert_eq(rc, 0, "%s", out);
+  cr_assert(strstr(out, "rounds="), "%s", out);
+  cr_assert_eq(running(&a), 0);
+  cr_assert_eq(running(&b), 1);
+  grows(&a);
+  node_stop(&a);
+  node_stop(&b);
+}
+
+Test(migrate, demand_is_refused_until_built) {
+  struct node a, b;
+  node_start(&a, 0, NULL, NULL);
+  node_start(&b, 1, NULL, NULL);
+  start_task(&a, "0");
+  char cmd[128];
+  int rc;
+  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' demand", b.port);
+  char *out = ctl(&a, &rc, cmd);
+  cr_assert_neq(rc, 0, "%s", out);
+  cr_assert_eq(running(&a), 1);
+  node_stop(&a);
+  node_stop(&b);
+}
