@@ -342,6 +342,7 @@ struct mig {
   uint8_t *dirty;  /* pre-copy: 1 per page written since sent */
   _Atomic int wp_stop;
   pthread_t wp_thread;
+  uint8_t *buf; /* one run of pages on its way */
 };
 
 /* The region memfd of a task this node started: its process holds it as
@@ -420,11 +421,6 @@ static int send_create(struct mig *g) {
   return send_msg(g, &m, "destination lost (create)");
 }
 
-static int page_is_zero(const uint8_t *p) {
-  static const uint8_t zero[TASK_PAGE];
-  return memcmp(p, zero, TASK_PAGE) == 0;
-}
-
 /* The first page at or after pg that the memfd holds: holes (pages never
  * written) are skipped without touching them, since reading one would
  * allocate it. */
@@ -436,36 +432,52 @@ static uint64_t next_data(struct mig *g, uint64_t pg, uint64_t end) {
   return next < end ? next : end;
 }
 
+/* The first hole at or after pg (or end): where a data extent stops. */
+static uint64_t data_end(struct mig *g, uint64_t pg, uint64_t end) {
+  off_t off = lseek(g->e->region_fd, (off_t)(pg * TASK_PAGE), SEEK_HOLE);
+  uint64_t next = off < 0 ? end : ((uint64_t)off + TASK_PAGE - 1) / TASK_PAGE;
+  return next < end ? next : end;
+}
+
+/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_CHUNK), read from the
+ * memfd: reading through a mapping would fault on every page. */
+static int send_run(struct mig *g, uint64_t pg, uint64_t n, int last) {
+  size_t len = (size_t)(n * TASK_PAGE);
+  if (pread(g->e->region_fd, g->buf, len, (off_t)(pg * TASK_PAGE)) !=
+      (ssize_t)len) {
+    g->why = "cannot read the task's region";
+    return -EIO;
+  }
+  MigMsg m = MIG_MSG__INIT;
+  MigPages p = MIG_PAGES__INIT;
+  p.offset = pg * TASK_PAGE;
+  p.data.data = g->buf;
+  p.data.len = len;
+  p.last_round = last;
+  m.m_case = MIG_MSG__M_PAGES;
+  m.pages = &p;
+  if (send_msg(g, &m, "destination lost (pages)") < 0)
+    return -EPIPE;
+  g->bytes += len;
+  return 0;
+}
+
 /* Sends pages [first, first + n), in runs of at most MIG_CHUNK bytes;
- * with `skip_zero`, only those that hold anything: a fresh destination
+ * with `skip_holes`, only those the memfd holds: a fresh destination
  * region is zero already (a page written again must go even if zero). */
 static int send_pages(struct mig *g, uint64_t first, uint64_t n, int last,
-                      int skip_zero) {
-  const uint8_t *base = (const uint8_t *)g->h;
+                      int skip_holes) {
   uint64_t pg = first, end = first + n;
   while (pg < end) {
-    if (skip_zero)
-      pg = next_data(g, pg, end);
-    while (skip_zero && pg < end && page_is_zero(base + pg * TASK_PAGE))
-      pg++;
-    uint64_t run = pg;
-    while (run < end && (run - pg) * TASK_PAGE < MIG_CHUNK &&
-           !(skip_zero && page_is_zero(base + run * TASK_PAGE)))
-      run++;
-    if (run == pg)
+    if (skip_holes && (pg = next_data(g, pg, end)) >= end)
       break;
-    MigMsg m = MIG_MSG__INIT;
-    MigPages p = MIG_PAGES__INIT;
-    p.offset = pg * TASK_PAGE;
-    p.data.data = (uint8_t *)base + pg * TASK_PAGE;
-    p.data.len = (run - pg) * TASK_PAGE;
-    p.last_round = last;
-    m.m_case = MIG_MSG__M_PAGES;
-    m.pages = &p;
-    if (send_msg(g, &m, "destination lost (pages)") < 0)
-      return -EPIPE;
-    g->bytes += p.data.len;
-    pg = run;
+    uint64_t stop = skip_holes ? data_end(g, pg, end) : end;
+    uint64_t run =
+        stop - pg < MIG_CHUNK / TASK_PAGE ? stop - pg : MIG_CHUNK / TASK_PAGE;
+    int r = send_run(g, pg, run, last);
+    if (r < 0)
+      return r;
+    pg += run;
   }
   return 0;
 }
@@ -730,6 +742,7 @@ static int move_task(struct mig *g) {
 static void do_move(int cfd, MigMove *req) {
   MigResult res = MIG_RESULT__INIT;
   struct mig g = {.req = req, .fd = -1, .uffd = -1};
+  g.buf = xmalloc(MIG_CHUNK);
   uint64_t t0 = now_us();
   pthread_mutex_lock(&ents_lock);
   g.e = ent_lookup(req->task);
@@ -753,6 +766,7 @@ static void do_move(int cfd, MigMove *req) {
   if (g.h)
     munmap(g.h, g.size);
   free(g.dirty);
+  free(g.buf);
 }
 
 /* ---- destination: the migration server ---- */
@@ -800,7 +814,11 @@ static int take_pages(struct arrival *a, MigPages *p) {
   if (p->offset % TASK_PAGE || p->data.len > a->c->size ||
       p->offset > a->c->size - p->data.len)
     return refuse(a, -ERANGE, "page outside the region");
-  memcpy(a->map + p->offset, p->data.data, p->data.len);
+  /* pwrite, not a copy through the mapping: the kernel fills whole pages
+   * without a fault for each. */
+  if (pwrite(a->memfd, p->data.data, p->data.len, (off_t)p->offset) !=
+      (ssize_t)p->data.len)
+    return refuse(a, -ENOMEM, "cannot store pages");
   return 0;
 }
 
