@@ -11,5 +11,6 @@ int p9_bench_main(int argc, char **argv);       /* bench_9p.c */
 int bench_ns_main(int argc, char **argv);       /* bench_ns.c */
 int bench_failover_main(int argc, char **argv); /* bench_failover.c */
 int bench_kupdate_main(int argc, char **argv);  /* bench_kupdate.c */
+int bench_migrate_main(int argc, char **argv);  /* bench_migrate.c */
 
 #endif /* UKSIM_BENCH_H */

@@ -20,8 +20,11 @@ int cmd_bench(int argc, char **argv) {
     return bench_failover_main(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "kupdate"))
     return bench_kupdate_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "migrate"))
+    return bench_migrate_main(argc - 1, argv + 1);
   fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-          "usage: uksim bench ipc|replace|scenario|9p|ns|failover|kupdate "
+          "usage: uksim bench ipc|replace|scenario|9p|ns|failover|kupdate|"
+          "migrate "
           "[--json]\n\n"
           "  ipc   IPC round trips and ICA hand-off against plain Linux "
           "baselines\n"
@@ -34,6 +37,8 @@ int cmd_bench(int argc, char **argv) {
           "  failover  Orthros: fault to every protected process served "
           "again, by step\n"
           "  kupdate  kernel update: processes moved to another kernel "
-          "version\n");
+          "version\n"
+          "  migrate  a task moved between nodes, per size and method, "
+          "beside loopback TCP\n");
   return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

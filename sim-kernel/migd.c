@@ -1,0 +1,1281 @@
+/* uksim-migd: a node's migration server (the protocol and its state
+ * machine are in migd.h), and its control client.
+ *
+ *   uksim-migd --port PORT [--name NODE] [--key KEY] [--die-at STEP]
+ *   uksim-migd --ctl tcp!HOST!PORT [--key KEY] start PROGRAM [ARG...]
+ *   uksim-migd --ctl ADDR move TASK tcp!HOST!PORT [eager|precopy|demand]
+ *   uksim-migd --ctl ADDR input TASK TEXT
+ *   uksim-migd --ctl ADDR ps
+ *
+ * The server listens on loopback with libuv; each connection is served by
+ * a thread of its own that reads and writes its socket in blocking mode,
+ * because a migration is a strict sequence of messages (migd.h) that reads
+ * best as straight-line code.  Each task runs under a thread with a
+ * private libuv loop that spawned it (uv_spawn), reads its console output
+ * and reaps it.  --die-at STEP is fault injection for the tests: the
+ * server exits, as a node that disappears, when a migration reaches STEP
+ * on either side; its tasks die with it (UKSIM_TASK_PARENT, task.h).
+ *
+ * Output: task console lines as "task<ID> <line>" on stdout, for every task
+ * that started on this node wherever it runs now (and for a task whose
+ * origin is gone); notices on stderr.
+ */
+#include "migd.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "migrate.pb-c.h"
+#include "migwire.h"
+#include "uksim/num.h"
+#include "uksim/task.h"
+#include "uksim/xalloc.h"
+
+enum ent_state {
+  ENT_FREE = 0,
+  ENT_STARTING, /* spawned, not yet known to run */
+  ENT_RUNNING,  /* runs here */
+  ENT_PARKED,   /* arrived here, waits for Resume */
+  ENT_MOVED,    /* moved away: its console comes back here */
+  ENT_EXITED,
+};
+
+struct ent {
+  int state; /* enum ent_state */
+  uint64_t id;
+  pid_t pid;
+  int status;
+  char program[PATH_MAX];
+  int region_fd;        /* adopted here: the memfd; else -1 until a move */
+  int stdin_fd;         /* write end of the task's console input */
+  char origin[64];      /* "" when it started here */
+  uint64_t origin_task; /* its id at the origin */
+  int console_fd;       /* to the origin, for output; -1: print here */
+  int remote_fd;        /* moved away: the connection its output comes on */
+  char line[512];       /* output line being assembled */
+  size_t line_len;
+  uv_sem_t spawned;
+  int spawn_err;
+};
+
+static struct ent ents[MIGD_TASKS_MAX];
+static pthread_mutex_t ents_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t next_id = 1;
+static const char *node_name = "node";
+static const char *node_key = "";
+static char node_addr[64];
+static const char *die_at;
+
+/* Fault injection: this node disappears at `step`. */
+static void step(const char *name) {
+  if (die_at && strcmp(die_at, name) == 0) {
+    fprintf(stderr, "migd %s: dying at %s (--die-at)\n", node_name, name);
+    _exit(3);
+  }
+}
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* ---- the task table ---- */
+
+static struct ent *ent_new(void) {
+  pthread_mutex_lock(&ents_lock);
+  for (int i = 0; i < MIGD_TASKS_MAX; i++) {
+    struct ent *e = &ents[i];
+    if (e->state == ENT_FREE || e->state == ENT_EXITED) {
+      memset(e, 0, sizeof *e);
+      e->state = ENT_STARTING;
+      e->id = next_id++;
+      e->region_fd = e->stdin_fd = e->console_fd = e->remote_fd = -1;
+      pthread_mutex_unlock(&ents_lock);
+      return e;
+    }
+  }
+  pthread_mutex_unlock(&ents_lock);
+  return NULL;
+}
+
+static struct ent *ent_lookup(uint64_t id) {
+  for (int i = 0; i < MIGD_TASKS_MAX; i++)
+    if (ents[i].state != ENT_FREE && ents[i].id == id)
+      return &ents[i];
+  return NULL;
+}
+
+/* ---- console ---- */
+
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Prints whole lines of task `id`'s output, keeping a partial one. */
+static void print_lines(struct ent *e, uint64_t id, const char *p, size_t n) {
+  pthread_mutex_lock(&out_lock);
+  for (size_t k = 0; k < n; k++) {
+    if (p[k] != '\n' && e->line_len < sizeof e->line - 1) {
+      e->line[e->line_len++] = p[k];
+      continue;
+    }
+    if (p[k] == '\n') {
+      printf("task%llu %.*s\n", (unsigned long long)id, (int)e->line_len,
+             e->line);
+      e->line_len = 0;
+    }
+  }
+  fflush(stdout);
+  pthread_mutex_unlock(&out_lock);
+}
+
+/* Output of a task running here: to its origin while it answers, then
+ * here (the origin is gone: seed 004 §4, I/O at the destination). */
+static void console_out(struct ent *e, const char *p, size_t n) {
+  if (e->console_fd >= 0) {
+    MigMsg m = MIG_MSG__INIT;
+    MigConsole c = MIG_CONSOLE__INIT;
+    c.task = e->origin_task;
+    c.data.data = (uint8_t *)p;
+    c.data.len = n;
+    m.m_case = MIG_MSG__M_CONSOLE;
+    m.console = &c;
+    if (mig_send(e->console_fd, &m) == 0)
+      return;
+    fprintf(stderr, "migd %s: task%llu: origin %s gone, console here\n",
+            node_name, (unsigned long long)e->id, e->origin);
+    shutdown(e->console_fd, SHUT_RDWR);
+    e->console_fd = -1;
+  }
+  print_lines(e, e->id, p, n);
+}
+
+/* Input from the origin for a task that runs here. */
+static void *console_in_main(void *arg) {
+  struct ent *e = arg;
+  int fd = e->console_fd;
+  MigMsg *m;
+  while ((m = mig_recv(fd)) != NULL) {
+    if (m->m_case == MIG_MSG__M_CONSOLE && m->console->input &&
+        e->stdin_fd >= 0 &&
+        write(e->stdin_fd, m->console->data.data, m->console->data.len) < 0)
+      fprintf(stderr, "migd %s: task input: %s\n", node_name, strerror(errno));
+    mig_msg__free_unpacked(m, NULL);
+  }
+  return NULL;
+}
+
+/* Opens the console connection of an arrived task to its origin node. */
+static void console_attach(struct ent *e) {
+  int fd = mig_dial(e->origin, node_key);
+  if (fd < 0) {
+    fprintf(stderr, "migd %s: task%llu: origin %s unreachable, console here\n",
+            node_name, (unsigned long long)e->id, e->origin);
+    return;
+  }
+  e->console_fd = fd;
+  console_out(e, "", 0); /* an empty Console message attaches */
+  pthread_t t;
+  if (pthread_create(&t, NULL, console_in_main, e) == 0)
+    pthread_detach(t);
+}
+
+/* ---- task processes ---- */
+
+struct runner {
+  struct ent *e;
+  char **argv;
+  int stdin_rd;
+  uv_loop_t loop;
+  uv_process_t proc;
+  uv_pipe_t out;
+};
+
+static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf) {
+  (void)h;
+  static __thread char chunk[4096];
+  (void)want;
+  *buf = uv_buf_init(chunk, sizeof chunk);
+}
+
+static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  struct runner *r = s->data;
+  if (n > 0)
+    console_out(r->e, buf->base, (size_t)n);
+  else if (n < 0)
+    uv_close((uv_handle_t *)s, NULL);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  struct runner *r = p->data;
+  struct ent *e = r->e;
+  pthread_mutex_lock(&ents_lock);
+  e->status = sig ? 128 + sig : (int)status;
+  if (e->state != ENT_MOVED)
+    e->state = ENT_EXITED;
+  pthread_mutex_unlock(&ents_lock);
+  if (e->state == ENT_EXITED)
+    fprintf(stderr, "migd %s: task%llu exited, status %d\n", node_name,
+            (unsigned long long)e->id, e->status);
+  uv_close((uv_handle_t *)p, NULL);
+}
+
+static int spawn(struct runner *r) {
+  uv_stdio_container_t io[4] = {
+      {.flags = UV_INHERIT_FD, .data.fd = r->stdin_rd},
+      {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+       .data.stream = (uv_stream_t *)&r->out},
+      {.flags = UV_INHERIT_FD, .data.fd = 2},
+      {.flags = UV_INHERIT_FD, .data.fd = r->e->region_fd},
+  };
+  char parent[32];
+  snprintf(parent, sizeof parent, "UKSIM_TASK_PARENT=%d", (int)getpid());
+  char *env[] = {parent, "UKSIM_TASK_UFFD=1", NULL};
+  uv_process_options_t o = {
+      .exit_cb = on_exit_cb,
+      .file = r->argv[0],
+      .args = r->argv,
+      .env = env,
+      .stdio_count = r->e->region_fd >= 0 ? 4 : 3,
+      .stdio = io,
+  };
+  uv_pipe_init(&r->loop, &r->out, 0);
+  r->out.data = r;
+  r->proc.data = r;
+  int err = uv_spawn(&r->loop, &r->proc, &o);
+  if (err < 0) {
+    uv_close((uv_handle_t *)&r->out, NULL);
+    return err;
+  }
+  r->e->pid = r->proc.pid;
+  return uv_read_start((uv_stream_t *)&r->out, on_alloc, on_output);
+}
+
+static void *runner_main(void *arg) {
+  struct runner *r = arg;
+  uv_loop_init(&r->loop);
+  r->e->spawn_err = spawn(r);
+  close(r->stdin_rd);
+  uv_sem_post(&r->e->spawned);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&r->loop);
+  if (r->e->console_fd >= 0)
+    shutdown(r->e->console_fd, SHUT_RDWR);
+  for (char **a = r->argv; *a; a++)
+    free(*a);
+  free(r->argv);
+  free(r);
+  return NULL;
+}
+
+/* Starts argv as task e (with its region memfd as fd 3 when adopting). */
+static int ent_start(struct ent *e, char **argv) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return -errno;
+  struct runner *r = xcalloc(1, sizeof *r);
+  r->e = e;
+  r->argv = argv;
+  r->stdin_rd = p[0];
+  e->stdin_fd = p[1];
+  snprintf(e->program, sizeof e->program, "%s", argv[0]);
+  uv_sem_init(&e->spawned, 0);
+  pthread_t t;
+  if (pthread_create(&t, NULL, runner_main, r) != 0)
+    abort();
+  pthread_detach(t);
+  uv_sem_wait(&e->spawned);
+  uv_sem_destroy(&e->spawned);
+  return e->spawn_err;
+}
+
+/* ---- replies ---- */
+
+static int reply(int fd, MigResult *res) {
+  MigMsg m = MIG_MSG__INIT;
+  m.m_case = MIG_MSG__M_RESULT;
+  m.result = res;
+  return mig_send(fd, &m);
+}
+
+static int reply_err(int fd, int err, const char *msg) {
+  MigResult res = MIG_RESULT__INIT;
+  res.err = err;
+  res.msg = (char *)msg;
+  return reply(fd, &res);
+}
+
+/* ---- origin: the migration client ---- */
+
+/* One migration as the origin sees it. */
+struct mig {
+  struct ent *e;
+  MigMove *req;
+  int fd;             /* to the destination */
+  struct task_hdr *h; /* the region, mapped here */
+  uint64_t size;
+  int suspended;  /* this client raised the task's suspend count */
+  uint64_t bytes; /* page bytes sent */
+  uint64_t rounds;
+  uint64_t t_suspend;
+  const char *why; /* error text for the controller */
+  int uffd;        /* pre-copy: the task's write tracking, or -1 */
+  uint8_t *dirty;  /* pre-copy: 1 per page written since sent */
+  _Atomic int wp_stop;
+  pthread_t wp_thread;
+  uint8_t *buf; /* one run of pages on its way */
+};
+
+/* The region memfd of a task this node started: its process holds it as
+ * "memfd:uksim-task"; /proc/PID/fd/N opens the same memfd. */
+static int open_region(pid_t pid) {
+  char dir[64], link[PATH_MAX], path[PATH_MAX + 64];
+  snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(dir);
+  if (!d)
+    return -errno;
+  struct dirent *de;
+  int fd = -ENOENT;
+  while ((de = readdir(d)) != NULL && fd == -ENOENT) {
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n <= 0)
+      continue;
+    link[n] = 0;
+    if (strncmp(link, "/memfd:uksim-task", 17) == 0)
+      fd = open(path, O_RDWR | O_CLOEXEC);
+  }
+  closedir(d);
+  return fd;
+}
+
+static int map_task(struct mig *g) {
+  struct ent *e = g->e;
+  if (e->region_fd < 0)
+    e->region_fd = open_region(e->pid);
+  if (e->region_fd < 0) {
+    g->why = "cannot open the task's region";
+    return e->region_fd;
+  }
+  off_t size = lseek(e->region_fd, 0, SEEK_END);
+  void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 e->region_fd, 0);
+  if (size <= 0 || p == MAP_FAILED) {
+    g->why = "cannot map the task's region";
+    return -EINVAL;
+  }
+  g->h = p;
+  g->size = (uint64_t)size;
+  return 0;
+}
+
+static int send_msg(struct mig *g, MigMsg *m, const char *why) {
+  int r = mig_send(g->fd, m);
+  if (r < 0)
+    g->why = why;
+  return r;
+}
+
+static int suspend_task(struct mig *g) {
+  task_suspend(g->h);
+  g->suspended = 1;
+  g->t_suspend = now_us();
+  if (task_park(g->h, MIG_PARK_TIMEOUT_MS) < 0) {
+    g->why = "the task did not reach a safe point";
+    return -ETIMEDOUT;
+  }
+  g->h->migrations++;
+  return 0;
+}
+
+static int send_create(struct mig *g) {
+  MigMsg m = MIG_MSG__INIT;
+  MigCreate c = MIG_CREATE__INIT;
+  c.size = g->size;
+  c.program = g->e->program;
+  c.method = g->req->method;
+  c.origin = g->e->origin[0] ? g->e->origin : node_addr;
+  c.origin_task = g->e->origin[0] ? g->e->origin_task : g->e->id;
+  c.prepage = g->req->prepage;
+  m.m_case = MIG_MSG__M_CREATE;
+  m.create = &c;
+  return send_msg(g, &m, "destination lost (create)");
+}
+
+/* The first page at or after pg that the memfd holds: holes (pages never
+ * written) are skipped without touching them, since reading one would
+ * allocate it. */
+static uint64_t next_data(struct mig *g, uint64_t pg, uint64_t end) {
+  off_t off = lseek(g->e->region_fd, (off_t)(pg * TASK_PAGE), SEEK_DATA);
+  if (off < 0)
+    return end; /* ENXIO: only holes from here */
+  uint64_t next = (uint64_t)off / TASK_PAGE;
+  return next < end ? next : end;
+}
+
+/* The first hole at or after pg (or end): where a data extent stops. */
+static uint64_t data_end(struct mig *g, uint64_t pg, uint64_t end) {
+  off_t off = lseek(g->e->region_fd, (off_t)(pg * TASK_PAGE), SEEK_HOLE);
+  uint64_t next = off < 0 ? end : ((uint64_t)off + TASK_PAGE - 1) / TASK_PAGE;
+  return next < end ? next : end;
+}
+
+/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_CHUNK), read from the
+ * memfd: reading through a mapping would fault on every page. */
+static int send_run(struct mig *g, uint64_t pg, uint64_t n, int last) {
+  size_t len = (size_t)(n * TASK_PAGE);
+  if (pread(g->e->region_fd, g->buf, len, (off_t)(pg * TASK_PAGE)) !=
+      (ssize_t)len) {
+    g->why = "cannot read the task's region";
+    return -EIO;
+  }
+  MigMsg m = MIG_MSG__INIT;
+  MigPages p = MIG_PAGES__INIT;
+  p.offset = pg * TASK_PAGE;
+  p.data.data = g->buf;
+  p.data.len = len;
+  p.last_round = last;
+  m.m_case = MIG_MSG__M_PAGES;
+  m.pages = &p;
+  if (send_msg(g, &m, "destination lost (pages)") < 0)
+    return -EPIPE;
+  g->bytes += len;
+  return 0;
+}
+
+/* Sends pages [first, first + n), in runs of at most MIG_CHUNK bytes;
+ * with `skip_holes`, only those the memfd holds: a fresh destination
+ * region is zero already (a page written again must go even if zero). */
+static int send_pages(struct mig *g, uint64_t first, uint64_t n, int last,
+                      int skip_holes) {
+  uint64_t pg = first, end = first + n;
+  while (pg < end) {
+    if (skip_holes && (pg = next_data(g, pg, end)) >= end)
+      break;
+    uint64_t stop = skip_holes ? data_end(g, pg, end) : end;
+    uint64_t run =
+        stop - pg < MIG_CHUNK / TASK_PAGE ? stop - pg : MIG_CHUNK / TASK_PAGE;
+    int r = send_run(g, pg, run, last);
+    if (r < 0)
+      return r;
+    pg += run;
+  }
+  return 0;
+}
+
+static int send_threads(struct mig *g) {
+  MigMsg m = MIG_MSG__INIT;
+  MigThreads t = MIG_THREADS__INIT;
+  MigThread th[TASK_MAX_THREADS], *thp[TASK_MAX_THREADS];
+  for (int i = 0; i < TASK_MAX_THREADS; i++) {
+    mig_thread__init(&th[i]);
+    th[i].index = (uint32_t)i;
+    th[i].state = g->h->th[i].state;
+    th[i].suspend = g->h->th[i].suspend;
+    th[i].priority = g->h->th[i].priority;
+    th[i].policy = g->h->th[i].policy;
+    thp[i] = &th[i];
+  }
+  t.n_threads = TASK_MAX_THREADS;
+  t.threads = thp;
+  t.task_suspend = atomic_load(&g->h->suspend);
+  m.m_case = MIG_MSG__M_THREADS;
+  m.threads = &t;
+  return send_msg(g, &m, "destination lost (threads)");
+}
+
+/* The destination's Confirm, or its reason for refusing. */
+static int await_confirm(struct mig *g, char *why, size_t n) {
+  MigMsg m0 = MIG_MSG__INIT;
+  m0.m_case = MIG_MSG__M_COMMIT;
+  MigCommit c = MIG_COMMIT__INIT;
+  m0.commit = &c;
+  if (send_msg(g, &m0, "destination lost (commit)") < 0)
+    return -EPIPE;
+  MigMsg *m = mig_recv(g->fd);
+  int r = -EPIPE;
+  g->why = "destination lost before confirming";
+  if (m && m->m_case == MIG_MSG__M_CONFIRM) {
+    r = m->confirm->err;
+    snprintf(why, n, "destination refused: %s", m->confirm->msg);
+    g->why = r ? why : NULL;
+  }
+  if (m)
+    mig_msg__free_unpacked(m, NULL);
+  return r;
+}
+
+static int copy_eager(struct mig *g) {
+  int r = suspend_task(g);
+  if (r == 0)
+    r = send_create(g);
+  step("create");
+  if (r == 0)
+    r = send_pages(g, 0, g->size / TASK_PAGE, 1, 1);
+  step("pages");
+  return r;
+}
+
+/* ---- pre-copy: write tracking with userfaultfd write-protect ---- */
+
+/* Write-protects (on) or releases pages [pg, pg + n) of the task. */
+static int wp_range(struct mig *g, uint64_t pg, uint64_t n, int on) {
+  struct uffdio_writeprotect wp = {
+      .range = {.start = TASK_REGION_ADDR + pg * TASK_PAGE,
+                .len = n * TASK_PAGE},
+      .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+  return ioctl(g->uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
+/* The tracker: a write to a protected page faults here; the page is
+ * noted dirty and released, which wakes the writer. */
+static void *wp_main(void *arg) {
+  struct mig *g = arg;
+  struct pollfd pfd = {.fd = g->uffd, .events = POLLIN};
+  while (!atomic_load(&g->wp_stop)) {
+    if (poll(&pfd, 1, 20) <= 0)
+      continue;
+    struct uffd_msg msg;
+    if (read(g->uffd, &msg, sizeof msg) != sizeof msg ||
+        msg.event != UFFD_EVENT_PAGEFAULT)
+      continue;
+    uint64_t pg = (msg.arg.pagefault.address - TASK_REGION_ADDR) / TASK_PAGE;
+    if (pg < g->size / TASK_PAGE) {
+      __atomic_store_n(&g->dirty[pg], 1, __ATOMIC_RELEASE);
+      wp_range(g, pg, 1, 0);
+    }
+  }
+  return NULL;
+}
+
+/* Takes the task's userfaultfd (its process registered it, task.h) and
+ * protects the whole region. */
+static int wp_start(struct mig *g) {
+  int pfd = (int)pidfd_open(g->e->pid, 0);
+  g->uffd = pfd >= 0 && g->h->uffd >= 0 ? pidfd_getfd(pfd, g->h->uffd, 0) : -1;
+  if (pfd >= 0)
+    close(pfd);
+  if (g->uffd < 0) {
+    g->why = "the task has no write tracking (userfaultfd)";
+    return -ENOTSUP;
+  }
+  g->dirty = xcalloc(g->size / TASK_PAGE, 1);
+  int r = wp_range(g, 0, g->size / TASK_PAGE, 1);
+  if (r == 0 && pthread_create(&g->wp_thread, NULL, wp_main, g) != 0)
+    r = -EAGAIN;
+  if (r < 0) {
+    g->why = "cannot write-protect the task";
+    return r;
+  }
+  return 0;
+}
+
+static void wp_stop(struct mig *g) {
+  if (g->uffd < 0)
+    return;
+  if (g->dirty) {
+    atomic_store(&g->wp_stop, 1);
+    pthread_join(g->wp_thread, NULL);
+  }
+  wp_range(g, 0, g->size / TASK_PAGE, 0);
+  close(g->uffd);
+  g->uffd = -1;
+}
+
+/* One round: every page written since it was sent is protected again,
+ * then sent.  `last`: the task is parked, nothing to protect. */
+static int send_dirty(struct mig *g, int last, uint64_t *count) {
+  uint64_t pages = g->size / TASK_PAGE;
+  *count = 0;
+  for (uint64_t pg = 0; pg < pages; pg++) {
+    if (!__atomic_exchange_n(&g->dirty[pg], 0, __ATOMIC_ACQ_REL))
+      continue;
+    (*count)++;
+    if (!last)
+      wp_range(g, pg, 1, 1);
+    if (send_pages(g, pg, 1, last, 0) < 0)
+      return -EPIPE;
+  }
+  return 0;
+}
+
+static uint64_t dirty_pages(struct mig *g) {
+  uint64_t n = 0, pages = g->size / TASK_PAGE;
+  for (uint64_t pg = 0; pg < pages; pg++)
+    n += __atomic_load_n(&g->dirty[pg], __ATOMIC_ACQUIRE);
+  return n;
+}
+
+/* Pre-copy: everything while running, then rounds of what was written
+ * again until little is left (MIG_PRECOPY_STOP_PAGES) or the rounds run
+ * out; then the task stops for the last round. */
+static int copy_precopy(struct mig *g) {
+  uint64_t n;
+  int r = wp_start(g);
+  if (r == 0)
+    r = send_create(g);
+  step("create");
+  if (r == 0)
+    r = send_pages(g, 0, g->size / TASK_PAGE, 0, 1);
+  g->rounds = 1;
+  while (r == 0 && g->rounds < MIG_PRECOPY_ROUNDS_MAX &&
+         dirty_pages(g) > MIG_PRECOPY_STOP_PAGES) {
+    r = send_dirty(g, 0, &n);
+    g->rounds++;
+  }
+  if (r == 0)
+    r = suspend_task(g);
+  if (r == 0)
+    r = send_dirty(g, 1, &n);
+  step("pages");
+  wp_stop(g);
+  return r;
+}
+
+/* Before COMMITTED: the origin's copy goes on. */
+static void abort_move(struct mig *g) {
+  wp_stop(g);
+  if (g->suspended) {
+    if (atomic_load(&g->h->parked))
+      g->h->migrations--;
+    task_resume(g->h);
+  }
+}
+
+/* After CONFIRM the destination was lost before it resumed: the task
+ * runs again here, from the duplicate this node kept. */
+static void restart_here(struct mig *g) {
+  struct ent *e = g->e;
+  fprintf(stderr,
+          "migd %s: task%llu: destination lost after confirm, "
+          "restarting from the duplicate\n",
+          node_name, (unsigned long long)e->id);
+  atomic_store(&g->h->ended, 0);
+  g->h->migrations--;
+  char **argv = xcalloc(4, sizeof *argv);
+  argv[0] = xstrdup(e->program);
+  argv[1] = xstrdup("--adopt");
+  argv[2] = xstrdup("3");
+  e->state = ENT_STARTING;
+  if (ent_start(e, argv) == 0) {
+    e->state = ENT_RUNNING;
+    task_resume(g->h);
+  }
+}
+
+/* COMMITTED: end the origin copy, then let the destination resume. */
+static int commit_move(struct mig *g) {
+  pthread_mutex_lock(&ents_lock);
+  g->e->state = ENT_MOVED;
+  pthread_mutex_unlock(&ents_lock);
+  task_end(g->h);
+  step("end");
+  MigMsg m = MIG_MSG__INIT;
+  MigResume rs = MIG_RESUME__INIT;
+  m.m_case = MIG_MSG__M_RESUME;
+  m.resume = &rs;
+  MigMsg *a = NULL;
+  if (mig_send(g->fd, &m) == 0)
+    a = mig_recv(g->fd);
+  int ok = a && a->m_case == MIG_MSG__M_RESUMED;
+  if (a)
+    mig_msg__free_unpacked(a, NULL);
+  if (!ok) {
+    restart_here(g);
+    g->why = "destination lost after confirm; the task runs here again";
+    return -EPIPE;
+  }
+  return 0;
+}
+
+static int move_task(struct mig *g) {
+  char why[256];
+  if (g->req->method == MIG_METHOD__MIG_DEMAND) {
+    g->why = "demand paging is not built yet";
+    return -ENOTSUP;
+  }
+  int r = map_task(g);
+  if (r < 0)
+    return r;
+  step("connect");
+  g->fd = mig_dial(g->req->dest, node_key);
+  if (g->fd < 0) {
+    g->why = g->fd == -EACCES ? "destination refused the key"
+                              : "destination unreachable";
+    return g->fd;
+  }
+  mig_timeout(g->fd, MIG_PEER_TIMEOUT_MS);
+  r = g->req->method == MIG_METHOD__MIG_PRECOPY ? copy_precopy(g)
+                                                : copy_eager(g);
+  if (r == 0)
+    r = send_threads(g);
+  step("threads");
+  if (r == 0)
+    r = await_confirm(g, why, sizeof why);
+  step("confirm");
+  if (r != 0) {
+    abort_move(g);
+    return r;
+  }
+  return commit_move(g);
+}
+
+static void do_move(int cfd, MigMove *req) {
+  MigResult res = MIG_RESULT__INIT;
+  struct mig g = {.req = req, .fd = -1, .uffd = -1};
+  g.buf = xmalloc(MIG_CHUNK);
+  uint64_t t0 = now_us();
+  pthread_mutex_lock(&ents_lock);
+  g.e = ent_lookup(req->task);
+  int ok = g.e && g.e->state == ENT_RUNNING;
+  pthread_mutex_unlock(&ents_lock);
+  if (!ok) {
+    reply_err(cfd, -ENOENT, "no such task running here");
+    return;
+  }
+  res.err = move_task(&g);
+  uint64_t t1 = now_us();
+  res.msg = (char *)(g.why ? g.why : "moved");
+  res.task = req->task;
+  res.downtime_us = g.t_suspend ? t1 - g.t_suspend : 0;
+  res.total_us = t1 - t0;
+  res.bytes = g.bytes;
+  res.rounds = g.rounds;
+  reply(cfd, &res);
+  if (g.fd >= 0)
+    close(g.fd);
+  if (g.h)
+    munmap(g.h, g.size);
+  free(g.dirty);
+  free(g.buf);
+}
+
+/* ---- destination: the migration server ---- */
+
+struct arrival {
+  int fd;
+  MigCreate *c;
+  int memfd;
+  uint8_t *map;
+  struct ent *e;
+  char why[128];
+};
+
+static int refuse(struct arrival *a, int err, const char *why) {
+  MigMsg m = MIG_MSG__INIT;
+  MigConfirm c = MIG_CONFIRM__INIT;
+  c.err = err;
+  c.msg = (char *)why;
+  m.m_case = MIG_MSG__M_CONFIRM;
+  m.confirm = &c;
+  mig_send(a->fd, &m);
+  fprintf(stderr, "migd %s: refused a task: %s\n", node_name, why);
+  return err;
+}
+
+/* CREATED: an empty address space of the announced size. */
+static int create_space(struct arrival *a) {
+  MigCreate *c = a->c;
+  if (c->size < TASK_REGION_MIN || c->size > TASK_REGION_MAX ||
+      c->size % TASK_PAGE || c->program[0] != '/' ||
+      access(c->program, X_OK) < 0)
+    return refuse(a, -EINVAL, "bad size or program");
+  a->memfd = memfd_create("uksim-task", MFD_CLOEXEC);
+  if (a->memfd < 0 || ftruncate(a->memfd, (off_t)c->size) < 0)
+    return refuse(a, -ENOMEM, "no memory for the region");
+  a->map = mmap(NULL, c->size, PROT_READ | PROT_WRITE, MAP_SHARED, a->memfd, 0);
+  if (a->map == MAP_FAILED) {
+    a->map = NULL;
+    return refuse(a, -ENOMEM, "cannot map the region");
+  }
+  return 0;
+}
+
+static int take_pages(struct arrival *a, MigPages *p) {
+  if (p->offset % TASK_PAGE || p->data.len > a->c->size ||
+      p->offset > a->c->size - p->data.len)
+    return refuse(a, -ERANGE, "page outside the region");
+  /* pwrite, not a copy through the mapping: the kernel fills whole pages
+   * without a fault for each. */
+  if (pwrite(a->memfd, p->data.data, p->data.len, (off_t)p->offset) !=
+      (ssize_t)p->data.len)
+    return refuse(a, -ENOMEM, "cannot store pages");
+  return 0;
+}
+
+/* Step 6: the threads' suspend counts, priorities and policies. */
+static int take_threads(struct arrival *a, MigThreads *t) {
+  struct task_hdr *h = (struct task_hdr *)a->map;
+  for (size_t k = 0; k < t->n_threads; k++) {
+    MigThread *th = t->threads[k];
+    if (th->index >= TASK_MAX_THREADS || th->suspend < 0)
+      return refuse(a, -EINVAL, "bad thread");
+    h->th[th->index].suspend = th->suspend;
+    h->th[th->index].priority = th->priority;
+    h->th[th->index].policy = th->policy;
+  }
+  return 0;
+}
+
+/* CREATED -> READY: pages and threads until Commit. */
+static int receive_image(struct arrival *a) {
+  for (;;) {
+    MigMsg *m = mig_recv(a->fd);
+    if (!m)
+      return -EPIPE;
+    int r = 0, done = 0;
+    switch (m->m_case) {
+    case MIG_MSG__M_PAGES:
+      r = take_pages(a, m->pages);
+      break;
+    case MIG_MSG__M_THREADS:
+      r = take_threads(a, m->threads);
+      break;
+    case MIG_MSG__M_COMMIT:
+      done = 1;
+      break;
+    default:
+      r = refuse(a, -EPROTO, "unexpected message");
+    }
+    mig_msg__free_unpacked(m, NULL);
+    if (r < 0 || done)
+      return r;
+  }
+}
+
+/* READY: the program started on the image, parked at once (the image's
+ * suspend count is the origin's, above 0). */
+static int start_copy(struct arrival *a) {
+  if (task_check(a->map, a->c->size) < 0)
+    return refuse(a, -EINVAL, "corrupt task image");
+  if (!(a->e = ent_new()))
+    return refuse(a, -EAGAIN, "task table full");
+  struct ent *e = a->e;
+  e->region_fd = a->memfd;
+  snprintf(e->origin, sizeof e->origin, "%s", a->c->origin);
+  e->origin_task = a->c->origin_task;
+  char **argv = xcalloc(4, sizeof *argv);
+  argv[0] = xstrdup(a->c->program);
+  argv[1] = xstrdup("--adopt");
+  argv[2] = xstrdup("3");
+  if (ent_start(e, argv) < 0) {
+    e->state = ENT_EXITED;
+    return refuse(a, -ENOEXEC, "cannot start the program");
+  }
+  e->state = ENT_PARKED;
+  if (task_park((struct task_hdr *)a->map, MIG_PARK_TIMEOUT_MS) < 0) {
+    kill(e->pid, SIGKILL);
+    return refuse(a, -ETIMEDOUT, "the copy did not start");
+  }
+  return 0;
+}
+
+static int confirm(struct arrival *a) {
+  MigMsg m = MIG_MSG__INIT;
+  MigConfirm c = MIG_CONFIRM__INIT;
+  c.task = a->e->id;
+  m.m_case = MIG_MSG__M_CONFIRM;
+  m.confirm = &c;
+  return mig_send(a->fd, &m);
+}
+
+/* The origin was lost after Confirm: resume only if its node is gone. */
+static int origin_gone(struct arrival *a) {
+  int fd = mig_dial(a->c->origin, node_key);
+  if (fd < 0)
+    return 1;
+  close(fd);
+  return 0;
+}
+
+static void resume_copy(struct arrival *a) {
+  struct ent *e = a->e;
+  if (strcmp(e->origin, node_addr) != 0)
+    console_attach(e);
+  else
+    e->origin[0] = 0; /* back home */
+  pthread_mutex_lock(&ents_lock);
+  e->state = ENT_RUNNING;
+  pthread_mutex_unlock(&ents_lock);
+  task_resume((struct task_hdr *)a->map);
+}
+
+static void serve_create(int fd, MigCreate *c) {
+  struct arrival a = {.fd = fd, .c = c, .memfd = -1};
+  mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
+  int r = create_space(&a);
+  step("create");
+  if (r == 0)
+    r = receive_image(&a);
+  step("pages");
+  if (r == 0)
+    r = start_copy(&a);
+  if (r == 0)
+    r = confirm(&a);
+  step("confirm");
+  MigMsg *m = r == 0 ? mig_recv(fd) : NULL;
+  if (r == 0 && m && m->m_case == MIG_MSG__M_RESUME) {
+    step("resume");
+    resume_copy(&a);
+    MigMsg ok = MIG_MSG__INIT;
+    MigResumed rs = MIG_RESUMED__INIT;
+    ok.m_case = MIG_MSG__M_RESUMED;
+    ok.resumed = &rs;
+    mig_send(fd, &ok);
+  } else if (r == 0 && origin_gone(&a)) {
+    fprintf(stderr, "migd %s: origin gone after confirm: task%llu runs here\n",
+            node_name, (unsigned long long)a.e->id);
+    resume_copy(&a);
+  } else if (a.e && a.e->pid > 0) {
+    kill(a.e->pid, SIGKILL); /* the origin keeps (or restarts) its copy */
+  }
+  if (m)
+    mig_msg__free_unpacked(m, NULL);
+  if (a.map)
+    munmap(a.map, c->size);
+  if (r < 0 && a.memfd >= 0 && !a.e)
+    close(a.memfd);
+}
+
+/* ---- origin: consoles of tasks that moved away ---- */
+
+static void serve_console(int fd, MigConsole *first) {
+  pthread_mutex_lock(&ents_lock);
+  struct ent *e = ent_lookup(first->task);
+  if (e)
+    e->remote_fd = fd;
+  pthread_mutex_unlock(&ents_lock);
+  if (!e)
+    return;
+  MigMsg *m;
+  while ((m = mig_recv(fd)) != NULL) {
+    if (m->m_case == MIG_MSG__M_CONSOLE && !m->console->input)
+      print_lines(e, e->id, (char *)m->console->data.data,
+                  m->console->data.len);
+    mig_msg__free_unpacked(m, NULL);
+  }
+  pthread_mutex_lock(&ents_lock);
+  if (e->remote_fd == fd)
+    e->remote_fd = -1;
+  pthread_mutex_unlock(&ents_lock);
+}
+
+static void do_input(int fd, MigInput *in) {
+  pthread_mutex_lock(&ents_lock);
+  struct ent *e = ent_lookup(in->task);
+  int local = e && e->state == ENT_RUNNING ? e->stdin_fd : -1;
+  int remote = e && e->state == ENT_MOVED ? e->remote_fd : -1;
+  pthread_mutex_unlock(&ents_lock);
+  int r = -ENOENT;
+  if (local >= 0) {
+    r = write(local, in->data.data, in->data.len) < 0 ? -errno : 0;
+  } else if (remote >= 0) {
+    MigMsg m = MIG_MSG__INIT;
+    MigConsole c = MIG_CONSOLE__INIT;
+    c.task = in->task;
+    c.data = in->data;
+    c.input = 1;
+    m.m_case = MIG_MSG__M_CONSOLE;
+    m.console = &c;
+    r = mig_send(remote, &m);
+  }
+  reply_err(fd, r, r ? "task not reachable" : "ok");
+}
+
+static void do_start(int fd, MigStart *s) {
+  struct ent *e = s->n_argv > 0 && s->argv[0][0] == '/' ? ent_new() : NULL;
+  if (!e) {
+    reply_err(fd, -EINVAL, "need an absolute program path and a free slot");
+    return;
+  }
+  char **argv = xcalloc(s->n_argv + 1, sizeof *argv);
+  for (size_t k = 0; k < s->n_argv; k++)
+    argv[k] = xstrdup(s->argv[k]);
+  int r = ent_start(e, argv);
+  e->state = r < 0 ? ENT_EXITED : ENT_RUNNING;
+  MigResult res = MIG_RESULT__INIT;
+  res.err = r;
+  res.msg = (char *)(r < 0 ? "cannot start" : "started");
+  res.task = e->id;
+  reply(fd, &res);
+}
+
+static const char *state_name(int s) {
+  static const char *names[] = {"free",   "starting", "running",
+                                "parked", "moved",    "exited"};
+  return s >= 0 && s <= ENT_EXITED ? names[s] : "?";
+}
+
+static void do_list(int fd) {
+  char text[MIGD_TASKS_MAX * 160] = "";
+  size_t len = 0;
+  pthread_mutex_lock(&ents_lock);
+  for (int i = 0; i < MIGD_TASKS_MAX; i++) {
+    struct ent *e = &ents[i];
+    if (e->state == ENT_FREE)
+      continue;
+    len += (size_t)snprintf(text + len, sizeof text - len,
+                            "task%llu %s pid=%d origin=%s\n",
+                            (unsigned long long)e->id, state_name(e->state),
+                            (int)e->pid, e->origin[0] ? e->origin : "here");
+  }
+  pthread_mutex_unlock(&ents_lock);
+  MigResult res = MIG_RESULT__INIT;
+  res.msg = "ok";
+  res.text = text;
+  reply(fd, &res);
+}
+
+/* ---- connections ---- */
+
+static int hello_ok(int fd) {
+  MigMsg *m = mig_recv(fd);
+  int err = !m || m->m_case != MIG_MSG__M_HELLO ? -EPROTO
+            : m->hello->version != MIG_VERSION  ? -EPROTONOSUPPORT
+            : strcmp(m->hello->key, node_key)   ? -EACCES
+                                                : 0;
+  if (m)
+    mig_msg__free_unpacked(m, NULL);
+  reply_err(fd, err, err == -EACCES ? "wrong key" : err ? "bad hello" : "ok");
+  return err == 0;
+}
+
+static void dispatch(int fd, MigMsg *m) {
+  switch (m->m_case) {
+  case MIG_MSG__M_START:
+    do_start(fd, m->start);
+    break;
+  case MIG_MSG__M_MOVE:
+    do_move(fd, m->move);
+    break;
+  case MIG_MSG__M_INPUT:
+    do_input(fd, m->input);
+    break;
+  case MIG_MSG__M_LIST:
+    do_list(fd);
+    break;
+  case MIG_MSG__M_CREATE:
+    serve_create(fd, m->create);
+    break;
+  case MIG_MSG__M_CONSOLE:
+    serve_console(fd, m->console);
+    break;
+  default:
+    reply_err(fd, -EPROTO, "unexpected message");
+  }
+}
+
+static void *conn_main(void *arg) {
+  int fd = (int)(long)arg;
+  mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
+  if (hello_ok(fd)) {
+    MigMsg *m = mig_recv(fd);
+    mig_timeout(fd, 0); /* console connections stay open, quiet */
+    if (m) {
+      dispatch(fd, m);
+      mig_msg__free_unpacked(m, NULL);
+    }
+  }
+  close(fd);
+  return NULL;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  if (status < 0)
+    return;
+  uv_tcp_t *c = xmalloc(sizeof *c);
+  uv_tcp_init(server->loop, c);
+  uv_os_fd_t ufd;
+  int fd = -1;
+  if (uv_accept(server, (uv_stream_t *)c) == 0 &&
+      uv_fileno((uv_handle_t *)c, &ufd) == 0)
+    fd = dup(ufd);
+  uv_close((uv_handle_t *)c, (uv_close_cb)free);
+  if (fd < 0)
+    return;
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  pthread_t t;
+  if (pthread_create(&t, NULL, conn_main, (void *)(long)fd) == 0)
+    pthread_detach(t);
+  else
+    close(fd);
+}
+
+static int serve(uint64_t port) {
+  uv_loop_t *loop = uv_default_loop();
+  uv_tcp_t srv;
+  struct sockaddr_in sa;
+  snprintf(node_addr, sizeof node_addr, "tcp!127.0.0.1!%llu",
+           (unsigned long long)port);
+  migd_lookup(node_addr, &sa);
+  uv_tcp_init(loop, &srv);
+  int r = uv_tcp_bind(&srv, (struct sockaddr *)&sa, 0);
+  if (r == 0)
+    r = uv_listen((uv_stream_t *)&srv, 64, on_connection);
+  if (r < 0) {
+    fprintf(stderr, "migd %s: listen on %s: %s\n", node_name, node_addr,
+            uv_strerror(r));
+    return 1;
+  }
+  fprintf(stderr, "migd %s: listening on %s\n", node_name, node_addr);
+  return uv_run(loop, UV_RUN_DEFAULT);
+}
+
+/* ---- the control client ---- */
+
+static int parse_method(const char *s, MigMethod *m) {
+  static const char *names[] = {"eager", "precopy", "demand"};
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *m = (MigMethod)i;
+      return 0;
+    }
+  return -1;
+}
+
+/* Builds the request of `words` (the control command) into *m. */
+static int ctl_request(char **w, int n, MigMsg *m, void *store) {
+  MigMove *mv = store;
+  MigInput *in = store;
+  uint64_t id = 0;
+  if (n >= 2 && strcmp(w[0], "ps") != 0 && strcmp(w[0], "start") != 0 &&
+      num_parse_u64(w[1], 1, UINT64_MAX, 0, &id) < 0)
+    return -1;
+  if (n >= 2 && strcmp(w[0], "start") == 0) {
+    static MigStart st = MIG_START__INIT;
+    st.n_argv = (size_t)n - 1;
+    st.argv = w + 1;
+    m->m_case = MIG_MSG__M_START;
+    m->start = &st;
+  } else if (n >= 3 && n <= 5 && strcmp(w[0], "move") == 0) {
+    mig_move__init(mv);
+    mv->task = id;
+    mv->dest = w[2];
+    if (n >= 4 && parse_method(w[3], &mv->method) < 0)
+      return -1;
+    mv->fail_at = n == 5 ? w[4] : "";
+    m->m_case = MIG_MSG__M_MOVE;
+    m->move = mv;
+  } else if (n == 3 && strcmp(w[0], "input") == 0) {
+    mig_input__init(in);
+    in->task = id;
+    in->data.data = (uint8_t *)w[2];
+    in->data.len = strlen(w[2]);
+    m->m_case = MIG_MSG__M_INPUT;
+    m->input = in;
+  } else if (n == 1 && strcmp(w[0], "ps") == 0) {
+    static MigList l = MIG_LIST__INIT;
+    m->m_case = MIG_MSG__M_LIST;
+    m->list = &l;
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+static void print_result(const MigResult *r) {
+  if (r->text && r->text[0]) {
+    fputs(r->text, stdout);
+    return;
+  }
+  printf("%s task=%llu", r->err ? "error" : "ok", (unsigned long long)r->task);
+  if (r->total_us)
+    printf(" downtime_us=%llu total_us=%llu bytes=%llu rounds=%llu",
+           (unsigned long long)r->downtime_us, (unsigned long long)r->total_us,
+           (unsigned long long)r->bytes, (unsigned long long)r->rounds);
+  if (r->remote_faults)
+    printf(" remote_faults=%llu first_touch_us=%llu",
+           (unsigned long long)r->remote_faults,
+           (unsigned long long)r->first_touch_us);
+  printf(" (%s)\n", r->msg);
+}
+
+static int ctl(const char *addr, char **words, int n) {
+  MigMsg m = MIG_MSG__INIT;
+  union {
+    MigMove mv;
+    MigInput in;
+  } store;
+  if (ctl_request(words, n, &m, &store) < 0) {
+    fprintf(stderr, "uksim-migd: bad control command\n");
+    return 2;
+  }
+  int fd = mig_dial(addr, node_key);
+  if (fd < 0) {
+    fprintf(stderr, "uksim-migd: %s: %s\n", addr, strerror(-fd));
+    return 1;
+  }
+  mig_timeout(fd, 0); /* a move of 1 GiB takes its time */
+  MigMsg *a = mig_send(fd, &m) == 0 ? mig_recv(fd) : NULL;
+  close(fd);
+  if (!a || a->m_case != MIG_MSG__M_RESULT) {
+    fprintf(stderr, "uksim-migd: %s: no answer\n", addr);
+    return 1;
+  }
+  print_result(a->result);
+  int rc = a->result->err ? 1 : 0;
+  mig_msg__free_unpacked(a, NULL);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  static const struct option lo[] = {{"port", 1, 0, 'p'}, {"name", 1, 0, 'n'},
+                                     {"key", 1, 0, 'k'},  {"die-at", 1, 0, 'D'},
+                                     {"ctl", 1, 0, 'c'},  {0, 0, 0, 0}};
+  uint64_t port = 0;
+  const char *ctl_addr = NULL;
+  int c;
+  signal(SIGPIPE, SIG_IGN);
+  while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+    switch (c) {
+    case 'p':
+      if (num_opt_u64("uksim-migd", "--port", optarg, 1, 65535, 0, &port) < 0)
+        return 2;
+      break;
+    case 'n':
+      node_name = optarg;
+      break;
+    case 'k':
+      node_key = optarg;
+      break;
+    case 'D':
+      die_at = optarg;
+      break;
+    case 'c':
+      ctl_addr = optarg;
+      break;
+    default:
+      return 2;
+    }
+  }
+  if (ctl_addr)
+    return ctl(ctl_addr, argv + optind, argc - optind);
+  if (!port || optind != argc) {
+    fprintf(stderr, "usage: uksim-migd --port PORT [--name NODE] [--key KEY] "
+                    "[--die-at STEP]\n"
+                    "       uksim-migd --ctl tcp!HOST!PORT COMMAND...\n");
+    return 2;
+  }
+  return serve(port);
+}

@@ -1,0 +1,74 @@
+/* A node's migration server (seed 004 §2.3, Fig. 1 and 2): it starts
+ * migratable tasks (include/uksim/task.h) on its node, moves them to other
+ * nodes' migration servers and takes tasks in from them, and hosts the
+ * console of every task that started here wherever the task now runs.
+ *
+ * One migration, origin side (the migration client, migd_move) and
+ * destination side (the migration server, migd_serve).  Messages are
+ * sim-kernel/migrate.proto.  Each arrow is one transition; every state
+ * before COMMITTED, on any error or lost peer, goes to ABORTED, where the
+ * origin resumes its own copy, so the task runs at the origin:
+ *
+ *   origin                                destination
+ *   IDLE      -- connect, HELLO(key) -->  (key checked: wrong -> Result err)
+ *   SUSPENDED    task_suspend + task_park: the task is at a safe point;
+ *                its region memfd, held here, is the duplicate (step 3)
+ *             -- CREATE(size, program) -> CREATED: empty memfd (step 4)
+ *   COPYING   -- PAGES* --------------->  each checked against the size
+ *                  (pre-copy: rounds while running, then suspended;
+ *                   demand: the header page only)
+ *   SETTING   -- THREADS --------------->  suspend counts, priorities,
+ *                                          policies set in the header
+ *             -- COMMIT ---------------->  image checked (task_check),
+ *                                          program started on it, parked
+ *   CONFIRMED <-- CONFIRM(err) ---------  READY (err != 0: -> ABORTED)
+ *   COMMITTED    origin copy ended (task_end); the duplicate is kept
+ *             -- RESUME ---------------->  RUNNING: task_resume
+ *   DONE      <-- RESUMED --------------
+ *                (demand: the origin then answers PAGE_REQs until the
+ *                 destination has every page, then drops the duplicate)
+ *
+ * Lost peers after CONFIRM, where both sides have a complete copy:
+ * - the origin, having lost the destination before RESUMED, restarts the
+ *   task from its duplicate (the destination's copy never resumed);
+ * - the destination, having lost the origin before RESUME, resumes its
+ *   copy only when the origin node no longer answers a connect (the node
+ *   is gone, with its copy); if it answers, it ends its copy and the
+ *   origin restarts its own.
+ * So a task runs on exactly one node afterwards.  Before the destination
+ * holds a complete image (COMMIT), a dead origin node takes the task with
+ * it: nothing else holds its state.
+ *
+ * Console: a task that arrived from elsewhere has its output sent, as
+ * Console messages on a connection of its own, to its origin node, which
+ * prints it as if the task were local, and gets its input back the same
+ * way; when the origin is gone the destination prints it itself.
+ */
+#ifndef UKSIM_MIGD_H
+#define UKSIM_MIGD_H
+
+#include <stdint.h>
+
+/* Tasks one migration server hosts or hosted (its table). */
+#define MIGD_TASKS_MAX 64
+/* Largest frame on the wire: a page chunk and its header. */
+#define MIG_FRAME_MAX (2u << 20)
+/* Page bytes per Pages message. */
+#define MIG_CHUNK (1u << 20)
+/* How long a peer may stay silent within a migration before it counts as
+ * gone, and how long a task may take to reach its safe point. */
+#define MIG_PEER_TIMEOUT_MS 10000
+#define MIG_PARK_TIMEOUT_MS 5000
+/* Pre-copy: rounds at most, and the dirty pages below which it stops
+ * the task for the last round. */
+#define MIG_PRECOPY_ROUNDS_MAX 30
+#define MIG_PRECOPY_STOP_PAGES 256
+/* Protocol version in Hello. */
+#define MIG_VERSION 1
+
+/* The node address of a migration server, "tcp!HOST!PORT", to a socket
+ * address.  The one lookup: the network message server replaces it. */
+struct sockaddr_in;
+int migd_lookup(const char *addr, struct sockaddr_in *sa);
+
+#endif /* UKSIM_MIGD_H */

@@ -1,0 +1,146 @@
+/* Frames of the migration protocol: see migwire.h. */
+#include "migwire.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "migd.h"
+#include "uksim/num.h"
+#include "uksim/xalloc.h"
+
+/* Writers of one socket (a task's console connection has several) must
+ * not interleave frames: one lock for all, frames are short-lived. */
+static pthread_mutex_t send_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? -errno : -EPIPE;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return r < 0 ? -errno : 0;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 1;
+}
+
+int mig_send(int fd, const MigMsg *m) {
+  size_t n = mig_msg__get_packed_size(m);
+  if (n > MIG_FRAME_MAX)
+    return -EMSGSIZE;
+  uint8_t *buf = xmalloc(n + 4);
+  buf[0] = (uint8_t)n;
+  buf[1] = (uint8_t)(n >> 8);
+  buf[2] = (uint8_t)(n >> 16);
+  buf[3] = (uint8_t)(n >> 24);
+  mig_msg__pack(m, buf + 4);
+  pthread_mutex_lock(&send_lock);
+  int r = write_all(fd, buf, n + 4);
+  pthread_mutex_unlock(&send_lock);
+  free(buf);
+  return r;
+}
+
+MigMsg *mig_recv(int fd) {
+  uint8_t h[4];
+  int r = read_all(fd, h, 4);
+  if (r <= 0) {
+    errno = -r;
+    return NULL;
+  }
+  uint32_t n =
+      h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+  if (n > MIG_FRAME_MAX) {
+    errno = EPROTO;
+    return NULL;
+  }
+  uint8_t *buf = xmalloc(n ? n : 1);
+  r = read_all(fd, buf, n);
+  MigMsg *m = r > 0 || n == 0 ? mig_msg__unpack(NULL, n, buf) : NULL;
+  free(buf);
+  if (!m)
+    errno = r < 0 ? -r : EPROTO;
+  return m;
+}
+
+void mig_timeout(int fd, int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+int migd_lookup(const char *addr, struct sockaddr_in *sa) {
+  char host[64];
+  uint64_t port;
+  const char *bang;
+  if (strncmp(addr, "tcp!", 4) != 0 || !(bang = strrchr(addr + 4, '!')) ||
+      bang - (addr + 4) >= (long)sizeof host)
+    return -EINVAL;
+  memcpy(host, addr + 4, (size_t)(bang - (addr + 4)));
+  host[bang - (addr + 4)] = 0;
+  if (num_parse_u64(bang + 1, 1, 65535, 0, &port) < 0)
+    return -EINVAL;
+  memset(sa, 0, sizeof *sa);
+  sa->sin_family = AF_INET;
+  sa->sin_port = htons((uint16_t)port);
+  return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+int mig_dial(const char *addr, const char *key) {
+  struct sockaddr_in sa;
+  int r = migd_lookup(addr, &sa);
+  if (r < 0)
+    return r;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    r = -errno;
+    close(fd);
+    return r;
+  }
+  MigMsg m = MIG_MSG__INIT;
+  MigHello hello = MIG_HELLO__INIT;
+  hello.key = (char *)key;
+  hello.version = MIG_VERSION;
+  m.m_case = MIG_MSG__M_HELLO;
+  m.hello = &hello;
+  if ((r = mig_send(fd, &m)) < 0) {
+    close(fd);
+    return r;
+  }
+  /* The server answers every Hello: 0, or why it will not talk. */
+  mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
+  MigMsg *a = mig_recv(fd);
+  r = !a || a->m_case != MIG_MSG__M_RESULT ? -EPROTO : a->result->err;
+  if (a)
+    mig_msg__free_unpacked(a, NULL);
+  if (r < 0) {
+    close(fd);
+    return r;
+  }
+  return fd;
+}
