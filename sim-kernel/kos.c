@@ -203,8 +203,9 @@ static void record_detection(struct kern *k, uint32_t dead, int cause) {
     __atomic_add_fetch(&io->det_count, 1, __ATOMIC_RELEASE);
   }
   char me[16], peer[16], text[160];
-  const char *why =
-      cause == UK_DETECT_PANIC ? "panic notice" : "heartbeat timeout";
+  const char *why = cause == UK_DETECT_PANIC     ? "panic notice"
+                    : cause == UK_DETECT_MONITOR ? "monitor"
+                                                 : "heartbeat timeout";
   snprintf(me, sizeof me, "os%u", k->os.id);
   snprintf(peer, sizeof peer, "os%u", dead);
   int n = snprintf(text, sizeof text, "%s: %.3f ms after the last heartbeat",
@@ -247,6 +248,10 @@ static void declare_dead(struct kern *k, int cause) {
   c.body_case = UKSIM__CTL__BODY_FENCE;
   c.fence = &f;
   post(k, &c, -1);
+}
+
+void kos_declare_dead(struct kern *k, int cause) {
+  declare_dead(k, cause);
 }
 
 /* The active is inside bounded work (kos_busy), not for too long. */
@@ -416,6 +421,9 @@ static void on_fault(struct kern *k, const Uksim__Fault *f) {
     kern_panic(k, "injected (uksim fault)");
   if (f->kind == UKSIM__FAULT__KIND__HANG)
     kern_hang(k);
+  if (f->kind >= UKSIM__FAULT__KIND__DEADLOCK &&
+      f->kind <= UKSIM__FAULT__KIND__STALL_DRIVER)
+    kern__fault(k, f->kind, f->arg);
 }
 
 /* The machine re-partitioned (failover step 5): this kernel's ICA budget
@@ -495,6 +503,8 @@ bool kos_msg(struct kern *k, Uksim__Ctl *c, int fd) {
   case UKSIM__CTL__BODY_REPLY:
     if (c->id == KOS_FENCE_ID && k->os.role == KOS_FENCING)
       fenced(k, c->reply);
+    else if (kmon_reply(k, c->id, c->reply, fd))
+      fd = -1;
     else if (c->id == KOS_TAKEOVER_ID) {
       takeover_reply(k, c->reply, fd);
       fd = -1;
@@ -573,9 +583,12 @@ int kos_init(struct kern *k, const char *role, uint64_t hb_ms,
   uv_unref((uv_handle_t *)&o->hb_timer); /* background: keeps nothing up */
   uv_unref((uv_handle_t *)&o->watch_timer);
   o->last_hb_ns = now_ns();
+  kmon_init(k);
   if (o->role == KOS_ACTIVE)
     heartbeat_start(k);
-  else
+  else {
     watch(k);
+    kmon_start(k);
+  }
   return 0;
 }

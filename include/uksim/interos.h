@@ -30,9 +30,18 @@
 #define UK_INTEROS_NAME_MAX 32
 
 /* The kinds of the fault stamp (control.proto Fault.Kind's numbers). */
-enum { UK_FAULT_NONE, UK_FAULT_PANIC, UK_FAULT_HANG, UK_FAULT_CRASH };
-/* How the backup found the active dead. */
-enum { UK_DETECT_NONE, UK_DETECT_PANIC, UK_DETECT_TIMEOUT };
+enum {
+  UK_FAULT_NONE,
+  UK_FAULT_PANIC,
+  UK_FAULT_HANG,
+  UK_FAULT_CRASH,
+  UK_FAULT_DEADLOCK, /* the in-kernel faults of seed 003 (kfault.c) */
+  UK_FAULT_RUNAWAY,
+  UK_FAULT_STALL_DRIVER
+};
+/* How the backup found the active dead: by its panic notice, its missing
+ * heartbeat, or its monitor reading its tables (seed 003, kmon.c). */
+enum { UK_DETECT_NONE, UK_DETECT_PANIC, UK_DETECT_TIMEOUT, UK_DETECT_MONITOR };
 
 struct uk_interos_prot {
   uint32_t os;   /* the OS the process belongs to */
