@@ -111,6 +111,27 @@ static void heartbeat_missed(mach_client *m) {
   cr_expect_eq(detections(m), 0, "the heartbeat saw the fault");
 }
 
+/* No fault, a workload through the locks: the monitor finds nothing
+ * (so that a finding above is the fault's). */
+Test(monitor, finds_nothing_in_a_healthy_kernel) {
+  mach_client m;
+  boot(&m, "1", "report");
+  uint32_t b = backup_os(&m);
+  char *args[] = {"icas", "200", "300"};
+  int proc;
+  cr_assert_eq(
+      mach_spawn(&m, "ap_hog", args, 3, "hog", MACH_SPAWN_WAITABLE, &proc), 0,
+      "%s", m.error);
+  int st = -1, sig = 0;
+  int64_t id = mach_wait_send(&m, proc);
+  cr_assert_geq(id, 0, "%s", m.error);
+  cr_assert_eq(mach_wait_reply(&m, (uint64_t)id, &st, &sig), 0, "%s", m.error);
+  cr_expect_eq(st, 0, "ap_hog: %d", st);
+  cr_expect_str_eq(trace_line(b, "\"monitor\"", "", 300), "",
+                   "a finding without a fault");
+  halt(&m);
+}
+
 Test(monitor, finds_a_lock_never_released) {
   mach_client m;
   boot(&m, "10", "report");
@@ -125,6 +146,8 @@ Test(monitor, finds_a_lock_never_released) {
   const char *l = trace_line(b, "\"monitor\"", "deadlock", 5000);
   cr_assert_neq(l[0], '\0', "the monitor did not find the deadlock");
   cr_expect_neq(strstr(l, "lock ica held"), NULL, "%s", l);
+  if (getenv("MONITOR_SHOW"))
+    fprintf(stderr, "%s", l);
   cr_expect_neq(strstr(l, "hog"), NULL, "the owner is named: %s", l);
   heartbeat_missed(&m);
   halt(&m);
@@ -205,5 +228,14 @@ Test(monitor, failover_policy_takes_over) {
   cr_expect_eq(io->det_count, 1, "no failover");
   cr_expect_eq(io->det_cause, UK_DETECT_MONITOR);
   mach_interos_unmap(io);
+  bool paired = false; /* the new active, and a new backup beside it */
+  for (int i = 0; i < 1000 && !paired; i++) {
+    Uksim__Reply *st;
+    cr_assert_eq(mach_status(&m, &st), 0, "%s", m.error);
+    paired = st->failovers == 1 && st->active_os && st->backup_os;
+    uksim__reply__free_unpacked(st, NULL);
+    usleep(10 * 1000);
+  }
+  cr_assert(paired, "no active and backup after the failover");
   halt(&m);
 }

@@ -4,6 +4,7 @@
  * slow growth) is not, so every test can fail both ways.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #include "kd_fixture.h"
