@@ -32,6 +32,12 @@ int kern__lock_of_call(uint16_t op) {
     return UK_LOCK_ICA;
   case KABI_REGISTER:
   case KABI_LOOKUP:
+  case KABI_SEND:
+  case KABI_CALL:
+  case KABI_AWAIT:
+  case KABI_RECEIVE:
+  case KABI_REPLY:
+  case KABI_REPLY_RECEIVE:
     return UK_LOCK_SVC;
   case KABI_NS:
     return UK_LOCK_NS;

@@ -31,7 +31,7 @@ static void unmap(struct kern *k) {
   if (k->mon.peer)
     munmap((void *)k->mon.peer, sizeof *k->mon.peer);
   k->mon.peer = NULL;
-  k->mon.have_old = false;
+  k->mon.nold = 0;
 }
 
 static uint64_t env_u64(const char *name, uint64_t max) {
@@ -121,27 +121,37 @@ static void report(struct kern *k, const struct kmon_find *f, uint64_t now) {
     kos_declare_dead(k, UK_DETECT_MONITOR);
 }
 
+/* The newest view becomes old, old becomes older, once a window passed. */
+static void age_views(struct kern *k) {
+  struct kmon_view *v = k->mon.view;
+  if (k->mon.nold > 0 && v[2].t_ns - v[1].t_ns < k->mon.conf.window_ns)
+    return;
+  if (k->mon.nold > 0)
+    v[0] = v[1];
+  v[1] = v[2];
+  if (k->mon.nold < 2)
+    k->mon.nold++;
+}
+
 /* One read of the region and the detectors over it. */
 static void check(struct kern *k) {
-  struct kmon_view *old = &k->mon.view[0], *cur = &k->mon.view[1];
+  struct kmon_view *v = k->mon.view;
   struct kmon_find f;
   uint64_t now = uv_hrtime();
-  if (kmon_view_read(cur, k->mon.peer, now) < 0) {
+  if (kmon_view_read(&v[2], k->mon.peer, now) < 0) {
     k->mon.torn++;
     return;
   }
   k->mon.reads++;
-  if (kmon_deadlock(cur, &k->mon.conf, &f))
+  if (kmon_deadlock(&v[2], &k->mon.conf, &f))
     report(k, &f, now);
-  if (k->os.role == KOS_BACKUP && kmon_stalled(cur, &k->mon.conf, &f))
+  if (k->os.role == KOS_BACKUP && kmon_stalled(&v[2], &k->mon.conf, &f))
     report(k, &f, now);
   if (k->os.role == KOS_BACKUP &&
-      kmon_runaway(k->mon.have_old ? old : NULL, cur, &k->mon.conf, &f))
+      kmon_runaway(k->mon.nold > 1 ? &v[0] : NULL,
+                   k->mon.nold > 0 ? &v[1] : NULL, &v[2], &k->mon.conf, &f))
     report(k, &f, now);
-  if (!k->mon.have_old || cur->t_ns - old->t_ns >= k->mon.conf.window_ns) {
-    *old = *cur;
-    k->mon.have_old = true;
-  }
+  age_views(k);
 }
 
 static void on_tick(uv_timer_t *t) {

@@ -48,8 +48,9 @@ struct kmon {
   uint32_t peer_os;
   bool asking; /* a GetKdata is on its way */
   uv_timer_t timer;
-  struct kmon_view view[2]; /* the newest and the one window_ns older */
-  bool have_old;
+  /* Views: [0] older, [1] old (window_ns apart at least), [2] newest. */
+  struct kmon_view view[3];
+  uint32_t nold;           /* of [0] and [1], how many are set */
   bool found[KMON_FAULTS]; /* reported once each */
   uint64_t reads, torn;
 };

@@ -144,23 +144,48 @@ static uint64_t rate(uint64_t from, uint64_t to, uint64_t dt) {
   return (uint64_t)((double)(to - from) * 1e9 / (double)dt);
 }
 
-int kmon_runaway(const struct kmon_view *old, const struct kmon_view *v,
-                 const struct kmon_conf *c, struct kmon_find *f) {
-  if (old == NULL || v->t_ns <= old->t_ns || v->t_ns - old->t_ns < c->window_ns)
+/* Whether the kernel grew like a runaway from a to b: ICA memory (in
+ * several new ICAs, not one large one) or processes, beyond a size and a
+ * rate.  *bytes says which. */
+static int grew(const struct kmon_view *a, const struct kmon_view *b,
+                int *bytes) {
+  uint64_t dt = b->t_ns - a->t_ns;
+  uint64_t db = b->ica_bytes > a->ica_bytes ? b->ica_bytes - a->ica_bytes : 0;
+  uint64_t live_a = a->icas_created - a->icas_released;
+  uint64_t live_b = b->icas_created - b->icas_released;
+  uint64_t dp =
+      b->procs_live > a->procs_live ? b->procs_live - a->procs_live : 0;
+  *bytes = db >= KMON_RUNAWAY_MIN_BYTES &&
+           live_b >= live_a + KMON_RUNAWAY_MIN_ICAS &&
+           rate(a->ica_bytes, b->ica_bytes, dt) >= KMON_RUNAWAY_BYTES_PER_S;
+  int procs =
+      dp >= KMON_RUNAWAY_MIN_PROCS &&
+      rate(a->procs_live, b->procs_live, dt) >= KMON_RUNAWAY_PROCS_PER_S;
+  return *bytes || procs;
+}
+
+/* Less than KMON_RUNAWAY_FREE_PCT of the ICA budget is left. */
+static int nearly_spent(const struct kmon_view *v) {
+  uint64_t free_b =
+      v->budget_bytes > v->ica_bytes ? v->budget_bytes - v->ica_bytes : 0;
+  return free_b * 100 < v->budget_bytes * KMON_RUNAWAY_FREE_PCT;
+}
+
+int kmon_runaway(const struct kmon_view *older, const struct kmon_view *old,
+                 const struct kmon_view *v, const struct kmon_conf *c,
+                 struct kmon_find *f) {
+  int bytes, before;
+  if (old == NULL || v->t_ns <= old->t_ns ||
+      v->t_ns - old->t_ns < c->window_ns || !grew(old, v, &bytes))
+    return 0;
+  /* One window of growth is an allocation (a server's start); a runaway
+   * goes on, or has spent the budget already. */
+  if (!(older && old->t_ns > older->t_ns && grew(older, old, &before)) &&
+      !nearly_spent(v))
     return 0;
   uint64_t dt = v->t_ns - old->t_ns;
   uint64_t db =
       v->ica_bytes > old->ica_bytes ? v->ica_bytes - old->ica_bytes : 0;
-  uint64_t dp =
-      v->procs_live > old->procs_live ? v->procs_live - old->procs_live : 0;
-  int bytes =
-      db >= KMON_RUNAWAY_MIN_BYTES &&
-      rate(old->ica_bytes, v->ica_bytes, dt) >= KMON_RUNAWAY_BYTES_PER_S;
-  int procs =
-      dp >= KMON_RUNAWAY_MIN_PROCS &&
-      rate(old->procs_live, v->procs_live, dt) >= KMON_RUNAWAY_PROCS_PER_S;
-  if (!bytes && !procs)
-    return 0;
   uint64_t free_b =
       v->budget_bytes > v->ica_bytes ? v->budget_bytes - v->ica_bytes : 0;
   f->fault = KMON_RUNAWAY;
@@ -168,12 +193,11 @@ int kmon_runaway(const struct kmon_view *old, const struct kmon_view *v,
   f->n = f->count = 0;
   f->age_ns = dt;
   snprintf(f->text, sizeof f->text,
-           "in %.1f ms: ICA memory +%llu MiB (%llu MiB/s), processes +%llu "
-           "(%u live); %llu MiB of %llu MiB free",
+           "in %.1f ms: ICA memory +%llu MiB (%llu MiB/s), processes %u -> "
+           "%u; %llu MiB of %llu MiB free",
            (double)dt / 1e6, (unsigned long long)(db >> 20),
            (unsigned long long)(rate(old->ica_bytes, v->ica_bytes, dt) >> 20),
-           (unsigned long long)dp, v->procs_live,
-           (unsigned long long)(free_b >> 20),
+           old->procs_live, v->procs_live, (unsigned long long)(free_b >> 20),
            (unsigned long long)(v->budget_bytes >> 20));
   return 1;
 }

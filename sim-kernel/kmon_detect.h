@@ -15,8 +15,9 @@
  * Detectors (each returns 1 with *f filled when it finds its fault):
  * - deadlock: a lock held for at least lock_ns while calls wait for it or
  *   its owner is blocked (or gone): its owner makes no progress;
- * - runaway: process-table or ICA-budget growth between an older view
- *   and this one (at least window_ns apart) beyond a rate and a size;
+ * - runaway: process-table or ICA-budget growth beyond a rate and a
+ *   size over two windows in a row (window_ns each), or over one that
+ *   leaves the budget nearly spent;
  * - stalled driver: a process blocked reading a pipe end that has had
  *   data for at least stall_ns: the wake-up never came.
  */
@@ -36,6 +37,12 @@
 /* Runaway: net growth over the window of at least this many bytes of ICA
  * memory at this rate, or of this many processes at this rate. */
 #define KMON_RUNAWAY_MIN_BYTES (64ull << 20)
+/* ... in at least this many new ICAs: one large ICA (a server's state
+ * made at its start) is an allocation, not a runaway. */
+#define KMON_RUNAWAY_MIN_ICAS 8
+/* ... confirmed by the window before, or by less than this share of the
+ * budget left (%). */
+#define KMON_RUNAWAY_FREE_PCT 10
 #define KMON_RUNAWAY_BYTES_PER_S (512ull << 20)
 #define KMON_RUNAWAY_MIN_PROCS 16
 #define KMON_RUNAWAY_PROCS_PER_S 200
@@ -95,9 +102,12 @@ int kmon_view_read(struct kmon_view *v, const struct uk_kdata *kd,
                    uint64_t now);
 int kmon_deadlock(const struct kmon_view *v, const struct kmon_conf *c,
                   struct kmon_find *f);
-/* old is an earlier view of the same kernel (NULL: none yet). */
-int kmon_runaway(const struct kmon_view *old, const struct kmon_view *v,
-                 const struct kmon_conf *c, struct kmon_find *f);
+/* old is a view of the same kernel at least window_ns before v, older
+ * one before old (NULL: none yet).  Growth from old to v counts when it
+ * also grew from older to old, or when the budget is nearly spent. */
+int kmon_runaway(const struct kmon_view *older, const struct kmon_view *old,
+                 const struct kmon_view *v, const struct kmon_conf *c,
+                 struct kmon_find *f);
 int kmon_stalled(const struct kmon_view *v, const struct kmon_conf *c,
                  struct kmon_find *f);
 /* "deadlock", "runaway", "stalled-driver". */

@@ -556,7 +556,9 @@ struct uk_bcache {
 #define UK_LOCK_MAX 8
 enum uk_lock_id {
   UK_LOCK_ICA = 0, /* the ICA table: create, release */
-  UK_LOCK_SVC,     /* the service table: register, lookup */
+  UK_LOCK_SVC,     /* the service table and its request and result
+                      queues: register, lookup, send, call, await,
+                      receive, reply */
   UK_LOCK_NS,      /* the mount tables and chans: namespace calls */
   UK_LOCK_COUNT
 };

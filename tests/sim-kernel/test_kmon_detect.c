@@ -91,23 +91,34 @@ Test(kmon_detect, deadlock_ignores_an_owner_out_of_range) {
   cr_assert_eq(deadlock_at(T0, &f), 0);
 }
 
-/* Views of the region at t0 and t0 + dt after growth by bytes and procs. */
+/* Grows the region by bytes (in ICAs of 16 MiB) and procs processes. */
+static void grow(uint64_t bytes, uint32_t procs) {
+  static uint32_t next;
+  kd->ctr.ica_bytes += bytes;
+  kd->ctr.icas_created += bytes >> 24;
+  for (uint32_t i = 0; i < procs; i++, next++)
+    proc(next % UK_PROC_MAX, UK_PROC_RUNNING, "r");
+}
+
+/* Views at t0, t0 + dt and t0 + 2 dt, the region growing by bytes and
+ * procs in each window (first: in the first one too). */
 static int runaway_after(uint64_t dt, uint64_t bytes, uint32_t procs,
-                         struct kmon_find *f) {
-  struct kmon_view old, cur;
+                         bool first, struct kmon_find *f) {
+  struct kmon_view older, old, cur;
   struct kmon_conf c = conf();
   kd->ctr.ica_bytes = 10 * MS;
-  cr_assert_eq(kmon_view_read(&old, kd, T0), 0);
-  kd->ctr.ica_bytes += bytes;
-  for (uint32_t p = 0; p < procs; p++)
-    proc(p, UK_PROC_RUNNING, "r");
-  cr_assert_eq(kmon_view_read(&cur, kd, T0 + dt), 0);
-  return kmon_runaway(&old, &cur, &c, f);
+  cr_assert_eq(kmon_view_read(&older, kd, T0), 0);
+  if (first)
+    grow(bytes, procs);
+  cr_assert_eq(kmon_view_read(&old, kd, T0 + dt), 0);
+  grow(bytes, procs);
+  cr_assert_eq(kmon_view_read(&cur, kd, T0 + 2 * dt), 0);
+  return kmon_runaway(&older, &old, &cur, &c, f);
 }
 
 Test(kmon_detect, runaway_ica_growth) {
   struct kmon_find f;
-  cr_assert_eq(runaway_after(100 * MS, 512ull << 20, 0, &f), 1);
+  cr_assert_eq(runaway_after(100 * MS, 512ull << 20, 0, true, &f), 1);
   cr_assert_eq(f.fault, KMON_RUNAWAY);
   cr_assert_str_eq(f.table, "ica");
   cr_assert_not_null(strstr(f.text, "+512 MiB"), "%s", f.text);
@@ -115,28 +126,54 @@ Test(kmon_detect, runaway_ica_growth) {
 
 Test(kmon_detect, runaway_process_growth) {
   struct kmon_find f;
-  cr_assert_eq(runaway_after(50 * MS, 0, 40, &f), 1);
+  cr_assert_eq(runaway_after(50 * MS, 0, 40, true, &f), 1);
   cr_assert_str_eq(f.table, "proc");
 }
 
-Test(kmon_detect, no_runaway_for_slow_or_small_growth) {
+Test(kmon_detect, one_window_of_growth_is_not_a_runaway) {
   struct kmon_find f;
-  /* 512 MiB over 10 s: 51 MiB/s, below the rate */
-  cr_assert_eq(runaway_after(10000 * MS, 512ull << 20, 0, &f), 0);
+  cr_assert_eq(runaway_after(50 * MS, 512ull << 20, 0, false, &f), 0);
+}
+
+Test(kmon_detect, one_window_that_spends_the_budget_is_a_runaway) {
+  struct kmon_find f;
+  kd->hdr.budget_bytes = 560ull << 20; /* 512 MiB of it taken at once */
+  cr_assert_eq(runaway_after(50 * MS, 512ull << 20, 0, false, &f), 1);
+  cr_assert_not_null(strstr(f.text, "of 560 MiB free"), "%s", f.text);
+}
+
+Test(kmon_detect, no_runaway_for_slow_growth) {
+  struct kmon_find f;
+  /* 512 MiB in each 10 s: 51 MiB/s, below the rate */
+  cr_assert_eq(runaway_after(10000 * MS, 512ull << 20, 0, true, &f), 0);
+}
+
+Test(kmon_detect, no_runaway_for_one_large_ica) {
+  struct kmon_find f;
+  struct kmon_view older, old, cur;
+  struct kmon_conf c = conf();
+  cr_assert_eq(kmon_view_read(&older, kd, T0), 0);
+  kd->ctr.ica_bytes += 256ull << 20; /* a server's state ICA, twice */
+  kd->ctr.icas_created += 1;
+  cr_assert_eq(kmon_view_read(&old, kd, T0 + 20 * MS), 0);
+  kd->ctr.ica_bytes += 256ull << 20;
+  kd->ctr.icas_created += 1;
+  cr_assert_eq(kmon_view_read(&cur, kd, T0 + 40 * MS), 0);
+  cr_assert_eq(kmon_runaway(&older, &old, &cur, &c, &f), 0);
 }
 
 Test(kmon_detect, no_runaway_for_small_growth) {
   struct kmon_find f;
-  cr_assert_eq(runaway_after(50 * MS, 16ull << 20, 8, &f), 0);
+  cr_assert_eq(runaway_after(50 * MS, 16ull << 20, 8, true, &f), 0);
 }
 
 Test(kmon_detect, no_runaway_within_the_window_or_without_an_old_view) {
   struct kmon_find f;
   struct kmon_view v;
   struct kmon_conf c = conf();
-  cr_assert_eq(runaway_after(5 * MS, 1ull << 30, 0, &f), 0);
+  cr_assert_eq(runaway_after(5 * MS, 1ull << 30, 0, true, &f), 0);
   cr_assert_eq(kmon_view_read(&v, kd, T0), 0);
-  cr_assert_eq(kmon_runaway(NULL, &v, &c, &f), 0);
+  cr_assert_eq(kmon_runaway(NULL, NULL, &v, &c, &f), 0);
 }
 
 /* Process p reads pipe 2's end 0 through chan 7; the ring holds avail
