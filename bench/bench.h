@@ -10,5 +10,6 @@ int bench_scenario_main(int argc, char **argv); /* bench_scenario.c */
 int p9_bench_main(int argc, char **argv);       /* bench_9p.c */
 int bench_ns_main(int argc, char **argv);       /* bench_ns.c */
 int bench_failover_main(int argc, char **argv); /* bench_failover.c */
+int bench_monitor_main(int argc, char **argv);  /* bench_monitor.c */
 
 #endif /* UKSIM_BENCH_H */

@@ -18,8 +18,11 @@ int cmd_bench(int argc, char **argv) {
     return bench_ns_main(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "failover"))
     return bench_failover_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "monitor"))
+    return bench_monitor_main(argc - 1, argv + 1);
   fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
-          "usage: uksim bench ipc|replace|scenario|9p|ns|failover [--json]\n\n"
+          "usage: uksim bench ipc|replace|scenario|9p|ns|failover|monitor "
+          "[--json]\n\n"
           "  ipc   IPC round trips and ICA hand-off against plain Linux "
           "baselines\n"
           "  replace  kvs replaced under load, per state-save method and "
@@ -29,6 +32,9 @@ int cmd_bench(int argc, char **argv) {
           "  ns    file reads through the namespace from ramfs, beside the "
           "null round trip\n"
           "  failover  Orthros: fault to every protected process served "
-          "again, by step\n");
+          "again, by step\n"
+          "  monitor  seed 003: the monitor's cpu and the monitored "
+          "kernel's slowdown\n"
+          "           per interval, and each in-kernel fault's detection\n");
   return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }
