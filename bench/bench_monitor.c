@@ -57,6 +57,7 @@ static const int fault_kinds[BM_FAULTS] = {UKSIM__FAULT__KIND__DEADLOCK,
 
 struct bm {
   mach_client m;
+  char name[64];
   char dir[128], trace[192];
   uint32_t backup_os;
   int backup_pid;
@@ -96,6 +97,7 @@ static int bm_boot(struct bm *b, unsigned interval) {
   if (mkdtemp(b->dir) == NULL)
     return -1;
   snprintf(o.name, sizeof o.name, "bmon-%d-%d", (int)getpid(), n++);
+  snprintf(b->name, sizeof b->name, "%s", o.name);
   snprintf(b->trace, sizeof b->trace, "%s/trace.jsonl", b->dir);
   snprintf(o.trace_file, sizeof o.trace_file, "%s", b->trace);
   o.backup = true;
@@ -202,34 +204,58 @@ static bool await_finding(struct bm *b, const char *op, int ms,
   return false;
 }
 
-/* The stalled driver's actors, in a child (a process attaches to one
- * machine's kernel in its life): a reader blocked on an empty pipe, the
- * fault, then a writer. */
+/* The stalled driver's actors: a reader blocked on an empty pipe, the
+ * fault, then a writer, all in a child w of its own with its own
+ * connections (libuksim's connection is one per process and life).  The
+ * reader's pid, or -1. */
 static int stall_actors(struct bm *b) {
-  int rslot, rfd, wslot, wfd, sync[2];
-  char v[16], buf[8];
-  if (mach_attach(&b->m, "reader", -1, 0, &rslot, &rfd) < 0 || pipe(sync) < 0)
+  int out[2], sync[2];
+  pid_t reader = -1;
+  if (pipe(out) < 0)
     return -1;
-  pid_t c = fork();
-  if (c == 0) {
-    snprintf(v, sizeof v, "%d", rfd);
-    setenv("UKSIM_FD", v, 1);
-    int fd =
-        ns_bind("#|", "/n", NS_MREPL) < 0 ? -1 : ns_open("/n/data", NS_OREAD);
-    if (fd < 0 || write(sync[1], "o", 1) != 1)
+  pid_t w = fork();
+  if (w == 0) {
+    mach_client m;
+    int rslot, rfd, wslot, wfd, fd = -1;
+    char v[16], buf[8];
+    if (mach_connect(&m, b->name) < 0 || pipe(sync) < 0 ||
+        mach_attach(&m, "reader", -1, 0, &rslot, &rfd) < 0)
       _exit(1);
-    _exit(ns_read(fd, buf, sizeof buf) > 0 ? 0 : 1);
+    pid_t c = fork();
+    if (c == 0) {
+      snprintf(v, sizeof v, "%d", rfd);
+      setenv("UKSIM_FD", v, 1);
+      fd = ns_bind("#|", "/n", NS_MREPL) < 0 ? -1
+                                              : ns_open("/n/data", NS_OREAD);
+      if (fd < 0 || write(sync[1], "o", 1) != 1)
+        _exit(1);
+      _exit(ns_read(fd, buf, sizeof buf) > 0 ? 0 : 1); /* never woken */
+    }
+    if (c < 0 || read(sync[0], buf, 1) != 1 ||
+        write(out[1], &c, sizeof c) != sizeof c)
+      _exit(1);
+    usleep(100 * 1000); /* it waits in its read */
+    if (mach_fault(&m, UKSIM__FAULT__KIND__STALL_DRIVER, 0) < 0 ||
+        mach_attach(&m, "writer", rslot, 0, &wslot, &wfd) < 0)
+      _exit(1);
+    snprintf(v, sizeof v, "%d", wfd);
+    setenv("UKSIM_FD", v, 1);
+    fd = ns_open("/n/data1", NS_OWRITE);
+    _exit(fd >= 0 && ns_write(fd, "stuck", 5) == 5 ? 0 : 1);
   }
-  if (c < 0 || read(sync[0], buf, 1) != 1)
-    return -1;
-  usleep(100 * 1000);
-  if (mach_fault(&b->m, UKSIM__FAULT__KIND__STALL_DRIVER, 0) < 0 ||
-      mach_attach(&b->m, "writer", rslot, 0, &wslot, &wfd) < 0)
-    return -1;
-  snprintf(v, sizeof v, "%d", wfd);
-  setenv("UKSIM_FD", v, 1);
-  int fd = ns_open("/n/data1", NS_OWRITE);
-  return fd >= 0 && ns_write(fd, "stuck", 5) == 5 ? c : -1;
+  close(out[1]);
+  if (w < 0 || read(out[0], &reader, sizeof reader) != sizeof reader)
+    reader = -1;
+  close(out[0]);
+  int st = 1;
+  if (w > 0)
+    waitpid(w, &st, 0);
+  if (st != 0 && reader > 0) {
+    kill(reader, SIGKILL);
+    waitpid(reader, NULL, 0);
+    reader = -1;
+  }
+  return reader;
 }
 
 static uint32_t detections(struct bm *b) {
@@ -261,7 +287,7 @@ static int detect(int fault, unsigned interval, struct finding *f) {
   f->heartbeat = detections(&b) > 0;
   if (reader > 0) {
     kill(reader, SIGKILL);
-    waitpid(reader, NULL, 0);
+    waitpid(reader, NULL, 0); /* ECHILD: w's child, reaped elsewhere */
   }
   bm_halt(&b);
   return r < 0 ? -1 : 0;

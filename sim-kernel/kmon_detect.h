@@ -33,13 +33,13 @@
  * reader is woken in the same turn its data arrives. */
 #define KMON_LOCK_MS_DEFAULT 50   /* deadlock: lock held this long */
 #define KMON_STALL_MS_DEFAULT 50  /* stalled driver: data waiting this long */
-#define KMON_WINDOW_MS_DEFAULT 20 /* runaway: growth measured over this */
+#define KMON_WINDOW_MS_DEFAULT 50 /* runaway: growth measured over this */
 /* Runaway: net growth over the window of at least this many bytes of ICA
  * memory at this rate, or of this many processes at this rate. */
 #define KMON_RUNAWAY_MIN_BYTES (64ull << 20)
 /* ... in at least this many new ICAs: one large ICA (a server's state
  * made at its start) is an allocation, not a runaway. */
-#define KMON_RUNAWAY_MIN_ICAS 8
+#define KMON_RUNAWAY_MIN_ICAS 4
 /* ... confirmed by the window before, or by less than this share of the
  * budget left (%). */
 #define KMON_RUNAWAY_FREE_PCT 10
