@@ -25,6 +25,7 @@
  *   heartbeat_<fault>           the heartbeat declared the active dead
  *                               (it should not: the loop lives on).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,20 @@ static uint64_t cpu_ns(int pid) {
   return ran;
 }
 
+/* mach_boot with the machine's stdout (and its processes': kvsload's
+ * summary) on /dev/null, so that --json prints only the JSON. */
+static int quiet_boot(mach_client *m, const struct mach_opts *o) {
+  fflush(stdout);
+  int saved = dup(1), null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (saved < 0 || null < 0 || dup2(null, 1) < 0)
+    return -1;
+  int r = mach_boot(m, o);
+  dup2(saved, 1);
+  close(saved);
+  close(null);
+  return r;
+}
+
 /* Boots a machine with a backup monitoring every interval ms (0: none). */
 static int bm_boot(struct bm *b, unsigned interval) {
   static int n;
@@ -103,7 +118,7 @@ static int bm_boot(struct bm *b, unsigned interval) {
   o.backup = true;
   o.heartbeat_ms = 10;
   o.heartbeat_timeout_ms = 300;
-  if (mach_boot(&b->m, &o) < 0) {
+  if (quiet_boot(&b->m, &o) < 0) {
     fprintf(stderr, "uksim bench monitor: boot: %s\n", b->m.error);
     return -1;
   }
