@@ -240,8 +240,8 @@ static int stall_actors(struct bm *b) {
     if (c == 0) {
       snprintf(v, sizeof v, "%d", rfd);
       setenv("UKSIM_FD", v, 1);
-      fd = ns_bind("#|", "/n", NS_MREPL) < 0 ? -1
-                                              : ns_open("/n/data", NS_OREAD);
+      fd =
+          ns_bind("#|", "/n", NS_MREPL) < 0 ? -1 : ns_open("/n/data", NS_OREAD);
       if (fd < 0 || write(sync[1], "o", 1) != 1)
         _exit(1);
       _exit(ns_read(fd, buf, sizeof buf) > 0 ? 0 : 1); /* never woken */

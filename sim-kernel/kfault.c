@@ -9,7 +9,9 @@
  *   every KFAULT_RUNAWAY_TICK_MS and spawns a process every
  *   KFAULT_RUNAWAY_SPAWN_EVERY ticks, until the budget, the ICA table or
  *   KFAULT_RUNAWAY_PROCS_MAX processes stop it (the host survives: the
- *   ICAs are sparse memfds, the processes sleep);
+ *   ICAs are sparse memfds, the processes sleep KFAULT_RUNAWAY_SLEEP
+ *   seconds and end by themselves, so that none spawned by a kernel
+ *   killed mid-spawn outlives its run for long);
  * - stalled driver: the pipe servant's writes no longer wake the readers
  *   waiting for their data (kns.c asks kern__fault_stall).
  */
@@ -28,7 +30,7 @@ static int lock_named(const char *name) {
 
 /* One process that does nothing, for the runaway's process growth. */
 static void runaway_spawn(struct kern *k) {
-  static char *args[] = {"3600", NULL};
+  static char *args[] = {KFAULT_RUNAWAY_SLEEP, NULL};
   struct kern_prog prog;
   const char *err;
   kern__prog_make(&prog, "/bin/sleep", args, 1, NULL, 0);

@@ -24,6 +24,7 @@
  * KFAULT_RUNAWAY_PROCS_MAX in all (the host's process table survives). */
 #define KFAULT_RUNAWAY_SPAWN_EVERY 4
 #define KFAULT_RUNAWAY_PROCS_MAX (UK_PROC_MAX / 2)
+#define KFAULT_RUNAWAY_SLEEP "10" /* seconds each of its processes lives */
 
 enum kmon_policy { KMON_REPORT = 0, KMON_FAILOVER };
 

@@ -219,7 +219,10 @@ Test(monitor, failover_policy_takes_over) {
   boot(&m, "10", "failover");
   (void)backup_os(&m);
   usleep(200 * 1000);
-  cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__RUNAWAY, 0), 0, "%s",
+  cr_assert_eq(mach_fault_arg(&m, UKSIM__FAULT__KIND__DEADLOCK, 0, "ica"), 0,
+               "%s", m.error);
+  char *args[] = {"icas", "10", "3000"};
+  cr_assert_eq(mach_spawn(&m, "ap_hog", args, 3, "hog", 0, NULL), 0, "%s",
                m.error);
   const struct uk_interos *io;
   cr_assert_eq(mach_interos(&m, &io), 0, "%s", m.error);
