@@ -12,5 +12,6 @@ int bench_ns_main(int argc, char **argv);       /* bench_ns.c */
 int bench_failover_main(int argc, char **argv); /* bench_failover.c */
 int bench_kupdate_main(int argc, char **argv);  /* bench_kupdate.c */
 int bench_migrate_main(int argc, char **argv);  /* bench_migrate.c */
+int bench_monitor_main(int argc, char **argv);  /* bench_monitor.c */
 
 #endif /* UKSIM_BENCH_H */

@@ -22,9 +22,11 @@ int cmd_bench(int argc, char **argv) {
     return bench_kupdate_main(argc - 1, argv + 1);
   if (argc >= 2 && !strcmp(argv[1], "migrate"))
     return bench_migrate_main(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "monitor"))
+    return bench_monitor_main(argc - 1, argv + 1);
   fprintf(argc >= 2 && strcmp(argv[1], "--help") ? stderr : stdout,
           "usage: uksim bench ipc|replace|scenario|9p|ns|failover|kupdate|"
-          "migrate "
+          "migrate|monitor "
           "[--json]\n\n"
           "  ipc   IPC round trips and ICA hand-off against plain Linux "
           "baselines\n"
@@ -39,6 +41,9 @@ int cmd_bench(int argc, char **argv) {
           "  kupdate  kernel update: processes moved to another kernel "
           "version\n"
           "  migrate  a task moved between nodes, per size and method, "
-          "beside loopback TCP\n");
+          "beside loopback TCP\n"
+          "  monitor  seed 003: the monitor's cpu and the monitored "
+          "kernel's slowdown\n"
+          "           per interval, and each in-kernel fault's detection\n");
   return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 }

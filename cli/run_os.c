@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kmon.h"
 #include "partition.h"
 #include "run_os.h"
 #include "scn_trace.h"
@@ -24,6 +25,19 @@
 _Static_assert(SCN_NIC_PORTS == PART_NIC_PORTS, "nic0's ports, as parsed");
 _Static_assert(SCN_NIC_PORT_MAX <= UINT16_MAX - 2 * PART_NIC_PORTS,
                "--nic-port as the machine takes it");
+
+/* The monitor's settings reach the kernels through the environment
+ * (sim-kernel/kmon.h); one the command line set wins (no overwrite). */
+static void monitor_env(const struct scn_machine *sm) {
+  char v[24];
+  if (sm->monitor_ns) {
+    snprintf(v, sizeof v, "%llu",
+             (unsigned long long)(sm->monitor_ns / 1000000));
+    setenv(KMON_ENV_INTERVAL, v, 0);
+  }
+  if (sm->monitor_failover)
+    setenv(KMON_ENV_POLICY, "failover", 0);
+}
 
 int run_os_opts(const struct scn *s, struct mach_opts *m, char *disk_dir,
                 size_t len) {
@@ -44,6 +58,7 @@ int run_os_opts(const struct scn *s, struct mach_opts *m, char *disk_dir,
     m->heartbeat_ms = (uint32_t)(sm->heartbeat_ns / 1000000);
   if (sm->hb_timeout_ns)
     m->heartbeat_timeout_ms = (uint32_t)(sm->hb_timeout_ns / 1000000);
+  monitor_env(sm);
   if (sm->disk == 0)
     return 0;
   const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -114,6 +129,23 @@ static int is_takeover(const struct scn_event *e, void *arg) {
   return e->ev == SCN_EV_OS_ACTIVE;
 }
 
+static int is_finding(const struct scn_event *e, void *arg) {
+  (void)arg;
+  return e->ev == SCN_EV_MONITOR;
+}
+
+/* Whether the backup at path has a monitor's finding (seed 003): its
+ * findings join the trace even without a failover. */
+static bool found(const char *path) {
+  struct scn_err err;
+  return scn_trace_each(path, is_finding, NULL, &err) == 1;
+}
+
+/* A backup that never took over gives only its findings. */
+static int join_finding(const struct scn_event *e, void *arg) {
+  return e->ev == SCN_EV_MONITOR ? join_event(e, arg) : 0;
+}
+
 /* Whether the OS whose trace is at path took over (an os-active event): a
  * backup that never did ran none of the scenario, and its file (a halt)
  * is left out, so a backup changes no trace of a run without a failover. */
@@ -130,7 +162,7 @@ int run_os_join(const char *trace) {
    * its parity: README "The partition through failovers"). */
   for (int os = 2; os <= RUN_OS_TRACES_MAX; os++) {
     snprintf(part, sizeof part, "%s.os%d", trace, os);
-    any |= access(part, R_OK) == 0 && took_over(part);
+    any |= access(part, R_OK) == 0 && (took_over(part) || found(part));
   }
   for (int os = 2; !any && os <= RUN_OS_TRACES_MAX; os++) {
     snprintf(part, sizeof part, "%s.os%d", trace, os);
@@ -149,6 +181,8 @@ int run_os_join(const char *trace) {
     j.step0 = j.last_step;
     if (os == 1 || took_over(part))
       r = scn_trace_each(os > 1 ? part : trace, join_event, &j, &err);
+    else if (found(part))
+      r = scn_trace_each(part, join_finding, &j, &err);
     if (r < 0)
       fprintf(stderr, "uksim run: %s\n", err.text);
     if (os > 1)

@@ -310,9 +310,12 @@ static void stamp_fault(struct kern *k, enum scn_fault_kind kind) {
   if (io == NULL)
     return;
   io->fault_os = k->os.id;
-  io->fault_kind = kind == SCN_FAULT_PANIC  ? UK_FAULT_PANIC
-                   : kind == SCN_FAULT_HANG ? UK_FAULT_HANG
-                                            : UK_FAULT_CRASH;
+  io->fault_kind = kind == SCN_FAULT_PANIC      ? UK_FAULT_PANIC
+                   : kind == SCN_FAULT_HANG     ? UK_FAULT_HANG
+                   : kind == SCN_FAULT_DEADLOCK ? UK_FAULT_DEADLOCK
+                   : kind == SCN_FAULT_RUNAWAY  ? UK_FAULT_RUNAWAY
+                   : kind == SCN_FAULT_STALL    ? UK_FAULT_STALL_DRIVER
+                                                : UK_FAULT_CRASH;
   __atomic_store_n(&io->fault_ns, uv_hrtime(), __ATOMIC_RELEASE);
 }
 
@@ -364,6 +367,12 @@ static void do_os_fault(struct kern *k, const struct scn_action *a) {
     kern_panic(k, "panic (scenario action)");
   else if (a->kfault == SCN_FAULT_HANG)
     kern_hang(k);
+  else if (a->kfault == SCN_FAULT_DEADLOCK)
+    kern__fault(k, UKSIM__FAULT__KIND__DEADLOCK, a->klock);
+  else if (a->kfault == SCN_FAULT_RUNAWAY)
+    kern__fault(k, UKSIM__FAULT__KIND__RUNAWAY, "");
+  else if (a->kfault == SCN_FAULT_STALL)
+    kern__fault(k, UKSIM__FAULT__KIND__STALL_DRIVER, "");
   else
     raise(SIGKILL);
 }

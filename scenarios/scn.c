@@ -18,10 +18,14 @@ static const char *const ev_names[SCN_EV_COUNT] = {
     "flag",   "prepare",  "handoff", "commit",    "fail",     "fault",
     "detect", "restart",  "error",   "exit",      "action",   "expect",
     "halt",   "panic",    "os-dead", "os-active", "takeover", "failover",
-    "resize", "kupdate"};
+    "resize", "kupdate", "monitor"};
 
 static const char *const state_names[] = {"single", "chain", "copy"};
-static const char *const fault_kinds[] = {"crash", "panic", "hang", "refuse"};
+/* A server's fault plan takes the first SERVER_FAULTS; the rest are the
+ * kernel's own (fault kernel ...). */
+static const char *const fault_kinds[] = {
+    "crash", "panic", "hang", "refuse", "deadlock", "runaway", "stall-driver"};
+#define SERVER_FAULTS 4
 static const char *const fault_points[] = {"start",   "register", "restore",
                                            "request", "save",     "handoff"};
 static const char *const mode_names[] = {"lockstep", "free"};
@@ -177,8 +181,8 @@ int scn__read_fault(struct scn__parser *p, const struct scn__tok *t,
   size_t k = (size_t)(at - t->text);
   struct scn__tok kind = scn__sub_tok(t, 0, k);
   struct scn__tok point = scn__sub_tok(t, k + 1, strlen(t->text) - k - 1);
-  if (scn__read_enum(p, &kind, "fault kind", fault_kinds, COUNT(fault_kinds),
-                     &i) < 0 ||
+  if (scn__read_enum(p, &kind, "fault kind", fault_kinds, SERVER_FAULTS, &i) <
+          0 ||
       fault_point(p, &point, &f) < 0)
     return -1;
   f.kind = (enum scn_fault_kind)i;
@@ -368,6 +372,23 @@ static int m_backup_version(struct scn__parser *p, const struct scn__tok *v,
   return 0;
 }
 
+/* --monitor-interval TIME (whole ms), --monitor-policy report|failover. */
+static int m_monitor(struct scn__parser *p, const struct scn__tok *v,
+                     void *obj) {
+  return read_hb(p, v, "a monitor interval",
+                 &((struct scn_machine *)obj)->monitor_ns);
+}
+
+static int m_monitor_policy(struct scn__parser *p, const struct scn__tok *v,
+                            void *obj) {
+  static const char *const policies[] = {"report", "failover"};
+  int i;
+  if (scn__read_enum(p, v, "monitor policy", policies, 2, &i) < 0)
+    return -1;
+  ((struct scn_machine *)obj)->monitor_failover = (uint32_t)i;
+  return 0;
+}
+
 /* --nic-port N: where nic0's ports are, so that a scenario's servers and
  * its tcp-clients agree on them. */
 static int m_nic_port(struct scn__parser *p, const struct scn__tok *v,
@@ -390,6 +411,8 @@ static const struct scn__opt machine_opts[] = {
     {"--disk", m_disk, false},
     {"--nic-port", m_nic_port, false},
     {"--backup-version", m_backup_version, false},
+    {"--monitor-interval", m_monitor, false},
+    {"--monitor-policy", m_monitor_policy, false},
     {NULL, NULL, false}};
 
 int scn__need_backup(struct scn__parser *p, int col, const char *what) {
@@ -410,6 +433,10 @@ static int machine_check(struct scn__parser *p, struct scn_machine *m) {
                      "--heartbeat and --heartbeat-timeout need --backup 1");
   if (m->backup_version && m->backup == 0)
     return scn__fail(p, p->eol_col, "--backup-version needs --backup 1");
+  if ((m->monitor_ns || m->monitor_failover) && m->backup == 0)
+    return scn__fail(p, p->eol_col,
+                     "--monitor-interval and --monitor-policy need --backup "
+                     "1 (the backup is the monitor)");
   if (m->backup == 0)
     return 0;
   if (m->mode_set && m->mode == SCN_MODE_LOCKSTEP)

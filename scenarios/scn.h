@@ -96,6 +96,9 @@ enum scn_ev {
   SCN_EV_RESIZE,    /* the machine gave the kernel another ICA budget */
   SCN_EV_KUPDATE,   /* a kernel update's conversion through images (op:
                        convert, refused: a process that cannot move) */
+  /* The backup's monitor found a fault in the active's tables (op: which;
+   * seed 003, sim-kernel/kmon.c). */
+  SCN_EV_MONITOR,
   SCN_EV_COUNT
 };
 
@@ -114,10 +117,16 @@ enum scn_state {
 };
 
 enum scn_fault_kind {
-  SCN_FAULT_CRASH, /* dies by a signal */
-  SCN_FAULT_PANIC, /* reports an internal inconsistency to the kernel */
-  SCN_FAULT_HANG,  /* stops calling the kernel, loops forever */
-  SCN_FAULT_REFUSE /* refuses the state it is handed (only at restore) */
+  SCN_FAULT_CRASH,  /* dies by a signal */
+  SCN_FAULT_PANIC,  /* reports an internal inconsistency to the kernel */
+  SCN_FAULT_HANG,   /* stops calling the kernel, loops forever */
+  SCN_FAULT_REFUSE, /* refuses the state it is handed (only at restore) */
+  /* In-kernel faults of the active kernel (seed 003, sim-kernel/kfault.c),
+   * for the backup's monitor: fault kernel deadlock [LOCK] | runaway |
+   * stall-driver. */
+  SCN_FAULT_DEADLOCK,
+  SCN_FAULT_RUNAWAY,
+  SCN_FAULT_STALL
 };
 
 enum scn_fault_point {
@@ -181,9 +190,14 @@ struct scn_machine {
   uint32_t backup_version;
   uint64_t heartbeat_ns;  /* the active's heartbeat interval, 0: default */
   uint64_t hb_timeout_ns; /* silence that declares it dead, 0: default */
-  uint64_t disk;          /* bytes of a user disk (#S), 0: none */
-  uint32_t nic_port;      /* nic0's first port, 0: the machine's pick */
-  struct scn_pos pos;     /* line 0 when the file has no machine statement */
+  /* The backup's monitor (seed 003): its interval, 0: none; and its
+   * policy, 1: failover, 0: report.  The command line's
+   * --monitor-interval and --monitor-policy win over them. */
+  uint64_t monitor_ns;
+  uint32_t monitor_failover;
+  uint64_t disk;      /* bytes of a user disk (#S), 0: none */
+  uint32_t nic_port;  /* nic0's first port, 0: the machine's pick */
+  struct scn_pos pos; /* line 0 when the file has no machine statement */
 };
 
 enum scn_restart {
@@ -345,7 +359,8 @@ struct scn_action {
   char dst[SCN_PATH_MAX + 1];       /* OLD */
   char flags[SCN_NS_FLAGS_MAX + 1]; /* some of a, b, c */
   char aname[SCN_PATH_MAX + 1];     /* mount --aname, or "" */
-  enum scn_fault_kind kfault;       /* fault: crash, panic or hang */
+  enum scn_fault_kind kfault;       /* fault: crash, panic, hang, ... */
+  char klock[8]; /* fault kernel deadlock: the lock's name, "" default */
   struct scn_pos pos;
 };
 

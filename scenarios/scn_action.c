@@ -26,7 +26,12 @@ static const char *const stat_names[] = {"p50", "p99", "max"};
 static const char *const trace_names[] = {"contains", "omits"};
 static const char *const file_names[] = {"equals", "contains", "fails"};
 static const char *const os_names[] = {"kernel", "backup"};
-static const char *const kfault_names[] = {"crash", "panic", "hang"};
+static const char *const kfault_names[] = {
+    "crash", "panic", "hang", "deadlock", "runaway", "stall-driver"};
+/* kfault_names[i]'s enum scn_fault_kind. */
+static const enum scn_fault_kind kfault_kinds[] = {
+    SCN_FAULT_CRASH,    SCN_FAULT_PANIC,   SCN_FAULT_HANG,
+    SCN_FAULT_DEADLOCK, SCN_FAULT_RUNAWAY, SCN_FAULT_STALL};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -217,6 +222,22 @@ static int ns_args(struct scn__parser *p, struct scn_action *a) {
   }
 }
 
+/* fault kernel deadlock [ica|svc|ns]: the lock left held, in a->klock
+ * ("" the default, ica). */
+static int lock_arg(struct scn__parser *p, struct scn_action *a) {
+  static const char *const locks[] = {"ica", "svc", "ns"};
+  const struct scn__tok *t;
+  int l;
+  a->klock[0] = '\0';
+  if (p->ti >= p->ntok)
+    return 0;
+  if ((t = scn__word(p, "a lock")) == NULL ||
+      scn__read_enum(p, t, "lock", locks, COUNT(locks), &l) < 0)
+    return -1;
+  snprintf(a->klock, sizeof a->klock, "%s", locks[l]);
+  return scn__end(p);
+}
+
 /* fault kernel panic|hang|crash, fault backup crash: a fault of an OS
  * (Orthros), on a machine with a backup (without one, the machine would
  * end with its kernel, and a standby has nothing to serve). */
@@ -231,16 +252,17 @@ static int fault_args(struct scn__parser *p, struct scn_action *a) {
   if (scn__need_backup(p, t->col, what) < 0)
     return -1;
   snprintf(a->target, sizeof a->target, "%s", os_names[os]);
-  if ((t = scn__word(p, "panic, hang or crash")) == NULL ||
+  if ((t = scn__word(p, "panic, hang, crash, deadlock, runaway or "
+                        "stall-driver")) == NULL ||
       scn__read_enum(p, t, "kernel fault", kfault_names, COUNT(kfault_names),
                      &kind) < 0)
     return -1;
-  a->kfault = (enum scn_fault_kind)kind; /* same order as the enum's */
+  a->kfault = kfault_kinds[kind];
   if (os == 1 && a->kfault != SCN_FAULT_CRASH)
     return scn__fail(p, t->col,
                      "a backup on standby can only crash (it serves no "
                      "call to panic or hang in)");
-  return scn__end(p);
+  return a->kfault == SCN_FAULT_DEADLOCK ? lock_arg(p, a) : scn__end(p);
 }
 
 /* kupdate: needs a backup of the next kernel version. */

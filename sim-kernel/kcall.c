@@ -800,10 +800,33 @@ static int call(struct kern *k, uint32_t p, kabi_msg *m) {
   }
 }
 
+/* Answers call m of p with r, unless it was deferred or answered. */
+static void call_done(struct kern *k, uint32_t p, const kabi_msg *m, int r) {
+  struct uk_proc *pp = kd_proc(k, p);
+  if (r == KERN_DEFER || r == KERN_ANSWERED)
+    return;
+  if (r < 0) {
+    pp->errors++;
+    k->kd->ctr.bad_calls++;
+    kern__trace(k, "%s's %s refused: %s", pp->name, call_name(m->hdr.op),
+                strerror(-r));
+  }
+  kern__answer_status(k, p, m->hdr.seq, r);
+}
+
+/* The call inside its lock's path (klock.c). */
+void kern__run_call(struct kern *k, uint32_t p, kabi_msg *m) {
+  int l = kern__lock_of_call(m->hdr.op);
+  if (l >= 0)
+    kern__lock_take(k, l, p);
+  int r = call(k, p, m);
+  if (l >= 0)
+    kern__lock_drop(k, l);
+  call_done(k, p, m, r);
+}
+
 void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
   struct uk_proc *pp = kd_proc(k, p);
-  uint32_t seq = m->hdr.seq;
-  int r;
 
   pp->calls++;
   k->kd->ctr.calls++;
@@ -813,23 +836,16 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
 #endif
   if (m->hdr.nfds > 0) {
     kabi_msg_close_fds(m); /* processes name ICAs by id, never by fd */
-    r = -EINVAL;
+    call_done(k, p, m, -EINVAL);
   } else if (pp->state == UK_PROC_WAITING) {
-    r = -EINPROGRESS; /* one call at a time: the deferred one stays */
+    /* one call at a time: the deferred one stays */
+    call_done(k, p, m, -EINPROGRESS);
   } else {
-    kd_psched(k, p)->call_seq = seq; /* a takeover finds the call */
+    kd_psched(k, p)->call_seq = m->hdr.seq; /* a takeover finds the call */
     kd_psched(k, p)->call_op = m->hdr.op;
-    r = call(k, p, m);
+    if (!kern__lock_park(k, p, m))
+      kern__run_call(k, p, m);
   }
-  if (r == KERN_DEFER || r == KERN_ANSWERED)
-    return;
-  if (r < 0) {
-    pp->errors++;
-    k->kd->ctr.bad_calls++;
-    kern__trace(k, "%s's %s refused: %s", pp->name, call_name(m->hdr.op),
-                strerror(-r));
-  }
-  kern__answer_status(k, p, seq, r);
 }
 
 /* Process exit --------------------------------------------------------------
@@ -896,6 +912,7 @@ void kern__cleanup_proc(struct kern *k, uint32_t p) {
     kern__server_down(k, s);
   pp->svc = UK_NIL;
   client_gone(k, p);
+  kern__lock_forget(k, p);
   kern__ns_exit(k, p);
   kern__ica_release_all(k, p);
 }

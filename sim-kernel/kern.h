@@ -19,6 +19,7 @@
 #include "kabi_io.h"
 #include "kbits.h"
 #include "kpath.h"
+#include "kmon.h"
 #include "ktab.h"
 #include "outbox.h"
 
@@ -305,6 +306,7 @@ struct kern {
   struct ktimer disk_sync; /* --sync-ms: the periodic write-back */
   struct ktimer disk_wb;   /* the write-back a waiting write asked for */
   struct knic nic;         /* #I's sockets (knic.c) */
+  struct kmon mon;         /* seed 003: locks, faults, monitor (kmon.h) */
 };
 
 /* p's row of the process table and s's of the server info table, in
@@ -572,6 +574,9 @@ void kos_conn_drop(struct kern *k, uint32_t p);
 /* Active: a heartbeat now if one is due, from inside long work that holds
  * the loop (a failover's steps, its write-back between batches). */
 void kos_heartbeat(struct kern *k);
+/* The backup's monitor found the active faulty, policy failover: fence
+ * it and take over as after a missed heartbeat (cause UK_DETECT_*). */
+void kos_declare_dead(struct kern *k, int cause);
 /* The active kernel's protected processes (UK_PROC_F_PROTECT, alive) into
  * the inter-OS region's prot[] table, replacing what was there; nothing
  * on a backup or without the region. */

@@ -674,9 +674,30 @@ static bool changes(uint32_t call) {
          call != KABI_NS_FD2PATH;
 }
 
+/* For a monitor (seed 003): the chan a read that would block waits on,
+ * and since when (kept from the first wait, not each retry). */
+static void wait_note(struct kern *k, uint32_t p, const kabi_msg *m, long r) {
+  struct kabi_ns_args a;
+  uk_psched_t *pp = kd_psched(k, p);
+  uint32_t chan = UK_VFS_NONE;
+  if (r == -EAGAIN && kabi_payload(m, &a, sizeof a) == 0 &&
+      a.call == KABI_NS_READ)
+    chan = fd_chan(k, p, a.fd);
+  if (chan != pp->wait_chan || pp->wait_ns == 0)
+    pp->wait_ns = uv_hrtime();
+  pp->wait_chan = chan;
+}
+
+/* A call is over: it waits on nothing. */
+static void wait_clear(struct kern *k, uint32_t p) {
+  kd_psched(k, p)->wait_chan = UK_VFS_NONE;
+  kd_psched(k, p)->wait_ns = 0;
+}
+
 /* Call m of p is over with r: answered, its log settled. */
 static void finish(struct kern *k, uint32_t p, const kabi_msg *m,
                    const struct nscall *c, long r) {
+  wait_clear(k, p);
   kern__mnt_call_over(k, p);
   kern__cons_flush(k);
   answer(k, p, m->hdr.seq, c, r);
@@ -688,8 +709,17 @@ static void wait_call(struct kern *k, uint32_t p, const kabi_msg *m, long r) {
     kp->ns_call = *m;
   kp->ns_waiting = r == -EAGAIN; /* -EINPROGRESS: resumed by its answer */
   kd_psched(k, p)->wait_seq = m->hdr.seq;
+  wait_note(k, p, m, r);
   kd_proc(k, p)->state = UK_PROC_WAITING;
   kd_psched(k, p)->wait_op = KABI_NS;
+}
+
+/* The injected stalled driver (kfault.c): the pipe servant no longer
+ * wakes the readers waiting on it. */
+static bool stalled(struct kern *k, uint32_t p) {
+  uint32_t chan = kd_psched(k, p)->wait_chan;
+  return kern__fault_stall(k) && chan != UK_VFS_NONE &&
+         chan_of(k, chan)->type == '|';
 }
 
 /* Retries the deferred calls until none completes. */
@@ -699,7 +729,7 @@ static void retry_waiting(struct kern *k) {
     again = false;
     for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
       struct kern_proc *kp = &k->proc[p];
-      if (!kp->ns_waiting)
+      if (!kp->ns_waiting || stalled(k, p))
         continue;
       long r = run_once(k, p, &kp->ns_call, &c);
       if (r == -EAGAIN || r == -EINPROGRESS) {

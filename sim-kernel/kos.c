@@ -205,6 +205,7 @@ static void record_detection(struct kern *k, uint32_t dead, int cause) {
   char me[16], peer[16], text[160];
   const char *why = cause == UK_DETECT_PANIC     ? "panic notice"
                     : cause == UK_DETECT_KUPDATE ? "kernel update"
+                    : cause == UK_DETECT_MONITOR ? "monitor"
                                                  : "heartbeat timeout";
   snprintf(me, sizeof me, "os%u", k->os.id);
   snprintf(peer, sizeof peer, "os%u", dead);
@@ -248,6 +249,10 @@ static void declare_dead(struct kern *k, int cause) {
   c.body_case = UKSIM__CTL__BODY_FENCE;
   c.fence = &f;
   post(k, &c, -1);
+}
+
+void kos_declare_dead(struct kern *k, int cause) {
+  declare_dead(k, cause);
 }
 
 /* The active is inside bounded work (kos_busy), not for too long. */
@@ -442,6 +447,9 @@ static void on_fault(struct kern *k, const Uksim__Fault *f) {
     kern_panic(k, "injected (uksim fault)");
   if (f->kind == UKSIM__FAULT__KIND__HANG)
     kern_hang(k);
+  if (f->kind >= UKSIM__FAULT__KIND__DEADLOCK &&
+      f->kind <= UKSIM__FAULT__KIND__STALL_DRIVER)
+    kern__fault(k, f->kind, f->arg);
 }
 
 /* The machine re-partitioned (failover step 5): this kernel's ICA budget
@@ -521,6 +529,8 @@ bool kos_msg(struct kern *k, Uksim__Ctl *c, int fd) {
   case UKSIM__CTL__BODY_REPLY:
     if (c->id == KOS_FENCE_ID && k->os.role == KOS_FENCING)
       fenced(k, c->reply);
+    else if (kmon_reply(k, c->id, c->reply, fd))
+      fd = -1;
     else if (c->id == KOS_TAKEOVER_ID) {
       takeover_reply(k, c->reply, fd);
       fd = -1;
@@ -599,10 +609,13 @@ int kos_init(struct kern *k, const char *role, uint64_t hb_ms,
   uv_unref((uv_handle_t *)&o->hb_timer); /* background: keeps nothing up */
   uv_unref((uv_handle_t *)&o->watch_timer);
   o->last_hb_ns = now_ns();
+  kmon_init(k);
   if (o->role == KOS_ACTIVE)
     heartbeat_start(k);
-  else
+  else {
     watch(k);
+    kmon_start(k);
+  }
   return 0;
 }
 

@@ -141,6 +141,26 @@ int mach_fd_limit(unsigned long need) {
   return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need ? 0 : -EMFILE;
 }
 
+/* The monitor's settings go to every kernel through the environment
+ * (sim-kernel/kmon.h), as UKSIM_POLL_US does. */
+static int monitor_opt(const char *prog, int c, const char *arg) {
+  uint64_t v;
+  if (c == MACH_OPT_MONITOR) {
+    if (num_opt_u64(prog, "--monitor-interval", arg, 0, KMON_INTERVAL_MS_MAX, 0,
+                    &v) < 0)
+      return -1;
+    setenv(KMON_ENV_INTERVAL, arg, 1);
+    return 1;
+  }
+  if (strcmp(arg, "report") != 0 && strcmp(arg, "failover") != 0) {
+    fprintf(stderr, "%s: --monitor-policy '%s': report or failover\n", prog,
+            arg);
+    return -1;
+  }
+  setenv(KMON_ENV_POLICY, arg, 1);
+  return 1;
+}
+
 int mach_backup_opt(const char *prog, int c, const char *arg,
                     struct mach_opts *o) {
   uint64_t v;
@@ -176,6 +196,8 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
     o->nic_port = (uint16_t)v;
     return 1;
   }
+  if (c == MACH_OPT_MONITOR || c == MACH_OPT_MONITOR_POLICY)
+    return monitor_opt(prog, c, arg);
   if (c == MACH_OPT_CACHE_MIGRATE) {
     if (strcmp(arg, "adopt") != 0 && strcmp(arg, "writeback") != 0) {
       fprintf(stderr, "%s: --cache-migrate '%s': adopt or writeback\n", prog,
@@ -715,10 +737,16 @@ void mach_close(mach_client *m) {
 /* Orthros ---------------------------------------------------------------- */
 
 int mach_fault(mach_client *m, int kind, uint32_t os) {
+  return mach_fault_arg(m, kind, os, NULL);
+}
+
+int mach_fault_arg(mach_client *m, int kind, uint32_t os, const char *arg) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Fault f = UKSIM__FAULT__INIT;
   f.kind = (Uksim__Fault__Kind)kind;
   f.os = os;
+  if (arg)
+    f.arg = (char *)arg;
   c.body_case = UKSIM__CTL__BODY_FAULT;
   c.fault = &f;
   int64_t id = mach_send(m, &c);

@@ -1276,6 +1276,26 @@ static void kernel_reply(Uksim__Ctl *c, int fd) {
   }
 }
 
+/* A kernel asks for the active OS's kernel data (read-only): the
+ * backup's monitor (seed 003, sim-kernel/kmon.c) reads it every
+ * interval.  The answer names that OS in active_os. */
+static void kernel_get_kdata(int by, uint64_t id) {
+  char path[64];
+  int a = os_up(OS_ACTIVE);
+  if (a < 0 || a == by) {
+    os_reply(&M.os[by], id, -ESRCH, "no other active OS", NULL, -1);
+    return;
+  }
+  snprintf(path, sizeof path, "/proc/self/fd/%d", M.os[a].kd_fd);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  Uksim__Reply r = UKSIM__REPLY__INIT;
+  r.active_os = M.os[a].id;
+  os_reply(&M.os[by], id, fd < 0 ? -errno : 0, fd < 0 ? "open failed" : NULL,
+           &r, fd);
+  if (fd >= 0)
+    close(fd);
+}
+
 static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
   struct os_inst *os = &M.os[o];
   switch (c->body_case) {
@@ -1322,6 +1342,9 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
   case UKSIM__CTL__BODY_FAILOVER_DONE:
     if (os->role == OS_ACTIVE)
       boot_backup_due(os->id, 0);
+    break;
+  case UKSIM__CTL__BODY_GET_KDATA:
+    kernel_get_kdata(o, c->id);
     break;
   case UKSIM__CTL__BODY_REPLY:
     kernel_reply(c, fd); /* an Attach's connection; closed below */
@@ -1706,7 +1729,7 @@ static void inject_fault(int c, Uksim__Ctl *req) {
     return;
   }
   if (f->kind < UKSIM__FAULT__KIND__PANIC ||
-      f->kind > UKSIM__FAULT__KIND__CRASH) {
+      f->kind > UKSIM__FAULT__KIND__STALL_DRIVER) {
     client_reply(c, req->id, -EINVAL, "no such fault", NULL, -1);
     return;
   }

@@ -89,8 +89,12 @@ struct mach_opts {
 #define MACH_OPT_NODE_PORT 0x4f06
 #define MACH_OPT_NODE_KEY 0x4f07
 #define MACH_OPT_BACKUP_KERNEL 0x4f08
+#define MACH_OPT_MONITOR 0x4f09
+#define MACH_OPT_MONITOR_POLICY 0x4f0a
 #define MACH_BACKUP_OPTS                                                       \
   {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
+      {"monitor-interval", required_argument, NULL, MACH_OPT_MONITOR},         \
+      {"monitor-policy", required_argument, NULL, MACH_OPT_MONITOR_POLICY},    \
       {"heartbeat-ms", required_argument, NULL, MACH_OPT_HB},                  \
       {"heartbeat-timeout-ms", required_argument, NULL, MACH_OPT_HB_TIMEOUT},  \
       {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE},      \
@@ -122,7 +126,14 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "  --node-port [HOST!]PORT\n"                                                \
   "                    listen for other nodes there (HOST: 127.0.0.1);\n"      \
   "                    they reach it as tcp!HOST!PORT (docs/nodes-tutorial)\n" \
-  "  --node-key FILE   a secret both nodes hold (required beyond loopback)\n"
+  "  --node-key FILE   a secret both nodes hold (required beyond loopback)\n" \
+  "  --monitor-interval MS\n"                                                  \
+  "                    with --backup: the backup reads the active's kernel\n" \
+  "                    data every MS ms (seed 003: deadlock, runaway,\n"      \
+  "                    stalled driver); 0 off (default)\n"                    \
+  "  --monitor-policy report|failover\n"                                       \
+  "                    what a finding does: a trace event (default), or\n"    \
+  "                    also a failover\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
  * ipc" gives the measurements behind it. */
@@ -285,6 +296,8 @@ int mach_halt(mach_client *m, uint32_t *icas_live);
 /* Orthros.  Injects a kernel fault (Uksim__Fault__Kind: PANIC, HANG,
  * CRASH) into OS os (0: the active one). */
 int mach_fault(mach_client *m, int kind, uint32_t os);
+/* The same with the fault's argument (a deadlock's lock: ica, svc, ns). */
+int mach_fault_arg(mach_client *m, int kind, uint32_t os, const char *arg);
 /* The OS instances: *st gets active_os, backup_os, failovers, active_pid,
  * backup_pid, dead_os (free it with uksim__reply__free_unpacked). */
 int mach_status(mach_client *m, Uksim__Reply **st);

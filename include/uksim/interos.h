@@ -30,11 +30,26 @@
 #define UK_INTEROS_NAME_MAX 32
 
 /* The kinds of the fault stamp (control.proto Fault.Kind's numbers). */
-enum { UK_FAULT_NONE, UK_FAULT_PANIC, UK_FAULT_HANG, UK_FAULT_CRASH };
-/* How the backup found the active dead. */
-/* UK_DETECT_KUPDATE: not a fault; the machine stopped the active for a
- * kernel update (uksim kupdate, issue 15). */
-enum { UK_DETECT_NONE, UK_DETECT_PANIC, UK_DETECT_TIMEOUT, UK_DETECT_KUPDATE };
+enum {
+  UK_FAULT_NONE,
+  UK_FAULT_PANIC,
+  UK_FAULT_HANG,
+  UK_FAULT_CRASH,
+  UK_FAULT_DEADLOCK, /* the in-kernel faults of seed 003 (kfault.c) */
+  UK_FAULT_RUNAWAY,
+  UK_FAULT_STALL_DRIVER
+};
+/* How the backup found the active dead: by its panic notice, its missing
+ * heartbeat, or its monitor reading its tables (seed 003, kmon.c); or
+ * not a fault: the machine stopped the active for a kernel update
+ * (UK_DETECT_KUPDATE, uksim kupdate, issue 15). */
+enum {
+  UK_DETECT_NONE,
+  UK_DETECT_PANIC,
+  UK_DETECT_TIMEOUT,
+  UK_DETECT_KUPDATE,
+  UK_DETECT_MONITOR
+};
 
 struct uk_interos_prot {
   uint32_t os;   /* the OS the process belongs to */

@@ -60,7 +60,7 @@
 #ifdef UK_KDATA_V2
 #define UK_KDATA_LAYOUT 1001 /* bump on any change below */
 #else
-#define UK_KDATA_LAYOUT 10 /* bump on any change below */
+#define UK_KDATA_LAYOUT 11 /* bump on any change below */
 #endif
 
 #define UK_PROC_MAX 256
@@ -162,7 +162,12 @@ struct uk_proc {
   uint32_t call_seq, call_op, answered_seq;
   uint32_t wait_seq; /* WAITING: the deferred call's sequence number */
   uint32_t wait_req; /* AWAIT/CALL: the request waited for, 0 for any */
-  uint32_t pad;
+  /* WAITING in a namespace call a servant could not finish (a read of an
+   * empty pipe): the chan id it waits on, else UK_VFS_NONE; and since
+   * when (monotonic ns, host clock), for a monitor (seed 003) to tell a
+   * reader never woken. */
+  uint32_t wait_chan;
+  uint64_t wait_ns;
 };
 
 /* uk_proc.flags: the process moves to the backup OS at a failover (seed
@@ -215,6 +220,11 @@ struct uk_psched {
   uint32_t pad2;
   /* Added in v2: monotonic ns of the last call read from the process. */
   uint64_t last_call_ns;
+  /* For the seed-003 monitor, as in layout 1's struct uk_proc: the chan a
+   * namespace call waits on (UK_VFS_NONE none) and since when. */
+  uint32_t wait_chan;
+  uint32_t pad3;
+  uint64_t wait_ns;
 };
 
 #define UK_PROC_F_PROTECT 0x100u
@@ -530,6 +540,9 @@ struct uk_pipe {
   uint16_t gen;
   uint8_t hungup[2];
   uint32_t pad;
+  /* When ring[e] last went from empty to not empty (monotonic ns, host
+   * clock): how long data has been there for a reader to take. */
+  uint64_t data_ns[2];
   struct uk_pring ring[2];
 };
 
@@ -622,6 +635,33 @@ struct uk_bcache {
   struct uk_bcache_ent ent[UK_BCACHE_MAX];
 };
 
+/* Kernel locks (sim-kernel/klock.c), seed 003 §4: words in kernel data
+ * that say who is inside which critical path and since when, so that a
+ * monitor reading the region from outside finds a lock never released.
+ * The kernel is one libuv loop, so no two paths run at once; a lock is
+ * held while a call is inside a path that changes its table, and a call
+ * that needs a lock held by another (left held by a faulty path, or
+ * spanning loop turns) waits for its release.  UK_LOCK_MAX slots, the
+ * first UK_LOCK_COUNT used. */
+#define UK_LOCK_MAX 8
+enum uk_lock_id {
+  UK_LOCK_ICA = 0, /* the ICA table: create, release */
+  UK_LOCK_SVC,     /* the service table and its request and result
+                      queues: register, lookup, send, call, await,
+                      receive, reply */
+  UK_LOCK_NS,      /* the mount tables and chans: namespace calls */
+  UK_LOCK_COUNT
+};
+struct uk_lock {
+  uint32_t held;     /* 1 while taken */
+  uint32_t owner;    /* process index it was taken for; UK_KCLIENT: the
+                        kernel's own path */
+  uint64_t since_ns; /* monotonic ns (host clock) when taken */
+  uint64_t acquires; /* times taken since boot: its progress */
+  uint32_t waiters;  /* calls waiting for its release now */
+  uint32_t pad;
+};
+
 struct uk_kdata_hdr {
   uint64_t magic;
   uint32_t layout;
@@ -636,6 +676,7 @@ struct uk_kdata_hdr {
 struct uk_kdata {
   struct uk_kdata_hdr hdr;
   struct uk_counters ctr;
+  struct uk_lock lock[UK_LOCK_MAX];
   struct uk_proc proc[UK_PROC_MAX];
 #ifdef UK_KDATA_V2
   struct uk_psched psched[UK_PROC_MAX]; /* parallel to proc[] */

@@ -1095,14 +1095,16 @@ Test(scn, error_orthros) {
           "t.scn:2:13: fault kernel needs a machine with a backup (machine "
           "--backup 1, on an earlier line)");
   refused(OS "at 1s fault kernel explode\n",
-          "t.scn:2:20: unknown kernel fault 'explode' (crash, panic, hang)");
+          "t.scn:2:20: unknown kernel fault 'explode' (crash, panic, hang, "
+          "deadlock, runaway, stall-driver)");
   refused(OS "at 1s fault backup panic\n",
           "t.scn:2:20: a backup on standby can only crash (it serves no call "
           "to panic or hang in)");
   refused(OS "at 1s fault nothing crash\n",
           "t.scn:2:13: unknown OS to fault 'nothing' (kernel, backup)");
   refused(OS "at 1s fault kernel\n",
-          "t.scn:2:19: missing panic, hang or crash at end of line");
+          "t.scn:2:19: missing panic, hang, crash, deadlock, runaway or "
+          "stall-driver at end of line");
   refused(OS "at 1s fault kernel hang now\n", "t.scn:2:25: unexpected 'now'");
   refused("expect failovers == 1\n",
           "t.scn:1:8: expect failovers needs a machine with a backup (machine "
