@@ -18,7 +18,7 @@ static const char *const ev_names[SCN_EV_COUNT] = {
     "flag",   "prepare",  "handoff", "commit",    "fail",     "fault",
     "detect", "restart",  "error",   "exit",      "action",   "expect",
     "halt",   "panic",    "os-dead", "os-active", "takeover", "failover",
-    "resize", "kupdate", "monitor"};
+    "resize", "kupdate",  "monitor"};
 
 static const char *const state_names[] = {"single", "chain", "copy"};
 /* A server's fault plan takes the first SERVER_FAULTS; the rest are the

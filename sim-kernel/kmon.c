@@ -63,6 +63,8 @@ static void ask(struct kern *k) {
   (void)ctl_post(&k->mout, &c, -1);
 }
 
+static void check(struct kern *k);
+
 bool kmon_reply(struct kern *k, uint64_t id, const Uksim__Reply *r, int fd) {
   if (id != KMON_KDATA_ID)
     return false;
@@ -81,6 +83,7 @@ bool kmon_reply(struct kern *k, uint64_t id, const Uksim__Reply *r, int fd) {
   k->mon.peer_os = r->active_os;
   kern__trace(k, "monitor: reading os %u's kernel data every %llu ms",
               r->active_os, (unsigned long long)k->mon.interval_ms);
+  check(k); /* the first view at once: growth is seen from here on */
   return true;
 }
 
@@ -179,4 +182,6 @@ void kmon_start(struct kern *k) {
   uv_unref((uv_handle_t *)&k->mon.timer); /* background: keeps nothing up */
   UV_CHECK(uv_timer_start(&k->mon.timer, on_tick, k->mon.interval_ms,
                           k->mon.interval_ms));
+  ask(k); /* mapped before the first tick: a long interval's first read
+             is then a comparison, not the baseline */
 }

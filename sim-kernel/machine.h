@@ -126,13 +126,13 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "  --node-port [HOST!]PORT\n"                                                \
   "                    listen for other nodes there (HOST: 127.0.0.1);\n"      \
   "                    they reach it as tcp!HOST!PORT (docs/nodes-tutorial)\n" \
-  "  --node-key FILE   a secret both nodes hold (required beyond loopback)\n" \
+  "  --node-key FILE   a secret both nodes hold (required beyond loopback)\n"  \
   "  --monitor-interval MS\n"                                                  \
-  "                    with --backup: the backup reads the active's kernel\n" \
-  "                    data every MS ms (seed 003: deadlock, runaway,\n"      \
-  "                    stalled driver); 0 off (default)\n"                    \
+  "                    with --backup: the backup reads the active's kernel\n"  \
+  "                    data every MS ms (seed 003: deadlock, runaway,\n"       \
+  "                    stalled driver); 0 off (default)\n"                     \
   "  --monitor-policy report|failover\n"                                       \
-  "                    what a finding does: a trace event (default), or\n"    \
+  "                    what a finding does: a trace event (default), or\n"     \
   "                    also a failover\n"
 
 /* The default of poll_us, and its largest value.  README.md "uksim bench
