@@ -14,9 +14,16 @@
  *     right after it traces that action (a panic, a hang, a kill), so such
  *     a line was echoed through the OS that took over: the connection
  *     outlived the last failover, not just the ones before it.
- * The actions' times are on the run's clock, as the client's are. */
+ * The actions' times are on the run's clock, as the client's are, but
+ * for a kernel that took over: it stamps from its own boot when that came
+ * before the run's start (cli/scn_exec.c exec_resume, so that its trace
+ * never goes back), a few ms earlier than the run's clock.  A break seen
+ * up to EVAL_TCP_CLOCK_SLACK_NS before the action on the server is that
+ * action's. */
 #include <inttypes.h>
 #include <string.h>
+
+#define EVAL_TCP_CLOCK_SLACK_NS (100 * 1000000ull)
 
 #include "eval_impl.h"
 #include "scn_trace.h"
@@ -51,10 +58,13 @@ static const struct scn_event *last_fault(const struct scn_trace *tr) {
   return last;
 }
 
-/* The first action on app server at or before time t; NULL if none. */
+/* The first action on app server at or before time t (give or take the
+ * clocks' slack); NULL if none. */
 static const struct scn_event *server_ended(const struct scn_trace *tr,
                                             const char *server, uint64_t t) {
-  for (size_t i = 0; server[0] != '\0' && i < tr->n && tr->ev[i].t <= t; i++)
+  for (size_t i = 0; server[0] != '\0' && i < tr->n &&
+                     tr->ev[i].t <= t + EVAL_TCP_CLOCK_SLACK_NS;
+       i++)
     if (tr->ev[i].ev == SCN_EV_ACTION && strcmp(tr->ev[i].peer, server) == 0)
       return &tr->ev[i];
   return NULL;
