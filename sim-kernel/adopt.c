@@ -337,8 +337,11 @@ static void decide_waiting(struct uk_kdata *kd, uint32_t p,
     a->req = ps->wait_req;
     return;
   }
-  a->call = ps->wait_op == KABI_SLEEP || ps->wait_op == KABI_NS ? ADOPT_RESTART
-                                                                : ADOPT_INTR;
+  /* A call parked on a kernel lock (klock.c) never started: restarted. */
+  a->call = ps->wait_op == KABI_SLEEP || ps->wait_op == KABI_NS ||
+                    ps->wait_op == UK_WAIT_LOCK
+                ? ADOPT_RESTART
+                : ADOPT_INTR;
   kd->proc[p].state = UK_PROC_RUNNING;
 }
 
@@ -394,9 +397,15 @@ int adopt_tables(const struct uk_kdata *dead, struct uk_kdata *mine,
     return -EBUSY;
   struct uk_kdata_hdr hdr = mine->hdr;
   struct uk_counters ctr = mine->ctr;
+  struct uk_lock lock[UK_LOCK_MAX];
+  memcpy(lock, mine->lock, sizeof lock);
   memcpy(mine, dead, sizeof *mine);
   mine->hdr = hdr;
   mine->ctr = ctr;
+  /* The dead kernel's locks are its execution state (a kill inside a
+   * call's path leaves one held): never inherited, or every call needing
+   * it would wait for a release that cannot come. */
+  memcpy(mine->lock, lock, sizeof lock);
   /* The buffer cache is the dead kernel's own: its dirty blocks are
    * written back from the dead region (kdisk_writeback_from), and this
    * kernel starts a cache of its own. */

@@ -63,7 +63,7 @@ bool kern__lock_park(struct kern *k, uint32_t p, const kabi_msg *m) {
   k->mon.parked_lock[p] = (uint8_t)(l + 1);
   k->kd->lock[l].waiters++;
   pp->state = UK_PROC_WAITING;
-  kd_psched(k, p)->wait_op = m->hdr.op;
+  kd_psched(k, p)->wait_op = UK_WAIT_LOCK; /* not started: no result due */
   kd_psched(k, p)->wait_seq = m->hdr.seq;
   kd_psched(k, p)->wait_ns = host_ns();
   kern__trace(k, "%s waits for lock %s", pp->name, kmon_lock_name((uint32_t)l));

@@ -652,6 +652,9 @@ enum uk_lock_id {
   UK_LOCK_NS,      /* the mount tables and chans: namespace calls */
   UK_LOCK_COUNT
 };
+/* uk_proc wait_op of a call parked on a held lock: not started, so a
+ * takeover restarts it (adopt.c) and no result is due to it. */
+#define UK_WAIT_LOCK 0xffffu
 struct uk_lock {
   uint32_t held;     /* 1 while taken */
   uint32_t owner;    /* process index it was taken for; UK_KCLIENT: the

@@ -273,8 +273,9 @@ Test(adopt, a_call_waiting_for_its_result_keeps_waiting) {
 }
 
 Test(adopt, a_waiting_namespace_call_or_sleep_restarts) {
-  uint16_t ops[] = {KABI_NS, KABI_SLEEP};
-  for (int i = 0; i < 2; i++) {
+  /* UK_WAIT_LOCK: a call parked on a held kernel lock, never started. */
+  uint16_t ops[] = {KABI_NS, KABI_SLEEP, UK_WAIT_LOCK};
+  for (int i = 0; i < 3; i++) {
     build_dead();
     kern_kdata_init(mine, 200, 2, 1ull << 30);
     struct uk_proc *pa = &dead->proc[PA];
@@ -285,6 +286,19 @@ Test(adopt, a_waiting_namespace_call_or_sleep_restarts) {
     cr_assert_eq(plan->proc[PA].call, ADOPT_RESTART);
     cr_assert_eq(plan->proc[PA].seq, 9);
     cr_assert_eq(mine->proc[PA].state, UK_PROC_RUNNING);
+  }
+}
+
+/* A kernel killed inside a call's path leaves its lock held: the new
+ * kernel's locks are its own, all free. */
+Test(adopt, the_dead_kernels_locks_are_not_inherited) {
+  dead->lock[UK_LOCK_SVC].held = 1;
+  dead->lock[UK_LOCK_SVC].owner = PA;
+  dead->lock[UK_LOCK_SVC].waiters = 3;
+  adopt_ok();
+  for (int l = 0; l < UK_LOCK_MAX; l++) {
+    cr_assert_eq(mine->lock[l].held, 0, "lock %d held", l);
+    cr_assert_eq(mine->lock[l].waiters, 0, "lock %d has waiters", l);
   }
 }
 
