@@ -1084,6 +1084,8 @@ static void dispatch(int fd, MigMsg *m) {
   }
 }
 
+static int conns; /* connection threads alive (MIGD_CONNS_MAX) */
+
 static void *conn_main(void *arg) {
   int fd = (int)(long)arg;
   mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
@@ -1096,6 +1098,7 @@ static void *conn_main(void *arg) {
     }
   }
   close(fd);
+  __atomic_sub_fetch(&conns, 1, __ATOMIC_RELEASE);
   return NULL;
 }
 
@@ -1112,14 +1115,23 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_close((uv_handle_t *)c, (uv_close_cb)free);
   if (fd < 0)
     return;
+  if (__atomic_load_n(&conns, __ATOMIC_ACQUIRE) >= MIGD_CONNS_MAX) {
+    fprintf(stderr, "uksim-migd: %d connections open: one more closed\n",
+            MIGD_CONNS_MAX);
+    close(fd);
+    return;
+  }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   pthread_t t;
-  if (pthread_create(&t, NULL, conn_main, (void *)(long)fd) == 0)
+  __atomic_add_fetch(&conns, 1, __ATOMIC_ACQ_REL);
+  if (pthread_create(&t, NULL, conn_main, (void *)(long)fd) == 0) {
     pthread_detach(t);
-  else
+  } else {
+    __atomic_sub_fetch(&conns, 1, __ATOMIC_RELEASE);
     close(fd);
+  }
 }
 
 static int serve(uint64_t port) {

@@ -51,6 +51,10 @@
 
 /* Tasks one migration server hosts or hosted (its table). */
 #define MIGD_TASKS_MAX 64
+/* Connections a migration server serves at once, a thread each (a
+ * migration's, a control client's, a task's console): one more is closed
+ * at once, so that a peer opening connections cannot exhaust threads. */
+#define MIGD_CONNS_MAX (2 * MIGD_TASKS_MAX)
 /* Largest frame on the wire: a page chunk and its header. */
 #define MIG_FRAME_MAX (2u << 20)
 /* Page bytes per Pages message. */

@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -417,5 +421,54 @@ Test(migrate, demand_is_refused_until_built) {
   cr_assert_neq(rc, 0, "%s", out);
   cr_assert_eq(running(&a), 1);
   node_stop(&a);
+  node_stop(&b);
+}
+
+/* A plain TCP connection to the node that says nothing; -1 if refused. */
+static int silent_conn(struct node *n) {
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)n->port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* Whether the node closed fd within ms (end of file). */
+static int closed_within(int fd, int ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  char c;
+  return poll(&p, 1, ms) == 1 && recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/* MIGD_CONNS_MAX connections that never speak hold every thread the node
+ * gives; one more is closed at once, and once they go the node serves
+ * again. */
+Test(migrate, connections_beyond_the_limit_are_closed) {
+  struct node b;
+  int fd[MIGD_CONNS_MAX];
+  node_start(&b, 1, NULL, NULL);
+  for (int i = 0; i < MIGD_CONNS_MAX; i++) {
+    fd[i] = silent_conn(&b);
+    cr_assert_geq(fd[i], 0, "connection %d refused", i);
+  }
+  usleep(200 * 1000); /* the node accepts them all */
+  int extra = silent_conn(&b);
+  cr_assert_geq(extra, 0);
+  cr_expect(closed_within(extra, 2000), "connection %d was not closed at once",
+            MIGD_CONNS_MAX + 1);
+  cr_expect(!closed_within(fd[0], 0), "an earlier one was closed");
+  close(extra);
+  for (int i = 0; i < MIGD_CONNS_MAX; i++)
+    close(fd[i]);
+  int rc = 1;
+  for (int i = 0; i < 200 && rc != 0; i++) {
+    ctl(&b, &rc, "ps 2>/dev/null");
+    usleep(10000);
+  }
+  cr_expect_eq(rc, 0, "the node does not serve after the connections went");
   node_stop(&b);
 }
