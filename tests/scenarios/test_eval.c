@@ -577,10 +577,10 @@ static const char tcp_head[] = "machine --backup 1 --nic-port 17000\n"
 
 static const char tcp_trace[] =
     EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"ap1\"")
-        ACTION(2, 2500, "kernel", "fault kernel panic")
-            EV(3, 9000, "\"os-active\",\"actor\":\"kernel\",\"text\":\"os 2\"")
-                ACTION(4, 200000000, "ap1", "kill ap1")
-                    EV(20, 300000000, "\"halt\",\"actor\":\"kernel\",\"status\":0");
+        ACTION(2, 2500, "kernel", "fault kernel panic") EV(
+            3, 9000, "\"os-active\",\"actor\":\"kernel\",\"text\":\"os 2\"")
+            ACTION(4, 200000000, "ap1", "kill ap1")
+                EV(20, 300000000, "\"halt\",\"actor\":\"kernel\",\"status\":0");
 
 /* c1 (or c2 when which is 2) saw c; the verdict of `expect tcp-client`. */
 static bool tcp_holds(int which, struct scn_tcp_seen c, const char *trace) {
