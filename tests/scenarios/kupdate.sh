@@ -10,23 +10,9 @@ set -u
 . "$(dirname "$0")/../skip.sh"
 [ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "real-time takeover under valgrind"
 uksim=$1 src=$2
-dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-kupdate.XXXXXX") && mkdir "$dir/tmp" ||
-  { echo "FAIL: no temporary directory"; exit 1; }
-trap 'rm -rf "$dir"' EXIT
-export TMPDIR="$dir/tmp"
-fail=0
-n=0
-for f in "$src"/kupdate-*.scn; do
-  name=$(basename "$f" .scn)
-  n=$((n + 1))
-  if "$uksim" run --quiet "$f" >"$dir/$name.out" 2>&1; then
-    echo "ok   $name: $(tail -1 "$dir/$name.out")"
-  else
-    echo "FAIL $name:"
-    cat "$dir/$name.out"
-    fail=1
-  fi
-done
+. "$(dirname "$0")/free_run.sh"
+free_run_setup kupdate
+run_each "$src/kupdate-*.scn"
 [ "$n" -ge 2 ] || { echo "FAIL only $n kernel-update scenarios shipped"; fail=1; }
 # An expectation that does not hold must fail the run.
 sed 's/^expect failovers == 1$/expect failovers == 2/' \

@@ -14,23 +14,9 @@ set -u
 . "$(dirname "$0")/../skip.sh"
 [ "${UKSIM_UNDER_VALGRIND:-0}" = 1 ] && skip "real-time failover under valgrind"
 uksim=$1 src=$2
-dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-orthros.XXXXXX") && mkdir "$dir/tmp" ||
-  { echo "FAIL: no temporary directory"; exit 1; }
-trap 'rm -rf "$dir"' EXIT
-export TMPDIR="$dir/tmp"
-fail=0
-n=0
-for f in "$src"/orthros-*.scn; do
-  name=$(basename "$f" .scn)
-  n=$((n + 1))
-  if "$uksim" run --quiet "$f" >"$dir/$name.out" 2>&1; then
-    echo "ok   $name: $(tail -1 "$dir/$name.out")"
-  else
-    echo "FAIL $name:"
-    cat "$dir/$name.out"
-    fail=1
-  fi
-done
+. "$(dirname "$0")/free_run.sh"
+free_run_setup orthros
+run_each "$src/orthros-*.scn"
 [ "$n" -ge 13 ] || { echo "FAIL only $n Orthros scenarios shipped"; fail=1; }
 
 # must_fail TEXT LINE: a copy of orthros-panic-syscall.scn with LINE added
