@@ -843,8 +843,11 @@ typedef void (*p9_aclient_cb)(p9_aclient *c, int err, const p9_fcall *rx,
 int p9_aclient_connect(uv_loop_t *loop, const char *addr, uint32_t msize,
                        const char *version, p9_aclient_cb cb, void *arg);
 /* Sends tx (its tag is assigned); cb runs once with the answer (err is
- * the negative errno of an Rerror/Rlerror, -ECONNRESET when the
- * connection died).  Any number of requests may be outstanding. */
+ * the negative errno of an Rerror/Rlerror, -EPROTO for an answer of the
+ * wrong type), or with rx NULL and -ECONNRESET when the connection died
+ * (-ECANCELED after p9_aclient_close).  rx NULL tells the connection's
+ * end from a server that answered ECONNRESET.  Any number of requests
+ * may be outstanding. */
 int p9_aclient_rpc(p9_aclient *c, p9_fcall *tx, p9_aclient_cb cb, void *arg);
 /* A fid number not in use on this connection, and its release. */
 uint32_t p9_aclient_fid(p9_aclient *c);

@@ -14,7 +14,8 @@
  *
  * The client's contract is checked: every callback of a request that was
  * accepted runs exactly once (with the answer, its error, or -ECONNRESET /
- * -ECANCELED), a success carries the answer to its request, and at the end
+ * -ECANCELED and no answer), a success carries the answer to its request,
+ * a server's error may be any errno, ECONNRESET included, and at the end
  * nothing is left on the loop.  Crashes, overreads and leaks are bugs.
  */
 #include <errno.h>
@@ -78,8 +79,10 @@ static void on_answer(p9_aclient *c, int err, const p9_fcall *rx, void *arg) {
     abort(); /* 0 or a negative errno, nothing else */
   if (err == 0 && (rx == NULL || rx->type != q->type + 1 || rx->tag != q->tag))
     abort(); /* a success that is not the answer to this request */
-  if ((err == -ECONNRESET || err == -ECANCELED) && rx != NULL)
-    abort(); /* the connection's end carries no answer */
+  if (rx == NULL && err != -ECONNRESET && err != -ECANCELED)
+    abort(); /* no answer only when the connection ended */
+  if (rx != NULL && rx->tag != q->tag)
+    abort(); /* an answer (even an Rlerror of ECONNRESET) is this tag's */
   if (q->chained && !q->run->freed)
     send_script(q->run);
 }
