@@ -7,11 +7,14 @@
  * the task's own at every step, so no increment was lost or doubled,
  * though moves come while calls are out. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "migd_nodes.h"
+#include "migwire.h"
 #include "node.h"
 
 #define LIMIT 400
@@ -100,4 +103,78 @@ Test(migrate_calls, a_task_counts_on_its_origins_service_from_a_b_and_c) {
   snprintf(cmd, sizeof cmd, "grep -c 'answered again' %s", mn[0].err);
   o = h_run(cmd, &rc);
   cr_log_info("calls out at a move, answered again from a's record: %s", o);
+}
+
+/* RUN's transitions one by one (migd.h "Service calls"): MigCalls sent to
+ * a's migration server as another node's would, for a task of origin
+ * ORIGIN, id 7. */
+#define ORIGIN "tcp!127.0.0.1!1"
+
+static int32_t mig_call(uint32_t handle, uint64_t seq, uint64_t *count) {
+  char addr[64];
+  uint64_t zero = 0;
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", mn[0].port);
+  int fd = mig_dial(addr, "");
+  cr_assert_geq(fd, 0, "%s", strerror(-fd));
+  MigMsg m = MIG_MSG__INIT;
+  MigCall c = MIG_CALL__INIT;
+  c.origin = ORIGIN;
+  c.task = 7;
+  c.handle = handle;
+  c.seq = seq;
+  c.service = "ctr";
+  c.op = 0; /* increment */
+  c.req = (ProtobufCBinaryData){sizeof zero, (uint8_t *)&zero};
+  m.m_case = MIG_MSG__M_CALL;
+  m.call = &c;
+  cr_assert_eq(mig_send(fd, &m), 0);
+  MigMsg *r = mig_recv(fd);
+  close(fd);
+  cr_assert(r != NULL && r->m_case == MIG_MSG__M_CALL_REPLY);
+  int32_t st = r->call_reply->status;
+  *count = 0;
+  if (r->call_reply->rep.len >= sizeof *count)
+    memcpy(count, r->call_reply->rep.data, sizeof *count);
+  mig_msg__free_unpacked(r, NULL);
+  return st;
+}
+
+struct racer {
+  uint64_t seq, count;
+  int32_t status;
+};
+
+static void *race(void *arg) {
+  struct racer *r = arg;
+  r->status = mig_call(0, r->seq, &r->count);
+  return NULL;
+}
+
+Test(migrate_calls, each_call_runs_once_whichever_copy_sends_it) {
+  uint64_t v;
+  mn_start("ctr_srv", "ctr");
+  cr_expect_eq(mig_call(0, 1, &v), 0, "RUNNING -> DONE");
+  cr_expect_eq(v, 1);
+  cr_expect_eq(mig_call(0, 1, &v), 0, "REPLAY");
+  cr_expect_eq(v, 1, "seq 1 again is answered, not run again");
+  cr_expect_eq(mig_call(0, 2, &v), 0);
+  cr_expect_eq(v, 2);
+  cr_expect_eq(mig_call(0, 1, &v), -ESTALE, "STALE: an older seq");
+  /* Another handle of the same task has a record of its own. */
+  cr_expect_eq(mig_call(1, 1, &v), 0);
+  cr_expect_eq(v, 3);
+  /* Two copies send seq 3 at once: one runs it, the other WAITs or
+   * REPLAYs; both get its answer. */
+  struct racer r[2] = {{.seq = 3}, {.seq = 3}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  for (int i = 0; i < 2; i++) {
+    cr_expect_eq(r[i].status, 0);
+    cr_expect_eq(r[i].count, 4, "copy %d: %llu", i,
+                 (unsigned long long)r[i].count);
+  }
+  cr_expect_eq(counter_of(&mn[0]), 4, "four calls ran, each once");
 }
