@@ -34,8 +34,8 @@ struct ctask {
 static long increment(struct ctask *t) {
   uint64_t v = 0, zero = 0;
   size_t got = 0;
-  int st = task_call(t->handle, CTR_INCR, &zero, sizeof zero, &v, sizeof v,
-                     &got);
+  int st =
+      task_call(t->handle, CTR_INCR, &zero, sizeof zero, &v, sizeof v, &got);
   if (st < 0 || got < sizeof v) {
     task_printf("ctr error n=%ld status %d\n", t->n, st);
     return -1;

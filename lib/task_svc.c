@@ -20,10 +20,8 @@ static int enabled(void) {
 }
 
 static int send_call(const struct task_service *s, int h) {
-  struct task_call_msg m = {.handle = (uint32_t)h,
-                            .op = s->op,
-                            .seq = s->seq,
-                            .len = s->req_len};
+  struct task_call_msg m = {
+      .handle = (uint32_t)h, .op = s->op, .seq = s->seq, .len = s->req_len};
   memcpy(m.service, s->name, sizeof m.service);
   memcpy(m.node, s->node, sizeof m.node);
   memcpy(m.data, s->req, s->req_len);

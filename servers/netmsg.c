@@ -239,8 +239,8 @@ static int serve_lookup(node_conn *c, const Uksim__Node__Lookup *l) {
     f.status = ask_peer(p, l->service, &f, why, addr);
   } else if (!here) {
     f.status = -EHOSTUNREACH;
-    snprintf(why, sizeof why, "node %s knows no node '%s' (--peer)",
-             node_name, l->node);
+    snprintf(why, sizeof why, "node %s knows no node '%s' (--peer)", node_name,
+             l->node);
   } else if ((f.status = advert_lookup(l->service, addr)) < 0) {
     f.status = ap_lookup(l->service, &svc);
     f.index = svc;

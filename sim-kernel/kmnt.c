@@ -1057,8 +1057,8 @@ static int attach(struct kern *k, uint32_t dev, const char *aname,
   p9_fcall f = {.type = P9_TATTACH,
                 .fid = want.newfid,
                 .afid = afid,
-                .uname = p9_str_c(is_net(dev) ? NET_UNAME
-                                              : k->kd->proc[up].name),
+                .uname =
+                    p9_str_c(is_net(dev) ? NET_UNAME : k->kd->proc[up].name),
                 .aname = p9_str_c(aname),
                 .n_uname = (uint32_t)getuid()};
   r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);

@@ -1311,10 +1311,10 @@ static int ctl(const char *addr, char **words, int n) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option lo[] = {{"port", 1, 0, 'p'}, {"name", 1, 0, 'n'},
-                                     {"key", 1, 0, 'k'},  {"die-at", 1, 0, 'D'},
-                                     {"ctl", 1, 0, 'c'},  {"netmsg", 1, 0, 'm'},
-                                     {"node-key", 1, 0, 'K'}, {0, 0, 0, 0}};
+  static const struct option lo[] = {
+      {"port", 1, 0, 'p'},     {"name", 1, 0, 'n'}, {"key", 1, 0, 'k'},
+      {"die-at", 1, 0, 'D'},   {"ctl", 1, 0, 'c'},  {"netmsg", 1, 0, 'm'},
+      {"node-key", 1, 0, 'K'}, {0, 0, 0, 0}};
   uint64_t port = 0;
   const char *ctl_addr = NULL;
   int c;

@@ -98,9 +98,9 @@ static void run_here(const char *svc, uint32_t op, const uint8_t *req,
   bool keyed = C.netmsg_keyfile && C.netmsg_keyfile[0];
   node_conn *c = NULL;
   if (!keyed || node_key_load(C.netmsg_keyfile, key) == 0)
-    c = C.netmsg && C.netmsg[0] ? node_dial(C.netmsg, keyed ? key : NULL,
-                                            C.node, err, sizeof err)
-                                : NULL;
+    c = C.netmsg && C.netmsg[0]
+            ? node_dial(C.netmsg, keyed ? key : NULL, C.node, err, sizeof err)
+            : NULL;
   if (c == NULL) {
     fail(a, -EHOSTDOWN);
     return;

@@ -60,8 +60,8 @@ static void start_netmsg(int i) {
     snprintf(peer[k - 1], sizeof peer[k - 1], "%s=tcp!127.0.0.1!%d", p->name,
              p->netmsg);
   }
-  char *args[] = {"serve",  "--node", (char *)n->name, "--peer", peer[0],
-                  "--peer", peer[1],  self};
+  char *args[] = {"serve", "--node", (char *)n->name, "--peer",
+                  peer[0], "--peer", peer[1],         self};
   cr_assert_eq(mach_spawn(&n->m, "netmsg", args, 8, "netmsg", 0, NULL), 0,
                "netmsg serve: %s", n->m.error);
 }
@@ -98,10 +98,8 @@ static void boot(int i, const char *server, const char *service) {
   n->port = base + 2 * i + 1;
   snprintf(n->mname, sizeof n->mname, "mn-%d-%s", (int)getpid(), n->name);
   snprintf(o.name, sizeof o.name, "%s", n->mname);
-  snprintf(n->out, sizeof n->out, "/tmp/mn-%d-%s.out", (int)getpid(),
-           n->name);
-  snprintf(n->err, sizeof n->err, "/tmp/mn-%d-%s.err", (int)getpid(),
-           n->name);
+  snprintf(n->out, sizeof n->out, "/tmp/mn-%d-%s.out", (int)getpid(), n->name);
+  snprintf(n->err, sizeof n->err, "/tmp/mn-%d-%s.err", (int)getpid(), n->name);
   cr_assert_eq(mach_boot(&n->m, &o), 0, "boot: %s", n->m.error);
   char *args[] = {"--service", (char *)service};
   if (server[0])

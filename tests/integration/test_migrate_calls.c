@@ -81,8 +81,9 @@ Test(migrate_calls, a_task_counts_on_its_origins_service_from_a_b_and_c) {
   int rc;
   char want[64];
   mn_start("ctr_srv", "ctr");
-  const char *o = mn_ctl(&mn[0], &rc, "start %s/apps/ctask --limit %d --period 1",
-                         mn_build(), LIMIT);
+  const char *o =
+      mn_ctl(&mn[0], &rc, "start %s/apps/ctask --limit %d --period 1",
+             mn_build(), LIMIT);
   cr_assert_eq(rc, 0, "%s", o);
   mn_wait_for(mn[0].out, "task1 ctr n=20 ");
   o = mn_ctl(&mn[0], &rc, "move 1 b eager");

@@ -56,9 +56,9 @@ Test(migrate_names, a_nodes_migration_server_is_found_by_its_name) {
 Test(migrate_names, a_task_moves_a_b_c_by_node_name) {
   int rc;
   mn_start("", "");
-  const char *o =
-      mn_ctl(&mn[0], &rc, "start %s/apps/mtask --threads 2 --limit 0 --period 10",
-             mn_build());
+  const char *o = mn_ctl(
+      &mn[0], &rc, "start %s/apps/mtask --threads 2 --limit 0 --period 10",
+      mn_build());
   cr_assert_eq(rc, 0, "%s", o);
   mn_wait_for(mn[0].out, "task1 t0 3\n");
   o = mn_ctl(&mn[0], &rc, "move 1 b eager");
@@ -76,8 +76,7 @@ Test(migrate_names, a_task_moves_a_b_c_by_node_name) {
   /* A name no node has: said, and the task stays where it is. */
   o = mn_ctl(&mn[2], &rc, "move 1 z eager");
   cr_expect_neq(rc, 0, "%s", o);
-  cr_expect(strstr(o, "not found through the network message server"), "%s",
-            o);
+  cr_expect(strstr(o, "not found through the network message server"), "%s", o);
   cr_expect(mn_file_has(mn[2].err, "knows no node 'z'"), "c's notice");
   cr_expect_eq(mn_running(&mn[2]), 1);
 

@@ -102,8 +102,8 @@ static void console_of(struct node *n, char *buf, size_t len) {
 /* A proxy on n for A's kvs at addr, registered as kvsa: the spawn's status
  * (its dial and handshake come before it registers). */
 static int start_proxy(struct node *n, const char *addr, const char *keyfile) {
-  char *a[] = {"proxy", "--as", "kvsa", "--key", (char *)keyfile,
-               (char *)addr, "kvs"};
+  char *a[] = {"proxy",         "--as",       "kvsa", "--key",
+               (char *)keyfile, (char *)addr, "kvs"};
   int r = -1;
   for (int i = 0; i < 50 && r != 0; i++) { /* until A's serve listens */
     if (i > 0)
@@ -170,16 +170,16 @@ Test(nodes_keyed, import_proves_the_node_key_to_a_keyed_exporter,
 
   /* netmsg: A's keyed serve; B's proxy with the key calls A's kvs, C's
    * with another key does not start and says why. */
-  cr_assert_eq(mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs",
-                          MACH_SPAWN_REGISTERED, NULL),
-               0, "kvs: %s", nd[0].m.error);
+  cr_assert_eq(
+      mach_spawn(&nd[0].m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL),
+      0, "kvs: %s", nd[0].m.error);
   snprintf(serve_at, sizeof serve_at, "tcp!127.0.0.1!%d", port_for(1));
   char *serve[] = {"serve", "--node", nd[0].name, "--key", key_a, serve_at};
   cr_assert_eq(mach_spawn(&nd[0].m, "netmsg", serve, 6, "netmsg", 0, NULL), 0,
                "netmsg serve: %s", nd[0].m.error);
   cr_expect_eq(start_proxy(&nd[1], serve_at, key_a), 0, "%s", nd[1].m.error);
-  char *load[] = {"--service", "kvsa", "--count", "50", "--keys", "5",
-                  "--check-state"};
+  char *load[] = {"--service", "kvsa", "--count",      "50",
+                  "--keys",    "5",    "--check-state"};
   int64_t w = h_spawn(&nd[1].m, "kvsload", load, 7, "kvsload", NULL);
   cr_expect_eq(h_wait(&nd[1].m, w), 0, "kvsload through the keyed proxy");
   cr_expect_neq(start_proxy(&nd[2], serve_at, key_c), 0,
@@ -201,8 +201,8 @@ Test(nodes_keyed, a_keyed_node_imports_from_an_exporter_without_a_key,
     int fd = open(ex_out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     dup2(fd, 1);
     dup2(fd, 2);
-    execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", nd[0].name, "-",
-          at, (char *)NULL);
+    execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", nd[0].name, "-", at,
+          (char *)NULL);
     _exit(127);
   }
   /* Its Tauth answers "no authentication required": the attach goes on. */
