@@ -179,3 +179,24 @@ Test(migrate_calls, each_call_runs_once_whichever_copy_sends_it) {
   }
   cr_expect_eq(counter_of(&mn[0]), 4, "four calls ran, each once");
 }
+
+/* The origin's migration server is gone while the task, on b, calls a's
+ * counter: the call is answered -EHOSTDOWN (an answer, not a hang), and
+ * the task (apps/ctask stops at a failed call) ends with status 1.  (Its
+ * line saying so may be lost: the first console write to a dead origin
+ * succeeds on TCP, so b's console takes over one write late.) */
+Test(migrate_calls, a_gone_origin_answers_each_call_with_an_error) {
+  int rc;
+  mn_start("ctr_srv", "ctr");
+  const char *o = mn_ctl(
+      &mn[0], &rc, "start %s/apps/ctask --limit 0 --period 5", mn_build());
+  cr_assert_eq(rc, 0, "%s", o);
+  mn_wait_for(mn[0].out, "task1 ctr n=5 ");
+  o = mn_ctl(&mn[0], &rc, "move 1 b eager");
+  cr_assert_eq(rc, 0, "%s", o);
+  mn_stop_migd(&mn[0]);
+  mn_wait_for(mn[1].err, "task1 exited, status 1");
+  cr_expect(mn_file_has(mn[1].err, "no migration server of node 'a' found"),
+            "b's notice");
+  cr_expect_eq(mn_running(&mn[1]), 0);
+}
