@@ -348,15 +348,14 @@ static pid_t stall_actors(struct bm *b, pid_t *readers) {
   return -1;
 }
 
-/* Ends the stalled driver's workload: its readers (w's children, which
- * w's end leaves to init to reap) and w. */
+/* Ends the stalled driver's workload: w, once it has given every reader
+ * its data, then the readers (w's children, left to init to reap). */
 static int stall_end(pid_t w, const pid_t *readers) {
   int st = 1;
+  pid_t r = waitpid(w, &st, 0);
   for (int i = 0; i < BM_READERS; i++)
     kill(readers[i], SIGKILL);
-  if (waitpid(w, &st, 0) != w)
-    return -1;
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+  return r == w && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 static uint32_t detections(struct bm *b) {

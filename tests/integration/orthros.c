@@ -82,6 +82,29 @@ uint32_t await_pair(mach_client *m, uint32_t failovers) {
   return 0;
 }
 
+struct uk_kdata_hdr region_hdr(mach_client *m, uint32_t os) {
+  struct uk_kdata_hdr h;
+  int fd;
+  cr_assert_eq(mach_kdata_fd(m, os, &fd), 0, "kdata of os %u: %s", os,
+               m->error);
+  cr_assert_eq(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+  close(fd);
+  return h;
+}
+
+uint32_t await_backup(mach_client *m) {
+  for (int i = 0; i < 500; i++) {
+    Uksim__Reply *st = status(m);
+    uint32_t b = st->backup_os;
+    uksim__reply__free_unpacked(st, NULL);
+    if (b && region_hdr(m, b).magic == UK_KDATA_MAGIC)
+      return b;
+    usleep(10 * 1000);
+  }
+  cr_assert_fail("no backup OS booted in 5 s");
+  return 0;
+}
+
 struct uk_interos await_detection(mach_client *m, uint32_t n) {
   const struct uk_interos *io;
   struct uk_interos copy;

@@ -52,6 +52,13 @@ Uksim__Reply *status(mach_client *m);
  * see; returns the active's OS number. */
 uint32_t await_pair(mach_client *m, uint32_t failovers);
 
+/* The header of OS os's kernel data (any layout: the header is shared). */
+struct uk_kdata_hdr region_hdr(mach_client *m, uint32_t os);
+
+/* Waits until a backup OS runs and its kernel data is set up; returns
+ * its OS number. */
+uint32_t await_backup(mach_client *m);
+
 /* Waits for detection number n; copies the record. */
 struct uk_interos await_detection(mach_client *m, uint32_t n);
 

@@ -39,20 +39,6 @@ static void boot(mach_client *m, const char *interval, const char *policy) {
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
 }
 
-/* The backup's OS number, once both run. */
-static uint32_t backup_os(mach_client *m) {
-  for (int i = 0; i < 500; i++) {
-    Uksim__Reply *st = status(m);
-    uint32_t b = st->backup_os;
-    uksim__reply__free_unpacked(st, NULL);
-    if (b)
-      return b;
-    usleep(10 * 1000);
-  }
-  cr_assert_fail("no backup OS");
-  return 0;
-}
-
 static uint32_t detections(mach_client *m) {
   const struct uk_interos *io;
   cr_assert_eq(mach_interos(m, &io), 0, "%s", m->error);
@@ -84,7 +70,7 @@ static void deadlock_ica(mach_client *m) {
 Test(monitor, finds_nothing_in_a_healthy_kernel) {
   mach_client m;
   boot(&m, "1", "report");
-  uint32_t b = backup_os(&m);
+  uint32_t b = await_backup(&m);
   char *args[] = {"icas", "200", "300"};
   int proc;
   cr_assert_eq(
@@ -103,7 +89,7 @@ Test(monitor, finds_nothing_in_a_healthy_kernel) {
 Test(monitor, finds_a_lock_never_released) {
   mach_client m;
   boot(&m, "10", "report");
-  uint32_t b = backup_os(&m);
+  uint32_t b = await_backup(&m);
   deadlock_ica(&m);
   const char *l = trace_line(b, "\"monitor\"", "deadlock", 5000);
   cr_assert_neq(l[0], '\0', "the monitor did not find the deadlock");
@@ -118,7 +104,7 @@ Test(monitor, finds_a_lock_never_released) {
 Test(monitor, finds_runaway_allocation) {
   mach_client m;
   boot(&m, "10", "report");
-  uint32_t b = backup_os(&m);
+  uint32_t b = await_backup(&m);
   usleep(200 * 1000);
   cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__RUNAWAY, 0), 0, "%s",
                m.error);
@@ -136,7 +122,7 @@ Test(monitor, finds_a_reader_never_woken) {
   char v[16], buf[8];
   int rslot, rfd, sync[2];
   boot(&m, "10", "report");
-  uint32_t b = backup_os(&m);
+  uint32_t b = await_backup(&m);
   cr_assert_eq(mach_attach(&m, "reader", -1, 0, &rslot, &rfd), 0, "%s",
                m.error);
   cr_assert_eq(pipe(sync), 0);
@@ -179,7 +165,7 @@ Test(monitor, finds_a_reader_never_woken) {
 Test(monitor, failover_policy_takes_over) {
   mach_client m;
   boot(&m, "10", "failover");
-  (void)backup_os(&m);
+  (void)await_backup(&m);
   deadlock_ica(&m);
   struct uk_interos d = await_detection(&m, 1);
   cr_expect_eq(d.det_count, 1, "more than one failover");
