@@ -68,8 +68,8 @@
 /* The stalled driver's readers, one given its data every this many ms
  * once the fault is in: those blocked at the finding grow with the
  * interval (seed 003's "blocked processes at detection"). */
-#define BM_READERS 8
-#define BM_READER_STEP_MS 100
+#define BM_READERS 10
+#define BM_READER_STEP_MS 60
 
 static const unsigned intervals[BM_INTERVALS] = {1, 10, 100, 1000};
 /* The in-kernel faults (BM_FAULTS), then the controls the heartbeat is
