@@ -152,6 +152,12 @@ Test(monitor, finds_a_reader_never_woken) {
   const char *l = trace_line(b, "\"monitor\"", "stalled-driver", 5000);
   cr_assert_neq(l[0], '\0', "the monitor did not find the stalled driver");
   cr_expect_neq(strstr(l, "(5 bytes)"), NULL, "%s", l);
+  /* The evidence names the servant and the reader's own entry. */
+  char who[64];
+  snprintf(who, sizeof who, "proc %d (reader) on pipe", rslot);
+  cr_expect_neq(strstr(l, "servant #| (pipe): 1 readers blocked"), NULL, "%s",
+                l);
+  cr_expect_neq(strstr(l, who), NULL, "not %s: %s", who, l);
   heartbeat_missed(&m);
   int st;
   cr_expect_eq(waitpid(c, &st, WNOHANG), 0, "the reader was woken");
