@@ -138,8 +138,8 @@ static void fs_stat(p9_req *r) {
   p9_respond(r, 0);
 }
 
-/* Linux truncates a file it opens for writing (a wstat of its length):
- * the tally has no length to set, so accept it and change nothing. */
+/* truncate(1) on the view is a wstat (Tsetattr) of the length: the tally
+ * has no length to set, so accept it and change nothing. */
 static void fs_wstat(p9_req *r) {
   p9_respond(r, r->fid->aux == F_TALLY ? 0 : -EACCES);
 }
