@@ -349,3 +349,7 @@ const char *ns_import_strerror(int err) {
            "node with --node-key FILE, the exporter's --key)";
   return strerror(-err);
 }
+
+bool ns_kernel_gone(void) {
+  return uk__kernel_gone();
+}
