@@ -308,6 +308,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
                 kern__opname(k->kd, s, r->op, on, sizeof on), rq.req,
                 (unsigned long long)r->seqno);
   kern__answer(k, sp, &m);
+  kern__failover_settle(k); /* the failover's backlog may be delivered now */
 }
 
 /* Picks the result a waiting client wants, or UK_NIL. */
