@@ -42,7 +42,10 @@
  *              (a kernel process's start, its tables, its disk) does not
  *              compete for the two cores with the restarted servers'
  *              backlog, which is what holds the protected processes
- *              (seed 001 boots the next backup after the failover)
+ *              (seed 001 boots the next backup after the failover).  A
+ *              backlog that never drains (a server that hangs) delays it
+ *              by MACH_SETTLE_WAIT_MS at most: the machine then boots
+ *              the backup anyway
  *
  * Re-partition, Resize and the next backup's boot are the machine's.  Nothing
  * here has any help from the dead OS: every fact is read from what it
