@@ -50,6 +50,9 @@
  * on 2 loaded cores, and the bench stays under a minute.  Each case
  * is a fresh machine in a child process (a process attaches to one
  * machine in its life); with --rounds R each figure is the median of R.
+ * With --services S the loads share S counter services (load i calls
+ * ctr<i mod S>), each checked exactly once on its own; the keys then end
+ * their case part in _<S>s.  One service is the target's definition.
  */
 #include <errno.h>
 #include <fcntl.h>

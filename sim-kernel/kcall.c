@@ -699,12 +699,12 @@ static int do_reply_receive(struct kern *k, uint32_t p, kabi_msg *m) {
   int ri = take_reply(k, p, m, &status);
   if (ri < 0)
     return ri;
-  if (!next_first(k, p)) {
+  bool first = next_first(k, p);
+  if (!first)
     kern__complete(k, (uint32_t)ri, status);
-    return do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq);
-  }
   int r = do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq);
-  kern__complete(k, (uint32_t)ri, status);
+  if (first)
+    kern__complete(k, (uint32_t)ri, status);
   return r;
 }
 
