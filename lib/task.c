@@ -100,9 +100,12 @@ static void track_writes(void) {
   struct uffdio_api api = {.api = UFFD_API,
                            .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
                                        UFFD_FEATURE_WP_UNPOPULATED};
+  /* Arrived by demand paging: absent pages fault to the server too. */
+  uint64_t mode = UFFDIO_REGISTER_MODE_WP;
+  if (getenv("UKSIM_TASK_DEMAND"))
+    mode |= UFFDIO_REGISTER_MODE_MISSING;
   struct uffdio_register reg = {
-      .range = {.start = TASK_REGION_ADDR, .len = hdr->size},
-      .mode = UFFDIO_REGISTER_MODE_WP};
+      .range = {.start = TASK_REGION_ADDR, .len = hdr->size}, .mode = mode};
   if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0 ||
       ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
     perror("task: userfaultfd write tracking");

@@ -4,6 +4,7 @@
  *   uksim-migd --port PORT [--name NODE] [--key KEY] [--die-at STEP]
  *   uksim-migd --ctl tcp!HOST!PORT [--key KEY] start PROGRAM [ARG...]
  *   uksim-migd --ctl ADDR move TASK tcp!HOST!PORT [eager|precopy|demand]
+ *              [--prepage N]
  *   uksim-migd --ctl ADDR input TASK TEXT
  *   uksim-migd --ctl ADDR ps
  *
@@ -45,6 +46,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "migpage.h"
 #include "migrate.pb-c.h"
 #include "migwire.h"
 #include "uksim/num.h"
@@ -58,6 +60,7 @@ enum ent_state {
   ENT_PARKED,   /* arrived here, waits for Resume */
   ENT_MOVED,    /* moved away: its console comes back here */
   ENT_EXITED,
+  ENT_LOST, /* died with a node while its pages were fetched (migd.h) */
 };
 
 struct ent {
@@ -76,6 +79,8 @@ struct ent {
   size_t line_len;
   uv_sem_t spawned;
   int spawn_err;
+  int demand;   /* arrived by demand paging: its region faults to us */
+  int fetching; /* demand paging: pages still at the origin */
 };
 
 static struct ent ents[MIGD_TASKS_MAX];
@@ -230,7 +235,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   struct ent *e = r->e;
   pthread_mutex_lock(&ents_lock);
   e->status = sig ? 128 + sig : (int)status;
-  if (e->state != ENT_MOVED)
+  if (e->state != ENT_MOVED && e->state != ENT_LOST)
     e->state = ENT_EXITED;
   pthread_mutex_unlock(&ents_lock);
   if (e->state == ENT_EXITED)
@@ -249,7 +254,8 @@ static int spawn(struct runner *r) {
   };
   char parent[32];
   snprintf(parent, sizeof parent, "UKSIM_TASK_PARENT=%d", (int)getpid());
-  char *env[] = {parent, "UKSIM_TASK_UFFD=1", NULL};
+  char *env[] = {parent, "UKSIM_TASK_UFFD=1",
+                 r->e->demand ? "UKSIM_TASK_DEMAND=1" : NULL, NULL};
   uv_process_options_t o = {
       .exit_cb = on_exit_cb,
       .file = r->argv[0],
@@ -343,6 +349,9 @@ struct mig {
   _Atomic int wp_stop;
   pthread_t wp_thread;
   uint8_t *buf; /* one run of pages on its way */
+  uint64_t t_resumed;       /* the destination said Resumed */
+  char refusal[256];        /* the destination's words, for `why` */
+  struct migpage_stats ps; /* demand paging's figures */
 };
 
 /* The region memfd of a task this node started: its process holds it as
@@ -704,15 +713,68 @@ static int commit_move(struct mig *g) {
     g->why = "destination lost after confirm; the task runs here again";
     return -EPIPE;
   }
+  g->t_resumed = now_us();
   return 0;
 }
 
-static int move_task(struct mig *g) {
-  char why[256];
-  if (g->req->method == MIG_METHOD__MIG_DEMAND) {
-    g->why = "demand paging is not built yet";
-    return -ENOTSUP;
+/* ---- demand paging (migpage.h; its states in migd.h) ---- */
+
+/* COPYING for demand paging: the task stops for its header pages only.
+ * Every header page goes, holes too: the destination counts them in. */
+static int copy_demand(struct mig *g) {
+  if (g->req->prepage > MIG_PREPAGE_MAX) {
+    g->why = "prepage above MIG_PREPAGE_MAX";
+    return -EINVAL;
   }
+  int r = suspend_task(g);
+  if (r == 0)
+    r = send_create(g);
+  step("create");
+  if (r == 0)
+    r = send_pages(g, 0, MIG_HEADER_BYTES / TASK_PAGE, 1, 0);
+  step("pages");
+  return r;
+}
+
+static void served_first(void) {
+  step("serve");
+}
+
+/* SERVING: pages from the duplicate until the destination has them all;
+ * then, or when the destination is lost, the duplicate goes. */
+static int serve_demand(struct mig *g) {
+  struct ent *e = g->e;
+  int r = migpage_serve(g->fd, e->region_fd, g->size, &g->ps, served_first);
+  g->bytes += g->ps.bytes;
+  pthread_mutex_lock(&ents_lock);
+  if (r < 0)
+    e->state = ENT_LOST;
+  close(e->region_fd);
+  e->region_fd = -1;
+  pthread_mutex_unlock(&ents_lock);
+  if (r < 0) {
+    fprintf(stderr,
+            "migd %s: task%llu lost: the destination went away before it "
+            "had every page (demand paging's residual dependency)\n",
+            node_name, (unsigned long long)e->id);
+    g->why = "task lost: the destination went away while it fetched "
+             "pages from here (demand paging's residual dependency)";
+  }
+  return r;
+}
+
+static int copy_space(struct mig *g) {
+  switch (g->req->method) {
+  case MIG_METHOD__MIG_PRECOPY:
+    return copy_precopy(g);
+  case MIG_METHOD__MIG_DEMAND:
+    return copy_demand(g);
+  default:
+    return copy_eager(g);
+  }
+}
+
+static int move_task(struct mig *g) {
   int r = map_task(g);
   if (r < 0)
     return r;
@@ -724,19 +786,21 @@ static int move_task(struct mig *g) {
     return g->fd;
   }
   mig_timeout(g->fd, MIG_PEER_TIMEOUT_MS);
-  r = g->req->method == MIG_METHOD__MIG_PRECOPY ? copy_precopy(g)
-                                                : copy_eager(g);
+  r = copy_space(g);
   if (r == 0)
     r = send_threads(g);
   step("threads");
   if (r == 0)
-    r = await_confirm(g, why, sizeof why);
+    r = await_confirm(g, g->refusal, sizeof g->refusal);
   step("confirm");
   if (r != 0) {
     abort_move(g);
     return r;
   }
-  return commit_move(g);
+  r = commit_move(g);
+  if (r == 0 && g->req->method == MIG_METHOD__MIG_DEMAND)
+    r = serve_demand(g);
+  return r;
 }
 
 static void do_move(int cfd, MigMove *req) {
@@ -746,17 +810,25 @@ static void do_move(int cfd, MigMove *req) {
   uint64_t t0 = now_us();
   pthread_mutex_lock(&ents_lock);
   g.e = ent_lookup(req->task);
-  int ok = g.e && g.e->state == ENT_RUNNING;
+  int ok = g.e && g.e->state == ENT_RUNNING && !g.e->fetching;
+  int fetching = g.e && g.e->fetching;
   pthread_mutex_unlock(&ents_lock);
   if (!ok) {
-    reply_err(cfd, -ENOENT, "no such task running here");
+    reply_err(cfd, fetching ? -EBUSY : -ENOENT,
+              fetching ? "the task still fetches pages from its origin"
+                       : "no such task running here");
+    free(g.buf);
     return;
   }
   res.err = move_task(&g);
   uint64_t t1 = now_us();
   res.msg = (char *)(g.why ? g.why : "moved");
   res.task = req->task;
-  res.downtime_us = g.t_suspend ? t1 - g.t_suspend : 0;
+  uint64_t t_up = g.t_resumed ? g.t_resumed : t1;
+  res.downtime_us = g.t_suspend ? t_up - g.t_suspend : 0;
+  res.remote_faults = g.ps.remote_faults;
+  res.first_touch_us =
+      g.ps.remote_faults ? g.ps.fault_us_sum / g.ps.remote_faults : 0;
   res.total_us = t1 - t0;
   res.bytes = g.bytes;
   res.rounds = g.rounds;
@@ -778,6 +850,7 @@ struct arrival {
   uint8_t *map;
   struct ent *e;
   char why[128];
+  int uffd; /* demand paging: the copy's userfaultfd, taken */
 };
 
 static int refuse(struct arrival *a, int err, const char *why) {
@@ -873,6 +946,13 @@ static int start_copy(struct arrival *a) {
   e->region_fd = a->memfd;
   snprintf(e->origin, sizeof e->origin, "%s", a->c->origin);
   e->origin_task = a->c->origin_task;
+  e->demand = a->c->method == MIG_METHOD__MIG_DEMAND;
+  /* The image says parked (the origin's copy was) and names the origin's
+   * userfaultfd: both must be this copy's before task_park below can
+   * tell that the copy has adopted the region. */
+  struct task_hdr *h = (struct task_hdr *)a->map;
+  atomic_store(&h->parked, 0);
+  h->uffd = -1;
   char **argv = xcalloc(4, sizeof *argv);
   argv[0] = xstrdup(a->c->program);
   argv[1] = xstrdup("--adopt");
@@ -919,8 +999,75 @@ static void resume_copy(struct arrival *a) {
   task_resume((struct task_hdr *)a->map);
 }
 
+/* Demand paging, READY: the copy's userfaultfd, taken before Confirm so
+ * that a node that cannot page refuses the task while the origin still
+ * runs it. */
+static int take_faults(struct arrival *a) {
+  struct task_hdr *h = (struct task_hdr *)a->map;
+  a->uffd = migpage_take_uffd(a->e->pid, h->uffd);
+  if (a->uffd < 0) {
+    fprintf(stderr, "migd %s: the copy's userfaultfd (%d): %s\n", node_name,
+            h->uffd, strerror(-a->uffd));
+    kill(a->e->pid, SIGKILL);
+    return refuse(a, -ENOTSUP, "no userfaultfd for demand paging");
+  }
+  a->e->fetching = 1;
+  return 0;
+}
+
+static void fetched_first(void) {
+  step("fetch");
+}
+
+/* The task is lost here: its process goes, `ps` says so. */
+static void lose(struct arrival *a, const char *why) {
+  pthread_mutex_lock(&ents_lock);
+  a->e->state = ENT_LOST;
+  a->e->fetching = 0;
+  pthread_mutex_unlock(&ents_lock);
+  kill(a->e->pid, SIGKILL);
+  fprintf(stderr, "migd %s: task%llu lost: %s (demand paging's residual "
+                  "dependency)\n",
+          node_name, (unsigned long long)a->e->id, why);
+}
+
+/* FETCHING, destination side: the task runs; its pages come on the
+ * migration connection until all are in, or the task is lost. */
+static void fetch_pages(struct arrival *a) {
+  struct migpage_stats st;
+  int r = migpage_fetch(a->fd, a->uffd, a->c->size, MIG_HEADER_BYTES,
+                        a->c->prepage, &st, fetched_first);
+  if (r < 0) {
+    lose(a, "its origin went away, or refused a page, before every page "
+            "was fetched");
+    return;
+  }
+  a->e->fetching = 0;
+  fprintf(stderr,
+          "migd %s: task%llu: every page in, %llu remote faults, "
+          "%llu us waited in all, first %llu us after resume\n",
+          node_name, (unsigned long long)a->e->id,
+          (unsigned long long)st.remote_faults,
+          (unsigned long long)st.fault_us_sum,
+          (unsigned long long)st.first_fault_us);
+}
+
+/* Demand paging, the origin lost between Confirm and Resume: this node
+ * holds the header only, so it cannot run the task.  If the origin's
+ * node still answers, it restarts its own copy (migd.h). */
+static void demand_unresumed(struct arrival *a) {
+  if (origin_gone(a)) {
+    lose(a, "its origin went away after confirm, with every page but the "
+            "header");
+    return;
+  }
+  a->e->fetching = 0;
+  kill(a->e->pid, SIGKILL);
+}
+
 static void serve_create(int fd, MigCreate *c) {
-  struct arrival a = {.fd = fd, .c = c, .memfd = -1};
+  struct arrival a = {.fd = fd, .c = c, .memfd = -1, .uffd = -1};
+  int demand = c->method == MIG_METHOD__MIG_DEMAND;
   mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
   int r = create_space(&a);
   step("create");
@@ -929,6 +1076,8 @@ static void serve_create(int fd, MigCreate *c) {
   step("pages");
   if (r == 0)
     r = start_copy(&a);
+  if (r == 0 && demand)
+    r = take_faults(&a);
   if (r == 0)
     r = confirm(&a);
   step("confirm");
@@ -941,6 +1090,10 @@ static void serve_create(int fd, MigCreate *c) {
     ok.m_case = MIG_MSG__M_RESUMED;
     ok.resumed = &rs;
     mig_send(fd, &ok);
+    if (demand)
+      fetch_pages(&a);
+  } else if (r == 0 && demand) {
+    demand_unresumed(&a);
   } else if (r == 0 && origin_gone(&a)) {
     fprintf(stderr, "migd %s: origin gone after confirm: task%llu runs here\n",
             node_name, (unsigned long long)a.e->id);
@@ -952,6 +1105,8 @@ static void serve_create(int fd, MigCreate *c) {
     mig_msg__free_unpacked(m, NULL);
   if (a.map)
     munmap(a.map, c->size);
+  if (a.uffd >= 0)
+    close(a.uffd);
   if (r < 0 && a.memfd >= 0 && !a.e)
     close(a.memfd);
 }
@@ -1020,9 +1175,9 @@ static void do_start(int fd, MigStart *s) {
 }
 
 static const char *state_name(int s) {
-  static const char *names[] = {"free",   "starting", "running",
-                                "parked", "moved",    "exited"};
-  return s >= 0 && s <= ENT_EXITED ? names[s] : "?";
+  static const char *names[] = {"free",  "starting", "running", "parked",
+                                "moved", "exited",   "lost"};
+  return s >= 0 && s <= ENT_LOST ? names[s] : "?";
 }
 
 static void do_list(int fd) {
@@ -1223,13 +1378,32 @@ static void print_result(const MigResult *r) {
   printf(" (%s)\n", r->msg);
 }
 
+/* Takes "--prepage N" (demand paging's neighbours, MIG_PREPAGE_MAX at
+ * most) out of the words.  0, or -1 for a bad N. */
+static int take_prepage(char **w, int *n, uint32_t *prepage) {
+  for (int k = 0; k + 1 < *n; k++) {
+    if (strcmp(w[k], "--prepage") != 0)
+      continue;
+    uint64_t v;
+    if (num_parse_u64(w[k + 1], 0, MIG_PREPAGE_MAX, 0, &v) < 0)
+      return -1;
+    *prepage = (uint32_t)v;
+    memmove(w + k, w + k + 2, (size_t)(*n - k - 2) * sizeof *w);
+    *n -= 2;
+    return 0;
+  }
+  return 0;
+}
+
 static int ctl(const char *addr, char **words, int n) {
   MigMsg m = MIG_MSG__INIT;
   union {
     MigMove mv;
     MigInput in;
   } store;
-  if (ctl_request(words, n, &m, &store) < 0) {
+  uint32_t prepage = 0;
+  if (take_prepage(words, &n, &prepage) < 0 ||
+      ctl_request(words, n, &m, &store) < 0) {
     fprintf(stderr, "uksim-migd: bad control command\n");
     return 2;
   }
@@ -1238,6 +1412,8 @@ static int ctl(const char *addr, char **words, int n) {
     fprintf(stderr, "uksim-migd: %s: %s\n", addr, strerror(-fd));
     return 1;
   }
+  if (m.m_case == MIG_MSG__M_MOVE)
+    store.mv.prepage = prepage;
   mig_timeout(fd, 0); /* a move of 1 GiB takes its time */
   MigMsg *a = mig_send(fd, &m) == 0 ? mig_recv(fd) : NULL;
   close(fd);

@@ -25,8 +25,47 @@
  *   COMMITTED    origin copy ended (task_end); the duplicate is kept
  *             -- RESUME ---------------->  RUNNING: task_resume
  *   DONE      <-- RESUMED --------------
- *                (demand: the origin then answers PAGE_REQs until the
- *                 destination has every page, then drops the duplicate)
+ *                (demand: FETCHING below, then DONE)
+ *
+ * Demand paging (method demand, sim-kernel/migpage.h).  COPYING sends the
+ * header pages only (the thread table and saved registers: task_check
+ * and task_adopt read nothing else); the program at the destination maps
+ * the rest under userfaultfd in MISSING mode (UKSIM_TASK_DEMAND, task.h)
+ * and the destination's server takes that userfaultfd before CONFIRM.
+ * After RESUMED both sides stay on the migration connection:
+ *
+ *   origin                                destination
+ *   SERVING   <-- PAGE_REQ(offset, n) ----  FETCHING: a first touch of a
+ *                                           page faults to the server; it
+ *                                           asks for the page and up to
+ *                                           `prepage` absent neighbours
+ *                                           after it; beside the faults a
+ *                                           fetcher asks for every other
+ *                                           absent page, in order
+ *             -- PAGES / ZERO_PAGES ---->  each installed (UFFDIO_COPY,
+ *                read from the suspended      UFFDIO_ZEROPAGE), which wakes
+ *                duplicate; a hole goes       the faulting task
+ *                as ZERO_PAGES
+ *             <-- PAGE_REQ outside the region: Result(-ERANGE), refused;
+ *                 the origin goes on serving
+ *   DONE      <-- PAGES_DONE(stats) -----  every page present: the origin
+ *                drops its duplicate         has no part in the task now
+ *
+ * Lost peers in demand paging (the residual dependency, seed 004 §2.3
+ * step 5): before every page is present the task's state is split
+ * between the nodes, the pages it wrote at the destination and the ones
+ * it has not touched at the origin, so no node can run it alone:
+ * - the destination, having lost the origin (or been refused a page)
+ *   after RESUME, kills its copy and reports the task lost;
+ * - the destination, having lost the origin between CONFIRM and RESUME,
+ *   does not resume (it holds the header only): the task is lost;
+ * - the origin, having lost the destination after RESUMED, drops its
+ *   duplicate and reports the task lost: restarting it there would repeat
+ *   what the destination already did and printed.
+ * The origin losing the destination before RESUMED restarts the task
+ * from its duplicate, as in the other methods.  So a task runs on exactly
+ * one node afterwards, or, when a node dies while pages are still
+ * fetched, on none, with "lost" in both nodes' words.
  *
  * Lost peers after CONFIRM, where both sides have a complete copy:
  * - the origin, having lost the destination before RESUMED, restarts the

@@ -149,7 +149,10 @@ enum task_run_result {
  * tasks along.  With UKSIM_TASK_UFFD=1 too, task_init and task_adopt
  * register the region with a userfaultfd in write-protect mode and note
  * its descriptor in the header (uffd), so that the migration server can
- * take it (pidfd_getfd) and track the pages the task writes (pre-copy). */
+ * take it (pidfd_getfd) and track the pages the task writes (pre-copy).
+ * With UKSIM_TASK_DEMAND=1 as well, the registration is in MISSING mode
+ * too: a page the region does not hold yet faults to whoever reads that
+ * userfaultfd, which fetches it (demand paging, sim-kernel/migpage.h). */
 void task_noaslr(char **argv);
 
 /* Creates this process's task: a region of `size` bytes (TASK_REGION_MIN ..

@@ -409,21 +409,6 @@ Test(migrate, precopy_of_a_writing_task) {
   node_stop(&b);
 }
 
-Test(migrate, demand_is_refused_until_built) {
-  struct node a, b;
-  node_start(&a, 0, NULL, NULL);
-  node_start(&b, 1, NULL, NULL);
-  start_task(&a, "0");
-  char cmd[128];
-  int rc;
-  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' demand", b.port);
-  char *out = ctl(&a, &rc, cmd);
-  cr_assert_neq(rc, 0, "%s", out);
-  cr_assert_eq(running(&a), 1);
-  node_stop(&a);
-  node_stop(&b);
-}
-
 /* A plain TCP connection to the node that says nothing; -1 if refused. */
 static int silent_conn(struct node *n) {
   struct sockaddr_in a = {.sin_family = AF_INET,
