@@ -267,7 +267,8 @@ static void destination_dies(const char *step, int lost) {
   dnode_up(&a, 0, NULL);
   dnode_up(&b, 1, step);
   start_writer_task(&a);
-  char *out = move(&a, &b, &rc, "");
+  char out[512]; /* move's words: sh() reuses its buffer */
+  snprintf(out, sizeof out, "%s", move(&a, &b, &rc, ""));
   cr_assert_neq(rc, 0, "step %s: %s", step, out);
   cr_assert(!dnode_alive(&b), "step %s: B did not die", step);
   cr_assert_eq(in_state(&a, "running"), !lost, "step %s: %s", step, out);
