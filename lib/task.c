@@ -180,11 +180,27 @@ static void rebase_sleepers(void) {
       hdr->th[i].wake_ms = now + hdr->th[i].sleep_left;
 }
 
+/* A copy started before its region was there (task.h,
+ * UKSIM_TASK_WAIT_FD): says it is ready, then waits for the word that the
+ * region is whole.  0, or -ECANCELED when the server gave up the move. */
+static int wait_for_region(void) {
+  const char *s = getenv("UKSIM_TASK_WAIT_FD");
+  if (!s)
+    return 0;
+  int fd = atoi(s);
+  char c = 'r';
+  ssize_t n = write(fd, &c, 1);
+  while (n == 1 && (n = read(fd, &c, 1)) < 0 && errno == EINTR)
+    ;
+  close(fd);
+  return n == 1 ? 0 : -ECANCELED;
+}
+
 int task_adopt(int fd) {
   struct stat st;
-  if (hdr) {
+  if (hdr || wait_for_region() < 0) {
     close(fd);
-    return -EEXIST;
+    return hdr ? -EEXIST : -ECANCELED;
   }
   if (fstat(fd, &st) < 0 || st.st_size <= 0) {
     close(fd);

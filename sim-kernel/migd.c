@@ -80,6 +80,8 @@ struct ent {
   uv_sem_t spawned;
   int spawn_err;
   int demand;   /* arrived by demand paging: its region faults to us */
+  int wait_fd;  /* pre-spawned copy: our end of its wait socket, or -1 */
+  int wait_child; /* its end, until it is spawned, or -1 */
   int fetching; /* demand paging: pages still at the origin */
 };
 
@@ -116,6 +118,7 @@ static struct ent *ent_new(void) {
       e->state = ENT_STARTING;
       e->id = next_id++;
       e->region_fd = e->stdin_fd = e->console_fd = e->remote_fd = -1;
+      e->wait_fd = e->wait_child = -1;
       pthread_mutex_unlock(&ents_lock);
       return e;
     }
@@ -245,23 +248,29 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
 }
 
 static int spawn(struct runner *r) {
-  uv_stdio_container_t io[4] = {
+  uv_stdio_container_t io[5] = {
       {.flags = UV_INHERIT_FD, .data.fd = r->stdin_rd},
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
        .data.stream = (uv_stream_t *)&r->out},
       {.flags = UV_INHERIT_FD, .data.fd = 2},
       {.flags = UV_INHERIT_FD, .data.fd = r->e->region_fd},
+      {.flags = UV_INHERIT_FD, .data.fd = r->e->wait_child},
   };
   char parent[32];
   snprintf(parent, sizeof parent, "UKSIM_TASK_PARENT=%d", (int)getpid());
-  char *env[] = {parent, "UKSIM_TASK_UFFD=1",
-                 r->e->demand ? "UKSIM_TASK_DEMAND=1" : NULL, NULL};
+  char *env[5] = {parent, "UKSIM_TASK_UFFD=1"}, **more = env + 2;
+  if (r->e->demand)
+    *more++ = "UKSIM_TASK_DEMAND=1";
+  if (r->e->wait_child >= 0)
+    *more++ = "UKSIM_TASK_WAIT_FD=4";
   uv_process_options_t o = {
       .exit_cb = on_exit_cb,
       .file = r->argv[0],
       .args = r->argv,
       .env = env,
-      .stdio_count = r->e->region_fd >= 0 ? 4 : 3,
+      .stdio_count = r->e->wait_child >= 0   ? 5
+                     : r->e->region_fd >= 0 ? 4
+                                            : 3,
       .stdio = io,
   };
   uv_pipe_init(&r->loop, &r->out, 0);
@@ -311,6 +320,9 @@ static int ent_start(struct ent *e, char **argv) {
   pthread_detach(t);
   uv_sem_wait(&e->spawned);
   uv_sem_destroy(&e->spawned);
+  if (e->wait_child >= 0)
+    close(e->wait_child);
+  e->wait_child = -1;
   return e->spawn_err;
 }
 
@@ -416,6 +428,26 @@ static int suspend_task(struct mig *g) {
   return 0;
 }
 
+/* PRESPAWNED: the destination's program is up and waits for the region
+ * (or the destination refused the task: Confirm(err)). */
+static int await_ready(struct mig *g) {
+  MigMsg *m = mig_recv(g->fd);
+  int r = -EPIPE;
+  g->why = "destination lost (create)";
+  if (m && m->m_case == MIG_MSG__M_READY) {
+    r = 0;
+    g->why = NULL;
+  } else if (m && m->m_case == MIG_MSG__M_CONFIRM) {
+    r = m->confirm->err ? m->confirm->err : -EPROTO;
+    snprintf(g->refusal, sizeof g->refusal, "destination refused: %s",
+             m->confirm->msg);
+    g->why = g->refusal;
+  }
+  if (m)
+    mig_msg__free_unpacked(m, NULL);
+  return r;
+}
+
 static int send_create(struct mig *g) {
   MigMsg m = MIG_MSG__INIT;
   MigCreate c = MIG_CREATE__INIT;
@@ -427,7 +459,9 @@ static int send_create(struct mig *g) {
   c.prepage = g->req->prepage;
   m.m_case = MIG_MSG__M_CREATE;
   m.create = &c;
-  return send_msg(g, &m, "destination lost (create)");
+  if (send_msg(g, &m, "destination lost (create)") < 0)
+    return -EPIPE;
+  return await_ready(g);
 }
 
 /* The first page at or after pg that the memfd holds: holes (pages never
@@ -534,9 +568,9 @@ static int await_confirm(struct mig *g, char *why, size_t n) {
 }
 
 static int copy_eager(struct mig *g) {
-  int r = suspend_task(g);
+  int r = send_create(g);
   if (r == 0)
-    r = send_create(g);
+    r = suspend_task(g);
   step("create");
   if (r == 0)
     r = send_pages(g, 0, g->size / TASK_PAGE, 1, 1);
@@ -726,9 +760,9 @@ static int copy_demand(struct mig *g) {
     g->why = "prepage above MIG_PREPAGE_MAX";
     return -EINVAL;
   }
-  int r = suspend_task(g);
+  int r = send_create(g);
   if (r == 0)
-    r = send_create(g);
+    r = suspend_task(g);
   step("create");
   if (r == 0)
     r = send_pages(g, 0, MIG_HEADER_BYTES / TASK_PAGE, 1, 0);
@@ -937,9 +971,20 @@ static int receive_image(struct arrival *a) {
 
 /* READY: the program started on the image, parked at once (the image's
  * suspend count is the origin's, above 0). */
-static int start_copy(struct arrival *a) {
-  if (task_check(a->map, a->c->size) < 0)
-    return refuse(a, -EINVAL, "corrupt task image");
+/* The pre-spawned copy's first word on its wait socket: it is up. */
+static int copy_up(struct ent *e) {
+  struct pollfd p = {.fd = e->wait_fd, .events = POLLIN};
+  char c;
+  return poll(&p, 1, MIG_PARK_TIMEOUT_MS) == 1 && read(e->wait_fd, &c, 1) == 1
+             ? 0
+             : -ETIMEDOUT;
+}
+
+/* PRESPAWNED: the program started on the empty region, before the origin
+ * stops the task; it waits (task_adopt, UKSIM_TASK_WAIT_FD) until
+ * start_copy tells it the region is whole.  Then Ready to the origin. */
+static int prespawn(struct arrival *a) {
+  int sv[2];
   if (!(a->e = ent_new()))
     return refuse(a, -EAGAIN, "task table full");
   struct ent *e = a->e;
@@ -947,25 +992,44 @@ static int start_copy(struct arrival *a) {
   snprintf(e->origin, sizeof e->origin, "%s", a->c->origin);
   e->origin_task = a->c->origin_task;
   e->demand = a->c->method == MIG_METHOD__MIG_DEMAND;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return refuse(a, -errno, "no socket for the copy");
+  e->wait_fd = sv[0];
+  e->wait_child = sv[1];
+  char **argv = xcalloc(4, sizeof *argv);
+  argv[0] = xstrdup(a->c->program);
+  argv[1] = xstrdup("--adopt");
+  argv[2] = xstrdup("3");
+  e->state = ENT_PARKED;
+  if (ent_start(e, argv) < 0) {
+    e->state = ENT_EXITED;
+    return refuse(a, -ENOEXEC, "cannot start the program");
+  }
+  if (copy_up(e) < 0)
+    return refuse(a, -ETIMEDOUT, "the copy did not start");
+  MigMsg m = MIG_MSG__INIT;
+  MigReady rd = MIG_READY__INIT;
+  m.m_case = MIG_MSG__M_READY;
+  m.ready = &rd;
+  return mig_send(a->fd, &m);
+}
+
+/* READY: the image checked, the waiting copy told to go; it adopts the
+ * region and parks (the image's suspend count is the origin's, above
+ * 0). */
+static int start_copy(struct arrival *a) {
+  if (task_check(a->map, a->c->size) < 0)
+    return refuse(a, -EINVAL, "corrupt task image");
   /* The image says parked (the origin's copy was) and names the origin's
    * userfaultfd: both must be this copy's before task_park below can
    * tell that the copy has adopted the region. */
   struct task_hdr *h = (struct task_hdr *)a->map;
   atomic_store(&h->parked, 0);
   h->uffd = -1;
-  char **argv = xcalloc(4, sizeof *argv);
-  argv[0] = xstrdup(a->c->program);
-  argv[1] = xstrdup("--adopt");
-  argv[2] = xstrdup("3");
-  if (ent_start(e, argv) < 0) {
-    e->state = ENT_EXITED;
-    return refuse(a, -ENOEXEC, "cannot start the program");
-  }
-  e->state = ENT_PARKED;
-  if (task_park((struct task_hdr *)a->map, MIG_PARK_TIMEOUT_MS) < 0) {
-    kill(e->pid, SIGKILL);
+  struct ent *e = a->e;
+  if (write(e->wait_fd, "g", 1) != 1 ||
+      task_park(h, MIG_PARK_TIMEOUT_MS) < 0)
     return refuse(a, -ETIMEDOUT, "the copy did not start");
-  }
   return 0;
 }
 
@@ -1072,6 +1136,8 @@ static void serve_create(int fd, MigCreate *c) {
   int r = create_space(&a);
   step("create");
   if (r == 0)
+    r = prespawn(&a);
+  if (r == 0)
     r = receive_image(&a);
   step("pages");
   if (r == 0)
@@ -1107,6 +1173,10 @@ static void serve_create(int fd, MigCreate *c) {
     munmap(a.map, c->size);
   if (a.uffd >= 0)
     close(a.uffd);
+  if (a.e && a.e->wait_fd >= 0)
+    close(a.e->wait_fd); /* a copy still waiting ends (ECANCELED) */
+  if (a.e)
+    a.e->wait_fd = -1;
   if (r < 0 && a.memfd >= 0 && !a.e)
     close(a.memfd);
 }

@@ -11,16 +11,25 @@
  *
  *   origin                                destination
  *   IDLE      -- connect, HELLO(key) -->  (key checked: wrong -> Result err)
+ *             -- CREATE(size, program) -> CREATED: empty memfd (step 4)
+ *                                         PRESPAWNED: the program started
+ *                                         on it, waiting before it reads
+ *                                         the region (UKSIM_TASK_WAIT_FD,
+ *                                         task.h) until the image is whole
+ *   READY_SEEN <-- READY -----------------  (or Confirm(err): -> ABORTED)
+ *                the task ran all along: the destination's process start
+ *                is outside the downtime
  *   SUSPENDED    task_suspend + task_park: the task is at a safe point;
  *                its region memfd, held here, is the duplicate (step 3)
- *             -- CREATE(size, program) -> CREATED: empty memfd (step 4)
+ *                (pre-copy: after its rounds, below)
  *   COPYING   -- PAGES* --------------->  each checked against the size
  *                  (pre-copy: rounds while running, then suspended;
  *                   demand: the header page only)
  *   SETTING   -- THREADS --------------->  suspend counts, priorities,
  *                                          policies set in the header
  *             -- COMMIT ---------------->  image checked (task_check),
- *                                          program started on it, parked
+ *                                          the waiting program told to go:
+ *                                          it adopts the region, parks
  *   CONFIRMED <-- CONFIRM(err) ---------  READY (err != 0: -> ABORTED)
  *   COMMITTED    origin copy ended (task_end); the duplicate is kept
  *             -- RESUME ---------------->  RUNNING: task_resume

@@ -162,7 +162,11 @@ void task_noaslr(char **argv);
 int task_init(uint64_t size);
 
 /* Maps the region in memfd `fd` (a copy of another process's region) at
- * TASK_REGION_ADDR as this process's task, after checking its header:
+ * TASK_REGION_ADDR as this process's task, after checking its header.
+ * With UKSIM_TASK_WAIT_FD=N in the environment (a migration server
+ * started the program before the region arrived), it first writes one
+ * byte to socket N and waits for one back, the word that the region is
+ * whole; end of file instead gives -ECANCELED.  Then the checks:
  * -EINVAL for a region too small or too large, a wrong magic, version or
  * size, or a thread table that points outside the region.  Sleeping
  * threads' deadlines are rebased on this process's clock.  Takes `fd`. */

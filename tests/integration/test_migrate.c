@@ -347,6 +347,10 @@ static void hostile_page(int fd, uint64_t off, const char *fill) {
 
 static int confirm_err(int fd) {
   MigMsg *m = mig_recv(fd);
+  if (m && m->m_case == MIG_MSG__M_READY) { /* the copy pre-spawned */
+    mig_msg__free_unpacked(m, NULL);
+    m = mig_recv(fd);
+  }
   cr_assert_not_null(m);
   cr_assert_eq(m->m_case, MIG_MSG__M_CONFIRM);
   int err = m->confirm->err;
