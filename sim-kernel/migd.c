@@ -418,6 +418,7 @@ static int send_msg(struct mig *g, MigMsg *m, const char *why) {
 
 static int suspend_task(struct mig *g) {
   task_suspend(g->h);
+  kill(g->e->pid, TASK_KICK_SIGNAL); /* out of its idle wait at once */
   g->suspended = 1;
   g->t_suspend = now_us();
   if (task_park(g->h, MIG_PARK_TIMEOUT_MS) < 0) {
@@ -649,13 +650,17 @@ static void wp_stop(struct mig *g) {
 static int send_dirty(struct mig *g, int last, uint64_t *count) {
   uint64_t pages = g->size / TASK_PAGE;
   *count = 0;
-  for (uint64_t pg = 0; pg < pages; pg++) {
-    if (!__atomic_exchange_n(&g->dirty[pg], 0, __ATOMIC_ACQ_REL))
-      continue;
-    (*count)++;
-    if (!last)
-      wp_range(g, pg, 1, 1);
-    if (send_pages(g, pg, 1, last, 0) < 0)
+  /* Runs of written pages go as one message each: the last round runs
+   * while the task is stopped, and a message a page was most of it. */
+  for (uint64_t pg = 0, n; pg < pages; pg += n ? n : 1) {
+    for (n = 0; pg + n < pages && n < MIG_CHUNK / TASK_PAGE &&
+                __atomic_exchange_n(&g->dirty[pg + n], 0, __ATOMIC_ACQ_REL);
+         n++)
+      ;
+    *count += n;
+    if (n && !last)
+      wp_range(g, pg, n, 1);
+    if (n && send_pages(g, pg, n, last, 0) < 0)
       return -EPIPE;
   }
   return 0;

@@ -61,6 +61,7 @@
 #ifndef UKSIM_TASK_H
 #define UKSIM_TASK_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,6 +82,11 @@
 /* Each thread's stack, carved from the region after the header: all
  * TASK_MAX_THREADS stacks take half of a TASK_REGION_MIN region. */
 #define TASK_STACK_SIZE (32u * 1024u)
+/* The migration client sends this signal after task_suspend, so that a
+ * scheduler waiting idle (up to 10 ms) parks at once; task_run catches it
+ * (a handler that does nothing, SA_RESTART).  A task program must leave
+ * it alone. */
+#define TASK_KICK_SIGNAL SIGURG
 /* Region header layout: bump on any change to struct task_hdr. */
 #define TASK_MAGIC 0x6b736174736b7531ull /* "1uksatsk" */
 #define TASK_VERSION 1u

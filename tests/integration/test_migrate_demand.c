@@ -330,6 +330,8 @@ static uint64_t take_task(int fd) {
   cr_assert_eq(m->create->method, MIG_METHOD__MIG_DEMAND);
   uint64_t size = m->create->size;
   mig_msg__free_unpacked(m, NULL);
+  MigReady ready = MIG_READY__INIT;
+  say(fd, &out, MIG_MSG__M_READY, &ready);
   while ((m = mig_recv(fd)) && m->m_case == MIG_MSG__M_PAGES) {
     cr_assert_lt(m->pages->offset, MIG_HEADER_BYTES, "more than the "
                                                            "header sent");
