@@ -192,6 +192,15 @@ static void *console_in_main(void *arg) {
   return NULL;
 }
 
+/* Drops the console connection of a task whose origin is gone: a write
+ * to it could still succeed and be lost; its output is printed here. */
+static void console_detach(struct ent *e) {
+  if (e->console_fd < 0)
+    return;
+  shutdown(e->console_fd, SHUT_RDWR);
+  e->console_fd = -1;
+}
+
 /* Opens the console connection of an arrived task to its origin node. */
 static void console_attach(struct ent *e) {
   int fd = mig_dial(e->origin, node_key);
@@ -695,8 +704,7 @@ static int copy_precopy(struct mig *g) {
   if (r == 0)
     r = send_dirty(g, 1, &n);
   step("pages");
-  wp_stop(g);
-  return r;
+  return r; /* tracking stops after the move (wp_stop), out of downtime */
 }
 
 /* Before COMMITTED: the origin's copy goes on. */
@@ -837,6 +845,7 @@ static int move_task(struct mig *g) {
     return r;
   }
   r = commit_move(g);
+  wp_stop(g); /* pre-copy: the task is stopped or gone, writes or not */
   if (r == 0 && g->req->method == MIG_METHOD__MIG_DEMAND)
     r = serve_demand(g);
   return r;
@@ -1012,6 +1021,10 @@ static int prespawn(struct arrival *a) {
   }
   if (copy_up(e) < 0)
     return refuse(a, -ETIMEDOUT, "the copy did not start");
+  /* Its console connection to the origin too, while the task still runs
+   * there: a connection less in the downtime. */
+  if (strcmp(e->origin, node_addr) != 0)
+    console_attach(e);
   MigMsg m = MIG_MSG__INIT;
   MigReady rd = MIG_READY__INIT;
   m.m_case = MIG_MSG__M_READY;
@@ -1058,10 +1071,10 @@ static int origin_gone(struct arrival *a) {
 
 static void resume_copy(struct arrival *a) {
   struct ent *e = a->e;
-  if (strcmp(e->origin, node_addr) != 0)
-    console_attach(e);
-  else
+  if (strcmp(e->origin, node_addr) == 0)
     e->origin[0] = 0; /* back home */
+  else if (e->console_fd < 0)
+    console_attach(e); /* not attached at prespawn */
   pthread_mutex_lock(&ents_lock);
   e->state = ENT_RUNNING;
   pthread_mutex_unlock(&ents_lock);
@@ -1168,6 +1181,7 @@ static void serve_create(int fd, MigCreate *c) {
   } else if (r == 0 && origin_gone(&a)) {
     fprintf(stderr, "migd %s: origin gone after confirm: task%llu runs here\n",
             node_name, (unsigned long long)a.e->id);
+    console_detach(a.e); /* attached at prespawn, to a node now gone */
     resume_copy(&a);
   } else if (a.e && a.e->pid > 0) {
     kill(a.e->pid, SIGKILL); /* the origin keeps (or restarts) its copy */

@@ -164,12 +164,29 @@ static char *move(struct dnode *from, struct dnode *to, int *rc,
   return dctl(from, rc, cmd);
 }
 
+/* Whether the six ports from base are free now: other test runs on this
+ * host (other worktrees, parallel suites) pick ports too. */
+static int ports_free(int base) {
+  int ok = 1;
+  for (int k = 0; k < 6 && ok; k++) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)(base + k)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ok = bind(s, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(s);
+  }
+  return ok;
+}
+
 /* Migration is real time (MIG_PARK_TIMEOUT_MS, MIG_PEER_TIMEOUT_MS): it
  * cannot run under valgrind (tests/ci-skips.txt). */
 static void setup(void) {
   if (getenv("UKSIM_UNDER_VALGRIND"))
     cr_skip_test("migration is real time; it cannot run under valgrind");
   dport_base = 21000 + (getpid() * 11) % 28000;
+  for (int i = 0; i < 100 && !ports_free(dport_base); i++)
+    dport_base = 21000 + (dport_base - 21000 + 97) % 28000;
 }
 
 static void teardown(void) {
