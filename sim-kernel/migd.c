@@ -79,10 +79,10 @@ struct ent {
   size_t line_len;
   uv_sem_t spawned;
   int spawn_err;
-  int demand;   /* arrived by demand paging: its region faults to us */
-  int wait_fd;  /* pre-spawned copy: our end of its wait socket, or -1 */
+  int demand;     /* arrived by demand paging: its region faults to us */
+  int wait_fd;    /* pre-spawned copy: our end of its wait socket, or -1 */
   int wait_child; /* its end, until it is spawned, or -1 */
-  int fetching; /* demand paging: pages still at the origin */
+  int fetching;   /* demand paging: pages still at the origin */
 };
 
 static struct ent ents[MIGD_TASKS_MAX];
@@ -277,7 +277,7 @@ static int spawn(struct runner *r) {
       .file = r->argv[0],
       .args = r->argv,
       .env = env,
-      .stdio_count = r->e->wait_child >= 0   ? 5
+      .stdio_count = r->e->wait_child >= 0  ? 5
                      : r->e->region_fd >= 0 ? 4
                                             : 3,
       .stdio = io,
@@ -369,9 +369,9 @@ struct mig {
   uint8_t *dirty;  /* pre-copy: 1 per page written since sent */
   _Atomic int wp_stop;
   pthread_t wp_thread;
-  uint8_t *buf; /* one run of pages on its way */
-  uint64_t t_resumed;       /* the destination said Resumed */
-  char refusal[256];        /* the destination's words, for `why` */
+  uint8_t *buf;            /* one run of pages on its way */
+  uint64_t t_resumed;      /* the destination said Resumed */
+  char refusal[256];       /* the destination's words, for `why` */
   struct migpage_stats ps; /* demand paging's figures */
 };
 
@@ -1045,8 +1045,7 @@ static int start_copy(struct arrival *a) {
   atomic_store(&h->parked, 0);
   h->uffd = -1;
   struct ent *e = a->e;
-  if (write(e->wait_fd, "g", 1) != 1 ||
-      task_park(h, MIG_PARK_TIMEOUT_MS) < 0)
+  if (write(e->wait_fd, "g", 1) != 1 || task_park(h, MIG_PARK_TIMEOUT_MS) < 0)
     return refuse(a, -ETIMEDOUT, "the copy did not start");
   return 0;
 }
@@ -1108,8 +1107,9 @@ static void lose(struct arrival *a, const char *why) {
   a->e->fetching = 0;
   pthread_mutex_unlock(&ents_lock);
   kill(a->e->pid, SIGKILL);
-  fprintf(stderr, "migd %s: task%llu lost: %s (demand paging's residual "
-                  "dependency)\n",
+  fprintf(stderr,
+          "migd %s: task%llu lost: %s (demand paging's residual "
+          "dependency)\n",
           node_name, (unsigned long long)a->e->id, why);
 }
 

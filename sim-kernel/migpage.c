@@ -92,8 +92,8 @@ static uint64_t extent(int region_fd, uint64_t pg, uint64_t end, int *data) {
   return next < end ? next : end;
 }
 
-static int answer(int fd, int region_fd, uint64_t pg, uint64_t n,
-                  uint8_t *buf, struct migpage_stats *st) {
+static int answer(int fd, int region_fd, uint64_t pg, uint64_t n, uint8_t *buf,
+                  struct migpage_stats *st) {
   for (uint64_t end = pg + n; pg < end;) {
     int data;
     uint64_t stop = extent(region_fd, pg, end, &data);
@@ -308,9 +308,8 @@ static int install_run(struct fetch *f, uint64_t pg, uint64_t n,
   uint64_t dst = TASK_REGION_ADDR + pg * TASK_PAGE;
   int r;
   if (src) {
-    struct uffdio_copy c = {.dst = dst,
-                            .src = (uint64_t)(uintptr_t)src,
-                            .len = n * TASK_PAGE};
+    struct uffdio_copy c = {
+        .dst = dst, .src = (uint64_t)(uintptr_t)src, .len = n * TASK_PAGE};
     r = ioctl(f->uffd, UFFDIO_COPY, &c);
   } else {
     struct uffdio_zeropage z = {.range = {.start = dst, .len = n * TASK_PAGE}};
@@ -336,9 +335,9 @@ static int install(struct fetch *f, uint64_t pg, uint64_t n,
     while (k + run < n && (f->state[pg + k + run] == PAGE_PRESENT) == have)
       run++;
     pthread_mutex_unlock(&f->lock);
-    int r = have ? 0
-                 : install_run(f, pg + k, run,
-                               src ? src + k * TASK_PAGE : NULL);
+    int r = have
+                ? 0
+                : install_run(f, pg + k, run, src ? src + k * TASK_PAGE : NULL);
     if (r < 0)
       return r;
     pthread_mutex_lock(&f->lock);

@@ -37,8 +37,8 @@
 
 /* What demand paging measured, the destination's figures (PagesDone). */
 struct migpage_stats {
-  uint64_t remote_faults;  /* first touches that waited for the origin */
-  uint64_t fault_us_sum;   /* their total wait: fault read to page in */
+  uint64_t remote_faults; /* first touches that waited for the origin */
+  uint64_t fault_us_sum;  /* their total wait: fault read to page in */
   uint64_t fault_us_max;
   uint64_t first_fault_us; /* resume to the first remote fault served */
   uint64_t pages;          /* pages installed from the origin's answers */
@@ -69,6 +69,5 @@ int migpage_take_uffd(pid_t pid, int task_fd);
 int migpage_fetch(int fd, int uffd, uint64_t size, uint64_t have,
                   uint32_t prepage, struct migpage_stats *st,
                   void (*first_fetched)(void));
-
 
 #endif /* UKSIM_MIGPAGE_H */

@@ -61,8 +61,8 @@ static char *sh(int *rc, const char *fmt, ...) {
 }
 
 static char *dctl(struct dnode *n, int *rc, const char *words) {
-  return sh(rc, "%s/sim-kernel/uksim-migd --ctl 'tcp!127.0.0.1!%d' %s",
-            root(), n->port, words);
+  return sh(rc, "%s/sim-kernel/uksim-migd --ctl 'tcp!127.0.0.1!%d' %s", root(),
+            n->port, words);
 }
 
 static void dnode_up(struct dnode *n, int k, const char *die_at) {
@@ -350,8 +350,9 @@ static uint64_t take_task(int fd) {
   MigReady ready = MIG_READY__INIT;
   say(fd, &out, MIG_MSG__M_READY, &ready);
   while ((m = mig_recv(fd)) && m->m_case == MIG_MSG__M_PAGES) {
-    cr_assert_lt(m->pages->offset, MIG_HEADER_BYTES, "more than the "
-                                                           "header sent");
+    cr_assert_lt(m->pages->offset, MIG_HEADER_BYTES,
+                 "more than the "
+                 "header sent");
     mig_msg__free_unpacked(m, NULL);
   }
   cr_assert(m && m->m_case == MIG_MSG__M_THREADS);
