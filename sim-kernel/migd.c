@@ -345,10 +345,7 @@ static int reply(int fd, MigResult *res) {
 }
 
 static int reply_err(int fd, int err, const char *msg) {
-  MigResult res = MIG_RESULT__INIT;
-  res.err = err;
-  res.msg = (char *)msg;
-  return reply(fd, &res);
+  return mig_send_result(fd, err, msg);
 }
 
 /* ---- origin: the migration client ---- */

@@ -32,6 +32,9 @@
 #include "migwire.h"
 #include "uksim/xalloc.h"
 
+_Static_assert(MIG_ZERO_RUN_MAX >= MIG_PAGEREQ_MAX,
+               "a hole's answer covers at least the request");
+
 static uint64_t now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -39,16 +42,6 @@ static uint64_t now_us(void) {
 }
 
 /* ---- origin ---- */
-
-static int send_refusal(int fd, int err, const char *why) {
-  MigMsg m = MIG_MSG__INIT;
-  MigResult res = MIG_RESULT__INIT;
-  res.err = err;
-  res.msg = (char *)why;
-  m.m_case = MIG_MSG__M_RESULT;
-  m.result = &res;
-  return mig_send(fd, &m);
-}
 
 static int send_zero(int fd, uint64_t pg, uint64_t n) {
   MigMsg m = MIG_MSG__INIT;
@@ -92,11 +85,19 @@ static uint64_t extent(int region_fd, uint64_t pg, uint64_t end, int *data) {
   return next < end ? next : end;
 }
 
-static int answer(int fd, int region_fd, uint64_t pg, uint64_t n, uint8_t *buf,
-                  struct migpage_stats *st) {
+/* Answers a request for pages [pg, pg + n) of a region of `pages`.  A
+ * hole is answered to its end, past the request, up to MIG_ZERO_RUN_MAX
+ * pages: the duplicate does not change, the destination installs what it
+ * has not got, and a task's untouched half takes few requests. */
+static int answer(int fd, int region_fd, uint64_t pg, uint64_t n,
+                  uint64_t pages, uint8_t *buf, struct migpage_stats *st) {
   for (uint64_t end = pg + n; pg < end;) {
     int data;
-    uint64_t stop = extent(region_fd, pg, end, &data);
+    uint64_t stop = extent(region_fd, pg, pages, &data);
+    if (data && stop > end)
+      stop = end;
+    if (!data && stop - pg > MIG_ZERO_RUN_MAX)
+      stop = pg + MIG_ZERO_RUN_MAX; /* past end: a request is shorter */
     if (stop <= pg)
       stop = pg + 1; /* a page the lseeks disagree on: read it */
     int r = data ? send_data(fd, region_fd, pg, stop - pg, buf, st)
@@ -137,10 +138,10 @@ static int serve_one(int fd, int region_fd, uint64_t size, MigMsg *m,
               "(offset %llu, %u pages, region %llu bytes)\n",
               (unsigned long long)m->page_req->offset, m->page_req->count,
               (unsigned long long)size);
-      return send_refusal(fd, -ERANGE, "page request outside the region");
+      return mig_send_result(fd, -ERANGE, "page request outside the region");
     }
     return answer(fd, region_fd, m->page_req->offset / TASK_PAGE,
-                  m->page_req->count, buf, st);
+                  m->page_req->count, size / TASK_PAGE, buf, st);
   case MIG_MSG__M_PAGES_DONE:
     take_done(m->pages_done, st);
     return 1;
@@ -332,7 +333,10 @@ static int install(struct fetch *f, uint64_t pg, uint64_t n,
     pthread_mutex_lock(&f->lock);
     int have = f->state[pg + k] == PAGE_PRESENT;
     uint64_t run = 1;
-    while (k + run < n && (f->state[pg + k + run] == PAGE_PRESENT) == have)
+    /* At most a request's worth an ioctl: a fault in a long zero run
+     * wakes when its part is in, not the whole run. */
+    while (k + run < n && run < MIG_PAGEREQ_MAX &&
+           (f->state[pg + k + run] == PAGE_PRESENT) == have)
       run++;
     pthread_mutex_unlock(&f->lock);
     int r = have

@@ -32,6 +32,11 @@
 /* What a demand migration sends before resuming: the header pages. */
 #define MIG_HEADER_BYTES                                                       \
   ((sizeof(struct task_hdr) + TASK_PAGE - 1) / TASK_PAGE * TASK_PAGE)
+/* A hole is answered past the request, to its end but at most this many
+ * pages: the fewer requests for a task's untouched pages, the sooner the
+ * origin is free; the shorter each answer, the sooner a fault's own
+ * answer, queued behind it, is installed. */
+#define MIG_ZERO_RUN_MAX (4096u)
 /* How often the fault handler looks whether the fetch has ended. */
 #define MIG_FAULT_POLL_MS 50
 
