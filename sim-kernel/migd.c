@@ -1123,9 +1123,10 @@ static void fetch_pages(struct arrival *a) {
   }
   a->e->fetching = 0;
   fprintf(stderr,
-          "migd %s: task%llu: every page in, %llu remote faults, "
+          "migd %s: task%llu: %s, %llu remote faults, "
           "%llu us waited in all, first %llu us after resume\n",
           node_name, (unsigned long long)a->e->id,
+          r ? "ended before every page was in" : "every page in",
           (unsigned long long)st.remote_faults,
           (unsigned long long)st.fault_us_sum,
           (unsigned long long)st.first_fault_us);

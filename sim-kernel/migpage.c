@@ -428,6 +428,16 @@ static void fetch_init(struct fetch *f, int fd, int uffd, uint64_t size,
   f->t_resume = now_us();
 }
 
+/* After PagesDone: answers still on their way (to requests for pages a
+ * hole's answer brought first) are read and dropped until the origin
+ * closes, so that it never sees the connection reset before it read
+ * PagesDone. */
+static void drain(int fd) {
+  MigMsg *m;
+  while ((m = mig_recv(fd)) != NULL)
+    mig_msg__free_unpacked(m, NULL);
+}
+
 int migpage_fetch(int fd, int uffd, uint64_t size, uint64_t have,
                   uint32_t prepage, struct migpage_stats *st,
                   void (*first_fetched)(void)) {
@@ -444,8 +454,13 @@ int migpage_fetch(int fd, int uffd, uint64_t size, uint64_t have,
   pthread_mutex_unlock(&f.lock);
   pthread_join(faults, NULL);
   pthread_join(fetcher, NULL);
-  if (r == 0)
-    r = send_done(&f) < 0 ? -EPIPE : 0;
+  /* The task's process gone (its address space, ESRCH): it ended here,
+   * and needs no page more; the origin is told as if all were in. */
+  int task_ended = r == -ESRCH;
+  if (r == 0 || task_ended)
+    r = send_done(&f) < 0 ? -EPIPE : task_ended;
+  if (r >= 0)
+    drain(fd);
   *st = f.st;
   free(f.state);
   pthread_mutex_destroy(&f.lock);

@@ -68,9 +68,11 @@ int migpage_take_uffd(pid_t pid, int task_fd);
  * (the first `have` bytes) are present, into the task process behind
  * `uffd`, on faults (with `prepage` neighbours, at most MIG_PREPAGE_MAX)
  * and in the background, from the origin on `fd`; sends PagesDone when
- * every page is in.  Returns 0, or -errno when the origin was lost or
- * refused a request (the task cannot go on: migd.h).  `first_fetched`
- * runs once, after the first answer is installed (fault injection). */
+ * every page is in, or once the task's process has ended.  Returns 0,
+ * 1 when the task ended before every page was in, or -errno when the
+ * origin was lost or refused a request (the task cannot go on: migd.h).
+ * `first_fetched` runs once, after the first answer is installed (fault
+ * injection). */
 int migpage_fetch(int fd, int uffd, uint64_t size, uint64_t have,
                   uint32_t prepage, struct migpage_stats *st,
                   void (*first_fetched)(void));
