@@ -431,3 +431,50 @@ Test(demand, page_request_outside_the_region_is_refused) {
   close(l);
   dnode_down(&a);
 }
+
+/* The pid node n lists for task1, or 0. */
+static pid_t task_pid(struct dnode *n) {
+  char *p = strstr(dctl(n, NULL, "ps"), "pid=");
+  return p ? (pid_t)atol(p + 4) : 0;
+}
+
+/* A task that ends at the destination while its pages are still fetched
+ * (here: killed) ends the origin's part too: the fetch stops, the origin
+ * is told as if every page were in, and neither node calls it lost. */
+Test(demand, a_task_that_ends_mid_fetch_frees_the_origin) {
+  struct dnode a, b;
+  int rc;
+  dnode_up(&a, 0, NULL);
+  dnode_up(&b, 1, NULL);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "start %s/apps/mtask --threads 2 --limit 0 --period 10 "
+           "--size 1073741824 --dirty-rate 32",
+           root());
+  char *out = dctl(&a, &rc, cmd);
+  cr_assert_eq(rc, 0, "%s", out);
+  await_text(a.out, "task1 t0 20\n"); /* some 100 MiB written by now */
+  snprintf(cmd, sizeof cmd,
+           "%s/sim-kernel/uksim-migd --ctl 'tcp!127.0.0.1!%d' move 1 "
+           "'tcp!127.0.0.1!%d' demand 2>&1",
+           root(), a.port, b.port);
+  FILE *mover = popen(cmd, "r");
+  pid_t pid = 0;
+  for (int i = 0;
+       i < 500 && !(pid = in_state(&b, "running") ? task_pid(&b) : 0); i++)
+    usleep(2000);
+  cr_assert_gt(pid, 0, "the task never ran at B");
+  kill(pid, SIGKILL);
+  char answer[512];
+  answer[fread(answer, 1, sizeof answer - 1, mover)] = 0;
+  rc = pclose(mover);
+  cr_assert_eq(WEXITSTATUS(rc), 0, "%s", answer);
+  await_text(b.err, "task1: ");
+  if (!file_has(b.err, "ended before every page was in"))
+    cr_log_warn("the fetch was done before the kill: %s", answer);
+  cr_assert(!file_has(b.err, "lost") && !file_has(a.err, "lost"),
+            "a task that ended was called lost");
+  cr_assert_eq(in_state(&a, "lost") + in_state(&b, "lost"), 0);
+  dnode_down(&a);
+  dnode_down(&b);
+}
