@@ -116,7 +116,7 @@
 #define MIG_PRECOPY_ROUNDS_MAX 30
 #define MIG_PRECOPY_STOP_PAGES 256
 /* Protocol version in Hello. */
-#define MIG_VERSION 1
+#define MIG_VERSION 2
 
 /* The node address of a migration server, "tcp!HOST!PORT", to a socket
  * address.  The one lookup: the network message server replaces it. */
