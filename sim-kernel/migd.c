@@ -246,11 +246,16 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   struct runner *r = p->data;
   struct ent *e = r->e;
   pthread_mutex_lock(&ents_lock);
-  e->status = sig ? 128 + sig : (int)status;
-  if (e->state != ENT_MOVED && e->state != ENT_LOST)
+  /* A copy ended by a move whose destination was then lost may exit
+   * after restart_here started its successor in the same entry: its
+   * exit says nothing of the entry then. */
+  int current = p->pid == e->pid;
+  if (current)
+    e->status = sig ? 128 + sig : (int)status;
+  if (current && e->state != ENT_MOVED && e->state != ENT_LOST)
     e->state = ENT_EXITED;
   pthread_mutex_unlock(&ents_lock);
-  if (e->state == ENT_EXITED)
+  if (current && e->state == ENT_EXITED)
     fprintf(stderr, "migd %s: task%llu exited, status %d\n", node_name,
             (unsigned long long)e->id, e->status);
   uv_close((uv_handle_t *)p, NULL);

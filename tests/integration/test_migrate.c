@@ -302,6 +302,7 @@ Test(migrate, wrong_key_is_refused) {
   node_start(&a, 0, NULL, NULL);
   node_start(&b, 1, "--key", "secret");
   start_task(&a, "0");
+  wait_for(&a, "task1 t0 3\n"); /* its region exists: the key is what fails */
   char cmd[128];
   int rc;
   snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' eager", b.port);
