@@ -53,20 +53,44 @@ static int send_zero(int fd, uint64_t pg, uint64_t n) {
   return mig_send(fd, &m);
 }
 
+static int send_bytes(int fd, uint64_t pg, uint64_t n, uint8_t *buf,
+                      struct migpage_stats *st) {
+  MigMsg m = MIG_MSG__INIT;
+  MigPages p = MIG_PAGES__INIT;
+  p.offset = pg * TASK_PAGE;
+  p.data.data = buf;
+  p.data.len = (size_t)(n * TASK_PAGE);
+  m.m_case = MIG_MSG__M_PAGES;
+  m.pages = &p;
+  st->bytes += p.data.len;
+  return mig_send(fd, &m);
+}
+
+static int zero_page(const uint8_t *p) {
+  static const uint8_t zero[TASK_PAGE];
+  return memcmp(p, zero, TASK_PAGE) == 0;
+}
+
+/* Sends pages [pg, pg + n) of the duplicate's data, its zero pages as
+ * ZeroPages: a task that arrived here by demand paging holds its
+ * untouched pages as zero pages, not holes, and they need not travel
+ * again. */
 static int send_data(int fd, int region_fd, uint64_t pg, uint64_t n,
                      uint8_t *buf, struct migpage_stats *st) {
   size_t len = (size_t)(n * TASK_PAGE);
   if (pread(region_fd, buf, len, (off_t)(pg * TASK_PAGE)) != (ssize_t)len)
     return -EIO;
-  MigMsg m = MIG_MSG__INIT;
-  MigPages p = MIG_PAGES__INIT;
-  p.offset = pg * TASK_PAGE;
-  p.data.data = buf;
-  p.data.len = len;
-  m.m_case = MIG_MSG__M_PAGES;
-  m.pages = &p;
-  st->bytes += len;
-  return mig_send(fd, &m);
+  for (uint64_t k = 0, run; k < n; k += run) {
+    int zero = zero_page(buf + k * TASK_PAGE);
+    for (run = 1; k + run < n && zero_page(buf + (k + run) * TASK_PAGE) == zero;
+         run++)
+      ;
+    int r = zero ? send_zero(fd, pg + k, run)
+                 : send_bytes(fd, pg + k, run, buf + k * TASK_PAGE, st);
+    if (r < 0)
+      return r;
+  }
+  return 0;
 }
 
 /* Where the extent that holds page pg ends (at most `end`), and whether
