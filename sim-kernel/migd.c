@@ -721,12 +721,28 @@ static void abort_move(struct mig *g) {
 
 /* After CONFIRM the destination was lost before it resumed: the task
  * runs again here, from the duplicate this node kept. */
+/* Waits until the process of the copy task_end ended has gone: were
+ * the region's `ended` cleared before it saw it, that copy would run on
+ * beside its successor, two processes in one region. */
+static void await_end(pid_t pid) {
+  int pfd = (int)pidfd_open(pid, 0);
+  if (pfd < 0)
+    return; /* gone already */
+  struct pollfd p = {.fd = pfd, .events = POLLIN};
+  if (poll(&p, 1, MIG_PARK_TIMEOUT_MS) != 1) {
+    kill(pid, SIGKILL);
+    poll(&p, 1, MIG_PARK_TIMEOUT_MS);
+  }
+  close(pfd);
+}
+
 static void restart_here(struct mig *g) {
   struct ent *e = g->e;
   fprintf(stderr,
           "migd %s: task%llu: destination lost after confirm, "
           "restarting from the duplicate\n",
           node_name, (unsigned long long)e->id);
+  await_end(e->pid);
   atomic_store(&g->h->ended, 0);
   g->h->migrations--;
   char **argv = xcalloc(4, sizeof *argv);
