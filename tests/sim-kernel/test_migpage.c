@@ -39,19 +39,21 @@ static int duplicate(void) {
   return fd;
 }
 
-struct origin {
-  int fd, region_fd, r;
+/* One side of the connection, on a thread of its own: the origin
+ * (region_fd its duplicate) or the destination (uffd its fault fd). */
+struct side {
+  int fd, region_fd, uffd, r;
   struct migpage_stats st;
   pthread_t t;
 };
 
 static void *origin_main(void *arg) {
-  struct origin *o = arg;
+  struct side *o = arg;
   o->r = migpage_serve(o->fd, o->region_fd, SIZE, &o->st, NULL);
   return NULL;
 }
 
-static void origin_start(struct origin *o, int sv[2]) {
+static void origin_start(struct side *o, int sv[2]) {
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   memset(o, 0, sizeof *o);
   o->fd = sv[0];
@@ -59,10 +61,11 @@ static void origin_start(struct origin *o, int sv[2]) {
   cr_assert_eq(pthread_create(&o->t, NULL, origin_main, o), 0);
 }
 
-static MigMsg *ask(int fd, uint64_t pg, uint32_t n) {
+/* Asks for n pages at byte `offset`; the answer. */
+static MigMsg *ask_at(int fd, uint64_t offset, uint32_t n) {
   MigMsg m = MIG_MSG__INIT;
   MigPageReq q = MIG_PAGE_REQ__INIT;
-  q.offset = pg * TASK_PAGE;
+  q.offset = offset;
   q.count = n;
   m.m_case = MIG_MSG__M_PAGE_REQ;
   m.page_req = &q;
@@ -70,6 +73,10 @@ static MigMsg *ask(int fd, uint64_t pg, uint32_t n) {
   MigMsg *a = mig_recv(fd);
   cr_assert_not_null(a);
   return a;
+}
+
+static MigMsg *ask(int fd, uint64_t pg, uint32_t n) {
+  return ask_at(fd, pg * TASK_PAGE, n);
 }
 
 static void expect_zero(int fd, uint64_t pg, uint32_t n, uint64_t count) {
@@ -82,15 +89,7 @@ static void expect_zero(int fd, uint64_t pg, uint32_t n, uint64_t count) {
 }
 
 static void expect_refused(int fd, uint64_t offset, uint32_t n) {
-  MigMsg m = MIG_MSG__INIT;
-  MigPageReq q = MIG_PAGE_REQ__INIT;
-  q.offset = offset;
-  q.count = n;
-  m.m_case = MIG_MSG__M_PAGE_REQ;
-  m.page_req = &q;
-  cr_assert_eq(mig_send(fd, &m), 0);
-  MigMsg *a = mig_recv(fd);
-  cr_assert_not_null(a);
+  MigMsg *a = ask_at(fd, offset, n);
   cr_assert_eq(a->m_case, MIG_MSG__M_RESULT);
   cr_assert_eq(a->result->err, -ERANGE);
   mig_msg__free_unpacked(a, NULL);
@@ -99,7 +98,7 @@ static void expect_refused(int fd, uint64_t offset, uint32_t n) {
 TestSuite(migpage, .timeout = 60);
 
 Test(migpage, origin_answers_data_zero_pages_and_holes) {
-  struct origin o;
+  struct side o;
   int sv[2];
   origin_start(&o, sv);
   MigMsg *a = ask(sv[1], 10, 2);
@@ -132,7 +131,7 @@ Test(migpage, origin_answers_data_zero_pages_and_holes) {
 }
 
 Test(migpage, origin_loses_a_destination_that_goes) {
-  struct origin o;
+  struct side o;
   int sv[2];
   origin_start(&o, sv);
   mig_msg__free_unpacked(ask(sv[1], 0, 1), NULL);
@@ -181,14 +180,8 @@ static void dest_unmap(struct dest *d) {
   close(d->memfd);
 }
 
-struct fetcher {
-  int fd, uffd, r;
-  struct migpage_stats st;
-  pthread_t t;
-};
-
 static void *fetch_main(void *arg) {
-  struct fetcher *f = arg;
+  struct side *f = arg;
   f->r = migpage_fetch(f->fd, f->uffd, SIZE, MIG_HEADER_BYTES, 2, &f->st, NULL);
   return NULL;
 }
@@ -200,8 +193,8 @@ static uint8_t expected(uint64_t k) {
 
 Test(migpage, destination_fetches_every_page_while_the_task_touches) {
   struct dest d;
-  struct origin o;
-  struct fetcher f = {0};
+  struct side o;
+  struct side f = {0};
   int sv[2];
   dest_map(&d);
   origin_start(&o, sv);
@@ -231,7 +224,7 @@ Test(migpage, destination_fetches_every_page_while_the_task_touches) {
  * is what makes the server call the task lost. */
 Test(migpage, destination_loses_an_origin_that_goes) {
   struct dest d;
-  struct fetcher f = {0};
+  struct side f = {0};
   int sv[2];
   dest_map(&d);
   cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
