@@ -294,6 +294,10 @@ struct kern {
    * yet answered: the lock-step scheduler is not quiescent while any is
    * out, so a process waiting on another node is not a deadlock. */
   uint32_t mnet_pending;
+  /* The node key (the machine's --node-key): a net link's server that asks
+   * for authentication is answered under it (kmnt.c, keyed import). */
+  bool mkeyed;
+  uint8_t mkey[32];
   /* The namespace the next kern__spawn gives (kern__ns_start's from and
    * rfflags); -1: a fresh one. */
   int spawn_ns_from;

@@ -250,14 +250,21 @@ int ns_mount_addr(const char *addr, const char *old, int flag,
  * node exports at addr ("tcp!HOST!PORT", `uksim exportfs`) on `local`,
  * with flag as ns_mount's (NS_MREPL, NS_MBEFORE, NS_MAFTER, NS_MCREATE),
  * so that this process uses the other node's servants and servers (its
- * /dev/cons, its /srv) here.  Only an exporter without a key (on
- * loopback): the kernel's mount driver does no 9P authentication.
+ * /dev/cons, its /srv) here.  An exporter started with a key (`uksim
+ * exportfs --key FILE`) is answered under this node's key (the machine's
+ * --node-key FILE, the same secret), through 9P's Tauth.
  * Errors: those of ns_mount_addr (addr dialled, remote its attach name:
- * the server's error when it exports no such path).
+ * the server's error when it exports no such path); -EACCES when the
+ * exporter wants a key and this node has none or another.
  * Example:
  *   ns_import("tcp!127.0.0.1!17011", "/dev", "/n/adev", NS_MREPL); */
 int ns_import(const char *addr, const char *remote, const char *local,
               int flag);
+
+/* A person's words for an error of ns_import: for -EACCES, that the
+ * exporter asks for a key this node does not prove (the kernel proves the
+ * node's --node-key to an exporter started with --key); else strerror. */
+const char *ns_import_strerror(int err);
 
 /* ns_unmount: removes new_ from the union at old; new_ NULL: old stops
  * being a mount point altogether.
