@@ -22,17 +22,20 @@
 #define SIZE TASK_REGION_MIN
 #define PAGES (SIZE / TASK_PAGE)
 
-/* A duplicate: page k holds the byte k + 1 everywhere, except page 1
- * (written, all zero) and pages 2..9 (holes). */
+/* A duplicate: page k holds the byte k + 1 everywhere, except page
+ * ZERO (written, all zero) and pages HOLE .. HOLE + 7 (holes), all past
+ * the header pages a demand migration sends first. */
+#define ZERO 99
+#define HOLE 100
 static int duplicate(void) {
   int fd = memfd_create("test-migpage", MFD_CLOEXEC);
   cr_assert_geq(fd, 0);
   cr_assert_eq(ftruncate(fd, SIZE), 0);
   static uint8_t page[TASK_PAGE];
   for (uint64_t k = 0; k < PAGES; k++) {
-    if (k >= 2 && k <= 9)
+    if (k >= HOLE && k < HOLE + 8)
       continue;
-    memset(page, k == 1 ? 0 : (int)(k + 1), sizeof page);
+    memset(page, k == ZERO ? 0 : (int)(k + 1), sizeof page);
     cr_assert_eq(pwrite(fd, page, sizeof page, (off_t)(k * TASK_PAGE)),
                  (ssize_t)sizeof page);
   }
@@ -108,8 +111,8 @@ Test(migpage, origin_answers_data_zero_pages_and_holes) {
   cr_assert_eq(a->pages->data.data[0], 11);
   cr_assert_eq(a->pages->data.data[TASK_PAGE], 12);
   mig_msg__free_unpacked(a, NULL);
-  expect_zero(sv[1], 1, 1, 1); /* written, but zero */
-  expect_zero(sv[1], 2, 1, 8); /* a hole: answered to its end */
+  expect_zero(sv[1], ZERO, 1, 1); /* written, but zero */
+  expect_zero(sv[1], HOLE, 1, 8); /* a hole: answered to its end */
   expect_refused(sv[1], SIZE, 1);
   expect_refused(sv[1], SIZE - TASK_PAGE, 2);
   expect_refused(sv[1], 1, 1);
@@ -153,6 +156,7 @@ struct dest {
  * absent and registered for MISSING faults, as task_adopt leaves a task
  * that arrived by demand paging. */
 static void dest_map(struct dest *d) {
+  _Static_assert(MIG_HEADER_BYTES / TASK_PAGE < ZERO, "holes past the header");
   if (getenv("UKSIM_UNDER_VALGRIND"))
     cr_skip_test("valgrind does not know userfaultfd");
   d->memfd = memfd_create("test-migpage-dest", MFD_CLOEXEC);
@@ -188,7 +192,7 @@ static void *fetch_main(void *arg) {
 
 /* The byte page k of the duplicate holds everywhere. */
 static uint8_t expected(uint64_t k) {
-  return k >= 1 && k <= 9 ? 0 : (uint8_t)(k + 1);
+  return k >= ZERO && k < HOLE + 8 ? 0 : (uint8_t)(k + 1);
 }
 
 Test(migpage, destination_fetches_every_page_while_the_task_touches) {
@@ -203,7 +207,7 @@ Test(migpage, destination_fetches_every_page_while_the_task_touches) {
   cr_assert_eq(pthread_create(&f.t, NULL, fetch_main, &f), 0);
   /* First touches, far from where the background fetch begins. */
   cr_assert_eq(d.region[(PAGES - 1) * TASK_PAGE], (uint8_t)PAGES);
-  cr_assert_eq(d.region[5 * TASK_PAGE + 7], 0); /* a hole */
+  cr_assert_eq(d.region[(HOLE + 3) * TASK_PAGE + 7], 0); /* a hole */
   pthread_join(o.t, NULL);
   close(sv[0]); /* as the origin's server does: the fetch drains to here */
   pthread_join(f.t, NULL);
