@@ -9,7 +9,10 @@
  * rewrites the upper half of its region at a fixed rate (MIGB_RATE_MAX
  * pages a millisecond at most) and has written it once before the move
  * starts.  Each case boots fresh nodes: no case inherits another's pages.
- * Demand paging is not built yet: its keys are absent.
+ * Demand paging's total time runs until the destination has every page
+ * (its background fetch included); beside it, its remote faults and the
+ * mean wait of a first touch that faulted (fault read to page in, as the
+ * destination measures it).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -113,8 +116,8 @@ static int start_task(int port, uint64_t size, uint64_t rate) {
 
 struct result {
   int ok;
-  double downtime_ms, total_ms;
-  uint64_t bytes, rounds;
+  double downtime_ms, total_ms, first_touch_ms;
+  uint64_t bytes, rounds, remote_faults;
 };
 
 static struct result move_once(uint64_t size, MigMethod method) {
@@ -142,6 +145,8 @@ static struct result move_once(uint64_t size, MigMethod method) {
       res.total_ms = (double)r->total_us / 1000;
       res.bytes = r->bytes;
       res.rounds = r->rounds;
+      res.remote_faults = r->remote_faults;
+      res.first_touch_ms = (double)r->first_touch_us / 1000;
     } else {
       fprintf(stderr, "bench migrate: move failed: %s\n",
               r ? r->msg : "no answer");
@@ -224,6 +229,30 @@ static void emit(int json, int *first, const char *key, double v) {
   *first = 0;
 }
 
+/* One method's keys for one size: METHOD_SIZE_downtime_ms, _total_ms,
+ * _bytes, and precopy's rounds or demand's remote faults and first-touch
+ * wait. */
+static void emit_method(int json, int *first, MigMethod m, const char *size,
+                        const struct result *r) {
+  static const char *names[] = {"eager", "precopy", "demand"};
+  char key[64];
+  snprintf(key, sizeof key, "%s_%s_downtime_ms", names[m], size);
+  emit(json, first, key, r->downtime_ms);
+  snprintf(key, sizeof key, "%s_%s_total_ms", names[m], size);
+  emit(json, first, key, r->total_ms);
+  snprintf(key, sizeof key, "%s_%s_bytes", names[m], size);
+  emit(json, first, key, (double)r->bytes);
+  if (m == MIG_METHOD__MIG_PRECOPY) {
+    snprintf(key, sizeof key, "precopy_%s_rounds", size);
+    emit(json, first, key, (double)r->rounds);
+  } else if (m == MIG_METHOD__MIG_DEMAND) {
+    snprintf(key, sizeof key, "demand_%s_remote_faults", size);
+    emit(json, first, key, (double)r->remote_faults);
+    snprintf(key, sizeof key, "demand_%s_first_touch_ms", size);
+    emit(json, first, key, r->first_touch_ms);
+  }
+}
+
 int bench_migrate_main(int argc, char **argv) {
   int json = 0;
   const char *list = NULL;
@@ -240,29 +269,18 @@ int bench_migrate_main(int argc, char **argv) {
   }
   find_programs();
   signal(SIGPIPE, SIG_IGN);
-  static const char *methods[] = {"eager", "precopy"};
   int first = 1, failed = 0;
   char key[64];
   for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
     if (!wanted(list, sizes[s].name))
       continue;
     uint64_t eager_bytes = 0;
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < 3; m++) {
       struct result r = move_once(sizes[s].bytes, (MigMethod)m);
       failed |= !r.ok;
-      const char *n = sizes[s].name;
-      snprintf(key, sizeof key, "%s_%s_downtime_ms", methods[m], n);
-      emit(json, &first, key, r.downtime_ms);
-      snprintf(key, sizeof key, "%s_%s_total_ms", methods[m], n);
-      emit(json, &first, key, r.total_ms);
-      snprintf(key, sizeof key, "%s_%s_bytes", methods[m], n);
-      emit(json, &first, key, (double)r.bytes);
-      if (m == 1) {
-        snprintf(key, sizeof key, "precopy_%s_rounds", n);
-        emit(json, &first, key, (double)r.rounds);
-      } else {
+      emit_method(json, &first, (MigMethod)m, sizes[s].name, &r);
+      if (m == MIG_METHOD__MIG_EAGER)
         eager_bytes = r.bytes;
-      }
     }
     snprintf(key, sizeof key, "tcp_%s_ms", sizes[s].name);
     emit(json, &first, key, tcp_ms(eager_bytes));

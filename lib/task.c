@@ -101,9 +101,12 @@ static void track_writes(void) {
   struct uffdio_api api = {.api = UFFD_API,
                            .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
                                        UFFD_FEATURE_WP_UNPOPULATED};
+  /* Arrived by demand paging: absent pages fault to the server too. */
+  uint64_t mode = UFFDIO_REGISTER_MODE_WP;
+  if (getenv("UKSIM_TASK_DEMAND"))
+    mode |= UFFDIO_REGISTER_MODE_MISSING;
   struct uffdio_register reg = {
-      .range = {.start = TASK_REGION_ADDR, .len = hdr->size},
-      .mode = UFFDIO_REGISTER_MODE_WP};
+      .range = {.start = TASK_REGION_ADDR, .len = hdr->size}, .mode = mode};
   if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0 ||
       ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
     perror("task: userfaultfd write tracking");
@@ -190,6 +193,22 @@ static void rebase_sleepers(void) {
       hdr->th[i].wake_ms = now + hdr->th[i].sleep_left;
 }
 
+/* A copy started before its region was there (task.h,
+ * UKSIM_TASK_WAIT_FD): says it is ready, then waits for the word that the
+ * region is whole.  0, or -ECANCELED when the server gave up the move. */
+static int wait_for_region(void) {
+  const char *s = getenv("UKSIM_TASK_WAIT_FD");
+  if (!s)
+    return 0;
+  int fd = atoi(s);
+  char c = 'r';
+  ssize_t n = write(fd, &c, 1);
+  while (n == 1 && (n = read(fd, &c, 1)) < 0 && errno == EINTR)
+    ;
+  close(fd);
+  return n == 1 ? 0 : -ECANCELED;
+}
+
 /* Threads waiting for a call's answer look at their handle again: after a
  * move, or when answers came in. */
 static void wake_callers(void) {
@@ -200,9 +219,9 @@ static void wake_callers(void) {
 
 int task_adopt(int fd) {
   struct stat st;
-  if (hdr) {
+  if (hdr || wait_for_region() < 0) {
     close(fd);
-    return -EEXIST;
+    return hdr ? -EEXIST : -ECANCELED;
   }
   if (fstat(fd, &st) < 0 || st.st_size <= 0) {
     close(fd);
@@ -395,9 +414,23 @@ static void run_one(int i) {
   hdr->current = -1;
 }
 
+/* The migration client's kick (task.h): its only effect is to end the
+ * scheduler's idle wait early, since poll and nanosleep return EINTR even
+ * under SA_RESTART, while the task's other calls restart. */
+static void on_kick(int sig) {
+  (void)sig;
+}
+
+static void catch_kick(void) {
+  struct sigaction sa = {.sa_handler = on_kick, .sa_flags = SA_RESTART};
+  sigemptyset(&sa.sa_mask);
+  sigaction(TASK_KICK_SIGNAL, &sa, NULL);
+}
+
 int task_run(void) {
   if (!hdr)
     return -EINVAL;
+  catch_kick();
   for (;;) {
     if (atomic_load(&hdr->ended))
       return TASK_RUN_ENDED;

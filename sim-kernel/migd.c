@@ -5,6 +5,7 @@
  *              [--netmsg tcp!HOST!PORT [--node-key FILE]]
  *   uksim-migd --ctl tcp!HOST!PORT [--key KEY] start PROGRAM [ARG...]
  *   uksim-migd --ctl ADDR move TASK NODE|tcp!HOST!PORT [eager|precopy|demand]
+ *              [--prepage N]
  *   uksim-migd --ctl ADDR input TASK TEXT
  *   uksim-migd --ctl ADDR ps
  *
@@ -46,6 +47,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "migpage.h"
 #include "migrate.pb-c.h"
 #include "migwire.h"
 #include "uksim/node.h"
@@ -60,6 +62,7 @@ enum ent_state {
   ENT_PARKED,   /* arrived here, waits for Resume */
   ENT_MOVED,    /* moved away: its console comes back here */
   ENT_EXITED,
+  ENT_LOST, /* died with a node while its pages were fetched (migd.h) */
 };
 
 struct ent {
@@ -78,6 +81,10 @@ struct ent {
   size_t line_len;
   uv_sem_t spawned;
   int spawn_err;
+  int demand;     /* arrived by demand paging: its region faults to us */
+  int wait_fd;    /* pre-spawned copy: our end of its wait socket, or -1 */
+  int wait_child; /* its end, until it is spawned, or -1 */
+  int fetching;   /* demand paging: pages still at the origin */
 };
 
 static struct ent ents[MIGD_TASKS_MAX];
@@ -116,6 +123,7 @@ static struct ent *ent_new(void) {
       e->state = ENT_STARTING;
       e->id = next_id++;
       e->region_fd = e->stdin_fd = e->console_fd = e->remote_fd = -1;
+      e->wait_fd = e->wait_child = -1;
       pthread_mutex_unlock(&ents_lock);
       return e;
     }
@@ -189,6 +197,15 @@ static void *console_in_main(void *arg) {
   return NULL;
 }
 
+/* Drops the console connection of a task whose origin is gone: a write
+ * to it could still succeed and be lost; its output is printed here. */
+static void console_detach(struct ent *e) {
+  if (e->console_fd < 0)
+    return;
+  shutdown(e->console_fd, SHUT_RDWR);
+  e->console_fd = -1;
+}
+
 /* Opens the console connection of an arrived task to its origin node. */
 static void console_attach(struct ent *e) {
   int fd = mig_dial(e->origin, node_key);
@@ -235,11 +252,16 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   struct runner *r = p->data;
   struct ent *e = r->e;
   pthread_mutex_lock(&ents_lock);
-  e->status = sig ? 128 + sig : (int)status;
-  if (e->state != ENT_MOVED)
+  /* A copy ended by a move whose destination was then lost may exit
+   * after restart_here started its successor in the same entry: its
+   * exit says nothing of the entry then. */
+  int current = p->pid == e->pid;
+  if (current)
+    e->status = sig ? 128 + sig : (int)status;
+  if (current && e->state != ENT_MOVED && e->state != ENT_LOST)
     e->state = ENT_EXITED;
   pthread_mutex_unlock(&ents_lock);
-  if (e->state == ENT_EXITED)
+  if (current && e->state == ENT_EXITED)
     fprintf(stderr, "migd %s: task%llu exited, status %d\n", node_name,
             (unsigned long long)e->id, e->status);
   uv_close((uv_handle_t *)p, NULL);
@@ -263,7 +285,7 @@ static int spawn(struct runner *r) {
   int child = -1;
   if (calls_open(r, &child) < 0)
     return r->calls_fd;
-  uv_stdio_container_t io[5] = {
+  uv_stdio_container_t io[6] = {
       {.flags = UV_INHERIT_FD, .data.fd = r->stdin_rd},
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
        .data.stream = (uv_stream_t *)&r->out},
@@ -271,18 +293,26 @@ static int spawn(struct runner *r) {
       {.flags = r->e->region_fd >= 0 ? UV_INHERIT_FD : UV_IGNORE,
        .data.fd = r->e->region_fd},
       {.flags = UV_INHERIT_FD, .data.fd = child},
+      {.flags = r->e->wait_child >= 0 ? UV_INHERIT_FD : UV_IGNORE,
+       .data.fd = r->e->wait_child},
   };
   _Static_assert(TASK_SVC_FD == 4, "the fifth stdio descriptor");
+  /* The sixth, a pre-spawned copy's wait socket, is UKSIM_TASK_WAIT_FD. */
   char parent[32], node[32 + TASK_NAME_MAX];
   snprintf(parent, sizeof parent, "UKSIM_TASK_PARENT=%d", (int)getpid());
   snprintf(node, sizeof node, "UKSIM_TASK_NODE=%s", node_name);
-  char *env[] = {parent, "UKSIM_TASK_UFFD=1", "UKSIM_TASK_SVC=1", node, NULL};
+  char *env[7] = {parent, "UKSIM_TASK_UFFD=1", "UKSIM_TASK_SVC=1", node},
+       **more = env + 4;
+  if (r->e->demand)
+    *more++ = "UKSIM_TASK_DEMAND=1";
+  if (r->e->wait_child >= 0)
+    *more++ = "UKSIM_TASK_WAIT_FD=5";
   uv_process_options_t o = {
       .exit_cb = on_exit_cb,
       .file = r->argv[0],
       .args = r->argv,
       .env = env,
-      .stdio_count = 5,
+      .stdio_count = r->e->wait_child >= 0 ? 6 : 5,
       .stdio = io,
   };
   uv_pipe_init(&r->loop, &r->out, 0);
@@ -335,6 +365,9 @@ static int ent_start(struct ent *e, char **argv) {
   pthread_detach(t);
   uv_sem_wait(&e->spawned);
   uv_sem_destroy(&e->spawned);
+  if (e->wait_child >= 0)
+    close(e->wait_child);
+  e->wait_child = -1;
   return e->spawn_err;
 }
 
@@ -348,10 +381,7 @@ static int reply(int fd, MigResult *res) {
 }
 
 static int reply_err(int fd, int err, const char *msg) {
-  MigResult res = MIG_RESULT__INIT;
-  res.err = err;
-  res.msg = (char *)msg;
-  return reply(fd, &res);
+  return mig_send_result(fd, err, msg);
 }
 
 /* ---- origin: the migration client ---- */
@@ -372,7 +402,10 @@ struct mig {
   uint8_t *dirty;  /* pre-copy: 1 per page written since sent */
   _Atomic int wp_stop;
   pthread_t wp_thread;
-  uint8_t *buf; /* one run of pages on its way */
+  uint8_t *buf;            /* one run of pages on its way */
+  uint64_t t_resumed;      /* the destination said Resumed */
+  char refusal[256];       /* the destination's words, for `why` */
+  struct migpage_stats ps; /* demand paging's figures */
 };
 
 /* The region memfd of a task this node started: its process holds it as
@@ -427,6 +460,7 @@ static int send_msg(struct mig *g, MigMsg *m, const char *why) {
 
 static int suspend_task(struct mig *g) {
   task_suspend(g->h);
+  kill(g->e->pid, TASK_KICK_SIGNAL); /* out of its idle wait at once */
   g->suspended = 1;
   g->t_suspend = now_us();
   if (task_park(g->h, MIG_PARK_TIMEOUT_MS) < 0) {
@@ -435,6 +469,26 @@ static int suspend_task(struct mig *g) {
   }
   g->h->migrations++;
   return 0;
+}
+
+/* PRESPAWNED: the destination's program is up and waits for the region
+ * (or the destination refused the task: Confirm(err)). */
+static int await_ready(struct mig *g) {
+  MigMsg *m = mig_recv(g->fd);
+  int r = -EPIPE;
+  g->why = "destination lost (create)";
+  if (m && m->m_case == MIG_MSG__M_READY) {
+    r = 0;
+    g->why = NULL;
+  } else if (m && m->m_case == MIG_MSG__M_CONFIRM) {
+    r = m->confirm->err ? m->confirm->err : -EPROTO;
+    snprintf(g->refusal, sizeof g->refusal, "destination refused: %s",
+             m->confirm->msg);
+    g->why = g->refusal;
+  }
+  if (m)
+    mig_msg__free_unpacked(m, NULL);
+  return r;
 }
 
 static int send_create(struct mig *g) {
@@ -448,7 +502,9 @@ static int send_create(struct mig *g) {
   c.prepage = g->req->prepage;
   m.m_case = MIG_MSG__M_CREATE;
   m.create = &c;
-  return send_msg(g, &m, "destination lost (create)");
+  if (send_msg(g, &m, "destination lost (create)") < 0)
+    return -EPIPE;
+  return await_ready(g);
 }
 
 /* The first page at or after pg that the memfd holds: holes (pages never
@@ -555,9 +611,9 @@ static int await_confirm(struct mig *g, char *why, size_t n) {
 }
 
 static int copy_eager(struct mig *g) {
-  int r = suspend_task(g);
+  int r = send_create(g);
   if (r == 0)
-    r = send_create(g);
+    r = suspend_task(g);
   step("create");
   if (r == 0)
     r = send_pages(g, 0, g->size / TASK_PAGE, 1, 1);
@@ -636,13 +692,17 @@ static void wp_stop(struct mig *g) {
 static int send_dirty(struct mig *g, int last, uint64_t *count) {
   uint64_t pages = g->size / TASK_PAGE;
   *count = 0;
-  for (uint64_t pg = 0; pg < pages; pg++) {
-    if (!__atomic_exchange_n(&g->dirty[pg], 0, __ATOMIC_ACQ_REL))
-      continue;
-    (*count)++;
-    if (!last)
-      wp_range(g, pg, 1, 1);
-    if (send_pages(g, pg, 1, last, 0) < 0)
+  /* Runs of written pages go as one message each: the last round runs
+   * while the task is stopped, and a message a page was most of it. */
+  for (uint64_t pg = 0, n; pg < pages; pg += n ? n : 1) {
+    for (n = 0; pg + n < pages && n < MIG_CHUNK / TASK_PAGE &&
+                __atomic_exchange_n(&g->dirty[pg + n], 0, __ATOMIC_ACQ_REL);
+         n++)
+      ;
+    *count += n;
+    if (n && !last)
+      wp_range(g, pg, n, 1);
+    if (n && send_pages(g, pg, n, last, 0) < 0)
       return -EPIPE;
   }
   return 0;
@@ -677,8 +737,7 @@ static int copy_precopy(struct mig *g) {
   if (r == 0)
     r = send_dirty(g, 1, &n);
   step("pages");
-  wp_stop(g);
-  return r;
+  return r; /* tracking stops after the move (wp_stop), out of downtime */
 }
 
 /* Before COMMITTED: the origin's copy goes on. */
@@ -693,12 +752,28 @@ static void abort_move(struct mig *g) {
 
 /* After CONFIRM the destination was lost before it resumed: the task
  * runs again here, from the duplicate this node kept. */
+/* Waits until the process of the copy task_end ended has gone: were
+ * the region's `ended` cleared before it saw it, that copy would run on
+ * beside its successor, two processes in one region. */
+static void await_end(pid_t pid) {
+  int pfd = (int)pidfd_open(pid, 0);
+  if (pfd < 0)
+    return; /* gone already */
+  struct pollfd p = {.fd = pfd, .events = POLLIN};
+  if (poll(&p, 1, MIG_PARK_TIMEOUT_MS) != 1) {
+    kill(pid, SIGKILL);
+    poll(&p, 1, MIG_PARK_TIMEOUT_MS);
+  }
+  close(pfd);
+}
+
 static void restart_here(struct mig *g) {
   struct ent *e = g->e;
   fprintf(stderr,
           "migd %s: task%llu: destination lost after confirm, "
           "restarting from the duplicate\n",
           node_name, (unsigned long long)e->id);
+  await_end(e->pid);
   atomic_store(&g->h->ended, 0);
   g->h->migrations--;
   char **argv = xcalloc(4, sizeof *argv);
@@ -734,15 +809,68 @@ static int commit_move(struct mig *g) {
     g->why = "destination lost after confirm; the task runs here again";
     return -EPIPE;
   }
+  g->t_resumed = now_us();
   return 0;
 }
 
-static int move_task(struct mig *g) {
-  char why[256];
-  if (g->req->method == MIG_METHOD__MIG_DEMAND) {
-    g->why = "demand paging is not built yet";
-    return -ENOTSUP;
+/* ---- demand paging (migpage.h; its states in migd.h) ---- */
+
+/* COPYING for demand paging: the task stops for its header pages only.
+ * Every header page goes, holes too: the destination counts them in. */
+static int copy_demand(struct mig *g) {
+  if (g->req->prepage > MIG_PREPAGE_MAX) {
+    g->why = "prepage above MIG_PREPAGE_MAX";
+    return -EINVAL;
   }
+  int r = send_create(g);
+  if (r == 0)
+    r = suspend_task(g);
+  step("create");
+  if (r == 0)
+    r = send_pages(g, 0, MIG_HEADER_BYTES / TASK_PAGE, 1, 0);
+  step("pages");
+  return r;
+}
+
+static void served_first(void) {
+  step("serve");
+}
+
+/* SERVING: pages from the duplicate until the destination has them all;
+ * then, or when the destination is lost, the duplicate goes. */
+static int serve_demand(struct mig *g) {
+  struct ent *e = g->e;
+  int r = migpage_serve(g->fd, e->region_fd, g->size, &g->ps, served_first);
+  g->bytes += g->ps.bytes;
+  pthread_mutex_lock(&ents_lock);
+  if (r < 0)
+    e->state = ENT_LOST;
+  close(e->region_fd);
+  e->region_fd = -1;
+  pthread_mutex_unlock(&ents_lock);
+  if (r < 0) {
+    fprintf(stderr,
+            "migd %s: task%llu lost: the destination went away before it "
+            "had every page (demand paging's residual dependency)\n",
+            node_name, (unsigned long long)e->id);
+    g->why = "task lost: the destination went away while it fetched "
+             "pages from here (demand paging's residual dependency)";
+  }
+  return r;
+}
+
+static int copy_space(struct mig *g) {
+  switch (g->req->method) {
+  case MIG_METHOD__MIG_PRECOPY:
+    return copy_precopy(g);
+  case MIG_METHOD__MIG_DEMAND:
+    return copy_demand(g);
+  default:
+    return copy_eager(g);
+  }
+}
+
+static int move_task(struct mig *g) {
   int r = map_task(g);
   if (r < 0)
     return r;
@@ -761,19 +889,22 @@ static int move_task(struct mig *g) {
     return g->fd;
   }
   mig_timeout(g->fd, MIG_PEER_TIMEOUT_MS);
-  r = g->req->method == MIG_METHOD__MIG_PRECOPY ? copy_precopy(g)
-                                                : copy_eager(g);
+  r = copy_space(g);
   if (r == 0)
     r = send_threads(g);
   step("threads");
   if (r == 0)
-    r = await_confirm(g, why, sizeof why);
+    r = await_confirm(g, g->refusal, sizeof g->refusal);
   step("confirm");
   if (r != 0) {
     abort_move(g);
     return r;
   }
-  return commit_move(g);
+  r = commit_move(g);
+  wp_stop(g); /* pre-copy: the task is stopped or gone, writes or not */
+  if (r == 0 && g->req->method == MIG_METHOD__MIG_DEMAND)
+    r = serve_demand(g);
+  return r;
 }
 
 static void do_move(int cfd, MigMove *req) {
@@ -783,17 +914,25 @@ static void do_move(int cfd, MigMove *req) {
   uint64_t t0 = now_us();
   pthread_mutex_lock(&ents_lock);
   g.e = ent_lookup(req->task);
-  int ok = g.e && g.e->state == ENT_RUNNING;
+  int ok = g.e && g.e->state == ENT_RUNNING && !g.e->fetching;
+  int fetching = g.e && g.e->fetching;
   pthread_mutex_unlock(&ents_lock);
   if (!ok) {
-    reply_err(cfd, -ENOENT, "no such task running here");
+    reply_err(cfd, fetching ? -EBUSY : -ENOENT,
+              fetching ? "the task still fetches pages from its origin"
+                       : "no such task running here");
+    free(g.buf);
     return;
   }
   res.err = move_task(&g);
   uint64_t t1 = now_us();
   res.msg = (char *)(g.why ? g.why : "moved");
   res.task = req->task;
-  res.downtime_us = g.t_suspend ? t1 - g.t_suspend : 0;
+  uint64_t t_up = g.t_resumed ? g.t_resumed : t1;
+  res.downtime_us = g.t_suspend ? t_up - g.t_suspend : 0;
+  res.remote_faults = g.ps.remote_faults;
+  res.first_touch_us =
+      g.ps.remote_faults ? g.ps.fault_us_sum / g.ps.remote_faults : 0;
   res.total_us = t1 - t0;
   res.bytes = g.bytes;
   res.rounds = g.rounds;
@@ -815,6 +954,7 @@ struct arrival {
   uint8_t *map;
   struct ent *e;
   char why[128];
+  int uffd; /* demand paging: the copy's userfaultfd, taken */
 };
 
 static int refuse(struct arrival *a, int err, const char *why) {
@@ -901,28 +1041,68 @@ static int receive_image(struct arrival *a) {
 
 /* READY: the program started on the image, parked at once (the image's
  * suspend count is the origin's, above 0). */
-static int start_copy(struct arrival *a) {
-  if (task_check(a->map, a->c->size) < 0)
-    return refuse(a, -EINVAL, "corrupt task image");
+/* The pre-spawned copy's first word on its wait socket: it is up. */
+static int copy_up(struct ent *e) {
+  struct pollfd p = {.fd = e->wait_fd, .events = POLLIN};
+  char c;
+  return poll(&p, 1, MIG_PARK_TIMEOUT_MS) == 1 && read(e->wait_fd, &c, 1) == 1
+             ? 0
+             : -ETIMEDOUT;
+}
+
+/* PRESPAWNED: the program started on the empty region, before the origin
+ * stops the task; it waits (task_adopt, UKSIM_TASK_WAIT_FD) until
+ * start_copy tells it the region is whole.  Then Ready to the origin. */
+static int prespawn(struct arrival *a) {
+  int sv[2];
   if (!(a->e = ent_new()))
     return refuse(a, -EAGAIN, "task table full");
   struct ent *e = a->e;
   e->region_fd = a->memfd;
   snprintf(e->origin, sizeof e->origin, "%s", a->c->origin);
   e->origin_task = a->c->origin_task;
+  e->demand = a->c->method == MIG_METHOD__MIG_DEMAND;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return refuse(a, -errno, "no socket for the copy");
+  e->wait_fd = sv[0];
+  e->wait_child = sv[1];
   char **argv = xcalloc(4, sizeof *argv);
   argv[0] = xstrdup(a->c->program);
   argv[1] = xstrdup("--adopt");
   argv[2] = xstrdup("3");
+  e->state = ENT_PARKED;
   if (ent_start(e, argv) < 0) {
     e->state = ENT_EXITED;
     return refuse(a, -ENOEXEC, "cannot start the program");
   }
-  e->state = ENT_PARKED;
-  if (task_park((struct task_hdr *)a->map, MIG_PARK_TIMEOUT_MS) < 0) {
-    kill(e->pid, SIGKILL);
+  if (copy_up(e) < 0)
     return refuse(a, -ETIMEDOUT, "the copy did not start");
-  }
+  /* Its console connection to the origin too, while the task still runs
+   * there: a connection less in the downtime. */
+  if (strcmp(e->origin, node_addr) != 0)
+    console_attach(e);
+  MigMsg m = MIG_MSG__INIT;
+  MigReady rd = MIG_READY__INIT;
+  m.m_case = MIG_MSG__M_READY;
+  m.ready = &rd;
+  return mig_send(a->fd, &m);
+}
+
+/* READY: the image checked, the waiting copy told to go; it adopts the
+ * region and parks (the image's suspend count is the origin's, above
+ * 0). */
+static int start_copy(struct arrival *a) {
+  if (task_check(a->map, a->c->size) < 0)
+    return refuse(a, -EINVAL, "corrupt task image");
+  /* The image says parked (the origin's copy was) and names the origin's
+   * userfaultfd: both must be this copy's before task_park below can
+   * tell that the copy has adopted the region. */
+  struct task_hdr *h = (struct task_hdr *)a->map;
+  atomic_store(&h->parked, 0);
+  h->uffd = -1;
+  struct ent *e = a->e;
+  if (write(e->wait_fd, "g", 1) != 1 || task_park(h, MIG_PARK_TIMEOUT_MS) < 0)
+    return refuse(a, -ETIMEDOUT, "the copy did not start");
   return 0;
 }
 
@@ -946,26 +1126,99 @@ static int origin_gone(struct arrival *a) {
 
 static void resume_copy(struct arrival *a) {
   struct ent *e = a->e;
-  if (strcmp(e->origin, node_addr) != 0)
-    console_attach(e);
-  else
+  if (strcmp(e->origin, node_addr) == 0)
     e->origin[0] = 0; /* back home */
+  else if (e->console_fd < 0)
+    console_attach(e); /* not attached at prespawn */
   pthread_mutex_lock(&ents_lock);
   e->state = ENT_RUNNING;
   pthread_mutex_unlock(&ents_lock);
   task_resume((struct task_hdr *)a->map);
 }
 
+/* Demand paging, READY: the copy's userfaultfd, taken before Confirm so
+ * that a node that cannot page refuses the task while the origin still
+ * runs it. */
+static int take_faults(struct arrival *a) {
+  struct task_hdr *h = (struct task_hdr *)a->map;
+  a->uffd = migpage_take_uffd(a->e->pid, h->uffd);
+  if (a->uffd < 0) {
+    fprintf(stderr, "migd %s: the copy's userfaultfd (%d): %s\n", node_name,
+            h->uffd, strerror(-a->uffd));
+    kill(a->e->pid, SIGKILL);
+    return refuse(a, -ENOTSUP, "no userfaultfd for demand paging");
+  }
+  a->e->fetching = 1;
+  return 0;
+}
+
+static void fetched_first(void) {
+  step("fetch");
+}
+
+/* The task is lost here: its process goes, `ps` says so. */
+static void lose(struct arrival *a, const char *why) {
+  pthread_mutex_lock(&ents_lock);
+  a->e->state = ENT_LOST;
+  a->e->fetching = 0;
+  pthread_mutex_unlock(&ents_lock);
+  kill(a->e->pid, SIGKILL);
+  fprintf(stderr,
+          "migd %s: task%llu lost: %s (demand paging's residual "
+          "dependency)\n",
+          node_name, (unsigned long long)a->e->id, why);
+}
+
+/* FETCHING, destination side: the task runs; its pages come on the
+ * migration connection until all are in, or the task is lost. */
+static void fetch_pages(struct arrival *a) {
+  struct migpage_stats st;
+  int r = migpage_fetch(a->fd, a->uffd, a->c->size, MIG_HEADER_BYTES,
+                        a->c->prepage, &st, fetched_first);
+  if (r < 0) {
+    lose(a, "its origin went away, or refused a page, before every page "
+            "was fetched");
+    return;
+  }
+  a->e->fetching = 0;
+  fprintf(stderr,
+          "migd %s: task%llu: %s, %llu remote faults, "
+          "%llu us waited in all, first %llu us after resume\n",
+          node_name, (unsigned long long)a->e->id,
+          r ? "ended before every page was in" : "every page in",
+          (unsigned long long)st.remote_faults,
+          (unsigned long long)st.fault_us_sum,
+          (unsigned long long)st.first_fault_us);
+}
+
+/* Demand paging, the origin lost between Confirm and Resume: this node
+ * holds the header only, so it cannot run the task.  If the origin's
+ * node still answers, it restarts its own copy (migd.h). */
+static void demand_unresumed(struct arrival *a) {
+  if (origin_gone(a)) {
+    lose(a, "its origin went away after confirm, with every page but the "
+            "header");
+    return;
+  }
+  a->e->fetching = 0;
+  kill(a->e->pid, SIGKILL);
+}
+
 static void serve_create(int fd, MigCreate *c) {
-  struct arrival a = {.fd = fd, .c = c, .memfd = -1};
+  struct arrival a = {.fd = fd, .c = c, .memfd = -1, .uffd = -1};
+  int demand = c->method == MIG_METHOD__MIG_DEMAND;
   mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
   int r = create_space(&a);
   step("create");
+  if (r == 0)
+    r = prespawn(&a);
   if (r == 0)
     r = receive_image(&a);
   step("pages");
   if (r == 0)
     r = start_copy(&a);
+  if (r == 0 && demand)
+    r = take_faults(&a);
   if (r == 0)
     r = confirm(&a);
   step("confirm");
@@ -978,9 +1231,14 @@ static void serve_create(int fd, MigCreate *c) {
     ok.m_case = MIG_MSG__M_RESUMED;
     ok.resumed = &rs;
     mig_send(fd, &ok);
+    if (demand)
+      fetch_pages(&a);
+  } else if (r == 0 && demand) {
+    demand_unresumed(&a);
   } else if (r == 0 && origin_gone(&a)) {
     fprintf(stderr, "migd %s: origin gone after confirm: task%llu runs here\n",
             node_name, (unsigned long long)a.e->id);
+    console_detach(a.e); /* attached at prespawn, to a node now gone */
     resume_copy(&a);
   } else if (a.e && a.e->pid > 0) {
     kill(a.e->pid, SIGKILL); /* the origin keeps (or restarts) its copy */
@@ -989,6 +1247,12 @@ static void serve_create(int fd, MigCreate *c) {
     mig_msg__free_unpacked(m, NULL);
   if (a.map)
     munmap(a.map, c->size);
+  if (a.uffd >= 0)
+    close(a.uffd);
+  if (a.e && a.e->wait_fd >= 0)
+    close(a.e->wait_fd); /* a copy still waiting ends (ECANCELED) */
+  if (a.e)
+    a.e->wait_fd = -1;
   if (r < 0 && a.memfd >= 0 && !a.e)
     close(a.memfd);
 }
@@ -1057,9 +1321,9 @@ static void do_start(int fd, MigStart *s) {
 }
 
 static const char *state_name(int s) {
-  static const char *names[] = {"free",   "starting", "running",
-                                "parked", "moved",    "exited"};
-  return s >= 0 && s <= ENT_EXITED ? names[s] : "?";
+  static const char *names[] = {"free",  "starting", "running", "parked",
+                                "moved", "exited",   "lost"};
+  return s >= 0 && s <= ENT_LOST ? names[s] : "?";
 }
 
 static void do_list(int fd) {
@@ -1282,13 +1546,32 @@ static void print_result(const MigResult *r) {
   printf(" (%s)\n", r->msg);
 }
 
+/* Takes "--prepage N" (demand paging's neighbours, MIG_PREPAGE_MAX at
+ * most) out of the words.  0, or -1 for a bad N. */
+static int take_prepage(char **w, int *n, uint32_t *prepage) {
+  for (int k = 0; k + 1 < *n; k++) {
+    if (strcmp(w[k], "--prepage") != 0)
+      continue;
+    uint64_t v;
+    if (num_parse_u64(w[k + 1], 0, MIG_PREPAGE_MAX, 0, &v) < 0)
+      return -1;
+    *prepage = (uint32_t)v;
+    memmove(w + k, w + k + 2, (size_t)(*n - k - 2) * sizeof *w);
+    *n -= 2;
+    return 0;
+  }
+  return 0;
+}
+
 static int ctl(const char *addr, char **words, int n) {
   MigMsg m = MIG_MSG__INIT;
   union {
     MigMove mv;
     MigInput in;
   } store;
-  if (ctl_request(words, n, &m, &store) < 0) {
+  uint32_t prepage = 0;
+  if (take_prepage(words, &n, &prepage) < 0 ||
+      ctl_request(words, n, &m, &store) < 0) {
     fprintf(stderr, "uksim-migd: bad control command\n");
     return 2;
   }
@@ -1297,6 +1580,8 @@ static int ctl(const char *addr, char **words, int n) {
     fprintf(stderr, "uksim-migd: %s: %s\n", addr, strerror(-fd));
     return 1;
   }
+  if (m.m_case == MIG_MSG__M_MOVE)
+    store.mv.prepage = prepage;
   mig_timeout(fd, 0); /* a move of 1 GiB takes its time */
   MigMsg *a = mig_send(fd, &m) == 0 ? mig_recv(fd) : NULL;
   close(fd);

@@ -14,22 +14,70 @@
  *                the network message server (MIGD_SERVICE, below); a
  *                failed lookup ends the move here, the task untouched
  *             -- connect, HELLO(key) -->  (key checked: wrong -> Result err)
+ *             -- CREATE(size, program) -> CREATED: empty memfd (step 4)
+ *                                         PRESPAWNED: the program started
+ *                                         on it, waiting before it reads
+ *                                         the region (UKSIM_TASK_WAIT_FD,
+ *                                         task.h) until the image is whole
+ *   READY_SEEN <-- READY -----------------  (or Confirm(err): -> ABORTED)
+ *                the task ran all along: the destination's process start
+ *                is outside the downtime
  *   SUSPENDED    task_suspend + task_park: the task is at a safe point;
  *                its region memfd, held here, is the duplicate (step 3)
- *             -- CREATE(size, program) -> CREATED: empty memfd (step 4)
+ *                (pre-copy: after its rounds, below)
  *   COPYING   -- PAGES* --------------->  each checked against the size
  *                  (pre-copy: rounds while running, then suspended;
  *                   demand: the header page only)
  *   SETTING   -- THREADS --------------->  suspend counts, priorities,
  *                                          policies set in the header
  *             -- COMMIT ---------------->  image checked (task_check),
- *                                          program started on it, parked
+ *                                          the waiting program told to go:
+ *                                          it adopts the region, parks
  *   CONFIRMED <-- CONFIRM(err) ---------  READY (err != 0: -> ABORTED)
  *   COMMITTED    origin copy ended (task_end); the duplicate is kept
  *             -- RESUME ---------------->  RUNNING: task_resume
  *   DONE      <-- RESUMED --------------
- *                (demand: the origin then answers PAGE_REQs until the
- *                 destination has every page, then drops the duplicate)
+ *                (demand: FETCHING below, then DONE)
+ *
+ * Demand paging (method demand, sim-kernel/migpage.h).  COPYING sends the
+ * header pages only (the thread table and saved registers: task_check
+ * and task_adopt read nothing else); the program at the destination maps
+ * the rest under userfaultfd in MISSING mode (UKSIM_TASK_DEMAND, task.h)
+ * and the destination's server takes that userfaultfd before CONFIRM.
+ * After RESUMED both sides stay on the migration connection:
+ *
+ *   origin                                destination
+ *   SERVING   <-- PAGE_REQ(offset, n) ----  FETCHING: a first touch of a
+ *                                           page faults to the server; it
+ *                                           asks for the page and up to
+ *                                           `prepage` absent neighbours
+ *                                           after it; beside the faults a
+ *                                           fetcher asks for every other
+ *                                           absent page, in order
+ *             -- PAGES / ZERO_PAGES ---->  each installed (UFFDIO_COPY,
+ *                read from the suspended      UFFDIO_ZEROPAGE), which wakes
+ *                duplicate; a hole goes       the faulting task
+ *                as ZERO_PAGES
+ *             <-- PAGE_REQ outside the region: Result(-ERANGE), refused;
+ *                 the origin goes on serving
+ *   DONE      <-- PAGES_DONE(stats) -----  every page present: the origin
+ *                drops its duplicate         has no part in the task now
+ *
+ * Lost peers in demand paging (the residual dependency, seed 004 §2.3
+ * step 5): before every page is present the task's state is split
+ * between the nodes, the pages it wrote at the destination and the ones
+ * it has not touched at the origin, so no node can run it alone:
+ * - the destination, having lost the origin (or been refused a page)
+ *   after RESUME, kills its copy and reports the task lost;
+ * - the destination, having lost the origin between CONFIRM and RESUME,
+ *   does not resume (it holds the header only): the task is lost;
+ * - the origin, having lost the destination after RESUMED, drops its
+ *   duplicate and reports the task lost: restarting it there would repeat
+ *   what the destination already did and printed.
+ * The origin losing the destination before RESUMED restarts the task
+ * from its duplicate, as in the other methods.  So a task runs on exactly
+ * one node afterwards, or, when a node dies while pages are still
+ * fetched, on none, with "lost" in both nodes' words.
  *
  * Lost peers after CONFIRM, where both sides have a complete copy:
  * - the origin, having lost the destination before RESUMED, restarts the
@@ -99,7 +147,7 @@
 #define MIG_PRECOPY_ROUNDS_MAX 30
 #define MIG_PRECOPY_STOP_PAGES 256
 /* Protocol version in Hello. */
-#define MIG_VERSION 1
+#define MIG_VERSION 2
 
 /* The node address of a migration server, "tcp!HOST!PORT", to a socket
  * address. */

@@ -85,6 +85,16 @@ MigMsg *mig_recv(int fd) {
   return m;
 }
 
+int mig_send_result(int fd, int err, const char *msg) {
+  MigMsg m = MIG_MSG__INIT;
+  MigResult res = MIG_RESULT__INIT;
+  res.err = err;
+  res.msg = (char *)msg;
+  m.m_case = MIG_MSG__M_RESULT;
+  m.result = &res;
+  return mig_send(fd, &m);
+}
+
 void mig_timeout(int fd, int ms) {
   struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

@@ -16,6 +16,9 @@ int mig_send(int fd, const MigMsg *m);
  * (0 at a clean end, EPROTO for a bad frame). */
 MigMsg *mig_recv(int fd);
 
+/* Sends Result(err, msg): an answer, or a refusal.  0 or -errno. */
+int mig_send_result(int fd, int err, const char *msg);
+
 /* Connects to the migration server at ADDR ("tcp!HOST!PORT", migd_lookup)
  * and sends Hello with `key`.  The socket or -errno. */
 int mig_dial(const char *addr, const char *key);

@@ -61,6 +61,7 @@
 #ifndef UKSIM_TASK_H
 #define UKSIM_TASK_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,6 +82,11 @@
 /* Each thread's stack, carved from the region after the header: all
  * TASK_MAX_THREADS stacks take half of a TASK_REGION_MIN region. */
 #define TASK_STACK_SIZE (32u * 1024u)
+/* The migration client sends this signal after task_suspend, so that a
+ * scheduler waiting idle (up to 10 ms) parks at once; task_run catches it
+ * (a handler that does nothing, SA_RESTART).  A task program must leave
+ * it alone. */
+#define TASK_KICK_SIGNAL SIGURG
 /* Region header layout: bump on any change to struct task_hdr. */
 #define TASK_MAGIC 0x6b736174736b7531ull /* "1uksatsk" */
 #define TASK_VERSION 2u /* 2: service handles (struct task_service) */
@@ -197,7 +203,10 @@ enum task_run_result {
  * tasks along.  With UKSIM_TASK_UFFD=1 too, task_init and task_adopt
  * register the region with a userfaultfd in write-protect mode and note
  * its descriptor in the header (uffd), so that the migration server can
- * take it (pidfd_getfd) and track the pages the task writes (pre-copy). */
+ * take it (pidfd_getfd) and track the pages the task writes (pre-copy).
+ * With UKSIM_TASK_DEMAND=1 as well, the registration is in MISSING mode
+ * too: a page the region does not hold yet faults to whoever reads that
+ * userfaultfd, which fetches it (demand paging, sim-kernel/migpage.h). */
 void task_noaslr(char **argv);
 
 /* Creates this process's task: a region of `size` bytes (TASK_REGION_MIN ..
@@ -207,7 +216,11 @@ void task_noaslr(char **argv);
 int task_init(uint64_t size);
 
 /* Maps the region in memfd `fd` (a copy of another process's region) at
- * TASK_REGION_ADDR as this process's task, after checking its header:
+ * TASK_REGION_ADDR as this process's task, after checking its header.
+ * With UKSIM_TASK_WAIT_FD=N in the environment (a migration server
+ * started the program before the region arrived), it first writes one
+ * byte to socket N and waits for one back, the word that the region is
+ * whole; end of file instead gives -ECANCELED.  Then the checks:
  * -EINVAL for a region too small or too large, a wrong magic, version or
  * size, or a thread table that points outside the region.  Sleeping
  * threads' deadlines are rebased on this process's clock.  Takes `fd`. */
