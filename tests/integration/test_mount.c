@@ -2,6 +2,7 @@
  * driven by real coreutils in a real mount. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -268,4 +269,43 @@ Test(mount, renames_keep_the_view_consistent, .timeout = 300) {
                         "'z/sub/q' -> 'r'\n");
   cr_expect_str_eq(sp_sh_do(&v.keep, "ls /tmp; cat /tmp/z/sub/y"), "z\n1\n");
   view_down(&v);
+}
+
+/* A 9P server mounted in the namespace dies under the view: its calls
+ * fail with ECONNRESET, as the kernel answers them, and the view goes on
+ * serving the rest of the namespace (it ends only when its own kernel
+ * connection ends).  The server is `uksim 9p serve`, a separate process
+ * the kernel's mount driver dials. */
+Test(mount, a_dead_mounted_server_fails_only_its_own_files, .timeout = 120) {
+  struct view v;
+  int st;
+  char dir[64], setup[128];
+  int port = 20000 + getpid() % 20000;
+  new_dir(dir);
+  const char *out =
+      sp_run(&st,
+             "echo hi > %s/f; " UKSIM " 9p serve tcp!127.0.0.1!%d --dir %s "
+             ">/dev/null 2>&1 & echo $!",
+             dir, port, dir);
+  cr_assert_eq(st, 0, "%s", out);
+  pid_t server = (pid_t)atoi(out);
+  cr_assert_gt(server, 0, "%s", out);
+  usleep(300000); /* until it listens */
+  snprintf(setup, sizeof setup, "mount -c 'tcp!127.0.0.1!%d' /n", port);
+  if (view_up(&v, NULL, setup) < 0)
+    cr_assert_fail("boot: %s", v.m.error);
+  out = sp_run(&st, "cat %s/n/f", v.dir);
+  cr_expect_str_eq(out, "hi\n", "through the view: %s", out);
+  kill(server, SIGKILL); /* not our child (the shell's): init reaps it */
+  for (int i = 0; i < 200 && kill(server, 0) == 0; i++)
+    usleep(10000);
+  out = sp_run(&st, "cat %s/n/f", v.dir);
+  cr_expect_neq(st, 0, "a dead server's file read: %s", out);
+  out = sp_run(&st, "ls %s/dev >/dev/null && echo served", v.dir);
+  cr_expect_str_eq(out, "served\n", "the rest of the namespace: %s", out);
+  cr_expect(mounted(v.dir), "the view ended with the mounted server");
+  out = sp_run(&st, UKSIM " ps --name %s", v.name);
+  cr_expect(strstr(out, " fuse "), "the view's process is gone: %s", out);
+  view_down(&v);
+  sp_run(&st, "rm -rf %s", dir);
 }
