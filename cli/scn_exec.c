@@ -1094,6 +1094,8 @@ static void arm_at_timer(struct kern *k) {
     kern__timer_start(k, &x->at_timer, next > now ? next - now : 0, 0);
 }
 
+static void exec_poll(struct kern *k);
+
 static void on_at_timer(struct kern *k, struct ktimer *t) {
   struct scn_exec *x = k->exec;
   (void)t;
@@ -1106,6 +1108,11 @@ static void on_at_timer(struct kern *k, struct ktimer *t) {
     }
   }
   arm_at_timer(k);
+  /* Free-running, the end is checked after calls and exits; an action at
+   * a time when no process is left (a kill of an app that has ended) is
+   * followed by neither. */
+  if (!k->lockstep)
+    exec_poll(k);
 }
 
 static bool matches(const struct scn_trigger *w, const struct kern_ev *e) {

@@ -94,4 +94,14 @@ expect 0 "1/1 expectations hold" "$uksim" run --quiet "$dir/s4.scn"
 [ "$(grep -vc '^{.*}$' "$dir/tour.jsonl")" = 0 ] ||
   fail "tour --json: lines that are no JSON object: $(grep -v '^{' "$dir/tour.jsonl" | head -3)"
 grep -q '^kvsload: ' "$dir/err" || fail "tour --json: kvsload's lines are lost"
+# A free-running run (a machine with a backup) whose last action kills an
+# app that has already ended still ends: nothing else would wake it.
+cat >"$dir/late-kill.scn" <<'SCN'
+machine --seed 1 --backup 1 --heartbeat 10ms --heartbeat-timeout 300ms
+app a --binary nscmd --args "echo hi"
+at 1s kill a
+expect failovers == 0
+SCN
+expect 0 "1/1 expectations hold" timeout 60 "$uksim" run --quiet "$dir/late-kill.scn"
+
 echo "ok"
