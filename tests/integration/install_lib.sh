@@ -6,7 +6,7 @@
 #   KIT_UKSIM    the installed uksim
 #   KIT_CC       a compile line's prefix: cc with the installed uksim.pc's
 #                flags come after the sources (kit_cc OUT SRC...)
-# The pkg-config search is limited to the install (PKG_CONFIG_LIBDIR) and
+# The pkg-config search starts in the install (PKG_CONFIG_LIBDIR) and is
 # rooted in it (PKG_CONFIG_SYSROOT_DIR), so a uksim installed on the host
 # cannot stand in for this one.
 set -u
@@ -29,7 +29,13 @@ KIT_UKSIM=$(find "$KIT_ROOT" -path '*/bin/uksim' -type f | head -n 1)
 [ -x "$KIT_UKSIM" ] || kit_fail "no bin/uksim in the install"
 kit_pc=$(find "$KIT_ROOT" -name uksim.pc | head -n 1)
 [ -n "$kit_pc" ] || kit_fail "no uksim.pc in the install"
-export PKG_CONFIG_LIBDIR="${kit_pc%/*}" PKG_CONFIG_SYSROOT_DIR="$KIT_ROOT"
+# The host's own .pc directories come after the install's, for the
+# libraries uksim-9p.pc requires (libuv, libsodium): they are not uksim's,
+# and a host uksim would still be found after this one.  The sysroot
+# applies to them too, so their paths are the install's: libuv's and
+# libsodium's headers live in /usr/include, which cc finds anyway.
+export PKG_CONFIG_LIBDIR="${kit_pc%/*}:$(env -u PKG_CONFIG_LIBDIR pkg-config --variable pc_path pkg-config)"
+export PKG_CONFIG_SYSROOT_DIR="$KIT_ROOT"
 unset PKG_CONFIG_PATH
 
 # kit_cc OUT SRC...: builds a program against the install, as a student
@@ -40,4 +46,13 @@ kit_cc() {
   # shellcheck disable=SC2046 # pkg-config's words are meant to split
   cc -Wall -Wextra -Werror -o "$kit_out" "$@" \
     $(pkg-config --cflags --libs uksim) || kit_fail "cc $* failed"
+}
+
+# kit_cc_9p OUT SRC...: the same for a 9P program (uksim-9p.pc, net9p).
+kit_cc_9p() {
+  kit_out=$1
+  shift
+  # shellcheck disable=SC2046 # pkg-config's words are meant to split
+  cc -Wall -Wextra -Werror -o "$kit_out" "$@" \
+    $(pkg-config --cflags --libs uksim-9p) || kit_fail "cc $* failed"
 }

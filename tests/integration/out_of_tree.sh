@@ -75,6 +75,21 @@ not_found buildonly ctr_srv
 grep -q "^uksim: $KIT_ROOT/.*share/uksim/scenarios/tour.scn: " \
   "$KIT_TMP/tour.out" ||
   { head -n 3 "$KIT_TMP/tour.out"; kit_fail "the tour was not the installed one"; }
+# A 9P server of one's own (lab 06's tallyfs) built against the installed
+# net9p (uksim-9p.pc), served on a unix socket and read by the installed
+# uksim's 9P client.
+kit_cc_9p "$student/tallyfs" "$UKSIM_SOURCE_ROOT/docs/labs/files/tallyfs.c"
+mkdir -m 700 "$student/9p" # net9p listens only in a private directory
+"$student/tallyfs" "unix!$student/9p/sock" >"$KIT_TMP/tallyfs.out" 2>&1 &
+tally=$!
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  [ -S "$student/9p/sock" ] && break
+  sleep 0.2
+done
+got=$("$KIT_UKSIM" 9p "unix!$student/9p/sock" cat /hello 2>&1)
+kill "$tally" 2>/dev/null
+[ "$got" = "hello from tallyfs" ] ||
+  kit_fail "the installed 9P client read '$got' from tallyfs: $(cat "$KIT_TMP/tallyfs.out")"
 echo "out_of_tree.sh: the student's server built and passed; the wrong ones failed;" \
-  "the installed tour passed"
+  "the installed tour passed; a 9P server built against uksim-9p.pc served"
 exit 0
