@@ -15,14 +15,9 @@
 
 #include "kimage.h"
 #include "kimage.pb-c.h"
+#include "kimage_int.h"
 #include "uksim/kdata.h"
 #include "uksim/xalloc.h"
-
-#ifdef UK_KDATA_V2
-#define KIMG_FN(x) kimg_v2_##x
-#else
-#define KIMG_FN(x) kimg_v1_##x
-#endif
 
 typedef Uksim__Kimage__Image Image;
 
@@ -44,11 +39,6 @@ static void *alloc(struct arena *a, size_t size) {
 static void arena_free(struct arena *a) {
   for (size_t i = 0; i < a->n; i++)
     free(a->p[i]);
-}
-
-static bool region_ok(const struct uk_kdata *kd, size_t len) {
-  return len >= sizeof *kd && kd->hdr.magic == UK_KDATA_MAGIC &&
-         kd->hdr.layout == UK_KDATA_LAYOUT && kd->hdr.size == sizeof *kd;
 }
 
 static void cannot(struct arena *a, Image *img, const char *why) {
@@ -323,7 +313,7 @@ static void take_convs(struct arena *a, Image *img, const struct uk_kdata *kd,
 int KIMG_FN(extract)(const void *region, size_t len, uint32_t slot,
                      uint8_t **buf, size_t *n) {
   const struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   if (slot >= UK_PROC_MAX || (kd->proc[slot].state != UK_PROC_RUNNING &&
                               kd->proc[slot].state != UK_PROC_WAITING))
@@ -612,7 +602,7 @@ static void put_convs(struct uk_kdata *kd, const Image *img) {
 
 int KIMG_FN(build)(void *region, size_t len, const uint8_t *buf, size_t n) {
   struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   if (n > KIMG_MAX_BYTES)
     return -EBADMSG;
@@ -767,7 +757,7 @@ static void take_kernel_icas(struct arena *a, Kernel *kn,
 int KIMG_FN(extract_kernel)(const void *region, size_t len, uint8_t **buf,
                             size_t *n) {
   const struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   struct arena *a = xcalloc(1, sizeof *a);
   Kernel kn = UKSIM__KIMAGE__KERNEL__INIT;
@@ -902,7 +892,7 @@ static void put_kernel_ica(struct uk_kdata *kd, const Kernel *kn,
 int KIMG_FN(build_kernel)(void *region, size_t len, const uint8_t *buf,
                           size_t n) {
   struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   if (n > KIMG_KERNEL_MAX_BYTES)
     return -EBADMSG;
