@@ -754,6 +754,32 @@ static void take_kernel_icas(struct arena *a, Kernel *kn,
   kn->n_icas = tmp.n_icas;
 }
 
+/* The /srv entries (#s), each with its names copied (torn: never past
+ * their fields). */
+static void take_srv(struct arena *a, Kernel *kn, const struct uk_kdata *kd) {
+  Uksim__Kimage__SrvEntry *o = alloc(a, UK_SRV_MAX * sizeof *o);
+  char(*name)[UK_SRV_NAME_MAX + 1] = alloc(a, UK_SRV_MAX * sizeof *name);
+  char(*posted)[KABI_NAME_MAX + 1] = alloc(a, UK_SRV_MAX * sizeof *posted);
+  kn->srv = alloc(a, UK_SRV_MAX * sizeof *kn->srv);
+  for (uint32_t i = 0; i < UK_SRV_MAX; i++) {
+    const struct uk_srvent *e = &kd->vfs.srv[i];
+    if (e->state != UK_SRV_CREATED && e->state != UK_SRV_POSTED)
+      continue;
+    Uksim__Kimage__SrvEntry *x = &o[kn->n_srv];
+    uksim__kimage__srv_entry__init(x);
+    x->index = i;
+    x->gen = e->gen;
+    x->posted = e->state == UK_SRV_POSTED;
+    x->svc = e->svc;
+    x->svc_gen = e->svc_gen;
+    memcpy(name[i], e->name, UK_SRV_NAME_MAX);
+    memcpy(posted[i], e->posted, KABI_NAME_MAX);
+    x->name = name[i];
+    x->posted_name = posted[i];
+    kn->srv[kn->n_srv++] = x;
+  }
+}
+
 int KIMG_FN(extract_kernel)(const void *region, size_t len, uint8_t **buf,
                             size_t *n) {
   const struct uk_kdata *kd = region;
@@ -773,6 +799,7 @@ int KIMG_FN(extract_kernel)(const void *region, size_t len, uint8_t **buf,
     if (carried_req(&kd->req[i]))
       take_request(a, &kn, kd, i);
   take_kernel_icas(a, &kn, kd);
+  take_srv(a, &kn, kd);
   *n = uksim__kimage__kernel__get_packed_size(&kn);
   *buf = xmalloc(*n ? *n : 1);
   uksim__kimage__kernel__pack(&kn, *buf);
@@ -800,7 +827,24 @@ static int check_kernel(const struct uk_kdata *kd, const Kernel *kn) {
   for (size_t k = 0; k < kn->n_icas; k++)
     if (!ica_free_for(kd, kn->icas[k]->id))
       return -EEXIST;
+  for (size_t k = 0; k < kn->n_srv; k++) {
+    if (kn->srv[k]->index >= UK_SRV_MAX)
+      return -EINVAL;
+    if (kd->vfs.srv[kn->srv[k]->index].state != UK_SRV_FREE)
+      return -EEXIST;
+  }
   return 0;
+}
+
+static void put_srv(struct uk_kdata *kd, const Uksim__Kimage__SrvEntry *o) {
+  struct uk_srvent *e = &kd->vfs.srv[o->index];
+  memset(e, 0, sizeof *e);
+  e->gen = (uint16_t)o->gen;
+  e->state = o->posted ? UK_SRV_POSTED : UK_SRV_CREATED;
+  e->svc = o->svc;
+  e->svc_gen = o->svc_gen;
+  strncpy(e->name, o->name, UK_SRV_NAME_MAX);
+  strncpy(e->posted, o->posted_name, KABI_NAME_MAX - 1);
 }
 
 /* Service o's queue again, of the carried requests, in its old order. */
@@ -907,6 +951,8 @@ int KIMG_FN(build_kernel)(void *region, size_t len, const uint8_t *buf,
       put_service(kd, kn->services[k]);
     for (size_t k = 0; k < kn->n_icas; k++)
       put_kernel_ica(kd, kn, kn->icas[k]);
+    for (size_t k = 0; k < kn->n_srv; k++)
+      put_srv(kd, kn->srv[k]);
   }
   uksim__kimage__kernel__free_unpacked(kn, NULL);
   return r;

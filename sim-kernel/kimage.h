@@ -29,7 +29,9 @@
  *
  * extract_kernel / build_kernel: the same for the kernel-wide part
  * (kimage.proto Kernel: services and the requests queued or in service,
- * with their ICAs), built before the process images.  build_kernel
+ * with their ICAs, and the /srv entries that name the services, so that
+ * a restarted file server is reached by its old name), built before the
+ * process images.  build_kernel
  * returns 0 or the errors above.
  *
  * extract_cache / build_cache (kimage_cache.c): the same for the disk's
@@ -75,8 +77,7 @@ int kimg_v1_build_kernel(void *region, size_t len, const uint8_t *buf,
                          size_t n);
 int kimg_v1_extract_cache(const void *region, size_t len, uint8_t **buf,
                           size_t *n);
-int kimg_v1_build_cache(void *region, size_t len, const uint8_t *buf,
-                        size_t n);
+int kimg_v1_build_cache(void *region, size_t len, const uint8_t *buf, size_t n);
 uint32_t kimg_v1_cache_dirty(const void *region, size_t len);
 
 int kimg_v2_extract(const void *region, size_t len, uint32_t slot,
@@ -90,8 +91,7 @@ int kimg_v2_build_kernel(void *region, size_t len, const uint8_t *buf,
                          size_t n);
 int kimg_v2_extract_cache(const void *region, size_t len, uint8_t **buf,
                           size_t *n);
-int kimg_v2_build_cache(void *region, size_t len, const uint8_t *buf,
-                        size_t n);
+int kimg_v2_build_cache(void *region, size_t len, const uint8_t *buf, size_t n);
 uint32_t kimg_v2_cache_dirty(const void *region, size_t len);
 
 #endif /* UKSIM_KIMAGE_H */

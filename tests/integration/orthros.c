@@ -20,6 +20,8 @@ void skip_under_valgrind(void) {
     cr_skip_test("real-time failure detection cannot run under valgrind");
 }
 
+char backup_kernel[256];
+
 void boot_with(mach_client *m, const char *dir, const char *migrate) {
   static int n;
   struct mach_opts o;
@@ -34,6 +36,7 @@ void boot_with(mach_client *m, const char *dir, const char *migrate) {
   nic_port = (uint16_t)(30000 + (getpid() % 500) * 2 * UK_NIC_PORTS);
   o.nic_port = nic_port;
   o.backup = true;
+  snprintf(o.backup_kernel, sizeof o.backup_kernel, "%s", backup_kernel);
   o.heartbeat_ms = HB_MS;
   o.heartbeat_timeout_ms = TIMEOUT_MS;
   o.trace = getenv("ORTHROS_TRACE") ? -1 : 0;

@@ -37,6 +37,10 @@ void skip_under_valgrind(void);
  * default, adopt). */
 void boot_with(mach_client *m, const char *dir, const char *migrate);
 
+/* When set, boot_with's backup OS boots from this kernel program (mach
+ * --backup-kernel: a kernel update's next version, issue 15). */
+extern char backup_kernel[256];
+
 void boot_pair(mach_client *m);
 
 Uksim__Reply *status(mach_client *m);

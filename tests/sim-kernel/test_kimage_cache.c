@@ -4,7 +4,9 @@
  * then extracted from v2 and built into layout 1 again, keeps every dirty
  * entry (block, seq, generation, segment ICA, offset) and none of the
  * blocks' bytes; entries and segments the table does not vouch for are
- * left out and counted; a conflict and bad input write nothing. */
+ * left out and counted; a conflict and bad input write nothing.  And the
+ * /srv entries the kernel part carries beside the cache: without them a
+ * file server restarted on the new kernel is not found by its name. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -124,7 +126,7 @@ Test(kimage_cache, dirty_entries_cross_layouts_without_their_bytes,
 Test(kimage_cache, what_the_table_does_not_vouch_for_is_left_out,
      .timeout = 10) {
   dirty_cache(kd);
-  kd->bcache.ent[0].ica ^= 1u << 16;      /* not its segment's ICA */
+  kd->bcache.ent[0].ica ^= 1u << 16;     /* not its segment's ICA */
   kd->bcache.ent[3].block = DISK_BLOCKS; /* past the disk */
   /* Segment 1's ICA held by a process: not the cache's. */
   kern_ica_move(kd, kd->bcache.seg_ica[1], UK_HOLD_PROC, 0);
@@ -204,4 +206,45 @@ Test(kimage_cache, a_conflict_or_bad_input_writes_nothing, .timeout = 10) {
   free(t);
   free(a);
   free(v2);
+}
+
+/* A /srv entry posted for service s (generation 4). */
+static void post_srv(struct uk_kdata *t, uint32_t i, const char *name,
+                     uint32_t s) {
+  struct uk_srvent *e = &t->vfs.srv[i];
+  e->gen = 2;
+  e->state = UK_SRV_POSTED;
+  e->svc = s;
+  e->svc_gen = 4;
+  strcpy(e->name, name);
+  strcpy(e->posted, name);
+}
+
+Test(kimage_cache, srv_entries_cross_layouts_in_the_kernel_part,
+     .timeout = 10) {
+  post_srv(kd, 3, "dfs", 1);
+  kd->vfs.srv[5].gen = 1;
+  kd->vfs.srv[5].state = UK_SRV_CREATED;
+  strcpy(kd->vfs.srv[5].name, "empty");
+  uint8_t *a, *b;
+  size_t na, nb;
+  cr_assert_eq(kimg_v1_extract_kernel(kd, sizeof *kd, &a, &na), 0);
+  void *v2 = v2_region();
+  cr_assert_eq(kimg_v2_build_kernel(v2, kimg_v2_region_size(), a, na), 0);
+  cr_assert_eq(kimg_v2_extract_kernel(v2, kimg_v2_region_size(), &b, &nb), 0);
+  struct uk_kdata *back = malloc(sizeof *back);
+  kimg_v1_region_init(back, 3);
+  cr_assert_eq(kimg_v1_build_kernel(back, sizeof *back, b, nb), 0);
+  cr_expect_eq(
+      memcmp(&back->vfs.srv[3], &kd->vfs.srv[3], sizeof kd->vfs.srv[3]), 0,
+      "/srv/dfs changed on the way");
+  cr_expect_eq(back->vfs.srv[5].state, UK_SRV_CREATED);
+  cr_expect_str_eq(back->vfs.srv[5].name, "empty");
+  cr_expect_eq(back->vfs.srv[0].state, UK_SRV_FREE);
+  /* The same entries again over them: a conflict, nothing written. */
+  cr_expect_eq(kimg_v1_build_kernel(back, sizeof *back, b, nb), -EEXIST);
+  free(back);
+  free(v2);
+  free(a);
+  free(b);
 }
