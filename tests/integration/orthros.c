@@ -191,6 +191,23 @@ int attached(mach_client *m, const char *name, int (*fn)(const void *),
   return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
 }
 
+/* diskfs "dfs" over #S without --sync (its writes stay in the cache), and
+ * /n/log written with n records by fwrite, which has ended. */
+void dirty_file(mach_client *m, long n) {
+  char *fs[] = {"--name", "dfs", "#S/sd0/data", "16M"};
+  struct mach_prog dp = {.program = "diskfs",
+                         .args = fs,
+                         .nargs = 4,
+                         .name = "dfs",
+                         .flags = MACH_SPAWN_REGISTERED};
+  cr_assert_eq(mach_spawn_prog(m, &dp, NULL), 0, "diskfs: %s", m->error);
+  char count[16];
+  snprintf(count, sizeof count, "%ld", n);
+  char *a[] = {"dfs", "log", count};
+  cr_assert_eq(h_wait(m, h_spawn(m, "fwrite", a, 3, "writer", NULL)), 0,
+               "fwrite failed");
+}
+
 int file_check_child(const void *arg) {
   const struct file_check_args *a = arg;
   char path[96], rec[33], want[32];

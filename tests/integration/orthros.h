@@ -82,6 +82,10 @@ pid_t pid_of(mach_client *m, int proc);
 int attached(mach_client *m, const char *name, int (*fn)(const void *),
              const void *arg);
 
+/* diskfs "dfs" over #S without --sync (its writes stay in the cache), and
+ * /n/log written with n records by fwrite, which has ended. */
+void dirty_file(mach_client *m, long n);
+
 struct file_check_args {
   const char *srv, *file;
   long n;

@@ -30,23 +30,6 @@ static void next_version(void) {
            dirname(exe));
 }
 
-/* The disk, diskfs "dfs" on it without --sync, and /n/log of RECORDS
- * records written by fwrite, which has ended: dirty in the cache only. */
-static void write_unsynced(mach_client *m) {
-  char *fs[] = {"--name", "dfs", "#S/sd0/data", "16M"};
-  struct mach_prog dp = {.program = "diskfs",
-                         .args = fs,
-                         .nargs = 4,
-                         .name = "dfs",
-                         .flags = MACH_SPAWN_REGISTERED};
-  cr_assert_eq(mach_spawn_prog(m, &dp, NULL), 0, "diskfs: %s", m->error);
-  char count[16];
-  snprintf(count, sizeof count, "%d", RECORDS);
-  char *a[] = {"dfs", "log", count};
-  cr_assert_eq(h_wait(m, h_spawn(m, "fwrite", a, 3, "writer", NULL)), 0,
-               "fwrite failed");
-}
-
 /* What the active kernel's #S/sd0/ctl says, whatever its layout. */
 struct cache_line {
   long dirty, written;
@@ -103,7 +86,7 @@ Test(kupdate_cache, a_dirty_file_survives_an_update_and_reaches_the_disk,
   next_version();
   boot_with(&m, dir, "");
   await_pair(&m, 0);
-  write_unsynced(&m);
+  dirty_file(&m, RECORDS);
   struct cache_ask before = {.dirty_min = 1, .dirty_max = 1 << 30};
   cr_assert_eq(attached(&m, "before", cache_child, &before), 0,
                "nothing dirty in the old kernel's cache");
