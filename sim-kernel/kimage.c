@@ -51,6 +51,15 @@ static void cannot(struct arena *a, Image *img, const char *why) {
 /* Extraction ----------------------------------------------------------------
  */
 
+/* The service whose live server process p is, or UK_NIL. */
+static uint32_t served_by(const struct uk_kdata *kd, uint32_t p) {
+  uint32_t s = p < UK_PROC_MAX ? kd->proc[p].svc : UK_NIL;
+  return s < UK_SVC_MAX && kd->svc[s].state != UK_SVC_FREE &&
+                 kd->svc[s].proc == p
+             ? s
+             : UK_NIL;
+}
+
 static void take_proc(struct arena *a, Image *img, const struct uk_kdata *kd,
                       uint32_t p) {
   const struct uk_proc *u = &kd->proc[p];
@@ -69,6 +78,8 @@ static void take_proc(struct arena *a, Image *img, const struct uk_kdata *kd,
   pr->attached = (u->flags & UK_PROC_F_ATTACHED) != 0;
   pr->calls = u->calls;
   pr->errors = u->errors;
+  uint32_t sv = served_by(kd, p);
+  pr->serves = sv == UK_NIL ? 0 : sv + 1;
   img->proc = pr;
   Uksim__Kimage__Call *c = alloc(a, sizeof *c);
   uksim__kimage__call__init(c);
@@ -405,6 +416,17 @@ static int check(const struct uk_kdata *kd, const Image *img) {
   return 0;
 }
 
+/* Server pr serves its service again if the kernel part built it and no
+ * other process serves it. */
+static void link_server(struct uk_kdata *kd, const Uksim__Kimage__Process *pr) {
+  uint32_t s = pr->serves - 1;
+  if (pr->serves == 0 || s >= UK_SVC_MAX || kd->svc[s].state == UK_SVC_FREE ||
+      kd->svc[s].proc != UK_NIL)
+    return;
+  kd->svc[s].proc = pr->slot;
+  kd->proc[pr->slot].svc = s;
+}
+
 static void put_proc(struct uk_kdata *kd, const Image *img) {
   const Uksim__Kimage__Process *pr = img->proc;
   const Uksim__Kimage__Call *c = img->call;
@@ -420,6 +442,7 @@ static void put_proc(struct uk_kdata *kd, const Image *img) {
   u->flags = (pr->protect ? UK_PROC_F_PROTECT : 0) |
              (pr->attached ? UK_PROC_F_ATTACHED : 0);
   u->svc = UK_NIL;
+  link_server(kd, pr);
   u->calls = pr->calls;
   u->errors = pr->errors;
   u->state = c->waiting ? UK_PROC_WAITING : UK_PROC_RUNNING;
@@ -718,15 +741,6 @@ static void take_request(struct arena *a, Kernel *kn, const struct uk_kdata *kd,
   o->tag = r->tag;
   o->seqno = r->seqno;
   kn->requests[kn->n_requests++] = o;
-}
-
-/* The service whose live server process p is, or UK_NIL. */
-static uint32_t served_by(const struct uk_kdata *kd, uint32_t p) {
-  uint32_t s = p < UK_PROC_MAX ? kd->proc[p].svc : UK_NIL;
-  return s < UK_SVC_MAX && kd->svc[s].state != UK_SVC_FREE &&
-                 kd->svc[s].proc == p
-             ? s
-             : UK_NIL;
 }
 
 /* The ICAs of the services (state), of the carried requests, and those

@@ -60,6 +60,19 @@ static int cache_child(const void *arg) {
              : 5;
 }
 
+/* Whether `uksim ps` on the machine prints a line with both strings. */
+static bool ps_says(const char *a, const char *b) {
+  char cmd[600], line[512];
+  snprintf(cmd, sizeof cmd, "%s ps --name %s 2>&1", UKSIM_EXE_DEFAULT, name);
+  FILE *f = popen(cmd, "r");
+  bool found = false;
+  while (f && fgets(line, sizeof line, f))
+    found = found || (strstr(line, a) && strstr(line, b));
+  if (f)
+    pclose(f);
+  return found;
+}
+
 /* The adopted count of the new kernel's "filecache" step, -1 if none. */
 static long adopted_blocks(uint32_t os) {
   char path[300], line[2048];
@@ -101,6 +114,11 @@ Test(kupdate_cache, a_dirty_file_survives_an_update_and_reaches_the_disk,
   for (int i = 0; i < 200 && (adopted = adopted_blocks(new_os)) < 0; i++)
     usleep(10 * 1000);
   cr_assert_gt(adopted, 0, "no dirty block adopted (%ld)", adopted);
+  /* ps reads the new version's tables through images and says so. */
+  char os[16];
+  snprintf(os, sizeof os, "os %u runs", new_os);
+  cr_expect(ps_says(os, "layout 1001"), "ps does not name the new layout");
+  cr_expect(ps_says("dfs.2", "server"), "ps does not list the restarted dfs");
   /* Served from the adopted blocks, and still dirty: not written yet. */
   int fc = file_check(&m, "dfs", "log", RECORDS);
   cr_expect_eq(fc, 0, "the file is not whole right after the update (%d)", fc);
