@@ -63,7 +63,8 @@
  * UK_SVC_MAX services with their programs fit in well under it). */
 #define KIMG_KERNEL_MAX_BYTES (8u << 20)
 /* Largest packed cache a builder accepts: UK_BCACHE_MAX dirty entries of
- * at most 30 bytes each and UK_BCACHE_SEGS_MAX segment ids fit in it. */
+ * at most 36 bytes each (tags and lengths included) and UK_BCACHE_SEGS_MAX
+ * segment ids fit in it (test_kimage_cache checks a full cache). */
 #define KIMG_CACHE_MAX_BYTES (1u << 20)
 
 int kimg_v1_extract(const void *region, size_t len, uint32_t slot,

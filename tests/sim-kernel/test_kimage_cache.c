@@ -123,6 +123,33 @@ Test(kimage_cache, dirty_entries_cross_layouts_without_their_bytes,
   free(b);
 }
 
+/* Every entry of every segment dirty, with the largest numbers: the
+ * packed image still fits KIMG_CACHE_MAX_BYTES and builds. */
+Test(kimage_cache, a_full_cache_fits_its_limit, .timeout = 30) {
+  kd->hdr.budget_bytes = UINT64_MAX;
+  kd->bcache.hdr.block_size = UK_DISK_BLOCK;
+  kd->bcache.hdr.disk_bytes = UINT64_MAX / 2;
+  kd->bcache.hdr.seg_max = UK_BCACHE_SEGS_MAX;
+  memset(kd->bcache.hdr.disk, 'd', UK_DISK_NAME_MAX);
+  for (uint32_t s = 0; s < UK_BCACHE_SEGS_MAX; s++)
+    add_segment(kd);
+  for (uint32_t i = 0; i < UK_BCACHE_MAX; i++) {
+    set_entry(kd, i, kd->bcache.hdr.disk_bytes / UK_DISK_BLOCK - 1 - i,
+              UK_BC_DIRTY);
+    kd->bcache.ent[i].seq = UINT64_MAX - i;
+    kd->bcache.ent[i].gen = UINT32_MAX;
+  }
+  uint8_t *a;
+  size_t na;
+  cr_assert_eq(kimg_v1_extract_cache(kd, sizeof *kd, &a, &na), 0);
+  cr_expect_leq(na, (size_t)KIMG_CACHE_MAX_BYTES, "%zu bytes", na);
+  void *v2 = v2_region();
+  cr_expect_eq(kimg_v2_build_cache(v2, kimg_v2_region_size(), a, na), 0);
+  cr_expect_eq(kimg_v2_cache_dirty(v2, kimg_v2_region_size()), UK_BCACHE_MAX);
+  free(v2);
+  free(a);
+}
+
 Test(kimage_cache, what_the_table_does_not_vouch_for_is_left_out,
      .timeout = 10) {
   dirty_cache(kd);
