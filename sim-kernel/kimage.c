@@ -21,24 +21,30 @@
 
 typedef Uksim__Kimage__Image Image;
 
-/* What an extraction allocates, freed in one place after packing. */
+/* What an extraction allocates, freed in one place after packing.  It
+ * grows as it must: a torn region may name far more objects than a
+ * consistent one (every ICA held by one process, every request queued),
+ * and reading it must not fail for that (fuzz_kimage found the fixed
+ * bound this replaced). */
 struct arena {
-  void *p[4 * UK_PROC_ICAS_MAX];
-  size_t n;
+  void **p;
+  size_t n, cap;
 };
 
 static void *alloc(struct arena *a, size_t size) {
   void *p = xcalloc(1, size);
-  if (a->n < sizeof a->p / sizeof a->p[0])
-    a->p[a->n++] = p;
-  else
-    abort(); /* more objects than an image can name: a broken bound */
+  if (a->n == a->cap) {
+    a->cap = a->cap ? 2 * a->cap : 256;
+    a->p = xreallocarray(a->p, a->cap, sizeof *a->p);
+  }
+  a->p[a->n++] = p;
   return p;
 }
 
 static void arena_free(struct arena *a) {
   for (size_t i = 0; i < a->n; i++)
     free(a->p[i]);
+  free(a->p);
 }
 
 static void cannot(struct arena *a, Image *img, const char *why) {
