@@ -275,3 +275,28 @@ Test(kimage_cache, srv_entries_cross_layouts_in_the_kernel_part,
   free(a);
   free(b);
 }
+
+/* A torn region whose every request looks queued and every ICA looks
+ * held by a request: more objects than a consistent kernel part names.
+ * Its extraction answers (fuzz_kimage once found it aborting). */
+Test(kimage_cache, a_torn_kernel_part_is_read_whole, .timeout = 30) {
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    kd->req[i].state = UK_REQ_QUEUED;
+    kd->req[i].client = 0;
+    kd->req[i].svc = 0;
+  }
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++) {
+    kd->ica[i].state = UK_ICA_LIVE;
+    kd->ica[i].holder_kind = UK_HOLD_REQUEST;
+    kd->ica[i].holder = i % UK_REQ_MAX;
+  }
+  uint8_t *a;
+  size_t na;
+  cr_assert_eq(kimg_v1_extract_kernel(kd, sizeof *kd, &a, &na), 0);
+  Uksim__Kimage__Kernel *k = uksim__kimage__kernel__unpack(NULL, na, a);
+  cr_assert_not_null(k);
+  cr_expect_eq(k->n_requests, UK_REQ_MAX);
+  cr_expect_eq(k->n_icas, UK_ICA_MAX);
+  uksim__kimage__kernel__free_unpacked(k, NULL);
+  free(a);
+}
