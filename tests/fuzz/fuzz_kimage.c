@@ -7,9 +7,9 @@
  *   0-5  the rest is an image for a builder of layout 1 or v2 (process,
  *        kernel part, file cache) into an empty region of that layout;
  *   6-7  the rest, repeated over a region of layout 1 or v2 past its
- *        valid header, is a torn region: every process, the kernel part
- *        and the cache are extracted from it, and each image is built
- *        into a region of the other layout.
+ *        valid header, is a torn region: FUZZ_SLOTS processes, the
+ *        kernel part and the cache are extracted from it, and each image
+ *        is built into a region of the other layout.
  * Nothing may crash, overrun or leak; a builder answers 0 or a negative
  * errno.
  */
@@ -19,6 +19,9 @@
 
 #include "kimage.h"
 #include "uksim/kdata.h"
+
+/* Processes extracted from each torn region. */
+#define FUZZ_SLOTS 64u
 
 typedef int (*build_fn)(void *, size_t, const uint8_t *, size_t);
 typedef int (*extract_fn)(const void *, size_t, uint8_t **, size_t *);
@@ -81,12 +84,21 @@ static void torn_region(const struct layout *from, const struct layout *to,
   size_t len = from->size();
   uint8_t *t = region(from);
   size_t hdr = sizeof(struct uk_kdata_hdr);
-  for (size_t i = hdr; n > 0 && i < len; i++)
-    t[i] = d[(i - hdr) % n];
+  size_t have = n < len - hdr ? n : len - hdr; /* then doubled: no loop */
+  memcpy(t + hdr, d, have);
+  while (have > 0 && hdr + have < len) {
+    size_t more = have < len - hdr - have ? have : len - hdr - have;
+    memcpy(t + hdr + have, t + hdr, more);
+    have += more;
+  }
   cross(from->extract_kernel, to->build_kernel, t, len, to);
   cross(from->extract_cache, to->build_cache, t, len, to);
   void *r = region(to);
-  for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
+  /* FUZZ_SLOTS processes, spread over the table from where the input
+   * says: all 4096 would make a run take a third of a second. */
+  for (uint32_t k = 0; k < FUZZ_SLOTS; k++) {
+    uint32_t p =
+        (k * (UK_PROC_MAX / FUZZ_SLOTS) + (n ? d[0] : 0)) % UK_PROC_MAX;
     uint8_t *b;
     size_t bn;
     if (from->extract(t, len, p, &b, &bn) == 0) {
