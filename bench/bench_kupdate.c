@@ -211,12 +211,7 @@ static int run_prog(mach_client *m, const char *prog, char **args, size_t n) {
 /* diskfs "dfs" never syncing, and a file written whole by fwrite. */
 static int dirty_file(mach_client *m) {
   char *fs[] = {"--name", "dfs", "#S/sd0/data", "16M"};
-  struct mach_prog dp = {.program = "diskfs",
-                         .args = fs,
-                         .nargs = 4,
-                         .name = "dfs",
-                         .flags = MACH_SPAWN_REGISTERED};
-  if (mach_spawn_prog(m, &dp, NULL) < 0)
+  if (mach_spawn(m, "diskfs", fs, 4, "dfs", MACH_SPAWN_REGISTERED, NULL) < 0)
     return fail(m, "spawn diskfs");
   char *a[] = {"dfs", "log", KUPDATE_BENCH_RECORDS};
   return run_prog(m, "fwrite", a, 3) == 0 ? 0 : fail(m, "fwrite");
