@@ -50,6 +50,9 @@
  * on 2 loaded cores, and the bench stays under a minute.  Each case
  * is a fresh machine in a child process (a process attaches to one
  * machine in its life); with --rounds R each figure is the median of R.
+ * With --services S the loads share S counter services (load i calls
+ * ctr<i mod S>), each checked exactly once on its own; the keys then end
+ * their case part in _<S>s.  One service is the target's definition.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +78,12 @@
  * with ctr_srv, its restart on the new kernel and the attached disk
  * writer fit UK_PROC_MAX (256). */
 #define FAILOVER_PROCS_MAX 200
-_Static_assert(FAILOVER_PROCS_MAX + 4 <= UK_PROC_MAX, "the loads fit");
+/* --services N at most: the counter services the loads share (load i
+ * calls service i mod N), each its own ctr_srv.  The default, 1, is the
+ * definition of every key without an _<N>s suffix. */
+#define FAILOVER_SERVICES_MAX 8
+_Static_assert(FAILOVER_PROCS_MAX + FAILOVER_SERVICES_MAX + 3 <= UK_PROC_MAX,
+               "the loads, their servers, the disk writer and the check fit");
 /* Each load's period: one call every 20 ms, asleep between an answer and
  * the next call's time (failload.c: a call that took longer, as the one
  * a failover holds, is followed by the next at once): an application
@@ -131,6 +139,7 @@ struct result {
 struct run {
   int kind; /* UKSIM__FAULT__KIND__* */
   int procs, dirty_mib;
+  int services;        /* counter services, 1: the one named "ctr" */
   bool writeback;      /* --cache-migrate writeback, else the default (adopt) */
   uint32_t timeout_ms; /* the heartbeat timeout */
   char dir[64], trace[256], slots[256];
@@ -210,16 +219,38 @@ static int make_slots(struct run *r) {
   return r->slot == MAP_FAILED ? fail(NULL, "mmap") : 0;
 }
 
+/* The name of counter service i of the run: "ctr" when it has one, else
+ * ctr0, ctr1 ... */
+static void svc_name(const struct run *r, int i, char *out, size_t len) {
+  if (r->services <= 1)
+    snprintf(out, len, "ctr");
+  else
+    snprintf(out, len, "ctr%d", i);
+}
+
+static int start_servers(mach_client *m, const struct run *r) {
+  for (int i = 0; i < r->services; i++) {
+    char name[16];
+    svc_name(r, i, name, sizeof name);
+    char *args[] = {"--service", name};
+    if (mach_spawn(m, "ctr_srv", args, 2, name, MACH_SPAWN_REGISTERED, NULL) <
+        0)
+      return fail(m, "spawn ctr_srv");
+  }
+  return 0;
+}
+
 static int start_loads(mach_client *m, struct run *r, int *proc) {
   for (int i = 0; i < r->procs; i++) {
-    char idx[16], name[32], period[16];
+    char idx[16], name[32], period[16], svc[16];
     snprintf(idx, sizeof idx, "%d", i);
     snprintf(name, sizeof name, "load%d", i);
     snprintf(period, sizeof period, "%d", FAILOVER_PERIOD_US);
-    char *args[] = {r->slots, idx, period};
+    svc_name(r, i % r->services, svc, sizeof svc);
+    char *args[] = {r->slots, idx, period, svc};
     struct mach_prog p = {.program = "failload",
                           .args = args,
-                          .nargs = 3,
+                          .nargs = 4,
                           .name = name,
                           .protect = true};
     if (mach_spawn_prog(m, &p, &proc[i]) < 0)
@@ -383,19 +414,36 @@ static int stop_loads(const struct run *r, struct result *res) {
   return 0;
 }
 
-/* The counter holds every answered increment and at most the reset ones. */
-static int check_counter(mach_client *m, const struct result *res) {
-  char range[64];
+/* Counter service svc holds every increment its loads (slot i calls
+ * service i mod services) saw answered and at most the reset ones: 1 yes,
+ * 0 no, -1 when it cannot be asked. */
+static int check_counter(mach_client *m, const struct run *r, int svc) {
+  uint64_t answers = 0, resets = 0;
+  for (int i = svc; i < r->procs; i += r->services) {
+    answers += r->slot[i].answers;
+    resets += r->slot[i].resets;
+  }
+  char range[64], name[16];
   int proc, st = -1, sig = 0;
-  snprintf(range, sizeof range, "%" PRIu64 ":%" PRIu64, res->answers,
-           res->answers + res->resets);
-  char *a[] = {"--count", "0", "--expect-range", range, "--quiet"};
-  if (mach_spawn(m, "ctr_load", a, 5, "check", MACH_SPAWN_WAITABLE, &proc) < 0)
+  snprintf(range, sizeof range, "%" PRIu64 ":%" PRIu64, answers,
+           answers + resets);
+  svc_name(r, svc, name, sizeof name);
+  char *a[] = {"--count",   "0",  "--expect-range", range,
+               "--service", name, "--quiet"};
+  if (mach_spawn(m, "ctr_load", a, 7, "check", MACH_SPAWN_WAITABLE, &proc) < 0)
     return fail(m, "spawn ctr_load");
   int64_t w = mach_wait_send(m, proc);
   if (w < 0 || mach_wait_reply(m, (uint64_t)w, &st, &sig) < 0)
     return fail(m, "wait");
   return st == 0 && sig == 0;
+}
+
+/* Every service's counter checked (check_counter): 1, 0 or -1. */
+static int check_counters(mach_client *m, const struct run *r) {
+  int once = 1;
+  for (int i = 0; i < r->services && once == 1; i++)
+    once = check_counter(m, r, i);
+  return once;
 }
 
 /* The machine's step log: ms from the re-partition for OS os to the
@@ -473,15 +521,14 @@ static int run_case(struct run *r, struct result *res) {
   if (boot(&m, r, true) < 0 || await_pair(&m, 0) < 0)
     return -1;
   int st = -1;
-  if (mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL) <
-          0 ||
-      make_slots(r) < 0 || start_loads(&m, r, proc) < 0)
+  if (start_servers(&m, r) < 0 || make_slots(r) < 0 ||
+      start_loads(&m, r, proc) < 0)
     goto out;
   res->boot_ms = boot_ms(r, t0);
   if (dirty(&m, r->dirty_mib) < 0 || measure(&m, r, res) < 0 ||
       stop_loads(r, res) < 0)
     goto out;
-  res->exactly_once = check_counter(&m, res);
+  res->exactly_once = check_counters(&m, r);
   st = res->exactly_once < 0 ? -1 : 0;
 out:;
   uint32_t live;
@@ -572,7 +619,7 @@ static int usable_fn(struct run *r, void *out) {
 }
 
 struct bench_case {
-  int kind, procs, dirty_mib;
+  int kind, procs, dirty_mib, services;
   bool writeback;
   const char *kind_name;
   struct result med; /* medians over the rounds */
@@ -589,6 +636,7 @@ static int bench_case(struct bench_case *c, int rounds) {
                     .procs = c->procs,
                     .dirty_mib = c->dirty_mib,
                     .writeback = c->writeback,
+                    .services = c->services,
                     .timeout_ms = c->kind == UKSIM__FAULT__KIND__PANIC
                                       ? FAILOVER_PANIC_TIMEOUT_MS
                                       : FAILOVER_TIMEOUT_MS};
@@ -621,10 +669,14 @@ static int bench_case(struct bench_case *c, int rounds) {
   return 0;
 }
 
-/* The case's key: <kind>_<N>p_<D>m, _writeback for that method. */
+/* The case's key: <kind>_<N>p_<D>m, _writeback for that method, _<S>s
+ * for S counter services (none for one). */
 static void case_key(const struct bench_case *c, char *p, size_t len) {
-  snprintf(p, len, "%s_%dp_%dm%s", c->kind_name, c->procs, c->dirty_mib,
-           c->writeback ? "_writeback" : "");
+  char svcs[16] = "";
+  if (c->services > 1)
+    snprintf(svcs, sizeof svcs, "_%ds", c->services);
+  snprintf(p, len, "%s_%dp_%dm%s%s", c->kind_name, c->procs, c->dirty_mib,
+           c->writeback ? "_writeback" : "", svcs);
 }
 
 static void print_case_json(const struct bench_case *c, bool first) {
@@ -686,7 +738,7 @@ static int bench_one(struct bench_case *cases, int n, const char *key,
 static void usage(FILE *f) {
   fprintf(f,
           "usage: uksim bench failover [--json] [--quick] [--all] "
-          "[--rounds N] [--case KEY]\n\n"
+          "[--rounds N] [--case KEY] [--services S]\n\n"
           "Orthros failover, from the fault to every protected process "
           "served again by\nthe new active OS: %d and %d protected load "
           "processes, 0 and 64 MiB of dirty\ndisk cache (and both with %d "
@@ -700,34 +752,47 @@ static void usage(FILE *f) {
           "<kind>_<N>p_<D>m_<step>_ms, the target case's steps as <step>_ms, "
           "lost,\nresets, exactly_once, usable_mib_os1..5.  Target: "
           "failover_panic_%dp_64m_ms <= 100.\n"
-          "--case KEY runs that case alone (e.g. panic_200p_64m), in text.\n",
+          "--case KEY runs that case alone (e.g. panic_200p_64m), in text.\n"
+          "--services S (1..%d): the loads share S counter services (load i "
+          "calls\nctr<i mod S>), each its own server; keys get _<S>s.  The "
+          "default, one\nservice, is the target's definition.\n",
           10, FAILOVER_PROCS_MAX, FAILOVER_DIRTY_MAX_MIB,
-          FAILOVER_DIRTY_MAX_MIB, FAILOVER_DIRTY_MAX_MIB, FAILOVER_PROCS_MAX);
+          FAILOVER_DIRTY_MAX_MIB, FAILOVER_DIRTY_MAX_MIB, FAILOVER_PROCS_MAX,
+          FAILOVER_SERVICES_MAX);
 }
 
-static int parse(int argc, char **argv, bool *json, bool *all, int *rounds,
-                 const char **only) {
+struct opts {
+  bool json, all;
+  int rounds, services;
+  const char *only; /* --case */
+};
+
+static int parse(int argc, char **argv, struct opts *o) {
   static const struct option lo[] = {{"json", no_argument, 0, 'j'},
                                      {"rounds", required_argument, 0, 'r'},
                                      {"quick", no_argument, 0, 'q'},
                                      {"all", no_argument, 0, 'a'},
                                      {"case", required_argument, 0, 'c'},
+                                     {"services", required_argument, 0, 's'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
+  const char *me = "uksim bench failover";
   int64_t v;
   optind = 1;
   for (int c; (c = getopt_long(argc, argv, "", lo, NULL)) != -1;) {
     if (c == 'j')
-      *json = true;
+      o->json = true;
     else if (c == 'q')
-      *rounds = 1;
+      o->rounds = 1;
     else if (c == 'a')
-      *all = true;
+      o->all = true;
     else if (c == 'c')
-      *only = optarg;
-    else if (c == 'r' && num_opt_i64("uksim bench failover", "--rounds", optarg,
-                                     1, 100, &v) == 0)
-      *rounds = (int)v;
+      o->only = optarg;
+    else if (c == 'r' && num_opt_i64(me, "--rounds", optarg, 1, 100, &v) == 0)
+      o->rounds = (int)v;
+    else if (c == 's' && num_opt_i64(me, "--services", optarg, 1,
+                                     FAILOVER_SERVICES_MAX, &v) == 0)
+      o->services = (int)v;
     else {
       usage(c == 'h' ? stdout : stderr);
       return c == 'h' ? 0 : 2;
@@ -741,11 +806,13 @@ static int parse(int argc, char **argv, bool *json, bool *all, int *rounds,
 }
 
 int bench_failover_main(int argc, char **argv) {
-  bool json = false, all = false;
-  const char *only = NULL;
-  int rounds = 3, st = parse(argc, argv, &json, &all, &rounds, &only);
+  struct opts o = {.rounds = 3, .services = 1};
+  int st = parse(argc, argv, &o);
   if (st >= 0)
     return st;
+  bool json = o.json, all = o.all;
+  const char *only = o.only;
+  int rounds = o.rounds;
   const int P = UKSIM__FAULT__KIND__PANIC, N = FAILOVER_PROCS_MAX,
             G = FAILOVER_DIRTY_MAX_MIB;
   /* TARGET and CRASH index the target case and the crash case. */
@@ -776,6 +843,8 @@ int bench_failover_main(int argc, char **argv) {
        .writeback = true,
        .kind_name = "panic"}};
   enum { NCASES = sizeof cases / sizeof *cases, TARGET = 3, CRASH = 4 };
+  for (int i = 0; i < NCASES; i++)
+    cases[i].services = o.services;
   /* The slowest, 1 GiB written back at the failover, only with --all. */
   int ncases = all ? NCASES : NCASES - 1;
   if (only != NULL)
@@ -810,9 +879,11 @@ int bench_failover_main(int argc, char **argv) {
     printf(", \"lost\": %" PRIu64 ", \"resets\": %" PRIu64
            ", \"intr\": %" PRIu64 ", \"errors\": %" PRIu64
            ", \"exactly_once\": %s, \"procs_max\": "
-           "%d, \"rounds\": %d, \"target_ms\": 100, \"targets_met\": %s}\n",
+           "%d, \"services\": %d, \"rounds\": %d, \"target_ms\": 100, "
+           "\"targets_met\": %s}\n",
            lost, resets, intrs, errors, once ? "true" : "false",
-           FAILOVER_PROCS_MAX, rounds, t->total_ms <= 100 ? "true" : "false");
+           FAILOVER_PROCS_MAX, o.services, rounds,
+           t->total_ms <= 100 ? "true" : "false");
   } else {
     for (int i = 0; i < ncases; i++)
       print_case_text(&cases[i]);

@@ -1,5 +1,6 @@
-/* failload FILE SLOT [PERIOD_US]: a protected application for uksim bench
- * failover.  Calls ctr_srv's increment in a loop until SIGTERM, one call
+/* failload FILE SLOT [PERIOD_US [SERVICE]]: a protected application for
+ * uksim bench failover.  Calls ctr_srv's increment (service SERVICE,
+ * default "ctr") in a loop until SIGTERM, one call
  * per PERIOD_US microseconds (default 0: back to back): after an answer it
  * sleeps until PERIOD_US after that call's start; a call that took longer
  * (one the failover held) is followed by the next at once, and so is a
@@ -119,8 +120,8 @@ static void loop(uint32_t svc, struct failload_slot *s, uint64_t period_us) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3 && argc != 4) {
-    fprintf(stderr, "usage: failload FILE SLOT [PERIOD_US]\n");
+  if (argc < 3 || argc > 5) {
+    fprintf(stderr, "usage: failload FILE SLOT [PERIOD_US [SERVICE]]\n");
     return 2;
   }
   struct failload_slot *s = map_slot(argv[1], atol(argv[2]));
@@ -134,12 +135,13 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &term, NULL);
   __atomic_store_n(&s->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
   uint32_t svc;
-  int r = ap_lookup("ctr", &svc);
+  const char *name = argc == 5 ? argv[4] : "ctr";
+  int r = ap_lookup(name, &svc);
   if (r < 0) {
-    fprintf(stderr, "failload: lookup ctr: %s\n", strerror(-r));
+    fprintf(stderr, "failload: lookup %s: %s\n", name, strerror(-r));
     return 1;
   }
-  loop(svc, s, argc == 4 ? strtoull(argv[3], NULL, 10) : 0);
+  loop(svc, s, argc >= 4 ? strtoull(argv[3], NULL, 10) : 0);
   __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
   return 0;
 }

@@ -13,9 +13,9 @@
  * REMOTE of the namespace exported at ADDR on LOCAL (ns_import), so PROC
  * and every process sharing its namespace see the other node's files.
  * With --key the exporter demands 9P authentication (Tauth) under that
- * key; the kernel's mount driver does not authenticate, so an import into
- * a namespace works with exporters on loopback without a key (README
- * "Nodes"); `uksim 9p --key` reaches a keyed one. */
+ * key; the importing node's kernel proves its own --node-key (the same
+ * secret) before it attaches, so a node booted with the exporter's key
+ * imports from it and any other is refused (README "Nodes"). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,7 +145,7 @@ int cmd_import(int argc, char **argv) {
   int r = ns_import(a[1], a[2], a[3], flag);
   if (r < 0)
     fprintf(stderr, "uksim import: %s %s on %s: %s\n", a[1], a[2], a[3],
-            strerror(-r));
+            ns_import_strerror(r));
   mach_close(&mc);
   return r < 0;
 }

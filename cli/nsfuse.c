@@ -185,9 +185,10 @@ static int join(fuse_ino_t parent, const char *name, char *out) {
   return n < 0 || n > UK_PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
-/* A kernel that went away ends the session. */
+/* A kernel that went away ends the session; a mounted server that went
+ * away (its calls answer -ECONNRESET too) fails only its own calls. */
 static int check(int r) {
-  if (r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN)
+  if (r < 0 && ns_kernel_gone())
     fuse_session_exit(fs.se);
   return r;
 }

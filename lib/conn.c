@@ -41,6 +41,7 @@
  * is guarded by the library's lock (lock.c). */
 static int kfd = -1;
 static uint32_t kseq;
+static bool kgone; /* the kernel end closed, or a send to it failed */
 
 static int conn_init(void) {
   if (kfd >= 0)
@@ -53,6 +54,13 @@ static int conn_init(void) {
     return -EBADF;
   kfd = (int)fd;
   return 0;
+}
+
+bool uk__kernel_gone(void) {
+  uk__lock();
+  bool gone = kgone;
+  uk__unlock();
+  return gone;
 }
 
 int uk__conn_init(void) {
@@ -143,11 +151,15 @@ static int call(kabi_msg *m) {
   memcpy(sent_payload, m->payload, len);
   for (int restarts = 0;; restarts++) {
     r = kabi_sendmsg(kfd, m);
+    if (r == -EPIPE || r == -ECONNRESET)
+      kgone = true;
     if (r < 0)
       return r;
     long n = recv_for(m, seq);
-    if (n == 0)
+    if (n == 0) {
+      kgone = true;
       return -ECONNRESET; /* the kernel went away */
+    }
     if (n < 0)
       return (int)n;
     if (m->hdr.op != KABI_ANS_RESTART)

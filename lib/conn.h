@@ -3,11 +3,15 @@
 #ifndef UKSIM_LIB_CONN_H
 #define UKSIM_LIB_CONN_H
 
+#include <stdbool.h>
+
 #include "kabi_io.h"
 #include "uksim/ica.h"
 
 /* Connects on first use (UKSIM_FD).  0 or -errno. */
 int uk__conn_init(void);
+/* True once the kernel's end of the connection closed or refused a send. */
+bool uk__kernel_gone(void);
 
 /* Sends the call in m (op and payload set by the caller; nfds 0) and waits
  * for its answer, which replaces m.  Returns the answer's status, or -errno

@@ -342,3 +342,14 @@ int ns_import(const char *addr, const char *remote, const char *local,
               int flag) {
   return ns_mount_addr(addr, local, flag, remote); /* aname: the path */
 }
+
+const char *ns_import_strerror(int err) {
+  if (err == -EACCES)
+    return "the exporter wants a key this node does not prove (boot this "
+           "node with --node-key FILE, the exporter's --key)";
+  return strerror(-err);
+}
+
+bool ns_kernel_gone(void) {
+  return uk__kernel_gone();
+}

@@ -12,6 +12,7 @@
  * are entered in one process and left in another.
  */
 #include "uksim/task.h"
+#include "task_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,7 +143,7 @@ int task_init(uint64_t size) {
 /* A thread slot is sane when its state is known and, if it may run again,
  * its stack and saved stack pointer lie inside the region. */
 static int thread_ok(const struct task_thread *t, uint64_t size) {
-  if (t->state < TASK_THREAD_FREE || t->state > TASK_THREAD_DEAD)
+  if (t->state < TASK_THREAD_FREE || t->state > TASK_THREAD_CALL)
     return 0;
   if (t->state == TASK_THREAD_FREE || t->state == TASK_THREAD_DEAD)
     return 1;
@@ -151,6 +152,15 @@ static int thread_ok(const struct task_thread *t, uint64_t size) {
          t->stack_off + TASK_STACK_SIZE <= size && t->suspend >= 0 &&
          (t->policy == TASK_POLICY_RR || t->policy == TASK_POLICY_FIFO) &&
          sp > TASK_REGION_ADDR && sp <= TASK_REGION_ADDR + size;
+}
+
+/* A service handle is sane when its names end inside it, its state is
+ * known and its lengths fit its buffers. */
+static int service_ok(const struct task_service *s) {
+  return memchr(s->name, 0, sizeof s->name) != NULL &&
+         memchr(s->node, 0, sizeof s->node) != NULL &&
+         s->state >= TASK_CALL_IDLE && s->state <= TASK_CALL_DONE &&
+         s->req_len <= TASK_CALL_MAX && s->rep_len <= TASK_CALL_MAX;
 }
 
 int task_check(const void *base, uint64_t len) {
@@ -165,6 +175,9 @@ int task_check(const void *base, uint64_t len) {
   for (int i = 0; i < TASK_MAX_THREADS; i++)
     if (!thread_ok(&h->th[i], len))
       return -EINVAL;
+  for (int i = 0; i < TASK_SERVICES_MAX; i++)
+    if (!service_ok(&h->svc[i]))
+      return -EINVAL;
   return 0;
 }
 
@@ -175,6 +188,14 @@ static void rebase_sleepers(void) {
   for (int i = 0; i < TASK_MAX_THREADS; i++)
     if (hdr->th[i].state == TASK_THREAD_SLEEP)
       hdr->th[i].wake_ms = now + hdr->th[i].sleep_left;
+}
+
+/* Threads waiting for a call's answer look at their handle again: after a
+ * move, or when answers came in. */
+static void wake_callers(void) {
+  for (int i = 0; i < TASK_MAX_THREADS; i++)
+    if (hdr->th[i].state == TASK_THREAD_CALL)
+      hdr->th[i].state = TASK_THREAD_READY;
 }
 
 int task_adopt(int fd) {
@@ -205,6 +226,8 @@ int task_adopt(int fd) {
   atomic_store(&hdr->parked, 0);
   rebase_sleepers();
   track_writes();
+  task__svc_resend(); /* calls out at the origin run once, from here */
+  wake_callers();
   return 0;
 }
 
@@ -331,10 +354,12 @@ static int idle(void) {
   }
   if (!live)
     return 1;
-  struct pollfd pfd = {.fd = 0, .events = POLLIN};
+  int calls = task__svc_waiting();
+  struct pollfd pfd[2] = {{.fd = want_input ? 0 : -1, .events = POLLIN},
+                          {.fd = calls ? TASK_SVC_FD : -1, .events = POLLIN}};
   int input = 0;
-  if (want_input)
-    input = poll(&pfd, 1, (int)wait) > 0;
+  if (want_input || calls)
+    input = poll(pfd, 2, (int)wait) > 0 && pfd[0].revents != 0;
   else if (wait > 0)
     nanosleep(&(struct timespec){0, (long)wait * 1000000}, NULL);
   wake_threads(now_ms(), input);
@@ -381,6 +406,8 @@ int task_run(void) {
       continue;
     }
     wake_threads(now_ms(), 0);
+    if (task__svc_take() > 0)
+      wake_callers();
     int i = pick();
     if (i >= 0)
       run_one(i);
@@ -395,6 +422,11 @@ static void to_scheduler(void) {
   int i = hdr->current;
   hdr->calls++;
   swapcontext(&hdr->th[i].ctx, &sched_ctx);
+}
+
+void task__block(int32_t state) {
+  hdr->th[hdr->current].state = state;
+  to_scheduler();
 }
 
 void task_yield(void) {

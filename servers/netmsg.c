@@ -2,14 +2,19 @@
  * netmsgserver): calls to services of another node, made the way a local
  * one is made.
  *
- *   netmsg serve [--key FILE] [--node NAME] tcp!HOST!PORT
+ *   netmsg serve [--key FILE] [--node NAME] [--peer NAME=ADDR]...
+ *                tcp!HOST!PORT
  *   netmsg proxy [--key FILE] [--as NAME] tcp!HOST!PORT SERVICE
  *
  * `serve`, one per node, is an application process of that node: it
  * accepts other nodes' netmsg connections (the node handshake, node.h),
  * answers a Lookup from its own kernel (ap_lookup: node_lookup() works on
  * its address as on a machine's --node-port) and runs each Call as a
- * local ap_call of the service named, answering a Result.  `proxy` is a server
+ * local ap_call of the service named, answering a Result.  A Lookup that
+ * names another node (node_lookup_on) is asked of that node's serve, from
+ * the --peer table; a process of this node that listens on an address of
+ * its own (uksim-migd) Advertises it, and Lookups of its name answer that
+ * address while its connection lasts.  `proxy` is a server
  * on the calling node: it registers NAME (default SERVICE@NODE) so that an
  * application there ap_call()s it as any local service; each request it takes
  * is sent as a Call to the serve of the other node, and its Result becomes the
@@ -32,6 +37,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,24 +123,151 @@ static int serve_call(node_conn *c, const Uksim__Node__Call *m) {
   return e;
 }
 
-/* A Lookup: where the service is in this node's tables (ap_lookup). */
+/* Names and addresses ------------------------------------------------------
+ * Two tables, both fixed and filled at start or by connections: the peer
+ * nodes a Lookup naming another node is forwarded to (--peer NAME=ADDR),
+ * and the services processes of this node advertised with the address
+ * they listen on (an Advertise; withdrawn when its connection ends). */
+
+struct peer {
+  char name[NODE_NAME_MAX], addr[NODE_ADDR_MAX];
+};
+static struct peer peers[NETMSG_PEERS_MAX];
+static int npeers;
+
+struct advert {
+  bool used;
+  const node_conn *owner; /* the connection that advertised it */
+  char service[NODE_NAME_MAX], addr[NODE_ADDR_MAX];
+};
+static struct advert adverts[NETMSG_ADVERTS_MAX];
+static pthread_mutex_t adverts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const struct peer *peer_lookup(const char *name) {
+  for (int i = 0; i < npeers; i++)
+    if (strcmp(peers[i].name, name) == 0)
+      return &peers[i];
+  return NULL;
+}
+
+/* Copies the address advertised for svc into addr: 0, or -ENOENT. */
+static int advert_lookup(const char *svc, char addr[NODE_ADDR_MAX]) {
+  int r = -ENOENT;
+  pthread_mutex_lock(&adverts_lock);
+  for (int i = 0; i < NETMSG_ADVERTS_MAX && r < 0; i++)
+    if (adverts[i].used && strcmp(adverts[i].service, svc) == 0) {
+      memcpy(addr, adverts[i].addr, NODE_ADDR_MAX);
+      r = 0;
+    }
+  pthread_mutex_unlock(&adverts_lock);
+  return r;
+}
+
+/* 0, -EEXIST (another connection advertises svc) or -ENOSPC.  The same
+ * connection advertising svc again moves it to the new address. */
+static int advert_add(const node_conn *c, const char *svc, const char *addr) {
+  struct advert *slot = NULL;
+  int r = 0;
+  pthread_mutex_lock(&adverts_lock);
+  for (int i = 0; i < NETMSG_ADVERTS_MAX; i++) {
+    struct advert *a = &adverts[i];
+    if (a->used && strcmp(a->service, svc) == 0) {
+      if (a->owner != c)
+        r = -EEXIST;
+      slot = a;
+    } else if (!a->used && slot == NULL) {
+      slot = a;
+    }
+  }
+  if (r == 0 && slot == NULL)
+    r = -ENOSPC;
+  if (r == 0) {
+    *slot = (struct advert){.used = true, .owner = c};
+    snprintf(slot->service, sizeof slot->service, "%s", svc);
+    snprintf(slot->addr, sizeof slot->addr, "%s", addr);
+  }
+  pthread_mutex_unlock(&adverts_lock);
+  return r;
+}
+
+static void adverts_drop(const node_conn *c) {
+  pthread_mutex_lock(&adverts_lock);
+  for (int i = 0; i < NETMSG_ADVERTS_MAX; i++)
+    if (adverts[i].used && adverts[i].owner == c)
+      adverts[i].used = false;
+  pthread_mutex_unlock(&adverts_lock);
+}
+
+static int send_found(node_conn *c, Uksim__Node__Found *f) {
+  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
+  m.body_case = UKSIM__NODE__MSG__BODY_FOUND;
+  m.found = f;
+  return node_send(c, &m);
+}
+
+/* Asks peer p's network message server where svc is, into f (its texts in
+ * why and addr): the status. */
+static int ask_peer(const struct peer *p, const char *svc,
+                    Uksim__Node__Found *f, char *why, char *addr) {
+  struct node_found nf;
+  node_conn *pc = node_dial(p->addr, keyp, node_name, why, NODE_ERR_MAX);
+  int r = pc ? node_lookup_on(pc, NULL, svc, &nf, why, NODE_ERR_MAX)
+             : -EHOSTUNREACH;
+  node_close(pc);
+  if (r == 0) {
+    f->index = nf.index;
+    f->gen = nf.gen;
+    f->version = nf.version;
+    memcpy(addr, nf.addr, NODE_ADDR_MAX);
+  }
+  return r;
+}
+
+/* A Lookup: where the service is, on this node (an advertised address,
+ * else its slot in the kernel's tables: ap_lookup) or, for another node's
+ * name, what that node's network message server answers. */
 static int serve_lookup(node_conn *c, const Uksim__Node__Lookup *l) {
   Uksim__Node__Found f = UKSIM__NODE__FOUND__INIT;
-  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
-  char why[NODE_ERR_MAX] = "";
+  char why[NODE_ERR_MAX] = "", addr[NODE_ADDR_MAX] = "";
   uint32_t svc = 0;
+  bool here = l->node[0] == '\0' || strcmp(l->node, node_name) == 0;
+  const struct peer *p = here ? NULL : peer_lookup(l->node);
   f.id = l->id;
-  f.node = node_name;
+  f.node = here ? node_name : l->node;
   f.service = l->service;
-  f.status = ap_lookup(l->service, &svc);
-  f.index = svc;
-  if (f.status < 0)
+  if (p != NULL) {
+    f.status = ask_peer(p, l->service, &f, why, addr);
+  } else if (!here) {
+    f.status = -EHOSTUNREACH;
+    snprintf(why, sizeof why, "node %s knows no node '%s' (--peer)", node_name,
+             l->node);
+  } else if ((f.status = advert_lookup(l->service, addr)) < 0) {
+    f.status = ap_lookup(l->service, &svc);
+    f.index = svc;
+  }
+  if (here && f.status < 0)
     snprintf(why, sizeof why, "node %s has no service '%s'", node_name,
              l->service);
   f.error = why;
-  m.body_case = UKSIM__NODE__MSG__BODY_FOUND;
-  m.found = &f;
-  return node_send(c, &m);
+  f.addr = addr;
+  return send_found(c, &f);
+}
+
+/* An Advertise from a process of this node, answered by a Found. */
+static int serve_advertise(node_conn *c, const Uksim__Node__Advertise *a) {
+  Uksim__Node__Found f = UKSIM__NODE__FOUND__INIT;
+  char why[NODE_ERR_MAX] = "";
+  f.id = a->id;
+  f.node = node_name;
+  f.service = a->service;
+  f.addr = a->addr;
+  f.status = advert_add(c, a->service, a->addr);
+  if (f.status < 0)
+    snprintf(why, sizeof why, "node %s: '%s' %s", node_name, a->service,
+             f.status == -EEXIST ? "is advertised by another process"
+                                 : "cannot be advertised: table full");
+  f.error = why;
+  return send_found(c, &f);
 }
 
 static void *serve_conn(void *arg) {
@@ -148,6 +281,8 @@ static void *serve_conn(void *arg) {
     Uksim__Node__Msg *m = node_recv(c, true, &e);
     if (m != NULL && m->body_case == UKSIM__NODE__MSG__BODY_LOOKUP)
       e = serve_lookup(c, m->lookup);
+    else if (m != NULL && m->body_case == UKSIM__NODE__MSG__BODY_ADVERTISE)
+      e = serve_advertise(c, m->advertise);
     else if (m != NULL && m->body_case != UKSIM__NODE__MSG__BODY_CALL)
       e = -EPROTO;
     else if (m != NULL)
@@ -156,6 +291,7 @@ static void *serve_conn(void *arg) {
   }
   if (c != NULL && e != -ECONNRESET)
     fprintf(stderr, "netmsg: node %s: %s\n", node_peer(c), node_io_error(e));
+  adverts_drop(c);
   node_close(c);
   atomic_fetch_sub(&conns, 1);
   return NULL;
@@ -304,6 +440,21 @@ static int proxy(const char *addr, const char *service, const char *as) {
   return 0;
 }
 
+/* --peer NAME=tcp!HOST!PORT: 1, or -1 after saying why. */
+static int peer_option(const char *v) {
+  const char *eq = strchr(v, '=');
+  if (eq == NULL || eq == v || eq - v >= NODE_NAME_MAX ||
+      strlen(eq + 1) >= NODE_ADDR_MAX || npeers == NETMSG_PEERS_MAX) {
+    fprintf(stderr, "netmsg: --peer %s: not NAME=ADDR, or more than %d\n", v,
+            NETMSG_PEERS_MAX);
+    return -1;
+  }
+  struct peer *p = &peers[npeers++];
+  snprintf(p->name, sizeof p->name, "%.*s", (int)(eq - v), v);
+  snprintf(p->addr, sizeof p->addr, "%s", eq + 1);
+  return 1;
+}
+
 /* One option and its value: 1 taken, 0 not an option, -1 bad. */
 static int option(const char *opt, const char *v, const char **as) {
   if (!strcmp(opt, "--key")) {
@@ -316,6 +467,8 @@ static int option(const char *opt, const char *v, const char **as) {
     *as = v; /* --service: the name a scenario's server statement gives */
   } else if (!strcmp(opt, "--node")) {
     snprintf(node_name, sizeof node_name, "%s", v);
+  } else if (!strcmp(opt, "--peer")) {
+    return peer_option(v);
   } else if (strcmp(opt, "--state") && strcmp(opt, "--cache")) {
     return 0; /* kvs's options, which a scenario gives every server */
   }
@@ -343,7 +496,7 @@ int main(int argc, char **argv) {
   if (n == 3 && !strcmp(word[0], "proxy"))
     return proxy(word[1], word[2], as);
   fprintf(stderr, "usage: netmsg serve [--key FILE] [--node NAME] "
-                  "tcp!HOST!PORT\n"
+                  "[--peer NAME=ADDR]... tcp!HOST!PORT\n"
                   "       netmsg proxy [--key FILE] [--as NAME] "
                   "tcp!HOST!PORT SERVICE\n");
   return 2;

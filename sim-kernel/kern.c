@@ -46,6 +46,7 @@
 #include "kern.h"
 #include "vfs.h"
 #include "machine.h"
+#include "uksim/9p.h"
 #include "uksim/num.h"
 #include "uksim/xalloc.h"
 #include "uksim/uv_check.h"
@@ -1012,6 +1013,19 @@ static int disk_opt(struct kern_disk_opts *o, int c, const char *arg) {
   return r;
 }
 
+/* --node-key FILE: the key the mount driver proves to a keyed exporter
+ * (kmnt.c); the machine passes its own --node-key.  0, or -1 after saying
+ * why. */
+static int node_key_opt(struct kern *k, const char *path) {
+  int r = p9_key_load(path, k->mkey);
+  if (r < 0) {
+    fprintf(stderr, "uksim kernel: --node-key %s: %s\n", path, strerror(-r));
+    return -1;
+  }
+  k->mkeyed = true;
+  return 0;
+}
+
 int kern_main(int argc, char **argv, const struct kern_ops *ops) {
   static const struct option opts[] = {
       {"os-id", required_argument, NULL, 'o'},
@@ -1031,6 +1045,7 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
       {"heartbeat-ms", required_argument, NULL, 'H'},
       {"heartbeat-timeout-ms", required_argument, NULL, 'T'},
       {"nic-port", required_argument, NULL, 'N'},
+      {"node-key", required_argument, NULL, 'K'},
       {NULL, 0, NULL, 0}};
   static const struct kern_ops none;
   const char *role = "active";
@@ -1081,7 +1096,9 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
                   &hb_timeout_ms);
     else if (c == 'N')
       r = opt_u64("--nic-port", optarg, UINT16_MAX - UK_NIC_PORTS, &nic_port);
-    else if (strchr("obtfsSdprHTDzycMN", c) == NULL)
+    else if (c == 'K')
+      r = node_key_opt(&k, optarg);
+    else if (strchr("obtfsSdprHTDzycMNK", c) == NULL)
       r = -EINVAL;
   }
   if (r < 0)

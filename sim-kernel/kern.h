@@ -206,6 +206,9 @@ struct kern_os {
   uint32_t adopt_conns, adopt_icas;           /* received so far */
   uint32_t adopt_want_conns, adopt_want_icas; /* announced by the reply */
   bool settling; /* failed over; a restarted service has not served yet */
+  /* Once every restarted service serves: the newest request number then;
+   * requests up to it are the backlog the failover left (0: not yet). */
+  uint64_t backlog_seq;
 };
 
 /* The NIC's sockets (knic.c), by #I conversation index. */
@@ -294,6 +297,10 @@ struct kern {
    * yet answered: the lock-step scheduler is not quiescent while any is
    * out, so a process waiting on another node is not a deadlock. */
   uint32_t mnet_pending;
+  /* The node key (the machine's --node-key): a net link's server that asks
+   * for authentication is answered under it (kmnt.c, keyed import). */
+  bool mkeyed;
+  uint8_t mkey[32];
   /* The namespace the next kern__spawn gives (kern__ns_start's from and
    * rfflags); -1: a fresh one. */
   int spawn_ns_from;
@@ -481,7 +488,9 @@ int kern__disk_adopt(struct kern *k, const struct uk_kdata *dead, int *ica_fd,
 void kern__failover(struct kern *k);
 /* The failover's end: once no restarted service is still starting (after
  * kern__failover, and whenever one leaves UK_PH_RESTARTING), the
- * "servers" step event and FailoverDone to the machine (kos_failover_done). */
+ * "servers" step event; once every request queued by then has been
+ * delivered (checked at each delivery while settling), the "backlog"
+ * step event and FailoverDone to the machine (kos_failover_done). */
 void kern__failover_settle(struct kern *k);
 void kern__disk_halt(struct kern *k); /* writes back, frees the cache */
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */

@@ -38,10 +38,19 @@
  *              published in the inter-OS region (kos_publish), replacing
  *              the dead kernel's table
  *   servers    later, on the loop (kern__failover_settle): every service
- *              restarted has registered and serves (or is down); the
- *              machine is told (FailoverDone) and boots the next backup
- *              only then, so that its boot does not compete with the
- *              failover for the cores
+ *              restarted has registered and serves (or is down)
+ *   backlog    later still: every request queued when "servers" ended
+ *              (the calls the dead OS left and those its processes made
+ *              meanwhile, numbered up to k->os.backlog_seq) has been
+ *              handed to its server; the machine is told (FailoverDone)
+ *              and boots the next backup only then, so that its boot
+ *              (a kernel process's start, its tables, its disk) does not
+ *              compete for the two cores with the restarted servers'
+ *              backlog, which is what holds the protected processes
+ *              (seed 001 boots the next backup after the failover).  A
+ *              backlog that never drains (a server that hangs) delays it
+ *              by MACH_SETTLE_WAIT_MS at most: the machine then boots
+ *              the backup anyway
  *
  * Re-partition, Resize and the next backup's boot are the machine's.  Nothing
  * here has any help from the dead OS: every fact is read from what it
@@ -244,13 +253,34 @@ void kern__failover(struct kern *k) {
   kern__failover_settle(k);
 }
 
+/* Whether a request numbered up to k->os.backlog_seq still waits in a
+ * service's queue (a queue is in order, so its head tells). */
+static bool backlog_queued(const struct kern *k) {
+  for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
+    const struct uk_svc *sv = &k->kd->svc[s];
+    if (sv->state == UK_SVC_UP && sv->q_len > 0 &&
+        k->kd->req[sv->q_head].seqno <= k->os.backlog_seq)
+      return true;
+  }
+  return false;
+}
+
 void kern__failover_settle(struct kern *k) {
   if (!k->os.settling)
     return;
-  for (uint32_t s = 0; s < UK_SVC_MAX; s++)
-    if (k->kd->svc[s].phase == UK_PH_RESTARTING)
-      return;
+  if (k->os.backlog_seq == 0) {
+    for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+      if (k->kd->svc[s].phase == UK_PH_RESTARTING)
+        return;
+    step_done(k, "servers", 0, "every restarted service serves");
+    k->os.backlog_seq = k->req_seqno ? k->req_seqno : 1;
+  }
+  if (backlog_queued(k))
+    return;
   k->os.settling = false;
-  step_done(k, "servers", 0, "every restarted service serves");
+  k->os.backlog_seq = 0;
+  step_done(k, "backlog", 0, "every request queued at the failover is served");
+  if (k->events)
+    fflush(k->events); /* the failover's record whole, for its readers */
   kos_failover_done(k);
 }

@@ -967,20 +967,101 @@ static int version(struct kern *k, uint32_t dev) {
   return r;
 }
 
+/* Keyed import (issue 16).  A net link's server that was started with a
+ * key (`uksim exportfs --key`) attaches only through an afid whose
+ * challenge was answered under that key (net9p/auth.c).  With the node's
+ * key (the machine's --node-key, kern->mkey) the kernel proves it before
+ * each Tattach on a net link, as three more exchanges of the call:
+ *
+ *   Tauth(afid, uname, aname) --Rerror "no authentication required"-->
+ *        attach with NOFID (an exporter without a key)
+ *     --Rauth--> Tread(afid) --Rread(challenge)-->
+ *        Twrite(afid, mac(key, challenge, uname, aname)) --Rwrite-->
+ *        attach with afid; the log owns afid and clunks it at the call's end
+ *     --Rerror "authentication failed" on the Twrite--> -EACCES (wrong key)
+ *
+ * Without a key the kernel asks nothing, and a keyed exporter answers the
+ * Tattach with "authentication required": -EACCES as well. */
+static const char NET_UNAME[] = "root";
+_Static_assert(sizeof((struct kern *)0)->mkey == P9_KEYLEN, "a 9P key");
+
+static int auth_open(struct kern *k, uint32_t dev, const char *aname,
+                     uint32_t *afid) {
+  struct kmnt_call *l = log_of(k, up);
+  struct kmnt_ex want = {.type = P9_TAUTH, .fid = P9_NOFID, .owns = true};
+  struct kmnt_ex *e = NULL;
+  snprintf(want.name, sizeof want.name, "%s", aname);
+  want.newfid = l->cursor < l->n ? l->ex[l->cursor].newfid : new_fid(k, dev);
+  p9_fcall f = {.type = P9_TAUTH,
+                .afid = want.newfid,
+                .uname = p9_str_c(NET_UNAME),
+                .aname = p9_str_c(aname),
+                .n_uname = (uint32_t)getuid()};
+  int r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  *afid = e != NULL && r == 0 ? e->newfid : P9_NOFID;
+  return r;
+}
+
+/* Reads the afid's challenge and writes back its MAC under the node key. */
+static int auth_prove(struct kern *k, uint32_t dev, uint32_t afid,
+                      const char *aname) {
+  uint8_t chal[P9_CHALLEN], mac[P9_MACLEN];
+  struct kmnt_ex rd = {.type = P9_TREAD, .fid = afid}, *e = NULL;
+  p9_fcall f = {.type = P9_TREAD, .fid = afid, .count = P9_CHALLEN};
+  int r = exchange(k, dev, &rd, &f, KABI_ICA_NONE, 0, &e);
+  if (r < 0)
+    return r;
+  if (e->count != P9_CHALLEN)
+    return -EACCES; /* not the challenge net9p's servers give */
+  memcpy(chal, (uint8_t *)k->mpool[e->slot].base + P9_RREAD_DATA_OFF,
+         P9_CHALLEN);
+  p9_auth_mac(k->mkey, chal, p9_str_c(NET_UNAME), p9_str_c(aname), mac);
+  struct kmnt_ex wr = {.type = P9_TWRITE, .fid = afid};
+  f = (p9_fcall){
+      .type = P9_TWRITE, .fid = afid, .count = P9_MACLEN, .data = mac};
+  return exchange(k, dev, &wr, &f, KABI_ICA_NONE, 0, &e);
+}
+
+/* The afid a Tattach on dev names: P9_NOFID when none is needed or the
+ * kernel has no key, or -errno (-EINPROGRESS while the exchanges run). */
+static int net_auth(struct kern *k, uint32_t dev, const char *aname,
+                    uint32_t *afid) {
+  *afid = P9_NOFID;
+  if (!is_net(dev) || !k->mkeyed)
+    return 0;
+  int r = auth_open(k, dev, aname, afid);
+  if (r == -ENOENT) { /* "no authentication required" */
+    *afid = P9_NOFID;
+    return 0;
+  }
+  if (r < 0)
+    return r;
+  r = auth_prove(k, dev, *afid, aname);
+  if (r != -EINPROGRESS)
+    kern__trace(k, "#M: %s: %s", net_ent(k, dev)->addr,
+                r == 0 ? "the node key proved" : "the node key refused");
+  return r;
+}
+
 static int attach(struct kern *k, uint32_t dev, const char *aname,
                   uint32_t *c) {
   struct kmnt_call *l = log_of(k, up);
   struct kmnt_ex want = {.type = P9_TATTACH, .fid = P9_NOFID, .owns = true}, *e;
+  uint32_t afid;
+  int r = net_auth(k, dev, aname, &afid);
+  if (r < 0)
+    return r;
   snprintf(want.name, sizeof want.name, "%s", aname);
   want.newfid = l->cursor < l->n ? l->ex[l->cursor].newfid : new_fid(k, dev);
   /* 9P2000.L names the user by number too (diod maps it to its users). */
   p9_fcall f = {.type = P9_TATTACH,
                 .fid = want.newfid,
-                .afid = P9_NOFID,
-                .uname = p9_str_c(is_net(dev) ? "root" : k->kd->proc[up].name),
+                .afid = afid,
+                .uname =
+                    p9_str_c(is_net(dev) ? NET_UNAME : k->kd->proc[up].name),
                 .aname = p9_str_c(aname),
                 .n_uname = (uint32_t)getuid()};
-  int r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
+  r = exchange(k, dev, &want, &f, KABI_ICA_NONE, 0, &e);
   if (r < 0)
     return r;
   if (!(e->qid.type & UK_QTDIR))

@@ -97,19 +97,21 @@ static double since_fault_ms(const struct kern *k, uint64_t now) {
 }
 
 static void report(struct kern *k, const struct kmon_find *f, uint64_t now) {
-  char me[16], peer[16], text[400];
+  char me[16], peer[16], text[KMON_TEXT_MAX + 160];
   if (k->mon.found[f->fault])
     return;
   k->mon.found[f->fault] = true;
   double lat = since_fault_ms(k, now);
   snprintf(me, sizeof me, "os%u", k->os.id);
   snprintf(peer, sizeof peer, "os%u", k->mon.peer_os);
+  /* The latency first: a reader that shows only the start of a long
+   * finding (a scenario's verdict) still sees it. */
   snprintf(text, sizeof text,
-           "%s in table %s: %s; latency %.3f ms after the fault, interval "
-           "%llu ms, %llu reads",
-           kmon_fault_name(f->fault), f->table, f->text, lat,
+           "%s in table %s, latency %.3f ms after the fault (interval %llu "
+           "ms, %llu reads): %s",
+           kmon_fault_name(f->fault), f->table, lat,
            (unsigned long long)k->mon.interval_ms,
-           (unsigned long long)k->mon.reads);
+           (unsigned long long)k->mon.reads, f->text);
   kern__trace(k, "monitor: os %u: %s", k->mon.peer_os, text);
   kern__event(k, &(struct kern_ev){.ev = "monitor",
                                    .actor = me,

@@ -213,10 +213,26 @@ static uint64_t starved_ns(const struct kmon_view *v, uint32_t p) {
   return since && since <= v->t_ns ? v->t_ns - since : 0;
 }
 
+/* Appends the evidence of reader p to f->text. */
+static void name_reader(const struct kmon_view *v, uint32_t p,
+                        struct kmon_find *f) {
+  const struct kmon_vproc *vp = &v->proc[p];
+  size_t len = strlen(f->text);
+  snprintf(f->text + len, sizeof f->text - len,
+           "; proc %u (%s) on pipe %d end %u (%u bytes)", p, vp->name, vp->pipe,
+           vp->end, vp->avail);
+}
+
+/* How long p has waited in its read, whatever its data. */
+static uint64_t waited_ns(const struct kmon_view *v, uint32_t p) {
+  uint64_t w = v->proc[p].wait_ns;
+  return w && w <= v->t_ns ? v->t_ns - w : 0;
+}
+
 int kmon_stalled(const struct kmon_view *v, const struct kmon_conf *c,
                  struct kmon_find *f) {
   f->n = f->count = 0;
-  f->age_ns = 0;
+  f->age_ns = f->wait_ns = 0;
   for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
     uint64_t age = starved_ns(v, p);
     if (age < c->stall_ns || age == 0)
@@ -226,16 +242,18 @@ int kmon_stalled(const struct kmon_view *v, const struct kmon_conf *c,
       f->entry[f->n++] = p;
     if (age > f->age_ns)
       f->age_ns = age;
+    if (waited_ns(v, p) > f->wait_ns)
+      f->wait_ns = waited_ns(v, p);
   }
   if (f->n == 0)
     return 0;
-  const struct kmon_vproc *first = &v->proc[f->entry[0]];
   f->fault = KMON_STALLED;
   f->table = "pipe";
   snprintf(f->text, sizeof f->text,
-           "%u readers blocked with data: proc %u (%s) on pipe %d end %u "
-           "(%u bytes) for %.1f ms",
-           f->count, f->entry[0], first->name, first->pipe, first->end,
-           first->avail, (double)f->age_ns / 1e6);
+           "servant #| (pipe): %u readers blocked with data, the longest "
+           "waiting %.1f ms, data unread for %.1f ms",
+           f->count, (double)f->wait_ns / 1e6, (double)f->age_ns / 1e6);
+  for (uint32_t i = 0; i < f->n; i++)
+    name_reader(v, f->entry[i], f);
   return 1;
 }

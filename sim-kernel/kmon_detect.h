@@ -19,7 +19,10 @@
  *   size over two windows in a row (window_ns each), or over one that
  *   leaves the budget nearly spent;
  * - stalled driver: a process blocked reading a pipe end that has had
- *   data for at least stall_ns: the wake-up never came.
+ *   data for at least stall_ns: the wake-up never came.  The finding
+ *   names the servant (#|, the pipe), counts every reader so blocked,
+ *   gives the longest any of them has waited in its read, and lists the
+ *   first KMON_EVIDENCE_MAX as (process, pipe, end, bytes) entries.
  */
 #ifndef UKSIM_KMON_DETECT_H
 #define UKSIM_KMON_DETECT_H
@@ -46,8 +49,11 @@
 #define KMON_RUNAWAY_BYTES_PER_S (512ull << 20)
 #define KMON_RUNAWAY_MIN_PROCS 16
 #define KMON_RUNAWAY_PROCS_PER_S 200
-/* Entries named as evidence in one finding. */
+/* Entries named as evidence in one finding, and the bytes of its text
+ * (room for the stalled driver's KMON_EVIDENCE_MAX readers, each with its
+ * process and pipe). */
 #define KMON_EVIDENCE_MAX 8
+#define KMON_TEXT_MAX 512
 
 enum kmon_fault {
   KMON_NONE = 0,
@@ -88,10 +94,11 @@ struct kmon_find {
   enum kmon_fault fault;
   const char *table; /* "lock", "proc", "ica", "pipe" */
   uint32_t entry[KMON_EVIDENCE_MAX];
-  uint32_t n;      /* entries named */
-  uint32_t count;  /* entries found (stalled: readers blocked with data) */
-  uint64_t age_ns; /* how long the faulty state has lasted, by the tables */
-  char text[256];  /* the evidence, for a person */
+  uint32_t n;       /* entries named */
+  uint32_t count;   /* entries found (stalled: readers blocked with data) */
+  uint64_t age_ns;  /* how long the faulty state has lasted, by the tables */
+  uint64_t wait_ns; /* stalled: the longest any of those readers waited */
+  char text[KMON_TEXT_MAX]; /* the evidence, for a person */
 };
 
 /* The defaults above. */

@@ -1543,6 +1543,15 @@ static void kernel_args(struct kargs *a, char *exe, const struct os_inst *os) {
                M.o.sync_ms, "--cache-mib", M.o.cache_mib, "--cache-migrate",
                M.o.cache_migrate, "--nic-port", a->nic, NULL};
   memcpy(a->argv, v, sizeof v);
+  _Static_assert(sizeof v / sizeof v[0] + 2 <=
+                     sizeof a->argv / sizeof a->argv[0],
+                 "room for --node-key");
+  if (M.o.node_key[0]) { /* a keyed node's kernel proves it to exporters */
+    size_t n = sizeof v / sizeof v[0] - 1;
+    a->argv[n] = "--node-key";
+    a->argv[n + 1] = M.o.node_key;
+    a->argv[n + 2] = NULL;
+  }
 }
 
 /* The kernel binary OS os boots: a backup's may be another kernel version

@@ -2,8 +2,9 @@
  * machine are in migd.h), and its control client.
  *
  *   uksim-migd --port PORT [--name NODE] [--key KEY] [--die-at STEP]
+ *              [--netmsg tcp!HOST!PORT [--node-key FILE]]
  *   uksim-migd --ctl tcp!HOST!PORT [--key KEY] start PROGRAM [ARG...]
- *   uksim-migd --ctl ADDR move TASK tcp!HOST!PORT [eager|precopy|demand]
+ *   uksim-migd --ctl ADDR move TASK NODE|tcp!HOST!PORT [eager|precopy|demand]
  *   uksim-migd --ctl ADDR input TASK TEXT
  *   uksim-migd --ctl ADDR ps
  *
@@ -47,6 +48,7 @@
 
 #include "migrate.pb-c.h"
 #include "migwire.h"
+#include "uksim/node.h"
 #include "uksim/num.h"
 #include "uksim/task.h"
 #include "uksim/xalloc.h"
@@ -85,6 +87,9 @@ static const char *node_name = "node";
 static const char *node_key = "";
 static char node_addr[64];
 static const char *die_at;
+/* Finding other nodes' migration servers by name (migd_names.c). */
+static const char *netmsg_addr = "";
+static const char *netmsg_keyfile = "";
 
 /* Fault injection: this node disappears at `step`. */
 static void step(const char *name) {
@@ -205,6 +210,7 @@ struct runner {
   struct ent *e;
   char **argv;
   int stdin_rd;
+  int calls_fd; /* the server's end of the task's TASK_SVC_FD */
   uv_loop_t loop;
   uv_process_t proc;
   uv_pipe_t out;
@@ -239,23 +245,44 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   uv_close((uv_handle_t *)p, NULL);
 }
 
+/* The task's service calls (migd_calls.c): its TASK_SVC_FD, and who it is
+ * for the records (its origin node and id there). */
+static int calls_open(struct runner *r, int *child) {
+  r->calls_fd = migd_calls_pair(child);
+  return r->calls_fd < 0 ? r->calls_fd : 0;
+}
+
+static void calls_start(struct runner *r, int child) {
+  struct ent *e = r->e;
+  close(child);
+  migd_calls_start(r->calls_fd, e->origin[0] ? e->origin : node_addr,
+                   e->origin[0] ? e->origin_task : e->id);
+}
+
 static int spawn(struct runner *r) {
-  uv_stdio_container_t io[4] = {
+  int child = -1;
+  if (calls_open(r, &child) < 0)
+    return r->calls_fd;
+  uv_stdio_container_t io[5] = {
       {.flags = UV_INHERIT_FD, .data.fd = r->stdin_rd},
       {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
        .data.stream = (uv_stream_t *)&r->out},
       {.flags = UV_INHERIT_FD, .data.fd = 2},
-      {.flags = UV_INHERIT_FD, .data.fd = r->e->region_fd},
+      {.flags = r->e->region_fd >= 0 ? UV_INHERIT_FD : UV_IGNORE,
+       .data.fd = r->e->region_fd},
+      {.flags = UV_INHERIT_FD, .data.fd = child},
   };
-  char parent[32];
+  _Static_assert(TASK_SVC_FD == 4, "the fifth stdio descriptor");
+  char parent[32], node[32 + TASK_NAME_MAX];
   snprintf(parent, sizeof parent, "UKSIM_TASK_PARENT=%d", (int)getpid());
-  char *env[] = {parent, "UKSIM_TASK_UFFD=1", NULL};
+  snprintf(node, sizeof node, "UKSIM_TASK_NODE=%s", node_name);
+  char *env[] = {parent, "UKSIM_TASK_UFFD=1", "UKSIM_TASK_SVC=1", node, NULL};
   uv_process_options_t o = {
       .exit_cb = on_exit_cb,
       .file = r->argv[0],
       .args = r->argv,
       .env = env,
-      .stdio_count = r->e->region_fd >= 0 ? 4 : 3,
+      .stdio_count = 5,
       .stdio = io,
   };
   uv_pipe_init(&r->loop, &r->out, 0);
@@ -264,8 +291,11 @@ static int spawn(struct runner *r) {
   int err = uv_spawn(&r->loop, &r->proc, &o);
   if (err < 0) {
     uv_close((uv_handle_t *)&r->out, NULL);
+    close(child);
+    close(r->calls_fd);
     return err;
   }
+  calls_start(r, child);
   r->e->pid = r->proc.pid;
   return uv_read_start((uv_stream_t *)&r->out, on_alloc, on_output);
 }
@@ -716,8 +746,15 @@ static int move_task(struct mig *g) {
   int r = map_task(g);
   if (r < 0)
     return r;
+  char dest[NODE_ADDR_MAX], lookup_err[256];
+  if (migd_resolve(netmsg_addr, netmsg_keyfile, node_name, g->req->dest, dest,
+                   sizeof dest, lookup_err, sizeof lookup_err) < 0) {
+    fprintf(stderr, "migd %s: %s\n", node_name, lookup_err);
+    g->why = "destination node not found through the network message server";
+    return -EHOSTUNREACH;
+  }
   step("connect");
-  g->fd = mig_dial(g->req->dest, node_key);
+  g->fd = mig_dial(dest, node_key);
   if (g->fd < 0) {
     g->why = g->fd == -EACCES ? "destination refused the key"
                               : "destination unreachable";
@@ -1079,6 +1116,9 @@ static void dispatch(int fd, MigMsg *m) {
   case MIG_MSG__M_CONSOLE:
     serve_console(fd, m->console);
     break;
+  case MIG_MSG__M_CALL:
+    migd_calls_serve(fd, m->call);
+    break;
   default:
     reply_err(fd, -EPROTO, "unexpected message");
   }
@@ -1134,6 +1174,23 @@ static void on_connection(uv_stream_t *server, int status) {
   }
 }
 
+/* With --netmsg: this server's address, advertised to its node's network
+ * message server so other nodes find it by this node's name.  0, or -1
+ * after saying why. */
+static int advertise(void) {
+  char err[256];
+  if (netmsg_addr[0] == '\0')
+    return 0;
+  if (migd_advertise(netmsg_addr, netmsg_keyfile, node_name, node_addr, err,
+                     sizeof err) < 0) {
+    fprintf(stderr, "migd %s: --netmsg %s: %s\n", node_name, netmsg_addr, err);
+    return -1;
+  }
+  fprintf(stderr, "migd %s: advertised as '%s' at %s\n", node_name,
+          MIGD_SERVICE, netmsg_addr);
+  return 0;
+}
+
 static int serve(uint64_t port) {
   uv_loop_t *loop = uv_default_loop();
   uv_tcp_t srv;
@@ -1151,6 +1208,8 @@ static int serve(uint64_t port) {
     return 1;
   }
   fprintf(stderr, "migd %s: listening on %s\n", node_name, node_addr);
+  if (advertise() < 0)
+    return 1;
   return uv_run(loop, UV_RUN_DEFAULT);
 }
 
@@ -1252,9 +1311,10 @@ static int ctl(const char *addr, char **words, int n) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option lo[] = {{"port", 1, 0, 'p'}, {"name", 1, 0, 'n'},
-                                     {"key", 1, 0, 'k'},  {"die-at", 1, 0, 'D'},
-                                     {"ctl", 1, 0, 'c'},  {0, 0, 0, 0}};
+  static const struct option lo[] = {
+      {"port", 1, 0, 'p'},     {"name", 1, 0, 'n'}, {"key", 1, 0, 'k'},
+      {"die-at", 1, 0, 'D'},   {"ctl", 1, 0, 'c'},  {"netmsg", 1, 0, 'm'},
+      {"node-key", 1, 0, 'K'}, {0, 0, 0, 0}};
   uint64_t port = 0;
   const char *ctl_addr = NULL;
   int c;
@@ -1277,15 +1337,24 @@ int main(int argc, char **argv) {
     case 'c':
       ctl_addr = optarg;
       break;
+    case 'm':
+      netmsg_addr = optarg;
+      break;
+    case 'K':
+      netmsg_keyfile = optarg;
+      break;
     default:
       return 2;
     }
   }
   if (ctl_addr)
     return ctl(ctl_addr, argv + optind, argc - optind);
+  migd_calls_init(node_name, netmsg_addr, netmsg_keyfile, node_key);
   if (!port || optind != argc) {
     fprintf(stderr, "usage: uksim-migd --port PORT [--name NODE] [--key KEY] "
                     "[--die-at STEP]\n"
+                    "                  [--netmsg tcp!HOST!PORT [--node-key "
+                    "FILE]]\n"
                     "       uksim-migd --ctl tcp!HOST!PORT COMMAND...\n");
     return 2;
   }

@@ -10,7 +10,10 @@
  * origin resumes its own copy, so the task runs at the origin:
  *
  *   origin                                destination
- *   IDLE      -- connect, HELLO(key) -->  (key checked: wrong -> Result err)
+ *   IDLE         the destination named by node name is looked up through
+ *                the network message server (MIGD_SERVICE, below); a
+ *                failed lookup ends the move here, the task untouched
+ *             -- connect, HELLO(key) -->  (key checked: wrong -> Result err)
  *   SUSPENDED    task_suspend + task_park: the task is at a safe point;
  *                its region memfd, held here, is the duplicate (step 3)
  *             -- CREATE(size, program) -> CREATED: empty memfd (step 4)
@@ -39,6 +42,33 @@
  * holds a complete image (COMMIT), a dead origin node takes the task with
  * it: nothing else holds its state.
  *
+ * Service calls (migd_calls.c; the task's side is task.h's struct
+ * task_service).  A task calls services of the node it opened them on,
+ * wherever it runs now.  Each call has a number, seq, per handle, kept in
+ * the task's region, and the node whose service it is keeps a record per
+ * (origin, task, handle): the last seq it took and, once run, its answer.
+ *
+ *   task --request(handle, seq) on TASK_SVC_FD--> migd of its node
+ *     the service's node is this one: RUN here
+ *     another: FORWARD, a MigCall to that node's migd (found by node name
+ *       through the network message server) -> RUN there -> MigCallReply
+ *   RUN, against the record:
+ *     seq >  record's          RUNNING: record := seq; a Call to the node's
+ *                              network message server (netmsg serve runs it
+ *                              as a local ap_call) -> DONE: answer recorded
+ *     seq == record's, DONE    REPLAY: the recorded answer, not run again
+ *     seq == record's, RUNNING WAIT until DONE, then REPLAY
+ *     seq <  record's          STALE: -ESTALE (the task drops it)
+ *   the answer goes back the way the request came.
+ *
+ * A call in flight when the task is suspended: its answer reaches the
+ * origin's copy, which has ended (lost on the way), or it does not come
+ * before the suspension; either way the region holds the handle SENT with
+ * its seq, and the copy adopted at the destination sends it again from
+ * there (task_adopt): REPLAY or WAIT.  So each call runs once and is
+ * answered once to the copy that runs on.  A service node that cannot be
+ * reached answers -EHOSTDOWN (an answer; the task decides).
+ *
  * Console: a task that arrived from elsewhere has its output sent, as
  * Console messages on a connection of its own, to its origin node, which
  * prints it as if the task were local, and gets its input back the same
@@ -47,6 +77,7 @@
 #ifndef UKSIM_MIGD_H
 #define UKSIM_MIGD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Tasks one migration server hosts or hosted (its table). */
@@ -71,8 +102,51 @@
 #define MIG_VERSION 1
 
 /* The node address of a migration server, "tcp!HOST!PORT", to a socket
- * address.  The one lookup: the network message server replaces it. */
+ * address. */
 struct sockaddr_in;
 int migd_lookup(const char *addr, struct sockaddr_in *sa);
+
+/* Service calls (migd_calls.c): records of calls run here, one per
+ * (origin, task, handle); a call that finds the table full is answered
+ * -ENOSPC. */
+#define MIGD_RECORDS_MAX (MIGD_TASKS_MAX * 8)
+struct MigCall;
+/* Who this node is and how it reaches its network message server and the
+ * other migration servers (migd's options), before any call. */
+void migd_calls_init(const char *node, const char *netmsg,
+                     const char *netmsg_keyfile, const char *mig_key);
+/* A socketpair for a task about to start: *child is its TASK_SVC_FD, the
+ * returned end the server's (-errno on failure). */
+int migd_calls_pair(int *child);
+/* Serves the calls of a started task on fd (the server's end), in a
+ * thread of its own until the task closes it; origin and task name the
+ * task for the records (its origin node's address and id there). */
+void migd_calls_start(int fd, const char *origin, uint64_t task);
+/* A MigCall from another node's migration server, on connection fd:
+ * RUN, and a MigCallReply. */
+void migd_calls_serve(int fd, const struct MigCall *c);
+
+/* Finding a migration server by node name (migd_names.c).  Each
+ * uksim-migd started with --netmsg ADDR advertises MIGD_SERVICE at its
+ * address to that network message server (servers/netmsg.c) and keeps the
+ * connection for its life; a move to a node NAME (not "tcp!...") asks the
+ * origin's network message server for MIGD_SERVICE on node NAME, which
+ * asks NAME's own. */
+#define MIGD_SERVICE "migd"
+/* How long a migration server waits for its network message server to
+ * listen, at start and at each lookup. */
+#define MIGD_NETMSG_WAIT_MS 5000
+/* Advertises this migration server (address addr) to the network message
+ * server at netmsg as node `me`, keyfile the node key file (NULL or "":
+ * none).  0, or -errno with why in err. */
+int migd_advertise(const char *netmsg, const char *keyfile, const char *me,
+                   const char *addr, char *err, size_t len);
+/* The address of node dest's migration server into addr: dest itself when
+ * it is "tcp!HOST!PORT", else looked up through netmsg.  0, or -errno
+ * (-EHOSTUNREACH: no such node, or none reachable; -ENOENT: the node has
+ * no migration server) with why in err. */
+int migd_resolve(const char *netmsg, const char *keyfile, const char *me,
+                 const char *dest, char *addr, size_t len, char *err,
+                 size_t errlen);
 
 #endif /* UKSIM_MIGD_H */

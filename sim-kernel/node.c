@@ -145,8 +145,13 @@ static void answer_lookup(struct node_peer *p, const Uksim__Node__Lookup *l) {
   f.id = l->id;
   f.node = N.cfg.name;
   f.service = l->service;
-  f.status = lookup_svc(l->service, &f);
-  if (f.status == -ENOENT)
+  bool elsewhere = l->node[0] && strcmp(l->node, N.cfg.name) != 0;
+  f.status = elsewhere ? -EHOSTUNREACH : lookup_svc(l->service, &f);
+  if (elsewhere)
+    snprintf(why, sizeof why,
+             "node %s forwards no lookups to node %s (its netmsg does)",
+             N.cfg.name, l->node);
+  else if (f.status == -ENOENT)
     snprintf(why, sizeof why, "node %s has no service '%s'", N.cfg.name,
              l->service);
   else if (f.status < 0)

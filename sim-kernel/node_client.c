@@ -231,25 +231,35 @@ const char *node_peer(const node_conn *c) {
   return c->hs.peer;
 }
 
-static int send_lookup(node_conn *c, const char *svc, uint64_t id) {
+static int send_lookup(node_conn *c, const char *node, const char *svc,
+                       uint64_t id) {
   Uksim__Node__Lookup l = UKSIM__NODE__LOOKUP__INIT;
   Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
-  uint8_t *out;
   l.id = id;
   l.service = (char *)svc;
+  l.node = (char *)(node ? node : "");
   m.body_case = UKSIM__NODE__MSG__BODY_LOOKUP;
   m.lookup = &l;
-  long n = node_frame_encode(&m, &out);
-  return n < 0 ? (int)n : send_frame(c, out, (size_t)n);
+  return node_send(c, &m);
 }
 
-int node_lookup(node_conn *c, const char *svc, struct node_found *f, char *err,
-                size_t errlen) {
-  if (strlen(svc) >= NODE_NAME_MAX)
-    return seterr(err, errlen, -ENAMETOOLONG, "service name too long%s", "");
-  uint64_t id = c->next_id++;
-  int r = send_lookup(c, svc, id);
-  Uksim__Node__Msg *m = r < 0 ? NULL : node_recv(c, false, &r);
+static int send_advertise(node_conn *c, const char *svc, const char *addr,
+                          uint64_t id) {
+  Uksim__Node__Advertise a = UKSIM__NODE__ADVERTISE__INIT;
+  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
+  a.id = id;
+  a.service = (char *)svc;
+  a.addr = (char *)addr;
+  m.body_case = UKSIM__NODE__MSG__BODY_ADVERTISE;
+  m.advertise = &a;
+  return node_send(c, &m);
+}
+
+/* Waits for the Found of question id: 0 and *f, or -errno with why. */
+static int await_found(node_conn *c, uint64_t id, struct node_found *f,
+                       char *err, size_t errlen) {
+  int r = 0;
+  Uksim__Node__Msg *m = node_recv(c, false, &r);
   if (m == NULL)
     return seterr(err, errlen, r, "%s", node_io_error(r));
   if (m->body_case != UKSIM__NODE__MSG__BODY_FOUND || m->found->id != id) {
@@ -263,9 +273,39 @@ int node_lookup(node_conn *c, const char *svc, struct node_found *f, char *err,
     f->index = m->found->index;
     f->gen = m->found->gen;
     f->version = m->found->version;
+    snprintf(f->addr, sizeof f->addr, "%s", m->found->addr);
   }
   node_msg_free(m);
   return r > 0 ? -EPROTO : r;
+}
+
+int node_lookup_on(node_conn *c, const char *node, const char *svc,
+                   struct node_found *f, char *err, size_t errlen) {
+  if (strlen(svc) >= NODE_NAME_MAX || (node && strlen(node) >= NODE_NAME_MAX))
+    return seterr(err, errlen, -ENAMETOOLONG, "name too long%s", "");
+  uint64_t id = c->next_id++;
+  int r = send_lookup(c, node, svc, id);
+  if (r < 0)
+    return seterr(err, errlen, r, "%s", node_io_error(r));
+  return await_found(c, id, f, err, errlen);
+}
+
+int node_lookup(node_conn *c, const char *svc, struct node_found *f, char *err,
+                size_t errlen) {
+  return node_lookup_on(c, NULL, svc, f, err, errlen);
+}
+
+int node_advertise(node_conn *c, const char *svc, const char *addr, char *err,
+                   size_t errlen) {
+  struct node_found f;
+  if (strlen(svc) >= NODE_NAME_MAX || strlen(addr) >= NODE_ADDR_MAX ||
+      addr[0] == '\0')
+    return seterr(err, errlen, -EINVAL, "bad service name or address%s", "");
+  uint64_t id = c->next_id++;
+  int r = send_advertise(c, svc, addr, id);
+  if (r < 0)
+    return seterr(err, errlen, r, "%s", node_io_error(r));
+  return await_found(c, id, &f, err, errlen);
 }
 
 void node_close(node_conn *c) {

@@ -45,6 +45,11 @@ static bool name_ok(const char *s) {
   return s != NULL && strlen(s) < NODE_NAME_MAX;
 }
 
+/* An optional name ("" allowed) or address, bounded. */
+static bool opt_ok(const char *s, size_t max) {
+  return s != NULL && strlen(s) < max;
+}
+
 static bool nonce_ok(ProtobufCBinaryData b) {
   return b.len == NODE_NONCE_LEN;
 }
@@ -62,9 +67,15 @@ static bool msg_ok(const Uksim__Node__Msg *m) {
   case UKSIM__NODE__MSG__BODY_REFUSED:
     return m->refused->error != NULL;
   case UKSIM__NODE__MSG__BODY_LOOKUP:
-    return name_ok(m->lookup->service);
+    return name_ok(m->lookup->service) &&
+           opt_ok(m->lookup->node, NODE_NAME_MAX);
   case UKSIM__NODE__MSG__BODY_FOUND:
-    return name_ok(m->found->node) && name_ok(m->found->service);
+    return name_ok(m->found->node) && name_ok(m->found->service) &&
+           opt_ok(m->found->addr, NODE_ADDR_MAX);
+  case UKSIM__NODE__MSG__BODY_ADVERTISE:
+    return name_ok(m->advertise->service) &&
+           opt_ok(m->advertise->addr, NODE_ADDR_MAX) &&
+           m->advertise->addr[0] != '\0';
   case UKSIM__NODE__MSG__BODY_CALL:
     return name_ok(m->call->service) && m->call->ctl.len <= NODE_CTL_MAX &&
            m->call->ctl.len <= m->call->ctl_size &&

@@ -76,7 +76,7 @@ static int do_import(struct nsh *sh, struct nsh_io *io, int argc, char **argv) {
   int r = ns_import(argv[i], argv[i + 1], argv[i + 2], f);
   if (r < 0)
     fprintf(io->err, "import: %s %s %s: %s\n", argv[i], argv[i + 1],
-            argv[i + 2], strerror(-r));
+            argv[i + 2], ns_import_strerror(r));
   return r < 0;
 }
 

@@ -36,6 +36,11 @@
 #define NODE_HANDSHAKE_MS 5000   /* a peer must be authenticated by then */
 #define NODE_IO_TIMEOUT_MS 10000 /* a dialer's wait for one answer */
 #define NODE_ERR_MAX 160         /* room for an error text */
+#define NODE_ADDR_MAX 96 /* a dial address "tcp!HOST!PORT", NUL included */
+/* The network message server (servers/netmsg.c): the peers it forwards
+ * lookups to (--peer NAME=ADDR) and the services advertised to it. */
+#define NETMSG_PEERS_MAX 16
+#define NETMSG_ADVERTS_MAX 32
 /* Remote calls (servers/netmsg.c): a control ICA crosses in one frame, a
  * data ICA in chunks, up to NODE_DATA_MAX bytes. */
 #define NODE_CTL_MAX (32 * 1024)
@@ -61,11 +66,31 @@ const char *node_peer(const node_conn *c);
 struct node_found {
   char node[NODE_NAME_MAX];
   uint32_t index, gen, version;
+  char addr[NODE_ADDR_MAX]; /* an advertised service's address, else "" */
 };
 /* 0 and *f, -ENOENT when the node has no such service, or another -errno
  * with why in err (the node went away, a corrupt answer). */
 int node_lookup(node_conn *c, const char *svc, struct node_found *f, char *err,
                 size_t errlen);
+
+/* Where service svc is on the node named `node` (NULL or "": the dialed
+ * one), asked of a network message server (`netmsg serve`), which asks
+ * that node's own for it (its --peer table).  As node_lookup; besides,
+ * -EHOSTUNREACH when the server knows no node of that name or cannot
+ * reach it.  This is how a node's migration server is found by node name:
+ *
+ *   node_lookup_on(c, "b", MIGD_SERVICE, &f, err, sizeof err);
+ *   // f.addr: where node b's uksim-migd listens */
+int node_lookup_on(node_conn *c, const char *node, const char *svc,
+                   struct node_found *f, char *err, size_t errlen);
+
+/* Advertises that service svc of this node listens at addr, to the
+ * network message server c: its lookups of svc answer addr for as long as
+ * c stays open (closing it, or the process ending, withdraws it).  0, or
+ * -errno with why in err (-EEXIST: another process advertises svc,
+ * -ENOSPC: NETMSG_ADVERTS_MAX reached). */
+int node_advertise(node_conn *c, const char *svc, const char *addr, char *err,
+                   size_t errlen);
 
 void node_close(node_conn *c);
 

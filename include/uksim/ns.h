@@ -31,6 +31,7 @@
 #ifndef UKSIM_NS_H
 #define UKSIM_NS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,16 @@ typedef struct kabi_dir ns_dir; /* name, qid, mode, length, times, owner */
  * process), and whatever a mounted 9P server answers, mapped from its
  * error string to an errno (net9p/error.c: "file does not exist" is
  * -ENOENT, "permission denied" -EACCES ...). */
+
+/* ns_kernel_gone: true once this process's connection to its kernel has
+ * ended (the kernel closed it, or a send to it failed).  A call's
+ * -ECONNRESET means either that, or that a server mounted in the
+ * namespace went away (its calls fail, the kernel carries on): this tells
+ * the two apart.  No errors.
+ * Example:
+ *   if (ns_stat("/n/x", &d) == -ECONNRESET && ns_kernel_gone())
+ *     exit(1); // the kernel is gone, not just the server of /n/x */
+bool ns_kernel_gone(void);
 
 /* ns_open: opens path with mode (NS_OREAD, NS_OWRITE, NS_ORDWR, NS_OEXEC,
  * or'ed with NS_OTRUNC, NS_ORCLOSE); returns the lowest free descriptor.
@@ -250,14 +261,26 @@ int ns_mount_addr(const char *addr, const char *old, int flag,
  * node exports at addr ("tcp!HOST!PORT", `uksim exportfs`) on `local`,
  * with flag as ns_mount's (NS_MREPL, NS_MBEFORE, NS_MAFTER, NS_MCREATE),
  * so that this process uses the other node's servants and servers (its
- * /dev/cons, its /srv) here.  Only an exporter without a key (on
- * loopback): the kernel's mount driver does no 9P authentication.
+ * /dev/cons, its /srv) here.  An exporter started with a key (`uksim
+ * exportfs --key FILE`) is answered under this node's key (the machine's
+ * --node-key FILE, the same secret), through 9P's Tauth.
  * Errors: those of ns_mount_addr (addr dialled, remote its attach name:
- * the server's error when it exports no such path).
+ * the server's error when it exports no such path); -EACCES when the
+ * exporter wants a key and this node has none or another.
  * Example:
  *   ns_import("tcp!127.0.0.1!17011", "/dev", "/n/adev", NS_MREPL); */
 int ns_import(const char *addr, const char *remote, const char *local,
               int flag);
+
+/* ns_import_strerror: a person's words for an error of ns_import: for
+ * -EACCES, that the exporter asks for a key this node does not prove (the
+ * kernel proves the node's --node-key to an exporter started with --key);
+ * else strerror.  No errors.
+ * Example:
+ *   int r = ns_import(addr, "/dev", "/n/adev", NS_MREPL);
+ *   if (r < 0)
+ *     fprintf(stderr, "import: %s\n", ns_import_strerror(r)); */
+const char *ns_import_strerror(int err);
 
 /* ns_unmount: removes new_ from the union at old; new_ NULL: old stops
  * being a mount point altogether.

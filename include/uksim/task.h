@@ -83,7 +83,14 @@
 #define TASK_STACK_SIZE (32u * 1024u)
 /* Region header layout: bump on any change to struct task_hdr. */
 #define TASK_MAGIC 0x6b736174736b7531ull /* "1uksatsk" */
-#define TASK_VERSION 1u
+#define TASK_VERSION 2u /* 2: service handles (struct task_service) */
+/* Service handles per task, and the bytes of one request or reply. */
+#define TASK_SERVICES_MAX 8
+#define TASK_CALL_MAX 256
+#define TASK_NAME_MAX 32 /* a service or node name, NUL included */
+/* The descriptor a task process talks to its node's migration server on,
+ * for service calls (a SOCK_SEQPACKET socket the server passes). */
+#define TASK_SVC_FD 4
 
 enum task_policy {
   TASK_POLICY_RR = 0,   /* yield goes behind the others of its priority */
@@ -96,6 +103,46 @@ enum task_thread_state {
   TASK_THREAD_SLEEP = 2, /* waiting for wake_ms (monotonic, see below) */
   TASK_THREAD_INPUT = 3, /* waiting for console input */
   TASK_THREAD_DEAD = 4,  /* returned from its function */
+  TASK_THREAD_CALL = 5,  /* waiting for the answer to a service call */
+};
+
+/* A service handle's call, in the region (so it migrates with the task):
+ *
+ *   IDLE --task_call: request written here, seq+1, sent--> SENT
+ *   SENT --the answer of seq arrives--> DONE --the caller takes it--> IDLE
+ *   SENT --the task adopted on another node--> SENT, sent again with the
+ *          same seq from there (task_adopt): the node that runs the call
+ *          answers a seq it ran already from its record, so the call runs
+ *          once, whichever node the task was on when it ended
+ *
+ * An answer whose seq is not the handle's SENT one is dropped. */
+enum task_call_state {
+  TASK_CALL_IDLE = 0,
+  TASK_CALL_SENT = 1,
+  TASK_CALL_DONE = 2,
+};
+
+struct task_service {
+  char name[TASK_NAME_MAX]; /* "" : a free handle */
+  char node[TASK_NAME_MAX]; /* the node whose service it is */
+  uint64_t seq;             /* calls made; the one SENT has this number */
+  int32_t state;            /* enum task_call_state */
+  int32_t status;           /* DONE: the service's status */
+  uint32_t op;
+  uint32_t req_len, rep_len;
+  uint8_t req[TASK_CALL_MAX], rep[TASK_CALL_MAX];
+};
+
+/* One message on TASK_SVC_FD, either way: a request (task -> server) or
+ * its answer (status, data the reply).  Both ends are of one build on one
+ * host, so it is a fixed layout; between nodes it is migrate.proto's. */
+struct task_call_msg {
+  uint32_t handle, op;
+  uint64_t seq;
+  int32_t status;
+  uint32_t len;
+  char service[TASK_NAME_MAX], node[TASK_NAME_MAX];
+  uint8_t data[TASK_CALL_MAX];
 };
 
 /* One thread, in the region: everything that migrates with it. */
@@ -132,6 +179,7 @@ struct task_hdr {
   _Atomic int32_t ended;   /* 1: the task moved; this copy must stop */
   int32_t uffd; /* this process's write-tracking userfaultfd, or -1 */
   struct task_thread th[TASK_MAX_THREADS];
+  struct task_service svc[TASK_SERVICES_MAX];
 };
 
 /* What task_run() returns (besides a negative errno). */
@@ -199,6 +247,23 @@ int task_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 long task_read(void *buf, size_t n);
 /* The calling thread's index. */
 int task_self(void);
+
+/* Service handles (issue 16).  A task calls services of the node it was
+ * on when it opened them, wherever it runs now: the node's migration
+ * server (uksim-migd) runs each call, and a migration server of another
+ * node forwards it there (sim-kernel/migd_calls.c).
+ *
+ * task_service_open names a service of the node the task runs on now
+ * (UKSIM_TASK_NODE): a handle, -EINVAL (a name too long), -ENOSPC (no free
+ * handle) or -ENOTCONN (not started by a migration server).  task_call is
+ * a task call: it sends op and req[0..len) and waits for the answer,
+ * copying at most replen bytes of the reply to rep; returns the service's
+ * status, with *replied the reply's length, or -EINVAL / -EBADF / -EMSGSIZE
+ * for bad arguments and -EPIPE when the migration server is gone.  One
+ * call at a time per handle: another thread's call on it waits. */
+int task_service_open(const char *service);
+int task_call(int h, uint32_t op, const void *req, size_t len, void *rep,
+              size_t replen, size_t *replied);
 
 /* Thread control, from a task thread or while the task is parked. */
 int task_thread_suspend(int i);

@@ -9,6 +9,8 @@
  * (srv_panic), and converts older state into a new ICA before serving.
  * --hang-restoring yes: an instance started to restart the service
  * registers and then never restores nor serves (a restart that never ends).
+ * --delay-ms N: each request takes N ms more (a slow server, whose queue
+ * stays long: what a failover's backlog is made of).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +22,9 @@
 #include "uksim/server.h"
 
 #define CTR_MAGIC 0x637472737461ull /* "ctrsta" */
+/* --delay-ms at most: a request slower than a second would outlast the
+ * tests' own deadlines. */
+#define CTR_DELAY_MS_MAX 1000
 enum { CTR_INCR, CTR_GET };
 
 struct ctr_state {
@@ -31,6 +36,7 @@ struct ctr_state {
 
 static uint32_t version = 1;
 static bool hang_restoring; /* --hang-restoring: a successor never serves */
+static unsigned delay_ms;   /* --delay-ms: added to every request */
 
 static int fresh_state(uk_ica *st, uint64_t count) {
   int r = ica_create(4096, KABI_ICA_STATE, st);
@@ -70,6 +76,8 @@ static int handle(srv_req *rq, void *arg) {
   struct ctr_state *cs = ((uk_ica *)arg)->base;
   if (rq->ctl.size < sizeof(uint64_t))
     return -EINVAL;
+  if (delay_ms)
+    usleep(delay_ms * 1000);
   if (rq->op == CTR_INCR)
     cs->count++;
   else if (rq->op != CTR_GET)
@@ -89,6 +97,10 @@ int main(int argc, char **argv) {
       name = argv[i + 1];
     else if (!strcmp(argv[i], "--hang-restoring"))
       hang_restoring = !strcmp(argv[i + 1], "yes");
+    else if (!strcmp(argv[i], "--delay-ms"))
+      delay_ms = (unsigned)atoi(argv[i + 1]);
+    if (delay_ms > CTR_DELAY_MS_MAX)
+      delay_ms = CTR_DELAY_MS_MAX;
   }
   int r = srv_register(name, version, "incr,get", &how);
   while (r == 0 && how != KABI_REG_FRESH && hang_restoring)

@@ -22,24 +22,28 @@ void skip_under_valgrind(void) {
 
 char backup_kernel[256];
 
-void boot_with(mach_client *m, const char *dir, const char *migrate) {
+void pair_opts(struct mach_opts *o) {
   static int n;
-  struct mach_opts o;
-  mach_opts_default(&o);
-  snprintf(o.name, sizeof o.name, "orthros-%d-%d", (int)getpid(), n++);
-  snprintf(name, sizeof name, "%s", o.name);
+  mach_opts_default(o);
+  snprintf(o->name, sizeof o->name, "orthros-%d-%d", (int)getpid(), n++);
+  snprintf(name, sizeof name, "%s", o->name);
   snprintf(trace, sizeof trace, "%s/%s.jsonl",
            getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           o.name);
-  snprintf(o.trace_file, sizeof o.trace_file, "%s", trace);
+           o->name);
+  snprintf(o->trace_file, sizeof o->trace_file, "%s", trace);
   /* A range of its own per test process, away from the default's. */
   nic_port = (uint16_t)(30000 + (getpid() % 500) * 2 * UK_NIC_PORTS);
-  o.nic_port = nic_port;
-  o.backup = true;
-  snprintf(o.backup_kernel, sizeof o.backup_kernel, "%s", backup_kernel);
-  o.heartbeat_ms = HB_MS;
-  o.heartbeat_timeout_ms = TIMEOUT_MS;
-  o.trace = getenv("ORTHROS_TRACE") ? -1 : 0;
+  o->nic_port = nic_port;
+  o->backup = true;
+  snprintf(o->backup_kernel, sizeof o->backup_kernel, "%s", backup_kernel);
+  o->heartbeat_ms = HB_MS;
+  o->heartbeat_timeout_ms = TIMEOUT_MS;
+  o->trace = getenv("ORTHROS_TRACE") ? -1 : 0;
+}
+
+void boot_with(mach_client *m, const char *dir, const char *migrate) {
+  struct mach_opts o;
+  pair_opts(&o);
   if (dir) {
     /* The new active's loop writes the disk back synchronously (fsync):
      * on a loaded host that may outlast a short timeout. */
@@ -81,6 +85,29 @@ uint32_t await_pair(mach_client *m, uint32_t failovers) {
   return 0;
 }
 
+struct uk_kdata_hdr region_hdr(mach_client *m, uint32_t os) {
+  struct uk_kdata_hdr h;
+  int fd;
+  cr_assert_eq(mach_kdata_fd(m, os, &fd), 0, "kdata of os %u: %s", os,
+               m->error);
+  cr_assert_eq(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+  close(fd);
+  return h;
+}
+
+uint32_t await_backup(mach_client *m) {
+  for (int i = 0; i < 500; i++) {
+    Uksim__Reply *st = status(m);
+    uint32_t b = st->backup_os;
+    uksim__reply__free_unpacked(st, NULL);
+    if (b && region_hdr(m, b).magic == UK_KDATA_MAGIC)
+      return b;
+    usleep(10 * 1000);
+  }
+  cr_assert_fail("no backup OS booted in 5 s");
+  return 0;
+}
+
 struct uk_interos await_detection(mach_client *m, uint32_t n) {
   const struct uk_interos *io;
   struct uk_interos copy;
@@ -93,10 +120,11 @@ struct uk_interos await_detection(mach_client *m, uint32_t n) {
   return copy;
 }
 
-bool trace_has(uint32_t os, const char *a, const char *b) {
-  char path[300], line[1024];
+const char *trace_line(uint32_t os, const char *a, const char *b, int ms) {
+  static char line[2048];
+  char path[300];
   snprintf(path, sizeof path, "%s.os%u", trace, os);
-  for (int i = 0; i < 200; i++) {
+  for (int i = 0; i <= ms / 10; i++) {
     FILE *f = fopen(path, "r");
     bool found = false;
     while (f && !found && fgets(line, sizeof line, f))
@@ -104,10 +132,14 @@ bool trace_has(uint32_t os, const char *a, const char *b) {
     if (f)
       fclose(f);
     if (found)
-      return true;
+      return line;
     usleep(10 * 1000);
   }
-  return false;
+  return "";
+}
+
+bool trace_has(uint32_t os, const char *a, const char *b) {
+  return trace_line(os, a, b, 2000)[0] != '\0';
 }
 
 void rm_dir(const char *dir) {

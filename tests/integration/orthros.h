@@ -31,6 +31,12 @@ extern uint16_t nic_port;
  * table code runs under valgrind in tests/sim-kernel/test_adopt.c. */
 void skip_under_valgrind(void);
 
+/* The options boot_with starts from: a name, a trace file (trace) and
+ * nic0 ports (nic_port) of their own, an active and a backup OS watching
+ * its heartbeat (HB_MS, TIMEOUT_MS).  For a test that changes some before
+ * mach_boot. */
+void pair_opts(struct mach_opts *o);
+
 /* A machine with an active and a backup OS; with dir, a disk (LevelDB
  * there) written back only on "sync", so that what was dirty when the
  * active died is in its cache alone; migrate: --cache-migrate ("": the
@@ -50,10 +56,22 @@ Uksim__Reply *status(mach_client *m);
  * see; returns the active's OS number. */
 uint32_t await_pair(mach_client *m, uint32_t failovers);
 
+/* The header of OS os's kernel data (any layout: the header is shared). */
+struct uk_kdata_hdr region_hdr(mach_client *m, uint32_t os);
+
+/* Waits until a backup OS runs and its kernel data is set up; returns
+ * its OS number. */
+uint32_t await_backup(mach_client *m);
+
 /* Waits for detection number n; copies the record. */
 struct uk_interos await_detection(mach_client *m, uint32_t n);
 
-/* True once the trace of OS os has a line with both strings. */
+/* The first line of OS os's trace with both strings, once there is one
+ * within ms ms; "" if none came.  The line is static: the next call
+ * overwrites it. */
+const char *trace_line(uint32_t os, const char *a, const char *b, int ms);
+
+/* True once the trace of OS os has a line with both strings (2 s). */
 bool trace_has(uint32_t os, const char *a, const char *b);
 
 void rm_dir(const char *dir);

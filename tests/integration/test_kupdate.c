@@ -14,50 +14,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "harness.h"
 #include "kimage.h"
 #include "kimage.pb-c.h"
-#include "uksim/interos.h"
+#include "orthros.h"
 #include "uksim_paths.h"
 
 /* A real-time heartbeat between the two kernels: not under valgrind
- * (tests/ci-skips.txt). */
-static void skip_under_valgrind(void) {
-  if (getenv("UKSIM_UNDER_VALGRIND"))
-    cr_skip_test("real-time heartbeats cannot run under valgrind");
-}
-
+ * (tests/ci-skips.txt; the fixture's skip_under_valgrind). */
 TestSuite(kupdate, .init = skip_under_valgrind);
-
-static Uksim__Reply *status(mach_client *m) {
-  Uksim__Reply *st;
-  cr_assert_eq(mach_status(m, &st), 0, "status: %s", m->error);
-  return st;
-}
-
-/* The header of OS os's kernel data (any layout: the header is shared). */
-static struct uk_kdata_hdr region_hdr(mach_client *m, uint32_t os) {
-  struct uk_kdata_hdr h;
-  int fd;
-  cr_assert_eq(mach_kdata_fd(m, os, &fd), 0, "kdata of os %u: %s", os,
-               m->error);
-  cr_assert_eq(pread(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
-  close(fd);
-  return h;
-}
-
-static uint32_t await_backup(mach_client *m) {
-  for (int i = 0; i < 500; i++) {
-    Uksim__Reply *st = status(m);
-    uint32_t b = st->backup_os;
-    uksim__reply__free_unpacked(st, NULL);
-    if (b && region_hdr(m, b).magic == UK_KDATA_MAGIC)
-      return b;
-    usleep(10 * 1000);
-  }
-  cr_assert_fail("no backup OS booted in 5 s");
-  return 0;
-}
 
 Test(kupdate, a_v2_kernel_boots_beside_the_running_one, .timeout = 60) {
   mach_client m;
@@ -81,9 +45,7 @@ Test(kupdate, a_v2_kernel_boots_beside_the_running_one, .timeout = 60) {
   cr_expect_eq(st->backup_os, b);
   cr_expect_eq(st->failovers, 0);
   uksim__reply__free_unpacked(st, NULL);
-  uint32_t live = 99;
-  cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
-  mach_close(&m);
+  halt(&m);
 }
 
 /* Images of every live process of the hung kernel's region, built into a
@@ -160,8 +122,13 @@ Test(kupdate, images_come_from_a_hung_kernel, .timeout = 60) {
   mach_close(&m);
 }
 
-static void boot_v2_backup(mach_client *m, const char *trace) {
+/* A machine whose backup is a layout-v2 kernel; its trace goes to the
+ * fixture's trace (kupdate-PID-TAG.jsonl), read with trace_has. */
+static void boot_v2_backup(mach_client *m, const char *tag) {
   struct mach_opts o;
+  snprintf(trace, sizeof trace, "%s/kupdate-%d-%s.jsonl",
+           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
+           (int)getpid(), tag);
   mach_opts_default(&o);
   snprintf(o.name, sizeof o.name, "kupdate-%d-h", (int)getpid());
   char exe[sizeof o.backup_kernel] = UKSIM_EXE_DEFAULT;
@@ -207,17 +174,6 @@ static uint32_t await_failover(mach_client *m) {
   }
   cr_assert_fail("no failover to the layout-v2 kernel in 10 s");
   return 0;
-}
-
-static bool file_has(const char *path, const char *a, const char *b) {
-  char line[1024];
-  bool found = false;
-  FILE *f = fopen(path, "r");
-  while (f && !found && fgets(line, sizeof line, f))
-    found = strstr(line, a) && strstr(line, b);
-  if (f)
-    fclose(f);
-  return found;
 }
 
 /* Process slot's image in the layout-v2 kernel's region, or NULL. */
@@ -275,11 +231,7 @@ static void hogs_moved(mach_client *m, uint32_t b, const int *slot,
 
 Test(kupdate, a_hung_kernel_is_updated_through_images, .timeout = 90) {
   mach_client m;
-  char trace[256];
-  snprintf(trace, sizeof trace, "%s/kupdate-%d.jsonl",
-           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           (int)getpid());
-  boot_v2_backup(&m, trace);
+  boot_v2_backup(&m, "h");
   uint32_t b = await_backup(&m);
   cr_assert_eq(
       mach_spawn(&m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL), 0,
@@ -290,22 +242,14 @@ Test(kupdate, a_hung_kernel_is_updated_through_images, .timeout = 90) {
   cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__HANG, 0), 0, "%s", m.error);
   cr_assert_eq(await_failover(&m), b);
   hogs_moved(&m, b, slot, pid);
-  char t2[300];
-  snprintf(t2, sizeof t2, "%s.os%u", trace, b);
-  cr_expect(file_has(t2, "images of 2 processes", "layout 1001"));
-  cr_expect(file_has(t2, "kvs (pid", "cannot move: server"));
-  uint32_t live = 99;
-  cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
-  mach_close(&m);
+  cr_expect(trace_has(b, "images of 2 processes", "layout 1001"));
+  cr_expect(trace_has(b, "kvs (pid", "cannot move: server"));
+  halt(&m);
 }
 
 Test(kupdate, uksim_kupdate_moves_running_processes, .timeout = 90) {
   mach_client m;
-  char trace[256];
-  snprintf(trace, sizeof trace, "%s/kupdate-%d-k.jsonl",
-           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           (int)getpid());
-  boot_v2_backup(&m, trace);
+  boot_v2_backup(&m, "k");
   uint32_t b = await_backup(&m), old_os = 0, new_os = 0;
   int slot[2];
   pid_t pid[2];
@@ -324,21 +268,7 @@ Test(kupdate, uksim_kupdate_moves_running_processes, .timeout = 90) {
   cr_expect_eq(io->det_dead_os, old_os);
   mach_interos_unmap(io);
   hogs_moved(&m, b, slot, pid);
-  uint32_t live = 99;
-  cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
-  mach_close(&m);
-}
-
-static bool alive(pid_t pid) {
-  char path[64], st[256];
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return false;
-  bool ok = fgets(st, sizeof st, f) != NULL;
-  fclose(f);
-  const char *s = ok ? strrchr(st, ')') : NULL;
-  return s && s[1] == ' ' && s[2] != 'Z' && s[2] != 'X';
+  halt(&m);
 }
 
 /* An update under load loses no request: a protected counter client in
@@ -348,11 +278,7 @@ static bool alive(pid_t pid) {
  * the one increment the server held at the update: -ECONNRESET). */
 Test(kupdate, an_update_under_load_loses_no_request, .timeout = 120) {
   mach_client m;
-  char trace[256];
-  snprintf(trace, sizeof trace, "%s/kupdate-%d-l.jsonl",
-           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           (int)getpid());
-  boot_v2_backup(&m, trace);
+  boot_v2_backup(&m, "l");
   uint32_t b = await_backup(&m), old_os, new_os;
   cr_assert_eq(
       mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
@@ -381,11 +307,7 @@ Test(kupdate, an_update_under_load_loses_no_request, .timeout = 120) {
   char *c[] = {"--count", "1", "--expect-range", "4000:4001"};
   int64_t wid = h_spawn(&m, "ctr_load", c, 4, "check", NULL);
   cr_expect_eq(h_wait(&m, wid), 0, "the counter lost or doubled increments");
-  char t2[300];
-  snprintf(t2, sizeof t2, "%s.os%u", trace, b);
-  cr_expect(file_has(t2, "images of 1 processes", "1 refused"));
-  cr_expect(file_has(t2, "failover", "1 moved"));
-  uint32_t live = 99;
-  cr_expect_eq(mach_halt(&m, &live), 0, "halt: %s", m.error);
-  mach_close(&m);
+  cr_expect(trace_has(b, "images of 1 processes", "1 refused"));
+  cr_expect(trace_has(b, "failover", "1 moved"));
+  halt(&m);
 }

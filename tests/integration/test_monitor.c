@@ -18,76 +18,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "harness.h"
 #include "kmon.h"
-#include "uksim/interos.h"
+#include "orthros.h"
 #include "uksim/ns.h"
 
-#define HB_MS 10
-#define TIMEOUT_MS 200
-
-static char trace[256];
-
-static void skip_under_valgrind(void) {
-  if (getenv("UKSIM_UNDER_VALGRIND"))
-    cr_skip_test("real-time fault detection cannot run under valgrind");
-}
+/* The heartbeat's timeout here: longer than the Orthros tests' so that a
+ * loaded host does not fail over by itself while a fault is looked for. */
+#define MON_TIMEOUT_MS 200
 
 TestSuite(monitor, .init = skip_under_valgrind, .timeout = 300);
 
 /* A machine with an active and a backup whose monitor reads every
  * interval_ms ms under policy. */
 static void boot(mach_client *m, const char *interval, const char *policy) {
-  static int n;
   struct mach_opts o;
   setenv(KMON_ENV_INTERVAL, interval, 1);
   setenv(KMON_ENV_POLICY, policy, 1);
-  mach_opts_default(&o);
-  snprintf(o.name, sizeof o.name, "mon-%d-%d", (int)getpid(), n++);
-  snprintf(trace, sizeof trace, "%s/%s.jsonl",
-           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           o.name);
-  snprintf(o.trace_file, sizeof o.trace_file, "%s", trace);
-  o.nic_port = (uint16_t)(34000 + (getpid() % 400) * 2 * UK_NIC_PORTS);
-  o.backup = true;
-  o.heartbeat_ms = HB_MS;
-  o.heartbeat_timeout_ms = TIMEOUT_MS;
+  pair_opts(&o);
+  o.heartbeat_timeout_ms = MON_TIMEOUT_MS;
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
-}
-
-/* The backup's OS number, once both run. */
-static uint32_t backup_os(mach_client *m) {
-  for (int i = 0; i < 500; i++) {
-    Uksim__Reply *st;
-    cr_assert_eq(mach_status(m, &st), 0, "%s", m->error);
-    uint32_t b = st->backup_os;
-    uksim__reply__free_unpacked(st, NULL);
-    if (b)
-      return b;
-    usleep(10 * 1000);
-  }
-  cr_assert_fail("no backup OS");
-  return 0;
-}
-
-/* The line of OS os's trace with both strings, within ms ms; "" if none. */
-static const char *trace_line(uint32_t os, const char *a, const char *b,
-                              int ms) {
-  static char line[2048];
-  char path[300];
-  snprintf(path, sizeof path, "%s.os%u", trace, os);
-  for (int i = 0; i <= ms / 10; i++) {
-    FILE *f = fopen(path, "r");
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f))
-      found = strstr(line, a) && strstr(line, b);
-    if (f)
-      fclose(f);
-    if (found)
-      return line;
-    usleep(10 * 1000);
-  }
-  return "";
 }
 
 static uint32_t detections(mach_client *m) {
@@ -98,17 +47,22 @@ static uint32_t detections(mach_client *m) {
   return n;
 }
 
-static void halt(mach_client *m) {
-  uint32_t live = 99;
-  cr_assert_eq(mach_halt(m, &live), 0, "halt: %s", m->error);
-  mach_close(m);
-}
-
 /* The heartbeat baseline, beside the monitor: it has not declared the
  * active dead a whole timeout after the monitor's finding. */
 static void heartbeat_missed(mach_client *m) {
-  usleep(3 * TIMEOUT_MS * 1000);
+  usleep(3 * MON_TIMEOUT_MS * 1000);
   cr_expect_eq(detections(m), 0, "the heartbeat saw the fault");
+}
+
+/* The deadlock on the ICA table: its first ICA call leaves the lock
+ * held, and a process that takes ten ICAs waits for it at its second. */
+static void deadlock_ica(mach_client *m) {
+  usleep(200 * 1000); /* the monitor maps the active's region */
+  cr_assert_eq(mach_fault_arg(m, UKSIM__FAULT__KIND__DEADLOCK, 0, "ica"), 0,
+               "%s", m->error);
+  char *args[] = {"icas", "10", "3000"};
+  cr_assert_eq(mach_spawn(m, "ap_hog", args, 3, "hog", 0, NULL), 0, "%s",
+               m->error);
 }
 
 /* No fault, a workload through the locks: the monitor finds nothing
@@ -116,7 +70,7 @@ static void heartbeat_missed(mach_client *m) {
 Test(monitor, finds_nothing_in_a_healthy_kernel) {
   mach_client m;
   boot(&m, "1", "report");
-  uint32_t b = backup_os(&m);
+  uint32_t b = await_backup(&m);
   char *args[] = {"icas", "200", "300"};
   int proc;
   cr_assert_eq(
@@ -135,14 +89,8 @@ Test(monitor, finds_nothing_in_a_healthy_kernel) {
 Test(monitor, finds_a_lock_never_released) {
   mach_client m;
   boot(&m, "10", "report");
-  uint32_t b = backup_os(&m);
-  usleep(200 * 1000); /* the monitor maps the active's region */
-  cr_assert_eq(mach_fault_arg(&m, UKSIM__FAULT__KIND__DEADLOCK, 0, "ica"), 0,
-               "%s", m.error);
-  /* Its first ICA leaves the lock held, its second waits for it. */
-  char *args[] = {"icas", "10", "3000"};
-  cr_assert_eq(mach_spawn(&m, "ap_hog", args, 3, "hog", 0, NULL), 0, "%s",
-               m.error);
+  uint32_t b = await_backup(&m);
+  deadlock_ica(&m);
   const char *l = trace_line(b, "\"monitor\"", "deadlock", 5000);
   cr_assert_neq(l[0], '\0', "the monitor did not find the deadlock");
   cr_expect_neq(strstr(l, "lock ica held"), NULL, "%s", l);
@@ -156,7 +104,7 @@ Test(monitor, finds_a_lock_never_released) {
 Test(monitor, finds_runaway_allocation) {
   mach_client m;
   boot(&m, "10", "report");
-  uint32_t b = backup_os(&m);
+  uint32_t b = await_backup(&m);
   usleep(200 * 1000);
   cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__RUNAWAY, 0), 0, "%s",
                m.error);
@@ -174,7 +122,7 @@ Test(monitor, finds_a_reader_never_woken) {
   char v[16], buf[8];
   int rslot, rfd, sync[2];
   boot(&m, "10", "report");
-  uint32_t b = backup_os(&m);
+  uint32_t b = await_backup(&m);
   cr_assert_eq(mach_attach(&m, "reader", -1, 0, &rslot, &rfd), 0, "%s",
                m.error);
   cr_assert_eq(pipe(sync), 0);
@@ -204,6 +152,12 @@ Test(monitor, finds_a_reader_never_woken) {
   const char *l = trace_line(b, "\"monitor\"", "stalled-driver", 5000);
   cr_assert_neq(l[0], '\0', "the monitor did not find the stalled driver");
   cr_expect_neq(strstr(l, "(5 bytes)"), NULL, "%s", l);
+  /* The evidence names the servant and the reader's own entry. */
+  char who[64];
+  snprintf(who, sizeof who, "proc %d (reader) on pipe", rslot);
+  cr_expect_neq(strstr(l, "servant #| (pipe): 1 readers blocked"), NULL, "%s",
+                l);
+  cr_expect_neq(strstr(l, who), NULL, "not %s: %s", who, l);
   heartbeat_missed(&m);
   int st;
   cr_expect_eq(waitpid(c, &st, WNOHANG), 0, "the reader was woken");
@@ -217,28 +171,11 @@ Test(monitor, finds_a_reader_never_woken) {
 Test(monitor, failover_policy_takes_over) {
   mach_client m;
   boot(&m, "10", "failover");
-  (void)backup_os(&m);
-  usleep(200 * 1000);
-  cr_assert_eq(mach_fault_arg(&m, UKSIM__FAULT__KIND__DEADLOCK, 0, "ica"), 0,
-               "%s", m.error);
-  char *args[] = {"icas", "10", "3000"};
-  cr_assert_eq(mach_spawn(&m, "ap_hog", args, 3, "hog", 0, NULL), 0, "%s",
-               m.error);
-  const struct uk_interos *io;
-  cr_assert_eq(mach_interos(&m, &io), 0, "%s", m.error);
-  for (int i = 0; i < 500 && io->det_count == 0; i++)
-    usleep(10 * 1000);
-  cr_expect_eq(io->det_count, 1, "no failover");
-  cr_expect_eq(io->det_cause, UK_DETECT_MONITOR);
-  mach_interos_unmap(io);
-  bool paired = false; /* the new active, and a new backup beside it */
-  for (int i = 0; i < 1000 && !paired; i++) {
-    Uksim__Reply *st;
-    cr_assert_eq(mach_status(&m, &st), 0, "%s", m.error);
-    paired = st->failovers == 1 && st->active_os && st->backup_os;
-    uksim__reply__free_unpacked(st, NULL);
-    usleep(10 * 1000);
-  }
-  cr_assert(paired, "no active and backup after the failover");
+  (void)await_backup(&m);
+  deadlock_ica(&m);
+  struct uk_interos d = await_detection(&m, 1);
+  cr_expect_eq(d.det_count, 1, "more than one failover");
+  cr_expect_eq(d.det_cause, UK_DETECT_MONITOR);
+  await_pair(&m, 1); /* the new active, and a new backup beside it */
   halt(&m);
 }

@@ -12,19 +12,13 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "nodes_util.h"
 #include "uksim/ap.h"
 #include "uksim/kvs.h"
 #include "uksim/node.h"
 #include "uksim_paths.h"
 
 #define NODES 3
-
-struct node {
-  mach_client m;
-  char name[64];
-  int port;
-  char addr[64];
-};
 
 static struct node nd[NODES];
 
@@ -35,81 +29,9 @@ static int port_for(int i) {
 }
 
 static void boot_node(struct node *n, int i, const char *keyfile) {
-  struct mach_opts o;
-  mach_opts_default(&o);
-  snprintf(n->name, sizeof n->name, "node-%d-%d", (int)getpid(), i);
-  snprintf(o.name, sizeof o.name, "%s", n->name);
-  n->port = port_for(i);
-  snprintf(o.node_port, sizeof o.node_port, "%d", n->port);
-  snprintf(n->addr, sizeof n->addr, "tcp!127.0.0.1!%d", n->port);
-  if (keyfile)
-    snprintf(o.node_key, sizeof o.node_key, "%s", keyfile);
-  cr_assert_eq(mach_boot(&n->m, &o), 0, "boot %s: %s", n->name, n->m.error);
-}
-
-static void halt_node(struct node *n) {
-  uint32_t live = 99;
-  cr_assert_eq(mach_halt(&n->m, &live), 0, "halt: %s", n->m.error);
-  cr_expect_eq(live, 0, "%u ICAs leaked at shutdown", live);
-  mach_close(&n->m);
-}
-
-static void write_file(const char *path, const char *s) {
-  FILE *f = fopen(path, "w");
-  cr_assert_not_null(f);
-  fputs(s, f);
-  fclose(f);
-}
-
-/* Starts `uksim exportfs` on node n, its output in out; waits until it
- * serves. */
-static pid_t start_exportfs(struct node *n, const char *cmds, const char *at,
-                            const char *out) {
-  pid_t pid = fork();
-  cr_assert_geq(pid, 0);
-  if (pid == 0) {
-    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", n->name, "-c", cmds,
-          "-", at, (char *)NULL);
-    _exit(127);
-  }
-  char buf[512];
-  for (int i = 0; i < 3000; i++) { /* 30 s: under valgrind too */
-    FILE *f = fopen(out, "r");
-    size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-      fclose(f);
-    buf[len] = '\0';
-    if (strstr(buf, "serving at"))
-      return pid;
-    usleep(10000);
-  }
-  cr_assert_fail("exportfs did not start: %s", buf);
-  return -1;
-}
-
-static const char *sh(int *st, const char *name, const char *cmds) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s sh --name %s -c '%s' 2>&1", UKSIM_EXE_DEFAULT,
-           name, cmds);
-  const char *out = h_run(cmd, st);
-  *st = WIFEXITED(*st) ? WEXITSTATUS(*st) : 128;
-  return out;
-}
-
-/* What node n's console printed lately: its output ring, read from the
- * kernel's tables as any outside reader reads them. */
-static void console_of(struct node *n, char *buf, size_t len) {
-  const struct uk_kdata *kd;
-  cr_assert_eq(mach_kdata(&n->m, &kd, NULL), 0, "%s", n->m.error);
-  const struct uk_cons *c = &kd->vfs.cons;
-  size_t k = 0;
-  for (uint32_t i = 0; i < c->out_len && k + 1 < len; i++)
-    buf[k++] = c->out[(c->out_head + i) % UK_CONS_OUT];
-  buf[k] = '\0';
-  mach_kdata_unmap(kd);
+  char name[64];
+  snprintf(name, sizeof name, "node-%d-%d", (int)getpid(), i);
+  nu_boot(n, name, port_for(i), keyfile);
 }
 
 Test(nodes, import_another_nodes_dev_srv_and_a_mounted_server, .timeout = 300) {
@@ -123,16 +45,16 @@ Test(nodes, import_another_nodes_dev_srv_and_a_mounted_server, .timeout = 300) {
   snprintf(at, sizeof at, "tcp!127.0.0.1!%d", port_for(3));
   snprintf(out, sizeof out, "/tmp/%s.exportfs", nd[0].name);
   /* A's exporter shapes its namespace first: ramfs on /n, a file in it. */
-  pid_t ex = start_exportfs(
-      &nd[0], "mount -c /srv/ramfs /n; echo made on a > /n/f", at, out);
+  pid_t ex = nu_exportfs(
+      &nd[0], NULL, "mount -c /srv/ramfs /n; echo made on a > /n/f", at, out);
 
   /* B: A's /dev on /n; a write to its cons shows on A's console. */
   snprintf(cmds, sizeof cmds,
            "import %s /dev /n; ls /n; echo hello from b > /n/cons", at);
-  const char *o = sh(&st, nd[1].name, cmds);
+  const char *o = nu_sh(&st, nd[1].name, cmds);
   cr_expect_eq(st, 0, "%s", o);
   cr_expect(strstr(o, "cons\n"), "A's /dev lists its console: %s", o);
-  console_of(&nd[0], buf, sizeof buf);
+  nu_console(&nd[0], buf, sizeof buf);
   cr_expect(strstr(buf, "hello from b\n"), "A's console shows it: %s", buf);
 
   /* C: A's /srv on /mnt (the entry names A's service) and A's ramfs, as A
@@ -141,13 +63,13 @@ Test(nodes, import_another_nodes_dev_srv_and_a_mounted_server, .timeout = 300) {
            "import %s /srv /mnt; cat /mnt/ramfs; echo; import -c %s /n /tmp; "
            "cat /tmp/f; echo from c > /tmp/g; cat /tmp/g",
            at, at);
-  o = sh(&st, nd[2].name, cmds);
+  o = nu_sh(&st, nd[2].name, cmds);
   cr_expect_eq(st, 0, "%s", o);
   cr_expect_str_eq(o, "ramfs\nmade on a\nfrom c\n");
 
   /* A path the exporter does not have: a clear error, nothing mounted. */
   snprintf(cmds, sizeof cmds, "import %s /nowhere /n", at);
-  o = sh(&st, nd[2].name, cmds);
+  o = nu_sh(&st, nd[2].name, cmds);
   cr_expect_eq(st, 1, "%s", o);
   cr_expect(strstr(o, "No such file or directory"), "%s", o);
 
@@ -155,7 +77,7 @@ Test(nodes, import_another_nodes_dev_srv_and_a_mounted_server, .timeout = 300) {
   waitpid(ex, &st, 0);
   unlink(out);
   for (int i = 0; i < NODES; i++)
-    halt_node(&nd[i]);
+    nu_halt(&nd[i]);
 }
 
 Test(nodes, lookup_finds_services_by_name_on_each_node, .timeout = 300) {
@@ -190,7 +112,7 @@ Test(nodes, lookup_finds_services_by_name_on_each_node, .timeout = 300) {
   cr_expect_eq(st, 0, "%s", o);
   cr_expect(strstr(o, "kvs on node "), "%s", o);
   for (int i = 0; i < NODES; i++)
-    halt_node(&nd[i]);
+    nu_halt(&nd[i]);
 }
 
 Test(nodes, a_wrong_key_is_refused_clearly, .timeout = 300) {
@@ -198,8 +120,8 @@ Test(nodes, a_wrong_key_is_refused_clearly, .timeout = 300) {
   uint8_t key1[NODE_KEY_LEN], key2[NODE_KEY_LEN];
   snprintf(k1, sizeof k1, "/tmp/node-key1-%d", (int)getpid());
   snprintf(k2, sizeof k2, "/tmp/node-key2-%d", (int)getpid());
-  write_file(k1, "the shared secret\n");
-  write_file(k2, "another secret\n");
+  nu_write_file(k1, "the shared secret\n");
+  nu_write_file(k2, "another secret\n");
   cr_assert_eq(node_key_load(k1, key1), 0);
   cr_assert_eq(node_key_load(k2, key2), 0);
   boot_node(&nd[0], 0, k1);
@@ -228,8 +150,8 @@ Test(nodes, a_wrong_key_is_refused_clearly, .timeout = 300) {
   cr_expect_neq(mach_boot(&m, &o), 0, "an open port without a key booted");
   unlink(k1);
   unlink(k2);
-  halt_node(&nd[0]);
-  halt_node(&nd[1]);
+  nu_halt(&nd[0]);
+  nu_halt(&nd[1]);
 }
 
 Test(nodes, a_node_killed_under_its_peer_is_an_error_not_a_hang,
@@ -255,8 +177,8 @@ Test(nodes, a_node_killed_under_its_peer_is_an_error_not_a_hang,
   cr_assert_not_null(c, "%s", err);
   node_close(c);
   mach_close(&nd[2].m);
-  halt_node(&nd[0]);
-  halt_node(&nd[1]);
+  nu_halt(&nd[0]);
+  nu_halt(&nd[1]);
 }
 
 /* Remote calls (servers/netmsg.c) ----------------------------------------- */
@@ -331,7 +253,7 @@ Test(nodes, a_remote_service_is_called_as_a_local_one, .timeout = 600) {
   for (int i = 0; i < 2; i++)
     cr_expect_eq(h_wait(&nd[i + 1].m, w[i]), 0, "kvsload on node %d", i + 1);
   for (int i = 0; i < NODES; i++)
-    halt_node(&nd[i]);
+    nu_halt(&nd[i]);
 }
 
 /* This test process as an application of node n (UKSIM_FD). */
@@ -384,15 +306,15 @@ Test(nodes, a_node_killed_mid_call_is_a_clear_error_not_a_hang,
   cr_expect_eq(put(svc, "k", "after"), -EHOSTDOWN, "A is gone");
   cr_expect_neq(h_wait(&nd[1].m, w), 0, "the load saw the error and ended");
   mach_close(&nd[0].m);
-  halt_node(&nd[1]);
+  nu_halt(&nd[1]);
 }
 
 Test(nodes, a_proxy_with_the_wrong_key_does_not_start, .timeout = 300) {
   char k1[64], k2[64], addr[64];
   snprintf(k1, sizeof k1, "/tmp/node-nkey1-%d", (int)getpid());
   snprintf(k2, sizeof k2, "/tmp/node-nkey2-%d", (int)getpid());
-  write_file(k1, "one\n");
-  write_file(k2, "two\n");
+  nu_write_file(k1, "one\n");
+  nu_write_file(k2, "two\n");
   boot_with_kvs(2);
   start_netmsg(&nd[0], 0, k1, addr, sizeof addr);
   cr_expect_neq(start_proxy(&nd[1], addr, "kvs", "kvsa", k2), 0);
@@ -401,5 +323,5 @@ Test(nodes, a_proxy_with_the_wrong_key_does_not_start, .timeout = 300) {
   unlink(k1);
   unlink(k2);
   for (int i = 0; i < 2; i++)
-    halt_node(&nd[i]);
+    nu_halt(&nd[i]);
 }

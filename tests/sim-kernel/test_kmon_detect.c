@@ -250,3 +250,25 @@ Test(kmon_detect, stalled_counts_every_blocked_reader) {
   cr_assert_eq(f.count, 21);
   cr_assert_eq(f.n, KMON_EVIDENCE_MAX);
 }
+
+/* Readers pile up on a stalled servant: the finding names the servant,
+ * gives the longest wait (from the oldest read, not from the data) and
+ * lists each reader's process and pipe. */
+Test(kmon_detect, stalled_gives_the_longest_wait_and_each_reader) {
+  struct kmon_find f;
+  reader(9, 5, T0 - 80 * MS, T0 - 700 * MS);
+  kd->proc[12] = kd->proc[9];
+  kd->proc[12].wait_ns = T0 - 300 * MS;
+  cr_assert_eq(stalled_at(T0, &f), 1);
+  cr_assert_eq(f.count, 2);
+  cr_assert_eq(f.wait_ns, 700 * MS);
+  cr_assert_eq(f.age_ns, 80 * MS);
+  cr_assert_not_null(strstr(f.text, "servant #| (pipe): 2 readers"), "%s",
+                     f.text);
+  cr_assert_not_null(strstr(f.text, "the longest waiting 700.0 ms"), "%s",
+                     f.text);
+  cr_assert_not_null(strstr(f.text, "proc 9 (reader) on pipe 2 end 0"), "%s",
+                     f.text);
+  cr_assert_not_null(strstr(f.text, "proc 12 (reader) on pipe 2 end 0"), "%s",
+                     f.text);
+}

@@ -1,0 +1,202 @@
+/* A migrated task's service handles (issue 16; migd.h "Service calls",
+ * task.h struct task_service): three real machines a, b and c
+ * (migd_nodes.h), each running a counter service "ctr" (ctr_srv).  A task
+ * (apps/ctask) started on a counts through a's counter, one increment per
+ * millisecond, while it is moved a -> b -> c: every call still reaches a's
+ * counter (b's and c's stay at 0), and the count the counter answers equals
+ * the task's own at every step, so no increment was lost or doubled,
+ * though moves come while calls are out. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migd_nodes.h"
+#include "migwire.h"
+#include "node.h"
+
+#define LIMIT 400
+
+static void setup(void) {
+  if (getenv("UKSIM_UNDER_VALGRIND"))
+    cr_skip_test("migration is real time; it cannot run under valgrind");
+}
+
+TestSuite(migrate_calls, .init = setup, .fini = mn_stop, .timeout = 300);
+
+/* The count of node n's counter service, asked through its network
+ * message server as another node would. */
+static long counter_of(struct mn_node *n) {
+  char addr[64], err[NODE_ERR_MAX];
+  uint64_t zero = 0, count = 0;
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", n->netmsg);
+  node_conn *c = node_dial(addr, NULL, "checker", err, sizeof err);
+  cr_assert_not_null(c, "%s", err);
+  Uksim__Node__Call k = UKSIM__NODE__CALL__INIT;
+  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
+  k.id = node_next_id(c);
+  k.service = "ctr";
+  k.op = 1; /* get */
+  k.ctl = (ProtobufCBinaryData){sizeof zero, (uint8_t *)&zero};
+  k.ctl_size = sizeof zero;
+  m.body_case = UKSIM__NODE__MSG__BODY_CALL;
+  m.call = &k;
+  cr_assert_eq(node_send(c, &m), 0);
+  int e = 0;
+  Uksim__Node__Msg *r = node_recv(c, false, &e);
+  cr_assert_not_null(r, "%s", node_io_error(e));
+  cr_assert_eq(r->body_case, UKSIM__NODE__MSG__BODY_RESULT);
+  cr_assert_eq(r->result->status, 0);
+  cr_assert_geq(r->result->ctl.len, sizeof count);
+  memcpy(&count, r->result->ctl.data, sizeof count);
+  node_msg_free(r);
+  node_close(c);
+  return (long)count;
+}
+
+/* Every "ctr n=.. v=.." line of a's console: n counts 1, 2, ... and v == n. */
+static long checked_lines(void) {
+  char cmd[256], line[128];
+  long next = 1;
+  snprintf(cmd, sizeof cmd, "%s", mn[0].out);
+  FILE *f = fopen(cmd, "r");
+  cr_assert_not_null(f);
+  while (fgets(line, sizeof line, f)) {
+    long n, v;
+    cr_assert(strstr(line, "MISMATCH") == NULL && strstr(line, "error") == NULL,
+              "%s", line);
+    if (sscanf(line, "task1 ctr n=%ld v=%ld", &n, &v) != 2)
+      continue;
+    cr_assert_eq(n, next, "a call lost or doubled: %s", line);
+    cr_assert_eq(v, n, "the counter disagrees: %s", line);
+    next++;
+  }
+  fclose(f);
+  return next - 1;
+}
+
+Test(migrate_calls, a_task_counts_on_its_origins_service_from_a_b_and_c) {
+  int rc;
+  char want[64];
+  mn_start("ctr_srv", "ctr");
+  const char *o =
+      mn_ctl(&mn[0], &rc, "start %s/apps/ctask --limit %d --period 1",
+             mn_build(), LIMIT);
+  cr_assert_eq(rc, 0, "%s", o);
+  mn_wait_for(mn[0].out, "task1 ctr n=20 ");
+  o = mn_ctl(&mn[0], &rc, "move 1 b eager");
+  cr_assert_eq(rc, 0, "%s", o);
+  long at_b = checked_lines();
+  snprintf(want, sizeof want, "task1 ctr n=%ld ", at_b + 40);
+  mn_wait_for(mn[0].out, want);
+  o = mn_ctl(&mn[1], &rc, "move 1 c precopy");
+  cr_assert_eq(rc, 0, "%s", o);
+  cr_expect_eq(mn_running(&mn[2]), 1);
+  snprintf(want, sizeof want, "task1 done n=%d v=%d", LIMIT, LIMIT);
+  mn_wait_for(mn[0].out, want);
+  cr_expect_eq(checked_lines(), LIMIT);
+  cr_expect_eq(counter_of(&mn[0]), LIMIT, "a's counter: each call once");
+  cr_expect_eq(counter_of(&mn[1]), 0, "b's counter was never called");
+  cr_expect_eq(counter_of(&mn[2]), 0, "c's counter was never called");
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "grep -c 'answered again' %s", mn[0].err);
+  o = h_run(cmd, &rc);
+  cr_log_info("calls out at a move, answered again from a's record: %s", o);
+}
+
+/* RUN's transitions one by one (migd.h "Service calls"): MigCalls sent to
+ * a's migration server as another node's would, for a task of origin
+ * ORIGIN, id 7. */
+#define ORIGIN "tcp!127.0.0.1!1"
+
+static int32_t mig_call(uint32_t handle, uint64_t seq, uint64_t *count) {
+  char addr[64];
+  uint64_t zero = 0;
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", mn[0].port);
+  int fd = mig_dial(addr, "");
+  cr_assert_geq(fd, 0, "%s", strerror(-fd));
+  MigMsg m = MIG_MSG__INIT;
+  MigCall c = MIG_CALL__INIT;
+  c.origin = ORIGIN;
+  c.task = 7;
+  c.handle = handle;
+  c.seq = seq;
+  c.service = "ctr";
+  c.op = 0; /* increment */
+  c.req = (ProtobufCBinaryData){sizeof zero, (uint8_t *)&zero};
+  m.m_case = MIG_MSG__M_CALL;
+  m.call = &c;
+  cr_assert_eq(mig_send(fd, &m), 0);
+  MigMsg *r = mig_recv(fd);
+  close(fd);
+  cr_assert(r != NULL && r->m_case == MIG_MSG__M_CALL_REPLY);
+  int32_t st = r->call_reply->status;
+  *count = 0;
+  if (r->call_reply->rep.len >= sizeof *count)
+    memcpy(count, r->call_reply->rep.data, sizeof *count);
+  mig_msg__free_unpacked(r, NULL);
+  return st;
+}
+
+struct racer {
+  uint64_t seq, count;
+  int32_t status;
+};
+
+static void *race(void *arg) {
+  struct racer *r = arg;
+  r->status = mig_call(0, r->seq, &r->count);
+  return NULL;
+}
+
+Test(migrate_calls, each_call_runs_once_whichever_copy_sends_it) {
+  uint64_t v;
+  mn_start("ctr_srv", "ctr");
+  cr_expect_eq(mig_call(0, 1, &v), 0, "RUNNING -> DONE");
+  cr_expect_eq(v, 1);
+  cr_expect_eq(mig_call(0, 1, &v), 0, "REPLAY");
+  cr_expect_eq(v, 1, "seq 1 again is answered, not run again");
+  cr_expect_eq(mig_call(0, 2, &v), 0);
+  cr_expect_eq(v, 2);
+  cr_expect_eq(mig_call(0, 1, &v), -ESTALE, "STALE: an older seq");
+  /* Another handle of the same task has a record of its own. */
+  cr_expect_eq(mig_call(1, 1, &v), 0);
+  cr_expect_eq(v, 3);
+  /* Two copies send seq 3 at once: one runs it, the other WAITs or
+   * REPLAYs; both get its answer. */
+  struct racer r[2] = {{.seq = 3}, {.seq = 3}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    cr_assert_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  for (int i = 0; i < 2; i++) {
+    cr_expect_eq(r[i].status, 0);
+    cr_expect_eq(r[i].count, 4, "copy %d: %llu", i,
+                 (unsigned long long)r[i].count);
+  }
+  cr_expect_eq(counter_of(&mn[0]), 4, "four calls ran, each once");
+}
+
+/* The origin's migration server is gone while the task, on b, calls a's
+ * counter: the call is answered -EHOSTDOWN (an answer, not a hang), and
+ * the task (apps/ctask stops at a failed call) ends with status 1.  (Its
+ * line saying so may be lost: the first console write to a dead origin
+ * succeeds on TCP, so b's console takes over one write late.) */
+Test(migrate_calls, a_gone_origin_answers_each_call_with_an_error) {
+  int rc;
+  mn_start("ctr_srv", "ctr");
+  const char *o = mn_ctl(
+      &mn[0], &rc, "start %s/apps/ctask --limit 0 --period 5", mn_build());
+  cr_assert_eq(rc, 0, "%s", o);
+  mn_wait_for(mn[0].out, "task1 ctr n=5 ");
+  o = mn_ctl(&mn[0], &rc, "move 1 b eager");
+  cr_assert_eq(rc, 0, "%s", o);
+  mn_stop_migd(&mn[0]);
+  mn_wait_for(mn[1].err, "task1 exited, status 1");
+  cr_expect(mn_file_has(mn[1].err, "no migration server of node 'a' found"),
+            "b's notice");
+  cr_expect_eq(mn_running(&mn[1]), 0);
+}
