@@ -14,6 +14,13 @@
  *                  process moved;
  *   lost           calls with neither an answer nor a reset / -EINTR
  *                  (must be 0), and the counter checked exactly once.
+ * And one run with a disk: diskfs writes KUPDATE_BENCH_RECORDS records
+ * that stay dirty in the old kernel's buffer cache, and the update carries
+ * the cache (sim-kernel/kimage_cache.c): kupdate_cache_dirty_blocks (the
+ * blocks the new kernel adopted, in the old segments' ICAs) and
+ * kupdate_cache_filecache_us (its "filecache" step), beside
+ * kupdate_cache_convert_us (its "convert" step: every image, the cache's
+ * table among them).
  * Method B (replay) is not built: its keys are absent.  No target here:
  * these are the first measurements (docs/kupdate-tutorial.md).
  */
@@ -36,15 +43,19 @@
 
 /* How long any one wait of the bench lasts at most (ms). */
 #define KUPDATE_BENCH_WAIT_MS 60000
+/* Records (32 bytes each) the cache run writes before the update. */
+#define KUPDATE_BENCH_RECORDS "20000"
 
 struct krun {
   int procs;
+  bool disk; /* the cache run: a disk, diskfs and a file, no loads */
   char dir[64], slots[96], trace[96];
   struct failload_slot *slot;
 };
 
 struct kres {
   double total_ms, convert_us, processes_us;
+  double cache_blocks, filecache_us, convert_step_us; /* the cache run */
   struct failload_counts n; /* the loads' calls, answers ... lost */
   bool counter_ok;
 };
@@ -61,6 +72,25 @@ static int fail(mach_client *m, const char *what) {
   return -1;
 }
 
+/* mach_boot, with the machine's stdout (and so its programs': diskfs and
+ * fwrite say what they did) on /dev/null when quiet: this command's
+ * stdout is the JSON. */
+static int boot_quiet(mach_client *m, struct mach_opts *o, bool quiet) {
+  int keep = -1, nul = quiet ? open("/dev/null", O_WRONLY) : -1;
+  if (nul >= 0) {
+    fflush(stdout);
+    keep = dup(STDOUT_FILENO);
+    dup2(nul, STDOUT_FILENO);
+    close(nul);
+  }
+  int r = mach_boot(m, o);
+  if (keep >= 0) {
+    dup2(keep, STDOUT_FILENO);
+    close(keep);
+  }
+  return r;
+}
+
 static int boot(mach_client *m, struct krun *r) {
   struct mach_opts o;
   mach_opts_default(&o);
@@ -73,7 +103,11 @@ static int boot(mach_client *m, struct krun *r) {
            dirname(exe));
   o.backup = true;
   o.heartbeat_timeout_ms = 1000; /* 200 loads on 2 cores: no false alarm */
-  if (mach_boot(m, &o) < 0)
+  if (r->disk && mach_disk_opt(&o, "bench", r->dir) < 0)
+    return fail(NULL, "disk option");
+  if (r->disk)
+    snprintf(o.sync_ms, sizeof o.sync_ms, "0"); /* written back on sync */
+  if (boot_quiet(m, &o, r->disk) < 0)
     return fail(m, "boot");
   for (int t = 0; t < KUPDATE_BENCH_WAIT_MS / 10; t++) {
     Uksim__Reply *st;
@@ -163,6 +197,43 @@ static bool counter_ok(mach_client *m, const struct kres *res) {
          sig == 0;
 }
 
+/* The program's exit status, run to its end (-1: it could not run). */
+static int run_prog(mach_client *m, const char *prog, char **args, size_t n) {
+  int proc, st = -1, sig = 0;
+  if (mach_spawn(m, prog, args, n, prog, MACH_SPAWN_WAITABLE, &proc) < 0)
+    return -1;
+  int64_t w = mach_wait_send(m, proc);
+  return w >= 0 && mach_wait_reply(m, (uint64_t)w, &st, &sig) == 0 && sig == 0
+             ? st
+             : -1;
+}
+
+/* diskfs "dfs" never syncing, and a file written whole by fwrite. */
+static int dirty_file(mach_client *m) {
+  char *fs[] = {"--name", "dfs", "#S/sd0/data", "16M"};
+  if (mach_spawn(m, "diskfs", fs, 4, "dfs", MACH_SPAWN_REGISTERED, NULL) < 0)
+    return fail(m, "spawn diskfs");
+  char *a[] = {"dfs", "log", KUPDATE_BENCH_RECORDS};
+  return run_prog(m, "fwrite", a, 3) == 0 ? 0 : fail(m, "fwrite");
+}
+
+/* The cache run's update: its figures from the new kernel's trace. */
+static int update_cache(mach_client *m, struct krun *r, struct kres *res) {
+  uint32_t old_os, new_os;
+  if (mach_kupdate(m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os) < 0)
+    return fail(m, "kupdate");
+  for (int t = 0; t < KUPDATE_BENCH_WAIT_MS / 10 && res->filecache_us == 0;
+       t++) {
+    usleep(10 * 1000);
+    res->filecache_us =
+        trace_us(r, new_os, "failover", "adopt: ", "\"filecache ");
+  }
+  res->cache_blocks = trace_us(r, new_os, "failover", "filecache", "adopt: ");
+  res->convert_step_us =
+      trace_us(r, new_os, "failover", "another kernel", "\"convert ");
+  return res->filecache_us > 0 ? 0 : fail(NULL, "no filecache step");
+}
+
 static int update(mach_client *m, struct krun *r, struct kres *res) {
   uint32_t old_os, new_os;
   uint64_t *before = calloc((size_t)r->procs, sizeof *before);
@@ -188,14 +259,19 @@ static int update(mach_client *m, struct krun *r, struct kres *res) {
 }
 
 static int run_case(int procs, struct kres *res) {
-  struct krun r = {.procs = procs};
+  struct krun r = {.procs = procs, .disk = procs == 0};
   snprintf(r.dir, sizeof r.dir, "/tmp/uksim-bench-kupdate-XXXXXX");
   if (mkdtemp(r.dir) == NULL)
     return fail(NULL, "mkdtemp");
   mach_client m;
   int e = boot(&m, &r);
-  if (e == 0 && (e = start_loads(&m, &r)) == 0 &&
-      (e = await_answers(&r, NULL)) == 0 && (e = update(&m, &r, res)) == 0) {
+  if (e == 0 && r.disk) {
+    if ((e = dirty_file(&m)) == 0)
+      e = update_cache(&m, &r, res);
+    res->counter_ok = true; /* no loads in this run */
+  } else if (e == 0 && (e = start_loads(&m, &r)) == 0 &&
+             (e = await_answers(&r, NULL)) == 0 &&
+             (e = update(&m, &r, res)) == 0) {
     if ((e = failload_stop(r.slot, procs, KUPDATE_BENCH_WAIT_MS, &res->n)) < 0)
       fail(NULL, "a load cannot be stopped");
     res->counter_ok = e == 0 && counter_ok(&m, res);
@@ -250,6 +326,18 @@ int bench_kupdate_main(int argc, char **argv) {
     printf("{");
   for (int c = 0; c < 2; c++)
     print(procs[c], &res[c], json, c == 0);
+  struct kres cache = {0};
+  if (run_case(0, &cache) < 0)
+    return 1;
+  if (json)
+    printf(",\"kupdate_cache_dirty_blocks\":%.0f,"
+           "\"kupdate_cache_filecache_us\":%.0f,"
+           "\"kupdate_cache_convert_us\":%.0f",
+           cache.cache_blocks, cache.filecache_us, cache.convert_step_us);
+  else
+    printf("cache  %.0f dirty blocks adopted in %.0f us (convert step "
+           "%.0f us)\n",
+           cache.cache_blocks, cache.filecache_us, cache.convert_step_us);
   if (json)
     printf(",\"lost\":%" PRIu64 ",\"replay_built\":false}\n", lost);
   else

@@ -3,16 +3,29 @@
  * --calls shows each process's call in the kernel (uk_proc's call_seq,
  * answered_seq, wait_*) and what a backup would do with it were the kernel
  * to die now: adopt_tables (sim-kernel/adopt.h) run on a copy of the
- * region, as a backup runs it on a dead kernel's. */
+ * region, as a backup runs it on a dead kernel's.
+ *
+ * After a kernel update (issue 15) the active kernel may be of the other
+ * kernel-data layout (uksim-kernel2, layout v2), whose structs this build
+ * does not know: its tables are then read through their version-neutral
+ * images (sim-kernel/kimage.h) into a copy of this build's layout, and ps
+ * says which layout (kernel version) the processes are on. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "adopt.h"
 #include "cli.h"
 #include "kern.h"
+#include "kimage.h"
+#include "kimage.pb-c.h"
 #include "machine.h"
+#include "uksim/xalloc.h"
 #include "../vfs/kfmt.h"
 
 /* The rows, as #k serves them (vfs/kfmt.h: one formatter for both),
@@ -58,13 +71,98 @@ static void print_generation(mach_client *mc, const struct uk_kdata *kd) {
 }
 
 static void print_ps(const struct uk_kdata *kd, const Uksim__Reply *info) {
-  printf("kernel pid %d, os %u, %llu steps; memory: %u/%u blocks of %llu "
-         "MiB, %llu bytes in ICAs\n",
-         kd->hdr.kernel_pid, kd->hdr.os_id, (unsigned long long)kd->hdr.step,
-         info->blocks_used, info->blocks_total,
-         (unsigned long long)(info->block_size >> 20),
-         (unsigned long long)info->ica_bytes);
+  printf("kernel pid %d, os %u, %llu steps", kd->hdr.kernel_pid, kd->hdr.os_id,
+         (unsigned long long)kd->hdr.step);
+  if (info)
+    printf("; memory: %u/%u blocks of %llu MiB, %llu bytes in ICAs",
+           info->blocks_used, info->blocks_total,
+           (unsigned long long)(info->block_size >> 20),
+           (unsigned long long)info->ica_bytes);
+  printf("\n");
   print_table(kd, vfs_ktab_procs, true);
+}
+
+/* Drops from img the ICAs the view has already: a server's, which the
+ * kernel part built parked with its service (kimage.c). */
+static void drop_built_icas(Uksim__Kimage__Image *img,
+                            const struct uk_kdata *view) {
+  size_t kept = 0;
+  for (size_t i = 0; i < img->n_icas; i++) {
+    uint32_t x = KABI_ICA_INDEX(img->icas[i]->id);
+    if (x < UK_ICA_MAX && view->ica[x].state != UK_ICA_FREE)
+      uksim__kimage__ica__free_unpacked(img->icas[i], NULL);
+    else
+      img->icas[kept++] = img->icas[i];
+  }
+  img->n_icas = kept;
+}
+
+/* Process `slot` of the v2 region into the view; one the image cannot
+ * carry (a server) is shown all the same: ps moves nothing. */
+static void view_proc(const void *v2, size_t len, uint32_t slot,
+                      struct uk_kdata *view) {
+  uint8_t *b;
+  size_t n;
+  if (kimg_v2_extract(v2, len, slot, &b, &n) < 0)
+    return;
+  Uksim__Kimage__Image *img = uksim__kimage__image__unpack(NULL, n, b);
+  free(b);
+  if (img == NULL)
+    return;
+  img->n_cannot_carry = 0;
+  drop_built_icas(img, view);
+  n = uksim__kimage__image__get_packed_size(img);
+  b = xmalloc(n ? n : 1);
+  uksim__kimage__image__pack(img, b);
+  (void)kimg_v1_build(view, sizeof *view, b, n);
+  free(b);
+  uksim__kimage__image__free_unpacked(img, NULL);
+}
+
+/* The tables of a layout-v2 region (len bytes) in this build's layout,
+ * made from their images; NULL if the region is not layout v2. */
+static struct uk_kdata *view_of_v2(const void *v2, size_t len) {
+  const struct uk_kdata_hdr *h = v2;
+  if (len < kimg_v2_region_size() || h->magic != UK_KDATA_MAGIC ||
+      h->size != kimg_v2_region_size())
+    return NULL;
+  struct uk_kdata *view = xmalloc(sizeof *view);
+  kimg_v1_region_init(view, h->os_id);
+  uint8_t *b;
+  size_t n;
+  if (kimg_v2_extract_kernel(v2, len, &b, &n) == 0) {
+    (void)kimg_v1_build_kernel(view, sizeof *view, b, n);
+    free(b);
+  }
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    view_proc(v2, len, p, view);
+  view->hdr.kernel_pid = h->kernel_pid; /* the header is every layout's */
+  view->hdr.step = h->step;
+  return view;
+}
+
+/* The active kernel's tables when they are not of this build's layout:
+ * NULL (and why in mc->error) if they cannot be read either way. */
+static struct uk_kdata *other_layout(mach_client *mc, uint32_t *layout) {
+  int fd;
+  struct stat st;
+  if (mach_kdata_fd(mc, 0, &fd) < 0)
+    return NULL;
+  void *p =
+      fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(struct uk_kdata_hdr)
+          ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)
+          : MAP_FAILED;
+  close(fd);
+  if (p == MAP_FAILED)
+    return NULL;
+  *layout = ((const struct uk_kdata_hdr *)p)->layout;
+  struct uk_kdata *view = view_of_v2(p, (size_t)st.st_size);
+  munmap(p, (size_t)st.st_size);
+  if (view == NULL)
+    snprintf(mc->error, sizeof mc->error,
+             "kernel data layout %u: neither this build's (%u) nor v2's",
+             *layout, UK_KDATA_LAYOUT);
+  return view;
 }
 
 static const char *adopt_call_text(enum adopt_call c) {
@@ -203,23 +301,37 @@ static int table(int argc, char **argv, bool svc) {
     }
   }
   mach_client mc;
-  const struct uk_kdata *kd;
+  const struct uk_kdata *kd = NULL;
+  struct uk_kdata *view = NULL;
   Uksim__Reply *info = NULL;
-  if (mach_connect(&mc, name) < 0 || mach_kdata(&mc, &kd, &info) < 0) {
+  uint32_t layout = UK_KDATA_LAYOUT;
+  int r = mach_connect(&mc, name);
+  if (r == 0 && (r = mach_kdata(&mc, &kd, &info)) == -EPROTO)
+    r = (kd = view = other_layout(&mc, &layout)) ? 0 : -EPROTO;
+  if (r < 0) {
     fprintf(stderr, "uksim %s: %s\n", argv[0], mc.error);
     mach_close(&mc);
     return 1;
   }
   int st = 0;
   print_generation(&mc, kd);
+  if (view)
+    printf("os %u runs kernel-data layout %u (the other kernel version, "
+           "after a kernel update): its tables are read through "
+           "version-neutral images\n",
+           kd->hdr.os_id, layout);
   if (svc)
     print_table(kd, vfs_ktab_svc, false);
   else if (calls)
     st = print_calls(kd);
   else
     print_ps(kd, info);
-  uksim__reply__free_unpacked(info, NULL);
-  mach_kdata_unmap(kd);
+  if (info)
+    uksim__reply__free_unpacked(info, NULL);
+  if (view)
+    free(view);
+  else
+    mach_kdata_unmap(kd);
   mach_close(&mc);
   return st;
 }

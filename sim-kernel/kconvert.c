@@ -9,9 +9,11 @@
  *
  * A process whose image names state it cannot carry (kimage.h) is not in
  * the converted region: the old kernel is gone, so it ends like a process
- * that a failover does not move, and the trace names what kept it.  What
- * is kernel-wide rather than a process's (services, their queues, the
- * file cache) is not carried either: see kimage.proto.
+ * that a failover does not move, and the trace names what kept it.  The
+ * kernel-wide part comes first: the services with their queues, then the
+ * disk's buffer cache (its segment table and dirty entries; the blocks
+ * stay in the old segments' ICAs), which kfailover.c adopts from the
+ * converted region as from a dead kernel of its own version.
  */
 #include <errno.h>
 #include <signal.h>
@@ -29,14 +31,18 @@
 #define OWN_BUILD kimg_v2_build
 #define OWN_BUILD_KERNEL kimg_v2_build_kernel
 #define OWN_INIT kimg_v2_region_init
+#define OWN_BUILD_CACHE kimg_v2_build_cache
 #define OTHER_EXTRACT kimg_v1_extract
 #define OTHER_EXTRACT_KERNEL kimg_v1_extract_kernel
+#define OTHER_EXTRACT_CACHE kimg_v1_extract_cache
 #else
 #define OWN_BUILD kimg_v1_build
 #define OWN_BUILD_KERNEL kimg_v1_build_kernel
 #define OWN_INIT kimg_v1_region_init
+#define OWN_BUILD_CACHE kimg_v1_build_cache
 #define OTHER_EXTRACT kimg_v2_extract
 #define OTHER_EXTRACT_KERNEL kimg_v2_extract_kernel
+#define OTHER_EXTRACT_CACHE kimg_v2_extract_cache
 #endif
 
 /* A "kupdate" event in the trace (and the debug trace). */
@@ -80,6 +86,29 @@ static int convert_kernel(struct kern *k, const void *dead, size_t len,
   return r;
 }
 
+/* The disk's buffer cache, after the services (whose ICAs it must not
+ * take).  Not fatal: without it the processes still move, and the trace
+ * says the dirty blocks were not carried. */
+static void convert_cache(struct kern *k, const void *dead, size_t len,
+                          struct uk_kdata *kd) {
+  uint8_t *b;
+  size_t n;
+  int r = OTHER_EXTRACT_CACHE(dead, len, &b, &n);
+  if (r < 0)
+    return;
+  Uksim__Kimage__Cache *c = uksim__kimage__cache__unpack(NULL, n, b);
+  r = OWN_BUILD_CACHE(kd, sizeof *kd, b, n);
+  free(b);
+  char text[160];
+  snprintf(text, sizeof text,
+           "file cache: %zu dirty blocks in %zu segments carried, %u torn%s",
+           c && r == 0 ? c->n_dirty : 0, c && r == 0 ? c->n_seg_ica : 0,
+           c ? c->torn : 0, r < 0 ? " (its table could not be built)" : "");
+  note(k, "cache", r, text);
+  if (c)
+    uksim__kimage__cache__free_unpacked(c, NULL);
+}
+
 struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
                                       size_t len) {
   struct uk_kdata *kd = xcalloc(1, sizeof *kd);
@@ -92,6 +121,7 @@ struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
     free(kd);
     return NULL;
   }
+  convert_cache(k, dead, len, kd);
   for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
     uint8_t *b;
     size_t n;

@@ -6,6 +6,11 @@
  *
  *   devices    the user disk opens here (LevelDB's lock was the dead
  *              kernel's; the fence freed it)
+ *   convert    (a kernel update, issue 15: the dead kernel is of another
+ *              layout) its processes' and its file cache's tables are
+ *              converted through version-neutral images into a region
+ *              of this layout (kconvert.c); the steps below then read
+ *              that region as a dead kernel's of this version
  *   filecache  the dead kernel's dirty blocks, by the method the
  *              machine's --cache-migrate says (kern_disk_opts):
  *              writeback  written back from its buffer-cache table and
@@ -176,18 +181,44 @@ static void processes(struct kern *k, const struct uk_kdata *dead) {
   free(pl);
 }
 
+/* Steps filecache, processes and cache from tables of this kernel's
+ * layout: a dead kernel's of this version, or those a kernel update
+ * converted from another version's (other_version). */
+static void take_tables(struct kern *k, const struct uk_kdata *dead) {
+  if (k->disk_opts.cache_writeback) {
+    file_cache_writeback(k, dead);
+    processes(k, dead);
+    kern__disk_cache(k, &k->disk_opts);
+    step_done(k, "cache", 0, "this kernel's buffer cache is up");
+  } else {
+    int *seg_fd = take_seg_fds(k, dead);
+    processes(k, dead);
+    kern__disk_cache(k, &k->disk_opts);
+    step_done(k, "cache", 0, "this kernel's buffer cache is up");
+    file_cache_adopt(k, dead, seg_fd);
+  }
+}
+
 /* The dead kernel was another version (a kernel update, issue 15): its
- * processes come over through their images (kconvert.c); its file cache,
- * in its own layout, is not carried. */
+ * processes and its file cache's table come over through images
+ * (kconvert.c) into a region of this layout, taken then as a dead
+ * kernel's of this version: the cache's dirty blocks are adopted in their
+ * own ICAs (or written back, --cache-migrate writeback). */
 static void other_version(struct kern *k, const void *dead, size_t len) {
   struct uk_kdata *conv = kern__kimage_convert(k, dead, len);
-  if (conv != NULL)
-    processes(k, conv);
-  free(conv);
+  if (conv != NULL) {
+    step_done(k, "convert", 0,
+              "another kernel version (layout %u): its processes and its "
+              "file cache's table converted through images",
+              ((const struct uk_kdata_hdr *)dead)->layout);
+    take_tables(k, conv);
+    free(conv);
+    return;
+  }
   kern__disk_cache(k, &k->disk_opts);
   step_done(k, "cache", 0, "this kernel's buffer cache is up");
   step_done(k, "filecache", -EPROTO,
-            "another kernel version's file cache is not carried");
+            "the dead kernel's layout is unknown: its file cache is lost");
 }
 
 static size_t region_len(int fd) {
@@ -209,17 +240,8 @@ void kern__failover(struct kern *k) {
   if (len >= sizeof dead->hdr && dead->hdr.magic == UK_KDATA_MAGIC &&
       dead->hdr.layout != UK_KDATA_LAYOUT) {
     other_version(k, dead, len);
-  } else if (k->disk_opts.cache_writeback) {
-    file_cache_writeback(k, dead);
-    processes(k, dead);
-    kern__disk_cache(k, &k->disk_opts);
-    step_done(k, "cache", 0, "this kernel's buffer cache is up");
   } else {
-    int *seg_fd = take_seg_fds(k, dead);
-    processes(k, dead);
-    kern__disk_cache(k, &k->disk_opts);
-    step_done(k, "cache", 0, "this kernel's buffer cache is up");
-    file_cache_adopt(k, dead, seg_fd);
+    take_tables(k, dead);
   }
   kos_publish(k);
   step_done(k, "publish", 0, "%u protected processes published",

@@ -15,40 +15,36 @@
 
 #include "kimage.h"
 #include "kimage.pb-c.h"
+#include "kimage_int.h"
 #include "uksim/kdata.h"
 #include "uksim/xalloc.h"
 
-#ifdef UK_KDATA_V2
-#define KIMG_FN(x) kimg_v2_##x
-#else
-#define KIMG_FN(x) kimg_v1_##x
-#endif
-
 typedef Uksim__Kimage__Image Image;
 
-/* What an extraction allocates, freed in one place after packing. */
+/* What an extraction allocates, freed in one place after packing.  It
+ * grows as it must: a torn region may name far more objects than a
+ * consistent one (every ICA held by one process, every request queued),
+ * and reading it must not fail for that (fuzz_kimage found the fixed
+ * bound this replaced). */
 struct arena {
-  void *p[4 * UK_PROC_ICAS_MAX];
-  size_t n;
+  void **p;
+  size_t n, cap;
 };
 
 static void *alloc(struct arena *a, size_t size) {
   void *p = xcalloc(1, size);
-  if (a->n < sizeof a->p / sizeof a->p[0])
-    a->p[a->n++] = p;
-  else
-    abort(); /* more objects than an image can name: a broken bound */
+  if (a->n == a->cap) {
+    a->cap = a->cap ? 2 * a->cap : 256;
+    a->p = xreallocarray(a->p, a->cap, sizeof *a->p);
+  }
+  a->p[a->n++] = p;
   return p;
 }
 
 static void arena_free(struct arena *a) {
   for (size_t i = 0; i < a->n; i++)
     free(a->p[i]);
-}
-
-static bool region_ok(const struct uk_kdata *kd, size_t len) {
-  return len >= sizeof *kd && kd->hdr.magic == UK_KDATA_MAGIC &&
-         kd->hdr.layout == UK_KDATA_LAYOUT && kd->hdr.size == sizeof *kd;
+  free(a->p);
 }
 
 static void cannot(struct arena *a, Image *img, const char *why) {
@@ -60,6 +56,15 @@ static void cannot(struct arena *a, Image *img, const char *why) {
 
 /* Extraction ----------------------------------------------------------------
  */
+
+/* The service whose live server process p is, or UK_NIL. */
+static uint32_t served_by(const struct uk_kdata *kd, uint32_t p) {
+  uint32_t s = p < UK_PROC_MAX ? kd->proc[p].svc : UK_NIL;
+  return s < UK_SVC_MAX && kd->svc[s].state != UK_SVC_FREE &&
+                 kd->svc[s].proc == p
+             ? s
+             : UK_NIL;
+}
 
 static void take_proc(struct arena *a, Image *img, const struct uk_kdata *kd,
                       uint32_t p) {
@@ -79,6 +84,8 @@ static void take_proc(struct arena *a, Image *img, const struct uk_kdata *kd,
   pr->attached = (u->flags & UK_PROC_F_ATTACHED) != 0;
   pr->calls = u->calls;
   pr->errors = u->errors;
+  uint32_t sv = served_by(kd, p);
+  pr->serves = sv == UK_NIL ? 0 : sv + 1;
   img->proc = pr;
   Uksim__Kimage__Call *c = alloc(a, sizeof *c);
   uksim__kimage__call__init(c);
@@ -323,7 +330,7 @@ static void take_convs(struct arena *a, Image *img, const struct uk_kdata *kd,
 int KIMG_FN(extract)(const void *region, size_t len, uint32_t slot,
                      uint8_t **buf, size_t *n) {
   const struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   if (slot >= UK_PROC_MAX || (kd->proc[slot].state != UK_PROC_RUNNING &&
                               kd->proc[slot].state != UK_PROC_WAITING))
@@ -415,6 +422,17 @@ static int check(const struct uk_kdata *kd, const Image *img) {
   return 0;
 }
 
+/* Server pr serves its service again if the kernel part built it and no
+ * other process serves it. */
+static void link_server(struct uk_kdata *kd, const Uksim__Kimage__Process *pr) {
+  uint32_t s = pr->serves - 1;
+  if (pr->serves == 0 || s >= UK_SVC_MAX || kd->svc[s].state == UK_SVC_FREE ||
+      kd->svc[s].proc != UK_NIL)
+    return;
+  kd->svc[s].proc = pr->slot;
+  kd->proc[pr->slot].svc = s;
+}
+
 static void put_proc(struct uk_kdata *kd, const Image *img) {
   const Uksim__Kimage__Process *pr = img->proc;
   const Uksim__Kimage__Call *c = img->call;
@@ -430,6 +448,7 @@ static void put_proc(struct uk_kdata *kd, const Image *img) {
   u->flags = (pr->protect ? UK_PROC_F_PROTECT : 0) |
              (pr->attached ? UK_PROC_F_ATTACHED : 0);
   u->svc = UK_NIL;
+  link_server(kd, pr);
   u->calls = pr->calls;
   u->errors = pr->errors;
   u->state = c->waiting ? UK_PROC_WAITING : UK_PROC_RUNNING;
@@ -612,7 +631,7 @@ static void put_convs(struct uk_kdata *kd, const Image *img) {
 
 int KIMG_FN(build)(void *region, size_t len, const uint8_t *buf, size_t n) {
   struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   if (n > KIMG_MAX_BYTES)
     return -EBADMSG;
@@ -730,15 +749,6 @@ static void take_request(struct arena *a, Kernel *kn, const struct uk_kdata *kd,
   kn->requests[kn->n_requests++] = o;
 }
 
-/* The service whose live server process p is, or UK_NIL. */
-static uint32_t served_by(const struct uk_kdata *kd, uint32_t p) {
-  uint32_t s = p < UK_PROC_MAX ? kd->proc[p].svc : UK_NIL;
-  return s < UK_SVC_MAX && kd->svc[s].state != UK_SVC_FREE &&
-                 kd->svc[s].proc == p
-             ? s
-             : UK_NIL;
-}
-
 /* The ICAs of the services (state), of the carried requests, and those
  * their servers hold (parked with the service). */
 static void take_kernel_icas(struct arena *a, Kernel *kn,
@@ -764,10 +774,36 @@ static void take_kernel_icas(struct arena *a, Kernel *kn,
   kn->n_icas = tmp.n_icas;
 }
 
+/* The /srv entries (#s), each with its names copied (torn: never past
+ * their fields). */
+static void take_srv(struct arena *a, Kernel *kn, const struct uk_kdata *kd) {
+  Uksim__Kimage__SrvEntry *o = alloc(a, UK_SRV_MAX * sizeof *o);
+  char(*name)[UK_SRV_NAME_MAX + 1] = alloc(a, UK_SRV_MAX * sizeof *name);
+  char(*posted)[KABI_NAME_MAX + 1] = alloc(a, UK_SRV_MAX * sizeof *posted);
+  kn->srv = alloc(a, UK_SRV_MAX * sizeof *kn->srv);
+  for (uint32_t i = 0; i < UK_SRV_MAX; i++) {
+    const struct uk_srvent *e = &kd->vfs.srv[i];
+    if (e->state != UK_SRV_CREATED && e->state != UK_SRV_POSTED)
+      continue;
+    Uksim__Kimage__SrvEntry *x = &o[kn->n_srv];
+    uksim__kimage__srv_entry__init(x);
+    x->index = i;
+    x->gen = e->gen;
+    x->posted = e->state == UK_SRV_POSTED;
+    x->svc = e->svc;
+    x->svc_gen = e->svc_gen;
+    memcpy(name[i], e->name, UK_SRV_NAME_MAX);
+    memcpy(posted[i], e->posted, KABI_NAME_MAX);
+    x->name = name[i];
+    x->posted_name = posted[i];
+    kn->srv[kn->n_srv++] = x;
+  }
+}
+
 int KIMG_FN(extract_kernel)(const void *region, size_t len, uint8_t **buf,
                             size_t *n) {
   const struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   struct arena *a = xcalloc(1, sizeof *a);
   Kernel kn = UKSIM__KIMAGE__KERNEL__INIT;
@@ -783,6 +819,7 @@ int KIMG_FN(extract_kernel)(const void *region, size_t len, uint8_t **buf,
     if (carried_req(&kd->req[i]))
       take_request(a, &kn, kd, i);
   take_kernel_icas(a, &kn, kd);
+  take_srv(a, &kn, kd);
   *n = uksim__kimage__kernel__get_packed_size(&kn);
   *buf = xmalloc(*n ? *n : 1);
   uksim__kimage__kernel__pack(&kn, *buf);
@@ -810,7 +847,24 @@ static int check_kernel(const struct uk_kdata *kd, const Kernel *kn) {
   for (size_t k = 0; k < kn->n_icas; k++)
     if (!ica_free_for(kd, kn->icas[k]->id))
       return -EEXIST;
+  for (size_t k = 0; k < kn->n_srv; k++) {
+    if (kn->srv[k]->index >= UK_SRV_MAX)
+      return -EINVAL;
+    if (kd->vfs.srv[kn->srv[k]->index].state != UK_SRV_FREE)
+      return -EEXIST;
+  }
   return 0;
+}
+
+static void put_srv(struct uk_kdata *kd, const Uksim__Kimage__SrvEntry *o) {
+  struct uk_srvent *e = &kd->vfs.srv[o->index];
+  memset(e, 0, sizeof *e);
+  e->gen = (uint16_t)o->gen;
+  e->state = o->posted ? UK_SRV_POSTED : UK_SRV_CREATED;
+  e->svc = o->svc;
+  e->svc_gen = o->svc_gen;
+  strncpy(e->name, o->name, UK_SRV_NAME_MAX);
+  strncpy(e->posted, o->posted_name, KABI_NAME_MAX - 1);
 }
 
 /* Service o's queue again, of the carried requests, in its old order. */
@@ -902,7 +956,7 @@ static void put_kernel_ica(struct uk_kdata *kd, const Kernel *kn,
 int KIMG_FN(build_kernel)(void *region, size_t len, const uint8_t *buf,
                           size_t n) {
   struct uk_kdata *kd = region;
-  if (!region_ok(kd, len))
+  if (!kimg__region_ok(kd, len))
     return -EPROTO;
   if (n > KIMG_KERNEL_MAX_BYTES)
     return -EBADMSG;
@@ -917,6 +971,8 @@ int KIMG_FN(build_kernel)(void *region, size_t len, const uint8_t *buf,
       put_service(kd, kn->services[k]);
     for (size_t k = 0; k < kn->n_icas; k++)
       put_kernel_ica(kd, kn, kn->icas[k]);
+    for (size_t k = 0; k < kn->n_srv; k++)
+      put_srv(kd, kn->srv[k]);
   }
   uksim__kimage__kernel__free_unpacked(kn, NULL);
   return r;

@@ -29,11 +29,23 @@
  *
  * extract_kernel / build_kernel: the same for the kernel-wide part
  * (kimage.proto Kernel: services and the requests queued or in service,
- * with their ICAs), built before the process images.  build_kernel
+ * with their ICAs, and the /srv entries that name the services, so that
+ * a restarted file server is reached by its old name), built before the
+ * process images.  build_kernel
  * returns 0 or the errors above.
  *
+ * extract_cache / build_cache (kimage_cache.c): the same for the disk's
+ * buffer cache (kimage.proto Cache): its segments by ICA id and its dirty
+ * entries, never a block's bytes (they stay in the segments' ICAs, which
+ * the machine hands over).  build_cache writes the segment table, the
+ * segments' ICA entries and the dirty entries into a region of this
+ * build's layout, for the new kernel to adopt as a dead kernel's cache of
+ * its own version (bcache_adopt).  Returns 0 or the errors above (-EEXIST
+ * also when the region has a cache already).  cache_dirty: the dirty
+ * entries a region of this layout holds (0 for another layout).
+ *
  * Limits: KIMG_MAX_BYTES per packed process image, KIMG_KERNEL_MAX_BYTES
- * per packed kernel part.
+ * per packed kernel part, KIMG_CACHE_MAX_BYTES per packed cache.
  */
 #ifndef UKSIM_KIMAGE_H
 #define UKSIM_KIMAGE_H
@@ -50,6 +62,10 @@
 /* Largest packed kernel part a builder accepts (UK_REQ_MAX requests and
  * UK_SVC_MAX services with their programs fit in well under it). */
 #define KIMG_KERNEL_MAX_BYTES (8u << 20)
+/* Largest packed cache a builder accepts: UK_BCACHE_MAX dirty entries of
+ * at most 36 bytes each (tags and lengths included) and UK_BCACHE_SEGS_MAX
+ * segment ids fit in it (test_kimage_cache checks a full cache). */
+#define KIMG_CACHE_MAX_BYTES (1u << 20)
 
 int kimg_v1_extract(const void *region, size_t len, uint32_t slot,
                     uint8_t **buf, size_t *n);
@@ -60,6 +76,10 @@ int kimg_v1_extract_kernel(const void *region, size_t len, uint8_t **buf,
                            size_t *n);
 int kimg_v1_build_kernel(void *region, size_t len, const uint8_t *buf,
                          size_t n);
+int kimg_v1_extract_cache(const void *region, size_t len, uint8_t **buf,
+                          size_t *n);
+int kimg_v1_build_cache(void *region, size_t len, const uint8_t *buf, size_t n);
+uint32_t kimg_v1_cache_dirty(const void *region, size_t len);
 
 int kimg_v2_extract(const void *region, size_t len, uint32_t slot,
                     uint8_t **buf, size_t *n);
@@ -70,5 +90,9 @@ int kimg_v2_extract_kernel(const void *region, size_t len, uint8_t **buf,
                            size_t *n);
 int kimg_v2_build_kernel(void *region, size_t len, const uint8_t *buf,
                          size_t n);
+int kimg_v2_extract_cache(const void *region, size_t len, uint8_t **buf,
+                          size_t *n);
+int kimg_v2_build_cache(void *region, size_t len, const uint8_t *buf, size_t n);
+uint32_t kimg_v2_cache_dirty(const void *region, size_t len);
 
 #endif /* UKSIM_KIMAGE_H */

@@ -14,6 +14,8 @@
 #            on a kernel whose loop never runs (fuzz_kcall.c)
 #   kmnt     the mount driver reading 9P servers' answers (kmnt_msg.c:
 #            fuzz_kmnt.c)
+#   kimage   a kernel update's version-neutral images, built from hostile
+#            bytes and extracted from torn regions (fuzz_kimage.c)
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
 #
 #   run.sh [TARGET...]           the CI run: 2 x FUZZ_SECONDS in all
@@ -40,7 +42,7 @@
 #        (the kernel's disk, in fuzz_kcall).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-all="decode srv icat scn client aclient kcall kmnt"
+all="decode srv icat scn client aclient kcall kmnt kimage"
 long="" update="" replay=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -95,8 +97,9 @@ done
 # The kernel library is what sim-kernel/ holds, and the ABI's packet I/O,
 # with what it links: vfs/ (namespaces) and net9p (the mount driver's 9P).
 # Not the migration server (its own program, seed 004) nor its wire; the
-# version-neutral images (kimage.c) compile twice, once per kernel-data
-# layout (kimg_v1_*, kimg_v2_*), as sim-kernel/meson.build builds them.
+# version-neutral images (kimage.c, kimage_cache.c) compile twice, once per
+# kernel-data layout (kimg_v1_*, kimg_v2_*), as sim-kernel/meson.build
+# builds them.
 kern_srcs="$net9p_srcs $root/lib/kabi_io.c $out/control.pb-c.c"
 kern_srcs="$kern_srcs $out/node.pb-c.c $out/kimage.pb-c.c"
 for f in "$root"/sim-kernel/*.c "$root"/vfs/*.c; do
@@ -105,6 +108,9 @@ for f in "$root"/sim-kernel/*.c "$root"/vfs/*.c; do
 done
 # The mount driver's reading of server answers (sim-kernel/kmnt_msg.c).
 kmnt_srcs="$net9p_srcs $root/sim-kernel/kmnt_msg.c"
+# The images alone, layout 1 here and v2 by kimage_v2 below.
+kimage_srcs="$base $out/kimage.pb-c.c $root/sim-kernel/kimage.c
+             $root/sim-kernel/kimage_cache.c"
 flags="-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I$root/include -I$root/lib
        -I$root/net9p -I$root/tests/net9p -I$root/scenarios
@@ -124,6 +130,7 @@ part_srcs() {
   scn) echo "$scn_srcs" ;;
   kcall) echo "$kern_srcs" ;;
   kmnt) echo "$kmnt_srcs" ;;
+  kimage) echo "$kimage_srcs" ;;
   esac
 }
 part_libs() {
@@ -132,6 +139,7 @@ part_libs() {
   scn) pkg-config --libs jansson libprotobuf-c ;;
   kcall) echo "$(pkg-config --libs libuv libprotobuf-c libsodium) -lleveldb" ;;
   kmnt) pkg-config --libs libsodium libuv ;;
+  kimage) pkg-config --libs libprotobuf-c ;;
   esac
 }
 # The kernel scans its tables whole (4096 slots) at every exit; traced
@@ -159,6 +167,14 @@ for t in $targets; do
   p=$(part_of "${t#fuzz_}")
   case " $parts " in *" $p "*) ;; *) parts="$parts $p" ;; esac
 done
+# The layout-v2 build of the version-neutral images (kimage.c, the
+# process and kernel parts; kimage_cache.c, the file cache) into dir.
+kimage_v2() {
+  for f in kimage kimage_cache; do
+    $cc $flags -DUK_KDATA_V2 -c "$root/sim-kernel/$f.c" -o "$1/${f}_v2.o" ||
+      return 1
+  done
+}
 status=0
 export cc flags
 for p in $parts; do
@@ -168,9 +184,8 @@ for p in $parts; do
   if ! printf '%s\n' $(part_srcs "$p") |
       xargs -P "$(nproc)" -I{} sh -c '$cc $flags $0 -c "$1" -o "$2/$(basename "$1" .c).o"' \
         "$(part_flags "$p")" {} "$out/o_$p" >"$out/build_$p" 2>&1 ||
-    { [ "$p" = kcall ] && ! $cc $flags -DUK_KDATA_V2 \
-        -c "$root/sim-kernel/kimage.c" -o "$out/o_$p/kimage_v2.o" \
-        >>"$out/build_$p" 2>&1; }; then
+    { { [ "$p" = kcall ] || [ "$p" = kimage ]; } &&
+        ! kimage_v2 "$out/o_$p" >>"$out/build_$p" 2>&1; }; then
     echo "fuzz: $p failed to compile:"
     tail -n 30 "$out/build_$p"
     status=1

@@ -20,6 +20,8 @@ void skip_under_valgrind(void) {
     cr_skip_test("real-time failure detection cannot run under valgrind");
 }
 
+char backup_kernel[256];
+
 void pair_opts(struct mach_opts *o) {
   static int n;
   mach_opts_default(o);
@@ -33,6 +35,7 @@ void pair_opts(struct mach_opts *o) {
   nic_port = (uint16_t)(30000 + (getpid() % 500) * 2 * UK_NIC_PORTS);
   o->nic_port = nic_port;
   o->backup = true;
+  snprintf(o->backup_kernel, sizeof o->backup_kernel, "%s", backup_kernel);
   o->heartbeat_ms = HB_MS;
   o->heartbeat_timeout_ms = TIMEOUT_MS;
   o->trace = getenv("ORTHROS_TRACE") ? -1 : 0;
@@ -218,6 +221,23 @@ int attached(mach_client *m, const char *name, int (*fn)(const void *),
   int st;
   cr_assert_eq(waitpid(pid, &st, 0), pid);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 99;
+}
+
+/* diskfs "dfs" over #S without --sync (its writes stay in the cache), and
+ * /n/log written with n records by fwrite, which has ended. */
+void dirty_file(mach_client *m, long n) {
+  char *fs[] = {"--name", "dfs", "#S/sd0/data", "16M"};
+  struct mach_prog dp = {.program = "diskfs",
+                         .args = fs,
+                         .nargs = 4,
+                         .name = "dfs",
+                         .flags = MACH_SPAWN_REGISTERED};
+  cr_assert_eq(mach_spawn_prog(m, &dp, NULL), 0, "diskfs: %s", m->error);
+  char count[16];
+  snprintf(count, sizeof count, "%ld", n);
+  char *a[] = {"dfs", "log", count};
+  cr_assert_eq(h_wait(m, h_spawn(m, "fwrite", a, 3, "writer", NULL)), 0,
+               "fwrite failed");
 }
 
 int file_check_child(const void *arg) {

@@ -43,6 +43,10 @@ void pair_opts(struct mach_opts *o);
  * default, adopt). */
 void boot_with(mach_client *m, const char *dir, const char *migrate);
 
+/* When set, boot_with's backup OS boots from this kernel program (mach
+ * --backup-kernel: a kernel update's next version, issue 15). */
+extern char backup_kernel[256];
+
 void boot_pair(mach_client *m);
 
 Uksim__Reply *status(mach_client *m);
@@ -95,6 +99,10 @@ pid_t pid_of(mach_client *m, int proc);
  * its own, with its own connection); the child's exit status (fn's). */
 int attached(mach_client *m, const char *name, int (*fn)(const void *),
              const void *arg);
+
+/* diskfs "dfs" over #S without --sync (its writes stay in the cache), and
+ * /n/log written with n records by fwrite, which has ended. */
+void dirty_file(mach_client *m, long n);
 
 struct file_check_args {
   const char *srv, *file;

@@ -49,23 +49,6 @@ static long filecache_blocks(uint32_t os, const char *how) {
   return -1;
 }
 
-/* diskfs "dfs" over #S without --sync (its writes stay in the cache), and
- * /n/log written with n records by fwrite, which has ended. */
-static void dirty_file(mach_client *m, long n) {
-  char *fs[] = {"--name", "dfs", "#S/sd0/data", "16M"};
-  struct mach_prog dp = {.program = "diskfs",
-                         .args = fs,
-                         .nargs = 4,
-                         .name = "dfs",
-                         .flags = MACH_SPAWN_REGISTERED};
-  cr_assert_eq(mach_spawn_prog(m, &dp, NULL), 0, "diskfs: %s", m->error);
-  char count[16];
-  snprintf(count, sizeof count, "%ld", n);
-  char *a[] = {"dfs", "log", count};
-  cr_assert_eq(h_wait(m, h_spawn(m, "fwrite", a, 3, "writer", NULL)), 0,
-               "fwrite failed");
-}
-
 /* The active kernel's buffer-cache header, from its kernel data. */
 static struct uk_bcache_hdr cache_hdr(mach_client *m) {
   const struct uk_kdata *kd;

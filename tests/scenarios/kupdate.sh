@@ -21,6 +21,16 @@ if "$uksim" run --quiet "$dir/broken.scn" >"$dir/broken.out" 2>&1; then
   echo "FAIL a copy expecting 2 failovers passed"
   fail=1
 fi
+# The old kernel's dirty blocks are adopted: a copy expecting that the
+# new kernel adopted none must fail.
+sed 's|^expect trace contains failover \* "adopt:"$|expect trace omits failover * "adopt:"|' \
+  "$src/kupdate-file-write.scn" >"$dir/unadopted.scn"
+grep -q '^expect trace omits failover \* "adopt:"$' "$dir/unadopted.scn" ||
+  { echo "FAIL the unadopted copy was not made"; fail=1; }
+if "$uksim" run --quiet "$dir/unadopted.scn" >"$dir/unadopted.out" 2>&1; then
+  echo "FAIL a copy expecting no adopted block passed"
+  fail=1
+fi
 # kupdate needs a backup of the next version: refused at parse time.
 sed 's/ --backup-version 2//' "$src/kupdate-under-load.scn" >"$dir/same.scn"
 "$uksim" run --quiet "$dir/same.scn" >"$dir/same.out" 2>&1
