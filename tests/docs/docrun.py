@@ -167,7 +167,7 @@ MASKS = [
     (re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|KiB|MiB|GiB|%)"
                 r"(?![A-Za-z0-9])"), "#"),
     (re.compile(r"\bpid \d+\b"), "pid #"),
-    (re.compile(r"\[\d+\]"), "[#]"),
+    (re.compile(r"\[\s*\d+\]"), "[#]"),
 ]
 
 

@@ -79,10 +79,10 @@ expect fail order "    b"
 page masked <<'EOF'
 Times, sizes, pids, step numbers, addresses and /tmp paths are masked.
 ```sh
-echo "took 12.5 ms and 3s, 4 KiB, 97%, pid 4242, [17] step, at 0x7f00aa, in /tmp/run.123/sock"
+echo "took 12.5 ms and 3s, 4 KiB, 97%, pid 4242, [17] step, [  745] step, at 0x7f00aa, in /tmp/run.123/sock"
 ```
 ```
-took 0.1 ms and 99s, 8 KiB, 3%, pid 1, [2] step, at 0xdead, in /tmp/other/place
+took 0.1 ms and 99s, 8 KiB, 3%, pid 1, [2] step, [3] step, at 0xdead, in /tmp/other/place
 ```
 EOF
 expect pass masked
