@@ -208,7 +208,12 @@ class Session:
         self.tmp = tmp
         self.ctl = os.path.join(tmp, ".docrun")
         os.makedirs(self.ctl)
-        env = dict(os.environ, DOC_TMP=tmp)
+        # Machines' names are the page's own: their run directory
+        # ($XDG_RUNTIME_DIR/uksim/NAME) is under $DOC_TMP, so a page's
+        # `--name lab` meets no other page's or person's lab.
+        run = os.path.join(tmp, "run")
+        os.makedirs(run, mode=0o700)
+        env = dict(os.environ, DOC_TMP=tmp, XDG_RUNTIME_DIR=run)
         self.proc = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-s"], cwd=root, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
