@@ -376,7 +376,6 @@ def check_page(path, root, mode):
                     return False, outputs
             status, out = session.run(block, n)
             actual = read(out)
-            outputs[n] = actual
             if block.terminal is not None:
                 continue
             if status != block.exit:
@@ -391,6 +390,7 @@ def check_page(path, root, mode):
                 print("  it printed:")
                 print(indent(actual) or "    (nothing)")
                 return False, outputs
+            outputs[n] = actual  # only a block that ran as it should
             if mode == "print":
                 print(f"==== {page}:{block.line}")
                 print(actual, end="")

@@ -355,5 +355,22 @@ EOF
 (cd "$root" && python3 "$docrun" --remake remade.md) > /dev/null
 expect pass remade
 
+# ... but never from a block that failed: its shown output stays.
+page remade_failing <<'EOF2'
+```sh
+echo oops; false
+```
+```
+kept as written
+```
+EOF2
+(cd "$root" && python3 "$docrun" --remake remade_failing.md) > /dev/null
+if grep -q "kept as written" "$root/remade_failing.md"; then
+  echo "ok: --remake leaves a failing block's shown output alone"
+else
+  echo "FAIL: --remake rewrote a failing block's output:"; cat "$root/remade_failing.md"
+  failures=$((failures + 1))
+fi
+
 [ $failures -eq 0 ] || { echo "test_docrun.sh: $failures failed"; exit 1; }
 echo "test_docrun.sh: every case behaved as specified"
