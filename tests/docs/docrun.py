@@ -253,6 +253,8 @@ class Session:
         with open(script, "w") as f:
             f.write(block.text)
         if block.terminal is not None:
+            if block.terminal in self.terminals:
+                return ("busy",), out
             # set -m puts the job in a process group of its own, so the
             # page can kill all a terminal started and nothing else.
             self.send(f"set -m\n( set -e -o pipefail; . {script} ) > {out} "
@@ -376,10 +378,11 @@ def check_page(path, root, mode):
                     return False, outputs
             status, out = session.run(block, n)
             actual = read(out)
-            if block.terminal is not None:
-                continue
             if status != block.exit:
-                if status == ("timeout",):
+                if status == ("busy",):
+                    what = (f"terminal {block.terminal} still runs: "
+                            f"doc: stop {block.terminal} first")
+                elif status == ("timeout",):
                     what = f"still running after {block.timeout} s"
                 elif isinstance(status, tuple):
                     what = (f"a command failed (status {status[1]}); the "
@@ -391,6 +394,8 @@ def check_page(path, root, mode):
                 print(indent(actual) or "    (nothing)")
                 return False, outputs
             outputs[n] = actual  # only a block that ran as it should
+            if block.terminal is not None:
+                continue
             if mode == "print":
                 print(f"==== {page}:{block.line}")
                 print(actual, end="")

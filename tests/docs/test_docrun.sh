@@ -249,6 +249,18 @@ for f in /tmp/docrun.*.t3; do
   rm -f "$f"
 done
 
+page terminal_twice <<'EOF'
+<!-- doc: terminal 5 -->
+```sh
+sleep 1000
+```
+<!-- doc: terminal 5 -->
+```sh
+sleep 1000
+```
+EOF
+expect fail terminal_twice "terminal 5 still runs: doc: stop 5 first"
+
 page stop_none <<'EOF'
 <!-- doc: stop 4 -->
 ```sh
