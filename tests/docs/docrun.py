@@ -257,7 +257,9 @@ class Session:
                 return ("busy",), out
             # set -m puts the job in a process group of its own, so the
             # page can kill all a terminal started and nothing else.
-            self.send(f"set -m\n( set -e -o pipefail; . {script} ) > {out} "
+            # Inside, job control is off again, or each pipeline would
+            # get a group of its own and outlive the kill.
+            self.send(f"set -m\n( set +m -e -o pipefail; . {script} ) > {out} "
                       f"2>&1 < /dev/null &\necho $! > {out}.pid\nset +m\n")
             res = self.step("__docrun_done 0", 10)
             pid = int(open(out + ".pid").read())

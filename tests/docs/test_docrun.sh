@@ -229,7 +229,7 @@ page terminal_end <<'EOF'
 A terminal still running when the page ends is killed.
 <!-- doc: terminal 3 -->
 ```sh
-sh -c 'echo $$ > "$DOC_TMP/t3.child"; exec sleep 1000'
+(sleep 1; sh -c 'echo $$ > "$DOC_TMP/t3.child"; exec sleep 1000') | cat
 ```
 <!-- doc: wait-for $DOC_TMP/t3.child 10 -->
 ```sh
