@@ -295,17 +295,22 @@ class Session:
             self.proc.stdin.close()
         except OSError:
             pass
-        kill_group(self.proc.pid)
+        kill_group(self.proc.pid, self.proc)
         self.proc.wait()
 
 
-def kill_group(pgid):
+def kill_group(pgid, child=None):
+    """TERM to the group, KILL 3 s later if any of it is left; child, the
+    runner's own child in it, is reaped as it goes (a zombie would keep
+    the group alive)."""
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return
     end = time.monotonic() + 3
     while time.monotonic() < end:
+        if child is not None:
+            child.poll()
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
