@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/bin/sh
 # The docs checker can fail: small pages written here, each run through
 # docrun.py, must pass or fail as docs/README.md ("How the docs are
 # checked") says: a drifted output fails with the line it missed, masked
@@ -30,7 +30,7 @@ expect() {
     failures=$((failures + 1))
     return
   fi
-  if [ $# -gt 2 ] && ! grep -qF -- "$3" <<< "$out"; then
+  if [ $# -gt 2 ] && ! printf "%s\n" "$out" | grep -qF -- "$3"; then
     echo "FAIL: $2 ($1s as it should) but does not print: $3; it printed:"
     echo "$out" | sed 's/^/    /'
     failures=$((failures + 1))
