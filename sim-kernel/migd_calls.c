@@ -31,11 +31,12 @@
 
 static struct {
   char node[TASK_NAME_MAX];
-  const char *netmsg, *netmsg_keyfile, *mig_key;
+  const char *netmsg, *netmsg_keyfile;
+  const uint8_t *mig_key;
 } C;
 
 void migd_calls_init(const char *node, const char *netmsg,
-                     const char *netmsg_keyfile, const char *mig_key) {
+                     const char *netmsg_keyfile, const uint8_t *mig_key) {
   snprintf(C.node, sizeof C.node, "%s", node);
   C.netmsg = netmsg;
   C.netmsg_keyfile = netmsg_keyfile;
@@ -204,8 +205,9 @@ static void forward(const char *origin, uint64_t task,
     fail(a, -EHOSTDOWN);
     return;
   }
-  int fd = mig_dial(addr, C.mig_key);
+  int fd = mig_dial(addr, C.mig_key, err, sizeof err);
   if (fd < 0) {
+    fprintf(stderr, "migd %s: a call to %s: %s\n", C.node, m->node, err);
     fail(a, -EHOSTDOWN);
     return;
   }

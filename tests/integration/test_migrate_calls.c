@@ -115,8 +115,9 @@ static int32_t mig_call(uint32_t handle, uint64_t seq, uint64_t *count) {
   char addr[64];
   uint64_t zero = 0;
   snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", mn[0].port);
-  int fd = mig_dial(addr, "");
-  cr_assert_geq(fd, 0, "%s", strerror(-fd));
+  char why[MIG_ERR_MAX];
+  int fd = mig_dial(addr, NULL, why, sizeof why);
+  cr_assert_geq(fd, 0, "%s", why);
   MigMsg m = MIG_MSG__INIT;
   MigCall c = MIG_CALL__INIT;
   c.origin = ORIGIN;
