@@ -31,11 +31,17 @@ static void fresh_nonce(uint8_t nonce[NODE_NONCE_LEN]) {
   randombytes_buf(nonce, NODE_NONCE_LEN);
 }
 
+/* The proof of key (NULL: none) over n1 and n2 in role. */
+static void prove(const uint8_t *key, const char *role, const uint8_t *n1,
+                  const uint8_t *n2, uint8_t mac[NODE_MAC_LEN]) {
+  node_mac(key ? key : no_key, role, n1, n2, "", mac);
+}
+
 /* mac proves key over n1 and n2 in role: exactly NODE_MAC_LEN bytes. */
 static bool proof_ok(const uint8_t *key, const char *role, const uint8_t *n1,
                      const uint8_t *n2, ProtobufCBinaryData mac) {
   uint8_t want[NODE_MAC_LEN];
-  node_mac(key ? key : no_key, role, n1, n2, "", want);
+  prove(key, role, n1, n2, want);
   return mac.len == NODE_MAC_LEN &&
          sodium_memcmp(want, mac.data, NODE_MAC_LEN) == 0;
 }
@@ -58,6 +64,15 @@ static MigMsg *expect(int fd, MigMsg__MCase want, const char *what, char *err,
   return NULL;
 }
 
+/* Sends one message of case c whose body is body: a MigMsg's bodies share
+ * one pointer (protobuf-c's oneof is a union). */
+static int send_body(int fd, MigMsg__MCase c, void *body) {
+  MigMsg m = MIG_MSG__INIT;
+  m.m_case = c;
+  m.challenge = body;
+  return mig_send(fd, &m);
+}
+
 /* Sends Result(r, err) (the peer learns why) and returns r. */
 static int refuse(int fd, int r, const char *err) {
   mig_send_result(fd, r, err);
@@ -68,28 +83,22 @@ static int refuse(int fd, int r, const char *err) {
 
 static int send_challenge(int fd, const uint8_t *key,
                           uint8_t nonce[NODE_NONCE_LEN]) {
-  MigMsg m = MIG_MSG__INIT;
   MigChallenge c = MIG_CHALLENGE__INIT;
   fresh_nonce(nonce);
   c.version = MIG_VERSION;
   c.nonce = bin(nonce, NODE_NONCE_LEN);
   c.keyed = key != NULL;
-  m.m_case = MIG_MSG__M_CHALLENGE;
-  m.challenge = &c;
-  return mig_send(fd, &m);
+  return send_body(fd, MIG_MSG__M_CHALLENGE, &c);
 }
 
 /* PROVED: our proof over the dialer's challenge. */
 static int send_welcome(int fd, const uint8_t *key, const uint8_t *nd,
                         const uint8_t *ns) {
   uint8_t mac[NODE_MAC_LEN];
-  MigMsg m = MIG_MSG__INIT;
   MigWelcome w = MIG_WELCOME__INIT;
-  node_mac(key ? key : no_key, ROLE_SERVER, nd, ns, "", mac);
+  prove(key, ROLE_SERVER, nd, ns, mac);
   w.mac = bin(mac, NODE_MAC_LEN);
-  m.m_case = MIG_MSG__M_WELCOME;
-  m.welcome = &w;
-  return mig_send(fd, &m);
+  return send_body(fd, MIG_MSG__M_WELCOME, &w);
 }
 
 /* CHALLENGED: the dialer's Auth, checked.  0, or -errno after telling the
@@ -149,8 +158,7 @@ int mig_hs_serve(int fd, const uint8_t *key, char *err, size_t len) {
 
 /* Dialer ------------------------------------------------------------------ */
 
-/* CONNECTED: the server's challenge, answered with ours and our proof.
- * *keyed: whether the server has a key. */
+/* CONNECTED: the server's challenge, answered with ours and our proof. */
 static int answer_challenge(int fd, const uint8_t *key, const MigChallenge *c,
                             uint8_t nd[NODE_NONCE_LEN], char *err, size_t len) {
   uint8_t mac[NODE_MAC_LEN];
@@ -164,15 +172,12 @@ static int answer_challenge(int fd, const uint8_t *key, const MigChallenge *c,
     return refuse(fd, -EPROTO, err);
   }
   fresh_nonce(nd);
-  node_mac(key ? key : no_key, ROLE_DIALER, c->nonce.data, nd, "", mac);
-  MigMsg m = MIG_MSG__INIT;
+  prove(key, ROLE_DIALER, c->nonce.data, nd, mac);
   MigAuth a = MIG_AUTH__INIT;
   a.nonce = bin(nd, NODE_NONCE_LEN);
   a.mac = bin(mac, NODE_MAC_LEN);
   a.keyed = key != NULL;
-  m.m_case = MIG_MSG__M_AUTH;
-  m.auth = &a;
-  return mig_send(fd, &m);
+  return send_body(fd, MIG_MSG__M_AUTH, &a);
 }
 
 /* AUTH_SENT: the server's answer, a Welcome with its proof or a refusal. */

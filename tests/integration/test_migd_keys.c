@@ -5,12 +5,14 @@
  * keeps running at its origin only. */
 #include <criterion/criterion.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "harness.h"
+#include "migd_nodes.h"
 
 struct node {
   pid_t pid;
@@ -24,38 +26,25 @@ static pid_t started[8];
 static int nstarted;
 static char key1[96], key2[96], empty[96];
 
-static const char *build(void) {
-  const char *r = getenv("UKSIM_BUILD_ROOT");
-  cr_assert_not_null(r);
-  return r;
-}
-
-/* Runs a shell command: its stdout and stderr, *rc its exit status. */
-static char *run(int *rc, const char *fmt, ...) {
-  char cmd[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  FILE *p = popen(cmd, "r");
-  cr_assert_not_null(p);
-  static char out[8192];
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  int st = pclose(p);
+/* A shell command: its output, *rc its exit status. */
+static const char *sh(int *rc, const char *cmd) {
+  int st;
+  const char *out = h_run(cmd, &st);
   *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
   return out;
 }
 
 /* The control client of node n with key file `key` ("": none). */
-static char *ctl_key(struct node *n, const char *key, int *rc,
-                     const char *cmd) {
-  return run(rc,
-             "%s/sim-kernel/uksim-migd %s%s --ctl 'tcp!127.0.0.1!%d' %s 2>&1",
-             build(), key[0] ? "--key " : "", key, n->port, cmd);
+static const char *ctl_key(struct node *n, const char *key, int *rc,
+                           const char *cmd) {
+  char line[1024];
+  snprintf(line, sizeof line,
+           "%s/sim-kernel/uksim-migd %s%s --ctl 'tcp!127.0.0.1!%d' %s 2>&1",
+           mn_build(), key[0] ? "--key " : "", key, n->port, cmd);
+  return sh(rc, line);
 }
 
-static char *ctl(struct node *n, int *rc, const char *cmd) {
+static const char *ctl(struct node *n, int *rc, const char *cmd) {
   return ctl_key(n, n->key, rc, cmd);
 }
 
@@ -74,7 +63,7 @@ static void node_start(struct node *n, int k, const char *key) {
   snprintf(n->key, sizeof n->key, "%s", key);
   snprintf(n->log, sizeof n->log, "/tmp/test_migd_keys.%d.%d.err", getpid(), k);
   snprintf(port, sizeof port, "%d", n->port);
-  snprintf(exe, sizeof exe, "%s/sim-kernel/uksim-migd", build());
+  snprintf(exe, sizeof exe, "%s/sim-kernel/uksim-migd", mn_build());
   n->pid = fork();
   if (n->pid == 0) {
     freopen("/dev/null", "w", stdout);
@@ -102,27 +91,29 @@ static void node_stop(struct node *n) {
 
 static int running(struct node *n) {
   int rc, count = 0;
-  char *out = ctl(n, &rc, "ps");
-  for (char *p = out; (p = strstr(p, " running ")); p++)
+  const char *out = ctl(n, &rc, "ps");
+  for (const char *p = out; (p = strstr(p, " running ")); p++)
     count++;
   return count;
 }
 
 static int logged(struct node *n, const char *s) {
+  char cmd[128];
   int rc;
-  return strstr(run(&rc, "cat %s", n->log), s) != NULL;
+  snprintf(cmd, sizeof cmd, "cat %s", n->log);
+  return strstr(sh(&rc, cmd), s) != NULL;
 }
 
 static void start_task(struct node *a) {
   char cmd[1024];
   int rc;
   snprintf(cmd, sizeof cmd,
-           "start %s/apps/mtask --threads 2 --limit 0 --period 10", build());
-  char *out = ctl(a, &rc, cmd);
+           "start %s/apps/mtask --threads 2 --limit 0 --period 10", mn_build());
+  const char *out = ctl(a, &rc, cmd);
   cr_assert_eq(rc, 0, "%s", out);
 }
 
-static char *move(struct node *a, struct node *b, int *rc) {
+static const char *move(struct node *a, struct node *b, int *rc) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' eager", b->port);
   return ctl(a, rc, cmd);
@@ -148,13 +139,16 @@ static void teardown(void) {
 TestSuite(migd_keys, .init = setup, .fini = teardown, .timeout = 120);
 
 Test(migd_keys, beyond_loopback_a_key_is_required) {
+  char cmd[512];
   int rc;
-  char *out = run(&rc, "%s/sim-kernel/uksim-migd --port '0.0.0.0!%d' 2>&1",
-                  build(), port_base);
+  snprintf(cmd, sizeof cmd, "%s/sim-kernel/uksim-migd --port '0.0.0.0!%d' 2>&1",
+           mn_build(), port_base);
+  const char *out = sh(&rc, cmd);
   cr_assert_eq(rc, 2, "%s", out);
   cr_assert(strstr(out, "beyond loopback a --key FILE is required"), "%s", out);
-  out = run(&rc, "%s/sim-kernel/uksim-migd --port 1 --key %s 2>&1", build(),
-            empty);
+  snprintf(cmd, sizeof cmd, "%s/sim-kernel/uksim-migd --port 1 --key %s 2>&1",
+           mn_build(), empty);
+  out = sh(&rc, cmd);
   cr_assert_eq(rc, 2, "%s", out);
   cr_assert(strstr(out, "empty"), "%s", out);
 }
@@ -163,7 +157,7 @@ Test(migd_keys, a_control_client_must_prove_the_key) {
   struct node a;
   node_start(&a, 0, key1);
   int rc;
-  char *out = ctl_key(&a, "", &rc, "ps");
+  const char *out = ctl_key(&a, "", &rc, "ps");
   cr_assert_neq(rc, 0);
   cr_assert(strstr(out, "give --key FILE"), "%s", out);
   out = ctl_key(&a, key2, &rc, "ps");
@@ -180,7 +174,7 @@ Test(migd_keys, same_key_moves_another_key_keeps_the_task_at_origin) {
   node_start(&c, 2, key2);
   start_task(&a);
   int rc;
-  char *out = move(&a, &c, &rc);
+  const char *out = move(&a, &c, &rc);
   cr_assert_neq(rc, 0);
   cr_assert(strstr(out, "wrong key"), "%s", out);
   cr_assert(logged(&c, "wrong key"), "C says nothing of the key");
