@@ -132,13 +132,15 @@ static void send_auth(int fd, ProtobufCBinaryData nonce,
   cr_assert_eq(mig_send(fd, &m), 0);
 }
 
-/* A real server on sv[0] in *t; the test holds sv[1]. */
-static void real_server(struct side *s, pthread_t *t, int *peer) {
+/* A real server on sv[0] in *t; the test holds sv[1] (*fd) and has read
+ * the server's challenge (returned). */
+static MigMsg *real_server(struct side *s, pthread_t *t, int *fd) {
   int sv[2];
   pair(sv);
   *s = (struct side){.fd = sv[0], .key = key_a};
-  *peer = sv[1];
+  *fd = sv[1];
   pthread_create(t, NULL, serve_main, s);
+  return recv_case(*fd, MIG_MSG__M_CHALLENGE);
 }
 
 static void expect_refusal(int fd, int err) {
@@ -147,94 +149,75 @@ static void expect_refusal(int fd, int err) {
   mig_msg__free_unpacked(r, NULL);
 }
 
+/* The real server on the test's fd ends with r and words; all closed. */
+static void server_ends(struct side *s, pthread_t t, int fd, MigMsg *c, int r,
+                        const char *words) {
+  pthread_join(t, NULL);
+  cr_assert_eq(s->r, r, "%s", s->err);
+  cr_assert(strstr(s->err, words), "%s", s->err);
+  mig_msg__free_unpacked(c, NULL);
+  close(fd);
+  close(s->fd);
+}
+
+static int fake_server(struct side *d, pthread_t *t, uint32_t version,
+                       uint8_t ns[NODE_NONCE_LEN]);
+
 Test(migd_auth, truncated_proof_is_refused) {
   struct side s;
   pthread_t t;
   int fd;
-  real_server(&s, &t, &fd);
-  MigMsg *c = recv_case(fd, MIG_MSG__M_CHALLENGE);
+  MigMsg *c = real_server(&s, &t, &fd);
   uint8_t nd[NODE_NONCE_LEN] = {0}, mac[NODE_MAC_LEN];
   node_mac(key_a, "migd-dialer", c->challenge->nonce.data, nd, "", mac);
   /* the right proof, cut short */
   send_auth(fd, (ProtobufCBinaryData){NODE_NONCE_LEN, nd},
             (ProtobufCBinaryData){NODE_MAC_LEN / 2, mac});
   expect_refusal(fd, -EPROTO);
-  pthread_join(t, NULL);
-  cr_assert_eq(s.r, -EPROTO);
-  cr_assert(strstr(s.err, "truncated proof"), "%s", s.err);
-  mig_msg__free_unpacked(c, NULL);
-  close(fd);
-  close(s.fd);
+  server_ends(&s, t, fd, c, -EPROTO, "truncated proof");
 }
 
 Test(migd_auth, a_recorded_proof_replayed_is_refused) {
   /* Record: a real dialer answers a challenge the test sends. */
-  int sv[2];
-  pair(sv);
-  struct side d = {.fd = sv[1], .key = key_a};
+  struct side d;
   pthread_t t;
-  pthread_create(&t, NULL, dial_main, &d);
   uint8_t ns[NODE_NONCE_LEN] = {7};
-  MigMsg m = MIG_MSG__INIT;
-  MigChallenge ch = MIG_CHALLENGE__INIT;
-  ch.version = MIG_VERSION;
-  ch.nonce = (ProtobufCBinaryData){NODE_NONCE_LEN, ns};
-  ch.keyed = true;
-  m.m_case = MIG_MSG__M_CHALLENGE;
-  m.challenge = &ch;
-  cr_assert_eq(mig_send(sv[0], &m), 0);
-  MigMsg *rec = recv_case(sv[0], MIG_MSG__M_AUTH);
-  close(sv[0]); /* the dialer gives up: no welcome */
+  int rfd = fake_server(&d, &t, MIG_VERSION, ns);
+  MigMsg *rec = recv_case(rfd, MIG_MSG__M_AUTH);
+  close(rfd); /* the dialer gives up: no welcome */
   pthread_join(t, NULL);
   cr_assert_neq(d.r, 0);
-  close(sv[1]);
+  close(d.fd);
   /* Replay it to a real server: its challenge is new. */
   struct side s;
   int fd;
-  real_server(&s, &t, &fd);
-  MigMsg *c = recv_case(fd, MIG_MSG__M_CHALLENGE);
+  MigMsg *c = real_server(&s, &t, &fd);
   send_auth(fd, rec->auth->nonce, rec->auth->mac);
   expect_refusal(fd, -EACCES);
-  pthread_join(t, NULL);
-  cr_assert_eq(s.r, -EACCES);
-  cr_assert(strstr(s.err, "wrong key"), "%s", s.err);
-  mig_msg__free_unpacked(c, NULL);
   mig_msg__free_unpacked(rec, NULL);
-  close(fd);
-  close(s.fd);
+  server_ends(&s, t, fd, c, -EACCES, "wrong key");
 }
 
 Test(migd_auth, another_message_instead_of_a_proof_is_refused) {
   struct side s;
   pthread_t t;
   int fd;
-  real_server(&s, &t, &fd);
-  MigMsg *c = recv_case(fd, MIG_MSG__M_CHALLENGE);
+  MigMsg *c = real_server(&s, &t, &fd);
   MigMsg m = MIG_MSG__INIT;
   MigList l = MIG_LIST__INIT;
   m.m_case = MIG_MSG__M_LIST;
   m.list = &l;
   cr_assert_eq(mig_send(fd, &m), 0);
-  pthread_join(t, NULL);
-  cr_assert_eq(s.r, -EPROTO);
-  cr_assert(strstr(s.err, "other than proof"), "%s", s.err);
-  mig_msg__free_unpacked(c, NULL);
-  close(fd);
-  close(s.fd);
+  server_ends(&s, t, fd, c, -EPROTO, "other than proof");
 }
 
 Test(migd_auth, a_dialer_gone_mid_handshake_is_an_error) {
   struct side s;
   pthread_t t;
   int fd;
-  real_server(&s, &t, &fd);
-  MigMsg *c = recv_case(fd, MIG_MSG__M_CHALLENGE);
-  close(fd);
-  pthread_join(t, NULL);
-  cr_assert_eq(s.r, -EPROTO);
-  cr_assert(strstr(s.err, "no proof"), "%s", s.err);
-  mig_msg__free_unpacked(c, NULL);
-  close(s.fd);
+  MigMsg *c = real_server(&s, &t, &fd);
+  shutdown(fd, SHUT_WR); /* gone: the server reads the end */
+  server_ends(&s, t, fd, c, -EPROTO, "no proof");
 }
 
 /* The test as the server: a challenge, then the dialer's Auth. */
