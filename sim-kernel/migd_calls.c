@@ -213,6 +213,10 @@ static void forward(const char *origin, uint64_t task,
   }
   MigMsg *r = send_mig_call(fd, origin, task, m) == 0 ? mig_recv(fd) : NULL;
   close(fd);
+  if (r == NULL)
+    fprintf(stderr,
+            "migd %s: a call to %s: no answer (its node is gone or silent)\n",
+            C.node, m->node);
   if (r == NULL || r->m_case != MIG_MSG__M_CALL_REPLY ||
       r->call_reply->rep.len > TASK_CALL_MAX)
     fail(a, r == NULL ? -EHOSTDOWN : -EBADMSG);
