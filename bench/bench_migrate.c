@@ -77,7 +77,7 @@ static MigResult *request(int port, MigMsg *m) {
   snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", port);
   int fd = -1;
   for (int i = 0; i < 300 && fd < 0; i++)
-    if ((fd = mig_dial(addr, "")) < 0)
+    if ((fd = mig_dial(addr, NULL, NULL, 0)) < 0)
       usleep(10000);
   if (fd < 0)
     return NULL;

@@ -1,15 +1,18 @@
 /* uksim-migd: a node's migration server (the protocol and its state
  * machine are in migd.h), and its control client.
  *
- *   uksim-migd --port PORT [--name NODE] [--key KEY] [--die-at STEP]
+ *   uksim-migd --port [HOST!]PORT [--name NODE] [--key FILE] [--die-at STEP]
  *              [--netmsg tcp!HOST!PORT [--node-key FILE]]
- *   uksim-migd --ctl tcp!HOST!PORT [--key KEY] start PROGRAM [ARG...]
+ *   uksim-migd [--key FILE] --ctl tcp!HOST!PORT start PROGRAM [ARG...]
  *   uksim-migd --ctl ADDR move TASK NODE|tcp!HOST!PORT [eager|precopy|demand]
  *              [--prepage N]
  *   uksim-migd --ctl ADDR input TASK TEXT
  *   uksim-migd --ctl ADDR ps
  *
- * The server listens on loopback with libuv; each connection is served by
+ * --key FILE is a node key file (node.h): every connection proves it both
+ * ways (migd.h "The handshake"), the key never sent.  HOST defaults to
+ * 127.0.0.1; any other address without --key is refused at start.
+ * The server listens with libuv; each connection is served by
  * a thread of its own that reads and writes its socket in blocking mode,
  * because a migration is a strict sequence of messages (migd.h) that reads
  * best as straight-line code.  Each task runs under a thread with a
@@ -50,6 +53,8 @@
 #include "migpage.h"
 #include "migrate.pb-c.h"
 #include "migwire.h"
+#include "node.h"
+#include "uksim/9p.h"
 #include "uksim/node.h"
 #include "uksim/num.h"
 #include "uksim/task.h"
@@ -91,7 +96,10 @@ static struct ent ents[MIGD_TASKS_MAX];
 static pthread_mutex_t ents_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t next_id = 1;
 static const char *node_name = "node";
-static const char *node_key = "";
+/* The key this server and its dialers prove (--key FILE, migd.h "The
+ * handshake"), or NULL: none. */
+static const uint8_t *mig_key;
+static uint8_t mig_key_buf[MIG_KEY_LEN];
 static char node_addr[64];
 static const char *die_at;
 /* Finding other nodes' migration servers by name (migd_names.c). */
@@ -208,10 +216,11 @@ static void console_detach(struct ent *e) {
 
 /* Opens the console connection of an arrived task to its origin node. */
 static void console_attach(struct ent *e) {
-  int fd = mig_dial(e->origin, node_key);
+  char why[MIG_ERR_MAX];
+  int fd = mig_dial(e->origin, mig_key, why, sizeof why);
   if (fd < 0) {
-    fprintf(stderr, "migd %s: task%llu: origin %s unreachable, console here\n",
-            node_name, (unsigned long long)e->id, e->origin);
+    fprintf(stderr, "migd %s: task%llu: origin %s, console here\n", node_name,
+            (unsigned long long)e->id, why);
     return;
   }
   e->console_fd = fd;
@@ -882,10 +891,10 @@ static int move_task(struct mig *g) {
     return -EHOSTUNREACH;
   }
   step("connect");
-  g->fd = mig_dial(dest, node_key);
+  g->fd = mig_dial(dest, mig_key, g->refusal, sizeof g->refusal);
   if (g->fd < 0) {
-    g->why = g->fd == -EACCES ? "destination refused the key"
-                              : "destination unreachable";
+    fprintf(stderr, "migd %s: %s\n", node_name, g->refusal);
+    g->why = g->refusal; /* a wrong key says so, from either side */
     return g->fd;
   }
   mig_timeout(g->fd, MIG_PEER_TIMEOUT_MS);
@@ -1115,11 +1124,12 @@ static int confirm(struct arrival *a) {
   return mig_send(a->fd, &m);
 }
 
-/* The origin was lost after Confirm: resume only if its node is gone. */
+/* The origin was lost after Confirm: resume only if its node is gone.
+ * One that answers but refuses the key is there: not gone. */
 static int origin_gone(struct arrival *a) {
-  int fd = mig_dial(a->c->origin, node_key);
+  int fd = mig_dial(a->c->origin, mig_key, NULL, 0);
   if (fd < 0)
-    return 1;
+    return fd != -EACCES;
   close(fd);
   return 0;
 }
@@ -1348,16 +1358,13 @@ static void do_list(int fd) {
 
 /* ---- connections ---- */
 
+/* The server's side of the handshake (migd.h); a refusal is logged. */
 static int hello_ok(int fd) {
-  MigMsg *m = mig_recv(fd);
-  int err = !m || m->m_case != MIG_MSG__M_HELLO ? -EPROTO
-            : m->hello->version != MIG_VERSION  ? -EPROTONOSUPPORT
-            : strcmp(m->hello->key, node_key)   ? -EACCES
-                                                : 0;
-  if (m)
-    mig_msg__free_unpacked(m, NULL);
-  reply_err(fd, err, err == -EACCES ? "wrong key" : err ? "bad hello" : "ok");
-  return err == 0;
+  char why[MIG_ERR_MAX];
+  int r = mig_hs_serve(fd, mig_key, why, sizeof why);
+  if (r < 0)
+    fprintf(stderr, "migd %s: connection refused: %s\n", node_name, why);
+  return r == 0;
 }
 
 static void dispatch(int fd, MigMsg *m) {
@@ -1455,13 +1462,31 @@ static int advertise(void) {
   return 0;
 }
 
-static int serve(uint64_t port) {
+/* --port [HOST!]PORT into node_addr: 0, or -1 after saying why (a bad
+ * address; one beyond loopback without a key). */
+static int listen_addr(const char *arg, struct sockaddr_in *sa) {
+  p9_addr a;
+  if (node_port_addr(arg, node_addr, sizeof node_addr) < 0 ||
+      migd_lookup(node_addr, sa) < 0 || p9_addr_parse(node_addr, &a) < 0) {
+    fprintf(stderr, "uksim-migd: --port %s: not [IPv4!]PORT\n", arg);
+    return -1;
+  }
+  if (!p9_addr_is_loopback(&a) && mig_key == NULL) {
+    fprintf(stderr,
+            "uksim-migd: --port %s: beyond loopback a --key FILE is "
+            "required\n",
+            arg);
+    return -1;
+  }
+  return 0;
+}
+
+static int serve(const char *port) {
   uv_loop_t *loop = uv_default_loop();
   uv_tcp_t srv;
   struct sockaddr_in sa;
-  snprintf(node_addr, sizeof node_addr, "tcp!127.0.0.1!%llu",
-           (unsigned long long)port);
-  migd_lookup(node_addr, &sa);
+  if (listen_addr(port, &sa) < 0)
+    return 2;
   uv_tcp_init(loop, &srv);
   int r = uv_tcp_bind(&srv, (struct sockaddr *)&sa, 0);
   if (r == 0)
@@ -1575,9 +1600,10 @@ static int ctl(const char *addr, char **words, int n) {
     fprintf(stderr, "uksim-migd: bad control command\n");
     return 2;
   }
-  int fd = mig_dial(addr, node_key);
+  char why[MIG_ERR_MAX];
+  int fd = mig_dial(addr, mig_key, why, sizeof why);
   if (fd < 0) {
-    fprintf(stderr, "uksim-migd: %s: %s\n", addr, strerror(-fd));
+    fprintf(stderr, "uksim-migd: %s\n", why);
     return 1;
   }
   if (m.m_case == MIG_MSG__M_MOVE)
@@ -1595,26 +1621,37 @@ static int ctl(const char *addr, char **words, int n) {
   return rc;
 }
 
+/* --key FILE: the key this server proves and demands (migd.h). */
+static int load_key(const char *path) {
+  char why[MIG_ERR_MAX];
+  if (mig_key_file(path, mig_key_buf, why, sizeof why) < 0) {
+    fprintf(stderr, "uksim-migd: %s\n", why);
+    return -1;
+  }
+  mig_key = mig_key_buf;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct option lo[] = {
       {"port", 1, 0, 'p'},     {"name", 1, 0, 'n'}, {"key", 1, 0, 'k'},
       {"die-at", 1, 0, 'D'},   {"ctl", 1, 0, 'c'},  {"netmsg", 1, 0, 'm'},
       {"node-key", 1, 0, 'K'}, {0, 0, 0, 0}};
-  uint64_t port = 0;
+  const char *port = NULL;
   const char *ctl_addr = NULL;
   int c;
   signal(SIGPIPE, SIG_IGN);
   while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
     switch (c) {
     case 'p':
-      if (num_opt_u64("uksim-migd", "--port", optarg, 1, 65535, 0, &port) < 0)
-        return 2;
+      port = optarg;
       break;
     case 'n':
       node_name = optarg;
       break;
     case 'k':
-      node_key = optarg;
+      if (load_key(optarg) < 0)
+        return 2;
       break;
     case 'D':
       die_at = optarg;
@@ -1634,13 +1671,15 @@ int main(int argc, char **argv) {
   }
   if (ctl_addr)
     return ctl(ctl_addr, argv + optind, argc - optind);
-  migd_calls_init(node_name, netmsg_addr, netmsg_keyfile, node_key);
+  migd_calls_init(node_name, netmsg_addr, netmsg_keyfile, mig_key);
   if (!port || optind != argc) {
-    fprintf(stderr, "usage: uksim-migd --port PORT [--name NODE] [--key KEY] "
-                    "[--die-at STEP]\n"
-                    "                  [--netmsg tcp!HOST!PORT [--node-key "
-                    "FILE]]\n"
-                    "       uksim-migd --ctl tcp!HOST!PORT COMMAND...\n");
+    fprintf(stderr,
+            "usage: uksim-migd --port [HOST!]PORT [--name NODE] [--key FILE] "
+            "[--die-at STEP]\n"
+            "                  [--netmsg tcp!HOST!PORT [--node-key "
+            "FILE]]\n"
+            "       uksim-migd [--key FILE] --ctl tcp!HOST!PORT "
+            "COMMAND...\n");
     return 2;
   }
   return serve(port);

@@ -3,6 +3,40 @@
  * nodes' migration servers and takes tasks in from them, and hosts the
  * console of every task that started here wherever the task now runs.
  *
+ * The handshake, on every connection (a migration's, a control client's,
+ * a console's, a forwarded call's) before anything else: each side proves
+ * it holds the key over a fresh challenge of the other's, so that the key
+ * never crosses the wire and neither a recorded proof nor a reflected one
+ * is accepted.  The key is the node key (sim-kernel/node.h: the BLAKE2b
+ * hash of a key file, --key FILE; none: all zeros, so a keyed and an
+ * unkeyed side never agree) and a proof is node_mac() with a role of its
+ * own ("migd-dialer", "migd-server": a node handshake's proof is no
+ * migration handshake's).  Bytes are exactly NODE_NONCE_LEN and
+ * NODE_MAC_LEN; a shorter or longer one is a truncated proof.
+ *
+ *   server (migd_serve)                          dialer (mig_dial)
+ *   CHALLENGED -- Challenge(version, nS, keyed) -> CONNECTED
+ *                                                  version differs: CLOSED
+ *              <- Auth(nD, macD) --------------   AUTH_SENT
+ *                 macD = mac("migd-dialer", nS, nD)
+ *   macD wrong (a wrong or missing key, a replayed proof: nS is new on
+ *   every connection) or truncated:
+ *              -- Result(-EACCES, why) -------->  CLOSED, "wrong key"
+ *   CLOSED                                        (with a hint when one
+ *                                                  side has no key)
+ *   macD right:
+ *   PROVED     -- Welcome(macS) --------------->  macS = mac("migd-server",
+ *                                                   nD, nS)?
+ *              <- Result(-EACCES, why) --------   no: CLOSED ("the server
+ *   CLOSED, the dialer's why logged                does not hold our key")
+ *              <- Result(0) -------------------   yes: READY, and it sends
+ *   READY: the connection's one request             its request at once
+ *
+ * Anything else in place of the expected message (or nothing within
+ * MIG_PEER_TIMEOUT_MS) closes the connection with -EPROTO; either side
+ * says why on stderr (the server) or in the dialer's error.  A server
+ * listening beyond loopback without a key refuses to start.
+ *
  * One migration, origin side (the migration client, migd_move) and
  * destination side (the migration server, migd_serve).  Messages are
  * sim-kernel/migrate.proto.  Each arrow is one transition; every state
@@ -13,7 +47,7 @@
  *   IDLE         the destination named by node name is looked up through
  *                the network message server (MIGD_SERVICE, below); a
  *                failed lookup ends the move here, the task untouched
- *             -- connect, HELLO(key) -->  (key checked: wrong -> Result err)
+ *             -- connect, the handshake (below) ------------------------
  *             -- CREATE(size, program) -> CREATED: empty memfd (step 4)
  *                                         PRESPAWNED: the program started
  *                                         on it, waiting before it reads
@@ -146,8 +180,8 @@
  * the task for the last round. */
 #define MIG_PRECOPY_ROUNDS_MAX 30
 #define MIG_PRECOPY_STOP_PAGES 256
-/* Protocol version in Hello. */
-#define MIG_VERSION 2
+/* Protocol version in Challenge (3: the handshake proves a key file). */
+#define MIG_VERSION 3
 
 /* The node address of a migration server, "tcp!HOST!PORT", to a socket
  * address. */
@@ -160,9 +194,11 @@ int migd_lookup(const char *addr, struct sockaddr_in *sa);
 #define MIGD_RECORDS_MAX (MIGD_TASKS_MAX * 8)
 struct MigCall;
 /* Who this node is and how it reaches its network message server and the
- * other migration servers (migd's options), before any call. */
+ * other migration servers (migd's options; mig_key: --key FILE's key,
+ * MIG_KEY_LEN bytes that must outlive the calls, or NULL), before any
+ * call. */
 void migd_calls_init(const char *node, const char *netmsg,
-                     const char *netmsg_keyfile, const char *mig_key);
+                     const char *netmsg_keyfile, const uint8_t *mig_key);
 /* A socketpair for a task about to start: *child is its TASK_SVC_FD, the
  * returned end the server's (-errno on failure). */
 int migd_calls_pair(int *child);

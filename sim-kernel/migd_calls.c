@@ -31,11 +31,12 @@
 
 static struct {
   char node[TASK_NAME_MAX];
-  const char *netmsg, *netmsg_keyfile, *mig_key;
+  const char *netmsg, *netmsg_keyfile;
+  const uint8_t *mig_key;
 } C;
 
 void migd_calls_init(const char *node, const char *netmsg,
-                     const char *netmsg_keyfile, const char *mig_key) {
+                     const char *netmsg_keyfile, const uint8_t *mig_key) {
   snprintf(C.node, sizeof C.node, "%s", node);
   C.netmsg = netmsg;
   C.netmsg_keyfile = netmsg_keyfile;
@@ -204,13 +205,18 @@ static void forward(const char *origin, uint64_t task,
     fail(a, -EHOSTDOWN);
     return;
   }
-  int fd = mig_dial(addr, C.mig_key);
+  int fd = mig_dial(addr, C.mig_key, err, sizeof err);
   if (fd < 0) {
+    fprintf(stderr, "migd %s: a call to %s: %s\n", C.node, m->node, err);
     fail(a, -EHOSTDOWN);
     return;
   }
   MigMsg *r = send_mig_call(fd, origin, task, m) == 0 ? mig_recv(fd) : NULL;
   close(fd);
+  if (r == NULL)
+    fprintf(stderr,
+            "migd %s: a call to %s: no answer (its node is gone or silent)\n",
+            C.node, m->node);
   if (r == NULL || r->m_case != MIG_MSG__M_CALL_REPLY ||
       r->call_reply->rep.len > TASK_CALL_MAX)
     fail(a, r == NULL ? -EHOSTDOWN : -EBADMSG);

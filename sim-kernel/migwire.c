@@ -117,7 +117,8 @@ int migd_lookup(const char *addr, struct sockaddr_in *sa) {
   return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -EINVAL;
 }
 
-int mig_dial(const char *addr, const char *key) {
+/* Connects a TCP socket to addr: the socket or -errno. */
+static int connect_to(const char *addr) {
   struct sockaddr_in sa;
   int r = migd_lookup(addr, &sa);
   if (r < 0)
@@ -132,25 +133,23 @@ int mig_dial(const char *addr, const char *key) {
     close(fd);
     return r;
   }
-  MigMsg m = MIG_MSG__INIT;
-  MigHello hello = MIG_HELLO__INIT;
-  hello.key = (char *)key;
-  hello.version = MIG_VERSION;
-  m.m_case = MIG_MSG__M_HELLO;
-  m.hello = &hello;
-  if ((r = mig_send(fd, &m)) < 0) {
-    close(fd);
-    return r;
+  return fd;
+}
+
+int mig_dial(const char *addr, const uint8_t *key, char *err, size_t len) {
+  char why[MIG_ERR_MAX];
+  int fd = connect_to(addr);
+  if (fd < 0) {
+    snprintf(why, sizeof why, "%s", strerror(-fd));
+  } else {
+    mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
+    int r = mig_hs_dial(fd, key, why, sizeof why);
+    if (r < 0) {
+      close(fd);
+      fd = r;
+    }
   }
-  /* The server answers every Hello: 0, or why it will not talk. */
-  mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
-  MigMsg *a = mig_recv(fd);
-  r = !a || a->m_case != MIG_MSG__M_RESULT ? -EPROTO : a->result->err;
-  if (a)
-    mig_msg__free_unpacked(a, NULL);
-  if (r < 0) {
-    close(fd);
-    return r;
-  }
+  if (fd < 0 && err != NULL)
+    snprintf(err, len, "%s: %s", addr, why[0] ? why : strerror(-fd));
   return fd;
 }

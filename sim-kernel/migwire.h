@@ -4,7 +4,15 @@
 #ifndef UKSIM_MIGWIRE_H
 #define UKSIM_MIGWIRE_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "migrate.pb-c.h"
+
+/* Longest handshake or dial error said. */
+#define MIG_ERR_MAX 256
+/* Key bytes (the node key's, NODE_KEY_LEN). */
+#define MIG_KEY_LEN 32
 
 /* Sends one message whole.  0 or -errno.  Thread-safe per socket: writers
  * of one socket are serialised by a lock of this module. */
@@ -20,8 +28,23 @@ MigMsg *mig_recv(int fd);
 int mig_send_result(int fd, int err, const char *msg);
 
 /* Connects to the migration server at ADDR ("tcp!HOST!PORT", migd_lookup)
- * and sends Hello with `key`.  The socket or -errno. */
-int mig_dial(const char *addr, const char *key);
+ * and runs the dialer's side of the handshake (migd.h) with key (NODE_KEY_LEN
+ * bytes; NULL: none).  The socket, ready for one request, or -errno
+ * (-EACCES: a wrong key on either side) with why in err (NULL: not told). */
+int mig_dial(const char *addr, const uint8_t *key, char *err, size_t len);
+
+/* The handshake's two sides on a connected blocking socket (migauth.c):
+ * 0 when both sides proved the key, else -errno (-EACCES: a wrong or
+ * missing key, or a replayed proof; -EPROTO: a truncated proof or an
+ * unexpected message) with why in err, the peer told why when it is still
+ * there. */
+int mig_hs_serve(int fd, const uint8_t *key, char *err, size_t len);
+int mig_hs_dial(int fd, const uint8_t *key, char *err, size_t len);
+
+/* Loads --key FILE as node keys are (node_key_load: the BLAKE2b hash of
+ * the file; an empty one is refused).  0, or -errno with why in err. */
+int mig_key_file(const char *path, uint8_t key[MIG_KEY_LEN], char *err,
+                 size_t len);
 
 /* Sets the receive timeout of fd (0: none). */
 void mig_timeout(int fd, int ms);

@@ -27,7 +27,7 @@ struct node {
   pid_t pid;
   int port;
   char out[64];
-  char key[32];
+  char key[128]; /* --key: a key file's path, "": none */
 };
 
 /* Every node started, killed by the suite's fini even after a failed
@@ -62,9 +62,9 @@ static char *run(int *rc, const char *fmt, ...) {
 
 static char *ctl(struct node *n, int *rc, const char *cmd) {
   return run(rc,
-             "%s/sim-kernel/uksim-migd --key '%s' "
+             "%s/sim-kernel/uksim-migd %s%s "
              "--ctl 'tcp!127.0.0.1!%d' %s",
-             build(), n->key, n->port, cmd);
+             build(), n->key[0] ? "--key " : "", n->key, n->port, cmd);
 }
 
 static void node_start(struct node *n, int k, const char *opt,
@@ -300,7 +300,13 @@ Test(migrate, origin_dies_at_each_step) {
 Test(migrate, wrong_key_is_refused) {
   struct node a, b;
   node_start(&a, 0, NULL, NULL);
-  node_start(&b, 1, "--key", "secret");
+  char keyfile[64];
+  snprintf(keyfile, sizeof keyfile, "/tmp/test_migrate.%d.key", getpid());
+  FILE *f = fopen(keyfile, "w");
+  cr_assert_not_null(f);
+  fputs("secret\n", f);
+  fclose(f);
+  node_start(&b, 1, "--key", keyfile);
   start_task(&a, "0");
   wait_for(&a, "task1 t0 3\n"); /* its region exists: the key is what fails */
   char cmd[128];
@@ -313,6 +319,7 @@ Test(migrate, wrong_key_is_refused) {
   grows(&a);
   node_stop(&a);
   node_stop(&b);
+  unlink(keyfile);
 }
 
 /* A hostile origin: talks the protocol to B directly. */
@@ -320,7 +327,7 @@ static int hostile_create(struct node *b, uint64_t size) {
   char addr[64], prog[512];
   snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", b->port);
   snprintf(prog, sizeof prog, "%s/apps/mtask", build());
-  int fd = mig_dial(addr, "");
+  int fd = mig_dial(addr, NULL, NULL, 0);
   cr_assert_geq(fd, 0);
   MigMsg m = MIG_MSG__INIT;
   MigCreate c = MIG_CREATE__INIT;
