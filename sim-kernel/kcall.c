@@ -350,6 +350,7 @@ void kern__deliver_result(struct kern *k, uint32_t c) {
   k->kd->ctr.results++;
   req_event(k, "result", c, ri, r->status);
   kern_req_free(k->kd, ri);
+  kern__stop_point(k, KSTOP_RESULT);
   kern__answer(k, c, &m);
 }
 
