@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -116,6 +117,18 @@ static const char *call_name(enum adopt_call c) {
   return n[c];
 }
 
+/* What became of p's call in flight, in the trace: where a lost or
+ * doubled request is looked for. */
+static void call_event(struct kern *k, uint32_t p, const struct adopt_proc *a) {
+  char text[32];
+  snprintf(text, sizeof text, "call #%u", a->seq);
+  kern__event(k, &(struct kern_ev){.ev = "takeover",
+                                   .actor = k->kd->proc[p].name,
+                                   .op = call_name(a->call),
+                                   .req = a->req,
+                                   .text = text});
+}
+
 static int take_proc(struct kern *k, uint32_t p, const struct adopt_proc *a,
                      int *conn_fd, bool ns_torn) {
   if (conn_fd[p] < 0)
@@ -128,6 +141,8 @@ static int take_proc(struct kern *k, uint32_t p, const struct adopt_proc *a,
     return r;
   kern__trace(k, "takeover: %s (pid %d) moved, its call %s",
               k->kd->proc[p].name, a->pid, call_name(a->call));
+  if (a->call != ADOPT_IDLE)
+    call_event(k, p, a);
   return 0;
 }
 

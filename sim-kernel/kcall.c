@@ -311,31 +311,51 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
   kern__failover_settle(k); /* the failover's backlog may be delivered now */
 }
 
-/* Picks the result a waiting client wants, or UK_NIL. */
-static uint32_t pick_result(struct kern *k, uint32_t c) {
+/* The result a waiting client wants, or UK_NIL.  It stays in the result
+ * queue: see kern__deliver_result. */
+static uint32_t next_result(struct kern *k, uint32_t c) {
   uk_psched_t *pp = kd_psched(k, c);
   if (pp->wait_req == 0)
-    return kern_q_pop(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len);
+    return pp->res_len > 0 ? pp->res_head : UK_NIL;
   int ri = kern_req_lookup(k->kd, pp->wait_req);
   if (ri < 0 || k->kd->req[ri].state != UK_REQ_ANSWERED)
     return UK_NIL;
-  kern_q_remove(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len,
-                (uint32_t)ri);
   return (uint32_t)ri;
 }
 
+/* The tables once result ri has been sent to c: its ICAs are c's, the
+ * request is gone, c runs. */
+static void result_taken(struct kern *k, uint32_t c, uint32_t ri) {
+  uk_psched_t *pp = kd_psched(k, c);
+  struct uk_req *r = &k->kd->req[ri];
+  kern_q_remove(k->kd, &pp->res_head, &pp->res_tail, &pp->res_len, ri);
+  move_req_icas(k, r, UK_HOLD_PROC, c);
+  kd_proc(k, c)->state = UK_PROC_RUNNING;
+  pp->outstanding--;
+  k->kd->ctr.results++;
+  req_event(k, "result", c, ri, r->status);
+  kern_req_free(k->kd, ri);
+}
+
+/* The answer goes out before the tables change.  A kernel stopped (a
+ * kernel update's SIGSTOP) or killed anywhere before the send leaves the
+ * result queued and its client waiting for it, so its successor delivers
+ * it (adopt.h: ADOPT_WAIT_RESULT); stopped after the send, the same, and
+ * the library drops the second answer (lib/conn.c).  The other order (the
+ * request freed, then the send) left, when the kernel stopped between the
+ * two, a call with no request and no answer, which a successor restarts:
+ * the server's side effect done twice (bench kupdate's counter, about one
+ * run in a dozen). */
 void kern__deliver_result(struct kern *k, uint32_t c) {
   /* Not connected yet: a takeover restarts services (failing what their
    * dead server held) before it connects the processes it moves; the
    * result stays queued and the takeover delivers it (kadopt.c). */
   if (!waits_for_result(k, c) || k->proc[c].sock < 0)
     return;
-  uint32_t ri = pick_result(k, c);
+  uint32_t ri = next_result(k, c);
   if (ri == UK_NIL)
     return;
   struct uk_req *r = &k->kd->req[ri];
-  move_req_icas(k, r, UK_HOLD_PROC, c);
-
   struct kabi_result_msg rm = {.req = kern_req_id(k->kd, ri),
                                .status = r->status,
                                .tag = r->tag,
@@ -345,12 +365,9 @@ void kern__deliver_result(struct kern *k, uint32_t c) {
   rm.nica = pack_icas(k, c, r, rm.ica, &m);
   memcpy(m.payload, &rm, sizeof rm);
   m.hdr.len = sizeof rm;
-  kd_proc(k, c)->state = UK_PROC_RUNNING;
-  kd_psched(k, c)->outstanding--;
-  k->kd->ctr.results++;
-  req_event(k, "result", c, ri, r->status);
-  kern_req_free(k->kd, ri);
+  kern__stop_point(k, KSTOP_RESULT);
   kern__answer(k, c, &m);
+  result_taken(k, c, ri);
 }
 
 /* Puts request ri, answered with status, into its client's result queue, or

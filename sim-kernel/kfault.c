@@ -15,6 +15,9 @@
  * - stalled driver: the pipe servant's writes no longer wake the readers
  *   waiting for their data (kns.c asks kern__fault_stall).
  */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -90,4 +93,35 @@ void kern__fault(struct kern *k, int kind, const char *arg) {
 
 bool kern__fault_stall(struct kern *k) {
   return k->mon.stall;
+}
+
+/* The stop point UKSIM_KSTOP asks for (kmon.h), read once: the count left
+ * before it, 0 for none. */
+static struct {
+  bool read;
+  enum kstop_point at;
+  unsigned long left;
+} kstop;
+
+static void kstop_read(struct kern *k) {
+  kstop.read = true;
+  const char *e = getenv(KSTOP_ENV);
+  unsigned os;
+  char point[16];
+  unsigned long n;
+  if (e == NULL || sscanf(e, "%u:%15[a-z]:%lu", &os, point, &n) != 3 ||
+      os != k->os.id || strcmp(point, "result") != 0 || n == 0 ||
+      n > KSTOP_COUNT_MAX)
+    return;
+  kstop.at = KSTOP_RESULT;
+  kstop.left = n;
+}
+
+void kern__stop_point(struct kern *k, enum kstop_point at) {
+  if (!kstop.read)
+    kstop_read(k);
+  if (kstop.left == 0 || at != kstop.at || --kstop.left > 0)
+    return;
+  kern__trace(k, "stop point %s reached: stopping", KSTOP_ENV);
+  raise(SIGSTOP); /* the machine's update finds it stopped here */
 }

@@ -74,6 +74,17 @@ void kern__fault(struct kern *k, int kind, const char *arg);
 /* kns.c asks: does a pipe write of p skip its readers' wake-up? */
 bool kern__fault_stall(struct kern *k);
 
+/* kfault.c: a test's stop point.  UKSIM_KSTOP=OS:POINT:N (KSTOP_ENV):
+ * the kernel of OS id OS stops itself (SIGSTOP, as a kernel update stops
+ * the active one: machine.c kupdate_start) the Nth time (1 to
+ * KSTOP_COUNT_MAX) it reaches POINT, so that a test updates a kernel
+ * stopped exactly there.  Points: "result", just before a result is sent
+ * to its client (kcall.c).  Unset or malformed: no stop. */
+#define KSTOP_ENV "UKSIM_KSTOP"
+#define KSTOP_COUNT_MAX 1000000
+enum kstop_point { KSTOP_RESULT = 0 };
+void kern__stop_point(struct kern *k, enum kstop_point at);
+
 /* kmon.c.  The settings come from the environment, so that every kernel
  * a machine boots (and boots again at a failover) gets them:
  * UKSIM_MONITOR_INTERVAL_MS (0 or unset: no monitor; at most
