@@ -27,20 +27,28 @@
 #define FWRITE_RETRIES 200
 #define FWRITE_PAUSE_NS (10 * 1000 * 1000)
 
-/* A server posts itself just after it registers: its entry may be a
- * moment late. */
-static int mount_srv(const char *srv) {
-  char path[64];
-  snprintf(path, sizeof path, "/srv/%s", srv);
+/* One try: open /srv/SRV and mount it on /n. */
+static int mount_once(const char *path) {
   int fd = ns_open(path, NS_ORDWR);
-  for (int t = 0; fd == -ENOENT && t < FWRITE_RETRIES; t++) {
-    ap_sleep(FWRITE_PAUSE_NS);
-    fd = ns_open(path, NS_ORDWR);
-  }
   if (fd < 0)
     return fd;
   int r = ns_mount(fd, "/n", NS_MREPL | NS_MCREATE, "");
   ns_close(fd);
+  return r;
+}
+
+/* A server posts itself just after it registers, in two steps (it
+ * creates /srv/SRV, then writes its service's name in it): the entry may
+ * be missing a moment (-ENOENT), or be there and not yet posted
+ * (-ENOTCONN from the mount, vfs/devsrv.c). */
+static int mount_srv(const char *srv) {
+  char path[64];
+  snprintf(path, sizeof path, "/srv/%s", srv);
+  int r = mount_once(path);
+  for (int t = 0; (r == -ENOENT || r == -ENOTCONN) && t < FWRITE_RETRIES; t++) {
+    ap_sleep(FWRITE_PAUSE_NS);
+    r = mount_once(path);
+  }
   return r;
 }
 
