@@ -103,7 +103,7 @@ done
 kern_srcs="$net9p_srcs $root/lib/kabi_io.c $out/control.pb-c.c"
 kern_srcs="$kern_srcs $out/node.pb-c.c $out/kimage.pb-c.c"
 for f in "$root"/sim-kernel/*.c "$root"/vfs/*.c; do
-  case $(basename "$f") in migd.c | migwire.c) continue ;; esac
+  case $(basename "$f") in mig*.c) continue ;; esac
   kern_srcs="$kern_srcs $f"
 done
 # The mount driver's reading of server answers (sim-kernel/kmnt_msg.c).
