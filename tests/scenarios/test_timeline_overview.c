@@ -103,6 +103,36 @@ Test(timeline_overview, failover_phases_span_every_lane) {
   free(svg);
 }
 
+/* A detection of 1 us and a takeover of 2 us in a run of 1 ms: each is
+ * drawn 8 pixels wide, one after the other, not the second under the
+ * first (the CI's orthros-overview screenshot saw a 4-pixel takeover
+ * hidden under its detection); the title still gives the true length. */
+Test(timeline_overview, short_phases_are_drawn_side_by_side) {
+  // clang-format off
+  static const char quick[] =
+    EV(1, 0, "\"spawn\",\"actor\":\"kernel\",\"peer\":\"kvs\"")
+    EV(2, 500000, "\"panic\",\"actor\":\"kernel\"")
+    EV(3, 997000, "\"os-dead\",\"actor\":\"os2\",\"peer\":\"os1\"")
+    EV(4, 998000, "\"os-active\",\"actor\":\"kernel\"")
+    EV(5, 1000000, "\"failover\",\"actor\":\"kernel\",\"op\":\"publish\"");
+  // clang-format on
+  struct scn_trace *tr = read_ok(quick);
+  char *svg = overview(tr);
+  int x4, x5, x6, y, w4, w5, w6, h;
+  band(svg, 4, &x4, &y, &w4, &h);
+  band(svg, 5, &x5, &y, &w5, &h);
+  band(svg, 6, &x6, &y, &w6, &h);
+  cr_assert_eq(x4, xof(500));
+  cr_assert_eq(x5, x4 + w4, "detection right after the panic's band");
+  cr_assert_eq(w5, 8);
+  cr_assert_eq(x6, x5 + w5, "takeover right after the detection");
+  cr_assert_eq(w6, 8);
+  cr_assert_neq(strstr(svg, "failover: takeover, 0.002 ms</title>"), NULL, "%s",
+                svg);
+  scn_trace_free(tr);
+  free(svg);
+}
+
 Test(timeline_overview, the_queue_grows_to_three_and_drains) {
   struct scn_trace *tr = read_ok(trace);
   char *svg = overview(tr);
