@@ -43,6 +43,30 @@
  * process's call to a service (which restarts on the new kernel) is
  * refused by the retiring kernel with -EXDEV, "moved to OS N"; a call
  * on its kept netlink mount is served by the old kernel's session.
+ *
+ * What KEPT must solve, found while building the rest:
+ *  - Order.  The old kernel must stay stopped until the machine has
+ *    handed the moved processes' connections, ICAs and nic0 sockets to
+ *    the new kernel (take_over), and must drop its own copies before it
+ *    reads any of them: resumed, its loop may run a moved process's
+ *    readable callback before any message on its link.  So the retire
+ *    word (the kept slots) must be in shared memory the machine writes
+ *    while it is stopped (the inter-OS region), checked at the top of
+ *    every process and #I socket callback (kern.c on_proc_readable,
+ *    knic.c), and the machine must ignore its ConnDrop/IcaDrop of what
+ *    it has handed over already.
+ *  - Children.  The moved processes stay the old kernel's Linux
+ *    children (only a parent's death reparents them to the machine,
+ *    the subreaper): the retiring kernel must reap them without a trace
+ *    of a fault and pass each exit on (OrphanExit) to the new active.
+ *  - Servers.  The new kernel kills the old servers (their services
+ *    restart there); the retiring kernel must not restart them (the
+ *    AnT fault path) and must mark their services down, so that a kept
+ *    process's send is answered with an error, not queued for ever.
+ *  - The disk.  The user disk's LevelDB lock is the old kernel's until
+ *    it closes it; the new kernel opens it at the Fence's answer.  With
+ *    a disk the retiring kernel must close it first (its dirty blocks
+ *    travel in the cache image), or the update must fence as today.
  */
 #include <errno.h>
 #include <stdio.h>
