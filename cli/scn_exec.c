@@ -88,6 +88,7 @@
 #include "scn.h"
 #include "scn_eval.h"
 #include "scn_exec.h"
+#include "scn_exec_mig.h"
 #include "scn_journal.h"
 #include "scn_ns.h"
 #include "uksim/interos.h"
@@ -165,6 +166,7 @@ struct scn_exec {
   uint64_t backup_since; /* since when (the host's clock) */
   int journal;           /* DIR/exec.journal, or -1 */
   uint64_t t0_ns; /* the run's start (the monotonic clock, free-running) */
+  struct scn_mig *mig; /* the tasks' migrations, NULL: the scenario has none */
 };
 
 /* Time since the run began: virtual under lock-step, wall-clock free
@@ -1027,6 +1029,7 @@ static void action_event(struct kern *k, const struct scn_action *a,
 }
 
 static void run_action(struct kern *k, const struct scn_action *a) {
+  struct scn_exec *x = k->exec;
   journal_write(k); /* the action has fired: no later kernel runs it */
   if (a->kind == SCN_ACT_FAULT || a->kind == SCN_ACT_KUPDATE) {
     do_os_fault(k, a);
@@ -1034,6 +1037,10 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   }
   if (scn_action_is_ns(a->kind)) {
     run_ns_action(k, a);
+    return;
+  }
+  if (a->kind == SCN_ACT_MIGRATE) {
+    scn_mig_migrate(x->mig, a); /* traces itself */
     return;
   }
   int p = a->kind == SCN_ACT_REPLACE ? -1
@@ -1077,7 +1084,8 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   case SCN_ACT_UNMOUNT:
   case SCN_ACT_FAULT:
   case SCN_ACT_KUPDATE:
-    abort(); /* run_ns_action's, do_os_fault's */
+  case SCN_ACT_MIGRATE:
+    abort(); /* run_ns_action's, do_os_fault's, scn_mig_migrate's */
   }
 }
 
@@ -1241,7 +1249,7 @@ static bool over(struct kern *k) {
     if (!x->dump_done[i])
       return false;
   return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x) &&
-         x->deferred == NULL;
+         x->deferred == NULL && !scn_mig_busy(x->mig);
 }
 
 static void exec_after_step(struct kern *k) {
@@ -1263,6 +1271,9 @@ static bool exec_idle(struct kern *k) {
   if (start_apps(k) || check_failure(k))
     return true;
   if (over(k)) {
+    /* Where the tasks run, once the actions are done, before the dumps. */
+    if (scn_mig_census(x->mig))
+      return true;
     if (!x->dumping && start_dumps(k))
       return true;
     /* Under lock-step the clunks the groups owe are served before the
@@ -1369,6 +1380,30 @@ static void pick_ranges(struct kern *k) {
   }
 }
 
+/* A migration's command is done: the run goes on. */
+static void exec_mig_resume(struct kern *k) {
+  if (k->lockstep)
+    sched_run(k);
+  else
+    exec_poll(k);
+}
+
+/* The tasks (scn_exec_mig.h), started before the servers; false with
+ * the run failed when the runner started no migration server. */
+static bool start_tasks(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  char why[200];
+  if (x->s->ntasks == 0)
+    return true;
+  x->mig = scn_mig_new(k, x->s, x->dump_dir, exec_mig_resume, why, sizeof why);
+  if (x->mig == NULL) {
+    finish(k, -ESRCH, why);
+    return false;
+  }
+  scn_mig_start_tasks(x->mig);
+  return true;
+}
+
 static int exec_start(struct kern *k, const char *file, uint64_t seed,
                       bool seed_given, const char *dump_dir) {
   struct scn_err err;
@@ -1418,6 +1453,8 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   if (x->dormant)
     return 0;
   journal_write(k);
+  if (!start_tasks(k))
+    return 0;
   start_servers(k);
   start_apps(k); /* a scenario without servers starts its apps at time 0 */
   arm_at_timer(k);
