@@ -49,6 +49,11 @@
 /* Bytes of a control command's output read back (a ps of a full table). */
 #define MIG_CTL_OUT_MAX (MIGD_TASKS_MAX * 160 + 1024)
 #define MIG_PATH_MAX 4096
+/* After a migration that failed, the nodes settle what became of the task
+ * (a destination that lost its origin ends its copy, an origin restarts
+ * its duplicate) on their own, in real time: the next command waits this
+ * long, so that what it sees does not depend on how fast they were. */
+#define MIG_SETTLE_MS 1000
 #define MIG_ADDR_MAX 64
 
 enum op_kind { OP_START, OP_MOVE, OP_FIND, OP_PS };
@@ -94,6 +99,9 @@ struct scn_mig {
   bool running; /* a control command's child runs */
   struct op cur;
   bool froze;                 /* this froze the scheduler */
+  bool settle;                /* the next command waits MIG_SETTLE_MS */
+  uv_timer_t timer;           /* for it; initialized with the first */
+  bool timer_init;
   bool census;                /* started */
   size_t census_left;         /* PS commands still to come back */
 };
@@ -169,10 +177,6 @@ struct scn_mig *scn_mig_new(struct kern *k, const struct scn *s,
   for (size_t i = 0; i < s->ntasks; i++)
     m->task[i].t = &s->tasks[i];
   return m;
-}
-
-void scn_mig_free(struct scn_mig *m) {
-  free(m);
 }
 
 /* Events ---------------------------------------------------------------- */
@@ -306,6 +310,7 @@ static void move_done(struct scn_mig *m, int rc, const char *out) {
     snprintf(why, sizeof why, "%s's migration server did not answer",
              m->node[t->node].name);
   task_event(m, m->cur.task, 1, "%s: failed: %s", text, why);
+  m->settle = true;
 }
 
 /* The newest live entry at the node the task just moved to. */
@@ -496,7 +501,31 @@ static bool move_refused(struct scn_mig *m, const struct op *op) {
   return true;
 }
 
+static void on_settled(uv_timer_t *t) {
+  struct scn_mig *m = t->data;
+  m->running = false;
+  run_next(m);
+}
+
+/* Whether the next command must wait for the nodes to settle: then the
+ * timer runs in its place. */
+static bool settling(struct scn_mig *m) {
+  if (!m->settle)
+    return false;
+  m->settle = false;
+  if (!m->timer_init) {
+    UV_CHECK(uv_timer_init(m->k->loop, &m->timer));
+    m->timer.data = m;
+    m->timer_init = true;
+  }
+  UV_CHECK(uv_timer_start(&m->timer, on_settled, MIG_SETTLE_MS, 0));
+  m->running = true;
+  return true;
+}
+
 static void run_next(struct scn_mig *m) {
+  if (!m->running && m->n > 0 && settling(m))
+    return;
   while (!m->running && m->n > 0) {
     m->cur = m->q[m->head];
     m->head = (m->head + 1) % MIG_OPS_MAX;

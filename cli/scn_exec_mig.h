@@ -37,12 +37,12 @@
 struct scn_mig;
 
 /* Reads DIR/MIG_CONF for s (NULL with why set when it cannot: a run
- * without the runner's directory or servers).  resume is called when a
+ * without the runner's directory or servers).  It lives as long as the
+ * kernel does, as the executor's run.  resume is called when a
  * piece of work the executor waited for is done, so the run goes on. */
 struct scn_mig *scn_mig_new(struct kern *k, const struct scn *s,
                             const char *dir, void (*resume)(struct kern *k),
                             char *why, size_t len);
-void scn_mig_free(struct scn_mig *m);
 /* Starts every task (the run waits: scn_mig_busy). */
 void scn_mig_start_tasks(struct scn_mig *m);
 /* A migrate action: queued behind what runs. */
