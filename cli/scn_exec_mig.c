@@ -12,7 +12,11 @@
  *                    \--> RUNNING the next one
  *
  * The commands and what each traces (the words are scn_eval.h's):
- *   START task          "task NAME: started on NODE", or "cannot start"
+ *   START task          on failure "task NAME: cannot start on NODE";
+ *                       else puts READY first in the queue
+ *   READY task          no command: waits until the task has printed its
+ *                       first line at its origin: "task NAME: started on
+ *                       NODE" (or "cannot start": it printed nothing)
  *   MOVE task action    "migrate NAME --to NODE --method M: done" or
  *                       ": failed: WHY" (the origin's word, or that its
  *                       migration server did not answer); a move that
@@ -54,9 +58,14 @@
  * its duplicate) on their own, in real time: the next command waits this
  * long, so that what it sees does not depend on how fast they were. */
 #define MIG_SETTLE_MS 1000
+/* A task started is ready to move once it has printed its first line
+ * (it has made its region and runs); the executor looks every
+ * MIG_READY_POLL_MS, for MIG_READY_MS at most. */
+#define MIG_READY_MS 10000
+#define MIG_READY_POLL_MS 20
 #define MIG_ADDR_MAX 64
 
-enum op_kind { OP_START, OP_MOVE, OP_FIND, OP_PS };
+enum op_kind { OP_START, OP_READY, OP_MOVE, OP_FIND, OP_PS };
 
 struct op {
   enum op_kind kind;
@@ -102,6 +111,7 @@ struct scn_mig {
   bool settle;                /* the next command waits MIG_SETTLE_MS */
   uv_timer_t timer;           /* for it; initialized with the first */
   bool timer_init;
+  uint64_t ready_polls; /* READY: looks so far */
   bool census;                /* started */
   size_t census_left;         /* PS commands still to come back */
 };
@@ -206,6 +216,7 @@ static void move_text(const struct scn_action *a, char *buf, size_t len) {
 /* The queue -------------------------------------------------------------- */
 
 static void run_next(struct scn_mig *m);
+static void on_ready_poll(uv_timer_t *t);
 
 static void push(struct scn_mig *m, struct op op, bool first) {
   if (m->n == MIG_OPS_MAX) /* the parser's limits keep it from filling */
@@ -289,8 +300,36 @@ static void start_done(struct scn_mig *m, int rc, const char *out) {
     return;
   }
   t->origin_id = t->id = id;
-  task_event(m, m->cur.task, 0, "task %s: started on %s", t->t->name,
-             t->t->node);
+  push(m, (struct op){.kind = OP_READY, .task = m->cur.task}, true);
+}
+
+/* Whether task t's origin console (DIR/migd-NODE.out) has a line of it. */
+static bool printed(const struct scn_mig *m, const struct mig_task *t) {
+  char name[SCN_NAME_MAX + 16], path[MIG_PATH_MAX + 64], line[512];
+  char prefix[32];
+  bool found = false;
+  snprintf(name, sizeof name, MIG_OUT_FMT, m->node[t->origin].name);
+  snprintf(path, sizeof path, "%s/%s", m->dir, name);
+  snprintf(prefix, sizeof prefix, "task%" PRIu64 " ", t->origin_id);
+  FILE *f = fopen(path, "r");
+  while (f && !found && fgets(line, sizeof line, f))
+    found = strncmp(line, prefix, strlen(prefix)) == 0;
+  if (f)
+    fclose(f);
+  return found;
+}
+
+static void ready_done(struct scn_mig *m, bool ready) {
+  struct mig_task *t = &m->task[m->cur.task];
+  if (ready) {
+    task_event(m, m->cur.task, 0, "task %s: started on %s", t->t->name,
+               t->t->node);
+    return;
+  }
+  t->id = 0; /* never moved: it is not known to run */
+  task_event(m, m->cur.task, 1,
+             "task %s: cannot start on %s: it printed nothing in %d ms",
+             t->t->name, t->t->node, MIG_READY_MS);
 }
 
 static void move_done(struct scn_mig *m, int rc, const char *out) {
@@ -385,6 +424,9 @@ static void op_done(struct scn_mig *m, int rc) {
   case OP_START:
     start_done(m, rc, out);
     break;
+  case OP_READY:
+    ready_done(m, rc == 0);
+    break;
   case OP_MOVE:
     move_done(m, rc, out);
     break;
@@ -440,6 +482,7 @@ static size_t op_words(struct scn_mig *m, const struct op *op, char **w,
     break;
   case OP_FIND:
   case OP_PS:
+  case OP_READY: /* never spawned: run_next's */
     w[n++] = "ps";
     break;
   }
@@ -507,19 +550,40 @@ static void on_settled(uv_timer_t *t) {
   run_next(m);
 }
 
+static void arm_timer(struct scn_mig *m, uv_timer_cb cb, uint64_t ms) {
+  if (!m->timer_init) {
+    UV_CHECK(uv_timer_init(m->k->loop, &m->timer));
+    m->timer.data = m;
+    m->timer_init = true;
+  }
+  UV_CHECK(uv_timer_start(&m->timer, cb, ms, 0));
+  m->running = true;
+}
+
+/* READY: the task has printed, or the wait is over; else another look
+ * later. */
+static void look_ready(struct scn_mig *m) {
+  bool ready = printed(m, &m->task[m->cur.task]);
+  if (ready || ++m->ready_polls * MIG_READY_POLL_MS >= MIG_READY_MS) {
+    m->running = false;
+    op_done(m, ready ? 0 : 1);
+    run_next(m);
+    return;
+  }
+  arm_timer(m, on_ready_poll, MIG_READY_POLL_MS);
+}
+
+static void on_ready_poll(uv_timer_t *t) {
+  look_ready(t->data);
+}
+
 /* Whether the next command must wait for the nodes to settle: then the
  * timer runs in its place. */
 static bool settling(struct scn_mig *m) {
   if (!m->settle)
     return false;
   m->settle = false;
-  if (!m->timer_init) {
-    UV_CHECK(uv_timer_init(m->k->loop, &m->timer));
-    m->timer.data = m;
-    m->timer_init = true;
-  }
-  UV_CHECK(uv_timer_start(&m->timer, on_settled, MIG_SETTLE_MS, 0));
-  m->running = true;
+  arm_timer(m, on_settled, MIG_SETTLE_MS);
   return true;
 }
 
@@ -532,6 +596,11 @@ static void run_next(struct scn_mig *m) {
     m->n--;
     if (move_refused(m, &m->cur))
       continue;
+    if (m->cur.kind == OP_READY) {
+      m->ready_polls = 0;
+      look_ready(m);
+      continue;
+    }
     if (spawn_op(m, &m->cur) == 0) {
       m->running = true;
       return;
