@@ -122,7 +122,8 @@ static int ctl_ps(const struct run_migd *r, int port, char *out, size_t len) {
   close(fd[1]);
   size_t n = 0;
   ssize_t got;
-  while (pid > 0 && n + 1 < len && (got = read(fd[0], out + n, len - n - 1)) > 0)
+  while (pid > 0 && n + 1 < len &&
+         (got = read(fd[0], out + n, len - n - 1)) > 0)
     n += (size_t)got;
   out[n] = '\0';
   close(fd[0]);
@@ -138,8 +139,7 @@ static pid_t spawn_server(const struct run_migd *r, const struct server *s,
   snprintf(port, sizeof port, "%d", s->port);
   snprintf(name, sizeof name, MIG_OUT_FMT, s->name);
   snprintf(out, sizeof out, "%s/%s", r->dir, name);
-  snprintf(err, sizeof err, "%s/%.*s.err", r->dir, (int)strlen(name) - 4,
-           name);
+  snprintf(err, sizeof err, "%s/%.*s.err", r->dir, (int)strlen(name) - 4, name);
   pid_t pid = fork();
   if (pid == 0) {
     int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -231,8 +231,8 @@ static int start_all(struct run_migd *r, const struct scn *s, char *why,
   return 0;
 }
 
-struct run_migd *run_migd_start(const struct scn *s, const char *dir,
-                                char *why, size_t len) {
+struct run_migd *run_migd_start(const struct scn *s, const char *dir, char *why,
+                                size_t len) {
   struct run_migd *r = xcalloc(1, sizeof *r);
   snprintf(r->dir, sizeof r->dir, "%s", dir);
   if (s->ntasks > 0 && start_all(r, s, why, len) < 0) {

@@ -32,8 +32,8 @@ struct run_migd;
 
 /* Starts the servers for s in dir (none when s has no task): NULL with
  * why set when one could not start (the ones started are stopped). */
-struct run_migd *run_migd_start(const struct scn *s, const char *dir,
-                                char *why, size_t len);
+struct run_migd *run_migd_start(const struct scn *s, const char *dir, char *why,
+                                size_t len);
 /* After the run: waits for each task of DIR/tasks to end where it runs
  * and keeps the lines its origin printed for it in DIR/task-NAME.out. */
 void run_migd_collect(struct run_migd *r);

@@ -165,7 +165,7 @@ struct scn_exec {
   uint32_t backup_os;    /* the backup seen booted, 0 none */
   uint64_t backup_since; /* since when (the host's clock) */
   int journal;           /* DIR/exec.journal, or -1 */
-  uint64_t t0_ns; /* the run's start (the monotonic clock, free-running) */
+  uint64_t t0_ns;      /* the run's start (the monotonic clock, free-running) */
   struct scn_mig *mig; /* the tasks' migrations, NULL: the scenario has none */
 };
 

@@ -69,8 +69,8 @@ enum op_kind { OP_START, OP_READY, OP_MOVE, OP_FIND, OP_PS };
 
 struct op {
   enum op_kind kind;
-  size_t task;                 /* START, MOVE, FIND */
-  size_t node;                 /* FIND, PS */
+  size_t task;                  /* START, MOVE, FIND */
+  size_t node;                  /* FIND, PS */
   const struct scn_action *act; /* MOVE */
 };
 
@@ -89,7 +89,7 @@ struct mig_node {
 
 struct mig_task {
   const struct scn_task *t;
-  size_t origin, node; /* node indexes */
+  size_t origin, node;    /* node indexes */
   uint64_t origin_id, id; /* 0: not started, or not found */
 };
 
@@ -107,13 +107,13 @@ struct scn_mig {
   size_t head, n;
   bool running; /* a control command's child runs */
   struct op cur;
-  bool froze;                 /* this froze the scheduler */
-  bool settle;                /* the next command waits MIG_SETTLE_MS */
-  uv_timer_t timer;           /* for it; initialized with the first */
+  bool froze;       /* this froze the scheduler */
+  bool settle;      /* the next command waits MIG_SETTLE_MS */
+  uv_timer_t timer; /* for it; initialized with the first */
   bool timer_init;
   uint64_t ready_polls; /* READY: looks so far */
-  bool census;                /* started */
-  size_t census_left;         /* PS commands still to come back */
+  bool census;          /* started */
+  size_t census_left;   /* PS commands still to come back */
 };
 
 /* Configuration -------------------------------------------------------- */
@@ -191,12 +191,11 @@ struct scn_mig *scn_mig_new(struct kern *k, const struct scn *s,
 
 /* Events ---------------------------------------------------------------- */
 
-static void task_event(struct scn_mig *m, size_t t, int status,
-                       const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void task_event(struct scn_mig *m, size_t t, int status, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
 
-static void task_event(struct scn_mig *m, size_t t, int status,
-                       const char *fmt, ...) {
+static void task_event(struct scn_mig *m, size_t t, int status, const char *fmt,
+                       ...) {
   char text[SCN_TEXT_MAX + 1];
   va_list ap;
   va_start(ap, fmt);
@@ -294,8 +293,8 @@ static void start_done(struct scn_mig *m, int rc, const char *out) {
   uint64_t id = rc == 0 ? task_number(out) : 0;
   char why[128];
   if (id == 0) {
-    task_event(m, m->cur.task, 1, "task %s: cannot start on %s: %s",
-               t->t->name, t->t->node,
+    task_event(m, m->cur.task, 1, "task %s: cannot start on %s: %s", t->t->name,
+               t->t->node,
                result_why(out, why, sizeof why) ? why : "no answer");
     return;
   }
@@ -367,8 +366,7 @@ static void find_done(struct scn_mig *m, int rc, const char *out) {
 /* Whether some task's place is entry e of node n. */
 static bool tracked(const struct scn_mig *m, size_t n, const struct entry *e) {
   for (size_t i = 0; i < m->s->ntasks; i++)
-    if (m->task[i].id != 0 && m->task[i].node == n &&
-        m->task[i].id == e->id)
+    if (m->task[i].id != 0 && m->task[i].node == n && m->task[i].id == e->id)
       return true;
   return false;
 }
@@ -378,8 +376,8 @@ static bool runs_on(const struct scn_mig *m, size_t t, size_t n) {
   const struct mig_node *nd = &m->node[n];
   for (size_t i = 0; i < nd->ne; i++) {
     const struct entry *e = &nd->e[i];
-    bool mine = m->task[t].id != 0 && m->task[t].node == n &&
-                m->task[t].id == e->id;
+    bool mine =
+        m->task[t].id != 0 && m->task[t].node == n && m->task[t].id == e->id;
     if (mine && (live_state(e->state) || strcmp(e->state, "exited") == 0))
       return true;
     if (!mine && live_state(e->state) && !tracked(m, n, e))

@@ -66,8 +66,8 @@ static uint64_t moves(const struct scn_trace *tr, const char *task) {
   for (size_t i = 0; i < tr->n; i++) {
     const char *t = tr->ev[i].text;
     size_t tl = strlen(t);
-    n += about(&tr->ev[i], task) && strncmp(t, "migrate ", 8) == 0 &&
-         tl > dl && strcmp(t + tl - dl, SCN_TASK_DONE) == 0;
+    n += about(&tr->ev[i], task) && strncmp(t, "migrate ", 8) == 0 && tl > dl &&
+         strcmp(t + tl - dl, SCN_TASK_DONE) == 0;
   }
   return n;
 }
@@ -107,11 +107,11 @@ void scn__eval_task(const struct scn_expect *x, const struct scn_trace *tr,
       scn__verdict(v, x, false, "the run ended before the tasks were seen");
       return;
     }
-    scn__verdict(v, x,
-                 strcmp(where, x->tcheck == SCN_TASK_ON ? x->proc
-                                                        : SCN_TASK_NOWHERE) ==
-                     0,
-                 "it runs on %s", where);
+    scn__verdict(
+        v, x,
+        strcmp(where, x->tcheck == SCN_TASK_ON ? x->proc : SCN_TASK_NOWHERE) ==
+            0,
+        "it runs on %s", where);
     return;
   case SCN_TASK_MOVES:
     k = moves(tr, x->app);

@@ -295,7 +295,7 @@ struct scn_tcp_client {
 #define SCN_STEP_MAX 15 /* bytes in a --crash-at step's name */
 struct scn_node {
   char name[SCN_NAME_MAX + 1];
-  uint32_t port;                    /* 0: a migration-only node */
+  uint32_t port;                   /* 0: a migration-only node */
   char crash_at[SCN_STEP_MAX + 1]; /* "": none */
   struct scn_pos pos;
 };

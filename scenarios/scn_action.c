@@ -12,8 +12,8 @@
 #include "scn_impl.h"
 
 static const char *const action_names[] = {
-    "replace", "crash", "panic",   "hang",  "kill", "restart",
-    "bind",    "mount", "unmount", "fault", "stop", "kupdate", "migrate"};
+    "replace", "crash",   "panic", "hang", "kill",    "restart", "bind",
+    "mount",   "unmount", "fault", "stop", "kupdate", "migrate"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
@@ -433,7 +433,8 @@ static int exp_latency(struct scn__parser *p, struct scn_expect *e) {
       scn__read_enum(p, t, "statistic", stat_names, COUNT(stat_names), &k) < 0)
     return -1;
   e->stat = (enum scn_stat)k;
-  if (scn__read_cmp(p, e) < 0 || (t = scn__word(p, "a time such as 5ms")) == NULL ||
+  if (scn__read_cmp(p, e) < 0 ||
+      (t = scn__word(p, "a time such as 5ms")) == NULL ||
       scn__read_duration(p, t, &e->value) < 0)
     return -1;
   return scn__read_opts(p, "expect latency", latency_opts, e);
@@ -577,8 +578,7 @@ int scn__st_expect(struct scn__parser *p) {
   char what[SCN_TEXT_MAX + 8];
   snprintf(what, sizeof what, "expect %s", t->text);
   if (e.kind > SCN_EXP_FILE && e.kind != SCN_EXP_TCP &&
-      e.kind != SCN_EXP_TASK &&
-      scn__need_backup(p, t->col, what) < 0)
+      e.kind != SCN_EXP_TASK && scn__need_backup(p, t->col, what) < 0)
     return -1;
   switch (e.kind) {
   case SCN_EXP_ERRORS:

@@ -131,16 +131,14 @@ static int m_to(struct scn__parser *p, const struct scn__tok *v, void *obj) {
 static int m_method(struct scn__parser *p, const struct scn__tok *v,
                     void *obj) {
   int k;
-  if (scn__read_enum(p, v, "method", method_names, COUNT(method_names), &k) <
-      0)
+  if (scn__read_enum(p, v, "method", method_names, COUNT(method_names), &k) < 0)
     return -1;
   ((struct scn_action *)obj)->method = (enum scn_method)(k + 1);
   return 0;
 }
 
-static const struct scn__opt migrate_opts[] = {{"--to", m_to, false},
-                                               {"--method", m_method, false},
-                                               {NULL, NULL, false}};
+static const struct scn__opt migrate_opts[] = {
+    {"--to", m_to, false}, {"--method", m_method, false}, {NULL, NULL, false}};
 
 int scn__migrate_args(struct scn__parser *p, struct scn_action *a) {
   const struct scn__tok *t = scn__word(p, "the task to migrate");

@@ -53,10 +53,10 @@ Test(scn_migrate, a_node_without_port_is_for_migration_only) {
 }
 
 Test(scn_migrate, migrate_is_an_action_at_a_time_and_on_an_event) {
-  struct scn *s = parse("node b\n" TASK
-                        "at 5ms migrate mt --to b --method precopy\n"
-                        "on event action kernel 2: migrate mt --to local "
-                        "--method demand\n");
+  struct scn *s =
+      parse("node b\n" TASK "at 5ms migrate mt --to b --method precopy\n"
+            "on event action kernel 2: migrate mt --to local "
+            "--method demand\n");
   cr_assert_eq(s->nactions, 2);
   const struct scn_action *a = &s->actions[0];
   cr_assert_eq(a->kind, SCN_ACT_MIGRATE);
