@@ -79,29 +79,25 @@ static int make_key(const char *path) {
   return close(fd) == 0 && ok ? 0 : -1;
 }
 
-static bool port_free(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sin = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
-  if (fd >= 0)
-    close(fd);
-  return ok;
-}
-
-/* A port in the range that is free now, from a random start. */
+/* A port in the range that is free now, from a random start: the first
+ * one a socket can bind (and lets go at once). */
 static int free_port(void) {
   uint32_t r = 0;
-  int span = RUN_MIGD_PORT_HI - RUN_MIGD_PORT_LO + 1;
+  int span = RUN_MIGD_PORT_HI - RUN_MIGD_PORT_LO + 1, found = -1;
   if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
     r = (uint32_t)now_ms();
-  for (int i = 0; i < span; i++) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  for (int i = 0; fd >= 0 && found < 0 && i < span; i++) {
     int port = RUN_MIGD_PORT_LO + (int)((r + (uint32_t)i) % (uint32_t)span);
-    if (port_free(port))
-      return port;
+    sin.sin_port = htons((uint16_t)port);
+    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0)
+      found = port;
   }
-  return -1;
+  if (fd >= 0)
+    close(fd);
+  return found;
 }
 
 /* Runs `uksim-migd --key KEY --ctl tcp!127.0.0.1!PORT ps`: its output in

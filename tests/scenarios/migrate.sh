@@ -53,22 +53,9 @@ fi
 grep -q 'picks' "$dir/a.jsonl" ||
   { echo "FAIL the seed picked no time"; fail=1; }
 
-# must_fail TEXT LINE: a copy of migrate-eager.scn with LINE added fails,
-# and its verdicts say TEXT.
-must_fail() {
-  cp "$src/migrate-eager.scn" "$dir/bad.scn"
-  echo "$2" >>"$dir/bad.scn"
-  if "$uksim" run --quiet "$dir/bad.scn" >"$dir/bad.out" 2>&1; then
-    echo "FAIL '$2' held"
-    fail=1
-  elif ! grep -q "FAIL $1" "$dir/bad.out"; then
-    echo "FAIL '$2' did not fail as expected:"
-    cat "$dir/bad.out"
-    fail=1
-  else
-    echo "ok   '$2' fails: $(grep "FAIL $1" "$dir/bad.out")"
-  fi
-}
+# Copies of migrate-eager.scn expecting what did not happen fail.
+base=$src/migrate-eager.scn
+. "$(dirname "$0")/must_fail.sh"
 must_fail "task mt on local: it runs on b" "expect task mt on local"
 must_fail "task mt moves == 2: 1 migration done" "expect task mt moves == 2"
 must_fail "task mt lost: it runs on b" "expect task mt lost"

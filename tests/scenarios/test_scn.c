@@ -14,23 +14,9 @@
 #include <string.h>
 
 #include "scn.h"
+#include "scn_test.h"
 
 TestSuite(scn, .timeout = 30);
-
-static struct scn *parse(const char *text) {
-  struct scn_err err = {0};
-  struct scn *s = scn_parse("t.scn", text, strlen(text), &err);
-  cr_assert_not_null(s, "refused: %s", err.text);
-  return s;
-}
-
-/* text must be refused with exactly the message want. */
-static void refused(const char *text, const char *want) {
-  struct scn_err err = {0};
-  struct scn *s = scn_parse("t.scn", text, strlen(text), &err);
-  cr_assert_null(s, "accepted: %s", text);
-  cr_assert_str_eq(err.text, want, "for: %s", text);
-}
 
 #define SRV "server kvs\n"
 

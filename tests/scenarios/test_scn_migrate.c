@@ -8,22 +8,9 @@
 #include <string.h>
 
 #include "scn.h"
+#include "scn_test.h"
 
 TestSuite(scn_migrate, .timeout = 30);
-
-static struct scn *parse(const char *text) {
-  struct scn_err err = {0};
-  struct scn *s = scn_parse("t.scn", text, strlen(text), &err);
-  cr_assert_not_null(s, "refused: %s", err.text);
-  return s;
-}
-
-static void refused(const char *text, const char *want) {
-  struct scn_err err = {0};
-  struct scn *s = scn_parse("t.scn", text, strlen(text), &err);
-  cr_assert_null(s, "accepted: %s", text);
-  cr_assert_str_eq(err.text, want, "for: %s", text);
-}
 
 #define TASK "task mt --node local --binary mtask\n"
 
