@@ -1039,8 +1039,8 @@ static void run_action(struct kern *k, const struct scn_action *a) {
     run_ns_action(k, a);
     return;
   }
-  if (a->kind == SCN_ACT_MIGRATE) {
-    scn_mig_migrate(x->mig, a); /* traces itself */
+  if (a->kind == SCN_ACT_MIGRATE || a->kind == SCN_ACT_INPUT) {
+    scn_mig_act(x->mig, a); /* traces itself */
     return;
   }
   int p = a->kind == SCN_ACT_REPLACE ? -1
@@ -1085,7 +1085,8 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   case SCN_ACT_FAULT:
   case SCN_ACT_KUPDATE:
   case SCN_ACT_MIGRATE:
-    abort(); /* run_ns_action's, do_os_fault's, scn_mig_migrate's */
+  case SCN_ACT_INPUT:
+    abort(); /* run_ns_action's, do_os_fault's, scn_mig_act's */
   }
 }
 

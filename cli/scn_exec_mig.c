@@ -23,6 +23,9 @@
  *                       was done puts FIND first in the queue
  *   FIND task node      nothing: the task's number at its new node, the
  *                       newest one running there (moves are one at a time)
+ *   INPUT task action   "input NAME \"TEXT\": done" or ": failed: WHY": the
+ *                       line, sent to the task's origin, which hosts its
+ *                       console and passes it on to wherever it runs
  *   PS node             the census: after every node's, one "task NAME:
  *                       runs on ..." per task, in file order
  * A task's place is where the executor last saw it: its node and its
@@ -65,13 +68,13 @@
 #define MIG_READY_POLL_MS 20
 #define MIG_ADDR_MAX 64
 
-enum op_kind { OP_START, OP_READY, OP_MOVE, OP_FIND, OP_PS };
+enum op_kind { OP_START, OP_READY, OP_MOVE, OP_FIND, OP_INPUT, OP_PS };
 
 struct op {
   enum op_kind kind;
   size_t task;                  /* START, MOVE, FIND */
   size_t node;                  /* FIND, PS */
-  const struct scn_action *act; /* MOVE */
+  const struct scn_action *act; /* MOVE, INPUT */
 };
 
 /* An entry of a node's `ps`: a task there and its state. */
@@ -207,9 +210,13 @@ static void task_event(struct scn_mig *m, size_t t, int status, const char *fmt,
                                       .status = status});
 }
 
-static void move_text(const struct scn_action *a, char *buf, size_t len) {
-  snprintf(buf, len, "migrate %s --to %s --method %s", a->target, a->node,
-           scn_method_name(a->method));
+/* The action as the trace says it. */
+static void act_text(const struct scn_action *a, char *buf, size_t len) {
+  if (a->kind == SCN_ACT_INPUT)
+    snprintf(buf, len, "input %s \"%.*s\"", a->target, SCN_INPUT_MAX, a->args);
+  else
+    snprintf(buf, len, "migrate %s --to %s --method %s", a->target, a->node,
+             scn_method_name(a->method));
 }
 
 /* The queue -------------------------------------------------------------- */
@@ -335,7 +342,7 @@ static void move_done(struct scn_mig *m, int rc, const char *out) {
   const struct scn_action *a = m->cur.act;
   struct mig_task *t = &m->task[m->cur.task];
   char text[SCN_TEXT_MAX + 1], why[128];
-  move_text(a, text, sizeof text);
+  act_text(a, text, sizeof text);
   if (rc == 0 && strstr(out, "(moved)") != NULL) {
     size_t ti = m->cur.task, dest = (size_t)node_index(m, a->node);
     t->node = dest;
@@ -349,6 +356,19 @@ static void move_done(struct scn_mig *m, int rc, const char *out) {
              m->node[t->node].name);
   task_event(m, m->cur.task, 1, "%s: failed: %s", text, why);
   m->settle = true;
+}
+
+static void input_done(struct scn_mig *m, int rc, const char *out) {
+  char text[SCN_TEXT_MAX + 1], why[128];
+  act_text(m->cur.act, text, sizeof text);
+  if (rc == 0) {
+    task_event(m, m->cur.task, 0, "%s%s", text, SCN_TASK_DONE);
+    return;
+  }
+  if (!result_why(out, why, sizeof why))
+    snprintf(why, sizeof why, "%s's migration server did not answer",
+             m->node[m->task[m->cur.task].origin].name);
+  task_event(m, m->cur.task, 1, "%s: failed: %s", text, why);
 }
 
 /* The newest live entry at the node the task just moved to. */
@@ -431,6 +451,9 @@ static void op_done(struct scn_mig *m, int rc) {
   case OP_FIND:
     find_done(m, rc, out);
     break;
+  case OP_INPUT:
+    input_done(m, rc, out);
+    break;
   case OP_PS:
     if (rc == 0)
       parse_ps(&m->node[m->cur.node], out);
@@ -478,6 +501,13 @@ static size_t op_words(struct scn_mig *m, const struct op *op, char **w,
     w[n++] = m->node[node_index(m, op->act->node)].addr;
     w[n++] = (char *)scn_method_name(op->act->method);
     break;
+  case OP_INPUT: /* the origin's number: it hosts the console */
+    snprintf(store, len, "%" PRIu64, t->origin_id);
+    w[n++] = "input";
+    w[n++] = store;
+    w[n++] = store + strlen(store) + 1;
+    snprintf(w[n - 1], len - strlen(store) - 1, "%s\n", op->act->args);
+    break;
   case OP_FIND:
   case OP_PS:
   case OP_READY: /* never spawned: run_next's */
@@ -491,8 +521,8 @@ static size_t op_words(struct scn_mig *m, const struct op *op, char **w,
 static const char *op_addr(const struct scn_mig *m, const struct op *op) {
   if (op->kind == OP_FIND || op->kind == OP_PS)
     return m->node[op->node].addr;
-  if (op->kind == OP_START)
-    return m->node[node_index(m, m->task[op->task].t->node)].addr;
+  if (op->kind == OP_START || op->kind == OP_INPUT)
+    return m->node[m->task[op->task].origin].addr;
   return m->node[m->task[op->task].node].addr;
 }
 
@@ -532,12 +562,14 @@ static int spawn_op(struct scn_mig *m, const struct op *op) {
   return 0;
 }
 
-/* A move of a task that is not running anywhere the executor knows. */
+/* A move of (or input to) a task that is not running anywhere the
+ * executor knows. */
 static bool move_refused(struct scn_mig *m, const struct op *op) {
   char text[SCN_TEXT_MAX + 1];
-  if (op->kind != OP_MOVE || m->task[op->task].id != 0)
+  if ((op->kind != OP_MOVE && op->kind != OP_INPUT) ||
+      m->task[op->task].id != 0)
     return false;
-  move_text(op->act, text, sizeof text);
+  act_text(op->act, text, sizeof text);
   task_event(m, op->task, 1, "%s: failed: the task is not running", text);
   return true;
 }
@@ -622,14 +654,15 @@ void scn_mig_start_tasks(struct scn_mig *m) {
   }
 }
 
-void scn_mig_migrate(struct scn_mig *m, const struct scn_action *a) {
+void scn_mig_act(struct scn_mig *m, const struct scn_action *a) {
   char text[SCN_TEXT_MAX + 1];
+  enum op_kind kind = a->kind == SCN_ACT_INPUT ? OP_INPUT : OP_MOVE;
   for (size_t i = 0; i < m->s->ntasks; i++) {
     if (strcmp(m->s->tasks[i].name, a->target) != 0)
       continue;
-    move_text(a, text, sizeof text);
+    act_text(a, text, sizeof text);
     task_event(m, i, 0, "%s", text);
-    push(m, (struct op){.kind = OP_MOVE, .task = i, .act = a}, false);
+    push(m, (struct op){.kind = kind, .task = i, .act = a}, false);
     return;
   }
 }

@@ -45,8 +45,8 @@ struct scn_mig *scn_mig_new(struct kern *k, const struct scn *s,
                             char *why, size_t len);
 /* Starts every task (the run waits: scn_mig_busy). */
 void scn_mig_start_tasks(struct scn_mig *m);
-/* A migrate action: queued behind what runs. */
-void scn_mig_migrate(struct scn_mig *m, const struct scn_action *a);
+/* A migrate or input action: queued behind what runs. */
+void scn_mig_act(struct scn_mig *m, const struct scn_action *a);
 /* Whether a control command runs or waits to: under lock-step the
  * scheduler takes no step meanwhile (k->frozen), so where the outcome
  * falls in the trace depends on nothing but the scenario and the seed. */

@@ -309,6 +309,9 @@ struct scn_node {
  * task (include/uksim/task.h) started on NODE's migration server when the
  * run starts, before the servers. */
 #define SCN_TASKS_MAX 4
+/* Bytes in an `input` action's line: it is traced whole, with the task's
+ * name, in an event's SCN_TEXT_MAX. */
+#define SCN_INPUT_MAX 128
 /* 0: not given (refused: a task names its program). */
 enum scn_task_binary { SCN_TASK_UNSET, SCN_TASK_CTASK, SCN_TASK_MTASK };
 struct scn_task {
@@ -375,7 +378,10 @@ enum scn_action_kind {
    * 2), takes its processes over through images (uksim kupdate) */
   SCN_ACT_KUPDATE,
   /* migrate TASK --to NODE --method M: target the task, node, method */
-  SCN_ACT_MIGRATE
+  SCN_ACT_MIGRATE,
+  /* input TASK "TEXT": a line typed at the task's console, at its origin
+   * node (target the task, args the text, at most SCN_INPUT_MAX bytes) */
+  SCN_ACT_INPUT
 };
 
 /* Whether k is a namespace action (bind, mount, unmount: run by a helper). */

@@ -13,7 +13,7 @@
 
 static const char *const action_names[] = {
     "replace", "crash",   "panic", "hang", "kill",    "restart", "bind",
-    "mount",   "unmount", "fault", "stop", "kupdate", "migrate"};
+    "mount",   "unmount", "fault", "stop", "kupdate", "migrate", "input"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
@@ -290,6 +290,7 @@ static int action(struct scn__parser *p, struct scn_action *a) {
           : a->kind == SCN_ACT_FAULT   ? fault_args(p, a)
           : a->kind == SCN_ACT_KUPDATE ? kupdate_args(p, a)
           : a->kind == SCN_ACT_MIGRATE ? scn__migrate_args(p, a)
+          : a->kind == SCN_ACT_INPUT   ? scn__input_args(p, a)
           : scn_action_is_ns(a->kind)  ? ns_args(p, a)
                                        : target(p, a);
   if (r < 0)

@@ -168,6 +168,7 @@ int scn__new_name(struct scn__parser *p, const struct scn__tok *t,
  * name's statement, or 0 if none is declared. */
 int scn__st_task(struct scn__parser *p);
 int scn__migrate_args(struct scn__parser *p, struct scn_action *a);
+int scn__input_args(struct scn__parser *p, struct scn_action *a);
 int scn__exp_task(struct scn__parser *p, struct scn_expect *e);
 int scn__read_step(struct scn__parser *p, const struct scn__tok *t,
                    char out[SCN_STEP_MAX + 1]);

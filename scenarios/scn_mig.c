@@ -3,6 +3,7 @@
  *   task NAME --node NODE --binary ctask|mtask [--args "..."]
  *   at TIME migrate TASK --to NODE --method eager|precopy|demand
  *   on TRIGGER: migrate TASK --to NODE --method ...
+ *   at TIME input TASK "TEXT"      (or on TRIGGER:)
  *   expect task NAME on NODE
  *   expect task NAME moves CMP K
  *   expect task NAME output contains "TEXT"
@@ -151,6 +152,24 @@ int scn__migrate_args(struct scn__parser *p, struct scn_action *a) {
     return scn__fail(p, t->col,
                      "migrate needs --method eager, precopy or demand");
   return 0;
+}
+
+/* input TASK "TEXT": one line, so no newline in it (the executor ends
+ * it with one), and not empty. */
+int scn__input_args(struct scn__parser *p, struct scn_action *a) {
+  const struct scn__tok *t = scn__word(p, "the task to type to");
+  if (t == NULL || need_task(p, t, a->target) < 0 ||
+      (t = scn__next(p, "a quoted line")) == NULL)
+    return -1;
+  if (t->kind != SCN__STRING)
+    return scn__fail(p, t->col, "expected a quoted line");
+  if (t->text[0] == '\0' || strchr(t->text, '\n') != NULL)
+    return scn__fail(p, t->col, "a line of input is one line, not empty");
+  if (strlen(t->text) > SCN_INPUT_MAX)
+    return scn__fail(p, t->col, "a line of input is at most %d bytes",
+                     SCN_INPUT_MAX);
+  snprintf(a->args, sizeof a->args, "%s", t->text);
+  return scn__end(p);
 }
 
 /* expect task NAME on NODE | moves CMP K | output contains "T" | lost */

@@ -476,7 +476,7 @@ Test(scn, error_enums) {
   refused(SRV "at 1s explode kvs\n", "t.scn:2:7: unknown action 'explode' "
                                      "(replace, crash, panic, hang, kill, "
                                      "restart, bind, mount, unmount, "
-                                     "fault, stop, kupdate, migrate)");
+                                     "fault, stop, kupdate, migrate, input)");
   refused(SRV "on time 5: crash kvs\n",
           "t.scn:2:4: unknown trigger 'time' (request, event)");
   refused(SRV "on event boom kvs: crash kvs\n",

@@ -172,3 +172,32 @@ Test(scn_migrate, expect_task_errors) {
           "t.scn:2:32: an empty text is in every output");
   refused(TASK "expect task mt lost now\n", "t.scn:2:21: unexpected 'now'");
 }
+
+Test(scn_migrate, input_is_an_action_with_one_line) {
+  struct scn *s = parse(TASK "at 5ms input mt \"hello there\"\n");
+  cr_assert_eq(s->nactions, 1);
+  cr_assert_eq(s->actions[0].kind, SCN_ACT_INPUT);
+  cr_assert_str_eq(s->actions[0].target, "mt");
+  cr_assert_str_eq(s->actions[0].args, "hello there");
+  cr_assert_str_eq(scn_action_name(SCN_ACT_INPUT), "input");
+  scn_free(s);
+}
+
+Test(scn_migrate, input_errors) {
+  char text[512], want[128];
+  refused("at 1ms input mt \"x\"\n",
+          "t.scn:1:14: no task 'mt' declared before this line");
+  refused(TASK "at 1ms input mt x\n", "t.scn:2:17: expected a quoted line");
+  refused(TASK "at 1ms input mt\n",
+          "t.scn:2:16: missing a quoted line at end of line");
+  refused(TASK "at 1ms input mt \"\"\n",
+          "t.scn:2:17: a line of input is one line, not empty");
+  refused(TASK "at 1ms input mt \"a\\nb\"\n",
+          "t.scn:2:17: a line of input is one line, not empty");
+  refused(TASK "at 1ms input mt \"x\" y\n", "t.scn:2:21: unexpected 'y'");
+  snprintf(text, sizeof text, TASK "at 1ms input mt \"%0*d\"\n",
+           SCN_INPUT_MAX + 1, 0);
+  snprintf(want, sizeof want, "t.scn:2:17: a line of input is at most %d bytes",
+           SCN_INPUT_MAX);
+  refused(text, want);
+}
