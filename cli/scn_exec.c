@@ -72,7 +72,13 @@
  * the runner joins, with every event flushed as it is written so that a
  * killed kernel's last events are in its file.  A run with a backup is
  * free-running (a heartbeat is real time): its expectations must be exact
- * (answers, files, counts), never timing. */
+ * (answers, files, counts), never timing.
+ *
+ * Process migration (scn_exec_mig.h): a scenario's tasks run outside the
+ * machine, under the nodes' migration servers the runner started.  They
+ * are started before the servers; migrate and input actions and, when the
+ * rest is over, a census of where they run are control commands to those
+ * servers, one at a time, during which a lock-step kernel takes no step. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1040,7 +1046,10 @@ static void run_action(struct kern *k, const struct scn_action *a) {
     return;
   }
   if (a->kind == SCN_ACT_MIGRATE || a->kind == SCN_ACT_INPUT) {
-    scn_mig_act(x->mig, a); /* traces itself */
+    if (x->mig == NULL) /* a kernel that took over: the tasks are not its */
+      action_event(k, a, ": no task is known here (nothing done)");
+    else
+      scn_mig_act(x->mig, a); /* traces itself */
     return;
   }
   int p = a->kind == SCN_ACT_REPLACE ? -1
