@@ -15,4 +15,9 @@ struct uk_journal *uk__journal(void);
 /* Turns the notes off (on == true) for a replay, and back on. */
 void uk__journal_quiet(bool on);
 
+/* The kernel answered a call KABI_ANS_REPLAY (conn.c): replays the
+ * journal against it and tells it how that went (KABI_REPLAY_DONE).
+ * Returns the replay's error, or the KABI_REPLAY_DONE call's. */
+int uk__journal_replay_for_kernel(void);
+
 #endif

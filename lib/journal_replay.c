@@ -10,8 +10,10 @@
  * the library's lock held throughout, so that no other thread's call
  * interleaves with the rebuilding. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "conn.h"
 #include "journal_int.h"
 #include "lock.h"
 #include "uksim/journal.h"
@@ -251,4 +253,34 @@ int uk_journal_replay_self(struct uk_journal_stats *st) {
   uk__journal_quiet(false);
   uk__unlock();
   return r;
+}
+
+/* Why a replay failed, for the kernel's trace. */
+static void replay_why(int r, const struct uk_journal_stats *st, char *why,
+                       size_t len) {
+  const struct uk_journal *j = uk_journal_self();
+  if (r == -ENOSPC && j->overflowed)
+    snprintf(why, len, "%s", uk_journal_why(j));
+  else if (r < 0 && st->failed >= 0 && (uint32_t)st->failed < j->n)
+    snprintf(why, len, "entry %d (%s) failed: %s", st->failed,
+             uk_journal_kind_name(j->e[st->failed].kind), strerror(-r));
+  else if (r < 0)
+    snprintf(why, len, "%s", strerror(-r));
+}
+
+int uk__journal_replay_for_kernel(void) {
+  struct uk_journal_stats st;
+  struct kabi_replay_done_args a;
+  memset(&a, 0, sizeof a);
+  int r = uk_journal_replay_self(&st);
+  a.status = r;
+  a.entries = st.entries;
+  a.calls = st.calls;
+  a.failed = st.failed;
+  replay_why(r, &st, a.why, sizeof a.why);
+  kabi_msg m;
+  kabi_msg_init(&m, KABI_REPLAY_DONE, 0, 0, &a, sizeof a);
+  int d = uk__call(&m);
+  kabi_msg_close_fds(&m);
+  return r < 0 ? r : d;
 }

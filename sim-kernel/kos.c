@@ -290,6 +290,8 @@ static void on_ipi(struct kern *k, const Uksim__Ipi *ipi) {
   } else if (ipi->kind == UKSIM__IPI__KIND__PANIC) {
     declare_dead(k, UK_DETECT_PANIC);
   } else if (ipi->kind == UKSIM__IPI__KIND__KUPDATE) {
+    if (ipi->method == UKSIM__KUPDATE__METHOD__REPLAY)
+      kern__replay_begin(k); /* method B (kreplay.c) */
     declare_dead(k, UK_DETECT_KUPDATE); /* stopped by the machine */
   }
 }
