@@ -85,6 +85,8 @@ static void note(struct kern *k, uint32_t p, const char *op, int status,
                      .op = op,
                      .status = status,
                      .text = text});
+  if (k->events)
+    fflush(k->events); /* a test or a person follows the update live */
 }
 
 void kern__replay_begin(struct kern *k) {
@@ -263,8 +265,6 @@ static void replay_done(struct kern *k, uint32_t p, const kabi_msg *m) {
            k->kd->proc[p].name, a.entries, a.calls, bytes,
            (unsigned long long)(uv_hrtime() - r->due_ns[p]) / 1000);
   note(k, p, "replayed", 0, text);
-  if (k->events)
-    fflush(k->events); /* a test or a person follows the update live */
   kern__answer_status(k, p, m->hdr.seq, 0);
 }
 

@@ -2,13 +2,15 @@
  * it shapes its kernel state, says so, sleeps through a kernel update in
  * kernel calls, and checks that its state is still there.
  *
- *   jr_kupdate_ap OUT
+ *   jr_kupdate_ap OUT [overflow]
  *
  * State: #c bound on /mnt, /dev/zero open at offset 100 on descriptor 5
  * (0 and 1 taken then closed: a replay must put it back on 5), a pipe
  * with "hello" unread (carried by the kernel, not by the replay).
  * OUT (a host file) gets "built" once the state is there, then "ok" or
- * "fail: WHAT".  Exit 0 when ok. */
+ * "fail: WHAT".  Exit 0 when ok.  With "overflow", it then binds and
+ * unmounts until its journal overflows (uksim/journal.h): a replay must
+ * refuse it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +69,14 @@ static const char *check(const int p[2]) {
 
 int main(int argc, char **argv) {
   int p[2];
-  if (argc != 2 || (out = fopen(argv[1], "w")) == NULL)
+  if (argc < 2 || argc > 3 || (out = fopen(argv[1], "w")) == NULL)
     return 2;
   setvbuf(out, NULL, _IOLBF, 0);
   if (shape(p) < 0)
     return fail("its state could not be made");
+  while (argc == 3 && !uk_journal_self()->overflowed)
+    if (ns_bind("#c", "/tmp", NS_MREPL) < 0 || ns_unmount("#c", "/tmp") < 0)
+      return fail("bind and unmount");
   fprintf(out, "built %u entries\n", uk_journal_self()->n);
   for (int i = 0; i < 40; i++) /* 4 s in kernel calls: the update comes */
     if (ap_sleep(100 * 1000 * 1000) < 0)

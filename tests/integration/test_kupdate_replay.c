@@ -46,28 +46,35 @@ static const char *wait_for(const char *path, const char *want, int ms) {
   return buf;
 }
 
+/* Starts jr_kupdate_ap (protected) with OUT in out and arg (or none),
+ * until it says "built"; its pid. */
+static pid_t start_app(mach_client *m, char *out, size_t len, const char *arg) {
+  snprintf(out, len, "%s/kupdate-replay-%d.out",
+           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
+           (int)getpid());
+  unlink(out);
+  char *a[] = {out, (char *)arg};
+  struct mach_prog p = {.program = "jr_kupdate_ap",
+                        .args = a,
+                        .nargs = arg ? 2 : 1,
+                        .name = "shaped",
+                        .protect = true};
+  int slot;
+  cr_assert_eq(mach_spawn_prog(m, &p, &slot), 0, "%s", m->error);
+  const char *s = wait_for(out, "built", 10000);
+  cr_assert(strstr(s, "built") != NULL, "the app: %s", s);
+  return pid_of(m, slot);
+}
+
 static void update_keeps_state(int method, const char *event) {
   mach_client m;
   boot_v2_backup(&m);
   uint32_t b = await_backup(&m), old_os, new_os;
   char out[256];
-  snprintf(out, sizeof out, "%s/kupdate-replay-%d.out",
-           getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
-           (int)getpid());
-  unlink(out);
-  char *a[] = {out};
-  struct mach_prog p = {.program = "jr_kupdate_ap",
-                        .args = a,
-                        .nargs = 1,
-                        .name = "shaped",
-                        .protect = true};
-  int slot;
-  cr_assert_eq(mach_spawn_prog(&m, &p, &slot), 0, "%s", m.error);
-  const char *s = wait_for(out, "built", 10000);
-  cr_assert(strstr(s, "built") != NULL, "the app: %s", s);
+  start_app(&m, out, sizeof out, NULL);
   cr_assert_eq(mach_kupdate(&m, method, &old_os, &new_os), 0, "%s", m.error);
   cr_expect_eq(new_os, b);
-  s = wait_for(out, "ok", 20000);
+  const char *s = wait_for(out, "ok", 20000);
   cr_log_info("the app said: %s", s);
   cr_expect(strstr(s, "ok") != NULL, "the app after the update: %s", s);
   if (event)
@@ -79,4 +86,25 @@ static void update_keeps_state(int method, const char *event) {
 
 Test(kupdate_replay, a_process_keeps_its_state_by_replay, .timeout = 120) {
   update_keeps_state(UKSIM__KUPDATE__METHOD__REPLAY, "replayed");
+}
+
+/* A process whose journal overflowed cannot rebuild its state: the new
+ * kernel ends it and its trace says why (the old kernel is gone). */
+Test(kupdate_replay, an_overflowed_journal_is_refused_by_name, .timeout = 120) {
+  mach_client m;
+  boot_v2_backup(&m);
+  uint32_t b = await_backup(&m), old_os, new_os;
+  char out[256];
+  pid_t pid = start_app(&m, out, sizeof out, "overflow");
+  cr_assert_eq(
+      mach_kupdate(&m, UKSIM__KUPDATE__METHOD__REPLAY, &old_os, &new_os), 0,
+      "%s", m.error);
+  for (int i = 0; i < 2000 && alive(pid); i++)
+    usleep(10 * 1000);
+  cr_expect(!alive(pid), "the process whose journal overflowed still runs");
+  cr_expect(trace_has(b, "cannot be replayed", "the journal overflowed"),
+            "the new kernel's trace does not say why");
+  cr_expect(strstr(wait_for(out, "ok", 0), "ok") == NULL);
+  unlink(out);
+  halt(&m);
 }
