@@ -328,9 +328,10 @@ enum scn_action_kind {
   /* stop APP: SIGTERM, the app ends as it chooses (mtload --forever
    * finishes its calls, checks them and exits with its verdict) */
   SCN_ACT_STOP,
-  /* kupdate: a kernel update (issue 15): the machine stops the active
-   * kernel and the backup, of the next version (machine --backup-version
-   * 2), takes its processes over through images (uksim kupdate) */
+  /* kupdate [image|replay]: a kernel update (issue 15): the machine
+   * stops the active kernel and the backup, of the next version (machine
+   * --backup-version 2), takes its processes over through images (uksim
+   * kupdate), or by their replay of their journals (kreplay) */
   SCN_ACT_KUPDATE
 };
 
@@ -362,6 +363,7 @@ struct scn_action {
   enum scn_fault_kind kfault;       /* fault: crash, panic, hang, ... */
   char klock[8]; /* fault kernel deadlock: the lock's name, "" default */
   struct scn_pos pos;
+  bool kreplay; /* kupdate replay: method B (sim-kernel/kreplay.c) */
 };
 
 enum scn_expect_kind {

@@ -405,6 +405,8 @@ int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
 /* kos.c: asks the machine for a kernel update (issue 15): it stops this
  * kernel and the backup, of another version, takes over (uksim kupdate). */
 void kern_kupdate(struct kern *k);
+/* The same by method B (replay) when replay (kreplay.c). */
+void kern_kupdate_by(struct kern *k, bool replay);
 /* kconvert.c: a region of this kernel's layout built from the images of
  * the processes of dead, a region of the other kernel-data layout (len
  * bytes), or NULL when dead is of no layout this kernel knows.  Processes

@@ -67,8 +67,11 @@ struct kreplay_end {
 };
 
 struct kreplay {
-  uint8_t state[UK_PROC_MAX];   /* enum kreplay_state */
-  bool stripped[UK_PROC_MAX];   /* its image went through strip */
+  uint8_t state[UK_PROC_MAX]; /* enum kreplay_state */
+  /* The pid of the process whose image went through strip in slot p (0
+   * none): the slot of a server that could not move may be its restarted
+   * successor's by the time the takeover is done, which must not replay. */
+  int32_t stripped[UK_PROC_MAX];
   uint64_t due_ns[UK_PROC_MAX]; /* when it became DUE */
   struct kreplay_end end[KREPLAY_ENDS_MAX];
   uint32_t nend;
@@ -178,7 +181,7 @@ int kern__replay_strip(struct kern *k, uint8_t **b, size_t *n) {
   *n = uksim__kimage__image__get_packed_size(&copy);
   *b = xmalloc(*n ? *n : 1);
   uksim__kimage__image__pack(&copy, *b);
-  k->replay->stripped[img->proc->slot] = true;
+  k->replay->stripped[img->proc->slot] = img->proc->pid;
   uksim__kimage__image__free_unpacked(img, NULL);
   return 0;
 }
@@ -187,8 +190,9 @@ void kern__replay_arm(struct kern *k) {
   struct kreplay *r = k->replay;
   uint32_t due = 0;
   for (uint32_t p = 0; p < UK_PROC_MAX; p++) {
-    bool moved = r->stripped[p] && k->proc[p].sock >= 0 &&
-                 k->kd->proc[p].state != UK_PROC_FREE;
+    bool moved = r->stripped[p] != 0 && k->proc[p].sock >= 0 &&
+                 k->kd->proc[p].state != UK_PROC_FREE &&
+                 k->kd->proc[p].pid == r->stripped[p];
     r->state[p] = moved ? KREPLAY_DUE : KREPLAY_NONE;
     r->due_ns[p] = uv_hrtime();
     due += moved;
