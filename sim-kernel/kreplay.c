@@ -38,6 +38,17 @@
  * between two processes is not rebuilt by either's replay (each makes a
  * pipe of its own): only a pipe whose two ends one process holds keeps
  * its bytes.  Limits: KREPLAY_ENDS_MAX pipe ends carried per update.
+ *
+ * A hung kernel can be updated by replay when the update is asked (uksim
+ * kupdate --method replay): the old kernel does nothing for either
+ * method (its tables are read from outside), and replay needs only the
+ * new kernel.  A hang the backup finds by itself (the heartbeat) is a
+ * detection that names no method: that takeover is method A's
+ * (kupdate-hung.scn).  A server process moves by neither method (its
+ * image is refused, kimage.h); its service and queue come through the
+ * kernel's image and a new instance restarts from its state ICA, so the
+ * register confirmation above serves a server only if images ever carry
+ * one.
  */
 #include <errno.h>
 #include <signal.h>

@@ -108,3 +108,32 @@ Test(kupdate_replay, an_overflowed_journal_is_refused_by_name, .timeout = 120) {
   unlink(out);
   halt(&m);
 }
+
+/* A hung kernel (its loop blocked, its process alive) updated by replay:
+ * the new kernel reads its tables from outside as in method A (the hung
+ * kernel does nothing for it), and the process replays against the new
+ * kernel, which alone answers it.  The update is asked (uksim kupdate
+ * --method replay) before the heartbeat's timeout finds the hang: a hang
+ * found by the backup itself fails over by method A (the detection names
+ * no method). */
+Test(kupdate_replay, a_hung_kernel_is_updated_by_replay, .timeout = 120) {
+  mach_client m;
+  boot_v2_backup(&m);
+  uint32_t b = await_backup(&m), old_os, new_os;
+  char out[256];
+  start_app(&m, out, sizeof out, NULL);
+  cr_assert_eq(mach_fault(&m, UKSIM__FAULT__KIND__HANG, 0), 0, "%s", m.error);
+  usleep(200 * 1000); /* hung: the app's sleeps go unanswered */
+  cr_assert_eq(
+      mach_kupdate(&m, UKSIM__KUPDATE__METHOD__REPLAY, &old_os, &new_os), 0,
+      "%s", m.error);
+  cr_expect_eq(new_os, b);
+  const char *s = wait_for(out, "ok", 20000);
+  cr_expect(strstr(s, "ok") != NULL, "the app after the update: %s", s);
+  cr_expect(trace_has(b, "kupdate", "shaped replayed"),
+            "the new kernel's trace has no replay");
+  cr_expect(trace_has(b, "os-dead", "kernel update"),
+            "the takeover was not the update's (a detection?)");
+  unlink(out);
+  halt(&m);
+}
