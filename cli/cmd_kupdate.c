@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "kupdate_refusals.h"
 #include "machine.h"
 
 /* How long the command follows the takeover before it gives up (ms). */
@@ -23,8 +24,9 @@ static void kupdate_usage(FILE *f) {
              "version (--backup-kernel), takes every process of the active OS\n"
              "over, which keeps running (same pid, connection, ICAs, open\n"
              "files); the old kernel ends.  A process whose state the image\n"
-             "cannot carry ends with it, named in the new kernel's trace\n"
-             "(event \"kupdate\").\n\n"
+             "cannot carry (a file of an external 9P server the old kernel\n"
+             "dialed: \"netlink\") is named here and in the new kernel's\n"
+             "trace (event \"kupdate\"); it ends with the old kernel.\n\n"
              "  --name MACHINE   machine (default: default)\n"
              "  --method image   method A, a version-neutral image (default)\n"
              "  --method replay  method B: each process replays its own\n"
@@ -52,6 +54,28 @@ static uint32_t layout_of(mach_client *m, uint32_t os) {
   return h.layout;
 }
 
+/* The active OS's region, mapped before the update: its descriptor may
+ * be gone once the new kernel has fenced the old one. */
+static void map_active(mach_client *m, struct kupdate_region *r) {
+  int fd;
+  if (mach_kdata_fd(m, 0, &fd) < 0)
+    return;
+  (void)kupdate_region_map(fd, r);
+  close(fd);
+}
+
+static void say_refusals(const struct kupdate_region *r) {
+  if (r->kd == NULL)
+    return;
+  printf("images of the old kernel's processes (read from its stopped "
+         "tables):\n");
+  int n = kupdate_refusals(r, stdout);
+  if (n < 0)
+    printf("  its region is of no layout this program knows\n");
+  else
+    printf("  %d process%s cannot be carried\n", n, n == 1 ? "" : "es");
+}
+
 /* Waits until os is the active OS; 0, or -ETIMEDOUT. */
 static int await_active(mach_client *m, uint32_t os) {
   for (int i = 0; i < KUPDATE_WAIT_MS / 10; i++) {
@@ -77,7 +101,12 @@ static int kupdate(const char *name, int method) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   uint32_t old_layout = layout_of(&m, 0);
+  struct kupdate_region old = {0};
+  map_active(&m, &old);
   int r = mach_kupdate(&m, method, &old_os, &new_os);
+  if (r >= 0 && method == UKSIM__KUPDATE__METHOD__IMAGE)
+    say_refusals(&old); /* the old kernel is stopped: the tables are still */
+  kupdate_region_unmap(&old);
   if (r < 0)
     fprintf(stderr, "uksim kupdate: %s\n", m.error);
   else if ((r = await_active(&m, new_os)) < 0)

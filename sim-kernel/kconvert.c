@@ -24,6 +24,7 @@
 #include "kern.h"
 #include "kimage.h"
 #include "kimage.pb-c.h"
+#include "kimage_refuse.h"
 #include "uksim/xalloc.h"
 
 /* This build's builder and the other layout's extractor. */
@@ -53,22 +54,16 @@ static void note(struct kern *k, const char *op, int status, const char *text) {
                   .ev = "kupdate", .op = op, .status = status, .text = text});
 }
 
-/* Process p's image could not be built (r): trace why and end it. */
-static void stays(struct kern *k, const uint8_t *b, size_t n, int r) {
-  Uksim__Kimage__Image *img = uksim__kimage__image__unpack(NULL, n, b);
-  char text[256];
-  if (img == NULL || img->proc == NULL) {
-    note(k, "refused", r, "an image that does not read");
-    return;
-  }
-  const char *why =
-      img->n_cannot_carry ? img->cannot_carry[0] : strerror(r < 0 ? -r : r);
-  snprintf(text, sizeof text, "%s (pid %d) cannot move: %s", img->proc->name,
-           img->proc->pid, why);
+/* A process's image could not be built (r): trace why, in the words
+ * `uksim kupdate` uses (kimage_refuse.h), and end it. */
+static void refuse(struct kern *k, const uint8_t *b, size_t n, int r) {
+  struct kimg_refusal f;
+  char text[KIMG_NAME_MAX + KIMG_WHY_MAX + 64];
+  int e = kimg_judge_build(b, n, r, &f);
+  kimg_refusal_text(&f, text, sizeof text);
   note(k, "refused", r, text);
-  if (img->proc->pid > 0 && !img->proc->attached)
-    kill(img->proc->pid, SIGKILL); /* its kernel is gone: it ends */
-  uksim__kimage__image__free_unpacked(img, NULL);
+  if (e == 0 && f.pid > 0 && !f.attached)
+    kill(f.pid, SIGKILL); /* its kernel is gone: it ends */
 }
 
 /* The services and their queued or in-service requests, first. */
@@ -137,7 +132,7 @@ struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
       continue; /* no process in slot p */
     if (k->replay != NULL && (r = kern__replay_strip(k, &b, &n)) < 0) {
       refused++; /* method B: replay cannot make its state again */
-      stays(k, b, n, r);
+      refuse(k, b, n, r);
       free(b);
       continue;
     }
@@ -146,7 +141,7 @@ struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
       moved++;
     else {
       refused++;
-      stays(k, b, n, r);
+      refuse(k, b, n, r);
     }
     free(b);
   }

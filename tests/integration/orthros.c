@@ -207,8 +207,13 @@ pid_t pid_of(mach_client *m, int proc) {
 
 int attached(mach_client *m, const char *name, int (*fn)(const void *),
              const void *arg) {
+  return attached_ns(m, name, -1, fn, arg);
+}
+
+int attached_ns(mach_client *m, const char *name, int ns_proc,
+                int (*fn)(const void *), const void *arg) {
   int proc, fd;
-  cr_assert_eq(mach_attach(m, name, -1, 0, &proc, &fd), 0, "%s", m->error);
+  cr_assert_eq(mach_attach(m, name, ns_proc, 0, &proc, &fd), 0, "%s", m->error);
   pid_t pid = fork();
   cr_assert_geq(pid, 0);
   if (pid == 0) {

@@ -99,6 +99,10 @@ pid_t pid_of(mach_client *m, int proc);
  * its own, with its own connection); the child's exit status (fn's). */
 int attached(mach_client *m, const char *name, int (*fn)(const void *),
              const void *arg);
+/* The same in process slot ns_proc's namespace group (shared: what fn
+ * binds or mounts, that process sees). */
+int attached_ns(mach_client *m, const char *name, int ns_proc,
+                int (*fn)(const void *), const void *arg);
 
 /* diskfs "dfs" over #S without --sync (its writes stay in the cache), and
  * /n/log written with n records by fwrite, which has ended. */
