@@ -28,8 +28,11 @@ static void kupdate_usage(FILE *f) {
              "dialed: \"netlink\") is named here and in the new kernel's\n"
              "trace (event \"kupdate\"); it ends with the old kernel.\n\n"
              "  --name MACHINE   machine (default: default)\n"
-             "  --method image   method A, a version-neutral image (default);\n"
-             "                   replay (method B) is not built yet\n\n"
+             "  --method image   method A, a version-neutral image (default)\n"
+             "  --method replay  method B: each process replays its own\n"
+             "                   journal of namespace, descriptor and pipe\n"
+             "                   calls against the new kernel at its next\n"
+             "                   call (event \"kupdate\" op \"replayed\")\n\n"
              "Exit 0 updated, 1 it could not be (why is said), 2 bad usage.\n");
 }
 

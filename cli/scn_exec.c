@@ -352,7 +352,7 @@ static void do_os_fault(struct kern *k, const struct scn_action *a) {
   bool backup = !strcmp(a->target, "backup");
   pid_t pid = backup ? backup_kernel() : getpid();
   if (a->kind == SCN_ACT_KUPDATE)
-    snprintf(text, sizeof text, "kupdate");
+    snprintf(text, sizeof text, "kupdate%s", a->kreplay ? " replay" : "");
   else
     snprintf(text, sizeof text, "fault %s %s%s", a->target,
              scn_fault_kind_name(a->kfault),
@@ -364,7 +364,7 @@ static void do_os_fault(struct kern *k, const struct scn_action *a) {
   if (pid < 0)
     return;
   if (a->kind == SCN_ACT_KUPDATE) {
-    kern_kupdate(k); /* the machine stops this kernel */
+    kern_kupdate_by(k, a->kreplay); /* the machine stops this kernel */
     return;
   }
   if (!backup)

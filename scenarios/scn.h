@@ -373,9 +373,10 @@ enum scn_action_kind {
   /* stop APP: SIGTERM, the app ends as it chooses (mtload --forever
    * finishes its calls, checks them and exits with its verdict) */
   SCN_ACT_STOP,
-  /* kupdate: a kernel update (issue 15): the machine stops the active
-   * kernel and the backup, of the next version (machine --backup-version
-   * 2), takes its processes over through images (uksim kupdate) */
+  /* kupdate [image|replay]: a kernel update (issue 15): the machine
+   * stops the active kernel and the backup, of the next version (machine
+   * --backup-version 2), takes its processes over through images (uksim
+   * kupdate), or by their replay of their journals (kreplay) */
   SCN_ACT_KUPDATE,
   /* migrate TASK --to NODE --method M: target the task, node, method */
   SCN_ACT_MIGRATE,
@@ -414,6 +415,7 @@ struct scn_action {
   char node[SCN_NAME_MAX + 1]; /* migrate: the destination node */
   enum scn_method method;      /* migrate */
   struct scn_pos pos;
+  bool kreplay; /* kupdate replay: method B (sim-kernel/kreplay.c) */
 };
 
 enum scn_expect_kind {

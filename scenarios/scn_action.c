@@ -266,7 +266,9 @@ static int fault_args(struct scn__parser *p, struct scn_action *a) {
   return a->kfault == SCN_FAULT_DEADLOCK ? lock_arg(p, a) : scn__end(p);
 }
 
-/* kupdate: needs a backup of the next kernel version. */
+/* kupdate [image|replay]: needs a backup of the next kernel version. */
+static const char *const kupdate_methods[] = {"image", "replay"};
+
 static int kupdate_args(struct scn__parser *p, struct scn_action *a) {
   if (scn__need_backup(p, p->tok[0].col, "kupdate") < 0)
     return -1;
@@ -275,6 +277,12 @@ static int kupdate_args(struct scn__parser *p, struct scn_action *a) {
                      "kupdate needs a backup of the next kernel version "
                      "(machine --backup-version 2, on an earlier line)");
   snprintf(a->target, sizeof a->target, "kernel");
+  int m = 0;
+  if (p->ti < p->ntok && p->tok[p->ti].kind == SCN__WORD &&
+      scn__read_enum(p, scn__word(p, "a method"), "kupdate method",
+                     kupdate_methods, COUNT(kupdate_methods), &m) < 0)
+    return -1;
+  a->kreplay = m == 1;
   return scn__end(p);
 }
 

@@ -1700,9 +1700,10 @@ static int make_interos(void) {
  * kernel and converts its tables through images (kconvert.c). */
 static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
   int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
-  if (u->method != UKSIM__KUPDATE__METHOD__IMAGE) {
-    *why = "method replay is not built";
-    return -ENOTSUP;
+  if (u->method != UKSIM__KUPDATE__METHOD__IMAGE &&
+      u->method != UKSIM__KUPDATE__METHOD__REPLAY) {
+    *why = "no such method";
+    return -EINVAL;
   }
   if (a < 0 || b < 0 || M.o.backup_kernel[0] == '\0') {
     *why = "no backup OS of another kernel version (--backup-kernel)";
@@ -1712,6 +1713,7 @@ static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
   Uksim__Ipi ipi = UKSIM__IPI__INIT;
   Uksim__Ctl n = UKSIM__CTL__INIT;
   ipi.kind = UKSIM__IPI__KIND__KUPDATE;
+  ipi.method = (uint32_t)u->method;
   ipi.from_os = M.os[a].id;
   ipi.to_os = M.os[b].id;
   n.body_case = UKSIM__CTL__BODY_IPI;
