@@ -50,6 +50,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "migcons.h"
 #include "migpage.h"
 #include "migrate.pb-c.h"
 #include "migwire.h"
@@ -77,11 +78,10 @@ struct ent {
   int status;
   char program[PATH_MAX];
   int region_fd;        /* adopted here: the memfd; else -1 until a move */
-  int stdin_fd;         /* write end of the task's console input */
+  struct migcons in;    /* its console input, here and across moves */
   char origin[64];      /* "" when it started here */
   uint64_t origin_task; /* its id at the origin */
   int console_fd;       /* to the origin, for output; -1: print here */
-  int remote_fd;        /* moved away: the connection its output comes on */
   char line[512];       /* output line being assembled */
   size_t line_len;
   uv_sem_t spawned;
@@ -130,8 +130,9 @@ static struct ent *ent_new(void) {
       memset(e, 0, sizeof *e);
       e->state = ENT_STARTING;
       e->id = next_id++;
-      e->region_fd = e->stdin_fd = e->console_fd = e->remote_fd = -1;
+      e->region_fd = e->console_fd = -1;
       e->wait_fd = e->wait_child = -1;
+      migcons_init(&e->in, e->id);
       pthread_mutex_unlock(&ents_lock);
       return e;
     }
@@ -190,18 +191,23 @@ static void console_out(struct ent *e, const char *p, size_t n) {
   print_lines(e, e->id, p, n);
 }
 
-/* Input from the origin for a task that runs here. */
+/* Input from the origin for a task that runs here, and the origin's
+ * Held (migcons.h). */
 static void *console_in_main(void *arg) {
   struct ent *e = arg;
-  int fd = e->console_fd;
+  int fd = e->console_fd, r;
   MigMsg *m;
   while ((m = mig_recv(fd)) != NULL) {
-    if (m->m_case == MIG_MSG__M_CONSOLE && m->console->input &&
-        e->stdin_fd >= 0 &&
-        write(e->stdin_fd, m->console->data.data, m->console->data.len) < 0)
-      fprintf(stderr, "migd %s: task input: %s\n", node_name, strerror(errno));
+    MigConsole *c = m->m_case == MIG_MSG__M_CONSOLE ? m->console : NULL;
+    if (c && c->held)
+      migcons_acked(&e->in, 1);
+    else if (c && c->input &&
+             (r = migcons_input(&e->in, c->data.data, c->data.len)) < 0)
+      fprintf(stderr, "migd %s: task%llu input dropped: %s\n", node_name,
+              (unsigned long long)e->id, strerror(-r));
     mig_msg__free_unpacked(m, NULL);
   }
+  migcons_acked(&e->in, -1);
   return NULL;
 }
 
@@ -358,14 +364,13 @@ static void *runner_main(void *arg) {
 
 /* Starts argv as task e (with its region memfd as fd 3 when adopting). */
 static int ent_start(struct ent *e, char **argv) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return -errno;
+  int rd = migcons_pipe(&e->in);
+  if (rd < 0)
+    return rd;
   struct runner *r = xcalloc(1, sizeof *r);
   r->e = e;
   r->argv = argv;
-  r->stdin_rd = p[0];
-  e->stdin_fd = p[1];
+  r->stdin_rd = rd;
   snprintf(e->program, sizeof e->program, "%s", argv[0]);
   uv_sem_init(&e->spawned, 0);
   pthread_t t;
@@ -415,6 +420,9 @@ struct mig {
   uint64_t t_resumed;      /* the destination said Resumed */
   char refusal[256];       /* the destination's words, for `why` */
   struct migpage_stats ps; /* demand paging's figures */
+  uint8_t *carry;          /* the input the task had not read (migcons.h) */
+  size_t carry_len;
+  int held_asked; /* this node asked the task's origin to hold its input */
 };
 
 /* The region memfd of a task this node started: its process holds it as
@@ -749,9 +757,54 @@ static int copy_precopy(struct mig *g) {
   return r; /* tracking stops after the move (wp_stop), out of downtime */
 }
 
+/* ---- console input at a move (migcons.h) ---- */
+
+/* Not the task's origin: the origin stops sending its input here first,
+ * so that none is on its way when the pipe is drained. */
+static void hold_origin_input(struct mig *g) {
+  struct ent *e = g->e;
+  if (!e->origin[0] || e->console_fd < 0)
+    return;
+  g->held_asked = 1;
+  if (migcons_await_held(&e->in, e->console_fd, MIG_PEER_TIMEOUT_MS) < 0)
+    fprintf(stderr, "migd %s: task%llu: origin %s does not hold its input\n",
+            node_name, (unsigned long long)e->id, e->origin);
+}
+
+/* The task parked: what it has not read goes to the destination before
+ * Threads, which the destination puts into its copy's pipe first. */
+static int carry_input(struct mig *g) {
+  hold_origin_input(g);
+  g->carry = xmalloc(MIG_INPUT_MAX);
+  g->carry_len = migcons_drain(&g->e->in, g->carry);
+  if (g->carry_len == 0)
+    return 0;
+  MigMsg m = MIG_MSG__INIT;
+  MigConsole c = MIG_CONSOLE__INIT;
+  c.task = g->e->in.task;
+  c.input = 1;
+  c.data.data = g->carry;
+  c.data.len = g->carry_len;
+  m.m_case = MIG_MSG__M_CONSOLE;
+  m.console = &c;
+  return send_msg(g, &m, "destination lost (input)");
+}
+
+/* The task runs here again (a move aborted, or restarted from the
+ * duplicate): its unread input back into its pipe, the origin told to
+ * send the rest here again. */
+static void input_back(struct mig *g) {
+  struct ent *e = g->e;
+  if (g->carry)
+    migcons_local(&e->in, g->carry, g->carry_len);
+  if (g->held_asked && e->console_fd >= 0)
+    migcons_say_active(e->console_fd, e->in.task);
+}
+
 /* Before COMMITTED: the origin's copy goes on. */
 static void abort_move(struct mig *g) {
   wp_stop(g);
+  input_back(g);
   if (g->suspended) {
     if (atomic_load(&g->h->parked))
       g->h->migrations--;
@@ -792,6 +845,7 @@ static void restart_here(struct mig *g) {
   e->state = ENT_STARTING;
   if (ent_start(e, argv) == 0) {
     e->state = ENT_RUNNING;
+    input_back(g); /* into the new process's pipe */
     task_resume(g->h);
   }
 }
@@ -900,6 +954,8 @@ static int move_task(struct mig *g) {
   mig_timeout(g->fd, MIG_PEER_TIMEOUT_MS);
   r = copy_space(g);
   if (r == 0)
+    r = carry_input(g);
+  if (r == 0)
     r = send_threads(g);
   step("threads");
   if (r == 0)
@@ -952,6 +1008,7 @@ static void do_move(int cfd, MigMove *req) {
     munmap(g.h, g.size);
   free(g.dirty);
   free(g.buf);
+  free(g.carry);
 }
 
 /* ---- destination: the migration server ---- */
@@ -1008,6 +1065,15 @@ static int take_pages(struct arrival *a, MigPages *p) {
   return 0;
 }
 
+/* The input the task had not read at the origin, into the copy's pipe
+ * before anything newer (migcons.h). */
+static int take_input(struct arrival *a, MigConsole *c) {
+  if (!c->input || c->data.len > MIG_INPUT_MAX)
+    return refuse(a, -EPROTO, "bad console input");
+  int r = migcons_input(&a->e->in, c->data.data, c->data.len);
+  return r < 0 ? refuse(a, r, "no room for the task's input") : 0;
+}
+
 /* Step 6: the threads' suspend counts, priorities and policies. */
 static int take_threads(struct arrival *a, MigThreads *t) {
   struct task_hdr *h = (struct task_hdr *)a->map;
@@ -1035,6 +1101,9 @@ static int receive_image(struct arrival *a) {
       break;
     case MIG_MSG__M_THREADS:
       r = take_threads(a, m->threads);
+      break;
+    case MIG_MSG__M_CONSOLE:
+      r = take_input(a, m->console);
       break;
     case MIG_MSG__M_COMMIT:
       done = 1;
@@ -1070,6 +1139,7 @@ static int prespawn(struct arrival *a) {
   e->region_fd = a->memfd;
   snprintf(e->origin, sizeof e->origin, "%s", a->c->origin);
   e->origin_task = a->c->origin_task;
+  e->in.task = a->c->origin_task;
   e->demand = a->c->method == MIG_METHOD__MIG_DEMAND;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return refuse(a, -errno, "no socket for the copy");
@@ -1143,6 +1213,10 @@ static void resume_copy(struct arrival *a) {
   pthread_mutex_lock(&ents_lock);
   e->state = ENT_RUNNING;
   pthread_mutex_unlock(&ents_lock);
+  /* Its input that the origin held meanwhile comes here now, after what
+   * the move carried (in the pipe already). */
+  if (e->console_fd >= 0)
+    migcons_say_active(e->console_fd, e->in.task);
   task_resume((struct task_hdr *)a->map);
 }
 
@@ -1269,47 +1343,47 @@ static void serve_create(int fd, MigCreate *c) {
 
 /* ---- origin: consoles of tasks that moved away ---- */
 
+/* One Console message from the node a task of ours runs on: its output,
+ * or a step of the input hand-over (migcons.h). */
+static void console_from(struct ent *e, int fd, MigConsole *c) {
+  if (c->hold)
+    migcons_hold(&e->in, fd);
+  else if (c->active)
+    migcons_active(&e->in, fd);
+  else if (!c->input)
+    print_lines(e, e->id, (char *)c->data.data, c->data.len);
+}
+
 static void serve_console(int fd, MigConsole *first) {
   pthread_mutex_lock(&ents_lock);
   struct ent *e = ent_lookup(first->task);
-  if (e)
-    e->remote_fd = fd;
   pthread_mutex_unlock(&ents_lock);
   if (!e)
     return;
+  console_from(e, fd, first);
   MigMsg *m;
   while ((m = mig_recv(fd)) != NULL) {
-    if (m->m_case == MIG_MSG__M_CONSOLE && !m->console->input)
-      print_lines(e, e->id, (char *)m->console->data.data,
-                  m->console->data.len);
+    if (m->m_case == MIG_MSG__M_CONSOLE)
+      console_from(e, fd, m->console);
     mig_msg__free_unpacked(m, NULL);
   }
-  pthread_mutex_lock(&ents_lock);
-  if (e->remote_fd == fd)
-    e->remote_fd = -1;
-  pthread_mutex_unlock(&ents_lock);
+  migcons_lost(&e->in, fd);
 }
 
+/* Console input typed here: for a task that runs here, or one that
+ * started here and runs elsewhere (migcons.h).  A task that only passed
+ * through this node is not here. */
 static void do_input(int fd, MigInput *in) {
   pthread_mutex_lock(&ents_lock);
   struct ent *e = ent_lookup(in->task);
-  int local = e && e->state == ENT_RUNNING ? e->stdin_fd : -1;
-  int remote = e && e->state == ENT_MOVED ? e->remote_fd : -1;
+  int here = e && (e->state == ENT_RUNNING || e->state == ENT_PARKED ||
+                   (e->state == ENT_MOVED && !e->origin[0]));
   pthread_mutex_unlock(&ents_lock);
-  int r = -ENOENT;
-  if (local >= 0) {
-    r = write(local, in->data.data, in->data.len) < 0 ? -errno : 0;
-  } else if (remote >= 0) {
-    MigMsg m = MIG_MSG__INIT;
-    MigConsole c = MIG_CONSOLE__INIT;
-    c.task = in->task;
-    c.data = in->data;
-    c.input = 1;
-    m.m_case = MIG_MSG__M_CONSOLE;
-    m.console = &c;
-    r = mig_send(remote, &m);
-  }
-  reply_err(fd, r, r ? "task not reachable" : "ok");
+  int r = here ? migcons_input(&e->in, in->data.data, in->data.len) : -ENOENT;
+  reply_err(fd, r,
+            r == -EAGAIN ? "the task's unread input is full (MIG_INPUT_MAX)"
+            : r          ? "task not reachable"
+                         : "ok");
 }
 
 static void do_start(int fd, MigStart *s) {
