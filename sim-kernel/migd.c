@@ -416,7 +416,6 @@ struct mig {
   uint8_t *dirty;  /* pre-copy: 1 per page written since sent */
   _Atomic int wp_stop;
   pthread_t wp_thread;
-  uint8_t *buf;            /* one run of pages on its way */
   uint64_t t_resumed;      /* the destination said Resumed */
   char refusal[256];       /* the destination's words, for `why` */
   struct migpage_stats ps; /* demand paging's figures */
@@ -542,32 +541,43 @@ static uint64_t data_end(struct mig *g, uint64_t pg, uint64_t end) {
   return next < end ? next : end;
 }
 
-/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_CHUNK), read from the
- * memfd: reading through a mapping would fault on every page. */
+/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_BULK_MAX) as one bulk
+ * Pages message: the bytes go from the memfd to the socket by sendfile,
+ * neither read into this process nor packed (migrate.proto). */
 static int send_run(struct mig *g, uint64_t pg, uint64_t n, int last) {
   size_t len = (size_t)(n * TASK_PAGE);
-  if (pread(g->e->region_fd, g->buf, len, (off_t)(pg * TASK_PAGE)) !=
-      (ssize_t)len) {
-    g->why = "cannot read the task's region";
-    return -EIO;
-  }
   MigMsg m = MIG_MSG__INIT;
   MigPages p = MIG_PAGES__INIT;
   p.offset = pg * TASK_PAGE;
-  p.data.data = g->buf;
-  p.data.len = len;
+  p.bulk = len;
   p.last_round = last;
   m.m_case = MIG_MSG__M_PAGES;
   m.pages = &p;
-  if (send_msg(g, &m, "destination lost (pages)") < 0)
-    return -EPIPE;
+  int r = mig_send_bulk(g->fd, &m, g->e->region_fd, (off_t)p.offset, len);
+  if (r < 0) {
+    g->why = r == -EIO ? "cannot read the task's region"
+                       : "destination lost (pages)";
+    return r == -EIO ? r : -EPIPE;
+  }
   g->bytes += len;
   return 0;
 }
 
-/* Sends pages [first, first + n), in runs of at most MIG_CHUNK bytes;
- * with `skip_holes`, only those the memfd holds: a fresh destination
- * region is zero already (a page written again must go even if zero). */
+/* Sends pages [pg, stop) in runs of at most MIG_BULK_MAX bytes. */
+static int send_extent(struct mig *g, uint64_t pg, uint64_t stop, int last) {
+  const uint64_t most = MIG_BULK_MAX / TASK_PAGE;
+  for (uint64_t run; pg < stop; pg += run) {
+    run = stop - pg < most ? stop - pg : most;
+    int r = send_run(g, pg, run, last);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+/* Sends pages [first, first + n); with `skip_holes`, only those the memfd
+ * holds, an extent of data at a time: a fresh destination region is zero
+ * already (a page written again must go even if zero). */
 static int send_pages(struct mig *g, uint64_t first, uint64_t n, int last,
                       int skip_holes) {
   uint64_t pg = first, end = first + n;
@@ -575,12 +585,10 @@ static int send_pages(struct mig *g, uint64_t first, uint64_t n, int last,
     if (skip_holes && (pg = next_data(g, pg, end)) >= end)
       break;
     uint64_t stop = skip_holes ? data_end(g, pg, end) : end;
-    uint64_t run =
-        stop - pg < MIG_CHUNK / TASK_PAGE ? stop - pg : MIG_CHUNK / TASK_PAGE;
-    int r = send_run(g, pg, run, last);
+    int r = send_extent(g, pg, stop, last);
     if (r < 0)
       return r;
-    pg += run;
+    pg = stop;
   }
   return 0;
 }
@@ -975,7 +983,6 @@ static int move_task(struct mig *g) {
 static void do_move(int cfd, MigMove *req) {
   MigResult res = MIG_RESULT__INIT;
   struct mig g = {.req = req, .fd = -1, .uffd = -1};
-  g.buf = xmalloc(MIG_CHUNK);
   uint64_t t0 = now_us();
   pthread_mutex_lock(&ents_lock);
   g.e = ent_lookup(req->task);
@@ -986,7 +993,6 @@ static void do_move(int cfd, MigMove *req) {
     reply_err(cfd, fetching ? -EBUSY : -ENOENT,
               fetching ? "the task still fetches pages from its origin"
                        : "no such task running here");
-    free(g.buf);
     return;
   }
   res.err = move_task(&g);
@@ -1007,7 +1013,6 @@ static void do_move(int cfd, MigMove *req) {
   if (g.h)
     munmap(g.h, g.size);
   free(g.dirty);
-  free(g.buf);
   free(g.carry);
 }
 
@@ -1020,7 +1025,8 @@ struct arrival {
   uint8_t *map;
   struct ent *e;
   char why[128];
-  int uffd; /* demand paging: the copy's userfaultfd, taken */
+  int uffd;    /* demand paging: the copy's userfaultfd, taken */
+  int pipe[2]; /* bulk pages on their way to the memfd, or -1 */
 };
 
 static int refuse(struct arrival *a, int err, const char *why) {
@@ -1053,10 +1059,23 @@ static int create_space(struct arrival *a) {
   return 0;
 }
 
+/* Bulk pages: from the connection straight into the region's memfd, not
+ * unpacked (migrate.proto, mig_recv_bulk). */
+static int take_bulk(struct arrival *a, MigPages *p) {
+  if (p->data.len != 0 || p->bulk > MIG_BULK_MAX || p->bulk % TASK_PAGE)
+    return refuse(a, -EPROTO, "bad bulk pages");
+  if (a->pipe[0] < 0 && mig_bulk_pipe(a->pipe) < 0)
+    return refuse(a, -EMFILE, "no pipe for the pages");
+  int r = mig_recv_bulk(a->fd, a->memfd, (off_t)p->offset, p->bulk, a->pipe);
+  return r == -EIO ? refuse(a, -ENOMEM, "cannot store pages") : r;
+}
+
 static int take_pages(struct arrival *a, MigPages *p) {
-  if (p->offset % TASK_PAGE || p->data.len > a->c->size ||
-      p->offset > a->c->size - p->data.len)
+  uint64_t len = p->bulk ? p->bulk : p->data.len;
+  if (p->offset % TASK_PAGE || len > a->c->size || p->offset > a->c->size - len)
     return refuse(a, -ERANGE, "page outside the region");
+  if (p->bulk)
+    return take_bulk(a, p);
   /* pwrite, not a copy through the mapping: the kernel fills whole pages
    * without a fault for each. */
   if (pwrite(a->memfd, p->data.data, p->data.len, (off_t)p->offset) !=
@@ -1289,7 +1308,8 @@ static void demand_unresumed(struct arrival *a) {
 }
 
 static void serve_create(int fd, MigCreate *c) {
-  struct arrival a = {.fd = fd, .c = c, .memfd = -1, .uffd = -1};
+  struct arrival a = {
+      .fd = fd, .c = c, .memfd = -1, .uffd = -1, .pipe = {-1, -1}};
   int demand = c->method == MIG_METHOD__MIG_DEMAND;
   mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
   int r = create_space(&a);
@@ -1339,6 +1359,10 @@ static void serve_create(int fd, MigCreate *c) {
     a.e->wait_fd = -1;
   if (r < 0 && a.memfd >= 0 && !a.e)
     close(a.memfd);
+  if (a.pipe[0] >= 0) {
+    close(a.pipe[0]);
+    close(a.pipe[1]);
+  }
 }
 
 /* ---- origin: consoles of tasks that moved away ---- */
