@@ -59,14 +59,11 @@ static int to_pipe(struct migcons *c, const uint8_t *p, size_t n) {
     return 0;
   if (pipe_room(c->pipe_wr) < n)
     return -EAGAIN;
-  while (n > 0) {
-    ssize_t w = write(c->pipe_wr, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
+  for (size_t done = 0; done < n;) {
+    ssize_t w = write(c->pipe_wr, p + done, n - done);
+    if (w < 0 && errno != EINTR)
       return -errno;
-    p += w;
-    n -= (size_t)w;
+    done += w > 0 ? (size_t)w : 0;
   }
   return 0;
 }
@@ -164,22 +161,24 @@ void migcons_active(struct migcons *c, int fd) {
   pthread_mutex_unlock(&c->lock);
 }
 
+/* AWAY(fd) -> HOLD; another fd changes nothing (an old connection). */
+static void stop_away(struct migcons *c, int fd) {
+  if (c->away_fd != fd)
+    return;
+  c->away_fd = -1;
+  c->mode = MIGCONS_HOLD;
+}
+
 void migcons_hold(struct migcons *c, int fd) {
   pthread_mutex_lock(&c->lock);
-  if (c->away_fd == fd) {
-    c->away_fd = -1;
-    c->mode = MIGCONS_HOLD;
-  }
+  stop_away(c, fd);
   send_console(fd, c->task, NULL, 0, 'H');
   pthread_mutex_unlock(&c->lock);
 }
 
 void migcons_lost(struct migcons *c, int fd) {
   pthread_mutex_lock(&c->lock);
-  if (c->away_fd == fd) {
-    c->away_fd = -1;
-    c->mode = MIGCONS_HOLD;
-  }
+  stop_away(c, fd);
   pthread_mutex_unlock(&c->lock);
 }
 

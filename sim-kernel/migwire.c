@@ -64,18 +64,6 @@ static uint8_t *frame(const MigMsg *m, size_t *len) {
   return buf;
 }
 
-int mig_send(int fd, const MigMsg *m) {
-  size_t n;
-  uint8_t *buf = frame(m, &n);
-  if (!buf)
-    return -EMSGSIZE;
-  pthread_mutex_lock(&send_lock);
-  int r = write_all(fd, buf, n);
-  pthread_mutex_unlock(&send_lock);
-  free(buf);
-  return r;
-}
-
 static int sendfile_all(int fd, int src_fd, off_t off, size_t n) {
   while (n > 0) {
     ssize_t w = sendfile(fd, src_fd, &off, n);
@@ -95,11 +83,15 @@ int mig_send_bulk(int fd, const MigMsg *m, int src_fd, off_t off, size_t len) {
     return -EMSGSIZE;
   pthread_mutex_lock(&send_lock);
   int r = write_all(fd, buf, n);
-  if (r == 0)
+  if (r == 0 && len > 0)
     r = sendfile_all(fd, src_fd, off, len);
   pthread_mutex_unlock(&send_lock);
   free(buf);
   return r;
+}
+
+int mig_send(int fd, const MigMsg *m) {
+  return mig_send_bulk(fd, m, -1, 0, 0);
 }
 
 /* Moves n bytes from the pipe into dst_fd at *off. */

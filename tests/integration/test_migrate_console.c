@@ -112,18 +112,24 @@ static void echoes_are_typed(const char *path, int id) {
   cr_assert_eq(k, ntyped, "%s: %d echoes of %d lines", path, k, ntyped);
 }
 
+/* Moves the task from a to b by method, types `after` lines at a, and
+ * checks a's console. */
+static void move_to_b_and_check(const char *method, int after) {
+  int rc;
+  const char *o = mn_ctl(&mn[0], &rc, "move 1 b %s", method);
+  cr_assert_eq(rc, 0, "%s", o);
+  cr_assert_eq(mn_running(&mn[1]), 1);
+  type_lines(&mn[0], 1, "a", after);
+  echoes_are_typed(mn[0].out, 1);
+}
+
 /* Lines typed before a move and unread stay in a's pipe; the move carries
  * them; lines typed after follow them. */
 static void carried_by(const char *method) {
   mn_start("", "");
   start_task(1);
   type_lines(&mn[0], 1, "b", 10);
-  int rc;
-  const char *o = mn_ctl(&mn[0], &rc, "move 1 b %s", method);
-  cr_assert_eq(rc, 0, "%s", o);
-  cr_assert_eq(mn_running(&mn[1]), 1);
-  type_lines(&mn[0], 1, "a", 3);
-  echoes_are_typed(mn[0].out, 1);
+  move_to_b_and_check(method, 3);
 }
 
 Test(migrate_console, unread_input_is_carried_by_eager) {
@@ -199,10 +205,7 @@ static void failed_move_keeps_input(const char *step) {
   waitpid(d, &st, 0);
   cr_assert_eq(mn_running(&mn[0]), 1, "step %s: the task runs at a", step);
   type_lines(&mn[0], 1, "f", 3);
-  o = mn_ctl(&mn[0], &rc, "move 1 b eager");
-  cr_assert_eq(rc, 0, "%s", o);
-  type_lines(&mn[0], 1, "a", 2);
-  echoes_are_typed(mn[0].out, 1);
+  move_to_b_and_check("eager", 2);
 }
 
 Test(migrate_console, an_aborted_move_keeps_unread_input) {
