@@ -507,9 +507,31 @@ static int await_ready(struct mig *g) {
   return r;
 }
 
+static uint64_t next_data(struct mig *g, uint64_t pg, uint64_t end);
+static uint64_t data_end(struct mig *g, uint64_t pg, uint64_t end);
+
+/* The region's data extents now, as (offset, length) byte pairs into
+ * pairs (2 * MIG_RESERVE_MAX); their count times two. */
+static size_t data_extents(struct mig *g, uint64_t *pairs) {
+  uint64_t end = g->size / TASK_PAGE, pg = 0;
+  size_t n = 0;
+  while (n < 2 * MIG_RESERVE_MAX && (pg = next_data(g, pg, end)) < end) {
+    uint64_t stop = data_end(g, pg, end);
+    pairs[n++] = pg * TASK_PAGE;
+    pairs[n++] = (stop - pg) * TASK_PAGE;
+    pg = stop;
+  }
+  return n;
+}
+
 static int send_create(struct mig *g) {
   MigMsg m = MIG_MSG__INIT;
   MigCreate c = MIG_CREATE__INIT;
+  uint64_t pairs[2 * MIG_RESERVE_MAX];
+  if (g->req->method != MIG_METHOD__MIG_DEMAND) {
+    c.n_reserve = data_extents(g, pairs);
+    c.reserve = pairs;
+  }
   c.size = g->size;
   c.program = g->e->program;
   c.method = g->req->method;
@@ -1042,6 +1064,27 @@ static int refuse(struct arrival *a, int err, const char *why) {
 }
 
 /* CREATED: an empty address space of the announced size. */
+/* The origin's data extents (MigCreate.reserve) allocated now, while the
+ * task still runs there: the pages that come while it is stopped then
+ * only need copying.  Demand paging's region must stay empty. */
+static int reserve_space(struct arrival *a) {
+  MigCreate *c = a->c;
+  if (c->n_reserve == 0)
+    return 0;
+  if (c->method == MIG_METHOD__MIG_DEMAND || c->n_reserve % 2 ||
+      c->n_reserve > 2 * MIG_RESERVE_MAX)
+    return refuse(a, -EPROTO, "bad reserve");
+  for (size_t k = 0; k < c->n_reserve; k += 2) {
+    uint64_t off = c->reserve[k], len = c->reserve[k + 1];
+    if (off % TASK_PAGE || len % TASK_PAGE || len > c->size ||
+        off > c->size - len)
+      return refuse(a, -ERANGE, "reserve outside the region");
+    if (len && fallocate(a->memfd, 0, (off_t)off, (off_t)len) < 0)
+      return refuse(a, -ENOMEM, "no memory for the region");
+  }
+  return 0;
+}
+
 static int create_space(struct arrival *a) {
   MigCreate *c = a->c;
   if (c->size < TASK_REGION_MIN || c->size > TASK_REGION_MAX ||
@@ -1056,7 +1099,7 @@ static int create_space(struct arrival *a) {
     a->map = NULL;
     return refuse(a, -ENOMEM, "cannot map the region");
   }
-  return 0;
+  return reserve_space(a);
 }
 
 /* Bulk pages: from the connection straight into the region's memfd, not

@@ -186,6 +186,9 @@
  * frame, sent from the region's memfd by sendfile.  A run of written
  * pages goes as one message up to this. */
 #define MIG_BULK_MAX (64u << 20)
+/* Data extents a Create asks the destination to allocate ahead (pairs;
+ * the origin's extents beyond are allocated as their pages come). */
+#define MIG_RESERVE_MAX 256
 /* How long a peer may stay silent within a migration before it counts as
  * gone, and how long a task may take to reach its safe point. */
 #define MIG_PEER_TIMEOUT_MS 10000
