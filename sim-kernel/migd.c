@@ -419,6 +419,7 @@ struct mig {
   uint64_t t_resumed;      /* the destination said Resumed */
   char refusal[256];       /* the destination's words, for `why` */
   struct migpage_stats ps; /* demand paging's figures */
+  uint8_t *small;          /* a run below MIG_BULK_MIN on its way */
   uint8_t *carry;          /* the input the task had not read (migcons.h) */
   size_t carry_len;
   int held_asked; /* this node asked the task's origin to hold its input */
@@ -563,19 +564,34 @@ static uint64_t data_end(struct mig *g, uint64_t pg, uint64_t end) {
   return next < end ? next : end;
 }
 
-/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_BULK_MAX) as one bulk
- * Pages message: the bytes go from the memfd to the socket by sendfile,
- * neither read into this process nor packed (migrate.proto). */
+/* A short run's bytes into p->data (MIG_BULK_MIN at most), read from the
+ * memfd: reading through a mapping would fault on every page. */
+static int inline_run(struct mig *g, MigPages *p, size_t len) {
+  if (!g->small)
+    g->small = xmalloc(MIG_BULK_MIN);
+  if (pread(g->e->region_fd, g->small, len, (off_t)p->offset) != (ssize_t)len)
+    return -EIO;
+  p->data.data = g->small;
+  p->data.len = len;
+  return 0;
+}
+
+/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_BULK_MAX) as one Pages
+ * message: a bulk one, whose bytes go from the memfd to the socket by
+ * sendfile, neither read into this process nor packed (migrate.proto);
+ * below MIG_BULK_MIN, in `data`. */
 static int send_run(struct mig *g, uint64_t pg, uint64_t n, int last) {
   size_t len = (size_t)(n * TASK_PAGE);
   MigMsg m = MIG_MSG__INIT;
   MigPages p = MIG_PAGES__INIT;
   p.offset = pg * TASK_PAGE;
-  p.bulk = len;
   p.last_round = last;
   m.m_case = MIG_MSG__M_PAGES;
   m.pages = &p;
-  int r = mig_send_bulk(g->fd, &m, g->e->region_fd, (off_t)p.offset, len);
+  int r = len < MIG_BULK_MIN ? inline_run(g, &p, len) : 0;
+  p.bulk = len < MIG_BULK_MIN ? 0 : len;
+  if (r == 0)
+    r = mig_send_bulk(g->fd, &m, g->e->region_fd, (off_t)p.offset, p.bulk);
   if (r < 0) {
     g->why = r == -EIO ? "cannot read the task's region"
                        : "destination lost (pages)";
@@ -1035,6 +1051,7 @@ static void do_move(int cfd, MigMove *req) {
   if (g.h)
     munmap(g.h, g.size);
   free(g.dirty);
+  free(g.small);
   free(g.carry);
 }
 
