@@ -448,10 +448,22 @@ static int open_region(pid_t pid) {
   return fd;
 }
 
+/* The region of a task started a moment ago may not exist yet (its
+ * process is still re-executed without ASLR, task.h): waits up to
+ * MIG_PARK_TIMEOUT_MS for it, as for the task's safe point. */
+static int await_region(pid_t pid) {
+  int fd = open_region(pid);
+  for (int ms = 0; fd == -ENOENT && ms < MIG_PARK_TIMEOUT_MS; ms += 10) {
+    usleep(10000);
+    fd = open_region(pid);
+  }
+  return fd;
+}
+
 static int map_task(struct mig *g) {
   struct ent *e = g->e;
   if (e->region_fd < 0)
-    e->region_fd = open_region(e->pid);
+    e->region_fd = await_region(e->pid);
   if (e->region_fd < 0) {
     g->why = "cannot open the task's region";
     return e->region_fd;

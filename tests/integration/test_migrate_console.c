@@ -237,3 +237,21 @@ Test(migrate_console, the_destinations_console_takes_over_when_a_is_gone) {
   type_lines(&mn[2], 1, "c", 2);
   echoes_are_typed(mn[2].out, 1);
 }
+
+/* A move asked for right after start finds the task's region (its
+ * process may still be re-executing itself without ASLR), and the input
+ * typed in between goes with it. */
+Test(migrate_console, a_move_right_after_start_finds_the_region) {
+  int rc;
+  mn_start("", "");
+  for (int id = 1; id <= 3; id++) {
+    const char *o = mn_ctl(&mn[0], &rc,
+                           "start %s/apps/mtask --threads 1 --limit 0 "
+                           "--period 10 --read-after 1",
+                           mn_build());
+    cr_assert_eq(rc, 0, "%s", o);
+    o = mn_ctl(&mn[0], &rc, "move %d b eager", id);
+    cr_assert_eq(rc, 0, "task %d: %s", id, o);
+  }
+  cr_assert_eq(mn_running(&mn[1]), 3);
+}
