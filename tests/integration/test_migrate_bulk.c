@@ -18,19 +18,14 @@
 
 static pid_t node;
 static int port;
-
-static const char *build(void) {
-  const char *r = getenv("UKSIM_BUILD_ROOT");
-  cr_assert_not_null(r);
-  return r;
-}
+static const char *root; /* the build tree, UKSIM_BUILD_ROOT */
 
 /* The node's `ps`: its output (static). */
 static const char *ps(int *rc) {
   static char out[4096];
   char cmd[768];
   snprintf(cmd, sizeof cmd,
-           "%s/sim-kernel/uksim-migd --ctl 'tcp!127.0.0.1!%d' ps 2>&1", build(),
+           "%s/sim-kernel/uksim-migd --ctl 'tcp!127.0.0.1!%d' ps 2>&1", root,
            port);
   FILE *p = popen(cmd, "r");
   cr_assert_not_null(p);
@@ -44,11 +39,13 @@ static const char *ps(int *rc) {
 static void start_node(void) {
   if (getenv("UKSIM_UNDER_VALGRIND"))
     cr_skip_test("migration is real time; it cannot run under valgrind");
+  root = getenv("UKSIM_BUILD_ROOT");
+  cr_assert_not_null(root);
   /* The 8th port of migd_nodes.c's block of 8 for this pid: apart from
    * the ephemeral range and from concurrent test processes. */
   port = 12000 + (getpid() % 2500) * 8 + 7;
   char exe[512], p[16];
-  snprintf(exe, sizeof exe, "%s/sim-kernel/uksim-migd", build());
+  snprintf(exe, sizeof exe, "%s/sim-kernel/uksim-migd", root);
   snprintf(p, sizeof p, "%d", port);
   fflush(NULL);
   node = fork();
@@ -77,24 +74,31 @@ static void stop_node(void) {
 
 TestSuite(migrate_bulk, .init = start_node, .fini = stop_node, .timeout = 60);
 
+/* A connection to the node, past the handshake. */
+static int dial(void) {
+  char addr[64];
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", port);
+  int fd = mig_dial(addr, NULL, NULL, 0);
+  cr_assert_geq(fd, 0);
+  return fd;
+}
+
 /* Create of `size` bytes by method, with `n` reserve numbers. */
 static int create(uint64_t size, MigMethod method, uint64_t *reserve,
                   size_t n) {
-  char addr[64], prog[512];
-  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", port);
-  snprintf(prog, sizeof prog, "%s/apps/mtask", build());
-  int fd = mig_dial(addr, NULL, NULL, 0);
-  cr_assert_geq(fd, 0);
-  MigMsg m = MIG_MSG__INIT;
+  char prog[512];
+  snprintf(prog, sizeof prog, "%s/apps/mtask", root);
   MigCreate c = MIG_CREATE__INIT;
-  c.size = size;
-  c.program = prog;
-  c.method = method;
-  c.origin = "tcp!127.0.0.1!1";
   c.reserve = reserve;
   c.n_reserve = n;
+  c.method = method;
+  c.size = size;
+  c.program = prog;
+  c.origin = "tcp!127.0.0.1!1";
+  MigMsg m = MIG_MSG__INIT;
   m.m_case = MIG_MSG__M_CREATE;
   m.create = &c;
+  int fd = dial();
   cr_assert_eq(mig_send(fd, &m), 0);
   return fd;
 }
