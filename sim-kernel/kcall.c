@@ -263,8 +263,7 @@ void kern__fail_request(struct kern *k, uint32_t ri, int status) {
 static bool waits_for_request(struct kern *k, uint32_t p) {
   uint16_t op = kd_psched(k, p)->wait_op;
   return kd_proc(k, p)->state == UK_PROC_WAITING &&
-         (op == KABI_RECEIVE || op == KABI_REPLY_RECEIVE ||
-          op == KABI_REPLY_MANY_RECEIVE);
+         (op == KABI_RECEIVE || op == KABI_REPLY_RECEIVE);
 }
 
 static bool waits_for_result(struct kern *k, uint32_t p) {
@@ -311,8 +310,7 @@ static bool next_first(struct kern *k, uint32_t p);
  * freely (the conditions of next_first), else one. */
 static uint32_t batch_of(struct kern *k, uint32_t s, uint32_t sp) {
   uint32_t n = k->kd->svc[s].q_len;
-  if (kd_psched(k, sp)->wait_op != KABI_REPLY_MANY_RECEIVE ||
-      !next_first(k, sp))
+  if (!k->proc[sp].batch || !next_first(k, sp))
     return 1;
   return n < KABI_BATCH_MAX ? n : KABI_BATCH_MAX;
 }
@@ -658,10 +656,15 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
   return KERN_ANSWERED;
 }
 
-static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
+/* Server p waits for a request (op RECEIVE or REPLY_RECEIVE, its
+ * wait_op for every reader of the tables), for up to KABI_BATCH_MAX of
+ * them when batch (REPLY_MANY_RECEIVE). */
+static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
+                      bool batch) {
   uint32_t s = kd_proc(k, p)->svc;
   if (s == UK_NIL)
     return -EPERM; /* not a registered server */
+  k->proc[p].batch = batch;
   kd_proc(k, p)->state = UK_PROC_WAITING;
   kd_psched(k, p)->wait_op = op;
   kd_psched(k, p)->wait_seq = seq;
@@ -763,7 +766,7 @@ static int do_reply_receive(struct kern *k, uint32_t p, kabi_msg *m) {
   bool first = next_first(k, p);
   if (!first)
     kern__complete(k, (uint32_t)ri, status);
-  int r = do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq);
+  int r = do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq, false);
   if (first)
     kern__complete(k, (uint32_t)ri, status);
   kern__failover_settle(k);
@@ -814,7 +817,7 @@ static int do_reply_many_receive(struct kern *k, uint32_t p, kabi_msg *m) {
   bool first = next_first(k, p);
   for (uint32_t i = 0; !first && i < a.n; i++)
     kern__complete(k, (uint32_t)ri[i], a.r[i].status);
-  int r = do_receive(k, p, KABI_REPLY_MANY_RECEIVE, m->hdr.seq);
+  int r = do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq, true);
   for (uint32_t i = 0; first && i < a.n; i++)
     kern__complete(k, (uint32_t)ri[i], a.r[i].status);
   kern__failover_settle(k);
@@ -929,7 +932,7 @@ static int call(struct kern *k, uint32_t p, kabi_msg *m) {
   case KABI_REGISTER:
     return do_register(k, p, m);
   case KABI_RECEIVE:
-    return do_receive(k, p, KABI_RECEIVE, m->hdr.seq);
+    return do_receive(k, p, KABI_RECEIVE, m->hdr.seq, false);
   case KABI_REPLY:
     return do_reply(k, p, m);
   case KABI_REPLY_RECEIVE:

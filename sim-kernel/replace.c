@@ -87,8 +87,7 @@ static bool waits_in(struct kern *k, uint32_t p, uint16_t op) {
 }
 
 static bool waits_for_request(struct kern *k, uint32_t p) {
-  return waits_in(k, p, KABI_RECEIVE) || waits_in(k, p, KABI_REPLY_RECEIVE) ||
-         waits_in(k, p, KABI_REPLY_MANY_RECEIVE);
+  return waits_in(k, p, KABI_RECEIVE) || waits_in(k, p, KABI_REPLY_RECEIVE);
 }
 
 /* Moves every ICA held by (hk, from), except one, to (to_hk, to). */

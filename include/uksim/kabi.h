@@ -234,7 +234,9 @@ struct kabi_reply_args {
  * 000's guarantee).  The answer is one KABI_ANS_REQUEST packet per
  * request delivered, all with the call's sequence number, every one but
  * the last flagged KABI_ANS_MORE, sent back to back before anything else;
- * or one KABI_ANS_PREPARE, as to RECEIVE.  A lock-step run, a service
+ * or one KABI_ANS_PREPARE, as to RECEIVE.  Meanwhile the server's wait_op
+ * in the tables is KABI_REPLY_RECEIVE (what it waits for is the same; the
+ * batch is the kernel's own note).  A lock-step run, a service
  * being replaced and a server that is not its service's serving server
  * get one request at a time.  keep: bit 2i KABI_KEEP_CTL and bit 2i+1
  * KABI_KEEP_DATA of reply i (hdr.flags keep bits are not read). */
