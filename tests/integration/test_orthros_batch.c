@@ -30,12 +30,20 @@ TestSuite(orthros_batch, .init = skip_under_valgrind);
  * failover here is a panic, found by its notice. */
 #define BATCH_TIMEOUT_MS 5000
 
-static void boot(mach_client *m) {
+static void start_loads(mach_client *m, bool protect, int *proc);
+
+/* A machine with a backup, ctr_srv (batches: its default) and the loads
+ * (protected: they move at a failover). */
+static void start(mach_client *m, bool protect, int *proc) {
   struct mach_opts o;
   pair_opts(&o);
   o.heartbeat_timeout_ms = BATCH_TIMEOUT_MS;
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
   await_pair(m, 0);
+  cr_assert_eq(
+      mach_spawn(m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
+      "%s", m->error);
+  start_loads(m, protect, proc);
 }
 
 static void start_loads(mach_client *m, bool protect, int *proc) {
@@ -103,11 +111,7 @@ Test(orthros_batch, a_queue_is_served_in_batches_each_increment_once,
      .timeout = 120) {
   mach_client m;
   int proc[LOADS];
-  boot(&m);
-  cr_assert_eq(
-      mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
-      "%s", m.error);
-  start_loads(&m, false, proc);
+  start(&m, false, proc);
   await_loads(&m, proc);
   expect_count(&m, LOADS * COUNT, LOADS * COUNT);
   uint32_t live;
@@ -127,11 +131,7 @@ Test(orthros_batch, a_failover_among_batches_loses_and_doubles_none,
      .timeout = 120) {
   mach_client m;
   int proc[LOADS];
-  boot(&m);
-  cr_assert_eq(
-      mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
-      "%s", m.error);
-  start_loads(&m, true, proc);
+  start(&m, true, proc);
   pid_t pid[LOADS];
   for (int i = 0; i < LOADS; i++)
     pid[i] = pid_of(&m, proc[i]);
