@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "uksim/kdata.h"
 #include "uksim/server.h"
 
 #define CLIENTS 3
@@ -47,16 +48,20 @@ static int refusals(srv_req *rq) {
   return 0;
 }
 
-/* The attached server: 0, or what failed. */
-static int serve(int ready) {
+/* The attached server: 0, or what failed.  It says on `ready` that it
+ * has registered, and receives once `go` says the clients' calls are
+ * queued. */
+static int serve(int ready, int go) {
   srv_req rq[SRV_BATCH_MAX];
   uint32_t n = 0;
   if (srv_register("bchk", 1, "incr,get", NULL) < 0)
     return 10;
   if (write(ready, "r", 1) != 1)
     return 11;
-  usleep(500 * 1000); /* the clients' calls queue meanwhile */
-  if (srv_reply_receive_many(rq, NULL, 0, &n) < 0 || n < 2)
+  char c;
+  if (read(go, &c, 1) != 1)
+    return 15;
+  if (srv_reply_receive_many(rq, NULL, 0, &n) < 0 || n != CLIENTS)
     return 12;
   int e = refusals(rq);
   if (e)
@@ -73,23 +78,43 @@ static int serve(int ready) {
   return srv_reply(&rq[0], 0) < 0 ? 14 : 0;
 }
 
-static pid_t start_server(mach_client *m, int *ready) {
-  int proc, fd, p[2];
-  cr_assert_eq(pipe(p), 0);
+static pid_t start_server(mach_client *m, int *ready, int *go) {
+  int proc, fd, p[2], g[2];
+  cr_assert(pipe(p) == 0 && pipe(g) == 0);
   cr_assert_eq(mach_attach(m, "bchk", -1, 0, &proc, &fd), 0, "%s", m->error);
   pid_t pid = fork();
   cr_assert(pid >= 0);
   if (pid == 0) {
     char v[16];
     close(p[0]);
+    close(g[1]);
     snprintf(v, sizeof v, "%d", fd);
     setenv("UKSIM_FD", v, 1);
-    _exit(serve(p[1]));
+    _exit(serve(p[1], g[0]));
   }
   close(fd);
   close(p[1]);
+  close(g[0]);
   *ready = p[0];
+  *go = g[1];
   return pid;
+}
+
+/* Waits until service name has n requests queued (its table entry). */
+static void await_queued(mach_client *m, const char *name, uint32_t n) {
+  for (int t = 0; t < 60000; t++) {
+    const struct uk_kdata *kd;
+    cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
+    uint32_t q = 0;
+    for (uint32_t s = 0; s < UK_SVC_MAX; s++)
+      if (kd->svc[s].state == UK_SVC_UP && !strcmp(kd->svc[s].name, name))
+        q = kd->svc[s].q_len;
+    mach_kdata_unmap(kd);
+    if (q >= n)
+      return;
+    usleep(1000);
+  }
+  cr_assert_fail("%u requests never queued at %s", n, name);
 }
 
 static int64_t client(mach_client *m) {
@@ -100,15 +125,18 @@ static int64_t client(mach_client *m) {
 Test(batch_calls, a_batch_is_received_and_bad_replies_take_nothing,
      .timeout = 120) {
   mach_client m;
-  int ready;
+  int ready, go;
   char c;
   h_boot(&m, NULL);
-  pid_t srv = start_server(&m, &ready);
+  pid_t srv = start_server(&m, &ready, &go);
   cr_assert_eq(read(ready, &c, 1), 1, "the server did not register");
   close(ready);
   int64_t w[CLIENTS];
   for (int i = 0; i < CLIENTS; i++)
     w[i] = client(&m);
+  await_queued(&m, "bchk", CLIENTS);
+  cr_assert_eq(write(go, "g", 1), 1);
+  close(go);
   for (int i = 0; i < CLIENTS; i++)
     cr_expect_eq(h_wait(&m, w[i]), 0, "client %d had no answer", i);
   cr_expect_eq(h_wait(&m, client(&m)), 0, "the last client had no answer");
