@@ -33,6 +33,15 @@ void h_boot_disk(mach_client *m, const char *dir, const char *cache_mib,
   boot(m, NULL, &o);
 }
 
+void h_attach(mach_client *m, const char *name) {
+  int fd, proc;
+  char v[16];
+  cr_assert_eq(mach_attach(m, name, -1, 0, &proc, &fd), 0, "attach: %s",
+               m->error);
+  snprintf(v, sizeof v, "%d", fd);
+  setenv("UKSIM_FD", v, 1);
+}
+
 static void boot(mach_client *m, const char *server, struct mach_opts *o) {
   static int n;
   snprintf(o->name, sizeof o->name, "test-%d-%d", (int)getpid(), n++);

@@ -23,6 +23,10 @@ void h_boot(mach_client *m, const char *server);
 void h_boot_disk(mach_client *m, const char *dir, const char *cache_mib,
                  const char *sync_ms);
 
+/* Attaches this (test) process to m as an application process named name:
+ * its calls go to m's kernel from now on (UKSIM_FD). */
+void h_attach(mach_client *m, const char *name);
+
 /* The name of the machine h_boot booted last (for another client). */
 const char *h_name(void);
 

@@ -23,12 +23,7 @@ static mach_client m;
 #define BIG (200 * 1024 + 123)
 
 static void attach(const char *name) {
-  int fd, proc;
-  char v[16];
-  cr_assert_eq(mach_attach(&m, name, -1, 0, &proc, &fd), 0, "attach: %s",
-               m.error);
-  snprintf(v, sizeof v, "%d", fd);
-  setenv("UKSIM_FD", v, 1);
+  h_attach(&m, name);
 }
 
 /* Mounts the server posted as /srv/NAME on old: its entry is made, then

@@ -32,16 +32,11 @@ static mach_client m;
 static char mine[16384], theirs[16384];
 
 static void boot_ramfs_attached(const char *name) {
-  int fd, proc;
   h_boot(&m, NULL);
   cr_assert_eq(
       mach_spawn(&m, "ramfs", NULL, 0, "ramfs", MACH_SPAWN_REGISTERED, NULL), 0,
       "start ramfs: %s", m.error);
-  cr_assert_eq(mach_attach(&m, name, -1, 0, &proc, &fd), 0, "attach: %s",
-               m.error);
-  char v[16];
-  snprintf(v, sizeof v, "%d", fd);
-  setenv("UKSIM_FD", v, 1);
+  h_attach(&m, name);
 }
 
 /* Mounts ramfs, once it has posted itself as /srv/ramfs, on old. */

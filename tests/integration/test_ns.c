@@ -29,13 +29,8 @@ static uint64_t stats_ms(void) {
 }
 
 static void attach(const char *name) {
-  int fd, proc;
   h_boot(&m, NULL);
-  cr_assert_eq(mach_attach(&m, name, -1, 0, &proc, &fd), 0, "attach: %s",
-               m.error);
-  char v[16];
-  snprintf(v, sizeof v, "%d", fd);
-  setenv("UKSIM_FD", v, 1);
+  h_attach(&m, name);
 }
 
 /* The names of directory path, space separated, in the order read. */
@@ -137,16 +132,11 @@ static void post_and_mount(const char *svc, const char *old, int flag) {
 }
 
 static void boot_ramfs(const char *name) {
-  int fd, proc;
   h_boot(&m, NULL);
   cr_assert_eq(
       mach_spawn(&m, "ramfs", NULL, 0, "ramfs", MACH_SPAWN_REGISTERED, NULL), 0,
       "start ramfs: %s", m.error);
-  cr_assert_eq(mach_attach(&m, name, -1, 0, &proc, &fd), 0, "attach: %s",
-               m.error);
-  char v[16];
-  snprintf(v, sizeof v, "%d", fd);
-  setenv("UKSIM_FD", v, 1);
+  h_attach(&m, name);
 }
 
 /* Writes s to a new file path, then reads it back whole. */
