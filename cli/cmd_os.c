@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "machine.h"
+#include "uksim/interos.h"
 
 int cli_part_check(const char *cmd, const struct mach_opts *m) {
   struct part_config c;
@@ -31,7 +32,8 @@ static void usage(FILE *f) {
           "budget) and its devices; then the devices' owners, every OS booted\n"
           "so far with its usable memory as backup and as active (Table 5 "
           "across\nfailovers), and the partition's steps with their "
-          "times.\n\n"
+          "times.  An OS a kernel update left retiring (serving the "
+          "processes\nit could not carry) is named at the end.\n\n"
           "  --name MACHINE  the machine (default 'default')\n"
           "  --json          one JSON object instead of tables\n");
 }
@@ -172,6 +174,21 @@ static void print_json(const char *name, const Uksim__Partition *p) {
   printf("]}\n");
 }
 
+/* A kernel update's retiring OS (sim-kernel/kkeep.h), while it lives: the
+ * partition counts it dead since the update (its core and memory went to
+ * the new active), but its kernel still runs the processes it kept. */
+static void print_retiring(mach_client *mc) {
+  const struct uk_interos *io;
+  if (mach_interos(mc, &io) < 0)
+    return;
+  if (io->keep_os != 0)
+    printf("\nos %u retires after a kernel update: its kernel still serves "
+           "the %u process%s the update could not carry (uksim ps lists "
+           "them); it ends after them\n",
+           io->keep_os, io->nkeep, io->nkeep == 1 ? "" : "es");
+  mach_interos_unmap(io);
+}
+
 /* Asks the machine; 0 and *rep (free it), or -1 after saying why. */
 static int ask(mach_client *mc, const char *name, Uksim__Ctl **rep) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
@@ -219,8 +236,10 @@ int cmd_os(int argc, char **argv) {
   int st = ask(&mc, name, &rep) < 0 ? 1 : 0;
   if (st == 0 && json)
     print_json(name, rep->reply->partition);
-  else if (st == 0)
+  else if (st == 0) {
     print_text(name, rep->reply->partition);
+    print_retiring(&mc);
+  }
   if (rep)
     uksim__ctl__free_unpacked(rep, NULL);
   mach_close(&mc);

@@ -88,6 +88,7 @@
 #include "scn.h"
 #include "scn_eval.h"
 #include "scn_exec.h"
+#include "kkeep.h"
 #include "scn_journal.h"
 #include "scn_ns.h"
 #include "uksim/interos.h"
@@ -1240,8 +1241,10 @@ static bool over(struct kern *k) {
   for (size_t i = 0; i < x->s->nexpects && x->dumping; i++)
     if (!x->dump_done[i])
       return false;
+  /* A kernel update's retiring OS still runs an app it kept (kkeep.h):
+   * its exit, passed on by the machine, polls here again. */
   return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x) &&
-         x->deferred == NULL;
+         x->deferred == NULL && !kkeep_retiring(k->os.io);
 }
 
 static void exec_after_step(struct kern *k) {

@@ -5,7 +5,10 @@
  * with the reason ("netlink") at extract, by `uksim kupdate` and in the new
  * kernel's trace, while the other processes move; an image the new
  * kernel's tables cannot take is refused at build, naming why, with
- * nothing written (sim-kernel/kimage_refuse.h's transitions). */
+ * nothing written (sim-kernel/kimage_refuse.h's transitions).  The
+ * refused process stays, served by the old kernel, which retires and
+ * ends after it; a second update meanwhile is refused (sim-kernel/kkeep.h's
+ * transitions). */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -233,15 +236,107 @@ Test(kupdate_keep, uksim_kupdate_names_what_it_cannot_carry, .timeout = 180) {
   cr_expect(strstr(out, "hog (pid") == NULL, "hog was refused: %s", out);
   cr_expect(trace_has(b, "far (pid", "cannot move: netlink"));
   /* hog moved (the one process the new kernel built and took over) and
-   * lives on: a process the update does not move ends with the old
-   * kernel, as far does. */
+   * lives on; far stays on the old kernel, which retires (kkeep.h). */
   cr_expect(trace_has(b, "failover", "1 moved"));
   cr_expect(alive(hog_pid), "hog (pid %d) ended", (int)hog_pid);
-  for (int i = 0; i < 500 && alive(far_pid); i++)
+  cr_expect(trace_has(b, "far (pid", "stays on os 1, which retires"));
+  cr_expect(trace_has(1, "retiring", "left 1 processes here"));
+  usleep(500 * 1000);
+  cr_expect(alive(far_pid), "far (pid %d) ended with the old kernel",
+            (int)far_pid);
+  stop_server();
+  halt(&m);
+}
+
+/* far as a reader of a file of the external server: it waits for /n (the
+ * mount comes after its start), creates /n/far.dat there, then reads it
+ * back 64 bytes every 60 ms (about 2 s) and checks every byte. */
+static int spawn_reader(mach_client *m) {
+  char *a[] = {"--path",  "/n/far.dat", "--size", "2048", "--create",
+               "--pause", "60000000",   "--wait", "500"};
+  struct mach_prog p = {.program = "nsread",
+                        .args = a,
+                        .nargs = 9,
+                        .name = "far",
+                        .protect = true};
+  int slot;
+  cr_assert_eq(mach_spawn_prog(m, &p, &slot), 0, "far: %s", m->error);
+  return slot;
+}
+
+/* Updates through the machine (what `uksim kupdate` does) and waits for
+ * the new kernel to be active; returns its OS number. */
+static uint32_t update(mach_client *m) {
+  uint32_t old_os = 0, new_os = 0;
+  cr_assert_eq(mach_kupdate(m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os),
+               0, "kupdate: %s", m->error);
+  for (int i = 0; i < 3000; i++) {
+    Uksim__Reply *st = status(m);
+    bool done = st->active_os == new_os;
+    uksim__reply__free_unpacked(st, NULL);
+    if (done)
+      return new_os;
     usleep(10 * 1000);
-  /* Today far ends with the old kernel; a retiring old kernel that keeps
-   * it running (kimage_refuse.c, "KEPT") would turn this around. */
-  cr_expect(!alive(far_pid), "far lives on without its kernel");
+  }
+  cr_assert_fail("os %u did not take over", new_os);
+  return 0;
+}
+
+/* KEPT -> ENDED, RETIRING -> ENDED: far keeps reading and writing its
+ * imported file on the old kernel after the update and ends well (status
+ * 0, in the old kernel's trace); the retiring kernel then ends and the
+ * machine frees its slot (`uksim os` says "retired"); the moved process
+ * lives on under the new kernel. */
+Test(kupdate_keep, kept_process_is_served_until_the_retiring_kernel_ends,
+     .timeout = 180) {
+  mach_client m;
+  uint32_t b = boot_v2(&m);
+  int far = spawn_reader(&m), hog = spawn_hog(&m, "hog", "60000");
+  give_netlink(&m, far);
+  pid_t hog_pid = pid_of(&m, hog), far_pid = pid_of(&m, far);
+  /* The file exists once far has created it: far's first reads ran. */
+  for (int i = 0; i < 500 && proc_entry(&m, far).calls < 20; i++)
+    usleep(10 * 1000);
+  uint64_t before = proc_entry(&m, far).calls;
+  cr_assert_eq(update(&m), b);
+  cr_expect(trace_has(b, "far (pid", "stays on os 1, which retires"));
+  cr_expect(trace_has(1, "retiring", "left 1 processes here"));
+  char line[64];
+  snprintf(line, sizeof line, "far (pid %d) exits with status 0", (int)far_pid);
+  cr_expect(*trace_line(1, line, "", 30000) != '\0',
+            "far did not end well on the old kernel (%llu calls before the "
+            "update)",
+            (unsigned long long)before);
+  cr_expect(*trace_line(1, "retired", "last kept process", 10000) != '\0');
+  int st;
+  const char *out = sp_run(&st, "%s/cli/uksim os --name %s",
+                           getenv("UKSIM_BUILD_ROOT"), name);
+  printf("%s", out);
+  cr_expect(strstr(out, "retired") != NULL, "%s", out);
+  cr_expect(alive(hog_pid), "hog (pid %d) ended", (int)hog_pid);
+  stop_server();
+  halt(&m);
+}
+
+/* RETIRING: a second kernel update while a kernel retires is refused,
+ * with the reason; the retiring kernel and the active one go on. */
+Test(kupdate_keep, second_update_while_retiring_is_refused, .timeout = 180) {
+  mach_client m;
+  uint32_t b = boot_v2(&m);
+  int far = spawn_hog(&m, "far", "60000");
+  give_netlink(&m, far);
+  pid_t far_pid = pid_of(&m, far);
+  cr_assert_eq(update(&m), b);
+  cr_expect(trace_has(1, "retiring", "left 1 processes here"));
+  uint32_t old_os = 0, new_os = 0;
+  cr_expect_lt(
+      mach_kupdate(&m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os), 0);
+  cr_expect(strstr(m.error, "still serves processes it kept") != NULL, "%s",
+            m.error);
+  Uksim__Reply *st = status(&m);
+  cr_expect_eq(st->active_os, b);
+  uksim__reply__free_unpacked(st, NULL);
+  cr_expect(alive(far_pid), "far (pid %d) ended", (int)far_pid);
   stop_server();
   halt(&m);
 }
