@@ -25,7 +25,10 @@
  *   ACTIVE --uksim kupdate: SIGSTOP, then kkeep_mark finds kept slots-->
  *   STOPPED --the new kernel's Fence: not killed (nkeep > 0)--> FENCED
  *   FENCED --TakeOver: only the others' connections, ICAs and nic0
- *            handed; then SIGCONT--> RETIRING
+ *            handed--> HANDED (still stopped: the new kernel reads its
+ *            region while it converts and adopts)
+ *   HANDED --the new active's FailoverDone (or the machine's settle wait,
+ *            MACH_SETTLE_WAIT_MS): SIGCONT--> RETIRING
  *   RETIRING: at its first callback after SIGCONT (a process's, the
  *            link's, a timer's) the kernel reads keep[] and, before it
  *            reads anything else, drops every connection it did not keep

@@ -24,9 +24,9 @@
  *   DEAD --TakeOver by the new active, answered--> FREE
  *   BACKUP --its kernel ends on standby--> FREE, and a new backup boots
  *   ACTIVE --a kernel update's Fence, processes kept (kkeep.h)--> RETIRING
- *   RETIRING --TakeOver by the new active: the others handed, SIGCONT-->
- *            RETIRING (serving its kept processes) --its kernel ends-->
- *            FREE
+ *   RETIRING --TakeOver by the new active: the others handed; SIGCONT at
+ *            its FailoverDone--> RETIRING (serving its kept processes)
+ *            --its kernel ends--> FREE
  *
  * The partition (M.part, partition.h) follows each transition, and an OS's
  * number is the partition's: a backup's boot is part_boot_backup (its
@@ -136,6 +136,9 @@ struct os_inst {
   uint32_t nic_sock[UK_CONV_MAX];
   /* A Fence of this OS waiting for its kernel to be reaped. */
   bool fence_pending;
+  /* RETIRING, handed over and still stopped: it resumes once the new
+   * active's failover is done (it read this OS's region until then). */
+  bool resume_due;
   int fence_by; /* the slot that asked */
   uint64_t fence_id;
 };
@@ -1132,8 +1135,11 @@ static void boot_backup_due(uint32_t os, int status) {
   boot_next_backup();
 }
 
+static void retire_resume_due(void);
+
 static void on_settle_wait(uv_timer_t *t) {
   (void)t;
+  retire_resume_due();
   int a = os_up(OS_ACTIVE);
   boot_backup_due(a >= 0 ? M.os[a].id : 0, -ETIMEDOUT);
 }
@@ -1210,8 +1216,9 @@ static void handover_add(struct handover *h, const Uksim__TakeOverItem *it,
 /* A retiring OS after its TakeOver (kkeep.h): what was handed is let go
  * (the moved processes' pids stay, for the machine to adopt them as
  * orphans when the retiring kernel ends: they are its Linux children);
- * its kept processes' connections and its region stay; it resumes. */
-static void retire_resume(struct os_inst *os) {
+ * its kept processes' connections and its region stay.  It stays stopped
+ * while the new kernel converts its tables (retire_resume_due). */
+static void retire_handed(struct os_inst *os) {
   for (uint32_t i = 0; i < UK_ICA_MAX; i++)
     if (os->ica_fd[i] >= 0)
       ica_put(os, i);
@@ -1222,9 +1229,22 @@ static void retire_resume(struct os_inst *os) {
     }
   for (uint32_t i = 0; i < UK_CONV_MAX; i++)
     nic_put(os, i);
-  part_step("retire", os->id, 0, "keeps %u processes: resumed, retiring",
-            M.io->nkeep);
-  uv_kill_child(&os->kproc, SIGCONT);
+  os->resume_due = true;
+}
+
+/* The new active's failover is done (FailoverDone, or the settle wait
+ * ran out): it reads the old region no more, so a retiring kernel may
+ * change its tables now. */
+static void retire_resume_due(void) {
+  for (int i = 0; i < MACH_OS_MAX; i++) {
+    struct os_inst *os = &M.os[i];
+    if (os->role != OS_RETIRING || !os->resume_due || !os->up)
+      continue;
+    os->resume_due = false;
+    part_step("retire", os->id, 0, "keeps %u processes: resumed, retiring",
+              M.io->nkeep);
+    uv_kill_child(&os->kproc, SIGCONT);
+  }
 }
 
 /* Hands dead OS dead_os's state to the active kernel: a reply with its
@@ -1286,7 +1306,7 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   if (moved)
     repin_active(me, os);
   if (retiring)
-    retire_resume(os);
+    retire_handed(os);
   else
     os_release(os);
   backup_after_failover();
@@ -1389,8 +1409,10 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
     take_over(o, c->id, c->take_over);
     break;
   case UKSIM__CTL__BODY_FAILOVER_DONE:
-    if (os->role == OS_ACTIVE)
+    if (os->role == OS_ACTIVE) {
+      retire_resume_due();
       boot_backup_due(os->id, 0);
+    }
     break;
   case UKSIM__CTL__BODY_GET_KDATA:
     kernel_get_kdata(o, c->id);
@@ -1707,6 +1729,7 @@ static int boot_os(enum os_role role) {
   os->role = role;
   os->id = number;
   os->fence_pending = false;
+  os->resume_due = false;
   os->told_to_halt = false;
   r = spawn_kernel(o, sv[1]);
   close(sv[1]);
