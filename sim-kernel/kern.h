@@ -503,7 +503,7 @@ void kern__failover_settle(struct kern *k);
  * passed on to the new active (true: handled).  kern__retire_check: ends
  * the kernel once no kept process lives; kern__retire_done ends it. */
 bool kern__retiring(struct kern *k);
-bool kern__retire_refuses(struct kern *k, uint16_t op);
+bool kern__retire_refuses(struct kern *k, uint32_t p, uint16_t op);
 bool kern__retire_exit(struct kern *k, uint32_t p, int64_t status, int sig);
 void kern__retire_check(struct kern *k);
 void kern__retire_done(struct kern *k);

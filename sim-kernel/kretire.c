@@ -94,9 +94,38 @@ bool kern__retiring(struct kern *k) {
   return true;
 }
 
-bool kern__retire_refuses(struct kern *k, uint16_t op) {
-  return kern__retiring(k) && (op == KABI_LOOKUP || op == KABI_SEND ||
-                               op == KABI_CALL || op == KABI_REGISTER);
+/* The calls that reach a service: every service moved to the new
+ * kernel, so a kept process's is refused (-EXDEV), never queued for a
+ * server that will not come. */
+static const char *service_call(uint16_t op) {
+  switch (op) {
+  case KABI_LOOKUP:
+    return "lookup";
+  case KABI_SEND:
+    return "send";
+  case KABI_CALL:
+    return "call";
+  case KABI_REGISTER:
+    return "register";
+  default:
+    return NULL;
+  }
+}
+
+bool kern__retire_refuses(struct kern *k, uint32_t p, uint16_t op) {
+  const char *call = service_call(op);
+  if (call == NULL || !kern__retiring(k))
+    return false;
+  char text[96];
+  snprintf(text, sizeof text, "%s's %s refused: -EXDEV, services moved",
+           k->kd->proc[p].name, call);
+  kern__trace(k, "%s", text);
+  kern__event(k, &(struct kern_ev){.ev = "kupdate",
+                                   .op = "exdev",
+                                   .actor = k->kd->proc[p].name,
+                                   .status = -EXDEV,
+                                   .text = text});
+  return true;
 }
 
 static void on_moved_closed(uv_handle_t *h) {
