@@ -240,7 +240,7 @@ Test(kupdate_keep, uksim_kupdate_names_what_it_cannot_carry, .timeout = 180) {
   cr_expect(trace_has(b, "failover", "1 moved"));
   cr_expect(alive(hog_pid), "hog (pid %d) ended", (int)hog_pid);
   cr_expect(trace_has(b, "far (pid", "stays on os 1, which retires"));
-  cr_expect(trace_has(1, "retiring", "left 1 processes here"));
+  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
   usleep(500 * 1000);
   cr_expect(alive(far_pid), "far (pid %d) ended with the old kernel",
             (int)far_pid);
@@ -300,7 +300,7 @@ Test(kupdate_keep, kept_process_is_served_until_the_retiring_kernel_ends,
   uint64_t before = proc_entry(&m, far).calls;
   cr_assert_eq(update(&m), b);
   cr_expect(trace_has(b, "far (pid", "stays on os 1, which retires"));
-  cr_expect(trace_has(1, "retiring", "left 1 processes here"));
+  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
   cr_expect(*trace_line(1, "\"ev\":\"exit\",\"actor\":\"far\"",
                         "\"text\":\"status 0\"", 30000) != '\0',
             "far did not end well on the old kernel (%llu calls before the "
@@ -326,7 +326,7 @@ Test(kupdate_keep, second_update_while_retiring_is_refused, .timeout = 180) {
   give_netlink(&m, far);
   pid_t far_pid = pid_of(&m, far);
   cr_assert_eq(update(&m), b);
-  cr_expect(trace_has(1, "retiring", "left 1 processes here"));
+  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
   uint32_t old_os = 0, new_os = 0;
   cr_expect_lt(
       mach_kupdate(&m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os), 0);
@@ -336,6 +336,36 @@ Test(kupdate_keep, second_update_while_retiring_is_refused, .timeout = 180) {
   cr_expect_eq(st->active_os, b);
   uksim__reply__free_unpacked(st, NULL);
   cr_expect(alive(far_pid), "far (pid %d) ended", (int)far_pid);
+  stop_server();
+  halt(&m);
+}
+
+/* RETIRING, as the CLI shows it: `uksim ps` lists the active's processes
+ * (the moved one on os 2) and then the retiring OS's kept one, marked
+ * 'k'; `uksim os` names the retiring OS. */
+Test(kupdate_keep, ps_and_os_show_both_kernels_while_one_retires,
+     .timeout = 180) {
+  mach_client m;
+  uint32_t b = boot_v2(&m);
+  int far = spawn_hog(&m, "far", "60000");
+  spawn_hog(&m, "hog", "60000");
+  give_netlink(&m, far);
+  cr_assert_eq(update(&m), b);
+  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
+  int st;
+  const char *out = sp_run(&st, "%s/cli/uksim ps --name %s",
+                           getenv("UKSIM_BUILD_ROOT"), name);
+  printf("%s", out);
+  cr_expect_eq(st, 0, "%s", out);
+  const char *ret = strstr(out, "os 1 retires after a kernel update");
+  cr_expect(ret != NULL, "%s", out);
+  cr_expect(ret && strstr(ret, "1  k ") && strstr(ret, "far"),
+            "far is not listed as kept on os 1: %s", out);
+  cr_expect(strstr(out, "2  * ") != NULL, "nothing moved to os 2: %s", out);
+  out = sp_run(&st, "%s/cli/uksim os --name %s", getenv("UKSIM_BUILD_ROOT"),
+               name);
+  cr_expect(strstr(out, "os 1 retires after a kernel update") != NULL, "%s",
+            out);
   stop_server();
   halt(&m);
 }
