@@ -1509,6 +1509,7 @@ static void halt_all(void) {
     if (M.os[i].up && !M.os[i].told_to_halt) {
       M.os[i].told_to_halt = true; /* once: a kernel halts once */
       uv_kill_child(&M.os[i].kproc, SIGTERM);
+      uv_kill_child(&M.os[i].kproc, SIGCONT); /* stopped by an update */
     }
   if (!any_kernel_up()) {
     orphans_kill();
