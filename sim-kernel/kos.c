@@ -518,6 +518,8 @@ static void orphan_exit(struct kern *k, const Uksim__OrphanExit *e) {
                                 .actor = k->kd->proc[e->proc].name,
                                 .status = e->term_signal ? 0 : e->exit_status,
                                 .text = why});
+  if (k->events)
+    fflush(k->events); /* rare, and read from outside (uksim trace, tests) */
   if (!k->lockstep)
     kern__exec_poll(k); /* the scenario may be over */
 }

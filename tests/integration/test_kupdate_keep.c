@@ -291,7 +291,7 @@ Test(kupdate_keep, kept_process_is_served_until_the_retiring_kernel_ends,
      .timeout = 180) {
   mach_client m;
   uint32_t b = boot_v2(&m);
-  int far = spawn_reader(&m), hog = spawn_hog(&m, "hog", "60000");
+  int far = spawn_reader(&m), hog = spawn_hog(&m, "hog", "12000");
   give_netlink(&m, far);
   pid_t hog_pid = pid_of(&m, hog);
   /* The file exists once far has created it: far's first reads ran. */
@@ -312,7 +312,33 @@ Test(kupdate_keep, kept_process_is_served_until_the_retiring_kernel_ends,
                            getenv("UKSIM_BUILD_ROOT"), name);
   printf("%s", out);
   cr_expect(strstr(out, "retired") != NULL, "%s", out);
+  cr_expect(strstr(out, "retires after a kernel update") == NULL, "%s", out);
+  /* hog outlives the retiring kernel, its Linux parent: the machine
+   * (the subreaper) reaps it and tells the new active. */
   cr_expect(alive(hog_pid), "hog (pid %d) ended", (int)hog_pid);
+  cr_expect(*trace_line(b, "\"ev\":\"exit\",\"actor\":\"hog\"",
+                        "\"text\":\"status 0\"", 30000) != '\0',
+            "hog's exit did not reach the new kernel");
+  stop_server();
+  halt(&m);
+}
+
+/* HANDED, a Linux child of the retiring kernel, exits: the retiring
+ * kernel reaps it without a fault and passes the exit on; the new kernel
+ * traces it as its process's exit. */
+Test(kupdate_keep, moved_child_exit_reaches_the_new_kernel, .timeout = 180) {
+  mach_client m;
+  uint32_t b = boot_v2(&m);
+  int far = spawn_hog(&m, "far", "60000");
+  spawn_hog(&m, "brief", "3000");
+  give_netlink(&m, far);
+  cr_assert_eq(update(&m), b);
+  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
+  cr_expect(*trace_line(b, "\"ev\":\"exit\",\"actor\":\"brief\"",
+                        "\"text\":\"status 0\"", 20000) != '\0',
+            "brief's exit did not reach the new kernel");
+  cr_expect(!trace_has(1, "\"actor\":\"brief\"", "\"ev\":\"exit\""),
+            "the retiring kernel traced a moved process's exit");
   stop_server();
   halt(&m);
 }
