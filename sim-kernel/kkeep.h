@@ -43,7 +43,8 @@
  *            machine frees its slot (as for a dead OS: its core and
  *            memory went to the new active at the TakeOver) and clears
  *            keep_os
- *   STOPPED --nkeep == 0 or a user disk--> the Fence kills it, as before
+ *   STOPPED --nkeep == 0, a user disk, or not stopped within
+ *            KKEEP_STOP_WAIT_MS--> the Fence kills it, as before
  *
  * The disk.  LevelDB's lock is the old kernel's until it closes the disk,
  * and the new kernel opens it at the Fence's answer.  An update of a
@@ -68,8 +69,10 @@ struct uk_interos;
 #define KKEEP_STOP_WAIT_MS 200
 
 /* Waits until process pid is stopped (the host says 'T'), at most
- * KKEEP_STOP_WAIT_MS; 0, or -ETIMEDOUT (the record is written anyway: a
- * torn view only misjudges, and the new kernel judges again). */
+ * KKEEP_STOP_WAIT_MS; 0 (also when it is gone), or -ETIMEDOUT: then the
+ * machine keeps nothing and the update fences as before, since a kernel
+ * still running could read the record before the hand-over, and its
+ * tables, read meanwhile, could be torn. */
 int kkeep_await_stopped(pid_t pid);
 
 /* Judges every process of OS os's stopped region (kd_fd, of either

@@ -1797,10 +1797,12 @@ static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
     return -ESRCH;
   }
   uv_kill_child(&M.os[a].kproc, SIGSTOP);
-  if (M.o.disk[0] == '\0') { /* the disk's lock: kkeep.h */
-    (void)kkeep_await_stopped(M.os[a].kproc.pid);
+  /* Keep nothing with a user disk (its lock), or from a kernel that did
+   * not stop in time (it could act on the record early): kkeep.h. */
+  if (M.o.disk[0] == '\0' && kkeep_await_stopped(M.os[a].kproc.pid) == 0)
     kkeep_mark(M.io, M.os[a].id, M.os[a].kd_fd);
-  }
+  else
+    kkeep_clear(M.io);
   Uksim__Ipi ipi = UKSIM__IPI__INIT;
   Uksim__Ctl n = UKSIM__CTL__INIT;
   ipi.kind = UKSIM__IPI__KIND__KUPDATE;
