@@ -94,6 +94,20 @@ static int mount_far(const void *arg) {
   return r == 0 ? 0 : 1;
 }
 
+/* The slot of the live process `name` in the active's table, or
+ * UK_PROC_MAX. */
+static uint32_t find_slot(mach_client *m, const char *name) {
+  const struct uk_kdata *kd;
+  cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
+  uint32_t s = UK_PROC_MAX;
+  for (uint32_t p = 0; p < UK_PROC_MAX && s == UK_PROC_MAX; p++)
+    if (kd->proc[p].state != UK_PROC_FREE &&
+        strncmp(kd->proc[p].name, name, sizeof kd->proc[p].name) == 0)
+      s = p;
+  mach_kdata_unmap(kd);
+  return s;
+}
+
 /* Starts `uksim 9p serve` and gives process slot `far` a mount of it: a
  * chan of an external server the old kernel dialed. */
 static void give_netlink(mach_client *m, int far) {
@@ -104,6 +118,10 @@ static void give_netlink(mach_client *m, int far) {
   cr_assert_eq(posix_spawn(&server_pid, uksim, NULL, NULL, argv, environ), 0);
   cr_assert_eq(attached_ns(m, "mnt", far, mount_far, NULL), 0,
                "mount %s failed", addr);
+  /* mnt shares far's namespace too: an update while the kernel has not
+   * seen its connection close yet would keep it with far. */
+  for (int i = 0; i < 500 && find_slot(m, "mnt") < UK_PROC_MAX; i++)
+    usleep(10 * 1000);
 }
 
 static void stop_server(void) {
@@ -128,14 +146,7 @@ static int judge_slot(mach_client *m, uint32_t slot, struct kimg_refusal *f,
 }
 
 static uint32_t slot_named(mach_client *m, const char *name) {
-  const struct uk_kdata *kd;
-  cr_assert_eq(mach_kdata(m, &kd, NULL), 0, "%s", m->error);
-  uint32_t s = UK_PROC_MAX;
-  for (uint32_t p = 0; p < UK_PROC_MAX && s == UK_PROC_MAX; p++)
-    if (kd->proc[p].state != UK_PROC_FREE &&
-        strncmp(kd->proc[p].name, name, sizeof kd->proc[p].name) == 0)
-      s = p;
-  mach_kdata_unmap(kd);
+  uint32_t s = find_slot(m, name);
   cr_assert_lt(s, UK_PROC_MAX, "no process %s", name);
   return s;
 }
