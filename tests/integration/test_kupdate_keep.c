@@ -41,20 +41,27 @@ static pid_t server_pid;
 static char addr[64];
 
 /* A machine with a layout-1001 backup, its kvs service, and a slow
- * heartbeat timeout (a loaded host must not fail over by itself). */
-static uint32_t boot_v2(mach_client *m) {
+ * heartbeat timeout (a loaded host must not fail over by itself); with
+ * disk, a user disk (LevelDB) there. */
+static uint32_t boot_v2_disk(mach_client *m, const char *disk) {
   struct mach_opts o;
   char exe[sizeof backup_kernel] = UKSIM_EXE_DEFAULT;
   snprintf(backup_kernel, sizeof backup_kernel, "%s/uksim-kernel2",
            dirname(exe));
   pair_opts(&o);
   o.heartbeat_timeout_ms = 1000;
+  if (disk)
+    cr_assert_eq(mach_disk_opt(&o, "test", disk), 0);
   cr_assert_eq(mach_boot(m, &o), 0, "boot: %s", m->error);
   uint32_t b = await_backup(m);
   cr_assert_eq(
       mach_spawn(m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED, NULL), 0,
       "%s", m->error);
   return b;
+}
+
+static uint32_t boot_v2(mach_client *m) {
+  return boot_v2_disk(m, NULL);
 }
 
 static int spawn_hog(mach_client *m, const char *name, const char *ms) {
@@ -405,4 +412,33 @@ Test(kupdate_keep, ps_and_os_show_both_kernels_while_one_retires,
             out);
   stop_server();
   halt(&m);
+}
+
+/* STOPPED --a user disk--> fenced as before: the disk's LevelDB lock is
+ * the old kernel's until it dies, and the new kernel opens the disk at
+ * the Fence's answer, so nothing is kept: far ends with the old kernel,
+ * the rest move, and no OS retires. */
+Test(kupdate_keep, with_a_user_disk_nothing_is_kept, .timeout = 180) {
+  mach_client m;
+  char dir[] = "/tmp/uksim-keep-disk-XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  uint32_t b = boot_v2_disk(&m, dir);
+  int far = spawn_hog(&m, "far", "60000"), hog = spawn_hog(&m, "hog", "60000");
+  give_netlink(&m, far);
+  pid_t far_pid = pid_of(&m, far), hog_pid = pid_of(&m, hog);
+  cr_assert_eq(update(&m), b);
+  cr_expect(trace_has(b, "far (pid", "cannot move: netlink"));
+  cr_expect(*trace_line(b, "failover", "1 moved", 10000));
+  for (int i = 0; i < 500 && alive(far_pid); i++)
+    usleep(10 * 1000);
+  cr_expect(!alive(far_pid), "far lives on without its kernel");
+  cr_expect(alive(hog_pid), "hog (pid %d) ended", (int)hog_pid);
+  cr_expect(!trace_has(1, "retiring", "left"));
+  int st;
+  const char *out = sp_run(&st, "%s/cli/uksim os --name %s",
+                           getenv("UKSIM_BUILD_ROOT"), name);
+  cr_expect(strstr(out, "retire") == NULL, "%s", out);
+  stop_server();
+  halt(&m);
+  rm_dir(dir);
 }
