@@ -139,6 +139,12 @@ static void stop_server(void) {
   server_pid = 0;
 }
 
+/* The end of a test with an external server: it and the machine go. */
+static void finish(mach_client *m) {
+  stop_server();
+  halt(m);
+}
+
 /* Slot's image from OS os's region (layout 1), judged; -ESRCH if none. */
 static int judge_slot(mach_client *m, uint32_t slot, struct kimg_refusal *f,
                       uint8_t **img, size_t *n) {
@@ -193,8 +199,7 @@ Test(kupdate_keep, refused_at_extract_names_the_external_server,
   free(b);
   free(before);
   free(v2);
-  stop_server();
-  halt(&m);
+  finish(&m);
 }
 
 /* BUILD -> REFUSED_AT_BUILD: an image whose slot the new tables hold
@@ -262,8 +267,7 @@ Test(kupdate_keep, uksim_kupdate_names_what_it_cannot_carry, .timeout = 180) {
   usleep(500 * 1000);
   cr_expect(alive(far_pid), "far (pid %d) ended with the old kernel",
             (int)far_pid);
-  stop_server();
-  halt(&m);
+  finish(&m);
 }
 
 /* far as a reader of a file of the external server: it waits for /n (the
@@ -300,6 +304,32 @@ static uint32_t update(mach_client *m) {
   return 0;
 }
 
+/* A layout-1001 backup's machine (with disk, a user disk) whose far, an
+ * ap_hog for a minute, holds a mount of an external 9P server; returns
+ * the backup's OS number and far's slot in *far. */
+static uint32_t boot_with_far(mach_client *m, const char *disk, int *far) {
+  uint32_t b = boot_v2_disk(m, disk);
+  *far = spawn_hog(m, "far", "60000");
+  give_netlink(m, *far);
+  return b;
+}
+
+/* Whether OS os's trace has `name`'s exit with status 0 (within ms). */
+static bool ended_well(uint32_t os, const char *name, int ms) {
+  char ev[80];
+  snprintf(ev, sizeof ev, "\"ev\":\"exit\",\"actor\":\"%s\"", name);
+  return *trace_line(os, ev, "\"text\":\"status 0\"", ms) != '\0';
+}
+
+/* The update with far kept: the new kernel refuses it and the old one,
+ * resumed, retires with far alone (up to MACH_SETTLE_WAIT_MS after the
+ * update on a loaded host: its trace is waited for with room). */
+static void update_keeping_far(mach_client *m, uint32_t b) {
+  cr_assert_eq(update(m), b);
+  cr_expect(trace_has(b, "far (pid", "stays on os 1, which retires"));
+  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
+}
+
 /* KEPT -> ENDED, RETIRING -> ENDED: far keeps reading and writing its
  * imported file on the old kernel after the update and ends well (status
  * 0, in the old kernel's trace); the retiring kernel then ends and the
@@ -316,11 +346,8 @@ Test(kupdate_keep, kept_process_is_served_until_the_retiring_kernel_ends,
   for (int i = 0; i < 500 && proc_entry(&m, far).calls < 20; i++)
     usleep(10 * 1000);
   uint64_t before = proc_entry(&m, far).calls;
-  cr_assert_eq(update(&m), b);
-  cr_expect(trace_has(b, "far (pid", "stays on os 1, which retires"));
-  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
-  cr_expect(*trace_line(1, "\"ev\":\"exit\",\"actor\":\"far\"",
-                        "\"text\":\"status 0\"", 30000) != '\0',
+  update_keeping_far(&m, b);
+  cr_expect(ended_well(1, "far", 30000),
             "far did not end well on the old kernel (%llu calls before the "
             "update)",
             (unsigned long long)before);
@@ -334,11 +361,9 @@ Test(kupdate_keep, kept_process_is_served_until_the_retiring_kernel_ends,
   /* hog outlives the retiring kernel, its Linux parent: the machine
    * (the subreaper) reaps it and tells the new active. */
   cr_expect(alive(hog_pid), "hog (pid %d) ended", (int)hog_pid);
-  cr_expect(*trace_line(b, "\"ev\":\"exit\",\"actor\":\"hog\"",
-                        "\"text\":\"status 0\"", 30000) != '\0',
+  cr_expect(ended_well(b, "hog", 30000),
             "hog's exit did not reach the new kernel");
-  stop_server();
-  halt(&m);
+  finish(&m);
 }
 
 /* HANDED, a Linux child of the retiring kernel, exits: the retiring
@@ -346,31 +371,25 @@ Test(kupdate_keep, kept_process_is_served_until_the_retiring_kernel_ends,
  * traces it as its process's exit. */
 Test(kupdate_keep, moved_child_exit_reaches_the_new_kernel, .timeout = 180) {
   mach_client m;
-  uint32_t b = boot_v2(&m);
-  int far = spawn_hog(&m, "far", "60000");
+  int far;
+  uint32_t b = boot_with_far(&m, NULL, &far);
   spawn_hog(&m, "brief", "3000");
-  give_netlink(&m, far);
-  cr_assert_eq(update(&m), b);
-  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
-  cr_expect(*trace_line(b, "\"ev\":\"exit\",\"actor\":\"brief\"",
-                        "\"text\":\"status 0\"", 20000) != '\0',
+  update_keeping_far(&m, b);
+  cr_expect(ended_well(b, "brief", 20000),
             "brief's exit did not reach the new kernel");
   cr_expect(!trace_has(1, "\"actor\":\"brief\"", "\"ev\":\"exit\""),
             "the retiring kernel traced a moved process's exit");
-  stop_server();
-  halt(&m);
+  finish(&m);
 }
 
 /* RETIRING: a second kernel update while a kernel retires is refused,
  * with the reason; the retiring kernel and the active one go on. */
 Test(kupdate_keep, second_update_while_retiring_is_refused, .timeout = 180) {
   mach_client m;
-  uint32_t b = boot_v2(&m);
-  int far = spawn_hog(&m, "far", "60000");
-  give_netlink(&m, far);
+  int far;
+  uint32_t b = boot_with_far(&m, NULL, &far);
   pid_t far_pid = pid_of(&m, far);
-  cr_assert_eq(update(&m), b);
-  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
+  update_keeping_far(&m, b);
   uint32_t old_os = 0, new_os = 0;
   cr_expect_lt(
       mach_kupdate(&m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os), 0);
@@ -380,8 +399,7 @@ Test(kupdate_keep, second_update_while_retiring_is_refused, .timeout = 180) {
   cr_expect_eq(st->active_os, b);
   uksim__reply__free_unpacked(st, NULL);
   cr_expect(alive(far_pid), "far (pid %d) ended", (int)far_pid);
-  stop_server();
-  halt(&m);
+  finish(&m);
 }
 
 /* RETIRING, as the CLI shows it: `uksim ps` lists the active's processes
@@ -390,12 +408,10 @@ Test(kupdate_keep, second_update_while_retiring_is_refused, .timeout = 180) {
 Test(kupdate_keep, ps_and_os_show_both_kernels_while_one_retires,
      .timeout = 180) {
   mach_client m;
-  uint32_t b = boot_v2(&m);
-  int far = spawn_hog(&m, "far", "60000");
+  int far;
+  uint32_t b = boot_with_far(&m, NULL, &far);
   spawn_hog(&m, "hog", "60000");
-  give_netlink(&m, far);
-  cr_assert_eq(update(&m), b);
-  cr_expect(*trace_line(1, "retiring", "left 1 processes here", 10000));
+  update_keeping_far(&m, b);
   int st;
   const char *out = sp_run(&st, "%s/cli/uksim ps --name %s",
                            getenv("UKSIM_BUILD_ROOT"), name);
@@ -410,8 +426,7 @@ Test(kupdate_keep, ps_and_os_show_both_kernels_while_one_retires,
                name);
   cr_expect(strstr(out, "os 1 retires after a kernel update") != NULL, "%s",
             out);
-  stop_server();
-  halt(&m);
+  finish(&m);
 }
 
 /* STOPPED --a user disk--> fenced as before: the disk's LevelDB lock is
@@ -422,9 +437,9 @@ Test(kupdate_keep, with_a_user_disk_nothing_is_kept, .timeout = 180) {
   mach_client m;
   char dir[] = "/tmp/uksim-keep-disk-XXXXXX";
   cr_assert_not_null(mkdtemp(dir));
-  uint32_t b = boot_v2_disk(&m, dir);
-  int far = spawn_hog(&m, "far", "60000"), hog = spawn_hog(&m, "hog", "60000");
-  give_netlink(&m, far);
+  int far;
+  uint32_t b = boot_with_far(&m, dir, &far);
+  int hog = spawn_hog(&m, "hog", "60000");
   pid_t far_pid = pid_of(&m, far), hog_pid = pid_of(&m, hog);
   cr_assert_eq(update(&m), b);
   cr_expect(trace_has(b, "far (pid", "cannot move: netlink"));
@@ -438,7 +453,6 @@ Test(kupdate_keep, with_a_user_disk_nothing_is_kept, .timeout = 180) {
   const char *out = sp_run(&st, "%s/cli/uksim os --name %s",
                            getenv("UKSIM_BUILD_ROOT"), name);
   cr_expect(strstr(out, "retire") == NULL, "%s", out);
-  stop_server();
-  halt(&m);
+  finish(&m);
   rm_dir(dir);
 }

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -22,14 +23,14 @@ TestSuite(kkeep, .init = kd_new, .fini = kd_free);
 
 static struct uk_interos io;
 
+/* A live chan at index i (generation 3), as the vfs leaves one. */
 static uint32_t live_chan(uint32_t i, char type, uint32_t dev, const char *p) {
-  struct uk_chan *c = &kd->vfs.chan[i];
-  c->gen = 3;
-  c->state = UK_CHAN_LIVE;
-  c->type = (uint8_t)type;
-  c->dev = dev;
-  c->ref = 1;
-  strcpy(c->path, p);
+  kd->vfs.chan[i] = (struct uk_chan){.gen = 3,
+                                     .state = UK_CHAN_LIVE,
+                                     .type = (uint8_t)type,
+                                     .dev = dev,
+                                     .ref = 1};
+  snprintf(kd->vfs.chan[i].path, sizeof kd->vfs.chan[i].path, "%s", p);
   return UK_VFS_ID(i, 3);
 }
 
