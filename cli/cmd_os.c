@@ -33,7 +33,8 @@ static void usage(FILE *f) {
           "so far with its usable memory as backup and as active (Table 5 "
           "across\nfailovers), and the partition's steps with their "
           "times.  An OS a kernel update left retiring (serving the "
-          "processes\nit could not carry) is named at the end.\n\n"
+          "processes\nit could not carry) is named at the end (JSON: "
+          "\"retiring\", os 0 for none).\n\n"
           "  --name MACHINE  the machine (default 'default')\n"
           "  --json          one JSON object instead of tables\n");
 }
@@ -171,17 +172,23 @@ static void print_json(const char *name, const Uksim__Partition *p) {
     json_string(st->text);
     printf("}");
   }
-  printf("]}\n");
+  printf("]"); /* the object's end is the caller's (retiring) */
 }
 
 /* A kernel update's retiring OS (sim-kernel/kkeep.h), while it lives: the
  * partition counts it dead since the update (its core and memory went to
  * the new active), but its kernel still runs the processes it kept. */
-static void print_retiring(mach_client *mc) {
+static void print_retiring(mach_client *mc, bool json) {
   const struct uk_interos *io;
-  if (mach_interos(mc, &io) < 0)
+  if (mach_interos(mc, &io) < 0) {
+    if (json)
+      printf("}\n");
     return;
-  if (io->keep_os != 0)
+  }
+  if (json)
+    printf(",\"retiring\":{\"os\":%u,\"kept\":%u}}\n", io->keep_os,
+           io->keep_os ? io->nkeep : 0);
+  else if (io->keep_os != 0)
     printf("\nos %u retires after a kernel update: its kernel still serves "
            "the %u process%s the update could not carry (uksim ps lists "
            "them); it ends after them\n",
@@ -236,10 +243,10 @@ int cmd_os(int argc, char **argv) {
   int st = ask(&mc, name, &rep) < 0 ? 1 : 0;
   if (st == 0 && json)
     print_json(name, rep->reply->partition);
-  else if (st == 0) {
+  else if (st == 0)
     print_text(name, rep->reply->partition);
-    print_retiring(&mc);
-  }
+  if (st == 0)
+    print_retiring(&mc, json);
   if (rep)
     uksim__ctl__free_unpacked(rep, NULL);
   mach_close(&mc);

@@ -426,6 +426,10 @@ Test(kupdate_keep, ps_and_os_show_both_kernels_while_one_retires,
                name);
   cr_expect(strstr(out, "os 1 retires after a kernel update") != NULL, "%s",
             out);
+  out = sp_run(&st, "%s/cli/uksim os --name %s --json",
+               getenv("UKSIM_BUILD_ROOT"), name);
+  cr_expect(strstr(out, "\"retiring\":{\"os\":1,\"kept\":1}}") != NULL, "%s",
+            out);
   finish(&m);
 }
 
