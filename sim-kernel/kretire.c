@@ -19,6 +19,7 @@
 
 #include "kern.h"
 #include "kkeep.h"
+#include "ktab.h"
 #include "uksim/interos.h"
 #include "uksim/uv_check.h"
 
@@ -48,6 +49,24 @@ static void drop_moved(struct kern *k, uint32_t p) {
   k->kd->proc[p].state = UK_PROC_FREE;
 }
 
+/* A kept process's requests that a service queues or holds: the service
+ * moved, so they are answered -EXDEV here rather than never (another
+ * client's belong to the new kernel now: left alone, never answered). */
+static void fail_kept_requests(struct kern *k) {
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    struct uk_req *r = &k->kd->req[i];
+    if ((r->state != UK_REQ_QUEUED && r->state != UK_REQ_IN_SERVICE) ||
+        r->client >= UK_PROC_MAX ||
+        !(k->kd->proc[r->client].flags & UK_PROC_F_KEPT))
+      continue;
+    if (r->state == UK_REQ_QUEUED) {
+      struct uk_svc *sv = &k->kd->svc[r->svc];
+      kern_q_remove(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len, i);
+    }
+    kern__complete(k, i, -EXDEV);
+  }
+}
+
 /* Its kept processes and its services' state, as `uksim ps` reads them. */
 static uint32_t mark_kept(struct kern *k) {
   uint32_t n = 0;
@@ -65,6 +84,7 @@ static uint32_t mark_kept(struct kern *k) {
       k->kd->svc[s].state = UK_SVC_DOWN; /* it serves on the new kernel */
       k->kd->svc[s].proc = UK_NIL;
     }
+  fail_kept_requests(k);
   return n;
 }
 
