@@ -35,14 +35,22 @@
  *            (closed unread, no ConnDrop: the machine has handed it), stops
  *            its heartbeat and the protected-process table (the new
  *            active owns both), marks every service down without restart
- *            (they restart on the new kernel).  Its kept processes'
- *            calls are served, their netlink mounts too; LOOKUP, SEND,
- *            CALL and REGISTER are refused with -EXDEV ("moved to another
- *            OS"); it spawns nothing (the machine routes no client to it)
- *   RETIRING --its last kept process ends--> ENDED: the kernel exits; the
+ *            (they restart on the new kernel), answers a kept process's
+ *            requests still queued or held by a service -EXDEV, and stops
+ *            its scenario executor (the new kernel's goes on, and counts
+ *            a retiring OS as not over).  Its kept processes' calls are
+ *            served, their netlink mounts too; LOOKUP, SEND, CALL and
+ *            REGISTER are refused with -EXDEV (an event "kupdate exdev"
+ *            names the process); it spawns nothing (the machine routes no
+ *            client to it)
+ *   RETIRING --its last kept process ends--> ENDED: the kernel zeroes
+ *            keep_os, passes that exit on (OrphanExit with proc -1: the
+ *            new active's executor looks again) and leaves its loop,
+ *            without the halt path (which would signal the moved
+ *            processes, still its Linux children: they become the
+ *            machine's, which reaps them as a dead OS's orphans); the
  *            machine frees its slot (as for a dead OS: its core and
- *            memory went to the new active at the TakeOver) and clears
- *            keep_os
+ *            memory went to the new active at the TakeOver)
  *   STOPPED --nkeep == 0, a user disk, or not stopped within
  *            KKEEP_STOP_WAIT_MS--> the Fence kills it, as before
  *
@@ -52,7 +60,8 @@
  * fenced as before and an uncarried process ends with it.
  *
  * A second update while a kernel retires is refused (-EBUSY): the keep
- * record has room for one retiring OS.
+ * record has room for one retiring OS.  A halt resumes and ends a
+ * retiring kernel like any other.
  */
 #ifndef UKSIM_KKEEP_H
 #define UKSIM_KKEEP_H
