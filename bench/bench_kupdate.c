@@ -1,8 +1,9 @@
 /* uksim bench kupdate: a kernel update by process migration (issue 15,
  * seed 003).  A machine whose backup OS boots from the other kernel
  * version (build/cli/uksim-kernel2, kernel-data layout v2) runs N
- * protected failload processes calling ctr_srv's counter; `uksim kupdate`
- * (method A, version-neutral images) moves them to the new kernel.
+ * protected failload processes calling ctr_srv's counter, each with two
+ * files open, one at an offset (failload ns);
+ * `uksim kupdate` moves them to the new kernel.
  *
  * Figures per N (10 and 200) and method:
  *   total_ms       from the update asked to every load answered again by
@@ -21,8 +22,17 @@
  * kupdate_cache_filecache_us (its "filecache" step), beside
  * kupdate_cache_convert_us (its "convert" step: every image, the cache's
  * table among them).
- * Method B (replay) is not built: its keys are absent.  No target here:
- * these are the first measurements (docs/kupdate-tutorial.md).
+ * Method B, replay (sim-kernel/kreplay.c), runs the same loads in the
+ * same run, after method A's: kupdate_replay_<N>p_total_ms (the same
+ * observation), kupdate_<method>_<N>p_per_proc_ms (total over N, for
+ * both methods), kupdate_replay_<N>p_processes_us_per_proc (its takeover
+ * step, which builds less from each image), kupdate_replay_<N>p_replay_
+ * us_mean (from the takeover to a process's KABI_REPLAY_DONE, the mean
+ * of its "replayed" events), and over both sizes replay_calls (the
+ * journal calls the processes made again) and replay_messages (the
+ * protocol's own: one KABI_ANS_REPLAY and one KABI_REPLAY_DONE a
+ * process).  No target here: these are measurements
+ * (docs/kupdate-tutorial.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,13 +61,15 @@
 
 struct krun {
   int procs;
-  bool disk; /* the cache run: a disk, diskfs and a file, no loads */
+  int method; /* Uksim__KUpdate__Method */
+  bool disk;  /* the cache run: a disk, diskfs and a file, no loads */
   char dir[64], slots[96], trace[96];
   struct failload_slot *slot;
 };
 
 struct kres {
   double total_ms, convert_us, processes_us;
+  double replay_us_sum, replay_calls, replayed;       /* method B's events */
   double cache_blocks, filecache_us, convert_step_us; /* the cache run */
   struct failload_counts n; /* the loads' calls, answers ... lost */
   bool counter_ok;
@@ -141,10 +153,11 @@ static int start_loads(mach_client *m, struct krun *r) {
     char idx[16], name[32];
     snprintf(idx, sizeof idx, "%d", i);
     snprintf(name, sizeof name, "load%d", i);
-    char *args[] = {r->slots, idx, "100"};
+    /* Each with some namespace state, for both methods to carry. */
+    char *args[] = {r->slots, idx, "100", "ctr", "ns"};
     struct mach_prog p = {.program = "failload",
                           .args = args,
-                          .nargs = 3,
+                          .nargs = 5,
                           .name = name,
                           .protect = true};
     int proc;
@@ -237,11 +250,36 @@ static int update_cache(mach_client *m, struct krun *r, struct kres *res) {
   return res->filecache_us > 0 ? 0 : fail(NULL, "no filecache step");
 }
 
+/* Method B's "replayed" events in the new kernel's trace: how many, the
+ * journal calls they made and their time after the takeover. */
+static void replay_events(const struct krun *r, uint32_t os, struct kres *res) {
+  char path[128], line[1024];
+  snprintf(path, sizeof path, "%s.os%u", r->trace, os);
+  for (int t = 0; t < KUPDATE_BENCH_WAIT_MS / 10 && res->replayed < r->procs;
+       t++) {
+    res->replayed = res->replay_calls = res->replay_us_sum = 0;
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f)) {
+      const char *in = strstr(line, "journal entries in ");
+      const char *after = strstr(line, "bytes put back, ");
+      if (!strstr(line, "\"replayed\"") || !in || !after)
+        continue;
+      res->replayed++;
+      res->replay_calls += strtod(in + strlen("journal entries in "), NULL);
+      res->replay_us_sum += strtod(after + strlen("bytes put back, "), NULL);
+    }
+    if (f)
+      fclose(f);
+    if (res->replayed < r->procs)
+      usleep(10 * 1000);
+  }
+}
+
 static int update(mach_client *m, struct krun *r, struct kres *res) {
   uint32_t old_os, new_os;
   uint64_t *before = calloc((size_t)r->procs, sizeof *before);
   uint64_t t0 = now_ns();
-  int e = mach_kupdate(m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os);
+  int e = mach_kupdate(m, r->method, &old_os, &new_os);
   for (int i = 0; e == 0 && i < r->procs; i++) /* the old kernel is stopped */
     before[i] = __atomic_load_n(&r->slot[i].answers, __ATOMIC_ACQUIRE);
   if (e == 0 && await_answers(r, before) == 0)
@@ -258,11 +296,13 @@ static int update(mach_client *m, struct krun *r, struct kres *res) {
         trace_us(r, new_os, "failover", "processes", "\"processes ");
     usleep(10 * 1000);
   }
+  if (r->method == UKSIM__KUPDATE__METHOD__REPLAY)
+    replay_events(r, new_os, res);
   return 0;
 }
 
-static int run_case(int procs, struct kres *res) {
-  struct krun r = {.procs = procs, .disk = procs == 0};
+static int run_case(int procs, int method, struct kres *res) {
+  struct krun r = {.procs = procs, .method = method, .disk = procs == 0};
   snprintf(r.dir, sizeof r.dir, "/tmp/uksim-bench-kupdate-XXXXXX");
   if (mkdtemp(r.dir) == NULL)
     return fail(NULL, "mkdtemp");
@@ -296,22 +336,36 @@ static int run_case(int procs, struct kres *res) {
   return e;
 }
 
-static void print(int procs, const struct kres *x, bool json, bool first) {
+static void print(int procs, const char *how, const struct kres *x, bool json,
+                  bool first) {
   double conv = x->convert_us / procs, proc = x->processes_us / procs;
+  double each = x->total_ms / procs;
+  double rmean = x->replayed > 0 ? x->replay_us_sum / x->replayed : 0;
+  bool replay = strcmp(how, "replay") == 0;
   if (!json) {
-    printf("image  %4d procs  total %8.1f ms  convert %7.1f us/proc  "
-           "takeover %7.1f us/proc  lost %" PRIu64 "  counter %s\n",
-           procs, x->total_ms, conv, proc, x->n.lost,
+    printf("%-6s %4d procs  total %8.1f ms (%6.2f ms/proc)  convert %7.1f "
+           "us/proc  takeover %7.1f us/proc",
+           how, procs, x->total_ms, each, conv, proc);
+    if (replay)
+      printf("  replayed %.0f, %.0f calls, %.0f us after the takeover",
+             x->replayed, x->replay_calls, rmean);
+    printf("  lost %" PRIu64 "  counter %s\n", x->n.lost,
            x->counter_ok ? "exact" : "WRONG");
     return;
   }
-  printf("%s\"kupdate_image_%dp_total_ms\":%.3f,"
-         "\"kupdate_image_%dp_convert_us_per_proc\":%.3f,"
-         "\"kupdate_image_%dp_processes_us_per_proc\":%.3f,"
-         "\"kupdate_image_%dp_lost\":%" PRIu64 ","
-         "\"kupdate_image_%dp_counter_exact\":%s",
-         first ? "" : ",", procs, x->total_ms, procs, conv, procs, proc, procs,
-         x->n.lost, procs, x->counter_ok ? "true" : "false");
+  printf("%s\"kupdate_%s_%dp_total_ms\":%.3f,"
+         "\"kupdate_%s_%dp_per_proc_ms\":%.3f,"
+         "\"kupdate_%s_%dp_convert_us_per_proc\":%.3f,"
+         "\"kupdate_%s_%dp_processes_us_per_proc\":%.3f,"
+         "\"kupdate_%s_%dp_lost\":%" PRIu64 ","
+         "\"kupdate_%s_%dp_counter_exact\":%s",
+         first ? "" : ",", how, procs, x->total_ms, how, procs, each, how,
+         procs, conv, how, procs, proc, how, procs, x->n.lost, how, procs,
+         x->counter_ok ? "true" : "false");
+  if (replay)
+    printf(",\"kupdate_replay_%dp_replay_us_mean\":%.3f,"
+           "\"kupdate_replay_%dp_replayed\":%.0f",
+           procs, rmean, procs, x->replayed);
 }
 
 /* --procs N: only the run with N loads (a loop looking for a rare
@@ -323,11 +377,11 @@ static int one_case(int procs, bool json) {
             KUPDATE_BENCH_PROCS_MAX);
     return 2;
   }
-  if (run_case(procs, &res) < 0)
+  if (run_case(procs, UKSIM__KUPDATE__METHOD__IMAGE, &res) < 0)
     return 1;
   if (json)
     printf("{");
-  print(procs, &res, json, true);
+  print(procs, "image", &res, json, true);
   if (json)
     printf("}\n");
   return res.n.lost == 0 && res.counter_ok ? 0 : 1;
@@ -342,22 +396,29 @@ int bench_kupdate_main(int argc, char **argv) {
     fprintf(stderr, "usage: uksim bench kupdate [--json] [--procs N]\n");
     return 2;
   }
-  static const int procs[] = {10, 200};
-  struct kres res[2] = {0};
+  /* Cases c: 10 and 200 processes by image, then by replay. */
+  static const int procs[] = {10, 200, 10, 200};
+  static const char *const how[] = {"image", "image", "replay", "replay"};
+  struct kres res[4] = {0};
   uint64_t lost = 0;
+  double calls = 0, replayed = 0;
   bool ok = true;
-  for (int c = 0; c < 2; c++) {
-    if (run_case(procs[c], &res[c]) < 0)
+  for (int c = 0; c < 4; c++) {
+    int method =
+        c < 2 ? UKSIM__KUPDATE__METHOD__IMAGE : UKSIM__KUPDATE__METHOD__REPLAY;
+    if (run_case(procs[c], method, &res[c]) < 0)
       return 1;
     lost += res[c].n.lost;
     ok &= res[c].counter_ok;
+    calls += res[c].replay_calls;
+    replayed += res[c].replayed;
   }
   if (json)
     printf("{");
-  for (int c = 0; c < 2; c++)
-    print(procs[c], &res[c], json, c == 0);
+  for (int c = 0; c < 4; c++)
+    print(procs[c], how[c], &res[c], json, c == 0);
   struct kres cache = {0};
-  if (run_case(0, &cache) < 0)
+  if (run_case(0, UKSIM__KUPDATE__METHOD__IMAGE, &cache) < 0)
     return 1;
   if (json)
     printf(",\"kupdate_cache_dirty_blocks\":%.0f,"
@@ -368,9 +429,14 @@ int bench_kupdate_main(int argc, char **argv) {
     printf("cache  %.0f dirty blocks adopted in %.0f us (convert step "
            "%.0f us)\n",
            cache.cache_blocks, cache.filecache_us, cache.convert_step_us);
+  /* Each process replayed: one KABI_ANS_REPLAY, one KABI_REPLAY_DONE. */
   if (json)
-    printf(",\"lost\":%" PRIu64 ",\"replay_built\":false}\n", lost);
+    printf(",\"replay_calls\":%.0f,\"replay_messages\":%.0f,"
+           "\"lost\":%" PRIu64 ",\"replay_built\":true}\n",
+           calls, 2 * replayed, lost);
   else
-    printf("lost %" PRIu64 " (must be 0); method B (replay) not built\n", lost);
+    printf("replay: %.0f journal calls, %.0f protocol messages; lost %" PRIu64
+           " (must be 0)\n",
+           calls, 2 * replayed, lost);
   return lost == 0 && ok ? 0 : 1;
 }

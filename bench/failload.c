@@ -1,4 +1,4 @@
-/* failload FILE SLOT [PERIOD_US [SERVICE]]: a protected application for
+/* failload FILE SLOT [PERIOD_US [SERVICE [ns]]]: a protected application for
  * uksim bench failover.  Calls ctr_srv's increment (service SERVICE,
  * default "ctr") in a loop until SIGTERM, one call
  * per PERIOD_US microseconds (default 0: back to back): after an answer it
@@ -8,7 +8,10 @@
  * SLOT of FILE (failload.h) every call it makes, every answer it gets
  * (with its time), every reset and every -EINTR (its ICA create or
  * release cut short by the kernel's death), so that "served again after the
- * failover" is this process's own observation, not the kernel's. */
+ * failover" is this process's own observation, not the kernel's.  With
+ * "ns" it first opens two files (one at an offset), state a kernel
+ * update carries (bench kupdate: through the image, or by the process's
+ * replay of its journal). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,6 +25,7 @@
 
 #include "failload.h"
 #include "uksim/ap.h"
+#include "uksim/ns.h"
 
 /* SIGTERM stays blocked, so that it never interrupts a call (ap_call
  * would end it with -EINTR, its answer never seen): the loop looks for it
@@ -119,10 +123,27 @@ static void loop(uint32_t svc, struct failload_slot *s, uint64_t period_us) {
   ica_release(&ctl);
 }
 
+/* /dev/null and /dev/zero (at offset 100) open: per-process state, not
+ * a bind (a spawned process may share its namespace with others) nor a
+ * pipe (a kernel has UK_PIPE_MAX, fewer than bench kupdate's loads).
+ * 0 or a negative errno. */
+static int shape_ns(void) {
+  int r;
+  if ((r = ns_open("/dev/null", NS_OREAD)) < 0 ||
+      (r = ns_open("/dev/zero", NS_OREAD)) < 0)
+    return r;
+  int64_t o = ns_seek(r, 100, SEEK_SET);
+  return o < 0 ? (int)o : 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 3 || argc > 5) {
-    fprintf(stderr, "usage: failload FILE SLOT [PERIOD_US [SERVICE]]\n");
+  if (argc < 3 || argc > 6 || (argc == 6 && strcmp(argv[5], "ns") != 0)) {
+    fprintf(stderr, "usage: failload FILE SLOT [PERIOD_US [SERVICE [ns]]]\n");
     return 2;
+  }
+  if (argc == 6 && shape_ns() < 0) {
+    fprintf(stderr, "failload: its namespace state cannot be made\n");
+    return 1;
   }
   struct failload_slot *s = map_slot(argv[1], atol(argv[2]));
   if (s == NULL) {
@@ -135,7 +156,7 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &term, NULL);
   __atomic_store_n(&s->pid, (int32_t)getpid(), __ATOMIC_RELEASE);
   uint32_t svc;
-  const char *name = argc == 5 ? argv[4] : "ctr";
+  const char *name = argc >= 5 ? argv[4] : "ctr";
   int r = ap_lookup(name, &svc);
   if (r < 0) {
     fprintf(stderr, "failload: lookup %s: %s\n", name, strerror(-r));

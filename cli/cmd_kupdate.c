@@ -26,12 +26,16 @@ static void kupdate_usage(FILE *f) {
              "files); the old kernel ends.  A process whose state the image\n"
              "cannot carry (a file of an external 9P server the old kernel\n"
              "dialed: \"netlink\") is named here and in the new kernel's\n"
-             "trace (event \"kupdate\"); it stays on the old kernel, which\n"
-             "retires: it serves only such processes and ends after them\n"
-             "(uksim ps and uksim os show it meanwhile).\n\n"
+             "trace (event \"kupdate\"); by method A on a machine without a\n"
+             "user disk it stays on the old kernel, which retires: it serves\n"
+             "only such processes and ends after them (uksim ps and uksim os\n"
+             "show it meanwhile); otherwise it ends with the old kernel.\n\n"
              "  --name MACHINE   machine (default: default)\n"
-             "  --method image   method A, a version-neutral image (default);\n"
-             "                   replay (method B) is not built yet\n\n"
+             "  --method image   method A, a version-neutral image (default)\n"
+             "  --method replay  method B: each process replays its own\n"
+             "                   journal of namespace, descriptor and pipe\n"
+             "                   calls against the new kernel at its next\n"
+             "                   call (event \"kupdate\" op \"replayed\")\n\n"
              "Exit 0 updated, 1 it could not be (why is said), 2 bad usage.\n");
 }
 

@@ -48,6 +48,7 @@
 #include "scn_eval.h"
 #include "scn_journal.h"
 #include "scn_trace.h"
+#include "run_migd.h"
 #include "run_nodes.h"
 #include "tcp_client.h"
 #include "timeline.h"
@@ -277,14 +278,22 @@ static int run_machine(const struct run_opts *o, const struct scn *s,
   struct run_nodes *nodes = run_nodes_start(s, why, len);
   if (nodes == NULL)
     return 1;
+  struct run_migd *migd = run_migd_start(s, dumps, why, len);
+  if (migd == NULL) {
+    run_nodes_stop(nodes);
+    return 1;
+  }
   if (mach_boot(&mc, &m) < 0) {
     snprintf(why, len, "cannot boot the machine: %s", strerror(errno));
+    run_migd_stop(migd);
     run_nodes_stop(nodes);
     return 1;
   }
   *tcp = tcp_clients_start(s, dumps);
   int st = scenario_wait(&mc, &m, why, len);
   tcp_clients_stop(*tcp, facts);
+  run_migd_collect(migd);
+  run_migd_stop(migd);
   if (m.backup)
     run_os_usable(&mc, facts);
   if (mach_halt(&mc, live) < 0 && st == 0) {

@@ -107,6 +107,8 @@ struct run_nodes *run_nodes_start(const struct scn *s, char *why, size_t len) {
   struct run_nodes *n = xcalloc(1, sizeof *n);
   for (size_t i = 0; i < s->nnodes; i++) {
     n->n = i + 1;
+    if (s->nodes[i].port == 0) /* for migration only: run_migd.c's */
+      continue;
     if (peer_start(&n->p[i], &s->nodes[i]) < 0) {
       snprintf(why, len, "node %s did not start (--port %u in use?)",
                s->nodes[i].name, s->nodes[i].port);

@@ -72,7 +72,13 @@
  * the runner joins, with every event flushed as it is written so that a
  * killed kernel's last events are in its file.  A run with a backup is
  * free-running (a heartbeat is real time): its expectations must be exact
- * (answers, files, counts), never timing. */
+ * (answers, files, counts), never timing.
+ *
+ * Process migration (scn_exec_mig.h): a scenario's tasks run outside the
+ * machine, under the nodes' migration servers the runner started.  They
+ * are started before the servers; migrate and input actions and, when the
+ * rest is over, a census of where they run are control commands to those
+ * servers, one at a time, during which a lock-step kernel takes no step. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -89,6 +95,7 @@
 #include "scn_eval.h"
 #include "scn_exec.h"
 #include "kkeep.h"
+#include "scn_exec_mig.h"
 #include "scn_journal.h"
 #include "scn_ns.h"
 #include "uksim/interos.h"
@@ -165,7 +172,8 @@ struct scn_exec {
   uint32_t backup_os;    /* the backup seen booted, 0 none */
   uint64_t backup_since; /* since when (the host's clock) */
   int journal;           /* DIR/exec.journal, or -1 */
-  uint64_t t0_ns; /* the run's start (the monotonic clock, free-running) */
+  uint64_t t0_ns;      /* the run's start (the monotonic clock, free-running) */
+  struct scn_mig *mig; /* the tasks' migrations, NULL: the scenario has none */
 };
 
 /* Time since the run began: virtual under lock-step, wall-clock free
@@ -345,7 +353,7 @@ static void do_os_fault(struct kern *k, const struct scn_action *a) {
   bool backup = !strcmp(a->target, "backup");
   pid_t pid = backup ? backup_kernel() : getpid();
   if (a->kind == SCN_ACT_KUPDATE)
-    snprintf(text, sizeof text, "kupdate");
+    snprintf(text, sizeof text, "kupdate%s", a->kreplay ? " replay" : "");
   else
     snprintf(text, sizeof text, "fault %s %s%s", a->target,
              scn_fault_kind_name(a->kfault),
@@ -357,7 +365,7 @@ static void do_os_fault(struct kern *k, const struct scn_action *a) {
   if (pid < 0)
     return;
   if (a->kind == SCN_ACT_KUPDATE) {
-    kern_kupdate(k); /* the machine stops this kernel */
+    kern_kupdate_by(k, a->kreplay); /* the machine stops this kernel */
     return;
   }
   if (!backup)
@@ -1028,6 +1036,7 @@ static void action_event(struct kern *k, const struct scn_action *a,
 }
 
 static void run_action(struct kern *k, const struct scn_action *a) {
+  struct scn_exec *x = k->exec;
   journal_write(k); /* the action has fired: no later kernel runs it */
   if (a->kind == SCN_ACT_FAULT || a->kind == SCN_ACT_KUPDATE) {
     do_os_fault(k, a);
@@ -1035,6 +1044,13 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   }
   if (scn_action_is_ns(a->kind)) {
     run_ns_action(k, a);
+    return;
+  }
+  if (a->kind == SCN_ACT_MIGRATE || a->kind == SCN_ACT_INPUT) {
+    if (x->mig == NULL) /* a kernel that took over: the tasks are not its */
+      action_event(k, a, ": no task is known here (nothing done)");
+    else
+      scn_mig_act(x->mig, a); /* traces itself */
     return;
   }
   int p = a->kind == SCN_ACT_REPLACE ? -1
@@ -1078,7 +1094,9 @@ static void run_action(struct kern *k, const struct scn_action *a) {
   case SCN_ACT_UNMOUNT:
   case SCN_ACT_FAULT:
   case SCN_ACT_KUPDATE:
-    abort(); /* run_ns_action's, do_os_fault's */
+  case SCN_ACT_MIGRATE:
+  case SCN_ACT_INPUT:
+    abort(); /* run_ns_action's, do_os_fault's, scn_mig_act's */
   }
 }
 
@@ -1244,7 +1262,8 @@ static bool over(struct kern *k) {
   /* A kernel update's retiring OS still runs an app it kept (kkeep.h):
    * its exit, passed on by the machine, polls here again. */
   return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x) &&
-         x->deferred == NULL && !kkeep_retiring(k->os.io);
+         x->deferred == NULL && !scn_mig_busy(x->mig) &&
+         !kkeep_retiring(k->os.io);
 }
 
 static void exec_after_step(struct kern *k) {
@@ -1266,6 +1285,9 @@ static bool exec_idle(struct kern *k) {
   if (start_apps(k) || check_failure(k))
     return true;
   if (over(k)) {
+    /* Where the tasks run, once the actions are done, before the dumps. */
+    if (scn_mig_census(x->mig))
+      return true;
     if (!x->dumping && start_dumps(k))
       return true;
     /* Under lock-step the clunks the groups owe are served before the
@@ -1372,6 +1394,30 @@ static void pick_ranges(struct kern *k) {
   }
 }
 
+/* A migration's command is done: the run goes on. */
+static void exec_mig_resume(struct kern *k) {
+  if (k->lockstep)
+    sched_run(k);
+  else
+    exec_poll(k);
+}
+
+/* The tasks (scn_exec_mig.h), started before the servers; false with
+ * the run failed when the runner started no migration server. */
+static bool start_tasks(struct kern *k) {
+  struct scn_exec *x = k->exec;
+  char why[200];
+  if (x->s->ntasks == 0)
+    return true;
+  x->mig = scn_mig_new(k, x->s, x->dump_dir, exec_mig_resume, why, sizeof why);
+  if (x->mig == NULL) {
+    finish(k, -ESRCH, why);
+    return false;
+  }
+  scn_mig_start_tasks(x->mig);
+  return true;
+}
+
 static int exec_start(struct kern *k, const char *file, uint64_t seed,
                       bool seed_given, const char *dump_dir) {
   struct scn_err err;
@@ -1421,6 +1467,8 @@ static int exec_start(struct kern *k, const char *file, uint64_t seed,
   if (x->dormant)
     return 0;
   journal_write(k);
+  if (!start_tasks(k))
+    return 0;
   start_servers(k);
   start_apps(k); /* a scenario without servers starts its apps at time 0 */
   arm_at_timer(k);

@@ -24,6 +24,7 @@
  * it did.
  */
 #include "conn.h"
+#include "journal_int.h"
 #include "lock.h"
 #include "mapcache.h"
 
@@ -137,6 +138,25 @@ static long recv_for(kabi_msg *m, uint32_t seq) {
   return -EPROTO;
 }
 
+/* A kernel update's new kernel (method B) asks for a replay before the
+ * call just sent (KABI_ANS_REPLAY): the journal's calls are calls of
+ * their own, each overwriting the copy of the call in flight, which is
+ * therefore kept here and put back for the resend.  Their sequence
+ * numbers follow this call's; the resend keeps its own, which the kernel
+ * has not run. */
+static int replay_before(size_t len) {
+  struct kabi_hdr h = sent_hdr;
+  unsigned char *p = malloc(len ? len : 1);
+  if (p == NULL)
+    return -ENOMEM;
+  memcpy(p, sent_payload, len);
+  int r = uk__journal_replay_for_kernel();
+  sent_hdr = h;
+  memcpy(sent_payload, p, len);
+  free(p);
+  return r;
+}
+
 /* uk__call with the lock held. */
 static int call(kabi_msg *m) {
   int r = conn_init();
@@ -162,10 +182,12 @@ static int call(kabi_msg *m) {
     }
     if (n < 0)
       return (int)n;
-    if (m->hdr.op != KABI_ANS_RESTART)
+    if (m->hdr.op != KABI_ANS_RESTART && m->hdr.op != KABI_ANS_REPLAY)
       return m->hdr.status;
     if (restarts == RESTART_MAX)
       return -EPROTO;
+    if (m->hdr.op == KABI_ANS_REPLAY && (r = replay_before(len)) < 0)
+      return r;
     m->hdr = sent_hdr; /* a new kernel asks for the call again */
     memcpy(m->payload, sent_payload, len);
   }

@@ -7,7 +7,12 @@
  * The two ICAs are the process's, shared by its threads: a call writes its
  * paths and data into them, makes the call and reads its answer out of
  * them, all under the library's lock (lock.c), so that another thread's
- * call cannot overwrite them in between. */
+ * call cannot overwrite them in between.
+ *
+ * The calls that shape the process's kernel state (opens, closes, dups,
+ * pipes, binds, mounts, seeks, moving reads and writes) are noted in its
+ * replay journal (uksim/journal.h) under the same lock, with the call's
+ * result, so that the journal's order is the kernel's. */
 #include "uksim/ns.h"
 
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "journal_int.h"
 #include "lock.h"
 #include "uksim/kdata.h"
 
@@ -98,14 +104,25 @@ static long call_fd(uint32_t call, int fd, struct kabi_ns_args *a,
   return r;
 }
 
+/* An open or create, noted: the journal keeps it as an open (the file
+ * exists from now on). */
+static int open_noted(uint32_t call, const char *path, int mode,
+                      struct kabi_ns_args *a) {
+  uk__lock();
+  int r = (int)call_paths(call, path, NULL, a, NULL);
+  uk_journal_open(uk__journal(), path, mode, r);
+  uk__unlock();
+  return r;
+}
+
 int ns_open(const char *path, int mode) {
   struct kabi_ns_args a = {.flags = (uint32_t)mode};
-  return (int)call_paths(KABI_NS_OPEN, path, NULL, &a, NULL);
+  return open_noted(KABI_NS_OPEN, path, mode, &a);
 }
 
 int ns_create(const char *path, int mode, uint32_t perm) {
   struct kabi_ns_args a = {.flags = (uint32_t)mode, .perm = perm};
-  return (int)call_paths(KABI_NS_CREATE, path, NULL, &a, NULL);
+  return open_noted(KABI_NS_CREATE, path, mode, &a);
 }
 
 /* A data ICA of at least n bytes for a large read or write. */
@@ -151,6 +168,7 @@ static long io_locked(uint32_t call, int fd, void *buf, size_t n,
 static long io(uint32_t call, int fd, void *buf, size_t n, uint64_t off) {
   uk__lock();
   long r = io_locked(call, fd, buf, n, off);
+  uk_journal_io(uk__journal(), fd, off, r);
   uk__unlock();
   return r;
 }
@@ -177,7 +195,11 @@ static long io_ica(uint32_t call, int fd, uk_ica *data, size_t n,
   if (data == NULL || data->base == NULL || n > data->size || n > UINT32_MAX)
     return -EINVAL;
   struct kabi_ns_args a = {.n = (uint32_t)n, .off = off, .data = data->id};
-  return call_fd(call, fd, &a, NULL);
+  uk__lock();
+  long r = call_fd(call, fd, &a, NULL);
+  uk_journal_io(uk__journal(), fd, off, r);
+  uk__unlock();
+  return r;
 }
 
 long ns_read_ica(int fd, uk_ica *data, size_t n, uint64_t off) {
@@ -190,12 +212,20 @@ long ns_write_ica(int fd, uk_ica *data, size_t n, uint64_t off) {
 
 int64_t ns_seek(int fd, int64_t off, int whence) {
   struct kabi_ns_args a = {.off = (uint64_t)off, .flags = (uint32_t)whence};
-  return call_fd(KABI_NS_SEEK, fd, &a, NULL);
+  uk__lock();
+  int64_t r = call_fd(KABI_NS_SEEK, fd, &a, NULL);
+  uk_journal_seek(uk__journal(), fd, r);
+  uk__unlock();
+  return r;
 }
 
 int ns_close(int fd) {
   struct kabi_ns_args a = {0};
-  return (int)call_fd(KABI_NS_CLOSE, fd, &a, NULL);
+  uk__lock();
+  int r = (int)call_fd(KABI_NS_CLOSE, fd, &a, NULL);
+  uk_journal_close(uk__journal(), fd, r);
+  uk__unlock();
+  return r;
 }
 
 long ns_dirread(int fd, ns_dir *d, size_t nd) {
@@ -267,7 +297,11 @@ int ns_remove(const char *path) {
 
 int ns_chdir(const char *path) {
   struct kabi_ns_args a = {0};
-  return (int)call_paths(KABI_NS_CHDIR, path, NULL, &a, NULL);
+  uk__lock();
+  int r = (int)call_paths(KABI_NS_CHDIR, path, NULL, &a, NULL);
+  uk_journal_chdir(uk__journal(), path, r);
+  uk__unlock();
+  return r;
 }
 
 static int fd2path_locked(int fd, char *buf, size_t len) {
@@ -294,27 +328,42 @@ int ns_fd2path(int fd, char *buf, size_t len) {
 
 int ns_dup(int oldfd, int newfd) {
   struct kabi_ns_args a = {.fd2 = newfd < 0 ? -1 : newfd};
-  return (int)call_fd(KABI_NS_DUP, oldfd, &a, NULL);
+  uk__lock();
+  int r = (int)call_fd(KABI_NS_DUP, oldfd, &a, NULL);
+  uk_journal_dup(uk__journal(), oldfd, r);
+  uk__unlock();
+  return r;
 }
 
 int ns_pipe(int fd[2]) {
   struct kabi_ns_args a = {0};
+  uk__lock();
   long r = call_fd(KABI_NS_PIPE, -1, &a, NULL);
-  if (r < 0)
-    return (int)r;
-  fd[0] = (int)(r & 0xffff);
-  fd[1] = (int)(r >> 16);
-  return 0;
+  if (r >= 0) {
+    fd[0] = (int)(r & 0xffff);
+    fd[1] = (int)(r >> 16);
+    uk_journal_pipe(uk__journal(), fd, 0);
+  }
+  uk__unlock();
+  return r < 0 ? (int)r : 0;
 }
 
 int ns_bind(const char *new_, const char *old, int flag) {
   struct kabi_ns_args a = {.flags = (uint32_t)flag};
-  return (int)call_paths(KABI_NS_BIND, new_, old, &a, NULL);
+  uk__lock();
+  int r = (int)call_paths(KABI_NS_BIND, new_, old, &a, NULL);
+  uk_journal_bind(uk__journal(), new_, old, flag, r);
+  uk__unlock();
+  return r;
 }
 
 int ns_mount(int fd, const char *old, int flag, const char *aname) {
   struct kabi_ns_args a = {.fd = fd, .flags = (uint32_t)flag};
-  return (int)call_paths(KABI_NS_MOUNT, old, aname ? aname : "", &a, NULL);
+  uk__lock();
+  int r = (int)call_paths(KABI_NS_MOUNT, old, aname ? aname : "", &a, NULL);
+  uk_journal_mount(uk__journal(), fd, old, flag, aname, r);
+  uk__unlock();
+  return r;
 }
 
 int ns_mount_addr(const char *addr, const char *old, int flag,
@@ -325,17 +374,29 @@ int ns_mount_addr(const char *addr, const char *old, int flag,
   if (n < 0 || n > UK_PATH_MAX || strchr(addr, ' '))
     return n > UK_PATH_MAX ? -ENAMETOOLONG : -EINVAL;
   struct kabi_ns_args a = {.fd = -1, .flags = (uint32_t)flag};
-  return (int)call_paths(KABI_NS_MOUNT, old, spec, &a, NULL);
+  uk__lock();
+  int r = (int)call_paths(KABI_NS_MOUNT, old, spec, &a, NULL);
+  uk_journal_mount_addr(uk__journal(), spec, old, flag, r);
+  uk__unlock();
+  return r;
 }
 
 int ns_unmount(const char *new_, const char *old) {
   struct kabi_ns_args a = {0};
-  return (int)call_paths(KABI_NS_UNMOUNT, new_, old, &a, NULL);
+  uk__lock();
+  int r = (int)call_paths(KABI_NS_UNMOUNT, new_, old, &a, NULL);
+  uk_journal_unmount(uk__journal(), new_, old, r);
+  uk__unlock();
+  return r;
 }
 
 int ns_rfork(int flags) {
   struct kabi_ns_args a = {.flags = (uint32_t)flags};
-  return (int)call_fd(KABI_NS_RFORK, -1, &a, NULL);
+  uk__lock();
+  int r = (int)call_fd(KABI_NS_RFORK, -1, &a, NULL);
+  uk_journal_rfork(uk__journal(), flags, r);
+  uk__unlock();
+  return r;
 }
 
 int ns_import(const char *addr, const char *remote, const char *local,

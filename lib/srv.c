@@ -8,6 +8,7 @@
 
 #include "conn.h"
 #include "fault.h"
+#include "journal_int.h"
 #include "lock.h"
 
 /* How this process registered (enum kabi_reg_how), and whether a successor
@@ -57,6 +58,9 @@ int srv_register(const char *name, uint32_t version, const char *opnames,
   if (r == 0) {
     uk__lock();
     reg_how = (int)ans.how;
+    /* A replacing or restarting server registers again in the next
+     * process, whose own journal is empty: one entry either way. */
+    uk_journal_register(uk__journal(), name, version, opnames, 0);
     uk__unlock();
   }
   if (r == 0 && how)

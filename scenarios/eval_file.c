@@ -22,9 +22,7 @@ void scn_read_out_name(int line, char *buf, size_t len) {
   scn__fmt(buf, len, "read-%d.out", line);
 }
 
-/* The file at path, whole, NUL-terminated, *n its bytes (it may hold NULs);
- * NULL when it cannot be read or is over SCN_DUMP_MAX. */
-static char *slurp(const char *path, size_t *n) {
+char *scn__slurp(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
   struct stat st;
   if (f == NULL)
@@ -102,12 +100,12 @@ void scn__eval_read(const struct scn_expect *x, const struct scn_facts *facts,
   scn_read_out_name(x->pos.line, name, sizeof name);
   scn__fmt(out, sizeof out, "%s/%s", facts->dump_dir, name);
   scn__fmt(err, sizeof err, "%s.err", out);
-  if ((got = slurp(out, &n)) != NULL) {
+  if ((got = scn__slurp(out, &n)) != NULL) {
     judge(x, got, n, v);
     free(got);
     return;
   }
-  if ((got = slurp(err, &n)) == NULL) {
+  if ((got = scn__slurp(err, &n)) == NULL) {
     scn__verdict(v, x, false,
                  "no reader ran in %s's namespace (it was never started, "
                  "or its reader was killed: see the trace)",

@@ -33,6 +33,18 @@ void scn__eval_file(const struct scn_expect *x, const struct scn_facts *facts,
 void scn__eval_read(const struct scn_expect *x, const struct scn_facts *facts,
                     struct scn_verdict *v);
 
+/* The file at path, whole, NUL-terminated, *n its bytes (it may hold NULs);
+ * NULL when it cannot be read or is over SCN_DUMP_MAX (eval_file.c). */
+char *scn__slurp(const char *path, size_t *n);
+
+/* task NAME ... (eval_task.c): a migratable task's place, moves, output. */
+void scn__task_expect_str(const struct scn_expect *x, char *buf, size_t len);
+void scn__eval_task(const struct scn_expect *x, const struct scn_trace *tr,
+                    const struct scn_facts *facts, struct scn_verdict *v);
+
+/* "<", "<=" ... */
+const char *scn__cmp_name(enum scn_cmp c);
+
 /* Whether seen CMP want holds. */
 bool scn__compare(uint64_t seen, enum scn_cmp cmp, uint64_t want);
 

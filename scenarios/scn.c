@@ -246,16 +246,25 @@ int scn__need_process(struct scn__parser *p, int col, const char *inst,
                    base);
 }
 
-/* A new server or app name: not the kernel's, not taken. */
-static int new_name(struct scn__parser *p, const struct scn__tok *t,
-                    char out[SCN_NAME_MAX + 1]) {
+/* The line of node name's statement, or 0 if none is declared. */
+static int node_line(const struct scn *s, const char *name) {
+  for (size_t i = 0; i < s->nnodes; i++)
+    if (strcmp(s->nodes[i].name, name) == 0)
+      return s->nodes[i].pos.line;
+  return 0;
+}
+
+int scn__new_name(struct scn__parser *p, const struct scn__tok *t,
+                  char out[SCN_NAME_MAX + 1]) {
   int line;
   if (scn__read_name(p, t, out) < 0)
     return -1;
   if (strcmp(out, "kernel") == 0)
     return scn__fail(p, t->col, "'kernel' names the kernel, not a process");
   if (lookup(p->s, out, &line) != DECL_NONE ||
-      (line = scn__tcp_line(p->s, out)) > 0)
+      (line = scn__tcp_line(p->s, out)) > 0 ||
+      (line = scn__task_line(p->s, out)) > 0 ||
+      (line = node_line(p->s, out)) > 0)
     return scn__fail(p, t->col, "'%s' is already declared at line %d", out,
                      line);
   return 0;
@@ -538,7 +547,7 @@ static const struct scn__opt server_opts[] = {
 static int st_server(struct scn__parser *p) {
   struct scn_server sv = {.version = 1, .state = SCN_STATE_SINGLE};
   const struct scn__tok *t = scn__word(p, "a server name");
-  if (t == NULL || new_name(p, t, sv.name) < 0)
+  if (t == NULL || scn__new_name(p, t, sv.name) < 0)
     return -1;
   if (strlen(sv.name) > SCN_SERVER_NAME_MAX)
     return scn__fail(p, t->col,
@@ -709,7 +718,7 @@ static int st_app(struct scn__parser *p) {
                       .value_max = 64,
                       .mix = {50, 45, 5}};
   const struct scn__tok *t = scn__word(p, "an app name");
-  if (t == NULL || new_name(p, t, a.name) < 0)
+  if (t == NULL || scn__new_name(p, t, a.name) < 0)
     return -1;
   a.pos = here(p);
   if (scn__read_opts(p, "app", app_opts, &a) < 0 || ns_order(p, &a, t->col) < 0)
@@ -796,7 +805,7 @@ static int tcp_port(struct scn__parser *p, const struct scn__tok *t,
 static int st_tcp_client(struct scn__parser *p) {
   struct scn_tcp_client c = {.every_ns = SCN_TCP_EVERY_DEFAULT_NS};
   const struct scn__tok *t = scn__word(p, "a tcp-client name");
-  if (t == NULL || new_name(p, t, c.name) < 0)
+  if (t == NULL || scn__new_name(p, t, c.name) < 0)
     return -1;
   if (p->s->ntcps == SCN_TCP_CLIENTS_MAX)
     return scn__fail(p, t->col, "more than %d tcp-clients",
@@ -820,23 +829,29 @@ static int n_port(struct scn__parser *p, const struct scn__tok *v, void *obj) {
   return 0;
 }
 
+static int n_crash_at(struct scn__parser *p, const struct scn__tok *v,
+                      void *obj) {
+  return scn__read_step(p, v, ((struct scn_node *)obj)->crash_at);
+}
+
 static const struct scn__opt node_opts[] = {{"--port", n_port, false},
+                                            {"--crash-at", n_crash_at, false},
                                             {NULL, NULL, false}};
 
+/* Without --port, a node for migration only (scn.h). */
 static int st_node(struct scn__parser *p) {
   struct scn_node n = {.port = 0};
   const struct scn__tok *t = scn__word(p, "a node name");
-  if (t == NULL || new_name(p, t, n.name) < 0)
+  if (t == NULL || scn__new_name(p, t, n.name) < 0)
     return -1;
+  if (strcmp(n.name, SCN_LOCAL_NODE) == 0)
+    return scn__fail(p, t->col, "'%s' names the machine's own node",
+                     SCN_LOCAL_NODE);
   if (p->s->nnodes == SCN_NODES_MAX)
     return scn__fail(p, t->col, "more than %d nodes", SCN_NODES_MAX);
   n.pos = here(p);
   if (scn__read_opts(p, "node", node_opts, &n) < 0)
     return -1;
-  if (n.port == 0)
-    return scn__fail(p, t->col,
-                     "a node needs --port N (its netmsg; "
-                     "exportfs at N + 1)");
   p->s->nodes = scn__append(p->s->nodes, &p->s->nnodes, sizeof n, &n);
   return 0;
 }
@@ -850,7 +865,7 @@ static const struct {
                   {"server", st_server},      {"app", st_app},
                   {"at", scn__st_at},         {"on", scn__st_on},
                   {"expect", scn__st_expect}, {"tcp-client", st_tcp_client},
-                  {"node", st_node}};
+                  {"node", st_node},          {"task", scn__st_task}};
 
 static int statement(struct scn__parser *p) {
   const struct scn__tok *t = &p->tok[p->ti++];
@@ -941,5 +956,6 @@ void scn_free(struct scn *s) {
   free(s->expects);
   free(s->tcps);
   free(s->nodes);
+  free(s->tasks);
   free(s);
 }

@@ -288,10 +288,55 @@ struct scn_tcp_client {
  * namespace with ramfs on /n holding the file /n/note ("written on
  * NAME\n"), for `import`. */
 #define SCN_NODES_MAX 3
+/* node NAME (no --port): a node for process migration only, its
+ * migration server and nothing else (no machine, netmsg or exportfs).
+ * --crash-at STEP: that migration server disappears, as a crashed node,
+ * when a migration reaches STEP on its side (uksim-migd --die-at). */
+#define SCN_STEP_MAX 15 /* bytes in a --crash-at step's name */
 struct scn_node {
   char name[SCN_NAME_MAX + 1];
-  uint32_t port;
+  uint32_t port;                   /* 0: a migration-only node */
+  char crash_at[SCN_STEP_MAX + 1]; /* "": none */
   struct scn_pos pos;
+};
+
+/* Process migration (issue 16, seed 004 §2.3; scenarios/scn_mig.c).
+ * Every node of a scenario with tasks runs a migration server
+ * (uksim-migd), the machine under test's own node among them, named
+ * SCN_LOCAL_NODE (a reserved node name). */
+#define SCN_LOCAL_NODE "local"
+/* task NAME --node NODE --binary ctask|mtask [--args "..."]: a migratable
+ * task (include/uksim/task.h) started on NODE's migration server when the
+ * run starts, before the servers. */
+#define SCN_TASKS_MAX 4
+/* Bytes in an `input` action's line: it is traced whole, with the task's
+ * name, in an event's SCN_TEXT_MAX. */
+#define SCN_INPUT_MAX 128
+/* 0: not given (refused: a task names its program). */
+enum scn_task_binary { SCN_TASK_UNSET, SCN_TASK_CTASK, SCN_TASK_MTASK };
+struct scn_task {
+  char name[SCN_NAME_MAX + 1];
+  char node[SCN_NAME_MAX + 1];
+  enum scn_task_binary binary;
+  char args[SCN_TEXT_MAX + 1];
+  struct scn_pos pos;
+};
+/* The address-space methods of a migration (sim-kernel/migd.h). */
+/* 0: not given (refused: a migration names its method). */
+enum scn_method {
+  SCN_METHOD_UNSET,
+  SCN_METHOD_EAGER,
+  SCN_METHOD_PRECOPY,
+  SCN_METHOD_DEMAND
+};
+const char *scn_method_name(enum scn_method m);
+const char *scn_task_binary_name(enum scn_task_binary b);
+/* expect task NAME on NODE | moves == K | output contains "TEXT" | lost */
+enum scn_task_check {
+  SCN_TASK_ON,     /* it runs on exactly NODE, on no other */
+  SCN_TASK_MOVES,  /* its migrations that were done, compared with value */
+  SCN_TASK_OUTPUT, /* its console output, as its origin printed it */
+  SCN_TASK_LOST    /* it runs on no node */
 };
 
 enum scn_trigger_kind {
@@ -328,10 +373,16 @@ enum scn_action_kind {
   /* stop APP: SIGTERM, the app ends as it chooses (mtload --forever
    * finishes its calls, checks them and exits with its verdict) */
   SCN_ACT_STOP,
-  /* kupdate: a kernel update (issue 15): the machine stops the active
-   * kernel and the backup, of the next version (machine --backup-version
-   * 2), takes its processes over through images (uksim kupdate) */
-  SCN_ACT_KUPDATE
+  /* kupdate [image|replay]: a kernel update (issue 15): the machine
+   * stops the active kernel and the backup, of the next version (machine
+   * --backup-version 2), takes its processes over through images (uksim
+   * kupdate), or by their replay of their journals (kreplay) */
+  SCN_ACT_KUPDATE,
+  /* migrate TASK --to NODE --method M: target the task, node, method */
+  SCN_ACT_MIGRATE,
+  /* input TASK "TEXT": a line typed at the task's console, at its origin
+   * node (target the task, args the text, at most SCN_INPUT_MAX bytes) */
+  SCN_ACT_INPUT
 };
 
 /* Whether k is a namespace action (bind, mount, unmount: run by a helper). */
@@ -361,7 +412,10 @@ struct scn_action {
   char aname[SCN_PATH_MAX + 1];     /* mount --aname, or "" */
   enum scn_fault_kind kfault;       /* fault: crash, panic, hang, ... */
   char klock[8]; /* fault kernel deadlock: the lock's name, "" default */
+  char node[SCN_NAME_MAX + 1]; /* migrate: the destination node */
+  enum scn_method method;      /* migrate */
   struct scn_pos pos;
+  bool kreplay; /* kupdate replay: method B (sim-kernel/kreplay.c) */
 };
 
 enum scn_expect_kind {
@@ -377,7 +431,8 @@ enum scn_expect_kind {
   SCN_EXP_FAILOVERS, /* failovers (os-active events), compared with value */
   SCN_EXP_ENDED,     /* app ended with its OS: spawned, never exited itself */
   SCN_EXP_USABLE,    /* the machine's usable memory per OS (Table 5) */
-  SCN_EXP_TCP        /* a tcp-client kept its one connection */
+  SCN_EXP_TCP,       /* a tcp-client kept its one connection */
+  SCN_EXP_TASK       /* a migratable task's place, moves or output */
 };
 
 enum scn_file_check { SCN_FILE_EQUALS, SCN_FILE_CONTAINS, SCN_FILE_FAILS };
@@ -415,6 +470,9 @@ struct scn_expect {
   uint32_t usable_os[SCN_USABLE_MAX];
   uint64_t usable_mib[SCN_USABLE_MAX];
   unsigned nusable;
+  /* task NAME ...: NAME in app, the check in tcheck; on NODE: NODE in
+   * proc; moves CMP K: cmp, value; output contains "TEXT": text. */
+  enum scn_task_check tcheck;
   struct scn_pos pos;
 };
 
@@ -435,6 +493,8 @@ struct scn {
   size_t ntcps;
   struct scn_node *nodes;
   size_t nnodes;
+  struct scn_task *tasks;
+  size_t ntasks;
 };
 
 /* Parses len bytes of buf (which need not end in a NUL and may hold any

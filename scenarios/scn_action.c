@@ -12,15 +12,16 @@
 #include "scn_impl.h"
 
 static const char *const action_names[] = {
-    "replace", "crash", "panic",   "hang",  "kill", "restart",
-    "bind",    "mount", "unmount", "fault", "stop", "kupdate"};
+    "replace", "crash",   "panic", "hang", "kill",    "restart", "bind",
+    "mount",   "unmount", "fault", "stop", "kupdate", "migrate", "input"};
 static const char *const trigger_names[] = {"request", "event"};
 static const char *const expect_names[] = {"all-answered", "exactly-one-answer",
                                            "no-leaks",     "errors",
                                            "latency",      "state",
                                            "trace",        "file",
                                            "failovers",    "ended",
-                                           "usable-mib",   "tcp-client"};
+                                           "usable-mib",   "tcp-client",
+                                           "task"};
 static const char *const cmp_names[] = {"<", "<=", "==", ">=", ">"};
 static const char *const stat_names[] = {"p50", "p99", "max"};
 static const char *const trace_names[] = {"contains", "omits"};
@@ -265,7 +266,9 @@ static int fault_args(struct scn__parser *p, struct scn_action *a) {
   return a->kfault == SCN_FAULT_DEADLOCK ? lock_arg(p, a) : scn__end(p);
 }
 
-/* kupdate: needs a backup of the next kernel version. */
+/* kupdate [image|replay]: needs a backup of the next kernel version. */
+static const char *const kupdate_methods[] = {"image", "replay"};
+
 static int kupdate_args(struct scn__parser *p, struct scn_action *a) {
   if (scn__need_backup(p, p->tok[0].col, "kupdate") < 0)
     return -1;
@@ -274,6 +277,12 @@ static int kupdate_args(struct scn__parser *p, struct scn_action *a) {
                      "kupdate needs a backup of the next kernel version "
                      "(machine --backup-version 2, on an earlier line)");
   snprintf(a->target, sizeof a->target, "kernel");
+  int m = 0;
+  if (p->ti < p->ntok && p->tok[p->ti].kind == SCN__WORD &&
+      scn__read_enum(p, scn__word(p, "a method"), "kupdate method",
+                     kupdate_methods, COUNT(kupdate_methods), &m) < 0)
+    return -1;
+  a->kreplay = m == 1;
   return scn__end(p);
 }
 
@@ -288,6 +297,8 @@ static int action(struct scn__parser *p, struct scn_action *a) {
   int r = a->kind == SCN_ACT_REPLACE   ? replace_args(p, a)
           : a->kind == SCN_ACT_FAULT   ? fault_args(p, a)
           : a->kind == SCN_ACT_KUPDATE ? kupdate_args(p, a)
+          : a->kind == SCN_ACT_MIGRATE ? scn__migrate_args(p, a)
+          : a->kind == SCN_ACT_INPUT   ? scn__input_args(p, a)
           : scn_action_is_ns(a->kind)  ? ns_args(p, a)
                                        : target(p, a);
   if (r < 0)
@@ -404,7 +415,7 @@ static const struct scn__opt latency_opts[] = {{"--app", e_app, false},
                                                {"--op", e_op, false},
                                                {NULL, NULL, false}};
 
-static int read_cmp(struct scn__parser *p, struct scn_expect *e) {
+int scn__read_cmp(struct scn__parser *p, struct scn_expect *e) {
   const struct scn__tok *t = scn__word(p, "a comparison (<, <=, ==, >=, >)");
   int k;
   if (t == NULL ||
@@ -417,7 +428,7 @@ static int read_cmp(struct scn__parser *p, struct scn_expect *e) {
 /* errors CMP N --app A --service S */
 static int exp_errors(struct scn__parser *p, struct scn_expect *e) {
   const struct scn__tok *t;
-  if (read_cmp(p, e) < 0 || (t = scn__word(p, "a count")) == NULL ||
+  if (scn__read_cmp(p, e) < 0 || (t = scn__word(p, "a count")) == NULL ||
       scn__read_u64(p, t, 0, UINT64_MAX, &e->value) < 0)
     return -1;
   return scn__read_opts(p, "expect errors", scope_opts, e);
@@ -431,7 +442,8 @@ static int exp_latency(struct scn__parser *p, struct scn_expect *e) {
       scn__read_enum(p, t, "statistic", stat_names, COUNT(stat_names), &k) < 0)
     return -1;
   e->stat = (enum scn_stat)k;
-  if (read_cmp(p, e) < 0 || (t = scn__word(p, "a time such as 5ms")) == NULL ||
+  if (scn__read_cmp(p, e) < 0 ||
+      (t = scn__word(p, "a time such as 5ms")) == NULL ||
       scn__read_duration(p, t, &e->value) < 0)
     return -1;
   return scn__read_opts(p, "expect latency", latency_opts, e);
@@ -511,7 +523,7 @@ static int exp_file(struct scn__parser *p, struct scn_expect *e) {
 /* failovers CMP N */
 static int exp_failovers(struct scn__parser *p, struct scn_expect *e) {
   const struct scn__tok *t;
-  if (read_cmp(p, e) < 0 || (t = scn__word(p, "a count")) == NULL ||
+  if (scn__read_cmp(p, e) < 0 || (t = scn__word(p, "a count")) == NULL ||
       scn__read_u64(p, t, 0, UINT32_MAX, &e->value) < 0)
     return -1;
   return scn__end(p);
@@ -575,7 +587,7 @@ int scn__st_expect(struct scn__parser *p) {
   char what[SCN_TEXT_MAX + 8];
   snprintf(what, sizeof what, "expect %s", t->text);
   if (e.kind > SCN_EXP_FILE && e.kind != SCN_EXP_TCP &&
-      scn__need_backup(p, t->col, what) < 0)
+      e.kind != SCN_EXP_TASK && scn__need_backup(p, t->col, what) < 0)
     return -1;
   switch (e.kind) {
   case SCN_EXP_ERRORS:
@@ -604,6 +616,9 @@ int scn__st_expect(struct scn__parser *p) {
     break;
   case SCN_EXP_TCP:
     r = exp_tcp(p, &e);
+    break;
+  case SCN_EXP_TASK:
+    r = scn__exp_task(p, &e);
     break;
   default:
     r = scn__end(p);

@@ -112,6 +112,9 @@ void scn_expect_str(const struct scn_expect *x, char *buf, size_t len) {
   case SCN_EXP_TCP:
     scn__tcp_expect_str(x, buf, len);
     return;
+  case SCN_EXP_TASK:
+    scn__task_expect_str(x, buf, len);
+    return;
   case SCN_EXP_FILE: {
     char text[2 * SCN_TEXT_MAX + 1];
     escaped(x->text, text, sizeof text);
@@ -170,6 +173,10 @@ bool scn__instance_of(const char *inst, const char *name) {
   if (inst[n] != '.' || inst[n + 1] == '\0')
     return false;
   return strspn(inst + n + 1, "0123456789") == strlen(inst + n + 1);
+}
+
+const char *scn__cmp_name(enum scn_cmp c) {
+  return cmp_names[c];
 }
 
 bool scn__compare(uint64_t seen, enum scn_cmp cmp, uint64_t want) {
@@ -425,6 +432,9 @@ void scn_eval_one(const struct scn *s, const struct scn_expect *x,
     break;
   case SCN_EXP_TCP:
     scn__eval_tcp(s, x, tr, facts, out);
+    break;
+  case SCN_EXP_TASK:
+    scn__eval_task(x, tr, facts, out);
     break;
   default:
     abort(); /* the parser gives no other kind */

@@ -160,6 +160,23 @@ void scn_eval_one(const struct scn *s, const struct scn_expect *x,
  * "read-LINE.out.err"): shared by the executor and the evaluator. */
 void scn_read_out_name(int line, char *buf, size_t len);
 
+/* Process migration (cli/scn_exec_mig.c writes, eval_task.c reads).
+ * The executor's `action` events about task NAME (peer NAME) say, with
+ * nothing in them that varies from run to run (no time, pid, port, task
+ * number or page count):
+ *   "migrate NAME --to NODE --method M: done" (or ": failed: WHY") for
+ *   each migrate action, after the "migrate NAME --to NODE --method M"
+ *   that says it started;
+ *   SCN_TASK_RUNS "NODE" once the scenario's actions are done: the nodes
+ *   it runs on then, "no node" or "a and b" for none or several.
+ * Its console output, as its origin node printed it, is in the dump
+ * directory under scn_task_out_name's name, written by the runner once
+ * the task ended (or the wait for it did). */
+#define SCN_TASK_RUNS "runs on "
+#define SCN_TASK_NOWHERE "no node"
+#define SCN_TASK_DONE ": done"
+void scn_task_out_name(const char *task, char *buf, size_t len);
+
 /* The expectation as a scenario writes it ("latency p99 < 5ms --op
  * kvs.put"), into buf. */
 void scn_expect_str(const struct scn_expect *x, char *buf, size_t len);

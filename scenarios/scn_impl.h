@@ -155,6 +155,25 @@ int scn__st_at(struct scn__parser *p);
 int scn__st_on(struct scn__parser *p);
 int scn__st_expect(struct scn__parser *p);
 
+/* A comparison (<, <=, ==, >=, >) into e->cmp. */
+int scn__read_cmp(struct scn__parser *p, struct scn_expect *e);
+
+/* A new declared name (a server, app, tcp-client, node or task): not the
+ * kernel's, not taken. */
+int scn__new_name(struct scn__parser *p, const struct scn__tok *t,
+                  char out[SCN_NAME_MAX + 1]);
+
+/* Process migration (scn_mig.c): the task statement, the migrate action's
+ * words, `expect task`, a node's --crash-at step; the line of task
+ * name's statement, or 0 if none is declared. */
+int scn__st_task(struct scn__parser *p);
+int scn__migrate_args(struct scn__parser *p, struct scn_action *a);
+int scn__input_args(struct scn__parser *p, struct scn_action *a);
+int scn__exp_task(struct scn__parser *p, struct scn_expect *e);
+int scn__read_step(struct scn__parser *p, const struct scn__tok *t,
+                   char out[SCN_STEP_MAX + 1]);
+int scn__task_line(const struct scn *s, const char *name);
+
 /* The name part of an instance ("kvs" of "kvs.2"), into out. */
 void scn__base_name(const char *inst, char out[SCN_INST_MAX + 1]);
 

@@ -137,7 +137,10 @@ static int take_proc(struct kern *k, uint32_t p, const struct adopt_proc *a,
   conn_fd[p] = -1;
   if (r < 0)
     return r;
-  if (ns_torn && (r = kern__ns_start(k, p, -1, 0)) < 0)
+  /* A torn namespace table, or an image without a namespace (a kernel
+   * update by replay: the process makes it again), starts afresh. */
+  bool no_ns = !k->kd->vfs.vproc[p].attached;
+  if ((ns_torn || no_ns) && (r = kern__ns_start(k, p, -1, 0)) < 0)
     return r;
   kern__trace(k, "takeover: %s (pid %d) moved, its call %s",
               k->kd->proc[p].name, a->pid, call_name(a->call));

@@ -811,7 +811,8 @@ static const char *call_name(uint32_t op) {
       [KABI_ICA_ATTACH] = "ica_attach",
       [KABI_KEEP] = "keep",
       [KABI_SLEEP] = "sleep",
-      [KABI_NS] = "ns"};
+      [KABI_NS] = "ns",
+      [KABI_REPLAY_DONE] = "replay_done"};
   return op < KABI_OP_MAX && names[op] ? names[op] : "unknown call";
 }
 
@@ -893,6 +894,8 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
   if (m->hdr.nfds > 0) {
     kabi_msg_close_fds(m); /* processes name ICAs by id, never by fd */
     call_done(k, p, m, -EINVAL);
+  } else if (kern__replay_call(k, p, m)) {
+    /* the replay protocol's (kernel update method B, kreplay.c) */
   } else if (pp->state == UK_PROC_WAITING) {
     /* one call at a time: the deferred one stays */
     call_done(k, p, m, -EINPROGRESS);

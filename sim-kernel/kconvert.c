@@ -138,6 +138,12 @@ struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
     }
     if (r < 0)
       continue; /* no process in slot p */
+    if (k->replay != NULL && (r = kern__replay_strip(k, &b, &n)) < 0) {
+      refused++; /* method B: replay cannot make its state again */
+      refuse(k, b, n, r);
+      free(b);
+      continue;
+    }
     r = OWN_BUILD(kd, sizeof *kd, b, n);
     if (r >= 0)
       moved++;

@@ -358,6 +358,7 @@ void kern__proc_exited(struct kern *k, uint32_t p) {
   int64_t status = k->proc[p].exit_status;
   int sig = k->proc[p].exit_signal;
   k->proc[p].run = KS_NONE;
+  kern__replay_forget(k, p);
   k->kd->proc[p].exit_status = (int32_t)status;
   k->kd->proc[p].term_signal = sig;
   char why[48];

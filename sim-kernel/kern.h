@@ -316,6 +316,9 @@ struct kern {
   struct ktimer disk_wb;   /* the write-back a waiting write asked for */
   struct knic nic;         /* #I's sockets (knic.c) */
   struct kmon mon;         /* seed 003: locks, faults, monitor (kmon.h) */
+  /* A kernel update by replay (method B, kreplay.c) under way: NULL
+   * otherwise. */
+  struct kreplay *replay;
 };
 
 /* p's row of the process table and s's of the server info table, in
@@ -404,6 +407,8 @@ int kern__adopt(struct kern *k, const struct uk_kdata *dead, int *conn_fd,
 /* kos.c: asks the machine for a kernel update (issue 15): it stops this
  * kernel and the backup, of another version, takes over (uksim kupdate). */
 void kern_kupdate(struct kern *k);
+/* The same by method B (replay) when replay (kreplay.c). */
+void kern_kupdate_by(struct kern *k, bool replay);
 /* kconvert.c: a region of this kernel's layout built from the images of
  * the processes of dead, a region of the other kernel-data layout (len
  * bytes), or NULL when dead is of no layout this kernel knows.  Processes
@@ -411,6 +416,19 @@ void kern_kupdate(struct kern *k);
  * caller. */
 struct uk_kdata *kern__kimage_convert(struct kern *k, const void *dead,
                                       size_t len);
+/* kreplay.c: kernel update method B (its state machine there).  begin: a
+ * replay update starts (the KUPDATE notice said REPLAY); strip: image
+ * b[n] of a process loses what its replay makes again (replaced by a new
+ * buffer; -EXDEV with why in cannot_carry when it cannot be replayed);
+ * arm: after the takeover, every process that moved is DUE; forget: p is
+ * gone; call: true when the call was the replay protocol's and is
+ * answered; calls: journal calls replayed so far. */
+void kern__replay_begin(struct kern *k);
+int kern__replay_strip(struct kern *k, uint8_t **b, size_t *n);
+void kern__replay_arm(struct kern *k);
+void kern__replay_forget(struct kern *k, uint32_t p);
+bool kern__replay_call(struct kern *k, uint32_t p, kabi_msg *m);
+uint64_t kern__replay_calls(const struct kern *k);
 /* kern.c: serves process p, taken over, on connection sock (the machine's
  * duplicate of the dead kernel's end); pid is its Linux process. */
 int kern__watch_adopted(struct kern *k, uint32_t p, int sock, int32_t pid);

@@ -213,6 +213,8 @@ static void other_version(struct kern *k, const void *dead, size_t len) {
               ((const struct uk_kdata_hdr *)dead)->layout);
     take_tables(k, conv);
     free(conv);
+    if (k->replay != NULL)
+      kern__replay_arm(k); /* method B: they replay at their next call */
     return;
   }
   kern__disk_cache(k, &k->disk_opts);

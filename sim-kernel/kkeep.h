@@ -51,8 +51,9 @@
  *            machine's, which reaps them as a dead OS's orphans); the
  *            machine frees its slot (as for a dead OS: its core and
  *            memory went to the new active at the TakeOver)
- *   STOPPED --nkeep == 0, a user disk, or not stopped within
- *            KKEEP_STOP_WAIT_MS--> the Fence kills it, as before
+ *   STOPPED --nkeep == 0, a user disk, method B (replay), or not
+ *            stopped within KKEEP_STOP_WAIT_MS--> the Fence kills it, as
+ *            before
  *
  * The disk.  LevelDB's lock is the old kernel's until it closes the disk,
  * and the new kernel opens it at the Fence's answer.  An update of a

@@ -292,6 +292,8 @@ static void on_ipi(struct kern *k, const Uksim__Ipi *ipi) {
   } else if (ipi->kind == UKSIM__IPI__KIND__PANIC) {
     declare_dead(k, UK_DETECT_PANIC);
   } else if (ipi->kind == UKSIM__IPI__KIND__KUPDATE) {
+    if (ipi->method == UKSIM__KUPDATE__METHOD__REPLAY)
+      kern__replay_begin(k);            /* method B (kreplay.c) */
     declare_dead(k, UK_DETECT_KUPDATE); /* stopped by the machine */
   }
 }
@@ -630,7 +632,13 @@ int kos_init(struct kern *k, const char *role, uint64_t hb_ms,
 /* A kernel update asked from inside (a scenario's kupdate): the machine
  * stops this kernel and tells the backup (machine.c kupdate). */
 void kern_kupdate(struct kern *k) {
+  kern_kupdate_by(k, false);
+}
+
+void kern_kupdate_by(struct kern *k, bool replay) {
   Uksim__KUpdate u = UKSIM__KUPDATE__INIT;
+  u.method =
+      replay ? UKSIM__KUPDATE__METHOD__REPLAY : UKSIM__KUPDATE__METHOD__IMAGE;
   Uksim__Ctl c = UKSIM__CTL__INIT;
   c.body_case = UKSIM__CTL__BODY_KUPDATE;
   c.kupdate = &u;

@@ -1788,24 +1788,28 @@ static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
     *why = "an updated kernel still serves processes it kept (uksim os)";
     return -EBUSY;
   }
-  if (u->method != UKSIM__KUPDATE__METHOD__IMAGE) {
-    *why = "method replay is not built";
-    return -ENOTSUP;
+  if (u->method != UKSIM__KUPDATE__METHOD__IMAGE &&
+      u->method != UKSIM__KUPDATE__METHOD__REPLAY) {
+    *why = "no such method";
+    return -EINVAL;
   }
   if (a < 0 || b < 0 || M.o.backup_kernel[0] == '\0') {
     *why = "no backup OS of another kernel version (--backup-kernel)";
     return -ESRCH;
   }
   uv_kill_child(&M.os[a].kproc, SIGSTOP);
-  /* Keep nothing with a user disk (its lock), or from a kernel that did
-   * not stop in time (it could act on the record early): kkeep.h. */
-  if (M.o.disk[0] == '\0' && kkeep_await_stopped(M.os[a].kproc.pid) == 0)
+  /* Keep nothing with a user disk (its lock), from a kernel that did not
+   * stop in time (it could act on the record early), or by replay
+   * (method B judges by its journal, not by the image): kkeep.h. */
+  if (u->method == UKSIM__KUPDATE__METHOD__IMAGE && M.o.disk[0] == '\0' &&
+      kkeep_await_stopped(M.os[a].kproc.pid) == 0)
     kkeep_mark(M.io, M.os[a].id, M.os[a].kd_fd);
   else
     kkeep_clear(M.io);
   Uksim__Ipi ipi = UKSIM__IPI__INIT;
   Uksim__Ctl n = UKSIM__CTL__INIT;
   ipi.kind = UKSIM__IPI__KIND__KUPDATE;
+  ipi.method = (uint32_t)u->method;
   ipi.from_os = M.os[a].id;
   ipi.to_os = M.os[b].id;
   n.body_case = UKSIM__CTL__BODY_IPI;

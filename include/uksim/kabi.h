@@ -72,6 +72,9 @@ enum kabi_op {
   KABI_NS,             /* ns_args -> ns_ans (deferred while a servant or a
                           mounted server makes it wait): the namespace
                           calls of seed 002, below */
+  KABI_REPLAY_DONE,    /* replay_done_args -> -: this process has replayed
+                          its journal after a KABI_ANS_REPLAY (kernel
+                          update method B, sim-kernel/kreplay.c) */
   KABI_OP_MAX
 };
 
@@ -91,6 +94,11 @@ enum kabi_ans {
    * this call read and not finished, with nothing of it done yet; the
    * library resends it, so the program never sees it. */
   KABI_ANS_RESTART,
+  /* Header only: this kernel took the process over by replay (kernel
+   * update method B, sim-kernel/kreplay.c) and has not run the call.  The
+   * library replays its journal (uksim/journal.h) against this kernel,
+   * says so with KABI_REPLAY_DONE, then sends the call again. */
+  KABI_ANS_REPLAY,
 };
 
 /* How register() answers a server (seed 000 §5.2). */
@@ -208,6 +216,16 @@ struct kabi_register_args {
   uint32_t version;
   uint32_t pad;
   char opnames[KABI_OPNAMES_MAX]; /* "put,get,..." for the trace; may be "" */
+};
+
+/* KABI_REPLAY_DONE: how the replay went (struct uk_journal_stats). */
+struct kabi_replay_done_args {
+  int32_t status;   /* 0, or the replay's error (-ENOSPC: an overflowed
+                       journal; else the failing call's) */
+  uint32_t entries; /* journal entries replayed */
+  uint32_t calls;   /* calls made for them */
+  int32_t failed;   /* the entry whose call failed, -1 none */
+  char why[128];    /* for the trace when status < 0 */
 };
 
 struct kabi_register_ans {

@@ -90,7 +90,7 @@ for f in addr.c auth.c error.c fcall.c fid.c fmt.c memfs.c srv.c util.c \
   net9p_srcs="$net9p_srcs $root/net9p/$f"
 done
 scn_srcs=$base
-for f in scn.c scn_lex.c scn_action.c scn_count.c trace.c trace_read.c \
+for f in scn.c scn_lex.c scn_action.c scn_count.c scn_mig.c trace.c trace_read.c \
          trace_pb.c timeline.c timeline_overview.c; do
   scn_srcs="$scn_srcs $root/scenarios/$f"
 done

@@ -254,9 +254,6 @@ Test(kupdate, uksim_kupdate_moves_running_processes, .timeout = 90) {
   int slot[2];
   pid_t pid[2];
   start_hogs(&m, slot, pid);
-  cr_expect_eq(
-      mach_kupdate(&m, UKSIM__KUPDATE__METHOD__REPLAY, &old_os, &new_os),
-      -ENOTSUP);
   cr_assert_eq(
       mach_kupdate(&m, UKSIM__KUPDATE__METHOD__IMAGE, &old_os, &new_os), 0,
       "%s", m.error);

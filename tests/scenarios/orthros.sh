@@ -19,22 +19,10 @@ free_run_setup orthros
 run_each "$src/orthros-*.scn"
 [ "$n" -ge 13 ] || { echo "FAIL only $n Orthros scenarios shipped"; fail=1; }
 
-# must_fail TEXT LINE: a copy of orthros-panic-syscall.scn with LINE added
-# fails, and its verdicts say TEXT.
-must_fail() {
-  cp "$src/orthros-panic-syscall.scn" "$dir/bad.scn"
-  echo "$2" >>"$dir/bad.scn"
-  if "$uksim" run --quiet "$dir/bad.scn" >"$dir/bad.out" 2>&1; then
-    echo "FAIL '$2' held"
-    fail=1
-  elif ! grep -q "FAIL $1" "$dir/bad.out"; then
-    echo "FAIL '$2' did not fail as expected:"
-    cat "$dir/bad.out"
-    fail=1
-  else
-    echo "ok   '$2' fails: $(grep "FAIL $1" "$dir/bad.out")"
-  fi
-}
+# Copies of orthros-panic-syscall.scn expecting what did not happen fail
+# (must_fail TEXT LINE: the copy with LINE added fails saying TEXT).
+base=$src/orthros-panic-syscall.scn
+. "$(dirname "$0")/must_fail.sh"
 must_fail "failovers == 2: 1 failover" "expect failovers == 2"
 must_fail "ended load: load exited by itself" "expect ended load"
 must_fail "usable-mib 1 4096 2 4096: the machine says 1 4096 2 3712" \

@@ -14,23 +14,9 @@
 #include <string.h>
 
 #include "scn.h"
+#include "scn_test.h"
 
 TestSuite(scn, .timeout = 30);
-
-static struct scn *parse(const char *text) {
-  struct scn_err err = {0};
-  struct scn *s = scn_parse("t.scn", text, strlen(text), &err);
-  cr_assert_not_null(s, "refused: %s", err.text);
-  return s;
-}
-
-/* text must be refused with exactly the message want. */
-static void refused(const char *text, const char *want) {
-  struct scn_err err = {0};
-  struct scn *s = scn_parse("t.scn", text, strlen(text), &err);
-  cr_assert_null(s, "accepted: %s", text);
-  cr_assert_str_eq(err.text, want, "for: %s", text);
-}
 
 #define SRV "server kvs\n"
 
@@ -490,7 +476,7 @@ Test(scn, error_enums) {
   refused(SRV "at 1s explode kvs\n", "t.scn:2:7: unknown action 'explode' "
                                      "(replace, crash, panic, hang, kill, "
                                      "restart, bind, mount, unmount, "
-                                     "fault, stop, kupdate)");
+                                     "fault, stop, kupdate, migrate, input)");
   refused(SRV "on time 5: crash kvs\n",
           "t.scn:2:4: unknown trigger 'time' (request, event)");
   refused(SRV "on event boom kvs: crash kvs\n",
@@ -499,7 +485,7 @@ Test(scn, error_enums) {
   refused("expect everything\n",
           "t.scn:1:8: unknown expectation 'everything' (all-answered, "
           "exactly-one-answer, no-leaks, errors, latency, state, trace, "
-          "file, failovers, ended, usable-mib, tcp-client)");
+          "file, failovers, ended, usable-mib, tcp-client, task)");
   refused("expect errors =< 1\n", "t.scn:1:15: unknown comparison '=<' (<, "
                                   "<=, ==, >=, >)");
   refused("expect latency p90 < 1s\n",
@@ -949,8 +935,9 @@ Test(scn, every_shipped_scenario_parses) {
     struct scn *s = scn_load(g.gl_pathv[i], &err);
     cr_assert_not_null(s, "%s", err.text);
     cr_assert_neq(s->title[0], '\0', "%s has no title", g.gl_pathv[i]);
-    /* Namespace scenarios may run apps alone (servants, no server). */
-    cr_assert_gt(s->nservers + s->napps, 0, "%s", g.gl_pathv[i]);
+    /* Namespace scenarios may run apps alone (servants, no server),
+     * migration scenarios tasks alone (outside the machine). */
+    cr_assert_gt(s->nservers + s->napps + s->ntasks, 0, "%s", g.gl_pathv[i]);
     cr_assert_gt(s->nexpects, 0, "%s", g.gl_pathv[i]);
     scn_free(s);
   }
