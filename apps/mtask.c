@@ -3,7 +3,7 @@
  * and the benchmark move between nodes.
  *
  *   mtask [--threads K] [--limit N] [--period MS] [--size BYTES]
- *         [--dirty-rate PAGES] [--selfmove AT]
+ *         [--dirty-rate PAGES] [--selfmove AT] [--read-after MOVES]
  *   mtask --adopt FD        (continue the task in region memfd FD)
  *
  * K counter threads (priorities 10, 11, ...; policy RR) each count to N,
@@ -11,6 +11,9 @@
  * each input line and ends at end of input; with --dirty-rate a writer
  * thread rewrites PAGES pages of the upper half of the region every
  * millisecond, cycling (the benchmark's "half written while running").
+ * With --read-after the echo thread reads nothing until the task has
+ * moved MOVES times, so that input typed before stays unread in the
+ * console pipe at each move (the tests of migcons.h).
  * When all have finished it prints "done t0=.. t1=.. moves=M" and exits 0;
  * with N = 0 the counters never finish.
  *
@@ -47,6 +50,7 @@ struct mtask {
   long n[MTASK_COUNTERS_MAX];
   char line[MTASK_LINE_MAX];
   size_t line_len;
+  uint64_t read_after; /* moves before the echo thread reads */
 };
 
 static void finish(struct mtask *m) {
@@ -81,6 +85,8 @@ static void echo_line(struct mtask *m) {
 static void echo(void *arg) {
   struct mtask *m = arg;
   char c;
+  while (task_hdr()->migrations < m->read_after)
+    task_sleep(5);
   while (task_read(&c, 1) == 1) {
     if (c == '\n')
       echo_line(m);
@@ -186,15 +192,15 @@ static int start_selfmove(long at, char **argv) {
 
 struct opts {
   uint64_t threads, limit, period, size, dirty_rate, adopt, selfmove;
+  uint64_t read_after;
   int adopting;
 };
 
 static int parse(int argc, char **argv, struct opts *o) {
   static const struct option lo[] = {
-      {"threads", 1, 0, 't'},    {"limit", 1, 0, 'n'},
-      {"period", 1, 0, 'p'},     {"size", 1, 0, 's'},
-      {"dirty-rate", 1, 0, 'd'}, {"adopt", 1, 0, 'a'},
-      {"selfmove", 1, 0, 'm'},   {0, 0, 0, 0}};
+      {"threads", 1, 0, 't'},  {"limit", 1, 0, 'n'},      {"period", 1, 0, 'p'},
+      {"size", 1, 0, 's'},     {"dirty-rate", 1, 0, 'd'}, {"adopt", 1, 0, 'a'},
+      {"selfmove", 1, 0, 'm'}, {"read-after", 1, 0, 'r'}, {0, 0, 0, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     int r = -1;
@@ -225,6 +231,10 @@ static int parse(int argc, char **argv, struct opts *o) {
       r = num_opt_u64("mtask", "--selfmove", optarg, 1, 1ull << 40, 0,
                       &o->selfmove);
       break;
+    case 'r':
+      r = num_opt_u64("mtask", "--read-after", optarg, 0, 1000, 0,
+                      &o->read_after);
+      break;
     }
     if (r < 0)
       return -1;
@@ -244,6 +254,7 @@ static int create(const struct opts *o) {
   m->limit = (long)o->limit;
   m->period = o->period;
   m->dirty_rate = o->dirty_rate;
+  m->read_after = o->read_after;
   for (int i = 0; i < m->threads; i++, m->live++)
     task_thread_new(counter, (void *)(long)i, 10 + i, TASK_POLICY_RR);
   task_thread_new(echo, m, 5, TASK_POLICY_FIFO);
@@ -260,8 +271,8 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (parse(argc, argv, &o) < 0) {
     fprintf(stderr, "usage: mtask [--threads K] [--limit N] [--period MS] "
-                    "[--size BYTES] [--dirty-rate PAGES] [--selfmove AT] | "
-                    "--adopt FD\n");
+                    "[--size BYTES] [--dirty-rate PAGES] [--selfmove AT] "
+                    "[--read-after MOVES] | --adopt FD\n");
     return 2;
   }
   if (o.adopting) {

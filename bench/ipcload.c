@@ -12,7 +12,7 @@
  *
  * -k N (a check, not a measurement): N control ICAs take turns, each marked
  * with its own number and a count of its trips, checked when it comes back.
- * More than the library's mapping cache holds (32) makes the kernel's
+ * More than the library's mapping cache holds (256) makes the kernel's
  * "kept mapping" hand-off meet evicted mappings at both ends. */
 #include <errno.h>
 #include <getopt.h>

@@ -202,6 +202,34 @@ int uk__call(kabi_msg *m) {
   return r;
 }
 
+/* The packets following answer m[0] (KABI_ANS_MORE), read with the lock
+ * held: the kernel sends them back to back. */
+static int read_more(kabi_msg *m, uint32_t max, uint32_t *n) {
+  while (m[*n - 1].hdr.flags & KABI_ANS_MORE) {
+    if (*n == max)
+      return -EPROTO;
+    long r = kabi_recvmsg(kfd, &m[*n]);
+    if (r <= 0)
+      return r == 0 ? -ECONNRESET : (int)r;
+    (*n)++;
+    if (m[*n - 1].hdr.seq != m[0].hdr.seq || m[*n - 1].hdr.op != m[0].hdr.op)
+      return -EPROTO;
+  }
+  return 0;
+}
+
+int uk__call_more(kabi_msg *m, uint32_t max, uint32_t *n) {
+  uk__lock();
+  int r = call(&m[0]);
+  *n = 1; /* the answer, or the call itself (no descriptors) */
+  if (r == 0) {
+    int e = read_more(m, max, n);
+    r = e < 0 ? e : r;
+  }
+  uk__unlock();
+  return r;
+}
+
 /* An ICA that came back without a descriptor (KABI_REF_MAPPED): the mapping
  * kept for it, or, if that was evicted meanwhile, a new one from the
  * descriptor asked for again.  NULL with errno set on failure. */

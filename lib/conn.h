@@ -18,6 +18,16 @@ bool uk__kernel_gone(void);
  * if the connection failed.  Descriptors in the answer are left in m. */
 int uk__call(kabi_msg *m);
 
+/* uk__call for a call answered by several packets (REPLY_MANY_RECEIVE):
+ * m[0] is the call; its answer and every packet following it (flagged
+ * KABI_ANS_MORE, same sequence number), up to max, go to m[0..*n-1], all
+ * read under the library's lock so no other call of this process reads
+ * one.  Returns the first answer's status, or -errno (-EPROTO: a packet
+ * out of order or more than max); the packets read are left in m, their
+ * descriptors the caller's (*n is at least 1: m[0] holds none when the
+ * call failed). */
+int uk__call_more(kabi_msg *m, uint32_t max, uint32_t *n);
+
 /* Attaches the ICAs an answer carries (refs in order, fds from m for those
  * not KABI_REF_MAPPED; a kept mapping evicted meanwhile is fetched again
  * with ICA_ATTACH).  On failure nothing stays attached and every descriptor

@@ -27,10 +27,11 @@
  *
  * Limits: only ICAs of at most UK_MAPCACHE_BYTES are kept, at most
  * UK_MAPCACHE_SLOTS mappings are tracked per process; the least recently
- * idled one is unmapped when a slot is needed.  An idle mapping keeps its
- * memfd's pages alive after the ICA is released elsewhere, so a process may
- * keep up to SLOTS x BYTES (2 MiB) of freed ICA memory until it is evicted
- * or the process exits.
+ * idled one is unmapped when a slot is needed, or when the idle ones'
+ * bytes pass UK_MAPCACHE_IDLE_BYTES.  An idle mapping keeps its memfd's
+ * pages alive after the ICA is released elsewhere, so a process may keep
+ * up to UK_MAPCACHE_IDLE_BYTES (2 MiB) of freed ICA memory until it is
+ * evicted or the process exits.
  *
  * The slots are the process's, shared by its threads: every entry point
  * below holds the library's lock (lock.c) while it looks at them. */
@@ -57,6 +58,7 @@ struct slot {
 
 static struct slot slots[UK_MAPCACHE_SLOTS];
 static uint64_t clock_ticks;
+static uint64_t idle_bytes; /* of the idle slots' mappings */
 static int guard = -1;
 
 static int guarded(void) {
@@ -93,21 +95,38 @@ static struct slot *find_base(const void *base) {
   return NULL;
 }
 
-/* A free slot, or the least recently idled one emptied; NULL when every
- * slot is attached. */
-static struct slot *free_slot(void) {
+/* Unmaps the mapping of slot s and empties it. */
+static void empty(struct slot *s) {
+  if (!s->busy)
+    idle_bytes -= s->size;
+  munmap(s->base, s->size);
+  memset(s, 0, sizeof *s);
+}
+
+/* The least recently idled slot, or NULL when every slot is attached;
+ * *free a free slot if one is seen first (then NULL is returned). */
+static struct slot *oldest_idle(struct slot **free) {
   struct slot *victim = NULL;
   for (int i = 0; i < UK_MAPCACHE_SLOTS; i++) {
     struct slot *s = &slots[i];
-    if (s->base == NULL)
-      return s;
-    if (!s->busy && (victim == NULL || s->idled < victim->idled))
+    if (s->base == NULL && free) {
+      *free = s;
+      return NULL;
+    }
+    if (s->base && !s->busy && (victim == NULL || s->idled < victim->idled))
       victim = s;
   }
-  if (victim) {
-    munmap(victim->base, victim->size);
-    memset(victim, 0, sizeof *victim);
-  }
+  return victim;
+}
+
+/* A free slot, or the least recently idled one emptied; NULL when every
+ * slot is attached. */
+static struct slot *free_slot(void) {
+  struct slot *free = NULL, *victim = oldest_idle(&free);
+  if (free)
+    return free;
+  if (victim)
+    empty(victim);
   return victim;
 }
 
@@ -116,6 +135,7 @@ static void *wake(struct slot *s) {
   if (guarded() && mprotect(s->base, s->size, PROT_READ | PROT_WRITE) < 0)
     return NULL;
   s->busy = 1;
+  idle_bytes -= s->size;
   return s->base;
 }
 
@@ -123,11 +143,8 @@ static void *wake(struct slot *s) {
 static void drop_stale(uint32_t id, dev_t dev, ino_t ino) {
   for (int i = 0; id != 0 && i < UK_MAPCACHE_SLOTS; i++) {
     struct slot *s = &slots[i];
-    if (s->base && !s->busy && s->id == id &&
-        (s->dev != dev || s->ino != ino)) {
-      munmap(s->base, s->size);
-      memset(s, 0, sizeof *s);
-    }
+    if (s->base && !s->busy && s->id == id && (s->dev != dev || s->ino != ino))
+      empty(s);
   }
 }
 
@@ -170,6 +187,8 @@ static bool kept(const void *base) {
 
 static void drop(void *base, uint64_t size) {
   struct slot *s = find_base(base);
+  if (s && !s->busy)
+    idle_bytes -= s->size;
   if (s)
     memset(s, 0, sizeof *s);
   munmap(base, size);
@@ -183,6 +202,10 @@ static void detach(void *base, uint64_t size) {
   }
   s->busy = 0;
   s->idled = ++clock_ticks;
+  idle_bytes += s->size;
+  struct slot *old;
+  while (idle_bytes > UK_MAPCACHE_IDLE_BYTES && (old = oldest_idle(NULL)))
+    empty(old);
 }
 
 void *uk__map_attach(int fd, uint64_t size, uint32_t id) {

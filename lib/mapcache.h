@@ -6,8 +6,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define UK_MAPCACHE_SLOTS 32
-#define UK_MAPCACHE_BYTES (64u << 10)
+/* Mappings tracked per process: one for each process a server may serve
+ * (UK_PROC_MAX), each bringing its own control ICA.  With fewer, a server
+ * of more clients than slots, serving them in turn, evicted the mapping it
+ * would need next every time (LRU on a cycle longer than the cache), and
+ * each request cost an ICA_ATTACH round trip, an mmap and an munmap more:
+ * a failover's backlog through one counter server (uksim bench failover,
+ * 200 clients) was 32 slots. */
+#define UK_MAPCACHE_SLOTS 256
+#define UK_MAPCACHE_BYTES (64u << 10) /* larger ICAs are never kept */
+/* Idle mappings' bytes kept at most: the memory of ICAs freed elsewhere
+ * a process may keep alive (512 control ICAs of 4 KiB). */
+#define UK_MAPCACHE_IDLE_BYTES (2u << 20)
 
 /* Maps ICA id behind fd (read-write, shared), reusing an idle mapping of
  * the same memfd when there is one, and records the mapping under id (0:

@@ -178,6 +178,66 @@ int srv_reply_receive(srv_req *req, int32_t status) {
   return received(&m, r, req);
 }
 
+/* The call of srv_reply_receive_many: replies i < n and their keep
+ * flags (bits 2i, 2i+1). */
+static int many_args(struct kabi_reply_many_args *a, const srv_req *req,
+                     const int32_t *status, uint32_t n) {
+  memset(a, 0, sizeof *a);
+  if (n > KABI_BATCH_MAX)
+    return -EINVAL;
+  a->n = n;
+  for (uint32_t i = 0; i < n; i++) {
+    reply_args(&a->r[i], &req[i], status[i]);
+    a->keep |= uk__keep_flags(&req[i].ctl, &req[i].data) << (2 * i);
+  }
+  return 0;
+}
+
+/* The requests of a batch's answer m[0..n-1] into req[], *got of them;
+ * on a failure the descriptors of those not taken are closed. */
+static int take_batch(kabi_msg *m, uint32_t n, srv_req *req, uint32_t *got) {
+  int r = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (r == 0 && (r = take_request(&m[i], &req[i])) == 0)
+      (*got)++;
+    else
+      kabi_msg_close_fds(&m[i]);
+  }
+  return r;
+}
+
+int srv_reply_receive_many(srv_req *req, const int32_t *status, uint32_t n,
+                           uint32_t *got) {
+  struct kabi_reply_many_args a;
+  kabi_msg m[KABI_BATCH_MAX];
+  uint32_t nm = 0;
+
+  *got = 0;
+  int r = many_args(&a, req, status, n);
+  if (r < 0)
+    return r;
+  before_commit();
+  kabi_msg_init(&m[0], KABI_REPLY_MANY_RECEIVE, 0, 0, &a, sizeof a);
+  r = uk__call_more(m, KABI_BATCH_MAX, &nm);
+  if (r < 0 && r != -ESHUTDOWN) { /* only the receive answers ESHUTDOWN */
+    for (uint32_t i = 0; i < nm; i++)
+      kabi_msg_close_fds(&m[i]);
+    return r; /* the replies were refused: we still hold all */
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    uk__ica_detach(&req[i].ctl);
+    uk__ica_detach(&req[i].data);
+  }
+  if (r == 0 && m[0].hdr.op == KABI_ANS_PREPARE) {
+    r = received(&m[0], r, &req[0]); /* then one request, by RECEIVE */
+    *got = r == 0;
+    return r;
+  }
+  if (r < 0)
+    return r;
+  return take_batch(m, nm, req, got);
+}
+
 int srv_panic(const char *reason) {
   struct kabi_panic_args a;
   kabi_msg m;

@@ -272,19 +272,12 @@ static bool waits_for_result(struct kern *k, uint32_t p) {
          (op == KABI_AWAIT || op == KABI_CALL);
 }
 
-/* Hands the head of service s's request queue to its server, if the server
- * is waiting in receive(). */
-void kern__deliver_request(struct kern *k, uint32_t s) {
+/* Request ri, just taken from service s's queue, goes to its server sp:
+ * the tables, then the answer (flagged KABI_ANS_MORE when another
+ * request follows it in the same answer). */
+static void hand_request(struct kern *k, uint32_t s, uint32_t sp, uint32_t ri,
+                         bool more) {
   struct uk_svc *sv = &k->kd->svc[s];
-  if (sv->proc == UK_NIL || sv->q_len == 0)
-    return;
-  if (sv->phase != UK_PH_SERVING && sv->phase != UK_PH_REQUESTED &&
-      sv->phase != UK_PH_RESTARTING)
-    return; /* a replacement holds deliveries back */
-  uint32_t sp = sv->proc;
-  if (!waits_for_request(k, sp))
-    return;
-  uint32_t ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len);
   struct uk_req *r = &k->kd->req[ri];
   r->state = UK_REQ_IN_SERVICE;
   r->recv_ns = kern__now_ns();
@@ -300,7 +293,7 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
   rq.nica = pack_icas(k, sp, r, rq.ica, &m);
   memcpy(m.payload, &rq, sizeof rq);
   m.hdr.len = sizeof rq;
-  kd_proc(k, sp)->state = UK_PROC_RUNNING;
+  m.hdr.flags = more ? KABI_ANS_MORE : 0;
   char on[40];
   req_event(k, "receive", sp, ri, 0);
   if (tracing(k))
@@ -308,6 +301,39 @@ void kern__deliver_request(struct kern *k, uint32_t s) {
                 kern__opname(k->kd, s, r->op, on, sizeof on), rq.req,
                 (unsigned long long)r->seqno);
   kern__answer(k, sp, &m);
+}
+
+static bool next_first(struct kern *k, uint32_t p);
+
+/* How many queued requests of service s server sp takes at once: up to
+ * KABI_BATCH_MAX when it asked for many (REPLY_MANY_RECEIVE) and serves
+ * freely (the conditions of next_first), else one. */
+static uint32_t batch_of(struct kern *k, uint32_t s, uint32_t sp) {
+  uint32_t n = k->kd->svc[s].q_len;
+  if (!k->proc[sp].batch || !next_first(k, sp))
+    return 1;
+  return n < KABI_BATCH_MAX ? n : KABI_BATCH_MAX;
+}
+
+/* Hands the head of service s's request queue to its server, if the server
+ * is waiting in receive() (the first requests of the queue, a batch, when
+ * it asked for many). */
+void kern__deliver_request(struct kern *k, uint32_t s) {
+  struct uk_svc *sv = &k->kd->svc[s];
+  if (sv->proc == UK_NIL || sv->q_len == 0)
+    return;
+  if (sv->phase != UK_PH_SERVING && sv->phase != UK_PH_REQUESTED &&
+      sv->phase != UK_PH_RESTARTING)
+    return; /* a replacement holds deliveries back */
+  uint32_t sp = sv->proc;
+  if (!waits_for_request(k, sp))
+    return;
+  uint32_t n = batch_of(k, s, sp);
+  kd_proc(k, sp)->state = UK_PROC_RUNNING;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t ri = kern_q_pop(k->kd, &sv->q_head, &sv->q_tail, &sv->q_len);
+    hand_request(k, s, sp, ri, i + 1 < n);
+  }
   kern__failover_settle(k); /* the failover's backlog may be delivered now */
 }
 
@@ -630,10 +656,15 @@ static int do_register(struct kern *k, uint32_t p, kabi_msg *m) {
   return KERN_ANSWERED;
 }
 
-static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq) {
+/* Server p waits for a request (op RECEIVE or REPLY_RECEIVE, its
+ * wait_op for every reader of the tables), for up to KABI_BATCH_MAX of
+ * them when batch (REPLY_MANY_RECEIVE). */
+static int do_receive(struct kern *k, uint32_t p, uint16_t op, uint32_t seq,
+                      bool batch) {
   uint32_t s = kd_proc(k, p)->svc;
   if (s == UK_NIL)
     return -EPERM; /* not a registered server */
+  k->proc[p].batch = batch;
   kd_proc(k, p)->state = UK_PROC_WAITING;
   kd_psched(k, p)->wait_op = op;
   kd_psched(k, p)->wait_seq = seq;
@@ -656,6 +687,33 @@ static int held_request(struct kern *k, uint32_t p, uint32_t id) {
   return ri;
 }
 
+/* The checks of reply a by server p: the request's index, or -errno with
+ * nothing changed (but a successor's commit, see held_request). */
+static int reply_check(struct kern *k, uint32_t p,
+                       const struct kabi_reply_args *a) {
+  int ri = held_request(k, p, a->req);
+  if (ri < 0)
+    return ri;
+  int e = check_icas(k, p, a->ctl, a->data, false);
+  return e < 0 ? e : ri;
+}
+
+/* The bookkeeping of checked reply a to request ri, whose result
+ * kern__complete then queues with a->status; flags: its KABI_KEEP_*. */
+static void reply_take(struct kern *k, uint32_t p, uint32_t ri,
+                       const struct kabi_reply_args *a, uint32_t flags) {
+  struct uk_req *r = &k->kd->req[ri];
+  r->kept = 0;
+  k->kd->svc[r->svc].held--;
+  k->kd->svc[r->svc].replies++;
+  r->ctl = a->ctl;
+  r->data = a->data;
+  note_kept_pair(k, p, a->ctl, a->data, flags);
+  req_event(k, "reply", p, ri, a->status);
+  kern__trace(k, "%s replies req=%u status=%d", kd_proc(k, p)->name, a->req,
+              a->status);
+}
+
 /* The checks and bookkeeping of a reply: request index (or -errno, with
  * nothing changed) whose result kern__complete then queues with
  * *status. */
@@ -664,22 +722,10 @@ static int take_reply(struct kern *k, uint32_t p, kabi_msg *m,
   struct kabi_reply_args a;
   if (kabi_payload(m, &a, sizeof a) < 0)
     return -EINVAL;
-  int ri = held_request(k, p, a.req);
+  int ri = reply_check(k, p, &a);
   if (ri < 0)
     return ri;
-  struct uk_req *r = &k->kd->req[ri];
-  int e = check_icas(k, p, a.ctl, a.data, false);
-  if (e < 0)
-    return e;
-  r->kept = 0;
-  k->kd->svc[r->svc].held--;
-  k->kd->svc[r->svc].replies++;
-  r->ctl = a.ctl;
-  r->data = a.data;
-  note_kept_pair(k, p, a.ctl, a.data, m->hdr.flags);
-  req_event(k, "reply", p, (uint32_t)ri, a.status);
-  kern__trace(k, "%s replies req=%u status=%d", kd_proc(k, p)->name, a.req,
-              a.status);
+  reply_take(k, p, (uint32_t)ri, &a, m->hdr.flags);
   *status = a.status;
   return ri;
 }
@@ -690,6 +736,7 @@ static int do_reply(struct kern *k, uint32_t p, kabi_msg *m) {
   if (ri < 0)
     return ri;
   kern__complete(k, (uint32_t)ri, status);
+  kern__failover_settle(k); /* the failover's backlog may be served now */
   return 0;
 }
 
@@ -719,9 +766,61 @@ static int do_reply_receive(struct kern *k, uint32_t p, kabi_msg *m) {
   bool first = next_first(k, p);
   if (!first)
     kern__complete(k, (uint32_t)ri, status);
-  int r = do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq);
+  int r = do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq, false);
   if (first)
     kern__complete(k, (uint32_t)ri, status);
+  kern__failover_settle(k);
+  return r;
+}
+
+/* Whether ICA id (not KABI_ICA_NONE) is named by a reply before i. */
+static bool named_before(const struct kabi_reply_many_args *a, uint32_t i,
+                         uint32_t id) {
+  for (uint32_t j = 0; j < i && id != KABI_ICA_NONE; j++)
+    if (a->r[j].ctl == id || a->r[j].data == id)
+      return true;
+  return false;
+}
+
+/* The checks of a batch of replies, all before any is taken: each held
+ * by p and named once, each ICA held by p and handed back once.  ri[i]
+ * gets reply i's request index; 0 or -errno. */
+static int check_replies(struct kern *k, uint32_t p,
+                         const struct kabi_reply_many_args *a, int *ri) {
+  if (a->n > KABI_BATCH_MAX)
+    return -EINVAL;
+  for (uint32_t i = 0; i < a->n; i++) {
+    if ((ri[i] = reply_check(k, p, &a->r[i])) < 0)
+      return ri[i];
+    for (uint32_t j = 0; j < i; j++)
+      if (ri[j] == ri[i])
+        return -EINVAL; /* one request, two replies */
+    if (named_before(a, i, a->r[i].ctl) || named_before(a, i, a->r[i].data))
+      return -EINVAL; /* one ICA handed back twice */
+  }
+  return 0;
+}
+
+/* Replies to a batch, then receives one: the results are queued together,
+ * after the checks of all (kabi.h, reply_many_args), and, free-running,
+ * after the next batch went out (see do_reply_receive). */
+static int do_reply_many_receive(struct kern *k, uint32_t p, kabi_msg *m) {
+  struct kabi_reply_many_args a;
+  int ri[KABI_BATCH_MAX];
+  if (kabi_payload(m, &a, sizeof a) < 0)
+    return -EINVAL;
+  int e = check_replies(k, p, &a, ri);
+  if (e < 0)
+    return e;
+  for (uint32_t i = 0; i < a.n; i++)
+    reply_take(k, p, (uint32_t)ri[i], &a.r[i], (a.keep >> (2 * i)) & 3u);
+  bool first = next_first(k, p);
+  for (uint32_t i = 0; !first && i < a.n; i++)
+    kern__complete(k, (uint32_t)ri[i], a.r[i].status);
+  int r = do_receive(k, p, KABI_REPLY_RECEIVE, m->hdr.seq, true);
+  for (uint32_t i = 0; first && i < a.n; i++)
+    kern__complete(k, (uint32_t)ri[i], a.r[i].status);
+  kern__failover_settle(k);
   return r;
 }
 
@@ -812,7 +911,8 @@ static const char *call_name(uint32_t op) {
       [KABI_KEEP] = "keep",
       [KABI_SLEEP] = "sleep",
       [KABI_NS] = "ns",
-      [KABI_REPLAY_DONE] = "replay_done"};
+      [KABI_REPLAY_DONE] = "replay_done",
+      [KABI_REPLY_MANY_RECEIVE] = "reply_many_receive"};
   return op < KABI_OP_MAX && names[op] ? names[op] : "unknown call";
 }
 
@@ -833,11 +933,13 @@ static int call(struct kern *k, uint32_t p, kabi_msg *m) {
   case KABI_REGISTER:
     return do_register(k, p, m);
   case KABI_RECEIVE:
-    return do_receive(k, p, KABI_RECEIVE, m->hdr.seq);
+    return do_receive(k, p, KABI_RECEIVE, m->hdr.seq, false);
   case KABI_REPLY:
     return do_reply(k, p, m);
   case KABI_REPLY_RECEIVE:
     return do_reply_receive(k, p, m);
+  case KABI_REPLY_MANY_RECEIVE:
+    return do_reply_many_receive(k, p, m);
   case KABI_PANIC:
     return do_panic(k, p, m);
   case KABI_STATE_REGISTER:

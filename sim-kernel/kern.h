@@ -86,6 +86,7 @@ struct kern_proc {
   struct kern_prog prog;  /* how it was started: its service restarts so */
   struct kern_policy pol; /* a server's fault policy, its service's later */
   bool preparing;         /* answered PREPARE; has not received since */
+  bool batch;             /* waits in REPLY_MANY_RECEIVE: takes a batch */
   bool hang_pending;      /* lock-step: hang it at its next call (sched.c) */
   const char *fault;      /* why the kernel killed it ("panic", "hang") */
   uint64_t last_call_ns;  /* last call or answer: silence (hangs) from it */

@@ -42,7 +42,11 @@
  *   backlog    later still: every request queued when "servers" ended
  *              (the calls the dead OS left and those its processes made
  *              meanwhile, numbered up to k->os.backlog_seq) has been
- *              handed to its server; the machine is told (FailoverDone)
+ *              answered by its server (handed over is not enough: a
+ *              server takes its queue a batch at a time, REPLY_MANY_RECEIVE,
+ *              and a batch is served after it is handed over; a request
+ *              the server keeps, a cache's, is its own to answer later);
+ *              the machine is told (FailoverDone)
  *              and boots the next backup only then, so that its boot
  *              (a kernel process's start, its tables, its disk) does not
  *              compete for the two cores with the restarted servers'
@@ -256,12 +260,19 @@ void kern__failover(struct kern *k) {
 }
 
 /* Whether a request numbered up to k->os.backlog_seq still waits in a
- * service's queue (a queue is in order, so its head tells). */
-static bool backlog_queued(const struct kern *k) {
+ * service's queue (a queue is in order, so its head tells), or is with
+ * its server and not answered nor kept. */
+static bool backlog_open(const struct kern *k) {
   for (uint32_t s = 0; s < UK_SVC_MAX; s++) {
     const struct uk_svc *sv = &k->kd->svc[s];
     if (sv->state == UK_SVC_UP && sv->q_len > 0 &&
         k->kd->req[sv->q_head].seqno <= k->os.backlog_seq)
+      return true;
+  }
+  for (uint32_t i = 0; i < UK_REQ_MAX; i++) {
+    const struct uk_req *r = &k->kd->req[i];
+    if (r->state == UK_REQ_IN_SERVICE && !r->kept &&
+        r->seqno <= k->os.backlog_seq)
       return true;
   }
   return false;
@@ -277,7 +288,7 @@ void kern__failover_settle(struct kern *k) {
     step_done(k, "servers", 0, "every restarted service serves");
     k->os.backlog_seq = k->req_seqno ? k->req_seqno : 1;
   }
-  if (backlog_queued(k))
+  if (backlog_open(k))
     return;
   k->os.settling = false;
   k->os.backlog_seq = 0;

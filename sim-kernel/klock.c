@@ -38,6 +38,7 @@ int kern__lock_of_call(uint16_t op) {
   case KABI_RECEIVE:
   case KABI_REPLY:
   case KABI_REPLY_RECEIVE:
+  case KABI_REPLY_MANY_RECEIVE:
     return UK_LOCK_SVC;
   case KABI_NS:
     return UK_LOCK_NS;

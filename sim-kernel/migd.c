@@ -50,6 +50,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "migcons.h"
 #include "migpage.h"
 #include "migrate.pb-c.h"
 #include "migwire.h"
@@ -77,11 +78,10 @@ struct ent {
   int status;
   char program[PATH_MAX];
   int region_fd;        /* adopted here: the memfd; else -1 until a move */
-  int stdin_fd;         /* write end of the task's console input */
+  struct migcons in;    /* its console input, here and across moves */
   char origin[64];      /* "" when it started here */
   uint64_t origin_task; /* its id at the origin */
   int console_fd;       /* to the origin, for output; -1: print here */
-  int remote_fd;        /* moved away: the connection its output comes on */
   char line[512];       /* output line being assembled */
   size_t line_len;
   uv_sem_t spawned;
@@ -130,8 +130,9 @@ static struct ent *ent_new(void) {
       memset(e, 0, sizeof *e);
       e->state = ENT_STARTING;
       e->id = next_id++;
-      e->region_fd = e->stdin_fd = e->console_fd = e->remote_fd = -1;
+      e->region_fd = e->console_fd = -1;
       e->wait_fd = e->wait_child = -1;
+      migcons_init(&e->in, e->id);
       pthread_mutex_unlock(&ents_lock);
       return e;
     }
@@ -190,18 +191,23 @@ static void console_out(struct ent *e, const char *p, size_t n) {
   print_lines(e, e->id, p, n);
 }
 
-/* Input from the origin for a task that runs here. */
+/* Input from the origin for a task that runs here, and the origin's
+ * Held (migcons.h). */
 static void *console_in_main(void *arg) {
   struct ent *e = arg;
-  int fd = e->console_fd;
+  int fd = e->console_fd, r;
   MigMsg *m;
   while ((m = mig_recv(fd)) != NULL) {
-    if (m->m_case == MIG_MSG__M_CONSOLE && m->console->input &&
-        e->stdin_fd >= 0 &&
-        write(e->stdin_fd, m->console->data.data, m->console->data.len) < 0)
-      fprintf(stderr, "migd %s: task input: %s\n", node_name, strerror(errno));
+    MigConsole *c = m->m_case == MIG_MSG__M_CONSOLE ? m->console : NULL;
+    if (c && c->held)
+      migcons_acked(&e->in, 1);
+    else if (c && c->input &&
+             (r = migcons_input(&e->in, c->data.data, c->data.len)) < 0)
+      fprintf(stderr, "migd %s: task%llu input dropped: %s\n", node_name,
+              (unsigned long long)e->id, strerror(-r));
     mig_msg__free_unpacked(m, NULL);
   }
+  migcons_acked(&e->in, -1);
   return NULL;
 }
 
@@ -358,14 +364,13 @@ static void *runner_main(void *arg) {
 
 /* Starts argv as task e (with its region memfd as fd 3 when adopting). */
 static int ent_start(struct ent *e, char **argv) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return -errno;
+  int rd = migcons_pipe(&e->in);
+  if (rd < 0)
+    return rd;
   struct runner *r = xcalloc(1, sizeof *r);
   r->e = e;
   r->argv = argv;
-  r->stdin_rd = p[0];
-  e->stdin_fd = p[1];
+  r->stdin_rd = rd;
   snprintf(e->program, sizeof e->program, "%s", argv[0]);
   uv_sem_init(&e->spawned, 0);
   pthread_t t;
@@ -411,10 +416,13 @@ struct mig {
   uint8_t *dirty;  /* pre-copy: 1 per page written since sent */
   _Atomic int wp_stop;
   pthread_t wp_thread;
-  uint8_t *buf;            /* one run of pages on its way */
   uint64_t t_resumed;      /* the destination said Resumed */
   char refusal[256];       /* the destination's words, for `why` */
   struct migpage_stats ps; /* demand paging's figures */
+  uint8_t *small;          /* a run below MIG_BULK_MIN on its way */
+  uint8_t *carry;          /* the input the task had not read (migcons.h) */
+  size_t carry_len;
+  int held_asked; /* this node asked the task's origin to hold its input */
 };
 
 /* The region memfd of a task this node started: its process holds it as
@@ -440,10 +448,22 @@ static int open_region(pid_t pid) {
   return fd;
 }
 
+/* The region of a task started a moment ago may not exist yet (its
+ * process is still re-executed without ASLR, task.h): waits up to
+ * MIG_PARK_TIMEOUT_MS for it, as for the task's safe point. */
+static int await_region(pid_t pid) {
+  int fd = open_region(pid);
+  for (int ms = 0; fd == -ENOENT && ms < MIG_PARK_TIMEOUT_MS; ms += 10) {
+    usleep(10000);
+    fd = open_region(pid);
+  }
+  return fd;
+}
+
 static int map_task(struct mig *g) {
   struct ent *e = g->e;
   if (e->region_fd < 0)
-    e->region_fd = open_region(e->pid);
+    e->region_fd = await_region(e->pid);
   if (e->region_fd < 0) {
     g->why = "cannot open the task's region";
     return e->region_fd;
@@ -500,9 +520,31 @@ static int await_ready(struct mig *g) {
   return r;
 }
 
+static uint64_t next_data(struct mig *g, uint64_t pg, uint64_t end);
+static uint64_t data_end(struct mig *g, uint64_t pg, uint64_t end);
+
+/* The region's data extents now, as (offset, length) byte pairs into
+ * pairs (2 * MIG_RESERVE_MAX); their count times two. */
+static size_t data_extents(struct mig *g, uint64_t *pairs) {
+  uint64_t end = g->size / TASK_PAGE, pg = 0;
+  size_t n = 0;
+  while (n < 2 * MIG_RESERVE_MAX && (pg = next_data(g, pg, end)) < end) {
+    uint64_t stop = data_end(g, pg, end);
+    pairs[n++] = pg * TASK_PAGE;
+    pairs[n++] = (stop - pg) * TASK_PAGE;
+    pg = stop;
+  }
+  return n;
+}
+
 static int send_create(struct mig *g) {
   MigMsg m = MIG_MSG__INIT;
   MigCreate c = MIG_CREATE__INIT;
+  uint64_t pairs[2 * MIG_RESERVE_MAX];
+  if (g->req->method != MIG_METHOD__MIG_DEMAND) {
+    c.n_reserve = data_extents(g, pairs);
+    c.reserve = pairs;
+  }
   c.size = g->size;
   c.program = g->e->program;
   c.method = g->req->method;
@@ -534,32 +576,58 @@ static uint64_t data_end(struct mig *g, uint64_t pg, uint64_t end) {
   return next < end ? next : end;
 }
 
-/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_CHUNK), read from the
+/* A short run's bytes into p->data (MIG_BULK_MIN at most), read from the
  * memfd: reading through a mapping would fault on every page. */
+static int inline_run(struct mig *g, MigPages *p, size_t len) {
+  if (!g->small)
+    g->small = xmalloc(MIG_BULK_MIN);
+  if (pread(g->e->region_fd, g->small, len, (off_t)p->offset) != (ssize_t)len)
+    return -EIO;
+  p->data.data = g->small;
+  p->data.len = len;
+  return 0;
+}
+
+/* Sends pages [pg, pg + n) (n * TASK_PAGE <= MIG_BULK_MAX) as one Pages
+ * message: a bulk one, whose bytes go from the memfd to the socket by
+ * sendfile, neither read into this process nor packed (migrate.proto);
+ * below MIG_BULK_MIN, in `data`. */
 static int send_run(struct mig *g, uint64_t pg, uint64_t n, int last) {
   size_t len = (size_t)(n * TASK_PAGE);
-  if (pread(g->e->region_fd, g->buf, len, (off_t)(pg * TASK_PAGE)) !=
-      (ssize_t)len) {
-    g->why = "cannot read the task's region";
-    return -EIO;
-  }
   MigMsg m = MIG_MSG__INIT;
   MigPages p = MIG_PAGES__INIT;
   p.offset = pg * TASK_PAGE;
-  p.data.data = g->buf;
-  p.data.len = len;
   p.last_round = last;
   m.m_case = MIG_MSG__M_PAGES;
   m.pages = &p;
-  if (send_msg(g, &m, "destination lost (pages)") < 0)
-    return -EPIPE;
+  int r = len < MIG_BULK_MIN ? inline_run(g, &p, len) : 0;
+  p.bulk = len < MIG_BULK_MIN ? 0 : len;
+  if (r == 0)
+    r = mig_send_bulk(g->fd, &m, g->e->region_fd, (off_t)p.offset, p.bulk);
+  if (r < 0) {
+    g->why = r == -EIO ? "cannot read the task's region"
+                       : "destination lost (pages)";
+    return r == -EIO ? r : -EPIPE;
+  }
   g->bytes += len;
   return 0;
 }
 
-/* Sends pages [first, first + n), in runs of at most MIG_CHUNK bytes;
- * with `skip_holes`, only those the memfd holds: a fresh destination
- * region is zero already (a page written again must go even if zero). */
+/* Sends pages [pg, stop) in runs of at most MIG_BULK_MAX bytes. */
+static int send_extent(struct mig *g, uint64_t pg, uint64_t stop, int last) {
+  const uint64_t most = MIG_BULK_MAX / TASK_PAGE;
+  for (uint64_t run; pg < stop; pg += run) {
+    run = stop - pg < most ? stop - pg : most;
+    int r = send_run(g, pg, run, last);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+/* Sends pages [first, first + n); with `skip_holes`, only those the memfd
+ * holds, an extent of data at a time: a fresh destination region is zero
+ * already (a page written again must go even if zero). */
 static int send_pages(struct mig *g, uint64_t first, uint64_t n, int last,
                       int skip_holes) {
   uint64_t pg = first, end = first + n;
@@ -567,12 +635,10 @@ static int send_pages(struct mig *g, uint64_t first, uint64_t n, int last,
     if (skip_holes && (pg = next_data(g, pg, end)) >= end)
       break;
     uint64_t stop = skip_holes ? data_end(g, pg, end) : end;
-    uint64_t run =
-        stop - pg < MIG_CHUNK / TASK_PAGE ? stop - pg : MIG_CHUNK / TASK_PAGE;
-    int r = send_run(g, pg, run, last);
+    int r = send_extent(g, pg, stop, last);
     if (r < 0)
       return r;
-    pg += run;
+    pg = stop;
   }
   return 0;
 }
@@ -749,9 +815,54 @@ static int copy_precopy(struct mig *g) {
   return r; /* tracking stops after the move (wp_stop), out of downtime */
 }
 
+/* ---- console input at a move (migcons.h) ---- */
+
+/* Not the task's origin: the origin stops sending its input here first,
+ * so that none is on its way when the pipe is drained. */
+static void hold_origin_input(struct mig *g) {
+  struct ent *e = g->e;
+  if (!e->origin[0] || e->console_fd < 0)
+    return;
+  g->held_asked = 1;
+  if (migcons_await_held(&e->in, e->console_fd, MIG_PEER_TIMEOUT_MS) < 0)
+    fprintf(stderr, "migd %s: task%llu: origin %s does not hold its input\n",
+            node_name, (unsigned long long)e->id, e->origin);
+}
+
+/* The task parked: what it has not read goes to the destination before
+ * Threads, which the destination puts into its copy's pipe first. */
+static int carry_input(struct mig *g) {
+  hold_origin_input(g);
+  g->carry = xmalloc(MIG_INPUT_MAX);
+  g->carry_len = migcons_drain(&g->e->in, g->carry);
+  if (g->carry_len == 0)
+    return 0;
+  MigMsg m = MIG_MSG__INIT;
+  MigConsole c = MIG_CONSOLE__INIT;
+  c.task = g->e->in.task;
+  c.input = 1;
+  c.data.data = g->carry;
+  c.data.len = g->carry_len;
+  m.m_case = MIG_MSG__M_CONSOLE;
+  m.console = &c;
+  return send_msg(g, &m, "destination lost (input)");
+}
+
+/* The task runs here again (a move aborted, or restarted from the
+ * duplicate): its unread input back into its pipe, the origin told to
+ * send the rest here again. */
+static void input_back(struct mig *g) {
+  struct ent *e = g->e;
+  if (g->carry)
+    migcons_local(&e->in, g->carry, g->carry_len);
+  if (g->held_asked && e->console_fd >= 0)
+    migcons_say_active(e->console_fd, e->in.task);
+}
+
 /* Before COMMITTED: the origin's copy goes on. */
 static void abort_move(struct mig *g) {
   wp_stop(g);
+  input_back(g);
   if (g->suspended) {
     if (atomic_load(&g->h->parked))
       g->h->migrations--;
@@ -792,6 +903,7 @@ static void restart_here(struct mig *g) {
   e->state = ENT_STARTING;
   if (ent_start(e, argv) == 0) {
     e->state = ENT_RUNNING;
+    input_back(g); /* into the new process's pipe */
     task_resume(g->h);
   }
 }
@@ -900,6 +1012,8 @@ static int move_task(struct mig *g) {
   mig_timeout(g->fd, MIG_PEER_TIMEOUT_MS);
   r = copy_space(g);
   if (r == 0)
+    r = carry_input(g);
+  if (r == 0)
     r = send_threads(g);
   step("threads");
   if (r == 0)
@@ -919,7 +1033,6 @@ static int move_task(struct mig *g) {
 static void do_move(int cfd, MigMove *req) {
   MigResult res = MIG_RESULT__INIT;
   struct mig g = {.req = req, .fd = -1, .uffd = -1};
-  g.buf = xmalloc(MIG_CHUNK);
   uint64_t t0 = now_us();
   pthread_mutex_lock(&ents_lock);
   g.e = ent_lookup(req->task);
@@ -930,7 +1043,6 @@ static void do_move(int cfd, MigMove *req) {
     reply_err(cfd, fetching ? -EBUSY : -ENOENT,
               fetching ? "the task still fetches pages from its origin"
                        : "no such task running here");
-    free(g.buf);
     return;
   }
   res.err = move_task(&g);
@@ -951,7 +1063,8 @@ static void do_move(int cfd, MigMove *req) {
   if (g.h)
     munmap(g.h, g.size);
   free(g.dirty);
-  free(g.buf);
+  free(g.small);
+  free(g.carry);
 }
 
 /* ---- destination: the migration server ---- */
@@ -963,7 +1076,8 @@ struct arrival {
   uint8_t *map;
   struct ent *e;
   char why[128];
-  int uffd; /* demand paging: the copy's userfaultfd, taken */
+  int uffd;    /* demand paging: the copy's userfaultfd, taken */
+  int pipe[2]; /* bulk pages on their way to the memfd, or -1 */
 };
 
 static int refuse(struct arrival *a, int err, const char *why) {
@@ -979,6 +1093,27 @@ static int refuse(struct arrival *a, int err, const char *why) {
 }
 
 /* CREATED: an empty address space of the announced size. */
+/* The origin's data extents (MigCreate.reserve) allocated now, while the
+ * task still runs there: the pages that come while it is stopped then
+ * only need copying.  Demand paging's region must stay empty. */
+static int reserve_space(struct arrival *a) {
+  MigCreate *c = a->c;
+  if (c->n_reserve == 0)
+    return 0;
+  if (c->method == MIG_METHOD__MIG_DEMAND || c->n_reserve % 2 ||
+      c->n_reserve > 2 * MIG_RESERVE_MAX)
+    return refuse(a, -EPROTO, "bad reserve");
+  for (size_t k = 0; k < c->n_reserve; k += 2) {
+    uint64_t off = c->reserve[k], len = c->reserve[k + 1];
+    if (off % TASK_PAGE || len % TASK_PAGE || len > c->size ||
+        off > c->size - len)
+      return refuse(a, -ERANGE, "reserve outside the region");
+    if (len && fallocate(a->memfd, 0, (off_t)off, (off_t)len) < 0)
+      return refuse(a, -ENOMEM, "no memory for the region");
+  }
+  return 0;
+}
+
 static int create_space(struct arrival *a) {
   MigCreate *c = a->c;
   if (c->size < TASK_REGION_MIN || c->size > TASK_REGION_MAX ||
@@ -993,19 +1128,41 @@ static int create_space(struct arrival *a) {
     a->map = NULL;
     return refuse(a, -ENOMEM, "cannot map the region");
   }
-  return 0;
+  return reserve_space(a);
+}
+
+/* Bulk pages: from the connection straight into the region's memfd, not
+ * unpacked (migrate.proto, mig_recv_bulk). */
+static int take_bulk(struct arrival *a, MigPages *p) {
+  if (p->data.len != 0 || p->bulk > MIG_BULK_MAX || p->bulk % TASK_PAGE)
+    return refuse(a, -EPROTO, "bad bulk pages");
+  if (a->pipe[0] < 0 && mig_bulk_pipe(a->pipe) < 0)
+    return refuse(a, -EMFILE, "no pipe for the pages");
+  int r = mig_recv_bulk(a->fd, a->memfd, (off_t)p->offset, p->bulk, a->pipe);
+  return r == -EIO ? refuse(a, -ENOMEM, "cannot store pages") : r;
 }
 
 static int take_pages(struct arrival *a, MigPages *p) {
-  if (p->offset % TASK_PAGE || p->data.len > a->c->size ||
-      p->offset > a->c->size - p->data.len)
+  uint64_t len = p->bulk ? p->bulk : p->data.len;
+  if (p->offset % TASK_PAGE || len > a->c->size || p->offset > a->c->size - len)
     return refuse(a, -ERANGE, "page outside the region");
+  if (p->bulk)
+    return take_bulk(a, p);
   /* pwrite, not a copy through the mapping: the kernel fills whole pages
    * without a fault for each. */
   if (pwrite(a->memfd, p->data.data, p->data.len, (off_t)p->offset) !=
       (ssize_t)p->data.len)
     return refuse(a, -ENOMEM, "cannot store pages");
   return 0;
+}
+
+/* The input the task had not read at the origin, into the copy's pipe
+ * before anything newer (migcons.h). */
+static int take_input(struct arrival *a, MigConsole *c) {
+  if (!c->input || c->data.len > MIG_INPUT_MAX)
+    return refuse(a, -EPROTO, "bad console input");
+  int r = migcons_input(&a->e->in, c->data.data, c->data.len);
+  return r < 0 ? refuse(a, r, "no room for the task's input") : 0;
 }
 
 /* Step 6: the threads' suspend counts, priorities and policies. */
@@ -1035,6 +1192,9 @@ static int receive_image(struct arrival *a) {
       break;
     case MIG_MSG__M_THREADS:
       r = take_threads(a, m->threads);
+      break;
+    case MIG_MSG__M_CONSOLE:
+      r = take_input(a, m->console);
       break;
     case MIG_MSG__M_COMMIT:
       done = 1;
@@ -1070,6 +1230,7 @@ static int prespawn(struct arrival *a) {
   e->region_fd = a->memfd;
   snprintf(e->origin, sizeof e->origin, "%s", a->c->origin);
   e->origin_task = a->c->origin_task;
+  e->in.task = a->c->origin_task;
   e->demand = a->c->method == MIG_METHOD__MIG_DEMAND;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
     return refuse(a, -errno, "no socket for the copy");
@@ -1143,6 +1304,10 @@ static void resume_copy(struct arrival *a) {
   pthread_mutex_lock(&ents_lock);
   e->state = ENT_RUNNING;
   pthread_mutex_unlock(&ents_lock);
+  /* Its input that the origin held meanwhile comes here now, after what
+   * the move carried (in the pipe already). */
+  if (e->console_fd >= 0)
+    migcons_say_active(e->console_fd, e->in.task);
   task_resume((struct task_hdr *)a->map);
 }
 
@@ -1215,7 +1380,8 @@ static void demand_unresumed(struct arrival *a) {
 }
 
 static void serve_create(int fd, MigCreate *c) {
-  struct arrival a = {.fd = fd, .c = c, .memfd = -1, .uffd = -1};
+  struct arrival a = {
+      .fd = fd, .c = c, .memfd = -1, .uffd = -1, .pipe = {-1, -1}};
   int demand = c->method == MIG_METHOD__MIG_DEMAND;
   mig_timeout(fd, MIG_PEER_TIMEOUT_MS);
   int r = create_space(&a);
@@ -1265,51 +1431,55 @@ static void serve_create(int fd, MigCreate *c) {
     a.e->wait_fd = -1;
   if (r < 0 && a.memfd >= 0 && !a.e)
     close(a.memfd);
+  if (a.pipe[0] >= 0) {
+    close(a.pipe[0]);
+    close(a.pipe[1]);
+  }
 }
 
 /* ---- origin: consoles of tasks that moved away ---- */
 
+/* One Console message from the node a task of ours runs on: its output,
+ * or a step of the input hand-over (migcons.h). */
+static void console_from(struct ent *e, int fd, MigConsole *c) {
+  if (c->hold)
+    migcons_hold(&e->in, fd);
+  else if (c->active)
+    migcons_active(&e->in, fd);
+  else if (!c->input)
+    print_lines(e, e->id, (char *)c->data.data, c->data.len);
+}
+
 static void serve_console(int fd, MigConsole *first) {
   pthread_mutex_lock(&ents_lock);
   struct ent *e = ent_lookup(first->task);
-  if (e)
-    e->remote_fd = fd;
   pthread_mutex_unlock(&ents_lock);
   if (!e)
     return;
+  console_from(e, fd, first);
   MigMsg *m;
   while ((m = mig_recv(fd)) != NULL) {
-    if (m->m_case == MIG_MSG__M_CONSOLE && !m->console->input)
-      print_lines(e, e->id, (char *)m->console->data.data,
-                  m->console->data.len);
+    if (m->m_case == MIG_MSG__M_CONSOLE)
+      console_from(e, fd, m->console);
     mig_msg__free_unpacked(m, NULL);
   }
-  pthread_mutex_lock(&ents_lock);
-  if (e->remote_fd == fd)
-    e->remote_fd = -1;
-  pthread_mutex_unlock(&ents_lock);
+  migcons_lost(&e->in, fd);
 }
 
+/* Console input typed here: for a task that runs here, or one that
+ * started here and runs elsewhere (migcons.h).  A task that only passed
+ * through this node is not here. */
 static void do_input(int fd, MigInput *in) {
   pthread_mutex_lock(&ents_lock);
   struct ent *e = ent_lookup(in->task);
-  int local = e && e->state == ENT_RUNNING ? e->stdin_fd : -1;
-  int remote = e && e->state == ENT_MOVED ? e->remote_fd : -1;
+  int here = e && (e->state == ENT_RUNNING || e->state == ENT_PARKED ||
+                   (e->state == ENT_MOVED && !e->origin[0]));
   pthread_mutex_unlock(&ents_lock);
-  int r = -ENOENT;
-  if (local >= 0) {
-    r = write(local, in->data.data, in->data.len) < 0 ? -errno : 0;
-  } else if (remote >= 0) {
-    MigMsg m = MIG_MSG__INIT;
-    MigConsole c = MIG_CONSOLE__INIT;
-    c.task = in->task;
-    c.data = in->data;
-    c.input = 1;
-    m.m_case = MIG_MSG__M_CONSOLE;
-    m.console = &c;
-    r = mig_send(remote, &m);
-  }
-  reply_err(fd, r, r ? "task not reachable" : "ok");
+  int r = here ? migcons_input(&e->in, in->data.data, in->data.len) : -ENOENT;
+  reply_err(fd, r,
+            r == -EAGAIN ? "the task's unread input is full (MIG_INPUT_MAX)"
+            : r          ? "task not reachable"
+                         : "ok");
 }
 
 static void do_start(int fd, MigStart *s) {

@@ -60,8 +60,14 @@
  *                its region memfd, held here, is the duplicate (step 3)
  *                (pre-copy: after its rounds, below)
  *   COPYING   -- PAGES* --------------->  each checked against the size
+ *                  (bulk: raw bytes behind the frame, sendfile to
+ *                   splice, migrate.proto)
  *                  (pre-copy: rounds while running, then suspended;
  *                   demand: the header page only)
+ *             -- CONSOLE(input) -------->  what the task had not read of
+ *                (not the origin: the      its console input, into the
+ *                 origin holds its input    copy's pipe first (migcons.h)
+ *                 first, Hold/Held)
  *   SETTING   -- THREADS --------------->  suspend counts, priorities,
  *                                          policies set in the header
  *             -- COMMIT ---------------->  image checked (task_check),
@@ -154,7 +160,10 @@
  * Console: a task that arrived from elsewhere has its output sent, as
  * Console messages on a connection of its own, to its origin node, which
  * prints it as if the task were local, and gets its input back the same
- * way; when the origin is gone the destination prints it itself.
+ * way; when the origin is gone the destination prints it itself.  The
+ * input's hand-over at each move (what the task had not read is carried,
+ * what is typed meanwhile held and sent on once the destination says
+ * Active) is sim-kernel/migcons.h's.
  */
 #ifndef UKSIM_MIGD_H
 #define UKSIM_MIGD_H
@@ -170,8 +179,20 @@
 #define MIGD_CONNS_MAX (2 * MIGD_TASKS_MAX)
 /* Largest frame on the wire: a page chunk and its header. */
 #define MIG_FRAME_MAX (2u << 20)
-/* Page bytes per Pages message. */
+/* Page bytes per Pages message that carries them in `data`, and the
+ * buffer a destination reads bulk pages through. */
 #define MIG_CHUNK (1u << 20)
+/* Page bytes per bulk Pages message (migrate.proto): raw bytes behind the
+ * frame, sent from the region's memfd by sendfile.  A run of written
+ * pages goes as one message up to this. */
+#define MIG_BULK_MAX (64u << 20)
+/* Runs shorter than this go in `data` instead: for a few pages (a
+ * pre-copy's last round, while the task is stopped) one frame costs fewer
+ * system calls on each side than a header, sendfile and two splices. */
+#define MIG_BULK_MIN (64u << 10)
+/* Data extents a Create asks the destination to allocate ahead (pairs;
+ * the origin's extents beyond are allocated as their pages come). */
+#define MIG_RESERVE_MAX 256
 /* How long a peer may stay silent within a migration before it counts as
  * gone, and how long a task may take to reach its safe point. */
 #define MIG_PEER_TIMEOUT_MS 10000
@@ -180,8 +201,9 @@
  * the task for the last round. */
 #define MIG_PRECOPY_ROUNDS_MAX 30
 #define MIG_PRECOPY_STOP_PAGES 256
-/* Protocol version in Challenge (3: the handshake proves a key file). */
-#define MIG_VERSION 3
+/* Protocol version in Challenge (3: the handshake proves a key file; 4:
+ * bulk Pages, raw bytes behind the frame). */
+#define MIG_VERSION 4
 
 /* The node address of a migration server, "tcp!HOST!PORT", to a socket
  * address. */

@@ -3,12 +3,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,21 +48,109 @@ static int read_all(int fd, uint8_t *p, size_t n) {
   return 1;
 }
 
-int mig_send(int fd, const MigMsg *m) {
+/* m packed behind its 4-byte length, in a buffer the caller frees, or
+ * NULL for a message over MIG_FRAME_MAX. */
+static uint8_t *frame(const MigMsg *m, size_t *len) {
   size_t n = mig_msg__get_packed_size(m);
   if (n > MIG_FRAME_MAX)
-    return -EMSGSIZE;
+    return NULL;
   uint8_t *buf = xmalloc(n + 4);
   buf[0] = (uint8_t)n;
   buf[1] = (uint8_t)(n >> 8);
   buf[2] = (uint8_t)(n >> 16);
   buf[3] = (uint8_t)(n >> 24);
   mig_msg__pack(m, buf + 4);
+  *len = n + 4;
+  return buf;
+}
+
+static int sendfile_all(int fd, int src_fd, off_t off, size_t n) {
+  while (n > 0) {
+    ssize_t w = sendfile(fd, src_fd, &off, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return w < 0 ? -errno : -EIO; /* 0: src_fd ended short */
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int mig_send_bulk(int fd, const MigMsg *m, int src_fd, off_t off, size_t len) {
+  size_t n;
+  uint8_t *buf = frame(m, &n);
+  if (!buf)
+    return -EMSGSIZE;
   pthread_mutex_lock(&send_lock);
-  int r = write_all(fd, buf, n + 4);
+  int r = write_all(fd, buf, n);
+  if (r == 0 && len > 0)
+    r = sendfile_all(fd, src_fd, off, len);
   pthread_mutex_unlock(&send_lock);
   free(buf);
   return r;
+}
+
+int mig_send(int fd, const MigMsg *m) {
+  return mig_send_bulk(fd, m, -1, 0, 0);
+}
+
+/* Moves n bytes from the pipe into dst_fd at *off. */
+static int pipe_to_file(int rd, int dst_fd, off_t *off, size_t n) {
+  while (n > 0) {
+    ssize_t m = splice(rd, NULL, dst_fd, off, n, SPLICE_F_MOVE);
+    if (m < 0 && errno == EINTR)
+      continue;
+    if (m <= 0)
+      return -EIO;
+    n -= (size_t)m;
+  }
+  return 0;
+}
+
+/* The fallback when the socket does not splice: through a buffer. */
+static int copy_in(int fd, int dst_fd, off_t off, size_t len) {
+  uint8_t *buf = xmalloc(MIG_CHUNK);
+  int r = 0;
+  while (r == 0 && len > 0) {
+    size_t want = len < MIG_CHUNK ? len : MIG_CHUNK;
+    r = read_all(fd, buf, want);
+    if (r <= 0) {
+      r = r < 0 ? r : -EPIPE;
+      break;
+    }
+    r = pwrite(dst_fd, buf, want, off) == (ssize_t)want ? 0 : -EIO;
+    off += (off_t)want;
+    len -= want;
+  }
+  free(buf);
+  return r;
+}
+
+int mig_bulk_pipe(int p[2]) {
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return -errno;
+  fcntl(p[1], F_SETPIPE_SZ, MIG_CHUNK); /* fewer rounds; a smaller one works */
+  return 0;
+}
+
+int mig_recv_bulk(int fd, int dst_fd, off_t off, size_t len,
+                  const int pipe[2]) {
+  size_t moved = 0;
+  while (moved < len) {
+    size_t want = len - moved < MIG_CHUNK ? len - moved : MIG_CHUNK;
+    ssize_t n = splice(fd, NULL, pipe[1], NULL, want, SPLICE_F_MOVE);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EINVAL && moved == 0)
+      return copy_in(fd, dst_fd, off, len);
+    if (n <= 0)
+      return n < 0 ? -errno : -EPIPE;
+    off_t at = off + (off_t)moved;
+    if (pipe_to_file(pipe[0], dst_fd, &at, (size_t)n) < 0)
+      return -EIO;
+    moved += (size_t)n;
+  }
+  return 0;
 }
 
 MigMsg *mig_recv(int fd) {

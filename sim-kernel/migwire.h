@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "migrate.pb-c.h"
 
@@ -23,6 +24,22 @@ int mig_send(int fd, const MigMsg *m);
  * over MIG_FRAME_MAX or one that does not unpack; errno says which
  * (0 at a clean end, EPROTO for a bad frame). */
 MigMsg *mig_recv(int fd);
+
+/* Sends m (a Pages message whose `bulk` is len) and then the len raw
+ * bytes of src_fd at off, with sendfile: no copy in this process.  The
+ * socket's writers are serialised as for mig_send.  0 or -errno. */
+int mig_send_bulk(int fd, const MigMsg *m, int src_fd, off_t off, size_t len);
+
+/* A pipe for mig_recv_bulk, made once per connection.  0 or -errno. */
+int mig_bulk_pipe(int p[2]);
+
+/* Reads the len raw bytes that follow a bulk Pages frame into dst_fd at
+ * off: spliced from the socket through pipe (mig_bulk_pipe, empty) into
+ * the file, so that pages a peer sent with sendfile are copied once, not
+ * through this process (a socket that does not splice goes through a
+ * buffer).  0, or -errno (-EPIPE: the stream ended, -EIO: dst_fd did not
+ * take them). */
+int mig_recv_bulk(int fd, int dst_fd, off_t off, size_t len, const int pipe[2]);
 
 /* Sends Result(err, msg): an answer, or a refusal.  0 or -errno. */
 int mig_send_result(int fd, int err, const char *msg);

@@ -75,6 +75,8 @@ enum kabi_op {
   KABI_REPLAY_DONE,    /* replay_done_args -> -: this process has replayed
                           its journal after a KABI_ANS_REPLAY (kernel
                           update method B, sim-kernel/kreplay.c) */
+  KABI_REPLY_MANY_RECEIVE, /* reply_many_args -> up to KABI_BATCH_MAX
+                              requests (deferred): see reply_many_args */
   KABI_OP_MAX
 };
 
@@ -238,6 +240,30 @@ struct kabi_reply_args {
   int32_t status;
   uint32_t ctl;  /* ICAs to hand back (the request's ctl, or another) */
   uint32_t data; /* or KABI_ICA_NONE */
+};
+
+/* REPLY_MANY_RECEIVE: a server replies to n requests it holds (0 to
+ * KABI_BATCH_MAX) and receives what is queued, up to KABI_BATCH_MAX
+ * requests, in one round trip.  The call is checked whole before anything
+ * changes (each req held by the caller and named once, each ICA held and
+ * named once): refused, no reply is taken.  Then every result is queued
+ * at once, so a server that saves its state once for a batch and then
+ * replies releases no result before the state that includes it (seed
+ * 000's guarantee).  The answer is one KABI_ANS_REQUEST packet per
+ * request delivered, all with the call's sequence number, every one but
+ * the last flagged KABI_ANS_MORE, sent back to back before anything else;
+ * or one KABI_ANS_PREPARE, as to RECEIVE.  Meanwhile the server's wait_op
+ * in the tables is KABI_REPLY_RECEIVE (what it waits for is the same; the
+ * batch is the kernel's own note).  A lock-step run, a service
+ * being replaced and a server that is not its service's serving server
+ * get one request at a time.  keep: bit 2i KABI_KEEP_CTL and bit 2i+1
+ * KABI_KEEP_DATA of reply i (hdr.flags keep bits are not read). */
+#define KABI_BATCH_MAX 8 /* below the host's 10 queued packets a socket */
+#define KABI_ANS_MORE 4u /* hdr.flags of a request answer: another follows */
+struct kabi_reply_many_args {
+  uint32_t n;
+  uint32_t keep;
+  struct kabi_reply_args r[KABI_BATCH_MAX];
 };
 
 struct kabi_sleep_args {

@@ -105,6 +105,33 @@ int srv_reply(srv_req *req, int32_t status);
  * Example: see srv_receive(). */
 int srv_reply_receive(srv_req *req, int32_t status);
 
+/* srv_reply_receive_many: replies to req[0..n-1] (n at most
+ * SRV_BATCH_MAX) with status[0..n-1], as srv_reply() each, then receives
+ * up to SRV_BATCH_MAX queued requests into req[0..*got-1], in one round
+ * trip: a server with a queue takes it a batch a call instead of a
+ * request a call.  The replies' results are released together, once the
+ * kernel has them all: a server that saves its state once per batch,
+ * after serving the batch and before this call, releases no result
+ * before the state that includes it is saved.  A server being replaced
+ * (and a lock-step run) gets one request at a time.
+ * Errors: -EINVAL (n too large, a request or an ICA named twice) and
+ * those of srv_reply() (nothing was answered: this server still holds
+ * every request), then those of srv_receive() (the replies went).
+ * Example:
+ *   srv_req req[SRV_BATCH_MAX];
+ *   int32_t st[SRV_BATCH_MAX];
+ *   uint32_t n = 0;
+ *   int r = srv_reply_receive_many(req, st, 0, &n);
+ *   while (r == 0) {
+ *     for (uint32_t i = 0; i < n; i++)
+ *       st[i] = handle(&req[i]);
+ *     save_state();
+ *     r = srv_reply_receive_many(req, st, n, &n);
+ *   } */
+#define SRV_BATCH_MAX KABI_BATCH_MAX
+int srv_reply_receive_many(srv_req *req, const int32_t *status, uint32_t n,
+                           uint32_t *got);
+
 /* srv_panic: reports an internal inconsistency; the kernel ends this
  * server (and restarts it if the service says so).  Does not return on
  * success.  A successor that cannot restore the state it was given (an

@@ -11,6 +11,14 @@
  * registers and then never restores nor serves (a restart that never ends).
  * --delay-ms N: each request takes N ms more (a slow server, whose queue
  * stays long: what a failover's backlog is made of).
+ * --batch no: one request a call (srv_reply_receive) instead of a batch
+ * of up to SRV_BATCH_MAX (srv_reply_receive_many, the default: a queue
+ * of N requests costs N / SRV_BATCH_MAX round trips through the kernel).
+ * A batch keeps seed 000's guarantee: each increment is in the state ICA
+ * (the one store) before the batch's replies go, and the kernel releases
+ * none of their results before it has the call that carries them all;
+ * a server that dies in a batch leaves each of its requests answered
+ * -ECONNRESET (done or not: the client cannot tell), none twice.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -37,6 +45,7 @@ struct ctr_state {
 static uint32_t version = 1;
 static bool hang_restoring; /* --hang-restoring: a successor never serves */
 static unsigned delay_ms;   /* --delay-ms: added to every request */
+static bool batch = true;   /* --batch: srv_reply_receive_many */
 
 static int fresh_state(uk_ica *st, uint64_t count) {
   int r = ica_create(4096, KABI_ICA_STATE, st);
@@ -86,6 +95,30 @@ static int handle(srv_req *rq, void *arg) {
   return 0;
 }
 
+/* One request a round trip. */
+static int serve(uk_ica *st) {
+  srv_req rq;
+  int r = srv_receive(&rq);
+  while (r == 0)
+    r = srv_reply_receive(&rq, handle(&rq, st));
+  return r;
+}
+
+/* A batch a round trip: the increments are stored as they are served, so
+ * the state that includes a batch is saved when its replies go. */
+static int serve_batches(uk_ica *st) {
+  srv_req rq[SRV_BATCH_MAX];
+  int32_t status[SRV_BATCH_MAX] = {0};
+  uint32_t n = 0;
+  int r = srv_reply_receive_many(rq, status, 0, &n);
+  while (r == 0) {
+    for (uint32_t i = 0; i < n; i++)
+      status[i] = handle(&rq[i], st);
+    r = srv_reply_receive_many(rq, status, n, &n);
+  }
+  return r;
+}
+
 int main(int argc, char **argv) {
   const char *name = "ctr";
   uk_ica st;
@@ -99,6 +132,8 @@ int main(int argc, char **argv) {
       hang_restoring = !strcmp(argv[i + 1], "yes");
     else if (!strcmp(argv[i], "--delay-ms"))
       delay_ms = (unsigned)atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--batch"))
+      batch = strcmp(argv[i + 1], "no") != 0;
     if (delay_ms > CTR_DELAY_MS_MAX)
       delay_ms = CTR_DELAY_MS_MAX;
   }
@@ -107,11 +142,8 @@ int main(int argc, char **argv) {
     pause(); /* registered, never restored: its restart never ends */
   if (r == 0)
     r = how == KABI_REG_FRESH ? fresh_state(&st, 0) : restore(&st);
-  srv_req rq;
   if (r == 0)
-    r = srv_receive(&rq);
-  while (r == 0)
-    r = srv_reply_receive(&rq, handle(&rq, &st));
+    r = batch ? serve_batches(&st) : serve(&st);
   if (r == -ESHUTDOWN)
     return 0; /* replaced */
   fprintf(stderr, "ctr_srv: %s\n", strerror(-r));

@@ -248,13 +248,14 @@ Test(mapcache, guard_mode_reuse_by_id_gives_access_back) {
 }
 
 /* Threads share the slots (lib/lock.c): 4 threads, each passing its own
- * 12 memfds round and round -- 48 for 32 slots, so that slots are evicted
+ * memfds round and round -- half again as many as the slots (48 for 32
+ * when this was written, 384 for 256 now), so that slots are evicted
  * and reused under the others' feet -- and checking that what it maps is
  * the memfd it gave: a slot taken by two threads at once would hand one
  * of them another memfd's mapping, or unmap one in use.  (Without the lock
  * about every other run failed or crashed on the 2-core test VM.) */
 #define MT_THREADS 4
-#define MT_FDS 12
+#define MT_FDS (UK_MAPCACHE_SLOTS * 3 / 2 / MT_THREADS)
 #define MT_ROUNDS 4000 /* a tenth under valgrind, 20-50x slower */
 
 static void *pass_round(void *arg) {
