@@ -1162,6 +1162,8 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     if (uv_signal_init(k.loop, &k.sig[i]) < 0 ||
         uv_signal_start(&k.sig[i], on_sigterm, sigs[i]) < 0)
       return 1;
+  if (kern__update_stop_init(&k) < 0)
+    return 1;
   signal(SIGPIPE, SIG_IGN);
   k.os.id = os_id;
   /* Request numbers (the trace's req) are unique across the OSes of a

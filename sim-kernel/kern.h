@@ -258,9 +258,10 @@ struct kern {
    * out. */
   int msock;
   uv_poll_t mpoll;
-  struct outbox mout;    /* ordered, never dropped: replies and ICA holds */
-  uv_signal_t sig[3];    /* SIGTERM, SIGHUP, SIGINT: halt */
-  uv_timer_t halt_timer; /* SIGKILL for processes that ignore SIGTERM */
+  struct outbox mout;      /* ordered, never dropped: replies and ICA holds */
+  uv_signal_t sig[3];      /* SIGTERM, SIGHUP, SIGINT: halt */
+  uv_signal_t update_stop; /* KKEEP_STOP_SIGNAL: stop for an update */
+  uv_timer_t halt_timer;   /* SIGKILL for processes that ignore SIGTERM */
   bool halting;
   bool halted; /* the halt is over: the loop is ending */
   uint64_t halt_id;
@@ -522,6 +523,8 @@ void kern__failover_settle(struct kern *k);
  * passed on to the new active (true: handled).  kern__retire_check: ends
  * the kernel once no kept process lives; kern__retire_done ends it. */
 bool kern__retiring(struct kern *k);
+/* Listens for the machine's KKEEP_STOP_SIGNAL (kkeep.h): 0, or -1. */
+int kern__update_stop_init(struct kern *k);
 bool kern__retire_refuses(struct kern *k, uint32_t p, uint16_t op);
 bool kern__retire_exit(struct kern *k, uint32_t p, int64_t status, int sig);
 void kern__retire_check(struct kern *k);

@@ -30,6 +30,11 @@ static char proc_state(pid_t pid) {
   return paren && paren[1] == ' ' ? paren[2] : 0;
 }
 
+bool kkeep_stopped(pid_t pid) {
+  char st = proc_state(pid);
+  return st == 'T' || st == 't';
+}
+
 int kkeep_await_stopped(pid_t pid) {
   for (int i = 0; i < KKEEP_STOP_WAIT_MS; i++) {
     char st = proc_state(pid);

@@ -22,7 +22,9 @@
  *
  * The retiring kernel (the old OS's slot in the machine, OS_RETIRING):
  *
- *   ACTIVE --uksim kupdate: SIGSTOP, then kkeep_mark finds kept slots-->
+ *   ACTIVE --uksim kupdate: KKEEP_STOP_SIGNAL; the kernel stops itself
+ *            (SIGSTOP) in that signal's callback, between two steps; then
+ *            kkeep_mark finds kept slots-->
  *   STOPPED --the new kernel's Fence: not killed (nkeep > 0)--> FENCED
  *   FENCED --TakeOver: only the others' connections, ICAs and nic0
  *            handed--> HANDED (still stopped: the new kernel reads its
@@ -54,6 +56,21 @@
  *   STOPPED --nkeep == 0, a user disk, method B (replay), or not
  *            stopped within KKEEP_STOP_WAIT_MS--> the Fence kills it, as
  *            before
+ *   ACTIVE --already stopped (a test's stop point, kmon.h) or no stop
+ *            within KKEEP_STOP_WAIT_MS: SIGSTOP where it is--> STOPPED,
+ *            nothing kept (the Fence kills it)
+ *
+ * Why the kernel stops itself.  A kernel resumed as RETIRING finishes
+ * whatever it was doing when it stopped.  SIGSTOP lands anywhere: between
+ * a result's send and the table change, or just before the send, the
+ * resumed kernel sent (and traced) a result to a moved client whose
+ * request the new kernel, reading the tables as they were, delivered
+ * again: "request 400: the client got two results" in
+ * kupdate-uncarried.scn, about one run in six.  Stopped in a signal's
+ * callback, no step is half done: its next instruction returns to the
+ * loop, whose next callback enters the retiring state first.  A kernel
+ * that is fenced may stop anywhere (it never runs again), so the other
+ * updates still stop it with SIGSTOP.
  *
  * The disk.  LevelDB's lock is the old kernel's until it closes the disk,
  * and the new kernel opens it at the Fence's answer.  An update of a
@@ -68,11 +85,18 @@
 #define UKSIM_KKEEP_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include <sys/types.h>
 
 struct uk_interos;
+
+/* The signal the machine sends the active kernel to stop for an update
+ * that may keep processes; the kernel stops itself in its callback
+ * (kretire.c), a point between two steps.  SIGTSTP: catchable, and its
+ * default action, for a kernel not yet listening, is to stop. */
+#define KKEEP_STOP_SIGNAL SIGTSTP
 
 /* How long the machine waits for a kernel it sent SIGSTOP to be stopped
  * before it reads its tables (kill() returns before the stop lands). */
@@ -84,6 +108,9 @@ struct uk_interos;
  * still running could read the record before the hand-over, and its
  * tables, read meanwhile, could be torn. */
 int kkeep_await_stopped(pid_t pid);
+
+/* Whether process pid is stopped now (the host says 'T'). */
+bool kkeep_stopped(pid_t pid);
 
 /* Judges every process of OS os's stopped region (kd_fd, of either
  * layout) and writes the keep record: the slots refused at extract.

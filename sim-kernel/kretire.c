@@ -14,6 +14,7 @@
  * kern__retiring() before it does anything else.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -112,6 +113,28 @@ bool kern__retiring(struct kern *k) {
     return false;
   retire(k);
   return true;
+}
+
+/* The machine's KKEEP_STOP_SIGNAL (kkeep.h): an update that may keep
+ * processes.  The kernel stops here, in a callback, so that no step is
+ * half done when it stops: resumed as the retiring kernel, its next
+ * callback enters that state before it touches a moved process.  A late
+ * one (pending while stopped elsewhere, seen after the resume) or one
+ * during a halt does nothing. */
+static void on_update_stop(uv_signal_t *s, int sig) {
+  (void)sig;
+  struct kern *k = s->loop->data;
+  if (k->os.role != KOS_ACTIVE || k->halting || kern__retiring(k))
+    return;
+  raise(SIGSTOP);
+}
+
+int kern__update_stop_init(struct kern *k) {
+  if (uv_signal_init(k->loop, &k->update_stop) < 0 ||
+      uv_signal_start(&k->update_stop, on_update_stop, KKEEP_STOP_SIGNAL) < 0)
+    return -1;
+  uv_unref((uv_handle_t *)&k->update_stop); /* keeps no loop running */
+  return 0;
 }
 
 /* The calls that reach a service: every service moved to the new

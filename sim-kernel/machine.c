@@ -1782,6 +1782,22 @@ static int make_interos(void) {
  * further step, its tables as they are) and the backup, of another kernel
  * version, is told to take over (Ipi KUPDATE); it fences the stopped
  * kernel and converts its tables through images (kconvert.c). */
+/* Stops the active kernel os for an update.  One that may keep processes
+ * stops itself between two steps (KKEEP_STOP_SIGNAL, kkeep.h): true.
+ * Otherwise, or when it was stopped already (a test's stop point) or did
+ * not stop within KKEEP_STOP_WAIT_MS, SIGSTOP stops it wherever it is:
+ * false, and it is fenced, never resumed. */
+static bool stop_for_update(struct os_inst *os, bool may_keep) {
+  pid_t pid = os->kproc.pid;
+  if (may_keep && !kkeep_stopped(pid)) {
+    uv_kill_child(&os->kproc, KKEEP_STOP_SIGNAL);
+    if (kkeep_await_stopped(pid) == 0)
+      return true;
+  }
+  uv_kill_child(&os->kproc, SIGSTOP);
+  return false;
+}
+
 static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
   int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
   if (kkeep_retiring(M.io)) {
@@ -1797,12 +1813,14 @@ static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
     *why = "no backup OS of another kernel version (--backup-kernel)";
     return -ESRCH;
   }
-  uv_kill_child(&M.os[a].kproc, SIGSTOP);
   /* Keep nothing with a user disk (its lock), from a kernel that did not
-   * stop in time (it could act on the record early), or by replay
-   * (method B judges by its journal, not by the image): kkeep.h. */
-  if (u->method == UKSIM__KUPDATE__METHOD__IMAGE && M.o.disk[0] == '\0' &&
-      kkeep_await_stopped(M.os[a].kproc.pid) == 0)
+   * stop itself between two steps in time (resumed, it would finish a
+   * step for a moved process; and it could act on the record early), or
+   * by replay (method B judges by its journal, not by the image):
+   * kkeep.h. */
+  bool may_keep =
+      u->method == UKSIM__KUPDATE__METHOD__IMAGE && M.o.disk[0] == '\0';
+  if (stop_for_update(&M.os[a], may_keep))
     kkeep_mark(M.io, M.os[a].id, M.os[a].kd_fd);
   else
     kkeep_clear(M.io);
