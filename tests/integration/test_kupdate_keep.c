@@ -25,6 +25,8 @@
 
 #include "kimage.h"
 #include "kimage_refuse.h"
+#include "kkeep.h"
+#include "kmon.h"
 #include "orthros.h"
 #include "sh_proc.h"
 #include "uksim/ns.h"
@@ -459,4 +461,48 @@ Test(kupdate_keep, with_a_user_disk_nothing_is_kept, .timeout = 180) {
   cr_expect(strstr(out, "retire") == NULL, "%s", out);
   finish(&m);
   rm_dir(dir);
+}
+
+/* ACTIVE --already stopped elsewhere--> nothing kept: the old kernel
+ * stopped itself in the middle of a step (UKSIM_KSTOP, kmon.h: just
+ * before it sends a counter's result), as SIGSTOP could stop it anywhere.
+ * Resumed, it would finish that step for a client that moved (the result
+ * sent twice: kkeep.h), so the machine keeps nothing: far is refused and
+ * ends with the fenced kernel, no OS retires, and the moved client gets
+ * that result once, from the new kernel, its count exact. */
+Test(kupdate_keep, a_kernel_stopped_mid_step_keeps_nothing, .timeout = 180) {
+  mach_client m;
+  int far;
+  setenv(KSTOP_ENV, "1:result:30", 1);
+  uint32_t b = boot_with_far(&m, NULL, &far);
+  unsetenv(KSTOP_ENV);
+  pid_t far_pid = pid_of(&m, far);
+  Uksim__Reply *st = status(&m);
+  pid_t kernel = st->active_pid;
+  uksim__reply__free_unpacked(st, NULL);
+  cr_assert_eq(
+      mach_spawn(&m, "ctr_srv", NULL, 0, "ctr", MACH_SPAWN_REGISTERED, NULL), 0,
+      "%s", m.error);
+  char *a[] = {"--count", "100"};
+  struct mach_prog p = {
+      .program = "ctr_load", .args = a, .nargs = 2, .name = "load"};
+  p.protect = true;
+  int slot;
+  cr_assert_eq(mach_spawn_prog(&m, &p, &slot), 0, "%s", m.error);
+  pid_t load = pid_of(&m, slot);
+  for (int i = 0; i < 1000 && !kkeep_stopped(kernel); i++)
+    usleep(10 * 1000);
+  cr_assert(kkeep_stopped(kernel), "the kernel never reached its stop point");
+  cr_assert_eq(update(&m), b);
+  cr_expect(trace_has(b, "far (pid", "cannot move: netlink"));
+  cr_expect(!trace_has(b, "far (pid", "which retires"));
+  for (int i = 0; i < 1000 && (alive(far_pid) || alive(load)); i++)
+    usleep(10 * 1000);
+  cr_expect(!alive(far_pid), "far lives on without its kernel");
+  cr_expect(!alive(load), "the moved client did not finish its calls");
+  cr_expect(!trace_has(1, "retiring", "left"));
+  char *c[] = {"--count", "0", "--expect", "100"};
+  cr_expect_eq(h_wait(&m, h_spawn(&m, "ctr_load", c, 4, "check", NULL)), 0,
+               "the count is not 100: an increment lost or counted twice");
+  finish(&m);
 }
