@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "machine.h"
+#include "uksim/interos.h"
 
 int cli_part_check(const char *cmd, const struct mach_opts *m) {
   struct part_config c;
@@ -31,7 +32,9 @@ static void usage(FILE *f) {
           "budget) and its devices; then the devices' owners, every OS booted\n"
           "so far with its usable memory as backup and as active (Table 5 "
           "across\nfailovers), and the partition's steps with their "
-          "times.\n\n"
+          "times.  An OS a kernel update left retiring (serving the "
+          "processes\nit could not carry) is named at the end (JSON: "
+          "\"retiring\", os 0 for none).\n\n"
           "  --name MACHINE  the machine (default 'default')\n"
           "  --json          one JSON object instead of tables\n");
 }
@@ -169,7 +172,28 @@ static void print_json(const char *name, const Uksim__Partition *p) {
     json_string(st->text);
     printf("}");
   }
-  printf("]}\n");
+  printf("]"); /* the object's end is the caller's (retiring) */
+}
+
+/* A kernel update's retiring OS (sim-kernel/kkeep.h), while it lives: the
+ * partition counts it dead since the update (its core and memory went to
+ * the new active), but its kernel still runs the processes it kept. */
+static void print_retiring(mach_client *mc, bool json) {
+  const struct uk_interos *io;
+  if (mach_interos(mc, &io) < 0) {
+    if (json)
+      printf("}\n");
+    return;
+  }
+  if (json)
+    printf(",\"retiring\":{\"os\":%u,\"kept\":%u}}\n", io->keep_os,
+           io->keep_os ? io->nkeep : 0);
+  else if (io->keep_os != 0)
+    printf("\nos %u retires after a kernel update: its kernel still serves "
+           "the %u process%s the update could not carry (uksim ps lists "
+           "them); it ends after them\n",
+           io->keep_os, io->nkeep, io->nkeep == 1 ? "" : "es");
+  mach_interos_unmap(io);
 }
 
 /* Asks the machine; 0 and *rep (free it), or -1 after saying why. */
@@ -221,6 +245,8 @@ int cmd_os(int argc, char **argv) {
     print_json(name, rep->reply->partition);
   else if (st == 0)
     print_text(name, rep->reply->partition);
+  if (st == 0)
+    print_retiring(&mc, json);
   if (rep)
     uksim__ctl__free_unpacked(rep, NULL);
   mach_close(&mc);

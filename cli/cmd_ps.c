@@ -25,13 +25,15 @@
 #include "kimage.h"
 #include "kimage.pb-c.h"
 #include "machine.h"
+#include "uksim/interos.h"
 #include "uksim/xalloc.h"
 #include "../vfs/kfmt.h"
 
 /* The rows, as #k serves them (vfs/kfmt.h: one formatter for both),
  * each after the OS it belongs to: every process and service in a
  * kernel's tables is that OS's (a moved process is in the new active's).
- * A protected process's OS is marked '*': it moves at a failover. */
+ * A protected process's OS is marked '*': it moves at a failover; 'k'
+ * marks one a kernel update left on a retiring OS (kkeep.h). */
 static void print_table(const struct uk_kdata *kd,
                         size_t (*line_fn)(const struct uk_kdata *, uint32_t *,
                                           char *, size_t),
@@ -40,12 +42,13 @@ static void print_table(const struct uk_kdata *kd,
   uint32_t cursor = 0;
   for (size_t n; (n = line_fn(kd, &cursor, line, sizeof line)) > 0;) {
     int slot = atoi(line);
-    bool prot = procs && cursor > 1 && slot >= 0 && slot < UK_PROC_MAX &&
-                (kd->proc[slot].flags & UK_PROC_F_PROTECT);
+    bool live = procs && cursor > 1 && slot >= 0 && slot < UK_PROC_MAX;
+    bool prot = live && (kd->proc[slot].flags & UK_PROC_F_PROTECT);
+    bool kept = live && (kd->proc[slot].flags & UK_PROC_F_KEPT);
     if (cursor == 1) /* the header */
       printf("OS   ");
     else
-      printf("%-3u%-2s", kd->hdr.os_id, prot ? "*" : "");
+      printf("%-3u%-2s", kd->hdr.os_id, kept ? "k" : prot ? "*" : "");
     fwrite(line, 1, n, stdout);
   }
 }
@@ -141,12 +144,14 @@ static struct uk_kdata *view_of_v2(const void *v2, size_t len) {
   return view;
 }
 
-/* The active kernel's tables when they are not of this build's layout:
- * NULL (and why in mc->error) if they cannot be read either way. */
-static struct uk_kdata *other_layout(mach_client *mc, uint32_t *layout) {
+/* OS os's tables (0: the active's) as a copy in this build's layout,
+ * read through images when they are of the other: NULL (and why in
+ * mc->error) if they cannot be read either way. */
+static struct uk_kdata *os_tables(mach_client *mc, uint32_t os,
+                                  uint32_t *layout) {
   int fd;
   struct stat st;
-  if (mach_kdata_fd(mc, 0, &fd) < 0)
+  if (mach_kdata_fd(mc, os, &fd) < 0)
     return NULL;
   void *p =
       fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof(struct uk_kdata_hdr)
@@ -156,13 +161,37 @@ static struct uk_kdata *other_layout(mach_client *mc, uint32_t *layout) {
   if (p == MAP_FAILED)
     return NULL;
   *layout = ((const struct uk_kdata_hdr *)p)->layout;
-  struct uk_kdata *view = view_of_v2(p, (size_t)st.st_size);
+  struct uk_kdata *view = NULL;
+  if (*layout == UK_KDATA_LAYOUT &&
+      (size_t)st.st_size >= sizeof(struct uk_kdata)) {
+    view = xmalloc(sizeof *view);
+    memcpy(view, p, sizeof *view); /* a still view of a running kernel */
+  } else
+    view = view_of_v2(p, (size_t)st.st_size);
   munmap(p, (size_t)st.st_size);
   if (view == NULL)
     snprintf(mc->error, sizeof mc->error,
              "kernel data layout %u: neither this build's (%u) nor v2's",
              *layout, UK_KDATA_LAYOUT);
   return view;
+}
+
+/* A kernel update's retiring OS (sim-kernel/kkeep.h), while it lives:
+ * the processes it kept, after the active's, marked 'k'. */
+static void print_retiring(mach_client *mc) {
+  const struct uk_interos *io;
+  if (mach_interos(mc, &io) < 0)
+    return;
+  uint32_t os = io->keep_os, layout;
+  mach_interos_unmap(io);
+  struct uk_kdata *kd = os == 0 ? NULL : os_tables(mc, os, &layout);
+  if (kd == NULL)
+    return;
+  printf("\nos %u retires after a kernel update (layout %u, kernel pid %d): "
+         "it serves only the processes the update could not carry\n",
+         os, layout, kd->hdr.kernel_pid);
+  print_table(kd, vfs_ktab_procs, true);
+  free(kd);
 }
 
 static const char *adopt_call_text(enum adopt_call c) {
@@ -307,7 +336,7 @@ static int table(int argc, char **argv, bool svc) {
   uint32_t layout = UK_KDATA_LAYOUT;
   int r = mach_connect(&mc, name);
   if (r == 0 && (r = mach_kdata(&mc, &kd, &info)) == -EPROTO)
-    r = (kd = view = other_layout(&mc, &layout)) ? 0 : -EPROTO;
+    r = (kd = view = os_tables(&mc, 0, &layout)) ? 0 : -EPROTO;
   if (r < 0) {
     fprintf(stderr, "uksim %s: %s\n", argv[0], mc.error);
     mach_close(&mc);
@@ -324,8 +353,10 @@ static int table(int argc, char **argv, bool svc) {
     print_table(kd, vfs_ktab_svc, false);
   else if (calls)
     st = print_calls(kd);
-  else
+  else {
     print_ps(kd, info);
+    print_retiring(&mc);
+  }
   if (info)
     uksim__reply__free_unpacked(info, NULL);
   if (view)

@@ -94,6 +94,7 @@
 #include "scn.h"
 #include "scn_eval.h"
 #include "scn_exec.h"
+#include "kkeep.h"
 #include "scn_exec_mig.h"
 #include "scn_journal.h"
 #include "scn_ns.h"
@@ -1258,8 +1259,11 @@ static bool over(struct kern *k) {
   for (size_t i = 0; i < x->s->nexpects && x->dumping; i++)
     if (!x->dump_done[i])
       return false;
+  /* A kernel update's retiring OS still runs an app it kept (kkeep.h):
+   * its exit, passed on by the machine, polls here again. */
   return x->nqueue == 0 && !replacing_any(k) && !helpers_busy(x) &&
-         x->deferred == NULL && !scn_mig_busy(x->mig);
+         x->deferred == NULL && !scn_mig_busy(x->mig) &&
+         !kkeep_retiring(k->os.io);
 }
 
 static void exec_after_step(struct kern *k) {

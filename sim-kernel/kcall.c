@@ -1001,6 +1001,8 @@ void kern__dispatch(struct kern *k, uint32_t p, kabi_msg *m) {
   } else if (pp->state == UK_PROC_WAITING) {
     /* one call at a time: the deferred one stays */
     call_done(k, p, m, -EINPROGRESS);
+  } else if (kern__retire_refuses(k, p, m->hdr.op)) {
+    call_done(k, p, m, -EXDEV); /* services moved to the new kernel */
   } else {
     kd_psched(k, p)->call_seq = m->hdr.seq; /* a takeover finds the call */
     kd_psched(k, p)->call_op = m->hdr.op;

@@ -8,8 +8,10 @@
  * dead kernel of its own version (kfailover.c).
  *
  * A process whose image names state it cannot carry (kimage.h) is not in
- * the converted region: the old kernel is gone, so it ends like a process
- * that a failover does not move, and the trace names what kept it.  The
+ * the converted region, and the trace names what kept it.  Unless the
+ * machine kept it on the old kernel, which then retires (kkeep.h), the
+ * old kernel is gone, so it ends like a process that a failover does not
+ * move.  The
  * kernel-wide part comes first: the services with their queues, then the
  * disk's buffer cache (its segment table and dirty entries; the blocks
  * stay in the old segments' ICAs), which kfailover.c adopts from the
@@ -25,6 +27,8 @@
 #include "kimage.h"
 #include "kimage.pb-c.h"
 #include "kimage_refuse.h"
+#include "kkeep.h"
+#include "uksim/interos.h"
 #include "uksim/xalloc.h"
 
 /* This build's builder and the other layout's extractor. */
@@ -62,7 +66,11 @@ static void refuse(struct kern *k, const uint8_t *b, size_t n, int r) {
   int e = kimg_judge_build(b, n, r, &f);
   kimg_refusal_text(&f, text, sizeof text);
   note(k, "refused", r, text);
-  if (e == 0 && f.pid > 0 && !f.attached)
+  if (e == 0 && kkeep_kept(k->os.io, k->os.dead_os, f.slot)) {
+    snprintf(text, sizeof text, "%s (pid %d) stays on os %u, which retires",
+             f.name, (int)f.pid, k->os.dead_os);
+    note(k, "kept", 0, text);
+  } else if (e == 0 && f.pid > 0 && !f.attached)
     kill(f.pid, SIGKILL); /* its kernel is gone: it ends */
 }
 

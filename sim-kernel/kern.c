@@ -250,6 +250,7 @@ void kern__proc_gone(struct kern *k, uint32_t p) {
     k->kd->proc[p].state = UK_PROC_EXITED;
   if (k->kd->proc[p].flags & UK_PROC_F_PROTECT)
     kos_publish(k); /* it is no longer in the table */
+  kern__retire_check(k);
 }
 
 /* The connection closed.  The process is about to exit (or has): clean up
@@ -303,6 +304,8 @@ static void on_proc_readable(uv_poll_t *h, int status, int events) {
   kabi_msg m;
 
   (void)events;
+  if (kern__retiring(k) && k->proc[p].sock < 0)
+    return; /* moved by a kernel update: the new kernel reads it */
   for (int i = 0; i < READS_PER_WAKE && status == 0; i++) {
     note_call(k, p);
     long n = kabi_recvmsg(k->proc[p].sock, &m);
@@ -380,6 +383,8 @@ void kern__proc_exited(struct kern *k, uint32_t p) {
 static void on_proc_exit(uv_process_t *h, int64_t status, int sig) {
   struct kern *k = h->loop->data;
   uint32_t p = (uint32_t)(uintptr_t)h->data;
+  if (kern__retire_exit(k, p, status, sig))
+    return; /* a moved process: not ours to report */
   k->proc[p].exit_status = status;
   k->proc[p].exit_signal = sig;
   if (k->lockstep && !k->halting) {
@@ -917,6 +922,7 @@ static void on_machine(uv_poll_t *h, int status, int events) {
   struct kern *k = h->loop->data;
   int fds[UK_FDS_BATCH_MAX], err = 0;
   unsigned nfds = 0;
+  (void)kern__retiring(k); /* before any message: kretire.c */
   if (status == 0 && (events & UV_WRITABLE))
     outbox_flush(&k->mout);
   if (status == 0 && !(events & (UV_READABLE | UV_DISCONNECT)))
@@ -1156,6 +1162,8 @@ int kern_main(int argc, char **argv, const struct kern_ops *ops) {
     if (uv_signal_init(k.loop, &k.sig[i]) < 0 ||
         uv_signal_start(&k.sig[i], on_sigterm, sigs[i]) < 0)
       return 1;
+  if (kern__update_stop_init(&k) < 0)
+    return 1;
   signal(SIGPIPE, SIG_IGN);
   k.os.id = os_id;
   /* Request numbers (the trace's req) are unique across the OSes of a

@@ -176,7 +176,9 @@ struct kern_svc {
 
 /* Orthros (kos.c): this kernel's OS number, role and the inter-OS
  * protocol's state; the state machine is in kos.c. */
-enum kos_role { KOS_ACTIVE, KOS_BACKUP, KOS_FENCING };
+/* KOS_RETIRING: an old kernel a kernel update left serving the
+ * processes it could not carry (kretire.c, kkeep.h). */
+enum kos_role { KOS_ACTIVE, KOS_BACKUP, KOS_FENCING, KOS_RETIRING };
 struct uk_interos;
 struct kern_os {
   uint32_t id; /* 1st, 2nd ... Nth OS the machine booted */
@@ -256,9 +258,10 @@ struct kern {
    * out. */
   int msock;
   uv_poll_t mpoll;
-  struct outbox mout;    /* ordered, never dropped: replies and ICA holds */
-  uv_signal_t sig[3];    /* SIGTERM, SIGHUP, SIGINT: halt */
-  uv_timer_t halt_timer; /* SIGKILL for processes that ignore SIGTERM */
+  struct outbox mout;      /* ordered, never dropped: replies and ICA holds */
+  uv_signal_t sig[3];      /* SIGTERM, SIGHUP, SIGINT: halt */
+  uv_signal_t update_stop; /* KKEEP_STOP_SIGNAL: stop for an update */
+  uv_timer_t halt_timer;   /* SIGKILL for processes that ignore SIGTERM */
   bool halting;
   bool halted; /* the halt is over: the loop is ending */
   uint64_t halt_id;
@@ -511,6 +514,21 @@ void kern__failover(struct kern *k);
  * delivered (checked at each delivery while settling), the "backlog"
  * step event and FailoverDone to the machine (kos_failover_done). */
 void kern__failover_settle(struct kern *k);
+
+/* The retiring kernel (kretire.c).  kern__retiring: whether this kernel
+ * retires, entering the state at the first call after the machine wrote
+ * the keep record (every callback that may reach a moved process calls
+ * it first).  kern__retire_refuses: a kept process's call refused with
+ * -EXDEV (its services moved).  kern__retire_exit: a moved process's exit
+ * passed on to the new active (true: handled).  kern__retire_check: ends
+ * the kernel once no kept process lives; kern__retire_done ends it. */
+bool kern__retiring(struct kern *k);
+/* Listens for the machine's KKEEP_STOP_SIGNAL (kkeep.h): 0, or -1. */
+int kern__update_stop_init(struct kern *k);
+bool kern__retire_refuses(struct kern *k, uint32_t p, uint16_t op);
+bool kern__retire_exit(struct kern *k, uint32_t p, int64_t status, int sig);
+void kern__retire_check(struct kern *k);
+void kern__retire_done(struct kern *k);
 void kern__disk_halt(struct kern *k); /* writes back, frees the cache */
 /* kns_host.c: what servants ask of the kernel (vfs/dev.h). */
 int kern__pipe_new(struct kern *k, uint32_t *c0, uint32_t *c1);

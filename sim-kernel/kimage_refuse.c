@@ -16,9 +16,8 @@
  * another end: its service restarts on the new kernel from its program
  * and state ICA (the kernel part of the image), as at a failover.
  *
- * Per process, the update runs this state machine; "built" marks the
- * transitions this tree has, "not built" those the design asks for next
- * (the lead's issue 15 list):
+ * Per process, the update runs this state machine (every transition is
+ * built):
  *
  *   EXTRACTED  the old kernel's tables read from outside into an image
  *     --cannot_carry empty--> BUILD                                built
@@ -28,45 +27,24 @@
  *     --slot returned--> BUILT                                    built
  *     --negative errno--> REFUSED_AT_BUILD (nothing written)      built
  *   BUILT --the machine hands its connection and ICAs--> HANDED   built
- *   REFUSED_AT_EXTRACT, REFUSED_AT_BUILD
- *     --> ENDS     the old kernel is fenced (killed), so the process
- *                  ends with it, named in the trace and in `uksim
- *                  kupdate`'s output                      built (today)
- *     --> KEPT     the old kernel is not fenced but RETIRING: the Fence
- *                  names the kept slots (UK_PROC_F_UNCARRIED in its
- *                  table), the machine hands over only the others'
- *                  connections, the old kernel drops the moved ones
- *                  without killing them, refuses spawns, serves only the
- *                  kept processes, and ends when the last ends  not built
+ *   REFUSED_AT_EXTRACT
+ *     --> KEPT     the machine judged it so too while the old kernel was
+ *                  stopped, and the old kernel is not fenced but RETIRING
+ *                  (kkeep.h has its state machine): the process stays
+ *                  there, served by it until it ends        built
+ *     --> ENDS     a machine with a user disk fences the old kernel as
+ *                  before (the disk's lock), and the process ends with
+ *                  it, named in the trace and by `uksim kupdate`   built
+ *   REFUSED_AT_BUILD --> ENDS  the machine cannot know it before the
+ *                  hand-over: the new kernel ends it            built
  *
- * Calls between a moved process and what stayed (for KEPT): a kept
- * process's call to a service (which restarts on the new kernel) is
- * refused by the retiring kernel with -EXDEV, "moved to OS N"; a call
- * on its kept netlink mount is served by the old kernel's session.
- *
- * What KEPT must solve, found while building the rest:
- *  - Order.  The old kernel must stay stopped until the machine has
- *    handed the moved processes' connections, ICAs and nic0 sockets to
- *    the new kernel (take_over), and must drop its own copies before it
- *    reads any of them: resumed, its loop may run a moved process's
- *    readable callback before any message on its link.  So the retire
- *    word (the kept slots) must be in shared memory the machine writes
- *    while it is stopped (the inter-OS region), checked at the top of
- *    every process and #I socket callback (kern.c on_proc_readable,
- *    knic.c), and the machine must ignore its ConnDrop/IcaDrop of what
- *    it has handed over already.
- *  - Children.  The moved processes stay the old kernel's Linux
- *    children (only a parent's death reparents them to the machine,
- *    the subreaper): the retiring kernel must reap them without a trace
- *    of a fault and pass each exit on (OrphanExit) to the new active.
- *  - Servers.  The new kernel kills the old servers (their services
- *    restart there); the retiring kernel must not restart them (the
- *    AnT fault path) and must mark their services down, so that a kept
- *    process's send is answered with an error, not queued for ever.
- *  - The disk.  The user disk's LevelDB lock is the old kernel's until
- *    it closes it; the new kernel opens it at the Fence's answer.  With
- *    a disk the retiring kernel must close it first (its dirty blocks
- *    travel in the cache image), or the update must fence as today.
+ * Calls between a moved process and what stayed (KEPT): a kept process's
+ * call to a service (which restarts on the new kernel) is refused by the
+ * retiring kernel with -EXDEV; a call on its kept netlink mount is
+ * served by the old kernel's session.  How the four problems found while
+ * building the refusals (the order of hand-over and resume, the moved
+ * processes as the old kernel's children, servers not restarted, the
+ * disk's lock) are solved: kkeep.h and kretire.c.
  */
 #include <errno.h>
 #include <stdio.h>

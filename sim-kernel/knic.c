@@ -102,6 +102,8 @@ static void on_ready(uv_poll_t *h, int status, int events) {
   (void)events;
   struct kern *k = h->data;
   uv_poll_stop(h);
+  if (kern__retiring(k))
+    return; /* nic0 is the new active's (kretire.c) */
   for (uint32_t n = 0; n < UK_CONV_MAX; n++)
     if (k->nic.poll[n] == h)
       k->nic.want[n] = 0;

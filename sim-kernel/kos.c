@@ -76,6 +76,8 @@ static void send_ipi(struct kern *k, Uksim__Ipi__Kind kind) {
 
 static void on_heartbeat(uv_timer_t *t) {
   struct kern *k = t->loop->data;
+  if (kern__retiring(k))
+    return; /* the new active beats now */
   send_ipi(k, UKSIM__IPI__KIND__HEARTBEAT);
   k->os.hb_last_sent_ns = now_ns();
   if (k->os.io) {
@@ -474,6 +476,8 @@ static void resize(struct kern *k, const Uksim__Resize *rz) {
  * Readers (another kernel, uksim) accept a torn view, as with kernel
  * data; prot_seq changes last. */
 void kos_publish(struct kern *k) {
+  if (k->os.role == KOS_RETIRING)
+    return; /* the table is the new active's */
   struct uk_interos *io = k->os.io;
   uint32_t n = 0;
   if (io == NULL || k->os.role != KOS_ACTIVE)
@@ -503,6 +507,8 @@ void kos_publish(struct kern *k) {
 static void orphan_exit(struct kern *k, const Uksim__OrphanExit *e) {
   kern__trace(k, "os %u's process %d (pid %d) exited: status %d, signal %d",
               e->os, e->proc, e->pid, e->exit_status, e->term_signal);
+  if (e->proc < 0 && !k->lockstep && !k->halting)
+    kern__exec_poll(k); /* a kept process on a retiring OS (kretire.c) */
   if (e->proc < 0 || e->proc >= UK_PROC_MAX || e->pid <= 0 ||
       k->kd->proc[e->proc].pid != e->pid || k->halting)
     return;
@@ -514,6 +520,8 @@ static void orphan_exit(struct kern *k, const Uksim__OrphanExit *e) {
                                 .actor = k->kd->proc[e->proc].name,
                                 .status = e->term_signal ? 0 : e->exit_status,
                                 .text = why});
+  if (k->events)
+    fflush(k->events); /* rare, and read from outside (uksim trace, tests) */
   if (!k->lockstep)
     kern__exec_poll(k); /* the scenario may be over */
 }

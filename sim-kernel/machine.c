@@ -23,6 +23,10 @@
  *   ACTIVE --its kernel ends (panic, crash) or is fenced--> DEAD
  *   DEAD --TakeOver by the new active, answered--> FREE
  *   BACKUP --its kernel ends on standby--> FREE, and a new backup boots
+ *   ACTIVE --a kernel update's Fence, processes kept (kkeep.h)--> RETIRING
+ *   RETIRING --TakeOver by the new active: the others handed; SIGCONT at
+ *            its FailoverDone--> RETIRING (serving its kept processes)
+ *            --its kernel ends--> FREE
  *
  * The partition (M.part, partition.h) follows each transition, and an OS's
  * number is the partition's: a backup's boot is part_boot_backup (its
@@ -62,6 +66,7 @@
 #include <unistd.h>
 
 #include "kern.h"
+#include "kkeep.h"
 #include "machine.h"
 #include "uksim/interos.h"
 #include "uksim/uv_check.h"
@@ -97,7 +102,13 @@ struct pending {
 };
 
 /* An OS instance (see the state machine above). */
-enum os_role { OS_FREE, OS_ACTIVE, OS_BACKUP, OS_DEAD };
+enum os_role {
+  OS_FREE,
+  OS_ACTIVE,
+  OS_BACKUP,
+  OS_DEAD,
+  OS_RETIRING /* an updated kernel serving the processes it kept */
+};
 
 struct os_inst {
   enum os_role role;
@@ -125,6 +136,9 @@ struct os_inst {
   uint32_t nic_sock[UK_CONV_MAX];
   /* A Fence of this OS waiting for its kernel to be reaped. */
   bool fence_pending;
+  /* RETIRING, handed over and still stopped: it resumes once the new
+   * active's failover is done (it read this OS's region until then). */
+  bool resume_due;
   int fence_by; /* the slot that asked */
   uint64_t fence_id;
 };
@@ -1121,8 +1135,11 @@ static void boot_backup_due(uint32_t os, int status) {
   boot_next_backup();
 }
 
+static void retire_resume_due(void);
+
 static void on_settle_wait(uv_timer_t *t) {
   (void)t;
+  retire_resume_due();
   int a = os_up(OS_ACTIVE);
   boot_backup_due(a >= 0 ? M.os[a].id : 0, -ETIMEDOUT);
 }
@@ -1140,15 +1157,16 @@ static void fence(int by, uint64_t id, const Uksim__Fence *f) {
     os_reply(&M.os[by], id, -EINVAL, "no such OS to fence", NULL, -1);
     return;
   }
-  os->role = OS_DEAD;
+  bool retires = os->up && os->role == OS_ACTIVE && M.io->keep_os == os->id;
+  os->role = retires ? OS_RETIRING : OS_DEAD;
   os->fence_pending = true;
   os->fence_by = by;
   os->fence_id = id;
   publish_roles();
-  if (os->up)
+  if (os->up && !retires)
     uv_kill_child(&os->kproc, SIGKILL); /* the reaping completes it */
   else
-    fence_done(os);
+    fence_done(os); /* stopped, it keeps processes: not killed (kkeep.h) */
 }
 
 /* A takeover's descriptors, UK_FDS_BATCH_MAX to a TakeOverBatch: one
@@ -1195,6 +1213,40 @@ static void handover_add(struct handover *h, const Uksim__TakeOverItem *it,
     handover_flush(h);
 }
 
+/* A retiring OS after its TakeOver (kkeep.h): what was handed is let go
+ * (the moved processes' pids stay, for the machine to adopt them as
+ * orphans when the retiring kernel ends: they are its Linux children);
+ * its kept processes' connections and its region stay.  It stays stopped
+ * while the new kernel converts its tables (retire_resume_due). */
+static void retire_handed(struct os_inst *os) {
+  for (uint32_t i = 0; i < UK_ICA_MAX; i++)
+    if (os->ica_fd[i] >= 0)
+      ica_put(os, i);
+  for (uint32_t p = 0; p < UK_PROC_MAX; p++)
+    if (os->conn_fd[p] >= 0 && !kkeep_kept(M.io, os->id, p)) {
+      close(os->conn_fd[p]);
+      os->conn_fd[p] = -1;
+    }
+  for (uint32_t i = 0; i < UK_CONV_MAX; i++)
+    nic_put(os, i);
+  os->resume_due = true;
+}
+
+/* The new active's failover is done (FailoverDone, or the settle wait
+ * ran out): it reads the old region no more, so a retiring kernel may
+ * change its tables now. */
+static void retire_resume_due(void) {
+  for (int i = 0; i < MACH_OS_MAX; i++) {
+    struct os_inst *os = &M.os[i];
+    if (os->role != OS_RETIRING || !os->resume_due || !os->up)
+      continue;
+    os->resume_due = false;
+    part_step("retire", os->id, 0, "keeps %u processes: resumed, retiring",
+              M.io->nkeep);
+    uv_kill_child(&os->kproc, SIGCONT);
+  }
+}
+
 /* Hands dead OS dead_os's state to the active kernel: a reply with its
  * kernel data (read-only) and the counts, then one item per descriptor.
  * The machine lets go of them then: the new kernel holds them. */
@@ -1202,7 +1254,9 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   struct os_inst *me = &M.os[by];
   int d = os_slot_of_id(t->dead_os);
   struct os_inst *os = d >= 0 ? &M.os[d] : NULL;
-  if (os == NULL || me->role != OS_ACTIVE || os->role != OS_DEAD || os->up) {
+  bool retiring = os != NULL && os->role == OS_RETIRING && os->up;
+  if (os == NULL || me->role != OS_ACTIVE ||
+      ((os->role != OS_DEAD || os->up) && !retiring)) {
     os_reply(me, id, -EINVAL, "no dead OS of that number", NULL, -1);
     return;
   }
@@ -1215,7 +1269,7 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   int kfd = open(path, O_RDONLY | O_CLOEXEC);
   Uksim__Reply r = UKSIM__REPLY__INIT;
   for (int p = 0; p < UK_PROC_MAX; p++)
-    r.conns += os->conn_fd[p] >= 0;
+    r.conns += os->conn_fd[p] >= 0 && !kkeep_kept(M.io, os->id, (uint32_t)p);
   r.icas = os->held;
   for (uint32_t i = 0; i < UK_CONV_MAX; i++)
     r.nics += os->nic_fd[i] >= 0;
@@ -1228,7 +1282,7 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   struct handover h = {.os = me, .id = id};
   Uksim__TakeOverItem it;
   for (uint32_t p = 0; p < UK_PROC_MAX; p++)
-    if (os->conn_fd[p] >= 0) {
+    if (os->conn_fd[p] >= 0 && !kkeep_kept(M.io, os->id, p)) {
       it = handover_item(UKSIM__TAKE_OVER_ITEM__KIND__CONN, p);
       it.pid = os->conn_pid[p];
       handover_add(&h, &it, os->conn_fd[p]);
@@ -1251,7 +1305,10 @@ static void take_over(int by, uint64_t id, const Uksim__TakeOver *t) {
   handover_flush(&h);
   if (moved)
     repin_active(me, os);
-  os_release(os);
+  if (retiring)
+    retire_handed(os);
+  else
+    os_release(os);
   backup_after_failover();
 }
 
@@ -1296,9 +1353,20 @@ static void kernel_get_kdata(int by, uint64_t id) {
     close(fd);
 }
 
+/* A retiring kernel passes its moved children's exits on (kretire.c). */
+static void relay_orphan_exit(const struct os_inst *from, Uksim__Ctl *c) {
+  int a = os_up(OS_ACTIVE);
+  c->orphan_exit->os = from->id;
+  if (from->role == OS_RETIRING && a >= 0)
+    post_to_os(&M.os[a], c, -1);
+}
+
 static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
   struct os_inst *os = &M.os[o];
   switch (c->body_case) {
+  case UKSIM__CTL__BODY_ORPHAN_EXIT:
+    relay_orphan_exit(os, c);
+    break;
   case UKSIM__CTL__BODY_ICA_HOLD:
     ica_hold(os, c->ica_hold, fd);
     fd = -1;
@@ -1324,7 +1392,8 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
     nic_listen(os, c->id, c->nic_listen);
     break;
   case UKSIM__CTL__BODY_IPI:
-    relay_ipi(os, c);
+    if (os->role != OS_RETIRING) /* it is nobody's peer any more */
+      relay_ipi(os, c);
     break;
   case UKSIM__CTL__BODY_FENCE:
     fence(o, c->id, c->fence);
@@ -1340,8 +1409,10 @@ static void kernel_msg(int o, Uksim__Ctl *c, int fd) {
     take_over(o, c->id, c->take_over);
     break;
   case UKSIM__CTL__BODY_FAILOVER_DONE:
-    if (os->role == OS_ACTIVE)
+    if (os->role == OS_ACTIVE) {
+      retire_resume_due();
       boot_backup_due(os->id, 0);
+    }
     break;
   case UKSIM__CTL__BODY_GET_KDATA:
     kernel_get_kdata(o, c->id);
@@ -1438,11 +1509,21 @@ static void halt_all(void) {
     if (M.os[i].up && !M.os[i].told_to_halt) {
       M.os[i].told_to_halt = true; /* once: a kernel halts once */
       uv_kill_child(&M.os[i].kproc, SIGTERM);
+      uv_kill_child(&M.os[i].kproc, SIGCONT); /* stopped by an update */
     }
   if (!any_kernel_up()) {
     orphans_kill();
     uv_stop(M.loop);
   }
+}
+
+/* A retiring kernel ended (its last kept process did, or a halt): its
+ * slot is free, as a dead OS's after its TakeOver. */
+static void retired(struct os_inst *os) {
+  part_step("retired", os->id, 0, "its kept processes ended: slot freed");
+  if (M.io->keep_os == os->id || M.io->keep_os == 0)
+    kkeep_clear(M.io); /* not a later update's record */
+  os_release(os);
 }
 
 static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
@@ -1456,7 +1537,7 @@ static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
   fail_pending(o);
   os->handles++;
   uv_close((uv_handle_t *)p, on_os_handle_closed);
-  if (was == OS_ACTIVE || was == OS_DEAD)
+  if (was == OS_ACTIVE || was == OS_DEAD || was == OS_RETIRING)
     orphans_add(os);
   orphans_reap();
   bool failover = was == OS_ACTIVE && os_up(OS_BACKUP) >= 0;
@@ -1465,7 +1546,9 @@ static void on_kernel_exit(uv_process_t *p, int64_t status, int sig) {
             (int)status, sig);
     M.status = 1;
   }
-  if (M.halting)
+  if (was == OS_RETIRING)
+    retired(os);
+  else if (M.halting)
     ; /* every kernel is ending */
   else if (was == OS_ACTIVE && failover)
     os->role = OS_DEAD; /* nobody is told: the backup finds out */
@@ -1647,6 +1730,7 @@ static int boot_os(enum os_role role) {
   os->role = role;
   os->id = number;
   os->fence_pending = false;
+  os->resume_due = false;
   os->told_to_halt = false;
   r = spawn_kernel(o, sv[1]);
   close(sv[1]);
@@ -1698,8 +1782,28 @@ static int make_interos(void) {
  * further step, its tables as they are) and the backup, of another kernel
  * version, is told to take over (Ipi KUPDATE); it fences the stopped
  * kernel and converts its tables through images (kconvert.c). */
+/* Stops the active kernel os for an update.  One that may keep processes
+ * stops itself between two steps (KKEEP_STOP_SIGNAL, kkeep.h): true.
+ * Otherwise, or when it was stopped already (a test's stop point) or did
+ * not stop within KKEEP_STOP_WAIT_MS, SIGSTOP stops it wherever it is:
+ * false, and it is fenced, never resumed. */
+static bool stop_for_update(struct os_inst *os, bool may_keep) {
+  pid_t pid = os->kproc.pid;
+  if (may_keep && !kkeep_stopped(pid)) {
+    uv_kill_child(&os->kproc, KKEEP_STOP_SIGNAL);
+    if (kkeep_await_stopped(pid) == 0)
+      return true;
+  }
+  uv_kill_child(&os->kproc, SIGSTOP);
+  return false;
+}
+
 static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
   int a = os_up(OS_ACTIVE), b = os_up(OS_BACKUP);
+  if (kkeep_retiring(M.io)) {
+    *why = "an updated kernel still serves processes it kept (uksim os)";
+    return -EBUSY;
+  }
   if (u->method != UKSIM__KUPDATE__METHOD__IMAGE &&
       u->method != UKSIM__KUPDATE__METHOD__REPLAY) {
     *why = "no such method";
@@ -1709,7 +1813,17 @@ static int kupdate_start(const Uksim__KUpdate *u, const char **why) {
     *why = "no backup OS of another kernel version (--backup-kernel)";
     return -ESRCH;
   }
-  uv_kill_child(&M.os[a].kproc, SIGSTOP);
+  /* Keep nothing with a user disk (its lock), from a kernel that did not
+   * stop itself between two steps in time (resumed, it would finish a
+   * step for a moved process; and it could act on the record early), or
+   * by replay (method B judges by its journal, not by the image):
+   * kkeep.h. */
+  bool may_keep =
+      u->method == UKSIM__KUPDATE__METHOD__IMAGE && M.o.disk[0] == '\0';
+  if (stop_for_update(&M.os[a], may_keep))
+    kkeep_mark(M.io, M.os[a].id, M.os[a].kd_fd);
+  else
+    kkeep_clear(M.io);
   Uksim__Ipi ipi = UKSIM__IPI__INIT;
   Uksim__Ctl n = UKSIM__CTL__INIT;
   ipi.kind = UKSIM__IPI__KIND__KUPDATE;

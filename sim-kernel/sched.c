@@ -67,6 +67,10 @@ uint64_t kern__rand(uint64_t *s) {
 static void on_uv_timer(uv_timer_t *t) {
   struct ktimer *kt = t->data;
   struct kern *k = t->loop->data;
+  /* A retiring kernel (kretire.c) enters that state before any timer's
+   * work: this one may be a moved process's, stopped by the entry. */
+  if (kern__retiring(k) && !kt->on)
+    return;
   if (kt->period_ns == 0)
     kt->on = false;
   kt->cb(k, kt);

@@ -9,6 +9,9 @@
  * injection) active       the heartbeat and busy stamps; the protected-process
  *                table
  *   backup       the detection record, when it declares the active dead
+ *   machine      the keep record of a kernel update (below), while the
+ *                old kernel is stopped (the retiring kernel zeroes its
+ *                keep_os at its end, the one other write)
  * Times are CLOCK_MONOTONIC nanoseconds (uv_hrtime), the same clock in
  * every process of the machine, so a difference of two is a latency.
  *
@@ -22,7 +25,7 @@
 #include "uksim/kdata.h"
 
 #define UK_INTEROS_MAGIC 0x736f6f7274726fULL /* "ortroos" */
-#define UK_INTEROS_LAYOUT 3                  /* bump on any change below */
+#define UK_INTEROS_LAYOUT 4                  /* bump on any change below */
 
 /* Processes the active OS may publish as protected (migrated at a
  * failover before any other). */
@@ -86,6 +89,16 @@ struct uk_interos {
   uint32_t nprot, prot_os;
   uint64_t prot_seq;
   struct uk_interos_prot prot[UK_INTEROS_PROT_MAX];
+  /* A kernel update that keeps the processes it cannot carry (issue 15,
+   * sim-kernel/kkeep.h): OS keep_os is not fenced but retires; keep[p]
+   * is 1 for each of its process slots that stays on it (nkeep of them).
+   * The machine writes it while that kernel is stopped (SIGSTOP), before
+   * the new kernel's Fence, so the retiring kernel finds it at its first
+   * callback after it resumes.  The retiring kernel sets keep_os to 0 as
+   * its last kept process ends (before it tells the new active), the
+   * machine clears the rest when it has reaped that kernel. */
+  uint32_t keep_os, nkeep;
+  uint8_t keep[UK_PROC_MAX];
 };
 
 #endif /* UKSIM_INTEROS_H */

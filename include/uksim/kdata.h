@@ -176,6 +176,9 @@ struct uk_proc {
 /* ... and it came by Attach (uksim sh, uksim mount): a program of its own,
  * which a takeover never signals (its connection just ends). */
 #define UK_PROC_F_ATTACHED 0x2u
+/* ... and a kernel update could not carry it: it stays on this kernel,
+ * which retires and serves only such processes (sim-kernel/kretire.c). */
+#define UK_PROC_F_KEPT 0x4u
 #else
 /* Layout v2: the same states, numbered otherwise (FREE stays 0: an
  * all-zero table is empty in both). */
@@ -229,6 +232,7 @@ struct uk_psched {
 
 #define UK_PROC_F_PROTECT 0x100u
 #define UK_PROC_F_ATTACHED 0x200u
+#define UK_PROC_F_KEPT 0x400u
 #endif
 
 enum uk_svc_state {

@@ -123,7 +123,10 @@ struct uk_interos await_detection(mach_client *m, uint32_t n) {
 const char *trace_line(uint32_t os, const char *a, const char *b, int ms) {
   static char line[2048];
   char path[300];
-  snprintf(path, sizeof path, "%s.os%u", trace, os);
+  if (os == 1) /* the 1st OS's is the trace file itself (machine.c) */
+    snprintf(path, sizeof path, "%s", trace);
+  else
+    snprintf(path, sizeof path, "%s.os%u", trace, os);
   for (int i = 0; i <= ms / 10; i++) {
     FILE *f = fopen(path, "r");
     bool found = false;

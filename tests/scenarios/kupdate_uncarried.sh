@@ -3,8 +3,9 @@
 # update whose image cannot carry one process).  kupdate.sh runs the
 # scenario itself with the other kupdate-*.scn; here, copies whose
 # expectations do not hold must fail the run: one expecting that nothing
-# was refused for its external 9P session, one expecting that the
-# protected load did not move.  Nothing is left in TMPDIR.  Under
+# was refused for its external 9P session, one expecting that far ended
+# with the old kernel (it stays and ends well on the retiring kernel),
+# one expecting that the protected load did not move.  Nothing is left in TMPDIR.  Under
 # valgrind the runs skip: the kernels would fail over by themselves.
 # Usage: kupdate_uncarried.sh UKSIM SCENARIO_DIR
 set -u
@@ -33,6 +34,8 @@ must_fail() {
 
 must_fail carried 'expect trace contains kupdate \* "cannot move: netlink"' \
   'expect trace omits kupdate * "cannot move: netlink"'
+must_fail ended 'expect trace contains exit far "status 0"' \
+  'expect ended far'
 must_fail unmoved 'expect trace contains failover \* "1 moved"' \
   'expect trace contains failover * "0 moved"'
 exit $fail
