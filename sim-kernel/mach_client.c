@@ -560,6 +560,23 @@ int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *ofd) {
   }
 }
 
+int mach_drop_late(mach_client *m) {
+  int fd, err;
+  Uksim__Ctl *c = ctl_recv(m->sock, &fd, &err);
+  if (c == NULL && (err == -EAGAIN || err == -EINTR || err == -EBADMSG))
+    return 0; /* nothing after all, or garbage skipped */
+  if (c == NULL) {
+    snprintf(m->error, sizeof m->error, "the machine went away");
+    return err < 0 ? err : -ECONNRESET;
+  }
+  if (fd >= 0)
+    close(fd);
+  if (c->id == 0) /* a notice: the machine refuses us and closes */
+    return notice(m, c);
+  uksim__ctl__free_unpacked(c, NULL);
+  return 0;
+}
+
 int mach_spawn_prog(mach_client *m, const struct mach_prog *p, int *proc) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Spawn s = UKSIM__SPAWN__INIT;

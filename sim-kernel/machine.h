@@ -252,6 +252,11 @@ int64_t mach_send(mach_client *m, Uksim__Ctl *req);
  * Returns the reply's status (0 or -errno; m->error says why). */
 int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *fd);
 
+/* Reads one message the machine sent that nobody waits for (the late
+ * answer to a request its asker gave up on): 0, or a negative errno once
+ * the link is closed (the machine went away; m->error says so). */
+int mach_drop_late(mach_client *m);
+
 /* mach_spawn flags. */
 #define MACH_SPAWN_REGISTERED 0x1 /* answer once it registers (servers) */
 #define MACH_SPAWN_WAITABLE 0x2   /* keep its exit status for a later wait */
