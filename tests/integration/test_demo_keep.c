@@ -105,8 +105,8 @@ static pid_t start_demo(const char *name, int *out) {
     close(pfd[1]);
     setenv(KSTOP_ENV, "1:ping:1", 1);
     execl(UKSIM_EXE_DEFAULT, "uksim", "demo", "--backup", "--keep", "--name",
-          name, "--heartbeat-timeout-ms", "200", "--requests", "200", "--trace",
-          "0", (char *)NULL);
+          name, "--heartbeat-timeout-ms", "1000", "--requests", "200",
+          "--trace", "0", (char *)NULL);
     _exit(127);
   }
   close(pfd[1]);
