@@ -25,7 +25,7 @@
 #include "orthros.h"
 #include "uksim_paths.h"
 
-TestSuite(demo_keep, .init = skip_under_valgrind);
+TestSuite(orthros_demo, .init = skip_under_valgrind);
 
 /* Stops the active kernel; returns its OS number. */
 static uint32_t stop_active(mach_client *m) {
@@ -44,7 +44,7 @@ static uint32_t failovers(mach_client *m) {
   return n;
 }
 
-Test(demo_keep, a_ping_to_a_stopped_active_fails_without_waiting,
+Test(orthros_demo, a_ping_to_a_stopped_active_fails_without_waiting,
      .timeout = 120) {
   mach_client m;
   boot_pair(&m);
@@ -57,7 +57,7 @@ Test(demo_keep, a_ping_to_a_stopped_active_fails_without_waiting,
   mach_close(&m);
 }
 
-Test(demo_keep, a_ping_waits_through_a_failover, .timeout = 120) {
+Test(orthros_demo, a_ping_waits_through_a_failover, .timeout = 120) {
   mach_client m;
   boot_pair(&m);
   await_pair(&m, 0);
@@ -71,7 +71,7 @@ Test(demo_keep, a_ping_waits_through_a_failover, .timeout = 120) {
   mach_close(&m);
 }
 
-Test(demo_keep, a_late_answer_is_dropped_and_a_hang_up_is_the_end,
+Test(orthros_demo, a_late_answer_is_dropped_and_a_hang_up_is_the_end,
      .timeout = 120) {
   mach_client m;
   boot_pair(&m);
@@ -129,7 +129,7 @@ static bool await_stays_up(int fd) {
   return false;
 }
 
-Test(demo_keep, a_kept_demo_stays_up_through_a_failover, .timeout = 180) {
+Test(orthros_demo, a_kept_demo_stays_up_through_a_failover, .timeout = 180) {
   char name[64];
   int out;
   snprintf(name, sizeof name, "demokeep-%d", (int)getpid());
