@@ -265,6 +265,7 @@ static void client_init(mach_client *m) {
     m->early_fd[i] = -1;
 }
 
+/* One Ping: the active kernel's answer, or the link's error. */
 static int ping_once(mach_client *m) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Ping ping = UKSIM__PING__INIT;
