@@ -182,15 +182,17 @@ static int parse(int argc, char **argv, struct run_opts *o) {
   return cli_part_check("demo", &o->m);
 }
 
-/* Starts the application processes and waits for all; returns failures. */
+/* Starts the application processes and waits for all; returns failures.
+ * A failed start ends the starting, never the waiting: every Wait sent is
+ * answered here, so that no late answer reaches the link afterwards. */
 static int run_aps(mach_client *mc, const struct run_opts *o) {
   int64_t wid[MAX_APS];
-  int fails = 0;
-  for (int i = 0; i < o->aps; i++) {
+  int fails = 0, started = 0;
+  for (; started < o->aps; started++) {
     char name[32], seed[32];
     int proc;
-    snprintf(name, sizeof name, "ap%d", i + 1);
-    snprintf(seed, sizeof seed, "%" PRIu64, o->seed + (uint64_t)i);
+    snprintf(name, sizeof name, "ap%d", started + 1);
+    snprintf(seed, sizeof seed, "%" PRIu64, o->seed + (uint64_t)started);
     char *args[] = {"--count",      (char *)o->requests,
                     "--value-size", (char *)o->value_size,
                     "--seed",       seed,
@@ -198,11 +200,12 @@ static int run_aps(mach_client *mc, const struct run_opts *o) {
     if (mach_spawn(mc, "kvsload", args, 8, name, MACH_SPAWN_WAITABLE, &proc) <
         0) {
       fprintf(stderr, "uksim demo: cannot start kvsload: %s\n", mc->error);
-      return o->aps;
+      fails = o->aps - started;
+      break;
     }
-    wid[i] = mach_wait_send(mc, proc);
+    wid[started] = mach_wait_send(mc, proc);
   }
-  for (int i = 0; i < o->aps; i++) {
+  for (int i = 0; i < started; i++) {
     int st = -1, sig = 0;
     if (wid[i] < 0 || mach_wait_reply(mc, (uint64_t)wid[i], &st, &sig) < 0 ||
         st != 0 || sig != 0) {
@@ -228,10 +231,13 @@ static int summarize(mach_client *mc) {
 
 /* Waits for Ctrl-C or SIGTERM, so that the machine is then halted cleanly
  * (its ICAs counted) rather than dying with this process, or for the
- * machine to go away by itself (its control link closes).  SIGINT may
- * have been ignored from birth (a background job): its default is
- * restored.  Returns false when the machine went away. */
-static bool wait_for_end(const mach_client *mc) {
+ * machine to go away by itself (its control link closes).  A message on
+ * the link is no end: a request that met a failover may be answered late,
+ * and taking that answer for the machine's end would halt a machine that
+ * runs (the owner leaving halts it).  SIGINT may have been ignored from
+ * birth (a background job): its default is restored.  Returns false when
+ * the machine went away. */
+static bool wait_for_end(mach_client *mc) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -241,9 +247,18 @@ static bool wait_for_end(const mach_client *mc) {
   int sfd = signalfd(-1, &set, SFD_CLOEXEC);
   struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
                          {.fd = mc->sock, .events = POLLIN | POLLRDHUP}};
-  while (poll(pf, 2, -1) < 0 && errno == EINTR)
-    ;
-  bool by_signal = sfd < 0 || (pf[0].revents & POLLIN);
+  bool by_signal = sfd < 0, gone = false;
+  while (!by_signal && !gone) {
+    if (poll(pf, 2, -1) < 0) {
+      gone = errno != EINTR;
+      continue;
+    }
+    by_signal = pf[0].revents & POLLIN;
+    if (!by_signal && (pf[1].revents & (POLLHUP | POLLRDHUP | POLLERR)))
+      gone = true;
+    else if (!by_signal && (pf[1].revents & POLLIN))
+      gone = mach_drop_late(mc) < 0;
+  }
   struct signalfd_siginfo si;
   if (sfd >= 0 && by_signal && read(sfd, &si, sizeof si) < 0)
     by_signal = true; /* taken either way: it must not end us unblocked */

@@ -79,12 +79,15 @@ static void say_refusals(const struct kupdate_region *r) {
     printf("  %d process%s cannot be carried\n", n, n == 1 ? "" : "es");
 }
 
-/* Waits until os is the active OS; 0, or -ETIMEDOUT. */
+/* Waits until os is the active OS; 0, -ETIMEDOUT, or the status
+ * request's error when the machine cannot say (m->error says why: the
+ * machine went away, e.g. its owner ended during the update). */
 static int await_active(mach_client *m, uint32_t os) {
   for (int i = 0; i < KUPDATE_WAIT_MS / 10; i++) {
     Uksim__Reply *st;
-    if (mach_status(m, &st) < 0)
-      return -EIO;
+    int r = mach_status(m, &st);
+    if (r < 0)
+      return r == -ETIMEDOUT ? -EIO : r;
     bool done = st->active_os == os;
     uksim__reply__free_unpacked(st, NULL);
     if (done)
@@ -112,9 +115,14 @@ static int kupdate(const char *name, int method) {
   kupdate_region_unmap(&old);
   if (r < 0)
     fprintf(stderr, "uksim kupdate: %s\n", m.error);
-  else if ((r = await_active(&m, new_os)) < 0)
+  else if ((r = await_active(&m, new_os)) == -ETIMEDOUT)
     fprintf(stderr, "uksim kupdate: os %u did not take over in %d ms\n", new_os,
             KUPDATE_WAIT_MS);
+  else if (r < 0)
+    fprintf(stderr,
+            "uksim kupdate: lost sight of the update after %.0f ms, before "
+            "os %u was active: %s\n",
+            ms_since(&t0), new_os, m.error[0] ? m.error : strerror(-r));
   else
     printf("kernel update: os %u (layout %u) -> os %u (layout %u), active "
            "after %.1f ms; it takes the processes over now (its trace: "

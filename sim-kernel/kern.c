@@ -908,6 +908,7 @@ static void do_ctl(struct kern *k, Uksim__Ctl *c) {
     exec_wait(k, c->id);
     break;
   case UKSIM__CTL__BODY_PING:
+    kern__stop_point(k, KSTOP_PING);
     kern__reply(k, c->id, 0, NULL, NULL);
     break;
   case UKSIM__CTL__BODY_ATTACH:

@@ -110,10 +110,14 @@ static void kstop_read(struct kern *k) {
   char point[16];
   unsigned long n;
   if (e == NULL || sscanf(e, "%u:%15[a-z]:%lu", &os, point, &n) != 3 ||
-      os != k->os.id || strcmp(point, "result") != 0 || n == 0 ||
-      n > KSTOP_COUNT_MAX)
+      os != k->os.id || n == 0 || n > KSTOP_COUNT_MAX)
     return;
-  kstop.at = KSTOP_RESULT;
+  if (strcmp(point, "result") == 0)
+    kstop.at = KSTOP_RESULT;
+  else if (strcmp(point, "ping") == 0)
+    kstop.at = KSTOP_PING;
+  else
+    return;
   kstop.left = n;
 }
 

@@ -79,10 +79,12 @@ bool kern__fault_stall(struct kern *k);
  * the active one: machine.c kupdate_start) the Nth time (1 to
  * KSTOP_COUNT_MAX) it reaches POINT, so that a test updates a kernel
  * stopped exactly there.  Points: "result", just before a result is sent
- * to its client (kcall.c).  Unset or malformed: no stop. */
+ * to its client (kcall.c); "ping", just before a control client's Ping is
+ * answered (kern.c: the one mach_boot sends, so that a test fails the
+ * active over right at a boot).  Unset or malformed: no stop. */
 #define KSTOP_ENV "UKSIM_KSTOP"
 #define KSTOP_COUNT_MAX 1000000
-enum kstop_point { KSTOP_RESULT = 0 };
+enum kstop_point { KSTOP_RESULT = 0, KSTOP_PING };
 void kern__stop_point(struct kern *k, enum kstop_point at);
 
 /* kmon.c.  The settings come from the environment, so that every kernel

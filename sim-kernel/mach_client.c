@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kern.h"
@@ -264,22 +265,58 @@ static void client_init(mach_client *m) {
     m->early_fd[i] = -1;
 }
 
-/* A booted machine answers once it listens and its kernel is started; one
- * that could not start (a machine of that name runs, no descriptors) has
- * said why on stderr and exited. */
-static int boot_confirm(mach_client *m) {
+/* One Ping: the active kernel's answer, or the link's error. */
+static int ping_once(mach_client *m) {
   Uksim__Ctl c = UKSIM__CTL__INIT;
   Uksim__Ping ping = UKSIM__PING__INIT;
   c.body_case = UKSIM__CTL__BODY_PING;
   c.ping = &ping;
   int64_t id = mach_send(m, &c);
-  int r = id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
+  return id < 0 ? (int)id : mach_reply(m, (uint64_t)id, NULL, NULL);
+}
+
+static uint64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* A failover answers what the dead kernel held with -ESRCH ("the kernel
+ * went away") and what comes before a new active with -EAGAIN: the
+ * machine runs, its next active will answer.  A machine that went away
+ * fails the next send instead, so the loop ends there too. */
+int mach_ping(mach_client *m, uint32_t wait_ms) {
+  uint64_t end = now_ms() + wait_ms;
+  int r;
+  while ((r = ping_once(m)) == -ESRCH || r == -EAGAIN) {
+    if (now_ms() >= end)
+      break;
+    usleep(MACH_FAILOVER_RETRY_MS * 1000);
+  }
+  return r;
+}
+
+/* A booted machine answers once it listens and its kernel is started; one
+ * that could not start (a machine of that name runs, no descriptors) has
+ * said why on stderr and exited.  A machine with a backup may be in a
+ * failover already (its active crashed as soon as it booted): its answer
+ * is waited for, since closing the link now would halt it. */
+static int boot_confirm(mach_client *m, const struct mach_opts *o) {
+  uint32_t wait_ms = o->backup ? MACH_FAILOVER_WAIT_MS : 0;
+  int r = mach_ping(m, wait_ms);
   if (r == 0)
     return 0;
+  char why[160]; /* the answer, cut to fit the sentence around it */
+  snprintf(why, sizeof why, "%.159s", m->error);
   int st;
   close(m->sock);
   m->sock = -1;
-  if (waitpid(m->pid, &st, 0) == m->pid && WIFEXITED(st))
+  bool exited = waitpid(m->pid, &st, 0) == m->pid && WIFEXITED(st);
+  if ((r == -ESRCH || r == -EAGAIN) && wait_ms > 0)
+    snprintf(m->error, sizeof m->error,
+             "the machine started, but no kernel answered in %u ms (%.150s)",
+             wait_ms, why);
+  else if (exited)
     snprintf(m->error, sizeof m->error,
              "the machine did not start (exit status %d)", WEXITSTATUS(st));
   else
@@ -399,7 +436,7 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
   close(sv[1]);
   m->sock = sv[0];
   m->pid = pid;
-  return boot_confirm(m);
+  return boot_confirm(m, o);
 }
 
 int mach_connect(mach_client *m, const char *name) {
@@ -522,6 +559,23 @@ int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *ofd) {
     m->early[i] = c;
     m->early_fd[i] = fd;
   }
+}
+
+int mach_drop_late(mach_client *m) {
+  int fd, err;
+  Uksim__Ctl *c = ctl_recv(m->sock, &fd, &err);
+  if (c == NULL && (err == -EAGAIN || err == -EINTR || err == -EBADMSG))
+    return 0; /* nothing after all, or garbage skipped */
+  if (c == NULL) {
+    snprintf(m->error, sizeof m->error, "the machine went away");
+    return err < 0 ? err : -ECONNRESET;
+  }
+  if (fd >= 0)
+    close(fd);
+  if (c->id == 0) /* a notice: the machine refuses us and closes */
+    return notice(m, c);
+  uksim__ctl__free_unpacked(c, NULL);
+  return 0;
 }
 
 int mach_spawn_prog(mach_client *m, const struct mach_prog *p, int *proc) {

@@ -224,8 +224,22 @@ typedef struct mach_client {
   char error[256]; /* the last error, for a person */
 } mach_client;
 
-/* Boots a machine as a child of this process and connects to it. */
+/* Boots a machine as a child of this process and connects to it.  With
+ * o->backup it returns once the active kernel answers, through a
+ * failover that began at the boot (mach_ping). */
 int mach_boot(mach_client *m, const struct mach_opts *o);
+
+/* How long a client waits for a failover to end before it takes the
+ * machine's "the kernel went away" (-ESRCH) or "a failover is in
+ * progress" (-EAGAIN) for good (ms), and how often it asks again. */
+#define MACH_FAILOVER_WAIT_MS 30000
+#define MACH_FAILOVER_RETRY_MS 20
+
+/* Pings the active kernel: 0 once it answers.  With wait_ms > 0 a Ping
+ * that met a failover (-ESRCH, -EAGAIN) is sent again until the new
+ * active answers, for wait_ms at most.  Returns the last status, or the
+ * link's error when the machine went away (m->error says which). */
+int mach_ping(mach_client *m, uint32_t wait_ms);
 
 /* Connects to a running machine. */
 int mach_connect(mach_client *m, const char *name);
@@ -237,6 +251,11 @@ int64_t mach_send(mach_client *m, Uksim__Ctl *req);
  * uksim__ctl__free_unpacked); *fd a descriptor that came with it, or -1.
  * Returns the reply's status (0 or -errno; m->error says why). */
 int mach_reply(mach_client *m, uint64_t id, Uksim__Ctl **out, int *fd);
+
+/* Reads one message the machine sent that nobody waits for (the late
+ * answer to a request its asker gave up on): 0, or a negative errno once
+ * the link is closed (the machine went away; m->error says so). */
+int mach_drop_late(mach_client *m);
 
 /* mach_spawn flags. */
 #define MACH_SPAWN_REGISTERED 0x1 /* answer once it registers (servers) */
