@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,12 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   }
   if (c == MACH_OPT_MONITOR || c == MACH_OPT_MONITOR_POLICY)
     return monitor_opt(prog, c, arg);
+  if (c == MACH_OPT_SYNC) {
+    if (num_opt_u64(prog, "--sync-ms", arg, 1, MACH_SYNC_MS_MAX, 0, &v) < 0)
+      return -1;
+    snprintf(o->sync_ms, sizeof o->sync_ms, "%" PRIu64, v);
+    return 1;
+  }
   if (c == MACH_OPT_CACHE_MIGRATE) {
     if (strcmp(arg, "adopt") != 0 && strcmp(arg, "writeback") != 0) {
       fprintf(stderr, "%s: --cache-migrate '%s': adopt or writeback\n", prog,

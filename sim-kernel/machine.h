@@ -91,6 +91,9 @@ struct mach_opts {
 #define MACH_OPT_BACKUP_KERNEL 0x4f08
 #define MACH_OPT_MONITOR 0x4f09
 #define MACH_OPT_MONITOR_POLICY 0x4f0a
+#define MACH_OPT_SYNC 0x4f0b
+/* --sync-ms at most: a day, as the kernel takes it (sim-kernel/kern.c) */
+#define MACH_SYNC_MS_MAX 86400000u
 #define MACH_BACKUP_OPTS                                                       \
   {"backup", no_argument, NULL, MACH_OPT_BACKUP},                              \
       {"monitor-interval", required_argument, NULL, MACH_OPT_MONITOR},         \
@@ -100,7 +103,8 @@ struct mach_opts {
       {"cache-migrate", required_argument, NULL, MACH_OPT_CACHE_MIGRATE},      \
       {"nic-port", required_argument, NULL, MACH_OPT_NIC_PORT},                \
       {"node-port", required_argument, NULL, MACH_OPT_NODE_PORT},              \
-      {"node-key", required_argument, NULL, MACH_OPT_NODE_KEY}, {              \
+      {"node-key", required_argument, NULL, MACH_OPT_NODE_KEY},                \
+      {"sync-ms", required_argument, NULL, MACH_OPT_SYNC}, {                   \
     "backup-kernel", required_argument, NULL, MACH_OPT_BACKUP_KERNEL           \
   }
 struct mach_opts;
@@ -117,6 +121,8 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "                    at a failover the dead OS's dirty file cache is\n"      \
   "                    adopted by the new OS's cache, written back later\n"    \
   "                    (default), or written back before processes run\n"      \
+  "  --sync-ms N       the kernels write the disk's dirty blocks back every\n" \
+  "                    N ms (default 5000)\n"                                  \
   "  --backup-kernel PATH\n"                                                   \
   "                    the kernel binary backups boot (a new kernel "          \
   "version,\n"                                                                 \
