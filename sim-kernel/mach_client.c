@@ -201,7 +201,7 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   if (c == MACH_OPT_MONITOR || c == MACH_OPT_MONITOR_POLICY)
     return monitor_opt(prog, c, arg);
   if (c == MACH_OPT_SYNC) {
-    if (num_opt_u64(prog, "--sync-ms", arg, 1, MACH_SYNC_MS_MAX, 0, &v) < 0)
+    if (num_opt_u64(prog, "--sync-ms", arg, 0, MACH_SYNC_MS_MAX, 0, &v) < 0)
       return -1;
     snprintf(o->sync_ms, sizeof o->sync_ms, "%" PRIu64, v);
     return 1;

@@ -122,7 +122,7 @@ int mach_backup_opt(const char *prog, int c, const char *arg,
   "                    adopted by the new OS's cache, written back later\n"    \
   "                    (default), or written back before processes run\n"      \
   "  --sync-ms N       the kernels write the disk's dirty blocks back every\n" \
-  "                    N ms (default 5000)\n"                                  \
+  "                    N ms (default 5000; 0: only on sync)\n"                 \
   "  --backup-kernel PATH\n"                                                   \
   "                    the kernel binary backups boot (a new kernel "          \
   "version,\n"                                                                 \
