@@ -122,7 +122,8 @@ static const char *move(struct node *a, struct node *b, int *rc) {
 static void setup(void) {
   if (getenv("UKSIM_UNDER_VALGRIND"))
     cr_skip_test("migration is real time; it cannot run under valgrind");
-  port_base = 20000 + (getpid() * 11) % 30000;
+  port_base = h_free_ports(22000, 8000, 8);
+  cr_assert_neq(port_base, 0, "no 8 free loopback ports in a row");
   write_file(key1, sizeof key1, "key1", "one secret\n");
   write_file(key2, sizeof key2, "key2", "another secret\n");
   write_file(empty, sizeof empty, "empty", "");

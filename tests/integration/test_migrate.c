@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "migd.h"
 #include "migwire.h"
 #include "uksim/task.h"
@@ -187,7 +188,8 @@ static void grows(struct node *n) {
 static void setup(void) {
   if (getenv("UKSIM_UNDER_VALGRIND"))
     cr_skip_test("migration is real time; it cannot run under valgrind");
-  port_base = 20000 + (getpid() * 7) % 30000;
+  port_base = h_free_ports(22000, 8000, 8);
+  cr_assert_neq(port_base, 0, "no 8 free loopback ports in a row");
 }
 
 static void teardown(void) {
