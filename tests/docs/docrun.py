@@ -332,6 +332,13 @@ def indent(text, prefix="    | "):
     return "\n".join(prefix + t for t in text.rstrip("\n").splitlines())
 
 
+def print_terminals(session):
+    """What each running terminal printed: a failing block's usual cause."""
+    for t, (_, out) in session.terminals.items():
+        print(f"  terminal {t} printed:")
+        print(indent(read(out)) or "    (nothing)")
+
+
 def report_block(page, block, what):
     print(f"{page}:{block.line}: {what}")
     print("  the block:")
@@ -379,9 +386,7 @@ def check_page(path, root, mode):
                 if session.wait_for(pattern, secs) != 0:
                     report_block(page, block, f"doc: wait-for {pattern}: "
                                  f"nothing there after {secs} s")
-                    for t, (_, out) in session.terminals.items():
-                        print(f"  terminal {t} printed:")
-                        print(indent(read(out)) or "    (nothing)")
+                    print_terminals(session)
                     return False, outputs
             status, out = session.run(block, n)
             actual = read(out)
@@ -399,6 +404,7 @@ def check_page(path, root, mode):
                 report_block(page, block, what)
                 print("  it printed:")
                 print(indent(actual) or "    (nothing)")
+                print_terminals(session)
                 return False, outputs
             outputs[n] = actual  # only a block that ran as it should
             if block.terminal is not None:
