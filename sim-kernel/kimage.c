@@ -600,12 +600,14 @@ static void put_ring(struct uk_pring *r, const ProtobufCBinaryData *b) {
   memcpy(r->buf, b->data, b->len);
 }
 
+/* A pipe between two processes is in both their images, the same bytes
+ * read from the same stopped region: the second build writes what the
+ * first wrote.  (Telling "built already" by the generation would skip a
+ * generation-0 pipe, which an empty region's slot seems to be.) */
 static void put_pipes(struct uk_kdata *kd, const Image *img) {
   for (size_t k = 0; k < img->n_pipes; k++) {
     const Uksim__Kimage__Pipe *o = img->pipes[k];
     struct uk_pipe *p = &kd->vfs.pipe[UK_VFS_INDEX(o->id)];
-    if (p->gen == UK_VFS_GEN(o->id))
-      continue; /* built from the image of its other end's process */
     p->gen = (uint16_t)UK_VFS_GEN(o->id);
     put_ring(&p->ring[0], &o->unread0);
     put_ring(&p->ring[1], &o->unread1);

@@ -88,6 +88,14 @@ Test(kupdate_replay, a_process_keeps_its_state_by_replay, .timeout = 120) {
   update_keeps_state(UKSIM__KUPDATE__METHOD__REPLAY, "replayed");
 }
 
+/* The same state through method A (images), for comparison: the pipe
+ * here is the kernel's first, of generation 0, as an empty region's slot
+ * is (put_pipes in kimage.c once took it for built already: "hello" was
+ * lost). */
+Test(kupdate_replay, a_process_keeps_its_state_by_images, .timeout = 120) {
+  update_keeps_state(UKSIM__KUPDATE__METHOD__IMAGE, NULL);
+}
+
 /* A process whose journal overflowed cannot rebuild its state: the new
  * kernel ends it and its trace says why (the old kernel is gone). */
 Test(kupdate_replay, an_overflowed_journal_is_refused_by_name, .timeout = 120) {

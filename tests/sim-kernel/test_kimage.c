@@ -35,15 +35,19 @@ static uint32_t live_chan(uint32_t i, char type, uint32_t dev, const char *p) {
   return UK_VFS_ID(i, 3);
 }
 
+/* The generation of the pipe below: 0 is a fresh kernel's first pipe in
+ * a slot, the generation an empty region's slots have too. */
+static uint16_t pipe_gen = 5;
+
 /* A pipe at index 2 whose ring 0 wraps around its end. */
 static uint32_t pipe_with_bytes(void) {
   struct uk_pipe *p = &kd->vfs.pipe[2];
-  p->gen = 5;
+  p->gen = pipe_gen;
   p->ring[0].head = UK_PIPE_BUF - 3;
   p->ring[0].len = 6;
   memcpy(&p->ring[0].buf[UK_PIPE_BUF - 3], "abc", 3);
   memcpy(p->ring[0].buf, "def", 3);
-  return UK_VFS_ID(2, 5);
+  return UK_VFS_ID(2, pipe_gen);
 }
 
 /* Process `name` with two ICAs, one answered result carrying an ICA, a
@@ -162,7 +166,7 @@ Test(kimage, round_trips_from_layout_1_to_v2, .timeout = 10) {
   free(v2);
 }
 
-Test(kimage, a_pipe_between_two_processes_keeps_its_bytes, .timeout = 10) {
+static void pipe_between_two_processes_keeps_its_bytes(void) {
   uint32_t p = make_proc("writer", 1, 1), q = make_proc("reader", 2, 2);
   uint8_t *a[2], *b[2];
   size_t na[2], nb[2];
@@ -181,6 +185,18 @@ Test(kimage, a_pipe_between_two_processes_keeps_its_bytes, .timeout = 10) {
     free(b[k]);
   }
   free(v2);
+}
+
+Test(kimage, a_pipe_between_two_processes_keeps_its_bytes, .timeout = 10) {
+  pipe_between_two_processes_keeps_its_bytes();
+}
+
+/* The new region's pipe slots are at generation 0 too: its first pipe is
+ * built all the same, not taken for one already built from its other
+ * end's image. */
+Test(kimage, a_pipe_of_generation_0_keeps_its_bytes, .timeout = 10) {
+  pipe_gen = 0;
+  pipe_between_two_processes_keeps_its_bytes();
 }
 
 Test(kimage, what_it_cannot_carry_fails_cleanly, .timeout = 10) {
