@@ -3,16 +3,25 @@
  * 1000 ms: 76.6 %, 48.3 %, 0.1 % and 0.0 % of the time at its highest
  * frequency).
  *
- * Cost, per interval, in rounds interleaved with the baseline (the same
- * machine whose backup does not monitor): a machine with a backup runs a
- * fixed workload (kvs and kvsload --count BM_WORK requests, to the end);
- *   monitor_<I>ms_cpu_pct  the backup kernel's cpu time over the
- *                          workload's wall time (/proc/PID/schedstat),
- *                          less the same share of the baseline's backup
- *                          (its heartbeat watch): the monitor's share of
- *                          one core;
- *   slowdown_<I>ms_pct     the workload's time over the baseline's, - 1.
- * Each figure is the median of --rounds rounds.
+ * Cost, per interval, in windows of one run: a machine whose backup
+ * monitors every interval ms runs an endless lock-step workload (kvs and
+ * a kvsload sending as fast as it is answered); the monitor is paused
+ * and resumed (KMON_PAUSE_SIGNAL) at every window, on and off in turn,
+ * which of the two comes first swapped at every pair; so the baseline
+ * is the same machine at the same moment with a backup that only
+ * watches the heartbeat.  A pair gives
+ *   the rate of answers (the kernel's counter) off over on, and
+ *   the backup kernel's cpu time (/proc/PID/schedstat) on less off, over
+ *   the window: the monitor's share of one core;
+ * and each figure is the median over the pairs:
+ *   monitor_<I>ms_cpu_pct, slowdown_<I>ms_pct (the rate ratio - 1);
+ *   slowdown_<I>ms_iqr_pct  the pairs' interquartile range: the noise the
+ *                           median is read against;
+ *   cost_pairs_<I>ms, base_rate_per_s (the off windows' median rate).
+ * Windows are BM_WINDOW_MS long, or two intervals when that is longer
+ * (each on window then holds a read); a run whose windows and pairs
+ * are fixed by --rounds.  The machine has two cores, one per OS (bm_boot
+ * says why).
  *
  * Detections, per fault and interval: a fresh machine (policy report),
  * the workload running (for the stalled driver, a reader blocked on a
@@ -57,7 +66,12 @@
 #include "uksim/interos.h"
 #include "uksim/ns.h"
 
-#define BM_WORK "3000"  /* requests of the cost workload */
+#define BM_ENDLESS "1000000000" /* the cost workload's count: never reached */
+#define BM_WINDOW_MS 100
+/* Cost pairs per --rounds: at a short interval, and at 1000 ms. */
+#define BM_COST_PAIRS 10
+#define BM_COST_PAIRS_LONG 2
+#define BM_PAIRS_MAX (BM_ROUNDS_MAX * BM_COST_PAIRS)
 #define BM_FIND_MS 8000 /* patience for a finding, beyond the interval */
 #define BM_INTERVALS 4
 #define BM_FAULTS 3
@@ -142,6 +156,15 @@ static int bm_boot(struct bm *b, unsigned interval) {
   snprintf(b->name, sizeof b->name, "%s", o.name);
   snprintf(b->trace, sizeof b->trace, "%s/trace.jsonl", b->dir);
   snprintf(o.trace_file, sizeof o.trace_file, "%s", b->trace);
+  /* Two cores, one per OS, as in the report (an OS instance per core
+   * set): the workload and the active kernel share host cpu 0, the
+   * backup and its monitor have cpu 1.  With the default 4 the active's
+   * processes would float over both cpus and land on the same or on
+   * different ones at each boot (a wake-up costs 10-15 us or ~65 us),
+   * a difference between rounds larger than the monitor's cost. */
+  o.cores = 2;
+  o.poll_us = 0; /* on one cpu, a process spinning for its answer only
+                  * keeps the kernel that would give it from running */
   o.backup = true;
   o.heartbeat_ms = 10;
   o.heartbeat_timeout_ms = 300;
@@ -194,21 +217,59 @@ static int workload(struct bm *b, const char *count, const char *rate,
   return proc;
 }
 
-/* One cost round: the workload's wall ms and the backup's cpu ns. */
-static int cost_round(unsigned interval, double *ms, double *cpu_pct) {
+static uint64_t answered(const struct uk_kdata *kd) {
+  return __atomic_load_n(&kd->ctr.results, __ATOMIC_RELAXED);
+}
+
+static unsigned window_ms(unsigned interval) {
+  return 2 * interval > BM_WINDOW_MS ? 2 * interval : BM_WINDOW_MS;
+}
+
+/* One window with the monitor on or off: the answers per second and the
+ * backup's cpu share in it. */
+static void window(struct bm *b, const struct uk_kdata *kd, unsigned ms,
+                   double *rate, double *cpu_pct) {
+  uint64_t n0 = answered(kd), c0 = cpu_ns(b->backup_pid);
+  double t0 = now_ms();
+  usleep(ms * 1000);
+  uint64_t n1 = answered(kd), c1 = cpu_ns(b->backup_pid);
+  double t1 = now_ms();
+  *rate = (double)(n1 - n0) * 1000 / (t1 - t0);
+  *cpu_pct = (double)(c1 - c0) / 1e6 / (t1 - t0) * 100;
+}
+
+/* The cost pairs of one interval (see the top): slow[p] the rate off
+ * over on, cpu[p] the cpu share on less off, base[p] the rate off. */
+static int cost_pairs(unsigned interval, int pairs, double *slow, double *cpu,
+                      double *base) {
   struct bm b;
+  const struct uk_kdata *kd = NULL;
   if (bm_boot(&b, interval) < 0)
     return -1;
+  int r = workload(&b, BM_ENDLESS, "0", false) < 0 ? -1 : 0;
+  if (r == 0 && mach_kdata(&b.m, &kd, NULL) < 0)
+    r = -1;
   usleep(300 * 1000); /* the monitor maps the active's region */
-  uint64_t c0 = cpu_ns(b.backup_pid);
-  double t0 = now_ms();
-  int r = workload(&b, BM_WORK, "0", true);
-  double t1 = now_ms();
-  uint64_t c1 = cpu_ns(b.backup_pid);
+  bool on = true;     /* as it boots */
+  for (int p = 0; r == 0 && p < pairs; p++) {
+    double rate[2], share[2]; /* [1]: monitor on */
+    for (int h = 0; h < 2 && r == 0; h++) {
+      bool want = (h == 0) == (p % 2 == 0);
+      if (want != on && kill(b.backup_pid, KMON_PAUSE_SIGNAL) < 0)
+        r = -1;
+      on = want;
+      window(&b, kd, window_ms(interval), &rate[want], &share[want]);
+    }
+    slow[p] = rate[1] > 0 ? rate[0] / rate[1] : 0;
+    cpu[p] = share[1] - share[0];
+    base[p] = rate[0];
+    if (rate[0] <= 0 || rate[1] <= 0)
+      r = -1; /* the workload stopped */
+  }
+  if (kd)
+    mach_kdata_unmap(kd);
   bm_halt(&b);
-  *ms = t1 - t0;
-  *cpu_pct = (double)(c1 - c0) / 1e6 / (t1 - t0) * 100;
-  return r < 0 ? -1 : 0;
+  return r;
 }
 
 struct finding {
@@ -439,7 +500,9 @@ static int heartbeat_alone(int fault, bool *found, double *latency_ms) {
 }
 
 struct results {
-  double cpu[BM_INTERVALS], slowdown[BM_INTERVALS], base_ms;
+  double cpu[BM_INTERVALS], slowdown[BM_INTERVALS], slowdown_iqr[BM_INTERVALS];
+  int pairs[BM_INTERVALS];
+  double base_rate; /* answers per second, monitor off */
   /* Per fault and interval: the median of the rounds; found when found
    * in every round, the heartbeat when it struck in any. */
   struct finding find[BM_FAULTS][BM_INTERVALS];
@@ -499,24 +562,26 @@ static int measure_detection(struct results *res, int rounds) {
 }
 
 static int measure_cost(struct results *res, int rounds) {
-  double base_ms[BM_ROUNDS_MAX * BM_INTERVALS],
-      base_cpu[BM_ROUNDS_MAX * BM_INTERVALS];
-  double ms[BM_INTERVALS][BM_ROUNDS_MAX], cpu[BM_INTERVALS][BM_ROUNDS_MAX];
+  static double slow[BM_PAIRS_MAX], cpu[BM_PAIRS_MAX],
+      base[BM_INTERVALS * BM_PAIRS_MAX];
   int nb = 0;
-  for (int r = 0; r < rounds; r++)
-    for (int i = 0; i < BM_INTERVALS; i++) {
-      if (cost_round(intervals[i], &ms[i][r], &cpu[i][r]) < 0 ||
-          cost_round(0, &base_ms[nb], &base_cpu[nb]) < 0)
-        return -1;
-      nb++;
-    }
-  res->base_ms = stats_median(base_ms, (size_t)nb);
-  double bcpu = stats_median(base_cpu, (size_t)nb);
   for (int i = 0; i < BM_INTERVALS; i++) {
-    res->cpu[i] = stats_median(cpu[i], (size_t)rounds) - bcpu;
-    res->slowdown[i] =
-        (stats_median(ms[i], (size_t)rounds) / res->base_ms - 1) * 100;
+    int pairs =
+        rounds * (intervals[i] >= 1000 ? BM_COST_PAIRS_LONG : BM_COST_PAIRS);
+    if (cost_pairs(intervals[i], pairs, slow, cpu, base + nb) < 0) {
+      fprintf(stderr, "uksim bench monitor: the workload at %u ms stopped\n",
+              intervals[i]);
+      return -1;
+    }
+    nb += pairs;
+    res->pairs[i] = pairs;
+    res->cpu[i] = stats_median(cpu, (size_t)pairs);
+    res->slowdown[i] = (stats_median(slow, (size_t)pairs) - 1) * 100;
+    res->slowdown_iqr[i] = (stats_pct(slow, (size_t)pairs, 0.75) -
+                            stats_pct(slow, (size_t)pairs, 0.25)) *
+                           100;
   }
+  res->base_rate = stats_median(base, (size_t)nb);
   return 0;
 }
 
@@ -535,10 +600,12 @@ static bool heartbeat_any(const struct results *res, int f) {
 }
 
 static void print_json(const struct results *res) {
-  printf("{\"base_workload_ms\": %.1f", res->base_ms);
+  printf("{\"base_rate_per_s\": %.0f", res->base_rate);
   for (int i = 0; i < BM_INTERVALS; i++)
-    printf(", \"monitor_%ums_cpu_pct\": %.2f, \"slowdown_%ums_pct\": %.2f",
-           intervals[i], res->cpu[i], intervals[i], res->slowdown[i]);
+    printf(", \"monitor_%ums_cpu_pct\": %.2f, \"slowdown_%ums_pct\": %.2f, "
+           "\"slowdown_%ums_iqr_pct\": %.2f, \"cost_pairs_%ums\": %d",
+           intervals[i], res->cpu[i], intervals[i], res->slowdown[i],
+           intervals[i], res->slowdown_iqr[i], intervals[i], res->pairs[i]);
   for (int f = 0; f < BM_FAULTS; f++) {
     printf(", \"detected_%s\": %s, \"heartbeat_%s\": %s", fault_names[f],
            found_everywhere(res, f) ? "true" : "false", fault_names[f],
@@ -568,17 +635,20 @@ static void print_json(const struct results *res) {
 }
 
 static void print_text(const struct results *res) {
-  printf("workload (kvsload --count %s) without a monitor: %.1f ms\n\n",
-         BM_WORK, res->base_ms);
-  printf("interval  monitor cpu %%  slowdown %%  latency ms: deadlock  "
-         "runaway (free MiB)  stalled (blocked, longest wait ms)\n");
+  printf("lock-step workload (kvsload) with the monitor off: %.0f answers/s "
+         "(the median of its windows)\n\n",
+         res->base_rate);
+  printf("interval  monitor cpu %%  slowdown %% (iqr, pairs)  latency ms: "
+         "deadlock  runaway (free MiB)  stalled (blocked, longest wait ms)\n");
   for (int i = 0; i < BM_INTERVALS; i++) {
     const struct finding *d = &res->find[0][i], *r = &res->find[1][i],
                          *s = &res->find[2][i];
-    printf("%5u ms  %12.2f  %10.2f  %19.1f  %7.1f (%ld)  %14.1f (%ld, %.1f)\n",
-           intervals[i], res->cpu[i], res->slowdown[i],
-           d->found ? d->latency_ms : -1, r->found ? r->latency_ms : -1,
-           r->free_mib, s->found ? s->latency_ms : -1, s->blocked, s->wait_ms);
+    printf("%5u ms  %12.2f  %10.2f (%.2f, %d)  %19.1f  %7.1f (%ld)  %14.1f "
+           "(%ld, %.1f)\n",
+           intervals[i], res->cpu[i], res->slowdown[i], res->slowdown_iqr[i],
+           res->pairs[i], d->found ? d->latency_ms : -1,
+           r->found ? r->latency_ms : -1, r->free_mib,
+           s->found ? s->latency_ms : -1, s->blocked, s->wait_ms);
   }
   for (int f = 0; f < BM_FAULTS; f++)
     printf("%s: found at every interval: %s; by the heartbeat beside it: "

@@ -40,14 +40,16 @@ static const char usage[] =
     "loopback\n"
     "            TCP\n"
     "            [--json] [--sizes LIST (default 1m,64m,1g)]\n"
+    "            [--rounds N (1..9, default 3: the median move's figures)]\n"
     "  monitor   seed 003: per interval (1, 10, 100, 1000 ms) the "
     "monitor's cpu\n"
-    "            and the monitored kernel's slowdown; per in-kernel fault "
-    "its\n"
-    "            detection latency, free ICA memory and blocked readers at "
-    "the\n"
-    "            finding, and the heartbeat alone on it "
-    "(heartbeat_detects_<fault>)\n"
+    "            and the monitored kernel's slowdown (windows on and off in "
+    "turn);\n"
+    "            per in-kernel fault its detection latency, free ICA memory "
+    "and\n"
+    "            blocked readers at the finding, and the heartbeat alone on "
+    "it\n"
+    "            (heartbeat_detects_<fault>)\n"
     "            [--json] [--rounds N (1..9, default 3)]\n";
 
 int cmd_bench(int argc, char **argv) {

@@ -177,6 +177,20 @@ static void on_tick(uv_timer_t *t) {
   check(k);
 }
 
+/* KMON_PAUSE_SIGNAL: reads stop or start again; a resumed monitor's next
+ * view is compared with the last one before the pause, whose age the
+ * rate detectors take into account like any interval's. */
+static void on_pause(uv_signal_t *h, int sig) {
+  (void)sig;
+  struct kern *k = h->loop->data;
+  k->mon.paused = !k->mon.paused;
+  if (k->mon.paused)
+    UV_CHECK(uv_timer_stop(&k->mon.timer));
+  else
+    UV_CHECK(uv_timer_start(&k->mon.timer, on_tick, k->mon.interval_ms,
+                            k->mon.interval_ms));
+}
+
 void kmon_start(struct kern *k) {
   if (k->mon.interval_ms == 0 || k->os.role != KOS_BACKUP)
     return;
@@ -184,6 +198,9 @@ void kmon_start(struct kern *k) {
   uv_unref((uv_handle_t *)&k->mon.timer); /* background: keeps nothing up */
   UV_CHECK(uv_timer_start(&k->mon.timer, on_tick, k->mon.interval_ms,
                           k->mon.interval_ms));
+  UV_CHECK(uv_signal_init(k->loop, &k->mon.pause_sig));
+  uv_unref((uv_handle_t *)&k->mon.pause_sig);
+  UV_CHECK(uv_signal_start(&k->mon.pause_sig, on_pause, KMON_PAUSE_SIGNAL));
   ask(k); /* mapped before the first tick: a long interval's first read
              is then a comparison, not the baseline */
 }

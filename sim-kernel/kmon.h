@@ -6,6 +6,7 @@
 #ifndef UKSIM_KMON_H
 #define UKSIM_KMON_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -28,6 +29,12 @@
 
 enum kmon_policy { KMON_REPORT = 0, KMON_FAILOVER };
 
+/* Each delivery of this signal to a monitoring backup kernel pauses its
+ * reads or resumes them (the heartbeat watch goes on): the A/B switch of
+ * `uksim bench monitor`, which compares a workload's rate with the
+ * monitor on and off in alternate windows of one run. */
+#define KMON_PAUSE_SIGNAL SIGUSR1
+
 struct kern;
 
 struct kmon {
@@ -49,6 +56,8 @@ struct kmon {
   uint32_t peer_os;
   bool asking; /* a GetKdata is on its way */
   uv_timer_t timer;
+  uv_signal_t pause_sig; /* KMON_PAUSE_SIGNAL */
+  bool paused;
   /* Views: [0] older, [1] old (window_ns apart at least), [2] newest. */
   struct kmon_view view[3];
   uint32_t nold;           /* of [0] and [1], how many are set */

@@ -101,6 +101,27 @@ Test(monitor, finds_a_lock_never_released) {
   halt(&m);
 }
 
+/* KMON_PAUSE_SIGNAL (bench monitor's A/B switch): a paused monitor reads
+ * nothing and so finds nothing; resumed, it finds what is there. */
+Test(monitor, a_paused_monitor_finds_the_fault_only_once_resumed) {
+  mach_client m;
+  boot(&m, "10", "report");
+  uint32_t b = await_backup(&m);
+  Uksim__Reply *st;
+  cr_assert_eq(mach_status(&m, &st), 0, "%s", m.error);
+  pid_t backup = st->backup_pid;
+  uksim__reply__free_unpacked(st, NULL);
+  cr_assert_gt(backup, 0);
+  cr_assert_eq(kill(backup, KMON_PAUSE_SIGNAL), 0);
+  deadlock_ica(&m);
+  cr_expect_str_eq(trace_line(b, "\"monitor\"", "deadlock", 1000), "",
+                   "a paused monitor found the deadlock");
+  cr_assert_eq(kill(backup, KMON_PAUSE_SIGNAL), 0);
+  const char *l = trace_line(b, "\"monitor\"", "deadlock", 5000);
+  cr_expect_neq(l[0], '\0', "the resumed monitor did not find the deadlock");
+  halt(&m);
+}
+
 Test(monitor, finds_runaway_allocation) {
   mach_client m;
   boot(&m, "10", "report");
