@@ -318,7 +318,7 @@ static int table(int argc, char **argv, bool svc) {
     } else {
       fprintf(c == 'h' ? stdout : stderr,
               "usage: uksim %s [--name MACHINE]%s\n\nPrint the %s table of a "
-              "running machine (started with 'uksim run --keep --name "
+              "running machine (started with 'uksim demo --keep --name "
               "MACHINE'),\nread from its kernel data.\n%s",
               argv[0], svc ? "" : " [--calls]", svc ? "server info" : "process",
               svc ? ""

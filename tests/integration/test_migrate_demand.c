@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "migd.h"
 #include "migpage.h"
 #include "migwire.h"
@@ -166,27 +167,15 @@ static char *move(struct dnode *from, struct dnode *to, int *rc,
 
 /* Whether the six ports from base are free now: other test runs on this
  * host (other worktrees, parallel suites) pick ports too. */
-static int ports_free(int base) {
-  int ok = 1;
-  for (int k = 0; k < 6 && ok; k++) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)(base + k)),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ok = bind(s, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(s);
-  }
-  return ok;
-}
-
 /* Migration is real time (MIG_PARK_TIMEOUT_MS, MIG_PEER_TIMEOUT_MS): it
  * cannot run under valgrind (tests/ci-skips.txt). */
 static void setup(void) {
   if (getenv("UKSIM_UNDER_VALGRIND"))
     cr_skip_test("migration is real time; it cannot run under valgrind");
-  dport_base = 21000 + (getpid() * 11) % 28000;
-  for (int i = 0; i < 100 && !ports_free(dport_base); i++)
-    dport_base = 21000 + (dport_base - 21000 + 97) % 28000;
+  /* Below the ephemeral range, where a connection's own port could take
+   * one of them at any time. */
+  dport_base = h_free_ports(22000, 8000, 6);
+  cr_assert_neq(dport_base, 0, "no 6 free loopback ports in 22000-29999");
 }
 
 static void teardown(void) {
