@@ -146,6 +146,20 @@ static bool await_stays_up(int fd) {
   return false;
 }
 
+/* A while later the demo still runs and the machine serves; SIGINT then
+ * ends the demo by itself. */
+static void demo_still_up_then_ends(pid_t demo, mach_client *m, int out) {
+  usleep(500 * 1000);
+  int st;
+  cr_assert_eq(waitpid(demo, &st, WNOHANG), 0, "the demo still runs");
+  cr_assert_eq(mach_ping(m, 0), 0, "the machine serves: %s", m->error);
+  mach_close(m);
+  kill(demo, SIGINT);
+  cr_assert_eq(waitpid(demo, &st, 0), demo);
+  cr_assert(WIFEXITED(st), "the demo ended by itself after SIGINT");
+  close(out);
+}
+
 Test(orthros_demo, a_kept_demo_stays_up_through_a_failover, .timeout = 180) {
   char name[64];
   int out;
@@ -155,15 +169,7 @@ Test(orthros_demo, a_kept_demo_stays_up_through_a_failover, .timeout = 180) {
   mach_client m;
   cr_assert_eq(mach_connect(&m, name), 0, "%s", m.error);
   await_pair(&m, 1); /* the stopped 1st OS was taken over */
-  usleep(500 * 1000);
-  int st;
-  cr_assert_eq(waitpid(demo, &st, WNOHANG), 0, "the demo still runs");
-  cr_assert_eq(mach_ping(&m, 0), 0, "the machine serves: %s", m.error);
-  mach_close(&m);
-  kill(demo, SIGINT);
-  cr_assert_eq(waitpid(demo, &st, 0), demo);
-  cr_assert(WIFEXITED(st), "the demo ended by itself after SIGINT");
-  close(out);
+  demo_still_up_then_ends(demo, &m, out);
 }
 
 /* `uksim kupdate` from another terminal while the demo's own load runs
@@ -203,13 +209,5 @@ Test(orthros_demo, a_kept_demo_stays_up_through_a_kernel_update_under_load,
            UKSIM_EXE_DEFAULT, name);
   cr_assert_eq(system(cmd), 0, "%s", cmd);
   cr_assert(await_stays_up(out), "the demo said the machine stays up");
-  usleep(300 * 1000);
-  int st;
-  cr_assert_eq(waitpid(demo, &st, WNOHANG), 0, "the demo still runs");
-  cr_assert_eq(mach_ping(&m, 0), 0, "the machine serves: %s", m.error);
-  mach_close(&m);
-  kill(demo, SIGINT);
-  cr_assert_eq(waitpid(demo, &st, 0), demo);
-  cr_assert(WIFEXITED(st), "the demo ended by itself after SIGINT");
-  close(out);
+  demo_still_up_then_ends(demo, &m, out);
 }
