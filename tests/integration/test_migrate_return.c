@@ -38,9 +38,10 @@ static void type_at_a(const char *prefix, int count) {
   }
 }
 
-/* Moves task `id` of node `from` to node `to`, while a child types
- * `during` lines at a to task1: they land before, in or after the move. */
-static void move_typing(int from, int id, int to, int during) {
+/* Moves task `id` of node `from` to node `to` by method, while a child
+ * types `during` lines at a to task1: they land before, in or after the
+ * move. */
+static void move_by(int from, int id, int to, const char *method, int during) {
   int first = ntyped, rc, st;
   cr_assert_leq(first + during, LINES_MAX);
   fflush(NULL);
@@ -54,7 +55,8 @@ static void move_typing(int from, int id, int to, int during) {
     }
     _exit(0);
   }
-  const char *o = mn_ctl(&mn[from], &rc, "move %d %s eager", id, mn[to].name);
+  const char *o =
+      mn_ctl(&mn[from], &rc, "move %d %s %s", id, mn[to].name, method);
   cr_assert_eq(rc, 0, "move to %s: %s", mn[to].name, o);
   cr_assert_eq(waitpid(kid, &st, 0), kid);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "typing during the move");
@@ -62,6 +64,10 @@ static void move_typing(int from, int id, int to, int during) {
     snprintf(typed[first + i], sizeof typed[0], "m%02d", first + i);
   ntyped = first + during;
   cr_assert_eq(mn_running(&mn[to]), 1, "the task runs at %s", mn[to].name);
+}
+
+static void move_typing(int from, int id, int to, int during) {
+  move_by(from, id, to, "eager", during);
 }
 
 /* a's console shows task1's echoes, exactly the lines typed, in order. */
@@ -139,6 +145,19 @@ Test(migrate_return, a_second_return_trip_keeps_input) {
   type_at_a("z", 3);
   move_typing(1, 2, 0, 5);
   type_at_a("a", 3);
+  a_echoes_typed();
+  a_lists_one_task1();
+}
+
+/* Out by pre-copy, back by demand paging: the task resumes at a before
+ * its pages are there, and is task1 with its input from the start. */
+Test(migrate_return, a_return_by_demand_paging_keeps_input) {
+  start_task(2);
+  type_at_a("b", 4);
+  move_by(0, 1, 1, "precopy", 5);
+  type_at_a("x", 4);
+  move_by(1, 1, 0, "demand", 5);
+  type_at_a("a", 4);
   a_echoes_typed();
   a_lists_one_task1();
 }
