@@ -1307,6 +1307,11 @@ static void come_home(struct ent *e) {
   if (left && left != e && left->state == ENT_MOVED && !left->origin[0]) {
     migcons_home(&left->in, &e->in);
     e->id = left->id;
+    /* The duplicate its first move kept (a restart's, or demand
+     * paging's, closed then under this lock): no use now. */
+    if (left->region_fd >= 0)
+      close(left->region_fd);
+    left->region_fd = -1;
     left->state = ENT_FREE;
   }
   pthread_mutex_unlock(&ents_lock);
