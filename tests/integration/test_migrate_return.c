@@ -161,3 +161,18 @@ Test(migrate_return, a_return_by_demand_paging_keeps_input) {
   a_echoes_typed();
   a_lists_one_task1();
 }
+
+/* Home by way of a third node, a -> b -> c -> a: c, not b, hands it
+ * back, and a's first entry is the one that held its input meanwhile. */
+Test(migrate_return, a_return_from_a_third_node_keeps_input) {
+  start_task(3);
+  type_at_a("b", 3);
+  move_typing(0, 1, 1, 4);
+  type_at_a("x", 3);
+  move_typing(1, 1, 2, 4);
+  type_at_a("y", 3);
+  move_typing(2, 1, 0, 4);
+  type_at_a("a", 3);
+  a_echoes_typed();
+  a_lists_one_task1();
+}
