@@ -182,6 +182,8 @@ int migcons_home(struct migcons *c, struct migcons *to) {
     fprintf(stderr, "migcons: task%llu: input held while away lost: %s\n",
             (unsigned long long)c->task, strerror(-r));
   pthread_mutex_unlock(&to->lock);
+  /* Its own pipe was the ended process's, drained at the move. */
+  close_pipe(c);
   c->held_len = 0;
   c->away_fd = -1;
   c->home = to;

@@ -41,7 +41,8 @@
  *   HOLD or AWAY --migcons_home(to) (origin: the task came back here as
  *          entry `to`, parked, the move's carry in its pipe already)-->
  *          HOME(to): held[] into to (its pipe: after the carry), then
- *          every later input to to.  Done before the returned copy
+ *          every later input to to; its own pipe (the ended process's,
+ *          drained at the first move) closed.  Done before the returned copy
  *          resumes and, in migd.c, under the table's lock together with
  *          `to` taking this entry's id (the one the user types to), so
  *          that no input typed to that id can pass held[].  `to` is a

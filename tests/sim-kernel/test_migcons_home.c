@@ -68,11 +68,15 @@ static void quiet(void) {
 }
 
 Test(migcons_home, held_input_goes_home_after_the_carry_then_later_input) {
+  int first = migcons_pipe(&left); /* the task's first process's stdin */
+  cr_assert_geq(first, 0);
+  close(first);
   type(&back, "carry ");
   holding(&left, "held ");
   cr_assert_eq(migcons_home(&left, &back), 0);
   cr_assert_eq(left.mode, MIGCONS_HOME);
   cr_assert_eq(left.held_len, 0);
+  cr_assert(left.pipe_wr < 0 && left.pipe_rd < 0, "its old pipe is open");
   type(&left, "later");
   pipe_has(rd, "carry held later");
 }
