@@ -45,7 +45,9 @@
  *          drained at the first move) closed.  Done before the returned copy
  *          resumes and, in migd.c, under the table's lock together with
  *          `to` taking this entry's id (the one the user types to), so
- *          that no input typed to that id can pass held[].  `to` is a
+ *          that no input typed to that id can pass held[]; the entry
+ *          leaves the table then, and HOME passes on what was on its way
+ *          to it (an input looked up before).  `to` is a
  *          fresh entry with a state machine of its own: a next move and
  *          a next return (A -> B -> A -> B -> A) are its transitions, and
  *          a HOME entry that it came home to again forwards on (a chain).
