@@ -8,6 +8,10 @@
 #   - copies of migrate-eager.scn that expect what did not happen fail,
 #     each with its verdict: the task on its origin (it moved), two moves
 #     (one was done), lost (it runs on b), an output it never printed;
+#   - migrate-return.scn (local -> b -> local) holds: the task is found
+#     on local, its first entry again (sim-kernel/migcons.h, HOME), and a
+#     line typed after its return is echoed; the same trace twice, with
+#     polling on and off; a copy expecting it on b fails;
 #   - nothing is left in TMPDIR (the runs' directories and migration
 #     servers' files, which `uksim run` removes).
 # Migration is real time (the tasks and their servers run outside the
@@ -61,6 +65,18 @@ must_fail "task mt moves == 2: 1 migration done" "expect task mt moves == 2"
 must_fail "task mt lost: it runs on b" "expect task mt lost"
 must_fail "task mt output contains \"t0 999\": not in the" \
   'expect task mt output contains "t0 999"'
+
+# A task back at its origin.
+r1=$(run r1 7 100 "$src/migrate-return.scn")
+r2=$(run r2 7 0 "$src/migrate-return.scn")
+if [ -z "$r1" ] || [ "$r1" != "$r2" ]; then
+  echo "FAIL migrate-return: a run failed or the traces differ ($r1 / $r2)"
+  fail=1
+else
+  echo "ok   migrate-return twice: $r1"
+fi
+base=$src/migrate-return.scn
+must_fail "task mt on b: it runs on local" "expect task mt on b"
 
 left=$(ls -A "$dir/tmp")
 [ -z "$left" ] || { echo "FAIL left in TMPDIR: $left"; fail=1; }
