@@ -39,15 +39,20 @@ run() {
   "$uksim" trace --hash "$dir/$1.jsonl" 2>/dev/null | cut -d" " -f1
 }
 
+# same WHAT H1 H2: two runs' trace hashes, which must be one.
+same() {
+  if [ -z "$2" ] || [ "$2" != "$3" ]; then
+    echo "FAIL $1: a run failed or the traces differ ($2 / $3)"
+    fail=1
+  else
+    echo "ok   $1: $2"
+  fi
+}
+
 h1=$(run a 7 100 "$src/migrate-twice.scn")
 h2=$(run b 7 0 "$src/migrate-twice.scn")
 h3=$(run c 8 100 "$src/migrate-twice.scn")
-if [ -z "$h1" ] || [ "$h1" != "$h2" ]; then
-  echo "FAIL seed 7 twice: the traces differ ($h1 / $h2)"
-  fail=1
-else
-  echo "ok   seed 7 twice: $h1"
-fi
+same "seed 7 twice" "$h1" "$h2"
 if [ -z "$h3" ] || [ "$h3" = "$h1" ]; then
   echo "FAIL seed 8: no run, or the same trace as seed 7 ($h3)"
   fail=1
@@ -67,14 +72,8 @@ must_fail "task mt output contains \"t0 999\": not in the" \
   'expect task mt output contains "t0 999"'
 
 # A task back at its origin.
-r1=$(run r1 7 100 "$src/migrate-return.scn")
-r2=$(run r2 7 0 "$src/migrate-return.scn")
-if [ -z "$r1" ] || [ "$r1" != "$r2" ]; then
-  echo "FAIL migrate-return: a run failed or the traces differ ($r1 / $r2)"
-  fail=1
-else
-  echo "ok   migrate-return twice: $r1"
-fi
+same "migrate-return twice" "$(run r1 7 100 "$src/migrate-return.scn")" \
+  "$(run r2 7 0 "$src/migrate-return.scn")"
 base=$src/migrate-return.scn
 must_fail "task mt on b: it runs on local" "expect task mt on b"
 
