@@ -6,6 +6,7 @@
  * typed (migd_typing.h), printed at a as task1's, with one live task1 in
  * a's listing. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "migd_typing.h"
@@ -77,4 +78,32 @@ Test(migrate_return, a_return_from_a_third_node_keeps_input) {
   static const struct leg legs[] = {
       {0, 1, 1, "eager"}, {1, 1, 2, "eager"}, {2, 1, 0, "eager"}};
   trip(3, legs, 3);
+}
+
+/* Its service calls too (migd.h "Service calls"): a task counting on a's
+ * counter goes a -> b -> a -> b and ends at b; the copy back at a calls
+ * under its first id, so a's records of its calls still apply and no
+ * increment is lost or doubled (ctask says MISMATCH, and stops, when the
+ * counter's answer is not its own count). */
+Test(migrate_return, service_calls_stay_once_across_a_return) {
+  int rc;
+  mn_start("ctr_srv", "ctr");
+  const char *o = mn_ctl(
+      &mn[0], &rc, "start %s/apps/ctask --limit 300 --period 1", mn_build());
+  cr_assert_eq(rc, 0, "%s", o);
+  static const struct leg legs[] = {
+      {0, 1, 1, "eager"}, {1, 1, 0, "eager"}, {0, 1, 1, "precopy"}};
+  char want[32];
+  for (int i = 0; i < 3; i++) {
+    snprintf(want, sizeof want, "task1 ctr n=%d ", 40 * (i + 1));
+    mn_wait_for(mn[0].out, want);
+    const struct leg *l = &legs[i];
+    o = mn_ctl(&mn[l->from], &rc, "move %d %s %s", l->id, mn[l->to].name,
+               l->method);
+    cr_assert_eq(rc, 0, "leg %d: %s", i, o);
+  }
+  mn_wait_for(mn[0].out, "task1 done n=300 v=300");
+  cr_expect(!mn_file_has(mn[0].out, "MISMATCH") &&
+                !mn_file_has(mn[0].out, "error"),
+            "a call lost or doubled");
 }
