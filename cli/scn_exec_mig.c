@@ -22,7 +22,9 @@
  *                       migration server did not answer); a move that
  *                       was done puts FIND first in the queue
  *   FIND task node      nothing: the task's number at its new node, the
- *                       newest one running there (moves are one at a time)
+ *                       newest one running there (moves are one at a time),
+ *                       or at its origin its first number (a task that
+ *                       comes back takes it, migcons.h HOME)
  *   INPUT task action   "input NAME \"TEXT\": done" or ": failed: WHY": the
  *                       line, sent to the task's origin, which hosts its
  *                       console and passes it on to wherever it runs
@@ -371,13 +373,18 @@ static void input_done(struct scn_mig *m, int rc, const char *out) {
   task_event(m, m->cur.task, 1, "%s: failed: %s", text, why);
 }
 
-/* The newest live entry at the node the task just moved to. */
+/* The task's entry at the node it just moved to: back at its origin, its
+ * first id again (migd.h, Console); elsewhere the newest live entry. */
 static void find_done(struct scn_mig *m, int rc, const char *out) {
   struct mig_node *n = &m->node[m->cur.node];
   struct mig_task *t = &m->task[m->cur.task];
   if (rc != 0)
     return;
   parse_ps(n, out);
+  if (m->cur.node == t->origin) {
+    t->id = t->origin_id;
+    return;
+  }
   for (size_t i = 0; i < n->ne; i++)
     if (live_state(n->e[i].state) && n->e[i].id > t->id)
       t->id = n->e[i].id;

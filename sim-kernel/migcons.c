@@ -18,6 +18,7 @@ void migcons_init(struct migcons *c, uint64_t task) {
   c->mode = MIGCONS_LOCAL;
   c->pipe_wr = c->pipe_rd = c->away_fd = -1;
   c->task = task;
+  c->home = NULL;
   c->acked = 0;
   c->held_len = 0;
 }
@@ -94,6 +95,13 @@ static int send_console(int fd, uint64_t task, const uint8_t *p, size_t n,
 
 int migcons_input(struct migcons *c, const uint8_t *p, size_t n) {
   pthread_mutex_lock(&c->lock);
+  if (c->mode == MIGCONS_HOME) {
+    /* Not under our lock: nothing leaves HOME, and the entry it went home
+     * to may forward on in turn. */
+    struct migcons *home = c->home;
+    pthread_mutex_unlock(&c->lock);
+    return migcons_input(home, p, n);
+  }
   int r;
   switch (c->mode) {
   case MIGCONS_LOCAL:
@@ -153,12 +161,35 @@ int migcons_local(struct migcons *c, const uint8_t *carry, size_t n) {
 
 void migcons_active(struct migcons *c, int fd) {
   pthread_mutex_lock(&c->lock);
+  if (c->mode == MIGCONS_HOME) {
+    pthread_mutex_unlock(&c->lock); /* stale: the task is home */
+    return;
+  }
   if (c->held_len == 0 ||
       send_console(fd, c->task, c->held, c->held_len, 'i') == 0)
     c->held_len = 0;
   c->away_fd = fd;
   c->mode = MIGCONS_AWAY;
   pthread_mutex_unlock(&c->lock);
+}
+
+int migcons_home(struct migcons *c, struct migcons *to) {
+  pthread_mutex_lock(&c->lock);
+  pthread_mutex_lock(&to->lock);
+  int r = to->mode == MIGCONS_LOCAL ? to_pipe(to, c->held, c->held_len)
+                                    : to_held(to, c->held, c->held_len);
+  if (r < 0)
+    fprintf(stderr, "migcons: task%llu: input held while away lost: %s\n",
+            (unsigned long long)c->task, strerror(-r));
+  pthread_mutex_unlock(&to->lock);
+  /* Its own pipe was the ended process's, drained at the move. */
+  close_pipe(c);
+  c->held_len = 0;
+  c->away_fd = -1;
+  c->home = to;
+  c->mode = MIGCONS_HOME;
+  pthread_mutex_unlock(&c->lock);
+  return r;
 }
 
 /* AWAY(fd) -> HOLD; another fd changes nothing (an old connection). */

@@ -20,6 +20,9 @@
  *          MIG_INPUT_MAX; more is refused, -EAGAIN)
  *   AWAY   origin only, the task runs at the node whose console
  *          connection is away_fd: input -> Console(input) on away_fd
+ *   HOME   origin only, the task came back here as another entry (a move
+ *          makes a new entry at its destination, the origin too): input
+ *          -> that entry's struct migcons (home), as if typed to it
  *
  *   LOCAL --migcons_drain (task parked, move starting)--> HOLD
  *          the pipe's unread bytes, then held[], returned as the carry;
@@ -35,6 +38,21 @@
  *          on; Hold on fd)--> HOLD, answered Held on fd: nothing follows
  *          on fd, so the node that moves it on carries all it received
  *   AWAY  --migcons_lost(fd) (fd ended)--> HOLD
+ *   HOLD or AWAY --migcons_home(to) (origin: the task came back here as
+ *          entry `to`, parked, the move's carry in its pipe already)-->
+ *          HOME(to): held[] into to (its pipe: after the carry), then
+ *          every later input to to; its own pipe (the ended process's,
+ *          drained at the first move) closed.  Done before the returned copy
+ *          resumes and, in migd.c, under the table's lock together with
+ *          `to` taking this entry's id (the one the user types to), so
+ *          that no input typed to that id can pass held[]; the entry
+ *          leaves the table then, and HOME passes on what was on its way
+ *          to it (an input looked up before).  `to` is a
+ *          fresh entry with a state machine of its own: a next move and
+ *          a next return (A -> B -> A -> B -> A) are its transitions, and
+ *          a HOME entry that it came home to again forwards on (a chain).
+ *          Nothing leaves HOME; a Hold on it is answered Held (nothing is
+ *          sent anywhere by it), an Active is stale and ignored.
  *
  * A node that is not the task's origin asks the origin to stop before it
  * drains (migcons_await_held: Hold, then Held or the origin gone), so that
@@ -64,17 +82,19 @@ enum migcons_mode {
   MIGCONS_LOCAL = 0,
   MIGCONS_HOLD = 1,
   MIGCONS_AWAY = 2,
+  MIGCONS_HOME = 3,
 };
 
 struct migcons {
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  int mode;      /* enum migcons_mode */
-  int pipe_wr;   /* the task's stdin, our end (O_NONBLOCK), or -1 */
-  int pipe_rd;   /* a duplicate of its read end, to drain it, or -1 */
-  int away_fd;   /* AWAY: the console connection input goes to, or -1 */
-  uint64_t task; /* the origin's id of the task, in Console messages */
-  int acked;     /* migcons_await_held: 1 Held came, -1 the origin gone */
+  int mode;             /* enum migcons_mode */
+  int pipe_wr;          /* the task's stdin, our end (O_NONBLOCK), or -1 */
+  int pipe_rd;          /* a duplicate of its read end, to drain it, or -1 */
+  int away_fd;          /* AWAY: the console connection input goes to, or -1 */
+  uint64_t task;        /* the origin's id of the task, in Console messages */
+  struct migcons *home; /* HOME: the entry the task came back as */
+  int acked; /* migcons_await_held: 1 Held came, -1 the origin gone */
   size_t held_len;
   uint8_t held[MIG_INPUT_MAX];
 };
@@ -104,6 +124,11 @@ void migcons_active(struct migcons *c, int fd);
 void migcons_hold(struct migcons *c, int fd);
 /* Origin: fd ended: -> HOLD if fd was where input went. */
 void migcons_lost(struct migcons *c, int fd);
+
+/* Origin: the task came back here as `to` (LOCAL, parked, the carry in
+ * its pipe): c -> HOME(to), held[] into to first.  0, or -EAGAIN when to
+ * took less (what did not fit is lost, and said). */
+int migcons_home(struct migcons *c, struct migcons *to);
 
 /* Not the origin, before migcons_drain: Hold to the origin on console_fd,
  * then waits up to ms for its Held (migcons_acked).  0, or -EHOSTDOWN when

@@ -1295,10 +1295,32 @@ static int origin_gone(struct arrival *a) {
   return 0;
 }
 
+/* The task came back to its origin as entry e: the entry it left here
+ * (its first id, the one the user types to and the one its output goes
+ * out under) hands e its held input and its id, and is freed, so that
+ * the task is one entry here again (migcons.h, HOME).  One lock over
+ * both, so that no input typed to the id passes what was held. */
+static void come_home(struct ent *e) {
+  pthread_mutex_lock(&ents_lock);
+  struct ent *left = ent_lookup(e->origin_task);
+  e->origin[0] = 0;
+  if (left && left != e && left->state == ENT_MOVED && !left->origin[0]) {
+    migcons_home(&left->in, &e->in);
+    e->id = left->id;
+    /* The duplicate its first move kept (a restart's, or demand
+     * paging's, closed then under this lock): no use now. */
+    if (left->region_fd >= 0)
+      close(left->region_fd);
+    left->region_fd = -1;
+    left->state = ENT_FREE;
+  }
+  pthread_mutex_unlock(&ents_lock);
+}
+
 static void resume_copy(struct arrival *a) {
   struct ent *e = a->e;
   if (strcmp(e->origin, node_addr) == 0)
-    e->origin[0] = 0; /* back home */
+    come_home(e);
   else if (e->console_fd < 0)
     console_attach(e); /* not attached at prespawn */
   pthread_mutex_lock(&ents_lock);

@@ -163,7 +163,10 @@
  * way; when the origin is gone the destination prints it itself.  The
  * input's hand-over at each move (what the task had not read is carried,
  * what is typed meanwhile held and sent on once the destination says
- * Active) is sim-kernel/migcons.h's.
+ * Active) is sim-kernel/migcons.h's.  A task that comes back to its
+ * origin (A -> B -> A) is one entry there again, under its first id: the
+ * entry it arrived as takes that id, and the input the first one held
+ * (migcons.h, HOME).
  */
 #ifndef UKSIM_MIGD_H
 #define UKSIM_MIGD_H

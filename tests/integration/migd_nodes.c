@@ -86,12 +86,9 @@ static void start_migd(int i) {
   mn_wait_for(n->err, "advertised as 'migd'");
 }
 
-static void boot(int i, const char *server, const char *service) {
+static void boot(int i, int base, const char *server, const char *service) {
   struct mn_node *n = &mn[i];
   struct mach_opts o;
-  /* Below the ephemeral range (32768 and up), where a connection's own
-   * port could take ours; apart for concurrent test processes. */
-  int base = 12000 + (getpid() % 2500) * 8;
   mach_opts_default(&o);
   n->name = names[i];
   n->netmsg = base + 2 * i;
@@ -109,8 +106,13 @@ static void boot(int i, const char *server, const char *service) {
 }
 
 void mn_start(const char *server, const char *service) {
+  /* Ports probed free, not picked by the pid alone: another test's or
+   * program's listener there made a node fail to start.  A block of 8:
+   * 6 for the nodes, the rest for a test's own (test_migrate_console). */
+  int base = h_free_ports(22000, 8000, 8);
+  cr_assert_neq(base, 0, "no 8 free ports in 22000-29999");
   for (int i = 0; i < MN_NODES; i++)
-    boot(i, server, service);
+    boot(i, base, server, service);
   for (int i = 0; i < MN_NODES; i++)
     start_netmsg(i);
   for (int i = 0; i < MN_NODES; i++)

@@ -8,6 +8,10 @@
 #   - copies of migrate-eager.scn that expect what did not happen fail,
 #     each with its verdict: the task on its origin (it moved), two moves
 #     (one was done), lost (it runs on b), an output it never printed;
+#   - migrate-return.scn (local -> b -> local) holds: the task is found
+#     on local, its first entry again (sim-kernel/migcons.h, HOME), and a
+#     line typed after its return is echoed; the same trace twice, with
+#     polling on and off; a copy expecting it on b fails;
 #   - nothing is left in TMPDIR (the runs' directories and migration
 #     servers' files, which `uksim run` removes).
 # Migration is real time (the tasks and their servers run outside the
@@ -35,15 +39,20 @@ run() {
   "$uksim" trace --hash "$dir/$1.jsonl" 2>/dev/null | cut -d" " -f1
 }
 
+# same WHAT H1 H2: two runs' trace hashes, which must be one.
+same() {
+  if [ -z "$2" ] || [ "$2" != "$3" ]; then
+    echo "FAIL $1: a run failed or the traces differ ($2 / $3)"
+    fail=1
+  else
+    echo "ok   $1: $2"
+  fi
+}
+
 h1=$(run a 7 100 "$src/migrate-twice.scn")
 h2=$(run b 7 0 "$src/migrate-twice.scn")
 h3=$(run c 8 100 "$src/migrate-twice.scn")
-if [ -z "$h1" ] || [ "$h1" != "$h2" ]; then
-  echo "FAIL seed 7 twice: the traces differ ($h1 / $h2)"
-  fail=1
-else
-  echo "ok   seed 7 twice: $h1"
-fi
+same "seed 7 twice" "$h1" "$h2"
 if [ -z "$h3" ] || [ "$h3" = "$h1" ]; then
   echo "FAIL seed 8: no run, or the same trace as seed 7 ($h3)"
   fail=1
@@ -61,6 +70,12 @@ must_fail "task mt moves == 2: 1 migration done" "expect task mt moves == 2"
 must_fail "task mt lost: it runs on b" "expect task mt lost"
 must_fail "task mt output contains \"t0 999\": not in the" \
   'expect task mt output contains "t0 999"'
+
+# A task back at its origin.
+same "migrate-return twice" "$(run r1 7 100 "$src/migrate-return.scn")" \
+  "$(run r2 7 0 "$src/migrate-return.scn")"
+base=$src/migrate-return.scn
+must_fail "task mt on b: it runs on local" "expect task mt on b"
 
 left=$(ls -A "$dir/tmp")
 [ -z "$left" ] || { echo "FAIL left in TMPDIR: $left"; fail=1; }
