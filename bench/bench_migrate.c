@@ -34,6 +34,7 @@
 #include "bench.h"
 #include "migd.h"
 #include "migwire.h"
+#include "stats.h"
 #include "uksim/task.h"
 
 /* The writer's rate: pages a millisecond, at most (4 KiB pages: 128 MiB/s). */
@@ -315,15 +316,9 @@ static struct result move_median(uint64_t size, MigMethod m, int rounds) {
  * of tens of ms varies by half from run to run on a busy 2-cpu host. */
 static double tcp_median_ms(uint64_t bytes, int hot) {
   double v[MIGB_TCP_RUNS];
-  for (int i = 0; i < MIGB_TCP_RUNS; i++) {
+  for (int i = 0; i < MIGB_TCP_RUNS; i++)
     v[i] = tcp_ms(bytes, hot);
-    for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-      double t = v[j];
-      v[j] = v[j - 1];
-      v[j - 1] = t;
-    }
-  }
-  return v[MIGB_TCP_RUNS / 2];
+  return stats_median(v, MIGB_TCP_RUNS);
 }
 
 int bench_migrate_main(int argc, char **argv) {
