@@ -243,6 +243,7 @@ struct runner {
   char **argv;
   int stdin_rd;
   int calls_fd; /* the server's end of the task's TASK_SVC_FD */
+  pid_t pid;    /* the process, once spawned */
   uv_loop_t loop;
   uv_process_t proc;
   uv_pipe_t out;
@@ -341,7 +342,10 @@ static int spawn(struct runner *r) {
     return err;
   }
   calls_start(r, child);
-  r->e->pid = r->proc.pid;
+  r->pid = r->proc.pid;
+  pthread_mutex_lock(&ents_lock);
+  r->e->pid = r->pid;
+  pthread_mutex_unlock(&ents_lock);
   return uv_read_start((uv_stream_t *)&r->out, on_alloc, on_output);
 }
 
@@ -353,8 +357,13 @@ static void *runner_main(void *arg) {
   uv_sem_post(&r->e->spawned);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   uv_loop_close(&r->loop);
-  if (r->e->console_fd >= 0)
-    shutdown(r->e->console_fd, SHUT_RDWR);
+  /* The console connection goes with the process, unless restart_here
+   * has given the entry another process (and perhaps a connection of its
+   * own) meanwhile. */
+  pthread_mutex_lock(&ents_lock);
+  if (r->e->pid == r->pid)
+    console_detach(r->e);
+  pthread_mutex_unlock(&ents_lock);
   for (char **a = r->argv; *a; a++)
     free(*a);
   free(r->argv);
@@ -901,8 +910,15 @@ static void restart_here(struct mig *g) {
   argv[1] = xstrdup("--adopt");
   argv[2] = xstrdup("3");
   e->state = ENT_STARTING;
+  /* The ended copy's console connection went or goes with it (runner_main):
+   * one of the new process's own, Active on it in input_back. */
+  pthread_mutex_lock(&ents_lock);
+  console_detach(e);
+  pthread_mutex_unlock(&ents_lock);
   if (ent_start(e, argv) == 0) {
     e->state = ENT_RUNNING;
+    if (e->origin[0] && strcmp(e->origin, node_addr) != 0)
+      console_attach(e);
     input_back(g); /* into the new process's pipe */
     task_resume(g->h);
   }

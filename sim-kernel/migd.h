@@ -121,7 +121,10 @@
  *
  * Lost peers after CONFIRM, where both sides have a complete copy:
  * - the origin, having lost the destination before RESUMED, restarts the
- *   task from its duplicate (the destination's copy never resumed);
+ *   task from its duplicate (the destination's copy never resumed); a
+ *   node the task had only moved to (A -> B -> C, C lost) attaches the
+ *   restarted process's console to the task's origin again, as at an
+ *   arrival;
  * - the destination, having lost the origin before RESUME, resumes its
  *   copy only when the origin node no longer answers a connect (the node
  *   is gone, with its copy); if it answers, it ends its copy and the

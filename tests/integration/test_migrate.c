@@ -234,6 +234,35 @@ Test(migrate, eager_twice_with_console_at_origin) {
   node_stop(&c);
 }
 
+/* A -> B, then B -> C with C lost after Confirm: B restarts the task from
+ * its duplicate, and its console is A's again, output and input, with no
+ * count lost or doubled (it went to B's own console before). */
+Test(migrate, a_restart_from_the_duplicate_keeps_the_console_at_origin) {
+  struct node a, b, c;
+  node_start(&a, 0, NULL, NULL);
+  node_start(&b, 1, NULL, NULL);
+  node_start(&c, 2, "--die-at", "confirm");
+  start_task(&a, "0");
+  wait_for(&a, "task1 t0 3\n");
+  int rc;
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' eager", b.port);
+  char *out = ctl(&a, &rc, cmd);
+  cr_assert_eq(rc, 0, "%s", out);
+  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' eager", c.port);
+  out = ctl(&b, &rc, cmd);
+  cr_assert_neq(rc, 0, "%s", out);
+  cr_assert_eq(running(&b), 1, "%s", out);
+  cr_assert_eq(running(&a) + running(&c), 0);
+  grows(&a);
+  ctl(&a, NULL, "input 1 'after-restart\n'");
+  wait_for(&a, "task1 echo after-restart");
+  cr_assert(!has_line(&b, "task"), "console output leaked to B");
+  node_stop(&a);
+  node_stop(&b);
+  node_stop(&c);
+}
+
 /* The destination dies at `step`: the task runs at the origin. */
 static void dest_dies(const char *step) {
   struct node a, b;
