@@ -1,5 +1,5 @@
 /* ctask: a migratable task (include/uksim/task.h) that counts through a
- * counter service of the node it started on (tests/integration/ctr_srv.c,
+ * counter service of the node it started on (servers/ctr_srv.c,
  * op 0 increments and answers the count), wherever it runs: the program
  * the service-call tests move between nodes.
  *

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "kpath.h"
+#include "machine.h"
 #include "migd.h"
 #include "scn_eval.h"
 #include "scn_exec_mig.h"
@@ -36,6 +37,10 @@ struct server {
   char name[SCN_NAME_MAX + 1];
   int port;
   pid_t pid;
+  /* The node's services (RUN_MIGD_SERVICES), when a task calls some: */
+  mach_client m;
+  bool booted;
+  int netmsg; /* its network message server's port, 0: none */
 };
 
 struct run_migd {
@@ -146,23 +151,29 @@ static pid_t spawn_server(const struct run_migd *r, const struct server *s,
     dup2(in, 0);
     dup2(o, 1);
     dup2(e, 2);
-    if (crash_at[0])
-      execl(r->exe, r->exe, "--port", port, "--name", s->name, "--key", r->key,
-            "--die-at", crash_at, (char *)NULL);
-    else
-      execl(r->exe, r->exe, "--port", port, "--name", s->name, "--key", r->key,
-            (char *)NULL);
+    char netmsg[64];
+    snprintf(netmsg, sizeof netmsg, "tcp!127.0.0.1!%d", s->netmsg);
+    char *argv[12] = {(char *)r->exe,  "--port", port,          "--name",
+                      (char *)s->name, "--key",  (char *)r->key},
+         **a = argv + 7;
+    if (crash_at[0]) {
+      *a++ = "--die-at";
+      *a++ = (char *)crash_at;
+    }
+    if (s->netmsg) {
+      *a++ = "--netmsg";
+      *a++ = netmsg;
+    }
+    execv(r->exe, argv);
     _exit(127);
   }
   return pid;
 }
 
-/* Starts node name's server on a free port, until one answers. */
-static int start_server(struct run_migd *r, const char *name,
-                        const char *crash_at) {
+/* Starts node r->sv[r->n]'s server on a free port, until one answers. */
+static int start_server(struct run_migd *r, const char *crash_at) {
   struct server *s = &r->sv[r->n];
   char out[256];
-  snprintf(s->name, sizeof s->name, "%s", name);
   for (int t = 0; t < RUN_MIGD_TRIES; t++) {
     if ((s->port = free_port()) < 0 ||
         (s->pid = spawn_server(r, s, crash_at)) < 0)
@@ -198,6 +209,94 @@ static int write_conf(const struct run_migd *r) {
   return fclose(f) == 0 ? 0 : -1;
 }
 
+/* The node services ------------------------------------------------------ */
+
+/* Whether a task of s calls services: a ctask counts through its node's
+ * counter (RUN_MIGD_SERVICES). */
+static bool calls_services(const struct scn *s) {
+  for (size_t i = 0; i < s->ntasks; i++)
+    if (s->tasks[i].binary == SCN_TASK_CTASK)
+      return true;
+  return false;
+}
+
+/* Node i's machine, with its counter service. */
+static int boot_node(struct server *v, char *why, size_t len) {
+  struct mach_opts o;
+  mach_opts_default(&o);
+  snprintf(o.name, sizeof o.name, "scn-%d-mig-%s", (int)getpid(), v->name);
+  if (mach_boot(&v->m, &o) < 0) {
+    snprintf(why, len, "node %s's machine did not boot: %s", v->name,
+             v->m.error);
+    return -1;
+  }
+  v->booted = true;
+  if (mach_spawn(&v->m, "ctr_srv", NULL, 0, RUN_MIGD_SERVICE,
+                 MACH_SPAWN_REGISTERED, NULL) < 0) {
+    snprintf(why, len, "node %s's counter service did not start: %s", v->name,
+             v->m.error);
+    return -1;
+  }
+  return 0;
+}
+
+/* A free port for each node's network message server, none twice. */
+static int netmsg_ports(struct run_migd *r, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int port = -1;
+    for (int t = 0; t < RUN_MIGD_TRIES && port < 0; t++) {
+      port = free_port();
+      for (size_t k = 0; k < i && port > 0; k++)
+        if (r->sv[k].netmsg == port)
+          port = -1;
+    }
+    if (port < 0)
+      return -1;
+    r->sv[i].netmsg = port;
+  }
+  return 0;
+}
+
+/* netmsg serve on node i, knowing the other nodes as peers. */
+static int start_netmsg(struct run_migd *r, size_t i, size_t n) {
+  char self[64], peer[MIG_NODES_MAX][SCN_NAME_MAX + 64];
+  char *args[3 + 2 * MIG_NODES_MAX + 1] = {"serve", "--node", r->sv[i].name};
+  size_t na = 3;
+  for (size_t k = 0; k < n; k++) {
+    if (k == i)
+      continue;
+    snprintf(peer[k], sizeof peer[k], "%s=tcp!127.0.0.1!%d", r->sv[k].name,
+             r->sv[k].netmsg);
+    args[na++] = "--peer";
+    args[na++] = peer[k];
+  }
+  snprintf(self, sizeof self, "tcp!127.0.0.1!%d", r->sv[i].netmsg);
+  args[na++] = self;
+  return mach_spawn(&r->sv[i].m, "netmsg", args, (int)na, "netmsg", 0, NULL);
+}
+
+/* Each node's machine with its counter, then the network message
+ * servers, which each migration server is given (--netmsg): it
+ * advertises itself there before it answers its first `ps`. */
+static int start_services(struct run_migd *r, size_t n, char *why, size_t len) {
+  for (size_t i = 0; i < n; i++)
+    if (boot_node(&r->sv[i], why, len) < 0)
+      return -1;
+  if (netmsg_ports(r, n) < 0) {
+    snprintf(why, len, "no free ports for the network message servers");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (start_netmsg(r, i, n) < 0) {
+      snprintf(why, len, "node %s's network message server did not start: %s",
+               r->sv[i].name, r->sv[i].m.error);
+      return -1;
+    }
+  return 0;
+}
+
+/* The servers ------------------------------------------------------------ */
+
 static int start_all(struct run_migd *r, const struct scn *s, char *why,
                      size_t len) {
   if (find_exe(r->exe, sizeof r->exe) < 0) {
@@ -209,15 +308,20 @@ static int start_all(struct run_migd *r, const struct scn *s, char *why,
     snprintf(why, len, "cannot write the migration key: %s", strerror(errno));
     return -1;
   }
-  if (start_server(r, SCN_LOCAL_NODE, "") < 0) {
-    snprintf(why, len, "node %s's migration server did not start",
-             SCN_LOCAL_NODE);
-    return -1;
+  const char *crash[MIG_NODES_MAX] = {""};
+  size_t n = 1;
+  snprintf(r->sv[0].name, sizeof r->sv[0].name, "%s", SCN_LOCAL_NODE);
+  for (size_t i = 0; i < s->nnodes && n < MIG_NODES_MAX; i++, n++) {
+    snprintf(r->sv[n].name, sizeof r->sv[n].name, "%s", s->nodes[i].name);
+    crash[n] = s->nodes[i].crash_at;
   }
-  for (size_t i = 0; i < s->nnodes; i++)
-    if (start_server(r, s->nodes[i].name, s->nodes[i].crash_at) < 0) {
-      snprintf(why, len, "node %s's migration server did not start",
-               s->nodes[i].name);
+  if (calls_services(s) && start_services(r, n, why, len) < 0)
+    return -1;
+  while (r->n < n)
+    if (start_server(r, crash[r->n]) < 0) {
+      snprintf(why, len, "node %s's migration server did not start%s",
+               r->sv[r->n].name,
+               r->sv[r->n].netmsg ? " (or its network message server)" : "");
       return -1;
     }
   if (write_conf(r) < 0) {
@@ -339,5 +443,11 @@ void run_migd_stop(struct run_migd *r) {
     kill(r->sv[i].pid, SIGKILL); /* its tasks die with it (task.h) */
     waitpid(r->sv[i].pid, NULL, 0);
   }
+  for (size_t i = 0; i < MIG_NODES_MAX; i++)
+    if (r->sv[i].booted) {
+      uint32_t live;
+      mach_halt(&r->sv[i].m, &live);
+      mach_close(&r->sv[i].m);
+    }
   free(r);
 }

@@ -12,6 +12,16 @@
 
 #include "scn.h"
 
+/* A scenario whose tasks call services (a ctask) gives each node, the
+ * machine's own too, services of its own: a machine (scn-PID-mig-NODE)
+ * with a counter, ctr_srv registered as RUN_MIGD_SERVICE, and a network
+ * message server (netmsg serve, on a free port in the range below) that
+ * knows the other nodes' as peers and to which the node's migration
+ * server advertises itself (uksim-migd --netmsg).  So a task calls its
+ * origin's counter wherever it runs (sim-kernel/migd.h, "Service
+ * calls"). */
+#define RUN_MIGD_SERVICE "ctr"
+
 /* Below the ephemeral range (32768 and up) and the machines' NIC ranges
  * (from 20000), as the node tests' ports (tests/integration/test_nodes.c):
  * a port is probed free before a server is started on it, and another

@@ -37,7 +37,7 @@ SCN
 }
 scenario student_hello >"$student/hello.scn"
 scenario bad_hello >"$student/bad.scn"
-scenario ctr_srv >"$student/build-only.scn"
+scenario hostile_ap >"$student/build-only.scn"
 
 # run NAME UKSIM_PATH SCENARIO: runs it under the installed uksim; the
 # output in $KIT_TMP/NAME.out, the status returned.
@@ -67,7 +67,7 @@ run nopath "" "$student/hello.scn" && kit_fail "nopath passed"
 not_found nopath student_hello
 run buildonly "$student" "$student/build-only.scn" &&
   kit_fail "buildonly passed"
-not_found buildonly ctr_srv
+not_found buildonly hostile_ap
 # The installed uksim alone, no UKSIM_PATH: its tour from share/uksim, its
 # servers and programs from libexec/uksim beside it.
 (cd "$KIT_TMP" && env -u UKSIM_PATH "$KIT_UKSIM") >"$KIT_TMP/tour.out" 2>&1 ||

@@ -1,5 +1,6 @@
-/* A counter server for the replacement tests: the smallest server whose
- * state must survive a replacement or a crash, exactly once.
+/* ctr_srv: a counter server, the smallest server whose state must survive
+ * a replacement, a crash or a failover exactly once (the tests' and the
+ * benchmarks' load, and ctask's service on a scenario's nodes).
  *
  * Service "ctr" (or --service NAME); ops incr and get answer the count in
  * the first 8 bytes of the control ICA.  The count lives in a state ICA
