@@ -1,7 +1,8 @@
 /* Process migration end to end (sim-kernel/migd.h): real uksim-migd nodes
  * on loopback TCP, a real multi-threaded task (apps/mtask) that counts and
  * echoes its input, moved A -> B -> C with its console at A; the origin or
- * the destination killed at each step of the protocol; a wrong key; hostile
+ * the destination killed at each step of the protocol, by eager copy and by
+ * pre-copy (demand paging's: test_migrate_demand.c); a wrong key; hostile
  * images.  Every check ends by asking each node which tasks run there: the
  * task must run on exactly one node (or, when its origin died before the
  * destination held a whole image, on none and never on two). */
@@ -263,8 +264,10 @@ Test(migrate, a_restart_from_the_duplicate_keeps_the_console_at_origin) {
   node_stop(&c);
 }
 
-/* The destination dies at `step`: the task runs at the origin. */
-static void dest_dies(const char *step) {
+/* The destination dies at `step` of a move by `method`: the task runs at
+ * the origin (pre-copy: its writes no longer tracked, or it would stop
+ * at its next write). */
+static void dest_dies(const char *step, const char *method) {
   struct node a, b;
   node_start(&a, 0, NULL, NULL);
   node_start(&b, 1, "--die-at", step);
@@ -272,11 +275,11 @@ static void dest_dies(const char *step) {
   wait_for(&a, "task1 t0 3\n");
   char cmd[128];
   int rc;
-  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' eager", b.port);
+  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' %s", b.port, method);
   char *out = ctl(&a, &rc, cmd);
-  cr_assert_neq(rc, 0, "step %s: %s", step, out);
-  cr_assert_eq(running(&b), 0, "step %s", step);
-  cr_assert_eq(running(&a), 1, "step %s: %s", step, out);
+  cr_assert_neq(rc, 0, "%s, step %s: %s", method, step, out);
+  cr_assert_eq(running(&b), 0, "%s, step %s", method, step);
+  cr_assert_eq(running(&a), 1, "%s, step %s: %s", method, step, out);
   grows(&a);
   node_stop(&a);
   node_stop(&b);
@@ -285,25 +288,31 @@ static void dest_dies(const char *step) {
 Test(migrate, destination_dies_at_each_step) {
   const char *steps[] = {"create", "pages", "confirm", "resume"};
   for (size_t k = 0; k < sizeof steps / sizeof *steps; k++)
-    dest_dies(steps[k]);
+    dest_dies(steps[k], "eager");
+}
+
+Test(migrate, destination_dies_at_each_step_of_precopy) {
+  const char *steps[] = {"create", "pages", "confirm", "resume"};
+  for (size_t k = 0; k < sizeof steps / sizeof *steps; k++)
+    dest_dies(steps[k], "precopy");
 }
 
 /* The origin dies at `step`: before the destination holds the whole
  * image the task dies with its node; from Confirm on it runs at the
  * destination, its console there. */
-static void origin_dies(const char *step, int survives) {
+static void origin_dies(const char *step, int survives, const char *method) {
   struct node a, b;
   node_start(&a, 0, "--die-at", step);
   node_start(&b, 1, NULL, NULL);
   start_task(&a, "0");
   wait_for(&a, "task1 t0 3\n");
   char cmd[128];
-  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' eager", b.port);
+  snprintf(cmd, sizeof cmd, "move 1 'tcp!127.0.0.1!%d' %s", b.port, method);
   ctl(&a, NULL, cmd);
   for (int i = 0; i < 300 && running(&b) != survives; i++)
     usleep(10000);
-  cr_assert_eq(running(&a), 0, "step %s", step);
-  cr_assert_eq(running(&b), survives, "step %s", step);
+  cr_assert_eq(running(&a), 0, "%s, step %s", method, step);
+  cr_assert_eq(running(&b), survives, "%s, step %s", method, step);
   if (survives) {
     /* A's console stops where B's begins: none lost, none doubled (B
      * numbers the task task1 too, its first task). */
@@ -321,11 +330,19 @@ static void origin_dies(const char *step, int survives) {
 }
 
 Test(migrate, origin_dies_at_each_step) {
-  origin_dies("create", 0);
-  origin_dies("pages", 0);
-  origin_dies("threads", 0);
-  origin_dies("confirm", 1);
-  origin_dies("end", 1);
+  origin_dies("create", 0, "eager");
+  origin_dies("pages", 0, "eager");
+  origin_dies("threads", 0, "eager");
+  origin_dies("confirm", 1, "eager");
+  origin_dies("end", 1, "eager");
+}
+
+Test(migrate, origin_dies_at_each_step_of_precopy) {
+  origin_dies("create", 0, "precopy");
+  origin_dies("pages", 0, "precopy");
+  origin_dies("threads", 0, "precopy");
+  origin_dies("confirm", 1, "precopy");
+  origin_dies("end", 1, "precopy");
 }
 
 Test(migrate, wrong_key_is_refused) {
