@@ -163,7 +163,18 @@ static int service_ok(const struct task_service *s) {
   return memchr(s->name, 0, sizeof s->name) != NULL &&
          memchr(s->node, 0, sizeof s->node) != NULL &&
          s->state >= TASK_CALL_IDLE && s->state <= TASK_CALL_DONE &&
-         s->req_len <= TASK_CALL_MAX && s->rep_len <= TASK_CALL_MAX;
+         s->req_len <= TASK_CALL_MAX && s->rep_len <= TASK_CALL_MAX &&
+         s->ica >= -1 && s->ica < TASK_ICAS_MAX && s->data_len <= TASK_ICA_MAX;
+}
+
+/* A held ICA is whole pages of the heap; a free slot is all zero. */
+static int ica_ok(const struct task_ica *i, const struct task_hdr *h,
+                  uint64_t len) {
+  if (i->off == 0)
+    return i->len == 0;
+  return i->off % TASK_PAGE == 0 && i->len % TASK_PAGE == 0 && i->len > 0 &&
+         i->len <= TASK_ICA_MAX && i->off >= h->heap_off &&
+         i->off + i->len <= h->brk && h->brk <= len;
 }
 
 int task_check(const void *base, uint64_t len) {
@@ -180,6 +191,9 @@ int task_check(const void *base, uint64_t len) {
       return -EINVAL;
   for (int i = 0; i < TASK_SERVICES_MAX; i++)
     if (!service_ok(&h->svc[i]))
+      return -EINVAL;
+  for (int i = 0; i < TASK_ICAS_MAX; i++)
+    if (!ica_ok(&h->ica[i], h, len))
       return -EINVAL;
   return 0;
 }
@@ -217,6 +231,12 @@ static void wake_callers(void) {
       hdr->th[i].state = TASK_THREAD_READY;
 }
 
+/* Calls out at the origin run once, from here: sent again when the copy
+ * first runs, after it has been resumed, not while it adopts.  Sending
+ * reads a data ICA's pages, which under demand paging are fetched only
+ * once the task has resumed (a fault before would wait forever). */
+static int resend_due;
+
 int task_adopt(int fd) {
   struct stat st;
   if (hdr || wait_for_region() < 0) {
@@ -245,7 +265,7 @@ int task_adopt(int fd) {
   atomic_store(&hdr->parked, 0);
   rebase_sleepers();
   track_writes();
-  task__svc_resend(); /* calls out at the origin run once, from here */
+  resend_due = 1;
   wake_callers();
   return 0;
 }
@@ -264,6 +284,28 @@ void *task_alloc(size_t n) {
     return NULL;
   hdr->brk = start + n;
   return (char *)hdr + start;
+}
+
+int task_ica_new(size_t len) {
+  if (hdr == NULL || len == 0 || len > TASK_ICA_MAX)
+    return -EINVAL;
+  int i = 0;
+  while (i < TASK_ICAS_MAX && hdr->ica[i].off != 0)
+    i++;
+  uint64_t start = round_page(hdr->brk), n = round_page(len);
+  if (i == TASK_ICAS_MAX || start + n > hdr->size)
+    return -ENOSPC;
+  hdr->brk = start + n;
+  hdr->ica[i] = (struct task_ica){.off = start, .len = n};
+  return i;
+}
+
+void *task_ica(int i, size_t *len) {
+  if (hdr == NULL || i < 0 || i >= TASK_ICAS_MAX || hdr->ica[i].off == 0)
+    return NULL;
+  if (len)
+    *len = hdr->ica[i].len;
+  return (char *)hdr + hdr->ica[i].off;
 }
 
 void task_set_root(void *p) {
@@ -437,6 +479,10 @@ int task_run(void) {
     if (atomic_load(&hdr->suspend) > 0) {
       park();
       continue;
+    }
+    if (resend_due) {
+      resend_due = 0;
+      task__svc_resend();
     }
     wake_threads(now_ms(), 0);
     if (task__svc_take() > 0)

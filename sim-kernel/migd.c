@@ -656,6 +656,11 @@ static int send_threads(struct mig *g) {
   MigMsg m = MIG_MSG__INIT;
   MigThreads t = MIG_THREADS__INIT;
   MigThread th[TASK_MAX_THREADS], *thp[TASK_MAX_THREADS];
+  uint32_t icas[TASK_ICAS_MAX];
+  for (int i = 0; i < TASK_ICAS_MAX; i++)
+    if (g->h->ica[i].off != 0)
+      icas[t.n_icas++] = (uint32_t)i;
+  t.icas = icas;
   for (int i = 0; i < TASK_MAX_THREADS; i++) {
     mig_thread__init(&th[i]);
     th[i].index = (uint32_t)i;
@@ -1181,9 +1186,28 @@ static int take_input(struct arrival *a, MigConsole *c) {
   return r < 0 ? refuse(a, r, "no room for the task's input") : 0;
 }
 
-/* Step 6: the threads' suspend counts, priorities and policies. */
+/* The ICAs the origin says the task holds are the ones the image's table
+ * holds, no more, no fewer (task_check at start_copy checks each is whole
+ * pages of the region): so the copy holds what the task held. */
+static int held_icas_ok(const struct task_hdr *h, const MigThreads *t) {
+  uint32_t said = 0, held = 0;
+  for (size_t k = 0; k < t->n_icas; k++) {
+    if (t->icas[k] >= TASK_ICAS_MAX || (said & 1u << t->icas[k]))
+      return 0;
+    said |= 1u << t->icas[k];
+  }
+  for (int i = 0; i < TASK_ICAS_MAX; i++)
+    if (h->ica[i].off != 0)
+      held |= 1u << i;
+  return said == held;
+}
+
+/* Step 6: the threads' suspend counts, priorities and policies, and the
+ * ICAs the task holds. */
 static int take_threads(struct arrival *a, MigThreads *t) {
   struct task_hdr *h = (struct task_hdr *)a->map;
+  if (!held_icas_ok(h, t))
+    return refuse(a, -EINVAL, "the held ICAs differ from the image's");
   for (size_t k = 0; k < t->n_threads; k++) {
     MigThread *th = t->threads[k];
     if (th->index >= TASK_MAX_THREADS || th->suspend < 0)

@@ -160,6 +160,16 @@
  * answered once to the copy that runs on.  A service node that cannot be
  * reached answers -EHOSTDOWN (an answer; the task decides).
  *
+ * A call may carry a data ICA (task.h task_call_ica): the bytes of one of
+ * the task's held ICAs travel behind the request, to the service as the
+ * Call's data ICA (node.h Chunks), and the data ICA it answers with comes
+ * back in the answer, recorded with it for REPLAY, so that a call out at
+ * a move is answered with the same data.  The task writes the answer into
+ * its ICA itself: a write by this server into the region would escape
+ * pre-copy's write tracking.  Held ICAs are pages of the region and move
+ * with it; Threads lists them and the destination refuses an image whose
+ * table differs.
+ *
  * Console: a task that arrived from elsewhere has its output sent, as
  * Console messages on a connection of its own, to its origin node, which
  * prints it as if the task were local, and gets its input back the same
@@ -218,7 +228,8 @@ int migd_lookup(const char *addr, struct sockaddr_in *sa);
 
 /* Service calls (migd_calls.c): records of calls run here, one per
  * (origin, task, handle); a call that finds the table full is answered
- * -ENOSPC. */
+ * -ENOSPC.  Each keeps its answer, a data ICA's bytes too (TASK_ICA_MAX):
+ * 32 MiB of memory at most, touched only as records are used. */
 #define MIGD_RECORDS_MAX (MIGD_TASKS_MAX * 8)
 struct MigCall;
 /* Who this node is and how it reaches its network message server and the

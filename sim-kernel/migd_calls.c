@@ -43,37 +43,56 @@ void migd_calls_init(const char *node, const char *netmsg,
   C.mig_key = mig_key;
 }
 
-/* A call's answer, whichever way it came. */
+/* A call's request as the task sent it: its control bytes and the bytes
+ * of its data ICA (data_len 0: none). */
+struct request {
+  const char *service;
+  uint32_t op;
+  const uint8_t *req;
+  uint32_t len;
+  const uint8_t *data;
+  uint32_t data_len;
+};
+
+/* A call's answer, whichever way it came: the service's control bytes and
+ * its data ICA's (data_len 0: none). */
 struct answer {
   int32_t status;
   uint32_t len;
   uint8_t rep[TASK_CALL_MAX];
+  uint32_t data_len;
+  uint8_t data[TASK_ICA_MAX];
 };
 
 static void fail(struct answer *a, int err) {
   a->status = err;
   a->len = 0;
+  a->data_len = 0;
 }
 
 /* RUNNING: one Call to this node's network message server ---------------- */
 
-static int send_call(node_conn *c, const char *svc, uint32_t op,
-                     const uint8_t *req, uint32_t len) {
+/* The Call, then its data ICA's bytes as Chunks (node.h). */
+static int send_call(node_conn *c, const struct request *q) {
   Uksim__Node__Call k = UKSIM__NODE__CALL__INIT;
   Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
   k.id = node_next_id(c);
-  k.service = (char *)svc;
-  k.op = op;
-  k.ctl = (ProtobufCBinaryData){len, (uint8_t *)req};
-  k.ctl_size = len;
+  k.service = (char *)q->service;
+  k.op = q->op;
+  k.ctl = (ProtobufCBinaryData){q->len, (uint8_t *)q->req};
+  k.ctl_size = q->len;
+  k.data_size = q->data_len;
   m.body_case = UKSIM__NODE__MSG__BODY_CALL;
   m.call = &k;
-  return node_send(c, &m);
+  int r = node_send(c, &m);
+  if (r == 0 && q->data_len > 0)
+    r = node_send_data(c, k.id, q->data, q->data_len);
+  return r;
 }
 
-/* The Result of the call just sent, into a.  A data ICA in the answer is
- * more than a task call carries: refused (the connection is dropped after
- * this call anyway). */
+/* The Result of the call just sent, into a, with its data ICA's Chunks.
+ * A data ICA larger than a task's ICA is refused, -EMSGSIZE, its Chunks
+ * not read (the connection is dropped after this call anyway). */
 static void take_result(node_conn *c, struct answer *a) {
   int e = 0;
   Uksim__Node__Msg *m = node_recv(c, false, &e);
@@ -82,18 +101,22 @@ static void take_result(node_conn *c, struct answer *a) {
     return;
   }
   const Uksim__Node__Result *r = m->result;
-  if (m->body_case != UKSIM__NODE__MSG__BODY_RESULT || r->data_size > 0)
+  if (m->body_case != UKSIM__NODE__MSG__BODY_RESULT)
     fail(a, -EBADMSG);
+  else if (r->data_size > TASK_ICA_MAX)
+    fail(a, -EMSGSIZE);
   else {
     a->status = r->status;
     a->len = r->ctl.len < TASK_CALL_MAX ? (uint32_t)r->ctl.len : TASK_CALL_MAX;
     memcpy(a->rep, r->ctl.data, a->len);
+    a->data_len = (uint32_t)r->data_size;
+    if (a->data_len > 0 && node_recv_data(c, r->id, a->data, a->data_len) < 0)
+      fail(a, -EHOSTDOWN);
   }
   node_msg_free(m);
 }
 
-static void run_here(const char *svc, uint32_t op, const uint8_t *req,
-                     uint32_t len, struct answer *a) {
+static void run_here(const struct request *q, struct answer *a) {
   uint8_t key[NODE_KEY_LEN];
   char err[NODE_ERR_MAX];
   bool keyed = C.netmsg_keyfile && C.netmsg_keyfile[0];
@@ -106,7 +129,7 @@ static void run_here(const char *svc, uint32_t op, const uint8_t *req,
     fail(a, -EHOSTDOWN);
     return;
   }
-  if (send_call(c, svc, op, req, len) < 0)
+  if (send_call(c, q) < 0)
     fail(a, -EHOSTDOWN);
   else
     take_result(c, a);
@@ -151,8 +174,7 @@ static struct record *record_of(const char *origin, uint64_t task,
 
 /* RUN: the call seq of (origin, task, handle), at most once. */
 static void run_once(const char *origin, uint64_t task, uint32_t handle,
-                     uint64_t seq, const char *svc, uint32_t op,
-                     const uint8_t *req, uint32_t len, struct answer *a) {
+                     uint64_t seq, const struct request *q, struct answer *a) {
   pthread_mutex_lock(&rec_lock);
   struct record *r = record_of(origin, task, handle);
   while (r != NULL && r->seq == seq && !r->done) /* WAIT */
@@ -169,7 +191,7 @@ static void run_once(const char *origin, uint64_t task, uint32_t handle,
     r->seq = seq;
     r->done = false;
     pthread_mutex_unlock(&rec_lock);
-    run_here(svc, op, req, len, a);
+    run_here(q, a);
     pthread_mutex_lock(&rec_lock);
     r->ans = *a;
     r->done = true;
@@ -181,7 +203,8 @@ static void run_once(const char *origin, uint64_t task, uint32_t handle,
 /* FORWARD: to the migration server of node `node` ------------------------ */
 
 static int send_mig_call(int fd, const char *origin, uint64_t task,
-                         const struct task_call_msg *m) {
+                         const struct task_call_msg *m,
+                         const struct request *q) {
   MigMsg msg = MIG_MSG__INIT;
   MigCall c = MIG_CALL__INIT;
   c.origin = (char *)origin;
@@ -191,13 +214,15 @@ static int send_mig_call(int fd, const char *origin, uint64_t task,
   c.service = (char *)m->service;
   c.op = m->op;
   c.req = (ProtobufCBinaryData){m->len, (uint8_t *)m->data};
+  c.data = (ProtobufCBinaryData){q->data_len, (uint8_t *)q->data};
   msg.m_case = MIG_MSG__M_CALL;
   msg.call = &c;
   return mig_send(fd, &msg);
 }
 
 static void forward(const char *origin, uint64_t task,
-                    const struct task_call_msg *m, struct answer *a) {
+                    const struct task_call_msg *m, const struct request *q,
+                    struct answer *a) {
   char addr[NODE_ADDR_MAX], err[256];
   if (migd_resolve(C.netmsg, C.netmsg_keyfile, C.node, m->node, addr,
                    sizeof addr, err, sizeof err) < 0) {
@@ -211,40 +236,47 @@ static void forward(const char *origin, uint64_t task,
     fail(a, -EHOSTDOWN);
     return;
   }
-  MigMsg *r = send_mig_call(fd, origin, task, m) == 0 ? mig_recv(fd) : NULL;
+  MigMsg *r = send_mig_call(fd, origin, task, m, q) == 0 ? mig_recv(fd) : NULL;
   close(fd);
   if (r == NULL)
     fprintf(stderr,
             "migd %s: a call to %s: no answer (its node is gone or silent)\n",
             C.node, m->node);
   if (r == NULL || r->m_case != MIG_MSG__M_CALL_REPLY ||
-      r->call_reply->rep.len > TASK_CALL_MAX)
+      r->call_reply->rep.len > TASK_CALL_MAX ||
+      r->call_reply->data.len > TASK_ICA_MAX)
     fail(a, r == NULL ? -EHOSTDOWN : -EBADMSG);
   else {
     a->status = r->call_reply->status;
     a->len = (uint32_t)r->call_reply->rep.len;
     memcpy(a->rep, r->call_reply->rep.data, a->len);
+    a->data_len = (uint32_t)r->call_reply->data.len;
+    memcpy(a->data, r->call_reply->data.data, a->data_len);
   }
   if (r)
     mig_msg__free_unpacked(r, NULL);
 }
 
 void migd_calls_serve(int fd, const MigCall *c) {
-  struct answer a;
+  struct answer *a = xmalloc(sizeof *a); /* a data ICA: no stack for it */
   MigMsg m = MIG_MSG__INIT;
   MigCallReply r = MIG_CALL_REPLY__INIT;
-  if (c->req.len > TASK_CALL_MAX || strlen(c->service) >= TASK_NAME_MAX ||
-      c->handle >= TASK_SERVICES_MAX)
-    fail(&a, -EINVAL);
+  struct request q = {c->service,   c->op,
+                      c->req.data,  (uint32_t)c->req.len,
+                      c->data.data, (uint32_t)c->data.len};
+  if (c->req.len > TASK_CALL_MAX || c->data.len > TASK_ICA_MAX ||
+      strlen(c->service) >= TASK_NAME_MAX || c->handle >= TASK_SERVICES_MAX)
+    fail(a, -EINVAL);
   else
-    run_once(c->origin, c->task, c->handle, c->seq, c->service, c->op,
-             c->req.data, (uint32_t)c->req.len, &a);
-  r.status = a.status;
-  r.rep = (ProtobufCBinaryData){a.len, a.rep};
+    run_once(c->origin, c->task, c->handle, c->seq, &q, a);
+  r.status = a->status;
+  r.rep = (ProtobufCBinaryData){a->len, a->rep};
+  r.data = (ProtobufCBinaryData){a->data_len, a->data};
   r.seq = c->seq;
   m.m_case = MIG_MSG__M_CALL_REPLY;
   m.call_reply = &r;
   mig_send(fd, &m);
+  free(a);
 }
 
 /* A task's requests ---------------------------------------------------------
@@ -260,29 +292,49 @@ struct caller {
  * region's bytes: trusted no more than a peer's). */
 static bool request_ok(const struct task_call_msg *m) {
   return m->handle < TASK_SERVICES_MAX && m->len <= TASK_CALL_MAX &&
+         m->ica_len <= TASK_ICA_MAX &&
          memchr(m->service, 0, sizeof m->service) != NULL &&
          memchr(m->node, 0, sizeof m->node) != NULL && m->service[0] != '\0';
 }
 
+/* One packet from or to the task (lib/task_svc.c): a message and its
+ * data ICA's bytes. */
+struct packet {
+  struct task_call_msg m;
+  uint8_t ica[TASK_ICA_MAX];
+};
+
+/* The answer into p, as the packet back to the task: its length. */
+static size_t put_answer(struct packet *p, const struct answer *a) {
+  p->m.status = a->status;
+  p->m.len = a->len;
+  memcpy(p->m.data, a->rep, a->len);
+  p->m.ica_len = a->data_len;
+  memcpy(p->ica, a->data, a->data_len);
+  return sizeof p->m + a->data_len;
+}
+
 static void *caller_main(void *arg) {
   struct caller *c = arg;
-  struct task_call_msg m;
-  struct answer a;
-  while (recv(c->fd, &m, sizeof m, 0) == (ssize_t)sizeof m) {
-    if (!request_ok(&m))
-      fail(&a, -EINVAL);
-    else if (strcmp(m.node, C.node) == 0)
-      run_once(c->origin, c->task, m.handle, m.seq, m.service, m.op, m.data,
-               m.len, &a);
+  struct packet *p = xmalloc(sizeof *p);
+  struct answer *a = xmalloc(sizeof *a);
+  ssize_t got;
+  while ((got = recv(c->fd, p, sizeof *p, 0)) >= (ssize_t)sizeof p->m) {
+    struct task_call_msg *m = &p->m;
+    struct request q = {m->service, m->op, m->data, m->len, p->ica, m->ica_len};
+    if (!request_ok(m) || (size_t)got != sizeof *m + m->ica_len)
+      fail(a, -EINVAL);
+    else if (strcmp(m->node, C.node) == 0)
+      run_once(c->origin, c->task, m->handle, m->seq, &q, a);
     else
-      forward(c->origin, c->task, &m, &a);
-    m.status = a.status;
-    m.len = a.len;
-    memcpy(m.data, a.rep, a.len);
+      forward(c->origin, c->task, m, &q, a);
+    size_t n = put_answer(p, a);
     /* The task may have moved on meanwhile: its next copy asks again. */
-    send(c->fd, &m, sizeof m, MSG_NOSIGNAL);
+    send(c->fd, p, n, MSG_NOSIGNAL);
   }
   close(c->fd);
+  free(a);
+  free(p);
   free(c);
   return NULL;
 }

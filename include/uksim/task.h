@@ -6,8 +6,9 @@
  * It holds, from its first byte: the header (struct task_hdr: the task's
  * suspend count, its thread table with each thread's suspend count,
  * priority, scheduling policy and saved registers, the heap's break and
- * the application's root pointer), then the threads' stacks, then the
- * heap.  Nothing the task needs lives outside it: pointers inside the
+ * the application's root pointer, its service handles and its held ICAs'
+ * table), then the threads' stacks, then the heap, where held ICAs are
+ * whole pages.  Nothing the task needs lives outside it: pointers inside the
  * region stay valid because the region is at the same address in every
  * process, and code addresses (saved instruction pointers, return
  * addresses on the stacks) stay valid because task programs run without
@@ -89,10 +90,16 @@
 #define TASK_KICK_SIGNAL SIGURG
 /* Region header layout: bump on any change to struct task_hdr. */
 #define TASK_MAGIC 0x6b736174736b7531ull /* "1uksatsk" */
-#define TASK_VERSION 2u /* 2: service handles (struct task_service) */
-/* Service handles per task, and the bytes of one request or reply. */
+#define TASK_VERSION 3u /* 2: service handles; 3: held ICAs, 512-byte calls */
+/* Service handles per task, and the bytes of one request or reply (a
+ * control ICA's: a struct kvs_ctl fits). */
 #define TASK_SERVICES_MAX 8
-#define TASK_CALL_MAX 256
+#define TASK_CALL_MAX 512
+/* ICAs a task holds at once, and the bytes of one (whole pages): the data
+ * ICA of a call, which the task's node copies across to the service and
+ * back (a copy is unavoidable between nodes, migd_calls.c). */
+#define TASK_ICAS_MAX 8
+#define TASK_ICA_MAX (64u * 1024u)
 #define TASK_NAME_MAX 32 /* a service or node name, NUL included */
 /* The descriptor a task process talks to its node's migration server on,
  * for service calls (a SOCK_SEQPACKET socket the server passes). */
@@ -136,7 +143,18 @@ struct task_service {
   int32_t status;           /* DONE: the service's status */
   uint32_t op;
   uint32_t req_len, rep_len;
+  int32_t ica;       /* the call's data ICA (task_call_ica), or -1 */
+  uint32_t data_len; /* SENT: its bytes sent; DONE: the bytes come back */
   uint8_t req[TASK_CALL_MAX], rep[TASK_CALL_MAX];
+};
+
+/* An ICA the task holds: whole pages of its region, so that it moves with
+ * the address space and is at the same address after a move; the header's
+ * table is what the destination checks against the list the origin sends
+ * (migd.c, Threads). */
+struct task_ica {
+  uint64_t off; /* in the region, page-aligned; 0: a free slot */
+  uint64_t len; /* bytes, whole pages, TASK_ICA_MAX at most */
 };
 
 /* One message on TASK_SVC_FD, either way: a request (task -> server) or
@@ -149,6 +167,8 @@ struct task_call_msg {
   uint32_t len;
   char service[TASK_NAME_MAX], node[TASK_NAME_MAX];
   uint8_t data[TASK_CALL_MAX];
+  uint32_t ica_len; /* a data ICA's bytes, right behind, in one packet */
+  uint32_t pad;
 };
 
 /* One thread, in the region: everything that migrates with it. */
@@ -186,6 +206,7 @@ struct task_hdr {
   int32_t uffd; /* this process's write-tracking userfaultfd, or -1 */
   struct task_thread th[TASK_MAX_THREADS];
   struct task_service svc[TASK_SERVICES_MAX];
+  struct task_ica ica[TASK_ICAS_MAX];
 };
 
 /* What task_run() returns (besides a negative errno). */
@@ -277,6 +298,23 @@ int task_self(void);
 int task_service_open(const char *service);
 int task_call(int h, uint32_t op, const void *req, size_t len, void *rep,
               size_t replen, size_t *replied);
+/* task_call with the task's ICA `ica` for data: its first data_len bytes
+ * go to the service as the call's data ICA (0: the call has none), and
+ * the data ICA the service answers with, if any, comes back into it, its
+ * length in *data_got (0: none; one longer than the task's ICA is
+ * refused, -EMSGSIZE).  -EBADF for an ICA the task does not hold,
+ * -EINVAL for data_len beyond its length. */
+int task_call_ica(int h, uint32_t op, const void *req, size_t len, int ica,
+                  size_t data_len, void *rep, size_t replen, size_t *replied,
+                  size_t *data_got);
+
+/* Held ICAs: task_ica_new takes `len` bytes (1 .. TASK_ICA_MAX, rounded up
+ * to whole pages) from the heap, zero on a fresh region, as an ICA the task
+ * holds until it ends: its index, or -EINVAL (len) or -ENOSPC (the table
+ * or the heap full).  task_ica gives its address and length (NULL for an
+ * ICA not held). */
+int task_ica_new(size_t len);
+void *task_ica(int i, size_t *len);
 
 /* Thread control, from a task thread or while the task is parked. */
 int task_thread_suspend(int i);

@@ -145,7 +145,9 @@ void mn_stop(void) {
       mach_halt(&mn[i].m, &live);
       mach_close(&mn[i].m);
     }
-    unlink(mn[i].out);
-    unlink(mn[i].err);
+    if (!getenv("MN_KEEP"))
+      unlink(mn[i].out);
+    if (!getenv("MN_KEEP"))
+      unlink(mn[i].err);
   }
 }

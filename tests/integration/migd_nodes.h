@@ -30,7 +30,8 @@ const char *mn_build(void);
 void mn_start(const char *server, const char *service);
 /* Kills node n's migration server (as a node that disappears). */
 void mn_stop_migd(struct mn_node *n);
-/* Halts everything and removes the files (a suite's fini). */
+/* Halts everything and removes the files (a suite's fini), the nodes'
+ * logs kept when MN_KEEP is set (to read after a failure). */
 void mn_stop(void);
 /* Runs `uksim-migd --ctl` on node n with the words fmt makes: its output
  * (a static buffer) and exit status. */

@@ -401,7 +401,8 @@ static void hostile_page(int fd, uint64_t off, const char *fill) {
   mig_send(fd, &m);
 }
 
-static int confirm_err(int fd) {
+/* The destination's Confirm: its err, its words in why (when not NULL). */
+static int confirm_why(int fd, char *why, size_t len) {
   MigMsg *m = mig_recv(fd);
   if (m && m->m_case == MIG_MSG__M_READY) { /* the copy pre-spawned */
     mig_msg__free_unpacked(m, NULL);
@@ -410,8 +411,14 @@ static int confirm_err(int fd) {
   cr_assert_not_null(m);
   cr_assert_eq(m->m_case, MIG_MSG__M_CONFIRM);
   int err = m->confirm->err;
+  if (why)
+    snprintf(why, len, "%s", m->confirm->msg);
   mig_msg__free_unpacked(m, NULL);
   return err;
+}
+
+static int confirm_err(int fd) {
+  return confirm_why(fd, NULL, 0);
 }
 
 Test(migrate, hostile_images_are_refused) {
@@ -430,6 +437,20 @@ Test(migrate, hostile_images_are_refused) {
   m.commit = &c;
   mig_send(fd, &m);
   cr_assert_eq(confirm_err(fd), -EINVAL);
+  close(fd);
+
+  /* Threads saying the task holds an ICA its image does not. */
+  fd = hostile_create(&b, 1 << 20);
+  uint32_t held[] = {3};
+  MigThreads t = MIG_THREADS__INIT;
+  t.n_icas = 1;
+  t.icas = held;
+  m.m_case = MIG_MSG__M_THREADS;
+  m.threads = &t;
+  mig_send(fd, &m);
+  char why[256];
+  cr_assert_eq(confirm_why(fd, why, sizeof why), -EINVAL);
+  cr_assert(strstr(why, "held ICAs"), "%s", why);
   close(fd);
 
   fd = hostile_create(&b, 1 << 20);

@@ -16,6 +16,8 @@
 #include "migd_nodes.h"
 #include "migwire.h"
 #include "node.h"
+#include "uksim/kvs.h"
+#include "uksim/task.h"
 
 #define LIMIT 400
 
@@ -201,4 +203,93 @@ Test(migrate_calls, a_gone_origin_answers_each_call_with_an_error) {
    * while the call was on its way, b says so. */
   cr_expect(mn_file_has(mn[1].err, "migd b: a call to a: "), "b's notice");
   cr_expect_eq(mn_running(&mn[1]), 0);
+}
+
+/* Held ICAs (task.h task_ica_new, task_call_ica): a task (apps/ktask)
+ * holding two ICAs stores a value through one of them in a's kvs and
+ * gets it back, round after round, while it is moved a -> b -> c (eager,
+ * then pre-copy, then demand paging from c back to a): every value comes
+ * back whole wherever the task runs, the ICA it never writes arrives
+ * intact at each node, and only a's kvs holds the keys. */
+#define KV_LIMIT 240
+
+/* The status of a get of `key` from node n's kvs, asked through its
+ * network message server as another node would. */
+static int32_t kvs_get_status(struct mn_node *n, const char *key) {
+  char addr[64], err[NODE_ERR_MAX];
+  struct kvs_ctl c = {0};
+  c.keylen = (uint32_t)snprintf(c.key, sizeof c.key, "%s", key);
+  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", n->netmsg);
+  node_conn *k = node_dial(addr, NULL, "checker", err, sizeof err);
+  cr_assert_not_null(k, "%s", err);
+  Uksim__Node__Call call = UKSIM__NODE__CALL__INIT;
+  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
+  call.id = node_next_id(k);
+  call.service = KVS_NAME;
+  call.op = KVS_GET;
+  call.ctl = (ProtobufCBinaryData){sizeof c, (uint8_t *)&c};
+  call.ctl_size = sizeof c;
+  m.body_case = UKSIM__NODE__MSG__BODY_CALL;
+  m.call = &call;
+  cr_assert_eq(node_send(k, &m), 0);
+  int e = 0;
+  Uksim__Node__Msg *r = node_recv(k, false, &e);
+  cr_assert_not_null(r, "%s", node_io_error(e));
+  cr_assert_eq(r->body_case, UKSIM__NODE__MSG__BODY_RESULT);
+  int32_t st = r->result->status;
+  node_msg_free(r);
+  node_close(k);
+  return st;
+}
+
+/* Every "kv" line of a's console: rounds 1, 2, ... each ok, nothing
+ * else; the last round. */
+static long kv_lines(void) {
+  char line[128];
+  long next = 1;
+  FILE *f = fopen(mn[0].out, "r");
+  cr_assert_not_null(f);
+  while (fgets(line, sizeof line, f)) {
+    long n;
+    cr_assert(strstr(line, "MISMATCH") == NULL &&
+                  strstr(line, "KEEP") == NULL && strstr(line, "error") == NULL,
+              "%s", line);
+    if (sscanf(line, "task1 kv n=%ld ok", &n) != 1)
+      continue;
+    cr_assert_eq(n, next, "a round lost or doubled: %s", line);
+    next++;
+  }
+  fclose(f);
+  return next - 1;
+}
+
+static void kv_wait_past(long rounds) {
+  char want[64];
+  snprintf(want, sizeof want, "task1 kv n=%ld ok", kv_lines() + rounds);
+  mn_wait_for(mn[0].out, want);
+}
+
+Test(migrate_calls, held_icas_move_with_the_task_and_carry_its_calls_data) {
+  int rc;
+  mn_start("kvs", "kvs");
+  const char *o =
+      mn_ctl(&mn[0], &rc, "start %s/apps/ktask --limit %d --period 2 --size %u",
+             mn_build(), KV_LIMIT, TASK_ICA_MAX);
+  cr_assert_eq(rc, 0, "%s", o);
+  kv_wait_past(10);
+  o = mn_ctl(&mn[0], &rc, "move 1 b eager");
+  cr_assert_eq(rc, 0, "%s", o);
+  kv_wait_past(20);
+  o = mn_ctl(&mn[1], &rc, "move 1 c precopy");
+  cr_assert_eq(rc, 0, "%s", o);
+  kv_wait_past(20);
+  o = mn_ctl(&mn[2], &rc, "move 1 a demand");
+  cr_assert_eq(rc, 0, "%s", o);
+  char want[64];
+  snprintf(want, sizeof want, "task1 done n=%d", KV_LIMIT);
+  mn_wait_for(mn[0].out, want);
+  cr_expect_eq(kv_lines(), KV_LIMIT);
+  cr_expect_eq(kvs_get_status(&mn[0], "k1"), 0, "a's kvs holds the values");
+  cr_expect_eq(kvs_get_status(&mn[1], "k1"), -ENOENT, "b's kvs was not used");
+  cr_expect_eq(kvs_get_status(&mn[2], "k1"), -ENOENT, "c's kvs was not used");
 }

@@ -215,6 +215,71 @@ Test(task, check_refuses_corrupt_images, .timeout = 10) {
   free(img);
 }
 
+/* Held ICAs: whole pages of the heap, at their own addresses, apart; the
+ * table full, a length out of bounds and a call on an ICA not held are
+ * refused. */
+Test(task, icas_are_whole_pages_of_the_region, .timeout = 10) {
+  cr_assert_eq(task_ica_new(1), -EINVAL, "no task yet");
+  cr_assert_eq(task_init(TASK_REGION_MIN), 0);
+  task_alloc(100); /* the break off a page boundary */
+  cr_assert_eq(task_ica_new(0), -EINVAL);
+  cr_assert_eq(task_ica_new(TASK_ICA_MAX + 1), -EINVAL);
+  size_t len = 0, len2 = 0;
+  int a = task_ica_new(100), b = task_ica_new(TASK_PAGE + 1);
+  cr_assert_eq(a, 0);
+  cr_assert_eq(b, 1);
+  char *pa = task_ica(a, &len), *pb = task_ica(b, &len2);
+  cr_assert_eq(len, TASK_PAGE);
+  cr_assert_eq(len2, 2 * TASK_PAGE);
+  cr_assert_eq((uintptr_t)pa % TASK_PAGE, 0);
+  cr_assert_geq(pb, pa + len);
+  cr_assert_lt((uintptr_t)pb + len2, TASK_REGION_ADDR + task_hdr()->size);
+  cr_assert_eq(pa[0] + pb[len2 - 1], 0, "zero on a fresh region");
+  cr_assert_geq((char *)task_alloc(1), pb + len2, "the heap goes on after");
+  for (int i = 2; i < TASK_ICAS_MAX; i++)
+    cr_assert_eq(task_ica_new(1), i);
+  cr_assert_eq(task_ica_new(1), -ENOSPC, "table full");
+  cr_assert_null(task_ica(TASK_ICAS_MAX, NULL));
+  cr_assert_null(task_ica(-1, NULL));
+  cr_assert_eq(task_check(task_hdr(), task_hdr()->size), 0);
+}
+
+Test(task, a_call_on_an_ica_not_held_is_refused, .timeout = 10) {
+  cr_assert_eq(task_init(TASK_REGION_MIN), 0);
+  int i = task_ica_new(TASK_PAGE);
+  cr_assert_geq(i, 0);
+  /* No migration server: no handle opens (-ENOTCONN), so handle 0 is
+   * not open: -EBADF before anything is sent, for any ICA. */
+  cr_assert_eq(task_call_ica(0, 0, NULL, 0, i + 1, 0, NULL, 0, NULL, NULL),
+               -EBADF);
+  cr_assert_eq(task_service_open("kvs"), -ENOTCONN);
+}
+
+Test(task, check_refuses_bad_ica_tables, .timeout = 10) {
+  uint64_t len;
+  char *img = image_copy(&len);
+  struct task_hdr *h = (struct task_hdr *)img;
+  h->brk = h->heap_off + 2 * TASK_PAGE;
+  h->ica[0] = (struct task_ica){.off = h->heap_off, .len = TASK_PAGE};
+  cr_assert_eq(task_check(img, len), 0, "a held ICA");
+  h->ica[0].off += 8;
+  cr_assert_eq(task_check(img, len), -EINVAL, "off a page boundary");
+  h->ica[0].off = h->heap_off;
+  h->ica[0].len = 4 * TASK_PAGE;
+  cr_assert_eq(task_check(img, len), -EINVAL, "beyond the heap's break");
+  h->ica[0].len = 0;
+  cr_assert_eq(task_check(img, len), -EINVAL, "empty but held");
+  h->ica[0] = (struct task_ica){.off = TASK_PAGE, .len = TASK_PAGE};
+  cr_assert_eq(task_check(img, len), -EINVAL, "in the header or stacks");
+  h->ica[0] = (struct task_ica){0};
+  h->ica[1].len = TASK_PAGE;
+  cr_assert_eq(task_check(img, len), -EINVAL, "a free slot with a length");
+  h->ica[1].len = 0;
+  h->svc[0].ica = TASK_ICAS_MAX;
+  cr_assert_eq(task_check(img, len), -EINVAL, "a call's ICA out of range");
+  free(img);
+}
+
 Test(task, adopt_refuses_garbage, .timeout = 10) {
   int fd = memfd_create("garbage", 0);
   cr_assert_eq(ftruncate(fd, TASK_REGION_MIN), 0);
