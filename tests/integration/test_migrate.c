@@ -285,16 +285,18 @@ static void dest_dies(const char *step, const char *method) {
   node_stop(&b);
 }
 
-Test(migrate, destination_dies_at_each_step) {
+static void dest_dies_at_each_step_of(const char *method) {
   const char *steps[] = {"create", "pages", "confirm", "resume"};
   for (size_t k = 0; k < sizeof steps / sizeof *steps; k++)
-    dest_dies(steps[k], "eager");
+    dest_dies(steps[k], method);
+}
+
+Test(migrate, destination_dies_at_each_step) {
+  dest_dies_at_each_step_of("eager");
 }
 
 Test(migrate, destination_dies_at_each_step_of_precopy) {
-  const char *steps[] = {"create", "pages", "confirm", "resume"};
-  for (size_t k = 0; k < sizeof steps / sizeof *steps; k++)
-    dest_dies(steps[k], "precopy");
+  dest_dies_at_each_step_of("precopy");
 }
 
 /* The origin dies at `step`: before the destination holds the whole
@@ -329,20 +331,24 @@ static void origin_dies(const char *step, int survives, const char *method) {
   node_stop(&b);
 }
 
+/* The origin's steps, and whether the task survives its node dying
+ * there: only once the destination has confirmed a whole image. */
+static void origin_dies_at_each_step_of(const char *method) {
+  static const struct {
+    const char *step;
+    int survives;
+  } steps[] = {
+      {"create", 0}, {"pages", 0}, {"threads", 0}, {"confirm", 1}, {"end", 1}};
+  for (size_t k = 0; k < sizeof steps / sizeof *steps; k++)
+    origin_dies(steps[k].step, steps[k].survives, method);
+}
+
 Test(migrate, origin_dies_at_each_step) {
-  origin_dies("create", 0, "eager");
-  origin_dies("pages", 0, "eager");
-  origin_dies("threads", 0, "eager");
-  origin_dies("confirm", 1, "eager");
-  origin_dies("end", 1, "eager");
+  origin_dies_at_each_step_of("eager");
 }
 
 Test(migrate, origin_dies_at_each_step_of_precopy) {
-  origin_dies("create", 0, "precopy");
-  origin_dies("pages", 0, "precopy");
-  origin_dies("threads", 0, "precopy");
-  origin_dies("confirm", 1, "precopy");
-  origin_dies("end", 1, "precopy");
+  origin_dies_at_each_step_of("precopy");
 }
 
 Test(migrate, wrong_key_is_refused) {

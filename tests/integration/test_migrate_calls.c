@@ -28,21 +28,22 @@ static void setup(void) {
 
 TestSuite(migrate_calls, .init = setup, .fini = mn_stop, .timeout = 300);
 
-/* The count of node n's counter service, asked through its network
- * message server as another node would. */
-static long counter_of(struct mn_node *n) {
+/* A call of op on service svc of node n, with ctl[0..len) and no data
+ * ICA, through n's network message server as another node would: its
+ * status, and up to len bytes of its answer's control ICA into ctl. */
+static int32_t call_at(struct mn_node *n, const char *svc, uint32_t op,
+                       void *ctl, size_t len) {
   char addr[64], err[NODE_ERR_MAX];
-  uint64_t zero = 0, count = 0;
   snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", n->netmsg);
   node_conn *c = node_dial(addr, NULL, "checker", err, sizeof err);
   cr_assert_not_null(c, "%s", err);
   Uksim__Node__Call k = UKSIM__NODE__CALL__INIT;
   Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
   k.id = node_next_id(c);
-  k.service = "ctr";
-  k.op = 1; /* get */
-  k.ctl = (ProtobufCBinaryData){sizeof zero, (uint8_t *)&zero};
-  k.ctl_size = sizeof zero;
+  k.service = (char *)svc;
+  k.op = op;
+  k.ctl = (ProtobufCBinaryData){len, ctl};
+  k.ctl_size = len;
   m.body_case = UKSIM__NODE__MSG__BODY_CALL;
   m.call = &k;
   cr_assert_eq(node_send(c, &m), 0);
@@ -50,11 +51,18 @@ static long counter_of(struct mn_node *n) {
   Uksim__Node__Msg *r = node_recv(c, false, &e);
   cr_assert_not_null(r, "%s", node_io_error(e));
   cr_assert_eq(r->body_case, UKSIM__NODE__MSG__BODY_RESULT);
-  cr_assert_eq(r->result->status, 0);
-  cr_assert_geq(r->result->ctl.len, sizeof count);
-  memcpy(&count, r->result->ctl.data, sizeof count);
+  int32_t st = r->result->status;
+  memcpy(ctl, r->result->ctl.data,
+         r->result->ctl.len < len ? r->result->ctl.len : len);
   node_msg_free(r);
   node_close(c);
+  return st;
+}
+
+/* The count of node n's counter service. */
+static long counter_of(struct mn_node *n) {
+  uint64_t count = 0;
+  cr_assert_eq(call_at(n, "ctr", 1 /* get */, &count, sizeof count), 0);
   return (long)count;
 }
 
@@ -213,33 +221,11 @@ Test(migrate_calls, a_gone_origin_answers_each_call_with_an_error) {
  * intact at each node, and only a's kvs holds the keys. */
 #define KV_LIMIT 240
 
-/* The status of a get of `key` from node n's kvs, asked through its
- * network message server as another node would. */
+/* The status of a get of `key` from node n's kvs. */
 static int32_t kvs_get_status(struct mn_node *n, const char *key) {
-  char addr[64], err[NODE_ERR_MAX];
   struct kvs_ctl c = {0};
   c.keylen = (uint32_t)snprintf(c.key, sizeof c.key, "%s", key);
-  snprintf(addr, sizeof addr, "tcp!127.0.0.1!%d", n->netmsg);
-  node_conn *k = node_dial(addr, NULL, "checker", err, sizeof err);
-  cr_assert_not_null(k, "%s", err);
-  Uksim__Node__Call call = UKSIM__NODE__CALL__INIT;
-  Uksim__Node__Msg m = UKSIM__NODE__MSG__INIT;
-  call.id = node_next_id(k);
-  call.service = KVS_NAME;
-  call.op = KVS_GET;
-  call.ctl = (ProtobufCBinaryData){sizeof c, (uint8_t *)&c};
-  call.ctl_size = sizeof c;
-  m.body_case = UKSIM__NODE__MSG__BODY_CALL;
-  m.call = &call;
-  cr_assert_eq(node_send(k, &m), 0);
-  int e = 0;
-  Uksim__Node__Msg *r = node_recv(k, false, &e);
-  cr_assert_not_null(r, "%s", node_io_error(e));
-  cr_assert_eq(r->body_case, UKSIM__NODE__MSG__BODY_RESULT);
-  int32_t st = r->result->status;
-  node_msg_free(r);
-  node_close(k);
-  return st;
+  return call_at(n, KVS_NAME, KVS_GET, &c, sizeof c);
 }
 
 /* Every "kv" line of a's console: rounds 1, 2, ... each ok, nothing
