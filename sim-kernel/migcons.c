@@ -31,6 +31,12 @@ static void close_pipe(struct migcons *c) {
   c->pipe_wr = c->pipe_rd = -1;
 }
 
+void migcons_close(struct migcons *c) {
+  pthread_mutex_lock(&c->lock);
+  close_pipe(c);
+  pthread_mutex_unlock(&c->lock);
+}
+
 int migcons_pipe(struct migcons *c) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0)

@@ -106,6 +106,9 @@ void migcons_init(struct migcons *c, uint64_t task);
  * the read end for the process, or -errno. */
 int migcons_pipe(struct migcons *c);
 
+/* Closes the pipe (the entry is made anew: its task has ended). */
+void migcons_close(struct migcons *c);
+
 /* Input for the task, by mode (above): 0, -EAGAIN when the pipe or held[]
  * has no room for all n bytes (nothing taken), or the send's -errno. */
 int migcons_input(struct migcons *c, const uint8_t *p, size_t n);

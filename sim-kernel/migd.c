@@ -82,6 +82,7 @@ struct ent {
   char origin[64];      /* "" when it started here */
   uint64_t origin_task; /* its id at the origin */
   int console_fd;       /* to the origin, for output; -1: print here */
+  int console_old;      /* the last one detached, closed at the next */
   char line[512];       /* output line being assembled */
   size_t line_len;
   uv_sem_t spawned;
@@ -122,15 +123,32 @@ static uint64_t now_us(void) {
 
 /* ---- the task table ---- */
 
+/* What an entry made before still holds, when it is made anew: its task
+ * has ended (or came home as another entry), so its region, its input
+ * pipe and its last console connection go.  A node takes task after task
+ * without running out of descriptors or of memory (a region is a memfd). */
+static void ent_release(struct ent *e) {
+  if (e->id == 0)
+    return; /* never made */
+  if (e->console_old >= 0)
+    close(e->console_old);
+  if (e->console_fd >= 0)
+    close(e->console_fd);
+  if (e->region_fd >= 0)
+    close(e->region_fd);
+  migcons_close(&e->in);
+}
+
 static struct ent *ent_new(void) {
   pthread_mutex_lock(&ents_lock);
   for (int i = 0; i < MIGD_TASKS_MAX; i++) {
     struct ent *e = &ents[i];
     if (e->state == ENT_FREE || e->state == ENT_EXITED) {
+      ent_release(e);
       memset(e, 0, sizeof *e);
       e->state = ENT_STARTING;
       e->id = next_id++;
-      e->region_fd = e->console_fd = -1;
+      e->region_fd = e->console_fd = e->console_old = -1;
       e->wait_fd = e->wait_child = -1;
       migcons_init(&e->in, e->id);
       pthread_mutex_unlock(&ents_lock);
@@ -151,6 +169,21 @@ static struct ent *ent_lookup(uint64_t id) {
 /* ---- console ---- */
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Drops the console connection of a task: its output is printed here
+ * from now on.  The connection's reader ends at the shutdown; the
+ * descriptor is closed only at the entry's next detach or reuse, long
+ * after, so that no thread that read console_fd a moment before sends on
+ * a number reused meanwhile. */
+static void console_detach(struct ent *e) {
+  if (e->console_fd < 0)
+    return;
+  shutdown(e->console_fd, SHUT_RDWR);
+  if (e->console_old >= 0)
+    close(e->console_old);
+  e->console_old = e->console_fd;
+  e->console_fd = -1;
+}
 
 /* Prints whole lines of task `id`'s output, keeping a partial one. */
 static void print_lines(struct ent *e, uint64_t id, const char *p, size_t n) {
@@ -185,8 +218,7 @@ static void console_out(struct ent *e, const char *p, size_t n) {
       return;
     fprintf(stderr, "migd %s: task%llu: origin %s gone, console here\n",
             node_name, (unsigned long long)e->id, e->origin);
-    shutdown(e->console_fd, SHUT_RDWR);
-    e->console_fd = -1;
+    console_detach(e);
   }
   print_lines(e, e->id, p, n);
 }
@@ -209,15 +241,6 @@ static void *console_in_main(void *arg) {
   }
   migcons_acked(&e->in, -1);
   return NULL;
-}
-
-/* Drops the console connection of a task whose origin is gone: a write
- * to it could still succeed and be lost; its output is printed here. */
-static void console_detach(struct ent *e) {
-  if (e->console_fd < 0)
-    return;
-  shutdown(e->console_fd, SHUT_RDWR);
-  e->console_fd = -1;
 }
 
 /* Opens the console connection of an arrived task to its origin node. */

@@ -7,6 +7,7 @@
  * task must run on exactly one node (or, when its origin died before the
  * destination held a whole image, on none and never on two). */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -492,6 +493,62 @@ Test(migrate, precopy_of_a_writing_task) {
   cr_assert_eq(running(&a), 0);
   cr_assert_eq(running(&b), 1);
   grows(&a);
+  node_stop(&a);
+  node_stop(&b);
+}
+
+/* Open descriptors of process pid. */
+static int fds_of(pid_t pid) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+  DIR *d = opendir(dir);
+  cr_assert_not_null(d);
+  int n = 0;
+  for (struct dirent *de; (de = readdir(d)) != NULL;)
+    n += de->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* The pid of the one task running on node n. */
+static pid_t running_pid(struct node *n) {
+  char *out = ctl(n, NULL, "ps");
+  char *p = strstr(out, " running pid=");
+  cr_assert_not_null(p, "%s", out);
+  return (pid_t)atoi(p + strlen(" running pid="));
+}
+
+/* Tasks that arrive at b and end there (killed: mtask's echo thread never
+ * ends by itself) leave nothing open at b: each arrival's region and
+ * console connection go when its entry is used again, so a node that
+ * takes task after task does not run out of descriptors (or memory: the
+ * regions are memfds). */
+#define ARRIVALS 12
+Test(migrate, ended_arrivals_leave_no_descriptors_behind) {
+  struct node a, b;
+  node_start(&a, 0, NULL, NULL);
+  node_start(&b, 1, NULL, NULL);
+  int base = 0, rc;
+  char cmd[1024], want[64];
+  for (int k = 1; k <= 1 + ARRIVALS; k++) {
+    snprintf(cmd, sizeof cmd,
+             "start %s/apps/mtask --threads 1 --limit 0 --period 10", build());
+    char *out = ctl(&a, &rc, cmd);
+    cr_assert_eq(rc, 0, "%s", out);
+    snprintf(want, sizeof want, "task%d t0 2\n", k);
+    wait_for(&a, want);
+    snprintf(cmd, sizeof cmd, "move %d 'tcp!127.0.0.1!%d' eager", k, b.port);
+    out = ctl(&a, &rc, cmd);
+    cr_assert_eq(rc, 0, "%s", out);
+    kill(running_pid(&b), SIGKILL);
+    for (int i = 0; i < 300 && running(&b) > 0; i++)
+      usleep(10000);
+    cr_assert_eq(running(&b), 0);
+    if (k == 1)
+      base = fds_of(b.pid);
+  }
+  cr_assert_leq(fds_of(b.pid), base + 2, "%d arrivals left %d descriptors",
+                ARRIVALS, fds_of(b.pid) - base);
   node_stop(&a);
   node_stop(&b);
 }
