@@ -1783,13 +1783,12 @@ static int ctl_request(char **w, int n, MigMsg *m, void *store) {
     st.argv = w + 1;
     m->m_case = MIG_MSG__M_START;
     m->start = &st;
-  } else if (n >= 3 && n <= 5 && strcmp(w[0], "move") == 0) {
+  } else if (n >= 3 && n <= 4 && strcmp(w[0], "move") == 0) {
     mig_move__init(mv);
     mv->task = id;
     mv->dest = w[2];
     if (n >= 4 && parse_method(w[3], &mv->method) < 0)
       return -1;
-    mv->fail_at = n == 5 ? w[4] : "";
     m->m_case = MIG_MSG__M_MOVE;
     m->move = mv;
   } else if (n == 3 && strcmp(w[0], "input") == 0) {
@@ -1887,11 +1886,26 @@ static int load_key(const char *path) {
   return 0;
 }
 
+static void usage(FILE *to) {
+  fprintf(to, "usage: uksim-migd --port [HOST!]PORT [--name NODE] [--key FILE] "
+              "[--die-at STEP]\n"
+              "                  [--netmsg tcp!HOST!PORT [--node-key FILE]]\n"
+              "       uksim-migd [--key FILE] --ctl tcp!HOST!PORT COMMAND...\n"
+              "a node's migration server (seed 004; sim-kernel/migd.h), or its "
+              "control client.\n"
+              "COMMAND: start PROGRAM [ARGS...] | ps | input TASK TEXT\n"
+              "       | move TASK NODE|tcp!HOST!PORT [eager|precopy|demand] "
+              "[--prepage N]\n"
+              "STEP: connect create pages threads confirm end resume serve "
+              "fetch\n"
+              "docs/migration-tutorial.md walks through it.\n");
+}
+
 int main(int argc, char **argv) {
   static const struct option lo[] = {
       {"port", 1, 0, 'p'},     {"name", 1, 0, 'n'}, {"key", 1, 0, 'k'},
       {"die-at", 1, 0, 'D'},   {"ctl", 1, 0, 'c'},  {"netmsg", 1, 0, 'm'},
-      {"node-key", 1, 0, 'K'}, {0, 0, 0, 0}};
+      {"node-key", 1, 0, 'K'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   const char *port = NULL;
   const char *ctl_addr = NULL;
   int c;
@@ -1920,7 +1934,11 @@ int main(int argc, char **argv) {
     case 'K':
       netmsg_keyfile = optarg;
       break;
+    case 'h':
+      usage(stdout);
+      return 0;
     default:
+      usage(stderr);
       return 2;
     }
   }
@@ -1928,13 +1946,7 @@ int main(int argc, char **argv) {
     return ctl(ctl_addr, argv + optind, argc - optind);
   migd_calls_init(node_name, netmsg_addr, netmsg_keyfile, mig_key);
   if (!port || optind != argc) {
-    fprintf(stderr,
-            "usage: uksim-migd --port [HOST!]PORT [--name NODE] [--key FILE] "
-            "[--die-at STEP]\n"
-            "                  [--netmsg tcp!HOST!PORT [--node-key "
-            "FILE]]\n"
-            "       uksim-migd [--key FILE] --ctl tcp!HOST!PORT "
-            "COMMAND...\n");
+    usage(stderr);
     return 2;
   }
   return serve(port);

@@ -601,3 +601,22 @@ Test(migrate, connections_beyond_the_limit_are_closed) {
   cr_expect_eq(rc, 0, "the node does not serve after the connections went");
   node_stop(&b);
 }
+
+/* uksim-migd's usage names every option its getopt table takes and every
+ * control command, on stdout with status 0 for --help; an unknown option
+ * gives it on stderr with status 2. */
+Test(migd_usage, help_names_every_option_and_command) {
+  int rc;
+  char *out = run(&rc, "%s/sim-kernel/uksim-migd --help", build());
+  cr_assert_eq(rc, 0, "%s", out);
+  const char *words[] = {"--port",  "--name",   "--key",      "--die-at",
+                         "--ctl",   "--netmsg", "--node-key", "start",
+                         "ps",      "input",    "move",       "eager",
+                         "precopy", "demand",   "--prepage"};
+  for (size_t k = 0; k < sizeof words / sizeof *words; k++)
+    cr_assert(strstr(out, words[k]), "--help does not name %s:\n%s", words[k],
+              out);
+  out = run(&rc, "%s/sim-kernel/uksim-migd --bogus 2>&1 >/dev/null", build());
+  cr_assert_eq(rc, 2);
+  cr_assert(strstr(out, "usage: uksim-migd"), "%s", out);
+}
