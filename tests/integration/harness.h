@@ -55,4 +55,9 @@ const char *h_run(const char *cmd, int *status);
 /* Halts the machine and asserts that no ICA is left. */
 void h_halt_clean(mach_client *m);
 
+/* From an attached process (h_attach): mounts the server that posted
+ * itself as /srv/SVC on old with flag (NS_MREPL ...), waiting up to 20 s
+ * for the entry to name its service (harness_ns.c). */
+void h_mount_srv(const char *svc, const char *old, int flag);
+
 #endif

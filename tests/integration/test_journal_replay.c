@@ -39,25 +39,6 @@ static void boot_ramfs_attached(const char *name) {
   h_attach(&m, name);
 }
 
-/* Mounts ramfs, once it has posted itself as /srv/ramfs, on old. */
-static void mount_ramfs(const char *old) {
-  char buf[64];
-  int fd = -1;
-  long n = 0;
-  for (int i = 0; i < 20000 && n <= 0; i++) { /* 20 s: under valgrind too */
-    if (fd >= 0)
-      ns_close(fd);
-    if (i > 0)
-      ap_sleep(1000000);
-    fd = ns_open("/srv/ramfs", NS_ORDWR);
-    n = fd >= 0 ? ns_pread(fd, buf, sizeof buf - 1, 0) : fd;
-  }
-  cr_assert_geq(fd, 0, "open /srv/ramfs: %s", strerror(-fd));
-  int r = ns_mount(fd, old, NS_MREPL | NS_MCREATE, "");
-  cr_assert_eq(r, 0, "mount: %s", strerror(-r));
-  cr_assert_eq(ns_close(fd), 0);
-}
-
 static int put(const char *path, const char *s) {
   int fd = ns_create(path, NS_ORDWR, 0644);
   cr_assert_geq(fd, 0, "create %s: %s", path, strerror(-fd));
@@ -67,7 +48,7 @@ static int put(const char *path, const char *s) {
 
 /* Shapes this process's state; returns nothing, asserts every call. */
 static void shape(void) {
-  mount_ramfs("/n");
+  h_mount_srv("ramfs", "/n", NS_MREPL | NS_MCREATE);
   int a = put("/n/a", "0123456789");
   int b = put("/n/b", "abcdefghijklmnop");
   cr_assert_eq(ns_seek(b, 4, SEEK_SET), 4);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "migd.h"
+#include "harness.h"
 #include "migwire.h"
 #include "uksim/task.h"
 
@@ -41,9 +42,9 @@ static void start_node(void) {
     cr_skip_test("migration is real time; it cannot run under valgrind");
   root = getenv("UKSIM_BUILD_ROOT");
   cr_assert_not_null(root);
-  /* The 8th port of migd_nodes.c's block of 8 for this pid: apart from
-   * the ephemeral range and from concurrent test processes. */
-  port = 12000 + (getpid() % 2500) * 8 + 7;
+  /* A port probed free, below the ephemeral range. */
+  port = h_free_ports(22000, 8000, 1);
+  cr_assert_neq(port, 0, "no free port in 22000-29999");
   char exe[512], p[16];
   snprintf(exe, sizeof exe, "%s/sim-kernel/uksim-migd", root);
   snprintf(p, sizeof p, "%d", port);

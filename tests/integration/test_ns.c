@@ -106,31 +106,6 @@ Test(ns, bad_paths_get_clear_errors, .timeout = 300) {
   h_halt_clean(&m);
 }
 
-/* Mounts the server that posted itself as /srv/NAME on old. */
-static void post_and_mount(const char *svc, const char *old, int flag) {
-  char path[64], buf[64];
-  snprintf(path, sizeof path, "/srv/%s", svc);
-  /* The server posts itself right after it registers: the entry is made,
-   * then names its service. */
-  int fd = -1;
-  long n = 0;
-  for (int i = 0; i < 20000 && n <= 0; i++) { /* 20 s: under valgrind too */
-    if (fd >= 0)
-      ns_close(fd);
-    if (i > 0)
-      ap_sleep(1000000);
-    fd = ns_open(path, NS_ORDWR);
-    n = fd >= 0 ? ns_pread(fd, buf, sizeof buf - 1, 0) : fd;
-  }
-  cr_assert_geq(fd, 0, "open %s: %s", path, strerror(-fd));
-  cr_assert_eq(n, (long)strlen(svc), "read %s: %ld", path, n);
-  buf[n] = '\0';
-  cr_assert_str_eq(buf, svc, "the entry names its service");
-  int r = ns_mount(fd, old, flag, "");
-  cr_assert_eq(r, 0, "mount %s %s: %s", path, old, strerror(-r));
-  cr_assert_eq(ns_close(fd), 0);
-}
-
 static void boot_ramfs(const char *name) {
   h_boot(&m, NULL);
   cr_assert_eq(
@@ -163,7 +138,7 @@ static void expect(const char *path, const char *s) {
 Test(ns, a_local_server_mounted_through_srv, .timeout = 300) {
   char names[512];
   boot_ramfs("t-mnt");
-  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs", "/n", NS_MREPL | NS_MCREATE);
   put("/n/hello", "hello, 9P over ICAs\n");
   expect("/n/hello", "hello, 9P over ICAs\n");
   cr_assert_eq(ns_create("/n/d", NS_OREAD, NS_DMDIR | 0755) >= 0, 1);
@@ -186,7 +161,7 @@ Test(ns, large_io_travels_in_a_data_ica, .timeout = 300) {
   for (size_t i = 0; i < n; i++)
     out[i] = (char)(i * 7 + i / 4096);
   boot_ramfs("t-big");
-  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs", "/n", NS_MREPL | NS_MCREATE);
   int fd = ns_create("/n/big", NS_ORDWR, 0644);
   cr_assert_geq(fd, 0);
   cr_assert_eq(ns_write(fd, out, n), (long)n);
@@ -206,7 +181,7 @@ Test(ns, large_io_travels_in_a_data_ica, .timeout = 300) {
 Test(ns, union_of_a_servant_and_a_server, .timeout = 300) {
   char names[512];
   boot_ramfs("t-union");
-  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs", "/n", NS_MREPL | NS_MCREATE);
   put("/n/cons", "shadowed by #c's cons");
   put("/n/only", "ramfs's own");
   cr_assert_eq(ns_bind("#c", "/n", NS_MBEFORE), 0);
@@ -225,7 +200,7 @@ Test(ns, union_of_a_servant_and_a_server, .timeout = 300) {
 Test(ns, a_tree_on_a_mounted_server, .timeout = 300) {
   char names[512];
   boot_ramfs("t-tree");
-  post_and_mount("ramfs", "/tmp", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs", "/tmp", NS_MREPL | NS_MCREATE);
   int fd = ns_create("/tmp/a", NS_OREAD, NS_DMDIR | 0755);
   cr_assert_geq(fd, 0, "mkdir a: %s", strerror(-fd));
   cr_assert_eq(ns_close(fd), 0);
@@ -272,7 +247,7 @@ Test(ns, an_open_file_survives_a_ramfs_replacement, .timeout = 300) {
   char got[sizeof text] = {0};
   int proc;
   boot_ramfs("t-repl");
-  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs", "/n", NS_MREPL | NS_MCREATE);
   put("/n/f", text);
   int fd = ns_open("/n/f", NS_OREAD);
   cr_assert_geq(fd, 0);
@@ -307,7 +282,7 @@ Test(ns, an_open_file_survives_a_ramfs_crash, .timeout = 300) {
   char v[16];
   snprintf(v, sizeof v, "%d", fd);
   setenv("UKSIM_FD", v, 1);
-  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs", "/n", NS_MREPL | NS_MCREATE);
   put("/n/f", text);
   fd = ns_open("/n/f", NS_OREAD);
   cr_assert_geq(fd, 0);
@@ -476,7 +451,7 @@ static void hostile(const char *mode) {
   char v[16];
   snprintf(v, sizeof v, "%d", fd);
   setenv("UKSIM_FD", v, 1);
-  post_and_mount("bad", "/n", NS_MREPL);
+  h_mount_srv("bad", "/n", NS_MREPL);
   for (int i = 0; i < 3; i++) {
     cr_assert_lt(ns_open("/n/x", NS_OREAD), 0, "%s: open", mode);
     ns_dir d;
@@ -580,15 +555,15 @@ Test(ns, a_union_of_two_servers, .timeout = 300) {
   cr_assert_eq(
       mach_spawn(&m, "ramfs", args, 2, "ramfs2", MACH_SPAWN_REGISTERED, NULL),
       0, "%s", m.error);
-  post_and_mount("ramfs", "/n", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs", "/n", NS_MREPL | NS_MCREATE);
   put("/n/a", "first's a");
   put("/n/both", "first's both");
   cr_assert_eq(ns_bind("/", "/mnt", NS_MREPL), 0); /* somewhere to stand */
-  post_and_mount("ramfs2", "/tmp", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs2", "/tmp", NS_MREPL | NS_MCREATE);
   put("/tmp/b", "second's b");
   put("/tmp/both", "second's both");
   cr_assert_eq(ns_unmount(NULL, "/tmp"), 0);
-  post_and_mount("ramfs2", "/n", NS_MAFTER);
+  h_mount_srv("ramfs2", "/n", NS_MAFTER);
   list("/n", names, sizeof names);
   cr_assert_str_eq(names, "both a b ", "%s", names);
   expect("/n/a", "first's a");
@@ -596,7 +571,7 @@ Test(ns, a_union_of_two_servers, .timeout = 300) {
   expect("/n/both", "first's both");
   put("/n/new", "created in the first");
   cr_assert_eq(ns_unmount(NULL, "/n"), 0);
-  post_and_mount("ramfs", "/n", NS_MREPL);
+  h_mount_srv("ramfs", "/n", NS_MREPL);
   expect("/n/new", "created in the first");
   h_halt_clean(&m);
 }
@@ -616,7 +591,7 @@ Test(ns, uksim_spawn_starts_a_server, .timeout = 300) {
            h_name());
   int st = system(cmd);
   cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "a missing program: %d", st);
-  post_and_mount("ramfs3", "/n", NS_MREPL | NS_MCREATE);
+  h_mount_srv("ramfs3", "/n", NS_MREPL | NS_MCREATE);
   put("/n/x", "spawned");
   list("/n", names, sizeof names);
   cr_assert_str_eq(names, "x ");
