@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -168,15 +169,20 @@ static struct result move_once(uint64_t size, MigMethod method) {
 }
 
 /* The baseline: `bytes` through a loopback TCP socket in 1 MiB writes,
- * read by a thread.  `hot` (tcp_<size>_ms, the targets' baseline): from
+ * read by a thread.  TCP_HOT (tcp_<size>_ms, the targets' baseline): from
  * one 1 MiB buffer sent again and again into another, every byte in the
- * cache: the loopback's ceiling.  Else (tcp_region_<size>_ms), as a move
- * does, from a region of that many bytes written before (the task's
- * pages) into one allocated before (the destination's memfd, reserved
- * at Create): on this 2-cpu VM about ten times slower than hot at 64
- * MiB (why was not measured; a move's sendfile and splice copy in the
- * kernel, this through user space's 4 KiB pages), so a move is not held
- * to it. */
+ * cache: the loopback's ceiling.  TCP_REGION (tcp_region_<size>_ms), as a
+ * move does, from a region of that many bytes written before (the task's
+ * pages) into one allocated before (the destination's memfd, reserved at
+ * Create), both in 4 KiB pages; TCP_REGION_HUGE (tcp_region_huge_<size>
+ * _ms) the same in transparent huge pages (MADV_HUGEPAGE).  On this 2-cpu
+ * VM the first is about ten times slower than hot at 64 MiB and the
+ * second about as fast as hot: the cost is the TLB misses of the
+ * kernel's copies through user mappings, each a page walk that nested
+ * paging makes long.  A move copies from and into memfds in the kernel
+ * (sendfile, splice), through no user mapping, so it is held to hot. */
+enum tcp_mode { TCP_HOT, TCP_REGION, TCP_REGION_HUGE };
+
 struct sink {
   int fd;
   char *dst;
@@ -196,12 +202,25 @@ static void *sink(void *arg) {
   return NULL;
 }
 
-static double tcp_ms(uint64_t bytes, int hot) {
-  size_t len = hot || bytes < (1 << 20) ? 1 << 20 : (size_t)bytes;
-  char *src = malloc(len), *dst = malloc(len);
+/* len bytes of anonymous memory, in huge pages if `huge`; NULL if none. */
+static char *buffer(size_t len, int huge) {
+  char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  if (p == MAP_FAILED)
+    return NULL;
+  madvise(p, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  return p;
+}
+
+static double tcp_ms(uint64_t bytes, enum tcp_mode mode) {
+  size_t len = mode == TCP_HOT || bytes < (1 << 20) ? 1 << 20 : (size_t)bytes;
+  char *src = buffer(len, mode == TCP_REGION_HUGE);
+  char *dst = buffer(len, mode == TCP_REGION_HUGE);
   if (!src || !dst) {
-    free(src);
-    free(dst);
+    if (src)
+      munmap(src, len);
+    if (dst)
+      munmap(dst, len);
     return -1;
   }
   memset(src, 1, len);
@@ -236,8 +255,8 @@ static double tcp_ms(uint64_t bytes, int hot) {
   close(c);
   close(k.fd);
   close(l);
-  free(src);
-  free(dst);
+  munmap(src, len);
+  munmap(dst, len);
   return ms;
 }
 
@@ -314,10 +333,10 @@ static struct result move_median(uint64_t size, MigMethod m, int rounds) {
 
 /* The baseline's median over MIGB_TCP_RUNS runs: one loopback transfer
  * of tens of ms varies by half from run to run on a busy 2-cpu host. */
-static double tcp_median_ms(uint64_t bytes, int hot) {
+static double tcp_median_ms(uint64_t bytes, enum tcp_mode mode) {
   double v[MIGB_TCP_RUNS];
   for (int i = 0; i < MIGB_TCP_RUNS; i++)
-    v[i] = tcp_ms(bytes, hot);
+    v[i] = tcp_ms(bytes, mode);
   return stats_median(v, MIGB_TCP_RUNS);
 }
 
@@ -356,9 +375,11 @@ int bench_migrate_main(int argc, char **argv) {
         eager_bytes = r.bytes;
     }
     snprintf(key, sizeof key, "tcp_%s_ms", sizes[s].name);
-    emit(json, &first, key, tcp_median_ms(eager_bytes, 1));
+    emit(json, &first, key, tcp_median_ms(eager_bytes, TCP_HOT));
     snprintf(key, sizeof key, "tcp_region_%s_ms", sizes[s].name);
-    emit(json, &first, key, tcp_median_ms(eager_bytes, 0));
+    emit(json, &first, key, tcp_median_ms(eager_bytes, TCP_REGION));
+    snprintf(key, sizeof key, "tcp_region_huge_%s_ms", sizes[s].name);
+    emit(json, &first, key, tcp_median_ms(eager_bytes, TCP_REGION_HUGE));
   }
   if (json)
     printf("\n}\n");
