@@ -15,15 +15,23 @@ uksim=$1 src=$2
 . "$(dirname "$0")/free_run.sh"
 free_run_setup kupdate-uncarried
 scn="$src/kupdate-uncarried.scn"
+COPY_TIMEOUT_S=80 # a run takes ~4 s here; the test's timeout is 300 s
 
 # must_fail NAME FROM TO: a copy of the scenario with line FROM made TO
 # must fail the run (exit 1, the expectation named as failed).
 must_fail() {
   sed "s|^$2\$|$3|" "$scn" >"$dir/$1.scn"
   grep -qxF "$3" "$dir/$1.scn" || { echo "FAIL $1: the copy was not made"; fail=1; return; }
-  "$uksim" run --quiet "$dir/$1.scn" >"$dir/$1.out" 2>&1
+  # A copy that hangs (its run waits for what the changed line keeps from
+  # happening) is ended and said, not left to the test's own timeout.
+  timeout "$COPY_TIMEOUT_S" "$uksim" run --quiet "$dir/$1.scn" \
+    >"$dir/$1.out" 2>&1
   st=$?
-  if [ $st != 1 ] || ! grep -q "FAIL" "$dir/$1.out"; then
+  if [ $st = 124 ]; then
+    echo "FAIL $1: the copy did not end within ${COPY_TIMEOUT_S} s"
+    cat "$dir/$1.out"
+    fail=1
+  elif [ $st != 1 ] || ! grep -q "FAIL" "$dir/$1.out"; then
     echo "FAIL $1: a copy expecting '$3' did not fail (exit $st)"
     cat "$dir/$1.out"
     fail=1
