@@ -275,7 +275,7 @@ static int run_machine(const struct run_opts *o, const struct scn *s,
     return 1;
   }
   scn_journal_clear(dumps); /* the clients' clock is this run's */
-  struct run_nodes *nodes = run_nodes_start(s, why, len);
+  struct run_nodes *nodes = run_nodes_start(s, dumps, why, len);
   if (nodes == NULL)
     return 1;
   struct run_migd *migd = run_migd_start(s, dumps, why, len);

@@ -27,6 +27,7 @@
 #include "kpath.h"
 #include "machine.h"
 #include "migd.h"
+#include "run_nodes.h"
 #include "scn_eval.h"
 #include "scn_exec_mig.h"
 #include "uksim/xalloc.h"
@@ -220,24 +221,27 @@ static bool calls_services(const struct scn *s) {
   return false;
 }
 
-/* Node i's machine, with its counter service. */
-static int boot_node(struct server *v, char *why, size_t len) {
+/* Node i's machine, with its counter service; its output into its log
+ * in the run's directory (run_nodes.h). */
+static int boot_node(const struct run_migd *r, struct server *v, char *why,
+                     size_t len) {
   struct mach_opts o;
   mach_opts_default(&o);
   snprintf(o.name, sizeof o.name, "scn-%d-mig-%s", (int)getpid(), v->name);
-  if (mach_boot(&v->m, &o) < 0) {
-    snprintf(why, len, "node %s's machine did not boot: %s", v->name,
-             v->m.error);
-    return -1;
-  }
-  v->booted = true;
-  if (mach_spawn(&v->m, "ctr_srv", NULL, 0, RUN_MIGD_SERVICE,
-                 MACH_SPAWN_REGISTERED, NULL) < 0) {
-    snprintf(why, len, "node %s's counter service did not start: %s", v->name,
-             v->m.error);
-    return -1;
-  }
-  return 0;
+  run_node_log(r->dir, v->name, o.log, sizeof o.log);
+  const char *failed = NULL;
+  if (mach_boot(&v->m, &o) < 0)
+    failed = "machine did not boot";
+  else if ((v->booted = true) &&
+           mach_spawn(&v->m, "ctr_srv", NULL, 0, RUN_MIGD_SERVICE,
+                      MACH_SPAWN_REGISTERED, NULL) < 0)
+    failed = "counter service did not start";
+  if (failed == NULL)
+    return 0;
+  snprintf(why, len, "node %s's %s: %s", v->name, failed, v->m.error);
+  fprintf(stderr, "uksim run: node %s's log ends:\n", v->name);
+  run_node_log_show(o.log);
+  return -1;
 }
 
 /* A free port for each node's network message server, none twice. */
@@ -280,7 +284,7 @@ static int start_netmsg(struct run_migd *r, size_t i, size_t n) {
  * advertises itself there before it answers its first `ps`. */
 static int start_services(struct run_migd *r, size_t n, char *why, size_t len) {
   for (size_t i = 0; i < n; i++)
-    if (boot_node(&r->sv[i], why, len) < 0)
+    if (boot_node(r, &r->sv[i], why, len) < 0)
       return -1;
   if (netmsg_ports(r, n) < 0) {
     snprintf(why, len, "no free ports for the network message servers");

@@ -4,6 +4,7 @@
  * what the scenario's processes find there does not depend on timing. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,8 @@ static int spawn_servers(struct peer *p, const struct scn_node *nd) {
 
 /* Runs exportfs once; its pid once it serves, or -1 when it ended (ramfs
  * may not have posted /srv/ramfs yet). */
-static pid_t exportfs_once(struct peer *p, const struct scn_node *nd) {
+static pid_t exportfs_once(struct peer *p, const struct scn_node *nd,
+                           const char *log) {
   char addr[64], cmds[128];
   int fd[2];
   snprintf(addr, sizeof addr, "tcp!127.0.0.1!%u", nd->port + 1);
@@ -55,8 +57,8 @@ static pid_t exportfs_once(struct peer *p, const struct scn_node *nd) {
   pid_t pid = fork();
   if (pid == 0) {
     dup2(fd[1], 1);
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, 2);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(out, 2);
     execl(UKSIM_EXE_DEFAULT, "uksim", "exportfs", "--name", p->name, "-c", cmds,
           "-", addr, (char *)NULL);
     _exit(127);
@@ -72,11 +74,33 @@ static pid_t exportfs_once(struct peer *p, const struct scn_node *nd) {
   return -1;
 }
 
-static int peer_start(struct peer *p, const struct scn_node *nd) {
+/* Lines of a log shown after a failure. */
+#define RUN_NODE_LOG_TAIL 8
+
+void run_node_log(const char *dir, const char *name, char *path, size_t len) {
+  snprintf(path, len, "%s/node-%s.log", dir, name);
+}
+
+void run_node_log_show(const char *path) {
+  char line[256], tail[RUN_NODE_LOG_TAIL][256];
+  size_t n = 0;
+  FILE *f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f))
+    snprintf(tail[n++ % RUN_NODE_LOG_TAIL], sizeof tail[0], "%s", line);
+  if (f)
+    fclose(f);
+  size_t first = n > RUN_NODE_LOG_TAIL ? n - RUN_NODE_LOG_TAIL : 0;
+  for (size_t k = first; k < n; k++)
+    fprintf(stderr, "  %s", tail[k % RUN_NODE_LOG_TAIL]);
+}
+
+static int peer_start(struct peer *p, const struct scn_node *nd,
+                      const char *dir) {
   struct mach_opts o;
   mach_opts_default(&o);
   snprintf(p->name, sizeof p->name, "scn-%d-%s", (int)getpid(), nd->name);
   snprintf(o.name, sizeof o.name, "%s", p->name);
+  run_node_log(dir, nd->name, o.log, sizeof o.log);
   p->exportfs = -1;
   if (mach_boot(&p->m, &o) < 0)
     return -1;
@@ -86,7 +110,7 @@ static int peer_start(struct peer *p, const struct scn_node *nd) {
   for (int i = 0; i < 100 && p->exportfs < 0; i++) { /* 10 s at most */
     if (i > 0)
       usleep(100000);
-    p->exportfs = exportfs_once(p, nd);
+    p->exportfs = exportfs_once(p, nd, o.log);
   }
   return p->exportfs < 0 ? -1 : 0;
 }
@@ -103,15 +127,20 @@ static void peer_stop(struct peer *p) {
   }
 }
 
-struct run_nodes *run_nodes_start(const struct scn *s, char *why, size_t len) {
+struct run_nodes *run_nodes_start(const struct scn *s, const char *dir,
+                                  char *why, size_t len) {
   struct run_nodes *n = xcalloc(1, sizeof *n);
   for (size_t i = 0; i < s->nnodes; i++) {
     n->n = i + 1;
     if (s->nodes[i].port == 0) /* for migration only: run_migd.c's */
       continue;
-    if (peer_start(&n->p[i], &s->nodes[i]) < 0) {
-      snprintf(why, len, "node %s did not start (--port %u in use?)",
-               s->nodes[i].name, s->nodes[i].port);
+    if (peer_start(&n->p[i], &s->nodes[i], dir) < 0) {
+      char log[PATH_MAX];
+      run_node_log(dir, s->nodes[i].name, log, sizeof log);
+      fprintf(stderr, "uksim run: node %s's log ends:\n", s->nodes[i].name);
+      run_node_log_show(log);
+      snprintf(why, len, "node %s did not start (port %u or %u in use?)",
+               s->nodes[i].name, s->nodes[i].port, s->nodes[i].port + 1u);
       run_nodes_stop(n);
       return NULL;
     }

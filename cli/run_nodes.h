@@ -11,9 +11,16 @@
 
 struct run_nodes;
 
-/* Boots every node of s: NULL with why set when one could not start (the
- * ones started are halted again); a struct with no node when s has none. */
-struct run_nodes *run_nodes_start(const struct scn *s, char *why, size_t len);
+/* Boots every node of s, their output (stderr) into DIR/node-NAME.log, the
+ * run's private directory: NULL with why set when one could not start
+ * (its log's end on stderr; the ones started are halted again); a struct
+ * with no node when s has none. */
+struct run_nodes *run_nodes_start(const struct scn *s, const char *dir,
+                                  char *why, size_t len);
+/* The log of node `name`'s machine in dir, into path. */
+void run_node_log(const char *dir, const char *name, char *path, size_t len);
+/* Its last lines on stderr, after a failure. */
+void run_node_log_show(const char *path);
 /* Halts them and frees n (NULL: nothing). */
 void run_nodes_stop(struct run_nodes *n);
 

@@ -436,6 +436,10 @@ int mach_boot(mach_client *m, const struct mach_opts *o) {
      * of the machine at once. */
     setpgid(0, 0);
     dup2(sv[1], 3); /* dup2 clears close-on-exec */
+    int log =
+        o->log[0] ? open(o->log, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+    if (log >= 0)
+      dup2(log, 2);
     close_range(4, ~0u, 0);
     execv(exe, argv);
     _exit(127);

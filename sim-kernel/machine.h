@@ -51,6 +51,10 @@ struct mach_opts {
   /* The kernel binary the backup OSes boot (a kernel update's new
    * version, e.g. uksim-kernel2, issue 15); "" this uksim's own. */
   char backup_kernel[256];
+  /* Where the machine's stderr goes, its kernel's and its processes'
+   * (appended; a scenario runner's peer machines, kept out of a --quiet
+   * run's output); "" this process's. */
+  char log[512];
 };
 
 /* Orthros (issue 14).  OS instances the machine keeps at once: the active,
