@@ -205,6 +205,8 @@ static int write_conf(const struct run_migd *r) {
     fprintf(f, "mtask %s\n", prog);
   if (kern__find_program("ctask", prog, sizeof prog) == 0)
     fprintf(f, "ctask %s\n", prog);
+  if (kern__find_program("ktask", prog, sizeof prog) == 0)
+    fprintf(f, "ktask %s\n", prog);
   for (size_t i = 0; i < r->n; i++)
     fprintf(f, "node %s tcp!127.0.0.1!%d\n", r->sv[i].name, r->sv[i].port);
   return fclose(f) == 0 ? 0 : -1;
@@ -213,10 +215,11 @@ static int write_conf(const struct run_migd *r) {
 /* The node services ------------------------------------------------------ */
 
 /* Whether a task of s calls services: a ctask counts through its node's
- * counter (RUN_MIGD_SERVICES). */
+ * counter, a ktask keeps values in its kvs (run_migd.h). */
 static bool calls_services(const struct scn *s) {
   for (size_t i = 0; i < s->ntasks; i++)
-    if (s->tasks[i].binary == SCN_TASK_CTASK)
+    if (s->tasks[i].binary == SCN_TASK_CTASK ||
+        s->tasks[i].binary == SCN_TASK_KTASK)
       return true;
   return false;
 }
@@ -236,6 +239,9 @@ static int boot_node(const struct run_migd *r, struct server *v, char *why,
            mach_spawn(&v->m, "ctr_srv", NULL, 0, RUN_MIGD_SERVICE,
                       MACH_SPAWN_REGISTERED, NULL) < 0)
     failed = "counter service did not start";
+  else if (mach_spawn(&v->m, "kvs", NULL, 0, "kvs", MACH_SPAWN_REGISTERED,
+                      NULL) < 0)
+    failed = "kvs did not start";
   if (failed == NULL)
     return 0;
   snprintf(why, len, "node %s's %s: %s", v->name, failed, v->m.error);

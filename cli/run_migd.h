@@ -12,13 +12,14 @@
 
 #include "scn.h"
 
-/* A scenario whose tasks call services (a ctask) gives each node, the
- * machine's own too, services of its own: a machine (scn-PID-mig-NODE)
- * with a counter, ctr_srv registered as RUN_MIGD_SERVICE, and a network
+/* A scenario whose tasks call services (a ctask or a ktask) gives each
+ * node, the machine's own too, services of its own: a machine
+ * (scn-PID-mig-NODE, its output in the run's node-NODE.log) with a
+ * counter, ctr_srv registered as RUN_MIGD_SERVICE, and kvs, and a network
  * message server (netmsg serve, on a free port in the range below) that
  * knows the other nodes' as peers and to which the node's migration
  * server advertises itself (uksim-migd --netmsg).  So a task calls its
- * origin's counter wherever it runs (sim-kernel/migd.h, "Service
+ * origin's services wherever it runs (sim-kernel/migd.h, "Service
  * calls"). */
 #define RUN_MIGD_SERVICE "ctr"
 

@@ -104,7 +104,7 @@ struct scn_mig {
   void (*resume)(struct kern *k);
   char dir[MIG_PATH_MAX];
   char exe[MIG_PATH_MAX], key[MIG_PATH_MAX];
-  char prog[2][MIG_PATH_MAX]; /* ctask, mtask */
+  char prog[3][MIG_PATH_MAX]; /* ctask, mtask, ktask (scn_task_binary - 1) */
   struct mig_node node[MIG_NODES_MAX];
   size_t nnodes;
   struct mig_task task[SCN_TASKS_MAX];
@@ -143,6 +143,8 @@ static void conf_line(struct scn_mig *m, char *line) {
     snprintf(m->prog[0], sizeof m->prog[0], "%s", a);
   else if (strcmp(word, "mtask") == 0)
     snprintf(m->prog[1], sizeof m->prog[1], "%s", a);
+  else if (strcmp(word, "ktask") == 0)
+    snprintf(m->prog[2], sizeof m->prog[2], "%s", a);
   else if (strcmp(word, "node") == 0 && b && m->nnodes < MIG_NODES_MAX) {
     struct mig_node *n = &m->node[m->nnodes++];
     snprintf(n->name, sizeof n->name, "%s", a);
@@ -496,7 +498,7 @@ static size_t op_words(struct scn_mig *m, const struct op *op, char **w,
   switch (op->kind) {
   case OP_START:
     w[n++] = "start";
-    w[n++] = m->prog[t->t->binary == SCN_TASK_CTASK ? 0 : 1];
+    w[n++] = m->prog[t->t->binary - 1];
     snprintf(store, len, "%s", t->t->args);
     for (char *s = strtok(store, " "); s && n < max - 1; s = strtok(NULL, " "))
       w[n++] = s;

@@ -305,7 +305,7 @@ struct scn_node {
  * (uksim-migd), the machine under test's own node among them, named
  * SCN_LOCAL_NODE (a reserved node name). */
 #define SCN_LOCAL_NODE "local"
-/* task NAME --node NODE --binary ctask|mtask [--args "..."]: a migratable
+/* task NAME --node NODE --binary ctask|mtask|ktask [--args "..."]: a migratable
  * task (include/uksim/task.h) started on NODE's migration server when the
  * run starts, before the servers. */
 #define SCN_TASKS_MAX 4
@@ -313,7 +313,12 @@ struct scn_node {
  * name, in an event's SCN_TEXT_MAX. */
 #define SCN_INPUT_MAX 128
 /* 0: not given (refused: a task names its program). */
-enum scn_task_binary { SCN_TASK_UNSET, SCN_TASK_CTASK, SCN_TASK_MTASK };
+enum scn_task_binary {
+  SCN_TASK_UNSET,
+  SCN_TASK_CTASK,
+  SCN_TASK_MTASK,
+  SCN_TASK_KTASK
+};
 struct scn_task {
   char name[SCN_NAME_MAX + 1];
   char node[SCN_NAME_MAX + 1];

@@ -1,6 +1,6 @@
 /* The statements of process migration (issue 16, seed 004 §2.3):
  *
- *   task NAME --node NODE --binary ctask|mtask [--args "..."]
+ *   task NAME --node NODE --binary ctask|mtask|ktask [--args "..."]
  *   at TIME migrate TASK --to NODE --method eager|precopy|demand
  *   on TRIGGER: migrate TASK --to NODE --method ...
  *   at TIME input TASK "TEXT"      (or on TRIGGER:)
@@ -20,7 +20,7 @@
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *const binary_names[] = {"ctask", "mtask"};
+static const char *const binary_names[] = {"ctask", "mtask", "ktask"};
 static const char *const method_names[] = {"eager", "precopy", "demand"};
 static const char *const check_names[] = {"on", "moves", "output", "lost"};
 /* uksim-migd's --die-at steps (sim-kernel/migd.c step()). */
@@ -118,7 +118,7 @@ int scn__st_task(struct scn__parser *p) {
   if (k.node[0] == '\0')
     return scn__fail(p, t->col, "a task needs --node NODE (where it starts)");
   if (k.binary == SCN_TASK_UNSET)
-    return scn__fail(p, t->col, "a task needs --binary ctask or mtask");
+    return scn__fail(p, t->col, "a task needs --binary ctask, mtask or ktask");
   p->s->tasks = scn__append(p->s->tasks, &p->s->ntasks, sizeof k, &k);
   return 0;
 }

@@ -17,8 +17,9 @@ TestSuite(scn_migrate, .timeout = 30);
 Test(scn_migrate, task_is_parsed_with_its_node_binary_and_args) {
   struct scn *s = parse("node b\n"
                         "task mt --node b --binary mtask --args \"--limit 5\"\n"
-                        "task ct --node local --binary ctask\n");
-  cr_assert_eq(s->ntasks, 2);
+                        "task ct --node local --binary ctask\n"
+                        "task kt --node b --binary ktask\n");
+  cr_assert_eq(s->ntasks, 3);
   cr_assert_str_eq(s->tasks[0].name, "mt");
   cr_assert_str_eq(s->tasks[0].node, "b");
   cr_assert_eq(s->tasks[0].binary, SCN_TASK_MTASK);
@@ -27,6 +28,8 @@ Test(scn_migrate, task_is_parsed_with_its_node_binary_and_args) {
   cr_assert_str_eq(s->tasks[1].node, SCN_LOCAL_NODE);
   cr_assert_eq(s->tasks[1].binary, SCN_TASK_CTASK);
   cr_assert_str_eq(scn_task_binary_name(s->tasks[1].binary), "ctask");
+  cr_assert_eq(s->tasks[2].binary, SCN_TASK_KTASK);
+  cr_assert_str_eq(scn_task_binary_name(s->tasks[2].binary), "ktask");
   scn_free(s);
 }
 
@@ -84,14 +87,14 @@ Test(scn_migrate, every_task_expectation) {
 
 Test(scn_migrate, task_errors) {
   refused("task mt --node local\n",
-          "t.scn:1:6: a task needs --binary ctask or mtask");
+          "t.scn:1:6: a task needs --binary ctask, mtask or ktask");
   refused("task mt --binary mtask\n",
           "t.scn:1:6: a task needs --node NODE (where it starts)");
   refused("task mt --node b --binary mtask\n",
           "t.scn:1:16: no node 'b' declared before this line (nor 'local', "
           "the machine's own)");
   refused("task mt --node local --binary ptask\n",
-          "t.scn:1:31: unknown task binary 'ptask' (ctask, mtask)");
+          "t.scn:1:31: unknown task binary 'ptask' (ctask, mtask, ktask)");
   refused("task mt --node local --binary mtask --bogus 1\n",
           "t.scn:1:37: unknown option '--bogus' for task (--node, --binary, "
           "--args)");
