@@ -35,30 +35,6 @@ void h_boot_disk(mach_client *m, const char *dir, const char *cache_mib,
   boot(m, NULL, &o);
 }
 
-static bool port_free(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET,
-                           .sin_port = htons((uint16_t)port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  bool ok = s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof sa) == 0;
-  if (s >= 0)
-    close(s);
-  return ok;
-}
-
-int h_free_ports(int lo, int span, int n) {
-  int slots = span / n;
-  for (int k = 0; k < slots; k++) {
-    int b = lo + (int)((getpid() + k) % slots) * n;
-    bool all = true;
-    for (int j = 0; j < n && all; j++)
-      all = port_free(b + j);
-    if (all)
-      return b;
-  }
-  return 0;
-}
-
 void h_attach(mach_client *m, const char *name) {
   int fd, proc;
   char v[16];

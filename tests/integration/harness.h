@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "machine.h"
+#include "../ports.h"
 
 /* Request counts shrink under valgrind (every process runs 20-50x slower);
  * the scale is printed so a log says what ran. */
@@ -27,11 +28,7 @@ void h_boot_disk(mach_client *m, const char *dir, const char *cache_mib,
  * its calls go to m's kernel from now on (UKSIM_FD). */
 void h_attach(mach_client *m, const char *name);
 
-/* A base port b in [lo, lo + span) such that b .. b + n - 1 are free on
- * loopback now: tried from an offset the pid picks, then on.  Keep lo and
- * span below the ephemeral range (32768 and up), where a connection's own
- * port can take any port at any time; 0 when none is free. */
-int h_free_ports(int lo, int span, int n);
+/* h_free_ports: a block of free loopback ports (tests/ports.h). */
 
 /* The name of the machine h_boot booted last (for another client). */
 const char *h_name(void);

@@ -31,8 +31,11 @@ void pair_opts(struct mach_opts *o) {
            getenv("UKSIM_BUILD_ROOT") ? getenv("UKSIM_BUILD_ROOT") : "/tmp",
            o->name);
   snprintf(o->trace_file, sizeof o->trace_file, "%s", trace);
-  /* A range of its own per test process, away from the default's. */
-  nic_port = (uint16_t)(30000 + (getpid() % 500) * 2 * UK_NIC_PORTS);
+  /* A range of its own, probed free below the ephemeral range (from the
+   * pid alone, in 30000-45999, a port could be taken already). */
+  int free = h_free_ports(20000, 12000, 2 * UK_NIC_PORTS);
+  cr_assert_neq(free, 0, "no free NIC ports in 20000-31999");
+  nic_port = (uint16_t)free;
   o->nic_port = nic_port;
   o->backup = true;
   snprintf(o->backup_kernel, sizeof o->backup_kernel, "%s", backup_kernel);

@@ -280,7 +280,8 @@ Test(mount, a_dead_mounted_server_fails_only_its_own_files, .timeout = 120) {
   struct view v;
   int st;
   char dir[64], setup[128];
-  int port = 20000 + getpid() % 20000;
+  int port = h_free_ports(20000, 12000, 1);
+  cr_assert_neq(port, 0, "no free port in 20000-31999");
   new_dir(dir);
   const char *out =
       sp_run(&st,
