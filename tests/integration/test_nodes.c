@@ -26,35 +26,16 @@
 
 static struct node nd[NODES];
 
-/* PORTS_PER_TEST ports in a row in 10000-11999: below the ephemeral
- * range (32768 and up, where any connection's own port could take one of
- * ours: CI saw a node fail to boot there) and below the machines' NIC
- * ranges (from 20000, mach_client.c) and migd_nodes' (from 12000);
- * starting from the pid and moving on past a run of which a port is
- * taken now (another test's nodes). */
+/* PORTS_PER_TEST ports in a row in 12000-19999, probed free (ports.h):
+ * below the ephemeral range (32768 and up, where any connection's own
+ * port could take one of ours: CI saw a node fail to boot there) and
+ * below the machines' NIC ranges (from 20000, mach_client.c). */
 #define PORTS_PER_TEST 8
-
-static bool port_free(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sin = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
-  if (fd >= 0)
-    close(fd);
-  return ok;
-}
 
 static int port_for(int i) {
   static int base;
-  for (int k = 0; base == 0 && k < 400; k++) {
-    int b = 10000 + (int)((getpid() + k * 7) % 250) * PORTS_PER_TEST;
-    bool all = true;
-    for (int j = 0; j < PORTS_PER_TEST && all; j++)
-      all = port_free(b + j);
-    if (all)
-      base = b;
-  }
+  if (base == 0)
+    base = h_free_ports(12000, 8000, PORTS_PER_TEST);
   cr_assert_neq(base, 0, "no %d free loopback ports in a row", PORTS_PER_TEST);
   return base + i;
 }
