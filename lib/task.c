@@ -168,13 +168,12 @@ static int service_ok(const struct task_service *s) {
 }
 
 /* A held ICA is whole pages of the heap; a free slot is all zero. */
-static int ica_ok(const struct task_ica *i, const struct task_hdr *h,
-                  uint64_t len) {
+static int ica_ok(const struct task_ica *i, const struct task_hdr *h) {
   if (i->off == 0)
     return i->len == 0;
   return i->off % TASK_PAGE == 0 && i->len % TASK_PAGE == 0 && i->len > 0 &&
          i->len <= TASK_ICA_MAX && i->off >= h->heap_off &&
-         i->off + i->len <= h->brk && h->brk <= len;
+         i->off + i->len <= h->brk; /* brk <= size: checked before */
 }
 
 int task_check(const void *base, uint64_t len) {
@@ -193,7 +192,7 @@ int task_check(const void *base, uint64_t len) {
     if (!service_ok(&h->svc[i]))
       return -EINVAL;
   for (int i = 0; i < TASK_ICAS_MAX; i++)
-    if (!ica_ok(&h->ica[i], h, len))
+    if (!ica_ok(&h->ica[i], h))
       return -EINVAL;
   return 0;
 }
