@@ -16,10 +16,18 @@ bool h_port_free(int port) {
   return ok;
 }
 
+/* The first block tried is the pid's, spread (PORTS_SPREAD blocks
+ * between consecutive pids): the test processes one Criterion run forks
+ * have consecutive pids, and a process that found its block taken moved
+ * on to the next one, its neighbour's first choice, where both then
+ * started servers (CI saw "address already in use" so). */
+#define PORTS_SPREAD 37u
+
 int h_free_ports(int lo, int span, int n) {
-  int slots = span / n;
-  for (int k = 0; k < slots; k++) {
-    int b = lo + (int)((getpid() + k) % slots) * n;
+  unsigned slots = (unsigned)(span / n);
+  unsigned first = (unsigned)getpid() * PORTS_SPREAD;
+  for (unsigned k = 0; k < slots; k++) {
+    int b = lo + (int)((first + k) % slots) * n;
     bool all = true;
     for (int j = 0; j < n && all; j++)
       all = h_port_free(b + j);

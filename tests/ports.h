@@ -11,7 +11,8 @@
 bool h_port_free(int port);
 
 /* A base port b in [lo, lo + span) such that b .. b + n - 1 are free on
- * loopback now: tried from an offset the pid picks, then on.  Keep lo and
+ * loopback now: tried from an offset the pid picks (spread apart for
+ * consecutive pids), then on.  Keep lo and
  * span below the ephemeral range; 0 when none is free. */
 int h_free_ports(int lo, int span, int n);
 
