@@ -8,6 +8,7 @@
 dir=$(mktemp -d "${TMPDIR:-/tmp}/uksim-vg.XXXXXX") || exit 1
 valgrind --trace-children=yes \
   --trace-children-skip='*/diod,*/diodls,*/diodcat,*/diodload,/bin/*,/usr/bin/*,/usr/sbin/*' \
+  --suppressions="$(dirname "$0")/criterion.supp" \
   --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
   --error-exitcode=99 --log-file="$dir/vg.%p.log" "$@"
 status=$?
